@@ -1,0 +1,73 @@
+"""Evidence portfolio for social-prescribing link workers and engagement workers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
+
+from .config import build_config
+from .extensions import csrf, db, htmx, login_manager, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application; ``config`` overrides settings read from the environment."""
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_mapping(build_config(app.instance_path, config))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    # The NHS.UK macros read optional parameters of missing mappings
+    # (params.navigation.colour), which needs ChainableUndefined.
+    app.jinja_env.undefined = ChainableUndefined
+    app.jinja_env.loader = ChoiceLoader(
+        [FileSystemLoader(str(PROJECT_ROOT / "templates")), PackageLoader("nhsuk_frontend_jinja")]
+    )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    from .database import configure_engine
+
+    configure_engine(app)
+
+    from .security import install_security_headers
+
+    install_security_headers(app)
+
+    from . import errors, navigation
+    from .auth import sessions
+    from .auth.routes import bp as auth_bp
+    from .frameworks.routes import bp as frameworks_bp
+    from .home.routes import bp as home_bp
+
+    sessions.init_app(app)
+    errors.init_app(app)
+    navigation.init_app(app)
+    app.register_blueprint(home_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(frameworks_bp)
+
+    from .assets import bp as assets_bp
+
+    app.register_blueprint(assets_bp)
+
+    from .auth.cli import users_cli
+    from .demo import demo_command
+    from .frameworks.cli import frameworks_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(frameworks_cli)
+    app.cli.add_command(demo_command)
+    return app

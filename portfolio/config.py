@@ -1,0 +1,78 @@
+"""Settings, read from environment variables with safe defaults."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Mapping
+
+ENVIRONMENTS = ("development", "testing", "production")
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a deployment that can start safely."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+
+
+def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return the settings for this process: environment first, then ``overrides``."""
+    overrides = dict(overrides or {})
+    env = overrides.get("PORTFOLIO_ENV") or os.environ.get("PORTFOLIO_ENV", "production")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"PORTFOLIO_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    local = env in ("development", "testing")
+    instance = Path(instance_path)
+
+    config: dict[str, Any] = {
+        "PORTFOLIO_ENV": env,
+        "TESTING": env == "testing",
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("PORTFOLIO_DATABASE_URL")
+        or f"sqlite:///{instance / 'portfolio.db'}",
+        "UPLOAD_FOLDER": os.environ.get("PORTFOLIO_UPLOAD_FOLDER") or str(instance / "uploads"),
+        "MAX_UPLOAD_MB": _int("PORTFOLIO_MAX_UPLOAD_MB", 20),
+        # Sessions: short idle timeout (refreshed on every request), hard limit
+        # on a sign-in's total age, cookies that scripts and other sites can't use.
+        "PERMANENT_SESSION_LIFETIME": timedelta(minutes=_int("PORTFOLIO_IDLE_MINUTES", 30)),
+        "SESSION_ABSOLUTE_LIFETIME": timedelta(hours=_int("PORTFOLIO_ABSOLUTE_HOURS", 10)),
+        "SESSION_REFRESH_EACH_REQUEST": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": not local,
+        "REMEMBER_COOKIE_DURATION": timedelta(hours=_int("PORTFOLIO_ABSOLUTE_HOURS", 10)),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": not local,
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "SEND_HSTS": not local,
+        # Sign-in throttling: failures allowed in the window before a pause.
+        "SIGN_IN_WINDOW": timedelta(minutes=_int("PORTFOLIO_SIGN_IN_WINDOW_MINUTES", 15)),
+        "SIGN_IN_MAX_FAILURES_PER_ACCOUNT": _int("PORTFOLIO_SIGN_IN_MAX_FAILURES", 5),
+        "SIGN_IN_MAX_FAILURES_PER_ADDRESS": _int("PORTFOLIO_SIGN_IN_MAX_FAILURES_PER_ADDRESS", 50),
+        "DEMO_PASSWORD": os.environ.get("PORTFOLIO_DEMO_PASSWORD") or "portfolio-demo-2026",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }
+    config.update(overrides)
+    config["MAX_CONTENT_LENGTH"] = overrides.get(
+        "MAX_CONTENT_LENGTH", (config["MAX_UPLOAD_MB"] + 1) * 1024 * 1024
+    )
+
+    if not config["SECRET_KEY"]:
+        if config["PORTFOLIO_ENV"] == "production":
+            raise ConfigError(
+                "SECRET_KEY is not set. Set it to a long random value, for example the output of "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`."
+            )
+        # Development and tests get a fresh key per process: nothing to leak.
+        config["SECRET_KEY"] = os.urandom(32).hex()
+    return config

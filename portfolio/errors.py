@@ -1,0 +1,67 @@
+"""Domain errors that belong next to a form field, and the HTTP error pages."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .extensions import db
+from .rendering import render
+
+
+class FieldError(Exception):
+    """A refused request, with the form field its message belongs next to."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def show_on_form(form: FlaskForm, error: FieldError) -> None:
+    """Put a service's error message next to the field it is about."""
+    field = getattr(form, error.field, None)
+    if field is None:
+        raise error
+    field.errors = [*field.errors, error.message]
+
+
+ERROR_PAGES = {
+    400: ("Sorry, there is a problem with the request", "Go back and try again."),
+    403: ("You do not have access to this page", "If you think you should, ask a manager of this service."),
+    404: ("Page not found", "If you typed the web address, check it is correct. If you pasted it, check you copied the entire address."),
+    405: ("Sorry, there is a problem with the request", "Go back and try again."),
+    413: ("The file is too large", "Choose a smaller file and try again."),
+    500: ("Sorry, there is a problem with the service", "Try again later."),
+}
+
+
+def _page(status: int, title: str | None = None, body: str | None = None):
+    default_title, default_body = ERROR_PAGES.get(status, ERROR_PAGES[500])
+    return render("error.html", status=status, title=title or default_title, body=body or default_body)
+
+
+def init_app(app: Flask) -> None:
+    """Show every error on an NHS.UK-styled page."""
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error: CSRFError):
+        return _page(400, "Your form has expired", "Go back, reload the page and submit the form again.")
+
+    @app.errorhandler(413)
+    def _too_large(error: HTTPException):
+        limit = app.config["MAX_UPLOAD_MB"]
+        return _page(413, "The file is too large", f"Each file must be smaller than {limit} MB. Choose a smaller file and try again.")
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException):
+        if error.code in ERROR_PAGES:
+            return _page(error.code or 500)
+        return error
+
+    @app.errorhandler(500)
+    def _server_error(error: Exception):
+        db.session.rollback()
+        return _page(500)

@@ -1,0 +1,1 @@
+"""Competency frameworks: data files, the loader, pages and locality competences."""

@@ -1,0 +1,104 @@
+"""Framework pages, and managers' locality-specific competences."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user, login_required
+
+from ..access import manager_required
+from ..errors import FieldError, show_on_form
+from ..rendering import render
+from . import service
+from .forms import CompetenceSearchForm, ConfirmForm, LocalityCompetenceForm
+
+bp = Blueprint("frameworks", __name__, url_prefix="/frameworks")
+
+
+@bp.get("/")
+@login_required
+def index():
+    """List the current frameworks."""
+    return render("frameworks/index.html", frameworks=service.current_frameworks())
+
+
+@bp.get("/<int:framework_id>")
+@login_required
+def show(framework_id: int):
+    """One framework: tiers or sections, groups, every statement, the requirements."""
+    framework = service.get_framework_or_404(framework_id)
+    form = CompetenceSearchForm(request.args, meta={"csrf": False})
+    query = (form.q.data or "") if form.validate() else ""
+    outline = service.framework_outline(framework, query=query)
+    return render("frameworks/show.html", "competences", outline=outline, form=form, query=query)
+
+
+@bp.route("/<int:framework_id>/locality/new", methods=["GET", "POST"])
+@manager_required
+def add_locality(framework_id: int):
+    """Add a locality-specific competence to a role profile."""
+    framework = service.get_role_profile_or_404(framework_id)
+    form = LocalityCompetenceForm()
+    if form.validate_on_submit():
+        try:
+            service.add_locality_competence(
+                current_user, framework, statement=form.statement.data, principle=form.principle.data, function=form.function.data
+            )
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash("Locality-specific competence added", "success")
+            return redirect(url_for(".show", framework_id=framework.id, _anchor="locality-specific"), code=303)
+    return _locality_form(framework, form, competence=None)
+
+
+@bp.route("/<int:framework_id>/locality/<int:competence_id>/edit", methods=["GET", "POST"])
+@manager_required
+def edit_locality(framework_id: int, competence_id: int):
+    """Change a locality-specific competence."""
+    framework = service.get_role_profile_or_404(framework_id)
+    competence = service.get_locality_competence_or_404(framework, competence_id)
+    # Submitted values win over these; they fill the form on GET.
+    form = LocalityCompetenceForm(
+        data={
+            "statement": competence.statement,
+            "principle": competence.group.parent.name if competence.group.parent else "",
+            "function": competence.group.name,
+        }
+    )
+    if form.validate_on_submit():
+        try:
+            service.update_locality_competence(
+                current_user, competence, statement=form.statement.data, principle=form.principle.data, function=form.function.data
+            )
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash("Locality-specific competence changed", "success")
+            return redirect(url_for(".show", framework_id=framework.id, _anchor="locality-specific"), code=303)
+    return _locality_form(framework, form, competence=competence)
+
+
+@bp.post("/<int:framework_id>/locality/<int:competence_id>/retire")
+@manager_required
+def retire_locality(framework_id: int, competence_id: int):
+    """Retire a locality-specific competence (it stays in the database)."""
+    framework = service.get_role_profile_or_404(framework_id)
+    competence = service.get_locality_competence_or_404(framework, competence_id)
+    if ConfirmForm().validate_on_submit():
+        service.retire_locality_competence(current_user, competence)
+        flash(f"Retired: {competence.statement}", "success")
+    return redirect(url_for(".show", framework_id=framework.id, _anchor="locality-specific"), code=303)
+
+
+def _locality_form(framework, form: LocalityCompetenceForm, competence):
+    principles, functions = service.group_names(framework)
+    return render(
+        "frameworks/locality_form.html",
+        status=422 if form.errors else 200,
+        framework=framework,
+        form=form,
+        competence=competence,
+        retire_form=ConfirmForm(),
+        principles=principles,
+        functions=functions,
+    )

@@ -1,0 +1,337 @@
+"""Reading frameworks, and the locality-specific competences managers keep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from flask import abort
+from sqlalchemy import func, select
+
+from ..database import begin_write
+from ..errors import FieldError
+from ..extensions import db
+from ..models import Competence, CompetenceGroup, Framework, Requirement, Role, Section, Tier, User
+from .loader import GroupIndex
+
+STATEMENT_MAX = 500
+GROUP_NAME_MAX = 300
+
+
+# --- Reading -----------------------------------------------------------------
+
+
+def current_frameworks() -> list[tuple[Framework, int]]:
+    """Every current framework with its number of active competences."""
+    counts = (
+        select(Competence.framework_id, func.count(Competence.id).label("n"))
+        .where(Competence.retired_at.is_(None))
+        .group_by(Competence.framework_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Framework, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.framework_id == Framework.id)
+        .where(Framework.is_current.is_(True))
+        .order_by(Framework.title)
+    ).all()
+    return [(fw, n) for fw, n in rows]
+
+
+def get_framework_or_404(framework_id: int) -> Framework:
+    """Any signed-in user may read any framework version.
+
+    :raises 404: if there is no such framework.
+    """
+    framework = db.session.get(Framework, framework_id)
+    if framework is None:
+        abort(404)
+    return framework
+
+
+@dataclass
+class Block:
+    """A heading and the competences listed under it, in document order."""
+
+    title: str
+    competences: list[Competence] = field(default_factory=list)
+
+
+@dataclass
+class GroupOutline:
+    """A group (area or principle) with its competences, split into listings."""
+
+    group: CompetenceGroup
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(len(b.competences) for b in self.blocks)
+
+
+@dataclass
+class PartOutline:
+    """A section of a role profile, or the whole tiered framework."""
+
+    title: str
+    section: Section | None
+    intro: str = ""
+    groups: list[GroupOutline] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(g.count for g in self.groups)
+
+
+@dataclass
+class TierSummary:
+    tier: Tier
+    introduced: int
+    cumulative: int
+
+
+@dataclass
+class FrameworkOutline:
+    framework: Framework
+    tiers: list[TierSummary]
+    parts: list[PartOutline]
+    requirements: list[Requirement]
+    groups_by_id: dict[int, CompetenceGroup]
+
+    @property
+    def shown(self) -> int:
+        return sum(part.count for part in self.parts)
+
+
+def framework_outline(framework: Framework, query: str = "") -> FrameworkOutline:
+    """Everything a framework page shows, in a fixed number of queries.
+
+    ``query`` keeps only the statements (or groups) whose words contain it.
+    """
+    tiers = db.session.scalars(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position)).all()
+    groups = {
+        g.id: g
+        for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id == framework.id))
+    }
+    competences = db.session.scalars(
+        select(Competence)
+        .where(Competence.framework_id == framework.id, Competence.retired_at.is_(None))
+        .order_by(Competence.position)
+    ).all()
+    requirements = db.session.scalars(
+        select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)
+    ).all()
+
+    tier_position = {t.id: t.position for t in tiers}
+    needle = " ".join(query.lower().split())
+    summaries = [
+        TierSummary(
+            tier=t,
+            introduced=sum(1 for c in competences if c.tier_id == t.id),
+            cumulative=sum(1 for c in competences if tier_position[c.tier_id] <= t.position),
+        )
+        for t in tiers
+    ]
+
+    def top_group(group_id: int) -> CompetenceGroup:
+        group = groups[group_id]
+        while group.parent_id is not None:
+            group = groups[group.parent_id]
+        return group
+
+    if framework.is_tiered:
+        part_defs = [(None, "", "")]
+    else:
+        part_defs = [
+            (Section(s["section"]), s.get("title", ""), s.get("intro", ""))
+            for s in framework.details.get("sections", [])
+        ] or [(s, s.label, "") for s in Section]
+
+    parts: list[PartOutline] = []
+    for section, title, intro in part_defs:
+        part = PartOutline(title=title, section=section, intro=intro)
+        outlines: dict[int, GroupOutline] = {}
+        for competence in competences:
+            if competence.section != section:
+                continue
+            top = top_group(competence.group_id)
+            if needle and not _matches(needle, competence, groups):
+                continue
+            outline = outlines.get(top.id)
+            if outline is None:
+                outline = outlines[top.id] = GroupOutline(group=top)
+                part.groups.append(outline)
+            # Tiered: one block per heading ("Link Worker Coach"); role
+            # profiles: one block per reference function.
+            title = competence.listed_under if framework.is_tiered else groups[competence.group_id].name
+            if not outline.blocks or outline.blocks[-1].title != title:
+                outline.blocks.append(Block(title=title))
+            outline.blocks[-1].competences.append(competence)
+        if framework.is_tiered:
+            part.groups.sort(key=lambda g: g.group.position)
+        parts.append(part)
+
+    return FrameworkOutline(
+        framework=framework, tiers=summaries, parts=parts, requirements=list(requirements), groups_by_id=groups
+    )
+
+
+def _matches(needle: str, competence: Competence, groups: dict[int, CompetenceGroup]) -> bool:
+    """True if the statement, or a group it sits in, contains ``needle``."""
+    texts = [competence.statement, competence.listed_under]
+    group: CompetenceGroup | None = groups[competence.group_id]
+    while group is not None:
+        texts.append(group.name)
+        group = groups.get(group.parent_id) if group.parent_id else None
+    return any(needle in text.lower() for text in texts)
+
+
+def group_names(framework: Framework) -> tuple[list[str], list[str]]:
+    """Existing principle and reference-function names, to suggest in the locality form."""
+    rows = db.session.execute(
+        select(CompetenceGroup.kind, CompetenceGroup.name)
+        .where(CompetenceGroup.framework_id == framework.id)
+        .order_by(CompetenceGroup.position)
+    ).all()
+    principles = list(dict.fromkeys(name for kind, name in rows if kind == "principle"))
+    functions = list(dict.fromkeys(name for kind, name in rows if kind == "function"))
+    return principles, functions
+
+
+# --- Locality-specific competences --------------------------------------------
+
+
+def get_locality_competence_or_404(framework: Framework, competence_id: int) -> Competence:
+    """An active locality competence of ``framework``.
+
+    :raises 404: for a missing or retired one, or one of another framework or section.
+    """
+    competence = db.session.get(Competence, competence_id)
+    if (
+        competence is None
+        or competence.framework_id != framework.id
+        or competence.section != Section.LOCALITY_SPECIFIC
+        or competence.is_retired
+    ):
+        abort(404)
+    return competence
+
+
+def _require_manager(actor: User) -> None:
+    if not actor.has_role(Role.MANAGER):
+        abort(403)
+
+
+def _require_role_profile(framework: Framework) -> None:
+    if framework.is_tiered or not framework.is_current:
+        abort(404)
+
+
+def get_role_profile_or_404(framework_id: int) -> Framework:
+    """The current version of a role profile (the frameworks with locality competences).
+
+    :raises 404: for a missing framework, a tiered framework or an old version.
+    """
+    framework = get_framework_or_404(framework_id)
+    _require_role_profile(framework)
+    return framework
+
+
+def _clean(statement: str, principle: str, function: str) -> tuple[str, str, str]:
+    """Trim and check the three fields.
+
+    :raises FieldError: for a missing or over-long value.
+    """
+    statement = " ".join((statement or "").split())
+    principle = " ".join((principle or "").split())
+    function = " ".join((function or "").split())
+    for name, value, label, limit in (
+        ("statement", statement, "competence statement", STATEMENT_MAX),
+        ("principle", principle, "underpinning principle", GROUP_NAME_MAX),
+        ("function", function, "reference function", GROUP_NAME_MAX),
+    ):
+        if not value:
+            raise FieldError(name, f"Enter the {label}")
+        if len(value) > limit:
+            raise FieldError(name, f"The {label} must be {limit} characters or fewer")
+    return statement, principle, function
+
+
+def _check_not_duplicate(framework: Framework, statement: str, exclude_id: int | None = None) -> None:
+    query = select(Competence.id).where(
+        Competence.framework_id == framework.id,
+        Competence.retired_at.is_(None),
+        func.lower(Competence.statement) == statement.lower(),
+    )
+    if exclude_id is not None:
+        query = query.where(Competence.id != exclude_id)
+    if db.session.scalar(query.limit(1)) is not None:
+        db.session.rollback()
+        raise FieldError("statement", "This competence is already in the profile. Enter a different statement")
+
+
+def _next_ref(framework: Framework) -> str:
+    refs = db.session.scalars(
+        select(Competence.ref).where(Competence.framework_id == framework.id, Competence.ref.like("LOCAL-%"))
+    ).all()
+    numbers = [int(r.split("-", 1)[1]) for r in refs if r.split("-", 1)[1].isdigit()]
+    return f"LOCAL-{max(numbers, default=0) + 1:02d}"
+
+
+def add_locality_competence(actor: User, framework: Framework, *, statement: str, principle: str, function: str) -> Competence:
+    """Add a locality-specific competence to a role profile.
+
+    :raises FieldError: for missing, over-long or duplicate values.
+    """
+    _require_manager(actor)
+    _require_role_profile(framework)
+    statement, principle, function = _clean(statement, principle, function)
+    begin_write()
+    framework = db.session.get(Framework, framework.id)  # re-read inside the write lock
+    _check_not_duplicate(framework, statement)
+    tier = db.session.scalar(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position).limit(1))
+    group = GroupIndex(framework).get([(principle, "principle", ""), (function, "function", "")])
+    position = (db.session.scalar(select(func.max(Competence.position)).where(Competence.framework_id == framework.id)) or 0) + 1
+    competence = Competence(
+        framework_id=framework.id,
+        ref=_next_ref(framework),
+        group_id=group.id,
+        tier_id=tier.id,
+        listed_under=Section.LOCALITY_SPECIFIC.label,
+        section=Section.LOCALITY_SPECIFIC,
+        position=position,
+        statement=statement,
+        created_by_id=actor.id,
+    )
+    db.session.add(competence)
+    db.session.commit()
+    return competence
+
+
+def update_locality_competence(actor: User, competence: Competence, *, statement: str, principle: str, function: str) -> Competence:
+    """Change a locality-specific competence's wording or grouping.
+
+    :raises FieldError: for missing, over-long or duplicate values.
+    """
+    _require_manager(actor)
+    statement, principle, function = _clean(statement, principle, function)
+    begin_write()
+    competence = db.session.get(Competence, competence.id)
+    _check_not_duplicate(competence.framework, statement, exclude_id=competence.id)
+    group = GroupIndex(competence.framework).get([(principle, "principle", ""), (function, "function", "")])
+    competence.statement = statement
+    competence.group_id = group.id
+    db.session.commit()
+    return competence
+
+
+def retire_locality_competence(actor: User, competence: Competence) -> Competence:
+    """Retire a locality-specific competence: it leaves the profile but stays in the database."""
+    _require_manager(actor)
+    begin_write()
+    competence = db.session.get(Competence, competence.id)
+    if competence.retired_at is None:
+        competence.retired_at = datetime.now(timezone.utc)
+        competence.retired_by_id = actor.id
+    db.session.commit()
+    return competence

@@ -1,0 +1,18 @@
+"""Home: where each person starts."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, url_for
+from flask_login import current_user
+
+from ..rendering import render
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+def index():
+    """Signed-in users see their home page; everyone else signs in."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.sign_in"))
+    return render("home/index.html")

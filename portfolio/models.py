@@ -1,0 +1,293 @@
+"""The data model: people, frameworks and their competences.
+
+One module until it truly hurts: the relationships are dense and splitting
+early breeds circular imports.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+from typing import Any
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, used as a callable default (never evaluated at import)."""
+    return datetime.now(timezone.utc)
+
+
+class Role(str, enum.Enum):
+    """What a person does in the service; one person may hold several."""
+
+    WORKER = "worker"
+    SUPERVISOR = "supervisor"
+    MANAGER = "manager"
+
+
+class Section(str, enum.Enum):
+    """Where a competence sits in a Skills for Health role profile."""
+
+    CORE = "core"
+    ROLE_SPECIFIC = "role-specific"
+    LOCALITY_SPECIFIC = "locality-specific"
+
+    @property
+    def label(self) -> str:
+        return SECTION_LABELS[self]
+
+
+SECTION_LABELS = {
+    Section.CORE: "Core competences",
+    Section.ROLE_SPECIFIC: "Role-specific competences",
+    Section.LOCALITY_SPECIFIC: "Locality-specific competences",
+}
+
+
+class User(UserMixin, db.Model):
+    """A person who signs in: worker, supervisor, manager, or several of these."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    is_worker: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_supervisor: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_manager: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped at sign-out, password change or disabling: every session and
+    # remember-me cookie carries it, so all of them stop working at once.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    framework_id: Mapped[int | None] = mapped_column(ForeignKey("frameworks.id"))
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_signed_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    framework: Mapped[Framework | None] = relationship(foreign_keys=[framework_id])
+    tier: Mapped[Tier | None] = relationship(foreign_keys=[tier_id])
+
+    __table_args__ = (
+        CheckConstraint("email = lower(email)", name="email_lowercase"),
+    )
+
+    # Flask-Login: the id in the session includes the session version.
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return self.active
+
+    @property
+    def roles(self) -> set[Role]:
+        return {
+            role
+            for role, held in (
+                (Role.WORKER, self.is_worker),
+                (Role.SUPERVISOR, self.is_supervisor),
+                (Role.MANAGER, self.is_manager),
+            )
+            if held
+        }
+
+    def has_role(self, role: Role) -> bool:
+        return role in self.roles
+
+    def __repr__(self) -> str:
+        return f"<User {self.id}>"
+
+
+class SignInAttempt(db.Model):
+    """One sign-in attempt, kept for throttling failures."""
+
+    __tablename__ = "sign_in_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_sign_in_attempts_email_at", "email", "at"),
+        Index("ix_sign_in_attempts_address_at", "address", "at"),
+    )
+
+
+class Framework(db.Model):
+    """One version of a competency framework or role profile, loaded from a data file."""
+
+    __tablename__ = "frameworks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80))
+    version: Mapped[int] = mapped_column(Integer)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    kind: Mapped[str] = mapped_column(String(40))  # "tiered" or "role-profile"
+    title: Mapped[str] = mapped_column(String(300))
+    short_title: Mapped[str] = mapped_column(String(120))
+    publisher: Mapped[str] = mapped_column(String(200))
+    published: Mapped[str] = mapped_column(String(80))
+    role: Mapped[str] = mapped_column(String(200))
+    area_of_work: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(300))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    # The profile's other sections (basic information, level descriptor,
+    # scope, indicative learning, CPD), kept as written for later use.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    tiers: Mapped[list[Tier]] = relationship(
+        back_populates="framework", order_by="Tier.position", cascade="all, delete-orphan"
+    )
+    requirements: Mapped[list[Requirement]] = relationship(
+        back_populates="framework", order_by="Requirement.position", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    @property
+    def is_tiered(self) -> bool:
+        return self.kind == "tiered"
+
+
+class Tier(db.Model):
+    """A level a worker can hold; tiers are cumulative ("in addition to the above")."""
+
+    __tablename__ = "tiers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework_id: Mapped[int] = mapped_column(ForeignKey("frameworks.id", ondelete="CASCADE"))
+    slug: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(120))
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    framework: Mapped[Framework] = relationship(back_populates="tiers")
+
+    __table_args__ = (
+        UniqueConstraint("framework_id", "slug"),
+        UniqueConstraint("framework_id", "position"),
+    )
+
+
+class CompetenceGroup(db.Model):
+    """An area (Link Worker) or an underpinning principle and its reference functions (Skills for Health)."""
+
+    __tablename__ = "competence_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework_id: Mapped[int] = mapped_column(ForeignKey("frameworks.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("competence_groups.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))  # area, principle, function
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(Integer)
+
+    parent: Mapped[CompetenceGroup | None] = relationship(remote_side=[id])
+
+    __table_args__ = (Index("ix_competence_groups_framework", "framework_id", "position"),)
+
+
+class Competence(db.Model):
+    """A statement a worker evidences, word for word from its framework."""
+
+    __tablename__ = "competences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework_id: Mapped[int] = mapped_column(ForeignKey("frameworks.id", ondelete="CASCADE"))
+    # Stable across versions of a framework, so evidence can follow a statement.
+    ref: Mapped[str] = mapped_column(String(40))
+    group_id: Mapped[int] = mapped_column(ForeignKey("competence_groups.id"))
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
+    # The heading the statement is listed under, as written (for example
+    # "Link Worker Coach and Psychosocial Link Worker").
+    listed_under: Mapped[str] = mapped_column(String(200), default="")
+    section: Mapped[Section | None] = mapped_column(
+        Enum(Section, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    statement: Mapped[str] = mapped_column(Text)
+    required_count: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    framework: Mapped[Framework] = relationship()
+    group: Mapped[CompetenceGroup] = relationship()
+    tier: Mapped[Tier] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("framework_id", "ref"),
+        Index("ix_competences_framework_position", "framework_id", "position"),
+        CheckConstraint("required_count >= 1", name="required_count_positive"),
+    )
+
+    @property
+    def is_retired(self) -> bool:
+        return self.retired_at is not None
+
+
+class Requirement(db.Model):
+    """A mandatory requirement that a manager verifies (and, for DBS, renews): not a competence."""
+
+    __tablename__ = "requirements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    framework_id: Mapped[int] = mapped_column(ForeignKey("frameworks.id", ondelete="CASCADE"))
+    ref: Mapped[str] = mapped_column(String(40))
+    position: Mapped[int] = mapped_column(Integer)
+    statement: Mapped[str] = mapped_column(Text)
+    applies_to: Mapped[str] = mapped_column(String(200), default="")
+    # None: verified once; otherwise it lapses after this many months.
+    renewal_months: Mapped[int | None] = mapped_column(Integer)
+
+    framework: Mapped[Framework] = relationship(back_populates="requirements")
+
+    __table_args__ = (UniqueConstraint("framework_id", "ref"),)
+
+
+class SupervisionAssignment(db.Model):
+    """A supervisor assigned to a worker for a period; the history is kept."""
+
+    __tablename__ = "supervision_assignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supervisor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    worker_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    supervisor: Mapped[User] = relationship(foreign_keys=[supervisor_id])
+    worker: Mapped[User] = relationship(foreign_keys=[worker_id])
+
+    __table_args__ = (
+        CheckConstraint("supervisor_id <> worker_id", name="not_self_supervised"),
+        CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="ends_after_start"),
+        Index("ix_supervision_worker", "worker_id", "starts_on"),
+        Index("ix_supervision_supervisor", "supervisor_id", "starts_on"),
+    )

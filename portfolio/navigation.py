@@ -1,0 +1,47 @@
+"""The header navigation: what each signed-in user sees, by role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, request, url_for
+from flask_login import current_user
+
+from .models import Role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    text: str
+    endpoint: str
+    roles: frozenset[Role] | None = None  # None: everyone signed in
+    # Endpoints under this prefix mark the item as the current section.
+    prefix: str = ""
+
+
+NAV_ITEMS = (
+    NavItem("Home", "home.index", prefix="home."),
+    NavItem("Frameworks", "frameworks.index", prefix="frameworks."),
+)
+
+
+def navigation_items() -> list[dict]:
+    """Header navigation items (NHS.UK header macro format) for the current user."""
+    if not current_user.is_authenticated:
+        return []
+    roles = current_user.roles
+    endpoint = request.endpoint or ""
+    return [
+        {
+            "href": url_for(item.endpoint),
+            "text": item.text,
+            "active": endpoint.startswith(item.prefix),
+            "current": endpoint == item.endpoint,
+        }
+        for item in NAV_ITEMS
+        if item.roles is None or roles & item.roles
+    ]
+
+
+def init_app(app: Flask) -> None:
+    app.context_processor(lambda: {"navigation_items": navigation_items})
