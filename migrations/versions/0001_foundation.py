@@ -2,7 +2,7 @@
 
 Revision ID: 0001_foundation
 Revises: 
-Create Date: 2026-11-23 02:03:00.193205
+Create Date: 2026-11-23 02:04:39.183444
 
 """
 from alembic import op
@@ -36,7 +36,7 @@ def upgrade():
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('loaded_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_frameworks')),
-    sa.UniqueConstraint('key', 'version', name=op.f('uq_frameworks_key'))
+    sa.UniqueConstraint('key', 'version', name=op.f('uq_frameworks_key_version'))
     )
     op.create_table('sign_in_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -75,7 +75,7 @@ def upgrade():
     sa.Column('renewal_months', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['framework_id'], ['frameworks.id'], name=op.f('fk_requirements_framework_id_frameworks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_requirements')),
-    sa.UniqueConstraint('framework_id', 'ref', name=op.f('uq_requirements_framework_id'))
+    sa.UniqueConstraint('framework_id', 'ref', name=op.f('uq_requirements_framework_id_ref'))
     )
     op.create_table('tiers',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -86,8 +86,8 @@ def upgrade():
     sa.Column('description', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['framework_id'], ['frameworks.id'], name=op.f('fk_tiers_framework_id_frameworks'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tiers')),
-    sa.UniqueConstraint('framework_id', 'position', name=op.f('uq_tiers_framework_id')),
-    sa.UniqueConstraint('framework_id', 'slug', name=op.f('uq_tiers_framework_id'))
+    sa.UniqueConstraint('framework_id', 'position', name=op.f('uq_tiers_framework_id_position')),
+    sa.UniqueConstraint('framework_id', 'slug', name=op.f('uq_tiers_framework_id_slug'))
     )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -131,7 +131,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['retired_by_id'], ['users.id'], name=op.f('fk_competences_retired_by_id_users')),
     sa.ForeignKeyConstraint(['tier_id'], ['tiers.id'], name=op.f('fk_competences_tier_id_tiers')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_competences')),
-    sa.UniqueConstraint('framework_id', 'ref', name=op.f('uq_competences_framework_id'))
+    sa.UniqueConstraint('framework_id', 'ref', name=op.f('uq_competences_framework_id_ref'))
     )
     with op.batch_alter_table('competences', schema=None) as batch_op:
         batch_op.create_index('ix_competences_framework_position', ['framework_id', 'position'], unique=False)

@@ -21,7 +21,7 @@ def frameworks_cli() -> None:
 def load_command(paths: tuple[Path, ...]) -> None:
     """Load the shipped data files (or PATHS); unchanged files change nothing."""
     try:
-        results = [loader.load_file(p) for p in paths] if paths else loader.load_all()
+        results = loader.load_files(list(paths)) if paths else loader.load_all()
     except loader.FrameworkDataError as error:
         raise click.ClickException(str(error)) from error
     for result in results:

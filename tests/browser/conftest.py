@@ -1,0 +1,124 @@
+"""Real-browser fixtures: the app on a loopback port, Playwright driving Debian's Chromium.
+
+Chromium comes from PORTFOLIO_CHROMIUM or /usr/bin/chromium; Playwright never
+downloads a browser. Without one the browser tests are skipped with the reason,
+except under CI=true, where a missing browser fails the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+PROJECT = Path(__file__).resolve().parents[2]
+AXE = PROJECT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    return os.environ.get("PORTFOLIO_CHROMIUM") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    path = chromium_path()
+    if not os.access(path, os.X_OK):
+        message = (
+            f"Chromium not found at {path}: install it with 'sudo apt-get install chromium' "
+            "or set PORTFOLIO_CHROMIUM to its path"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app served on a free loopback port for the length of one test."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+class PageErrors:
+    """Console errors a page logged, apart from the NHS font it cannot fetch offline
+    and the network log of answers the app gives on purpose (422 for a form with errors)."""
+
+    def __init__(self):
+        self.messages: list[str] = []
+
+    def record(self, message) -> None:
+        text = message.text
+        expected = "assets.nhs.uk" in text or "ERR_" in text or "status of 422" in text
+        if message.type == "error" and not expected:
+            self.messages.append(text)
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    errors = PageErrors()
+    page.on("console", errors.record)
+    page.on("pageerror", lambda exc: errors.messages.append(str(exc)))
+    page.errors = errors  # type: ignore[attr-defined]
+    yield page
+    context.close()
+    assert errors.messages == [], f"the page logged errors: {errors.messages}"
+
+
+def axe_violations(page) -> list[dict]:
+    """Run axe-core in the page; return its violations (WCAG 2.2 A and AA rules)."""
+    if not AXE.exists():
+        pytest.fail(f"axe-core is missing at {AXE}: run `make setup` (npm ci) first")
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']}})"
+    )
+    return [
+        {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+    ]
+
+
+def assert_accessible(page) -> None:
+    violations = axe_violations(page)
+    assert violations == [], json.dumps(violations, indent=2)
+
+
+def sign_in(page, email: str, password: str) -> None:
+    page.goto("/auth/sign-in")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")

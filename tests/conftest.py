@@ -1,0 +1,191 @@
+"""Flaskr-style fixtures: ``app``, ``client``, ``runner``, ``auth``, plus data helpers.
+
+The database is SQLite by default, or PostgreSQL when
+PORTFOLIO_TEST_DATABASE_URL is set. The schema is built once per run by the
+migrations (so every run proves they work on that database), and every table
+is emptied after each test.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import re
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, event, text
+
+from portfolio import create_app
+from portfolio.extensions import db
+
+from . import factories
+
+PG_ENV = "PORTFOLIO_TEST_DATABASE_URL"
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server ends the run
+        pytest.exit(f"{PG_ENV} is set but PostgreSQL cannot be used at {url}: {exc}", returncode=3)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """The test database, migrated to head once for the whole run."""
+    url = os.environ.get(PG_ENV)
+    if url:
+        _reset_postgres(url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    app = create_app({"PORTFOLIO_ENV": "testing", "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return url
+
+
+def _empty_all_tables() -> None:
+    tables = [t.name for t in db.metadata.sorted_tables]
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in reversed(tables):
+                conn.execute(text(f"DELETE FROM {name}"))
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose requests each get their own app context, as in production.
+
+    The ``app`` fixture keeps an app context open for the test's own database
+    work; without this, requests would share its ``g`` and SQLAlchemy session
+    and hide bugs that only show across requests.
+    """
+
+    def open(self, *args, **kwargs):
+        db.session.commit()  # the request sees what the test wrote
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        db.session.commit()  # and the test's next read sees what the request wrote
+        return response
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    """A fresh application on the migrated test database."""
+    app = create_app(
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+            "SECRET_KEY": "test-secret-key",
+        }
+    )
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        yield app
+        db.session.remove()
+        _empty_all_tables()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def frameworks(app):
+    """Both shipped frameworks, loaded: ``frameworks["link-worker"]``."""
+    return factories.load_frameworks()
+
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form in ``html``."""
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1) or match.group(2)
+
+
+class AuthActions:
+    """Sign in and out through the real forms, CSRF token included."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def sign_in(self, email: str, password: str = factories.PASSWORD, *, remember: bool = False, follow_redirects: bool = False):
+        page = self._client.get("/auth/sign-in")
+        data = {"csrf_token": csrf_token(page.text), "email": email, "password": password}
+        if remember:
+            data["remember"] = "y"
+        return self._client.post("/auth/sign-in", data=data, follow_redirects=follow_redirects)
+
+    def sign_out(self):
+        page = self._client.get("/")
+        return self._client.post("/auth/sign-out", data={"csrf_token": csrf_token(page.text)})
+
+    def token(self, path: str = "/") -> str:
+        return csrf_token(self._client.get(path).text)
+
+
+@pytest.fixture
+def auth(client):
+    return AuthActions(client)
+
+
+class QueryCounter:
+    """Counts the SQL statements the app sends, to prove pages don't grow with data."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.statements: list[str] = []
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany):
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE")):
+            self.statements.append(statement)
+
+    def __enter__(self):
+        self.statements.clear()
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(app):
+    return QueryCounter(db.engine)
+
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+
+@pytest.fixture(scope="session")
+def seeds_folder() -> Path:
+    """The source documents, where this checkout sits beside shared/."""
+    if not SEEDS.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"The source documents are missing: expected {SEEDS}")
+        pytest.skip(f"The source documents are not beside this checkout ({SEEDS})")
+    return SEEDS

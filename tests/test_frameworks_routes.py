@@ -1,0 +1,326 @@
+"""Framework pages and managers' locality-specific competences, through the routes."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+from sqlalchemy import func, select
+
+from portfolio.extensions import db
+from portfolio.frameworks import service
+from portfolio.models import Competence, CompetenceGroup, Requirement, Role, Section
+from tests.factories import make_user, tier
+
+
+def text_of(response) -> str:
+    """The page as a person reads it: entities decoded."""
+    return html.unescape(response.text)
+
+
+@pytest.fixture
+def manager(app, frameworks, auth):
+    user = make_user(Role.MANAGER, email="manager@example.org", name="Maya Manager")
+    auth.sign_in(user.email)
+    return user
+
+
+@pytest.fixture
+def worker(app, frameworks, auth):
+    user = make_user(Role.WORKER, email="worker@example.org", tier=tier("link-worker", "link-worker"))
+    auth.sign_in(user.email)
+    return user
+
+
+def locality_count(framework) -> int:
+    return db.session.scalar(
+        select(func.count(Competence.id)).where(
+            Competence.framework_id == framework.id, Competence.section == Section.LOCALITY_SPECIFIC
+        )
+    )
+
+
+# --- Reading ------------------------------------------------------------------
+
+
+def test_index_lists_current_frameworks_with_counts(client, worker, frameworks):
+    page = text_of(client.get("/frameworks/"))
+    assert "Link Worker Competency Framework" in page
+    assert "85 competences across 3 tiers" in page
+    assert "Transferable Role Profile: Senior Engagement Worker" in page
+    assert "60 competences" in page
+
+
+def test_link_worker_page_shows_every_statement_and_the_requirements(client, worker, frameworks):
+    framework = frameworks["link-worker"]
+    response = client.get(f"/frameworks/{framework.id}")
+    assert response.status_code == 200
+    page = text_of(response)
+    statements = db.session.scalars(select(Competence.statement).where(Competence.framework_id == framework.id)).all()
+    assert len(statements) == 85
+    for statement in statements:
+        assert statement in page
+    assert "<title>Link Worker Competency Framework – Evidence portfolio</title>" in page
+    for heading in ("Link Worker Coach and Psychosocial Link Worker", "Practitioner Skills", "Mandatory Requirements"):
+        assert heading in page
+    # Tier table: introduced and cumulative totals.
+    assert "48 competences" in page and "68 competences" in page and "85 competences" in page
+    requirements = db.session.scalars(
+        select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)
+    ).all()
+    assert [r.ref for r in requirements] == ["REQ-DRIVING", "REQ-HOME-VISITS", "REQ-DBS"]
+    requirements_part = page.split('id="requirements"', 1)[1]
+    for requirement in requirements:
+        assert requirement.statement in requirements_part
+    assert "Renewed every 3 years" in requirements_part
+
+
+def test_role_profile_page_shows_sections_groups_and_profile_details(client, worker, frameworks):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    page = text_of(client.get(f"/frameworks/{framework.id}"))
+    core = page.split('id="core"', 1)[1].split('id="role-specific"', 1)[0]
+    assert "2. Personal and People Development" in core
+    assert "Support the development of knowledge and practice of individuals" in core
+    assert "Take responsibility for the continuing professional development of yourself and others" in core
+    assert "20 competences." in core
+    assert "40 competences." in page.split('id="role-specific"', 1)[1]
+    assert "Locality Specific Competences" in page
+    # The profile's other sections are kept and shown.
+    assert "Psychology degree/Forensic Psychology degree or equivalent qualification" in page
+    assert "Understanding of neurodiversity" in page
+    assert "Definition of the Level 5 Role" in page
+    # A worker does not get the manager's button.
+    assert "Add a locality-specific competence" not in page
+
+
+def test_missing_framework_is_404(client, worker):
+    response = client.get("/frameworks/9999")
+    assert response.status_code == 404
+    assert "Page not found" in response.text
+
+
+def test_search_filters_the_full_page(client, worker, frameworks):
+    framework = frameworks["link-worker"]
+    response = client.get(f"/frameworks/{framework.id}?q=safeguarding")
+    page = text_of(response)
+    assert "<html" in page
+    assert "1 competence matches “safeguarding”" in page
+    assert "Demonstrate an understanding of safeguarding vulnerable adults" in page
+    assert "Manage complex conversations" not in page
+    assert 'value="safeguarding"' in page
+
+
+def test_search_answers_htmx_with_the_fragment_only(client, worker, frameworks):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    response = client.get(f"/frameworks/{framework.id}?q=Quality", headers={"HX-Request": "true"})
+    page = text_of(response)
+    assert "<html" not in page
+    assert page.lstrip().startswith('<div id="competences"')
+    assert "Act within the limits of your competence and authority" in page  # group name matches
+    assert "Communicate effectively in a health care environment" not in page
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_boosted_navigation_gets_the_whole_page(client, worker, frameworks):
+    framework = frameworks["link-worker"]
+    response = client.get(
+        f"/frameworks/{framework.id}?q=data", headers={"HX-Request": "true", "HX-Boosted": "true"}
+    )
+    assert "<html" in response.text
+
+
+def test_overlong_search_is_ignored_with_a_message(client, worker, frameworks):
+    framework = frameworks["link-worker"]
+    page = text_of(client.get(f"/frameworks/{framework.id}?q=" + "x" * 201))
+    assert "Search for 200 characters or fewer" in page
+    assert "Manage complex conversations" in page  # everything still shown
+
+
+def test_framework_page_query_count_is_fixed(client, worker, frameworks, count_queries):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    manager = make_user(Role.MANAGER)
+    with count_queries:
+        client.get(f"/frameworks/{framework.id}")
+    before = count_queries.count
+    for number in range(30):
+        service.add_locality_competence(
+            manager, framework, statement=f"Local competence {number}", principle=f"Principle {number % 5}", function=f"Function {number}"
+        )
+    with count_queries:
+        page = client.get(f"/frameworks/{framework.id}")
+    assert "Local competence 29" in page.text
+    assert count_queries.count == before
+
+
+# --- Locality-specific competences --------------------------------------------
+
+
+def add_url(framework) -> str:
+    return f"/frameworks/{framework.id}/locality/new"
+
+
+def test_manager_adds_a_locality_competence(client, manager, auth, frameworks):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    form = client.get(add_url(framework))
+    assert form.status_code == 200
+    assert "Add a locality-specific competence" in form.text
+    assert '<option value="1. Communication">' in form.text  # suggestions from the profile
+
+    response = client.post(
+        add_url(framework),
+        data={
+            "csrf_token": auth.token(add_url(framework)),
+            "statement": "  Work with   housing providers to sustain tenancies ",
+            "principle": "C. Health Promotion and Protection",
+            "function": "Work with housing partners",
+        },
+    )
+    assert response.status_code == 303
+    competence = db.session.scalar(select(Competence).where(Competence.section == Section.LOCALITY_SPECIFIC))
+    assert competence.statement == "Work with housing providers to sustain tenancies"
+    assert competence.ref == "LOCAL-01"
+    assert competence.created_by_id == manager.id
+    assert competence.group.name == "Work with housing partners"
+    assert competence.group.kind == "function"
+    assert competence.group.parent.name == "C. Health Promotion and Protection"
+    # The existing principle is reused, not duplicated.
+    assert db.session.scalar(
+        select(func.count(CompetenceGroup.id)).where(
+            CompetenceGroup.framework_id == framework.id, CompetenceGroup.name == "C. Health Promotion and Protection"
+        )
+    ) == 1
+
+    page = text_of(client.get(response.headers["Location"]))
+    assert "Locality-specific competence added" in page
+    locality = page.split('id="locality-specific"', 1)[1]
+    assert "Work with housing providers to sustain tenancies" in locality
+    assert "Change" in locality
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"statement": "", "principle": "P", "function": "F"}, "statement", "Enter the competence statement"),
+        ({"statement": "S", "principle": " ", "function": "F"}, "principle", "Enter the underpinning principle"),
+        ({"statement": "S", "principle": "P", "function": ""}, "function", "Enter the reference function"),
+        ({"statement": "x" * 501, "principle": "P", "function": "F"}, "statement", "The competence statement must be 500 characters or fewer"),
+        ({"statement": "S", "principle": "P" * 301, "function": "F"}, "principle", "The underpinning principle must be 300 characters or fewer"),
+        (
+            {"statement": "communicate effectively in a health care environment", "principle": "P", "function": "F"},
+            "statement",
+            "This competence is already in the profile. Enter a different statement",
+        ),
+    ],
+)
+def test_bad_locality_input_is_shown_next_to_the_field_and_writes_nothing(client, manager, auth, frameworks, fields, field, message):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    groups_before = db.session.scalar(select(func.count(CompetenceGroup.id)))
+    response = client.post(add_url(framework), data={"csrf_token": auth.token(add_url(framework)), **fields})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "There is a problem" in page  # error summary
+    assert f'href="#{field}"' in page  # the summary links to the field
+    error = page.split(f'id="{field}-error"', 1)[1].split("</span>", 2)
+    assert message in "".join(error[:2])
+    assert "<title>Error: Add a locality-specific competence" in page
+    assert locality_count(framework) == 0
+    assert db.session.scalar(select(func.count(CompetenceGroup.id))) == groups_before
+
+
+def test_manager_edits_a_locality_competence(client, manager, auth, frameworks):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    competence = service.add_locality_competence(manager, framework, statement="Original", principle="P1", function="F1")
+    url = f"/frameworks/{framework.id}/locality/{competence.id}/edit"
+    form = text_of(client.get(url))
+    assert ">Original</textarea>" in form
+    assert 'value="P1"' in form and 'value="F1"' in form
+
+    response = client.post(url, data={"csrf_token": auth.token(url), "statement": "Changed", "principle": "P1", "function": "F2"})
+    assert response.status_code == 303
+    db.session.expire_all()
+    changed = db.session.get(Competence, competence.id)
+    assert changed.statement == "Changed"
+    assert changed.group.name == "F2"
+    assert "Changed" in text_of(client.get(f"/frameworks/{framework.id}"))
+
+
+def test_editing_to_a_duplicate_is_refused(client, manager, auth, frameworks):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    competence = service.add_locality_competence(manager, framework, statement="Original", principle="P", function="F")
+    url = f"/frameworks/{framework.id}/locality/{competence.id}/edit"
+    response = client.post(url, data={"csrf_token": auth.token(url), "statement": "Make use of supervision", "principle": "P", "function": "F"})
+    assert response.status_code == 422
+    assert "This competence is already in the profile" in response.text
+    db.session.expire_all()
+    assert db.session.get(Competence, competence.id).statement == "Original"
+    # Saving it unchanged is not a duplicate of itself.
+    same = client.post(url, data={"csrf_token": auth.token(url), "statement": "Original", "principle": "P", "function": "F"})
+    assert same.status_code == 303
+
+
+def test_manager_retires_a_locality_competence(client, manager, auth, frameworks):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    competence = service.add_locality_competence(manager, framework, statement="Soon retired", principle="P", function="F")
+    url = f"/frameworks/{framework.id}/locality/{competence.id}/retire"
+    response = client.post(url, data={"csrf_token": auth.token(f"/frameworks/{framework.id}/locality/{competence.id}/edit")})
+    assert response.status_code == 303
+    db.session.expire_all()
+    retired = db.session.get(Competence, competence.id)
+    assert retired.retired_at is not None  # still in the database
+    assert retired.retired_by_id == manager.id
+    page = text_of(client.get(f"/frameworks/{framework.id}"))
+    assert "Retired: Soon retired" in page  # the notice
+    assert 'id="competence-%d"' % competence.id not in page
+    # Gone from the forms too.
+    assert client.get(f"/frameworks/{framework.id}/locality/{competence.id}/edit").status_code == 404
+    # A retired statement may be added again.
+    again = service.add_locality_competence(manager, framework, statement="Soon retired", principle="P", function="F")
+    assert again.ref == "LOCAL-02"
+
+
+def test_retire_needs_the_csrf_token(client, manager, frameworks):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    competence = service.add_locality_competence(manager, framework, statement="Kept", principle="P", function="F")
+    response = client.post(f"/frameworks/{framework.id}/locality/{competence.id}/retire")
+    assert response.status_code == 400
+    db.session.expire_all()
+    assert db.session.get(Competence, competence.id).retired_at is None
+
+
+def test_locality_routes_refuse_the_wrong_records(client, manager, frameworks):
+    sfh = frameworks["sfh-senior-engagement-worker"]
+    link_worker = frameworks["link-worker"]
+    core = db.session.scalar(select(Competence).where(Competence.framework_id == sfh.id, Competence.section == Section.CORE))
+    # Tiered frameworks have no locality-specific section.
+    assert client.get(add_url(link_worker)).status_code == 404
+    # Core competences are not editable here.
+    assert client.get(f"/frameworks/{sfh.id}/locality/{core.id}/edit").status_code == 404
+    # A competence through another framework's URL.
+    local = service.add_locality_competence(manager, sfh, statement="Local", principle="P", function="F")
+    assert client.get(f"/frameworks/{link_worker.id}/locality/{local.id}/edit").status_code == 404
+    assert client.get(f"/frameworks/{sfh.id}/locality/99999/edit").status_code == 404
+
+
+def test_workers_cannot_change_locality_competences(client, worker, auth, frameworks):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    manager = make_user(Role.MANAGER)
+    competence = service.add_locality_competence(manager, framework, statement="Local", principle="P", function="F")
+    token = auth.token()
+    assert client.get(add_url(framework)).status_code == 403
+    response = client.post(add_url(framework), data={"csrf_token": token, "statement": "S", "principle": "P", "function": "F"})
+    assert response.status_code == 403
+    assert "You do not have access to this page" in response.text
+    retire = client.post(f"/frameworks/{framework.id}/locality/{competence.id}/retire", data={"csrf_token": token})
+    assert retire.status_code == 403
+    assert locality_count(framework) == 1
+    db.session.expire_all()
+    assert db.session.get(Competence, competence.id).retired_at is None
+
+
+def test_service_refuses_non_managers(app, frameworks):
+    from werkzeug.exceptions import Forbidden
+
+    worker = make_user(Role.WORKER)
+    with pytest.raises(Forbidden):
+        service.add_locality_competence(worker, frameworks["sfh-senior-engagement-worker"], statement="S", principle="P", function="F")
+    assert locality_count(frameworks["sfh-senior-engagement-worker"]) == 0

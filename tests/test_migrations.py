@@ -1,0 +1,116 @@
+"""The migrations build the schema the models describe, and can be undone.
+
+The session's test database (SQLite, or PostgreSQL when
+PORTFOLIO_TEST_DATABASE_URL is set) was built by the migrations in conftest;
+these tests check it is at head and matches the models. Downgrading is tried
+on a separate SQLite file, because the shared database is in use by every test.
+"""
+
+from __future__ import annotations
+
+import os
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import Column, MetaData, String, inspect, text
+from sqlalchemy.engine import make_url
+
+from portfolio import PROJECT_ROOT, create_app
+from portfolio.extensions import db
+
+PG_ENV = "PORTFOLIO_TEST_DATABASE_URL"
+MIGRATIONS = PROJECT_ROOT / "migrations"
+
+
+def head_revision() -> str:
+    heads = ScriptDirectory(str(MIGRATIONS)).get_heads()
+    assert len(heads) == 1, f"the migrations have several heads: {heads}"
+    return heads[0]
+
+
+def stamped_revisions(connection) -> list[str]:
+    return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def schema_diff(connection, metadata: MetaData = db.metadata) -> list:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return compare_metadata(context, metadata)
+
+
+def model_tables() -> set[str]:
+    return {table.name for table in db.metadata.sorted_tables}
+
+
+def test_the_migrations_have_one_head():
+    assert head_revision() == "0001_foundation"
+
+
+def test_test_database_is_at_head(app):
+    with db.engine.connect() as connection:
+        assert stamped_revisions(connection) == [head_revision()]
+        assert set(inspect(connection).get_table_names()) == model_tables() | {"alembic_version"}
+
+
+def test_test_database_is_the_one_asked_for(app):
+    """With PORTFOLIO_TEST_DATABASE_URL set, the checks above ran on PostgreSQL."""
+    url = os.environ.get(PG_ENV)
+    if url:
+        assert db.engine.dialect.name == "postgresql"
+        assert db.engine.url.render_as_string(hide_password=False) == make_url(url).render_as_string(
+            hide_password=False
+        )
+        with db.engine.connect() as connection:
+            assert stamped_revisions(connection) == [head_revision()]
+            assert connection.execute(text("SELECT current_database()")).scalar() == make_url(url).database
+    else:
+        assert db.engine.dialect.name == "sqlite"
+
+
+def test_models_and_migrations_agree(app):
+    with db.engine.connect() as connection:
+        diff = schema_diff(connection)
+    assert diff == [], "the models differ from the migrated schema; add a migration"
+
+
+def test_the_comparison_would_see_a_difference(app):
+    """Guard against a vacuous check: a model change the migrations lack shows up."""
+    changed = MetaData(naming_convention=db.metadata.naming_convention)
+    for table in db.metadata.sorted_tables:
+        table.to_metadata(changed)
+    changed.tables["users"].append_column(Column("nickname", String(40)))
+    with db.engine.connect() as connection:
+        diff = schema_diff(connection, changed)
+    assert [(op[0], op[2], op[3].name) for op in diff] == [("add_column", "users", "nickname")]
+
+
+def test_downgrade_to_base_and_upgrade_again(tmp_path):
+    fresh = create_app(
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.db'}",
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        }
+    )
+    with fresh.app_context():
+        try:
+            upgrade()
+            with db.engine.connect() as connection:
+                assert stamped_revisions(connection) == [head_revision()]
+                assert set(inspect(connection).get_table_names()) == model_tables() | {"alembic_version"}
+                assert schema_diff(connection) == []
+
+            downgrade(revision="base")
+            with db.engine.connect() as connection:
+                assert stamped_revisions(connection) == []
+                assert set(inspect(connection).get_table_names()) == {"alembic_version"}
+
+            upgrade()
+            with db.engine.connect() as connection:
+                assert stamped_revisions(connection) == [head_revision()]
+                assert set(inspect(connection).get_table_names()) == model_tables() | {"alembic_version"}
+                assert schema_diff(connection) == []
+        finally:
+            db.session.remove()
+            db.engine.dispose()
