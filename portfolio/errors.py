@@ -57,9 +57,13 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
-        if error.code in ERROR_PAGES:
-            return _page(error.code or 500)
-        return error
+        if error.code not in ERROR_PAGES:
+            return error
+        response = _page(error.code or 500)
+        allow = dict(error.get_headers()).get("Allow")
+        if allow:  # a 405 must say which methods are allowed
+            response.headers["Allow"] = allow
+        return response
 
     @app.errorhandler(500)
     def _server_error(error: Exception):

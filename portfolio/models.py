@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 from flask_login import UserMixin
@@ -90,9 +91,14 @@ class User(UserMixin, db.Model):
         CheckConstraint("email = lower(email)", name="email_lowercase"),
     )
 
-    # Flask-Login: the id in the session includes the session version.
+    # When this sign-in began (seconds since the epoch); set at sign-in and by
+    # the user loader, never stored in the table.
+    signed_in_at = None
+
+    # Flask-Login: the id kept in the session and the remember-me cookie
+    # (see auth/sessions.py for why it carries the version and the time).
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        return f"{self.id}:{self.session_version}:{self.signed_in_at or 0}"
 
     @property
     def is_active(self) -> bool:  # type: ignore[override]
@@ -291,3 +297,194 @@ class SupervisionAssignment(db.Model):
         Index("ix_supervision_worker", "worker_id", "starts_on"),
         Index("ix_supervision_supervisor", "supervisor_id", "starts_on"),
     )
+
+
+# --- Evidence -------------------------------------------------------------------
+
+
+class EvidenceKind(str, enum.Enum):
+    """What an evidence item is; each kind has its own form."""
+
+    REFLECTION = "reflection"
+    CERTIFICATE = "certificate"
+    SUPERVISION_NOTE = "supervision-note"
+    OBSERVATION = "observation"
+    FEEDBACK = "feedback"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return EVIDENCE_KIND_LABELS[self]
+
+
+EVIDENCE_KIND_LABELS = {
+    EvidenceKind.REFLECTION: "Reflective account",
+    EvidenceKind.CERTIFICATE: "Training certificate",
+    EvidenceKind.SUPERVISION_NOTE: "Supervision note",
+    EvidenceKind.OBSERVATION: "Observation of practice",
+    EvidenceKind.FEEDBACK: "Feedback",
+    EvidenceKind.OTHER: "Other evidence",
+}
+
+
+class EvidenceStatus(str, enum.Enum):
+    """Where an item is in review: drafts and returned items can be edited."""
+
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    RETURNED = "returned"
+    SIGNED_OFF = "signed-off"
+
+    @property
+    def label(self) -> str:
+        return {"draft": "Draft", "submitted": "Submitted for review", "returned": "Returned for changes", "signed-off": "Signed off"}[self.value]
+
+
+class FeedbackSource(str, enum.Enum):
+    COLLEAGUE = "colleague"
+    PARTNER_AGENCY = "partner-agency"
+    PERSON_SUPPORTED = "person-supported"
+
+    @property
+    def label(self) -> str:
+        return {"colleague": "A colleague", "partner-agency": "A partner agency", "person-supported": "A person supported"}[self.value]
+
+
+def _enum(enum_class: type[enum.Enum]) -> Enum:
+    """Store an enum as its value in a VARCHAR, the same on SQLite and PostgreSQL."""
+    return Enum(enum_class, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])
+
+
+class Evidence(db.Model):
+    """One item in a worker's portfolio. Kind-specific fields are empty for other kinds."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[EvidenceKind] = mapped_column(_enum(EvidenceKind))
+    status: Mapped[EvidenceStatus] = mapped_column(_enum(EvidenceStatus), default=EvidenceStatus.DRAFT)
+    title: Mapped[str] = mapped_column(String(200))
+    # Date of the event, of completing the course, or of the supervision session.
+    occurred_on: Mapped[date] = mapped_column(Date)
+    # Reflections only: private ones are seen by their author alone and cannot be submitted.
+    is_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Reflective prompts (clean HTML).
+    what_happened: Mapped[str] = mapped_column(Text, default="")
+    what_learned: Mapped[str] = mapped_column(Text, default="")
+    practice_change: Mapped[str] = mapped_column(Text, default="")
+    next_steps: Mapped[str] = mapped_column(Text, default="")
+    # Observation, feedback, other; what was discussed in supervision (clean HTML).
+    description: Mapped[str] = mapped_column(Text, default="")
+    # Training certificates.
+    provider: Mapped[str | None] = mapped_column(String(200))
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    cpd_hours: Mapped[Decimal | None] = mapped_column(db.Numeric(6, 2))
+    # Supervision notes.
+    supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Feedback.
+    feedback_source: Mapped[FeedbackSource | None] = mapped_column(_enum(FeedbackSource))
+    feedback_from: Mapped[str | None] = mapped_column(String(200))
+    # When the author confirmed that flagged details are not about a person they support.
+    anonymity_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    owner: Mapped[User] = relationship(foreign_keys=[owner_id])
+    supervisor: Mapped[User | None] = relationship(foreign_keys=[supervisor_id])
+    files: Mapped[list[EvidenceFile]] = relationship(
+        back_populates="evidence", order_by="EvidenceFile.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+    links: Mapped[list[EvidenceLink]] = relationship(
+        back_populates="evidence", order_by="EvidenceLink.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+    actions: Mapped[list[SupervisionAction]] = relationship(
+        back_populates="evidence", order_by="SupervisionAction.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        Index("ix_evidence_owner_occurred", "owner_id", "occurred_on"),
+        Index("ix_evidence_owner_status", "owner_id", "status"),
+        CheckConstraint("cpd_hours IS NULL OR (cpd_hours >= 0 AND cpd_hours <= 1000)", name="cpd_hours_range"),
+        CheckConstraint("expires_on IS NULL OR expires_on >= occurred_on", name="expires_after_completion"),
+        CheckConstraint("NOT (is_private AND status <> 'draft')", name="private_stays_draft"),
+    )
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in (EvidenceStatus.DRAFT, EvidenceStatus.RETURNED)
+
+    @property
+    def text_fields(self) -> list[tuple[str, str]]:
+        """The item's written parts, labelled, in reading order (for display and checks)."""
+        if self.kind == EvidenceKind.REFLECTION:
+            parts = [
+                ("What happened", self.what_happened),
+                ("What I learned", self.what_learned),
+                ("How it changed or will change my practice", self.practice_change),
+                ("What I will do next", self.next_steps),
+            ]
+        elif self.kind == EvidenceKind.SUPERVISION_NOTE:
+            parts = [("What was discussed", self.description)]
+        else:
+            parts = [("Description", self.description)]
+        return [(label, html) for label, html in parts if html]
+
+
+class EvidenceFile(db.Model):
+    """A file attached to an evidence item, stored outside static/ under a random name."""
+
+    __tablename__ = "evidence_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    stored_name: Mapped[str] = mapped_column(String(80), unique=True)
+    original_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    evidence: Mapped[Evidence] = relationship(back_populates="files")
+
+
+class EvidenceLink(db.Model):
+    """An evidence item offered for one competence, with the worker's note on how it shows it."""
+
+    __tablename__ = "evidence_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"))
+    competence_id: Mapped[int] = mapped_column(ForeignKey("competences.id"), index=True)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    evidence: Mapped[Evidence] = relationship(back_populates="links")
+    competence: Mapped[Competence] = relationship()
+
+    __table_args__ = (UniqueConstraint("evidence_id", "competence_id"),)
+
+
+class ActionOwner(str, enum.Enum):
+    WORKER = "worker"
+    SUPERVISOR = "supervisor"
+
+    @property
+    def label(self) -> str:
+        return {"worker": "Worker", "supervisor": "Supervisor"}[self.value]
+
+
+class SupervisionAction(db.Model):
+    """An action agreed in a supervision session."""
+
+    __tablename__ = "supervision_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(500))
+    owner: Mapped[ActionOwner] = mapped_column(_enum(ActionOwner))
+    due_on: Mapped[date] = mapped_column(Date)
+
+    evidence: Mapped[Evidence] = relationship(back_populates="actions")

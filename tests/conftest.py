@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from jinja2 import BytecodeCache
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, text
 
@@ -63,6 +64,23 @@ def _empty_all_tables() -> None:
                 conn.execute(text(f"DELETE FROM {name}"))
 
 
+class MemoryBytecodeCache(BytecodeCache):
+    """Compiled templates shared by the apps of one test run (each test builds a new app)."""
+
+    def __init__(self):
+        self._store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self._store:
+            bucket.bytecode_from_string(self._store[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CACHE = MemoryBytecodeCache()
+
+
 class IsolatedClient(FlaskClient):
     """A test client whose requests each get their own app context, as in production.
 
@@ -90,6 +108,7 @@ def app(database_url, tmp_path):
         }
     )
     app.test_client_class = IsolatedClient
+    app.jinja_env.bytecode_cache = TEMPLATE_CACHE
     with app.app_context():
         yield app
         db.session.remove()
@@ -139,6 +158,16 @@ class AuthActions:
     def sign_out(self):
         page = self._client.get("/")
         return self._client.post("/auth/sign-out", data={"csrf_token": csrf_token(page.text)})
+
+    def login_as(self, user) -> None:
+        """Sign in without the form (and its deliberately slow hashing), for tests about other pages."""
+        from portfolio.auth.sessions import now
+
+        user.signed_in_at = now()
+        with self._client.session_transaction() as session:
+            session["_user_id"] = user.get_id()
+            session["_fresh"] = True
+            session["_permanent"] = True
 
     def token(self, path: str = "/") -> str:
         return csrf_token(self._client.get(path).text)

@@ -39,8 +39,8 @@ def sign_in():
         else:
             next_url = _safe_next(request.args.get("next"))
             session.clear()  # a new session identity for the new sign-in
+            start_session(user)
             login_user(user, remember=form.remember.data)
-            start_session()
             return redirect(next_url, code=303)
     status = 422 if form.errors else 200
     return render("auth/sign_in.html", form=form, status=status)

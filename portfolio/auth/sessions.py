@@ -1,52 +1,63 @@
-"""Flask-Login wiring: loading the user, idle and absolute session timeouts."""
+"""Flask-Login wiring: loading the user, idle and absolute session timeouts.
+
+The id Flask-Login keeps in the session and in the remember-me cookie is
+``"<user id>:<session version>:<signed-in time>"``, signed by Flask. The
+version ends every session at once when it is bumped (sign-out, password
+change, disabling); the time is when the password was typed, so no cookie,
+remember-me included, outlives SESSION_ABSOLUTE_LIFETIME.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Flask, session
-from flask_login import current_user, logout_user
+from flask import Flask, current_app, request, session
+from flask_login import current_user
 
 from ..extensions import db, login_manager
 from ..models import User
 
-SIGNED_IN_AT = "signed_in_at"
+
+def now() -> int:
+    return int(datetime.now(timezone.utc).timestamp())
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     """Load the user named in the session, if that session is still current."""
-    raw_id, _, version = user_id.partition(":")
-    if not raw_id.isdigit() or not version.isdigit():
+    parts = user_id.split(":")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
         return None
-    user = db.session.get(User, int(raw_id))
-    if user is None or user.session_version != int(version) or not user.active:
+    raw_id, version, started = (int(part) for part in parts)
+    if now() - started > current_app.config["SESSION_ABSOLUTE_LIFETIME"].total_seconds():
         return None
+    user = db.session.get(User, raw_id)
+    if user is None or user.session_version != version or not user.active:
+        return None
+    user.signed_in_at = started
     return user
 
 
-def start_session() -> None:
-    """Record when this sign-in began, for the absolute timeout."""
-    session.permanent = True  # idle timeout: PERMANENT_SESSION_LIFETIME, refreshed per request
-    session[SIGNED_IN_AT] = datetime.now(timezone.utc).timestamp()
+def start_session(user: User) -> None:
+    """Stamp a new sign-in; the idle timeout (PERMANENT_SESSION_LIFETIME) refreshes per request."""
+    user.signed_in_at = now()
+    session.permanent = True
 
 
 def init_app(app: Flask) -> None:
-    """Configure the login manager and enforce the absolute timeout."""
+    """Configure the login manager and forget sessions that have ended."""
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Sign in to continue."
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
+    remember_cookie = app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
 
     @app.before_request
-    def _absolute_timeout() -> None:
-        if not current_user.is_authenticated:
+    def _forget_ended_sessions() -> None:
+        # An expired or revoked sign-in leaves cookies that no longer work:
+        # clear them so the browser stops sending them.
+        if current_user.is_authenticated:
             return
-        started = session.get(SIGNED_IN_AT)
-        now = datetime.now(timezone.utc).timestamp()
-        if started is None:
-            # Restored from a remember-me cookie: the session starts now.
-            start_session()
-        elif now - started > app.config["SESSION_ABSOLUTE_LIFETIME"].total_seconds():
+        if "_user_id" in session or request.cookies.get(remember_cookie):
             session.clear()
-            logout_user()
+            session["_remember"] = "clear"

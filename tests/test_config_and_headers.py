@@ -1,0 +1,355 @@
+"""Settings from the environment, database connection settings, response headers and error pages."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from portfolio import create_app
+from portfolio.config import ConfigError, build_config
+from portfolio.extensions import db
+from portfolio.models import Role, User
+
+from . import factories
+from .conftest import AuthActions
+from .factories import make_user
+
+ENV_VARS = ("PORTFOLIO_ENV", "SECRET_KEY", "PORTFOLIO_DATABASE_URL", "PORTFOLIO_UPLOAD_FOLDER")
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No settings inherited from the shell that runs the tests."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+# --- build_config ----------------------------------------------------------
+
+
+def test_production_without_secret_key_refuses_to_start(clean_env, tmp_path):
+    clean_env.setenv("PORTFOLIO_ENV", "production")
+
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        build_config(str(tmp_path))
+
+
+def test_production_is_the_default_environment(clean_env, tmp_path):
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        build_config(str(tmp_path))
+
+
+def test_an_empty_secret_key_counts_as_missing(clean_env, tmp_path):
+    clean_env.setenv("PORTFOLIO_ENV", "production")
+    clean_env.setenv("SECRET_KEY", "")
+
+    with pytest.raises(ConfigError):
+        build_config(str(tmp_path))
+
+
+def test_create_app_refuses_production_without_secret_key(clean_env, tmp_path):
+    clean_env.setenv("PORTFOLIO_ENV", "production")
+
+    with pytest.raises(ConfigError):
+        create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'never.db'}"})
+
+
+def test_production_with_secret_key_starts_with_secure_cookies(clean_env, tmp_path):
+    clean_env.setenv("PORTFOLIO_ENV", "production")
+    clean_env.setenv("SECRET_KEY", "a" * 64)
+
+    config = build_config(str(tmp_path))
+
+    assert config["SECRET_KEY"] == "a" * 64
+    assert config["PORTFOLIO_ENV"] == "production"
+    assert config["TESTING"] is False
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["REMEMBER_COOKIE_SECURE"] is True
+    assert config["SEND_HSTS"] is True
+    assert config["SESSION_COOKIE_HTTPONLY"] is True
+    assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert config["REMEMBER_COOKIE_HTTPONLY"] is True
+    assert config["REMEMBER_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_testing_has_no_secure_cookies_and_a_generated_key(clean_env, tmp_path):
+    config = build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing"})
+
+    assert config["TESTING"] is True
+    assert config["SESSION_COOKIE_SECURE"] is False
+    assert config["REMEMBER_COOKIE_SECURE"] is False
+    assert config["SEND_HSTS"] is False
+    assert len(config["SECRET_KEY"]) >= 32
+    assert build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing"})["SECRET_KEY"] != config["SECRET_KEY"]
+
+
+def test_database_and_upload_folder_are_read_from_the_environment(clean_env, tmp_path):
+    clean_env.setenv("PORTFOLIO_DATABASE_URL", "postgresql+psycopg://portfolio@db.internal/portfolio")
+    clean_env.setenv("PORTFOLIO_UPLOAD_FOLDER", "/srv/portfolio/uploads")
+
+    config = build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing"})
+
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://portfolio@db.internal/portfolio"
+    assert config["UPLOAD_FOLDER"] == "/srv/portfolio/uploads"
+
+
+def test_default_database_is_a_sqlite_file_in_the_instance_folder(clean_env, tmp_path):
+    config = build_config(str(tmp_path), {"PORTFOLIO_ENV": "development"})
+
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'portfolio.db'}"
+    assert config["UPLOAD_FOLDER"] == str(tmp_path / "uploads")
+    # Uploads never live where the web server serves static files.
+    assert "static" not in Path(config["UPLOAD_FOLDER"]).parts
+
+
+def test_an_unknown_environment_is_refused(clean_env, tmp_path):
+    clean_env.setenv("PORTFOLIO_ENV", "staging")
+
+    with pytest.raises(ConfigError, match="PORTFOLIO_ENV must be one of"):
+        build_config(str(tmp_path))
+
+
+def test_a_number_setting_that_is_not_a_number_is_refused(clean_env, tmp_path):
+    clean_env.setenv("PORTFOLIO_IDLE_MINUTES", "thirty")
+
+    with pytest.raises(ConfigError, match="PORTFOLIO_IDLE_MINUTES must be a whole number"):
+        build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing"})
+
+
+def test_overrides_win_over_the_environment(clean_env, tmp_path):
+    clean_env.setenv("PORTFOLIO_DATABASE_URL", "sqlite:///from-env.db")
+
+    config = build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite:///override.db"})
+
+    assert config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///override.db"
+
+
+# --- database connections --------------------------------------------------
+
+
+def test_sqlite_connections_are_configured(app):
+    if db.engine.dialect.name != "sqlite":
+        assert db.engine.dialect.name == "postgresql"
+        return
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar().lower() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+
+
+def test_foreign_keys_are_enforced(app):
+    """On either database, a user cannot point at a tier that does not exist."""
+    db.session.add(
+        User(email="orphan@example.org", name="Orphan", password_hash=factories.PASSWORD_HASH, tier_id=999_999)
+    )
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    assert db.session.scalar(text("SELECT count(*) FROM users")) == 0
+
+
+# --- headers ---------------------------------------------------------------
+
+INLINE_SCRIPT = re.compile(r"<script\b(?![^>]*\bsrc\s*=)[^>]*>", re.I)
+HTMX_CONFIG = re.compile(r"""<meta name="htmx-config" content=(?:'([^']*)'|"([^"]*)")""")
+
+
+def csp_directives(header: str) -> dict[str, list[str]]:
+    directives = {}
+    for part in header.split(";"):
+        words = part.split()
+        if words:
+            directives[words[0].lower()] = words[1:]
+    return directives
+
+
+def assert_page_is_protected(response) -> None:
+    headers = response.headers
+    csp = headers.get("Content-Security-Policy")
+    assert csp, f"no CSP on {response.request.path}"
+    directives = csp_directives(csp)
+    assert directives["script-src"] == ["'self'"]
+    assert directives["default-src"] == ["'self'"]
+    assert directives["object-src"] == ["'none'"]
+    assert directives["base-uri"] == ["'none'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert "'unsafe-inline'" not in csp
+    assert "'unsafe-eval'" not in csp
+    assert headers.get("X-Content-Type-Options") == "nosniff"
+    assert headers.get("Referrer-Policy") == "same-origin"
+    assert "no-store" in headers.get("Cache-Control", "")
+    assert "hx-request" in {value.lower() for value in response.vary}
+    assert "Strict-Transport-Security" not in headers  # local development and tests only
+
+    page = response.text
+    assert not INLINE_SCRIPT.findall(page), f"inline script on {response.request.path}: {INLINE_SCRIPT.findall(page)}"
+    assert not re.search(r"\son[a-z]+\s*=", page, re.I), "inline event handler attribute"
+    match = HTMX_CONFIG.search(page)
+    assert match, "no htmx-config meta tag"
+    raw = html.unescape(match.group(1) or match.group(2))
+    for setting in ('"selfRequestsOnly":true', '"allowEval":false', '"allowScriptTags":false', '"historyCacheSize":0', '"includeIndicatorStyles":false'):
+        assert setting in raw.replace(" ", "")
+    config = json.loads(raw)
+    assert config["selfRequestsOnly"] is True
+    assert config["allowEval"] is False
+    assert config["allowScriptTags"] is False
+    assert config["historyCacheSize"] == 0
+    assert config["includeIndicatorStyles"] is False
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+    assert token and token.group(1)
+
+
+def test_sign_in_page_headers(client):
+    response = client.get("/auth/sign-in")
+
+    assert response.status_code == 200
+    assert_page_is_protected(response)
+
+
+def test_sign_in_page_with_errors_has_the_headers(client, auth):
+    response = auth.sign_in("nobody@example.org", "wrong password here")
+
+    assert response.status_code == 422
+    assert_page_is_protected(response)
+
+
+def test_signed_in_pages_carry_the_headers(client, auth, frameworks):
+    make_user(Role.MANAGER, email="maya@example.org")
+    make_user(tier=factories.tier("link-worker", "link-worker"), email="wendy@example.org")
+    sfh = frameworks["sfh-senior-engagement-worker"]
+    link = frameworks["link-worker"]
+
+    pages = {
+        "maya@example.org": ["/", "/frameworks/", f"/frameworks/{link.id}", f"/frameworks/{sfh.id}", f"/frameworks/{sfh.id}/locality/new"],
+        "wendy@example.org": ["/", "/frameworks/", f"/frameworks/{link.id}"],
+    }
+    for email, paths in pages.items():
+        visitor = client.application.test_client()
+        assert AuthActions(visitor).sign_in(email).status_code == 303
+        for path in paths:
+            response = visitor.get(path)
+            assert response.status_code == 200, path
+            assert_page_is_protected(response)
+
+
+def test_htmx_fragment_responses_carry_the_headers(client, auth, frameworks):
+    make_user(email="wendy@example.org", tier=factories.tier("link-worker", "link-worker"))
+    auth.sign_in("wendy@example.org")
+
+    response = client.get(f"/frameworks/{frameworks['link-worker'].id}?q=people", headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert "<html" not in response.text  # a fragment, not the whole page
+    assert "hx-request" in {value.lower() for value in response.vary}
+    assert "no-store" in response.headers["Cache-Control"]
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert not INLINE_SCRIPT.findall(response.text)
+
+
+def test_error_pages_carry_the_headers(client):
+    response = client.get("/no-such-page")
+
+    assert response.status_code == 404
+    assert_page_is_protected(response)
+
+
+def test_cookies_in_testing_are_httponly_and_lax_but_not_secure(client):
+    response = client.get("/auth/sign-in")
+
+    [cookie] = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie
+
+
+def test_production_sends_hsts_and_secure_cookies(clean_env, tmp_path):
+    production = create_app(
+        {
+            "PORTFOLIO_ENV": "production",
+            "SECRET_KEY": "b" * 64,
+            # Never connected to: the sign-in page of an anonymous visitor reads no data.
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'production.db'}",
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        }
+    )
+
+    response = production.test_client().get("/auth/sign-in", base_url="https://portfolio.example")
+
+    assert response.status_code == 200
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    [cookie] = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")]
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert not (tmp_path / "production.db").exists()
+
+
+def test_static_files_are_not_marked_no_store(client):
+    response = client.get("/static/js/portfolio.js")
+
+    if response.status_code == 404:
+        pytest.skip("static/js/portfolio.js is built by make; not present in this checkout")
+    assert response.status_code == 200
+    assert response.headers.get("X-Content-Type-Options") == "nosniff"
+    assert "no-store" not in response.headers.get("Cache-Control", "")
+    response.close()
+
+
+# --- error pages -----------------------------------------------------------
+
+
+def test_missing_page_is_an_nhs_page_not_found(client):
+    response = client.get("/no-such-page")
+
+    assert response.status_code == 404
+    assert "<h1>Page not found</h1>" in response.text
+    assert "nhsuk-header" in response.text
+    assert "Page not found – Evidence portfolio</title>" in response.text
+
+
+def test_a_missing_page_for_a_signed_in_user(client, auth):
+    make_user(Role.MANAGER, email="maya@example.org")
+    auth.sign_in("maya@example.org")
+
+    response = client.get("/frameworks/999999")
+
+    assert response.status_code == 404
+    assert "<h1>Page not found</h1>" in response.text
+
+
+def test_a_manager_page_for_a_worker_is_forbidden(client, auth, frameworks):
+    make_user(email="wendy@example.org", tier=factories.tier("link-worker", "link-worker"))
+    auth.sign_in("wendy@example.org")
+    sfh = frameworks["sfh-senior-engagement-worker"]
+
+    response = client.get(f"/frameworks/{sfh.id}/locality/new")
+
+    assert response.status_code == 403
+    assert "<h1>You do not have access to this page</h1>" in response.text
+    assert "nhsuk-header" in response.text
+    assert_page_is_protected(response)
+
+
+def test_a_manager_page_for_an_anonymous_visitor_asks_to_sign_in(client, frameworks):
+    sfh = frameworks["sfh-senior-engagement-worker"]
+
+    response = client.get(f"/frameworks/{sfh.id}/locality/new")
+
+    assert response.status_code == 302
+    assert response.location.startswith("/auth/sign-in?next=")
+
+
+def test_wrong_method_is_an_nhs_page_that_names_the_allowed_methods(client):
+    response = client.get("/auth/sign-out")
+
+    assert response.status_code == 405
+    assert "Sorry, there is a problem with the request" in response.text
+    # RFC 9110 15.5.6: a 405 response MUST carry Allow.
+    assert "POST" in response.headers.get("Allow", "")
