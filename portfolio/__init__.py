@@ -46,18 +46,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     install_security_headers(app)
 
-    from . import errors, navigation
+    from . import errors, navigation, templating
     from .auth import sessions
     from .auth.routes import bp as auth_bp
+    from .evidence.routes import bp as evidence_bp
     from .frameworks.routes import bp as frameworks_bp
     from .home.routes import bp as home_bp
 
     sessions.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)
+    templating.init_app(app)
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(frameworks_bp)
+    app.register_blueprint(evidence_bp)
 
     from .assets import bp as assets_bp
 

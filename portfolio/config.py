@@ -63,9 +63,13 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
     config.update(overrides)
+    # Request limits, set explicitly: a whole request may carry a few files
+    # of the per-file limit; non-file fields stay small and few.
     config["MAX_CONTENT_LENGTH"] = overrides.get(
-        "MAX_CONTENT_LENGTH", (config["MAX_UPLOAD_MB"] + 1) * 1024 * 1024
+        "MAX_CONTENT_LENGTH", config["MAX_UPLOAD_MB"] * 5 * 1024 * 1024 + 1024 * 1024
     )
+    config["MAX_FORM_MEMORY_SIZE"] = overrides.get("MAX_FORM_MEMORY_SIZE", 1024 * 1024)
+    config["MAX_FORM_PARTS"] = overrides.get("MAX_FORM_PARTS", 200)
 
     if not config["SECRET_KEY"]:
         if config["PORTFOLIO_ENV"] == "production":

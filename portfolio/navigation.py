@@ -21,6 +21,8 @@ class NavItem:
 
 NAV_ITEMS = (
     NavItem("Home", "home.index", prefix="home."),
+    NavItem("My portfolio", "evidence.index", frozenset({Role.WORKER}), prefix="evidence."),
+    NavItem("Competence map", "evidence.competence_map", frozenset({Role.WORKER}), prefix="evidence.competence"),
     NavItem("Frameworks", "frameworks.index", prefix="frameworks."),
 )
 
@@ -31,15 +33,13 @@ def navigation_items() -> list[dict]:
         return []
     roles = current_user.roles
     endpoint = request.endpoint or ""
+    visible = [item for item in NAV_ITEMS if item.roles is None or roles & item.roles]
+    # The section is the item with the longest prefix that matches the page.
+    matching = [item for item in visible if endpoint.startswith(item.prefix)]
+    section = max(matching, key=lambda item: len(item.prefix), default=None)
     return [
-        {
-            "href": url_for(item.endpoint),
-            "text": item.text,
-            "active": endpoint.startswith(item.prefix),
-            "current": endpoint == item.endpoint,
-        }
-        for item in NAV_ITEMS
-        if item.roles is None or roles & item.roles
+        {"href": url_for(item.endpoint), "text": item.text, "active": item is section, "current": endpoint == item.endpoint}
+        for item in visible
     ]
 
 

@@ -10,8 +10,16 @@ from typing import Callable
 
 import pytest
 
+import io
+from datetime import date
+
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
+
+from portfolio.evidence import service as evidence_service
+from portfolio.extensions import db
 from portfolio.frameworks import service
-from portfolio.models import Role
+from portfolio.models import Competence, EvidenceKind, Role
 from tests.factories import make_user, tier
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
@@ -35,6 +43,19 @@ def managers_only(status: int) -> dict[str, int | str]:
     return {"anonymous": SIGN_IN, "worker": 403, "supervisor": 403, "manager": status}
 
 
+def workers(status: int) -> dict[str, int | str]:
+    return {"anonymous": SIGN_IN, "worker": status, "supervisor": status, "manager": 403}
+
+
+def owner_only(status: int) -> dict[str, int | str]:
+    """The worker's own item; the supervisor here is another worker, who gets 404 as for a missing item."""
+    return {"anonymous": SIGN_IN, "worker": status, "supervisor": 404, "manager": 403}
+
+
+def item(suffix: str = "") -> Callable[[dict], str]:
+    return lambda ids: f"/portfolio/{ids['evidence']}{suffix}"
+
+
 CASES = [
     Case("static", "GET", lambda ids: "/static/css/portfolio.css", {role: 200 for role in ROLES}),
     Case("assets.nhsuk_asset", "GET", lambda ids: "/assets/images/favicon.svg", {role: 200 for role in ROLES}),
@@ -48,6 +69,26 @@ CASES = [
     Case("frameworks.add_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/new", managers_only(422), data={}),
     Case("frameworks.edit_locality", "GET", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/edit", managers_only(200)),
     Case("frameworks.edit_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/edit", managers_only(422), data={"statement": ""}),
+    Case("evidence.index", "GET", lambda ids: "/portfolio/", workers(200)),
+    Case("evidence.choose_kind", "GET", lambda ids: "/portfolio/new", workers(200)),
+    Case("evidence.choose_kind", "POST", lambda ids: "/portfolio/new", workers(422), data={}),
+    Case("evidence.new", "GET", lambda ids: "/portfolio/new/reflection", workers(200)),
+    Case("evidence.new", "POST", lambda ids: "/portfolio/new/other", workers(422), data={}),
+    Case("evidence.show", "GET", item(), owner_only(200)),
+    Case("evidence.edit", "GET", item("/edit"), owner_only(200)),
+    Case("evidence.edit", "POST", item("/edit"), owner_only(422), data={"title": ""}),
+    Case("evidence.delete", "GET", item("/delete"), owner_only(200)),
+    Case("evidence.delete", "POST", item("/delete"), owner_only(303), data={}),
+    Case("evidence.submit", "GET", item("/submit"), owner_only(200)),
+    Case("evidence.submit", "POST", item("/submit"), owner_only(303), data={}),
+    Case("evidence.download", "GET", lambda ids: f"/portfolio/{ids['evidence']}/files/{ids['file']}", owner_only(200)),
+    Case("evidence.remove_file", "POST", lambda ids: f"/portfolio/{ids['evidence']}/files/{ids['file']}/delete", owner_only(303), data={}),
+    Case("evidence.links", "GET", item("/links"), owner_only(200)),
+    Case("evidence.add_link", "POST", item("/links"), owner_only(303), data={"competence_id": "__other__"}),
+    Case("evidence.update_link", "POST", lambda ids: f"/portfolio/{ids['evidence']}/links/{ids['link']}", owner_only(303), data={"note": "n"}),
+    Case("evidence.remove_link", "POST", lambda ids: f"/portfolio/{ids['evidence']}/links/{ids['link']}/delete", owner_only(303), data={}),
+    Case("evidence.competence_map", "GET", lambda ids: "/portfolio/map", workers(200)),
+    Case("evidence.competence", "GET", lambda ids: f"/portfolio/competences/{ids['competence']}", workers(200)),
     Case("frameworks.retire_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/retire", managers_only(303), data={}),
 ]
 
@@ -69,9 +110,29 @@ def test_access(client, auth, frameworks, role, case):
     local = service.add_locality_competence(
         manager, frameworks["sfh-senior-engagement-worker"], statement="Local", principle="P", function="F"
     )
-    ids = {"sfh": frameworks["sfh-senior-engagement-worker"].id, "local": local.id}
+    worker = make_user(Role.WORKER, email="worker@example.org", tier=tier("link-worker", "link-worker"))
+    competences = db.session.scalars(
+        select(Competence).where(Competence.framework_id == worker.framework_id).order_by(Competence.position).limit(2)
+    ).all()
+    pdf = FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename="plan.pdf", content_type="application/pdf")
+    evidence = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        evidence_service.EvidenceInput(title="Asset map", occurred_on=date(2026, 1, 5), description="Mapped local groups"),
+        [pdf],
+        link_competence_id=competences[0].id,
+    )
+    ids = {
+        "sfh": frameworks["sfh-senior-engagement-worker"].id,
+        "local": local.id,
+        "evidence": evidence.id,
+        "file": evidence.files[0].id,
+        "link": evidence.links[0].id,
+        "competence": competences[0].id,
+        "__other__": competences[1].id,
+    }
     users = {
-        "worker": lambda: make_user(Role.WORKER, email="worker@example.org", tier=tier("link-worker", "link-worker")),
+        "worker": lambda: worker,
         "supervisor": lambda: make_user(
             Role.WORKER, Role.SUPERVISOR, email="supervisor@example.org", tier=tier("link-worker", "psychosocial-link-worker")
         ),
@@ -80,14 +141,15 @@ def test_access(client, auth, frameworks, role, case):
     if role == "anonymous":
         token = auth.token("/auth/sign-in")  # anyone can have a session with a token
     else:
-        auth.sign_in(users[role]().email)
+        auth.login_as(users[role]())
         token = auth.token()
 
     path = case.path(ids)
     if case.method == "GET":
         response = client.get(path)
     else:
-        response = client.post(path, data={**(case.data or {}), "csrf_token": token})
+        data = {key: ids.get(value, value) for key, value in (case.data or {}).items()}
+        response = client.post(path, data={**data, "csrf_token": token})
 
     response.close()  # static files are streamed from open files
     expected = case.expected[role]

@@ -1,0 +1,195 @@
+"""One form per kind of evidence, plus the filters and the competence picker."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import BooleanField, DecimalField, FieldList, Form, FormField, HiddenField, IntegerField, RadioField, SearchField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from ..fields import DateInputField, choices
+from ..models import ActionOwner, EvidenceKind, EvidenceStatus, FeedbackSource
+
+TITLE_MAX = 200
+TEXT_MAX = 20_000
+NOTE_MAX = 500
+
+
+class DateRequired:
+    """Like DataRequired, for a DateInputField that reports its own format errors."""
+
+    def __init__(self, message: str):
+        self.message = message
+        self.field_flags = {"required": True}
+
+    def __call__(self, form, field):
+        if field.data is None and not field.process_errors:
+            raise ValidationError(self.message)
+
+
+def _text(label: str, required: str | None = None) -> TextAreaField:
+    validators = [DataRequired(required)] if required else [Optional()]
+    validators.append(Length(max=TEXT_MAX, message=f"{label} must be {TEXT_MAX:,} characters or fewer"))
+    return TextAreaField(label, validators=validators)
+
+
+class EvidenceForm(FlaskForm):
+    """Fields every kind has."""
+
+    title = StringField(
+        "Title",
+        validators=[DataRequired("Enter a title"), Length(max=TITLE_MAX, message=f"Title must be {TITLE_MAX} characters or fewer")],
+    )
+    occurred_on = DateInputField(
+        "Date of the event", validators=[DateRequired("Enter the date of the event")], description_name="Date of the event"
+    )
+    files = MultipleFileField("Attach files (optional)")
+
+
+class ReflectionForm(EvidenceForm):
+    what_happened = _text("What happened", "Describe what happened")
+    what_learned = _text("What I learned", "Describe what you learned")
+    practice_change = _text("How it changed or will change my practice")
+    next_steps = _text("What I will do next")
+    visibility = RadioField(
+        "Who can see this reflection?",
+        choices=choices([("private", "Only me (private: it cannot be submitted)"), ("shareable", "Me and my supervisors when I submit it")]),
+        default="shareable",
+        validators=[InputRequired("Choose who can see this reflection")],
+    )
+    confirm_anonymous = BooleanField("The highlighted details are not about a person I support")
+
+
+class CertificateForm(EvidenceForm):
+    title = StringField(
+        "Course title",
+        validators=[DataRequired("Enter the course title"), Length(max=TITLE_MAX, message=f"Course title must be {TITLE_MAX} characters or fewer")],
+    )
+    provider = StringField(
+        "Training provider",
+        validators=[DataRequired("Enter the training provider"), Length(max=200, message="Training provider must be 200 characters or fewer")],
+    )
+    occurred_on = DateInputField(
+        "Date completed", validators=[DateRequired("Enter the date you completed the course")], description_name="Date completed"
+    )
+    expires_on = DateInputField("Expiry or renewal date (optional)", description_name="Expiry date")
+    cpd_hours = DecimalField(
+        "CPD hours (optional)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=1000, message="CPD hours must be between 0 and 1,000")],
+    )
+    files = MultipleFileField("Certificate")
+
+
+class ActionForm(Form):
+    """One action agreed in supervision (a row of the supervision note)."""
+
+    description = StringField("Action", validators=[Optional(), Length(max=NOTE_MAX, message=f"Action must be {NOTE_MAX} characters or fewer")])
+    owner = SelectField("Owner", choices=choices([("", "Choose")] + [(o.value, o.label) for o in ActionOwner]), validators=[Optional()])
+    due_on = DateInputField("Due date", description_name="Due date")
+
+
+class SupervisionNoteForm(EvidenceForm):
+    title = StringField(
+        "Title (optional)",
+        validators=[Optional(), Length(max=TITLE_MAX, message=f"Title must be {TITLE_MAX} characters or fewer")],
+    )
+    occurred_on = DateInputField(
+        "Date of the session", validators=[DateRequired("Enter the date of the session")], description_name="Date of the session"
+    )
+    supervisor_id = SelectField("Supervisor", coerce=int, validate_choice=False)
+    description = _text("What was discussed", "Describe what was discussed")
+    actions = FieldList(FormField(ActionForm), min_entries=3, max_entries=20)
+
+
+class ObservationForm(EvidenceForm):
+    description = _text("What was observed", "Describe what was observed")
+
+
+class FeedbackForm(EvidenceForm):
+    feedback_source = RadioField(
+        "Who gave the feedback?",
+        choices=choices([(s.value, s.label) for s in FeedbackSource]),
+        validators=[InputRequired("Choose who gave the feedback")],
+    )
+    feedback_from = StringField(
+        "Their name or role",
+        validators=[DataRequired("Enter who gave the feedback"), Length(max=200, message="Their name or role must be 200 characters or fewer")],
+    )
+    description = _text("The feedback", "Enter the feedback")
+
+
+class OtherForm(EvidenceForm):
+    description = _text("Description", "Describe this evidence")
+
+
+FORMS: dict[EvidenceKind, type[EvidenceForm]] = {
+    EvidenceKind.REFLECTION: ReflectionForm,
+    EvidenceKind.CERTIFICATE: CertificateForm,
+    EvidenceKind.SUPERVISION_NOTE: SupervisionNoteForm,
+    EvidenceKind.OBSERVATION: ObservationForm,
+    EvidenceKind.FEEDBACK: FeedbackForm,
+    EvidenceKind.OTHER: OtherForm,
+}
+
+
+class ChooseKindForm(FlaskForm):
+    kind = RadioField(
+        "What kind of evidence are you adding?",
+        choices=choices([(k.value, k.label) for k in EvidenceKind]),
+        validators=[InputRequired("Choose the kind of evidence")],
+    )
+    competence = HiddenField()
+
+
+class FilterForm(FlaskForm):
+    """Portfolio filters; read from the query string so links and the back button keep them."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField("Search titles and text", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")])
+    kind = SelectField("Kind", choices=choices([("", "All kinds")] + [(k.value, k.label) for k in EvidenceKind]), validators=[Optional()])
+    status = SelectField("Status", choices=choices([("", "Any status")] + [(s.value, s.label) for s in EvidenceStatus]), validators=[Optional()])
+    competence = IntegerField("Competence", validators=[Optional()])
+    date_from = DateInputField("From", description_name="The from date")
+    date_to = DateInputField("To", description_name="The to date")
+    page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100_000)])
+
+    def validate_date_to(self, field):
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("The to date must be the same as or after the from date")
+
+
+class PickerForm(FlaskForm):
+    """Competence picker filters (GET)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField("Search competences", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")])
+    group = IntegerField("Area", validators=[Optional()])
+    tier = IntegerField("Tier", validators=[Optional()])
+
+
+class LinkForm(FlaskForm):
+    competence_id = IntegerField("Competence", validators=[InputRequired("Choose a competence")])
+    note = StringField(
+        "How this evidence shows the competence (optional)",
+        validators=[Optional(), Length(max=NOTE_MAX, message=f"The note must be {NOTE_MAX} characters or fewer")],
+    )
+
+
+class LinkNoteForm(FlaskForm):
+    note = StringField(
+        "How this evidence shows the competence",
+        validators=[Optional(), Length(max=NOTE_MAX, message=f"The note must be {NOTE_MAX} characters or fewer")],
+    )
+
+
+class SubmitForm(FlaskForm):
+    confirm_anonymous = BooleanField("The highlighted details are not about a person I support")
+
+
+class ConfirmForm(FlaskForm):
+    """A button that only needs the CSRF token."""

@@ -1,0 +1,377 @@
+"""My portfolio: evidence items, their files and links, the competence map."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_login import current_user
+
+from ..access import role_required
+from ..errors import FieldError, show_on_form
+from ..fields import choices
+from ..models import EvidenceKind, EvidenceStatus, Role
+from ..rendering import render
+from . import files, service
+from .forms import (
+    FORMS,
+    ChooseKindForm,
+    ConfirmForm,
+    FilterForm,
+    LinkForm,
+    LinkNoteForm,
+    PickerForm,
+    SubmitForm,
+)
+
+bp = Blueprint("evidence", __name__, url_prefix="/portfolio")
+worker_required = role_required(Role.WORKER)
+
+
+@bp.before_request
+def _only_workers_with_a_framework():
+    """Every page here is a worker's own portfolio."""
+    if current_user.is_authenticated and current_user.has_role(Role.WORKER) and current_user.framework_id is None:
+        abort(403)
+
+
+def _kind_or_404(value: str) -> EvidenceKind:
+    try:
+        return EvidenceKind(value)
+    except ValueError:
+        abort(404)
+
+
+def _filters_from(form: FilterForm) -> service.PortfolioFilters:
+    """Valid filters only: a bad value is reported next to its field and ignored."""
+    form.validate()
+    ok = lambda name: not getattr(form, name).errors  # noqa: E731
+    return service.PortfolioFilters(
+        q=(form.q.data or "") if ok("q") else "",
+        kind=EvidenceKind(form.kind.data) if ok("kind") and form.kind.data else None,
+        status=EvidenceStatus(form.status.data) if ok("status") and form.status.data else None,
+        competence_id=form.competence.data if ok("competence") else None,
+        date_from=form.date_from.data if ok("date_from") and ok("date_to") else None,
+        date_to=form.date_to.data if ok("date_from") and ok("date_to") else None,
+        page=(form.page.data or 1) if ok("page") else 1,
+    )
+
+
+@bp.get("/")
+@worker_required
+def index():
+    """My portfolio: every item, newest first, filtered and paginated."""
+    form = FilterForm(request.args)
+    filters = _filters_from(form)
+    result = service.portfolio_page(current_user, filters)
+    params = {k: v for k, v in request.args.items() if k != "page" and v}
+    page_url = lambda n: url_for(".index") + "?" + urlencode({**params, "page": n})  # noqa: E731
+    return render("evidence/index.html", "evidence_list", form=form, result=result, page_url=page_url, filtered=bool(params))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@worker_required
+def choose_kind():
+    """Step 1 of adding evidence: what kind is it?"""
+    form = ChooseKindForm(competence=request.args.get("competence", ""))
+    if form.validate_on_submit():
+        args = {"competence": form.competence.data} if form.competence.data else {}
+        return redirect(url_for(".new", kind=form.kind.data, **args), code=303)
+    return render("evidence/choose_kind.html", form=form, status=422 if form.errors else 200)
+
+
+def _input_from(form) -> service.EvidenceInput:
+    """Copy what the form holds into the service's input."""
+    data = service.EvidenceInput()
+    for name in vars(data):
+        if name in form and name not in ("actions", "confirm_anonymous"):
+            setattr(data, name, form[name].data)
+    if "visibility" in form:
+        data.is_private = form.visibility.data == "private"
+    if "confirm_anonymous" in form:
+        data.confirm_anonymous = bool(form.confirm_anonymous.data)
+    if "actions" in form:
+        data.actions = [
+            service.ActionInput(row.form.description.data or "", row.form.owner.data or "", row.form.due_on.data)
+            for row in form.actions
+        ]
+    return data
+
+
+def _supervisor_choices(form) -> None:
+    if "supervisor_id" in form:
+        form.supervisor_id.choices = choices(
+            [(0, "Choose a supervisor")] + [(s.id, s.name) for s in service.supervisors_of(current_user)]
+        )
+
+
+def _show_error(form, error: FieldError):
+    """Put the service's message on its field, keeping any anonymity findings for the page."""
+    if error.field.startswith("actions-"):
+        _, index, name = error.field.split("-", 2)
+        form.actions[int(index)].form[name].errors = [error.message]
+        form.actions[int(index)].errors  # noqa: B018 - FieldList caches errors lazily
+        return None
+    show_on_form(form, error)
+    return getattr(error, "findings", None)
+
+
+@bp.route("/new/<kind>", methods=["GET", "POST"])
+@worker_required
+def new(kind: str):
+    """Step 2: the form for that kind of evidence."""
+    evidence_kind = _kind_or_404(kind)
+    competence_id = request.args.get("competence", type=int)
+    competence = service.get_competence_for_worker_or_404(current_user, competence_id) if competence_id else None
+    form = FORMS[evidence_kind]()
+    _supervisor_choices(form)
+    findings = None
+    if form.validate_on_submit():
+        try:
+            evidence = service.create_evidence(
+                current_user,
+                evidence_kind,
+                _input_from(form),
+                request.files.getlist("files"),
+                link_competence_id=competence.id if competence else None,
+            )
+        except FieldError as error:
+            findings = _show_error(form, error)
+        else:
+            flash(f"{evidence_kind.label} saved as a draft", "success")
+            return redirect(url_for(".links", evidence_id=evidence.id), code=303)
+    return render(
+        "evidence/form.html",
+        status=422 if form.errors else 200,
+        form=form,
+        kind=evidence_kind,
+        evidence=None,
+        competence=competence,
+        findings=findings,
+    )
+
+
+@bp.get("/<int:evidence_id>")
+@worker_required
+def show(evidence_id: int):
+    """Everything about one item: its text, files, links and status."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    return render("evidence/show.html", evidence=evidence, confirm_form=ConfirmForm())
+
+
+@bp.route("/<int:evidence_id>/edit", methods=["GET", "POST"])
+@worker_required
+def edit(evidence_id: int):
+    """Change a draft or returned item."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    if not evidence.is_editable:
+        flash(f"This item is {evidence.status.label.lower()}: it cannot be changed now", "info")
+        return redirect(url_for(".show", evidence_id=evidence.id), code=303)
+    form = FORMS[evidence.kind](data=_form_data(evidence))
+    _supervisor_choices(form)
+    findings = None
+    if form.validate_on_submit():
+        try:
+            service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
+        except FieldError as error:
+            findings = _show_error(form, error)
+        else:
+            flash("Changes saved", "success")
+            return redirect(url_for(".show", evidence_id=evidence.id), code=303)
+    return render(
+        "evidence/form.html",
+        status=422 if form.errors else 200,
+        form=form,
+        kind=evidence.kind,
+        evidence=evidence,
+        competence=None,
+        findings=findings,
+    )
+
+
+def _form_data(evidence) -> dict:
+    """An item's values in the shape its form expects."""
+    from .. import richtext
+
+    data = {
+        "title": evidence.title,
+        "occurred_on": evidence.occurred_on,
+        "what_happened": richtext.to_editable(evidence.what_happened),
+        "what_learned": richtext.to_editable(evidence.what_learned),
+        "practice_change": richtext.to_editable(evidence.practice_change),
+        "next_steps": richtext.to_editable(evidence.next_steps),
+        "description": richtext.to_editable(evidence.description),
+        "visibility": "private" if evidence.is_private else "shareable",
+        "provider": evidence.provider,
+        "expires_on": evidence.expires_on,
+        "cpd_hours": evidence.cpd_hours,
+        "supervisor_id": evidence.supervisor_id,
+        "feedback_source": evidence.feedback_source.value if evidence.feedback_source else None,
+        "feedback_from": evidence.feedback_from,
+    }
+    if evidence.kind == EvidenceKind.SUPERVISION_NOTE:
+        rows = [{"description": a.description, "owner": a.owner.value, "due_on": a.due_on} for a in evidence.actions]
+        data["actions"] = rows + [{}] * max(0, 3 - len(rows))
+    return data
+
+
+@bp.route("/<int:evidence_id>/delete", methods=["GET", "POST"])
+@worker_required
+def delete(evidence_id: int):
+    """Confirm, then delete a draft with its files."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        try:
+            service.delete_evidence(current_user, evidence)
+        except FieldError as error:
+            flash(error.message, "info")
+            return redirect(url_for(".show", evidence_id=evidence.id), code=303)
+        flash(f"Deleted: {evidence.title}", "success")
+        return redirect(url_for(".index"), code=303)
+    return render("evidence/delete.html", evidence=evidence, form=form)
+
+
+@bp.route("/<int:evidence_id>/submit", methods=["GET", "POST"])
+@worker_required
+def submit(evidence_id: int):
+    """Check, then send an item for review."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    form = SubmitForm()
+    findings = None
+    if evidence.kind == EvidenceKind.REFLECTION and evidence.anonymity_confirmed_at is None and not evidence.is_private:
+        findings = service.find_identifiers_in(evidence) or None
+    if form.validate_on_submit():
+        try:
+            service.submit(current_user, evidence, confirm_anonymous=bool(form.confirm_anonymous.data))
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash("Submitted for review", "success")
+            return redirect(url_for(".show", evidence_id=evidence.id), code=303)
+    return render("evidence/submit.html", status=422 if form.errors else 200, evidence=evidence, form=form, findings=findings)
+
+
+@bp.get("/<int:evidence_id>/files/<int:file_id>")
+@worker_required
+def download(evidence_id: int, file_id: int):
+    """A file of one of my items, always as a download."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    stored = service.get_file_or_404(evidence, file_id)
+    return files.send_stored(stored.stored_name, download_name=stored.original_name, content_type=stored.content_type)
+
+
+@bp.post("/<int:evidence_id>/files/<int:file_id>/delete")
+@worker_required
+def remove_file(evidence_id: int, file_id: int):
+    """Remove a file from a draft or returned item."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    stored = service.get_file_or_404(evidence, file_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            service.remove_file(current_user, evidence, stored)
+        except FieldError as error:
+            flash(error.message, "info")
+        else:
+            flash(f"Removed {stored.original_name}", "success")
+    return redirect(url_for(".show", evidence_id=evidence.id), code=303)
+
+
+@bp.get("/<int:evidence_id>/links")
+@worker_required
+def links(evidence_id: int):
+    """Link an item to competences: the picker, and the links already made."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    return _links_page(evidence, LinkForm(formdata=None))
+
+
+def _links_page(evidence, link_form: LinkForm, status: int = 200):
+    picker_form = PickerForm(request.args)
+    picker_form.validate()
+    q = (picker_form.q.data or "") if not picker_form.q.errors else ""
+    results, total = service.picker(
+        current_user, evidence, q=q, group_id=picker_form.group.data or None, tier_id=picker_form.tier.data or None
+    )
+    groups, tiers = service.picker_choices(current_user)
+    return render(
+        "evidence/links.html",
+        "picker_results",
+        status=status,
+        evidence=evidence,
+        picker_form=picker_form,
+        results=results,
+        total=total,
+        groups=groups,
+        tiers=tiers,
+        link_form=link_form,
+        note_form=LinkNoteForm(formdata=None),
+        confirm_form=ConfirmForm(),
+    )
+
+
+@bp.post("/<int:evidence_id>/links")
+@worker_required
+def add_link(evidence_id: int):
+    """Link the item to one competence (from the picker)."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    form = LinkForm()
+    if form.validate_on_submit():
+        try:
+            link = service.link_competence(current_user, evidence, form.competence_id.data, form.note.data or "")
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash(f"Linked to: {link.competence.statement}", "success")
+            return redirect(url_for(".links", evidence_id=evidence.id, **request.args), code=303)
+    return _links_page(evidence, form, status=422)
+
+
+@bp.post("/<int:evidence_id>/links/<int:link_id>")
+@worker_required
+def update_link(evidence_id: int, link_id: int):
+    """Change the note on a link."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    link = service.get_link_or_404(evidence, link_id)
+    form = LinkNoteForm()
+    if form.validate_on_submit():
+        try:
+            service.update_link_note(current_user, evidence, link, form.note.data or "")
+        except FieldError as error:
+            flash(error.message, "info")
+        else:
+            flash("Note saved", "success")
+    else:
+        for message in form.note.errors:
+            flash(message, "info")
+    return redirect(url_for(".links", evidence_id=evidence.id), code=303)
+
+
+@bp.post("/<int:evidence_id>/links/<int:link_id>/delete")
+@worker_required
+def remove_link(evidence_id: int, link_id: int):
+    """Unlink a competence."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    link = service.get_link_or_404(evidence, link_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            service.unlink(current_user, evidence, link)
+        except FieldError as error:
+            flash(error.message, "info")
+        else:
+            flash("Link removed", "success")
+    return redirect(url_for(".links", evidence_id=evidence.id), code=303)
+
+
+@bp.get("/map")
+@worker_required
+def competence_map():
+    """Every competence of my framework with the evidence linked to it."""
+    return render("evidence/map.html", tiers=service.competence_map(current_user))
+
+
+@bp.get("/competences/<int:competence_id>")
+@worker_required
+def competence(competence_id: int):
+    """The items linked to one competence, and a way to add more."""
+    item = service.get_competence_for_worker_or_404(current_user, competence_id)
+    return render("evidence/competence.html", competence=item, rows=service.evidence_for_competence(current_user, item))

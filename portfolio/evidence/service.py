@@ -1,0 +1,761 @@
+"""Use cases for a worker's evidence: write, attach, link, submit; and the views over it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Iterable
+
+from flask import abort
+from sqlalchemy import Select, and_, case, func, or_, select
+from werkzeug.datastructures import FileStorage
+
+from .. import richtext
+from ..database import begin_write
+from ..errors import FieldError
+from ..extensions import db
+from ..models import (
+    ActionOwner,
+    Competence,
+    CompetenceGroup,
+    Evidence,
+    EvidenceFile,
+    EvidenceKind,
+    EvidenceLink,
+    EvidenceStatus,
+    FeedbackSource,
+    Role,
+    SupervisionAction,
+    SupervisionAssignment,
+    Tier,
+    User,
+)
+from . import anonymity, files
+
+PAGE_SIZE = 20
+
+
+# --- Guards ---------------------------------------------------------------------
+
+
+def get_evidence_or_404(evidence_id: int, actor: User) -> Evidence:
+    """An evidence item the actor owns.
+
+    :raises 404: for a missing item or anyone else's, alike.
+    """
+    evidence = db.session.get(Evidence, evidence_id)
+    if evidence is None or evidence.owner_id != actor.id:
+        abort(404)
+    return evidence
+
+
+def get_file_or_404(evidence: Evidence, file_id: int) -> EvidenceFile:
+    """A file of ``evidence`` (whose access was already checked).
+
+    :raises 404: for a missing file or one of another item.
+    """
+    stored = db.session.get(EvidenceFile, file_id)
+    if stored is None or stored.evidence_id != evidence.id:
+        abort(404)
+    return stored
+
+
+def get_link_or_404(evidence: Evidence, link_id: int) -> EvidenceLink:
+    """:raises 404: for a missing link or one of another item."""
+    link = db.session.get(EvidenceLink, link_id)
+    if link is None or link.evidence_id != evidence.id:
+        abort(404)
+    return link
+
+
+def require_worker(actor: User) -> None:
+    """Only workers with a framework keep a portfolio.
+
+    :raises 403: for anyone else.
+    """
+    if not actor.has_role(Role.WORKER) or actor.framework_id is None:
+        abort(403)
+
+
+class NotEditable(FieldError):
+    """The item is submitted or signed off, so it cannot change now."""
+
+    def __init__(self, evidence: Evidence):
+        super().__init__("title", f"This item is {evidence.status.label.lower()} and cannot be changed")
+
+
+def _require_editable(evidence: Evidence) -> None:
+    if not evidence.is_editable:
+        raise NotEditable(evidence)
+
+
+# --- Writing evidence -----------------------------------------------------------
+
+
+@dataclass
+class ActionInput:
+    description: str
+    owner: str
+    due_on: date | None
+
+
+@dataclass
+class EvidenceInput:
+    """What a form says about an item; the service checks and cleans it."""
+
+    title: str = ""
+    occurred_on: date | None = None
+    what_happened: str = ""
+    what_learned: str = ""
+    practice_change: str = ""
+    next_steps: str = ""
+    description: str = ""
+    is_private: bool = False
+    provider: str = ""
+    expires_on: date | None = None
+    cpd_hours: Decimal | None = None
+    supervisor_id: int | None = None
+    feedback_source: str = ""
+    feedback_from: str = ""
+    actions: list[ActionInput] = field(default_factory=list)
+    confirm_anonymous: bool = False
+
+
+TEXT_FIELDS = {
+    EvidenceKind.REFLECTION: ("what_happened", "what_learned", "practice_change", "next_steps"),
+    EvidenceKind.SUPERVISION_NOTE: ("description",),
+    EvidenceKind.OBSERVATION: ("description",),
+    EvidenceKind.FEEDBACK: ("description",),
+    EvidenceKind.OTHER: ("description",),
+    EvidenceKind.CERTIFICATE: (),
+}
+REQUIRED_TEXT = {
+    "what_happened": "Describe what happened",
+    "what_learned": "Describe what you learned",
+}
+DESCRIPTION_REQUIRED = {
+    EvidenceKind.SUPERVISION_NOTE: "Describe what was discussed",
+    EvidenceKind.OBSERVATION: "Describe what was observed",
+    EvidenceKind.FEEDBACK: "Enter the feedback",
+    EvidenceKind.OTHER: "Describe this evidence",
+}
+
+
+class AnonymityCheckNeeded(FieldError):
+    """Identifying details were found and the author has not confirmed them."""
+
+    def __init__(self, findings: list[anonymity.Finding]):
+        counts = ", ".join(f"{n} possible {kind}{'s' if n > 1 else ''}" for kind, n in anonymity.summary(findings))
+        super().__init__(
+            "confirm_anonymous",
+            f"Check the highlighted details ({counts}): remove them, or confirm they are not about a person you support",
+        )
+        self.findings = findings
+
+
+def supervisors_of(worker: User, on: date | None = None) -> list[User]:
+    """The worker's supervisors: those assigned on ``on``, or ever if ``on`` is None."""
+    query = (
+        select(User)
+        .join(SupervisionAssignment, SupervisionAssignment.supervisor_id == User.id)
+        .where(SupervisionAssignment.worker_id == worker.id)
+    )
+    if on is not None:
+        query = query.where(
+            SupervisionAssignment.starts_on <= on,
+            or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= on),
+        )
+    return list(db.session.scalars(query.distinct().order_by(User.name)))
+
+
+def _clean_input(actor: User, kind: EvidenceKind, data: EvidenceInput, today: date) -> dict[str, Any]:
+    """Check the values and return the columns to write.
+
+    :raises FieldError: on the first problem, naming its field.
+    """
+    values: dict[str, Any] = {}
+    title = " ".join((data.title or "").split())
+    if kind == EvidenceKind.SUPERVISION_NOTE and not title and data.supervisor_id:
+        supervisor = db.session.get(User, data.supervisor_id)
+        title = f"Supervision with {supervisor.name}" if supervisor else ""
+    if not title:
+        raise FieldError("title", "Enter the course title" if kind == EvidenceKind.CERTIFICATE else "Enter a title")
+    if len(title) > 200:
+        raise FieldError("title", "Title must be 200 characters or fewer")
+    values["title"] = title
+
+    if data.occurred_on is None:
+        raise FieldError("occurred_on", "Enter the date")
+    if data.occurred_on > today:
+        raise FieldError("occurred_on", "The date must be today or in the past")
+    values["occurred_on"] = data.occurred_on
+
+    for name in TEXT_FIELDS[kind]:
+        html = richtext.from_user(getattr(data, name))
+        values[name] = "" if richtext.is_blank(html) else html
+    for name, message in REQUIRED_TEXT.items():
+        if kind == EvidenceKind.REFLECTION and not values[name]:
+            raise FieldError(name, message)
+    if kind in DESCRIPTION_REQUIRED and not values["description"]:
+        raise FieldError("description", DESCRIPTION_REQUIRED[kind])
+
+    values["is_private"] = kind == EvidenceKind.REFLECTION and data.is_private
+
+    if kind == EvidenceKind.CERTIFICATE:
+        provider = " ".join((data.provider or "").split())
+        if not provider:
+            raise FieldError("provider", "Enter the training provider")
+        values["provider"] = provider
+        if data.expires_on is not None and data.expires_on < data.occurred_on:
+            raise FieldError("expires_on", "The expiry date must be the same as or after the date completed")
+        values["expires_on"] = data.expires_on
+        if data.cpd_hours is not None and not (0 <= data.cpd_hours <= 1000):
+            raise FieldError("cpd_hours", "CPD hours must be between 0 and 1,000")
+        values["cpd_hours"] = data.cpd_hours
+
+    if kind == EvidenceKind.SUPERVISION_NOTE:
+        allowed = {s.id for s in supervisors_of(actor, data.occurred_on)}
+        if not data.supervisor_id:
+            raise FieldError("supervisor_id", "Choose the supervisor the session was with")
+        if data.supervisor_id not in allowed:
+            raise FieldError("supervisor_id", "Choose a supervisor who was supervising you on the date of the session")
+        values["supervisor_id"] = data.supervisor_id
+
+    if kind == EvidenceKind.FEEDBACK:
+        if data.feedback_source not in {s.value for s in FeedbackSource}:
+            raise FieldError("feedback_source", "Choose who gave the feedback")
+        feedback_from = " ".join((data.feedback_from or "").split())
+        if not feedback_from:
+            raise FieldError("feedback_from", "Enter who gave the feedback")
+        values["feedback_source"] = FeedbackSource(data.feedback_source)
+        values["feedback_from"] = feedback_from
+    return values
+
+
+def _clean_actions(data: EvidenceInput) -> list[SupervisionAction]:
+    """Rows of agreed actions; blank rows are ignored, half-filled ones refused."""
+    actions: list[SupervisionAction] = []
+    for index, row in enumerate(data.actions):
+        description = " ".join((row.description or "").split())
+        if not description and not row.owner and row.due_on is None:
+            continue
+        prefix = f"actions-{index}-"
+        if not description:
+            raise FieldError(prefix + "description", "Enter the action")
+        if row.owner not in {o.value for o in ActionOwner}:
+            raise FieldError(prefix + "owner", "Choose who owns the action")
+        if row.due_on is None:
+            raise FieldError(prefix + "due_on", "Enter the due date")
+        actions.append(
+            SupervisionAction(position=len(actions) + 1, description=description, owner=ActionOwner(row.owner), due_on=row.due_on)
+        )
+    return actions
+
+
+def _check_anonymity(kind: EvidenceKind, values: dict[str, Any], confirmed: bool, today: date) -> None:
+    """A reflection that others will see must not identify people supported.
+
+    :raises AnonymityCheckNeeded: with the findings, unless the author confirmed them.
+    """
+    if kind != EvidenceKind.REFLECTION or values["is_private"] or confirmed:
+        return
+    findings = find_identifiers_in(values, today=today)
+    if findings:
+        raise AnonymityCheckNeeded(findings)
+
+
+def find_identifiers_in(values: dict[str, Any] | Evidence, today: date | None = None) -> list[anonymity.Finding]:
+    """Identifying details in a reflection's text, checked prompt by prompt."""
+    findings: list[anonymity.Finding] = []
+    for name in TEXT_FIELDS[EvidenceKind.REFLECTION]:
+        html = values[name] if isinstance(values, dict) else getattr(values, name)
+        findings.extend(anonymity.find_identifiers(anonymity.plain_text(html or ""), today=today))
+    return findings
+
+
+def _stage_all(uploads: Iterable[FileStorage]) -> list[files.StagedFile]:
+    """Check and write every upload to a temporary name; on any refusal, remove them all."""
+    staged: list[files.StagedFile] = []
+    try:
+        for upload in uploads:
+            if upload is None or not upload.filename:
+                continue
+            staged.append(files.stage_upload(upload, field="files"))
+    except FieldError:
+        for item in staged:
+            files.discard(item)
+        raise
+    return staged
+
+
+def _commit_with_files(staged: list[files.StagedFile]) -> None:
+    """Commit the rows, then give the files their final names; on failure, leave neither."""
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        for item in staged:
+            files.discard(item)
+        raise
+    for item in staged:
+        files.finish(item)
+
+
+def _file_rows(staged: list[files.StagedFile]) -> list[EvidenceFile]:
+    return [
+        EvidenceFile(
+            stored_name=item.stored_name,
+            original_name=item.original_name,
+            content_type=item.content_type,
+            size=item.size,
+            sha256=item.sha256,
+        )
+        for item in staged
+    ]
+
+
+def _competence_of_framework(actor: User, competence_id: int, field_name: str = "competence_id") -> Competence:
+    """:raises FieldError: unless it is an active competence of the actor's framework."""
+    competence = db.session.get(Competence, competence_id)
+    if competence is None or competence.framework_id != actor.framework_id or competence.is_retired:
+        raise FieldError(field_name, "Choose a competence from your framework")
+    return competence
+
+
+def create_evidence(
+    actor: User,
+    kind: EvidenceKind,
+    data: EvidenceInput,
+    uploads: Iterable[FileStorage] = (),
+    *,
+    link_competence_id: int | None = None,
+    today: date | None = None,
+) -> Evidence:
+    """Add a draft item to the actor's portfolio, with its files (and a first link).
+
+    :raises FieldError: for any bad value or file; nothing is written then.
+    """
+    require_worker(actor)
+    today = today or date.today()
+    values = _clean_input(actor, kind, data, today)
+    actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else []
+    _check_anonymity(kind, values, data.confirm_anonymous, today)
+    competence = _competence_of_framework(actor, link_competence_id, "title") if link_competence_id else None
+    staged = _stage_all(uploads)
+    if kind == EvidenceKind.CERTIFICATE and not staged:
+        raise FieldError("files", "Select the certificate file")
+    begin_write()
+    evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **values)
+    if kind == EvidenceKind.REFLECTION and data.confirm_anonymous and not values["is_private"]:
+        evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
+    evidence.files = _file_rows(staged)
+    evidence.actions = actions
+    if competence is not None:
+        evidence.links = [EvidenceLink(competence_id=competence.id)]
+    db.session.add(evidence)
+    _commit_with_files(staged)
+    return evidence
+
+
+def update_evidence(
+    actor: User,
+    evidence: Evidence,
+    data: EvidenceInput,
+    uploads: Iterable[FileStorage] = (),
+    *,
+    today: date | None = None,
+) -> Evidence:
+    """Change a draft or returned item; new files are added to its files.
+
+    :raises FieldError: for any bad value or file, or an item that is not editable.
+    """
+    _require_editable(evidence)
+    today = today or date.today()
+    kind = evidence.kind
+    values = _clean_input(actor, kind, data, today)
+    actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else None
+    text_unchanged = all(values.get(n) == getattr(evidence, n) for n in TEXT_FIELDS[kind])
+    already_confirmed = evidence.anonymity_confirmed_at is not None and text_unchanged
+    _check_anonymity(kind, values, data.confirm_anonymous or already_confirmed, today)
+    staged = _stage_all(uploads)
+    begin_write()
+    evidence = _locked(evidence.id)
+    try:
+        _require_editable(evidence)  # it may have been submitted meanwhile
+    except FieldError:
+        for item in staged:
+            files.discard(item)
+        raise
+    for name, value in values.items():
+        setattr(evidence, name, value)
+    if kind == EvidenceKind.REFLECTION:
+        if values["is_private"]:
+            evidence.anonymity_confirmed_at = None
+        elif data.confirm_anonymous:
+            evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
+        elif not already_confirmed:
+            evidence.anonymity_confirmed_at = None
+    if actions is not None:
+        evidence.actions = actions
+    evidence.files.extend(_file_rows(staged))
+    _commit_with_files(staged)
+    return evidence
+
+
+def _locked(evidence_id: int) -> Evidence:
+    """Re-read an item inside the write transaction, locking its row on PostgreSQL."""
+    evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence_id).with_for_update())
+    if evidence is None:
+        abort(404)
+    return evidence
+
+
+def delete_evidence(actor: User, evidence: Evidence) -> None:
+    """Delete a draft with its files and links.
+
+    :raises FieldError: for an item that has been submitted.
+    """
+    if evidence.status != EvidenceStatus.DRAFT:
+        raise FieldError("title", "Only a draft can be deleted")
+    begin_write()
+    evidence = _locked(evidence.id)
+    if evidence.status != EvidenceStatus.DRAFT:
+        db.session.rollback()
+        raise FieldError("title", "Only a draft can be deleted")
+    names = [f.stored_name for f in evidence.files]
+    db.session.delete(evidence)
+    db.session.commit()
+    for name in names:  # after the commit: a failed delete must keep its files
+        files.delete_stored(name)
+
+
+def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
+    """Remove one file from an editable item.
+
+    :raises FieldError: when the item is not editable, or it is a certificate's only file.
+    """
+    _require_editable(evidence)
+    if evidence.kind == EvidenceKind.CERTIFICATE and len(evidence.files) == 1:
+        raise FieldError("files", "A training certificate needs its certificate file: add the new file before removing this one")
+    begin_write()
+    evidence = _locked(evidence.id)
+    _require_editable(evidence)
+    stored = db.session.get(EvidenceFile, stored.id)
+    name = stored.stored_name
+    db.session.delete(stored)
+    db.session.commit()
+    files.delete_stored(name)
+
+
+# --- Links to competences -----------------------------------------------------
+
+
+def link_competence(actor: User, evidence: Evidence, competence_id: int, note: str = "") -> EvidenceLink:
+    """Offer an item as evidence for a competence of the actor's framework.
+
+    :raises FieldError: for a competence of another framework, a duplicate, a long note or a locked item.
+    """
+    _require_editable(evidence)
+    competence = _competence_of_framework(actor, competence_id)
+    note = " ".join((note or "").split())
+    if len(note) > 500:
+        raise FieldError("note", "The note must be 500 characters or fewer")
+    begin_write()
+    evidence = _locked(evidence.id)
+    _require_editable(evidence)
+    existing = db.session.scalar(
+        select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id, EvidenceLink.competence_id == competence.id)
+    )
+    if existing is not None:
+        db.session.rollback()
+        raise FieldError("competence_id", "This item is already linked to that competence")
+    link = EvidenceLink(evidence_id=evidence.id, competence_id=competence.id, note=note)
+    db.session.add(link)
+    db.session.commit()
+    return link
+
+
+def update_link_note(actor: User, evidence: Evidence, link: EvidenceLink, note: str) -> EvidenceLink:
+    """Change the note on a link. :raises FieldError: for a long note or a locked item."""
+    _require_editable(evidence)
+    note = " ".join((note or "").split())
+    if len(note) > 500:
+        raise FieldError("note", "The note must be 500 characters or fewer")
+    begin_write()
+    link = db.session.get(EvidenceLink, link.id)
+    link.note = note
+    db.session.commit()
+    return link
+
+
+def unlink(actor: User, evidence: Evidence, link: EvidenceLink) -> None:
+    """Remove a link. :raises FieldError: for a locked item."""
+    _require_editable(evidence)
+    begin_write()
+    db.session.delete(db.session.get(EvidenceLink, link.id))
+    db.session.commit()
+
+
+# --- Submitting -------------------------------------------------------------------
+
+
+def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, today: date | None = None) -> Evidence:
+    """Send a draft or returned item for review.
+
+    :raises FieldError: for a private reflection, an item with no competence
+        linked, or a locked item; AnonymityCheckNeeded for unconfirmed findings.
+    """
+    _require_editable(evidence)
+    if evidence.is_private:
+        raise FieldError("confirm_anonymous", "A private reflection cannot be submitted: make it shareable first")
+    if not evidence.links:
+        raise FieldError("confirm_anonymous", "Link the item to at least one competence before you submit it")
+    if evidence.kind == EvidenceKind.REFLECTION and evidence.anonymity_confirmed_at is None and not confirm_anonymous:
+        findings = find_identifiers_in(evidence, today=today)
+        if findings:
+            raise AnonymityCheckNeeded(findings)
+    begin_write()
+    evidence = _locked(evidence.id)
+    _require_editable(evidence)
+    if evidence.kind == EvidenceKind.REFLECTION and confirm_anonymous and evidence.anonymity_confirmed_at is None:
+        evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
+    evidence.status = EvidenceStatus.SUBMITTED
+    evidence.submitted_at = datetime.now(timezone.utc)
+    db.session.commit()
+    return evidence
+
+
+# --- Reading: my portfolio ------------------------------------------------------------
+
+
+@dataclass
+class PortfolioFilters:
+    q: str = ""
+    kind: EvidenceKind | None = None
+    status: EvidenceStatus | None = None
+    competence_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    page: int = 1
+
+
+@dataclass
+class PortfolioPage:
+    items: list[Evidence]
+    total: int
+    page: int
+    pages: int
+    link_counts: dict[int, int]
+    file_counts: dict[int, int]
+    competence: Competence | None
+
+
+def _search(query: Select, q: str) -> Select:
+    """Every word must appear in the title or the text (case-insensitive)."""
+    columns = (
+        Evidence.title,
+        Evidence.what_happened,
+        Evidence.what_learned,
+        Evidence.practice_change,
+        Evidence.next_steps,
+        Evidence.description,
+        Evidence.provider,
+        Evidence.feedback_from,
+    )
+    for word in q.split()[:10]:
+        pattern = f"%{word.lower().replace(chr(92), '').replace('%', '').replace('_', '')}%"
+        query = query.where(or_(*(func.lower(func.coalesce(c, "")).like(pattern) for c in columns)))
+    return query
+
+
+def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
+    """One page of the actor's portfolio, newest first, in a fixed number of queries."""
+    query = select(Evidence).where(Evidence.owner_id == actor.id)
+    if filters.kind:
+        query = query.where(Evidence.kind == filters.kind)
+    if filters.status:
+        query = query.where(Evidence.status == filters.status)
+    if filters.date_from:
+        query = query.where(Evidence.occurred_on >= filters.date_from)
+    if filters.date_to:
+        query = query.where(Evidence.occurred_on <= filters.date_to)
+    competence = None
+    if filters.competence_id:
+        competence = db.session.get(Competence, filters.competence_id)
+        linked = select(EvidenceLink.evidence_id).where(EvidenceLink.competence_id == filters.competence_id)
+        query = query.where(Evidence.id.in_(linked))
+    if filters.q:
+        query = _search(query, filters.q)
+
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(max(filters.page, 1), pages)
+    items = list(
+        db.session.scalars(
+            query.order_by(Evidence.occurred_on.desc(), Evidence.id.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+        )
+    )
+    ids = [e.id for e in items]
+    link_counts: dict[int, int] = {}
+    file_counts: dict[int, int] = {}
+    if ids:
+        link_counts = dict(
+            db.session.execute(
+                select(EvidenceLink.evidence_id, func.count()).where(EvidenceLink.evidence_id.in_(ids)).group_by(EvidenceLink.evidence_id)
+            ).all()
+        )
+        file_counts = dict(
+            db.session.execute(
+                select(EvidenceFile.evidence_id, func.count()).where(EvidenceFile.evidence_id.in_(ids)).group_by(EvidenceFile.evidence_id)
+            ).all()
+        )
+    return PortfolioPage(items, total, page, pages, link_counts, file_counts, competence)
+
+
+# --- Reading: competences and the map ---------------------------------------------
+
+
+@dataclass
+class CompetenceProgress:
+    competence: Competence
+    counts: dict[EvidenceStatus, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class MapArea:
+    group: CompetenceGroup
+    rows: list[CompetenceProgress]
+
+
+@dataclass
+class MapTier:
+    title: str
+    areas: list[MapArea]
+
+
+def _status_counts(actor: User, competence_ids: list[int] | None = None) -> dict[int, dict[EvidenceStatus, int]]:
+    """How many of the actor's items are linked to each competence, by status (one query)."""
+    query = (
+        select(EvidenceLink.competence_id, Evidence.status, func.count())
+        .join(Evidence, Evidence.id == EvidenceLink.evidence_id)
+        .where(Evidence.owner_id == actor.id)
+        .group_by(EvidenceLink.competence_id, Evidence.status)
+    )
+    if competence_ids is not None:
+        query = query.where(EvidenceLink.competence_id.in_(competence_ids))
+    counts: dict[int, dict[EvidenceStatus, int]] = {}
+    for competence_id, status, n in db.session.execute(query):
+        counts.setdefault(competence_id, {})[status] = n
+    return counts
+
+
+def competence_map(actor: User) -> list[MapTier]:
+    """Every competence of the actor's framework by tier (or section) and area, with evidence counts."""
+    require_worker(actor)
+    tiers = {t.id: t for t in db.session.scalars(select(Tier).where(Tier.framework_id == actor.framework_id))}
+    groups = {g.id: g for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id == actor.framework_id))}
+    competences = db.session.scalars(
+        select(Competence)
+        .where(Competence.framework_id == actor.framework_id, Competence.retired_at.is_(None))
+        .order_by(Competence.position)
+    ).all()
+    counts = _status_counts(actor)
+
+    def top(group_id: int) -> CompetenceGroup:
+        group = groups[group_id]
+        while group.parent_id is not None:
+            group = groups[group.parent_id]
+        return group
+
+    result: dict[str, dict[int, MapArea]] = {}
+    titles: list[str] = []
+    ordered = sorted(competences, key=lambda c: (tiers[c.tier_id].position, c.section.value if c.section else "", c.position))
+    for competence in ordered:
+        if competence.section is not None:
+            title = competence.section.label
+        else:
+            title = tiers[competence.tier_id].name
+        if title not in result:
+            result[title] = {}
+            titles.append(title)
+        group = top(competence.group_id)
+        area = result[title].setdefault(group.id, MapArea(group=group, rows=[]))
+        area.rows.append(CompetenceProgress(competence, counts.get(competence.id, {})))
+    if competences and competences[0].section is not None:
+        order = {"Core competences": 0, "Role-specific competences": 1, "Locality-specific competences": 2}
+        titles.sort(key=lambda t: order.get(t, 9))
+    return [MapTier(title=t, areas=sorted(result[t].values(), key=lambda a: a.group.position)) for t in titles]
+
+
+def get_competence_for_worker_or_404(actor: User, competence_id: int) -> Competence:
+    """A competence of the actor's framework.
+
+    :raises 404: for one of another framework or a missing one.
+    """
+    competence = db.session.get(Competence, competence_id)
+    if competence is None or competence.framework_id != actor.framework_id:
+        abort(404)
+    return competence
+
+
+def evidence_for_competence(actor: User, competence: Competence) -> list[tuple[Evidence, EvidenceLink]]:
+    """The actor's items linked to a competence, newest first."""
+    rows = db.session.execute(
+        select(Evidence, EvidenceLink)
+        .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
+        .where(Evidence.owner_id == actor.id, EvidenceLink.competence_id == competence.id)
+        .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
+    ).all()
+    return [(e, link) for e, link in rows]
+
+
+@dataclass
+class PickerResult:
+    competence: Competence
+    tier: Tier
+    group: CompetenceGroup
+    evidence_count: int
+    linked: bool
+
+
+def picker(actor: User, evidence: Evidence, *, q: str = "", group_id: int | None = None, tier_id: int | None = None, limit: int = 30) -> tuple[list[PickerResult], int]:
+    """Competences of the actor's framework matching the filters, with how much evidence each has."""
+    query = (
+        select(Competence, Tier, CompetenceGroup)
+        .join(Tier, Tier.id == Competence.tier_id)
+        .join(CompetenceGroup, CompetenceGroup.id == Competence.group_id)
+        .where(Competence.framework_id == actor.framework_id, Competence.retired_at.is_(None))
+    )
+    if tier_id:
+        query = query.where(Competence.tier_id == tier_id)
+    if group_id:
+        query = query.where(or_(CompetenceGroup.id == group_id, CompetenceGroup.parent_id == group_id))
+    for word in q.split()[:10]:
+        pattern = f"%{word.lower().replace('%', '').replace('_', '')}%"
+        query = query.where(or_(func.lower(Competence.statement).like(pattern), func.lower(CompetenceGroup.name).like(pattern)))
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.session.execute(query.order_by(Tier.position, Competence.position).limit(limit)).all()
+    ids = [c.id for c, _, _ in rows]
+    counts = _status_counts(actor, ids) if ids else {}
+    linked = {link.competence_id for link in evidence.links}
+    return (
+        [PickerResult(c, t, g, sum(counts.get(c.id, {}).values()), c.id in linked) for c, t, g in rows],
+        total,
+    )
+
+
+def picker_choices(actor: User) -> tuple[list[CompetenceGroup], list[Tier]]:
+    """The areas (top-level groups) and tiers the picker can filter by."""
+    groups = db.session.scalars(
+        select(CompetenceGroup)
+        .where(CompetenceGroup.framework_id == actor.framework_id, CompetenceGroup.parent_id.is_(None))
+        .order_by(CompetenceGroup.position)
+    ).all()
+    tiers = db.session.scalars(select(Tier).where(Tier.framework_id == actor.framework_id).order_by(Tier.position)).all()
+    return list(groups), list(tiers)

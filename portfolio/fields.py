@@ -1,0 +1,65 @@
+"""Form fields shared by several areas."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from wtforms import Field, SelectChoice
+from wtforms.utils import unset_value
+
+PARTS = ("day", "month", "year")
+
+
+class DateInputField(Field):
+    """A date typed as day, month and year boxes (the NHS.UK date input pattern).
+
+    The boxes post as ``<name>-day``, ``<name>-month`` and ``<name>-year``;
+    ``data`` is a ``date`` or None, and ``parts`` keeps what was typed so a
+    form with errors shows it again.
+    """
+
+    def __init__(self, label=None, validators=None, *, description_name: str | None = None, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        # How messages name the date: "Date of the event must be a real date".
+        self.description_name = description_name
+
+    @property
+    def name_in_messages(self) -> str:
+        return self.description_name or str(self.label.text)
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        self.process_errors = []
+        if data is unset_value:
+            data = self.default() if callable(self.default) else self.default
+        self.object_data = data
+        self.data = data if isinstance(data, date) else None
+        self.parts = (
+            {"day": str(data.day), "month": str(data.month), "year": str(data.year)}
+            if isinstance(data, date)
+            else dict.fromkeys(PARTS, "")
+        )
+        if formdata is None or not any(f"{self.name}-{part}" in formdata for part in PARTS):
+            return
+        self.parts = {part: (formdata.get(f"{self.name}-{part}") or "").strip() for part in PARTS}
+        self.data = None
+        if not any(self.parts.values()):
+            return
+        missing = [part for part in PARTS if not self.parts[part]]
+        if missing:
+            self.process_errors.append(f"{self.name_in_messages} must include a {' and '.join(missing)}")
+            return
+        try:
+            day, month, year = (int(self.parts[p]) for p in PARTS)
+            if year < 1900 or year > 2200:
+                raise ValueError
+            self.data = date(year, month, day)
+        except ValueError:
+            self.process_errors.append(f"{self.name_in_messages} must be a real date")
+
+    def _value(self):
+        return self.data.isoformat() if self.data else ""
+
+
+def choices(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as the SelectChoice objects WTForms 3.3 expects."""
+    return [SelectChoice(value, label) for value, label in pairs]

@@ -1,0 +1,69 @@
+"""Rich text from users: cleaned with nh3 on the way in, shown with ``|safe`` only after that.
+
+People type into a plain textarea. Plain text becomes paragraphs; basic HTML
+(pasted from a document, say) keeps its formatting but nothing that runs
+and nothing hidden: no scripts, no attributes (so no event, ``hx-*`` or
+``data-*`` attributes), no links, no SVG.
+"""
+
+from __future__ import annotations
+
+import re
+
+import nh3
+from markupsafe import Markup, escape
+
+# No links and no attributes at all: everything kept is visible text, so the
+# anonymity check (which reads the text) sees all of it; a mailto: address in
+# an href would otherwise slip past it.
+ALLOWED_TAGS = {"p", "br", "strong", "b", "em", "i", "u", "ul", "ol", "li", "blockquote", "h3", "h4"}
+
+_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
+_BLOCK_TAG = re.compile(r"<\s*/?\s*(p|br|ul|ol|li|h3|h4|blockquote|div)\b", re.I)
+_SIMPLE_PARAGRAPHS = re.compile(r"^(<p>.*?</p>\s*)+$", re.S)
+
+
+def clean(html: str) -> str:
+    """Sanitise HTML to the small set of tags a reflection needs."""
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes={},
+        link_rel=None,
+        strip_comments=True,
+    ).strip()
+
+
+def from_user(text: str | None) -> str:
+    """What a user typed, as clean HTML: plain text becomes paragraphs; HTML is sanitised."""
+    text = (text or "").replace("\r\n", "\n").strip()
+    if not text:
+        return ""
+    if not _BLOCK_TAG.search(text):
+        # Typed text (perhaps with <b> or <em>): blank lines make paragraphs.
+        # Plain text is escaped; inline HTML is left for nh3 to clean.
+        keep = (lambda line: line) if _TAG.search(text) else escape
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+        text = "".join(f"<p>{'<br>'.join(str(keep(line)) for line in p.split(chr(10)))}</p>" for p in paragraphs)
+    return clean(text)
+
+
+def to_editable(html: str | None) -> str:
+    """Stored HTML as the user should see it in the textarea again.
+
+    Plain paragraphs go back to plain text; anything with more formatting is
+    shown as its (already clean) HTML so that nothing is lost on saving.
+    """
+    html = (html or "").strip()
+    if not html:
+        return ""
+    if _SIMPLE_PARAGRAPHS.match(html) and not re.search(r"<(?!/?p>|br>)", html):
+        paragraphs = re.findall(r"<p>(.*?)</p>", html, re.S)
+        text = "\n\n".join(p.replace("<br>", "\n") for p in paragraphs)
+        return Markup(text).unescape()
+    return html
+
+
+def is_blank(html: str | None) -> bool:
+    """True when the HTML has no visible text."""
+    return not nh3.clean(html or "", tags=set()).strip()

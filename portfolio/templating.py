@@ -1,0 +1,45 @@
+"""Jinja filters and helpers shared by the templates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import Flask
+from markupsafe import Markup
+
+
+def long_date(value: date | datetime | None) -> str:
+    """15 March 2026, as the NHS.UK style guide writes dates."""
+    if value is None:
+        return ""
+    return f"{value.day} {value:%B %Y}"
+
+
+def filesize(size: int) -> str:
+    """A file size people can read: 820 bytes, 14 KB, 3.2 MB."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size // 1024} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def flag_identifiers(html: str) -> Markup:
+    """Clean HTML's text with possible identifying details highlighted."""
+    from .evidence import anonymity
+
+    text = anonymity.plain_text(html or "")
+    return anonymity.highlight(text, anonymity.find_identifiers(text))
+
+
+def summarise_findings(findings) -> list[tuple[str, int]]:
+    from .evidence import anonymity
+
+    return anonymity.summary(findings)
+
+
+def init_app(app: Flask) -> None:
+    from . import richtext
+
+    app.jinja_env.filters.update(long_date=long_date, filesize=filesize, user_html=richtext.from_user)
+    app.jinja_env.globals.update(flag_identifiers=flag_identifiers, summarise_findings=summarise_findings)
