@@ -322,7 +322,8 @@ def add_link(evidence_id: int):
             show_on_form(form, error)
         else:
             flash(f"Linked to: {link.competence.statement}", "success")
-            return redirect(url_for(".links", evidence_id=evidence.id, **request.args), code=303)
+            search = {name: request.form[name] for name in ("q", "group", "tier") if request.form.get(name)}
+            return redirect(url_for(".links", evidence_id=evidence.id, **search, _anchor="find"), code=303)
     return _links_page(evidence, form, status=422)
 
 

@@ -724,7 +724,7 @@ class PickerResult:
     linked: bool
 
 
-def picker(actor: User, evidence: Evidence, *, q: str = "", group_id: int | None = None, tier_id: int | None = None, limit: int = 30) -> tuple[list[PickerResult], int]:
+def picker(actor: User, evidence: Evidence, *, q: str = "", group_id: int | None = None, tier_id: int | None = None, limit: int = 10) -> tuple[list[PickerResult], int]:
     """Competences of the actor's framework matching the filters, with how much evidence each has."""
     query = (
         select(Competence, Tier, CompetenceGroup)
