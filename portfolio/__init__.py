@@ -52,6 +52,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .evidence.routes import bp as evidence_bp
     from .frameworks.routes import bp as frameworks_bp
     from .home.routes import bp as home_bp
+    from .notifications import service as notifications_service
+    from .notifications.routes import bp as notifications_bp
+    from .review.routes import bp as review_bp
+    from .supervision.routes import bp as supervision_bp
 
     sessions.init_app(app)
     errors.init_app(app)
@@ -61,11 +65,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(frameworks_bp)
     app.register_blueprint(evidence_bp)
+    app.register_blueprint(review_bp)
+    app.register_blueprint(supervision_bp)
+    app.register_blueprint(notifications_bp)
+    notifications_service.init_app(app)
 
     from .assets import bp as assets_bp
 
     app.register_blueprint(assets_bp)
 
+    from .audit.cli import audit_cli
     from .auth.cli import users_cli
     from .demo import demo_command
     from .frameworks.cli import frameworks_cli
@@ -73,4 +82,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(users_cli)
     app.cli.add_command(frameworks_cli)
     app.cli.add_command(demo_command)
+    app.cli.add_command(audit_cli)
     return app

@@ -60,6 +60,16 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "SIGN_IN_MAX_FAILURES_PER_ACCOUNT": _int("PORTFOLIO_SIGN_IN_MAX_FAILURES", 5),
         "SIGN_IN_MAX_FAILURES_PER_ADDRESS": _int("PORTFOLIO_SIGN_IN_MAX_FAILURES_PER_ADDRESS", 50),
         "DEMO_PASSWORD": os.environ.get("PORTFOLIO_DEMO_PASSWORD") or "portfolio-demo-2026",
+        # The audit ledger's HMAC key: kept out of the database on purpose.
+        "AUDIT_KEY": os.environ.get("PORTFOLIO_AUDIT_KEY") or None,
+        # Email notices (optional): no host, no email.
+        "SMTP_HOST": os.environ.get("PORTFOLIO_SMTP_HOST") or None,
+        "SMTP_PORT": _int("PORTFOLIO_SMTP_PORT", 587),
+        "SMTP_USERNAME": os.environ.get("PORTFOLIO_SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": os.environ.get("PORTFOLIO_SMTP_PASSWORD") or None,
+        "SMTP_STARTTLS": os.environ.get("PORTFOLIO_SMTP_STARTTLS", "true").lower() not in ("0", "false", "no"),
+        "MAIL_FROM": os.environ.get("PORTFOLIO_MAIL_FROM") or "portfolio@localhost",
+        "PUBLIC_URL": os.environ.get("PORTFOLIO_PUBLIC_URL") or "http://127.0.0.1:5000",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }
     config.update(overrides)
@@ -79,4 +89,12 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
             )
         # Development and tests get a fresh key per process: nothing to leak.
         config["SECRET_KEY"] = os.urandom(32).hex()
+    if not config["AUDIT_KEY"]:
+        if config["PORTFOLIO_ENV"] == "production":
+            raise ConfigError(
+                "PORTFOLIO_AUDIT_KEY is not set. Set it to a long random value kept outside the database "
+                "(and backed up: without it the audit ledger cannot be verified)."
+            )
+        # A fixed key outside production, so the ledger verifies across restarts.
+        config["AUDIT_KEY"] = "development-only-audit-key"
     return config

@@ -402,6 +402,7 @@ class Evidence(db.Model):
     actions: Mapped[list[SupervisionAction]] = relationship(
         back_populates="evidence", order_by="SupervisionAction.position", cascade="all, delete-orphan", passive_deletes=True
     )
+    note_reviews: Mapped[list[NoteReview]] = relationship(order_by="NoteReview.id", viewonly=True)
 
     __table_args__ = (
         Index("ix_evidence_owner_occurred", "owner_id", "occurred_on"),
@@ -412,8 +413,15 @@ class Evidence(db.Model):
     )
 
     @property
+    def note_confirmed(self) -> bool:
+        """A supervision note its supervisor confirmed as an accurate record (then it is locked)."""
+        return self.kind == EvidenceKind.SUPERVISION_NOTE and any(
+            r.outcome == NoteOutcome.CONFIRMED for r in self.note_reviews
+        )
+
+    @property
     def is_editable(self) -> bool:
-        return self.status in (EvidenceStatus.DRAFT, EvidenceStatus.RETURNED)
+        return self.status in (EvidenceStatus.DRAFT, EvidenceStatus.RETURNED) and not self.note_confirmed
 
     @property
     def text_fields(self) -> list[tuple[str, str]]:
@@ -488,3 +496,130 @@ class SupervisionAction(db.Model):
     due_on: Mapped[date] = mapped_column(Date)
 
     evidence: Mapped[Evidence] = relationship(back_populates="actions")
+
+
+# --- Review: submissions, decisions, note confirmations ------------------------
+
+
+class DecisionOutcome(str, enum.Enum):
+    SIGNED_OFF = "signed-off"
+    RETURNED = "returned"
+
+    @property
+    def label(self) -> str:
+        return {"signed-off": "Signed off", "returned": "Returned for changes"}[self.value]
+
+
+class Submission(db.Model):
+    """One request for review of an item; a returned item is submitted again as a new row."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # A hash of the item's content, files and links when it was submitted.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    evidence: Mapped[Evidence] = relationship()
+    decision: Mapped[Decision | None] = relationship(back_populates="submission", uselist=False)
+
+    __table_args__ = (Index("ix_submissions_open", "withdrawn_at", "submitted_at"),)
+
+
+class Decision(db.Model):
+    """A supervisor's decision on a submission: append-only, one per submission."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Unique: two supervisors deciding at once cannot both land.
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), unique=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    supervisor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    outcome: Mapped[DecisionOutcome] = mapped_column(_enum(DecisionOutcome))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # The hash of the item's content, files and links that was decided on.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    submission: Mapped[Submission] = relationship(back_populates="decision")
+    supervisor: Mapped[User] = relationship()
+    outcomes: Mapped[list[CompetenceDecision]] = relationship(
+        back_populates="decision", order_by="CompetenceDecision.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class CompetenceDecision(db.Model):
+    """The outcome for one linked competence within a decision."""
+
+    __tablename__ = "competence_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"))
+    competence_id: Mapped[int] = mapped_column(ForeignKey("competences.id"), index=True)
+    accepted: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+    decision: Mapped[Decision] = relationship(back_populates="outcomes")
+    competence: Mapped[Competence] = relationship()
+
+    __table_args__ = (UniqueConstraint("decision_id", "competence_id"),)
+
+
+class NoteOutcome(str, enum.Enum):
+    CONFIRMED = "confirmed"
+    DISPUTED = "disputed"
+
+    @property
+    def label(self) -> str:
+        return {"confirmed": "Confirmed as an accurate record", "disputed": "Disputed"}[self.value]
+
+
+class NoteReview(db.Model):
+    """The named supervisor's word on a supervision note: append-only."""
+
+    __tablename__ = "note_reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    supervisor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    outcome: Mapped[NoteOutcome] = mapped_column(_enum(NoteOutcome))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    content_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    supervisor: Mapped[User] = relationship()
+
+
+class Notification(db.Model):
+    """An in-app notice for one person; it never holds evidence text."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    message: Mapped[str] = mapped_column(String(300))
+    url: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+
+
+class AuditEntry(db.Model):
+    """One row of the append-only audit ledger, chained to the one before by an HMAC."""
+
+    __tablename__ = "audit_ledger"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Contiguous from 1: a removed or inserted row breaks the sequence.
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(60))
+    subject: Mapped[str] = mapped_column(String(80))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

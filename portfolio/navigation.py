@@ -8,6 +8,8 @@ from flask import Flask, request, url_for
 from flask_login import current_user
 
 from .models import Role
+from .notifications import service as notifications_service
+from .review import service as review_service
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,8 @@ class NavItem:
 
 NAV_ITEMS = (
     NavItem("Home", "home.index", prefix="home."),
+    NavItem("Reviews", "review.queue", frozenset({Role.SUPERVISOR}), prefix="review."),
+    NavItem("Supervision", "supervision.index", frozenset({Role.MANAGER}), prefix="supervision."),
     NavItem("My portfolio", "evidence.index", frozenset({Role.WORKER}), prefix="evidence."),
     NavItem("Competence map", "evidence.competence_map", frozenset({Role.WORKER}), prefix="evidence.competence"),
     NavItem("Frameworks", "frameworks.index", prefix="frameworks."),
@@ -37,11 +41,24 @@ def navigation_items() -> list[dict]:
     # The section is the item with the longest prefix that matches the page.
     matching = [item for item in visible if endpoint.startswith(item.prefix)]
     section = max(matching, key=lambda item: len(item.prefix), default=None)
+    counts = {"review.queue": review_service.queue_count(current_user)} if Role.SUPERVISOR in roles else {}
     return [
-        {"href": url_for(item.endpoint), "text": item.text, "active": item is section, "current": endpoint == item.endpoint}
+        {
+            "href": url_for(item.endpoint),
+            "text": f"{item.text} ({counts[item.endpoint]})" if counts.get(item.endpoint) else item.text,
+            "active": item is section,
+            "current": endpoint == item.endpoint,
+        }
         for item in visible
     ]
 
 
+def unread_notifications() -> int:
+    """How many notifications the signed-in user has not read (for the header)."""
+    if not current_user.is_authenticated:
+        return 0
+    return notifications_service.unread_count(current_user)
+
+
 def init_app(app: Flask) -> None:
-    app.context_processor(lambda: {"navigation_items": navigation_items})
+    app.context_processor(lambda: {"navigation_items": navigation_items, "unread_notifications": unread_notifications})

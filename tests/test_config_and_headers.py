@@ -20,7 +20,7 @@ from . import factories
 from .conftest import AuthActions
 from .factories import make_user
 
-ENV_VARS = ("PORTFOLIO_ENV", "SECRET_KEY", "PORTFOLIO_DATABASE_URL", "PORTFOLIO_UPLOAD_FOLDER")
+ENV_VARS = ("PORTFOLIO_ENV", "SECRET_KEY", "PORTFOLIO_AUDIT_KEY", "PORTFOLIO_DATABASE_URL", "PORTFOLIO_UPLOAD_FOLDER")
 
 
 @pytest.fixture
@@ -61,9 +61,18 @@ def test_create_app_refuses_production_without_secret_key(clean_env, tmp_path):
         create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'never.db'}"})
 
 
+def test_production_without_audit_key_refuses_to_start(clean_env, tmp_path):
+    clean_env.setenv("PORTFOLIO_ENV", "production")
+    clean_env.setenv("SECRET_KEY", "a" * 64)
+
+    with pytest.raises(ConfigError, match="PORTFOLIO_AUDIT_KEY is not set"):
+        build_config(str(tmp_path))
+
+
 def test_production_with_secret_key_starts_with_secure_cookies(clean_env, tmp_path):
     clean_env.setenv("PORTFOLIO_ENV", "production")
     clean_env.setenv("SECRET_KEY", "a" * 64)
+    clean_env.setenv("PORTFOLIO_AUDIT_KEY", "b" * 64)
 
     config = build_config(str(tmp_path))
 
@@ -274,6 +283,7 @@ def test_production_sends_hsts_and_secure_cookies(clean_env, tmp_path):
         {
             "PORTFOLIO_ENV": "production",
             "SECRET_KEY": "b" * 64,
+            "AUDIT_KEY": "c" * 64,
             # Never connected to: the sign-in page of an anonymous visitor reads no data.
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'production.db'}",
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),

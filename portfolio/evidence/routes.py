@@ -12,6 +12,7 @@ from ..errors import FieldError, show_on_form
 from ..fields import choices
 from ..models import EvidenceKind, EvidenceStatus, Role
 from ..rendering import render
+from ..review import service as review
 from . import files, service
 from .forms import (
     FORMS,
@@ -156,7 +157,29 @@ def new(kind: str):
 def show(evidence_id: int):
     """Everything about one item: its text, files, links and status."""
     evidence = service.get_evidence_or_404(evidence_id, current_user)
-    return render("evidence/show.html", evidence=evidence, confirm_form=ConfirmForm())
+    return render(
+        "evidence/show.html",
+        evidence=evidence,
+        confirm_form=ConfirmForm(),
+        history=review.history(evidence),
+        open_submission=review.open_submission_of(evidence),
+        download_url=lambda f: url_for(".download", evidence_id=evidence.id, file_id=f.id),
+    )
+
+
+@bp.post("/<int:evidence_id>/withdraw")
+@worker_required
+def withdraw(evidence_id: int):
+    """Take back a submission nobody has decided on."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    if ConfirmForm().validate_on_submit():
+        try:
+            review.withdraw(current_user, evidence)
+        except review.Conflict as error:
+            flash(error.message, "info")
+        else:
+            flash("Submission withdrawn: you can change the item and submit it again", "success")
+    return redirect(url_for(".show", evidence_id=evidence.id), code=303)
 
 
 @bp.route("/<int:evidence_id>/edit", methods=["GET", "POST"])

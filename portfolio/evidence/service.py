@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 from flask import abort
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from werkzeug.datastructures import FileStorage
 
 from .. import richtext
@@ -28,10 +28,11 @@ from ..models import (
     FeedbackSource,
     Role,
     SupervisionAction,
-    SupervisionAssignment,
     Tier,
     User,
 )
+from ..review import service as review
+from ..supervision import service as supervision
 from . import anonymity, files
 
 PAGE_SIZE = 20
@@ -80,10 +81,11 @@ def require_worker(actor: User) -> None:
 
 
 class NotEditable(FieldError):
-    """The item is submitted or signed off, so it cannot change now."""
+    """The item is submitted, signed off or a confirmed note, so it cannot change now."""
 
     def __init__(self, evidence: Evidence):
-        super().__init__("title", f"This item is {evidence.status.label.lower()} and cannot be changed")
+        state = "a confirmed supervision note" if evidence.note_confirmed else evidence.status.label.lower()
+        super().__init__("title", f"This item is {state} and cannot be changed")
 
 
 def _require_editable(evidence: Evidence) -> None:
@@ -157,17 +159,7 @@ class AnonymityCheckNeeded(FieldError):
 
 def supervisors_of(worker: User, on: date | None = None) -> list[User]:
     """The worker's supervisors: those assigned on ``on``, or ever if ``on`` is None."""
-    query = (
-        select(User)
-        .join(SupervisionAssignment, SupervisionAssignment.supervisor_id == User.id)
-        .where(SupervisionAssignment.worker_id == worker.id)
-    )
-    if on is not None:
-        query = query.where(
-            SupervisionAssignment.starts_on <= on,
-            or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= on),
-        )
-    return list(db.session.scalars(query.distinct().order_by(User.name)))
+    return supervision.supervisors_of(worker.id, on)
 
 
 def _clean_input(actor: User, kind: EvidenceKind, data: EvidenceInput, today: date) -> dict[str, Any]:
@@ -415,13 +407,13 @@ def _locked(evidence_id: int) -> Evidence:
 def delete_evidence(actor: User, evidence: Evidence) -> None:
     """Delete a draft with its files and links.
 
-    :raises FieldError: for an item that has been submitted.
+    :raises FieldError: for an item that has been submitted, or a confirmed note.
     """
-    if evidence.status != EvidenceStatus.DRAFT:
+    if evidence.status != EvidenceStatus.DRAFT or evidence.note_confirmed:
         raise FieldError("title", "Only a draft can be deleted")
     begin_write()
     evidence = _locked(evidence.id)
-    if evidence.status != EvidenceStatus.DRAFT:
+    if evidence.status != EvidenceStatus.DRAFT or evidence.note_confirmed:
         db.session.rollback()
         raise FieldError("title", "Only a draft can be deleted")
     names = [f.stored_name for f in evidence.files]
@@ -523,6 +515,8 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
         evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
     evidence.status = EvidenceStatus.SUBMITTED
     evidence.submitted_at = datetime.now(timezone.utc)
+    db.session.flush()
+    review.open_submission(actor, evidence)
     db.session.commit()
     return evidence
 

@@ -1,0 +1,1 @@
+"""The append-only audit ledger and `flask audit verify`."""

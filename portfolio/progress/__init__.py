@@ -1,0 +1,1 @@
+"""Where each worker stands: competence status and readiness for a tier."""

@@ -1,0 +1,1 @@
+"""Supervisors' review: the queue, decisions per competence, supervision notes, their team."""

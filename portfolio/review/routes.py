@@ -1,0 +1,132 @@
+"""Supervisors' pages: the queue, the decision page, notes to confirm, their team."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user
+
+from ..access import role_required
+from ..errors import FieldError, show_on_form
+from ..evidence import files
+from ..evidence import service as evidence_service
+from ..models import DecisionOutcome, NoteOutcome, Role
+from ..rendering import render, wants_fragment
+from . import service
+from .forms import DecisionForm, NoteReviewForm
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+supervisor_required = role_required(Role.SUPERVISOR)
+
+
+@bp.get("/")
+@supervisor_required
+def queue():
+    """Items waiting for my decision, oldest first, and notes to confirm."""
+    return render("review/queue.html", items=service.queue(current_user), notes=service.notes_to_confirm(current_user))
+
+
+def _outcomes_from(form_data, evidence) -> dict[int, service.CompetenceOutcome]:
+    outcomes = {}
+    for link in evidence.links:
+        choice = form_data.get(f"competence-{link.competence_id}")
+        accepted = {"accepted": True, "not-accepted": False}.get(choice)
+        outcomes[link.competence_id] = service.CompetenceOutcome(accepted, form_data.get(f"reason-{link.competence_id}", ""))
+    return outcomes
+
+
+@bp.route("/<int:submission_id>", methods=["GET", "POST"])
+@supervisor_required
+def decide(submission_id: int):
+    """Decide competence by competence, then sign off or return; then the next item."""
+    submission = service.get_submission_for_review_or_404(current_user, submission_id)
+    evidence = submission.evidence
+    form = DecisionForm()
+    errors: dict[str, str] = {}
+    conflict = None
+    if form.validate_on_submit():
+        outcome = DecisionOutcome(form.outcome.data) if form.outcome.data else None
+        try:
+            service.decide(
+                current_user, submission, outcome=outcome, comment=form.comment.data or "", outcomes=_outcomes_from(request.form, evidence)
+            )
+        except service.InvalidDecision as error:
+            for field, message in error.errors.items():
+                if field in form:
+                    form[field].errors = [message]
+                else:
+                    errors[field] = message
+        except service.Conflict as error:
+            conflict = error.message
+        else:
+            flash(f"{outcome.label}: {evidence.title}", "success")
+            following = service.next_submission(current_user)
+            if following is not None:
+                return redirect(url_for(".decide", submission_id=following.id), code=303)
+            return redirect(url_for(".queue"), code=303)
+    status = 409 if conflict else 422 if (form.errors or errors) else 200
+    decided = submission.decision
+    return render(
+        "review/decide.html",
+        "decision_form" if conflict and wants_fragment() else None,
+        status=status,
+        submission=submission,
+        evidence=evidence,
+        form=form,
+        errors=errors,
+        conflict=conflict,
+        decided=decided,
+        chosen=request.form if request.method == "POST" else {},
+        history=service.history(evidence),
+        waiting=service.queue_count(current_user),
+        download_url=lambda f: url_for(".download", submission_id=submission.id, file_id=f.id),
+    )
+
+
+@bp.get("/<int:submission_id>/files/<int:file_id>")
+@supervisor_required
+def download(submission_id: int, file_id: int):
+    """A file of an item I am reviewing, as a download."""
+    submission = service.get_submission_for_review_or_404(current_user, submission_id)
+    stored = evidence_service.get_file_or_404(submission.evidence, file_id)
+    return files.send_stored(stored.stored_name, download_name=stored.original_name, content_type=stored.content_type)
+
+
+@bp.route("/notes/<int:evidence_id>", methods=["GET", "POST"])
+@supervisor_required
+def note(evidence_id: int):
+    """Confirm a supervision note that names me, or dispute it."""
+    evidence = service.get_note_for_supervisor_or_404(current_user, evidence_id)
+    form = NoteReviewForm()
+    if form.validate_on_submit():
+        outcome = NoteOutcome(form.outcome.data) if form.outcome.data else None
+        try:
+            service.review_note(current_user, evidence, outcome, form.comment.data or "")
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash(f"{outcome.label}: {evidence.title}", "success")
+            return redirect(url_for(".queue"), code=303)
+    return render(
+        "review/note.html",
+        status=422 if form.errors else 200,
+        evidence=evidence,
+        form=form,
+        reviews=service.note_reviews(evidence),
+        download_url=lambda f: url_for(".note_download", evidence_id=evidence.id, file_id=f.id),
+    )
+
+
+@bp.get("/notes/<int:evidence_id>/files/<int:file_id>")
+@supervisor_required
+def note_download(evidence_id: int, file_id: int):
+    """A file of a supervision note that names me."""
+    evidence = service.get_note_for_supervisor_or_404(current_user, evidence_id)
+    stored = evidence_service.get_file_or_404(evidence, file_id)
+    return files.send_stored(stored.stored_name, download_name=stored.original_name, content_type=stored.content_type)
+
+
+@bp.get("/team")
+@supervisor_required
+def team():
+    """The workers I supervise: tier, progress to the next tier, items waiting, last supervision."""
+    return render("review/team.html", rows=service.team(current_user))

@@ -1,0 +1,513 @@
+"""Reviewing evidence: the queue, decisions per competence, withdrawal, note confirmation.
+
+Every change here writes an audit-ledger row in the same transaction.
+Decisions are append-only; a unique submission per decision means two
+supervisors deciding at once cannot both land.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from flask import abort, url_for
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from ..audit import ledger
+from ..database import begin_write
+from ..errors import FieldError
+from ..extensions import db
+from ..models import (
+    Decision,
+    DecisionOutcome,
+    Evidence,
+    EvidenceKind,
+    EvidenceStatus,
+    NoteOutcome,
+    NoteReview,
+    Role,
+    Submission,
+    SupervisionAssignment,
+    Tier,
+    User,
+)
+from ..notifications import service as notifications
+from ..supervision import service as supervision
+
+COMMENT_MAX = 5000
+
+
+class Conflict(Exception):
+    """Someone else got there first; the page says so (HTTP 409 for htmx)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def today() -> date:
+    return date.today()
+
+
+# --- Content hash -----------------------------------------------------------------
+
+
+def content_hash(evidence: Evidence) -> str:
+    """A hash of everything a decision is about: text, dates, files and links."""
+    content = {
+        "kind": evidence.kind.value,
+        "title": evidence.title,
+        "occurred_on": evidence.occurred_on.isoformat(),
+        "text": [evidence.what_happened, evidence.what_learned, evidence.practice_change, evidence.next_steps, evidence.description],
+        "provider": evidence.provider,
+        "expires_on": evidence.expires_on.isoformat() if evidence.expires_on else None,
+        "cpd_hours": str(evidence.cpd_hours) if evidence.cpd_hours is not None else None,
+        "supervisor_id": evidence.supervisor_id,
+        "feedback": [evidence.feedback_source.value if evidence.feedback_source else None, evidence.feedback_from],
+        "actions": [[a.description, a.owner.value, a.due_on.isoformat()] for a in evidence.actions],
+        "files": sorted([f.sha256, f.original_name] for f in evidence.files),
+        "links": sorted([link.competence_id, link.note] for link in evidence.links),
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+# --- Who may review what -------------------------------------------------------------
+
+
+def _reviewable_by(supervisor_id: int, on: date):
+    """SQL condition on Evidence: ``supervisor_id`` may decide on it on ``on``.
+
+    They supervise its owner that day, it is not their own, and a supervision
+    note goes only to the supervisor it names.
+    """
+    return and_(
+        Evidence.owner_id != supervisor_id,
+        exists().where(
+            SupervisionAssignment.supervisor_id == supervisor_id,
+            SupervisionAssignment.worker_id == Evidence.owner_id,
+            supervision.active_on(on),
+        ),
+        or_(Evidence.kind != EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == supervisor_id),
+    )
+
+
+def _open():
+    """SQL condition on Submission: neither withdrawn nor decided."""
+    return and_(Submission.withdrawn_at.is_(None), ~exists().where(Decision.submission_id == Submission.id))
+
+
+def reviewers_for(evidence: Evidence, on: date) -> list[User]:
+    """Who an item goes to: its owner's current supervisors (only the named one for a note)."""
+    people = supervision.supervisors_of(evidence.owner_id, on)
+    if evidence.kind == EvidenceKind.SUPERVISION_NOTE:
+        people = [p for p in people if p.id == evidence.supervisor_id]
+    return [p for p in people if p.id != evidence.owner_id]
+
+
+def get_submission_for_review_or_404(actor: User, submission_id: int) -> Submission:
+    """A submission the actor may review today.
+
+    :raises 404: for a missing one or one they may not see (as for a missing one).
+    """
+    submission = db.session.scalar(
+        select(Submission)
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .where(Submission.id == submission_id, _reviewable_by(actor.id, today()))
+    )
+    if submission is None or not actor.has_role(Role.SUPERVISOR):
+        abort(404)
+    return submission
+
+
+# --- Submitting and withdrawing (the worker) ----------------------------------------------
+
+
+def open_submission(actor: User, evidence: Evidence) -> Submission:
+    """Record a submission inside the caller's write transaction and tell the reviewers."""
+    submission = Submission(evidence_id=evidence.id, content_hash=content_hash(evidence))
+    db.session.add(submission)
+    db.session.flush()
+    reviewers = reviewers_for(evidence, today())
+    ledger.record(
+        actor,
+        "evidence.submitted",
+        f"evidence:{evidence.id}",
+        submission_id=submission.id,
+        content_hash=submission.content_hash,
+        reviewers=[r.id for r in reviewers],
+    )
+    for reviewer in reviewers:
+        notifications.notify(
+            reviewer,
+            f"{actor.name} submitted “{evidence.title}” for review",
+            url_for("review.decide", submission_id=submission.id),
+            email_subject=f"{actor.name} has submitted evidence for you to review",
+        )
+    return submission
+
+
+def open_submission_of(evidence: Evidence) -> Submission | None:
+    """The item's submission that is waiting for a decision, if any."""
+    return db.session.scalar(select(Submission).where(Submission.evidence_id == evidence.id, _open()))
+
+
+def withdraw(actor: User, evidence: Evidence) -> Submission:
+    """Take back a submission nobody has decided on.
+
+    :raises Conflict: when it was decided (or withdrawn) meanwhile.
+    """
+    if evidence.owner_id != actor.id:
+        abort(404)
+    begin_write()
+    evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence.id).with_for_update())
+    submission = db.session.scalar(
+        select(Submission).where(Submission.evidence_id == evidence.id, _open()).with_for_update()
+    )
+    if submission is None:
+        db.session.rollback()
+        raise Conflict("This item is not waiting for review any more, so it cannot be withdrawn")
+    submission.withdrawn_at = datetime.now(timezone.utc)
+    decided_before = db.session.scalar(select(exists().where(Decision.evidence_id == evidence.id)))
+    evidence.status = EvidenceStatus.RETURNED if decided_before else EvidenceStatus.DRAFT
+    ledger.record(actor, "evidence.withdrawn", f"evidence:{evidence.id}", submission_id=submission.id)
+    db.session.commit()
+    return submission
+
+
+# --- The queue ---------------------------------------------------------------------
+
+
+@dataclass
+class QueueItem:
+    submission: Submission
+    evidence: Evidence
+    worker: User
+    days_waiting: int
+
+
+def queue(actor: User) -> list[QueueItem]:
+    """Submissions waiting for the actor's decision, oldest first (one query)."""
+    if not actor.has_role(Role.SUPERVISOR):
+        return []
+    now = today()
+    owner = db.aliased(User)
+    rows = db.session.execute(
+        select(Submission, Evidence, owner)
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .join(owner, owner.id == Evidence.owner_id)
+        .where(_open(), _reviewable_by(actor.id, now))
+        .order_by(Submission.submitted_at, Submission.id)
+    ).all()
+    return [QueueItem(s, e, w, (now - s.submitted_at.date()).days) for s, e, w in rows]
+
+
+def queue_count(actor: User) -> int:
+    """How many submissions wait for the actor (for the navigation)."""
+    if not actor.has_role(Role.SUPERVISOR):
+        return 0
+    return db.session.scalar(
+        select(func.count(Submission.id))
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .where(_open(), _reviewable_by(actor.id, today()))
+    ) or 0
+
+
+def next_submission(actor: User) -> Submission | None:
+    """The oldest submission still waiting for the actor."""
+    return db.session.scalar(
+        select(Submission)
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .where(_open(), _reviewable_by(actor.id, today()))
+        .order_by(Submission.submitted_at, Submission.id)
+        .limit(1)
+    )
+
+
+# --- Deciding ------------------------------------------------------------------------
+
+
+@dataclass
+class CompetenceOutcome:
+    accepted: bool | None  # None: the supervisor did not choose
+    comment: str = ""
+
+
+def _clean_comment(text: str | None) -> str:
+    return (text or "").strip()
+
+
+class InvalidDecision(FieldError):
+    """A decision that breaks one or more rules; ``errors`` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        field, message = next(iter(errors.items()))
+        super().__init__(field, message)
+        self.errors = errors
+
+
+def check_decision(evidence: Evidence, outcome: DecisionOutcome | None, comment: str, outcomes: dict[int, CompetenceOutcome]) -> None:
+    """Every rule a decision must meet before anything is written.
+
+    :raises InvalidDecision: with a message for each field in breach
+        (``competence-<id>``, ``reason-<id>``, ``outcome``, ``comment``), in page order.
+    """
+    errors: dict[str, str] = {}
+    linked = [link.competence_id for link in evidence.links]
+    if set(outcomes) - set(linked):
+        errors["outcome"] = "You can only decide on the competences this item is linked to"
+    for competence_id in linked:
+        choice = outcomes.get(competence_id)
+        if choice is None or choice.accepted is None:
+            errors[f"competence-{competence_id}"] = "Choose accepted or not accepted"
+        elif not choice.accepted and not _clean_comment(choice.comment):
+            errors[f"reason-{competence_id}"] = "Explain why this competence is not accepted"
+        if choice is not None and len(choice.comment or "") > COMMENT_MAX:
+            errors[f"reason-{competence_id}"] = f"The comment must be {COMMENT_MAX:,} characters or fewer"
+    if outcome is None:
+        errors.setdefault("outcome", "Choose whether to sign off the item or return it for changes")
+    elif outcome == DecisionOutcome.SIGNED_OFF and not any(o.accepted for o in outcomes.values()):
+        errors.setdefault("outcome", "Accept at least one competence to sign off, or return the item for changes")
+    if outcome == DecisionOutcome.RETURNED and not comment:
+        errors["comment"] = "Say what needs to change before it is submitted again"
+    if len(comment) > COMMENT_MAX:
+        errors["comment"] = f"The comment must be {COMMENT_MAX:,} characters or fewer"
+    if errors:
+        raise InvalidDecision(errors)
+
+
+def decide(
+    actor: User,
+    submission: Submission,
+    *,
+    outcome: DecisionOutcome | None,
+    comment: str,
+    outcomes: dict[int, CompetenceOutcome],
+) -> Decision:
+    """Sign off or return a submission, competence by competence.
+
+    :raises FieldError: for a decision that breaks a rule (nothing written).
+    :raises Conflict: when it was decided or withdrawn meanwhile.
+    """
+    evidence = submission.evidence
+    comment = _clean_comment(comment)
+    check_decision(evidence, outcome, comment, outcomes)
+    submission_id = submission.id
+    begin_write()
+    submission = db.session.scalar(select(Submission).where(Submission.id == submission_id).with_for_update())
+    evidence = db.session.scalar(select(Evidence).where(Evidence.id == submission.evidence_id).with_for_update())
+    existing = db.session.scalar(select(Decision).where(Decision.submission_id == submission_id))
+    if existing is not None:
+        who = "you" if existing.supervisor_id == actor.id else existing.supervisor.name
+        db.session.rollback()
+        raise Conflict(f"This item was already decided by {who}: {existing.outcome.label.lower()}")
+    if submission.withdrawn_at is not None:
+        db.session.rollback()
+        raise Conflict("The worker withdrew this submission, so there is nothing to decide")
+    if not db.session.scalar(select(exists().where(Evidence.id == evidence.id, _reviewable_by(actor.id, today())))):
+        db.session.rollback()
+        abort(404)
+    decision = Decision(
+        submission_id=submission.id,
+        evidence_id=evidence.id,
+        supervisor_id=actor.id,
+        outcome=outcome,
+        comment=comment,
+        content_hash=content_hash(evidence),
+    )
+    decision.outcomes = [
+        _competence_decision(competence_id, choice) for competence_id, choice in sorted(outcomes.items())
+    ]
+    db.session.add(decision)
+    evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("This item was already decided by another supervisor") from None
+    ledger.record(
+        actor,
+        f"evidence.{outcome.value}",
+        f"evidence:{evidence.id}",
+        submission_id=submission.id,
+        decision_id=decision.id,
+        content_hash=decision.content_hash,
+        accepted=[o.competence_id for o in decision.outcomes if o.accepted],
+        not_accepted=[o.competence_id for o in decision.outcomes if not o.accepted],
+    )
+    notifications.notify(
+        evidence.owner,
+        f"{actor.name} {'signed off' if outcome == DecisionOutcome.SIGNED_OFF else 'returned'} “{evidence.title}”",
+        url_for("evidence.show", evidence_id=evidence.id),
+        email_subject=f"{actor.name} has {'signed off' if outcome == DecisionOutcome.SIGNED_OFF else 'returned'} your evidence",
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("This item was already decided by another supervisor") from None
+    return decision
+
+
+def _competence_decision(competence_id: int, choice: CompetenceOutcome):
+    from ..models import CompetenceDecision
+
+    return CompetenceDecision(competence_id=competence_id, accepted=bool(choice.accepted), comment=_clean_comment(choice.comment))
+
+
+# --- History ------------------------------------------------------------------------
+
+
+@dataclass
+class HistoryEntry:
+    submission: Submission
+    decision: Decision | None
+
+
+def history(evidence: Evidence) -> list[HistoryEntry]:
+    """Every submission of an item with its decision, newest first (two queries)."""
+    submissions = db.session.scalars(
+        select(Submission).where(Submission.evidence_id == evidence.id).order_by(Submission.submitted_at.desc(), Submission.id.desc())
+    ).all()
+    decisions = {
+        d.submission_id: d
+        for d in db.session.scalars(
+            select(Decision)
+            .where(Decision.evidence_id == evidence.id)
+            .options(db.selectinload(Decision.outcomes), db.joinedload(Decision.supervisor))
+        )
+    }
+    return [HistoryEntry(s, decisions.get(s.id)) for s in submissions]
+
+
+# --- Supervision notes --------------------------------------------------------------
+
+
+def note_reviews(evidence: Evidence) -> list[NoteReview]:
+    return list(db.session.scalars(select(NoteReview).where(NoteReview.evidence_id == evidence.id).order_by(NoteReview.id)))
+
+
+def get_note_for_supervisor_or_404(actor: User, evidence_id: int) -> Evidence:
+    """A supervision note that names the actor as the supervisor.
+
+    :raises 404: for anything else.
+    """
+    evidence = db.session.get(Evidence, evidence_id)
+    if evidence is None or evidence.kind != EvidenceKind.SUPERVISION_NOTE or evidence.supervisor_id != actor.id:
+        abort(404)
+    return evidence
+
+
+def notes_to_confirm(actor: User) -> list[Evidence]:
+    """Supervision notes naming the actor that they have not confirmed yet."""
+    confirmed = exists().where(NoteReview.evidence_id == Evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED)
+    return list(
+        db.session.scalars(
+            select(Evidence)
+            .where(Evidence.kind == EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == actor.id, ~confirmed)
+            .options(db.joinedload(Evidence.owner))
+            .order_by(Evidence.occurred_on)
+        )
+    )
+
+
+def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, comment: str) -> NoteReview:
+    """Confirm a supervision note as an accurate record, or dispute it with a comment.
+
+    :raises FieldError: for no choice, a dispute without a comment, or a note already confirmed.
+    """
+    if evidence.kind != EvidenceKind.SUPERVISION_NOTE or evidence.supervisor_id != actor.id:
+        abort(404)
+    comment = _clean_comment(comment)
+    if outcome is None:
+        raise FieldError("outcome", "Choose whether the note is an accurate record")
+    if outcome == NoteOutcome.DISPUTED and not comment:
+        raise FieldError("comment", "Say what is not accurate")
+    if len(comment) > COMMENT_MAX:
+        raise FieldError("comment", f"The comment must be {COMMENT_MAX:,} characters or fewer")
+    begin_write()
+    evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence.id).with_for_update())
+    if db.session.scalar(
+        select(exists().where(NoteReview.evidence_id == evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED))
+    ):
+        db.session.rollback()
+        raise FieldError("outcome", "This note is already confirmed")
+    review = NoteReview(
+        evidence_id=evidence.id, supervisor_id=actor.id, outcome=outcome, comment=comment, content_hash=content_hash(evidence)
+    )
+    db.session.add(review)
+    db.session.flush()
+    ledger.record(actor, f"note.{outcome.value}", f"evidence:{evidence.id}", note_review_id=review.id, content_hash=review.content_hash)
+    notifications.notify(
+        evidence.owner,
+        f"{actor.name} {'confirmed' if outcome == NoteOutcome.CONFIRMED else 'disputed'} your supervision note “{evidence.title}”",
+        url_for("evidence.show", evidence_id=evidence.id),
+        email_subject=f"{actor.name} has {'confirmed' if outcome == NoteOutcome.CONFIRMED else 'disputed'} your supervision note",
+    )
+    db.session.commit()
+    return review
+
+
+# --- The supervisor's team ---------------------------------------------------------------
+
+
+@dataclass
+class TeamRow:
+    worker: User
+    next_tier: Tier | None
+    met: int
+    required: int
+    waiting: int
+    last_note: date | None
+
+
+def team(actor: User) -> list[TeamRow]:
+    """The actor's current supervisees with their progress, in a fixed number of queries."""
+    from ..progress import rules
+
+    now = today()
+    workers = db.session.scalars(
+        select(User)
+        .where(
+            User.id != actor.id,
+            exists().where(
+                SupervisionAssignment.supervisor_id == actor.id,
+                SupervisionAssignment.worker_id == User.id,
+                supervision.active_on(now),
+            ),
+        )
+        .options(db.joinedload(User.tier), db.joinedload(User.framework))
+        .order_by(User.name)
+    ).all()
+    if not workers:
+        return []
+    ids = [w.id for w in workers]
+    progress = rules.next_tier_progress(workers)
+    waiting = dict(
+        db.session.execute(
+            select(Evidence.owner_id, func.count(Submission.id))
+            .join(Submission, Submission.evidence_id == Evidence.id)
+            .where(Evidence.owner_id.in_(ids), _open())
+            .group_by(Evidence.owner_id)
+        ).all()
+    )
+    last_notes = dict(
+        db.session.execute(
+            select(Evidence.owner_id, func.max(Evidence.occurred_on))
+            .where(Evidence.owner_id.in_(ids), Evidence.kind == EvidenceKind.SUPERVISION_NOTE)
+            .group_by(Evidence.owner_id)
+        ).all()
+    )
+    return [
+        TeamRow(
+            worker=w,
+            next_tier=progress[w.id].tier,
+            met=progress[w.id].met,
+            required=progress[w.id].required,
+            waiting=waiting.get(w.id, 0),
+            last_note=last_notes.get(w.id),
+        )
+        for w in workers
+    ]

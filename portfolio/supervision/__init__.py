@@ -1,0 +1,1 @@
+"""Supervision assignments: who supervises whom, and when."""

@@ -1,0 +1,67 @@
+"""Managers assign supervisors to workers and end assignments."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, flash, redirect, url_for
+from flask_login import current_user
+
+from ..access import manager_required
+from ..errors import FieldError, show_on_form
+from ..fields import choices
+from ..models import Role
+from ..rendering import render
+from . import service
+from .forms import AssignmentForm, EndAssignmentForm
+
+bp = Blueprint("supervision", __name__, url_prefix="/supervision")
+
+
+def _people(form: AssignmentForm) -> None:
+    form.worker_id.choices = choices([(0, "Choose a worker")] + [(u.id, u.name) for u in service.people_with_role(Role.WORKER)])
+    form.supervisor_id.choices = choices(
+        [(0, "Choose a supervisor")] + [(u.id, u.name) for u in service.people_with_role(Role.SUPERVISOR)]
+    )
+
+
+@bp.route("/", methods=["GET", "POST"])
+@manager_required
+def index():
+    """Every supervision assignment, and a form to add one."""
+    form = AssignmentForm(data={"starts_on": date.today()})
+    _people(form)
+    if form.validate_on_submit():
+        try:
+            assignment = service.assign(
+                current_user,
+                worker_id=form.worker_id.data,
+                supervisor_id=form.supervisor_id.data,
+                starts_on=form.starts_on.data,
+                ends_on=form.ends_on.data,
+            )
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash(f"{assignment.supervisor.name} now supervises {assignment.worker.name}", "success")
+            return redirect(url_for(".index"), code=303)
+    return render(
+        "supervision/index.html", status=422 if form.errors else 200, form=form, assignments=service.all_assignments(), today=date.today()
+    )
+
+
+@bp.route("/<int:assignment_id>/end", methods=["GET", "POST"])
+@manager_required
+def end(assignment_id: int):
+    """Set the last day of an assignment."""
+    assignment = service.get_assignment_or_404(assignment_id)
+    form = EndAssignmentForm(data={"ends_on": assignment.ends_on or date.today()})
+    if form.validate_on_submit():
+        try:
+            service.end_assignment(current_user, assignment, form.ends_on.data)
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash(f"Supervision of {assignment.worker.name} by {assignment.supervisor.name} ends on {form.ends_on.data:%-d %B %Y}", "success")
+            return redirect(url_for(".index"), code=303)
+    return render("supervision/end.html", status=422 if form.errors else 200, form=form, assignment=assignment)

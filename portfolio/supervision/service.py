@@ -1,0 +1,167 @@
+"""Who supervises whom on a given day, and the managers' use cases that change it."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import abort
+from sqlalchemy import and_, exists, or_, select
+
+from ..audit import ledger
+from ..database import begin_write
+from ..errors import FieldError
+from ..extensions import db
+from ..models import Role, SupervisionAssignment, User
+
+
+def active_on(on: date):
+    """SQL condition: the assignment covers the day ``on``."""
+    return and_(
+        SupervisionAssignment.starts_on <= on,
+        or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= on),
+    )
+
+
+def is_supervising(supervisor_id: int, worker_id: int, on: date) -> bool:
+    """True if ``supervisor_id`` is assigned to ``worker_id`` on the day ``on``."""
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    SupervisionAssignment.supervisor_id == supervisor_id,
+                    SupervisionAssignment.worker_id == worker_id,
+                    active_on(on),
+                )
+            )
+        )
+    )
+
+
+def supervisors_of(worker_id: int, on: date | None = None) -> list[User]:
+    """The worker's supervisors on ``on``, or at any time when ``on`` is None."""
+    condition = [SupervisionAssignment.worker_id == worker_id, SupervisionAssignment.supervisor_id == User.id]
+    if on is not None:
+        condition.append(active_on(on))
+    return list(db.session.scalars(select(User).where(exists().where(*condition)).order_by(User.name)))
+
+
+def supervisees_of(supervisor_id: int, on: date) -> list[User]:
+    """The workers someone supervises on ``on``."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(
+                exists().where(
+                    SupervisionAssignment.supervisor_id == supervisor_id,
+                    SupervisionAssignment.worker_id == User.id,
+                    active_on(on),
+                )
+            )
+            .order_by(User.name)
+        )
+    )
+
+
+def all_assignments() -> list[SupervisionAssignment]:
+    """Every assignment, current first, for the manager's page."""
+    return list(
+        db.session.scalars(
+            select(SupervisionAssignment).order_by(
+                SupervisionAssignment.ends_on.is_not(None), SupervisionAssignment.starts_on.desc(), SupervisionAssignment.id.desc()
+            )
+        )
+    )
+
+
+def people_with_role(role: Role) -> list[User]:
+    column = {Role.WORKER: User.is_worker, Role.SUPERVISOR: User.is_supervisor, Role.MANAGER: User.is_manager}[role]
+    return list(db.session.scalars(select(User).where(column.is_(True), User.active.is_(True)).order_by(User.name)))
+
+
+def get_assignment_or_404(assignment_id: int) -> SupervisionAssignment:
+    """:raises 404: for a missing assignment."""
+    assignment = db.session.get(SupervisionAssignment, assignment_id)
+    if assignment is None:
+        abort(404)
+    return assignment
+
+
+def _require_manager(actor: User) -> None:
+    if not actor.has_role(Role.MANAGER):
+        abort(403)
+
+
+def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, starts_on: date | None, ends_on: date | None) -> SupervisionAssignment:
+    """Assign a supervisor to a worker from ``starts_on`` (until ``ends_on``, if given).
+
+    :raises FieldError: for a missing or wrong person, the same person twice,
+        dates in the wrong order, or an overlapping assignment of the same pair.
+    """
+    _require_manager(actor)
+    worker = db.session.get(User, worker_id) if worker_id else None
+    supervisor = db.session.get(User, supervisor_id) if supervisor_id else None
+    if worker is None or not worker.is_worker or not worker.active:
+        raise FieldError("worker_id", "Choose the worker")
+    if supervisor is None or not supervisor.is_supervisor or not supervisor.active:
+        raise FieldError("supervisor_id", "Choose a supervisor")
+    if supervisor.id == worker.id:
+        raise FieldError("supervisor_id", "A worker cannot supervise themselves: choose someone else")
+    if starts_on is None:
+        raise FieldError("starts_on", "Enter the start date")
+    if ends_on is not None and ends_on < starts_on:
+        raise FieldError("ends_on", "The end date must be the same as or after the start date")
+    begin_write()
+    overlapping = db.session.scalar(
+        select(SupervisionAssignment).where(
+            SupervisionAssignment.worker_id == worker.id,
+            SupervisionAssignment.supervisor_id == supervisor.id,
+            or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= starts_on),
+            True if ends_on is None else SupervisionAssignment.starts_on <= ends_on,
+        )
+    )
+    if overlapping is not None:
+        db.session.rollback()
+        raise FieldError("supervisor_id", f"{supervisor.name} already supervises {worker.name} in that period")
+    assignment = SupervisionAssignment(
+        worker_id=worker.id, supervisor_id=supervisor.id, starts_on=starts_on, ends_on=ends_on, created_by_id=actor.id
+    )
+    db.session.add(assignment)
+    db.session.flush()
+    ledger.record(
+        actor,
+        "supervision.assigned",
+        f"assignment:{assignment.id}",
+        worker_id=worker.id,
+        supervisor_id=supervisor.id,
+        starts_on=starts_on.isoformat(),
+        ends_on=ends_on.isoformat() if ends_on else None,
+    )
+    db.session.commit()
+    return assignment
+
+
+def end_assignment(actor: User, assignment: SupervisionAssignment, ends_on: date | None) -> SupervisionAssignment:
+    """Set the last day of an assignment; the history stays.
+
+    :raises FieldError: for a missing date or one before the start.
+    """
+    _require_manager(actor)
+    if ends_on is None:
+        raise FieldError("ends_on", "Enter the end date")
+    if ends_on < assignment.starts_on:
+        raise FieldError("ends_on", "The end date must be the same as or after the start date")
+    begin_write()
+    assignment = db.session.get(SupervisionAssignment, assignment.id)
+    previous = assignment.ends_on
+    assignment.ends_on = ends_on
+    ledger.record(
+        actor,
+        "supervision.ended",
+        f"assignment:{assignment.id}",
+        worker_id=assignment.worker_id,
+        supervisor_id=assignment.supervisor_id,
+        ends_on=ends_on.isoformat(),
+        previous_ends_on=previous.isoformat() if previous else None,
+    )
+    db.session.commit()
+    return assignment
