@@ -19,8 +19,8 @@ from werkzeug.datastructures import FileStorage
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.frameworks import service
-from portfolio.models import Competence, EvidenceKind, Role
-from tests.factories import make_user, tier
+from portfolio.models import Competence, EvidenceKind, Notification, Role, Submission, SupervisionAssignment
+from tests.factories import assign, make_user, tier
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
 SIGN_IN = "sign-in"  # a redirect to the sign-in page
@@ -50,6 +50,14 @@ def workers(status: int) -> dict[str, int | str]:
 def owner_only(status: int) -> dict[str, int | str]:
     """The worker's own item; the supervisor here is another worker, who gets 404 as for a missing item."""
     return {"anonymous": SIGN_IN, "worker": status, "supervisor": 404, "manager": 403}
+
+
+def supervisors_only(status: int) -> dict[str, int | str]:
+    return {"anonymous": SIGN_IN, "worker": 403, "supervisor": status, "manager": 403}
+
+
+def signed_in(status: int) -> dict[str, int | str]:
+    return {"anonymous": SIGN_IN, "worker": status, "supervisor": status, "manager": status}
 
 
 def item(suffix: str = "") -> Callable[[dict], str]:
@@ -89,6 +97,22 @@ CASES = [
     Case("evidence.remove_link", "POST", lambda ids: f"/portfolio/{ids['evidence']}/links/{ids['link']}/delete", owner_only(303), data={}),
     Case("evidence.competence_map", "GET", lambda ids: "/portfolio/map", workers(200)),
     Case("evidence.competence", "GET", lambda ids: f"/portfolio/competences/{ids['competence']}", workers(200)),
+    Case("evidence.withdraw", "POST", item("/withdraw"), owner_only(303), data={}),
+    Case("review.queue", "GET", lambda ids: "/review/", supervisors_only(200)),
+    Case("review.team", "GET", lambda ids: "/review/team", supervisors_only(200)),
+    Case("review.decide", "GET", lambda ids: f"/review/{ids['submission']}", supervisors_only(200)),
+    Case("review.decide", "POST", lambda ids: f"/review/{ids['submission']}", supervisors_only(422), data={}),
+    Case("review.download", "GET", lambda ids: f"/review/{ids['submission']}/files/{ids['submitted_file']}", supervisors_only(200)),
+    Case("review.note", "GET", lambda ids: f"/review/notes/{ids['note']}", supervisors_only(200)),
+    Case("review.note", "POST", lambda ids: f"/review/notes/{ids['note']}", supervisors_only(422), data={}),
+    Case("review.note_download", "GET", lambda ids: f"/review/notes/{ids['note']}/files/{ids['note_file']}", supervisors_only(200)),
+    Case("supervision.index", "GET", lambda ids: "/supervision/", managers_only(200)),
+    Case("supervision.index", "POST", lambda ids: "/supervision/", managers_only(422), data={}),
+    Case("supervision.end", "GET", lambda ids: f"/supervision/{ids['assignment']}/end", managers_only(200)),
+    Case("supervision.end", "POST", lambda ids: f"/supervision/{ids['assignment']}/end", managers_only(422), data={"ends_on-day": "", "ends_on-month": "", "ends_on-year": ""}),
+    Case("notifications.index", "GET", lambda ids: "/notifications/", signed_in(200)),
+    Case("notifications.open_notice", "POST", lambda ids: f"/notifications/{ids['notification']}", {"anonymous": SIGN_IN, "worker": 404, "supervisor": 303, "manager": 404}, data={}),
+    Case("notifications.mark_all_read", "POST", lambda ids: "/notifications/read", signed_in(303), data={}),
     Case("frameworks.retire_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/retire", managers_only(303), data={}),
 ]
 
@@ -122,7 +146,31 @@ def test_access(client, auth, frameworks, role, case):
         [pdf],
         link_competence_id=competences[0].id,
     )
+    supervisor = make_user(
+        Role.WORKER, Role.SUPERVISOR, email="supervisor@example.org", tier=tier("link-worker", "psychosocial-link-worker")
+    )
+    assign(supervisor, worker)
+    submitted = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        evidence_service.EvidenceInput(title="Submitted", occurred_on=date(2026, 1, 6), description="For review"),
+        [FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename="s.pdf", content_type="application/pdf")],
+        link_competence_id=competences[0].id,
+    )
+    evidence_service.submit(worker, submitted)
+    note = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.SUPERVISION_NOTE,
+        evidence_service.EvidenceInput(occurred_on=date(2026, 2, 1), supervisor_id=supervisor.id, description="We discussed caseload"),
+        [FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename="n.pdf", content_type="application/pdf")],
+    )
     ids = {
+        "submission": db.session.scalar(select(Submission.id).where(Submission.evidence_id == submitted.id)),
+        "submitted_file": submitted.files[0].id,
+        "note": note.id,
+        "note_file": note.files[0].id,
+        "assignment": db.session.scalar(select(SupervisionAssignment.id)),
+        "notification": db.session.scalar(select(Notification.id).where(Notification.user_id == supervisor.id)),
         "sfh": frameworks["sfh-senior-engagement-worker"].id,
         "local": local.id,
         "evidence": evidence.id,
@@ -133,9 +181,7 @@ def test_access(client, auth, frameworks, role, case):
     }
     users = {
         "worker": lambda: worker,
-        "supervisor": lambda: make_user(
-            Role.WORKER, Role.SUPERVISOR, email="supervisor@example.org", tier=tier("link-worker", "psychosocial-link-worker")
-        ),
+        "supervisor": lambda: supervisor,
         "manager": lambda: manager,
     }
     if role == "anonymous":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
 
-from flask import Flask, abort, current_app
+from flask import Flask, abort, current_app, has_request_context, url_for
 from sqlalchemy import event, func, select, update
 
 from ..database import begin_write
@@ -28,6 +28,13 @@ class Mail:
     to: str
     subject: str
     body: str
+
+
+def path_for(endpoint: str, **values) -> str:
+    """The path of a page, with or without a request (services also run from commands and tests)."""
+    if has_request_context():
+        return url_for(endpoint, **values)
+    return current_app.url_map.bind("localhost").build(endpoint, values)
 
 
 def notify(user: User, message: str, url: str, *, email_subject: str) -> Notification:

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from flask import abort, url_for
+from flask import abort
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -143,7 +143,7 @@ def open_submission(actor: User, evidence: Evidence) -> Submission:
         notifications.notify(
             reviewer,
             f"{actor.name} submitted “{evidence.title}” for review",
-            url_for("review.decide", submission_id=submission.id),
+            notifications.path_for("review.decide", submission_id=submission.id),
             email_subject=f"{actor.name} has submitted evidence for you to review",
         )
     return submission
@@ -340,7 +340,7 @@ def decide(
     notifications.notify(
         evidence.owner,
         f"{actor.name} {'signed off' if outcome == DecisionOutcome.SIGNED_OFF else 'returned'} “{evidence.title}”",
-        url_for("evidence.show", evidence_id=evidence.id),
+        notifications.path_for("evidence.show", evidence_id=evidence.id),
         email_subject=f"{actor.name} has {'signed off' if outcome == DecisionOutcome.SIGNED_OFF else 'returned'} your evidence",
     )
     try:
@@ -443,7 +443,7 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
     notifications.notify(
         evidence.owner,
         f"{actor.name} {'confirmed' if outcome == NoteOutcome.CONFIRMED else 'disputed'} your supervision note “{evidence.title}”",
-        url_for("evidence.show", evidence_id=evidence.id),
+        notifications.path_for("evidence.show", evidence_id=evidence.id),
         email_subject=f"{actor.name} has {'confirmed' if outcome == NoteOutcome.CONFIRMED else 'disputed'} your supervision note",
     )
     db.session.commit()
