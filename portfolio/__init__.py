@@ -77,10 +77,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .audit.cli import audit_cli
     from .auth.cli import users_cli
     from .demo import demo_command
+    from .evidence.cli import files_cli
     from .frameworks.cli import frameworks_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(frameworks_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(files_cli)
     return app

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import date
+import io
+from datetime import date, timedelta
+from decimal import Decimal
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
 
 from .auth import service as auth_service
 from .extensions import db
 from .frameworks import loader
-from .models import Framework, Role, SupervisionAssignment, Tier, User
+from .models import Competence, DecisionOutcome, EvidenceKind, Framework, Role, SupervisionAssignment, Tier, User
+from .models import Evidence
 
 DEMO_ACCOUNTS = (
     # email, name, roles, (framework key, tier slug)
@@ -70,7 +74,111 @@ def create_demo_data(password: str) -> list[User]:
                 )
             )
     db.session.commit()
+    if not db.session.scalar(select(Evidence.id).where(Evidence.owner_id == users["worker@example.org"].id).limit(1)):
+        _demo_evidence(users)
     return list(users.values())
+
+
+def _competence(user: User, words: str) -> Competence:
+    return db.session.scalar(
+        select(Competence)
+        .where(Competence.framework_id == user.framework_id, Competence.statement.contains(words))
+        .order_by(Competence.position)
+        .limit(1)
+    )
+
+
+def _demo_evidence(users: dict[str, User]) -> None:
+    """A portfolio with something in each state, so every page has something to show."""
+    from .evidence import service as evidence
+    from .review import service as review
+
+    worker, supervisor, sew = users["worker@example.org"], users["supervisor@example.org"], users["sew@example.org"]
+    today = date.today()
+    reflection = evidence.create_evidence(
+        worker,
+        EvidenceKind.REFLECTION,
+        evidence.EvidenceInput(
+            title="First group session on healthy eating",
+            occurred_on=today - timedelta(days=40),
+            what_happened="I ran my first group session for six people on healthy eating at the community centre.",
+            what_learned="Letting the group share their own ideas first kept everyone engaged.",
+            practice_change="I now plan a short opening question for every group session.",
+            next_steps="Ask a colleague to observe my next session.",
+        ),
+        link_competence_id=_competence(worker, "close a professional relationship").id,
+    )
+    evidence.link_competence(worker, reflection, _competence(worker, "calm and sensitive approach").id, "Two people were upset; I stayed calm.")
+    evidence.submit(worker, reflection)
+    submission = review.open_submission_of(reflection)
+    review.decide(
+        supervisor,
+        submission,
+        outcome=DecisionOutcome.SIGNED_OFF,
+        comment="A thoughtful account.",
+        outcomes={
+            link.competence_id: review.CompetenceOutcome(True)
+            if "calm" in link.competence.statement
+            else review.CompetenceOutcome(False, "This session does not show closing a relationship.")
+            for link in reflection.links
+        },
+    )
+    observation = evidence.create_evidence(
+        worker,
+        EvidenceKind.OBSERVATION,
+        evidence.EvidenceInput(
+            title="Observed holistic assessment by telephone",
+            occurred_on=today - timedelta(days=7),
+            description="My supervisor listened to a telephone assessment and gave feedback on how I explored barriers to change.",
+        ),
+        link_competence_id=_competence(worker, "basic holistic assessment").id,
+    )
+    evidence.submit(worker, observation)
+    evidence.create_evidence(
+        worker,
+        EvidenceKind.SUPERVISION_NOTE,
+        evidence.EvidenceInput(
+            occurred_on=today - timedelta(days=14),
+            supervisor_id=supervisor.id,
+            description="We discussed my caseload and how to close cases well.",
+            actions=[evidence.ActionInput("Read the service's case closure guidance", "worker", today + timedelta(days=14))],
+        ),
+    )
+    evidence.create_evidence(
+        worker,
+        EvidenceKind.REFLECTION,
+        evidence.EvidenceInput(
+            title="A difficult conversation (private notes)",
+            occurred_on=today - timedelta(days=2),
+            what_happened="Notes for myself before supervision.",
+            what_learned="To be written.",
+            is_private=True,
+        ),
+    )
+    certificate = FileStorage(io.BytesIO(DEMO_PDF), filename="safeguarding-certificate.pdf", content_type="application/pdf")
+    evidence.create_evidence(
+        sew,
+        EvidenceKind.CERTIFICATE,
+        evidence.EvidenceInput(
+            title="Safeguarding adults level 2",
+            provider="NHS e-learning",
+            occurred_on=today - timedelta(days=100),
+            expires_on=today - timedelta(days=100) + timedelta(days=3 * 365),
+            cpd_hours=Decimal("3.5"),
+        ),
+        [certificate],
+        link_competence_id=_competence(sew, "Support the safeguarding of individuals").id,
+    )
+
+
+# A one-page PDF that says what it is.
+DEMO_PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 300 144]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+    b"4 0 obj<</Length 60>>stream\nBT /F1 14 Tf 20 70 Td (Demo certificate: not real) Tj ET\nendstream endobj\n"
+    b"5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
 
 
 @click.command("demo")

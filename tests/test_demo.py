@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -133,3 +134,25 @@ def test_the_demo_password_comes_from_config(app, runner, client, auth):
     assert auth.sign_in("supervisor@example.org", "portfolio-demo-2026").status_code == 422
     assert auth.sign_in("supervisor@example.org", "another demo passphrase").status_code == 303
     assert "Hello, Sam Supervisor" in client.get("/").text
+
+
+def test_the_demo_has_evidence_in_every_state(app, runner):
+    from portfolio.audit import ledger
+    from portfolio.models import Decision, Evidence, EvidenceFile, EvidenceStatus
+    from portfolio.review import service as review
+
+    assert runner.invoke(args=["demo", "--force"]).exit_code == 0
+    worker, supervisor = user("worker@example.org"), user("supervisor@example.org")
+    statuses = sorted(s.value for s in db.session.scalars(select(Evidence.status).where(Evidence.owner_id == worker.id)))
+    assert statuses == ["draft", "draft", "signed-off", "submitted"]
+    assert db.session.scalar(select(func.count(Decision.id))) == 1
+    assert [item.evidence.title for item in review.queue(supervisor)] == ["Observed holistic assessment by telephone"]
+    stored = db.session.scalar(select(EvidenceFile))
+    assert stored.original_name == "safeguarding-certificate.pdf"
+    assert (Path(app.config["UPLOAD_FOLDER"]) / stored.stored_name).read_bytes().startswith(b"%PDF-")
+    assert ledger.verify().ok
+    # Running again adds nothing.
+    before = snapshot()
+    assert runner.invoke(args=["demo", "--force"]).exit_code == 0
+    assert snapshot() == before
+    assert db.session.scalar(select(func.count(Evidence.id)).where(Evidence.status == EvidenceStatus.SIGNED_OFF)) == 1
