@@ -623,3 +623,102 @@ class AuditEntry(db.Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- Progression: requirements, promotion ------------------------------------------
+
+
+class RequirementVerification(db.Model):
+    """A manager's check that a worker meets a mandatory requirement: append-only, newest counts."""
+
+    __tablename__ = "requirement_verifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requirement_id: Mapped[int] = mapped_column(ForeignKey("requirements.id"))
+    verified_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    verified_on: Mapped[date] = mapped_column(Date)
+    # When it must be checked again (DBS); None: it does not lapse.
+    expires_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    requirement: Mapped[Requirement] = relationship()
+    verified_by: Mapped[User] = relationship(foreign_keys=[verified_by_id])
+
+    __table_args__ = (
+        Index("ix_requirement_verifications_worker", "worker_id", "requirement_id"),
+        CheckConstraint("expires_on IS NULL OR expires_on >= verified_on", name="expires_after_verified"),
+    )
+
+
+class PromotionRequest(db.Model):
+    """A worker asks to move to a tier; a supervisor recommends; a manager decides."""
+
+    __tablename__ = "promotion_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    from_tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
+    target_tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    worker: Mapped[User] = relationship(foreign_keys=[worker_id])
+    from_tier: Mapped[Tier] = relationship(foreign_keys=[from_tier_id])
+    target_tier: Mapped[Tier] = relationship(foreign_keys=[target_tier_id])
+    recommendations: Mapped[list[PromotionRecommendation]] = relationship(
+        back_populates="request", order_by="PromotionRecommendation.id"
+    )
+    decision: Mapped[PromotionDecision | None] = relationship(back_populates="request", uselist=False)
+
+
+class PromotionRecommendation(db.Model):
+    """A supervisor's view on a promotion request: supports, or not yet, with reasons."""
+
+    __tablename__ = "promotion_recommendations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("promotion_requests.id"))
+    supervisor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    supports: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    request: Mapped[PromotionRequest] = relationship(back_populates="recommendations")
+    supervisor: Mapped[User] = relationship()
+
+    __table_args__ = (UniqueConstraint("request_id", "supervisor_id"),)
+
+
+class PromotionDecision(db.Model):
+    """A manager's decision on a promotion request: one per request, never edited."""
+
+    __tablename__ = "promotion_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("promotion_requests.id"), unique=True)
+    manager_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    approved: Mapped[bool] = mapped_column(Boolean)
+    effective_on: Mapped[date | None] = mapped_column(Date)
+    reasons: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    request: Mapped[PromotionRequest] = relationship(back_populates="decision")
+    manager: Mapped[User] = relationship()
+
+
+class TierChange(db.Model):
+    """The history of a worker's tiers."""
+
+    __tablename__ = "tier_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    from_tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
+    to_tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
+    effective_on: Mapped[date] = mapped_column(Date)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("promotion_decisions.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    from_tier: Mapped[Tier | None] = relationship(foreign_keys=[from_tier_id])
+    to_tier: Mapped[Tier] = relationship(foreign_keys=[to_tier_id])

@@ -1,0 +1,229 @@
+"""Progress pages: where I stand, what is missing, promotion, documents; supervisors' and managers' views."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, abort, flash, redirect, request, send_file, url_for
+from flask_login import current_user, login_required
+
+from ..access import manager_required, role_required
+from ..errors import FieldError, show_on_form
+from ..fields import choices
+from ..frameworks import service as frameworks_service
+from ..models import Role
+from ..rendering import render
+from . import documents, service
+from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm
+
+bp = Blueprint("progress", __name__, url_prefix="/progress")
+worker_required = role_required(Role.WORKER)
+
+
+def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=None, **forms):
+    progress = service.worker_progress(worker)
+    return render(
+        "progress/index.html",
+        status=status,
+        progress=progress,
+        own=worker.id == current_user.id,
+        request_form=request_form or RequestForm(),
+        not_ready=not_ready,
+        recommend_form=forms.get("recommend_form") or RecommendForm(formdata=None),
+        decision_form=forms.get("decision_form") or PromotionDecisionForm(formdata=None),
+        can_recommend=worker.id != current_user.id
+        and current_user.has_role(Role.SUPERVISOR)
+        and service.supervision.is_supervising(current_user.id, worker.id, service.today()),
+        can_decide=current_user.has_role(Role.MANAGER),
+    )
+
+
+@bp.get("/")
+@worker_required
+def index():
+    """Where I stand on every tier, what is missing for the next, and promotion."""
+    if current_user.framework_id is None:
+        abort(403)
+    return _progress_page(current_user)
+
+
+@bp.get("/missing")
+@worker_required
+def missing():
+    """Every competence up to and including my next tier that is not met yet."""
+    if current_user.framework_id is None:
+        abort(403)
+    return render("progress/missing.html", progress=service.worker_progress(current_user))
+
+
+@bp.post("/request")
+@worker_required
+def request_promotion():
+    """Ask to move to the next tier (refused, with what is missing, when not ready)."""
+    form = RequestForm()
+    if form.validate_on_submit():
+        try:
+            service.request_promotion(current_user)
+        except service.NotReady as error:
+            show_on_form(form, error)
+            return _progress_page(current_user, status=422, request_form=form, not_ready=error.readiness)
+        except FieldError as error:
+            show_on_form(form, error)
+            return _progress_page(current_user, status=422, request_form=form)
+        flash("Promotion requested: your supervisors have been asked for their recommendation", "success")
+    return redirect(url_for(".index"), code=303)
+
+
+@bp.get("/export.zip")
+@worker_required
+def export():
+    """All of my data, as JSON with my files, in a zip."""
+    archive = documents.export_zip(current_user)
+    return send_file(archive, mimetype="application/zip", as_attachment=True, download_name="my-portfolio-data.zip", max_age=0)
+
+
+def _pdf(worker, tier_id: int | None):
+    progress = service.worker_progress(worker)
+    tiers = {t.id: t for t in progress.framework.tiers}
+    target = tiers.get(tier_id) if tier_id else (progress.next_tier or worker.tier)
+    if target is None:
+        abort(404)
+    response = Response(documents.portfolio_pdf(worker, target), mimetype="application/pdf")
+    name = f"portfolio-{worker.name.lower().replace(' ', '-')}-{target.slug}.pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@bp.get("/portfolio.pdf")
+@worker_required
+def pdf():
+    """My portfolio for a promotion panel, for a target tier (the next one by default)."""
+    return _pdf(current_user, request.args.get("tier", type=int))
+
+
+@bp.get("/workers/<int:worker_id>")
+@login_required
+def worker(worker_id: int):
+    """A supervisee's or (for managers) any worker's progress, with the promotion forms."""
+    person = service.get_worker_for_actor_or_404(current_user, worker_id)
+    return _progress_page(person)
+
+
+@bp.get("/workers/<int:worker_id>/portfolio.pdf")
+@login_required
+def worker_pdf(worker_id: int):
+    """A worker's portfolio PDF, for their supervisor or a manager."""
+    person = service.get_worker_for_actor_or_404(current_user, worker_id)
+    return _pdf(person, request.args.get("tier", type=int))
+
+
+@bp.post("/requests/<int:request_id>/recommend")
+@role_required(Role.SUPERVISOR)
+def recommend(request_id: int):
+    """A supervisor supports the request, or not yet, with reasons."""
+    promotion = service.get_request_or_404(request_id)
+    person = service.get_worker_for_actor_or_404(current_user, promotion.worker_id)
+    form = RecommendForm()
+    if form.validate_on_submit():
+        supports = {"yes": True, "no": False}.get(form.supports.data)
+        try:
+            service.recommend(current_user, promotion, supports=supports, reasons=form.reasons.data or "")
+        except FieldError as error:
+            show_on_form(form, error)
+            return _progress_page(person, status=422, recommend_form=form)
+        flash("Recommendation recorded", "success")
+    return redirect(url_for(".worker", worker_id=person.id), code=303)
+
+
+@bp.post("/requests/<int:request_id>/decide")
+@manager_required
+def decide(request_id: int):
+    """A manager approves (with an effective date) or declines (with reasons)."""
+    promotion = service.get_request_or_404(request_id)
+    form = PromotionDecisionForm()
+    if form.validate_on_submit():
+        approved = {"yes": True, "no": False}.get(form.approved.data)
+        try:
+            service.decide_promotion(current_user, promotion, approved=approved, effective_on=form.effective_on.data, reasons=form.reasons.data or "")
+        except FieldError as error:
+            show_on_form(form, error)
+            return _progress_page(promotion.worker, status=422, decision_form=form)
+        flash(f"Promotion {'approved' if approved else 'declined'} for {promotion.worker.name}", "success")
+    elif form.errors:
+        return _progress_page(promotion.worker, status=422, decision_form=form)
+    return redirect(url_for(".worker", worker_id=promotion.worker_id), code=303)
+
+
+@bp.route("/workers/<int:worker_id>/requirements/<int:requirement_id>", methods=["GET", "POST"])
+@manager_required
+def verify(worker_id: int, requirement_id: int):
+    """Record that a worker meets a mandatory requirement."""
+    person = service.get_worker_for_actor_or_404(current_user, worker_id)
+    requirement = service.get_requirement_or_404(person, requirement_id)
+    form = VerifyForm(data={"verified_on": service.today()})
+    if form.validate_on_submit():
+        try:
+            service.verify_requirement(
+                current_user, person, requirement, verified_on=form.verified_on.data, expires_on=form.expires_on.data, note=form.note.data or ""
+            )
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash(f"Verified: {requirement.statement}", "success")
+            return redirect(url_for(".worker", worker_id=person.id, _anchor="requirements"), code=303)
+    return render(
+        "progress/verify.html",
+        status=422 if form.errors else 200,
+        form=form,
+        worker=person,
+        requirement=requirement,
+        months=service.renewal_months(requirement),
+    )
+
+
+@bp.get("/team")
+@manager_required
+def team():
+    """Every worker: framework, tier, progress to the next tier, readiness, lapsed requirements, waiting items."""
+    form = OverviewFilterForm(request.args)
+    form.framework.choices = choices([("", "All frameworks")] + [(str(fw.id), fw.short_title) for fw, _ in frameworks_service.current_frameworks()])
+    form.validate()
+    rows = service.overview(
+        q=(form.q.data or "") if not form.q.errors else "",
+        framework_id=int(form.framework.data) if (form.framework.data or "").isdigit() else None,
+        only=form.only.data or "",
+    )
+    if request.args.get("format") == "csv":
+        return _csv(rows)
+    query = request.query_string.decode()
+    return render("progress/team.html", "team_table", form=form, rows=rows, csv_url=url_for(".team") + "?" + (query + "&" if query else "") + "format=csv")
+
+
+def _csv(rows) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Name", "Email", "Framework", "Tier", "Next tier", "Met", "Required", "Ready", "Lapsed requirements", "Waiting for review"])
+    for r in rows:
+        writer.writerow(
+            [
+                _safe(r.worker.name),
+                _safe(r.worker.email),
+                _safe(r.worker.framework.short_title if r.worker.framework else ""),
+                _safe(r.worker.tier.name if r.worker.tier else ""),
+                _safe(r.next_tier.name if r.next_tier else ""),
+                r.met,
+                r.required,
+                "yes" if r.ready else "no",
+                _safe("; ".join(r.lapsed)),
+                r.waiting,
+            ]
+        )
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="workers.csv"'
+    return response
+
+
+def _safe(value: str) -> str:
+    """Stop a spreadsheet reading a cell as a formula (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

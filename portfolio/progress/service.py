@@ -1,0 +1,572 @@
+"""Where a worker stands, what is missing, requirements, and the promotion use cases."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask import abort, current_app
+from sqlalchemy import exists, func, select
+
+from ..audit import ledger
+from ..database import begin_write
+from ..errors import FieldError
+from ..extensions import db
+from ..models import (
+    Competence,
+    CompetenceGroup,
+    Decision,
+    Evidence,
+    EvidenceLink,
+    Framework,
+    PromotionDecision,
+    PromotionRecommendation,
+    PromotionRequest,
+    Requirement,
+    RequirementVerification,
+    Role,
+    Submission,
+    Tier,
+    TierChange,
+    User,
+)
+from ..notifications import service as notifications
+from ..supervision import service as supervision
+from . import rules
+from .rules import CompetenceStatus
+
+REASONS_MAX = 5000
+
+
+def today() -> date:
+    return date.today()
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (the last day of the month when it has fewer days)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+# --- Reading: a worker's progress -----------------------------------------------------
+
+
+@dataclass
+class CompetenceRow:
+    competence: Competence
+    status: CompetenceStatus
+    accepted: int
+    items: list[Evidence] = field(default_factory=list)
+
+
+@dataclass
+class AreaBlock:
+    group: CompetenceGroup
+    rows: list[CompetenceRow] = field(default_factory=list)
+
+    @property
+    def met(self) -> int:
+        return sum(1 for r in self.rows if r.status == CompetenceStatus.MET)
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+
+@dataclass
+class TierBlock:
+    """The competences a tier (or a profile's section) introduces, by area."""
+
+    title: str
+    tier: Tier
+    areas: list[AreaBlock] = field(default_factory=list)
+
+    @property
+    def met(self) -> int:
+        return sum(a.met for a in self.areas)
+
+    @property
+    def total(self) -> int:
+        return sum(a.total for a in self.areas)
+
+
+@dataclass
+class RequirementState:
+    requirement: Requirement
+    verification: RequirementVerification | None
+    state: str  # "verified", "lapsed" or "missing"
+
+    @property
+    def in_date(self) -> bool:
+        return self.state == "verified"
+
+
+@dataclass
+class Readiness:
+    tier: Tier | None
+    missing: list[AreaBlock]
+    requirements: list[RequirementState]
+
+    @property
+    def missing_count(self) -> int:
+        return sum(a.total for a in self.missing)
+
+    @property
+    def requirement_problems(self) -> list[RequirementState]:
+        return [r for r in self.requirements if not r.in_date]
+
+    @property
+    def ready(self) -> bool:
+        return self.tier is not None and self.missing_count == 0 and not self.requirement_problems
+
+
+@dataclass
+class WorkerProgress:
+    worker: User
+    framework: Framework
+    blocks: list[TierBlock]
+    next_tier: Tier | None
+    readiness: Readiness
+    requirements: list[RequirementState]
+    open_request: PromotionRequest | None
+    history: list[TierChange]
+
+
+def requirement_states(worker: User, requirements: list[Requirement], on: date) -> list[RequirementState]:
+    """Each requirement's newest verification for the worker, and whether it is in date (one query)."""
+    refs = {r.ref: r for r in requirements}
+    newest: dict[str, RequirementVerification] = {}
+    if refs:
+        rows = db.session.execute(
+            select(RequirementVerification, Requirement.ref)
+            .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
+            .where(RequirementVerification.worker_id == worker.id, Requirement.ref.in_(list(refs)))
+            .order_by(RequirementVerification.verified_on, RequirementVerification.id)
+        ).all()
+        for verification, ref in rows:
+            newest[ref] = verification  # the newest wins (ordered)
+    states = []
+    for requirement in requirements:
+        verification = newest.get(requirement.ref)
+        if verification is None:
+            state = "missing"
+        elif verification.expires_on is not None and verification.expires_on < on:
+            state = "lapsed"
+        else:
+            state = "verified"
+        states.append(RequirementState(requirement, verification, state))
+    return states
+
+
+def worker_progress(worker: User) -> WorkerProgress:
+    """Everything the progress pages show for one worker, in a fixed number of queries."""
+    if worker.framework_id is None:
+        abort(404)
+    framework = db.session.get(Framework, worker.framework_id)
+    tiers = db.session.scalars(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position)).all()
+    groups = {g.id: g for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id == framework.id))}
+    competences = db.session.scalars(
+        select(Competence).where(Competence.framework_id == framework.id, Competence.retired_at.is_(None)).order_by(Competence.position)
+    ).all()
+    accepted = rules.accepted_counts([worker.id])
+    linked = rules.linked_counts([worker.id])
+    # The worker's linked items per statement, to show "evidence in progress".
+    items_by_ref: dict[str, list[Evidence]] = {}
+    for evidence, ref in db.session.execute(
+        select(Evidence, Competence.ref)
+        .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
+        .join(Competence, Competence.id == EvidenceLink.competence_id)
+        .where(Evidence.owner_id == worker.id)
+        .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
+    ):
+        items_by_ref.setdefault(ref, []).append(evidence)
+    requirements = db.session.scalars(
+        select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)
+    ).all()
+    states = requirement_states(worker, list(requirements), today())
+    open_request = db.session.scalar(
+        select(PromotionRequest).where(
+            PromotionRequest.worker_id == worker.id, ~exists().where(PromotionDecision.request_id == PromotionRequest.id)
+        )
+    )
+    history = db.session.scalars(
+        select(TierChange).where(TierChange.worker_id == worker.id).order_by(TierChange.effective_on.desc(), TierChange.id.desc())
+    ).all()
+
+    def top(group_id: int) -> CompetenceGroup:
+        group = groups[group_id]
+        while group.parent_id is not None:
+            group = groups[group.parent_id]
+        return group
+
+    def row(c: Competence) -> CompetenceRow:
+        n = accepted.get((worker.id, c.ref), 0)
+        status = rules.status_of(n, linked.get((worker.id, c.ref), 0), c.required_count)
+        return CompetenceRow(c, status, n, items_by_ref.get(c.ref, []))
+
+    def areas_of(selected: list[Competence]) -> list[AreaBlock]:
+        blocks: dict[int, AreaBlock] = {}
+        for c in selected:
+            g = top(c.group_id)
+            blocks.setdefault(g.id, AreaBlock(g)).rows.append(row(c))
+        return sorted(blocks.values(), key=lambda b: b.group.position)
+
+    tier_by_id = {t.id: t for t in tiers}
+    blocks: list[TierBlock] = []
+    if framework.is_tiered:
+        for t in tiers:
+            blocks.append(TierBlock(t.name, t, areas_of([c for c in competences if c.tier_id == t.id])))
+    else:
+        for section in ("core", "role-specific", "locality-specific"):
+            chosen = [c for c in competences if c.section and c.section.value == section]
+            if chosen:
+                blocks.append(TierBlock(chosen[0].section.label, tier_by_id[chosen[0].tier_id], areas_of(chosen)))
+
+    target = rules.next_tier(worker, list(tiers))
+    readiness = readiness_for(target, list(tiers), list(competences), areas_of, states)
+    return WorkerProgress(worker, framework, blocks, target, readiness, states, open_request, list(history))
+
+
+def readiness_for(target: Tier | None, tiers, competences, areas_of, states) -> Readiness:
+    """Ready for a tier: every competence of it and the tiers before it met, every requirement in date."""
+    if target is None:
+        return Readiness(None, [], states)
+    required = rules.required_for(target, tiers, competences)
+    areas = areas_of(required)
+    missing = []
+    for area in areas:
+        rows = [r for r in area.rows if r.status != CompetenceStatus.MET]
+        if rows:
+            missing.append(AreaBlock(area.group, rows))
+    return Readiness(target, missing, states)
+
+
+# --- Promotion -------------------------------------------------------------------------
+
+
+class NotReady(FieldError):
+    """A promotion asked for before the worker is ready; ``readiness`` says what is missing."""
+
+    def __init__(self, readiness: Readiness):
+        parts = []
+        if readiness.missing_count:
+            n = readiness.missing_count
+            parts.append(f"{n} {'competence is' if n == 1 else 'competences are'} not met")
+        problems = readiness.requirement_problems
+        if problems:
+            parts.append(f"{len(problems)} {'requirement is' if len(problems) == 1 else 'requirements are'} not verified or in date")
+        super().__init__("request", f"You are not ready for {readiness.tier.name} yet: " + " and ".join(parts))
+        self.readiness = readiness
+
+
+def request_promotion(actor: User) -> PromotionRequest:
+    """Ask to move to the next tier.
+
+    :raises FieldError: at the top tier or with a request already open; NotReady with what is missing.
+    """
+    progress = worker_progress(actor)
+    if progress.framework.is_tiered is False or progress.next_tier is None or progress.next_tier.id == actor.tier_id:
+        raise FieldError("request", "There is no higher tier to ask for")
+    if progress.open_request is not None:
+        raise FieldError("request", "You already have a promotion request waiting for a decision")
+    if not progress.readiness.ready:
+        raise NotReady(progress.readiness)
+    begin_write()
+    if db.session.scalar(
+        select(exists().where(PromotionRequest.worker_id == actor.id, ~exists().where(PromotionDecision.request_id == PromotionRequest.id)))
+    ):
+        db.session.rollback()
+        raise FieldError("request", "You already have a promotion request waiting for a decision")
+    request = PromotionRequest(worker_id=actor.id, from_tier_id=actor.tier_id, target_tier_id=progress.next_tier.id)
+    db.session.add(request)
+    db.session.flush()
+    ledger.record(actor, "promotion.requested", f"user:{actor.id}", request_id=request.id, target_tier_id=request.target_tier_id)
+    for supervisor in supervision.supervisors_of(actor.id, today()):
+        notifications.notify(
+            supervisor,
+            f"{actor.name} asked to become {progress.next_tier.name}: your recommendation is needed",
+            notifications.path_for("progress.worker", worker_id=actor.id),
+            email_subject=f"{actor.name} has asked for promotion",
+        )
+    db.session.commit()
+    return request
+
+
+def get_request_or_404(request_id: int) -> PromotionRequest:
+    request = db.session.get(PromotionRequest, request_id)
+    if request is None:
+        abort(404)
+    return request
+
+
+def can_see_worker(actor: User, worker: User) -> bool:
+    """The worker themself, a current supervisor, or a manager."""
+    return (
+        actor.id == worker.id
+        or actor.has_role(Role.MANAGER)
+        or (actor.has_role(Role.SUPERVISOR) and supervision.is_supervising(actor.id, worker.id, today()))
+    )
+
+
+def get_worker_for_actor_or_404(actor: User, worker_id: int) -> User:
+    """A worker whose progress the actor may see.
+
+    :raises 404: for anyone else, as for a missing one.
+    """
+    worker = db.session.get(User, worker_id)
+    if worker is None or not worker.is_worker or worker.framework_id is None or not can_see_worker(actor, worker):
+        abort(404)
+    return worker
+
+
+def _reasons(text: str | None, field_name: str, required_message: str | None) -> str:
+    text = (text or "").strip()
+    if required_message and not text:
+        raise FieldError(field_name, required_message)
+    if len(text) > REASONS_MAX:
+        raise FieldError(field_name, f"The reasons must be {REASONS_MAX:,} characters or fewer")
+    return text
+
+
+def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, reasons: str) -> PromotionRecommendation:
+    """A current supervisor records whether they support the request, with reasons.
+
+    :raises FieldError: for no choice, no reasons, a decided request or a second recommendation.
+    """
+    if actor.id == request.worker_id or not supervision.is_supervising(actor.id, request.worker_id, today()):
+        abort(404)
+    if supports is None:
+        raise FieldError("supports", "Choose whether you support the request")
+    reasons = _reasons(reasons, "reasons", "Give your reasons")
+    begin_write()
+    request = db.session.scalar(select(PromotionRequest).where(PromotionRequest.id == request.id).with_for_update())
+    if request.decision is not None:
+        db.session.rollback()
+        raise FieldError("supports", "A manager has already decided this request")
+    if any(r.supervisor_id == actor.id for r in request.recommendations):
+        db.session.rollback()
+        raise FieldError("supports", "You have already recommended on this request")
+    recommendation = PromotionRecommendation(request_id=request.id, supervisor_id=actor.id, supports=supports, reasons=reasons)
+    db.session.add(recommendation)
+    db.session.flush()
+    ledger.record(actor, "promotion.recommended", f"user:{request.worker_id}", request_id=request.id, supports=supports)
+    for manager in supervision.people_with_role(Role.MANAGER):
+        notifications.notify(
+            manager,
+            f"{actor.name} {'supports' if supports else 'does not yet support'} {request.worker.name}’s promotion request",
+            notifications.path_for("progress.worker", worker_id=request.worker_id),
+            email_subject="A promotion request is ready for your decision",
+        )
+    db.session.commit()
+    return recommendation
+
+
+def decide_promotion(
+    actor: User, request: PromotionRequest, *, approved: bool | None, effective_on: date | None, reasons: str
+) -> PromotionDecision:
+    """A manager approves (with an effective date) or declines (with reasons); approval changes the tier.
+
+    :raises FieldError: for a missing choice, date or reasons, no recommendation
+        yet, a request already decided, or a worker no longer ready.
+    """
+    if not actor.has_role(Role.MANAGER):
+        abort(403)
+    if approved is None:
+        raise FieldError("approved", "Choose whether to approve or decline the request")
+    if approved and effective_on is None:
+        raise FieldError("effective_on", "Enter the date the new tier takes effect")
+    reasons = _reasons(reasons, "reasons", None if approved else "Give the reasons for declining")
+    begin_write()
+    request = db.session.scalar(select(PromotionRequest).where(PromotionRequest.id == request.id).with_for_update())
+    if request.decision is not None:
+        db.session.rollback()
+        raise FieldError("approved", "This request has already been decided")
+    if not request.recommendations:
+        db.session.rollback()
+        raise FieldError("approved", "Wait for a supervisor’s recommendation before deciding")
+    worker = db.session.scalar(select(User).where(User.id == request.worker_id).with_for_update())
+    if approved:
+        progress = worker_progress(worker)
+        if not progress.readiness.ready or progress.readiness.tier.id != request.target_tier_id:
+            db.session.rollback()
+            raise FieldError("approved", f"{worker.name} is no longer ready for {request.target_tier.name}: see what is missing")
+    decision = PromotionDecision(
+        request_id=request.id, manager_id=actor.id, approved=approved, effective_on=effective_on if approved else None, reasons=reasons
+    )
+    db.session.add(decision)
+    db.session.flush()
+    if approved:
+        db.session.add(
+            TierChange(
+                worker_id=worker.id,
+                from_tier_id=worker.tier_id,
+                to_tier_id=request.target_tier_id,
+                effective_on=effective_on,
+                decision_id=decision.id,
+            )
+        )
+        worker.tier_id = request.target_tier_id
+    ledger.record(
+        actor,
+        "promotion.approved" if approved else "promotion.declined",
+        f"user:{worker.id}",
+        request_id=request.id,
+        decision_id=decision.id,
+        target_tier_id=request.target_tier_id,
+        effective_on=effective_on.isoformat() if approved and effective_on else None,
+    )
+    notifications.notify(
+        worker,
+        f"Your request to become {request.target_tier.name} was {'approved' if approved else 'declined'}",
+        notifications.path_for("progress.index"),
+        email_subject=f"Your promotion request was {'approved' if approved else 'declined'}",
+    )
+    db.session.commit()
+    return decision
+
+
+def open_requests(actor: User) -> list[PromotionRequest]:
+    """Undecided requests the actor can act on: all for managers, supervisees' for supervisors."""
+    query = (
+        select(PromotionRequest)
+        .where(~exists().where(PromotionDecision.request_id == PromotionRequest.id))
+        .options(db.joinedload(PromotionRequest.worker), db.joinedload(PromotionRequest.target_tier), db.selectinload(PromotionRequest.recommendations))
+        .order_by(PromotionRequest.requested_at)
+    )
+    rows = db.session.scalars(query).unique().all()
+    if actor.has_role(Role.MANAGER):
+        return list(rows)
+    supervised = {w.id for w in supervision.supervisees_of(actor.id, today())}
+    return [r for r in rows if r.worker_id in supervised]
+
+
+# --- Requirements --------------------------------------------------------------------------
+
+
+def verify_requirement(
+    actor: User, worker: User, requirement: Requirement, *, verified_on: date | None, expires_on: date | None, note: str
+) -> RequirementVerification:
+    """A manager records that a worker meets a requirement (and, for DBS, until when).
+
+    :raises FieldError: for a missing or future date, or a renewal date before it.
+    """
+    if not actor.has_role(Role.MANAGER):
+        abort(403)
+    if requirement.framework_id != worker.framework_id:
+        abort(404)
+    if verified_on is None:
+        raise FieldError("verified_on", "Enter the date you verified it")
+    if verified_on > today():
+        raise FieldError("verified_on", "The date verified must be today or in the past")
+    months = renewal_months(requirement)
+    if expires_on is None and months:
+        expires_on = add_months(verified_on, months)
+    if expires_on is not None and expires_on < verified_on:
+        raise FieldError("expires_on", "The renewal date must be after the date verified")
+    note = (note or "").strip()
+    if len(note) > 500:
+        raise FieldError("note", "The note must be 500 characters or fewer")
+    begin_write()
+    verification = RequirementVerification(
+        worker_id=worker.id,
+        requirement_id=requirement.id,
+        verified_by_id=actor.id,
+        verified_on=verified_on,
+        expires_on=expires_on,
+        note=note,
+    )
+    db.session.add(verification)
+    db.session.flush()
+    ledger.record(
+        actor,
+        "requirement.verified",
+        f"user:{worker.id}",
+        requirement=requirement.ref,
+        verified_on=verified_on.isoformat(),
+        expires_on=expires_on.isoformat() if expires_on else None,
+    )
+    db.session.commit()
+    return verification
+
+
+def renewal_months(requirement: Requirement) -> int | None:
+    """How often a requirement is renewed: the framework's figure, unless the deployment overrides it."""
+    if requirement.renewal_months is None:
+        return None
+    return current_app.config.get("REQUIREMENT_RENEWAL_MONTHS") or requirement.renewal_months
+
+
+def get_requirement_or_404(worker: User, requirement_id: int) -> Requirement:
+    requirement = db.session.get(Requirement, requirement_id)
+    if requirement is None or requirement.framework_id != worker.framework_id:
+        abort(404)
+    return requirement
+
+
+# --- The manager's overview ----------------------------------------------------------------
+
+
+@dataclass
+class OverviewRow:
+    worker: User
+    next_tier: Tier | None
+    met: int
+    required: int
+    ready: bool
+    lapsed: list[str]
+    waiting: int
+
+
+def overview(*, q: str = "", framework_id: int | None = None, only: str = "") -> list[OverviewRow]:
+    """Every worker: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
+    query = select(User).where(User.is_worker.is_(True), User.active.is_(True), User.framework_id.is_not(None))
+    if framework_id:
+        query = query.where(User.framework_id == framework_id)
+    for word in q.split()[:5]:
+        query = query.where(func.lower(User.name).contains(word.lower()))
+    workers = db.session.scalars(query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name)).unique().all()
+    if not workers:
+        return []
+    ids = [w.id for w in workers]
+    progress = rules.next_tier_progress(list(workers))
+    framework_ids = {w.framework_id for w in workers}
+    requirements = db.session.scalars(select(Requirement).where(Requirement.framework_id.in_(framework_ids))).all()
+    newest: dict[tuple[int, str], RequirementVerification] = {}
+    for verification, ref in db.session.execute(
+        select(RequirementVerification, Requirement.ref)
+        .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
+        .where(RequirementVerification.worker_id.in_(ids))
+        .order_by(RequirementVerification.verified_on, RequirementVerification.id)
+    ):
+        newest[(verification.worker_id, ref)] = verification
+    waiting = dict(
+        db.session.execute(
+            select(Evidence.owner_id, func.count(Submission.id))
+            .join(Submission, Submission.evidence_id == Evidence.id)
+            .where(Evidence.owner_id.in_(ids), Submission.withdrawn_at.is_(None), ~exists().where(Decision.submission_id == Submission.id))
+            .group_by(Evidence.owner_id)
+        ).all()
+    )
+    now = today()
+    rows = []
+    for w in workers:
+        own = [r for r in requirements if r.framework_id == w.framework_id]
+        lapsed, unverified = [], []
+        for r in own:
+            v = newest.get((w.id, r.ref))
+            if v is None:
+                unverified.append(r.statement)
+            elif v.expires_on is not None and v.expires_on < now:
+                lapsed.append(r.statement)
+        p = progress[w.id]
+        ready = p.tier is not None and p.met == p.required and not lapsed and not unverified
+        rows.append(OverviewRow(w, p.tier, p.met, p.required, ready, lapsed, waiting.get(w.id, 0)))
+    if only == "ready":
+        rows = [r for r in rows if r.ready]
+    elif only == "lapsed":
+        rows = [r for r in rows if r.lapsed]
+    elif only == "waiting":
+        rows = [r for r in rows if r.waiting]
+    return rows
