@@ -55,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .notifications import service as notifications_service
     from .notifications.routes import bp as notifications_bp
     from .progress.routes import bp as progress_bp
+    from .training.routes import bp as training_bp
     from .review.routes import bp as review_bp
     from .supervision.routes import bp as supervision_bp
 
@@ -70,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(supervision_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(progress_bp)
+    app.register_blueprint(training_bp)
     notifications_service.init_app(app)
 
     from .assets import bp as assets_bp

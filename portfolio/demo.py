@@ -16,7 +16,7 @@ from .auth import service as auth_service
 from .extensions import db
 from .frameworks import loader
 from .models import Competence, DecisionOutcome, EvidenceKind, Framework, Role, SupervisionAssignment, Tier, User
-from .models import Evidence
+from .models import Evidence, TrainingItem
 
 DEMO_ACCOUNTS = (
     # email, name, roles, (framework key, tier slug)
@@ -74,9 +74,53 @@ def create_demo_data(password: str) -> list[User]:
                 )
             )
     db.session.commit()
+    if not db.session.scalar(select(TrainingItem.id).limit(1)):
+        _demo_training(users["manager@example.org"])
     if not db.session.scalar(select(Evidence.id).where(Evidence.owner_id == users["worker@example.org"].id).limit(1)):
         _demo_evidence(users)
     return list(users.values())
+
+
+# Example catalogues: the role profile's indicative learning list, and the
+# Link Worker framework's own themes. Renewal periods are examples (see README).
+DEMO_TRAINING = {
+    "sfh-senior-engagement-worker": [
+        ("Safeguarding training", True, 36),
+        ("Statutory/Mandatory training within the service", True, 12),
+        ("Prevention and management of violence and aggression", True, 12),
+        ("Lone working", True, 36),
+        ("PREVENT training or WRAP", True, 36),
+        ("Equality, Diversity and Inclusion", True, 36),
+        ("De-escalation training", False, 24),
+        ("Trauma-informed practices", False, 36),
+        ("Locality specific training within the service", False, 12),
+        ("Introduction to the Criminal Justice System", False, None),
+        ("Training related to vulnerabilities", False, None),
+        ("Understanding of mental health conditions", False, None),
+        ("Understanding of neurodiversity", False, None),
+    ],
+    "link-worker": [
+        ("Safeguarding adults", True, 36),
+        ("Data protection and information governance", True, 12),
+        ("Lone working", True, 36),
+        ("Equality, Diversity and Inclusion", True, 36),
+        ("Mental health awareness", False, 36),
+        ("Motivational interviewing", False, None),
+    ],
+}
+
+
+def _demo_training(manager: User) -> None:
+    from .training import service as training
+
+    for key, items in DEMO_TRAINING.items():
+        framework = db.session.scalar(select(Framework).where(Framework.key == key, Framework.is_current.is_(True)))
+        for title, statutory, months in items:
+            training.add_item(manager, framework, title=title, statutory=statutory, renewal_months=months, tier_slugs=[])
+
+
+def _training_item(title: str) -> TrainingItem:
+    return db.session.scalar(select(TrainingItem).where(TrainingItem.title == title))
 
 
 def _competence(user: User, words: str) -> Competence:
@@ -165,6 +209,7 @@ def _demo_evidence(users: dict[str, User]) -> None:
             occurred_on=today - timedelta(days=100),
             expires_on=today - timedelta(days=100) + timedelta(days=3 * 365),
             cpd_hours=Decimal("3.5"),
+            training_item_id=_training_item("Safeguarding training").id,
         ),
         [certificate],
         link_competence_id=_competence(sew, "Support the safeguarding of individuals").id,

@@ -380,6 +380,8 @@ class Evidence(db.Model):
     provider: Mapped[str | None] = mapped_column(String(200))
     expires_on: Mapped[date | None] = mapped_column(Date)
     cpd_hours: Mapped[Decimal | None] = mapped_column(db.Numeric(6, 2))
+    # Training certificates: the catalogue course it shows (for compliance).
+    training_item_id: Mapped[int | None] = mapped_column(ForeignKey("training_items.id"), index=True)
     # Supervision notes.
     supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Feedback.
@@ -393,6 +395,7 @@ class Evidence(db.Model):
 
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
     supervisor: Mapped[User | None] = relationship(foreign_keys=[supervisor_id])
+    training_item: Mapped[TrainingItem | None] = relationship()
     files: Mapped[list[EvidenceFile]] = relationship(
         back_populates="evidence", order_by="EvidenceFile.id", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -722,3 +725,30 @@ class TierChange(db.Model):
 
     from_tier: Mapped[Tier | None] = relationship(foreign_keys=[from_tier_id])
     to_tier: Mapped[Tier] = relationship(foreign_keys=[to_tier_id])
+
+
+# --- Training, CPD and appraisal ----------------------------------------------------
+
+
+class TrainingItem(db.Model):
+    """A course in a framework's training catalogue, with how often it must be renewed."""
+
+    __tablename__ = "training_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The framework's key, not a version: the catalogue outlives new versions of the data file.
+    framework_key: Mapped[str] = mapped_column(String(80), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    statutory: Mapped[bool] = mapped_column(Boolean, default=False)
+    # None: done once, never renewed.
+    renewal_months: Mapped[int | None] = mapped_column(Integer)
+    # Tier slugs that need it; empty: every tier.
+    tier_slugs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (CheckConstraint("renewal_months IS NULL OR (renewal_months >= 1 AND renewal_months <= 120)", name="renewal_range"),)
+
+    def required_for(self, tier_slug: str | None) -> bool:
+        return not self.tier_slugs or (tier_slug is not None and tier_slug in self.tier_slugs)

@@ -26,6 +26,7 @@ NAV_ITEMS = (
     NavItem("Reviews", "review.queue", frozenset({Role.SUPERVISOR}), prefix="review."),
     NavItem("Supervision", "supervision.index", frozenset({Role.MANAGER}), prefix="supervision."),
     NavItem("Workers", "progress.team", frozenset({Role.MANAGER}), prefix="progress.team"),
+    NavItem("Training", "training.index", frozenset({Role.MANAGER}), prefix="training."),
     NavItem("My progress", "progress.index", frozenset({Role.WORKER}), prefix="progress."),
     NavItem("My portfolio", "evidence.index", frozenset({Role.WORKER}), prefix="evidence."),
     NavItem("Competence map", "evidence.competence_map", frozenset({Role.WORKER}), prefix="evidence.competence"),

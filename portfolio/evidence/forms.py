@@ -78,6 +78,7 @@ class CertificateForm(EvidenceForm):
         places=2,
         validators=[Optional(), NumberRange(min=0, max=1000, message="CPD hours must be between 0 and 1,000")],
     )
+    training_item_id = SelectField("Which training in the catalogue is this?", coerce=int, validate_choice=False)
     files = MultipleFileField("Certificate")
 
 

@@ -100,6 +100,12 @@ def _input_from(form) -> service.EvidenceInput:
 
 
 def _supervisor_choices(form) -> None:
+    if "training_item_id" in form:
+        from ..training import service as training
+
+        form.training_item_id.choices = choices(
+            [(0, "Not in the catalogue")] + [(i.id, i.title) for i in training.options_for(current_user)]
+        )
     if "supervisor_id" in form:
         form.supervisor_id.choices = choices(
             [(0, "Choose a supervisor")] + [(s.id, s.name) for s in service.supervisors_of(current_user)]
@@ -229,6 +235,7 @@ def _form_data(evidence) -> dict:
         "expires_on": evidence.expires_on,
         "cpd_hours": evidence.cpd_hours,
         "supervisor_id": evidence.supervisor_id,
+        "training_item_id": evidence.training_item_id or 0,
         "feedback_source": evidence.feedback_source.value if evidence.feedback_source else None,
         "feedback_from": evidence.feedback_from,
     }

@@ -119,6 +119,7 @@ class EvidenceInput:
     expires_on: date | None = None
     cpd_hours: Decimal | None = None
     supervisor_id: int | None = None
+    training_item_id: int | None = None
     feedback_source: str = ""
     feedback_from: str = ""
     actions: list[ActionInput] = field(default_factory=list)
@@ -206,6 +207,13 @@ def _clean_input(actor: User, kind: EvidenceKind, data: EvidenceInput, today: da
         if data.cpd_hours is not None and not (0 <= data.cpd_hours <= 1000):
             raise FieldError("cpd_hours", "CPD hours must be between 0 and 1,000")
         values["cpd_hours"] = data.cpd_hours
+        values["training_item_id"] = None
+        if data.training_item_id:
+            from ..training import service as training
+
+            if data.training_item_id not in {i.id for i in training.options_for(actor)}:
+                raise FieldError("training_item_id", "Choose a course from your framework’s training catalogue")
+            values["training_item_id"] = data.training_item_id
 
     if kind == EvidenceKind.SUPERVISION_NOTE:
         allowed = {s.id for s in supervisors_of(actor, data.occurred_on)}

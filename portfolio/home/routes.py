@@ -15,4 +15,6 @@ def index():
     """Signed-in users see their home page; everyone else signs in."""
     if not current_user.is_authenticated:
         return redirect(url_for("auth.sign_in"))
-    return render("home/index.html")
+    from ..training import service as training
+
+    return render("home/index.html", training=training.worker_training(current_user) if current_user.is_worker else [])

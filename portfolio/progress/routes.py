@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import Blueprint, Response, abort, flash, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from ..access import manager_required, role_required
+from ..csvexport import csv_response
 from ..errors import FieldError, show_on_form
 from ..fields import choices
 from ..frameworks import service as frameworks_service
@@ -201,29 +199,22 @@ def team():
 
 
 def _csv(rows) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["Name", "Email", "Framework", "Tier", "Next tier", "Met", "Required", "Ready", "Lapsed requirements", "Waiting for review"])
-    for r in rows:
-        writer.writerow(
+    return csv_response(
+        "workers.csv",
+        ["Name", "Email", "Framework", "Tier", "Next tier", "Met", "Required", "Ready", "Lapsed requirements", "Waiting for review"],
+        (
             [
-                _safe(r.worker.name),
-                _safe(r.worker.email),
-                _safe(r.worker.framework.short_title if r.worker.framework else ""),
-                _safe(r.worker.tier.name if r.worker.tier else ""),
-                _safe(r.next_tier.name if r.next_tier else ""),
+                r.worker.name,
+                r.worker.email,
+                r.worker.framework.short_title if r.worker.framework else "",
+                r.worker.tier.name if r.worker.tier else "",
+                r.next_tier.name if r.next_tier else "",
                 r.met,
                 r.required,
                 "yes" if r.ready else "no",
-                _safe("; ".join(r.lapsed)),
+                "; ".join(r.lapsed),
                 r.waiting,
             ]
-        )
-    response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="workers.csv"'
-    return response
-
-
-def _safe(value: str) -> str:
-    """Stop a spreadsheet reading a cell as a formula (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+            for r in rows
+        ),
+    )

@@ -1,0 +1,1 @@
+"""Training catalogue and mandatory-training compliance."""

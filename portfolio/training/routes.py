@@ -1,0 +1,131 @@
+"""Training catalogue (managers) and team compliance."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, request, url_for
+from flask_login import current_user
+
+from ..access import manager_required
+from ..csvexport import csv_response
+from ..errors import FieldError, show_on_form
+from ..evidence.forms import ConfirmForm
+from ..fields import choices
+from ..frameworks import service as frameworks_service
+from ..rendering import render
+from . import service
+from .forms import ComplianceFilterForm, TrainingItemForm
+
+bp = Blueprint("training", __name__, url_prefix="/training")
+
+
+@bp.get("/")
+@manager_required
+def index():
+    """Start at the first framework's catalogue."""
+    frameworks = frameworks_service.current_frameworks()
+    return redirect(url_for(".catalogue", key=frameworks[0][0].key) if frameworks else url_for("frameworks.index"))
+
+
+def _tier_choices(form: TrainingItemForm, framework) -> None:
+    form.tiers.choices = choices([(t.slug, t.name) for t in service.framework_tiers(framework)])
+
+
+def _save(form: TrainingItemForm, framework, item=None):
+    try:
+        months = service.parse_renewal(form.renews.data, form.renewal_months.data)
+        values = dict(title=form.title.data or "", statutory=bool(form.statutory.data), renewal_months=months, tier_slugs=form.tiers.data or [])
+        if item is None:
+            return service.add_item(current_user, framework, **values)
+        return service.update_item(current_user, item, **values)
+    except FieldError as error:
+        show_on_form(form, error)
+        return None
+
+
+@bp.route("/<key>/", methods=["GET", "POST"])
+@manager_required
+def catalogue(key: str):
+    """A framework's training catalogue and the form to add a course."""
+    framework = service.current_framework_or_404(key)
+    form = TrainingItemForm()
+    _tier_choices(form, framework)
+    if form.validate_on_submit() and _save(form, framework):
+        flash(f"Added: {form.title.data.strip()}", "success")
+        return redirect(url_for(".catalogue", key=key), code=303)
+    return render(
+        "training/catalogue.html",
+        status=422 if form.errors else 200,
+        framework=framework,
+        frameworks=[fw for fw, _ in frameworks_service.current_frameworks()],
+        items=service.catalogue(key),
+        form=form,
+        confirm_form=ConfirmForm(),
+    )
+
+
+@bp.route("/items/<int:item_id>/edit", methods=["GET", "POST"])
+@manager_required
+def edit(item_id: int):
+    """Change a course."""
+    item = service.get_item_or_404(item_id)
+    framework = service.current_framework_or_404(item.framework_key)
+    form = TrainingItemForm(
+        data={
+            "title": item.title,
+            "statutory": item.statutory,
+            "renews": "months" if item.renewal_months else "never",
+            "renewal_months": str(item.renewal_months or ""),
+            "tiers": item.tier_slugs,
+        }
+    )
+    _tier_choices(form, framework)
+    if form.validate_on_submit() and _save(form, framework, item):
+        flash(f"Changed: {item.title}", "success")
+        return redirect(url_for(".catalogue", key=item.framework_key), code=303)
+    return render("training/edit.html", status=422 if form.errors else 200, framework=framework, item=item, form=form, confirm_form=ConfirmForm())
+
+
+@bp.post("/items/<int:item_id>/retire")
+@manager_required
+def retire(item_id: int):
+    """Take a course out of the catalogue."""
+    item = service.get_item_or_404(item_id)
+    if ConfirmForm().validate_on_submit():
+        service.retire_item(current_user, item)
+        flash(f"Retired: {item.title}", "success")
+    return redirect(url_for(".catalogue", key=item.framework_key), code=303)
+
+
+@bp.get("/<key>/compliance")
+@manager_required
+def compliance(key: str):
+    """Workers by required training: valid, due soon, expired or missing."""
+    framework = service.current_framework_or_404(key)
+    form = ComplianceFilterForm(request.args)
+    form.validate()
+    matrix = service.compliance(framework, status=form.status.data or "", q=(form.q.data or "") if not form.q.errors else "")
+    if request.args.get("format") == "csv":
+        return _csv(matrix)
+    query = request.query_string.decode()
+    return render(
+        "training/compliance.html",
+        "compliance_table",
+        form=form,
+        matrix=matrix,
+        frameworks=[fw for fw, _ in frameworks_service.current_frameworks()],
+        csv_url=url_for(".compliance", key=key) + "?" + (query + "&" if query else "") + "format=csv",
+    )
+
+
+def _csv(matrix) -> Response:
+    def cell(worker, item) -> str:
+        row = matrix.cells.get((worker.id, item.id))
+        if row is None:
+            return "Not required"
+        return row.status.label + (f" ({row.due_on.isoformat()})" if row.due_on else "")
+
+    return csv_response(
+        f"training-{matrix.framework.key}.csv",
+        ["Name", "Tier"] + [i.title for i in matrix.items],
+        ([w.name, w.tier.name if w.tier else ""] + [cell(w, i) for i in matrix.items] for w in matrix.workers),
+    )

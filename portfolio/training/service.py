@@ -1,0 +1,263 @@
+"""The training catalogue, each worker's training status, and the team compliance matrix.
+
+A worker's status for a required course comes from their newest training
+certificate matched to it: valid; due (it expires within 60 days, or
+today); expired; or missing (no certificate).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from flask import abort
+from sqlalchemy import func, select
+
+from ..audit import ledger
+from ..database import begin_write
+from ..errors import FieldError
+from ..extensions import db
+from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
+from ..progress.service import add_months
+
+DUE_WITHIN_DAYS = 60
+TITLE_MAX = 200
+
+
+class TrainingStatus(str, enum.Enum):
+    EXPIRED = "expired"
+    DUE = "due"
+    MISSING = "missing"
+    VALID = "valid"
+
+    @property
+    def label(self) -> str:
+        return {"expired": "Expired", "due": "Due soon", "missing": "Missing", "valid": "Valid"}[self.value]
+
+    @property
+    def urgency(self) -> int:
+        return ["expired", "due", "missing", "valid"].index(self.value)
+
+
+def today() -> date:
+    return date.today()
+
+
+def renewal_due(item: TrainingItem, completed_on: date, expires_on: date | None) -> date | None:
+    """When a certificate must be renewed: its own expiry date, else completion plus the renewal period."""
+    if expires_on is not None:
+        return expires_on
+    if item.renewal_months:
+        return add_months(completed_on, item.renewal_months)
+    return None
+
+
+def status_of(item: TrainingItem, certificate: Evidence | None, on: date) -> tuple[TrainingStatus, date | None]:
+    """The rule: the newest matched certificate decides; due within 60 days counts as due (today included)."""
+    if certificate is None:
+        return TrainingStatus.MISSING, None
+    due = renewal_due(item, certificate.occurred_on, certificate.expires_on)
+    if due is None:
+        return TrainingStatus.VALID, None
+    if due < on:
+        return TrainingStatus.EXPIRED, due
+    if due <= on + timedelta(days=DUE_WITHIN_DAYS):
+        return TrainingStatus.DUE, due
+    return TrainingStatus.VALID, due
+
+
+# --- The catalogue ------------------------------------------------------------------
+
+
+def catalogue(framework_key: str, include_retired: bool = False) -> list[TrainingItem]:
+    query = select(TrainingItem).where(TrainingItem.framework_key == framework_key)
+    if not include_retired:
+        query = query.where(TrainingItem.retired_at.is_(None))
+    return list(db.session.scalars(query.order_by(TrainingItem.position, TrainingItem.title)))
+
+
+def get_item_or_404(item_id: int) -> TrainingItem:
+    item = db.session.get(TrainingItem, item_id)
+    if item is None or item.retired_at is not None:
+        abort(404)
+    return item
+
+
+def current_framework_or_404(key: str) -> Framework:
+    framework = db.session.scalar(select(Framework).where(Framework.key == key, Framework.is_current.is_(True)))
+    if framework is None:
+        abort(404)
+    return framework
+
+
+def parse_renewal(renews: str | None, months: str | None) -> int | None:
+    """'never', or a whole number of months from 1 to 120.
+
+    :raises FieldError: for anything else.
+    """
+    if renews == "never":
+        return None
+    if renews != "months":
+        raise FieldError("renews", "Choose whether the training must be renewed")
+    text = (months or "").strip()
+    if not text.isdigit():
+        raise FieldError("renewal_months", "Enter the renewal period as a whole number of months, like 12")
+    value = int(text)
+    if not 1 <= value <= 120:
+        raise FieldError("renewal_months", "The renewal period must be between 1 and 120 months")
+    return value
+
+
+def _check(framework: Framework, title: str, tier_slugs: list[str], exclude_id: int | None = None) -> tuple[str, list[str]]:
+    title = " ".join((title or "").split())
+    if not title:
+        raise FieldError("title", "Enter the title of the training")
+    if len(title) > TITLE_MAX:
+        raise FieldError("title", f"The title must be {TITLE_MAX} characters or fewer")
+    known = {t.slug for t in framework.tiers}
+    if set(tier_slugs) - known:
+        raise FieldError("tiers", "Choose tiers of this framework")
+    query = select(TrainingItem.id).where(
+        TrainingItem.framework_key == framework.key, TrainingItem.retired_at.is_(None), func.lower(TrainingItem.title) == title.lower()
+    )
+    if exclude_id:
+        query = query.where(TrainingItem.id != exclude_id)
+    if db.session.scalar(query):
+        raise FieldError("title", "This training is already in the catalogue")
+    # Every tier selected means the same as none: everyone needs it.
+    return title, [] if set(tier_slugs) == known else sorted(tier_slugs, key=[t.slug for t in framework.tiers].index)
+
+
+def add_item(actor: User, framework: Framework, *, title: str, statutory: bool, renewal_months: int | None, tier_slugs: list[str]) -> TrainingItem:
+    """Add a course to a framework's catalogue. :raises FieldError: for bad values or a duplicate."""
+    if not actor.has_role(Role.MANAGER):
+        abort(403)
+    title, tiers = _check(framework, title, tier_slugs)
+    begin_write()
+    position = (db.session.scalar(select(func.max(TrainingItem.position)).where(TrainingItem.framework_key == framework.key)) or 0) + 1
+    item = TrainingItem(framework_key=framework.key, title=title, statutory=statutory, renewal_months=renewal_months, tier_slugs=tiers, position=position)
+    db.session.add(item)
+    db.session.flush()
+    ledger.record(actor, "training.added", f"training:{item.id}", title=title, renewal_months=renewal_months)
+    db.session.commit()
+    return item
+
+
+def update_item(actor: User, item: TrainingItem, *, title: str, statutory: bool, renewal_months: int | None, tier_slugs: list[str]) -> TrainingItem:
+    """Change a course. :raises FieldError: for bad values or a duplicate."""
+    if not actor.has_role(Role.MANAGER):
+        abort(403)
+    framework = current_framework_or_404(item.framework_key)
+    title, tiers = _check(framework, title, tier_slugs, exclude_id=item.id)
+    begin_write()
+    item = db.session.get(TrainingItem, item.id)
+    item.title, item.statutory, item.renewal_months, item.tier_slugs = title, statutory, renewal_months, tiers
+    ledger.record(actor, "training.changed", f"training:{item.id}", title=title, renewal_months=renewal_months)
+    db.session.commit()
+    return item
+
+
+def retire_item(actor: User, item: TrainingItem) -> None:
+    """Take a course out of the catalogue; certificates matched to it keep the match."""
+    if not actor.has_role(Role.MANAGER):
+        abort(403)
+    begin_write()
+    item = db.session.get(TrainingItem, item.id)
+    item.retired_at = datetime.now(timezone.utc)
+    ledger.record(actor, "training.retired", f"training:{item.id}")
+    db.session.commit()
+
+
+def options_for(worker: User) -> list[TrainingItem]:
+    """Courses a worker's certificate can be matched to."""
+    if worker.framework is None:
+        return []
+    return catalogue(worker.framework.key)
+
+
+# --- Status -----------------------------------------------------------------------
+
+
+@dataclass
+class TrainingRow:
+    item: TrainingItem
+    status: TrainingStatus
+    due_on: date | None
+    certificate: Evidence | None
+
+
+def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int], Evidence]:
+    """(worker, course) -> the newest matched certificate (one query)."""
+    newest: dict[tuple[int, int], Evidence] = {}
+    rows = db.session.scalars(
+        select(Evidence)
+        .where(Evidence.owner_id.in_(worker_ids), Evidence.kind == EvidenceKind.CERTIFICATE, Evidence.training_item_id.is_not(None))
+        .order_by(Evidence.occurred_on, Evidence.id)
+    )
+    for certificate in rows:
+        newest[(certificate.owner_id, certificate.training_item_id)] = certificate  # ordered: newest wins
+    return newest
+
+
+def worker_training(worker: User) -> list[TrainingRow]:
+    """The courses the worker's tier needs, most urgent first (expired, due, missing, valid)."""
+    if worker.framework is None:
+        return []
+    tier_slug = worker.tier.slug if worker.tier else None
+    items = [i for i in catalogue(worker.framework.key) if i.required_for(tier_slug)]
+    newest = _newest_certificates([worker.id])
+    on = today()
+    rows = []
+    for item in items:
+        certificate = newest.get((worker.id, item.id))
+        status, due = status_of(item, certificate, on)
+        rows.append(TrainingRow(item, status, due, certificate))
+    return sorted(rows, key=lambda r: (r.status.urgency, r.due_on or date.max, r.item.position))
+
+
+@dataclass
+class Matrix:
+    framework: Framework
+    items: list[TrainingItem]
+    workers: list[User]
+    cells: dict[tuple[int, int], TrainingRow]
+    totals: dict[int, dict[TrainingStatus, int]] = field(default_factory=dict)
+
+
+def compliance(framework: Framework, *, status: str = "", q: str = "") -> Matrix:
+    """Workers by required course with each cell's status, and totals per column (fixed queries)."""
+    items = catalogue(framework.key)
+    query = (
+        select(User)
+        .join(Framework, Framework.id == User.framework_id)
+        .where(User.is_worker.is_(True), User.active.is_(True), Framework.key == framework.key)
+        .options(db.joinedload(User.tier))
+        .order_by(User.name)
+    )
+    for word in q.split()[:5]:
+        query = query.where(func.lower(User.name).contains(word.lower()))
+    workers = list(db.session.scalars(query).unique())
+    newest = _newest_certificates([w.id for w in workers]) if workers else {}
+    on = today()
+    cells: dict[tuple[int, int], TrainingRow] = {}
+    for worker in workers:
+        for item in items:
+            if item.required_for(worker.tier.slug if worker.tier else None):
+                certificate = newest.get((worker.id, item.id))
+                s, due = status_of(item, certificate, on)
+                cells[(worker.id, item.id)] = TrainingRow(item, s, due, certificate)
+    if status in {s.value for s in TrainingStatus}:
+        wanted = TrainingStatus(status)
+        workers = [w for w in workers if any(cells.get((w.id, i.id)) and cells[(w.id, i.id)].status == wanted for i in items)]
+    totals = {item.id: {s: 0 for s in TrainingStatus} for item in items}
+    for worker in workers:
+        for item in items:
+            cell = cells.get((worker.id, item.id))
+            if cell:
+                totals[item.id][cell.status] += 1
+    return Matrix(framework, items, workers, cells, totals)
+
+
+def framework_tiers(framework: Framework) -> list[Tier]:
+    return sorted(framework.tiers, key=lambda t: t.position)
