@@ -56,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .notifications.routes import bp as notifications_bp
     from .progress.routes import bp as progress_bp
     from .training.routes import bp as training_bp
+    from .cpd.routes import bp as cpd_bp
     from .review.routes import bp as review_bp
     from .supervision.routes import bp as supervision_bp
 
@@ -72,6 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(progress_bp)
     app.register_blueprint(training_bp)
+    app.register_blueprint(cpd_bp)
     notifications_service.init_app(app)
 
     from .assets import bp as assets_bp

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
@@ -21,11 +23,23 @@ class FieldError(Exception):
 
 
 def show_on_form(form: FlaskForm, error: FieldError) -> None:
-    """Put a service's error message next to the field it is about."""
-    field = getattr(form, error.field, None)
+    """Put a service's error message next to the field it is about.
+
+    ``error.field`` is a field name, or ``<list>-<row>-<field>`` for a row of
+    a FieldList (an agreed action, a plan goal).
+    """
+    target_form, name, entries = form, error.field, None
+    row = re.fullmatch(r"(\w+?)-(\d+)-(\w+)", error.field)
+    if getattr(form, error.field, None) is None and row and getattr(form, row.group(1), None) is not None:
+        entries = getattr(form, row.group(1))
+        target_form, name = entries[int(row.group(2))].form, row.group(3)
+    field = getattr(target_form, name, None)
     if field is None:
         raise error
     field.errors = [*field.errors, error.message]
+    if entries is not None:
+        # A FieldList keeps the errors it found when validated: recount them.
+        entries.errors = [entry.errors for entry in entries]
 
 
 ERROR_PAGES = {

@@ -752,3 +752,90 @@ class TrainingItem(db.Model):
 
     def required_for(self, tier_slug: str | None) -> bool:
         return not self.tier_slugs or (tier_slug is not None and tier_slug in self.tier_slugs)
+
+
+class GoalStatus(str, enum.Enum):
+    OPEN = "open"
+    IN_PROGRESS = "in-progress"
+    ACHIEVED = "achieved"
+    DROPPED = "dropped"
+
+    @property
+    def label(self) -> str:
+        return {"open": "Not started", "in-progress": "In progress", "achieved": "Achieved", "dropped": "Dropped"}[self.value]
+
+    @property
+    def is_open(self) -> bool:
+        return self in (GoalStatus.OPEN, GoalStatus.IN_PROGRESS)
+
+
+class Appraisal(db.Model):
+    """A worker's annual appraisal; locked once both the worker and the appraiser have signed."""
+
+    __tablename__ = "appraisals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    held_on: Mapped[date] = mapped_column(Date)
+    appraiser_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    review: Mapped[str] = mapped_column(Text, default="")
+    objectives: Mapped[str] = mapped_column(Text, default="")
+    learning_needs: Mapped[str] = mapped_column(Text, default="")
+    worker_signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    appraiser_signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    worker: Mapped[User] = relationship(foreign_keys=[worker_id])
+    appraiser: Mapped[User] = relationship(foreign_keys=[appraiser_id])
+    goals: Mapped[list[CpdGoal]] = relationship(back_populates="appraisal", order_by="CpdGoal.id", cascade="all, delete-orphan")
+
+    __table_args__ = (UniqueConstraint("worker_id", "year"), CheckConstraint("worker_id <> appraiser_id", name="not_self_appraised"))
+
+    @property
+    def is_locked(self) -> bool:
+        return self.worker_signed_at is not None and self.appraiser_signed_at is not None
+
+
+class CpdGoal(db.Model):
+    """A goal of an appraisal's CPD plan; open goals carry into next year's appraisal."""
+
+    __tablename__ = "cpd_goals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appraisal_id: Mapped[int] = mapped_column(ForeignKey("appraisals.id", ondelete="CASCADE"), index=True)
+    description: Mapped[str] = mapped_column(String(500))
+    method: Mapped[str] = mapped_column(String(500), default="")
+    target_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[GoalStatus] = mapped_column(_enum(GoalStatus), default=GoalStatus.OPEN)
+    carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("cpd_goals.id"))
+
+    appraisal: Mapped[Appraisal] = relationship(back_populates="goals")
+
+
+cpd_activity_competences = db.Table(
+    "cpd_activity_competences",
+    db.Column("activity_id", ForeignKey("cpd_activities.id", ondelete="CASCADE"), primary_key=True),
+    db.Column("competence_id", ForeignKey("competences.id"), primary_key=True),
+)
+
+
+class CpdActivity(db.Model):
+    """A CPD activity: what was done, what was learned, and its impact on practice."""
+
+    __tablename__ = "cpd_activities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    worker_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    done_on: Mapped[date] = mapped_column(Date)
+    title: Mapped[str] = mapped_column(String(200))
+    hours: Mapped[Decimal] = mapped_column(db.Numeric(5, 2))
+    learned: Mapped[str] = mapped_column(Text, default="")
+    impact: Mapped[str] = mapped_column(Text, default="")
+    goal_id: Mapped[int | None] = mapped_column(ForeignKey("cpd_goals.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    goal: Mapped[CpdGoal | None] = relationship()
+    competences: Mapped[list[Competence]] = relationship(secondary=cpd_activity_competences, order_by="Competence.position")
+
+    __table_args__ = (CheckConstraint("hours > 0 AND hours <= 100", name="hours_range"),)

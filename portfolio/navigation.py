@@ -28,6 +28,7 @@ NAV_ITEMS = (
     NavItem("Workers", "progress.team", frozenset({Role.MANAGER}), prefix="progress.team"),
     NavItem("Training", "training.index", frozenset({Role.MANAGER}), prefix="training."),
     NavItem("My progress", "progress.index", frozenset({Role.WORKER}), prefix="progress."),
+    NavItem("CPD", "cpd.index", frozenset({Role.WORKER}), prefix="cpd."),
     NavItem("My portfolio", "evidence.index", frozenset({Role.WORKER}), prefix="evidence."),
     NavItem("Competence map", "evidence.competence_map", frozenset({Role.WORKER}), prefix="evidence.competence"),
     NavItem("Frameworks", "frameworks.index", prefix="frameworks."),

@@ -230,7 +230,7 @@ def test_mandatory_requirements_are_requirements_not_competences(frameworks):
     every_statement = set(db.session.scalars(select(Competence.statement)))
     assert not {r.statement for r in rows} & every_statement
     assert not any(c.ref.startswith("REQ") for c in competences(fw))
-    assert db.session.scalar(select(func.count(Requirement.id))) == 3  # the role profile has none
+    assert db.session.scalar(select(func.count(Requirement.id))) == 3 + 5  # and the role profile's five
 
 
 # --- Counts: Skills for Health ----------------------------------------------------
@@ -244,7 +244,17 @@ def test_skills_for_health_has_one_tier_and_sixty_competences(frameworks):
     assert Counter(c.section for c in rows) == {Section.CORE: 20, Section.ROLE_SPECIFIC: 40}
     assert not [c for c in rows if c.section == Section.LOCALITY_SPECIFIC]
     assert {c.tier.slug for c in rows} == {"senior-engagement-worker"}
-    assert requirement_rows(fw) == []
+    # The profile's required experience and formal learning, word for word, to be verified.
+    assert [(r.ref, r.renewal_months) for r in requirement_rows(fw)] == [
+        ("EXP-HEALTH-NEEDS", None),
+        ("EXP-SUPERVISION-RISK", None),
+        ("EXP-PSYCHOLOGY", None),
+        ("EXP-DBS", 36),
+        ("LEARN-FORMAL", None),
+    ]
+    experience = fw.details["basic_information"]["experience_required"]
+    assert [r.statement for r in requirement_rows(fw)][:4] == experience
+    assert requirement_rows(fw)[4].statement == fw.details["indicative_learning"]["formal_endorsed_learning"]
 
 
 def test_skills_for_health_groups_are_principle_then_function(frameworks):
@@ -415,7 +425,7 @@ def test_loading_twice_changes_nothing(runner):
     first = runner.invoke(args=["frameworks", "load"])
     assert first.exit_code == 0, first.output
     before = row_counts()
-    assert before["frameworks"] == 2 and before["competences"] == 145 and before["requirements"] == 3
+    assert before["frameworks"] == 2 and before["competences"] == 145 and before["requirements"] == 8
     again = runner.invoke(args=["frameworks", "load"])
     assert again.exit_code == 0, again.output
     assert again.output.splitlines() == [

@@ -114,11 +114,6 @@ def _supervisor_choices(form) -> None:
 
 def _show_error(form, error: FieldError):
     """Put the service's message on its field, keeping any anonymity findings for the page."""
-    if error.field.startswith("actions-"):
-        _, index, name = error.field.split("-", 2)
-        form.actions[int(index)].form[name].errors = [error.message]
-        form.actions[int(index)].errors  # noqa: B018 - FieldList caches errors lazily
-        return None
     show_on_form(form, error)
     return getattr(error, "findings", None)
 

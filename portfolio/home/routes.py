@@ -15,6 +15,11 @@ def index():
     """Signed-in users see their home page; everyone else signs in."""
     if not current_user.is_authenticated:
         return redirect(url_for("auth.sign_in"))
+    from ..cpd import service as cpd
     from ..training import service as training
 
-    return render("home/index.html", training=training.worker_training(current_user) if current_user.is_worker else [])
+    return render(
+        "home/index.html",
+        training=training.worker_training(current_user) if current_user.is_worker else [],
+        appraisals_to_sign=cpd.appraisals_to_sign(current_user),
+    )

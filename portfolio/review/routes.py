@@ -22,7 +22,14 @@ supervisor_required = role_required(Role.SUPERVISOR)
 @supervisor_required
 def queue():
     """Items waiting for my decision, oldest first, and notes to confirm."""
-    return render("review/queue.html", items=service.queue(current_user), notes=service.notes_to_confirm(current_user))
+    from ..cpd import service as cpd
+
+    return render(
+        "review/queue.html",
+        items=service.queue(current_user),
+        notes=service.notes_to_confirm(current_user),
+        appraisals=cpd.appraisals_to_sign(current_user),
+    )
 
 
 def _outcomes_from(form_data, evidence) -> dict[int, service.CompetenceOutcome]:

@@ -1,0 +1,1 @@
+"""Continuing professional development: annual appraisals with a CPD plan, and the CPD log."""

@@ -1,0 +1,112 @@
+"""CPD pages: the log with hours per year, and annual appraisals."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, url_for
+from flask_login import current_user, login_required
+
+from ..access import role_required
+from ..errors import FieldError, show_on_form
+from ..evidence.forms import ConfirmForm
+from ..fields import choices
+from ..models import Role
+from ..rendering import render
+from . import service
+from .forms import ActivityForm, AppraisalForm, StartAppraisalForm
+
+bp = Blueprint("cpd", __name__, url_prefix="/cpd")
+worker_required = role_required(Role.WORKER)
+
+
+@bp.get("/")
+@worker_required
+def index():
+    """My CPD: hours per year, activities, appraisals."""
+    return render(
+        "cpd/index.html",
+        hours=service.hours_by_year(current_user),
+        activities=service.activities_of(current_user),
+        appraisals=service.appraisals_of(current_user),
+    )
+
+
+@bp.route("/activities/new", methods=["GET", "POST"])
+@worker_required
+def new_activity():
+    """Log a CPD activity: what, when, hours, what I learned and its impact."""
+    form = ActivityForm()
+    form.goal_id.choices = choices([(0, "None")] + [(g.id, g.description) for g in service.open_goals(current_user)])
+    form.competence_ids.choices = choices([(c.id, c.statement) for c in service.competences_for(current_user)])
+    if form.validate_on_submit():
+        try:
+            service.log_activity(
+                current_user,
+                done_on=form.done_on.data,
+                title=form.title.data,
+                hours=form.hours.data,
+                learned=form.learned.data,
+                impact=form.impact.data,
+                goal_id=form.goal_id.data or None,
+                competence_ids=form.competence_ids.data or [],
+            )
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash("CPD activity logged", "success")
+            return redirect(url_for(".index"), code=303)
+    return render("cpd/activity.html", status=422 if form.errors else 200, form=form)
+
+
+@bp.route("/appraisals/new", methods=["GET", "POST"])
+@worker_required
+def new_appraisal():
+    """Start this year's appraisal (open goals of last year's plan come with it)."""
+    form = StartAppraisalForm(data={"held_on": service.today()})
+    form.appraiser_id.choices = choices([(0, "Choose")] + [(u.id, u.name) for u in service.appraisers_for(current_user)])
+    if form.validate_on_submit():
+        try:
+            appraisal = service.start_appraisal(current_user, current_user, held_on=form.held_on.data, appraiser_id=form.appraiser_id.data)
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            return redirect(url_for(".appraisal", appraisal_id=appraisal.id), code=303)
+    return render("cpd/start.html", status=422 if form.errors else 200, form=form)
+
+
+@bp.route("/appraisals/<int:appraisal_id>", methods=["GET", "POST"])
+@login_required
+def appraisal(appraisal_id: int):
+    """An appraisal: review, objectives, learning needs and the CPD plan; signatures."""
+    item = service.get_appraisal_or_404(current_user, appraisal_id)
+    rows = [{"description": g.description, "method": g.method, "target_on": g.target_on, "status": g.status.value} for g in item.goals]
+    form = AppraisalForm(
+        data={"review": item.review, "objectives": item.objectives, "learning_needs": item.learning_needs, "goals": rows + [{}] * max(1, 3 - len(rows))}
+    )
+    if form.validate_on_submit():
+        goals = [service.GoalInput(r.form.description.data, r.form.method.data, r.form.target_on.data, r.form.status.data) for r in form.goals]
+        try:
+            service.update_appraisal(
+                current_user, item, review=form.review.data, objectives=form.objectives.data, learning_needs=form.learning_needs.data, goals=goals
+            )
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash("Appraisal saved", "success")
+            return redirect(url_for(".appraisal", appraisal_id=item.id), code=303)
+    editable = not item.is_locked and current_user.id in (item.worker_id, item.appraiser_id)
+    return render("cpd/appraisal.html", status=422 if form.errors else 200, appraisal=item, form=form, editable=editable, sign_form=ConfirmForm())
+
+
+@bp.post("/appraisals/<int:appraisal_id>/sign")
+@login_required
+def sign(appraisal_id: int):
+    """Sign the appraisal (worker or appraiser)."""
+    item = service.get_appraisal_or_404(current_user, appraisal_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            service.sign(current_user, item)
+        except FieldError as error:
+            flash(error.message, "info")
+        else:
+            flash("Signed" + (": the appraisal is now locked" if item.is_locked else ""), "success")
+    return redirect(url_for(".appraisal", appraisal_id=item.id), code=303)

@@ -1,0 +1,295 @@
+"""Appraisals (signed by worker and appraiser, then locked), CPD plan goals, and the CPD log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+
+from flask import abort
+from sqlalchemy import extract, func, select
+
+from ..audit import ledger
+from ..database import begin_write
+from ..errors import FieldError
+from ..extensions import db
+from ..models import Appraisal, Competence, CpdActivity, CpdGoal, GoalStatus, Role, User
+from ..supervision import service as supervision
+
+TEXT_MAX = 10_000
+HOURS_MAX = Decimal("100")
+
+
+def today() -> date:
+    return date.today()
+
+
+# --- Who may see what ------------------------------------------------------------------
+
+
+def appraisers_for(worker: User) -> list[User]:
+    """Who can appraise a worker: their current supervisors and the managers."""
+    people = {u.id: u for u in supervision.supervisors_of(worker.id, today())}
+    people.update({u.id: u for u in supervision.people_with_role(Role.MANAGER)})
+    people.pop(worker.id, None)
+    return sorted(people.values(), key=lambda u: u.name)
+
+
+def get_appraisal_or_404(actor: User, appraisal_id: int) -> Appraisal:
+    """An appraisal the actor is party to (worker or appraiser), or any for a manager.
+
+    :raises 404: otherwise, as for a missing one.
+    """
+    appraisal = db.session.get(Appraisal, appraisal_id)
+    if appraisal is None or not (actor.id in (appraisal.worker_id, appraisal.appraiser_id) or actor.has_role(Role.MANAGER)):
+        abort(404)
+    return appraisal
+
+
+def appraisals_of(worker: User) -> list[Appraisal]:
+    return list(db.session.scalars(select(Appraisal).where(Appraisal.worker_id == worker.id).order_by(Appraisal.year.desc())))
+
+
+def appraisals_to_sign(actor: User) -> list[Appraisal]:
+    """Appraisals where the actor is the appraiser and has not signed yet."""
+    return list(
+        db.session.scalars(
+            select(Appraisal).where(Appraisal.appraiser_id == actor.id, Appraisal.appraiser_signed_at.is_(None)).order_by(Appraisal.held_on)
+        )
+    )
+
+
+# --- Appraisals ----------------------------------------------------------------------
+
+
+@dataclass
+class GoalInput:
+    description: str
+    method: str
+    target_on: date | None
+    status: str
+
+
+def _text(value: str | None, field: str, label: str) -> str:
+    value = (value or "").strip()
+    if len(value) > TEXT_MAX:
+        raise FieldError(field, f"{label} must be {TEXT_MAX:,} characters or fewer")
+    return value
+
+
+def _goals(held_on: date, rows: list[GoalInput]) -> list[tuple[str, str, date, GoalStatus]]:
+    """Check the plan's goal rows: blank rows are ignored, half-filled ones refused."""
+    goals = []
+    for index, row in enumerate(rows):
+        description, method = " ".join((row.description or "").split()), " ".join((row.method or "").split())
+        if not description and not method and row.target_on is None:
+            continue
+        prefix = f"goals-{index}-"
+        if not description:
+            raise FieldError(prefix + "description", "Enter the goal")
+        if len(description) > 500 or len(method) > 500:
+            raise FieldError(prefix + "description", "The goal and its method must be 500 characters or fewer each")
+        if row.target_on is None:
+            raise FieldError(prefix + "target_on", "Enter the target date")
+        if row.target_on < held_on:
+            raise FieldError(prefix + "target_on", "The target date must be on or after the date of the appraisal")
+        try:
+            status = GoalStatus(row.status or "open")
+        except ValueError:
+            raise FieldError(prefix + "status", "Choose the goal’s status") from None
+        goals.append((description, method, row.target_on, status))
+    return goals
+
+
+def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraiser_id: int | None) -> Appraisal:
+    """Start the appraisal of a year, carrying over the open goals of the year before.
+
+    :raises FieldError: for a missing or future date, a wrong appraiser, or a year that has one.
+    """
+    if actor.id != worker.id and actor.id != appraiser_id and not actor.has_role(Role.MANAGER):
+        abort(404)
+    if held_on is None:
+        raise FieldError("held_on", "Enter the date of the appraisal")
+    allowed = {u.id for u in appraisers_for(worker)}
+    if not appraiser_id or appraiser_id not in allowed:
+        raise FieldError("appraiser_id", "Choose the appraiser: one of your supervisors or a manager")
+    begin_write()
+    if db.session.scalar(select(Appraisal.id).where(Appraisal.worker_id == worker.id, Appraisal.year == held_on.year)):
+        db.session.rollback()
+        raise FieldError("held_on", f"There is already an appraisal for {held_on.year}")
+    appraisal = Appraisal(worker_id=worker.id, year=held_on.year, held_on=held_on, appraiser_id=appraiser_id)
+    previous = db.session.scalar(
+        select(Appraisal).where(Appraisal.worker_id == worker.id, Appraisal.year < held_on.year).order_by(Appraisal.year.desc()).limit(1)
+    )
+    if previous is not None:
+        for goal in previous.goals:
+            if goal.status.is_open:
+                appraisal.goals.append(
+                    CpdGoal(
+                        description=goal.description,
+                        method=goal.method,
+                        target_on=max(goal.target_on, held_on),
+                        status=goal.status,
+                        carried_from_id=goal.id,
+                    )
+                )
+    db.session.add(appraisal)
+    db.session.flush()
+    ledger.record(actor, "appraisal.started", f"user:{worker.id}", appraisal_id=appraisal.id, year=appraisal.year)
+    db.session.commit()
+    return appraisal
+
+
+def update_appraisal(
+    actor: User, appraisal: Appraisal, *, review: str, objectives: str, learning_needs: str, goals: list[GoalInput]
+) -> Appraisal:
+    """Change an unlocked appraisal; any change clears signatures already given.
+
+    :raises FieldError: for a locked appraisal or bad goals.
+    """
+    if actor.id not in (appraisal.worker_id, appraisal.appraiser_id):
+        abort(404)
+    if appraisal.is_locked:
+        raise FieldError("review", "This appraisal is signed by both of you and locked")
+    values = {
+        "review": _text(review, "review", "The review"),
+        "objectives": _text(objectives, "objectives", "The objectives"),
+        "learning_needs": _text(learning_needs, "learning_needs", "The learning needs"),
+    }
+    plan = _goals(appraisal.held_on, goals)
+    begin_write()
+    appraisal = db.session.scalar(select(Appraisal).where(Appraisal.id == appraisal.id).with_for_update())
+    if appraisal.is_locked:
+        db.session.rollback()
+        raise FieldError("review", "This appraisal is signed by both of you and locked")
+    for name, value in values.items():
+        setattr(appraisal, name, value)
+    carried = {g.description: g.carried_from_id for g in appraisal.goals}
+    appraisal.goals = [
+        CpdGoal(description=d, method=m, target_on=t, status=s, carried_from_id=carried.get(d)) for d, m, t, s in plan
+    ]
+    appraisal.worker_signed_at = appraisal.appraiser_signed_at = None
+    db.session.commit()
+    return appraisal
+
+
+def sign(actor: User, appraisal: Appraisal) -> Appraisal:
+    """The worker or the appraiser signs; with both signatures the appraisal is locked.
+
+    :raises FieldError: when the actor has already signed; 404 for anyone else.
+    """
+    if actor.id not in (appraisal.worker_id, appraisal.appraiser_id):
+        abort(404)
+    begin_write()
+    appraisal = db.session.scalar(select(Appraisal).where(Appraisal.id == appraisal.id).with_for_update())
+    column = "worker_signed_at" if actor.id == appraisal.worker_id else "appraiser_signed_at"
+    if getattr(appraisal, column) is not None:
+        db.session.rollback()
+        raise FieldError("sign", "You have already signed this appraisal")
+    setattr(appraisal, column, datetime.now(timezone.utc))
+    ledger.record(actor, "appraisal.signed", f"user:{appraisal.worker_id}", appraisal_id=appraisal.id, by=column.split("_")[0], locked=appraisal.is_locked)
+    db.session.commit()
+    return appraisal
+
+
+# --- The CPD log -------------------------------------------------------------------
+
+
+def parse_hours(text: str | None) -> Decimal:
+    """:raises FieldError: unless it is a number of hours above 0 and at most 100."""
+    try:
+        hours = Decimal((text or "").strip())
+    except InvalidOperation:
+        raise FieldError("hours", "Enter the hours as a number, like 1.5") from None
+    if not hours.is_finite() or hours <= 0 or hours > HOURS_MAX:
+        raise FieldError("hours", "Hours must be more than 0 and no more than 100")
+    return hours.quantize(Decimal("0.01"))
+
+
+def open_goals(worker: User) -> list[CpdGoal]:
+    """The worker's goals that a CPD activity can count towards."""
+    return list(
+        db.session.scalars(
+            select(CpdGoal)
+            .join(Appraisal, Appraisal.id == CpdGoal.appraisal_id)
+            .where(Appraisal.worker_id == worker.id, CpdGoal.status.in_([GoalStatus.OPEN, GoalStatus.IN_PROGRESS]))
+            .order_by(CpdGoal.target_on)
+        )
+    )
+
+
+def log_activity(
+    actor: User, *, done_on: date | None, title: str, hours: str, learned: str, impact: str, goal_id: int | None, competence_ids: list[int]
+) -> CpdActivity:
+    """Add a CPD activity, linked to competences and to a plan goal.
+
+    :raises FieldError: for a missing or future date, no title, bad hours, or a goal or competence not the actor's.
+    """
+    if not actor.has_role(Role.WORKER) or actor.framework_id is None:
+        abort(403)
+    if done_on is None:
+        raise FieldError("done_on", "Enter the date of the activity")
+    if done_on > today():
+        raise FieldError("done_on", "The date must be today or in the past")
+    title = " ".join((title or "").split())
+    if not title:
+        raise FieldError("title", "Enter what the activity was")
+    if len(title) > 200:
+        raise FieldError("title", "The title must be 200 characters or fewer")
+    amount = parse_hours(hours)
+    learned = _text(learned, "learned", "What you learned")
+    impact = _text(impact, "impact", "The impact")
+    if not learned:
+        raise FieldError("learned", "Describe what you learned")
+    if not impact:
+        raise FieldError("impact", "Describe the impact on your practice")
+    if goal_id and goal_id not in {g.id for g in open_goals(actor)}:
+        raise FieldError("goal_id", "Choose one of your open CPD goals")
+    competences = []
+    if competence_ids:
+        competences = list(
+            db.session.scalars(
+                select(Competence).where(Competence.id.in_(competence_ids), Competence.framework_id == actor.framework_id, Competence.retired_at.is_(None))
+            )
+        )
+        if len(competences) != len(set(competence_ids)):
+            raise FieldError("competence_ids", "Choose competences from your framework")
+    begin_write()
+    activity = CpdActivity(
+        worker_id=actor.id, done_on=done_on, title=title, hours=amount, learned=learned, impact=impact, goal_id=goal_id or None
+    )
+    activity.competences = [db.session.merge(c) for c in competences]
+    db.session.add(activity)
+    db.session.commit()
+    return activity
+
+
+def competences_for(worker: User) -> list[Competence]:
+    """The competences of the worker's framework, to link activities to."""
+    return list(
+        db.session.scalars(
+            select(Competence)
+            .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
+            .order_by(Competence.position)
+        )
+    )
+
+
+def activities_of(worker: User) -> list[CpdActivity]:
+    return list(
+        db.session.scalars(
+            select(CpdActivity)
+            .where(CpdActivity.worker_id == worker.id)
+            .options(db.selectinload(CpdActivity.competences), db.joinedload(CpdActivity.goal))
+            .order_by(CpdActivity.done_on.desc(), CpdActivity.id.desc())
+        ).unique()
+    )
+
+
+def hours_by_year(worker: User) -> list[tuple[int, Decimal]]:
+    """Total CPD hours per calendar year, newest first (one query)."""
+    year = extract("year", CpdActivity.done_on)
+    rows = db.session.execute(
+        select(year, func.sum(CpdActivity.hours)).where(CpdActivity.worker_id == worker.id).group_by(year).order_by(year.desc())
+    ).all()
+    return [(int(y), Decimal(h).quantize(Decimal("0.01"))) for y, h in rows]
