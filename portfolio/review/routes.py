@@ -50,7 +50,13 @@ def decide(submission_id: int):
     form = DecisionForm()
     errors: dict[str, str] = {}
     conflict = None
-    if form.validate_on_submit():
+    # Decided or withdrawn already: say so first, with no form to fill in.
+    if submission.decision is not None and request.method == "POST":
+        who = "you" if submission.decision.supervisor_id == current_user.id else submission.decision.supervisor.name
+        conflict = f"This item was already decided by {who}: {submission.decision.outcome.label.lower()}"
+    elif submission.withdrawn_at is not None:
+        conflict = "The worker withdrew this submission, so there is nothing to decide"
+    if conflict is None and form.validate_on_submit():
         outcome = DecisionOutcome(form.outcome.data) if form.outcome.data else None
         try:
             service.decide(
@@ -70,7 +76,7 @@ def decide(submission_id: int):
             if following is not None:
                 return redirect(url_for(".decide", submission_id=following.id), code=303)
             return redirect(url_for(".queue"), code=303)
-    status = 409 if conflict else 422 if (form.errors or errors) else 200
+    status = 409 if conflict and request.method == "POST" else 422 if (form.errors or errors) else 200
     decided = submission.decision
     return render(
         "review/decide.html",

@@ -395,19 +395,29 @@ def get_note_for_supervisor_or_404(actor: User, evidence_id: int) -> Evidence:
     :raises 404: for anything else.
     """
     evidence = db.session.get(Evidence, evidence_id)
-    if evidence is None or evidence.kind != EvidenceKind.SUPERVISION_NOTE or evidence.supervisor_id != actor.id:
+    if (
+        evidence is None
+        or evidence.kind != EvidenceKind.SUPERVISION_NOTE
+        or evidence.supervisor_id != actor.id
+        or not supervision.is_supervising(actor.id, evidence.owner_id, today())
+    ):
         abort(404)
     return evidence
 
 
 def notes_to_confirm(actor: User) -> list[Evidence]:
-    """Supervision notes naming the actor that they have not confirmed yet."""
+    """Supervision notes naming the actor, of workers they supervise today, not confirmed yet."""
     confirmed = exists().where(NoteReview.evidence_id == Evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED)
+    supervising = exists().where(
+        SupervisionAssignment.supervisor_id == actor.id,
+        SupervisionAssignment.worker_id == Evidence.owner_id,
+        supervision.active_on(today()),
+    )
     return list(
         db.session.scalars(
             select(Evidence)
-            .where(Evidence.kind == EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == actor.id, ~confirmed)
-            .options(db.joinedload(Evidence.owner))
+            .where(Evidence.kind == EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == actor.id, ~confirmed, supervising)
+            .options(db.joinedload(Evidence.owner), db.selectinload(Evidence.note_reviews))
             .order_by(Evidence.occurred_on)
         )
     )
@@ -418,7 +428,11 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
 
     :raises FieldError: for no choice, a dispute without a comment, or a note already confirmed.
     """
-    if evidence.kind != EvidenceKind.SUPERVISION_NOTE or evidence.supervisor_id != actor.id:
+    if (
+        evidence.kind != EvidenceKind.SUPERVISION_NOTE
+        or evidence.supervisor_id != actor.id
+        or not supervision.is_supervising(actor.id, evidence.owner_id, today())
+    ):
         abort(404)
     comment = _clean_comment(comment)
     if outcome is None:

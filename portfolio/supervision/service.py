@@ -152,6 +152,20 @@ def end_assignment(actor: User, assignment: SupervisionAssignment, ends_on: date
         raise FieldError("ends_on", "The end date must be the same as or after the start date")
     begin_write()
     assignment = db.session.get(SupervisionAssignment, assignment.id)
+    clash = db.session.scalar(
+        select(SupervisionAssignment).where(
+            SupervisionAssignment.id != assignment.id,
+            SupervisionAssignment.worker_id == assignment.worker_id,
+            SupervisionAssignment.supervisor_id == assignment.supervisor_id,
+            SupervisionAssignment.starts_on <= ends_on,
+            or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= assignment.starts_on),
+        )
+    )
+    if clash is not None:
+        db.session.rollback()
+        raise FieldError(
+            "ends_on", f"{assignment.supervisor.name} already supervises {assignment.worker.name} from {clash.starts_on:%-d %B %Y}: end this one before then"
+        )
     previous = assignment.ends_on
     assignment.ends_on = ends_on
     ledger.record(

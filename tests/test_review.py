@@ -1,0 +1,1041 @@
+"""Reviewing evidence: the queue, decisions per competence, withdrawal, supervision notes, the team page."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.exceptions import NotFound
+
+from portfolio.audit import ledger
+from portfolio.errors import FieldError
+from portfolio.evidence import service as evidence_service
+from portfolio.evidence.service import EvidenceInput
+from portfolio.extensions import db
+from portfolio.models import (
+    AuditEntry,
+    Competence,
+    CompetenceDecision,
+    Decision,
+    DecisionOutcome,
+    Evidence,
+    EvidenceKind,
+    EvidenceStatus,
+    Framework,
+    NoteOutcome,
+    NoteReview,
+    Notification,
+    Role,
+    Submission,
+    SupervisionAssignment,
+    Tier,
+    User,
+)
+from portfolio.review import service as review
+from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
+from tests.factories import assign, make_user, tier
+
+TODAY = date.today()
+EVENT_DAY = date(2026, 3, 10)
+STARTED = date(2026, 1, 1)
+DESCRIPTION = "I set up a weekly walking group with the local allotment society."
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+def text_of(response) -> str:
+    """The page as a person reads it: entities decoded."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def words(fragment: str) -> str:
+    """HTML as plain words."""
+    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
+
+
+def error_next_to(page: str, field: str) -> str:
+    """The inline error message with id ``<field>-error``, as read."""
+    assert f'id="{field}-error"' in page, f"no error message next to {field}"
+    after = page.split(f'id="{field}-error"', 1)[1]
+    message = "</span>".join(after.split("</span>", 2)[:2])
+    return words(message.split(">", 1)[1])
+
+
+def long_date(day: date | datetime) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def competence(ref: str) -> Competence:
+    return db.session.scalar(
+        select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
+    )
+
+
+def reload(evidence: Evidence) -> Evidence:
+    db.session.expire_all()
+    return db.session.get(Evidence, evidence.id)
+
+
+def submission_of(evidence: Evidence) -> Submission:
+    """The item's newest submission."""
+    db.session.expire_all()
+    return db.session.scalars(
+        select(Submission).where(Submission.evidence_id == evidence.id).order_by(Submission.id.desc())
+    ).first()
+
+
+def backdate(evidence: Evidence, days: int) -> Submission:
+    """Pretend the item's latest submission was made ``days`` days ago."""
+    submission = submission_of(evidence)
+    submission.submitted_at = datetime.now(timezone.utc) - timedelta(days=days)
+    db.session.commit()
+    return submission
+
+
+def row_counts() -> dict[str, int]:
+    """What the review use cases write."""
+    return {
+        model.__name__: db.session.scalar(select(func.count()).select_from(model))
+        for model in (Submission, Decision, CompetenceDecision, NoteReview, Notification, AuditEntry)
+    }
+
+
+def audit_rows(action: str) -> list[AuditEntry]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)))
+
+
+def notices_of(user: User) -> list[Notification]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
+
+
+def new_worker(name: str, slug: str = "link-worker", *also: Role) -> User:
+    return make_user(Role.WORKER, *also, name=name, tier=tier("link-worker", slug))
+
+
+def submitted_item(
+    worker: User,
+    *,
+    title: str = "Community walking group",
+    refs: tuple[str, ...] = ("PS-LW-01", "PS-LW-02"),
+    days_ago: int | None = None,
+) -> Evidence:
+    """An "other evidence" item, linked to ``refs`` (notes on all but the first), submitted."""
+    first, *rest = refs
+    evidence = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title=title, occurred_on=EVENT_DAY, description=DESCRIPTION),
+        link_competence_id=competence(first).id,
+    )
+    for ref in rest:
+        evidence_service.link_competence(worker, reload(evidence), competence(ref).id, f"How this shows {ref}")
+    evidence_service.submit(worker, reload(evidence))
+    if days_ago is not None:
+        backdate(evidence, days_ago)
+    return reload(evidence)
+
+
+def supervision_note(worker: User, supervisor: User, *, title: str = "Supervision in March", on: date = EVENT_DAY) -> Evidence:
+    return evidence_service.create_evidence(
+        worker,
+        EvidenceKind.SUPERVISION_NOTE,
+        EvidenceInput(title=title, occurred_on=on, description="We discussed lone working.", supervisor_id=supervisor.id),
+    )
+
+
+@dataclass
+class Scene:
+    worker: User
+    supervisor: User
+    evidence: Evidence
+    submission: Submission
+    first: Competence
+    second: Competence
+
+
+def scene(title: str = "Community walking group", **kwargs) -> Scene:
+    """A worker with a submitted item linked to two competences, and a supervisor assigned."""
+    worker = new_worker("Wendy Worker")
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(supervisor, worker, starts_on=STARTED)
+    evidence = submitted_item(worker, title=title, **kwargs)
+    return Scene(worker, supervisor, evidence, submission_of(evidence), competence("PS-LW-01"), competence("PS-LW-02"))
+
+
+def decision_data(token: str, choices: dict[int, str | None], *, reasons: dict[int, str] | None = None, outcome: str | None = None, comment: str = "") -> dict:
+    data = {"csrf_token": token, "comment": comment}
+    for competence_id, choice in choices.items():
+        if choice is not None:
+            data[f"competence-{competence_id}"] = choice
+        data[f"reason-{competence_id}"] = (reasons or {}).get(competence_id, "")
+    if outcome is not None:
+        data["outcome"] = outcome
+    return data
+
+
+def post_decision(client, auth, submission: Submission, choices, **kwargs):
+    headers = kwargs.pop("headers", None)
+    token = auth.token("/")
+    return client.post(f"/review/{submission.id}", data=decision_data(token, choices, **kwargs), headers=headers)
+
+
+def sign_off(client, auth, s: Scene, **kwargs):
+    return post_decision(
+        client,
+        auth,
+        s.submission,
+        {s.first.id: "accepted", s.second.id: "not-accepted"},
+        reasons={s.second.id: "The plan has no review points."},
+        outcome="signed-off",
+        comment="Good, thorough work.",
+        **kwargs,
+    )
+
+
+def queue_rows(page: str) -> list[list[str]]:
+    """The queue table's rows: [title and kind, worker, submitted, days waiting]."""
+    if 'class="nhsuk-table-responsive review-queue"' not in page:
+        return []
+    body = page.split('class="nhsuk-table-responsive review-queue"', 1)[1].split("<tbody", 1)[1].split("</tbody>", 1)[0]
+    rows = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        rows.append([words(re.sub(r'<span class="nhsuk-table-responsive__heading".*?</span>', "", c, flags=re.S)) for c in cells])
+    return rows
+
+
+def team_rows(page: str) -> dict[str, list[str]]:
+    body = page.split('class="nhsuk-table-responsive team-table"', 1)[1].split("<tbody", 1)[1].split("</tbody>", 1)[0]
+    rows = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
+        cells = [words(re.sub(r'<span class="nhsuk-table-responsive__heading".*?</span>', "", c, flags=re.S)) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def nav_texts(page: str) -> list[str]:
+    nav = page.split('<nav class="nhsuk-header__navigation', 1)[1].split("</nav>", 1)[0]
+    return [words(item) for item in re.findall(r"<a\b[^>]*>(.*?)</a>", nav, re.S)]
+
+
+# --- the queue -----------------------------------------------------------------------
+
+
+def test_queue_lists_submissions_oldest_first_with_days_waiting(client, auth, frameworks):
+    s = scene("Newest item", days_ago=1)
+    walter = new_worker("Walter Worker")
+    assign(s.supervisor, walter, starts_on=STARTED)
+    submitted_item(walter, title="Oldest item", days_ago=10)
+    submitted_item(s.worker, title="Middle item", days_ago=3)
+    auth.login_as(s.supervisor)
+
+    response = client.get("/review/")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "Waiting for your decision (3)" in page
+    rows = queue_rows(page)
+    assert [(r[0], r[1], r[3]) for r in rows] == [
+        ("Oldest item Other evidence", "Walter Worker", "10"),
+        ("Middle item Other evidence", "Wendy Worker", "3"),
+        ("Newest item Other evidence", "Wendy Worker", "1"),
+    ]
+    assert rows[0][2] == long_date(TODAY - timedelta(days=10))
+    assert f'href="/review/{s.submission.id}"' in page
+    assert "Reviews (3)" in nav_texts(page)
+
+
+def test_nav_shows_the_count_only_to_supervisors(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    assert "Reviews (1)" in nav_texts(text_of(client.get("/")))
+    auth.login_as(s.worker)
+    texts = nav_texts(text_of(client.get("/")))
+    assert not [t for t in texts if t.startswith("Reviews")]
+    assert client.get("/review/").status_code == 403
+
+
+def test_queue_is_empty_without_items(client, auth, frameworks):
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    auth.login_as(supervisor)
+    page = text_of(client.get("/review/"))
+    assert "Nothing is waiting for you." in page
+    assert "Reviews" in nav_texts(page) and "Reviews (0)" not in nav_texts(page)
+
+
+@pytest.mark.parametrize(
+    ("starts_on", "ends_on"),
+    [
+        pytest.param(STARTED, TODAY - timedelta(days=1), id="ended-yesterday"),
+        pytest.param(TODAY + timedelta(days=1), None, id="starts-tomorrow"),
+    ],
+)
+def test_only_current_supervisors_see_an_item(client, auth, frameworks, starts_on, ends_on):
+    s = scene()
+    other = make_user(Role.SUPERVISOR, name="Olga Other")
+    assignment = SupervisionAssignment(supervisor_id=other.id, worker_id=s.worker.id, starts_on=starts_on, ends_on=ends_on)
+    db.session.add(assignment)
+    db.session.commit()
+    auth.login_as(other)
+    before = row_counts()
+
+    page = text_of(client.get("/review/"))
+    assert queue_rows(page) == []
+    assert "Reviews" in nav_texts(page) and "Reviews (1)" not in nav_texts(page)
+    assert client.get(f"/review/{s.submission.id}").status_code == 404
+    response = sign_off(client, auth, s)
+    assert response.status_code == 404
+    assert row_counts() == before
+    assert reload(s.evidence).status == EvidenceStatus.SUBMITTED
+    with pytest.raises(NotFound):
+        review.get_submission_for_review_or_404(other, s.submission.id)
+    # The current supervisor still sees it.
+    auth.login_as(s.supervisor)
+    assert len(queue_rows(text_of(client.get("/review/")))) == 1
+
+
+def test_an_item_submitted_goes_only_to_current_supervisors(app, frameworks):
+    s = scene()
+    [notice] = notices_of(s.supervisor)
+    assert notice.url == f"/review/{s.submission.id}"
+    assert notice.message == "Wendy Worker submitted “Community walking group” for review"
+    former = make_user(Role.SUPERVISOR, name="Fred Former")
+    db.session.add(SupervisionAssignment(supervisor_id=former.id, worker_id=s.worker.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=1)))
+    db.session.commit()
+    submitted_item(s.worker, title="Second item")
+    assert notices_of(former) == []
+    assert len(notices_of(s.supervisor)) == 2
+    [entry, _] = audit_rows("evidence.submitted")[::-1]
+    assert entry.details["reviewers"] == [s.supervisor.id]
+
+
+def test_nobody_reviews_their_own_items(client, auth, frameworks):
+    both = new_worker("Bo Both", "link-worker", Role.SUPERVISOR)
+    their_supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(their_supervisor, both, starts_on=STARTED)
+    walter = new_worker("Walter Worker")
+    assign(both, walter, starts_on=STARTED)
+    own = submitted_item(both, title="My own item")
+    theirs = submitted_item(walter, title="Walter's item")
+    auth.login_as(both)
+    before = row_counts()
+
+    rows = queue_rows(text_of(client.get("/review/")))
+    assert [r[0] for r in rows] == ["Walter's item Other evidence"]
+    own_submission = submission_of(own)
+    assert client.get(f"/review/{own_submission.id}").status_code == 404
+    response = post_decision(
+        client, auth, own_submission, {competence("PS-LW-01").id: "accepted", competence("PS-LW-02").id: "accepted"}, outcome="signed-off"
+    )
+    assert response.status_code == 404
+    with pytest.raises(NotFound):
+        review.decide(
+            both,
+            own_submission,
+            outcome=DecisionOutcome.SIGNED_OFF,
+            comment="",
+            outcomes={competence("PS-LW-01").id: CompetenceOutcome(True), competence("PS-LW-02").id: CompetenceOutcome(True)},
+        )
+    assert row_counts() == before
+    assert reload(own).status == EvidenceStatus.SUBMITTED
+    # Their own supervisor has it.
+    auth.login_as(their_supervisor)
+    assert [r[0] for r in queue_rows(text_of(client.get("/review/")))] == ["My own item Other evidence"]
+    assert client.get(f"/review/{submission_of(theirs).id}").status_code == 404
+
+
+def test_a_supervision_note_goes_only_to_the_supervisor_it_names(client, auth, frameworks):
+    worker = new_worker("Wendy Worker")
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    sue = make_user(Role.SUPERVISOR, name="Sue Supervisor")
+    assign(sam, worker, starts_on=STARTED)
+    assign(sue, worker, starts_on=STARTED)
+    note = supervision_note(worker, sam)
+    evidence_service.link_competence(worker, note, competence("PS-LW-06").id)
+    evidence_service.submit(worker, reload(note))
+    submission = submission_of(note)
+    assert [n.user_id for n in db.session.scalars(select(Notification))] == [sam.id]
+
+    auth.login_as(sue)
+    page = text_of(client.get("/review/"))
+    assert queue_rows(page) == []
+    assert "Supervision in March" not in page
+    assert "No notes to confirm." in page
+    assert client.get(f"/review/{submission.id}").status_code == 404
+    assert client.get(f"/review/notes/{note.id}").status_code == 404
+
+    auth.login_as(sam)
+    page = text_of(client.get("/review/"))
+    assert [r[0] for r in queue_rows(page)] == ["Supervision in March Supervision note"]
+    assert "Supervision notes to confirm (1)" in page
+    assert client.get(f"/review/{submission.id}").status_code == 200
+
+
+# --- the decision page ---------------------------------------------------------------------
+
+
+def test_the_decision_page_shows_the_item_and_each_competence_with_its_note(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    response = client.get(f"/review/{s.submission.id}")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<h1>Community walking group</h1>" in page
+    assert "Other evidence from Wendy Worker" in page
+    assert DESCRIPTION in page
+    for c in (s.first, s.second):
+        assert c.statement in page
+        assert f'name="competence-{c.id}"' in page
+    assert "The worker added no note." in page
+    assert "The worker’s note: How this shows PS-LW-02" in page
+    assert "Reviews (1 waiting)" in page
+
+
+def test_sign_off_per_competence(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    expected_hash = review.content_hash(reload(s.evidence))
+    response = sign_off(client, auth, s)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/review/"
+
+    [decision] = db.session.scalars(select(Decision)).all()
+    assert (decision.submission_id, decision.evidence_id, decision.supervisor_id) == (s.submission.id, s.evidence.id, s.supervisor.id)
+    assert decision.outcome == DecisionOutcome.SIGNED_OFF
+    assert decision.comment == "Good, thorough work."
+    assert decision.content_hash == expected_hash == s.submission.content_hash
+    assert sorted((o.competence_id, o.accepted, o.comment) for o in decision.outcomes) == sorted(
+        [(s.first.id, True, ""), (s.second.id, False, "The plan has no review points.")]
+    )
+    assert reload(s.evidence).status == EvidenceStatus.SIGNED_OFF
+
+    [entry] = audit_rows("evidence.signed-off")
+    assert (entry.actor_id, entry.subject) == (s.supervisor.id, f"evidence:{s.evidence.id}")
+    assert entry.details == {
+        "submission_id": s.submission.id,
+        "decision_id": decision.id,
+        "content_hash": expected_hash,
+        "accepted": [s.first.id],
+        "not_accepted": [s.second.id],
+    }
+    [notice] = notices_of(s.worker)
+    assert notice.message == "Sam Supervisor signed off “Community walking group”"
+    assert notice.url == f"/portfolio/{s.evidence.id}"
+    assert ledger.verify().ok
+
+    page = text_of(client.get("/review/"))
+    assert "Signed off: Community walking group" in page
+    assert "Nothing is waiting for you." in page
+
+
+def test_after_deciding_the_supervisor_goes_to_the_next_item(client, auth, frameworks):
+    s = scene("First item", days_ago=5)
+    later = submitted_item(s.worker, title="Second item", days_ago=2)
+    auth.login_as(s.supervisor)
+    response = sign_off(client, auth, s)
+    assert response.status_code == 303
+    following = submission_of(later)
+    assert response.headers["Location"] == f"/review/{following.id}"
+    page = text_of(client.get(response.headers["Location"]))
+    assert "Signed off: First item" in page
+    assert "<h1>Second item</h1>" in page
+
+    response = post_decision(
+        client, auth, following, {s.first.id: "accepted", s.second.id: "accepted"}, outcome="signed-off"
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/review/"
+
+
+def test_return_for_changes_needs_a_comment(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    before = row_counts()
+    choices = {s.first.id: "accepted", s.second.id: "accepted"}
+    response = post_decision(client, auth, s.submission, choices, outcome="returned", comment="   ")
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<title>Error: Review: Community walking group" in page
+    assert "Say what needs to change before it is submitted again" in error_next_to(page, "comment")
+    assert row_counts() == before
+    assert reload(s.evidence).status == EvidenceStatus.SUBMITTED
+
+    response = post_decision(client, auth, s.submission, choices, outcome="returned", comment="Add the dates of each session.")
+    assert response.status_code == 303
+    [decision] = db.session.scalars(select(Decision)).all()
+    assert decision.outcome == DecisionOutcome.RETURNED
+    assert decision.comment == "Add the dates of each session."
+    assert reload(s.evidence).status == EvidenceStatus.RETURNED
+    assert len(audit_rows("evidence.returned")) == 1
+    [notice] = notices_of(s.worker)
+    assert notice.message == "Sam Supervisor returned “Community walking group”"
+
+
+def test_not_accepted_needs_a_comment(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    before = row_counts()
+    response = post_decision(
+        client, auth, s.submission, {s.first.id: "accepted", s.second.id: "not-accepted"}, outcome="signed-off"
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "Explain why this competence is not accepted" in error_next_to(page, f"reason-{s.second.id}")
+    assert f'id="reason-{s.first.id}-error"' not in page
+    # What was chosen is kept.
+    assert re.search(rf'id="competence-{s.first.id}-accepted"[^>]*checked', page)
+    assert re.search(rf'id="competence-{s.second.id}-not-accepted"[^>]*checked', page)
+    assert row_counts() == before
+
+
+def test_sign_off_needs_at_least_one_accepted(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    before = row_counts()
+    response = post_decision(
+        client,
+        auth,
+        s.submission,
+        {s.first.id: "not-accepted", s.second.id: "not-accepted"},
+        reasons={s.first.id: "No.", s.second.id: "Not yet."},
+        outcome="signed-off",
+    )
+    assert response.status_code == 422
+    assert "Accept at least one competence to sign off, or return the item for changes" in error_next_to(text_of(response), "outcome")
+    assert row_counts() == before
+
+
+def test_every_missing_choice_is_shown_at_once(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    before = row_counts()
+    response = post_decision(client, auth, s.submission, {s.first.id: None, s.second.id: None})
+    assert response.status_code == 422
+    page = text_of(response)
+    for c in (s.first, s.second):
+        assert error_next_to(page, f"competence-{c.id}") == "Error: Choose accepted or not accepted"
+        # The message sits inside that competence's own group.
+        group = page.split(f'id="decision-{c.id}"', 1)[1].split('class="nhsuk-form-group competence-decision', 1)[0]
+        assert f'id="competence-{c.id}-error"' in group
+    assert "Choose whether to sign off the item or return it for changes" in error_next_to(page, "outcome")
+    summary = page.split("There is a problem", 1)[1].split("</ul>", 1)[0]
+    assert f'href="#competence-{s.first.id}-accepted"' in summary
+    assert f'href="#competence-{s.second.id}-accepted"' in summary
+    assert row_counts() == before
+
+    # A missing choice and a missing reason are shown together too.
+    response = post_decision(client, auth, s.submission, {s.first.id: "not-accepted", s.second.id: None}, outcome="returned")
+    page = text_of(response)
+    assert response.status_code == 422
+    assert "Explain why" in error_next_to(page, f"reason-{s.first.id}")
+    assert "Choose accepted" in error_next_to(page, f"competence-{s.second.id}")
+    assert "Say what needs to change" in error_next_to(page, "comment")
+    assert row_counts() == before
+
+
+def test_deciding_on_a_non_supervisees_item_is_404(client, auth, frameworks):
+    s = scene()
+    stranger = make_user(Role.SUPERVISOR, name="Stan Stranger")
+    auth.login_as(stranger)
+    before = row_counts()
+    assert client.get(f"/review/{s.submission.id}").status_code == 404
+    assert sign_off(client, auth, s).status_code == 404
+    with pytest.raises(NotFound):
+        review.decide(stranger, s.submission, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)})
+    assert row_counts() == before
+    assert reload(s.evidence).status == EvidenceStatus.SUBMITTED
+    assert client.get("/review/999999").status_code == 404
+
+
+def test_deciding_on_an_item_already_decided_is_a_conflict(client, auth, frameworks):
+    s = scene()
+    colleague = make_user(Role.SUPERVISOR, name="Sue Supervisor")
+    assign(colleague, s.worker, starts_on=STARTED)
+    auth.login_as(s.supervisor)
+    assert sign_off(client, auth, s).status_code == 303
+    before = row_counts()
+
+    auth.login_as(colleague)
+    response = sign_off(client, auth, s)
+    assert response.status_code == 409
+    page = text_of(response)
+    assert "<html" in page
+    assert "This item has already been dealt with" in page
+    assert "This item was already decided by Sam Supervisor: signed off." in page
+
+    response = sign_off(client, auth, s, headers={"HX-Request": "true"})
+    assert response.status_code == 409
+    fragment = text_of(response)
+    assert "<html" not in fragment
+    assert fragment.strip().startswith('<div id="decision-form">')
+    assert fragment.strip().endswith("</div>")
+    assert "already decided by Sam Supervisor" in fragment
+    assert "HX-Request" in response.headers["Vary"]
+
+    # The one who decided sees the same refusal, naming themselves.
+    auth.login_as(s.supervisor)
+    response = sign_off(client, auth, s)
+    assert response.status_code == 409
+    assert "This item was already decided by you: signed off." in text_of(response)
+    with pytest.raises(Conflict):
+        review.decide(colleague, s.submission, outcome=DecisionOutcome.RETURNED, comment="Again", outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)})
+    assert row_counts() == before
+    assert reload(s.evidence).status == EvidenceStatus.SIGNED_OFF
+
+    # Looking at it afterwards says who decided, with no form.
+    page = text_of(client.get(f"/review/{s.submission.id}"))
+    assert "This submission has been decided: signed off by Sam Supervisor." in page
+    assert 'name="outcome"' not in page
+
+
+def test_deciding_on_a_withdrawn_submission_is_a_conflict(client, auth, frameworks):
+    s = scene()
+    review.withdraw(s.worker, reload(s.evidence))
+    auth.login_as(s.supervisor)
+    before = row_counts()
+    response = sign_off(client, auth, s)
+    assert response.status_code == 409
+    assert "The worker withdrew this submission, so there is nothing to decide" in text_of(response)
+    response = sign_off(client, auth, s, headers={"HX-Request": "true"})
+    assert response.status_code == 409
+    assert text_of(response).strip().startswith('<div id="decision-form">')
+    assert row_counts() == before
+    assert reload(s.evidence).status == EvidenceStatus.DRAFT
+
+
+def test_the_page_of_a_withdrawn_submission_says_so_instead_of_offering_a_form(client, auth, frameworks):
+    """The supervisor's notice still links here after a withdrawal.
+
+    Bug: the page offers the decision form as if the item were waiting, and
+    only the POST says it was withdrawn (the decided case already says so on
+    GET). Fix: in ``review.routes.decide`` (or decide.html) treat
+    ``submission.withdrawn_at`` like ``decided``: say "The worker withdrew this
+    submission" and render no form.
+    """
+    s = scene()
+    review.withdraw(s.worker, reload(s.evidence))
+    auth.login_as(s.supervisor)
+    response = client.get(f"/review/{s.submission.id}")
+    page = text_of(response)
+    assert "withdrew this submission" in page
+    assert 'name="outcome"' not in page
+
+
+def test_a_competence_that_was_not_linked_is_refused(app, frameworks):
+    s = scene()
+    unlinked = competence("PS-LW-03")
+    before = row_counts()
+    with pytest.raises(InvalidDecision) as error:
+        review.decide(
+            s.supervisor,
+            s.submission,
+            outcome=DecisionOutcome.SIGNED_OFF,
+            comment="",
+            outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True), unlinked.id: CompetenceOutcome(True)},
+        )
+    assert error.value.errors == {"outcome": "You can only decide on the competences this item is linked to"}
+    assert row_counts() == before
+    assert reload(s.evidence).status == EvidenceStatus.SUBMITTED
+
+
+def test_the_service_reports_every_broken_rule(app, frameworks):
+    s = scene()
+    with pytest.raises(InvalidDecision) as error:
+        review.decide(s.supervisor, s.submission, outcome=None, comment="", outcomes={s.first.id: CompetenceOutcome(None), s.second.id: CompetenceOutcome(False, " ")})
+    assert error.value.errors == {
+        f"competence-{s.first.id}": "Choose accepted or not accepted",
+        f"reason-{s.second.id}": "Explain why this competence is not accepted",
+        "outcome": "Choose whether to sign off the item or return it for changes",
+    }
+    with pytest.raises(InvalidDecision) as error:
+        review.decide(s.supervisor, s.submission, outcome=DecisionOutcome.RETURNED, comment="x" * 5001, outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)})
+    assert error.value.errors == {"comment": "The comment must be 5,000 characters or fewer"}
+    assert row_counts()["Decision"] == 0
+
+
+# --- locked and returned items ---------------------------------------------------------------
+
+
+def test_a_signed_off_item_cannot_be_edited_or_deleted(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    assert sign_off(client, auth, s).status_code == 303
+    evidence = reload(s.evidence)
+
+    with pytest.raises(FieldError) as error:
+        evidence_service.update_evidence(s.worker, evidence, EvidenceInput(title="Changed", occurred_on=EVENT_DAY, description="Changed"))
+    assert error.value.message == "This item is signed off and cannot be changed"
+    with pytest.raises(FieldError) as error:
+        evidence_service.delete_evidence(s.worker, evidence)
+    assert error.value.message == "Only a draft can be deleted"
+    with pytest.raises(FieldError):
+        evidence_service.link_competence(s.worker, evidence, competence("PS-LW-03").id)
+    with pytest.raises(FieldError):
+        evidence_service.submit(s.worker, evidence)
+
+    auth.login_as(s.worker)
+    response = client.get(f"/portfolio/{evidence.id}/edit")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/portfolio/{evidence.id}"
+    page = text_of(client.get(response.headers["Location"]))
+    assert "This item is signed off: it cannot be changed now" in page
+    assert f'href="/portfolio/{evidence.id}/edit"' not in page
+    response = client.post(f"/portfolio/{evidence.id}/delete", data={"csrf_token": auth.token("/")})
+    assert response.status_code == 303
+    assert "Only a draft can be deleted" in text_of(client.get(response.headers["Location"]))
+
+    stored = reload(evidence)
+    assert stored.title == "Community walking group"
+    assert stored.status == EvidenceStatus.SIGNED_OFF
+    assert len(stored.links) == 2
+    assert review.content_hash(stored) == db.session.scalar(select(Decision.content_hash))
+
+
+def test_a_returned_item_is_changed_resubmitted_and_shows_its_history(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    response = post_decision(
+        client,
+        auth,
+        s.submission,
+        {s.first.id: "accepted", s.second.id: "not-accepted"},
+        reasons={s.second.id: "Say how you listened."},
+        outcome="returned",
+        comment="Add the dates of each session.",
+    )
+    assert response.status_code == 303
+    first_hash = db.session.scalar(select(Decision.content_hash))
+
+    auth.login_as(s.worker)
+    assert client.get(f"/portfolio/{s.evidence.id}/edit").status_code == 200
+    evidence_service.update_evidence(
+        s.worker, reload(s.evidence), EvidenceInput(title="Community walking group", occurred_on=EVENT_DAY, description=DESCRIPTION + " Sessions ran on 3, 10 and 17 March.")
+    )
+    evidence_service.submit(s.worker, reload(s.evidence))
+    evidence = reload(s.evidence)
+    assert evidence.status == EvidenceStatus.SUBMITTED
+    submissions = db.session.scalars(select(Submission).where(Submission.evidence_id == evidence.id).order_by(Submission.id)).all()
+    assert len(submissions) == 2
+    assert submissions[1].content_hash == review.content_hash(evidence) != first_hash
+
+    page = text_of(client.get(f"/portfolio/{evidence.id}"))
+    history = words(page.split('id="history"', 1)[1].split("</ol>", 1)[0])
+    assert history.count("Submitted ") == 2
+    assert "Waiting for a decision." in history
+    assert f"Returned for changes by Sam Supervisor on {long_date(TODAY)}." in history
+    assert "Add the dates of each session." in history
+    assert f"Accepted: {s.first.statement}" in history
+    assert f"Not accepted: {s.second.statement} – Say how you listened." in history
+    # Newest first: the waiting submission before the decided one.
+    assert history.index("Waiting for a decision.") < history.index("Returned for changes")
+
+    # The supervisor sees the earlier decision on the new submission's page.
+    auth.login_as(s.supervisor)
+    page = text_of(client.get(f"/review/{submissions[1].id}"))
+    assert "Add the dates of each session." in page.split('id="history"', 1)[1]
+    assert "Sessions ran on 3, 10 and 17 March." in page
+
+
+# --- withdrawing ------------------------------------------------------------------------
+
+
+def test_the_worker_withdraws_a_submission(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.worker)
+    page = text_of(client.get(f"/portfolio/{s.evidence.id}"))
+    assert "Withdraw submission" in page
+    response = client.post(f"/portfolio/{s.evidence.id}/withdraw", data={"csrf_token": auth.token("/")})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/portfolio/{s.evidence.id}"
+    page = text_of(client.get(response.headers["Location"]))
+    assert "Submission withdrawn: you can change the item and submit it again" in page
+    assert f"Withdrawn {long_date(TODAY)}." in page
+
+    submission = submission_of(s.evidence)
+    assert submission.withdrawn_at is not None
+    assert reload(s.evidence).status == EvidenceStatus.DRAFT
+    [entry] = audit_rows("evidence.withdrawn")
+    assert (entry.actor_id, entry.subject, entry.details) == (s.worker.id, f"evidence:{s.evidence.id}", {"submission_id": submission.id})
+
+    auth.login_as(s.supervisor)
+    assert queue_rows(text_of(client.get("/review/"))) == []
+    assert ledger.verify().ok
+
+
+def test_withdrawing_after_an_earlier_decision_goes_back_to_returned(client, auth, frameworks):
+    s = scene()
+    review.decide(
+        s.supervisor, s.submission, outcome=DecisionOutcome.RETURNED, comment="More detail, please.",
+        outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)},
+    )
+    evidence_service.submit(s.worker, reload(s.evidence))
+    auth.login_as(s.worker)
+    response = client.post(f"/portfolio/{s.evidence.id}/withdraw", data={"csrf_token": auth.token("/")})
+    assert response.status_code == 303
+    assert reload(s.evidence).status == EvidenceStatus.RETURNED
+    assert submission_of(s.evidence).withdrawn_at is not None
+
+
+def test_a_decided_submission_cannot_be_withdrawn(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    assert sign_off(client, auth, s).status_code == 303
+    before = row_counts()
+    auth.login_as(s.worker)
+    page = text_of(client.get(f"/portfolio/{s.evidence.id}"))
+    assert "Withdraw submission" not in page
+    response = client.post(f"/portfolio/{s.evidence.id}/withdraw", data={"csrf_token": auth.token("/")})
+    assert response.status_code == 303
+    assert "This item is not waiting for review any more, so it cannot be withdrawn" in text_of(client.get(response.headers["Location"]))
+    with pytest.raises(Conflict):
+        review.withdraw(s.worker, reload(s.evidence))
+    assert row_counts() == before
+    assert reload(s.evidence).status == EvidenceStatus.SIGNED_OFF
+    assert submission_of(s.evidence).withdrawn_at is None
+
+
+def test_only_the_owner_withdraws(client, auth, frameworks):
+    s = scene()
+    other = new_worker("Olive Other")
+    auth.login_as(other)
+    response = client.post(f"/portfolio/{s.evidence.id}/withdraw", data={"csrf_token": auth.token("/")})
+    assert response.status_code == 404
+    with pytest.raises(NotFound):
+        review.withdraw(other, s.evidence)
+    assert submission_of(s.evidence).withdrawn_at is None
+    assert audit_rows("evidence.withdrawn") == []
+
+
+# --- supervision notes --------------------------------------------------------------------
+
+
+@pytest.fixture
+def note_scene(app, frameworks):
+    worker = new_worker("Wendy Worker")
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    sue = make_user(Role.SUPERVISOR, name="Sue Supervisor")
+    assign(sam, worker, starts_on=STARTED)
+    assign(sue, worker, starts_on=STARTED)
+    return worker, sam, sue, supervision_note(worker, sam)
+
+
+def post_note(client, auth, note, **data):
+    return client.post(f"/review/notes/{note.id}", data={"csrf_token": auth.token("/"), **data})
+
+
+def test_the_named_supervisor_confirms_a_note(client, auth, note_scene):
+    worker, sam, _, note = note_scene
+    auth.login_as(sam)
+    page = text_of(client.get("/review/"))
+    assert "Supervision notes to confirm (1)" in page
+    assert f"Supervision in March – Wendy Worker, session on {long_date(EVENT_DAY)}" in words(page)
+    page = text_of(client.get(f"/review/notes/{note.id}"))
+    assert "We discussed lone working." in page
+
+    response = post_note(client, auth, note, outcome="confirmed")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/review/"
+    assert "Confirmed as an accurate record: Supervision in March" in text_of(client.get("/review/"))
+
+    [row] = db.session.scalars(select(NoteReview)).all()
+    assert (row.evidence_id, row.supervisor_id, row.outcome, row.comment) == (note.id, sam.id, NoteOutcome.CONFIRMED, "")
+    assert row.content_hash == review.content_hash(reload(note))
+    [entry] = audit_rows("note.confirmed")
+    assert (entry.actor_id, entry.subject, entry.details["note_review_id"]) == (sam.id, f"evidence:{note.id}", row.id)
+    [notice] = notices_of(worker)
+    assert notice.message == "Sam Supervisor confirmed your supervision note “Supervision in March”"
+    assert notice.url == f"/portfolio/{note.id}"
+
+    # Locked.
+    locked = reload(note)
+    assert locked.note_confirmed and not locked.is_editable
+    with pytest.raises(FieldError) as error:
+        evidence_service.update_evidence(worker, locked, EvidenceInput(title="Changed", occurred_on=EVENT_DAY, description="Changed", supervisor_id=sam.id))
+    assert error.value.message == "This item is a confirmed supervision note and cannot be changed"
+    with pytest.raises(FieldError):
+        evidence_service.delete_evidence(worker, locked)
+    # No longer waiting, and cannot be confirmed twice.
+    assert "No notes to confirm." in text_of(client.get("/review/"))
+    assert "You confirmed this note. It is locked." in text_of(client.get(f"/review/notes/{note.id}"))
+    before = row_counts()
+    response = post_note(client, auth, note, outcome="disputed", comment="On second thoughts")
+    assert response.status_code == 422
+    assert "This note is already confirmed" in text_of(response)
+    assert row_counts() == before
+
+    auth.login_as(worker)
+    page = text_of(client.get(f"/portfolio/{note.id}"))
+    assert "Confirmed as an accurate record" in page
+    assert reload(note).title == "Supervision in March"
+
+
+def test_the_named_supervisor_disputes_a_note_with_a_comment(client, auth, note_scene):
+    worker, sam, _, note = note_scene
+    auth.login_as(sam)
+    before = row_counts()
+    response = post_note(client, auth, note, outcome="disputed", comment="  ")
+    assert response.status_code == 422
+    assert "Say what is not accurate" in error_next_to(text_of(response), "comment")
+    response = post_note(client, auth, note)
+    assert response.status_code == 422
+    assert "Choose whether the note is an accurate record" in error_next_to(text_of(response), "outcome")
+    assert row_counts() == before
+
+    response = post_note(client, auth, note, outcome="disputed", comment="We also agreed a home-visit plan.")
+    assert response.status_code == 303
+    [row] = db.session.scalars(select(NoteReview)).all()
+    assert (row.outcome, row.comment) == (NoteOutcome.DISPUTED, "We also agreed a home-visit plan.")
+    assert len(audit_rows("note.disputed")) == 1
+    assert notices_of(worker)[-1].message == "Sam Supervisor disputed your supervision note “Supervision in March”"
+    # Still waiting for confirmation, marked as disputed; the worker can still change it.
+    assert "Disputed" in text_of(client.get("/review/"))
+    assert reload(note).is_editable
+    auth.login_as(worker)
+    page = text_of(client.get(f"/portfolio/{note.id}"))
+    assert "Disputed" in page and "We also agreed a home-visit plan." in page
+
+
+def test_a_former_supervisor_can_no_longer_see_or_confirm_a_note(client, auth, note_scene):
+    """SECURITY.md: a supervisor sees and decides only for workers assigned to them *at that moment*.
+
+    Bug: ``get_note_for_supervisor_or_404``, ``review_note`` and ``notes_to_confirm``
+    check only ``evidence.supervisor_id``, so the named supervisor keeps reading
+    (and confirming, and downloading the files of) the worker's supervision
+    notes after their assignment has ended. Fix: also require
+    ``supervision.is_supervising(actor.id, evidence.owner_id, today())`` in the
+    guard and in ``review_note``, and the same ``exists()`` condition in
+    ``notes_to_confirm``.
+    """
+    worker, sam, _, note = note_scene
+    assignment = db.session.scalar(select(SupervisionAssignment).where(SupervisionAssignment.supervisor_id == sam.id))
+    assignment.ends_on = TODAY - timedelta(days=1)
+    db.session.commit()
+    auth.login_as(sam)
+    before = row_counts()
+    assert "Supervision in March" not in text_of(client.get("/review/"))
+    assert client.get(f"/review/notes/{note.id}").status_code == 404
+    assert post_note(client, auth, note, outcome="confirmed").status_code == 404
+    assert row_counts() == before
+
+
+def test_another_supervisor_cannot_confirm_a_note(client, auth, note_scene):
+    worker, sam, sue, note = note_scene
+    auth.login_as(sue)
+    before = row_counts()
+    assert client.get(f"/review/notes/{note.id}").status_code == 404
+    assert post_note(client, auth, note, outcome="confirmed").status_code == 404
+    with pytest.raises(NotFound):
+        review.review_note(sue, note, NoteOutcome.CONFIRMED, "")
+    # Nor a manager, nor the worker.
+    manager = make_user(Role.MANAGER, Role.SUPERVISOR, name="Maya Manager")
+    auth.login_as(manager)
+    assert post_note(client, auth, note, outcome="confirmed").status_code == 404
+    auth.login_as(worker)
+    assert post_note(client, auth, note, outcome="confirmed").status_code == 403
+    assert row_counts() == before
+    assert not reload(note).note_confirmed
+
+
+# --- the team page ------------------------------------------------------------------------
+
+
+def required_for_next_tier() -> int:
+    """Competences to meet for Link Worker Coach: those of both first tiers."""
+    position = tier("link-worker", "link-worker-coach").position
+    return db.session.scalar(
+        select(func.count(Competence.id))
+        .join(Tier, Tier.id == Competence.tier_id)
+        .join(Framework, Framework.id == Competence.framework_id)
+        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Tier.position <= position, Competence.retired_at.is_(None))
+    )
+
+
+def test_the_team_page(client, auth, frameworks):
+    s = scene()
+    submitted_item(s.worker, title="Second item")
+    supervision_note(s.worker, s.supervisor, title="March supervision", on=EVENT_DAY)
+    supervision_note(s.worker, s.supervisor, title="April supervision", on=date(2026, 4, 2))
+    top = new_worker("Tom Top", "psychosocial-link-worker")
+    assign(s.supervisor, top, starts_on=STARTED)
+    gone = new_worker("Gina Gone")
+    db.session.add(SupervisionAssignment(supervisor_id=s.supervisor.id, worker_id=gone.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=1)))
+    db.session.commit()
+    required = required_for_next_tier()
+    assert required == 68
+
+    auth.login_as(s.supervisor)
+    rows = team_rows(text_of(client.get("/review/team")))
+    assert rows == {
+        "Tom Top": ["Psychosocial Link Worker", "Top tier", "0", "None"],
+        "Wendy Worker": ["Link Worker", f"0 of {required} for Link Worker Coach", "2", long_date(date(2026, 4, 2))],
+    }
+
+    assert sign_off(client, auth, s).status_code == 303
+    rows = team_rows(text_of(client.get("/review/team")))
+    assert rows["Wendy Worker"] == ["Link Worker", f"1 of {required} for Link Worker Coach", "1", long_date(date(2026, 4, 2))]
+
+
+def test_the_team_page_without_supervisees(client, auth, frameworks):
+    auth.login_as(make_user(Role.SUPERVISOR))
+    assert "Nobody is assigned to you today." in text_of(client.get("/review/team"))
+
+
+# --- fixed query counts --------------------------------------------------------------------
+
+
+def add_supervisees(supervisor: User, start: int, count: int, *, items: int = 2, notes: bool = False) -> None:
+    for number in range(start, start + count):
+        worker = new_worker(f"Worker {number:02d}")
+        assign(supervisor, worker, starts_on=STARTED)
+        for item in range(items):
+            submitted_item(worker, title=f"Item {item} of worker {number}")
+        if notes:
+            supervision_note(worker, supervisor, title=f"Supervision of worker {number}")
+
+
+def test_team_and_queue_pages_run_a_fixed_number_of_queries(client, auth, frameworks, count_queries):
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    add_supervisees(supervisor, 0, 2, items=1)
+    auth.login_as(supervisor)
+    client.get("/review/")  # warm up
+    with count_queries:
+        assert client.get("/review/team").status_code == 200
+    team_before = count_queries.count
+    with count_queries:
+        assert client.get("/review/").status_code == 200
+    queue_before = count_queries.count
+
+    add_supervisees(supervisor, 2, 18, items=3)
+    with count_queries:
+        page = text_of(client.get("/review/team"))
+    assert len(team_rows(page)) == 20
+    assert count_queries.count == team_before, count_queries.statements
+    with count_queries:
+        page = text_of(client.get("/review/"))
+    assert len(queue_rows(page)) == 2 + 18 * 3
+    assert count_queries.count == queue_before, count_queries.statements
+
+
+def test_the_queue_with_notes_to_confirm_runs_a_fixed_number_of_queries(client, auth, frameworks, count_queries):
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    add_supervisees(supervisor, 0, 2, items=1, notes=True)
+    auth.login_as(supervisor)
+    client.get("/review/")  # warm up
+    with count_queries:
+        assert client.get("/review/").status_code == 200
+    before = count_queries.count
+
+    add_supervisees(supervisor, 2, 18, items=1, notes=True)
+    with count_queries:
+        page = text_of(client.get("/review/"))
+    assert "Supervision notes to confirm (20)" in page
+    # Bug: queue.html reads ``n.note_reviews`` for each note, which notes_to_confirm()
+    # does not load: one more query per note (fix: selectinload(Evidence.note_reviews)).
+    per_note = [s for s in count_queries.statements if s.lstrip().startswith("SELECT note_reviews.")]
+    assert count_queries.count == before, f"{count_queries.count} queries instead of {before}; {len(per_note)} load one note's reviews each"

@@ -1,0 +1,421 @@
+"""Managers assign supervisors to workers and end assignments, through the routes."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.exceptions import Forbidden
+
+from portfolio.audit import ledger
+from portfolio.errors import FieldError
+from portfolio.extensions import db
+from portfolio.models import AuditEntry, Role, SupervisionAssignment
+from portfolio.supervision import service
+from tests.factories import assign, make_user, tier
+
+TODAY = date.today()
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+def text_of(response) -> str:
+    """The page as a person reads it: entities decoded."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def error_next_to(page: str, field: str) -> str:
+    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
+    assert f'id="{field}-error"' in page, f"no error message next to {field}"
+    after = page.split(f'id="{field}-error"', 1)[1]
+    message = "</span>".join(after.split("</span>", 2)[:2])
+    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
+
+
+def options(page: str, name: str) -> list[tuple[str, str]]:
+    """The (value, text) options of the <select> named ``name``."""
+    found = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert found, f"no select named {name}"
+    return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', found.group(1))]
+
+
+def date_fields(name: str, day: date | None) -> dict[str, str]:
+    if day is None:
+        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
+    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
+
+
+def long_date(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def assignment_rows(page: str) -> list[str]:
+    """The rows of the assignments table, as read (cells joined by " | ")."""
+    table = page.split('class="nhsuk-table-responsive assignments"', 1)[1].split("</table>", 1)[0]
+    body = table.split("<tbody", 1)[1]
+    rows = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        rows.append(
+            " | ".join(
+                " ".join(re.sub(r"<[^>]+>", " ", re.sub(r'<span class="nhsuk-table-responsive__heading".*?</span>', "", c, flags=re.S)).split())
+                for c in cells
+            )
+        )
+    return rows
+
+
+def counts() -> tuple[int, int]:
+    """(assignments, audit rows)."""
+    return (
+        db.session.scalar(select(func.count()).select_from(SupervisionAssignment)),
+        db.session.scalar(select(func.count()).select_from(AuditEntry)),
+    )
+
+
+def audit_rows(action: str | None = None) -> list[AuditEntry]:
+    query = select(AuditEntry).order_by(AuditEntry.seq)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    return list(db.session.scalars(query))
+
+
+def reload(assignment: SupervisionAssignment) -> SupervisionAssignment:
+    db.session.expire_all()
+    return db.session.get(SupervisionAssignment, assignment.id)
+
+
+@pytest.fixture
+def manager(app, frameworks, auth):
+    user = make_user(Role.MANAGER, name="Maya Manager")
+    auth.login_as(user)
+    return user
+
+
+@pytest.fixture
+def people(app, frameworks):
+    """Two workers, two supervisors, someone who is both, and a manager who is neither."""
+    level = tier("link-worker", "link-worker")
+    return {
+        "wendy": make_user(Role.WORKER, name="Wendy Worker", tier=level),
+        "walter": make_user(Role.WORKER, name="Walter Worker", tier=level),
+        "sam": make_user(Role.SUPERVISOR, name="Sam Supervisor"),
+        "sue": make_user(Role.SUPERVISOR, name="Sue Supervisor"),
+        "both": make_user(Role.WORKER, Role.SUPERVISOR, name="Bo Both", tier=level),
+    }
+
+
+def post_assign(client, auth, worker_id, supervisor_id, starts_on=TODAY, ends_on=None, **kwargs):
+    data = {
+        "csrf_token": auth.token("/supervision/"),
+        "worker_id": str(worker_id),
+        "supervisor_id": str(supervisor_id),
+        **date_fields("starts_on", starts_on),
+        **date_fields("ends_on", ends_on),
+    }
+    return client.post("/supervision/", data=data, **kwargs)
+
+
+# --- assigning -----------------------------------------------------------------------
+
+
+def test_the_form_lists_workers_and_supervisors(client, manager, people):
+    response = client.get("/supervision/")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<h1>Supervision</h1>" in page
+    workers = options(page, "worker_id")
+    supervisors = options(page, "supervisor_id")
+    assert workers[0] == ("0", "Choose a worker")
+    assert supervisors[0] == ("0", "Choose a supervisor")
+    assert sorted(t for _, t in workers[1:]) == ["Bo Both", "Walter Worker", "Wendy Worker"]
+    assert sorted(t for _, t in supervisors[1:]) == ["Bo Both", "Sam Supervisor", "Sue Supervisor"]
+    assert ("%d" % people["sam"].id, "Sam Supervisor") in supervisors
+    # The manager is neither, and no assignment exists yet.
+    assert "Maya Manager" not in [t for _, t in workers + supervisors]
+    assert "No assignments yet." in page
+    # Start date defaults to today.
+    assert f'value="{TODAY.day}"' in page.split('id="starts_on"', 1)[1].split("</fieldset>", 1)[0]
+
+
+def test_a_manager_assigns_a_supervisor(client, auth, manager, people):
+    wendy, sam = people["wendy"], people["sam"]
+    start = TODAY - timedelta(days=3)
+    response = post_assign(client, auth, wendy.id, sam.id, starts_on=start)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/supervision/"
+
+    [row] = db.session.scalars(select(SupervisionAssignment)).all()
+    assert (row.worker_id, row.supervisor_id, row.starts_on, row.ends_on) == (wendy.id, sam.id, start, None)
+    assert row.created_by_id == manager.id
+    [entry] = audit_rows()
+    assert (entry.action, entry.subject, entry.actor_id) == ("supervision.assigned", f"assignment:{row.id}", manager.id)
+    assert entry.details == {
+        "worker_id": wendy.id,
+        "supervisor_id": sam.id,
+        "starts_on": start.isoformat(),
+        "ends_on": None,
+    }
+    assert service.is_supervising(sam.id, wendy.id, TODAY)
+
+    page = text_of(client.get("/supervision/"))
+    assert "Sam Supervisor now supervises Wendy Worker" in page
+    assert assignment_rows(page) == [
+        f"Wendy Worker | Sam Supervisor | {long_date(start)} | No end date | Set end date for Sam Supervisor supervising Wendy Worker"
+    ]
+    assert ledger.verify().ok
+
+
+def test_an_assignment_with_an_end_date(client, auth, manager, people):
+    end = TODAY + timedelta(days=30)
+    assert post_assign(client, auth, people["walter"].id, people["sue"].id, ends_on=end).status_code == 303
+    [row] = db.session.scalars(select(SupervisionAssignment)).all()
+    assert (row.starts_on, row.ends_on) == (TODAY, end)
+    assert audit_rows("supervision.assigned")[0].details["ends_on"] == end.isoformat()
+    rows = assignment_rows(text_of(client.get("/supervision/")))
+    assert rows[0].startswith(f"Walter Worker | Sue Supervisor | {long_date(TODAY)} | {long_date(end)} |")
+    assert "Ended" not in rows[0]
+
+
+CASES = [
+    pytest.param(lambda p: {"worker_id": 0}, "worker_id", "Choose the worker", id="no-worker"),
+    pytest.param(lambda p: {"supervisor_id": 0}, "supervisor_id", "Choose a supervisor", id="no-supervisor"),
+    pytest.param(
+        lambda p: {"worker_id": p["both"].id, "supervisor_id": p["both"].id},
+        "supervisor_id",
+        "A worker cannot supervise themselves: choose someone else",
+        id="same-person",
+    ),
+    pytest.param(
+        lambda p: {"ends_on": TODAY - timedelta(days=1)},
+        "ends_on",
+        "The end date must be the same as or after the start date",
+        id="end-before-start",
+    ),
+    pytest.param(
+        lambda p: {"supervisor_id": p["walter"].id}, "supervisor_id", "Choose a supervisor", id="not-a-supervisor"
+    ),
+    pytest.param(
+        lambda p: {"worker_id": 987654}, "worker_id", "Choose the worker", id="missing-worker"
+    ),
+    pytest.param(lambda p: {"starts_on": None}, "starts_on", "Enter the start date", id="no-start-date"),
+]
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), CASES)
+def test_a_refused_assignment_shows_the_error_next_to_the_field_and_writes_nothing(client, auth, manager, people, changes, field, message):
+    values = {"worker_id": people["wendy"].id, "supervisor_id": people["sam"].id, "starts_on": TODAY, "ends_on": None}
+    values.update(changes(people))
+    before = counts()
+    response = post_assign(client, auth, **values)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<title>Error: Supervision" in page
+    assert "There is a problem" in page
+    assert message in error_next_to(page, field)
+    assert counts() == before
+
+
+def test_an_overlapping_assignment_of_the_same_pair_is_refused(client, auth, manager, people):
+    wendy, sam = people["wendy"], people["sam"]
+    first = assign(sam, wendy, starts_on=TODAY - timedelta(days=60))
+    first.ends_on = TODAY + timedelta(days=10)
+    db.session.commit()
+    before = counts()
+    # Starts inside the first period.
+    response = post_assign(client, auth, wendy.id, sam.id, starts_on=TODAY + timedelta(days=5))
+    assert response.status_code == 422
+    assert "Sam Supervisor already supervises Wendy Worker in that period" in error_next_to(text_of(response), "supervisor_id")
+    # Ends inside it.
+    response = post_assign(client, auth, wendy.id, sam.id, starts_on=TODAY - timedelta(days=90), ends_on=TODAY - timedelta(days=59))
+    assert response.status_code == 422
+    # Surrounds it.
+    response = post_assign(client, auth, wendy.id, sam.id, starts_on=TODAY - timedelta(days=90))
+    assert response.status_code == 422
+    assert counts() == before
+
+    # The day after it ends is fine, and so is another supervisor for the same period.
+    assert post_assign(client, auth, wendy.id, sam.id, starts_on=TODAY + timedelta(days=11)).status_code == 303
+    assert post_assign(client, auth, wendy.id, people["sue"].id, starts_on=TODAY).status_code == 303
+    assert counts() == (before[0] + 2, before[1] + 2)
+
+
+def test_the_service_refuses_the_same_rules(app, manager, people):
+    wendy = people["wendy"]
+    with pytest.raises(FieldError) as error:
+        service.assign(manager, worker_id=wendy.id, supervisor_id=wendy.id, starts_on=TODAY, ends_on=None)
+    assert error.value.field == "supervisor_id"  # Wendy is not a supervisor
+    with pytest.raises(FieldError) as error:
+        service.assign(manager, worker_id=people["both"].id, supervisor_id=people["both"].id, starts_on=TODAY, ends_on=None)
+    assert error.value.message == "A worker cannot supervise themselves: choose someone else"
+    assert counts() == (0, 0)
+
+
+# --- ending an assignment -------------------------------------------------------------
+
+
+def test_ending_an_assignment(client, auth, manager, people):
+    started = TODAY - timedelta(days=100)
+    assignment = assign(people["sam"], people["wendy"], starts_on=started)
+    page = text_of(client.get(f"/supervision/{assignment.id}/end"))
+    assert "End supervision of Wendy Worker by Sam Supervisor" in page
+    assert f"Started {long_date(started)}" in page
+
+    last_day = TODAY - timedelta(days=1)
+    response = client.post(
+        f"/supervision/{assignment.id}/end",
+        data={"csrf_token": auth.token("/supervision/"), **date_fields("ends_on", last_day)},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/supervision/"
+    assert reload(assignment).ends_on == last_day
+    [entry] = audit_rows("supervision.ended")
+    assert (entry.subject, entry.actor_id) == (f"assignment:{assignment.id}", manager.id)
+    assert entry.details == {
+        "worker_id": people["wendy"].id,
+        "supervisor_id": people["sam"].id,
+        "ends_on": last_day.isoformat(),
+        "previous_ends_on": None,
+    }
+    assert not service.is_supervising(people["sam"].id, people["wendy"].id, TODAY)
+    assert service.is_supervising(people["sam"].id, people["wendy"].id, last_day)
+    page = text_of(client.get("/supervision/"))
+    assert f"ends on {long_date(last_day)}" in page
+    assert ledger.verify().ok
+
+
+def test_an_end_before_the_start_is_refused(client, auth, manager, people):
+    assignment = assign(people["sam"], people["wendy"], starts_on=TODAY - timedelta(days=10))
+    before = counts()
+    response = client.post(
+        f"/supervision/{assignment.id}/end",
+        data={"csrf_token": auth.token("/supervision/"), **date_fields("ends_on", TODAY - timedelta(days=11))},
+    )
+    assert response.status_code == 422
+    assert "The end date must be the same as or after the start date" in error_next_to(text_of(response), "ends_on")
+    response = client.post(
+        f"/supervision/{assignment.id}/end", data={"csrf_token": auth.token("/supervision/"), **date_fields("ends_on", None)}
+    )
+    assert response.status_code == 422
+    assert "Enter the end date" in error_next_to(text_of(response), "ends_on")
+    assert reload(assignment).ends_on is None
+    assert counts() == before
+
+
+def test_moving_an_end_date_into_a_later_assignment_of_the_same_pair_is_refused(client, auth, manager, people):
+    """The rule "no overlapping assignments of the same pair" must hold when an end date changes too.
+
+    Bug: ``supervision.service.end_assignment`` checks only ``ends_on >= starts_on``;
+    "Set end date" can push an ended assignment past the start of a later one of
+    the same pair, leaving two overlapping rows (which ``assign`` refuses).
+    Fix: in ``end_assignment``, inside the write transaction, look for another
+    assignment of the same worker and supervisor (``id != assignment.id``) with
+    ``starts_on <= ends_on`` and ``(ends_on IS NULL OR ends_on >= assignment.starts_on)``,
+    and raise ``FieldError("ends_on", "<supervisor> already supervises <worker> in that period")``.
+    """
+    wendy, sam = people["wendy"], people["sam"]
+    old = assign(sam, wendy, starts_on=TODAY - timedelta(days=200))
+    old.ends_on = TODAY - timedelta(days=100)
+    db.session.commit()
+    assign(sam, wendy, starts_on=TODAY - timedelta(days=50))
+    before = counts()
+    response = client.post(
+        f"/supervision/{old.id}/end",
+        data={"csrf_token": auth.token("/supervision/"), **date_fields("ends_on", TODAY + timedelta(days=10))},
+    )
+    assert response.status_code == 422
+    assert "already supervises" in error_next_to(text_of(response), "ends_on")
+    assert reload(old).ends_on == TODAY - timedelta(days=100)
+    assert counts() == before
+
+
+def test_ending_a_missing_assignment_is_404(client, auth, manager):
+    assert client.get("/supervision/999/end").status_code == 404
+
+
+# --- who may ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["worker", "supervisor", "both"])
+def test_non_managers_are_refused(client, auth, people, role):
+    person = {"worker": people["wendy"], "supervisor": people["sam"], "both": people["both"]}[role]
+    assignment = assign(people["sue"], people["walter"], starts_on=TODAY - timedelta(days=5))
+    auth.login_as(person)
+    token = auth.token("/")
+    before = counts()
+    assert client.get("/supervision/").status_code == 403
+    response = client.post(
+        "/supervision/",
+        data={"csrf_token": token, "worker_id": people["wendy"].id, "supervisor_id": people["sue"].id, **date_fields("starts_on", TODAY)},
+    )
+    assert response.status_code == 403
+    assert client.get(f"/supervision/{assignment.id}/end").status_code == 403
+    response = client.post(f"/supervision/{assignment.id}/end", data={"csrf_token": token, **date_fields("ends_on", TODAY)})
+    assert response.status_code == 403
+    assert counts() == before
+    assert reload(assignment).ends_on is None
+    # The navigation does not offer the page.
+    assert 'href="/supervision/"' not in client.get("/").get_data(as_text=True)
+
+
+def test_the_service_refuses_non_managers(app, people):
+    with pytest.raises(Forbidden):
+        service.assign(people["sam"], worker_id=people["wendy"].id, supervisor_id=people["sue"].id, starts_on=TODAY, ends_on=None)
+    assignment = assign(people["sue"], people["walter"])
+    with pytest.raises(Forbidden):
+        service.end_assignment(people["sue"], assignment, TODAY)
+    assert reload(assignment).ends_on is None
+    assert audit_rows() == []
+
+
+# --- several supervisors and history ---------------------------------------------------
+
+
+def test_a_worker_may_have_two_supervisors(client, auth, manager, people):
+    wendy = people["wendy"]
+    assert post_assign(client, auth, wendy.id, people["sam"].id).status_code == 303
+    assert post_assign(client, auth, wendy.id, people["sue"].id).status_code == 303
+    assert [u.name for u in service.supervisors_of(wendy.id, TODAY)] == ["Sam Supervisor", "Sue Supervisor"]
+    rows = assignment_rows(text_of(client.get("/supervision/")))
+    assert sorted(r.split(" | ")[:2] for r in rows) == [["Wendy Worker", "Sam Supervisor"], ["Wendy Worker", "Sue Supervisor"]]
+    assert len(audit_rows("supervision.assigned")) == 2
+
+
+def test_history_is_kept(client, auth, manager, people):
+    wendy, sam, sue = people["wendy"], people["sam"], people["sue"]
+    old = assign(sam, wendy, starts_on=TODAY - timedelta(days=400))
+    response = client.post(
+        f"/supervision/{old.id}/end",
+        data={"csrf_token": auth.token("/supervision/"), **date_fields("ends_on", TODAY - timedelta(days=30))},
+    )
+    assert response.status_code == 303
+    # Sue takes over; later Sam comes back.
+    assert post_assign(client, auth, wendy.id, sue.id, starts_on=TODAY - timedelta(days=29)).status_code == 303
+    assert post_assign(client, auth, wendy.id, sam.id, starts_on=TODAY).status_code == 303
+
+    assert db.session.scalar(select(func.count()).select_from(SupervisionAssignment)) == 3
+    assert [u.name for u in service.supervisors_of(wendy.id)] == ["Sam Supervisor", "Sue Supervisor"]
+    rows = assignment_rows(text_of(client.get("/supervision/")))
+    assert len(rows) == 3
+    ended = [r for r in rows if "Ended" in r]
+    assert ended == [
+        f"Wendy Worker | Sam Supervisor | {long_date(TODAY - timedelta(days=400))} | {long_date(TODAY - timedelta(days=30))} Ended"
+        f" | Set end date for Sam Supervisor supervising Wendy Worker"
+    ]
+    # Current ones first, the ended one last.
+    assert "Ended" in rows[-1]
+    assert [e.action for e in audit_rows()] == ["supervision.ended", "supervision.assigned", "supervision.assigned"]
+    assert ledger.verify().ok
+
+
+def test_an_assignment_ending_today_is_not_yet_ended(client, auth, manager, people):
+    assignment = assign(people["sam"], people["wendy"], starts_on=TODAY - timedelta(days=10))
+    assignment.ends_on = TODAY
+    db.session.commit()
+    [row] = assignment_rows(text_of(client.get("/supervision/")))
+    assert long_date(TODAY) in row and "Ended" not in row
+    assert service.is_supervising(people["sam"].id, people["wendy"].id, TODAY)
