@@ -43,6 +43,9 @@ def begin_write() -> None:
     ``current_user``) is ended first.
     """
     session = db.session()
+    if session.new or session.dirty or session.deleted:
+        # Rolling back would silently drop them: a caller bug, so say so.
+        raise RuntimeError("begin_write() called with unsaved changes in the session; commit them first")
     if session.in_transaction():
         session.rollback()
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})

@@ -316,6 +316,18 @@ class EvidenceKind(str, enum.Enum):
     def label(self) -> str:
         return EVIDENCE_KIND_LABELS[self]
 
+    @property
+    def add_heading(self) -> str:
+        """'Add a reflective account', 'Add an observation of practice', 'Add feedback'."""
+        return {
+            "reflection": "Add a reflective account",
+            "certificate": "Add a training certificate",
+            "supervision-note": "Add a supervision note",
+            "observation": "Add an observation of practice",
+            "feedback": "Add feedback",
+            "other": "Add other evidence",
+        }[self.value]
+
 
 EVIDENCE_KIND_LABELS = {
     EvidenceKind.REFLECTION: "Reflective account",

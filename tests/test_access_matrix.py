@@ -16,10 +16,21 @@ from datetime import date
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
+from portfolio.cpd import service as cpd_service
 from portfolio.evidence import service as evidence_service
+from portfolio.training import service as training_service
 from portfolio.extensions import db
 from portfolio.frameworks import service
-from portfolio.models import Competence, EvidenceKind, Notification, Role, Submission, SupervisionAssignment
+from portfolio.models import (
+    Competence,
+    EvidenceKind,
+    Notification,
+    PromotionRequest,
+    Requirement,
+    Role,
+    Submission,
+    SupervisionAssignment,
+)
 from tests.factories import assign, make_user, tier
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
@@ -113,6 +124,33 @@ CASES = [
     Case("notifications.index", "GET", lambda ids: "/notifications/", signed_in(200)),
     Case("notifications.open_notice", "POST", lambda ids: f"/notifications/{ids['notification']}", {"anonymous": SIGN_IN, "worker": 404, "supervisor": 303, "manager": 404}, data={}),
     Case("notifications.mark_all_read", "POST", lambda ids: "/notifications/read", signed_in(303), data={}),
+    Case("progress.index", "GET", lambda ids: "/progress/", workers(200)),
+    Case("progress.missing", "GET", lambda ids: "/progress/missing", workers(200)),
+    Case("progress.request_promotion", "POST", lambda ids: "/progress/request", workers(422), data={}),
+    Case("progress.export", "GET", lambda ids: "/progress/export.zip", workers(200)),
+    Case("progress.pdf", "GET", lambda ids: "/progress/portfolio.pdf", workers(200)),
+    Case("progress.worker", "GET", lambda ids: f"/progress/workers/{ids['worker']}", signed_in(200)),
+    Case("progress.worker_pdf", "GET", lambda ids: f"/progress/workers/{ids['worker']}/portfolio.pdf", signed_in(200)),
+    Case("progress.recommend", "POST", lambda ids: f"/progress/requests/{ids['request']}/recommend", supervisors_only(422), data={}),
+    Case("progress.decide", "POST", lambda ids: f"/progress/requests/{ids['request']}/decide", managers_only(422), data={}),
+    Case("progress.verify", "GET", lambda ids: f"/progress/workers/{ids['worker']}/requirements/{ids['requirement']}", managers_only(200)),
+    Case("progress.verify", "POST", lambda ids: f"/progress/workers/{ids['worker']}/requirements/{ids['requirement']}", managers_only(303), data={}),
+    Case("progress.team", "GET", lambda ids: "/progress/team", managers_only(200)),
+    Case("training.index", "GET", lambda ids: "/training/", managers_only(302)),
+    Case("training.catalogue", "GET", lambda ids: "/training/link-worker/", managers_only(200)),
+    Case("training.catalogue", "POST", lambda ids: "/training/link-worker/", managers_only(422), data={}),
+    Case("training.edit", "GET", lambda ids: f"/training/items/{ids['training_item']}/edit", managers_only(200)),
+    Case("training.edit", "POST", lambda ids: f"/training/items/{ids['training_item']}/edit", managers_only(422), data={"title": ""}),
+    Case("training.retire", "POST", lambda ids: f"/training/items/{ids['training_item']}/retire", managers_only(303), data={}),
+    Case("training.compliance", "GET", lambda ids: "/training/link-worker/compliance", managers_only(200)),
+    Case("cpd.index", "GET", lambda ids: "/cpd/", workers(200)),
+    Case("cpd.new_activity", "GET", lambda ids: "/cpd/activities/new", workers(200)),
+    Case("cpd.new_activity", "POST", lambda ids: "/cpd/activities/new", workers(422), data={}),
+    Case("cpd.new_appraisal", "GET", lambda ids: "/cpd/appraisals/new", workers(200)),
+    Case("cpd.new_appraisal", "POST", lambda ids: "/cpd/appraisals/new", workers(422), data={}),
+    Case("cpd.appraisal", "GET", lambda ids: f"/cpd/appraisals/{ids['appraisal']}", signed_in(200)),
+    Case("cpd.appraisal", "POST", lambda ids: f"/cpd/appraisals/{ids['appraisal']}", {"anonymous": SIGN_IN, "worker": 303, "supervisor": 303, "manager": 404}, data={}),
+    Case("cpd.sign", "POST", lambda ids: f"/cpd/appraisals/{ids['appraisal']}/sign", {"anonymous": SIGN_IN, "worker": 303, "supervisor": 303, "manager": 404}, data={}),
     Case("frameworks.retire_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/retire", managers_only(303), data={}),
 ]
 
@@ -164,7 +202,19 @@ def test_access(client, auth, frameworks, role, case):
         evidence_service.EvidenceInput(occurred_on=date(2026, 2, 1), supervisor_id=supervisor.id, description="We discussed caseload"),
         [FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename="n.pdf", content_type="application/pdf")],
     )
+    promotion = PromotionRequest(worker_id=worker.id, from_tier_id=worker.tier_id, target_tier_id=tier("link-worker", "link-worker-coach").id)
+    db.session.add(promotion)
+    db.session.commit()
+    training_item = training_service.add_item(
+        manager, frameworks["link-worker"], title="Lone working", statutory=True, renewal_months=36, tier_slugs=[]
+    )
+    appraisal = cpd_service.start_appraisal(worker, worker, held_on=date.today(), appraiser_id=supervisor.id)
     ids = {
+        "worker": worker.id,
+        "request": promotion.id,
+        "requirement": db.session.scalar(select(Requirement.id).where(Requirement.framework_id == worker.framework_id)),
+        "training_item": training_item.id,
+        "appraisal": appraisal.id,
         "submission": db.session.scalar(select(Submission.id).where(Submission.evidence_id == submitted.id)),
         "submitted_file": submitted.files[0].id,
         "note": note.id,
