@@ -14,6 +14,7 @@ from typing import Any
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    event,
     Boolean,
     CheckConstraint,
     Date,
@@ -399,6 +400,9 @@ class Evidence(db.Model):
     # Feedback.
     feedback_source: Mapped[FeedbackSource | None] = mapped_column(_enum(FeedbackSource))
     feedback_from: Mapped[str | None] = mapped_column(String(200))
+    # Lower-case plain text of the title and every written part, for search:
+    # searching the HTML would match tag names and entities.
+    search_text: Mapped[str] = mapped_column(Text, default="")
     # When the author confirmed that flagged details are not about a person they support.
     anonymity_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -453,6 +457,17 @@ class Evidence(db.Model):
         else:
             parts = [("Description", self.description)]
         return [(label, html) for label, html in parts if html]
+
+
+@event.listens_for(Evidence, "before_insert")
+@event.listens_for(Evidence, "before_update")
+def _set_search_text(_mapper, _connection, evidence: Evidence) -> None:
+    """Keep ``search_text`` the plain, lower-cased words of the item, however it is written."""
+    from .evidence.anonymity import plain_text  # a pure function; imported late to avoid a cycle
+
+    parts = [evidence.title or "", evidence.provider or "", evidence.feedback_from or ""]
+    parts += [plain_text(getattr(evidence, name) or "") for name in ("what_happened", "what_learned", "practice_change", "next_steps", "description")]
+    evidence.search_text = " ".join(" ".join(parts).split()).lower()
 
 
 class EvidenceFile(db.Model):

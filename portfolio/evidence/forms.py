@@ -190,6 +190,7 @@ class LinkNoteForm(FlaskForm):
 
 class SubmitForm(FlaskForm):
     confirm_anonymous = BooleanField("The highlighted details are not about a person I support")
+    item = HiddenField()  # carries refusals about the item as a whole
 
 
 class ConfirmForm(FlaskForm):

@@ -124,7 +124,7 @@ def new(kind: str):
     """Step 2: the form for that kind of evidence."""
     evidence_kind = _kind_or_404(kind)
     competence_id = request.args.get("competence", type=int)
-    competence = service.get_competence_for_worker_or_404(current_user, competence_id) if competence_id else None
+    competence = service.get_competence_for_worker_or_404(current_user, competence_id, active=True) if competence_id else None
     form = FORMS[evidence_kind]()
     _supervisor_choices(form)
     findings = None

@@ -170,6 +170,8 @@ def _clean_input(actor: User, kind: EvidenceKind, data: EvidenceInput, today: da
     """
     values: dict[str, Any] = {}
     title = " ".join((data.title or "").split())
+    if kind == EvidenceKind.SUPERVISION_NOTE and not title and not data.supervisor_id:
+        raise FieldError("supervisor_id", "Choose the supervisor the session was with")
     if kind == EvidenceKind.SUPERVISION_NOTE and not title and data.supervisor_id:
         supervisor = db.session.get(User, data.supervisor_id)
         title = f"Supervision with {supervisor.name}" if supervisor else ""
@@ -509,9 +511,9 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
     """
     _require_editable(evidence)
     if evidence.is_private:
-        raise FieldError("confirm_anonymous", "A private reflection cannot be submitted: make it shareable first")
+        raise FieldError("item", "A private reflection cannot be submitted: make it shareable first")
     if not evidence.links:
-        raise FieldError("confirm_anonymous", "Link the item to at least one competence before you submit it")
+        raise FieldError("item", "Link the item to at least one competence before you submit it")
     if evidence.kind == EvidenceKind.REFLECTION and evidence.anonymity_confirmed_at is None and not confirm_anonymous:
         findings = find_identifiers_in(evidence, today=today)
         if findings:
@@ -555,20 +557,10 @@ class PortfolioPage:
 
 
 def _search(query: Select, q: str) -> Select:
-    """Every word must appear in the title or the text (case-insensitive)."""
-    columns = (
-        Evidence.title,
-        Evidence.what_happened,
-        Evidence.what_learned,
-        Evidence.practice_change,
-        Evidence.next_steps,
-        Evidence.description,
-        Evidence.provider,
-        Evidence.feedback_from,
-    )
+    """Every word must appear in the title or the text as people read it (case-insensitive)."""
     for word in q.split()[:10]:
-        pattern = f"%{word.lower().replace(chr(92), '').replace('%', '').replace('_', '')}%"
-        query = query.where(or_(*(func.lower(func.coalesce(c, "")).like(pattern) for c in columns)))
+        pattern = "%" + word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(Evidence.search_text.like(pattern, escape="\\"))
     return query
 
 
@@ -695,13 +687,13 @@ def competence_map(actor: User) -> list[MapTier]:
     return [MapTier(title=t, areas=sorted(result[t].values(), key=lambda a: a.group.position)) for t in titles]
 
 
-def get_competence_for_worker_or_404(actor: User, competence_id: int) -> Competence:
-    """A competence of the actor's framework.
+def get_competence_for_worker_or_404(actor: User, competence_id: int, *, active: bool = False) -> Competence:
+    """A competence of the actor's framework (``active``: and not retired, to gather new evidence for).
 
-    :raises 404: for one of another framework or a missing one.
+    :raises 404: for one of another framework, a missing one, or a retired one when ``active``.
     """
     competence = db.session.get(Competence, competence_id)
-    if competence is None or competence.framework_id != actor.framework_id:
+    if competence is None or competence.framework_id != actor.framework_id or (active and competence.is_retired):
         abort(404)
     return competence
 

@@ -1,0 +1,1096 @@
+"""My portfolio through the routes: forms for each kind, uploads, links, filters, submission, access and query counts."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import re
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+
+from portfolio.evidence import service
+from portfolio.evidence.service import EvidenceInput
+from portfolio.extensions import db
+from portfolio.models import (
+    ActionOwner,
+    Competence,
+    CompetenceGroup,
+    Evidence,
+    EvidenceFile,
+    EvidenceKind,
+    EvidenceLink,
+    EvidenceStatus,
+    FeedbackSource,
+    Framework,
+    Role,
+    SupervisionAction,
+)
+from tests.factories import assign, make_user, tier
+
+NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
+WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
+PDF = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+)
+EVENT_DAY = date(2026, 3, 10)  # after the supervisor's assignment starts, before today
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+def text_of(response) -> str:
+    """The page as a person reads it: entities decoded."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def error_next_to(page: str, field: str) -> str:
+    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
+    assert f'id="{field}-error"' in page, f"no error message next to {field}"
+    after = page.split(f'id="{field}-error"', 1)[1]
+    message = "</span>".join(after.split("</span>", 2)[:2])
+    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
+
+
+def summary_links(page: str) -> dict[str, str]:
+    """The NHS.UK error summary's messages and the ids they link to."""
+    assert "There is a problem" in page, "no error summary"
+    summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
+    return {" ".join(m.split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
+
+
+def assert_error_shown(response, field: str, message: str, *, anchor: str | None = None) -> str:
+    """422, the error summary linking to the field, and the message next to it."""
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<title>Error: " in page
+    links = summary_links(page)
+    [href] = [href for text, href in links.items() if message in text] or [None]
+    assert href, f"{message!r} is not in the error summary: {links}"
+    assert f'id="{href}"' in page, f"the error summary links to #{href}, which is not on the page"
+    assert href == (anchor or field)
+    assert message in error_next_to(page, field)
+    return page
+
+
+def selected_options(page: str, name: str) -> list[str]:
+    """The values of the selected options of the <select> named ``name``."""
+    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert select_html, f"no select named {name}"
+    return re.findall(r'<option value="([^"]*)"\s*selected\s*>', select_html.group(1))
+
+
+def options(page: str, name: str) -> list[tuple[str, str]]:
+    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert select_html, f"no select named {name}"
+    return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html.group(1))]
+
+
+def competence(ref: str, framework_key: str = "link-worker") -> Competence:
+    return db.session.scalar(
+        select(Competence).join(Framework).where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
+    )
+
+
+def row_counts() -> dict[str, int]:
+    return {
+        model.__name__: db.session.scalar(select(func.count()).select_from(model))
+        for model in (Evidence, EvidenceFile, EvidenceLink, SupervisionAction)
+    }
+
+
+NOTHING = {"Evidence": 0, "EvidenceFile": 0, "EvidenceLink": 0, "SupervisionAction": 0}
+
+
+def files_on_disk(app) -> list[str]:
+    folder = Path(app.config["UPLOAD_FOLDER"])
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def date_fields(name: str, day: date | None) -> dict[str, str]:
+    if day is None:
+        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
+    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
+
+
+def only_evidence() -> Evidence:
+    [evidence] = db.session.scalars(select(Evidence)).all()
+    return evidence
+
+
+def reload(evidence: Evidence) -> Evidence:
+    db.session.expire_all()
+    return db.session.get(Evidence, evidence.id)
+
+
+@pytest.fixture
+def worker(app, frameworks, auth):
+    user = make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    auth.login_as(user)
+    return user
+
+
+@pytest.fixture
+def supervisor(worker):
+    person = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(person, worker, starts_on=date(2026, 1, 1))
+    return person
+
+
+@pytest.fixture
+def other_worker(app, frameworks):
+    return make_user(Role.WORKER, name="Olive Other", tier=tier("link-worker", "link-worker"))
+
+
+def make_item(owner, kind=EvidenceKind.REFLECTION, uploads=(), **values) -> Evidence:
+    """An item made through the service (the routes under test are elsewhere)."""
+    defaults = {
+        EvidenceKind.REFLECTION: dict(
+            title="Home visit reflection", what_happened="I visited a person at home.", what_learned="Listen first."
+        ),
+        EvidenceKind.CERTIFICATE: dict(title="Safeguarding adults level 2", provider="NHS Learning Hub"),
+        EvidenceKind.OBSERVATION: dict(title="Observed group session", description="Observed by my manager."),
+    }[kind]
+    data = EvidenceInput(**{"occurred_on": EVENT_DAY, **defaults, **values})
+    storages = [FileStorage(stream=io.BytesIO(content), filename=name) for name, content in uploads]
+    return service.create_evidence(owner, kind, data, storages)
+
+
+# --- the forms for each kind ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "label", "fields"),
+    [
+        (
+            "reflection",
+            "Reflective account",
+            ["title", "occurred_on-day", "what_happened", "what_learned", "practice_change", "next_steps", "visibility", "files"],
+        ),
+        ("certificate", "Training certificate", ["title", "provider", "occurred_on-day", "expires_on-day", "cpd_hours", "files"]),
+        (
+            "supervision-note",
+            "Supervision note",
+            ["supervisor_id", "occurred_on-day", "title", "description", "actions-0-description", "actions-0-owner", "actions-2-due_on-day", "files"],
+        ),
+        ("observation", "Observation of practice", ["title", "occurred_on-day", "description", "files"]),
+        ("feedback", "Feedback", ["title", "occurred_on-day", "feedback_source", "feedback_from", "description", "files"]),
+        ("other", "Other evidence", ["title", "occurred_on-day", "description", "files"]),
+    ],
+)
+def test_each_kind_has_its_form(client, worker, supervisor, kind, label, fields):
+    response = client.get(f"/portfolio/new/{kind}")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert f'<span class="nhsuk-caption-l">{label}</span>' in page
+    assert re.search(r"<h1>Add .*%s</h1>" % label.lower(), page)
+    assert 'enctype="multipart/form-data"' in page
+    for name in fields:
+        assert f'name="{name}"' in page, name
+    # Fields of other kinds are not offered.
+    others = {"provider", "feedback_from", "supervisor_id", "what_happened", "cpd_hours"} - set(fields)
+    for name in others:
+        assert f'name="{name}"' not in page, name
+
+
+@pytest.mark.parametrize(
+    ("kind", "heading"),
+    [
+        ("reflection", "Add a reflective account"),
+        ("certificate", "Add a training certificate"),
+        ("supervision-note", "Add a supervision note"),
+        ("observation", "Add an observation of practice"),
+        ("feedback", "Add feedback"),
+        ("other", "Add other evidence"),
+    ],
+)
+def test_form_heading_reads_correctly(client, worker, kind, heading):
+    page = text_of(client.get(f"/portfolio/new/{kind}"))
+    assert f"<h1>{heading}</h1>" in page
+    assert f"<title>{heading} – Evidence portfolio</title>" in page
+
+
+def test_form_labels_say_what_each_kind_asks(client, worker, supervisor):
+    certificate = text_of(client.get("/portfolio/new/certificate"))
+    for label in ("Course title", "Training provider", "Date completed", "Expiry or renewal date (optional)", "CPD hours (optional)", "Certificate"):
+        assert label in certificate
+    note = text_of(client.get("/portfolio/new/supervision-note"))
+    assert options(note, "supervisor_id") == [("0", "Choose a supervisor"), (str(supervisor.id), "Sam Supervisor")]
+    assert "Actions agreed" in note and "Action 3" in note
+    feedback = text_of(client.get("/portfolio/new/feedback"))
+    for label in ("A colleague", "A partner agency", "A person supported", "Their name or role"):
+        assert label in feedback
+
+
+def test_unknown_kind_is_404(client, worker):
+    assert client.get("/portfolio/new/diary").status_code == 404
+
+
+def valid_post(kind: str, supervisor_id: int | None = None) -> dict:
+    day = date_fields("occurred_on", EVENT_DAY)
+    return {
+        "reflection": {
+            "title": "First group session",
+            **day,
+            "what_happened": "I ran the healthy eating group.",
+            "what_learned": "Quiet members need an invitation.",
+            "practice_change": "",
+            "next_steps": "Ask for feedback.",
+            "visibility": "shareable",
+        },
+        "certificate": {
+            "title": "Safeguarding adults level 2",
+            "provider": "NHS Learning Hub",
+            **day,
+            **date_fields("expires_on", date(2029, 3, 10)),
+            "cpd_hours": "3.5",
+            "files": (io.BytesIO(PDF), "cert.pdf"),
+        },
+        "supervision-note": {
+            "supervisor_id": str(supervisor_id),
+            **day,
+            "title": "",
+            "description": "Caseload and boundaries.",
+            "actions-0-description": "Read the lone-working policy",
+            "actions-0-owner": "worker",
+            **date_fields("actions-0-due_on", date(2026, 4, 1)),
+            "actions-1-description": "Book safeguarding training",
+            "actions-1-owner": "supervisor",
+            **date_fields("actions-1-due_on", date(2026, 5, 1)),
+            "actions-2-description": "",
+            "actions-2-owner": "",
+            **date_fields("actions-2-due_on", None),
+        },
+        "observation": {"title": "Observed group session", **day, "description": "Observed by my manager."},
+        "feedback": {
+            "title": "Card from a partner",
+            **day,
+            "feedback_source": "partner-agency",
+            "feedback_from": "Citizens Advice adviser",
+            "description": "Thank you for the referral.",
+        },
+        "other": {"title": "Community asset map", **day, "description": "A map of local groups."},
+    }[kind]
+
+
+def post_form(client, auth, path: str, data: dict, **kwargs):
+    return client.post(path, data={"csrf_token": auth.token(path), **data}, content_type="multipart/form-data", **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["reflection", "certificate", "supervision-note", "observation", "feedback", "other"])
+def test_valid_post_creates_a_draft_and_goes_to_its_links(app, client, auth, worker, supervisor, kind):
+    response = post_form(client, auth, f"/portfolio/new/{kind}", valid_post(kind, supervisor.id))
+    assert response.status_code == 303
+    evidence = only_evidence()
+    assert response.headers["Location"].endswith(f"/portfolio/{evidence.id}/links")
+    assert evidence.owner_id == worker.id
+    assert evidence.kind == EvidenceKind(kind)
+    assert evidence.status == EvidenceStatus.DRAFT
+    assert evidence.occurred_on == EVENT_DAY
+
+    if kind == "reflection":
+        assert evidence.title == "First group session"
+        assert evidence.what_happened == "<p>I ran the healthy eating group.</p>"
+        assert evidence.practice_change == ""
+        assert evidence.is_private is False
+    elif kind == "certificate":
+        assert (evidence.provider, evidence.expires_on, evidence.cpd_hours) == ("NHS Learning Hub", date(2029, 3, 10), Decimal("3.50"))
+        [stored] = evidence.files
+        assert (stored.original_name, stored.content_type, stored.size) == ("cert.pdf", "application/pdf", len(PDF))
+        assert stored.sha256 == hashlib.sha256(PDF).hexdigest()
+        assert files_on_disk(app) == [stored.stored_name]
+        assert (Path(app.config["UPLOAD_FOLDER"]) / stored.stored_name).read_bytes() == PDF
+    elif kind == "supervision-note":
+        assert evidence.title == "Supervision with Sam Supervisor"
+        assert evidence.supervisor_id == supervisor.id
+        assert [(a.description, a.owner, a.due_on) for a in evidence.actions] == [
+            ("Read the lone-working policy", ActionOwner.WORKER, date(2026, 4, 1)),
+            ("Book safeguarding training", ActionOwner.SUPERVISOR, date(2026, 5, 1)),
+        ]
+    elif kind == "feedback":
+        assert (evidence.feedback_source, evidence.feedback_from) == (FeedbackSource.PARTNER_AGENCY, "Citizens Advice adviser")
+    else:
+        assert evidence.description.startswith("<p>")
+
+    page = text_of(client.get(response.headers["Location"]))
+    assert "saved as a draft" in page
+    assert "Link competences" in page
+
+
+def test_a_private_reflection_through_the_form(client, auth, worker):
+    data = {**valid_post("reflection"), "visibility": "private", "what_happened": f"NHS number {NHS_NUMBER}"}
+    response = post_form(client, auth, "/portfolio/new/reflection", data)
+    assert response.status_code == 303
+    evidence = only_evidence()
+    assert evidence.is_private is True and evidence.anonymity_confirmed_at is None
+
+
+def test_script_and_htmx_attributes_are_removed_from_text(client, auth, worker):
+    data = {
+        **valid_post("reflection"),
+        "what_happened": '<p hx-post="/portfolio/1/delete" hx-trigger="load" onmouseover="x()">Hello<script>alert(1)</script></p>',
+    }
+    response = post_form(client, auth, "/portfolio/new/reflection", data)
+    assert response.status_code == 303
+    evidence = only_evidence()
+    assert evidence.what_happened == "<p>Hello</p>"
+    page = client.get(f"/portfolio/{evidence.id}").get_data(as_text=True)
+    assert "<p>Hello</p>" in page
+    assert "alert(1)" not in page and "onmouseover" not in page and "hx-trigger=\"load\"" not in page
+
+
+INVALID = [
+    pytest.param("reflection", {"title": ""}, "title", "Enter a title", None, id="reflection-missing-title"),
+    pytest.param(
+        "reflection",
+        date_fields("occurred_on", date.today() + timedelta(days=1)),
+        "occurred_on",
+        "The date must be today or in the past",
+        "occurred_on-day",
+        id="reflection-future-date",
+    ),
+    pytest.param("reflection", {"what_happened": "<p>  </p>"}, "what_happened", "Describe what happened", None, id="reflection-blank-text"),
+    pytest.param("certificate", {"files": (io.BytesIO(b""), "")}, "files", "Select the certificate file", None, id="certificate-no-file"),
+    pytest.param(
+        "certificate",
+        {"files": (io.BytesIO(b"<html><body>not a certificate</body></html>"), "cert.pdf")},
+        "files",
+        WRONG_KIND,
+        None,
+        id="certificate-wrong-kind-of-file",
+    ),
+    pytest.param("certificate", {"files": (io.BytesIO(b""), "empty.pdf")}, "files", "The selected file is empty", None, id="certificate-empty-file"),
+    pytest.param(
+        "certificate",
+        date_fields("expires_on", date(2026, 3, 9)),
+        "expires_on",
+        "The expiry date must be the same as or after the date completed",
+        "expires_on-day",
+        id="certificate-expiry-before-completion",
+    ),
+    pytest.param("certificate", {"cpd_hours": "1000.5"}, "cpd_hours", "CPD hours must be between 0 and 1,000", None, id="certificate-hours"),
+    pytest.param(
+        "certificate",
+        {"occurred_on-day": "31", "occurred_on-month": "2"},
+        "occurred_on",
+        "Date completed must be a real date",
+        "occurred_on-day",
+        id="certificate-not-a-real-date",
+    ),
+    pytest.param(
+        "supervision-note",
+        {"actions-1-owner": ""},
+        "actions-1-owner",
+        "Choose who owns the action",
+        None,
+        id="supervision-half-filled-action",
+    ),
+    pytest.param("supervision-note", {"supervisor_id": "0"}, "supervisor_id", "Choose the supervisor the session was with", None, id="supervision-no-supervisor"),
+    pytest.param("feedback", {"feedback_from": ""}, "feedback_from", "Enter who gave the feedback", None, id="feedback-missing-giver"),
+    pytest.param("observation", {"description": ""}, "description", "Describe what was observed", None, id="observation-missing-text"),
+]
+
+
+@pytest.mark.parametrize(("kind", "changes", "field", "message", "anchor"), INVALID)
+def test_invalid_post_shows_the_error_keeps_the_values_and_writes_nothing(app, client, auth, worker, supervisor, kind, changes, field, message, anchor):
+    data = {**valid_post(kind, supervisor.id), **changes}
+    response = post_form(client, auth, f"/portfolio/new/{kind}", data)
+    page = assert_error_shown(response, field, message, anchor=anchor)
+    # What was typed is still there.
+    if kind == "supervision-note":
+        assert 'value="Read the lone-working policy"' in page
+        assert 'value="Book safeguarding training"' in page
+    elif field != "title":
+        assert 'value="%s"' % data["title"] in page
+    if kind == "reflection":
+        assert "Quiet members need an invitation." in page
+    if kind == "certificate":
+        assert 'value="NHS Learning Hub"' in page
+    assert row_counts() == NOTHING
+    assert files_on_disk(app) == []
+
+
+def test_a_wrong_kind_of_file_among_good_ones_leaves_nothing(app, client, auth, worker):
+    data = {
+        **valid_post("observation"),
+        "files": [(io.BytesIO(PDF), "notes.pdf"), (io.BytesIO(b"MZ\x90\x00 executable"), "photo.jpg")],
+    }
+    response = post_form(client, auth, "/portfolio/new/observation", data)
+    assert_error_shown(response, "files", WRONG_KIND)
+    assert row_counts() == NOTHING
+    assert files_on_disk(app) == []
+
+
+def test_several_files_through_the_form(app, client, auth, worker):
+    data = {**valid_post("other"), "files": [(io.BytesIO(PDF), "one.pdf"), (io.BytesIO(PDF + b"\n"), "two.pdf")]}
+    assert post_form(client, auth, "/portfolio/new/other", data).status_code == 303
+    assert [f.original_name for f in only_evidence().files] == ["one.pdf", "two.pdf"]
+    assert len(files_on_disk(app)) == 2
+
+
+def test_supervisor_not_assigned_on_the_session_date(client, auth, worker):
+    later = make_user(Role.SUPERVISOR, name="Later Supervisor")
+    assign(later, worker, starts_on=date(2026, 6, 1))
+    data = {**valid_post("supervision-note", later.id)}
+    response = post_form(client, auth, "/portfolio/new/supervision-note", data)
+    page = assert_error_shown(response, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session")
+    assert selected_options(page, "supervisor_id") == [str(later.id)]
+    assert row_counts() == NOTHING
+
+
+def test_missing_csrf_token_is_refused(client, worker):
+    response = client.post("/portfolio/new/other", data=valid_post("other"))
+    assert response.status_code == 400
+    assert "Your form has expired" in text_of(response)
+    assert row_counts() == NOTHING
+
+
+# --- the anonymity check ----------------------------------------------------------------
+
+
+def test_anonymity_check_highlights_then_confirming_saves(client, auth, worker):
+    data = {**valid_post("reflection"), "what_learned": f"Her NHS number was {NHS_NUMBER}, which I noted."}
+    response = post_form(client, auth, "/portfolio/new/reflection", data)
+    page = assert_error_shown(response, "confirm_anonymous", "Check the highlighted details (1 possible NHS number)")
+    assert "Check for details that could identify someone" in page
+    assert f'<mark class="anonymity-flag" data-kind="NHS number">{NHS_NUMBER}</mark>' in page
+    assert "(possible NHS number)" in page
+    assert 'name="confirm_anonymous"' in page
+    assert "The highlighted details are not about a person I support" in page
+    assert f"Her NHS number was {NHS_NUMBER}, which I noted." in page  # the typed text is kept
+    assert row_counts() == NOTHING
+
+    response = post_form(client, auth, "/portfolio/new/reflection", {**data, "confirm_anonymous": "y"})
+    assert response.status_code == 303
+    evidence = only_evidence()
+    assert NHS_NUMBER in evidence.what_learned
+    assert evidence.anonymity_confirmed_at is not None
+
+
+# --- the evidence page and downloads ------------------------------------------------------
+
+
+def test_evidence_page_shows_text_files_and_links(client, worker):
+    evidence = make_item(worker, EvidenceKind.OBSERVATION, uploads=[("notes.pdf", PDF)], description="Observed <em>closely</em>.")
+    service.link_competence(worker, evidence, competence("PS-LW-02").id, "I listened and adapted")
+    evidence = reload(evidence)
+    file_id = evidence.files[0].id
+
+    response = client.get(f"/portfolio/{evidence.id}")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<h1>Observed group session</h1>" in page
+    assert "Observation of practice" in page
+    assert "<p>Observed <em>closely</em>.</p>" in page
+    assert "10 March 2026" in page
+    assert f'href="/portfolio/{evidence.id}/files/{file_id}"' in page
+    assert "notes.pdf" in page
+    assert competence("PS-LW-02").statement in page
+    assert "I listened and adapted" in page
+    assert "Draft" in page
+    assert "no-store" in response.headers["Cache-Control"]  # personal data
+
+
+def test_certificate_and_supervision_details_are_shown(client, worker, supervisor):
+    certificate = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)], expires_on=date(2029, 1, 2), cpd_hours=Decimal("3.5"))
+    page = text_of(client.get(f"/portfolio/{certificate.id}"))
+    assert "NHS Learning Hub" in page and "2 January 2029" in page and "3.50" in page
+    note = service.create_evidence(
+        worker,
+        EvidenceKind.SUPERVISION_NOTE,
+        EvidenceInput(
+            occurred_on=EVENT_DAY,
+            supervisor_id=supervisor.id,
+            description="Caseload",
+            actions=[service.ActionInput("Read the policy", "worker", date(2026, 4, 1))],
+        ),
+    )
+    page = text_of(client.get(f"/portfolio/{note.id}"))
+    assert "Supervision with Sam Supervisor" in page
+    assert "Read the policy" in page and "1 April 2026" in page
+
+
+def test_download_is_an_attachment_that_is_never_rendered(client, worker):
+    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("my cert.pdf", PDF)])
+    stored = reload(evidence).files[0]
+    response = client.get(f"/portfolio/{evidence.id}/files/{stored.id}")
+    body = response.data
+    response.close()  # send_file streams from an open file: close it, as a WSGI server does
+    assert response.status_code == 200
+    assert body == PDF
+    assert response.mimetype == "application/pdf"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert "my cert.pdf" in response.headers["Content-Disposition"] or "my%20cert.pdf" in response.headers["Content-Disposition"]
+    assert response.headers["Content-Security-Policy"] == "sandbox"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_another_workers_records_answer_404(client, auth, worker, other_worker):
+    theirs = make_item(other_worker, EvidenceKind.CERTIFICATE, uploads=[("theirs.pdf", PDF)])
+    link = service.link_competence(other_worker, theirs, competence("PS-LW-01").id)
+    theirs = reload(theirs)
+    their_file = theirs.files[0].id
+    mine = make_item(worker, EvidenceKind.OBSERVATION)
+    token = auth.token("/portfolio/")
+
+    gets = [
+        f"/portfolio/{theirs.id}",
+        f"/portfolio/{theirs.id}/edit",
+        f"/portfolio/{theirs.id}/links",
+        f"/portfolio/{theirs.id}/links?q=safeguarding",
+        f"/portfolio/{theirs.id}/submit",
+        f"/portfolio/{theirs.id}/delete",
+        f"/portfolio/{theirs.id}/files/{their_file}",
+        f"/portfolio/{mine.id}/files/{their_file}",  # their file through my item
+        "/portfolio/999999",
+    ]
+    for path in gets:
+        for headers in ({}, {"HX-Request": "true"}):
+            response = client.get(path, headers=headers)
+            assert response.status_code == 404, path
+            assert "Page not found" in text_of(response)
+    posts = [
+        f"/portfolio/{theirs.id}/delete",
+        f"/portfolio/{theirs.id}/submit",
+        f"/portfolio/{theirs.id}/links",
+        f"/portfolio/{theirs.id}/links/{link.id}",
+        f"/portfolio/{theirs.id}/links/{link.id}/delete",
+        f"/portfolio/{mine.id}/links/{link.id}/delete",  # their link through my item
+        f"/portfolio/{theirs.id}/files/{their_file}/delete",
+    ]
+    for path in posts:
+        response = client.post(path, data={"csrf_token": token, "competence_id": competence("PS-LW-02").id, "note": "x"})
+        assert response.status_code == 404, path
+    stored = reload(theirs)
+    assert stored.status == EvidenceStatus.DRAFT
+    assert [(link.competence.ref, link.note) for link in stored.links] == [("PS-LW-01", "")]
+    assert len(stored.files) == 1
+
+
+def test_portfolio_needs_a_worker_with_a_framework(client, auth, app, frameworks):
+    supervisor = make_user(Role.SUPERVISOR)
+    auth.login_as(supervisor)
+    assert client.get("/portfolio/").status_code == 403
+    no_framework = make_user(Role.WORKER)
+    auth.login_as(no_framework)
+    assert client.get("/portfolio/").status_code == 403
+
+
+# --- my portfolio ----------------------------------------------------------------------
+
+
+def add_items(owner, specs) -> list[Evidence]:
+    items = [Evidence(owner_id=owner.id, **spec) for spec in specs]
+    db.session.add_all(items)
+    db.session.commit()
+    return items
+
+
+@pytest.fixture
+def portfolio(worker, other_worker):
+    items = add_items(
+        worker,
+        [
+            dict(kind=EvidenceKind.REFLECTION, title="Community garden visit", occurred_on=date(2026, 5, 10), what_happened="<p>Planted beans</p>"),
+            dict(kind=EvidenceKind.CERTIFICATE, status=EvidenceStatus.SUBMITTED, title="Safeguarding certificate", occurred_on=date(2026, 4, 1), provider="Hub"),
+            dict(kind=EvidenceKind.REFLECTION, title="Walking group", occurred_on=date(2026, 3, 15), what_learned="<p>Garden tools</p>"),
+            dict(kind=EvidenceKind.OBSERVATION, title="Observed assessment", occurred_on=date(2026, 2, 1), description="<p>Holistic</p>"),
+        ],
+    )
+    add_items(other_worker, [dict(kind=EvidenceKind.REFLECTION, title="Their garden secret", occurred_on=date(2026, 5, 11))])
+    db.session.add(EvidenceLink(evidence_id=items[1].id, competence_id=competence("PS-LW-01").id))
+    db.session.commit()
+    return items
+
+
+def listed_titles(page: str) -> list[str]:
+    table = page.split('id="evidence-list"', 1)[1]
+    return re.findall(r'<a href="/portfolio/\d+">([^<]+)</a>', table)
+
+
+def test_my_portfolio_full_page(client, worker, portfolio):
+    response = client.get("/portfolio/")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<html" in page
+    assert "<h1>My portfolio</h1>" in page
+    assert listed_titles(page) == ["Community garden visit", "Safeguarding certificate", "Walking group", "Observed assessment"]
+    assert "Their garden secret" not in page
+    assert "4 items" in page
+    assert "Submitted for review" in page
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_my_portfolio_fragment_for_htmx(client, worker, portfolio):
+    response = client.get("/portfolio/?kind=reflection", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    page = text_of(response)
+    assert page.lstrip().startswith('<div id="evidence-list"')
+    assert "<html" not in page
+    assert 'class="portfolio-filters"' not in page
+    assert listed_titles(page) == ["Community garden visit", "Walking group"]
+    assert "2 items match your filters" in page
+    assert "HX-Request" in response.headers["Vary"]
+    # Boosted navigation and history restores get the whole page.
+    for extra in ({"HX-Boosted": "true"}, {"HX-History-Restore-Request": "true"}):
+        assert "<html" in client.get("/portfolio/?kind=reflection", headers={"HX-Request": "true", **extra}).get_data(as_text=True)
+
+
+def test_my_portfolio_filters_are_applied_and_kept(client, worker, portfolio):
+    query = "q=GARDEN&kind=reflection&status=draft&date_from-day=1&date_from-month=3&date_from-year=2026&date_to-day=31&date_to-month=3&date_to-year=2026"
+    page = text_of(client.get(f"/portfolio/?{query}"))
+    assert listed_titles(page) == ["Walking group"]
+    assert "1 item match your filters" in page
+    assert 'value="GARDEN"' in page
+    assert selected_options(page, "kind") == ["reflection"]
+    assert selected_options(page, "status") == ["draft"]
+    assert re.search(r'name="date_from-day"[^>]*value="1"', page)
+    assert re.search(r'name="date_to-day"[^>]*value="31"', page)
+
+
+def test_my_portfolio_competence_filter(client, worker, portfolio):
+    target = competence("PS-LW-01")
+    page = text_of(client.get(f"/portfolio/?competence={target.id}"))
+    assert listed_titles(page) == ["Safeguarding certificate"]
+    assert f"Evidence for: {target.statement}" in page
+    assert f'<input type="hidden" name="competence" value="{target.id}">' in page
+
+
+def test_my_portfolio_to_date_before_from_date_is_ignored(client, worker, portfolio):
+    query = "date_from-day=1&date_from-month=5&date_from-year=2026&date_to-day=1&date_to-month=3&date_to-year=2026"
+    response = client.get(f"/portfolio/?{query}")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "Some filters were ignored" in page
+    assert "The to date must be the same as or after the from date" in page
+    assert listed_titles(page) == ["Community garden visit", "Safeguarding certificate", "Walking group", "Observed assessment"]
+
+
+def test_my_portfolio_bad_values_are_ignored(client, worker, portfolio):
+    page = text_of(client.get("/portfolio/?kind=diary&page=abc"))
+    assert "Some filters were ignored" in page
+    assert len(listed_titles(page)) == 4
+
+
+def test_my_portfolio_pages(client, worker):
+    add_items(worker, [dict(kind=EvidenceKind.OTHER, title=f"Item {n:02d}", occurred_on=date(2025, 1, 1) + timedelta(days=n)) for n in range(25)])
+    first = text_of(client.get("/portfolio/?kind=other"))
+    assert listed_titles(first) == [f"Item {n:02d}" for n in range(24, 4, -1)]
+    assert "25 items match your filters, page 1 of 2" in first
+    assert 'href="/portfolio/?kind=other&page=2"' in first
+    second = text_of(client.get("/portfolio/?kind=other&page=2", headers={"HX-Request": "true"}))
+    assert listed_titles(second) == [f"Item {n:02d}" for n in range(4, -1, -1)]
+    assert 'href="/portfolio/?kind=other&page=1"' in second
+    beyond = text_of(client.get("/portfolio/?page=99"))
+    assert "page 2 of 2" in beyond
+    assert listed_titles(beyond) == listed_titles(second)
+
+
+def test_empty_portfolio(client, worker):
+    page = text_of(client.get("/portfolio/"))
+    assert "Your portfolio is empty" in page
+    assert "0 items" in page
+
+
+# --- linking competences ------------------------------------------------------------------
+
+
+def picker_refs(page: str) -> list[str]:
+    results = page.split('id="picker-results"', 1)[1]
+    ids = [int(i) for i in re.findall(r'id="pick-(\d+)"', results)]
+    return [db.session.get(Competence, i).ref for i in ids]
+
+
+def test_links_page_picker_filters(client, worker):
+    evidence = make_item(worker)
+    path = f"/portfolio/{evidence.id}/links"
+    page = text_of(client.get(path))
+    assert "<html" in page
+    assert "Link competences" in page
+    assert "85 competences, showing the first 10" in page
+    assert picker_refs(page) == [f"PS-LW-{n:02d}" for n in range(1, 11)]
+
+    page = text_of(client.get(f"{path}?q=safeguarding"))
+    assert "1 competence" in page
+    assert "Demonstrate an understanding of safeguarding vulnerable adults" in page
+    assert picker_refs(page) == [competence_ref_of("Demonstrate an understanding of safeguarding vulnerable adults")]
+    assert 'value="safeguarding"' in page
+
+    area = db.session.scalar(select(CompetenceGroup).where(CompetenceGroup.name == "Enabling Access to Assets"))
+    coach = tier("link-worker", "link-worker-coach")
+    page = text_of(client.get(f"{path}?group={area.id}&tier={coach.id}"))
+    assert "3 competences" in page
+    assert picker_refs(page) == ["EA-CP-01", "EA-CP-02", "EA-CP-03"]
+    assert f'<option value="{area.id}" selected>' in page
+    assert f'<option value="{coach.id}" selected>' in page
+
+    fragment = client.get(f"{path}?q=safeguarding&tier={tier('link-worker', 'link-worker').id}", headers={"HX-Request": "true"})
+    text = text_of(fragment)
+    assert text.lstrip().startswith('<div id="picker-results"')
+    assert "<html" not in text
+    assert "1 competence" in text
+    assert "HX-Request" in fragment.headers["Vary"]
+    # The link form in the results keeps the search.
+    assert '<input type="hidden" name="q" value="safeguarding">' in text
+
+
+def competence_ref_of(statement: str) -> str:
+    return db.session.scalar(select(Competence.ref).where(Competence.statement == statement))
+
+
+def test_link_unlink_and_note_through_the_links_page(client, auth, worker):
+    evidence = make_item(worker)
+    path = f"/portfolio/{evidence.id}/links"
+    target = competence("PS-LW-09")
+    token = auth.token(path)
+
+    response = client.post(path, data={"csrf_token": token, "competence_id": target.id, "note": "  I sought support  ", "q": "crisis"})
+    assert response.status_code == 303
+    location = urlsplit(response.headers["Location"])
+    assert location.path == path
+    assert parse_qs(location.query) == {"q": ["crisis"]}
+    assert location.fragment == "find"
+    [link] = reload(evidence).links
+    assert (link.competence_id, link.note) == (target.id, "I sought support")
+
+    page = text_of(client.get(response.headers["Location"]))
+    assert f"Linked to: {target.statement}" in page
+    assert "Linked competences (1)" in page
+    assert 'value="I sought support"' in page
+    assert "Linked" in page.split(f'id="pick-{target.id}"', 1)[1].split("</li>", 1)[0]
+
+    response = client.post(f"{path}/{link.id}", data={"csrf_token": token, "note": "Changed note"})
+    assert response.status_code == 303
+    assert "Note saved" in text_of(client.get(response.headers["Location"]))
+    assert db.session.get(EvidenceLink, link.id).note == "Changed note"
+
+    response = client.post(f"{path}/{link.id}/delete", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert "Link removed" in text_of(client.get(response.headers["Location"]))
+    assert reload(evidence).links == []
+
+
+def test_bad_links_are_refused_on_the_page(client, auth, worker):
+    evidence = make_item(worker)
+    path = f"/portfolio/{evidence.id}/links"
+    token = auth.token(path)
+    foreign = competence("CORE-01", "sfh-senior-engagement-worker")
+    response = client.post(path, data={"csrf_token": token, "competence_id": foreign.id})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "There is a problem" in page
+    assert "Choose a competence from your framework" in page
+    assert "<html" in page and 'id="picker-results"' in page  # the picker is still there
+
+    client.post(path, data={"csrf_token": token, "competence_id": competence("PS-LW-01").id})
+    response = client.post(path, data={"csrf_token": token, "competence_id": competence("PS-LW-01").id})
+    assert response.status_code == 422
+    assert "This item is already linked to that competence" in text_of(response)
+
+    response = client.post(path, data={"csrf_token": token, "competence_id": competence("PS-LW-02").id, "note": "x" * 501})
+    assert response.status_code == 422
+    assert "The note must be 500 characters or fewer" in text_of(response)
+    assert [link.competence.ref for link in reload(evidence).links] == ["PS-LW-01"]
+
+
+def test_refused_link_message_is_next_to_the_competence(client, auth, worker):
+    """The error summary must lead somewhere: its link's target and an inline message exist on the page."""
+    evidence = make_item(worker)
+    target = competence("PS-LW-01")
+    service.link_competence(worker, evidence, target.id)  # say, from another tab
+    path = f"/portfolio/{evidence.id}/links"
+    response = client.post(path, data={"csrf_token": auth.token(path), "competence_id": target.id})
+    assert response.status_code == 422
+    page = text_of(response)
+    href = summary_links(page)["This item is already linked to that competence"]
+    assert f'id="{href}"' in page, f"the error summary links to #{href}, which is not on the page"
+    assert 'class="nhsuk-error-message"' in page, "no inline error message"
+
+
+def test_submit_refusal_summary_leads_to_the_message(client, auth, worker):
+    """The submit page's error summary must link to something on the page."""
+    evidence = make_item(worker, EvidenceKind.OBSERVATION)  # no competence linked
+    path = f"/portfolio/{evidence.id}/submit"
+    response = client.post(path, data={"csrf_token": auth.token(path)})
+    assert response.status_code == 422
+    page = text_of(response)
+    href = summary_links(page)["Link the item to at least one competence before you submit it"]
+    assert f'id="{href}"' in page, f"the error summary links to #{href}, which is not on the page"
+
+
+def test_competence_map_page(client, worker):
+    evidence = make_item(worker)
+    service.link_competence(worker, evidence, competence("PS-LW-01").id)
+    submitted = make_item(worker, EvidenceKind.OBSERVATION)
+    service.link_competence(worker, submitted, competence("PS-LW-01").id)
+    service.submit(worker, reload(submitted))
+
+    page = text_of(client.get("/portfolio/map"))
+    assert "<h1>Competence map</h1>" in page
+    for heading in ("Link Worker", "Link Worker Coach", "Psychosocial Link Worker", "Practitioner Skills", "Enabling Access to Assets"):
+        assert f">{heading}</h" in page
+    row = page.split(competence("PS-LW-01").statement, 1)[1].split("</tr>", 1)[0]
+    assert ">2</td>" in row
+    assert "1 draft" in row and "1 submitted for review" in row
+    other_row = page.split(competence("PS-LW-02").statement, 1)[1].split("</tr>", 1)[0]
+    assert "No evidence" in other_row
+    assert f'href="/portfolio/competences/{competence("PS-LW-01").id}"' in page
+
+
+def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_worker):
+    target = competence("PS-LW-06")
+    existing = make_item(worker, title="Boundaries reflection")
+    service.link_competence(worker, existing, target.id, "Held a boundary")
+    theirs = make_item(other_worker, title="Their boundaries reflection")
+    service.link_competence(other_worker, theirs, target.id)
+
+    page = text_of(client.get(f"/portfolio/competences/{target.id}"))
+    assert target.statement in page
+    assert "Evidence linked (1)" in page
+    assert "Boundaries reflection" in page and "Held a boundary" in page
+    assert "Their boundaries reflection" not in page
+    add = re.search(r'href="([^"]+)"[^>]*>\s*Add evidence for this', page)
+    assert add and add.group(1) == f"/portfolio/new?competence={target.id}"
+
+    choose = text_of(client.get(add.group(1)))
+    assert f'name="competence" type="hidden" value="{target.id}"' in choose or re.search(
+        rf'name="competence"[^>]*value="{target.id}"', choose
+    )
+    response = client.post("/portfolio/new", data={"csrf_token": auth.token(add.group(1)), "kind": "other", "competence": str(target.id)})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/portfolio/new/other?competence={target.id}"
+
+    form = text_of(client.get(response.headers["Location"]))
+    assert f"This evidence will be linked to: {target.statement}" in form
+    assert f'action="/portfolio/new/other?competence={target.id}"' in form
+    response = post_form(client, auth, f"/portfolio/new/other?competence={target.id}", valid_post("other"))
+    assert response.status_code == 303
+    created = db.session.scalar(select(Evidence).where(Evidence.title == "Community asset map"))
+    assert [link.competence_id for link in created.links] == [target.id]
+
+    # A competence of another framework is not offered.
+    foreign = competence("CORE-01", "sfh-senior-engagement-worker")
+    assert client.get(f"/portfolio/competences/{foreign.id}").status_code == 404
+    assert client.get(f"/portfolio/new/other?competence={foreign.id}").status_code == 404
+
+
+def test_a_retired_competence_is_not_offered_for_new_evidence(client, auth, worker):
+    """Like the picker and the map, "add evidence for this" leaves retired competences out."""
+    retired = competence("PS-LW-06")
+    retired.retired_at = datetime.now(timezone.utc)
+    db.session.commit()
+    page = text_of(client.get(f"/portfolio/competences/{retired.id}"))
+    assert retired.statement in page  # evidence already linked to it can still be seen
+    assert "Add evidence for this" not in page
+    response = client.get(f"/portfolio/new/other?competence={retired.id}")
+    assert response.status_code == 404
+    response = post_form(client, auth, f"/portfolio/new/other?competence={retired.id}", valid_post("other"))
+    assert response.status_code == 404
+    assert row_counts() == NOTHING
+
+
+def test_choose_kind_needs_a_kind(client, auth, worker):
+    response = client.post("/portfolio/new", data={"csrf_token": auth.token("/portfolio/new")})
+    assert_error_shown(response, "kind", "Choose the kind of evidence")
+
+
+# --- submitting ------------------------------------------------------------------------
+
+
+def test_submit_through_the_routes(client, auth, worker):
+    evidence = make_item(worker, EvidenceKind.OBSERVATION)
+    path = f"/portfolio/{evidence.id}/submit"
+    # With no links, it is refused with a message.
+    response = client.post(path, data={"csrf_token": auth.token(path)})
+    assert response.status_code == 422
+    assert "Link the item to at least one competence before you submit it" in error_next_to(text_of(response), "item")
+    assert reload(evidence).status == EvidenceStatus.DRAFT
+
+    service.link_competence(worker, evidence, competence("PS-LW-01").id)
+    page = text_of(client.get(path))
+    assert "Submit “Observed group session” for review" in page
+    assert "the 1 competence you linked it to" in page
+    response = client.post(path, data={"csrf_token": auth.token(path)})
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/portfolio/{evidence.id}")
+    page = text_of(client.get(response.headers["Location"]))
+    assert "Submitted for review" in page
+    stored = reload(evidence)
+    assert stored.status == EvidenceStatus.SUBMITTED and stored.submitted_at is not None
+
+    # Now it cannot be changed or deleted.
+    edit = client.get(f"/portfolio/{evidence.id}/edit")
+    assert edit.status_code == 303
+    assert "cannot be changed now" in text_of(client.get(edit.headers["Location"]))
+    response = client.post(f"/portfolio/{evidence.id}/delete", data={"csrf_token": auth.token(path)})
+    assert response.status_code == 303
+    assert "Only a draft can be deleted" in text_of(client.get(response.headers["Location"]))
+    assert reload(evidence) is not None
+    links_page = text_of(client.get(f"/portfolio/{evidence.id}/links"))
+    assert "Find competences" not in links_page
+
+
+def test_submit_a_reflection_with_the_anonymity_confirmation(client, auth, worker):
+    evidence = make_item(worker)
+    service.link_competence(worker, evidence, competence("PS-LW-01").id)
+    evidence = reload(evidence)
+    evidence.what_learned = f"<p>I wrote down {NHS_NUMBER} by mistake.</p>"  # never checked as shareable
+    db.session.commit()
+    path = f"/portfolio/{evidence.id}/submit"
+
+    page = text_of(client.get(path))
+    assert f'<mark class="anonymity-flag" data-kind="NHS number">{NHS_NUMBER}</mark>' in page
+    assert 'name="confirm_anonymous"' in page
+
+    response = client.post(path, data={"csrf_token": auth.token(path)})
+    page = assert_error_shown(response, "confirm_anonymous", "Check the highlighted details (1 possible NHS number)")
+    assert reload(evidence).status == EvidenceStatus.DRAFT
+
+    response = client.post(path, data={"csrf_token": auth.token(path), "confirm_anonymous": "y"})
+    assert response.status_code == 303
+    stored = reload(evidence)
+    assert stored.status == EvidenceStatus.SUBMITTED
+    assert stored.anonymity_confirmed_at is not None
+
+
+def test_picker_fragment_of_a_submitted_item_offers_no_link_forms(client, worker):
+    """The fragment must match the page it belongs to: no picker for an item that cannot change."""
+    evidence = make_item(worker, EvidenceKind.OBSERVATION)
+    service.link_competence(worker, evidence, competence("PS-LW-01").id)
+    service.submit(worker, reload(evidence))
+    page = text_of(client.get(f"/portfolio/{evidence.id}/links?q=data"))
+    assert 'name="competence_id"' not in page
+    fragment = text_of(client.get(f"/portfolio/{evidence.id}/links?q=data", headers={"HX-Request": "true"}))
+    assert 'name="competence_id"' not in fragment
+
+
+def test_a_private_reflection_cannot_be_submitted(client, auth, worker):
+    evidence = make_item(worker, is_private=True)
+    service.link_competence(worker, evidence, competence("PS-LW-01").id)
+    page = text_of(client.get(f"/portfolio/{evidence.id}"))
+    assert "Private" in page
+    assert "Submit for review" not in page
+    path = f"/portfolio/{evidence.id}/submit"
+    response = client.post(path, data={"csrf_token": auth.token(path)})
+    assert response.status_code == 422
+    assert "A private reflection cannot be submitted" in text_of(response)
+    assert reload(evidence).status == EvidenceStatus.DRAFT
+
+
+def test_delete_a_draft_through_the_routes(app, client, auth, worker):
+    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
+    service.link_competence(worker, evidence, competence("PS-LW-01").id)
+    path = f"/portfolio/{evidence.id}/delete"
+    page = text_of(client.get(path))
+    assert "its 1 file and its links to competences will be deleted" in page
+    response = client.post(path, data={"csrf_token": auth.token(path)})
+    assert response.status_code == 303
+    assert "Deleted: Safeguarding adults level 2" in text_of(client.get(response.headers["Location"]))
+    assert row_counts() == NOTHING
+    assert files_on_disk(app) == []
+
+
+def test_edit_a_draft_through_the_routes(app, client, auth, worker):
+    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
+    path = f"/portfolio/{evidence.id}/edit"
+    page = text_of(client.get(path))
+    assert 'value="Safeguarding adults level 2"' in page
+    assert "Files already attached" in page and "cert.pdf" in page
+    data = {
+        "title": "Safeguarding adults level 3",
+        "provider": "NHS Learning Hub",
+        **date_fields("occurred_on", EVENT_DAY),
+        **date_fields("expires_on", None),
+        "cpd_hours": "",
+        "files": (io.BytesIO(PDF), "page-2.pdf"),
+    }
+    response = post_form(client, auth, path, data)
+    assert response.status_code == 303
+    stored = reload(evidence)
+    assert stored.title == "Safeguarding adults level 3"
+    assert [f.original_name for f in stored.files] == ["cert.pdf", "page-2.pdf"]
+    assert len(files_on_disk(app)) == 2
+
+
+# --- a fixed number of queries ----------------------------------------------------------
+
+
+def add_bulk(owner, count: int, start: int = 0) -> list[Evidence]:
+    kinds = list(EvidenceKind)
+    statuses = [EvidenceStatus.DRAFT, EvidenceStatus.SUBMITTED]
+    return add_items(
+        owner,
+        [
+            dict(
+                kind=kinds[n % len(kinds)],
+                status=statuses[n % 2],
+                title=f"Bulk item {n}",
+                occurred_on=date(2024, 1, 1) + timedelta(days=n),
+                description="<p>Some text</p>",
+            )
+            for n in range(start, start + count)
+        ],
+    )
+
+
+def add_links_and_files(items: list[Evidence], refs: list[str]) -> None:
+    competences = [competence(ref) for ref in refs]
+    rows = []
+    for n, item in enumerate(items):
+        rows.append(EvidenceLink(evidence_id=item.id, competence_id=competences[n % len(competences)].id))
+        rows.append(
+            EvidenceFile(
+                evidence_id=item.id,
+                stored_name=f"{n + item.id:032x}.pdf",
+                original_name=f"file {n}.pdf",
+                content_type="application/pdf",
+                size=100,
+                sha256="0" * 64,
+            )
+        )
+    db.session.add_all(rows)
+    db.session.commit()
+
+
+def queries_for(client, count_queries, path: str, headers=None) -> int:
+    with count_queries:
+        response = client.get(path, headers=headers or {})
+    assert response.status_code == 200
+    return count_queries.count
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        pytest.param("/portfolio/", None, id="my-portfolio"),
+        pytest.param("/portfolio/", {"HX-Request": "true"}, id="my-portfolio-fragment"),
+        pytest.param("/portfolio/?status=submitted&q=BULK", {"HX-Request": "true"}, id="my-portfolio-filtered"),
+        pytest.param("/portfolio/map", None, id="competence-map"),
+    ],
+)
+def test_pages_run_a_fixed_number_of_queries(client, worker, count_queries, path, headers):
+    few = add_bulk(worker, 5)
+    add_links_and_files(few, ["PS-LW-01", "PS-LW-02"])
+    client.get(path, headers=headers or {})  # warm up (first request of the app)
+    with_five = queries_for(client, count_queries, path, headers)
+
+    many = add_bulk(worker, 295, start=5)
+    add_links_and_files(many, ["PS-LW-01", "PS-LW-02", "PS-LW-03", "EA-CP-01", "DT-LW-01"])
+    assert db.session.scalar(select(func.count()).select_from(Evidence)) == 300
+    with_three_hundred = queries_for(client, count_queries, path, headers)
+    assert with_three_hundred == with_five, count_queries.statements
+
+    page = text_of(client.get(path, headers=headers or {}))
+    if path.startswith("/portfolio/map"):
+        row = page.split(competence("PS-LW-01").statement, 1)[1].split("</tr>", 1)[0]
+        assert "draft" in row and "submitted for review" in row
+    else:
+        assert "Bulk item 299" in page or "Bulk item 298" in page

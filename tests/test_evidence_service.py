@@ -1,0 +1,1072 @@
+"""Evidence use cases, called directly: writing each kind, bad input, status rules, anonymity, guards and the views."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import NotFound
+
+from portfolio.errors import FieldError
+from portfolio.evidence import service
+from portfolio.evidence.service import (
+    ActionInput,
+    AnonymityCheckNeeded,
+    EvidenceInput,
+    PortfolioFilters,
+)
+from portfolio.extensions import db
+from portfolio.models import (
+    ActionOwner,
+    Competence,
+    Evidence,
+    EvidenceFile,
+    EvidenceKind,
+    EvidenceLink,
+    EvidenceStatus,
+    FeedbackSource,
+    Framework,
+    Role,
+    SupervisionAction,
+)
+from tests.factories import assign, make_user, tier
+
+TODAY = date(2026, 6, 30)
+SESSION_DAY = date(2026, 3, 10)
+NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
+WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
+
+PDF = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+)
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (12, 8), "teal").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def upload(data: bytes = PDF, name: str = "certificate.pdf") -> FileStorage:
+    return FileStorage(stream=io.BytesIO(data), filename=name)
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+@pytest.fixture
+def worker(app, frameworks):
+    return make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+
+
+@pytest.fixture
+def supervisor(worker):
+    person = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(person, worker, starts_on=date(2026, 1, 1))
+    return person
+
+
+def competence(ref: str, framework_key: str = "link-worker") -> Competence:
+    return db.session.scalar(
+        select(Competence).join(Framework).where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
+    )
+
+
+def row_counts() -> dict[str, int]:
+    return {
+        model.__name__: db.session.scalar(select(func.count()).select_from(model))
+        for model in (Evidence, EvidenceFile, EvidenceLink, SupervisionAction)
+    }
+
+
+NOTHING = {"Evidence": 0, "EvidenceFile": 0, "EvidenceLink": 0, "SupervisionAction": 0}
+
+
+def upload_folder(app) -> Path:
+    return Path(app.config["UPLOAD_FOLDER"])
+
+
+def files_on_disk(app) -> list[str]:
+    """Every name in the upload folder, finished or staged."""
+    folder = upload_folder(app)
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def reflection_input(**changes) -> EvidenceInput:
+    values = dict(
+        title="First group session on healthy eating",
+        occurred_on=date(2026, 5, 2),
+        what_happened="I ran the group on my own.",
+        what_learned="Plan for quiet members.",
+        practice_change="I now start with introductions.",
+        next_steps="Ask for feedback.",
+    )
+    values.update(changes)
+    return EvidenceInput(**values)
+
+
+def certificate_input(**changes) -> EvidenceInput:
+    values = dict(
+        title="Safeguarding adults level 2",
+        occurred_on=date(2026, 4, 1),
+        provider="  NHS   Learning Hub ",
+        expires_on=date(2029, 4, 1),
+        cpd_hours=Decimal("3.5"),
+    )
+    values.update(changes)
+    return EvidenceInput(**values)
+
+
+def make_reflection(worker, **changes) -> Evidence:
+    return service.create_evidence(worker, EvidenceKind.REFLECTION, reflection_input(**changes), today=TODAY)
+
+
+def make_certificate(worker, uploads=None, **changes) -> Evidence:
+    return service.create_evidence(
+        worker, EvidenceKind.CERTIFICATE, certificate_input(**changes), uploads if uploads is not None else [upload()], today=TODAY
+    )
+
+
+def make_linked(worker, refs=("PS-LW-01",), **changes) -> Evidence:
+    evidence = make_reflection(worker, **changes)
+    for ref in refs:
+        service.link_competence(worker, evidence, competence(ref).id)
+    db.session.refresh(evidence)
+    return evidence
+
+
+def reload(evidence: Evidence) -> Evidence | None:
+    db.session.expire_all()
+    return db.session.get(Evidence, evidence.id)
+
+
+def assert_kind_columns_empty(evidence: Evidence, *, keep: tuple[str, ...] = ()) -> None:
+    """Columns of other kinds stay empty."""
+    empty = {
+        "what_happened": "",
+        "what_learned": "",
+        "practice_change": "",
+        "next_steps": "",
+        "description": "",
+        "provider": None,
+        "expires_on": None,
+        "cpd_hours": None,
+        "supervisor_id": None,
+        "feedback_source": None,
+        "feedback_from": None,
+    }
+    for name, value in empty.items():
+        if name not in keep:
+            assert getattr(evidence, name) == value, name
+
+
+def assert_new_draft(evidence: Evidence, owner, kind: EvidenceKind) -> None:
+    assert evidence.owner_id == owner.id
+    assert evidence.kind == kind
+    assert evidence.status == EvidenceStatus.DRAFT
+    assert evidence.submitted_at is None
+    assert evidence.created_at is not None and evidence.updated_at is not None
+
+
+# --- creating each kind -----------------------------------------------------------
+
+
+def test_create_reflection_cleans_the_text(app, worker):
+    data = reflection_input(
+        title="  Home   visit  ",
+        what_happened='<p onclick="steal()" hx-get="/evil" data-x="1">I met the person <script>alert(1)</script>at home.</p>',
+        what_learned="First paragraph\n\nSecond <b>bold</b> paragraph",
+        practice_change='<p><a href="javascript:alert(1)">a link</a> and <svg onload="x()"><circle/></svg>text</p>',
+        next_steps="   ",
+    )
+    evidence = service.create_evidence(worker, EvidenceKind.REFLECTION, data, today=TODAY)
+
+    stored = reload(evidence)
+    assert_new_draft(stored, worker, EvidenceKind.REFLECTION)
+    assert stored.title == "Home visit"
+    assert stored.occurred_on == date(2026, 5, 2)
+    assert stored.what_happened == "<p>I met the person at home.</p>"
+    assert stored.what_learned == "<p>First paragraph</p><p>Second <b>bold</b> paragraph</p>"
+    assert stored.practice_change == "<p>a link and text</p>"
+    for html in (stored.what_happened, stored.practice_change):
+        for bad in ("script", "onclick", "hx-", "data-", "javascript:", "svg", "onload", "href"):
+            assert bad not in html
+    assert stored.next_steps == ""
+    assert stored.is_private is False
+    assert stored.anonymity_confirmed_at is None
+    assert_kind_columns_empty(stored, keep=("what_happened", "what_learned", "practice_change", "next_steps"))
+    assert stored.files == [] and stored.links == [] and stored.actions == []
+
+
+def test_create_private_reflection(app, worker):
+    evidence = make_reflection(worker, is_private=True)
+    assert reload(evidence).is_private is True
+
+
+def test_create_certificate_with_its_file(app, worker):
+    evidence = make_certificate(worker)
+
+    stored = reload(evidence)
+    assert_new_draft(stored, worker, EvidenceKind.CERTIFICATE)
+    assert stored.title == "Safeguarding adults level 2"
+    assert stored.occurred_on == date(2026, 4, 1)
+    assert stored.provider == "NHS Learning Hub"
+    assert stored.expires_on == date(2029, 4, 1)
+    assert stored.cpd_hours == Decimal("3.50")
+    assert stored.is_private is False
+    assert_kind_columns_empty(stored, keep=("provider", "expires_on", "cpd_hours"))
+
+    [row] = stored.files
+    assert row.original_name == "certificate.pdf"
+    assert row.content_type == "application/pdf"
+    assert row.size == len(PDF)
+    assert row.sha256 == hashlib.sha256(PDF).hexdigest()
+    assert row.uploaded_at is not None
+    assert row.stored_name != "certificate.pdf" and row.stored_name.endswith(".pdf")
+    # Stored outside static/, under the random name, with no staged copy left.
+    assert files_on_disk(app) == [row.stored_name]
+    assert (upload_folder(app) / row.stored_name).read_bytes() == PDF
+
+
+def test_create_certificate_without_expiry_or_hours(app, worker):
+    evidence = make_certificate(worker, expires_on=None, cpd_hours=None)
+    stored = reload(evidence)
+    assert stored.expires_on is None and stored.cpd_hours is None
+
+
+def test_create_supervision_note_with_actions_and_default_title(app, worker, supervisor):
+    data = EvidenceInput(
+        occurred_on=SESSION_DAY,
+        supervisor_id=supervisor.id,
+        description="We discussed <em>caseload</em> and boundaries.",
+        actions=[
+            ActionInput("Read the lone-working policy", "worker", date(2026, 4, 1)),
+            ActionInput("", "", None),  # a blank row is ignored
+            ActionInput("  Book   the   safeguarding course ", "supervisor", date(2026, 5, 1)),
+        ],
+    )
+    evidence = service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=TODAY)
+
+    stored = reload(evidence)
+    assert_new_draft(stored, worker, EvidenceKind.SUPERVISION_NOTE)
+    assert stored.title == "Supervision with Sam Supervisor"
+    assert stored.occurred_on == SESSION_DAY
+    assert stored.supervisor_id == supervisor.id
+    assert stored.description == "<p>We discussed <em>caseload</em> and boundaries.</p>"
+    assert_kind_columns_empty(stored, keep=("supervisor_id", "description"))
+    assert [(a.position, a.description, a.owner, a.due_on) for a in stored.actions] == [
+        (1, "Read the lone-working policy", ActionOwner.WORKER, date(2026, 4, 1)),
+        (2, "Book the safeguarding course", ActionOwner.SUPERVISOR, date(2026, 5, 1)),
+    ]
+
+
+def test_supervision_note_keeps_a_given_title(app, worker, supervisor):
+    data = EvidenceInput(title="Monthly supervision", occurred_on=SESSION_DAY, supervisor_id=supervisor.id, description="Caseload")
+    evidence = service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=TODAY)
+    assert reload(evidence).title == "Monthly supervision"
+    assert reload(evidence).actions == []
+
+
+def test_create_observation_with_files(app, worker):
+    data = EvidenceInput(title="Observed group session", occurred_on=date(2026, 5, 20), description="Observed by my manager.")
+    evidence = service.create_evidence(
+        worker, EvidenceKind.OBSERVATION, data, [upload(PDF, "notes.pdf"), upload(png_bytes(), "photo.png")], today=TODAY
+    )
+
+    stored = reload(evidence)
+    assert_new_draft(stored, worker, EvidenceKind.OBSERVATION)
+    assert stored.title == "Observed group session"
+    assert stored.description == "<p>Observed by my manager.</p>"
+    assert_kind_columns_empty(stored, keep=("description",))
+    assert [(f.original_name, f.content_type) for f in stored.files] == [("notes.pdf", "application/pdf"), ("photo.png", "image/png")]
+    assert files_on_disk(app) == sorted(f.stored_name for f in stored.files)
+    for row in stored.files:
+        assert hashlib.sha256((upload_folder(app) / row.stored_name).read_bytes()).hexdigest() == row.sha256
+
+
+def test_create_feedback(app, worker):
+    data = EvidenceInput(
+        title="Thank-you card",
+        occurred_on=date(2026, 6, 1),
+        feedback_source="person-supported",
+        feedback_from="  A person I   supported ",
+        description="Thank you for helping me join the walking group.",
+    )
+    evidence = service.create_evidence(worker, EvidenceKind.FEEDBACK, data, today=TODAY)
+
+    stored = reload(evidence)
+    assert_new_draft(stored, worker, EvidenceKind.FEEDBACK)
+    assert stored.feedback_source == FeedbackSource.PERSON_SUPPORTED
+    assert stored.feedback_from == "A person I supported"
+    assert stored.description == "<p>Thank you for helping me join the walking group.</p>"
+    assert_kind_columns_empty(stored, keep=("feedback_source", "feedback_from", "description"))
+    assert stored.files == []
+
+
+def test_create_other(app, worker):
+    data = EvidenceInput(title="Community asset map", occurred_on=TODAY, description="A map of local groups.")
+    evidence = service.create_evidence(worker, EvidenceKind.OTHER, data, today=TODAY)  # today itself is allowed
+
+    stored = reload(evidence)
+    assert_new_draft(stored, worker, EvidenceKind.OTHER)
+    assert stored.occurred_on == TODAY
+    assert stored.description == "<p>A map of local groups.</p>"
+    assert_kind_columns_empty(stored, keep=("description",))
+
+
+def test_create_with_a_first_link(app, worker):
+    target = competence("PS-LW-05")
+    evidence = service.create_evidence(worker, EvidenceKind.REFLECTION, reflection_input(), link_competence_id=target.id, today=TODAY)
+    assert [(link.competence_id, link.note) for link in reload(evidence).links] == [(target.id, "")]
+
+
+# --- bad input: one message on the right field, nothing written ---------------------
+
+
+def assert_refused(app, error: pytest.ExceptionInfo, field: str, message: str) -> None:
+    assert error.value.field == field
+    assert error.value.message == message
+    assert row_counts() == NOTHING
+    assert files_on_disk(app) == []
+
+
+BAD_INPUT = [
+    pytest.param(EvidenceKind.REFLECTION, {"title": "   "}, "title", "Enter a title", id="missing-title"),
+    pytest.param(EvidenceKind.CERTIFICATE, {"title": ""}, "title", "Enter the course title", id="missing-course-title"),
+    pytest.param(EvidenceKind.REFLECTION, {"title": "x" * 201}, "title", "Title must be 200 characters or fewer", id="long-title"),
+    pytest.param(EvidenceKind.REFLECTION, {"occurred_on": None}, "occurred_on", "Enter the date", id="missing-date"),
+    pytest.param(
+        EvidenceKind.REFLECTION, {"occurred_on": TODAY + timedelta(days=1)}, "occurred_on", "The date must be today or in the past", id="future-date"
+    ),
+    pytest.param(EvidenceKind.REFLECTION, {"what_happened": "<p> </p>"}, "what_happened", "Describe what happened", id="blank-prompt"),
+    pytest.param(EvidenceKind.REFLECTION, {"what_learned": "<script>x</script>"}, "what_learned", "Describe what you learned", id="only-script"),
+    pytest.param(EvidenceKind.CERTIFICATE, {"provider": " "}, "provider", "Enter the training provider", id="missing-provider"),
+    pytest.param(
+        EvidenceKind.CERTIFICATE,
+        {"expires_on": date(2026, 3, 31)},
+        "expires_on",
+        "The expiry date must be the same as or after the date completed",
+        id="expiry-before-completion",
+    ),
+    pytest.param(EvidenceKind.CERTIFICATE, {"cpd_hours": Decimal("-0.5")}, "cpd_hours", "CPD hours must be between 0 and 1,000", id="negative-hours"),
+    pytest.param(EvidenceKind.CERTIFICATE, {"cpd_hours": Decimal("1000.01")}, "cpd_hours", "CPD hours must be between 0 and 1,000", id="too-many-hours"),
+    pytest.param(EvidenceKind.OBSERVATION, {"description": ""}, "description", "Describe what was observed", id="missing-observation"),
+    pytest.param(EvidenceKind.FEEDBACK, {"feedback_source": "a-friend"}, "feedback_source", "Choose who gave the feedback", id="bad-source"),
+    pytest.param(EvidenceKind.FEEDBACK, {"feedback_from": " "}, "feedback_from", "Enter who gave the feedback", id="missing-giver"),
+    pytest.param(EvidenceKind.OTHER, {"description": "  "}, "description", "Describe this evidence", id="missing-description"),
+]
+
+
+@pytest.mark.parametrize(("kind", "changes", "field", "message"), BAD_INPUT)
+def test_bad_input_is_refused_on_its_field_and_writes_nothing(app, worker, kind, changes, field, message):
+    base = {
+        EvidenceKind.REFLECTION: reflection_input().__dict__,
+        EvidenceKind.CERTIFICATE: certificate_input().__dict__,
+        EvidenceKind.OBSERVATION: {"title": "Observed", "occurred_on": date(2026, 5, 1), "description": "Seen"},
+        EvidenceKind.FEEDBACK: {
+            "title": "Card",
+            "occurred_on": date(2026, 5, 1),
+            "feedback_source": "colleague",
+            "feedback_from": "Team lead",
+            "description": "Well done",
+        },
+        EvidenceKind.OTHER: {"title": "Other", "occurred_on": date(2026, 5, 1), "description": "Something"},
+    }[kind]
+    uploads = [upload()] if kind == EvidenceKind.CERTIFICATE else []
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, kind, EvidenceInput(**{**base, **changes}), uploads, today=TODAY)
+    assert_refused(app, error, field, message)
+
+
+def test_certificate_needs_a_file(app, worker):
+    with pytest.raises(FieldError) as error:
+        make_certificate(worker, uploads=[])
+    assert_refused(app, error, "files", "Select the certificate file")
+    # An empty file input (no file chosen) is the same as none.
+    with pytest.raises(FieldError) as error:
+        make_certificate(worker, uploads=[FileStorage(stream=io.BytesIO(b""), filename="")])
+    assert_refused(app, error, "files", "Select the certificate file")
+
+
+def test_a_wrong_kind_of_file_among_good_ones_leaves_nothing(app, worker):
+    data = EvidenceInput(title="Observed", occurred_on=date(2026, 5, 1), description="Seen")
+    uploads = [upload(PDF, "one.pdf"), upload(png_bytes(), "two.png"), upload(b"<html><script>x</script></html>", "three.pdf")]
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, EvidenceKind.OBSERVATION, data, uploads, today=TODAY)
+    assert_refused(app, error, "files", WRONG_KIND)
+
+
+def test_an_empty_file_is_refused(app, worker):
+    with pytest.raises(FieldError) as error:
+        make_certificate(worker, uploads=[upload(b"", "empty.pdf")])
+    assert_refused(app, error, "files", "The selected file is empty")
+
+
+def test_svg_is_refused(app, worker):
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"></svg>'
+    with pytest.raises(FieldError) as error:
+        make_certificate(worker, uploads=[upload(svg, "certificate.svg")])
+    assert_refused(app, error, "files", WRONG_KIND)
+
+
+def supervision_input(supervisor_id, **changes) -> EvidenceInput:
+    values = dict(occurred_on=SESSION_DAY, supervisor_id=supervisor_id, description="Caseload review")
+    values.update(changes)
+    return EvidenceInput(**values)
+
+
+def test_supervisor_must_be_chosen(app, worker, supervisor):
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(None, title="Supervision"), today=TODAY)
+    assert_refused(app, error, "supervisor_id", "Choose the supervisor the session was with")
+
+
+def test_supervision_note_without_supervisor_or_title_asks_for_the_supervisor(app, worker, supervisor):
+    """The title of a supervision note is optional: with neither, the missing supervisor is the problem."""
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(None), today=TODAY)
+    assert_refused(app, error, "supervisor_id", "Choose the supervisor the session was with")
+
+
+@pytest.mark.parametrize(
+    ("starts_on", "ends_on"),
+    [
+        pytest.param(SESSION_DAY + timedelta(days=1), None, id="assigned-after-the-session"),
+        pytest.param(date(2026, 1, 1), SESSION_DAY - timedelta(days=1), id="assignment-ended-before-the-session"),
+    ],
+)
+def test_supervisor_not_assigned_on_the_session_date_is_refused(app, worker, starts_on, ends_on):
+    person = make_user(Role.SUPERVISOR, name="Former Supervisor")
+    assignment = assign(person, worker, starts_on=starts_on)
+    assignment.ends_on = ends_on
+    db.session.commit()
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=TODAY)
+    assert_refused(app, error, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session")
+
+
+def test_someone_elses_supervisor_is_refused(app, worker):
+    other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
+    person = make_user(Role.SUPERVISOR)
+    assign(person, other)
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=TODAY)
+    assert_refused(app, error, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session")
+
+
+def test_assignment_boundaries_are_inclusive(app, worker):
+    person = make_user(Role.SUPERVISOR, name="Edge Supervisor")
+    assignment = assign(person, worker, starts_on=SESSION_DAY)
+    assignment.ends_on = SESSION_DAY
+    db.session.commit()
+    evidence = service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=TODAY)
+    assert reload(evidence).supervisor_id == person.id
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message"),
+    [
+        pytest.param(ActionInput("Read the policy", "", date(2026, 4, 1)), "actions-1-owner", "Choose who owns the action", id="no-owner"),
+        pytest.param(ActionInput("Read the policy", "worker", None), "actions-1-due_on", "Enter the due date", id="no-due-date"),
+        pytest.param(ActionInput("", "supervisor", date(2026, 4, 1)), "actions-1-description", "Enter the action", id="no-description"),
+        pytest.param(ActionInput("Read the policy", "manager", date(2026, 4, 1)), "actions-1-owner", "Choose who owns the action", id="bad-owner"),
+    ],
+)
+def test_half_filled_action_row_is_refused(app, worker, supervisor, row, field, message):
+    data = supervision_input(supervisor.id, actions=[ActionInput("Complete", "worker", date(2026, 4, 1)), row])
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=TODAY)
+    assert_refused(app, error, field, message)
+
+
+def test_create_with_a_link_to_another_framework_writes_nothing(app, worker):
+    other = competence("CORE-01", "sfh-senior-engagement-worker")
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, EvidenceKind.CERTIFICATE, certificate_input(), [upload()], link_competence_id=other.id, today=TODAY)
+    assert error.value.message == "Choose a competence from your framework"
+    assert row_counts() == NOTHING
+    assert files_on_disk(app) == []
+
+
+def test_nothing_is_written_when_the_commit_fails(app, worker, monkeypatch):
+    """A row and its file exist together or not at all."""
+
+    def failing_commit():
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(db.session, "commit", failing_commit)
+    with pytest.raises(RuntimeError):
+        make_certificate(worker)
+    monkeypatch.undo()
+    db.session.rollback()
+    assert row_counts() == NOTHING
+    assert files_on_disk(app) == []
+
+
+# --- links --------------------------------------------------------------------
+
+
+def test_link_with_a_note(app, worker):
+    evidence = make_reflection(worker)
+    target = competence("PS-LW-02")
+    link = service.link_competence(worker, evidence, target.id, "  Shows how I   listened ")
+    stored = db.session.get(EvidenceLink, link.id)
+    assert (stored.evidence_id, stored.competence_id, stored.note) == (evidence.id, target.id, "Shows how I listened")
+    # Any tier of the worker's framework may be linked.
+    higher = db.session.scalar(
+        select(Competence).where(Competence.tier_id == tier("link-worker", "psychosocial-link-worker").id).order_by(Competence.position)
+    )
+    service.link_competence(worker, evidence, higher.id)
+    assert {link.competence_id for link in reload(evidence).links} == {target.id, higher.id}
+
+
+def link_counts() -> int:
+    return db.session.scalar(select(func.count()).select_from(EvidenceLink))
+
+
+def test_link_to_a_competence_of_another_framework_is_refused(app, worker):
+    evidence = make_reflection(worker)
+    other = competence("CORE-01", "sfh-senior-engagement-worker")
+    with pytest.raises(FieldError) as error:
+        service.link_competence(worker, evidence, other.id)
+    assert (error.value.field, error.value.message) == ("competence_id", "Choose a competence from your framework")
+    assert link_counts() == 0
+
+
+def test_link_to_a_retired_or_missing_competence_is_refused(app, worker):
+    evidence = make_reflection(worker)
+    retired = competence("PS-LW-03")
+    retired.retired_at = datetime.now(timezone.utc)
+    db.session.commit()
+    for competence_id in (retired.id, 999_999):
+        with pytest.raises(FieldError) as error:
+            service.link_competence(worker, evidence, competence_id)
+        assert (error.value.field, error.value.message) == ("competence_id", "Choose a competence from your framework")
+    assert link_counts() == 0
+
+
+def test_duplicate_link_is_refused(app, worker):
+    evidence = make_reflection(worker)
+    target = competence("PS-LW-04")
+    service.link_competence(worker, evidence, target.id, "first")
+    with pytest.raises(FieldError) as error:
+        service.link_competence(worker, evidence, target.id, "second")
+    assert (error.value.field, error.value.message) == ("competence_id", "This item is already linked to that competence")
+    assert [link.note for link in reload(evidence).links] == ["first"]
+
+
+def test_link_note_over_500_characters_is_refused(app, worker):
+    evidence = make_reflection(worker)
+    with pytest.raises(FieldError) as error:
+        service.link_competence(worker, evidence, competence("PS-LW-04").id, "x" * 501)
+    assert (error.value.field, error.value.message) == ("note", "The note must be 500 characters or fewer")
+    assert link_counts() == 0
+    link = service.link_competence(worker, evidence, competence("PS-LW-04").id, "x" * 500)
+    with pytest.raises(FieldError) as error:
+        service.update_link_note(worker, evidence, link, "y" * 501)
+    assert error.value.field == "note"
+    db.session.expire_all()
+    assert db.session.get(EvidenceLink, link.id).note == "x" * 500
+
+
+def test_update_note_and_unlink(app, worker):
+    evidence = make_reflection(worker)
+    link = service.link_competence(worker, evidence, competence("PS-LW-04").id, "old")
+    service.update_link_note(worker, evidence, link, " new   note ")
+    db.session.expire_all()
+    assert db.session.get(EvidenceLink, link.id).note == "new note"
+    service.unlink(worker, reload(evidence), link)
+    assert link_counts() == 0
+
+
+# --- status rules ---------------------------------------------------------------
+
+
+def test_submit_a_draft(app, worker):
+    evidence = make_linked(worker)
+    before = datetime.now(timezone.utc)
+    service.submit(worker, evidence, today=TODAY)
+    stored = reload(evidence)
+    assert stored.status == EvidenceStatus.SUBMITTED
+    assert stored.submitted_at is not None
+    submitted_at = stored.submitted_at if stored.submitted_at.tzinfo else stored.submitted_at.replace(tzinfo=timezone.utc)
+    assert submitted_at >= before - timedelta(seconds=1)
+    assert stored.is_editable is False
+
+
+def test_a_submitted_item_cannot_change(app, worker):
+    evidence = make_certificate(worker, uploads=[upload(PDF, "a.pdf"), upload(PDF, "b.pdf")])
+    link = service.link_competence(worker, evidence, competence("PS-LW-01").id, "note")
+    evidence = reload(evidence)
+    service.submit(worker, evidence, today=TODAY)
+    evidence = reload(evidence)
+    names = files_on_disk(app)
+    message = "This item is submitted for review and cannot be changed"
+
+    attempts = {
+        "update": lambda: service.update_evidence(worker, evidence, certificate_input(title="Changed"), today=TODAY),
+        "remove file": lambda: service.remove_file(worker, evidence, evidence.files[0]),
+        "link": lambda: service.link_competence(worker, evidence, competence("PS-LW-02").id),
+        "update note": lambda: service.update_link_note(worker, evidence, link, "changed"),
+        "unlink": lambda: service.unlink(worker, evidence, link),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(FieldError) as error:
+            attempt()
+        assert error.value.message == message, name
+    with pytest.raises(FieldError) as error:
+        service.delete_evidence(worker, evidence)
+    assert error.value.message == "Only a draft can be deleted"
+
+    stored = reload(evidence)
+    assert stored.title == "Safeguarding adults level 2"
+    assert stored.status == EvidenceStatus.SUBMITTED
+    assert len(stored.files) == 2
+    assert [(link.competence.ref, link.note) for link in stored.links] == [("PS-LW-01", "note")]
+    assert files_on_disk(app) == names
+
+
+def test_a_private_reflection_cannot_be_submitted(app, worker):
+    evidence = make_linked(worker, is_private=True)
+    with pytest.raises(FieldError) as error:
+        service.submit(worker, evidence, today=TODAY)
+    assert (error.value.field, error.value.message) == (
+        "item",
+        "A private reflection cannot be submitted: make it shareable first",
+    )
+    assert reload(evidence).status == EvidenceStatus.DRAFT
+
+
+def test_an_item_without_links_cannot_be_submitted(app, worker):
+    evidence = make_certificate(worker)
+    with pytest.raises(FieldError) as error:
+        service.submit(worker, evidence, today=TODAY)
+    assert error.value.message == "Link the item to at least one competence before you submit it"
+    stored = reload(evidence)
+    assert stored.status == EvidenceStatus.DRAFT and stored.submitted_at is None
+
+
+def test_deleting_a_draft_removes_its_files_links_and_actions(app, worker, supervisor):
+    certificate = make_certificate(worker, uploads=[upload(PDF, "a.pdf"), upload(png_bytes(), "b.png")])
+    service.link_competence(worker, certificate, competence("PS-LW-01").id)
+    note = service.create_evidence(
+        worker,
+        EvidenceKind.SUPERVISION_NOTE,
+        supervision_input(supervisor.id, actions=[ActionInput("Read", "worker", date(2026, 4, 1))]),
+        today=TODAY,
+    )
+    service.link_competence(worker, note, competence("PS-LW-02").id)
+    kept = make_certificate(worker, uploads=[upload(PDF, "kept.pdf")])
+    kept_name = reload(kept).files[0].stored_name
+    assert len(files_on_disk(app)) == 3
+
+    service.delete_evidence(worker, reload(certificate))
+    service.delete_evidence(worker, reload(note))
+
+    assert row_counts() == {"Evidence": 1, "EvidenceFile": 1, "EvidenceLink": 0, "SupervisionAction": 0}
+    assert files_on_disk(app) == [kept_name]
+
+
+def test_removing_a_file(app, worker):
+    evidence = make_certificate(worker, uploads=[upload(PDF, "a.pdf"), upload(PDF, "b.pdf")])
+    first, second = reload(evidence).files
+    service.remove_file(worker, reload(evidence), first)
+    assert [f.original_name for f in reload(evidence).files] == ["b.pdf"]
+    assert files_on_disk(app) == [second.stored_name]
+
+    # The last file of a certificate stays.
+    with pytest.raises(FieldError) as error:
+        service.remove_file(worker, reload(evidence), db.session.get(EvidenceFile, second.id))
+    assert error.value.field == "files"
+    assert error.value.message.startswith("A training certificate needs its certificate file")
+    assert [f.original_name for f in reload(evidence).files] == ["b.pdf"]
+    assert files_on_disk(app) == [second.stored_name]
+
+
+def test_update_changes_a_draft_and_adds_files(app, worker):
+    evidence = make_certificate(worker)
+    service.update_evidence(
+        worker, reload(evidence), certificate_input(title="Safeguarding adults level 3", cpd_hours=Decimal("6")), [upload(PDF, "page2.pdf")], today=TODAY
+    )
+    stored = reload(evidence)
+    assert stored.title == "Safeguarding adults level 3"
+    assert stored.cpd_hours == Decimal("6.00")
+    assert [f.original_name for f in stored.files] == ["certificate.pdf", "page2.pdf"]
+    assert len(files_on_disk(app)) == 2
+
+
+def test_refused_update_writes_nothing(app, worker):
+    evidence = make_certificate(worker)
+    names = files_on_disk(app)
+    with pytest.raises(FieldError) as error:
+        service.update_evidence(
+            worker, reload(evidence), certificate_input(title="Changed", expires_on=date(2020, 1, 1)), [upload(PDF, "new.pdf")], today=TODAY
+        )
+    assert error.value.field == "expires_on"
+    stored = reload(evidence)
+    assert stored.title == "Safeguarding adults level 2"
+    assert len(stored.files) == 1
+    assert files_on_disk(app) == names
+
+
+# --- anonymity ------------------------------------------------------------------
+
+
+def test_shareable_reflection_with_an_nhs_number_needs_confirmation(app, worker):
+    with pytest.raises(AnonymityCheckNeeded) as error:
+        make_reflection(worker, what_happened=f"I called about NHS number {NHS_NUMBER} today.")
+    assert error.value.field == "confirm_anonymous"
+    assert error.value.message.startswith("Check the highlighted details (1 possible NHS number)")
+    assert [(f.kind, f.text) for f in error.value.findings] == [("NHS number", NHS_NUMBER)]
+    assert row_counts() == NOTHING
+
+
+def test_confirmed_reflection_is_saved_with_the_confirmation(app, worker):
+    evidence = make_reflection(worker, what_happened=f"Our team line is {NHS_NUMBER}.", confirm_anonymous=True)
+    stored = reload(evidence)
+    assert "943 476 5919" in stored.what_happened
+    assert stored.anonymity_confirmed_at is not None
+
+
+def test_a_private_reflection_is_not_checked(app, worker):
+    evidence = make_reflection(worker, is_private=True, what_happened=f"NHS number {NHS_NUMBER}")
+    stored = reload(evidence)
+    assert stored.is_private is True
+    assert stored.anonymity_confirmed_at is None
+
+
+def test_other_kinds_are_not_checked(app, worker):
+    data = EvidenceInput(title="Observed", occurred_on=date(2026, 5, 1), description=f"NHS number {NHS_NUMBER}")
+    evidence = service.create_evidence(worker, EvidenceKind.OBSERVATION, data, today=TODAY)
+    assert reload(evidence).anonymity_confirmed_at is None
+
+
+def test_editing_the_text_clears_the_confirmation(app, worker):
+    evidence = make_reflection(worker, what_happened=f"Team line {NHS_NUMBER}.", confirm_anonymous=True)
+    # Saving the same text keeps the confirmation without asking again.
+    service.update_evidence(worker, reload(evidence), reflection_input(title="Renamed", what_happened=f"Team line {NHS_NUMBER}."), today=TODAY)
+    assert reload(evidence).anonymity_confirmed_at is not None
+    # Changed text that still holds the number is checked again.
+    with pytest.raises(AnonymityCheckNeeded):
+        service.update_evidence(worker, reload(evidence), reflection_input(what_happened=f"Call {NHS_NUMBER} again."), today=TODAY)
+    assert reload(evidence).what_happened == f"<p>Team line {NHS_NUMBER}.</p>"
+    # Changed text without it is saved, and the old confirmation no longer counts.
+    service.update_evidence(worker, reload(evidence), reflection_input(what_happened="Nothing identifying."), today=TODAY)
+    stored = reload(evidence)
+    assert stored.what_happened == "<p>Nothing identifying.</p>"
+    assert stored.anonymity_confirmed_at is None
+
+
+def test_making_a_reflection_private_clears_the_confirmation(app, worker):
+    evidence = make_reflection(worker, what_happened=f"Team line {NHS_NUMBER}.", confirm_anonymous=True)
+    service.update_evidence(worker, reload(evidence), reflection_input(what_happened=f"Team line {NHS_NUMBER}.", is_private=True), today=TODAY)
+    stored = reload(evidence)
+    assert stored.is_private is True and stored.anonymity_confirmed_at is None
+
+
+def test_submit_checks_anonymity(app, worker):
+    evidence = make_linked(worker)
+    # Text that was never checked as shareable (for example, written before the check existed).
+    evidence.what_learned = f"<p>Her NHS number is {NHS_NUMBER}</p>"
+    db.session.commit()
+
+    with pytest.raises(AnonymityCheckNeeded) as error:
+        service.submit(worker, reload(evidence), today=TODAY)
+    assert error.value.field == "confirm_anonymous"
+    assert [f.kind for f in error.value.findings] == ["NHS number"]
+    stored = reload(evidence)
+    assert stored.status == EvidenceStatus.DRAFT
+    assert stored.submitted_at is None and stored.anonymity_confirmed_at is None
+
+    service.submit(worker, stored, confirm_anonymous=True, today=TODAY)
+    stored = reload(evidence)
+    assert stored.status == EvidenceStatus.SUBMITTED
+    assert stored.anonymity_confirmed_at is not None
+
+
+def test_submit_does_not_ask_again_after_confirmation(app, worker):
+    evidence = make_linked(worker, what_happened=f"Team line {NHS_NUMBER}.", confirm_anonymous=True)
+    service.submit(worker, evidence, today=TODAY)
+    assert reload(evidence).status == EvidenceStatus.SUBMITTED
+
+
+# --- guards -----------------------------------------------------------------------
+
+
+def test_guards_answer_404_for_someone_elses_records(app, worker):
+    other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
+    mine = make_certificate(worker)
+    theirs = make_certificate(other, uploads=[upload(PDF, "theirs.pdf")])
+    service.link_competence(worker, mine, competence("PS-LW-01").id)
+    service.link_competence(other, theirs, competence("PS-LW-01").id)
+    mine, theirs = reload(mine), db.session.get(Evidence, theirs.id)
+
+    assert service.get_evidence_or_404(mine.id, worker) is mine
+    for evidence_id in (theirs.id, 999_999):
+        with pytest.raises(NotFound):
+            service.get_evidence_or_404(evidence_id, worker)
+    assert service.get_file_or_404(mine, mine.files[0].id).id == mine.files[0].id
+    assert service.get_link_or_404(mine, mine.links[0].id).id == mine.links[0].id
+    for file_id in (theirs.files[0].id, 999_999):
+        with pytest.raises(NotFound):
+            service.get_file_or_404(mine, file_id)
+    for link_id in (theirs.links[0].id, 999_999):
+        with pytest.raises(NotFound):
+            service.get_link_or_404(mine, link_id)
+
+
+def test_only_workers_with_a_framework_keep_a_portfolio(app, frameworks):
+    from werkzeug.exceptions import Forbidden
+
+    for user in (make_user(Role.SUPERVISOR), make_user(Role.WORKER)):
+        with pytest.raises(Forbidden):
+            service.create_evidence(user, EvidenceKind.OTHER, EvidenceInput(title="T", occurred_on=TODAY, description="D"), today=TODAY)
+    assert row_counts() == NOTHING
+
+
+# --- my portfolio -----------------------------------------------------------------
+
+
+def add_item(owner, title: str, occurred_on: date, kind=EvidenceKind.OTHER, status=EvidenceStatus.DRAFT, **columns) -> Evidence:
+    evidence = Evidence(owner_id=owner.id, kind=kind, status=status, title=title, occurred_on=occurred_on, **columns)
+    db.session.add(evidence)
+    db.session.commit()
+    return evidence
+
+
+def titles(page) -> list[str]:
+    return [e.title for e in page.items]
+
+
+@pytest.fixture
+def portfolio(worker):
+    """A small mixed portfolio, and another worker's item that must never show."""
+    other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
+    items = {
+        "garden": add_item(worker, "Community garden visit", date(2026, 5, 10), EvidenceKind.REFLECTION, what_happened="<p>We planted BEANS together</p>"),
+        "cert": add_item(worker, "Safeguarding certificate", date(2026, 4, 1), EvidenceKind.CERTIFICATE, EvidenceStatus.SUBMITTED, provider="Learning Hub"),
+        "walk": add_item(worker, "Walking group", date(2026, 3, 15), EvidenceKind.REFLECTION, what_learned="<p>Beans and bread at the café</p>"),
+        "obs": add_item(worker, "Observed assessment", date(2026, 3, 15), EvidenceKind.OBSERVATION, description="<p>A holistic garden assessment</p>"),
+        "feedback": add_item(worker, "Card from a partner", date(2026, 1, 20), EvidenceKind.FEEDBACK, EvidenceStatus.SUBMITTED),
+    }
+    add_item(other, "Their community garden", date(2026, 5, 11), EvidenceKind.REFLECTION)
+    db.session.add_all(
+        [
+            EvidenceLink(evidence_id=items["garden"].id, competence_id=competence("PS-LW-01").id),
+            EvidenceLink(evidence_id=items["cert"].id, competence_id=competence("PS-LW-01").id),
+            EvidenceLink(evidence_id=items["cert"].id, competence_id=competence("PS-LW-02").id),
+        ]
+    )
+    db.session.commit()
+    return items
+
+
+def test_portfolio_lists_my_items_newest_first(app, worker, portfolio):
+    page = service.portfolio_page(worker, PortfolioFilters())
+    # Same date: the later-added item first.
+    assert titles(page) == ["Community garden visit", "Safeguarding certificate", "Observed assessment", "Walking group", "Card from a partner"]
+    assert (page.total, page.page, page.pages) == (5, 1, 1)
+    assert page.link_counts == {portfolio["garden"].id: 1, portfolio["cert"].id: 2}
+    assert page.file_counts == {}
+    assert page.competence is None
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        pytest.param({"kind": EvidenceKind.REFLECTION}, ["Community garden visit", "Walking group"], id="kind"),
+        pytest.param({"status": EvidenceStatus.SUBMITTED}, ["Safeguarding certificate", "Card from a partner"], id="status"),
+        pytest.param({"date_from": date(2026, 3, 15), "date_to": date(2026, 4, 1)}, ["Safeguarding certificate", "Observed assessment", "Walking group"], id="date-range-inclusive"),
+        pytest.param({"date_from": date(2026, 4, 2)}, ["Community garden visit"], id="date-from"),
+        pytest.param({"date_to": date(2026, 3, 14)}, ["Card from a partner"], id="date-to"),
+        pytest.param({"q": "garden"}, ["Community garden visit", "Observed assessment"], id="search-title-and-text"),
+        pytest.param({"q": "BEANS"}, ["Community garden visit", "Walking group"], id="search-case-insensitive"),
+        pytest.param({"q": "beans café"}, ["Walking group"], id="search-every-word"),
+        pytest.param({"q": "learning hub"}, ["Safeguarding certificate"], id="search-provider"),
+        pytest.param({"q": "nothing-like-this"}, [], id="search-no-match"),
+        pytest.param({"q": "  garden   VISIT "}, ["Community garden visit"], id="search-extra-spaces"),
+        pytest.param({"kind": EvidenceKind.REFLECTION, "q": "garden"}, ["Community garden visit"], id="combined"),
+    ],
+)
+def test_portfolio_filters(app, worker, portfolio, filters, expected):
+    page = service.portfolio_page(worker, PortfolioFilters(**filters))
+    assert titles(page) == expected
+    assert page.total == len(expected)
+
+
+def test_portfolio_filters_by_competence(app, worker, portfolio):
+    target = competence("PS-LW-01")
+    page = service.portfolio_page(worker, PortfolioFilters(competence_id=target.id))
+    assert titles(page) == ["Community garden visit", "Safeguarding certificate"]
+    assert page.competence.id == target.id
+    assert titles(service.portfolio_page(worker, PortfolioFilters(competence_id=competence("PS-LW-02").id))) == ["Safeguarding certificate"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param("strong", ["Plain"], id="tag-names-are-not-text"),
+        pytest.param("amp", [], id="entities-are-not-text"),
+        pytest.param("A&E", ["Plain"], id="ampersand-as-typed"),
+    ],
+)
+def test_portfolio_search_is_over_the_text_not_the_html(app, worker, query, expected):
+    """Search is over the text people wrote, not the tags and entities the sanitiser stored around it."""
+    make_reflection(worker, title="Group session", what_happened="It went <strong>well</strong>.", what_learned="Plan ahead.")
+    make_reflection(worker, title="Plain", what_happened="The person was strong-willed; we went to A&E.", what_learned="Listen.")
+    assert titles(service.portfolio_page(worker, PortfolioFilters(q=query))) == expected
+
+
+def test_portfolio_paginates_and_clamps_the_page(app, worker):
+    start = date(2025, 1, 1)
+    db.session.add_all(
+        [Evidence(owner_id=worker.id, kind=EvidenceKind.OTHER, title=f"Item {n:02d}", occurred_on=start + timedelta(days=n)) for n in range(45)]
+    )
+    db.session.commit()
+
+    first = service.portfolio_page(worker, PortfolioFilters())
+    assert (first.total, first.page, first.pages) == (45, 1, 3)
+    assert titles(first) == [f"Item {n:02d}" for n in range(44, 24, -1)]
+    second = service.portfolio_page(worker, PortfolioFilters(page=2))
+    assert titles(second) == [f"Item {n:02d}" for n in range(24, 4, -1)]
+    last = service.portfolio_page(worker, PortfolioFilters(page=3))
+    assert titles(last) == [f"Item {n:02d}" for n in range(4, -1, -1)]
+    for beyond in (4, 999):
+        page = service.portfolio_page(worker, PortfolioFilters(page=beyond))
+        assert page.page == 3
+        assert titles(page) == titles(last)
+    assert service.portfolio_page(worker, PortfolioFilters(page=0)).page == 1
+    empty = service.portfolio_page(worker, PortfolioFilters(q="nothing", page=5))
+    assert (empty.items, empty.total, empty.page, empty.pages) == ([], 0, 1, 1)
+
+
+# --- competence map -------------------------------------------------------------
+
+
+def test_competence_map_for_a_link_worker(app, worker):
+    target = competence("PS-LW-01")
+    make_linked(worker)  # a draft
+    submitted = make_linked(worker, refs=("PS-LW-01", "PS-LW-02"))
+    service.submit(worker, submitted, today=TODAY)
+    other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
+    make_linked(other)  # not counted for this worker
+    retired = competence("PS-LW-13")
+    retired.retired_at = datetime.now(timezone.utc)
+    db.session.commit()
+
+    tiers = service.competence_map(worker)
+    assert [t.title for t in tiers] == ["Link Worker", "Link Worker Coach", "Psychosocial Link Worker"]
+    areas = [
+        "Practitioner Skills",
+        "Personal Development and Learning, Leadership and Supervision",
+        "Professionalism and Communication",
+        "Data, Information and Technical Skills",
+        "Enabling Access to Assets",
+    ]
+    assert [a.group.name for a in tiers[0].areas] == areas
+    assert [len(a.rows) for a in tiers[0].areas] == [12, 10, 9, 8, 8]  # one retired
+    assert sum(len(a.rows) for t in tiers for a in t.areas) == 84
+    for t in tiers:
+        for area in t.areas:
+            assert {row.competence.group_id for row in area.rows} == {area.group.id}
+            assert {row.competence.tier.name for row in area.rows} == {t.title}
+    rows = {row.competence.ref: row for t in tiers for a in t.areas for row in a.rows}
+    assert "PS-LW-13" not in rows
+    assert rows["PS-LW-01"].counts == {EvidenceStatus.DRAFT: 1, EvidenceStatus.SUBMITTED: 1}
+    assert rows["PS-LW-01"].total == 2
+    assert rows["PS-LW-02"].counts == {EvidenceStatus.SUBMITTED: 1}
+    assert rows["PS-LW-03"].counts == {} and rows["PS-LW-03"].total == 0
+    assert rows["PS-LW-01"].competence.id == target.id
+
+
+def test_competence_map_for_skills_for_health_groups_by_section(app, frameworks):
+    worker = make_user(Role.WORKER, tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    evidence = make_reflection(worker)
+    service.link_competence(worker, evidence, competence("CORE-01", "sfh-senior-engagement-worker").id)
+
+    sections = service.competence_map(worker)
+    assert [s.title for s in sections] == ["Core competences", "Role-specific competences"]
+    assert [sum(len(a.rows) for a in s.areas) for s in sections] == [20, 40]
+    for section in sections:
+        for area in section.areas:
+            assert area.group.parent_id is None  # grouped by the top-level principle
+            assert {row.competence.section.label for row in area.rows} == {section.title}
+    assert sections[0].areas[0].group.name == "1. Communication"
+    first = sections[0].areas[0].rows[0]
+    assert first.competence.ref == "CORE-01" and first.counts == {EvidenceStatus.DRAFT: 1}
+
+
+# --- the competence picker ------------------------------------------------------------
+
+
+def test_picker_filters_by_text_area_and_tier(app, worker):
+    evidence = make_reflection(worker)
+    results, total = service.picker(worker, evidence, q="SAFEGUARDING vulnerable")
+    assert total == 1
+    assert [r.competence.statement for r in results] == ["Demonstrate an understanding of safeguarding vulnerable adults"]
+    assert results[0].group.name == "Personal Development and Learning, Leadership and Supervision"
+    assert results[0].tier.name == "Link Worker"
+
+    # Words from the area's name match too.
+    _, by_area_name = service.picker(worker, evidence, q="enabling access")
+    assert by_area_name == 8 + 3
+
+    area = results[0].group
+    results, total = service.picker(worker, evidence, group_id=area.id, limit=100)
+    assert total == 10 + 3 + 4
+    assert {r.group.id for r in results} == {area.id}
+
+    coach = tier("link-worker", "link-worker-coach")
+    results, total = service.picker(worker, evidence, tier_id=coach.id, limit=100)
+    assert total == 20
+    assert {r.tier.id for r in results} == {coach.id}
+
+    results, total = service.picker(worker, evidence, group_id=area.id, tier_id=coach.id)
+    assert total == 3
+    assert all(r.tier.id == coach.id and r.group.id == area.id for r in results)
+
+    # Default limit: the first ten, in framework order, and the full count.
+    results, total = service.picker(worker, evidence)
+    assert total == 85
+    assert [r.competence.ref for r in results] == [f"PS-LW-{n:02d}" for n in range(1, 11)]
+
+    assert service.picker(worker, evidence, q="zzzz") == ([], 0)
+
+
+def test_picker_leaves_out_other_frameworks_and_retired_competences(app, worker):
+    evidence = make_reflection(worker)
+    _, total = service.picker(worker, evidence, q="supervision")
+    results, _ = service.picker(worker, evidence, q="supervision", limit=100)
+    assert all(r.competence.framework_id == worker.framework_id for r in results)
+    assert "Make use of supervision" not in [r.competence.statement for r in results]
+    retired = competence("PS-LW-01")
+    retired.retired_at = datetime.now(timezone.utc)
+    db.session.commit()
+    assert service.picker(worker, evidence, q="conversations skills")[1] == 0
+
+
+def test_picker_shows_evidence_counts_and_linked_flag(app, worker):
+    make_linked(worker, refs=("PS-LW-01", "PS-LW-02"))
+    second = make_linked(worker, refs=("PS-LW-01",))
+    service.submit(worker, second, today=TODAY)
+    other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
+    make_linked(other, refs=("PS-LW-01", "PS-LW-03"))
+    current = make_reflection(worker)
+    service.link_competence(worker, current, competence("PS-LW-02").id)
+
+    results, _ = service.picker(worker, reload(current), limit=4)
+    summary = {r.competence.ref: (r.evidence_count, r.linked) for r in results}
+    assert summary == {
+        "PS-LW-01": (2, False),
+        "PS-LW-02": (2, True),
+        "PS-LW-03": (0, False),
+        "PS-LW-04": (0, False),
+    }
