@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from ..access import role_required
@@ -15,6 +15,10 @@ from . import service
 from .forms import ActivityForm, AppraisalForm, StartAppraisalForm
 
 bp = Blueprint("cpd", __name__, url_prefix="/cpd")
+
+
+def form_posted() -> bool:
+    return request.method == "POST"
 worker_required = role_required(Role.WORKER)
 
 
@@ -78,6 +82,10 @@ def new_appraisal():
 def appraisal(appraisal_id: int):
     """An appraisal: review, objectives, learning needs and the CPD plan; signatures."""
     item = service.get_appraisal_or_404(current_user, appraisal_id)
+    if item.is_locked and form_posted():
+        # Someone still had the form open: nothing to fill in any more.
+        flash("This appraisal is signed by both of you and locked: your changes were not saved", "info")
+        return redirect(url_for(".appraisal", appraisal_id=item.id), code=303)
     rows = [{"description": g.description, "method": g.method, "target_on": g.target_on, "status": g.status.value} for g in item.goals]
     form = AppraisalForm(
         data={"review": item.review, "objectives": item.objectives, "learning_needs": item.learning_needs, "goals": rows + [{}] * max(1, 3 - len(rows))}

@@ -110,6 +110,8 @@ def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraise
         abort(404)
     if held_on is None:
         raise FieldError("held_on", "Enter the date of the appraisal")
+    if held_on > today():
+        raise FieldError("held_on", "The date of the appraisal must be today or in the past")
     allowed = {u.id for u in appraisers_for(worker)}
     if not appraiser_id or appraiser_id not in allowed:
         raise FieldError("appraiser_id", "Choose the appraiser: one of your supervisors or a manager")
@@ -203,6 +205,8 @@ def parse_hours(text: str | None) -> Decimal:
         raise FieldError("hours", "Enter the hours as a number, like 1.5") from None
     if not hours.is_finite() or hours <= 0 or hours > HOURS_MAX:
         raise FieldError("hours", "Hours must be more than 0 and no more than 100")
+    if hours != hours.quantize(Decimal("0.01")):
+        raise FieldError("hours", "Enter the hours to 2 decimal places at most, like 1.25")
     return hours.quantize(Decimal("0.01"))
 
 

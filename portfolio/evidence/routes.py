@@ -99,13 +99,15 @@ def _input_from(form) -> service.EvidenceInput:
     return data
 
 
-def _supervisor_choices(form) -> None:
+def _supervisor_choices(form, evidence=None) -> None:
     if "training_item_id" in form:
         from ..training import service as training
 
-        form.training_item_id.choices = choices(
-            [(0, "Not in the catalogue")] + [(i.id, i.title) for i in training.options_for(current_user)]
-        )
+        options = [(i.id, i.title) for i in training.options_for(current_user)]
+        current = evidence.training_item if evidence is not None else None
+        if current is not None and current.retired_at is not None:
+            options.append((current.id, f"{current.title} (retired)"))  # keep the match on saving
+        form.training_item_id.choices = choices([(0, "Not in the catalogue")] + options)
     if "supervisor_id" in form:
         form.supervisor_id.choices = choices(
             [(0, "Choose a supervisor")] + [(s.id, s.name) for s in service.supervisors_of(current_user)]
@@ -192,7 +194,7 @@ def edit(evidence_id: int):
         flash(f"This item is {evidence.status.label.lower()}: it cannot be changed now", "info")
         return redirect(url_for(".show", evidence_id=evidence.id), code=303)
     form = FORMS[evidence.kind](data=_form_data(evidence))
-    _supervisor_choices(form)
+    _supervisor_choices(form, evidence)
     findings = None
     if form.validate_on_submit():
         try:

@@ -163,7 +163,7 @@ def supervisors_of(worker: User, on: date | None = None) -> list[User]:
     return supervision.supervisors_of(worker.id, on)
 
 
-def _clean_input(actor: User, kind: EvidenceKind, data: EvidenceInput, today: date) -> dict[str, Any]:
+def _clean_input(actor: User, kind: EvidenceKind, data: EvidenceInput, today: date, current: Evidence | None = None) -> dict[str, Any]:
     """Check the values and return the columns to write.
 
     :raises FieldError: on the first problem, naming its field.
@@ -213,7 +213,8 @@ def _clean_input(actor: User, kind: EvidenceKind, data: EvidenceInput, today: da
         if data.training_item_id:
             from ..training import service as training
 
-            if data.training_item_id not in {i.id for i in training.options_for(actor)}:
+            unchanged = current is not None and data.training_item_id == current.training_item_id
+            if not unchanged and data.training_item_id not in {i.id for i in training.options_for(actor)}:
                 raise FieldError("training_item_id", "Choose a course from your framework’s training catalogue")
             values["training_item_id"] = data.training_item_id
 
@@ -376,7 +377,7 @@ def update_evidence(
     _require_editable(evidence)
     today = today or date.today()
     kind = evidence.kind
-    values = _clean_input(actor, kind, data, today)
+    values = _clean_input(actor, kind, data, today, current=evidence)
     actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else None
     text_unchanged = all(values.get(n) == getattr(evidence, n) for n in TEXT_FIELDS[kind])
     already_confirmed = evidence.anonymity_confirmed_at is not None and text_unchanged

@@ -8,6 +8,7 @@ today); expired; or missing (no certificate).
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -101,7 +102,7 @@ def parse_renewal(renews: str | None, months: str | None) -> int | None:
     if renews != "months":
         raise FieldError("renews", "Choose whether the training must be renewed")
     text = (months or "").strip()
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]{1,4}", text):  # not str.isdigit(): that accepts "²"
         raise FieldError("renewal_months", "Enter the renewal period as a whole number of months, like 12")
     value = int(text)
     if not 1 <= value <= 120:

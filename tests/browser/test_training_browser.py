@@ -1,0 +1,122 @@
+"""Team compliance in headless Chromium: a manager filters the matrix to expired training and searches by name,
+in place; the catalogue, the compliance page and a worker's home page with training due have no axe-core violations."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from portfolio.extensions import db
+from portfolio.models import Evidence, EvidenceKind, Role, TrainingItem, User
+from tests.browser.conftest import assert_accessible
+from tests.factories import make_user, tier
+
+pytestmark = pytest.mark.browser
+
+TODAY = date.today()
+
+
+def _course(title: str, months: int | None, position: int, tiers: list[str] | None = None) -> TrainingItem:
+    item = TrainingItem(framework_key="link-worker", title=title, statutory=True, renewal_months=months, tier_slugs=tiers or [], position=position)
+    db.session.add(item)
+    db.session.commit()
+    return item
+
+
+def _certificate(owner: User, item: TrainingItem, completed_on: date, expires_on: date | None = None) -> None:
+    db.session.add(
+        Evidence(
+            owner_id=owner.id,
+            kind=EvidenceKind.CERTIFICATE,
+            title=item.title,
+            occurred_on=completed_on,
+            expires_on=expires_on,
+            provider="NHS Learning Hub",
+            training_item_id=item.id,
+        )
+    )
+    db.session.commit()
+
+
+@pytest.fixture
+def team(frameworks):
+    """Alice and Dan have something expired, Wendy something due soon, Ben is up to date, Cara is missing a course."""
+    safeguarding = _course("Safeguarding adults", 36, 1)
+    lone = _course("Lone working", 12, 2)
+    _course("Coaching supervision", None, 3, tiers=["link-worker-coach"])
+    lw = tier("link-worker", "link-worker")
+    manager = make_user(Role.MANAGER, email="manager@example.org", name="Mo Manager")
+    people = {name: make_user(Role.WORKER, name=name, tier=lw) for name in ("Alice Able", "Ben Brown", "Cara Cole", "Dan Dale", "Wendy Worker")}
+    recent = TODAY - timedelta(days=30)
+    for name, person in people.items():
+        if name in ("Alice Able", "Dan Dale"):
+            _certificate(person, safeguarding, TODAY - timedelta(days=3 * 365 + 40), TODAY - timedelta(days=40))
+        elif name == "Wendy Worker":
+            _certificate(person, safeguarding, TODAY - timedelta(days=3 * 365 - 20), TODAY + timedelta(days=20))
+        else:
+            _certificate(person, safeguarding, recent, recent + timedelta(days=3 * 365))
+        if name != "Cara Cole":
+            _certificate(person, lone, recent)
+    return manager, people
+
+
+def _sign_in_as(page, client, auth, live_server: str, user: User) -> None:
+    """auth.login_as on the test client, then the same session cookie in the browser (no slow password hashing)."""
+    auth.login_as(user)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    page.context.clear_cookies()
+    page.context.add_cookies([{"name": "session", "value": cookie.value, "url": live_server}])
+
+
+def _worker_names(page) -> list[str]:
+    return page.locator(".compliance-matrix tbody th[scope=row]").all_inner_texts()
+
+
+def test_manager_filters_the_matrix_to_expired_training_in_place(page, client, auth, live_server, team):
+    manager, people = team
+    _sign_in_as(page, client, auth, live_server, manager)
+
+    page.goto("/training/link-worker/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Training catalogue")
+    assert_accessible(page)
+
+    page.get_by_role("link", name="Team compliance").click()
+    page.wait_for_url("**/training/link-worker/compliance")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Team compliance")
+    assert _worker_names(page) == ["Alice Able", "Ben Brown", "Cara Cole", "Dan Dale", "Wendy Worker", "Totals"]
+    # Each status is a tag with words, not a colour alone.
+    alice = page.locator(".compliance-matrix tbody tr").filter(has=page.get_by_role("rowheader", name="Alice Able"))
+    expect(alice.locator(".nhsuk-tag")).to_have_text(["Expired", "Valid"])
+    assert_accessible(page)
+    page.evaluate("window.notReloaded = true")
+
+    page.get_by_label("Show workers with").select_option(label="Something expired")
+    expect(page.locator("#compliance-table")).to_contain_text("2 workers, 3 courses.")
+    assert _worker_names(page) == ["Alice Able", "Dan Dale", "Totals"]
+    expect(page.locator(".compliance-totals td").first).to_have_text("2 expired")
+    assert page.evaluate("window.notReloaded") is True  # swapped in place, no reload
+    assert "status=expired" in page.url  # kept in the address for the back button and links
+    csv_href = page.get_by_role("link", name="Download as CSV").get_attribute("href")
+    assert "status=expired" in csv_href and csv_href.endswith("format=csv")  # the export follows the filter
+
+    page.get_by_label("Name").press_sequentially("dan", delay=20)
+    expect(page.locator("#compliance-table")).to_contain_text("1 worker, 3 courses.")
+    assert _worker_names(page) == ["Dan Dale", "Totals"]
+    assert page.evaluate("window.notReloaded") is True
+    assert "q=dan" in page.url and "status=expired" in page.url
+    assert_accessible(page)
+
+
+def test_a_worker_with_training_due_sees_it_first_on_home_with_no_accessibility_violations(page, client, auth, live_server, team):
+    _, people = team
+    _sign_in_as(page, client, auth, live_server, people["Wendy Worker"])
+    page.goto("/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Wendy Worker")
+    warning = page.locator("#training-due")
+    expect(warning).to_contain_text("Training to renew")
+    expect(warning.locator("li")).to_have_text([f"Due soon Safeguarding adults: renew by {(TODAY + timedelta(days=20)).day} {(TODAY + timedelta(days=20)):%B %Y}"])
+    expect(page.locator(".my-training tbody tr td:first-child")).to_have_text(["Safeguarding adults", "Lone working"])
+    assert_accessible(page)

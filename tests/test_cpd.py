@@ -1,0 +1,767 @@
+"""Annual appraisals (signed by both, then locked; open goals carried forward), the CPD log with hours per year,
+and the Senior Engagement Worker's required experience and formal learning as verified requirements."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from portfolio.cpd import service
+from portfolio.errors import FieldError
+from portfolio.extensions import db
+from portfolio.models import (
+    Appraisal,
+    AuditEntry,
+    Competence,
+    CompetenceDecision,
+    CpdActivity,
+    CpdGoal,
+    Decision,
+    DecisionOutcome,
+    Evidence,
+    EvidenceKind,
+    EvidenceLink,
+    EvidenceStatus,
+    Framework,
+    GoalStatus,
+    Requirement,
+    RequirementVerification,
+    Role,
+    Submission,
+    SupervisionAssignment,
+    User,
+    cpd_activity_competences,
+)
+from portfolio.progress import service as progress
+from tests.factories import assign, make_user, tier
+
+TODAY = date.today()
+LAST_YEAR = date(TODAY.year - 1, 3, 2)  # last year's appraisal
+THIS_YEAR = date(TODAY.year, 1, 5)  # this year's (never after today... unless today is 1-4 January, which is allowed too)
+HASH = "0" * 64
+SFH_YAML = Path(__file__).resolve().parents[1] / "portfolio" / "frameworks" / "data" / "skills-for-health-senior-engagement-worker.yaml"
+SFH_REQUIREMENTS = [
+    "Previous experience of working with people with identified health needs e.g. learning disabilities, substance misuse, "
+    "mental health, and the criminal justice system",
+    "Supervisory responsibility and managing complexity of risk",
+    "Psychology degree / Forensic Psychology degree desirable, and/or equivalent qualification and experience",
+    "DBS clearance or vetting, where appropriate",
+    "Psychology degree/Forensic Psychology degree or equivalent qualification",
+]
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+def text_of(response) -> str:
+    """The page as a person reads it: entities decoded."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def words(fragment: str) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def error_next_to(page: str, field: str) -> str:
+    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
+    assert f'id="{field}-error"' in page, f"no error message next to {field}"
+    after = page.split(f'id="{field}-error"', 1)[1]
+    message = "</span>".join(after.split("</span>", 2)[:2])
+    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
+
+
+def summary_links(page: str) -> dict[str, str]:
+    """The NHS.UK error summary's messages and the ids they link to."""
+    assert "There is a problem" in page, "no error summary"
+    summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
+    return {words(m): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
+
+
+def assert_error_shown(response, field: str, message: str, *, anchor: str | None = None) -> str:
+    """422, the error summary linking to the field (which is on the page), and the message next to it."""
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<title>Error: " in page
+    links = summary_links(page)
+    hrefs = [href for text, href in links.items() if message in text]
+    assert hrefs, f"{message!r} is not in the error summary: {links}"
+    assert hrefs[0] == (anchor or field)
+    assert f'id="{hrefs[0]}"' in page, f"the error summary links to #{hrefs[0]}, which is not on the page"
+    assert error_next_to(page, field) == f"Error: {message}"
+    return page
+
+
+def options(page: str, name: str) -> list[tuple[str, str]]:
+    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert select_html, f"no select named {name}"
+    return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html.group(1))]
+
+
+def date_fields(name: str, day: date | None) -> dict[str, str]:
+    if day is None:
+        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
+    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
+
+
+def long_date(day: date | datetime) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def written() -> dict[str, int]:
+    counts = {m.__name__: count(m) for m in (Appraisal, CpdGoal, CpdActivity, AuditEntry, RequirementVerification)}
+    counts["activity_competences"] = db.session.scalar(select(func.count()).select_from(cpd_activity_competences))
+    return counts
+
+
+def audit_actions() -> list[tuple[str, dict]]:
+    return [(e.action, e.details) for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+
+
+def fresh(model, id_):
+    db.session.expire_all()
+    return db.session.get(model, id_)
+
+
+@pytest.fixture
+def people(app, frameworks):
+    """Wendy (worker), Sam (her supervisor now), Mo (manager), Olive (another worker), Pat (her supervisor until last month),
+    Nina (a supervisor, not hers)."""
+    worker = make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    manager = make_user(Role.MANAGER, name="Mo Manager")
+    other = make_user(Role.WORKER, name="Olive Other", tier=tier("link-worker", "link-worker"))
+    past = make_user(Role.SUPERVISOR, name="Pat Past")
+    stranger = make_user(Role.SUPERVISOR, name="Nina Notmine")
+    assign(supervisor, worker, starts_on=TODAY - timedelta(days=400))
+    db.session.add(
+        SupervisionAssignment(supervisor_id=past.id, worker_id=worker.id, starts_on=TODAY - timedelta(days=800), ends_on=TODAY - timedelta(days=30))
+    )
+    assign(stranger, other, starts_on=TODAY - timedelta(days=400))
+    db.session.commit()
+    return worker, supervisor, manager, other, past, stranger
+
+
+def post(client, auth, path: str, data: dict, **kwargs):
+    return client.post(path, data={"csrf_token": auth.token("/"), **data}, **kwargs)
+
+
+def start(worker: User, appraiser: User, held_on: date = THIS_YEAR) -> Appraisal:
+    return service.start_appraisal(worker, worker, held_on=held_on, appraiser_id=appraiser.id)
+
+
+def goal_rows(*rows: tuple[str, str, date | None, str], blank: int = 1) -> dict:
+    """Form fields for the plan's goal rows (description, method, target date, status), then ``blank`` empty rows."""
+    data: dict = {}
+    for index, (description, method, target_on, status) in enumerate(list(rows) + [("", "", None, "open")] * blank):
+        data.update(
+            {f"goals-{index}-description": description, f"goals-{index}-method": method, f"goals-{index}-status": status, **date_fields(f"goals-{index}-target_on", target_on)}
+        )
+    return data
+
+
+def appraisal_form(*rows, review: str = "A good year of groups.", objectives: str = "Run a walking group.", learning_needs: str = "Trauma-informed practice.", blank: int = 1) -> dict:
+    return {"review": review, "objectives": objectives, "learning_needs": learning_needs, **goal_rows(*rows, blank=blank)}
+
+
+def plan(appraisal_id: int) -> list[tuple[str, str, date, GoalStatus, int | None]]:
+    appraisal = fresh(Appraisal, appraisal_id)
+    return [(g.description, g.method, g.target_on, g.status, g.carried_from_id) for g in appraisal.goals]
+
+
+# --- Starting an appraisal ---------------------------------------------------------------
+
+
+def test_the_worker_starts_this_years_appraisal_with_a_current_supervisor(client, auth, people):
+    worker, supervisor, manager, other, past, stranger = people
+    auth.login_as(worker)
+    form = text_of(client.get("/cpd/appraisals/new"))
+    assert "<h1>Start an appraisal</h1>" in form
+    # Only current supervisors and managers are offered; not a past supervisor, another's supervisor or a colleague.
+    assert options(form, "appraiser_id") == [("0", "Choose"), (str(manager.id), "Mo Manager"), (str(supervisor.id), "Sam Supervisor")]
+    assert f'value="{TODAY.day}"' in form  # today by default
+
+    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(supervisor.id)})
+    assert response.status_code == 303
+    [appraisal] = db.session.scalars(select(Appraisal)).all()
+    assert response.headers["Location"] == f"/cpd/appraisals/{appraisal.id}"
+    assert (appraisal.worker_id, appraisal.year, appraisal.held_on, appraisal.appraiser_id) == (worker.id, THIS_YEAR.year, THIS_YEAR, supervisor.id)
+    assert (appraisal.worker_signed_at, appraisal.appraiser_signed_at, appraisal.goals) == (None, None, [])
+    assert audit_actions() == [("appraisal.started", {"appraisal_id": appraisal.id, "year": THIS_YEAR.year})]
+
+    page = text_of(client.get(response.headers["Location"]))
+    assert f"<h1>{THIS_YEAR.year} appraisal</h1>" in page
+    assert "Sam Supervisor" in words(page) and "Signed by the worker Not yet" in words(page)
+    assert 'name="review"' in page and "Sign the appraisal" in page
+    listing = words(text_of(client.get("/cpd/")))
+    assert f"{THIS_YEAR.year} appraisal with Sam Supervisor, {long_date(THIS_YEAR)} Not signed by both" in listing
+
+    # The appraiser sees it to sign on their home page.
+    auth.login_as(supervisor)
+    home = text_of(client.get("/"))
+    assert "Appraisals for you to sign" in home
+    assert f"{THIS_YEAR.year} appraisal of Wendy Worker" in home
+
+
+def test_a_manager_can_be_the_appraiser(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    auth.login_as(worker)
+    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(manager.id)})
+    assert response.status_code == 303
+    assert db.session.scalar(select(Appraisal.appraiser_id)) == manager.id
+
+
+@pytest.mark.parametrize("who", ["colleague", "past-supervisor", "someone-elses-supervisor", "self", "nobody", "missing-person"])
+def test_anyone_else_as_appraiser_is_refused_next_to_the_field(client, auth, people, who):
+    worker, supervisor, manager, other, past, stranger = people
+    appraiser_id = {"colleague": other.id, "past-supervisor": past.id, "someone-elses-supervisor": stranger.id, "self": worker.id, "nobody": 0, "missing-person": 9999}[who]
+    auth.login_as(worker)
+    before = written()
+    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(appraiser_id)})
+    assert_error_shown(response, "appraiser_id", "Choose the appraiser: one of your supervisors or a manager")
+    assert written() == before
+
+
+def test_one_appraisal_a_year(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    start(worker, supervisor)
+    auth.login_as(worker)
+    before = written()
+    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", date(THIS_YEAR.year, 1, 1)), "appraiser_id": str(manager.id)})
+    assert_error_shown(response, "held_on", f"There is already an appraisal for {THIS_YEAR.year}", anchor="held_on-day")
+    assert written() == before
+    with pytest.raises(FieldError) as error:
+        service.start_appraisal(worker, worker, held_on=date(THIS_YEAR.year, 12, 31), appraiser_id=manager.id)
+    assert error.value.field == "held_on"
+    # A date is needed.
+    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", None), "appraiser_id": str(manager.id)})
+    assert_error_shown(response, "held_on", "Enter the date of the appraisal", anchor="held_on-day")
+    assert written() == before
+
+
+# --- The plan: goals ------------------------------------------------------------------------
+
+
+def test_the_review_objectives_and_goals_are_saved(client, auth, people):
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor)
+    auth.login_as(worker)
+    path = f"/cpd/appraisals/{appraisal.id}"
+    form = text_of(client.get(path))
+    assert all(f'name="goals-{n}-description"' in form for n in range(3))
+    response = post(
+        client,
+        auth,
+        path,
+        appraisal_form(
+            ("Lead a walking group", "Shadow the current lead", THIS_YEAR + timedelta(days=90), "open"),
+            ("Trauma-informed practice", "E-learning and reflection", THIS_YEAR, "in-progress"),
+            blank=1,
+        ),
+    )
+    assert response.status_code == 303 and response.headers["Location"] == path
+    saved = fresh(Appraisal, appraisal.id)
+    assert (saved.review, saved.objectives, saved.learning_needs) == ("A good year of groups.", "Run a walking group.", "Trauma-informed practice.")
+    assert plan(appraisal.id) == [
+        ("Lead a walking group", "Shadow the current lead", THIS_YEAR + timedelta(days=90), GoalStatus.OPEN, None),
+        ("Trauma-informed practice", "E-learning and reflection", THIS_YEAR, GoalStatus.IN_PROGRESS, None),
+    ]
+    page = text_of(client.get(path))
+    assert "Appraisal saved" in page
+    assert 'value="Lead a walking group"' in page and 'value="Trauma-informed practice"' in page
+    # The appraiser can change it too.
+    auth.login_as(supervisor)
+    response = post(client, auth, path, appraisal_form(("Lead a walking group", "", THIS_YEAR + timedelta(days=30), "achieved"), review="Agreed."))
+    assert response.status_code == 303
+    assert plan(appraisal.id) == [("Lead a walking group", "", THIS_YEAR + timedelta(days=30), GoalStatus.ACHIEVED, None)]
+
+
+def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, auth, people):
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor)
+    auth.login_as(worker)
+    path = f"/cpd/appraisals/{appraisal.id}"
+    before = written()
+    response = post(
+        client,
+        auth,
+        path,
+        appraisal_form(
+            ("Lead a walking group", "Shadow", THIS_YEAR + timedelta(days=90), "open"),
+            ("Trauma-informed practice", "E-learning", THIS_YEAR - timedelta(days=1), "open"),
+        ),
+    )
+    page = assert_error_shown(
+        response, "goals-1-target_on", "The target date must be on or after the date of the appraisal", anchor="goals-1-target_on-day"
+    )
+    assert 'id="goals-0-target_on-error"' not in page
+    # What was typed is kept.
+    assert 'value="Trauma-informed practice"' in page
+    assert written() == before
+    saved = fresh(Appraisal, appraisal.id)
+    assert (saved.review, saved.goals) == ("", [])
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "message"),
+    [
+        pytest.param(("", "Shadow the lead", THIS_YEAR + timedelta(days=9), "open"), "goals-0-description", "Enter the goal", id="method-without-goal"),
+        pytest.param(("", "", THIS_YEAR + timedelta(days=9), "open"), "goals-0-description", "Enter the goal", id="date-without-goal"),
+        pytest.param(("Lead a walking group", "Shadow the lead", None, "open"), "goals-0-target_on", "Enter the target date", id="goal-without-date"),
+        pytest.param(("x" * 501, "", THIS_YEAR + timedelta(days=9), "open"), "goals-0-description", "The goal and its method must be 500 characters or fewer each", id="goal-too-long"),
+    ],
+)
+def test_half_filled_goal_rows_are_refused(client, auth, people, row, field, message):
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor)
+    auth.login_as(worker)
+    before = written()
+    response = post(client, auth, f"/cpd/appraisals/{appraisal.id}", appraisal_form(row))
+    assert_error_shown(response, field, message, anchor=field + ("-day" if field.endswith("target_on") else ""))
+    assert written() == before
+    assert plan(appraisal.id) == []
+
+
+# --- Signing and locking ----------------------------------------------------------------------
+
+
+def sign(client, auth, appraisal_id: int):
+    return post(client, auth, f"/cpd/appraisals/{appraisal_id}/sign", {})
+
+
+def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor)
+    path = f"/cpd/appraisals/{appraisal.id}"
+    auth.login_as(worker)
+    assert post(client, auth, path, appraisal_form(("Lead a walking group", "Shadow", THIS_YEAR + timedelta(days=60), "open"))).status_code == 303
+
+    response = sign(client, auth, appraisal.id)
+    assert response.status_code == 303 and response.headers["Location"] == path
+    signed = fresh(Appraisal, appraisal.id)
+    assert signed.worker_signed_at is not None and signed.appraiser_signed_at is None and not signed.is_locked
+    page = text_of(client.get(path))
+    assert "Signed" in page and "Sign the appraisal" not in page  # no second signature offered
+    assert 'name="review"' in page  # still open to change
+
+    auth.login_as(supervisor)
+    page = text_of(client.get(path))
+    assert "Sign the appraisal" in page
+    assert sign(client, auth, appraisal.id).status_code == 303
+    locked = fresh(Appraisal, appraisal.id)
+    assert locked.is_locked
+    page = text_of(client.get(path))
+    assert "Signed: the appraisal is now locked" in page
+    assert "Signed and locked" in page
+    assert "<form" not in page.split("<main", 1)[1].split("</main>", 1)[0]  # no form to change or sign
+    assert "Lead a walking group (Shadow): by" in words(page)
+    assert [(a, d["by"], d["locked"]) for a, d in audit_actions() if a == "appraisal.signed"] == [("appraisal.signed", "worker", False), ("appraisal.signed", "appraiser", True)]
+    assert all(d["appraisal_id"] == appraisal.id for a, d in audit_actions())
+
+    # Changes are refused by the service, and nothing is written.
+    before = written()
+    with pytest.raises(FieldError) as error:
+        service.update_appraisal(fresh(User, worker.id), fresh(Appraisal, appraisal.id), review="Rewritten", objectives="", learning_needs="", goals=[])
+    assert error.value.message == "This appraisal is signed by both of you and locked"
+    assert written() == before
+    auth.login_as(worker)
+    assert "Signed and locked" in text_of(client.get("/cpd/"))
+
+
+def locked_appraisal(worker: User, supervisor: User) -> Appraisal:
+    appraisal = start(worker, supervisor)
+    service.update_appraisal(
+        worker, appraisal, review="A good year of groups.", objectives="", learning_needs="",
+        goals=[service.GoalInput("Lead a walking group", "Shadow", THIS_YEAR + timedelta(days=60), "open")],
+    )
+    service.sign(worker, fresh(Appraisal, appraisal.id))
+    service.sign(supervisor, fresh(Appraisal, appraisal.id))
+    assert fresh(Appraisal, appraisal.id).is_locked
+    return fresh(Appraisal, appraisal.id)
+
+
+def test_a_change_posted_to_a_locked_appraisal_is_refused_with_a_message_that_works(client, auth, people):
+    """Someone with the form still open posts after both signed: refused, nothing written, and the message
+    is shown without an error-summary link to a field the locked page no longer has."""
+    worker, supervisor, *_ = people
+    appraisal = locked_appraisal(worker, supervisor)
+    path = f"/cpd/appraisals/{appraisal.id}"
+    before = written()
+    for person in (worker, supervisor):
+        auth.login_as(person)
+        response = post(client, auth, path, appraisal_form(("Something else", "", THIS_YEAR + timedelta(days=5), "open"), review="Rewritten"))
+        assert response.status_code in (303, 409, 422)
+        page = text_of(client.get(response.headers["Location"]) if response.status_code == 303 else response)
+        assert "This appraisal is signed by both of you and locked" in page
+        assert "Signed and locked" in page
+        if "There is a problem" in page:
+            for text, href in summary_links(page).items():
+                assert f'id="{href}"' in page, f"the error summary links {text!r} to #{href}, which is not on the locked page"
+    assert written() == before
+    after = fresh(Appraisal, appraisal.id)
+    assert (after.review, [g.description for g in after.goals], after.is_locked) == ("A good year of groups.", ["Lead a walking group"], True)
+
+
+def test_changing_the_appraisal_clears_signatures_already_given(client, auth, people):
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor)
+    path = f"/cpd/appraisals/{appraisal.id}"
+    auth.login_as(worker)
+    assert sign(client, auth, appraisal.id).status_code == 303
+    assert fresh(Appraisal, appraisal.id).worker_signed_at is not None
+    auth.login_as(supervisor)
+    assert post(client, auth, path, appraisal_form(("Lead a walking group", "", THIS_YEAR + timedelta(days=60), "open"), review="Edited by the appraiser")).status_code == 303
+    changed = fresh(Appraisal, appraisal.id)
+    assert (changed.review, changed.worker_signed_at, changed.appraiser_signed_at) == ("Edited by the appraiser", None, None)
+    assert "Signed by the worker Not yet" in words(text_of(client.get(path)))
+    # So the worker is asked to sign again.
+    auth.login_as(worker)
+    assert "Sign the appraisal" in text_of(client.get(path))
+
+
+def test_signing_twice_is_refused(client, auth, people):
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor)
+    auth.login_as(worker)
+    assert sign(client, auth, appraisal.id).status_code == 303
+    first = fresh(Appraisal, appraisal.id).worker_signed_at
+    before = written()
+    response = sign(client, auth, appraisal.id)
+    assert response.status_code == 303
+    assert "You have already signed this appraisal" in text_of(client.get(response.headers["Location"]))
+    assert written() == before
+    assert fresh(Appraisal, appraisal.id).worker_signed_at == first
+    with pytest.raises(FieldError) as error:
+        service.sign(fresh(User, worker.id), fresh(Appraisal, appraisal.id))
+    assert (error.value.field, error.value.message) == ("sign", "You have already signed this appraisal")
+    assert [a for a, _ in audit_actions()].count("appraisal.signed") == 1
+
+
+def test_only_the_worker_the_appraiser_and_managers_open_it_and_only_the_first_two_sign(client, auth, people):
+    worker, supervisor, manager, other, past, stranger = people
+    appraisal = start(worker, supervisor)
+    path = f"/cpd/appraisals/{appraisal.id}"
+    before = written()
+    for person in (other, past, stranger):
+        auth.login_as(person)
+        assert client.get(path).status_code == 404
+        assert sign(client, auth, appraisal.id).status_code == 404
+        assert post(client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))).status_code == 404
+    assert client.get("/cpd/appraisals/9999").status_code == 404
+    # A manager may read it, but neither change nor sign it.
+    auth.login_as(manager)
+    page = text_of(client.get(path))
+    assert f"<h1>{THIS_YEAR.year} appraisal</h1>" in page
+    assert 'name="review"' not in page and "Sign the appraisal" not in page
+    assert sign(client, auth, appraisal.id).status_code == 404
+    assert post(client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))).status_code == 404
+    with pytest.raises(Exception) as error:
+        service.sign(fresh(User, manager.id), fresh(Appraisal, appraisal.id))
+    assert getattr(error.value, "code", None) == 404
+    assert written() == before
+    unchanged = fresh(Appraisal, appraisal.id)
+    assert (unchanged.worker_signed_at, unchanged.appraiser_signed_at, unchanged.goals) == (None, None, [])
+
+
+# --- Next year -----------------------------------------------------------------------------------
+
+
+def test_next_years_appraisal_starts_with_this_years_open_goals(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    first = start(worker, supervisor, held_on=LAST_YEAR)
+    early, late = LAST_YEAR + timedelta(days=30), date(THIS_YEAR.year, 12, 31)
+    service.update_appraisal(
+        worker,
+        first,
+        review="First year",
+        objectives="",
+        learning_needs="",
+        goals=[
+            service.GoalInput("Lead a walking group", "Shadow the lead", early, "open"),
+            service.GoalInput("Trauma-informed practice", "E-learning", late, "in-progress"),
+            service.GoalInput("Safeguarding level 3", "Course", early, "achieved"),
+            service.GoalInput("Learn Welsh", "Evening class", early, "dropped"),
+        ],
+    )
+    service.sign(worker, first)
+    service.sign(supervisor, fresh(Appraisal, first.id))
+    assert fresh(Appraisal, first.id).is_locked
+    originals = {g.description: g.id for g in fresh(Appraisal, first.id).goals}
+
+    auth.login_as(worker)
+    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(manager.id)})
+    assert response.status_code == 303
+    second = db.session.scalar(select(Appraisal).where(Appraisal.year == THIS_YEAR.year))
+    assert plan(second.id) == [
+        # Target dates before the new appraisal move up to its date.
+        ("Lead a walking group", "Shadow the lead", THIS_YEAR, GoalStatus.OPEN, originals["Lead a walking group"]),
+        ("Trauma-informed practice", "E-learning", late, GoalStatus.IN_PROGRESS, originals["Trauma-informed practice"]),
+    ]
+    # Last year's record is untouched.
+    assert [(g.description, g.status) for g in fresh(Appraisal, first.id).goals] == [
+        ("Lead a walking group", GoalStatus.OPEN),
+        ("Trauma-informed practice", GoalStatus.IN_PROGRESS),
+        ("Safeguarding level 3", GoalStatus.ACHIEVED),
+        ("Learn Welsh", GoalStatus.DROPPED),
+    ]
+    page = text_of(client.get(response.headers["Location"]))
+    assert 'value="Lead a walking group"' in page and 'value="Trauma-informed practice"' in page
+    assert "Safeguarding level 3" not in page and "Learn Welsh" not in page
+    # Saving the carried goals keeps where they came from.
+    assert post(
+        client,
+        auth,
+        response.headers["Location"],
+        appraisal_form(("Lead a walking group", "Shadow the lead", THIS_YEAR + timedelta(days=10), "in-progress"), ("A new goal", "", THIS_YEAR, "open")),
+    ).status_code == 303
+    assert [(d, c) for d, _, _, _, c in plan(second.id)] == [("Lead a walking group", originals["Lead a walking group"]), ("A new goal", None)]
+    assert [a for a, _ in audit_actions()] == ["appraisal.started", "appraisal.signed", "appraisal.signed", "appraisal.started"]
+
+
+# --- The CPD log -----------------------------------------------------------------------------------
+
+
+def link_worker_competences(n: int, key: str = "link-worker") -> list[Competence]:
+    return list(
+        db.session.scalars(
+            select(Competence)
+            .join(Framework, Framework.id == Competence.framework_id)
+            .where(Framework.key == key, Framework.is_current.is_(True), Competence.retired_at.is_(None))
+            .order_by(Competence.position)
+            .limit(n)
+        )
+    )
+
+
+def activity_form(**changes) -> dict:
+    data = {
+        "title": "Trauma-informed practice workshop",
+        **date_fields("done_on", TODAY),
+        "hours": "1.5",
+        "learned": "How past trauma shapes the first meeting.",
+        "impact": "I now offer a choice of meeting place.",
+        "goal_id": "0",
+        "competence_ids": [],
+    }
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def goals(people):
+    """Wendy's plan: an open goal and an achieved one; Olive's open goal."""
+    worker, supervisor, manager, other, *_ = people
+    appraisal = start(worker, supervisor)
+    service.update_appraisal(
+        worker,
+        appraisal,
+        review="",
+        objectives="",
+        learning_needs="",
+        goals=[
+            service.GoalInput("Trauma-informed practice", "Workshop", THIS_YEAR + timedelta(days=200), "in-progress"),
+            service.GoalInput("Safeguarding level 3", "Course", THIS_YEAR + timedelta(days=100), "achieved"),
+        ],
+    )
+    theirs = start(other, manager)
+    service.update_appraisal(other, theirs, review="", objectives="", learning_needs="", goals=[service.GoalInput("Olive's goal", "", THIS_YEAR, "open")])
+    mine = {g.description: g for g in fresh(Appraisal, appraisal.id).goals}
+    return mine["Trauma-informed practice"], mine["Safeguarding level 3"], fresh(Appraisal, theirs.id).goals[0]
+
+
+def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people, goals):
+    worker, *_ = people
+    open_goal, *_ = goals
+    chosen = link_worker_competences(2)
+    auth.login_as(worker)
+    form = text_of(client.get("/cpd/activities/new"))
+    assert options(form, "goal_id") == [("0", "None"), (str(open_goal.id), "Trauma-informed practice")]  # open goals of mine only
+    offered = options(form, "competence_ids")
+    assert offered[:2] == [(str(c.id), c.statement) for c in chosen]
+    assert len(offered) == len(link_worker_competences(1000))
+
+    response = post(
+        client, auth, "/cpd/activities/new", activity_form(goal_id=str(open_goal.id), competence_ids=[str(c.id) for c in chosen])
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/cpd/"
+    [activity] = db.session.scalars(select(CpdActivity)).all()
+    assert (activity.worker_id, activity.done_on, activity.title, str(activity.hours), activity.learned, activity.impact, activity.goal_id) == (
+        worker.id,
+        TODAY,
+        "Trauma-informed practice workshop",
+        "1.50",
+        "How past trauma shapes the first meeting.",
+        "I now offer a choice of meeting place.",
+        open_goal.id,
+    )
+    assert [c.id for c in activity.competences] == [c.id for c in chosen]
+
+    for day, hours in ((date(TODAY.year, 1, 1), "2.25"), (date(TODAY.year - 1, 11, 30), "3"), (date(TODAY.year - 1, 1, 1), "100")):
+        assert post(client, auth, "/cpd/activities/new", activity_form(title=f"Activity on {day}", hours=hours, **date_fields("done_on", day))).status_code == 303
+    page = text_of(client.get("/cpd/"))
+    assert "CPD activity logged" in page
+    hours = page.split('class="nhsuk-table cpd-hours"', 1)[1].split("</table>", 1)[0].split("<tbody", 1)[1]
+    assert [words(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", hours, re.S)] == [f"{TODAY.year} 3.75", f"{TODAY.year - 1} 103.00"]
+    assert service.hours_by_year(worker)[0][1] == service.parse_hours("3.75")
+    text = words(page)
+    assert f"{long_date(TODAY)} · 1.50 hours · towards: Trauma-informed practice" in text
+    assert "What I learned: How past trauma shapes the first meeting." in text
+    assert "Impact on my practice: I now offer a choice of meeting place." in text
+    assert chosen[0].statement in text
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        pytest.param({"hours": "-1"}, "hours", "Hours must be more than 0 and no more than 100", id="negative-hours"),
+        pytest.param({"hours": "0"}, "hours", "Hours must be more than 0 and no more than 100", id="zero-hours"),
+        pytest.param({"hours": "100.01"}, "hours", "Hours must be more than 0 and no more than 100", id="100.01-hours"),
+        pytest.param({"hours": "1e9"}, "hours", "Hours must be more than 0 and no more than 100", id="absurd-hours"),
+        pytest.param({"hours": "NaN"}, "hours", "Hours must be more than 0 and no more than 100", id="nan-hours"),
+        pytest.param({"hours": "abc"}, "hours", "Enter the hours as a number, like 1.5", id="words-for-hours"),
+        pytest.param({"hours": ""}, "hours", "Enter the hours as a number, like 1.5", id="no-hours"),
+        # More than 0 as typed, but 0.00 once rounded to the column's two places: must be refused, not crash.
+        pytest.param({"hours": "0.001"}, "hours", "Enter the hours to 2 decimal places at most, like 1.25", id="hours-that-round-to-0"),
+        pytest.param(date_fields("done_on", TODAY + timedelta(days=1)), "done_on", "The date must be today or in the past", id="future-date"),
+        pytest.param(date_fields("done_on", None), "done_on", "Enter the date of the activity", id="no-date"),
+        pytest.param({"title": "   "}, "title", "Enter what the activity was", id="no-title"),
+        pytest.param({"learned": ""}, "learned", "Describe what you learned", id="no-learning"),
+        pytest.param({"impact": "  "}, "impact", "Describe the impact on your practice", id="no-impact"),
+        pytest.param({"goal_id": "theirs"}, "goal_id", "Choose one of your open CPD goals", id="goal-of-another-worker"),
+        pytest.param({"goal_id": "achieved"}, "goal_id", "Choose one of your open CPD goals", id="achieved-goal"),
+        pytest.param({"competence_ids": "other-framework"}, "competence_ids", "Choose competences from your framework", id="competence-of-the-other-framework"),
+    ],
+)
+def test_bad_activities_are_refused_next_to_the_field_and_nothing_is_written(client, auth, people, goals, changes, field, message):
+    worker, *_ = people
+    open_goal, achieved, theirs = goals
+    if changes.get("goal_id") == "theirs":
+        changes = {"goal_id": str(theirs.id)}
+    elif changes.get("goal_id") == "achieved":
+        changes = {"goal_id": str(achieved.id)}
+    elif changes.get("competence_ids") == "other-framework":
+        changes = {"competence_ids": [str(link_worker_competences(1)[0].id), str(link_worker_competences(1, "sfh-senior-engagement-worker")[0].id)]}
+    auth.login_as(worker)
+    before = written()
+    response = post(client, auth, "/cpd/activities/new", activity_form(**changes))
+    assert_error_shown(response, field, message, anchor=field + ("-day" if field == "done_on" else ""))
+    assert written() == before
+    assert count(CpdActivity) == 0
+
+
+def test_hours_at_the_limits_are_accepted(client, auth, people):
+    worker, *_ = people
+    auth.login_as(worker)
+    for hours in ("0.01", "100", "100.00", " 7.5 "):
+        assert post(client, auth, "/cpd/activities/new", activity_form(hours=hours)).status_code == 303, hours
+    assert sorted(str(h) for h in db.session.scalars(select(CpdActivity.hours))) == ["0.01", "100.00", "100.00", "7.50"]
+
+
+def test_only_workers_keep_a_cpd_log(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    for person in (supervisor, manager):
+        auth.login_as(person)
+        assert client.get("/cpd/").status_code == 403
+        assert client.get("/cpd/activities/new").status_code == 403
+        assert post(client, auth, "/cpd/activities/new", activity_form()).status_code == 403
+        assert client.get("/cpd/appraisals/new").status_code == 403
+    assert count(CpdActivity) == 0
+
+
+# --- The Senior Engagement Worker's experience and formal learning -----------------------------------
+
+
+def meet_every_competence(worker: User, supervisor: User) -> None:
+    """Every active competence of the worker's framework accepted in one signed-off decision (direct rows)."""
+    chosen = list(db.session.scalars(select(Competence).where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))))
+    rounds = max(c.required_count for c in chosen)
+    for number in range(rounds):
+        items = [c for c in chosen if c.required_count > number]
+        evidence = Evidence(
+            owner_id=worker.id,
+            kind=EvidenceKind.OTHER,
+            status=EvidenceStatus.SIGNED_OFF,
+            title=f"A year of practice, part {number + 1}",
+            occurred_on=TODAY - timedelta(days=30),
+            description="<p>Cases.</p>",
+        )
+        evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
+        db.session.add(evidence)
+        db.session.flush()
+        submission = Submission(evidence_id=evidence.id, content_hash=HASH)
+        db.session.add(submission)
+        db.session.flush()
+        decision = Decision(
+            submission_id=submission.id, evidence_id=evidence.id, supervisor_id=supervisor.id, outcome=DecisionOutcome.SIGNED_OFF, content_hash=HASH
+        )
+        decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=True) for c in items]
+        db.session.add(decision)
+    db.session.commit()
+
+
+def test_the_profiles_experience_and_formal_learning_are_requirements_word_for_word(app, frameworks):
+    source = yaml.safe_load(SFH_YAML.read_text(encoding="utf-8"))
+    assert [item["statement"] for item in source["requirements"]["items"]] == SFH_REQUIREMENTS
+    assert source["details"]["basic_information"]["experience_required"] == SFH_REQUIREMENTS[:4]
+    assert source["details"]["indicative_learning"]["formal_endorsed_learning"] == SFH_REQUIREMENTS[4]
+    framework = frameworks["sfh-senior-engagement-worker"]
+    stored = db.session.scalars(select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)).all()
+    assert [r.statement for r in stored] == SFH_REQUIREMENTS
+    assert [r.renewal_months for r in stored] == [None, None, None, 36, None]
+
+
+def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    sew = make_user(Role.WORKER, name="Sol Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    assign(supervisor, sew, starts_on=TODAY - timedelta(days=200))
+    meet_every_competence(sew, supervisor)
+    requirements = db.session.scalars(select(Requirement).where(Requirement.framework_id == sew.framework_id).order_by(Requirement.position)).all()
+
+    readiness = progress.worker_progress(fresh(User, sew.id)).readiness
+    assert (readiness.tier.slug, readiness.missing_count, len(readiness.requirement_problems), readiness.ready) == ("senior-engagement-worker", 0, 5, False)
+
+    auth.login_as(manager)
+    page = text_of(client.get(f"/progress/workers/{sew.id}"))
+    assert "Meeting the Senior Engagement Worker profile" in page
+    assert "Not ready yet 0 competences to meet, 5 requirements to verify." in words(page)
+    table = page.split('class="nhsuk-table requirements-table"', 1)[1].split("</table>", 1)[0]
+    rows = [words(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody", 1)[1], re.S)]
+    assert rows == [f"{statement} Not verified Verify {statement}" for statement in SFH_REQUIREMENTS]
+
+    # A supervisor cannot verify them.
+    auth.login_as(supervisor)
+    path = f"/progress/workers/{sew.id}/requirements/{requirements[0].id}"
+    assert post(client, auth, path, {**date_fields("verified_on", TODAY), **date_fields("expires_on", None), "note": "x"}).status_code == 403
+    assert count(RequirementVerification) == 0
+
+    auth.login_as(manager)
+    verified_on = TODAY - timedelta(days=3)
+    notes = ["Two years at the recovery service", "Team lead at the hostel", "BSc Psychology, certificate seen", "DBS 001234567", "BSc Psychology, certificate seen"]
+    for number, (requirement, note) in enumerate(zip(requirements, notes)):
+        path = f"/progress/workers/{sew.id}/requirements/{requirement.id}"
+        form = text_of(client.get(path))
+        assert requirement.statement in form
+        response = post(client, auth, path, {**date_fields("verified_on", verified_on), **date_fields("expires_on", None), "note": note})
+        assert response.status_code == 303 and response.headers["Location"] == f"/progress/workers/{sew.id}#requirements"
+        still_missing = len(progress.worker_progress(fresh(User, sew.id)).readiness.requirement_problems)
+        assert still_missing == 4 - number
+        assert progress.worker_progress(fresh(User, sew.id)).readiness.ready is (number == 4)
+
+    stored = db.session.scalars(select(RequirementVerification).order_by(RequirementVerification.id)).all()
+    assert [(v.worker_id, v.requirement_id, v.verified_by_id, v.verified_on, v.note) for v in stored] == [
+        (sew.id, r.id, manager.id, verified_on, note) for r, note in zip(requirements, notes)
+    ]
+    assert [v.expires_on for v in stored] == [None, None, None, progress.add_months(verified_on, 36), None]
+    page = text_of(client.get(f"/progress/workers/{sew.id}"))
+    assert "Ready Every competence is met and every requirement is verified and in date." in words(page)
+    assert words(page).count(f"Verified by Mo Manager on {long_date(verified_on)}") == 5
+    assert [a for a, _ in audit_actions()].count("requirement.verified") == 5

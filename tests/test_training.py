@@ -1,0 +1,766 @@
+"""Mandatory training: status at the boundaries, the catalogue, matching certificates, the worker's home page,
+and team compliance (page, htmx fragment, filters, totals, CSV, query count)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portfolio.extensions import db
+from portfolio.models import AuditEntry, Evidence, EvidenceFile, EvidenceKind, Role, TrainingItem, User
+from portfolio.progress.service import add_months
+from portfolio.training import service
+from portfolio.training.service import TrainingStatus
+from tests.factories import PASSWORD_HASH, make_user, tier
+
+FIXED = date(2026, 6, 15)  # "today" for every test that computes a status
+PDF = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+)
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+def text_of(response) -> str:
+    """The page as a person reads it: entities decoded."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def words(fragment: str) -> str:
+    """HTML as plain words."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def error_next_to(page: str, field: str) -> str:
+    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
+    assert f'id="{field}-error"' in page, f"no error message next to {field}"
+    after = page.split(f'id="{field}-error"', 1)[1]
+    message = "</span>".join(after.split("</span>", 2)[:2])
+    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
+
+
+def summary_links(page: str) -> dict[str, str]:
+    """The NHS.UK error summary's messages and the ids they link to."""
+    assert "There is a problem" in page, "no error summary"
+    summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
+    return {" ".join(words(m).split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
+
+
+def options(page: str, name: str) -> list[tuple[str, str]]:
+    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert select_html, f"no select named {name}"
+    return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html.group(1))]
+
+
+def date_fields(name: str, day: date | None) -> dict[str, str]:
+    if day is None:
+        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
+    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
+
+
+def long_date(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def written() -> dict[str, int]:
+    return {m.__name__: count(m) for m in (TrainingItem, AuditEntry, Evidence, EvidenceFile)}
+
+
+def course(title: str, months: int | None = 36, *, key: str = "link-worker", tiers: list[str] | None = None, statutory: bool = True, position: int = 0) -> TrainingItem:
+    item = TrainingItem(framework_key=key, title=title, statutory=statutory, renewal_months=months, tier_slugs=tiers or [], position=position)
+    db.session.add(item)
+    db.session.commit()
+    return item
+
+
+def certificate(owner: User, item: TrainingItem | None, completed_on: date, expires_on: date | None = None, *, title: str | None = None) -> Evidence:
+    """A training certificate matched to ``item`` (written directly)."""
+    evidence = Evidence(
+        owner_id=owner.id,
+        kind=EvidenceKind.CERTIFICATE,
+        title=title or (item.title if item else "A course"),
+        occurred_on=completed_on,
+        expires_on=expires_on,
+        provider="NHS Learning Hub",
+        training_item_id=item.id if item else None,
+    )
+    db.session.add(evidence)
+    db.session.commit()
+    return evidence
+
+
+def tag_words(fragment: str) -> list[tuple[str, str]]:
+    """Each NHS.UK tag in ``fragment``: (its colour modifier, its words)."""
+    return [
+        (colour, " ".join(text.split()))
+        for colour, text in re.findall(r'<strong class="nhsuk-tag nhsuk-tag--(\w+)"\s*>(.*?)</strong>', fragment, re.S)
+    ]
+
+
+def table_rows(fragment: str, table_class: str) -> list[list[str]]:
+    """The body rows of the table with ``table_class``, each cell as its words."""
+    table = fragment.split(f'class="nhsuk-table {table_class}"', 1)[1].split("</table>", 1)[0]
+    body = table.split("<tbody", 1)[1].split("</tbody>", 1)[0]
+    return [
+        [words(re.sub(r"<br\s*/?>", " ", cell)) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    ]
+
+
+def header_cells(fragment: str, table_class: str) -> list[str]:
+    table = fragment.split(f'class="nhsuk-table {table_class}"', 1)[1].split("</table>", 1)[0]
+    head = table.split("<thead", 1)[1].split("</thead>", 1)[0]
+    return [words(cell) for cell in re.findall(r"<th[^>]*>(.*?)</th>", head, re.S)]
+
+
+@pytest.fixture
+def fixed_today(monkeypatch):
+    monkeypatch.setattr(service, "today", lambda: FIXED)
+    return FIXED
+
+
+@pytest.fixture
+def manager(app, frameworks):
+    return make_user(Role.MANAGER, email="manager@example.org", name="Mo Manager")
+
+
+@pytest.fixture
+def worker(app, frameworks):
+    return make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+
+
+def status_by_title(worker: User) -> dict[str, tuple[TrainingStatus, date | None]]:
+    return {row.item.title: (row.status, row.due_on) for row in service.worker_training(db.session.get(User, worker.id))}
+
+
+# --- Status at the boundaries ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("completed_on", "expires_on", "status", "due_on"),
+    [
+        pytest.param(date(2023, 6, 15), FIXED, TrainingStatus.DUE, FIXED, id="expires-today-is-due-not-expired"),
+        pytest.param(date(2023, 6, 14), FIXED - timedelta(days=1), TrainingStatus.EXPIRED, FIXED - timedelta(days=1), id="expired-yesterday"),
+        pytest.param(date(2024, 1, 1), FIXED + timedelta(days=60), TrainingStatus.DUE, FIXED + timedelta(days=60), id="renew-in-exactly-60-days-is-due"),
+        pytest.param(date(2024, 1, 1), FIXED + timedelta(days=61), TrainingStatus.VALID, FIXED + timedelta(days=61), id="renew-in-61-days-is-valid"),
+    ],
+)
+def test_status_from_the_certificates_own_expiry_date(fixed_today, worker, completed_on, expires_on, status, due_on):
+    item = course("Safeguarding adults", 36)
+    certificate(worker, item, completed_on, expires_on)
+    assert status_by_title(worker) == {"Safeguarding adults": (status, due_on)}
+    assert service.status_of(item, None, FIXED) == (TrainingStatus.MISSING, None)
+
+
+@pytest.mark.parametrize(
+    ("completed_on", "status", "due_on"),
+    [
+        pytest.param(date(2025, 6, 15), TrainingStatus.DUE, FIXED, id="completed-12-months-ago-to-the-day-is-due"),
+        pytest.param(date(2025, 6, 14), TrainingStatus.EXPIRED, date(2026, 6, 14), id="a-day-more-is-expired"),
+        pytest.param(date(2025, 8, 14), TrainingStatus.DUE, date(2026, 8, 14), id="60-days-left-is-due"),
+        pytest.param(date(2025, 8, 15), TrainingStatus.VALID, date(2026, 8, 15), id="61-days-left-is-valid"),
+    ],
+)
+def test_without_an_expiry_date_the_course_renewal_period_counts_from_completion(fixed_today, worker, completed_on, status, due_on):
+    assert (due_on - FIXED).days in (-1, 0, 60, 61)
+    course("Data protection", 12)
+    certificate(worker, db.session.scalar(select(TrainingItem)), completed_on, None)
+    assert status_by_title(worker) == {"Data protection": (status, due_on)}
+    assert add_months(completed_on, 12) == due_on
+
+
+def test_a_course_never_renewed_stays_valid_and_no_certificate_is_missing(fixed_today, worker):
+    once = course("Motivational interviewing", None, position=1)
+    course("Lone working", 36, position=2)
+    certificate(worker, once, date(2001, 1, 1))
+    assert status_by_title(worker) == {
+        "Lone working": (TrainingStatus.MISSING, None),
+        "Motivational interviewing": (TrainingStatus.VALID, None),
+    }
+
+
+def test_a_newer_certificate_renews_an_expired_one_whatever_order_they_were_added(fixed_today, worker):
+    item = course("Safeguarding adults", 36)
+    newer = certificate(worker, item, FIXED - timedelta(days=10), FIXED + timedelta(days=3 * 365))
+    certificate(worker, item, date(2022, 1, 1), date(2025, 1, 1))  # added later, completed earlier, expired
+    certificate(worker, None, FIXED - timedelta(days=1), title="Safeguarding adults (not matched)")  # unmatched: ignored
+    [row] = service.worker_training(db.session.get(User, worker.id))
+    assert (row.status, row.due_on, row.certificate.id) == (TrainingStatus.VALID, newer.expires_on, newer.id)
+
+    # And the newest decides the other way round too: a newer certificate that has expired.
+    other = course("Lone working", 12, position=5)
+    certificate(worker, other, FIXED - timedelta(days=200), FIXED + timedelta(days=400))
+    certificate(worker, other, FIXED - timedelta(days=20), FIXED - timedelta(days=2))
+    assert status_by_title(worker)["Lone working"] == (TrainingStatus.EXPIRED, FIXED - timedelta(days=2))
+
+
+def test_courses_needed_by_some_tiers_are_not_required_of_the_others(fixed_today, manager, worker):
+    course("Everyone's course", 36, position=1)
+    course("Coaching supervision", 24, tiers=["link-worker-coach"], position=2)
+    course("Psychosocial assessment", None, tiers=["link-worker-coach", "psychosocial-link-worker"], position=3)
+    coach = make_user(Role.WORKER, name="Cleo Coach", tier=tier("link-worker", "link-worker-coach"))
+    psychosocial = make_user(Role.WORKER, name="Pat Psychosocial", tier=tier("link-worker", "psychosocial-link-worker"))
+    no_tier = make_user(Role.WORKER, name="Nia Notier")
+    assert set(status_by_title(worker)) == {"Everyone's course"}
+    assert set(status_by_title(coach)) == {"Everyone's course", "Coaching supervision", "Psychosocial assessment"}
+    assert set(status_by_title(psychosocial)) == {"Everyone's course", "Psychosocial assessment"}
+    assert status_by_title(no_tier) == {}  # no framework: nothing asked
+
+    matrix = service.compliance(service.current_framework_or_404("link-worker"))
+    items = {i.title: i for i in matrix.items}
+    assert (worker.id, items["Coaching supervision"].id) not in matrix.cells
+    assert matrix.cells[(coach.id, items["Coaching supervision"].id)].status == TrainingStatus.MISSING
+    assert (psychosocial.id, items["Coaching supervision"].id) not in matrix.cells
+
+
+# --- The catalogue, managed by a manager --------------------------------------------------
+
+
+def course_form(title: str = "Safeguarding adults", *, statutory: bool = True, renews: str | None = "months", months: str = "36", tiers: tuple[str, ...] = ()) -> dict:
+    data: dict = {"title": title, "renewal_months": months, "tiers": list(tiers)}
+    if renews is not None:
+        data["renews"] = renews
+    if statutory:
+        data["statutory"] = "y"
+    return data
+
+
+def post(client, auth, path: str, data: dict, **kwargs):
+    return client.post(path, data={"csrf_token": auth.token("/"), **data}, **kwargs)
+
+
+def catalogue_rows(page: str) -> list[list[str]]:
+    rows = table_rows(page.replace("nhsuk-table-responsive training-catalogue", "nhsuk-table training-catalogue"), "training-catalogue")
+    return [[re.sub(r"^(Training|Renewed|Needed by) ", "", cell) for cell in row] for row in rows]
+
+
+def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, manager, worker):
+    auth.login_as(manager)
+    first = client.get("/training/")
+    assert first.status_code == 302 and first.headers["Location"].startswith("/training/")
+
+    page = text_of(client.get("/training/link-worker/"))
+    assert "<h1>Training catalogue</h1>" in page
+    assert "No training in the catalogue yet." in page
+
+    response = post(client, auth, "/training/link-worker/", course_form("  Safeguarding   adults ", months=" 36 "))
+    assert response.status_code == 303 and response.headers["Location"] == "/training/link-worker/"
+    response = post(client, auth, "/training/link-worker/", course_form("Motivational interviewing", statutory=False, renews="never", months="", tiers=("psychosocial-link-worker", "link-worker-coach")))
+    assert response.status_code == 303
+    # Every tier ticked means the same as none.
+    response = post(client, auth, "/training/link-worker/", course_form("Lone working", months="12", tiers=("link-worker", "link-worker-coach", "psychosocial-link-worker")))
+    assert response.status_code == 303
+
+    stored = {i.title: (i.statutory, i.renewal_months, i.tier_slugs, i.framework_key) for i in db.session.scalars(select(TrainingItem))}
+    assert stored == {
+        "Safeguarding adults": (True, 36, [], "link-worker"),
+        "Motivational interviewing": (False, None, ["link-worker-coach", "psychosocial-link-worker"], "link-worker"),
+        "Lone working": (True, 12, [], "link-worker"),
+    }
+    page = text_of(client.get("/training/link-worker/"))
+    assert "Added: Lone working" in page
+    assert catalogue_rows(page) == [
+        ["Safeguarding adults Statutory or mandatory", "Every 36 months", "Every tier", "Change Safeguarding adults"],
+        ["Motivational interviewing", "Never", "Link Worker Coach, Psychosocial Link Worker", "Change Motivational interviewing"],
+        ["Lone working Statutory or mandatory", "Every 12 months", "Every tier", "Change Lone working"],
+    ]
+    assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))] == ["training.added"] * 3
+
+    # Change: the form shows what is stored.
+    safeguarding = db.session.scalar(select(TrainingItem).where(TrainingItem.title == "Safeguarding adults"))
+    edit_path = f"/training/items/{safeguarding.id}/edit"
+    form = text_of(client.get(edit_path))
+    assert 'value="Safeguarding adults"' in form and 'value="36"' in form
+    response = post(client, auth, edit_path, course_form("Safeguarding adults level 3", statutory=False, months="24", tiers=("link-worker-coach",)))
+    assert response.status_code == 303 and response.headers["Location"] == "/training/link-worker/"
+    db.session.expire_all()
+    changed = db.session.get(TrainingItem, safeguarding.id)
+    assert (changed.title, changed.statutory, changed.renewal_months, changed.tier_slugs) == ("Safeguarding adults level 3", False, 24, ["link-worker-coach"])
+    assert "Changed: Safeguarding adults level 3" in text_of(client.get("/training/link-worker/"))
+
+    # Retire: gone from the catalogue and the matrix; the certificate keeps its match.
+    lone = db.session.scalar(select(TrainingItem).where(TrainingItem.title == "Lone working"))
+    matched = certificate(worker, lone, FIXED - timedelta(days=30), FIXED + timedelta(days=300))
+    assert "Lone working" in header_cells(text_of(client.get("/training/link-worker/compliance")), "compliance-matrix")
+    response = post(client, auth, f"/training/items/{lone.id}/retire", {})
+    assert response.status_code == 303 and response.headers["Location"] == "/training/link-worker/"
+    db.session.expire_all()
+    assert db.session.get(TrainingItem, lone.id).retired_at is not None
+    assert db.session.get(Evidence, matched.id).training_item_id == lone.id
+    page = text_of(client.get("/training/link-worker/"))
+    assert "Retired: Lone working" in page
+    assert [row[0] for row in catalogue_rows(page)] == ["Safeguarding adults level 3", "Motivational interviewing"]
+    assert "Lone working" not in header_cells(text_of(client.get("/training/link-worker/compliance")), "compliance-matrix")
+    assert "Lone working" not in text_of(client.get("/training/link-worker/compliance?format=csv"))
+    assert client.get(f"/training/items/{lone.id}/edit").status_code == 404
+    assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))][-2:] == ["training.changed", "training.retired"]
+    # The retired course is no longer asked of the worker.
+    assert "Lone working" not in status_by_title(worker)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        pytest.param({"title": "   "}, "title", "Enter the title of the training", id="empty-title"),
+        pytest.param({"renewal_months": "12.5"}, "renewal_months", "Enter the renewal period as a whole number of months, like 12", id="months-12.5"),
+        pytest.param({"renewal_months": "abc"}, "renewal_months", "Enter the renewal period as a whole number of months, like 12", id="months-abc"),
+        pytest.param({"renewal_months": ""}, "renewal_months", "Enter the renewal period as a whole number of months, like 12", id="months-empty"),
+        pytest.param({"renewal_months": "-6"}, "renewal_months", "Enter the renewal period as a whole number of months, like 12", id="months-negative"),
+        pytest.param({"renewal_months": "0"}, "renewal_months", "The renewal period must be between 1 and 120 months", id="months-0"),
+        pytest.param({"renewal_months": "121"}, "renewal_months", "The renewal period must be between 1 and 120 months", id="months-121"),
+        # "²".isdigit() is True but int("²") raises ValueError: a superscript two must be refused, not crash.
+        pytest.param({"renewal_months": "²"}, "renewal_months", "Enter the renewal period as a whole number of months, like 12", id="months-superscript-two"),
+        pytest.param({"renews": None}, "renews", "Choose whether the training must be renewed", id="no-renewal-choice"),
+        pytest.param({"title": "LONE   working"}, "title", "This training is already in the catalogue", id="duplicate-title-any-case"),
+        pytest.param({"tiers": ["link-worker", "senior-engagement-worker"]}, "tiers", "Choose tiers of this framework", id="tier-of-another-framework"),
+    ],
+)
+def test_bad_course_details_are_shown_next_to_the_field_and_nothing_is_written(client, auth, manager, changes, field, message):
+    course("Lone working", 36)
+    auth.login_as(manager)
+    before = written()
+    data = course_form("Safeguarding adults")
+    data.update(changes)
+    if data.get("renews") is None:
+        data.pop("renews")
+    response = post(client, auth, "/training/link-worker/", data)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<title>Error: Training catalogue" in page
+    assert message in error_next_to(page, field)
+    links = summary_links(page)
+    assert any(message in text for text in links), links
+    href = next(h for text, h in links.items() if message in text)
+    assert f'id="{href}"' in page, f"the error summary links to #{href}, which is not on the page"
+    assert written() == before
+    assert [i.title for i in db.session.scalars(select(TrainingItem))] == ["Lone working"]
+
+
+def test_changing_a_course_to_a_bad_value_changes_nothing(client, auth, manager):
+    course("Lone working", 36, position=1)
+    safeguarding = course("Safeguarding adults", 36, position=2)
+    auth.login_as(manager)
+    before = written()
+    path = f"/training/items/{safeguarding.id}/edit"
+    for data, field, message in [
+        (course_form("lone working"), "title", "This training is already in the catalogue"),
+        (course_form(months="1.5"), "renewal_months", "Enter the renewal period as a whole number of months, like 12"),
+        (course_form(tiers=("senior-engagement-worker",)), "tiers", "Choose tiers of this framework"),
+    ]:
+        response = post(client, auth, path, data)
+        assert response.status_code == 422
+        assert message in error_next_to(text_of(response), field)
+    assert written() == before
+    db.session.expire_all()
+    assert [(i.title, i.renewal_months, i.tier_slugs) for i in db.session.scalars(select(TrainingItem).order_by(TrainingItem.id))] == [
+        ("Lone working", 36, []),
+        ("Safeguarding adults", 36, []),
+    ]
+    # Its own title, in another case, is not a duplicate of itself.
+    assert post(client, auth, path, course_form("SAFEGUARDING adults")).status_code == 303
+
+
+def test_a_title_is_unique_per_framework_only_and_a_retired_title_can_come_back(client, auth, manager):
+    course("Lone working", 36, key="sfh-senior-engagement-worker")
+    retired = course("Data protection", 12)
+    auth.login_as(manager)
+    assert post(client, auth, f"/training/items/{retired.id}/retire", {}).status_code == 303
+    assert post(client, auth, "/training/link-worker/", course_form("Lone working")).status_code == 303
+    assert post(client, auth, "/training/link-worker/", course_form("Data protection")).status_code == 303
+    assert count(TrainingItem) == 4
+
+
+def test_only_managers_manage_the_catalogue_and_see_compliance(client, auth, frameworks, worker):
+    item = course("Lone working", 36)
+    supervisor = make_user(Role.SUPERVISOR, Role.WORKER, name="Sam Supervisor", tier=tier("link-worker", "psychosocial-link-worker"))
+    before = written()
+    for person in (worker, supervisor):
+        auth.login_as(person)
+        token = auth.token("/")
+        for path in ("/training/", "/training/link-worker/", f"/training/items/{item.id}/edit", "/training/link-worker/compliance", "/training/link-worker/compliance?format=csv"):
+            assert client.get(path).status_code == 403, path
+        assert client.post("/training/link-worker/", data={"csrf_token": token, **course_form("Data protection")}).status_code == 403
+        assert client.post(f"/training/items/{item.id}/edit", data={"csrf_token": token, **course_form("Renamed")}).status_code == 403
+        assert client.post(f"/training/items/{item.id}/retire", data={"csrf_token": token}).status_code == 403
+    assert written() == before
+    db.session.expire_all()
+    assert (db.session.get(TrainingItem, item.id).title, db.session.get(TrainingItem, item.id).retired_at) == ("Lone working", None)
+
+
+def test_unknown_framework_or_course_is_404_for_a_manager(client, auth, manager):
+    auth.login_as(manager)
+    assert client.get("/training/no-such-framework/").status_code == 404
+    assert client.get("/training/no-such-framework/compliance").status_code == 404
+    assert client.get("/training/items/9999/edit").status_code == 404
+
+
+# --- Matching a certificate to a course -------------------------------------------------------
+
+
+def certificate_form(**changes) -> dict:
+    data = {
+        "title": "Safeguarding adults level 2",
+        "provider": "NHS Learning Hub",
+        **date_fields("occurred_on", date.today() - timedelta(days=10)),
+        **date_fields("expires_on", None),
+        "cpd_hours": "3",
+        "files": (io.BytesIO(PDF), "cert.pdf"),
+    }
+    data.update(changes)
+    return data
+
+
+def test_a_certificate_is_matched_to_a_course_of_the_workers_framework(client, auth, worker):
+    safeguarding = course("Safeguarding adults", 36, position=1)
+    lone = course("Lone working", 36, position=2)
+    retired = course("Old induction", 12, position=3)
+    theirs = course("PREVENT training or WRAP", 36, key="sfh-senior-engagement-worker")
+    manager = make_user(Role.MANAGER)
+    auth.login_as(manager)
+    assert post(client, auth, f"/training/items/{retired.id}/retire", {}).status_code == 303
+
+    auth.login_as(worker)
+    page = text_of(client.get("/portfolio/new/certificate"))
+    assert "Which training in the catalogue is this?" in page
+    assert options(page, "training_item_id") == [("0", "Not in the catalogue"), (str(safeguarding.id), "Safeguarding adults"), (str(lone.id), "Lone working")]
+
+    before = written()
+    for refused in (theirs, retired):
+        response = post(client, auth, "/portfolio/new/certificate", certificate_form(training_item_id=str(refused.id), files=(io.BytesIO(PDF), "cert.pdf")), content_type="multipart/form-data")
+        assert response.status_code == 422
+        page = text_of(response)
+        assert error_next_to(page, "training_item_id") == "Error: Choose a course from your framework’s training catalogue"
+        assert any("Choose a course from your framework’s training catalogue" in text for text in summary_links(page))
+    assert written() == before
+
+    response = post(client, auth, "/portfolio/new/certificate", certificate_form(training_item_id=str(lone.id)), content_type="multipart/form-data")
+    assert response.status_code == 303
+    [stored] = db.session.scalars(select(Evidence)).all()
+    assert (stored.kind, stored.training_item_id, stored.owner_id) == (EvidenceKind.CERTIFICATE, lone.id, worker.id)
+    # "Not in the catalogue" stores no match.
+    response = post(client, auth, "/portfolio/new/certificate", certificate_form(title="First aid", training_item_id="0"), content_type="multipart/form-data")
+    assert response.status_code == 303
+    assert db.session.scalar(select(Evidence.training_item_id).where(Evidence.title == "First aid")) is None
+
+
+def browser_choice(page: str, name: str) -> str:
+    """The value a browser submits for the <select> ``name``: its selected option, else its first."""
+    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S).group(1)
+    chosen = re.search(r'<option value="([^"]*)"\s*selected', select_html)
+    return chosen.group(1) if chosen else options(page, name)[0][0]
+
+
+def test_editing_a_certificate_matched_to_a_retired_course_keeps_its_match(client, auth, manager, worker):
+    """Retiring a course keeps the certificates' matches: fixing a typo in a draft certificate must not drop it."""
+    item = course("Old induction", 12)
+    draft = certificate(worker, item, date.today() - timedelta(days=20), title="Old induction")
+    auth.login_as(manager)
+    assert post(client, auth, f"/training/items/{item.id}/retire", {}).status_code == 303
+
+    auth.login_as(worker)
+    form = text_of(client.get(f"/portfolio/{draft.id}/edit"))
+    data = {
+        "title": "Old induction",
+        "provider": "NHS Learning Hub (corrected)",
+        **date_fields("occurred_on", draft.occurred_on),
+        **date_fields("expires_on", None),
+        "cpd_hours": "",
+        "training_item_id": browser_choice(form, "training_item_id"),
+    }
+    response = post(client, auth, f"/portfolio/{draft.id}/edit", data, content_type="multipart/form-data")
+    assert response.status_code == 303
+    saved = fresh_evidence(draft.id)
+    assert saved.provider == "NHS Learning Hub (corrected)"
+    assert saved.training_item_id == item.id, "saving the draft silently dropped its match to the retired course"
+
+
+def fresh_evidence(evidence_id: int) -> Evidence:
+    db.session.expire_all()
+    return db.session.get(Evidence, evidence_id)
+
+
+# --- The worker's home page ---------------------------------------------------------------
+
+
+def test_home_page_shows_training_to_renew_first_and_my_training_most_urgent_first(fixed_today, client, auth, worker):
+    valid = course("Equality, Diversity and Inclusion", 36, position=1)
+    course("Data protection", 12, position=2)  # missing
+    due_later = course("Lone working", 36, position=3)
+    expired = course("Safeguarding adults", 36, position=4)
+    due_sooner = course("Mental health awareness", 36, position=5)
+    course("Coaching supervision", 12, tiers=["link-worker-coach"], position=6)  # not for this tier
+    certificate(worker, valid, date(2025, 1, 1), date(2028, 1, 1))
+    certificate(worker, due_later, date(2023, 8, 1), FIXED + timedelta(days=45))
+    certificate(worker, expired, date(2023, 6, 5), date(2026, 6, 5))
+    certificate(worker, due_sooner, date(2023, 6, 20), FIXED)
+    auth.login_as(worker)
+
+    page = text_of(client.get("/"))
+    assert "Training to renew" in page
+    warning = page.split('id="training-due"', 1)[1].split("</div>", 1)[0]
+    items = [words(li) for li in re.findall(r"<li>(.*?)</li>", warning, re.S)]
+    assert items == [
+        "Expired Safeguarding adults: expired on 5 June 2026",
+        "Due soon Mental health awareness: renew by 15 June 2026",
+        f"Due soon Lone working: renew by {long_date(FIXED + timedelta(days=45))}",
+    ]
+    assert "Add a training certificate" in warning
+    # First on the page: before the summary of roles and before the table.
+    assert page.index('id="training-due"') < page.index("nhsuk-summary-list") < page.index('id="training"')
+    assert table_rows(page, "my-training") == [
+        ["Safeguarding adults", "Expired", "5 June 2026"],
+        ["Mental health awareness", "Due soon", "15 June 2026"],
+        ["Lone working", "Due soon", long_date(FIXED + timedelta(days=45))],
+        ["Data protection", "Missing", ""],
+        ["Equality, Diversity and Inclusion", "Valid", "1 January 2028"],
+    ]
+    my_training = page.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0]
+    assert tag_words(my_training) == [("red", "Expired"), ("yellow", "Due soon"), ("yellow", "Due soon"), ("grey", "Missing"), ("green", "Valid")]
+
+
+def test_home_page_has_no_warning_when_nothing_is_due(fixed_today, client, auth, worker, manager):
+    valid = course("Safeguarding adults", 36, position=1)
+    once = course("Motivational interviewing", None, position=2)
+    course("Lone working", 36, position=3)  # missing is not "to renew"
+    certificate(worker, valid, date(2025, 1, 1), FIXED + timedelta(days=61))
+    certificate(worker, once, date(2020, 1, 1))
+    auth.login_as(worker)
+    page = text_of(client.get("/"))
+    assert "Training to renew" not in page
+    assert table_rows(page, "my-training") == [
+        ["Lone working", "Missing", ""],
+        ["Safeguarding adults", "Valid", long_date(FIXED + timedelta(days=61))],
+        ["Motivational interviewing", "Valid", "Not renewed"],
+    ]
+    # A manager keeps no training.
+    auth.login_as(manager)
+    page = text_of(client.get("/"))
+    assert "My training" not in page and "Training to renew" not in page
+
+
+# --- Team compliance ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def team(fixed_today, manager):
+    """Three courses; Alice expired, Ben all valid, Cara missing one, =Eve due, Cleo (a coach) with the coaching course;
+    Sol on the other framework, an inactive worker and the manager are not in the matrix."""
+    safeguarding = course("Safeguarding adults", 36, position=1)
+    lone = course("Lone working", 12, position=2)
+    coaching = course("Coaching supervision", None, tiers=["link-worker-coach"], position=3)
+    course("PREVENT training or WRAP", 36, key="sfh-senior-engagement-worker")
+    lw, coach_tier = tier("link-worker", "link-worker"), tier("link-worker", "link-worker-coach")
+    alice = make_user(Role.WORKER, name="Alice Able", tier=lw)
+    ben = make_user(Role.WORKER, name="Ben Brown", tier=lw)
+    cara = make_user(Role.WORKER, name="Cara Cole", tier=lw)
+    eve = make_user(Role.WORKER, name="=Eve Formula", tier=lw)
+    cleo = make_user(Role.WORKER, name="Cleo Coach", tier=coach_tier)
+    make_user(Role.WORKER, name="Sol Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    make_user(Role.WORKER, name="Ivy Inactive", tier=lw, active=False)
+    certificate(alice, safeguarding, date(2023, 1, 1), date(2026, 1, 1))
+    certificate(alice, lone, date(2026, 1, 10))  # 12 months: renew by 2027-01-10
+    for person in (ben, cleo):
+        certificate(person, safeguarding, date(2025, 3, 1), date(2028, 3, 1))
+        certificate(person, lone, date(2026, 3, 1))
+    certificate(cleo, coaching, date(2020, 5, 5))
+    certificate(cara, safeguarding, date(2025, 3, 1), date(2028, 3, 1))
+    certificate(eve, safeguarding, date(2023, 7, 1), date(2026, 7, 1))
+    certificate(eve, lone, date(2026, 2, 1))
+    return {"alice": alice, "ben": ben, "cara": cara, "eve": eve, "cleo": cleo, "items": (safeguarding, lone, coaching)}
+
+
+def matrix_rows(page: str) -> list[list[str]]:
+    return table_rows(page, "compliance-matrix")
+
+
+def test_the_compliance_matrix_shows_each_cell_as_a_tag_with_words_and_totals(client, auth, manager, team):
+    auth.login_as(manager)
+    response = client.get("/training/link-worker/compliance")
+    assert response.status_code == 200
+    assert "HX-Request" in response.headers["Vary"]
+    page = text_of(response)
+    assert "<h1>Team compliance</h1>" in page
+    assert "5 workers, 3 courses." in page
+    assert header_cells(page, "compliance-matrix") == ["Worker", "Safeguarding adults", "Lone working", "Coaching supervision"]
+    assert matrix_rows(page) == [
+        ["=Eve Formula", "Due soon 1 July 2026", "Valid 1 February 2027", "Not required"],
+        ["Alice Able", "Expired 1 January 2026", "Valid 10 January 2027", "Not required"],
+        ["Ben Brown", "Valid 1 March 2028", "Valid 1 March 2027", "Not required"],
+        ["Cara Cole", "Valid 1 March 2028", "Missing", "Not required"],
+        ["Cleo Coach", "Valid 1 March 2028", "Valid 1 March 2027", "Valid"],
+        ["Totals", "1 expired 1 due soon 3 valid", "1 missing 4 valid", "1 valid"],
+    ]
+    table = page.split('id="compliance-table"', 1)[1]
+    alice_row = re.search(r"<tr[^>]*>\s*<th[^>]*>Alice Able</th>(.*?)</tr>", table, re.S).group(1)
+    assert tag_words(alice_row) == [("red", "Expired"), ("green", "Valid")]
+    cara_row = re.search(r"<tr[^>]*>\s*<th[^>]*>Cara Cole</th>(.*?)</tr>", table, re.S).group(1)
+    assert tag_words(cara_row) == [("green", "Valid"), ("grey", "Missing")]
+    eve_row = re.search(r"<tr[^>]*>\s*<th[^>]*>=Eve Formula</th>(.*?)</tr>", table, re.S).group(1)
+    assert tag_words(eve_row) == [("yellow", "Due soon"), ("green", "Valid")]
+    for name in ("Sol Engagement", "Ivy Inactive", "Mo Manager"):
+        assert name not in table
+    assert 'href="/training/link-worker/compliance?format=csv"' in page
+
+
+def test_the_htmx_request_gets_only_the_table(client, auth, manager, team):
+    auth.login_as(manager)
+    response = client.get("/training/link-worker/compliance?status=expired", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "HX-Request" in response.headers["Vary"]
+    body = text_of(response).strip()
+    assert body.startswith('<div id="compliance-table"')
+    assert body.endswith("</div>")
+    assert "<html" not in body and "<h1>" not in body and "compliance-filters" not in body
+    assert [row[0] for row in matrix_rows(body)] == ["Alice Able", "Totals"]
+    assert 'href="/training/link-worker/compliance?status=expired&format=csv"' in body
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("status=expired", ["Alice Able"]),
+        ("status=due", ["=Eve Formula"]),
+        ("status=missing", ["Cara Cole"]),
+        ("status=", ["=Eve Formula", "Alice Able", "Ben Brown", "Cara Cole", "Cleo Coach"]),
+        ("status=nonsense", ["=Eve Formula", "Alice Able", "Ben Brown", "Cara Cole", "Cleo Coach"]),
+        ("q=ca", ["Cara Cole"]),
+        ("q=CLEO+coach", ["Cleo Coach"]),
+        ("q=b&status=missing", []),
+        ("q=able&status=expired", ["Alice Able"]),
+    ],
+)
+def test_filters_by_status_and_name(client, auth, manager, team, query, names):
+    auth.login_as(manager)
+    response = client.get(f"/training/link-worker/compliance?{query}")
+    assert response.status_code == 200
+    page = text_of(response)
+    rows = matrix_rows(page)
+    if names:
+        assert [row[0] for row in rows] == names + ["Totals"]
+    else:
+        assert [row[0] for row in rows] == ["No workers match.", "Totals"]
+    assert f"{len(names)} {'worker' if len(names) == 1 else 'workers'}, 3 courses." in page
+
+
+def test_totals_count_the_workers_shown(client, auth, manager, team):
+    auth.login_as(manager)
+    rows = matrix_rows(text_of(client.get("/training/link-worker/compliance?status=expired")))
+    assert rows[-1] == ["Totals", "1 expired", "1 valid", "None"]
+
+
+def test_the_filter_offers_the_statuses_in_words(client, auth, manager, team):
+    auth.login_as(manager)
+    page = text_of(client.get("/training/link-worker/compliance?status=due"))
+    assert options(page, "status") == [("", "Any status"), ("expired", "Something expired"), ("due", "Something due soon"), ("missing", "Something missing")]
+    assert re.search(r'<option value="due"\s+selected', page)
+
+
+def test_csv_export(client, auth, manager, team):
+    auth.login_as(manager)
+    response = client.get("/training/link-worker/compliance?format=csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="training-link-worker.csv"'
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows == [
+        ["Name", "Tier", "Safeguarding adults", "Lone working", "Coaching supervision"],
+        ["'=Eve Formula", "Link Worker", "Due soon (2026-07-01)", "Valid (2027-02-01)", "Not required"],
+        ["Alice Able", "Link Worker", "Expired (2026-01-01)", "Valid (2027-01-10)", "Not required"],
+        ["Ben Brown", "Link Worker", "Valid (2028-03-01)", "Valid (2027-03-01)", "Not required"],
+        ["Cara Cole", "Link Worker", "Valid (2028-03-01)", "Missing", "Not required"],
+        ["Cleo Coach", "Link Worker Coach", "Valid (2028-03-01)", "Valid (2027-03-01)", "Valid"],
+    ]
+    # The export follows the filters on the page.
+    filtered = list(csv.reader(io.StringIO(client.get("/training/link-worker/compliance?status=expired&format=csv").get_data(as_text=True))))
+    assert [row[0] for row in filtered] == ["Name", "Alice Able"]
+
+
+def _grow(workers: int, items: int) -> None:
+    """Bring link-worker up to ``workers`` workers and ``items`` courses, every pair with a certificate
+    of some status (some missing), written directly for speed."""
+    lw, coach = tier("link-worker", "link-worker"), tier("link-worker", "link-worker-coach")
+    old_items = list(db.session.scalars(select(TrainingItem).order_by(TrainingItem.id)))
+    old_workers = list(db.session.scalars(select(User).where(User.is_worker.is_(True)).order_by(User.id)))
+    new_items = [
+        TrainingItem(
+            framework_key="link-worker",
+            title=f"Course {n:02d}",
+            statutory=n % 2 == 0,
+            renewal_months=[12, 24, 36, None][n % 4],
+            tier_slugs=["link-worker-coach"] if n % 5 == 4 else [],
+            position=n,
+        )
+        for n in range(len(old_items), items)
+    ]
+    new_workers = [
+        User(
+            email=f"bulk{n}@example.org",
+            name=f"Worker {n:03d}",
+            password_hash=PASSWORD_HASH,
+            is_worker=True,
+            framework_id=lw.framework_id,
+            tier_id=(coach if n % 3 == 0 else lw).id,
+        )
+        for n in range(len(old_workers), workers)
+    ]
+    db.session.add_all(new_items + new_workers)
+    db.session.flush()
+    pairs = [(w, i) for w in new_workers for i in old_items + new_items] + [(w, i) for w in old_workers for i in new_items]
+    db.session.add_all(
+        Evidence(
+            owner_id=w.id,
+            kind=EvidenceKind.CERTIFICATE,
+            title=i.title,
+            occurred_on=FIXED - timedelta(days=400 + (w.id * 7 + i.id * 13) % 700),
+            expires_on=FIXED + timedelta(days=(w.id * 11 + i.id * 5) % 200 - 60) if (w.id + i.id) % 2 else None,
+            provider="Hub",
+            training_item_id=i.id,
+        )
+        for w, i in pairs
+        if (w.id + i.id) % 7
+    )
+    db.session.commit()
+
+
+def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_courses(client, auth, manager, fixed_today, count_queries):
+    _grow(3, 3)
+    auth.login_as(manager)
+    client.get("/training/link-worker/compliance")  # warm up (templates, first-use queries)
+
+    def measure() -> tuple[int, int, str, str]:
+        with count_queries as page_queries:
+            page = client.get("/training/link-worker/compliance")
+        page_count = page_queries.count
+        with count_queries as csv_queries:
+            exported = client.get("/training/link-worker/compliance?format=csv")
+        assert page.status_code == exported.status_code == 200
+        return page_count, csv_queries.count, text_of(page), exported.get_data(as_text=True)
+
+    small_page, small_csv, page, exported = measure()
+    assert "3 workers, 3 courses." in page
+    assert len(exported.splitlines()) == 4
+
+    _grow(200, 25)
+    large_page, large_csv, page, exported = measure()
+    assert "200 workers, 25 courses." in page
+    assert len(exported.splitlines()) == 201
+    assert len(matrix_rows(page)) == 201  # and the totals row
+    statuses = {label for row in matrix_rows(page)[:-1] for cell in row[1:] for label in ("Expired", "Due soon", "Missing", "Valid", "Not required") if cell.startswith(label)}
+    assert statuses == {"Expired", "Due soon", "Missing", "Valid", "Not required"}
+    assert (large_page, large_csv) == (small_page, small_csv)
+    # And the htmx fragment too.
+    with count_queries as fragment_queries:
+        client.get("/training/link-worker/compliance?status=expired", headers={"HX-Request": "true"})
+    assert fragment_queries.count <= large_page
