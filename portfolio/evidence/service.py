@@ -384,10 +384,11 @@ def update_evidence(
     _check_anonymity(kind, values, data.confirm_anonymous or already_confirmed, today)
     staged = _stage_all(uploads)
     begin_write()
-    evidence = _locked(evidence.id)
     try:
-        _require_editable(evidence)  # it may have been submitted meanwhile
-    except FieldError:
+        evidence = _locked(evidence.id)
+        _require_editable(evidence)  # it may have been submitted (or deleted) meanwhile
+    except BaseException:
+        db.session.rollback()
         for item in staged:
             files.discard(item)
         raise
@@ -487,6 +488,7 @@ def update_link_note(actor: User, evidence: Evidence, link: EvidenceLink, note: 
     if len(note) > 500:
         raise FieldError("note", "The note must be 500 characters or fewer")
     begin_write()
+    _require_editable(_locked(evidence.id))  # it may have been submitted meanwhile
     link = db.session.get(EvidenceLink, link.id)
     link.note = note
     db.session.commit()
@@ -497,6 +499,7 @@ def unlink(actor: User, evidence: Evidence, link: EvidenceLink) -> None:
     """Remove a link. :raises FieldError: for a locked item."""
     _require_editable(evidence)
     begin_write()
+    _require_editable(_locked(evidence.id))  # it may have been submitted meanwhile
     db.session.delete(db.session.get(EvidenceLink, link.id))
     db.session.commit()
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+from werkzeug.utils import secure_filename
+
 from flask import Blueprint, Response, abort, flash, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 
@@ -78,7 +82,9 @@ def request_promotion():
 def export():
     """All of my data, as JSON with my files, in a zip."""
     archive = documents.export_zip(current_user)
-    return send_file(archive, mimetype="application/zip", as_attachment=True, download_name="my-portfolio-data.zip", max_age=0)
+    response = send_file(archive, mimetype="application/zip", as_attachment=True, download_name="my-portfolio-data.zip")
+    response.headers["Cache-Control"] = "no-store"  # personal data: never kept in a cache
+    return response
 
 
 def _pdf(worker, tier_id: int | None):
@@ -87,9 +93,10 @@ def _pdf(worker, tier_id: int | None):
     target = tiers.get(tier_id) if tier_id else (progress.next_tier or worker.tier)
     if target is None:
         abort(404)
-    response = Response(documents.portfolio_pdf(worker, target), mimetype="application/pdf")
-    name = f"portfolio-{worker.name.lower().replace(' ', '-')}-{target.slug}.pdf"
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    name = secure_filename(f"portfolio-{worker.name.lower().replace(' ', '-')}-{target.slug}.pdf") or "portfolio.pdf"
+    # send_file writes the name safely for any alphabet (filename*=UTF-8'').
+    response = send_file(io.BytesIO(documents.portfolio_pdf(worker, target)), mimetype="application/pdf", as_attachment=True, download_name=name)
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -131,6 +138,8 @@ def recommend(request_id: int):
             show_on_form(form, error)
             return _progress_page(person, status=422, recommend_form=form)
         flash("Recommendation recorded", "success")
+    elif form.errors:
+        return _progress_page(person, status=422, recommend_form=form)
     return redirect(url_for(".worker", worker_id=person.id), code=303)
 
 

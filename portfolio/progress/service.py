@@ -387,9 +387,13 @@ def decide_promotion(
         db.session.rollback()
         raise FieldError("approved", "Wait for a supervisor’s recommendation before deciding")
     worker = db.session.scalar(select(User).where(User.id == request.worker_id).with_for_update())
+    # The same tier in the worker's current framework version (a new version may have loaded since).
+    target = db.session.scalar(
+        select(Tier).where(Tier.framework_id == worker.framework_id, Tier.slug == request.target_tier.slug)
+    )
     if approved:
         progress = worker_progress(worker)
-        if not progress.readiness.ready or progress.readiness.tier.id != request.target_tier_id:
+        if target is None or not progress.readiness.ready or progress.readiness.tier.id != target.id:
             db.session.rollback()
             raise FieldError("approved", f"{worker.name} is no longer ready for {request.target_tier.name}: see what is missing")
     decision = PromotionDecision(
@@ -402,12 +406,12 @@ def decide_promotion(
             TierChange(
                 worker_id=worker.id,
                 from_tier_id=worker.tier_id,
-                to_tier_id=request.target_tier_id,
+                to_tier_id=target.id,
                 effective_on=effective_on,
                 decision_id=decision.id,
             )
         )
-        worker.tier_id = request.target_tier_id
+        worker.tier_id = target.id
     ledger.record(
         actor,
         "promotion.approved" if approved else "promotion.declined",
@@ -525,7 +529,7 @@ def overview(*, q: str = "", framework_id: int | None = None, only: str = "") ->
     if framework_id:
         query = query.where(User.framework_id == framework_id)
     for word in q.split()[:5]:
-        query = query.where(func.lower(User.name).contains(word.lower()))
+        query = query.where(func.lower(User.name).contains(word.lower(), autoescape=True))
     workers = db.session.scalars(query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name)).unique().all()
     if not workers:
         return []

@@ -237,7 +237,7 @@ def compliance(framework: Framework, *, status: str = "", q: str = "") -> Matrix
         .order_by(User.name)
     )
     for word in q.split()[:5]:
-        query = query.where(func.lower(User.name).contains(word.lower()))
+        query = query.where(func.lower(User.name).contains(word.lower(), autoescape=True))
     workers = list(db.session.scalars(query).unique())
     newest = _newest_certificates([w.id for w in workers]) if workers else {}
     on = today()

@@ -1,0 +1,1153 @@
+"""Progress pages, promotion forms, requirement checks, the manager's overview, the PDF and the data export, through the routes."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import re
+import zipfile
+from datetime import date, datetime, timedelta
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import func, select, update
+from werkzeug.datastructures import FileStorage
+
+from portfolio.evidence import service as evidence_service
+from portfolio.evidence.service import EvidenceInput
+from portfolio.extensions import db
+from portfolio.frameworks import service as frameworks_service
+from portfolio.models import (
+    AuditEntry,
+    Competence,
+    CompetenceDecision,
+    Decision,
+    DecisionOutcome,
+    Evidence,
+    EvidenceFile,
+    EvidenceKind,
+    EvidenceLink,
+    EvidenceStatus,
+    Framework,
+    NoteReview,
+    NoteOutcome,
+    Notification,
+    PromotionDecision,
+    PromotionRecommendation,
+    PromotionRequest,
+    Requirement,
+    RequirementVerification,
+    Role,
+    Submission,
+    SupervisionAssignment,
+    Tier,
+    TierChange,
+    User,
+)
+from portfolio.progress import service
+from tests.factories import assign, make_user, tier
+
+TODAY = date.today()
+YESTERDAY = TODAY - timedelta(days=1)
+EVENT_DAY = TODAY - timedelta(days=20)
+STARTED = TODAY - timedelta(days=90)
+HASH = "0" * 64
+PDF_HEAD = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+PDF_TAIL = b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+def text_of(response) -> str:
+    """The page as a person reads it: entities decoded."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def words(fragment: str) -> str:
+    """HTML as plain words."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def error_next_to(page: str, field: str) -> str:
+    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
+    assert f'id="{field}-error"' in page, f"no error message next to {field}"
+    after = page.split(f'id="{field}-error"', 1)[1]
+    message = "</span>".join(after.split("</span>", 2)[:2])
+    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
+
+
+def date_fields(name: str, day: date | None) -> dict[str, str]:
+    if day is None:
+        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
+    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
+
+
+def long_date(day: date | datetime) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def pdf_file(marker: str) -> bytes:
+    """A small PDF (accepted by its first bytes) whose bytes are unique to ``marker``."""
+    return PDF_HEAD + f"% {marker}\n".encode() + PDF_TAIL
+
+
+def competences(framework_key: str = "link-worker", *tier_slugs: str, refs: list[str] | None = None) -> list[Competence]:
+    """The current version's active competences, of some tiers or with some refs, in framework order."""
+    query = (
+        select(Competence)
+        .join(Framework, Framework.id == Competence.framework_id)
+        .join(Tier, Tier.id == Competence.tier_id)
+        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.retired_at.is_(None))
+        .order_by(Competence.position)
+    )
+    if tier_slugs:
+        query = query.where(Tier.slug.in_(tier_slugs))
+    if refs is not None:
+        query = query.where(Competence.ref.in_(refs))
+    return list(db.session.scalars(query))
+
+
+def decide_on(
+    worker: User,
+    items: list[Competence],
+    *,
+    supervisor: User,
+    accepted: bool = True,
+    outcome: DecisionOutcome = DecisionOutcome.SIGNED_OFF,
+    title: str | None = None,
+    evidence: Evidence | None = None,
+    comment: str = "",
+) -> Evidence:
+    """An item of the worker's (new, or ``evidence``) linked to ``items`` and decided on by ``supervisor``.
+
+    Written directly: a submission, a decision with ``outcome`` and one
+    competence decision per competence, ``accepted`` as given.
+    """
+    if evidence is None:
+        evidence = Evidence(
+            owner_id=worker.id,
+            kind=EvidenceKind.OTHER,
+            title=title or f"Evidence for {', '.join(c.ref for c in items)}"[:200],
+            occurred_on=EVENT_DAY,
+            description="<p>What I did.</p>",
+        )
+        db.session.add(evidence)
+        db.session.flush()
+    linked = {link.competence_id for link in db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))}
+    for c in items:
+        if c.id not in linked:
+            db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
+    evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
+    submission = Submission(evidence_id=evidence.id, content_hash=HASH)
+    db.session.add(submission)
+    db.session.flush()
+    decision = Decision(
+        submission_id=submission.id, evidence_id=evidence.id, supervisor_id=supervisor.id, outcome=outcome, content_hash=HASH, comment=comment
+    )
+    decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=accepted) for c in items]
+    db.session.add(decision)
+    db.session.commit()
+    return evidence
+
+
+def meet(worker: User, items: list[Competence], *, supervisor: User, title: str | None = None) -> Evidence:
+    """Make ``items`` met for the worker: accepted in one signed-off decision."""
+    return decide_on(worker, items, supervisor=supervisor, title=title)
+
+
+def not_accept(worker: User, items: list[Competence], *, supervisor: User, returned: bool = False) -> Evidence:
+    """Decided but not accepted: accepted=False in a sign-off, or (``returned``) accepted in a returned decision."""
+    if returned:
+        return decide_on(worker, items, supervisor=supervisor, outcome=DecisionOutcome.RETURNED)
+    return decide_on(worker, items, supervisor=supervisor, accepted=False)
+
+
+def link_draft(worker: User, items: list[Competence], title: str = "Draft in progress", status: EvidenceStatus = EvidenceStatus.DRAFT) -> Evidence:
+    evidence = Evidence(owner_id=worker.id, kind=EvidenceKind.OTHER, title=title, occurred_on=EVENT_DAY, description="<p>Draft</p>", status=status)
+    evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
+    db.session.add(evidence)
+    db.session.commit()
+    return evidence
+
+
+def waiting_item(worker: User, title: str = "Waiting for review") -> Evidence:
+    """An item submitted and not yet decided."""
+    item = link_draft(worker, competences("link-worker", "link-worker")[:1], title=title, status=EvidenceStatus.SUBMITTED)
+    db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
+    db.session.commit()
+    return item
+
+
+def requirements_of(worker: User) -> list[Requirement]:
+    return list(db.session.scalars(select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)))
+
+
+def requirement(worker: User, ref: str) -> Requirement:
+    return next(r for r in requirements_of(worker) if r.ref == ref)
+
+
+def verify_all(worker: User, manager: User, *, skip: tuple[str, ...] = (), verified_on: date | None = None) -> None:
+    for r in requirements_of(worker):
+        if r.ref not in skip:
+            service.verify_requirement(manager, worker, r, verified_on=verified_on or TODAY - timedelta(days=7), expires_on=None, note="")
+
+
+def lapse_dbs(worker: User, manager: User) -> RequirementVerification:
+    """A DBS verification, three years old, that expired yesterday (written directly)."""
+    verification = RequirementVerification(
+        worker_id=worker.id,
+        requirement_id=requirement(worker, "REQ-DBS").id,
+        verified_by_id=manager.id,
+        verified_on=YESTERDAY - timedelta(days=3 * 365),
+        expires_on=YESTERDAY,
+    )
+    db.session.add(verification)
+    db.session.commit()
+    return verification
+
+
+def lapsed_tag(fragment: str) -> bool:
+    """The red "Lapsed" tag is in ``fragment``."""
+    return bool(re.search(r'<strong class="nhsuk-tag[^"]*nhsuk-tag--red"\s*>\s*Lapsed\s*</strong>', fragment))
+
+
+def make_ready(worker: User, supervisor: User, manager: User) -> None:
+    """Every Link Worker and Link Worker Coach competence met, every requirement verified."""
+    meet(worker, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=supervisor, title="Year of practice")
+    verify_all(worker, manager)
+
+
+def upload_item(worker: User, title: str, files: dict[str, bytes], description: str = "<p>Details of the work.</p>") -> Evidence:
+    """An item with files, through the evidence service (files stored as in real use)."""
+    return evidence_service.create_evidence(
+        db.session.get(User, worker.id),
+        EvidenceKind.OTHER,
+        EvidenceInput(title=title, occurred_on=EVENT_DAY, description=description),
+        [FileStorage(io.BytesIO(data), filename=name) for name, data in files.items()],
+    )
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def written() -> tuple[int, ...]:
+    return tuple(
+        count(m) for m in (PromotionRequest, PromotionRecommendation, PromotionDecision, TierChange, RequirementVerification, AuditEntry, Notification)
+    )
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF, whitespace collapsed (lines wrap where the page ends)."""
+    reader = PdfReader(io.BytesIO(data))
+    return " ".join(" ".join(page.extract_text() or "" for page in reader.pages).split())
+
+
+@pytest.fixture
+def people(app, frameworks):
+    """A Link Worker, their current supervisor, a manager, another worker, and a supervisor of someone else."""
+    worker = make_user(Role.WORKER, name="Wren Worker", email="wren@example.org", tier=tier("link-worker", "link-worker"))
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    manager = make_user(Role.MANAGER, name="Mo Manager")
+    other = make_user(Role.WORKER, name="Olive Other", email="olive@example.org", tier=tier("link-worker", "link-worker"))
+    stranger = make_user(Role.SUPERVISOR, name="Sol Stranger")
+    assign(supervisor, worker, STARTED)
+    assign(stranger, other, STARTED)
+    return worker, supervisor, manager, other, stranger
+
+
+# --- The progress page ------------------------------------------------------------
+
+
+def test_the_progress_page_shows_tiers_areas_chart_requirements_and_documents(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    meet(worker, competences("link-worker", "link-worker", refs=["PS-LW-01", "PS-LW-02"]), supervisor=supervisor)
+    verify_all(worker, manager, skip=("REQ-DBS",))
+    coach = tier("link-worker", "link-worker-coach")
+    auth.login_as(worker)
+
+    response = client.get("/progress/")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    page = text_of(response)
+    assert "<html" in page and "<title>My progress" in page
+    assert "Link Worker Competency Framework" in page
+    assert "Current tier: Link Worker" in words(page)
+    assert "Next tier: Link Worker Coach" in words(page)
+    assert "Not ready yet 66 competences to meet, 1 requirement to verify." in words(page)
+    assert 'href="/progress/missing"' in page
+    # Met / total per tier as headings, per area in tables, and as a chart with the numbers written.
+    for heading in ("Link Worker: 2 of 48 met", "Link Worker Coach: 0 of 20 met", "Psychosocial Link Worker: 0 of 17 met"):
+        assert f"<h3>{heading}</h3>" in page
+    first_table = words(page.split('class="nhsuk-table progress-table"', 1)[1].split("</table>", 1)[0])
+    assert "Practitioner Skills 2 13" in first_table
+    assert "Enabling Access to Assets 0 8" in first_table
+    chart = page.split('<svg role="img"', 1)[1].split("</svg>", 1)[0]
+    assert "Link Worker: 2 of 48 met." in chart and ">2 of 48<" in chart
+    # Requirements: verified ones name who and when; DBS not verified yet; no Verify links for a worker.
+    table = words(page.split('class="nhsuk-table requirements-table"', 1)[1].split("</table>", 1)[0])
+    assert f"Verified by Mo Manager on {long_date(TODAY - timedelta(days=7))}" in table
+    assert "Not verified" in table
+    assert "Verify" not in table
+    # Documents.
+    assert f'href="/progress/portfolio.pdf?tier={coach.id}"' in page
+    assert 'href="/progress/export.zip"' in page
+    # Not ready: the request button is there, but secondary.
+    assert "Request promotion to Link Worker Coach" in page
+
+
+def test_a_ready_worker_sees_ready(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    auth.login_as(worker)
+    page = words(text_of(client.get("/progress/")))
+    assert "Ready Every competence is met and every requirement is verified and in date." in page
+    assert "Link Worker: 48 of 48 met" in page and "Link Worker Coach: 20 of 20 met" in page
+
+
+def test_a_lapsed_dbs_shows_as_lapsed_on_the_workers_page_and_in_the_overview(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    db.session.execute(
+        RequirementVerification.__table__.delete().where(
+            RequirementVerification.worker_id == worker.id, RequirementVerification.requirement_id == requirement(worker, "REQ-DBS").id
+        )
+    )
+    db.session.commit()
+    lapse_dbs(worker, manager)
+    statement = requirement(worker, "REQ-DBS").statement
+
+    auth.login_as(worker)
+    page = text_of(client.get("/progress/"))
+    assert "Not ready yet 0 competences to meet, 1 requirement to verify." in words(page)
+    row = next(r for r in page.split('class="nhsuk-table requirements-table"', 1)[1].split("<tr")[1:] if statement in r).split("</tr>")[0]
+    assert lapsed_tag(row)
+    assert f"lapsed {long_date(YESTERDAY)}" in words(row)
+    missing = words(text_of(client.get("/progress/missing")))
+    assert f"{statement} (lapsed)" in missing
+
+    auth.login_as(manager)
+    page = text_of(client.get("/progress/team"))
+    row = next(r for r in page.split("<tbody", 1)[1].split("<tr")[1:] if "Wren Worker" in r).split("</tr>")[0]
+    assert lapsed_tag(row) and statement in row
+    assert "Not yet" in words(row)
+    worker_page = text_of(client.get(f"/progress/workers/{worker.id}"))
+    assert lapsed_tag(worker_page.split('id="requirements"', 1)[1])
+
+
+def test_a_role_profile_worker_sees_sections(client, auth, app, frameworks):
+    worker = make_user(Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    auth.login_as(worker)
+    page = text_of(client.get("/progress/"))
+    assert "Core competences: 0 of 20 met" in page
+    assert "Role-specific competences: 0 of 40 met" in page
+    assert "Meeting the Senior Engagement Worker profile" in page
+    assert "Request promotion" not in page
+    assert '<h2 id="tiers">Sections</h2>' in page
+
+
+# --- The missing page ------------------------------------------------------------------
+
+
+def test_the_missing_page_groups_by_area_with_the_evidence_in_progress(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    done = competences("link-worker", "link-worker")
+    meet(worker, done[1:], supervisor=supervisor)
+    left = done[0]
+    draft = link_draft(worker, [left], title="Conversation skills draft")
+    coach_target = competences("link-worker", "link-worker-coach", refs=["PS-LWC-02"])[0]
+    coach_target.required_count = 2
+    db.session.commit()
+    meet(worker, [coach_target], supervisor=supervisor, title="First coaching observation")
+    auth.login_as(worker)
+
+    response = client.get("/progress/missing")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<title>What is missing for Link Worker Coach" in page
+    assert "21 competences of Link Worker Coach and the tiers before it are not met yet." in words(page)
+    headings = re.findall(r'<h2 class="nhsuk-heading-m">([^<]*)</h2>', page)
+    assert headings[:5] == [
+        "Practitioner Skills (6)",
+        "Personal Development and Learning, Leadership and Supervision (3)",
+        "Professionalism and Communication (6)",
+        "Data, Information and Technical Skills (3)",
+        "Enabling Access to Assets (3)",
+    ]
+    assert "Requirements to verify" in page  # nothing verified yet
+    items = page.split('class="missing-item"')[1:]
+    first = next(i for i in items if left.statement in i)
+    assert "Link Worker · In progress" in words(first)
+    assert f'href="/portfolio/{draft.id}"' in first and "Conversation skills draft" in first
+    assert f'href="/portfolio/new?competence={left.id}"' in first
+    assert "Add evidence for this" in first
+    twice = next(i for i in items if coach_target.statement in i)
+    assert "Link Worker Coach · In progress · 1 of 2 accepted" in words(twice)
+    # Psychosocial Link Worker statements are beyond the next tier; met ones are not listed.
+    for c in competences("link-worker", "psychosocial-link-worker")[:3] + done[1:4]:
+        assert c.statement not in page
+
+
+def test_the_missing_page_when_ready(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    auth.login_as(worker)
+    page = words(text_of(client.get("/progress/missing")))
+    assert "Nothing: you are ready for Link Worker Coach." in page and "Request your promotion" in page
+
+
+# --- Requesting promotion -------------------------------------------------------------
+
+
+def test_a_ready_worker_requests_promotion(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    auth.login_as(worker)
+    response = client.post("/progress/request", data={"csrf_token": auth.token("/progress/")})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/progress/"
+    [request] = db.session.scalars(select(PromotionRequest)).all()
+    assert (request.worker_id, request.target_tier.slug) == (worker.id, "link-worker-coach")
+    assert db.session.scalar(select(Notification.message).where(Notification.user_id == supervisor.id)).startswith("Wren Worker asked to become")
+    page = words(text_of(client.get("/progress/")))
+    assert "Promotion requested: your supervisors have been asked for their recommendation" in page
+    assert f"You asked to become Link Worker Coach on {long_date(TODAY)}" in page
+    assert "Waiting for a supervisor’s recommendation." in page
+
+    # A second request while this one is open.
+    before = written()
+    response = client.post("/progress/request", data={"csrf_token": auth.token("/progress/")})
+    assert response.status_code == 422
+    assert "You already have a promotion request waiting for a decision" in text_of(response)
+    assert written() == before
+
+
+def test_a_request_when_not_ready_is_422_with_the_list_of_missing(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    needed = competences("link-worker", "link-worker", "link-worker-coach")
+    meet(worker, needed[2:], supervisor=supervisor)
+    verify_all(worker, manager, skip=("REQ-HOME-VISITS",))
+    auth.login_as(worker)
+    before = written()
+
+    response = client.post("/progress/request", data={"csrf_token": auth.token("/progress/")})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<title>Error: My progress" in page
+    assert "There is a problem" in page
+    message = "You are not ready for Link Worker Coach yet: 2 competences are not met and 1 requirement is not verified or in date"
+    assert message in page
+    assert message in words(page.split('class="nhsuk-error-message" id="request"', 1)[1].split("</p>", 1)[0])
+    listed = re.findall(r"<li>([^<]*)</li>", page.split('id="not-ready"', 1)[1].split("</ul>", 1)[0])
+    assert listed == [
+        f"{needed[0].statement} (not started)",
+        f"{needed[1].statement} (not started)",
+        f"{requirement(worker, 'REQ-HOME-VISITS').statement} (not verified)",
+    ]
+    assert written() == before
+
+
+# --- Recommending --------------------------------------------------------------------
+
+
+@pytest.fixture
+def open_request(people):
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    return service.request_promotion(db.session.get(User, worker.id))
+
+
+def recommend_url(request) -> str:
+    return f"/progress/requests/{request.id}/recommend"
+
+
+def decide_url(request) -> str:
+    return f"/progress/requests/{request.id}/decide"
+
+
+def test_the_supervisor_sees_the_recommend_form_and_recommends(client, auth, people, open_request):
+    worker, supervisor, manager, *_ = people
+    auth.login_as(supervisor)
+    page = text_of(client.get(f"/progress/workers/{worker.id}"))
+    assert "<title>Progress of Wren Worker" in page
+    assert f'action="{recommend_url(open_request)}"' in page
+    assert "promotion-decision-form" not in page  # a supervisor does not decide
+
+    response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Ready and able"})
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/progress/workers/{worker.id}"
+    [rec] = db.session.scalars(select(PromotionRecommendation)).all()
+    assert (rec.supervisor_id, rec.supports, rec.reasons) == (supervisor.id, True, "Ready and able")
+    page = words(text_of(client.get(f"/progress/workers/{worker.id}")))
+    assert "Recommendation recorded" in page
+    assert "Supports Sam Supervisor: Ready and able" in page
+    assert "Save recommendation" not in page  # only once
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"reasons": "Ready"}, "supports", "Choose whether you support the request"),
+        ({"supports": "no", "reasons": "  "}, "reasons", "Give your reasons"),
+        ({"supports": "yes", "reasons": "x" * 5001}, "reasons", "The reasons must be 5,000 characters or fewer"),
+    ],
+)
+def test_recommend_errors_are_shown_next_to_the_field(client, auth, people, open_request, data, field, message):
+    worker, supervisor, *_ = people
+    auth.login_as(supervisor)
+    before = written()
+    response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), **data})
+    assert response.status_code == 422, f"expected the form back with {message!r}, got {response.status_code}"
+    page = text_of(response)
+    assert "There is a problem" in page and f'href="#{field}"' in page
+    assert error_next_to(page, field) == f"Error: {message}"
+    assert written() == before
+
+
+def test_recommending_twice_is_refused(client, auth, people, open_request):
+    worker, supervisor, *_ = people
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    auth.login_as(supervisor)
+    before = written()
+    response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "no", "reasons": "Hmm"})
+    assert response.status_code == 422
+    assert "You have already recommended on this request" in text_of(response)
+    assert written() == before
+
+
+def test_recommending_for_a_non_supervisee_is_404_and_writes_nothing(client, auth, people, open_request):
+    worker, supervisor, manager, other, stranger = people
+    auth.login_as(stranger)
+    before = written()
+    response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Sure"})
+    assert response.status_code == 404
+    assert written() == before
+    assert client.get(f"/progress/workers/{worker.id}").status_code == 404
+    # A manager who also supervises others, but not this worker: still 404.
+    both = make_user(Role.MANAGER, Role.SUPERVISOR, name="Bo Both")
+    auth.login_as(both)
+    response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Sure"})
+    assert response.status_code == 404
+    assert written() == before
+    # A missing request is 404 too.
+    auth.login_as(supervisor)
+    assert client.post("/progress/requests/9999/recommend", data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "x"}).status_code == 404
+
+
+# --- Deciding --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recommended(people, open_request):
+    _, supervisor, *_ = people
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    return db.session.get(PromotionRequest, open_request.id)
+
+
+def test_the_manager_approves_through_the_form(client, auth, people, recommended):
+    worker, supervisor, manager, *_ = people
+    auth.login_as(manager)
+    page = text_of(client.get(f"/progress/workers/{worker.id}"))
+    assert f'action="{decide_url(recommended)}"' in page
+    assert "Save recommendation" not in page  # a manager who does not supervise does not recommend
+
+    effective = TODAY + timedelta(days=3)
+    response = client.post(
+        decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", effective), "reasons": ""}
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/progress/workers/{worker.id}"
+    db.session.expire_all()
+    assert db.session.get(User, worker.id).tier.slug == "link-worker-coach"
+    [change] = db.session.scalars(select(TierChange)).all()
+    assert change.effective_on == effective
+    page = words(text_of(client.get(f"/progress/workers/{worker.id}")))
+    assert "Promotion approved for Wren Worker" in page
+    assert f"Link Worker Coach from {long_date(effective)} (was Link Worker)" in page
+    assert "Current tier: Link Worker Coach" in page
+    assert "Next tier: Psychosocial Link Worker" in page
+
+    # Deciding again is refused with a message, and nothing is written.
+    before = written()
+    response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "no", "reasons": "Oops"})
+    assert response.status_code == 422
+    assert "This request has already been decided" in text_of(response)
+    assert written() == before
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"reasons": "x"}, "approved", "Choose whether to approve or decline the request"),
+        ({"approved": "yes", **date_fields("effective_on", None)}, "effective_on", "Enter the date the new tier takes effect"),
+        ({"approved": "no", "reasons": " "}, "reasons", "Give the reasons for declining"),
+        ({"approved": "yes", "effective_on-day": "31", "effective_on-month": "2", "effective_on-year": "2027"}, "effective_on", "The effective date must be a real date"),
+        ({"approved": "no", "reasons": "x" * 5001}, "reasons", "The reasons must be 5,000 characters or fewer"),
+    ],
+)
+def test_decide_errors_are_shown_next_to_the_field(client, auth, people, recommended, data, field, message):
+    worker, supervisor, manager, *_ = people
+    auth.login_as(manager)
+    before = written()
+    response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), **data})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "There is a problem" in page
+    assert error_next_to(page, field) == f"Error: {message}"
+    assert written() == before
+    assert db.session.get(User, worker.id).tier.slug == "link-worker"
+
+
+def test_deciding_before_a_recommendation_is_refused(client, auth, people, open_request):
+    worker, supervisor, manager, *_ = people
+    auth.login_as(manager)
+    page = text_of(client.get(f"/progress/workers/{worker.id}"))
+    assert "You can decide once a supervisor has recommended." in page
+    before = written()
+    response = client.post(
+        decide_url(open_request), data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)}
+    )
+    assert response.status_code == 422
+    assert "Wait for a supervisor’s recommendation before deciding" in text_of(response)
+    assert written() == before
+
+
+def test_only_managers_decide(client, auth, people, recommended):
+    worker, supervisor, *_ = people
+    for person in (supervisor, worker):
+        auth.login_as(person)
+        response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)})
+        assert response.status_code == 403
+    assert count(PromotionDecision) == 0
+
+
+# --- Verifying requirements -----------------------------------------------------------
+
+
+def verify_url(worker: User, ref: str) -> str:
+    return f"/progress/workers/{worker.id}/requirements/{requirement(worker, ref).id}"
+
+
+def test_the_manager_verifies_a_dbs_check(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    auth.login_as(manager)
+    worker_page = text_of(client.get(f"/progress/workers/{worker.id}"))
+    assert f'href="{verify_url(worker, "REQ-DBS")}"' in worker_page
+    form = text_of(client.get(verify_url(worker, "REQ-DBS")))
+    assert "This is renewed every 36 months: leave the renewal date empty to use that." in form
+    assert 'name="expires_on-day"' in form
+    assert f'value="{TODAY.day}"' in form  # today by default
+    assert 'name="expires_on-day"' not in text_of(client.get(verify_url(worker, "REQ-DRIVING")))
+
+    day = TODAY - timedelta(days=2)
+    response = client.post(
+        verify_url(worker, "REQ-DBS"),
+        data={"csrf_token": auth.token("/"), **date_fields("verified_on", day), **date_fields("expires_on", None), "note": "Certificate 001234"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/progress/workers/{worker.id}#requirements"
+    [v] = db.session.scalars(select(RequirementVerification)).all()
+    assert (v.verified_by_id, v.verified_on, v.expires_on, v.note) == (manager.id, day, service.add_months(day, 36), "Certificate 001234")
+    page = words(text_of(client.get(f"/progress/workers/{worker.id}")))
+    assert f"by Mo Manager on {long_date(day)}; renew by {long_date(service.add_months(day, 36))}" in page
+
+
+@pytest.mark.parametrize(
+    ("verified_on", "expires_on", "field", "message"),
+    [
+        (TODAY + timedelta(days=1), None, "verified_on", "The date verified must be today or in the past"),
+        (None, None, "verified_on", "Enter the date you verified it"),
+        (TODAY - timedelta(days=5), TODAY - timedelta(days=6), "expires_on", "The renewal date must be after the date verified"),
+    ],
+)
+def test_bad_verification_dates_are_shown_next_to_the_field(client, auth, people, verified_on, expires_on, field, message):
+    worker, supervisor, manager, *_ = people
+    auth.login_as(manager)
+    before = written()
+    response = client.post(
+        verify_url(worker, "REQ-DBS"),
+        data={"csrf_token": auth.token("/"), **date_fields("verified_on", verified_on), **date_fields("expires_on", expires_on), "note": ""},
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<title>Error: Verify a requirement for Wren Worker" in page
+    assert error_next_to(page, field) == f"Error: {message}"
+    assert written() == before
+
+
+def test_verification_by_a_non_manager_is_403(client, auth, people):
+    worker, supervisor, manager, other, stranger = people
+    for person in (worker, supervisor):
+        auth.login_as(person)
+        assert client.get(verify_url(worker, "REQ-DBS")).status_code == 403
+        response = client.post(
+            verify_url(worker, "REQ-DBS"), data={"csrf_token": auth.token("/"), **date_fields("verified_on", TODAY), "note": ""}
+        )
+        assert response.status_code == 403
+    assert count(RequirementVerification) == 0
+    # A requirement of another framework, or a missing worker: 404.
+    auth.login_as(manager)
+    profile = make_user(Role.WORKER, tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    assert client.get(f"/progress/workers/{profile.id}/requirements/{requirement(worker, 'REQ-DBS').id}").status_code == 404
+    assert client.get(f"/progress/workers/9999/requirements/{requirement(worker, 'REQ-DBS').id}").status_code == 404
+
+
+# --- The manager's overview -------------------------------------------------------------
+
+
+@pytest.fixture
+def team(people):
+    """Wren ready, Olive with a lapsed DBS and an item waiting, Ezra on the role profile, =Eve with a formula name."""
+    worker, supervisor, manager, other, stranger = people
+    make_ready(worker, supervisor, manager)
+    meet(other, competences("link-worker", "link-worker")[:5], supervisor=stranger)
+    verify_all(other, manager, skip=("REQ-DBS",))
+    lapse_dbs(other, manager)
+    waiting_item(other)
+    ezra = make_user(Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    formula = make_user(Role.WORKER, name="=HYPERLINK(\"http://x\")", email="eve@example.org", tier=tier("link-worker", "link-worker"))
+    return worker, other, ezra, formula
+
+
+def table_rows(page: str) -> list[str]:
+    body = page.split('<div id="team-table"', 1)[1].split("<tbody", 1)[1].split("</tbody>", 1)[0]
+    return [
+        words(re.sub(r'<span class="nhsuk-table-responsive__heading"[^>]*>.*?</span>', "", row, flags=re.S))
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    ]
+
+
+def test_the_overview_as_a_full_page(client, auth, people, team):
+    worker, other, ezra, formula = team
+    manager = people[2]
+    auth.login_as(manager)
+    response = client.get("/progress/team")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<html" in page and "<h1>Workers</h1>" in page
+    assert "4 workers." in words(page)
+    rows = table_rows(page)
+    dbs = requirement(other, "REQ-DBS").statement
+    assert sorted(rows) == sorted(
+        [
+            '=HYPERLINK("http://x") Link Worker: Link Worker 0 of 68 for Link Worker Coach Not yet None 0',
+            "Ezra Engagement Senior Engagement Worker: Senior Engagement Worker 0 of 60 for Senior Engagement Worker Not yet None 0",
+            f"Olive Other Link Worker: Link Worker 5 of 68 for Link Worker Coach Not yet Lapsed {dbs} 1",
+            "Wren Worker Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None 0",
+        ]
+    )
+    assert rows.index("Wren Worker Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None 0") == 3  # by name
+    assert f'href="/progress/workers/{worker.id}"' in page
+    assert 'href="/progress/team?format=csv"' in page
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("only=ready", ["Wren Worker"]),
+        ("only=lapsed", ["Olive Other"]),
+        ("only=waiting", ["Olive Other"]),
+        ("q=wren", ["Wren Worker"]),
+        ("q=OTHER+olive", ["Olive Other"]),
+        ("q=nobody", []),
+        ("q=w_r", []),  # "_" is a letter to search for, not a LIKE wildcard ("Wren Worker" has no "w_r")
+        ("q=%25", []),  # nor is "%"
+    ],
+)
+def test_the_overview_filters(client, auth, people, team, query, names):
+    auth.login_as(people[2])
+    page = text_of(client.get(f"/progress/team?{query}"))
+    rows = table_rows(page)
+    if names:
+        assert [r.split(" Link Worker:")[0].split(" Senior")[0] for r in rows] == names
+    else:
+        assert rows == ["No workers match."]
+    assert f'href="/progress/team?{query}&format=csv"' in page.replace("&amp;", "&")
+
+
+def test_the_overview_filters_by_framework(client, auth, people, team, frameworks):
+    auth.login_as(people[2])
+    page = text_of(client.get(f"/progress/team?framework={frameworks['sfh-senior-engagement-worker'].id}"))
+    assert [r.split(" Senior")[0] for r in table_rows(page)] == ["Ezra Engagement"]
+    assert f'<option selected value="{frameworks["sfh-senior-engagement-worker"].id}">' in page or re.search(
+        rf'<option[^>]*value="{frameworks["sfh-senior-engagement-worker"].id}"[^>]*selected', page
+    )
+
+
+def test_the_overview_answers_htmx_with_the_table_only(client, auth, people, team):
+    auth.login_as(people[2])
+    response = client.get("/progress/team?only=ready", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<html" not in page
+    assert page.lstrip().startswith('<div id="team-table"')
+    assert "1 worker." in words(page)
+    assert [r.split(" Link Worker:")[0] for r in table_rows(page)] == ["Wren Worker"]
+    assert "HX-Request" in response.headers["Vary"]
+
+
+def test_the_overview_as_csv(client, auth, people, team):
+    worker, other, ezra, formula = team
+    auth.login_as(people[2])
+    response = client.get("/progress/team?format=csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"] == 'attachment; filename="workers.csv"'
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0] == ["Name", "Email", "Framework", "Tier", "Next tier", "Met", "Required", "Ready", "Lapsed requirements", "Waiting for review"]
+    by_name = {r[0]: r for r in rows[1:]}
+    assert by_name["'=HYPERLINK(\"http://x\")"][1] == "eve@example.org"  # never read as a formula
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+    assert by_name["Wren Worker"] == ["Wren Worker", "wren@example.org", "Link Worker", "Link Worker", "Link Worker Coach", "68", "68", "yes", "", "0"]
+    assert by_name["Olive Other"] == [
+        "Olive Other", "olive@example.org", "Link Worker", "Link Worker", "Link Worker Coach", "5", "68", "no", requirement(other, "REQ-DBS").statement, "1",
+    ]
+    assert len(rows) == 5
+    # Filters apply to the CSV too.
+    rows = list(csv.reader(io.StringIO(client.get("/progress/team?only=lapsed&format=csv").get_data(as_text=True))))
+    assert [r[0] for r in rows[1:]] == ["Olive Other"]
+
+
+def test_the_overview_is_for_managers_only(client, auth, people):
+    worker, supervisor, manager, other, stranger = people
+    for person in (worker, supervisor):
+        auth.login_as(person)
+        assert client.get("/progress/team").status_code == 403
+        assert client.get("/progress/team?format=csv").status_code == 403
+
+
+# --- Who sees what ---------------------------------------------------------------------
+
+
+def test_a_worker_cannot_open_another_workers_progress(client, auth, people):
+    worker, supervisor, manager, other, stranger = people
+    auth.login_as(other)
+    assert client.get(f"/progress/workers/{worker.id}").status_code == 404
+    assert client.get(f"/progress/workers/{worker.id}/portfolio.pdf").status_code == 404
+    assert client.get("/progress/workers/9999").status_code == 404
+    # Their own page, by id, is theirs.
+    assert client.get(f"/progress/workers/{other.id}").status_code == 200
+
+
+def test_supervisors_see_only_current_supervisees(client, auth, people):
+    worker, supervisor, manager, other, stranger = people
+    auth.login_as(supervisor)
+    assert client.get(f"/progress/workers/{worker.id}").status_code == 200
+    assert client.get(f"/progress/workers/{other.id}").status_code == 404
+    db.session.execute(update(SupervisionAssignment).where(SupervisionAssignment.supervisor_id == supervisor.id).values(ends_on=YESTERDAY))
+    db.session.commit()
+    assert client.get(f"/progress/workers/{worker.id}").status_code == 404
+
+
+def test_worker_pages_are_for_workers_with_a_framework(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    auth.login_as(supervisor)
+    assert client.get("/progress/").status_code == 403
+    assert client.get("/progress/missing").status_code == 403
+    assert client.get("/progress/portfolio.pdf").status_code == 403
+    assert client.get("/progress/export.zip").status_code == 403
+    no_framework = make_user(Role.WORKER)
+    auth.login_as(no_framework)
+    assert client.get("/progress/").status_code == 403
+    assert client.get("/progress/missing").status_code == 403
+    auth.login_as(manager)
+    assert client.get(f"/progress/workers/{no_framework.id}").status_code == 404
+
+
+# --- The portfolio PDF ------------------------------------------------------------------
+
+
+@pytest.fixture
+def portfolio(people):
+    """Wren with an accepted item (and its file), an item with a second file, and verified requirements."""
+    worker, supervisor, manager, *_ = people
+    first = competences("link-worker", "link-worker", refs=["PS-LW-01"])[0]
+    item = upload_item(worker, "Walking group report", {"walking-group.pdf": pdf_file("walking group")})
+    decide_on(worker, [first], supervisor=supervisor, evidence=item)
+    upload_item(worker, "Course certificate scan", {"course-certificate.pdf": pdf_file("course")})
+    verify_all(worker, manager, verified_on=date(2025, 5, 6))
+    return first, item
+
+
+def test_the_worker_downloads_their_portfolio_pdf(client, auth, people, portfolio):
+    worker, supervisor, manager, *_ = people
+    first, item = portfolio
+    decision = db.session.scalar(select(Decision).where(Decision.evidence_id == item.id))
+    auth.login_as(worker)
+    response = client.get("/progress/portfolio.pdf")
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert response.headers["Content-Disposition"] == "attachment; filename=portfolio-wren-worker-link-worker-coach.pdf"
+    assert response.data.startswith(b"%PDF")
+    text = pdf_text(response.data)
+    for expected in (
+        "Evidence portfolio",
+        "Worker: Wren Worker",
+        "Framework: Link Worker Competency Framework",
+        "Current tier: Link Worker",
+        "Target tier: Link Worker Coach",
+        f"Date: {long_date(TODAY)}",
+        "Progress summary",
+        "Link Worker: 1 of 48 competences met",
+        "Link Worker Coach: 0 of 20 competences met",
+        "Psychosocial Link Worker: 0 of 17 competences met",
+        "Ready for Link Worker Coach: not yet",
+        f"{first.statement} [Met]",
+        f"Walking group report (Other evidence, {long_date(EVENT_DAY)}): signed off by Sam Supervisor on {long_date(decision.decided_at)}",
+        "No accepted evidence yet",
+        "Requirement verifications",
+        f"{requirement(worker, 'REQ-DRIVING').statement}: verified (verified by Mo Manager on 6 May 2025)",
+        "verified by Mo Manager on 6 May 2025, renew by 6 May 2028",
+        "Attached files",
+        "walking-group.pdf",
+        "- Walking group report",
+        "course-certificate.pdf",
+    ):
+        assert expected in text, f"{expected!r} not in the PDF text"
+    # Only the target tier and those before it are listed.
+    assert competences("link-worker", "link-worker-coach")[0].statement in text
+    assert competences("link-worker", "psychosocial-link-worker")[0].statement not in text
+
+
+def test_the_portfolio_pdf_for_another_target_tier(client, auth, people, portfolio):
+    worker, *_ = people
+    auth.login_as(worker)
+    top = tier("link-worker", "psychosocial-link-worker")
+    response = client.get(f"/progress/portfolio.pdf?tier={top.id}")
+    assert response.status_code == 200
+    text = pdf_text(response.data)
+    assert "Target tier: Psychosocial Link Worker" in text
+    assert competences("link-worker", "psychosocial-link-worker")[0].statement in text
+    other_framework = tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    assert client.get(f"/progress/portfolio.pdf?tier={other_framework.id}").status_code == 404
+
+
+def test_supervisor_and_manager_get_the_workers_pdf_and_others_do_not(client, auth, people, portfolio):
+    worker, supervisor, manager, other, stranger = people
+    for person in (supervisor, manager):
+        auth.login_as(person)
+        response = client.get(f"/progress/workers/{worker.id}/portfolio.pdf")
+        assert response.status_code == 200 and response.mimetype == "application/pdf"
+        assert response.headers["Content-Disposition"].startswith("attachment;")
+        assert "Worker: Wren Worker" in pdf_text(response.data)
+    for person in (other, stranger):
+        auth.login_as(person)
+        assert client.get(f"/progress/workers/{worker.id}/portfolio.pdf").status_code == 404
+
+
+def test_the_pdf_download_header_is_sendable_for_any_name(client, auth, app, frameworks):
+    """A WSGI server sends headers as Latin-1 (PEP 3333): a name outside it must not break the download."""
+    worker = make_user(Role.WORKER, name="Łucja Nguyễn \"Lu\"", tier=tier("link-worker", "link-worker"))
+    auth.login_as(worker)
+    response = client.get("/progress/portfolio.pdf")
+    assert response.status_code == 200
+    disposition = response.headers["Content-Disposition"]
+    disposition.encode("latin-1")  # what gunicorn and werkzeug's server do; a UnicodeEncodeError is a failed download
+    assert disposition.startswith("attachment;")
+    assert disposition.count('"') in (0, 2), f"a quote in the name breaks the header: {disposition}"
+    assert "Worker: ?ucja Nguy?n" in pdf_text(response.data) or "Worker: Łucja" in pdf_text(response.data)
+
+
+# --- The data export ---------------------------------------------------------------------
+
+
+def walk(value):
+    """Every (key, value) pair in a JSON document."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield k, v
+            yield from walk(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from walk(v)
+
+
+def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(client, auth, people, portfolio):
+    worker, supervisor, manager, other, stranger = people
+    first, item = portfolio
+    own_bytes = pdf_file("walking group")
+    reflection = Evidence(
+        owner_id=worker.id, kind=EvidenceKind.REFLECTION, title="Reflection on a hard week", occurred_on=EVENT_DAY,
+        what_happened="<p>Wren wrote about a hard week.</p>", what_learned="<p>Wren learned patience.</p>",
+    )
+    db.session.add(reflection)
+    db.session.commit()
+
+    # Olive's own portfolio: evidence, a file, a supervision note, a decision comment, a verification note, a request.
+    secrets = {
+        "title": "Olive secret title",
+        "file": "olive-private-scan.pdf",
+        "reflection": "Olive private reflection text",
+        "note": "Olive supervision note text",
+        "comment": "Olive decision comment",
+        "verification": "Olive DBS certificate 998877",
+        "link": "Olive link note",
+    }
+    olive_file_bytes = pdf_file("olive only bytes")
+    olive_item = upload_item(other, secrets["title"], {secrets["file"]: olive_file_bytes})
+    db.session.add(
+        Evidence(owner_id=other.id, kind=EvidenceKind.REFLECTION, title="Olive reflection", occurred_on=EVENT_DAY, what_happened=f"<p>{secrets['reflection']}</p>")
+    )
+    note = Evidence(
+        owner_id=other.id, kind=EvidenceKind.SUPERVISION_NOTE, title="Olive supervision", occurred_on=EVENT_DAY,
+        description=f"<p>{secrets['note']}</p>", supervisor_id=stranger.id,
+    )
+    db.session.add(note)
+    db.session.commit()
+    db.session.add(NoteReview(evidence_id=note.id, supervisor_id=stranger.id, outcome=NoteOutcome.CONFIRMED, comment="Olive note review", content_hash=HASH))
+    db.session.add(EvidenceLink(evidence_id=note.id, competence_id=first.id, note=secrets["link"]))
+    db.session.commit()
+    decide_on(other, [first], supervisor=stranger, evidence=olive_item, comment=secrets["comment"])
+    db.session.add(
+        RequirementVerification(
+            worker_id=other.id, requirement_id=requirement(other, "REQ-DRIVING").id, verified_by_id=manager.id,
+            verified_on=EVENT_DAY, note=secrets["verification"],
+        )
+    )
+    db.session.add(Notification(user_id=other.id, message="Olive only notification", url="/olive"))
+    db.session.commit()
+    other_ids = {
+        "evidence": set(db.session.scalars(select(Evidence.id).where(Evidence.owner_id == other.id))),
+        "files": set(db.session.scalars(select(EvidenceFile.id).join(Evidence).where(Evidence.owner_id == other.id))),
+        "decisions": set(db.session.scalars(select(Decision.id).join(Evidence, Evidence.id == Decision.evidence_id).where(Evidence.owner_id == other.id))),
+        "submissions": set(db.session.scalars(select(Submission.id).join(Evidence).where(Evidence.owner_id == other.id))),
+    }
+    olive_file = db.session.scalar(select(EvidenceFile).where(EvidenceFile.evidence_id == olive_item.id))
+    own_file = db.session.scalar(select(EvidenceFile).where(EvidenceFile.evidence_id == item.id))
+
+    auth.login_as(worker)
+    with client.get("/progress/export.zip") as response:  # closed: it streams a temporary file
+        assert response.status_code == 200
+        assert response.mimetype == "application/zip"
+        assert response.headers["Content-Disposition"] == 'attachment; filename=my-portfolio-data.zip'
+        archive = zipfile.ZipFile(io.BytesIO(response.data))
+    names = archive.namelist()
+    assert "portfolio.json" in names
+    assert f"files/{item.id}-{own_file.id}-walking-group.pdf" in names
+    assert archive.read(f"files/{item.id}-{own_file.id}-walking-group.pdf") == own_bytes
+    assert len([n for n in names if n.startswith("files/")]) == 2  # both of Wren's files, nobody else's
+
+    data = json.loads(archive.read("portfolio.json"))
+    assert data["person"]["id"] == worker.id and data["person"]["name"] == "Wren Worker"
+    assert data["person"]["framework"] == "Link Worker Competency Framework" and data["person"]["tier"] == "Link Worker"
+    own_evidence = set(db.session.scalars(select(Evidence.id).where(Evidence.owner_id == worker.id)))
+    assert {e["id"] for e in data["evidence"]} == own_evidence
+    assert "Wren learned patience." in json.dumps(data)
+    assert {f["original_name"] for f in data["files"]} == {"walking-group.pdf", "course-certificate.pdf"}
+    assert [d["supervisor"] for d in data["decisions"]] == ["Sam Supervisor"]
+    assert len(data["requirement_verifications"]) == 3
+
+    # Nothing of Olive's: no text, name of a file, bytes, or id of her records.
+    for name in names:
+        content = archive.read(name)
+        assert olive_file_bytes not in content
+        assert olive_file.sha256.encode() not in content and olive_file.stored_name.encode() not in content
+        text = content.decode("utf-8", "replace")
+        for label, secret in secrets.items():
+            assert secret not in text, f"{label} of another worker in {name}"
+        assert "Olive" not in text and "olive@example.org" not in text
+        assert secrets["file"] not in name
+    for section, key in (("evidence", "evidence"), ("files", "files"), ("submissions", "submissions"), ("decisions", "decisions")):
+        assert not ({row["id"] for row in data[section]} & other_ids[key]), f"another worker's {section} in the export"
+    for key, value in walk(data):
+        if key == "evidence_id":
+            assert value not in other_ids["evidence"]
+    assert other.id not in {v for k, v in walk(data) if k in ("owner_id", "worker_id", "user_id")}
+
+
+def test_downloads_of_personal_data_are_never_cached(client, auth, people, portfolio):
+    """SECURITY.md: Cache-Control: no-store on anything with personal data (shared PCs)."""
+    worker, *_ = people
+    auth.login_as(worker)
+    pdf = client.get("/progress/portfolio.pdf")
+    assert pdf.headers["Cache-Control"] == "no-store"
+    with client.get("/progress/export.zip") as response:
+        assert response.status_code == 200
+        assert response.headers["Cache-Control"] == "no-store", f"the whole portfolio may be kept in a browser cache: {response.headers['Cache-Control']!r}"
+
+
+# --- Query counts ------------------------------------------------------------------------
+
+
+def add_items(worker: User, supervisor: User, n: int, tiers: tuple[str, ...] = ("link-worker", "link-worker-coach")) -> None:
+    """``n`` items spread over the worker's competences, a third signed off, a third submitted, the rest drafts."""
+    pool = competences("link-worker", *tiers)
+    for i in range(n):
+        c = pool[i % len(pool)]
+        kind = i % 3
+        if kind == 0:
+            decide_on(worker, [c], supervisor=supervisor, title=f"Signed off {i}")
+        elif kind == 1:
+            waiting_item(worker, title=f"Waiting {i}")
+        else:
+            link_draft(worker, [c], title=f"Draft {i}")
+
+
+def measure(client, count_queries, path: str) -> int:
+    with count_queries:
+        response = client.get(path)
+    assert response.status_code == 200
+    return count_queries.count
+
+
+def test_the_progress_and_missing_pages_run_a_fixed_number_of_queries(client, auth, people, count_queries):
+    worker, supervisor, manager, *_ = people
+    add_items(worker, supervisor, 5)
+    verify_all(worker, manager)
+    auth.login_as(worker)
+    progress_few, missing_few = measure(client, count_queries, "/progress/"), measure(client, count_queries, "/progress/missing")
+
+    add_items(worker, supervisor, 195)
+    verify_all(worker, manager)  # a second round of verifications
+    progress_many, missing_many = measure(client, count_queries, "/progress/"), measure(client, count_queries, "/progress/missing")
+    assert (progress_many, missing_many) == (progress_few, missing_few)
+    assert 5 < progress_few < 40 and 5 < missing_few < 40, (progress_few, missing_few)
+
+
+def test_the_workers_page_for_a_manager_runs_a_fixed_number_of_queries(client, auth, people, count_queries, open_request):
+    worker, supervisor, manager, *_ = people
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    auth.login_as(manager)
+    few = measure(client, count_queries, f"/progress/workers/{worker.id}")
+    add_items(worker, supervisor, 60, tiers=("link-worker", "link-worker-coach", "psychosocial-link-worker"))
+    assert measure(client, count_queries, f"/progress/workers/{worker.id}") == few
+
+
+def test_a_role_profile_progress_page_does_not_grow_with_competences(client, auth, app, frameworks, count_queries):
+    framework = frameworks["sfh-senior-engagement-worker"]
+    worker = make_user(Role.WORKER, tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    manager = make_user(Role.MANAGER)
+    for number in range(5):
+        frameworks_service.add_locality_competence(manager, framework, statement=f"Local {number}", principle=f"P{number}", function=f"F{number}")
+    auth.login_as(worker)
+    few = (measure(client, count_queries, "/progress/"), measure(client, count_queries, "/progress/missing"))
+    for number in range(5, 40):
+        frameworks_service.add_locality_competence(manager, framework, statement=f"Local {number}", principle=f"P{number}", function=f"F{number}")
+    many = (measure(client, count_queries, "/progress/"), measure(client, count_queries, "/progress/missing"))
+    assert "Local 39" in text_of(client.get("/progress/missing"))
+    assert many == few
+
+
+def test_the_overview_runs_a_fixed_number_of_queries(client, auth, people, count_queries, frameworks):
+    worker, supervisor, manager, other, stranger = people
+
+    def add_worker(i: int) -> None:
+        slug = ("link-worker", "link-worker-coach")[i % 2]
+        person = make_user(Role.WORKER, name=f"Worker {i:02d}", tier=tier("link-worker", slug))
+        add_items(person, supervisor, 3)
+        verify_all(person, manager, skip=("REQ-DBS",))
+        lapse_dbs(person, manager)
+
+    make_user(Role.WORKER, name="Profile 00", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    auth.login_as(manager)
+    few = [measure(client, count_queries, path) for path in ("/progress/team", "/progress/team?format=csv", "/progress/team?only=lapsed")]
+
+    for i in range(28):
+        add_worker(i)
+    make_user(Role.WORKER, name="Profile 01", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    many = [measure(client, count_queries, path) for path in ("/progress/team", "/progress/team?format=csv", "/progress/team?only=lapsed")]
+    assert "32 workers." in words(text_of(client.get("/progress/team")))
+    assert many == few

@@ -1,0 +1,1009 @@
+"""Progression: the status rule, readiness on both frameworks, promotion, requirement checks, the overview."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import Forbidden, NotFound
+
+from portfolio.audit import ledger
+from portfolio.errors import FieldError
+from portfolio.evidence import service as evidence_service
+from portfolio.evidence.service import EvidenceInput
+from portfolio.extensions import db
+from portfolio.frameworks import loader
+from portfolio.frameworks import service as frameworks_service
+from portfolio.models import (
+    AuditEntry,
+    Competence,
+    CompetenceDecision,
+    Decision,
+    DecisionOutcome,
+    Evidence,
+    EvidenceKind,
+    EvidenceLink,
+    EvidenceStatus,
+    Framework,
+    Notification,
+    PromotionDecision,
+    PromotionRecommendation,
+    PromotionRequest,
+    Requirement,
+    RequirementVerification,
+    Role,
+    Submission,
+    SupervisionAssignment,
+    Tier,
+    TierChange,
+    User,
+)
+from portfolio.progress import rules, service
+from portfolio.progress.rules import CompetenceStatus
+from portfolio.progress.service import NotReady
+from tests.factories import assign, make_user, tier
+
+TODAY = date.today()
+YESTERDAY = TODAY - timedelta(days=1)
+EVENT_DAY = TODAY - timedelta(days=20)
+STARTED = TODAY - timedelta(days=90)
+HASH = "0" * 64
+LINK_WORKER_FILE = Path(loader.DATA_FOLDER) / "link-worker.yaml"
+
+
+# --- helpers --------------------------------------------------------------------
+
+
+def competences(framework_key: str = "link-worker", *tier_slugs: str, refs: list[str] | None = None) -> list[Competence]:
+    """The current version's active competences, of some tiers or with some refs, in framework order."""
+    query = (
+        select(Competence)
+        .join(Framework, Framework.id == Competence.framework_id)
+        .join(Tier, Tier.id == Competence.tier_id)
+        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.retired_at.is_(None))
+        .order_by(Competence.position)
+    )
+    if tier_slugs:
+        query = query.where(Tier.slug.in_(tier_slugs))
+    if refs is not None:
+        query = query.where(Competence.ref.in_(refs))
+    return list(db.session.scalars(query))
+
+
+def by_ref(ref: str, framework_key: str = "link-worker") -> Competence:
+    return competences(framework_key, refs=[ref])[0]
+
+
+def decide_on(
+    worker: User,
+    items: list[Competence],
+    *,
+    supervisor: User,
+    accepted: bool = True,
+    outcome: DecisionOutcome = DecisionOutcome.SIGNED_OFF,
+    title: str | None = None,
+    evidence: Evidence | None = None,
+    occurred_on: date = EVENT_DAY,
+) -> Evidence:
+    """An item of the worker's (new, or ``evidence``) linked to ``items`` and decided on by ``supervisor``.
+
+    Written directly: a submission, a decision with ``outcome`` and one
+    competence decision per competence, ``accepted`` as given.
+    """
+    if evidence is None:
+        evidence = Evidence(
+            owner_id=worker.id,
+            kind=EvidenceKind.OTHER,
+            title=title or f"Evidence for {', '.join(c.ref for c in items)}"[:200],
+            occurred_on=occurred_on,
+            description="<p>What I did.</p>",
+        )
+        db.session.add(evidence)
+        db.session.flush()
+    linked = {link.competence_id for link in db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))}
+    for c in items:
+        if c.id not in linked:
+            db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
+    evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
+    submission = Submission(evidence_id=evidence.id, content_hash=HASH)
+    db.session.add(submission)
+    db.session.flush()
+    decision = Decision(
+        submission_id=submission.id, evidence_id=evidence.id, supervisor_id=supervisor.id, outcome=outcome, content_hash=HASH
+    )
+    decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=accepted) for c in items]
+    db.session.add(decision)
+    db.session.commit()
+    return evidence
+
+
+def meet(worker: User, items: list[Competence], *, supervisor: User, title: str | None = None) -> Evidence:
+    """Make ``items`` met for the worker: accepted in one signed-off decision."""
+    return decide_on(worker, items, supervisor=supervisor, title=title)
+
+
+def not_accept(worker: User, items: list[Competence], *, supervisor: User, returned: bool = False) -> Evidence:
+    """Decided but not accepted: accepted=False in a sign-off, or (``returned``) accepted in a returned decision."""
+    if returned:
+        return decide_on(worker, items, supervisor=supervisor, accepted=True, outcome=DecisionOutcome.RETURNED)
+    return decide_on(worker, items, supervisor=supervisor, accepted=False)
+
+
+def link_draft(worker: User, items: list[Competence], title: str = "Draft in progress") -> Evidence:
+    """A draft linked to ``items``: evidence in progress, nothing decided."""
+    evidence = Evidence(owner_id=worker.id, kind=EvidenceKind.OTHER, title=title, occurred_on=EVENT_DAY, description="<p>Draft</p>")
+    evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
+    db.session.add(evidence)
+    db.session.commit()
+    return evidence
+
+
+def requirements_of(worker: User) -> list[Requirement]:
+    return list(db.session.scalars(select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)))
+
+
+def verify_all(worker: User, manager: User, *, skip: tuple[str, ...] = (), verified_on: date | None = None) -> None:
+    """Verify every requirement of the worker's framework (but ``skip``) through the service."""
+    for requirement in requirements_of(worker):
+        if requirement.ref not in skip:
+            service.verify_requirement(manager, worker, requirement, verified_on=verified_on or TODAY - timedelta(days=7), expires_on=None, note="")
+
+
+def add_verification(worker: User, manager: User, ref: str, *, verified_on: date, expires_on: date | None) -> RequirementVerification:
+    """A verification row written directly (for dates the service refuses, such as one already lapsed)."""
+    requirement = next(r for r in requirements_of(worker) if r.ref == ref)
+    verification = RequirementVerification(
+        worker_id=worker.id, requirement_id=requirement.id, verified_by_id=manager.id, verified_on=verified_on, expires_on=expires_on
+    )
+    db.session.add(verification)
+    db.session.commit()
+    return verification
+
+
+def status_by_ref(progress: service.WorkerProgress) -> dict[str, service.CompetenceRow]:
+    return {row.competence.ref: row for block in progress.blocks for area in block.areas for row in area.rows}
+
+
+def missing_refs(readiness: service.Readiness) -> list[str]:
+    return [row.competence.ref for area in readiness.missing for row in area.rows]
+
+
+def progress_of(worker: User) -> service.WorkerProgress:
+    db.session.expire_all()
+    return service.worker_progress(db.session.get(User, worker.id))
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def actions() -> list[str]:
+    return list(db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
+
+
+def notices(user: User) -> list[Notification]:
+    return list(db.session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
+
+
+@pytest.fixture
+def people(app, frameworks):
+    """A Link Worker with a current supervisor, two managers, and a supervisor of someone else."""
+    worker = make_user(Role.WORKER, name="Wren Worker", tier=tier("link-worker", "link-worker"))
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    manager = make_user(Role.MANAGER, name="Mo Manager")
+    other_manager = make_user(Role.MANAGER, name="Nia Manager")
+    stranger = make_user(Role.SUPERVISOR, name="Sol Stranger")
+    assign(supervisor, worker, STARTED)
+    return worker, supervisor, manager, other_manager, stranger
+
+
+def make_ready(worker: User, supervisor: User, manager: User) -> None:
+    """Every Link Worker and Link Worker Coach competence met, every requirement verified."""
+    meet(worker, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=supervisor, title="Year of practice")
+    verify_all(worker, manager)
+
+
+# --- The status rule ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accepted", "linked", "required", "expected"),
+    [
+        (0, 0, 1, CompetenceStatus.NOT_STARTED),
+        (0, 1, 1, CompetenceStatus.IN_PROGRESS),
+        (1, 1, 1, CompetenceStatus.MET),
+        (1, 1, 2, CompetenceStatus.IN_PROGRESS),
+        (2, 2, 2, CompetenceStatus.MET),
+        (3, 3, 2, CompetenceStatus.MET),
+    ],
+)
+def test_the_rule_itself(accepted, linked, required, expected):
+    assert rules.status_of(accepted, linked, required) == expected
+
+
+def test_status_is_derived_from_links_and_signed_off_decisions(people):
+    worker, supervisor, *_ = people
+    a, b, c, d, e = competences("link-worker", "link-worker")[:5]
+    link_draft(worker, [b])
+    meet(worker, [c], supervisor=supervisor)
+    not_accept(worker, [d], supervisor=supervisor, returned=True)  # accepted, but in a RETURNED decision
+    not_accept(worker, [e], supervisor=supervisor)  # signed off, but this competence not accepted
+
+    rows = status_by_ref(progress_of(worker))
+    assert rows[a.ref].status == CompetenceStatus.NOT_STARTED
+    assert rows[b.ref].status == CompetenceStatus.IN_PROGRESS
+    assert rows[c.ref].status == CompetenceStatus.MET
+    assert rows[d.ref].status == CompetenceStatus.IN_PROGRESS, "an acceptance in a returned decision must not count"
+    assert rows[e.ref].status == CompetenceStatus.IN_PROGRESS
+    assert (rows[c.ref].accepted, rows[d.ref].accepted, rows[e.ref].accepted) == (1, 0, 0)
+    assert rows[a.ref].status.label == "Not started" and rows[b.ref].status.label == "In progress" and rows[c.ref].status.label == "Met"
+
+
+def test_a_competence_needing_two_acceptances_is_not_met_by_one(people):
+    worker, supervisor, *_ = people
+    competence = competences("link-worker", "link-worker")[0]
+    competence.required_count = 2
+    db.session.commit()
+
+    first = meet(worker, [competence], supervisor=supervisor, title="First observation")
+    row = status_by_ref(progress_of(worker))[competence.ref]
+    assert (row.status, row.accepted) == (CompetenceStatus.IN_PROGRESS, 1)
+
+    # The same item signed off again still counts once: it needs different items.
+    decide_on(worker, [competence], supervisor=supervisor, evidence=first)
+    row = status_by_ref(progress_of(worker))[competence.ref]
+    assert (row.status, row.accepted) == (CompetenceStatus.IN_PROGRESS, 1)
+
+    meet(worker, [competence], supervisor=supervisor, title="Second observation")
+    row = status_by_ref(progress_of(worker))[competence.ref]
+    assert (row.status, row.accepted) == (CompetenceStatus.MET, 2)
+
+
+def test_another_workers_acceptances_do_not_count(people):
+    worker, supervisor, *_ = people
+    other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
+    competence = competences("link-worker", "link-worker")[0]
+    meet(other, [competence], supervisor=supervisor)
+    assert status_by_ref(progress_of(worker))[competence.ref].status == CompetenceStatus.NOT_STARTED
+    assert status_by_ref(progress_of(other))[competence.ref].status == CompetenceStatus.MET
+
+
+def test_status_follows_the_statement_ref_into_a_new_framework_version(people, tmp_path):
+    worker, supervisor, *_ = people
+    old = {c.ref: c for c in competences("link-worker")}
+    meet(worker, [old["PS-LW-01"], old["PS-LW-02"]], supervisor=supervisor, title="Accepted on version 1")
+    link_draft(worker, [old["PS-LW-03"]], title="Linked on version 1")
+    old_framework_id = old["PS-LW-01"].framework_id
+
+    # A changed copy of the data file: one statement reworded, another now needs two items.
+    text = LINK_WORKER_FILE.read_text(encoding="utf-8")
+    assert "Demonstrate conversations skills adhering to an evidence-based framework" in text
+    text = text.replace(
+        "Demonstrate conversations skills adhering to an evidence-based framework",
+        "Demonstrate conversation skills that follow an evidence-based framework",
+    ).replace("    - ref: PS-LW-02\n", "    - ref: PS-LW-02\n      required_count: 2\n")
+    changed = tmp_path / "link-worker.yaml"
+    changed.write_text(text, encoding="utf-8")
+    result = loader.load_file(changed)
+    assert result.created and result.framework.version == 2
+
+    db.session.expire_all()
+    moved = db.session.get(User, worker.id)
+    assert moved.framework_id == result.framework.id != old_framework_id  # the worker moved to version 2
+    assert moved.tier.slug == "link-worker"
+    progress = progress_of(worker)
+    rows = status_by_ref(progress)
+    assert rows["PS-LW-01"].competence.framework_id == result.framework.id
+    assert rows["PS-LW-01"].competence.statement == "Demonstrate conversation skills that follow an evidence-based framework"
+    assert rows["PS-LW-01"].status == CompetenceStatus.MET, "evidence accepted on version 1 still counts"
+    assert [e.title for e in rows["PS-LW-01"].items] == ["Accepted on version 1"]
+    assert (rows["PS-LW-02"].status, rows["PS-LW-02"].accepted) == (CompetenceStatus.IN_PROGRESS, 1)  # needs 2 now
+    assert rows["PS-LW-03"].status == CompetenceStatus.IN_PROGRESS
+    assert [e.title for e in rows["PS-LW-03"].items] == ["Linked on version 1"]
+    assert progress.blocks[0].met == 1 and progress.blocks[0].total == 48
+
+
+# --- Readiness: the Link Worker framework (cumulative tiers) -------------------------
+
+
+def test_ready_for_link_worker_coach_needs_both_tiers_and_every_requirement(people):
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    readiness = progress_of(worker).readiness
+    assert readiness.tier.slug == "link-worker-coach"
+    assert readiness.ready
+    assert readiness.missing == [] and readiness.missing_count == 0
+    assert [r.state for r in readiness.requirements] == ["verified", "verified", "verified"]
+    # Psychosocial Link Worker competences are not needed for the tier before it.
+    assert count(CompetenceDecision) == 48 + 20
+
+
+def test_one_competence_missing_means_not_ready_and_names_exactly_that(people):
+    worker, supervisor, manager, *_ = people
+    needed = competences("link-worker", "link-worker", "link-worker-coach")
+    assert len(needed) == 68
+    left_out = by_ref("PS-LWC-03")
+    meet(worker, [c for c in needed if c.id != left_out.id], supervisor=supervisor)
+    verify_all(worker, manager)
+
+    readiness = progress_of(worker).readiness
+    assert not readiness.ready
+    assert missing_refs(readiness) == [left_out.ref]
+    assert [area.group.id for area in readiness.missing] == [left_out.group_id]
+    assert readiness.missing[0].rows[0].status == CompetenceStatus.NOT_STARTED
+    assert readiness.requirement_problems == []
+
+
+def test_a_missing_link_worker_competence_blocks_coach_too(people):
+    """Cumulative: a Link Worker statement not met keeps a worker from Link Worker Coach."""
+    worker, supervisor, manager, *_ = people
+    needed = competences("link-worker", "link-worker", "link-worker-coach")
+    left_out = competences("link-worker", "link-worker")[0]
+    meet(worker, [c for c in needed if c.id != left_out.id], supervisor=supervisor)
+    verify_all(worker, manager)
+    readiness = progress_of(worker).readiness
+    assert not readiness.ready and missing_refs(readiness) == [left_out.ref]
+
+
+def test_one_requirement_not_verified_means_not_ready_and_names_exactly_that(people):
+    worker, supervisor, manager, *_ = people
+    meet(worker, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=supervisor)
+    verify_all(worker, manager, skip=("REQ-HOME-VISITS",))
+
+    readiness = progress_of(worker).readiness
+    assert not readiness.ready
+    assert readiness.missing == []
+    assert [(r.requirement.ref, r.state) for r in readiness.requirement_problems] == [("REQ-HOME-VISITS", "missing")]
+
+
+def test_a_lapsed_dbs_makes_the_worker_not_ready_until_renewed(people):
+    worker, supervisor, manager, *_ = people
+    meet(worker, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=supervisor)
+    verify_all(worker, manager, skip=("REQ-DBS",))
+    add_verification(worker, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=3 * 365), expires_on=YESTERDAY)
+
+    readiness = progress_of(worker).readiness
+    assert not readiness.ready
+    assert [(r.requirement.ref, r.state) for r in readiness.requirement_problems] == [("REQ-DBS", "lapsed")]
+    assert service.overview()[0].lapsed == [next(r.statement for r in requirements_of(worker) if r.ref == "REQ-DBS")]
+    assert service.overview()[0].ready is False
+
+    # Expiring today is still in date; a renewal (the newest verification) makes them ready again.
+    add_verification(worker, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=3 * 365), expires_on=TODAY)
+    assert progress_of(worker).readiness.ready
+    service.verify_requirement(manager, worker, requirements_of(worker)[2], verified_on=TODAY, expires_on=None, note="Renewed")
+    readiness = progress_of(worker).readiness
+    assert readiness.ready
+    assert readiness.requirements[2].verification.expires_on == service.add_months(TODAY, 36)
+    assert service.overview()[0].ready is True and service.overview()[0].lapsed == []
+
+
+def test_a_coach_needs_all_three_tiers_for_psychosocial_link_worker(people):
+    worker, supervisor, manager, *_ = people
+    worker.tier_id = tier("link-worker", "link-worker-coach").id
+    db.session.commit()
+    make_ready(worker, supervisor, manager)
+    readiness = progress_of(worker).readiness
+    assert readiness.tier.slug == "psychosocial-link-worker"
+    assert not readiness.ready
+    assert readiness.missing_count == 17
+    assert sorted(missing_refs(readiness)) == sorted(c.ref for c in competences("link-worker", "psychosocial-link-worker"))
+
+    meet(worker, competences("link-worker", "psychosocial-link-worker"), supervisor=supervisor)
+    assert progress_of(worker).readiness.ready
+
+
+def test_the_top_tier_has_nothing_to_be_ready_for(people):
+    worker, supervisor, manager, *_ = people
+    worker.tier_id = tier("link-worker", "psychosocial-link-worker").id
+    db.session.commit()
+    meet(worker, competences("link-worker"), supervisor=supervisor)
+    verify_all(worker, manager)
+    progress = progress_of(worker)
+    assert progress.next_tier is None
+    assert progress.readiness.tier is None and not progress.readiness.ready
+    with pytest.raises(FieldError) as refused:
+        service.request_promotion(db.session.get(User, worker.id))
+    assert refused.value.message == "There is no higher tier to ask for"
+    assert count(PromotionRequest) == 0
+
+
+# --- Readiness: the Skills for Health role profile ---------------------------------
+
+
+@pytest.fixture
+def profile_worker(app, frameworks):
+    worker = make_user(Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    supervisor = make_user(Role.SUPERVISOR, name="Sky Supervisor")
+    manager = make_user(Role.MANAGER, name="Max Manager")
+    assign(supervisor, worker, STARTED)
+    # Whatever requirements the profile's data file lists are verified, so that
+    # these tests are about its competences.
+    verify_all(worker, manager)
+    return worker, supervisor, manager, frameworks["sfh-senior-engagement-worker"]
+
+
+def test_role_profile_ready_when_core_and_role_specific_are_met(profile_worker):
+    worker, supervisor, _, framework = profile_worker
+    everything = competences("sfh-senior-engagement-worker")
+    assert len(everything) == 60
+    meet(worker, everything[:-1], supervisor=supervisor)
+    progress = progress_of(worker)
+    assert [(b.title, b.met, b.total) for b in progress.blocks] == [
+        ("Core competences", 20, 20),
+        ("Role-specific competences", 39, 40),
+    ]
+    assert progress.next_tier.slug == "senior-engagement-worker"  # a one-tier profile: its own tier
+    assert progress.readiness.requirement_problems == []
+    assert not progress.readiness.ready and missing_refs(progress.readiness) == [everything[-1].ref]
+
+    meet(worker, everything[-1:], supervisor=supervisor)
+    readiness = progress_of(worker).readiness
+    assert readiness.ready and readiness.tier.slug == "senior-engagement-worker"
+
+
+def test_an_active_locality_competence_is_required_and_a_retired_one_is_not(profile_worker):
+    worker, supervisor, manager, framework = profile_worker
+    meet(worker, competences("sfh-senior-engagement-worker"), supervisor=supervisor)
+    assert progress_of(worker).readiness.ready
+
+    local = frameworks_service.add_locality_competence(
+        manager, framework, statement="Work with housing providers to sustain tenancies", principle="Local", function="Housing"
+    )
+    progress = progress_of(worker)
+    assert not progress.readiness.ready
+    assert missing_refs(progress.readiness) == [local.ref]
+    assert progress.blocks[-1].title == "Locality-specific competences"
+    assert (progress.blocks[-1].met, progress.blocks[-1].total) == (0, 1)
+    assert [r for r in service.overview() if r.worker.id == worker.id][0].ready is False
+
+    frameworks_service.retire_locality_competence(manager, local)
+    progress = progress_of(worker)
+    assert progress.readiness.ready
+    assert [b.title for b in progress.blocks] == ["Core competences", "Role-specific competences"]
+    assert [r for r in service.overview() if r.worker.id == worker.id][0].ready is True
+
+    # Met again once evidenced, when it is active.
+    second = frameworks_service.add_locality_competence(
+        manager, framework, statement="Know the local food banks", principle="Local", function="Food"
+    )
+    meet(worker, [second], supervisor=supervisor)
+    assert progress_of(worker).readiness.ready
+
+
+def test_a_role_profile_worker_cannot_request_promotion(profile_worker):
+    worker, supervisor, _, _ = profile_worker
+    meet(worker, competences("sfh-senior-engagement-worker"), supervisor=supervisor)
+    with pytest.raises(FieldError) as refused:
+        service.request_promotion(db.session.get(User, worker.id))
+    assert refused.value.message == "There is no higher tier to ask for"
+    assert count(PromotionRequest) == 0
+
+
+# --- worker_progress: numbers and what is missing ------------------------------------
+
+
+def test_met_and_total_per_tier_and_area(people):
+    worker, supervisor, *_ = people
+    practitioner = competences("link-worker", "link-worker", refs=["PS-LW-01", "PS-LW-02"])
+    coach = competences("link-worker", "link-worker-coach", refs=["PS-LWC-01"])
+    meet(worker, practitioner + coach, supervisor=supervisor)
+    link_draft(worker, competences("link-worker", "link-worker", refs=["PS-LW-03"]))
+
+    progress = progress_of(worker)
+    assert progress.framework.key == "link-worker"
+    assert [(b.title, b.met, b.total) for b in progress.blocks] == [
+        ("Link Worker", 2, 48),
+        ("Link Worker Coach", 1, 20),
+        ("Psychosocial Link Worker", 0, 17),
+    ]
+    by_area = {a.group.name: (a.met, a.total) for a in progress.blocks[0].areas}
+    assert by_area == {
+        "Practitioner Skills": (2, 13),
+        "Personal Development and Learning, Leadership and Supervision": (0, 10),
+        "Professionalism and Communication": (0, 9),
+        "Data, Information and Technical Skills": (0, 8),
+        "Enabling Access to Assets": (0, 8),
+    }
+    assert [a.group.name for a in progress.blocks[0].areas][0] == "Practitioner Skills"  # in framework order
+    assert {a.group.name: (a.met, a.total) for a in progress.blocks[1].areas}["Practitioner Skills"] == (1, 5)
+    assert sum(a.total for a in progress.blocks[2].areas) == 17
+    assert "Enabling Access to Assets" not in {a.group.name for a in progress.blocks[2].areas}
+
+
+def test_missing_for_the_next_tier_is_grouped_by_area_with_the_evidence_in_progress(people):
+    worker, supervisor, *_ = people
+    done = competences("link-worker", "link-worker")[:10]
+    meet(worker, done, supervisor=supervisor)
+    target = by_ref("PS-LWC-02")
+    draft = link_draft(worker, [target], title="Coaching session plan")
+    returned = not_accept(worker, [target], supervisor=supervisor, returned=True)
+
+    readiness = progress_of(worker).readiness
+    assert readiness.tier.slug == "link-worker-coach"
+    assert readiness.missing_count == 68 - 10
+    positions = [a.group.position for a in readiness.missing]
+    assert positions == sorted(positions)  # areas in framework order
+    names = [a.group.name for a in readiness.missing]
+    assert len(names) == len(set(names)) == 5  # one group per area, Link Worker and Coach statements together
+    assert not ({c.ref for c in done} & set(missing_refs(readiness)))
+    practitioner = next(a for a in readiness.missing if a.group.name == "Practitioner Skills")
+    assert practitioner.total == 13 + 5 - 10
+    row = next(r for r in practitioner.rows if r.competence.ref == "PS-LWC-02")
+    assert row.status == CompetenceStatus.IN_PROGRESS
+    assert {e.id for e in row.items} == {draft.id, returned.id}
+    assert all(r.items == [] for r in practitioner.rows if r.competence.ref != "PS-LWC-02")
+    # Psychosocial Link Worker statements are beyond the next tier.
+    assert not (set(missing_refs(readiness)) & {c.ref for c in competences("link-worker", "psychosocial-link-worker")})
+
+
+def test_a_worker_without_a_framework_has_no_progress(app, frameworks):
+    worker = make_user(Role.WORKER)
+    with pytest.raises(NotFound):
+        service.worker_progress(worker)
+
+
+# --- Promotion: request ------------------------------------------------------------
+
+
+def test_a_request_when_not_ready_is_refused_with_what_is_missing_and_writes_nothing(people):
+    worker, supervisor, manager, *_ = people
+    needed = competences("link-worker", "link-worker", "link-worker-coach")
+    meet(worker, needed[1:], supervisor=supervisor)
+    verify_all(worker, manager, skip=("REQ-DRIVING",))
+    audit_before, notices_before = count(AuditEntry), count(Notification)
+
+    with pytest.raises(NotReady) as refused:
+        service.request_promotion(db.session.get(User, worker.id))
+    error = refused.value
+    assert error.field == "request"
+    assert error.message == (
+        "You are not ready for Link Worker Coach yet: 1 competence is not met and 1 requirement is not verified or in date"
+    )
+    assert missing_refs(error.readiness) == [needed[0].ref]
+    assert [r.requirement.ref for r in error.readiness.requirement_problems] == ["REQ-DRIVING"]
+    assert count(PromotionRequest) == 0
+    assert (count(AuditEntry), count(Notification)) == (audit_before, notices_before)
+
+
+def test_not_ready_message_counts_in_the_plural(people):
+    worker, *_ = people
+    with pytest.raises(NotReady) as refused:
+        service.request_promotion(db.session.get(User, worker.id))
+    assert refused.value.message == (
+        "You are not ready for Link Worker Coach yet: 68 competences are not met and 3 requirements are not verified or in date"
+    )
+
+
+def test_a_second_request_while_one_is_open_is_refused(people):
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    service.request_promotion(db.session.get(User, worker.id))
+    audit_before, notices_before = count(AuditEntry), count(Notification)
+    with pytest.raises(FieldError) as refused:
+        service.request_promotion(db.session.get(User, worker.id))
+    assert refused.value.message == "You already have a promotion request waiting for a decision"
+    assert count(PromotionRequest) == 1
+    assert (count(AuditEntry), count(Notification)) == (audit_before, notices_before)
+
+
+def test_a_request_notifies_current_supervisors_only(people):
+    worker, supervisor, manager, other_manager, stranger = people
+    former = make_user(Role.SUPERVISOR, name="Flo Former")
+    db.session.add(SupervisionAssignment(supervisor_id=former.id, worker_id=worker.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=5)))
+    db.session.commit()
+    make_ready(worker, supervisor, manager)
+    request = service.request_promotion(db.session.get(User, worker.id))
+
+    assert request.target_tier.slug == "link-worker-coach" and request.from_tier.slug == "link-worker"
+    [notice] = notices(supervisor)
+    assert notice.message == "Wren Worker asked to become Link Worker Coach: your recommendation is needed"
+    assert notice.url == f"/progress/workers/{worker.id}"
+    assert notices(former) == [] and notices(stranger) == [] and notices(manager) == []
+    assert progress_of(worker).open_request.id == request.id
+
+
+# --- Promotion: the whole flow -------------------------------------------------------
+
+
+def test_the_whole_promotion_flow(people):
+    worker, supervisor, manager, other_manager, stranger = people
+    make_ready(worker, supervisor, manager)
+    coach = tier("link-worker", "link-worker-coach")
+
+    request = service.request_promotion(db.session.get(User, worker.id))
+    recommendation = service.recommend(supervisor, request, supports=True, reasons="  Consistently excellent practice.  ")
+    assert recommendation.reasons == "Consistently excellent practice."
+    assert recommendation.supports is True and recommendation.supervisor_id == supervisor.id
+    for person in (manager, other_manager):
+        [notice] = notices(person)
+        assert notice.message == "Sam Supervisor supports Wren Worker’s promotion request"
+        assert notice.url == f"/progress/workers/{worker.id}"
+    assert notices(stranger) == []
+
+    effective = TODAY + timedelta(days=7)
+    decision = service.decide_promotion(manager, db.session.get(PromotionRequest, request.id), approved=True, effective_on=effective, reasons="")
+    assert decision.approved is True and decision.effective_on == effective and decision.manager_id == manager.id
+
+    db.session.expire_all()
+    promoted = db.session.get(User, worker.id)
+    assert promoted.tier_id == coach.id
+    [change] = db.session.scalars(select(TierChange)).all()
+    assert (change.worker_id, change.from_tier.slug, change.to_tier.slug) == (worker.id, "link-worker", "link-worker-coach")
+    assert (change.effective_on, change.decision_id) == (effective, decision.id)
+    promotion_actions = [a for a in actions() if a.startswith("promotion.")]
+    assert promotion_actions == ["promotion.requested", "promotion.recommended", "promotion.approved"]
+    approved = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "promotion.approved"))
+    assert approved.actor_id == manager.id and approved.subject == f"user:{worker.id}"
+    assert approved.details["request_id"] == request.id and approved.details["effective_on"] == effective.isoformat()
+    assert approved.details["target_tier_id"] == coach.id
+    assert ledger.verify().ok
+    assert [n.message for n in notices(worker)] == ["Your request to become Link Worker Coach was approved"]
+    assert notices(worker)[0].url == "/progress/"
+
+    progress = progress_of(worker)
+    assert progress.open_request is None
+    assert [h.to_tier.slug for h in progress.history] == ["link-worker-coach"]
+    assert progress.next_tier.slug == "psychosocial-link-worker" and not progress.readiness.ready
+
+
+def test_a_declined_request_keeps_the_tier_and_can_be_asked_again(people):
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    request = service.request_promotion(db.session.get(User, worker.id))
+    service.recommend(supervisor, request, supports=False, reasons="Needs more practice in groups")
+    [notice] = notices(manager)
+    assert notice.message == "Sam Supervisor does not yet support Wren Worker’s promotion request"
+
+    decision = service.decide_promotion(manager, request, approved=False, effective_on=TODAY, reasons="Agree: a few more months")
+    assert decision.approved is False and decision.effective_on is None
+    assert decision.reasons == "Agree: a few more months"
+    db.session.expire_all()
+    assert db.session.get(User, worker.id).tier.slug == "link-worker"
+    assert count(TierChange) == 0
+    assert actions()[-1] == "promotion.declined"
+    assert notices(worker)[-1].message == "Your request to become Link Worker Coach was declined"
+    assert ledger.verify().ok
+
+    again = service.request_promotion(db.session.get(User, worker.id))
+    assert again.id != request.id and count(PromotionRequest) == 2
+
+
+# --- Promotion: recommending --------------------------------------------------------
+
+
+@pytest.fixture
+def open_request(people):
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    return service.request_promotion(db.session.get(User, worker.id))
+
+
+def written() -> tuple[int, int, int, int, int]:
+    return (count(PromotionRecommendation), count(PromotionDecision), count(TierChange), count(AuditEntry), count(Notification))
+
+
+@pytest.mark.parametrize(
+    ("supports", "reasons", "field", "message"),
+    [
+        (None, "Good work", "supports", "Choose whether you support the request"),
+        (True, "   ", "reasons", "Give your reasons"),
+        (False, "", "reasons", "Give your reasons"),
+        (True, "x" * 5001, "reasons", "The reasons must be 5,000 characters or fewer"),
+    ],
+)
+def test_a_recommendation_needs_a_choice_and_reasons(people, open_request, supports, reasons, field, message):
+    _, supervisor, *_ = people
+    before = written()
+    with pytest.raises(FieldError) as refused:
+        service.recommend(supervisor, open_request, supports=supports, reasons=reasons)
+    assert (refused.value.field, refused.value.message) == (field, message)
+    assert written() == before
+
+
+def test_a_supervisor_recommends_only_once(people, open_request):
+    _, supervisor, *_ = people
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    before = written()
+    with pytest.raises(FieldError) as refused:
+        service.recommend(supervisor, open_request, supports=False, reasons="Changed my mind")
+    assert refused.value.message == "You have already recommended on this request"
+    assert written() == before
+
+
+def test_two_current_supervisors_may_each_recommend(people, open_request):
+    worker, supervisor, *_ = people
+    second = make_user(Role.SUPERVISOR, name="Tay Second")
+    assign(second, worker, STARTED)
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    service.recommend(second, open_request, supports=True, reasons="Agreed")
+    assert count(PromotionRecommendation) == 2
+
+
+def test_recommending_for_someone_who_is_not_a_supervisee_is_404_and_writes_nothing(people, open_request):
+    worker, supervisor, manager, other_manager, stranger = people
+    former = make_user(Role.SUPERVISOR, name="Flo Former")
+    db.session.add(SupervisionAssignment(supervisor_id=former.id, worker_id=worker.id, starts_on=STARTED, ends_on=YESTERDAY))
+    db.session.commit()
+    before = written()
+    for actor in (stranger, former, manager, db.session.get(User, worker.id)):
+        with pytest.raises(NotFound):
+            service.recommend(actor, open_request, supports=True, reasons="Ready")
+    assert written() == before
+
+
+def test_no_recommendation_after_the_decision(people, open_request):
+    _, supervisor, manager, *_ = people
+    second = make_user(Role.SUPERVISOR, name="Tay Second")
+    assign(second, open_request.worker, STARTED)
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    service.decide_promotion(manager, open_request, approved=True, effective_on=TODAY, reasons="")
+    before = written()
+    with pytest.raises(FieldError) as refused:
+        service.recommend(second, db.session.get(PromotionRequest, open_request.id), supports=True, reasons="Late")
+    assert refused.value.message == "A manager has already decided this request"
+    assert written() == before
+
+
+# --- Promotion: deciding -------------------------------------------------------------
+
+
+@pytest.fixture
+def recommended(people, open_request):
+    _, supervisor, *_ = people
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    return db.session.get(PromotionRequest, open_request.id)
+
+
+@pytest.mark.parametrize(
+    ("approved", "effective_on", "reasons", "field", "message"),
+    [
+        (None, TODAY, "Fine", "approved", "Choose whether to approve or decline the request"),
+        (True, None, "Fine", "effective_on", "Enter the date the new tier takes effect"),
+        (False, None, "  ", "reasons", "Give the reasons for declining"),
+        (False, None, "x" * 5001, "reasons", "The reasons must be 5,000 characters or fewer"),
+    ],
+)
+def test_a_decision_needs_its_fields(people, recommended, approved, effective_on, reasons, field, message):
+    worker, _, manager, *_ = people
+    before = written()
+    with pytest.raises(FieldError) as refused:
+        service.decide_promotion(manager, recommended, approved=approved, effective_on=effective_on, reasons=reasons)
+    assert (refused.value.field, refused.value.message) == (field, message)
+    assert written() == before
+    assert db.session.get(User, worker.id).tier.slug == "link-worker"
+
+
+def test_deciding_needs_a_recommendation_first(people, open_request):
+    _, _, manager, *_ = people
+    before = written()
+    with pytest.raises(FieldError) as refused:
+        service.decide_promotion(manager, open_request, approved=True, effective_on=TODAY, reasons="")
+    assert refused.value.message == "Wait for a supervisor’s recommendation before deciding"
+    assert written() == before
+
+
+def test_deciding_twice_is_refused(people, recommended):
+    worker, _, manager, other_manager, _ = people
+    service.decide_promotion(manager, recommended, approved=True, effective_on=TODAY, reasons="")
+    before = written()
+    for approved in (True, False):
+        with pytest.raises(FieldError) as refused:
+            service.decide_promotion(other_manager, db.session.get(PromotionRequest, recommended.id), approved=approved, effective_on=TODAY, reasons="No")
+        assert refused.value.message == "This request has already been decided"
+    assert written() == before
+    assert count(TierChange) == 1
+
+
+def test_only_a_manager_decides(people, recommended):
+    worker, supervisor, *_ = people
+    before = written()
+    for actor in (supervisor, db.session.get(User, worker.id)):
+        with pytest.raises(Forbidden):
+            service.decide_promotion(actor, recommended, approved=True, effective_on=TODAY, reasons="")
+    assert written() == before
+
+
+def test_approval_is_refused_when_the_worker_is_no_longer_ready(people, recommended):
+    worker, _, manager, *_ = people
+    # Since the request, the framework data says one statement needs two items.
+    by_ref("PS-LW-01").required_count = 2
+    db.session.commit()
+    before = written()
+    with pytest.raises(FieldError) as refused:
+        service.decide_promotion(manager, recommended, approved=True, effective_on=TODAY, reasons="")
+    assert refused.value.message == "Wren Worker is no longer ready for Link Worker Coach: see what is missing"
+    assert written() == before
+    # Declining is still possible.
+    service.decide_promotion(manager, db.session.get(PromotionRequest, recommended.id), approved=False, effective_on=None, reasons="DBS lapsed")
+    assert count(PromotionDecision) == 1
+
+
+def test_open_requests_for_managers_and_supervisors(people, open_request):
+    worker, supervisor, manager, other_manager, stranger = people
+    assert [r.id for r in service.open_requests(manager)] == [open_request.id]
+    assert [r.id for r in service.open_requests(supervisor)] == [open_request.id]
+    assert service.open_requests(stranger) == []
+
+
+# --- Requirement verification ----------------------------------------------------------
+
+
+def requirement(worker: User, ref: str) -> Requirement:
+    return next(r for r in requirements_of(worker) if r.ref == ref)
+
+
+def test_a_verification_is_recorded_with_who_and_when_and_audited(people):
+    worker, _, manager, *_ = people
+    day = TODAY - timedelta(days=3)
+    verification = service.verify_requirement(manager, worker, requirement(worker, "REQ-DRIVING"), verified_on=day, expires_on=None, note="  Saw licence  ")
+    assert (verification.verified_by_id, verification.verified_on, verification.expires_on, verification.note) == (manager.id, day, None, "Saw licence")
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "requirement.verified"))
+    assert entry.subject == f"user:{worker.id}" and entry.details == {"requirement": "REQ-DRIVING", "verified_on": day.isoformat(), "expires_on": None}
+    state = progress_of(worker).requirements[0]
+    assert state.state == "verified" and state.verification.verified_by.name == "Mo Manager"
+    assert ledger.verify().ok
+
+
+def test_a_future_verification_date_is_refused(people):
+    worker, _, manager, *_ = people
+    before = (count(RequirementVerification), count(AuditEntry))
+    with pytest.raises(FieldError) as refused:
+        service.verify_requirement(manager, worker, requirement(worker, "REQ-DBS"), verified_on=TODAY + timedelta(days=1), expires_on=None, note="")
+    assert (refused.value.field, refused.value.message) == ("verified_on", "The date verified must be today or in the past")
+    with pytest.raises(FieldError) as refused:
+        service.verify_requirement(manager, worker, requirement(worker, "REQ-DBS"), verified_on=None, expires_on=None, note="")
+    assert (refused.value.field, refused.value.message) == ("verified_on", "Enter the date you verified it")
+    assert (count(RequirementVerification), count(AuditEntry)) == before
+
+
+def test_a_renewal_date_before_the_verification_is_refused(people):
+    worker, _, manager, *_ = people
+    with pytest.raises(FieldError) as refused:
+        service.verify_requirement(
+            manager, worker, requirement(worker, "REQ-DBS"), verified_on=TODAY - timedelta(days=10), expires_on=TODAY - timedelta(days=11), note=""
+        )
+    assert (refused.value.field, refused.value.message) == ("expires_on", "The renewal date must be after the date verified")
+    assert count(RequirementVerification) == 0
+
+
+def test_dbs_is_renewed_after_36_months_by_default(people):
+    worker, _, manager, *_ = people
+    day = date(2025, 3, 14)
+    v = service.verify_requirement(manager, worker, requirement(worker, "REQ-DBS"), verified_on=day, expires_on=None, note="")
+    assert v.expires_on == date(2028, 3, 14)
+    # Requirements without a renewal period never lapse.
+    v = service.verify_requirement(manager, worker, requirement(worker, "REQ-DRIVING"), verified_on=day, expires_on=None, note="")
+    assert v.expires_on is None
+    # A renewal date the manager gives wins.
+    v = service.verify_requirement(manager, worker, requirement(worker, "REQ-DBS"), verified_on=day, expires_on=date(2026, 12, 31), note="")
+    assert v.expires_on == date(2026, 12, 31)
+
+
+def test_the_renewal_period_is_configurable(app, people):
+    worker, _, manager, *_ = people
+    app.config["REQUIREMENT_RENEWAL_MONTHS"] = 12
+    v = service.verify_requirement(manager, worker, requirement(worker, "REQ-DBS"), verified_on=date(2025, 3, 14), expires_on=None, note="")
+    assert v.expires_on == date(2026, 3, 14)
+    assert service.renewal_months(requirement(worker, "REQ-DBS")) == 12
+    assert service.renewal_months(requirement(worker, "REQ-DRIVING")) is None  # still verified once
+
+
+@pytest.mark.parametrize(
+    ("day", "months", "expected"),
+    [
+        (date(2024, 2, 29), 36, date(2027, 2, 28)),
+        (date(2025, 1, 31), 1, date(2025, 2, 28)),
+        (date(2025, 11, 30), 3, date(2026, 2, 28)),
+        (date(2025, 12, 15), 12, date(2026, 12, 15)),
+    ],
+)
+def test_add_months(day, months, expected):
+    assert service.add_months(day, months) == expected
+
+
+def test_only_a_manager_verifies(people):
+    worker, supervisor, *_ = people
+    for actor in (supervisor, db.session.get(User, worker.id)):
+        with pytest.raises(Forbidden):
+            service.verify_requirement(actor, worker, requirement(worker, "REQ-DBS"), verified_on=TODAY, expires_on=None, note="")
+    assert count(RequirementVerification) == 0
+
+
+def test_a_requirement_of_another_framework_is_404(people, profile_worker):
+    worker, _, manager, *_ = people
+    profile = profile_worker[0]
+    before = count(RequirementVerification)
+    with pytest.raises(NotFound):
+        service.verify_requirement(manager, profile, requirement(worker, "REQ-DBS"), verified_on=TODAY, expires_on=None, note="")
+    with pytest.raises(NotFound):
+        service.get_requirement_or_404(profile, requirement(worker, "REQ-DBS").id)
+    assert count(RequirementVerification) == before
+
+
+# --- The manager's overview ------------------------------------------------------------
+
+
+def test_the_overview_shows_progress_readiness_lapses_and_waiting_items(people, profile_worker):
+    ready, supervisor, manager, *_ = people
+    make_ready(ready, supervisor, manager)
+    lapsed = make_user(Role.WORKER, name="Lee Lapsed", tier=tier("link-worker", "link-worker"))
+    meet(lapsed, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=supervisor)
+    verify_all(lapsed, manager, skip=("REQ-DBS",))
+    add_verification(lapsed, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=1000), expires_on=YESTERDAY)
+    waiting = make_user(Role.WORKER, name="Wai Waiting", tier=tier("link-worker", "link-worker"))
+    item = link_draft(waiting, competences("link-worker", "link-worker")[:1], title="Submitted")
+    item.status = EvidenceStatus.SUBMITTED
+    db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
+    db.session.add(Submission(evidence_id=item.id, content_hash=HASH, withdrawn_at=datetime.now(timezone.utc)))  # withdrawn: not waiting
+    db.session.commit()
+    make_user(Role.WORKER, name="Ina Inactive", tier=tier("link-worker", "link-worker"), active=False)
+    make_user(Role.WORKER, name="Nof Framework")
+    profile = profile_worker[0]
+
+    rows = {r.worker.name: r for r in service.overview()}
+    assert list(rows) == ["Ezra Engagement", "Lee Lapsed", "Wai Waiting", "Wren Worker"]  # by name; active workers with a framework
+    assert (rows["Wren Worker"].met, rows["Wren Worker"].required, rows["Wren Worker"].ready) == (68, 68, True)
+    assert rows["Wren Worker"].next_tier.slug == "link-worker-coach"
+    assert (rows["Lee Lapsed"].met, rows["Lee Lapsed"].ready) == (68, False)
+    assert rows["Lee Lapsed"].lapsed == [requirement(lapsed, "REQ-DBS").statement]
+    assert (rows["Wai Waiting"].met, rows["Wai Waiting"].waiting, rows["Wai Waiting"].ready) == (0, 1, False)
+    assert (rows["Ezra Engagement"].met, rows["Ezra Engagement"].required) == (0, 60)
+
+    assert [r.worker.name for r in service.overview(only="ready")] == ["Wren Worker"]
+    assert [r.worker.name for r in service.overview(only="lapsed")] == ["Lee Lapsed"]
+    assert [r.worker.name for r in service.overview(only="waiting")] == ["Wai Waiting"]
+    assert [r.worker.name for r in service.overview(q="wai")] == ["Wai Waiting"]
+    assert [r.worker.name for r in service.overview(q="LEE laps")] == ["Lee Lapsed"]
+    assert [r.worker.name for r in service.overview(framework_id=profile.framework_id)] == ["Ezra Engagement"]
+    assert service.overview(q="nobody") == []
+
+
+def test_the_overview_agrees_with_worker_progress(people):
+    """Two readers of the same rule: the overview's numbers match the worker's own page."""
+    worker, supervisor, manager, *_ = people
+    meet(worker, competences("link-worker", "link-worker")[:30] + competences("link-worker", "link-worker-coach")[:4], supervisor=supervisor)
+    progress = progress_of(worker)
+    [row] = service.overview()
+    assert row.required == 68
+    assert row.met == 68 - progress.readiness.missing_count == 34
+
+
+def test_an_uploaded_file_item_can_be_accepted(people):
+    """The helpers work on items made through the evidence service too (files included)."""
+    worker, supervisor, *_ = people
+    pdf = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    item = evidence_service.create_evidence(
+        db.session.get(User, worker.id),
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Course notes", occurred_on=EVENT_DAY, description="<p>Notes</p>"),
+        [FileStorage(io.BytesIO(pdf), filename="notes.pdf")],
+    )
+    target = competences("link-worker", "link-worker")[0]
+    decide_on(worker, [target], supervisor=supervisor, evidence=item)
+    assert status_by_ref(progress_of(worker))[target.ref].status == CompetenceStatus.MET
+
+
+def test_an_open_request_survives_a_new_framework_version(people, tmp_path):
+    """Workers move to the same tier of a new version; their open request must still be decidable."""
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    request = service.request_promotion(db.session.get(User, worker.id))
+    service.recommend(supervisor, request, supports=True, reasons="Ready")
+
+    changed = tmp_path / "link-worker.yaml"
+    changed.write_text(LINK_WORKER_FILE.read_text(encoding="utf-8").replace("summary: Three tiers", "summary: The three tiers"), encoding="utf-8")
+    new_version = loader.load_file(changed).framework
+    db.session.expire_all()
+    assert progress_of(worker).readiness.ready  # evidence and verifications follow the refs
+    assert progress_of(worker).open_request.id == request.id
+
+    service.decide_promotion(manager, db.session.get(PromotionRequest, request.id), approved=True, effective_on=TODAY, reasons="")
+    db.session.expire_all()
+    promoted = db.session.get(User, worker.id)
+    assert promoted.tier.slug == "link-worker-coach"
+    assert promoted.tier.framework_id == promoted.framework_id == new_version.id, "the new tier must be of the worker's current framework version"
