@@ -294,10 +294,12 @@ def decide(
     evidence = submission.evidence
     comment = _clean_comment(comment)
     check_decision(evidence, outcome, comment, outcomes)
-    submission_id = submission.id
+    submission_id, evidence_id = submission.id, submission.evidence_id
     begin_write()
+    # Every use case locks the item first, then its submission: one order, so
+    # a withdrawal and a decision cannot deadlock on PostgreSQL.
+    evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence_id).with_for_update())
     submission = db.session.scalar(select(Submission).where(Submission.id == submission_id).with_for_update())
-    evidence = db.session.scalar(select(Evidence).where(Evidence.id == submission.evidence_id).with_for_update())
     existing = db.session.scalar(select(Decision).where(Decision.submission_id == submission_id))
     if existing is not None:
         who = "you" if existing.supervisor_id == actor.id else existing.supervisor.name

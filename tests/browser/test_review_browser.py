@@ -1,0 +1,180 @@
+"""Review journeys in headless Chromium: the worker submits, the supervisor decides per competence
+and moves straight on to the next item, the worker sees the outcome."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from portfolio.evidence import service as evidence_service
+from portfolio.extensions import db
+from portfolio.models import Competence, Decision, DecisionOutcome, EvidenceKind, Role, Submission, User
+from portfolio.review import service as review
+from tests.browser.conftest import PageErrors, assert_accessible, sign_in
+from tests.factories import PASSWORD, assign, make_user, tier
+
+pytestmark = pytest.mark.browser
+
+REASON = "The leaflet does not show how people were involved in writing it."
+
+
+@pytest.fixture
+def supervisor_page(browser, live_server):
+    """A second browser with its own cookies, failing the test on console errors like ``page``."""
+    context = browser.new_context(base_url=live_server, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    errors = PageErrors()
+    page.on("console", errors.record)
+    page.on("pageerror", lambda exc: errors.messages.append(str(exc)))
+    page.errors = errors  # type: ignore[attr-defined]
+    yield page
+    context.close()
+    assert errors.messages == [], f"the supervisor's page logged errors: {errors.messages}"
+
+
+def _people():
+    worker = make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    supervisor = make_user(Role.SUPERVISOR, email="supervisor@example.org", name="Fatima First")
+    assign(supervisor, worker, starts_on=date(2026, 1, 1))
+    return worker, supervisor
+
+
+def _two_competences(worker: User) -> list[Competence]:
+    return list(
+        db.session.scalars(
+            select(Competence)
+            .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
+            .order_by(Competence.position, Competence.id)
+            .limit(2)
+        )
+    )
+
+
+def _draft(worker: User, title: str, competences: list[Competence]):
+    """A draft of the worker's linked to ``competences`` (a note on the second link)."""
+    evidence = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        evidence_service.EvidenceInput(title=title, occurred_on=date(2026, 10, 1), description="A leaflet for the walking group."),
+        link_competence_id=competences[0].id,
+    )
+    for competence in competences[1:]:
+        evidence_service.link_competence(worker, evidence, competence.id, note="Written with two people from the group.")
+    db.session.commit()
+    return evidence
+
+
+def _submitted(app, worker: User, title: str, competences: list[Competence]) -> Submission:
+    """Submitted through the service (the reviewers' notice links need a request context)."""
+    with app.test_request_context():
+        evidence = _draft(worker, title, competences)
+        evidence_service.submit(worker, evidence)
+        submission = review.open_submission_of(evidence)
+        db.session.commit()
+    return submission
+
+
+def test_worker_submits_supervisor_decides_per_competence_and_worker_sees_the_outcome(app, page, supervisor_page, frameworks):
+    worker, supervisor = _people()
+    competences = _two_competences(worker)
+    accepted, not_accepted = competences
+    evidence = _draft(worker, "Walking group leaflet", competences)
+    evidence_id = evidence.id
+
+    # The worker submits from the item page.
+    sign_in(page, "worker@example.org", PASSWORD)
+    page.goto(f"/portfolio/{evidence_id}")
+    page.get_by_role("button", name="Submit for review").click()
+    page.wait_for_url(f"**/portfolio/{evidence_id}/submit")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Submit “Walking group leaflet” for review")
+    assert page.get_by_text("the 2 competences you linked it to").is_visible()
+    page.get_by_role("button", name="Submit for review").click()
+    page.wait_for_url(re.compile(rf"/portfolio/{evidence_id}$"))
+    expect(page.get_by_role("alert", name="Success")).to_contain_text("Submitted for review")
+    expect(page.locator("#maincontent .nhsuk-tag").first).to_have_text("Submitted for review")
+    expect(page.get_by_role("button", name="Withdraw submission")).to_be_visible()
+
+    # The supervisor sees it waiting, in the navigation and the queue.
+    reviewer = supervisor_page
+    sign_in(reviewer, "supervisor@example.org", PASSWORD)
+    reviews = reviewer.get_by_role("link", name="Reviews (1)").first
+    expect(reviews).to_be_visible()
+    reviews.click()
+    reviewer.wait_for_url("**/review/")
+    expect(reviewer.get_by_role("heading", name="Waiting for your decision (1)")).to_be_visible()
+    row = reviewer.locator("table.review-queue tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Walking group leaflet")
+    expect(row).to_contain_text("Wendy Worker")
+    assert_accessible(reviewer)
+
+    reviewer.get_by_role("link", name="Walking group leaflet").click()
+    db.session.commit()  # end this test's snapshot: see what the server wrote
+    first = db.session.scalar(select(Submission).where(Submission.evidence_id == evidence_id))
+    reviewer.wait_for_url(f"**/review/{first.id}")
+    expect(reviewer.get_by_role("heading", level=1)).to_have_text("Walking group leaflet")
+    expect(reviewer.get_by_text("The worker’s note: Written with two people from the group.")).to_be_visible()
+    assert_accessible(reviewer)
+
+    # Meanwhile another item arrives, so there is a next one to go to.
+    following = _submitted(app, worker, "Community cafe poster", competences[:1])
+
+    # Saving with nothing chosen: every competence shows its error at once, listed in the summary.
+    reviewer.get_by_role("button", name="Save decision").click()
+    summary = reviewer.locator(".nhsuk-error-summary")
+    expect(summary).to_be_visible()
+    expect(summary).to_contain_text("There is a problem")
+    expect(summary.locator("li")).to_have_count(3)
+    expect(summary.get_by_role("link", name="Choose accepted or not accepted")).to_have_count(2)
+    expect(summary.get_by_role("link", name="Choose whether to sign off the item or return it for changes")).to_be_visible()
+    for competence in competences:
+        error = reviewer.locator(f"#competence-{competence.id}-error")
+        expect(error).to_be_visible()
+        expect(error).to_contain_text("Choose accepted or not accepted")
+    expect(reviewer).to_have_title(re.compile(r"^Error: Review: Walking group leaflet"))
+    assert_accessible(reviewer)
+    db.session.commit()
+    assert db.session.scalars(select(Decision)).all() == []
+
+    # The decision, competence by competence.
+    reviewer.get_by_role("group", name=accepted.statement).get_by_label("Accepted", exact=True).check()
+    reviewer.get_by_role("group", name=not_accepted.statement).get_by_label("Not accepted", exact=True).check()
+    reviewer.locator(f"#reason-{not_accepted.id}").fill(REASON)
+    reviewer.get_by_label("Sign off the accepted competences").check()
+    reviewer.get_by_role("button", name="Save decision").click()
+
+    # Straight on to the next item in the queue.
+    reviewer.wait_for_url(f"**/review/{following.id}")
+    expect(reviewer.get_by_role("heading", level=1)).to_have_text("Community cafe poster")
+    expect(reviewer.get_by_role("alert", name="Success")).to_contain_text("Signed off: Walking group leaflet")
+    expect(reviewer.get_by_role("link", name="Reviews (1)").first).to_be_visible()
+    assert_accessible(reviewer)
+
+    db.session.commit()
+    decision = db.session.scalar(select(Decision).where(Decision.submission_id == first.id))
+    assert decision.outcome == DecisionOutcome.SIGNED_OFF and decision.supervisor_id == supervisor.id
+    assert [(o.competence_id, o.accepted, o.comment) for o in decision.outcomes] == [
+        (accepted.id, True, ""),
+        (not_accepted.id, False, REASON),
+    ]
+
+    # The worker sees the notice, and from it the signed-off item with its history.
+    page.goto("/notifications/")
+    notice = page.get_by_role("button", name="Fatima First signed off “Walking group leaflet”")
+    expect(notice).to_be_visible()
+    assert_accessible(page)
+    notice.click()
+    page.wait_for_url(re.compile(rf"/portfolio/{evidence_id}$"))
+    main = page.locator("#maincontent")
+    expect(main.locator(".nhsuk-tag").first).to_have_text("Signed off")
+    history = main.locator(".review-history")
+    expect(history).to_contain_text("Signed off by Fatima First")
+    expect(history).to_contain_text(f"Accepted: {accepted.statement}")
+    expect(history).to_contain_text(f"Not accepted: {not_accepted.statement} – {REASON}")
+    expect(page.get_by_role("button", name="Withdraw submission")).to_have_count(0)
+    expect(page.get_by_role("button", name="Change")).to_have_count(0)
+    assert_accessible(page)
