@@ -232,6 +232,11 @@ def delete_stored(stored_name: str) -> None:
     _part_path(stored_name).unlink(missing_ok=True)
 
 
+def send_evidence_file(stored) -> Response:
+    """An evidence file row's bytes, as the attachment it always is (access checked by the caller)."""
+    return send_stored(stored.stored_name, download_name=stored.original_name, content_type=stored.content_type)
+
+
 def send_stored(stored_name: str, *, download_name: str, content_type: str) -> Response:
     """Send a stored file as a download that browsers neither render nor sniff.
 

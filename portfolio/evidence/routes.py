@@ -285,7 +285,7 @@ def download(evidence_id: int, file_id: int):
     """A file of one of my items, always as a download."""
     evidence = service.get_evidence_or_404(evidence_id, current_user)
     stored = service.get_file_or_404(evidence, file_id)
-    return files.send_stored(stored.stored_name, download_name=stored.original_name, content_type=stored.content_type)
+    return files.send_evidence_file(stored)
 
 
 @bp.post("/<int:evidence_id>/files/<int:file_id>/delete")

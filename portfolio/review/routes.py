@@ -101,7 +101,7 @@ def download(submission_id: int, file_id: int):
     """A file of an item I am reviewing, as a download."""
     submission = service.get_submission_for_review_or_404(current_user, submission_id)
     stored = evidence_service.get_file_or_404(submission.evidence, file_id)
-    return files.send_stored(stored.stored_name, download_name=stored.original_name, content_type=stored.content_type)
+    return files.send_evidence_file(stored)
 
 
 @bp.route("/notes/<int:evidence_id>", methods=["GET", "POST"])
@@ -135,7 +135,7 @@ def note_download(evidence_id: int, file_id: int):
     """A file of a supervision note that names me."""
     evidence = service.get_note_for_supervisor_or_404(current_user, evidence_id)
     stored = evidence_service.get_file_or_404(evidence, file_id)
-    return files.send_stored(stored.stored_name, download_name=stored.original_name, content_type=stored.content_type)
+    return files.send_evidence_file(stored)
 
 
 @bp.get("/team")
