@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from flask import Flask
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import build_config
 from .extensions import csrf, db, htmx, login_manager, migrate
@@ -24,6 +25,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.from_mapping(build_config(app.instance_path, config))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config["PROXY_COUNT"]:
+        # Trust exactly that many proxies' X-Forwarded-* headers, no more.
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
     # The NHS.UK macros read optional parameters of missing mappings
     # (params.navigation.colour), which needs ChainableUndefined.

@@ -71,6 +71,9 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "MAIL_FROM": os.environ.get("PORTFOLIO_MAIL_FROM") or "portfolio@localhost",
         "PUBLIC_URL": os.environ.get("PORTFOLIO_PUBLIC_URL") or "http://127.0.0.1:5000",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # How many reverse proxies in front of the app set X-Forwarded-*: the
+        # client's address (for sign-in throttling) and scheme come from them.
+        "PROXY_COUNT": _int("PORTFOLIO_PROXY_COUNT", 0),
     }
     config.update(overrides)
     # Request limits, set explicitly: a whole request may carry a few files

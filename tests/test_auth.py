@@ -641,3 +641,47 @@ def test_sign_in_attempt_count_is_one_row_per_try(client, maya):
 
     assert db.session.scalar(select(func.count(SignInAttempt.id))) == 2
     assert [a.succeeded for a in attempts()] == [False, True]
+
+
+# --- behind a reverse proxy ------------------------------------------------
+
+
+def test_behind_a_proxy_throttling_sees_the_client_address(database_url, tmp_path):
+    """With PORTFOLIO_PROXY_COUNT=1 the proxy's X-Forwarded-For is the address that is throttled."""
+    from portfolio import create_app
+    from tests.conftest import IsolatedClient
+
+    proxied = create_app(
+        {"PORTFOLIO_ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "k", "PROXY_COUNT": 1, "UPLOAD_FOLDER": str(tmp_path)}
+    )
+    proxied.test_client_class = IsolatedClient
+    with proxied.app_context():
+        try:
+            client = proxied.test_client()
+            page = client.get("/auth/sign-in")
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+            client.post(
+                "/auth/sign-in",
+                data={"csrf_token": token, "email": "nobody@example.org", "password": "wrong password here"},
+                headers={"X-Forwarded-For": "203.0.113.7"},
+                environ_base={"REMOTE_ADDR": "10.0.0.1"},
+            )
+            assert [a.address for a in db.session.scalars(select(SignInAttempt))] == ["203.0.113.7"]
+        finally:
+            db.session.execute(SignInAttempt.__table__.delete())
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_without_a_proxy_a_forged_forwarded_address_is_ignored(client, auth):
+    """By default nobody is trusted to say where a request came from."""
+    page = client.get("/auth/sign-in")
+    client.post(
+        "/auth/sign-in",
+        data={"csrf_token": auth.token("/auth/sign-in"), "email": "nobody@example.org", "password": "wrong password here"},
+        headers={"X-Forwarded-For": "203.0.113.7"},
+        environ_base={"REMOTE_ADDR": "10.0.0.1"},
+    )
+    page.close()
+    assert [a.address for a in attempts()] == ["10.0.0.1"]
