@@ -33,6 +33,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The NHS.UK macros read optional parameters of missing mappings
     # (params.navigation.colour), which needs ChainableUndefined.
     app.jinja_env.undefined = ChainableUndefined
+    # Escape everywhere. Flask escapes only .html/.xml templates, and the
+    # NHS.UK macros are .jinja files: without this, every value handed to
+    # them (titles, names, messages, typed input) would be output raw.
+    app.jinja_env.autoescape = True
     app.jinja_env.loader = ChoiceLoader(
         [FileSystemLoader(str(PROJECT_ROOT / "templates")), PackageLoader("nhsuk_frontend_jinja")]
     )

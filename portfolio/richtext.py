@@ -23,6 +23,23 @@ _BLOCK_TAG = re.compile(r"<\s*/?\s*(p|br|ul|ol|li|h3|h4|blockquote|div)\b", re.I
 _SIMPLE_PARAGRAPHS = re.compile(r"^(<p>.*?</p>\s*)+$", re.S)
 
 
+# Markup that runs or talks to the server: refused with a message rather
+# than quietly removed, so nobody thinks their text was kept as typed.
+_CODE = re.compile(
+    r"<\s*(script|svg|iframe|object|embed|style|math|form)\b"  # elements that run or submit
+    r"|\son[a-z]+\s*="  # event handlers
+    r"|\s(data-)?hx-[\w:-]+"  # htmx attributes
+    r"|javascript\s*:",
+    re.I,
+)
+CODE_MESSAGE = "Remove the code from this text: scripts, event handlers and hx- attributes are not allowed"
+
+
+def has_code(text: str | None) -> bool:
+    """True when typed or pasted text carries markup that runs (script, on* or hx-* attributes...)."""
+    return bool(_CODE.search(text or ""))
+
+
 def clean(html: str) -> str:
     """Sanitise HTML to the small set of tags a reflection needs."""
     return nh3.clean(

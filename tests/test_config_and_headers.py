@@ -8,13 +8,13 @@ import re
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from portfolio import create_app
 from portfolio.config import ConfigError, build_config
 from portfolio.extensions import db
-from portfolio.models import Role, User
+from portfolio.models import Role, Submission, User
 
 from . import factories
 from .conftest import AuthActions
@@ -361,3 +361,33 @@ def test_wrong_method_is_an_nhs_page_that_names_the_allowed_methods(client):
     assert "Sorry, there is a problem with the request" in response.text
     # RFC 9110 15.5.6: a 405 response MUST carry Allow.
     assert "POST" in response.headers.get("Allow", "")
+
+
+def test_markup_typed_by_one_user_is_shown_as_text_to_another(app, client, auth, frameworks):
+    """The NHS.UK macros are .jinja templates: they must escape like the .html ones (stored HTML injection)."""
+    from datetime import date
+
+    from portfolio.evidence import service as evidence_service
+    from portfolio.models import Competence, EvidenceKind
+    from tests.factories import assign, tier
+
+    worker = make_user(Role.WORKER, name='Eve <img src=x onerror="alert(1)">', tier=tier("link-worker", "link-worker"))
+    supervisor = make_user(Role.WORKER, Role.SUPERVISOR, tier=tier("link-worker", "psychosocial-link-worker"))
+    assign(supervisor, worker)
+    competence = db.session.scalar(select(Competence).where(Competence.framework_id == worker.framework_id).limit(1))
+    title = '<form action="/auth/sign-out" method="post"><button hx-post="/auth/sign-out" hx-trigger="load">x</button></form>'
+    item = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        evidence_service.EvidenceInput(title=title, occurred_on=date(2026, 1, 5), description="Plain words"),
+        link_competence_id=competence.id,
+    )
+    evidence_service.submit(worker, item)
+
+    auth.login_as(supervisor)
+    for path in ("/review/", f"/review/{db.session.scalar(select(Submission.id))}", "/notifications/", "/review/team"):
+        page = client.get(path).get_data(as_text=True)
+        assert '<img src=x onerror="alert(1)">' not in page, path
+        assert 'hx-trigger="load"' not in page, path
+    decide_page = client.get(f"/review/{db.session.scalar(select(Submission.id))}").get_data(as_text=True)
+    assert "&lt;form action=" in decide_page  # the title, as text

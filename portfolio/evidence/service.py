@@ -188,6 +188,8 @@ def _clean_input(actor: User, kind: EvidenceKind, data: EvidenceInput, today: da
     values["occurred_on"] = data.occurred_on
 
     for name in TEXT_FIELDS[kind]:
+        if richtext.has_code(getattr(data, name)):
+            raise FieldError(name, richtext.CODE_MESSAGE)
         html = richtext.from_user(getattr(data, name))
         values[name] = "" if richtext.is_blank(html) else html
     for name, message in REQUIRED_TEXT.items():
