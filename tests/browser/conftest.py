@@ -57,10 +57,30 @@ def browser(chromium):
         browser.close()
 
 
+def closing_each_response(app):
+    """WSGI middleware: read each response fully and close it before the server writes it.
+
+    A browser drops some requests mid-response (a favicon when the page moves
+    on); werkzeug's development server can then leave the file of a static
+    response open, and with warnings as errors that ResourceWarning fails a
+    random later test. Our responses are small, so buffering costs nothing.
+    """
+
+    def middleware(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return middleware
+
+
 @pytest.fixture
 def live_server(app):
     """The test app served on a free loopback port for the length of one test."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closing_each_response(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
