@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 _hasher = PasswordHasher()
 
@@ -30,10 +31,27 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
-def password_problem(password: str) -> str | None:
-    """Why ``password`` is not acceptable, or None."""
+# zxcvbn's cost grows with length; what matters for guessing is the start.
+_CHECKED_LENGTH = 64
+
+
+def password_problem(password: str, *, name: str = "", email: str = "") -> str | None:
+    """Why ``password`` is not acceptable as a new password, or None.
+
+    Length first (ASVS 6.2.1, 6.2.9), then zxcvbn: its dictionaries come from
+    breached-password lists, and the person's own name and email are given
+    to it as words an attacker would try first (6.2.4, 6.2.11).
+    """
     if len(password) < MIN_LENGTH:
         return f"Password must be {MIN_LENGTH} characters or more"
     if len(password) > 256:
         return "Password must be 256 characters or fewer"
+    own_words = [word for word in (name, *name.split(), email, email.partition("@")[0]) if len(word) >= 3]
+    result = zxcvbn(password[:_CHECKED_LENGTH], user_inputs=own_words)
+    for match in result["sequence"]:
+        if match.get("dictionary_name") == "user_inputs" and len(match["token"]) >= 4:
+            return "Password must not contain your name or email address"
+    if result["score"] < 3:
+        warning = result["feedback"]["warning"] or "This password would be easy to guess."
+        return f"{warning.rstrip('.')}. Choose a less common password, for example three or four random words"
     return None

@@ -96,7 +96,7 @@ def create_user(
         raise AuthError("email", "Enter an email address in the correct format, like name@example.org")
     if not name.strip():
         raise AuthError("name", "Enter the person's name")
-    problem = passwords.password_problem(password)
+    problem = passwords.password_problem(password, name=name, email=email)
     if problem:
         raise AuthError("password", problem)
     if Role.WORKER in roles and tier is None:
