@@ -174,7 +174,7 @@ def missing_refs(readiness: service.Readiness) -> list[str]:
 
 def progress_of(worker: User) -> service.WorkerProgress:
     db.session.expire_all()
-    return service.worker_progress(db.session.get(User, worker.id))
+    return service.worker_progress(db.session.get(User, worker.id), with_items=True)
 
 
 def count(model) -> int:

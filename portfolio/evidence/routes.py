@@ -402,4 +402,9 @@ def competence_map():
 def competence(competence_id: int):
     """The items linked to one competence, and a way to add more."""
     item = service.get_competence_for_worker_or_404(current_user, competence_id)
-    return render("evidence/competence.html", competence=item, rows=service.evidence_for_competence(current_user, item))
+    return render(
+        "evidence/competence.html",
+        competence=item,
+        progress=service.competence_status(current_user, item) if not item.is_retired else None,
+        rows=service.evidence_for_competence(current_user, item),
+    )

@@ -16,6 +16,7 @@ from .. import richtext
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
+from ..frameworks import tree
 from ..models import (
     ActionOwner,
     Competence,
@@ -31,6 +32,7 @@ from ..models import (
     Tier,
     User,
 )
+from ..progress import rules
 from ..review import service as review
 from ..supervision import service as supervision
 from . import anonymity, files
@@ -617,80 +619,15 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
 # --- Reading: competences and the map ---------------------------------------------
 
 
-@dataclass
-class CompetenceProgress:
-    competence: Competence
-    counts: dict[EvidenceStatus, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-@dataclass
-class MapArea:
-    group: CompetenceGroup
-    rows: list[CompetenceProgress]
-
-
-@dataclass
-class MapTier:
-    title: str
-    areas: list[MapArea]
-
-
-def _status_counts(actor: User, competence_ids: list[int] | None = None) -> dict[int, dict[EvidenceStatus, int]]:
-    """How many of the actor's items are linked to each competence, by status (one query)."""
-    query = (
-        select(EvidenceLink.competence_id, Evidence.status, func.count())
-        .join(Evidence, Evidence.id == EvidenceLink.evidence_id)
-        .where(Evidence.owner_id == actor.id)
-        .group_by(EvidenceLink.competence_id, Evidence.status)
-    )
-    if competence_ids is not None:
-        query = query.where(EvidenceLink.competence_id.in_(competence_ids))
-    counts: dict[int, dict[EvidenceStatus, int]] = {}
-    for competence_id, status, n in db.session.execute(query):
-        counts.setdefault(competence_id, {})[status] = n
-    return counts
-
-
-def competence_map(actor: User) -> list[MapTier]:
+def competence_map(actor: User) -> list[tree.Part]:
     """Every competence of the actor's framework by tier (or section) and area, with evidence counts."""
     require_worker(actor)
-    tiers = {t.id: t for t in db.session.scalars(select(Tier).where(Tier.framework_id == actor.framework_id))}
-    groups = {g.id: g for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id == actor.framework_id))}
-    competences = db.session.scalars(
-        select(Competence)
-        .where(Competence.framework_id == actor.framework_id, Competence.retired_at.is_(None))
-        .order_by(Competence.position)
-    ).all()
-    counts = _status_counts(actor)
+    return tree.framework_tree(actor.framework, actor).parts
 
-    def top(group_id: int) -> CompetenceGroup:
-        group = groups[group_id]
-        while group.parent_id is not None:
-            group = groups[group.parent_id]
-        return group
 
-    result: dict[str, dict[int, MapArea]] = {}
-    titles: list[str] = []
-    ordered = sorted(competences, key=lambda c: (tiers[c.tier_id].position, c.section.value if c.section else "", c.position))
-    for competence in ordered:
-        if competence.section is not None:
-            title = competence.section.label
-        else:
-            title = tiers[competence.tier_id].name
-        if title not in result:
-            result[title] = {}
-            titles.append(title)
-        group = top(competence.group_id)
-        area = result[title].setdefault(group.id, MapArea(group=group, rows=[]))
-        area.rows.append(CompetenceProgress(competence, counts.get(competence.id, {})))
-    if competences and competences[0].section is not None:
-        order = {"Core competences": 0, "Role-specific competences": 1, "Locality-specific competences": 2}
-        titles.sort(key=lambda t: order.get(t, 9))
-    return [MapTier(title=t, areas=sorted(result[t].values(), key=lambda a: a.group.position)) for t in titles]
+def competence_status(actor: User, competence: Competence) -> tree.Row:
+    """The actor's counts and status for one competence, as the map and My progress show them."""
+    return tree.framework_tree(actor.framework, actor).by_ref()[competence.ref]
 
 
 def get_competence_for_worker_or_404(actor: User, competence_id: int, *, active: bool = False) -> Competence:
@@ -705,14 +642,19 @@ def get_competence_for_worker_or_404(actor: User, competence_id: int, *, active:
 
 
 def evidence_for_competence(actor: User, competence: Competence) -> list[tuple[Evidence, EvidenceLink]]:
-    """The actor's items linked to a competence, newest first."""
+    """The actor's items linked to a competence, by its ref on any version of the framework, newest first."""
     rows = db.session.execute(
-        select(Evidence, EvidenceLink)
-        .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
-        .where(Evidence.owner_id == actor.id, EvidenceLink.competence_id == competence.id)
-        .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
+        rules.linked_query(Evidence, EvidenceLink)
+        .where(Evidence.owner_id == actor.id, Competence.ref == competence.ref)
+        .order_by(Evidence.occurred_on.desc(), Evidence.id.desc(), EvidenceLink.id)
     ).all()
-    return [(e, link) for e, link in rows]
+    seen: set[int] = set()
+    result = []
+    for evidence, link in rows:
+        if evidence.id not in seen:  # linked to the statement on two versions: listed once
+            seen.add(evidence.id)
+            result.append((evidence, link))
+    return result
 
 
 @dataclass
@@ -741,11 +683,10 @@ def picker(actor: User, evidence: Evidence, *, q: str = "", group_id: int | None
         query = query.where(or_(func.lower(Competence.statement).like(pattern), func.lower(CompetenceGroup.name).like(pattern)))
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.session.execute(query.order_by(Tier.position, Competence.position).limit(limit)).all()
-    ids = [c.id for c, _, _ in rows]
-    counts = _status_counts(actor, ids) if ids else {}
+    counts = rules.linked_counts([actor.id]) if rows else {}
     linked = {link.competence_id for link in evidence.links}
     return (
-        [PickerResult(c, t, g, sum(counts.get(c.id, {}).values()), c.id in linked) for c, t, g in rows],
+        [PickerResult(c, t, g, sum(counts.get((actor.id, c.ref), {}).values()), c.id in linked) for c, t, g in rows],
         total,
     )
 

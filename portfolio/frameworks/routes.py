@@ -28,7 +28,7 @@ def show(framework_id: int):
     framework = service.get_framework_or_404(framework_id)
     form = CompetenceSearchForm(request.args, meta={"csrf": False})
     query = (form.q.data or "") if form.validate() else ""
-    outline = service.framework_outline(framework, query=query)
+    outline = service.framework_outline(framework, query=query, viewer=current_user)
     return render("frameworks/show.html", "competences", outline=outline, form=form, query=query)
 
 

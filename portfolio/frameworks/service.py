@@ -12,6 +12,7 @@ from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Competence, CompetenceGroup, Framework, Requirement, Role, Section, Tier, User
+from . import tree
 from .loader import GroupIndex
 
 STATEMENT_MAX = 500
@@ -96,31 +97,24 @@ class FrameworkOutline:
     tiers: list[TierSummary]
     parts: list[PartOutline]
     requirements: list[Requirement]
-    groups_by_id: dict[int, CompetenceGroup]
+    # The viewer's own counts and status per statement ref, when it is their framework.
+    progress: dict[str, tree.Row] | None = None
 
     @property
     def shown(self) -> int:
         return sum(part.count for part in self.parts)
 
 
-def framework_outline(framework: Framework, query: str = "") -> FrameworkOutline:
+def framework_outline(framework: Framework, query: str = "", viewer: User | None = None) -> FrameworkOutline:
     """Everything a framework page shows, in a fixed number of queries.
 
-    ``query`` keeps only the statements (or groups) whose words contain it.
+    ``query`` keeps only the statements (or groups) whose words contain it. A
+    worker viewing (any version of) their own framework also sees where they
+    stand on each statement.
     """
-    tiers = db.session.scalars(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position)).all()
-    groups = {
-        g.id: g
-        for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id == framework.id))
-    }
-    competences = db.session.scalars(
-        select(Competence)
-        .where(Competence.framework_id == framework.id, Competence.retired_at.is_(None))
-        .order_by(Competence.position)
-    ).all()
-    requirements = db.session.scalars(
-        select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)
-    ).all()
+    own = viewer is not None and viewer.is_worker and viewer.framework is not None and viewer.framework.key == framework.key
+    framework_tree = tree.framework_tree(framework, viewer if own else None)
+    tiers, groups, competences = framework_tree.tiers, framework_tree.groups, framework_tree.competences
 
     tier_position = {t.id: t.position for t in tiers}
     needle = " ".join(query.lower().split())
@@ -132,12 +126,6 @@ def framework_outline(framework: Framework, query: str = "") -> FrameworkOutline
         )
         for t in tiers
     ]
-
-    def top_group(group_id: int) -> CompetenceGroup:
-        group = groups[group_id]
-        while group.parent_id is not None:
-            group = groups[group.parent_id]
-        return group
 
     if framework.is_tiered:
         part_defs = [(None, "", "")]
@@ -154,7 +142,7 @@ def framework_outline(framework: Framework, query: str = "") -> FrameworkOutline
         for competence in competences:
             if competence.section != section:
                 continue
-            top = top_group(competence.group_id)
+            top = framework_tree.top(competence.group_id)
             if needle and not _matches(needle, competence, groups):
                 continue
             outline = outlines.get(top.id)
@@ -172,7 +160,11 @@ def framework_outline(framework: Framework, query: str = "") -> FrameworkOutline
         parts.append(part)
 
     return FrameworkOutline(
-        framework=framework, tiers=summaries, parts=parts, requirements=list(requirements), groups_by_id=groups
+        framework=framework,
+        tiers=summaries,
+        parts=parts,
+        requirements=framework_tree.requirements,
+        progress=framework_tree.by_ref() if own else None,
     )
 
 

@@ -14,11 +14,10 @@ from sqlalchemy import select
 
 from ..evidence import files
 from ..extensions import db
+from ..frameworks import tree
 from ..models import (
     Competence,
-    CompetenceDecision,
     Decision,
-    DecisionOutcome,
     Evidence,
     EvidenceFile,
     EvidenceLink,
@@ -32,7 +31,7 @@ from ..models import (
     User,
 )
 from . import rules
-from .service import worker_progress
+from .service import today, worker_progress
 
 # The PDF's built-in fonts cover Latin-1 only: typographic punctuation is
 # mapped to its plain equivalent rather than shipping a font file.
@@ -73,17 +72,13 @@ def _long(day: date | datetime | None) -> str:
 def portfolio_pdf(worker: User, target: Tier) -> bytes:
     """The portfolio for a promotion panel: cover, progress, accepted evidence per competence, checks, files."""
     progress = worker_progress(worker)
-    tiers = sorted(progress.framework.tiers, key=lambda t: t.position)
-    competences = [row.competence for block in progress.blocks for area in block.areas for row in area.rows]
-    required = {c.id for c in rules.required_for(target, tiers, competences)}
+    framework_tree = progress.tree
+    required = {c.id for c in rules.required_for(target, framework_tree.tiers, framework_tree.competences)}
     # Accepted evidence per statement: item, who signed it off and when (one query).
     accepted: dict[str, list[tuple[Evidence, Decision]]] = {}
     for evidence, decision, ref in db.session.execute(
-        select(Evidence, Decision, Competence.ref)
-        .join(Decision, Decision.evidence_id == Evidence.id)
-        .join(CompetenceDecision, CompetenceDecision.decision_id == Decision.id)
-        .join(Competence, Competence.id == CompetenceDecision.competence_id)
-        .where(Evidence.owner_id == worker.id, Decision.outcome == DecisionOutcome.SIGNED_OFF, CompetenceDecision.accepted.is_(True))
+        rules.accepted_query(Evidence, Decision, Competence.ref)
+        .where(Evidence.owner_id == worker.id)
         .options(db.joinedload(Decision.supervisor))
         .order_by(Evidence.occurred_on)
     ):
@@ -99,7 +94,7 @@ def portfolio_pdf(worker: User, target: Tier) -> bytes:
     pdf.para(f"Framework: {progress.framework.title}", 12)
     pdf.para(f"Current tier: {worker.tier.name if worker.tier else 'None'}", 12)
     pdf.para(f"Target tier: {target.name}", 12)
-    pdf.para(f"Date: {_long(date.today())}", 12)
+    pdf.para(f"Date: {_long(today())}", 12)
     pdf.ln(4)
     pdf.heading("Progress summary")
     for block in progress.blocks:
@@ -163,6 +158,7 @@ def _row(obj, *columns: str) -> dict:
 def export_zip(worker: User) -> tempfile.SpooledTemporaryFile:
     """All of a worker's own data: JSON plus their files (subject access). Nothing of anyone else's."""
     items = db.session.scalars(select(Evidence).where(Evidence.owner_id == worker.id).order_by(Evidence.id)).all()
+    statements = tree.framework_tree(worker.framework, worker).rows if worker.framework else []
     ids = [e.id for e in items]
     links = db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id.in_(ids))).all() if ids else []
     stored = db.session.scalars(select(EvidenceFile).where(EvidenceFile.evidence_id.in_(ids))).all() if ids else []
@@ -178,6 +174,11 @@ def export_zip(worker: User) -> tempfile.SpooledTemporaryFile:
                  "description", "provider", "expires_on", "cpd_hours", "supervisor_id", "feedback_source", "feedback_from", "created_at", "submitted_at")
             | {"actions": [_row(a, "description", "owner", "due_on") for a in e.actions]}
             for e in items
+        ],
+        # Where the worker stands on each statement, as My progress shows it.
+        "progress": [
+            {"ref": r.competence.ref, "statement": r.competence.statement, "status": r.status.value, "linked": r.total, "accepted": r.accepted}
+            for r in statements
         ],
         "links": [_row(link, "evidence_id", "competence_id", "note") | {"competence": link.competence.statement} for link in links],
         "files": [_row(f, "id", "evidence_id", "original_name", "content_type", "size", "sha256", "uploaded_at") for f in stored],

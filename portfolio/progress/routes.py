@@ -56,7 +56,7 @@ def missing():
     """Every competence up to and including my next tier that is not met yet."""
     if current_user.framework_id is None:
         abort(403)
-    return render("progress/missing.html", progress=service.worker_progress(current_user))
+    return render("progress/missing.html", progress=service.worker_progress(current_user, with_items=True))
 
 
 @bp.post("/request")

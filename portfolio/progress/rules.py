@@ -1,20 +1,28 @@
-"""The one rule for a competence's status, derived from decisions (never stored).
+"""The rules, in one place: a competence's status, readiness for a tier, a requirement's state.
+
+Every page, document and CSV asks these functions; none re-derives them.
 
 - **Met**: accepted, in signed-off decisions, on at least ``required_count``
   different items.
 - **In progress**: evidence linked, not yet accepted enough times.
 - **Not started**: nothing linked.
+- **Ready for a tier**: every competence of that tier and of the tiers before
+  it met, and every mandatory requirement verified and in date.
+- **A requirement** is *verified* (its newest verification has not expired),
+  *lapsed* (it has) or *missing* (never verified).
 
 Evidence counts for a statement across versions of its framework: it is
-matched by the statement's stable ``ref``.
+matched by the statement's stable ``ref`` (within the worker's own framework).
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import date
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import Select, distinct, func, select
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import (
@@ -24,6 +32,10 @@ from ..models import (
     DecisionOutcome,
     Evidence,
     EvidenceLink,
+    EvidenceStatus,
+    Framework,
+    Requirement,
+    RequirementVerification,
     Tier,
     User,
 )
@@ -48,33 +60,70 @@ def status_of(accepted: int, linked: int, required: int) -> CompetenceStatus:
     return CompetenceStatus.NOT_STARTED
 
 
-def accepted_counts(worker_ids: list[int]) -> dict[tuple[int, str], int]:
-    """(worker, competence ref) -> how many items had it accepted in a sign-off (one query)."""
-    rows = db.session.execute(
-        select(Evidence.owner_id, Competence.ref, func.count(distinct(Decision.evidence_id)))
+def is_met(accepted: int, required: int) -> bool:
+    return status_of(accepted, 0, required) == CompetenceStatus.MET
+
+
+# --- Counting, by statement ref -------------------------------------------------------------
+
+
+def _in_own_framework(query: Select) -> Select:
+    """Keep links to statements of the owner's framework, whichever version (joined on Competence)."""
+    own, linked = aliased(Framework), aliased(Framework)
+    return (
+        query.join(User, User.id == Evidence.owner_id)
+        .join(own, own.id == User.framework_id)
+        .join(linked, linked.id == Competence.framework_id)
+        .where(linked.key == own.key)
+    )
+
+
+def accepted_query(*columns) -> Select:
+    """Signed-off decisions that accepted a competence, joined to the item and the competence."""
+    return _in_own_framework(
+        select(*columns)
+        .select_from(Evidence)
         .join(Decision, Decision.evidence_id == Evidence.id)
         .join(CompetenceDecision, CompetenceDecision.decision_id == Decision.id)
         .join(Competence, Competence.id == CompetenceDecision.competence_id)
-        .where(
-            Evidence.owner_id.in_(worker_ids),
-            Decision.outcome == DecisionOutcome.SIGNED_OFF,
-            CompetenceDecision.accepted.is_(True),
-        )
-        .group_by(Evidence.owner_id, Competence.ref)
-    ).all()
-    return {(owner, ref): n for owner, ref, n in rows}
+        .where(Decision.outcome == DecisionOutcome.SIGNED_OFF, CompetenceDecision.accepted.is_(True))
+    )
 
 
-def linked_counts(worker_ids: list[int]) -> dict[tuple[int, str], int]:
-    """(worker, competence ref) -> how many of their items are linked to it (one query)."""
-    rows = db.session.execute(
-        select(Evidence.owner_id, Competence.ref, func.count(distinct(Evidence.id)))
+def linked_query(*columns) -> Select:
+    """Items linked to competences, joined to the competence."""
+    return _in_own_framework(
+        select(*columns)
+        .select_from(Evidence)
         .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
         .join(Competence, Competence.id == EvidenceLink.competence_id)
+    )
+
+
+def accepted_counts(worker_ids: list[int]) -> dict[tuple[int, str], int]:
+    """(worker, competence ref) -> how many different items had it accepted in a sign-off (one query)."""
+    rows = db.session.execute(
+        accepted_query(Evidence.owner_id, Competence.ref, func.count(distinct(Decision.evidence_id)))
         .where(Evidence.owner_id.in_(worker_ids))
         .group_by(Evidence.owner_id, Competence.ref)
     ).all()
     return {(owner, ref): n for owner, ref, n in rows}
+
+
+def linked_counts(worker_ids: list[int]) -> dict[tuple[int, str], dict[EvidenceStatus, int]]:
+    """(worker, competence ref) -> how many of their items are linked to it, by the items' status (one query)."""
+    rows = db.session.execute(
+        linked_query(Evidence.owner_id, Competence.ref, Evidence.status, func.count(distinct(Evidence.id)))
+        .where(Evidence.owner_id.in_(worker_ids))
+        .group_by(Evidence.owner_id, Competence.ref, Evidence.status)
+    ).all()
+    counts: dict[tuple[int, str], dict[EvidenceStatus, int]] = {}
+    for owner, ref, status, n in rows:
+        counts.setdefault((owner, ref), {})[status] = n
+    return counts
+
+
+# --- Tiers and readiness --------------------------------------------------------------------
 
 
 def required_for(tier: Tier, tiers: list[Tier], competences: list[Competence]) -> list[Competence]:
@@ -102,6 +151,82 @@ def next_tier(worker: User, tiers: list[Tier]) -> Tier | None:
     return later[0] if later else None
 
 
+# --- Requirements ---------------------------------------------------------------------------
+
+
+@dataclass
+class RequirementState:
+    requirement: Requirement
+    verification: RequirementVerification | None
+    state: str  # "verified", "lapsed" or "missing"
+
+    @property
+    def in_date(self) -> bool:
+        return self.state == "verified"
+
+
+def requirement_state(verification: RequirementVerification | None, on: date) -> str:
+    """"verified", "lapsed" or "missing": the state of a requirement whose newest verification is ``verification``."""
+    if verification is None:
+        return "missing"
+    if verification.expires_on is not None and verification.expires_on < on:
+        return "lapsed"
+    return "verified"
+
+
+def newest_verifications(worker_ids: list[int], refs: list[str] | None = None) -> dict[tuple[int, str], RequirementVerification]:
+    """(worker, requirement ref) -> their newest verification, across framework versions (one query)."""
+    query = (
+        select(RequirementVerification, Requirement.ref)
+        .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
+        .where(RequirementVerification.worker_id.in_(worker_ids))
+        .order_by(RequirementVerification.verified_on, RequirementVerification.id)
+    )
+    if refs is not None:
+        query = query.where(Requirement.ref.in_(refs))
+    newest: dict[tuple[int, str], RequirementVerification] = {}
+    for verification, ref in db.session.execute(query):
+        newest[(verification.worker_id, ref)] = verification  # the newest wins (ordered)
+    return newest
+
+
+def requirement_states(worker: User, requirements: list[Requirement], on: date) -> list[RequirementState]:
+    """Each requirement's newest verification for the worker, and whether it is in date (one query)."""
+    newest = newest_verifications([worker.id], [r.ref for r in requirements]) if requirements else {}
+    states = []
+    for requirement in requirements:
+        verification = newest.get((worker.id, requirement.ref))
+        states.append(RequirementState(requirement, verification, requirement_state(verification, on)))
+    return states
+
+
+def is_ready(tier: Tier | None, competences_missing: int, requirement_problems: int) -> bool:
+    """Ready for ``tier``: nothing left to meet and every requirement verified and in date."""
+    return tier is not None and competences_missing == 0 and requirement_problems == 0
+
+
+@dataclass
+class Readiness:
+    tier: Tier | None
+    missing: list  # areas (frameworks.tree.Area) holding the rows not yet met
+    requirements: list[RequirementState]
+
+    @property
+    def missing_count(self) -> int:
+        return sum(a.total for a in self.missing)
+
+    @property
+    def requirement_problems(self) -> list[RequirementState]:
+        return [r for r in self.requirements if not r.in_date]
+
+    @property
+    def ready(self) -> bool:
+        return is_ready(self.tier, self.missing_count, len(self.requirement_problems))
+
+
+# --- Many workers at once (the team and overview pages) --------------------------------------
+
+
 @dataclass
 class TierProgress:
     tier: Tier | None
@@ -110,7 +235,7 @@ class TierProgress:
 
 
 def next_tier_progress(workers: list[User]) -> dict[int, TierProgress]:
-    """For each worker, how many competences of their next tier are met (four queries in all)."""
+    """For each worker, how many competences of their next tier are met (three queries in all)."""
     framework_ids = {w.framework_id for w in workers if w.framework_id}
     if not framework_ids:
         return {w.id: TierProgress(None, 0, 0) for w in workers}
@@ -126,6 +251,6 @@ def next_tier_progress(workers: list[User]) -> dict[int, TierProgress]:
             result[worker.id] = TierProgress(None, 0, 0)
             continue
         required = required_for(target, tiers, competences)
-        met = sum(1 for c in required if accepted.get((worker.id, c.ref), 0) >= c.required_count)
+        met = sum(1 for c in required if is_met(accepted.get((worker.id, c.ref), 0), c.required_count))
         result[worker.id] = TierProgress(target, met, len(required))
     return result

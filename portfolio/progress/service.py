@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 from flask import abort, current_app
@@ -13,12 +13,11 @@ from ..audit import ledger
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
+from ..frameworks import tree
 from ..models import (
     Competence,
-    CompetenceGroup,
     Decision,
     Evidence,
-    EvidenceLink,
     Framework,
     PromotionDecision,
     PromotionRecommendation,
@@ -52,74 +51,13 @@ def add_months(day: date, months: int) -> date:
 
 # --- Reading: a worker's progress -----------------------------------------------------
 
-
-@dataclass
-class CompetenceRow:
-    competence: Competence
-    status: CompetenceStatus
-    accepted: int
-    items: list[Evidence] = field(default_factory=list)
-
-
-@dataclass
-class AreaBlock:
-    group: CompetenceGroup
-    rows: list[CompetenceRow] = field(default_factory=list)
-
-    @property
-    def met(self) -> int:
-        return sum(1 for r in self.rows if r.status == CompetenceStatus.MET)
-
-    @property
-    def total(self) -> int:
-        return len(self.rows)
-
-
-@dataclass
-class TierBlock:
-    """The competences a tier (or a profile's section) introduces, by area."""
-
-    title: str
-    tier: Tier
-    areas: list[AreaBlock] = field(default_factory=list)
-
-    @property
-    def met(self) -> int:
-        return sum(a.met for a in self.areas)
-
-    @property
-    def total(self) -> int:
-        return sum(a.total for a in self.areas)
-
-
-@dataclass
-class RequirementState:
-    requirement: Requirement
-    verification: RequirementVerification | None
-    state: str  # "verified", "lapsed" or "missing"
-
-    @property
-    def in_date(self) -> bool:
-        return self.state == "verified"
-
-
-@dataclass
-class Readiness:
-    tier: Tier | None
-    missing: list[AreaBlock]
-    requirements: list[RequirementState]
-
-    @property
-    def missing_count(self) -> int:
-        return sum(a.total for a in self.missing)
-
-    @property
-    def requirement_problems(self) -> list[RequirementState]:
-        return [r for r in self.requirements if not r.in_date]
-
-    @property
-    def ready(self) -> bool:
-        return self.tier is not None and self.missing_count == 0 and not self.requirement_problems
+# The tree's shapes, under the names the progress pages have always used.
+CompetenceRow = tree.Row
+AreaBlock = tree.Area
+TierBlock = tree.Part
+RequirementState = rules.RequirementState
+Readiness = rules.Readiness
+requirement_states = rules.requirement_states
 
 
 @dataclass
@@ -132,60 +70,30 @@ class WorkerProgress:
     requirements: list[RequirementState]
     open_request: PromotionRequest | None
     history: list[TierChange]
+    tree: tree.FrameworkTree
 
 
-def requirement_states(worker: User, requirements: list[Requirement], on: date) -> list[RequirementState]:
-    """Each requirement's newest verification for the worker, and whether it is in date (one query)."""
-    refs = {r.ref: r for r in requirements}
-    newest: dict[str, RequirementVerification] = {}
-    if refs:
-        rows = db.session.execute(
-            select(RequirementVerification, Requirement.ref)
-            .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
-            .where(RequirementVerification.worker_id == worker.id, Requirement.ref.in_(list(refs)))
-            .order_by(RequirementVerification.verified_on, RequirementVerification.id)
-        ).all()
-        for verification, ref in rows:
-            newest[ref] = verification  # the newest wins (ordered)
-    states = []
-    for requirement in requirements:
-        verification = newest.get(requirement.ref)
-        if verification is None:
-            state = "missing"
-        elif verification.expires_on is not None and verification.expires_on < on:
-            state = "lapsed"
-        else:
-            state = "verified"
-        states.append(RequirementState(requirement, verification, state))
-    return states
+def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress:
+    """Everything the progress pages show for one worker, in a fixed number of queries.
 
-
-def worker_progress(worker: User) -> WorkerProgress:
-    """Everything the progress pages show for one worker, in a fixed number of queries."""
+    ``with_items`` also lists the worker's items per statement (id, title and
+    status only), for the page of what is missing.
+    """
     if worker.framework_id is None:
         abort(404)
     framework = db.session.get(Framework, worker.framework_id)
-    tiers = db.session.scalars(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position)).all()
-    groups = {g.id: g for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id == framework.id))}
-    competences = db.session.scalars(
-        select(Competence).where(Competence.framework_id == framework.id, Competence.retired_at.is_(None)).order_by(Competence.position)
-    ).all()
-    accepted = rules.accepted_counts([worker.id])
-    linked = rules.linked_counts([worker.id])
-    # The worker's linked items per statement, to show "evidence in progress".
-    items_by_ref: dict[str, list[Evidence]] = {}
-    for evidence, ref in db.session.execute(
-        select(Evidence, Competence.ref)
-        .join(EvidenceLink, EvidenceLink.evidence_id == Evidence.id)
-        .join(Competence, Competence.id == EvidenceLink.competence_id)
-        .where(Evidence.owner_id == worker.id)
-        .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
-    ):
-        items_by_ref.setdefault(ref, []).append(evidence)
-    requirements = db.session.scalars(
-        select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)
-    ).all()
-    states = requirement_states(worker, list(requirements), today())
+    framework_tree = tree.framework_tree(framework, worker)
+    if with_items:
+        rows = framework_tree.by_ref()
+        for item in db.session.execute(
+            rules.linked_query(Evidence.id, Evidence.title, Evidence.status, Evidence.occurred_on, Competence.ref)
+            .where(Evidence.owner_id == worker.id)
+            .distinct()
+            .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
+        ):
+            if item.ref in rows:
+                rows[item.ref].items.append(item)
+    states = rules.requirement_states(worker, framework_tree.requirements, today())
     open_request = db.session.scalar(
         select(PromotionRequest).where(
             PromotionRequest.worker_id == worker.id, ~exists().where(PromotionDecision.request_id == PromotionRequest.id)
@@ -194,53 +102,18 @@ def worker_progress(worker: User) -> WorkerProgress:
     history = db.session.scalars(
         select(TierChange).where(TierChange.worker_id == worker.id).order_by(TierChange.effective_on.desc(), TierChange.id.desc())
     ).all()
-
-    def top(group_id: int) -> CompetenceGroup:
-        group = groups[group_id]
-        while group.parent_id is not None:
-            group = groups[group.parent_id]
-        return group
-
-    def row(c: Competence) -> CompetenceRow:
-        n = accepted.get((worker.id, c.ref), 0)
-        status = rules.status_of(n, linked.get((worker.id, c.ref), 0), c.required_count)
-        return CompetenceRow(c, status, n, items_by_ref.get(c.ref, []))
-
-    def areas_of(selected: list[Competence]) -> list[AreaBlock]:
-        blocks: dict[int, AreaBlock] = {}
-        for c in selected:
-            g = top(c.group_id)
-            blocks.setdefault(g.id, AreaBlock(g)).rows.append(row(c))
-        return sorted(blocks.values(), key=lambda b: b.group.position)
-
-    tier_by_id = {t.id: t for t in tiers}
-    blocks: list[TierBlock] = []
-    if framework.is_tiered:
-        for t in tiers:
-            blocks.append(TierBlock(t.name, t, areas_of([c for c in competences if c.tier_id == t.id])))
-    else:
-        for section in ("core", "role-specific", "locality-specific"):
-            chosen = [c for c in competences if c.section and c.section.value == section]
-            if chosen:
-                blocks.append(TierBlock(chosen[0].section.label, tier_by_id[chosen[0].tier_id], areas_of(chosen)))
-
-    target = rules.next_tier(worker, list(tiers))
-    readiness = readiness_for(target, list(tiers), list(competences), areas_of, states)
-    return WorkerProgress(worker, framework, blocks, target, readiness, states, open_request, list(history))
+    target = rules.next_tier(worker, framework_tree.tiers)
+    readiness = readiness_for(target, framework_tree, states)
+    return WorkerProgress(worker, framework, framework_tree.parts, target, readiness, states, open_request, list(history), framework_tree)
 
 
-def readiness_for(target: Tier | None, tiers, competences, areas_of, states) -> Readiness:
+def readiness_for(target: Tier | None, framework_tree: tree.FrameworkTree, states: list[RequirementState]) -> Readiness:
     """Ready for a tier: every competence of it and the tiers before it met, every requirement in date."""
     if target is None:
         return Readiness(None, [], states)
-    required = rules.required_for(target, tiers, competences)
-    areas = areas_of(required)
-    missing = []
-    for area in areas:
-        rows = [r for r in area.rows if r.status != CompetenceStatus.MET]
-        if rows:
-            missing.append(AreaBlock(area.group, rows))
-    return Readiness(target, missing, states)
+    required = {c.id for c in rules.required_for(target, framework_tree.tiers, framework_tree.competences)}
+    missing = [r for r in framework_tree.rows if r.competence.id in required and r.status != CompetenceStatus.MET]
+    return Readiness(target, framework_tree.areas_of(missing), states)
 
 
 # --- Promotion -------------------------------------------------------------------------
@@ -536,15 +409,10 @@ def overview(*, q: str = "", framework_id: int | None = None, only: str = "") ->
     ids = [w.id for w in workers]
     progress = rules.next_tier_progress(list(workers))
     framework_ids = {w.framework_id for w in workers}
-    requirements = db.session.scalars(select(Requirement).where(Requirement.framework_id.in_(framework_ids))).all()
-    newest: dict[tuple[int, str], RequirementVerification] = {}
-    for verification, ref in db.session.execute(
-        select(RequirementVerification, Requirement.ref)
-        .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
-        .where(RequirementVerification.worker_id.in_(ids))
-        .order_by(RequirementVerification.verified_on, RequirementVerification.id)
-    ):
-        newest[(verification.worker_id, ref)] = verification
+    requirements = db.session.scalars(
+        select(Requirement).where(Requirement.framework_id.in_(framework_ids)).order_by(Requirement.position)
+    ).all()
+    newest = rules.newest_verifications(ids)
     waiting = dict(
         db.session.execute(
             select(Evidence.owner_id, func.count(Submission.id))
@@ -556,16 +424,11 @@ def overview(*, q: str = "", framework_id: int | None = None, only: str = "") ->
     now = today()
     rows = []
     for w in workers:
-        own = [r for r in requirements if r.framework_id == w.framework_id]
-        lapsed, unverified = [], []
-        for r in own:
-            v = newest.get((w.id, r.ref))
-            if v is None:
-                unverified.append(r.statement)
-            elif v.expires_on is not None and v.expires_on < now:
-                lapsed.append(r.statement)
+        states = [(r.statement, rules.requirement_state(newest.get((w.id, r.ref)), now)) for r in requirements if r.framework_id == w.framework_id]
+        lapsed = [statement for statement, state in states if state == "lapsed"]
+        problems = sum(1 for _, state in states if state != "verified")
         p = progress[w.id]
-        ready = p.tier is not None and p.met == p.required and not lapsed and not unverified
+        ready = rules.is_ready(p.tier, p.required - p.met, problems)
         rows.append(OverviewRow(w, p.tier, p.met, p.required, ready, lapsed, waiting.get(w.id, 0)))
     if only == "ready":
         rows = [r for r in rows if r.ready]

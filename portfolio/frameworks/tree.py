@@ -1,0 +1,138 @@
+"""The framework tree: tiers or sections, areas, statements, and a worker's counts per statement.
+
+Every page and document that lists a framework's statements (the competence
+map, My progress and what is missing, the framework page, the panel PDF, the
+exports) takes them from :func:`framework_tree`, so they cannot drift apart.
+A worker's counts are keyed by the statement's stable ``ref`` (evidence
+linked on an older version of the framework still counts) and come from
+aggregate queries: a 2,000-item portfolio costs the same queries as an empty
+one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Competence, CompetenceGroup, EvidenceStatus, Framework, Requirement, Section, Tier, User
+from ..progress import rules
+from ..progress.rules import CompetenceStatus
+
+SECTION_ORDER = (Section.CORE, Section.ROLE_SPECIFIC, Section.LOCALITY_SPECIFIC)
+
+
+@dataclass
+class Row:
+    """One statement and, for a worker, what they have linked and had accepted for it."""
+
+    competence: Competence
+    status: CompetenceStatus = CompetenceStatus.NOT_STARTED
+    accepted: int = 0
+    counts: dict[EvidenceStatus, int] = field(default_factory=dict)
+    # Filled only by pages that list the items (what is missing): (id, title, status) rows.
+    items: list = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """How many of the worker's items are linked to the statement."""
+        return sum(self.counts.values())
+
+
+@dataclass
+class Area:
+    """A top-level group (area or principle) and its statements."""
+
+    group: CompetenceGroup
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def met(self) -> int:
+        return sum(1 for r in self.rows if r.status == CompetenceStatus.MET)
+
+    @property
+    def total(self) -> int:
+        return len(self.rows)
+
+
+@dataclass
+class Part:
+    """The statements a tier introduces (tiered framework), or one section of a role profile."""
+
+    title: str
+    tier: Tier
+    areas: list[Area] = field(default_factory=list)
+
+    @property
+    def met(self) -> int:
+        return sum(a.met for a in self.areas)
+
+    @property
+    def total(self) -> int:
+        return sum(a.total for a in self.areas)
+
+
+@dataclass
+class FrameworkTree:
+    framework: Framework
+    tiers: list[Tier]
+    groups: dict[int, CompetenceGroup]
+    requirements: list[Requirement]
+    rows: list[Row]  # every active statement, in document order
+    parts: list[Part]
+
+    @property
+    def competences(self) -> list[Competence]:
+        return [r.competence for r in self.rows]
+
+    def by_ref(self) -> dict[str, Row]:
+        return {r.competence.ref: r for r in self.rows}
+
+    def top(self, group_id: int) -> CompetenceGroup:
+        """The area (or principle) a group sits in."""
+        group = self.groups[group_id]
+        while group.parent_id is not None:
+            group = self.groups[group.parent_id]
+        return group
+
+    def areas_of(self, rows: list[Row]) -> list[Area]:
+        """``rows`` by area, areas in document order."""
+        areas: dict[int, Area] = {}
+        for row in rows:
+            group = self.top(row.competence.group_id)
+            areas.setdefault(group.id, Area(group)).rows.append(row)
+        return sorted(areas.values(), key=lambda a: a.group.position)
+
+
+def framework_tree(framework: Framework, worker: User | None = None) -> FrameworkTree:
+    """The framework's tiers, groups, active statements and requirements, with ``worker``'s counts (six queries)."""
+    tiers = list(db.session.scalars(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position)))
+    groups = {g.id: g for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id == framework.id))}
+    competences = db.session.scalars(
+        select(Competence).where(Competence.framework_id == framework.id, Competence.retired_at.is_(None)).order_by(Competence.position)
+    ).all()
+    requirements = list(
+        db.session.scalars(select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position))
+    )
+    linked: dict[tuple[int, str], dict[EvidenceStatus, int]] = {}
+    accepted: dict[tuple[int, str], int] = {}
+    if worker is not None:
+        linked = rules.linked_counts([worker.id])
+        accepted = rules.accepted_counts([worker.id])
+    rows = []
+    for c in competences:
+        key = (worker.id if worker else 0, c.ref)
+        counts = linked.get(key, {})
+        n = accepted.get(key, 0)
+        rows.append(Row(c, rules.status_of(n, sum(counts.values()), c.required_count), n, counts))
+    tree = FrameworkTree(framework, tiers, groups, requirements, rows, [])
+    tier_by_id = {t.id: t for t in tiers}
+    if framework.is_tiered:
+        tree.parts = [Part(t.name, t, tree.areas_of([r for r in rows if r.competence.tier_id == t.id])) for t in tiers]
+    else:
+        for section in SECTION_ORDER:
+            chosen = [r for r in rows if r.competence.section == section]
+            if chosen:
+                tree.parts.append(Part(section.label, tier_by_id[chosen[0].competence.tier_id], tree.areas_of(chosen)))
+    return tree
