@@ -459,15 +459,28 @@ class Evidence(db.Model):
         return [(label, html) for label, html in parts if html]
 
 
+# The columns ``search_text`` is made from: plain ones, then written (HTML) ones.
+SEARCH_PLAIN_FIELDS = ("title", "provider", "feedback_from")
+SEARCH_HTML_FIELDS = ("what_happened", "what_learned", "practice_change", "next_steps", "description")
+
+
+def search_text_of(values: Any) -> str:
+    """The plain, lower-cased words of an item (an Evidence or a row with the same attributes).
+
+    Migration 0013 fills existing rows with this same function.
+    """
+    from .evidence.anonymity import plain_text  # a pure function; imported late to avoid a cycle
+
+    parts = [getattr(values, name) or "" for name in SEARCH_PLAIN_FIELDS]
+    parts += [plain_text(getattr(values, name) or "") for name in SEARCH_HTML_FIELDS]
+    return " ".join(" ".join(parts).split()).lower()
+
+
 @event.listens_for(Evidence, "before_insert")
 @event.listens_for(Evidence, "before_update")
 def _set_search_text(_mapper, _connection, evidence: Evidence) -> None:
     """Keep ``search_text`` the plain, lower-cased words of the item, however it is written."""
-    from .evidence.anonymity import plain_text  # a pure function; imported late to avoid a cycle
-
-    parts = [evidence.title or "", evidence.provider or "", evidence.feedback_from or ""]
-    parts += [plain_text(getattr(evidence, name) or "") for name in ("what_happened", "what_learned", "practice_change", "next_steps", "description")]
-    evidence.search_text = " ".join(" ".join(parts).split()).lower()
+    evidence.search_text = search_text_of(evidence)
 
 
 class EvidenceFile(db.Model):

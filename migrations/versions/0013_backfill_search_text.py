@@ -1,0 +1,62 @@
+"""Fill evidence.search_text for the items written before 0007 added it
+
+Revision ID: 0013_backfill_search_text
+Revises: 0007_search_text
+Create Date: 2026-11-28 06:30:00
+
+0007 added the column with an empty default, so searching found none of the
+items that existed before the upgrade. This fills it, batch by batch, with
+the app's own ``search_text_of``: one function for both, so an old item is
+found by exactly the words a new one would be. Importing app code in a
+migration is usually avoided because models change; here only a pure text
+function is imported (it reads attributes, not the ORM model), and the rows
+are read and written through a table defined below with the columns as they
+are at this revision. Should the function change later, running this again
+recomputes with the newer rule, which is what search wants.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+from portfolio.models import SEARCH_HTML_FIELDS, SEARCH_PLAIN_FIELDS, search_text_of
+
+
+# revision identifiers, used by Alembic.
+revision = '0013_backfill_search_text'
+down_revision = '0007_search_text'
+branch_labels = None
+depends_on = None
+
+BATCH = 500
+
+evidence = sa.table(
+    'evidence',
+    sa.column('id', sa.Integer),
+    sa.column('search_text', sa.Text),
+    *(sa.column(name, sa.Text) for name in SEARCH_PLAIN_FIELDS + SEARCH_HTML_FIELDS),
+)
+
+
+def upgrade():
+    connection = op.get_bind()
+    after = 0
+    while True:
+        rows = connection.execute(
+            sa.select(evidence)
+            .where(evidence.c.id > after, evidence.c.search_text == '')
+            .order_by(evidence.c.id)
+            .limit(BATCH)
+        ).all()
+        if not rows:
+            break
+        changes = [{'row_id': row.id, 'text': search_text_of(row)} for row in rows]
+        connection.execute(
+            evidence.update().where(evidence.c.id == sa.bindparam('row_id')).values(search_text=sa.bindparam('text')),
+            changes,
+        )
+        after = rows[-1].id
+
+
+def downgrade():
+    # The text is derived data: leaving it filled is harmless, and 0007's
+    # downgrade drops the column.
+    pass
