@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
 from .extensions import db
 
@@ -49,8 +48,3 @@ def begin_write() -> None:
     if session.in_transaction():
         session.rollback()
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-
-
-def is_sqlite(engine: Engine | None = None) -> bool:
-    """True when the app runs on SQLite."""
-    return (engine or db.engine).dialect.name == "sqlite"

@@ -12,6 +12,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
+from . import clock
 from .auth import service as auth_service
 from .extensions import db
 from .frameworks import loader
@@ -69,7 +70,7 @@ def create_demo_data(password: str) -> list[User]:
                 SupervisionAssignment(
                     supervisor_id=supervisor.id,
                     worker_id=worker.id,
-                    starts_on=date(date.today().year, 1, 1),
+                    starts_on=date(clock.today().year, 1, 1),
                     created_by_id=users["manager@example.org"].id,
                 )
             )
@@ -138,7 +139,7 @@ def _demo_evidence(users: dict[str, User]) -> None:
     from .review import service as review
 
     worker, supervisor, sew = users["worker@example.org"], users["supervisor@example.org"], users["sew@example.org"]
-    today = date.today()
+    today = clock.today()
     reflection = evidence.create_evidence(
         worker,
         EvidenceKind.REFLECTION,

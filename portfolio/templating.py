@@ -40,6 +40,7 @@ def summarise_findings(findings) -> list[tuple[str, int]]:
 
 def init_app(app: Flask) -> None:
     from . import richtext
+    from .evidence import files
 
     app.jinja_env.filters.update(long_date=long_date, filesize=filesize, user_html=richtext.from_user)
-    app.jinja_env.globals.update(flag_identifiers=flag_identifiers, summarise_findings=summarise_findings)
+    app.jinja_env.globals.update(flag_identifiers=flag_identifiers, summarise_findings=summarise_findings, upload_accept=files.ACCEPT, upload_types=files.ACCEPTED_DESCRIPTION)

@@ -296,3 +296,18 @@ def test_readiness_is_cumulative_across_tiers(people, frameworks):
 )
 def test_ready_needs_a_tier_nothing_missing_and_every_requirement_in_date(has_tier, missing, problems, ready):
     assert rules.is_ready(Tier(name="Coach") if has_tier else None, missing, problems) is ready
+
+
+# --- Dead code removed: the upload field takes its types from evidence/files.py -------------
+
+
+def test_the_upload_field_offers_the_types_the_server_accepts(client, auth, people):
+    from portfolio.evidence import files
+
+    worker, _ = people
+    auth.login_as(worker)
+    page = text_of(client.get("/portfolio/new/observation"))
+    assert f'accept="{files.ACCEPT}"' in page
+    assert files.ACCEPT == ".pdf,.png,.jpg,.jpeg,.docx,application/pdf,image/png,image/jpeg," + files.DOCX
+    assert "PDF, PNG, JPEG or DOCX, each smaller than" in page
+    assert "A PDF, PNG, JPEG or DOCX of the certificate" in text_of(client.get("/portfolio/new/certificate"))

@@ -10,6 +10,7 @@ from flask import abort
 from sqlalchemy import extract, func, select
 
 from ..audit import ledger
+from ..clock import today
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
@@ -18,10 +19,6 @@ from ..supervision import service as supervision
 
 TEXT_MAX = 10_000
 HOURS_MAX = Decimal("100")
-
-
-def today() -> date:
-    return date.today()
 
 
 # --- Who may see what ------------------------------------------------------------------

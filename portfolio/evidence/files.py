@@ -46,9 +46,6 @@ PDF = "application/pdf"
 PNG = "image/png"
 JPEG = "image/jpeg"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-CONTENT_TYPES = frozenset({PDF, PNG, JPEG, DOCX})
-# For <input type="file" accept="...">: a hint to the browser's file picker, never a check.
-ACCEPT = ".pdf,.png,.jpg,.jpeg,.docx"
 
 CHUNK_SIZE = 64 * 1024
 MAX_NAME_LENGTH = 200
@@ -86,6 +83,8 @@ _KINDS = {
     JPEG: _Kind(JPEG, ".jpg", (".jpg", ".jpeg"), "JPEG"),
     DOCX: _Kind(DOCX, ".docx", (".docx",)),
 }
+# For <input type="file" accept="...">: a hint to the browser's file picker, never a check.
+ACCEPT = ",".join([ext for kind in _KINDS.values() for ext in kind.display_extensions] + list(_KINDS))
 _EXTENSIONS = "|".join(re.escape(kind.extension[1:]) for kind in _KINDS.values())
 _STORED_NAME = re.compile(rf"[0-9a-f]{{32}}\.(?:{_EXTENSIONS})")
 _PART_NAME = re.compile(rf"({_STORED_NAME.pattern}){re.escape(PART_SUFFIX)}")

@@ -12,6 +12,7 @@ from flask import abort
 from sqlalchemy import Select, func, or_, select
 from werkzeug.datastructures import FileStorage
 
+from .. import clock
 from .. import richtext
 from ..database import begin_write
 from ..errors import FieldError
@@ -345,7 +346,7 @@ def create_evidence(
     :raises FieldError: for any bad value or file; nothing is written then.
     """
     require_worker(actor)
-    today = today or date.today()
+    today = today or clock.today()
     values = _clean_input(actor, kind, data, today)
     actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else []
     _check_anonymity(kind, values, data.confirm_anonymous, today)
@@ -379,7 +380,7 @@ def update_evidence(
     :raises FieldError: for any bad value or file, or an item that is not editable.
     """
     _require_editable(evidence)
-    today = today or date.today()
+    today = today or clock.today()
     kind = evidence.kind
     values = _clean_input(actor, kind, data, today, current=evidence)
     actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else None

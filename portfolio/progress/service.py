@@ -10,6 +10,7 @@ from flask import abort, current_app
 from sqlalchemy import exists, func, select
 
 from ..audit import ledger
+from ..clock import today
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
@@ -36,10 +37,6 @@ from . import rules
 from .rules import CompetenceStatus
 
 REASONS_MAX = 5000
-
-
-def today() -> date:
-    return date.today()
 
 
 def add_months(day: date, months: int) -> date:

@@ -17,6 +17,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import ledger
+from ..clock import today
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
@@ -46,10 +47,6 @@ class Conflict(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
-
-
-def today() -> date:
-    return date.today()
 
 
 # --- Content hash -----------------------------------------------------------------

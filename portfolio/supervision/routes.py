@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 
 from flask import Blueprint, flash, redirect, url_for
 from flask_login import current_user
 
+from .. import clock
 from ..access import manager_required
 from ..errors import FieldError, show_on_form
 from ..fields import choices
@@ -29,7 +29,7 @@ def _people(form: AssignmentForm) -> None:
 @manager_required
 def index():
     """Every supervision assignment, and a form to add one."""
-    form = AssignmentForm(data={"starts_on": date.today()})
+    form = AssignmentForm(data={"starts_on": clock.today()})
     _people(form)
     if form.validate_on_submit():
         try:
@@ -46,7 +46,7 @@ def index():
             flash(f"{assignment.supervisor.name} now supervises {assignment.worker.name}", "success")
             return redirect(url_for(".index"), code=303)
     return render(
-        "supervision/index.html", status=422 if form.errors else 200, form=form, assignments=service.all_assignments(), today=date.today()
+        "supervision/index.html", status=422 if form.errors else 200, form=form, assignments=service.all_assignments(), today=clock.today()
     )
 
 
@@ -55,7 +55,7 @@ def index():
 def end(assignment_id: int):
     """Set the last day of an assignment."""
     assignment = service.get_assignment_or_404(assignment_id)
-    form = EndAssignmentForm(data={"ends_on": assignment.ends_on or date.today()})
+    form = EndAssignmentForm(data={"ends_on": assignment.ends_on or clock.today()})
     if form.validate_on_submit():
         try:
             service.end_assignment(current_user, assignment, form.ends_on.data)

@@ -16,6 +16,7 @@ from flask import abort
 from sqlalchemy import func, select
 
 from ..audit import ledger
+from ..clock import today
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
@@ -39,10 +40,6 @@ class TrainingStatus(str, enum.Enum):
     @property
     def urgency(self) -> int:
         return ["expired", "due", "missing", "valid"].index(self.value)
-
-
-def today() -> date:
-    return date.today()
 
 
 def renewal_due(item: TrainingItem, completed_on: date, expires_on: date | None) -> date | None:
