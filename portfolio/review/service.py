@@ -17,6 +17,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ..audit import ledger
+from ..evidence import anonymity
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
@@ -274,6 +275,12 @@ def check_decision(evidence: Evidence, outcome: DecisionOutcome | None, comment:
         errors["comment"] = "Say what needs to change before it is submitted again"
     if len(comment) > COMMENT_MAX:
         errors["comment"] = f"The comment must be {COMMENT_MAX:,} characters or fewer"
+    texts = [(f"reason-{cid}", "The comment", outcomes[cid].comment) for cid in linked if cid in outcomes]
+    for field_name, label, text in [*texts, ("comment", "The comment for the worker", comment)]:
+        try:
+            anonymity.require_anonymous(field_name, label, text)
+        except anonymity.IdentifyingDetails as error:
+            errors.setdefault(error.field, error.message)
     if errors:
         raise InvalidDecision(errors)
 
@@ -443,6 +450,7 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
         raise FieldError("comment", "Say what is not accurate")
     if len(comment) > COMMENT_MAX:
         raise FieldError("comment", f"The comment must be {COMMENT_MAX:,} characters or fewer")
+    anonymity.require_anonymous("comment", "The comment", comment)
     begin_write()
     evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence.id).with_for_update())
     if db.session.scalar(
