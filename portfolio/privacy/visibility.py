@@ -10,24 +10,25 @@ review guards still check they supervise its author).
 
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, EvidenceStatus, User
 
 
-def visible_to(reader: User | None) -> ColumnElement[bool]:
-    """SQL condition on Evidence: the items ``reader`` may see. ``None`` is a promotion panel."""
+def visible_to(reader: User | int | None) -> ColumnElement[bool]:
+    """SQL condition on Evidence: the items ``reader`` (a person or their id) may see. ``None`` is a promotion panel."""
     shared = and_(Evidence.is_private.is_(False), Evidence.status != EvidenceStatus.DRAFT)
-    if reader is None:
+    reader_id = reader.id if isinstance(reader, User) else reader
+    if reader_id is None:
         return shared
     named_note = and_(
         Evidence.kind == EvidenceKind.SUPERVISION_NOTE,
-        Evidence.supervisor_id == reader.id,
+        Evidence.supervisor_id == reader_id,
         Evidence.is_private.is_(False),
     )
-    return or_(Evidence.owner_id == reader.id, shared, named_note if reader.id is not None else false())
+    return or_(Evidence.owner_id == reader_id, shared, named_note)
 
 
 def can_see(reader: User | None, evidence: Evidence) -> bool:

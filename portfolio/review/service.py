@@ -36,6 +36,7 @@ from ..models import (
     User,
 )
 from ..notifications import service as notifications
+from ..privacy.visibility import visible_to
 from ..supervision import service as supervision
 
 COMMENT_MAX = 5000
@@ -425,7 +426,7 @@ def notes_to_confirm(actor: User) -> list[Evidence]:
     return list(
         db.session.scalars(
             select(Evidence)
-            .where(Evidence.kind == EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == actor.id, ~confirmed, supervising)
+            .where(Evidence.kind == EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == actor.id, ~confirmed, supervising, visible_to(actor))
             .options(db.joinedload(Evidence.owner), db.selectinload(Evidence.note_reviews))
             .order_by(Evidence.occurred_on)
         )
