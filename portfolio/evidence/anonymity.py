@@ -1,8 +1,12 @@
-"""Spot details in a reflection that could identify the people a worker supports.
+"""Spot details in what people type that could identify the people a worker supports.
 
-Before a reflection is shared or submitted, its text is checked for five kinds
-of identifier: NHS numbers, dates of birth, UK postcodes, UK phone numbers and
-email addresses. The checks are hand-written for UK social-prescribing
+Every free-text field - titles, every kind of evidence's text, link notes,
+decision and note comments, promotion reasons, verification notes, appraisal
+and CPD text - goes through :func:`require_anonymous`, which checks for five
+kinds of identifier: NHS numbers, dates of birth, UK postcodes, UK phone
+numbers and email addresses, and names the field and what it found. A
+reflection's prompts alone may keep a detail its author confirms (see
+evidence/service.py). The checks are hand-written for UK social-prescribing
 practice; each detector's docstring states its rule exactly.
 
 Typical use, for a reflection stored as sanitised rich-text HTML::
