@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import io
 import re
 from datetime import date, timedelta
 
@@ -17,13 +16,10 @@ from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import ActionInput, AnonymityCheckNeeded, EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import (
-    Competence,
     DecisionOutcome,
     Evidence,
     EvidenceKind,
-    EvidenceLink,
     EvidenceStatus,
-    Framework,
     NoteOutcome,
     PromotionRequest,
     Requirement,
@@ -32,9 +28,8 @@ from portfolio.models import (
 from portfolio.progress import service as progress_service
 from portfolio.review import service as review_service
 from tests.factories import assign, make_user, tier
+from tests.privacy_support import EVENT_DAY, TODAY, competences
 
-TODAY = date.today()
-EVENT_DAY = TODAY - timedelta(days=20)
 IDENTIFYING = "Visited Mr D, NHS number 943 476 5919, SW1A 1AA"
 FOUND = "contains 1 possible NHS number and 1 possible postcode (“943 476 5919”, “SW1A 1AA”)"
 
@@ -46,15 +41,6 @@ def message(label: str) -> str:
 def row_counts() -> dict[str, int]:
     """Rows in every table: a refused write leaves every one unchanged."""
     return {name: db.session.scalar(select(func.count()).select_from(table)) for name, table in db.metadata.tables.items()}
-
-
-def competences() -> list[Competence]:
-    return list(
-        db.session.scalars(
-            select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.tier_id == tier("link-worker", "link-worker").id)
-            .order_by(Competence.position)
-        )
-    )
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import html
 import io
-import re
 import zipfile
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from pypdf import PdfReader
@@ -26,7 +25,6 @@ from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import (
-    Competence,
     CompetenceDecision,
     Decision,
     DecisionOutcome,
@@ -34,25 +32,15 @@ from portfolio.models import (
     EvidenceFile,
     EvidenceKind,
     EvidenceStatus,
-    Framework,
     Requirement,
     Role,
     Submission,
-    SupervisionAssignment,
-    User,
 )
 from portfolio.privacy.visibility import can_see, visible_to
 from tests.factories import assign, make_user, tier
+from tests.privacy_support import EVENT_DAY, HASH, TODAY, competences, pdf_bytes
 
 MARKER = "quokkamarker"
-TODAY = date.today()
-EVENT_DAY = TODAY - timedelta(days=20)
-HASH = "0" * 64
-
-
-def pdf_bytes(marker: str) -> bytes:
-    """A small PDF accepted by its first bytes, unique to ``marker``."""
-    return b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n" + f"% {marker}\n".encode() + b"trailer\n%%EOF\n"
 
 
 def readable(response) -> str:
@@ -65,15 +53,6 @@ def readable(response) -> str:
         archive = zipfile.ZipFile(io.BytesIO(data))
         return " ".join(archive.namelist()) + " ".join(archive.read(n).decode("utf-8", "replace") for n in archive.namelist())
     return html.unescape(data.decode("utf-8", "replace"))
-
-
-def competences(slug: str = "link-worker") -> list[Competence]:
-    return list(
-        db.session.scalars(
-            select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.tier_id == tier("link-worker", slug).id)
-            .order_by(Competence.position)
-        )
-    )
 
 
 @pytest.fixture

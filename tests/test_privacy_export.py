@@ -7,7 +7,7 @@ import io
 import json
 import re
 import zipfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -20,7 +20,6 @@ from portfolio.evidence.service import ActionInput, EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import (
     Appraisal,
-    Competence,
     CompetenceDecision,
     CpdActivity,
     CpdGoal,
@@ -29,7 +28,6 @@ from portfolio.models import (
     Evidence,
     EvidenceKind,
     EvidenceStatus,
-    Framework,
     NoteOutcome,
     NoteReview,
     Notification,
@@ -46,10 +44,8 @@ from portfolio.models import (
 )
 from portfolio.privacy import export
 from tests.factories import assign, make_user, tier
+from tests.privacy_support import EVENT_DAY, HASH, TODAY, competences, pdf_bytes
 
-TODAY = date.today()
-EVENT_DAY = TODAY - timedelta(days=20)
-HASH = "0" * 64
 
 
 def person_tables(metadata: MetaData) -> set[str]:
@@ -84,19 +80,6 @@ def test_the_coverage_check_catches_a_new_table(app):
         table.to_metadata(metadata)
     Table("mfa_factors", metadata, Column("id", Integer, primary_key=True), Column("user_id", ForeignKey("users.id")))
     assert uncovered(metadata) == {"mfa_factors"}
-
-
-def competences(slug: str = "link-worker") -> list[Competence]:
-    return list(
-        db.session.scalars(
-            select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.tier_id == tier("link-worker", slug).id)
-            .order_by(Competence.position)
-        )
-    )
-
-
-def pdf_bytes(marker: str) -> bytes:
-    return b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n" + f"% {marker}\n".encode() + b"trailer\n%%EOF\n"
 
 
 def add_items(worker: User, supervisor: User, n: int, start: int = 0) -> None:
