@@ -218,3 +218,13 @@ def test_the_page_shows_the_message_next_to_the_field_and_saves_nothing(client, 
     response = client.post(url, data={"csrf_token": auth.token(url), **data(s)}, content_type="multipart/form-data")
     assert_shown_next_to(response, field, message(label))
     assert row_counts() == before
+
+
+def test_a_refused_title_does_not_offer_the_confirm_box_that_cannot_clear_it(client, auth, s):
+    auth.login_as(s["worker"])
+    url = "/portfolio/new/reflection"
+    data = {"title": IDENTIFYING, **day("occurred_on", EVENT_DAY), "what_happened": "Ran a group.", "what_learned": "Listen.", "visibility": "shareable"}
+    response = client.post(url, data={"csrf_token": auth.token(url), **data}, content_type="multipart/form-data")
+    assert_shown_next_to(response, "title", message("Title"))
+    page = page_text(response)
+    assert 'id="anonymity-check"' not in page and 'name="confirm_anonymous"' not in page

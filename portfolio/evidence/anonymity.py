@@ -637,12 +637,17 @@ def message_for(label: str, findings: list[Finding]) -> str:
 
 
 class IdentifyingDetails(FieldError):
-    """A free-text field holds what may identify a person supported; ``findings`` says what."""
+    """A free-text field holds what may identify a person supported; ``found`` says what.
+
+    (Not ``findings``: that attribute is how a reflection's confirmable
+    prompt check asks the form to show its "confirm" box, which cannot
+    clear this refusal.)
+    """
 
     def __init__(self, field: str, label: str, findings: list[Finding]):
         super().__init__(field, message_for(label, findings))
         self.label = label
-        self.findings = findings
+        self.found = findings
 
 
 def require_anonymous(field: str, label: str, text: str | None, *, html: bool = False, today: datetime.date | None = None) -> None:
