@@ -32,10 +32,11 @@ def flag_identifiers(html: str) -> Markup:
     return anonymity.highlight(text, anonymity.find_identifiers(text))
 
 
-def summarise_findings(findings) -> list[tuple[str, int]]:
+def summarise_findings(findings) -> str:
+    """"1 possible NHS number and 2 possible dates of birth"."""
     from .evidence import anonymity
 
-    return anonymity.summary(findings)
+    return anonymity.counted(findings)
 
 
 def init_app(app: Flask) -> None:

@@ -766,10 +766,14 @@ def test_a_private_reflection_is_not_checked(app, worker):
     assert stored.anonymity_confirmed_at is None
 
 
-def test_other_kinds_are_not_checked(app, worker):
+def test_other_kinds_are_checked_too(app, worker):
+    # Every free-text field is checked, not only a reflection's: an observation's description is refused outright.
     data = EvidenceInput(title="Observed", occurred_on=date(2026, 5, 1), description=f"NHS number {NHS_NUMBER}")
-    evidence = service.create_evidence(worker, EvidenceKind.OBSERVATION, data, today=TODAY)
-    assert reload(evidence).anonymity_confirmed_at is None
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, EvidenceKind.OBSERVATION, data, today=TODAY)
+    assert error.value.field == "description"
+    assert "What was observed contains 1 possible NHS number" in error.value.message
+    assert db.session.scalar(select(func.count()).select_from(Evidence)) == 0
 
 
 def test_editing_the_text_clears_the_confirmation(app, worker):

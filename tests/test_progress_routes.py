@@ -904,9 +904,10 @@ def test_the_worker_downloads_their_portfolio_pdf(client, auth, people, portfoli
         "Attached files",
         "walking-group.pdf",
         "- Walking group report",
-        "course-certificate.pdf",
     ):
         assert expected in text, f"{expected!r} not in the PDF text"
+    # The draft and its file are the worker's own business, not the panel's.
+    assert "course-certificate.pdf" not in text and "Course certificate scan" not in text
     # Only the target tier and those before it are listed.
     assert competences("link-worker", "link-worker-coach")[0].statement in text
     assert competences("link-worker", "psychosocial-link-worker")[0].statement not in text

@@ -11,6 +11,7 @@ from sqlalchemy import extract, func, select
 
 from ..audit import ledger
 from ..clock import today
+from ..evidence import anonymity
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
@@ -71,6 +72,7 @@ def _text(value: str | None, field: str, label: str) -> str:
     value = (value or "").strip()
     if len(value) > TEXT_MAX:
         raise FieldError(field, f"{label} must be {TEXT_MAX:,} characters or fewer")
+    anonymity.require_anonymous(field, label, value)
     return value
 
 
@@ -86,6 +88,8 @@ def _goals(held_on: date, rows: list[GoalInput]) -> list[tuple[str, str, date, G
             raise FieldError(prefix + "description", "Enter the goal")
         if len(description) > 500 or len(method) > 500:
             raise FieldError(prefix + "description", "The goal and its method must be 500 characters or fewer each")
+        anonymity.require_anonymous(prefix + "description", "The goal", description)
+        anonymity.require_anonymous(prefix + "method", "The method", method)
         if row.target_on is None:
             raise FieldError(prefix + "target_on", "Enter the target date")
         if row.target_on < held_on:
@@ -237,6 +241,7 @@ def log_activity(
         raise FieldError("title", "Enter what the activity was")
     if len(title) > 200:
         raise FieldError("title", "The title must be 200 characters or fewer")
+    anonymity.require_anonymous("title", "The title", title)
     amount = parse_hours(hours)
     learned = _text(learned, "learned", "What you learned")
     impact = _text(impact, "impact", "The impact")

@@ -1,8 +1,12 @@
-"""Spot details in a reflection that could identify the people a worker supports.
+"""Spot details in what people type that could identify the people a worker supports.
 
-Before a reflection is shared or submitted, its text is checked for five kinds
-of identifier: NHS numbers, dates of birth, UK postcodes, UK phone numbers and
-email addresses. The checks are hand-written for UK social-prescribing
+Every free-text field - titles, every kind of evidence's text, link notes,
+decision and note comments, promotion reasons, verification notes, appraisal
+and CPD text - goes through :func:`require_anonymous`, which checks for five
+kinds of identifier: NHS numbers, dates of birth, UK postcodes, UK phone
+numbers and email addresses, and names the field and what it found. A
+reflection's prompts alone may keep a detail its author confirms (see
+evidence/service.py). The checks are hand-written for UK social-prescribing
 practice; each detector's docstring states its rule exactly.
 
 Typical use, for a reflection stored as sanitised rich-text HTML::
@@ -33,8 +37,11 @@ from html.parser import HTMLParser
 
 from markupsafe import Markup, escape
 
+from ..errors import FieldError
+
 __all__ = [
     "DATE_OF_BIRTH",
+    "IdentifyingDetails",
     "EMAIL_ADDRESS",
     "KINDS",
     "NHS_NUMBER",
@@ -43,8 +50,11 @@ __all__ = [
     "Finding",
     "describe",
     "find_identifiers",
+    "findings_in",
     "highlight",
+    "message_for",
     "nhs_number_is_valid",
+    "require_anonymous",
     "plain_text",
     "summary",
 ]
@@ -602,3 +612,52 @@ def describe(kind: str, count: int) -> str:
     """A phrase for one summary entry: "1 possible NHS number", "2 possible dates of birth"."""
     noun = kind if count == 1 else _PLURALS.get(kind, kind + "s")
     return f"{count} possible {noun}"
+
+
+# --------------------------------------------------------------------------
+# The check every form and service calls on a free-text field
+
+
+def findings_in(text: str | None, *, html: bool = False, today: datetime.date | None = None) -> list[Finding]:
+    """Possible identifiers in one field's text (``html``: sanitised rich text, read as plain text)."""
+    plain = plain_text(text or "") if html else (text or "")
+    return find_identifiers(plain, today=today)
+
+
+def counted(findings: Iterable[Finding]) -> str:
+    """"1 possible NHS number and 2 possible dates of birth": the kinds found, each counted once."""
+    phrases = [describe(kind, n) for kind, n in summary(findings)]
+    return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+
+
+def message_for(label: str, findings: list[Finding]) -> str:
+    """What to tell the person: which field, what was found there (quoted), and what to do."""
+    quoted = ", ".join(dict.fromkeys(f"“{f.text}”" for f in findings))
+    return f"{label} contains {counted(findings)} ({quoted}): remove details that could identify a person you support"
+
+
+class IdentifyingDetails(FieldError):
+    """A free-text field holds what may identify a person supported; ``found`` says what.
+
+    (Not ``findings``: that attribute is how a reflection's confirmable
+    prompt check asks the form to show its "confirm" box, which cannot
+    clear this refusal.)
+    """
+
+    def __init__(self, field: str, label: str, findings: list[Finding]):
+        super().__init__(field, message_for(label, findings))
+        self.label = label
+        self.found = findings
+
+
+def require_anonymous(field: str, label: str, text: str | None, *, html: bool = False, today: datetime.date | None = None) -> None:
+    """Refuse text that may identify someone: the one check for every free-text field people type.
+
+    ``field`` is the form field the message belongs next to and ``label`` the
+    name people see for it ("Title", "Comment").
+
+    :raises IdentifyingDetails: naming the field and what was found in it.
+    """
+    findings = findings_in(text, html=html, today=today)
+    if findings:
+        raise IdentifyingDetails(field, label, findings)

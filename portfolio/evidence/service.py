@@ -150,15 +150,42 @@ DESCRIPTION_REQUIRED = {
 
 
 class AnonymityCheckNeeded(FieldError):
-    """Identifying details were found and the author has not confirmed them."""
+    """Identifying details were found in a reflection's prompts and the author has not confirmed them."""
 
-    def __init__(self, findings: list[anonymity.Finding]):
-        counts = ", ".join(f"{n} possible {kind}{'s' if n > 1 else ''}" for kind, n in anonymity.summary(findings))
+    def __init__(self, findings: list[anonymity.Finding], labels: Iterable[str] = ()):
+        where = f" in {', '.join(dict.fromkeys(labels))}" if labels else ""
         super().__init__(
             "confirm_anonymous",
-            f"Check the highlighted details ({counts}): remove them, or confirm they are not about a person you support",
+            f"Check the highlighted details ({anonymity.counted(findings)}){where}: "
+            "remove them, or confirm they are not about a person you support",
         )
         self.findings = findings
+
+
+#: What people see each free-text field called on the forms (for messages).
+FIELD_LABELS = {
+    "title": "Title",
+    "what_happened": "What happened",
+    "what_learned": "What I learned",
+    "practice_change": "How it changed or will change my practice",
+    "next_steps": "What I will do next",
+    "provider": "Training provider",
+    "feedback_from": "Their name or role",
+    "description": "Description",
+}
+DESCRIPTION_LABELS = {
+    EvidenceKind.SUPERVISION_NOTE: "What was discussed",
+    EvidenceKind.OBSERVATION: "What was observed",
+    EvidenceKind.FEEDBACK: "The feedback",
+}
+
+
+def _label(kind: EvidenceKind, name: str) -> str:
+    if name == "title" and kind == EvidenceKind.CERTIFICATE:
+        return "Course title"
+    if name == "description":
+        return DESCRIPTION_LABELS.get(kind, "Description")
+    return FIELD_LABELS[name]
 
 
 def supervisors_of(worker: User, on: date | None = None) -> list[User]:
@@ -262,24 +289,47 @@ def _clean_actions(data: EvidenceInput) -> list[SupervisionAction]:
     return actions
 
 
-def _check_anonymity(kind: EvidenceKind, values: dict[str, Any], confirmed: bool, today: date) -> None:
-    """A reflection that others will see must not identify people supported.
+def _check_anonymity(kind: EvidenceKind, values: dict[str, Any], actions: list[SupervisionAction], confirmed: bool, today: date) -> None:
+    """No free-text field may identify a person supported.
 
-    :raises AnonymityCheckNeeded: with the findings, unless the author confirmed them.
+    The title and the short fields are shown in lists, queues, notifications
+    and documents, so what they hold is always refused. A reflection's
+    prompts may keep a flagged detail the author confirms is not about a
+    person they support (their service's phone number); a private
+    reflection's prompts are seen by nobody else and are checked when it is
+    made shareable.
+
+    :raises IdentifyingDetails: naming the first field that holds one.
+    :raises AnonymityCheckNeeded: with the prompts' findings, unless confirmed.
     """
+    _check_fixed_fields(kind, values, today)
+    for index, action in enumerate(actions):
+        anonymity.require_anonymous(f"actions-{index}-description", "Action", action.description, today=today)
     if kind != EvidenceKind.REFLECTION or values["is_private"] or confirmed:
         return
     findings = find_identifiers_in(values, today=today)
     if findings:
-        raise AnonymityCheckNeeded(findings)
+        labels = [_label(kind, name) for name in TEXT_FIELDS[kind] if anonymity.findings_in(values[name], html=True, today=today)]
+        raise AnonymityCheckNeeded(findings, labels)
+
+
+def _check_fixed_fields(kind: EvidenceKind, values: dict[str, Any] | Evidence, today: date | None, field: str | None = None) -> None:
+    """Refuse identifying details in every free-text field that cannot be confirmed (all but a reflection's prompts).
+
+    ``field`` puts the message on one form field (the submit page's) instead of each field's own.
+    """
+    names = ["title", "provider", "feedback_from"] + ([] if kind == EvidenceKind.REFLECTION else list(TEXT_FIELDS[kind]))
+    for name in names:
+        text = values.get(name) if isinstance(values, dict) else getattr(values, name)
+        anonymity.require_anonymous(field or name, _label(kind, name), text, html=name in TEXT_FIELDS[kind], today=today)
 
 
 def find_identifiers_in(values: dict[str, Any] | Evidence, today: date | None = None) -> list[anonymity.Finding]:
-    """Identifying details in a reflection's text, checked prompt by prompt."""
+    """Identifying details in a reflection's prompts, checked prompt by prompt."""
     findings: list[anonymity.Finding] = []
     for name in TEXT_FIELDS[EvidenceKind.REFLECTION]:
         html = values[name] if isinstance(values, dict) else getattr(values, name)
-        findings.extend(anonymity.find_identifiers(anonymity.plain_text(html or ""), today=today))
+        findings.extend(anonymity.findings_in(html, html=True, today=today))
     return findings
 
 
@@ -349,7 +399,7 @@ def create_evidence(
     today = today or clock.today()
     values = _clean_input(actor, kind, data, today)
     actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else []
-    _check_anonymity(kind, values, data.confirm_anonymous, today)
+    _check_anonymity(kind, values, actions, data.confirm_anonymous, today)
     competence = _competence_of_framework(actor, link_competence_id, "title") if link_competence_id else None
     staged = _stage_all(uploads)
     if kind == EvidenceKind.CERTIFICATE and not staged:
@@ -386,7 +436,7 @@ def update_evidence(
     actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else None
     text_unchanged = all(values.get(n) == getattr(evidence, n) for n in TEXT_FIELDS[kind])
     already_confirmed = evidence.anonymity_confirmed_at is not None and text_unchanged
-    _check_anonymity(kind, values, data.confirm_anonymous or already_confirmed, today)
+    _check_anonymity(kind, values, actions or [], data.confirm_anonymous or already_confirmed, today)
     staged = _stage_all(uploads)
     begin_write()
     try:
@@ -461,6 +511,15 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
 # --- Links to competences -----------------------------------------------------
 
 
+def _clean_note(note: str | None) -> str:
+    """:raises FieldError: for a note over 500 characters or one that may identify someone."""
+    note = " ".join((note or "").split())
+    if len(note) > 500:
+        raise FieldError("note", "The note must be 500 characters or fewer")
+    anonymity.require_anonymous("note", "The note", note)
+    return note
+
+
 def link_competence(actor: User, evidence: Evidence, competence_id: int, note: str = "") -> EvidenceLink:
     """Offer an item as evidence for a competence of the actor's framework.
 
@@ -468,9 +527,7 @@ def link_competence(actor: User, evidence: Evidence, competence_id: int, note: s
     """
     _require_editable(evidence)
     competence = _competence_of_framework(actor, competence_id)
-    note = " ".join((note or "").split())
-    if len(note) > 500:
-        raise FieldError("note", "The note must be 500 characters or fewer")
+    note = _clean_note(note)
     begin_write()
     evidence = _locked(evidence.id)
     _require_editable(evidence)
@@ -489,9 +546,7 @@ def link_competence(actor: User, evidence: Evidence, competence_id: int, note: s
 def update_link_note(actor: User, evidence: Evidence, link: EvidenceLink, note: str) -> EvidenceLink:
     """Change the note on a link. :raises FieldError: for a long note or a locked item."""
     _require_editable(evidence)
-    note = " ".join((note or "").split())
-    if len(note) > 500:
-        raise FieldError("note", "The note must be 500 characters or fewer")
+    note = _clean_note(note)
     begin_write()
     _require_editable(_locked(evidence.id))  # it may have been submitted meanwhile
     link = db.session.get(EvidenceLink, link.id)
@@ -523,6 +578,7 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
         raise FieldError("item", "A private reflection cannot be submitted: make it shareable first")
     if not evidence.links:
         raise FieldError("item", "Link the item to at least one competence before you submit it")
+    _check_fixed_fields(evidence.kind, evidence, today, field="item")  # items saved before every field was checked
     if evidence.kind == EvidenceKind.REFLECTION and evidence.anonymity_confirmed_at is None and not confirm_anonymous:
         findings = find_identifiers_in(evidence, today=today)
         if findings:

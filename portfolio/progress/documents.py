@@ -1,35 +1,15 @@
-"""Documents a worker takes away: the portfolio PDF for a promotion panel, and all their data as a zip."""
+"""The portfolio PDF for a promotion panel (a worker's own data as a zip is built in privacy/export.py)."""
 
 from __future__ import annotations
 
-import json
-import tempfile
-import zipfile
-from datetime import date, datetime, timezone
-from decimal import Decimal
-from pathlib import Path
+from datetime import date, datetime
 
 from fpdf import FPDF
 from sqlalchemy import select
 
-from ..evidence import files
 from ..extensions import db
-from ..frameworks import tree
-from ..models import (
-    Competence,
-    Decision,
-    Evidence,
-    EvidenceFile,
-    EvidenceLink,
-    NoteReview,
-    Notification,
-    PromotionRequest,
-    RequirementVerification,
-    Submission,
-    Tier,
-    TierChange,
-    User,
-)
+from ..models import Competence, Decision, Evidence, EvidenceFile, Tier, User
+from ..privacy.visibility import visible_to
 from . import rules
 from .service import today, worker_progress
 
@@ -70,7 +50,11 @@ def _long(day: date | datetime | None) -> str:
 
 
 def portfolio_pdf(worker: User, target: Tier) -> bytes:
-    """The portfolio for a promotion panel: cover, progress, accepted evidence per competence, checks, files."""
+    """The portfolio for a promotion panel: cover, progress, accepted evidence per competence, checks, files.
+
+    A panel sees what anyone but the worker may see (``visible_to(None)``):
+    never a private reflection or a draft, their titles or their files.
+    """
     progress = worker_progress(worker)
     framework_tree = progress.tree
     required = {c.id for c in rules.required_for(target, framework_tree.tiers, framework_tree.competences)}
@@ -78,13 +62,16 @@ def portfolio_pdf(worker: User, target: Tier) -> bytes:
     accepted: dict[str, list[tuple[Evidence, Decision]]] = {}
     for evidence, decision, ref in db.session.execute(
         rules.accepted_query(Evidence, Decision, Competence.ref)
-        .where(Evidence.owner_id == worker.id)
+        .where(Evidence.owner_id == worker.id, visible_to(None))
         .options(db.joinedload(Decision.supervisor))
         .order_by(Evidence.occurred_on)
     ):
         accepted.setdefault(ref, []).append((evidence, decision))
     stored = db.session.execute(
-        select(EvidenceFile, Evidence.title).join(Evidence, Evidence.id == EvidenceFile.evidence_id).where(Evidence.owner_id == worker.id).order_by(Evidence.id, EvidenceFile.id)
+        select(EvidenceFile, Evidence.title)
+        .join(Evidence, Evidence.id == EvidenceFile.evidence_id)
+        .where(Evidence.owner_id == worker.id, visible_to(None))
+        .order_by(Evidence.id, EvidenceFile.id)
     ).all()
 
     pdf = _Document(f"Portfolio of {worker.name} for {target.name}")
@@ -139,77 +126,3 @@ def portfolio_pdf(worker: User, target: Tier) -> bytes:
     for item, title in stored:
         pdf.para(f"{item.original_name} ({item.size} bytes, sha256 {item.sha256[:16]}...) - {title}", size=9)
     return bytes(pdf.output())
-
-
-def _plain(value):
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if hasattr(value, "value"):
-        return value.value
-    return value
-
-
-def _row(obj, *columns: str) -> dict:
-    return {c: _plain(getattr(obj, c)) for c in columns}
-
-
-def export_zip(worker: User) -> tempfile.SpooledTemporaryFile:
-    """All of a worker's own data: JSON plus their files (subject access). Nothing of anyone else's."""
-    items = db.session.scalars(select(Evidence).where(Evidence.owner_id == worker.id).order_by(Evidence.id)).all()
-    statements = tree.framework_tree(worker.framework, worker).rows if worker.framework else []
-    ids = [e.id for e in items]
-    links = db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id.in_(ids))).all() if ids else []
-    stored = db.session.scalars(select(EvidenceFile).where(EvidenceFile.evidence_id.in_(ids))).all() if ids else []
-    submissions = db.session.scalars(select(Submission).where(Submission.evidence_id.in_(ids))).all() if ids else []
-    decisions = db.session.scalars(select(Decision).where(Decision.evidence_id.in_(ids)).options(db.selectinload(Decision.outcomes))).all() if ids else []
-    reviews = db.session.scalars(select(NoteReview).where(NoteReview.evidence_id.in_(ids))).all() if ids else []
-    data = {
-        "exported_at": datetime.now(timezone.utc).isoformat(),
-        "person": _row(worker, "id", "email", "name", "is_worker", "is_supervisor", "is_manager", "created_at", "last_signed_in_at")
-        | {"framework": worker.framework.title if worker.framework else None, "tier": worker.tier.name if worker.tier else None},
-        "evidence": [
-            _row(e, "id", "kind", "status", "title", "occurred_on", "is_private", "what_happened", "what_learned", "practice_change", "next_steps",
-                 "description", "provider", "expires_on", "cpd_hours", "supervisor_id", "feedback_source", "feedback_from", "created_at", "submitted_at")
-            | {"actions": [_row(a, "description", "owner", "due_on") for a in e.actions]}
-            for e in items
-        ],
-        # Where the worker stands on each statement, as My progress shows it.
-        "progress": [
-            {"ref": r.competence.ref, "statement": r.competence.statement, "status": r.status.value, "linked": r.total, "accepted": r.accepted}
-            for r in statements
-        ],
-        "links": [_row(link, "evidence_id", "competence_id", "note") | {"competence": link.competence.statement} for link in links],
-        "files": [_row(f, "id", "evidence_id", "original_name", "content_type", "size", "sha256", "uploaded_at") for f in stored],
-        "submissions": [_row(s, "id", "evidence_id", "submitted_at", "withdrawn_at", "content_hash") for s in submissions],
-        # Decisions on the worker's own items: the supervisor is named, as on their pages.
-        "decisions": [
-            _row(d, "id", "evidence_id", "outcome", "comment", "decided_at", "content_hash")
-            | {"supervisor": d.supervisor.name, "competences": [_row(o, "competence_id", "accepted", "comment") for o in d.outcomes]}
-            for d in decisions
-        ],
-        "note_reviews": [_row(r, "evidence_id", "outcome", "comment", "at") for r in reviews],
-        "requirement_verifications": [
-            _row(v, "requirement_id", "verified_on", "expires_on", "note") | {"requirement": v.requirement.statement}
-            for v in db.session.scalars(select(RequirementVerification).where(RequirementVerification.worker_id == worker.id))
-        ],
-        "promotion_requests": [
-            _row(r, "id", "requested_at") | {"target_tier": r.target_tier.name, "decision": _row(r.decision, "approved", "effective_on", "reasons", "at") if r.decision else None}
-            for r in db.session.scalars(select(PromotionRequest).where(PromotionRequest.worker_id == worker.id))
-        ],
-        "tier_history": [
-            _row(t, "effective_on", "at") | {"to": t.to_tier.name, "from": t.from_tier.name if t.from_tier else None}
-            for t in db.session.scalars(select(TierChange).where(TierChange.worker_id == worker.id))
-        ],
-        "notifications": [_row(n, "message", "url", "created_at", "read_at") for n in db.session.scalars(select(Notification).where(Notification.user_id == worker.id))],
-    }
-    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("portfolio.json", json.dumps(data, indent=2, ensure_ascii=False))
-        for f in stored:
-            path = files.stored_path(f.stored_name)
-            if path.exists():
-                archive.write(path, f"files/{f.evidence_id}-{f.id}-{Path(f.original_name).name}")
-    spool.seek(0)
-    return spool

@@ -15,6 +15,7 @@ from ..errors import FieldError, show_on_form
 from ..fields import choices
 from ..frameworks import service as frameworks_service
 from ..models import Role
+from ..privacy import export as data_export
 from ..rendering import render
 from . import documents, service
 from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm
@@ -81,7 +82,7 @@ def request_promotion():
 @worker_required
 def export():
     """All of my data, as JSON with my files, in a zip."""
-    archive = documents.export_zip(current_user)
+    archive = data_export.export_zip(current_user)
     response = send_file(archive, mimetype="application/zip", as_attachment=True, download_name="my-portfolio-data.zip")
     response.headers["Cache-Control"] = "no-store"  # personal data: never kept in a cache
     return response

@@ -11,6 +11,7 @@ from sqlalchemy import exists, func, select
 
 from ..audit import ledger
 from ..clock import today
+from ..evidence import anonymity
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
@@ -197,6 +198,7 @@ def _reasons(text: str | None, field_name: str, required_message: str | None) ->
         raise FieldError(field_name, required_message)
     if len(text) > REASONS_MAX:
         raise FieldError(field_name, f"The reasons must be {REASONS_MAX:,} characters or fewer")
+    anonymity.require_anonymous(field_name, "The reasons", text)
     return text
 
 
@@ -342,6 +344,7 @@ def verify_requirement(
     note = (note or "").strip()
     if len(note) > 500:
         raise FieldError("note", "The note must be 500 characters or fewer")
+    anonymity.require_anonymous("note", "The note", note)
     begin_write()
     verification = RequirementVerification(
         worker_id=worker.id,

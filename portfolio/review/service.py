@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit import ledger
 from ..clock import today
+from ..evidence import anonymity
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
@@ -36,6 +37,7 @@ from ..models import (
     User,
 )
 from ..notifications import service as notifications
+from ..privacy.visibility import visible_to
 from ..supervision import service as supervision
 
 COMMENT_MAX = 5000
@@ -271,6 +273,12 @@ def check_decision(evidence: Evidence, outcome: DecisionOutcome | None, comment:
         errors["comment"] = "Say what needs to change before it is submitted again"
     if len(comment) > COMMENT_MAX:
         errors["comment"] = f"The comment must be {COMMENT_MAX:,} characters or fewer"
+    texts = [(f"reason-{cid}", "The comment", outcomes[cid].comment) for cid in linked if cid in outcomes]
+    for field_name, label, text in [*texts, ("comment", "The comment for the worker", comment)]:
+        try:
+            anonymity.require_anonymous(field_name, label, text)
+        except anonymity.IdentifyingDetails as error:
+            errors.setdefault(error.field, error.message)
     if errors:
         raise InvalidDecision(errors)
 
@@ -415,7 +423,7 @@ def notes_to_confirm(actor: User) -> list[Evidence]:
     return list(
         db.session.scalars(
             select(Evidence)
-            .where(Evidence.kind == EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == actor.id, ~confirmed, supervising)
+            .where(Evidence.kind == EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == actor.id, ~confirmed, supervising, visible_to(actor))
             .options(db.joinedload(Evidence.owner), db.selectinload(Evidence.note_reviews))
             .order_by(Evidence.occurred_on)
         )
@@ -440,6 +448,7 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
         raise FieldError("comment", "Say what is not accurate")
     if len(comment) > COMMENT_MAX:
         raise FieldError("comment", f"The comment must be {COMMENT_MAX:,} characters or fewer")
+    anonymity.require_anonymous("comment", "The comment", comment)
     begin_write()
     evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence.id).with_for_update())
     if db.session.scalar(

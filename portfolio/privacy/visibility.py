@@ -1,0 +1,36 @@
+"""What a reader may see of a worker's evidence: the one rule, for pages and documents alike.
+
+A worker sees all of their own items. Anyone else - a supervisor, a manager,
+a promotion panel reading the portfolio PDF - sees only what the worker has
+shared: never a private reflection, never a draft. The one exception is the
+workflow that needs it: a supervision note is written for the supervisor it
+names to confirm, so that supervisor sees it while it is a draft (the
+review guards still check they supervise its author).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from ..extensions import db
+from ..models import Evidence, EvidenceKind, EvidenceStatus, User
+
+
+def visible_to(reader: User | int | None) -> ColumnElement[bool]:
+    """SQL condition on Evidence: the items ``reader`` (a person or their id) may see. ``None`` is a promotion panel."""
+    shared = and_(Evidence.is_private.is_(False), Evidence.status != EvidenceStatus.DRAFT)
+    reader_id = reader.id if isinstance(reader, User) else reader
+    if reader_id is None:
+        return shared
+    named_note = and_(
+        Evidence.kind == EvidenceKind.SUPERVISION_NOTE,
+        Evidence.supervisor_id == reader_id,
+        Evidence.is_private.is_(False),
+    )
+    return or_(Evidence.owner_id == reader_id, shared, named_note)
+
+
+def can_see(reader: User | None, evidence: Evidence) -> bool:
+    """Whether ``reader`` may see ``evidence``, by the same rule (one query)."""
+    return bool(db.session.scalar(select(exists().where(Evidence.id == evidence.id, visible_to(reader)))))
