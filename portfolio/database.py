@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 
 from .extensions import db
@@ -54,3 +54,16 @@ def begin_write() -> None:
 def is_sqlite(engine: Engine | None = None) -> bool:
     """True when the app runs on SQLite."""
     return (engine or db.engine).dialect.name == "sqlite"
+
+
+def lock(model, row_id: int):
+    """The row ``model`` ``row_id`` read afresh under a write lock, or None if it is gone.
+
+    Call after ``begin_write()``. ``FOR UPDATE`` makes a concurrent writer wait
+    on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already serialises writers),
+    and ``populate_existing`` overwrites any copy the session loaded before the
+    lock, so the caller checks the state the row really has now.
+    """
+    return db.session.scalar(
+        select(model).where(model.id == row_id).with_for_update().execution_options(populate_existing=True)
+    )

@@ -77,7 +77,7 @@ def new_appraisal():
     return render("cpd/start.html", status=422 if form.errors else 200, form=form)
 
 
-@bp.route("/appraisals/<int:appraisal_id>", methods=["GET", "POST"])
+@bp.route("/appraisals/<id:appraisal_id>", methods=["GET", "POST"])
 @login_required
 def appraisal(appraisal_id: int):
     """An appraisal: review, objectives, learning needs and the CPD plan; signatures."""
@@ -105,7 +105,7 @@ def appraisal(appraisal_id: int):
     return render("cpd/appraisal.html", status=422 if form.errors else 200, appraisal=item, form=form, editable=editable, sign_form=ConfirmForm())
 
 
-@bp.post("/appraisals/<int:appraisal_id>/sign")
+@bp.post("/appraisals/<id:appraisal_id>/sign")
 @login_required
 def sign(appraisal_id: int):
     """Sign the appraisal (worker or appraiser)."""

@@ -10,7 +10,7 @@ from flask import abort
 from sqlalchemy import extract, func, select
 
 from ..audit import ledger
-from ..database import begin_write
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Appraisal, Competence, CpdActivity, CpdGoal, GoalStatus, Role, User
@@ -160,7 +160,7 @@ def update_appraisal(
     }
     plan = _goals(appraisal.held_on, goals)
     begin_write()
-    appraisal = db.session.scalar(select(Appraisal).where(Appraisal.id == appraisal.id).with_for_update())
+    appraisal = lock(Appraisal, appraisal.id)
     if appraisal.is_locked:
         db.session.rollback()
         raise FieldError("review", "This appraisal is signed by both of you and locked")
@@ -183,7 +183,7 @@ def sign(actor: User, appraisal: Appraisal) -> Appraisal:
     if actor.id not in (appraisal.worker_id, appraisal.appraiser_id):
         abort(404)
     begin_write()
-    appraisal = db.session.scalar(select(Appraisal).where(Appraisal.id == appraisal.id).with_for_update())
+    appraisal = lock(Appraisal, appraisal.id)
     column = "worker_signed_at" if actor.id == appraisal.worker_id else "appraiser_signed_at"
     if getattr(appraisal, column) is not None:
         db.session.rollback()

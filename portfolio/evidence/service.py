@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, or_, select
 from werkzeug.datastructures import FileStorage
 
 from .. import richtext
-from ..database import begin_write
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import (
@@ -412,7 +412,7 @@ def update_evidence(
 
 def _locked(evidence_id: int) -> Evidence:
     """Re-read an item inside the write transaction, locking its row on PostgreSQL."""
-    evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence_id).with_for_update())
+    evidence = lock(Evidence, evidence_id)
     if evidence is None:
         abort(404)
     return evidence

@@ -10,7 +10,7 @@ from flask import abort, current_app
 from sqlalchemy import exists, func, select
 
 from ..audit import ledger
-from ..database import begin_write
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import (
@@ -341,7 +341,7 @@ def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, 
         raise FieldError("supports", "Choose whether you support the request")
     reasons = _reasons(reasons, "reasons", "Give your reasons")
     begin_write()
-    request = db.session.scalar(select(PromotionRequest).where(PromotionRequest.id == request.id).with_for_update())
+    request = lock(PromotionRequest, request.id)
     if request.decision is not None:
         db.session.rollback()
         raise FieldError("supports", "A manager has already decided this request")
@@ -379,14 +379,14 @@ def decide_promotion(
         raise FieldError("effective_on", "Enter the date the new tier takes effect")
     reasons = _reasons(reasons, "reasons", None if approved else "Give the reasons for declining")
     begin_write()
-    request = db.session.scalar(select(PromotionRequest).where(PromotionRequest.id == request.id).with_for_update())
+    request = lock(PromotionRequest, request.id)
     if request.decision is not None:
         db.session.rollback()
         raise FieldError("approved", "This request has already been decided")
     if not request.recommendations:
         db.session.rollback()
         raise FieldError("approved", "Wait for a supervisor’s recommendation before deciding")
-    worker = db.session.scalar(select(User).where(User.id == request.worker_id).with_for_update())
+    worker = lock(User, request.worker_id)
     # The same tier in the worker's current framework version (a new version may have loaded since).
     target = db.session.scalar(
         select(Tier).where(Tier.framework_id == worker.framework_id, Tier.slug == request.target_tier.slug)

@@ -50,7 +50,7 @@ def index():
     )
 
 
-@bp.route("/<int:assignment_id>/end", methods=["GET", "POST"])
+@bp.route("/<id:assignment_id>/end", methods=["GET", "POST"])
 @manager_required
 def end(assignment_id: int):
     """Set the last day of an assignment."""
