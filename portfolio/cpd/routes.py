@@ -52,6 +52,7 @@ def new_activity():
                 impact=form.impact.data,
                 goal_id=form.goal_id.data or None,
                 competence_ids=form.competence_ids.data or [],
+                form_key=form.form_key.data,
             )
         except FieldError as error:
             show_on_form(form, error)
@@ -69,7 +70,7 @@ def new_appraisal():
     form.appraiser_id.choices = choices([(0, "Choose")] + [(u.id, u.name) for u in service.appraisers_for(current_user)])
     if form.validate_on_submit():
         try:
-            appraisal = service.start_appraisal(current_user, current_user, held_on=form.held_on.data, appraiser_id=form.appraiser_id.data)
+            appraisal = service.start_appraisal(current_user, current_user, held_on=form.held_on.data, appraiser_id=form.appraiser_id.data, form_key=form.form_key.data)
         except FieldError as error:
             show_on_form(form, error)
         else:

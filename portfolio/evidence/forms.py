@@ -10,6 +10,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from ..fields import DateInputField, choices
 from ..params import IdField
 from ..models import ActionOwner, EvidenceKind, EvidenceStatus, FeedbackSource
+from ..idempotency import OnceForm
 
 TITLE_MAX = 200
 TEXT_MAX = 20_000
@@ -34,7 +35,7 @@ def _text(label: str, required: str | None = None) -> TextAreaField:
     return TextAreaField(label, validators=validators)
 
 
-class EvidenceForm(FlaskForm):
+class EvidenceForm(OnceForm):
     """Fields every kind has."""
 
     title = StringField(

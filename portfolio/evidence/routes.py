@@ -115,6 +115,12 @@ def _supervisor_choices(form, evidence=None) -> None:
         )
 
 
+def _not_editable(evidence, error: FieldError):
+    """The item was submitted or signed off (perhaps a moment ago): say so on its page."""
+    flash(error.message, "info")
+    return redirect(url_for(".show", evidence_id=evidence.id), code=303)
+
+
 def _show_error(form, error: FieldError):
     """Put the service's message on its field, keeping any anonymity findings for the page."""
     show_on_form(form, error)
@@ -139,6 +145,7 @@ def new(kind: str):
                 _input_from(form),
                 request.files.getlist("files"),
                 link_competence_id=competence.id if competence else None,
+                form_key=form.form_key.data,
             )
         except FieldError as error:
             findings = _show_error(form, error)
@@ -200,6 +207,8 @@ def edit(evidence_id: int):
     if form.validate_on_submit():
         try:
             service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
+        except service.NotEditable as error:
+            return _not_editable(evidence, error)
         except FieldError as error:
             findings = _show_error(form, error)
         else:
@@ -272,6 +281,8 @@ def submit(evidence_id: int):
     if form.validate_on_submit():
         try:
             service.submit(current_user, evidence, confirm_anonymous=bool(form.confirm_anonymous.data))
+        except service.NotEditable as error:
+            return _not_editable(evidence, error)
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -346,6 +357,8 @@ def add_link(evidence_id: int):
     if form.validate_on_submit():
         try:
             link = service.link_competence(current_user, evidence, form.competence_id.data, form.note.data or "")
+        except service.NotEditable as error:
+            return _not_editable(evidence, error)
         except FieldError as error:
             show_on_form(form, error)
         else:

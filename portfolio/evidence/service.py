@@ -12,7 +12,7 @@ from flask import abort
 from sqlalchemy import Select, func, or_, select
 from werkzeug.datastructures import FileStorage
 
-from .. import richtext
+from .. import idempotency, richtext
 from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
@@ -329,6 +329,7 @@ def _competence_of_framework(actor: User, competence_id: int, field_name: str = 
     return competence
 
 
+@idempotency.returns_existing
 def create_evidence(
     actor: User,
     kind: EvidenceKind,
@@ -337,12 +338,19 @@ def create_evidence(
     *,
     link_competence_id: int | None = None,
     today: date | None = None,
+    form_key: str | None = None,
 ) -> Evidence:
     """Add a draft item to the actor's portfolio, with its files (and a first link).
+
+    A repeated submission of the same form (``form_key``) returns the item the
+    first one created, and writes nothing.
 
     :raises FieldError: for any bad value or file; nothing is written then.
     """
     require_worker(actor)
+    earlier = idempotency.created_before(Evidence, form_key, actor)
+    if earlier is not None:
+        return earlier
     today = today or date.today()
     values = _clean_input(actor, kind, data, today)
     actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else []
@@ -352,6 +360,12 @@ def create_evidence(
     if kind == EvidenceKind.CERTIFICATE and not staged:
         raise FieldError("files", "Select the certificate file")
     begin_write()
+    try:
+        idempotency.check(Evidence, form_key, actor)
+    except idempotency.AlreadyCreated:
+        for item in staged:
+            files.discard(item)
+        raise
     evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **values)
     if kind == EvidenceKind.REFLECTION and data.confirm_anonymous and not values["is_private"]:
         evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
@@ -360,6 +374,12 @@ def create_evidence(
     if competence is not None:
         evidence.links = [EvidenceLink(competence_id=competence.id)]
     db.session.add(evidence)
+    try:
+        idempotency.remember(form_key, actor, evidence)
+    except idempotency.AlreadyCreated:
+        for item in staged:
+            files.discard(item)
+        raise
     _commit_with_files(staged)
     return evidence
 
@@ -381,14 +401,17 @@ def update_evidence(
     kind = evidence.kind
     values = _clean_input(actor, kind, data, today, current=evidence)
     actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else None
-    text_unchanged = all(values.get(n) == getattr(evidence, n) for n in TEXT_FIELDS[kind])
-    already_confirmed = evidence.anonymity_confirmed_at is not None and text_unchanged
+    already_confirmed_on = lambda item: item.anonymity_confirmed_at is not None and all(  # noqa: E731
+        values.get(n) == getattr(item, n) for n in TEXT_FIELDS[kind]
+    )
+    already_confirmed = already_confirmed_on(evidence)
     _check_anonymity(kind, values, data.confirm_anonymous or already_confirmed, today)
     staged = _stage_all(uploads)
     begin_write()
     try:
-        evidence = _locked(evidence.id)
-        _require_editable(evidence)  # it may have been submitted (or deleted) meanwhile
+        evidence = _locked_editable(evidence.id)  # it may have been submitted (or deleted) meanwhile
+        already_confirmed = already_confirmed_on(evidence)  # on the text as it is now
+        _check_anonymity(kind, values, data.confirm_anonymous or already_confirmed, today)
     except BaseException:
         db.session.rollback()
         for item in staged:
@@ -415,6 +438,18 @@ def _locked(evidence_id: int) -> Evidence:
     evidence = lock(Evidence, evidence_id)
     if evidence is None:
         abort(404)
+    return evidence
+
+
+def _locked_editable(evidence_id: int) -> Evidence:
+    """The item under lock, if it is still editable.
+
+    :raises NotEditable: when it was submitted (or confirmed) meanwhile; the transaction is rolled back.
+    """
+    evidence = _locked(evidence_id)
+    if not evidence.is_editable:
+        db.session.rollback()
+        raise NotEditable(evidence)
     return evidence
 
 
@@ -447,8 +482,16 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
         raise FieldError("files", "A training certificate needs its certificate file: add the new file before removing this one")
     begin_write()
     evidence = _locked(evidence.id)
-    _require_editable(evidence)
-    stored = db.session.get(EvidenceFile, stored.id)
+    try:
+        _require_editable(evidence)
+        stored = db.session.get(EvidenceFile, stored.id)
+        if stored is None or stored.evidence_id != evidence.id:
+            raise FieldError("files", "That file has already been removed")
+        if evidence.kind == EvidenceKind.CERTIFICATE and len(evidence.files) == 1:
+            raise FieldError("files", "A training certificate needs its certificate file: add the new file before removing this one")
+    except FieldError:
+        db.session.rollback()
+        raise
     name = stored.stored_name
     db.session.delete(stored)
     db.session.commit()
@@ -469,8 +512,7 @@ def link_competence(actor: User, evidence: Evidence, competence_id: int, note: s
     if len(note) > 500:
         raise FieldError("note", "The note must be 500 characters or fewer")
     begin_write()
-    evidence = _locked(evidence.id)
-    _require_editable(evidence)
+    evidence = _locked_editable(evidence.id)
     existing = db.session.scalar(
         select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id, EvidenceLink.competence_id == competence.id)
     )
@@ -483,6 +525,22 @@ def link_competence(actor: User, evidence: Evidence, competence_id: int, note: s
     return link
 
 
+def _locked_link(evidence: Evidence, link: EvidenceLink) -> EvidenceLink:
+    """The link, read after locking its item (which may have been submitted, or the link removed, meanwhile).
+
+    :raises FieldError: when either happened; the transaction is rolled back.
+    """
+    locked = _locked(evidence.id)
+    current = db.session.get(EvidenceLink, link.id)
+    if not locked.is_editable:
+        db.session.rollback()
+        raise NotEditable(locked)
+    if current is None or current.evidence_id != locked.id:
+        db.session.rollback()
+        raise FieldError("note", "That link has already been removed")
+    return current
+
+
 def update_link_note(actor: User, evidence: Evidence, link: EvidenceLink, note: str) -> EvidenceLink:
     """Change the note on a link. :raises FieldError: for a long note or a locked item."""
     _require_editable(evidence)
@@ -490,8 +548,7 @@ def update_link_note(actor: User, evidence: Evidence, link: EvidenceLink, note: 
     if len(note) > 500:
         raise FieldError("note", "The note must be 500 characters or fewer")
     begin_write()
-    _require_editable(_locked(evidence.id))  # it may have been submitted meanwhile
-    link = db.session.get(EvidenceLink, link.id)
+    link = _locked_link(evidence, link)
     link.note = note
     db.session.commit()
     return link
@@ -501,8 +558,7 @@ def unlink(actor: User, evidence: Evidence, link: EvidenceLink) -> None:
     """Remove a link. :raises FieldError: for a locked item."""
     _require_editable(evidence)
     begin_write()
-    _require_editable(_locked(evidence.id))  # it may have been submitted meanwhile
-    db.session.delete(db.session.get(EvidenceLink, link.id))
+    db.session.delete(_locked_link(evidence, link))
     db.session.commit()
 
 
@@ -525,8 +581,7 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
         if findings:
             raise AnonymityCheckNeeded(findings)
     begin_write()
-    evidence = _locked(evidence.id)
-    _require_editable(evidence)
+    evidence = _locked_editable(evidence.id)
     if evidence.kind == EvidenceKind.REFLECTION and confirm_anonymous and evidence.anonymity_confirmed_at is None:
         evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
     evidence.status = EvidenceStatus.SUBMITTED

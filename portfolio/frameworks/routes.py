@@ -41,7 +41,12 @@ def add_locality(framework_id: int):
     if form.validate_on_submit():
         try:
             service.add_locality_competence(
-                current_user, framework, statement=form.statement.data, principle=form.principle.data, function=form.function.data
+                current_user,
+                framework,
+                statement=form.statement.data,
+                principle=form.principle.data,
+                function=form.function.data,
+                form_key=form.form_key.data,
             )
         except FieldError as error:
             show_on_form(form, error)

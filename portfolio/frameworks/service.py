@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 from flask import abort
 from sqlalchemy import func, select
 
-from ..database import begin_write
+from .. import idempotency
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Competence, CompetenceGroup, Framework, Requirement, Role, Section, Tier, User
@@ -278,7 +279,8 @@ def _next_ref(framework: Framework) -> str:
     return f"LOCAL-{max(numbers, default=0) + 1:02d}"
 
 
-def add_locality_competence(actor: User, framework: Framework, *, statement: str, principle: str, function: str) -> Competence:
+@idempotency.returns_existing
+def add_locality_competence(actor: User, framework: Framework, *, statement: str, principle: str, function: str, form_key: str | None = None) -> Competence:
     """Add a locality-specific competence to a role profile.
 
     :raises FieldError: for missing, over-long or duplicate values.
@@ -287,7 +289,8 @@ def add_locality_competence(actor: User, framework: Framework, *, statement: str
     _require_role_profile(framework)
     statement, principle, function = _clean(statement, principle, function)
     begin_write()
-    framework = db.session.get(Framework, framework.id)  # re-read inside the write lock
+    idempotency.check(Competence, form_key, actor)
+    framework = lock(Framework, framework.id)  # re-read under the lock: two managers adding at once take turns
     _check_not_duplicate(framework, statement)
     tier = db.session.scalar(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position).limit(1))
     group = GroupIndex(framework).get([(principle, "principle", ""), (function, "function", "")])
@@ -304,6 +307,7 @@ def add_locality_competence(actor: User, framework: Framework, *, statement: str
         created_by_id=actor.id,
     )
     db.session.add(competence)
+    idempotency.remember(form_key, actor, competence)
     db.session.commit()
     return competence
 

@@ -67,7 +67,7 @@ def request_promotion():
     form = RequestForm()
     if form.validate_on_submit():
         try:
-            service.request_promotion(current_user)
+            service.request_promotion(current_user, form_key=form.form_key.data)
         except service.NotReady as error:
             show_on_form(form, error)
             return _progress_page(current_user, status=422, request_form=form, not_ready=error.readiness)
@@ -173,7 +173,10 @@ def verify(worker_id: int, requirement_id: int):
     if form.validate_on_submit():
         try:
             service.verify_requirement(
-                current_user, person, requirement, verified_on=form.verified_on.data, expires_on=form.expires_on.data, note=form.note.data or ""
+                current_user, person, requirement, verified_on=form.verified_on.data,
+                expires_on=form.expires_on.data,
+                note=form.note.data or "",
+                form_key=form.form_key.data,
             )
         except FieldError as error:
             show_on_form(form, error)

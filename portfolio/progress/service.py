@@ -10,6 +10,7 @@ from flask import abort, current_app
 from sqlalchemy import exists, func, select
 
 from ..audit import ledger
+from .. import idempotency
 from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
@@ -261,7 +262,8 @@ class NotReady(FieldError):
         self.readiness = readiness
 
 
-def request_promotion(actor: User) -> PromotionRequest:
+@idempotency.returns_existing
+def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionRequest:
     """Ask to move to the next tier.
 
     :raises FieldError: at the top tier or with a request already open; NotReady with what is missing.
@@ -274,6 +276,7 @@ def request_promotion(actor: User) -> PromotionRequest:
     if not progress.readiness.ready:
         raise NotReady(progress.readiness)
     begin_write()
+    idempotency.check(PromotionRequest, form_key, actor)
     if db.session.scalar(
         select(exists().where(PromotionRequest.worker_id == actor.id, ~exists().where(PromotionDecision.request_id == PromotionRequest.id)))
     ):
@@ -281,6 +284,7 @@ def request_promotion(actor: User) -> PromotionRequest:
         raise FieldError("request", "You already have a promotion request waiting for a decision")
     request = PromotionRequest(worker_id=actor.id, from_tier_id=actor.tier_id, target_tier_id=progress.next_tier.id)
     db.session.add(request)
+    idempotency.remember(form_key, actor, request)
     db.session.flush()
     ledger.record(actor, "promotion.requested", f"user:{actor.id}", request_id=request.id, target_tier_id=request.target_tier_id)
     for supervisor in supervision.supervisors_of(actor.id, today()):
@@ -449,8 +453,10 @@ def open_requests(actor: User) -> list[PromotionRequest]:
 # --- Requirements --------------------------------------------------------------------------
 
 
+@idempotency.returns_existing
 def verify_requirement(
-    actor: User, worker: User, requirement: Requirement, *, verified_on: date | None, expires_on: date | None, note: str
+    actor: User, worker: User, requirement: Requirement, *, verified_on: date | None, expires_on: date | None, note: str,
+    form_key: str | None = None,
 ) -> RequirementVerification:
     """A manager records that a worker meets a requirement (and, for DBS, until when).
 
@@ -473,6 +479,7 @@ def verify_requirement(
     if len(note) > 500:
         raise FieldError("note", "The note must be 500 characters or fewer")
     begin_write()
+    idempotency.check(RequirementVerification, form_key, actor)
     verification = RequirementVerification(
         worker_id=worker.id,
         requirement_id=requirement.id,
@@ -482,6 +489,7 @@ def verify_requirement(
         note=note,
     )
     db.session.add(verification)
+    idempotency.remember(form_key, actor, verification)
     db.session.flush()
     ledger.record(
         actor,

@@ -35,7 +35,7 @@ def _save(form: TrainingItemForm, framework, item=None):
         months = service.parse_renewal(form.renews.data, form.renewal_months.data)
         values = dict(title=form.title.data or "", statutory=bool(form.statutory.data), renewal_months=months, tier_slugs=form.tiers.data or [])
         if item is None:
-            return service.add_item(current_user, framework, **values)
+            return service.add_item(current_user, framework, **values, form_key=form.form_key.data)
         return service.update_item(current_user, item, **values)
     except FieldError as error:
         show_on_form(form, error)

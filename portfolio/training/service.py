@@ -16,6 +16,7 @@ from flask import abort
 from sqlalchemy import func, select
 
 from ..audit import ledger
+from .. import idempotency
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
@@ -130,15 +131,18 @@ def _check(framework: Framework, title: str, tier_slugs: list[str], exclude_id: 
     return title, [] if set(tier_slugs) == known else sorted(tier_slugs, key=[t.slug for t in framework.tiers].index)
 
 
-def add_item(actor: User, framework: Framework, *, title: str, statutory: bool, renewal_months: int | None, tier_slugs: list[str]) -> TrainingItem:
+@idempotency.returns_existing
+def add_item(actor: User, framework: Framework, *, title: str, statutory: bool, renewal_months: int | None, tier_slugs: list[str], form_key: str | None = None) -> TrainingItem:
     """Add a course to a framework's catalogue. :raises FieldError: for bad values or a duplicate."""
     if not actor.has_role(Role.MANAGER):
         abort(403)
     title, tiers = _check(framework, title, tier_slugs)
     begin_write()
+    idempotency.check(TrainingItem, form_key, actor)
     position = (db.session.scalar(select(func.max(TrainingItem.position)).where(TrainingItem.framework_key == framework.key)) or 0) + 1
     item = TrainingItem(framework_key=framework.key, title=title, statutory=statutory, renewal_months=renewal_months, tier_slugs=tiers, position=position)
     db.session.add(item)
+    idempotency.remember(form_key, actor, item)
     db.session.flush()
     ledger.record(actor, "training.added", f"training:{item.id}", title=title, renewal_months=renewal_months)
     db.session.commit()
