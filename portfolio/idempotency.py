@@ -96,14 +96,25 @@ def remember(key: str | None, actor: User, record) -> None:
         raise AlreadyCreated(found) from None
 
 
-def returns_existing(use_case: F) -> F:
-    """Let a creating use case answer a repeated submission with the record the first one created."""
+def creates(model: type) -> Callable[[F], F]:
+    """Make a creating use case ``f(actor, ..., form_key=None)`` answer a repeated form with its first record.
 
-    @wraps(use_case)
-    def wrapped(*args, **kwargs):
-        try:
-            return use_case(*args, **kwargs)
-        except AlreadyCreated as done:
-            return done.record
+    The earlier record is looked for before anything else (so a check such as
+    "already in the catalogue" does not refuse the second click), and again
+    inside the use case's write transaction through ``check`` and ``remember``.
+    """
 
-    return wrapped  # type: ignore[return-value]
+    def decorator(use_case: F) -> F:
+        @wraps(use_case)
+        def wrapped(actor: User, *args, form_key: str | None = None, **kwargs):
+            earlier = created_before(model, form_key, actor)
+            if earlier is not None:
+                return earlier
+            try:
+                return use_case(actor, *args, form_key=form_key, **kwargs)
+            except AlreadyCreated as done:
+                return done.record
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator

@@ -102,7 +102,7 @@ def _goals(held_on: date, rows: list[GoalInput]) -> list[tuple[str, str, date, G
     return goals
 
 
-@idempotency.returns_existing
+@idempotency.creates(Appraisal)
 def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraiser_id: int | None, form_key: str | None = None) -> Appraisal:
     """Start the appraisal of a year, carrying over the open goals of the year before.
 
@@ -226,7 +226,7 @@ def open_goals(worker: User) -> list[CpdGoal]:
     )
 
 
-@idempotency.returns_existing
+@idempotency.creates(CpdActivity)
 def log_activity(
     actor: User, *, done_on: date | None, title: str, hours: str, learned: str, impact: str, goal_id: int | None, competence_ids: list[int],
     form_key: str | None = None,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 from flask import abort
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, inspect, or_, select
 from werkzeug.datastructures import FileStorage
 
 from .. import idempotency, richtext
@@ -329,7 +329,7 @@ def _competence_of_framework(actor: User, competence_id: int, field_name: str = 
     return competence
 
 
-@idempotency.returns_existing
+@idempotency.creates(Evidence)
 def create_evidence(
     actor: User,
     kind: EvidenceKind,
@@ -348,9 +348,6 @@ def create_evidence(
     :raises FieldError: for any bad value or file; nothing is written then.
     """
     require_worker(actor)
-    earlier = idempotency.created_before(Evidence, form_key, actor)
-    if earlier is not None:
-        return earlier
     today = today or date.today()
     values = _clean_input(actor, kind, data, today)
     actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else []
@@ -409,7 +406,7 @@ def update_evidence(
     staged = _stage_all(uploads)
     begin_write()
     try:
-        evidence = _locked_editable(evidence.id)  # it may have been submitted (or deleted) meanwhile
+        evidence = _locked_editable(_key(evidence))  # it may have been submitted (or deleted) meanwhile
         already_confirmed = already_confirmed_on(evidence)  # on the text as it is now
         _check_anonymity(kind, values, data.confirm_anonymous or already_confirmed, today)
     except BaseException:
@@ -431,6 +428,11 @@ def update_evidence(
     evidence.files.extend(_file_rows(staged))
     _commit_with_files(staged)
     return evidence
+
+
+def _key(row) -> int:
+    """A row's id without loading it: ``begin_write()`` expired it, and it may be gone by now."""
+    return inspect(row).identity[0]
 
 
 def _locked(evidence_id: int) -> Evidence:
@@ -461,7 +463,7 @@ def delete_evidence(actor: User, evidence: Evidence) -> None:
     if evidence.status != EvidenceStatus.DRAFT or evidence.note_confirmed:
         raise FieldError("title", "Only a draft can be deleted")
     begin_write()
-    evidence = _locked(evidence.id)
+    evidence = _locked(_key(evidence))
     if evidence.status != EvidenceStatus.DRAFT or evidence.note_confirmed:
         db.session.rollback()
         raise FieldError("title", "Only a draft can be deleted")
@@ -481,10 +483,10 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
     if evidence.kind == EvidenceKind.CERTIFICATE and len(evidence.files) == 1:
         raise FieldError("files", "A training certificate needs its certificate file: add the new file before removing this one")
     begin_write()
-    evidence = _locked(evidence.id)
+    evidence = _locked(_key(evidence))
     try:
         _require_editable(evidence)
-        stored = db.session.get(EvidenceFile, stored.id)
+        stored = db.session.get(EvidenceFile, _key(stored))
         if stored is None or stored.evidence_id != evidence.id:
             raise FieldError("files", "That file has already been removed")
         if evidence.kind == EvidenceKind.CERTIFICATE and len(evidence.files) == 1:
@@ -512,7 +514,7 @@ def link_competence(actor: User, evidence: Evidence, competence_id: int, note: s
     if len(note) > 500:
         raise FieldError("note", "The note must be 500 characters or fewer")
     begin_write()
-    evidence = _locked_editable(evidence.id)
+    evidence = _locked_editable(_key(evidence))
     existing = db.session.scalar(
         select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id, EvidenceLink.competence_id == competence.id)
     )
@@ -530,8 +532,8 @@ def _locked_link(evidence: Evidence, link: EvidenceLink) -> EvidenceLink:
 
     :raises FieldError: when either happened; the transaction is rolled back.
     """
-    locked = _locked(evidence.id)
-    current = db.session.get(EvidenceLink, link.id)
+    locked = _locked(_key(evidence))
+    current = db.session.get(EvidenceLink, _key(link))
     if not locked.is_editable:
         db.session.rollback()
         raise NotEditable(locked)
@@ -581,7 +583,7 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
         if findings:
             raise AnonymityCheckNeeded(findings)
     begin_write()
-    evidence = _locked_editable(evidence.id)
+    evidence = _locked_editable(_key(evidence))
     if evidence.kind == EvidenceKind.REFLECTION and confirm_anonymous and evidence.anonymity_confirmed_at is None:
         evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
     evidence.status = EvidenceStatus.SUBMITTED

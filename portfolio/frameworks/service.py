@@ -279,7 +279,7 @@ def _next_ref(framework: Framework) -> str:
     return f"LOCAL-{max(numbers, default=0) + 1:02d}"
 
 
-@idempotency.returns_existing
+@idempotency.creates(Competence)
 def add_locality_competence(actor: User, framework: Framework, *, statement: str, principle: str, function: str, form_key: str | None = None) -> Competence:
     """Add a locality-specific competence to a role profile.
 

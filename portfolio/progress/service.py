@@ -262,7 +262,7 @@ class NotReady(FieldError):
         self.readiness = readiness
 
 
-@idempotency.returns_existing
+@idempotency.creates(PromotionRequest)
 def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionRequest:
     """Ask to move to the next tier.
 
@@ -453,7 +453,7 @@ def open_requests(actor: User) -> list[PromotionRequest]:
 # --- Requirements --------------------------------------------------------------------------
 
 
-@idempotency.returns_existing
+@idempotency.creates(RequirementVerification)
 def verify_requirement(
     actor: User, worker: User, requirement: Requirement, *, verified_on: date | None, expires_on: date | None, note: str,
     form_key: str | None = None,

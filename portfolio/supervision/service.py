@@ -92,7 +92,7 @@ def _require_manager(actor: User) -> None:
         abort(403)
 
 
-@idempotency.returns_existing
+@idempotency.creates(SupervisionAssignment)
 def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, starts_on: date | None, ends_on: date | None, form_key: str | None = None) -> SupervisionAssignment:
     """Assign a supervisor to a worker from ``starts_on`` (until ``ends_on``, if given).
 

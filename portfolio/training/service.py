@@ -131,7 +131,7 @@ def _check(framework: Framework, title: str, tier_slugs: list[str], exclude_id: 
     return title, [] if set(tier_slugs) == known else sorted(tier_slugs, key=[t.slug for t in framework.tiers].index)
 
 
-@idempotency.returns_existing
+@idempotency.creates(TrainingItem)
 def add_item(actor: User, framework: Framework, *, title: str, statutory: bool, renewal_months: int | None, tier_slugs: list[str], form_key: str | None = None) -> TrainingItem:
     """Add a course to a framework's catalogue. :raises FieldError: for bad values or a duplicate."""
     if not actor.has_role(Role.MANAGER):
