@@ -60,12 +60,16 @@ class IdConverter(BaseConverter):
 class IdField(IntegerField):
     """An optional id in a form or filter; a bad one is reported on the field and reads as None."""
 
+    def __init__(self, label=None, validators=None, *, message: str = "Choose from the list", **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.message = message
+
     def process_formdata(self, valuelist):
         self.data = None
         if valuelist and str(valuelist[0]).strip():
             self.data = optional_id(valuelist[0])
             if self.data is None:
-                raise ValueError("Choose from the list")
+                raise ValueError(self.message)
 
 
 def _has_nul() -> bool:

@@ -154,7 +154,7 @@ class FilterForm(FlaskForm):
     q = SearchField("Search titles and text", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")])
     kind = SelectField("Kind", choices=choices([("", "All kinds")] + [(k.value, k.label) for k in EvidenceKind]), validators=[Optional()])
     status = SelectField("Status", choices=choices([("", "Any status")] + [(s.value, s.label) for s in EvidenceStatus]), validators=[Optional()])
-    competence = IdField("Competence", validators=[Optional()])
+    competence = IdField("Competence", validators=[Optional()], message="Choose a competence from the map")
     date_from = DateInputField("From", description_name="The from date")
     date_to = DateInputField("To", description_name="The to date")
     page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100_000)])
@@ -171,12 +171,12 @@ class PickerForm(FlaskForm):
         csrf = False
 
     q = SearchField("Search competences", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")])
-    group = IdField("Area", validators=[Optional()])
-    tier = IdField("Tier", validators=[Optional()])
+    group = IdField("Area", validators=[Optional()], message="Choose an area from the list")
+    tier = IdField("Tier", validators=[Optional()], message="Choose a tier from the list")
 
 
 class LinkForm(FlaskForm):
-    competence_id = IdField("Competence", validators=[InputRequired("Choose a competence")])
+    competence_id = IdField("Competence", validators=[InputRequired("Choose a competence")], message="Choose a competence")
     note = StringField(
         "How this evidence shows the competence (optional)",
         validators=[Optional(), Length(max=NOTE_MAX, message=f"The note must be {NOTE_MAX} characters or fewer")],
