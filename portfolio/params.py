@@ -42,10 +42,26 @@ def optional_id(value: object) -> int | None:
         return None
 
 
+def _range_pattern(top: int) -> str:
+    """A regular expression for the whole numbers 1..top, without leading zeros."""
+    digits = str(top)
+    shorter = f"[1-9][0-9]{{0,{len(digits) - 2}}}"
+    same_length = []
+    for i, d in enumerate(digits):
+        rest = len(digits) - i - 1
+        low = "1" if i == 0 else "0"
+        if int(d) > int(low):
+            same_length.append(f"{digits[:i]}[{low}-{int(d) - 1}][0-9]{{{rest}}}")
+    same_length.append(digits)
+    return "(?:" + "|".join([shorter, *same_length]) + ")"
+
+
 class IdConverter(BaseConverter):
     """``<id:name>`` in a route: only 1..ID_MAX match; anything else is a 404."""
 
-    regex = r"[1-9][0-9]{0,9}"
+    # The range is in the pattern itself: a value the converter refused after
+    # matching would make Werkzeug answer 405 where another method's rule shares the path.
+    regex = _range_pattern(ID_MAX)
 
     def to_python(self, value: str) -> int:
         number = int(value)
