@@ -320,7 +320,7 @@ def update_locality_competence(actor: User, competence: Competence, *, statement
     _require_manager(actor)
     statement, principle, function = _clean(statement, principle, function)
     begin_write()
-    competence = db.session.get(Competence, competence.id)
+    competence = lock(Competence, competence.id)
     _check_not_duplicate(competence.framework, statement, exclude_id=competence.id)
     group = GroupIndex(competence.framework).get([(principle, "principle", ""), (function, "function", "")])
     competence.statement = statement
@@ -333,7 +333,7 @@ def retire_locality_competence(actor: User, competence: Competence) -> Competenc
     """Retire a locality-specific competence: it leaves the profile but stays in the database."""
     _require_manager(actor)
     begin_write()
-    competence = db.session.get(Competence, competence.id)
+    competence = lock(Competence, competence.id)
     if competence.retired_at is None:
         competence.retired_at = datetime.now(timezone.utc)
         competence.retired_by_id = actor.id

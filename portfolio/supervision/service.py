@@ -9,7 +9,7 @@ from sqlalchemy import and_, exists, or_, select
 
 from ..audit import ledger
 from .. import idempotency
-from ..database import begin_write
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Role, SupervisionAssignment, User
@@ -155,7 +155,7 @@ def end_assignment(actor: User, assignment: SupervisionAssignment, ends_on: date
     if ends_on < assignment.starts_on:
         raise FieldError("ends_on", "The end date must be the same as or after the start date")
     begin_write()
-    assignment = db.session.get(SupervisionAssignment, assignment.id)
+    assignment = lock(SupervisionAssignment, assignment.id)
     clash = db.session.scalar(
         select(SupervisionAssignment).where(
             SupervisionAssignment.id != assignment.id,

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from ..audit import ledger
 from .. import idempotency
-from ..database import begin_write
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
@@ -156,7 +156,7 @@ def update_item(actor: User, item: TrainingItem, *, title: str, statutory: bool,
     framework = current_framework_or_404(item.framework_key)
     title, tiers = _check(framework, title, tier_slugs, exclude_id=item.id)
     begin_write()
-    item = db.session.get(TrainingItem, item.id)
+    item = lock(TrainingItem, item.id)
     item.title, item.statutory, item.renewal_months, item.tier_slugs = title, statutory, renewal_months, tiers
     ledger.record(actor, "training.changed", f"training:{item.id}", title=title, renewal_months=renewal_months)
     db.session.commit()
@@ -168,7 +168,10 @@ def retire_item(actor: User, item: TrainingItem) -> None:
     if not actor.has_role(Role.MANAGER):
         abort(403)
     begin_write()
-    item = db.session.get(TrainingItem, item.id)
+    item = lock(TrainingItem, item.id)
+    if item.retired_at is not None:  # a second click, or another manager, got there first
+        db.session.rollback()
+        return
     item.retired_at = datetime.now(timezone.utc)
     ledger.record(actor, "training.retired", f"training:{item.id}")
     db.session.commit()
