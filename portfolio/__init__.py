@@ -55,7 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     install_security_headers(app)
 
-    from . import errors, navigation, templating
+    from . import errors, navigation, params, templating
     from .auth import sessions
     from .auth.routes import bp as auth_bp
     from .evidence.routes import bp as evidence_bp
@@ -69,6 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .review.routes import bp as review_bp
     from .supervision.routes import bp as supervision_bp
 
+    params.init_app(app)  # the id converter must exist before the blueprints' routes
     sessions.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)

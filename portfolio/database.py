@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from .extensions import db
 
@@ -48,3 +48,16 @@ def begin_write() -> None:
     if session.in_transaction():
         session.rollback()
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+def lock(model, row_id: int):
+    """The row ``model`` ``row_id`` read afresh under a write lock, or None if it is gone.
+
+    Call after ``begin_write()``. ``FOR UPDATE`` makes a concurrent writer wait
+    on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already serialises writers),
+    and ``populate_existing`` overwrites any copy the session loaded before the
+    lock, so the caller checks the state the row really has now.
+    """
+    return db.session.scalar(
+        select(model).where(model.id == row_id).with_for_update().execution_options(populate_existing=True)
+    )

@@ -636,6 +636,19 @@ class NoteReview(db.Model):
     supervisor: Mapped[User] = relationship()
 
 
+class FormSubmission(db.Model):
+    """A creating form's one-time key (hashed) and the record its first submission created."""
+
+    __tablename__ = "form_submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(60))  # the created record's table
+    record_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Notification(db.Model):
     """An in-app notice for one person; it never holds evidence text."""
 

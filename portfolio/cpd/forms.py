@@ -6,9 +6,10 @@ from wtforms.validators import Optional
 
 from ..fields import DateInputField, choices
 from ..models import GoalStatus
+from ..idempotency import OnceForm
 
 
-class StartAppraisalForm(FlaskForm):
+class StartAppraisalForm(OnceForm):
     held_on = DateInputField("Date of the appraisal", description_name="The date of the appraisal")
     appraiser_id = SelectField("Appraiser", coerce=int, validate_choice=False)
 
@@ -27,7 +28,7 @@ class AppraisalForm(FlaskForm):
     goals = FieldList(FormField(GoalForm), min_entries=3, max_entries=30)
 
 
-class ActivityForm(FlaskForm):
+class ActivityForm(OnceForm):
     done_on = DateInputField("Date", description_name="The date")
     title = StringField("What was the activity?", validators=[Optional()])
     hours = StringField("Hours", validators=[Optional()])

@@ -52,6 +52,7 @@ def new_activity():
                 impact=form.impact.data,
                 goal_id=form.goal_id.data or None,
                 competence_ids=form.competence_ids.data or [],
+                form_key=form.form_key.data,
             )
         except FieldError as error:
             show_on_form(form, error)
@@ -69,7 +70,7 @@ def new_appraisal():
     form.appraiser_id.choices = choices([(0, "Choose")] + [(u.id, u.name) for u in service.appraisers_for(current_user)])
     if form.validate_on_submit():
         try:
-            appraisal = service.start_appraisal(current_user, current_user, held_on=form.held_on.data, appraiser_id=form.appraiser_id.data)
+            appraisal = service.start_appraisal(current_user, current_user, held_on=form.held_on.data, appraiser_id=form.appraiser_id.data, form_key=form.form_key.data)
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -77,7 +78,7 @@ def new_appraisal():
     return render("cpd/start.html", status=422 if form.errors else 200, form=form)
 
 
-@bp.route("/appraisals/<int:appraisal_id>", methods=["GET", "POST"])
+@bp.route("/appraisals/<id:appraisal_id>", methods=["GET", "POST"])
 @login_required
 def appraisal(appraisal_id: int):
     """An appraisal: review, objectives, learning needs and the CPD plan; signatures."""
@@ -105,7 +106,7 @@ def appraisal(appraisal_id: int):
     return render("cpd/appraisal.html", status=422 if form.errors else 200, appraisal=item, form=form, editable=editable, sign_form=ConfirmForm())
 
 
-@bp.post("/appraisals/<int:appraisal_id>/sign")
+@bp.post("/appraisals/<id:appraisal_id>/sign")
 @login_required
 def sign(appraisal_id: int):
     """Sign the appraisal (worker or appraiser)."""

@@ -12,7 +12,8 @@ from sqlalchemy import extract, func, select
 from ..audit import ledger
 from ..clock import today
 from ..evidence import anonymity
-from ..database import begin_write
+from ..database import begin_write, lock
+from .. import idempotency
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Appraisal, Competence, CpdActivity, CpdGoal, GoalStatus, Role, User
@@ -102,7 +103,8 @@ def _goals(held_on: date, rows: list[GoalInput]) -> list[tuple[str, str, date, G
     return goals
 
 
-def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraiser_id: int | None) -> Appraisal:
+@idempotency.creates(Appraisal)
+def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraiser_id: int | None, form_key: str | None = None) -> Appraisal:
     """Start the appraisal of a year, carrying over the open goals of the year before.
 
     :raises FieldError: for a missing or future date, a wrong appraiser, or a year that has one.
@@ -117,6 +119,7 @@ def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraise
     if not appraiser_id or appraiser_id not in allowed:
         raise FieldError("appraiser_id", "Choose the appraiser: one of your supervisors or a manager")
     begin_write()
+    idempotency.check(Appraisal, form_key, actor)
     if db.session.scalar(select(Appraisal.id).where(Appraisal.worker_id == worker.id, Appraisal.year == held_on.year)):
         db.session.rollback()
         raise FieldError("held_on", f"There is already an appraisal for {held_on.year}")
@@ -137,6 +140,7 @@ def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraise
                     )
                 )
     db.session.add(appraisal)
+    idempotency.remember(form_key, actor, appraisal)
     db.session.flush()
     ledger.record(actor, "appraisal.started", f"user:{worker.id}", appraisal_id=appraisal.id, year=appraisal.year)
     db.session.commit()
@@ -161,7 +165,7 @@ def update_appraisal(
     }
     plan = _goals(appraisal.held_on, goals)
     begin_write()
-    appraisal = db.session.scalar(select(Appraisal).where(Appraisal.id == appraisal.id).with_for_update())
+    appraisal = lock(Appraisal, appraisal.id)
     if appraisal.is_locked:
         db.session.rollback()
         raise FieldError("review", "This appraisal is signed by both of you and locked")
@@ -184,7 +188,7 @@ def sign(actor: User, appraisal: Appraisal) -> Appraisal:
     if actor.id not in (appraisal.worker_id, appraisal.appraiser_id):
         abort(404)
     begin_write()
-    appraisal = db.session.scalar(select(Appraisal).where(Appraisal.id == appraisal.id).with_for_update())
+    appraisal = lock(Appraisal, appraisal.id)
     column = "worker_signed_at" if actor.id == appraisal.worker_id else "appraiser_signed_at"
     if getattr(appraisal, column) is not None:
         db.session.rollback()
@@ -223,8 +227,10 @@ def open_goals(worker: User) -> list[CpdGoal]:
     )
 
 
+@idempotency.creates(CpdActivity)
 def log_activity(
-    actor: User, *, done_on: date | None, title: str, hours: str, learned: str, impact: str, goal_id: int | None, competence_ids: list[int]
+    actor: User, *, done_on: date | None, title: str, hours: str, learned: str, impact: str, goal_id: int | None, competence_ids: list[int],
+    form_key: str | None = None,
 ) -> CpdActivity:
     """Add a CPD activity, linked to competences and to a plan goal.
 
@@ -261,11 +267,13 @@ def log_activity(
         if len(competences) != len(set(competence_ids)):
             raise FieldError("competence_ids", "Choose competences from your framework")
     begin_write()
+    idempotency.check(CpdActivity, form_key, actor)
     activity = CpdActivity(
         worker_id=actor.id, done_on=done_on, title=title, hours=amount, learned=learned, impact=impact, goal_id=goal_id or None
     )
     activity.competences = [db.session.merge(c) for c in competences]
     db.session.add(activity)
+    idempotency.remember(form_key, actor, activity)
     db.session.commit()
     return activity
 

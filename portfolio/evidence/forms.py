@@ -8,7 +8,9 @@ from wtforms import BooleanField, DecimalField, FieldList, Form, FormField, Hidd
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from ..fields import DateInputField, choices
+from ..params import IdField
 from ..models import ActionOwner, EvidenceKind, EvidenceStatus, FeedbackSource
+from ..idempotency import OnceForm
 
 TITLE_MAX = 200
 TEXT_MAX = 20_000
@@ -33,7 +35,7 @@ def _text(label: str, required: str | None = None) -> TextAreaField:
     return TextAreaField(label, validators=validators)
 
 
-class EvidenceForm(FlaskForm):
+class EvidenceForm(OnceForm):
     """Fields every kind has."""
 
     title = StringField(
@@ -152,7 +154,7 @@ class FilterForm(FlaskForm):
     q = SearchField("Search titles and text", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")])
     kind = SelectField("Kind", choices=choices([("", "All kinds")] + [(k.value, k.label) for k in EvidenceKind]), validators=[Optional()])
     status = SelectField("Status", choices=choices([("", "Any status")] + [(s.value, s.label) for s in EvidenceStatus]), validators=[Optional()])
-    competence = IntegerField("Competence", validators=[Optional()])
+    competence = IdField("Competence", validators=[Optional()], message="Choose a competence from the map")
     date_from = DateInputField("From", description_name="The from date")
     date_to = DateInputField("To", description_name="The to date")
     page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100_000)])
@@ -169,12 +171,12 @@ class PickerForm(FlaskForm):
         csrf = False
 
     q = SearchField("Search competences", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")])
-    group = IntegerField("Area", validators=[Optional()])
-    tier = IntegerField("Tier", validators=[Optional()])
+    group = IdField("Area", validators=[Optional()], message="Choose an area from the list")
+    tier = IdField("Tier", validators=[Optional()], message="Choose a tier from the list")
 
 
 class LinkForm(FlaskForm):
-    competence_id = IntegerField("Competence", validators=[InputRequired("Choose a competence")])
+    competence_id = IdField("Competence", validators=[InputRequired("Choose a competence")], message="Choose a competence")
     note = StringField(
         "How this evidence shows the competence (optional)",
         validators=[Optional(), Length(max=NOTE_MAX, message=f"The note must be {NOTE_MAX} characters or fewer")],

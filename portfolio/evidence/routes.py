@@ -11,6 +11,7 @@ from ..access import role_required
 from ..errors import FieldError, show_on_form
 from ..fields import choices
 from ..models import EvidenceKind, EvidenceStatus, Role
+from ..params import parse_id
 from ..rendering import render
 from ..review import service as review
 from . import files, service
@@ -114,6 +115,12 @@ def _supervisor_choices(form, evidence=None) -> None:
         )
 
 
+def _not_editable(evidence, error: FieldError):
+    """The item was submitted or signed off (perhaps a moment ago): say so on its page."""
+    flash(error.message, "info")
+    return redirect(url_for(".show", evidence_id=evidence.id), code=303)
+
+
 def _show_error(form, error: FieldError):
     """Put the service's message on its field, keeping any anonymity findings for the page."""
     show_on_form(form, error)
@@ -125,7 +132,7 @@ def _show_error(form, error: FieldError):
 def new(kind: str):
     """Step 2: the form for that kind of evidence."""
     evidence_kind = _kind_or_404(kind)
-    competence_id = request.args.get("competence", type=int)
+    competence_id = request.args.get("competence", type=parse_id)
     competence = service.get_competence_for_worker_or_404(current_user, competence_id, active=True) if competence_id else None
     form = FORMS[evidence_kind]()
     _supervisor_choices(form)
@@ -138,6 +145,7 @@ def new(kind: str):
                 _input_from(form),
                 request.files.getlist("files"),
                 link_competence_id=competence.id if competence else None,
+                form_key=form.form_key.data,
             )
         except FieldError as error:
             findings = _show_error(form, error)
@@ -155,7 +163,7 @@ def new(kind: str):
     )
 
 
-@bp.get("/<int:evidence_id>")
+@bp.get("/<id:evidence_id>")
 @worker_required
 def show(evidence_id: int):
     """Everything about one item: its text, files, links and status."""
@@ -170,7 +178,7 @@ def show(evidence_id: int):
     )
 
 
-@bp.post("/<int:evidence_id>/withdraw")
+@bp.post("/<id:evidence_id>/withdraw")
 @worker_required
 def withdraw(evidence_id: int):
     """Take back a submission nobody has decided on."""
@@ -185,7 +193,7 @@ def withdraw(evidence_id: int):
     return redirect(url_for(".show", evidence_id=evidence.id), code=303)
 
 
-@bp.route("/<int:evidence_id>/edit", methods=["GET", "POST"])
+@bp.route("/<id:evidence_id>/edit", methods=["GET", "POST"])
 @worker_required
 def edit(evidence_id: int):
     """Change a draft or returned item."""
@@ -199,6 +207,8 @@ def edit(evidence_id: int):
     if form.validate_on_submit():
         try:
             service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
+        except service.NotEditable as error:
+            return _not_editable(evidence, error)
         except FieldError as error:
             findings = _show_error(form, error)
         else:
@@ -242,7 +252,7 @@ def _form_data(evidence) -> dict:
     return data
 
 
-@bp.route("/<int:evidence_id>/delete", methods=["GET", "POST"])
+@bp.route("/<id:evidence_id>/delete", methods=["GET", "POST"])
 @worker_required
 def delete(evidence_id: int):
     """Confirm, then delete a draft with its files."""
@@ -259,7 +269,7 @@ def delete(evidence_id: int):
     return render("evidence/delete.html", evidence=evidence, form=form)
 
 
-@bp.route("/<int:evidence_id>/submit", methods=["GET", "POST"])
+@bp.route("/<id:evidence_id>/submit", methods=["GET", "POST"])
 @worker_required
 def submit(evidence_id: int):
     """Check, then send an item for review."""
@@ -271,6 +281,8 @@ def submit(evidence_id: int):
     if form.validate_on_submit():
         try:
             service.submit(current_user, evidence, confirm_anonymous=bool(form.confirm_anonymous.data))
+        except service.NotEditable as error:
+            return _not_editable(evidence, error)
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -279,7 +291,7 @@ def submit(evidence_id: int):
     return render("evidence/submit.html", status=422 if form.errors else 200, evidence=evidence, form=form, findings=findings)
 
 
-@bp.get("/<int:evidence_id>/files/<int:file_id>")
+@bp.get("/<id:evidence_id>/files/<id:file_id>")
 @worker_required
 def download(evidence_id: int, file_id: int):
     """A file of one of my items, always as a download."""
@@ -288,7 +300,7 @@ def download(evidence_id: int, file_id: int):
     return files.send_evidence_file(stored)
 
 
-@bp.post("/<int:evidence_id>/files/<int:file_id>/delete")
+@bp.post("/<id:evidence_id>/files/<id:file_id>/delete")
 @worker_required
 def remove_file(evidence_id: int, file_id: int):
     """Remove a file from a draft or returned item."""
@@ -304,7 +316,7 @@ def remove_file(evidence_id: int, file_id: int):
     return redirect(url_for(".show", evidence_id=evidence.id), code=303)
 
 
-@bp.get("/<int:evidence_id>/links")
+@bp.get("/<id:evidence_id>/links")
 @worker_required
 def links(evidence_id: int):
     """Link an item to competences: the picker, and the links already made."""
@@ -336,7 +348,7 @@ def _links_page(evidence, link_form: LinkForm, status: int = 200):
     )
 
 
-@bp.post("/<int:evidence_id>/links")
+@bp.post("/<id:evidence_id>/links")
 @worker_required
 def add_link(evidence_id: int):
     """Link the item to one competence (from the picker)."""
@@ -345,6 +357,8 @@ def add_link(evidence_id: int):
     if form.validate_on_submit():
         try:
             link = service.link_competence(current_user, evidence, form.competence_id.data, form.note.data or "")
+        except service.NotEditable as error:
+            return _not_editable(evidence, error)
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -354,7 +368,7 @@ def add_link(evidence_id: int):
     return _links_page(evidence, form, status=422)
 
 
-@bp.post("/<int:evidence_id>/links/<int:link_id>")
+@bp.post("/<id:evidence_id>/links/<id:link_id>")
 @worker_required
 def update_link(evidence_id: int, link_id: int):
     """Change the note on a link."""
@@ -374,7 +388,7 @@ def update_link(evidence_id: int, link_id: int):
     return redirect(url_for(".links", evidence_id=evidence.id), code=303)
 
 
-@bp.post("/<int:evidence_id>/links/<int:link_id>/delete")
+@bp.post("/<id:evidence_id>/links/<id:link_id>/delete")
 @worker_required
 def remove_link(evidence_id: int, link_id: int):
     """Unlink a competence."""
@@ -397,7 +411,7 @@ def competence_map():
     return render("evidence/map.html", tiers=service.competence_map(current_user))
 
 
-@bp.get("/competences/<int:competence_id>")
+@bp.get("/competences/<id:competence_id>")
 @worker_required
 def competence(competence_id: int):
     """The items linked to one competence, and a way to add more."""

@@ -9,12 +9,11 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 from flask import abort
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, inspect, or_, select
 from werkzeug.datastructures import FileStorage
 
-from .. import clock
-from .. import richtext
-from ..database import begin_write
+from .. import clock, idempotency, richtext
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks import tree
@@ -382,6 +381,7 @@ def _competence_of_framework(actor: User, competence_id: int, field_name: str = 
     return competence
 
 
+@idempotency.creates(Evidence)
 def create_evidence(
     actor: User,
     kind: EvidenceKind,
@@ -390,8 +390,12 @@ def create_evidence(
     *,
     link_competence_id: int | None = None,
     today: date | None = None,
+    form_key: str | None = None,
 ) -> Evidence:
     """Add a draft item to the actor's portfolio, with its files (and a first link).
+
+    A repeated submission of the same form (``form_key``) returns the item the
+    first one created, and writes nothing.
 
     :raises FieldError: for any bad value or file; nothing is written then.
     """
@@ -405,6 +409,12 @@ def create_evidence(
     if kind == EvidenceKind.CERTIFICATE and not staged:
         raise FieldError("files", "Select the certificate file")
     begin_write()
+    try:
+        idempotency.check(Evidence, form_key, actor)
+    except idempotency.AlreadyCreated:
+        for item in staged:
+            files.discard(item)
+        raise
     evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **values)
     if kind == EvidenceKind.REFLECTION and data.confirm_anonymous and not values["is_private"]:
         evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
@@ -413,6 +423,12 @@ def create_evidence(
     if competence is not None:
         evidence.links = [EvidenceLink(competence_id=competence.id)]
     db.session.add(evidence)
+    try:
+        idempotency.remember(form_key, actor, evidence)
+    except idempotency.AlreadyCreated:
+        for item in staged:
+            files.discard(item)
+        raise
     _commit_with_files(staged)
     return evidence
 
@@ -434,14 +450,17 @@ def update_evidence(
     kind = evidence.kind
     values = _clean_input(actor, kind, data, today, current=evidence)
     actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else None
-    text_unchanged = all(values.get(n) == getattr(evidence, n) for n in TEXT_FIELDS[kind])
-    already_confirmed = evidence.anonymity_confirmed_at is not None and text_unchanged
+    already_confirmed_on = lambda item: item.anonymity_confirmed_at is not None and all(  # noqa: E731
+        values.get(n) == getattr(item, n) for n in TEXT_FIELDS[kind]
+    )
+    already_confirmed = already_confirmed_on(evidence)
     _check_anonymity(kind, values, actions or [], data.confirm_anonymous or already_confirmed, today)
     staged = _stage_all(uploads)
     begin_write()
     try:
-        evidence = _locked(evidence.id)
-        _require_editable(evidence)  # it may have been submitted (or deleted) meanwhile
+        evidence = _locked_editable(_key(evidence))  # it may have been submitted (or deleted) meanwhile
+        already_confirmed = already_confirmed_on(evidence)  # on the text as it is now
+        _check_anonymity(kind, values, data.confirm_anonymous or already_confirmed, today)
     except BaseException:
         db.session.rollback()
         for item in staged:
@@ -463,11 +482,28 @@ def update_evidence(
     return evidence
 
 
+def _key(row) -> int:
+    """A row's id without loading it: ``begin_write()`` expired it, and it may be gone by now."""
+    return inspect(row).identity[0]
+
+
 def _locked(evidence_id: int) -> Evidence:
     """Re-read an item inside the write transaction, locking its row on PostgreSQL."""
-    evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence_id).with_for_update())
+    evidence = lock(Evidence, evidence_id)
     if evidence is None:
         abort(404)
+    return evidence
+
+
+def _locked_editable(evidence_id: int) -> Evidence:
+    """The item under lock, if it is still editable.
+
+    :raises NotEditable: when it was submitted (or confirmed) meanwhile; the transaction is rolled back.
+    """
+    evidence = _locked(evidence_id)
+    if not evidence.is_editable:
+        db.session.rollback()
+        raise NotEditable(evidence)
     return evidence
 
 
@@ -479,7 +515,7 @@ def delete_evidence(actor: User, evidence: Evidence) -> None:
     if evidence.status != EvidenceStatus.DRAFT or evidence.note_confirmed:
         raise FieldError("title", "Only a draft can be deleted")
     begin_write()
-    evidence = _locked(evidence.id)
+    evidence = _locked(_key(evidence))
     if evidence.status != EvidenceStatus.DRAFT or evidence.note_confirmed:
         db.session.rollback()
         raise FieldError("title", "Only a draft can be deleted")
@@ -499,9 +535,17 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
     if evidence.kind == EvidenceKind.CERTIFICATE and len(evidence.files) == 1:
         raise FieldError("files", "A training certificate needs its certificate file: add the new file before removing this one")
     begin_write()
-    evidence = _locked(evidence.id)
-    _require_editable(evidence)
-    stored = db.session.get(EvidenceFile, stored.id)
+    evidence = _locked(_key(evidence))
+    try:
+        _require_editable(evidence)
+        stored = db.session.get(EvidenceFile, _key(stored))
+        if stored is None or stored.evidence_id != evidence.id:
+            raise FieldError("files", "That file has already been removed")
+        if evidence.kind == EvidenceKind.CERTIFICATE and len(evidence.files) == 1:
+            raise FieldError("files", "A training certificate needs its certificate file: add the new file before removing this one")
+    except FieldError:
+        db.session.rollback()
+        raise
     name = stored.stored_name
     db.session.delete(stored)
     db.session.commit()
@@ -529,8 +573,7 @@ def link_competence(actor: User, evidence: Evidence, competence_id: int, note: s
     competence = _competence_of_framework(actor, competence_id)
     note = _clean_note(note)
     begin_write()
-    evidence = _locked(evidence.id)
-    _require_editable(evidence)
+    evidence = _locked_editable(_key(evidence))
     existing = db.session.scalar(
         select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id, EvidenceLink.competence_id == competence.id)
     )
@@ -543,13 +586,28 @@ def link_competence(actor: User, evidence: Evidence, competence_id: int, note: s
     return link
 
 
+def _locked_link(evidence: Evidence, link: EvidenceLink) -> EvidenceLink:
+    """The link, read after locking its item (which may have been submitted, or the link removed, meanwhile).
+
+    :raises FieldError: when either happened; the transaction is rolled back.
+    """
+    locked = _locked(_key(evidence))
+    current = db.session.get(EvidenceLink, _key(link))
+    if not locked.is_editable:
+        db.session.rollback()
+        raise NotEditable(locked)
+    if current is None or current.evidence_id != locked.id:
+        db.session.rollback()
+        raise FieldError("note", "That link has already been removed")
+    return current
+
+
 def update_link_note(actor: User, evidence: Evidence, link: EvidenceLink, note: str) -> EvidenceLink:
     """Change the note on a link. :raises FieldError: for a long note or a locked item."""
     _require_editable(evidence)
     note = _clean_note(note)
     begin_write()
-    _require_editable(_locked(evidence.id))  # it may have been submitted meanwhile
-    link = db.session.get(EvidenceLink, link.id)
+    link = _locked_link(evidence, link)
     link.note = note
     db.session.commit()
     return link
@@ -559,8 +617,7 @@ def unlink(actor: User, evidence: Evidence, link: EvidenceLink) -> None:
     """Remove a link. :raises FieldError: for a locked item."""
     _require_editable(evidence)
     begin_write()
-    _require_editable(_locked(evidence.id))  # it may have been submitted meanwhile
-    db.session.delete(db.session.get(EvidenceLink, link.id))
+    db.session.delete(_locked_link(evidence, link))
     db.session.commit()
 
 
@@ -584,8 +641,7 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
         if findings:
             raise AnonymityCheckNeeded(findings)
     begin_write()
-    evidence = _locked(evidence.id)
-    _require_editable(evidence)
+    evidence = _locked_editable(_key(evidence))
     if evidence.kind == EvidenceKind.REFLECTION and confirm_anonymous and evidence.anonymity_confirmed_at is None:
         evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
     evidence.status = EvidenceStatus.SUBMITTED

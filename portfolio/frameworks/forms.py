@@ -5,9 +5,10 @@ from wtforms import SearchField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .service import GROUP_NAME_MAX, STATEMENT_MAX
+from ..idempotency import OnceForm
 
 
-class LocalityCompetenceForm(FlaskForm):
+class LocalityCompetenceForm(OnceForm):
     statement = TextAreaField(
         "Competence statement",
         validators=[

@@ -21,7 +21,7 @@ def index():
     return render("frameworks/index.html", frameworks=service.current_frameworks())
 
 
-@bp.get("/<int:framework_id>")
+@bp.get("/<id:framework_id>")
 @login_required
 def show(framework_id: int):
     """One framework: tiers or sections, groups, every statement, the requirements."""
@@ -32,7 +32,7 @@ def show(framework_id: int):
     return render("frameworks/show.html", "competences", outline=outline, form=form, query=query)
 
 
-@bp.route("/<int:framework_id>/locality/new", methods=["GET", "POST"])
+@bp.route("/<id:framework_id>/locality/new", methods=["GET", "POST"])
 @manager_required
 def add_locality(framework_id: int):
     """Add a locality-specific competence to a role profile."""
@@ -41,7 +41,12 @@ def add_locality(framework_id: int):
     if form.validate_on_submit():
         try:
             service.add_locality_competence(
-                current_user, framework, statement=form.statement.data, principle=form.principle.data, function=form.function.data
+                current_user,
+                framework,
+                statement=form.statement.data,
+                principle=form.principle.data,
+                function=form.function.data,
+                form_key=form.form_key.data,
             )
         except FieldError as error:
             show_on_form(form, error)
@@ -51,7 +56,7 @@ def add_locality(framework_id: int):
     return _locality_form(framework, form, competence=None)
 
 
-@bp.route("/<int:framework_id>/locality/<int:competence_id>/edit", methods=["GET", "POST"])
+@bp.route("/<id:framework_id>/locality/<id:competence_id>/edit", methods=["GET", "POST"])
 @manager_required
 def edit_locality(framework_id: int, competence_id: int):
     """Change a locality-specific competence."""
@@ -78,7 +83,7 @@ def edit_locality(framework_id: int, competence_id: int):
     return _locality_form(framework, form, competence=competence)
 
 
-@bp.post("/<int:framework_id>/locality/<int:competence_id>/retire")
+@bp.post("/<id:framework_id>/locality/<id:competence_id>/retire")
 @manager_required
 def retire_locality(framework_id: int, competence_id: int):
     """Retire a locality-specific competence (it stays in the database)."""

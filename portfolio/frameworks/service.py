@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 from flask import abort
 from sqlalchemy import func, select
 
-from ..database import begin_write
+from .. import idempotency
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Competence, CompetenceGroup, Framework, Requirement, Role, Section, Tier, User
@@ -270,7 +271,8 @@ def _next_ref(framework: Framework) -> str:
     return f"LOCAL-{max(numbers, default=0) + 1:02d}"
 
 
-def add_locality_competence(actor: User, framework: Framework, *, statement: str, principle: str, function: str) -> Competence:
+@idempotency.creates(Competence)
+def add_locality_competence(actor: User, framework: Framework, *, statement: str, principle: str, function: str, form_key: str | None = None) -> Competence:
     """Add a locality-specific competence to a role profile.
 
     :raises FieldError: for missing, over-long or duplicate values.
@@ -279,7 +281,8 @@ def add_locality_competence(actor: User, framework: Framework, *, statement: str
     _require_role_profile(framework)
     statement, principle, function = _clean(statement, principle, function)
     begin_write()
-    framework = db.session.get(Framework, framework.id)  # re-read inside the write lock
+    idempotency.check(Competence, form_key, actor)
+    framework = lock(Framework, framework.id)  # re-read under the lock: two managers adding at once take turns
     _check_not_duplicate(framework, statement)
     tier = db.session.scalar(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position).limit(1))
     group = GroupIndex(framework).get([(principle, "principle", ""), (function, "function", "")])
@@ -296,6 +299,7 @@ def add_locality_competence(actor: User, framework: Framework, *, statement: str
         created_by_id=actor.id,
     )
     db.session.add(competence)
+    idempotency.remember(form_key, actor, competence)
     db.session.commit()
     return competence
 
@@ -308,7 +312,7 @@ def update_locality_competence(actor: User, competence: Competence, *, statement
     _require_manager(actor)
     statement, principle, function = _clean(statement, principle, function)
     begin_write()
-    competence = db.session.get(Competence, competence.id)
+    competence = lock(Competence, competence.id)
     _check_not_duplicate(competence.framework, statement, exclude_id=competence.id)
     group = GroupIndex(competence.framework).get([(principle, "principle", ""), (function, "function", "")])
     competence.statement = statement
@@ -321,7 +325,7 @@ def retire_locality_competence(actor: User, competence: Competence) -> Competenc
     """Retire a locality-specific competence: it leaves the profile but stays in the database."""
     _require_manager(actor)
     begin_write()
-    competence = db.session.get(Competence, competence.id)
+    competence = lock(Competence, competence.id)
     if competence.retired_at is None:
         competence.retired_at = datetime.now(timezone.utc)
         competence.retired_by_id = actor.id

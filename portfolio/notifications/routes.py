@@ -19,7 +19,7 @@ def index():
     return render("notifications/index.html", notices=service.for_user(current_user), form=ConfirmForm())
 
 
-@bp.post("/<int:notification_id>")
+@bp.post("/<id:notification_id>")
 @login_required
 def open_notice(notification_id: int):
     """Mark one as read and go to what it is about."""

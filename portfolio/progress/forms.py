@@ -6,9 +6,10 @@ from wtforms.validators import Length, Optional
 
 from ..fields import DateInputField, choices
 from .service import REASONS_MAX
+from ..idempotency import OnceForm
 
 
-class RequestForm(FlaskForm):
+class RequestForm(OnceForm):
     request = HiddenField()
 
 
@@ -31,7 +32,7 @@ class PromotionDecisionForm(FlaskForm):
     reasons = TextAreaField("Reasons (needed to decline)", validators=[Optional(), Length(max=REASONS_MAX, message=f"The reasons must be {REASONS_MAX:,} characters or fewer")])
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(OnceForm):
     verified_on = DateInputField("Date verified", description_name="The date verified")
     expires_on = DateInputField("Renewal date (leave empty to use the usual period)", description_name="The renewal date")
     note = StringField("Note (optional)", validators=[Optional(), Length(max=500, message="The note must be 500 characters or fewer")])

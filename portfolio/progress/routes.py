@@ -16,6 +16,7 @@ from ..fields import choices
 from ..frameworks import service as frameworks_service
 from ..models import Role
 from ..privacy import export as data_export
+from ..params import optional_id, parse_id
 from ..rendering import render
 from . import documents, service
 from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm
@@ -67,7 +68,7 @@ def request_promotion():
     form = RequestForm()
     if form.validate_on_submit():
         try:
-            service.request_promotion(current_user)
+            service.request_promotion(current_user, form_key=form.form_key.data)
         except service.NotReady as error:
             show_on_form(form, error)
             return _progress_page(current_user, status=422, request_form=form, not_ready=error.readiness)
@@ -105,10 +106,10 @@ def _pdf(worker, tier_id: int | None):
 @worker_required
 def pdf():
     """My portfolio for a promotion panel, for a target tier (the next one by default)."""
-    return _pdf(current_user, request.args.get("tier", type=int))
+    return _pdf(current_user, request.args.get("tier", type=parse_id))
 
 
-@bp.get("/workers/<int:worker_id>")
+@bp.get("/workers/<id:worker_id>")
 @login_required
 def worker(worker_id: int):
     """A supervisee's or (for managers) any worker's progress, with the promotion forms."""
@@ -116,15 +117,15 @@ def worker(worker_id: int):
     return _progress_page(person)
 
 
-@bp.get("/workers/<int:worker_id>/portfolio.pdf")
+@bp.get("/workers/<id:worker_id>/portfolio.pdf")
 @login_required
 def worker_pdf(worker_id: int):
     """A worker's portfolio PDF, for their supervisor or a manager."""
     person = service.get_worker_for_actor_or_404(current_user, worker_id)
-    return _pdf(person, request.args.get("tier", type=int))
+    return _pdf(person, request.args.get("tier", type=parse_id))
 
 
-@bp.post("/requests/<int:request_id>/recommend")
+@bp.post("/requests/<id:request_id>/recommend")
 @role_required(Role.SUPERVISOR)
 def recommend(request_id: int):
     """A supervisor supports the request, or not yet, with reasons."""
@@ -144,7 +145,7 @@ def recommend(request_id: int):
     return redirect(url_for(".worker", worker_id=person.id), code=303)
 
 
-@bp.post("/requests/<int:request_id>/decide")
+@bp.post("/requests/<id:request_id>/decide")
 @manager_required
 def decide(request_id: int):
     """A manager approves (with an effective date) or declines (with reasons)."""
@@ -163,7 +164,7 @@ def decide(request_id: int):
     return redirect(url_for(".worker", worker_id=promotion.worker_id), code=303)
 
 
-@bp.route("/workers/<int:worker_id>/requirements/<int:requirement_id>", methods=["GET", "POST"])
+@bp.route("/workers/<id:worker_id>/requirements/<id:requirement_id>", methods=["GET", "POST"])
 @manager_required
 def verify(worker_id: int, requirement_id: int):
     """Record that a worker meets a mandatory requirement."""
@@ -173,7 +174,10 @@ def verify(worker_id: int, requirement_id: int):
     if form.validate_on_submit():
         try:
             service.verify_requirement(
-                current_user, person, requirement, verified_on=form.verified_on.data, expires_on=form.expires_on.data, note=form.note.data or ""
+                current_user, person, requirement, verified_on=form.verified_on.data,
+                expires_on=form.expires_on.data,
+                note=form.note.data or "",
+                form_key=form.form_key.data,
             )
         except FieldError as error:
             show_on_form(form, error)
@@ -199,7 +203,7 @@ def team():
     form.validate()
     rows = service.overview(
         q=(form.q.data or "") if not form.q.errors else "",
-        framework_id=int(form.framework.data) if (form.framework.data or "").isdigit() else None,
+        framework_id=optional_id(form.framework.data or ""),
         only=form.only.data or "",
     )
     if request.args.get("format") == "csv":

@@ -12,7 +12,8 @@ from sqlalchemy import exists, func, select
 from ..audit import ledger
 from ..clock import today
 from ..evidence import anonymity
-from ..database import begin_write
+from ..database import begin_write, lock
+from .. import idempotency
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks import tree
@@ -132,7 +133,8 @@ class NotReady(FieldError):
         self.readiness = readiness
 
 
-def request_promotion(actor: User) -> PromotionRequest:
+@idempotency.creates(PromotionRequest)
+def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionRequest:
     """Ask to move to the next tier.
 
     :raises FieldError: at the top tier or with a request already open; NotReady with what is missing.
@@ -145,6 +147,7 @@ def request_promotion(actor: User) -> PromotionRequest:
     if not progress.readiness.ready:
         raise NotReady(progress.readiness)
     begin_write()
+    idempotency.check(PromotionRequest, form_key, actor)
     if db.session.scalar(
         select(exists().where(PromotionRequest.worker_id == actor.id, ~exists().where(PromotionDecision.request_id == PromotionRequest.id)))
     ):
@@ -152,6 +155,7 @@ def request_promotion(actor: User) -> PromotionRequest:
         raise FieldError("request", "You already have a promotion request waiting for a decision")
     request = PromotionRequest(worker_id=actor.id, from_tier_id=actor.tier_id, target_tier_id=progress.next_tier.id)
     db.session.add(request)
+    idempotency.remember(form_key, actor, request)
     db.session.flush()
     ledger.record(actor, "promotion.requested", f"user:{actor.id}", request_id=request.id, target_tier_id=request.target_tier_id)
     for supervisor in supervision.supervisors_of(actor.id, today()):
@@ -213,7 +217,7 @@ def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, 
         raise FieldError("supports", "Choose whether you support the request")
     reasons = _reasons(reasons, "reasons", "Give your reasons")
     begin_write()
-    request = db.session.scalar(select(PromotionRequest).where(PromotionRequest.id == request.id).with_for_update())
+    request = lock(PromotionRequest, request.id)
     if request.decision is not None:
         db.session.rollback()
         raise FieldError("supports", "A manager has already decided this request")
@@ -251,14 +255,14 @@ def decide_promotion(
         raise FieldError("effective_on", "Enter the date the new tier takes effect")
     reasons = _reasons(reasons, "reasons", None if approved else "Give the reasons for declining")
     begin_write()
-    request = db.session.scalar(select(PromotionRequest).where(PromotionRequest.id == request.id).with_for_update())
+    request = lock(PromotionRequest, request.id)
     if request.decision is not None:
         db.session.rollback()
         raise FieldError("approved", "This request has already been decided")
     if not request.recommendations:
         db.session.rollback()
         raise FieldError("approved", "Wait for a supervisor’s recommendation before deciding")
-    worker = db.session.scalar(select(User).where(User.id == request.worker_id).with_for_update())
+    worker = lock(User, request.worker_id)
     # The same tier in the worker's current framework version (a new version may have loaded since).
     target = db.session.scalar(
         select(Tier).where(Tier.framework_id == worker.framework_id, Tier.slug == request.target_tier.slug)
@@ -321,8 +325,10 @@ def open_requests(actor: User) -> list[PromotionRequest]:
 # --- Requirements --------------------------------------------------------------------------
 
 
+@idempotency.creates(RequirementVerification)
 def verify_requirement(
-    actor: User, worker: User, requirement: Requirement, *, verified_on: date | None, expires_on: date | None, note: str
+    actor: User, worker: User, requirement: Requirement, *, verified_on: date | None, expires_on: date | None, note: str,
+    form_key: str | None = None,
 ) -> RequirementVerification:
     """A manager records that a worker meets a requirement (and, for DBS, until when).
 
@@ -346,6 +352,7 @@ def verify_requirement(
         raise FieldError("note", "The note must be 500 characters or fewer")
     anonymity.require_anonymous("note", "The note", note)
     begin_write()
+    idempotency.check(RequirementVerification, form_key, actor)
     verification = RequirementVerification(
         worker_id=worker.id,
         requirement_id=requirement.id,
@@ -355,6 +362,7 @@ def verify_requirement(
         note=note,
     )
     db.session.add(verification)
+    idempotency.remember(form_key, actor, verification)
     db.session.flush()
     ledger.record(
         actor,

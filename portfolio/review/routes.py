@@ -41,7 +41,7 @@ def _outcomes_from(form_data, evidence) -> dict[int, service.CompetenceOutcome]:
     return outcomes
 
 
-@bp.route("/<int:submission_id>", methods=["GET", "POST"])
+@bp.route("/<id:submission_id>", methods=["GET", "POST"])
 @supervisor_required
 def decide(submission_id: int):
     """Decide competence by competence, then sign off or return; then the next item."""
@@ -95,7 +95,7 @@ def decide(submission_id: int):
     )
 
 
-@bp.get("/<int:submission_id>/files/<int:file_id>")
+@bp.get("/<id:submission_id>/files/<id:file_id>")
 @supervisor_required
 def download(submission_id: int, file_id: int):
     """A file of an item I am reviewing, as a download."""
@@ -104,7 +104,7 @@ def download(submission_id: int, file_id: int):
     return files.send_evidence_file(stored)
 
 
-@bp.route("/notes/<int:evidence_id>", methods=["GET", "POST"])
+@bp.route("/notes/<id:evidence_id>", methods=["GET", "POST"])
 @supervisor_required
 def note(evidence_id: int):
     """Confirm a supervision note that names me, or dispute it."""
@@ -129,7 +129,7 @@ def note(evidence_id: int):
     )
 
 
-@bp.get("/notes/<int:evidence_id>/files/<int:file_id>")
+@bp.get("/notes/<id:evidence_id>/files/<id:file_id>")
 @supervisor_required
 def note_download(evidence_id: int, file_id: int):
     """A file of a supervision note that names me."""

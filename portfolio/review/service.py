@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ..audit import ledger
 from ..clock import today
 from ..evidence import anonymity
-from ..database import begin_write
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import (
@@ -161,9 +161,9 @@ def withdraw(actor: User, evidence: Evidence) -> Submission:
     if evidence.owner_id != actor.id:
         abort(404)
     begin_write()
-    evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence.id).with_for_update())
+    evidence = lock(Evidence, evidence.id)
     submission = db.session.scalar(
-        select(Submission).where(Submission.evidence_id == evidence.id, _open()).with_for_update()
+        select(Submission).where(Submission.evidence_id == evidence.id, _open()).with_for_update().execution_options(populate_existing=True)
     )
     if submission is None:
         db.session.rollback()
@@ -303,8 +303,8 @@ def decide(
     begin_write()
     # Every use case locks the item first, then its submission: one order, so
     # a withdrawal and a decision cannot deadlock on PostgreSQL.
-    evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence_id).with_for_update())
-    submission = db.session.scalar(select(Submission).where(Submission.id == submission_id).with_for_update())
+    evidence = lock(Evidence, evidence_id)
+    submission = lock(Submission, submission_id)
     existing = db.session.scalar(select(Decision).where(Decision.submission_id == submission_id))
     if existing is not None:
         who = "you" if existing.supervisor_id == actor.id else existing.supervisor.name
@@ -450,7 +450,7 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
         raise FieldError("comment", f"The comment must be {COMMENT_MAX:,} characters or fewer")
     anonymity.require_anonymous("comment", "The comment", comment)
     begin_write()
-    evidence = db.session.scalar(select(Evidence).where(Evidence.id == evidence.id).with_for_update())
+    evidence = lock(Evidence, evidence.id)
     if db.session.scalar(
         select(exists().where(NoteReview.evidence_id == evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED))
     ):

@@ -4,9 +4,10 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField
 
 from ..fields import DateInputField
+from ..idempotency import OnceForm
 
 
-class AssignmentForm(FlaskForm):
+class AssignmentForm(OnceForm):
     worker_id = SelectField("Worker", coerce=int, validate_choice=False)
     supervisor_id = SelectField("Supervisor", coerce=int, validate_choice=False)
     starts_on = DateInputField("Start date", description_name="Start date")

@@ -39,6 +39,7 @@ def index():
                 supervisor_id=form.supervisor_id.data,
                 starts_on=form.starts_on.data,
                 ends_on=form.ends_on.data,
+                form_key=form.form_key.data,
             )
         except FieldError as error:
             show_on_form(form, error)
@@ -50,7 +51,7 @@ def index():
     )
 
 
-@bp.route("/<int:assignment_id>/end", methods=["GET", "POST"])
+@bp.route("/<id:assignment_id>/end", methods=["GET", "POST"])
 @manager_required
 def end(assignment_id: int):
     """Set the last day of an assignment."""

@@ -8,7 +8,8 @@ from flask import abort
 from sqlalchemy import and_, exists, or_, select
 
 from ..audit import ledger
-from ..database import begin_write
+from .. import idempotency
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Role, SupervisionAssignment, User
@@ -91,7 +92,8 @@ def _require_manager(actor: User) -> None:
         abort(403)
 
 
-def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, starts_on: date | None, ends_on: date | None) -> SupervisionAssignment:
+@idempotency.creates(SupervisionAssignment)
+def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, starts_on: date | None, ends_on: date | None, form_key: str | None = None) -> SupervisionAssignment:
     """Assign a supervisor to a worker from ``starts_on`` (until ``ends_on``, if given).
 
     :raises FieldError: for a missing or wrong person, the same person twice,
@@ -111,6 +113,7 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
     if ends_on is not None and ends_on < starts_on:
         raise FieldError("ends_on", "The end date must be the same as or after the start date")
     begin_write()
+    idempotency.check(SupervisionAssignment, form_key, actor)
     overlapping = db.session.scalar(
         select(SupervisionAssignment).where(
             SupervisionAssignment.worker_id == worker.id,
@@ -126,6 +129,7 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
         worker_id=worker.id, supervisor_id=supervisor.id, starts_on=starts_on, ends_on=ends_on, created_by_id=actor.id
     )
     db.session.add(assignment)
+    idempotency.remember(form_key, actor, assignment)
     db.session.flush()
     ledger.record(
         actor,
@@ -151,7 +155,7 @@ def end_assignment(actor: User, assignment: SupervisionAssignment, ends_on: date
     if ends_on < assignment.starts_on:
         raise FieldError("ends_on", "The end date must be the same as or after the start date")
     begin_write()
-    assignment = db.session.get(SupervisionAssignment, assignment.id)
+    assignment = lock(SupervisionAssignment, assignment.id)
     clash = db.session.scalar(
         select(SupervisionAssignment).where(
             SupervisionAssignment.id != assignment.id,

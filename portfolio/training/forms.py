@@ -6,9 +6,10 @@ from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..fields import choices
+from ..idempotency import OnceForm
 
 
-class TrainingItemForm(FlaskForm):
+class TrainingItemForm(OnceForm):
     title = StringField("Title", validators=[Optional(), Length(max=200, message="The title must be 200 characters or fewer")])
     statutory = BooleanField("Statutory or mandatory training")
     renews = RadioField(

@@ -35,7 +35,7 @@ def _save(form: TrainingItemForm, framework, item=None):
         months = service.parse_renewal(form.renews.data, form.renewal_months.data)
         values = dict(title=form.title.data or "", statutory=bool(form.statutory.data), renewal_months=months, tier_slugs=form.tiers.data or [])
         if item is None:
-            return service.add_item(current_user, framework, **values)
+            return service.add_item(current_user, framework, **values, form_key=form.form_key.data)
         return service.update_item(current_user, item, **values)
     except FieldError as error:
         show_on_form(form, error)
@@ -63,7 +63,7 @@ def catalogue(key: str):
     )
 
 
-@bp.route("/items/<int:item_id>/edit", methods=["GET", "POST"])
+@bp.route("/items/<id:item_id>/edit", methods=["GET", "POST"])
 @manager_required
 def edit(item_id: int):
     """Change a course."""
@@ -85,7 +85,7 @@ def edit(item_id: int):
     return render("training/edit.html", status=422 if form.errors else 200, framework=framework, item=item, form=form, confirm_form=ConfirmForm())
 
 
-@bp.post("/items/<int:item_id>/retire")
+@bp.post("/items/<id:item_id>/retire")
 @manager_required
 def retire(item_id: int):
     """Take a course out of the catalogue."""

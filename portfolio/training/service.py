@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 
 from ..audit import ledger
 from ..clock import today
-from ..database import begin_write
+from ..database import begin_write, lock
+from .. import idempotency
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
@@ -127,15 +128,18 @@ def _check(framework: Framework, title: str, tier_slugs: list[str], exclude_id: 
     return title, [] if set(tier_slugs) == known else sorted(tier_slugs, key=[t.slug for t in framework.tiers].index)
 
 
-def add_item(actor: User, framework: Framework, *, title: str, statutory: bool, renewal_months: int | None, tier_slugs: list[str]) -> TrainingItem:
+@idempotency.creates(TrainingItem)
+def add_item(actor: User, framework: Framework, *, title: str, statutory: bool, renewal_months: int | None, tier_slugs: list[str], form_key: str | None = None) -> TrainingItem:
     """Add a course to a framework's catalogue. :raises FieldError: for bad values or a duplicate."""
     if not actor.has_role(Role.MANAGER):
         abort(403)
     title, tiers = _check(framework, title, tier_slugs)
     begin_write()
+    idempotency.check(TrainingItem, form_key, actor)
     position = (db.session.scalar(select(func.max(TrainingItem.position)).where(TrainingItem.framework_key == framework.key)) or 0) + 1
     item = TrainingItem(framework_key=framework.key, title=title, statutory=statutory, renewal_months=renewal_months, tier_slugs=tiers, position=position)
     db.session.add(item)
+    idempotency.remember(form_key, actor, item)
     db.session.flush()
     ledger.record(actor, "training.added", f"training:{item.id}", title=title, renewal_months=renewal_months)
     db.session.commit()
@@ -149,7 +153,7 @@ def update_item(actor: User, item: TrainingItem, *, title: str, statutory: bool,
     framework = current_framework_or_404(item.framework_key)
     title, tiers = _check(framework, title, tier_slugs, exclude_id=item.id)
     begin_write()
-    item = db.session.get(TrainingItem, item.id)
+    item = lock(TrainingItem, item.id)
     item.title, item.statutory, item.renewal_months, item.tier_slugs = title, statutory, renewal_months, tiers
     ledger.record(actor, "training.changed", f"training:{item.id}", title=title, renewal_months=renewal_months)
     db.session.commit()
@@ -161,7 +165,10 @@ def retire_item(actor: User, item: TrainingItem) -> None:
     if not actor.has_role(Role.MANAGER):
         abort(403)
     begin_write()
-    item = db.session.get(TrainingItem, item.id)
+    item = lock(TrainingItem, item.id)
+    if item.retired_at is not None:  # a second click, or another manager, got there first
+        db.session.rollback()
+        return
     item.retired_at = datetime.now(timezone.utc)
     ledger.record(actor, "training.retired", f"training:{item.id}")
     db.session.commit()

@@ -1,0 +1,120 @@
+"""Creating forms that create once: a double click or a resent form finds what the first one made.
+
+Every form that creates a record carries a one-time key (``OnceForm``), made
+when the form is drawn. The use case that creates the record remembers the
+key (hashed) in ``form_submissions``, in the same transaction as the record.
+A second submission with the same key finds that row, before writing or, when
+two arrive together on PostgreSQL, through the key's unique constraint, and
+gets the first record back instead of making another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from functools import wraps
+from typing import Callable, TypeVar
+
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from wtforms import HiddenField
+
+from .extensions import db
+from .models import FormSubmission, User
+
+KEY_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")
+F = TypeVar("F", bound=Callable)
+
+
+def new_key() -> str:
+    """A fresh, unguessable key for one rendering of a form."""
+    return secrets.token_urlsafe(32)
+
+
+class OnceForm(FlaskForm):
+    """Base of every form that creates something: adds the one-time key (render ``form.form_key``)."""
+
+    form_key = HiddenField(default=new_key)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def usable(key: str | None) -> str | None:
+    """The key if it has the shape ``new_key`` makes; anything else gives no protection, and no error."""
+    return key if key and KEY_RE.fullmatch(key) else None
+
+
+class AlreadyCreated(Exception):
+    """This form was submitted before: ``record`` is what that submission created."""
+
+    def __init__(self, record):
+        super().__init__(f"already created: {record!r}")
+        self.record = record
+
+
+def created_before(model: type, key: str | None, actor: User):
+    """The ``model`` record the actor's earlier submission of this form created, if any."""
+    if usable(key) is None:
+        return None
+    row = db.session.scalar(select(FormSubmission).where(FormSubmission.key_hash == _digest(key)))
+    if row is None or row.user_id != actor.id or row.kind != model.__tablename__:
+        return None
+    return db.session.get(model, row.record_id)
+
+
+def check(model: type, key: str | None, actor: User) -> None:
+    """Call inside the write transaction, before creating anything.
+
+    :raises AlreadyCreated: when this form already created its record (the transaction is rolled back).
+    """
+    found = created_before(model, key, actor)
+    if found is not None:
+        db.session.rollback()
+        raise AlreadyCreated(found)
+
+
+def remember(key: str | None, actor: User, record) -> None:
+    """Record that this form created ``record`` (flushed); call before the audit row and notifications.
+
+    :raises AlreadyCreated: when a concurrent submission of the same form got there first.
+    """
+    if usable(key) is None:
+        return
+    db.session.flush()
+    db.session.add(FormSubmission(key_hash=_digest(key), user_id=actor.id, kind=record.__tablename__, record_id=record.id))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        found = created_before(type(record), key, actor)
+        if found is None:
+            raise
+        raise AlreadyCreated(found) from None
+
+
+def creates(model: type) -> Callable[[F], F]:
+    """Make a creating use case ``f(actor, ..., form_key=None)`` answer a repeated form with its first record.
+
+    The earlier record is looked for before anything else (so a check such as
+    "already in the catalogue" does not refuse the second click), and again
+    inside the use case's write transaction through ``check`` and ``remember``.
+    """
+
+    def decorator(use_case: F) -> F:
+        @wraps(use_case)
+        def wrapped(actor: User, *args, form_key: str | None = None, **kwargs):
+            earlier = created_before(model, form_key, actor)
+            if earlier is not None:
+                return earlier
+            try:
+                return use_case(actor, *args, form_key=form_key, **kwargs)
+            except AlreadyCreated as done:
+                return done.record
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator

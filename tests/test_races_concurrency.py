@@ -1,0 +1,165 @@
+"""A worker's own requests racing each other, over real HTTP: nothing changes after submission, nothing is made twice.
+
+Same set-up as test_review_concurrency: a threaded WSGI server on a loopback
+port, separate HTTP clients signed in through the real form, every request
+sent up to its last byte and then released together, on SQLite or on
+PostgreSQL (PORTFOLIO_TEST_DATABASE_URL). Each race runs several rounds so
+that a lost race is likely to show; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select
+
+from portfolio.audit import ledger
+from portfolio.evidence import service as evidence_service
+from portfolio.extensions import db
+from portfolio.models import AuditEntry, Evidence, EvidenceKind, EvidenceStatus, FormSubmission, Submission, User
+from portfolio.review import service as review
+
+from .conftest import csrf_token
+from .test_review_concurrency import ROUNDS, HttpClient, People, no_server_errors, overlapped, people, race, server, signed_in  # noqa: F401
+from .test_races_routes import form_key
+
+ITEM_TEXT = "A leaflet for the walking group."
+SUCCESS = "nhsuk-notification-banner--success"  # a flash message that says it worked
+
+
+def draft_item(app, people: People, title: str) -> int:
+    """A fresh draft of the worker's, linked to a competence (so it can be submitted)."""
+    with app.test_request_context():
+        worker = db.session.get(User, people.worker.id)
+        evidence = evidence_service.create_evidence(
+            worker,
+            EvidenceKind.OTHER,
+            evidence_service.EvidenceInput(title=title, occurred_on=date(2026, 10, 1), description=ITEM_TEXT),
+            link_competence_id=people.competence_id,
+        )
+        db.session.commit()
+        return evidence.id
+
+
+def edit_form(token: str, title: str) -> dict[str, str]:
+    return {
+        "csrf_token": token,
+        "title": title,
+        "occurred_on-day": "1",
+        "occurred_on-month": "10",
+        "occurred_on-year": "2026",
+        "description": "The leaflet, rewritten after the group's comments.",
+    }
+
+
+def fire(*starts) -> list:
+    """Start every request (each sent but for its last byte), then release them together."""
+    pending = []
+    try:
+        for start in starts:
+            pending.append(start())
+    except BaseException:
+        for item in pending:
+            item.close()
+        raise
+    return race(pending)
+
+
+def fresh(model, evidence_id: int):
+    db.session.commit()  # a new snapshot: see what the server wrote
+    return db.session.scalars(select(model).where(model.evidence_id == evidence_id)).all()
+
+
+def test_an_edit_racing_submit_never_changes_what_was_submitted(app, server, people):
+    editor, submitter = signed_in(server, ("editor", people.worker.email), ("submitter", people.worker.email))
+    outcomes = {"edited then submitted": 0, "submitted, edit refused": 0}
+    overlapping = 0
+    rounds = ROUNDS * 2
+    for number in range(rounds):
+        evidence_id = draft_item(app, people, f"Walking group leaflet {number}")
+        path = f"/portfolio/{evidence_id}"
+        edit_page, submit_page = editor.get(f"{path}/edit"), submitter.get(f"{path}/submit")
+        assert edit_page.status == submit_page.status == 200, (edit_page.describe(), submit_page.describe())
+        new_title = f"Walking group leaflet {number}, second version"
+        edit, submit = fire(
+            lambda: editor.start_post(f"{path}/edit", edit_form(csrf_token(edit_page.text), new_title)),
+            lambda: submitter.start_post(f"{path}/submit", {"csrf_token": csrf_token(submit_page.text)}),
+        )
+        no_server_errors({"edit": edit, "submit": submit}, number)
+        described = f"round {number}: edit {edit.describe()}; submit {submit.describe()}"
+        assert edit.status == 303 and edit.headers["location"].endswith(path), described
+        assert submit.status == 303 and submit.headers["location"].endswith(path), described
+        overlapping += overlapped([edit, submit])
+
+        [submission] = fresh(Submission, evidence_id)
+        evidence = db.session.get(Evidence, evidence_id)
+        assert evidence.status == EvidenceStatus.SUBMITTED, described
+        # What the supervisor will decide on is exactly what was recorded at submission.
+        assert submission.content_hash == review.content_hash(evidence), described
+        edit_answer = editor.get(path).text
+        if evidence.title == new_title:
+            outcomes["edited then submitted"] += 1
+            assert "Changes saved" in edit_answer, described
+        else:
+            outcomes["submitted, edit refused"] += 1
+            assert evidence.title == f"Walking group leaflet {number}" and ITEM_TEXT in evidence.description, described
+            assert "This item is submitted for review" in edit_answer and "cannot be changed" in edit_answer, described
+        submitted_page = submitter.get(path).text
+        assert SUCCESS in submitted_page and "Submitted for review" in submitted_page, described
+
+    assert overlapping == rounds, f"only {overlapping} of {rounds} rounds had both requests in flight at once ({outcomes})"
+    verification = ledger.verify()
+    assert verification.ok, verification.describe()
+
+
+def test_a_double_click_on_submit_opens_one_submission(app, server, people):
+    first, second = signed_in(server, ("first", people.worker.email), ("second", people.worker.email))
+    overlapping = 0
+    for number in range(ROUNDS):
+        evidence_id = draft_item(app, people, f"Community cafe poster {number}")
+        path = f"/portfolio/{evidence_id}"
+        tokens = [csrf_token(client.get(f"{path}/submit").text) for client in (first, second)]
+        answers = fire(*[lambda c=c, t=t: c.start_post(f"{path}/submit", {"csrf_token": t}) for c, t in zip((first, second), tokens)])
+        no_server_errors({"first": answers[0], "second": answers[1]}, number)
+        described = f"round {number}: " + "; ".join(a.describe() for a in answers)
+        assert all(a.status == 303 and a.headers["location"].endswith(path) for a in answers), described
+        overlapping += overlapped(answers)
+
+        submissions = fresh(Submission, evidence_id)
+        assert len(submissions) == 1, described
+        audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "evidence.submitted", AuditEntry.subject == f"evidence:{evidence_id}")).all()
+        assert len(audit) == 1, described
+        pages = [client.get(path).text for client in (first, second)]
+        said = sorted(SUCCESS in p for p in pages)
+        assert said == [False, True], described  # one was submitted, the other told why not
+        assert any("This item is submitted for review and cannot be changed" in p for p in pages), described
+
+    assert overlapping == ROUNDS
+    verification = ledger.verify()
+    assert verification.ok, verification.describe()
+
+
+def test_a_double_click_on_save_creates_one_draft(app, server, people):
+    [browser] = signed_in(server, ("browser", people.worker.email))
+    overlapping = 0
+    for number in range(ROUNDS):
+        page = browser.get("/portfolio/new/other")
+        assert page.status == 200, page.describe()
+        title = f"Befriending visit notes {number}"
+        data = {**edit_form(csrf_token(page.text), title), "form_key": form_key(page.text)}
+        # One browser, one form, two clicks: the same cookies and the same key, on two connections.
+        answers = fire(*[lambda: browser.start_post("/portfolio/new/other", data) for _ in range(2)])
+        no_server_errors({"first": answers[0], "second": answers[1]}, number)
+        described = f"round {number}: " + "; ".join(a.describe() for a in answers)
+        assert [a.status for a in answers] == [303, 303], described
+        assert answers[0].headers["location"] == answers[1].headers["location"], described
+        overlapping += overlapped(answers)
+
+        db.session.commit()
+        items = db.session.scalars(select(Evidence).where(Evidence.title == title)).all()
+        assert len(items) == 1, described
+        assert answers[0].headers["location"].endswith(f"/portfolio/{items[0].id}/links"), described
+        assert title in browser.get(f"/portfolio/{items[0].id}").text
+
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(FormSubmission)) == ROUNDS
