@@ -227,7 +227,10 @@ def test_anyone_else_as_appraiser_is_refused_next_to_the_field(client, auth, peo
     auth.login_as(worker)
     before = written()
     response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(appraiser_id)})
-    assert_error_shown(response, "appraiser_id", "Choose the appraiser: one of your supervisors or a manager")
+    if who == "self":  # separation of duties: a clearer message
+        assert_error_shown(response, "appraiser_id", "You cannot be your own appraiser: choose one of your supervisors or a manager")
+    else:
+        assert_error_shown(response, "appraiser_id", "Choose the appraiser: one of your supervisors or a manager")
     assert written() == before
 
 

@@ -9,6 +9,7 @@ from datetime import date
 from flask import abort, current_app
 from sqlalchemy import exists, func, select
 
+from .. import duties
 from ..audit import ledger
 from ..database import begin_write
 from ..errors import FieldError
@@ -37,6 +38,8 @@ from . import rules
 from .rules import CompetenceStatus
 
 REASONS_MAX = 5000
+OWN_PROMOTION = "This is your own promotion request: another supervisor recommends on it and another manager decides it."
+OWN_REQUIREMENTS = "These are your own mandatory requirements: another manager must verify them."
 
 
 def today() -> date:
@@ -284,6 +287,8 @@ def request_promotion(actor: User) -> PromotionRequest:
     db.session.flush()
     ledger.record(actor, "promotion.requested", f"user:{actor.id}", request_id=request.id, target_tier_id=request.target_tier_id)
     for supervisor in supervision.supervisors_of(actor.id, today()):
+        if duties.is_own(supervisor, actor.id):
+            continue
         notifications.notify(
             supervisor,
             f"{actor.name} asked to become {progress.next_tier.name}: your recommendation is needed",
@@ -299,6 +304,24 @@ def get_request_or_404(request_id: int) -> PromotionRequest:
     if request is None:
         abort(404)
     return request
+
+
+def get_request_to_decide_or_404(actor: User, request_id: int) -> PromotionRequest:
+    """A promotion request someone else made, for the actor to recommend on or decide.
+
+    :raises OwnDecision: for the actor's own request (a 403 page saying why).
+    :raises 404: for a missing one.
+    """
+    request = get_request_or_404(request_id)
+    duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
+    return request
+
+
+def _lock_request(request_id: int) -> PromotionRequest:
+    """Lock a promotion request, loading it afresh (never a copy read before the lock)."""
+    return db.session.scalar(
+        select(PromotionRequest).where(PromotionRequest.id == request_id).with_for_update().execution_options(populate_existing=True)
+    )
 
 
 def can_see_worker(actor: User, worker: User) -> bool:
@@ -321,6 +344,17 @@ def get_worker_for_actor_or_404(actor: User, worker_id: int) -> User:
     return worker
 
 
+def get_worker_to_verify_or_404(actor: User, worker_id: int) -> User:
+    """A worker (not the actor) whose mandatory requirements the actor may verify.
+
+    :raises OwnDecision: for the actor themself (a 403 page saying why).
+    :raises 404: for anyone they may not see.
+    """
+    worker = get_worker_for_actor_or_404(actor, worker_id)
+    duties.refuse_own(actor, worker.id, OWN_REQUIREMENTS)
+    return worker
+
+
 def _reasons(text: str | None, field_name: str, required_message: str | None) -> str:
     text = (text or "").strip()
     if required_message and not text:
@@ -334,14 +368,17 @@ def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, 
     """A current supervisor records whether they support the request, with reasons.
 
     :raises FieldError: for no choice, no reasons, a decided request or a second recommendation.
+    :raises OwnDecision: for the actor's own request (nothing written).
     """
-    if actor.id == request.worker_id or not supervision.is_supervising(actor.id, request.worker_id, today()):
+    duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
+    if not supervision.is_supervising(actor.id, request.worker_id, today()):
         abort(404)
     if supports is None:
         raise FieldError("supports", "Choose whether you support the request")
     reasons = _reasons(reasons, "reasons", "Give your reasons")
     begin_write()
-    request = db.session.scalar(select(PromotionRequest).where(PromotionRequest.id == request.id).with_for_update())
+    request = _lock_request(request.id)
+    duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     if request.decision is not None:
         db.session.rollback()
         raise FieldError("supports", "A manager has already decided this request")
@@ -353,6 +390,8 @@ def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, 
     db.session.flush()
     ledger.record(actor, "promotion.recommended", f"user:{request.worker_id}", request_id=request.id, supports=supports)
     for manager in supervision.people_with_role(Role.MANAGER):
+        if duties.is_own(manager, request.worker_id):
+            continue  # a worker-manager is not asked to decide their own request
         notifications.notify(
             manager,
             f"{actor.name} {'supports' if supports else 'does not yet support'} {request.worker.name}’s promotion request",
@@ -370,6 +409,7 @@ def decide_promotion(
 
     :raises FieldError: for a missing choice, date or reasons, no recommendation
         yet, a request already decided, or a worker no longer ready.
+    :raises OwnDecision: for the actor's own request (nothing written).
     """
     if not actor.has_role(Role.MANAGER):
         abort(403)
@@ -379,7 +419,8 @@ def decide_promotion(
         raise FieldError("effective_on", "Enter the date the new tier takes effect")
     reasons = _reasons(reasons, "reasons", None if approved else "Give the reasons for declining")
     begin_write()
-    request = db.session.scalar(select(PromotionRequest).where(PromotionRequest.id == request.id).with_for_update())
+    request = _lock_request(request.id)
+    duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     if request.decision is not None:
         db.session.rollback()
         raise FieldError("approved", "This request has already been decided")
@@ -435,7 +476,7 @@ def open_requests(actor: User) -> list[PromotionRequest]:
     """Undecided requests the actor can act on: all for managers, supervisees' for supervisors."""
     query = (
         select(PromotionRequest)
-        .where(~exists().where(PromotionDecision.request_id == PromotionRequest.id))
+        .where(~exists().where(PromotionDecision.request_id == PromotionRequest.id), duties.not_own(PromotionRequest.worker_id, actor))
         .options(db.joinedload(PromotionRequest.worker), db.joinedload(PromotionRequest.target_tier), db.selectinload(PromotionRequest.recommendations))
         .order_by(PromotionRequest.requested_at)
     )
@@ -455,6 +496,7 @@ def verify_requirement(
     """A manager records that a worker meets a requirement (and, for DBS, until when).
 
     :raises FieldError: for a missing or future date, or a renewal date before it.
+    :raises OwnDecision: for the actor's own requirements (nothing written).
     """
     if not actor.has_role(Role.MANAGER):
         abort(403)
@@ -473,6 +515,8 @@ def verify_requirement(
     if len(note) > 500:
         raise FieldError("note", "The note must be 500 characters or fewer")
     begin_write()
+    worker = db.session.scalar(select(User).where(User.id == worker.id).with_for_update().execution_options(populate_existing=True))
+    duties.refuse_own(actor, worker.id, OWN_REQUIREMENTS)
     verification = RequirementVerification(
         worker_id=worker.id,
         requirement_id=requirement.id,
@@ -523,9 +567,11 @@ class OverviewRow:
     waiting: int
 
 
-def overview(*, q: str = "", framework_id: int | None = None, only: str = "") -> list[OverviewRow]:
-    """Every worker: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
+def overview(*, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = "") -> list[OverviewRow]:
+    """Every worker but the actor: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
     query = select(User).where(User.is_worker.is_(True), User.active.is_(True), User.framework_id.is_not(None))
+    if actor is not None:
+        query = query.where(duties.not_own(User.id, actor))
     if framework_id:
         query = query.where(User.framework_id == framework_id)
     for word in q.split()[:5]:
