@@ -287,8 +287,6 @@ def request_promotion(actor: User) -> PromotionRequest:
     db.session.flush()
     ledger.record(actor, "promotion.requested", f"user:{actor.id}", request_id=request.id, target_tier_id=request.target_tier_id)
     for supervisor in supervision.supervisors_of(actor.id, today()):
-        if duties.is_own(supervisor, actor.id):
-            continue
         notifications.notify(
             supervisor,
             f"{actor.name} asked to become {progress.next_tier.name}: your recommendation is needed",
