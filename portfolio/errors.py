@@ -59,6 +59,12 @@ def _page(status: int, title: str | None = None, body: str | None = None):
 
 def init_app(app: Flask) -> None:
     """Show every error on an NHS.UK-styled page."""
+    from .duties import OwnDecision  # duties builds on FieldError from this module
+
+    @app.errorhandler(OwnDecision)
+    def _own_decision(error: OwnDecision):
+        db.session.rollback()
+        return _page(403, "You cannot decide about yourself", error.message)
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError):

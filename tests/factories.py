@@ -10,7 +10,20 @@ from sqlalchemy import select
 from portfolio.auth.passwords import hash_password
 from portfolio.extensions import db
 from portfolio.frameworks import loader
-from portfolio.models import Framework, Role, SupervisionAssignment, Tier, User
+from portfolio.models import (
+    Appraisal,
+    Competence,
+    Evidence,
+    EvidenceKind,
+    Framework,
+    PromotionRecommendation,
+    PromotionRequest,
+    Role,
+    Submission,
+    SupervisionAssignment,
+    Tier,
+    User,
+)
 
 PASSWORD = "correct horse battery staple"
 # Hashed once: argon2id is slow on purpose, and tests create many users.
@@ -62,3 +75,78 @@ def assign(supervisor: User, worker: User, starts_on: date | None = None) -> Sup
     db.session.add(assignment)
     db.session.commit()
     return assignment
+
+
+# --- People with two roles, and the items they decide on (separation of duties) -----------
+
+EVENT_DAY = date(2026, 3, 10)
+
+
+def make_worker_with(role: Role, name: str, slug: str = "link-worker") -> User:
+    """A Link Worker who also holds ``role`` (supervisor or manager)."""
+    return make_user(Role.WORKER, role, name=name, tier=tier("link-worker", slug))
+
+
+def make_worker_supervisor(name: str = "Willa Worker-Supervisor") -> User:
+    return make_worker_with(Role.SUPERVISOR, name)
+
+
+def make_worker_manager(name: str = "Mel Worker-Manager") -> User:
+    return make_worker_with(Role.MANAGER, name)
+
+
+def link_worker_competence(ref: str) -> Competence:
+    return db.session.scalar(
+        select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
+    )
+
+
+def submitted_item(worker: User, title: str = "Community walking group", ref: str = "PS-LW-01") -> Submission:
+    """An item of ``worker``'s linked to one competence and submitted through the use cases; its submission."""
+    from portfolio.evidence import service as evidence_service
+    from portfolio.evidence.service import EvidenceInput
+
+    evidence = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title=title, occurred_on=EVENT_DAY, description="I set up a weekly walking group."),
+        link_competence_id=link_worker_competence(ref).id,
+    )
+    evidence_service.submit(worker, db.session.get(Evidence, evidence.id))
+    db.session.expire_all()
+    return db.session.scalar(select(Submission).where(Submission.evidence_id == evidence.id))
+
+
+def supervision_note(worker: User, supervisor: User, title: str = "Supervision in March") -> Evidence:
+    """A supervision note of ``worker``'s naming ``supervisor``, written directly (so it may name anyone)."""
+    note = Evidence(
+        owner_id=worker.id,
+        kind=EvidenceKind.SUPERVISION_NOTE,
+        title=title,
+        occurred_on=EVENT_DAY,
+        description="<p>We discussed lone working.</p>",
+        supervisor_id=supervisor.id,
+    )
+    db.session.add(note)
+    db.session.commit()
+    return note
+
+
+def promotion_request(worker: User, *, recommended_by: User | None = None) -> PromotionRequest:
+    """An open request of ``worker``'s for the next tier, written directly (readiness is not the point)."""
+    target = db.session.scalar(select(Tier).where(Tier.framework_id == worker.framework_id, Tier.position > worker.tier.position).order_by(Tier.position))
+    request = PromotionRequest(worker_id=worker.id, from_tier_id=worker.tier_id, target_tier_id=target.id)
+    db.session.add(request)
+    db.session.flush()
+    if recommended_by is not None:
+        db.session.add(PromotionRecommendation(request_id=request.id, supervisor_id=recommended_by.id, supports=True, reasons="Ready."))
+    db.session.commit()
+    return request
+
+
+def appraisal(worker: User, appraiser: User, year: int = EVENT_DAY.year) -> Appraisal:
+    """An unsigned appraisal of ``worker`` by ``appraiser``, written directly (so it may name anyone)."""
+    row = Appraisal(worker_id=worker.id, appraiser_id=appraiser.id, year=year, held_on=date(year, 3, 1), review="A good year.")
+    db.session.add(row)
+    db.session.commit()
+    return row

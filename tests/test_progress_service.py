@@ -12,6 +12,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import Forbidden, NotFound
 
 from portfolio.audit import ledger
+from portfolio.duties import OwnDecision
 from portfolio.errors import FieldError
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
@@ -730,9 +731,12 @@ def test_recommending_for_someone_who_is_not_a_supervisee_is_404_and_writes_noth
     db.session.add(SupervisionAssignment(supervisor_id=former.id, worker_id=worker.id, starts_on=STARTED, ends_on=YESTERDAY))
     db.session.commit()
     before = written()
-    for actor in (stranger, former, manager, db.session.get(User, worker.id)):
+    for actor in (stranger, former, manager):
         with pytest.raises(NotFound):
             service.recommend(actor, open_request, supports=True, reasons="Ready")
+    # The worker themself is told why (separation of duties, tests/test_duties.py).
+    with pytest.raises(OwnDecision):
+        service.recommend(db.session.get(User, worker.id), open_request, supports=True, reasons="Ready")
     assert written() == before
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
 from portfolio.audit import ledger
+from portfolio.duties import OwnDecision
 from portfolio.errors import FieldError
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
@@ -329,12 +330,15 @@ def test_nobody_reviews_their_own_items(client, auth, frameworks):
     rows = queue_rows(text_of(client.get("/review/")))
     assert [r[0] for r in rows] == ["Walter's item Other evidence"]
     own_submission = submission_of(own)
-    assert client.get(f"/review/{own_submission.id}").status_code == 404
+    # Separation of duties: a 403 that says why (see tests/test_duties.py).
+    response = client.get(f"/review/{own_submission.id}")
+    assert response.status_code == 403
+    assert review.OWN_EVIDENCE in text_of(response)
     response = post_decision(
         client, auth, own_submission, {competence("PS-LW-01").id: "accepted", competence("PS-LW-02").id: "accepted"}, outcome="signed-off"
     )
-    assert response.status_code == 404
-    with pytest.raises(NotFound):
+    assert response.status_code == 403
+    with pytest.raises(OwnDecision):
         review.decide(
             both,
             own_submission,

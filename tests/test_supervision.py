@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import date, timedelta
 
@@ -16,31 +15,12 @@ from portfolio.extensions import db
 from portfolio.models import AuditEntry, Role, SupervisionAssignment
 from portfolio.supervision import service
 from tests.factories import assign, make_user, tier
+from tests.pages import error_next_to, options, text_of
 
 TODAY = date.today()
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def text_of(response) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def error_next_to(page: str, field: str) -> str:
-    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
-    assert f'id="{field}-error"' in page, f"no error message next to {field}"
-    after = page.split(f'id="{field}-error"', 1)[1]
-    message = "</span>".join(after.split("</span>", 2)[:2])
-    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
-
-
-def options(page: str, name: str) -> list[tuple[str, str]]:
-    """The (value, text) options of the <select> named ``name``."""
-    found = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
-    assert found, f"no select named {name}"
-    return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', found.group(1))]
 
 
 def date_fields(name: str, day: date | None) -> dict[str, str]:

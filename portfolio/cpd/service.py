@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from flask import abort
 from sqlalchemy import extract, func, select
 
+from .. import duties
 from ..audit import ledger
 from ..clock import today
 from ..evidence import anonymity
@@ -21,6 +22,7 @@ from ..supervision import service as supervision
 
 TEXT_MAX = 10_000
 HOURS_MAX = Decimal("100")
+OWN_APPRAISER = "You cannot be your own appraiser: choose one of your supervisors or a manager"
 
 
 # --- Who may see what ------------------------------------------------------------------
@@ -53,7 +55,9 @@ def appraisals_to_sign(actor: User) -> list[Appraisal]:
     """Appraisals where the actor is the appraiser and has not signed yet."""
     return list(
         db.session.scalars(
-            select(Appraisal).where(Appraisal.appraiser_id == actor.id, Appraisal.appraiser_signed_at.is_(None)).order_by(Appraisal.held_on)
+            select(Appraisal)
+            .where(Appraisal.appraiser_id == actor.id, Appraisal.appraiser_signed_at.is_(None), duties.not_own(Appraisal.worker_id, actor))
+            .order_by(Appraisal.held_on)
         )
     )
 
@@ -107,7 +111,7 @@ def _goals(held_on: date, rows: list[GoalInput]) -> list[tuple[str, str, date, G
 def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraiser_id: int | None, form_key: str | None = None) -> Appraisal:
     """Start the appraisal of a year, carrying over the open goals of the year before.
 
-    :raises FieldError: for a missing or future date, a wrong appraiser, or a year that has one.
+    :raises FieldError: for a missing or future date, a wrong appraiser (the worker included), or a year that has one.
     """
     if actor.id != worker.id and actor.id != appraiser_id and not actor.has_role(Role.MANAGER):
         abort(404)
@@ -115,6 +119,8 @@ def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraise
         raise FieldError("held_on", "Enter the date of the appraisal")
     if held_on > today():
         raise FieldError("held_on", "The date of the appraisal must be today or in the past")
+    # Before the general check, for a clearer message (the table's CHECK backs it).
+    duties.refuse_own(worker, appraiser_id, OWN_APPRAISER, field="appraiser_id")
     allowed = {u.id for u in appraisers_for(worker)}
     if not appraiser_id or appraiser_id not in allowed:
         raise FieldError("appraiser_id", "Choose the appraiser: one of your supervisors or a manager")

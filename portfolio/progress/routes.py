@@ -9,6 +9,7 @@ from werkzeug.utils import secure_filename
 from flask import Blueprint, Response, abort, flash, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from .. import duties
 from ..access import manager_required, role_required
 from ..csvexport import csv_response
 from ..errors import FieldError, show_on_form
@@ -36,10 +37,10 @@ def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=No
         not_ready=not_ready,
         recommend_form=forms.get("recommend_form") or RecommendForm(formdata=None),
         decision_form=forms.get("decision_form") or PromotionDecisionForm(formdata=None),
-        can_recommend=worker.id != current_user.id
+        can_recommend=not duties.is_own(current_user, worker.id)
         and current_user.has_role(Role.SUPERVISOR)
         and service.supervision.is_supervising(current_user.id, worker.id, service.today()),
-        can_decide=current_user.has_role(Role.MANAGER),
+        can_decide=not duties.is_own(current_user, worker.id) and current_user.has_role(Role.MANAGER),
     )
 
 
@@ -129,7 +130,7 @@ def worker_pdf(worker_id: int):
 @role_required(Role.SUPERVISOR)
 def recommend(request_id: int):
     """A supervisor supports the request, or not yet, with reasons."""
-    promotion = service.get_request_or_404(request_id)
+    promotion = service.get_request_to_decide_or_404(current_user, request_id)
     person = service.get_worker_for_actor_or_404(current_user, promotion.worker_id)
     form = RecommendForm()
     if form.validate_on_submit():
@@ -149,7 +150,7 @@ def recommend(request_id: int):
 @manager_required
 def decide(request_id: int):
     """A manager approves (with an effective date) or declines (with reasons)."""
-    promotion = service.get_request_or_404(request_id)
+    promotion = service.get_request_to_decide_or_404(current_user, request_id)
     form = PromotionDecisionForm()
     if form.validate_on_submit():
         approved = {"yes": True, "no": False}.get(form.approved.data)
@@ -168,7 +169,7 @@ def decide(request_id: int):
 @manager_required
 def verify(worker_id: int, requirement_id: int):
     """Record that a worker meets a mandatory requirement."""
-    person = service.get_worker_for_actor_or_404(current_user, worker_id)
+    person = service.get_worker_to_verify_or_404(current_user, worker_id)
     requirement = service.get_requirement_or_404(person, requirement_id)
     form = VerifyForm(data={"verified_on": service.today()})
     if form.validate_on_submit():
@@ -202,6 +203,7 @@ def team():
     form.framework.choices = choices([("", "All frameworks")] + [(str(fw.id), fw.short_title) for fw, _ in frameworks_service.current_frameworks()])
     form.validate()
     rows = service.overview(
+        actor=current_user,
         q=(form.q.data or "") if not form.q.errors else "",
         framework_id=optional_id(form.framework.data or ""),
         only=form.only.data or "",

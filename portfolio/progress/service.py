@@ -9,6 +9,7 @@ from datetime import date
 from flask import abort, current_app
 from sqlalchemy import exists, func, select
 
+from .. import duties
 from ..audit import ledger
 from ..clock import today
 from ..evidence import anonymity
@@ -39,6 +40,8 @@ from . import rules
 from .rules import CompetenceStatus
 
 REASONS_MAX = 5000
+OWN_PROMOTION = "This is your own promotion request: another supervisor recommends on it and another manager decides it."
+OWN_REQUIREMENTS = "These are your own mandatory requirements: another manager must verify them."
 
 
 def add_months(day: date, months: int) -> date:
@@ -176,6 +179,17 @@ def get_request_or_404(request_id: int) -> PromotionRequest:
     return request
 
 
+def get_request_to_decide_or_404(actor: User, request_id: int) -> PromotionRequest:
+    """A promotion request someone else made, for the actor to recommend on or decide.
+
+    :raises OwnDecision: for the actor's own request (a 403 page saying why).
+    :raises 404: for a missing one.
+    """
+    request = get_request_or_404(request_id)
+    duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
+    return request
+
+
 def can_see_worker(actor: User, worker: User) -> bool:
     """The worker themself, a current supervisor, or a manager."""
     return (
@@ -196,6 +210,17 @@ def get_worker_for_actor_or_404(actor: User, worker_id: int) -> User:
     return worker
 
 
+def get_worker_to_verify_or_404(actor: User, worker_id: int) -> User:
+    """A worker (not the actor) whose mandatory requirements the actor may verify.
+
+    :raises OwnDecision: for the actor themself (a 403 page saying why).
+    :raises 404: for anyone they may not see.
+    """
+    worker = get_worker_for_actor_or_404(actor, worker_id)
+    duties.refuse_own(actor, worker.id, OWN_REQUIREMENTS)
+    return worker
+
+
 def _reasons(text: str | None, field_name: str, required_message: str | None) -> str:
     text = (text or "").strip()
     if required_message and not text:
@@ -210,14 +235,17 @@ def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, 
     """A current supervisor records whether they support the request, with reasons.
 
     :raises FieldError: for no choice, no reasons, a decided request or a second recommendation.
+    :raises OwnDecision: for the actor's own request (nothing written).
     """
-    if actor.id == request.worker_id or not supervision.is_supervising(actor.id, request.worker_id, today()):
+    duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
+    if not supervision.is_supervising(actor.id, request.worker_id, today()):
         abort(404)
     if supports is None:
         raise FieldError("supports", "Choose whether you support the request")
     reasons = _reasons(reasons, "reasons", "Give your reasons")
     begin_write()
     request = lock(PromotionRequest, request.id)
+    duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     if request.decision is not None:
         db.session.rollback()
         raise FieldError("supports", "A manager has already decided this request")
@@ -229,6 +257,8 @@ def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, 
     db.session.flush()
     ledger.record(actor, "promotion.recommended", f"user:{request.worker_id}", request_id=request.id, supports=supports)
     for manager in supervision.people_with_role(Role.MANAGER):
+        if duties.is_own(manager, request.worker_id):
+            continue  # a worker-manager is not asked to decide their own request
         notifications.notify(
             manager,
             f"{actor.name} {'supports' if supports else 'does not yet support'} {request.worker.name}’s promotion request",
@@ -246,6 +276,7 @@ def decide_promotion(
 
     :raises FieldError: for a missing choice, date or reasons, no recommendation
         yet, a request already decided, or a worker no longer ready.
+    :raises OwnDecision: for the actor's own request (nothing written).
     """
     if not actor.has_role(Role.MANAGER):
         abort(403)
@@ -256,6 +287,7 @@ def decide_promotion(
     reasons = _reasons(reasons, "reasons", None if approved else "Give the reasons for declining")
     begin_write()
     request = lock(PromotionRequest, request.id)
+    duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     if request.decision is not None:
         db.session.rollback()
         raise FieldError("approved", "This request has already been decided")
@@ -311,7 +343,7 @@ def open_requests(actor: User) -> list[PromotionRequest]:
     """Undecided requests the actor can act on: all for managers, supervisees' for supervisors."""
     query = (
         select(PromotionRequest)
-        .where(~exists().where(PromotionDecision.request_id == PromotionRequest.id))
+        .where(~exists().where(PromotionDecision.request_id == PromotionRequest.id), duties.not_own(PromotionRequest.worker_id, actor))
         .options(db.joinedload(PromotionRequest.worker), db.joinedload(PromotionRequest.target_tier), db.selectinload(PromotionRequest.recommendations))
         .order_by(PromotionRequest.requested_at)
     )
@@ -333,6 +365,7 @@ def verify_requirement(
     """A manager records that a worker meets a requirement (and, for DBS, until when).
 
     :raises FieldError: for a missing or future date, or a renewal date before it.
+    :raises OwnDecision: for the actor's own requirements (nothing written).
     """
     if not actor.has_role(Role.MANAGER):
         abort(403)
@@ -353,6 +386,8 @@ def verify_requirement(
     anonymity.require_anonymous("note", "The note", note)
     begin_write()
     idempotency.check(RequirementVerification, form_key, actor)
+    worker = lock(User, worker.id)
+    duties.refuse_own(actor, worker.id, OWN_REQUIREMENTS)
     verification = RequirementVerification(
         worker_id=worker.id,
         requirement_id=requirement.id,
@@ -404,9 +439,11 @@ class OverviewRow:
     waiting: int
 
 
-def overview(*, q: str = "", framework_id: int | None = None, only: str = "") -> list[OverviewRow]:
-    """Every worker: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
+def overview(*, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = "") -> list[OverviewRow]:
+    """Every worker but the actor: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
     query = select(User).where(User.is_worker.is_(True), User.active.is_(True), User.framework_id.is_not(None))
+    if actor is not None:
+        query = query.where(duties.not_own(User.id, actor))
     if framework_id:
         query = query.where(User.framework_id == framework_id)
     for word in q.split()[:5]:

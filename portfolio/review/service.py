@@ -16,6 +16,7 @@ from flask import abort
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from .. import duties
 from ..audit import ledger
 from ..clock import today
 from ..evidence import anonymity
@@ -41,6 +42,8 @@ from ..privacy.visibility import visible_to
 from ..supervision import service as supervision
 
 COMMENT_MAX = 5000
+OWN_EVIDENCE = "This is your own evidence: another supervisor must decide on it."
+OWN_NOTE = "This is your own supervision note: only another supervisor can confirm or dispute it."
 
 
 class Conflict(Exception):
@@ -76,14 +79,15 @@ def content_hash(evidence: Evidence) -> str:
 # --- Who may review what -------------------------------------------------------------
 
 
-def _reviewable_by(supervisor_id: int, on: date):
-    """SQL condition on Evidence: ``supervisor_id`` may decide on it on ``on``.
+def _reviewable_by(actor: User, on: date):
+    """SQL condition on Evidence: ``actor`` may decide on it on ``on``.
 
     They supervise its owner that day, it is not their own, and a supervision
     note goes only to the supervisor it names.
     """
+    supervisor_id = actor.id
     return and_(
-        Evidence.owner_id != supervisor_id,
+        duties.not_own(Evidence.owner_id, actor),
         exists().where(
             SupervisionAssignment.supervisor_id == supervisor_id,
             SupervisionAssignment.worker_id == Evidence.owner_id,
@@ -109,14 +113,16 @@ def reviewers_for(evidence: Evidence, on: date) -> list[User]:
 def get_submission_for_review_or_404(actor: User, submission_id: int) -> Submission:
     """A submission the actor may review today.
 
+    :raises OwnDecision: for a submission of their own evidence (a 403 page saying why).
     :raises 404: for a missing one or one they may not see (as for a missing one).
     """
-    submission = db.session.scalar(
-        select(Submission)
-        .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(Submission.id == submission_id, _reviewable_by(actor.id, today()))
-    )
-    if submission is None or not actor.has_role(Role.SUPERVISOR):
+    if not actor.has_role(Role.SUPERVISOR):
+        abort(404)
+    submission = db.session.get(Submission, submission_id)
+    if submission is None:
+        abort(404)
+    duties.refuse_own(actor, submission.evidence.owner_id, OWN_EVIDENCE)
+    if not db.session.scalar(select(exists().where(Evidence.id == submission.evidence_id, _reviewable_by(actor, today())))):
         abort(404)
     return submission
 
@@ -197,7 +203,7 @@ def queue(actor: User) -> list[QueueItem]:
         select(Submission, Evidence, owner)
         .join(Evidence, Evidence.id == Submission.evidence_id)
         .join(owner, owner.id == Evidence.owner_id)
-        .where(_open(), _reviewable_by(actor.id, now))
+        .where(_open(), _reviewable_by(actor, now))
         .order_by(Submission.submitted_at, Submission.id)
     ).all()
     return [QueueItem(s, e, w, (now - s.submitted_at.date()).days) for s, e, w in rows]
@@ -210,7 +216,7 @@ def queue_count(actor: User) -> int:
     return db.session.scalar(
         select(func.count(Submission.id))
         .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(_open(), _reviewable_by(actor.id, today()))
+        .where(_open(), _reviewable_by(actor, today()))
     ) or 0
 
 
@@ -219,7 +225,7 @@ def next_submission(actor: User) -> Submission | None:
     return db.session.scalar(
         select(Submission)
         .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(_open(), _reviewable_by(actor.id, today()))
+        .where(_open(), _reviewable_by(actor, today()))
         .order_by(Submission.submitted_at, Submission.id)
         .limit(1)
     )
@@ -294,6 +300,7 @@ def decide(
     """Sign off or return a submission, competence by competence.
 
     :raises FieldError: for a decision that breaks a rule (nothing written).
+    :raises OwnDecision: for the actor's own evidence (nothing written).
     :raises Conflict: when it was decided or withdrawn meanwhile.
     """
     evidence = submission.evidence
@@ -304,6 +311,7 @@ def decide(
     # Every use case locks the item first, then its submission: one order, so
     # a withdrawal and a decision cannot deadlock on PostgreSQL.
     evidence = lock(Evidence, evidence_id)
+    duties.refuse_own(actor, evidence.owner_id, OWN_EVIDENCE)
     submission = lock(Submission, submission_id)
     existing = db.session.scalar(select(Decision).where(Decision.submission_id == submission_id))
     if existing is not None:
@@ -313,7 +321,7 @@ def decide(
     if submission.withdrawn_at is not None:
         db.session.rollback()
         raise Conflict("The worker withdrew this submission, so there is nothing to decide")
-    if not db.session.scalar(select(exists().where(Evidence.id == evidence.id, _reviewable_by(actor.id, today())))):
+    if not db.session.scalar(select(exists().where(Evidence.id == evidence.id, _reviewable_by(actor, today())))):
         db.session.rollback()
         abort(404)
     decision = Decision(
@@ -399,9 +407,12 @@ def note_reviews(evidence: Evidence) -> list[NoteReview]:
 def get_note_for_supervisor_or_404(actor: User, evidence_id: int) -> Evidence:
     """A supervision note that names the actor as the supervisor.
 
+    :raises OwnDecision: for the actor's own note (a 403 page saying why).
     :raises 404: for anything else.
     """
     evidence = db.session.get(Evidence, evidence_id)
+    if evidence is not None and evidence.kind == EvidenceKind.SUPERVISION_NOTE:
+        duties.refuse_own(actor, evidence.owner_id, OWN_NOTE)
     if (
         evidence is None
         or evidence.kind != EvidenceKind.SUPERVISION_NOTE
@@ -423,7 +434,14 @@ def notes_to_confirm(actor: User) -> list[Evidence]:
     return list(
         db.session.scalars(
             select(Evidence)
-            .where(Evidence.kind == EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == actor.id, ~confirmed, supervising, visible_to(actor))
+            .where(
+                Evidence.kind == EvidenceKind.SUPERVISION_NOTE,
+                Evidence.supervisor_id == actor.id,
+                duties.not_own(Evidence.owner_id, actor),
+                ~confirmed,
+                supervising,
+                visible_to(actor),
+            )
             .options(db.joinedload(Evidence.owner), db.selectinload(Evidence.note_reviews))
             .order_by(Evidence.occurred_on)
         )
@@ -434,7 +452,9 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
     """Confirm a supervision note as an accurate record, or dispute it with a comment.
 
     :raises FieldError: for no choice, a dispute without a comment, or a note already confirmed.
+    :raises OwnDecision: for the actor's own note (nothing written).
     """
+    duties.refuse_own(actor, evidence.owner_id, OWN_NOTE)
     if (
         evidence.kind != EvidenceKind.SUPERVISION_NOTE
         or evidence.supervisor_id != actor.id
@@ -451,6 +471,7 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
     anonymity.require_anonymous("comment", "The comment", comment)
     begin_write()
     evidence = lock(Evidence, evidence.id)
+    duties.refuse_own(actor, evidence.owner_id, OWN_NOTE)
     if db.session.scalar(
         select(exists().where(NoteReview.evidence_id == evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED))
     ):
@@ -493,7 +514,7 @@ def team(actor: User) -> list[TeamRow]:
     workers = db.session.scalars(
         select(User)
         .where(
-            User.id != actor.id,
+            duties.not_own(User.id, actor),
             exists().where(
                 SupervisionAssignment.supervisor_id == actor.id,
                 SupervisionAssignment.worker_id == User.id,

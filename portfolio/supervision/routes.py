@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, url_for
 from flask_login import current_user
 
-from .. import clock
+from .. import clock, duties
 from ..access import manager_required
 from ..errors import FieldError, show_on_form
 from ..fields import choices
@@ -19,7 +19,9 @@ bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
 
 def _people(form: AssignmentForm) -> None:
-    form.worker_id.choices = choices([(0, "Choose a worker")] + [(u.id, u.name) for u in service.people_with_role(Role.WORKER)])
+    # A manager who is also a worker does not choose their own supervisor.
+    workers = [u for u in service.people_with_role(Role.WORKER) if not duties.is_own(current_user, u.id)]
+    form.worker_id.choices = choices([(0, "Choose a worker")] + [(u.id, u.name) for u in workers])
     form.supervisor_id.choices = choices(
         [(0, "Choose a supervisor")] + [(u.id, u.name) for u in service.people_with_role(Role.SUPERVISOR)]
     )
@@ -55,7 +57,7 @@ def index():
 @manager_required
 def end(assignment_id: int):
     """Set the last day of an assignment."""
-    assignment = service.get_assignment_or_404(assignment_id)
+    assignment = service.get_assignment_to_change_or_404(current_user, assignment_id)
     form = EndAssignmentForm(data={"ends_on": assignment.ends_on or clock.today()})
     if form.validate_on_submit():
         try:

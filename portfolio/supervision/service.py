@@ -7,12 +7,17 @@ from datetime import date
 from flask import abort
 from sqlalchemy import and_, exists, or_, select
 
+from .. import duties
 from ..audit import ledger
 from .. import idempotency
 from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Role, SupervisionAssignment, User
+
+OWN_SUPERVISION = "You cannot choose your own supervisor: another manager must"
+OWN_ASSIGNMENT = "This is your own supervision: another manager must change it."
+SELF_SUPERVISION = "A worker cannot supervise themselves: choose someone else"
 
 
 def active_on(on: date):
@@ -87,6 +92,30 @@ def get_assignment_or_404(assignment_id: int) -> SupervisionAssignment:
     return assignment
 
 
+def get_assignment_to_change_or_404(actor: User, assignment_id: int) -> SupervisionAssignment:
+    """An assignment of someone else's supervision, for the actor to change.
+
+    :raises OwnDecision: when the actor is its worker (a 403 page saying why).
+    :raises 404: for a missing assignment.
+    """
+    assignment = get_assignment_or_404(assignment_id)
+    duties.refuse_own(actor, assignment.worker_id, OWN_ASSIGNMENT)
+    return assignment
+
+
+def _check_pair(actor: User, worker: User | None, supervisor: User | None) -> None:
+    """The people of a new assignment: an active worker other than the actor, and another person as supervisor.
+
+    :raises FieldError: on ``worker_id`` or ``supervisor_id``.
+    """
+    if worker is None or not worker.is_worker or not worker.active:
+        raise FieldError("worker_id", "Choose the worker")
+    duties.refuse_own(actor, worker.id, OWN_SUPERVISION, field="worker_id")
+    if supervisor is None or not supervisor.is_supervisor or not supervisor.active:
+        raise FieldError("supervisor_id", "Choose a supervisor")
+    duties.refuse_own(worker, supervisor.id, SELF_SUPERVISION, field="supervisor_id")
+
+
 def _require_manager(actor: User) -> None:
     if not actor.has_role(Role.MANAGER):
         abort(403)
@@ -97,23 +126,26 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
     """Assign a supervisor to a worker from ``starts_on`` (until ``ends_on``, if given).
 
     :raises FieldError: for a missing or wrong person, the same person twice,
-        dates in the wrong order, or an overlapping assignment of the same pair.
+        the actor as the worker, dates in the wrong order, or an overlapping
+        assignment of the same pair.
     """
     _require_manager(actor)
     worker = db.session.get(User, worker_id) if worker_id else None
     supervisor = db.session.get(User, supervisor_id) if supervisor_id else None
-    if worker is None or not worker.is_worker or not worker.active:
-        raise FieldError("worker_id", "Choose the worker")
-    if supervisor is None or not supervisor.is_supervisor or not supervisor.active:
-        raise FieldError("supervisor_id", "Choose a supervisor")
-    if supervisor.id == worker.id:
-        raise FieldError("supervisor_id", "A worker cannot supervise themselves: choose someone else")
+    _check_pair(actor, worker, supervisor)
     if starts_on is None:
         raise FieldError("starts_on", "Enter the start date")
     if ends_on is not None and ends_on < starts_on:
         raise FieldError("ends_on", "The end date must be the same as or after the start date")
     begin_write()
     idempotency.check(SupervisionAssignment, form_key, actor)
+    # Roles may have changed since the form was read: check the people again, locked.
+    worker, supervisor = lock(User, worker.id), lock(User, supervisor.id)
+    try:
+        _check_pair(actor, worker, supervisor)
+    except FieldError:
+        db.session.rollback()
+        raise
     overlapping = db.session.scalar(
         select(SupervisionAssignment).where(
             SupervisionAssignment.worker_id == worker.id,
@@ -148,14 +180,17 @@ def end_assignment(actor: User, assignment: SupervisionAssignment, ends_on: date
     """Set the last day of an assignment; the history stays.
 
     :raises FieldError: for a missing date or one before the start.
+    :raises OwnDecision: when the actor is the assignment's worker (nothing written).
     """
     _require_manager(actor)
+    duties.refuse_own(actor, assignment.worker_id, OWN_ASSIGNMENT)
     if ends_on is None:
         raise FieldError("ends_on", "Enter the end date")
     if ends_on < assignment.starts_on:
         raise FieldError("ends_on", "The end date must be the same as or after the start date")
     begin_write()
     assignment = lock(SupervisionAssignment, assignment.id)
+    duties.refuse_own(actor, assignment.worker_id, OWN_ASSIGNMENT)
     clash = db.session.scalar(
         select(SupervisionAssignment).where(
             SupervisionAssignment.id != assignment.id,
