@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlalchemy import select
 
+from portfolio.audit import ledger
 from portfolio.auth.passwords import hash_password
 from portfolio.extensions import db
 from portfolio.frameworks import loader
@@ -60,5 +61,8 @@ def assign(supervisor: User, worker: User, starts_on: date | None = None) -> Sup
         supervisor_id=supervisor.id, worker_id=worker.id, starts_on=starts_on or date(2026, 1, 1)
     )
     db.session.add(assignment)
+    db.session.flush()
+    # As supervision.assign does: every assignment has its ledger row.
+    ledger.record(None, "supervision.assigned", f"assignment:{assignment.id}", binds=assignment)
     db.session.commit()
     return assignment

@@ -282,7 +282,7 @@ def request_promotion(actor: User) -> PromotionRequest:
     request = PromotionRequest(worker_id=actor.id, from_tier_id=actor.tier_id, target_tier_id=progress.next_tier.id)
     db.session.add(request)
     db.session.flush()
-    ledger.record(actor, "promotion.requested", f"user:{actor.id}", request_id=request.id, target_tier_id=request.target_tier_id)
+    ledger.record(actor, "promotion.requested", f"user:{actor.id}", binds=request, request_id=request.id, target_tier_id=request.target_tier_id)
     for supervisor in supervision.supervisors_of(actor.id, today()):
         notifications.notify(
             supervisor,
@@ -351,7 +351,7 @@ def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, 
     recommendation = PromotionRecommendation(request_id=request.id, supervisor_id=actor.id, supports=supports, reasons=reasons)
     db.session.add(recommendation)
     db.session.flush()
-    ledger.record(actor, "promotion.recommended", f"user:{request.worker_id}", request_id=request.id, supports=supports)
+    ledger.record(actor, "promotion.recommended", f"user:{request.worker_id}", binds=recommendation, request_id=request.id, supports=supports)
     for manager in supervision.people_with_role(Role.MANAGER):
         notifications.notify(
             manager,
@@ -416,6 +416,7 @@ def decide_promotion(
         actor,
         "promotion.approved" if approved else "promotion.declined",
         f"user:{worker.id}",
+        binds=decision,
         request_id=request.id,
         decision_id=decision.id,
         target_tier_id=request.target_tier_id,
@@ -487,6 +488,7 @@ def verify_requirement(
         actor,
         "requirement.verified",
         f"user:{worker.id}",
+        binds=verification,
         requirement=requirement.ref,
         verified_on=verified_on.isoformat(),
         expires_on=expires_on.isoformat() if expires_on else None,
