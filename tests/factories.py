@@ -7,7 +7,6 @@ from datetime import date
 
 from sqlalchemy import select
 
-from portfolio.audit import ledger
 from portfolio.auth.passwords import hash_password
 from portfolio.extensions import db
 from portfolio.frameworks import loader
@@ -56,13 +55,21 @@ def make_user(
     return user
 
 
-def assign(supervisor: User, worker: User, starts_on: date | None = None) -> SupervisionAssignment:
+def assign(supervisor: User, worker: User, starts_on: date | None = None, *, audited: bool = False) -> SupervisionAssignment:
+    """``audited``: with its ledger row, as supervision.assign writes (for tests that verify the ledger)."""
     assignment = SupervisionAssignment(
         supervisor_id=supervisor.id, worker_id=worker.id, starts_on=starts_on or date(2026, 1, 1)
     )
     db.session.add(assignment)
-    db.session.flush()
-    # As supervision.assign does: every assignment has its ledger row.
-    ledger.record(None, "supervision.assigned", f"assignment:{assignment.id}", binds=assignment)
+    if audited:
+        audit(None, "supervision.assigned", f"assignment:{{}}", assignment)
     db.session.commit()
     return assignment
+
+
+def audit(actor: User | None, action: str, subject: str, record) -> None:
+    """Write the ledger row a use case would for a record a test made directly (``{}`` in subject: its id)."""
+    from portfolio.audit import ledger
+
+    db.session.flush()
+    ledger.record(actor, action, subject.format(record.id), binds=record)
