@@ -678,6 +678,8 @@ class AuditCheck(db.Model):
     # None: run from the command line (cron); otherwise the manager who pressed "Verify now".
     run_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
+    run_by: Mapped[User | None] = relationship()
+
 
 # --- Progression: requirements, promotion ------------------------------------------
 
