@@ -603,3 +603,36 @@ def test_the_audit_page_is_for_managers_only(client, auth, app, chain):
     assert client.post("/audit/verify", data={"csrf_token": auth.token("/")}).status_code == 403
     assert db.session.scalar(select(func.count()).select_from(AuditCheck)) == 0
     assert 'href="/audit/"' not in page_text(client.get("/"))
+
+
+# --- records a use case deletes ------------------------------------------------------------------
+
+
+def disputed_draft_note(world: World) -> Evidence:
+    note = Evidence(owner_id=world.worker.id, kind=EvidenceKind.SUPERVISION_NOTE, title="April supervision", occurred_on=date(2026, 4, 1),
+                    description="<p>Groups.</p>", supervisor_id=world.sam.id, status=EvidenceStatus.DRAFT)
+    db.session.add(note)
+    db.session.commit()
+    review.review_note(world.sam, note, NoteOutcome.DISPUTED, "We did not discuss groups")
+    return db.session.get(Evidence, note.id)
+
+
+def test_deleting_a_disputed_draft_note_records_the_removal(app, runner, world):
+    note = disputed_draft_note(world)
+    [review_id] = [r.id for r in note.note_reviews]
+    evidence_service.delete_evidence(world.worker, note)
+    row = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "note.review-removed"))
+    assert (row.record_type, row.record_id, row.content, row.content_hash, row.actor_id) == ("note-review", review_id, None, None, world.worker.id)
+    result = ledger.verify()
+    assert result.ok, result.describe()
+    assert verify_cli(runner).exit_code == 0
+
+
+def test_a_record_back_after_its_recorded_removal_is_named(app, runner, world):
+    note = disputed_draft_note(world)
+    [note_review] = note.note_reviews
+    begin_write()
+    ledger.record(world.worker, "note.review-removed", f"evidence:{note.id}", removes=db.session.get(type(note_review), note_review.id))
+    db.session.commit()  # the row says it is gone, but it is still there
+    seq = db.session.scalar(select(func.max(AuditEntry.seq)))
+    assert_found(runner, f"note review {note_review.id} on evidence {note.id}: it exists, but ledger row {seq} records its removal")

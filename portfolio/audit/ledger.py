@@ -89,16 +89,21 @@ def _key() -> bytes:
     return current_app.config["AUDIT_KEY"].encode()
 
 
-def record(actor: User | None, action: str, subject: str, *, binds: object | None = None, **details: Any) -> AuditEntry:
+def record(
+    actor: User | None, action: str, subject: str, *, binds: object | None = None, removes: object | None = None, **details: Any
+) -> AuditEntry:
     """Append a row in the caller's write transaction (it commits with the change it records).
 
     ``binds`` is the record the row vouches for (flushed, so it has its id):
     its canonical content, read back by its binder, goes into the row.
+    ``removes`` is a bound record a use case deletes: the row says it is gone on purpose.
     """
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
     record_type = record_id = content = None
-    if binds is not None:
+    if removes is not None:
+        record_type, record_id = binders.record_type_of(removes), removes.id  # type: ignore[attr-defined]
+    elif binds is not None:
         record_type, record_id = binders.record_type_of(binds), binds.id  # type: ignore[attr-defined]
         db.session.flush()
         content = BINDERS[record_type].load([record_id])[record_id]
@@ -282,7 +287,8 @@ def _walk(key: bytes, batch: int, watch_seq: int | None) -> _Walk:
         for row in rows:
             last_id = row.id
             if row.record_type is not None and row.record_id is not None:
-                walk.bound[(row.record_type, row.record_id)] = (row.seq, row.content or {})
+                # content None: the row records the record's removal by a use case.
+                walk.bound[(row.record_type, row.record_id)] = (row.seq, row.content)
             if walk.broken:
                 continue
             reason = None
@@ -329,6 +335,9 @@ def _record_problems(walk: _Walk) -> tuple[list[str], int]:
         for record_id in sorted(set(live) | set(bound)):
             if record_id not in bound:
                 problems.append(f"{binder.name(record_id, live[record_id])}: it has no ledger row")
+            elif bound[record_id][1] is None:
+                if record_id in live:
+                    problems.append(f"{binder.name(record_id, live[record_id])}: it exists, but ledger row {bound[record_id][0]} records its removal")
             elif record_id not in live:
                 seq, recorded = bound[record_id]
                 problems.append(f"{binder.name(record_id, recorded)}: it was deleted, but ledger row {seq} records it")
