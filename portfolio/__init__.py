@@ -87,8 +87,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     notifications_service.init_app(app)
 
     from .assets import bp as assets_bp
+    from .audit.routes import bp as audit_bp
 
     app.register_blueprint(assets_bp)
+    app.register_blueprint(audit_bp)
 
     from .audit.cli import audit_cli
     from .auth.cli import users_cli

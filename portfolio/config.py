@@ -62,6 +62,8 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "DEMO_PASSWORD": os.environ.get("PORTFOLIO_DEMO_PASSWORD") or "portfolio-demo-2026",
         # The audit ledger's HMAC key: kept out of the database on purpose.
         "AUDIT_KEY": os.environ.get("PORTFOLIO_AUDIT_KEY") or None,
+        # Where `flask audit checkpoint` appends the chain's signed head, outside the database.
+        "AUDIT_CHECKPOINT_FILE": os.environ.get("PORTFOLIO_AUDIT_CHECKPOINT_FILE") or str(instance / "audit-checkpoints.log"),
         # Email notices (optional): no host, no email.
         "SMTP_HOST": os.environ.get("PORTFOLIO_SMTP_HOST") or None,
         "SMTP_PORT": _int("PORTFOLIO_SMTP_PORT", 587),

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from . import clock
+from .audit import ledger
 from .auth import service as auth_service
 from .extensions import db
 from .frameworks import loader
@@ -66,14 +67,16 @@ def create_demo_data(password: str) -> list[User]:
             )
         )
         if exists is None:
-            db.session.add(
-                SupervisionAssignment(
-                    supervisor_id=supervisor.id,
-                    worker_id=worker.id,
-                    starts_on=date(clock.today().year, 1, 1),
-                    created_by_id=users["manager@example.org"].id,
-                )
+            assignment = SupervisionAssignment(
+                supervisor_id=supervisor.id,
+                worker_id=worker.id,
+                starts_on=date(clock.today().year, 1, 1),
+                created_by_id=users["manager@example.org"].id,
             )
+            db.session.add(assignment)
+            db.session.flush()
+            # Bound in the ledger like every assignment, so `flask audit verify` holds on the demo.
+            ledger.record(users["manager@example.org"], "supervision.assigned", f"assignment:{assignment.id}", binds=assignment)
     db.session.commit()
     if not db.session.scalar(select(TrainingItem.id).limit(1)):
         _demo_training(users["manager@example.org"])

@@ -679,6 +679,32 @@ class AuditEntry(db.Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # 1: rows written before content binding (chain-checked only); 2: the row
+    # also binds the record it describes (see audit/binders.py).
+    format: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    record_type: Mapped[str | None] = mapped_column(String(40))
+    record_id: Mapped[int | None] = mapped_column(Integer)
+    # The record's canonical content when the row was written, and its sha256
+    # (which the HMAC covers): verify recomputes it from the live tables.
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditCheck(db.Model):
+    """One run of ``verify``: when, whether the ledger held, and the first problem found."""
+
+    __tablename__ = "audit_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    rows_checked: Mapped[int] = mapped_column(Integer, default=0)
+    problem_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_problem: Mapped[str] = mapped_column(String(500), default="")
+    # None: run from the command line (cron); otherwise the manager who pressed "Verify now".
+    run_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    run_by: Mapped[User | None] = relationship()
 
 
 # --- Progression: requirements, promotion ------------------------------------------

@@ -105,6 +105,7 @@ def app(database_url, tmp_path):
             "SQLALCHEMY_DATABASE_URI": database_url,
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
             "SECRET_KEY": "test-secret-key",
+            "AUDIT_CHECKPOINT_FILE": str(tmp_path / "audit-checkpoints.log"),
         }
     )
     app.test_client_class = IsolatedClient

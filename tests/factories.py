@@ -68,11 +68,14 @@ def make_user(
     return user
 
 
-def assign(supervisor: User, worker: User, starts_on: date | None = None) -> SupervisionAssignment:
+def assign(supervisor: User, worker: User, starts_on: date | None = None, *, audited: bool = False) -> SupervisionAssignment:
+    """``audited``: with its ledger row, as supervision.assign writes (for tests that verify the ledger)."""
     assignment = SupervisionAssignment(
         supervisor_id=supervisor.id, worker_id=worker.id, starts_on=starts_on or date(2026, 1, 1)
     )
     db.session.add(assignment)
+    if audited:
+        audit(None, "supervision.assigned", f"assignment:{{}}", assignment)
     db.session.commit()
     return assignment
 
@@ -150,3 +153,11 @@ def appraisal(worker: User, appraiser: User, year: int = EVENT_DAY.year) -> Appr
     db.session.add(row)
     db.session.commit()
     return row
+
+
+def audit(actor: User | None, action: str, subject: str, record) -> None:
+    """Write the ledger row a use case would for a record a test made directly (``{}`` in subject: its id)."""
+    from portfolio.audit import ledger
+
+    db.session.flush()
+    ledger.record(actor, action, subject.format(record.id), binds=record)

@@ -121,6 +121,8 @@ CASES = [
     Case("supervision.index", "POST", lambda ids: "/supervision/", managers_only(422), data={}),
     Case("supervision.end", "GET", lambda ids: f"/supervision/{ids['assignment']}/end", managers_only(200)),
     Case("supervision.end", "POST", lambda ids: f"/supervision/{ids['assignment']}/end", managers_only(422), data={"ends_on-day": "", "ends_on-month": "", "ends_on-year": ""}),
+    Case("audit.index", "GET", lambda ids: "/audit/", managers_only(200)),
+    Case("audit.verify", "POST", lambda ids: "/audit/verify", managers_only(303), data={}),
     Case("notifications.index", "GET", lambda ids: "/notifications/", signed_in(200)),
     Case("notifications.open_notice", "POST", lambda ids: f"/notifications/{ids['notification']}", {"anonymous": SIGN_IN, "worker": 404, "supervisor": 303, "manager": 404}, data={}),
     Case("notifications.mark_all_read", "POST", lambda ids: "/notifications/read", signed_in(303), data={}),

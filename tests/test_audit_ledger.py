@@ -98,9 +98,12 @@ def test_the_hash_is_an_hmac_of_the_row_and_the_one_before(app, manager):
         subject=row.subject,
         details=row.details,
         prev_hash=row.prev_hash,
+        binding=ledger.Binding(None, None, None),
     )
+    assert row.format == 2 and ledger.binding_of(row) == ledger.Binding(None, None, None)
     assert row.hash != ledger._digest(
-        b"another key", seq=row.seq, at=row.at, actor_id=row.actor_id, action=row.action, subject=row.subject, details=row.details, prev_hash=row.prev_hash
+        b"another key", seq=row.seq, at=row.at, actor_id=row.actor_id, action=row.action, subject=row.subject, details=row.details,
+        prev_hash=row.prev_hash, binding=ledger.binding_of(row),
     )
 
 
@@ -210,7 +213,8 @@ def test_a_recomputed_hash_without_the_key_breaks_the_next_row(app, runner, chai
     """Changing a row and re-hashing it with a guessed key still breaks it."""
     row = entries()[1]
     forged = ledger._digest(
-        b"guessed", seq=row.seq, at=row.at, actor_id=row.actor_id, action="forged", subject=row.subject, details=row.details, prev_hash=row.prev_hash
+        b"guessed", seq=row.seq, at=row.at, actor_id=row.actor_id, action="forged", subject=row.subject, details=row.details,
+        prev_hash=row.prev_hash, binding=ledger.binding_of(row),
     )
     execute("UPDATE audit_ledger SET action = 'forged', hash = :h WHERE seq = 2", h=forged)
     assert_broken_at(runner, 2, "changed")

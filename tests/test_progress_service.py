@@ -46,7 +46,7 @@ from portfolio.models import (
 from portfolio.progress import rules, service
 from portfolio.progress.rules import CompetenceStatus
 from portfolio.progress.service import NotReady
-from tests.factories import assign, make_user, tier
+from tests.factories import assign, audit, make_user, tier
 
 TODAY = date.today()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -118,6 +118,8 @@ def decide_on(
     )
     decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=accepted) for c in items]
     db.session.add(decision)
+    db.session.flush()
+    audit(supervisor, f"evidence.{outcome.value}", f"evidence:{evidence.id}", decision)  # as review.decide does
     db.session.commit()
     return evidence
 
@@ -198,7 +200,7 @@ def people(app, frameworks):
     manager = make_user(Role.MANAGER, name="Mo Manager")
     other_manager = make_user(Role.MANAGER, name="Nia Manager")
     stranger = make_user(Role.SUPERVISOR, name="Sol Stranger")
-    assign(supervisor, worker, STARTED)
+    assign(supervisor, worker, STARTED, audited=True)
     return worker, supervisor, manager, other_manager, stranger
 
 

@@ -235,8 +235,8 @@ def people(app, frameworks) -> People:
     )
     first = factories.make_user(Role.SUPERVISOR, email="first@example.org", name="Fatima First")
     second = factories.make_user(Role.SUPERVISOR, email="second@example.org", name="Sam Second")
-    factories.assign(first, worker, starts_on=date(2026, 1, 1))
-    factories.assign(second, worker, starts_on=date(2026, 1, 1))
+    factories.assign(first, worker, starts_on=date(2026, 1, 1), audited=True)
+    factories.assign(second, worker, starts_on=date(2026, 1, 1), audited=True)
     competence_id = db.session.scalar(
         select(Competence.id)
         .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))

@@ -1,7 +1,7 @@
 """Fill evidence.search_text for the items written before 0007 added it
 
 Revision ID: 0013_backfill_search_text
-Revises: 0011_idempotency
+Revises: 0012_audit_checks
 Create Date: 2026-11-28 06:30:00
 
 0007 added the column with an empty default, so searching found none of the
@@ -22,7 +22,7 @@ from portfolio.models import SEARCH_HTML_FIELDS, SEARCH_PLAIN_FIELDS, search_tex
 
 # revision identifiers, used by Alembic.
 revision = '0013_backfill_search_text'
-down_revision = '0011_idempotency'
+down_revision = '0012_audit_checks'
 branch_labels = None
 depends_on = None
 

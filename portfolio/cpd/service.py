@@ -148,7 +148,7 @@ def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraise
     db.session.add(appraisal)
     idempotency.remember(form_key, actor, appraisal)
     db.session.flush()
-    ledger.record(actor, "appraisal.started", f"user:{worker.id}", appraisal_id=appraisal.id, year=appraisal.year)
+    ledger.record(actor, "appraisal.started", f"user:{worker.id}", binds=appraisal, appraisal_id=appraisal.id, year=appraisal.year)
     db.session.commit()
     return appraisal
 
@@ -182,6 +182,8 @@ def update_appraisal(
         CpdGoal(description=d, method=m, target_on=t, status=s, carried_from_id=carried.get(d)) for d, m, t, s in plan
     ]
     appraisal.worker_signed_at = appraisal.appraiser_signed_at = None
+    # Every change to an appraisal is in the ledger, so the signed content can be checked later.
+    ledger.record(actor, "appraisal.changed", f"user:{appraisal.worker_id}", binds=appraisal, appraisal_id=appraisal.id)
     db.session.commit()
     return appraisal
 
@@ -200,7 +202,7 @@ def sign(actor: User, appraisal: Appraisal) -> Appraisal:
         db.session.rollback()
         raise FieldError("sign", "You have already signed this appraisal")
     setattr(appraisal, column, datetime.now(timezone.utc))
-    ledger.record(actor, "appraisal.signed", f"user:{appraisal.worker_id}", appraisal_id=appraisal.id, by=column.split("_")[0], locked=appraisal.is_locked)
+    ledger.record(actor, "appraisal.signed", f"user:{appraisal.worker_id}", binds=appraisal, appraisal_id=appraisal.id, by=column.split("_")[0], locked=appraisal.is_locked)
     db.session.commit()
     return appraisal
 

@@ -13,6 +13,7 @@ from sqlalchemy import Select, func, inspect, or_, select
 from werkzeug.datastructures import FileStorage
 
 from .. import clock, idempotency, richtext
+from ..audit import ledger
 from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
@@ -520,6 +521,8 @@ def delete_evidence(actor: User, evidence: Evidence) -> None:
         db.session.rollback()
         raise FieldError("title", "Only a draft can be deleted")
     names = [f.stored_name for f in evidence.files]
+    for note_review in evidence.note_reviews:  # a disputed draft note: its reviews go with it, on the record
+        ledger.record(actor, "note.review-removed", f"evidence:{evidence.id}", removes=note_review)
     db.session.delete(evidence)
     db.session.commit()
     for name in names:  # after the commit: a failed delete must keep its files

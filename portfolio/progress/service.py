@@ -160,7 +160,7 @@ def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionR
     db.session.add(request)
     idempotency.remember(form_key, actor, request)
     db.session.flush()
-    ledger.record(actor, "promotion.requested", f"user:{actor.id}", request_id=request.id, target_tier_id=request.target_tier_id)
+    ledger.record(actor, "promotion.requested", f"user:{actor.id}", binds=request, request_id=request.id, target_tier_id=request.target_tier_id)
     for supervisor in supervision.supervisors_of(actor.id, today()):
         notifications.notify(
             supervisor,
@@ -255,7 +255,7 @@ def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, 
     recommendation = PromotionRecommendation(request_id=request.id, supervisor_id=actor.id, supports=supports, reasons=reasons)
     db.session.add(recommendation)
     db.session.flush()
-    ledger.record(actor, "promotion.recommended", f"user:{request.worker_id}", request_id=request.id, supports=supports)
+    ledger.record(actor, "promotion.recommended", f"user:{request.worker_id}", binds=recommendation, request_id=request.id, supports=supports)
     for manager in supervision.people_with_role(Role.MANAGER):
         if duties.is_own(manager, request.worker_id):
             continue  # a worker-manager is not asked to decide their own request
@@ -324,6 +324,7 @@ def decide_promotion(
         actor,
         "promotion.approved" if approved else "promotion.declined",
         f"user:{worker.id}",
+        binds=decision,
         request_id=request.id,
         decision_id=decision.id,
         target_tier_id=request.target_tier_id,
@@ -403,6 +404,7 @@ def verify_requirement(
         actor,
         "requirement.verified",
         f"user:{worker.id}",
+        binds=verification,
         requirement=requirement.ref,
         verified_on=verified_on.isoformat(),
         expires_on=expires_on.isoformat() if expires_on else None,

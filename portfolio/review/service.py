@@ -346,6 +346,7 @@ def decide(
         actor,
         f"evidence.{outcome.value}",
         f"evidence:{evidence.id}",
+        binds=decision,
         submission_id=submission.id,
         decision_id=decision.id,
         content_hash=decision.content_hash,
@@ -482,7 +483,7 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
     )
     db.session.add(review)
     db.session.flush()
-    ledger.record(actor, f"note.{outcome.value}", f"evidence:{evidence.id}", note_review_id=review.id, content_hash=review.content_hash)
+    ledger.record(actor, f"note.{outcome.value}", f"evidence:{evidence.id}", binds=review, note_review_id=review.id, content_hash=review.content_hash)
     notifications.notify(
         evidence.owner,
         f"{actor.name} {'confirmed' if outcome == NoteOutcome.CONFIRMED else 'disputed'} your supervision note “{evidence.title}”",
