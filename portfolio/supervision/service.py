@@ -98,9 +98,29 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
         dates in the wrong order, or an overlapping assignment of the same pair.
     """
     _require_manager(actor)
+    begin_write()
+    try:
+        assignment = add_assignment(actor, worker_id=worker_id, supervisor_id=supervisor_id, starts_on=starts_on, ends_on=ends_on)
+    except FieldError:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return assignment
+
+
+def add_assignment(
+    actor: User, *, worker_id: int | None, supervisor_id: int | None, starts_on: date | None, ends_on: date | None
+) -> SupervisionAssignment:
+    """Add an assignment inside the caller's write transaction (``assign``, or inviting a person).
+
+    An invited worker counts as a worker: their supervisors are set before
+    they first sign in.
+
+    :raises FieldError: as ``assign``; the caller rolls back.
+    """
     worker = db.session.get(User, worker_id) if worker_id else None
     supervisor = db.session.get(User, supervisor_id) if supervisor_id else None
-    if worker is None or not worker.is_worker or not worker.active:
+    if worker is None or not worker.is_worker or not (worker.active or worker.invited):
         raise FieldError("worker_id", "Choose the worker")
     if supervisor is None or not supervisor.is_supervisor or not supervisor.active:
         raise FieldError("supervisor_id", "Choose a supervisor")
@@ -110,7 +130,6 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
         raise FieldError("starts_on", "Enter the start date")
     if ends_on is not None and ends_on < starts_on:
         raise FieldError("ends_on", "The end date must be the same as or after the start date")
-    begin_write()
     overlapping = db.session.scalar(
         select(SupervisionAssignment).where(
             SupervisionAssignment.worker_id == worker.id,
@@ -120,7 +139,6 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
         )
     )
     if overlapping is not None:
-        db.session.rollback()
         raise FieldError("supervisor_id", f"{supervisor.name} already supervises {worker.name} in that period")
     assignment = SupervisionAssignment(
         worker_id=worker.id, supervisor_id=supervisor.id, starts_on=starts_on, ends_on=ends_on, created_by_id=actor.id
@@ -136,7 +154,6 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
         starts_on=starts_on.isoformat(),
         ends_on=ends_on.isoformat() if ends_on else None,
     )
-    db.session.commit()
     return assignment
 
 
