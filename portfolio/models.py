@@ -124,6 +124,11 @@ class User(UserMixin, db.Model):
         return role in self.roles
 
     @property
+    def label(self) -> str:
+        """How a person is named wherever someone chooses them: two people can share a name."""
+        return f"{self.name} ({self.email})"
+
+    @property
     def status(self) -> str:
         """invited, active or deactivated: what the People pages show."""
         if self.invited:

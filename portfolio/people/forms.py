@@ -35,7 +35,7 @@ class InviteForm(PersonForm):
 
     def fill_choices(self) -> None:
         super().fill_choices()
-        self.supervisor_ids.choices = choices([(u.id, service.label(u)) for u in service.supervisor_choices()])
+        self.supervisor_ids.choices = choices([(u.id, u.label) for u in service.supervisor_choices()])
 
 
 class ConfirmForm(FlaskForm):

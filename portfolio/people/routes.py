@@ -16,12 +16,6 @@ bp = Blueprint("people", __name__, url_prefix="/people")
 invitations_bp = Blueprint("invitations", __name__, url_prefix="/invitation")
 
 
-@bp.app_template_filter("person")
-def person_filter(user) -> str:
-    """A person as pickers and lists name them: 'Name (email)'."""
-    return service.label(user)
-
-
 @bp.context_processor
 def _helpers() -> dict:
     return {"role_names": role_names, "now": service.now(), "describe": service.describe}

@@ -39,11 +39,6 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def label(user: User) -> str:
-    """How a person is named wherever someone chooses them: two people can share a name."""
-    return f"{user.name} ({user.email})"
-
-
 class InvitationUnusable(Exception):
     """The invitation link is expired, used, revoked or unknown (never said which)."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask import abort, current_app
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 
 from ..audit import ledger
 from ..database import begin_write
@@ -529,7 +529,10 @@ def overview(*, q: str = "", framework_id: int | None = None, only: str = "") ->
     if framework_id:
         query = query.where(User.framework_id == framework_id)
     for word in q.split()[:5]:
-        query = query.where(func.lower(User.name).contains(word.lower(), autoescape=True))
+        # Name or email: two people can share a name.
+        query = query.where(
+            or_(func.lower(User.name).contains(word.lower(), autoescape=True), User.email.contains(word.lower(), autoescape=True))
+        )
     workers = db.session.scalars(query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name)).unique().all()
     if not workers:
         return []

@@ -19,9 +19,9 @@ bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
 
 def _people(form: AssignmentForm) -> None:
-    form.worker_id.choices = choices([(0, "Choose a worker")] + [(u.id, u.name) for u in service.people_with_role(Role.WORKER)])
+    form.worker_id.choices = choices([(0, "Choose a worker")] + [(u.id, u.label) for u in service.people_with_role(Role.WORKER)])
     form.supervisor_id.choices = choices(
-        [(0, "Choose a supervisor")] + [(u.id, u.name) for u in service.people_with_role(Role.SUPERVISOR)]
+        [(0, "Choose a supervisor")] + [(u.id, u.label) for u in service.people_with_role(Role.SUPERVISOR)]
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from flask import abort
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ..audit import ledger
 from ..database import begin_write
@@ -237,7 +237,10 @@ def compliance(framework: Framework, *, status: str = "", q: str = "") -> Matrix
         .order_by(User.name)
     )
     for word in q.split()[:5]:
-        query = query.where(func.lower(User.name).contains(word.lower(), autoescape=True))
+        # Name or email: two people can share a name.
+        query = query.where(
+            or_(func.lower(User.name).contains(word.lower(), autoescape=True), User.email.contains(word.lower(), autoescape=True))
+        )
     workers = list(db.session.scalars(query).unique())
     newest = _newest_certificates([w.id for w in workers]) if workers else {}
     on = today()
