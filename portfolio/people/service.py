@@ -52,6 +52,18 @@ class PersonRow:
     supervisors: list[User] = field(default_factory=list)
 
 
+def name_or_email_matches(q: str) -> list:
+    """SQL conditions: every word of ``q`` (five at most) is in the person's name or email.
+
+    Searching by email too tells apart two people who share a name; ``%``
+    and ``_`` are letters to look for, not wildcards.
+    """
+    return [
+        or_(func.lower(User.name).contains(word, autoescape=True), User.email.contains(word, autoescape=True))
+        for word in q.lower().split()[:5]
+    ]
+
+
 def _status_condition(status: str):
     return {
         "invited": User.invited.is_(True),
@@ -67,10 +79,7 @@ def people(q: str = "", status: str = "", role: str = "") -> list[PersonRow]:
     and tier joined), then every current supervision assignment among them.
     """
     query = select(User).options(joinedload(User.framework), joinedload(User.tier)).order_by(func.lower(User.name), User.email)
-    words = q.strip().lower()
-    if words:
-        pattern = "%" + words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(func.lower(User.name).like(pattern, escape="\\"), User.email.like(pattern, escape="\\")))
+    query = query.where(*name_or_email_matches(q))
     if status in STATUSES:
         query = query.where(_status_condition(status))
     if role in {r.value for r in Role}:

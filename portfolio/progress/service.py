@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask import abort, current_app
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, select
 
 from ..audit import ledger
 from ..database import begin_write
@@ -32,6 +32,7 @@ from ..models import (
     User,
 )
 from ..notifications import service as notifications
+from ..people.service import name_or_email_matches
 from ..supervision import service as supervision
 from . import rules
 from .rules import CompetenceStatus
@@ -528,11 +529,7 @@ def overview(*, q: str = "", framework_id: int | None = None, only: str = "") ->
     query = select(User).where(User.is_worker.is_(True), User.active.is_(True), User.framework_id.is_not(None))
     if framework_id:
         query = query.where(User.framework_id == framework_id)
-    for word in q.split()[:5]:
-        # Name or email: two people can share a name.
-        query = query.where(
-            or_(func.lower(User.name).contains(word.lower(), autoescape=True), User.email.contains(word.lower(), autoescape=True))
-        )
+    query = query.where(*name_or_email_matches(q))
     workers = db.session.scalars(query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name)).unique().all()
     if not workers:
         return []

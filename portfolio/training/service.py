@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from flask import abort
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from ..audit import ledger
 from ..database import begin_write
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
+from ..people.service import name_or_email_matches
 from ..progress.service import add_months
 
 DUE_WITHIN_DAYS = 60
@@ -236,11 +237,7 @@ def compliance(framework: Framework, *, status: str = "", q: str = "") -> Matrix
         .options(db.joinedload(User.tier))
         .order_by(User.name)
     )
-    for word in q.split()[:5]:
-        # Name or email: two people can share a name.
-        query = query.where(
-            or_(func.lower(User.name).contains(word.lower(), autoescape=True), User.email.contains(word.lower(), autoescape=True))
-        )
+    query = query.where(*name_or_email_matches(q))
     workers = list(db.session.scalars(query).unique())
     newest = _newest_certificates([w.id for w in workers]) if workers else {}
     on = today()
