@@ -392,8 +392,12 @@ def test_invite_without_smtp_shows_the_link_once(app, client, auth, manager, lin
     page = client.get(f"/people/{person.id}")
     assert token not in page.text and "Invited" in page.text and "Resend invitation" in page.text
     assert "Sam Supervisor (sam@example.org)" in page.text
-    # The pending list names them.
-    assert "Pending invitations" in client.get("/people/").text
+    # The pending list names them, with Resend and Revoke.
+    listing = client.get("/people/").text
+    pending = listing.split('id="pending-invitations"', 1)[1].split("</ul>", 1)[0]
+    assert "Pending invitations" in listing and "Wendy Worker (wendy@example.org)" in pending
+    assert f'action="/people/{person.id}/invitation/resend"' in pending and f'action="/people/{person.id}/invitation/revoke"' in pending
+    assert "Resend<span class=\"nhsuk-u-visually-hidden\"> the invitation to Wendy Worker</span>" in pending
 
 
 def test_invite_twice_shows_a_message_not_a_second_person(client, auth, manager, link_worker_tier):
@@ -520,17 +524,23 @@ def test_missing_people_answer_404(client, auth, manager):
 def test_a_deactivated_persons_open_session_is_refused_on_its_next_request(app, client, auth, manager, link_worker_tier):
     worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
     auth.sign_in("w@example.org", remember=True)
-    assert "Wendy Worker" in client.get("/").text
+    remember = client.get_cookie("remember_token")
+    assert remember is not None
+    assert "Wendy Worker" in client.get("/portfolio/").text
+    # The remember-me cookie alone (the session cookie gone) still works before deactivation.
+    other_device = app.test_client()
+    other_device.set_cookie("remember_token", remember.value)
+    assert other_device.get("/portfolio/").status_code == 200
+
     service.deactivate(manager, worker)
+
     answer = client.get("/portfolio/")
     assert answer.status_code == 302 and answer.headers["Location"].startswith("/auth/sign-in")
-    # The remember-me cookie alone does not bring the session back either.
-    remember = client.get_cookie("remember_token")
-    fresh = app.test_client()
-    if remember is not None:
-        fresh.set_cookie("remember_token", remember.value)
-    answer = fresh.get("/portfolio/")
+    replay = app.test_client()
+    replay.set_cookie("remember_token", remember.value)
+    answer = replay.get("/portfolio/")
     assert answer.status_code == 302 and answer.headers["Location"].startswith("/auth/sign-in")
+    assert "Sign in" in replay.get(answer.headers["Location"]).text
 
 
 def test_a_deactivated_workers_portfolio_stays_readable_to_managers(client, auth, manager, link_worker_tier):
