@@ -68,6 +68,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .cpd.routes import bp as cpd_bp
     from .review.routes import bp as review_bp
     from .supervision.routes import bp as supervision_bp
+    from .people.routes import bp as people_bp, invitations_bp
 
     params.init_app(app)  # the id converter must exist before the blueprints' routes
     sessions.init_app(app)
@@ -84,6 +85,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(progress_bp)
     app.register_blueprint(training_bp)
     app.register_blueprint(cpd_bp)
+    app.register_blueprint(people_bp)
+    app.register_blueprint(invitations_bp)
     notifications_service.init_app(app)
 
     from .assets import bp as assets_bp

@@ -77,6 +77,9 @@ class User(UserMixin, db.Model):
     is_supervisor: Mapped[bool] = mapped_column(Boolean, default=False)
     is_manager: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # True from a manager's invitation until the person sets their password
+    # (``active`` stays False meanwhile, so sign-in refuses them).
+    invited: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Bumped at sign-out, password change or disabling: every session and
     # remember-me cookie carries it, so all of them stop working at once.
     session_version: Mapped[int] = mapped_column(Integer, default=1)
@@ -120,8 +123,46 @@ class User(UserMixin, db.Model):
     def has_role(self, role: Role) -> bool:
         return role in self.roles
 
+    @property
+    def label(self) -> str:
+        """How a person is named wherever someone chooses them: two people can share a name."""
+        return f"{self.name} ({self.email})"
+
+    @property
+    def status(self) -> str:
+        """invited, active or deactivated: what the People pages show."""
+        if self.invited:
+            return "invited"
+        return "active" if self.active else "deactivated"
+
     def __repr__(self) -> str:
         return f"<User {self.id}>"
+
+
+class Invitation(db.Model):
+    """A link that lets an invited person set their password: single-use, expiring.
+
+    Only the token's SHA-256 is kept (auth/tokens.py); resending makes a new
+    row and revokes the old one, so one link at most works for a person.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+    def is_open(self, now: datetime) -> bool:
+        expires_at = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=timezone.utc)
+        return self.used_at is None and self.revoked_at is None and expires_at > now
 
 
 class SignInAttempt(db.Model):

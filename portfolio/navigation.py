@@ -24,6 +24,7 @@ class NavItem:
 NAV_ITEMS = (
     NavItem("Home", "home.index", prefix="home."),
     NavItem("Reviews", "review.queue", frozenset({Role.SUPERVISOR}), prefix="review."),
+    NavItem("People", "people.index", frozenset({Role.MANAGER}), prefix="people."),
     NavItem("Supervision", "supervision.index", frozenset({Role.MANAGER}), prefix="supervision."),
     NavItem("Workers", "progress.team", frozenset({Role.MANAGER}), prefix="progress.team"),
     NavItem("Training", "training.index", frozenset({Role.MANAGER}), prefix="training."),

@@ -153,6 +153,22 @@ CASES = [
     Case("cpd.appraisal", "GET", lambda ids: f"/cpd/appraisals/{ids['appraisal']}", signed_in(200)),
     Case("cpd.appraisal", "POST", lambda ids: f"/cpd/appraisals/{ids['appraisal']}", {"anonymous": SIGN_IN, "worker": 303, "supervisor": 303, "manager": 404}, data={}),
     Case("cpd.sign", "POST", lambda ids: f"/cpd/appraisals/{ids['appraisal']}/sign", {"anonymous": SIGN_IN, "worker": 303, "supervisor": 303, "manager": 404}, data={}),
+    Case("people.index", "GET", lambda ids: "/people/", managers_only(200)),
+    Case("people.invite", "GET", lambda ids: "/people/invite", managers_only(200)),
+    Case("people.invite", "POST", lambda ids: "/people/invite", managers_only(422), data={}),
+    Case("people.show", "GET", lambda ids: f"/people/{ids['worker']}", managers_only(200)),
+    Case("people.edit", "GET", lambda ids: f"/people/{ids['worker']}/edit", managers_only(200)),
+    Case("people.edit", "POST", lambda ids: f"/people/{ids['worker']}/edit", managers_only(422), data={"name": ""}),
+    Case("people.deactivate", "GET", lambda ids: f"/people/{ids['worker']}/deactivate", managers_only(200)),
+    # The manager deactivating themselves: refused with a message, so nothing changes for the other roles' runs.
+    Case("people.deactivate", "POST", lambda ids: f"/people/{ids['manager']}/deactivate", managers_only(422), data={}),
+    Case("people.reactivate", "POST", lambda ids: f"/people/{ids['worker']}/reactivate", managers_only(422), data={}),
+    Case("people.resend", "POST", lambda ids: f"/people/{ids['worker']}/invitation/resend", managers_only(422), data={}),
+    Case("people.revoke", "POST", lambda ids: f"/people/{ids['worker']}/invitation/revoke", managers_only(422), data={}),
+    Case("people.show", "GET", lambda ids: "/people/999999", managers_only(404)),
+    # Public: anyone holding the link; an unknown token gets the same page as a used one.
+    Case("invitations.accept", "GET", lambda ids: "/invitation/not-a-token", {role: 404 for role in ROLES}),
+    Case("invitations.accept", "POST", lambda ids: "/invitation/not-a-token", {role: 404 for role in ROLES}, data={}),
     Case("frameworks.retire_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/retire", managers_only(303), data={}),
 ]
 
@@ -213,6 +229,7 @@ def test_access(client, auth, frameworks, role, case):
     appraisal = cpd_service.start_appraisal(worker, worker, held_on=date.today(), appraiser_id=supervisor.id)
     ids = {
         "worker": worker.id,
+        "manager": manager.id,
         "request": promotion.id,
         "requirement": db.session.scalar(select(Requirement.id).where(Requirement.framework_id == worker.framework_id)),
         "training_item": training_item.id,

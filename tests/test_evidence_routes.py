@@ -222,7 +222,7 @@ def test_form_labels_say_what_each_kind_asks(client, worker, supervisor):
     for label in ("Course title", "Training provider", "Date completed", "Expiry or renewal date (optional)", "CPD hours (optional)", "Certificate"):
         assert label in certificate
     note = text_of(client.get("/portfolio/new/supervision-note"))
-    assert options(note, "supervisor_id") == [("0", "Choose a supervisor"), (str(supervisor.id), "Sam Supervisor")]
+    assert options(note, "supervisor_id") == [("0", "Choose a supervisor"), (str(supervisor.id), f"Sam Supervisor ({supervisor.email})")]
     assert "Actions agreed" in note and "Action 3" in note
     feedback = text_of(client.get("/portfolio/new/feedback"))
     for label in ("A colleague", "A partner agency", "A person supported", "Their name or role"):

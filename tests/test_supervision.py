@@ -112,11 +112,12 @@ def test_the_form_lists_workers_and_supervisors(client, manager, people):
     supervisors = options(page, "supervisor_id")
     assert workers[0] == ("0", "Choose a worker")
     assert supervisors[0] == ("0", "Choose a supervisor")
-    assert sorted(t for _, t in workers[1:]) == ["Bo Both", "Walter Worker", "Wendy Worker"]
-    assert sorted(t for _, t in supervisors[1:]) == ["Bo Both", "Sam Supervisor", "Sue Supervisor"]
-    assert ("%d" % people["sam"].id, "Sam Supervisor") in supervisors
+    # Each is named with their email: two people can share a name.
+    assert sorted(t for _, t in workers[1:]) == sorted(people[k].label for k in ("both", "walter", "wendy"))
+    assert sorted(t for _, t in supervisors[1:]) == sorted(people[k].label for k in ("both", "sam", "sue"))
+    assert ("%d" % people["sam"].id, f"Sam Supervisor ({people['sam'].email})") in supervisors
     # The manager is neither, and no assignment exists yet.
-    assert "Maya Manager" not in [t for _, t in workers + supervisors]
+    assert not any(t.startswith("Maya Manager") for _, t in workers + supervisors)
     assert "No assignments yet." in page
     # Start date defaults to today.
     assert f'value="{TODAY.day}"' in page.split('id="starts_on"', 1)[1].split("</fieldset>", 1)[0]

@@ -582,7 +582,9 @@ def team(fixed_today, manager):
 
 
 def matrix_rows(page: str) -> list[list[str]]:
-    return table_rows(page, "compliance-matrix")
+    """The matrix's rows, each worker by name alone (the email beside it is checked in its own test)."""
+    without_emails = re.sub(r'<br><span class="nhsuk-body-s person-email">[^<]*</span>', "", page)
+    return table_rows(without_emails, "compliance-matrix")
 
 
 def test_the_compliance_matrix_shows_each_cell_as_a_tag_with_words_and_totals(client, auth, manager, team):
@@ -602,7 +604,7 @@ def test_the_compliance_matrix_shows_each_cell_as_a_tag_with_words_and_totals(cl
         ["Cleo Coach", "Valid 1 March 2028", "Valid 1 March 2027", "Valid"],
         ["Totals", "1 expired 1 due soon 3 valid", "1 missing 4 valid", "1 valid"],
     ]
-    table = page.split('id="compliance-table"', 1)[1]
+    table = re.sub(r'<br><span class="nhsuk-body-s person-email">[^<]*</span>', "", page.split('id="compliance-table"', 1)[1])
     alice_row = re.search(r"<tr[^>]*>\s*<th[^>]*>Alice Able</th>(.*?)</tr>", table, re.S).group(1)
     assert tag_words(alice_row) == [("red", "Expired"), ("green", "Valid")]
     cara_row = re.search(r"<tr[^>]*>\s*<th[^>]*>Cara Cole</th>(.*?)</tr>", table, re.S).group(1)
@@ -612,6 +614,14 @@ def test_the_compliance_matrix_shows_each_cell_as_a_tag_with_words_and_totals(cl
     for name in ("Sol Engagement", "Ivy Inactive", "Mo Manager"):
         assert name not in table
     assert 'href="/training/link-worker/compliance?format=csv"' in page
+
+
+def test_the_matrix_shows_each_workers_email_beside_the_name(client, auth, manager, team):
+    """Two people can share a name: the email tells them apart."""
+    auth.login_as(manager)
+    rows = table_rows(text_of(client.get("/training/link-worker/compliance")), "compliance-matrix")
+    assert rows[1][0] == f"Alice Able {team['alice'].email}"
+    assert rows[0][0] == f"=Eve Formula {team['eve'].email}"
 
 
 def test_the_htmx_request_gets_only_the_table(client, auth, manager, team):
@@ -675,12 +685,12 @@ def test_csv_export(client, auth, manager, team):
     assert response.headers["Content-Disposition"] == 'attachment; filename="training-link-worker.csv"'
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows == [
-        ["Name", "Tier", "Safeguarding adults", "Lone working", "Coaching supervision"],
-        ["'=Eve Formula", "Link Worker", "Due soon (2026-07-01)", "Valid (2027-02-01)", "Not required"],
-        ["Alice Able", "Link Worker", "Expired (2026-01-01)", "Valid (2027-01-10)", "Not required"],
-        ["Ben Brown", "Link Worker", "Valid (2028-03-01)", "Valid (2027-03-01)", "Not required"],
-        ["Cara Cole", "Link Worker", "Valid (2028-03-01)", "Missing", "Not required"],
-        ["Cleo Coach", "Link Worker Coach", "Valid (2028-03-01)", "Valid (2027-03-01)", "Valid"],
+        ["Name", "Email", "Tier", "Safeguarding adults", "Lone working", "Coaching supervision"],
+        ["'=Eve Formula", team["eve"].email, "Link Worker", "Due soon (2026-07-01)", "Valid (2027-02-01)", "Not required"],
+        ["Alice Able", team["alice"].email, "Link Worker", "Expired (2026-01-01)", "Valid (2027-01-10)", "Not required"],
+        ["Ben Brown", team["ben"].email, "Link Worker", "Valid (2028-03-01)", "Valid (2027-03-01)", "Not required"],
+        ["Cara Cole", team["cara"].email, "Link Worker", "Valid (2028-03-01)", "Missing", "Not required"],
+        ["Cleo Coach", team["cleo"].email, "Link Worker Coach", "Valid (2028-03-01)", "Valid (2027-03-01)", "Valid"],
     ]
     # The export follows the filters on the page.
     filtered = list(csv.reader(io.StringIO(client.get("/training/link-worker/compliance?status=expired&format=csv").get_data(as_text=True))))

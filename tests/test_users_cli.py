@@ -6,6 +6,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
+from portfolio.auth import cli
 from portfolio.extensions import db
 from portfolio.models import Role, User
 
@@ -15,9 +16,24 @@ from .factories import make_user
 PASSWORD = "a long enough passphrase"
 
 
-def create(runner, *args: str, password: str = PASSWORD, confirm: str | None = None):
-    confirm = password if confirm is None else confirm
-    return runner.invoke(args=["users", "create", *args], input=f"{password}\n{confirm}\n")
+def create(runner, *args: str, password: str = PASSWORD):
+    """Piped, as a deployment script would: the password is the first line of stdin."""
+    return runner.invoke(args=["users", "create", *args], input=f"{password}\n")
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    """stdin is a terminal: the password is read with getpass (no echo), twice. Returns what was asked."""
+    asked: list[str] = []
+    answers: list[str] = []
+
+    def fake_getpass(prompt: str = "Password: ") -> str:
+        asked.append(prompt)
+        return answers.pop(0)
+
+    monkeypatch.setattr(cli, "stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(cli.getpass, "getpass", fake_getpass)
+    return asked, answers
 
 
 def users() -> list[User]:
@@ -76,12 +92,50 @@ def test_the_new_account_can_sign_in(runner, client, auth, app):
     assert "Hello, Maya Manager" in client.get("/").text
 
 
-def test_the_password_is_prompted_for_twice(runner, app):
-    result = create(runner, "--email", "maya@example.org", "--name", "Maya", "--role", "manager")
+def test_on_a_terminal_the_password_is_asked_for_twice_without_echo(runner, app, terminal):
+    asked, answers = terminal
+    answers.extend([PASSWORD, PASSWORD])
+    result = runner.invoke(args=["users", "create", "--email", "maya@example.org", "--name", "Maya", "--role", "manager"])
 
     assert result.exit_code == 0, result.output
-    assert "Password:" in result.output
-    assert "Repeat for confirmation:" in result.output
+    assert asked == ["Password: ", "Repeat for confirmation: "]
+    assert PASSWORD not in result.output
+    assert PasswordHasher().verify(users()[0].password_hash, PASSWORD)
+
+
+def test_piped_the_first_line_is_the_password_without_a_getpass_warning(runner, app):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a GetPassWarning would fail here
+        result = runner.invoke(
+            args=["users", "create", "--email", "maya@example.org", "--name", "Maya", "--role", "manager"],
+            input=f"{PASSWORD}\nnot read\n",
+        )
+
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output and "Password:" not in result.output
+    assert PasswordHasher().verify(users()[0].password_hash, PASSWORD)
+
+
+def test_refused_once_an_active_manager_exists(runner, app):
+    make_user(Role.MANAGER, email="first@example.org")
+
+    result = create(runner, "--email", "maya@example.org", "--name", "Maya", "--role", "manager")
+
+    assert result.exit_code == 1
+    assert "An active manager already exists: invite people on the People page instead" in result.output
+    assert [u.email for u in users()] == ["first@example.org"]
+
+
+def test_force_creates_one_anyway_and_a_deactivated_manager_does_not_count(runner, app):
+    make_user(Role.MANAGER, email="gone@example.org", active=False)
+    assert create(runner, "--email", "maya@example.org", "--name", "Maya", "--role", "manager").exit_code == 0
+
+    result = create(runner, "--email", "mo@example.org", "--name", "Mo", "--role", "manager", "--force")
+
+    assert result.exit_code == 0, result.output
+    assert [u.email for u in users()] == ["gone@example.org", "maya@example.org", "mo@example.org"]
 
 
 def test_there_is_no_password_option(runner, app):
@@ -95,8 +149,9 @@ def test_there_is_no_password_option(runner, app):
     assert user_count() == 0
 
 
-def test_mismatched_confirmation_writes_nothing(runner, app):
-    result = create(runner, "--email", "maya@example.org", "--name", "Maya", "--role", "manager", confirm="something else entirely")
+def test_mismatched_confirmation_writes_nothing(runner, app, terminal):
+    terminal[1].extend([PASSWORD, "something else entirely"])
+    result = runner.invoke(args=["users", "create", "--email", "maya@example.org", "--name", "Maya", "--role", "manager"])
 
     assert result.exit_code != 0
     assert "do not match" in result.output
@@ -112,7 +167,7 @@ def test_a_short_password_is_refused(runner, app):
 
 
 def test_a_duplicate_email_is_refused(runner, app):
-    make_user(Role.MANAGER, email="maya@example.org", name="First Maya")
+    make_user(Role.WORKER, email="maya@example.org", name="First Maya")
 
     result = create(runner, "--email", "MAYA@example.org", "--name", "Second Maya", "--role", "manager")
 

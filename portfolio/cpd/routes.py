@@ -67,7 +67,7 @@ def new_activity():
 def new_appraisal():
     """Start this year's appraisal (open goals of last year's plan come with it)."""
     form = StartAppraisalForm(data={"held_on": service.today()})
-    form.appraiser_id.choices = choices([(0, "Choose")] + [(u.id, u.name) for u in service.appraisers_for(current_user)])
+    form.appraiser_id.choices = choices([(0, "Choose")] + [(u.id, u.label) for u in service.appraisers_for(current_user)])
     if form.validate_on_submit():
         try:
             appraisal = service.start_appraisal(current_user, current_user, held_on=form.held_on.data, appraiser_id=form.appraiser_id.data, form_key=form.form_key.data)

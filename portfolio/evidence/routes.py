@@ -111,7 +111,7 @@ def _supervisor_choices(form, evidence=None) -> None:
         form.training_item_id.choices = choices([(0, "Not in the catalogue")] + options)
     if "supervisor_id" in form:
         form.supervisor_id.choices = choices(
-            [(0, "Choose a supervisor")] + [(s.id, s.name) for s in service.supervisors_of(current_user)]
+            [(0, "Choose a supervisor")] + [(s.id, s.label) for s in service.supervisors_of(current_user)]
         )
 
 

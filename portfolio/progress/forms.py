@@ -42,7 +42,7 @@ class OverviewFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = SearchField("Name", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")])
+    q = SearchField("Name or email", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")])
     framework = SelectField("Framework", validators=[Optional()], validate_choice=False)
     only = SelectField(
         "Show",

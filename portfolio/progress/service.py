@@ -35,6 +35,7 @@ from ..models import (
     User,
 )
 from ..notifications import service as notifications
+from ..people.service import name_or_email_matches
 from ..supervision import service as supervision
 from . import rules
 from .rules import CompetenceStatus
@@ -448,8 +449,7 @@ def overview(*, actor: User | None = None, q: str = "", framework_id: int | None
         query = query.where(duties.not_own(User.id, actor))
     if framework_id:
         query = query.where(User.framework_id == framework_id)
-    for word in q.split()[:5]:
-        query = query.where(func.lower(User.name).contains(word.lower(), autoescape=True))
+    query = query.where(*name_or_email_matches(q))
     workers = db.session.scalars(query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name)).unique().all()
     if not workers:
         return []

@@ -21,9 +21,9 @@ bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 def _people(form: AssignmentForm) -> None:
     # A manager who is also a worker does not choose their own supervisor.
     workers = [u for u in service.people_with_role(Role.WORKER) if not duties.is_own(current_user, u.id)]
-    form.worker_id.choices = choices([(0, "Choose a worker")] + [(u.id, u.name) for u in workers])
+    form.worker_id.choices = choices([(0, "Choose a worker")] + [(u.id, u.label) for u in workers])
     form.supervisor_id.choices = choices(
-        [(0, "Choose a supervisor")] + [(u.id, u.name) for u in service.people_with_role(Role.SUPERVISOR)]
+        [(0, "Choose a supervisor")] + [(u.id, u.label) for u in service.people_with_role(Role.SUPERVISOR)]
     )
 
 

@@ -104,11 +104,11 @@ def get_assignment_to_change_or_404(actor: User, assignment_id: int) -> Supervis
 
 
 def _check_pair(actor: User, worker: User | None, supervisor: User | None) -> None:
-    """The people of a new assignment: an active worker other than the actor, and another person as supervisor.
+    """The people of a new assignment: a worker (active, or invited and not yet signed in) other than the actor, and another person as supervisor.
 
     :raises FieldError: on ``worker_id`` or ``supervisor_id``.
     """
-    if worker is None or not worker.is_worker or not worker.active:
+    if worker is None or not worker.is_worker or not (worker.active or worker.invited):
         raise FieldError("worker_id", "Choose the worker")
     duties.refuse_own(actor, worker.id, OWN_SUPERVISION, field="worker_id")
     if supervisor is None or not supervisor.is_supervisor or not supervisor.active:
@@ -130,22 +130,42 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
         assignment of the same pair.
     """
     _require_manager(actor)
-    worker = db.session.get(User, worker_id) if worker_id else None
-    supervisor = db.session.get(User, supervisor_id) if supervisor_id else None
+    begin_write()
+    idempotency.check(SupervisionAssignment, form_key, actor)
+    try:
+        assignment = add_assignment(
+            actor, worker_id=worker_id, supervisor_id=supervisor_id, starts_on=starts_on, ends_on=ends_on, form_key=form_key
+        )
+    except FieldError:
+        db.session.rollback()
+        raise
+    db.session.commit()
+    return assignment
+
+
+def add_assignment(
+    actor: User,
+    *,
+    worker_id: int | None,
+    supervisor_id: int | None,
+    starts_on: date | None,
+    ends_on: date | None,
+    form_key: str | None = None,
+) -> SupervisionAssignment:
+    """Add an assignment inside the caller's write transaction (``assign``, or inviting a person).
+
+    The people are read locked: roles may have changed since the form was read.
+
+    :raises FieldError: as ``assign``; the caller rolls back.
+    """
+    worker = lock(User, worker_id) if worker_id else None
+    supervisor = lock(User, supervisor_id) if supervisor_id else None
     _check_pair(actor, worker, supervisor)
+    assert worker is not None and supervisor is not None
     if starts_on is None:
         raise FieldError("starts_on", "Enter the start date")
     if ends_on is not None and ends_on < starts_on:
         raise FieldError("ends_on", "The end date must be the same as or after the start date")
-    begin_write()
-    idempotency.check(SupervisionAssignment, form_key, actor)
-    # Roles may have changed since the form was read: check the people again, locked.
-    worker, supervisor = lock(User, worker.id), lock(User, supervisor.id)
-    try:
-        _check_pair(actor, worker, supervisor)
-    except FieldError:
-        db.session.rollback()
-        raise
     overlapping = db.session.scalar(
         select(SupervisionAssignment).where(
             SupervisionAssignment.worker_id == worker.id,
@@ -155,14 +175,13 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
         )
     )
     if overlapping is not None:
-        db.session.rollback()
         raise FieldError("supervisor_id", f"{supervisor.name} already supervises {worker.name} in that period")
     assignment = SupervisionAssignment(
         worker_id=worker.id, supervisor_id=supervisor.id, starts_on=starts_on, ends_on=ends_on, created_by_id=actor.id
     )
     db.session.add(assignment)
-    idempotency.remember(form_key, actor, assignment)
     db.session.flush()
+    idempotency.remember(form_key, actor, assignment)
     ledger.record(
         actor,
         "supervision.assigned",
@@ -173,7 +192,6 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
         starts_on=starts_on.isoformat(),
         ends_on=ends_on.isoformat() if ends_on else None,
     )
-    db.session.commit()
     return assignment
 
 

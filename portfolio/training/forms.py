@@ -31,7 +31,7 @@ class ComplianceFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = SearchField("Name", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")])
+    q = SearchField("Name or email", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")])
     status = SelectField(
         "Show workers with",
         choices=choices([("", "Any status"), ("expired", "Something expired"), ("due", "Something due soon"), ("missing", "Something missing")]),

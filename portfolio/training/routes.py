@@ -126,6 +126,6 @@ def _csv(matrix) -> Response:
 
     return csv_response(
         f"training-{matrix.framework.key}.csv",
-        ["Name", "Tier"] + [i.title for i in matrix.items],
-        ([w.name, w.tier.name if w.tier else ""] + [cell(w, i) for i in matrix.items] for w in matrix.workers),
+        ["Name", "Email", "Tier"] + [i.title for i in matrix.items],
+        ([w.name, w.email, w.tier.name if w.tier else ""] + [cell(w, i) for i in matrix.items] for w in matrix.workers),
     )

@@ -22,6 +22,7 @@ from .. import idempotency
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
+from ..people.service import name_or_email_matches
 from ..progress.service import add_months
 
 DUE_WITHIN_DAYS = 60
@@ -240,8 +241,7 @@ def compliance(framework: Framework, *, status: str = "", q: str = "") -> Matrix
         .options(db.joinedload(User.tier))
         .order_by(User.name)
     )
-    for word in q.split()[:5]:
-        query = query.where(func.lower(User.name).contains(word.lower(), autoescape=True))
+    query = query.where(*name_or_email_matches(q))
     workers = list(db.session.scalars(query).unique())
     newest = _newest_certificates([w.id for w in workers]) if workers else {}
     on = today()

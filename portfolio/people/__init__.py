@@ -1,0 +1,1 @@
+"""People: managers invite, change and deactivate the people of the service."""

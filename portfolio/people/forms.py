@@ -1,0 +1,62 @@
+"""Managers' forms for people, the search filters, and setting a password from an invitation."""
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SearchField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import Length, Optional
+
+from ..fields import choices
+from ..models import Role
+from . import service
+
+ROLE_CHOICES = [(role.value, service.ROLE_LABELS[role]) for role in Role]
+
+
+def _roles_field() -> SelectMultipleField:
+    return SelectMultipleField("Roles", choices=choices(ROLE_CHOICES), validators=[Optional()], validate_choice=False)
+
+
+class PersonForm(FlaskForm):
+    """Name, roles, framework and tier: what a manager can change."""
+
+    name = StringField("Full name", validators=[Optional(), Length(max=120, message="Name must be 120 characters or fewer")])
+    roles = _roles_field()
+    tier_id = SelectField("Framework and tier (workers only)", coerce=int, validate_choice=False)
+
+    def chosen_roles(self) -> set[Role]:
+        return {Role(value) for value in (self.roles.data or []) if value in {r.value for r in Role}}
+
+    def fill_choices(self) -> None:
+        self.tier_id.choices = choices([(0, "Not a worker")] + service.tier_choices())
+
+
+class InviteForm(PersonForm):
+    email = EmailField("Email address", validators=[Optional(), Length(max=254, message="Email address must be 254 characters or fewer")])
+    supervisor_ids = SelectMultipleField("Supervisors (optional, workers only)", coerce=int, validators=[Optional()], validate_choice=False)
+
+    def fill_choices(self) -> None:
+        super().fill_choices()
+        self.supervisor_ids.choices = choices([(u.id, u.label) for u in service.supervisor_choices()])
+
+
+class ConfirmForm(FlaskForm):
+    """A button that confirms an action (deactivate, reactivate, resend, revoke)."""
+
+    # Where a service's refusal is shown; nothing is typed here.
+    confirm = StringField("Confirm", validators=[Optional()])
+    invitation = StringField("Invitation", validators=[Optional()])
+
+
+class PeopleFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    q = SearchField("Name or email", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")])
+    status = SelectField(
+        "Status", choices=choices([("", "Any status"), ("invited", "Invited"), ("active", "Active"), ("deactivated", "Deactivated")]), validators=[Optional()]
+    )
+    role = SelectField("Role", choices=choices([("", "Any role")] + ROLE_CHOICES), validators=[Optional()])
+
+
+class AcceptForm(FlaskForm):
+    password = PasswordField("Create a password", validators=[Optional()])
+    confirm = PasswordField("Type the password again", validators=[Optional()])

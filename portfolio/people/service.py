@@ -1,0 +1,615 @@
+"""People: managers invite, change, deactivate and reactivate the people of the service.
+
+Every change is written in the same transaction as its audit-ledger row.
+Rules that protect the service (a manager never changes their own roles or
+deactivates themselves; at least one active manager always remains) are
+checked on rows locked for the transaction, so two managers acting at once
+cannot both pass the check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from flask import abort, current_app
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+
+from ..audit import ledger
+from ..auth import passwords, tokens
+from ..database import begin_write
+from ..errors import FieldError
+from ..extensions import db
+from ..models import AuditEntry, Framework, Invitation, Role, SupervisionAssignment, Tier, User
+from ..notifications.service import PENDING, Mail
+from ..supervision import service as supervision
+
+INVITATION_LIFETIME = timedelta(days=7)
+# Not an argon2 hash: verify_password() can never match it, so an invited
+# person cannot sign in before they have set their own password.
+UNUSABLE_PASSWORD = "!invited"
+STATUSES = ("invited", "active", "deactivated")
+ROLE_COLUMNS = {Role.WORKER: User.is_worker, Role.SUPERVISOR: User.is_supervisor, Role.MANAGER: User.is_manager}
+ROLE_LABELS = {Role.WORKER: "Worker", Role.SUPERVISOR: "Supervisor", Role.MANAGER: "Manager"}
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class InvitationUnusable(Exception):
+    """The invitation link is expired, used, revoked or unknown (never said which)."""
+
+
+# --- Reading ---------------------------------------------------------------------------
+
+
+@dataclass
+class PersonRow:
+    user: User
+    supervisors: list[User] = field(default_factory=list)
+
+
+def name_or_email_matches(q: str) -> list:
+    """SQL conditions: every word of ``q`` (five at most) is in the person's name or email.
+
+    Searching by email too tells apart two people who share a name; ``%``
+    and ``_`` are letters to look for, not wildcards.
+    """
+    return [
+        or_(func.lower(User.name).contains(word, autoescape=True), User.email.contains(word, autoescape=True))
+        for word in q.lower().split()[:5]
+    ]
+
+
+def _status_condition(status: str):
+    return {
+        "invited": User.invited.is_(True),
+        "active": User.active.is_(True),
+        "deactivated": (User.active.is_(False) & User.invited.is_(False)),
+    }[status]
+
+
+def people(q: str = "", status: str = "", role: str = "") -> list[PersonRow]:
+    """Everyone matching the search and filters, with their current supervisors.
+
+    Two queries whatever the number of people: the people (with framework
+    and tier joined), then every current supervision assignment among them.
+    """
+    query = select(User).options(joinedload(User.framework), joinedload(User.tier)).order_by(func.lower(User.name), User.email)
+    query = query.where(*name_or_email_matches(q))
+    if status in STATUSES:
+        query = query.where(_status_condition(status))
+    if role in {r.value for r in Role}:
+        query = query.where(ROLE_COLUMNS[Role(role)].is_(True))
+    rows = [PersonRow(user) for user in db.session.scalars(query).unique()]
+    by_id = {row.user.id: row for row in rows}
+    if by_id:
+        assignments = db.session.scalars(
+            select(SupervisionAssignment)
+            .options(joinedload(SupervisionAssignment.supervisor))
+            .where(SupervisionAssignment.worker_id.in_(by_id), supervision.active_on(date.today()))
+            .order_by(SupervisionAssignment.starts_on)
+        )
+        for assignment in assignments:
+            by_id[assignment.worker_id].supervisors.append(assignment.supervisor)
+    return rows
+
+
+def get_person_or_404(person_id: int) -> User:
+    """:raises 404: for a missing person."""
+    person = db.session.get(User, person_id)
+    if person is None:
+        abort(404)
+    return person
+
+
+def person_details(person: User) -> PersonRow:
+    """One person with their current supervisors, for their page."""
+    return PersonRow(person, supervision.supervisors_of(person.id, date.today()))
+
+
+def open_invitation(person: User) -> Invitation | None:
+    """The person's invitation that still works, if any."""
+    invitation = db.session.scalar(
+        select(Invitation).where(Invitation.user_id == person.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
+        .order_by(Invitation.id.desc()).limit(1)
+    )
+    return invitation if invitation is not None and invitation.is_open(now()) else None
+
+
+def pending_invitations() -> list[Invitation]:
+    """Invitations not yet used or revoked (expired ones too, so they can be resent), newest first."""
+    return list(
+        db.session.scalars(
+            select(Invitation)
+            .options(joinedload(Invitation.user))
+            .join(User, User.id == Invitation.user_id)
+            .where(Invitation.used_at.is_(None), Invitation.revoked_at.is_(None), User.invited.is_(True))
+            .order_by(Invitation.created_at.desc(), Invitation.id.desc())
+        )
+    )
+
+
+def tier_choices() -> list[tuple[int, str]]:
+    """Every tier of the current frameworks, labelled with its framework."""
+    tiers = db.session.execute(
+        select(Tier.id, Tier.name, Framework.short_title)
+        .join(Framework, Framework.id == Tier.framework_id)
+        .where(Framework.is_current.is_(True))
+        .order_by(Framework.short_title, Tier.position)
+    )
+    return [(tier_id, f"{framework}: {name}") for tier_id, name, framework in tiers]
+
+
+def supervisor_choices() -> list[User]:
+    return supervision.people_with_role(Role.SUPERVISOR)
+
+
+def person_history(person: User, limit: int = 50) -> list[tuple[AuditEntry, str | None]]:
+    """The ledger rows about this person, newest first, with the name of who acted."""
+    return [
+        (entry, actor_name)
+        for entry, actor_name in db.session.execute(
+            select(AuditEntry, User.name)
+            .outerjoin(User, User.id == AuditEntry.actor_id)
+            .where(AuditEntry.subject == f"user:{person.id}")
+            .order_by(AuditEntry.seq.desc())
+            .limit(limit)
+        )
+    ]
+
+
+ACTIONS = {
+    "person.invited": "Invited",
+    "person.invitation_resent": "Sent a new invitation",
+    "person.invitation_revoked": "Revoked the invitation",
+    "person.invitation_accepted": "Accepted the invitation and set a password",
+    "person.deactivated": "Deactivated",
+    "person.reactivated": "Reactivated",
+    "person.changed": "Changed",
+}
+
+
+def _shown(key: str, value) -> str:
+    if value is None:
+        return "none"
+    if key == "tier_id":
+        tier = db.session.get(Tier, value)
+        return tier.name if tier else str(value)
+    if key == "framework_id":
+        framework = db.session.get(Framework, value)
+        return framework.short_title if framework else str(value)
+    if isinstance(value, list):
+        return ", ".join(value) or "none"
+    return str(value)
+
+
+def describe(entry: AuditEntry) -> str:
+    """A ledger row about a person, in words: "Changed name from A to B"."""
+    text = ACTIONS.get(entry.action, entry.action)
+    if entry.action == "person.changed":
+        names = {"name": "name", "roles": "roles", "framework_id": "framework", "tier_id": "tier"}
+        parts = [
+            f"{names.get(key, key)} from {_shown(key, change.get('before'))} to {_shown(key, change.get('after'))}"
+            for key, change in entry.details.items()
+            if isinstance(change, dict)
+        ]
+        text = f"Changed {'; '.join(parts)}"
+    return text
+
+
+# --- Checks shared by invite and change -------------------------------------------------
+
+
+def _require_manager(actor: User) -> None:
+    if not actor.has_role(Role.MANAGER):
+        abort(403)
+
+
+def _clean_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise FieldError("name", "Enter the person's name")
+    if len(name) > 120:
+        raise FieldError("name", "Name must be 120 characters or fewer")
+    return name
+
+
+def _clean_roles(roles: set[Role]) -> set[Role]:
+    if not roles:
+        raise FieldError("roles", "Choose at least one role")
+    return roles
+
+
+def _tier_for(roles: set[Role], tier_id: int | None) -> Tier | None:
+    """The chosen tier; required for workers, ignored otherwise.
+
+    :raises FieldError: when a worker has no (current) tier.
+    """
+    if Role.WORKER not in roles:
+        return None
+    tier = db.session.get(Tier, tier_id) if tier_id else None
+    if tier is None or not db.session.get(Framework, tier.framework_id).is_current:
+        raise FieldError("tier_id", "Choose the framework and tier this worker follows")
+    return tier
+
+
+def _locked_active_managers() -> list[User]:
+    """Every active manager, locked in id order (the same order in every transaction, so no deadlock)."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.is_manager.is_(True), User.active.is_(True))
+            .order_by(User.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def _lock_person(person_id: int) -> User:
+    person = db.session.scalar(
+        select(User).where(User.id == person_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if person is None:
+        db.session.rollback()
+        abort(404)
+    return person
+
+
+def _lock_actor_as_manager(actor: User) -> User:
+    """The actor, locked and checked again: a manager deactivated a moment ago may no longer act.
+
+    :raises 403: when the actor is no longer an active manager.
+    """
+    locked = _lock_person(actor.id)
+    if not (locked.active and locked.is_manager):
+        db.session.rollback()
+        abort(403)
+    return locked
+
+
+# --- Invitations ----------------------------------------------------------------------
+
+
+def invitation_url(token: str) -> str:
+    from ..notifications.service import path_for
+
+    return current_app.config["PUBLIC_URL"].rstrip("/") + path_for("invitations.accept", token=token)
+
+
+def _new_invitation(actor: User, person: User) -> str:
+    """Add an invitation for ``person`` to the transaction; email it after commit when SMTP is set up.
+
+    Returns the token: the only place it exists in clear.
+    """
+    token, token_digest = tokens.new_token()
+    db.session.add(
+        Invitation(user_id=person.id, token_digest=token_digest, created_by_id=actor.id, expires_at=now() + INVITATION_LIFETIME)
+    )
+    if current_app.config.get("SMTP_HOST"):
+        days = INVITATION_LIFETIME.days
+        body = (
+            f"Hello {person.name},\n\n{actor.name} has invited you to the evidence portfolio.\n\n"
+            f"Set your password here (the link works once, for {days} days):\n{invitation_url(token)}\n\n"
+            "If you did not expect this email, you can ignore it.\n"
+        )
+        db.session.info.setdefault(PENDING, []).append(Mail(person.email, "You are invited to the evidence portfolio", body))
+    return token
+
+
+@dataclass
+class Invited:
+    person: User
+    token: str
+
+
+def invite(
+    actor: User,
+    *,
+    name: str | None,
+    email: str | None,
+    roles: set[Role],
+    tier_id: int | None = None,
+    supervisor_ids: list[int] | None = None,
+) -> Invited:
+    """Create a person in status "invited", their supervision assignments and an invitation.
+
+    :raises FieldError: for a missing name, a bad or taken email, no role, a
+        worker without a tier, or a supervisor who cannot be chosen.
+    """
+    _require_manager(actor)
+    name = _clean_name(name)
+    email = (email or "").strip().lower()
+    if not email or "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
+        raise FieldError("email", "Enter an email address in the correct format, like name@example.org")
+    if len(email) > 254:
+        raise FieldError("email", "Email address must be 254 characters or fewer")
+    roles = _clean_roles(roles)
+    supervisor_ids = [i for i in dict.fromkeys(supervisor_ids or []) if i]
+    if supervisor_ids and Role.WORKER not in roles:
+        raise FieldError("supervisor_ids", "Only workers have supervisors: untick the supervisors or add the worker role")
+    begin_write()
+    try:
+        tier = _tier_for(roles, tier_id)
+        _refuse_taken_email(email)
+        person = User(
+            email=email,
+            name=name,
+            password_hash=UNUSABLE_PASSWORD,
+            is_worker=Role.WORKER in roles,
+            is_supervisor=Role.SUPERVISOR in roles,
+            is_manager=Role.MANAGER in roles,
+            framework_id=tier.framework_id if tier else None,
+            tier_id=tier.id if tier else None,
+            active=False,
+            invited=True,
+        )
+        db.session.add(person)
+        db.session.flush()
+        for supervisor_id in supervisor_ids:
+            try:
+                supervision.add_assignment(actor, worker_id=person.id, supervisor_id=supervisor_id, starts_on=date.today(), ends_on=None)
+            except FieldError as error:
+                raise FieldError("supervisor_ids", error.message) from error
+        token = _new_invitation(actor, person)
+        ledger.record(
+            actor,
+            "person.invited",
+            f"user:{person.id}",
+            email=email,
+            name=name,
+            roles=sorted(r.value for r in roles),
+            tier_id=person.tier_id,
+            supervisor_ids=supervisor_ids,
+        )
+        db.session.commit()
+    except FieldError:
+        db.session.rollback()
+        raise
+    except IntegrityError:
+        # Two submissions at once on PostgreSQL: the unique email stops the second.
+        db.session.rollback()
+        raise FieldError("email", _taken_message(email)) from None
+    return Invited(person, token)
+
+
+def _taken_message(email: str) -> str:
+    existing = db.session.scalar(select(User).where(User.email == email))
+    if existing is not None and existing.invited:
+        return f"{existing.name} has already been invited with this email address: resend the invitation from their page"
+    return "Someone in the service already has this email address"
+
+
+def _refuse_taken_email(email: str, except_id: int | None = None) -> None:
+    query = select(User.id).where(User.email == email)
+    if except_id is not None:
+        query = query.where(User.id != except_id)
+    if db.session.scalar(query) is not None:
+        raise FieldError("email", _taken_message(email))
+
+
+def _revoke_open(person: User, at: datetime) -> int:
+    return db.session.execute(
+        update(Invitation)
+        .where(Invitation.user_id == person.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
+        .values(revoked_at=at)
+    ).rowcount
+
+
+def resend_invitation(actor: User, person: User) -> Invited:
+    """A new link for an invited person; the old one stops working.
+
+    :raises FieldError: when the person is no longer invited (they accepted meanwhile).
+    """
+    _require_manager(actor)
+    begin_write()
+    person = _lock_person(person.id)
+    if not person.invited:
+        db.session.rollback()
+        raise FieldError("invitation", f"{person.name} has already accepted their invitation")
+    _revoke_open(person, now())
+    token = _new_invitation(actor, person)
+    ledger.record(actor, "person.invitation_resent", f"user:{person.id}")
+    db.session.commit()
+    return Invited(person, token)
+
+
+def revoke_invitation(actor: User, person: User) -> User:
+    """Stop the person's invitation link working; they stay invited until a new one is sent.
+
+    :raises FieldError: when there is no invitation to revoke.
+    """
+    _require_manager(actor)
+    begin_write()
+    person = _lock_person(person.id)
+    if not person.invited or not _revoke_open(person, now()):
+        db.session.rollback()
+        raise FieldError("invitation", f"{person.name} has no invitation to revoke")
+    ledger.record(actor, "person.invitation_revoked", f"user:{person.id}")
+    db.session.commit()
+    return person
+
+
+def usable_invitation(token: str) -> Invitation:
+    """The invitation a link's token belongs to, if it still works.
+
+    :raises InvitationUnusable: for an unknown, expired, used or revoked token.
+    """
+    invitation = db.session.scalar(select(Invitation).where(Invitation.token_digest == tokens.digest(token)))
+    if invitation is None or not invitation.is_open(now()) or not invitation.user.invited:
+        raise InvitationUnusable()
+    return invitation
+
+
+def accept_invitation(token: str, password: str | None, confirmation: str | None) -> User:
+    """Set the invited person's password, use up the link and make them active.
+
+    :raises InvitationUnusable: for a link that no longer works.
+    :raises FieldError: for a weak password or a confirmation that differs.
+    """
+    invitation = usable_invitation(token)
+    person = invitation.user
+    password = password or ""
+    if not password:
+        raise FieldError("password", "Enter a password")
+    problem = passwords.password_problem(password, name=person.name, email=person.email)
+    if problem:
+        raise FieldError("password", problem)
+    if password != (confirmation or ""):
+        raise FieldError("confirm", "The passwords do not match: type the same password twice")
+    password_hash = passwords.hash_password(password)  # slow on purpose: before taking the write lock
+    begin_write()
+    invitation = db.session.scalar(
+        select(Invitation).where(Invitation.token_digest == tokens.digest(token)).with_for_update().execution_options(populate_existing=True)
+    )
+    person = _lock_person(invitation.user_id) if invitation is not None else None
+    if invitation is None or person is None or not invitation.is_open(now()) or not person.invited:
+        db.session.rollback()
+        raise InvitationUnusable()
+    at = now()
+    invitation.used_at = at
+    person.password_hash = password_hash
+    person.invited = False
+    person.active = True
+    person.last_signed_in_at = at
+    ledger.record(person, "person.invitation_accepted", f"user:{person.id}")
+    db.session.commit()
+    return person
+
+
+# --- Changes --------------------------------------------------------------------------
+
+
+def change(actor: User, person: User, *, name: str | None, roles: set[Role], tier_id: int | None) -> dict:
+    """Change a person's name, roles, framework and tier; returns what changed (before, after).
+
+    :raises FieldError: for a missing name, no role, a worker without a tier,
+        a manager changing their own roles, or taking the manager role from
+        the last active manager.
+    """
+    _require_manager(actor)
+    name = _clean_name(name)
+    roles = _clean_roles(roles)
+    begin_write()
+    try:
+        managers = _locked_active_managers()
+        _lock_actor_as_manager(actor)
+        person = _lock_person(person.id)
+        if person.id == actor.id and roles != person.roles:
+            raise FieldError("roles", "You cannot change your own roles: ask another manager")
+        if person.is_manager and person.active and Role.MANAGER not in roles and len(managers) <= 1:
+            raise FieldError("roles", f"{person.name} is the only active manager: make someone else a manager first")
+        tier = _tier_for(roles, tier_id)
+    except FieldError:
+        db.session.rollback()
+        raise
+    before = _snapshot(person)
+    person.name = name
+    person.is_worker = Role.WORKER in roles
+    person.is_supervisor = Role.SUPERVISOR in roles
+    person.is_manager = Role.MANAGER in roles
+    person.framework_id = tier.framework_id if tier else None
+    person.tier_id = tier.id if tier else None
+    after = _snapshot(person)
+    changed = {key: {"before": before[key], "after": after[key]} for key in before if before[key] != after[key]}
+    if not changed:
+        db.session.rollback()
+        return {}
+    ledger.record(actor, "person.changed", f"user:{person.id}", **changed)
+    db.session.commit()
+    return changed
+
+
+def _snapshot(person: User) -> dict:
+    return {
+        "name": person.name,
+        "roles": sorted(r.value for r in person.roles),
+        "framework_id": person.framework_id,
+        "tier_id": person.tier_id,
+    }
+
+
+def deactivate(actor: User, person: User) -> User:
+    """Stop a person signing in, end all their sessions and their open supervision assignments.
+
+    Their assignments end yesterday (or, not begun yet, are removed), so
+    they leave supervisors' review queues and the assignment lists at once,
+    while the history and their portfolio stay for managers to read.
+
+    :raises FieldError: for oneself, someone not active, or the last active manager.
+    """
+    _require_manager(actor)
+    begin_write()
+    try:
+        managers = _locked_active_managers()
+        _lock_actor_as_manager(actor)
+        person = _lock_person(person.id)
+        if person.id == actor.id:
+            raise FieldError("confirm", "You cannot deactivate yourself: ask another manager")
+        if not person.active:
+            raise FieldError("confirm", f"{person.name} is not active")
+        if person.is_manager and len(managers) <= 1:
+            raise FieldError("confirm", f"{person.name} is the only active manager: make someone else a manager first")
+    except FieldError:
+        db.session.rollback()
+        raise
+    person.active = False
+    person.session_version = person.session_version + 1
+    ended = _end_assignments(actor, person)
+    ledger.record(actor, "person.deactivated", f"user:{person.id}", ended_assignments=ended)
+    db.session.commit()
+    return person
+
+
+def _end_assignments(actor: User, person: User) -> list[int]:
+    """End every open assignment where ``person`` supervises or is supervised; return their ids."""
+    today = date.today()
+    yesterday = today - timedelta(days=1)
+    open_ones = db.session.scalars(
+        select(SupervisionAssignment)
+        .where(
+            or_(SupervisionAssignment.worker_id == person.id, SupervisionAssignment.supervisor_id == person.id),
+            or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= today),
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    ids = []
+    for assignment in open_ones:
+        ids.append(assignment.id)
+        details = {"worker_id": assignment.worker_id, "supervisor_id": assignment.supervisor_id}
+        if assignment.starts_on <= yesterday:
+            previous = assignment.ends_on
+            assignment.ends_on = yesterday
+            ledger.record(
+                actor, "supervision.ended", f"assignment:{assignment.id}", **details,
+                ends_on=yesterday.isoformat(), previous_ends_on=previous.isoformat() if previous else None,
+            )
+        else:
+            # Not begun: there is no history to keep.
+            db.session.delete(assignment)
+            ledger.record(actor, "supervision.cancelled", f"assignment:{assignment.id}", **details, starts_on=assignment.starts_on.isoformat())
+    db.session.flush()
+    return ids
+
+
+def reactivate(actor: User, person: User) -> User:
+    """Let a deactivated person sign in again (their supervision is assigned afresh).
+
+    :raises FieldError: when the person is not deactivated.
+    """
+    _require_manager(actor)
+    begin_write()
+    _lock_actor_as_manager(actor)
+    person = _lock_person(person.id)
+    if person.active or person.invited:
+        db.session.rollback()
+        raise FieldError("confirm", f"{person.name} is not deactivated")
+    person.active = True
+    ledger.record(actor, "person.reactivated", f"user:{person.id}")
+    db.session.commit()
+    return person

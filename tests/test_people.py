@@ -1,0 +1,554 @@
+"""People: inviting, accepting, changing, deactivating and reactivating; the list and its search."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from portfolio.audit import ledger
+from portfolio.auth import tokens
+from portfolio.auth import service as auth_service
+from portfolio.errors import FieldError
+from portfolio.extensions import db
+from portfolio.models import AuditEntry, Evidence, EvidenceStatus, Invitation, Role, Submission, SupervisionAssignment, User
+from portfolio.people import service
+from portfolio.review import service as review_service
+
+from .conftest import QueryCounter, csrf_token
+from .factories import PASSWORD, assign, make_user, tier
+
+NEW_PASSWORD = "lantern orchard sideways pebble"
+
+
+@pytest.fixture
+def manager(app):
+    return make_user(Role.MANAGER, email="maya@example.org", name="Maya Manager")
+
+
+@pytest.fixture
+def other_manager(app):
+    return make_user(Role.MANAGER, email="mo@example.org", name="Mo Manager")
+
+
+@pytest.fixture
+def link_worker_tier(frameworks):
+    return tier("link-worker", "link-worker")
+
+
+@pytest.fixture
+def supervisor(app, frameworks):
+    return make_user(Role.WORKER, Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor", tier=tier("link-worker", "psychosocial-link-worker"))
+
+
+def invite_worker(manager, link_worker_tier, **overrides):
+    values = {"name": "Wendy Worker", "email": "Wendy@Example.org", "roles": {Role.WORKER}, "tier_id": link_worker_tier.id}
+    values.update(overrides)
+    from flask import current_app
+
+    with current_app.test_request_context():
+        return service.invite(manager, **values)
+
+
+def entries(action: str) -> list[AuditEntry]:
+    return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)))
+
+
+# --- Service: inviting -------------------------------------------------------------------
+
+
+def test_invite_creates_an_invited_person_an_invitation_digest_and_assignments(manager, link_worker_tier, supervisor):
+    invited = invite_worker(manager, link_worker_tier, supervisor_ids=[supervisor.id])
+    person = db.session.get(User, invited.person.id)
+    assert person.email == "wendy@example.org" and person.status == "invited"
+    assert person.active is False and person.invited is True
+    assert person.tier_id == link_worker_tier.id and person.framework_id == link_worker_tier.framework_id
+    invitation = db.session.scalar(select(Invitation).where(Invitation.user_id == person.id))
+    assert invitation.token_digest == tokens.digest(invited.token) and invited.token not in invitation.token_digest
+    expires = invitation.expires_at.replace(tzinfo=timezone.utc) if invitation.expires_at.tzinfo is None else invitation.expires_at
+    assert timedelta(days=6, hours=23) < expires - datetime.now(timezone.utc) <= timedelta(days=7)
+    assignment = db.session.scalar(select(SupervisionAssignment).where(SupervisionAssignment.worker_id == person.id))
+    assert assignment.supervisor_id == supervisor.id and assignment.starts_on == date.today() and assignment.ends_on is None
+    [entry] = entries("person.invited")
+    assert entry.actor_id == manager.id and entry.subject == f"user:{person.id}"
+    assert entry.details["roles"] == ["worker"] and entry.details["supervisor_ids"] == [supervisor.id]
+    assert ledger.verify().ok
+
+
+def test_an_invited_person_cannot_sign_in(manager, link_worker_tier):
+    invite_worker(manager, link_worker_tier)
+    for password in ("", "!invited", PASSWORD):
+        with pytest.raises(auth_service.AuthError) as error:
+            auth_service.sign_in("wendy@example.org", password, "127.0.0.1")
+        assert error.value.message == auth_service.WRONG_DETAILS
+
+
+@pytest.mark.parametrize(
+    "overrides, field, message",
+    [
+        ({"name": "  "}, "name", "Enter the person's name"),
+        ({"email": "not-an-email"}, "email", "Enter an email address in the correct format"),
+        ({"roles": set()}, "roles", "Choose at least one role"),
+        ({"tier_id": None}, "tier_id", "Choose the framework and tier this worker follows"),
+        ({"roles": {Role.MANAGER}, "tier_id": None, "supervisor_ids": [1]}, "supervisor_ids", "Only workers have supervisors"),
+    ],
+)
+def test_invite_refuses_bad_input_and_writes_nothing(manager, link_worker_tier, overrides, field, message):
+    with pytest.raises(FieldError) as error:
+        invite_worker(manager, link_worker_tier, **overrides)
+    assert error.value.field == field and message in error.value.message
+    assert db.session.scalar(select(func.count(User.id))) == 1
+    assert db.session.scalar(select(func.count(Invitation.id))) == 0
+    assert entries("person.invited") == []
+
+
+def test_invite_refuses_a_taken_email_whatever_its_case(manager, link_worker_tier):
+    make_user(Role.WORKER, email="wendy@example.org")
+    with pytest.raises(FieldError) as error:
+        invite_worker(manager, link_worker_tier)
+    assert error.value.field == "email" and "already has this email address" in error.value.message
+    assert db.session.scalar(select(func.count(Invitation.id))) == 0
+
+
+def test_inviting_twice_says_the_person_is_already_invited(manager, link_worker_tier):
+    invite_worker(manager, link_worker_tier)
+    with pytest.raises(FieldError) as error:
+        invite_worker(manager, link_worker_tier)
+    assert error.value.field == "email" and "already been invited" in error.value.message
+    assert db.session.scalar(select(func.count(User.id)).where(User.email == "wendy@example.org")) == 1
+
+
+def test_an_unknown_supervisor_refuses_the_whole_invitation(manager, link_worker_tier):
+    worker = make_user(Role.WORKER, email="notsup@example.org")
+    with pytest.raises(FieldError) as error:
+        invite_worker(manager, link_worker_tier, supervisor_ids=[worker.id])
+    assert error.value.field == "supervisor_ids" and error.value.message == "Choose a supervisor"
+    assert db.session.scalar(select(User).where(User.email == "wendy@example.org")) is None
+    assert db.session.scalar(select(func.count(SupervisionAssignment.id))) == 0
+
+
+def test_resend_replaces_the_link_and_revoke_stops_it(app, manager, link_worker_tier):
+    first = invite_worker(manager, link_worker_tier)
+    with app.test_request_context():
+        second = service.resend_invitation(manager, first.person)
+    with pytest.raises(service.InvitationUnusable):
+        service.usable_invitation(first.token)
+    assert service.usable_invitation(second.token).user_id == first.person.id
+    service.revoke_invitation(manager, first.person)
+    with pytest.raises(service.InvitationUnusable):
+        service.usable_invitation(second.token)
+    assert db.session.get(User, first.person.id).status == "invited"
+    with pytest.raises(FieldError, match="no invitation to revoke"):
+        service.revoke_invitation(manager, first.person)
+    assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))] == [
+        "person.invited", "person.invitation_resent", "person.invitation_revoked"
+    ]
+
+
+# --- Service: accepting ------------------------------------------------------------------
+
+
+def test_accepting_sets_the_password_uses_up_the_link_and_activates(manager, link_worker_tier):
+    invited = invite_worker(manager, link_worker_tier)
+    person = service.accept_invitation(invited.token, NEW_PASSWORD, NEW_PASSWORD)
+    assert person.status == "active" and person.last_signed_in_at is not None
+    assert auth_service.sign_in("wendy@example.org", NEW_PASSWORD, "127.0.0.1").id == person.id
+    assert db.session.scalar(select(Invitation.used_at)) is not None
+    with pytest.raises(service.InvitationUnusable):
+        service.accept_invitation(invited.token, NEW_PASSWORD, NEW_PASSWORD)
+    assert entries("person.invitation_accepted")[0].actor_id == person.id
+
+
+@pytest.mark.parametrize(
+    "password, confirmation, field, message",
+    [
+        ("", "", "password", "Enter a password"),
+        ("short", "short", "password", "12 characters or more"),
+        ("wendy worker wendy", "wendy worker wendy", "password", "must not contain your name"),
+        (NEW_PASSWORD, NEW_PASSWORD + "x", "confirm", "The passwords do not match"),
+    ],
+)
+def test_accepting_refuses_a_bad_password_and_keeps_the_link(manager, link_worker_tier, password, confirmation, field, message):
+    invited = invite_worker(manager, link_worker_tier)
+    with pytest.raises(FieldError) as error:
+        service.accept_invitation(invited.token, password, confirmation)
+    assert error.value.field == field and message in error.value.message
+    assert db.session.get(User, invited.person.id).status == "invited"
+    assert service.usable_invitation(invited.token).used_at is None
+
+
+def test_an_expired_link_cannot_be_used(manager, link_worker_tier):
+    invited = invite_worker(manager, link_worker_tier)
+    invitation = db.session.scalar(select(Invitation))
+    invitation.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+    db.session.commit()
+    with pytest.raises(service.InvitationUnusable):
+        service.accept_invitation(invited.token, NEW_PASSWORD, NEW_PASSWORD)
+    assert db.session.get(User, invited.person.id).status == "invited"
+
+
+# --- Service: changing ---------------------------------------------------------------------
+
+
+def test_change_records_before_and_after_in_the_ledger(manager, other_manager, link_worker_tier):
+    person = make_user(Role.WORKER, email="pat@example.org", name="Pat Person", tier=link_worker_tier)
+    coach = tier("link-worker", "link-worker-coach")
+    changed = service.change(manager, person, name="Pat Jones", roles={Role.WORKER, Role.SUPERVISOR}, tier_id=coach.id)
+    assert changed == {
+        "name": {"before": "Pat Person", "after": "Pat Jones"},
+        "roles": {"before": ["worker"], "after": ["supervisor", "worker"]},
+        "tier_id": {"before": link_worker_tier.id, "after": coach.id},
+    }
+    person = db.session.get(User, person.id)
+    assert (person.name, person.is_supervisor, person.tier_id) == ("Pat Jones", True, coach.id)
+    [entry] = entries("person.changed")
+    assert entry.actor_id == manager.id and entry.details == changed
+    assert service.describe(entry) == "Changed name from Pat Person to Pat Jones; roles from worker to supervisor, worker; tier from Link Worker to Link Worker Coach"
+    # Saving again with nothing different records nothing.
+    assert service.change(manager, person, name="Pat Jones", roles={Role.WORKER, Role.SUPERVISOR}, tier_id=coach.id) == {}
+    assert len(entries("person.changed")) == 1
+
+
+def test_a_manager_cannot_change_their_own_roles(manager, other_manager):
+    with pytest.raises(FieldError) as error:
+        service.change(manager, manager, name="Maya Manager", roles={Role.MANAGER, Role.SUPERVISOR}, tier_id=None)
+    assert error.value.field == "roles" and "cannot change your own roles" in error.value.message
+    assert db.session.get(User, manager.id).is_supervisor is False
+    # Their own name is fine.
+    service.change(manager, manager, name="Maya M. Manager", roles={Role.MANAGER}, tier_id=None)
+    assert db.session.get(User, manager.id).name == "Maya M. Manager"
+
+
+def test_taking_the_manager_role_from_another_manager_is_audited(manager, other_manager):
+    service.change(manager, other_manager, name=other_manager.name, roles={Role.SUPERVISOR}, tier_id=None)
+    assert db.session.get(User, other_manager.id).roles == {Role.SUPERVISOR}
+    [entry] = entries("person.changed")
+    assert entry.details == {"roles": {"before": ["manager"], "after": ["supervisor"]}}
+
+
+def test_change_refuses_a_worker_without_a_tier(manager, link_worker_tier):
+    person = make_user(Role.SUPERVISOR, email="s2@example.org")
+    with pytest.raises(FieldError) as error:
+        service.change(manager, person, name="S", roles={Role.WORKER}, tier_id=None)
+    assert error.value.field == "tier_id"
+    assert db.session.get(User, person.id).is_worker is False
+
+
+# --- Service: deactivating -----------------------------------------------------------------
+
+
+def test_deactivating_ends_sessions_and_supervision_and_is_audited(app, manager, link_worker_tier, supervisor):
+    worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
+    assign(supervisor, worker, starts_on=date.today() - timedelta(days=30))
+    future = SupervisionAssignment(supervisor_id=supervisor.id, worker_id=worker.id, starts_on=date.today() + timedelta(days=5))
+    db.session.add(future)
+    db.session.commit()
+    version = worker.session_version
+    service.deactivate(manager, worker)
+    worker = db.session.get(User, worker.id)
+    assert worker.status == "deactivated" and worker.session_version == version + 1
+    [kept] = db.session.scalars(select(SupervisionAssignment)).all()
+    assert kept.ends_on == date.today() - timedelta(days=1)
+    assert all(not row.supervisors for row in service.people())
+    [entry] = entries("person.deactivated")
+    assert entry.actor_id == manager.id and len(entry.details["ended_assignments"]) == 2
+    assert [e.action for e in entries("supervision.ended")] == ["supervision.ended"]
+    assert [e.action for e in entries("supervision.cancelled")] == ["supervision.cancelled"]
+    with pytest.raises(auth_service.AuthError):
+        auth_service.sign_in("w@example.org", PASSWORD, "127.0.0.1")
+
+
+def test_a_deactivated_workers_items_leave_the_review_queue(app, manager, link_worker_tier, supervisor):
+    worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
+    assign(supervisor, worker, starts_on=date.today() - timedelta(days=30))
+    evidence = Evidence(owner_id=worker.id, kind="other", status=EvidenceStatus.SUBMITTED, title="Leaflet", occurred_on=date.today())
+    db.session.add(evidence)
+    db.session.flush()
+    db.session.add(Submission(evidence_id=evidence.id, content_hash="x"))
+    db.session.commit()
+    assert review_service.queue_count(supervisor) == 1
+    service.deactivate(manager, worker)
+    assert review_service.queue_count(db.session.get(User, supervisor.id)) == 0
+
+
+@pytest.mark.parametrize("who", ["self", "already"])
+def test_deactivate_refusals(manager, other_manager, who):
+    if who == "self":
+        target, message = manager, "You cannot deactivate yourself: ask another manager"
+    else:
+        target, message = make_user(Role.WORKER, email="gone@example.org", active=False), "is not active"
+    with pytest.raises(FieldError) as error:
+        service.deactivate(manager, target)
+    assert error.value.field == "confirm" and message in error.value.message
+    assert db.session.get(User, target.id).active is (who == "self")
+    assert db.session.scalar(select(func.count(AuditEntry.id))) == 0
+
+
+def test_a_manager_deactivated_a_moment_ago_can_no_longer_act(manager, other_manager):
+    """The check runs on the locked rows: the second of two crossed deactivations finds its actor gone."""
+    service.deactivate(other_manager, manager)
+    with pytest.raises(Exception) as error:
+        service.deactivate(manager, other_manager)  # Maya's copy was loaded before she was deactivated
+    assert getattr(error.value, "code", None) == 403
+    assert db.session.get(User, other_manager.id).active is True
+    assert [e.action for e in db.session.scalars(select(AuditEntry))] == ["person.deactivated"]
+
+
+def test_reactivating_restores_sign_in(manager, link_worker_tier):
+    worker = make_user(Role.WORKER, email="w@example.org", tier=link_worker_tier)
+    service.deactivate(manager, worker)
+    service.reactivate(manager, worker)
+    assert db.session.get(User, worker.id).status == "active"
+    assert auth_service.sign_in("w@example.org", PASSWORD, "127.0.0.1").id == worker.id
+    assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))] == ["person.deactivated", "person.reactivated"]
+    with pytest.raises(FieldError, match="is not deactivated"):
+        service.reactivate(manager, worker)
+
+
+# --- Reading -------------------------------------------------------------------------------
+
+
+def test_people_search_and_filters(manager, link_worker_tier, supervisor):
+    worker = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=link_worker_tier)
+    assign(supervisor, worker, starts_on=date.today() - timedelta(days=1))
+    make_user(Role.WORKER, email="gone@example.org", name="Gone Person", active=False, tier=link_worker_tier)
+    assert [r.user.email for r in service.people("WENDY")] == ["wendy@example.org"]
+    assert [r.user.email for r in service.people("example.org", status="deactivated")] == ["gone@example.org"]
+    assert [r.user.email for r in service.people(role="supervisor")] == ["sam@example.org"]
+    assert [r.user.email for r in service.people("100%_")] == []
+    [row] = service.people("wendy")
+    assert row.supervisors == [supervisor]
+
+
+def test_the_list_takes_the_same_number_of_queries_for_5_and_100_people(app, client, auth, manager, link_worker_tier, supervisor):
+    auth.login_as(manager)
+
+    def add(n):
+        for _ in range(n):
+            w = make_user(Role.WORKER, tier=link_worker_tier)
+            assign(supervisor, w, starts_on=date.today() - timedelta(days=1))
+
+    add(3)
+    with QueryCounter(db.engine) as small:
+        page = client.get("/people/")
+    assert page.text.count('class="nhsuk-table__row" role="row"') == 6  # header + 5 people
+    add(95)
+    with QueryCounter(db.engine) as large:
+        page = client.get("/people/")
+    assert page.text.count("Sam Supervisor (sam@example.org)") == 98
+    assert large.count == small.count
+
+
+# --- Routes ----------------------------------------------------------------------------------
+
+
+def test_people_page_lists_everyone_and_htmx_gets_only_the_list(client, auth, manager, link_worker_tier, supervisor):
+    worker = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=link_worker_tier)
+    assign(supervisor, worker, starts_on=date.today() - timedelta(days=1))
+    auth.login_as(manager)
+    page = client.get("/people/")
+    assert page.status_code == 200 and "<h1>People</h1>" in page.text
+    assert "Link Worker Competency Framework: Link Worker" in page.text or "Link Worker: Link Worker" in page.text
+    assert "Sam Supervisor (sam@example.org)" in page.text and "Wendy Worker" in page.text
+    fragment = client.get("/people/?q=wendy", headers={"HX-Request": "true"})
+    assert "<html" not in fragment.text and 'id="people-list"' in fragment.text
+    assert "wendy@example.org" in fragment.text and "maya@example.org" not in fragment.text
+    assert "1 person match your search" in fragment.text
+    assert "HX-Request" in fragment.headers["Vary"]
+    plain = client.get("/people/?status=active&role=manager")
+    assert "<html" in plain.text and "maya@example.org" in plain.text and "wendy@example.org" not in plain.text
+
+
+def test_people_is_in_the_managers_header_only(client, auth, manager, link_worker_tier):
+    auth.login_as(manager)
+    assert 'href="/people/"' in client.get("/").text
+    worker = make_user(Role.WORKER, email="w@example.org", tier=link_worker_tier)
+    auth.login_as(worker)
+    assert 'href="/people/"' not in client.get("/").text
+
+
+def post_invite(client, auth, **data):
+    token = auth.token("/people/invite")
+    return client.post("/people/invite", data={"csrf_token": token, **data})
+
+
+def test_invite_without_smtp_shows_the_link_once(app, client, auth, manager, link_worker_tier, supervisor):
+    auth.login_as(manager)
+    form = client.get("/people/invite")
+    assert "Sam Supervisor (sam@example.org)" in form.text
+    answer = post_invite(
+        client, auth, name="Wendy Worker", email="wendy@example.org", roles=["worker"], tier_id=str(link_worker_tier.id), supervisor_ids=[str(supervisor.id)]
+    )
+    assert answer.status_code == 200 and "Wendy Worker is invited" in answer.text
+    link = re.search(r'<code id="invitation-link">([^<]+)</code>', answer.text).group(1)
+    token = link.rsplit("/", 1)[1]
+    person = db.session.scalar(select(User).where(User.email == "wendy@example.org"))
+    assert person.status == "invited"
+    assert db.session.scalar(select(Invitation.token_digest)) == tokens.digest(token)
+    assert token not in str(answer.headers)  # not in a cookie, flash or otherwise
+    # The person's page never shows the link again.
+    page = client.get(f"/people/{person.id}")
+    assert token not in page.text and "Invited" in page.text and "Resend invitation" in page.text
+    assert "Sam Supervisor (sam@example.org)" in page.text
+    # The pending list names them, with Resend and Revoke.
+    listing = client.get("/people/").text
+    pending = listing.split('id="pending-invitations"', 1)[1].split("</ul>", 1)[0]
+    assert "Pending invitations" in listing and "Wendy Worker (wendy@example.org)" in pending
+    assert f'action="/people/{person.id}/invitation/resend"' in pending and f'action="/people/{person.id}/invitation/revoke"' in pending
+    assert "Resend<span class=\"nhsuk-u-visually-hidden\"> the invitation to Wendy Worker</span>" in pending
+
+
+def test_invite_twice_shows_a_message_not_a_second_person(client, auth, manager, link_worker_tier):
+    auth.login_as(manager)
+    data = dict(name="Wendy Worker", email="wendy@example.org", roles=["worker"], tier_id=str(link_worker_tier.id))
+    assert post_invite(client, auth, **data).status_code == 200
+    again = post_invite(client, auth, **data)
+    assert again.status_code == 422
+    assert "Wendy Worker has already been invited with this email address" in again.text
+    assert 'href="#email"' in again.text and "nhsuk-error-message" in again.text
+    assert db.session.scalar(select(func.count(User.id)).where(User.email == "wendy@example.org")) == 1
+
+
+def test_invite_with_errors_answers_422_with_messages_by_the_fields(client, auth, manager):
+    auth.login_as(manager)
+    answer = post_invite(client, auth, name="", email="x", roles=[])
+    assert answer.status_code == 422
+    assert "There is a problem" in answer.text and "Enter the person&#39;s name" in answer.text
+    assert db.session.scalar(select(func.count(User.id))) == 1
+
+
+def test_invite_by_email_sends_the_link_and_redirects(app, client, auth, manager, link_worker_tier, smtp):
+    auth.login_as(manager)
+    answer = post_invite(client, auth, name="Wendy Worker", email="wendy@example.org", roles=["worker"], tier_id=str(link_worker_tier.id))
+    person = db.session.scalar(select(User).where(User.email == "wendy@example.org"))
+    assert answer.status_code == 303 and answer.headers["Location"] == f"/people/{person.id}"
+    [message] = smtp.to("wendy@example.org")
+    body = message.get_body(preferencelist=("plain",)).get_content()
+    token = re.search(r"https://portfolio.example.org/invitation/(\S+)", body).group(1)
+    assert db.session.scalar(select(Invitation.token_digest)) == tokens.digest(token)
+    assert "an email with the link is on its way" in client.get(f"/people/{person.id}").text
+
+
+def test_accept_page_sets_the_password_and_signs_in(client, auth, manager, link_worker_tier):
+    invited = invite_worker(manager, link_worker_tier)
+    page = client.get(f"/invitation/{invited.token}")
+    assert "Set your password" in page.text and "wendy@example.org" in page.text
+    bad = client.post(f"/invitation/{invited.token}", data={"csrf_token": csrf_token(page.text), "password": "short", "confirm": "short"})
+    assert bad.status_code == 422 and "Password must be 12 characters or more" in bad.text and 'href="#password"' in bad.text
+    done = client.post(f"/invitation/{invited.token}", data={"csrf_token": csrf_token(page.text), "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert done.status_code == 303 and done.headers["Location"] == "/"
+    home = client.get("/")
+    assert "Wendy Worker" in home.text and "your password is set" in home.text
+    assert db.session.get(User, invited.person.id).status == "active"
+    used = client.get(f"/invitation/{invited.token}")
+    assert used.status_code == 404 and "This invitation link does not work" in used.text
+
+
+def test_unknown_expired_and_revoked_links_show_the_same_page(client, manager, link_worker_tier):
+    invited = invite_worker(manager, link_worker_tier)
+    service.revoke_invitation(manager, invited.person)
+    for token in ("nonsense", invited.token):
+        page = client.get(f"/invitation/{token}")
+        assert page.status_code == 404 and "This invitation link does not work" in page.text
+        assert "wendy" not in page.text.lower()
+
+
+def test_edit_page_changes_and_refuses_own_roles(client, auth, manager, other_manager, link_worker_tier):
+    person = make_user(Role.WORKER, email="pat@example.org", name="Pat Person", tier=link_worker_tier)
+    auth.login_as(manager)
+    form = client.get(f"/people/{person.id}/edit")
+    assert "Change Pat Person" in form.text
+    answer = client.post(
+        f"/people/{person.id}/edit",
+        data={"csrf_token": csrf_token(form.text), "name": "Pat Jones", "roles": ["worker"], "tier_id": str(link_worker_tier.id)},
+    )
+    assert answer.status_code == 303
+    page = client.get(f"/people/{person.id}")
+    assert "Saved the changes to Pat Jones" in page.text and "Changed name from Pat Person to Pat Jones" in page.text and "Maya Manager" in page.text
+    mine = client.post(
+        f"/people/{manager.id}/edit", data={"csrf_token": csrf_token(form.text), "name": "Maya Manager", "roles": ["manager", "worker"], "tier_id": str(link_worker_tier.id)}
+    )
+    assert mine.status_code == 422 and "You cannot change your own roles: ask another manager" in mine.text
+    assert db.session.get(User, manager.id).is_worker is False
+
+
+def test_deactivate_confirm_then_reactivate(client, auth, manager, link_worker_tier):
+    person = make_user(Role.WORKER, email="pat@example.org", name="Pat Person", tier=link_worker_tier)
+    auth.login_as(manager)
+    confirm = client.get(f"/people/{person.id}/deactivate")
+    assert "Deactivate Pat Person (pat@example.org)?" in confirm.text
+    assert db.session.get(User, person.id).active is True  # GET changes nothing
+    done = client.post(f"/people/{person.id}/deactivate", data={"csrf_token": csrf_token(confirm.text)})
+    assert done.status_code == 303
+    page = client.get(f"/people/{person.id}")
+    assert "Pat Person is deactivated" in page.text and "Reactivate Pat Person" in page.text and "Deactivated" in page.text
+    assert db.session.get(User, person.id).active is False
+    again = client.post(f"/people/{person.id}/reactivate", data={"csrf_token": csrf_token(page.text)})
+    assert again.status_code == 303 and "Pat Person can sign in again" in client.get(f"/people/{person.id}").text
+    assert db.session.get(User, person.id).active is True
+
+
+def test_deactivating_oneself_is_refused_on_the_page(client, auth, manager, other_manager):
+    auth.login_as(manager)
+    confirm = client.get(f"/people/{manager.id}/deactivate")
+    answer = client.post(f"/people/{manager.id}/deactivate", data={"csrf_token": csrf_token(confirm.text)})
+    assert answer.status_code == 422 and "You cannot deactivate yourself: ask another manager" in answer.text
+    assert db.session.get(User, manager.id).active is True
+
+
+def test_resend_and_revoke_from_the_page(client, auth, manager, link_worker_tier):
+    invited = invite_worker(manager, link_worker_tier)
+    auth.login_as(manager)
+    page = client.get(f"/people/{invited.person.id}")
+    resent = client.post(f"/people/{invited.person.id}/invitation/resend", data={"csrf_token": csrf_token(page.text)})
+    assert resent.status_code == 200 and "A new invitation for Wendy Worker" in resent.text
+    new_token = re.search(r'<code id="invitation-link">[^<]+/invitation/([^<]+)</code>', resent.text).group(1)
+    assert client.get(f"/invitation/{invited.token}").status_code == 404
+    revoked = client.post(f"/people/{invited.person.id}/invitation/revoke", data={"csrf_token": csrf_token(page.text)})
+    assert revoked.status_code == 303
+    assert "The invitation for Wendy Worker no longer works" in client.get(f"/people/{invited.person.id}").text
+    assert client.get(f"/invitation/{new_token}").status_code == 404
+    again = client.post(f"/people/{invited.person.id}/invitation/revoke", data={"csrf_token": csrf_token(page.text)})
+    assert again.status_code == 422 and "Wendy Worker has no invitation to revoke" in again.text
+
+
+def test_missing_people_answer_404(client, auth, manager):
+    auth.login_as(manager)
+    for path in ("/people/999", "/people/999/edit", "/people/999/deactivate"):
+        page = client.get(path)
+        assert page.status_code == 404 and "Page not found" in page.text
+
+
+def test_a_deactivated_persons_open_session_is_refused_on_its_next_request(app, client, auth, manager, link_worker_tier):
+    worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
+    auth.sign_in("w@example.org", remember=True)
+    remember = client.get_cookie("remember_token")
+    assert remember is not None
+    assert "Wendy Worker" in client.get("/portfolio/").text
+    # The remember-me cookie alone (the session cookie gone) still works before deactivation.
+    other_device = app.test_client()
+    other_device.set_cookie("remember_token", remember.value)
+    assert other_device.get("/portfolio/").status_code == 200
+
+    service.deactivate(manager, worker)
+
+    answer = client.get("/portfolio/")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/auth/sign-in")
+    replay = app.test_client()
+    replay.set_cookie("remember_token", remember.value)
+    answer = replay.get("/portfolio/")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/auth/sign-in")
+    assert "Sign in" in replay.get(answer.headers["Location"]).text
+
+
+def test_a_deactivated_workers_portfolio_stays_readable_to_managers(client, auth, manager, link_worker_tier):
+    worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
+    service.deactivate(manager, worker)
+    auth.login_as(manager)
+    page = client.get(f"/progress/workers/{worker.id}")
+    assert page.status_code == 200 and "Wendy Worker" in page.text
+
+
+from .test_notifications import smtp  # noqa: E402,F401  - the local SMTP server fixture
