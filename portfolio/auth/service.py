@@ -47,7 +47,8 @@ def throttled(email: str, address: str, *, field: str = "email") -> AuthError | 
         or _failures_since(since, address=address) >= config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"]
     ):
         minutes = int(config["SIGN_IN_WINDOW"].total_seconds() // 60)
-        return AuthError(field, f"Too many failed attempts to sign in. Wait {minutes} minutes, then try again")
+        what = "to sign in" if field == "email" else "with a wrong password"
+        return AuthError(field, f"Too many failed attempts {what}. Wait {minutes} minutes, then try again")
     return None
 
 
