@@ -568,3 +568,17 @@ def test_the_service_refuses_a_link_used_in_the_meantime(app, maya):
     with pytest.raises(service.ResetLinkUnusable):
         service.reset_password(token, OTHER_NEW)
     assert passwords.verify_password(fresh(maya).password_hash, NEW)
+
+
+def test_changing_the_password_renews_this_devices_remember_me_cookie_only(app, client, maya):
+    assert sign_in(client, "maya@example.org", remember=True).status_code == 303
+    old_cookie = client.get_cookie("remember_token").value
+
+    assert change(client, factories.PASSWORD, NEW).status_code == 303
+
+    new_cookie = client.get_cookie("remember_token").value
+    assert new_cookie != old_cookie
+    for cookie, signed_in in ((old_cookie, False), (new_cookie, True)):
+        browser = app.test_client()  # no session: only the remember-me cookie speaks for it
+        browser.set_cookie("remember_token", cookie)
+        assert is_signed_in(browser) is signed_in

@@ -157,3 +157,35 @@ def test_two_tabs_submitting_one_reset_link_at_once_exactly_one_sets_the_passwor
         used = db.session.scalars(select(PasswordReset).where(PasswordReset.used_at.is_not(None))).all()
         assert len(used) == round_number + 1
     assert db.session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "password.reset")) == 3
+
+
+def test_a_password_changed_while_a_sign_in_checks_it_is_checked_again(app, monkeypatch):
+    """The hash is checked outside the write transaction: a change landing meanwhile must not let the old password in."""
+    from portfolio.auth import service as auth_service
+
+    person = factories.make_user(email="maya@example.org")
+    new_hash = passwords.hash_password(NEW)
+    real_verify = passwords.verify_password
+    checked: list[str] = []
+
+    def verify_while_the_password_changes(password_hash, password):
+        ok = real_verify(password_hash, password)
+        if not checked:  # another request changes the password during the first check
+            with db.engine.begin() as connection:
+                connection.execute(User.__table__.update().where(User.id == person.id).values(password_hash=new_hash))
+        checked.append(password_hash)
+        return ok
+
+    monkeypatch.setattr(passwords, "verify_password", verify_while_the_password_changes)
+    try:
+        auth_service.sign_in("maya@example.org", factories.PASSWORD, "127.0.0.1")
+    except auth_service.AuthError as error:
+        assert error.message == auth_service.WRONG_DETAILS
+    else:
+        raise AssertionError("the old password signed in after it was changed")
+
+    assert checked == [factories.PASSWORD_HASH, new_hash]  # checked again against the new hash
+    db.session.commit()
+    [attempt] = db.session.scalars(select(SignInAttempt)).all()
+    assert attempt.succeeded is False
+    assert db.session.get(User, person.id).password_hash == new_hash
