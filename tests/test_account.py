@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -124,18 +125,25 @@ def maya(app):
     return make_user(Role.MANAGER, Role.SUPERVISOR, email="maya@example.org", name="Maya Manager")
 
 
-@pytest.fixture
-def smtp(app):
-    port = free_port()
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+@contextmanager
+def mail_server(app, handler: Collector):
+    """A local SMTP server the app is configured to use, giving its messages to ``handler``."""
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False, PUBLIC_URL="https://portfolio.example.org")
+    app.config.update(
+        SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, SMTP_STARTTLS=False, PUBLIC_URL="https://portfolio.example.org"
+    )
     try:
         yield handler
     finally:
-        service.wait_for_emails()
+        service.wait_for_emails()  # reset links go out on a background thread
         controller.stop()
+
+
+@pytest.fixture
+def smtp(app):
+    with mail_server(app, Collector()) as handler:
+        yield handler
 
 
 # --- your account ------------------------------------------------------------
@@ -367,12 +375,7 @@ def test_a_slow_mail_server_does_not_slow_the_answer(app, client, maya):
             await asyncio.sleep(2)
             return await super().handle_DATA(server, session, envelope)
 
-    handler = SlowCollector()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False, PUBLIC_URL="https://portfolio.example.org")
-    try:
+    with mail_server(app, SlowCollector()) as handler:
         token = csrf_token(client.get("/account/forgotten-password").text)
         started = time.perf_counter()
         response = client.post("/account/forgotten-password", data={"csrf_token": token, "email": "maya@example.org"})
@@ -381,9 +384,6 @@ def test_a_slow_mail_server_does_not_slow_the_answer(app, client, maya):
         assert took < 1.5, f"the answer took {took:.2f} s: it waited for the mail server"
         wait_for_mail(handler, 1)
         assert handler.messages[0]["To"] == "maya@example.org"
-    finally:
-        service.wait_for_emails()
-        controller.stop()
 
 
 def test_a_double_submission_sends_one_link(client, maya, smtp):

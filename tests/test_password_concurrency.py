@@ -9,10 +9,7 @@ Runs on SQLite, or PostgreSQL when PORTFOLIO_TEST_DATABASE_URL is set.
 
 from __future__ import annotations
 
-import http.client
-import threading
-import time
-
+import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
@@ -21,10 +18,11 @@ from portfolio.extensions import db
 from portfolio.models import AuditEntry, PasswordReset, SignInAttempt, User
 
 from . import factories
+from . import test_review_concurrency as review_concurrency
 from .conftest import csrf_token
 from .test_account import NEW, OTHER_NEW, UNUSABLE, a_link_for
 from .test_auth import TOO_MANY
-from .test_review_concurrency import HOST, Answer, HttpClient, PendingPost, server  # noqa: F401 - server is a fixture
+from .test_review_concurrency import HttpClient, PendingPost, race, server  # noqa: F401 - server is a fixture
 
 # argon2id is slow on purpose, and this machine may be busy: generous bounds.
 LOAD_TIMEOUT = 240.0
@@ -32,47 +30,18 @@ PEOPLE = 20
 SESSIONS_EACH = 3
 
 
-class PatientClient(HttpClient):
-    """An HttpClient that waits as long as sixty argon2 checks on a busy machine can take."""
-
-    def connect(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(HOST, self.port, timeout=LOAD_TIMEOUT)
-
-
-def release_together(pending: list[PendingPost]) -> list[Answer]:
-    """Send the last byte of every pending request at once; their answers, in order."""
-    barrier = threading.Barrier(len(pending), timeout=LOAD_TIMEOUT)
-    results: list[Answer | BaseException | None] = [None] * len(pending)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = pending[index].finish()
-        except BaseException as error:  # noqa: BLE001 - reported below
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(pending))]
-    try:
-        for thread in threads:
-            thread.start()
-        deadline = time.monotonic() + LOAD_TIMEOUT + 5
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        assert not [t for t in threads if t.is_alive()], "requests still waiting: a deadlock?"
-    finally:
-        for item in pending:
-            item.close()
-    failures = [r for r in results if not isinstance(r, Answer)]
-    assert not failures, f"requests failed on the client side: {failures!r}"
-    return results  # type: ignore[return-value]
+@pytest.fixture(autouse=True)
+def patient(monkeypatch):
+    """The shared race helpers wait as long as sixty argon2 checks on a busy machine can take."""
+    monkeypatch.setattr(review_concurrency, "TIMEOUT", LOAD_TIMEOUT)
 
 
-def sign_in_posts(port: int, logins: list[tuple[str, str]]) -> tuple[list[PatientClient], list[PendingPost]]:
+def sign_in_posts(port: int, logins: list[tuple[str, str]]) -> tuple[list[HttpClient], list[PendingPost]]:
     """One client per (email, password), each with the sign-in form's token, its POST sent but for the last byte."""
     clients, pending = [], []
     try:
         for number, (email, password) in enumerate(logins):
-            client = PatientClient(port, f"client-{number}")
+            client = HttpClient(port, f"client-{number}")
             page = client.get("/auth/sign-in")
             assert page.status == 200, page.describe()
             data = {"csrf_token": csrf_token(page.text), "email": email, "password": password}
@@ -95,7 +64,7 @@ def test_sixty_simultaneous_sign_ins_all_succeed(app, server):
     logins = [(people[n % PEOPLE].email, factories.PASSWORD) for n in range(PEOPLE * SESSIONS_EACH)]
 
     clients, pending = sign_in_posts(server, logins)
-    answers = release_together(pending)
+    answers = race(pending)
 
     described = [f"{c.name}: {a.describe()}" for c, a in zip(clients, answers) if a.status != 303]
     assert described == [], f"{len(described)} of {len(answers)} sign-ins failed"
@@ -118,7 +87,7 @@ def test_parallel_wrong_guesses_get_no_more_tries_than_the_throttle_allows(app, 
     guesses = [("target@example.org", f"wrong guess number {n}") for n in range(limit * 2)]
 
     _, pending = sign_in_posts(server, guesses)
-    answers = release_together(pending)
+    answers = race(pending)
 
     assert all(a.status == 422 for a in answers), [a.describe() for a in answers if a.status != 422]
     assert sum(TOO_MANY in a.text for a in answers) == limit
@@ -134,7 +103,7 @@ def test_two_tabs_submitting_one_reset_link_at_once_exactly_one_sets_the_passwor
     maya = factories.make_user(email="maya@example.org", name="Maya Manager")
     for round_number in range(3):
         path = f"/account/reset-password/{a_link_for(maya)}"
-        tabs = [PatientClient(server, "first"), PatientClient(server, "second")]
+        tabs = [HttpClient(server, "first"), HttpClient(server, "second")]
         pending = []
         for tab, password in zip(tabs, (NEW, OTHER_NEW)):
             page = tab.get(path)
@@ -142,7 +111,7 @@ def test_two_tabs_submitting_one_reset_link_at_once_exactly_one_sets_the_passwor
             data = {"csrf_token": csrf_token(page.text), "password": password, "confirm_password": password}
             pending.append(tab.start_post(path, data))
 
-        first, second = release_together(pending)
+        first, second = race(pending)
 
         described = f"round {round_number}: {first.describe()} / {second.describe()}"
         assert sorted((first.status, second.status)) == [303, 410], described
