@@ -18,6 +18,9 @@ from tests.test_account import NEW, OTHER_NEW, link_in, smtp, wait_for_mail  # n
 
 pytestmark = pytest.mark.browser
 
+# Answers that hash a password (argon2id, slow on purpose) can take a while on a busy machine.
+SLOW = 60_000
+
 
 def test_forgotten_password_email_new_password_then_sign_in(page, smtp):
     maya = make_user(Role.MANAGER, email="maya@example.org", name="Maya Manager")
@@ -27,11 +30,11 @@ def test_forgotten_password_email_new_password_then_sign_in(page, smtp):
     expect(page.get_by_role("heading", level=1)).to_have_text("Reset your password")
     assert_accessible(page)
     page.get_by_role("button", name="Send me a link").click()  # nothing typed yet
-    expect(page.locator(".nhsuk-error-summary")).to_contain_text("Enter your email address")
+    expect(page.locator(".nhsuk-error-summary")).to_contain_text("Enter your email address", timeout=SLOW)
     expect(page.locator("#email-error")).to_contain_text("Enter your email address")
     page.get_by_label("Email address").fill("maya@example.org")
     page.get_by_role("button", name="Send me a link").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email", timeout=SLOW)
     expect(page.locator("main")).to_contain_text("If the address you entered belongs to an account")
 
     wait_for_mail(smtp, 1)
@@ -42,13 +45,13 @@ def test_forgotten_password_email_new_password_then_sign_in(page, smtp):
     page.get_by_label("New password", exact=True).fill("password1234")
     page.get_by_label("Confirm your new password").fill("password1234")
     page.get_by_role("button", name="Set new password").click()
-    expect(page.locator("#password-error")).to_contain_text("This is a very common password")
+    expect(page.locator("#password-error")).to_contain_text("This is a very common password", timeout=SLOW)
     assert_accessible(page)
     page.get_by_label("New password", exact=True).fill(NEW)
     page.get_by_label("Confirm your new password").fill(NEW)
     page.get_by_role("button", name="Set new password").click()
 
-    page.wait_for_url("**/auth/sign-in")
+    page.wait_for_url("**/auth/sign-in", timeout=SLOW)
     expect(page.locator(".nhsuk-notification-banner")).to_contain_text("Your password has been changed. Sign in with your new password.")
     sign_in(page, "maya@example.org", NEW)
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Maya Manager")
@@ -77,14 +80,14 @@ def test_changing_the_password_from_your_account(page):
     page.get_by_label("New password", exact=True).fill(OTHER_NEW)
     page.get_by_label("Confirm your new password").fill(OTHER_NEW)
     page.get_by_role("button", name="Change password").click()
-    expect(page.locator("#current_password-error")).to_contain_text("Your current password is not correct")
+    expect(page.locator("#current_password-error")).to_contain_text("Your current password is not correct", timeout=SLOW)
     assert_accessible(page)
     page.get_by_label("Current password").fill(PASSWORD)
     page.get_by_label("New password", exact=True).fill(OTHER_NEW)
     page.get_by_label("Confirm your new password").fill(OTHER_NEW)
     page.get_by_role("button", name="Change password").click()
 
-    expect(page).to_have_url(re.compile(r"/account/$"))
+    expect(page).to_have_url(re.compile(r"/account/$"), timeout=SLOW)
     expect(page.locator(".nhsuk-notification-banner")).to_contain_text("You have been signed out on every other device")
     page.goto("/")  # still signed in here
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Maya Manager")
