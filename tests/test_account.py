@@ -582,3 +582,26 @@ def test_changing_the_password_renews_this_devices_remember_me_cookie_only(app, 
         browser = app.test_client()  # no session: only the remember-me cookie speaks for it
         browser.set_cookie("remember_token", cookie)
         assert is_signed_in(browser) is signed_in
+
+
+def test_the_data_export_lists_reset_links_without_their_digests(client, auth, frameworks):
+    import io
+    import json
+    import zipfile
+
+    worker = make_user(email="wendy@example.org", tier=factories.tier("link-worker", "link-worker"))
+    other = make_user(email="other@example.org", tier=factories.tier("link-worker", "link-worker"))
+    a_link_for(worker)
+    a_link_for(other)
+    auth.login_as(worker)
+
+    response = client.get("/progress/export.zip")
+    archive = response.data
+    response.close()  # the export is streamed from a temporary file
+
+    text = zipfile.ZipFile(io.BytesIO(archive)).read("portfolio.json").decode()
+    [reset] = json.loads(text)["password_resets"]  # only the worker's own
+    assert set(reset) == {"created_at", "expires_at", "used_at", "cancelled_at"}
+    assert reset["used_at"] is None and reset["cancelled_at"] is None
+    [mine] = resets(worker)
+    assert mine.token_digest not in text

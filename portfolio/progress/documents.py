@@ -24,6 +24,7 @@ from ..models import (
     EvidenceLink,
     NoteReview,
     Notification,
+    PasswordReset,
     PromotionRequest,
     RequirementVerification,
     Submission,
@@ -202,6 +203,11 @@ def export_zip(worker: User) -> tempfile.SpooledTemporaryFile:
             for t in db.session.scalars(select(TierChange).where(TierChange.worker_id == worker.id))
         ],
         "notifications": [_row(n, "message", "url", "created_at", "read_at") for n in db.session.scalars(select(Notification).where(Notification.user_id == worker.id))],
+        # When reset links were sent and used; never the token's digest.
+        "password_resets": [
+            _row(r, "created_at", "expires_at", "used_at", "cancelled_at")
+            for r in db.session.scalars(select(PasswordReset).where(PasswordReset.user_id == worker.id).order_by(PasswordReset.id))
+        ],
     }
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
