@@ -56,6 +56,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_security_headers(app)
 
     from . import errors, navigation, params, templating
+    from .account.routes import bp as account_bp
     from .auth import sessions
     from .auth.routes import bp as auth_bp
     from .evidence.routes import bp as evidence_bp
@@ -77,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(account_bp)
     app.register_blueprint(frameworks_bp)
     app.register_blueprint(evidence_bp)
     app.register_blueprint(review_bp)

@@ -59,6 +59,9 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "SIGN_IN_WINDOW": timedelta(minutes=_int("PORTFOLIO_SIGN_IN_WINDOW_MINUTES", 15)),
         "SIGN_IN_MAX_FAILURES_PER_ACCOUNT": _int("PORTFOLIO_SIGN_IN_MAX_FAILURES", 5),
         "SIGN_IN_MAX_FAILURES_PER_ADDRESS": _int("PORTFOLIO_SIGN_IN_MAX_FAILURES_PER_ADDRESS", 50),
+        # Forgotten-password requests allowed in the same window, counted for every address typed.
+        "PASSWORD_RESET_MAX_PER_EMAIL": _int("PORTFOLIO_PASSWORD_RESET_MAX_PER_EMAIL", 3),
+        "PASSWORD_RESET_MAX_PER_ADDRESS": _int("PORTFOLIO_PASSWORD_RESET_MAX_PER_ADDRESS", 20),
         "DEMO_PASSWORD": os.environ.get("PORTFOLIO_DEMO_PASSWORD") or "portfolio-demo-2026",
         # The audit ledger's HMAC key: kept out of the database on purpose.
         "AUDIT_KEY": os.environ.get("PORTFOLIO_AUDIT_KEY") or None,

@@ -182,6 +182,44 @@ class SignInAttempt(db.Model):
     )
 
 
+class PasswordResetRequest(db.Model):
+    """One request for a password-reset link, whether or not the address has an account.
+
+    Kept for throttling: counting requests for unknown addresses too means the
+    throttle's answer never reveals which addresses have an account.
+    """
+
+    __tablename__ = "password_reset_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_password_reset_requests_email_at", "email", "at"),
+        Index("ix_password_reset_requests_address_at", "address", "at"),
+    )
+
+
+class PasswordReset(db.Model):
+    """A single-use link to set a new password; only the SHA-256 of its token is stored."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Set when the link sets a password; or when a newer link, a password
+    # change or another reset makes it useless.
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    user: Mapped[User] = relationship()
+
+
 class Framework(db.Model):
     """One version of a competency framework or role profile, loaded from a data file."""
 

@@ -11,11 +11,12 @@ from typing import Callable
 import pytest
 
 import io
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
+from portfolio.auth.tokens import new_token
 from portfolio.cpd import service as cpd_service
 from portfolio.evidence import service as evidence_service
 from portfolio.training import service as training_service
@@ -25,6 +26,7 @@ from portfolio.models import (
     Competence,
     EvidenceKind,
     Notification,
+    PasswordReset,
     PromotionRequest,
     Requirement,
     Role,
@@ -169,6 +171,14 @@ CASES = [
     # Public: anyone holding the link; an unknown token gets the same page as a used one.
     Case("invitations.accept", "GET", lambda ids: "/invitation/not-a-token", {role: 404 for role in ROLES}),
     Case("invitations.accept", "POST", lambda ids: "/invitation/not-a-token", {role: 404 for role in ROLES}, data={}),
+    Case("account.index", "GET", lambda ids: "/account/", signed_in(200)),
+    Case("account.change_password", "GET", lambda ids: "/account/password", signed_in(200)),
+    Case("account.change_password", "POST", lambda ids: "/account/password", signed_in(422), data={}),
+    Case("account.forgotten_password", "GET", lambda ids: "/account/forgotten-password", {role: 200 for role in ROLES}),
+    Case("account.forgotten_password", "POST", lambda ids: "/account/forgotten-password", {role: 422 for role in ROLES}, data={}),
+    Case("account.reset_link_sent", "GET", lambda ids: "/account/forgotten-password/sent", {role: 200 for role in ROLES}),
+    Case("account.reset_password", "GET", lambda ids: f"/account/reset-password/{ids['reset_token']}", {role: 200 for role in ROLES}),
+    Case("account.reset_password", "POST", lambda ids: f"/account/reset-password/{ids['reset_token']}", {role: 422 for role in ROLES}, data={}),
     Case("frameworks.retire_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/retire", managers_only(303), data={}),
 ]
 
@@ -227,6 +237,9 @@ def test_access(client, auth, frameworks, role, case):
         manager, frameworks["link-worker"], title="Lone working", statutory=True, renewal_months=36, tier_slugs=[]
     )
     appraisal = cpd_service.start_appraisal(worker, worker, held_on=date.today(), appraiser_id=supervisor.id)
+    reset_token, reset_digest = new_token()
+    db.session.add(PasswordReset(user_id=worker.id, token_digest=reset_digest, expires_at=datetime.now(timezone.utc) + timedelta(minutes=30)))
+    db.session.commit()
     ids = {
         "worker": worker.id,
         "manager": manager.id,
@@ -243,6 +256,7 @@ def test_access(client, auth, frameworks, role, case):
         "sfh": frameworks["sfh-senior-engagement-worker"].id,
         "local": local.id,
         "evidence": evidence.id,
+        "reset_token": reset_token,
         "file": evidence.files[0].id,
         "link": evidence.links[0].id,
         "competence": competences[0].id,

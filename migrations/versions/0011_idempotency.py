@@ -1,7 +1,7 @@
 """One-time keys of creating forms, so a repeated submission finds what the first created
 
 Revision ID: 0011_idempotency
-Revises: 0008_people
+Revises: 0009_password_reset
 Create Date: 2026-11-28 06:40:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0011_idempotency'
-down_revision = '0008_people'
+down_revision = '0009_password_reset'
 branch_labels = None
 depends_on = None
 

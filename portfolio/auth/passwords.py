@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
 _hasher = PasswordHasher()
+
+# At most this many argon2 computations at once per process. Each takes 64 MiB
+# and several threads of CPU: a burst of sign-ins would otherwise run dozens
+# at once, exhausting memory and starving every other request of CPU (on
+# SQLite, the one holding the write lock too, until others time out waiting).
+# Waiting here holds no database connection and no lock.
+_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
 # Verified when an email is unknown, so that a wrong email costs as long as a
 # wrong password and response times do not reveal which accounts exist.
@@ -16,13 +26,15 @@ MIN_LENGTH = 12
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _slots:
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True if ``password`` matches; always spends the same effort."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        with _slots:
+            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

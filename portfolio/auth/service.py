@@ -34,37 +34,87 @@ def _failures_since(since: datetime, **match: str) -> int:
     return db.session.scalar(query) or 0
 
 
-def sign_in(email: str, password: str, address: str) -> User:
-    """Check the credentials and record the attempt; return the user.
+def throttled(email: str, address: str, *, field: str = "email") -> AuthError | None:
+    """The refusal to give when ``address`` has failed too often lately, for this account or any.
 
-    Failures are throttled per account *from one address* and per address, so
-    an attacker elsewhere cannot lock the real user out of their account.
-
-    :raises AuthError: on wrong details or too many recent failures.
+    Failures are counted per account *from one address* and per address, so an
+    attacker elsewhere cannot lock the real user out of their account.
     """
-    email = normalise_email(email)
     config = current_app.config
     since = datetime.now(timezone.utc) - config["SIGN_IN_WINDOW"]
-    begin_write()
     if (
         _failures_since(since, email=email, address=address) >= config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
         or _failures_since(since, address=address) >= config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"]
     ):
-        db.session.rollback()
         minutes = int(config["SIGN_IN_WINDOW"].total_seconds() // 60)
-        raise AuthError("email", f"Too many failed attempts to sign in. Wait {minutes} minutes, then try again")
+        what = "to sign in" if field == "email" else "with a wrong password"
+        return AuthError(field, f"Too many failed attempts {what}. Wait {minutes} minutes, then try again")
+    return None
 
-    user = db.session.scalar(select(User).where(User.email == email))
-    ok = passwords.verify_password(user.password_hash if user else None, password)
-    ok = ok and user is not None and user.active
-    db.session.add(SignInAttempt(email=email, address=address, succeeded=ok))
-    if not ok:
-        db.session.commit()
+
+def lock_user(user_id: int) -> User | None:
+    """The user's row, locked for this write transaction and freshly read (call after begin_write())."""
+    return db.session.scalar(
+        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def check_password(email: str, password: str, address: str, *, field: str = "email") -> User | None:
+    """Verify a password against the throttle; the user (in an open write transaction) if right, None if wrong.
+
+    The slow argon2 check runs outside any write transaction, so sign-ins
+    never queue behind each other's hashing (on SQLite a write transaction
+    holds the one database-wide write lock). The throttle is read before the
+    check, then again inside the write transaction with the user's row
+    locked, so requests racing in parallel get no more guesses than allowed.
+    The attempt is recorded either way; an outdated hash is replaced. The
+    caller commits.
+
+    :raises AuthError: when ``address`` has failed too often lately.
+    """
+    for _ in range(3):
+        refusal = throttled(email, address, field=field)
+        user = db.session.scalar(select(User).where(User.email == email))
+        user_id, password_hash = (user.id, user.password_hash) if user else (None, None)
+        db.session.rollback()  # end the read: no connection is held while hashing
+        if refusal:
+            raise refusal
+
+        ok = passwords.verify_password(password_hash, password)
+        new_hash = passwords.hash_password(password) if ok and password_hash and passwords.needs_rehash(password_hash) else None
+
+        begin_write()
+        user = lock_user(user_id) if user_id is not None else None
+        if user is not None and user.password_hash != password_hash:
+            # Changed (or rehashed by a parallel sign-in) while we were
+            # checking: check again against what the row holds now.
+            db.session.rollback()
+            continue
+        refusal = throttled(email, address, field=field)
+        if refusal:
+            db.session.rollback()
+            raise refusal
+        ok = ok and user is not None and user.active  # on the locked copy
+        db.session.add(SignInAttempt(email=email, address=address, succeeded=ok))
+        if not ok:
+            db.session.commit()
+            return None
+        assert user is not None
+        if new_hash:
+            user.password_hash = new_hash
+        return user
+    raise RuntimeError("the password kept changing while it was being checked")
+
+
+def sign_in(email: str, password: str, address: str) -> User:
+    """Check the credentials and record the attempt; return the user.
+
+    :raises AuthError: on wrong details or too many recent failures.
+    """
+    email = normalise_email(email)
+    user = check_password(email, password, address)
+    if user is None:
         raise AuthError("email", WRONG_DETAILS)
-
-    assert user is not None
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.hash_password(password)
     user.last_signed_in_at = datetime.now(timezone.utc)
     db.session.commit()
     return user

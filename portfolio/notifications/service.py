@@ -44,8 +44,14 @@ def notify(user: User, message: str, url: str, *, email_subject: str) -> Notific
     if current_app.config.get("SMTP_HOST"):
         link = current_app.config["PUBLIC_URL"].rstrip("/") + url
         body = f"{email_subject}.\n\nSign in to the evidence portfolio to see it:\n{link}\n"
-        db.session.info.setdefault(PENDING, []).append(Mail(user.email, email_subject, body))
+        email_after_commit(Mail(user.email, email_subject, body))
     return notice
+
+
+def email_after_commit(mail: Mail) -> None:
+    """Send ``mail`` once the current transaction commits (nothing if it rolls back, or without SMTP)."""
+    if current_app.config.get("SMTP_HOST"):
+        db.session.info.setdefault(PENDING, []).append(mail)
 
 
 def send(mail: Mail) -> None:

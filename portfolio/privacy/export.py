@@ -50,8 +50,10 @@ from ..models import (
     EvidenceFile,
     EvidenceLink,
     Framework,
+    Invitation,
     NoteReview,
     Notification,
+    PasswordReset,
     PromotionDecision,
     PromotionRecommendation,
     PromotionRequest,
@@ -160,6 +162,21 @@ def _person(person: Person) -> Sections:
         "person": _row(user, "id", "email", "name", "is_worker", "is_supervisor", "is_manager", "active", "created_at", "last_signed_in_at")
         | {"framework": framework, "tier": tier},
         "sign_in_history": [_row(a, "at", "succeeded", "address") for a in attempts],
+    }
+
+
+@contributor("Your sign-in links", "invitations", "password_resets")
+def _links(person: Person) -> Sections:
+    """When invitation and password-reset links were sent and used; never their token digests."""
+    return {
+        "invitations": [
+            _row(i, "created_at", "expires_at", "used_at", "revoked_at")
+            for i in db.session.scalars(select(Invitation).where(Invitation.user_id == person.id).order_by(Invitation.id))
+        ],
+        "password_resets": [
+            _row(r, "created_at", "expires_at", "used_at", "cancelled_at")
+            for r in db.session.scalars(select(PasswordReset).where(PasswordReset.user_id == person.id).order_by(PasswordReset.id))
+        ],
     }
 
 

@@ -1,0 +1,1 @@
+"""Your account: your details, changing your password, and resetting a forgotten one."""

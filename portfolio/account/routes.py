@@ -1,0 +1,100 @@
+"""Your account page, changing your password, and the forgotten-password pages."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from ..errors import FieldError, show_on_form
+from ..rendering import render
+from . import service
+from .forms import NEW_PASSWORD_HINT, ChangePasswordForm, ForgottenPasswordForm, ResetPasswordForm
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+def _address() -> str:
+    return request.remote_addr or "unknown"
+
+
+@bp.get("/")
+@login_required
+def index():
+    """Your name, email address and roles, with a link to change your password."""
+    return render("account/index.html")
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change your password; every other session of yours ends, this one goes on."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        started = current_user.signed_in_at
+        had_remember_me = bool(request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")))
+        try:
+            user = service.change_password(
+                current_user._get_current_object(), form.current_password.data, form.new_password.data, _address()
+            )
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            # Re-issue this session with the new version; its sign-in time stays,
+            # so the absolute timeout is not extended.
+            user.signed_in_at = started
+            login_user(user, remember=had_remember_me)
+            flash("Your password has been changed. You have been signed out on every other device.", "success")
+            return redirect(url_for("account.index"), code=303)
+    status = 422 if form.errors else 200
+    return render("account/change_password.html", form=form, hint=NEW_PASSWORD_HINT, status=status)
+
+
+@bp.route("/forgotten-password", methods=["GET", "POST"])
+def forgotten_password():
+    """Ask for a link to set a new password; the answer is the same whether or not the address has an account."""
+    form = ForgottenPasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.request_reset(form.email.data, _address())
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            return redirect(url_for("account.reset_link_sent"), code=303)
+    status = 422 if form.errors else 200
+    return render("account/forgotten_password.html", form=form, status=status)
+
+
+@bp.get("/forgotten-password/sent")
+def reset_link_sent():
+    """What happens next, said the same way for every address."""
+    return render("account/reset_link_sent.html", minutes=service.RESET_MINUTES)
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    """Set a new password through the link from the email; then sign in with it."""
+    try:
+        service.usable_reset(token)
+    except service.ResetLinkUnusable:
+        return _unusable_link()
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.reset_password(token, form.password.data)
+        except service.ResetLinkUnusable:
+            return _unusable_link()
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            if current_user.is_authenticated:
+                logout_user()  # that session has just ended; forget it here too
+            # Sign in afresh rather than here: whoever has a second factor
+            # passes it on the sign-in page, and the new password is tried once.
+            flash("Your password has been changed. Sign in with your new password.", "success")
+            return redirect(url_for("auth.sign_in"), code=303)
+    status = 422 if form.errors else 200
+    return render("account/reset_password.html", form=form, token=token, hint=NEW_PASSWORD_HINT, status=status)
+
+
+def _unusable_link():
+    return render("account/reset_link_unusable.html", minutes=service.RESET_MINUTES, status=410)
