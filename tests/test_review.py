@@ -165,7 +165,7 @@ def scene(title: str = "Community walking group", **kwargs) -> Scene:
     """A worker with a submitted item linked to two competences, and a supervisor assigned."""
     worker = new_worker("Wendy Worker")
     supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(supervisor, worker, starts_on=STARTED)
+    assign(supervisor, worker, starts_on=STARTED, audited=True)
     evidence = submitted_item(worker, title=title, **kwargs)
     return Scene(worker, supervisor, evidence, submission_of(evidence), competence("PS-LW-01"), competence("PS-LW-02"))
 
