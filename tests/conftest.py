@@ -105,6 +105,9 @@ def app(database_url, tmp_path):
             "SQLALCHEMY_DATABASE_URI": database_url,
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
             "SECRET_KEY": "test-secret-key",
+            # Tests about other areas sign supervisors and managers in by
+            # password alone; tests/test_mfa_*.py turn the requirement on.
+            "MFA_REQUIRED_ROLES": "",
         }
     )
     app.test_client_class = IsolatedClient
