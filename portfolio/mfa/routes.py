@@ -190,6 +190,7 @@ def passkey_rename(passkey_id: int):
 def passkey_remove(passkey_id: int):
     """Ask, then remove a passkey."""
     key = service.get_passkey_or_404(_me(), passkey_id)
+    name = key.name
     form = ConfirmForm()
     if form.validate_on_submit():
         try:
@@ -197,7 +198,7 @@ def passkey_remove(passkey_id: int):
         except FieldError as error:
             show_on_form(form, error)
         else:
-            flash(f"Passkey ‘{key.name}’ removed.", "success")
+            flash(f"Passkey ‘{name}’ removed.", "success")
             return redirect(url_for("mfa.security"), code=303)
     return render("mfa/passkey_remove.html", status=422 if form.errors else 200, form=form, key=key)
 
