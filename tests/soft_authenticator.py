@@ -50,18 +50,7 @@ class SoftAuthenticator:
             + self._cose_key()
         )
         attestation = encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        raw_id = bytes_to_base64url(self.credential_id)
-        return {
-            "id": raw_id,
-            "rawId": raw_id,
-            "type": "public-key",
-            "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": bytes_to_base64url(client_data),
-                "attestationObject": bytes_to_base64url(attestation),
-                "transports": ["internal"],
-            },
-        }
+        return self._answer(client_data, attestationObject=bytes_to_base64url(attestation), transports=["internal"])
 
     def get(self, options_json: str, *, verified: bool = True, count_up: bool = True) -> dict:
         """The browser's answer to navigator.credentials.get."""
@@ -71,16 +60,20 @@ class SoftAuthenticator:
         client_data = self._client_data("webauthn.get", options["challenge"])
         auth_data = hashlib.sha256(self.rp_id.encode()).digest() + bytes([UP | (UV if verified else 0)]) + struct.pack(">I", self.sign_count)
         signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
+        return self._answer(
+            client_data,
+            authenticatorData=bytes_to_base64url(auth_data),
+            signature=bytes_to_base64url(signature),
+            userHandle=bytes_to_base64url(self.user_handle or b""),
+        )
+
+    def _answer(self, client_data: bytes, **response: object) -> dict:
+        """A PublicKeyCredential as the browser's toJSON() writes it."""
         raw_id = bytes_to_base64url(self.credential_id)
         return {
             "id": raw_id,
             "rawId": raw_id,
             "type": "public-key",
             "clientExtensionResults": {},
-            "response": {
-                "clientDataJSON": bytes_to_base64url(client_data),
-                "authenticatorData": bytes_to_base64url(auth_data),
-                "signature": bytes_to_base64url(signature),
-                "userHandle": bytes_to_base64url(self.user_handle or b""),
-            },
+            "response": {"clientDataJSON": bytes_to_base64url(client_data), **response},
         }

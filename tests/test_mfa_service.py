@@ -143,6 +143,22 @@ def test_confirming_turns_codes_on_and_gives_ten_hashed_recovery_codes(app):
         service.start_totp(user)
 
 
+def test_confirming_twice_with_the_same_code_gives_codes_that_work(app):
+    user = make_user()
+    service.start_totp(user)
+    secret = service.pending_totp_secret(user)
+    code = code_at(secret, 0)
+    first = service.confirm_totp(user, code)
+
+    second = service.confirm_totp(user, code)  # the form sent twice: the browser shows this answer
+
+    assert len(second) == 10 and not set(first) & set(second)
+    stored = set(db.session.scalars(select(RecoveryCode.code_hash)))
+    assert stored == {digest(c.replace("-", "")) for c in second}
+    with pytest.raises(FieldError, match="Start setting up your authenticator app again"):
+        service.confirm_totp(user, f"{(int(code) + 1) % 1_000_000:06d}")
+
+
 @pytest.mark.parametrize("seconds, accepted", [(-60, False), (-30, True), (0, True), (30, True), (60, False)])
 def test_codes_accept_one_step_of_drift_and_no_more(app, seconds, accepted):
     user = make_user()
@@ -419,6 +435,8 @@ def test_nobody_resets_their_own_factors(app):
         service.reset_second_factors(manager, manager.id)
     with pytest.raises(Forbidden):
         service.get_person_to_reset_or_404(manager, manager.id)
+    # Resetting someone with nothing to reset (a second click) records nothing.
+    service.reset_second_factors(manager, make_user().id)
     with pytest.raises(NotFound):
         service.get_person_to_reset_or_404(manager, manager.id + 999)
     assert service.has_second_factor(manager.id)

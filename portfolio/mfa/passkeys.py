@@ -8,7 +8,9 @@ once, and refused after CHALLENGE_LIFETIME.
 from __future__ import annotations
 
 import ipaddress
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from flask import current_app, session
@@ -37,6 +39,15 @@ RP_NAME = "Evidence portfolio"
 
 class PasskeyError(Exception):
     """The browser's answer could not be accepted; the message says what to do."""
+
+
+@contextmanager
+def _checking_answer() -> Iterator[None]:
+    """Turn py_webauthn's refusals (and malformed JSON) into one message for people."""
+    try:
+        yield
+    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+        raise PasskeyError("Your passkey could not be checked. Try again") from exc
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,7 @@ def verify_registration(credential: dict, user_id: int) -> NewCredential:
     """
     challenge = take_challenge("register", user_id)
     rp = relying_party()
-    try:
+    with _checking_answer():
         verified = verify_registration_response(
             credential=credential,
             expected_challenge=challenge,
@@ -128,8 +139,6 @@ def verify_registration(credential: dict, user_id: int) -> NewCredential:
             expected_origin=rp.origin,
             require_user_verification=True,
         )
-    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-        raise PasskeyError("Your passkey could not be checked. Try again") from exc
     return NewCredential(bytes_to_base64url(verified.credential_id), verified.credential_public_key, verified.sign_count)
 
 
@@ -154,10 +163,8 @@ def credential_id_of(credential: dict) -> tuple[str, bytes | None]:
 
     :raises PasskeyError: when the answer is not a WebAuthn assertion.
     """
-    try:
+    with _checking_answer():
         parsed = parse_authentication_credential_json(credential)
-    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-        raise PasskeyError("Your passkey could not be checked. Try again") from exc
     return bytes_to_base64url(parsed.raw_id), parsed.response.user_handle
 
 
@@ -169,7 +176,7 @@ def verify_assertion(credential: dict, challenge: bytes, *, public_key: bytes, s
     :raises PasskeyError: when it does not verify.
     """
     rp = relying_party()
-    try:
+    with _checking_answer():
         verified = verify_authentication_response(
             credential=credential,
             expected_challenge=challenge,
@@ -179,6 +186,4 @@ def verify_assertion(credential: dict, challenge: bytes, *, public_key: bytes, s
             credential_current_sign_count=sign_count,
             require_user_verification=require_user_verification,
         )
-    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
-        raise PasskeyError("Your passkey could not be checked. Try again") from exc
     return verified.new_sign_count

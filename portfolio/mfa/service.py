@@ -11,7 +11,8 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from io import BytesIO
 
 import pyotp
 import segno
@@ -112,8 +113,6 @@ def totp_qr_svg(user: User) -> bytes | None:
     if secret is None:
         return None
     qr = segno.make(provisioning_uri(user, secret), error="m")
-    from io import BytesIO
-
     out = BytesIO()
     qr.save(out, kind="svg", scale=5, border=4, xmldecl=True, svgclass=None, lineclass=None, title="QR code for your authenticator app")
     return out.getvalue()
@@ -199,6 +198,13 @@ def confirm_totp(user: User, code: str) -> list[str]:
     begin_write()
     _lock_user(user.id)
     row = _totp_row(user.id)
+    if row is not None and _repeated_confirmation(row, code):
+        # The same form sent twice (a double click): the browser shows the
+        # second answer, so it must carry codes that work. The person is
+        # already signed in; nothing is signed in by this.
+        codes = _replace_recovery_codes(user.id)
+        db.session.commit()
+        return codes
     if row is None or row.confirmed_at is not None:
         _refuse("code", "Start setting up your authenticator app again")
     step = matching_step(_decrypt(row), code, None)
@@ -209,6 +215,21 @@ def confirm_totp(user: User, code: str) -> list[str]:
     codes = _replace_recovery_codes(user.id)
     db.session.commit()
     return codes
+
+
+REPEAT_WINDOW = timedelta(minutes=2)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _repeated_confirmation(row: TotpSecret, code: str) -> bool:
+    """True when ``code`` is the one that confirmed this set-up a moment ago."""
+    if row.confirmed_at is None or row.last_used_step is None or utcnow() - _aware(row.confirmed_at) > REPEAT_WINDOW:
+        return False
+    return matching_step(_decrypt(row), code, row.last_used_step - 1) == row.last_used_step
 
 
 def turn_off_totp(user: User, password: str) -> None:
@@ -484,6 +505,9 @@ def reset_second_factors(actor: User, user_id: int) -> User:
     codes = db.session.scalar(
         select(func.count(RecoveryCode.id)).where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
     ) or 0
+    if row is None and keys == 0 and codes == 0:
+        db.session.rollback()  # nothing to reset (a second click): nothing to record
+        return person
     db.session.execute(delete(TotpSecret).where(TotpSecret.user_id == user_id))
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
     db.session.execute(delete(Passkey).where(Passkey.user_id == user_id))
