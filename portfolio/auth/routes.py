@@ -8,11 +8,11 @@ from flask import Blueprint, redirect, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 
 from ..errors import show_on_form
+from ..mfa import pending as mfa_pending
+from ..mfa import service as mfa_service
 from ..rendering import render
 from . import service
 from .forms import SignInForm
-from ..mfa import pending as mfa_pending
-from ..mfa import service as mfa_service
 from .sessions import begin_signed_in_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
