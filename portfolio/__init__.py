@@ -62,6 +62,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .evidence.routes import bp as evidence_bp
     from .frameworks.routes import bp as frameworks_bp
     from .home.routes import bp as home_bp
+    from .mfa import routes as mfa_routes
     from .notifications import service as notifications_service
     from .notifications.routes import bp as notifications_bp
     from .progress.routes import bp as progress_bp
@@ -79,6 +80,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(mfa_routes.bp)
+    mfa_routes.init_app(app)  # the gate for roles that need a second factor
     app.register_blueprint(frameworks_bp)
     app.register_blueprint(evidence_bp)
     app.register_blueprint(review_bp)

@@ -79,6 +79,12 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         # How many reverse proxies in front of the app set X-Forwarded-*: the
         # client's address (for sign-in throttling) and scheme come from them.
         "PROXY_COUNT": _int("PORTFOLIO_PROXY_COUNT", 0),
+        # Multi-factor sign-in: the Fernet key that encrypts one-time-code
+        # secrets (kept outside the database), and the roles that must use it.
+        "MFA_KEY": os.environ.get("PORTFOLIO_MFA_KEY") or None,
+        "MFA_REQUIRED_ROLES": os.environ.get("PORTFOLIO_MFA_REQUIRED_ROLES", "supervisor,manager"),
+        # How long the password step is remembered while the second step is asked for.
+        "MFA_PENDING_LIFETIME": timedelta(minutes=5),
     }
     config.update(overrides)
     # Request limits, set explicitly: a whole request may carry a few files
@@ -105,4 +111,34 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
             )
         # A fixed key outside production, so the ledger verifies across restarts.
         config["AUDIT_KEY"] = "development-only-audit-key"
+    _mfa_settings(config)
     return config
+
+
+# A fixed, valid Fernet key outside production, so secrets survive restarts.
+DEVELOPMENT_MFA_KEY = "ZGV2ZWxvcG1lbnQtb25seS1tZmEta2V5LTMyYnl0ZXM="
+
+
+def _mfa_settings(config: dict[str, Any]) -> None:
+    """Check the MFA key and turn the required roles into a set of role names."""
+    from cryptography.fernet import Fernet
+
+    if not config["MFA_KEY"]:
+        if config["PORTFOLIO_ENV"] == "production":
+            raise ConfigError(
+                "PORTFOLIO_MFA_KEY is not set. Set it to a Fernet key kept outside the database, for example the "
+                "output of `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
+            )
+        config["MFA_KEY"] = DEVELOPMENT_MFA_KEY
+    try:
+        Fernet(config["MFA_KEY"])
+    except (ValueError, TypeError) as exc:
+        raise ConfigError("PORTFOLIO_MFA_KEY must be a Fernet key (32 bytes, URL-safe base64)") from exc
+    roles = config["MFA_REQUIRED_ROLES"]
+    if isinstance(roles, str):
+        roles = [part.strip().lower() for part in roles.split(",") if part.strip()]
+    known = ("worker", "supervisor", "manager")
+    unknown = sorted(set(roles) - set(known))
+    if unknown:
+        raise ConfigError(f"PORTFOLIO_MFA_REQUIRED_ROLES may name {', '.join(known)}, not {', '.join(unknown)}")
+    config["MFA_REQUIRED_ROLES"] = frozenset(roles)

@@ -997,3 +997,67 @@ class CpdActivity(db.Model):
     competences: Mapped[list[Competence]] = relationship(secondary=cpd_activity_competences, order_by="Competence.position")
 
     __table_args__ = (CheckConstraint("hours > 0 AND hours <= 100", name="hours_range"),)
+
+
+class TotpSecret(db.Model):
+    """A person's one-time-code (RFC 6238) secret, encrypted with PORTFOLIO_MFA_KEY.
+
+    ``confirmed_at`` is empty while set-up waits for the first code; only a
+    confirmed secret is a second factor.
+    """
+
+    __tablename__ = "totp_secrets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    secret_encrypted: Mapped[str] = mapped_column(String(255))
+    # The time step of the last code accepted: no code of that step or an
+    # earlier one is accepted again (RFC 6238 section 5.2).
+    last_used_step: Mapped[int | None] = mapped_column(db.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RecoveryCode(db.Model):
+    """One single-use recovery code, stored as its SHA-256 (the code has 80 random bits)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Passkey(db.Model):
+    """A WebAuthn credential (passkey) registered by a person."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # base64url of the credential id the authenticator chose (at most 1023 bytes).
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[bytes] = mapped_column(db.LargeBinary)
+    sign_count: Mapped[int] = mapped_column(db.BigInteger, default=0)
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MfaAttempt(db.Model):
+    """One try at the second step of signing in, kept for throttling failures."""
+
+    __tablename__ = "mfa_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_mfa_attempts_user_id_at", "user_id", "at"),
+        Index("ix_mfa_attempts_address_at", "address", "at"),
+    )

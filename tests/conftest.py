@@ -106,6 +106,9 @@ def app(database_url, tmp_path):
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
             "SECRET_KEY": "test-secret-key",
             "AUDIT_CHECKPOINT_FILE": str(tmp_path / "audit-checkpoints.log"),
+            # Tests about other areas sign supervisors and managers in by
+            # password alone; tests/test_mfa_*.py turn the requirement on.
+            "MFA_REQUIRED_ROLES": "",
         }
     )
     app.test_client_class = IsolatedClient

@@ -161,3 +161,30 @@ def audit(actor: User | None, action: str, subject: str, record) -> None:
 
     db.session.flush()
     ledger.record(actor, action, subject.format(record.id), binds=record)
+
+
+def give_totp(user: User) -> str:
+    """Turn on one-time codes for ``user`` (as if set up and confirmed); return the base32 secret."""
+    import pyotp
+    from cryptography.fernet import Fernet
+    from flask import current_app
+
+    from portfolio.models import TotpSecret, utcnow
+
+    secret = pyotp.random_base32()
+    encrypted = Fernet(current_app.config["MFA_KEY"]).encrypt(secret.encode()).decode()
+    db.session.add(TotpSecret(user_id=user.id, secret_encrypted=encrypted, confirmed_at=utcnow()))
+    db.session.commit()
+    return secret
+
+
+def make_passkey(user: User, name: str = "Work laptop") -> "Passkey":
+    """A stored passkey row for ``user`` (its key is not usable: for pages and access, not ceremonies)."""
+    import secrets
+
+    from portfolio.models import Passkey
+
+    key = Passkey(user_id=user.id, credential_id=secrets.token_urlsafe(16), public_key=b"not a real key", sign_count=0, name=name)
+    db.session.add(key)
+    db.session.commit()
+    return key

@@ -33,7 +33,8 @@ from portfolio.models import (
     Submission,
     SupervisionAssignment,
 )
-from tests.factories import assign, make_user, tier
+from portfolio.mfa import service as mfa_service
+from tests.factories import assign, give_totp, make_passkey, make_user, tier
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
 SIGN_IN = "sign-in"  # a redirect to the sign-in page
@@ -179,6 +180,28 @@ CASES = [
     Case("account.reset_link_sent", "GET", lambda ids: "/account/forgotten-password/sent", {role: 200 for role in ROLES}),
     Case("account.reset_password", "GET", lambda ids: f"/account/reset-password/{ids['reset_token']}", {role: 200 for role in ROLES}),
     Case("account.reset_password", "POST", lambda ids: f"/account/reset-password/{ids['reset_token']}", {role: 422 for role in ROLES}, data={}),
+    # Second factors (portfolio/mfa): the security section, the sign-in second step, a manager's reset.
+    Case("mfa.security", "GET", lambda ids: "/account/security", signed_in(200)),
+    Case("mfa.totp_start", "POST", lambda ids: "/account/security/totp/start", {"anonymous": SIGN_IN, "worker": 422, "supervisor": 303, "manager": 303}, data={}),
+    Case("mfa.totp_setup", "GET", lambda ids: "/account/security/totp", {"anonymous": SIGN_IN, "worker": 302, "supervisor": 200, "manager": 200}),
+    Case("mfa.totp_setup", "POST", lambda ids: "/account/security/totp", {"anonymous": SIGN_IN, "worker": 303, "supervisor": 422, "manager": 422}, data={"code": "000"}),
+    Case("mfa.totp_qr", "GET", lambda ids: "/account/security/totp/qr.svg", {"anonymous": SIGN_IN, "worker": 404, "supervisor": 200, "manager": 200}),
+    Case("mfa.totp_off", "GET", lambda ids: "/account/security/totp/off", signed_in(200)),
+    Case("mfa.totp_off", "POST", lambda ids: "/account/security/totp/off", signed_in(422), data={}),
+    Case("mfa.recovery_codes", "POST", lambda ids: "/account/security/recovery-codes", {"anonymous": SIGN_IN, "worker": 200, "supervisor": 422, "manager": 422}, data={}),
+    Case("mfa.passkey_options", "POST", lambda ids: "/account/security/passkeys/options", signed_in(422), data={}),
+    Case("mfa.passkey_register", "POST", lambda ids: "/account/security/passkeys", signed_in(422), data={}),
+    Case("mfa.passkey_rename", "GET", lambda ids: f"/account/security/passkeys/{ids['passkey']}/rename", {"anonymous": SIGN_IN, "worker": 200, "supervisor": 404, "manager": 404}),
+    Case("mfa.passkey_rename", "POST", lambda ids: f"/account/security/passkeys/{ids['passkey']}/rename", {"anonymous": SIGN_IN, "worker": 422, "supervisor": 404, "manager": 404}, data={"name": ""}),
+    Case("mfa.passkey_remove", "GET", lambda ids: f"/account/security/passkeys/{ids['passkey']}/remove", {"anonymous": SIGN_IN, "worker": 200, "supervisor": 404, "manager": 404}),
+    Case("mfa.passkey_remove", "POST", lambda ids: f"/account/security/passkeys/{ids['passkey']}/remove", {"anonymous": SIGN_IN, "worker": 303, "supervisor": 404, "manager": 404}, data={}),
+    # Without a password step in progress the second step sends everyone back to sign in (or home).
+    Case("mfa.verify", "GET", lambda ids: "/auth/second-step", {"anonymous": SIGN_IN, "worker": 302, "supervisor": 302, "manager": 302}),
+    Case("mfa.verify", "POST", lambda ids: "/auth/second-step", {"anonymous": 303, "worker": 302, "supervisor": 302, "manager": 302}, data={}),
+    Case("mfa.passkey_sign_in_options", "POST", lambda ids: "/auth/passkey/options", {role: 200 for role in ROLES}, data={}),
+    Case("mfa.passkey_sign_in", "POST", lambda ids: "/auth/passkey", {"anonymous": 422, "worker": 200, "supervisor": 200, "manager": 200}, data={}),
+    Case("mfa.reset", "GET", lambda ids: f"/mfa/reset/{ids['worker']}", managers_only(200)),
+    Case("mfa.reset", "POST", lambda ids: f"/mfa/reset/{ids['worker']}", managers_only(303), data={}),
     Case("frameworks.retire_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/retire", managers_only(303), data={}),
 ]
 
@@ -240,7 +263,13 @@ def test_access(client, auth, frameworks, role, case):
     reset_token, reset_digest = new_token()
     db.session.add(PasswordReset(user_id=worker.id, token_digest=reset_digest, expires_at=datetime.now(timezone.utc) + timedelta(minutes=30)))
     db.session.commit()
+    # The worker has one-time codes and a passkey; the others are half-way through setting up codes.
+    give_totp(worker)
+    passkey = make_passkey(worker)
+    for person in (supervisor, manager):
+        mfa_service.start_totp(person)
     ids = {
+        "passkey": passkey.id,
         "worker": worker.id,
         "manager": manager.id,
         "request": promotion.id,

@@ -20,7 +20,9 @@ from . import factories
 from .conftest import AuthActions
 from .factories import make_user
 
-ENV_VARS = ("PORTFOLIO_ENV", "SECRET_KEY", "PORTFOLIO_AUDIT_KEY", "PORTFOLIO_DATABASE_URL", "PORTFOLIO_UPLOAD_FOLDER")
+ENV_VARS = ("PORTFOLIO_ENV", "SECRET_KEY", "PORTFOLIO_AUDIT_KEY", "PORTFOLIO_MFA_KEY", "PORTFOLIO_DATABASE_URL", "PORTFOLIO_UPLOAD_FOLDER")
+# A valid Fernet key (32 bytes, URL-safe base64) for production settings.
+MFA_KEY = "cHJvZHVjdGlvbi10ZXN0LW1mYS1rZXktMzItYnl0ZXM="
 
 
 @pytest.fixture
@@ -73,6 +75,7 @@ def test_production_with_secret_key_starts_with_secure_cookies(clean_env, tmp_pa
     clean_env.setenv("PORTFOLIO_ENV", "production")
     clean_env.setenv("SECRET_KEY", "a" * 64)
     clean_env.setenv("PORTFOLIO_AUDIT_KEY", "b" * 64)
+    clean_env.setenv("PORTFOLIO_MFA_KEY", MFA_KEY)
 
     config = build_config(str(tmp_path))
 
@@ -284,6 +287,7 @@ def test_production_sends_hsts_and_secure_cookies(clean_env, tmp_path):
             "PORTFOLIO_ENV": "production",
             "SECRET_KEY": "b" * 64,
             "AUDIT_KEY": "c" * 64,
+            "MFA_KEY": MFA_KEY,
             # Never connected to: the sign-in page of an anonymous visitor reads no data.
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'production.db'}",
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),

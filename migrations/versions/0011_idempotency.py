@@ -1,7 +1,7 @@
 """One-time keys of creating forms, so a repeated submission finds what the first created
 
 Revision ID: 0011_idempotency
-Revises: 0009_password_reset
+Revises: 0010_mfa
 Create Date: 2026-11-28 06:40:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0011_idempotency'
-down_revision = '0009_password_reset'
+down_revision = '0010_mfa'
 branch_labels = None
 depends_on = None
 

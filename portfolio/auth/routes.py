@@ -5,13 +5,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
 from ..errors import show_on_form
+from ..mfa import pending as mfa_pending
+from ..mfa import service as mfa_service
 from ..rendering import render
 from . import service
 from .forms import SignInForm
-from .sessions import start_session
+from .sessions import begin_signed_in_session
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -38,9 +40,12 @@ def sign_in():
             show_on_form(form, error)
         else:
             next_url = _safe_next(request.args.get("next"))
-            session.clear()  # a new session identity for the new sign-in
-            start_session(user)
-            login_user(user, remember=form.remember.data)
+            # --- MFA: with a second factor, the password is only the first step.
+            if mfa_service.has_second_factor(user.id):
+                mfa_pending.start(user, remember=form.remember.data, next_url=next_url)
+                return redirect(url_for("mfa.verify"), code=303)
+            # --- end MFA
+            begin_signed_in_session(user, remember=form.remember.data)  # a new session identity
             return redirect(next_url, code=303)
     status = 422 if form.errors else 200
     return render("auth/sign_in.html", form=form, status=status)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask import Flask, current_app, request, session
-from flask_login import current_user
+from flask_login import current_user, login_user
 
 from ..extensions import db, login_manager
 from ..models import User
@@ -42,6 +42,13 @@ def start_session(user: User) -> None:
     """Stamp a new sign-in; the idle timeout (PERMANENT_SESSION_LIFETIME) refreshes per request."""
     user.signed_in_at = now()
     session.permanent = True
+
+
+def begin_signed_in_session(user: User, *, remember: bool = False) -> None:
+    """Sign ``user`` in with a new session identity (after every factor has been checked)."""
+    session.clear()
+    start_session(user)
+    login_user(user, remember=remember)
 
 
 def init_app(app: Flask) -> None:

@@ -51,12 +51,15 @@ from ..models import (
     EvidenceLink,
     Framework,
     Invitation,
+    MfaAttempt,
     NoteReview,
     Notification,
+    Passkey,
     PasswordReset,
     PromotionDecision,
     PromotionRecommendation,
     PromotionRequest,
+    RecoveryCode,
     Requirement,
     RequirementVerification,
     SignInAttempt,
@@ -65,6 +68,7 @@ from ..models import (
     SupervisionAssignment,
     Tier,
     TierChange,
+    TotpSecret,
     User,
     cpd_activity_competences,
 )
@@ -176,6 +180,29 @@ def _links(person: Person) -> Sections:
         "password_resets": [
             _row(r, "created_at", "expires_at", "used_at", "cancelled_at")
             for r in db.session.scalars(select(PasswordReset).where(PasswordReset.user_id == person.id).order_by(PasswordReset.id))
+        ],
+    }
+
+
+@contributor("Your second factors", "totp_secrets", "recovery_codes", "passkeys", "mfa_attempts")
+def _second_factors(person: Person) -> Sections:
+    """When each second factor was set up and used; never a secret, a code's hash or a public key."""
+    return {
+        "one_time_codes": [
+            _row(t, "created_at", "confirmed_at")
+            for t in db.session.scalars(select(TotpSecret).where(TotpSecret.user_id == person.id))
+        ],
+        "recovery_codes": [
+            _row(r, "created_at", "used_at")
+            for r in db.session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == person.id).order_by(RecoveryCode.id))
+        ],
+        "passkeys": [
+            _row(k, "name", "created_at", "last_used_at")
+            for k in db.session.scalars(select(Passkey).where(Passkey.user_id == person.id).order_by(Passkey.id))
+        ],
+        "second_factor_attempts": [
+            _row(a, "at", "succeeded", "address")
+            for a in db.session.scalars(select(MfaAttempt).where(MfaAttempt.user_id == person.id).order_by(MfaAttempt.at))
         ],
     }
 

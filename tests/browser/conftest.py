@@ -140,5 +140,5 @@ def sign_in(page, email: str, password: str) -> None:
     page.goto("/auth/sign-in")
     page.get_by_label("Email address").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/")
