@@ -355,7 +355,7 @@ def test_people_page_lists_everyone_and_htmx_gets_only_the_list(client, auth, ma
     fragment = client.get("/people/?q=wendy", headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and 'id="people-list"' in fragment.text
     assert "wendy@example.org" in fragment.text and "maya@example.org" not in fragment.text
-    assert "1 person match your search" in fragment.text
+    assert "1 person matches your search" in fragment.text
     assert "HX-Request" in fragment.headers["Vary"]
     plain = client.get("/people/?status=active&role=manager")
     assert "<html" in plain.text and "maya@example.org" in plain.text and "wendy@example.org" not in plain.text

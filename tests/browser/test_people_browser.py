@@ -112,14 +112,14 @@ def test_people_search_updates_the_list_in_place(page, live_server, frameworks):
     page.evaluate("window.notReloaded = true")
 
     page.get_by_label("Name or email").press_sequentially("wendy.two", delay=20)
-    expect(page.locator("#people-count")).to_have_text("1 person match your search")
+    expect(page.locator("#people-count")).to_have_text("1 person matches your search")
     expect(page.locator("#people-list")).to_contain_text("wendy.two@example.org")
     assert page.evaluate("window.notReloaded") is True  # swapped in place
     assert "q=wendy.two" in page.url  # kept in the address
 
     page.get_by_label("Name or email").fill("")
     page.get_by_label("Role").select_option("supervisor")
-    expect(page.locator("#people-count")).to_have_text("1 person match your search")
+    expect(page.locator("#people-count")).to_have_text("1 person matches your search")
     expect(page.locator("#people-list")).to_contain_text("Sam Supervisor")
     assert page.evaluate("window.notReloaded") is True
     assert_accessible(page)
