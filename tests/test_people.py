@@ -552,3 +552,26 @@ def test_a_deactivated_workers_portfolio_stays_readable_to_managers(client, auth
 
 
 from .test_notifications import smtp  # noqa: E402,F401  - the local SMTP server fixture
+
+
+def test_the_same_invite_form_sent_twice_invites_once_and_the_second_answer_shows_the_person(client, auth, manager, link_worker_tier):
+    auth.login_as(manager)
+    page = client.get("/people/invite").text
+    form_key = re.search(r'name="form_key" type="hidden" value="([^"]+)"', page).group(1)
+    data = {
+        "csrf_token": auth.token("/people/invite"),
+        "form_key": form_key,
+        "name": "Wendy Worker",
+        "email": "wendy@example.org",
+        "roles": ["worker"],
+        "tier_id": str(link_worker_tier.id),
+    }
+    first = client.post("/people/invite", data=data)
+    assert first.status_code == 200 and "Wendy Worker is invited" in first.text
+    person = db.session.scalar(select(User).where(User.email == "wendy@example.org"))
+    again = client.post("/people/invite", data=data)  # a double click: the same form, the same key
+    assert again.status_code == 303 and again.headers["Location"] == f"/people/{person.id}"
+    shown = client.get(again.headers["Location"]).text
+    assert "Wendy Worker" in shown and "wendy@example.org" in shown
+    assert db.session.scalar(select(func.count(User.id)).where(User.email == "wendy@example.org")) == 1
+    assert db.session.scalar(select(func.count(Invitation.id)).where(Invitation.user_id == person.id)) == 1

@@ -5,6 +5,7 @@ from wtforms import EmailField, PasswordField, SearchField, SelectField, SelectM
 from wtforms.validators import Length, Optional
 
 from ..fields import choices
+from ..idempotency import OnceForm
 from ..models import Role
 from . import service
 
@@ -29,7 +30,7 @@ class PersonForm(FlaskForm):
         self.tier_id.choices = choices([(0, "Not a worker")] + service.tier_choices())
 
 
-class InviteForm(PersonForm):
+class InviteForm(PersonForm, OnceForm):
     email = EmailField("Email address", validators=[Optional(), Length(max=254, message="Email address must be 254 characters or fewer")])
     supervisor_ids = SelectMultipleField("Supervisors (optional, workers only)", coerce=int, validators=[Optional()], validate_choice=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user
 
+from .. import idempotency
 from ..access import manager_required
 from ..auth.sessions import start_session
 from ..errors import FieldError, show_on_form
@@ -62,7 +63,11 @@ def invite():
                 roles=form.chosen_roles(),
                 tier_id=form.tier_id.data,
                 supervisor_ids=form.supervisor_ids.data,
+                form_key=form.form_key.data,
             )
+        except idempotency.AlreadyCreated as done:
+            # A double click: the first submission invited them; show that person.
+            return redirect(url_for(".show", person_id=done.record.id), code=303)
         except FieldError as error:
             show_on_form(form, error)
         else:

@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from .. import idempotency
 from ..audit import ledger
 from ..auth import passwords, tokens
 from ..database import begin_write
@@ -315,8 +316,12 @@ def invite(
     roles: set[Role],
     tier_id: int | None = None,
     supervisor_ids: list[int] | None = None,
+    form_key: str | None = None,
 ) -> Invited:
     """Create a person in status "invited", their supervision assignments and an invitation.
+
+    A repeated submission of the same form (``form_key``) creates nobody:
+    :class:`idempotency.AlreadyCreated` carries the person the first one invited.
 
     :raises FieldError: for a missing name, a bad or taken email, no role, a
         worker without a tier, or a supervisor who cannot be chosen.
@@ -333,6 +338,7 @@ def invite(
     if supervisor_ids and Role.WORKER not in roles:
         raise FieldError("supervisor_ids", "Only workers have supervisors: untick the supervisors or add the worker role")
     begin_write()
+    idempotency.check(User, form_key, actor)
     try:
         tier = _tier_for(roles, tier_id)
         _refuse_taken_email(email)
@@ -350,6 +356,7 @@ def invite(
         )
         db.session.add(person)
         db.session.flush()
+        idempotency.remember(form_key, actor, person)
         for supervisor_id in supervisor_ids:
             try:
                 supervision.add_assignment(actor, worker_id=person.id, supervisor_id=supervisor_id, starts_on=date.today(), ends_on=None)
@@ -373,6 +380,9 @@ def invite(
     except IntegrityError:
         # Two submissions at once on PostgreSQL: the unique email stops the second.
         db.session.rollback()
+        earlier = idempotency.created_before(User, form_key, actor)
+        if earlier is not None:  # the same form, clicked twice: show what the first click made
+            raise idempotency.AlreadyCreated(earlier) from None
         raise FieldError("email", _taken_message(email)) from None
     return Invited(person, token)
 
