@@ -252,7 +252,7 @@ def test_the_export_runs_a_fixed_number_of_queries_whatever_the_portfolio_size(c
     with count_queries:
         many_archive = download(client)
     assert count_queries.count == few, f"{few} queries for 5 items, {count_queries.count} for 60"
-    assert few < 40, few
+    assert few < 50, few  # about two per contributor: a new area adds its own, never one per item
     assert len(json.loads(few_archive.read("portfolio.json"))["evidence"]) == 5
     assert len(json.loads(many_archive.read("portfolio.json"))["evidence"]) == 60
     assert len([n for n in many_archive.namelist() if n.startswith("files/")]) == 40

@@ -40,6 +40,7 @@ from ..extensions import db
 from ..frameworks import tree
 from ..models import (
     Appraisal,
+    AuditCheck,
     AuditEntry,
     Competence,
     CompetenceDecision,
@@ -112,6 +113,8 @@ CONTRIBUTORS: list[Contributor] = []
 #: reset tokens, MFA factors hold hashes and keys that must never leave.)
 NOT_EXPORTED: dict[str, str] = {
     # Add entries as "table": "why it must not be exported".
+    "form_submissions": "hashed one-time keys of forms, kept only to stop a double click creating twice; "
+    "what each form created is exported in its own section",
 }
 
 
@@ -204,6 +207,16 @@ def _second_factors(person: Person) -> Sections:
             _row(a, "at", "succeeded", "address")
             for a in db.session.scalars(select(MfaAttempt).where(MfaAttempt.user_id == person.id).order_by(MfaAttempt.at))
         ],
+    }
+
+
+@contributor("Audit checks you ran", "audit_checks")
+def _audit_checks(person: Person) -> Sections:
+    return {
+        "audit_checks_run": [
+            _row(c, "at", "ok", "rows_checked", "problem_count")
+            for c in db.session.scalars(select(AuditCheck).where(AuditCheck.run_by_id == person.id).order_by(AuditCheck.at))
+        ]
     }
 
 
