@@ -381,9 +381,9 @@ def test_a_manager_cannot_choose_their_own_supervisor_but_can_for_others(people)
 def test_the_assignment_form_refuses_ones_own_supervision_next_to_the_worker(client, auth, people):
     auth.login_as(people.mel)
     page = text_of(client.get("/supervision/"))
-    assert (str(people.mel.id), "Mel Both") in options(page, "supervisor_id")  # may supervise others
+    assert (str(people.mel.id), f"Mel Both ({people.mel.email})") in options(page, "supervisor_id")  # may supervise others
     workers = options(page, "worker_id")
-    assert (str(people.olly.id), "Olly Other") in workers and str(people.mel.id) not in dict(workers)  # but not choose their own
+    assert (str(people.olly.id), f"Olly Other ({people.olly.email})") in workers and str(people.mel.id) not in dict(workers)  # but not choose their own
     before = written()
     response = client.post(
         "/supervision/",
