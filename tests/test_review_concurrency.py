@@ -270,7 +270,7 @@ def submitted_item(app, people: People, title: str) -> tuple[int, int]:
 def sign_off_form(token: str, competence_id: int) -> dict[str, str]:
     return {
         "csrf_token": token,
-        f"competence-{competence_id}": "accepted",
+        "decisions-0-accepted": "accepted",  # the item's one link
         "outcome": DecisionOutcome.SIGNED_OFF.value,
         "comment": "",
     }

@@ -461,7 +461,7 @@ def update_evidence(
     try:
         evidence = _locked_editable(_key(evidence))  # it may have been submitted (or deleted) meanwhile
         already_confirmed = already_confirmed_on(evidence)  # on the text as it is now
-        _check_anonymity(kind, values, data.confirm_anonymous or already_confirmed, today)
+        _check_anonymity(kind, values, actions or [], data.confirm_anonymous or already_confirmed, today)
     except BaseException:
         db.session.rollback()
         for item in staged:
