@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from flask import Flask
 from flask_wtf import FlaskForm
@@ -20,6 +21,16 @@ class FieldError(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refused one-button action (delete, withdraw, sign): its message goes in
+    the error summary of the page that has the button, linking to ``anchor``,
+    the id of that form, or of the part of the page that says why."""
+
+    message: str
+    anchor: str
 
 
 def show_on_form(form: FlaskForm, error: FieldError) -> None:

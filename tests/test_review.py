@@ -68,6 +68,12 @@ def error_next_to(page: str, field: str) -> str:
     return words(message.split(">", 1)[1])
 
 
+def summary_of(page: str) -> str:
+    """The NHS.UK error summary's words."""
+    assert "nhsuk-error-summary" in page, "no error summary"
+    return words(page.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0])
+
+
 def long_date(day: date | datetime) -> str:
     return f"{day.day} {day:%B %Y}"
 
@@ -692,14 +698,13 @@ def test_a_signed_off_item_cannot_be_edited_or_deleted(client, auth, frameworks)
 
     auth.login_as(s.worker)
     response = client.get(f"/portfolio/{evidence.id}/edit")
-    assert response.status_code == 303
-    assert response.headers["Location"] == f"/portfolio/{evidence.id}"
-    page = text_of(client.get(response.headers["Location"]))
-    assert "This item is signed off: it cannot be changed now" in page
+    assert response.status_code == 422  # the item's page, saying why in its error summary
+    page = text_of(response)
+    assert "This item is signed off and cannot be changed" in summary_of(page)
     assert f'href="/portfolio/{evidence.id}/edit"' not in page
     response = client.post(f"/portfolio/{evidence.id}/delete", data={"csrf_token": auth.token("/")})
-    assert response.status_code == 303
-    assert "Only a draft can be deleted" in text_of(client.get(response.headers["Location"]))
+    assert response.status_code == 422
+    assert "Only a draft can be deleted" in summary_of(text_of(response))
 
     stored = reload(evidence)
     assert stored.title == "Community walking group"
@@ -802,8 +807,8 @@ def test_a_decided_submission_cannot_be_withdrawn(client, auth, frameworks):
     page = text_of(client.get(f"/portfolio/{s.evidence.id}"))
     assert "Withdraw submission" not in page
     response = client.post(f"/portfolio/{s.evidence.id}/withdraw", data={"csrf_token": auth.token("/")})
-    assert response.status_code == 303
-    assert "This item is not waiting for review any more, so it cannot be withdrawn" in text_of(client.get(response.headers["Location"]))
+    assert response.status_code == 422
+    assert "This item is not waiting for review any more, so it cannot be withdrawn" in summary_of(text_of(response))
     with pytest.raises(Conflict):
         review.withdraw(s.worker, reload(s.evidence))
     assert row_counts() == before
