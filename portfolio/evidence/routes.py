@@ -330,7 +330,8 @@ def _links_page(evidence, link_form: LinkForm, status: int = 200, *, note_form: 
     groups, tiers = service.picker_choices(current_user)
     return render(
         "evidence/links.html",
-        "picker_results",
+        # The picker's results for a search; a refused note, unlink or locked item is said at the top, so the whole page.
+        "picker_results" if not (refusal or note_link_id) else None,
         status=status,
         evidence=evidence,
         picker_form=picker_form,

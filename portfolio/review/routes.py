@@ -33,11 +33,16 @@ def queue():
 
 
 def _decision_form(evidence) -> DecisionForm:
-    """The decision form with one row per linked competence, in the order of the item's links."""
-    form = DecisionForm(data={"decisions": [{} for _ in evidence.links]})
-    while len(form.decisions) < len(evidence.links):  # a post that left rows out still shows them all
-        form.decisions.append_entry()
-    return form
+    """The decision form with one row per linked competence: row ``n`` is the item's ``n``-th link."""
+    if request.method != "POST":
+        return DecisionForm(data={"decisions": [{} for _ in evidence.links]})
+    # A FieldList numbers its entries by the rows posted: a post that left a row
+    # out would shift the rows after it onto the wrong competence, so give every
+    # row a (blank) comment and entry n is row n again.
+    formdata = request.form.copy()
+    for row in range(len(evidence.links)):
+        formdata.setdefault(service.decision_field(row, "comment"), "")
+    return DecisionForm(formdata=formdata)
 
 
 def _outcomes_from(form: DecisionForm, evidence) -> dict[int, service.CompetenceOutcome]:
