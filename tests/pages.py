@@ -1,4 +1,4 @@
-"""Reading pages as a person does: the text, the error summary, the message next to a field."""
+"""Reading a response as a person does: the page text, the message next to a field, a list's options, the error summary."""
 
 from __future__ import annotations
 
@@ -15,26 +15,29 @@ def text_of(response) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
-def words(fragment: str) -> str:
-    """HTML as plain words."""
-    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
+def error_next_to(page: str, field: str) -> str:
+    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
+    assert f'id="{field}-error"' in page, f"no error message next to {field}"
+    after = page.split(f'id="{field}-error"', 1)[1]
+    message = "</span>".join(after.split("</span>", 2)[:2])
+    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
+
+
+def options(page: str, name: str) -> list[tuple[str, str]]:
+    """The (value, text) options of the <select> named ``name``."""
+    found = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert found, f"no select named {name}"
+    return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', found.group(1))]
 
 
 def summary_links(page: str) -> dict[str, str]:
     """The NHS.UK error summary's messages and the ids they link to."""
     assert "There is a problem" in page, "no error summary"
     summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
-    return {words(m): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
-
-
-def error_next_to(page: str, field: str) -> str:
-    """The inline error message with id ``<field>-error``, as read."""
-    assert f'id="{field}-error"' in page, f"no error message next to {field}"
-    after = page.split(f'id="{field}-error"', 1)[1]
-    return words("</span>".join(after.split("</span>", 2)[:2]).split(">", 1)[1])
+    return {" ".join(re.sub(r"<[^>]+>", " ", m).split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
 
 
 def row_counts() -> dict[str, int]:
-    """How many rows every table holds: equal before and after means nothing was written."""
+    """How many rows every table holds: the same before and after means nothing was written."""
     db.session.expire_all()
     return {table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables}
