@@ -280,3 +280,27 @@ def test_an_incomplete_decision_on_an_item_decided_meanwhile_says_it_was_decided
     assert "Choose accepted or not accepted" not in fragment
     assert row_counts() == before
     assert fresh(Evidence, submission.evidence_id).status == EvidenceStatus.RETURNED
+
+
+def test_changes_to_an_item_submitted_meanwhile_are_refused_next_to_the_title_and_kept_in_the_form(client, auth, people, monkeypatch):
+    item = evidence_service.create_evidence(
+        people.worker, EvidenceKind.OTHER, EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="A weekly walk."), link_competence_id=link_worker_competence("PS-LW-01").id
+    )
+    auth.login_as(people.worker)
+    token = auth.token("/")
+    real = evidence_service.update_evidence
+
+    def submitted_first(actor, evidence, *args, **kwargs):
+        evidence_service.submit(actor, fresh(Evidence, evidence.id))  # from another tab, a moment earlier
+        return real(actor, fresh(Evidence, evidence.id), *args, **kwargs)
+
+    monkeypatch.setattr(evidence_service, "update_evidence", submitted_first)
+    data = {"csrf_token": token, "title": "Walking group, changed", "occurred_on-day": "10", "occurred_on-month": "3", "occurred_on-year": "2026", "description": "Changed."}
+    response = client.post(f"/portfolio/{item.id}/edit", data=data)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert summary_links(page) == {NOT_EDITABLE: "title"}
+    assert error_next_to(page, "title") == f"Error: {NOT_EDITABLE}"
+    assert 'value="Walking group, changed"' in page
+    stored = fresh(Evidence, item.id)
+    assert (stored.title, stored.status) == ("Walking group", EvidenceStatus.SUBMITTED)
