@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from flask import Flask
 from flask_wtf import FlaskForm
@@ -22,24 +23,39 @@ class FieldError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A refused one-button action (delete, withdraw, sign): its message goes in
+    the error summary of the page that has the button, linking to ``anchor``,
+    the id of that form, or of the part of the page that says why."""
+
+    message: str
+    anchor: str
+
+
 def show_on_form(form: FlaskForm, error: FieldError) -> None:
     """Put a service's error message next to the field it is about.
 
     ``error.field`` is a field name, or ``<list>-<row>-<field>`` for a row of
-    a FieldList (an agreed action, a plan goal).
+    a FieldList (an agreed action, a plan goal, a competence decision). An
+    error that carries ``errors`` (field name to message, as a decision that
+    breaks several rules does) puts each message next to its own field.
     """
-    target_form, name, entries = form, error.field, None
-    row = re.fullmatch(r"(\w+?)-(\d+)-(\w+)", error.field)
-    if getattr(form, error.field, None) is None and row and getattr(form, row.group(1), None) is not None:
-        entries = getattr(form, row.group(1))
-        target_form, name = entries[int(row.group(2))].form, row.group(3)
-    field = getattr(target_form, name, None)
-    if field is None:
-        raise error
-    field.errors = [*field.errors, error.message]
-    if entries is not None:
-        # A FieldList keeps the errors it found when validated: recount them.
-        entries.errors = [entry.errors for entry in entries]
+    for field_name, message in (getattr(error, "errors", None) or {error.field: error.message}).items():
+        target_form, name, entries = form, field_name, None
+        row = re.fullmatch(r"(\w+?)-(\d+)-(\w+)", field_name)
+        if getattr(form, field_name, None) is None and row and getattr(form, row.group(1), None) is not None:
+            entries = getattr(form, row.group(1))
+            if int(row.group(2)) >= len(entries):
+                raise error
+            target_form, name = entries[int(row.group(2))].form, row.group(3)
+        field = getattr(target_form, name, None)
+        if field is None:
+            raise error
+        field.errors = [*field.errors, message]
+        if entries is not None:
+            # A FieldList keeps the errors it found when validated: recount them.
+            entries.errors = [entry.errors for entry in entries]
 
 
 ERROR_PAGES = {

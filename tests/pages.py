@@ -1,9 +1,13 @@
-"""Reading a response as a person does: the page text, the message next to a field, a list's options."""
+"""Reading a response as a person does: the page text, the message next to a field, a list's options, the error summary."""
 
 from __future__ import annotations
 
 import html
 import re
+
+from sqlalchemy import func, select
+
+from portfolio.extensions import db
 
 
 def text_of(response) -> str:
@@ -24,3 +28,16 @@ def options(page: str, name: str) -> list[tuple[str, str]]:
     found = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
     assert found, f"no select named {name}"
     return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', found.group(1))]
+
+
+def summary_links(page: str) -> dict[str, str]:
+    """The NHS.UK error summary's messages and the ids they link to."""
+    assert "There is a problem" in page, "no error summary"
+    summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
+    return {" ".join(re.sub(r"<[^>]+>", " ", m).split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
+
+
+def row_counts() -> dict[str, int]:
+    """How many rows every table holds: the same before and after means nothing was written."""
+    db.session.expire_all()
+    return {table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables}

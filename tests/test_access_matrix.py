@@ -111,7 +111,8 @@ CASES = [
     Case("evidence.remove_link", "POST", lambda ids: f"/portfolio/{ids['evidence']}/links/{ids['link']}/delete", owner_only(303), data={}),
     Case("evidence.competence_map", "GET", lambda ids: "/portfolio/map", workers(200)),
     Case("evidence.competence", "GET", lambda ids: f"/portfolio/competences/{ids['competence']}", workers(200)),
-    Case("evidence.withdraw", "POST", item("/withdraw"), owner_only(303), data={}),
+    # A draft has no submission to withdraw: the owner is let in and told so on the item's page (422).
+    Case("evidence.withdraw", "POST", item("/withdraw"), owner_only(422), data={}),
     Case("review.queue", "GET", lambda ids: "/review/", supervisors_only(200)),
     Case("review.team", "GET", lambda ids: "/review/team", supervisors_only(200)),
     Case("review.decide", "GET", lambda ids: f"/review/{ids['submission']}", supervisors_only(200)),

@@ -421,8 +421,8 @@ def test_signing_twice_is_refused(client, auth, people):
     first = fresh(Appraisal, appraisal.id).worker_signed_at
     before = written()
     response = sign(client, auth, appraisal.id)
-    assert response.status_code == 303
-    assert "You have already signed this appraisal" in text_of(client.get(response.headers["Location"]))
+    assert response.status_code == 422  # the appraisal's page, saying why in its error summary
+    assert summary_links(text_of(response)) == {"You have already signed this appraisal": "signatures"}
     assert written() == before
     assert fresh(Appraisal, appraisal.id).worker_signed_at == first
     with pytest.raises(FieldError) as error:

@@ -168,7 +168,7 @@ def test_opening_or_posting_a_decision_on_ones_own_item_is_refused_with_the_reas
     link = own.evidence.links[0]
     response = client.post(
         f"/review/{own.id}",
-        data={"csrf_token": auth.token("/review/"), f"competence-{link.competence_id}": "accepted", "outcome": "signed-off", "comment": ""},
+        data={"csrf_token": auth.token("/review/"), "decisions-0-accepted": "accepted", "outcome": "signed-off", "comment": ""},
     )
     assert_refused_page(response, "This is your own evidence: another supervisor must decide on it.")
     assert written() == before

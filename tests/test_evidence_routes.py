@@ -926,11 +926,11 @@ def test_submit_through_the_routes(client, auth, worker):
 
     # Now it cannot be changed or deleted.
     edit = client.get(f"/portfolio/{evidence.id}/edit")
-    assert edit.status_code == 303
-    assert "cannot be changed now" in text_of(client.get(edit.headers["Location"]))
+    assert edit.status_code == 422  # the item's page, saying why in its error summary
+    assert summary_links(text_of(edit)) == {"This item is submitted for review and cannot be changed": "status"}
     response = client.post(f"/portfolio/{evidence.id}/delete", data={"csrf_token": auth.token(path)})
-    assert response.status_code == 303
-    assert "Only a draft can be deleted" in text_of(client.get(response.headers["Location"]))
+    assert response.status_code == 422
+    assert summary_links(text_of(response)) == {"Only a draft can be deleted": "delete"}
     assert reload(evidence) is not None
     links_page = text_of(client.get(f"/portfolio/{evidence.id}/links"))
     assert "Find competences" not in links_page

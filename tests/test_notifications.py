@@ -299,8 +299,8 @@ def test_a_decision_emails_the_worker(client, auth, worker, supervisor, smtp):
     auth.login_as(supervisor)
     data = {
         "csrf_token": auth.token("/"),
-        f"competence-{competence('PS-LW-01').id}": "accepted",
-        f"competence-{competence('PS-LW-02').id}": "accepted",
+        "decisions-0-accepted": "accepted",
+        "decisions-1-accepted": "accepted",
         "outcome": "signed-off",
         "comment": "Well evidenced.",
     }
@@ -382,8 +382,8 @@ def test_with_the_smtp_server_down_the_action_still_succeeds(client, auth, app, 
     auth.login_as(supervisor)
     data = {
         "csrf_token": auth.token("/"),
-        f"competence-{competence('PS-LW-01').id}": "accepted",
-        f"competence-{competence('PS-LW-02').id}": "accepted",
+        "decisions-0-accepted": "accepted",
+        "decisions-1-accepted": "accepted",
         "outcome": "signed-off",
     }
     assert client.post(f"/review/{submission.id}", data=data).status_code == 303

@@ -24,6 +24,7 @@ from portfolio.models import (
     Decision,
     DecisionOutcome,
     Evidence,
+    EvidenceLink,
     EvidenceKind,
     EvidenceStatus,
     Framework,
@@ -65,6 +66,12 @@ def error_next_to(page: str, field: str) -> str:
     after = page.split(f'id="{field}-error"', 1)[1]
     message = "</span>".join(after.split("</span>", 2)[:2])
     return words(message.split(">", 1)[1])
+
+
+def summary_of(page: str) -> str:
+    """The NHS.UK error summary's words."""
+    assert "nhsuk-error-summary" in page, "no error summary"
+    return words(page.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0])
 
 
 def long_date(day: date | datetime) -> str:
@@ -170,12 +177,18 @@ def scene(title: str = "Community walking group", **kwargs) -> Scene:
     return Scene(worker, supervisor, evidence, submission_of(evidence), competence("PS-LW-01"), competence("PS-LW-02"))
 
 
-def decision_data(token: str, choices: dict[int, str | None], *, reasons: dict[int, str] | None = None, outcome: str | None = None, comment: str = "") -> dict:
+def rows_of(submission: Submission) -> list[int]:
+    """The item's linked competence ids in the order of the decision form's rows."""
+    return list(db.session.scalars(select(EvidenceLink.competence_id).where(EvidenceLink.evidence_id == submission.evidence_id).order_by(EvidenceLink.id)))
+
+
+def decision_data(token: str, rows: list[int], choices: dict[int, str | None], *, reasons: dict[int, str] | None = None, outcome: str | None = None, comment: str = "") -> dict:
     data = {"csrf_token": token, "comment": comment}
     for competence_id, choice in choices.items():
+        row = rows.index(competence_id)
         if choice is not None:
-            data[f"competence-{competence_id}"] = choice
-        data[f"reason-{competence_id}"] = (reasons or {}).get(competence_id, "")
+            data[f"decisions-{row}-accepted"] = choice
+        data[f"decisions-{row}-comment"] = (reasons or {}).get(competence_id, "")
     if outcome is not None:
         data["outcome"] = outcome
     return data
@@ -184,7 +197,7 @@ def decision_data(token: str, choices: dict[int, str | None], *, reasons: dict[i
 def post_decision(client, auth, submission: Submission, choices, **kwargs):
     headers = kwargs.pop("headers", None)
     token = auth.token("/")
-    return client.post(f"/review/{submission.id}", data=decision_data(token, choices, **kwargs), headers=headers)
+    return client.post(f"/review/{submission.id}", data=decision_data(token, rows_of(submission), choices, **kwargs), headers=headers)
 
 
 def sign_off(client, auth, s: Scene, **kwargs):
@@ -393,9 +406,9 @@ def test_the_decision_page_shows_the_item_and_each_competence_with_its_note(clie
     assert "<h1>Community walking group</h1>" in page
     assert "Other evidence from Wendy Worker" in page
     assert DESCRIPTION in page
-    for c in (s.first, s.second):
+    for row, c in enumerate((s.first, s.second)):
         assert c.statement in page
-        assert f'name="competence-{c.id}"' in page
+        assert re.search(rf'id="competence-{c.id}-accepted" name="decisions-{row}-accepted"', page)
     assert "The worker added no note." in page
     assert "The worker’s note: How this shows PS-LW-02" in page
     assert "Reviews (1 waiting)" in page
@@ -653,8 +666,8 @@ def test_the_service_reports_every_broken_rule(app, frameworks):
     with pytest.raises(InvalidDecision) as error:
         review.decide(s.supervisor, s.submission, outcome=None, comment="", outcomes={s.first.id: CompetenceOutcome(None), s.second.id: CompetenceOutcome(False, " ")})
     assert error.value.errors == {
-        f"competence-{s.first.id}": "Choose accepted or not accepted",
-        f"reason-{s.second.id}": "Explain why this competence is not accepted",
+        "decisions-0-accepted": "Choose accepted or not accepted",
+        "decisions-1-comment": "Explain why this competence is not accepted",
         "outcome": "Choose whether to sign off the item or return it for changes",
     }
     with pytest.raises(InvalidDecision) as error:
@@ -685,14 +698,13 @@ def test_a_signed_off_item_cannot_be_edited_or_deleted(client, auth, frameworks)
 
     auth.login_as(s.worker)
     response = client.get(f"/portfolio/{evidence.id}/edit")
-    assert response.status_code == 303
-    assert response.headers["Location"] == f"/portfolio/{evidence.id}"
-    page = text_of(client.get(response.headers["Location"]))
-    assert "This item is signed off: it cannot be changed now" in page
+    assert response.status_code == 422  # the item's page, saying why in its error summary
+    page = text_of(response)
+    assert "This item is signed off and cannot be changed" in summary_of(page)
     assert f'href="/portfolio/{evidence.id}/edit"' not in page
     response = client.post(f"/portfolio/{evidence.id}/delete", data={"csrf_token": auth.token("/")})
-    assert response.status_code == 303
-    assert "Only a draft can be deleted" in text_of(client.get(response.headers["Location"]))
+    assert response.status_code == 422
+    assert "Only a draft can be deleted" in summary_of(text_of(response))
 
     stored = reload(evidence)
     assert stored.title == "Community walking group"
@@ -795,8 +807,8 @@ def test_a_decided_submission_cannot_be_withdrawn(client, auth, frameworks):
     page = text_of(client.get(f"/portfolio/{s.evidence.id}"))
     assert "Withdraw submission" not in page
     response = client.post(f"/portfolio/{s.evidence.id}/withdraw", data={"csrf_token": auth.token("/")})
-    assert response.status_code == 303
-    assert "This item is not waiting for review any more, so it cannot be withdrawn" in text_of(client.get(response.headers["Location"]))
+    assert response.status_code == 422
+    assert "This item is not waiting for review any more, so it cannot be withdrawn" in summary_of(text_of(response))
     with pytest.raises(Conflict):
         review.withdraw(s.worker, reload(s.evidence))
     assert row_counts() == before

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from ..access import role_required
-from ..errors import FieldError, show_on_form
+from ..errors import FieldError, Refusal, show_on_form
 from ..evidence.forms import ConfirmForm
 from ..fields import choices
 from ..models import Role
@@ -85,12 +85,8 @@ def appraisal(appraisal_id: int):
     item = service.get_appraisal_or_404(current_user, appraisal_id)
     if item.is_locked and form_posted():
         # Someone still had the form open: nothing to fill in any more.
-        flash("This appraisal is signed by both of you and locked: your changes were not saved", "info")
-        return redirect(url_for(".appraisal", appraisal_id=item.id), code=303)
-    rows = [{"description": g.description, "method": g.method, "target_on": g.target_on, "status": g.status.value} for g in item.goals]
-    form = AppraisalForm(
-        data={"review": item.review, "objectives": item.objectives, "learning_needs": item.learning_needs, "goals": rows + [{}] * max(1, 3 - len(rows))}
-    )
+        return _appraisal_page(item, refusal=Refusal("This appraisal is signed by both of you and locked: your changes were not saved", "signatures"))
+    form = _appraisal_form(item)
     if form.validate_on_submit():
         goals = [service.GoalInput(r.form.description.data, r.form.method.data, r.form.target_on.data, r.form.status.data) for r in form.goals]
         try:
@@ -102,8 +98,25 @@ def appraisal(appraisal_id: int):
         else:
             flash("Appraisal saved", "success")
             return redirect(url_for(".appraisal", appraisal_id=item.id), code=303)
+    return _appraisal_page(item, form)
+
+
+def _appraisal_form(item, **kwargs) -> AppraisalForm:
+    """The appraisal's form filled with what it holds (and what was posted, unless ``formdata=None``)."""
+    rows = [{"description": g.description, "method": g.method, "target_on": g.target_on, "status": g.status.value} for g in item.goals]
+    return AppraisalForm(
+        data={"review": item.review, "objectives": item.objectives, "learning_needs": item.learning_needs, "goals": rows + [{}] * max(1, 3 - len(rows))},
+        **kwargs,
+    )
+
+
+def _appraisal_page(item, form: AppraisalForm | None = None, refusal: Refusal | None = None):
+    """The appraisal's page: 422 with the form's errors, or with a refused signature or change in the summary."""
+    if form is None:  # a refused signature: the form as saved, not the sign button's post
+        form = _appraisal_form(item, formdata=None)
     editable = not item.is_locked and current_user.id in (item.worker_id, item.appraiser_id)
-    return render("cpd/appraisal.html", status=422 if form.errors else 200, appraisal=item, form=form, editable=editable, sign_form=ConfirmForm())
+    status = 422 if form.errors or refusal else 200
+    return render("cpd/appraisal.html", status=status, appraisal=item, form=form, editable=editable, sign_form=ConfirmForm(), refusal=refusal)
 
 
 @bp.post("/appraisals/<id:appraisal_id>/sign")
@@ -115,7 +128,6 @@ def sign(appraisal_id: int):
         try:
             service.sign(current_user, item)
         except FieldError as error:
-            flash(error.message, "info")
-        else:
-            flash("Signed" + (": the appraisal is now locked" if item.is_locked else ""), "success")
+            return _appraisal_page(item, refusal=Refusal(error.message, "signatures"))
+        flash("Signed" + (": the appraisal is now locked" if item.is_locked else ""), "success")
     return redirect(url_for(".appraisal", appraisal_id=item.id), code=303)

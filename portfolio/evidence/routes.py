@@ -8,7 +8,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
 from ..access import role_required
-from ..errors import FieldError, show_on_form
+from ..errors import FieldError, Refusal, show_on_form
 from ..fields import choices
 from ..models import EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
@@ -115,12 +115,6 @@ def _supervisor_choices(form, evidence=None) -> None:
         )
 
 
-def _not_editable(evidence, error: FieldError):
-    """The item was submitted or signed off (perhaps a moment ago): say so on its page."""
-    flash(error.message, "info")
-    return redirect(url_for(".show", evidence_id=evidence.id), code=303)
-
-
 def _show_error(form, error: FieldError):
     """Put the service's message on its field, keeping any anonymity findings for the page."""
     show_on_form(form, error)
@@ -167,10 +161,16 @@ def new(kind: str):
 @worker_required
 def show(evidence_id: int):
     """Everything about one item: its text, files, links and status."""
-    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    return _show_page(service.get_evidence_or_404(evidence_id, current_user))
+
+
+def _show_page(evidence, refusal: Refusal | None = None):
+    """The item's page; with a refusal, its message in the error summary (422)."""
     return render(
         "evidence/show.html",
+        status=422 if refusal else 200,
         evidence=evidence,
+        refusal=refusal,
         confirm_form=ConfirmForm(),
         history=review.history(evidence),
         open_submission=review.open_submission_of(evidence),
@@ -187,9 +187,8 @@ def withdraw(evidence_id: int):
         try:
             review.withdraw(current_user, evidence)
         except review.Conflict as error:
-            flash(error.message, "info")
-        else:
-            flash("Submission withdrawn: you can change the item and submit it again", "success")
+            return _show_page(evidence, Refusal(error.message, "status"))
+        flash("Submission withdrawn: you can change the item and submit it again", "success")
     return redirect(url_for(".show", evidence_id=evidence.id), code=303)
 
 
@@ -198,18 +197,15 @@ def withdraw(evidence_id: int):
 def edit(evidence_id: int):
     """Change a draft or returned item."""
     evidence = service.get_evidence_or_404(evidence_id, current_user)
-    if not evidence.is_editable:
-        flash(f"This item is {evidence.status.label.lower()}: it cannot be changed now", "info")
-        return redirect(url_for(".show", evidence_id=evidence.id), code=303)
+    if not evidence.is_editable:  # a Change link from a page opened before it was submitted
+        return _show_page(evidence, Refusal(service.NotEditable(evidence).message, "status"))
     form = FORMS[evidence.kind](data=_form_data(evidence))
     _supervisor_choices(form, evidence)
     findings = None
     if form.validate_on_submit():
         try:
             service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
-        except service.NotEditable as error:
-            return _not_editable(evidence, error)
-        except FieldError as error:
+        except FieldError as error:  # submitted meanwhile too: said next to the title, the changes still in the form
             findings = _show_error(form, error)
         else:
             flash("Changes saved", "success")
@@ -262,11 +258,10 @@ def delete(evidence_id: int):
         try:
             service.delete_evidence(current_user, evidence)
         except FieldError as error:
-            flash(error.message, "info")
-            return redirect(url_for(".show", evidence_id=evidence.id), code=303)
+            return render("evidence/delete.html", status=422, evidence=evidence, form=form, refusal=Refusal(error.message, "delete"))
         flash(f"Deleted: {evidence.title}", "success")
         return redirect(url_for(".index"), code=303)
-    return render("evidence/delete.html", evidence=evidence, form=form)
+    return render("evidence/delete.html", evidence=evidence, form=form, refusal=None)
 
 
 @bp.route("/<id:evidence_id>/submit", methods=["GET", "POST"])
@@ -275,20 +270,21 @@ def submit(evidence_id: int):
     """Check, then send an item for review."""
     evidence = service.get_evidence_or_404(evidence_id, current_user)
     form = SubmitForm()
-    findings = None
+    findings, refusal = None, None
     if evidence.kind == EvidenceKind.REFLECTION and evidence.anonymity_confirmed_at is None and not evidence.is_private:
         findings = service.find_identifiers_in(evidence) or None
     if form.validate_on_submit():
         try:
             service.submit(current_user, evidence, confirm_anonymous=bool(form.confirm_anonymous.data))
-        except service.NotEditable as error:
-            return _not_editable(evidence, error)
+        except service.NotEditable as error:  # submitted from another tab meanwhile
+            refusal = Refusal(error.message, "submit")
         except FieldError as error:
             show_on_form(form, error)
         else:
             flash("Submitted for review", "success")
             return redirect(url_for(".show", evidence_id=evidence.id), code=303)
-    return render("evidence/submit.html", status=422 if form.errors else 200, evidence=evidence, form=form, findings=findings)
+    status = 422 if form.errors or refusal else 200
+    return render("evidence/submit.html", status=status, evidence=evidence, form=form, findings=findings, refusal=refusal)
 
 
 @bp.get("/<id:evidence_id>/files/<id:file_id>")
@@ -310,9 +306,8 @@ def remove_file(evidence_id: int, file_id: int):
         try:
             service.remove_file(current_user, evidence, stored)
         except FieldError as error:
-            flash(error.message, "info")
-        else:
-            flash(f"Removed {stored.original_name}", "success")
+            return _show_page(evidence, Refusal(error.message, "status" if isinstance(error, service.NotEditable) else "files"))
+        flash(f"Removed {stored.original_name}", "success")
     return redirect(url_for(".show", evidence_id=evidence.id), code=303)
 
 
@@ -324,7 +319,8 @@ def links(evidence_id: int):
     return _links_page(evidence, LinkForm(formdata=None))
 
 
-def _links_page(evidence, link_form: LinkForm, status: int = 200):
+def _links_page(evidence, link_form: LinkForm, status: int = 200, *, note_form: LinkNoteForm | None = None, note_link_id: int | None = None, refusal: Refusal | None = None):
+    """The links page; a refused note shows next to the note of link ``note_link_id``, other refusals in the summary."""
     picker_form = PickerForm(request.args)
     picker_form.validate()
     q = (picker_form.q.data or "") if not picker_form.q.errors else ""
@@ -334,7 +330,8 @@ def _links_page(evidence, link_form: LinkForm, status: int = 200):
     groups, tiers = service.picker_choices(current_user)
     return render(
         "evidence/links.html",
-        "picker_results",
+        # The picker's results for a search; a refused note, unlink or locked item is said at the top, so the whole page.
+        "picker_results" if not (refusal or note_link_id) else None,
         status=status,
         evidence=evidence,
         picker_form=picker_form,
@@ -343,7 +340,9 @@ def _links_page(evidence, link_form: LinkForm, status: int = 200):
         groups=groups,
         tiers=tiers,
         link_form=link_form,
-        note_form=LinkNoteForm(formdata=None),
+        note_form=note_form or LinkNoteForm(formdata=None),
+        note_link_id=note_link_id,
+        refusal=refusal,
         confirm_form=ConfirmForm(),
     )
 
@@ -358,7 +357,7 @@ def add_link(evidence_id: int):
         try:
             link = service.link_competence(current_user, evidence, form.competence_id.data, form.note.data or "")
         except service.NotEditable as error:
-            return _not_editable(evidence, error)
+            return _links_page(evidence, form, status=422, refusal=Refusal(error.message, "linked"))
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -378,14 +377,14 @@ def update_link(evidence_id: int, link_id: int):
     if form.validate_on_submit():
         try:
             service.update_link_note(current_user, evidence, link, form.note.data or "")
+        except service.NotEditable as error:
+            return _links_page(evidence, LinkForm(formdata=None), 422, refusal=Refusal(error.message, "linked"))
         except FieldError as error:
-            flash(error.message, "info")
+            show_on_form(form, error)
         else:
             flash("Note saved", "success")
-    else:
-        for message in form.note.errors:
-            flash(message, "info")
-    return redirect(url_for(".links", evidence_id=evidence.id), code=303)
+            return redirect(url_for(".links", evidence_id=evidence.id), code=303)
+    return _links_page(evidence, LinkForm(formdata=None), 422, note_form=form, note_link_id=link_id)
 
 
 @bp.post("/<id:evidence_id>/links/<id:link_id>/delete")
@@ -398,9 +397,8 @@ def remove_link(evidence_id: int, link_id: int):
         try:
             service.unlink(current_user, evidence, link)
         except FieldError as error:
-            flash(error.message, "info")
-        else:
-            flash("Link removed", "success")
+            return _links_page(evidence, LinkForm(formdata=None), 422, refusal=Refusal(error.message, "linked"))
+        flash("Link removed", "success")
     return redirect(url_for(".links", evidence_id=evidence.id), code=303)
 
 

@@ -1,7 +1,7 @@
-"""The decision form (its per-competence choices are read by the view) and the note review form."""
+"""The decision form (one row per linked competence) and the note review form."""
 
 from flask_wtf import FlaskForm
-from wtforms import RadioField, TextAreaField
+from wtforms import FieldList, Form, FormField, RadioField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from ..fields import choices
@@ -9,7 +9,21 @@ from ..models import DecisionOutcome, NoteOutcome
 from .service import COMMENT_MAX
 
 
+class CompetenceDecisionForm(Form):
+    """The decision on one linked competence: its row is its place among the item's links."""
+
+    accepted = RadioField("Accepted or not", choices=choices([("accepted", "Accepted"), ("not-accepted", "Not accepted")]), validators=[Optional()])
+    comment = TextAreaField("Comment (needed if not accepted)", validators=[Optional()])
+
+    @property
+    def choice(self) -> bool | None:
+        """True, False, or None when the supervisor did not choose."""
+        return {"accepted": True, "not-accepted": False}.get(self.accepted.data)
+
+
 class DecisionForm(FlaskForm):
+    # No validators on the rows: the service checks every rule and names the row it is about.
+    decisions = FieldList(FormField(CompetenceDecisionForm), max_entries=200)
     outcome = RadioField(
         "Your decision",
         choices=choices([(DecisionOutcome.SIGNED_OFF.value, "Sign off the accepted competences"), (DecisionOutcome.RETURNED.value, "Return for changes")]),

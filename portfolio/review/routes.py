@@ -10,7 +10,7 @@ from ..errors import FieldError, show_on_form
 from ..evidence import files
 from ..evidence import service as evidence_service
 from ..models import DecisionOutcome, NoteOutcome, Role
-from ..rendering import render, wants_fragment
+from ..rendering import render
 from . import service
 from .forms import DecisionForm, NoteReviewForm
 
@@ -32,13 +32,25 @@ def queue():
     )
 
 
-def _outcomes_from(form_data, evidence) -> dict[int, service.CompetenceOutcome]:
-    outcomes = {}
-    for link in evidence.links:
-        choice = form_data.get(f"competence-{link.competence_id}")
-        accepted = {"accepted": True, "not-accepted": False}.get(choice)
-        outcomes[link.competence_id] = service.CompetenceOutcome(accepted, form_data.get(f"reason-{link.competence_id}", ""))
-    return outcomes
+def _decision_form(evidence) -> DecisionForm:
+    """The decision form with one row per linked competence: row ``n`` is the item's ``n``-th link."""
+    if request.method != "POST":
+        return DecisionForm(data={"decisions": [{} for _ in evidence.links]})
+    # A FieldList numbers its entries by the rows posted: a post that left a row
+    # out would shift the rows after it onto the wrong competence, so give every
+    # row a (blank) comment and entry n is row n again.
+    formdata = request.form.copy()
+    for row in range(len(evidence.links)):
+        formdata.setdefault(service.decision_field(row, "comment"), "")
+    return DecisionForm(formdata=formdata)
+
+
+def _outcomes_from(form: DecisionForm, evidence) -> dict[int, service.CompetenceOutcome]:
+    """Row ``n`` of the form decides the item's ``n``-th link (rows beyond the links are ignored)."""
+    return {
+        link.competence_id: service.CompetenceOutcome(row.form.choice, row.form.comment.data or "")
+        for link, row in zip(evidence.links, form.decisions)
+    }
 
 
 @bp.route("/<id:submission_id>", methods=["GET", "POST"])
@@ -47,48 +59,31 @@ def decide(submission_id: int):
     """Decide competence by competence, then sign off or return; then the next item."""
     submission = service.get_submission_for_review_or_404(current_user, submission_id)
     evidence = submission.evidence
-    form = DecisionForm()
-    errors: dict[str, str] = {}
+    form = _decision_form(evidence)
     conflict = None
-    # Decided or withdrawn already: say so first, with no form to fill in.
-    if submission.decision is not None and request.method == "POST":
-        who = "you" if submission.decision.supervisor_id == current_user.id else submission.decision.supervisor.name
-        conflict = f"This item was already decided by {who}: {submission.decision.outcome.label.lower()}"
-    elif submission.withdrawn_at is not None:
-        conflict = "The worker withdrew this submission, so there is nothing to decide"
-    if conflict is None and form.validate_on_submit():
+    if form.validate_on_submit():
         outcome = DecisionOutcome(form.outcome.data) if form.outcome.data else None
         try:
-            service.decide(
-                current_user, submission, outcome=outcome, comment=form.comment.data or "", outcomes=_outcomes_from(request.form, evidence)
-            )
-        except service.InvalidDecision as error:
-            for field, message in error.errors.items():
-                if field in form:
-                    form[field].errors = [message]
-                else:
-                    errors[field] = message
+            service.decide(current_user, submission, outcome=outcome, comment=form.comment.data or "", outcomes=_outcomes_from(form, evidence))
         except service.Conflict as error:
             conflict = error.message
+        except FieldError as error:
+            show_on_form(form, error)
         else:
             flash(f"{outcome.label}: {evidence.title}", "success")
             following = service.next_submission(current_user)
             if following is not None:
                 return redirect(url_for(".decide", submission_id=following.id), code=303)
             return redirect(url_for(".queue"), code=303)
-    status = 409 if conflict and request.method == "POST" else 422 if (form.errors or errors) else 200
-    decided = submission.decision
     return render(
         "review/decide.html",
-        "decision_form" if conflict and wants_fragment() else None,
-        status=status,
+        "decision_form" if conflict else None,
+        status=409 if conflict else 422 if form.errors else 200,
         submission=submission,
         evidence=evidence,
         form=form,
-        errors=errors,
         conflict=conflict,
-        decided=decided,
-        chosen=request.form if request.method == "POST" else {},
+        decided=submission.decision,
         history=service.history(evidence),
         waiting=service.queue_count(current_user),
         download_url=lambda f: url_for(".download", submission_id=submission.id, file_id=f.id),

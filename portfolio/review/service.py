@@ -253,24 +253,30 @@ class InvalidDecision(FieldError):
         self.errors = errors
 
 
+def decision_field(row: int, name: str) -> str:
+    """The form field of a competence's row (its place among the item's links): ``decisions-<row>-<name>``."""
+    return f"decisions-{row}-{name}"
+
+
 def check_decision(evidence: Evidence, outcome: DecisionOutcome | None, comment: str, outcomes: dict[int, CompetenceOutcome]) -> None:
     """Every rule a decision must meet before anything is written.
 
     :raises InvalidDecision: with a message for each field in breach
-        (``competence-<id>``, ``reason-<id>``, ``outcome``, ``comment``), in page order.
+        (``decisions-<row>-accepted``, ``decisions-<row>-comment`` for the
+        item's links in order, then ``outcome``, ``comment``), in page order.
     """
     errors: dict[str, str] = {}
     linked = [link.competence_id for link in evidence.links]
     if set(outcomes) - set(linked):
         errors["outcome"] = "You can only decide on the competences this item is linked to"
-    for competence_id in linked:
+    for row, competence_id in enumerate(linked):
         choice = outcomes.get(competence_id)
         if choice is None or choice.accepted is None:
-            errors[f"competence-{competence_id}"] = "Choose accepted or not accepted"
+            errors[decision_field(row, "accepted")] = "Choose accepted or not accepted"
         elif not choice.accepted and not _clean_comment(choice.comment):
-            errors[f"reason-{competence_id}"] = "Explain why this competence is not accepted"
+            errors[decision_field(row, "comment")] = "Explain why this competence is not accepted"
         if choice is not None and len(choice.comment or "") > COMMENT_MAX:
-            errors[f"reason-{competence_id}"] = f"The comment must be {COMMENT_MAX:,} characters or fewer"
+            errors[decision_field(row, "comment")] = f"The comment must be {COMMENT_MAX:,} characters or fewer"
     if outcome is None:
         errors.setdefault("outcome", "Choose whether to sign off the item or return it for changes")
     elif outcome == DecisionOutcome.SIGNED_OFF and not any(o.accepted for o in outcomes.values()):
@@ -279,7 +285,7 @@ def check_decision(evidence: Evidence, outcome: DecisionOutcome | None, comment:
         errors["comment"] = "Say what needs to change before it is submitted again"
     if len(comment) > COMMENT_MAX:
         errors["comment"] = f"The comment must be {COMMENT_MAX:,} characters or fewer"
-    texts = [(f"reason-{cid}", "The comment", outcomes[cid].comment) for cid in linked if cid in outcomes]
+    texts = [(decision_field(row, "comment"), "The comment", outcomes[cid].comment) for row, cid in enumerate(linked) if cid in outcomes]
     for field_name, label, text in [*texts, ("comment", "The comment for the worker", comment)]:
         try:
             anonymity.require_anonymous(field_name, label, text)
@@ -303,9 +309,7 @@ def decide(
     :raises OwnDecision: for the actor's own evidence (nothing written).
     :raises Conflict: when it was decided or withdrawn meanwhile.
     """
-    evidence = submission.evidence
     comment = _clean_comment(comment)
-    check_decision(evidence, outcome, comment, outcomes)
     submission_id, evidence_id = submission.id, submission.evidence_id
     begin_write()
     # Every use case locks the item first, then its submission: one order, so
@@ -324,6 +328,12 @@ def decide(
     if not db.session.scalar(select(exists().where(Evidence.id == evidence.id, _reviewable_by(actor, today())))):
         db.session.rollback()
         abort(404)
+    # After the conflicts: a decision that came too late says so, not that a field is empty.
+    try:
+        check_decision(evidence, outcome, comment, outcomes)
+    except InvalidDecision:
+        db.session.rollback()
+        raise
     decision = Decision(
         submission_id=submission.id,
         evidence_id=evidence.id,
