@@ -85,7 +85,8 @@ def choose_kind():
     if form.validate_on_submit():
         args = {"competence": form.competence.data} if form.competence.data else {}
         return redirect(url_for(".new", kind=form.kind.data, **args), code=303)
-    return render("evidence/choose_kind.html", form=form, status=422 if form.errors else 200)
+    hints = {k.value: k.hint for k in kinds.KINDS.values()}
+    return render("evidence/choose_kind.html", form=form, kind_hints=hints, status=422 if form.errors else 200)
 
 
 def _input_from(form) -> service.EvidenceInput:
