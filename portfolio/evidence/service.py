@@ -405,17 +405,21 @@ def update_evidence(
     for name, value in values.items():
         setattr(evidence, name, value)
     if entry.confirmable:
-        if values["is_private"]:
-            evidence.anonymity_confirmed_at = None
-        elif data.confirm_anonymous:
-            evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
-        elif not already_confirmed:
-            evidence.anonymity_confirmed_at = None
+        evidence.anonymity_confirmed_at = _confirmed_at(evidence, values["is_private"], data.confirm_anonymous, already_confirmed)
     if actions is not None:
         evidence.actions = actions
     evidence.files.extend(_file_rows(staged))
     _commit_with_files(staged)
     return evidence
+
+
+def _confirmed_at(evidence: Evidence, is_private: bool, confirming: bool, already_confirmed: bool) -> datetime | None:
+    """When the author confirmed the flagged details: now, as before while the text is unchanged, or never for a private item."""
+    if is_private:
+        return None
+    if confirming:
+        return datetime.now(timezone.utc)
+    return evidence.anonymity_confirmed_at if already_confirmed else None
 
 
 def _key(row) -> int:
