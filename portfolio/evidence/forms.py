@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import BooleanField, DecimalField, FieldList, Form, FormField, HiddenField, IntegerField, RadioField, SearchField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, Form, HiddenField, IntegerField, RadioField, SearchField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from ..fields import DateInputField, choices
 from ..params import IdField
-from ..models import ActionOwner, EvidenceKind, EvidenceStatus, FeedbackSource
+from ..models import ActionOwner, EvidenceStatus
 from ..idempotency import OnceForm
 
 TITLE_MAX = 200
