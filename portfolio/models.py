@@ -383,7 +383,7 @@ class SupervisionAssignment(db.Model):
 
 
 class EvidenceKind(str, enum.Enum):
-    """What an evidence item is; each kind has its own form."""
+    """What an evidence item is; everything else about a kind is in its module in portfolio/evidence/kinds/."""
 
     REFLECTION = "reflection"
     CERTIFICATE = "certificate"
@@ -394,29 +394,20 @@ class EvidenceKind(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return EVIDENCE_KIND_LABELS[self]
+        """'Reflective account', 'Training certificate': from the kind's entry in the registry."""
+        return self.entry.label
 
     @property
     def add_heading(self) -> str:
         """'Add a reflective account', 'Add an observation of practice', 'Add feedback'."""
-        return {
-            "reflection": "Add a reflective account",
-            "certificate": "Add a training certificate",
-            "supervision-note": "Add a supervision note",
-            "observation": "Add an observation of practice",
-            "feedback": "Add feedback",
-            "other": "Add other evidence",
-        }[self.value]
+        return self.entry.add_heading
 
+    @property
+    def entry(self):
+        """This kind's entry in portfolio.evidence.kinds: its form, fields, pages and export."""
+        from .evidence import kinds  # the registry imports the forms, which import this module
 
-EVIDENCE_KIND_LABELS = {
-    EvidenceKind.REFLECTION: "Reflective account",
-    EvidenceKind.CERTIFICATE: "Training certificate",
-    EvidenceKind.SUPERVISION_NOTE: "Supervision note",
-    EvidenceKind.OBSERVATION: "Observation of practice",
-    EvidenceKind.FEEDBACK: "Feedback",
-    EvidenceKind.OTHER: "Other evidence",
-}
+        return kinds.get(self)
 
 
 class EvidenceStatus(str, enum.Enum):
@@ -524,34 +515,21 @@ class Evidence(db.Model):
     @property
     def text_fields(self) -> list[tuple[str, str]]:
         """The item's written parts, labelled, in reading order (for display and checks)."""
-        if self.kind == EvidenceKind.REFLECTION:
-            parts = [
-                ("What happened", self.what_happened),
-                ("What I learned", self.what_learned),
-                ("How it changed or will change my practice", self.practice_change),
-                ("What I will do next", self.next_steps),
-            ]
-        elif self.kind == EvidenceKind.SUPERVISION_NOTE:
-            parts = [("What was discussed", self.description)]
-        else:
-            parts = [("Description", self.description)]
+        parts = [(label, getattr(self, name)) for name, label in self.kind.entry.written]
         return [(label, html) for label, html in parts if html]
-
-
-# The columns ``search_text`` is made from: plain ones, then written (HTML) ones.
-SEARCH_PLAIN_FIELDS = ("title", "provider", "feedback_from")
-SEARCH_HTML_FIELDS = ("what_happened", "what_learned", "practice_change", "next_steps", "description")
 
 
 def search_text_of(values: Any) -> str:
     """The plain, lower-cased words of an item (an Evidence or a row with the same attributes).
 
-    Migration 0013 fills existing rows with this same function.
+    Every kind's typed and written columns (others' are empty); migration 0013
+    fills existing rows with this same function.
     """
     from .evidence.anonymity import plain_text  # a pure function; imported late to avoid a cycle
+    from .evidence.kinds import PLAIN_COLUMNS, TEXT_COLUMNS
 
-    parts = [getattr(values, name) or "" for name in SEARCH_PLAIN_FIELDS]
-    parts += [plain_text(getattr(values, name) or "") for name in SEARCH_HTML_FIELDS]
+    parts = [getattr(values, name) or "" for name in PLAIN_COLUMNS]
+    parts += [plain_text(getattr(values, name) or "") for name in TEXT_COLUMNS]
     return " ".join(" ".join(parts).split()).lower()
 
 

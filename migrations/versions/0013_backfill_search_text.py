@@ -17,7 +17,8 @@ recomputes with the newer rule, which is what search wants.
 from alembic import op
 import sqlalchemy as sa
 
-from portfolio.models import SEARCH_HTML_FIELDS, SEARCH_PLAIN_FIELDS, search_text_of
+from portfolio.evidence.kinds import PLAIN_COLUMNS, TEXT_COLUMNS
+from portfolio.models import search_text_of
 
 
 # revision identifiers, used by Alembic.
@@ -32,7 +33,7 @@ evidence = sa.table(
     'evidence',
     sa.column('id', sa.Integer),
     sa.column('search_text', sa.Text),
-    *(sa.column(name, sa.Text) for name in SEARCH_PLAIN_FIELDS + SEARCH_HTML_FIELDS),
+    *(sa.column(name, sa.Text) for name in PLAIN_COLUMNS + TEXT_COLUMNS),
 )
 
 

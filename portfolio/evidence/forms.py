@@ -1,15 +1,15 @@
-"""One form per kind of evidence, plus the filters and the competence picker."""
+"""What every kind's form shares (each kind's own form is in kinds/), plus the filters and the competence picker."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import BooleanField, DecimalField, FieldList, Form, FormField, HiddenField, IntegerField, RadioField, SearchField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, Form, HiddenField, IntegerField, RadioField, SearchField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from ..fields import DateInputField, choices
 from ..params import IdField
-from ..models import ActionOwner, EvidenceKind, EvidenceStatus, FeedbackSource
+from ..models import ActionOwner, EvidenceStatus
 from ..idempotency import OnceForm
 
 TITLE_MAX = 200
@@ -29,7 +29,7 @@ class DateRequired:
             raise ValidationError(self.message)
 
 
-def _text(label: str, required: str | None = None) -> TextAreaField:
+def text_field(label: str, required: str | None = None) -> TextAreaField:
     validators = [DataRequired(required)] if required else [Optional()]
     validators.append(Length(max=TEXT_MAX, message=f"{label} must be {TEXT_MAX:,} characters or fewer"))
     return TextAreaField(label, validators=validators)
@@ -48,42 +48,6 @@ class EvidenceForm(OnceForm):
     files = MultipleFileField("Attach files (optional)")
 
 
-class ReflectionForm(EvidenceForm):
-    what_happened = _text("What happened", "Describe what happened")
-    what_learned = _text("What I learned", "Describe what you learned")
-    practice_change = _text("How it changed or will change my practice")
-    next_steps = _text("What I will do next")
-    visibility = RadioField(
-        "Who can see this reflection?",
-        choices=choices([("private", "Only me (private: it cannot be submitted)"), ("shareable", "Me and my supervisors when I submit it")]),
-        default="shareable",
-        validators=[InputRequired("Choose who can see this reflection")],
-    )
-    confirm_anonymous = BooleanField("The highlighted details are not about a person I support")
-
-
-class CertificateForm(EvidenceForm):
-    title = StringField(
-        "Course title",
-        validators=[DataRequired("Enter the course title"), Length(max=TITLE_MAX, message=f"Course title must be {TITLE_MAX} characters or fewer")],
-    )
-    provider = StringField(
-        "Training provider",
-        validators=[DataRequired("Enter the training provider"), Length(max=200, message="Training provider must be 200 characters or fewer")],
-    )
-    occurred_on = DateInputField(
-        "Date completed", validators=[DateRequired("Enter the date you completed the course")], description_name="Date completed"
-    )
-    expires_on = DateInputField("Expiry or renewal date (optional)", description_name="Expiry date")
-    cpd_hours = DecimalField(
-        "CPD hours (optional)",
-        places=2,
-        validators=[Optional(), NumberRange(min=0, max=1000, message="CPD hours must be between 0 and 1,000")],
-    )
-    training_item_id = SelectField("Which training in the catalogue is this?", coerce=int, validate_choice=False)
-    files = MultipleFileField("Certificate")
-
-
 class ActionForm(Form):
     """One action agreed in supervision (a row of the supervision note)."""
 
@@ -92,57 +56,23 @@ class ActionForm(Form):
     due_on = DateInputField("Due date", description_name="Due date")
 
 
-class SupervisionNoteForm(EvidenceForm):
-    title = StringField(
-        "Title (optional)",
-        validators=[Optional(), Length(max=TITLE_MAX, message=f"Title must be {TITLE_MAX} characters or fewer")],
-    )
-    occurred_on = DateInputField(
-        "Date of the session", validators=[DateRequired("Enter the date of the session")], description_name="Date of the session"
-    )
-    supervisor_id = SelectField("Supervisor", coerce=int, validate_choice=False)
-    description = _text("What was discussed", "Describe what was discussed")
-    actions = FieldList(FormField(ActionForm), min_entries=3, max_entries=20)
+def kind_choices():
+    """Every registered kind, as choices (read when a form is made: the kinds' modules import this one)."""
+    from .kinds import KINDS
 
-
-class ObservationForm(EvidenceForm):
-    description = _text("What was observed", "Describe what was observed")
-
-
-class FeedbackForm(EvidenceForm):
-    feedback_source = RadioField(
-        "Who gave the feedback?",
-        choices=choices([(s.value, s.label) for s in FeedbackSource]),
-        validators=[InputRequired("Choose who gave the feedback")],
-    )
-    feedback_from = StringField(
-        "Their name or role",
-        validators=[DataRequired("Enter who gave the feedback"), Length(max=200, message="Their name or role must be 200 characters or fewer")],
-    )
-    description = _text("The feedback", "Enter the feedback")
-
-
-class OtherForm(EvidenceForm):
-    description = _text("Description", "Describe this evidence")
-
-
-FORMS: dict[EvidenceKind, type[EvidenceForm]] = {
-    EvidenceKind.REFLECTION: ReflectionForm,
-    EvidenceKind.CERTIFICATE: CertificateForm,
-    EvidenceKind.SUPERVISION_NOTE: SupervisionNoteForm,
-    EvidenceKind.OBSERVATION: ObservationForm,
-    EvidenceKind.FEEDBACK: FeedbackForm,
-    EvidenceKind.OTHER: OtherForm,
-}
+    return choices([(k.value, k.label) for k in KINDS.values()])
 
 
 class ChooseKindForm(FlaskForm):
     kind = RadioField(
         "What kind of evidence are you adding?",
-        choices=choices([(k.value, k.label) for k in EvidenceKind]),
         validators=[InputRequired("Choose the kind of evidence")],
     )
     competence = HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = kind_choices()
 
 
 class FilterForm(FlaskForm):
@@ -152,12 +82,16 @@ class FilterForm(FlaskForm):
         csrf = False
 
     q = SearchField("Search titles and text", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")])
-    kind = SelectField("Kind", choices=choices([("", "All kinds")] + [(k.value, k.label) for k in EvidenceKind]), validators=[Optional()])
+    kind = SelectField("Kind", validators=[Optional()])
     status = SelectField("Status", choices=choices([("", "Any status")] + [(s.value, s.label) for s in EvidenceStatus]), validators=[Optional()])
     competence = IdField("Competence", validators=[Optional()], message="Choose a competence from the map")
     date_from = DateInputField("From", description_name="The from date")
     date_to = DateInputField("To", description_name="The to date")
     page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100_000)])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = choices([("", "All kinds")]) + kind_choices()
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:

@@ -14,9 +14,8 @@ from ..models import EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
 from ..rendering import render
 from ..review import service as review
-from . import files, service
+from . import files, kinds, service
 from .forms import (
-    FORMS,
     ChooseKindForm,
     ConfirmForm,
     FilterForm,
@@ -30,6 +29,12 @@ bp = Blueprint("evidence", __name__, url_prefix="/portfolio")
 worker_required = role_required(Role.WORKER)
 
 
+@bp.app_template_global("evidence_kind")
+def _evidence_kind(kind: EvidenceKind) -> kinds.Kind:
+    """A kind's registry entry, for the pages (its partials, labels and flags)."""
+    return kinds.get(kind)
+
+
 @bp.before_request
 def _only_workers_with_a_framework():
     """Every page here is a worker's own portfolio."""
@@ -38,9 +43,10 @@ def _only_workers_with_a_framework():
 
 
 def _kind_or_404(value: str) -> EvidenceKind:
+    """A registered kind. :raises 404: for any other value."""
     try:
-        return EvidenceKind(value)
-    except ValueError:
+        return kinds.get(value).kind
+    except (ValueError, KeyError):
         abort(404)
 
 
@@ -79,7 +85,8 @@ def choose_kind():
     if form.validate_on_submit():
         args = {"competence": form.competence.data} if form.competence.data else {}
         return redirect(url_for(".new", kind=form.kind.data, **args), code=303)
-    return render("evidence/choose_kind.html", form=form, status=422 if form.errors else 200)
+    hints = {k.value: k.hint for k in kinds.KINDS.values()}
+    return render("evidence/choose_kind.html", form=form, kind_hints=hints, status=422 if form.errors else 200)
 
 
 def _input_from(form) -> service.EvidenceInput:
@@ -128,7 +135,7 @@ def new(kind: str):
     evidence_kind = _kind_or_404(kind)
     competence_id = request.args.get("competence", type=parse_id)
     competence = service.get_competence_for_worker_or_404(current_user, competence_id, active=True) if competence_id else None
-    form = FORMS[evidence_kind]()
+    form = kinds.get(evidence_kind).form()
     _supervisor_choices(form)
     findings = None
     if form.validate_on_submit():
@@ -199,7 +206,8 @@ def edit(evidence_id: int):
     evidence = service.get_evidence_or_404(evidence_id, current_user)
     if not evidence.is_editable:  # a Change link from a page opened before it was submitted
         return _show_page(evidence, Refusal(service.NotEditable(evidence).message, "status"))
-    form = FORMS[evidence.kind](data=_form_data(evidence))
+    entry = kinds.get(evidence.kind)
+    form = entry.form(data=entry.form_data(evidence))
     _supervisor_choices(form, evidence)
     findings = None
     if form.validate_on_submit():
@@ -219,33 +227,6 @@ def edit(evidence_id: int):
         competence=None,
         findings=findings,
     )
-
-
-def _form_data(evidence) -> dict:
-    """An item's values in the shape its form expects."""
-    from .. import richtext
-
-    data = {
-        "title": evidence.title,
-        "occurred_on": evidence.occurred_on,
-        "what_happened": richtext.to_editable(evidence.what_happened),
-        "what_learned": richtext.to_editable(evidence.what_learned),
-        "practice_change": richtext.to_editable(evidence.practice_change),
-        "next_steps": richtext.to_editable(evidence.next_steps),
-        "description": richtext.to_editable(evidence.description),
-        "visibility": "private" if evidence.is_private else "shareable",
-        "provider": evidence.provider,
-        "expires_on": evidence.expires_on,
-        "cpd_hours": evidence.cpd_hours,
-        "supervisor_id": evidence.supervisor_id,
-        "training_item_id": evidence.training_item_id or 0,
-        "feedback_source": evidence.feedback_source.value if evidence.feedback_source else None,
-        "feedback_from": evidence.feedback_from,
-    }
-    if evidence.kind == EvidenceKind.SUPERVISION_NOTE:
-        rows = [{"description": a.description, "owner": a.owner.value, "due_on": a.due_on} for a in evidence.actions]
-        data["actions"] = rows + [{}] * max(0, 3 - len(rows))
-    return data
 
 
 @bp.route("/<id:evidence_id>/delete", methods=["GET", "POST"])
@@ -271,7 +252,7 @@ def submit(evidence_id: int):
     evidence = service.get_evidence_or_404(evidence_id, current_user)
     form = SubmitForm()
     findings, refusal = None, None
-    if evidence.kind == EvidenceKind.REFLECTION and evidence.anonymity_confirmed_at is None and not evidence.is_private:
+    if kinds.get(evidence.kind).confirmable and evidence.anonymity_confirmed_at is None and not evidence.is_private:
         findings = service.find_identifiers_in(evidence) or None
     if form.validate_on_submit():
         try:

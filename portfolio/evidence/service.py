@@ -27,7 +27,6 @@ from ..models import (
     EvidenceKind,
     EvidenceLink,
     EvidenceStatus,
-    FeedbackSource,
     Role,
     SupervisionAction,
     Tier,
@@ -36,7 +35,7 @@ from ..models import (
 from ..progress import rules
 from ..review import service as review
 from ..supervision import service as supervision
-from . import anonymity, files
+from . import anonymity, files, kinds
 
 PAGE_SIZE = 20
 
@@ -129,26 +128,6 @@ class EvidenceInput:
     confirm_anonymous: bool = False
 
 
-TEXT_FIELDS = {
-    EvidenceKind.REFLECTION: ("what_happened", "what_learned", "practice_change", "next_steps"),
-    EvidenceKind.SUPERVISION_NOTE: ("description",),
-    EvidenceKind.OBSERVATION: ("description",),
-    EvidenceKind.FEEDBACK: ("description",),
-    EvidenceKind.OTHER: ("description",),
-    EvidenceKind.CERTIFICATE: (),
-}
-REQUIRED_TEXT = {
-    "what_happened": "Describe what happened",
-    "what_learned": "Describe what you learned",
-}
-DESCRIPTION_REQUIRED = {
-    EvidenceKind.SUPERVISION_NOTE: "Describe what was discussed",
-    EvidenceKind.OBSERVATION: "Describe what was observed",
-    EvidenceKind.FEEDBACK: "Enter the feedback",
-    EvidenceKind.OTHER: "Describe this evidence",
-}
-
-
 class AnonymityCheckNeeded(FieldError):
     """Identifying details were found in a reflection's prompts and the author has not confirmed them."""
 
@@ -162,32 +141,6 @@ class AnonymityCheckNeeded(FieldError):
         self.findings = findings
 
 
-#: What people see each free-text field called on the forms (for messages).
-FIELD_LABELS = {
-    "title": "Title",
-    "what_happened": "What happened",
-    "what_learned": "What I learned",
-    "practice_change": "How it changed or will change my practice",
-    "next_steps": "What I will do next",
-    "provider": "Training provider",
-    "feedback_from": "Their name or role",
-    "description": "Description",
-}
-DESCRIPTION_LABELS = {
-    EvidenceKind.SUPERVISION_NOTE: "What was discussed",
-    EvidenceKind.OBSERVATION: "What was observed",
-    EvidenceKind.FEEDBACK: "The feedback",
-}
-
-
-def _label(kind: EvidenceKind, name: str) -> str:
-    if name == "title" and kind == EvidenceKind.CERTIFICATE:
-        return "Course title"
-    if name == "description":
-        return DESCRIPTION_LABELS.get(kind, "Description")
-    return FIELD_LABELS[name]
-
-
 def supervisors_of(worker: User, on: date | None = None) -> list[User]:
     """The worker's supervisors: those assigned on ``on``, or ever if ``on`` is None."""
     return supervision.supervisors_of(worker.id, on)
@@ -196,77 +149,53 @@ def supervisors_of(worker: User, on: date | None = None) -> list[User]:
 def _clean_input(actor: User, kind: EvidenceKind, data: EvidenceInput, today: date, current: Evidence | None = None) -> dict[str, Any]:
     """Check the values and return the columns to write.
 
+    The messages are the kind's form's (``kinds.Kind.required_message``): the
+    form shows them first, and a caller without a form gets the same ones.
+
     :raises FieldError: on the first problem, naming its field.
     """
-    values: dict[str, Any] = {}
-    title = " ".join((data.title or "").split())
-    if kind == EvidenceKind.SUPERVISION_NOTE and not title and not data.supervisor_id:
-        raise FieldError("supervisor_id", "Choose the supervisor the session was with")
-    if kind == EvidenceKind.SUPERVISION_NOTE and not title and data.supervisor_id:
-        supervisor = db.session.get(User, data.supervisor_id)
-        title = f"Supervision with {supervisor.name}" if supervisor else ""
-    if not title:
-        raise FieldError("title", "Enter the course title" if kind == EvidenceKind.CERTIFICATE else "Enter a title")
-    if len(title) > 200:
-        raise FieldError("title", "Title must be 200 characters or fewer")
-    values["title"] = title
-
-    if data.occurred_on is None:
-        raise FieldError("occurred_on", "Enter the date")
-    if data.occurred_on > today:
-        raise FieldError("occurred_on", "The date must be today or in the past")
-    values["occurred_on"] = data.occurred_on
-
-    for name in TEXT_FIELDS[kind]:
-        if richtext.has_code(getattr(data, name)):
-            raise FieldError(name, richtext.CODE_MESSAGE)
-        html = richtext.from_user(getattr(data, name))
-        values[name] = "" if richtext.is_blank(html) else html
-    for name, message in REQUIRED_TEXT.items():
-        if kind == EvidenceKind.REFLECTION and not values[name]:
-            raise FieldError(name, message)
-    if kind in DESCRIPTION_REQUIRED and not values["description"]:
-        raise FieldError("description", DESCRIPTION_REQUIRED[kind])
-
-    values["is_private"] = kind == EvidenceKind.REFLECTION and data.is_private
-
-    if kind == EvidenceKind.CERTIFICATE:
-        provider = " ".join((data.provider or "").split())
-        if not provider:
-            raise FieldError("provider", "Enter the training provider")
-        values["provider"] = provider
-        if data.expires_on is not None and data.expires_on < data.occurred_on:
-            raise FieldError("expires_on", "The expiry date must be the same as or after the date completed")
-        values["expires_on"] = data.expires_on
-        if data.cpd_hours is not None and not (0 <= data.cpd_hours <= 1000):
-            raise FieldError("cpd_hours", "CPD hours must be between 0 and 1,000")
-        values["cpd_hours"] = data.cpd_hours
-        values["training_item_id"] = None
-        if data.training_item_id:
-            from ..training import service as training
-
-            unchanged = current is not None and data.training_item_id == current.training_item_id
-            if not unchanged and data.training_item_id not in {i.id for i in training.options_for(actor)}:
-                raise FieldError("training_item_id", "Choose a course from your framework’s training catalogue")
-            values["training_item_id"] = data.training_item_id
-
-    if kind == EvidenceKind.SUPERVISION_NOTE:
-        allowed = {s.id for s in supervisors_of(actor, data.occurred_on)}
-        if not data.supervisor_id:
-            raise FieldError("supervisor_id", "Choose the supervisor the session was with")
-        if data.supervisor_id not in allowed:
-            raise FieldError("supervisor_id", "Choose a supervisor who was supervising you on the date of the session")
-        values["supervisor_id"] = data.supervisor_id
-
-    if kind == EvidenceKind.FEEDBACK:
-        if data.feedback_source not in {s.value for s in FeedbackSource}:
-            raise FieldError("feedback_source", "Choose who gave the feedback")
-        feedback_from = " ".join((data.feedback_from or "").split())
-        if not feedback_from:
-            raise FieldError("feedback_from", "Enter who gave the feedback")
-        values["feedback_source"] = FeedbackSource(data.feedback_source)
-        values["feedback_from"] = feedback_from
+    entry = kinds.get(kind)
+    if entry.prepare:
+        data = entry.prepare(data)
+    values: dict[str, Any] = {name: _typed(entry, name, getattr(data, name)) for name in entry.plain_columns}
+    values["occurred_on"] = _past_date(data.occurred_on, today)
+    values.update({name: _written(entry, name, getattr(data, name)) for name in entry.text_columns})
+    values["is_private"] = entry.confirmable and data.is_private
+    if entry.clean:
+        values.update(entry.clean(actor, data, values, current))
     return values
+
+
+def _typed(entry: kinds.Kind, name: str, raw: str | None) -> str:
+    """A short typed field, its spaces squeezed; required and at most so long, as its form says."""
+    text = " ".join((raw or "").split())
+    required = entry.required_message(name)
+    if required and not text:
+        raise FieldError(name, required)
+    length = entry.length_rule(name)
+    if length is not None and len(text) > length.max:
+        raise FieldError(name, length.message)
+    return text
+
+
+def _past_date(value: date | None, today: date) -> date:
+    if value is None:
+        raise FieldError("occurred_on", "Enter the date")
+    if value > today:
+        raise FieldError("occurred_on", "The date must be today or in the past")
+    return value
+
+
+def _written(entry: kinds.Kind, name: str, raw: str | None) -> str:
+    """A written field as clean HTML ("" when blank); required as its form says."""
+    if richtext.has_code(raw):
+        raise FieldError(name, richtext.CODE_MESSAGE)
+    html = richtext.from_user(raw)
+    html = "" if richtext.is_blank(html) else html
+    required = entry.required_message(name)
+    if required and not html:
+        raise FieldError(name, required)
+    return html
 
 
 def _clean_actions(data: EvidenceInput) -> list[SupervisionAction]:
@@ -302,14 +231,15 @@ def _check_anonymity(kind: EvidenceKind, values: dict[str, Any], actions: list[S
     :raises IdentifyingDetails: naming the first field that holds one.
     :raises AnonymityCheckNeeded: with the prompts' findings, unless confirmed.
     """
+    entry = kinds.get(kind)
     _check_fixed_fields(kind, values, today)
     for index, action in enumerate(actions):
         anonymity.require_anonymous(f"actions-{index}-description", "Action", action.description, today=today)
-    if kind != EvidenceKind.REFLECTION or values["is_private"] or confirmed:
+    if not entry.confirmable or values["is_private"] or confirmed:
         return
-    findings = find_identifiers_in(values, today=today)
+    findings = find_identifiers_in(values, today=today, kind=kind)
     if findings:
-        labels = [_label(kind, name) for name in TEXT_FIELDS[kind] if anonymity.findings_in(values[name], html=True, today=today)]
+        labels = [entry.field_label(name) for name in entry.text_columns if anonymity.findings_in(values[name], html=True, today=today)]
         raise AnonymityCheckNeeded(findings, labels)
 
 
@@ -318,16 +248,19 @@ def _check_fixed_fields(kind: EvidenceKind, values: dict[str, Any] | Evidence, t
 
     ``field`` puts the message on one form field (the submit page's) instead of each field's own.
     """
-    names = ["title", "provider", "feedback_from"] + ([] if kind == EvidenceKind.REFLECTION else list(TEXT_FIELDS[kind]))
-    for name in names:
+    entry = kinds.get(kind)
+    for name in entry.plain_columns + (() if entry.confirmable else entry.text_columns):
         text = values.get(name) if isinstance(values, dict) else getattr(values, name)
-        anonymity.require_anonymous(field or name, _label(kind, name), text, html=name in TEXT_FIELDS[kind], today=today)
+        anonymity.require_anonymous(field or name, entry.field_label(name), text, html=name in entry.text_columns, today=today)
 
 
-def find_identifiers_in(values: dict[str, Any] | Evidence, today: date | None = None) -> list[anonymity.Finding]:
-    """Identifying details in a reflection's prompts, checked prompt by prompt."""
+def find_identifiers_in(
+    values: dict[str, Any] | Evidence, today: date | None = None, kind: EvidenceKind = EvidenceKind.REFLECTION
+) -> list[anonymity.Finding]:
+    """Identifying details in the written parts an author may confirm (a reflection's prompts), part by part."""
+    kind = values.kind if isinstance(values, Evidence) else kind
     findings: list[anonymity.Finding] = []
-    for name in TEXT_FIELDS[EvidenceKind.REFLECTION]:
+    for name in kinds.get(kind).text_columns:
         html = values[name] if isinstance(values, dict) else getattr(values, name)
         findings.extend(anonymity.findings_in(html, html=True, today=today))
     return findings
@@ -402,13 +335,14 @@ def create_evidence(
     """
     require_worker(actor)
     today = today or clock.today()
+    entry = kinds.get(kind)
     values = _clean_input(actor, kind, data, today)
-    actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else []
+    actions = _clean_actions(data) if entry.has_actions else []
     _check_anonymity(kind, values, actions, data.confirm_anonymous, today)
     competence = _competence_of_framework(actor, link_competence_id, "title") if link_competence_id else None
     staged = _stage_all(uploads)
-    if kind == EvidenceKind.CERTIFICATE and not staged:
-        raise FieldError("files", "Select the certificate file")
+    if entry.file_required and not staged:
+        raise FieldError("files", entry.file_required)
     begin_write()
     try:
         idempotency.check(Evidence, form_key, actor)
@@ -417,7 +351,7 @@ def create_evidence(
             files.discard(item)
         raise
     evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **values)
-    if kind == EvidenceKind.REFLECTION and data.confirm_anonymous and not values["is_private"]:
+    if entry.confirmable and data.confirm_anonymous and not values["is_private"]:
         evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
     evidence.files = _file_rows(staged)
     evidence.actions = actions
@@ -449,10 +383,11 @@ def update_evidence(
     _require_editable(evidence)
     today = today or clock.today()
     kind = evidence.kind
+    entry = kinds.get(kind)
     values = _clean_input(actor, kind, data, today, current=evidence)
-    actions = _clean_actions(data) if kind == EvidenceKind.SUPERVISION_NOTE else None
+    actions = _clean_actions(data) if entry.has_actions else None
     already_confirmed_on = lambda item: item.anonymity_confirmed_at is not None and all(  # noqa: E731
-        values.get(n) == getattr(item, n) for n in TEXT_FIELDS[kind]
+        values.get(n) == getattr(item, n) for n in entry.text_columns
     )
     already_confirmed = already_confirmed_on(evidence)
     _check_anonymity(kind, values, actions or [], data.confirm_anonymous or already_confirmed, today)
@@ -469,18 +404,22 @@ def update_evidence(
         raise
     for name, value in values.items():
         setattr(evidence, name, value)
-    if kind == EvidenceKind.REFLECTION:
-        if values["is_private"]:
-            evidence.anonymity_confirmed_at = None
-        elif data.confirm_anonymous:
-            evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
-        elif not already_confirmed:
-            evidence.anonymity_confirmed_at = None
+    if entry.confirmable:
+        evidence.anonymity_confirmed_at = _confirmed_at(evidence, values["is_private"], data.confirm_anonymous, already_confirmed)
     if actions is not None:
         evidence.actions = actions
     evidence.files.extend(_file_rows(staged))
     _commit_with_files(staged)
     return evidence
+
+
+def _confirmed_at(evidence: Evidence, is_private: bool, confirming: bool, already_confirmed: bool) -> datetime | None:
+    """When the author confirmed the flagged details: now, as before while the text is unchanged, or never for a private item."""
+    if is_private:
+        return None
+    if confirming:
+        return datetime.now(timezone.utc)
+    return evidence.anonymity_confirmed_at if already_confirmed else None
 
 
 def _key(row) -> int:
@@ -535,8 +474,9 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
     :raises FieldError: when the item is not editable, or it is a certificate's only file.
     """
     _require_editable(evidence)
-    if evidence.kind == EvidenceKind.CERTIFICATE and len(evidence.files) == 1:
-        raise FieldError("files", "A training certificate needs its certificate file: add the new file before removing this one")
+    last_file = evidence.kind.entry.last_file
+    if last_file and len(evidence.files) == 1:
+        raise FieldError("files", last_file)
     begin_write()
     evidence = _locked(_key(evidence))
     try:
@@ -544,8 +484,8 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
         stored = db.session.get(EvidenceFile, _key(stored))
         if stored is None or stored.evidence_id != evidence.id:
             raise FieldError("files", "That file has already been removed")
-        if evidence.kind == EvidenceKind.CERTIFICATE and len(evidence.files) == 1:
-            raise FieldError("files", "A training certificate needs its certificate file: add the new file before removing this one")
+        if last_file and len(evidence.files) == 1:
+            raise FieldError("files", last_file)
     except FieldError:
         db.session.rollback()
         raise
@@ -639,13 +579,14 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
     if not evidence.links:
         raise FieldError("item", "Link the item to at least one competence before you submit it")
     _check_fixed_fields(evidence.kind, evidence, today, field="item")  # items saved before every field was checked
-    if evidence.kind == EvidenceKind.REFLECTION and evidence.anonymity_confirmed_at is None and not confirm_anonymous:
+    confirmable = evidence.kind.entry.confirmable
+    if confirmable and evidence.anonymity_confirmed_at is None and not confirm_anonymous:
         findings = find_identifiers_in(evidence, today=today)
         if findings:
             raise AnonymityCheckNeeded(findings)
     begin_write()
     evidence = _locked_editable(_key(evidence))
-    if evidence.kind == EvidenceKind.REFLECTION and confirm_anonymous and evidence.anonymity_confirmed_at is None:
+    if confirmable and confirm_anonymous and evidence.anonymity_confirmed_at is None:
         evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
     evidence.status = EvidenceStatus.SUBMITTED
     evidence.submitted_at = datetime.now(timezone.utc)

@@ -34,7 +34,7 @@ from flask import render_template
 from sqlalchemy import String, cast, literal, or_, select
 from sqlalchemy.orm import aliased
 
-from ..evidence import files
+from ..evidence import files, kinds
 from ..evidence.anonymity import plain_text
 from ..extensions import db
 from ..frameworks import tree
@@ -220,7 +220,6 @@ def _audit_checks(person: Person) -> Sections:
     }
 
 
-_EVIDENCE_TEXT = ("what_happened", "what_learned", "practice_change", "next_steps", "description")
 
 
 @contributor("Your evidence", "evidence", "evidence_files", "evidence_links", "supervision_actions")
@@ -235,8 +234,8 @@ def _evidence(person: Person) -> Sections:
     ).all())
     return {
         "evidence": [
-            _row(e, "id", "kind", "status", "title", "occurred_on", "is_private", *_EVIDENCE_TEXT, "provider", "expires_on", "cpd_hours",
-                 "feedback_source", "feedback_from", "anonymity_confirmed_at", "created_at", "updated_at", "submitted_at", rich=_EVIDENCE_TEXT)
+            _row(e, "id", "kind", "status", "title", "occurred_on", "is_private", *kinds.TEXT_COLUMNS, *kinds.EXPORT_COLUMNS,
+                 "anonymity_confirmed_at", "created_at", "updated_at", "submitted_at", rich=kinds.TEXT_COLUMNS)
             | {"supervisor": names.get(e.id), "actions": actions.get(e.id, [])}
             for e in items
         ],

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import duties
 from ..audit import ledger
 from ..clock import today
-from ..evidence import anonymity
+from ..evidence import anonymity, kinds
 from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
@@ -63,7 +63,7 @@ def content_hash(evidence: Evidence) -> str:
         "kind": evidence.kind.value,
         "title": evidence.title,
         "occurred_on": evidence.occurred_on.isoformat(),
-        "text": [evidence.what_happened, evidence.what_learned, evidence.practice_change, evidence.next_steps, evidence.description],
+        "text": [getattr(evidence, name) for name in kinds.TEXT_COLUMNS],  # every kind's written parts
         "provider": evidence.provider,
         "expires_on": evidence.expires_on.isoformat() if evidence.expires_on else None,
         "cpd_hours": str(evidence.cpd_hours) if evidence.cpd_hours is not None else None,

@@ -1,0 +1,71 @@
+"""A training certificate: the course, its provider, its expiry, CPD hours and the certificate file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf.file import MultipleFileField
+from wtforms import DecimalField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from ...errors import FieldError
+from ...fields import DateInputField
+from ...models import EvidenceKind
+from ..forms import TITLE_MAX, DateRequired, EvidenceForm
+from . import Kind
+
+
+class CertificateForm(EvidenceForm):
+    title = StringField(
+        "Course title",
+        validators=[DataRequired("Enter the course title"), Length(max=TITLE_MAX, message=f"Course title must be {TITLE_MAX} characters or fewer")],
+    )
+    provider = StringField(
+        "Training provider",
+        validators=[DataRequired("Enter the training provider"), Length(max=200, message="Training provider must be 200 characters or fewer")],
+    )
+    occurred_on = DateInputField(
+        "Date completed", validators=[DateRequired("Enter the date you completed the course")], description_name="Date completed"
+    )
+    expires_on = DateInputField("Expiry or renewal date (optional)", description_name="Expiry date")
+    cpd_hours = DecimalField(
+        "CPD hours (optional)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=1000, message="CPD hours must be between 0 and 1,000")],
+    )
+    training_item_id = SelectField("Which training in the catalogue is this?", coerce=int, validate_choice=False)
+    files = MultipleFileField("Certificate")
+
+
+def clean(actor, data, values: dict[str, Any], current) -> dict[str, Any]:
+    """The expiry after completion, the hours in range and the course from the worker's own catalogue."""
+    if data.expires_on is not None and data.expires_on < values["occurred_on"]:
+        raise FieldError("expires_on", "The expiry date must be the same as or after the date completed")
+    hours = KIND.range_rule("cpd_hours")
+    if data.cpd_hours is not None and not (hours.min <= data.cpd_hours <= hours.max):
+        raise FieldError("cpd_hours", hours.message)
+    training_item_id = data.training_item_id or None
+    if training_item_id:
+        from ...training import service as training
+
+        unchanged = current is not None and training_item_id == current.training_item_id
+        if not unchanged and training_item_id not in {i.id for i in training.options_for(actor)}:
+            raise FieldError("training_item_id", "Choose a course from your framework’s training catalogue")
+    return {"expires_on": data.expires_on, "cpd_hours": data.cpd_hours, "training_item_id": training_item_id}
+
+
+KIND = Kind(
+    kind=EvidenceKind.CERTIFICATE,
+    label="Training certificate",
+    add_heading="Add a training certificate",
+    hint="A course you completed, with its certificate file",
+    form=CertificateForm,
+    written=(),
+    date_label="Date completed",
+    short=("provider",),
+    export_columns=("provider", "expires_on", "cpd_hours"),
+    file_required="Select the certificate file",
+    last_file="A training certificate needs its certificate file: add the new file before removing this one",
+    clean=clean,
+    edit_values=lambda evidence: {"training_item_id": evidence.training_item_id or 0},
+)
