@@ -122,6 +122,11 @@ def urls_for(app, s: dict) -> list[str]:
         "key": ["link-worker"],
         "kind": ["reflection"],
         "item_id": [1],
+        # People, second factors and link pages: the worker's own page, and a token that opens nothing.
+        "person_id": [worker.id],
+        "user_id": [worker.id],
+        "passkey_id": [1],
+        "token": ["not-a-token"],
     }
     urls = []
     for rule in app.url_map.iter_rules():
