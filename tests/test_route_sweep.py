@@ -85,6 +85,11 @@ def world(app, frameworks):
         "appraisal_id": appraisal.id,
         "key": "link-worker",
         "kind": "other",
+        # People, second factors and link pages.
+        "person_id": worker.id,
+        "user_id": worker.id,
+        "passkey_id": 1,
+        "token": "not-a-token",
     }
     overrides = {
         "evidence.competence": {"competence_id": competence.id},
