@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from flask import Flask
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
@@ -59,18 +60,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .account.routes import bp as account_bp
     from .auth import sessions
     from .auth.routes import bp as auth_bp
+    from .cpd.routes import bp as cpd_bp
     from .evidence.routes import bp as evidence_bp
     from .frameworks.routes import bp as frameworks_bp
     from .home.routes import bp as home_bp
     from .mfa import routes as mfa_routes
     from .notifications import service as notifications_service
     from .notifications.routes import bp as notifications_bp
+    from .people.routes import bp as people_bp
+    from .people.routes import invitations_bp
     from .progress.routes import bp as progress_bp
-    from .training.routes import bp as training_bp
-    from .cpd.routes import bp as cpd_bp
     from .review.routes import bp as review_bp
     from .supervision.routes import bp as supervision_bp
-    from .people.routes import bp as people_bp, invitations_bp
+    from .training.routes import bp as training_bp
 
     params.init_app(app)  # the id converter must exist before the blueprints' routes
     sessions.init_app(app)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENVIRONMENTS = ("development", "testing", "production")
 
@@ -37,8 +38,7 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "PORTFOLIO_ENV": env,
         "TESTING": env == "testing",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("PORTFOLIO_DATABASE_URL")
-        or f"sqlite:///{instance / 'portfolio.db'}",
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("PORTFOLIO_DATABASE_URL") or f"sqlite:///{instance / 'portfolio.db'}",
         "UPLOAD_FOLDER": os.environ.get("PORTFOLIO_UPLOAD_FOLDER") or str(instance / "uploads"),
         "MAX_UPLOAD_MB": _int("PORTFOLIO_MAX_UPLOAD_MB", 20),
         # Sessions: short idle timeout (refreshed on every request), hard limit
@@ -66,7 +66,8 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         # The audit ledger's HMAC key: kept out of the database on purpose.
         "AUDIT_KEY": os.environ.get("PORTFOLIO_AUDIT_KEY") or None,
         # Where `flask audit checkpoint` appends the chain's signed head, outside the database.
-        "AUDIT_CHECKPOINT_FILE": os.environ.get("PORTFOLIO_AUDIT_CHECKPOINT_FILE") or str(instance / "audit-checkpoints.log"),
+        "AUDIT_CHECKPOINT_FILE": os.environ.get("PORTFOLIO_AUDIT_CHECKPOINT_FILE")
+        or str(instance / "audit-checkpoints.log"),
         # Email notices (optional): no host, no email.
         "SMTP_HOST": os.environ.get("PORTFOLIO_SMTP_HOST") or None,
         "SMTP_PORT": _int("PORTFOLIO_SMTP_PORT", 587),

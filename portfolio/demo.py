@@ -17,8 +17,18 @@ from .audit import ledger
 from .auth import service as auth_service
 from .extensions import db
 from .frameworks import loader
-from .models import Competence, DecisionOutcome, EvidenceKind, Framework, Role, SupervisionAssignment, Tier, User
-from .models import Evidence, TrainingItem
+from .models import (
+    Competence,
+    DecisionOutcome,
+    Evidence,
+    EvidenceKind,
+    Framework,
+    Role,
+    SupervisionAssignment,
+    Tier,
+    TrainingItem,
+    User,
+)
 
 DEMO_ACCOUNTS = (
     # email, name, roles, (framework key, tier slug)
@@ -41,7 +51,9 @@ DEMO_ACCOUNTS = (
 
 def _tier(framework_key: str, tier_slug: str) -> Tier:
     tier = db.session.scalar(
-        select(Tier).join(Framework).where(Framework.key == framework_key, Framework.is_current.is_(True), Tier.slug == tier_slug)
+        select(Tier)
+        .join(Framework)
+        .where(Framework.key == framework_key, Framework.is_current.is_(True), Tier.slug == tier_slug)
     )
     if tier is None:
         raise click.ClickException(f"Framework {framework_key!r} is not loaded: run `flask frameworks load` first")
@@ -76,7 +88,9 @@ def create_demo_data(password: str) -> list[User]:
             db.session.add(assignment)
             db.session.flush()
             # Bound in the ledger like every assignment, so `flask audit verify` holds on the demo.
-            ledger.record(users["manager@example.org"], "supervision.assigned", f"assignment:{assignment.id}", binds=assignment)
+            ledger.record(
+                users["manager@example.org"], "supervision.assigned", f"assignment:{assignment.id}", binds=assignment
+            )
     db.session.commit()
     if not db.session.scalar(select(TrainingItem.id).limit(1)):
         _demo_training(users["manager@example.org"])
@@ -120,7 +134,9 @@ def _demo_training(manager: User) -> None:
     for key, items in DEMO_TRAINING.items():
         framework = db.session.scalar(select(Framework).where(Framework.key == key, Framework.is_current.is_(True)))
         for title, statutory, months in items:
-            training.add_item(manager, framework, title=title, statutory=statutory, renewal_months=months, tier_slugs=[])
+            training.add_item(
+                manager, framework, title=title, statutory=statutory, renewal_months=months, tier_slugs=[]
+            )
 
 
 def _training_item(title: str) -> TrainingItem:
@@ -156,7 +172,12 @@ def _demo_evidence(users: dict[str, User]) -> None:
         ),
         link_competence_id=_competence(worker, "close a professional relationship").id,
     )
-    evidence.link_competence(worker, reflection, _competence(worker, "calm and sensitive approach").id, "Two people were upset; I stayed calm.")
+    evidence.link_competence(
+        worker,
+        reflection,
+        _competence(worker, "calm and sensitive approach").id,
+        "Two people were upset; I stayed calm.",
+    )
     evidence.submit(worker, reflection)
     submission = review.open_submission_of(reflection)
     review.decide(
@@ -189,7 +210,9 @@ def _demo_evidence(users: dict[str, User]) -> None:
             occurred_on=today - timedelta(days=14),
             supervisor_id=supervisor.id,
             description="We discussed my caseload and how to close cases well.",
-            actions=[evidence.ActionInput("Read the service's case closure guidance", "worker", today + timedelta(days=14))],
+            actions=[
+                evidence.ActionInput("Read the service's case closure guidance", "worker", today + timedelta(days=14))
+            ],
         ),
     )
     evidence.create_evidence(
@@ -203,7 +226,9 @@ def _demo_evidence(users: dict[str, User]) -> None:
             is_private=True,
         ),
     )
-    certificate = FileStorage(io.BytesIO(DEMO_PDF), filename="safeguarding-certificate.pdf", content_type="application/pdf")
+    certificate = FileStorage(
+        io.BytesIO(DEMO_PDF), filename="safeguarding-certificate.pdf", content_type="application/pdf"
+    )
     evidence.create_evidence(
         sew,
         EvidenceKind.CERTIFICATE,

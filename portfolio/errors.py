@@ -61,7 +61,10 @@ def show_on_form(form: FlaskForm, error: FieldError) -> None:
 ERROR_PAGES = {
     400: ("Sorry, there is a problem with the request", "Go back and try again."),
     403: ("You do not have access to this page", "If you think you should, ask a manager of this service."),
-    404: ("Page not found", "If you typed the web address, check it is correct. If you pasted it, check you copied the entire address."),
+    404: (
+        "Page not found",
+        "If you typed the web address, check it is correct. If you pasted it, check you copied the entire address.",
+    ),
     405: ("Sorry, there is a problem with the request", "Go back and try again."),
     413: ("The file is too large", "Choose a smaller file and try again."),
     500: ("Sorry, there is a problem with the service", "Try again later."),
@@ -89,7 +92,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(413)
     def _too_large(error: HTTPException):
         limit = app.config["MAX_UPLOAD_MB"]
-        return _page(413, "The file is too large", f"Each file must be smaller than {limit} MB. Choose a smaller file and try again.")
+        return _page(
+            413,
+            "The file is too large",
+            f"Each file must be smaller than {limit} MB. Choose a smaller file and try again.",
+        )
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):

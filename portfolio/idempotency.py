@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
 from functools import wraps
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -85,7 +86,9 @@ def remember(key: str | None, actor: User, record) -> None:
     if usable(key) is None:
         return
     db.session.flush()
-    db.session.add(FormSubmission(key_hash=_digest(key), user_id=actor.id, kind=record.__tablename__, record_id=record.id))
+    db.session.add(
+        FormSubmission(key_hash=_digest(key), user_id=actor.id, kind=record.__tablename__, record_id=record.id)
+    )
     try:
         db.session.flush()
     except IntegrityError:

@@ -7,14 +7,13 @@ early breeds circular imports.
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
-    event,
     Boolean,
     CheckConstraint,
     Date,
@@ -26,6 +25,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -34,7 +34,7 @@ from .extensions import db
 
 def utcnow() -> datetime:
     """Timezone-aware now, used as a callable default (never evaluated at import)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Role(str, enum.Enum):
@@ -91,9 +91,7 @@ class User(UserMixin, db.Model):
     framework: Mapped[Framework | None] = relationship(foreign_keys=[framework_id])
     tier: Mapped[Tier | None] = relationship(foreign_keys=[tier_id])
 
-    __table_args__ = (
-        CheckConstraint("email = lower(email)", name="email_lowercase"),
-    )
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
 
     # When this sign-in began (seconds since the epoch); set at sign-in and by
     # the user loader, never stored in the table.
@@ -161,7 +159,7 @@ class Invitation(db.Model):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
     def is_open(self, now: datetime) -> bool:
-        expires_at = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=timezone.utc)
+        expires_at = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=UTC)
         return self.used_at is None and self.revoked_at is None and expires_at > now
 
 
@@ -420,7 +418,12 @@ class EvidenceStatus(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return {"draft": "Draft", "submitted": "Submitted for review", "returned": "Returned for changes", "signed-off": "Signed off"}[self.value]
+        return {
+            "draft": "Draft",
+            "submitted": "Submitted for review",
+            "returned": "Returned for changes",
+            "signed-off": "Signed off",
+        }[self.value]
 
 
 class FeedbackSource(str, enum.Enum):
@@ -430,7 +433,11 @@ class FeedbackSource(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return {"colleague": "A colleague", "partner-agency": "A partner agency", "person-supported": "A person supported"}[self.value]
+        return {
+            "colleague": "A colleague",
+            "partner-agency": "A partner agency",
+            "person-supported": "A person supported",
+        }[self.value]
 
 
 def _enum(enum_class: type[enum.Enum]) -> Enum:
@@ -489,7 +496,10 @@ class Evidence(db.Model):
         back_populates="evidence", order_by="EvidenceLink.id", cascade="all, delete-orphan", passive_deletes=True
     )
     actions: Mapped[list[SupervisionAction]] = relationship(
-        back_populates="evidence", order_by="SupervisionAction.position", cascade="all, delete-orphan", passive_deletes=True
+        back_populates="evidence",
+        order_by="SupervisionAction.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
     note_reviews: Mapped[list[NoteReview]] = relationship(order_by="NoteReview.id", viewonly=True)
 
@@ -884,7 +894,11 @@ class TrainingItem(db.Model):
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (CheckConstraint("renewal_months IS NULL OR (renewal_months >= 1 AND renewal_months <= 120)", name="renewal_range"),)
+    __table_args__ = (
+        CheckConstraint(
+            "renewal_months IS NULL OR (renewal_months >= 1 AND renewal_months <= 120)", name="renewal_range"
+        ),
+    )
 
     def required_for(self, tier_slug: str | None) -> bool:
         return not self.tier_slugs or (tier_slug is not None and tier_slug in self.tier_slugs)
@@ -898,7 +912,9 @@ class GoalStatus(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return {"open": "Not started", "in-progress": "In progress", "achieved": "Achieved", "dropped": "Dropped"}[self.value]
+        return {"open": "Not started", "in-progress": "In progress", "achieved": "Achieved", "dropped": "Dropped"}[
+            self.value
+        ]
 
     @property
     def is_open(self) -> bool:
@@ -924,9 +940,14 @@ class Appraisal(db.Model):
 
     worker: Mapped[User] = relationship(foreign_keys=[worker_id])
     appraiser: Mapped[User] = relationship(foreign_keys=[appraiser_id])
-    goals: Mapped[list[CpdGoal]] = relationship(back_populates="appraisal", order_by="CpdGoal.id", cascade="all, delete-orphan")
+    goals: Mapped[list[CpdGoal]] = relationship(
+        back_populates="appraisal", order_by="CpdGoal.id", cascade="all, delete-orphan"
+    )
 
-    __table_args__ = (UniqueConstraint("worker_id", "year"), CheckConstraint("worker_id <> appraiser_id", name="not_self_appraised"))
+    __table_args__ = (
+        UniqueConstraint("worker_id", "year"),
+        CheckConstraint("worker_id <> appraiser_id", name="not_self_appraised"),
+    )
 
     @property
     def is_locked(self) -> bool:
@@ -972,7 +993,9 @@ class CpdActivity(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     goal: Mapped[CpdGoal | None] = relationship()
-    competences: Mapped[list[Competence]] = relationship(secondary=cpd_activity_competences, order_by="Competence.position")
+    competences: Mapped[list[Competence]] = relationship(
+        secondary=cpd_activity_competences, order_by="Competence.position"
+    )
 
     __table_args__ = (CheckConstraint("hours > 0 AND hours <= 100", name="hours_range"),)
 

@@ -33,7 +33,7 @@ def flag_identifiers(html: str) -> Markup:
 
 
 def summarise_findings(findings) -> str:
-    """"1 possible NHS number and 2 possible dates of birth"."""
+    """ "1 possible NHS number and 2 possible dates of birth"."""
     from .evidence import anonymity
 
     return anonymity.counted(findings)
@@ -44,4 +44,9 @@ def init_app(app: Flask) -> None:
     from .evidence import files
 
     app.jinja_env.filters.update(long_date=long_date, filesize=filesize, user_html=richtext.from_user)
-    app.jinja_env.globals.update(flag_identifiers=flag_identifiers, summarise_findings=summarise_findings, upload_accept=files.ACCEPT, upload_types=files.ACCEPTED_DESCRIPTION)
+    app.jinja_env.globals.update(
+        flag_identifiers=flag_identifiers,
+        summarise_findings=summarise_findings,
+        upload_accept=files.ACCEPT,
+        upload_types=files.ACCEPTED_DESCRIPTION,
+    )

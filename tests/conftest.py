@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from jinja2 import BytecodeCache
 from flask_migrate import upgrade
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, event, text
 
 from portfolio import create_app
@@ -152,7 +152,9 @@ class AuthActions:
     def __init__(self, client):
         self._client = client
 
-    def sign_in(self, email: str, password: str = factories.PASSWORD, *, remember: bool = False, follow_redirects: bool = False):
+    def sign_in(
+        self, email: str, password: str = factories.PASSWORD, *, remember: bool = False, follow_redirects: bool = False
+    ):
         page = self._client.get("/auth/sign-in")
         data = {"csrf_token": csrf_token(page.text), "email": email, "password": password}
         if remember:

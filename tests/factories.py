@@ -38,7 +38,9 @@ def load_frameworks() -> dict[str, Framework]:
 
 def tier(framework_key: str, slug: str) -> Tier:
     return db.session.scalar(
-        select(Tier).join(Framework).where(Framework.key == framework_key, Framework.is_current.is_(True), Tier.slug == slug)
+        select(Tier)
+        .join(Framework)
+        .where(Framework.key == framework_key, Framework.is_current.is_(True), Tier.slug == slug)
     )
 
 
@@ -68,14 +70,16 @@ def make_user(
     return user
 
 
-def assign(supervisor: User, worker: User, starts_on: date | None = None, *, audited: bool = False) -> SupervisionAssignment:
+def assign(
+    supervisor: User, worker: User, starts_on: date | None = None, *, audited: bool = False
+) -> SupervisionAssignment:
     """``audited``: with its ledger row, as supervision.assign writes (for tests that verify the ledger)."""
     assignment = SupervisionAssignment(
         supervisor_id=supervisor.id, worker_id=worker.id, starts_on=starts_on or date(2026, 1, 1)
     )
     db.session.add(assignment)
     if audited:
-        audit(None, "supervision.assigned", f"assignment:{{}}", assignment)
+        audit(None, "supervision.assigned", "assignment:{}", assignment)
     db.session.commit()
     return assignment
 
@@ -100,7 +104,9 @@ def make_worker_manager(name: str = "Mel Worker-Manager") -> User:
 
 def link_worker_competence(ref: str) -> Competence:
     return db.session.scalar(
-        select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
+        select(Competence)
+        .join(Framework)
+        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
     )
 
 
@@ -137,19 +143,29 @@ def supervision_note(worker: User, supervisor: User, title: str = "Supervision i
 
 def promotion_request(worker: User, *, recommended_by: User | None = None) -> PromotionRequest:
     """An open request of ``worker``'s for the next tier, written directly (readiness is not the point)."""
-    target = db.session.scalar(select(Tier).where(Tier.framework_id == worker.framework_id, Tier.position > worker.tier.position).order_by(Tier.position))
+    target = db.session.scalar(
+        select(Tier)
+        .where(Tier.framework_id == worker.framework_id, Tier.position > worker.tier.position)
+        .order_by(Tier.position)
+    )
     request = PromotionRequest(worker_id=worker.id, from_tier_id=worker.tier_id, target_tier_id=target.id)
     db.session.add(request)
     db.session.flush()
     if recommended_by is not None:
-        db.session.add(PromotionRecommendation(request_id=request.id, supervisor_id=recommended_by.id, supports=True, reasons="Ready."))
+        db.session.add(
+            PromotionRecommendation(
+                request_id=request.id, supervisor_id=recommended_by.id, supports=True, reasons="Ready."
+            )
+        )
     db.session.commit()
     return request
 
 
 def appraisal(worker: User, appraiser: User, year: int = EVENT_DAY.year) -> Appraisal:
     """An unsigned appraisal of ``worker`` by ``appraiser``, written directly (so it may name anyone)."""
-    row = Appraisal(worker_id=worker.id, appraiser_id=appraiser.id, year=year, held_on=date(year, 3, 1), review="A good year.")
+    row = Appraisal(
+        worker_id=worker.id, appraiser_id=appraiser.id, year=year, held_on=date(year, 3, 1), review="A good year."
+    )
     db.session.add(row)
     db.session.commit()
     return row
@@ -178,13 +194,15 @@ def give_totp(user: User) -> str:
     return secret
 
 
-def make_passkey(user: User, name: str = "Work laptop") -> "Passkey":
+def make_passkey(user: User, name: str = "Work laptop") -> Passkey:
     """A stored passkey row for ``user`` (its key is not usable: for pages and access, not ceremonies)."""
     import secrets
 
     from portfolio.models import Passkey
 
-    key = Passkey(user_id=user.id, credential_id=secrets.token_urlsafe(16), public_key=b"not a real key", sign_count=0, name=name)
+    key = Passkey(
+        user_id=user.id, credential_id=secrets.token_urlsafe(16), public_key=b"not a real key", sign_count=0, name=name
+    )
     db.session.add(key)
     db.session.commit()
     return key

@@ -34,10 +34,15 @@ def summary_links(page: str) -> dict[str, str]:
     """The NHS.UK error summary's messages and the ids they link to."""
     assert "There is a problem" in page, "no error summary"
     summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
-    return {" ".join(re.sub(r"<[^>]+>", " ", m).split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
+    return {
+        " ".join(re.sub(r"<[^>]+>", " ", m).split()): href
+        for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)
+    }
 
 
 def row_counts() -> dict[str, int]:
     """How many rows every table holds: the same before and after means nothing was written."""
     db.session.expire_all()
-    return {table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables}
+    return {
+        table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
+    }

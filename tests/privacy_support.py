@@ -19,8 +19,13 @@ def competences(slug: str = "link-worker") -> list[Competence]:
     """The current Link Worker framework's competences of one tier, in framework order."""
     return list(
         db.session.scalars(
-            select(Competence).join(Framework)
-            .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.tier_id == tier("link-worker", slug).id)
+            select(Competence)
+            .join(Framework)
+            .where(
+                Framework.key == "link-worker",
+                Framework.is_current.is_(True),
+                Competence.tier_id == tier("link-worker", slug).id,
+            )
             .order_by(Competence.position)
         )
     )
@@ -28,4 +33,8 @@ def competences(slug: str = "link-worker") -> list[Competence]:
 
 def pdf_bytes(marker: str) -> bytes:
     """A small PDF, accepted by its first bytes, whose bytes are unique to ``marker``."""
-    return b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n" + f"% {marker}\n".encode() + b"trailer\n%%EOF\n"
+    return (
+        b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+        + f"% {marker}\n".encode()
+        + b"trailer\n%%EOF\n"
+    )

@@ -58,7 +58,11 @@ class SoftAuthenticator:
         if count_up:
             self.sign_count += 1
         client_data = self._client_data("webauthn.get", options["challenge"])
-        auth_data = hashlib.sha256(self.rp_id.encode()).digest() + bytes([UP | (UV if verified else 0)]) + struct.pack(">I", self.sign_count)
+        auth_data = (
+            hashlib.sha256(self.rp_id.encode()).digest()
+            + bytes([UP | (UV if verified else 0)])
+            + struct.pack(">I", self.sign_count)
+        )
         signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
         return self._answer(
             client_data,

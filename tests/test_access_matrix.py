@@ -5,23 +5,21 @@ A new route fails ``test_every_route_is_in_the_matrix`` until it is added here.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-
-import io
-from datetime import date, datetime, timedelta, timezone
-
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from portfolio.auth.tokens import new_token
 from portfolio.cpd import service as cpd_service
 from portfolio.evidence import service as evidence_service
-from portfolio.training import service as training_service
 from portfolio.extensions import db
 from portfolio.frameworks import service
+from portfolio.mfa import service as mfa_service
 from portfolio.models import (
     Competence,
     EvidenceKind,
@@ -33,7 +31,7 @@ from portfolio.models import (
     Submission,
     SupervisionAssignment,
 )
-from portfolio.mfa import service as mfa_service
+from portfolio.training import service as training_service
 from tests.factories import assign, give_totp, make_passkey, make_user, tier
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
@@ -82,15 +80,43 @@ CASES = [
     Case("static", "GET", lambda ids: "/static/css/portfolio.css", {role: 200 for role in ROLES}),
     Case("assets.nhsuk_asset", "GET", lambda ids: "/assets/images/favicon.svg", {role: 200 for role in ROLES}),
     Case("home.index", "GET", lambda ids: "/", everyone(200)),
-    Case("auth.sign_in", "GET", lambda ids: "/auth/sign-in", {"anonymous": 200, "worker": 302, "supervisor": 302, "manager": 302}),
-    Case("auth.sign_in", "POST", lambda ids: "/auth/sign-in", {"anonymous": 422, "worker": 302, "supervisor": 302, "manager": 302}, data={}),
+    Case(
+        "auth.sign_in",
+        "GET",
+        lambda ids: "/auth/sign-in",
+        {"anonymous": 200, "worker": 302, "supervisor": 302, "manager": 302},
+    ),
+    Case(
+        "auth.sign_in",
+        "POST",
+        lambda ids: "/auth/sign-in",
+        {"anonymous": 422, "worker": 302, "supervisor": 302, "manager": 302},
+        data={},
+    ),
     Case("auth.sign_out", "POST", lambda ids: "/auth/sign-out", everyone(303), data={}),
     Case("frameworks.index", "GET", lambda ids: "/frameworks/", everyone(200)),
     Case("frameworks.show", "GET", lambda ids: f"/frameworks/{ids['sfh']}", everyone(200)),
     Case("frameworks.add_locality", "GET", lambda ids: f"/frameworks/{ids['sfh']}/locality/new", managers_only(200)),
-    Case("frameworks.add_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/new", managers_only(422), data={}),
-    Case("frameworks.edit_locality", "GET", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/edit", managers_only(200)),
-    Case("frameworks.edit_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/edit", managers_only(422), data={"statement": ""}),
+    Case(
+        "frameworks.add_locality",
+        "POST",
+        lambda ids: f"/frameworks/{ids['sfh']}/locality/new",
+        managers_only(422),
+        data={},
+    ),
+    Case(
+        "frameworks.edit_locality",
+        "GET",
+        lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/edit",
+        managers_only(200),
+    ),
+    Case(
+        "frameworks.edit_locality",
+        "POST",
+        lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/edit",
+        managers_only(422),
+        data={"statement": ""},
+    ),
     Case("evidence.index", "GET", lambda ids: "/portfolio/", workers(200)),
     Case("evidence.choose_kind", "GET", lambda ids: "/portfolio/new", workers(200)),
     Case("evidence.choose_kind", "POST", lambda ids: "/portfolio/new", workers(422), data={}),
@@ -104,11 +130,29 @@ CASES = [
     Case("evidence.submit", "GET", item("/submit"), owner_only(200)),
     Case("evidence.submit", "POST", item("/submit"), owner_only(303), data={}),
     Case("evidence.download", "GET", lambda ids: f"/portfolio/{ids['evidence']}/files/{ids['file']}", owner_only(200)),
-    Case("evidence.remove_file", "POST", lambda ids: f"/portfolio/{ids['evidence']}/files/{ids['file']}/delete", owner_only(303), data={}),
+    Case(
+        "evidence.remove_file",
+        "POST",
+        lambda ids: f"/portfolio/{ids['evidence']}/files/{ids['file']}/delete",
+        owner_only(303),
+        data={},
+    ),
     Case("evidence.links", "GET", item("/links"), owner_only(200)),
     Case("evidence.add_link", "POST", item("/links"), owner_only(303), data={"competence_id": "__other__"}),
-    Case("evidence.update_link", "POST", lambda ids: f"/portfolio/{ids['evidence']}/links/{ids['link']}", owner_only(303), data={"note": "n"}),
-    Case("evidence.remove_link", "POST", lambda ids: f"/portfolio/{ids['evidence']}/links/{ids['link']}/delete", owner_only(303), data={}),
+    Case(
+        "evidence.update_link",
+        "POST",
+        lambda ids: f"/portfolio/{ids['evidence']}/links/{ids['link']}",
+        owner_only(303),
+        data={"note": "n"},
+    ),
+    Case(
+        "evidence.remove_link",
+        "POST",
+        lambda ids: f"/portfolio/{ids['evidence']}/links/{ids['link']}/delete",
+        owner_only(303),
+        data={},
+    ),
     Case("evidence.competence_map", "GET", lambda ids: "/portfolio/map", workers(200)),
     Case("evidence.competence", "GET", lambda ids: f"/portfolio/competences/{ids['competence']}", workers(200)),
     # A draft has no submission to withdraw: the owner is let in and told so on the item's page (422).
@@ -117,18 +161,40 @@ CASES = [
     Case("review.team", "GET", lambda ids: "/review/team", supervisors_only(200)),
     Case("review.decide", "GET", lambda ids: f"/review/{ids['submission']}", supervisors_only(200)),
     Case("review.decide", "POST", lambda ids: f"/review/{ids['submission']}", supervisors_only(422), data={}),
-    Case("review.download", "GET", lambda ids: f"/review/{ids['submission']}/files/{ids['submitted_file']}", supervisors_only(200)),
+    Case(
+        "review.download",
+        "GET",
+        lambda ids: f"/review/{ids['submission']}/files/{ids['submitted_file']}",
+        supervisors_only(200),
+    ),
     Case("review.note", "GET", lambda ids: f"/review/notes/{ids['note']}", supervisors_only(200)),
     Case("review.note", "POST", lambda ids: f"/review/notes/{ids['note']}", supervisors_only(422), data={}),
-    Case("review.note_download", "GET", lambda ids: f"/review/notes/{ids['note']}/files/{ids['note_file']}", supervisors_only(200)),
+    Case(
+        "review.note_download",
+        "GET",
+        lambda ids: f"/review/notes/{ids['note']}/files/{ids['note_file']}",
+        supervisors_only(200),
+    ),
     Case("supervision.index", "GET", lambda ids: "/supervision/", managers_only(200)),
     Case("supervision.index", "POST", lambda ids: "/supervision/", managers_only(422), data={}),
     Case("supervision.end", "GET", lambda ids: f"/supervision/{ids['assignment']}/end", managers_only(200)),
-    Case("supervision.end", "POST", lambda ids: f"/supervision/{ids['assignment']}/end", managers_only(422), data={"ends_on-day": "", "ends_on-month": "", "ends_on-year": ""}),
+    Case(
+        "supervision.end",
+        "POST",
+        lambda ids: f"/supervision/{ids['assignment']}/end",
+        managers_only(422),
+        data={"ends_on-day": "", "ends_on-month": "", "ends_on-year": ""},
+    ),
     Case("audit.index", "GET", lambda ids: "/audit/", managers_only(200)),
     Case("audit.verify", "POST", lambda ids: "/audit/verify", managers_only(303), data={}),
     Case("notifications.index", "GET", lambda ids: "/notifications/", signed_in(200)),
-    Case("notifications.open_notice", "POST", lambda ids: f"/notifications/{ids['notification']}", {"anonymous": SIGN_IN, "worker": 404, "supervisor": 303, "manager": 404}, data={}),
+    Case(
+        "notifications.open_notice",
+        "POST",
+        lambda ids: f"/notifications/{ids['notification']}",
+        {"anonymous": SIGN_IN, "worker": 404, "supervisor": 303, "manager": 404},
+        data={},
+    ),
     Case("notifications.mark_all_read", "POST", lambda ids: "/notifications/read", signed_in(303), data={}),
     Case("progress.index", "GET", lambda ids: "/progress/", workers(200)),
     Case("progress.missing", "GET", lambda ids: "/progress/missing", workers(200)),
@@ -137,17 +203,52 @@ CASES = [
     Case("progress.pdf", "GET", lambda ids: "/progress/portfolio.pdf", workers(200)),
     Case("progress.worker", "GET", lambda ids: f"/progress/workers/{ids['worker']}", signed_in(200)),
     Case("progress.worker_pdf", "GET", lambda ids: f"/progress/workers/{ids['worker']}/portfolio.pdf", signed_in(200)),
-    Case("progress.recommend", "POST", lambda ids: f"/progress/requests/{ids['request']}/recommend", supervisors_only(422), data={}),
-    Case("progress.decide", "POST", lambda ids: f"/progress/requests/{ids['request']}/decide", managers_only(422), data={}),
-    Case("progress.verify", "GET", lambda ids: f"/progress/workers/{ids['worker']}/requirements/{ids['requirement']}", managers_only(200)),
-    Case("progress.verify", "POST", lambda ids: f"/progress/workers/{ids['worker']}/requirements/{ids['requirement']}", managers_only(303), data={}),
+    Case(
+        "progress.recommend",
+        "POST",
+        lambda ids: f"/progress/requests/{ids['request']}/recommend",
+        supervisors_only(422),
+        data={},
+    ),
+    Case(
+        "progress.decide",
+        "POST",
+        lambda ids: f"/progress/requests/{ids['request']}/decide",
+        managers_only(422),
+        data={},
+    ),
+    Case(
+        "progress.verify",
+        "GET",
+        lambda ids: f"/progress/workers/{ids['worker']}/requirements/{ids['requirement']}",
+        managers_only(200),
+    ),
+    Case(
+        "progress.verify",
+        "POST",
+        lambda ids: f"/progress/workers/{ids['worker']}/requirements/{ids['requirement']}",
+        managers_only(303),
+        data={},
+    ),
     Case("progress.team", "GET", lambda ids: "/progress/team", managers_only(200)),
     Case("training.index", "GET", lambda ids: "/training/", managers_only(302)),
     Case("training.catalogue", "GET", lambda ids: "/training/link-worker/", managers_only(200)),
     Case("training.catalogue", "POST", lambda ids: "/training/link-worker/", managers_only(422), data={}),
     Case("training.edit", "GET", lambda ids: f"/training/items/{ids['training_item']}/edit", managers_only(200)),
-    Case("training.edit", "POST", lambda ids: f"/training/items/{ids['training_item']}/edit", managers_only(422), data={"title": ""}),
-    Case("training.retire", "POST", lambda ids: f"/training/items/{ids['training_item']}/retire", managers_only(303), data={}),
+    Case(
+        "training.edit",
+        "POST",
+        lambda ids: f"/training/items/{ids['training_item']}/edit",
+        managers_only(422),
+        data={"title": ""},
+    ),
+    Case(
+        "training.retire",
+        "POST",
+        lambda ids: f"/training/items/{ids['training_item']}/retire",
+        managers_only(303),
+        data={},
+    ),
     Case("training.compliance", "GET", lambda ids: "/training/link-worker/compliance", managers_only(200)),
     Case("cpd.index", "GET", lambda ids: "/cpd/", workers(200)),
     Case("cpd.new_activity", "GET", lambda ids: "/cpd/activities/new", workers(200)),
@@ -155,8 +256,20 @@ CASES = [
     Case("cpd.new_appraisal", "GET", lambda ids: "/cpd/appraisals/new", workers(200)),
     Case("cpd.new_appraisal", "POST", lambda ids: "/cpd/appraisals/new", workers(422), data={}),
     Case("cpd.appraisal", "GET", lambda ids: f"/cpd/appraisals/{ids['appraisal']}", signed_in(200)),
-    Case("cpd.appraisal", "POST", lambda ids: f"/cpd/appraisals/{ids['appraisal']}", {"anonymous": SIGN_IN, "worker": 303, "supervisor": 303, "manager": 404}, data={}),
-    Case("cpd.sign", "POST", lambda ids: f"/cpd/appraisals/{ids['appraisal']}/sign", {"anonymous": SIGN_IN, "worker": 303, "supervisor": 303, "manager": 404}, data={}),
+    Case(
+        "cpd.appraisal",
+        "POST",
+        lambda ids: f"/cpd/appraisals/{ids['appraisal']}",
+        {"anonymous": SIGN_IN, "worker": 303, "supervisor": 303, "manager": 404},
+        data={},
+    ),
+    Case(
+        "cpd.sign",
+        "POST",
+        lambda ids: f"/cpd/appraisals/{ids['appraisal']}/sign",
+        {"anonymous": SIGN_IN, "worker": 303, "supervisor": 303, "manager": 404},
+        data={},
+    ),
     Case("people.index", "GET", lambda ids: "/people/", managers_only(200)),
     Case("people.invite", "GET", lambda ids: "/people/invite", managers_only(200)),
     Case("people.invite", "POST", lambda ids: "/people/invite", managers_only(422), data={}),
@@ -167,8 +280,12 @@ CASES = [
     # The manager deactivating themselves: refused with a message, so nothing changes for the other roles' runs.
     Case("people.deactivate", "POST", lambda ids: f"/people/{ids['manager']}/deactivate", managers_only(422), data={}),
     Case("people.reactivate", "POST", lambda ids: f"/people/{ids['worker']}/reactivate", managers_only(422), data={}),
-    Case("people.resend", "POST", lambda ids: f"/people/{ids['worker']}/invitation/resend", managers_only(422), data={}),
-    Case("people.revoke", "POST", lambda ids: f"/people/{ids['worker']}/invitation/revoke", managers_only(422), data={}),
+    Case(
+        "people.resend", "POST", lambda ids: f"/people/{ids['worker']}/invitation/resend", managers_only(422), data={}
+    ),
+    Case(
+        "people.revoke", "POST", lambda ids: f"/people/{ids['worker']}/invitation/revoke", managers_only(422), data={}
+    ),
     Case("people.show", "GET", lambda ids: "/people/999999", managers_only(404)),
     # Public: anyone holding the link; an unknown token gets the same page as a used one.
     Case("invitations.accept", "GET", lambda ids: "/invitation/not-a-token", {role: 404 for role in ROLES}),
@@ -177,41 +294,137 @@ CASES = [
     Case("account.change_password", "GET", lambda ids: "/account/password", signed_in(200)),
     Case("account.change_password", "POST", lambda ids: "/account/password", signed_in(422), data={}),
     Case("account.forgotten_password", "GET", lambda ids: "/account/forgotten-password", {role: 200 for role in ROLES}),
-    Case("account.forgotten_password", "POST", lambda ids: "/account/forgotten-password", {role: 422 for role in ROLES}, data={}),
-    Case("account.reset_link_sent", "GET", lambda ids: "/account/forgotten-password/sent", {role: 200 for role in ROLES}),
-    Case("account.reset_password", "GET", lambda ids: f"/account/reset-password/{ids['reset_token']}", {role: 200 for role in ROLES}),
-    Case("account.reset_password", "POST", lambda ids: f"/account/reset-password/{ids['reset_token']}", {role: 422 for role in ROLES}, data={}),
+    Case(
+        "account.forgotten_password",
+        "POST",
+        lambda ids: "/account/forgotten-password",
+        {role: 422 for role in ROLES},
+        data={},
+    ),
+    Case(
+        "account.reset_link_sent", "GET", lambda ids: "/account/forgotten-password/sent", {role: 200 for role in ROLES}
+    ),
+    Case(
+        "account.reset_password",
+        "GET",
+        lambda ids: f"/account/reset-password/{ids['reset_token']}",
+        {role: 200 for role in ROLES},
+    ),
+    Case(
+        "account.reset_password",
+        "POST",
+        lambda ids: f"/account/reset-password/{ids['reset_token']}",
+        {role: 422 for role in ROLES},
+        data={},
+    ),
     # Second factors (portfolio/mfa): the security section, the sign-in second step, a manager's reset.
     Case("mfa.security", "GET", lambda ids: "/account/security", signed_in(200)),
-    Case("mfa.totp_start", "POST", lambda ids: "/account/security/totp/start", {"anonymous": SIGN_IN, "worker": 422, "supervisor": 303, "manager": 303}, data={}),
-    Case("mfa.totp_setup", "GET", lambda ids: "/account/security/totp", {"anonymous": SIGN_IN, "worker": 302, "supervisor": 200, "manager": 200}),
-    Case("mfa.totp_setup", "POST", lambda ids: "/account/security/totp", {"anonymous": SIGN_IN, "worker": 303, "supervisor": 422, "manager": 422}, data={"code": "000"}),
-    Case("mfa.totp_qr", "GET", lambda ids: "/account/security/totp/qr.svg", {"anonymous": SIGN_IN, "worker": 404, "supervisor": 200, "manager": 200}),
+    Case(
+        "mfa.totp_start",
+        "POST",
+        lambda ids: "/account/security/totp/start",
+        {"anonymous": SIGN_IN, "worker": 422, "supervisor": 303, "manager": 303},
+        data={},
+    ),
+    Case(
+        "mfa.totp_setup",
+        "GET",
+        lambda ids: "/account/security/totp",
+        {"anonymous": SIGN_IN, "worker": 302, "supervisor": 200, "manager": 200},
+    ),
+    Case(
+        "mfa.totp_setup",
+        "POST",
+        lambda ids: "/account/security/totp",
+        {"anonymous": SIGN_IN, "worker": 303, "supervisor": 422, "manager": 422},
+        data={"code": "000"},
+    ),
+    Case(
+        "mfa.totp_qr",
+        "GET",
+        lambda ids: "/account/security/totp/qr.svg",
+        {"anonymous": SIGN_IN, "worker": 404, "supervisor": 200, "manager": 200},
+    ),
     Case("mfa.totp_off", "GET", lambda ids: "/account/security/totp/off", signed_in(200)),
     Case("mfa.totp_off", "POST", lambda ids: "/account/security/totp/off", signed_in(422), data={}),
-    Case("mfa.recovery_codes", "POST", lambda ids: "/account/security/recovery-codes", {"anonymous": SIGN_IN, "worker": 200, "supervisor": 422, "manager": 422}, data={}),
+    Case(
+        "mfa.recovery_codes",
+        "POST",
+        lambda ids: "/account/security/recovery-codes",
+        {"anonymous": SIGN_IN, "worker": 200, "supervisor": 422, "manager": 422},
+        data={},
+    ),
     Case("mfa.passkey_options", "POST", lambda ids: "/account/security/passkeys/options", signed_in(422), data={}),
     Case("mfa.passkey_register", "POST", lambda ids: "/account/security/passkeys", signed_in(422), data={}),
-    Case("mfa.passkey_rename", "GET", lambda ids: f"/account/security/passkeys/{ids['passkey']}/rename", {"anonymous": SIGN_IN, "worker": 200, "supervisor": 404, "manager": 404}),
-    Case("mfa.passkey_rename", "POST", lambda ids: f"/account/security/passkeys/{ids['passkey']}/rename", {"anonymous": SIGN_IN, "worker": 422, "supervisor": 404, "manager": 404}, data={"name": ""}),
-    Case("mfa.passkey_remove", "GET", lambda ids: f"/account/security/passkeys/{ids['passkey']}/remove", {"anonymous": SIGN_IN, "worker": 200, "supervisor": 404, "manager": 404}),
-    Case("mfa.passkey_remove", "POST", lambda ids: f"/account/security/passkeys/{ids['passkey']}/remove", {"anonymous": SIGN_IN, "worker": 303, "supervisor": 404, "manager": 404}, data={}),
+    Case(
+        "mfa.passkey_rename",
+        "GET",
+        lambda ids: f"/account/security/passkeys/{ids['passkey']}/rename",
+        {"anonymous": SIGN_IN, "worker": 200, "supervisor": 404, "manager": 404},
+    ),
+    Case(
+        "mfa.passkey_rename",
+        "POST",
+        lambda ids: f"/account/security/passkeys/{ids['passkey']}/rename",
+        {"anonymous": SIGN_IN, "worker": 422, "supervisor": 404, "manager": 404},
+        data={"name": ""},
+    ),
+    Case(
+        "mfa.passkey_remove",
+        "GET",
+        lambda ids: f"/account/security/passkeys/{ids['passkey']}/remove",
+        {"anonymous": SIGN_IN, "worker": 200, "supervisor": 404, "manager": 404},
+    ),
+    Case(
+        "mfa.passkey_remove",
+        "POST",
+        lambda ids: f"/account/security/passkeys/{ids['passkey']}/remove",
+        {"anonymous": SIGN_IN, "worker": 303, "supervisor": 404, "manager": 404},
+        data={},
+    ),
     # Without a password step in progress the second step sends everyone back to sign in (or home).
-    Case("mfa.verify", "GET", lambda ids: "/auth/second-step", {"anonymous": SIGN_IN, "worker": 302, "supervisor": 302, "manager": 302}),
-    Case("mfa.verify", "POST", lambda ids: "/auth/second-step", {"anonymous": 303, "worker": 302, "supervisor": 302, "manager": 302}, data={}),
-    Case("mfa.passkey_sign_in_options", "POST", lambda ids: "/auth/passkey/options", {role: 200 for role in ROLES}, data={}),
-    Case("mfa.passkey_sign_in", "POST", lambda ids: "/auth/passkey", {"anonymous": 422, "worker": 200, "supervisor": 200, "manager": 200}, data={}),
+    Case(
+        "mfa.verify",
+        "GET",
+        lambda ids: "/auth/second-step",
+        {"anonymous": SIGN_IN, "worker": 302, "supervisor": 302, "manager": 302},
+    ),
+    Case(
+        "mfa.verify",
+        "POST",
+        lambda ids: "/auth/second-step",
+        {"anonymous": 303, "worker": 302, "supervisor": 302, "manager": 302},
+        data={},
+    ),
+    Case(
+        "mfa.passkey_sign_in_options",
+        "POST",
+        lambda ids: "/auth/passkey/options",
+        {role: 200 for role in ROLES},
+        data={},
+    ),
+    Case(
+        "mfa.passkey_sign_in",
+        "POST",
+        lambda ids: "/auth/passkey",
+        {"anonymous": 422, "worker": 200, "supervisor": 200, "manager": 200},
+        data={},
+    ),
     Case("mfa.reset", "GET", lambda ids: f"/mfa/reset/{ids['worker']}", managers_only(200)),
     Case("mfa.reset", "POST", lambda ids: f"/mfa/reset/{ids['worker']}", managers_only(303), data={}),
-    Case("frameworks.retire_locality", "POST", lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/retire", managers_only(303), data={}),
+    Case(
+        "frameworks.retire_locality",
+        "POST",
+        lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/retire",
+        managers_only(303),
+        data={},
+    ),
 ]
 
 
 def test_every_route_is_in_the_matrix(app):
     routes = {
-        (rule.endpoint, method)
-        for rule in app.url_map.iter_rules()
-        for method in rule.methods - {"HEAD", "OPTIONS"}
+        (rule.endpoint, method) for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}
     }
     covered = {(case.endpoint, case.method) for case in CASES}
     assert routes == covered
@@ -232,12 +445,17 @@ def test_access(client, auth, frameworks, role, case):
     evidence = evidence_service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        evidence_service.EvidenceInput(title="Asset map", occurred_on=date(2026, 1, 5), description="Mapped local groups"),
+        evidence_service.EvidenceInput(
+            title="Asset map", occurred_on=date(2026, 1, 5), description="Mapped local groups"
+        ),
         [pdf],
         link_competence_id=competences[0].id,
     )
     supervisor = make_user(
-        Role.WORKER, Role.SUPERVISOR, email="supervisor@example.org", tier=tier("link-worker", "psychosocial-link-worker")
+        Role.WORKER,
+        Role.SUPERVISOR,
+        email="supervisor@example.org",
+        tier=tier("link-worker", "psychosocial-link-worker"),
     )
     assign(supervisor, worker)
     submitted = evidence_service.create_evidence(
@@ -251,10 +469,14 @@ def test_access(client, auth, frameworks, role, case):
     note = evidence_service.create_evidence(
         worker,
         EvidenceKind.SUPERVISION_NOTE,
-        evidence_service.EvidenceInput(occurred_on=date(2026, 2, 1), supervisor_id=supervisor.id, description="We discussed caseload"),
+        evidence_service.EvidenceInput(
+            occurred_on=date(2026, 2, 1), supervisor_id=supervisor.id, description="We discussed caseload"
+        ),
         [FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename="n.pdf", content_type="application/pdf")],
     )
-    promotion = PromotionRequest(worker_id=worker.id, from_tier_id=worker.tier_id, target_tier_id=tier("link-worker", "link-worker-coach").id)
+    promotion = PromotionRequest(
+        worker_id=worker.id, from_tier_id=worker.tier_id, target_tier_id=tier("link-worker", "link-worker-coach").id
+    )
     db.session.add(promotion)
     db.session.commit()
     training_item = training_service.add_item(
@@ -262,7 +484,11 @@ def test_access(client, auth, frameworks, role, case):
     )
     appraisal = cpd_service.start_appraisal(worker, worker, held_on=date.today(), appraiser_id=supervisor.id)
     reset_token, reset_digest = new_token()
-    db.session.add(PasswordReset(user_id=worker.id, token_digest=reset_digest, expires_at=datetime.now(timezone.utc) + timedelta(minutes=30)))
+    db.session.add(
+        PasswordReset(
+            user_id=worker.id, token_digest=reset_digest, expires_at=datetime.now(UTC) + timedelta(minutes=30)
+        )
+    )
     db.session.commit()
     # The worker has one-time codes and a passkey; the others are half-way through setting up codes.
     give_totp(worker)

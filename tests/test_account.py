@@ -10,7 +10,7 @@ import asyncio
 import re
 import time
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -59,7 +59,7 @@ def audit(action: str) -> list[AuditEntry]:
 
 def main_text(page: str) -> str:
     """The words of the page's <main>, tags removed."""
-    main = page.split('<main', 1)[1].split("</main>", 1)[0]
+    main = page.split("<main", 1)[1].split("</main>", 1)[0]
     return " ".join(re.sub(r"<[^>]+>", " ", main.split(">", 1)[1]).split())
 
 
@@ -77,13 +77,19 @@ def change(client, current: str, new: str, confirm: str | None = None, headers: 
 def ask_for_link(client, email: str, address: str | None = None):
     extra = {"environ_base": {"REMOTE_ADDR": address}} if address else {}
     page = client.get("/account/forgotten-password", **extra)
-    return client.post("/account/forgotten-password", data={"csrf_token": csrf_token(page.text), "email": email}, **extra)
+    return client.post(
+        "/account/forgotten-password", data={"csrf_token": csrf_token(page.text), "email": email}, **extra
+    )
 
 
 def set_password_by_link(client, path: str, password: str, confirm: str | None = None):
     page = client.get(path)
     assert page.status_code == 200, page.text
-    data = {"csrf_token": csrf_token(page.text), "password": password, "confirm_password": password if confirm is None else confirm}
+    data = {
+        "csrf_token": csrf_token(page.text),
+        "password": password,
+        "confirm_password": password if confirm is None else confirm,
+    }
     return client.post(path, data=data)
 
 
@@ -107,7 +113,7 @@ def a_link_for(user: User, *, minutes_left: int = 30, created_minutes_ago: int =
     from portfolio.auth.tokens import new_token
 
     token, token_digest = new_token()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     db.session.add(
         PasswordReset(
             user_id=user.id,
@@ -131,7 +137,10 @@ def mail_server(app, handler: Collector):
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     app.config.update(
-        SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, SMTP_STARTTLS=False, PUBLIC_URL="https://portfolio.example.org"
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=controller.port,
+        SMTP_STARTTLS=False,
+        PUBLIC_URL="https://portfolio.example.org",
     )
     try:
         yield handler
@@ -252,7 +261,10 @@ def test_wrong_current_passwords_count_towards_the_sign_in_throttle(app, client,
     "new, message",
     [
         ("short", "Password must be 12 characters or more"),
-        ("password1234", "This is a very common password. Choose a less common password, for example three or four random words"),
+        (
+            "password1234",
+            "This is a very common password. Choose a less common password, for example three or four random words",
+        ),
         ("Maya Manager 2026!!", "Password must not contain your name or email address"),
         ("maya@example.org+42", "Password must not contain your name or email address"),
         (factories.PASSWORD, service.SAME_PASSWORD),
@@ -352,7 +364,7 @@ def test_the_answer_is_the_same_for_known_unknown_and_deactivated_addresses(app,
 
 
 def test_the_email_carries_a_single_use_link_valid_for_30_minutes(app, client, maya, smtp):
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     ask_for_link(client, "maya@example.org")
     wait_for_mail(smtp, 1)
 
@@ -402,7 +414,7 @@ def test_a_new_link_replaces_the_older_one(client, maya, smtp):
     wait_for_mail(smtp, 1)
     first = link_in(smtp.messages[0])
     # Two minutes later (no longer a double submission), another request.
-    db.session.execute(PasswordReset.__table__.update().values(created_at=datetime.now(timezone.utc) - timedelta(minutes=2)))
+    db.session.execute(PasswordReset.__table__.update().values(created_at=datetime.now(UTC) - timedelta(minutes=2)))
     db.session.commit()
     ask_for_link(client, "maya@example.org")
     wait_for_mail(smtp, 2)
@@ -440,11 +452,14 @@ def test_too_many_requests_from_one_address(app, client, maya):
     assert refused.status_code == 422 and "Too many requests for a reset link" in field_error(refused.text, "email")
     assert elsewhere.status_code == 303
     [reset] = resets(maya)
-    assert db.session.scalar(select(func.count(PasswordResetRequest.id)).where(PasswordResetRequest.address == "10.0.0.9")) == 2
+    assert (
+        db.session.scalar(select(func.count(PasswordResetRequest.id)).where(PasswordResetRequest.address == "10.0.0.9"))
+        == 2
+    )
 
 
 def test_time_outside_the_window_does_not_count(app, client, maya):
-    old = datetime.now(timezone.utc) - app.config["SIGN_IN_WINDOW"] - timedelta(minutes=1)
+    old = datetime.now(UTC) - app.config["SIGN_IN_WINDOW"] - timedelta(minutes=1)
     db.session.add_all([PasswordResetRequest(email="maya@example.org", address="127.0.0.1", at=old) for _ in range(3)])
     db.session.commit()
 
@@ -454,7 +469,10 @@ def test_time_outside_the_window_does_not_count(app, client, maya):
 
 @pytest.mark.parametrize(
     "email, message",
-    [("", "Enter your email address"), ("maya at example", "Enter an email address in the correct format, like name@example.org")],
+    [
+        ("", "Enter your email address"),
+        ("maya at example", "Enter an email address in the correct format, like name@example.org"),
+    ],
 )
 def test_a_missing_or_malformed_email_is_shown_next_to_the_field(client, maya, email, message):
     response = ask_for_link(client, email)
@@ -502,7 +520,9 @@ def test_a_used_link_cannot_be_used_again(client, maya):
     page = client.get(path)
     assert set_password_by_link(client, path, NEW).status_code == 303
 
-    again = client.post(path, data={"csrf_token": csrf_token(page.text), "password": OTHER_NEW, "confirm_password": OTHER_NEW})
+    again = client.post(
+        path, data={"csrf_token": csrf_token(page.text), "password": OTHER_NEW, "confirm_password": OTHER_NEW}
+    )
 
     assert again.status_code == 410 and UNUSABLE in main_text(again.text)
     assert 'href="/account/forgotten-password">Ask for a new link</a>' in again.text
@@ -516,7 +536,7 @@ def test_an_expired_link_shows_a_clear_page(client, maya):
     page = client.get(path)
     assert page.status_code == 200
     # Time passes: the row's expiry is now behind us.
-    db.session.execute(PasswordReset.__table__.update().values(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1)))
+    db.session.execute(PasswordReset.__table__.update().values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
     db.session.commit()
 
     shown = client.get(path)
@@ -551,7 +571,9 @@ def test_a_weak_or_mismatched_new_password_leaves_the_link_usable(client, maya):
     assert weak.status_code == 422
     assert field_error(weak.text, "password").startswith("This is a very common password")
     assert error_summary(weak.text)[0][0] == "#password"
-    assert mismatch.status_code == 422 and field_error(mismatch.text, "confirm_password") == "The passwords do not match"
+    assert (
+        mismatch.status_code == 422 and field_error(mismatch.text, "confirm_password") == "The passwords do not match"
+    )
     assert empty.status_code == 422 and error_summary(empty.text) == [
         ("#password", "Enter a new password"),
         ("#confirm_password", "Enter your new password again"),

@@ -324,7 +324,9 @@ def test_email_addresses_are_found(sentence, address):
     assert find_identifiers(sentence, today=TODAY) == [Finding(EMAIL_ADDRESS, address, start, start + len(address))]
 
 
-@pytest.mark.parametrize("text", ["jo@localhost", "@jobloggs on social media", "jo@example", "jo@example.c", "a @ b.com"])
+@pytest.mark.parametrize(
+    "text", ["jo@localhost", "@jobloggs on social media", "jo@example", "jo@example.c", "a @ b.com"]
+)
 def test_email_near_misses(text):
     assert found(text) == []
 
@@ -497,7 +499,10 @@ def test_plain_text_then_find_then_highlight():
 
 
 def test_non_breaking_spaces_are_allowed_inside_identifiers():
-    assert found("NHS 943\u00a0476\u00a05919 at SW1A\u00a01AA") == [(NHS_NUMBER, "943\u00a0476\u00a05919"), (POSTCODE, "SW1A\u00a01AA")]
+    assert found("NHS 943\u00a0476\u00a05919 at SW1A\u00a01AA") == [
+        (NHS_NUMBER, "943\u00a0476\u00a05919"),
+        (POSTCODE, "SW1A\u00a01AA"),
+    ]
 
 
 # --------------------------------------------------------------------------

@@ -40,7 +40,9 @@ def message(label: str) -> str:
 
 def row_counts() -> dict[str, int]:
     """Rows in every table: a refused write leaves every one unchanged."""
-    return {name: db.session.scalar(select(func.count()).select_from(table)) for name, table in db.metadata.tables.items()}
+    return {
+        name: db.session.scalar(select(func.count()).select_from(table)) for name, table in db.metadata.tables.items()
+    }
 
 
 @pytest.fixture
@@ -52,20 +54,35 @@ def s(app, frameworks):
     assign(supervisor, worker, TODAY - timedelta(days=90))
     first = competences()[0]
     item = evidence_service.create_evidence(
-        worker, EvidenceKind.OTHER, EvidenceInput(title="Group report", occurred_on=EVENT_DAY, description="<p>Ran it.</p>"), link_competence_id=first.id
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Group report", occurred_on=EVENT_DAY, description="<p>Ran it.</p>"),
+        link_competence_id=first.id,
     )
     evidence_service.submit(worker, item)
     note = evidence_service.create_evidence(
-        worker, EvidenceKind.SUPERVISION_NOTE,
-        EvidenceInput(title="Supervision", occurred_on=EVENT_DAY, description="<p>Caseload.</p>", supervisor_id=supervisor.id),
+        worker,
+        EvidenceKind.SUPERVISION_NOTE,
+        EvidenceInput(
+            title="Supervision", occurred_on=EVENT_DAY, description="<p>Caseload.</p>", supervisor_id=supervisor.id
+        ),
     )
-    request = PromotionRequest(worker_id=worker.id, from_tier_id=worker.tier_id, target_tier_id=tier("link-worker", "link-worker-coach").id)
+    request = PromotionRequest(
+        worker_id=worker.id, from_tier_id=worker.tier_id, target_tier_id=tier("link-worker", "link-worker-coach").id
+    )
     db.session.add(request)
     db.session.commit()
     appraisal = cpd_service.start_appraisal(worker, worker, held_on=TODAY, appraiser_id=supervisor.id)
     return {
-        "worker": worker, "supervisor": supervisor, "manager": manager, "competence": first, "item": item, "note": note, "request": request,
-        "appraisal": appraisal, "submission": review_service.open_submission_of(item),
+        "worker": worker,
+        "supervisor": supervisor,
+        "manager": manager,
+        "competence": first,
+        "item": item,
+        "note": note,
+        "request": request,
+        "appraisal": appraisal,
+        "submission": review_service.open_submission_of(item),
         "requirement": db.session.scalar(select(Requirement).where(Requirement.framework_id == worker.framework_id)),
     }
 
@@ -85,32 +102,259 @@ def evidence(kind: EvidenceKind, **values) -> EvidenceInput:
 
 # Every free-text field: (what it is, the call, the field the message goes next to, the label it names).
 SERVICE_CASES = [
-    ("reflection title", lambda s: evidence_service.create_evidence(s["worker"], EvidenceKind.REFLECTION, evidence(EvidenceKind.REFLECTION, title=IDENTIFYING)), "title", "Title"),
-    ("private reflection title", lambda s: evidence_service.create_evidence(s["worker"], EvidenceKind.REFLECTION, evidence(EvidenceKind.REFLECTION, title=IDENTIFYING, is_private=True)), "title", "Title"),
-    ("certificate title", lambda s: evidence_service.create_evidence(s["worker"], EvidenceKind.CERTIFICATE, evidence(EvidenceKind.CERTIFICATE, title=IDENTIFYING)), "title", "Course title"),
-    ("certificate provider", lambda s: evidence_service.create_evidence(s["worker"], EvidenceKind.CERTIFICATE, evidence(EvidenceKind.CERTIFICATE, provider=IDENTIFYING)), "provider", "Training provider"),
-    ("observation text", lambda s: evidence_service.create_evidence(s["worker"], EvidenceKind.OBSERVATION, evidence(EvidenceKind.OBSERVATION, description=f"<p>{IDENTIFYING}</p>")), "description", "What was observed"),
-    ("feedback text", lambda s: evidence_service.create_evidence(s["worker"], EvidenceKind.FEEDBACK, evidence(EvidenceKind.FEEDBACK, description=IDENTIFYING)), "description", "The feedback"),
-    ("feedback from", lambda s: evidence_service.create_evidence(s["worker"], EvidenceKind.FEEDBACK, evidence(EvidenceKind.FEEDBACK, feedback_from=IDENTIFYING)), "feedback_from", "Their name or role"),
-    ("other text", lambda s: evidence_service.create_evidence(s["worker"], EvidenceKind.OTHER, evidence(EvidenceKind.OTHER, description=IDENTIFYING)), "description", "Description"),
-    ("supervision note text", lambda s: evidence_service.create_evidence(s["worker"], EvidenceKind.SUPERVISION_NOTE, evidence(EvidenceKind.SUPERVISION_NOTE, description=IDENTIFYING, supervisor_id=s["supervisor"].id)), "description", "What was discussed"),
-    ("supervision action", lambda s: evidence_service.create_evidence(s["worker"], EvidenceKind.SUPERVISION_NOTE, evidence(EvidenceKind.SUPERVISION_NOTE, supervisor_id=s["supervisor"].id, actions=[ActionInput("Book leave", "worker", TODAY), ActionInput(IDENTIFYING, "worker", TODAY)])), "actions-1-description", "Action"),
-    ("edited title", lambda s: evidence_service.update_evidence(s["worker"], s["note"], evidence(EvidenceKind.SUPERVISION_NOTE, title=IDENTIFYING, supervisor_id=s["supervisor"].id)), "title", "Title"),
-    ("link note", lambda s: evidence_service.link_competence(s["worker"], s["note"], s["competence"].id, note=IDENTIFYING), "note", "The note"),
-    ("decision comment", lambda s: review_service.decide(s["supervisor"], s["submission"], outcome=DecisionOutcome.RETURNED, comment=IDENTIFYING, outcomes={s["competence"].id: review_service.CompetenceOutcome(True)}), "comment", "The comment for the worker"),
-    ("competence comment", lambda s: review_service.decide(s["supervisor"], s["submission"], outcome=DecisionOutcome.RETURNED, comment="Add detail", outcomes={s["competence"].id: review_service.CompetenceOutcome(False, IDENTIFYING)}), "decisions-0-comment", "The comment"),
-    ("note review comment", lambda s: review_service.review_note(s["supervisor"], s["note"], NoteOutcome.DISPUTED, IDENTIFYING), "comment", "The comment"),
-    ("recommendation reasons", lambda s: progress_service.recommend(s["supervisor"], s["request"], supports=False, reasons=IDENTIFYING), "reasons", "The reasons"),
-    ("promotion decision reasons", lambda s: progress_service.decide_promotion(s["manager"], s["request"], approved=False, effective_on=None, reasons=IDENTIFYING), "reasons", "The reasons"),
-    ("verification note", lambda s: progress_service.verify_requirement(s["manager"], s["worker"], s["requirement"], verified_on=TODAY, expires_on=None, note=IDENTIFYING), "note", "The note"),
-    ("appraisal review", lambda s: cpd_service.update_appraisal(s["worker"], s["appraisal"], review=IDENTIFYING, objectives="", learning_needs="", goals=[]), "review", "The review"),
-    ("appraisal objectives", lambda s: cpd_service.update_appraisal(s["worker"], s["appraisal"], review="", objectives=IDENTIFYING, learning_needs="", goals=[]), "objectives", "The objectives"),
-    ("appraisal learning needs", lambda s: cpd_service.update_appraisal(s["worker"], s["appraisal"], review="", objectives="", learning_needs=IDENTIFYING, goals=[]), "learning_needs", "The learning needs"),
-    ("CPD goal", lambda s: cpd_service.update_appraisal(s["worker"], s["appraisal"], review="", objectives="", learning_needs="", goals=[cpd_service.GoalInput(IDENTIFYING, "", TODAY, "open")]), "goals-0-description", "The goal"),
-    ("CPD goal method", lambda s: cpd_service.update_appraisal(s["worker"], s["appraisal"], review="", objectives="", learning_needs="", goals=[cpd_service.GoalInput("Learn", IDENTIFYING, TODAY, "open")]), "goals-0-method", "The method"),
-    ("CPD activity title", lambda s: cpd_service.log_activity(s["worker"], done_on=EVENT_DAY, title=IDENTIFYING, hours="1", learned="Much", impact="Some", goal_id=None, competence_ids=[]), "title", "The title"),
-    ("CPD activity learned", lambda s: cpd_service.log_activity(s["worker"], done_on=EVENT_DAY, title="Course", hours="1", learned=IDENTIFYING, impact="Some", goal_id=None, competence_ids=[]), "learned", "What you learned"),
-    ("CPD activity impact", lambda s: cpd_service.log_activity(s["worker"], done_on=EVENT_DAY, title="Course", hours="1", learned="Much", impact=IDENTIFYING, goal_id=None, competence_ids=[]), "impact", "The impact"),
+    (
+        "reflection title",
+        lambda s: evidence_service.create_evidence(
+            s["worker"], EvidenceKind.REFLECTION, evidence(EvidenceKind.REFLECTION, title=IDENTIFYING)
+        ),
+        "title",
+        "Title",
+    ),
+    (
+        "private reflection title",
+        lambda s: evidence_service.create_evidence(
+            s["worker"], EvidenceKind.REFLECTION, evidence(EvidenceKind.REFLECTION, title=IDENTIFYING, is_private=True)
+        ),
+        "title",
+        "Title",
+    ),
+    (
+        "certificate title",
+        lambda s: evidence_service.create_evidence(
+            s["worker"], EvidenceKind.CERTIFICATE, evidence(EvidenceKind.CERTIFICATE, title=IDENTIFYING)
+        ),
+        "title",
+        "Course title",
+    ),
+    (
+        "certificate provider",
+        lambda s: evidence_service.create_evidence(
+            s["worker"], EvidenceKind.CERTIFICATE, evidence(EvidenceKind.CERTIFICATE, provider=IDENTIFYING)
+        ),
+        "provider",
+        "Training provider",
+    ),
+    (
+        "observation text",
+        lambda s: evidence_service.create_evidence(
+            s["worker"],
+            EvidenceKind.OBSERVATION,
+            evidence(EvidenceKind.OBSERVATION, description=f"<p>{IDENTIFYING}</p>"),
+        ),
+        "description",
+        "What was observed",
+    ),
+    (
+        "feedback text",
+        lambda s: evidence_service.create_evidence(
+            s["worker"], EvidenceKind.FEEDBACK, evidence(EvidenceKind.FEEDBACK, description=IDENTIFYING)
+        ),
+        "description",
+        "The feedback",
+    ),
+    (
+        "feedback from",
+        lambda s: evidence_service.create_evidence(
+            s["worker"], EvidenceKind.FEEDBACK, evidence(EvidenceKind.FEEDBACK, feedback_from=IDENTIFYING)
+        ),
+        "feedback_from",
+        "Their name or role",
+    ),
+    (
+        "other text",
+        lambda s: evidence_service.create_evidence(
+            s["worker"], EvidenceKind.OTHER, evidence(EvidenceKind.OTHER, description=IDENTIFYING)
+        ),
+        "description",
+        "Description",
+    ),
+    (
+        "supervision note text",
+        lambda s: evidence_service.create_evidence(
+            s["worker"],
+            EvidenceKind.SUPERVISION_NOTE,
+            evidence(EvidenceKind.SUPERVISION_NOTE, description=IDENTIFYING, supervisor_id=s["supervisor"].id),
+        ),
+        "description",
+        "What was discussed",
+    ),
+    (
+        "supervision action",
+        lambda s: evidence_service.create_evidence(
+            s["worker"],
+            EvidenceKind.SUPERVISION_NOTE,
+            evidence(
+                EvidenceKind.SUPERVISION_NOTE,
+                supervisor_id=s["supervisor"].id,
+                actions=[ActionInput("Book leave", "worker", TODAY), ActionInput(IDENTIFYING, "worker", TODAY)],
+            ),
+        ),
+        "actions-1-description",
+        "Action",
+    ),
+    (
+        "edited title",
+        lambda s: evidence_service.update_evidence(
+            s["worker"],
+            s["note"],
+            evidence(EvidenceKind.SUPERVISION_NOTE, title=IDENTIFYING, supervisor_id=s["supervisor"].id),
+        ),
+        "title",
+        "Title",
+    ),
+    (
+        "link note",
+        lambda s: evidence_service.link_competence(s["worker"], s["note"], s["competence"].id, note=IDENTIFYING),
+        "note",
+        "The note",
+    ),
+    (
+        "decision comment",
+        lambda s: review_service.decide(
+            s["supervisor"],
+            s["submission"],
+            outcome=DecisionOutcome.RETURNED,
+            comment=IDENTIFYING,
+            outcomes={s["competence"].id: review_service.CompetenceOutcome(True)},
+        ),
+        "comment",
+        "The comment for the worker",
+    ),
+    (
+        "competence comment",
+        lambda s: review_service.decide(
+            s["supervisor"],
+            s["submission"],
+            outcome=DecisionOutcome.RETURNED,
+            comment="Add detail",
+            outcomes={s["competence"].id: review_service.CompetenceOutcome(False, IDENTIFYING)},
+        ),
+        "decisions-0-comment",
+        "The comment",
+    ),
+    (
+        "note review comment",
+        lambda s: review_service.review_note(s["supervisor"], s["note"], NoteOutcome.DISPUTED, IDENTIFYING),
+        "comment",
+        "The comment",
+    ),
+    (
+        "recommendation reasons",
+        lambda s: progress_service.recommend(s["supervisor"], s["request"], supports=False, reasons=IDENTIFYING),
+        "reasons",
+        "The reasons",
+    ),
+    (
+        "promotion decision reasons",
+        lambda s: progress_service.decide_promotion(
+            s["manager"], s["request"], approved=False, effective_on=None, reasons=IDENTIFYING
+        ),
+        "reasons",
+        "The reasons",
+    ),
+    (
+        "verification note",
+        lambda s: progress_service.verify_requirement(
+            s["manager"], s["worker"], s["requirement"], verified_on=TODAY, expires_on=None, note=IDENTIFYING
+        ),
+        "note",
+        "The note",
+    ),
+    (
+        "appraisal review",
+        lambda s: cpd_service.update_appraisal(
+            s["worker"], s["appraisal"], review=IDENTIFYING, objectives="", learning_needs="", goals=[]
+        ),
+        "review",
+        "The review",
+    ),
+    (
+        "appraisal objectives",
+        lambda s: cpd_service.update_appraisal(
+            s["worker"], s["appraisal"], review="", objectives=IDENTIFYING, learning_needs="", goals=[]
+        ),
+        "objectives",
+        "The objectives",
+    ),
+    (
+        "appraisal learning needs",
+        lambda s: cpd_service.update_appraisal(
+            s["worker"], s["appraisal"], review="", objectives="", learning_needs=IDENTIFYING, goals=[]
+        ),
+        "learning_needs",
+        "The learning needs",
+    ),
+    (
+        "CPD goal",
+        lambda s: cpd_service.update_appraisal(
+            s["worker"],
+            s["appraisal"],
+            review="",
+            objectives="",
+            learning_needs="",
+            goals=[cpd_service.GoalInput(IDENTIFYING, "", TODAY, "open")],
+        ),
+        "goals-0-description",
+        "The goal",
+    ),
+    (
+        "CPD goal method",
+        lambda s: cpd_service.update_appraisal(
+            s["worker"],
+            s["appraisal"],
+            review="",
+            objectives="",
+            learning_needs="",
+            goals=[cpd_service.GoalInput("Learn", IDENTIFYING, TODAY, "open")],
+        ),
+        "goals-0-method",
+        "The method",
+    ),
+    (
+        "CPD activity title",
+        lambda s: cpd_service.log_activity(
+            s["worker"],
+            done_on=EVENT_DAY,
+            title=IDENTIFYING,
+            hours="1",
+            learned="Much",
+            impact="Some",
+            goal_id=None,
+            competence_ids=[],
+        ),
+        "title",
+        "The title",
+    ),
+    (
+        "CPD activity learned",
+        lambda s: cpd_service.log_activity(
+            s["worker"],
+            done_on=EVENT_DAY,
+            title="Course",
+            hours="1",
+            learned=IDENTIFYING,
+            impact="Some",
+            goal_id=None,
+            competence_ids=[],
+        ),
+        "learned",
+        "What you learned",
+    ),
+    (
+        "CPD activity impact",
+        lambda s: cpd_service.log_activity(
+            s["worker"],
+            done_on=EVENT_DAY,
+            title="Course",
+            hours="1",
+            learned="Much",
+            impact=IDENTIFYING,
+            goal_id=None,
+            competence_ids=[],
+        ),
+        "impact",
+        "The impact",
+    ),
 ]
 
 
@@ -126,7 +370,11 @@ def test_every_free_text_field_refuses_identifying_details_naming_the_field(s, w
 
 
 def test_a_reflections_prompts_still_let_the_author_confirm_and_name_the_prompts(s):
-    data = evidence(EvidenceKind.REFLECTION, what_happened="<p>Born 12/03/1985, and 01/02/1950.</p>", what_learned="<p>Mail jo@example.org or al@example.org</p>")
+    data = evidence(
+        EvidenceKind.REFLECTION,
+        what_happened="<p>Born 12/03/1985, and 01/02/1950.</p>",
+        what_learned="<p>Mail jo@example.org or al@example.org</p>",
+    )
     with pytest.raises(AnonymityCheckNeeded) as error:
         evidence_service.create_evidence(s["worker"], EvidenceKind.REFLECTION, data)
     assert error.value.field == "confirm_anonymous"
@@ -175,7 +423,10 @@ def assert_shown_next_to(response, field: str, expected: str) -> None:
     page = page_text(response)
     assert "There is a problem" in page
     summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
-    links = {" ".join(re.sub(r"<[^>]+>", " ", m).split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
+    links = {
+        " ".join(re.sub(r"<[^>]+>", " ", m).split()): href
+        for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)
+    }
     assert links.get(expected, "").startswith(field), f"{expected!r} does not link to #{field}: {links}"
     assert f'id="{field}-error"' in page, f"no error message next to {field}"
     after = page.split(f'id="{field}-error"', 1)[1]
@@ -188,30 +439,98 @@ def day(name: str, when: date) -> dict[str, str]:
 
 
 ROUTE_CASES = [
-    ("reflection title", "worker", lambda s: "/portfolio/new/reflection",
-     lambda s: {"title": IDENTIFYING, **day("occurred_on", EVENT_DAY), "what_happened": "Ran a group.", "what_learned": "Listen.", "visibility": "shareable"},
-     "title", "Title"),
-    ("observation text", "worker", lambda s: "/portfolio/new/observation",
-     lambda s: {"title": "Observed", **day("occurred_on", EVENT_DAY), "description": IDENTIFYING}, "description", "What was observed"),
-    ("link note", "worker", lambda s: f"/portfolio/{s['note'].id}/links",
-     lambda s: {"competence_id": str(s["competence"].id), "note": IDENTIFYING}, "note", "The note"),
-    ("decision comment", "supervisor", lambda s: f"/review/{s['submission'].id}",
-     lambda s: {"decisions-0-accepted": "accepted", "outcome": "returned", "comment": IDENTIFYING}, "comment", "The comment for the worker"),
-    ("note review comment", "supervisor", lambda s: f"/review/notes/{s['note'].id}",
-     lambda s: {"outcome": "disputed", "comment": IDENTIFYING}, "comment", "The comment"),
-    ("recommendation reasons", "supervisor", lambda s: f"/progress/requests/{s['request'].id}/recommend",
-     lambda s: {"supports": "no", "reasons": IDENTIFYING}, "reasons", "The reasons"),
-    ("verification note", "manager", lambda s: f"/progress/workers/{s['worker'].id}/requirements/{s['requirement'].id}",
-     lambda s: {**day("verified_on", TODAY), "note": IDENTIFYING}, "note", "The note"),
-    ("appraisal review", "worker", lambda s: f"/cpd/appraisals/{s['appraisal'].id}",
-     lambda s: {"review": IDENTIFYING, "objectives": "", "learning_needs": ""}, "review", "The review"),
-    ("CPD activity title", "worker", lambda s: "/cpd/activities/new",
-     lambda s: {**day("done_on", EVENT_DAY), "title": IDENTIFYING, "hours": "1", "learned": "Much", "impact": "Some", "goal_id": "0"}, "title", "The title"),
+    (
+        "reflection title",
+        "worker",
+        lambda s: "/portfolio/new/reflection",
+        lambda s: {
+            "title": IDENTIFYING,
+            **day("occurred_on", EVENT_DAY),
+            "what_happened": "Ran a group.",
+            "what_learned": "Listen.",
+            "visibility": "shareable",
+        },
+        "title",
+        "Title",
+    ),
+    (
+        "observation text",
+        "worker",
+        lambda s: "/portfolio/new/observation",
+        lambda s: {"title": "Observed", **day("occurred_on", EVENT_DAY), "description": IDENTIFYING},
+        "description",
+        "What was observed",
+    ),
+    (
+        "link note",
+        "worker",
+        lambda s: f"/portfolio/{s['note'].id}/links",
+        lambda s: {"competence_id": str(s["competence"].id), "note": IDENTIFYING},
+        "note",
+        "The note",
+    ),
+    (
+        "decision comment",
+        "supervisor",
+        lambda s: f"/review/{s['submission'].id}",
+        lambda s: {"decisions-0-accepted": "accepted", "outcome": "returned", "comment": IDENTIFYING},
+        "comment",
+        "The comment for the worker",
+    ),
+    (
+        "note review comment",
+        "supervisor",
+        lambda s: f"/review/notes/{s['note'].id}",
+        lambda s: {"outcome": "disputed", "comment": IDENTIFYING},
+        "comment",
+        "The comment",
+    ),
+    (
+        "recommendation reasons",
+        "supervisor",
+        lambda s: f"/progress/requests/{s['request'].id}/recommend",
+        lambda s: {"supports": "no", "reasons": IDENTIFYING},
+        "reasons",
+        "The reasons",
+    ),
+    (
+        "verification note",
+        "manager",
+        lambda s: f"/progress/workers/{s['worker'].id}/requirements/{s['requirement'].id}",
+        lambda s: {**day("verified_on", TODAY), "note": IDENTIFYING},
+        "note",
+        "The note",
+    ),
+    (
+        "appraisal review",
+        "worker",
+        lambda s: f"/cpd/appraisals/{s['appraisal'].id}",
+        lambda s: {"review": IDENTIFYING, "objectives": "", "learning_needs": ""},
+        "review",
+        "The review",
+    ),
+    (
+        "CPD activity title",
+        "worker",
+        lambda s: "/cpd/activities/new",
+        lambda s: {
+            **day("done_on", EVENT_DAY),
+            "title": IDENTIFYING,
+            "hours": "1",
+            "learned": "Much",
+            "impact": "Some",
+            "goal_id": "0",
+        },
+        "title",
+        "The title",
+    ),
 ]
 
 
 @pytest.mark.parametrize("what, role, path, data, field, label", ROUTE_CASES, ids=[c[0] for c in ROUTE_CASES])
-def test_the_page_shows_the_message_next_to_the_field_and_saves_nothing(client, auth, s, what, role, path, data, field, label):
+def test_the_page_shows_the_message_next_to_the_field_and_saves_nothing(
+    client, auth, s, what, role, path, data, field, label
+):
     auth.login_as(s[role])
     url = path(s)
     before = row_counts()
@@ -223,7 +542,13 @@ def test_the_page_shows_the_message_next_to_the_field_and_saves_nothing(client, 
 def test_a_refused_title_does_not_offer_the_confirm_box_that_cannot_clear_it(client, auth, s):
     auth.login_as(s["worker"])
     url = "/portfolio/new/reflection"
-    data = {"title": IDENTIFYING, **day("occurred_on", EVENT_DAY), "what_happened": "Ran a group.", "what_learned": "Listen.", "visibility": "shareable"}
+    data = {
+        "title": IDENTIFYING,
+        **day("occurred_on", EVENT_DAY),
+        "what_happened": "Ran a group.",
+        "what_learned": "Listen.",
+        "visibility": "shareable",
+    }
     response = client.post(url, data={"csrf_token": auth.token(url), **data}, content_type="multipart/form-data")
     assert_shown_next_to(response, "title", message("Title"))
     page = page_text(response)

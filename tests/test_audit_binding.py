@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -54,7 +54,9 @@ HASH = "a" * 64
 
 def competence(ref: str) -> Competence:
     return db.session.scalar(
-        select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
+        select(Competence)
+        .join(Framework)
+        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
     )
 
 
@@ -82,28 +84,46 @@ def world(app, frameworks) -> World:
     manager = make_user(Role.MANAGER, name="Maya Manager")
     worker = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assignment = supervision.assign(manager, worker_id=worker.id, supervisor_id=sam.id, starts_on=date(2026, 1, 1), ends_on=None)
+    assignment = supervision.assign(
+        manager, worker_id=worker.id, supervisor_id=sam.id, starts_on=date(2026, 1, 1), ends_on=None
+    )
 
     first, second = competence("PS-LW-01").id, competence("PS-LW-02").id
     evidence = evidence_service.create_evidence(
-        worker, EvidenceKind.OTHER, EvidenceInput(title="Walking group", occurred_on=date(2026, 3, 10), description="A weekly walk."),
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Walking group", occurred_on=date(2026, 3, 10), description="A weekly walk."),
         link_competence_id=first,
     )
     evidence_service.link_competence(worker, evidence, second)
     evidence_service.submit(worker, db.session.get(Evidence, evidence.id))
     decision = review.decide(
-        sam, review.open_submission_of(evidence), outcome=DecisionOutcome.SIGNED_OFF, comment="Well shown",
+        sam,
+        review.open_submission_of(evidence),
+        outcome=DecisionOutcome.SIGNED_OFF,
+        comment="Well shown",
         outcomes={first: CompetenceOutcome(True), second: CompetenceOutcome(False, "Not this one")},
     )
 
-    note = Evidence(owner_id=worker.id, kind=EvidenceKind.SUPERVISION_NOTE, title="March supervision", occurred_on=date(2026, 3, 1),
-                    description="<p>Caseload.</p>", supervisor_id=sam.id, status=EvidenceStatus.DRAFT)
+    note = Evidence(
+        owner_id=worker.id,
+        kind=EvidenceKind.SUPERVISION_NOTE,
+        title="March supervision",
+        occurred_on=date(2026, 3, 1),
+        description="<p>Caseload.</p>",
+        supervisor_id=sam.id,
+        status=EvidenceStatus.DRAFT,
+    )
     db.session.add(note)
     db.session.commit()
     note_review = review.review_note(sam, note, NoteOutcome.CONFIRMED, "")
 
-    requirement = db.session.scalar(select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == "REQ-DRIVING"))
-    verification = progress.verify_requirement(manager, worker, requirement, verified_on=TODAY - timedelta(days=2), expires_on=None, note="Saw licence")
+    requirement = db.session.scalar(
+        select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == "REQ-DRIVING")
+    )
+    verification = progress.verify_requirement(
+        manager, worker, requirement, verified_on=TODAY - timedelta(days=2), expires_on=None, note="Saw licence"
+    )
 
     # A request is only accepted from a ready worker; the rest of the promotion runs through the use cases.
     coach = tier("link-worker", "link-worker-coach")
@@ -112,30 +132,60 @@ def world(app, frameworks) -> World:
     audit(worker, "promotion.requested", f"user:{worker.id}", request)
     db.session.commit()
     progress.recommend(sam, request, supports=False, reasons="More group work first")
-    declined = progress.decide_promotion(manager, db.session.get(PromotionRequest, request.id), approved=False, effective_on=None, reasons="Agreed")
+    declined = progress.decide_promotion(
+        manager, db.session.get(PromotionRequest, request.id), approved=False, effective_on=None, reasons="Agreed"
+    )
 
     # An approved one with its tier change, as decide_promotion writes it.
     approved_request = PromotionRequest(worker_id=worker.id, from_tier_id=worker.tier_id, target_tier_id=coach.id)
     db.session.add(approved_request)
     audit(worker, "promotion.requested", f"user:{worker.id}", approved_request)
-    approved = PromotionDecision(request_id=approved_request.id, manager_id=manager.id, approved=True, effective_on=TODAY, reasons="")
+    approved = PromotionDecision(
+        request_id=approved_request.id, manager_id=manager.id, approved=True, effective_on=TODAY, reasons=""
+    )
     db.session.add(approved)
     db.session.flush()
-    db.session.add(TierChange(worker_id=worker.id, from_tier_id=worker.tier_id, to_tier_id=coach.id, effective_on=TODAY, decision_id=approved.id))
+    db.session.add(
+        TierChange(
+            worker_id=worker.id,
+            from_tier_id=worker.tier_id,
+            to_tier_id=coach.id,
+            effective_on=TODAY,
+            decision_id=approved.id,
+        )
+    )
     audit(manager, "promotion.approved", f"user:{worker.id}", approved)
     db.session.commit()
 
     appraisal = cpd.start_appraisal(worker, worker, held_on=TODAY, appraiser_id=sam.id)
-    cpd.update_appraisal(worker, appraisal, review="A good year", objectives="Lead groups", learning_needs="", goals=[
-        cpd.GoalInput("Lead a walking group", "Shadow the lead", TODAY + timedelta(days=60), "open"),
-    ])
+    cpd.update_appraisal(
+        worker,
+        appraisal,
+        review="A good year",
+        objectives="Lead groups",
+        learning_needs="",
+        goals=[
+            cpd.GoalInput("Lead a walking group", "Shadow the lead", TODAY + timedelta(days=60), "open"),
+        ],
+    )
     cpd.sign(worker, db.session.get(type(appraisal), appraisal.id))
 
     return World(
-        worker=worker, sam=sam, manager=manager, decision_id=decision.id, submission_id=decision.submission_id,
-        evidence_id=decision.evidence_id, first=first, second=second, note_review_id=note_review.id,
-        verification_id=verification.id, request_id=request.id, promotion_decision_id=declined.id, approved_decision_id=approved.id,
-        appraisal_id=appraisal.id, assignment_id=assignment.id,
+        worker=worker,
+        sam=sam,
+        manager=manager,
+        decision_id=decision.id,
+        submission_id=decision.submission_id,
+        evidence_id=decision.evidence_id,
+        first=first,
+        second=second,
+        note_review_id=note_review.id,
+        verification_id=verification.id,
+        request_id=request.id,
+        promotion_decision_id=declined.id,
+        approved_decision_id=approved.id,
+        appraisal_id=appraisal.id,
+        assignment_id=assignment.id,
     )
 
 
@@ -190,14 +240,24 @@ def test_each_use_case_binds_its_record(app, runner, world):
     assert (row.format, row.record_type, row.record_id) == (2, "decision", world.decision_id)
     assert row.content == binders.decisions([world.decision_id])[world.decision_id]
     assert row.content["outcome"] == "signed-off" and row.content["supervisor"] == world.sam.id
-    assert [(c["competence"], c["accepted"]) for c in row.content["competences"]] == [(world.first, True), (world.second, False)]
+    assert [(c["competence"], c["accepted"]) for c in row.content["competences"]] == [
+        (world.first, True),
+        (world.second, False),
+    ]
     assert row.content["evidence_hash"] == db.session.get(Decision, world.decision_id).content_hash
     # Free text is bound by a keyed digest, never copied into the ledger.
     assert "Well shown" not in json.dumps(row.content) and row.content["comment"] == binders.text_digest("Well shown")
     assert row.content_hash == binders.content_hash(row.content)
     assert row.hash == ledger._digest(
-        app.config["AUDIT_KEY"].encode(), seq=row.seq, at=row.at, actor_id=row.actor_id, action=row.action, subject=row.subject,
-        details=row.details, prev_hash=row.prev_hash, binding=ledger.Binding("decision", world.decision_id, row.content_hash),
+        app.config["AUDIT_KEY"].encode(),
+        seq=row.seq,
+        at=row.at,
+        actor_id=row.actor_id,
+        action=row.action,
+        subject=row.subject,
+        details=row.details,
+        prev_hash=row.prev_hash,
+        binding=ledger.Binding("decision", world.decision_id, row.content_hash),
     )
 
 
@@ -214,7 +274,9 @@ def test_every_binder_is_registered_once_and_reads_its_records(app, world):
 def test_a_clean_ledger_verifies(app, runner, world):
     result = ledger.verify()
     assert result.ok, result.describe()
-    assert result.records_checked == 10  # assignment, decision, note review, verification, 2 requests, recommendation, 2 decisions, appraisal
+    assert (
+        result.records_checked == 10
+    )  # assignment, decision, note review, verification, 2 requests, recommendation, 2 decisions, appraisal
     cli = verify_cli(runner)
     assert cli.exit_code == 0, cli.output
     assert f"Audit ledger intact: {result.checked} rows checked. 10 records match the ledger." in cli.output
@@ -234,75 +296,122 @@ def test_ending_an_assignment_rebinds_it(app, world):
 
 def test_a_flipped_decision_outcome_is_named(app, runner, world):
     execute("UPDATE decisions SET outcome = 'returned' WHERE id = :id", id=world.decision_id)
-    assert_found(runner, f"decision {world.decision_id} on submission {world.submission_id}: outcome differs from the ledger")
+    assert_found(
+        runner, f"decision {world.decision_id} on submission {world.submission_id}: outcome differs from the ledger"
+    )
 
 
 def test_a_deleted_decision_is_named(app, runner, world):
     seq = bound_seq("decision", world.decision_id)
     execute("DELETE FROM competence_decisions WHERE decision_id = :id", id=world.decision_id)
     execute("DELETE FROM decisions WHERE id = :id", id=world.decision_id)
-    assert_found(runner, f"decision {world.decision_id} on submission {world.submission_id}: it was deleted, but ledger row {seq} records it")
+    assert_found(
+        runner,
+        f"decision {world.decision_id} on submission {world.submission_id}: it was deleted, but ledger row {seq} records it",
+    )
 
 
 def test_one_flipped_accepted_flag_is_named(app, runner, world):
-    execute("UPDATE competence_decisions SET accepted = :yes WHERE decision_id = :id AND competence_id = :cid", yes=True, id=world.decision_id, cid=world.second)
+    execute(
+        "UPDATE competence_decisions SET accepted = :yes WHERE decision_id = :id AND competence_id = :cid",
+        yes=True,
+        id=world.decision_id,
+        cid=world.second,
+    )
     assert_found(
-        runner, f"decision {world.decision_id} on submission {world.submission_id}: the accepted flag for competence {world.second} differs from the ledger"
+        runner,
+        f"decision {world.decision_id} on submission {world.submission_id}: the accepted flag for competence {world.second} differs from the ledger",
     )
 
 
 def test_a_removed_competence_outcome_is_named(app, runner, world):
-    execute("DELETE FROM competence_decisions WHERE decision_id = :id AND competence_id = :cid", id=world.decision_id, cid=world.first)
-    assert_found(runner, f"decision {world.decision_id} on submission {world.submission_id}: the outcome for competence {world.first} was removed")
+    execute(
+        "DELETE FROM competence_decisions WHERE decision_id = :id AND competence_id = :cid",
+        id=world.decision_id,
+        cid=world.first,
+    )
+    assert_found(
+        runner,
+        f"decision {world.decision_id} on submission {world.submission_id}: the outcome for competence {world.first} was removed",
+    )
 
 
 def test_a_changed_decision_comment_is_named(app, runner, world):
     execute("UPDATE decisions SET comment = 'Changed later' WHERE id = :id", id=world.decision_id)
-    assert_found(runner, f"decision {world.decision_id} on submission {world.submission_id}: comment differs from the ledger")
+    assert_found(
+        runner, f"decision {world.decision_id} on submission {world.submission_id}: comment differs from the ledger"
+    )
 
 
 def test_a_changed_promotion_decision_is_named(app, runner, world):
     execute("UPDATE promotion_decisions SET approved = :yes WHERE id = :id", yes=True, id=world.promotion_decision_id)
-    assert_found(runner, f"promotion decision {world.promotion_decision_id} on request {world.request_id}: approved differs from the ledger")
+    assert_found(
+        runner,
+        f"promotion decision {world.promotion_decision_id} on request {world.request_id}: approved differs from the ledger",
+    )
 
 
 def test_a_removed_tier_change_is_named(app, runner, world):
     approved = db.session.get(PromotionDecision, world.approved_decision_id)
     execute("DELETE FROM tier_changes WHERE decision_id = :id", id=world.approved_decision_id)
-    assert_found(runner, f"promotion decision {approved.id} on request {approved.request_id}: tier change differs from the ledger")
+    assert_found(
+        runner,
+        f"promotion decision {approved.id} on request {approved.request_id}: tier change differs from the ledger",
+    )
 
 
 def test_a_changed_recommendation_is_named(app, runner, world):
     execute("UPDATE promotion_recommendations SET supports = :yes", yes=True)
     [rid] = db.session.scalars(text("SELECT id FROM promotion_recommendations")).all()
-    assert_found(runner, f"promotion recommendation {rid} on request {world.request_id}: supports differs from the ledger")
+    assert_found(
+        runner, f"promotion recommendation {rid} on request {world.request_id}: supports differs from the ledger"
+    )
 
 
 def test_an_unverified_requirement_is_named(app, runner, world):
     seq = bound_seq("requirement-verification", world.verification_id)
     execute("DELETE FROM requirement_verifications WHERE id = :id", id=world.verification_id)
-    assert_found(runner, f"requirement verification {world.verification_id} for user {world.worker.id}: it was deleted, but ledger row {seq} records it")
+    assert_found(
+        runner,
+        f"requirement verification {world.verification_id} for user {world.worker.id}: it was deleted, but ledger row {seq} records it",
+    )
 
 
 def test_a_moved_verification_date_is_named(app, runner, world):
-    execute("UPDATE requirement_verifications SET verified_on = :day WHERE id = :id", day=TODAY - timedelta(days=400), id=world.verification_id)
-    assert_found(runner, f"requirement verification {world.verification_id} for user {world.worker.id}: verified on differs from the ledger")
+    execute(
+        "UPDATE requirement_verifications SET verified_on = :day WHERE id = :id",
+        day=TODAY - timedelta(days=400),
+        id=world.verification_id,
+    )
+    assert_found(
+        runner,
+        f"requirement verification {world.verification_id} for user {world.worker.id}: verified on differs from the ledger",
+    )
 
 
 def test_a_changed_note_confirmation_is_named(app, runner, world):
     execute("UPDATE note_reviews SET outcome = 'disputed' WHERE id = :id", id=world.note_review_id)
     evidence_id = db.session.scalar(text("SELECT evidence_id FROM note_reviews"))
-    assert_found(runner, f"note review {world.note_review_id} on evidence {evidence_id}: outcome differs from the ledger")
+    assert_found(
+        runner, f"note review {world.note_review_id} on evidence {evidence_id}: outcome differs from the ledger"
+    )
 
 
 def test_a_removed_signature_is_named(app, runner, world):
     execute("UPDATE appraisals SET worker_signed_at = NULL WHERE id = :id", id=world.appraisal_id)
-    assert_found(runner, f"appraisal {world.appraisal_id} of user {world.worker.id}: worker signed at differs from the ledger")
+    assert_found(
+        runner, f"appraisal {world.appraisal_id} of user {world.worker.id}: worker signed at differs from the ledger"
+    )
 
 
 def test_a_changed_assignment_is_named(app, runner, world):
-    execute("UPDATE supervision_assignments SET ends_on = :day WHERE id = :id", day=date(2030, 1, 1), id=world.assignment_id)
-    assert_found(runner, f"supervision assignment {world.assignment_id} of user {world.worker.id}: ends on differs from the ledger")
+    execute(
+        "UPDATE supervision_assignments SET ends_on = :day WHERE id = :id", day=date(2030, 1, 1), id=world.assignment_id
+    )
+    assert_found(
+        runner,
+        f"supervision assignment {world.assignment_id} of user {world.worker.id}: ends on differs from the ledger",
+    )
 
 
 def test_a_record_inserted_without_a_ledger_row_is_named(app, runner, world):
@@ -310,7 +419,11 @@ def test_a_record_inserted_without_a_ledger_row_is_named(app, runner, world):
     execute(
         "INSERT INTO requirement_verifications (worker_id, requirement_id, verified_by_id, verified_on, note, created_at) "
         "VALUES (:w, :r, :m, :d, '', :at)",
-        w=world.worker.id, r=verification.requirement_id, m=world.manager.id, d=TODAY, at=datetime.now(timezone.utc),
+        w=world.worker.id,
+        r=verification.requirement_id,
+        m=world.manager.id,
+        d=TODAY,
+        at=datetime.now(UTC),
     )
     new_id = db.session.scalar(select(func.max(RequirementVerification.id)))
     assert_found(runner, f"requirement verification {new_id} for user {world.worker.id}: it has no ledger row")
@@ -320,13 +433,19 @@ def test_a_decision_inserted_without_a_ledger_row_is_named(app, runner, world):
     submission_id = world.submission_id
     execute(
         "INSERT INTO submissions (evidence_id, submitted_at, content_hash) VALUES (:e, :at, :h)",
-        e=world.evidence_id, at=datetime.now(timezone.utc), h=HASH,
+        e=world.evidence_id,
+        at=datetime.now(UTC),
+        h=HASH,
     )
     new_submission = db.session.scalar(text("SELECT max(id) FROM submissions"))
     execute(
         "INSERT INTO decisions (submission_id, evidence_id, supervisor_id, outcome, comment, content_hash, decided_at) "
         "VALUES (:s, :e, :sup, 'signed-off', '', :h, :at)",
-        s=new_submission, e=world.evidence_id, sup=world.sam.id, h=HASH, at=datetime.now(timezone.utc),
+        s=new_submission,
+        e=world.evidence_id,
+        sup=world.sam.id,
+        h=HASH,
+        at=datetime.now(UTC),
     )
     new_id = db.session.scalar(select(func.max(Decision.id)))
     assert new_submission != submission_id
@@ -354,7 +473,10 @@ def test_changed_bound_content_in_the_ledger_breaks_the_chain(app, runner, world
     result = ledger.verify()
     assert (result.ok, result.bad_seq, result.reason) == (False, seq, "the content it binds was changed")
     cli = verify_cli(runner)
-    assert cli.exit_code == 1 and f"Audit ledger broken at row {seq} (id {row.id}): the content it binds was changed." in cli.output
+    assert (
+        cli.exit_code == 1
+        and f"Audit ledger broken at row {seq} (id {row.id}): the content it binds was changed." in cli.output
+    )
 
 
 def test_verify_reads_each_record_type_in_a_fixed_number_of_queries(app, world, count_queries):
@@ -365,10 +487,16 @@ def test_verify_reads_each_record_type_in_a_fixed_number_of_queries(app, world, 
     for _ in range(2):
         submission = db.session.execute(
             text("INSERT INTO submissions (evidence_id, submitted_at, content_hash) VALUES (:e, :at, :h) RETURNING id"),
-            {"e": world.evidence_id, "at": datetime.now(timezone.utc), "h": HASH},
+            {"e": world.evidence_id, "at": datetime.now(UTC), "h": HASH},
         ).scalar()
-        decision = Decision(submission_id=submission, evidence_id=world.evidence_id, supervisor_id=world.sam.id,
-                            outcome=DecisionOutcome.RETURNED, comment="Again", content_hash=HASH)
+        decision = Decision(
+            submission_id=submission,
+            evidence_id=world.evidence_id,
+            supervisor_id=world.sam.id,
+            outcome=DecisionOutcome.RETURNED,
+            comment="Again",
+            content_hash=HASH,
+        )
         db.session.add(decision)
         audit(world.sam, "evidence.returned", "decision:{}", decision)
         db.session.commit()
@@ -385,10 +513,28 @@ def old_row(actor: User, number: int) -> None:
     begin_write()
     last = db.session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
     seq, prev = (last.seq + 1, last.hash) if last else (1, ledger.GENESIS)
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     details = {"number": number}
-    entry = AuditEntry(seq=seq, at=at, actor_id=actor.id, action="old.event", subject=f"thing:{number}", details=details, prev_hash=prev, format=1)
-    entry.hash = ledger._digest(app_key(), seq=seq, at=at, actor_id=actor.id, action="old.event", subject=f"thing:{number}", details=details, prev_hash=prev)
+    entry = AuditEntry(
+        seq=seq,
+        at=at,
+        actor_id=actor.id,
+        action="old.event",
+        subject=f"thing:{number}",
+        details=details,
+        prev_hash=prev,
+        format=1,
+    )
+    entry.hash = ledger._digest(
+        app_key(),
+        seq=seq,
+        at=at,
+        actor_id=actor.id,
+        action="old.event",
+        subject=f"thing:{number}",
+        details=details,
+        prev_hash=prev,
+    )
     db.session.add(entry)
     db.session.commit()
 
@@ -423,7 +569,9 @@ def test_adopt_binds_records_from_before_content_binding(app, runner, frameworks
     # Written by the old code: no binding.
     from portfolio.models import SupervisionAssignment
 
-    legacy = SupervisionAssignment(worker_id=worker.id, supervisor_id=sam.id, starts_on=date(2025, 1, 1), ends_on=date(2025, 12, 31))
+    legacy = SupervisionAssignment(
+        worker_id=worker.id, supervisor_id=sam.id, starts_on=date(2025, 1, 1), ends_on=date(2025, 12, 31)
+    )
     db.session.add(legacy)
     db.session.commit()
     assert ledger.verify().problems == [f"supervision assignment {legacy.id} of user {worker.id}: it has no ledger row"]
@@ -501,7 +649,9 @@ def test_emptying_the_ledger_is_found_against_the_checkpoint(app, runner, chain)
     execute("DELETE FROM audit_ledger")
     cli = verify_cli(runner)
     assert cli.exit_code == 1
-    assert "the ledger is empty, but the checkpoint of" in cli.output and "recorded 5 rows: it was emptied" in cli.output
+    assert (
+        "the ledger is empty, but the checkpoint of" in cli.output and "recorded 5 rows: it was emptied" in cli.output
+    )
 
 
 def test_rewriting_the_newest_rows_is_found_against_the_checkpoint(app, runner, chain):
@@ -519,7 +669,9 @@ def test_rewriting_the_newest_rows_is_found_against_the_checkpoint(app, runner, 
 def test_a_forged_checkpoint_line_fails(app, runner, chain):
     runner.invoke(args=["audit", "checkpoint"])
     with open(app.config["AUDIT_CHECKPOINT_FILE"], "a", encoding="utf-8") as handle:
-        handle.write(json.dumps({"seq": 2, "hash": "b" * 64, "at": "2026-01-01T00:00:00.000000", "hmac": "c" * 64}) + "\n")
+        handle.write(
+            json.dumps({"seq": 2, "hash": "b" * 64, "at": "2026-01-01T00:00:00.000000", "hmac": "c" * 64}) + "\n"
+        )
     cli = verify_cli(runner)
     assert cli.exit_code == 1
     assert "is not signed with the audit key" in cli.output
@@ -609,8 +761,15 @@ def test_the_audit_page_is_for_managers_only(client, auth, app, chain):
 
 
 def disputed_draft_note(world: World) -> Evidence:
-    note = Evidence(owner_id=world.worker.id, kind=EvidenceKind.SUPERVISION_NOTE, title="April supervision", occurred_on=date(2026, 4, 1),
-                    description="<p>Groups.</p>", supervisor_id=world.sam.id, status=EvidenceStatus.DRAFT)
+    note = Evidence(
+        owner_id=world.worker.id,
+        kind=EvidenceKind.SUPERVISION_NOTE,
+        title="April supervision",
+        occurred_on=date(2026, 4, 1),
+        description="<p>Groups.</p>",
+        supervisor_id=world.sam.id,
+        status=EvidenceStatus.DRAFT,
+    )
     db.session.add(note)
     db.session.commit()
     review.review_note(world.sam, note, NoteOutcome.DISPUTED, "We did not discuss groups")
@@ -622,7 +781,13 @@ def test_deleting_a_disputed_draft_note_records_the_removal(app, runner, world):
     [review_id] = [r.id for r in note.note_reviews]
     evidence_service.delete_evidence(world.worker, note)
     row = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "note.review-removed"))
-    assert (row.record_type, row.record_id, row.content, row.content_hash, row.actor_id) == ("note-review", review_id, None, None, world.worker.id)
+    assert (row.record_type, row.record_id, row.content, row.content_hash, row.actor_id) == (
+        "note-review",
+        review_id,
+        None,
+        None,
+        world.worker.id,
+    )
     result = ledger.verify()
     assert result.ok, result.describe()
     assert verify_cli(runner).exit_code == 0
@@ -632,7 +797,15 @@ def test_a_record_back_after_its_recorded_removal_is_named(app, runner, world):
     note = disputed_draft_note(world)
     [note_review] = note.note_reviews
     begin_write()
-    ledger.record(world.worker, "note.review-removed", f"evidence:{note.id}", removes=db.session.get(type(note_review), note_review.id))
+    ledger.record(
+        world.worker,
+        "note.review-removed",
+        f"evidence:{note.id}",
+        removes=db.session.get(type(note_review), note_review.id),
+    )
     db.session.commit()  # the row says it is gone, but it is still there
     seq = db.session.scalar(select(func.max(AuditEntry.seq)))
-    assert_found(runner, f"note review {note_review.id} on evidence {note.id}: it exists, but ledger row {seq} records its removal")
+    assert_found(
+        runner,
+        f"note review {note_review.id} on evidence {note.id}: it exists, but ledger row {seq} records its removal",
+    )

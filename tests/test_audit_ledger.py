@@ -55,7 +55,9 @@ def verify_cli(runner):
 
 def competence(ref: str) -> Competence:
     return db.session.scalar(
-        select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
+        select(Competence)
+        .join(Framework)
+        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
     )
 
 
@@ -102,8 +104,15 @@ def test_the_hash_is_an_hmac_of_the_row_and_the_one_before(app, manager):
     )
     assert row.format == 2 and ledger.binding_of(row) == ledger.Binding(None, None, None)
     assert row.hash != ledger._digest(
-        b"another key", seq=row.seq, at=row.at, actor_id=row.actor_id, action=row.action, subject=row.subject, details=row.details,
-        prev_hash=row.prev_hash, binding=ledger.binding_of(row),
+        b"another key",
+        seq=row.seq,
+        at=row.at,
+        actor_id=row.actor_id,
+        action=row.action,
+        subject=row.subject,
+        details=row.details,
+        prev_hash=row.prev_hash,
+        binding=ledger.binding_of(row),
     )
 
 
@@ -146,14 +155,22 @@ def test_the_real_use_cases_write_a_chain_that_verifies(app, runner, frameworks,
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     supervision.assign(manager, worker_id=worker.id, supervisor_id=sam.id, starts_on=date(2026, 1, 1), ends_on=None)
     evidence = evidence_service.create_evidence(
-        worker, EvidenceKind.OTHER, EvidenceInput(title="Walking group", occurred_on=date(2026, 3, 10), description="A weekly walk."),
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Walking group", occurred_on=date(2026, 3, 10), description="A weekly walk."),
         link_competence_id=competence("PS-LW-01").id,
     )
     evidence_service.submit(worker, evidence)
     review.withdraw(worker, evidence)
     evidence_service.submit(worker, db.session.get(type(evidence), evidence.id))
     submission = review.open_submission_of(evidence)
-    review.decide(sam, submission, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes={competence("PS-LW-01").id: CompetenceOutcome(True)})
+    review.decide(
+        sam,
+        submission,
+        outcome=DecisionOutcome.SIGNED_OFF,
+        comment="",
+        outcomes={competence("PS-LW-01").id: CompetenceOutcome(True)},
+    )
     assignment = supervision.all_assignments()[0]
     supervision.end_assignment(manager, assignment, TODAY)
 
@@ -213,8 +230,15 @@ def test_a_recomputed_hash_without_the_key_breaks_the_next_row(app, runner, chai
     """Changing a row and re-hashing it with a guessed key still breaks it."""
     row = entries()[1]
     forged = ledger._digest(
-        b"guessed", seq=row.seq, at=row.at, actor_id=row.actor_id, action="forged", subject=row.subject, details=row.details,
-        prev_hash=row.prev_hash, binding=ledger.binding_of(row),
+        b"guessed",
+        seq=row.seq,
+        at=row.at,
+        actor_id=row.actor_id,
+        action="forged",
+        subject=row.subject,
+        details=row.details,
+        prev_hash=row.prev_hash,
+        binding=ledger.binding_of(row),
     )
     execute("UPDATE audit_ledger SET action = 'forged', hash = :h WHERE seq = 2", h=forged)
     assert_broken_at(runner, 2, "changed")
@@ -273,7 +297,9 @@ def test_a_refused_use_case_writes_no_ledger_row(app, frameworks, manager):
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     supervision.assign(manager, worker_id=worker.id, supervisor_id=sam.id, starts_on=date(2026, 1, 1), ends_on=None)
     evidence = evidence_service.create_evidence(
-        worker, EvidenceKind.OTHER, EvidenceInput(title="Walking group", occurred_on=date(2026, 3, 10), description="A weekly walk."),
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Walking group", occurred_on=date(2026, 3, 10), description="A weekly walk."),
         link_competence_id=competence("PS-LW-01").id,
     )
     evidence_service.submit(worker, evidence)
@@ -282,17 +308,23 @@ def test_a_refused_use_case_writes_no_ledger_row(app, frameworks, manager):
     cid = competence("PS-LW-01").id
 
     with pytest.raises(InvalidDecision):  # returned without a comment
-        review.decide(sam, submission, outcome=DecisionOutcome.RETURNED, comment="", outcomes={cid: CompetenceOutcome(True)})
+        review.decide(
+            sam, submission, outcome=DecisionOutcome.RETURNED, comment="", outcomes={cid: CompetenceOutcome(True)}
+        )
     with pytest.raises(FieldError):  # the same pair again
         supervision.assign(manager, worker_id=worker.id, supervisor_id=sam.id, starts_on=TODAY, ends_on=None)
     with pytest.raises(FieldError):
         supervision.end_assignment(manager, supervision.all_assignments()[0], date(2025, 1, 1))
     assert ledger_size() == size
 
-    review.decide(sam, submission, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes={cid: CompetenceOutcome(True)})
+    review.decide(
+        sam, submission, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes={cid: CompetenceOutcome(True)}
+    )
     size = ledger_size()
     with pytest.raises(Conflict):  # already decided
-        review.decide(sam, submission, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes={cid: CompetenceOutcome(True)})
+        review.decide(
+            sam, submission, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes={cid: CompetenceOutcome(True)}
+        )
     with pytest.raises(Conflict):  # nothing left to withdraw
         review.withdraw(worker, evidence)
     assert ledger_size() == size

@@ -11,7 +11,7 @@ import html
 import re
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -140,7 +140,14 @@ def test_next_is_honoured_for_a_local_path(client, maya):
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example/", "//evil.example", "/\\evil", "/\\/evil.example", "https:/evil.example", "javascript:alert(1)"],
+    [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil",
+        "/\\/evil.example",
+        "https:/evil.example",
+        "javascript:alert(1)",
+    ],
 )
 def test_next_to_another_site_sends_you_home(client, maya, target):
     response = sign_in(client, "maya@example.org", next_url=target)
@@ -301,9 +308,11 @@ def test_per_address_limit_blocks_every_account_from_that_address(client, app, m
 def test_failures_older_than_the_window_do_not_count(client, app, maya):
     limit = app.config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
     window = app.config["SIGN_IN_WINDOW"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     db.session.add_all(
-        SignInAttempt(email="maya@example.org", address="127.0.0.1", succeeded=False, at=now - window - timedelta(minutes=1))
+        SignInAttempt(
+            email="maya@example.org", address="127.0.0.1", succeeded=False, at=now - window - timedelta(minutes=1)
+        )
         for _ in range(limit)
     )
     db.session.commit()
@@ -314,9 +323,11 @@ def test_failures_older_than_the_window_do_not_count(client, app, maya):
 def test_failures_inside_the_window_do_count(client, app, maya):
     limit = app.config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
     window = app.config["SIGN_IN_WINDOW"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     db.session.add_all(
-        SignInAttempt(email="maya@example.org", address="127.0.0.1", succeeded=False, at=now - window + timedelta(minutes=1))
+        SignInAttempt(
+            email="maya@example.org", address="127.0.0.1", succeeded=False, at=now - window + timedelta(minutes=1)
+        )
         for _ in range(limit)
     )
     db.session.commit()
@@ -432,7 +443,7 @@ def test_idle_timeout_is_set_on_the_session_cookie(app, client, maya):
     cookie = client.get_cookie("session")
     assert cookie.expires is not None
     lifetime = app.config["PERMANENT_SESSION_LIFETIME"]
-    expected = datetime.now(timezone.utc) + lifetime
+    expected = datetime.now(UTC) + lifetime
     assert abs((cookie.expires - expected).total_seconds()) < 60
     header = _cookie_header(response, "session")
     assert "HttpOnly" in header
@@ -464,7 +475,7 @@ def test_an_idle_session_is_refused_by_the_server(app, client, maya):
 
 def signed_in_long_ago(client, user, absolute: timedelta) -> None:
     """Make the session's sign-in time older than the absolute lifetime."""
-    started = int((datetime.now(timezone.utc) - absolute - timedelta(minutes=1)).timestamp())
+    started = int((datetime.now(UTC) - absolute - timedelta(minutes=1)).timestamp())
     with client.session_transaction() as session:
         version = session["_user_id"].split(":")[1]
         session["_user_id"] = f"{user.id}:{version}:{started}"
@@ -655,7 +666,13 @@ def test_behind_a_proxy_throttling_sees_the_client_address(database_url, tmp_pat
     from tests.conftest import IsolatedClient
 
     proxied = create_app(
-        {"PORTFOLIO_ENV": "testing", "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "k", "PROXY_COUNT": 1, "UPLOAD_FOLDER": str(tmp_path)}
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "k",
+            "PROXY_COUNT": 1,
+            "UPLOAD_FOLDER": str(tmp_path),
+        }
     )
     proxied.test_client_class = IsolatedClient
     with proxied.app_context():
@@ -682,7 +699,11 @@ def test_without_a_proxy_a_forged_forwarded_address_is_ignored(client, auth):
     page = client.get("/auth/sign-in")
     client.post(
         "/auth/sign-in",
-        data={"csrf_token": auth.token("/auth/sign-in"), "email": "nobody@example.org", "password": "wrong password here"},
+        data={
+            "csrf_token": auth.token("/auth/sign-in"),
+            "email": "nobody@example.org",
+            "password": "wrong password here",
+        },
         headers={"X-Forwarded-For": "203.0.113.7"},
         environ_base={"REMOTE_ADDR": "10.0.0.1"},
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import os
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from flask_migrate import upgrade
@@ -26,7 +26,7 @@ from portfolio.models import Evidence, User, search_text_of
 from .conftest import PG_ENV, AuthActions, IsolatedClient
 from .factories import PASSWORD_HASH, load_frameworks, tier
 
-NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 OLD_ITEMS = [
     # (kind, title, what_happened, description, provider)
     ("reflection", "Home visit with a carer", "<p>We talked about <strong>respite</strong> options.</p>", "", None),
@@ -47,7 +47,11 @@ def old_database(tmp_path):
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     try:
-        yield make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        yield (
+            make_url(base)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
@@ -71,14 +75,28 @@ def insert_old_rows(connection) -> int:
                 "practice_change, next_steps, description, provider, created_at, updated_at) "
                 "VALUES (:owner, :kind, 'draft', :title, :on, FALSE, :happened, '', '', '', :description, :provider, :now, :now)"
             ),
-            {"owner": owner, "kind": kind, "title": title, "on": date(2025, 12, 1), "happened": happened,
-             "description": description, "provider": provider, "now": NOW},
+            {
+                "owner": owner,
+                "kind": kind,
+                "title": title,
+                "on": date(2025, 12, 1),
+                "happened": happened,
+                "description": description,
+                "provider": provider,
+                "now": NOW,
+            },
         )
     return owner
 
 
 def test_items_written_before_the_search_column_are_found_after_the_upgrade(old_database, tmp_path):
-    app = create_app({"PORTFOLIO_ENV": "testing", "SQLALCHEMY_DATABASE_URI": old_database, "UPLOAD_FOLDER": str(tmp_path / "uploads")})
+    app = create_app(
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": old_database,
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        }
+    )
     app.test_client_class = IsolatedClient
     with app.app_context():
         try:
@@ -124,13 +142,21 @@ def test_items_written_before_the_search_column_are_found_after_the_upgrade(old_
 
 def test_the_backfill_leaves_text_written_by_the_app_alone(old_database, tmp_path):
     """Rows that already have search text (written after 0007) are not rewritten."""
-    app = create_app({"PORTFOLIO_ENV": "testing", "SQLALCHEMY_DATABASE_URI": old_database, "UPLOAD_FOLDER": str(tmp_path / "uploads")})
+    app = create_app(
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": old_database,
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        }
+    )
     with app.app_context():
         try:
             upgrade(revision="0007_search_text")
             with db.engine.begin() as connection:
                 insert_old_rows(connection)
-                connection.execute(text("UPDATE evidence SET search_text = 'kept as written' WHERE title = 'Community asset map'"))
+                connection.execute(
+                    text("UPDATE evidence SET search_text = 'kept as written' WHERE title = 'Community asset map'")
+                )
             upgrade()
             stored = dict(db.session.execute(select(Evidence.title, Evidence.search_text)).all())
             assert stored["Community asset map"] == "kept as written"

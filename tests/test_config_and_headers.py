@@ -20,7 +20,14 @@ from . import factories
 from .conftest import AuthActions
 from .factories import make_user
 
-ENV_VARS = ("PORTFOLIO_ENV", "SECRET_KEY", "PORTFOLIO_AUDIT_KEY", "PORTFOLIO_MFA_KEY", "PORTFOLIO_DATABASE_URL", "PORTFOLIO_UPLOAD_FOLDER")
+ENV_VARS = (
+    "PORTFOLIO_ENV",
+    "SECRET_KEY",
+    "PORTFOLIO_AUDIT_KEY",
+    "PORTFOLIO_MFA_KEY",
+    "PORTFOLIO_DATABASE_URL",
+    "PORTFOLIO_UPLOAD_FOLDER",
+)
 # A valid Fernet key (32 bytes, URL-safe base64) for production settings.
 MFA_KEY = "cHJvZHVjdGlvbi10ZXN0LW1mYS1rZXktMzItYnl0ZXM="
 
@@ -138,7 +145,9 @@ def test_a_number_setting_that_is_not_a_number_is_refused(clean_env, tmp_path):
 def test_overrides_win_over_the_environment(clean_env, tmp_path):
     clean_env.setenv("PORTFOLIO_DATABASE_URL", "sqlite:///from-env.db")
 
-    config = build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite:///override.db"})
+    config = build_config(
+        str(tmp_path), {"PORTFOLIO_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite:///override.db"}
+    )
 
     assert config["SQLALCHEMY_DATABASE_URI"] == "sqlite:///override.db"
 
@@ -206,7 +215,13 @@ def assert_page_is_protected(response) -> None:
     match = HTMX_CONFIG.search(page)
     assert match, "no htmx-config meta tag"
     raw = html.unescape(match.group(1) or match.group(2))
-    for setting in ('"selfRequestsOnly":true', '"allowEval":false', '"allowScriptTags":false', '"historyCacheSize":0', '"includeIndicatorStyles":false'):
+    for setting in (
+        '"selfRequestsOnly":true',
+        '"allowEval":false',
+        '"allowScriptTags":false',
+        '"historyCacheSize":0',
+        '"includeIndicatorStyles":false',
+    ):
         assert setting in raw.replace(" ", "")
     config = json.loads(raw)
     assert config["selfRequestsOnly"] is True
@@ -239,7 +254,13 @@ def test_signed_in_pages_carry_the_headers(client, auth, frameworks):
     link = frameworks["link-worker"]
 
     pages = {
-        "maya@example.org": ["/", "/frameworks/", f"/frameworks/{link.id}", f"/frameworks/{sfh.id}", f"/frameworks/{sfh.id}/locality/new"],
+        "maya@example.org": [
+            "/",
+            "/frameworks/",
+            f"/frameworks/{link.id}",
+            f"/frameworks/{sfh.id}",
+            f"/frameworks/{sfh.id}/locality/new",
+        ],
         "wendy@example.org": ["/", "/frameworks/", f"/frameworks/{link.id}"],
     }
     for email, paths in pages.items():

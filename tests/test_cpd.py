@@ -44,9 +44,17 @@ from tests.pages import error_next_to, options, text_of
 
 TODAY = date.today()
 LAST_YEAR = date(TODAY.year - 1, 3, 2)  # last year's appraisal
-THIS_YEAR = date(TODAY.year, 1, 5)  # this year's (never after today... unless today is 1-4 January, which is allowed too)
+THIS_YEAR = date(
+    TODAY.year, 1, 5
+)  # this year's (never after today... unless today is 1-4 January, which is allowed too)
 HASH = "0" * 64
-SFH_YAML = Path(__file__).resolve().parents[1] / "portfolio" / "frameworks" / "data" / "skills-for-health-senior-engagement-worker.yaml"
+SFH_YAML = (
+    Path(__file__).resolve().parents[1]
+    / "portfolio"
+    / "frameworks"
+    / "data"
+    / "skills-for-health-senior-engagement-worker.yaml"
+)
 SFH_REQUIREMENTS = [
     "Previous experience of working with people with identified health needs e.g. learning disabilities, substance misuse, "
     "mental health, and the criminal justice system",
@@ -118,7 +126,9 @@ def fresh(model, id_):
 def people(app, frameworks):
     """Wendy (worker), Sam (her supervisor now), Mo (manager), Olive (another worker), Pat (her supervisor until last month),
     Nina (a supervisor, not hers)."""
-    worker = make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    worker = make_user(
+        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
+    )
     supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     manager = make_user(Role.MANAGER, name="Mo Manager")
     other = make_user(Role.WORKER, name="Olive Other", tier=tier("link-worker", "link-worker"))
@@ -126,7 +136,12 @@ def people(app, frameworks):
     stranger = make_user(Role.SUPERVISOR, name="Nina Notmine")
     assign(supervisor, worker, starts_on=TODAY - timedelta(days=400))
     db.session.add(
-        SupervisionAssignment(supervisor_id=past.id, worker_id=worker.id, starts_on=TODAY - timedelta(days=800), ends_on=TODAY - timedelta(days=30))
+        SupervisionAssignment(
+            supervisor_id=past.id,
+            worker_id=worker.id,
+            starts_on=TODAY - timedelta(days=800),
+            ends_on=TODAY - timedelta(days=30),
+        )
     )
     assign(stranger, other, starts_on=TODAY - timedelta(days=400))
     db.session.commit()
@@ -146,13 +161,29 @@ def goal_rows(*rows: tuple[str, str, date | None, str], blank: int = 1) -> dict:
     data: dict = {}
     for index, (description, method, target_on, status) in enumerate(list(rows) + [("", "", None, "open")] * blank):
         data.update(
-            {f"goals-{index}-description": description, f"goals-{index}-method": method, f"goals-{index}-status": status, **date_fields(f"goals-{index}-target_on", target_on)}
+            {
+                f"goals-{index}-description": description,
+                f"goals-{index}-method": method,
+                f"goals-{index}-status": status,
+                **date_fields(f"goals-{index}-target_on", target_on),
+            }
         )
     return data
 
 
-def appraisal_form(*rows, review: str = "A good year of groups.", objectives: str = "Run a walking group.", learning_needs: str = "Trauma-informed practice.", blank: int = 1) -> dict:
-    return {"review": review, "objectives": objectives, "learning_needs": learning_needs, **goal_rows(*rows, blank=blank)}
+def appraisal_form(
+    *rows,
+    review: str = "A good year of groups.",
+    objectives: str = "Run a walking group.",
+    learning_needs: str = "Trauma-informed practice.",
+    blank: int = 1,
+) -> dict:
+    return {
+        "review": review,
+        "objectives": objectives,
+        "learning_needs": learning_needs,
+        **goal_rows(*rows, blank=blank),
+    }
 
 
 def plan(appraisal_id: int) -> list[tuple[str, str, date, GoalStatus, int | None]]:
@@ -169,14 +200,25 @@ def test_the_worker_starts_this_years_appraisal_with_a_current_supervisor(client
     form = text_of(client.get("/cpd/appraisals/new"))
     assert "<h1>Start an appraisal</h1>" in form
     # Only current supervisors and managers are offered; not a past supervisor, another's supervisor or a colleague.
-    assert options(form, "appraiser_id") == [("0", "Choose"), (str(manager.id), manager.label), (str(supervisor.id), supervisor.label)]  # with emails: names can be shared
+    assert options(form, "appraiser_id") == [
+        ("0", "Choose"),
+        (str(manager.id), manager.label),
+        (str(supervisor.id), supervisor.label),
+    ]  # with emails: names can be shared
     assert f'value="{TODAY.day}"' in form  # today by default
 
-    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(supervisor.id)})
+    response = post(
+        client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(supervisor.id)}
+    )
     assert response.status_code == 303
     [appraisal] = db.session.scalars(select(Appraisal)).all()
     assert response.headers["Location"] == f"/cpd/appraisals/{appraisal.id}"
-    assert (appraisal.worker_id, appraisal.year, appraisal.held_on, appraisal.appraiser_id) == (worker.id, THIS_YEAR.year, THIS_YEAR, supervisor.id)
+    assert (appraisal.worker_id, appraisal.year, appraisal.held_on, appraisal.appraiser_id) == (
+        worker.id,
+        THIS_YEAR.year,
+        THIS_YEAR,
+        supervisor.id,
+    )
     assert (appraisal.worker_signed_at, appraisal.appraiser_signed_at, appraisal.goals) == (None, None, [])
     assert audit_actions() == [("appraisal.started", {"appraisal_id": appraisal.id, "year": THIS_YEAR.year})]
 
@@ -197,20 +239,35 @@ def test_the_worker_starts_this_years_appraisal_with_a_current_supervisor(client
 def test_a_manager_can_be_the_appraiser(client, auth, people):
     worker, supervisor, manager, *_ = people
     auth.login_as(worker)
-    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(manager.id)})
+    response = post(
+        client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(manager.id)}
+    )
     assert response.status_code == 303
     assert db.session.scalar(select(Appraisal.appraiser_id)) == manager.id
 
 
-@pytest.mark.parametrize("who", ["colleague", "past-supervisor", "someone-elses-supervisor", "self", "nobody", "missing-person"])
+@pytest.mark.parametrize(
+    "who", ["colleague", "past-supervisor", "someone-elses-supervisor", "self", "nobody", "missing-person"]
+)
 def test_anyone_else_as_appraiser_is_refused_next_to_the_field(client, auth, people, who):
     worker, supervisor, manager, other, past, stranger = people
-    appraiser_id = {"colleague": other.id, "past-supervisor": past.id, "someone-elses-supervisor": stranger.id, "self": worker.id, "nobody": 0, "missing-person": 9999}[who]
+    appraiser_id = {
+        "colleague": other.id,
+        "past-supervisor": past.id,
+        "someone-elses-supervisor": stranger.id,
+        "self": worker.id,
+        "nobody": 0,
+        "missing-person": 9999,
+    }[who]
     auth.login_as(worker)
     before = written()
-    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(appraiser_id)})
+    response = post(
+        client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(appraiser_id)}
+    )
     if who == "self":  # separation of duties: a clearer message
-        assert_error_shown(response, "appraiser_id", "You cannot be your own appraiser: choose one of your supervisors or a manager")
+        assert_error_shown(
+            response, "appraiser_id", "You cannot be your own appraiser: choose one of your supervisors or a manager"
+        )
     else:
         assert_error_shown(response, "appraiser_id", "Choose the appraiser: one of your supervisors or a manager")
     assert written() == before
@@ -221,14 +278,21 @@ def test_one_appraisal_a_year(client, auth, people):
     start(worker, supervisor)
     auth.login_as(worker)
     before = written()
-    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", date(THIS_YEAR.year, 1, 1)), "appraiser_id": str(manager.id)})
+    response = post(
+        client,
+        auth,
+        "/cpd/appraisals/new",
+        {**date_fields("held_on", date(THIS_YEAR.year, 1, 1)), "appraiser_id": str(manager.id)},
+    )
     assert_error_shown(response, "held_on", f"There is already an appraisal for {THIS_YEAR.year}", anchor="held_on-day")
     assert written() == before
     with pytest.raises(FieldError) as error:
         service.start_appraisal(worker, worker, held_on=date(THIS_YEAR.year, 12, 31), appraiser_id=manager.id)
     assert error.value.field == "held_on"
     # A date is needed.
-    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", None), "appraiser_id": str(manager.id)})
+    response = post(
+        client, auth, "/cpd/appraisals/new", {**date_fields("held_on", None), "appraiser_id": str(manager.id)}
+    )
     assert_error_shown(response, "held_on", "Enter the date of the appraisal", anchor="held_on-day")
     assert written() == before
 
@@ -255,7 +319,11 @@ def test_the_review_objectives_and_goals_are_saved(client, auth, people):
     )
     assert response.status_code == 303 and response.headers["Location"] == path
     saved = fresh(Appraisal, appraisal.id)
-    assert (saved.review, saved.objectives, saved.learning_needs) == ("A good year of groups.", "Run a walking group.", "Trauma-informed practice.")
+    assert (saved.review, saved.objectives, saved.learning_needs) == (
+        "A good year of groups.",
+        "Run a walking group.",
+        "Trauma-informed practice.",
+    )
     assert plan(appraisal.id) == [
         ("Lead a walking group", "Shadow the current lead", THIS_YEAR + timedelta(days=90), GoalStatus.OPEN, None),
         ("Trauma-informed practice", "E-learning and reflection", THIS_YEAR, GoalStatus.IN_PROGRESS, None),
@@ -265,9 +333,16 @@ def test_the_review_objectives_and_goals_are_saved(client, auth, people):
     assert 'value="Lead a walking group"' in page and 'value="Trauma-informed practice"' in page
     # The appraiser can change it too.
     auth.login_as(supervisor)
-    response = post(client, auth, path, appraisal_form(("Lead a walking group", "", THIS_YEAR + timedelta(days=30), "achieved"), review="Agreed."))
+    response = post(
+        client,
+        auth,
+        path,
+        appraisal_form(("Lead a walking group", "", THIS_YEAR + timedelta(days=30), "achieved"), review="Agreed."),
+    )
     assert response.status_code == 303
-    assert plan(appraisal.id) == [("Lead a walking group", "", THIS_YEAR + timedelta(days=30), GoalStatus.ACHIEVED, None)]
+    assert plan(appraisal.id) == [
+        ("Lead a walking group", "", THIS_YEAR + timedelta(days=30), GoalStatus.ACHIEVED, None)
+    ]
 
 
 def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, auth, people):
@@ -286,7 +361,10 @@ def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, au
         ),
     )
     page = assert_error_shown(
-        response, "goals-1-target_on", "The target date must be on or after the date of the appraisal", anchor="goals-1-target_on-day"
+        response,
+        "goals-1-target_on",
+        "The target date must be on or after the date of the appraisal",
+        anchor="goals-1-target_on-day",
     )
     assert 'id="goals-0-target_on-error"' not in page
     # What was typed is kept.
@@ -299,10 +377,30 @@ def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, au
 @pytest.mark.parametrize(
     ("row", "field", "message"),
     [
-        pytest.param(("", "Shadow the lead", THIS_YEAR + timedelta(days=9), "open"), "goals-0-description", "Enter the goal", id="method-without-goal"),
-        pytest.param(("", "", THIS_YEAR + timedelta(days=9), "open"), "goals-0-description", "Enter the goal", id="date-without-goal"),
-        pytest.param(("Lead a walking group", "Shadow the lead", None, "open"), "goals-0-target_on", "Enter the target date", id="goal-without-date"),
-        pytest.param(("x" * 501, "", THIS_YEAR + timedelta(days=9), "open"), "goals-0-description", "The goal and its method must be 500 characters or fewer each", id="goal-too-long"),
+        pytest.param(
+            ("", "Shadow the lead", THIS_YEAR + timedelta(days=9), "open"),
+            "goals-0-description",
+            "Enter the goal",
+            id="method-without-goal",
+        ),
+        pytest.param(
+            ("", "", THIS_YEAR + timedelta(days=9), "open"),
+            "goals-0-description",
+            "Enter the goal",
+            id="date-without-goal",
+        ),
+        pytest.param(
+            ("Lead a walking group", "Shadow the lead", None, "open"),
+            "goals-0-target_on",
+            "Enter the target date",
+            id="goal-without-date",
+        ),
+        pytest.param(
+            ("x" * 501, "", THIS_YEAR + timedelta(days=9), "open"),
+            "goals-0-description",
+            "The goal and its method must be 500 characters or fewer each",
+            id="goal-too-long",
+        ),
     ],
 )
 def test_half_filled_goal_rows_are_refused(client, auth, people, row, field, message):
@@ -328,7 +426,15 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
     appraisal = start(worker, supervisor)
     path = f"/cpd/appraisals/{appraisal.id}"
     auth.login_as(worker)
-    assert post(client, auth, path, appraisal_form(("Lead a walking group", "Shadow", THIS_YEAR + timedelta(days=60), "open"))).status_code == 303
+    assert (
+        post(
+            client,
+            auth,
+            path,
+            appraisal_form(("Lead a walking group", "Shadow", THIS_YEAR + timedelta(days=60), "open")),
+        ).status_code
+        == 303
+    )
 
     response = sign(client, auth, appraisal.id)
     assert response.status_code == 303 and response.headers["Location"] == path
@@ -349,13 +455,23 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
     assert "Signed and locked" in page
     assert "<form" not in page.split("<main", 1)[1].split("</main>", 1)[0]  # no form to change or sign
     assert "Lead a walking group (Shadow): by" in words(page)
-    assert [(a, d["by"], d["locked"]) for a, d in audit_actions() if a == "appraisal.signed"] == [("appraisal.signed", "worker", False), ("appraisal.signed", "appraiser", True)]
+    assert [(a, d["by"], d["locked"]) for a, d in audit_actions() if a == "appraisal.signed"] == [
+        ("appraisal.signed", "worker", False),
+        ("appraisal.signed", "appraiser", True),
+    ]
     assert all(d["appraisal_id"] == appraisal.id for a, d in audit_actions())
 
     # Changes are refused by the service, and nothing is written.
     before = written()
     with pytest.raises(FieldError) as error:
-        service.update_appraisal(fresh(User, worker.id), fresh(Appraisal, appraisal.id), review="Rewritten", objectives="", learning_needs="", goals=[])
+        service.update_appraisal(
+            fresh(User, worker.id),
+            fresh(Appraisal, appraisal.id),
+            review="Rewritten",
+            objectives="",
+            learning_needs="",
+            goals=[],
+        )
     assert error.value.message == "This appraisal is signed by both of you and locked"
     assert written() == before
     auth.login_as(worker)
@@ -365,7 +481,11 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
 def locked_appraisal(worker: User, supervisor: User) -> Appraisal:
     appraisal = start(worker, supervisor)
     service.update_appraisal(
-        worker, appraisal, review="A good year of groups.", objectives="", learning_needs="",
+        worker,
+        appraisal,
+        review="A good year of groups.",
+        objectives="",
+        learning_needs="",
         goals=[service.GoalInput("Lead a walking group", "Shadow", THIS_YEAR + timedelta(days=60), "open")],
     )
     service.sign(worker, fresh(Appraisal, appraisal.id))
@@ -383,17 +503,28 @@ def test_a_change_posted_to_a_locked_appraisal_is_refused_with_a_message_that_wo
     before = written()
     for person in (worker, supervisor):
         auth.login_as(person)
-        response = post(client, auth, path, appraisal_form(("Something else", "", THIS_YEAR + timedelta(days=5), "open"), review="Rewritten"))
+        response = post(
+            client,
+            auth,
+            path,
+            appraisal_form(("Something else", "", THIS_YEAR + timedelta(days=5), "open"), review="Rewritten"),
+        )
         assert response.status_code in (303, 409, 422)
         page = text_of(client.get(response.headers["Location"]) if response.status_code == 303 else response)
         assert "This appraisal is signed by both of you and locked" in page
         assert "Signed and locked" in page
         if "There is a problem" in page:
             for text, href in summary_links(page).items():
-                assert f'id="{href}"' in page, f"the error summary links {text!r} to #{href}, which is not on the locked page"
+                assert f'id="{href}"' in page, (
+                    f"the error summary links {text!r} to #{href}, which is not on the locked page"
+                )
     assert written() == before
     after = fresh(Appraisal, appraisal.id)
-    assert (after.review, [g.description for g in after.goals], after.is_locked) == ("A good year of groups.", ["Lead a walking group"], True)
+    assert (after.review, [g.description for g in after.goals], after.is_locked) == (
+        "A good year of groups.",
+        ["Lead a walking group"],
+        True,
+    )
 
 
 def test_changing_the_appraisal_clears_signatures_already_given(client, auth, people):
@@ -404,9 +535,23 @@ def test_changing_the_appraisal_clears_signatures_already_given(client, auth, pe
     assert sign(client, auth, appraisal.id).status_code == 303
     assert fresh(Appraisal, appraisal.id).worker_signed_at is not None
     auth.login_as(supervisor)
-    assert post(client, auth, path, appraisal_form(("Lead a walking group", "", THIS_YEAR + timedelta(days=60), "open"), review="Edited by the appraiser")).status_code == 303
+    assert (
+        post(
+            client,
+            auth,
+            path,
+            appraisal_form(
+                ("Lead a walking group", "", THIS_YEAR + timedelta(days=60), "open"), review="Edited by the appraiser"
+            ),
+        ).status_code
+        == 303
+    )
     changed = fresh(Appraisal, appraisal.id)
-    assert (changed.review, changed.worker_signed_at, changed.appraiser_signed_at) == ("Edited by the appraiser", None, None)
+    assert (changed.review, changed.worker_signed_at, changed.appraiser_signed_at) == (
+        "Edited by the appraiser",
+        None,
+        None,
+    )
     assert "Signed by the worker Not yet" in words(text_of(client.get(path)))
     # So the worker is asked to sign again.
     auth.login_as(worker)
@@ -440,7 +585,10 @@ def test_only_the_worker_the_appraiser_and_managers_open_it_and_only_the_first_t
         auth.login_as(person)
         assert client.get(path).status_code == 404
         assert sign(client, auth, appraisal.id).status_code == 404
-        assert post(client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))).status_code == 404
+        assert (
+            post(client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))).status_code
+            == 404
+        )
     assert client.get("/cpd/appraisals/9999").status_code == 404
     # A manager may read it, but neither change nor sign it.
     auth.login_as(manager)
@@ -448,7 +596,10 @@ def test_only_the_worker_the_appraiser_and_managers_open_it_and_only_the_first_t
     assert f"<h1>{THIS_YEAR.year} appraisal</h1>" in page
     assert 'name="review"' not in page and "Sign the appraisal" not in page
     assert sign(client, auth, appraisal.id).status_code == 404
-    assert post(client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))).status_code == 404
+    assert (
+        post(client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))).status_code
+        == 404
+    )
     with pytest.raises(Exception) as error:
         service.sign(fresh(User, manager.id), fresh(Appraisal, appraisal.id))
     assert getattr(error.value, "code", None) == 404
@@ -483,7 +634,9 @@ def test_next_years_appraisal_starts_with_this_years_open_goals(client, auth, pe
     originals = {g.description: g.id for g in fresh(Appraisal, first.id).goals}
 
     auth.login_as(worker)
-    response = post(client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(manager.id)})
+    response = post(
+        client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(manager.id)}
+    )
     assert response.status_code == 303
     second = db.session.scalar(select(Appraisal).where(Appraisal.year == THIS_YEAR.year))
     assert plan(second.id) == [
@@ -502,16 +655,30 @@ def test_next_years_appraisal_starts_with_this_years_open_goals(client, auth, pe
     assert 'value="Lead a walking group"' in page and 'value="Trauma-informed practice"' in page
     assert "Safeguarding level 3" not in page and "Learn Welsh" not in page
     # Saving the carried goals keeps where they came from.
-    assert post(
-        client,
-        auth,
-        response.headers["Location"],
-        appraisal_form(("Lead a walking group", "Shadow the lead", THIS_YEAR + timedelta(days=10), "in-progress"), ("A new goal", "", THIS_YEAR, "open")),
-    ).status_code == 303
-    assert [(d, c) for d, _, _, _, c in plan(second.id)] == [("Lead a walking group", originals["Lead a walking group"]), ("A new goal", None)]
+    assert (
+        post(
+            client,
+            auth,
+            response.headers["Location"],
+            appraisal_form(
+                ("Lead a walking group", "Shadow the lead", THIS_YEAR + timedelta(days=10), "in-progress"),
+                ("A new goal", "", THIS_YEAR, "open"),
+            ),
+        ).status_code
+        == 303
+    )
+    assert [(d, c) for d, _, _, _, c in plan(second.id)] == [
+        ("Lead a walking group", originals["Lead a walking group"]),
+        ("A new goal", None),
+    ]
     # Every change is in the ledger too, so what was signed can be checked later.
     assert [a for a, _ in audit_actions()] == [
-        "appraisal.started", "appraisal.changed", "appraisal.signed", "appraisal.signed", "appraisal.started", "appraisal.changed"
+        "appraisal.started",
+        "appraisal.changed",
+        "appraisal.signed",
+        "appraisal.signed",
+        "appraisal.started",
+        "appraisal.changed",
     ]
 
 
@@ -561,7 +728,14 @@ def goals(people):
         ],
     )
     theirs = start(other, manager)
-    service.update_appraisal(other, theirs, review="", objectives="", learning_needs="", goals=[service.GoalInput("Olive's goal", "", THIS_YEAR, "open")])
+    service.update_appraisal(
+        other,
+        theirs,
+        review="",
+        objectives="",
+        learning_needs="",
+        goals=[service.GoalInput("Olive's goal", "", THIS_YEAR, "open")],
+    )
     mine = {g.description: g for g in fresh(Appraisal, appraisal.id).goals}
     return mine["Trauma-informed practice"], mine["Safeguarding level 3"], fresh(Appraisal, theirs.id).goals[0]
 
@@ -572,17 +746,31 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
     chosen = link_worker_competences(2)
     auth.login_as(worker)
     form = text_of(client.get("/cpd/activities/new"))
-    assert options(form, "goal_id") == [("0", "None"), (str(open_goal.id), "Trauma-informed practice")]  # open goals of mine only
+    assert options(form, "goal_id") == [
+        ("0", "None"),
+        (str(open_goal.id), "Trauma-informed practice"),
+    ]  # open goals of mine only
     offered = options(form, "competence_ids")
     assert offered[:2] == [(str(c.id), c.statement) for c in chosen]
     assert len(offered) == len(link_worker_competences(1000))
 
     response = post(
-        client, auth, "/cpd/activities/new", activity_form(goal_id=str(open_goal.id), competence_ids=[str(c.id) for c in chosen])
+        client,
+        auth,
+        "/cpd/activities/new",
+        activity_form(goal_id=str(open_goal.id), competence_ids=[str(c.id) for c in chosen]),
     )
     assert response.status_code == 303 and response.headers["Location"] == "/cpd/"
     [activity] = db.session.scalars(select(CpdActivity)).all()
-    assert (activity.worker_id, activity.done_on, activity.title, str(activity.hours), activity.learned, activity.impact, activity.goal_id) == (
+    assert (
+        activity.worker_id,
+        activity.done_on,
+        activity.title,
+        str(activity.hours),
+        activity.learned,
+        activity.impact,
+        activity.goal_id,
+    ) == (
         worker.id,
         TODAY,
         "Trauma-informed practice workshop",
@@ -593,12 +781,27 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
     )
     assert [c.id for c in activity.competences] == [c.id for c in chosen]
 
-    for day, hours in ((date(TODAY.year, 1, 1), "2.25"), (date(TODAY.year - 1, 11, 30), "3"), (date(TODAY.year - 1, 1, 1), "100")):
-        assert post(client, auth, "/cpd/activities/new", activity_form(title=f"Activity on {day}", hours=hours, **date_fields("done_on", day))).status_code == 303
+    for day, hours in (
+        (date(TODAY.year, 1, 1), "2.25"),
+        (date(TODAY.year - 1, 11, 30), "3"),
+        (date(TODAY.year - 1, 1, 1), "100"),
+    ):
+        assert (
+            post(
+                client,
+                auth,
+                "/cpd/activities/new",
+                activity_form(title=f"Activity on {day}", hours=hours, **date_fields("done_on", day)),
+            ).status_code
+            == 303
+        )
     page = text_of(client.get("/cpd/"))
     assert "CPD activity logged" in page
     hours = page.split('class="nhsuk-table cpd-hours"', 1)[1].split("</table>", 1)[0].split("<tbody", 1)[1]
-    assert [words(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", hours, re.S)] == [f"{TODAY.year} 3.75", f"{TODAY.year - 1} 103.00"]
+    assert [words(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", hours, re.S)] == [
+        f"{TODAY.year} 3.75",
+        f"{TODAY.year - 1} 103.00",
+    ]
     assert service.hours_by_year(worker)[0][1] == service.parse_hours("3.75")
     text = words(page)
     assert f"{long_date(TODAY)} · 1.50 hours · towards: Trauma-informed practice" in text
@@ -618,18 +821,37 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
         pytest.param({"hours": "abc"}, "hours", "Enter the hours as a number, like 1.5", id="words-for-hours"),
         pytest.param({"hours": ""}, "hours", "Enter the hours as a number, like 1.5", id="no-hours"),
         # More than 0 as typed, but 0.00 once rounded to the column's two places: must be refused, not crash.
-        pytest.param({"hours": "0.001"}, "hours", "Enter the hours to 2 decimal places at most, like 1.25", id="hours-that-round-to-0"),
-        pytest.param(date_fields("done_on", TODAY + timedelta(days=1)), "done_on", "The date must be today or in the past", id="future-date"),
+        pytest.param(
+            {"hours": "0.001"},
+            "hours",
+            "Enter the hours to 2 decimal places at most, like 1.25",
+            id="hours-that-round-to-0",
+        ),
+        pytest.param(
+            date_fields("done_on", TODAY + timedelta(days=1)),
+            "done_on",
+            "The date must be today or in the past",
+            id="future-date",
+        ),
         pytest.param(date_fields("done_on", None), "done_on", "Enter the date of the activity", id="no-date"),
         pytest.param({"title": "   "}, "title", "Enter what the activity was", id="no-title"),
         pytest.param({"learned": ""}, "learned", "Describe what you learned", id="no-learning"),
         pytest.param({"impact": "  "}, "impact", "Describe the impact on your practice", id="no-impact"),
-        pytest.param({"goal_id": "theirs"}, "goal_id", "Choose one of your open CPD goals", id="goal-of-another-worker"),
+        pytest.param(
+            {"goal_id": "theirs"}, "goal_id", "Choose one of your open CPD goals", id="goal-of-another-worker"
+        ),
         pytest.param({"goal_id": "achieved"}, "goal_id", "Choose one of your open CPD goals", id="achieved-goal"),
-        pytest.param({"competence_ids": "other-framework"}, "competence_ids", "Choose competences from your framework", id="competence-of-the-other-framework"),
+        pytest.param(
+            {"competence_ids": "other-framework"},
+            "competence_ids",
+            "Choose competences from your framework",
+            id="competence-of-the-other-framework",
+        ),
     ],
 )
-def test_bad_activities_are_refused_next_to_the_field_and_nothing_is_written(client, auth, people, goals, changes, field, message):
+def test_bad_activities_are_refused_next_to_the_field_and_nothing_is_written(
+    client, auth, people, goals, changes, field, message
+):
     worker, *_ = people
     open_goal, achieved, theirs = goals
     if changes.get("goal_id") == "theirs":
@@ -637,7 +859,12 @@ def test_bad_activities_are_refused_next_to_the_field_and_nothing_is_written(cli
     elif changes.get("goal_id") == "achieved":
         changes = {"goal_id": str(achieved.id)}
     elif changes.get("competence_ids") == "other-framework":
-        changes = {"competence_ids": [str(link_worker_competences(1)[0].id), str(link_worker_competences(1, "sfh-senior-engagement-worker")[0].id)]}
+        changes = {
+            "competence_ids": [
+                str(link_worker_competences(1)[0].id),
+                str(link_worker_competences(1, "sfh-senior-engagement-worker")[0].id),
+            ]
+        }
     auth.login_as(worker)
     before = written()
     response = post(client, auth, "/cpd/activities/new", activity_form(**changes))
@@ -670,7 +897,11 @@ def test_only_workers_keep_a_cpd_log(client, auth, people):
 
 def meet_every_competence(worker: User, supervisor: User) -> None:
     """Every active competence of the worker's framework accepted in one signed-off decision (direct rows)."""
-    chosen = list(db.session.scalars(select(Competence).where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))))
+    chosen = list(
+        db.session.scalars(
+            select(Competence).where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
+        )
+    )
     rounds = max(c.required_count for c in chosen)
     for number in range(rounds):
         items = [c for c in chosen if c.required_count > number]
@@ -689,7 +920,11 @@ def meet_every_competence(worker: User, supervisor: User) -> None:
         db.session.add(submission)
         db.session.flush()
         decision = Decision(
-            submission_id=submission.id, evidence_id=evidence.id, supervisor_id=supervisor.id, outcome=DecisionOutcome.SIGNED_OFF, content_hash=HASH
+            submission_id=submission.id,
+            evidence_id=evidence.id,
+            supervisor_id=supervisor.id,
+            outcome=DecisionOutcome.SIGNED_OFF,
+            content_hash=HASH,
         )
         decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=True) for c in items]
         db.session.add(decision)
@@ -702,20 +937,31 @@ def test_the_profiles_experience_and_formal_learning_are_requirements_word_for_w
     assert source["details"]["basic_information"]["experience_required"] == SFH_REQUIREMENTS[:4]
     assert source["details"]["indicative_learning"]["formal_endorsed_learning"] == SFH_REQUIREMENTS[4]
     framework = frameworks["sfh-senior-engagement-worker"]
-    stored = db.session.scalars(select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)).all()
+    stored = db.session.scalars(
+        select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)
+    ).all()
     assert [r.statement for r in stored] == SFH_REQUIREMENTS
     assert [r.renewal_months for r in stored] == [None, None, None, 36, None]
 
 
 def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, auth, people):
     worker, supervisor, manager, *_ = people
-    sew = make_user(Role.WORKER, name="Sol Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    sew = make_user(
+        Role.WORKER, name="Sol Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    )
     assign(supervisor, sew, starts_on=TODAY - timedelta(days=200))
     meet_every_competence(sew, supervisor)
-    requirements = db.session.scalars(select(Requirement).where(Requirement.framework_id == sew.framework_id).order_by(Requirement.position)).all()
+    requirements = db.session.scalars(
+        select(Requirement).where(Requirement.framework_id == sew.framework_id).order_by(Requirement.position)
+    ).all()
 
     readiness = progress.worker_progress(fresh(User, sew.id)).readiness
-    assert (readiness.tier.slug, readiness.missing_count, len(readiness.requirement_problems), readiness.ready) == ("senior-engagement-worker", 0, 5, False)
+    assert (readiness.tier.slug, readiness.missing_count, len(readiness.requirement_problems), readiness.ready) == (
+        "senior-engagement-worker",
+        0,
+        5,
+        False,
+    )
 
     auth.login_as(manager)
     page = text_of(client.get(f"/progress/workers/{sew.id}"))
@@ -728,18 +974,36 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
     # A supervisor cannot verify them.
     auth.login_as(supervisor)
     path = f"/progress/workers/{sew.id}/requirements/{requirements[0].id}"
-    assert post(client, auth, path, {**date_fields("verified_on", TODAY), **date_fields("expires_on", None), "note": "x"}).status_code == 403
+    assert (
+        post(
+            client, auth, path, {**date_fields("verified_on", TODAY), **date_fields("expires_on", None), "note": "x"}
+        ).status_code
+        == 403
+    )
     assert count(RequirementVerification) == 0
 
     auth.login_as(manager)
     verified_on = TODAY - timedelta(days=3)
-    notes = ["Two years at the recovery service", "Team lead at the hostel", "BSc Psychology, certificate seen", "DBS 001234567", "BSc Psychology, certificate seen"]
+    notes = [
+        "Two years at the recovery service",
+        "Team lead at the hostel",
+        "BSc Psychology, certificate seen",
+        "DBS 001234567",
+        "BSc Psychology, certificate seen",
+    ]
     for number, (requirement, note) in enumerate(zip(requirements, notes)):
         path = f"/progress/workers/{sew.id}/requirements/{requirement.id}"
         form = text_of(client.get(path))
         assert requirement.statement in form
-        response = post(client, auth, path, {**date_fields("verified_on", verified_on), **date_fields("expires_on", None), "note": note})
-        assert response.status_code == 303 and response.headers["Location"] == f"/progress/workers/{sew.id}#requirements"
+        response = post(
+            client,
+            auth,
+            path,
+            {**date_fields("verified_on", verified_on), **date_fields("expires_on", None), "note": note},
+        )
+        assert (
+            response.status_code == 303 and response.headers["Location"] == f"/progress/workers/{sew.id}#requirements"
+        )
         still_missing = len(progress.worker_progress(fresh(User, sew.id)).readiness.requirement_problems)
         assert still_missing == 4 - number
         assert progress.worker_progress(fresh(User, sew.id)).readiness.ready is (number == 4)

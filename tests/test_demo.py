@@ -96,7 +96,10 @@ def test_force_creates_the_demo_accounts(app, runner):
         assert person.active
 
     assignments = list(db.session.scalars(select(SupervisionAssignment)))
-    assert {(a.supervisor_id, a.worker_id) for a in assignments} == {(supervisor.id, worker.id), (supervisor.id, sew.id)}
+    assert {(a.supervisor_id, a.worker_id) for a in assignments} == {
+        (supervisor.id, worker.id),
+        (supervisor.id, sew.id),
+    }
     for assignment in assignments:
         assert assignment.created_by_id == manager.id
         assert assignment.ends_on is None
@@ -120,7 +123,10 @@ def test_running_twice_creates_nothing_new(app, runner):
 def test_the_demo_password_signs_in(app, runner, client):
     assert runner.invoke(args=["demo", "--force"]).exit_code == 0
 
-    for email, greeting in (("worker@example.org", "Hello, Wendy Worker"), ("manager@example.org", "Hello, Maya Manager")):
+    for email, greeting in (
+        ("worker@example.org", "Hello, Wendy Worker"),
+        ("manager@example.org", "Hello, Maya Manager"),
+    ):
         visitor = app.test_client()
         response = AuthActions(visitor).sign_in(email, app.config["DEMO_PASSWORD"])
         assert response.status_code == 303
@@ -143,7 +149,9 @@ def test_the_demo_has_evidence_in_every_state(app, runner):
 
     assert runner.invoke(args=["demo", "--force"]).exit_code == 0
     worker, supervisor = user("worker@example.org"), user("supervisor@example.org")
-    statuses = sorted(s.value for s in db.session.scalars(select(Evidence.status).where(Evidence.owner_id == worker.id)))
+    statuses = sorted(
+        s.value for s in db.session.scalars(select(Evidence.status).where(Evidence.owner_id == worker.id))
+    )
     assert statuses == ["draft", "draft", "signed-off", "submitted"]
     assert db.session.scalar(select(func.count(Decision.id))) == 1
     assert [item.evidence.title for item in review.queue(supervisor)] == ["Observed holistic assessment by telephone"]

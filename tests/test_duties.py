@@ -9,7 +9,7 @@ page that says why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -94,7 +94,9 @@ def accept_all(submission: Submission) -> dict[int, CompetenceOutcome]:
 
 
 def requirement_of(worker: User, ref: str = "REQ-DBS") -> Requirement:
-    return db.session.scalar(select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == ref))
+    return db.session.scalar(
+        select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == ref)
+    )
 
 
 def date_fields(name: str, day: date) -> dict[str, str]:
@@ -123,7 +125,6 @@ def people(app, frameworks) -> People:
     return People(willa, mel, olly, sam, nia)
 
 
-
 # --- Evidence sign-off and return -------------------------------------------------------
 
 
@@ -141,9 +142,13 @@ def test_deciding_on_ones_own_evidence_is_refused_and_nothing_is_written(people)
 
 def test_a_worker_supervisor_still_decides_on_others_evidence(people):
     theirs = submitted_item(people.olly, "Olly's walking group")
-    decision = review.decide(people.willa, theirs, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes=accept_all(theirs))
+    decision = review.decide(
+        people.willa, theirs, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes=accept_all(theirs)
+    )
     assert decision.supervisor_id == people.willa.id
-    assert db.session.scalars(select(AuditEntry.action).where(AuditEntry.actor_id == people.willa.id)).all() == ["evidence.signed-off"]
+    assert db.session.scalars(select(AuditEntry.action).where(AuditEntry.actor_id == people.willa.id)).all() == [
+        "evidence.signed-off"
+    ]
 
 
 def test_the_review_queue_and_its_count_leave_out_ones_own_items(client, auth, people):
@@ -168,7 +173,12 @@ def test_opening_or_posting_a_decision_on_ones_own_item_is_refused_with_the_reas
     link = own.evidence.links[0]
     response = client.post(
         f"/review/{own.id}",
-        data={"csrf_token": auth.token("/review/"), "decisions-0-accepted": "accepted", "outcome": "signed-off", "comment": ""},
+        data={
+            "csrf_token": auth.token("/review/"),
+            "decisions-0-accepted": "accepted",
+            "outcome": "signed-off",
+            "comment": "",
+        },
     )
     assert_refused_page(response, "This is your own evidence: another supervisor must decide on it.")
     assert written() == before
@@ -204,7 +214,9 @@ def test_posting_a_confirmation_of_ones_own_note_is_refused_with_the_reason(clie
     auth.login_as(people.willa)
     assert_refused_page(client.get(f"/review/notes/{own.id}"), review.OWN_NOTE)
     before = written()
-    response = client.post(f"/review/notes/{own.id}", data={"csrf_token": auth.token("/review/"), "outcome": "confirmed"})
+    response = client.post(
+        f"/review/notes/{own.id}", data={"csrf_token": auth.token("/review/"), "outcome": "confirmed"}
+    )
     assert_refused_page(response, "This is your own supervision note")
     assert written() == before
 
@@ -221,13 +233,17 @@ def test_a_worker_supervisor_still_confirms_others_notes(people):
 def test_verifying_ones_own_requirement_is_refused_and_nothing_is_written(people):
     before = written()
     with pytest.raises(OwnDecision) as error:
-        progress.verify_requirement(people.mel, people.mel, requirement_of(people.mel), verified_on=TODAY, expires_on=None, note="")
+        progress.verify_requirement(
+            people.mel, people.mel, requirement_of(people.mel), verified_on=TODAY, expires_on=None, note=""
+        )
     assert error.value.message == progress.OWN_REQUIREMENTS
     assert written() == before
 
 
 def test_a_worker_manager_still_verifies_others_requirements(people):
-    made = progress.verify_requirement(people.mel, people.olly, requirement_of(people.olly), verified_on=TODAY, expires_on=None, note="")
+    made = progress.verify_requirement(
+        people.mel, people.olly, requirement_of(people.olly), verified_on=TODAY, expires_on=None, note=""
+    )
     assert (made.worker_id, made.verified_by_id) == (people.olly.id, people.mel.id)
 
 
@@ -275,7 +291,9 @@ def test_deciding_ones_own_promotion_is_refused_and_nothing_is_written(people):
 def test_a_worker_manager_still_recommends_and_decides_for_others(people):
     request = promotion_request(people.olly)
     progress.recommend(people.mel, request, supports=False, reasons="Needs more home visits.")
-    decision = progress.decide_promotion(people.mel, db.session.get(PromotionRequest, request.id), approved=False, effective_on=None, reasons="Not yet.")
+    decision = progress.decide_promotion(
+        people.mel, db.session.get(PromotionRequest, request.id), approved=False, effective_on=None, reasons="Not yet."
+    )
     assert (decision.manager_id, decision.approved) == (people.mel.id, False)
 
 
@@ -286,7 +304,9 @@ def test_open_requests_and_the_managers_notice_leave_out_ones_own(people):
     assert [r.id for r in progress.open_requests(people.sam)] == [own.id]
     # Sam recommends on Mel's request: the managers are told, but not Mel about her own.
     progress.recommend(people.sam, own, supports=True, reasons="Ready.")
-    told = db.session.scalars(select(Notification.user_id).where(Notification.message.contains("promotion request"))).all()
+    told = db.session.scalars(
+        select(Notification.user_id).where(Notification.message.contains("promotion request"))
+    ).all()
     assert told == [people.nia.id]
 
 
@@ -295,12 +315,18 @@ def test_posting_a_recommendation_or_decision_on_ones_own_request_is_refused_wit
     auth.login_as(people.mel)
     for page in (text_of(client.get(f"/progress/workers/{people.mel.id}")), text_of(client.get("/progress/"))):
         assert "You asked to become" in page
-        assert f"/progress/requests/{own.id}/decide" not in page and f"/progress/requests/{own.id}/recommend" not in page
+        assert (
+            f"/progress/requests/{own.id}/decide" not in page and f"/progress/requests/{own.id}/recommend" not in page
+        )
     before = written()
     token = auth.token("/")
-    response = client.post(f"/progress/requests/{own.id}/decide", data={"csrf_token": token, "approved": "no", "reasons": "Not yet."})
+    response = client.post(
+        f"/progress/requests/{own.id}/decide", data={"csrf_token": token, "approved": "no", "reasons": "Not yet."}
+    )
     assert_refused_page(response, progress.OWN_PROMOTION)
-    response = client.post(f"/progress/requests/{own.id}/recommend", data={"csrf_token": token, "supports": "yes", "reasons": "Ready."})
+    response = client.post(
+        f"/progress/requests/{own.id}/recommend", data={"csrf_token": token, "supports": "yes", "reasons": "Ready."}
+    )
     assert_refused_page(response, "This is your own promotion request")
     assert written() == before
 
@@ -327,14 +353,20 @@ def test_choosing_oneself_as_appraiser_on_the_form_shows_the_message_next_to_the
     before = written()
     response = client.post(
         "/cpd/appraisals/new",
-        data={"csrf_token": auth.token("/cpd/appraisals/new"), **date_fields("held_on", TODAY), "appraiser_id": str(people.mel.id)},
+        data={
+            "csrf_token": auth.token("/cpd/appraisals/new"),
+            **date_fields("held_on", TODAY),
+            "appraiser_id": str(people.mel.id),
+        },
     )
     assert response.status_code == 422
     page = text_of(response)
     assert "There is a problem" in page
-    assert error_next_to(page, "appraiser_id") == "Error: You cannot be your own appraiser: choose one of your supervisors or a manager"
+    assert (
+        error_next_to(page, "appraiser_id")
+        == "Error: You cannot be your own appraiser: choose one of your supervisors or a manager"
+    )
     assert written() == before
-
 
 
 def test_appraisals_to_sign_leave_out_ones_own(client, auth, people):
@@ -363,7 +395,9 @@ def test_a_supervisor_still_signs_others_appraisals(people):
 def test_supervising_oneself_is_refused_next_to_the_supervisor(people):
     before = written()
     with pytest.raises(FieldError) as error:
-        supervision.assign(people.nia, worker_id=people.willa.id, supervisor_id=people.willa.id, starts_on=TODAY, ends_on=None)
+        supervision.assign(
+            people.nia, worker_id=people.willa.id, supervisor_id=people.willa.id, starts_on=TODAY, ends_on=None
+        )
     assert (error.value.field, error.value.message) == ("supervisor_id", supervision.SELF_SUPERVISION)
     assert written() == before
 
@@ -371,19 +405,27 @@ def test_supervising_oneself_is_refused_next_to_the_supervisor(people):
 def test_a_manager_cannot_choose_their_own_supervisor_but_can_for_others(people):
     before = written()
     with pytest.raises(FieldError) as error:
-        supervision.assign(people.mel, worker_id=people.mel.id, supervisor_id=people.willa.id, starts_on=TODAY, ends_on=None)
+        supervision.assign(
+            people.mel, worker_id=people.mel.id, supervisor_id=people.willa.id, starts_on=TODAY, ends_on=None
+        )
     assert (error.value.field, error.value.message) == ("worker_id", supervision.OWN_SUPERVISION)
     assert written() == before
-    made = supervision.assign(people.mel, worker_id=people.willa.id, supervisor_id=people.mel.id, starts_on=TODAY, ends_on=None)
+    made = supervision.assign(
+        people.mel, worker_id=people.willa.id, supervisor_id=people.mel.id, starts_on=TODAY, ends_on=None
+    )
     assert (made.worker_id, made.supervisor_id, made.created_by_id) == (people.willa.id, people.mel.id, people.mel.id)
 
 
 def test_the_assignment_form_refuses_ones_own_supervision_next_to_the_worker(client, auth, people):
     auth.login_as(people.mel)
     page = text_of(client.get("/supervision/"))
-    assert (str(people.mel.id), f"Mel Both ({people.mel.email})") in options(page, "supervisor_id")  # may supervise others
+    assert (str(people.mel.id), f"Mel Both ({people.mel.email})") in options(
+        page, "supervisor_id"
+    )  # may supervise others
     workers = options(page, "worker_id")
-    assert (str(people.olly.id), f"Olly Other ({people.olly.email})") in workers and str(people.mel.id) not in dict(workers)  # but not choose their own
+    assert (str(people.olly.id), f"Olly Other ({people.olly.email})") in workers and str(people.mel.id) not in dict(
+        workers
+    )  # but not choose their own
     before = written()
     response = client.post(
         "/supervision/",
@@ -398,7 +440,10 @@ def test_the_assignment_form_refuses_ones_own_supervision_next_to_the_worker(cli
         },
     )
     assert response.status_code == 422
-    assert error_next_to(text_of(response), "worker_id") == "Error: You cannot choose your own supervisor: another manager must"
+    assert (
+        error_next_to(text_of(response), "worker_id")
+        == "Error: You cannot choose your own supervisor: another manager must"
+    )
     assert written() == before
 
 
@@ -414,7 +459,9 @@ def test_ending_ones_own_supervision_is_refused_and_nothing_is_written(client, a
     assert "Your own: another manager changes it" in index
     assert f"/supervision/{own.id}/end" not in index
     assert_refused_page(client.get(f"/supervision/{own.id}/end"), supervision.OWN_ASSIGNMENT)
-    response = client.post(f"/supervision/{own.id}/end", data={"csrf_token": auth.token("/supervision/"), **date_fields("ends_on", TODAY)})
+    response = client.post(
+        f"/supervision/{own.id}/end", data={"csrf_token": auth.token("/supervision/"), **date_fields("ends_on", TODAY)}
+    )
     assert_refused_page(response, "This is your own supervision: another manager must change it.")
     db.session.expire_all()
     assert db.session.get(SupervisionAssignment, own.id).ends_on is None

@@ -327,7 +327,8 @@ def test_a_jpeg_with_bytes_appended_loses_them(app):
 
 @pytest.mark.parametrize(
     ("save", "mode"),
-    [(png_bytes, mode) for mode in ("1", "L", "LA", "P", "I;16", "RGB", "RGBA")] + [(jpeg_bytes, mode) for mode in ("L", "RGB", "CMYK")],
+    [(png_bytes, mode) for mode in ("1", "L", "LA", "P", "I;16", "RGB", "RGBA")]
+    + [(jpeg_bytes, mode) for mode in ("L", "RGB", "CMYK")],
 )
 def test_every_kind_of_picture_survives_re_encoding(app, save, mode):
     data = save(size=(9, 7), mode=mode, colour=1)
@@ -400,22 +401,51 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(
     [
         pytest.param(SVG, "chart.png", "image/png", WRONG_KIND, id="svg named png"),
         pytest.param(SVG, "chart.svg", "image/svg+xml", WRONG_KIND, id="svg"),
-        pytest.param(b"<!DOCTYPE html><script>alert(1)</script>", "cert.pdf", "application/pdf", WRONG_KIND, id="html named pdf"),
+        pytest.param(
+            b"<!DOCTYPE html><script>alert(1)</script>", "cert.pdf", "application/pdf", WRONG_KIND, id="html named pdf"
+        ),
         pytest.param(b"Supervision notes, plain text", "notes.pdf", "application/pdf", WRONG_KIND, id="plain text"),
         pytest.param(b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", "anim.gif", "image/gif", WRONG_KIND, id="gif"),
-        pytest.param(b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 60 + b"This program", "cert.pdf", "application/pdf", WRONG_KIND, id="renamed exe"),
+        pytest.param(
+            b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 60 + b"This program",
+            "cert.pdf",
+            "application/pdf",
+            WRONG_KIND,
+            id="renamed exe",
+        ),
         pytest.param(b" \n%PDF-1.4\n%%EOF", "cert.pdf", "application/pdf", WRONG_KIND, id="pdf after junk"),
         pytest.param(b"\xff\xd8", "short.jpg", "image/jpeg", WRONG_KIND, id="two bytes"),
-        pytest.param(zip_bytes({"photos/1.jpg": b"...", "notes.txt": b"hello"}), "notes.docx", DOCX_TYPE, WRONG_KIND, id="zip not docx"),
-        pytest.param(zip_bytes({"[Content_Types].xml": CONTENT_TYPES_XML}), "notes.docx", DOCX_TYPE, WRONG_KIND, id="docx without document"),
+        pytest.param(
+            zip_bytes({"photos/1.jpg": b"...", "notes.txt": b"hello"}),
+            "notes.docx",
+            DOCX_TYPE,
+            WRONG_KIND,
+            id="zip not docx",
+        ),
+        pytest.param(
+            zip_bytes({"[Content_Types].xml": CONTENT_TYPES_XML}),
+            "notes.docx",
+            DOCX_TYPE,
+            WRONG_KIND,
+            id="docx without document",
+        ),
         pytest.param(b"PK\x03\x04" + b"\x00" * 100, "notes.docx", DOCX_TYPE, WRONG_KIND, id="corrupt zip"),
-        pytest.param(docx_bytes({"word/vbaProject.bin": b"\xd0\xcf\x11\xe0macros"}), "notes.docx", DOCX_TYPE, MACROS, id="docx with macros"),
-        pytest.param(docx_bytes({"word/VBAPROJECT.BIN": b"macros"}), "notes.docx", DOCX_TYPE, MACROS, id="macros in capitals"),
+        pytest.param(
+            docx_bytes({"word/vbaProject.bin": b"\xd0\xcf\x11\xe0macros"}),
+            "notes.docx",
+            DOCX_TYPE,
+            MACROS,
+            id="docx with macros",
+        ),
+        pytest.param(
+            docx_bytes({"word/VBAPROJECT.BIN": b"macros"}), "notes.docx", DOCX_TYPE, MACROS, id="macros in capitals"
+        ),
         pytest.param(
             docx_bytes(
                 {"word/code.bin": b"macros"},
                 content_types=CONTENT_TYPES_XML.replace(
-                    b"</Types>", b'<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>'
+                    b"</Types>",
+                    b'<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/></Types>',
                 ),
             ),
             "notes.docx",
@@ -424,7 +454,9 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(
             id="macros under another name",
         ),
         pytest.param(
-            docx_bytes(content_types=CONTENT_TYPES_XML.replace(b"document.main+xml", b"document.macroEnabled.main+xml")),
+            docx_bytes(
+                content_types=CONTENT_TYPES_XML.replace(b"document.main+xml", b"document.macroEnabled.main+xml")
+            ),
             "notes.docx",
             DOCX_TYPE,
             MACROS,
@@ -433,7 +465,13 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(
         pytest.param(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "chart.png", "image/png", WRONG_KIND, id="corrupt png"),
         pytest.param(png_bytes(size=(64, 64))[:60], "chart.png", "image/png", WRONG_KIND, id="truncated png"),
         pytest.param(jpeg_bytes(size=(64, 64))[:300], "photo.jpg", "image/jpeg", WRONG_KIND, id="truncated jpeg"),
-        pytest.param(b"\xff\xd8\xff<html><script>alert(1)</script>", "photo.jpg", "image/jpeg", WRONG_KIND, id="html behind jpeg signature"),
+        pytest.param(
+            b"\xff\xd8\xff<html><script>alert(1)</script>",
+            "photo.jpg",
+            "image/jpeg",
+            WRONG_KIND,
+            id="html behind jpeg signature",
+        ),
     ],
 )
 def test_files_that_are_not_accepted_kinds_are_refused(app, data, filename, content_type, message):
@@ -557,9 +595,12 @@ def test_images_with_too_many_pixels_are_refused_without_a_warning(app, monkeypa
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # as pytest is configured: any warning that escapes fails here
-        assert_refused(app, upload(data, "big", "image/" + pillow_format.lower()), "The selected image must be smaller than 2 million pixels")
+        assert_refused(
+            app,
+            upload(data, "big", "image/" + pillow_format.lower()),
+            "The selected image must be smaller than 2 million pixels",
+        )
     assert decoded == []  # refused from the header, before decoding
-
 
 
 def test_an_image_at_the_pixel_limit_is_accepted(app, monkeypatch):
@@ -571,7 +612,9 @@ def test_an_image_at_the_pixel_limit_is_accepted(app, monkeypatch):
 
 def test_a_photo_with_corrupt_exif_is_accepted_without_a_warning(app):
     # Pillow warns "Corrupt EXIF data" while reading the orientation of this one.
-    data = jpeg_bytes(exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x0f\x00\x02\x00\x00\x00\xff\x00\x00\x00\x00")
+    data = jpeg_bytes(
+        exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x0f\x00\x02\x00\x00\x00\xff\x00\x00\x00\x00"
+    )
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -706,7 +749,11 @@ def test_send_stored_sends_an_attachment_browsers_will_not_render(app):
 
 def test_send_stored_headers_survive_the_app_wide_headers(app):
     name = stored_pdf(app)
-    app.add_url_rule("/test-download/<name>", "test_download", lambda name: send_stored(name, download_name="x.pdf", content_type="application/pdf"))
+    app.add_url_rule(
+        "/test-download/<name>",
+        "test_download",
+        lambda name: send_stored(name, download_name="x.pdf", content_type="application/pdf"),
+    )
     client = app.test_client()
 
     response = client.get(f"/test-download/{name}")

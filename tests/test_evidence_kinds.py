@@ -17,8 +17,7 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from portfolio.errors import FieldError
-from portfolio.evidence import kinds
-from portfolio.evidence import service
+from portfolio.evidence import kinds, service
 from portfolio.evidence.forms import EvidenceForm
 from portfolio.evidence.service import AnonymityCheckNeeded, EvidenceInput
 from portfolio.extensions import db
@@ -48,12 +47,18 @@ SAMPLES: dict[EvidenceKind, dict] = {
         next_steps="Ask members okapi.",
     ),
     EvidenceKind.CERTIFICATE: dict(
-        title="Safeguarding adults zephyr", provider="Learning Hub axolotl", expires_on=date(2029, 3, 10), cpd_hours=Decimal("3.5")
+        title="Safeguarding adults zephyr",
+        provider="Learning Hub axolotl",
+        expires_on=date(2029, 3, 10),
+        cpd_hours=Decimal("3.5"),
     ),
     EvidenceKind.SUPERVISION_NOTE: dict(title="Supervision zephyr", description="Caseload quokka."),
     EvidenceKind.OBSERVATION: dict(title="Observed zephyr", description="Observed by my manager quokka."),
     EvidenceKind.FEEDBACK: dict(
-        title="Card zephyr", feedback_source="partner-agency", feedback_from="Adviser axolotl", description="Thank you quokka."
+        title="Card zephyr",
+        feedback_source="partner-agency",
+        feedback_from="Adviser axolotl",
+        description="Thank you quokka.",
     ),
     EvidenceKind.OTHER: dict(title="Asset map zephyr", description="Local groups quokka."),
 }
@@ -73,7 +78,9 @@ def evidence_count() -> int:
 
 @pytest.fixture
 def worker(app, frameworks, auth):
-    user = make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    user = make_user(
+        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
+    )
     auth.login_as(user)
     return user
 
@@ -208,7 +215,12 @@ def test_a_direct_caller_gets_the_forms_message_for_a_missing_field(app, worker,
 @pytest.mark.parametrize(("entry", "name"), REQUIRED)
 def test_the_form_shows_the_same_message_next_to_the_field(client, auth, worker, supervisor, entry, name):
     path = f"/portfolio/new/{entry.value}"
-    data = {"csrf_token": auth.token(path), "occurred_on-day": "10", "occurred_on-month": "3", "occurred_on-year": "2026"}
+    data = {
+        "csrf_token": auth.token(path),
+        "occurred_on-day": "10",
+        "occurred_on-month": "3",
+        "occurred_on-year": "2026",
+    }
     data |= {key: str(value) for key, value in SAMPLES[entry.kind].items() if not isinstance(value, date)}
     data[name] = ""
     response = client.post(path, data=data, content_type="multipart/form-data")

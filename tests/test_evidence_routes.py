@@ -6,7 +6,7 @@ import hashlib
 import html
 import io
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -90,12 +90,16 @@ def selected_options(page: str, name: str) -> list[str]:
 def options(page: str, name: str) -> list[tuple[str, str]]:
     select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
     assert select_html, f"no select named {name}"
-    return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html.group(1))]
+    return [
+        (v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html.group(1))
+    ]
 
 
 def competence(ref: str, framework_key: str = "link-worker") -> Competence:
     return db.session.scalar(
-        select(Competence).join(Framework).where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
+        select(Competence)
+        .join(Framework)
+        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
     )
 
 
@@ -132,7 +136,9 @@ def reload(evidence: Evidence) -> Evidence:
 
 @pytest.fixture
 def worker(app, frameworks, auth):
-    user = make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    user = make_user(
+        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
+    )
     auth.login_as(user)
     return user
 
@@ -172,16 +178,42 @@ def make_item(owner, kind=EvidenceKind.REFLECTION, uploads=(), **values) -> Evid
         (
             "reflection",
             "Reflective account",
-            ["title", "occurred_on-day", "what_happened", "what_learned", "practice_change", "next_steps", "visibility", "files"],
+            [
+                "title",
+                "occurred_on-day",
+                "what_happened",
+                "what_learned",
+                "practice_change",
+                "next_steps",
+                "visibility",
+                "files",
+            ],
         ),
-        ("certificate", "Training certificate", ["title", "provider", "occurred_on-day", "expires_on-day", "cpd_hours", "files"]),
+        (
+            "certificate",
+            "Training certificate",
+            ["title", "provider", "occurred_on-day", "expires_on-day", "cpd_hours", "files"],
+        ),
         (
             "supervision-note",
             "Supervision note",
-            ["supervisor_id", "occurred_on-day", "title", "description", "actions-0-description", "actions-0-owner", "actions-2-due_on-day", "files"],
+            [
+                "supervisor_id",
+                "occurred_on-day",
+                "title",
+                "description",
+                "actions-0-description",
+                "actions-0-owner",
+                "actions-2-due_on-day",
+                "files",
+            ],
         ),
         ("observation", "Observation of practice", ["title", "occurred_on-day", "description", "files"]),
-        ("feedback", "Feedback", ["title", "occurred_on-day", "feedback_source", "feedback_from", "description", "files"]),
+        (
+            "feedback",
+            "Feedback",
+            ["title", "occurred_on-day", "feedback_source", "feedback_from", "description", "files"],
+        ),
         ("other", "Other evidence", ["title", "occurred_on-day", "description", "files"]),
     ],
 )
@@ -219,10 +251,20 @@ def test_form_heading_reads_correctly(client, worker, kind, heading):
 
 def test_form_labels_say_what_each_kind_asks(client, worker, supervisor):
     certificate = text_of(client.get("/portfolio/new/certificate"))
-    for label in ("Course title", "Training provider", "Date completed", "Expiry or renewal date (optional)", "CPD hours (optional)", "Certificate"):
+    for label in (
+        "Course title",
+        "Training provider",
+        "Date completed",
+        "Expiry or renewal date (optional)",
+        "CPD hours (optional)",
+        "Certificate",
+    ):
         assert label in certificate
     note = text_of(client.get("/portfolio/new/supervision-note"))
-    assert options(note, "supervisor_id") == [("0", "Choose a supervisor"), (str(supervisor.id), f"Sam Supervisor ({supervisor.email})")]
+    assert options(note, "supervisor_id") == [
+        ("0", "Choose a supervisor"),
+        (str(supervisor.id), f"Sam Supervisor ({supervisor.email})"),
+    ]
     assert "Actions agreed" in note and "Action 3" in note
     feedback = text_of(client.get("/portfolio/new/feedback"))
     for label in ("A colleague", "A partner agency", "A person supported", "Their name or role"):
@@ -281,7 +323,9 @@ def valid_post(kind: str, supervisor_id: int | None = None) -> dict:
 
 
 def post_form(client, auth, path: str, data: dict, **kwargs):
-    return client.post(path, data={"csrf_token": auth.token(path), **data}, content_type="multipart/form-data", **kwargs)
+    return client.post(
+        path, data={"csrf_token": auth.token(path), **data}, content_type="multipart/form-data", **kwargs
+    )
 
 
 @pytest.mark.parametrize("kind", ["reflection", "certificate", "supervision-note", "observation", "feedback", "other"])
@@ -301,7 +345,11 @@ def test_valid_post_creates_a_draft_and_goes_to_its_links(app, client, auth, wor
         assert evidence.practice_change == ""
         assert evidence.is_private is False
     elif kind == "certificate":
-        assert (evidence.provider, evidence.expires_on, evidence.cpd_hours) == ("NHS Learning Hub", date(2029, 3, 10), Decimal("3.50"))
+        assert (evidence.provider, evidence.expires_on, evidence.cpd_hours) == (
+            "NHS Learning Hub",
+            date(2029, 3, 10),
+            Decimal("3.50"),
+        )
         [stored] = evidence.files
         assert (stored.original_name, stored.content_type, stored.size) == ("cert.pdf", "application/pdf", len(PDF))
         assert stored.sha256 == hashlib.sha256(PDF).hexdigest()
@@ -315,7 +363,10 @@ def test_valid_post_creates_a_draft_and_goes_to_its_links(app, client, auth, wor
             ("Book safeguarding training", ActionOwner.SUPERVISOR, date(2026, 5, 1)),
         ]
     elif kind == "feedback":
-        assert (evidence.feedback_source, evidence.feedback_from) == (FeedbackSource.PARTNER_AGENCY, "Citizens Advice adviser")
+        assert (evidence.feedback_source, evidence.feedback_from) == (
+            FeedbackSource.PARTNER_AGENCY,
+            "Citizens Advice adviser",
+        )
     else:
         assert evidence.description.startswith("<p>")
 
@@ -334,7 +385,9 @@ def test_a_private_reflection_through_the_form(client, auth, worker):
 
 def test_script_and_htmx_attributes_are_refused_and_never_echoed_as_markup(client, auth, worker):
     typed = '<p hx-post="/portfolio/1/delete" hx-trigger="load" onmouseover="x()">Hello<script>alert(1)</script></p>'
-    response = post_form(client, auth, "/portfolio/new/reflection", {**valid_post("reflection"), "what_happened": typed})
+    response = post_form(
+        client, auth, "/portfolio/new/reflection", {**valid_post("reflection"), "what_happened": typed}
+    )
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "Remove the code from this text" in page
@@ -354,8 +407,22 @@ INVALID = [
         "occurred_on-day",
         id="reflection-future-date",
     ),
-    pytest.param("reflection", {"what_happened": "<p>  </p>"}, "what_happened", "Describe what happened", None, id="reflection-blank-text"),
-    pytest.param("certificate", {"files": (io.BytesIO(b""), "")}, "files", "Select the certificate file", None, id="certificate-no-file"),
+    pytest.param(
+        "reflection",
+        {"what_happened": "<p>  </p>"},
+        "what_happened",
+        "Describe what happened",
+        None,
+        id="reflection-blank-text",
+    ),
+    pytest.param(
+        "certificate",
+        {"files": (io.BytesIO(b""), "")},
+        "files",
+        "Select the certificate file",
+        None,
+        id="certificate-no-file",
+    ),
     pytest.param(
         "certificate",
         {"files": (io.BytesIO(b"<html><body>not a certificate</body></html>"), "cert.pdf")},
@@ -364,7 +431,14 @@ INVALID = [
         None,
         id="certificate-wrong-kind-of-file",
     ),
-    pytest.param("certificate", {"files": (io.BytesIO(b""), "empty.pdf")}, "files", "The selected file is empty", None, id="certificate-empty-file"),
+    pytest.param(
+        "certificate",
+        {"files": (io.BytesIO(b""), "empty.pdf")},
+        "files",
+        "The selected file is empty",
+        None,
+        id="certificate-empty-file",
+    ),
     pytest.param(
         "certificate",
         date_fields("expires_on", date(2026, 3, 9)),
@@ -373,7 +447,14 @@ INVALID = [
         "expires_on-day",
         id="certificate-expiry-before-completion",
     ),
-    pytest.param("certificate", {"cpd_hours": "1000.5"}, "cpd_hours", "CPD hours must be between 0 and 1,000", None, id="certificate-hours"),
+    pytest.param(
+        "certificate",
+        {"cpd_hours": "1000.5"},
+        "cpd_hours",
+        "CPD hours must be between 0 and 1,000",
+        None,
+        id="certificate-hours",
+    ),
     pytest.param(
         "certificate",
         {"occurred_on-day": "31", "occurred_on-month": "2"},
@@ -390,14 +471,37 @@ INVALID = [
         None,
         id="supervision-half-filled-action",
     ),
-    pytest.param("supervision-note", {"supervisor_id": "0"}, "supervisor_id", "Choose the supervisor the session was with", None, id="supervision-no-supervisor"),
-    pytest.param("feedback", {"feedback_from": ""}, "feedback_from", "Enter who gave the feedback", None, id="feedback-missing-giver"),
-    pytest.param("observation", {"description": ""}, "description", "Describe what was observed", None, id="observation-missing-text"),
+    pytest.param(
+        "supervision-note",
+        {"supervisor_id": "0"},
+        "supervisor_id",
+        "Choose the supervisor the session was with",
+        None,
+        id="supervision-no-supervisor",
+    ),
+    pytest.param(
+        "feedback",
+        {"feedback_from": ""},
+        "feedback_from",
+        "Enter who gave the feedback",
+        None,
+        id="feedback-missing-giver",
+    ),
+    pytest.param(
+        "observation",
+        {"description": ""},
+        "description",
+        "Describe what was observed",
+        None,
+        id="observation-missing-text",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("kind", "changes", "field", "message", "anchor"), INVALID)
-def test_invalid_post_shows_the_error_keeps_the_values_and_writes_nothing(app, client, auth, worker, supervisor, kind, changes, field, message, anchor):
+def test_invalid_post_shows_the_error_keeps_the_values_and_writes_nothing(
+    app, client, auth, worker, supervisor, kind, changes, field, message, anchor
+):
     data = {**valid_post(kind, supervisor.id), **changes}
     response = post_form(client, auth, f"/portfolio/new/{kind}", data)
     page = assert_error_shown(response, field, message, anchor=anchor)
@@ -438,7 +542,9 @@ def test_supervisor_not_assigned_on_the_session_date(client, auth, worker):
     assign(later, worker, starts_on=date(2026, 6, 1))
     data = {**valid_post("supervision-note", later.id)}
     response = post_form(client, auth, "/portfolio/new/supervision-note", data)
-    page = assert_error_shown(response, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session")
+    page = assert_error_shown(
+        response, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session"
+    )
     assert selected_options(page, "supervisor_id") == [str(later.id)]
     assert row_counts() == NOTHING
 
@@ -476,7 +582,9 @@ def test_anonymity_check_highlights_then_confirming_saves(client, auth, worker):
 
 
 def test_evidence_page_shows_text_files_and_links(client, worker):
-    evidence = make_item(worker, EvidenceKind.OBSERVATION, uploads=[("notes.pdf", PDF)], description="Observed <em>closely</em>.")
+    evidence = make_item(
+        worker, EvidenceKind.OBSERVATION, uploads=[("notes.pdf", PDF)], description="Observed <em>closely</em>."
+    )
     service.link_competence(worker, evidence, competence("PS-LW-02").id, "I listened and adapted")
     evidence = reload(evidence)
     file_id = evidence.files[0].id
@@ -497,7 +605,13 @@ def test_evidence_page_shows_text_files_and_links(client, worker):
 
 
 def test_certificate_and_supervision_details_are_shown(client, worker, supervisor):
-    certificate = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)], expires_on=date(2029, 1, 2), cpd_hours=Decimal("3.5"))
+    certificate = make_item(
+        worker,
+        EvidenceKind.CERTIFICATE,
+        uploads=[("cert.pdf", PDF)],
+        expires_on=date(2029, 1, 2),
+        cpd_hours=Decimal("3.5"),
+    )
     page = text_of(client.get(f"/portfolio/{certificate.id}"))
     assert "NHS Learning Hub" in page and "2 January 2029" in page and "3.50" in page
     note = service.create_evidence(
@@ -525,7 +639,10 @@ def test_download_is_an_attachment_that_is_never_rendered(client, worker):
     assert body == PDF
     assert response.mimetype == "application/pdf"
     assert response.headers["Content-Disposition"].startswith("attachment;")
-    assert "my cert.pdf" in response.headers["Content-Disposition"] or "my%20cert.pdf" in response.headers["Content-Disposition"]
+    assert (
+        "my cert.pdf" in response.headers["Content-Disposition"]
+        or "my%20cert.pdf" in response.headers["Content-Disposition"]
+    )
     assert response.headers["Content-Security-Policy"] == "sandbox"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Cache-Control"] == "no-store"
@@ -565,7 +682,9 @@ def test_another_workers_records_answer_404(client, auth, worker, other_worker):
         f"/portfolio/{theirs.id}/files/{their_file}/delete",
     ]
     for path in posts:
-        response = client.post(path, data={"csrf_token": token, "competence_id": competence("PS-LW-02").id, "note": "x"})
+        response = client.post(
+            path, data={"csrf_token": token, "competence_id": competence("PS-LW-02").id, "note": "x"}
+        )
         assert response.status_code == 404, path
     stored = reload(theirs)
     assert stored.status == EvidenceStatus.DRAFT
@@ -597,13 +716,36 @@ def portfolio(worker, other_worker):
     items = add_items(
         worker,
         [
-            dict(kind=EvidenceKind.REFLECTION, title="Community garden visit", occurred_on=date(2026, 5, 10), what_happened="<p>Planted beans</p>"),
-            dict(kind=EvidenceKind.CERTIFICATE, status=EvidenceStatus.SUBMITTED, title="Safeguarding certificate", occurred_on=date(2026, 4, 1), provider="Hub"),
-            dict(kind=EvidenceKind.REFLECTION, title="Walking group", occurred_on=date(2026, 3, 15), what_learned="<p>Garden tools</p>"),
-            dict(kind=EvidenceKind.OBSERVATION, title="Observed assessment", occurred_on=date(2026, 2, 1), description="<p>Holistic</p>"),
+            dict(
+                kind=EvidenceKind.REFLECTION,
+                title="Community garden visit",
+                occurred_on=date(2026, 5, 10),
+                what_happened="<p>Planted beans</p>",
+            ),
+            dict(
+                kind=EvidenceKind.CERTIFICATE,
+                status=EvidenceStatus.SUBMITTED,
+                title="Safeguarding certificate",
+                occurred_on=date(2026, 4, 1),
+                provider="Hub",
+            ),
+            dict(
+                kind=EvidenceKind.REFLECTION,
+                title="Walking group",
+                occurred_on=date(2026, 3, 15),
+                what_learned="<p>Garden tools</p>",
+            ),
+            dict(
+                kind=EvidenceKind.OBSERVATION,
+                title="Observed assessment",
+                occurred_on=date(2026, 2, 1),
+                description="<p>Holistic</p>",
+            ),
         ],
     )
-    add_items(other_worker, [dict(kind=EvidenceKind.REFLECTION, title="Their garden secret", occurred_on=date(2026, 5, 11))])
+    add_items(
+        other_worker, [dict(kind=EvidenceKind.REFLECTION, title="Their garden secret", occurred_on=date(2026, 5, 11))]
+    )
     db.session.add(EvidenceLink(evidence_id=items[1].id, competence_id=competence("PS-LW-01").id))
     db.session.commit()
     return items
@@ -620,7 +762,12 @@ def test_my_portfolio_full_page(client, worker, portfolio):
     page = text_of(response)
     assert "<html" in page
     assert "<h1>My portfolio</h1>" in page
-    assert listed_titles(page) == ["Community garden visit", "Safeguarding certificate", "Walking group", "Observed assessment"]
+    assert listed_titles(page) == [
+        "Community garden visit",
+        "Safeguarding certificate",
+        "Walking group",
+        "Observed assessment",
+    ]
     assert "Their garden secret" not in page
     assert "4 items" in page
     assert "Submitted for review" in page
@@ -639,7 +786,9 @@ def test_my_portfolio_fragment_for_htmx(client, worker, portfolio):
     assert "HX-Request" in response.headers["Vary"]
     # Boosted navigation and history restores get the whole page.
     for extra in ({"HX-Boosted": "true"}, {"HX-History-Restore-Request": "true"}):
-        assert "<html" in client.get("/portfolio/?kind=reflection", headers={"HX-Request": "true", **extra}).get_data(as_text=True)
+        assert "<html" in client.get("/portfolio/?kind=reflection", headers={"HX-Request": "true", **extra}).get_data(
+            as_text=True
+        )
 
 
 def test_my_portfolio_filters_are_applied_and_kept(client, worker, portfolio):
@@ -669,7 +818,12 @@ def test_my_portfolio_to_date_before_from_date_is_ignored(client, worker, portfo
     page = text_of(response)
     assert "Some filters were ignored" in page
     assert "The to date must be the same as or after the from date" in page
-    assert listed_titles(page) == ["Community garden visit", "Safeguarding certificate", "Walking group", "Observed assessment"]
+    assert listed_titles(page) == [
+        "Community garden visit",
+        "Safeguarding certificate",
+        "Walking group",
+        "Observed assessment",
+    ]
 
 
 def test_my_portfolio_bad_values_are_ignored(client, worker, portfolio):
@@ -679,7 +833,13 @@ def test_my_portfolio_bad_values_are_ignored(client, worker, portfolio):
 
 
 def test_my_portfolio_pages(client, worker):
-    add_items(worker, [dict(kind=EvidenceKind.OTHER, title=f"Item {n:02d}", occurred_on=date(2025, 1, 1) + timedelta(days=n)) for n in range(25)])
+    add_items(
+        worker,
+        [
+            dict(kind=EvidenceKind.OTHER, title=f"Item {n:02d}", occurred_on=date(2025, 1, 1) + timedelta(days=n))
+            for n in range(25)
+        ],
+    )
     first = text_of(client.get("/portfolio/?kind=other"))
     assert listed_titles(first) == [f"Item {n:02d}" for n in range(24, 4, -1)]
     assert "25 items match your filters, page 1 of 2" in first
@@ -730,7 +890,9 @@ def test_links_page_picker_filters(client, worker):
     assert f'<option value="{area.id}" selected>' in page
     assert f'<option value="{coach.id}" selected>' in page
 
-    fragment = client.get(f"{path}?q=safeguarding&tier={tier('link-worker', 'link-worker').id}", headers={"HX-Request": "true"})
+    fragment = client.get(
+        f"{path}?q=safeguarding&tier={tier('link-worker', 'link-worker').id}", headers={"HX-Request": "true"}
+    )
     text = text_of(fragment)
     assert text.lstrip().startswith('<div id="picker-results"')
     assert "<html" not in text
@@ -750,7 +912,9 @@ def test_link_unlink_and_note_through_the_links_page(client, auth, worker):
     target = competence("PS-LW-09")
     token = auth.token(path)
 
-    response = client.post(path, data={"csrf_token": token, "competence_id": target.id, "note": "  I sought support  ", "q": "crisis"})
+    response = client.post(
+        path, data={"csrf_token": token, "competence_id": target.id, "note": "  I sought support  ", "q": "crisis"}
+    )
     assert response.status_code == 303
     location = urlsplit(response.headers["Location"])
     assert location.path == path
@@ -793,7 +957,9 @@ def test_bad_links_are_refused_on_the_page(client, auth, worker):
     assert response.status_code == 422
     assert "This item is already linked to that competence" in text_of(response)
 
-    response = client.post(path, data={"csrf_token": token, "competence_id": competence("PS-LW-02").id, "note": "x" * 501})
+    response = client.post(
+        path, data={"csrf_token": token, "competence_id": competence("PS-LW-02").id, "note": "x" * 501}
+    )
     assert response.status_code == 422
     assert "The note must be 500 characters or fewer" in text_of(response)
     assert [link.competence.ref for link in reload(evidence).links] == ["PS-LW-01"]
@@ -833,7 +999,13 @@ def test_competence_map_page(client, worker):
 
     page = text_of(client.get("/portfolio/map"))
     assert "<h1>Competence map</h1>" in page
-    for heading in ("Link Worker", "Link Worker Coach", "Psychosocial Link Worker", "Practitioner Skills", "Enabling Access to Assets"):
+    for heading in (
+        "Link Worker",
+        "Link Worker Coach",
+        "Psychosocial Link Worker",
+        "Practitioner Skills",
+        "Enabling Access to Assets",
+    ):
         assert f">{heading}</h" in page
     row = page.split(competence("PS-LW-01").statement, 1)[1].split("</tr>", 1)[0]
     assert ">2</td>" in row
@@ -862,7 +1034,9 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
     assert f'name="competence" type="hidden" value="{target.id}"' in choose or re.search(
         rf'name="competence"[^>]*value="{target.id}"', choose
     )
-    response = client.post("/portfolio/new", data={"csrf_token": auth.token(add.group(1)), "kind": "other", "competence": str(target.id)})
+    response = client.post(
+        "/portfolio/new", data={"csrf_token": auth.token(add.group(1)), "kind": "other", "competence": str(target.id)}
+    )
     assert response.status_code == 303
     assert response.headers["Location"] == f"/portfolio/new/other?competence={target.id}"
 
@@ -883,7 +1057,7 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
 def test_a_retired_competence_is_not_offered_for_new_evidence(client, auth, worker):
     """Like the picker and the map, "add evidence for this" leaves retired competences out."""
     retired = competence("PS-LW-06")
-    retired.retired_at = datetime.now(timezone.utc)
+    retired.retired_at = datetime.now(UTC)
     db.session.commit()
     page = text_of(client.get(f"/portfolio/competences/{retired.id}"))
     assert retired.statement in page  # evidence already linked to it can still be seen
@@ -1095,7 +1269,10 @@ def test_pages_run_a_fixed_number_of_queries(client, worker, count_queries, path
 
 
 def test_code_in_a_reflection_gets_a_message_next_to_the_field(app, client, auth, worker):
-    data = {**valid_post("reflection"), "what_happened": '<p hx-get="/auth/sign-out" hx-trigger="load">I ran the group.</p>'}
+    data = {
+        **valid_post("reflection"),
+        "what_happened": '<p hx-get="/auth/sign-out" hx-trigger="load">I ran the group.</p>',
+    }
     response = post_form(client, auth, "/portfolio/new/reflection", data)
     assert response.status_code == 422
     page = text_of(response)

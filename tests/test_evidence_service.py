@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -76,7 +76,9 @@ def supervisor(worker):
 
 def competence(ref: str, framework_key: str = "link-worker") -> Competence:
     return db.session.scalar(
-        select(Competence).join(Framework).where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
+        select(Competence)
+        .join(Framework)
+        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
     )
 
 
@@ -131,7 +133,11 @@ def make_reflection(worker, **changes) -> Evidence:
 
 def make_certificate(worker, uploads=None, **changes) -> Evidence:
     return service.create_evidence(
-        worker, EvidenceKind.CERTIFICATE, certificate_input(**changes), uploads if uploads is not None else [upload()], today=TODAY
+        worker,
+        EvidenceKind.CERTIFICATE,
+        certificate_input(**changes),
+        uploads if uploads is not None else [upload()],
+        today=TODAY,
     )
 
 
@@ -220,7 +226,12 @@ def test_create_reflection_cleans_the_text(app, worker):
 def test_code_in_the_text_is_refused_next_to_the_field(app, worker, text):
     with pytest.raises(FieldError) as error:
         service.create_evidence(worker, EvidenceKind.REFLECTION, reflection_input(what_happened=text), today=TODAY)
-    assert_refused(app, error, "what_happened", "Remove the code from this text: scripts, event handlers and hx- attributes are not allowed")
+    assert_refused(
+        app,
+        error,
+        "what_happened",
+        "Remove the code from this text: scripts, event handlers and hx- attributes are not allowed",
+    )
 
 
 def test_create_private_reflection(app, worker):
@@ -286,16 +297,24 @@ def test_create_supervision_note_with_actions_and_default_title(app, worker, sup
 
 
 def test_supervision_note_keeps_a_given_title(app, worker, supervisor):
-    data = EvidenceInput(title="Monthly supervision", occurred_on=SESSION_DAY, supervisor_id=supervisor.id, description="Caseload")
+    data = EvidenceInput(
+        title="Monthly supervision", occurred_on=SESSION_DAY, supervisor_id=supervisor.id, description="Caseload"
+    )
     evidence = service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=TODAY)
     assert reload(evidence).title == "Monthly supervision"
     assert reload(evidence).actions == []
 
 
 def test_create_observation_with_files(app, worker):
-    data = EvidenceInput(title="Observed group session", occurred_on=date(2026, 5, 20), description="Observed by my manager.")
+    data = EvidenceInput(
+        title="Observed group session", occurred_on=date(2026, 5, 20), description="Observed by my manager."
+    )
     evidence = service.create_evidence(
-        worker, EvidenceKind.OBSERVATION, data, [upload(PDF, "notes.pdf"), upload(png_bytes(), "photo.png")], today=TODAY
+        worker,
+        EvidenceKind.OBSERVATION,
+        data,
+        [upload(PDF, "notes.pdf"), upload(png_bytes(), "photo.png")],
+        today=TODAY,
     )
 
     stored = reload(evidence)
@@ -303,7 +322,10 @@ def test_create_observation_with_files(app, worker):
     assert stored.title == "Observed group session"
     assert stored.description == "<p>Observed by my manager.</p>"
     assert_kind_columns_empty(stored, keep=("description",))
-    assert [(f.original_name, f.content_type) for f in stored.files] == [("notes.pdf", "application/pdf"), ("photo.png", "image/png")]
+    assert [(f.original_name, f.content_type) for f in stored.files] == [
+        ("notes.pdf", "application/pdf"),
+        ("photo.png", "image/png"),
+    ]
     assert files_on_disk(app) == sorted(f.stored_name for f in stored.files)
     for row in stored.files:
         assert hashlib.sha256((upload_folder(app) / row.stored_name).read_bytes()).hexdigest() == row.sha256
@@ -341,7 +363,9 @@ def test_create_other(app, worker):
 
 def test_create_with_a_first_link(app, worker):
     target = competence("PS-LW-05")
-    evidence = service.create_evidence(worker, EvidenceKind.REFLECTION, reflection_input(), link_competence_id=target.id, today=TODAY)
+    evidence = service.create_evidence(
+        worker, EvidenceKind.REFLECTION, reflection_input(), link_competence_id=target.id, today=TODAY
+    )
     assert [(link.competence_id, link.note) for link in reload(evidence).links] == [(target.id, "")]
 
 
@@ -358,12 +382,24 @@ def assert_refused(app, error: pytest.ExceptionInfo, field: str, message: str) -
 BAD_INPUT = [
     pytest.param(EvidenceKind.REFLECTION, {"title": "   "}, "title", "Enter a title", id="missing-title"),
     pytest.param(EvidenceKind.CERTIFICATE, {"title": ""}, "title", "Enter the course title", id="missing-course-title"),
-    pytest.param(EvidenceKind.REFLECTION, {"title": "x" * 201}, "title", "Title must be 200 characters or fewer", id="long-title"),
+    pytest.param(
+        EvidenceKind.REFLECTION, {"title": "x" * 201}, "title", "Title must be 200 characters or fewer", id="long-title"
+    ),
     pytest.param(EvidenceKind.REFLECTION, {"occurred_on": None}, "occurred_on", "Enter the date", id="missing-date"),
     pytest.param(
-        EvidenceKind.REFLECTION, {"occurred_on": TODAY + timedelta(days=1)}, "occurred_on", "The date must be today or in the past", id="future-date"
+        EvidenceKind.REFLECTION,
+        {"occurred_on": TODAY + timedelta(days=1)},
+        "occurred_on",
+        "The date must be today or in the past",
+        id="future-date",
     ),
-    pytest.param(EvidenceKind.REFLECTION, {"what_happened": "<p> </p>"}, "what_happened", "Describe what happened", id="blank-prompt"),
+    pytest.param(
+        EvidenceKind.REFLECTION,
+        {"what_happened": "<p> </p>"},
+        "what_happened",
+        "Describe what happened",
+        id="blank-prompt",
+    ),
     pytest.param(
         EvidenceKind.REFLECTION,
         {"what_learned": "<script>x</script>"},
@@ -371,7 +407,9 @@ BAD_INPUT = [
         "Remove the code from this text: scripts, event handlers and hx- attributes are not allowed",
         id="only-script",
     ),
-    pytest.param(EvidenceKind.CERTIFICATE, {"provider": " "}, "provider", "Enter the training provider", id="missing-provider"),
+    pytest.param(
+        EvidenceKind.CERTIFICATE, {"provider": " "}, "provider", "Enter the training provider", id="missing-provider"
+    ),
     pytest.param(
         EvidenceKind.CERTIFICATE,
         {"expires_on": date(2026, 3, 31)},
@@ -379,12 +417,44 @@ BAD_INPUT = [
         "The expiry date must be the same as or after the date completed",
         id="expiry-before-completion",
     ),
-    pytest.param(EvidenceKind.CERTIFICATE, {"cpd_hours": Decimal("-0.5")}, "cpd_hours", "CPD hours must be between 0 and 1,000", id="negative-hours"),
-    pytest.param(EvidenceKind.CERTIFICATE, {"cpd_hours": Decimal("1000.01")}, "cpd_hours", "CPD hours must be between 0 and 1,000", id="too-many-hours"),
-    pytest.param(EvidenceKind.OBSERVATION, {"description": ""}, "description", "Describe what was observed", id="missing-observation"),
-    pytest.param(EvidenceKind.FEEDBACK, {"feedback_source": "a-friend"}, "feedback_source", "Choose who gave the feedback", id="bad-source"),
-    pytest.param(EvidenceKind.FEEDBACK, {"feedback_from": " "}, "feedback_from", "Enter who gave the feedback", id="missing-giver"),
-    pytest.param(EvidenceKind.OTHER, {"description": "  "}, "description", "Describe this evidence", id="missing-description"),
+    pytest.param(
+        EvidenceKind.CERTIFICATE,
+        {"cpd_hours": Decimal("-0.5")},
+        "cpd_hours",
+        "CPD hours must be between 0 and 1,000",
+        id="negative-hours",
+    ),
+    pytest.param(
+        EvidenceKind.CERTIFICATE,
+        {"cpd_hours": Decimal("1000.01")},
+        "cpd_hours",
+        "CPD hours must be between 0 and 1,000",
+        id="too-many-hours",
+    ),
+    pytest.param(
+        EvidenceKind.OBSERVATION,
+        {"description": ""},
+        "description",
+        "Describe what was observed",
+        id="missing-observation",
+    ),
+    pytest.param(
+        EvidenceKind.FEEDBACK,
+        {"feedback_source": "a-friend"},
+        "feedback_source",
+        "Choose who gave the feedback",
+        id="bad-source",
+    ),
+    pytest.param(
+        EvidenceKind.FEEDBACK,
+        {"feedback_from": " "},
+        "feedback_from",
+        "Enter who gave the feedback",
+        id="missing-giver",
+    ),
+    pytest.param(
+        EvidenceKind.OTHER, {"description": "  "}, "description", "Describe this evidence", id="missing-description"
+    ),
 ]
 
 
@@ -421,7 +491,11 @@ def test_certificate_needs_a_file(app, worker):
 
 def test_a_wrong_kind_of_file_among_good_ones_leaves_nothing(app, worker):
     data = EvidenceInput(title="Observed", occurred_on=date(2026, 5, 1), description="Seen")
-    uploads = [upload(PDF, "one.pdf"), upload(png_bytes(), "two.png"), upload(b"<html><script>x</script></html>", "three.pdf")]
+    uploads = [
+        upload(PDF, "one.pdf"),
+        upload(png_bytes(), "two.png"),
+        upload(b"<html><script>x</script></html>", "three.pdf"),
+    ]
     with pytest.raises(FieldError) as error:
         service.create_evidence(worker, EvidenceKind.OBSERVATION, data, uploads, today=TODAY)
     assert_refused(app, error, "files", WRONG_KIND)
@@ -448,7 +522,9 @@ def supervision_input(supervisor_id, **changes) -> EvidenceInput:
 
 def test_supervisor_must_be_chosen(app, worker, supervisor):
     with pytest.raises(FieldError) as error:
-        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(None, title="Supervision"), today=TODAY)
+        service.create_evidence(
+            worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(None, title="Supervision"), today=TODAY
+        )
     assert_refused(app, error, "supervisor_id", "Choose the supervisor the session was with")
 
 
@@ -473,7 +549,9 @@ def test_supervisor_not_assigned_on_the_session_date_is_refused(app, worker, sta
     db.session.commit()
     with pytest.raises(FieldError) as error:
         service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=TODAY)
-    assert_refused(app, error, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session")
+    assert_refused(
+        app, error, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session"
+    )
 
 
 def test_someone_elses_supervisor_is_refused(app, worker):
@@ -482,7 +560,9 @@ def test_someone_elses_supervisor_is_refused(app, worker):
     assign(person, other)
     with pytest.raises(FieldError) as error:
         service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=TODAY)
-    assert_refused(app, error, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session")
+    assert_refused(
+        app, error, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session"
+    )
 
 
 def test_assignment_boundaries_are_inclusive(app, worker):
@@ -497,10 +577,27 @@ def test_assignment_boundaries_are_inclusive(app, worker):
 @pytest.mark.parametrize(
     ("row", "field", "message"),
     [
-        pytest.param(ActionInput("Read the policy", "", date(2026, 4, 1)), "actions-1-owner", "Choose who owns the action", id="no-owner"),
-        pytest.param(ActionInput("Read the policy", "worker", None), "actions-1-due_on", "Enter the due date", id="no-due-date"),
-        pytest.param(ActionInput("", "supervisor", date(2026, 4, 1)), "actions-1-description", "Enter the action", id="no-description"),
-        pytest.param(ActionInput("Read the policy", "manager", date(2026, 4, 1)), "actions-1-owner", "Choose who owns the action", id="bad-owner"),
+        pytest.param(
+            ActionInput("Read the policy", "", date(2026, 4, 1)),
+            "actions-1-owner",
+            "Choose who owns the action",
+            id="no-owner",
+        ),
+        pytest.param(
+            ActionInput("Read the policy", "worker", None), "actions-1-due_on", "Enter the due date", id="no-due-date"
+        ),
+        pytest.param(
+            ActionInput("", "supervisor", date(2026, 4, 1)),
+            "actions-1-description",
+            "Enter the action",
+            id="no-description",
+        ),
+        pytest.param(
+            ActionInput("Read the policy", "manager", date(2026, 4, 1)),
+            "actions-1-owner",
+            "Choose who owns the action",
+            id="bad-owner",
+        ),
     ],
 )
 def test_half_filled_action_row_is_refused(app, worker, supervisor, row, field, message):
@@ -513,7 +610,9 @@ def test_half_filled_action_row_is_refused(app, worker, supervisor, row, field, 
 def test_create_with_a_link_to_another_framework_writes_nothing(app, worker):
     other = competence("CORE-01", "sfh-senior-engagement-worker")
     with pytest.raises(FieldError) as error:
-        service.create_evidence(worker, EvidenceKind.CERTIFICATE, certificate_input(), [upload()], link_competence_id=other.id, today=TODAY)
+        service.create_evidence(
+            worker, EvidenceKind.CERTIFICATE, certificate_input(), [upload()], link_competence_id=other.id, today=TODAY
+        )
     assert error.value.message == "Choose a competence from your framework"
     assert row_counts() == NOTHING
     assert files_on_disk(app) == []
@@ -545,7 +644,9 @@ def test_link_with_a_note(app, worker):
     assert (stored.evidence_id, stored.competence_id, stored.note) == (evidence.id, target.id, "Shows how I listened")
     # Any tier of the worker's framework may be linked.
     higher = db.session.scalar(
-        select(Competence).where(Competence.tier_id == tier("link-worker", "psychosocial-link-worker").id).order_by(Competence.position)
+        select(Competence)
+        .where(Competence.tier_id == tier("link-worker", "psychosocial-link-worker").id)
+        .order_by(Competence.position)
     )
     service.link_competence(worker, evidence, higher.id)
     assert {link.competence_id for link in reload(evidence).links} == {target.id, higher.id}
@@ -567,7 +668,7 @@ def test_link_to_a_competence_of_another_framework_is_refused(app, worker):
 def test_link_to_a_retired_or_missing_competence_is_refused(app, worker):
     evidence = make_reflection(worker)
     retired = competence("PS-LW-03")
-    retired.retired_at = datetime.now(timezone.utc)
+    retired.retired_at = datetime.now(UTC)
     db.session.commit()
     for competence_id in (retired.id, 999_999):
         with pytest.raises(FieldError) as error:
@@ -582,7 +683,10 @@ def test_duplicate_link_is_refused(app, worker):
     service.link_competence(worker, evidence, target.id, "first")
     with pytest.raises(FieldError) as error:
         service.link_competence(worker, evidence, target.id, "second")
-    assert (error.value.field, error.value.message) == ("competence_id", "This item is already linked to that competence")
+    assert (error.value.field, error.value.message) == (
+        "competence_id",
+        "This item is already linked to that competence",
+    )
     assert [link.note for link in reload(evidence).links] == ["first"]
 
 
@@ -615,12 +719,12 @@ def test_update_note_and_unlink(app, worker):
 
 def test_submit_a_draft(app, worker):
     evidence = make_linked(worker)
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     service.submit(worker, evidence, today=TODAY)
     stored = reload(evidence)
     assert stored.status == EvidenceStatus.SUBMITTED
     assert stored.submitted_at is not None
-    submitted_at = stored.submitted_at if stored.submitted_at.tzinfo else stored.submitted_at.replace(tzinfo=timezone.utc)
+    submitted_at = stored.submitted_at if stored.submitted_at.tzinfo else stored.submitted_at.replace(tzinfo=UTC)
     assert submitted_at >= before - timedelta(seconds=1)
     assert stored.is_editable is False
 
@@ -717,7 +821,11 @@ def test_removing_a_file(app, worker):
 def test_update_changes_a_draft_and_adds_files(app, worker):
     evidence = make_certificate(worker)
     service.update_evidence(
-        worker, reload(evidence), certificate_input(title="Safeguarding adults level 3", cpd_hours=Decimal("6")), [upload(PDF, "page2.pdf")], today=TODAY
+        worker,
+        reload(evidence),
+        certificate_input(title="Safeguarding adults level 3", cpd_hours=Decimal("6")),
+        [upload(PDF, "page2.pdf")],
+        today=TODAY,
     )
     stored = reload(evidence)
     assert stored.title == "Safeguarding adults level 3"
@@ -731,7 +839,11 @@ def test_refused_update_writes_nothing(app, worker):
     names = files_on_disk(app)
     with pytest.raises(FieldError) as error:
         service.update_evidence(
-            worker, reload(evidence), certificate_input(title="Changed", expires_on=date(2020, 1, 1)), [upload(PDF, "new.pdf")], today=TODAY
+            worker,
+            reload(evidence),
+            certificate_input(title="Changed", expires_on=date(2020, 1, 1)),
+            [upload(PDF, "new.pdf")],
+            today=TODAY,
         )
     assert error.value.field == "expires_on"
     stored = reload(evidence)
@@ -779,14 +891,23 @@ def test_other_kinds_are_checked_too(app, worker):
 def test_editing_the_text_clears_the_confirmation(app, worker):
     evidence = make_reflection(worker, what_happened=f"Team line {NHS_NUMBER}.", confirm_anonymous=True)
     # Saving the same text keeps the confirmation without asking again.
-    service.update_evidence(worker, reload(evidence), reflection_input(title="Renamed", what_happened=f"Team line {NHS_NUMBER}."), today=TODAY)
+    service.update_evidence(
+        worker,
+        reload(evidence),
+        reflection_input(title="Renamed", what_happened=f"Team line {NHS_NUMBER}."),
+        today=TODAY,
+    )
     assert reload(evidence).anonymity_confirmed_at is not None
     # Changed text that still holds the number is checked again.
     with pytest.raises(AnonymityCheckNeeded):
-        service.update_evidence(worker, reload(evidence), reflection_input(what_happened=f"Call {NHS_NUMBER} again."), today=TODAY)
+        service.update_evidence(
+            worker, reload(evidence), reflection_input(what_happened=f"Call {NHS_NUMBER} again."), today=TODAY
+        )
     assert reload(evidence).what_happened == f"<p>Team line {NHS_NUMBER}.</p>"
     # Changed text without it is saved, and the old confirmation no longer counts.
-    service.update_evidence(worker, reload(evidence), reflection_input(what_happened="Nothing identifying."), today=TODAY)
+    service.update_evidence(
+        worker, reload(evidence), reflection_input(what_happened="Nothing identifying."), today=TODAY
+    )
     stored = reload(evidence)
     assert stored.what_happened == "<p>Nothing identifying.</p>"
     assert stored.anonymity_confirmed_at is None
@@ -794,7 +915,12 @@ def test_editing_the_text_clears_the_confirmation(app, worker):
 
 def test_making_a_reflection_private_clears_the_confirmation(app, worker):
     evidence = make_reflection(worker, what_happened=f"Team line {NHS_NUMBER}.", confirm_anonymous=True)
-    service.update_evidence(worker, reload(evidence), reflection_input(what_happened=f"Team line {NHS_NUMBER}.", is_private=True), today=TODAY)
+    service.update_evidence(
+        worker,
+        reload(evidence),
+        reflection_input(what_happened=f"Team line {NHS_NUMBER}.", is_private=True),
+        today=TODAY,
+    )
     stored = reload(evidence)
     assert stored.is_private is True and stored.anonymity_confirmed_at is None
 
@@ -855,14 +981,18 @@ def test_only_workers_with_a_framework_keep_a_portfolio(app, frameworks):
 
     for user in (make_user(Role.SUPERVISOR), make_user(Role.WORKER)):
         with pytest.raises(Forbidden):
-            service.create_evidence(user, EvidenceKind.OTHER, EvidenceInput(title="T", occurred_on=TODAY, description="D"), today=TODAY)
+            service.create_evidence(
+                user, EvidenceKind.OTHER, EvidenceInput(title="T", occurred_on=TODAY, description="D"), today=TODAY
+            )
     assert row_counts() == NOTHING
 
 
 # --- my portfolio -----------------------------------------------------------------
 
 
-def add_item(owner, title: str, occurred_on: date, kind=EvidenceKind.OTHER, status=EvidenceStatus.DRAFT, **columns) -> Evidence:
+def add_item(
+    owner, title: str, occurred_on: date, kind=EvidenceKind.OTHER, status=EvidenceStatus.DRAFT, **columns
+) -> Evidence:
     evidence = Evidence(owner_id=owner.id, kind=kind, status=status, title=title, occurred_on=occurred_on, **columns)
     db.session.add(evidence)
     db.session.commit()
@@ -878,11 +1008,38 @@ def portfolio(worker):
     """A small mixed portfolio, and another worker's item that must never show."""
     other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
     items = {
-        "garden": add_item(worker, "Community garden visit", date(2026, 5, 10), EvidenceKind.REFLECTION, what_happened="<p>We planted BEANS together</p>"),
-        "cert": add_item(worker, "Safeguarding certificate", date(2026, 4, 1), EvidenceKind.CERTIFICATE, EvidenceStatus.SUBMITTED, provider="Learning Hub"),
-        "walk": add_item(worker, "Walking group", date(2026, 3, 15), EvidenceKind.REFLECTION, what_learned="<p>Beans and bread at the café</p>"),
-        "obs": add_item(worker, "Observed assessment", date(2026, 3, 15), EvidenceKind.OBSERVATION, description="<p>A holistic garden assessment</p>"),
-        "feedback": add_item(worker, "Card from a partner", date(2026, 1, 20), EvidenceKind.FEEDBACK, EvidenceStatus.SUBMITTED),
+        "garden": add_item(
+            worker,
+            "Community garden visit",
+            date(2026, 5, 10),
+            EvidenceKind.REFLECTION,
+            what_happened="<p>We planted BEANS together</p>",
+        ),
+        "cert": add_item(
+            worker,
+            "Safeguarding certificate",
+            date(2026, 4, 1),
+            EvidenceKind.CERTIFICATE,
+            EvidenceStatus.SUBMITTED,
+            provider="Learning Hub",
+        ),
+        "walk": add_item(
+            worker,
+            "Walking group",
+            date(2026, 3, 15),
+            EvidenceKind.REFLECTION,
+            what_learned="<p>Beans and bread at the café</p>",
+        ),
+        "obs": add_item(
+            worker,
+            "Observed assessment",
+            date(2026, 3, 15),
+            EvidenceKind.OBSERVATION,
+            description="<p>A holistic garden assessment</p>",
+        ),
+        "feedback": add_item(
+            worker, "Card from a partner", date(2026, 1, 20), EvidenceKind.FEEDBACK, EvidenceStatus.SUBMITTED
+        ),
     }
     add_item(other, "Their community garden", date(2026, 5, 11), EvidenceKind.REFLECTION)
     db.session.add_all(
@@ -899,7 +1056,13 @@ def portfolio(worker):
 def test_portfolio_lists_my_items_newest_first(app, worker, portfolio):
     page = service.portfolio_page(worker, PortfolioFilters())
     # Same date: the later-added item first.
-    assert titles(page) == ["Community garden visit", "Safeguarding certificate", "Observed assessment", "Walking group", "Card from a partner"]
+    assert titles(page) == [
+        "Community garden visit",
+        "Safeguarding certificate",
+        "Observed assessment",
+        "Walking group",
+        "Card from a partner",
+    ]
     assert (page.total, page.page, page.pages) == (5, 1, 1)
     assert page.link_counts == {portfolio["garden"].id: 1, portfolio["cert"].id: 2}
     assert page.file_counts == {}
@@ -910,8 +1073,14 @@ def test_portfolio_lists_my_items_newest_first(app, worker, portfolio):
     ("filters", "expected"),
     [
         pytest.param({"kind": EvidenceKind.REFLECTION}, ["Community garden visit", "Walking group"], id="kind"),
-        pytest.param({"status": EvidenceStatus.SUBMITTED}, ["Safeguarding certificate", "Card from a partner"], id="status"),
-        pytest.param({"date_from": date(2026, 3, 15), "date_to": date(2026, 4, 1)}, ["Safeguarding certificate", "Observed assessment", "Walking group"], id="date-range-inclusive"),
+        pytest.param(
+            {"status": EvidenceStatus.SUBMITTED}, ["Safeguarding certificate", "Card from a partner"], id="status"
+        ),
+        pytest.param(
+            {"date_from": date(2026, 3, 15), "date_to": date(2026, 4, 1)},
+            ["Safeguarding certificate", "Observed assessment", "Walking group"],
+            id="date-range-inclusive",
+        ),
         pytest.param({"date_from": date(2026, 4, 2)}, ["Community garden visit"], id="date-from"),
         pytest.param({"date_to": date(2026, 3, 14)}, ["Card from a partner"], id="date-to"),
         pytest.param({"q": "garden"}, ["Community garden visit", "Observed assessment"], id="search-title-and-text"),
@@ -934,7 +1103,9 @@ def test_portfolio_filters_by_competence(app, worker, portfolio):
     page = service.portfolio_page(worker, PortfolioFilters(competence_id=target.id))
     assert titles(page) == ["Community garden visit", "Safeguarding certificate"]
     assert page.competence.id == target.id
-    assert titles(service.portfolio_page(worker, PortfolioFilters(competence_id=competence("PS-LW-02").id))) == ["Safeguarding certificate"]
+    assert titles(service.portfolio_page(worker, PortfolioFilters(competence_id=competence("PS-LW-02").id))) == [
+        "Safeguarding certificate"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -947,15 +1118,27 @@ def test_portfolio_filters_by_competence(app, worker, portfolio):
 )
 def test_portfolio_search_is_over_the_text_not_the_html(app, worker, query, expected):
     """Search is over the text people wrote, not the tags and entities the sanitiser stored around it."""
-    make_reflection(worker, title="Group session", what_happened="It went <strong>well</strong>.", what_learned="Plan ahead.")
-    make_reflection(worker, title="Plain", what_happened="The person was strong-willed; we went to A&E.", what_learned="Listen.")
+    make_reflection(
+        worker, title="Group session", what_happened="It went <strong>well</strong>.", what_learned="Plan ahead."
+    )
+    make_reflection(
+        worker, title="Plain", what_happened="The person was strong-willed; we went to A&E.", what_learned="Listen."
+    )
     assert titles(service.portfolio_page(worker, PortfolioFilters(q=query))) == expected
 
 
 def test_portfolio_paginates_and_clamps_the_page(app, worker):
     start = date(2025, 1, 1)
     db.session.add_all(
-        [Evidence(owner_id=worker.id, kind=EvidenceKind.OTHER, title=f"Item {n:02d}", occurred_on=start + timedelta(days=n)) for n in range(45)]
+        [
+            Evidence(
+                owner_id=worker.id,
+                kind=EvidenceKind.OTHER,
+                title=f"Item {n:02d}",
+                occurred_on=start + timedelta(days=n),
+            )
+            for n in range(45)
+        ]
     )
     db.session.commit()
 
@@ -986,7 +1169,7 @@ def test_competence_map_for_a_link_worker(app, worker):
     other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
     make_linked(other)  # not counted for this worker
     retired = competence("PS-LW-13")
-    retired.retired_at = datetime.now(timezone.utc)
+    retired.retired_at = datetime.now(UTC)
     db.session.commit()
 
     tiers = service.competence_map(worker)
@@ -1038,7 +1221,9 @@ def test_picker_filters_by_text_area_and_tier(app, worker):
     evidence = make_reflection(worker)
     results, total = service.picker(worker, evidence, q="SAFEGUARDING vulnerable")
     assert total == 1
-    assert [r.competence.statement for r in results] == ["Demonstrate an understanding of safeguarding vulnerable adults"]
+    assert [r.competence.statement for r in results] == [
+        "Demonstrate an understanding of safeguarding vulnerable adults"
+    ]
     assert results[0].group.name == "Personal Development and Learning, Leadership and Supervision"
     assert results[0].tier.name == "Link Worker"
 
@@ -1075,7 +1260,7 @@ def test_picker_leaves_out_other_frameworks_and_retired_competences(app, worker)
     assert all(r.competence.framework_id == worker.framework_id for r in results)
     assert "Make use of supervision" not in [r.competence.statement for r in results]
     retired = competence("PS-LW-01")
-    retired.retired_at = datetime.now(timezone.utc)
+    retired.retired_at = datetime.now(UTC)
     db.session.commit()
     assert service.picker(worker, evidence, q="conversations skills")[1] == 0
 

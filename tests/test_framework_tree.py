@@ -20,7 +20,17 @@ from sqlalchemy import select
 
 from portfolio.extensions import db
 from portfolio.frameworks import loader, tree
-from portfolio.models import Competence, EvidenceLink, EvidenceStatus, Framework, Requirement, RequirementVerification, Role, Tier, User
+from portfolio.models import (
+    Competence,
+    EvidenceLink,
+    EvidenceStatus,
+    Framework,
+    Requirement,
+    RequirementVerification,
+    Role,
+    Tier,
+    User,
+)
 from portfolio.progress import rules, service
 from portfolio.progress.rules import CompetenceStatus
 from tests.factories import assign, make_user
@@ -43,7 +53,9 @@ def words(fragment: str) -> str:
 
 def current_competence(ref: str) -> Competence:
     return db.session.scalar(
-        select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
+        select(Competence)
+        .join(Framework)
+        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
     )
 
 
@@ -100,10 +112,18 @@ def test_the_tree_counts_by_ref_across_versions(upgraded):
     rows = tree.framework_tree(new, worker).by_ref()
     one, two, three = rows["PS-LW-01"], rows["PS-LW-02"], rows["PS-LW-03"]
     assert (one.status, one.total, one.accepted, one.counts) == (
-        CompetenceStatus.MET, 2, 1, {EvidenceStatus.SIGNED_OFF: 1, EvidenceStatus.DRAFT: 1}
+        CompetenceStatus.MET,
+        2,
+        1,
+        {EvidenceStatus.SIGNED_OFF: 1, EvidenceStatus.DRAFT: 1},
     )
     assert (two.status, two.total, two.accepted) == (CompetenceStatus.NOT_STARTED, 0, 0)
-    assert (three.status, three.total, three.accepted, three.counts) == (CompetenceStatus.IN_PROGRESS, 2, 0, {EvidenceStatus.DRAFT: 2})
+    assert (three.status, three.total, three.accepted, three.counts) == (
+        CompetenceStatus.IN_PROGRESS,
+        2,
+        0,
+        {EvidenceStatus.DRAFT: 2},
+    )
     assert one.competence.framework_id == new.id
     # Only the current version's statements, once each, in document order.
     assert [r.competence.framework_id for r in rows.values()] == [new.id] * len(rows)
@@ -122,7 +142,9 @@ def test_another_frameworks_statement_with_the_same_ref_does_not_count(people, f
     worker, supervisor = people
     meet(worker, [current_competence("PS-LW-01")], supervisor=supervisor)
     profile = frameworks["sfh-senior-engagement-worker"]
-    clash = db.session.scalar(select(Competence).where(Competence.framework_id == profile.id).order_by(Competence.position).limit(1))
+    clash = db.session.scalar(
+        select(Competence).where(Competence.framework_id == profile.id).order_by(Competence.position).limit(1)
+    )
     clash.ref = "PS-LW-01"
     worker.framework_id = profile.id
     worker.tier_id = tier_of("sfh-senior-engagement-worker", "senior-engagement-worker").id
@@ -189,8 +211,18 @@ def test_every_view_agrees_after_a_new_framework_version(client, auth, upgraded)
     with client.get("/progress/export.zip") as response:  # closed: it streams a temporary file
         archive = zipfile.ZipFile(io.BytesIO(response.data))
     exported = {p["ref"]: p for p in json.loads(archive.read("portfolio.json"))["progress"]}
-    assert exported["PS-LW-01"] == {"ref": "PS-LW-01", "statement": NEW_WORDING, "status": "met", "linked": 2, "accepted": 1}
-    assert (exported["PS-LW-03"]["status"], exported["PS-LW-03"]["linked"], exported["PS-LW-03"]["accepted"]) == ("in-progress", 2, 0)
+    assert exported["PS-LW-01"] == {
+        "ref": "PS-LW-01",
+        "statement": NEW_WORDING,
+        "status": "met",
+        "linked": 2,
+        "accepted": 1,
+    }
+    assert (exported["PS-LW-03"]["status"], exported["PS-LW-03"]["linked"], exported["PS-LW-03"]["accepted"]) == (
+        "in-progress",
+        2,
+        0,
+    )
     assert (exported["PS-LW-02"]["status"], exported["PS-LW-02"]["linked"]) == ("not-started", 0)
     assert len(exported) == 85
 
@@ -228,7 +260,12 @@ def test_the_map_competence_and_framework_pages_run_a_fixed_number_of_queries(cl
     meet(worker, statements[:1], supervisor=supervisor)
     auth.login_as(worker)
     framework_id = worker.framework_id
-    paths = ["/portfolio/map", f"/portfolio/competences/{statements[0].id}", f"/frameworks/{framework_id}", "/progress/missing"]
+    paths = [
+        "/portfolio/map",
+        f"/portfolio/competences/{statements[0].id}",
+        f"/frameworks/{framework_id}",
+        "/progress/missing",
+    ]
 
     def measure() -> list[int]:
         counts = []
@@ -249,7 +286,9 @@ def test_the_map_competence_and_framework_pages_run_a_fixed_number_of_queries(cl
 # --- The rules -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("accepted", "required", "met"), [(0, 1, False), (1, 1, True), (1, 2, False), (2, 2, True), (3, 2, True)])
+@pytest.mark.parametrize(
+    ("accepted", "required", "met"), [(0, 1, False), (1, 1, True), (1, 2, False), (2, 2, True), (3, 2, True)]
+)
 def test_met_is_enough_different_accepted_items(accepted, required, met):
     assert rules.is_met(accepted, required) is met
     assert (rules.status_of(accepted, accepted, required) == CompetenceStatus.MET) is met
@@ -258,17 +297,40 @@ def test_met_is_enough_different_accepted_items(accepted, required, met):
 def test_requirement_state_verified_lapsed_missing():
     on = date(2026, 6, 1)
     assert rules.requirement_state(None, on) == "missing"
-    assert rules.requirement_state(RequirementVerification(verified_on=date(2026, 1, 1), expires_on=None), on) == "verified"
-    assert rules.requirement_state(RequirementVerification(verified_on=date(2026, 1, 1), expires_on=on), on) == "verified"
-    assert rules.requirement_state(RequirementVerification(verified_on=date(2026, 1, 1), expires_on=on - timedelta(days=1)), on) == "lapsed"
+    assert (
+        rules.requirement_state(RequirementVerification(verified_on=date(2026, 1, 1), expires_on=None), on)
+        == "verified"
+    )
+    assert (
+        rules.requirement_state(RequirementVerification(verified_on=date(2026, 1, 1), expires_on=on), on) == "verified"
+    )
+    assert (
+        rules.requirement_state(
+            RequirementVerification(verified_on=date(2026, 1, 1), expires_on=on - timedelta(days=1)), on
+        )
+        == "lapsed"
+    )
 
 
 def test_the_newest_verification_decides_a_requirements_state(people, frameworks):
     worker, _ = people
     manager = make_user(Role.MANAGER)
-    dbs = db.session.scalar(select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == "REQ-DBS"))
-    for verified_on, expires_on in ((TODAY - timedelta(days=400), TODAY + timedelta(days=30)), (TODAY - timedelta(days=10), TODAY - timedelta(days=1))):
-        db.session.add(RequirementVerification(worker_id=worker.id, requirement_id=dbs.id, verified_by_id=manager.id, verified_on=verified_on, expires_on=expires_on))
+    dbs = db.session.scalar(
+        select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == "REQ-DBS")
+    )
+    for verified_on, expires_on in (
+        (TODAY - timedelta(days=400), TODAY + timedelta(days=30)),
+        (TODAY - timedelta(days=10), TODAY - timedelta(days=1)),
+    ):
+        db.session.add(
+            RequirementVerification(
+                worker_id=worker.id,
+                requirement_id=dbs.id,
+                verified_by_id=manager.id,
+                verified_on=verified_on,
+                expires_on=expires_on,
+            )
+        )
     db.session.commit()
     [state] = rules.requirement_states(worker, [dbs], TODAY)
     assert (state.state, state.in_date, state.verification.verified_on) == ("lapsed", False, TODAY - timedelta(days=10))
@@ -278,7 +340,9 @@ def test_the_newest_verification_decides_a_requirements_state(people, frameworks
 
 def test_readiness_is_cumulative_across_tiers(people, frameworks):
     worker, _ = people
-    tiers = list(db.session.scalars(select(Tier).where(Tier.framework_id == worker.framework_id).order_by(Tier.position)))
+    tiers = list(
+        db.session.scalars(select(Tier).where(Tier.framework_id == worker.framework_id).order_by(Tier.position))
+    )
     competences = list(db.session.scalars(select(Competence).where(Competence.framework_id == worker.framework_id)))
     introduced = [sum(1 for c in competences if c.tier_id == t.id) for t in tiers]
     for number, target in enumerate(tiers, start=1):
@@ -287,7 +351,10 @@ def test_readiness_is_cumulative_across_tiers(people, frameworks):
     readiness = service.worker_progress(worker).readiness
     assert readiness.tier.slug == "link-worker-coach"
     assert readiness.missing_count == introduced[0] + introduced[1]
-    assert {row.competence.tier.slug for area in readiness.missing for row in area.rows} == {"link-worker", "link-worker-coach"}
+    assert {row.competence.tier.slug for area in readiness.missing for row in area.rows} == {
+        "link-worker",
+        "link-worker-coach",
+    }
 
 
 @pytest.mark.parametrize(

@@ -576,7 +576,11 @@ def test_locality_competences_carry_over_to_the_new_version(frameworks, tmp_path
     assert len(competences(old)) == 61
     assert [c.ref for c in competences(old) if c.section == Section.LOCALITY_SPECIFIC] == ["LOCAL-01"]
     rows = competences(new)
-    assert Counter(c.section for c in rows) == {Section.CORE: 20, Section.ROLE_SPECIFIC: 40, Section.LOCALITY_SPECIFIC: 1}
+    assert Counter(c.section for c in rows) == {
+        Section.CORE: 20,
+        Section.ROLE_SPECIFIC: 40,
+        Section.LOCALITY_SPECIFIC: 1,
+    }
     carried = next(c for c in rows if c.section == Section.LOCALITY_SPECIFIC)
     assert carried.id != added.id
     assert carried.ref == "LOCAL-01"
@@ -596,7 +600,10 @@ def test_locality_competences_carry_over_to_the_new_version(frameworks, tmp_path
     assert (worker.framework_id, worker.tier_id) == (new.id, tier_of(new, "senior-engagement-worker").id)
     # A further locality competence on the new version numbers on from the carried one.
     second = service.add_locality_competence(
-        manager, new, statement="Know the local food banks", principle="C. Health Promotion and Protection",
+        manager,
+        new,
+        statement="Know the local food banks",
+        principle="C. Health Promotion and Protection",
         function="Work with local housing providers",
     )
     assert second.ref == "LOCAL-02"
@@ -623,7 +630,11 @@ def duplicate_ref(data: dict) -> None:
 
 BAD_FILES = [
     pytest.param(drop_title, "link-worker.yaml: missing 'title'", id="missing-title"),
-    pytest.param(unknown_tier, "link-worker.yaml: 'Practitioner Skills / Link Worker Coach' names unknown tier 'coach'", id="unknown-tier"),
+    pytest.param(
+        unknown_tier,
+        "link-worker.yaml: 'Practitioner Skills / Link Worker Coach' names unknown tier 'coach'",
+        id="unknown-tier",
+    ),
     pytest.param(duplicate_ref, "link-worker.yaml: ref 'PS-LW-01' is used twice", id="duplicate-ref"),
 ]
 

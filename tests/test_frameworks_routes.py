@@ -123,9 +123,7 @@ def test_search_answers_htmx_with_the_fragment_only(client, worker, frameworks):
 
 def test_boosted_navigation_gets_the_whole_page(client, worker, frameworks):
     framework = frameworks["link-worker"]
-    response = client.get(
-        f"/frameworks/{framework.id}?q=data", headers={"HX-Request": "true", "HX-Boosted": "true"}
-    )
+    response = client.get(f"/frameworks/{framework.id}?q=data", headers={"HX-Request": "true", "HX-Boosted": "true"})
     assert "<html" in response.text
 
 
@@ -144,7 +142,11 @@ def test_framework_page_query_count_is_fixed(client, worker, frameworks, count_q
     before = count_queries.count
     for number in range(30):
         service.add_locality_competence(
-            manager, framework, statement=f"Local competence {number}", principle=f"Principle {number % 5}", function=f"Function {number}"
+            manager,
+            framework,
+            statement=f"Local competence {number}",
+            principle=f"Principle {number % 5}",
+            function=f"Function {number}",
         )
     with count_queries:
         page = client.get(f"/frameworks/{framework.id}")
@@ -184,11 +186,15 @@ def test_manager_adds_a_locality_competence(client, manager, auth, frameworks):
     assert competence.group.kind == "function"
     assert competence.group.parent.name == "C. Health Promotion and Protection"
     # The existing principle is reused, not duplicated.
-    assert db.session.scalar(
-        select(func.count(CompetenceGroup.id)).where(
-            CompetenceGroup.framework_id == framework.id, CompetenceGroup.name == "C. Health Promotion and Protection"
+    assert (
+        db.session.scalar(
+            select(func.count(CompetenceGroup.id)).where(
+                CompetenceGroup.framework_id == framework.id,
+                CompetenceGroup.name == "C. Health Promotion and Protection",
+            )
         )
-    ) == 1
+        == 1
+    )
 
     page = text_of(client.get(response.headers["Location"]))
     assert "Locality-specific competence added" in page
@@ -203,8 +209,16 @@ def test_manager_adds_a_locality_competence(client, manager, auth, frameworks):
         ({"statement": "", "principle": "P", "function": "F"}, "statement", "Enter the competence statement"),
         ({"statement": "S", "principle": " ", "function": "F"}, "principle", "Enter the underpinning principle"),
         ({"statement": "S", "principle": "P", "function": ""}, "function", "Enter the reference function"),
-        ({"statement": "x" * 501, "principle": "P", "function": "F"}, "statement", "The competence statement must be 500 characters or fewer"),
-        ({"statement": "S", "principle": "P" * 301, "function": "F"}, "principle", "The underpinning principle must be 300 characters or fewer"),
+        (
+            {"statement": "x" * 501, "principle": "P", "function": "F"},
+            "statement",
+            "The competence statement must be 500 characters or fewer",
+        ),
+        (
+            {"statement": "S", "principle": "P" * 301, "function": "F"},
+            "principle",
+            "The underpinning principle must be 300 characters or fewer",
+        ),
         (
             {"statement": "communicate effectively in a health care environment", "principle": "P", "function": "F"},
             "statement",
@@ -212,7 +226,9 @@ def test_manager_adds_a_locality_competence(client, manager, auth, frameworks):
         ),
     ],
 )
-def test_bad_locality_input_is_shown_next_to_the_field_and_writes_nothing(client, manager, auth, frameworks, fields, field, message):
+def test_bad_locality_input_is_shown_next_to_the_field_and_writes_nothing(
+    client, manager, auth, frameworks, fields, field, message
+):
     framework = frameworks["sfh-senior-engagement-worker"]
     groups_before = db.session.scalar(select(func.count(CompetenceGroup.id)))
     response = client.post(add_url(framework), data={"csrf_token": auth.token(add_url(framework)), **fields})
@@ -229,13 +245,17 @@ def test_bad_locality_input_is_shown_next_to_the_field_and_writes_nothing(client
 
 def test_manager_edits_a_locality_competence(client, manager, auth, frameworks):
     framework = frameworks["sfh-senior-engagement-worker"]
-    competence = service.add_locality_competence(manager, framework, statement="Original", principle="P1", function="F1")
+    competence = service.add_locality_competence(
+        manager, framework, statement="Original", principle="P1", function="F1"
+    )
     url = f"/frameworks/{framework.id}/locality/{competence.id}/edit"
     form = text_of(client.get(url))
     assert ">Original</textarea>" in form
     assert 'value="P1"' in form and 'value="F1"' in form
 
-    response = client.post(url, data={"csrf_token": auth.token(url), "statement": "Changed", "principle": "P1", "function": "F2"})
+    response = client.post(
+        url, data={"csrf_token": auth.token(url), "statement": "Changed", "principle": "P1", "function": "F2"}
+    )
     assert response.status_code == 303
     db.session.expire_all()
     changed = db.session.get(Competence, competence.id)
@@ -248,21 +268,30 @@ def test_editing_to_a_duplicate_is_refused(client, manager, auth, frameworks):
     framework = frameworks["sfh-senior-engagement-worker"]
     competence = service.add_locality_competence(manager, framework, statement="Original", principle="P", function="F")
     url = f"/frameworks/{framework.id}/locality/{competence.id}/edit"
-    response = client.post(url, data={"csrf_token": auth.token(url), "statement": "Make use of supervision", "principle": "P", "function": "F"})
+    response = client.post(
+        url,
+        data={"csrf_token": auth.token(url), "statement": "Make use of supervision", "principle": "P", "function": "F"},
+    )
     assert response.status_code == 422
     assert "This competence is already in the profile" in response.text
     db.session.expire_all()
     assert db.session.get(Competence, competence.id).statement == "Original"
     # Saving it unchanged is not a duplicate of itself.
-    same = client.post(url, data={"csrf_token": auth.token(url), "statement": "Original", "principle": "P", "function": "F"})
+    same = client.post(
+        url, data={"csrf_token": auth.token(url), "statement": "Original", "principle": "P", "function": "F"}
+    )
     assert same.status_code == 303
 
 
 def test_manager_retires_a_locality_competence(client, manager, auth, frameworks):
     framework = frameworks["sfh-senior-engagement-worker"]
-    competence = service.add_locality_competence(manager, framework, statement="Soon retired", principle="P", function="F")
+    competence = service.add_locality_competence(
+        manager, framework, statement="Soon retired", principle="P", function="F"
+    )
     url = f"/frameworks/{framework.id}/locality/{competence.id}/retire"
-    response = client.post(url, data={"csrf_token": auth.token(f"/frameworks/{framework.id}/locality/{competence.id}/edit")})
+    response = client.post(
+        url, data={"csrf_token": auth.token(f"/frameworks/{framework.id}/locality/{competence.id}/edit")}
+    )
     assert response.status_code == 303
     db.session.expire_all()
     retired = db.session.get(Competence, competence.id)
@@ -290,7 +319,9 @@ def test_retire_needs_the_csrf_token(client, manager, frameworks):
 def test_locality_routes_refuse_the_wrong_records(client, manager, frameworks):
     sfh = frameworks["sfh-senior-engagement-worker"]
     link_worker = frameworks["link-worker"]
-    core = db.session.scalar(select(Competence).where(Competence.framework_id == sfh.id, Competence.section == Section.CORE))
+    core = db.session.scalar(
+        select(Competence).where(Competence.framework_id == sfh.id, Competence.section == Section.CORE)
+    )
     # Tiered frameworks have no locality-specific section.
     assert client.get(add_url(link_worker)).status_code == 404
     # Core competences are not editable here.
@@ -307,7 +338,9 @@ def test_workers_cannot_change_locality_competences(client, worker, auth, framew
     competence = service.add_locality_competence(manager, framework, statement="Local", principle="P", function="F")
     token = auth.token()
     assert client.get(add_url(framework)).status_code == 403
-    response = client.post(add_url(framework), data={"csrf_token": token, "statement": "S", "principle": "P", "function": "F"})
+    response = client.post(
+        add_url(framework), data={"csrf_token": token, "statement": "S", "principle": "P", "function": "F"}
+    )
     assert response.status_code == 403
     assert "You do not have access to this page" in response.text
     retire = client.post(f"/frameworks/{framework.id}/locality/{competence.id}/retire", data={"csrf_token": token})
@@ -322,5 +355,7 @@ def test_service_refuses_non_managers(app, frameworks):
 
     worker = make_user(Role.WORKER)
     with pytest.raises(Forbidden):
-        service.add_locality_competence(worker, frameworks["sfh-senior-engagement-worker"], statement="S", principle="P", function="F")
+        service.add_locality_competence(
+            worker, frameworks["sfh-senior-engagement-worker"], statement="S", principle="P", function="F"
+        )
     assert locality_count(frameworks["sfh-senior-engagement-worker"]) == 0

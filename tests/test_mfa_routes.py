@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyotp
 import pytest
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portfolio.extensions import db
 from portfolio.mfa import service
 from portfolio.mfa.routes import SET_UP_ENDPOINTS
-from portfolio.models import AuditEntry, MfaAttempt, Passkey, RecoveryCode, Role, TotpSecret, User
+from portfolio.models import AuditEntry, MfaAttempt, Passkey, RecoveryCode, Role, TotpSecret
 from tests.conftest import AuthActions, csrf_token
 from tests.factories import PASSWORD, give_totp, make_passkey, make_user
 from tests.soft_authenticator import SoftAuthenticator
@@ -25,7 +25,7 @@ def required(app):
 
 
 def now_code(secret: str) -> str:
-    return pyotp.TOTP(secret).at(datetime.now(timezone.utc))
+    return pyotp.TOTP(secret).at(datetime.now(UTC))
 
 
 def other_code(secret: str) -> str:
@@ -70,7 +70,15 @@ def test_a_correct_password_is_only_the_first_step(client, auth):
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/frameworks/", "/account/security", "/account/security/totp", "/notifications/", "/portfolio/", "/mfa/reset/1"],
+    [
+        "/",
+        "/frameworks/",
+        "/account/security",
+        "/account/security/totp",
+        "/notifications/",
+        "/portfolio/",
+        "/mfa/reset/1",
+    ],
 )
 def test_the_pending_state_reaches_no_page(client, auth, path):
     user = make_user(Role.WORKER, Role.MANAGER, email="two@example.org")
@@ -229,14 +237,20 @@ def test_setting_up_codes_opens_the_gate_and_shows_recovery_codes_once(app, clie
     assert start.status_code == 303 and start.headers["Location"] == "/account/security/totp"
     page = client.get("/account/security/totp")
     assert page.status_code == 200 and '<img class="totp-qr" src="/account/security/totp/qr.svg"' in page.text
-    secret = re.search(r'<code class="totp-secret" id="totp-secret">([A-Z2-7 ]+)</code>', page.text).group(1).replace(" ", "")
+    secret = (
+        re.search(r'<code class="totp-secret" id="totp-secret">([A-Z2-7 ]+)</code>', page.text)
+        .group(1)
+        .replace(" ", "")
+    )
     stored = db.session.scalar(select(TotpSecret).where(TotpSecret.user_id == manager.id))
     assert secret not in stored.secret_encrypted and stored.confirmed_at is None
 
     qr = client.get("/account/security/totp/qr.svg")
     assert qr.mimetype == "image/svg+xml" and qr.headers["Cache-Control"] == "no-store" and b"<svg" in qr.data
 
-    wrong = client.post("/account/security/totp", data={"csrf_token": csrf_token(page.text), "code": other_code(secret)})
+    wrong = client.post(
+        "/account/security/totp", data={"csrf_token": csrf_token(page.text), "code": other_code(secret)}
+    )
     assert wrong.status_code == 422 and "There is a problem" in wrong.text
     assert inline_error(wrong.text, "code").startswith("The code is not correct")
     assert client.get("/").headers["Location"] == "/account/security"
@@ -299,7 +313,9 @@ def test_turning_codes_off_through_the_page(client, auth, app, required):
     wrong = client.post("/account/security/totp/off", data={"csrf_token": csrf_token(page.text), "password": "nope"})
     assert wrong.status_code == 422 and inline_error(wrong.text, "password") == "Enter your current password"
     last = client.post("/account/security/totp/off", data={"csrf_token": csrf_token(page.text), "password": PASSWORD})
-    assert last.status_code == 422 and "Add a passkey before you turn off one-time codes" in inline_error(last.text, "password")
+    assert last.status_code == 422 and "Add a passkey before you turn off one-time codes" in inline_error(
+        last.text, "password"
+    )
     assert service.has_second_factor(manager.id)
 
     app.config["MFA_REQUIRED_ROLES"] = frozenset()
@@ -317,9 +333,13 @@ def test_passkeys_are_renamed_and_removed_through_the_pages(client, auth, app, r
 
     form = client.get(f"/account/security/passkeys/{key.id}/rename")
     assert 'value="Old laptop"' in form.text
-    empty = client.post(f"/account/security/passkeys/{key.id}/rename", data={"csrf_token": csrf_token(form.text), "name": " "})
+    empty = client.post(
+        f"/account/security/passkeys/{key.id}/rename", data={"csrf_token": csrf_token(form.text), "name": " "}
+    )
     assert empty.status_code == 422 and "Enter a name for this passkey" in inline_error(empty.text, "name")
-    renamed = client.post(f"/account/security/passkeys/{key.id}/rename", data={"csrf_token": csrf_token(form.text), "name": "Phone"})
+    renamed = client.post(
+        f"/account/security/passkeys/{key.id}/rename", data={"csrf_token": csrf_token(form.text), "name": "Phone"}
+    )
     assert renamed.status_code == 303
     assert "Passkey renamed." in client.get("/account/security").text
     db.session.refresh(key)
@@ -370,10 +390,17 @@ def test_a_passkey_is_added_then_signs_in_without_a_password(app, client, auth, 
     token = csrf_token(page.text)
 
     no_name = post_json(client, "/account/security/passkeys/options", token, {"name": ""})
-    assert no_name.status_code == 422 and no_name.json == {"message": "Enter a name for this passkey, for example ‘Work laptop’"}
+    assert no_name.status_code == 422 and no_name.json == {
+        "message": "Enter a name for this passkey, for example ‘Work laptop’"
+    }
     options = post_json(client, "/account/security/passkeys/options", token, {"name": "Laptop"})
     assert options.status_code == 200 and options.json["rp"] == {"id": "localhost", "name": "Evidence portfolio"}
-    added = post_json(client, "/account/security/passkeys", token, {"name": "Laptop", "credential": authenticator.create(options.text)})
+    added = post_json(
+        client,
+        "/account/security/passkeys",
+        token,
+        {"name": "Laptop", "credential": authenticator.create(options.text)},
+    )
     assert added.status_code == 200 and added.json == {"redirect": "/account/security"}
     assert db.session.scalar(select(Passkey.name).where(Passkey.user_id == user.id)) == "Laptop"
     assert "Your passkey has been added." in client.get("/account/security").text
@@ -391,7 +418,9 @@ def test_a_passkey_is_added_then_signs_in_without_a_password(app, client, auth, 
 def test_a_passkey_is_the_second_step_after_the_password(app, client, auth, authenticator):
     user = make_user(email="two@example.org", name="Tess Two")
     with app.test_request_context("/"):
-        service.register_passkey(user, "Phone", authenticator.create(service.passkey_registration_options(user, "Phone")))
+        service.register_passkey(
+            user, "Phone", authenticator.create(service.passkey_registration_options(user, "Phone"))
+        )
     auth.sign_in("two@example.org")
     page = client.get("/auth/second-step")
     assert "Use your passkey, or enter one of your recovery codes." in page.text and "Use a passkey" in page.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
@@ -29,11 +29,13 @@ def required(app):
 
 
 def code_at(secret: str, seconds_from_now: int) -> str:
-    return pyotp.TOTP(secret).at(datetime.now(timezone.utc) + timedelta(seconds=seconds_from_now))
+    return pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=seconds_from_now))
 
 
 def totp_row(user: User) -> TotpSecret:
-    return db.session.scalar(select(TotpSecret).where(TotpSecret.user_id == user.id).execution_options(populate_existing=True))
+    return db.session.scalar(
+        select(TotpSecret).where(TotpSecret.user_id == user.id).execution_options(populate_existing=True)
+    )
 
 
 # --- Settings ----------------------------------------------------------------
@@ -67,7 +69,9 @@ def test_required_roles_default_to_supervisors_and_managers(tmp_path, monkeypatc
 
 def test_the_relying_party_is_the_public_url(app):
     app.config["PUBLIC_URL"] = "https://portfolio.example.nhs.uk"
-    assert passkeys.relying_party() == passkeys.RelyingParty("portfolio.example.nhs.uk", "https://portfolio.example.nhs.uk")
+    assert passkeys.relying_party() == passkeys.RelyingParty(
+        "portfolio.example.nhs.uk", "https://portfolio.example.nhs.uk"
+    )
     assert passkeys.available()
     app.config["PUBLIC_URL"] = "http://127.0.0.1:5000"  # WebAuthn refuses IP addresses
     assert not passkeys.available()
@@ -133,7 +137,7 @@ def test_confirming_turns_codes_on_and_gives_ten_hashed_recovery_codes(app):
     codes = service.confirm_totp(user, code_at(secret, 0))
 
     row = totp_row(user)
-    assert row.confirmed_at is not None and row.last_used_step == pyotp.TOTP(secret).timecode(datetime.now(timezone.utc))
+    assert row.confirmed_at is not None and row.last_used_step == pyotp.TOTP(secret).timecode(datetime.now(UTC))
     assert service.has_second_factor(user.id)
     assert len(codes) == 10 and len(set(codes)) == 10
     stored = set(db.session.scalars(select(RecoveryCode.code_hash).where(RecoveryCode.user_id == user.id)))
@@ -272,7 +276,7 @@ def test_too_many_wrong_codes_pause_the_account(app):
     assert totp_row(user).last_used_step is None
 
     # Failures older than the window no longer count.
-    db.session.execute(MfaAttempt.__table__.update().values(at=datetime.now(timezone.utc) - timedelta(minutes=16)))
+    db.session.execute(MfaAttempt.__table__.update().values(at=datetime.now(UTC) - timedelta(minutes=16)))
     db.session.commit()
     assert service.verify_second_step(user.id, code_at(secret, 0), ADDRESS).id == user.id
 

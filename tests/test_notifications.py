@@ -9,7 +9,7 @@ import logging
 import re
 import socket
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -52,13 +52,17 @@ def words(fragment: str) -> str:
 
 def competence(ref: str) -> Competence:
     return db.session.scalar(
-        select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
+        select(Competence)
+        .join(Framework)
+        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
     )
 
 
 def notices(user) -> list[Notification]:
     db.session.expire_all()
-    return list(db.session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
+    return list(
+        db.session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id))
+    )
 
 
 def listed(page: str) -> list[str]:
@@ -73,7 +77,7 @@ def account_texts(page: str) -> list[str]:
 
 
 def add_notice(user, message: str, url: str = "/", *, minutes_ago: int = 0, read: bool = False) -> Notification:
-    at = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     notice = Notification(user_id=user.id, message=message, url=url, created_at=at, read_at=at if read else None)
     db.session.add(notice)
     db.session.commit()
@@ -95,7 +99,9 @@ def draft_item(worker):
 
 @pytest.fixture
 def worker(app, frameworks):
-    return make_user(Role.WORKER, name="Wendy Worker", email="wendy@example.org", tier=tier("link-worker", "link-worker"))
+    return make_user(
+        Role.WORKER, name="Wendy Worker", email="wendy@example.org", tier=tier("link-worker", "link-worker")
+    )
 
 
 @pytest.fixture
@@ -249,7 +255,9 @@ def smtp(app):
     handler = Collector()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False, PUBLIC_URL="https://portfolio.example.org")
+    app.config.update(
+        SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False, PUBLIC_URL="https://portfolio.example.org"
+    )
     try:
         yield handler
     finally:
@@ -264,7 +272,11 @@ def test_submitting_emails_each_current_supervisor_without_the_items_text(client
     sue = make_user(Role.SUPERVISOR, name="Sue Supervisor", email="sue@example.org")
     assign(sue, worker, starts_on=date(2026, 1, 1))
     former = make_user(Role.SUPERVISOR, name="Fred Former", email="fred@example.org")
-    db.session.add(SupervisionAssignment(supervisor_id=former.id, worker_id=worker.id, starts_on=date(2026, 1, 1), ends_on=TODAY - timedelta(days=1)))
+    db.session.add(
+        SupervisionAssignment(
+            supervisor_id=former.id, worker_id=worker.id, starts_on=date(2026, 1, 1), ends_on=TODAY - timedelta(days=1)
+        )
+    )
     db.session.commit()
     evidence = draft_item(worker)
     auth.login_as(worker)
@@ -324,11 +336,20 @@ def test_a_returned_item_and_a_note_confirmation_email_the_worker(app, worker, s
         review.open_submission_of(evidence),
         outcome=DecisionOutcome.RETURNED,
         comment="Please add dates.",
-        outcomes={competence("PS-LW-01").id: CompetenceOutcome(True), competence("PS-LW-02").id: CompetenceOutcome(True)},
+        outcomes={
+            competence("PS-LW-01").id: CompetenceOutcome(True),
+            competence("PS-LW-02").id: CompetenceOutcome(True),
+        },
     )
     note = evidence_service.create_evidence(
-        worker, EvidenceKind.SUPERVISION_NOTE,
-        EvidenceInput(title="Supervision in March", occurred_on=date(2026, 3, 10), description=SECRET_TEXT, supervisor_id=supervisor.id),
+        worker,
+        EvidenceKind.SUPERVISION_NOTE,
+        EvidenceInput(
+            title="Supervision in March",
+            occurred_on=date(2026, 3, 10),
+            description=SECRET_TEXT,
+            supervisor_id=supervisor.id,
+        ),
     )
     review.review_note(supervisor, note, NoteOutcome.CONFIRMED, "")
     assert [(m["To"], m["Subject"]) for m in smtp.messages] == [
@@ -345,8 +366,14 @@ def test_a_refused_use_case_sends_no_email(app, worker, supervisor, smtp):
     smtp.messages.clear()
     with pytest.raises(review.InvalidDecision):
         review.decide(
-            supervisor, review.open_submission_of(evidence), outcome=DecisionOutcome.RETURNED, comment="",
-            outcomes={competence("PS-LW-01").id: CompetenceOutcome(True), competence("PS-LW-02").id: CompetenceOutcome(True)},
+            supervisor,
+            review.open_submission_of(evidence),
+            outcome=DecisionOutcome.RETURNED,
+            comment="",
+            outcomes={
+                competence("PS-LW-01").id: CompetenceOutcome(True),
+                competence("PS-LW-02").id: CompetenceOutcome(True),
+            },
         )
     db.session.commit()
     assert smtp.messages == []

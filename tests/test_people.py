@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from portfolio.audit import ledger
-from portfolio.auth import tokens
 from portfolio.auth import service as auth_service
+from portfolio.auth import tokens
 from portfolio.errors import FieldError
 from portfolio.extensions import db
-from portfolio.models import AuditEntry, Evidence, EvidenceStatus, Invitation, Role, Submission, SupervisionAssignment, User
+from portfolio.models import (
+    AuditEntry,
+    Evidence,
+    EvidenceStatus,
+    Invitation,
+    Role,
+    Submission,
+    SupervisionAssignment,
+    User,
+)
 from portfolio.people import service
 from portfolio.review import service as review_service
 
@@ -40,11 +49,22 @@ def link_worker_tier(frameworks):
 
 @pytest.fixture
 def supervisor(app, frameworks):
-    return make_user(Role.WORKER, Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor", tier=tier("link-worker", "psychosocial-link-worker"))
+    return make_user(
+        Role.WORKER,
+        Role.SUPERVISOR,
+        email="sam@example.org",
+        name="Sam Supervisor",
+        tier=tier("link-worker", "psychosocial-link-worker"),
+    )
 
 
 def invite_worker(manager, link_worker_tier, **overrides):
-    values = {"name": "Wendy Worker", "email": "Wendy@Example.org", "roles": {Role.WORKER}, "tier_id": link_worker_tier.id}
+    values = {
+        "name": "Wendy Worker",
+        "email": "Wendy@Example.org",
+        "roles": {Role.WORKER},
+        "tier_id": link_worker_tier.id,
+    }
     values.update(overrides)
     from flask import current_app
 
@@ -67,10 +87,16 @@ def test_invite_creates_an_invited_person_an_invitation_digest_and_assignments(m
     assert person.tier_id == link_worker_tier.id and person.framework_id == link_worker_tier.framework_id
     invitation = db.session.scalar(select(Invitation).where(Invitation.user_id == person.id))
     assert invitation.token_digest == tokens.digest(invited.token) and invited.token not in invitation.token_digest
-    expires = invitation.expires_at.replace(tzinfo=timezone.utc) if invitation.expires_at.tzinfo is None else invitation.expires_at
-    assert timedelta(days=6, hours=23) < expires - datetime.now(timezone.utc) <= timedelta(days=7)
+    expires = (
+        invitation.expires_at.replace(tzinfo=UTC) if invitation.expires_at.tzinfo is None else invitation.expires_at
+    )
+    assert timedelta(days=6, hours=23) < expires - datetime.now(UTC) <= timedelta(days=7)
     assignment = db.session.scalar(select(SupervisionAssignment).where(SupervisionAssignment.worker_id == person.id))
-    assert assignment.supervisor_id == supervisor.id and assignment.starts_on == date.today() and assignment.ends_on is None
+    assert (
+        assignment.supervisor_id == supervisor.id
+        and assignment.starts_on == date.today()
+        and assignment.ends_on is None
+    )
     [entry] = entries("person.invited")
     assert entry.actor_id == manager.id and entry.subject == f"user:{person.id}"
     assert entry.details["roles"] == ["worker"] and entry.details["supervisor_ids"] == [supervisor.id]
@@ -92,7 +118,11 @@ def test_an_invited_person_cannot_sign_in(manager, link_worker_tier):
         ({"email": "not-an-email"}, "email", "Enter an email address in the correct format"),
         ({"roles": set()}, "roles", "Choose at least one role"),
         ({"tier_id": None}, "tier_id", "Choose the framework and tier this worker follows"),
-        ({"roles": {Role.MANAGER}, "tier_id": None, "supervisor_ids": [1]}, "supervisor_ids", "Only workers have supervisors"),
+        (
+            {"roles": {Role.MANAGER}, "tier_id": None, "supervisor_ids": [1]},
+            "supervisor_ids",
+            "Only workers have supervisors",
+        ),
     ],
 )
 def test_invite_refuses_bad_input_and_writes_nothing(manager, link_worker_tier, overrides, field, message):
@@ -143,7 +173,9 @@ def test_resend_replaces_the_link_and_revoke_stops_it(app, manager, link_worker_
     with pytest.raises(FieldError, match="no invitation to revoke"):
         service.revoke_invitation(manager, first.person)
     assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))] == [
-        "person.invited", "person.invitation_resent", "person.invitation_revoked"
+        "person.invited",
+        "person.invitation_resent",
+        "person.invitation_revoked",
     ]
 
 
@@ -170,7 +202,9 @@ def test_accepting_sets_the_password_uses_up_the_link_and_activates(manager, lin
         (NEW_PASSWORD, NEW_PASSWORD + "x", "confirm", "The passwords do not match"),
     ],
 )
-def test_accepting_refuses_a_bad_password_and_keeps_the_link(manager, link_worker_tier, password, confirmation, field, message):
+def test_accepting_refuses_a_bad_password_and_keeps_the_link(
+    manager, link_worker_tier, password, confirmation, field, message
+):
     invited = invite_worker(manager, link_worker_tier)
     with pytest.raises(FieldError) as error:
         service.accept_invitation(invited.token, password, confirmation)
@@ -182,7 +216,7 @@ def test_accepting_refuses_a_bad_password_and_keeps_the_link(manager, link_worke
 def test_an_expired_link_cannot_be_used(manager, link_worker_tier):
     invited = invite_worker(manager, link_worker_tier)
     invitation = db.session.scalar(select(Invitation))
-    invitation.expires_at = datetime.now(timezone.utc) - timedelta(seconds=1)
+    invitation.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     db.session.commit()
     with pytest.raises(service.InvitationUnusable):
         service.accept_invitation(invited.token, NEW_PASSWORD, NEW_PASSWORD)
@@ -205,9 +239,14 @@ def test_change_records_before_and_after_in_the_ledger(manager, other_manager, l
     assert (person.name, person.is_supervisor, person.tier_id) == ("Pat Jones", True, coach.id)
     [entry] = entries("person.changed")
     assert entry.actor_id == manager.id and entry.details == changed
-    assert service.describe(entry) == "Changed name from Pat Person to Pat Jones; roles from worker to supervisor, worker; tier from Link Worker to Link Worker Coach"
+    assert (
+        service.describe(entry)
+        == "Changed name from Pat Person to Pat Jones; roles from worker to supervisor, worker; tier from Link Worker to Link Worker Coach"
+    )
     # Saving again with nothing different records nothing.
-    assert service.change(manager, person, name="Pat Jones", roles={Role.WORKER, Role.SUPERVISOR}, tier_id=coach.id) == {}
+    assert (
+        service.change(manager, person, name="Pat Jones", roles={Role.WORKER, Role.SUPERVISOR}, tier_id=coach.id) == {}
+    )
     assert len(entries("person.changed")) == 1
 
 
@@ -242,7 +281,9 @@ def test_change_refuses_a_worker_without_a_tier(manager, link_worker_tier):
 def test_deactivating_ends_sessions_and_supervision_and_is_audited(app, manager, link_worker_tier, supervisor):
     worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
     assign(supervisor, worker, starts_on=date.today() - timedelta(days=30))
-    future = SupervisionAssignment(supervisor_id=supervisor.id, worker_id=worker.id, starts_on=date.today() + timedelta(days=5))
+    future = SupervisionAssignment(
+        supervisor_id=supervisor.id, worker_id=worker.id, starts_on=date.today() + timedelta(days=5)
+    )
     db.session.add(future)
     db.session.commit()
     version = worker.session_version
@@ -263,7 +304,9 @@ def test_deactivating_ends_sessions_and_supervision_and_is_audited(app, manager,
 def test_a_deactivated_workers_items_leave_the_review_queue(app, manager, link_worker_tier, supervisor):
     worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
     assign(supervisor, worker, starts_on=date.today() - timedelta(days=30))
-    evidence = Evidence(owner_id=worker.id, kind="other", status=EvidenceStatus.SUBMITTED, title="Leaflet", occurred_on=date.today())
+    evidence = Evidence(
+        owner_id=worker.id, kind="other", status=EvidenceStatus.SUBMITTED, title="Leaflet", occurred_on=date.today()
+    )
     db.session.add(evidence)
     db.session.flush()
     db.session.add(Submission(evidence_id=evidence.id, content_hash="x"))
@@ -302,7 +345,10 @@ def test_reactivating_restores_sign_in(manager, link_worker_tier):
     service.reactivate(manager, worker)
     assert db.session.get(User, worker.id).status == "active"
     assert auth_service.sign_in("w@example.org", PASSWORD, "127.0.0.1").id == worker.id
-    assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))] == ["person.deactivated", "person.reactivated"]
+    assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))] == [
+        "person.deactivated",
+        "person.reactivated",
+    ]
     with pytest.raises(FieldError, match="is not deactivated"):
         service.reactivate(manager, worker)
 
@@ -322,7 +368,9 @@ def test_people_search_and_filters(manager, link_worker_tier, supervisor):
     assert row.supervisors == [supervisor]
 
 
-def test_the_list_takes_the_same_number_of_queries_for_5_and_100_people(app, client, auth, manager, link_worker_tier, supervisor):
+def test_the_list_takes_the_same_number_of_queries_for_5_and_100_people(
+    app, client, auth, manager, link_worker_tier, supervisor
+):
     auth.login_as(manager)
 
     def add(n):
@@ -379,7 +427,13 @@ def test_invite_without_smtp_shows_the_link_once(app, client, auth, manager, lin
     form = client.get("/people/invite")
     assert "Sam Supervisor (sam@example.org)" in form.text
     answer = post_invite(
-        client, auth, name="Wendy Worker", email="wendy@example.org", roles=["worker"], tier_id=str(link_worker_tier.id), supervisor_ids=[str(supervisor.id)]
+        client,
+        auth,
+        name="Wendy Worker",
+        email="wendy@example.org",
+        roles=["worker"],
+        tier_id=str(link_worker_tier.id),
+        supervisor_ids=[str(supervisor.id)],
     )
     assert answer.status_code == 200 and "Wendy Worker is invited" in answer.text
     link = re.search(r'<code id="invitation-link">([^<]+)</code>', answer.text).group(1)
@@ -396,8 +450,11 @@ def test_invite_without_smtp_shows_the_link_once(app, client, auth, manager, lin
     listing = client.get("/people/").text
     pending = listing.split('id="pending-invitations"', 1)[1].split("</ul>", 1)[0]
     assert "Pending invitations" in listing and "Wendy Worker (wendy@example.org)" in pending
-    assert f'action="/people/{person.id}/invitation/resend"' in pending and f'action="/people/{person.id}/invitation/revoke"' in pending
-    assert "Resend<span class=\"nhsuk-u-visually-hidden\"> the invitation to Wendy Worker</span>" in pending
+    assert (
+        f'action="/people/{person.id}/invitation/resend"' in pending
+        and f'action="/people/{person.id}/invitation/revoke"' in pending
+    )
+    assert 'Resend<span class="nhsuk-u-visually-hidden"> the invitation to Wendy Worker</span>' in pending
 
 
 def test_invite_twice_shows_a_message_not_a_second_person(client, auth, manager, link_worker_tier):
@@ -421,7 +478,9 @@ def test_invite_with_errors_answers_422_with_messages_by_the_fields(client, auth
 
 def test_invite_by_email_sends_the_link_and_redirects(app, client, auth, manager, link_worker_tier, smtp):
     auth.login_as(manager)
-    answer = post_invite(client, auth, name="Wendy Worker", email="wendy@example.org", roles=["worker"], tier_id=str(link_worker_tier.id))
+    answer = post_invite(
+        client, auth, name="Wendy Worker", email="wendy@example.org", roles=["worker"], tier_id=str(link_worker_tier.id)
+    )
     person = db.session.scalar(select(User).where(User.email == "wendy@example.org"))
     assert answer.status_code == 303 and answer.headers["Location"] == f"/people/{person.id}"
     [message] = smtp.to("wendy@example.org")
@@ -435,9 +494,19 @@ def test_accept_page_sets_the_password_and_signs_in(client, auth, manager, link_
     invited = invite_worker(manager, link_worker_tier)
     page = client.get(f"/invitation/{invited.token}")
     assert "Set your password" in page.text and "wendy@example.org" in page.text
-    bad = client.post(f"/invitation/{invited.token}", data={"csrf_token": csrf_token(page.text), "password": "short", "confirm": "short"})
-    assert bad.status_code == 422 and "Password must be 12 characters or more" in bad.text and 'href="#password"' in bad.text
-    done = client.post(f"/invitation/{invited.token}", data={"csrf_token": csrf_token(page.text), "password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    bad = client.post(
+        f"/invitation/{invited.token}",
+        data={"csrf_token": csrf_token(page.text), "password": "short", "confirm": "short"},
+    )
+    assert (
+        bad.status_code == 422
+        and "Password must be 12 characters or more" in bad.text
+        and 'href="#password"' in bad.text
+    )
+    done = client.post(
+        f"/invitation/{invited.token}",
+        data={"csrf_token": csrf_token(page.text), "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+    )
     assert done.status_code == 303 and done.headers["Location"] == "/"
     home = client.get("/")
     assert "Wendy Worker" in home.text and "your password is set" in home.text
@@ -462,13 +531,28 @@ def test_edit_page_changes_and_refuses_own_roles(client, auth, manager, other_ma
     assert "Change Pat Person" in form.text
     answer = client.post(
         f"/people/{person.id}/edit",
-        data={"csrf_token": csrf_token(form.text), "name": "Pat Jones", "roles": ["worker"], "tier_id": str(link_worker_tier.id)},
+        data={
+            "csrf_token": csrf_token(form.text),
+            "name": "Pat Jones",
+            "roles": ["worker"],
+            "tier_id": str(link_worker_tier.id),
+        },
     )
     assert answer.status_code == 303
     page = client.get(f"/people/{person.id}")
-    assert "Saved the changes to Pat Jones" in page.text and "Changed name from Pat Person to Pat Jones" in page.text and "Maya Manager" in page.text
+    assert (
+        "Saved the changes to Pat Jones" in page.text
+        and "Changed name from Pat Person to Pat Jones" in page.text
+        and "Maya Manager" in page.text
+    )
     mine = client.post(
-        f"/people/{manager.id}/edit", data={"csrf_token": csrf_token(form.text), "name": "Maya Manager", "roles": ["manager", "worker"], "tier_id": str(link_worker_tier.id)}
+        f"/people/{manager.id}/edit",
+        data={
+            "csrf_token": csrf_token(form.text),
+            "name": "Maya Manager",
+            "roles": ["manager", "worker"],
+            "tier_id": str(link_worker_tier.id),
+        },
     )
     assert mine.status_code == 422 and "You cannot change your own roles: ask another manager" in mine.text
     assert db.session.get(User, manager.id).is_worker is False
@@ -483,7 +567,9 @@ def test_deactivate_confirm_then_reactivate(client, auth, manager, link_worker_t
     done = client.post(f"/people/{person.id}/deactivate", data={"csrf_token": csrf_token(confirm.text)})
     assert done.status_code == 303
     page = client.get(f"/people/{person.id}")
-    assert "Pat Person is deactivated" in page.text and "Reactivate Pat Person" in page.text and "Deactivated" in page.text
+    assert (
+        "Pat Person is deactivated" in page.text and "Reactivate Pat Person" in page.text and "Deactivated" in page.text
+    )
     assert db.session.get(User, person.id).active is False
     again = client.post(f"/people/{person.id}/reactivate", data={"csrf_token": csrf_token(page.text)})
     assert again.status_code == 303 and "Pat Person can sign in again" in client.get(f"/people/{person.id}").text
@@ -521,7 +607,9 @@ def test_missing_people_answer_404(client, auth, manager):
         assert page.status_code == 404 and "Page not found" in page.text
 
 
-def test_a_deactivated_persons_open_session_is_refused_on_its_next_request(app, client, auth, manager, link_worker_tier):
+def test_a_deactivated_persons_open_session_is_refused_on_its_next_request(
+    app, client, auth, manager, link_worker_tier
+):
     worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
     auth.sign_in("w@example.org", remember=True)
     remember = client.get_cookie("remember_token")
@@ -554,7 +642,9 @@ def test_a_deactivated_workers_portfolio_stays_readable_to_managers(client, auth
 from .test_notifications import smtp  # noqa: E402,F401  - the local SMTP server fixture
 
 
-def test_the_same_invite_form_sent_twice_invites_once_and_the_second_answer_shows_the_person(client, auth, manager, link_worker_tier):
+def test_the_same_invite_form_sent_twice_invites_once_and_the_second_answer_shows_the_person(
+    client, auth, manager, link_worker_tier
+):
     auth.login_as(manager)
     page = client.get("/people/invite").text
     form_key = re.search(r'name="form_key" type="hidden" value="([^"]+)"', page).group(1)

@@ -45,7 +45,9 @@ def test_two_managers_deactivating_each_other_leave_one_active(app, server):  # 
         # The loser is refused: its actor was deactivated while it waited for the lock (403), or
         # before its request was read, when its session is refused (a redirect to sign in).
         [loser] = losers
-        assert loser.status == 403 or (loser.status == 302 and "/auth/sign-in" in loser.headers["location"]), loser.describe()
+        assert loser.status == 403 or (loser.status == 302 and "/auth/sign-in" in loser.headers["location"]), (
+            loser.describe()
+        )
         db.session.rollback()  # a fresh snapshot: see what the server committed
         active = db.session.scalars(
             select(User).where(User.id.in_([first.id, second.id]), User.active.is_(True), User.is_manager.is_(True))
@@ -53,7 +55,10 @@ def test_two_managers_deactivating_each_other_leave_one_active(app, server):  # 
         assert len(active) == 1
         winner = winners[0]
         assert winner.headers["location"].endswith(f"/people/{(second if winner is answers[0] else first).id}")
-        assert db.session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "person.deactivated")) == round_ + 1
+        assert (
+            db.session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.action == "person.deactivated"))
+            == round_ + 1
+        )
         outcomes.append(overlapped(answers))
     # At least one round had both requests in flight together (the lock, not luck, decided).
     assert any(outcomes)

@@ -51,7 +51,9 @@ def readable(response) -> str:
         return " ".join(page.extract_text() or "" for page in reader.pages) + " " + str(reader.metadata)
     if data.startswith(b"PK"):
         archive = zipfile.ZipFile(io.BytesIO(data))
-        return " ".join(archive.namelist()) + " ".join(archive.read(n).decode("utf-8", "replace") for n in archive.namelist())
+        return " ".join(archive.namelist()) + " ".join(
+            archive.read(n).decode("utf-8", "replace") for n in archive.namelist()
+        )
     return html.unescape(data.decode("utf-8", "replace"))
 
 
@@ -66,41 +68,69 @@ def scene(app, frameworks):
 
     # Shared: a signed-off item with a file (the PDF lists it) and one waiting in Sam's queue.
     shared = evidence_service.create_evidence(
-        worker, EvidenceKind.OTHER, EvidenceInput(title="Walking group report", occurred_on=EVENT_DAY, description="<p>Ran the group.</p>"),
-        [FileStorage(io.BytesIO(pdf_bytes("shared")), filename="walking-group.pdf")], link_competence_id=first.id,
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Walking group report", occurred_on=EVENT_DAY, description="<p>Ran the group.</p>"),
+        [FileStorage(io.BytesIO(pdf_bytes("shared")), filename="walking-group.pdf")],
+        link_competence_id=first.id,
     )
     shared.status = EvidenceStatus.SIGNED_OFF
     submission = Submission(evidence_id=shared.id, content_hash=HASH)
     db.session.add(submission)
     db.session.flush()
-    decision = Decision(submission_id=submission.id, evidence_id=shared.id, supervisor_id=supervisor.id, outcome=DecisionOutcome.SIGNED_OFF, content_hash=HASH)
+    decision = Decision(
+        submission_id=submission.id,
+        evidence_id=shared.id,
+        supervisor_id=supervisor.id,
+        outcome=DecisionOutcome.SIGNED_OFF,
+        content_hash=HASH,
+    )
     decision.outcomes = [CompetenceDecision(competence_id=first.id, accepted=True)]
     db.session.add(decision)
     db.session.commit()
     waiting = evidence_service.create_evidence(
-        worker, EvidenceKind.OBSERVATION, EvidenceInput(title="Observed group session", occurred_on=EVENT_DAY, description="<p>Observed.</p>"),
+        worker,
+        EvidenceKind.OBSERVATION,
+        EvidenceInput(title="Observed group session", occurred_on=EVENT_DAY, description="<p>Observed.</p>"),
         link_competence_id=second.id,
     )
     evidence_service.submit(worker, waiting)
 
     # Marked: a private reflection and a draft, the marker in title, text, file name and link note.
     private = evidence_service.create_evidence(
-        worker, EvidenceKind.REFLECTION,
-        EvidenceInput(title=f"Private {MARKER} reflection", occurred_on=EVENT_DAY, what_happened=f"<p>About {MARKER} happened.</p>",
-                      what_learned=f"<p>Learned {MARKER}.</p>", is_private=True),
+        worker,
+        EvidenceKind.REFLECTION,
+        EvidenceInput(
+            title=f"Private {MARKER} reflection",
+            occurred_on=EVENT_DAY,
+            what_happened=f"<p>About {MARKER} happened.</p>",
+            what_learned=f"<p>Learned {MARKER}.</p>",
+            is_private=True,
+        ),
         [FileStorage(io.BytesIO(pdf_bytes("private")), filename=f"{MARKER}-private.pdf")],
     )
     draft = evidence_service.create_evidence(
-        worker, EvidenceKind.OTHER, EvidenceInput(title=f"Draft {MARKER} item", occurred_on=EVENT_DAY, description=f"<p>Draft {MARKER} text.</p>"),
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title=f"Draft {MARKER} item", occurred_on=EVENT_DAY, description=f"<p>Draft {MARKER} text.</p>"),
         [FileStorage(io.BytesIO(pdf_bytes("draft")), filename=f"{MARKER}-draft.pdf")],
     )
     for item in (private, draft):
         for competence in (first, second, third):
-            evidence_service.link_competence(worker, db.session.get(Evidence, item.id), competence.id, note=f"Shows it by {MARKER}")
+            evidence_service.link_competence(
+                worker, db.session.get(Evidence, item.id), competence.id, note=f"Shows it by {MARKER}"
+            )
     appraisal = cpd_service.start_appraisal(worker, worker, held_on=TODAY, appraiser_id=supervisor.id)
     return {
-        "worker": worker, "supervisor": supervisor, "manager": manager, "assignment": assignment, "private": private, "draft": draft,
-        "shared": shared, "submission": db.session.scalar(select(Submission).where(Submission.evidence_id == waiting.id)), "appraisal": appraisal,
+        "worker": worker,
+        "supervisor": supervisor,
+        "manager": manager,
+        "assignment": assignment,
+        "private": private,
+        "draft": draft,
+        "shared": shared,
+        "submission": db.session.scalar(select(Submission).where(Submission.evidence_id == waiting.id)),
+        "appraisal": appraisal,
         "competence": first,
     }
 
@@ -108,7 +138,9 @@ def scene(app, frameworks):
 def urls_for(app, s: dict) -> list[str]:
     """Every GET route of the app, with each id it takes filled in (the marked items' ids among them)."""
     worker = s["worker"]
-    marked_files = list(db.session.scalars(select(EvidenceFile).where(EvidenceFile.evidence_id.in_([s["private"].id, s["draft"].id]))))
+    marked_files = list(
+        db.session.scalars(select(EvidenceFile).where(EvidenceFile.evidence_id.in_([s["private"].id, s["draft"].id])))
+    )
     values = {
         "worker_id": [worker.id],
         "evidence_id": [s["private"].id, s["draft"].id, s["shared"].id],
@@ -116,7 +148,9 @@ def urls_for(app, s: dict) -> list[str]:
         "submission_id": [s["submission"].id],
         "framework_id": [worker.framework_id],
         "competence_id": [s["competence"].id],
-        "requirement_id": [db.session.scalar(select(Requirement.id).where(Requirement.framework_id == worker.framework_id))],
+        "requirement_id": [
+            db.session.scalar(select(Requirement.id).where(Requirement.framework_id == worker.framework_id))
+        ],
         "assignment_id": [s["assignment"].id],
         "appraisal_id": [s["appraisal"].id],
         "key": ["link-worker"],
@@ -202,8 +236,14 @@ def test_one_rule_says_what_each_reader_sees(scene):
 def test_a_draft_supervision_note_is_seen_by_the_supervisor_it_names_only(scene):
     worker, supervisor, manager = scene["worker"], scene["supervisor"], scene["manager"]
     note = evidence_service.create_evidence(
-        worker, EvidenceKind.SUPERVISION_NOTE,
-        EvidenceInput(title="Supervision", occurred_on=EVENT_DAY, description="<p>Discussed caseload.</p>", supervisor_id=supervisor.id),
+        worker,
+        EvidenceKind.SUPERVISION_NOTE,
+        EvidenceInput(
+            title="Supervision",
+            occurred_on=EVENT_DAY,
+            description="<p>Discussed caseload.</p>",
+            supervisor_id=supervisor.id,
+        ),
     )
     assert note.status == EvidenceStatus.DRAFT
     assert can_see(supervisor, note) and not can_see(manager, note) and not can_see(None, note)

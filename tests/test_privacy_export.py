@@ -47,13 +47,13 @@ from tests.factories import assign, make_user, tier
 from tests.privacy_support import EVENT_DAY, HASH, TODAY, competences, pdf_bytes
 
 
-
 def person_tables(metadata: MetaData) -> set[str]:
     """Tables holding a person's id: a column with a foreign key to users.id (and users itself)."""
     return {
         table.name
         for table in metadata.tables.values()
-        if table.name == "users" or any(fk.column.table.name == "users" for column in table.columns for fk in column.foreign_keys)
+        if table.name == "users"
+        or any(fk.column.table.name == "users" for column in table.columns for fk in column.foreign_keys)
     }
 
 
@@ -89,26 +89,44 @@ def add_items(worker: User, supervisor: User, n: int, start: int = 0) -> None:
         c = pool[i % len(pool)]
         if i % 3 == 0:
             item = evidence_service.create_evidence(
-                worker, EvidenceKind.SUPERVISION_NOTE,
-                EvidenceInput(title=f"Supervision {i}", occurred_on=EVENT_DAY, description=f"<p>Discussed {i}.</p>", supervisor_id=supervisor.id,
-                              actions=[ActionInput(description=f"Action {i}", owner="worker", due_on=TODAY)]),
+                worker,
+                EvidenceKind.SUPERVISION_NOTE,
+                EvidenceInput(
+                    title=f"Supervision {i}",
+                    occurred_on=EVENT_DAY,
+                    description=f"<p>Discussed {i}.</p>",
+                    supervisor_id=supervisor.id,
+                    actions=[ActionInput(description=f"Action {i}", owner="worker", due_on=TODAY)],
+                ),
             )
         else:
             item = evidence_service.create_evidence(
-                worker, EvidenceKind.OTHER, EvidenceInput(title=f"Item {i}", occurred_on=EVENT_DAY, description=f"<p>Did {i}.</p>"),
+                worker,
+                EvidenceKind.OTHER,
+                EvidenceInput(title=f"Item {i}", occurred_on=EVENT_DAY, description=f"<p>Did {i}.</p>"),
                 [FileStorage(io.BytesIO(pdf_bytes(f"item {i}")), filename=f"item-{i}.pdf")],
             )
         evidence_service.link_competence(worker, db.session.get(Evidence, item.id), c.id, note=f"Note {i}")
         if i % 3 == 0:
-            db.session.add(NoteReview(evidence_id=item.id, supervisor_id=supervisor.id, outcome=NoteOutcome.CONFIRMED, content_hash=HASH))
+            db.session.add(
+                NoteReview(
+                    evidence_id=item.id, supervisor_id=supervisor.id, outcome=NoteOutcome.CONFIRMED, content_hash=HASH
+                )
+            )
         if i % 3 == 1:
             item = db.session.get(Evidence, item.id)
             item.status = EvidenceStatus.SIGNED_OFF
             submission = Submission(evidence_id=item.id, content_hash=HASH)
             db.session.add(submission)
             db.session.flush()
-            decision = Decision(submission_id=submission.id, evidence_id=item.id, supervisor_id=supervisor.id, outcome=DecisionOutcome.SIGNED_OFF,
-                                content_hash=HASH, comment=f"Well done {i}")
+            decision = Decision(
+                submission_id=submission.id,
+                evidence_id=item.id,
+                supervisor_id=supervisor.id,
+                outcome=DecisionOutcome.SIGNED_OFF,
+                content_hash=HASH,
+                comment=f"Well done {i}",
+            )
             decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=True, comment=f"Accepted {i}")]
             db.session.add(decision)
         db.session.commit()
@@ -116,10 +134,14 @@ def add_items(worker: User, supervisor: User, n: int, start: int = 0) -> None:
 
 @pytest.fixture
 def people(app, frameworks):
-    worker = make_user(Role.WORKER, name="Wren Worker", email="wren@example.org", tier=tier("link-worker", "link-worker"))
+    worker = make_user(
+        Role.WORKER, name="Wren Worker", email="wren@example.org", tier=tier("link-worker", "link-worker")
+    )
     supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     manager = make_user(Role.MANAGER, name="Mo Manager")
-    other = make_user(Role.WORKER, name="Olive Other", email="olive@example.org", tier=tier("link-worker", "link-worker"))
+    other = make_user(
+        Role.WORKER, name="Olive Other", email="olive@example.org", tier=tier("link-worker", "link-worker")
+    )
     assign(supervisor, worker, TODAY - timedelta(days=90))
     assign(supervisor, other, TODAY - timedelta(days=90))
     return worker, supervisor, manager, other
@@ -128,23 +150,57 @@ def people(app, frameworks):
 def fill_every_area(person: User, supervisor: User, manager: User, word: str) -> None:
     """One row in every area for ``person``, each carrying ``word``."""
     requirement = db.session.scalar(select(Requirement).where(Requirement.framework_id == person.framework_id))
-    db.session.add(RequirementVerification(worker_id=person.id, requirement_id=requirement.id, verified_by_id=manager.id, verified_on=EVENT_DAY, note=f"{word} DBS seen"))
+    db.session.add(
+        RequirementVerification(
+            worker_id=person.id,
+            requirement_id=requirement.id,
+            verified_by_id=manager.id,
+            verified_on=EVENT_DAY,
+            note=f"{word} DBS seen",
+        )
+    )
     coach, base = tier("link-worker", "link-worker-coach"), tier("link-worker", "link-worker")
     request = PromotionRequest(worker_id=person.id, from_tier_id=base.id, target_tier_id=coach.id)
     db.session.add(request)
     db.session.flush()
-    db.session.add(PromotionRecommendation(request_id=request.id, supervisor_id=supervisor.id, supports=True, reasons=f"{word} is ready"))
-    decision = PromotionDecision(request_id=request.id, manager_id=manager.id, approved=True, effective_on=TODAY, reasons=f"{word} approved")
+    db.session.add(
+        PromotionRecommendation(
+            request_id=request.id, supervisor_id=supervisor.id, supports=True, reasons=f"{word} is ready"
+        )
+    )
+    decision = PromotionDecision(
+        request_id=request.id, manager_id=manager.id, approved=True, effective_on=TODAY, reasons=f"{word} approved"
+    )
     db.session.add(decision)
     db.session.flush()
-    db.session.add(TierChange(worker_id=person.id, from_tier_id=base.id, to_tier_id=coach.id, effective_on=TODAY, decision_id=decision.id))
-    appraisal = Appraisal(worker_id=person.id, year=TODAY.year, held_on=TODAY, appraiser_id=supervisor.id, review=f"{word} review of the year",
-                          objectives=f"{word} objectives", learning_needs=f"{word} needs")
-    appraisal.goals = [CpdGoal(description=f"{word} goal", method=f"{word} method", target_on=TODAY + timedelta(days=90))]
+    db.session.add(
+        TierChange(
+            worker_id=person.id, from_tier_id=base.id, to_tier_id=coach.id, effective_on=TODAY, decision_id=decision.id
+        )
+    )
+    appraisal = Appraisal(
+        worker_id=person.id,
+        year=TODAY.year,
+        held_on=TODAY,
+        appraiser_id=supervisor.id,
+        review=f"{word} review of the year",
+        objectives=f"{word} objectives",
+        learning_needs=f"{word} needs",
+    )
+    appraisal.goals = [
+        CpdGoal(description=f"{word} goal", method=f"{word} method", target_on=TODAY + timedelta(days=90))
+    ]
     db.session.add(appraisal)
     db.session.flush()
-    activity = CpdActivity(worker_id=person.id, done_on=EVENT_DAY, title=f"{word} course", hours=Decimal("2.5"), learned=f"{word} learned", impact=f"{word} impact",
-                           goal_id=appraisal.goals[0].id)
+    activity = CpdActivity(
+        worker_id=person.id,
+        done_on=EVENT_DAY,
+        title=f"{word} course",
+        hours=Decimal("2.5"),
+        learned=f"{word} learned",
+        impact=f"{word} impact",
+        goal_id=appraisal.goals[0].id,
+    )
     activity.competences = competences()[:2]
     db.session.add(activity)
     db.session.add(Notification(user_id=person.id, message=f"{word} notified", url="/progress/"))
@@ -170,17 +226,26 @@ def test_the_export_holds_every_area_of_the_workers_data_and_nothing_of_anyone_e
     data = json.loads(archive.read("portfolio.json"))
 
     assert data["person"]["name"] == "Wren Worker" and data["person"]["email"] == "wren@example.org"
-    assert data["sign_in_history"] == [{"at": data["sign_in_history"][0]["at"], "succeeded": True, "address": "192.0.2.7"}]
+    assert data["sign_in_history"] == [
+        {"at": data["sign_in_history"][0]["at"], "succeeded": True, "address": "192.0.2.7"}
+    ]
     assert {e["title"] for e in data["evidence"]} == {"Supervision 0", "Item 1", "Item 2"}
     assert [a["description"] for e in data["evidence"] for a in e["actions"]] == ["Action 0"]
     assert {link["note"] for link in data["links"]} == {"Note 0", "Note 1", "Note 2"}
     assert {f["original_name"] for f in data["files"]} == {"item-1.pdf", "item-2.pdf"}
-    assert [(d["comment"], d["supervisor"], d["competences"][0]["comment"]) for d in data["decisions"]] == [("Well done 1", "Sam Supervisor", "Accepted 1")]
+    assert [(d["comment"], d["supervisor"], d["competences"][0]["comment"]) for d in data["decisions"]] == [
+        ("Well done 1", "Sam Supervisor", "Accepted 1")
+    ]
     assert [r["supervisor"] for r in data["note_reviews"]] == ["Sam Supervisor"]
     assert [a["supervised_by"] for a in data["supervision_assignments"]] == ["Sam Supervisor"]
-    assert [(v["note"], v["verified_by"]) for v in data["requirement_verifications"]] == [("Wrenword DBS seen", "Mo Manager")]
+    assert [(v["note"], v["verified_by"]) for v in data["requirement_verifications"]] == [
+        ("Wrenword DBS seen", "Mo Manager")
+    ]
     [request] = data["promotion_requests"]
-    assert request["recommendations"][0]["reasons"] == "Wrenword is ready" and request["decision"]["reasons"] == "Wrenword approved"
+    assert (
+        request["recommendations"][0]["reasons"] == "Wrenword is ready"
+        and request["decision"]["reasons"] == "Wrenword approved"
+    )
     assert [t["to"] for t in data["tier_history"]] == ["Link Worker Coach"]
     [appraisal] = data["appraisals"]
     assert appraisal["review"] == "Wrenword review of the year" and appraisal["appraiser"] == "Sam Supervisor"
@@ -195,15 +260,22 @@ def test_the_export_holds_every_area_of_the_workers_data_and_nothing_of_anyone_e
     assert sorted(n.rsplit("-", 1)[-1] for n in files) == ["1.pdf", "2.pdf"]
     for name in archive.namelist():
         text = archive.read(name).decode("utf-8", "replace")
-        assert "Olivesecret" not in text and "Olive" not in text and "item-10" not in text, f"another worker's data in {name}"
+        assert "Olivesecret" not in text and "Olive" not in text and "item-10" not in text, (
+            f"another worker's data in {name}"
+        )
 
 
 def test_index_html_is_readable_plain_text_and_escaped(client, auth, people):
     worker, supervisor, manager, _ = people
     evidence_service.create_evidence(
-        worker, EvidenceKind.REFLECTION,
-        EvidenceInput(title='Group <b>"walk" & talk</b>', occurred_on=EVENT_DAY, what_happened="<p>We walked <strong>far</strong>.</p>",
-                      what_learned="<p>Pace matters.</p>"),
+        worker,
+        EvidenceKind.REFLECTION,
+        EvidenceInput(
+            title='Group <b>"walk" & talk</b>',
+            occurred_on=EVENT_DAY,
+            what_happened="<p>We walked <strong>far</strong>.</p>",
+            what_learned="<p>Pace matters.</p>",
+        ),
     )
     fill_every_area(worker, supervisor, manager, "Wrenword")
     auth.login_as(worker)
@@ -215,11 +287,29 @@ def test_index_html_is_readable_plain_text_and_escaped(client, auth, people):
     assert "We walked far." in index  # stored HTML shown as the plain text people read
     assert "<strong>" not in index and "&lt;p&gt;" not in index and "&lt;strong&gt;" not in index
     readable = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", index)).split())
-    for heading in ("All your data: Wren Worker", "About you", "Your evidence", "Reviews of your evidence", "Supervision",
-                    "Requirements, promotion and tiers", "Appraisals and CPD", "Notifications", "Audit ledger", "Sign in history",
-                    "Cpd activities", "Appraisals"):
+    for heading in (
+        "All your data: Wren Worker",
+        "About you",
+        "Your evidence",
+        "Reviews of your evidence",
+        "Supervision",
+        "Requirements, promotion and tiers",
+        "Appraisals and CPD",
+        "Notifications",
+        "Audit ledger",
+        "Sign in history",
+        "Cpd activities",
+        "Appraisals",
+    ):
         assert heading in readable, heading
-    for value in ("Wrenword review of the year", "Wrenword goal", "Wrenword course", "Wrenword DBS seen", "Sam Supervisor", "192.0.2.7"):
+    for value in (
+        "Wrenword review of the year",
+        "Wrenword goal",
+        "Wrenword course",
+        "Wrenword DBS seen",
+        "Sam Supervisor",
+        "192.0.2.7",
+    ):
         assert value in readable, value
 
 

@@ -31,8 +31,8 @@ from portfolio.models import (
     EvidenceLink,
     EvidenceStatus,
     Framework,
-    NoteReview,
     NoteOutcome,
+    NoteReview,
     Notification,
     PromotionDecision,
     PromotionRecommendation,
@@ -94,7 +94,9 @@ def pdf_file(marker: str) -> bytes:
     return PDF_HEAD + f"% {marker}\n".encode() + PDF_TAIL
 
 
-def competences(framework_key: str = "link-worker", *tier_slugs: str, refs: list[str] | None = None) -> list[Competence]:
+def competences(
+    framework_key: str = "link-worker", *tier_slugs: str, refs: list[str] | None = None
+) -> list[Competence]:
     """The current version's active competences, of some tiers or with some refs, in framework order."""
     query = (
         select(Competence)
@@ -136,7 +138,10 @@ def decide_on(
         )
         db.session.add(evidence)
         db.session.flush()
-    linked = {link.competence_id for link in db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))}
+    linked = {
+        link.competence_id
+        for link in db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))
+    }
     for c in items:
         if c.id not in linked:
             db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
@@ -145,7 +150,12 @@ def decide_on(
     db.session.add(submission)
     db.session.flush()
     decision = Decision(
-        submission_id=submission.id, evidence_id=evidence.id, supervisor_id=supervisor.id, outcome=outcome, content_hash=HASH, comment=comment
+        submission_id=submission.id,
+        evidence_id=evidence.id,
+        supervisor_id=supervisor.id,
+        outcome=outcome,
+        content_hash=HASH,
+        comment=comment,
     )
     decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=accepted) for c in items]
     db.session.add(decision)
@@ -165,8 +175,20 @@ def not_accept(worker: User, items: list[Competence], *, supervisor: User, retur
     return decide_on(worker, items, supervisor=supervisor, accepted=False)
 
 
-def link_draft(worker: User, items: list[Competence], title: str = "Draft in progress", status: EvidenceStatus = EvidenceStatus.DRAFT) -> Evidence:
-    evidence = Evidence(owner_id=worker.id, kind=EvidenceKind.OTHER, title=title, occurred_on=EVENT_DAY, description="<p>Draft</p>", status=status)
+def link_draft(
+    worker: User,
+    items: list[Competence],
+    title: str = "Draft in progress",
+    status: EvidenceStatus = EvidenceStatus.DRAFT,
+) -> Evidence:
+    evidence = Evidence(
+        owner_id=worker.id,
+        kind=EvidenceKind.OTHER,
+        title=title,
+        occurred_on=EVENT_DAY,
+        description="<p>Draft</p>",
+        status=status,
+    )
     evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
     db.session.add(evidence)
     db.session.commit()
@@ -175,14 +197,20 @@ def link_draft(worker: User, items: list[Competence], title: str = "Draft in pro
 
 def waiting_item(worker: User, title: str = "Waiting for review") -> Evidence:
     """An item submitted and not yet decided."""
-    item = link_draft(worker, competences("link-worker", "link-worker")[:1], title=title, status=EvidenceStatus.SUBMITTED)
+    item = link_draft(
+        worker, competences("link-worker", "link-worker")[:1], title=title, status=EvidenceStatus.SUBMITTED
+    )
     db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
     db.session.commit()
     return item
 
 
 def requirements_of(worker: User) -> list[Requirement]:
-    return list(db.session.scalars(select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)))
+    return list(
+        db.session.scalars(
+            select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)
+        )
+    )
 
 
 def requirement(worker: User, ref: str) -> Requirement:
@@ -192,7 +220,9 @@ def requirement(worker: User, ref: str) -> Requirement:
 def verify_all(worker: User, manager: User, *, skip: tuple[str, ...] = (), verified_on: date | None = None) -> None:
     for r in requirements_of(worker):
         if r.ref not in skip:
-            service.verify_requirement(manager, worker, r, verified_on=verified_on or TODAY - timedelta(days=7), expires_on=None, note="")
+            service.verify_requirement(
+                manager, worker, r, verified_on=verified_on or TODAY - timedelta(days=7), expires_on=None, note=""
+            )
 
 
 def lapse_dbs(worker: User, manager: User) -> RequirementVerification:
@@ -216,11 +246,18 @@ def lapsed_tag(fragment: str) -> bool:
 
 def make_ready(worker: User, supervisor: User, manager: User) -> None:
     """Every Link Worker and Link Worker Coach competence met, every requirement verified."""
-    meet(worker, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=supervisor, title="Year of practice")
+    meet(
+        worker,
+        competences("link-worker", "link-worker", "link-worker-coach"),
+        supervisor=supervisor,
+        title="Year of practice",
+    )
     verify_all(worker, manager)
 
 
-def upload_item(worker: User, title: str, files: dict[str, bytes], description: str = "<p>Details of the work.</p>") -> Evidence:
+def upload_item(
+    worker: User, title: str, files: dict[str, bytes], description: str = "<p>Details of the work.</p>"
+) -> Evidence:
     """An item with files, through the evidence service (files stored as in real use)."""
     return evidence_service.create_evidence(
         db.session.get(User, worker.id),
@@ -236,7 +273,16 @@ def count(model) -> int:
 
 def written() -> tuple[int, ...]:
     return tuple(
-        count(m) for m in (PromotionRequest, PromotionRecommendation, PromotionDecision, TierChange, RequirementVerification, AuditEntry, Notification)
+        count(m)
+        for m in (
+            PromotionRequest,
+            PromotionRecommendation,
+            PromotionDecision,
+            TierChange,
+            RequirementVerification,
+            AuditEntry,
+            Notification,
+        )
     )
 
 
@@ -249,10 +295,14 @@ def pdf_text(data: bytes) -> str:
 @pytest.fixture
 def people(app, frameworks):
     """A Link Worker, their current supervisor, a manager, another worker, and a supervisor of someone else."""
-    worker = make_user(Role.WORKER, name="Wren Worker", email="wren@example.org", tier=tier("link-worker", "link-worker"))
+    worker = make_user(
+        Role.WORKER, name="Wren Worker", email="wren@example.org", tier=tier("link-worker", "link-worker")
+    )
     supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     manager = make_user(Role.MANAGER, name="Mo Manager")
-    other = make_user(Role.WORKER, name="Olive Other", email="olive@example.org", tier=tier("link-worker", "link-worker"))
+    other = make_user(
+        Role.WORKER, name="Olive Other", email="olive@example.org", tier=tier("link-worker", "link-worker")
+    )
     stranger = make_user(Role.SUPERVISOR, name="Sol Stranger")
     assign(supervisor, worker, STARTED)
     assign(stranger, other, STARTED)
@@ -280,7 +330,11 @@ def test_the_progress_page_shows_tiers_areas_chart_requirements_and_documents(cl
     assert "Not ready yet 66 competences to meet, 1 requirement to verify." in words(page)
     assert 'href="/progress/missing"' in page
     # Met / total per tier as headings, per area in tables, and as a chart with the numbers written.
-    for heading in ("Link Worker: 2 of 48 met", "Link Worker Coach: 0 of 20 met", "Psychosocial Link Worker: 0 of 17 met"):
+    for heading in (
+        "Link Worker: 2 of 48 met",
+        "Link Worker Coach: 0 of 20 met",
+        "Psychosocial Link Worker: 0 of 17 met",
+    ):
         assert f"<h3>{heading}</h3>" in page
     first_table = words(page.split('class="nhsuk-table progress-table"', 1)[1].split("</table>", 1)[0])
     assert "Practitioner Skills 2 13" in first_table
@@ -313,7 +367,8 @@ def test_a_lapsed_dbs_shows_as_lapsed_on_the_workers_page_and_in_the_overview(cl
     make_ready(worker, supervisor, manager)
     db.session.execute(
         RequirementVerification.__table__.delete().where(
-            RequirementVerification.worker_id == worker.id, RequirementVerification.requirement_id == requirement(worker, "REQ-DBS").id
+            RequirementVerification.worker_id == worker.id,
+            RequirementVerification.requirement_id == requirement(worker, "REQ-DBS").id,
         )
     )
     db.session.commit()
@@ -323,7 +378,9 @@ def test_a_lapsed_dbs_shows_as_lapsed_on_the_workers_page_and_in_the_overview(cl
     auth.login_as(worker)
     page = text_of(client.get("/progress/"))
     assert "Not ready yet 0 competences to meet, 1 requirement to verify." in words(page)
-    row = next(r for r in page.split('class="nhsuk-table requirements-table"', 1)[1].split("<tr")[1:] if statement in r).split("</tr>")[0]
+    row = next(
+        r for r in page.split('class="nhsuk-table requirements-table"', 1)[1].split("<tr")[1:] if statement in r
+    ).split("</tr>")[0]
     assert lapsed_tag(row)
     assert f"lapsed {long_date(YESTERDAY)}" in words(row)
     missing = words(text_of(client.get("/progress/missing")))
@@ -339,7 +396,9 @@ def test_a_lapsed_dbs_shows_as_lapsed_on_the_workers_page_and_in_the_overview(cl
 
 
 def test_a_role_profile_worker_sees_sections(client, auth, app, frameworks):
-    worker = make_user(Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    worker = make_user(
+        Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    )
     auth.login_as(worker)
     page = text_of(client.get("/progress/"))
     assert "Core competences: 0 of 20 met" in page
@@ -411,7 +470,9 @@ def test_a_ready_worker_requests_promotion(client, auth, people):
     assert response.headers["Location"] == "/progress/"
     [request] = db.session.scalars(select(PromotionRequest)).all()
     assert (request.worker_id, request.target_tier.slug) == (worker.id, "link-worker-coach")
-    assert db.session.scalar(select(Notification.message).where(Notification.user_id == supervisor.id)).startswith("Wren Worker asked to become")
+    assert db.session.scalar(select(Notification.message).where(Notification.user_id == supervisor.id)).startswith(
+        "Wren Worker asked to become"
+    )
     page = words(text_of(client.get("/progress/")))
     assert "Promotion requested: your supervisors have been asked for their recommendation" in page
     assert f"You asked to become Link Worker Coach on {long_date(TODAY)}" in page
@@ -476,7 +537,10 @@ def test_the_supervisor_sees_the_recommend_form_and_recommends(client, auth, peo
     assert f'action="{recommend_url(open_request)}"' in page
     assert "promotion-decision-form" not in page  # a supervisor does not decide
 
-    response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Ready and able"})
+    response = client.post(
+        recommend_url(open_request),
+        data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Ready and able"},
+    )
     assert response.status_code == 303
     assert response.headers["Location"] == f"/progress/workers/{worker.id}"
     [rec] = db.session.scalars(select(PromotionRecommendation)).all()
@@ -512,7 +576,9 @@ def test_recommending_twice_is_refused(client, auth, people, open_request):
     service.recommend(supervisor, open_request, supports=True, reasons="Ready")
     auth.login_as(supervisor)
     before = written()
-    response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "no", "reasons": "Hmm"})
+    response = client.post(
+        recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "no", "reasons": "Hmm"}
+    )
     assert response.status_code == 422
     assert "You have already recommended on this request" in text_of(response)
     assert written() == before
@@ -522,19 +588,28 @@ def test_recommending_for_a_non_supervisee_is_404_and_writes_nothing(client, aut
     worker, supervisor, manager, other, stranger = people
     auth.login_as(stranger)
     before = written()
-    response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Sure"})
+    response = client.post(
+        recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Sure"}
+    )
     assert response.status_code == 404
     assert written() == before
     assert client.get(f"/progress/workers/{worker.id}").status_code == 404
     # A manager who also supervises others, but not this worker: still 404.
     both = make_user(Role.MANAGER, Role.SUPERVISOR, name="Bo Both")
     auth.login_as(both)
-    response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Sure"})
+    response = client.post(
+        recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Sure"}
+    )
     assert response.status_code == 404
     assert written() == before
     # A missing request is 404 too.
     auth.login_as(supervisor)
-    assert client.post("/progress/requests/9999/recommend", data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "x"}).status_code == 404
+    assert (
+        client.post(
+            "/progress/requests/9999/recommend", data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "x"}
+        ).status_code
+        == 404
+    )
 
 
 # --- Deciding --------------------------------------------------------------------------
@@ -556,7 +631,13 @@ def test_the_manager_approves_through_the_form(client, auth, people, recommended
 
     effective = TODAY + timedelta(days=3)
     response = client.post(
-        decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", effective), "reasons": ""}
+        decide_url(recommended),
+        data={
+            "csrf_token": auth.token("/"),
+            "approved": "yes",
+            **date_fields("effective_on", effective),
+            "reasons": "",
+        },
     )
     assert response.status_code == 303
     assert response.headers["Location"] == f"/progress/workers/{worker.id}"
@@ -572,7 +653,9 @@ def test_the_manager_approves_through_the_form(client, auth, people, recommended
 
     # Deciding again is refused with a message, and nothing is written.
     before = written()
-    response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "no", "reasons": "Oops"})
+    response = client.post(
+        decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "no", "reasons": "Oops"}
+    )
     assert response.status_code == 422
     assert "This request has already been decided" in text_of(response)
     assert written() == before
@@ -582,9 +665,17 @@ def test_the_manager_approves_through_the_form(client, auth, people, recommended
     ("data", "field", "message"),
     [
         ({"reasons": "x"}, "approved", "Choose whether to approve or decline the request"),
-        ({"approved": "yes", **date_fields("effective_on", None)}, "effective_on", "Enter the date the new tier takes effect"),
+        (
+            {"approved": "yes", **date_fields("effective_on", None)},
+            "effective_on",
+            "Enter the date the new tier takes effect",
+        ),
         ({"approved": "no", "reasons": " "}, "reasons", "Give the reasons for declining"),
-        ({"approved": "yes", "effective_on-day": "31", "effective_on-month": "2", "effective_on-year": "2027"}, "effective_on", "The effective date must be a real date"),
+        (
+            {"approved": "yes", "effective_on-day": "31", "effective_on-month": "2", "effective_on-year": "2027"},
+            "effective_on",
+            "The effective date must be a real date",
+        ),
         ({"approved": "no", "reasons": "x" * 5001}, "reasons", "The reasons must be 5,000 characters or fewer"),
     ],
 )
@@ -608,7 +699,8 @@ def test_deciding_before_a_recommendation_is_refused(client, auth, people, open_
     assert "You can decide once a supervisor has recommended." in page
     before = written()
     response = client.post(
-        decide_url(open_request), data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)}
+        decide_url(open_request),
+        data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)},
     )
     assert response.status_code == 422
     assert "Wait for a supervisor’s recommendation before deciding" in text_of(response)
@@ -619,7 +711,10 @@ def test_only_managers_decide(client, auth, people, recommended):
     worker, supervisor, *_ = people
     for person in (supervisor, worker):
         auth.login_as(person)
-        response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)})
+        response = client.post(
+            decide_url(recommended),
+            data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)},
+        )
         assert response.status_code == 403
     assert count(PromotionDecision) == 0
 
@@ -645,12 +740,22 @@ def test_the_manager_verifies_a_dbs_check(client, auth, people):
     day = TODAY - timedelta(days=2)
     response = client.post(
         verify_url(worker, "REQ-DBS"),
-        data={"csrf_token": auth.token("/"), **date_fields("verified_on", day), **date_fields("expires_on", None), "note": "Certificate 001234"},
+        data={
+            "csrf_token": auth.token("/"),
+            **date_fields("verified_on", day),
+            **date_fields("expires_on", None),
+            "note": "Certificate 001234",
+        },
     )
     assert response.status_code == 303
     assert response.headers["Location"] == f"/progress/workers/{worker.id}#requirements"
     [v] = db.session.scalars(select(RequirementVerification)).all()
-    assert (v.verified_by_id, v.verified_on, v.expires_on, v.note) == (manager.id, day, service.add_months(day, 36), "Certificate 001234")
+    assert (v.verified_by_id, v.verified_on, v.expires_on, v.note) == (
+        manager.id,
+        day,
+        service.add_months(day, 36),
+        "Certificate 001234",
+    )
     page = words(text_of(client.get(f"/progress/workers/{worker.id}")))
     assert f"by Mo Manager on {long_date(day)}; renew by {long_date(service.add_months(day, 36))}" in page
 
@@ -660,16 +765,28 @@ def test_the_manager_verifies_a_dbs_check(client, auth, people):
     [
         (TODAY + timedelta(days=1), None, "verified_on", "The date verified must be today or in the past"),
         (None, None, "verified_on", "Enter the date you verified it"),
-        (TODAY - timedelta(days=5), TODAY - timedelta(days=6), "expires_on", "The renewal date must be after the date verified"),
+        (
+            TODAY - timedelta(days=5),
+            TODAY - timedelta(days=6),
+            "expires_on",
+            "The renewal date must be after the date verified",
+        ),
     ],
 )
-def test_bad_verification_dates_are_shown_next_to_the_field(client, auth, people, verified_on, expires_on, field, message):
+def test_bad_verification_dates_are_shown_next_to_the_field(
+    client, auth, people, verified_on, expires_on, field, message
+):
     worker, supervisor, manager, *_ = people
     auth.login_as(manager)
     before = written()
     response = client.post(
         verify_url(worker, "REQ-DBS"),
-        data={"csrf_token": auth.token("/"), **date_fields("verified_on", verified_on), **date_fields("expires_on", expires_on), "note": ""},
+        data={
+            "csrf_token": auth.token("/"),
+            **date_fields("verified_on", verified_on),
+            **date_fields("expires_on", expires_on),
+            "note": "",
+        },
     )
     assert response.status_code == 422
     page = text_of(response)
@@ -684,14 +801,18 @@ def test_verification_by_a_non_manager_is_403(client, auth, people):
         auth.login_as(person)
         assert client.get(verify_url(worker, "REQ-DBS")).status_code == 403
         response = client.post(
-            verify_url(worker, "REQ-DBS"), data={"csrf_token": auth.token("/"), **date_fields("verified_on", TODAY), "note": ""}
+            verify_url(worker, "REQ-DBS"),
+            data={"csrf_token": auth.token("/"), **date_fields("verified_on", TODAY), "note": ""},
         )
         assert response.status_code == 403
     assert count(RequirementVerification) == 0
     # A requirement of another framework, or a missing worker: 404.
     auth.login_as(manager)
     profile = make_user(Role.WORKER, tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
-    assert client.get(f"/progress/workers/{profile.id}/requirements/{requirement(worker, 'REQ-DBS').id}").status_code == 404
+    assert (
+        client.get(f"/progress/workers/{profile.id}/requirements/{requirement(worker, 'REQ-DBS').id}").status_code
+        == 404
+    )
     assert client.get(f"/progress/workers/9999/requirements/{requirement(worker, 'REQ-DBS').id}").status_code == 404
 
 
@@ -707,8 +828,12 @@ def team(people):
     verify_all(other, manager, skip=("REQ-DBS",))
     lapse_dbs(other, manager)
     waiting_item(other)
-    ezra = make_user(Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
-    formula = make_user(Role.WORKER, name="=HYPERLINK(\"http://x\")", email="eve@example.org", tier=tier("link-worker", "link-worker"))
+    ezra = make_user(
+        Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    )
+    formula = make_user(
+        Role.WORKER, name='=HYPERLINK("http://x")', email="eve@example.org", tier=tier("link-worker", "link-worker")
+    )
     return worker, other, ezra, formula
 
 
@@ -740,7 +865,10 @@ def test_the_overview_as_a_full_page(client, auth, people, team):
             f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None 0",
         ]
     )
-    assert rows.index(f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None 0") == 3  # by name
+    assert (
+        rows.index(f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None 0")
+        == 3
+    )  # by name
     assert f'href="/progress/workers/{worker.id}"' in page
     assert 'href="/progress/team?format=csv"' in page
 
@@ -763,7 +891,9 @@ def test_the_overview_filters(client, auth, people, team, query, names):
     page = text_of(client.get(f"/progress/team?{query}"))
     rows = table_rows(page)
     if names:
-        assert [r.split(" Link Worker:")[0].split(" Senior")[0].rsplit(" ", 1)[0] for r in rows] == names  # without the email
+        assert [
+            r.split(" Link Worker:")[0].split(" Senior")[0].rsplit(" ", 1)[0] for r in rows
+        ] == names  # without the email
     else:
         assert rows == ["No workers match."]
     assert f'href="/progress/team?{query}&format=csv"' in page.replace("&amp;", "&")
@@ -798,13 +928,44 @@ def test_the_overview_as_csv(client, auth, people, team):
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"] == 'attachment; filename="workers.csv"'
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["Name", "Email", "Framework", "Tier", "Next tier", "Met", "Required", "Ready", "Lapsed requirements", "Waiting for review"]
+    assert rows[0] == [
+        "Name",
+        "Email",
+        "Framework",
+        "Tier",
+        "Next tier",
+        "Met",
+        "Required",
+        "Ready",
+        "Lapsed requirements",
+        "Waiting for review",
+    ]
     by_name = {r[0]: r for r in rows[1:]}
-    assert by_name["'=HYPERLINK(\"http://x\")"][1] == "eve@example.org"  # never read as a formula
+    assert by_name['\'=HYPERLINK("http://x")'][1] == "eve@example.org"  # never read as a formula
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
-    assert by_name["Wren Worker"] == ["Wren Worker", "wren@example.org", "Link Worker", "Link Worker", "Link Worker Coach", "68", "68", "yes", "", "0"]
+    assert by_name["Wren Worker"] == [
+        "Wren Worker",
+        "wren@example.org",
+        "Link Worker",
+        "Link Worker",
+        "Link Worker Coach",
+        "68",
+        "68",
+        "yes",
+        "",
+        "0",
+    ]
     assert by_name["Olive Other"] == [
-        "Olive Other", "olive@example.org", "Link Worker", "Link Worker", "Link Worker Coach", "5", "68", "no", requirement(other, "REQ-DBS").statement, "1",
+        "Olive Other",
+        "olive@example.org",
+        "Link Worker",
+        "Link Worker",
+        "Link Worker Coach",
+        "5",
+        "68",
+        "no",
+        requirement(other, "REQ-DBS").statement,
+        "1",
     ]
     assert len(rows) == 5
     # Filters apply to the CSV too.
@@ -838,7 +999,11 @@ def test_supervisors_see_only_current_supervisees(client, auth, people):
     auth.login_as(supervisor)
     assert client.get(f"/progress/workers/{worker.id}").status_code == 200
     assert client.get(f"/progress/workers/{other.id}").status_code == 404
-    db.session.execute(update(SupervisionAssignment).where(SupervisionAssignment.supervisor_id == supervisor.id).values(ends_on=YESTERDAY))
+    db.session.execute(
+        update(SupervisionAssignment)
+        .where(SupervisionAssignment.supervisor_id == supervisor.id)
+        .values(ends_on=YESTERDAY)
+    )
     db.session.commit()
     assert client.get(f"/progress/workers/{worker.id}").status_code == 404
 
@@ -942,7 +1107,7 @@ def test_supervisor_and_manager_get_the_workers_pdf_and_others_do_not(client, au
 
 def test_the_pdf_download_header_is_sendable_for_any_name(client, auth, app, frameworks):
     """A WSGI server sends headers as Latin-1 (PEP 3333): a name outside it must not break the download."""
-    worker = make_user(Role.WORKER, name="Łucja Nguyễn \"Lu\"", tier=tier("link-worker", "link-worker"))
+    worker = make_user(Role.WORKER, name='Łucja Nguyễn "Lu"', tier=tier("link-worker", "link-worker"))
     auth.login_as(worker)
     response = client.get("/progress/portfolio.pdf")
     assert response.status_code == 200
@@ -972,8 +1137,12 @@ def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(
     first, item = portfolio
     own_bytes = pdf_file("walking group")
     reflection = Evidence(
-        owner_id=worker.id, kind=EvidenceKind.REFLECTION, title="Reflection on a hard week", occurred_on=EVENT_DAY,
-        what_happened="<p>Wren wrote about a hard week.</p>", what_learned="<p>Wren learned patience.</p>",
+        owner_id=worker.id,
+        kind=EvidenceKind.REFLECTION,
+        title="Reflection on a hard week",
+        occurred_on=EVENT_DAY,
+        what_happened="<p>Wren wrote about a hard week.</p>",
+        what_learned="<p>Wren learned patience.</p>",
     )
     db.session.add(reflection)
     db.session.commit()
@@ -991,22 +1160,43 @@ def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(
     olive_file_bytes = pdf_file("olive only bytes")
     olive_item = upload_item(other, secrets["title"], {secrets["file"]: olive_file_bytes})
     db.session.add(
-        Evidence(owner_id=other.id, kind=EvidenceKind.REFLECTION, title="Olive reflection", occurred_on=EVENT_DAY, what_happened=f"<p>{secrets['reflection']}</p>")
+        Evidence(
+            owner_id=other.id,
+            kind=EvidenceKind.REFLECTION,
+            title="Olive reflection",
+            occurred_on=EVENT_DAY,
+            what_happened=f"<p>{secrets['reflection']}</p>",
+        )
     )
     note = Evidence(
-        owner_id=other.id, kind=EvidenceKind.SUPERVISION_NOTE, title="Olive supervision", occurred_on=EVENT_DAY,
-        description=f"<p>{secrets['note']}</p>", supervisor_id=stranger.id,
+        owner_id=other.id,
+        kind=EvidenceKind.SUPERVISION_NOTE,
+        title="Olive supervision",
+        occurred_on=EVENT_DAY,
+        description=f"<p>{secrets['note']}</p>",
+        supervisor_id=stranger.id,
     )
     db.session.add(note)
     db.session.commit()
-    db.session.add(NoteReview(evidence_id=note.id, supervisor_id=stranger.id, outcome=NoteOutcome.CONFIRMED, comment="Olive note review", content_hash=HASH))
+    db.session.add(
+        NoteReview(
+            evidence_id=note.id,
+            supervisor_id=stranger.id,
+            outcome=NoteOutcome.CONFIRMED,
+            comment="Olive note review",
+            content_hash=HASH,
+        )
+    )
     db.session.add(EvidenceLink(evidence_id=note.id, competence_id=first.id, note=secrets["link"]))
     db.session.commit()
     decide_on(other, [first], supervisor=stranger, evidence=olive_item, comment=secrets["comment"])
     db.session.add(
         RequirementVerification(
-            worker_id=other.id, requirement_id=requirement(other, "REQ-DRIVING").id, verified_by_id=manager.id,
-            verified_on=EVENT_DAY, note=secrets["verification"],
+            worker_id=other.id,
+            requirement_id=requirement(other, "REQ-DRIVING").id,
+            verified_by_id=manager.id,
+            verified_on=EVENT_DAY,
+            note=secrets["verification"],
         )
     )
     db.session.add(Notification(user_id=other.id, message="Olive only notification", url="/olive"))
@@ -1014,8 +1204,16 @@ def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(
     other_ids = {
         "evidence": set(db.session.scalars(select(Evidence.id).where(Evidence.owner_id == other.id))),
         "files": set(db.session.scalars(select(EvidenceFile.id).join(Evidence).where(Evidence.owner_id == other.id))),
-        "decisions": set(db.session.scalars(select(Decision.id).join(Evidence, Evidence.id == Decision.evidence_id).where(Evidence.owner_id == other.id))),
-        "submissions": set(db.session.scalars(select(Submission.id).join(Evidence).where(Evidence.owner_id == other.id))),
+        "decisions": set(
+            db.session.scalars(
+                select(Decision.id)
+                .join(Evidence, Evidence.id == Decision.evidence_id)
+                .where(Evidence.owner_id == other.id)
+            )
+        ),
+        "submissions": set(
+            db.session.scalars(select(Submission.id).join(Evidence).where(Evidence.owner_id == other.id))
+        ),
     }
     olive_file = db.session.scalar(select(EvidenceFile).where(EvidenceFile.evidence_id == olive_item.id))
     own_file = db.session.scalar(select(EvidenceFile).where(EvidenceFile.evidence_id == item.id))
@@ -1024,7 +1222,7 @@ def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(
     with client.get("/progress/export.zip") as response:  # closed: it streams a temporary file
         assert response.status_code == 200
         assert response.mimetype == "application/zip"
-        assert response.headers["Content-Disposition"] == 'attachment; filename=my-portfolio-data.zip'
+        assert response.headers["Content-Disposition"] == "attachment; filename=my-portfolio-data.zip"
         archive = zipfile.ZipFile(io.BytesIO(response.data))
     names = archive.namelist()
     assert "portfolio.json" in names
@@ -1052,7 +1250,12 @@ def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(
             assert secret not in text, f"{label} of another worker in {name}"
         assert "Olive" not in text and "olive@example.org" not in text
         assert secrets["file"] not in name
-    for section, key in (("evidence", "evidence"), ("files", "files"), ("submissions", "submissions"), ("decisions", "decisions")):
+    for section, key in (
+        ("evidence", "evidence"),
+        ("files", "files"),
+        ("submissions", "submissions"),
+        ("decisions", "decisions"),
+    ):
         assert not ({row["id"] for row in data[section]} & other_ids[key]), f"another worker's {section} in the export"
     for key, value in walk(data):
         if key == "evidence_id":
@@ -1068,13 +1271,17 @@ def test_downloads_of_personal_data_are_never_cached(client, auth, people, portf
     assert pdf.headers["Cache-Control"] == "no-store"
     with client.get("/progress/export.zip") as response:
         assert response.status_code == 200
-        assert response.headers["Cache-Control"] == "no-store", f"the whole portfolio may be kept in a browser cache: {response.headers['Cache-Control']!r}"
+        assert response.headers["Cache-Control"] == "no-store", (
+            f"the whole portfolio may be kept in a browser cache: {response.headers['Cache-Control']!r}"
+        )
 
 
 # --- Query counts ------------------------------------------------------------------------
 
 
-def add_items(worker: User, supervisor: User, n: int, tiers: tuple[str, ...] = ("link-worker", "link-worker-coach")) -> None:
+def add_items(
+    worker: User, supervisor: User, n: int, tiers: tuple[str, ...] = ("link-worker", "link-worker-coach")
+) -> None:
     """``n`` items spread over the worker's competences, a third signed off, a third submitted, the rest drafts."""
     pool = competences("link-worker", *tiers)
     for i in range(n):
@@ -1100,16 +1307,24 @@ def test_the_progress_and_missing_pages_run_a_fixed_number_of_queries(client, au
     add_items(worker, supervisor, 5)
     verify_all(worker, manager)
     auth.login_as(worker)
-    progress_few, missing_few = measure(client, count_queries, "/progress/"), measure(client, count_queries, "/progress/missing")
+    progress_few, missing_few = (
+        measure(client, count_queries, "/progress/"),
+        measure(client, count_queries, "/progress/missing"),
+    )
 
     add_items(worker, supervisor, 195)
     verify_all(worker, manager)  # a second round of verifications
-    progress_many, missing_many = measure(client, count_queries, "/progress/"), measure(client, count_queries, "/progress/missing")
+    progress_many, missing_many = (
+        measure(client, count_queries, "/progress/"),
+        measure(client, count_queries, "/progress/missing"),
+    )
     assert (progress_many, missing_many) == (progress_few, missing_few)
     assert 5 < progress_few < 40 and 5 < missing_few < 40, (progress_few, missing_few)
 
 
-def test_the_workers_page_for_a_manager_runs_a_fixed_number_of_queries(client, auth, people, count_queries, open_request):
+def test_the_workers_page_for_a_manager_runs_a_fixed_number_of_queries(
+    client, auth, people, count_queries, open_request
+):
     worker, supervisor, manager, *_ = people
     service.recommend(supervisor, open_request, supports=True, reasons="Ready")
     auth.login_as(manager)
@@ -1123,11 +1338,15 @@ def test_a_role_profile_progress_page_does_not_grow_with_competences(client, aut
     worker = make_user(Role.WORKER, tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
     manager = make_user(Role.MANAGER)
     for number in range(5):
-        frameworks_service.add_locality_competence(manager, framework, statement=f"Local {number}", principle=f"P{number}", function=f"F{number}")
+        frameworks_service.add_locality_competence(
+            manager, framework, statement=f"Local {number}", principle=f"P{number}", function=f"F{number}"
+        )
     auth.login_as(worker)
     few = (measure(client, count_queries, "/progress/"), measure(client, count_queries, "/progress/missing"))
     for number in range(5, 40):
-        frameworks_service.add_locality_competence(manager, framework, statement=f"Local {number}", principle=f"P{number}", function=f"F{number}")
+        frameworks_service.add_locality_competence(
+            manager, framework, statement=f"Local {number}", principle=f"P{number}", function=f"F{number}"
+        )
     many = (measure(client, count_queries, "/progress/"), measure(client, count_queries, "/progress/missing"))
     assert "Local 39" in text_of(client.get("/progress/missing"))
     assert many == few
@@ -1145,11 +1364,17 @@ def test_the_overview_runs_a_fixed_number_of_queries(client, auth, people, count
 
     make_user(Role.WORKER, name="Profile 00", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
     auth.login_as(manager)
-    few = [measure(client, count_queries, path) for path in ("/progress/team", "/progress/team?format=csv", "/progress/team?only=lapsed")]
+    few = [
+        measure(client, count_queries, path)
+        for path in ("/progress/team", "/progress/team?format=csv", "/progress/team?only=lapsed")
+    ]
 
     for i in range(28):
         add_worker(i)
     make_user(Role.WORKER, name="Profile 01", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
-    many = [measure(client, count_queries, path) for path in ("/progress/team", "/progress/team?format=csv", "/progress/team?only=lapsed")]
+    many = [
+        measure(client, count_queries, path)
+        for path in ("/progress/team", "/progress/team?format=csv", "/progress/team?only=lapsed")
+    ]
     assert "32 workers." in words(text_of(client.get("/progress/team")))
     assert many == few

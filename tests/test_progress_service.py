@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -59,7 +59,9 @@ LINK_WORKER_FILE = Path(loader.DATA_FOLDER) / "link-worker.yaml"
 # --- helpers --------------------------------------------------------------------
 
 
-def competences(framework_key: str = "link-worker", *tier_slugs: str, refs: list[str] | None = None) -> list[Competence]:
+def competences(
+    framework_key: str = "link-worker", *tier_slugs: str, refs: list[str] | None = None
+) -> list[Competence]:
     """The current version's active competences, of some tiers or with some refs, in framework order."""
     query = (
         select(Competence)
@@ -105,7 +107,10 @@ def decide_on(
         )
         db.session.add(evidence)
         db.session.flush()
-    linked = {link.competence_id for link in db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))}
+    linked = {
+        link.competence_id
+        for link in db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))
+    }
     for c in items:
         if c.id not in linked:
             db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
@@ -114,7 +119,11 @@ def decide_on(
     db.session.add(submission)
     db.session.flush()
     decision = Decision(
-        submission_id=submission.id, evidence_id=evidence.id, supervisor_id=supervisor.id, outcome=outcome, content_hash=HASH
+        submission_id=submission.id,
+        evidence_id=evidence.id,
+        supervisor_id=supervisor.id,
+        outcome=outcome,
+        content_hash=HASH,
     )
     decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=accepted) for c in items]
     db.session.add(decision)
@@ -138,7 +147,9 @@ def not_accept(worker: User, items: list[Competence], *, supervisor: User, retur
 
 def link_draft(worker: User, items: list[Competence], title: str = "Draft in progress") -> Evidence:
     """A draft linked to ``items``: evidence in progress, nothing decided."""
-    evidence = Evidence(owner_id=worker.id, kind=EvidenceKind.OTHER, title=title, occurred_on=EVENT_DAY, description="<p>Draft</p>")
+    evidence = Evidence(
+        owner_id=worker.id, kind=EvidenceKind.OTHER, title=title, occurred_on=EVENT_DAY, description="<p>Draft</p>"
+    )
     evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
     db.session.add(evidence)
     db.session.commit()
@@ -146,21 +157,38 @@ def link_draft(worker: User, items: list[Competence], title: str = "Draft in pro
 
 
 def requirements_of(worker: User) -> list[Requirement]:
-    return list(db.session.scalars(select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)))
+    return list(
+        db.session.scalars(
+            select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)
+        )
+    )
 
 
 def verify_all(worker: User, manager: User, *, skip: tuple[str, ...] = (), verified_on: date | None = None) -> None:
     """Verify every requirement of the worker's framework (but ``skip``) through the service."""
     for requirement in requirements_of(worker):
         if requirement.ref not in skip:
-            service.verify_requirement(manager, worker, requirement, verified_on=verified_on or TODAY - timedelta(days=7), expires_on=None, note="")
+            service.verify_requirement(
+                manager,
+                worker,
+                requirement,
+                verified_on=verified_on or TODAY - timedelta(days=7),
+                expires_on=None,
+                note="",
+            )
 
 
-def add_verification(worker: User, manager: User, ref: str, *, verified_on: date, expires_on: date | None) -> RequirementVerification:
+def add_verification(
+    worker: User, manager: User, ref: str, *, verified_on: date, expires_on: date | None
+) -> RequirementVerification:
     """A verification row written directly (for dates the service refuses, such as one already lapsed)."""
     requirement = next(r for r in requirements_of(worker) if r.ref == ref)
     verification = RequirementVerification(
-        worker_id=worker.id, requirement_id=requirement.id, verified_by_id=manager.id, verified_on=verified_on, expires_on=expires_on
+        worker_id=worker.id,
+        requirement_id=requirement.id,
+        verified_by_id=manager.id,
+        verified_on=verified_on,
+        expires_on=expires_on,
     )
     db.session.add(verification)
     db.session.commit()
@@ -189,7 +217,9 @@ def actions() -> list[str]:
 
 
 def notices(user: User) -> list[Notification]:
-    return list(db.session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
+    return list(
+        db.session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id))
+    )
 
 
 @pytest.fixture
@@ -206,7 +236,12 @@ def people(app, frameworks):
 
 def make_ready(worker: User, supervisor: User, manager: User) -> None:
     """Every Link Worker and Link Worker Coach competence met, every requirement verified."""
-    meet(worker, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=supervisor, title="Year of practice")
+    meet(
+        worker,
+        competences("link-worker", "link-worker", "link-worker-coach"),
+        supervisor=supervisor,
+        title="Year of practice",
+    )
     verify_all(worker, manager)
 
 
@@ -243,7 +278,11 @@ def test_status_is_derived_from_links_and_signed_off_decisions(people):
     assert rows[d.ref].status == CompetenceStatus.IN_PROGRESS, "an acceptance in a returned decision must not count"
     assert rows[e.ref].status == CompetenceStatus.IN_PROGRESS
     assert (rows[c.ref].accepted, rows[d.ref].accepted, rows[e.ref].accepted) == (1, 0, 0)
-    assert rows[a.ref].status.label == "Not started" and rows[b.ref].status.label == "In progress" and rows[c.ref].status.label == "Met"
+    assert (
+        rows[a.ref].status.label == "Not started"
+        and rows[b.ref].status.label == "In progress"
+        and rows[c.ref].status.label == "Met"
+    )
 
 
 def test_a_competence_needing_two_acceptances_is_not_met_by_one(people):
@@ -301,7 +340,10 @@ def test_status_follows_the_statement_ref_into_a_new_framework_version(people, t
     progress = progress_of(worker)
     rows = status_by_ref(progress)
     assert rows["PS-LW-01"].competence.framework_id == result.framework.id
-    assert rows["PS-LW-01"].competence.statement == "Demonstrate conversation skills that follow an evidence-based framework"
+    assert (
+        rows["PS-LW-01"].competence.statement
+        == "Demonstrate conversation skills that follow an evidence-based framework"
+    )
     assert rows["PS-LW-01"].status == CompetenceStatus.MET, "evidence accepted on version 1 still counts"
     assert [e.title for e in rows["PS-LW-01"].items] == ["Accepted on version 1"]
     assert (rows["PS-LW-02"].status, rows["PS-LW-02"].accepted) == (CompetenceStatus.IN_PROGRESS, 1)  # needs 2 now
@@ -378,7 +420,9 @@ def test_a_lapsed_dbs_makes_the_worker_not_ready_until_renewed(people):
     # Expiring today is still in date; a renewal (the newest verification) makes them ready again.
     add_verification(worker, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=3 * 365), expires_on=TODAY)
     assert progress_of(worker).readiness.ready
-    service.verify_requirement(manager, worker, requirements_of(worker)[2], verified_on=TODAY, expires_on=None, note="Renewed")
+    service.verify_requirement(
+        manager, worker, requirements_of(worker)[2], verified_on=TODAY, expires_on=None, note="Renewed"
+    )
     readiness = progress_of(worker).readiness
     assert readiness.ready
     assert readiness.requirements[2].verification.expires_on == service.add_months(TODAY, 36)
@@ -394,7 +438,9 @@ def test_a_coach_needs_all_three_tiers_for_psychosocial_link_worker(people):
     assert readiness.tier.slug == "psychosocial-link-worker"
     assert not readiness.ready
     assert readiness.missing_count == 17
-    assert sorted(missing_refs(readiness)) == sorted(c.ref for c in competences("link-worker", "psychosocial-link-worker"))
+    assert sorted(missing_refs(readiness)) == sorted(
+        c.ref for c in competences("link-worker", "psychosocial-link-worker")
+    )
 
     meet(worker, competences("link-worker", "psychosocial-link-worker"), supervisor=supervisor)
     assert progress_of(worker).readiness.ready
@@ -420,7 +466,9 @@ def test_the_top_tier_has_nothing_to_be_ready_for(people):
 
 @pytest.fixture
 def profile_worker(app, frameworks):
-    worker = make_user(Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    worker = make_user(
+        Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    )
     supervisor = make_user(Role.SUPERVISOR, name="Sky Supervisor")
     manager = make_user(Role.MANAGER, name="Max Manager")
     assign(supervisor, worker, STARTED)
@@ -455,7 +503,11 @@ def test_an_active_locality_competence_is_required_and_a_retired_one_is_not(prof
     assert progress_of(worker).readiness.ready
 
     local = frameworks_service.add_locality_competence(
-        manager, framework, statement="Work with housing providers to sustain tenancies", principle="Local", function="Housing"
+        manager,
+        framework,
+        statement="Work with housing providers to sustain tenancies",
+        principle="Local",
+        function="Housing",
     )
     progress = progress_of(worker)
     assert not progress.readiness.ready
@@ -597,7 +649,11 @@ def test_a_second_request_while_one_is_open_is_refused(people):
 def test_a_request_notifies_current_supervisors_only(people):
     worker, supervisor, manager, other_manager, stranger = people
     former = make_user(Role.SUPERVISOR, name="Flo Former")
-    db.session.add(SupervisionAssignment(supervisor_id=former.id, worker_id=worker.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=5)))
+    db.session.add(
+        SupervisionAssignment(
+            supervisor_id=former.id, worker_id=worker.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=5)
+        )
+    )
     db.session.commit()
     make_ready(worker, supervisor, manager)
     request = service.request_promotion(db.session.get(User, worker.id))
@@ -619,7 +675,9 @@ def test_the_whole_promotion_flow(people):
     coach = tier("link-worker", "link-worker-coach")
 
     request = service.request_promotion(db.session.get(User, worker.id))
-    recommendation = service.recommend(supervisor, request, supports=True, reasons="  Consistently excellent practice.  ")
+    recommendation = service.recommend(
+        supervisor, request, supports=True, reasons="  Consistently excellent practice.  "
+    )
     assert recommendation.reasons == "Consistently excellent practice."
     assert recommendation.supports is True and recommendation.supervisor_id == supervisor.id
     for person in (manager, other_manager):
@@ -629,14 +687,20 @@ def test_the_whole_promotion_flow(people):
     assert notices(stranger) == []
 
     effective = TODAY + timedelta(days=7)
-    decision = service.decide_promotion(manager, db.session.get(PromotionRequest, request.id), approved=True, effective_on=effective, reasons="")
+    decision = service.decide_promotion(
+        manager, db.session.get(PromotionRequest, request.id), approved=True, effective_on=effective, reasons=""
+    )
     assert decision.approved is True and decision.effective_on == effective and decision.manager_id == manager.id
 
     db.session.expire_all()
     promoted = db.session.get(User, worker.id)
     assert promoted.tier_id == coach.id
     [change] = db.session.scalars(select(TierChange)).all()
-    assert (change.worker_id, change.from_tier.slug, change.to_tier.slug) == (worker.id, "link-worker", "link-worker-coach")
+    assert (change.worker_id, change.from_tier.slug, change.to_tier.slug) == (
+        worker.id,
+        "link-worker",
+        "link-worker-coach",
+    )
     assert (change.effective_on, change.decision_id) == (effective, decision.id)
     promotion_actions = [a for a in actions() if a.startswith("promotion.")]
     assert promotion_actions == ["promotion.requested", "promotion.recommended", "promotion.approved"]
@@ -662,7 +726,9 @@ def test_a_declined_request_keeps_the_tier_and_can_be_asked_again(people):
     [notice] = notices(manager)
     assert notice.message == "Sam Supervisor does not yet support Wren Worker’s promotion request"
 
-    decision = service.decide_promotion(manager, request, approved=False, effective_on=TODAY, reasons="Agree: a few more months")
+    decision = service.decide_promotion(
+        manager, request, approved=False, effective_on=TODAY, reasons="Agree: a few more months"
+    )
     assert decision.approved is False and decision.effective_on is None
     assert decision.reasons == "Agree: a few more months"
     db.session.expire_all()
@@ -687,7 +753,13 @@ def open_request(people):
 
 
 def written() -> tuple[int, int, int, int, int]:
-    return (count(PromotionRecommendation), count(PromotionDecision), count(TierChange), count(AuditEntry), count(Notification))
+    return (
+        count(PromotionRecommendation),
+        count(PromotionDecision),
+        count(TierChange),
+        count(AuditEntry),
+        count(Notification),
+    )
 
 
 @pytest.mark.parametrize(
@@ -730,7 +802,9 @@ def test_two_current_supervisors_may_each_recommend(people, open_request):
 def test_recommending_for_someone_who_is_not_a_supervisee_is_404_and_writes_nothing(people, open_request):
     worker, supervisor, manager, other_manager, stranger = people
     former = make_user(Role.SUPERVISOR, name="Flo Former")
-    db.session.add(SupervisionAssignment(supervisor_id=former.id, worker_id=worker.id, starts_on=STARTED, ends_on=YESTERDAY))
+    db.session.add(
+        SupervisionAssignment(supervisor_id=former.id, worker_id=worker.id, starts_on=STARTED, ends_on=YESTERDAY)
+    )
     db.session.commit()
     before = written()
     for actor in (stranger, former, manager):
@@ -799,7 +873,13 @@ def test_deciding_twice_is_refused(people, recommended):
     before = written()
     for approved in (True, False):
         with pytest.raises(FieldError) as refused:
-            service.decide_promotion(other_manager, db.session.get(PromotionRequest, recommended.id), approved=approved, effective_on=TODAY, reasons="No")
+            service.decide_promotion(
+                other_manager,
+                db.session.get(PromotionRequest, recommended.id),
+                approved=approved,
+                effective_on=TODAY,
+                reasons="No",
+            )
         assert refused.value.message == "This request has already been decided"
     assert written() == before
     assert count(TierChange) == 1
@@ -825,7 +905,13 @@ def test_approval_is_refused_when_the_worker_is_no_longer_ready(people, recommen
     assert refused.value.message == "Wren Worker is no longer ready for Link Worker Coach: see what is missing"
     assert written() == before
     # Declining is still possible.
-    service.decide_promotion(manager, db.session.get(PromotionRequest, recommended.id), approved=False, effective_on=None, reasons="DBS lapsed")
+    service.decide_promotion(
+        manager,
+        db.session.get(PromotionRequest, recommended.id),
+        approved=False,
+        effective_on=None,
+        reasons="DBS lapsed",
+    )
     assert count(PromotionDecision) == 1
 
 
@@ -846,10 +932,21 @@ def requirement(worker: User, ref: str) -> Requirement:
 def test_a_verification_is_recorded_with_who_and_when_and_audited(people):
     worker, _, manager, *_ = people
     day = TODAY - timedelta(days=3)
-    verification = service.verify_requirement(manager, worker, requirement(worker, "REQ-DRIVING"), verified_on=day, expires_on=None, note="  Saw licence  ")
-    assert (verification.verified_by_id, verification.verified_on, verification.expires_on, verification.note) == (manager.id, day, None, "Saw licence")
+    verification = service.verify_requirement(
+        manager, worker, requirement(worker, "REQ-DRIVING"), verified_on=day, expires_on=None, note="  Saw licence  "
+    )
+    assert (verification.verified_by_id, verification.verified_on, verification.expires_on, verification.note) == (
+        manager.id,
+        day,
+        None,
+        "Saw licence",
+    )
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "requirement.verified"))
-    assert entry.subject == f"user:{worker.id}" and entry.details == {"requirement": "REQ-DRIVING", "verified_on": day.isoformat(), "expires_on": None}
+    assert entry.subject == f"user:{worker.id}" and entry.details == {
+        "requirement": "REQ-DRIVING",
+        "verified_on": day.isoformat(),
+        "expires_on": None,
+    }
     state = progress_of(worker).requirements[0]
     assert state.state == "verified" and state.verification.verified_by.name == "Mo Manager"
     assert ledger.verify().ok
@@ -859,10 +956,22 @@ def test_a_future_verification_date_is_refused(people):
     worker, _, manager, *_ = people
     before = (count(RequirementVerification), count(AuditEntry))
     with pytest.raises(FieldError) as refused:
-        service.verify_requirement(manager, worker, requirement(worker, "REQ-DBS"), verified_on=TODAY + timedelta(days=1), expires_on=None, note="")
-    assert (refused.value.field, refused.value.message) == ("verified_on", "The date verified must be today or in the past")
+        service.verify_requirement(
+            manager,
+            worker,
+            requirement(worker, "REQ-DBS"),
+            verified_on=TODAY + timedelta(days=1),
+            expires_on=None,
+            note="",
+        )
+    assert (refused.value.field, refused.value.message) == (
+        "verified_on",
+        "The date verified must be today or in the past",
+    )
     with pytest.raises(FieldError) as refused:
-        service.verify_requirement(manager, worker, requirement(worker, "REQ-DBS"), verified_on=None, expires_on=None, note="")
+        service.verify_requirement(
+            manager, worker, requirement(worker, "REQ-DBS"), verified_on=None, expires_on=None, note=""
+        )
     assert (refused.value.field, refused.value.message) == ("verified_on", "Enter the date you verified it")
     assert (count(RequirementVerification), count(AuditEntry)) == before
 
@@ -871,29 +980,45 @@ def test_a_renewal_date_before_the_verification_is_refused(people):
     worker, _, manager, *_ = people
     with pytest.raises(FieldError) as refused:
         service.verify_requirement(
-            manager, worker, requirement(worker, "REQ-DBS"), verified_on=TODAY - timedelta(days=10), expires_on=TODAY - timedelta(days=11), note=""
+            manager,
+            worker,
+            requirement(worker, "REQ-DBS"),
+            verified_on=TODAY - timedelta(days=10),
+            expires_on=TODAY - timedelta(days=11),
+            note="",
         )
-    assert (refused.value.field, refused.value.message) == ("expires_on", "The renewal date must be after the date verified")
+    assert (refused.value.field, refused.value.message) == (
+        "expires_on",
+        "The renewal date must be after the date verified",
+    )
     assert count(RequirementVerification) == 0
 
 
 def test_dbs_is_renewed_after_36_months_by_default(people):
     worker, _, manager, *_ = people
     day = date(2025, 3, 14)
-    v = service.verify_requirement(manager, worker, requirement(worker, "REQ-DBS"), verified_on=day, expires_on=None, note="")
+    v = service.verify_requirement(
+        manager, worker, requirement(worker, "REQ-DBS"), verified_on=day, expires_on=None, note=""
+    )
     assert v.expires_on == date(2028, 3, 14)
     # Requirements without a renewal period never lapse.
-    v = service.verify_requirement(manager, worker, requirement(worker, "REQ-DRIVING"), verified_on=day, expires_on=None, note="")
+    v = service.verify_requirement(
+        manager, worker, requirement(worker, "REQ-DRIVING"), verified_on=day, expires_on=None, note=""
+    )
     assert v.expires_on is None
     # A renewal date the manager gives wins.
-    v = service.verify_requirement(manager, worker, requirement(worker, "REQ-DBS"), verified_on=day, expires_on=date(2026, 12, 31), note="")
+    v = service.verify_requirement(
+        manager, worker, requirement(worker, "REQ-DBS"), verified_on=day, expires_on=date(2026, 12, 31), note=""
+    )
     assert v.expires_on == date(2026, 12, 31)
 
 
 def test_the_renewal_period_is_configurable(app, people):
     worker, _, manager, *_ = people
     app.config["REQUIREMENT_RENEWAL_MONTHS"] = 12
-    v = service.verify_requirement(manager, worker, requirement(worker, "REQ-DBS"), verified_on=date(2025, 3, 14), expires_on=None, note="")
+    v = service.verify_requirement(
+        manager, worker, requirement(worker, "REQ-DBS"), verified_on=date(2025, 3, 14), expires_on=None, note=""
+    )
     assert v.expires_on == date(2026, 3, 14)
     assert service.renewal_months(requirement(worker, "REQ-DBS")) == 12
     assert service.renewal_months(requirement(worker, "REQ-DRIVING")) is None  # still verified once
@@ -916,7 +1041,9 @@ def test_only_a_manager_verifies(people):
     worker, supervisor, *_ = people
     for actor in (supervisor, db.session.get(User, worker.id)):
         with pytest.raises(Forbidden):
-            service.verify_requirement(actor, worker, requirement(worker, "REQ-DBS"), verified_on=TODAY, expires_on=None, note="")
+            service.verify_requirement(
+                actor, worker, requirement(worker, "REQ-DBS"), verified_on=TODAY, expires_on=None, note=""
+            )
     assert count(RequirementVerification) == 0
 
 
@@ -925,7 +1052,9 @@ def test_a_requirement_of_another_framework_is_404(people, profile_worker):
     profile = profile_worker[0]
     before = count(RequirementVerification)
     with pytest.raises(NotFound):
-        service.verify_requirement(manager, profile, requirement(worker, "REQ-DBS"), verified_on=TODAY, expires_on=None, note="")
+        service.verify_requirement(
+            manager, profile, requirement(worker, "REQ-DBS"), verified_on=TODAY, expires_on=None, note=""
+        )
     with pytest.raises(NotFound):
         service.get_requirement_or_404(profile, requirement(worker, "REQ-DBS").id)
     assert count(RequirementVerification) == before
@@ -945,14 +1074,21 @@ def test_the_overview_shows_progress_readiness_lapses_and_waiting_items(people, 
     item = link_draft(waiting, competences("link-worker", "link-worker")[:1], title="Submitted")
     item.status = EvidenceStatus.SUBMITTED
     db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
-    db.session.add(Submission(evidence_id=item.id, content_hash=HASH, withdrawn_at=datetime.now(timezone.utc)))  # withdrawn: not waiting
+    db.session.add(
+        Submission(evidence_id=item.id, content_hash=HASH, withdrawn_at=datetime.now(UTC))
+    )  # withdrawn: not waiting
     db.session.commit()
     make_user(Role.WORKER, name="Ina Inactive", tier=tier("link-worker", "link-worker"), active=False)
     make_user(Role.WORKER, name="Nof Framework")
     profile = profile_worker[0]
 
     rows = {r.worker.name: r for r in service.overview()}
-    assert list(rows) == ["Ezra Engagement", "Lee Lapsed", "Wai Waiting", "Wren Worker"]  # by name; active workers with a framework
+    assert list(rows) == [
+        "Ezra Engagement",
+        "Lee Lapsed",
+        "Wai Waiting",
+        "Wren Worker",
+    ]  # by name; active workers with a framework
     assert (rows["Wren Worker"].met, rows["Wren Worker"].required, rows["Wren Worker"].ready) == (68, 68, True)
     assert rows["Wren Worker"].next_tier.slug == "link-worker-coach"
     assert (rows["Lee Lapsed"].met, rows["Lee Lapsed"].ready) == (68, False)
@@ -972,7 +1108,11 @@ def test_the_overview_shows_progress_readiness_lapses_and_waiting_items(people, 
 def test_the_overview_agrees_with_worker_progress(people):
     """Two readers of the same rule: the overview's numbers match the worker's own page."""
     worker, supervisor, manager, *_ = people
-    meet(worker, competences("link-worker", "link-worker")[:30] + competences("link-worker", "link-worker-coach")[:4], supervisor=supervisor)
+    meet(
+        worker,
+        competences("link-worker", "link-worker")[:30] + competences("link-worker", "link-worker-coach")[:4],
+        supervisor=supervisor,
+    )
     progress = progress_of(worker)
     [row] = service.overview()
     assert row.required == 68
@@ -1002,14 +1142,21 @@ def test_an_open_request_survives_a_new_framework_version(people, tmp_path):
     service.recommend(supervisor, request, supports=True, reasons="Ready")
 
     changed = tmp_path / "link-worker.yaml"
-    changed.write_text(LINK_WORKER_FILE.read_text(encoding="utf-8").replace("summary: Three tiers", "summary: The three tiers"), encoding="utf-8")
+    changed.write_text(
+        LINK_WORKER_FILE.read_text(encoding="utf-8").replace("summary: Three tiers", "summary: The three tiers"),
+        encoding="utf-8",
+    )
     new_version = loader.load_file(changed).framework
     db.session.expire_all()
     assert progress_of(worker).readiness.ready  # evidence and verifications follow the refs
     assert progress_of(worker).open_request.id == request.id
 
-    service.decide_promotion(manager, db.session.get(PromotionRequest, request.id), approved=True, effective_on=TODAY, reasons="")
+    service.decide_promotion(
+        manager, db.session.get(PromotionRequest, request.id), approved=True, effective_on=TODAY, reasons=""
+    )
     db.session.expire_all()
     promoted = db.session.get(User, worker.id)
     assert promoted.tier.slug == "link-worker-coach"
-    assert promoted.tier.framework_id == promoted.framework_id == new_version.id, "the new tier must be of the worker's current framework version"
+    assert promoted.tier.framework_id == promoted.framework_id == new_version.id, (
+        "the new tier must be of the worker's current framework version"
+    )

@@ -20,8 +20,18 @@ from portfolio.models import AuditEntry, Evidence, EvidenceKind, EvidenceStatus,
 from portfolio.review import service as review
 
 from .conftest import csrf_token
-from .test_review_concurrency import ROUNDS, HttpClient, People, no_server_errors, overlapped, people, race, server, signed_in  # noqa: F401
 from .test_races_routes import form_key
+from .test_review_concurrency import (  # noqa: F401
+    ROUNDS,
+    HttpClient,
+    People,
+    no_server_errors,
+    overlapped,
+    people,
+    race,
+    server,
+    signed_in,
+)
 
 ITEM_TEXT = "A leaflet for the walking group."
 SUCCESS = "nhsuk-notification-banner--success"  # a flash message that says it worked
@@ -108,7 +118,9 @@ def test_an_edit_racing_submit_never_changes_what_was_submitted(app, server, peo
         submitted_page = submitter.get(path).text
         assert SUCCESS in submitted_page and "Submitted for review" in submitted_page, described
 
-    assert overlapping == rounds, f"only {overlapping} of {rounds} rounds had both requests in flight at once ({outcomes})"
+    assert overlapping == rounds, (
+        f"only {overlapping} of {rounds} rounds had both requests in flight at once ({outcomes})"
+    )
     verification = ledger.verify()
     assert verification.ok, verification.describe()
 
@@ -120,7 +132,12 @@ def test_a_double_click_on_submit_opens_one_submission(app, server, people):
         evidence_id = draft_item(app, people, f"Community cafe poster {number}")
         path = f"/portfolio/{evidence_id}"
         tokens = [csrf_token(client.get(f"{path}/submit").text) for client in (first, second)]
-        answers = fire(*[lambda c=c, t=t: c.start_post(f"{path}/submit", {"csrf_token": t}) for c, t in zip((first, second), tokens)])
+        answers = fire(
+            *[
+                lambda c=c, t=t: c.start_post(f"{path}/submit", {"csrf_token": t})
+                for c, t in zip((first, second), tokens)
+            ]
+        )
         no_server_errors({"first": answers[0], "second": answers[1]}, number)
         described = f"round {number}: " + "; ".join(a.describe() for a in answers)
         # One click submits (303 to the item); the other is answered on the item's page (422, saying
@@ -133,7 +150,11 @@ def test_a_double_click_on_submit_opens_one_submission(app, server, people):
 
         submissions = fresh(Submission, evidence_id)
         assert len(submissions) == 1, described
-        audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "evidence.submitted", AuditEntry.subject == f"evidence:{evidence_id}")).all()
+        audit = db.session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "evidence.submitted", AuditEntry.subject == f"evidence:{evidence_id}"
+            )
+        ).all()
         assert len(audit) == 1, described
         pages = [client.get(path).text for client in (first, second)]
         said = sorted(SUCCESS in p for p in pages)

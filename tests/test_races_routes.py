@@ -18,7 +18,18 @@ from sqlalchemy import func, select
 from portfolio.evidence import service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
-from portfolio.models import AuditEntry, Competence, Evidence, EvidenceKind, EvidenceLink, EvidenceStatus, FormSubmission, Role, Submission, TrainingItem
+from portfolio.models import (
+    AuditEntry,
+    Competence,
+    Evidence,
+    EvidenceKind,
+    EvidenceLink,
+    EvidenceStatus,
+    FormSubmission,
+    Role,
+    Submission,
+    TrainingItem,
+)
 from portfolio.params import ID_MAX
 from tests.factories import assign, make_user, tier
 
@@ -53,7 +64,10 @@ def worker(app, frameworks, auth):
 def first_competences(worker, n=2) -> list[Competence]:
     return list(
         db.session.scalars(
-            select(Competence).where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None)).order_by(Competence.position).limit(n)
+            select(Competence)
+            .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
+            .order_by(Competence.position)
+            .limit(n)
         )
     )
 
@@ -107,7 +121,13 @@ def test_adding_a_training_item_twice_creates_one(client, auth, frameworks):
     manager = make_user(Role.MANAGER, name="Maya Manager")
     auth.login_as(manager)
     page = client.get("/training/link-worker/")
-    data = {"csrf_token": auth.token("/training/link-worker/"), "form_key": form_key(page.text), "title": "Lone working", "renews": "never", "statutory": "y"}
+    data = {
+        "csrf_token": auth.token("/training/link-worker/"),
+        "form_key": form_key(page.text),
+        "title": "Lone working",
+        "renews": "never",
+        "statutory": "y",
+    }
     answers = [client.post("/training/link-worker/", data=data) for _ in range(2)]
     assert [a.status_code for a in answers] == [303, 303], [text_of(a)[:500] for a in answers]
     assert count(TrainingItem, TrainingItem.title == "Lone working") == 1
@@ -121,7 +141,9 @@ def test_adding_a_training_item_twice_creates_one(client, auth, frameworks):
 def test_linking_a_submitted_item_shows_the_item_and_why(client, auth, worker, app):
     evidence = submitted_item(app, worker)
     other = first_competences(worker)[1]
-    response = client.post(f"/portfolio/{evidence.id}/links", data={"csrf_token": auth.token(), "competence_id": other.id})
+    response = client.post(
+        f"/portfolio/{evidence.id}/links", data={"csrf_token": auth.token(), "competence_id": other.id}
+    )
     assert response.status_code == 422  # answered on the page where the person acted, saying why
     page = text_of(response)
     assert "This item is submitted for review and cannot be changed" in page
@@ -143,7 +165,14 @@ def test_editing_a_submitted_item_shows_the_item_and_why(client, auth, worker, a
     evidence = submitted_item(app, worker)
     response = client.post(
         f"/portfolio/{evidence.id}/edit",
-        data={"csrf_token": auth.token(), "title": "Changed", "occurred_on-day": "10", "occurred_on-month": "3", "occurred_on-year": "2026", "description": "x"},
+        data={
+            "csrf_token": auth.token(),
+            "title": "Changed",
+            "occurred_on-day": "10",
+            "occurred_on-month": "3",
+            "occurred_on-year": "2026",
+            "description": "x",
+        },
     )
     assert response.status_code == 422
     page = text_of(response)
@@ -156,7 +185,13 @@ def test_editing_a_submitted_item_shows_the_item_and_why(client, auth, worker, a
 
 @pytest.mark.parametrize("bad", [str(ID_MAX + 1), "99999999999999999999", "0", "-1", "01"])
 def test_ids_outside_the_database_range_are_not_found(client, worker, bad):
-    for path in (f"/portfolio/{bad}", f"/portfolio/{bad}/links", f"/review/{bad}", f"/frameworks/{bad}", f"/cpd/appraisals/{bad}"):
+    for path in (
+        f"/portfolio/{bad}",
+        f"/portfolio/{bad}/links",
+        f"/review/{bad}",
+        f"/frameworks/{bad}",
+        f"/cpd/appraisals/{bad}",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
         assert "Page not found" in text_of(response)
@@ -178,7 +213,14 @@ def test_a_nul_byte_in_a_form_answers_400_and_writes_nothing(client, auth, worke
     token = auth.token("/portfolio/new/other")
     response = client.post(
         "/portfolio/new/other",
-        data={"csrf_token": token, "title": "Walk\x00", "occurred_on-day": "10", "occurred_on-month": "3", "occurred_on-year": "2026", "description": "x"},
+        data={
+            "csrf_token": token,
+            "title": "Walk\x00",
+            "occurred_on-day": "10",
+            "occurred_on-month": "3",
+            "occurred_on-year": "2026",
+            "description": "x",
+        },
     )
     assert response.status_code == 400
     assert "a null character" in text_of(response)

@@ -33,7 +33,6 @@ from portfolio.models import (
     Evidence,
     EvidenceFile,
     EvidenceKind,
-    EvidenceLink,
     EvidenceStatus,
     FormSubmission,
     PromotionRequest,
@@ -46,7 +45,6 @@ from portfolio.models import (
     User,
 )
 from portfolio.progress import service as progress
-from portfolio.review import service as review
 from portfolio.supervision import service as supervision
 from portfolio.training import service as training
 from tests.factories import assign, make_user, tier
@@ -131,7 +129,9 @@ def test_lock_of_a_missing_row_is_none(app, worker):
 
 
 def _update(worker, evidence):
-    service.update_evidence(worker, evidence, EvidenceInput(title="Changed", occurred_on=DAY, description="Changed text."))
+    service.update_evidence(
+        worker, evidence, EvidenceInput(title="Changed", occurred_on=DAY, description="Changed text.")
+    )
 
 
 def _link(worker, evidence):
@@ -160,7 +160,11 @@ def _submit(worker, evidence):
 def test_a_use_case_refuses_an_item_submitted_after_the_page_loaded_it(app, worker, use_case):
     evidence = draft(worker, files=[pdf()])
     evidence = db.session.get(Evidence, evidence.id)
-    before = {"links": [(l.competence_id, l.note) for l in evidence.links], "files": len(evidence.files), "title": evidence.title}
+    before = {
+        "links": [(l.competence_id, l.note) for l in evidence.links],
+        "files": len(evidence.files),
+        "title": evidence.title,
+    }
     submitted_by_someone_else(evidence.id)
     assert evidence.status == EvidenceStatus.DRAFT  # the copy the page holds is stale
 
@@ -171,7 +175,11 @@ def test_a_use_case_refuses_an_item_submitted_after_the_page_loaded_it(app, work
     db.session.expire_all()
     item = db.session.get(Evidence, evidence.id)
     assert item.status == EvidenceStatus.SUBMITTED
-    assert {"links": [(l.competence_id, l.note) for l in item.links], "files": len(item.files), "title": item.title} == before
+    assert {
+        "links": [(l.competence_id, l.note) for l in item.links],
+        "files": len(item.files),
+        "title": item.title,
+    } == before
     assert count(Submission) == 0  # the item was only marked submitted by the other session
     assert count(AuditEntry) == 0
 
@@ -263,7 +271,9 @@ def test_a_key_remembered_by_a_concurrent_submission_returns_its_record(app, wor
     first = service.create_evidence(worker, EvidenceKind.OTHER, data, form_key=key)
     first_id = first.id
     begin_write()
-    late = Evidence(owner_id=worker.id, kind=EvidenceKind.OTHER, status=EvidenceStatus.DRAFT, title="Walking group", occurred_on=DAY)
+    late = Evidence(
+        owner_id=worker.id, kind=EvidenceKind.OTHER, status=EvidenceStatus.DRAFT, title="Walking group", occurred_on=DAY
+    )
     db.session.add(late)
     with pytest.raises(idempotency.AlreadyCreated) as found:
         idempotency.remember(key, worker, late)  # as if the check had run before the first commit
@@ -282,7 +292,17 @@ def _again(create):
 def test_creating_use_cases_across_the_app_create_once(app, frameworks, people):  # noqa: F811
     worker, supervisor, manager, *_ = people
     with app.test_request_context():
-        item = _again(lambda k: training.add_item(manager, frameworks["link-worker"], title="Lone working", statutory=True, renewal_months=36, tier_slugs=[], form_key=k))
+        item = _again(
+            lambda k: training.add_item(
+                manager,
+                frameworks["link-worker"],
+                title="Lone working",
+                statutory=True,
+                renewal_months=36,
+                tier_slugs=[],
+                form_key=k,
+            )
+        )
         assert item[0] == item[1] and count(TrainingItem) == 1
 
         local = _again(lambda k: frameworks_add(manager, frameworks, k))
@@ -290,26 +310,48 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks, people):
         assert db.session.scalar(select(func.count()).where(Competence.created_by_id == manager.id)) == 1
 
         newcomer = make_user(Role.WORKER, name="Nia New", tier=tier("link-worker", "link-worker"))
-        assignment = _again(lambda k: supervision.assign(manager, worker_id=newcomer.id, supervisor_id=supervisor.id, starts_on=DAY, ends_on=None, form_key=k))
+        assignment = _again(
+            lambda k: supervision.assign(
+                manager, worker_id=newcomer.id, supervisor_id=supervisor.id, starts_on=DAY, ends_on=None, form_key=k
+            )
+        )
         assert assignment[0] == assignment[1]
         assert db.session.scalar(select(func.count()).where(SupervisionAssignment.worker_id == newcomer.id)) == 1
 
         w = db.session.get(User, worker.id)
-        appraisal = _again(lambda k: cpd.start_appraisal(w, w, held_on=date.today(), appraiser_id=supervisor.id, form_key=k))
+        appraisal = _again(
+            lambda k: cpd.start_appraisal(w, w, held_on=date.today(), appraiser_id=supervisor.id, form_key=k)
+        )
         assert appraisal[0] == appraisal[1] and count(Appraisal) == 1
 
         activity = _again(
             lambda k: cpd.log_activity(
-                db.session.get(User, worker.id), done_on=DAY, title="Webinar", hours="1.5", learned="How to run a group online", impact="I now run one a month", goal_id=None, competence_ids=[], form_key=k
+                db.session.get(User, worker.id),
+                done_on=DAY,
+                title="Webinar",
+                hours="1.5",
+                learned="How to run a group online",
+                impact="I now run one a month",
+                goal_id=None,
+                competence_ids=[],
+                form_key=k,
             )
         )
         assert activity[0] == activity[1] and count(CpdActivity) == 1
 
-        requirement = db.session.scalar(select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position))
+        requirement = db.session.scalar(
+            select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)
+        )
         before = count(RequirementVerification)
         verification = _again(
             lambda k: progress.verify_requirement(
-                db.session.get(User, manager.id), db.session.get(User, worker.id), db.session.get(Requirement, requirement.id), verified_on=DAY, expires_on=None, note="", form_key=k
+                db.session.get(User, manager.id),
+                db.session.get(User, worker.id),
+                db.session.get(Requirement, requirement.id),
+                verified_on=DAY,
+                expires_on=None,
+                note="",
+                form_key=k,
             )
         )
         assert verification[0] == verification[1] and count(RequirementVerification) == before + 1
@@ -323,7 +365,12 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks, people):
 
 def frameworks_add(manager, loaded, key):
     return frameworks.add_locality_competence(
-        manager, loaded["sfh-senior-engagement-worker"], statement="Knows the local food banks", principle="Local", function="Signposting", form_key=key
+        manager,
+        loaded["sfh-senior-engagement-worker"],
+        statement="Knows the local food banks",
+        principle="Local",
+        function="Signposting",
+        form_key=key,
     )
 
 

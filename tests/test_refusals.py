@@ -15,7 +15,18 @@ from portfolio.cpd import service as cpd
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
-from portfolio.models import Appraisal, Decision, DecisionOutcome, Evidence, EvidenceFile, EvidenceKind, EvidenceLink, EvidenceStatus, Role, Submission
+from portfolio.models import (
+    Appraisal,
+    Decision,
+    DecisionOutcome,
+    Evidence,
+    EvidenceFile,
+    EvidenceKind,
+    EvidenceLink,
+    EvidenceStatus,
+    Role,
+    Submission,
+)
 from portfolio.review import service as review
 from tests import factories
 from tests.factories import assign, link_worker_competence, make_user, tier
@@ -69,7 +80,9 @@ def assert_refused(response, summary: dict[str, str]) -> str:
 def certificate_with_one_file(worker) -> Evidence:
     upload = FileStorage(stream=io.BytesIO(PDF), filename="certificate.pdf")
     data = EvidenceInput(title="Safeguarding adults level 2", provider="NHS Learning Hub", occurred_on=EVENT_DAY)
-    item = evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, [upload], link_competence_id=link_worker_competence("PS-LW-01").id)
+    item = evidence_service.create_evidence(
+        worker, EvidenceKind.CERTIFICATE, data, [upload], link_competence_id=link_worker_competence("PS-LW-01").id
+    )
     return fresh(Evidence, item.id)
 
 
@@ -83,10 +96,31 @@ def _submitted_cases(s: Submission, link: EvidenceLink, file: EvidenceFile):
         ("change", "get", f"{base}/edit", {}, {NOT_EDITABLE: "status"}, f"<h1>{s.evidence.title}</h1>"),
         ("delete", "post", f"{base}/delete", {}, {"Only a draft can be deleted": "delete"}, "Delete “"),
         ("submit", "post", f"{base}/submit", {}, {NOT_EDITABLE: "submit"}, "for review</h1>"),
-        ("link", "post", f"{base}/links", {"competence_id": str(other.id), "note": "Ran it"}, {NOT_EDITABLE: "linked"}, "<h1>Link competences</h1>"),
-        ("link note", "post", f"{base}/links/{link.id}", {"note": "Changed"}, {NOT_EDITABLE: "linked"}, "<h1>Link competences</h1>"),
+        (
+            "link",
+            "post",
+            f"{base}/links",
+            {"competence_id": str(other.id), "note": "Ran it"},
+            {NOT_EDITABLE: "linked"},
+            "<h1>Link competences</h1>",
+        ),
+        (
+            "link note",
+            "post",
+            f"{base}/links/{link.id}",
+            {"note": "Changed"},
+            {NOT_EDITABLE: "linked"},
+            "<h1>Link competences</h1>",
+        ),
         ("unlink", "post", f"{base}/links/{link.id}/delete", {}, {NOT_EDITABLE: "linked"}, "<h1>Link competences</h1>"),
-        ("remove file", "post", f"{base}/files/{file.id}/delete", {}, {NOT_EDITABLE: "status"}, f"<h1>{s.evidence.title}</h1>"),
+        (
+            "remove file",
+            "post",
+            f"{base}/files/{file.id}/delete",
+            {},
+            {NOT_EDITABLE: "status"},
+            f"<h1>{s.evidence.title}</h1>",
+        ),
     ]
 
 
@@ -99,7 +133,9 @@ def test_an_action_on_a_submitted_item_is_refused_on_the_page_that_has_it(client
     item = certificate_with_one_file(people.worker)
     evidence_service.submit(people.worker, item)
     s = db.session.scalar(select(Submission).where(Submission.evidence_id == item.id))
-    [what, method, path, data, summary, heading] = next(c for c in _submitted_cases(s, item.links[0], item.files[0]) if c[0] == case)
+    [what, method, path, data, summary, heading] = next(
+        c for c in _submitted_cases(s, item.links[0], item.files[0]) if c[0] == case
+    )
     auth.login_as(people.worker)
     before = row_counts()
 
@@ -123,7 +159,10 @@ def test_removing_a_certificates_only_file_is_refused_on_the_items_page(client, 
     auth.login_as(people.worker)
     before = row_counts()
     response = send(client, auth, "post", f"/portfolio/{item.id}/files/{item.files[0].id}/delete", headers=headers)
-    page = assert_refused(response, {"A training certificate needs its certificate file: add the new file before removing this one": "files"})
+    page = assert_refused(
+        response,
+        {"A training certificate needs its certificate file: add the new file before removing this one": "files"},
+    )
     assert "<h1>Safeguarding adults level 2</h1>" in page
     assert row_counts() == before
     assert [f.original_name for f in fresh(Evidence, item.id).files] == ["certificate.pdf"]
@@ -134,7 +173,10 @@ def test_removing_a_certificates_only_file_is_refused_on_the_items_page(client, 
     ("note", "message"),
     [
         ("x" * 501, "The note must be 500 characters or fewer"),
-        (f"Helped the person with NHS number {NHS_NUMBER}", f"The note contains 1 possible NHS number (“{NHS_NUMBER}”)"),
+        (
+            f"Helped the person with NHS number {NHS_NUMBER}",
+            f"The note contains 1 possible NHS number (“{NHS_NUMBER}”)",
+        ),
     ],
     ids=["too long", "identifying"],
 )
@@ -179,7 +221,13 @@ def test_the_note_of_a_link_removed_meanwhile_is_refused_in_the_summary(client, 
 @pytest.mark.parametrize("headers", [None, HTMX], ids=["page", "htmx"])
 def test_withdrawing_a_decided_submission_is_refused_on_the_items_page(client, auth, people, headers):
     s = factories.submitted_item(people.worker)
-    review.decide(people.supervisor, s, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes={link_worker_competence("PS-LW-01").id: review.CompetenceOutcome(True)})
+    review.decide(
+        people.supervisor,
+        s,
+        outcome=DecisionOutcome.SIGNED_OFF,
+        comment="",
+        outcomes={link_worker_competence("PS-LW-01").id: review.CompetenceOutcome(True)},
+    )
     auth.login_as(people.worker)
     before = row_counts()
     page = assert_refused(
@@ -201,7 +249,10 @@ def test_signing_twice_is_refused_on_the_appraisal_page_with_the_form_as_saved(c
     cpd.sign(people.worker, appraisal)
     auth.login_as(people.worker)
     before = row_counts()
-    page = assert_refused(send(client, auth, "post", f"/cpd/appraisals/{appraisal.id}/sign", headers=headers), {"You have already signed this appraisal": "signatures"})
+    page = assert_refused(
+        send(client, auth, "post", f"/cpd/appraisals/{appraisal.id}/sign", headers=headers),
+        {"You have already signed this appraisal": "signatures"},
+    )
     assert "A good year." in page  # the review as saved, not emptied by the button's post
     assert row_counts() == before
 
@@ -213,8 +264,17 @@ def test_changing_a_locked_appraisal_is_refused_on_its_page(client, auth, people
     cpd.sign(people.supervisor, fresh(Appraisal, appraisal.id))
     auth.login_as(people.worker)
     before = row_counts()
-    response = send(client, auth, "post", f"/cpd/appraisals/{appraisal.id}", {"review": "Rewritten", "objectives": "", "learning_needs": ""}, headers)
-    page = assert_refused(response, {"This appraisal is signed by both of you and locked: your changes were not saved": "signatures"})
+    response = send(
+        client,
+        auth,
+        "post",
+        f"/cpd/appraisals/{appraisal.id}",
+        {"review": "Rewritten", "objectives": "", "learning_needs": ""},
+        headers,
+    )
+    page = assert_refused(
+        response, {"This appraisal is signed by both of you and locked: your changes were not saved": "signatures"}
+    )
     assert "Signed and locked" in page
     assert row_counts() == before
     assert fresh(Appraisal, appraisal.id).review == "A good year."
@@ -228,7 +288,10 @@ def two_links(people):
     """A submitted item linked to PS-LW-01 (row 0) then PS-LW-02 (row 1), for the supervisor to decide."""
     first, second = link_worker_competence("PS-LW-01"), link_worker_competence("PS-LW-02")
     item = evidence_service.create_evidence(
-        people.worker, EvidenceKind.OTHER, EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="A weekly walk."), link_competence_id=first.id
+        people.worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="A weekly walk."),
+        link_competence_id=first.id,
     )
     evidence_service.link_competence(people.worker, fresh(Evidence, item.id), second.id)
     evidence_service.submit(people.worker, fresh(Evidence, item.id))
@@ -237,7 +300,9 @@ def two_links(people):
 
 
 @pytest.mark.parametrize("headers", [None, HTMX], ids=["page", "htmx"])
-def test_a_decision_that_leaves_a_row_out_shows_every_row_and_the_missing_choice(client, auth, people, two_links, headers):
+def test_a_decision_that_leaves_a_row_out_shows_every_row_and_the_missing_choice(
+    client, auth, people, two_links, headers
+):
     submission, first, second = two_links
     auth.login_as(people.supervisor)
     before = row_counts()
@@ -249,7 +314,10 @@ def test_a_decision_that_leaves_a_row_out_shows_every_row_and_the_missing_choice
     assert summary_links(page) == {"Choose accepted or not accepted": f"competence-{first.id}-accepted"}
     assert error_next_to(page, f"competence-{first.id}") == "Error: Choose accepted or not accepted"
     assert 'name="decisions-0-accepted"' in page and 'name="decisions-1-accepted"' in page
-    assert f'id="competence-{second.id}-accepted" name="decisions-1-accepted" type="radio" value="accepted" checked' in page
+    assert (
+        f'id="competence-{second.id}-accepted" name="decisions-1-accepted" type="radio" value="accepted" checked'
+        in page
+    )
     assert row_counts() == before
     assert fresh(Submission, submission.id).decision is None
 
@@ -261,7 +329,9 @@ def test_rows_beyond_the_items_links_decide_nothing(client, auth, people, two_li
     response = send(client, auth, "post", f"/review/{submission.id}", data)
     assert response.status_code == 303
     decision = db.session.scalar(select(Decision).where(Decision.submission_id == submission.id))
-    assert sorted((o.competence_id, o.accepted) for o in decision.outcomes) == sorted([(first.id, True), (second.id, True)])
+    assert sorted((o.competence_id, o.accepted) for o in decision.outcomes) == sorted(
+        [(first.id, True), (second.id, True)]
+    )
 
 
 def test_an_incomplete_decision_on_an_item_decided_meanwhile_says_it_was_decided(client, auth, people, two_links):
@@ -270,9 +340,17 @@ def test_an_incomplete_decision_on_an_item_decided_meanwhile_says_it_was_decided
     assign(colleague, people.worker, starts_on=date(2026, 1, 1))
     auth.login_as(colleague)
     token = auth.token("/")
-    review.decide(people.supervisor, submission, outcome=DecisionOutcome.RETURNED, comment="Add the dates", outcomes={first.id: review.CompetenceOutcome(True), second.id: review.CompetenceOutcome(True)})
+    review.decide(
+        people.supervisor,
+        submission,
+        outcome=DecisionOutcome.RETURNED,
+        comment="Add the dates",
+        outcomes={first.id: review.CompetenceOutcome(True), second.id: review.CompetenceOutcome(True)},
+    )
     before = row_counts()
-    response = client.post(f"/review/{submission.id}", data={"csrf_token": token, "outcome": "signed-off"}, headers=HTMX)
+    response = client.post(
+        f"/review/{submission.id}", data={"csrf_token": token, "outcome": "signed-off"}, headers=HTMX
+    )
     assert response.status_code == 409
     fragment = text_of(response)
     assert fragment.strip().startswith('<div id="decision-form">')
@@ -282,9 +360,14 @@ def test_an_incomplete_decision_on_an_item_decided_meanwhile_says_it_was_decided
     assert fresh(Evidence, submission.evidence_id).status == EvidenceStatus.RETURNED
 
 
-def test_changes_to_an_item_submitted_meanwhile_are_refused_next_to_the_title_and_kept_in_the_form(client, auth, people, monkeypatch):
+def test_changes_to_an_item_submitted_meanwhile_are_refused_next_to_the_title_and_kept_in_the_form(
+    client, auth, people, monkeypatch
+):
     item = evidence_service.create_evidence(
-        people.worker, EvidenceKind.OTHER, EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="A weekly walk."), link_competence_id=link_worker_competence("PS-LW-01").id
+        people.worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="A weekly walk."),
+        link_competence_id=link_worker_competence("PS-LW-01").id,
     )
     auth.login_as(people.worker)
     token = auth.token("/")
@@ -295,7 +378,14 @@ def test_changes_to_an_item_submitted_meanwhile_are_refused_next_to_the_title_an
         return real(actor, fresh(Evidence, evidence.id), *args, **kwargs)
 
     monkeypatch.setattr(evidence_service, "update_evidence", submitted_first)
-    data = {"csrf_token": token, "title": "Walking group, changed", "occurred_on-day": "10", "occurred_on-month": "3", "occurred_on-year": "2026", "description": "Changed."}
+    data = {
+        "csrf_token": token,
+        "title": "Walking group, changed",
+        "occurred_on-day": "10",
+        "occurred_on-month": "3",
+        "occurred_on-year": "2026",
+        "description": "Changed.",
+    }
     response = client.post(f"/portfolio/{item.id}/edit", data=data)
     assert response.status_code == 422
     page = text_of(response)

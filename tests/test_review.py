@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -24,8 +24,8 @@ from portfolio.models import (
     Decision,
     DecisionOutcome,
     Evidence,
-    EvidenceLink,
     EvidenceKind,
+    EvidenceLink,
     EvidenceStatus,
     Framework,
     NoteOutcome,
@@ -80,7 +80,9 @@ def long_date(day: date | datetime) -> str:
 
 def competence(ref: str) -> Competence:
     return db.session.scalar(
-        select(Competence).join(Framework).where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
+        select(Competence)
+        .join(Framework)
+        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
     )
 
 
@@ -100,7 +102,7 @@ def submission_of(evidence: Evidence) -> Submission:
 def backdate(evidence: Evidence, days: int) -> Submission:
     """Pretend the item's latest submission was made ``days`` days ago."""
     submission = submission_of(evidence)
-    submission.submitted_at = datetime.now(timezone.utc) - timedelta(days=days)
+    submission.submitted_at = datetime.now(UTC) - timedelta(days=days)
     db.session.commit()
     return submission
 
@@ -120,7 +122,9 @@ def audit_rows(action: str) -> list[AuditEntry]:
 
 def notices_of(user: User) -> list[Notification]:
     db.session.expire_all()
-    return list(db.session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)))
+    return list(
+        db.session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id))
+    )
 
 
 def new_worker(name: str, slug: str = "link-worker", *also: Role) -> User:
@@ -150,11 +154,15 @@ def submitted_item(
     return reload(evidence)
 
 
-def supervision_note(worker: User, supervisor: User, *, title: str = "Supervision in March", on: date = EVENT_DAY) -> Evidence:
+def supervision_note(
+    worker: User, supervisor: User, *, title: str = "Supervision in March", on: date = EVENT_DAY
+) -> Evidence:
     return evidence_service.create_evidence(
         worker,
         EvidenceKind.SUPERVISION_NOTE,
-        EvidenceInput(title=title, occurred_on=on, description="We discussed lone working.", supervisor_id=supervisor.id),
+        EvidenceInput(
+            title=title, occurred_on=on, description="We discussed lone working.", supervisor_id=supervisor.id
+        ),
     )
 
 
@@ -179,10 +187,24 @@ def scene(title: str = "Community walking group", **kwargs) -> Scene:
 
 def rows_of(submission: Submission) -> list[int]:
     """The item's linked competence ids in the order of the decision form's rows."""
-    return list(db.session.scalars(select(EvidenceLink.competence_id).where(EvidenceLink.evidence_id == submission.evidence_id).order_by(EvidenceLink.id)))
+    return list(
+        db.session.scalars(
+            select(EvidenceLink.competence_id)
+            .where(EvidenceLink.evidence_id == submission.evidence_id)
+            .order_by(EvidenceLink.id)
+        )
+    )
 
 
-def decision_data(token: str, rows: list[int], choices: dict[int, str | None], *, reasons: dict[int, str] | None = None, outcome: str | None = None, comment: str = "") -> dict:
+def decision_data(
+    token: str,
+    rows: list[int],
+    choices: dict[int, str | None],
+    *,
+    reasons: dict[int, str] | None = None,
+    outcome: str | None = None,
+    comment: str = "",
+) -> dict:
     data = {"csrf_token": token, "comment": comment}
     for competence_id, choice in choices.items():
         row = rows.index(competence_id)
@@ -197,7 +219,9 @@ def decision_data(token: str, rows: list[int], choices: dict[int, str | None], *
 def post_decision(client, auth, submission: Submission, choices, **kwargs):
     headers = kwargs.pop("headers", None)
     token = auth.token("/")
-    return client.post(f"/review/{submission.id}", data=decision_data(token, rows_of(submission), choices, **kwargs), headers=headers)
+    return client.post(
+        f"/review/{submission.id}", data=decision_data(token, rows_of(submission), choices, **kwargs), headers=headers
+    )
 
 
 def sign_off(client, auth, s: Scene, **kwargs):
@@ -221,7 +245,12 @@ def queue_rows(page: str) -> list[list[str]]:
     rows = []
     for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-        rows.append([words(re.sub(r'<span class="nhsuk-table-responsive__heading".*?</span>', "", c, flags=re.S)) for c in cells])
+        rows.append(
+            [
+                words(re.sub(r'<span class="nhsuk-table-responsive__heading".*?</span>', "", c, flags=re.S))
+                for c in cells
+            ]
+        )
     return rows
 
 
@@ -229,7 +258,10 @@ def team_rows(page: str) -> dict[str, list[str]]:
     body = page.split('class="nhsuk-table-responsive team-table"', 1)[1].split("<tbody", 1)[1].split("</tbody>", 1)[0]
     rows = {}
     for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S):
-        cells = [words(re.sub(r'<span class="nhsuk-table-responsive__heading".*?</span>', "", c, flags=re.S)) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        cells = [
+            words(re.sub(r'<span class="nhsuk-table-responsive__heading".*?</span>', "", c, flags=re.S))
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
         rows[cells[0]] = cells[1:]
     return rows
 
@@ -293,7 +325,9 @@ def test_queue_is_empty_without_items(client, auth, frameworks):
 def test_only_current_supervisors_see_an_item(client, auth, frameworks, starts_on, ends_on):
     s = scene()
     other = make_user(Role.SUPERVISOR, name="Olga Other")
-    assignment = SupervisionAssignment(supervisor_id=other.id, worker_id=s.worker.id, starts_on=starts_on, ends_on=ends_on)
+    assignment = SupervisionAssignment(
+        supervisor_id=other.id, worker_id=s.worker.id, starts_on=starts_on, ends_on=ends_on
+    )
     db.session.add(assignment)
     db.session.commit()
     auth.login_as(other)
@@ -320,7 +354,11 @@ def test_an_item_submitted_goes_only_to_current_supervisors(app, frameworks):
     assert notice.url == f"/review/{s.submission.id}"
     assert notice.message == "Wendy Worker submitted “Community walking group” for review"
     former = make_user(Role.SUPERVISOR, name="Fred Former")
-    db.session.add(SupervisionAssignment(supervisor_id=former.id, worker_id=s.worker.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=1)))
+    db.session.add(
+        SupervisionAssignment(
+            supervisor_id=former.id, worker_id=s.worker.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=1)
+        )
+    )
     db.session.commit()
     submitted_item(s.worker, title="Second item")
     assert notices_of(former) == []
@@ -348,7 +386,11 @@ def test_nobody_reviews_their_own_items(client, auth, frameworks):
     assert response.status_code == 403
     assert review.OWN_EVIDENCE in text_of(response)
     response = post_decision(
-        client, auth, own_submission, {competence("PS-LW-01").id: "accepted", competence("PS-LW-02").id: "accepted"}, outcome="signed-off"
+        client,
+        auth,
+        own_submission,
+        {competence("PS-LW-01").id: "accepted", competence("PS-LW-02").id: "accepted"},
+        outcome="signed-off",
     )
     assert response.status_code == 403
     with pytest.raises(OwnDecision):
@@ -357,7 +399,10 @@ def test_nobody_reviews_their_own_items(client, auth, frameworks):
             own_submission,
             outcome=DecisionOutcome.SIGNED_OFF,
             comment="",
-            outcomes={competence("PS-LW-01").id: CompetenceOutcome(True), competence("PS-LW-02").id: CompetenceOutcome(True)},
+            outcomes={
+                competence("PS-LW-01").id: CompetenceOutcome(True),
+                competence("PS-LW-02").id: CompetenceOutcome(True),
+            },
         )
     assert row_counts() == before
     assert reload(own).status == EvidenceStatus.SUBMITTED
@@ -423,7 +468,11 @@ def test_sign_off_per_competence(client, auth, frameworks):
     assert response.headers["Location"] == "/review/"
 
     [decision] = db.session.scalars(select(Decision)).all()
-    assert (decision.submission_id, decision.evidence_id, decision.supervisor_id) == (s.submission.id, s.evidence.id, s.supervisor.id)
+    assert (decision.submission_id, decision.evidence_id, decision.supervisor_id) == (
+        s.submission.id,
+        s.evidence.id,
+        s.supervisor.id,
+    )
     assert decision.outcome == DecisionOutcome.SIGNED_OFF
     assert decision.comment == "Good, thorough work."
     assert decision.content_hash == expected_hash == s.submission.content_hash
@@ -483,7 +532,9 @@ def test_return_for_changes_needs_a_comment(client, auth, frameworks):
     assert row_counts() == before
     assert reload(s.evidence).status == EvidenceStatus.SUBMITTED
 
-    response = post_decision(client, auth, s.submission, choices, outcome="returned", comment="Add the dates of each session.")
+    response = post_decision(
+        client, auth, s.submission, choices, outcome="returned", comment="Add the dates of each session."
+    )
     assert response.status_code == 303
     [decision] = db.session.scalars(select(Decision)).all()
     assert decision.outcome == DecisionOutcome.RETURNED
@@ -524,7 +575,9 @@ def test_sign_off_needs_at_least_one_accepted(client, auth, frameworks):
         outcome="signed-off",
     )
     assert response.status_code == 422
-    assert "Accept at least one competence to sign off, or return the item for changes" in error_next_to(text_of(response), "outcome")
+    assert "Accept at least one competence to sign off, or return the item for changes" in error_next_to(
+        text_of(response), "outcome"
+    )
     assert row_counts() == before
 
 
@@ -547,7 +600,9 @@ def test_every_missing_choice_is_shown_at_once(client, auth, frameworks):
     assert row_counts() == before
 
     # A missing choice and a missing reason are shown together too.
-    response = post_decision(client, auth, s.submission, {s.first.id: "not-accepted", s.second.id: None}, outcome="returned")
+    response = post_decision(
+        client, auth, s.submission, {s.first.id: "not-accepted", s.second.id: None}, outcome="returned"
+    )
     page = text_of(response)
     assert response.status_code == 422
     assert "Explain why" in error_next_to(page, f"reason-{s.first.id}")
@@ -564,7 +619,13 @@ def test_deciding_on_a_non_supervisees_item_is_404(client, auth, frameworks):
     assert client.get(f"/review/{s.submission.id}").status_code == 404
     assert sign_off(client, auth, s).status_code == 404
     with pytest.raises(NotFound):
-        review.decide(stranger, s.submission, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)})
+        review.decide(
+            stranger,
+            s.submission,
+            outcome=DecisionOutcome.SIGNED_OFF,
+            comment="",
+            outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)},
+        )
     assert row_counts() == before
     assert reload(s.evidence).status == EvidenceStatus.SUBMITTED
     assert client.get("/review/999999").status_code == 404
@@ -601,7 +662,13 @@ def test_deciding_on_an_item_already_decided_is_a_conflict(client, auth, framewo
     assert response.status_code == 409
     assert "This item was already decided by you: signed off." in text_of(response)
     with pytest.raises(Conflict):
-        review.decide(colleague, s.submission, outcome=DecisionOutcome.RETURNED, comment="Again", outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)})
+        review.decide(
+            colleague,
+            s.submission,
+            outcome=DecisionOutcome.RETURNED,
+            comment="Again",
+            outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)},
+        )
     assert row_counts() == before
     assert reload(s.evidence).status == EvidenceStatus.SIGNED_OFF
 
@@ -654,7 +721,11 @@ def test_a_competence_that_was_not_linked_is_refused(app, frameworks):
             s.submission,
             outcome=DecisionOutcome.SIGNED_OFF,
             comment="",
-            outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True), unlinked.id: CompetenceOutcome(True)},
+            outcomes={
+                s.first.id: CompetenceOutcome(True),
+                s.second.id: CompetenceOutcome(True),
+                unlinked.id: CompetenceOutcome(True),
+            },
         )
     assert error.value.errors == {"outcome": "You can only decide on the competences this item is linked to"}
     assert row_counts() == before
@@ -664,14 +735,26 @@ def test_a_competence_that_was_not_linked_is_refused(app, frameworks):
 def test_the_service_reports_every_broken_rule(app, frameworks):
     s = scene()
     with pytest.raises(InvalidDecision) as error:
-        review.decide(s.supervisor, s.submission, outcome=None, comment="", outcomes={s.first.id: CompetenceOutcome(None), s.second.id: CompetenceOutcome(False, " ")})
+        review.decide(
+            s.supervisor,
+            s.submission,
+            outcome=None,
+            comment="",
+            outcomes={s.first.id: CompetenceOutcome(None), s.second.id: CompetenceOutcome(False, " ")},
+        )
     assert error.value.errors == {
         "decisions-0-accepted": "Choose accepted or not accepted",
         "decisions-1-comment": "Explain why this competence is not accepted",
         "outcome": "Choose whether to sign off the item or return it for changes",
     }
     with pytest.raises(InvalidDecision) as error:
-        review.decide(s.supervisor, s.submission, outcome=DecisionOutcome.RETURNED, comment="x" * 5001, outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)})
+        review.decide(
+            s.supervisor,
+            s.submission,
+            outcome=DecisionOutcome.RETURNED,
+            comment="x" * 5001,
+            outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)},
+        )
     assert error.value.errors == {"comment": "The comment must be 5,000 characters or fewer"}
     assert row_counts()["Decision"] == 0
 
@@ -686,7 +769,9 @@ def test_a_signed_off_item_cannot_be_edited_or_deleted(client, auth, frameworks)
     evidence = reload(s.evidence)
 
     with pytest.raises(FieldError) as error:
-        evidence_service.update_evidence(s.worker, evidence, EvidenceInput(title="Changed", occurred_on=EVENT_DAY, description="Changed"))
+        evidence_service.update_evidence(
+            s.worker, evidence, EvidenceInput(title="Changed", occurred_on=EVENT_DAY, description="Changed")
+        )
     assert error.value.message == "This item is signed off and cannot be changed"
     with pytest.raises(FieldError) as error:
         evidence_service.delete_evidence(s.worker, evidence)
@@ -731,12 +816,20 @@ def test_a_returned_item_is_changed_resubmitted_and_shows_its_history(client, au
     auth.login_as(s.worker)
     assert client.get(f"/portfolio/{s.evidence.id}/edit").status_code == 200
     evidence_service.update_evidence(
-        s.worker, reload(s.evidence), EvidenceInput(title="Community walking group", occurred_on=EVENT_DAY, description=DESCRIPTION + " Sessions ran on 3, 10 and 17 March.")
+        s.worker,
+        reload(s.evidence),
+        EvidenceInput(
+            title="Community walking group",
+            occurred_on=EVENT_DAY,
+            description=DESCRIPTION + " Sessions ran on 3, 10 and 17 March.",
+        ),
     )
     evidence_service.submit(s.worker, reload(s.evidence))
     evidence = reload(s.evidence)
     assert evidence.status == EvidenceStatus.SUBMITTED
-    submissions = db.session.scalars(select(Submission).where(Submission.evidence_id == evidence.id).order_by(Submission.id)).all()
+    submissions = db.session.scalars(
+        select(Submission).where(Submission.evidence_id == evidence.id).order_by(Submission.id)
+    ).all()
     assert len(submissions) == 2
     assert submissions[1].content_hash == review.content_hash(evidence) != first_hash
 
@@ -777,7 +870,11 @@ def test_the_worker_withdraws_a_submission(client, auth, frameworks):
     assert submission.withdrawn_at is not None
     assert reload(s.evidence).status == EvidenceStatus.DRAFT
     [entry] = audit_rows("evidence.withdrawn")
-    assert (entry.actor_id, entry.subject, entry.details) == (s.worker.id, f"evidence:{s.evidence.id}", {"submission_id": submission.id})
+    assert (entry.actor_id, entry.subject, entry.details) == (
+        s.worker.id,
+        f"evidence:{s.evidence.id}",
+        {"submission_id": submission.id},
+    )
 
     auth.login_as(s.supervisor)
     assert queue_rows(text_of(client.get("/review/"))) == []
@@ -787,7 +884,10 @@ def test_the_worker_withdraws_a_submission(client, auth, frameworks):
 def test_withdrawing_after_an_earlier_decision_goes_back_to_returned(client, auth, frameworks):
     s = scene()
     review.decide(
-        s.supervisor, s.submission, outcome=DecisionOutcome.RETURNED, comment="More detail, please.",
+        s.supervisor,
+        s.submission,
+        outcome=DecisionOutcome.RETURNED,
+        comment="More detail, please.",
         outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)},
     )
     evidence_service.submit(s.worker, reload(s.evidence))
@@ -860,7 +960,12 @@ def test_the_named_supervisor_confirms_a_note(client, auth, note_scene):
     assert "Confirmed as an accurate record: Supervision in March" in text_of(client.get("/review/"))
 
     [row] = db.session.scalars(select(NoteReview)).all()
-    assert (row.evidence_id, row.supervisor_id, row.outcome, row.comment) == (note.id, sam.id, NoteOutcome.CONFIRMED, "")
+    assert (row.evidence_id, row.supervisor_id, row.outcome, row.comment) == (
+        note.id,
+        sam.id,
+        NoteOutcome.CONFIRMED,
+        "",
+    )
     assert row.content_hash == review.content_hash(reload(note))
     [entry] = audit_rows("note.confirmed")
     assert (entry.actor_id, entry.subject, entry.details["note_review_id"]) == (sam.id, f"evidence:{note.id}", row.id)
@@ -872,7 +977,11 @@ def test_the_named_supervisor_confirms_a_note(client, auth, note_scene):
     locked = reload(note)
     assert locked.note_confirmed and not locked.is_editable
     with pytest.raises(FieldError) as error:
-        evidence_service.update_evidence(worker, locked, EvidenceInput(title="Changed", occurred_on=EVENT_DAY, description="Changed", supervisor_id=sam.id))
+        evidence_service.update_evidence(
+            worker,
+            locked,
+            EvidenceInput(title="Changed", occurred_on=EVENT_DAY, description="Changed", supervisor_id=sam.id),
+        )
     assert error.value.message == "This item is a confirmed supervision note and cannot be changed"
     with pytest.raises(FieldError):
         evidence_service.delete_evidence(worker, locked)
@@ -968,7 +1077,12 @@ def required_for_next_tier() -> int:
         select(func.count(Competence.id))
         .join(Tier, Tier.id == Competence.tier_id)
         .join(Framework, Framework.id == Competence.framework_id)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Tier.position <= position, Competence.retired_at.is_(None))
+        .where(
+            Framework.key == "link-worker",
+            Framework.is_current.is_(True),
+            Tier.position <= position,
+            Competence.retired_at.is_(None),
+        )
     )
 
 
@@ -980,7 +1094,11 @@ def test_the_team_page(client, auth, frameworks):
     top = new_worker("Tom Top", "psychosocial-link-worker")
     assign(s.supervisor, top, starts_on=STARTED)
     gone = new_worker("Gina Gone")
-    db.session.add(SupervisionAssignment(supervisor_id=s.supervisor.id, worker_id=gone.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=1)))
+    db.session.add(
+        SupervisionAssignment(
+            supervisor_id=s.supervisor.id, worker_id=gone.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=1)
+        )
+    )
     db.session.commit()
     required = required_for_next_tier()
     assert required == 68
@@ -994,7 +1112,12 @@ def test_the_team_page(client, auth, frameworks):
 
     assert sign_off(client, auth, s).status_code == 303
     rows = team_rows(text_of(client.get("/review/team")))
-    assert rows["Wendy Worker"] == ["Link Worker", f"1 of {required} for Link Worker Coach", "1", long_date(date(2026, 4, 2))]
+    assert rows["Wendy Worker"] == [
+        "Link Worker",
+        f"1 of {required} for Link Worker Coach",
+        "1",
+        long_date(date(2026, 4, 2)),
+    ]
 
 
 def test_the_team_page_without_supervisees(client, auth, frameworks):
@@ -1054,4 +1177,6 @@ def test_the_queue_with_notes_to_confirm_runs_a_fixed_number_of_queries(client, 
     # Bug: queue.html reads ``n.note_reviews`` for each note, which notes_to_confirm()
     # does not load: one more query per note (fix: selectinload(Evidence.note_reviews)).
     per_note = [s for s in count_queries.statements if s.lstrip().startswith("SELECT note_reviews.")]
-    assert count_queries.count == before, f"{count_queries.count} queries instead of {before}; {len(per_note)} load one note's reviews each"
+    assert count_queries.count == before, (
+        f"{count_queries.count} queries instead of {before}; {len(per_note)} load one note's reviews each"
+    )

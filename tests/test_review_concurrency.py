@@ -257,7 +257,9 @@ def submitted_item(app, people: People, title: str) -> tuple[int, int]:
         evidence = evidence_service.create_evidence(
             worker,
             EvidenceKind.OTHER,
-            evidence_service.EvidenceInput(title=title, occurred_on=date(2026, 10, 1), description="A leaflet for the walking group."),
+            evidence_service.EvidenceInput(
+                title=title, occurred_on=date(2026, 10, 1), description="A leaflet for the walking group."
+            ),
             link_competence_id=people.competence_id,
         )
         evidence_service.submit(worker, evidence)
@@ -356,7 +358,9 @@ def test_two_supervisors_signing_off_at_once_exactly_one_decision_lands(app, ser
     assert overlapping == ROUNDS, f"only {overlapping} of {ROUNDS} rounds had both requests in flight at once"
     if not fragments_seen:
         # The htmx request won every round: make sure its 409 is a fragment too.
-        late = first.post(f"/review/{submission_id}", sign_off_form(tokens[0], people.competence_id), htmx_headers(first, path))
+        late = first.post(
+            f"/review/{submission_id}", sign_off_form(tokens[0], people.competence_id), htmx_headers(first, path)
+        )
         assert late.status == 409 and "already decided" in late.text
         assert late.text.lstrip().startswith('<div id="decision-form">') and "<html" not in late.text.lower()
     db.session.commit()
@@ -414,7 +418,10 @@ def test_a_withdrawal_and_a_decision_at_once_exactly_one_lands(app, server, peop
             outcomes["decided"] += 1
             # The refusal is on the item's page, in its error summary, not a banner after a redirect.
             assert withdrawal.status == 422, described
-            assert "There is a problem" in withdrawal.text and "This item is not waiting for review any more, so it cannot be withdrawn" in withdrawal.text, described
+            assert (
+                "There is a problem" in withdrawal.text
+                and "This item is not waiting for review any more, so it cannot be withdrawn" in withdrawal.text
+            ), described
             assert "cannot be withdrawn" not in after.text, described
             assert submission.withdrawn_at is None, described
             assert len(decisions) == 1 and evidence.status == EvidenceStatus.SIGNED_OFF, described
@@ -424,14 +431,19 @@ def test_a_withdrawal_and_a_decision_at_once_exactly_one_lands(app, server, peop
             assert decision.status == 409, described
             assert "The worker withdrew this submission, so there is nothing to decide" in decision.text, described
             if htmx:
-                assert decision.text.lstrip().startswith('<div id="decision-form">') and "<html" not in decision.text.lower()
+                assert (
+                    decision.text.lstrip().startswith('<div id="decision-form">')
+                    and "<html" not in decision.text.lower()
+                )
             assert withdrawal.status == 303 and withdrawal.headers["location"].endswith(item_path), described
             assert "Submission withdrawn" in after.text, described
             assert submission.withdrawn_at is not None, described
             assert decisions == [] and evidence.status == EvidenceStatus.DRAFT, described
             assert (len(decided_rows), len(withdrawn_rows)) == (0, 1), described
 
-    assert overlapping == rounds, f"only {overlapping} of {rounds} rounds had both requests in flight at once ({outcomes})"
+    assert overlapping == rounds, (
+        f"only {overlapping} of {rounds} rounds had both requests in flight at once ({outcomes})"
+    )
     verification = ledger.verify()
     assert verification.ok, verification.describe()
 
@@ -439,7 +451,9 @@ def test_a_withdrawal_and_a_decision_at_once_exactly_one_lands(app, server, peop
 # --- The service, called from two threads ----------------------------------------------------
 
 
-def _decide_in_own_context(app, supervisor_id: int, submission_id: int, competence_id: int, barrier, results, index) -> None:
+def _decide_in_own_context(
+    app, supervisor_id: int, submission_id: int, competence_id: int, barrier, results, index
+) -> None:
     """One thread: its own app context (so its own session and connection), then ``decide``.
 
     ``decide`` builds the worker's notification link with ``url_for``, which
@@ -452,7 +466,9 @@ def _decide_in_own_context(app, supervisor_id: int, submission_id: int, competen
             outcomes = {competence_id: review.CompetenceOutcome(True)}
             barrier.wait()
             try:
-                decision = review.decide(actor, submission, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes=outcomes)
+                decision = review.decide(
+                    actor, submission, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes=outcomes
+                )
                 results[index] = ("decided", decision.id)
             except review.Conflict as conflict:
                 results[index] = ("conflict", conflict.message)

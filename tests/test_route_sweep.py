@@ -22,7 +22,16 @@ from portfolio.cpd import service as cpd_service
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.frameworks import service as frameworks_service
-from portfolio.models import Competence, EvidenceKind, Notification, PromotionRequest, Requirement, Role, Submission, SupervisionAssignment
+from portfolio.models import (
+    Competence,
+    EvidenceKind,
+    Notification,
+    PromotionRequest,
+    Requirement,
+    Role,
+    Submission,
+    SupervisionAssignment,
+)
 from portfolio.params import ID_MAX
 from portfolio.training import service as training_service
 from tests.factories import assign, make_user, tier
@@ -48,26 +57,45 @@ def world(app, frameworks):
     worker = make_user(Role.WORKER, email="worker@example.org", tier=tier("link-worker", "link-worker"))
     supervisor = make_user(Role.SUPERVISOR, email="supervisor@example.org")
     assign(supervisor, worker)
-    competence = db.session.scalar(select(Competence).where(Competence.framework_id == worker.framework_id).order_by(Competence.position).limit(1))
+    competence = db.session.scalar(
+        select(Competence).where(Competence.framework_id == worker.framework_id).order_by(Competence.position).limit(1)
+    )
 
     def pdf(name):
         return FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename=name, content_type="application/pdf")
 
     with app.test_request_context():
         evidence = evidence_service.create_evidence(
-            worker, EvidenceKind.OTHER, evidence_service.EvidenceInput(title="Asset map", occurred_on=date(2026, 1, 5), description="Mapped"), [pdf("a.pdf")], link_competence_id=competence.id
+            worker,
+            EvidenceKind.OTHER,
+            evidence_service.EvidenceInput(title="Asset map", occurred_on=date(2026, 1, 5), description="Mapped"),
+            [pdf("a.pdf")],
+            link_competence_id=competence.id,
         )
         submitted = evidence_service.create_evidence(
-            worker, EvidenceKind.OTHER, evidence_service.EvidenceInput(title="Submitted", occurred_on=date(2026, 1, 6), description="For review"), [pdf("s.pdf")], link_competence_id=competence.id
+            worker,
+            EvidenceKind.OTHER,
+            evidence_service.EvidenceInput(title="Submitted", occurred_on=date(2026, 1, 6), description="For review"),
+            [pdf("s.pdf")],
+            link_competence_id=competence.id,
         )
         evidence_service.submit(worker, submitted)
         note = evidence_service.create_evidence(
-            worker, EvidenceKind.SUPERVISION_NOTE, evidence_service.EvidenceInput(occurred_on=date(2026, 2, 1), supervisor_id=supervisor.id, description="Caseload"), [pdf("n.pdf")]
+            worker,
+            EvidenceKind.SUPERVISION_NOTE,
+            evidence_service.EvidenceInput(
+                occurred_on=date(2026, 2, 1), supervisor_id=supervisor.id, description="Caseload"
+            ),
+            [pdf("n.pdf")],
         )
-    promotion = PromotionRequest(worker_id=worker.id, from_tier_id=worker.tier_id, target_tier_id=tier("link-worker", "link-worker-coach").id)
+    promotion = PromotionRequest(
+        worker_id=worker.id, from_tier_id=worker.tier_id, target_tier_id=tier("link-worker", "link-worker-coach").id
+    )
     db.session.add(promotion)
     db.session.commit()
-    item = training_service.add_item(manager, frameworks["link-worker"], title="Lone working", statutory=True, renewal_months=36, tier_slugs=[])
+    item = training_service.add_item(
+        manager, frameworks["link-worker"], title="Lone working", statutory=True, renewal_months=36, tier_slugs=[]
+    )
     appraisal = cpd_service.start_appraisal(worker, worker, held_on=date.today(), appraiser_id=supervisor.id)
     ids = {
         "framework_id": frameworks["sfh-senior-engagement-worker"].id,
@@ -80,7 +108,9 @@ def world(app, frameworks):
         "notification_id": db.session.scalar(select(Notification.id)),
         "worker_id": worker.id,
         "request_id": promotion.id,
-        "requirement_id": db.session.scalar(select(Requirement.id).where(Requirement.framework_id == worker.framework_id)),
+        "requirement_id": db.session.scalar(
+            select(Requirement.id).where(Requirement.framework_id == worker.framework_id)
+        ),
         "item_id": item.id,
         "appraisal_id": appraisal.id,
         "key": "link-worker",
@@ -97,7 +127,11 @@ def world(app, frameworks):
         "review.note_download": {"evidence_id": note.id, "file_id": note.files[0].id},
         "review.download": {"file_id": submitted.files[0].id},
     }
-    return {"ids": ids, "overrides": overrides, "people": {"worker": worker, "supervisor": supervisor, "manager": manager}}
+    return {
+        "ids": ids,
+        "overrides": overrides,
+        "people": {"worker": worker, "supervisor": supervisor, "manager": manager},
+    }
 
 
 def rules(app):
@@ -165,7 +199,9 @@ def test_bad_filter_values_never_fail_a_page(app, client, auth, world, role):
         reached.append(path)
         for value in BAD_VALUES:
             every = {name: value for name in FILTERS}
-            for extra in ({}, {"format": "csv"}) if plain.mimetype == "text/html" and "format=csv" in plain.text else ({},):  # the page, and its CSV
+            for extra in (
+                ({}, {"format": "csv"}) if plain.mimetype == "text/html" and "format=csv" in plain.text else ({},)
+            ):  # the page, and its CSV
                 query = "&".join(f"{name}={quote(v, safe='%')}" for name, v in {**every, **extra}.items())
                 response = send(client, "GET", f"{path}?{query}", token)
                 assert response.status_code < 500, f"{role} GET {path}?{query}: {response.status_code}"

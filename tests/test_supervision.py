@@ -42,7 +42,13 @@ def assignment_rows(page: str) -> list[str]:
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         rows.append(
             " | ".join(
-                " ".join(re.sub(r"<[^>]+>", " ", re.sub(r'<span class="nhsuk-table-responsive__heading".*?</span>', "", c, flags=re.S)).split())
+                " ".join(
+                    re.sub(
+                        r"<[^>]+>",
+                        " ",
+                        re.sub(r'<span class="nhsuk-table-responsive__heading".*?</span>', "", c, flags=re.S),
+                    ).split()
+                )
                 for c in cells
             )
         )
@@ -180,15 +186,15 @@ CASES = [
     pytest.param(
         lambda p: {"supervisor_id": p["walter"].id}, "supervisor_id", "Choose a supervisor", id="not-a-supervisor"
     ),
-    pytest.param(
-        lambda p: {"worker_id": 987654}, "worker_id", "Choose the worker", id="missing-worker"
-    ),
+    pytest.param(lambda p: {"worker_id": 987654}, "worker_id", "Choose the worker", id="missing-worker"),
     pytest.param(lambda p: {"starts_on": None}, "starts_on", "Enter the start date", id="no-start-date"),
 ]
 
 
 @pytest.mark.parametrize(("changes", "field", "message"), CASES)
-def test_a_refused_assignment_shows_the_error_next_to_the_field_and_writes_nothing(client, auth, manager, people, changes, field, message):
+def test_a_refused_assignment_shows_the_error_next_to_the_field_and_writes_nothing(
+    client, auth, manager, people, changes, field, message
+):
     values = {"worker_id": people["wendy"].id, "supervisor_id": people["sam"].id, "starts_on": TODAY, "ends_on": None}
     values.update(changes(people))
     before = counts()
@@ -210,9 +216,13 @@ def test_an_overlapping_assignment_of_the_same_pair_is_refused(client, auth, man
     # Starts inside the first period.
     response = post_assign(client, auth, wendy.id, sam.id, starts_on=TODAY + timedelta(days=5))
     assert response.status_code == 422
-    assert "Sam Supervisor already supervises Wendy Worker in that period" in error_next_to(text_of(response), "supervisor_id")
+    assert "Sam Supervisor already supervises Wendy Worker in that period" in error_next_to(
+        text_of(response), "supervisor_id"
+    )
     # Ends inside it.
-    response = post_assign(client, auth, wendy.id, sam.id, starts_on=TODAY - timedelta(days=90), ends_on=TODAY - timedelta(days=59))
+    response = post_assign(
+        client, auth, wendy.id, sam.id, starts_on=TODAY - timedelta(days=90), ends_on=TODAY - timedelta(days=59)
+    )
     assert response.status_code == 422
     # Surrounds it.
     response = post_assign(client, auth, wendy.id, sam.id, starts_on=TODAY - timedelta(days=90))
@@ -231,7 +241,9 @@ def test_the_service_refuses_the_same_rules(app, manager, people):
         service.assign(manager, worker_id=wendy.id, supervisor_id=wendy.id, starts_on=TODAY, ends_on=None)
     assert error.value.field == "supervisor_id"  # Wendy is not a supervisor
     with pytest.raises(FieldError) as error:
-        service.assign(manager, worker_id=people["both"].id, supervisor_id=people["both"].id, starts_on=TODAY, ends_on=None)
+        service.assign(
+            manager, worker_id=people["both"].id, supervisor_id=people["both"].id, starts_on=TODAY, ends_on=None
+        )
     assert error.value.message == "A worker cannot supervise themselves: choose someone else"
     assert counts() == (0, 0)
 
@@ -279,7 +291,8 @@ def test_an_end_before_the_start_is_refused(client, auth, manager, people):
     assert response.status_code == 422
     assert "The end date must be the same as or after the start date" in error_next_to(text_of(response), "ends_on")
     response = client.post(
-        f"/supervision/{assignment.id}/end", data={"csrf_token": auth.token("/supervision/"), **date_fields("ends_on", None)}
+        f"/supervision/{assignment.id}/end",
+        data={"csrf_token": auth.token("/supervision/"), **date_fields("ends_on", None)},
     )
     assert response.status_code == 422
     assert "Enter the end date" in error_next_to(text_of(response), "ends_on")
@@ -331,11 +344,18 @@ def test_non_managers_are_refused(client, auth, people, role):
     assert client.get("/supervision/").status_code == 403
     response = client.post(
         "/supervision/",
-        data={"csrf_token": token, "worker_id": people["wendy"].id, "supervisor_id": people["sue"].id, **date_fields("starts_on", TODAY)},
+        data={
+            "csrf_token": token,
+            "worker_id": people["wendy"].id,
+            "supervisor_id": people["sue"].id,
+            **date_fields("starts_on", TODAY),
+        },
     )
     assert response.status_code == 403
     assert client.get(f"/supervision/{assignment.id}/end").status_code == 403
-    response = client.post(f"/supervision/{assignment.id}/end", data={"csrf_token": token, **date_fields("ends_on", TODAY)})
+    response = client.post(
+        f"/supervision/{assignment.id}/end", data={"csrf_token": token, **date_fields("ends_on", TODAY)}
+    )
     assert response.status_code == 403
     assert counts() == before
     assert reload(assignment).ends_on is None
@@ -345,7 +365,9 @@ def test_non_managers_are_refused(client, auth, people, role):
 
 def test_the_service_refuses_non_managers(app, people):
     with pytest.raises(Forbidden):
-        service.assign(people["sam"], worker_id=people["wendy"].id, supervisor_id=people["sue"].id, starts_on=TODAY, ends_on=None)
+        service.assign(
+            people["sam"], worker_id=people["wendy"].id, supervisor_id=people["sue"].id, starts_on=TODAY, ends_on=None
+        )
     assignment = assign(people["sue"], people["walter"])
     with pytest.raises(Forbidden):
         service.end_assignment(people["sue"], assignment, TODAY)
@@ -362,7 +384,10 @@ def test_a_worker_may_have_two_supervisors(client, auth, manager, people):
     assert post_assign(client, auth, wendy.id, people["sue"].id).status_code == 303
     assert [u.name for u in service.supervisors_of(wendy.id, TODAY)] == ["Sam Supervisor", "Sue Supervisor"]
     rows = assignment_rows(text_of(client.get("/supervision/")))
-    assert sorted(r.split(" | ")[:2] for r in rows) == [["Wendy Worker", "Sam Supervisor"], ["Wendy Worker", "Sue Supervisor"]]
+    assert sorted(r.split(" | ")[:2] for r in rows) == [
+        ["Wendy Worker", "Sam Supervisor"],
+        ["Wendy Worker", "Sue Supervisor"],
+    ]
     assert len(audit_rows("supervision.assigned")) == 2
 
 

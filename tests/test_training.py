@@ -51,13 +51,17 @@ def summary_links(page: str) -> dict[str, str]:
     """The NHS.UK error summary's messages and the ids they link to."""
     assert "There is a problem" in page, "no error summary"
     summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
-    return {" ".join(words(m).split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
+    return {
+        " ".join(words(m).split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)
+    }
 
 
 def options(page: str, name: str) -> list[tuple[str, str]]:
     select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
     assert select_html, f"no select named {name}"
-    return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html.group(1))]
+    return [
+        (v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html.group(1))
+    ]
 
 
 def date_fields(name: str, day: date | None) -> dict[str, str]:
@@ -78,14 +82,36 @@ def written() -> dict[str, int]:
     return {m.__name__: count(m) for m in (TrainingItem, AuditEntry, Evidence, EvidenceFile)}
 
 
-def course(title: str, months: int | None = 36, *, key: str = "link-worker", tiers: list[str] | None = None, statutory: bool = True, position: int = 0) -> TrainingItem:
-    item = TrainingItem(framework_key=key, title=title, statutory=statutory, renewal_months=months, tier_slugs=tiers or [], position=position)
+def course(
+    title: str,
+    months: int | None = 36,
+    *,
+    key: str = "link-worker",
+    tiers: list[str] | None = None,
+    statutory: bool = True,
+    position: int = 0,
+) -> TrainingItem:
+    item = TrainingItem(
+        framework_key=key,
+        title=title,
+        statutory=statutory,
+        renewal_months=months,
+        tier_slugs=tiers or [],
+        position=position,
+    )
     db.session.add(item)
     db.session.commit()
     return item
 
 
-def certificate(owner: User, item: TrainingItem | None, completed_on: date, expires_on: date | None = None, *, title: str | None = None) -> Evidence:
+def certificate(
+    owner: User,
+    item: TrainingItem | None,
+    completed_on: date,
+    expires_on: date | None = None,
+    *,
+    title: str | None = None,
+) -> Evidence:
     """A training certificate matched to ``item`` (written directly)."""
     evidence = Evidence(
         owner_id=owner.id,
@@ -138,11 +164,15 @@ def manager(app, frameworks):
 
 @pytest.fixture
 def worker(app, frameworks):
-    return make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    return make_user(
+        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
+    )
 
 
 def status_by_title(worker: User) -> dict[str, tuple[TrainingStatus, date | None]]:
-    return {row.item.title: (row.status, row.due_on) for row in service.worker_training(db.session.get(User, worker.id))}
+    return {
+        row.item.title: (row.status, row.due_on) for row in service.worker_training(db.session.get(User, worker.id))
+    }
 
 
 # --- Status at the boundaries ------------------------------------------------------------
@@ -152,9 +182,27 @@ def status_by_title(worker: User) -> dict[str, tuple[TrainingStatus, date | None
     ("completed_on", "expires_on", "status", "due_on"),
     [
         pytest.param(date(2023, 6, 15), FIXED, TrainingStatus.DUE, FIXED, id="expires-today-is-due-not-expired"),
-        pytest.param(date(2023, 6, 14), FIXED - timedelta(days=1), TrainingStatus.EXPIRED, FIXED - timedelta(days=1), id="expired-yesterday"),
-        pytest.param(date(2024, 1, 1), FIXED + timedelta(days=60), TrainingStatus.DUE, FIXED + timedelta(days=60), id="renew-in-exactly-60-days-is-due"),
-        pytest.param(date(2024, 1, 1), FIXED + timedelta(days=61), TrainingStatus.VALID, FIXED + timedelta(days=61), id="renew-in-61-days-is-valid"),
+        pytest.param(
+            date(2023, 6, 14),
+            FIXED - timedelta(days=1),
+            TrainingStatus.EXPIRED,
+            FIXED - timedelta(days=1),
+            id="expired-yesterday",
+        ),
+        pytest.param(
+            date(2024, 1, 1),
+            FIXED + timedelta(days=60),
+            TrainingStatus.DUE,
+            FIXED + timedelta(days=60),
+            id="renew-in-exactly-60-days-is-due",
+        ),
+        pytest.param(
+            date(2024, 1, 1),
+            FIXED + timedelta(days=61),
+            TrainingStatus.VALID,
+            FIXED + timedelta(days=61),
+            id="renew-in-61-days-is-valid",
+        ),
     ],
 )
 def test_status_from_the_certificates_own_expiry_date(fixed_today, worker, completed_on, expires_on, status, due_on):
@@ -173,7 +221,9 @@ def test_status_from_the_certificates_own_expiry_date(fixed_today, worker, compl
         pytest.param(date(2025, 8, 15), TrainingStatus.VALID, date(2026, 8, 15), id="61-days-left-is-valid"),
     ],
 )
-def test_without_an_expiry_date_the_course_renewal_period_counts_from_completion(fixed_today, worker, completed_on, status, due_on):
+def test_without_an_expiry_date_the_course_renewal_period_counts_from_completion(
+    fixed_today, worker, completed_on, status, due_on
+):
     assert (due_on - FIXED).days in (-1, 0, 60, 61)
     course("Data protection", 12)
     certificate(worker, db.session.scalar(select(TrainingItem)), completed_on, None)
@@ -195,7 +245,9 @@ def test_a_newer_certificate_renews_an_expired_one_whatever_order_they_were_adde
     item = course("Safeguarding adults", 36)
     newer = certificate(worker, item, FIXED - timedelta(days=10), FIXED + timedelta(days=3 * 365))
     certificate(worker, item, date(2022, 1, 1), date(2025, 1, 1))  # added later, completed earlier, expired
-    certificate(worker, None, FIXED - timedelta(days=1), title="Safeguarding adults (not matched)")  # unmatched: ignored
+    certificate(
+        worker, None, FIXED - timedelta(days=1), title="Safeguarding adults (not matched)"
+    )  # unmatched: ignored
     [row] = service.worker_training(db.session.get(User, worker.id))
     assert (row.status, row.due_on, row.certificate.id) == (TrainingStatus.VALID, newer.expires_on, newer.id)
 
@@ -228,7 +280,14 @@ def test_courses_needed_by_some_tiers_are_not_required_of_the_others(fixed_today
 # --- The catalogue, managed by a manager --------------------------------------------------
 
 
-def course_form(title: str = "Safeguarding adults", *, statutory: bool = True, renews: str | None = "months", months: str = "36", tiers: tuple[str, ...] = ()) -> dict:
+def course_form(
+    title: str = "Safeguarding adults",
+    *,
+    statutory: bool = True,
+    renews: str | None = "months",
+    months: str = "36",
+    tiers: tuple[str, ...] = (),
+) -> dict:
     data: dict = {"title": title, "renewal_months": months, "tiers": list(tiers)}
     if renews is not None:
         data["renews"] = renews
@@ -242,7 +301,10 @@ def post(client, auth, path: str, data: dict, **kwargs):
 
 
 def catalogue_rows(page: str) -> list[list[str]]:
-    rows = table_rows(page.replace("nhsuk-table-responsive training-catalogue", "nhsuk-table training-catalogue"), "training-catalogue")
+    rows = table_rows(
+        page.replace("nhsuk-table-responsive training-catalogue", "nhsuk-table training-catalogue"),
+        "training-catalogue",
+    )
     return [[re.sub(r"^(Training|Renewed|Needed by) ", "", cell) for cell in row] for row in rows]
 
 
@@ -257,13 +319,34 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
 
     response = post(client, auth, "/training/link-worker/", course_form("  Safeguarding   adults ", months=" 36 "))
     assert response.status_code == 303 and response.headers["Location"] == "/training/link-worker/"
-    response = post(client, auth, "/training/link-worker/", course_form("Motivational interviewing", statutory=False, renews="never", months="", tiers=("psychosocial-link-worker", "link-worker-coach")))
+    response = post(
+        client,
+        auth,
+        "/training/link-worker/",
+        course_form(
+            "Motivational interviewing",
+            statutory=False,
+            renews="never",
+            months="",
+            tiers=("psychosocial-link-worker", "link-worker-coach"),
+        ),
+    )
     assert response.status_code == 303
     # Every tier ticked means the same as none.
-    response = post(client, auth, "/training/link-worker/", course_form("Lone working", months="12", tiers=("link-worker", "link-worker-coach", "psychosocial-link-worker")))
+    response = post(
+        client,
+        auth,
+        "/training/link-worker/",
+        course_form(
+            "Lone working", months="12", tiers=("link-worker", "link-worker-coach", "psychosocial-link-worker")
+        ),
+    )
     assert response.status_code == 303
 
-    stored = {i.title: (i.statutory, i.renewal_months, i.tier_slugs, i.framework_key) for i in db.session.scalars(select(TrainingItem))}
+    stored = {
+        i.title: (i.statutory, i.renewal_months, i.tier_slugs, i.framework_key)
+        for i in db.session.scalars(select(TrainingItem))
+    }
     assert stored == {
         "Safeguarding adults": (True, 36, [], "link-worker"),
         "Motivational interviewing": (False, None, ["link-worker-coach", "psychosocial-link-worker"], "link-worker"),
@@ -273,7 +356,12 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     assert "Added: Lone working" in page
     assert catalogue_rows(page) == [
         ["Safeguarding adults Statutory or mandatory", "Every 36 months", "Every tier", "Change Safeguarding adults"],
-        ["Motivational interviewing", "Never", "Link Worker Coach, Psychosocial Link Worker", "Change Motivational interviewing"],
+        [
+            "Motivational interviewing",
+            "Never",
+            "Link Worker Coach, Psychosocial Link Worker",
+            "Change Motivational interviewing",
+        ],
         ["Lone working Statutory or mandatory", "Every 12 months", "Every tier", "Change Lone working"],
     ]
     assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))] == ["training.added"] * 3
@@ -283,11 +371,21 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     edit_path = f"/training/items/{safeguarding.id}/edit"
     form = text_of(client.get(edit_path))
     assert 'value="Safeguarding adults"' in form and 'value="36"' in form
-    response = post(client, auth, edit_path, course_form("Safeguarding adults level 3", statutory=False, months="24", tiers=("link-worker-coach",)))
+    response = post(
+        client,
+        auth,
+        edit_path,
+        course_form("Safeguarding adults level 3", statutory=False, months="24", tiers=("link-worker-coach",)),
+    )
     assert response.status_code == 303 and response.headers["Location"] == "/training/link-worker/"
     db.session.expire_all()
     changed = db.session.get(TrainingItem, safeguarding.id)
-    assert (changed.title, changed.statutory, changed.renewal_months, changed.tier_slugs) == ("Safeguarding adults level 3", False, 24, ["link-worker-coach"])
+    assert (changed.title, changed.statutory, changed.renewal_months, changed.tier_slugs) == (
+        "Safeguarding adults level 3",
+        False,
+        24,
+        ["link-worker-coach"],
+    )
     assert "Changed: Safeguarding adults level 3" in text_of(client.get("/training/link-worker/"))
 
     # Retire: gone from the catalogue and the matrix; the certificate keeps its match.
@@ -302,10 +400,15 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     page = text_of(client.get("/training/link-worker/"))
     assert "Retired: Lone working" in page
     assert [row[0] for row in catalogue_rows(page)] == ["Safeguarding adults level 3", "Motivational interviewing"]
-    assert "Lone working" not in header_cells(text_of(client.get("/training/link-worker/compliance")), "compliance-matrix")
+    assert "Lone working" not in header_cells(
+        text_of(client.get("/training/link-worker/compliance")), "compliance-matrix"
+    )
     assert "Lone working" not in text_of(client.get("/training/link-worker/compliance?format=csv"))
     assert client.get(f"/training/items/{lone.id}/edit").status_code == 404
-    assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))][-2:] == ["training.changed", "training.retired"]
+    assert [e.action for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))][-2:] == [
+        "training.changed",
+        "training.retired",
+    ]
     # The retired course is no longer asked of the worker.
     assert "Lone working" not in status_by_title(worker)
 
@@ -314,20 +417,67 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     ("changes", "field", "message"),
     [
         pytest.param({"title": "   "}, "title", "Enter the title of the training", id="empty-title"),
-        pytest.param({"renewal_months": "12.5"}, "renewal_months", "Enter the renewal period as a whole number of months, like 12", id="months-12.5"),
-        pytest.param({"renewal_months": "abc"}, "renewal_months", "Enter the renewal period as a whole number of months, like 12", id="months-abc"),
-        pytest.param({"renewal_months": ""}, "renewal_months", "Enter the renewal period as a whole number of months, like 12", id="months-empty"),
-        pytest.param({"renewal_months": "-6"}, "renewal_months", "Enter the renewal period as a whole number of months, like 12", id="months-negative"),
-        pytest.param({"renewal_months": "0"}, "renewal_months", "The renewal period must be between 1 and 120 months", id="months-0"),
-        pytest.param({"renewal_months": "121"}, "renewal_months", "The renewal period must be between 1 and 120 months", id="months-121"),
+        pytest.param(
+            {"renewal_months": "12.5"},
+            "renewal_months",
+            "Enter the renewal period as a whole number of months, like 12",
+            id="months-12.5",
+        ),
+        pytest.param(
+            {"renewal_months": "abc"},
+            "renewal_months",
+            "Enter the renewal period as a whole number of months, like 12",
+            id="months-abc",
+        ),
+        pytest.param(
+            {"renewal_months": ""},
+            "renewal_months",
+            "Enter the renewal period as a whole number of months, like 12",
+            id="months-empty",
+        ),
+        pytest.param(
+            {"renewal_months": "-6"},
+            "renewal_months",
+            "Enter the renewal period as a whole number of months, like 12",
+            id="months-negative",
+        ),
+        pytest.param(
+            {"renewal_months": "0"},
+            "renewal_months",
+            "The renewal period must be between 1 and 120 months",
+            id="months-0",
+        ),
+        pytest.param(
+            {"renewal_months": "121"},
+            "renewal_months",
+            "The renewal period must be between 1 and 120 months",
+            id="months-121",
+        ),
         # "²".isdigit() is True but int("²") raises ValueError: a superscript two must be refused, not crash.
-        pytest.param({"renewal_months": "²"}, "renewal_months", "Enter the renewal period as a whole number of months, like 12", id="months-superscript-two"),
+        pytest.param(
+            {"renewal_months": "²"},
+            "renewal_months",
+            "Enter the renewal period as a whole number of months, like 12",
+            id="months-superscript-two",
+        ),
         pytest.param({"renews": None}, "renews", "Choose whether the training must be renewed", id="no-renewal-choice"),
-        pytest.param({"title": "LONE   working"}, "title", "This training is already in the catalogue", id="duplicate-title-any-case"),
-        pytest.param({"tiers": ["link-worker", "senior-engagement-worker"]}, "tiers", "Choose tiers of this framework", id="tier-of-another-framework"),
+        pytest.param(
+            {"title": "LONE   working"},
+            "title",
+            "This training is already in the catalogue",
+            id="duplicate-title-any-case",
+        ),
+        pytest.param(
+            {"tiers": ["link-worker", "senior-engagement-worker"]},
+            "tiers",
+            "Choose tiers of this framework",
+            id="tier-of-another-framework",
+        ),
     ],
 )
-def test_bad_course_details_are_shown_next_to_the_field_and_nothing_is_written(client, auth, manager, changes, field, message):
+def test_bad_course_details_are_shown_next_to_the_field_and_nothing_is_written(
+    client, auth, manager, changes, field, message
+):
     course("Lone working", 36)
     auth.login_as(manager)
     before = written()
@@ -364,7 +514,10 @@ def test_changing_a_course_to_a_bad_value_changes_nothing(client, auth, manager)
         assert message in error_next_to(text_of(response), field)
     assert written() == before
     db.session.expire_all()
-    assert [(i.title, i.renewal_months, i.tier_slugs) for i in db.session.scalars(select(TrainingItem).order_by(TrainingItem.id))] == [
+    assert [
+        (i.title, i.renewal_months, i.tier_slugs)
+        for i in db.session.scalars(select(TrainingItem).order_by(TrainingItem.id))
+    ] == [
         ("Lone working", 36, []),
         ("Safeguarding adults", 36, []),
     ]
@@ -384,19 +537,40 @@ def test_a_title_is_unique_per_framework_only_and_a_retired_title_can_come_back(
 
 def test_only_managers_manage_the_catalogue_and_see_compliance(client, auth, frameworks, worker):
     item = course("Lone working", 36)
-    supervisor = make_user(Role.SUPERVISOR, Role.WORKER, name="Sam Supervisor", tier=tier("link-worker", "psychosocial-link-worker"))
+    supervisor = make_user(
+        Role.SUPERVISOR, Role.WORKER, name="Sam Supervisor", tier=tier("link-worker", "psychosocial-link-worker")
+    )
     before = written()
     for person in (worker, supervisor):
         auth.login_as(person)
         token = auth.token("/")
-        for path in ("/training/", "/training/link-worker/", f"/training/items/{item.id}/edit", "/training/link-worker/compliance", "/training/link-worker/compliance?format=csv"):
+        for path in (
+            "/training/",
+            "/training/link-worker/",
+            f"/training/items/{item.id}/edit",
+            "/training/link-worker/compliance",
+            "/training/link-worker/compliance?format=csv",
+        ):
             assert client.get(path).status_code == 403, path
-        assert client.post("/training/link-worker/", data={"csrf_token": token, **course_form("Data protection")}).status_code == 403
-        assert client.post(f"/training/items/{item.id}/edit", data={"csrf_token": token, **course_form("Renamed")}).status_code == 403
+        assert (
+            client.post(
+                "/training/link-worker/", data={"csrf_token": token, **course_form("Data protection")}
+            ).status_code
+            == 403
+        )
+        assert (
+            client.post(
+                f"/training/items/{item.id}/edit", data={"csrf_token": token, **course_form("Renamed")}
+            ).status_code
+            == 403
+        )
         assert client.post(f"/training/items/{item.id}/retire", data={"csrf_token": token}).status_code == 403
     assert written() == before
     db.session.expire_all()
-    assert (db.session.get(TrainingItem, item.id).title, db.session.get(TrainingItem, item.id).retired_at) == ("Lone working", None)
+    assert (db.session.get(TrainingItem, item.id).title, db.session.get(TrainingItem, item.id).retired_at) == (
+        "Lone working",
+        None,
+    )
 
 
 def test_unknown_framework_or_course_is_404_for_a_manager(client, auth, manager):
@@ -434,23 +608,47 @@ def test_a_certificate_is_matched_to_a_course_of_the_workers_framework(client, a
     auth.login_as(worker)
     page = text_of(client.get("/portfolio/new/certificate"))
     assert "Which training in the catalogue is this?" in page
-    assert options(page, "training_item_id") == [("0", "Not in the catalogue"), (str(safeguarding.id), "Safeguarding adults"), (str(lone.id), "Lone working")]
+    assert options(page, "training_item_id") == [
+        ("0", "Not in the catalogue"),
+        (str(safeguarding.id), "Safeguarding adults"),
+        (str(lone.id), "Lone working"),
+    ]
 
     before = written()
     for refused in (theirs, retired):
-        response = post(client, auth, "/portfolio/new/certificate", certificate_form(training_item_id=str(refused.id), files=(io.BytesIO(PDF), "cert.pdf")), content_type="multipart/form-data")
+        response = post(
+            client,
+            auth,
+            "/portfolio/new/certificate",
+            certificate_form(training_item_id=str(refused.id), files=(io.BytesIO(PDF), "cert.pdf")),
+            content_type="multipart/form-data",
+        )
         assert response.status_code == 422
         page = text_of(response)
-        assert error_next_to(page, "training_item_id") == "Error: Choose a course from your framework’s training catalogue"
+        assert (
+            error_next_to(page, "training_item_id") == "Error: Choose a course from your framework’s training catalogue"
+        )
         assert any("Choose a course from your framework’s training catalogue" in text for text in summary_links(page))
     assert written() == before
 
-    response = post(client, auth, "/portfolio/new/certificate", certificate_form(training_item_id=str(lone.id)), content_type="multipart/form-data")
+    response = post(
+        client,
+        auth,
+        "/portfolio/new/certificate",
+        certificate_form(training_item_id=str(lone.id)),
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 303
     [stored] = db.session.scalars(select(Evidence)).all()
     assert (stored.kind, stored.training_item_id, stored.owner_id) == (EvidenceKind.CERTIFICATE, lone.id, worker.id)
     # "Not in the catalogue" stores no match.
-    response = post(client, auth, "/portfolio/new/certificate", certificate_form(title="First aid", training_item_id="0"), content_type="multipart/form-data")
+    response = post(
+        client,
+        auth,
+        "/portfolio/new/certificate",
+        certificate_form(title="First aid", training_item_id="0"),
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 303
     assert db.session.scalar(select(Evidence.training_item_id).where(Evidence.title == "First aid")) is None
 
@@ -527,7 +725,13 @@ def test_home_page_shows_training_to_renew_first_and_my_training_most_urgent_fir
         ["Equality, Diversity and Inclusion", "Valid", "1 January 2028"],
     ]
     my_training = page.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0]
-    assert tag_words(my_training) == [("red", "Expired"), ("yellow", "Due soon"), ("yellow", "Due soon"), ("grey", "Missing"), ("green", "Valid")]
+    assert tag_words(my_training) == [
+        ("red", "Expired"),
+        ("yellow", "Due soon"),
+        ("yellow", "Due soon"),
+        ("grey", "Missing"),
+        ("green", "Valid"),
+    ]
 
 
 def test_home_page_has_no_warning_when_nothing_is_due(fixed_today, client, auth, worker, manager):
@@ -595,7 +799,12 @@ def test_the_compliance_matrix_shows_each_cell_as_a_tag_with_words_and_totals(cl
     page = text_of(response)
     assert "<h1>Team compliance</h1>" in page
     assert "5 workers, 3 courses." in page
-    assert header_cells(page, "compliance-matrix") == ["Worker", "Safeguarding adults", "Lone working", "Coaching supervision"]
+    assert header_cells(page, "compliance-matrix") == [
+        "Worker",
+        "Safeguarding adults",
+        "Lone working",
+        "Coaching supervision",
+    ]
     assert matrix_rows(page) == [
         ["=Eve Formula", "Due soon 1 July 2026", "Valid 1 February 2027", "Not required"],
         ["Alice Able", "Expired 1 January 2026", "Valid 10 January 2027", "Not required"],
@@ -604,7 +813,9 @@ def test_the_compliance_matrix_shows_each_cell_as_a_tag_with_words_and_totals(cl
         ["Cleo Coach", "Valid 1 March 2028", "Valid 1 March 2027", "Valid"],
         ["Totals", "1 expired 1 due soon 3 valid", "1 missing 4 valid", "1 valid"],
     ]
-    table = re.sub(r'<br><span class="nhsuk-body-s person-email">[^<]*</span>', "", page.split('id="compliance-table"', 1)[1])
+    table = re.sub(
+        r'<br><span class="nhsuk-body-s person-email">[^<]*</span>', "", page.split('id="compliance-table"', 1)[1]
+    )
     alice_row = re.search(r"<tr[^>]*>\s*<th[^>]*>Alice Able</th>(.*?)</tr>", table, re.S).group(1)
     assert tag_words(alice_row) == [("red", "Expired"), ("green", "Valid")]
     cara_row = re.search(r"<tr[^>]*>\s*<th[^>]*>Cara Cole</th>(.*?)</tr>", table, re.S).group(1)
@@ -673,7 +884,12 @@ def test_totals_count_the_workers_shown(client, auth, manager, team):
 def test_the_filter_offers_the_statuses_in_words(client, auth, manager, team):
     auth.login_as(manager)
     page = text_of(client.get("/training/link-worker/compliance?status=due"))
-    assert options(page, "status") == [("", "Any status"), ("expired", "Something expired"), ("due", "Something due soon"), ("missing", "Something missing")]
+    assert options(page, "status") == [
+        ("", "Any status"),
+        ("expired", "Something expired"),
+        ("due", "Something due soon"),
+        ("missing", "Something missing"),
+    ]
     assert re.search(r'<option value="due"\s+selected', page)
 
 
@@ -686,14 +902,32 @@ def test_csv_export(client, auth, manager, team):
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows == [
         ["Name", "Email", "Tier", "Safeguarding adults", "Lone working", "Coaching supervision"],
-        ["'=Eve Formula", team["eve"].email, "Link Worker", "Due soon (2026-07-01)", "Valid (2027-02-01)", "Not required"],
-        ["Alice Able", team["alice"].email, "Link Worker", "Expired (2026-01-01)", "Valid (2027-01-10)", "Not required"],
+        [
+            "'=Eve Formula",
+            team["eve"].email,
+            "Link Worker",
+            "Due soon (2026-07-01)",
+            "Valid (2027-02-01)",
+            "Not required",
+        ],
+        [
+            "Alice Able",
+            team["alice"].email,
+            "Link Worker",
+            "Expired (2026-01-01)",
+            "Valid (2027-01-10)",
+            "Not required",
+        ],
         ["Ben Brown", team["ben"].email, "Link Worker", "Valid (2028-03-01)", "Valid (2027-03-01)", "Not required"],
         ["Cara Cole", team["cara"].email, "Link Worker", "Valid (2028-03-01)", "Missing", "Not required"],
         ["Cleo Coach", team["cleo"].email, "Link Worker Coach", "Valid (2028-03-01)", "Valid (2027-03-01)", "Valid"],
     ]
     # The export follows the filters on the page.
-    filtered = list(csv.reader(io.StringIO(client.get("/training/link-worker/compliance?status=expired&format=csv").get_data(as_text=True))))
+    filtered = list(
+        csv.reader(
+            io.StringIO(client.get("/training/link-worker/compliance?status=expired&format=csv").get_data(as_text=True))
+        )
+    )
     assert [row[0] for row in filtered] == ["Name", "Alice Able"]
 
 
@@ -727,7 +961,9 @@ def _grow(workers: int, items: int) -> None:
     ]
     db.session.add_all(new_items + new_workers)
     db.session.flush()
-    pairs = [(w, i) for w in new_workers for i in old_items + new_items] + [(w, i) for w in old_workers for i in new_items]
+    pairs = [(w, i) for w in new_workers for i in old_items + new_items] + [
+        (w, i) for w in old_workers for i in new_items
+    ]
     db.session.add_all(
         Evidence(
             owner_id=w.id,
@@ -744,7 +980,9 @@ def _grow(workers: int, items: int) -> None:
     db.session.commit()
 
 
-def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_courses(client, auth, manager, fixed_today, count_queries):
+def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_courses(
+    client, auth, manager, fixed_today, count_queries
+):
     _grow(3, 3)
     auth.login_as(manager)
     client.get("/training/link-worker/compliance")  # warm up (templates, first-use queries)
@@ -767,7 +1005,13 @@ def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_cour
     assert "200 workers, 25 courses." in page
     assert len(exported.splitlines()) == 201
     assert len(matrix_rows(page)) == 201  # and the totals row
-    statuses = {label for row in matrix_rows(page)[:-1] for cell in row[1:] for label in ("Expired", "Due soon", "Missing", "Valid", "Not required") if cell.startswith(label)}
+    statuses = {
+        label
+        for row in matrix_rows(page)[:-1]
+        for cell in row[1:]
+        for label in ("Expired", "Due soon", "Missing", "Valid", "Not required")
+        if cell.startswith(label)
+    }
     assert statuses == {"Expired", "Due soon", "Missing", "Valid", "Not required"}
     assert (large_page, large_csv) == (small_page, small_csv)
     # And the htmx fragment too.

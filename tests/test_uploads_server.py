@@ -50,12 +50,10 @@ def _multipart(fields: dict[str, str], file_field: str, filename: str, content: 
     boundary = "----portfolio-" + secrets.token_hex(12)
     parts = []
     for name, value in fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-        )
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     parts.append(
         (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{filename}\"\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
             "Content-Type: application/pdf\r\n\r\n"
         ).encode()
         + content
@@ -112,7 +110,9 @@ class Browser:
             try:
                 data = response.read()
                 self._keep_cookies(response)
-                return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data.decode("utf-8", "replace"))
+                return Answer(
+                    response.status, {k.lower(): v for k, v in response.getheaders()}, data.decode("utf-8", "replace")
+                )
             finally:
                 response.close()
         finally:
@@ -145,15 +145,24 @@ class Gunicorn:
         try:
             self.process = subprocess.Popen(
                 [
-                    sys.executable, "-m", "gunicorn",
-                    "--bind", f"fd://{listener.fileno()}",
-                    "--workers", "1",
-                    "--worker-class", "sync",
-                    "--timeout", "60",
-                    "--graceful-timeout", "5",
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--bind",
+                    f"fd://{listener.fileno()}",
+                    "--workers",
+                    "1",
+                    "--worker-class",
+                    "sync",
+                    "--timeout",
+                    "60",
+                    "--graceful-timeout",
+                    "5",
                     "--no-control-socket",
-                    "--log-level", "info",
-                    "--error-logfile", "-",
+                    "--log-level",
+                    "info",
+                    "--error-logfile",
+                    "-",
                     "portfolio:create_app()",
                 ],
                 cwd=PROJECT,

@@ -95,7 +95,9 @@ def test_the_new_account_can_sign_in(runner, client, auth, app):
 def test_on_a_terminal_the_password_is_asked_for_twice_without_echo(runner, app, terminal):
     asked, answers = terminal
     answers.extend([PASSWORD, PASSWORD])
-    result = runner.invoke(args=["users", "create", "--email", "maya@example.org", "--name", "Maya", "--role", "manager"])
+    result = runner.invoke(
+        args=["users", "create", "--email", "maya@example.org", "--name", "Maya", "--role", "manager"]
+    )
 
     assert result.exit_code == 0, result.output
     assert asked == ["Password: ", "Repeat for confirmation: "]
@@ -140,7 +142,18 @@ def test_force_creates_one_anyway_and_a_deactivated_manager_does_not_count(runne
 
 def test_there_is_no_password_option(runner, app):
     result = runner.invoke(
-        args=["users", "create", "--email", "maya@example.org", "--name", "Maya", "--role", "manager", "--password", PASSWORD],
+        args=[
+            "users",
+            "create",
+            "--email",
+            "maya@example.org",
+            "--name",
+            "Maya",
+            "--role",
+            "manager",
+            "--password",
+            PASSWORD,
+        ],
         input=f"{PASSWORD}\n{PASSWORD}\n",
     )
 
@@ -151,7 +164,9 @@ def test_there_is_no_password_option(runner, app):
 
 def test_mismatched_confirmation_writes_nothing(runner, app, terminal):
     terminal[1].extend([PASSWORD, "something else entirely"])
-    result = runner.invoke(args=["users", "create", "--email", "maya@example.org", "--name", "Maya", "--role", "manager"])
+    result = runner.invoke(
+        args=["users", "create", "--email", "maya@example.org", "--name", "Maya", "--role", "manager"]
+    )
 
     assert result.exit_code != 0
     assert "do not match" in result.output
@@ -193,7 +208,11 @@ def test_a_worker_without_framework_and_tier_is_refused(runner, frameworks, plac
 
 @pytest.mark.parametrize(
     "placement",
-    [["--framework", "link-worker"], ["--framework", "link-worker", "--tier", "no-such-tier"], ["--framework", "no-such-framework", "--tier", "link-worker"]],
+    [
+        ["--framework", "link-worker"],
+        ["--framework", "link-worker", "--tier", "no-such-tier"],
+        ["--framework", "no-such-framework", "--tier", "link-worker"],
+    ],
     ids=["framework without tier", "unknown tier", "unknown framework"],
 )
 def test_an_unknown_tier_is_refused(runner, frameworks, placement):

@@ -14,25 +14,25 @@ are read and written through a table defined below with the columns as they
 are at this revision. Should the function change later, running this again
 recomputes with the newer rule, which is what search wants.
 """
-from alembic import op
+
 import sqlalchemy as sa
+from alembic import op
 
 from portfolio.evidence.kinds import PLAIN_COLUMNS, TEXT_COLUMNS
 from portfolio.models import search_text_of
 
-
 # revision identifiers, used by Alembic.
-revision = '0013_backfill_search_text'
-down_revision = '0012_audit_checks'
+revision = "0013_backfill_search_text"
+down_revision = "0012_audit_checks"
 branch_labels = None
 depends_on = None
 
 BATCH = 500
 
 evidence = sa.table(
-    'evidence',
-    sa.column('id', sa.Integer),
-    sa.column('search_text', sa.Text),
+    "evidence",
+    sa.column("id", sa.Integer),
+    sa.column("search_text", sa.Text),
     *(sa.column(name, sa.Text) for name in PLAIN_COLUMNS + TEXT_COLUMNS),
 )
 
@@ -43,15 +43,15 @@ def upgrade():
     while True:
         rows = connection.execute(
             sa.select(evidence)
-            .where(evidence.c.id > after, evidence.c.search_text == '')
+            .where(evidence.c.id > after, evidence.c.search_text == "")
             .order_by(evidence.c.id)
             .limit(BATCH)
         ).all()
         if not rows:
             break
-        changes = [{'row_id': row.id, 'text': search_text_of(row)} for row in rows]
+        changes = [{"row_id": row.id, "text": search_text_of(row)} for row in rows]
         connection.execute(
-            evidence.update().where(evidence.c.id == sa.bindparam('row_id')).values(search_text=sa.bindparam('text')),
+            evidence.update().where(evidence.c.id == sa.bindparam("row_id")).values(search_text=sa.bindparam("text")),
             changes,
         )
         after = rows[-1].id

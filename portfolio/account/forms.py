@@ -27,7 +27,10 @@ def _confirmation(other: str) -> PasswordField:
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
         "Current password",
-        validators=[DataRequired("Enter your current password"), Length(max=256, message="Password must be 256 characters or fewer")],
+        validators=[
+            DataRequired("Enter your current password"),
+            Length(max=256, message="Password must be 256 characters or fewer"),
+        ],
     )
     new_password = _new_password()
     confirm_password = _confirmation("new_password")
@@ -39,7 +42,10 @@ class ForgottenPasswordForm(FlaskForm):
         validators=[
             DataRequired("Enter your email address"),
             Length(max=254, message="Email address must be 254 characters or fewer"),
-            Regexp(r"^\s*[^@\s]+@[^@\s]+\s*$", message="Enter an email address in the correct format, like name@example.org"),
+            Regexp(
+                r"^\s*[^@\s]+@[^@\s]+\s*$",
+                message="Enter an email address in the correct format, like name@example.org",
+            ),
         ],
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import func, select, update
@@ -41,12 +41,12 @@ class ResetLinkUnusable(Exception):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes (stored as UTC), PostgreSQL aware ones."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _cancel_resets(user_id: int, now: datetime) -> None:
@@ -145,7 +145,9 @@ def request_reset(email: str, address: str) -> None:
     if user is not None and user.active and not _sent_just_now(user.id, now):
         _cancel_resets(user.id, now)
         token, digest = tokens.new_token()
-        db.session.add(PasswordReset(user_id=user.id, token_digest=digest, created_at=now, expires_at=now + RESET_LIFETIME))
+        db.session.add(
+            PasswordReset(user_id=user.id, token_digest=digest, created_at=now, expires_at=now + RESET_LIFETIME)
+        )
         link = config["PUBLIC_URL"].rstrip("/") + notifications.path_for("account.reset_password", token=token)
         mail = notifications.Mail(
             user.email,
@@ -242,7 +244,10 @@ def reset_password(token: str, new_password: str) -> User:
     # The user's row first, then the link's: the order every password write takes.
     user = lock_user(user_id)
     reset = db.session.scalar(
-        select(PasswordReset).where(PasswordReset.id == reset_id).with_for_update().execution_options(populate_existing=True)
+        select(PasswordReset)
+        .where(PasswordReset.id == reset_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if reset is None or user is None or not _usable(reset, now):
         db.session.rollback()

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from enum import Enum
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -42,7 +43,7 @@ Content = dict[str, Any]
 def timestamp(value: datetime) -> str:
     """UTC, without offset: SQLite hands back naive datetimes, PostgreSQL aware ones."""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(timespec="microseconds")
 
 
@@ -67,7 +68,9 @@ def content_hash(content: Content) -> str:
 
 def text_digest(value: str | None) -> str:
     """Free text bound by a keyed digest: a changed comment shows, the words stay out of the ledger."""
-    return hmac.new(current_app.config["AUDIT_KEY"].encode(), b"text:" + (value or "").encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        current_app.config["AUDIT_KEY"].encode(), b"text:" + (value or "").encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def _where_id(column, ids: Iterable[int] | None):
@@ -96,13 +99,24 @@ def decisions(ids: Iterable[int] | None) -> dict[int, Content]:
         }
         for row in _rows(
             select(
-                Decision.id, Decision.submission_id, Decision.evidence_id, Decision.supervisor_id, Decision.outcome,
-                Decision.comment, Decision.content_hash, Decision.decided_at,
+                Decision.id,
+                Decision.submission_id,
+                Decision.evidence_id,
+                Decision.supervisor_id,
+                Decision.outcome,
+                Decision.comment,
+                Decision.content_hash,
+                Decision.decided_at,
             ).where(_where_id(Decision.id, ids))
         )
     }
     for row in _rows(
-        select(CompetenceDecision.decision_id, CompetenceDecision.competence_id, CompetenceDecision.accepted, CompetenceDecision.comment)
+        select(
+            CompetenceDecision.decision_id,
+            CompetenceDecision.competence_id,
+            CompetenceDecision.accepted,
+            CompetenceDecision.comment,
+        )
         .where(_where_id(CompetenceDecision.decision_id, ids))
         .order_by(CompetenceDecision.decision_id, CompetenceDecision.competence_id)
     ):
@@ -126,8 +140,13 @@ def note_reviews(ids: Iterable[int] | None) -> dict[int, Content]:
         }
         for row in _rows(
             select(
-                NoteReview.id, NoteReview.evidence_id, NoteReview.supervisor_id, NoteReview.outcome, NoteReview.comment,
-                NoteReview.content_hash, NoteReview.at,
+                NoteReview.id,
+                NoteReview.evidence_id,
+                NoteReview.supervisor_id,
+                NoteReview.outcome,
+                NoteReview.comment,
+                NoteReview.content_hash,
+                NoteReview.at,
             ).where(_where_id(NoteReview.id, ids))
         )
     }
@@ -146,8 +165,12 @@ def requirement_verifications(ids: Iterable[int] | None) -> dict[int, Content]:
         }
         for row in _rows(
             select(
-                RequirementVerification.id, RequirementVerification.worker_id, RequirementVerification.requirement_id,
-                RequirementVerification.verified_by_id, RequirementVerification.verified_on, RequirementVerification.expires_on,
+                RequirementVerification.id,
+                RequirementVerification.worker_id,
+                RequirementVerification.requirement_id,
+                RequirementVerification.verified_by_id,
+                RequirementVerification.verified_on,
+                RequirementVerification.expires_on,
                 RequirementVerification.note,
             ).where(_where_id(RequirementVerification.id, ids))
         )
@@ -165,7 +188,10 @@ def promotion_requests(ids: Iterable[int] | None) -> dict[int, Content]:
         }
         for row in _rows(
             select(
-                PromotionRequest.id, PromotionRequest.worker_id, PromotionRequest.from_tier_id, PromotionRequest.target_tier_id,
+                PromotionRequest.id,
+                PromotionRequest.worker_id,
+                PromotionRequest.from_tier_id,
+                PromotionRequest.target_tier_id,
                 PromotionRequest.requested_at,
             ).where(_where_id(PromotionRequest.id, ids))
         )
@@ -184,8 +210,12 @@ def promotion_recommendations(ids: Iterable[int] | None) -> dict[int, Content]:
         }
         for row in _rows(
             select(
-                PromotionRecommendation.id, PromotionRecommendation.request_id, PromotionRecommendation.supervisor_id,
-                PromotionRecommendation.supports, PromotionRecommendation.reasons, PromotionRecommendation.at,
+                PromotionRecommendation.id,
+                PromotionRecommendation.request_id,
+                PromotionRecommendation.supervisor_id,
+                PromotionRecommendation.supports,
+                PromotionRecommendation.reasons,
+                PromotionRecommendation.at,
             ).where(_where_id(PromotionRecommendation.id, ids))
         )
     }
@@ -205,13 +235,24 @@ def promotion_decisions(ids: Iterable[int] | None) -> dict[int, Content]:
         }
         for row in _rows(
             select(
-                PromotionDecision.id, PromotionDecision.request_id, PromotionDecision.manager_id, PromotionDecision.approved,
-                PromotionDecision.effective_on, PromotionDecision.reasons, PromotionDecision.at,
+                PromotionDecision.id,
+                PromotionDecision.request_id,
+                PromotionDecision.manager_id,
+                PromotionDecision.approved,
+                PromotionDecision.effective_on,
+                PromotionDecision.reasons,
+                PromotionDecision.at,
             ).where(_where_id(PromotionDecision.id, ids))
         )
     }
     for row in _rows(
-        select(TierChange.decision_id, TierChange.worker_id, TierChange.from_tier_id, TierChange.to_tier_id, TierChange.effective_on)
+        select(
+            TierChange.decision_id,
+            TierChange.worker_id,
+            TierChange.from_tier_id,
+            TierChange.to_tier_id,
+            TierChange.effective_on,
+        )
         .where(TierChange.decision_id.is_not(None), _where_id(TierChange.decision_id, ids))
         .order_by(TierChange.id)
     ):
@@ -242,8 +283,16 @@ def appraisals(ids: Iterable[int] | None) -> dict[int, Content]:
         }
         for row in _rows(
             select(
-                Appraisal.id, Appraisal.worker_id, Appraisal.appraiser_id, Appraisal.year, Appraisal.held_on, Appraisal.review,
-                Appraisal.objectives, Appraisal.learning_needs, Appraisal.worker_signed_at, Appraisal.appraiser_signed_at,
+                Appraisal.id,
+                Appraisal.worker_id,
+                Appraisal.appraiser_id,
+                Appraisal.year,
+                Appraisal.held_on,
+                Appraisal.review,
+                Appraisal.objectives,
+                Appraisal.learning_needs,
+                Appraisal.worker_signed_at,
+                Appraisal.appraiser_signed_at,
             ).where(_where_id(Appraisal.id, ids))
         )
     }
@@ -276,8 +325,12 @@ def supervision_assignments(ids: Iterable[int] | None) -> dict[int, Content]:
         }
         for row in _rows(
             select(
-                SupervisionAssignment.id, SupervisionAssignment.worker_id, SupervisionAssignment.supervisor_id,
-                SupervisionAssignment.starts_on, SupervisionAssignment.ends_on, SupervisionAssignment.created_by_id,
+                SupervisionAssignment.id,
+                SupervisionAssignment.worker_id,
+                SupervisionAssignment.supervisor_id,
+                SupervisionAssignment.starts_on,
+                SupervisionAssignment.ends_on,
+                SupervisionAssignment.created_by_id,
             ).where(_where_id(SupervisionAssignment.id, ids))
         )
     }
@@ -296,16 +349,26 @@ BINDERS: dict[str, Binder] = {
     "decision": Binder(Decision, decisions, lambda id, c: f"decision {id} on submission {c.get('submission')}"),
     "note-review": Binder(NoteReview, note_reviews, lambda id, c: f"note review {id} on evidence {c.get('evidence')}"),
     "requirement-verification": Binder(
-        RequirementVerification, requirement_verifications, lambda id, c: f"requirement verification {id} for user {c.get('worker')}"
+        RequirementVerification,
+        requirement_verifications,
+        lambda id, c: f"requirement verification {id} for user {c.get('worker')}",
     ),
-    "promotion-request": Binder(PromotionRequest, promotion_requests, lambda id, c: f"promotion request {id} of user {c.get('worker')}"),
+    "promotion-request": Binder(
+        PromotionRequest, promotion_requests, lambda id, c: f"promotion request {id} of user {c.get('worker')}"
+    ),
     "promotion-recommendation": Binder(
-        PromotionRecommendation, promotion_recommendations, lambda id, c: f"promotion recommendation {id} on request {c.get('request')}"
+        PromotionRecommendation,
+        promotion_recommendations,
+        lambda id, c: f"promotion recommendation {id} on request {c.get('request')}",
     ),
-    "promotion-decision": Binder(PromotionDecision, promotion_decisions, lambda id, c: f"promotion decision {id} on request {c.get('request')}"),
+    "promotion-decision": Binder(
+        PromotionDecision, promotion_decisions, lambda id, c: f"promotion decision {id} on request {c.get('request')}"
+    ),
     "appraisal": Binder(Appraisal, appraisals, lambda id, c: f"appraisal {id} of user {c.get('worker')}"),
     "supervision-assignment": Binder(
-        SupervisionAssignment, supervision_assignments, lambda id, c: f"supervision assignment {id} of user {c.get('worker')}"
+        SupervisionAssignment,
+        supervision_assignments,
+        lambda id, c: f"supervision assignment {id} of user {c.get('worker')}",
     ),
 }
 

@@ -4,4 +4,4 @@ from flask_wtf import FlaskForm
 
 
 class VerifyForm(FlaskForm):
-    """"Verify now": no fields, only the CSRF token."""
+    """ "Verify now": no fields, only the CSRF token."""

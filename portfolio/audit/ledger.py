@@ -24,7 +24,7 @@ import hmac
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,15 @@ class Binding:
 
 
 def _digest(
-    key: bytes, *, seq: int, at: datetime, actor_id: int | None, action: str, subject: str, details: dict, prev_hash: str,
+    key: bytes,
+    *,
+    seq: int,
+    at: datetime,
+    actor_id: int | None,
+    action: str,
+    subject: str,
+    details: dict,
+    prev_hash: str,
     binding: Binding | None = None,
 ) -> str:
     fields: dict[str, Any] = {
@@ -80,8 +88,15 @@ def binding_of(row: AuditEntry) -> Binding | None:
 
 def row_digest(key: bytes, row: AuditEntry) -> str:
     return _digest(
-        key, seq=row.seq, at=row.at, actor_id=row.actor_id, action=row.action, subject=row.subject, details=row.details,
-        prev_hash=row.prev_hash, binding=binding_of(row),
+        key,
+        seq=row.seq,
+        at=row.at,
+        actor_id=row.actor_id,
+        action=row.action,
+        subject=row.subject,
+        details=row.details,
+        prev_hash=row.prev_hash,
+        binding=binding_of(row),
     )
 
 
@@ -90,7 +105,13 @@ def _key() -> bytes:
 
 
 def record(
-    actor: User | None, action: str, subject: str, *, binds: object | None = None, removes: object | None = None, **details: Any
+    actor: User | None,
+    action: str,
+    subject: str,
+    *,
+    binds: object | None = None,
+    removes: object | None = None,
+    **details: Any,
 ) -> AuditEntry:
     """Append a row in the caller's write transaction (it commits with the change it records).
 
@@ -113,7 +134,7 @@ def record(
 def _append(actor, action, subject, details, record_type, record_id, content) -> AuditEntry:
     last = db.session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
     seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS)
-    at = datetime.now(timezone.utc)
+    at = datetime.now(UTC)
     binding = Binding(record_type, record_id, content_hash(content) if content is not None else None)
     entry = AuditEntry(
         seq=seq,
@@ -130,7 +151,14 @@ def _append(actor, action, subject, details, record_type, record_id, content) ->
         content_hash=binding.content_hash,
     )
     entry.hash = _digest(
-        _key(), seq=seq, at=at, actor_id=entry.actor_id, action=action, subject=subject, details=details, prev_hash=prev_hash,
+        _key(),
+        seq=seq,
+        at=at,
+        actor_id=entry.actor_id,
+        action=action,
+        subject=subject,
+        details=details,
+        prev_hash=prev_hash,
         binding=binding,
     )
     db.session.add(entry)
@@ -161,7 +189,9 @@ def checkpoint_path() -> Path:
 
 
 def _checkpoint_mac(key: bytes, seq: int, hash_: str, at: str) -> str:
-    return hmac.new(key, b"checkpoint:" + canonical_json({"seq": seq, "hash": hash_, "at": at}), hashlib.sha256).hexdigest()
+    return hmac.new(
+        key, b"checkpoint:" + canonical_json({"seq": seq, "hash": hash_, "at": at}), hashlib.sha256
+    ).hexdigest()
 
 
 def _last_line(path: Path) -> str | None:
@@ -211,10 +241,12 @@ def checkpoint() -> tuple[Checkpoint | None, Verification]:
         return None, result
     head = db.session.execute(select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
     seq, hash_ = (head.seq, head.hash) if head else (0, GENESIS)
-    at = _timestamp(datetime.now(timezone.utc))
+    at = _timestamp(datetime.now(UTC))
     path = checkpoint_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"seq": seq, "hash": hash_, "at": at, "hmac": _checkpoint_mac(_key(), seq, hash_, at)}, sort_keys=True)
+    line = json.dumps(
+        {"seq": seq, "hash": hash_, "at": at, "hmac": _checkpoint_mac(_key(), seq, hash_, at)}, sort_keys=True
+    )
     with path.open("a", encoding="utf-8") as handle:
         handle.write(line + "\n")
         handle.flush()
@@ -269,8 +301,19 @@ class _Walk:
 
 
 _COLUMNS = (
-    AuditEntry.id, AuditEntry.seq, AuditEntry.at, AuditEntry.actor_id, AuditEntry.action, AuditEntry.subject, AuditEntry.details,
-    AuditEntry.prev_hash, AuditEntry.hash, AuditEntry.format, AuditEntry.record_type, AuditEntry.record_id, AuditEntry.content,
+    AuditEntry.id,
+    AuditEntry.seq,
+    AuditEntry.at,
+    AuditEntry.actor_id,
+    AuditEntry.action,
+    AuditEntry.subject,
+    AuditEntry.details,
+    AuditEntry.prev_hash,
+    AuditEntry.hash,
+    AuditEntry.format,
+    AuditEntry.record_type,
+    AuditEntry.record_id,
+    AuditEntry.content,
     AuditEntry.content_hash,
 )
 
@@ -281,7 +324,9 @@ def _walk(key: bytes, batch: int, watch_seq: int | None) -> _Walk:
     expected_seq, prev_hash, last_id = 1, GENESIS, 0
     while True:
         # Plain rows, not entities: nothing piles up in the session however long the ledger.
-        rows = db.session.execute(select(*_COLUMNS).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)).all()
+        rows = db.session.execute(
+            select(*_COLUMNS).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+        ).all()
         if not rows:
             return walk
         for row in rows:
@@ -299,7 +344,9 @@ def _walk(key: bytes, batch: int, watch_seq: int | None) -> _Walk:
                 reason = "it does not follow the row before it"
             elif not hmac.compare_digest(row.hash, row_digest(key, row)):
                 reason = "its contents were changed"
-            elif row.format >= 2 and row.content_hash is not None and content_hash(row.content or {}) != row.content_hash:
+            elif (
+                row.format >= 2 and row.content_hash is not None and content_hash(row.content or {}) != row.content_hash
+            ):
                 reason = "the content it binds was changed"
             if reason:
                 walk.broken = (row.seq, row.id, reason)
@@ -318,10 +365,14 @@ def _checkpoint_problems(walk: _Walk, point: Checkpoint) -> list[str]:
     if walk.broken is not None and walk.broken[0] <= point.seq:
         return []  # the chain problem already names where it breaks
     if walk.head is not None and walk.head[0] < point.seq:
-        return [f"the ledger ends at row {walk.head[0]}, but the checkpoint of {point.when} recorded row {point.seq}: the newest rows were removed"]
+        return [
+            f"the ledger ends at row {walk.head[0]}, but the checkpoint of {point.when} recorded row {point.seq}: the newest rows were removed"
+        ]
     recorded = walk.hashes_at.get(point.seq)
     if recorded is None or not hmac.compare_digest(recorded, point.hash):
-        return [f"row {point.seq} is not the row the checkpoint of {point.when} recorded: the ledger was rewritten from there"]
+        return [
+            f"row {point.seq} is not the row the checkpoint of {point.when} recorded: the ledger was rewritten from there"
+        ]
     return []
 
 
@@ -337,7 +388,9 @@ def _record_problems(walk: _Walk) -> tuple[list[str], int]:
                 problems.append(f"{binder.name(record_id, live[record_id])}: it has no ledger row")
             elif bound[record_id][1] is None:
                 if record_id in live:
-                    problems.append(f"{binder.name(record_id, live[record_id])}: it exists, but ledger row {bound[record_id][0]} records its removal")
+                    problems.append(
+                        f"{binder.name(record_id, live[record_id])}: it exists, but ledger row {bound[record_id][0]} records its removal"
+                    )
             elif record_id not in live:
                 seq, recorded = bound[record_id]
                 problems.append(f"{binder.name(record_id, recorded)}: it was deleted, but ledger row {seq} records it")
@@ -388,7 +441,9 @@ def run_check(run_by: User | None = None) -> tuple[Verification, AuditCheck]:
 
 
 def recent_checks(limit: int = 10) -> list[AuditCheck]:
-    return list(db.session.scalars(select(AuditCheck).order_by(AuditCheck.at.desc(), AuditCheck.id.desc()).limit(limit)))
+    return list(
+        db.session.scalars(select(AuditCheck).order_by(AuditCheck.at.desc(), AuditCheck.id.desc()).limit(limit))
+    )
 
 
 def ledger_size() -> int:

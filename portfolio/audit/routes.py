@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, flash, redirect, url_for
 from flask_login import current_user
@@ -21,7 +21,7 @@ def date_time(value: datetime | None) -> str:
     if value is None:
         return ""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return f"{value.day} {value:%B %Y} at {value:%H:%M} UTC"
 
 
@@ -57,7 +57,9 @@ def verify():
     if form.validate_on_submit():  # the CSRF token: CSRFProtect has already refused a bad one
         result, _check = ledger.run_check(current_user)
         if result.ok:
-            flash(f"The audit ledger held: {result.checked} rows and {result.records_checked} records checked", "success")
+            flash(
+                f"The audit ledger held: {result.checked} rows and {result.records_checked} records checked", "success"
+            )
         else:
             flash(f"The audit ledger did not hold: {result.first_problem}", "warning")
     return redirect(url_for(".index"), code=303)

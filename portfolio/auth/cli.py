@@ -32,7 +32,11 @@ def users_cli() -> None:
 )
 @click.option("--framework", "framework_key", help="Framework key for a worker (see `flask frameworks list`).")
 @click.option("--tier", "tier_slug", help="Tier slug within that framework.")
-@click.option("--force", is_flag=True, help="Create the account even though an active manager exists (managers invite people on the People page).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Create the account even though an active manager exists (managers invite people on the People page).",
+)
 @with_appcontext
 def create_user_command(
     email: str, name: str, roles: tuple[str, ...], framework_key: str | None, tier_slug: str | None, force: bool
@@ -42,7 +46,11 @@ def create_user_command(
     Once a service has an active manager, people are invited on the People
     page, so this refuses unless given --force.
     """
-    if not force and db.session.scalar(select(User.id).where(User.is_manager.is_(True), User.active.is_(True)).limit(1)) is not None:
+    if (
+        not force
+        and db.session.scalar(select(User.id).where(User.is_manager.is_(True), User.active.is_(True)).limit(1))
+        is not None
+    ):
         raise click.ClickException(
             "An active manager already exists: invite people on the People page instead (or add --force to create this account anyway)"
         )
@@ -57,9 +65,7 @@ def create_user_command(
             raise click.BadParameter(f"no tier {tier_slug!r} in framework {framework_key!r}", param_hint="--tier")
     password = read_password()
     try:
-        user = service.create_user(
-            email=email, name=name, password=password, roles={Role(r) for r in roles}, tier=tier
-        )
+        user = service.create_user(email=email, name=name, password=password, roles={Role(r) for r in roles}, tier=tier)
     except service.AuthError as error:
         raise click.ClickException(f"{error.field}: {error.message}") from error
     click.echo(f"Created {user.email} ({', '.join(sorted(r.value for r in user.roles))}).")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -26,9 +26,7 @@ def normalise_email(email: str) -> str:
 
 
 def _failures_since(since: datetime, **match: str) -> int:
-    query = select(func.count(SignInAttempt.id)).where(
-        SignInAttempt.succeeded.is_(False), SignInAttempt.at >= since
-    )
+    query = select(func.count(SignInAttempt.id)).where(SignInAttempt.succeeded.is_(False), SignInAttempt.at >= since)
     for column, value in match.items():
         query = query.where(getattr(SignInAttempt, column) == value)
     return db.session.scalar(query) or 0
@@ -41,7 +39,7 @@ def throttled(email: str, address: str, *, field: str = "email") -> AuthError | 
     attacker elsewhere cannot lock the real user out of their account.
     """
     config = current_app.config
-    since = datetime.now(timezone.utc) - config["SIGN_IN_WINDOW"]
+    since = datetime.now(UTC) - config["SIGN_IN_WINDOW"]
     if (
         _failures_since(since, email=email, address=address) >= config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
         or _failures_since(since, address=address) >= config["SIGN_IN_MAX_FAILURES_PER_ADDRESS"]
@@ -81,7 +79,11 @@ def check_password(email: str, password: str, address: str, *, field: str = "ema
             raise refusal
 
         ok = passwords.verify_password(password_hash, password)
-        new_hash = passwords.hash_password(password) if ok and password_hash and passwords.needs_rehash(password_hash) else None
+        new_hash = (
+            passwords.hash_password(password)
+            if ok and password_hash and passwords.needs_rehash(password_hash)
+            else None
+        )
 
         begin_write()
         user = lock_user(user_id) if user_id is not None else None
@@ -115,7 +117,7 @@ def sign_in(email: str, password: str, address: str) -> User:
     user = check_password(email, password, address)
     if user is None:
         raise AuthError("email", WRONG_DETAILS)
-    user.last_signed_in_at = datetime.now(timezone.utc)
+    user.last_signed_in_at = datetime.now(UTC)
     db.session.commit()
     return user
 

@@ -9,7 +9,7 @@ remember-me included, outlives SESSION_ABSOLUTE_LIFETIME.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Flask, current_app, request, session
 from flask_login import current_user, login_user
@@ -19,7 +19,7 @@ from ..models import User
 
 
 def now() -> int:
-    return int(datetime.now(timezone.utc).timestamp())
+    return int(datetime.now(UTC).timestamp())
 
 
 @login_manager.user_loader

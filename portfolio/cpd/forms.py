@@ -5,8 +5,8 @@ from wtforms import FieldList, Form, FormField, SelectField, SelectMultipleField
 from wtforms.validators import Optional
 
 from ..fields import DateInputField, choices
-from ..models import GoalStatus
 from ..idempotency import OnceForm
+from ..models import GoalStatus
 
 
 class StartAppraisalForm(OnceForm):

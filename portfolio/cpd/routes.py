@@ -19,6 +19,8 @@ bp = Blueprint("cpd", __name__, url_prefix="/cpd")
 
 def form_posted() -> bool:
     return request.method == "POST"
+
+
 worker_required = role_required(Role.WORKER)
 
 
@@ -67,10 +69,18 @@ def new_activity():
 def new_appraisal():
     """Start this year's appraisal (open goals of last year's plan come with it)."""
     form = StartAppraisalForm(data={"held_on": service.today()})
-    form.appraiser_id.choices = choices([(0, "Choose")] + [(u.id, u.label) for u in service.appraisers_for(current_user)])
+    form.appraiser_id.choices = choices(
+        [(0, "Choose")] + [(u.id, u.label) for u in service.appraisers_for(current_user)]
+    )
     if form.validate_on_submit():
         try:
-            appraisal = service.start_appraisal(current_user, current_user, held_on=form.held_on.data, appraiser_id=form.appraiser_id.data, form_key=form.form_key.data)
+            appraisal = service.start_appraisal(
+                current_user,
+                current_user,
+                held_on=form.held_on.data,
+                appraiser_id=form.appraiser_id.data,
+                form_key=form.form_key.data,
+            )
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -85,13 +95,26 @@ def appraisal(appraisal_id: int):
     item = service.get_appraisal_or_404(current_user, appraisal_id)
     if item.is_locked and form_posted():
         # Someone still had the form open: nothing to fill in any more.
-        return _appraisal_page(item, refusal=Refusal("This appraisal is signed by both of you and locked: your changes were not saved", "signatures"))
+        return _appraisal_page(
+            item,
+            refusal=Refusal(
+                "This appraisal is signed by both of you and locked: your changes were not saved", "signatures"
+            ),
+        )
     form = _appraisal_form(item)
     if form.validate_on_submit():
-        goals = [service.GoalInput(r.form.description.data, r.form.method.data, r.form.target_on.data, r.form.status.data) for r in form.goals]
+        goals = [
+            service.GoalInput(r.form.description.data, r.form.method.data, r.form.target_on.data, r.form.status.data)
+            for r in form.goals
+        ]
         try:
             service.update_appraisal(
-                current_user, item, review=form.review.data, objectives=form.objectives.data, learning_needs=form.learning_needs.data, goals=goals
+                current_user,
+                item,
+                review=form.review.data,
+                objectives=form.objectives.data,
+                learning_needs=form.learning_needs.data,
+                goals=goals,
             )
         except FieldError as error:
             show_on_form(form, error)
@@ -103,9 +126,17 @@ def appraisal(appraisal_id: int):
 
 def _appraisal_form(item, **kwargs) -> AppraisalForm:
     """The appraisal's form filled with what it holds (and what was posted, unless ``formdata=None``)."""
-    rows = [{"description": g.description, "method": g.method, "target_on": g.target_on, "status": g.status.value} for g in item.goals]
+    rows = [
+        {"description": g.description, "method": g.method, "target_on": g.target_on, "status": g.status.value}
+        for g in item.goals
+    ]
     return AppraisalForm(
-        data={"review": item.review, "objectives": item.objectives, "learning_needs": item.learning_needs, "goals": rows + [{}] * max(1, 3 - len(rows))},
+        data={
+            "review": item.review,
+            "objectives": item.objectives,
+            "learning_needs": item.learning_needs,
+            "goals": rows + [{}] * max(1, 3 - len(rows)),
+        },
         **kwargs,
     )
 
@@ -116,7 +147,15 @@ def _appraisal_page(item, form: AppraisalForm | None = None, refusal: Refusal | 
         form = _appraisal_form(item, formdata=None)
     editable = not item.is_locked and current_user.id in (item.worker_id, item.appraiser_id)
     status = 422 if form.errors or refusal else 200
-    return render("cpd/appraisal.html", status=status, appraisal=item, form=form, editable=editable, sign_form=ConfirmForm(), refusal=refusal)
+    return render(
+        "cpd/appraisal.html",
+        status=status,
+        appraisal=item,
+        form=form,
+        editable=editable,
+        sign_form=ConfirmForm(),
+        refusal=refusal,
+    )
 
 
 @bp.post("/appraisals/<id:appraisal_id>/sign")

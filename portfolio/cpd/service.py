@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import abort
 from sqlalchemy import extract, func, select
 
-from .. import duties
+from .. import duties, idempotency
 from ..audit import ledger
 from ..clock import today
-from ..evidence import anonymity
 from ..database import begin_write, lock
-from .. import idempotency
 from ..errors import FieldError
+from ..evidence import anonymity
 from ..extensions import db
 from ..models import Appraisal, Competence, CpdActivity, CpdGoal, GoalStatus, Role, User
 from ..supervision import service as supervision
@@ -42,13 +41,17 @@ def get_appraisal_or_404(actor: User, appraisal_id: int) -> Appraisal:
     :raises 404: otherwise, as for a missing one.
     """
     appraisal = db.session.get(Appraisal, appraisal_id)
-    if appraisal is None or not (actor.id in (appraisal.worker_id, appraisal.appraiser_id) or actor.has_role(Role.MANAGER)):
+    if appraisal is None or not (
+        actor.id in (appraisal.worker_id, appraisal.appraiser_id) or actor.has_role(Role.MANAGER)
+    ):
         abort(404)
     return appraisal
 
 
 def appraisals_of(worker: User) -> list[Appraisal]:
-    return list(db.session.scalars(select(Appraisal).where(Appraisal.worker_id == worker.id).order_by(Appraisal.year.desc())))
+    return list(
+        db.session.scalars(select(Appraisal).where(Appraisal.worker_id == worker.id).order_by(Appraisal.year.desc()))
+    )
 
 
 def appraisals_to_sign(actor: User) -> list[Appraisal]:
@@ -56,7 +59,11 @@ def appraisals_to_sign(actor: User) -> list[Appraisal]:
     return list(
         db.session.scalars(
             select(Appraisal)
-            .where(Appraisal.appraiser_id == actor.id, Appraisal.appraiser_signed_at.is_(None), duties.not_own(Appraisal.worker_id, actor))
+            .where(
+                Appraisal.appraiser_id == actor.id,
+                Appraisal.appraiser_signed_at.is_(None),
+                duties.not_own(Appraisal.worker_id, actor),
+            )
             .order_by(Appraisal.held_on)
         )
     )
@@ -108,7 +115,9 @@ def _goals(held_on: date, rows: list[GoalInput]) -> list[tuple[str, str, date, G
 
 
 @idempotency.creates(Appraisal)
-def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraiser_id: int | None, form_key: str | None = None) -> Appraisal:
+def start_appraisal(
+    actor: User, worker: User, *, held_on: date | None, appraiser_id: int | None, form_key: str | None = None
+) -> Appraisal:
     """Start the appraisal of a year, carrying over the open goals of the year before.
 
     :raises FieldError: for a missing or future date, a wrong appraiser (the worker included), or a year that has one.
@@ -131,7 +140,10 @@ def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraise
         raise FieldError("held_on", f"There is already an appraisal for {held_on.year}")
     appraisal = Appraisal(worker_id=worker.id, year=held_on.year, held_on=held_on, appraiser_id=appraiser_id)
     previous = db.session.scalar(
-        select(Appraisal).where(Appraisal.worker_id == worker.id, Appraisal.year < held_on.year).order_by(Appraisal.year.desc()).limit(1)
+        select(Appraisal)
+        .where(Appraisal.worker_id == worker.id, Appraisal.year < held_on.year)
+        .order_by(Appraisal.year.desc())
+        .limit(1)
     )
     if previous is not None:
         for goal in previous.goals:
@@ -148,7 +160,9 @@ def start_appraisal(actor: User, worker: User, *, held_on: date | None, appraise
     db.session.add(appraisal)
     idempotency.remember(form_key, actor, appraisal)
     db.session.flush()
-    ledger.record(actor, "appraisal.started", f"user:{worker.id}", binds=appraisal, appraisal_id=appraisal.id, year=appraisal.year)
+    ledger.record(
+        actor, "appraisal.started", f"user:{worker.id}", binds=appraisal, appraisal_id=appraisal.id, year=appraisal.year
+    )
     db.session.commit()
     return appraisal
 
@@ -201,8 +215,16 @@ def sign(actor: User, appraisal: Appraisal) -> Appraisal:
     if getattr(appraisal, column) is not None:
         db.session.rollback()
         raise FieldError("sign", "You have already signed this appraisal")
-    setattr(appraisal, column, datetime.now(timezone.utc))
-    ledger.record(actor, "appraisal.signed", f"user:{appraisal.worker_id}", binds=appraisal, appraisal_id=appraisal.id, by=column.split("_")[0], locked=appraisal.is_locked)
+    setattr(appraisal, column, datetime.now(UTC))
+    ledger.record(
+        actor,
+        "appraisal.signed",
+        f"user:{appraisal.worker_id}",
+        binds=appraisal,
+        appraisal_id=appraisal.id,
+        by=column.split("_")[0],
+        locked=appraisal.is_locked,
+    )
     db.session.commit()
     return appraisal
 
@@ -237,7 +259,15 @@ def open_goals(worker: User) -> list[CpdGoal]:
 
 @idempotency.creates(CpdActivity)
 def log_activity(
-    actor: User, *, done_on: date | None, title: str, hours: str, learned: str, impact: str, goal_id: int | None, competence_ids: list[int],
+    actor: User,
+    *,
+    done_on: date | None,
+    title: str,
+    hours: str,
+    learned: str,
+    impact: str,
+    goal_id: int | None,
+    competence_ids: list[int],
     form_key: str | None = None,
 ) -> CpdActivity:
     """Add a CPD activity, linked to competences and to a plan goal.
@@ -269,7 +299,11 @@ def log_activity(
     if competence_ids:
         competences = list(
             db.session.scalars(
-                select(Competence).where(Competence.id.in_(competence_ids), Competence.framework_id == actor.framework_id, Competence.retired_at.is_(None))
+                select(Competence).where(
+                    Competence.id.in_(competence_ids),
+                    Competence.framework_id == actor.framework_id,
+                    Competence.retired_at.is_(None),
+                )
             )
         )
         if len(competences) != len(set(competence_ids)):
@@ -277,7 +311,13 @@ def log_activity(
     begin_write()
     idempotency.check(CpdActivity, form_key, actor)
     activity = CpdActivity(
-        worker_id=actor.id, done_on=done_on, title=title, hours=amount, learned=learned, impact=impact, goal_id=goal_id or None
+        worker_id=actor.id,
+        done_on=done_on,
+        title=title,
+        hours=amount,
+        learned=learned,
+        impact=impact,
+        goal_id=goal_id or None,
     )
     activity.competences = [db.session.merge(c) for c in competences]
     db.session.add(activity)
@@ -312,6 +352,9 @@ def hours_by_year(worker: User) -> list[tuple[int, Decimal]]:
     """Total CPD hours per calendar year, newest first (one query)."""
     year = extract("year", CpdActivity.done_on)
     rows = db.session.execute(
-        select(year, func.sum(CpdActivity.hours)).where(CpdActivity.worker_id == worker.id).group_by(year).order_by(year.desc())
+        select(year, func.sum(CpdActivity.hours))
+        .where(CpdActivity.worker_id == worker.id)
+        .group_by(year)
+        .order_by(year.desc())
     ).all()
     return [(int(y), Decimal(h).quantize(Decimal("0.01"))) for y, h in rows]

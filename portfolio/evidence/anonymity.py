@@ -138,9 +138,7 @@ class _Spans:
 # --------------------------------------------------------------------------
 # NHS numbers
 
-_NHS_RE = re.compile(
-    r"(?<![0-9])(?:[0-9]{10}|[0-9]{3}(?P<sep>[ \u00a0-])[0-9]{3}(?P=sep)[0-9]{4})(?![0-9])"
-)
+_NHS_RE = re.compile(r"(?<![0-9])(?:[0-9]{10}|[0-9]{3}(?P<sep>[ \u00a0-])[0-9]{3}(?P=sep)[0-9]{4})(?![0-9])")
 
 
 def nhs_number_is_valid(number: str) -> bool:
@@ -208,7 +206,9 @@ _ORDINAL = r"(?:st|nd|rd|th)?"
 
 _DATE_RES = (
     # 12/03/1985, 12-03-1985, 12.03.1985, 12/3/85 (day first, as written in the UK)
-    re.compile(r"(?<![0-9])(?P<day>[0-9]{1,2})(?P<sep>[/.-])(?P<mon>[0-9]{1,2})(?P=sep)(?P<year>[0-9]{4}|[0-9]{2})(?![0-9])"),
+    re.compile(
+        r"(?<![0-9])(?P<day>[0-9]{1,2})(?P<sep>[/.-])(?P<mon>[0-9]{1,2})(?P=sep)(?P<year>[0-9]{4}|[0-9]{2})(?![0-9])"
+    ),
     # 1985-03-12
     re.compile(r"(?<![0-9])(?P<year>[0-9]{4})-(?P<mon>[0-9]{1,2})-(?P<day>[0-9]{1,2})(?![0-9])"),
     # 12 March 1985, 12th March 1985, 12th of March, 1985, 12 Mar. 1985, 12-Mar-1985
@@ -271,7 +271,9 @@ def _full_dates(text: str, today: datetime.date) -> list[tuple[int, int, datetim
     return dates
 
 
-def _find_dates_of_birth(text: str, dates: list[tuple[int, int, datetime.date, bool]], today: datetime.date) -> list[Finding]:
+def _find_dates_of_birth(
+    text: str, dates: list[tuple[int, int, datetime.date, bool]], today: datetime.date
+) -> list[Finding]:
     """Dates of birth: full dates (day, month and year) that look like a birth date.
 
     Formats: 12/03/1985, 12-03-1985, 12.03.1985 and 12/3/85 (day first; the
@@ -625,7 +627,7 @@ def findings_in(text: str | None, *, html: bool = False, today: datetime.date | 
 
 
 def counted(findings: Iterable[Finding]) -> str:
-    """"1 possible NHS number and 2 possible dates of birth": the kinds found, each counted once."""
+    """ "1 possible NHS number and 2 possible dates of birth": the kinds found, each counted once."""
     phrases = [describe(kind, n) for kind, n in summary(findings)]
     return phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
 
@@ -650,7 +652,9 @@ class IdentifyingDetails(FieldError):
         self.found = findings
 
 
-def require_anonymous(field: str, label: str, text: str | None, *, html: bool = False, today: datetime.date | None = None) -> None:
+def require_anonymous(
+    field: str, label: str, text: str | None, *, html: bool = False, today: datetime.date | None = None
+) -> None:
     """Refuse text that may identify someone: the one check for every free-text field people type.
 
     ``field`` is the form field the message belongs next to and ``label`` the

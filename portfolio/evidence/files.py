@@ -406,7 +406,9 @@ def _display_name(raw: str | None, kind: _Kind) -> str:
     "notes.html.pdf" and opens as what it is.
     """
     name = re.split(r"[/\\]", unicodedata.normalize("NFC", raw or ""))[-1]
-    name = "".join(" " if ch.isspace() else ch for ch in name if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE)
+    name = "".join(
+        " " if ch.isspace() else ch for ch in name if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE
+    )
     name = " ".join(name.split()).strip(" .")
     root, extension = os.path.splitext(name)
     if extension.lower() not in kind.display_extensions:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import BooleanField, Form, HiddenField, IntegerField, RadioField, SearchField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    Form,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SearchField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from ..fields import DateInputField, choices
-from ..params import IdField
-from ..models import ActionOwner, EvidenceStatus
 from ..idempotency import OnceForm
+from ..models import ActionOwner, EvidenceStatus
+from ..params import IdField
 
 TITLE_MAX = 200
 TEXT_MAX = 20_000
@@ -40,10 +50,15 @@ class EvidenceForm(OnceForm):
 
     title = StringField(
         "Title",
-        validators=[DataRequired("Enter a title"), Length(max=TITLE_MAX, message=f"Title must be {TITLE_MAX} characters or fewer")],
+        validators=[
+            DataRequired("Enter a title"),
+            Length(max=TITLE_MAX, message=f"Title must be {TITLE_MAX} characters or fewer"),
+        ],
     )
     occurred_on = DateInputField(
-        "Date of the event", validators=[DateRequired("Enter the date of the event")], description_name="Date of the event"
+        "Date of the event",
+        validators=[DateRequired("Enter the date of the event")],
+        description_name="Date of the event",
     )
     files = MultipleFileField("Attach files (optional)")
 
@@ -51,8 +66,13 @@ class EvidenceForm(OnceForm):
 class ActionForm(Form):
     """One action agreed in supervision (a row of the supervision note)."""
 
-    description = StringField("Action", validators=[Optional(), Length(max=NOTE_MAX, message=f"Action must be {NOTE_MAX} characters or fewer")])
-    owner = SelectField("Owner", choices=choices([("", "Choose")] + [(o.value, o.label) for o in ActionOwner]), validators=[Optional()])
+    description = StringField(
+        "Action",
+        validators=[Optional(), Length(max=NOTE_MAX, message=f"Action must be {NOTE_MAX} characters or fewer")],
+    )
+    owner = SelectField(
+        "Owner", choices=choices([("", "Choose")] + [(o.value, o.label) for o in ActionOwner]), validators=[Optional()]
+    )
     due_on = DateInputField("Due date", description_name="Due date")
 
 
@@ -81,9 +101,15 @@ class FilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = SearchField("Search titles and text", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")])
+    q = SearchField(
+        "Search titles and text", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")]
+    )
     kind = SelectField("Kind", validators=[Optional()])
-    status = SelectField("Status", choices=choices([("", "Any status")] + [(s.value, s.label) for s in EvidenceStatus]), validators=[Optional()])
+    status = SelectField(
+        "Status",
+        choices=choices([("", "Any status")] + [(s.value, s.label) for s in EvidenceStatus]),
+        validators=[Optional()],
+    )
     competence = IdField("Competence", validators=[Optional()], message="Choose a competence from the map")
     date_from = DateInputField("From", description_name="The from date")
     date_to = DateInputField("To", description_name="The to date")
@@ -104,13 +130,17 @@ class PickerForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = SearchField("Search competences", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")])
+    q = SearchField(
+        "Search competences", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")]
+    )
     group = IdField("Area", validators=[Optional()], message="Choose an area from the list")
     tier = IdField("Tier", validators=[Optional()], message="Choose a tier from the list")
 
 
 class LinkForm(FlaskForm):
-    competence_id = IdField("Competence", validators=[InputRequired("Choose a competence")], message="Choose a competence")
+    competence_id = IdField(
+        "Competence", validators=[InputRequired("Choose a competence")], message="Choose a competence"
+    )
     note = StringField(
         "How this evidence shows the competence (optional)",
         validators=[Optional(), Length(max=NOTE_MAX, message=f"The note must be {NOTE_MAX} characters or fewer")],

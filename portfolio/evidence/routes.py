@@ -74,7 +74,9 @@ def index():
     result = service.portfolio_page(current_user, filters)
     params = {k: v for k, v in request.args.items() if k != "page" and v}
     page_url = lambda n: url_for(".index") + "?" + urlencode({**params, "page": n})  # noqa: E731
-    return render("evidence/index.html", "evidence_list", form=form, result=result, page_url=page_url, filtered=bool(params))
+    return render(
+        "evidence/index.html", "evidence_list", form=form, result=result, page_url=page_url, filtered=bool(params)
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -134,7 +136,9 @@ def new(kind: str):
     """Step 2: the form for that kind of evidence."""
     evidence_kind = _kind_or_404(kind)
     competence_id = request.args.get("competence", type=parse_id)
-    competence = service.get_competence_for_worker_or_404(current_user, competence_id, active=True) if competence_id else None
+    competence = (
+        service.get_competence_for_worker_or_404(current_user, competence_id, active=True) if competence_id else None
+    )
     form = kinds.get(evidence_kind).form()
     _supervisor_choices(form)
     findings = None
@@ -239,7 +243,13 @@ def delete(evidence_id: int):
         try:
             service.delete_evidence(current_user, evidence)
         except FieldError as error:
-            return render("evidence/delete.html", status=422, evidence=evidence, form=form, refusal=Refusal(error.message, "delete"))
+            return render(
+                "evidence/delete.html",
+                status=422,
+                evidence=evidence,
+                form=form,
+                refusal=Refusal(error.message, "delete"),
+            )
         flash(f"Deleted: {evidence.title}", "success")
         return redirect(url_for(".index"), code=303)
     return render("evidence/delete.html", evidence=evidence, form=form, refusal=None)
@@ -265,7 +275,9 @@ def submit(evidence_id: int):
             flash("Submitted for review", "success")
             return redirect(url_for(".show", evidence_id=evidence.id), code=303)
     status = 422 if form.errors or refusal else 200
-    return render("evidence/submit.html", status=status, evidence=evidence, form=form, findings=findings, refusal=refusal)
+    return render(
+        "evidence/submit.html", status=status, evidence=evidence, form=form, findings=findings, refusal=refusal
+    )
 
 
 @bp.get("/<id:evidence_id>/files/<id:file_id>")
@@ -287,7 +299,9 @@ def remove_file(evidence_id: int, file_id: int):
         try:
             service.remove_file(current_user, evidence, stored)
         except FieldError as error:
-            return _show_page(evidence, Refusal(error.message, "status" if isinstance(error, service.NotEditable) else "files"))
+            return _show_page(
+                evidence, Refusal(error.message, "status" if isinstance(error, service.NotEditable) else "files")
+            )
         flash(f"Removed {stored.original_name}", "success")
     return redirect(url_for(".show", evidence_id=evidence.id), code=303)
 
@@ -300,7 +314,15 @@ def links(evidence_id: int):
     return _links_page(evidence, LinkForm(formdata=None))
 
 
-def _links_page(evidence, link_form: LinkForm, status: int = 200, *, note_form: LinkNoteForm | None = None, note_link_id: int | None = None, refusal: Refusal | None = None):
+def _links_page(
+    evidence,
+    link_form: LinkForm,
+    status: int = 200,
+    *,
+    note_form: LinkNoteForm | None = None,
+    note_link_id: int | None = None,
+    refusal: Refusal | None = None,
+):
     """The links page; a refused note shows next to the note of link ``note_link_id``, other refusals in the summary."""
     picker_form = PickerForm(request.args)
     picker_form.validate()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from flask import abort
 from sqlalchemy import Select, func, inspect, or_, select
@@ -146,7 +147,9 @@ def supervisors_of(worker: User, on: date | None = None) -> list[User]:
     return supervision.supervisors_of(worker.id, on)
 
 
-def _clean_input(actor: User, kind: EvidenceKind, data: EvidenceInput, today: date, current: Evidence | None = None) -> dict[str, Any]:
+def _clean_input(
+    actor: User, kind: EvidenceKind, data: EvidenceInput, today: date, current: Evidence | None = None
+) -> dict[str, Any]:
     """Check the values and return the columns to write.
 
     The messages are the kind's form's (``kinds.Kind.required_message``): the
@@ -213,12 +216,16 @@ def _clean_actions(data: EvidenceInput) -> list[SupervisionAction]:
         if row.due_on is None:
             raise FieldError(prefix + "due_on", "Enter the due date")
         actions.append(
-            SupervisionAction(position=len(actions) + 1, description=description, owner=ActionOwner(row.owner), due_on=row.due_on)
+            SupervisionAction(
+                position=len(actions) + 1, description=description, owner=ActionOwner(row.owner), due_on=row.due_on
+            )
         )
     return actions
 
 
-def _check_anonymity(kind: EvidenceKind, values: dict[str, Any], actions: list[SupervisionAction], confirmed: bool, today: date) -> None:
+def _check_anonymity(
+    kind: EvidenceKind, values: dict[str, Any], actions: list[SupervisionAction], confirmed: bool, today: date
+) -> None:
     """No free-text field may identify a person supported.
 
     The title and the short fields are shown in lists, queues, notifications
@@ -239,11 +246,17 @@ def _check_anonymity(kind: EvidenceKind, values: dict[str, Any], actions: list[S
         return
     findings = find_identifiers_in(values, today=today, kind=kind)
     if findings:
-        labels = [entry.field_label(name) for name in entry.text_columns if anonymity.findings_in(values[name], html=True, today=today)]
+        labels = [
+            entry.field_label(name)
+            for name in entry.text_columns
+            if anonymity.findings_in(values[name], html=True, today=today)
+        ]
         raise AnonymityCheckNeeded(findings, labels)
 
 
-def _check_fixed_fields(kind: EvidenceKind, values: dict[str, Any] | Evidence, today: date | None, field: str | None = None) -> None:
+def _check_fixed_fields(
+    kind: EvidenceKind, values: dict[str, Any] | Evidence, today: date | None, field: str | None = None
+) -> None:
     """Refuse identifying details in every free-text field that cannot be confirmed (all but a reflection's prompts).
 
     ``field`` puts the message on one form field (the submit page's) instead of each field's own.
@@ -251,7 +264,9 @@ def _check_fixed_fields(kind: EvidenceKind, values: dict[str, Any] | Evidence, t
     entry = kinds.get(kind)
     for name in entry.plain_columns + (() if entry.confirmable else entry.text_columns):
         text = values.get(name) if isinstance(values, dict) else getattr(values, name)
-        anonymity.require_anonymous(field or name, entry.field_label(name), text, html=name in entry.text_columns, today=today)
+        anonymity.require_anonymous(
+            field or name, entry.field_label(name), text, html=name in entry.text_columns, today=today
+        )
 
 
 def find_identifiers_in(
@@ -352,7 +367,7 @@ def create_evidence(
         raise
     evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **values)
     if entry.confirmable and data.confirm_anonymous and not values["is_private"]:
-        evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
+        evidence.anonymity_confirmed_at = datetime.now(UTC)
     evidence.files = _file_rows(staged)
     evidence.actions = actions
     if competence is not None:
@@ -386,8 +401,11 @@ def update_evidence(
     entry = kinds.get(kind)
     values = _clean_input(actor, kind, data, today, current=evidence)
     actions = _clean_actions(data) if entry.has_actions else None
-    already_confirmed_on = lambda item: item.anonymity_confirmed_at is not None and all(  # noqa: E731
-        values.get(n) == getattr(item, n) for n in entry.text_columns
+    already_confirmed_on = lambda item: (
+        item.anonymity_confirmed_at is not None
+        and all(  # noqa: E731
+            values.get(n) == getattr(item, n) for n in entry.text_columns
+        )
     )
     already_confirmed = already_confirmed_on(evidence)
     _check_anonymity(kind, values, actions or [], data.confirm_anonymous or already_confirmed, today)
@@ -405,7 +423,9 @@ def update_evidence(
     for name, value in values.items():
         setattr(evidence, name, value)
     if entry.confirmable:
-        evidence.anonymity_confirmed_at = _confirmed_at(evidence, values["is_private"], data.confirm_anonymous, already_confirmed)
+        evidence.anonymity_confirmed_at = _confirmed_at(
+            evidence, values["is_private"], data.confirm_anonymous, already_confirmed
+        )
     if actions is not None:
         evidence.actions = actions
     evidence.files.extend(_file_rows(staged))
@@ -418,7 +438,7 @@ def _confirmed_at(evidence: Evidence, is_private: bool, confirming: bool, alread
     if is_private:
         return None
     if confirming:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     return evidence.anonymity_confirmed_at if already_confirmed else None
 
 
@@ -587,9 +607,9 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
     begin_write()
     evidence = _locked_editable(_key(evidence))
     if confirmable and confirm_anonymous and evidence.anonymity_confirmed_at is None:
-        evidence.anonymity_confirmed_at = datetime.now(timezone.utc)
+        evidence.anonymity_confirmed_at = datetime.now(UTC)
     evidence.status = EvidenceStatus.SUBMITTED
-    evidence.submitted_at = datetime.now(timezone.utc)
+    evidence.submitted_at = datetime.now(UTC)
     db.session.flush()
     review.open_submission(actor, evidence)
     db.session.commit()
@@ -653,7 +673,9 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
     page = min(max(filters.page, 1), pages)
     items = list(
         db.session.scalars(
-            query.order_by(Evidence.occurred_on.desc(), Evidence.id.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+            query.order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
+            .limit(PAGE_SIZE)
+            .offset((page - 1) * PAGE_SIZE)
         )
     )
     ids = [e.id for e in items]
@@ -662,12 +684,16 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
     if ids:
         link_counts = dict(
             db.session.execute(
-                select(EvidenceLink.evidence_id, func.count()).where(EvidenceLink.evidence_id.in_(ids)).group_by(EvidenceLink.evidence_id)
+                select(EvidenceLink.evidence_id, func.count())
+                .where(EvidenceLink.evidence_id.in_(ids))
+                .group_by(EvidenceLink.evidence_id)
             ).all()
         )
         file_counts = dict(
             db.session.execute(
-                select(EvidenceFile.evidence_id, func.count()).where(EvidenceFile.evidence_id.in_(ids)).group_by(EvidenceFile.evidence_id)
+                select(EvidenceFile.evidence_id, func.count())
+                .where(EvidenceFile.evidence_id.in_(ids))
+                .group_by(EvidenceFile.evidence_id)
             ).all()
         )
     return PortfolioPage(items, total, page, pages, link_counts, file_counts, competence)
@@ -723,7 +749,15 @@ class PickerResult:
     linked: bool
 
 
-def picker(actor: User, evidence: Evidence, *, q: str = "", group_id: int | None = None, tier_id: int | None = None, limit: int = 10) -> tuple[list[PickerResult], int]:
+def picker(
+    actor: User,
+    evidence: Evidence,
+    *,
+    q: str = "",
+    group_id: int | None = None,
+    tier_id: int | None = None,
+    limit: int = 10,
+) -> tuple[list[PickerResult], int]:
     """Competences of the actor's framework matching the filters, with how much evidence each has."""
     query = (
         select(Competence, Tier, CompetenceGroup)
@@ -737,7 +771,9 @@ def picker(actor: User, evidence: Evidence, *, q: str = "", group_id: int | None
         query = query.where(or_(CompetenceGroup.id == group_id, CompetenceGroup.parent_id == group_id))
     for word in q.split()[:10]:
         pattern = f"%{word.lower().replace('%', '').replace('_', '')}%"
-        query = query.where(or_(func.lower(Competence.statement).like(pattern), func.lower(CompetenceGroup.name).like(pattern)))
+        query = query.where(
+            or_(func.lower(Competence.statement).like(pattern), func.lower(CompetenceGroup.name).like(pattern))
+        )
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = db.session.execute(query.order_by(Tier.position, Competence.position).limit(limit)).all()
     counts = rules.linked_counts([actor.id]) if rows else {}
@@ -755,5 +791,7 @@ def picker_choices(actor: User) -> tuple[list[CompetenceGroup], list[Tier]]:
         .where(CompetenceGroup.framework_id == actor.framework_id, CompetenceGroup.parent_id.is_(None))
         .order_by(CompetenceGroup.position)
     ).all()
-    tiers = db.session.scalars(select(Tier).where(Tier.framework_id == actor.framework_id).order_by(Tier.position)).all()
+    tiers = db.session.scalars(
+        select(Tier).where(Tier.framework_id == actor.framework_id).order_by(Tier.position)
+    ).all()
     return list(groups), list(tiers)

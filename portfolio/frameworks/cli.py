@@ -34,4 +34,6 @@ def list_command() -> None:
     """Show the current frameworks, their keys and tiers."""
     for framework, count in service.current_frameworks():
         tiers = ", ".join(f"{t.slug}" for t in framework.tiers)
-        click.echo(f"{framework.key} (version {framework.version}): {framework.title}; {count} competences; tiers: {tiers}")
+        click.echo(
+            f"{framework.key} (version {framework.version}): {framework.title}; {count} competences; tiers: {tiers}"
+        )

@@ -4,8 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import SearchField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from .service import GROUP_NAME_MAX, STATEMENT_MAX
 from ..idempotency import OnceForm
+from .service import GROUP_NAME_MAX, STATEMENT_MAX
 
 
 class LocalityCompetenceForm(OnceForm):
@@ -20,7 +20,9 @@ class LocalityCompetenceForm(OnceForm):
         "Underpinning principle",
         validators=[
             DataRequired("Enter the underpinning principle"),
-            Length(max=GROUP_NAME_MAX, message=f"The underpinning principle must be {GROUP_NAME_MAX} characters or fewer"),
+            Length(
+                max=GROUP_NAME_MAX, message=f"The underpinning principle must be {GROUP_NAME_MAX} characters or fewer"
+            ),
         ],
     )
     function = StringField(
@@ -39,4 +41,6 @@ class ConfirmForm(FlaskForm):
 class CompetenceSearchForm(FlaskForm):
     """Filters a framework page's statements (GET, so no CSRF token)."""
 
-    q = SearchField("Find a competence", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")])
+    q = SearchField(
+        "Find a competence", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")]
+    )

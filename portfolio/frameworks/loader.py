@@ -58,7 +58,18 @@ def read_data(path: Path) -> dict[str, Any]:
         raise FrameworkDataError(f"{path.name}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise FrameworkDataError(f"{path.name}: expected a mapping at the top level")
-    for field in ("key", "kind", "title", "short_title", "publisher", "published", "role", "area_of_work", "source", "tiers"):
+    for field in (
+        "key",
+        "kind",
+        "title",
+        "short_title",
+        "publisher",
+        "published",
+        "role",
+        "area_of_work",
+        "source",
+        "tiers",
+    ):
         if not data.get(field):
             raise FrameworkDataError(f"{path.name}: missing {field!r}")
     if data["kind"] not in KINDS:
@@ -88,7 +99,10 @@ def _tier_references(data: dict[str, Any]) -> list[tuple[str, list[str]]]:
             for area in data.get("areas", [])
             for listing in area.get("lists", [])
         ]
-    return [(str(section.get("title") or section.get("section")), [section["tier"]] if section.get("tier") else []) for section in data.get("sections", [])]
+    return [
+        (str(section.get("title") or section.get("section")), [section["tier"]] if section.get("tier") else [])
+        for section in data.get("sections", [])
+    ]
 
 
 def content_hash(data: dict[str, Any]) -> str:
@@ -171,9 +185,7 @@ def load_file(path: Path) -> LoadResult:
     data = read_data(path)
     digest = content_hash(data)
     begin_write()
-    current = db.session.scalar(
-        select(Framework).where(Framework.key == data["key"], Framework.is_current.is_(True))
-    )
+    current = db.session.scalar(select(Framework).where(Framework.key == data["key"], Framework.is_current.is_(True)))
     if current is not None and current.content_hash == digest:
         db.session.rollback()
         return LoadResult(current, created=False)

@@ -73,7 +73,11 @@ def edit_locality(framework_id: int, competence_id: int):
     if form.validate_on_submit():
         try:
             service.update_locality_competence(
-                current_user, competence, statement=form.statement.data, principle=form.principle.data, function=form.function.data
+                current_user,
+                competence,
+                statement=form.statement.data,
+                principle=form.principle.data,
+                function=form.function.data,
             )
         except FieldError as error:
             show_on_form(form, error)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import abort
 from sqlalchemy import func, select
@@ -113,7 +113,12 @@ def framework_outline(framework: Framework, query: str = "", viewer: User | None
     worker viewing (any version of) their own framework also sees where they
     stand on each statement.
     """
-    own = viewer is not None and viewer.is_worker and viewer.framework is not None and viewer.framework.key == framework.key
+    own = (
+        viewer is not None
+        and viewer.is_worker
+        and viewer.framework is not None
+        and viewer.framework.key == framework.key
+    )
     framework_tree = tree.framework_tree(framework, viewer if own else None)
     tiers, groups, competences = framework_tree.tiers, framework_tree.groups, framework_tree.competences
 
@@ -272,7 +277,9 @@ def _next_ref(framework: Framework) -> str:
 
 
 @idempotency.creates(Competence)
-def add_locality_competence(actor: User, framework: Framework, *, statement: str, principle: str, function: str, form_key: str | None = None) -> Competence:
+def add_locality_competence(
+    actor: User, framework: Framework, *, statement: str, principle: str, function: str, form_key: str | None = None
+) -> Competence:
     """Add a locality-specific competence to a role profile.
 
     :raises FieldError: for missing, over-long or duplicate values.
@@ -286,7 +293,9 @@ def add_locality_competence(actor: User, framework: Framework, *, statement: str
     _check_not_duplicate(framework, statement)
     tier = db.session.scalar(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position).limit(1))
     group = GroupIndex(framework).get([(principle, "principle", ""), (function, "function", "")])
-    position = (db.session.scalar(select(func.max(Competence.position)).where(Competence.framework_id == framework.id)) or 0) + 1
+    position = (
+        db.session.scalar(select(func.max(Competence.position)).where(Competence.framework_id == framework.id)) or 0
+    ) + 1
     competence = Competence(
         framework_id=framework.id,
         ref=_next_ref(framework),
@@ -304,7 +313,9 @@ def add_locality_competence(actor: User, framework: Framework, *, statement: str
     return competence
 
 
-def update_locality_competence(actor: User, competence: Competence, *, statement: str, principle: str, function: str) -> Competence:
+def update_locality_competence(
+    actor: User, competence: Competence, *, statement: str, principle: str, function: str
+) -> Competence:
     """Change a locality-specific competence's wording or grouping.
 
     :raises FieldError: for missing, over-long or duplicate values.
@@ -327,7 +338,7 @@ def retire_locality_competence(actor: User, competence: Competence) -> Competenc
     begin_write()
     competence = lock(Competence, competence.id)
     if competence.retired_at is None:
-        competence.retired_at = datetime.now(timezone.utc)
+        competence.retired_at = datetime.now(UTC)
         competence.retired_by_id = actor.id
     db.session.commit()
     return competence

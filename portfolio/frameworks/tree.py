@@ -108,12 +108,18 @@ class FrameworkTree:
 def framework_tree(framework: Framework, worker: User | None = None) -> FrameworkTree:
     """The framework's tiers, groups, active statements and requirements, with ``worker``'s counts (six queries)."""
     tiers = list(db.session.scalars(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position)))
-    groups = {g.id: g for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id == framework.id))}
+    groups = {
+        g.id: g for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id == framework.id))
+    }
     competences = db.session.scalars(
-        select(Competence).where(Competence.framework_id == framework.id, Competence.retired_at.is_(None)).order_by(Competence.position)
+        select(Competence)
+        .where(Competence.framework_id == framework.id, Competence.retired_at.is_(None))
+        .order_by(Competence.position)
     ).all()
     requirements = list(
-        db.session.scalars(select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position))
+        db.session.scalars(
+            select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)
+        )
     )
     linked: dict[tuple[int, str], dict[EvidenceStatus, int]] = {}
     accepted: dict[tuple[int, str], int] = {}

@@ -8,9 +8,9 @@ once, and refused after CHALLENGE_LIFETIME.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from flask import current_app, session
@@ -79,7 +79,12 @@ def user_handle(user_id: int) -> bytes:
 
 
 def _remember(purpose: str, challenge: bytes, user_id: int | None) -> None:
-    session[SESSION_KEY] = {"purpose": purpose, "challenge": bytes_to_base64url(challenge), "at": now(), "user": user_id}
+    session[SESSION_KEY] = {
+        "purpose": purpose,
+        "challenge": bytes_to_base64url(challenge),
+        "at": now(),
+        "user": user_id,
+    }
 
 
 def take_challenge(purpose: str, user_id: int | None = None) -> bytes:
@@ -139,7 +144,9 @@ def verify_registration(credential: dict, user_id: int) -> NewCredential:
             expected_origin=rp.origin,
             require_user_verification=True,
         )
-    return NewCredential(bytes_to_base64url(verified.credential_id), verified.credential_public_key, verified.sign_count)
+    return NewCredential(
+        bytes_to_base64url(verified.credential_id), verified.credential_public_key, verified.sign_count
+    )
 
 
 def authentication_options(purpose: str, user_id: int | None, allowed: list[str]) -> str:
@@ -168,7 +175,9 @@ def credential_id_of(credential: dict) -> tuple[str, bytes | None]:
     return bytes_to_base64url(parsed.raw_id), parsed.response.user_handle
 
 
-def verify_assertion(credential: dict, challenge: bytes, *, public_key: bytes, sign_count: int, require_user_verification: bool) -> int:
+def verify_assertion(
+    credential: dict, challenge: bytes, *, public_key: bytes, sign_count: int, require_user_verification: bool
+) -> int:
     """Check a signed assertion against the stored key; return the new sign count.
 
     py_webauthn refuses a sign count that did not go up (a cloned authenticator).

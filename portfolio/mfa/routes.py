@@ -162,7 +162,9 @@ def passkey_register():
         return _json_error(getattr(error, "message", None) or str(error))
     if first and service.mfa_required(user):
         # Someone held at the gate is through it now: on to their home page.
-        flash("Your passkey has been added. Create recovery codes on your security page in case you lose it.", "success")
+        flash(
+            "Your passkey has been added. Create recovery codes on your security page in case you lose it.", "success"
+        )
         return jsonify(redirect=url_for("home.index"))
     flash("Your passkey has been added.", "success")
     return jsonify(redirect=url_for("mfa.security"))

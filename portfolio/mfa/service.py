@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from io import BytesIO
 
 import pyotp
@@ -42,7 +42,7 @@ WRONG_CODE = "The code is not correct. Check your authenticator app and enter th
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- Reading -----------------------------------------------------------------
@@ -82,7 +82,9 @@ def security_of(user: User) -> Security:
     left = db.session.scalar(
         select(func.count(RecoveryCode.id)).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
     )
-    keys = db.session.scalars(select(Passkey).where(Passkey.user_id == user.id).order_by(Passkey.created_at, Passkey.id)).all()
+    keys = db.session.scalars(
+        select(Passkey).where(Passkey.user_id == user.id).order_by(Passkey.created_at, Passkey.id)
+    ).all()
     return Security(bool(totp_on), left or 0, list(keys), mfa_required(user))
 
 
@@ -94,7 +96,9 @@ def _decrypt(row: TotpSecret) -> str:
     try:
         return _fernet().decrypt(row.secret_encrypted.encode()).decode()
     except InvalidToken as exc:  # a different PORTFOLIO_MFA_KEY: an operator's mistake, not the user's
-        raise RuntimeError("A one-time-code secret cannot be decrypted: is PORTFOLIO_MFA_KEY the key it was stored with?") from exc
+        raise RuntimeError(
+            "A one-time-code secret cannot be decrypted: is PORTFOLIO_MFA_KEY the key it was stored with?"
+        ) from exc
 
 
 def pending_totp_secret(user: User) -> str | None:
@@ -114,7 +118,16 @@ def totp_qr_svg(user: User) -> bytes | None:
         return None
     qr = segno.make(provisioning_uri(user, secret), error="m")
     out = BytesIO()
-    qr.save(out, kind="svg", scale=5, border=4, xmldecl=True, svgclass=None, lineclass=None, title="QR code for your authenticator app")
+    qr.save(
+        out,
+        kind="svg",
+        scale=5,
+        border=4,
+        xmldecl=True,
+        svgclass=None,
+        lineclass=None,
+        title="QR code for your authenticator app",
+    )
     return out.getvalue()
 
 
@@ -222,7 +235,7 @@ REPEAT_WINDOW = timedelta(minutes=2)
 
 def _aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _repeated_confirmation(row: TotpSecret, code: str) -> bool:
@@ -324,7 +337,9 @@ def verify_second_step(user_id: int, code: str, address: str) -> User:
     if not ok and len(code) == RECOVERY_CODE_LENGTH:
         recovery = db.session.scalar(
             select(RecoveryCode)
-            .where(RecoveryCode.user_id == user_id, RecoveryCode.code_hash == digest(code), RecoveryCode.used_at.is_(None))
+            .where(
+                RecoveryCode.user_id == user_id, RecoveryCode.code_hash == digest(code), RecoveryCode.used_at.is_(None)
+            )
             .execution_options(populate_existing=True)
         )
         if recovery is not None:
@@ -335,7 +350,10 @@ def verify_second_step(user_id: int, code: str, address: str) -> User:
         user.last_signed_in_at = utcnow()
     db.session.commit()
     if not ok:
-        raise FieldError("code", "The code is not correct, or it has been used already. Enter the latest code from your authenticator app, or an unused recovery code")
+        raise FieldError(
+            "code",
+            "The code is not correct, or it has been used already. Enter the latest code from your authenticator app, or an unused recovery code",
+        )
     return user
 
 
@@ -383,7 +401,13 @@ def register_passkey(user: User, name: str, credential: dict) -> Passkey:
     _lock_user(user.id)
     if db.session.scalar(select(Passkey.id).where(Passkey.credential_id == new.credential_id)) is not None:
         _refuse("name", "This passkey is already registered")
-    key = Passkey(user_id=user.id, credential_id=new.credential_id, public_key=new.public_key, sign_count=new.sign_count, name=name)
+    key = Passkey(
+        user_id=user.id,
+        credential_id=new.credential_id,
+        public_key=new.public_key,
+        sign_count=new.sign_count,
+        name=name,
+    )
     db.session.add(key)
     db.session.commit()
     return key
@@ -426,7 +450,10 @@ def remove_passkey(user: User, passkey_id: int) -> None:
     others = _passkey_count(user.id) - 1
     if not totp_on and others == 0:
         if mfa_required(locked):
-            _refuse("confirm", "Your role needs a second way to sign in. Set up an authenticator app or another passkey first")
+            _refuse(
+                "confirm",
+                "Your role needs a second way to sign in. Set up an authenticator app or another passkey first",
+            )
         db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     db.session.delete(key)
     db.session.commit()
@@ -453,7 +480,10 @@ def sign_in_with_passkey(credential: dict, user: User | None) -> User:
     credential_id, handle = webauthn.credential_id_of(credential)
     begin_write()
     key = db.session.scalar(
-        select(Passkey).where(Passkey.credential_id == credential_id).with_for_update().execution_options(populate_existing=True)
+        select(Passkey)
+        .where(Passkey.credential_id == credential_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     owner = db.session.get(User, key.user_id) if key else None
     if (
@@ -464,10 +494,16 @@ def sign_in_with_passkey(credential: dict, user: User | None) -> User:
         or (handle is not None and handle != webauthn.user_handle(key.user_id))
     ):
         db.session.rollback()
-        raise webauthn.PasskeyError("This passkey is not registered for an account here. Sign in with your email address and password")
+        raise webauthn.PasskeyError(
+            "This passkey is not registered for an account here. Sign in with your email address and password"
+        )
     try:
         count = webauthn.verify_assertion(
-            credential, challenge, public_key=key.public_key, sign_count=key.sign_count, require_user_verification=user is None
+            credential,
+            challenge,
+            public_key=key.public_key,
+            sign_count=key.sign_count,
+            require_user_verification=user is None,
         )
     except webauthn.PasskeyError:
         db.session.rollback()
@@ -502,9 +538,12 @@ def reset_second_factors(actor: User, user_id: int) -> User:
     person = _lock_user(user_id)
     row = _totp_row(user_id)
     keys = _passkey_count(user_id)
-    codes = db.session.scalar(
-        select(func.count(RecoveryCode.id)).where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
-    ) or 0
+    codes = (
+        db.session.scalar(
+            select(func.count(RecoveryCode.id)).where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
+        )
+        or 0
+    )
     if row is None and keys == 0 and codes == 0:
         db.session.rollback()  # nothing to reset (a second click): nothing to record
         return person

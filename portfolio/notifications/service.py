@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from flask import Flask, abort, current_app, has_request_context, url_for
@@ -84,16 +84,22 @@ def _drop_pending(session) -> None:
 
 
 def unread_count(user: User) -> int:
-    return db.session.scalar(
-        select(func.count(Notification.id)).where(Notification.user_id == user.id, Notification.read_at.is_(None))
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count(Notification.id)).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        )
+        or 0
+    )
 
 
 def for_user(user: User, limit: int = 50) -> list[Notification]:
     """The user's newest notices."""
     return list(
         db.session.scalars(
-            select(Notification).where(Notification.user_id == user.id).order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+            select(Notification)
+            .where(Notification.user_id == user.id)
+            .order_by(Notification.created_at.desc(), Notification.id.desc())
+            .limit(limit)
         )
     )
 
@@ -112,7 +118,7 @@ def mark_read(user: User, notice: Notification | None = None) -> None:
     query = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     if notice is not None:
         query = query.where(Notification.id == notice.id)
-    db.session.execute(query.values(read_at=datetime.now(timezone.utc)))
+    db.session.execute(query.values(read_at=datetime.now(UTC)))
     db.session.commit()
 
 

@@ -19,7 +19,9 @@ def _roles_field() -> SelectMultipleField:
 class PersonForm(FlaskForm):
     """Name, roles, framework and tier: what a manager can change."""
 
-    name = StringField("Full name", validators=[Optional(), Length(max=120, message="Name must be 120 characters or fewer")])
+    name = StringField(
+        "Full name", validators=[Optional(), Length(max=120, message="Name must be 120 characters or fewer")]
+    )
     roles = _roles_field()
     tier_id = SelectField("Framework and tier (workers only)", coerce=int, validate_choice=False)
 
@@ -31,8 +33,13 @@ class PersonForm(FlaskForm):
 
 
 class InviteForm(PersonForm, OnceForm):
-    email = EmailField("Email address", validators=[Optional(), Length(max=254, message="Email address must be 254 characters or fewer")])
-    supervisor_ids = SelectMultipleField("Supervisors (optional, workers only)", coerce=int, validators=[Optional()], validate_choice=False)
+    email = EmailField(
+        "Email address",
+        validators=[Optional(), Length(max=254, message="Email address must be 254 characters or fewer")],
+    )
+    supervisor_ids = SelectMultipleField(
+        "Supervisors (optional, workers only)", coerce=int, validators=[Optional()], validate_choice=False
+    )
 
     def fill_choices(self) -> None:
         super().fill_choices()
@@ -51,9 +58,15 @@ class PeopleFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = SearchField("Name or email", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")])
+    q = SearchField(
+        "Name or email", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")]
+    )
     status = SelectField(
-        "Status", choices=choices([("", "Any status"), ("invited", "Invited"), ("active", "Active"), ("deactivated", "Deactivated")]), validators=[Optional()]
+        "Status",
+        choices=choices(
+            [("", "Any status"), ("invited", "Invited"), ("active", "Active"), ("deactivated", "Deactivated")]
+        ),
+        validators=[Optional()],
     )
     role = SelectField("Role", choices=choices([("", "Any role")] + ROLE_CHOICES), validators=[Optional()])
 

@@ -36,7 +36,12 @@ def index():
     rows = service.people(q or "", form.status.data or "", form.role.data or "")
     filtered = bool(q or form.status.data or form.role.data)
     return render(
-        "people/index.html", "people_list", form=form, rows=rows, filtered=filtered, invitations=service.pending_invitations()
+        "people/index.html",
+        "people_list",
+        form=form,
+        rows=rows,
+        filtered=filtered,
+        invitations=service.pending_invitations(),
     )
 
 
@@ -45,7 +50,9 @@ def _invited_answer(invited: service.Invited, heading: str):
     if current_app.config.get("SMTP_HOST"):
         flash(f"{heading}: an email with the link is on its way to {invited.person.email}", "success")
         return redirect(url_for(".show", person_id=invited.person.id), code=303)
-    return render("people/invited.html", person=invited.person, heading=heading, link=service.invitation_url(invited.token))
+    return render(
+        "people/invited.html", person=invited.person, heading=heading, link=service.invitation_url(invited.token)
+    )
 
 
 @bp.route("/invite", methods=["GET", "POST"])
@@ -99,11 +106,15 @@ def _show(person, form: ConfirmForm, status: int = 200):
 def edit(person_id: int):
     """Change a person's name, roles, framework and tier."""
     person = service.get_person_or_404(person_id)
-    form = PersonForm(data={"name": person.name, "roles": [r.value for r in person.roles], "tier_id": person.tier_id or 0})
+    form = PersonForm(
+        data={"name": person.name, "roles": [r.value for r in person.roles], "tier_id": person.tier_id or 0}
+    )
     form.fill_choices()
     if form.validate_on_submit():
         try:
-            changed = service.change(current_user, person, name=form.name.data, roles=form.chosen_roles(), tier_id=form.tier_id.data)
+            changed = service.change(
+                current_user, person, name=form.name.data, roles=form.chosen_roles(), tier_id=form.tier_id.data
+            )
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -124,7 +135,9 @@ def deactivate(person_id: int):
         except FieldError as error:
             show_on_form(form, error)
         else:
-            flash(f"{person.name} is deactivated: they cannot sign in, and every session of theirs has ended", "success")
+            flash(
+                f"{person.name} is deactivated: they cannot sign in, and every session of theirs has ended", "success"
+            )
             return redirect(url_for(".show", person_id=person.id), code=303)
     return render("people/deactivate.html", status=422 if form.errors else 200, form=form, person=person)
 
@@ -188,7 +201,9 @@ def accept(token: str):
             login_user(person)
             flash(f"Welcome, {person.name}: your password is set", "success")
             return redirect(url_for("home.index"), code=303)
-    return render("people/accept.html", status=422 if form.errors else 200, form=form, person=invitation.user, token=token)
+    return render(
+        "people/accept.html", status=422 if form.errors else 200, form=form, person=invitation.user, token=token
+    )
 
 
 def _unusable():

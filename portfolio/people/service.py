@@ -10,7 +10,7 @@ cannot both pass the check.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from flask import abort, current_app
 from sqlalchemy import func, or_, select, update
@@ -37,7 +37,7 @@ ROLE_LABELS = {Role.WORKER: "Worker", Role.SUPERVISOR: "Supervisor", Role.MANAGE
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class InvitationUnusable(Exception):
@@ -79,7 +79,11 @@ def people(q: str = "", status: str = "", role: str = "") -> list[PersonRow]:
     Two queries whatever the number of people: the people (with framework
     and tier joined), then every current supervision assignment among them.
     """
-    query = select(User).options(joinedload(User.framework), joinedload(User.tier)).order_by(func.lower(User.name), User.email)
+    query = (
+        select(User)
+        .options(joinedload(User.framework), joinedload(User.tier))
+        .order_by(func.lower(User.name), User.email)
+    )
     query = query.where(*name_or_email_matches(q))
     if status in STATUSES:
         query = query.where(_status_condition(status))
@@ -115,8 +119,10 @@ def person_details(person: User) -> PersonRow:
 def open_invitation(person: User) -> Invitation | None:
     """The person's invitation that still works, if any."""
     invitation = db.session.scalar(
-        select(Invitation).where(Invitation.user_id == person.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
-        .order_by(Invitation.id.desc()).limit(1)
+        select(Invitation)
+        .where(Invitation.user_id == person.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
+        .order_by(Invitation.id.desc())
+        .limit(1)
     )
     return invitation if invitation is not None and invitation.is_open(now()) else None
 
@@ -289,7 +295,9 @@ def _new_invitation(actor: User, person: User) -> str:
     """
     token, token_digest = tokens.new_token()
     db.session.add(
-        Invitation(user_id=person.id, token_digest=token_digest, created_by_id=actor.id, expires_at=now() + INVITATION_LIFETIME)
+        Invitation(
+            user_id=person.id, token_digest=token_digest, created_by_id=actor.id, expires_at=now() + INVITATION_LIFETIME
+        )
     )
     if current_app.config.get("SMTP_HOST"):
         days = INVITATION_LIFETIME.days
@@ -298,7 +306,9 @@ def _new_invitation(actor: User, person: User) -> str:
             f"Set your password here (the link works once, for {days} days):\n{invitation_url(token)}\n\n"
             "If you did not expect this email, you can ignore it.\n"
         )
-        db.session.info.setdefault(PENDING, []).append(Mail(person.email, "You are invited to the evidence portfolio", body))
+        db.session.info.setdefault(PENDING, []).append(
+            Mail(person.email, "You are invited to the evidence portfolio", body)
+        )
     return token
 
 
@@ -336,7 +346,9 @@ def invite(
     roles = _clean_roles(roles)
     supervisor_ids = [i for i in dict.fromkeys(supervisor_ids or []) if i]
     if supervisor_ids and Role.WORKER not in roles:
-        raise FieldError("supervisor_ids", "Only workers have supervisors: untick the supervisors or add the worker role")
+        raise FieldError(
+            "supervisor_ids", "Only workers have supervisors: untick the supervisors or add the worker role"
+        )
     begin_write()
     idempotency.check(User, form_key, actor)
     try:
@@ -359,7 +371,9 @@ def invite(
         idempotency.remember(form_key, actor, person)
         for supervisor_id in supervisor_ids:
             try:
-                supervision.add_assignment(actor, worker_id=person.id, supervisor_id=supervisor_id, starts_on=date.today(), ends_on=None)
+                supervision.add_assignment(
+                    actor, worker_id=person.id, supervisor_id=supervisor_id, starts_on=date.today(), ends_on=None
+                )
             except FieldError as error:
                 raise FieldError("supervisor_ids", error.message) from error
         token = _new_invitation(actor, person)
@@ -390,7 +404,9 @@ def invite(
 def _taken_message(email: str) -> str:
     existing = db.session.scalar(select(User).where(User.email == email))
     if existing is not None and existing.invited:
-        return f"{existing.name} has already been invited with this email address: resend the invitation from their page"
+        return (
+            f"{existing.name} has already been invited with this email address: resend the invitation from their page"
+        )
     return "Someone in the service already has this email address"
 
 
@@ -474,7 +490,10 @@ def accept_invitation(token: str, password: str | None, confirmation: str | None
     password_hash = passwords.hash_password(password)  # slow on purpose: before taking the write lock
     begin_write()
     invitation = db.session.scalar(
-        select(Invitation).where(Invitation.token_digest == tokens.digest(token)).with_for_update().execution_options(populate_existing=True)
+        select(Invitation)
+        .where(Invitation.token_digest == tokens.digest(token))
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     person = _lock_person(invitation.user_id) if invitation is not None else None
     if invitation is None or person is None or not invitation.is_open(now()) or not person.invited:
@@ -596,13 +615,23 @@ def _end_assignments(actor: User, person: User) -> list[int]:
             previous = assignment.ends_on
             assignment.ends_on = yesterday
             ledger.record(
-                actor, "supervision.ended", f"assignment:{assignment.id}", **details,
-                ends_on=yesterday.isoformat(), previous_ends_on=previous.isoformat() if previous else None,
+                actor,
+                "supervision.ended",
+                f"assignment:{assignment.id}",
+                **details,
+                ends_on=yesterday.isoformat(),
+                previous_ends_on=previous.isoformat() if previous else None,
             )
         else:
             # Not begun: there is no history to keep.
             db.session.delete(assignment)
-            ledger.record(actor, "supervision.cancelled", f"assignment:{assignment.id}", **details, starts_on=assignment.starts_on.isoformat())
+            ledger.record(
+                actor,
+                "supervision.cancelled",
+                f"assignment:{assignment.id}",
+                **details,
+                starts_on=assignment.starts_on.isoformat(),
+            )
     db.session.flush()
     return ids
 

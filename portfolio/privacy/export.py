@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -160,13 +160,29 @@ def _name(user: User | None) -> str | None:
 def _person(person: Person) -> Sections:
     user = person.user
     framework, tier = db.session.execute(
-        select(Framework.title, Tier.name).select_from(User).outerjoin(Framework, Framework.id == User.framework_id)
-        .outerjoin(Tier, Tier.id == User.tier_id).where(User.id == user.id)
+        select(Framework.title, Tier.name)
+        .select_from(User)
+        .outerjoin(Framework, Framework.id == User.framework_id)
+        .outerjoin(Tier, Tier.id == User.tier_id)
+        .where(User.id == user.id)
     ).one()
     # Sign-in attempts are kept by the address typed (for throttling), not by a person's id.
-    attempts = db.session.scalars(select(SignInAttempt).where(SignInAttempt.email == user.email).order_by(SignInAttempt.at))
+    attempts = db.session.scalars(
+        select(SignInAttempt).where(SignInAttempt.email == user.email).order_by(SignInAttempt.at)
+    )
     return {
-        "person": _row(user, "id", "email", "name", "is_worker", "is_supervisor", "is_manager", "active", "created_at", "last_signed_in_at")
+        "person": _row(
+            user,
+            "id",
+            "email",
+            "name",
+            "is_worker",
+            "is_supervisor",
+            "is_manager",
+            "active",
+            "created_at",
+            "last_signed_in_at",
+        )
         | {"framework": framework, "tier": tier},
         "sign_in_history": [_row(a, "at", "succeeded", "address") for a in attempts],
     }
@@ -178,11 +194,15 @@ def _links(person: Person) -> Sections:
     return {
         "invitations": [
             _row(i, "created_at", "expires_at", "used_at", "revoked_at")
-            for i in db.session.scalars(select(Invitation).where(Invitation.user_id == person.id).order_by(Invitation.id))
+            for i in db.session.scalars(
+                select(Invitation).where(Invitation.user_id == person.id).order_by(Invitation.id)
+            )
         ],
         "password_resets": [
             _row(r, "created_at", "expires_at", "used_at", "cancelled_at")
-            for r in db.session.scalars(select(PasswordReset).where(PasswordReset.user_id == person.id).order_by(PasswordReset.id))
+            for r in db.session.scalars(
+                select(PasswordReset).where(PasswordReset.user_id == person.id).order_by(PasswordReset.id)
+            )
         ],
     }
 
@@ -197,7 +217,9 @@ def _second_factors(person: Person) -> Sections:
         ],
         "recovery_codes": [
             _row(r, "created_at", "used_at")
-            for r in db.session.scalars(select(RecoveryCode).where(RecoveryCode.user_id == person.id).order_by(RecoveryCode.id))
+            for r in db.session.scalars(
+                select(RecoveryCode).where(RecoveryCode.user_id == person.id).order_by(RecoveryCode.id)
+            )
         ],
         "passkeys": [
             _row(k, "name", "created_at", "last_used_at")
@@ -205,7 +227,9 @@ def _second_factors(person: Person) -> Sections:
         ],
         "second_factor_attempts": [
             _row(a, "at", "succeeded", "address")
-            for a in db.session.scalars(select(MfaAttempt).where(MfaAttempt.user_id == person.id).order_by(MfaAttempt.at))
+            for a in db.session.scalars(
+                select(MfaAttempt).where(MfaAttempt.user_id == person.id).order_by(MfaAttempt.at)
+            )
         ],
     }
 
@@ -215,81 +239,125 @@ def _audit_checks(person: Person) -> Sections:
     return {
         "audit_checks_run": [
             _row(c, "at", "ok", "rows_checked", "problem_count")
-            for c in db.session.scalars(select(AuditCheck).where(AuditCheck.run_by_id == person.id).order_by(AuditCheck.at))
+            for c in db.session.scalars(
+                select(AuditCheck).where(AuditCheck.run_by_id == person.id).order_by(AuditCheck.at)
+            )
         ]
     }
-
-
 
 
 @contributor("Your evidence", "evidence", "evidence_files", "evidence_links", "supervision_actions")
 def _evidence(person: Person) -> Sections:
     items = db.session.scalars(select(Evidence).where(Evidence.owner_id == person.id).order_by(Evidence.id)).all()
     actions: dict[int, list[Row]] = {}
-    for a in db.session.scalars(select(SupervisionAction).where(SupervisionAction.evidence_id.in_(person.evidence_ids)).order_by(SupervisionAction.position)):
+    for a in db.session.scalars(
+        select(SupervisionAction)
+        .where(SupervisionAction.evidence_id.in_(person.evidence_ids))
+        .order_by(SupervisionAction.position)
+    ):
         actions.setdefault(a.evidence_id, []).append(_row(a, "description", "owner", "due_on"))
     supervisor = aliased(User)
-    names = dict(db.session.execute(
-        select(Evidence.id, supervisor.name).join(supervisor, supervisor.id == Evidence.supervisor_id).where(Evidence.owner_id == person.id)
-    ).all())
+    names = dict(
+        db.session.execute(
+            select(Evidence.id, supervisor.name)
+            .join(supervisor, supervisor.id == Evidence.supervisor_id)
+            .where(Evidence.owner_id == person.id)
+        ).all()
+    )
     return {
         "evidence": [
-            _row(e, "id", "kind", "status", "title", "occurred_on", "is_private", *kinds.TEXT_COLUMNS, *kinds.EXPORT_COLUMNS,
-                 "anonymity_confirmed_at", "created_at", "updated_at", "submitted_at", rich=kinds.TEXT_COLUMNS)
+            _row(
+                e,
+                "id",
+                "kind",
+                "status",
+                "title",
+                "occurred_on",
+                "is_private",
+                *kinds.TEXT_COLUMNS,
+                *kinds.EXPORT_COLUMNS,
+                "anonymity_confirmed_at",
+                "created_at",
+                "updated_at",
+                "submitted_at",
+                rich=kinds.TEXT_COLUMNS,
+            )
             | {"supervisor": names.get(e.id), "actions": actions.get(e.id, [])}
             for e in items
         ],
         "links": [
             _row(link, "evidence_id", "competence_id", "note", "created_at") | {"competence": statement}
             for link, statement in db.session.execute(
-                select(EvidenceLink, Competence.statement).join(Competence, Competence.id == EvidenceLink.competence_id)
-                .where(EvidenceLink.evidence_id.in_(person.evidence_ids)).order_by(EvidenceLink.id)
+                select(EvidenceLink, Competence.statement)
+                .join(Competence, Competence.id == EvidenceLink.competence_id)
+                .where(EvidenceLink.evidence_id.in_(person.evidence_ids))
+                .order_by(EvidenceLink.id)
             )
         ],
         "files": [
-            _row(f, "id", "evidence_id", "original_name", "content_type", "size", "sha256", "uploaded_at") | {"in_zip": _zip_name(f)}
-            for f in db.session.scalars(select(EvidenceFile).where(EvidenceFile.evidence_id.in_(person.evidence_ids)).order_by(EvidenceFile.id))
+            _row(f, "id", "evidence_id", "original_name", "content_type", "size", "sha256", "uploaded_at")
+            | {"in_zip": _zip_name(f)}
+            for f in db.session.scalars(
+                select(EvidenceFile).where(EvidenceFile.evidence_id.in_(person.evidence_ids)).order_by(EvidenceFile.id)
+            )
         ],
     }
 
 
-@contributor("Reviews of your evidence, and reviews you gave", "submissions", "decisions", "competence_decisions", "note_reviews")
+@contributor(
+    "Reviews of your evidence, and reviews you gave", "submissions", "decisions", "competence_decisions", "note_reviews"
+)
 def _reviews(person: Person) -> Sections:
     outcomes: dict[int, list[Row]] = {}
     for o, statement in db.session.execute(
-        select(CompetenceDecision, Competence.statement).join(Competence, Competence.id == CompetenceDecision.competence_id)
-        .join(Decision, Decision.id == CompetenceDecision.decision_id).where(Decision.evidence_id.in_(person.evidence_ids))
+        select(CompetenceDecision, Competence.statement)
+        .join(Competence, Competence.id == CompetenceDecision.competence_id)
+        .join(Decision, Decision.id == CompetenceDecision.decision_id)
+        .where(Decision.evidence_id.in_(person.evidence_ids))
         .order_by(CompetenceDecision.id)
     ):
-        outcomes.setdefault(o.decision_id, []).append(_row(o, "competence_id", "accepted", "comment") | {"competence": statement})
+        outcomes.setdefault(o.decision_id, []).append(
+            _row(o, "competence_id", "accepted", "comment") | {"competence": statement}
+        )
     return {
         "submissions": [
             _row(s, "id", "evidence_id", "submitted_at", "withdrawn_at", "content_hash")
-            for s in db.session.scalars(select(Submission).where(Submission.evidence_id.in_(person.evidence_ids)).order_by(Submission.id))
+            for s in db.session.scalars(
+                select(Submission).where(Submission.evidence_id.in_(person.evidence_ids)).order_by(Submission.id)
+            )
         ],
         # The supervisor is named, as on the worker's pages.
         "decisions": [
-            _row(d, "id", "evidence_id", "outcome", "comment", "decided_at", "content_hash") | {"supervisor": name, "competences": outcomes.get(d.id, [])}
+            _row(d, "id", "evidence_id", "outcome", "comment", "decided_at", "content_hash")
+            | {"supervisor": name, "competences": outcomes.get(d.id, [])}
             for d, name in db.session.execute(
-                select(Decision, User.name).join(User, User.id == Decision.supervisor_id)
-                .where(Decision.evidence_id.in_(person.evidence_ids)).order_by(Decision.id)
+                select(Decision, User.name)
+                .join(User, User.id == Decision.supervisor_id)
+                .where(Decision.evidence_id.in_(person.evidence_ids))
+                .order_by(Decision.id)
             )
         ],
         "note_reviews": [
             _row(r, "evidence_id", "outcome", "comment", "at") | {"supervisor": name}
             for r, name in db.session.execute(
-                select(NoteReview, User.name).join(User, User.id == NoteReview.supervisor_id)
-                .where(NoteReview.evidence_id.in_(person.evidence_ids)).order_by(NoteReview.id)
+                select(NoteReview, User.name)
+                .join(User, User.id == NoteReview.supervisor_id)
+                .where(NoteReview.evidence_id.in_(person.evidence_ids))
+                .order_by(NoteReview.id)
             )
         ],
         # As a supervisor: what the person decided and wrote on others' items - their words, not the items.
         "decisions_given": [
             _row(d, "outcome", "comment", "decided_at")
-            for d in db.session.scalars(select(Decision).where(Decision.supervisor_id == person.id).order_by(Decision.id))
+            for d in db.session.scalars(
+                select(Decision).where(Decision.supervisor_id == person.id).order_by(Decision.id)
+            )
         ],
         "note_reviews_given": [
             _row(r, "outcome", "comment", "at")
-            for r in db.session.scalars(select(NoteReview).where(NoteReview.supervisor_id == person.id).order_by(NoteReview.id))
+            for r in db.session.scalars(
+                select(NoteReview).where(NoteReview.supervisor_id == person.id).order_by(NoteReview.id)
+            )
         ],
     }
 
@@ -320,30 +388,49 @@ def _standing(person: Person) -> Sections:
     rows = tree.framework_tree(user.framework, user).rows if user.framework else []
     return {
         "progress": [
-            {"ref": r.competence.ref, "statement": r.competence.statement, "status": r.status.value, "linked": r.total, "accepted": r.accepted}
+            {
+                "ref": r.competence.ref,
+                "statement": r.competence.statement,
+                "status": r.status.value,
+                "linked": r.total,
+                "accepted": r.accepted,
+            }
             for r in rows
         ]
     }
 
 
-@contributor("Requirements, promotion and tiers", "requirement_verifications", "promotion_requests", "promotion_recommendations", "promotion_decisions", "tier_changes")
+@contributor(
+    "Requirements, promotion and tiers",
+    "requirement_verifications",
+    "promotion_requests",
+    "promotion_recommendations",
+    "promotion_decisions",
+    "tier_changes",
+)
 def _progression(person: Person) -> Sections:
     target = aliased(Tier)
     requests = db.session.execute(
-        select(PromotionRequest, target.name).join(target, target.id == PromotionRequest.target_tier_id)
-        .where(PromotionRequest.worker_id == person.id).order_by(PromotionRequest.id)
+        select(PromotionRequest, target.name)
+        .join(target, target.id == PromotionRequest.target_tier_id)
+        .where(PromotionRequest.worker_id == person.id)
+        .order_by(PromotionRequest.id)
     ).all()
     ids = select(PromotionRequest.id).where(PromotionRequest.worker_id == person.id)
     recommendations: dict[int, list[Row]] = {}
     for r, name in db.session.execute(
-        select(PromotionRecommendation, User.name).join(User, User.id == PromotionRecommendation.supervisor_id)
-        .where(PromotionRecommendation.request_id.in_(ids)).order_by(PromotionRecommendation.id)
+        select(PromotionRecommendation, User.name)
+        .join(User, User.id == PromotionRecommendation.supervisor_id)
+        .where(PromotionRecommendation.request_id.in_(ids))
+        .order_by(PromotionRecommendation.id)
     ):
         recommendations.setdefault(r.request_id, []).append(_row(r, "supports", "reasons", "at") | {"supervisor": name})
     decisions = {
         d.request_id: _row(d, "approved", "effective_on", "reasons", "at") | {"manager": name}
         for d, name in db.session.execute(
-            select(PromotionDecision, User.name).join(User, User.id == PromotionDecision.manager_id).where(PromotionDecision.request_id.in_(ids))
+            select(PromotionDecision, User.name)
+            .join(User, User.id == PromotionDecision.manager_id)
+            .where(PromotionDecision.request_id.in_(ids))
         )
     }
     from_tier, to_tier = aliased(Tier), aliased(Tier)
@@ -359,23 +446,34 @@ def _progression(person: Person) -> Sections:
             )
         ],
         "promotion_requests": [
-            _row(r, "id", "requested_at") | {"target_tier": name, "recommendations": recommendations.get(r.id, []), "decision": decisions.get(r.id)}
+            _row(r, "id", "requested_at")
+            | {"target_tier": name, "recommendations": recommendations.get(r.id, []), "decision": decisions.get(r.id)}
             for r, name in requests
         ],
         # As a supervisor or a manager: what the person said on others' requests.
         "promotion_recommendations_given": [
             _row(r, "supports", "reasons", "at")
-            for r in db.session.scalars(select(PromotionRecommendation).where(PromotionRecommendation.supervisor_id == person.id).order_by(PromotionRecommendation.id))
+            for r in db.session.scalars(
+                select(PromotionRecommendation)
+                .where(PromotionRecommendation.supervisor_id == person.id)
+                .order_by(PromotionRecommendation.id)
+            )
         ],
         "promotion_decisions_given": [
             _row(d, "approved", "effective_on", "reasons", "at")
-            for d in db.session.scalars(select(PromotionDecision).where(PromotionDecision.manager_id == person.id).order_by(PromotionDecision.id))
+            for d in db.session.scalars(
+                select(PromotionDecision)
+                .where(PromotionDecision.manager_id == person.id)
+                .order_by(PromotionDecision.id)
+            )
         ],
         "tier_history": [
             _row(t, "effective_on", "at") | {"from": f, "to": to}
             for t, f, to in db.session.execute(
-                select(TierChange, from_tier.name, to_tier.name).outerjoin(from_tier, from_tier.id == TierChange.from_tier_id)
-                .join(to_tier, to_tier.id == TierChange.to_tier_id).where(TierChange.worker_id == person.id)
+                select(TierChange, from_tier.name, to_tier.name)
+                .outerjoin(from_tier, from_tier.id == TierChange.from_tier_id)
+                .join(to_tier, to_tier.id == TierChange.to_tier_id)
+                .where(TierChange.worker_id == person.id)
                 .order_by(TierChange.effective_on, TierChange.id)
             )
         ],
@@ -386,9 +484,11 @@ def _progression(person: Person) -> Sections:
 def _cpd(person: Person) -> Sections:
     worker, appraiser = aliased(User), aliased(User)
     found = db.session.execute(
-        select(Appraisal, worker.name, appraiser.name).join(worker, worker.id == Appraisal.worker_id)
+        select(Appraisal, worker.name, appraiser.name)
+        .join(worker, worker.id == Appraisal.worker_id)
         .join(appraiser, appraiser.id == Appraisal.appraiser_id)
-        .where(or_(Appraisal.worker_id == person.id, Appraisal.appraiser_id == person.id)).order_by(Appraisal.year, Appraisal.id)
+        .where(or_(Appraisal.worker_id == person.id, Appraisal.appraiser_id == person.id))
+        .order_by(Appraisal.year, Appraisal.id)
     ).all()
     own = select(Appraisal.id).where(Appraisal.worker_id == person.id)
     goals: dict[int, list[Row]] = {}
@@ -399,12 +499,22 @@ def _cpd(person: Person) -> Sections:
         select(cpd_activity_competences.c.activity_id, Competence.statement)
         .join(Competence, Competence.id == cpd_activity_competences.c.competence_id)
         .join(CpdActivity, CpdActivity.id == cpd_activity_competences.c.activity_id)
-        .where(CpdActivity.worker_id == person.id).order_by(Competence.position)
+        .where(CpdActivity.worker_id == person.id)
+        .order_by(Competence.position)
     ):
         statements.setdefault(activity_id, []).append(statement)
     return {
         "appraisals": [
-            _row(a, "year", "held_on", "review", "objectives", "learning_needs", "worker_signed_at", "appraiser_signed_at")
+            _row(
+                a,
+                "year",
+                "held_on",
+                "review",
+                "objectives",
+                "learning_needs",
+                "worker_signed_at",
+                "appraiser_signed_at",
+            )
             | {"appraiser": appraiser_name, "cpd_goals": goals.get(a.id, [])}
             for a, _, appraiser_name in found
             if a.worker_id == person.id
@@ -416,8 +526,13 @@ def _cpd(person: Person) -> Sections:
             if a.worker_id != person.id
         ],
         "cpd_activities": [
-            _row(a, "done_on", "title", "hours", "learned", "impact", "created_at") | {"competences": statements.get(a.id, [])}
-            for a in db.session.scalars(select(CpdActivity).where(CpdActivity.worker_id == person.id).order_by(CpdActivity.done_on, CpdActivity.id))
+            _row(a, "done_on", "title", "hours", "learned", "impact", "created_at")
+            | {"competences": statements.get(a.id, [])}
+            for a in db.session.scalars(
+                select(CpdActivity)
+                .where(CpdActivity.worker_id == person.id)
+                .order_by(CpdActivity.done_on, CpdActivity.id)
+            )
         ],
     }
 
@@ -429,7 +544,9 @@ def _competences(person: Person) -> Sections:
             _row(c, "ref", "statement", "created_at", "retired_at")
             | {"added_by_you": c.created_by_id == person.id, "retired_by_you": c.retired_by_id == person.id}
             for c in db.session.scalars(
-                select(Competence).where(or_(Competence.created_by_id == person.id, Competence.retired_by_id == person.id)).order_by(Competence.id)
+                select(Competence)
+                .where(or_(Competence.created_by_id == person.id, Competence.retired_by_id == person.id))
+                .order_by(Competence.id)
             )
         ]
     }
@@ -440,7 +557,9 @@ def _notifications(person: Person) -> Sections:
     return {
         "notifications": [
             _row(n, "message", "url", "created_at", "read_at")
-            for n in db.session.scalars(select(Notification).where(Notification.user_id == person.id).order_by(Notification.id))
+            for n in db.session.scalars(
+                select(Notification).where(Notification.user_id == person.id).order_by(Notification.id)
+            )
         ]
     }
 
@@ -452,13 +571,19 @@ def _audit(person: Person) -> Sections:
     assignments = select(literal("assignment:") + cast(SupervisionAssignment.id, String)).where(
         or_(SupervisionAssignment.worker_id == person.id, SupervisionAssignment.supervisor_id == person.id)
     )
-    about = or_(AuditEntry.subject == f"user:{person.id}", AuditEntry.subject.in_(own_items), AuditEntry.subject.in_(assignments))
+    about = or_(
+        AuditEntry.subject == f"user:{person.id}",
+        AuditEntry.subject.in_(own_items),
+        AuditEntry.subject.in_(assignments),
+    )
     return {
         "audit": [
             _row(e, "seq", "at", "action", "subject", "details") | {"by": name}
             for e, name in db.session.execute(
-                select(AuditEntry, User.name).outerjoin(User, User.id == AuditEntry.actor_id)
-                .where(or_(AuditEntry.actor_id == person.id, about)).order_by(AuditEntry.seq)
+                select(AuditEntry, User.name)
+                .outerjoin(User, User.id == AuditEntry.actor_id)
+                .where(or_(AuditEntry.actor_id == person.id, about))
+                .order_by(AuditEntry.seq)
             )
         ]
     }
@@ -502,7 +627,7 @@ def _zip_name(f: EvidenceFile) -> str:
 def export_zip(user: User) -> tempfile.SpooledTemporaryFile:
     """All of ``user``'s own data: portfolio.json, a readable index.html, and their files."""
     person = Person(user)
-    exported_at = datetime.now(timezone.utc)
+    exported_at = datetime.now(UTC)
     parts = [(c.title, c.export_for(person)) for c in CONTRIBUTORS]
     data: dict[str, Any] = {"exported_at": exported_at.isoformat()}
     for _, sections in parts:
@@ -511,7 +636,10 @@ def export_zip(user: User) -> tempfile.SpooledTemporaryFile:
         "privacy/export_index.html",
         person=user,
         exported_at=exported_at,
-        parts=[(title, {name.replace("_", " ").capitalize(): _readable(rows) for name, rows in sections.items()}) for title, sections in parts],
+        parts=[
+            (title, {name.replace("_", " ").capitalize(): _readable(rows) for name, rows in sections.items()})
+            for title, sections in parts
+        ],
     )
     stored = db.session.execute(
         select(EvidenceFile).where(EvidenceFile.evidence_id.in_(person.evidence_ids)).order_by(EvidenceFile.id)

@@ -15,7 +15,9 @@ from .service import today, worker_progress
 
 # The PDF's built-in fonts cover Latin-1 only: typographic punctuation is
 # mapped to its plain equivalent rather than shipping a font file.
-_PLAIN = str.maketrans({"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", "•": "-", "\u00a0": " "})
+_PLAIN = str.maketrans(
+    {"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", "•": "-", "\u00a0": " "}
+)
 
 
 def _latin1(text: str) -> str:
@@ -114,7 +116,8 @@ def portfolio_pdf(worker: User, target: Tier) -> bytes:
     for state in progress.requirements:
         v = state.verification
         detail = (
-            f"verified by {v.verified_by.name} on {_long(v.verified_on)}" + (f", renew by {_long(v.expires_on)}" if v.expires_on else "")
+            f"verified by {v.verified_by.name} on {_long(v.verified_on)}"
+            + (f", renew by {_long(v.expires_on)}" if v.expires_on else "")
             if v
             else "not verified"
         )

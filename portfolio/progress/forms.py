@@ -5,8 +5,8 @@ from wtforms import HiddenField, RadioField, SearchField, SelectField, StringFie
 from wtforms.validators import Length, Optional
 
 from ..fields import DateInputField, choices
-from .service import REASONS_MAX
 from ..idempotency import OnceForm
+from .service import REASONS_MAX
 
 
 class RequestForm(OnceForm):
@@ -19,7 +19,13 @@ class RecommendForm(FlaskForm):
         choices=choices([("yes", "Yes, I support it"), ("no", "Not yet")]),
         validators=[Optional()],
     )
-    reasons = TextAreaField("Your reasons", validators=[Optional(), Length(max=REASONS_MAX, message=f"The reasons must be {REASONS_MAX:,} characters or fewer")])
+    reasons = TextAreaField(
+        "Your reasons",
+        validators=[
+            Optional(),
+            Length(max=REASONS_MAX, message=f"The reasons must be {REASONS_MAX:,} characters or fewer"),
+        ],
+    )
 
 
 class PromotionDecisionForm(FlaskForm):
@@ -29,23 +35,42 @@ class PromotionDecisionForm(FlaskForm):
         validators=[Optional()],
     )
     effective_on = DateInputField("Date the new tier takes effect (if approved)", description_name="The effective date")
-    reasons = TextAreaField("Reasons (needed to decline)", validators=[Optional(), Length(max=REASONS_MAX, message=f"The reasons must be {REASONS_MAX:,} characters or fewer")])
+    reasons = TextAreaField(
+        "Reasons (needed to decline)",
+        validators=[
+            Optional(),
+            Length(max=REASONS_MAX, message=f"The reasons must be {REASONS_MAX:,} characters or fewer"),
+        ],
+    )
 
 
 class VerifyForm(OnceForm):
     verified_on = DateInputField("Date verified", description_name="The date verified")
-    expires_on = DateInputField("Renewal date (leave empty to use the usual period)", description_name="The renewal date")
-    note = StringField("Note (optional)", validators=[Optional(), Length(max=500, message="The note must be 500 characters or fewer")])
+    expires_on = DateInputField(
+        "Renewal date (leave empty to use the usual period)", description_name="The renewal date"
+    )
+    note = StringField(
+        "Note (optional)", validators=[Optional(), Length(max=500, message="The note must be 500 characters or fewer")]
+    )
 
 
 class OverviewFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = SearchField("Name or email", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")])
+    q = SearchField(
+        "Name or email", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")]
+    )
     framework = SelectField("Framework", validators=[Optional()], validate_choice=False)
     only = SelectField(
         "Show",
-        choices=choices([("", "Everyone"), ("ready", "Ready for their next tier"), ("lapsed", "With lapsed requirements"), ("waiting", "With items waiting for review")]),
+        choices=choices(
+            [
+                ("", "Everyone"),
+                ("ready", "Ready for their next tier"),
+                ("lapsed", "With lapsed requirements"),
+                ("waiting", "With items waiting for review"),
+            ]
+        ),
         validators=[Optional()],
     )

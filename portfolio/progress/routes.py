@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import io
 
-from werkzeug.utils import secure_filename
-
 from flask import Blueprint, Response, abort, flash, redirect, request, send_file, url_for
 from flask_login import current_user, login_required
+from werkzeug.utils import secure_filename
 
 from .. import duties
 from ..access import manager_required, role_required
@@ -16,8 +15,8 @@ from ..errors import FieldError, show_on_form
 from ..fields import choices
 from ..frameworks import service as frameworks_service
 from ..models import Role
-from ..privacy import export as data_export
 from ..params import optional_id, parse_id
+from ..privacy import export as data_export
 from ..rendering import render
 from . import documents, service
 from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm
@@ -98,7 +97,12 @@ def _pdf(worker, tier_id: int | None):
         abort(404)
     name = secure_filename(f"portfolio-{worker.name.lower().replace(' ', '-')}-{target.slug}.pdf") or "portfolio.pdf"
     # send_file writes the name safely for any alphabet (filename*=UTF-8'').
-    response = send_file(io.BytesIO(documents.portfolio_pdf(worker, target)), mimetype="application/pdf", as_attachment=True, download_name=name)
+    response = send_file(
+        io.BytesIO(documents.portfolio_pdf(worker, target)),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=name,
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -155,7 +159,13 @@ def decide(request_id: int):
     if form.validate_on_submit():
         approved = {"yes": True, "no": False}.get(form.approved.data)
         try:
-            service.decide_promotion(current_user, promotion, approved=approved, effective_on=form.effective_on.data, reasons=form.reasons.data or "")
+            service.decide_promotion(
+                current_user,
+                promotion,
+                approved=approved,
+                effective_on=form.effective_on.data,
+                reasons=form.reasons.data or "",
+            )
         except FieldError as error:
             show_on_form(form, error)
             return _progress_page(promotion.worker, status=422, decision_form=form)
@@ -175,7 +185,10 @@ def verify(worker_id: int, requirement_id: int):
     if form.validate_on_submit():
         try:
             service.verify_requirement(
-                current_user, person, requirement, verified_on=form.verified_on.data,
+                current_user,
+                person,
+                requirement,
+                verified_on=form.verified_on.data,
                 expires_on=form.expires_on.data,
                 note=form.note.data or "",
                 form_key=form.form_key.data,
@@ -200,7 +213,9 @@ def verify(worker_id: int, requirement_id: int):
 def team():
     """Every worker: framework, tier, progress to the next tier, readiness, lapsed requirements, waiting items."""
     form = OverviewFilterForm(request.args)
-    form.framework.choices = choices([("", "All frameworks")] + [(str(fw.id), fw.short_title) for fw, _ in frameworks_service.current_frameworks()])
+    form.framework.choices = choices(
+        [("", "All frameworks")] + [(str(fw.id), fw.short_title) for fw, _ in frameworks_service.current_frameworks()]
+    )
     form.validate()
     rows = service.overview(
         actor=current_user,
@@ -211,13 +226,30 @@ def team():
     if request.args.get("format") == "csv":
         return _csv(rows)
     query = request.query_string.decode()
-    return render("progress/team.html", "team_table", form=form, rows=rows, csv_url=url_for(".team") + "?" + (query + "&" if query else "") + "format=csv")
+    return render(
+        "progress/team.html",
+        "team_table",
+        form=form,
+        rows=rows,
+        csv_url=url_for(".team") + "?" + (query + "&" if query else "") + "format=csv",
+    )
 
 
 def _csv(rows) -> Response:
     return csv_response(
         "workers.csv",
-        ["Name", "Email", "Framework", "Tier", "Next tier", "Met", "Required", "Ready", "Lapsed requirements", "Waiting for review"],
+        [
+            "Name",
+            "Email",
+            "Framework",
+            "Tier",
+            "Next tier",
+            "Met",
+            "Required",
+            "Ready",
+            "Lapsed requirements",
+            "Waiting for review",
+        ],
         (
             [
                 r.worker.name,

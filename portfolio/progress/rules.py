@@ -136,7 +136,9 @@ def required_for(tier: Tier, tiers: list[Tier], competences: list[Competence]) -
     return [
         c
         for c in competences
-        if c.framework_id == tier.framework_id and c.retired_at is None and positions.get(c.tier_id, 10**6) <= tier.position
+        if c.framework_id == tier.framework_id
+        and c.retired_at is None
+        and positions.get(c.tier_id, 10**6) <= tier.position
     ]
 
 
@@ -166,7 +168,7 @@ class RequirementState:
 
 
 def requirement_state(verification: RequirementVerification | None, on: date) -> str:
-    """"verified", "lapsed" or "missing": the state of a requirement whose newest verification is ``verification``."""
+    """ "verified", "lapsed" or "missing": the state of a requirement whose newest verification is ``verification``."""
     if verification is None:
         return "missing"
     if verification.expires_on is not None and verification.expires_on < on:
@@ -174,7 +176,9 @@ def requirement_state(verification: RequirementVerification | None, on: date) ->
     return "verified"
 
 
-def newest_verifications(worker_ids: list[int], refs: list[str] | None = None) -> dict[tuple[int, str], RequirementVerification]:
+def newest_verifications(
+    worker_ids: list[int], refs: list[str] | None = None
+) -> dict[tuple[int, str], RequirementVerification]:
     """(worker, requirement ref) -> their newest verification, across framework versions (one query)."""
     query = (
         select(RequirementVerification, Requirement.ref)

@@ -9,13 +9,12 @@ from datetime import date
 from flask import abort, current_app
 from sqlalchemy import exists, func, select
 
-from .. import duties
+from .. import duties, idempotency
 from ..audit import ledger
 from ..clock import today
-from ..evidence import anonymity
 from ..database import begin_write, lock
-from .. import idempotency
 from ..errors import FieldError
+from ..evidence import anonymity
 from ..extensions import db
 from ..frameworks import tree
 from ..models import (
@@ -41,7 +40,9 @@ from . import rules
 from .rules import CompetenceStatus
 
 REASONS_MAX = 5000
-OWN_PROMOTION = "This is your own promotion request: another supervisor recommends on it and another manager decides it."
+OWN_PROMOTION = (
+    "This is your own promotion request: another supervisor recommends on it and another manager decides it."
+)
 OWN_REQUIREMENTS = "These are your own mandatory requirements: another manager must verify them."
 
 
@@ -99,15 +100,20 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
     states = rules.requirement_states(worker, framework_tree.requirements, today())
     open_request = db.session.scalar(
         select(PromotionRequest).where(
-            PromotionRequest.worker_id == worker.id, ~exists().where(PromotionDecision.request_id == PromotionRequest.id)
+            PromotionRequest.worker_id == worker.id,
+            ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
         )
     )
     history = db.session.scalars(
-        select(TierChange).where(TierChange.worker_id == worker.id).order_by(TierChange.effective_on.desc(), TierChange.id.desc())
+        select(TierChange)
+        .where(TierChange.worker_id == worker.id)
+        .order_by(TierChange.effective_on.desc(), TierChange.id.desc())
     ).all()
     target = rules.next_tier(worker, framework_tree.tiers)
     readiness = readiness_for(target, framework_tree, states)
-    return WorkerProgress(worker, framework, framework_tree.parts, target, readiness, states, open_request, list(history), framework_tree)
+    return WorkerProgress(
+        worker, framework, framework_tree.parts, target, readiness, states, open_request, list(history), framework_tree
+    )
 
 
 def readiness_for(target: Tier | None, framework_tree: tree.FrameworkTree, states: list[RequirementState]) -> Readiness:
@@ -132,7 +138,9 @@ class NotReady(FieldError):
             parts.append(f"{n} {'competence is' if n == 1 else 'competences are'} not met")
         problems = readiness.requirement_problems
         if problems:
-            parts.append(f"{len(problems)} {'requirement is' if len(problems) == 1 else 'requirements are'} not verified or in date")
+            parts.append(
+                f"{len(problems)} {'requirement is' if len(problems) == 1 else 'requirements are'} not verified or in date"
+            )
         super().__init__("request", f"You are not ready for {readiness.tier.name} yet: " + " and ".join(parts))
         self.readiness = readiness
 
@@ -153,7 +161,12 @@ def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionR
     begin_write()
     idempotency.check(PromotionRequest, form_key, actor)
     if db.session.scalar(
-        select(exists().where(PromotionRequest.worker_id == actor.id, ~exists().where(PromotionDecision.request_id == PromotionRequest.id)))
+        select(
+            exists().where(
+                PromotionRequest.worker_id == actor.id,
+                ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+            )
+        )
     ):
         db.session.rollback()
         raise FieldError("request", "You already have a promotion request waiting for a decision")
@@ -161,7 +174,14 @@ def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionR
     db.session.add(request)
     idempotency.remember(form_key, actor, request)
     db.session.flush()
-    ledger.record(actor, "promotion.requested", f"user:{actor.id}", binds=request, request_id=request.id, target_tier_id=request.target_tier_id)
+    ledger.record(
+        actor,
+        "promotion.requested",
+        f"user:{actor.id}",
+        binds=request,
+        request_id=request.id,
+        target_tier_id=request.target_tier_id,
+    )
     for supervisor in supervision.supervisors_of(actor.id, today()):
         notifications.notify(
             supervisor,
@@ -232,7 +252,9 @@ def _reasons(text: str | None, field_name: str, required_message: str | None) ->
     return text
 
 
-def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, reasons: str) -> PromotionRecommendation:
+def recommend(
+    actor: User, request: PromotionRequest, *, supports: bool | None, reasons: str
+) -> PromotionRecommendation:
     """A current supervisor records whether they support the request, with reasons.
 
     :raises FieldError: for no choice, no reasons, a decided request or a second recommendation.
@@ -253,10 +275,19 @@ def recommend(actor: User, request: PromotionRequest, *, supports: bool | None, 
     if any(r.supervisor_id == actor.id for r in request.recommendations):
         db.session.rollback()
         raise FieldError("supports", "You have already recommended on this request")
-    recommendation = PromotionRecommendation(request_id=request.id, supervisor_id=actor.id, supports=supports, reasons=reasons)
+    recommendation = PromotionRecommendation(
+        request_id=request.id, supervisor_id=actor.id, supports=supports, reasons=reasons
+    )
     db.session.add(recommendation)
     db.session.flush()
-    ledger.record(actor, "promotion.recommended", f"user:{request.worker_id}", binds=recommendation, request_id=request.id, supports=supports)
+    ledger.record(
+        actor,
+        "promotion.recommended",
+        f"user:{request.worker_id}",
+        binds=recommendation,
+        request_id=request.id,
+        supports=supports,
+    )
     for manager in supervision.people_with_role(Role.MANAGER):
         if duties.is_own(manager, request.worker_id):
             continue  # a worker-manager is not asked to decide their own request
@@ -304,9 +335,15 @@ def decide_promotion(
         progress = worker_progress(worker)
         if target is None or not progress.readiness.ready or progress.readiness.tier.id != target.id:
             db.session.rollback()
-            raise FieldError("approved", f"{worker.name} is no longer ready for {request.target_tier.name}: see what is missing")
+            raise FieldError(
+                "approved", f"{worker.name} is no longer ready for {request.target_tier.name}: see what is missing"
+            )
     decision = PromotionDecision(
-        request_id=request.id, manager_id=actor.id, approved=approved, effective_on=effective_on if approved else None, reasons=reasons
+        request_id=request.id,
+        manager_id=actor.id,
+        approved=approved,
+        effective_on=effective_on if approved else None,
+        reasons=reasons,
     )
     db.session.add(decision)
     db.session.flush()
@@ -345,8 +382,15 @@ def open_requests(actor: User) -> list[PromotionRequest]:
     """Undecided requests the actor can act on: all for managers, supervisees' for supervisors."""
     query = (
         select(PromotionRequest)
-        .where(~exists().where(PromotionDecision.request_id == PromotionRequest.id), duties.not_own(PromotionRequest.worker_id, actor))
-        .options(db.joinedload(PromotionRequest.worker), db.joinedload(PromotionRequest.target_tier), db.selectinload(PromotionRequest.recommendations))
+        .where(
+            ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+            duties.not_own(PromotionRequest.worker_id, actor),
+        )
+        .options(
+            db.joinedload(PromotionRequest.worker),
+            db.joinedload(PromotionRequest.target_tier),
+            db.selectinload(PromotionRequest.recommendations),
+        )
         .order_by(PromotionRequest.requested_at)
     )
     rows = db.session.scalars(query).unique().all()
@@ -361,7 +405,13 @@ def open_requests(actor: User) -> list[PromotionRequest]:
 
 @idempotency.creates(RequirementVerification)
 def verify_requirement(
-    actor: User, worker: User, requirement: Requirement, *, verified_on: date | None, expires_on: date | None, note: str,
+    actor: User,
+    worker: User,
+    requirement: Requirement,
+    *,
+    verified_on: date | None,
+    expires_on: date | None,
+    note: str,
     form_key: str | None = None,
 ) -> RequirementVerification:
     """A manager records that a worker meets a requirement (and, for DBS, until when).
@@ -442,7 +492,9 @@ class OverviewRow:
     waiting: int
 
 
-def overview(*, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = "") -> list[OverviewRow]:
+def overview(
+    *, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = ""
+) -> list[OverviewRow]:
     """Every worker but the actor: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
     query = select(User).where(User.is_worker.is_(True), User.active.is_(True), User.framework_id.is_not(None))
     if actor is not None:
@@ -450,7 +502,11 @@ def overview(*, actor: User | None = None, q: str = "", framework_id: int | None
     if framework_id:
         query = query.where(User.framework_id == framework_id)
     query = query.where(*name_or_email_matches(q))
-    workers = db.session.scalars(query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name)).unique().all()
+    workers = (
+        db.session.scalars(query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name))
+        .unique()
+        .all()
+    )
     if not workers:
         return []
     ids = [w.id for w in workers]
@@ -464,14 +520,22 @@ def overview(*, actor: User | None = None, q: str = "", framework_id: int | None
         db.session.execute(
             select(Evidence.owner_id, func.count(Submission.id))
             .join(Submission, Submission.evidence_id == Evidence.id)
-            .where(Evidence.owner_id.in_(ids), Submission.withdrawn_at.is_(None), ~exists().where(Decision.submission_id == Submission.id))
+            .where(
+                Evidence.owner_id.in_(ids),
+                Submission.withdrawn_at.is_(None),
+                ~exists().where(Decision.submission_id == Submission.id),
+            )
             .group_by(Evidence.owner_id)
         ).all()
     )
     now = today()
     rows = []
     for w in workers:
-        states = [(r.statement, rules.requirement_state(newest.get((w.id, r.ref)), now)) for r in requirements if r.framework_id == w.framework_id]
+        states = [
+            (r.statement, rules.requirement_state(newest.get((w.id, r.ref)), now))
+            for r in requirements
+            if r.framework_id == w.framework_id
+        ]
         lapsed = [statement for statement, state in states if state == "lapsed"]
         problems = sum(1 for _, state in states if state != "verified")
         p = progress[w.id]

@@ -12,7 +12,11 @@ from .service import COMMENT_MAX
 class CompetenceDecisionForm(Form):
     """The decision on one linked competence: its row is its place among the item's links."""
 
-    accepted = RadioField("Accepted or not", choices=choices([("accepted", "Accepted"), ("not-accepted", "Not accepted")]), validators=[Optional()])
+    accepted = RadioField(
+        "Accepted or not",
+        choices=choices([("accepted", "Accepted"), ("not-accepted", "Not accepted")]),
+        validators=[Optional()],
+    )
     comment = TextAreaField("Comment (needed if not accepted)", validators=[Optional()])
 
     @property
@@ -26,22 +30,35 @@ class DecisionForm(FlaskForm):
     decisions = FieldList(FormField(CompetenceDecisionForm), max_entries=200)
     outcome = RadioField(
         "Your decision",
-        choices=choices([(DecisionOutcome.SIGNED_OFF.value, "Sign off the accepted competences"), (DecisionOutcome.RETURNED.value, "Return for changes")]),
+        choices=choices(
+            [
+                (DecisionOutcome.SIGNED_OFF.value, "Sign off the accepted competences"),
+                (DecisionOutcome.RETURNED.value, "Return for changes"),
+            ]
+        ),
         validators=[Optional()],
     )
     comment = TextAreaField(
         "Comment for the worker",
-        validators=[Optional(), Length(max=COMMENT_MAX, message=f"The comment must be {COMMENT_MAX:,} characters or fewer")],
+        validators=[
+            Optional(),
+            Length(max=COMMENT_MAX, message=f"The comment must be {COMMENT_MAX:,} characters or fewer"),
+        ],
     )
 
 
 class NoteReviewForm(FlaskForm):
     outcome = RadioField(
         "Is this an accurate record of the session?",
-        choices=choices([(NoteOutcome.CONFIRMED.value, "Yes, confirm it"), (NoteOutcome.DISPUTED.value, "No, dispute it")]),
+        choices=choices(
+            [(NoteOutcome.CONFIRMED.value, "Yes, confirm it"), (NoteOutcome.DISPUTED.value, "No, dispute it")]
+        ),
         validators=[Optional()],
     )
     comment = TextAreaField(
         "What is not accurate (needed to dispute)",
-        validators=[Optional(), Length(max=COMMENT_MAX, message=f"The comment must be {COMMENT_MAX:,} characters or fewer")],
+        validators=[
+            Optional(),
+            Length(max=COMMENT_MAX, message=f"The comment must be {COMMENT_MAX:,} characters or fewer"),
+        ],
     )

@@ -64,7 +64,13 @@ def decide(submission_id: int):
     if form.validate_on_submit():
         outcome = DecisionOutcome(form.outcome.data) if form.outcome.data else None
         try:
-            service.decide(current_user, submission, outcome=outcome, comment=form.comment.data or "", outcomes=_outcomes_from(form, evidence))
+            service.decide(
+                current_user,
+                submission,
+                outcome=outcome,
+                comment=form.comment.data or "",
+                outcomes=_outcomes_from(form, evidence),
+            )
         except service.Conflict as error:
             conflict = error.message
         except FieldError as error:

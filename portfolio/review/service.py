@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from flask import abort
 from sqlalchemy import and_, exists, func, or_, select
@@ -19,9 +19,9 @@ from sqlalchemy.exc import IntegrityError
 from .. import duties
 from ..audit import ledger
 from ..clock import today
-from ..evidence import anonymity, kinds
 from ..database import begin_write, lock
 from ..errors import FieldError
+from ..evidence import anonymity, kinds
 from ..extensions import db
 from ..models import (
     Decision,
@@ -122,7 +122,9 @@ def get_submission_for_review_or_404(actor: User, submission_id: int) -> Submiss
     if submission is None:
         abort(404)
     duties.refuse_own(actor, submission.evidence.owner_id, OWN_EVIDENCE)
-    if not db.session.scalar(select(exists().where(Evidence.id == submission.evidence_id, _reviewable_by(actor, today())))):
+    if not db.session.scalar(
+        select(exists().where(Evidence.id == submission.evidence_id, _reviewable_by(actor, today())))
+    ):
         abort(404)
     return submission
 
@@ -169,12 +171,15 @@ def withdraw(actor: User, evidence: Evidence) -> Submission:
     begin_write()
     evidence = lock(Evidence, evidence.id)
     submission = db.session.scalar(
-        select(Submission).where(Submission.evidence_id == evidence.id, _open()).with_for_update().execution_options(populate_existing=True)
+        select(Submission)
+        .where(Submission.evidence_id == evidence.id, _open())
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if submission is None:
         db.session.rollback()
         raise Conflict("This item is not waiting for review any more, so it cannot be withdrawn")
-    submission.withdrawn_at = datetime.now(timezone.utc)
+    submission.withdrawn_at = datetime.now(UTC)
     decided_before = db.session.scalar(select(exists().where(Decision.evidence_id == evidence.id)))
     evidence.status = EvidenceStatus.RETURNED if decided_before else EvidenceStatus.DRAFT
     ledger.record(actor, "evidence.withdrawn", f"evidence:{evidence.id}", submission_id=submission.id)
@@ -213,11 +218,14 @@ def queue_count(actor: User) -> int:
     """How many submissions wait for the actor (for the navigation)."""
     if not actor.has_role(Role.SUPERVISOR):
         return 0
-    return db.session.scalar(
-        select(func.count(Submission.id))
-        .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(_open(), _reviewable_by(actor, today()))
-    ) or 0
+    return (
+        db.session.scalar(
+            select(func.count(Submission.id))
+            .join(Evidence, Evidence.id == Submission.evidence_id)
+            .where(_open(), _reviewable_by(actor, today()))
+        )
+        or 0
+    )
 
 
 def next_submission(actor: User) -> Submission | None:
@@ -258,7 +266,9 @@ def decision_field(row: int, name: str) -> str:
     return f"decisions-{row}-{name}"
 
 
-def check_decision(evidence: Evidence, outcome: DecisionOutcome | None, comment: str, outcomes: dict[int, CompetenceOutcome]) -> None:
+def check_decision(
+    evidence: Evidence, outcome: DecisionOutcome | None, comment: str, outcomes: dict[int, CompetenceOutcome]
+) -> None:
     """Every rule a decision must meet before anything is written.
 
     :raises InvalidDecision: with a message for each field in breach
@@ -285,7 +295,11 @@ def check_decision(evidence: Evidence, outcome: DecisionOutcome | None, comment:
         errors["comment"] = "Say what needs to change before it is submitted again"
     if len(comment) > COMMENT_MAX:
         errors["comment"] = f"The comment must be {COMMENT_MAX:,} characters or fewer"
-    texts = [(decision_field(row, "comment"), "The comment", outcomes[cid].comment) for row, cid in enumerate(linked) if cid in outcomes]
+    texts = [
+        (decision_field(row, "comment"), "The comment", outcomes[cid].comment)
+        for row, cid in enumerate(linked)
+        if cid in outcomes
+    ]
     for field_name, label, text in [*texts, ("comment", "The comment for the worker", comment)]:
         try:
             anonymity.require_anonymous(field_name, label, text)
@@ -380,7 +394,9 @@ def decide(
 def _competence_decision(competence_id: int, choice: CompetenceOutcome):
     from ..models import CompetenceDecision
 
-    return CompetenceDecision(competence_id=competence_id, accepted=bool(choice.accepted), comment=_clean_comment(choice.comment))
+    return CompetenceDecision(
+        competence_id=competence_id, accepted=bool(choice.accepted), comment=_clean_comment(choice.comment)
+    )
 
 
 # --- History ------------------------------------------------------------------------
@@ -395,7 +411,9 @@ class HistoryEntry:
 def history(evidence: Evidence) -> list[HistoryEntry]:
     """Every submission of an item with its decision, newest first (two queries)."""
     submissions = db.session.scalars(
-        select(Submission).where(Submission.evidence_id == evidence.id).order_by(Submission.submitted_at.desc(), Submission.id.desc())
+        select(Submission)
+        .where(Submission.evidence_id == evidence.id)
+        .order_by(Submission.submitted_at.desc(), Submission.id.desc())
     ).all()
     decisions = {
         d.submission_id: d
@@ -412,7 +430,9 @@ def history(evidence: Evidence) -> list[HistoryEntry]:
 
 
 def note_reviews(evidence: Evidence) -> list[NoteReview]:
-    return list(db.session.scalars(select(NoteReview).where(NoteReview.evidence_id == evidence.id).order_by(NoteReview.id)))
+    return list(
+        db.session.scalars(select(NoteReview).where(NoteReview.evidence_id == evidence.id).order_by(NoteReview.id))
+    )
 
 
 def get_note_for_supervisor_or_404(actor: User, evidence_id: int) -> Evidence:
@@ -489,11 +509,22 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
         db.session.rollback()
         raise FieldError("outcome", "This note is already confirmed")
     review = NoteReview(
-        evidence_id=evidence.id, supervisor_id=actor.id, outcome=outcome, comment=comment, content_hash=content_hash(evidence)
+        evidence_id=evidence.id,
+        supervisor_id=actor.id,
+        outcome=outcome,
+        comment=comment,
+        content_hash=content_hash(evidence),
     )
     db.session.add(review)
     db.session.flush()
-    ledger.record(actor, f"note.{outcome.value}", f"evidence:{evidence.id}", binds=review, note_review_id=review.id, content_hash=review.content_hash)
+    ledger.record(
+        actor,
+        f"note.{outcome.value}",
+        f"evidence:{evidence.id}",
+        binds=review,
+        note_review_id=review.id,
+        content_hash=review.content_hash,
+    )
     notifications.notify(
         evidence.owner,
         f"{actor.name} {'confirmed' if outcome == NoteOutcome.CONFIRMED else 'disputed'} your supervision note “{evidence.title}”",

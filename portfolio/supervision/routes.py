@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from flask import Blueprint, flash, redirect, url_for
 from flask_login import current_user
 
@@ -49,7 +48,11 @@ def index():
             flash(f"{assignment.supervisor.name} now supervises {assignment.worker.name}", "success")
             return redirect(url_for(".index"), code=303)
     return render(
-        "supervision/index.html", status=422 if form.errors else 200, form=form, assignments=service.all_assignments(), today=clock.today()
+        "supervision/index.html",
+        status=422 if form.errors else 200,
+        form=form,
+        assignments=service.all_assignments(),
+        today=clock.today(),
     )
 
 
@@ -65,6 +68,9 @@ def end(assignment_id: int):
         except FieldError as error:
             show_on_form(form, error)
         else:
-            flash(f"Supervision of {assignment.worker.name} by {assignment.supervisor.name} ends on {form.ends_on.data:%-d %B %Y}", "success")
+            flash(
+                f"Supervision of {assignment.worker.name} by {assignment.supervisor.name} ends on {form.ends_on.data:%-d %B %Y}",
+                "success",
+            )
             return redirect(url_for(".index"), code=303)
     return render("supervision/end.html", status=422 if form.errors else 200, form=form, assignment=assignment)

@@ -7,9 +7,8 @@ from datetime import date
 from flask import abort
 from sqlalchemy import and_, exists, or_, select
 
-from .. import duties
+from .. import duties, idempotency
 from ..audit import ledger
-from .. import idempotency
 from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
@@ -73,7 +72,9 @@ def all_assignments() -> list[SupervisionAssignment]:
     return list(
         db.session.scalars(
             select(SupervisionAssignment).order_by(
-                SupervisionAssignment.ends_on.is_not(None), SupervisionAssignment.starts_on.desc(), SupervisionAssignment.id.desc()
+                SupervisionAssignment.ends_on.is_not(None),
+                SupervisionAssignment.starts_on.desc(),
+                SupervisionAssignment.id.desc(),
             )
         )
     )
@@ -122,7 +123,15 @@ def _require_manager(actor: User) -> None:
 
 
 @idempotency.creates(SupervisionAssignment)
-def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, starts_on: date | None, ends_on: date | None, form_key: str | None = None) -> SupervisionAssignment:
+def assign(
+    actor: User,
+    *,
+    worker_id: int | None,
+    supervisor_id: int | None,
+    starts_on: date | None,
+    ends_on: date | None,
+    form_key: str | None = None,
+) -> SupervisionAssignment:
     """Assign a supervisor to a worker from ``starts_on`` (until ``ends_on``, if given).
 
     :raises FieldError: for a missing or wrong person, the same person twice,
@@ -134,7 +143,12 @@ def assign(actor: User, *, worker_id: int | None, supervisor_id: int | None, sta
     idempotency.check(SupervisionAssignment, form_key, actor)
     try:
         assignment = add_assignment(
-            actor, worker_id=worker_id, supervisor_id=supervisor_id, starts_on=starts_on, ends_on=ends_on, form_key=form_key
+            actor,
+            worker_id=worker_id,
+            supervisor_id=supervisor_id,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            form_key=form_key,
         )
     except FieldError:
         db.session.rollback()
@@ -222,7 +236,8 @@ def end_assignment(actor: User, assignment: SupervisionAssignment, ends_on: date
     if clash is not None:
         db.session.rollback()
         raise FieldError(
-            "ends_on", f"{assignment.supervisor.name} already supervises {assignment.worker.name} from {clash.starts_on:%-d %B %Y}: end this one before then"
+            "ends_on",
+            f"{assignment.supervisor.name} already supervises {assignment.worker.name} from {clash.starts_on:%-d %B %Y}: end this one before then",
         )
     previous = assignment.ends_on
     assignment.ends_on = ends_on

@@ -10,7 +10,9 @@ from ..idempotency import OnceForm
 
 
 class TrainingItemForm(OnceForm):
-    title = StringField("Title", validators=[Optional(), Length(max=200, message="The title must be 200 characters or fewer")])
+    title = StringField(
+        "Title", validators=[Optional(), Length(max=200, message="The title must be 200 characters or fewer")]
+    )
     statutory = BooleanField("Statutory or mandatory training")
     renews = RadioField(
         "Must it be renewed?",
@@ -31,9 +33,18 @@ class ComplianceFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = SearchField("Name or email", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")])
+    q = SearchField(
+        "Name or email", validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")]
+    )
     status = SelectField(
         "Show workers with",
-        choices=choices([("", "Any status"), ("expired", "Something expired"), ("due", "Something due soon"), ("missing", "Something missing")]),
+        choices=choices(
+            [
+                ("", "Any status"),
+                ("expired", "Something expired"),
+                ("due", "Something due soon"),
+                ("missing", "Something missing"),
+            ]
+        ),
         validators=[Optional()],
     )

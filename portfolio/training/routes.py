@@ -33,7 +33,12 @@ def _tier_choices(form: TrainingItemForm, framework) -> None:
 def _save(form: TrainingItemForm, framework, item=None):
     try:
         months = service.parse_renewal(form.renews.data, form.renewal_months.data)
-        values = dict(title=form.title.data or "", statutory=bool(form.statutory.data), renewal_months=months, tier_slugs=form.tiers.data or [])
+        values = dict(
+            title=form.title.data or "",
+            statutory=bool(form.statutory.data),
+            renewal_months=months,
+            tier_slugs=form.tiers.data or [],
+        )
         if item is None:
             return service.add_item(current_user, framework, **values, form_key=form.form_key.data)
         return service.update_item(current_user, item, **values)
@@ -82,7 +87,14 @@ def edit(item_id: int):
     if form.validate_on_submit() and _save(form, framework, item):
         flash(f"Changed: {item.title}", "success")
         return redirect(url_for(".catalogue", key=item.framework_key), code=303)
-    return render("training/edit.html", status=422 if form.errors else 200, framework=framework, item=item, form=form, confirm_form=ConfirmForm())
+    return render(
+        "training/edit.html",
+        status=422 if form.errors else 200,
+        framework=framework,
+        item=item,
+        form=form,
+        confirm_form=ConfirmForm(),
+    )
 
 
 @bp.post("/items/<id:item_id>/retire")
@@ -103,7 +115,9 @@ def compliance(key: str):
     framework = service.current_framework_or_404(key)
     form = ComplianceFilterForm(request.args)
     form.validate()
-    matrix = service.compliance(framework, status=form.status.data or "", q=(form.q.data or "") if not form.q.errors else "")
+    matrix = service.compliance(
+        framework, status=form.status.data or "", q=(form.q.data or "") if not form.q.errors else ""
+    )
     if request.args.get("format") == "csv":
         return _csv(matrix)
     query = request.query_string.decode()

@@ -10,15 +10,15 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from flask import abort
 from sqlalchemy import func, select
 
+from .. import idempotency
 from ..audit import ledger
 from ..clock import today
 from ..database import begin_write, lock
-from .. import idempotency
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
@@ -109,7 +109,9 @@ def parse_renewal(renews: str | None, months: str | None) -> int | None:
     return value
 
 
-def _check(framework: Framework, title: str, tier_slugs: list[str], exclude_id: int | None = None) -> tuple[str, list[str]]:
+def _check(
+    framework: Framework, title: str, tier_slugs: list[str], exclude_id: int | None = None
+) -> tuple[str, list[str]]:
     title = " ".join((title or "").split())
     if not title:
         raise FieldError("title", "Enter the title of the training")
@@ -119,7 +121,9 @@ def _check(framework: Framework, title: str, tier_slugs: list[str], exclude_id: 
     if set(tier_slugs) - known:
         raise FieldError("tiers", "Choose tiers of this framework")
     query = select(TrainingItem.id).where(
-        TrainingItem.framework_key == framework.key, TrainingItem.retired_at.is_(None), func.lower(TrainingItem.title) == title.lower()
+        TrainingItem.framework_key == framework.key,
+        TrainingItem.retired_at.is_(None),
+        func.lower(TrainingItem.title) == title.lower(),
     )
     if exclude_id:
         query = query.where(TrainingItem.id != exclude_id)
@@ -130,15 +134,34 @@ def _check(framework: Framework, title: str, tier_slugs: list[str], exclude_id: 
 
 
 @idempotency.creates(TrainingItem)
-def add_item(actor: User, framework: Framework, *, title: str, statutory: bool, renewal_months: int | None, tier_slugs: list[str], form_key: str | None = None) -> TrainingItem:
+def add_item(
+    actor: User,
+    framework: Framework,
+    *,
+    title: str,
+    statutory: bool,
+    renewal_months: int | None,
+    tier_slugs: list[str],
+    form_key: str | None = None,
+) -> TrainingItem:
     """Add a course to a framework's catalogue. :raises FieldError: for bad values or a duplicate."""
     if not actor.has_role(Role.MANAGER):
         abort(403)
     title, tiers = _check(framework, title, tier_slugs)
     begin_write()
     idempotency.check(TrainingItem, form_key, actor)
-    position = (db.session.scalar(select(func.max(TrainingItem.position)).where(TrainingItem.framework_key == framework.key)) or 0) + 1
-    item = TrainingItem(framework_key=framework.key, title=title, statutory=statutory, renewal_months=renewal_months, tier_slugs=tiers, position=position)
+    position = (
+        db.session.scalar(select(func.max(TrainingItem.position)).where(TrainingItem.framework_key == framework.key))
+        or 0
+    ) + 1
+    item = TrainingItem(
+        framework_key=framework.key,
+        title=title,
+        statutory=statutory,
+        renewal_months=renewal_months,
+        tier_slugs=tiers,
+        position=position,
+    )
     db.session.add(item)
     idempotency.remember(form_key, actor, item)
     db.session.flush()
@@ -147,7 +170,9 @@ def add_item(actor: User, framework: Framework, *, title: str, statutory: bool, 
     return item
 
 
-def update_item(actor: User, item: TrainingItem, *, title: str, statutory: bool, renewal_months: int | None, tier_slugs: list[str]) -> TrainingItem:
+def update_item(
+    actor: User, item: TrainingItem, *, title: str, statutory: bool, renewal_months: int | None, tier_slugs: list[str]
+) -> TrainingItem:
     """Change a course. :raises FieldError: for bad values or a duplicate."""
     if not actor.has_role(Role.MANAGER):
         abort(403)
@@ -170,7 +195,7 @@ def retire_item(actor: User, item: TrainingItem) -> None:
     if item.retired_at is not None:  # a second click, or another manager, got there first
         db.session.rollback()
         return
-    item.retired_at = datetime.now(timezone.utc)
+    item.retired_at = datetime.now(UTC)
     ledger.record(actor, "training.retired", f"training:{item.id}")
     db.session.commit()
 
@@ -198,7 +223,11 @@ def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int], Evidenc
     newest: dict[tuple[int, int], Evidence] = {}
     rows = db.session.scalars(
         select(Evidence)
-        .where(Evidence.owner_id.in_(worker_ids), Evidence.kind == EvidenceKind.CERTIFICATE, Evidence.training_item_id.is_not(None))
+        .where(
+            Evidence.owner_id.in_(worker_ids),
+            Evidence.kind == EvidenceKind.CERTIFICATE,
+            Evidence.training_item_id.is_not(None),
+        )
         .order_by(Evidence.occurred_on, Evidence.id)
     )
     for certificate in rows:
@@ -254,7 +283,9 @@ def compliance(framework: Framework, *, status: str = "", q: str = "") -> Matrix
                 cells[(worker.id, item.id)] = TrainingRow(item, s, due, certificate)
     if status in {s.value for s in TrainingStatus}:
         wanted = TrainingStatus(status)
-        workers = [w for w in workers if any(cells.get((w.id, i.id)) and cells[(w.id, i.id)].status == wanted for i in items)]
+        workers = [
+            w for w in workers if any(cells.get((w.id, i.id)) and cells[(w.id, i.id)].status == wanted for i in items)
+        ]
     totals = {item.id: {s: 0 for s in TrainingStatus} for item in items}
     for worker in workers:
         for item in items:

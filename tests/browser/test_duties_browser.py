@@ -15,7 +15,9 @@ pytestmark = pytest.mark.browser
 
 
 def test_a_worker_manager_filters_the_workers_page_without_ever_seeing_themself(page, frameworks):
-    mel = make_user(Role.WORKER, Role.MANAGER, email="mel@example.org", name="Mel Both", tier=tier("link-worker", "link-worker"))
+    mel = make_user(
+        Role.WORKER, Role.MANAGER, email="mel@example.org", name="Mel Both", tier=tier("link-worker", "link-worker")
+    )
     olly = make_user(Role.WORKER, name="Olly Other", tier=tier("link-worker", "link-worker"))
     quiet = make_user(Role.WORKER, name="Quinn Quiet", tier=tier("link-worker", "link-worker"))
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
@@ -41,5 +43,7 @@ def test_a_worker_manager_filters_the_workers_page_without_ever_seeing_themself(
     expect(table).not_to_contain_text("Mel Both")
 
     # Two items are waiting in the database; the one left out is Mel's own.
-    waiting = db.session.scalars(select(User.name).join(Evidence, Evidence.owner_id == User.id).join(Submission).order_by(User.name)).all()
+    waiting = db.session.scalars(
+        select(User.name).join(Evidence, Evidence.owner_id == User.id).join(Submission).order_by(User.name)
+    ).all()
     assert waiting == ["Mel Both", "Olly Other"]

@@ -40,7 +40,9 @@ def _days_ago(days: int) -> date:
 
 
 def _worker():
-    user = make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    user = make_user(
+        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
+    )
     db.session.commit()
     return user
 
@@ -201,7 +203,15 @@ def test_filter_the_portfolio_in_place_and_go_back(page, frameworks):
     ]
     for kind, title, on in items:
         service.create_evidence(
-            worker, kind, service.EvidenceInput(title=title, occurred_on=on, what_happened="What happened.", what_learned="What I learned.", description="About it.")
+            worker,
+            kind,
+            service.EvidenceInput(
+                title=title,
+                occurred_on=on,
+                what_happened="What happened.",
+                what_learned="What I learned.",
+                description="About it.",
+            ),
         )
     db.session.commit()
     sign_in(page, "worker@example.org", PASSWORD)
@@ -246,7 +256,9 @@ def test_the_anonymity_check_highlights_an_nhs_number_until_confirmed(page, fram
 
     page.get_by_label("Title").fill("A call about a referral")
     _fill_date(page, "Date of the event", _days_ago(20))
-    page.get_by_label("What happened").fill(f"The referral quoted NHS number {NHS_NUMBER} and I checked it with the practice.")
+    page.get_by_label("What happened").fill(
+        f"The referral quoted NHS number {NHS_NUMBER} and I checked it with the practice."
+    )
     page.get_by_label("What I learned").fill("Check referral details before the first call.")
     page.get_by_role("button", name="Save and continue").click()
 
@@ -299,7 +311,9 @@ def test_a_link_clicked_right_after_typing_is_not_lost(page, frameworks):
     """
     worker = _worker()
     evidence = service.create_evidence(
-        worker, EvidenceKind.OTHER, service.EvidenceInput(title="Walking group leaflet", occurred_on=_days_ago(50), description="A leaflet.")
+        worker,
+        EvidenceKind.OTHER,
+        service.EvidenceInput(title="Walking group leaflet", occurred_on=_days_ago(50), description="A leaflet."),
     )
     db.session.commit()
     sign_in(page, "worker@example.org", PASSWORD)
@@ -323,9 +337,16 @@ def test_back_after_a_search_returns_to_the_previous_filters_even_after_leaving_
     ``hx-trigger="change from:#kind, change from:#status, change from:#date_from, change from:#date_to, search from:#q, input changed delay:300ms from:#q"``.
     """
     worker = _worker()
-    for kind, title in ((EvidenceKind.REFLECTION, "Group session on healthy eating"), (EvidenceKind.REFLECTION, "First home visit")):
+    for kind, title in (
+        (EvidenceKind.REFLECTION, "Group session on healthy eating"),
+        (EvidenceKind.REFLECTION, "First home visit"),
+    ):
         service.create_evidence(
-            worker, kind, service.EvidenceInput(title=title, occurred_on=_days_ago(50), what_happened="What happened.", what_learned="What I learned.")
+            worker,
+            kind,
+            service.EvidenceInput(
+                title=title, occurred_on=_days_ago(50), what_happened="What happened.", what_learned="What I learned."
+            ),
         )
     db.session.commit()
     sign_in(page, "worker@example.org", PASSWORD)
@@ -371,7 +392,9 @@ def test_an_upload_over_the_request_limit_shows_the_file_is_too_large_page(page,
         assert_accessible(page)
     finally:
         # The browser logs the 413 answer itself, as it does the 422s the page fixture expects.
-        page.errors.messages[:] = [m for m in page.errors.messages if "the server responded with a status of 413" not in m]
+        page.errors.messages[:] = [
+            m for m in page.errors.messages if "the server responded with a status of 413" not in m
+        ]
     db.session.commit()
     assert db.session.scalars(select(Evidence)).all() == []
     folder = Path(app.config["UPLOAD_FOLDER"])

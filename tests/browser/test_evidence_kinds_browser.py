@@ -50,5 +50,9 @@ def test_every_kind_is_offered_with_its_hint_and_feedback_gets_its_own_form_and_
     assert page.get_by_text("Thank you for the joined-up referral.").is_visible()
 
     stored = db.session.scalar(select(Evidence).where(Evidence.id == evidence_id))
-    assert (stored.kind, stored.feedback_source, stored.feedback_from) == (EvidenceKind.FEEDBACK, FeedbackSource.PARTNER_AGENCY, "Housing officer")
+    assert (stored.kind, stored.feedback_source, stored.feedback_from) == (
+        EvidenceKind.FEEDBACK,
+        FeedbackSource.PARTNER_AGENCY,
+        "Housing officer",
+    )
     assert stored.description == "<p>Thank you for the joined-up referral.</p>"

@@ -76,7 +76,11 @@ def test_manager_adds_a_locality_competence_after_fixing_an_error(page, framewor
     page.get_by_label("Competence statement").fill("Use British Sign Language interpreters appropriately")
     page.get_by_role("button", name="Save competence").click()
     page.get_by_text("Locality-specific competence added").wait_for()
-    assert page.locator("section[aria-labelledby=locality-specific]").get_by_text("Use British Sign Language interpreters appropriately").is_visible()
+    assert (
+        page.locator("section[aria-labelledby=locality-specific]")
+        .get_by_text("Use British Sign Language interpreters appropriately")
+        .is_visible()
+    )
     db.session.commit()
     saved = db.session.scalars(select(Competence).where(Competence.section == Section.LOCALITY_SPECIFIC)).all()
     assert [c.statement for c in saved] == ["Use British Sign Language interpreters appropriately"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
@@ -40,11 +40,15 @@ def test_a_manager_sets_up_one_time_codes_then_signs_in_with_one(app, page):
     page.wait_for_url("**/account/security/totp")
     assert page.get_by_role("img", name=re.compile("QR code for your authenticator app")).is_visible()
     # The SVG loads under the CSP (an image from our own origin, no inline markup).
-    page.wait_for_function("() => { const img = document.querySelector('img.totp-qr'); return img.complete && img.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const img = document.querySelector('img.totp-qr'); return img.complete && img.naturalWidth > 0; }"
+    )
     secret = page.locator("#totp-secret").inner_text().replace(" ", "")
     assert_accessible(page)
 
-    page.get_by_label("Code from your authenticator app").fill("000000" if pyotp.TOTP(secret).now() != "000000" else "111111")
+    page.get_by_label("Code from your authenticator app").fill(
+        "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
+    )
     page.get_by_role("button", name="Turn on one-time codes").click()
     page.locator(".nhsuk-error-summary").get_by_text("The code is not correct").wait_for()
     page.get_by_label("Code from your authenticator app").fill(pyotp.TOTP(secret).now())
@@ -65,7 +69,7 @@ def test_a_manager_sets_up_one_time_codes_then_signs_in_with_one(app, page):
     assert page.get_by_role("heading", level=1).inner_text() == "Enter your code"
     assert_accessible(page)
     # The code used at set-up is spent: the next step's code (within the drift allowed) signs in.
-    next_code = pyotp.TOTP(secret).at(datetime.now(timezone.utc) + timedelta(seconds=30))
+    next_code = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))
     page.get_by_label("Code").fill(next_code)
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url(re.compile(r"/$"))
@@ -126,7 +130,9 @@ def test_a_passkey_is_added_and_signs_in_with_and_without_a_password(app, browse
 
         add = page.get_by_role("button", name="Add a passkey")
         add.click()  # no name yet: the server's message appears by the button
-        page.locator("[data-passkey-error]").get_by_text("Enter a name for this passkey, for example ‘Work laptop’").wait_for()
+        page.locator("[data-passkey-error]").get_by_text(
+            "Enter a name for this passkey, for example ‘Work laptop’"
+        ).wait_for()
         page.get_by_label("Name of this passkey").fill("Work laptop")
         add.click()
         page.get_by_text("Your passkey has been added.").wait_for()

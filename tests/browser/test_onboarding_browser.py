@@ -5,7 +5,7 @@ signing out and in again takes the password and a code."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
@@ -23,7 +23,9 @@ pytestmark = pytest.mark.browser
 NEW_PASSWORD = "harbour lantern quietly marmalade"
 
 
-def test_invited_supervisor_sets_a_password_and_a_one_time_code_then_signs_in_with_both(app, page, browser, live_server, frameworks, smtp):  # noqa: F811
+def test_invited_supervisor_sets_a_password_and_a_one_time_code_then_signs_in_with_both(
+    app, page, browser, live_server, frameworks, smtp
+):  # noqa: F811
     app.config["MFA_REQUIRED_ROLES"] = frozenset({"supervisor", "manager"})
     manager = make_user(Role.MANAGER, email="maya@example.org", name="Maya Manager")
     manager_secret = give_totp(manager)
@@ -85,7 +87,7 @@ def test_invited_supervisor_sets_a_password_and_a_one_time_code_then_signs_in_wi
         sam.get_by_role("button", name="Sign in", exact=True).click()
         sam.wait_for_url("**/auth/second-step")
         expect(sam.get_by_role("heading", level=1)).to_have_text("Enter your code")
-        sam.get_by_label("Code").fill(pyotp.TOTP(secret).at(datetime.now(timezone.utc) + timedelta(seconds=30)))
+        sam.get_by_label("Code").fill(pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30)))
         sam.get_by_role("button", name="Continue").click()
         sam.wait_for_url(re.compile(r"/$"))
         expect(sam.get_by_role("heading", level=1)).to_have_text("Hello, Sam Supervisor")

@@ -52,7 +52,9 @@ def test_forgotten_password_email_new_password_then_sign_in(page, smtp):
     page.get_by_role("button", name="Set new password").click()
 
     page.wait_for_url("**/auth/sign-in", timeout=SLOW)
-    expect(page.locator(".nhsuk-notification-banner")).to_contain_text("Your password has been changed. Sign in with your new password.")
+    expect(page.locator(".nhsuk-notification-banner")).to_contain_text(
+        "Your password has been changed. Sign in with your new password."
+    )
     sign_in(page, "maya@example.org", NEW)
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Maya Manager")
 
@@ -80,7 +82,9 @@ def test_changing_the_password_from_your_account(page):
     page.get_by_label("New password", exact=True).fill(OTHER_NEW)
     page.get_by_label("Confirm your new password").fill(OTHER_NEW)
     page.get_by_role("button", name="Change password").click()
-    expect(page.locator("#current_password-error")).to_contain_text("Your current password is not correct", timeout=SLOW)
+    expect(page.locator("#current_password-error")).to_contain_text(
+        "Your current password is not correct", timeout=SLOW
+    )
     assert_accessible(page)
     page.get_by_label("Current password").fill(PASSWORD)
     page.get_by_label("New password", exact=True).fill(OTHER_NEW)

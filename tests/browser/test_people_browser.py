@@ -82,7 +82,9 @@ def test_manager_invites_a_worker_who_sets_a_password_from_the_email(page, brows
 
 def test_a_deactivated_persons_open_page_is_refused_on_the_next_click(page, live_server, frameworks):
     manager = make_user(Role.MANAGER, email="maya@example.org", name="Maya Manager")
-    worker = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    worker = make_user(
+        Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
+    )
     sign_in(page, "wendy@example.org", PASSWORD)
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Wendy Worker")
 
@@ -103,7 +105,9 @@ def test_a_deactivated_persons_open_page_is_refused_on_the_next_click(page, live
 def test_people_search_updates_the_list_in_place(page, live_server, frameworks):
     make_user(Role.MANAGER, email="maya@example.org", name="Maya Manager")
     supervisor = make_user(Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor")
-    worker = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    worker = make_user(
+        Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
+    )
     make_user(Role.WORKER, email="wendy.two@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
     assign(supervisor, worker, starts_on=date(2026, 1, 1))
     sign_in(page, "maya@example.org", PASSWORD)

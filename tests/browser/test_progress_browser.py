@@ -9,7 +9,7 @@ signs it off; then the worker asks, the supervisor supports and the manager appr
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -75,7 +75,9 @@ def other_page(browser, live_server):
 
 
 def _people():
-    worker = make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    worker = make_user(
+        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
+    )
     supervisor = make_user(Role.SUPERVISOR, email="supervisor@example.org", name="Fatima First")
     manager = make_user(Role.MANAGER, email="manager@example.org", name="Mo Manager")
     assign(supervisor, worker, starts_on=date.today() - timedelta(days=90))
@@ -89,7 +91,11 @@ def _competences_up_to(worker: User, slug: str) -> list[Competence]:
         db.session.scalars(
             select(Competence)
             .join(Tier, Tier.id == Competence.tier_id)
-            .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None), Tier.position <= target.position)
+            .where(
+                Competence.framework_id == worker.framework_id,
+                Competence.retired_at.is_(None),
+                Tier.position <= target.position,
+            )
             .order_by(Competence.position)
         )
     )
@@ -104,7 +110,7 @@ def _area_of(competence: Competence) -> CompetenceGroup:
 
 def _accepted(worker: User, supervisor: User, competences: list[Competence]) -> None:
     """Signed-off evidence, accepted for ``competences`` as many times as each requires (direct rows)."""
-    decided_at = datetime.now(timezone.utc) - timedelta(days=7)
+    decided_at = datetime.now(UTC) - timedelta(days=7)
     rounds = max(c.required_count for c in competences)
     for number in range(rounds):
         chosen = [c for c in competences if c.required_count > number]
@@ -121,7 +127,9 @@ def _accepted(worker: User, supervisor: User, competences: list[Competence]) -> 
         db.session.add(evidence)
         db.session.flush()
         digest = review.content_hash(evidence)
-        submission = Submission(evidence_id=evidence.id, content_hash=digest, submitted_at=decided_at - timedelta(days=1))
+        submission = Submission(
+            evidence_id=evidence.id, content_hash=digest, submitted_at=decided_at - timedelta(days=1)
+        )
         db.session.add(submission)
         db.session.flush()
         decision = Decision(
@@ -138,7 +146,9 @@ def _accepted(worker: User, supervisor: User, competences: list[Competence]) -> 
 
 
 def _requirement(worker: User, ref: str) -> Requirement:
-    return db.session.scalar(select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == ref))
+    return db.session.scalar(
+        select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == ref)
+    )
 
 
 def _count(model) -> int:
@@ -182,10 +192,17 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     _accepted(worker, supervisor, [c for c in required if c.id != last.id])
     verified_on = date.today() - timedelta(days=20)
     for ref in ("REQ-DRIVING", "REQ-HOME-VISITS"):
-        progress.verify_requirement(manager, worker, _requirement(worker, ref), verified_on=verified_on, expires_on=None, note="Seen")
+        progress.verify_requirement(
+            manager, worker, _requirement(worker, ref), verified_on=verified_on, expires_on=None, note="Seen"
+        )
     dbs = _requirement(worker, "REQ-DBS")
     worker_id, dbs_id, dbs_statement, last_id, last_statement, area_name = (
-        worker.id, dbs.id, dbs.statement, last.id, last.statement, area.name
+        worker.id,
+        dbs.id,
+        dbs.statement,
+        last.id,
+        last.statement,
+        area.name,
     )
     lw_total = len([c for c in required if c.tier.slug == "link-worker"])
     coach_total = len(required) - lw_total
@@ -205,14 +222,19 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     description = chart.locator("desc").text_content()
     assert f"Link Worker: {lw_total} of {lw_total} met." in description
     assert f"Link Worker Coach: {coach_total - 1} of {coach_total} met." in description
-    assert page.locator("#" + chart.get_attribute("aria-labelledby").split()[0]).text_content() == "Competences met, by tier"
+    assert (
+        page.locator("#" + chart.get_attribute("aria-labelledby").split()[0]).text_content()
+        == "Competences met, by tier"
+    )
     expect(page.locator("table.requirements-table")).to_contain_text("Not verified")
     assert_accessible(page)
 
     page.get_by_role("link", name="See what is missing for Link Worker Coach").click()
     page.wait_for_url("**/progress/missing")
     expect(page.get_by_role("heading", level=1)).to_have_text("What is missing for Link Worker Coach")
-    expect(page.locator("#maincontent")).to_contain_text("1 competence of Link Worker Coach and the tiers before it is not met yet.")
+    expect(page.locator("#maincontent")).to_contain_text(
+        "1 competence of Link Worker Coach and the tiers before it is not met yet."
+    )
     items = page.locator(".missing-item")
     expect(items).to_have_count(1)
     expect(items).to_contain_text(last_statement)
@@ -289,7 +311,9 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     expect(boss.get_by_role("alert", name="Success")).to_contain_text(f"Verified: {dbs_statement}")
     dbs_row = boss.locator("table.requirements-table tr", has_text=dbs_statement)
     expect(dbs_row).to_contain_text("Verified")
-    expect(dbs_row).to_contain_text(f"by Mo Manager on {_long(dbs_on)}; renew by {_long(progress.add_months(dbs_on, 36))}")
+    expect(dbs_row).to_contain_text(
+        f"by Mo Manager on {_long(dbs_on)}; renew by {_long(progress.add_months(dbs_on, 36))}"
+    )
     assert_accessible(boss)
 
     # --- The worker evidences the last competence from "Add evidence for this" and submits it.
@@ -304,7 +328,9 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     expect(page.get_by_text(f"This evidence will be linked to: {last_statement}")).to_be_visible()
     page.get_by_label("Title").fill("Finding a way into the housing service")
     _fill_date(page, "Date of the event", date.today() - timedelta(days=10))
-    page.get_by_label("Description").fill("Three referrals were refused; I kept going until the service agreed a route in.")
+    page.get_by_label("Description").fill(
+        "Three referrals were refused; I kept going until the service agreed a route in."
+    )
     assert_accessible(page)
     page.get_by_role("button", name="Save and continue").click()
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
@@ -339,7 +365,9 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     lead.get_by_label("Sign off the accepted competences").check()
     lead.get_by_role("button", name="Save decision").click()
     lead.wait_for_url("**/review/")
-    expect(lead.get_by_role("alert", name="Success")).to_contain_text("Signed off: Finding a way into the housing service")
+    expect(lead.get_by_role("alert", name="Success")).to_contain_text(
+        "Signed off: Finding a way into the housing service"
+    )
     assert_accessible(lead)
 
     # --- The worker is ready: nothing is missing any more; they reload their progress and ask.
@@ -353,13 +381,18 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     readiness = page.locator(".readiness")
     expect(readiness.locator(".nhsuk-tag")).to_have_text("Ready")
     expect(readiness).to_contain_text("Every competence is met and every requirement is verified and in date.")
-    assert f"Link Worker Coach: {coach_total} of {coach_total} met." in page.locator("figure.progress-chart svg[role=img] desc").text_content()
+    assert (
+        f"Link Worker Coach: {coach_total} of {coach_total} met."
+        in page.locator("figure.progress-chart svg[role=img] desc").text_content()
+    )
     assert_accessible(page)
     page.get_by_role("button", name="Request promotion to Link Worker Coach").click()
     expect(page.get_by_role("alert", name="Success")).to_contain_text(
         "Promotion requested: your supervisors have been asked for their recommendation"
     )
-    expect(page.locator("#maincontent")).to_contain_text(f"You asked to become Link Worker Coach on {_long(date.today())}.")
+    expect(page.locator("#maincontent")).to_contain_text(
+        f"You asked to become Link Worker Coach on {_long(date.today())}."
+    )
     expect(page.get_by_text("Waiting for a supervisor’s recommendation.")).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("Request promotion"))).to_have_count(0)
     assert_accessible(page)
@@ -368,7 +401,9 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
 
     # --- The supervisor supports it (after saving with nothing chosen is refused).
     lead.goto("/notifications/")
-    lead.get_by_role("button", name="Wendy Worker asked to become Link Worker Coach: your recommendation is needed").click()
+    lead.get_by_role(
+        "button", name="Wendy Worker asked to become Link Worker Coach: your recommendation is needed"
+    ).click()
     lead.wait_for_url(f"**/progress/workers/{worker_id}")
     expect(lead.get_by_role("heading", level=1)).to_have_text("Progress of Wendy Worker")
     expect(lead.get_by_role("button", name="Save decision")).to_have_count(0)  # managers only
@@ -386,7 +421,9 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     expect(lead.get_by_role("button", name="Save recommendation")).to_have_count(0)
     assert_accessible(lead)
     db.session.commit()
-    assert [(r.supervisor_id, r.supports) for r in db.session.scalars(select(PromotionRecommendation))] == [(supervisor.id, True)]
+    assert [(r.supervisor_id, r.supports) for r in db.session.scalars(select(PromotionRecommendation))] == [
+        (supervisor.id, True)
+    ]
     db.session.commit()
 
     # --- The manager approves with an effective date.
@@ -408,7 +445,9 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     expect(page.locator("#maincontent")).to_contain_text("Current tier: Link Worker Coach")
     expect(page.locator(".readiness")).to_contain_text("Next tier: Psychosocial Link Worker")
     expect(page.get_by_role("heading", name="Tier history")).to_be_visible()
-    expect(page.locator("#maincontent")).to_contain_text(f"Link Worker Coach from {_long(effective_on)} (was Link Worker)")
+    expect(page.locator("#maincontent")).to_contain_text(
+        f"Link Worker Coach from {_long(effective_on)} (was Link Worker)"
+    )
     expect(page.get_by_text("No promotion request is open.")).to_have_count(0)  # the form for the next tier instead
     assert_accessible(page)
     page.goto("/notifications/")
@@ -420,7 +459,9 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     assert promoted.tier.slug == "link-worker-coach"
     decisions = db.session.scalars(select(PromotionDecision)).all()
     assert [(d.approved, d.effective_on, d.manager_id) for d in decisions] == [(True, effective_on, manager.id)]
-    assert db.session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("promotion.%")).order_by(AuditEntry.seq)).all() == [
+    assert db.session.scalars(
+        select(AuditEntry.action).where(AuditEntry.action.like("promotion.%")).order_by(AuditEntry.seq)
+    ).all() == [
         "promotion.requested",
         "promotion.recommended",
         "promotion.approved",

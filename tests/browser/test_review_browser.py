@@ -37,7 +37,9 @@ def supervisor_page(browser, live_server):
 
 
 def _people():
-    worker = make_user(Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    worker = make_user(
+        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
+    )
     supervisor = make_user(Role.SUPERVISOR, email="supervisor@example.org", name="Fatima First")
     assign(supervisor, worker, starts_on=date(2026, 1, 1))
     return worker, supervisor
@@ -59,11 +61,15 @@ def _draft(worker: User, title: str, competences: list[Competence]):
     evidence = evidence_service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        evidence_service.EvidenceInput(title=title, occurred_on=date(2026, 10, 1), description="A leaflet for the walking group."),
+        evidence_service.EvidenceInput(
+            title=title, occurred_on=date(2026, 10, 1), description="A leaflet for the walking group."
+        ),
         link_competence_id=competences[0].id,
     )
     for competence in competences[1:]:
-        evidence_service.link_competence(worker, evidence, competence.id, note="Written with two people from the group.")
+        evidence_service.link_competence(
+            worker, evidence, competence.id, note="Written with two people from the group."
+        )
     db.session.commit()
     return evidence
 
@@ -78,7 +84,9 @@ def _submitted(app, worker: User, title: str, competences: list[Competence]) -> 
     return submission
 
 
-def test_worker_submits_supervisor_decides_per_competence_and_worker_sees_the_outcome(app, page, supervisor_page, frameworks):
+def test_worker_submits_supervisor_decides_per_competence_and_worker_sees_the_outcome(
+    app, page, supervisor_page, frameworks
+):
     worker, supervisor = _people()
     competences = _two_competences(worker)
     accepted, not_accepted = competences
@@ -130,7 +138,9 @@ def test_worker_submits_supervisor_decides_per_competence_and_worker_sees_the_ou
     expect(summary).to_contain_text("There is a problem")
     expect(summary.locator("li")).to_have_count(3)
     expect(summary.get_by_role("link", name="Choose accepted or not accepted")).to_have_count(2)
-    expect(summary.get_by_role("link", name="Choose whether to sign off the item or return it for changes")).to_be_visible()
+    expect(
+        summary.get_by_role("link", name="Choose whether to sign off the item or return it for changes")
+    ).to_be_visible()
     for competence in competences:
         error = reviewer.locator(f"#competence-{competence.id}-error")
         expect(error).to_be_visible()

@@ -19,7 +19,14 @@ TODAY = date.today()
 
 
 def _course(title: str, months: int | None, position: int, tiers: list[str] | None = None) -> TrainingItem:
-    item = TrainingItem(framework_key="link-worker", title=title, statutory=True, renewal_months=months, tier_slugs=tiers or [], position=position)
+    item = TrainingItem(
+        framework_key="link-worker",
+        title=title,
+        statutory=True,
+        renewal_months=months,
+        tier_slugs=tiers or [],
+        position=position,
+    )
     db.session.add(item)
     db.session.commit()
     return item
@@ -48,7 +55,10 @@ def team(frameworks):
     _course("Coaching supervision", None, 3, tiers=["link-worker-coach"])
     lw = tier("link-worker", "link-worker")
     manager = make_user(Role.MANAGER, email="manager@example.org", name="Mo Manager")
-    people = {name: make_user(Role.WORKER, name=name, tier=lw) for name in ("Alice Able", "Ben Brown", "Cara Cole", "Dan Dale", "Wendy Worker")}
+    people = {
+        name: make_user(Role.WORKER, name=name, tier=lw)
+        for name in ("Alice Able", "Ben Brown", "Cara Cole", "Dan Dale", "Wendy Worker")
+    }
     recent = TODAY - timedelta(days=30)
     for name, person in people.items():
         if name in ("Alice Able", "Dan Dale"):
@@ -111,13 +121,19 @@ def test_manager_filters_the_matrix_to_expired_training_in_place(page, client, a
     assert_accessible(page)
 
 
-def test_a_worker_with_training_due_sees_it_first_on_home_with_no_accessibility_violations(page, client, auth, live_server, team):
+def test_a_worker_with_training_due_sees_it_first_on_home_with_no_accessibility_violations(
+    page, client, auth, live_server, team
+):
     _, people = team
     _sign_in_as(page, client, auth, live_server, people["Wendy Worker"])
     page.goto("/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Wendy Worker")
     warning = page.locator("#training-due")
     expect(warning).to_contain_text("Training to renew")
-    expect(warning.locator("li")).to_have_text([f"Due soon Safeguarding adults: renew by {(TODAY + timedelta(days=20)).day} {(TODAY + timedelta(days=20)):%B %Y}"])
+    expect(warning.locator("li")).to_have_text(
+        [
+            f"Due soon Safeguarding adults: renew by {(TODAY + timedelta(days=20)).day} {(TODAY + timedelta(days=20)):%B %Y}"
+        ]
+    )
     expect(page.locator(".my-training tbody tr td:first-child")).to_have_text(["Safeguarding adults", "Lone working"])
     assert_accessible(page)

@@ -9,8 +9,9 @@ export ask this registry instead of branching on the kind. Adding a kind: see
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
@@ -136,7 +137,8 @@ from . import certificate, feedback, observation, other, reflection, supervision
 
 #: The registry: every kind, once, in the order people choose from.
 KINDS: dict[EvidenceKind, Kind] = {
-    k.kind: k for k in (reflection.KIND, certificate.KIND, supervision_note.KIND, observation.KIND, feedback.KIND, other.KIND)
+    k.kind: k
+    for k in (reflection.KIND, certificate.KIND, supervision_note.KIND, observation.KIND, feedback.KIND, other.KIND)
 }
 
 #: Every kind's columns together (for search text, the content hash and the export).

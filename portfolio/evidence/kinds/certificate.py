@@ -18,14 +18,22 @@ from . import Kind
 class CertificateForm(EvidenceForm):
     title = StringField(
         "Course title",
-        validators=[DataRequired("Enter the course title"), Length(max=TITLE_MAX, message=f"Course title must be {TITLE_MAX} characters or fewer")],
+        validators=[
+            DataRequired("Enter the course title"),
+            Length(max=TITLE_MAX, message=f"Course title must be {TITLE_MAX} characters or fewer"),
+        ],
     )
     provider = StringField(
         "Training provider",
-        validators=[DataRequired("Enter the training provider"), Length(max=200, message="Training provider must be 200 characters or fewer")],
+        validators=[
+            DataRequired("Enter the training provider"),
+            Length(max=200, message="Training provider must be 200 characters or fewer"),
+        ],
     )
     occurred_on = DateInputField(
-        "Date completed", validators=[DateRequired("Enter the date you completed the course")], description_name="Date completed"
+        "Date completed",
+        validators=[DateRequired("Enter the date you completed the course")],
+        description_name="Date completed",
     )
     expires_on = DateInputField("Expiry or renewal date (optional)", description_name="Expiry date")
     cpd_hours = DecimalField(

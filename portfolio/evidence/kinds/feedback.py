@@ -22,7 +22,10 @@ class FeedbackForm(EvidenceForm):
     )
     feedback_from = StringField(
         "Their name or role",
-        validators=[DataRequired("Enter who gave the feedback"), Length(max=200, message="Their name or role must be 200 characters or fewer")],
+        validators=[
+            DataRequired("Enter who gave the feedback"),
+            Length(max=200, message="Their name or role must be 200 characters or fewer"),
+        ],
     )
     description = text_field("The feedback", "Enter the feedback")
 

@@ -18,7 +18,12 @@ class ReflectionForm(EvidenceForm):
     next_steps = text_field("What I will do next")
     visibility = RadioField(
         "Who can see this reflection?",
-        choices=choices([("private", "Only me (private: it cannot be submitted)"), ("shareable", "Me and my supervisors when I submit it")]),
+        choices=choices(
+            [
+                ("private", "Only me (private: it cannot be submitted)"),
+                ("shareable", "Me and my supervisors when I submit it"),
+            ]
+        ),
         default="shareable",
         validators=[InputRequired("Choose who can see this reflection")],
     )

@@ -24,7 +24,9 @@ class SupervisionNoteForm(EvidenceForm):
         validators=[Optional(), Length(max=TITLE_MAX, message=f"Title must be {TITLE_MAX} characters or fewer")],
     )
     occurred_on = DateInputField(
-        "Date of the session", validators=[DateRequired("Enter the date of the session")], description_name="Date of the session"
+        "Date of the session",
+        validators=[DateRequired("Enter the date of the session")],
+        description_name="Date of the session",
     )
     supervisor_id = SelectField("Supervisor", coerce=int, validate_choice=False)
     description = text_field("What was discussed", "Describe what was discussed")
