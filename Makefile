@@ -9,18 +9,27 @@ STAMPS := .make
 FLASK := $(BIN)/flask --app portfolio
 CHROMIUM ?= $(or $(PORTFOLIO_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: run test setup database clean
+.PHONY: run test setup browser database clean
 
 run: setup database
 	@echo "Serving the portfolio on http://127.0.0.1:$(PORT) (demo accounts: see README.md)"
 	PORTFOLIO_ENV=development $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-test: setup
-	@if [ ! -x "$(CHROMIUM)" ]; then \
-	  echo "Chromium not found at $(CHROMIUM): browser tests will be skipped."; \
-	  echo "Install it with 'sudo apt-get install chromium' or set PORTFOLIO_CHROMIUM to its path."; \
-	fi
+test: setup browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium (Playwright downloads no browser).
+# Installed here when missing and we may (root with apt-get); otherwise say how.
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium not found at $(CHROMIUM): browser tests will be skipped."; \
+	    echo "Install it with 'sudo apt-get install chromium' or set PORTFOLIO_CHROMIUM to its path."; \
+	  fi; \
+	fi
 
 setup: $(STAMPS)/python $(STAMPS)/vendor
 
