@@ -76,6 +76,8 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "SMTP_STARTTLS": os.environ.get("PORTFOLIO_SMTP_STARTTLS", "true").lower() not in ("0", "false", "no"),
         "MAIL_FROM": os.environ.get("PORTFOLIO_MAIL_FROM") or "portfolio@localhost",
         "PUBLIC_URL": os.environ.get("PORTFOLIO_PUBLIC_URL") or "http://127.0.0.1:5000",
+        # The read-only CASE 1.1 service publishing the frameworks (public documents).
+        "CASE_API": os.environ.get("PORTFOLIO_CASE_API", "on").lower() not in ("0", "off", "false", "no"),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # How many reverse proxies in front of the app set X-Forwarded-*: the
         # client's address (for sign-in throttling) and scheme come from them.

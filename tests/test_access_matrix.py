@@ -23,6 +23,7 @@ from portfolio.mfa import service as mfa_service
 from portfolio.models import (
     Competence,
     EvidenceKind,
+    Framework,
     Notification,
     PasswordReset,
     PromotionRequest,
@@ -31,6 +32,7 @@ from portfolio.models import (
     Submission,
     SupervisionAssignment,
 )
+from portfolio.portability import case as case_format
 from portfolio.training import service as training_service
 from tests.factories import assign, give_totp, make_passkey, make_user, tier
 
@@ -76,7 +78,38 @@ def item(suffix: str = "") -> Callable[[dict], str]:
     return lambda ids: f"/portfolio/{ids['evidence']}{suffix}"
 
 
+def case_node(kind: str) -> Callable[[dict], str]:
+    """The CASE service path of the Link Worker framework's first item or association."""
+
+    def path(ids: dict) -> str:
+        framework = db.session.scalar(select(Framework).where(Framework.key == "link-worker", Framework.is_current))
+        package = case_format.package_for(framework)
+        nodes = package.items if kind == "CFItems" else package.associations
+        return f"/ims/case/v1p1/{kind}/{nodes[0]['identifier']}"
+
+    return path
+
+
+def public(status: int) -> dict[str, int | str]:
+    return {role: status for role in ROLES}
+
+
 CASES = [
+    Case("case_api.documents", "GET", lambda ids: "/ims/case/v1p1/CFDocuments", public(200)),
+    Case(
+        "case_api.document",
+        "GET",
+        lambda ids: f"/ims/case/v1p1/CFDocuments/{case_format.identifier('link-worker')}",
+        public(200),
+    ),
+    Case(
+        "case_api.package",
+        "GET",
+        lambda ids: f"/ims/case/v1p1/CFPackages/{case_format.identifier('link-worker')}",
+        public(200),
+    ),
+    Case("case_api.item", "GET", case_node("CFItems"), public(200)),
+    Case("case_api.association", "GET", case_node("CFAssociations"), public(200)),
     Case("static", "GET", lambda ids: "/static/css/portfolio.css", {role: 200 for role in ROLES}),
     Case("assets.nhsuk_asset", "GET", lambda ids: "/assets/images/favicon.svg", {role: 200 for role in ROLES}),
     Case("home.index", "GET", lambda ids: "/", everyone(200)),

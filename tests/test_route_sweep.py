@@ -33,6 +33,7 @@ from portfolio.models import (
     SupervisionAssignment,
 )
 from portfolio.params import ID_MAX
+from portfolio.portability import case
 from portfolio.training import service as training_service
 from tests.factories import assign, make_user, tier
 
@@ -120,6 +121,8 @@ def world(app, frameworks):
         "user_id": worker.id,
         "passkey_id": 1,
         "token": "not-a-token",
+        # CASE service: a framework document's identifier (items and associations answer 404 for it).
+        "sourced_id": case.identifier("link-worker"),
     }
     overrides = {
         "evidence.competence": {"competence_id": competence.id},
