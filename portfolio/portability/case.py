@@ -132,10 +132,22 @@ class _Builder:
         )
 
     def build(self) -> Package:
+        tier_nodes: dict[int, dict[str, str]] = {}
         for part in self.tree.parts:
-            part_key = part.tier.slug if self.framework.is_tiered else part.title
-            kind = "Tier" if self.framework.is_tiered else "Section"
-            part_node = self.item(("part", part_key), part.title, kind, self.doc_node, humanCodingScheme=part_key)
+            if self.framework.is_tiered:
+                part_key = part.tier.slug
+                part_node = self._tier_node(part.tier, tier_nodes)
+            else:
+                # A role profile's sections (core, role-specific, locality-specific) sit under its tier.
+                part_key = part.tier.slug + "/" + part.title
+                section = part.areas[0].rows[0].competence.section if part.areas and part.areas[0].rows else None
+                part_node = self.item(
+                    ("part", part_key),
+                    part.title,
+                    "Section",
+                    self._tier_node(part.tier, tier_nodes),
+                    humanCodingScheme=section.value if section else "",
+                )
             group_nodes: dict[int, dict[str, str]] = {}
             for area in part.areas:
                 for row in area.rows:
@@ -161,6 +173,18 @@ class _Builder:
                     notes=f"Applies to: {requirement.applies_to}" if requirement.applies_to else "",
                 )
         return self.package
+
+    def _tier_node(self, tier, made: dict[int, dict[str, str]]) -> dict[str, str]:
+        if tier.id not in made:
+            made[tier.id] = self.item(
+                ("part", tier.slug),
+                tier.name,
+                "Tier",
+                self.doc_node,
+                humanCodingScheme=tier.slug,
+                notes=tier.description,
+            )
+        return made[tier.id]
 
     def _group_node(
         self, part_key: str, group_id: int, part_node: dict[str, str], made: dict[int, dict[str, str]]
