@@ -99,10 +99,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .assets import bp as assets_bp
     from .audit.routes import bp as audit_bp
     from .portability.routes import bp as case_api_bp
+    from .portability.routes import imports_bp as framework_import_bp
 
     app.register_blueprint(assets_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(case_api_bp)
+    app.register_blueprint(framework_import_bp)
 
     from .audit.cli import audit_cli
     from .auth.cli import users_cli

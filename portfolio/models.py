@@ -1062,3 +1062,20 @@ class MfaAttempt(db.Model):
         Index("ix_mfa_attempts_user_id_at", "user_id", "at"),
         Index("ix_mfa_attempts_address_at", "address", "at"),
     )
+
+
+class FrameworkImport(db.Model):
+    """A framework file a manager uploaded, held for the preview until they confirm (or leave it)."""
+
+    __tablename__ = "framework_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    file_format: Mapped[str] = mapped_column(String(40))  # "CASE 1.1" or "Mahara SmartEvidence"
+    # The parsed tree (title, nodes with parents), not the raw upload.
+    tree: Mapped[dict[str, Any]] = mapped_column(JSON)
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Set once, under a lock, when the manager confirms: a second confirm finds it.
+    framework_id: Mapped[int | None] = mapped_column(ForeignKey("frameworks.id"))
+    imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

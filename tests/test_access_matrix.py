@@ -6,6 +6,7 @@ A new route fails ``test_every_route_is_in_the_matrix`` until it is added here.
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -33,6 +34,7 @@ from portfolio.models import (
     SupervisionAssignment,
 )
 from portfolio.portability import case as case_format
+from portfolio.portability import service as import_service
 from portfolio.training import service as training_service
 from tests.factories import assign, give_totp, make_passkey, make_user, tier
 
@@ -88,6 +90,15 @@ def case_node(kind: str) -> Callable[[dict], str]:
         return f"/ims/case/v1p1/{kind}/{nodes[0]['identifier']}"
 
     return path
+
+
+def held_import(manager):
+    """A small CASE package uploaded for preview, not yet confirmed."""
+    package = {
+        "CFDocument": {"identifier": "d", "title": "Coach standards", "creator": "Coaches UK"},
+        "CFItems": [{"identifier": "s", "fullStatement": "Listen well"}],
+    }
+    return import_service.upload(manager, "coach.json", json.dumps(package).encode())
 
 
 def public(status: int) -> dict[str, int | str]:
@@ -452,6 +463,16 @@ CASES = [
         managers_only(303),
         data={},
     ),
+    Case("framework_import.upload", "GET", lambda ids: "/frameworks/import/", managers_only(200)),
+    Case("framework_import.upload", "POST", lambda ids: "/frameworks/import/", managers_only(422), data={}),
+    Case("framework_import.preview", "GET", lambda ids: f"/frameworks/import/{ids['import']}", managers_only(200)),
+    Case(
+        "framework_import.preview",
+        "POST",
+        lambda ids: f"/frameworks/import/{ids['import']}",
+        managers_only(422),
+        data={"tier_level": "one", "area_level": "9", "target": "new"},
+    ),
 ]
 
 
@@ -550,6 +571,7 @@ def test_access(client, auth, frameworks, role, case):
         "link": evidence.links[0].id,
         "competence": competences[0].id,
         "__other__": competences[1].id,
+        "import": held_import(manager).id,
     }
     users = {
         "worker": lambda: worker,

@@ -34,6 +34,7 @@ from portfolio.models import (
 )
 from portfolio.params import ID_MAX
 from portfolio.portability import case
+from portfolio.portability import service as import_service
 from portfolio.training import service as training_service
 from tests.factories import assign, make_user, tier
 
@@ -123,6 +124,11 @@ def world(app, frameworks):
         "token": "not-a-token",
         # CASE service: a framework document's identifier (items and associations answer 404 for it).
         "sourced_id": case.identifier("link-worker"),
+        "import_id": import_service.upload(
+            manager,
+            "coach.json",
+            b'{"CFDocument": {"title": "Coaches"}, "CFItems": [{"identifier": "s", "fullStatement": "Listen"}]}',
+        ).id,
     }
     overrides = {
         "evidence.competence": {"competence_id": competence.id},

@@ -56,6 +56,15 @@ def read_data(path: Path) -> dict[str, Any]:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise FrameworkDataError(f"{path.name}: not valid YAML ({exc})") from exc
+    return check_data(data, path.name)
+
+
+def check_data(data: Any, name: str) -> dict[str, Any]:
+    """``data`` if it describes a framework we can load (from a file or an import).
+
+    :raises FrameworkDataError: naming what is wrong and where.
+    """
+    path = Path(name)
     if not isinstance(data, dict):
         raise FrameworkDataError(f"{path.name}: expected a mapping at the top level")
     for field in (
@@ -183,11 +192,20 @@ class GroupIndex:
 def load_file(path: Path) -> LoadResult:
     """Load one data file; a no-op when the current version already matches it."""
     data = read_data(path)
-    digest = content_hash(data)
     begin_write()
+    result = load_data(data)
+    db.session.commit()
+    return result
+
+
+def load_data(data: dict[str, Any]) -> LoadResult:
+    """Add checked ``data`` as a framework, or a new version of the one with its key, in the caller's transaction.
+
+    The caller has called ``begin_write()`` and commits.
+    """
+    digest = content_hash(data)
     current = db.session.scalar(select(Framework).where(Framework.key == data["key"], Framework.is_current.is_(True)))
     if current is not None and current.content_hash == digest:
-        db.session.rollback()
         return LoadResult(current, created=False)
 
     version = (db.session.scalar(select(func.max(Framework.version)).where(Framework.key == data["key"])) or 0) + 1
@@ -257,7 +275,7 @@ def load_file(path: Path) -> LoadResult:
 
     if current is not None:
         _carry_over(current, framework, tiers, groups, position)
-    db.session.commit()
+    db.session.flush()
     return LoadResult(framework, created=True)
 
 

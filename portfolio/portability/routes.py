@@ -1,16 +1,25 @@
-"""The read-only CASE 1.1 service: frameworks are public documents, so no sign-in is asked.
+"""Frameworks in and out.
 
-``PORTFOLIO_CASE_API=off`` turns the endpoints off (they answer 404 like any unknown path).
-Errors use the CASE service's ``imsx_StatusInfo`` shape.
+Out: the read-only CASE 1.1 service. Frameworks are public documents, so no
+sign-in is asked; ``PORTFOLIO_CASE_API=off`` turns the endpoints off (they
+answer 404 like any unknown path). Errors use CASE's ``imsx_StatusInfo`` shape.
+
+In: managers upload a CASE package or a SmartEvidence matrix, see its tree,
+choose the levels that hold tiers and areas, and confirm.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, current_app, jsonify, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, url_for
+from flask_login import current_user
 
-from . import case
+from ..access import manager_required
+from ..errors import FieldError, show_on_form
+from ..rendering import render
+from . import case, service
+from .forms import ONE_TIER, ConfirmImportForm, UploadForm
 
 bp = Blueprint("case_api", __name__, url_prefix=case.API_PATH)
 
@@ -106,3 +115,65 @@ def _node(kind: str, sourced_id: str):
         return _unknown(sourced_id)
     node, package = found
     return _json({**node, "CFDocumentURI": package.document_link()})
+
+
+# --- Frameworks in: upload, preview, confirm (managers) ------------------------------------------
+
+imports_bp = Blueprint("framework_import", __name__, url_prefix="/frameworks/import")
+
+
+@imports_bp.route("/", methods=["GET", "POST"])
+@manager_required
+def upload():
+    """Upload a CASE package or a SmartEvidence matrix to import."""
+    form = UploadForm()
+    if form.validate_on_submit():
+        try:
+            held = service.upload(current_user, form.file.data.filename or "", form.file.data.read())
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            return redirect(url_for(".preview", import_id=held.id), code=303)
+    return render("frameworks/import.html", status=422 if form.errors else 200, form=form)
+
+
+@imports_bp.route("/<id:import_id>", methods=["GET", "POST"])
+@manager_required
+def preview(import_id: int):
+    """The uploaded file's tree, the choice of levels, and the button that imports it."""
+    held = service.get_import_or_404(import_id)
+    if held.framework_id is not None:
+        return redirect(url_for("frameworks.show", framework_id=held.framework_id), code=303)
+    tree = service.tree_of(held)
+    levels = tree.levels()
+    form = ConfirmImportForm(data=_suggested_levels(levels))
+    form.set_choices(levels, service.version_targets(), tree.title)
+    if form.validate_on_submit():
+        try:
+            framework = service.confirm(
+                current_user,
+                held,
+                tier_level=None if form.tier_level.data == ONE_TIER else int(form.tier_level.data),
+                area_level=int(form.area_level.data),
+                target=form.target.data,
+            )
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash(f"{framework.title} imported as version {framework.version}", "success")
+            return redirect(url_for("frameworks.show", framework_id=framework.id), code=303)
+    return render(
+        "frameworks/import_preview.html",
+        status=422 if form.errors else 200,
+        held=held,
+        tree=tree,
+        levels=levels,
+        children=tree.children(),
+        form=form,
+    )
+
+
+def _suggested_levels(levels) -> dict[str, str]:
+    """Tiers on level 1 and areas on level 2 when the tree is deep enough; else one tier, areas on level 1."""
+    deep = len(levels) >= 3
+    return {"tier_level": "1" if deep else ONE_TIER, "area_level": "2" if deep else "1", "target": service.NEW}

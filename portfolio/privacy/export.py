@@ -115,6 +115,8 @@ NOT_EXPORTED: dict[str, str] = {
     # Add entries as "table": "why it must not be exported".
     "form_submissions": "hashed one-time keys of forms, kept only to stop a double click creating twice; "
     "what each form created is exported in its own section",
+    "framework_imports": "a public framework file a manager uploaded, held for its preview; "
+    "it says nothing about the person beyond who uploaded it",
 }
 
 

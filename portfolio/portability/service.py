@@ -1,0 +1,126 @@
+"""Use cases for bringing a framework in: upload a file, preview its tree, confirm the import."""
+
+from __future__ import annotations
+
+from flask import abort
+from sqlalchemy import select
+
+from ..audit import ledger
+from ..database import begin_write, lock
+from ..errors import FieldError
+from ..extensions import db
+from ..frameworks import loader
+from ..models import Framework, FrameworkImport, Role, User, utcnow
+from .importing import ImportedTree, ImportProblem, framework_data, parse, slug
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+NEW = "new"
+
+
+def _require_manager(actor: User) -> None:
+    if not actor.has_role(Role.MANAGER):
+        abort(403)
+
+
+def upload(actor: User, filename: str, raw: bytes) -> FrameworkImport:
+    """Read an uploaded framework file and hold its tree for the preview.
+
+    :raises FieldError: on ``file`` for an empty, too large or unreadable file; nothing is written.
+    """
+    _require_manager(actor)
+    if not raw:
+        raise FieldError("file", "The selected file is empty")
+    if len(raw) > MAX_FILE_BYTES:
+        raise FieldError("file", f"The file must be smaller than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    try:
+        tree = parse(filename, raw)
+    except ImportProblem as problem:
+        raise FieldError("file", str(problem)) from problem
+    begin_write()
+    held = FrameworkImport(
+        uploaded_by_id=actor.id,
+        filename=filename[:255] or "framework",
+        file_format=tree.file_format,
+        tree=tree.as_json(),
+    )
+    db.session.add(held)
+    db.session.commit()
+    return held
+
+
+def get_import_or_404(import_id: int) -> FrameworkImport:
+    """An upload held for preview.
+
+    :raises 404: when there is none.
+    """
+    held = db.session.get(FrameworkImport, import_id)
+    if held is None:
+        abort(404)
+    return held
+
+
+def tree_of(held: FrameworkImport) -> ImportedTree:
+    return ImportedTree.from_json(held.tree)
+
+
+def version_targets() -> list[Framework]:
+    """Frameworks an import may become a new version of (tiered ones: an import is tiered)."""
+    return list(
+        db.session.scalars(
+            select(Framework).where(Framework.is_current, Framework.kind == "tiered").order_by(Framework.title)
+        )
+    )
+
+
+def _new_key(title: str) -> str:
+    base = slug(title)
+    taken = set(db.session.scalars(select(Framework.key)))
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}-{n}", n + 1
+    return key
+
+
+def confirm(
+    actor: User, held: FrameworkImport, *, tier_level: int | None, area_level: int | None, target: str
+) -> Framework:
+    """Create the framework (or a new version of ``target``'s) from a held upload; a second confirm finds the first.
+
+    :raises FieldError: on ``area_level`` when the chosen levels give no framework, on ``target`` for an unknown one.
+    """
+    _require_manager(actor)
+    begin_write()
+    held = lock(FrameworkImport, held.id)
+    if held.framework_id is not None:  # confirmed already (a double click, or another manager)
+        framework = db.session.get(Framework, held.framework_id)
+        db.session.rollback()
+        return framework
+    tree = ImportedTree.from_json(held.tree)
+    if target == NEW:
+        key = _new_key(tree.title)
+    else:
+        existing = next((f for f in version_targets() if f.key == target), None)
+        if existing is None:
+            raise FieldError("target", "Choose a framework from the list, or a new framework")
+        key = existing.key
+    try:
+        data = loader.check_data(
+            framework_data(tree, key=key, tier_level=tier_level, area_level=area_level), held.filename
+        )
+        result = loader.load_data(data)
+    except (ImportProblem, loader.FrameworkDataError) as problem:
+        db.session.rollback()
+        raise FieldError("area_level", str(problem)) from problem
+    held.framework_id = result.framework.id
+    held.imported_at = utcnow()
+    ledger.record(
+        actor,
+        "framework.imported",
+        f"framework:{result.framework.id}",
+        filename=held.filename,
+        file_format=held.file_format,
+        version=result.framework.version,
+        created=result.created,
+    )
+    db.session.commit()
+    return result.framework

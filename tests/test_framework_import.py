@@ -1,0 +1,423 @@
+"""Frameworks in: CASE packages and SmartEvidence matrices, previewed, then imported as a framework or a new version."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from portfolio.evidence import service as evidence_service
+from portfolio.extensions import db
+from portfolio.frameworks.tree import framework_tree
+from portfolio.models import AuditEntry, Competence, Evidence, EvidenceKind, Framework, FrameworkImport, Role
+from portfolio.portability import case, importing
+from portfolio.portability import service as import_service
+from tests.factories import make_user, tier
+
+from .conftest import csrf_token
+from .test_review_concurrency import ROUNDS, no_server_errors, overlapped, race, server, signed_in  # noqa: F401
+
+MATRIX_MAORI = {
+    "framework": {
+        "institution": "all",
+        "name": "Ngā paerewa mō te umanga whakaakoranga",
+        "description": "<p>Ko <a href='https://example.org'>ngā paerewa</a> mō te umanga</p>",
+        "standards": [{"shortname": "Ngā paerewa", "name": "Ngā paerewa", "description": "", "standardid": 1}],
+        "standardelements": [
+            {
+                "shortname": "Te Tiriti",
+                "name": "Te hononga pātui i raro o Te Tiriti o Waitangi",
+                "description": "<p>Me whakaatu i te <em>ngākaunui</em></p>",
+                "standardid": 1,
+                "elementid": "1.0",
+            },
+            {
+                "shortname": "Akoranga",
+                "name": "Akoranga ngaiotanga",
+                "description": "",
+                "standardid": 1,
+                "elementid": "2.0",
+            },
+            {
+                "shortname": "Akoranga 2.1",
+                "name": "Me patapatai",
+                "description": "",
+                "standardid": 1,
+                "elementid": "2.1",
+                "parentelementid": "2.0",
+            },
+        ],
+    }
+}
+
+MATRIX_NESTED = {
+    "framework": {
+        "name": "SmartEvidence",
+        "standards": [
+            {
+                "shortname": "Professional knowledge 1.",
+                "name": "Know the students",
+                "standardelement": [
+                    {"shortname": "1.1", "name": "one point one", "description": "", "parent": False},
+                    {"shortname": "1.2", "name": "one point two", "description": "", "parent": False},
+                    {"shortname": "1.2.1", "name": "one point two point one", "description": "", "parent": True},
+                ],
+            },
+            {"shortname": "Unused", "name": "Will add elements later"},
+        ],
+    }
+}
+
+
+def messy_case() -> dict:
+    """A CASE package as real tools write them: no UUIDs, no time zones, extras, an item listed twice."""
+    item = {"identifier": "tier-1", "fullStatement": "Practitioner", "lastChangeDateTime": "2024-05-01T10:00:00"}
+    return {
+        "CFPackage": {
+            "CFDocument": {
+                "identifier": "doc-1",
+                "title": "Wellbeing Coach Standards",
+                "creator": "Coaches UK",
+                "x": 1,
+            },
+            "CFItems": [
+                item,
+                dict(item),
+                {"identifier": "area-1", "fullStatement": "Listening", "CFItemType": "Cluster", "colour": "blue"},
+                {"identifier": "s-2", "fullStatement": "Reflect feelings back", "humanCodingScheme": "L.2"},
+                {"identifier": "s-1", "fullStatement": "Listen without judging", "humanCodingScheme": "L.1"},
+            ],
+            "CFAssociations": [
+                child_of("tier-1", "doc-1", 1),
+                child_of("area-1", "tier-1", 1),
+                child_of("s-1", "area-1", 1),
+                child_of("s-2", "area-1", 2),
+                child_of("s-2", "area-1", 2),
+                {"associationType": "isRelatedTo", "originNodeURI": {"identifier": "s-1"}},
+            ],
+        }
+    }
+
+
+def child_of(child: str, parent: str, sequence: int) -> dict:
+    return {
+        "identifier": f"{child}-in-{parent}",
+        "associationType": "isChildOf",
+        "sequenceNumber": sequence,
+        "originNodeURI": {"identifier": child, "title": child, "uri": f"x:{child}"},
+        "destinationNodeURI": {"identifier": parent, "title": parent, "uri": f"x:{parent}"},
+    }
+
+
+def as_file(data: dict) -> bytes:
+    return json.dumps(data, ensure_ascii=False).encode()
+
+
+def imported(tree: importing.ImportedTree, *, key: str, tier_level, area_level) -> Framework:
+    from portfolio.database import begin_write
+    from portfolio.frameworks import loader
+
+    begin_write()
+    data = loader.check_data(
+        importing.framework_data(tree, key=key, tier_level=tier_level, area_level=area_level), "test"
+    )
+    result = loader.load_data(data)
+    db.session.commit()
+    return result.framework
+
+
+def shape(framework: Framework) -> dict:
+    """What a round trip must keep: statements with refs, tiers, areas, requirements."""
+    tree = framework_tree(framework)
+    return {
+        "statements": sorted((r.competence.ref, r.competence.statement) for r in tree.rows),
+        "tiers": [t.name for t in tree.tiers],
+        "areas": sorted({tree.top(r.competence.group_id).name for r in tree.rows}),
+        "tier of": sorted((r.competence.ref, r.competence.tier.name) for r in tree.rows),
+        "requirements": [(q.ref, q.statement) for q in tree.requirements],
+    }
+
+
+# --- Reading files ------------------------------------------------------------------------------
+
+
+def test_the_link_worker_framework_survives_a_round_trip_through_case(app, frameworks):
+    original = frameworks["link-worker"]
+    exported = as_file(case.package_for(original).as_json())
+
+    tree = importing.parse("link-worker.json", exported)
+    copy = imported(tree, key="link-worker-copy", tier_level=1, area_level=2)
+
+    assert shape(copy) == shape(original)
+    assert len(shape(copy)["tiers"]) == 3 and len(shape(copy)["requirements"]) == 3
+
+
+def test_the_role_profile_survives_a_round_trip_through_case(app, frameworks):
+    original = frameworks["sfh-senior-engagement-worker"]
+    manager = make_user(Role.MANAGER)
+    from portfolio.frameworks import service as frameworks_service
+
+    frameworks_service.add_locality_competence(
+        manager,
+        original,
+        statement="Support Māori whānau to reach kaupapa services",
+        principle="Local",
+        function="Te ao",
+    )
+    tree = importing.parse("sew.json", as_file(case.package_for(original).as_json()))
+    levels = tree.levels()
+    assert [level.kinds for level in levels[:3]] == [["Tier"], ["Section"], ["Principle"]]
+
+    copy = imported(tree, key="sew-copy", tier_level=1, area_level=3)
+
+    want, got = shape(original), shape(copy)
+    assert got["statements"] == want["statements"]
+    assert got["tiers"] == want["tiers"] == ["Senior Engagement Worker"]
+    assert got["areas"] == want["areas"]
+    assert "Support Māori whānau to reach kaupapa services" in [s for _, s in got["statements"]]
+
+
+def test_a_maori_matrix_keeps_its_macrons_and_loses_its_html(app, frameworks):
+    tree = importing.parse("standards.matrix", as_file(MATRIX_MAORI))
+
+    assert tree.file_format == "Mahara SmartEvidence"
+    assert tree.title == "Ngā paerewa mō te umanga whakaakoranga"
+    assert tree.description == "Ko ngā paerewa mō te umanga"
+    texts = [n.text for n in tree.nodes]
+    assert texts == [
+        "Ngā paerewa",
+        "Te hononga pātui i raro o Te Tiriti o Waitangi: Me whakaatu i te ngākaunui",
+        "Akoranga ngaiotanga",
+        "Me patapatai",
+    ]
+    framework = imported(tree, key="nga-paerewa", tier_level=None, area_level=1)
+    assert shape(framework)["statements"] == [
+        ("Akoranga 2.1", "Me patapatai"),
+        ("Te Tiriti", "Te hononga pātui i raro o Te Tiriti o Waitangi: Me whakaatu i te ngākaunui"),
+    ]
+    assert shape(framework)["tiers"] == ["Ngā paerewa mō te umanga whakaakoranga"]
+
+
+def test_the_older_matrix_layout_nests_elements_marked_parent(app):
+    tree = importing.parse("example.matrix", as_file(MATRIX_NESTED))
+    depth = tree.depths()
+    by_text = {n.text: n for n in tree.nodes}
+
+    assert depth[by_text["one point two point one"].id] == 3
+    assert by_text["one point two point one"].parent == by_text["one point two"].id
+    assert [level.count for level in tree.levels()] == [2, 2, 1]
+
+
+def test_a_messy_case_package_is_accepted_in_sequence_order(app, frameworks):
+    tree = importing.parse("coach.json", as_file(messy_case()))
+
+    assert [n.text for n in tree.nodes] == [
+        "Practitioner",
+        "Listening",
+        "Listen without judging",
+        "Reflect feelings back",
+    ]
+    framework = imported(tree, key="coach", tier_level=1, area_level=2)
+    assert shape(framework)["statements"] == [("L.1", "Listen without judging"), ("L.2", "Reflect feelings back")]
+    assert shape(framework)["areas"] == ["Listening"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\x89PNG not json", "it is not JSON text"),
+        (b'{"hello": "world"}', "has no CFDocument"),
+        (json.dumps({"CFItems": []}).encode(), "has no CFDocument"),
+        (json.dumps({"CFDocument": {"identifier": "d"}}).encode(), "has no title"),
+        (
+            json.dumps(
+                {"CFDocument": {"title": "T"}, "CFItems": [{"identifier": "a", "humanCodingScheme": "A.1"}]}
+            ).encode(),
+            "The item A.1 has no text",
+        ),
+        (
+            json.dumps(
+                {
+                    "CFDocument": {"title": "T"},
+                    "CFItems": [
+                        {"identifier": "a", "fullStatement": "Alpha", "humanCodingScheme": "A"},
+                        {"identifier": "b", "fullStatement": "Beta", "humanCodingScheme": "B"},
+                    ],
+                    "CFAssociations": [child_of("a", "b", 1), child_of("b", "a", 1)],
+                }
+            ).encode(),
+            "is its own ancestor (a cycle)",
+        ),
+        (json.dumps({"framework": {"name": "M", "standards": []}}).encode(), "has no standards"),
+    ],
+)
+def test_files_that_cannot_become_a_framework_are_refused_by_name(app, content, message):
+    with pytest.raises(importing.ImportProblem, match=message.replace("(", r"\(").replace(")", r"\)")):
+        importing.parse("file.json", content)
+
+
+def test_levels_that_leave_no_statement_are_refused(app):
+    tree = importing.parse("coach.json", as_file(messy_case()))
+    with pytest.raises(importing.ImportProblem, match="no statements"):
+        importing.framework_data(tree, key="k", tier_level=1, area_level=3)
+    with pytest.raises(importing.ImportProblem, match="below the tiers"):
+        importing.framework_data(tree, key="k", tier_level=2, area_level=1)
+
+
+# --- Pages ----------------------------------------------------------------------------------
+
+
+def upload(client, auth, content: bytes, filename: str = "coach.json", headers=None):
+    token = auth.token("/frameworks/import/")
+    return client.post(
+        "/frameworks/import/",
+        data={"csrf_token": token, "file": (io.BytesIO(content), filename)},
+        content_type="multipart/form-data",
+        headers=headers or {},
+    )
+
+
+def test_a_manager_uploads_previews_and_imports_a_framework(client, auth, frameworks):
+    manager = make_user(Role.MANAGER)
+    auth.login_as(manager)
+    assert "Import a framework" in client.get("/frameworks/").get_data(as_text=True)
+
+    response = upload(client, auth, as_file(messy_case()))
+    assert response.status_code == 303
+    preview_path = response.headers["Location"]
+    page = client.get(preview_path).get_data(as_text=True)
+    assert "<h1>Check the framework to import</h1>" in page
+    assert "Wellbeing Coach Standards, from Coaches UK" in page
+    assert "Reflect feelings back" in page  # the whole tree
+    assert 'value="1" selected' in page  # tiers on level 1 suggested
+
+    token = csrf_token(page)
+    answer = client.post(
+        preview_path, data={"csrf_token": token, "tier_level": "1", "area_level": "2", "target": "new"}
+    )
+    assert answer.status_code == 303
+    framework = db.session.scalar(select(Framework).where(Framework.title == "Wellbeing Coach Standards"))
+    assert answer.headers["Location"].endswith(f"/frameworks/{framework.id}")
+    shown = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Wellbeing Coach Standards imported as version 1" in shown and "Listen without judging" in shown
+    held = db.session.scalar(select(FrameworkImport))
+    assert held.framework_id == framework.id and held.imported_at is not None
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "framework.imported"))
+    assert entry.subject == f"framework:{framework.id}"
+
+    # Confirming again (a double click, a back button) finds the same framework.
+    again = client.post(preview_path, data={"csrf_token": token, "tier_level": "1", "area_level": "2", "target": "new"})
+    assert again.status_code == 303 and again.headers["Location"].endswith(f"/frameworks/{framework.id}")
+    assert db.session.scalar(select(func.count(Framework.id)).where(Framework.title == framework.title)) == 1
+
+
+@pytest.mark.parametrize("htmx", [{}, {"HX-Request": "true", "HX-Boosted": "true"}])
+def test_a_bad_file_is_refused_next_to_the_field_and_nothing_is_kept(client, auth, frameworks, htmx):
+    auth.login_as(make_user(Role.MANAGER))
+
+    response = upload(client, auth, b'{"hello": "world"}', headers=htmx)
+
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "<title>Error: Import a framework" in page
+    assert 'id="file-error"' in page and "has no CFDocument" in page
+    assert db.session.scalar(select(func.count(FrameworkImport.id))) == 0
+
+    empty = client.post(
+        "/frameworks/import/",
+        data={"csrf_token": auth.token("/frameworks/import/")},
+        content_type="multipart/form-data",
+    )
+    assert empty.status_code == 422 and "Select a CASE package (.json) or a SmartEvidence matrix" in empty.get_data(
+        as_text=True
+    )
+
+
+def test_levels_that_give_no_framework_are_refused_next_to_the_field(client, auth, frameworks):
+    auth.login_as(make_user(Role.MANAGER))
+    preview_path = upload(client, auth, as_file(messy_case())).headers["Location"]
+    token = csrf_token(client.get(preview_path).get_data(as_text=True))
+
+    answer = client.post(
+        preview_path, data={"csrf_token": token, "tier_level": "1", "area_level": "3", "target": "new"}
+    )
+
+    assert answer.status_code == 422
+    page = answer.get_data(as_text=True)
+    assert 'id="area_level-error"' in page and "no statements" in page
+    assert db.session.scalar(select(func.count(Framework.id)).where(Framework.title.like("Wellbeing%"))) == 0
+
+
+def test_an_import_can_be_a_new_version_whose_links_follow_statements_by_ref(client, auth, frameworks):
+    worker = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
+    first = db.session.scalar(
+        select(Competence).where(Competence.framework_id == frameworks["link-worker"].id).order_by(Competence.position)
+    )
+    evidence = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        evidence_service.EvidenceInput(title="Walking group", occurred_on=date(2026, 1, 5), description="Notes"),
+        link_competence_id=first.id,
+    )
+    package = case.package_for(frameworks["link-worker"]).as_json()
+    for item in package["CFItems"]:
+        if item.get("humanCodingScheme") == first.ref:
+            item["fullStatement"] = "Reworded in the new version"
+    manager = make_user(Role.MANAGER)
+    auth.login_as(manager)
+    preview_path = upload(client, auth, as_file(package), "link-worker.json").headers["Location"]
+    page = client.get(preview_path).get_data(as_text=True)
+    assert "A new version of Link Worker Competency Framework (now version 1)" in page
+
+    answer = client.post(
+        preview_path,
+        data={"csrf_token": csrf_token(page), "tier_level": "1", "area_level": "2", "target": "link-worker"},
+    )
+
+    assert answer.status_code == 303
+    current = db.session.scalar(select(Framework).where(Framework.key == "link-worker", Framework.is_current))
+    assert current.version == 2
+    db.session.expire_all()
+    assert db.session.get(type(worker), worker.id).framework_id == current.id
+    row = framework_tree(current, db.session.get(type(worker), worker.id)).by_ref()[first.ref]
+    assert row.competence.statement == "Reworded in the new version" and row.total == 1
+    assert db.session.get(Evidence, evidence.id).title == "Walking group"
+
+
+def test_people_other_than_managers_cannot_import(client, auth, frameworks):
+    auth.login_as(make_user(Role.SUPERVISOR))
+    assert client.get("/frameworks/import/").status_code == 403
+    assert "Import a framework" not in client.get("/frameworks/").get_data(as_text=True)
+
+
+def test_two_confirms_at_once_create_one_framework(app, server, frameworks):  # noqa: F811 (the fixture)
+    with app.test_request_context():
+        manager = make_user(Role.MANAGER, email="maya@example.org")
+        manager_id = manager.id
+    first, second = signed_in(server, ("first", "maya@example.org"), ("second", "maya@example.org"))
+    overlapping = 0
+    for number in range(ROUNDS):
+        document = messy_case()
+        document["CFPackage"]["CFDocument"]["title"] = f"Coach Standards {number}"
+        with app.test_request_context():
+            held = import_service.upload(db.session.get(type(manager), manager_id), "coach.json", as_file(document))
+            path = f"/frameworks/import/{held.id}"
+        tokens = [csrf_token(client.get(path).text) for client in (first, second)]
+        data = {"tier_level": "1", "area_level": "2", "target": "new"}
+        answers = race(
+            [
+                client.start_post(path, {**data, "csrf_token": t})
+                for client, t in zip((first, second), tokens, strict=True)
+            ]
+        )
+        no_server_errors({"first": answers[0], "second": answers[1]}, number)
+        db.session.commit()
+        made = db.session.scalars(select(Framework).where(Framework.title == f"Coach Standards {number}")).all()
+        assert len(made) == 1, [a.describe() for a in answers]
+        assert {a.status for a in answers} == {303}
+        assert all(a.headers["location"].endswith(f"/frameworks/{made[0].id}") for a in answers)
+        overlapping += overlapped(answers)
+    assert overlapping == ROUNDS
