@@ -100,21 +100,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .audit.routes import bp as audit_bp
     from .portability.routes import bp as case_api_bp
     from .portability.routes import imports_bp as framework_import_bp
+    from .credentials.routes import bp as credentials_bp
 
     app.register_blueprint(assets_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(case_api_bp)
     app.register_blueprint(framework_import_bp)
+    app.register_blueprint(credentials_bp)
 
     from .audit.cli import audit_cli
     from .auth.cli import users_cli
     from .demo import demo_command
     from .evidence.cli import files_cli
     from .frameworks.cli import frameworks_cli
+    from .credentials.cli import credentials_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(frameworks_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(audit_cli)
     app.cli.add_command(files_cli)
+    app.cli.add_command(credentials_cli)
     return app

@@ -76,6 +76,10 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "SMTP_STARTTLS": os.environ.get("PORTFOLIO_SMTP_STARTTLS", "true").lower() not in ("0", "false", "no"),
         "MAIL_FROM": os.environ.get("PORTFOLIO_MAIL_FROM") or "portfolio@localhost",
         "PUBLIC_URL": os.environ.get("PORTFOLIO_PUBLIC_URL") or "http://127.0.0.1:5000",
+        # The Ed25519 key that signs Open Badges credentials (multibase, from `flask credentials key`),
+        # kept outside the database like the audit key; and the issuer's name in them.
+        "ISSUER_KEY": os.environ.get("PORTFOLIO_ISSUER_KEY") or None,
+        "ORGANISATION_NAME": os.environ.get("PORTFOLIO_ORGANISATION_NAME") or "Evidence portfolio",
         # The read-only CASE 1.1 service publishing the frameworks (public documents).
         "CASE_API": os.environ.get("PORTFOLIO_CASE_API", "on").lower() not in ("0", "off", "false", "no"),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
@@ -114,9 +118,16 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
             )
         # A fixed key outside production, so the ledger verifies across restarts.
         config["AUDIT_KEY"] = "development-only-audit-key"
+    if not config["ISSUER_KEY"] and config["PORTFOLIO_ENV"] != "production":
+        # A fixed key outside production, so demo credentials verify across restarts.
+        # Production issues nothing until PORTFOLIO_ISSUER_KEY is set.
+        config["ISSUER_KEY"] = DEVELOPMENT_ISSUER_KEY
     _mfa_settings(config)
     return config
 
+
+# An Ed25519 private key (multibase) for development and tests only: never use it for real credentials.
+DEVELOPMENT_ISSUER_KEY = "z3u2c2cXeXXMCWLnMrMCD8D5d8DLykqESZ4yfCa1FRYqh1se"
 
 # A fixed, valid Fernet key outside production, so secrets survive restarts.
 DEVELOPMENT_MFA_KEY = "ZGV2ZWxvcG1lbnQtb25seS1tZmEta2V5LTMyYnl0ZXM="

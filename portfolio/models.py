@@ -1079,3 +1079,27 @@ class FrameworkImport(db.Model):
     # Set once, under a lock, when the manager confirms: a second confirm finds it.
     framework_id: Mapped[int | None] = mapped_column(ForeignKey("frameworks.id"))
     imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IssuedCredential(db.Model):
+    """An Open Badges 3.0 credential issued to a worker for a met tier, as signed."""
+
+    __tablename__ = "issued_credentials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)  # a UUID: the credential's URL
+    worker_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    framework_id: Mapped[int] = mapped_column(ForeignKey("frameworks.id"))
+    tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
+    # The worker's position in the revocation status list (one bit each).
+    status_index: Mapped[int] = mapped_column(Integer, unique=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)  # the signed credential, exactly as issued
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_reason: Mapped[str] = mapped_column(Text, default="")
+
+    worker: Mapped[User] = relationship(foreign_keys=[worker_id])
+    framework: Mapped[Framework] = relationship()
+    tier: Mapped[Tier] = relationship()
+    revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])

@@ -17,6 +17,7 @@ from werkzeug.datastructures import FileStorage
 
 from portfolio.auth.tokens import new_token
 from portfolio.cpd import service as cpd_service
+from portfolio.credentials import service as credentials_service
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.frameworks import service
@@ -463,6 +464,27 @@ CASES = [
         managers_only(303),
         data={},
     ),
+    Case("credentials.mine", "GET", lambda ids: "/credentials/", everyone(200)),
+    Case(
+        "credentials.download",
+        "GET",
+        lambda ids: f"/credentials/{ids['credential']}.json",
+        {"anonymous": SIGN_IN, "worker": 200, "supervisor": 404, "manager": 200},
+    ),
+    Case("credentials.show", "GET", lambda ids: f"/credentials/{ids['credential']}", public(200)),
+    Case("credentials.verify", "GET", lambda ids: "/credentials/verify", public(200)),
+    Case("credentials.verify", "POST", lambda ids: "/credentials/verify", public(422), data={}),
+    Case("credentials.status_list", "GET", lambda ids: "/credentials/status/1", public(200)),
+    Case("credentials.did_document", "GET", lambda ids: "/.well-known/did.json", public(200)),
+    Case("credentials.issued", "GET", lambda ids: "/credentials/issued", managers_only(200)),
+    Case("credentials.revoke", "GET", lambda ids: f"/credentials/{ids['credential']}/revoke", managers_only(200)),
+    Case(
+        "credentials.revoke",
+        "POST",
+        lambda ids: f"/credentials/{ids['credential']}/revoke",
+        managers_only(422),
+        data={"reason": ""},
+    ),
     Case("framework_import.upload", "GET", lambda ids: "/frameworks/import/", managers_only(200)),
     Case("framework_import.upload", "POST", lambda ids: "/frameworks/import/", managers_only(422), data={}),
     Case("framework_import.preview", "GET", lambda ids: f"/frameworks/import/{ids['import']}", managers_only(200)),
@@ -572,6 +594,7 @@ def test_access(client, auth, frameworks, role, case):
         "competence": competences[0].id,
         "__other__": competences[1].id,
         "import": held_import(manager).id,
+        "credential": credentials_service.issue(worker, worker.tier).public_id,
     }
     users = {
         "worker": lambda: worker,

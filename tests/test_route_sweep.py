@@ -19,6 +19,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from portfolio.cpd import service as cpd_service
+from portfolio.credentials import service as credentials_service
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.frameworks import service as frameworks_service
@@ -124,6 +125,8 @@ def world(app, frameworks):
         "token": "not-a-token",
         # CASE service: a framework document's identifier (items and associations answer 404 for it).
         "sourced_id": case.identifier("link-worker"),
+        "public_id": credentials_service.issue(worker, worker.tier).public_id,
+        "number": 1,
         "import_id": import_service.upload(
             manager,
             "coach.json",

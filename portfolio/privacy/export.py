@@ -52,6 +52,7 @@ from ..models import (
     EvidenceLink,
     Framework,
     Invitation,
+    IssuedCredential,
     MfaAttempt,
     NoteReview,
     Notification,
@@ -187,6 +188,20 @@ def _person(person: Person) -> Sections:
         )
         | {"framework": framework, "tier": tier},
         "sign_in_history": [_row(a, "at", "succeeded", "address") for a in attempts],
+    }
+
+
+@contributor("Your credentials", "issued_credentials")
+def _credentials(person: Person) -> Sections:
+    """Each Open Badges credential issued to the person, as signed, and any revocation."""
+    return {
+        "credentials": [
+            _row(c, "public_id", "issued_at", "revoked_at", "revoked_reason")
+            | {"credential_json": json.dumps(c.document, ensure_ascii=False)}
+            for c in db.session.scalars(
+                select(IssuedCredential).where(IssuedCredential.worker_id == person.id).order_by(IssuedCredential.id)
+            )
+        ]
     }
 
 

@@ -358,6 +358,9 @@ def decide_promotion(
             )
         )
         worker.tier_id = target.id
+        from ..credentials import service as credentials  # the met tier travels with the worker
+
+        credentials.issue(worker, target)
     ledger.record(
         actor,
         "promotion.approved" if approved else "promotion.declined",

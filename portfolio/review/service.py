@@ -383,6 +383,10 @@ def decide(
         notifications.path_for("evidence.show", evidence_id=evidence.id),
         email_subject=f"{actor.name} has {'signed off' if outcome == DecisionOutcome.SIGNED_OFF else 'returned'} your evidence",
     )
+    if outcome == DecisionOutcome.SIGNED_OFF:
+        from ..credentials import service as credentials  # a role profile met in full earns its credential
+
+        credentials.issue_if_profile_complete(evidence.owner)
     try:
         db.session.commit()
     except IntegrityError:
