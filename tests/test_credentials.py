@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -359,3 +360,47 @@ def test_one_credential_per_tier_and_distinct_status_indexes(app, people):  # no
     second = issued_to(make_user(Role.WORKER, email="w2@example.org", tier=tier("link-worker", "link-worker")))
     assert first.status_index != second.status_index
     assert db.session.scalar(select(Tier.slug).where(Tier.id == first.tier_id)) == "link-worker-coach"
+
+
+# --- A standard verifier accepts what we issue --------------------------------------------------
+
+NODE_VERIFIER = Path(__file__).parent / "js" / "verify-credential.mjs"
+
+
+def node_verdict(tmp_path: Path, document: dict) -> dict:
+    """Digital Bazaar's reference JavaScript verifier's answer on ``document`` (our contexts, key and list)."""
+    files = {
+        "credential.json": document,
+        "did.json": service.did_document(),
+        "status.json": service.status_list_credential(),
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_text(json.dumps(content), "utf-8")
+    contexts = [f"{url}={path}" for url, path in signing.LOCAL_CONTEXTS.items()]
+    run = subprocess.run(
+        ["node", str(NODE_VERIFIER), *(str(tmp_path / name) for name in files), *contexts],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.stdout, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_the_reference_javascript_verifier_accepts_our_credential_and_sees_changes_and_revocations(
+    app,
+    people,  # noqa: F811
+    tmp_path,
+):
+    worker, supervisor, manager, *_ = people
+    credential = issued_to(worker)
+
+    assert node_verdict(tmp_path, credential.document) == {"verified": True, "revoked": False, "error": None}
+
+    changed = copy.deepcopy(credential.document)
+    changed["credentialSubject"]["achievement"]["name"] = "Psychosocial Link Worker"
+    assert node_verdict(tmp_path, changed)["verified"] is False
+
+    service.revoke(manager, credential, "Issued in error")
+    verdict = node_verdict(tmp_path, credential.document)
+    assert verdict["verified"] is False and verdict["revoked"] is True
