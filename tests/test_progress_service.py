@@ -709,7 +709,10 @@ def test_the_whole_promotion_flow(people):
     assert approved.details["request_id"] == request.id and approved.details["effective_on"] == effective.isoformat()
     assert approved.details["target_tier_id"] == coach.id
     assert ledger.verify().ok
-    assert [n.message for n in notices(worker)] == ["Your request to become Link Worker Coach was approved"]
+    assert [n.message for n in notices(worker)] == [
+        "Your request to become Link Worker Coach was approved",
+        "You have a credential for Link Worker Coach: download it for your wallet",
+    ]
     assert notices(worker)[0].url == "/progress/"
 
     progress = progress_of(worker)

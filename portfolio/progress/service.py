@@ -358,9 +358,6 @@ def decide_promotion(
             )
         )
         worker.tier_id = target.id
-        from ..credentials import service as credentials  # the met tier travels with the worker
-
-        credentials.issue(worker, target)
     ledger.record(
         actor,
         "promotion.approved" if approved else "promotion.declined",
@@ -377,6 +374,10 @@ def decide_promotion(
         notifications.path_for("progress.index"),
         email_subject=f"Your promotion request was {'approved' if approved else 'declined'}",
     )
+    if approved:
+        from ..credentials import service as credentials  # the met tier travels with the worker
+
+        credentials.issue(worker, target)
     db.session.commit()
     return decision
 
