@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -32,8 +33,16 @@ from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import make_url
 from werkzeug.datastructures import FileStorage
 
-from portfolio import PROJECT_ROOT, create_app
+from portfolio import PROJECT_ROOT, clock, create_app
+from portfolio.auth import service as auth_service
+from portfolio.demo import DEMO_PDF, DEMO_TRAINING
+from portfolio.evidence import service as evidence
 from portfolio.extensions import db
+from portfolio.frameworks import loader
+from portfolio.models import Competence, DecisionOutcome, EvidenceKind, Framework, Role, Tier
+from portfolio.review import service as review
+from portfolio.supervision import service as supervision
+from portfolio.training import service as training
 
 # Raised when what is built changes, so a cached database built the old way is built again.
 BUILDER_VERSION = 1
@@ -198,14 +207,9 @@ class Builder:
     def __init__(self, scale: Scale, say):
         self.scale = scale
         self.say = say
-        self.today = date.today()
-        self.pdf = _certificate_pdf()
+        self.today = clock.today()
 
     def build(self) -> tuple[Cast, float]:
-        import time
-
-        from portfolio.frameworks import loader
-
         started = time.monotonic()
         loader.load_all()
         self.manager = self._person("manager", "Morgan Manager", {"manager"}, None)
@@ -218,7 +222,6 @@ class Builder:
         self.say(f"  {self.scale.others_items} items each for {len(workers) - 1} workers, with certificates")
         big, supervisor = workers[0], supervisors[0]
         self._portfolio(big, supervisor, self.scale.items, 0, progress=True)
-        from portfolio.review import service as review
 
         cast = Cast(
             worker_email=big.email,
@@ -235,8 +238,6 @@ class Builder:
     # People -------------------------------------------------------------------------
 
     def _tier(self, framework_key: str, slug: str):
-        from portfolio.models import Framework, Tier
-
         return db.session.scalar(
             select(Tier)
             .join(Framework)
@@ -245,9 +246,6 @@ class Builder:
 
     def _person(self, handle: str, name: str, roles: set[str], tier):
         """An account, through ``auth.create_user``."""
-        from portfolio.auth import service as auth_service
-        from portfolio.models import Role
-
         return auth_service.create_user(
             email=f"{handle}@{DOMAIN}", name=name, password=PASSWORD, roles={Role(r) for r in roles}, tier=tier
         )
@@ -282,8 +280,6 @@ class Builder:
         return supervisors, workers
 
     def _assignments(self, supervisors, workers) -> None:
-        from portfolio.supervision import service as supervision
-
         start = self.today - timedelta(days=400)
         for n, worker in enumerate(workers):
             supervision.assign(
@@ -295,10 +291,6 @@ class Builder:
             )
 
     def _catalogue(self) -> None:
-        from portfolio.demo import DEMO_TRAINING
-        from portfolio.models import Framework
-        from portfolio.training import service as training
-
         for key, items in DEMO_TRAINING.items():
             framework = db.session.scalar(select(Framework).where(Framework.key == key, Framework.is_current.is_(True)))
             for title, statutory, months in items:
@@ -310,8 +302,6 @@ class Builder:
 
     def _portfolio(self, worker, supervisor, count: int, seed: int, progress: bool = False) -> None:
         """``count`` items linked to three competences each, in every state; certificates for some courses."""
-        from portfolio.models import Competence
-
         competences = db.session.scalars(
             select(Competence.id)
             .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
@@ -326,10 +316,6 @@ class Builder:
 
     def _item(self, worker, supervisor, n: int, linked: list[int]) -> None:
         """One item through the use cases: create, link, then (by its number) submit, sign off or return."""
-        from portfolio.evidence import service as evidence
-        from portfolio.models import DecisionOutcome, EvidenceKind
-        from portfolio.review import service as review
-
         kind = [EvidenceKind.REFLECTION, EvidenceKind.OBSERVATION, EvidenceKind.OTHER, EvidenceKind.FEEDBACK][n % 4]
         activity = ACTIVITIES[n % len(ACTIVITIES)]
         data = evidence.EvidenceInput(
@@ -370,15 +356,11 @@ class Builder:
 
     def _certificates(self, worker, n: int) -> None:
         """Certificates for some of the framework's courses: valid, expiring soon or expired, by the worker's number."""
-        from portfolio.evidence import service as evidence
-        from portfolio.models import EvidenceKind
-        from portfolio.training import service as training
-
         courses = training.options_for(worker)
         for k, course in enumerate(courses[: 1 + n % len(courses)]):
             completed = self.today - timedelta(days=30 + 200 * ((n + k) % 6))
             expires = completed + timedelta(days=30 * course.renewal_months) if course.renewal_months else None
-            upload = FileStorage(io.BytesIO(self.pdf), filename="certificate.pdf", content_type="application/pdf")
+            upload = FileStorage(io.BytesIO(DEMO_PDF), filename="certificate.pdf", content_type="application/pdf")
             evidence.create_evidence(
                 worker,
                 EvidenceKind.CERTIFICATE,
@@ -395,7 +377,7 @@ class Builder:
 
 
 def _word(n: int) -> str:
-    """A name part made of letters only (digits in names look like identifiers to nobody, but read badly)."""
+    """0 -> A, 25 -> Z, 26 -> Aa: names of letters only, as people's names are."""
     letters = "abcdefghijklmnopqrstuvwxyz"
     word = ""
     n += 1
@@ -403,9 +385,3 @@ def _word(n: int) -> str:
         n, r = divmod(n - 1, 26)
         word = letters[r] + word
     return word.capitalize()
-
-
-def _certificate_pdf() -> bytes:
-    from portfolio.demo import DEMO_PDF
-
-    return DEMO_PDF

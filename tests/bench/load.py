@@ -48,6 +48,6 @@ def hammer(port: int, path: str, headers: dict[str, str], start_at: float, stop_
     return Sample(latencies, failed, time.time())
 
 
-def ready() -> bool:
+def ready(_: int = 0) -> bool:
     """Called once per process before measuring, so process start-up is not measured."""
     return True
