@@ -9,7 +9,7 @@ STAMPS := .make
 FLASK := $(BIN)/flask --app portfolio
 CHROMIUM ?= $(or $(PORTFOLIO_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: run test setup browser database clean
+.PHONY: run test bench setup browser database clean
 
 run: setup database
 	@echo "Serving the portfolio on http://127.0.0.1:$(PORT) (demo accounts: see README.md)"
@@ -30,6 +30,12 @@ browser:
 	    echo "Install it with 'sudo apt-get install chromium' or set PORTFOLIO_CHROMIUM to its path."; \
 	  fi; \
 	fi
+
+# Not part of `make test`: builds (once, then cached) 200 workers and a 2,000-item portfolio,
+# serves the app and a bare Flask app under gunicorn and loads every main page; see README.md.
+# BENCH_ARGS="--scale tiny --seconds 2" for a quick run; PORTFOLIO_BENCH_DATABASE_URL for PostgreSQL.
+bench: setup
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 setup: $(STAMPS)/python $(STAMPS)/vendor
 

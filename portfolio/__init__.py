@@ -48,9 +48,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     htmx.init_app(app)
     login_manager.init_app(app)
 
-    from .database import configure_engine
+    from .database import configure_engine, install_query_count_header
 
     configure_engine(app)
+    install_query_count_header(app)
 
     from .security import install_security_headers
 

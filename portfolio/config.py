@@ -92,6 +92,8 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "MFA_REQUIRED_ROLES": os.environ.get("PORTFOLIO_MFA_REQUIRED_ROLES", "supervisor,manager"),
         # How long the password step is remembered while the second step is asked for.
         "MFA_PENDING_LIFETIME": timedelta(minutes=5),
+        # The benchmark (`make bench`) turns this on: each answer says how many SQL queries it made.
+        "QUERY_COUNT_HEADER": os.environ.get("PORTFOLIO_QUERY_COUNT_HEADER", "").lower() in ("1", "true", "yes"),
     }
     config.update(overrides)
     # Request limits, set explicitly: a whole request may carry a few files

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g, has_request_context
 from sqlalchemy import event, select
 
 from .extensions import db
@@ -30,6 +30,38 @@ def configure_engine(app: Flask) -> None:
     def _sqlite_begin(connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+# Statements that only manage the connection or transaction, not queries a page asks for.
+NOT_QUERIES = ("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE")
+
+
+def is_query(statement: str) -> bool:
+    """True for a statement that reads or writes data (what query counts count)."""
+    return not statement.lstrip().upper().startswith(NOT_QUERIES)
+
+
+def install_query_count_header(app: Flask) -> None:
+    """With QUERY_COUNT_HEADER on (the benchmark's setting), answer each request's query count in X-Query-Count.
+
+    Off by default: the count says something about the data behind a page, so
+    deployments do not send it.
+    """
+    if not app.config["QUERY_COUNT_HEADER"]:
+        return
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        if has_request_context() and is_query(statement):
+            g.query_count = g.get("query_count", 0) + 1
+
+    # Registered first, so it runs after every other after_request function and counts their queries too.
+    @app.after_request
+    def _header(response):
+        response.headers["X-Query-Count"] = str(g.get("query_count", 0))
+        return response
 
 
 def begin_write() -> None:

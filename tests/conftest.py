@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,11 @@ from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, event, text
 
 from portfolio import create_app
+from portfolio.database import is_query
 from portfolio.extensions import db
 
 from . import factories
+from .serving import csrf_token  # noqa: F401 - tests import it from here
 
 PG_ENV = "PORTFOLIO_TEST_DATABASE_URL"
 
@@ -136,16 +137,6 @@ def frameworks(app):
     return factories.load_frameworks()
 
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
-
-
-def csrf_token(html: str) -> str:
-    """The CSRF token of the first form in ``html``."""
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token in the page"
-    return match.group(1) or match.group(2)
-
-
 class AuthActions:
     """Sign in and out through the real forms, CSRF token included."""
 
@@ -192,7 +183,7 @@ class QueryCounter:
         self.statements: list[str] = []
 
     def _record(self, conn, cursor, statement, parameters, context, executemany):
-        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE")):
+        if is_query(statement):
             self.statements.append(statement)
 
     def __enter__(self):

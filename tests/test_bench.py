@@ -1,0 +1,108 @@
+"""The benchmark's opt-in query count header, and a smoke run of `make bench` on tiny data (never its timings)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from portfolio import create_app
+from portfolio.extensions import db
+from portfolio.models import Role
+
+from . import factories
+from .conftest import AuthActions, QueryCounter
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def test_pages_say_nothing_about_their_queries_by_default(client, auth, frameworks):
+    worker = factories.make_user(Role.WORKER, tier=factories.tier("link-worker", "link-worker"))
+    auth.login_as(worker)
+
+    response = client.get("/portfolio/")
+
+    assert response.status_code == 200
+    assert "X-Query-Count" not in response.headers
+
+
+def test_with_the_benchmark_setting_each_answer_counts_its_queries(app, database_url, frameworks, tmp_path):
+    worker = factories.make_user(Role.WORKER, tier=factories.tier("link-worker", "link-worker"))
+    counted = create_app(
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+            "SECRET_KEY": "test-secret-key",
+            "QUERY_COUNT_HEADER": True,
+        }
+    )
+    with counted.app_context():
+        client = counted.test_client()
+        AuthActions(client).login_as(db.session.merge(worker))
+        with QueryCounter(db.engine) as queries:
+            response = client.get("/portfolio/")
+        db.session.remove()
+        db.engine.dispose()
+
+    assert response.status_code == 200
+    assert "My portfolio" in response.get_data(as_text=True)
+    assert int(response.headers["X-Query-Count"]) == queries.count > 0
+
+
+def test_the_benchmark_runs_on_tiny_data_and_prints_every_page(tmp_path):
+    """A smoke run: it builds, serves, loads each page briefly and prints its table. Timings are not checked."""
+    from tests.bench.run import PAGES
+
+    results = tmp_path / "RESULTS.md"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTFOLIO_", "GUNICORN"))}
+    env["PORTFOLIO_BENCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'bench.db'}"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.bench",
+            "--scale",
+            "tiny",
+            "--seconds",
+            "1",
+            "--clients",
+            "1",
+            "--documents",
+            "1",
+            "--instance",
+            str(tmp_path / "instance"),
+            "--results",
+            str(results),
+        ],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    for page in PAGES:
+        assert f"| {page.name} |" in run.stdout, f"{page.name} missing from:\n{run.stdout}"
+    for line in ("hello", "Panel PDF", "Data export", "20 MB upload", "Fragment"):
+        assert line in run.stdout
+    written = results.read_text()
+    assert "## SQLite" in written
+    assert all(f"| {page.name} |" in written for page in PAGES)
+
+
+def test_a_run_replaces_only_its_own_database_section_of_the_results(tmp_path):
+    from tests.bench.run import write_results
+
+    results = tmp_path / "RESULTS.md"
+    write_results(results, "PostgreSQL", "## PostgreSQL\n\nfirst PostgreSQL run\n")
+    write_results(results, "SQLite", "## SQLite\n\nfirst SQLite run\n")
+    write_results(results, "PostgreSQL", "## PostgreSQL\n\nsecond PostgreSQL run\n")
+
+    text = results.read_text()
+    assert text.startswith("# Benchmark results")
+    assert "first SQLite run" in text and "second PostgreSQL run" in text
+    assert "first PostgreSQL run" not in text
+    assert text.index("## SQLite") < text.index("## PostgreSQL")
