@@ -22,7 +22,7 @@ test: setup
 	fi
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-setup: $(STAMPS)/python $(STAMPS)/vendor
+setup: $(STAMPS)/python $(STAMPS)/vendor $(STAMPS)/static
 
 database: setup
 	PORTFOLIO_ENV=development $(FLASK) db upgrade
@@ -42,12 +42,25 @@ $(STAMPS)/node: package.json package-lock.json
 	@touch $@
 
 # The built NHS.UK CSS, JS and images and htmx, copied where Flask serves them.
-$(STAMPS)/vendor: $(STAMPS)/node
+$(STAMPS)/vendor: $(STAMPS)/node Makefile
 	rm -rf static/vendor
 	mkdir -p static/vendor/nhsuk static/vendor/htmx
 	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js static/vendor/nhsuk/
 	cp -R node_modules/nhsuk-frontend/dist/nhsuk/assets static/vendor/nhsuk/assets
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx/
+	# No third-party requests: drop the @font-face rules that fetch Frutiger from
+	# the NHS's font host; pages use the design system's fallback stack (Arial).
+	sed -E -i 's/@font-face\{[^}]*\}//g' static/vendor/nhsuk/nhsuk-frontend.min.css
+	! grep -q 'https\?://' static/vendor/nhsuk/nhsuk-frontend.min.css
+	@touch $@
+
+# Content-hashed copies of every static file (served with a year's caching), their
+# gzip and brotli versions, and the manifest url_for('static') reads: rebuilt
+# whenever a source file under static/ changes.
+STATIC_SOURCES := $(shell find static/css static/js -type f ! -name '*-????????????????????????????????.*' ! -name '*.gz' ! -name '*.br' 2>/dev/null)
+$(STAMPS)/static: $(STAMPS)/python $(STAMPS)/vendor $(STATIC_SOURCES)
+	PORTFOLIO_ENV=development $(FLASK) digest clean >/dev/null
+	PORTFOLIO_ENV=development $(FLASK) digest compile >/dev/null
 	@touch $@
 
 clean:

@@ -96,11 +96,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(invitations_bp)
     notifications_service.init_app(app)
 
-    from .assets import bp as assets_bp
+    from . import assets
     from .audit.routes import bp as audit_bp
 
-    app.register_blueprint(assets_bp)
     app.register_blueprint(audit_bp)
+    assets.init_app(app)
 
     from .audit.cli import audit_cli
     from .auth.cli import users_cli

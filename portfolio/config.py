@@ -86,6 +86,9 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "MFA_REQUIRED_ROLES": os.environ.get("PORTFOLIO_MFA_REQUIRED_ROLES", "supervisor,manager"),
         # How long the password step is remembered while the second step is asked for.
         "MFA_PENDING_LIFETIME": timedelta(minutes=5),
+        # `flask digest compile` (make setup): hashed copies of static files, gzip and brotli versions.
+        "FLASK_STATIC_DIGEST_COMPRESSION": ["gzip", "brotli"],
+        "FLASK_STATIC_DIGEST_BLACKLIST_FILTER": [],
     }
     config.update(overrides)
     # Request limits, set explicitly: a whole request may carry a few files

@@ -78,7 +78,6 @@ def item(suffix: str = "") -> Callable[[dict], str]:
 
 CASES = [
     Case("static", "GET", lambda ids: "/static/css/portfolio.css", {role: 200 for role in ROLES}),
-    Case("assets.nhsuk_asset", "GET", lambda ids: "/assets/images/favicon.svg", {role: 200 for role in ROLES}),
     Case("home.index", "GET", lambda ids: "/", everyone(200)),
     Case(
         "auth.sign_in",
