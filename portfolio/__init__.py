@@ -52,9 +52,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     configure_engine(app)
 
+    from . import tasks
     from .security import install_security_headers
 
     install_security_headers(app)
+    tasks.init_app(app)
 
     from . import errors, navigation, params, templating
     from .account.routes import bp as account_bp
