@@ -9,11 +9,20 @@ STAMPS := .make
 FLASK := $(BIN)/flask --app portfolio
 CHROMIUM ?= $(or $(PORTFOLIO_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: run test setup database clean
+.PHONY: run dev test setup database clean
 
+# What people try is what they deploy: gunicorn (portfolio/gunicorn_conf.py) and
+# the task consumer that sends email, stopped together (Ctrl-C).
 run: setup database
-	@echo "Serving the portfolio on http://127.0.0.1:$(PORT) (demo accounts: see README.md)"
-	PORTFOLIO_ENV=development $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@echo "Serving the portfolio on http://127.0.0.1:$(PORT) with gunicorn (demo accounts: see README.md)"
+	PORTFOLIO_ENV=development $(BIN)/huey_consumer portfolio.worker.huey --workers 2 --max-delay 2 & consumer=$$!; \
+	trap 'kill $$consumer 2>/dev/null' EXIT INT TERM; \
+	PORTFOLIO_ENV=development PORT=$(PORT) $(BIN)/gunicorn --config portfolio/gunicorn_conf.py
+
+# Flask's development server: reloads on code changes, static files by their
+# plain names, tasks (email) run at once in the request (no consumer needed).
+dev: setup database
+	PORTFOLIO_ENV=development PORTFOLIO_TASKS_IMMEDIATE=true $(FLASK) run --debug --host 127.0.0.1 --port $(PORT)
 
 test: setup
 	@if [ ! -x "$(CHROMIUM)" ]; then \

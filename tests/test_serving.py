@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -15,7 +16,9 @@ from portfolio import PROJECT_ROOT
 from portfolio.models import Role
 from portfolio.security import CONTENT_SECURITY_POLICY
 
-from .factories import make_user, tier
+from .conftest import csrf_token
+from .factories import PASSWORD, make_user, tier
+from .test_uploads_server import Browser, Gunicorn
 
 STATIC = PROJECT_ROOT / "static"
 HASHED = re.compile(r"-[0-9a-f]{32}\.")
@@ -214,3 +217,44 @@ def test_the_budget_counts_compressed_bytes(client):
     name = manifest()["vendor/htmx/htmx.min.js"]
     response = get(client, f"/static/{name}", BOTH)
     assert on_the_wire(response) < Path(STATIC / "vendor/htmx/htmx.min.js").stat().st_size / 2
+
+
+# --- gunicorn as `make run` starts it -------------------------------------------------------
+
+
+def test_make_runs_gunicorn_settings_serve_signed_in_pages_and_static_files(app, database_url, worker, tmp_path):
+    """Several workers (development keeps one secret key for all of them), static files compressed."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTFOLIO_", "GUNICORN", "SECRET_KEY"))}
+    env.update(
+        {
+            "PORTFOLIO_ENV": "development",
+            "PORTFOLIO_DATABASE_URL": database_url,
+            "PORTFOLIO_MFA_REQUIRED_ROLES": "",
+            "WEB_CONCURRENCY": "3",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    server = Gunicorn(env, tmp_path / "gunicorn.log", ["--config", "portfolio/gunicorn_conf.py"])
+    try:
+        server.wait_until_ready(timeout=120)  # a bound, not a measure: three workers boot on a busy machine
+        browser = Browser(server.port)
+        form = browser.get("/auth/sign-in")
+        answer = browser.post_form(
+            "/auth/sign-in", {"csrf_token": csrf_token(form.text), "email": worker.email, "password": PASSWORD}
+        )
+        assert answer.status == 303, answer.text
+        for _ in range(6):  # new connections, spread over the workers
+            home = browser.get("/")
+            assert home.status == 200 and "Wendy Worker" in home.text
+        stylesheet = re.search(r'href="(/static/css/portfolio-[0-9a-f]{32}\.css)"', home.text).group(1)
+        css = browser.request("GET", stylesheet, headers={"Accept-Encoding": "br"})
+        assert css.status == 200
+        assert css.headers["content-encoding"] == "br"
+        assert "immutable" in css.headers["cache-control"]
+        assert browser.get("/portfolio/?q=Mrs+Example").status == 200
+    finally:
+        server.stop()  # the workers write their last log lines as they go
+    log = server.log()
+    assert log.count("Booting worker") == 3
+    assert '"GET /portfolio/ HTTP/1.1" 200' in log  # logged by path: a search stays out of the log
+    assert "Mrs" not in log

@@ -131,9 +131,9 @@ class Browser:
 
 
 class Gunicorn:
-    """gunicorn serving ``portfolio:create_app()`` on a loopback socket this test made."""
+    """gunicorn serving ``portfolio:create_app()`` (or as ``options`` say) on a loopback socket this test made."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, options: list[str] | None = None):
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((HOST, 0))  # a free port, held from now on: no race with other processes
@@ -142,29 +142,25 @@ class Gunicorn:
         self.port = listener.getsockname()[1]
         self.log_path = log_path
         self._log = open(log_path, "wb")
+        options = options or [
+            "--workers",
+            "1",
+            "--worker-class",
+            "sync",
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "5",
+            "--no-control-socket",
+            "--log-level",
+            "info",
+            "--error-logfile",
+            "-",
+            "portfolio:create_app()",
+        ]
         try:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--bind",
-                    f"fd://{listener.fileno()}",
-                    "--workers",
-                    "1",
-                    "--worker-class",
-                    "sync",
-                    "--timeout",
-                    "60",
-                    "--graceful-timeout",
-                    "5",
-                    "--no-control-socket",
-                    "--log-level",
-                    "info",
-                    "--error-logfile",
-                    "-",
-                    "portfolio:create_app()",
-                ],
+                [sys.executable, "-m", "gunicorn", "--bind", f"fd://{listener.fileno()}", *options],
                 cwd=PROJECT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -181,8 +177,8 @@ class Gunicorn:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def wait_until_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
+    def wait_until_ready(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
         last_error: Exception | None = None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -201,7 +197,7 @@ class Gunicorn:
             finally:
                 connection.close()
             time.sleep(0.1)
-        pytest.fail(f"gunicorn did not answer within {START_TIMEOUT:.0f} s ({last_error!r}):\n{self.log()}")
+        pytest.fail(f"gunicorn did not answer within {timeout:.0f} s ({last_error!r}):\n{self.log()}")
 
     def stop(self) -> None:
         try:
