@@ -19,9 +19,13 @@ run: setup database
 	trap 'kill $$consumer 2>/dev/null' EXIT INT TERM; \
 	PORTFOLIO_ENV=development PORT=$(PORT) $(BIN)/gunicorn --config portfolio/gunicorn_conf.py
 
-# Flask's development server: reloads on code changes, static files by their
-# plain names, tasks (email) run at once in the request (no consumer needed).
+# Flask's development server: reloads on code changes; static files by their
+# plain names, uncompressed, so edits show at once (the built copies are removed,
+# and the next make run or make test builds them again); tasks (email) run at
+# once in the request (no consumer needed).
 dev: setup database
+	PORTFOLIO_ENV=development $(FLASK) digest clean >/dev/null
+	rm -f $(STAMPS)/static
 	PORTFOLIO_ENV=development PORTFOLIO_TASKS_IMMEDIATE=true $(FLASK) run --debug --host 127.0.0.1 --port $(PORT)
 
 test: setup

@@ -50,10 +50,14 @@ def configure(url: str, *, immediate: bool, name: str = NAME) -> Huey:
     global _configured
     if _configured == (url, immediate, name):
         return huey
+    previous = huey.storage
     huey.storage_class, huey.storage_kwargs = storage_for(url)
     huey.name = name
-    huey.immediate = immediate
-    huey.storage = huey.create_storage()
+    if huey.immediate != immediate:
+        huey.immediate = immediate  # which makes the storage anew
+    else:
+        huey.storage = huey.create_storage()
+    previous.close()
     _configured = (url, immediate, name)
     return huey
 

@@ -55,7 +55,7 @@ def notify(user: User, message: str, url: str, *, email_subject: str) -> Notific
 
 
 def email_after_commit(mail: Mail) -> None:
-    """Send ``mail`` once the current transaction commits (nothing if it rolls back, or without SMTP)."""
+    """Queue ``mail`` once the current transaction commits (nothing if it rolls back, or without SMTP)."""
     if current_app.config.get("SMTP_HOST"):
         db.session.info.setdefault(PENDING, []).append(mail)
 
