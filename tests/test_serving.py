@@ -236,7 +236,7 @@ def test_make_runs_gunicorn_settings_serve_signed_in_pages_and_static_files(app,
     )
     server = Gunicorn(env, tmp_path / "gunicorn.log", ["--config", "portfolio/gunicorn_conf.py"])
     try:
-        server.wait_until_ready(timeout=120)  # a bound, not a measure: three workers boot on a busy machine
+        server.wait_until_ready()
         browser = Browser(server.port)
         form = browser.get("/auth/sign-in")
         answer = browser.post_form(
