@@ -40,8 +40,6 @@ def storage_for(url: str) -> tuple[type, dict[str, Any]]:
         return RedisStorage, {"url": url}
     if scheme in ("postgresql", "postgresql+psycopg", "postgres"):
         return PostgresStorage, {"dsn": url.replace("postgresql+psycopg://", "postgresql://", 1)}
-    if url == "memory":
-        return MemoryStorage, {}
     raise ConfigError(f"PORTFOLIO_TASK_QUEUE must start with sqlite:///, redis:// or postgresql://, not {url!r}")
 
 

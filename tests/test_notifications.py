@@ -525,3 +525,24 @@ def test_tests_run_tasks_at_once_and_make_run_queues_them(app, tmp_path, monkeyp
     development = build_config(str(tmp_path), {"PORTFOLIO_ENV": "development"})
     assert development["TASKS_IMMEDIATE"] is False
     assert development["TASK_QUEUE"] == f"sqlite:///{tmp_path / 'tasks.db'}"
+
+
+@pytest.mark.parametrize(
+    "url, storage, arguments",
+    [
+        ("sqlite:////srv/portfolio/tasks.db", "SqliteStorage", {"filename": "/srv/portfolio/tasks.db"}),
+        ("redis://queue.internal:6379/2", "RedisStorage", {"url": "redis://queue.internal:6379/2"}),
+        ("postgresql+psycopg://app@db/portfolio", "PostgresStorage", {"dsn": "postgresql://app@db/portfolio"}),
+    ],
+)
+def test_the_queue_setting_names_the_backend(url, storage, arguments):
+    kind, kwargs = tasks.storage_for(url)
+    assert (kind.__name__, kwargs) == (storage, arguments)
+
+
+def test_an_unknown_queue_backend_is_refused_at_start():
+    from portfolio import create_app
+    from portfolio.config import ConfigError
+
+    with pytest.raises(ConfigError, match="PORTFOLIO_TASK_QUEUE must start with"):
+        create_app({"PORTFOLIO_ENV": "testing", "TASK_QUEUE": "amqp://broker/", "TASKS_IMMEDIATE": False})
