@@ -9,11 +9,24 @@ STAMPS := .make
 FLASK := $(BIN)/flask --app portfolio
 CHROMIUM ?= $(or $(PORTFOLIO_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: run test bench setup browser database clean
+.PHONY: run dev test bench setup browser database clean
 
+# What people try is what they deploy: gunicorn (portfolio/gunicorn_conf.py) and
+# the task consumer that sends email, stopped together (Ctrl-C).
 run: setup database
-	@echo "Serving the portfolio on http://127.0.0.1:$(PORT) (demo accounts: see README.md)"
-	PORTFOLIO_ENV=development $(FLASK) run --host 127.0.0.1 --port $(PORT)
+	@echo "Serving the portfolio on http://127.0.0.1:$(PORT) with gunicorn (demo accounts: see README.md)"
+	PORTFOLIO_ENV=development $(BIN)/huey_consumer portfolio.worker.huey --workers 2 --max-delay 2 & consumer=$$!; \
+	trap 'kill $$consumer 2>/dev/null' EXIT INT TERM; \
+	PORTFOLIO_ENV=development PORT=$(PORT) $(BIN)/gunicorn --config portfolio/gunicorn_conf.py
+
+# Flask's development server: reloads on code changes; static files by their
+# plain names, uncompressed, so edits show at once (the built copies are removed,
+# and the next make run or make test builds them again); tasks (email) run at
+# once in the request (no consumer needed).
+dev: setup database
+	PORTFOLIO_ENV=development $(FLASK) digest clean >/dev/null
+	rm -f $(STAMPS)/static
+	PORTFOLIO_ENV=development PORTFOLIO_TASKS_IMMEDIATE=true $(FLASK) run --debug --host 127.0.0.1 --port $(PORT)
 
 test: setup browser
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -37,7 +50,7 @@ browser:
 bench: setup
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
-setup: $(STAMPS)/python $(STAMPS)/vendor
+setup: $(STAMPS)/python $(STAMPS)/vendor $(STAMPS)/static
 
 database: setup
 	PORTFOLIO_ENV=development $(FLASK) db upgrade
@@ -57,12 +70,25 @@ $(STAMPS)/node: package.json package-lock.json
 	@touch $@
 
 # The built NHS.UK CSS, JS and images and htmx, copied where Flask serves them.
-$(STAMPS)/vendor: $(STAMPS)/node
+$(STAMPS)/vendor: $(STAMPS)/node Makefile
 	rm -rf static/vendor
 	mkdir -p static/vendor/nhsuk static/vendor/htmx
 	cp node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.css node_modules/nhsuk-frontend/dist/nhsuk/nhsuk-frontend.min.js static/vendor/nhsuk/
 	cp -R node_modules/nhsuk-frontend/dist/nhsuk/assets static/vendor/nhsuk/assets
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx/
+	# No third-party requests: drop the @font-face rules that fetch Frutiger from
+	# the NHS's font host; pages use the design system's fallback stack (Arial).
+	sed -E -i 's/@font-face\{[^}]*\}//g' static/vendor/nhsuk/nhsuk-frontend.min.css
+	! grep -q 'https\?://' static/vendor/nhsuk/nhsuk-frontend.min.css
+	@touch $@
+
+# Content-hashed copies of every static file (served with a year's caching), their
+# gzip and brotli versions, and the manifest url_for('static') reads: rebuilt
+# whenever a source file under static/ changes.
+STATIC_SOURCES := $(shell find static/css static/js -type f ! -name '*-????????????????????????????????.*' ! -name '*.gz' ! -name '*.br' 2>/dev/null)
+$(STAMPS)/static: $(STAMPS)/python $(STAMPS)/vendor $(STATIC_SOURCES)
+	PORTFOLIO_ENV=development $(FLASK) digest clean >/dev/null
+	PORTFOLIO_ENV=development $(FLASK) digest compile >/dev/null
 	@touch $@
 
 clean:

@@ -53,9 +53,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_engine(app)
     install_query_count_header(app)
 
+    from . import tasks
     from .security import install_security_headers
 
     install_security_headers(app)
+    tasks.init_app(app)
 
     from . import errors, navigation, params, templating
     from .account.routes import bp as account_bp
@@ -97,17 +99,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(invitations_bp)
     notifications_service.init_app(app)
 
-    from .assets import bp as assets_bp
+    from . import assets
     from .audit.routes import bp as audit_bp
     from .portability.routes import bp as case_api_bp
     from .portability.routes import imports_bp as framework_import_bp
     from .credentials.routes import bp as credentials_bp
 
-    app.register_blueprint(assets_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(case_api_bp)
     app.register_blueprint(framework_import_bp)
     app.register_blueprint(credentials_bp)
+    assets.init_app(app)
 
     from .audit.cli import audit_cli
     from .auth.cli import users_cli

@@ -25,6 +25,34 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def _development_secret_key(instance: Path) -> str:
+    """A random key made once and kept in the instance folder (the first of racing processes wins)."""
+    path = instance / "development-secret-key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        draft = instance / f".development-secret-key-{os.getpid()}"
+        draft.write_text(os.urandom(32).hex())
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)  # atomic, and refuses to replace a key another process made first
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
 def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return the settings for this process: environment first, then ``overrides``."""
     overrides = dict(overrides or {})
@@ -94,6 +122,15 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "MFA_PENDING_LIFETIME": timedelta(minutes=5),
         # The benchmark (`make bench`) turns this on: each answer says how many SQL queries it made.
         "QUERY_COUNT_HEADER": os.environ.get("PORTFOLIO_QUERY_COUNT_HEADER", "").lower() in ("1", "true", "yes"),
+        # Background tasks (email): where they wait for the consumer, and whether
+        # they run at once instead (tests, so they stay deterministic).
+        "TASK_QUEUE": os.environ.get("PORTFOLIO_TASK_QUEUE") or f"sqlite:///{instance / 'tasks.db'}",
+        "TASKS_IMMEDIATE": _flag("PORTFOLIO_TASKS_IMMEDIATE", env == "testing"),
+        # Deployments (or test runs) sharing one Redis or database keep apart by name.
+        "TASK_QUEUE_NAME": os.environ.get("PORTFOLIO_TASK_QUEUE_NAME") or "portfolio",
+        # `flask digest compile` (make setup): hashed copies of static files, gzip and brotli versions.
+        "FLASK_STATIC_DIGEST_COMPRESSION": ["gzip", "brotli"],
+        "FLASK_STATIC_DIGEST_BLACKLIST_FILTER": [],
     }
     config.update(overrides)
     # Request limits, set explicitly: a whole request may carry a few files
@@ -110,8 +147,9 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
                 "SECRET_KEY is not set. Set it to a long random value, for example the output of "
                 "`python -c 'import secrets; print(secrets.token_hex(32))'`."
             )
-        # Development and tests get a fresh key per process: nothing to leak.
-        config["SECRET_KEY"] = os.urandom(32).hex()
+        # Tests get a fresh key per process: nothing to leak. Development keeps
+        # one in the instance folder, shared by every gunicorn worker of `make run`.
+        config["SECRET_KEY"] = os.urandom(32).hex() if env == "testing" else _development_secret_key(instance)
     if not config["AUDIT_KEY"]:
         if config["PORTFOLIO_ENV"] == "production":
             raise ConfigError(

@@ -8,8 +8,11 @@ is emptied after each test.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
+import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -119,6 +122,42 @@ def app(database_url, tmp_path):
         db.session.remove()
         _empty_all_tables()
         db.engine.dispose()
+
+
+class TaskQueue:
+    """The app's task queue, working through its tasks as the consumer does (``huey_consumer``)."""
+
+    def __init__(self, huey):
+        self.huey = huey
+
+    def pending(self) -> int:
+        return self.huey.pending_count()
+
+    def run_all(self) -> None:
+        for _ in range(self.pending()):
+            task = self.huey.dequeue()
+            if task is not None:
+                self.huey.execute(task)
+
+
+@contextlib.contextmanager
+def queue_at(app, url: str):
+    """Tasks wait in the queue at ``url`` (under a name of their own) instead of running when queued."""
+    from portfolio import tasks
+
+    huey = tasks.configure(url, immediate=False, name=f"portfolio-test-{uuid.uuid4().hex}")
+    try:
+        yield TaskQueue(huey)
+    finally:
+        huey.storage.flush_all()
+        tasks.init_app(app)  # back to the app's own queue: immediate, in memory
+
+
+@pytest.fixture
+def task_queue(app, tmp_path):
+    """A real queue (SQLite, as `make run` uses) whose tasks run only when the test says so."""
+    with queue_at(app, f"sqlite:///{tmp_path / 'tasks.db'}") as queue:
+        yield queue
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 PROJECT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-START_TIMEOUT = 60.0  # an upper bound: a busy machine takes a while to import the app
+START_TIMEOUT = 120.0  # an upper bound, not a measure: a busy machine takes a while to import the app
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 

@@ -123,7 +123,6 @@ CASES = [
     Case("case_api.item", "GET", case_node("CFItems"), public(200)),
     Case("case_api.association", "GET", case_node("CFAssociations"), public(200)),
     Case("static", "GET", lambda ids: "/static/css/portfolio.css", {role: 200 for role in ROLES}),
-    Case("assets.nhsuk_asset", "GET", lambda ids: "/assets/images/favicon.svg", {role: 200 for role in ROLES}),
     Case("home.index", "GET", lambda ids: "/", everyone(200)),
     Case(
         "auth.sign_in",

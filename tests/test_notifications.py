@@ -6,15 +6,21 @@ import email
 import email.policy
 import html
 import logging
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
+from portfolio import tasks
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
@@ -32,6 +38,7 @@ from portfolio.models import (
 )
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
+from tests.conftest import queue_at
 from tests.factories import assign, make_user, tier
 
 TODAY = date.today()
@@ -415,3 +422,127 @@ def test_with_the_smtp_server_down_the_action_still_succeeds(client, auth, app, 
     }
     assert client.post(f"/review/{submission.id}", data=data).status_code == 303
     assert len(notices(worker)) == 1
+
+
+# --- the task queue --------------------------------------------------------------------------
+
+REDIS = "redis://127.0.0.1:6379/0"
+BACKENDS = {"sqlite": lambda tmp_path: f"sqlite:///{tmp_path / 'tasks.db'}", "redis": lambda tmp_path: REDIS}
+if os.environ.get("PORTFOLIO_TEST_DATABASE_URL"):
+    BACKENDS["postgresql"] = lambda tmp_path: os.environ["PORTFOLIO_TEST_DATABASE_URL"]
+
+
+def submit_through_the_page(client, auth, worker) -> None:
+    evidence = draft_item(worker)
+    auth.login_as(worker)
+    response = client.post(f"/portfolio/{evidence.id}/submit", data={"csrf_token": auth.token("/")})
+    assert response.status_code == 303
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_the_request_queues_the_email_and_the_consumer_sends_it(
+    client, auth, app, worker, supervisor, smtp, tmp_path, backend
+):
+    with queue_at(app, BACKENDS[backend](tmp_path)) as queue:
+        submit_through_the_page(client, auth, worker)
+
+        assert smtp.messages == []  # the answer came before any email
+        assert len(notices(supervisor)) == 1  # the in-app notice is there already
+        assert queue.pending() == 1
+
+        queue.run_all()
+        [message] = smtp.messages
+        assert message["To"] == "sam@example.org"
+        assert message["Subject"] == "Wendy Worker has submitted evidence for you to review"
+        assert queue.pending() == 0
+
+
+def test_a_consumer_process_delivers_what_the_request_queued_through_redis(client, auth, app, worker, supervisor, smtp):
+    with queue_at(app, REDIS) as queue:
+        submit_through_the_page(client, auth, worker)
+        assert queue.pending() == 1 and smtp.messages == []
+
+        env = dict(
+            os.environ,
+            PORTFOLIO_ENV="testing",
+            PORTFOLIO_TASKS_IMMEDIATE="false",
+            PORTFOLIO_TASK_QUEUE=REDIS,
+            PORTFOLIO_TASK_QUEUE_NAME=queue.huey.name,
+            PORTFOLIO_SMTP_HOST="127.0.0.1",
+            PORTFOLIO_SMTP_PORT=str(app.config["SMTP_PORT"]),
+            PORTFOLIO_SMTP_STARTTLS="false",
+            PORTFOLIO_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        )
+        consumer = subprocess.Popen(
+            [str(Path(sys.executable).parent / "huey_consumer"), "portfolio.worker.huey", "--workers", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.monotonic() + 120  # a bound on waiting, not a measure: the machine may be busy
+            while not smtp.messages and consumer.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            consumer.terminate()
+            _, errors = consumer.communicate(timeout=30)
+        assert [m["To"] for m in smtp.messages] == ["sam@example.org"], errors.decode(errors="replace")[-2000:]
+        assert queue.pending() == 0
+
+
+def test_with_the_smtp_server_down_the_consumer_tries_again_later(client, auth, app, worker, supervisor, caplog):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_STARTTLS=False)  # nothing listens there
+    with queue_at(app, REDIS) as queue:
+        submit_through_the_page(client, auth, worker)
+        with caplog.at_level(logging.WARNING):
+            queue.run_all()
+
+        assert "Could not send a notification email: ConnectionRefusedError" in caplog.text
+        assert "sam@example.org" not in caplog.text and TITLE not in caplog.text
+        assert queue.pending() == 0
+        assert queue.huey.scheduled_count() == 1  # the retry, a minute later
+
+
+def test_with_the_queue_unreachable_the_action_still_succeeds(client, auth, app, worker, supervisor, smtp, caplog):
+    tasks.configure(f"redis://127.0.0.1:{free_port()}/0", immediate=False)  # nothing listens there
+    try:
+        with caplog.at_level(logging.WARNING, logger="portfolio.notifications.service"):
+            submit_through_the_page(client, auth, worker)
+    finally:
+        tasks.init_app(app)
+
+    assert "Could not queue a notification email: ConnectionError" in caplog.text
+    assert len(notices(supervisor)) == 1
+    assert smtp.messages == []
+
+
+def test_tests_run_tasks_at_once_and_make_run_queues_them(app, tmp_path, monkeypatch):
+    from portfolio.config import build_config
+
+    assert app.config["TASKS_IMMEDIATE"] is True
+    monkeypatch.delenv("PORTFOLIO_TASKS_IMMEDIATE", raising=False)
+    monkeypatch.delenv("PORTFOLIO_TASK_QUEUE", raising=False)
+    development = build_config(str(tmp_path), {"PORTFOLIO_ENV": "development"})
+    assert development["TASKS_IMMEDIATE"] is False
+    assert development["TASK_QUEUE"] == f"sqlite:///{tmp_path / 'tasks.db'}"
+
+
+@pytest.mark.parametrize(
+    "url, storage, arguments",
+    [
+        ("sqlite:////srv/portfolio/tasks.db", "SqliteStorage", {"filename": "/srv/portfolio/tasks.db"}),
+        ("redis://queue.internal:6379/2", "RedisStorage", {"url": "redis://queue.internal:6379/2"}),
+        ("postgresql+psycopg://app@db/portfolio", "PostgresStorage", {"dsn": "postgresql://app@db/portfolio"}),
+    ],
+)
+def test_the_queue_setting_names_the_backend(url, storage, arguments):
+    kind, kwargs = tasks.storage_for(url)
+    assert (kind.__name__, kwargs) == (storage, arguments)
+
+
+def test_an_unknown_queue_backend_is_refused_at_start():
+    from portfolio import create_app
+    from portfolio.config import ConfigError
+
+    with pytest.raises(ConfigError, match="PORTFOLIO_TASK_QUEUE must start with"):
+        create_app({"PORTFOLIO_ENV": "testing", "TASK_QUEUE": "amqp://broker/", "TASKS_IMMEDIATE": False})

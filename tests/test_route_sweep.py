@@ -47,7 +47,7 @@ FILTERS = (
 )  # fmt: skip
 BAD_VALUES = ("99999999999999999999", str(ID_MAX + 1), "", "-1", "%ZZ\u202e")
 ARG = re.compile(r"<(?:(\w+):)?(\w+)>")
-SKIP = {"static", "assets.nhsuk_asset"}  # files, no ids or filters
+SKIP = {"static"}  # files, no ids or filters
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ transaction holds the one database-wide write lock.
 from __future__ import annotations
 
 import logging
-import smtplib
-import threading
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import func, select, update
 
 from ..audit import ledger
@@ -120,7 +118,7 @@ def request_reset(email: str, address: str) -> None:
 
     Says nothing about whether it does: every request is recorded and
     throttled alike, the link is created in the same short transaction, and
-    the email goes out on a background thread so that an SMTP server's delay
+    the email goes through the task queue so that an SMTP server's delay
     does not show in the response time. A newer link replaces older ones.
 
     :raises FieldError: when this address, or this email, asked too often lately.
@@ -178,32 +176,11 @@ def _sent_just_now(user_id: int, now: datetime) -> bool:
     )
 
 
-_senders: list[threading.Thread] = []
-
-
 def _send_in_background(mail: notifications.Mail) -> None:
     if not current_app.config.get("SMTP_HOST"):
         log.warning("A password reset link was asked for, but no SMTP server is configured to send it")
         return
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                notifications.send(mail)
-            except (OSError, smtplib.SMTPException) as error:
-                log.warning("Could not send a password reset email: %s", type(error).__name__)
-
-    thread = threading.Thread(target=run, name="reset-mail", daemon=True)
-    _senders[:] = [t for t in _senders if t.is_alive()]
-    _senders.append(thread)
-    thread.start()
-
-
-def wait_for_emails(timeout: float = 10.0) -> None:
-    """Wait for reset emails still being sent (at shutdown, and in tests)."""
-    for thread in list(_senders):
-        thread.join(timeout)
+    notifications.queue(mail, "password reset")
 
 
 def usable_reset(token: str) -> PasswordReset:

@@ -1,4 +1,8 @@
-"""Notify people: a row in the caller's transaction, an email once it commits.
+"""Notify people: a row in the caller's transaction, an email queued once it commits.
+
+Emails go through the task queue (``portfolio/tasks.py``): the request only
+queues them, and the consumer sends them, retrying a few times when the SMTP
+server is unreachable.
 
 Messages name what happened and link to it; they never carry evidence text,
 and emails say even less (no titles), since mailboxes are less private.
@@ -13,8 +17,10 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from flask import Flask, abort, current_app, has_request_context, url_for
+from huey.exceptions import CancelExecution
 from sqlalchemy import event, func, select, update
 
+from .. import tasks
 from ..database import begin_write
 from ..extensions import db
 from ..models import Notification, User
@@ -49,7 +55,7 @@ def notify(user: User, message: str, url: str, *, email_subject: str) -> Notific
 
 
 def email_after_commit(mail: Mail) -> None:
-    """Send ``mail`` once the current transaction commits (nothing if it rolls back, or without SMTP)."""
+    """Queue ``mail`` once the current transaction commits (nothing if it rolls back, or without SMTP)."""
     if current_app.config.get("SMTP_HOST"):
         db.session.info.setdefault(PENDING, []).append(mail)
 
@@ -70,13 +76,30 @@ def send(mail: Mail) -> None:
         smtp.send_message(message)
 
 
+@tasks.huey.task(retries=3, retry_delay=60)
+def deliver(to: str, subject: str, body: str, what: str = "notification") -> None:
+    """Send one email (a task: the consumer runs it, or the caller in immediate mode)."""
+    with tasks.app_context():
+        try:
+            send(Mail(to, subject, body))
+        except (OSError, smtplib.SMTPException) as error:
+            # The in-app notice stands; say what failed, never what it said (nor to whom).
+            log.warning("Could not send a %s email: %s", what, type(error).__name__)
+            # Tried again later while retries remain; huey logs no detail of it.
+            raise CancelExecution() from None
+
+
+def queue(mail: Mail, what: str = "notification") -> None:
+    """Hand ``mail`` to the task queue; a queue that cannot be reached costs the email, not the action."""
+    try:
+        deliver(mail.to, mail.subject, mail.body, what)
+    except Exception as error:  # noqa: BLE001 - Redis, PostgreSQL or SQLite errors alike
+        log.warning("Could not queue a %s email: %s", what, type(error).__name__)
+
+
 def _send_pending(session) -> None:
     for mail in session.info.pop(PENDING, []):
-        try:
-            send(mail)
-        except (OSError, smtplib.SMTPException) as error:
-            # The in-app notice stands; say what failed, never what it said.
-            log.warning("Could not send a notification email: %s", type(error).__name__)
+        queue(mail)
 
 
 def _drop_pending(session) -> None:
