@@ -37,7 +37,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """What a person does in the service; one person may hold several."""
 
     WORKER = "worker"
@@ -45,7 +45,7 @@ class Role(str, enum.Enum):
     MANAGER = "manager"
 
 
-class Section(str, enum.Enum):
+class Section(enum.StrEnum):
     """Where a competence sits in a Skills for Health role profile."""
 
     CORE = "core"
@@ -380,7 +380,7 @@ class SupervisionAssignment(db.Model):
 # --- Evidence -------------------------------------------------------------------
 
 
-class EvidenceKind(str, enum.Enum):
+class EvidenceKind(enum.StrEnum):
     """What an evidence item is; everything else about a kind is in its module in portfolio/evidence/kinds/."""
 
     REFLECTION = "reflection"
@@ -408,7 +408,7 @@ class EvidenceKind(str, enum.Enum):
         return kinds.get(self)
 
 
-class EvidenceStatus(str, enum.Enum):
+class EvidenceStatus(enum.StrEnum):
     """Where an item is in review: drafts and returned items can be edited."""
 
     DRAFT = "draft"
@@ -426,7 +426,7 @@ class EvidenceStatus(str, enum.Enum):
         }[self.value]
 
 
-class FeedbackSource(str, enum.Enum):
+class FeedbackSource(enum.StrEnum):
     COLLEAGUE = "colleague"
     PARTNER_AGENCY = "partner-agency"
     PERSON_SUPPORTED = "person-supported"
@@ -584,7 +584,7 @@ class EvidenceLink(db.Model):
     __table_args__ = (UniqueConstraint("evidence_id", "competence_id"),)
 
 
-class ActionOwner(str, enum.Enum):
+class ActionOwner(enum.StrEnum):
     WORKER = "worker"
     SUPERVISOR = "supervisor"
 
@@ -611,7 +611,7 @@ class SupervisionAction(db.Model):
 # --- Review: submissions, decisions, note confirmations ------------------------
 
 
-class DecisionOutcome(str, enum.Enum):
+class DecisionOutcome(enum.StrEnum):
     SIGNED_OFF = "signed-off"
     RETURNED = "returned"
 
@@ -678,7 +678,7 @@ class CompetenceDecision(db.Model):
     __table_args__ = (UniqueConstraint("decision_id", "competence_id"),)
 
 
-class NoteOutcome(str, enum.Enum):
+class NoteOutcome(enum.StrEnum):
     CONFIRMED = "confirmed"
     DISPUTED = "disputed"
 
@@ -904,7 +904,7 @@ class TrainingItem(db.Model):
         return not self.tier_slugs or (tier_slug is not None and tier_slug in self.tier_slugs)
 
 
-class GoalStatus(str, enum.Enum):
+class GoalStatus(enum.StrEnum):
     OPEN = "open"
     IN_PROGRESS = "in-progress"
     ACHIEVED = "achieved"

@@ -153,7 +153,7 @@ def nhs_number_is_valid(number: str) -> bool:
     digits = number.replace(" ", "").replace("\u00a0", "").replace("-", "")
     if len(digits) != 10 or any(d not in _DIGITS for d in digits):
         return False
-    total = sum(int(d) * weight for d, weight in zip(digits[:9], range(10, 1, -1)))
+    total = sum(int(d) * weight for d, weight in zip(digits[:9], range(10, 1, -1), strict=True))
     check = 11 - total % 11
     if check == 11:
         check = 0

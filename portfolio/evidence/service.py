@@ -401,12 +401,12 @@ def update_evidence(
     entry = kinds.get(kind)
     values = _clean_input(actor, kind, data, today, current=evidence)
     actions = _clean_actions(data) if entry.has_actions else None
-    already_confirmed_on = lambda item: (
-        item.anonymity_confirmed_at is not None
-        and all(  # noqa: E731
+
+    def already_confirmed_on(item: Evidence) -> bool:
+        return item.anonymity_confirmed_at is not None and all(
             values.get(n) == getattr(item, n) for n in entry.text_columns
         )
-    )
+
     already_confirmed = already_confirmed_on(evidence)
     _check_anonymity(kind, values, actions or [], data.confirm_anonymous or already_confirmed, today)
     staged = _stage_all(uploads)

@@ -41,7 +41,7 @@ from ..models import (
 )
 
 
-class CompetenceStatus(str, enum.Enum):
+class CompetenceStatus(enum.StrEnum):
     NOT_STARTED = "not-started"
     IN_PROGRESS = "in-progress"
     MET = "met"

@@ -49,7 +49,7 @@ def _outcomes_from(form: DecisionForm, evidence) -> dict[int, service.Competence
     """Row ``n`` of the form decides the item's ``n``-th link (rows beyond the links are ignored)."""
     return {
         link.competence_id: service.CompetenceOutcome(row.form.choice, row.form.comment.data or "")
-        for link, row in zip(evidence.links, form.decisions)
+        for link, row in zip(evidence.links, form.decisions, strict=False)
     }
 
 

@@ -29,7 +29,7 @@ DUE_WITHIN_DAYS = 60
 TITLE_MAX = 200
 
 
-class TrainingStatus(str, enum.Enum):
+class TrainingStatus(enum.StrEnum):
     EXPIRED = "expired"
     DUE = "due"
     MISSING = "missing"
