@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import func, select
 
-from ..database import begin_write
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Role, SignInAttempt, Tier, User
@@ -52,9 +52,7 @@ def throttled(email: str, address: str, *, field: str = "email") -> AuthError | 
 
 def lock_user(user_id: int) -> User | None:
     """The user's row, locked for this write transaction and freshly read (call after begin_write())."""
-    return db.session.scalar(
-        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
-    )
+    return lock(User, user_id)
 
 
 def check_password(email: str, password: str, address: str, *, field: str = "email") -> User | None:

@@ -15,7 +15,7 @@ from werkzeug.datastructures import FileStorage
 
 from .. import clock, idempotency, richtext
 from ..audit import ledger
-from ..database import begin_write, lock
+from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks import tree
@@ -449,10 +449,7 @@ def _key(row) -> int:
 
 def _locked(evidence_id: int) -> Evidence:
     """Re-read an item inside the write transaction, locking its row on PostgreSQL."""
-    evidence = lock(Evidence, evidence_id)
-    if evidence is None:
-        abort(404)
-    return evidence
+    return lock_or_404(Evidence, evidence_id)
 
 
 def _locked_editable(evidence_id: int) -> Evidence:

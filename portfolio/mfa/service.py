@@ -23,7 +23,7 @@ from sqlalchemy import delete, exists, func, select, update
 from ..audit import ledger
 from ..auth import passwords
 from ..auth.tokens import digest
-from ..database import begin_write
+from ..database import begin_write, lock_first, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import MfaAttempt, Passkey, RecoveryCode, TotpSecret, User
@@ -144,13 +144,7 @@ def _lock_user(user_id: int) -> User:
 
     :raises 404: when there is no such person.
     """
-    user = db.session.scalar(
-        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
-    )
-    if user is None:
-        db.session.rollback()
-        abort(404)
-    return user
+    return lock_or_404(User, user_id)
 
 
 def _totp_row(user_id: int) -> TotpSecret | None:
@@ -479,12 +473,7 @@ def sign_in_with_passkey(credential: dict, user: User | None) -> User:
     challenge = webauthn.take_challenge(purpose, user_id)
     credential_id, handle = webauthn.credential_id_of(credential)
     begin_write()
-    key = db.session.scalar(
-        select(Passkey)
-        .where(Passkey.credential_id == credential_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    key = lock_first(select(Passkey).where(Passkey.credential_id == credential_id))
     owner = db.session.get(User, key.user_id) if key else None
     if (
         key is None

@@ -12,7 +12,7 @@ from sqlalchemy import exists, func, select
 from .. import duties, idempotency
 from ..audit import ledger
 from ..clock import today
-from ..database import begin_write, lock
+from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..evidence import anonymity
 from ..extensions import db
@@ -267,7 +267,7 @@ def recommend(
         raise FieldError("supports", "Choose whether you support the request")
     reasons = _reasons(reasons, "reasons", "Give your reasons")
     begin_write()
-    request = lock(PromotionRequest, request.id)
+    request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     if request.decision is not None:
         db.session.rollback()
@@ -318,7 +318,7 @@ def decide_promotion(
         raise FieldError("effective_on", "Enter the date the new tier takes effect")
     reasons = _reasons(reasons, "reasons", None if approved else "Give the reasons for declining")
     begin_write()
-    request = lock(PromotionRequest, request.id)
+    request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     if request.decision is not None:
         db.session.rollback()
@@ -326,7 +326,7 @@ def decide_promotion(
     if not request.recommendations:
         db.session.rollback()
         raise FieldError("approved", "Wait for a supervisor’s recommendation before deciding")
-    worker = lock(User, request.worker_id)
+    worker = lock_or_404(User, request.worker_id)
     # The same tier in the worker's current framework version (a new version may have loaded since).
     target = db.session.scalar(
         select(Tier).where(Tier.framework_id == worker.framework_id, Tier.slug == request.target_tier.slug)
@@ -438,7 +438,7 @@ def verify_requirement(
     anonymity.require_anonymous("note", "The note", note)
     begin_write()
     idempotency.check(RequirementVerification, form_key, actor)
-    worker = lock(User, worker.id)
+    worker = lock_or_404(User, worker.id)
     duties.refuse_own(actor, worker.id, OWN_REQUIREMENTS)
     verification = RequirementVerification(
         worker_id=worker.id,
