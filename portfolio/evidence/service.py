@@ -28,6 +28,7 @@ from ..models import (
     EvidenceKind,
     EvidenceLink,
     EvidenceStatus,
+    Framework,
     Role,
     SupervisionAction,
     Tier,
@@ -177,7 +178,7 @@ def _typed(entry: kinds.Kind, name: str, raw: str | None) -> str:
         raise FieldError(name, required)
     length = entry.length_rule(name)
     if length is not None and len(text) > length.max:
-        raise FieldError(name, length.message)
+        raise FieldError(name, kinds.message_of(length))
     return text
 
 
@@ -498,16 +499,16 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
     evidence = _locked(_key(evidence))
     try:
         _require_editable(evidence)
-        stored = db.session.get(EvidenceFile, _key(stored))
-        if stored is None or stored.evidence_id != evidence.id:
+        still_there = db.session.get(EvidenceFile, _key(stored))
+        if still_there is None or still_there.evidence_id != evidence.id:
             raise FieldError("files", "That file has already been removed")
         if last_file and len(evidence.files) == 1:
             raise FieldError("files", last_file)
     except FieldError:
         db.session.rollback()
         raise
-    name = stored.stored_name
-    db.session.delete(stored)
+    name = still_there.stored_name
+    db.session.delete(still_there)
     db.session.commit()
     files.delete_stored(name)
 
@@ -699,15 +700,26 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
 # --- Reading: competences and the map ---------------------------------------------
 
 
+def _own_framework(actor: User) -> Framework:
+    """The worker's framework.
+
+    :raises 403: for anyone who keeps no portfolio (see ``require_worker``).
+    """
+    require_worker(actor)
+    framework = actor.framework
+    if framework is None:
+        abort(403)
+    return framework
+
+
 def competence_map(actor: User) -> list[tree.Part]:
     """Every competence of the actor's framework by tier (or section) and area, with evidence counts."""
-    require_worker(actor)
-    return tree.framework_tree(actor.framework, actor).parts
+    return tree.framework_tree(_own_framework(actor), actor).parts
 
 
 def competence_status(actor: User, competence: Competence) -> tree.Row:
     """The actor's counts and status for one competence, as the map and My progress show them."""
-    return tree.framework_tree(actor.framework, actor).by_ref()[competence.ref]
+    return tree.framework_tree(_own_framework(actor), actor).by_ref()[competence.ref]
 
 
 def get_competence_for_worker_or_404(actor: User, competence_id: int, *, active: bool = False) -> Competence:

@@ -133,6 +133,7 @@ def framework_outline(framework: Framework, query: str = "", viewer: User | None
         for t in tiers
     ]
 
+    part_defs: list[tuple[Section | None, str, str]]
     if framework.is_tiered:
         part_defs = [(None, "", "")]
     else:
@@ -291,7 +292,10 @@ def add_locality_competence(
     idempotency.check(Competence, form_key, actor)
     framework = lock_or_404(Framework, framework.id)  # re-read under the lock: two managers adding at once take turns
     _check_not_duplicate(framework, statement)
-    tier = db.session.scalar(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position).limit(1))
+    # A role profile always has its one tier.
+    tier = db.session.scalars(
+        select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position).limit(1)
+    ).one()
     group = GroupIndex(framework).get([(principle, "principle", ""), (function, "function", "")])
     position = (
         db.session.scalar(select(func.max(Competence.position)).where(Competence.framework_id == framework.id)) or 0

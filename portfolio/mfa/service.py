@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
+from typing import NoReturn
 
 import pyotp
 import segno
@@ -157,7 +158,7 @@ def _passkey_count(user_id: int) -> int:
     return db.session.scalar(select(func.count(Passkey.id)).where(Passkey.user_id == user_id)) or 0
 
 
-def _refuse(field: str, message: str):
+def _refuse(field: str, message: str) -> NoReturn:
     db.session.rollback()
     raise FieldError(field, message)
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from flask import abort, current_app
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -239,7 +241,7 @@ def _tier_for(roles: set[Role], tier_id: int | None) -> Tier | None:
     if Role.WORKER not in roles:
         return None
     tier = db.session.get(Tier, tier_id) if tier_id else None
-    if tier is None or not db.session.get(Framework, tier.framework_id).is_current:
+    if tier is None or not db.session.get_one(Framework, tier.framework_id).is_current:
         raise FieldError("tier_id", "Choose the framework and tier this worker follows")
     return tier
 
@@ -405,11 +407,16 @@ def _refuse_taken_email(email: str, except_id: int | None = None) -> None:
 
 
 def _revoke_open(person: User, at: datetime) -> int:
-    return db.session.execute(
-        update(Invitation)
-        .where(Invitation.user_id == person.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
-        .values(revoked_at=at)
-    ).rowcount
+    # An UPDATE's result is a CursorResult (it has rowcount); Session.execute is typed for any statement.
+    result = cast(
+        "CursorResult[Any]",
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.user_id == person.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
+            .values(revoked_at=at)
+        ),
+    )
+    return result.rowcount
 
 
 def resend_invitation(actor: User, person: User) -> Invited:
@@ -463,12 +470,11 @@ def accept_invitation(token: str, password: str | None, confirmation: str | None
     :raises InvitationUnusable: for a link that no longer works.
     :raises FieldError: for a weak password or a confirmation that differs.
     """
-    invitation = usable_invitation(token)
-    person = invitation.user
+    invited = usable_invitation(token).user
     password = password or ""
     if not password:
         raise FieldError("password", "Enter a password")
-    problem = passwords.password_problem(password, name=person.name, email=person.email)
+    problem = passwords.password_problem(password, name=invited.name, email=invited.email)
     if problem:
         raise FieldError("password", problem)
     if password != (confirmation or ""):

@@ -363,7 +363,7 @@ def decide(
         raise Conflict("This item was already decided by another supervisor") from None
     ledger.record(
         actor,
-        f"evidence.{outcome.value}",
+        f"evidence.{decision.outcome.value}",
         f"evidence:{evidence.id}",
         binds=decision,
         submission_id=submission.id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import abort
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, true
 
 from .. import duties, idempotency
 from ..audit import ledger
@@ -185,7 +185,7 @@ def add_assignment(
             SupervisionAssignment.worker_id == worker.id,
             SupervisionAssignment.supervisor_id == supervisor.id,
             or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= starts_on),
-            True if ends_on is None else SupervisionAssignment.starts_on <= ends_on,
+            true() if ends_on is None else SupervisionAssignment.starts_on <= ends_on,
         )
     )
     if overlapping is not None:

@@ -218,9 +218,9 @@ class TrainingRow:
     certificate: Evidence | None
 
 
-def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int], Evidence]:
-    """(worker, course) -> the newest matched certificate (one query)."""
-    newest: dict[tuple[int, int], Evidence] = {}
+def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], Evidence]:
+    """(worker, course) -> the newest matched certificate (one query; a course id is never None here)."""
+    newest: dict[tuple[int, int | None], Evidence] = {}
     rows = db.session.scalars(
         select(Evidence)
         .where(
