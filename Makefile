@@ -1,4 +1,4 @@
-# The two commands the README promises: `make run` and `make test`.
+# The commands the README promises: `make run`, `make test` and `make lint`.
 # Each step leaves a stamp file, so a second run reuses what is there.
 
 PYTHON ?= python3
@@ -9,18 +9,24 @@ STAMPS := .make
 FLASK := $(BIN)/flask --app portfolio
 CHROMIUM ?= $(or $(PORTFOLIO_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: run test setup database clean
+.PHONY: run test lint setup database clean
 
 run: setup database
 	@echo "Serving the portfolio on http://127.0.0.1:$(PORT) (demo accounts: see README.md)"
 	PORTFOLIO_ENV=development $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
-test: setup
+# Lint first: a finding stops the run before the (slow) tests.
+test: lint
 	@if [ ! -x "$(CHROMIUM)" ]; then \
 	  echo "Chromium not found at $(CHROMIUM): browser tests will be skipped."; \
 	  echo "Install it with 'sudo apt-get install chromium' or set PORTFOLIO_CHROMIUM to its path."; \
 	fi
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy portfolio
 
 setup: $(STAMPS)/python $(STAMPS)/vendor
 
