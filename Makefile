@@ -1,4 +1,4 @@
-# The two commands the README promises: `make run` and `make test`.
+# The commands the README promises: `make run`, `make test` and `make lint`.
 # Each step leaves a stamp file, so a second run reuses what is there.
 
 PYTHON ?= python3
@@ -9,7 +9,7 @@ STAMPS := .make
 FLASK := $(BIN)/flask --app portfolio
 CHROMIUM ?= $(or $(PORTFOLIO_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: run dev test bench setup browser database clean
+.PHONY: run dev test lint bench setup browser database clean
 
 # What people try is what they deploy: gunicorn (portfolio/gunicorn_conf.py) and
 # the task consumer that sends email, stopped together (Ctrl-C).
@@ -28,8 +28,14 @@ dev: setup database
 	rm -f $(STAMPS)/static
 	PORTFOLIO_ENV=development PORTFOLIO_TASKS_IMMEDIATE=true $(FLASK) run --debug --host 127.0.0.1 --port $(PORT)
 
-test: setup browser
+# Lint first: a finding stops the run before the (slow) tests.
+test: lint browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy portfolio
 
 # The browser tests drive Debian's Chromium (Playwright downloads no browser).
 # Installed here when missing and we may (root with apt-get); otherwise say how.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, has_request_context
-from sqlalchemy import event, select
+from typing import TypeVar
 
-from .extensions import db
+from flask import Flask, abort, g, has_request_context
+from sqlalchemy import Select, event, select
+
+from .extensions import Base, db
+
+M = TypeVar("M", bound=Base)
 
 
 def configure_engine(app: Flask) -> None:
@@ -82,14 +86,44 @@ def begin_write() -> None:
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
-def lock(model, row_id: int):
+def _locked(statement: Select[M]) -> Select[M]:
+    # FOR UPDATE makes a concurrent writer wait on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises
+    # writers), and populate_existing overwrites any copy the session loaded before the lock, so the caller
+    # checks the state the row really has now.
+    return statement.with_for_update().execution_options(populate_existing=True)
+
+
+def lock(model: type[M], row_id: int) -> M | None:
     """The row ``model`` ``row_id`` read afresh under a write lock, or None if it is gone.
 
-    Call after ``begin_write()``. ``FOR UPDATE`` makes a concurrent writer wait
-    on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already serialises writers),
-    and ``populate_existing`` overwrites any copy the session loaded before the
-    lock, so the caller checks the state the row really has now.
+    Call after ``begin_write()``.
     """
-    return db.session.scalar(
-        select(model).where(model.id == row_id).with_for_update().execution_options(populate_existing=True)
-    )
+    return lock_first(select(model).filter_by(id=row_id))
+
+
+def lock_or_404(model: type[M], row_id: int) -> M:
+    """The row ``model`` ``row_id`` read afresh under a write lock (call after ``begin_write()``).
+
+    :raises 404: when the row is gone (deleted meanwhile); the transaction is rolled back first.
+    """
+    row = lock(model, row_id)
+    if row is None:
+        db.session.rollback()
+        abort(404)
+    return row
+
+
+def lock_first(statement: Select[M]) -> M | None:
+    """The first row ``statement`` selects (by a token digest, a credential id...), read afresh under a write lock.
+
+    Call after ``begin_write()``; None when there is no such row.
+    """
+    return db.session.scalar(_locked(statement))
+
+
+def lock_all(statement: Select[M]) -> list[M]:
+    """Every row ``statement`` selects, read afresh under a write lock (give it an ``order_by`` to avoid deadlocks).
+
+    Call after ``begin_write()``.
+    """
+    return list(db.session.scalars(_locked(statement)))

@@ -132,7 +132,9 @@ def _demo_training(manager: User) -> None:
     from .training import service as training
 
     for key, items in DEMO_TRAINING.items():
-        framework = db.session.scalar(select(Framework).where(Framework.key == key, Framework.is_current.is_(True)))
+        framework = db.session.scalars(
+            select(Framework).where(Framework.key == key, Framework.is_current.is_(True))
+        ).one()
         for title, statutory, months in items:
             training.add_item(
                 manager, framework, title=title, statutory=statutory, renewal_months=months, tier_slugs=[]
@@ -140,16 +142,16 @@ def _demo_training(manager: User) -> None:
 
 
 def _training_item(title: str) -> TrainingItem:
-    return db.session.scalar(select(TrainingItem).where(TrainingItem.title == title))
+    return db.session.scalars(select(TrainingItem).where(TrainingItem.title == title)).one()
 
 
 def _competence(user: User, words: str) -> Competence:
-    return db.session.scalar(
+    return db.session.scalars(
         select(Competence)
         .where(Competence.framework_id == user.framework_id, Competence.statement.contains(words))
         .order_by(Competence.position)
         .limit(1)
-    )
+    ).one()
 
 
 def _demo_evidence(users: dict[str, User]) -> None:
@@ -180,6 +182,7 @@ def _demo_evidence(users: dict[str, User]) -> None:
     )
     evidence.submit(worker, reflection)
     submission = review.open_submission_of(reflection)
+    assert submission is not None, "the reflection was just submitted"
     review.decide(
         supervisor,
         submission,

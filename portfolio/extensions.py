@@ -1,5 +1,7 @@
 """Extension instances, created bare and bound to the app in ``create_app``."""
 
+from typing import TYPE_CHECKING
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -25,6 +27,14 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# The base class of every model. ``db.Model`` is Flask-SQLAlchemy's subclass of ``Base`` (it adds the table
+# name default and the bind key); mypy cannot subclass an instance attribute, so it is told the class it extends.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
+
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()

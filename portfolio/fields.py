@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from wtforms import Field, SelectChoice
+from wtforms import Field, SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms is at 3.2
 from wtforms.utils import unset_value
 
 PARTS = ("day", "month", "year")

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField
 
-from .extensions import db
+from .extensions import Base, db
 from .models import FormSubmission, User
 
 KEY_RE = re.compile(r"[A-Za-z0-9_-]{20,100}")
@@ -57,9 +57,10 @@ class AlreadyCreated(Exception):
         self.record = record
 
 
-def created_before(model: type, key: str | None, actor: User):
+def created_before(model: type[Base], key: str | None, actor: User):
     """The ``model`` record the actor's earlier submission of this form created, if any."""
-    if usable(key) is None:
+    key = usable(key)
+    if key is None:
         return None
     row = db.session.scalar(select(FormSubmission).where(FormSubmission.key_hash == _digest(key)))
     if row is None or row.user_id != actor.id or row.kind != model.__tablename__:
@@ -67,7 +68,7 @@ def created_before(model: type, key: str | None, actor: User):
     return db.session.get(model, row.record_id)
 
 
-def check(model: type, key: str | None, actor: User) -> None:
+def check(model: type[Base], key: str | None, actor: User) -> None:
     """Call inside the write transaction, before creating anything.
 
     :raises AlreadyCreated: when this form already created its record (the transaction is rolled back).
@@ -83,7 +84,8 @@ def remember(key: str | None, actor: User, record) -> None:
 
     :raises AlreadyCreated: when a concurrent submission of the same form got there first.
     """
-    if usable(key) is None:
+    key = usable(key)
+    if key is None:
         return
     db.session.flush()
     db.session.add(

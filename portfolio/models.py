@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .extensions import db
+from .extensions import Model, db
 
 
 def utcnow() -> datetime:
@@ -37,7 +37,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """What a person does in the service; one person may hold several."""
 
     WORKER = "worker"
@@ -45,7 +45,7 @@ class Role(str, enum.Enum):
     MANAGER = "manager"
 
 
-class Section(str, enum.Enum):
+class Section(enum.StrEnum):
     """Where a competence sits in a Skills for Health role profile."""
 
     CORE = "core"
@@ -64,7 +64,7 @@ SECTION_LABELS = {
 }
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person who signs in: worker, supervisor, manager, or several of these."""
 
     __tablename__ = "users"
@@ -95,7 +95,8 @@ class User(UserMixin, db.Model):
 
     # When this sign-in began (seconds since the epoch); set at sign-in and by
     # the user loader, never stored in the table.
-    signed_in_at = None
+    # (Typed by a cast, not an annotation: SQLAlchemy would read an annotation as a column.)
+    signed_in_at = cast("int | None", None)
 
     # Flask-Login: the id kept in the session and the remember-me cookie
     # (see auth/sessions.py for why it carries the version and the time).
@@ -103,7 +104,7 @@ class User(UserMixin, db.Model):
         return f"{self.id}:{self.session_version}:{self.signed_in_at or 0}"
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.active
 
     @property
@@ -137,7 +138,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.id}>"
 
 
-class Invitation(db.Model):
+class Invitation(Model):
     """A link that lets an invited person set their password: single-use, expiring.
 
     Only the token's SHA-256 is kept (auth/tokens.py); resending makes a new
@@ -163,7 +164,7 @@ class Invitation(db.Model):
         return self.used_at is None and self.revoked_at is None and expires_at > now
 
 
-class SignInAttempt(db.Model):
+class SignInAttempt(Model):
     """One sign-in attempt, kept for throttling failures."""
 
     __tablename__ = "sign_in_attempts"
@@ -180,7 +181,7 @@ class SignInAttempt(db.Model):
     )
 
 
-class PasswordResetRequest(db.Model):
+class PasswordResetRequest(Model):
     """One request for a password-reset link, whether or not the address has an account.
 
     Kept for throttling: counting requests for unknown addresses too means the
@@ -200,7 +201,7 @@ class PasswordResetRequest(db.Model):
     )
 
 
-class PasswordReset(db.Model):
+class PasswordReset(Model):
     """A single-use link to set a new password; only the SHA-256 of its token is stored."""
 
     __tablename__ = "password_resets"
@@ -218,7 +219,7 @@ class PasswordReset(db.Model):
     user: Mapped[User] = relationship()
 
 
-class Framework(db.Model):
+class Framework(Model):
     """One version of a competency framework or role profile, loaded from a data file."""
 
     __tablename__ = "frameworks"
@@ -256,7 +257,7 @@ class Framework(db.Model):
         return self.kind == "tiered"
 
 
-class Tier(db.Model):
+class Tier(Model):
     """A level a worker can hold; tiers are cumulative ("in addition to the above")."""
 
     __tablename__ = "tiers"
@@ -276,7 +277,7 @@ class Tier(db.Model):
     )
 
 
-class CompetenceGroup(db.Model):
+class CompetenceGroup(Model):
     """An area (Link Worker) or an underpinning principle and its reference functions (Skills for Health)."""
 
     __tablename__ = "competence_groups"
@@ -294,7 +295,7 @@ class CompetenceGroup(db.Model):
     __table_args__ = (Index("ix_competence_groups_framework", "framework_id", "position"),)
 
 
-class Competence(db.Model):
+class Competence(Model):
     """A statement a worker evidences, word for word from its framework."""
 
     __tablename__ = "competences"
@@ -334,7 +335,7 @@ class Competence(db.Model):
         return self.retired_at is not None
 
 
-class Requirement(db.Model):
+class Requirement(Model):
     """A mandatory requirement that a manager verifies (and, for DBS, renews): not a competence."""
 
     __tablename__ = "requirements"
@@ -353,7 +354,7 @@ class Requirement(db.Model):
     __table_args__ = (UniqueConstraint("framework_id", "ref"),)
 
 
-class SupervisionAssignment(db.Model):
+class SupervisionAssignment(Model):
     """A supervisor assigned to a worker for a period; the history is kept."""
 
     __tablename__ = "supervision_assignments"
@@ -380,7 +381,7 @@ class SupervisionAssignment(db.Model):
 # --- Evidence -------------------------------------------------------------------
 
 
-class EvidenceKind(str, enum.Enum):
+class EvidenceKind(enum.StrEnum):
     """What an evidence item is; everything else about a kind is in its module in portfolio/evidence/kinds/."""
 
     REFLECTION = "reflection"
@@ -408,7 +409,7 @@ class EvidenceKind(str, enum.Enum):
         return kinds.get(self)
 
 
-class EvidenceStatus(str, enum.Enum):
+class EvidenceStatus(enum.StrEnum):
     """Where an item is in review: drafts and returned items can be edited."""
 
     DRAFT = "draft"
@@ -426,7 +427,7 @@ class EvidenceStatus(str, enum.Enum):
         }[self.value]
 
 
-class FeedbackSource(str, enum.Enum):
+class FeedbackSource(enum.StrEnum):
     COLLEAGUE = "colleague"
     PARTNER_AGENCY = "partner-agency"
     PERSON_SUPPORTED = "person-supported"
@@ -445,7 +446,7 @@ def _enum(enum_class: type[enum.Enum]) -> Enum:
     return Enum(enum_class, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])
 
 
-class Evidence(db.Model):
+class Evidence(Model):
     """One item in a worker's portfolio. Kind-specific fields are empty for other kinds."""
 
     __tablename__ = "evidence"
@@ -550,7 +551,7 @@ def _set_search_text(_mapper, _connection, evidence: Evidence) -> None:
     evidence.search_text = search_text_of(evidence)
 
 
-class EvidenceFile(db.Model):
+class EvidenceFile(Model):
     """A file attached to an evidence item, stored outside static/ under a random name."""
 
     __tablename__ = "evidence_files"
@@ -567,7 +568,7 @@ class EvidenceFile(db.Model):
     evidence: Mapped[Evidence] = relationship(back_populates="files")
 
 
-class EvidenceLink(db.Model):
+class EvidenceLink(Model):
     """An evidence item offered for one competence, with the worker's note on how it shows it."""
 
     __tablename__ = "evidence_links"
@@ -584,7 +585,7 @@ class EvidenceLink(db.Model):
     __table_args__ = (UniqueConstraint("evidence_id", "competence_id"),)
 
 
-class ActionOwner(str, enum.Enum):
+class ActionOwner(enum.StrEnum):
     WORKER = "worker"
     SUPERVISOR = "supervisor"
 
@@ -593,7 +594,7 @@ class ActionOwner(str, enum.Enum):
         return {"worker": "Worker", "supervisor": "Supervisor"}[self.value]
 
 
-class SupervisionAction(db.Model):
+class SupervisionAction(Model):
     """An action agreed in a supervision session."""
 
     __tablename__ = "supervision_actions"
@@ -611,7 +612,7 @@ class SupervisionAction(db.Model):
 # --- Review: submissions, decisions, note confirmations ------------------------
 
 
-class DecisionOutcome(str, enum.Enum):
+class DecisionOutcome(enum.StrEnum):
     SIGNED_OFF = "signed-off"
     RETURNED = "returned"
 
@@ -620,7 +621,7 @@ class DecisionOutcome(str, enum.Enum):
         return {"signed-off": "Signed off", "returned": "Returned for changes"}[self.value]
 
 
-class Submission(db.Model):
+class Submission(Model):
     """One request for review of an item; a returned item is submitted again as a new row."""
 
     __tablename__ = "submissions"
@@ -638,7 +639,7 @@ class Submission(db.Model):
     __table_args__ = (Index("ix_submissions_open", "withdrawn_at", "submitted_at"),)
 
 
-class Decision(db.Model):
+class Decision(Model):
     """A supervisor's decision on a submission: append-only, one per submission."""
 
     __tablename__ = "decisions"
@@ -661,7 +662,7 @@ class Decision(db.Model):
     )
 
 
-class CompetenceDecision(db.Model):
+class CompetenceDecision(Model):
     """The outcome for one linked competence within a decision."""
 
     __tablename__ = "competence_decisions"
@@ -678,7 +679,7 @@ class CompetenceDecision(db.Model):
     __table_args__ = (UniqueConstraint("decision_id", "competence_id"),)
 
 
-class NoteOutcome(str, enum.Enum):
+class NoteOutcome(enum.StrEnum):
     CONFIRMED = "confirmed"
     DISPUTED = "disputed"
 
@@ -687,7 +688,7 @@ class NoteOutcome(str, enum.Enum):
         return {"confirmed": "Confirmed as an accurate record", "disputed": "Disputed"}[self.value]
 
 
-class NoteReview(db.Model):
+class NoteReview(Model):
     """The named supervisor's word on a supervision note: append-only."""
 
     __tablename__ = "note_reviews"
@@ -703,7 +704,7 @@ class NoteReview(db.Model):
     supervisor: Mapped[User] = relationship()
 
 
-class FormSubmission(db.Model):
+class FormSubmission(Model):
     """A creating form's one-time key (hashed) and the record its first submission created."""
 
     __tablename__ = "form_submissions"
@@ -716,7 +717,7 @@ class FormSubmission(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Notification(db.Model):
+class Notification(Model):
     """An in-app notice for one person; it never holds evidence text."""
 
     __tablename__ = "notifications"
@@ -731,7 +732,7 @@ class Notification(db.Model):
     __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """One row of the append-only audit ledger, chained to the one before by an HMAC."""
 
     __tablename__ = "audit_ledger"
@@ -757,7 +758,7 @@ class AuditEntry(db.Model):
     content_hash: Mapped[str | None] = mapped_column(String(64))
 
 
-class AuditCheck(db.Model):
+class AuditCheck(Model):
     """One run of ``verify``: when, whether the ledger held, and the first problem found."""
 
     __tablename__ = "audit_checks"
@@ -777,7 +778,7 @@ class AuditCheck(db.Model):
 # --- Progression: requirements, promotion ------------------------------------------
 
 
-class RequirementVerification(db.Model):
+class RequirementVerification(Model):
     """A manager's check that a worker meets a mandatory requirement: append-only, newest counts."""
 
     __tablename__ = "requirement_verifications"
@@ -801,7 +802,7 @@ class RequirementVerification(db.Model):
     )
 
 
-class PromotionRequest(db.Model):
+class PromotionRequest(Model):
     """A worker asks to move to a tier; a supervisor recommends; a manager decides."""
 
     __tablename__ = "promotion_requests"
@@ -821,7 +822,7 @@ class PromotionRequest(db.Model):
     decision: Mapped[PromotionDecision | None] = relationship(back_populates="request", uselist=False)
 
 
-class PromotionRecommendation(db.Model):
+class PromotionRecommendation(Model):
     """A supervisor's view on a promotion request: supports, or not yet, with reasons."""
 
     __tablename__ = "promotion_recommendations"
@@ -839,7 +840,7 @@ class PromotionRecommendation(db.Model):
     __table_args__ = (UniqueConstraint("request_id", "supervisor_id"),)
 
 
-class PromotionDecision(db.Model):
+class PromotionDecision(Model):
     """A manager's decision on a promotion request: one per request, never edited."""
 
     __tablename__ = "promotion_decisions"
@@ -856,7 +857,7 @@ class PromotionDecision(db.Model):
     manager: Mapped[User] = relationship()
 
 
-class TierChange(db.Model):
+class TierChange(Model):
     """The history of a worker's tiers."""
 
     __tablename__ = "tier_changes"
@@ -876,7 +877,7 @@ class TierChange(db.Model):
 # --- Training, CPD and appraisal ----------------------------------------------------
 
 
-class TrainingItem(db.Model):
+class TrainingItem(Model):
     """A course in a framework's training catalogue, with how often it must be renewed."""
 
     __tablename__ = "training_items"
@@ -904,7 +905,7 @@ class TrainingItem(db.Model):
         return not self.tier_slugs or (tier_slug is not None and tier_slug in self.tier_slugs)
 
 
-class GoalStatus(str, enum.Enum):
+class GoalStatus(enum.StrEnum):
     OPEN = "open"
     IN_PROGRESS = "in-progress"
     ACHIEVED = "achieved"
@@ -921,7 +922,7 @@ class GoalStatus(str, enum.Enum):
         return self in (GoalStatus.OPEN, GoalStatus.IN_PROGRESS)
 
 
-class Appraisal(db.Model):
+class Appraisal(Model):
     """A worker's annual appraisal; locked once both the worker and the appraiser have signed."""
 
     __tablename__ = "appraisals"
@@ -954,7 +955,7 @@ class Appraisal(db.Model):
         return self.worker_signed_at is not None and self.appraiser_signed_at is not None
 
 
-class CpdGoal(db.Model):
+class CpdGoal(Model):
     """A goal of an appraisal's CPD plan; open goals carry into next year's appraisal."""
 
     __tablename__ = "cpd_goals"
@@ -977,7 +978,7 @@ cpd_activity_competences = db.Table(
 )
 
 
-class CpdActivity(db.Model):
+class CpdActivity(Model):
     """A CPD activity: what was done, what was learned, and its impact on practice."""
 
     __tablename__ = "cpd_activities"
@@ -1000,7 +1001,7 @@ class CpdActivity(db.Model):
     __table_args__ = (CheckConstraint("hours > 0 AND hours <= 100", name="hours_range"),)
 
 
-class TotpSecret(db.Model):
+class TotpSecret(Model):
     """A person's one-time-code (RFC 6238) secret, encrypted with PORTFOLIO_MFA_KEY.
 
     ``confirmed_at`` is empty while set-up waits for the first code; only a
@@ -1019,7 +1020,7 @@ class TotpSecret(db.Model):
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class RecoveryCode(db.Model):
+class RecoveryCode(Model):
     """One single-use recovery code, stored as its SHA-256 (the code has 80 random bits)."""
 
     __tablename__ = "recovery_codes"
@@ -1031,7 +1032,7 @@ class RecoveryCode(db.Model):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Passkey(db.Model):
+class Passkey(Model):
     """A WebAuthn credential (passkey) registered by a person."""
 
     __tablename__ = "passkeys"
@@ -1047,7 +1048,7 @@ class Passkey(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class MfaAttempt(db.Model):
+class MfaAttempt(Model):
     """One try at the second step of signing in, kept for throttling failures."""
 
     __tablename__ = "mfa_attempts"

@@ -34,7 +34,10 @@ def change_password():
         had_remember_me = bool(request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")))
         try:
             user = service.change_password(
-                current_user._get_current_object(), form.current_password.data, form.new_password.data, _address()
+                current_user._get_current_object(),
+                form.current_password.data or "",
+                form.new_password.data or "",
+                _address(),
             )
         except FieldError as error:
             show_on_form(form, error)
@@ -55,7 +58,7 @@ def forgotten_password():
     form = ForgottenPasswordForm()
     if form.validate_on_submit():
         try:
-            service.request_reset(form.email.data, _address())
+            service.request_reset(form.email.data or "", _address())
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -80,7 +83,7 @@ def reset_password(token: str):
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
-            service.reset_password(token, form.password.data)
+            service.reset_password(token, form.password.data or "")
         except service.ResetLinkUnusable:
             return _unusable_link()
         except FieldError as error:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from ..audit import ledger
 from ..auth import passwords, tokens
 from ..auth.service import check_password, lock_user, normalise_email
-from ..database import begin_write
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import PasswordReset, PasswordResetRequest, User
@@ -219,19 +219,14 @@ def reset_password(token: str, new_password: str) -> User:
     begin_write()
     now = _now()
     # The user's row first, then the link's: the order every password write takes.
-    user = lock_user(user_id)
-    reset = db.session.scalar(
-        select(PasswordReset)
-        .where(PasswordReset.id == reset_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if reset is None or user is None or not _usable(reset, now):
+    locked_user = lock_user(user_id)
+    locked_reset = lock(PasswordReset, reset_id)
+    if locked_reset is None or locked_user is None or not _usable(locked_reset, now):
         db.session.rollback()
         raise ResetLinkUnusable()
-    reset.used_at = now
+    locked_reset.used_at = now
     db.session.flush()
-    _set_password(user, new_hash, now)
-    ledger.record(user, "password.reset", f"user:{user.id}", reset_id=reset.id)
+    _set_password(locked_user, new_hash, now)
+    ledger.record(locked_user, "password.reset", f"user:{locked_user.id}", reset_id=locked_reset.id)
     db.session.commit()
-    return user
+    return locked_user

@@ -26,7 +26,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import func, select, text
@@ -82,11 +82,27 @@ def _digest(
     return hmac.new(key, canonical_json(fields), hashlib.sha256).hexdigest()
 
 
-def binding_of(row: AuditEntry) -> Binding | None:
+class LedgerRow(Protocol):
+    """What the chain hashes: an ``AuditEntry``, or a plain row of its columns (the verifying walk reads those)."""
+
+    seq: int
+    at: datetime
+    actor_id: int | None
+    action: str
+    subject: str
+    details: dict[str, Any]
+    prev_hash: str
+    format: int
+    record_type: str | None
+    record_id: int | None
+    content_hash: str | None
+
+
+def binding_of(row: LedgerRow) -> Binding | None:
     return Binding(row.record_type, row.record_id, row.content_hash) if row.format >= 2 else None
 
 
-def row_digest(key: bytes, row: AuditEntry) -> str:
+def row_digest(key: bytes, row: LedgerRow) -> str:
     return _digest(
         key,
         seq=row.seq,

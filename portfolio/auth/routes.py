@@ -35,7 +35,7 @@ def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
         try:
-            user = service.sign_in(form.email.data, form.password.data, request.remote_addr or "unknown")
+            user = service.sign_in(form.email.data or "", form.password.data or "", request.remote_addr or "unknown")
         except service.AuthError as error:
             show_on_form(form, error)
         else:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from ..database import begin_write
+from ..database import begin_write, lock
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Role, SignInAttempt, Tier, User
@@ -52,9 +52,7 @@ def throttled(email: str, address: str, *, field: str = "email") -> AuthError | 
 
 def lock_user(user_id: int) -> User | None:
     """The user's row, locked for this write transaction and freshly read (call after begin_write())."""
-    return db.session.scalar(
-        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
-    )
+    return lock(User, user_id)
 
 
 def check_password(email: str, password: str, address: str, *, field: str = "email") -> User | None:
@@ -125,8 +123,12 @@ def sign_in(email: str, password: str, address: str) -> User:
 def end_all_sessions(user: User) -> None:
     """Sign the user out everywhere: every session and remember-me cookie stops working."""
     begin_write()
+    # Core-style: the bump happens in SQL only, the session's copy of the user is left as it is.
     db.session.execute(
-        User.__table__.update().where(User.id == user.id).values(session_version=User.session_version + 1)
+        update(User)
+        .where(User.id == user.id)
+        .values(session_version=User.session_version + 1)
+        .execution_options(synchronize_session=False)
     )
     db.session.commit()
 

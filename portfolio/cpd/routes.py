@@ -48,10 +48,10 @@ def new_activity():
             service.log_activity(
                 current_user,
                 done_on=form.done_on.data,
-                title=form.title.data,
-                hours=form.hours.data,
-                learned=form.learned.data,
-                impact=form.impact.data,
+                title=form.title.data or "",
+                hours=form.hours.data or "",
+                learned=form.learned.data or "",
+                impact=form.impact.data or "",
                 goal_id=form.goal_id.data or None,
                 competence_ids=form.competence_ids.data or [],
                 form_key=form.form_key.data,
@@ -104,16 +104,18 @@ def appraisal(appraisal_id: int):
     form = _appraisal_form(item)
     if form.validate_on_submit():
         goals = [
-            service.GoalInput(r.form.description.data, r.form.method.data, r.form.target_on.data, r.form.status.data)
+            service.GoalInput(
+                r.form.description.data or "", r.form.method.data or "", r.form.target_on.data, r.form.status.data
+            )
             for r in form.goals
         ]
         try:
             service.update_appraisal(
                 current_user,
                 item,
-                review=form.review.data,
-                objectives=form.objectives.data,
-                learning_needs=form.learning_needs.data,
+                review=form.review.data or "",
+                objectives=form.objectives.data or "",
+                learning_needs=form.learning_needs.data or "",
                 goals=goals,
             )
         except FieldError as error:

@@ -12,7 +12,7 @@ from sqlalchemy import extract, func, select
 from .. import duties, idempotency
 from ..audit import ledger
 from ..clock import today
-from ..database import begin_write, lock
+from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..evidence import anonymity
 from ..extensions import db
@@ -185,7 +185,7 @@ def update_appraisal(
     }
     plan = _goals(appraisal.held_on, goals)
     begin_write()
-    appraisal = lock(Appraisal, appraisal.id)
+    appraisal = lock_or_404(Appraisal, appraisal.id)
     if appraisal.is_locked:
         db.session.rollback()
         raise FieldError("review", "This appraisal is signed by both of you and locked")
@@ -210,7 +210,7 @@ def sign(actor: User, appraisal: Appraisal) -> Appraisal:
     if actor.id not in (appraisal.worker_id, appraisal.appraiser_id):
         abort(404)
     begin_write()
-    appraisal = lock(Appraisal, appraisal.id)
+    appraisal = lock_or_404(Appraisal, appraisal.id)
     column = "worker_signed_at" if actor.id == appraisal.worker_id else "appraiser_signed_at"
     if getattr(appraisal, column) is not None:
         db.session.rollback()

@@ -37,6 +37,7 @@ from html.parser import HTMLParser
 
 from markupsafe import Markup, escape
 
+from .. import clock
 from ..errors import FieldError
 
 __all__ = [
@@ -153,7 +154,7 @@ def nhs_number_is_valid(number: str) -> bool:
     digits = number.replace(" ", "").replace("\u00a0", "").replace("-", "")
     if len(digits) != 10 or any(d not in _DIGITS for d in digits):
         return False
-    total = sum(int(d) * weight for d, weight in zip(digits[:9], range(10, 1, -1)))
+    total = sum(int(d) * weight for d, weight in zip(digits[:9], range(10, 1, -1), strict=True))
     check = 11 - total % 11
     if check == 11:
         check = 0
@@ -432,7 +433,7 @@ def _find_email_addresses(text: str) -> list[Finding]:
 def find_identifiers(text: str, *, today: datetime.date | None = None) -> list[Finding]:
     """Every possible identifier in plain ``text``, sorted by start, none overlapping.
 
-    ``today`` (default: ``datetime.date.today()``) decides whether an uncued
+    ``today`` (default: ``clock.today()``) decides whether an uncued
     date is old enough to be a date of birth. When two candidates overlap the
     more specific kind is kept - email address, then NHS number, date of
     birth, postcode, phone number - and, within one kind, the longer match.
@@ -441,7 +442,7 @@ def find_identifiers(text: str, *, today: datetime.date | None = None) -> list[F
     keep that plain text for :func:`highlight`, since the offsets refer to it.
     """
     if today is None:
-        today = datetime.date.today()
+        today = clock.today()
     dates = _full_dates(text, today)
     candidates = [
         *_find_email_addresses(text),

@@ -31,7 +31,7 @@ import zlib
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from flask import Response, current_app, send_file
 from PIL import Image, ImageOps
@@ -174,7 +174,7 @@ def _stage(storage: FileStorage) -> StagedFile:
         if kind.content_type == DOCX:
             _check_docx(received)
         if kind.pillow_format:
-            _reencode(received, temp_path, kind)
+            _reencode(received, temp_path, kind.pillow_format)
             received.unlink()
             size, sha256 = _measure(temp_path)
         _sync_folder(folder)
@@ -317,7 +317,7 @@ def _part_path(stored_name: str) -> Path:
     return final.with_name(final.name + PART_SUFFIX)
 
 
-def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
     # Always a size: read() without one would pull the whole upload into memory.
     while chunk := stream.read(CHUNK_SIZE):
         yield chunk
@@ -475,7 +475,7 @@ def _read_small(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
 # --- images ----------------------------------------------------------------
 
 
-def _reencode(source: Path, target: Path, kind: _Kind) -> None:
+def _reencode(source: Path, target: Path, pillow_format: str) -> None:
     """Decode the image and write it afresh into ``target``.
 
     The new file has the picture turned the way its EXIF orientation said, and
@@ -487,16 +487,16 @@ def _reencode(source: Path, target: Path, kind: _Kind) -> None:
         # anyway); recorded, never shown or raised.
         warnings.simplefilter("always")
         with open(source, "rb") as received:
-            image, keep = _decode(received, kind.pillow_format)
+            image, keep = _decode(received, pillow_format)
             with image, _create(target) as out:
-                if kind.pillow_format == "JPEG":
+                if pillow_format == "JPEG":
                     image.save(out, format="JPEG", quality=JPEG_QUALITY, **keep)
                 else:
                     image.save(out, format="PNG", optimize=True, **keep)
                 _sync(out)
 
 
-def _decode(received: BinaryIO, pillow_format: str) -> tuple[Image.Image, dict]:
+def _decode(received: IO[bytes], pillow_format: str) -> tuple[Image.Image, dict]:
     """The loaded, upright image and the little of its metadata worth keeping."""
     try:
         image = Image.open(received, formats=[pillow_format])

@@ -40,7 +40,7 @@ class DateRequired:
 
 
 def text_field(label: str, required: str | None = None) -> TextAreaField:
-    validators = [DataRequired(required)] if required else [Optional()]
+    validators: list[DataRequired | Optional | Length] = [DataRequired(required)] if required else [Optional()]
     validators.append(Length(max=TEXT_MAX, message=f"{label} must be {TEXT_MAX:,} characters or fewer"))
     return TextAreaField(label, validators=validators)
 

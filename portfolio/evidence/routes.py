@@ -85,8 +85,8 @@ def choose_kind():
     """Step 1 of adding evidence: what kind is it?"""
     form = ChooseKindForm(competence=request.args.get("competence", ""))
     if form.validate_on_submit():
-        args = {"competence": form.competence.data} if form.competence.data else {}
-        return redirect(url_for(".new", kind=form.kind.data, **args), code=303)
+        # url_for leaves out a None value, so no competence means no ?competence=
+        return redirect(url_for(".new", kind=form.kind.data, competence=form.competence.data or None), code=303)
     hints = {k.value: k.hint for k in kinds.KINDS.values()}
     return render("evidence/choose_kind.html", form=form, kind_hints=hints, status=422 if form.errors else 200)
 
@@ -356,7 +356,7 @@ def add_link(evidence_id: int):
     """Link the item to one competence (from the picker)."""
     evidence = service.get_evidence_or_404(evidence_id, current_user)
     form = LinkForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and form.competence_id.data is not None:  # InputRequired: it is there once valid
         try:
             link = service.link_competence(current_user, evidence, form.competence_id.data, form.note.data or "")
         except service.NotEditable as error:
@@ -365,8 +365,11 @@ def add_link(evidence_id: int):
             show_on_form(form, error)
         else:
             flash(f"Linked to: {link.competence.statement}", "success")
-            search = {name: request.form[name] for name in ("q", "group", "tier") if request.form.get(name)}
-            return redirect(url_for(".links", evidence_id=evidence.id, **search, _anchor="find"), code=303)
+            # The search the person linked from, kept; url_for leaves out a None (empty) one.
+            q, group, tier = (request.form.get(name) or None for name in ("q", "group", "tier"))
+            return redirect(
+                url_for(".links", evidence_id=evidence.id, q=q, group=group, tier=tier, _anchor="find"), code=303
+            )
     return _links_page(evidence, form, status=422)
 
 

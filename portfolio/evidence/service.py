@@ -15,7 +15,7 @@ from werkzeug.datastructures import FileStorage
 
 from .. import clock, idempotency, richtext
 from ..audit import ledger
-from ..database import begin_write, lock
+from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks import tree
@@ -28,6 +28,7 @@ from ..models import (
     EvidenceKind,
     EvidenceLink,
     EvidenceStatus,
+    Framework,
     Role,
     SupervisionAction,
     Tier,
@@ -177,7 +178,7 @@ def _typed(entry: kinds.Kind, name: str, raw: str | None) -> str:
         raise FieldError(name, required)
     length = entry.length_rule(name)
     if length is not None and len(text) > length.max:
-        raise FieldError(name, length.message)
+        raise FieldError(name, kinds.message_of(length))
     return text
 
 
@@ -401,12 +402,12 @@ def update_evidence(
     entry = kinds.get(kind)
     values = _clean_input(actor, kind, data, today, current=evidence)
     actions = _clean_actions(data) if entry.has_actions else None
-    already_confirmed_on = lambda item: (
-        item.anonymity_confirmed_at is not None
-        and all(  # noqa: E731
+
+    def already_confirmed_on(item: Evidence) -> bool:
+        return item.anonymity_confirmed_at is not None and all(
             values.get(n) == getattr(item, n) for n in entry.text_columns
         )
-    )
+
     already_confirmed = already_confirmed_on(evidence)
     _check_anonymity(kind, values, actions or [], data.confirm_anonymous or already_confirmed, today)
     staged = _stage_all(uploads)
@@ -449,10 +450,7 @@ def _key(row) -> int:
 
 def _locked(evidence_id: int) -> Evidence:
     """Re-read an item inside the write transaction, locking its row on PostgreSQL."""
-    evidence = lock(Evidence, evidence_id)
-    if evidence is None:
-        abort(404)
-    return evidence
+    return lock_or_404(Evidence, evidence_id)
 
 
 def _locked_editable(evidence_id: int) -> Evidence:
@@ -501,16 +499,16 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
     evidence = _locked(_key(evidence))
     try:
         _require_editable(evidence)
-        stored = db.session.get(EvidenceFile, _key(stored))
-        if stored is None or stored.evidence_id != evidence.id:
+        still_there = db.session.get(EvidenceFile, _key(stored))
+        if still_there is None or still_there.evidence_id != evidence.id:
             raise FieldError("files", "That file has already been removed")
         if last_file and len(evidence.files) == 1:
             raise FieldError("files", last_file)
     except FieldError:
         db.session.rollback()
         raise
-    name = stored.stored_name
-    db.session.delete(stored)
+    name = still_there.stored_name
+    db.session.delete(still_there)
     db.session.commit()
     files.delete_stored(name)
 
@@ -702,15 +700,26 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
 # --- Reading: competences and the map ---------------------------------------------
 
 
+def _own_framework(actor: User) -> Framework:
+    """The worker's framework.
+
+    :raises 403: for anyone who keeps no portfolio (see ``require_worker``).
+    """
+    require_worker(actor)
+    framework = actor.framework
+    if framework is None:
+        abort(403)
+    return framework
+
+
 def competence_map(actor: User) -> list[tree.Part]:
     """Every competence of the actor's framework by tier (or section) and area, with evidence counts."""
-    require_worker(actor)
-    return tree.framework_tree(actor.framework, actor).parts
+    return tree.framework_tree(_own_framework(actor), actor).parts
 
 
 def competence_status(actor: User, competence: Competence) -> tree.Row:
     """The actor's counts and status for one competence, as the map and My progress show them."""
-    return tree.framework_tree(actor.framework, actor).by_ref()[competence.ref]
+    return tree.framework_tree(_own_framework(actor), actor).by_ref()[competence.ref]
 
 
 def get_competence_for_worker_or_404(actor: User, competence_id: int, *, active: bool = False) -> Competence:

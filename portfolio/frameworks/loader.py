@@ -311,7 +311,7 @@ def _carry_over(old: Framework, new: Framework, tiers: dict[str, Tier], groups: 
     ).all()
     for competence in locality:
         position += 1
-        path = []
+        path: list[tuple[str, str, str]] = []
         group: CompetenceGroup | None = competence.group
         while group is not None:
             path.insert(0, (group.name, group.kind, group.description))

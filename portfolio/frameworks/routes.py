@@ -43,9 +43,9 @@ def add_locality(framework_id: int):
             service.add_locality_competence(
                 current_user,
                 framework,
-                statement=form.statement.data,
-                principle=form.principle.data,
-                function=form.function.data,
+                statement=form.statement.data or "",
+                principle=form.principle.data or "",
+                function=form.function.data or "",
                 form_key=form.form_key.data,
             )
         except FieldError as error:
@@ -75,9 +75,9 @@ def edit_locality(framework_id: int, competence_id: int):
             service.update_locality_competence(
                 current_user,
                 competence,
-                statement=form.statement.data,
-                principle=form.principle.data,
-                function=form.function.data,
+                statement=form.statement.data or "",
+                principle=form.principle.data or "",
+                function=form.function.data or "",
             )
         except FieldError as error:
             show_on_form(form, error)

@@ -9,7 +9,7 @@ from flask import abort
 from sqlalchemy import func, select
 
 from .. import idempotency
-from ..database import begin_write, lock
+from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Competence, CompetenceGroup, Framework, Requirement, Role, Section, Tier, User
@@ -133,6 +133,7 @@ def framework_outline(framework: Framework, query: str = "", viewer: User | None
         for t in tiers
     ]
 
+    part_defs: list[tuple[Section | None, str, str]]
     if framework.is_tiered:
         part_defs = [(None, "", "")]
     else:
@@ -289,9 +290,12 @@ def add_locality_competence(
     statement, principle, function = _clean(statement, principle, function)
     begin_write()
     idempotency.check(Competence, form_key, actor)
-    framework = lock(Framework, framework.id)  # re-read under the lock: two managers adding at once take turns
+    framework = lock_or_404(Framework, framework.id)  # re-read under the lock: two managers adding at once take turns
     _check_not_duplicate(framework, statement)
-    tier = db.session.scalar(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position).limit(1))
+    # A role profile always has its one tier.
+    tier = db.session.scalars(
+        select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position).limit(1)
+    ).one()
     group = GroupIndex(framework).get([(principle, "principle", ""), (function, "function", "")])
     position = (
         db.session.scalar(select(func.max(Competence.position)).where(Competence.framework_id == framework.id)) or 0
@@ -323,7 +327,7 @@ def update_locality_competence(
     _require_manager(actor)
     statement, principle, function = _clean(statement, principle, function)
     begin_write()
-    competence = lock(Competence, competence.id)
+    competence = lock_or_404(Competence, competence.id)
     _check_not_duplicate(competence.framework, statement, exclude_id=competence.id)
     group = GroupIndex(competence.framework).get([(principle, "principle", ""), (function, "function", "")])
     competence.statement = statement
@@ -336,7 +340,7 @@ def retire_locality_competence(actor: User, competence: Competence) -> Competenc
     """Retire a locality-specific competence: it leaves the profile but stays in the database."""
     _require_manager(actor)
     begin_write()
-    competence = lock(Competence, competence.id)
+    competence = lock_or_404(Competence, competence.id)
     if competence.retired_at is None:
         competence.retired_at = datetime.now(UTC)
         competence.retired_by_id = actor.id

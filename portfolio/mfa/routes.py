@@ -81,7 +81,7 @@ def totp_setup():
     form = ConfirmTotpForm()
     if form.validate_on_submit():
         try:
-            codes = service.confirm_totp(user, form.code.data)
+            codes = service.confirm_totp(user, form.code.data or "")
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -114,7 +114,7 @@ def totp_off():
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            service.turn_off_totp(_me(), form.password.data)
+            service.turn_off_totp(_me(), form.password.data or "")
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -178,7 +178,7 @@ def passkey_rename(passkey_id: int):
     form = PasskeyNameForm(obj=key)
     if form.validate_on_submit():
         try:
-            service.rename_passkey(_me(), passkey_id, form.name.data)
+            service.rename_passkey(_me(), passkey_id, form.name.data or "")
         except FieldError as error:
             show_on_form(form, error)
         else:
@@ -220,7 +220,7 @@ def verify():
     form = CodeForm()
     if form.validate_on_submit():
         try:
-            service.verify_second_step(user.id, form.code.data, _address())
+            service.verify_second_step(user.id, form.code.data or "", _address())
         except FieldError as error:
             show_on_form(form, error)
         else:

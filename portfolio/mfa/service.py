@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from io import BytesIO
+from typing import NoReturn
 
 import pyotp
 import segno
@@ -23,7 +24,7 @@ from sqlalchemy import delete, exists, func, select, update
 from ..audit import ledger
 from ..auth import passwords
 from ..auth.tokens import digest
-from ..database import begin_write
+from ..database import begin_write, lock_first, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import MfaAttempt, Passkey, RecoveryCode, TotpSecret, User
@@ -144,13 +145,7 @@ def _lock_user(user_id: int) -> User:
 
     :raises 404: when there is no such person.
     """
-    user = db.session.scalar(
-        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
-    )
-    if user is None:
-        db.session.rollback()
-        abort(404)
-    return user
+    return lock_or_404(User, user_id)
 
 
 def _totp_row(user_id: int) -> TotpSecret | None:
@@ -163,7 +158,7 @@ def _passkey_count(user_id: int) -> int:
     return db.session.scalar(select(func.count(Passkey.id)).where(Passkey.user_id == user_id)) or 0
 
 
-def _refuse(field: str, message: str):
+def _refuse(field: str, message: str) -> NoReturn:
     db.session.rollback()
     raise FieldError(field, message)
 
@@ -479,12 +474,7 @@ def sign_in_with_passkey(credential: dict, user: User | None) -> User:
     challenge = webauthn.take_challenge(purpose, user_id)
     credential_id, handle = webauthn.credential_id_of(credential)
     begin_write()
-    key = db.session.scalar(
-        select(Passkey)
-        .where(Passkey.credential_id == credential_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    key = lock_first(select(Passkey).where(Passkey.credential_id == credential_id))
     owner = db.session.get(User, key.user_id) if key else None
     if (
         key is None

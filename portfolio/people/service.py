@@ -10,17 +10,19 @@ cannot both pass the check.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from flask import abort, current_app
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from .. import idempotency
+from .. import clock, idempotency
 from ..audit import ledger
 from ..auth import passwords, tokens
-from ..database import begin_write
+from ..database import begin_write, lock_all, lock_first, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import AuditEntry, Framework, Invitation, Role, SupervisionAssignment, Tier, User
@@ -95,7 +97,7 @@ def people(q: str = "", status: str = "", role: str = "") -> list[PersonRow]:
         assignments = db.session.scalars(
             select(SupervisionAssignment)
             .options(joinedload(SupervisionAssignment.supervisor))
-            .where(SupervisionAssignment.worker_id.in_(by_id), supervision.active_on(date.today()))
+            .where(SupervisionAssignment.worker_id.in_(by_id), supervision.active_on(clock.today()))
             .order_by(SupervisionAssignment.starts_on)
         )
         for assignment in assignments:
@@ -113,7 +115,7 @@ def get_person_or_404(person_id: int) -> User:
 
 def person_details(person: User) -> PersonRow:
     """One person with their current supervisors, for their page."""
-    return PersonRow(person, supervision.supervisors_of(person.id, date.today()))
+    return PersonRow(person, supervision.supervisors_of(person.id, clock.today()))
 
 
 def open_invitation(person: User) -> Invitation | None:
@@ -239,32 +241,18 @@ def _tier_for(roles: set[Role], tier_id: int | None) -> Tier | None:
     if Role.WORKER not in roles:
         return None
     tier = db.session.get(Tier, tier_id) if tier_id else None
-    if tier is None or not db.session.get(Framework, tier.framework_id).is_current:
+    if tier is None or not db.session.get_one(Framework, tier.framework_id).is_current:
         raise FieldError("tier_id", "Choose the framework and tier this worker follows")
     return tier
 
 
 def _locked_active_managers() -> list[User]:
     """Every active manager, locked in id order (the same order in every transaction, so no deadlock)."""
-    return list(
-        db.session.scalars(
-            select(User)
-            .where(User.is_manager.is_(True), User.active.is_(True))
-            .order_by(User.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    )
+    return lock_all(select(User).where(User.is_manager.is_(True), User.active.is_(True)).order_by(User.id))
 
 
 def _lock_person(person_id: int) -> User:
-    person = db.session.scalar(
-        select(User).where(User.id == person_id).with_for_update().execution_options(populate_existing=True)
-    )
-    if person is None:
-        db.session.rollback()
-        abort(404)
-    return person
+    return lock_or_404(User, person_id)
 
 
 def _lock_actor_as_manager(actor: User) -> User:
@@ -372,7 +360,7 @@ def invite(
         for supervisor_id in supervisor_ids:
             try:
                 supervision.add_assignment(
-                    actor, worker_id=person.id, supervisor_id=supervisor_id, starts_on=date.today(), ends_on=None
+                    actor, worker_id=person.id, supervisor_id=supervisor_id, starts_on=clock.today(), ends_on=None
                 )
             except FieldError as error:
                 raise FieldError("supervisor_ids", error.message) from error
@@ -419,11 +407,16 @@ def _refuse_taken_email(email: str, except_id: int | None = None) -> None:
 
 
 def _revoke_open(person: User, at: datetime) -> int:
-    return db.session.execute(
-        update(Invitation)
-        .where(Invitation.user_id == person.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
-        .values(revoked_at=at)
-    ).rowcount
+    # An UPDATE's result is a CursorResult (it has rowcount); Session.execute is typed for any statement.
+    result = cast(
+        "CursorResult[Any]",
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.user_id == person.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
+            .values(revoked_at=at)
+        ),
+    )
+    return result.rowcount
 
 
 def resend_invitation(actor: User, person: User) -> Invited:
@@ -477,24 +470,18 @@ def accept_invitation(token: str, password: str | None, confirmation: str | None
     :raises InvitationUnusable: for a link that no longer works.
     :raises FieldError: for a weak password or a confirmation that differs.
     """
-    invitation = usable_invitation(token)
-    person = invitation.user
+    invited = usable_invitation(token).user
     password = password or ""
     if not password:
         raise FieldError("password", "Enter a password")
-    problem = passwords.password_problem(password, name=person.name, email=person.email)
+    problem = passwords.password_problem(password, name=invited.name, email=invited.email)
     if problem:
         raise FieldError("password", problem)
     if password != (confirmation or ""):
         raise FieldError("confirm", "The passwords do not match: type the same password twice")
     password_hash = passwords.hash_password(password)  # slow on purpose: before taking the write lock
     begin_write()
-    invitation = db.session.scalar(
-        select(Invitation)
-        .where(Invitation.token_digest == tokens.digest(token))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    invitation = lock_first(select(Invitation).where(Invitation.token_digest == tokens.digest(token)))
     person = _lock_person(invitation.user_id) if invitation is not None else None
     if invitation is None or person is None or not invitation.is_open(now()) or not person.invited:
         db.session.rollback()
@@ -596,17 +583,14 @@ def deactivate(actor: User, person: User) -> User:
 
 def _end_assignments(actor: User, person: User) -> list[int]:
     """End every open assignment where ``person`` supervises or is supervised; return their ids."""
-    today = date.today()
+    today = clock.today()
     yesterday = today - timedelta(days=1)
-    open_ones = db.session.scalars(
-        select(SupervisionAssignment)
-        .where(
+    open_ones = lock_all(
+        select(SupervisionAssignment).where(
             or_(SupervisionAssignment.worker_id == person.id, SupervisionAssignment.supervisor_id == person.id),
             or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= today),
         )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
+    )
     ids = []
     for assignment in open_ones:
         ids.append(assignment.id)

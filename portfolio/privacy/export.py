@@ -32,7 +32,7 @@ from typing import Any
 
 from flask import render_template
 from sqlalchemy import String, cast, literal, or_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import QueryableAttribute, aliased
 
 from ..evidence import files, kinds
 from ..evidence.anonymity import plain_text
@@ -152,6 +152,13 @@ def _row(obj: Any, *columns: str, rich: tuple[str, ...] = ()) -> Row:
     return {c: RichText(getattr(obj, c) or "") if c in rich else getattr(obj, c) for c in columns}
 
 
+def _own_rows(owner: QueryableAttribute[Any], person: Person, *columns: str, order_by: Any = None) -> list[Row]:
+    """``columns`` of every row whose ``owner`` column (``Model.user_id``...) is the person, by id unless ``order_by``."""
+    model = owner.class_
+    query = select(model).where(owner == person.id).order_by(model.id if order_by is None else order_by)
+    return [_row(r, *columns) for r in db.session.scalars(query)]
+
+
 def _name(user: User | None) -> str | None:
     return user.name if user is not None else None
 
@@ -209,18 +216,10 @@ def _credentials(person: Person) -> Sections:
 def _links(person: Person) -> Sections:
     """When invitation and password-reset links were sent and used; never their token digests."""
     return {
-        "invitations": [
-            _row(i, "created_at", "expires_at", "used_at", "revoked_at")
-            for i in db.session.scalars(
-                select(Invitation).where(Invitation.user_id == person.id).order_by(Invitation.id)
-            )
-        ],
-        "password_resets": [
-            _row(r, "created_at", "expires_at", "used_at", "cancelled_at")
-            for r in db.session.scalars(
-                select(PasswordReset).where(PasswordReset.user_id == person.id).order_by(PasswordReset.id)
-            )
-        ],
+        "invitations": _own_rows(Invitation.user_id, person, "created_at", "expires_at", "used_at", "revoked_at"),
+        "password_resets": _own_rows(
+            PasswordReset.user_id, person, "created_at", "expires_at", "used_at", "cancelled_at"
+        ),
     }
 
 
@@ -228,38 +227,21 @@ def _links(person: Person) -> Sections:
 def _second_factors(person: Person) -> Sections:
     """When each second factor was set up and used; never a secret, a code's hash or a public key."""
     return {
-        "one_time_codes": [
-            _row(t, "created_at", "confirmed_at")
-            for t in db.session.scalars(select(TotpSecret).where(TotpSecret.user_id == person.id))
-        ],
-        "recovery_codes": [
-            _row(r, "created_at", "used_at")
-            for r in db.session.scalars(
-                select(RecoveryCode).where(RecoveryCode.user_id == person.id).order_by(RecoveryCode.id)
-            )
-        ],
-        "passkeys": [
-            _row(k, "name", "created_at", "last_used_at")
-            for k in db.session.scalars(select(Passkey).where(Passkey.user_id == person.id).order_by(Passkey.id))
-        ],
-        "second_factor_attempts": [
-            _row(a, "at", "succeeded", "address")
-            for a in db.session.scalars(
-                select(MfaAttempt).where(MfaAttempt.user_id == person.id).order_by(MfaAttempt.at)
-            )
-        ],
+        "one_time_codes": _own_rows(TotpSecret.user_id, person, "created_at", "confirmed_at"),
+        "recovery_codes": _own_rows(RecoveryCode.user_id, person, "created_at", "used_at"),
+        "passkeys": _own_rows(Passkey.user_id, person, "name", "created_at", "last_used_at"),
+        "second_factor_attempts": _own_rows(
+            MfaAttempt.user_id, person, "at", "succeeded", "address", order_by=MfaAttempt.at
+        ),
     }
 
 
 @contributor("Audit checks you ran", "audit_checks")
 def _audit_checks(person: Person) -> Sections:
     return {
-        "audit_checks_run": [
-            _row(c, "at", "ok", "rows_checked", "problem_count")
-            for c in db.session.scalars(
-                select(AuditCheck).where(AuditCheck.run_by_id == person.id).order_by(AuditCheck.at)
-            )
-        ]
+        "audit_checks_run": _own_rows(
+            AuditCheck.run_by_id, person, "at", "ok", "rows_checked", "problem_count", order_by=AuditCheck.at
+        )
     }
 
 
@@ -364,18 +346,8 @@ def _reviews(person: Person) -> Sections:
             )
         ],
         # As a supervisor: what the person decided and wrote on others' items - their words, not the items.
-        "decisions_given": [
-            _row(d, "outcome", "comment", "decided_at")
-            for d in db.session.scalars(
-                select(Decision).where(Decision.supervisor_id == person.id).order_by(Decision.id)
-            )
-        ],
-        "note_reviews_given": [
-            _row(r, "outcome", "comment", "at")
-            for r in db.session.scalars(
-                select(NoteReview).where(NoteReview.supervisor_id == person.id).order_by(NoteReview.id)
-            )
-        ],
+        "decisions_given": _own_rows(Decision.supervisor_id, person, "outcome", "comment", "decided_at"),
+        "note_reviews_given": _own_rows(NoteReview.supervisor_id, person, "outcome", "comment", "at"),
     }
 
 
@@ -468,22 +440,12 @@ def _progression(person: Person) -> Sections:
             for r, name in requests
         ],
         # As a supervisor or a manager: what the person said on others' requests.
-        "promotion_recommendations_given": [
-            _row(r, "supports", "reasons", "at")
-            for r in db.session.scalars(
-                select(PromotionRecommendation)
-                .where(PromotionRecommendation.supervisor_id == person.id)
-                .order_by(PromotionRecommendation.id)
-            )
-        ],
-        "promotion_decisions_given": [
-            _row(d, "approved", "effective_on", "reasons", "at")
-            for d in db.session.scalars(
-                select(PromotionDecision)
-                .where(PromotionDecision.manager_id == person.id)
-                .order_by(PromotionDecision.id)
-            )
-        ],
+        "promotion_recommendations_given": _own_rows(
+            PromotionRecommendation.supervisor_id, person, "supports", "reasons", "at"
+        ),
+        "promotion_decisions_given": _own_rows(
+            PromotionDecision.manager_id, person, "approved", "effective_on", "reasons", "at"
+        ),
         "tier_history": [
             _row(t, "effective_on", "at") | {"from": f, "to": to}
             for t, f, to in db.session.execute(
@@ -571,14 +533,7 @@ def _competences(person: Person) -> Sections:
 
 @contributor("Notifications", "notifications")
 def _notifications(person: Person) -> Sections:
-    return {
-        "notifications": [
-            _row(n, "message", "url", "created_at", "read_at")
-            for n in db.session.scalars(
-                select(Notification).where(Notification.user_id == person.id).order_by(Notification.id)
-            )
-        ]
-    }
+    return {"notifications": _own_rows(Notification.user_id, person, "message", "url", "created_at", "read_at")}
 
 
 @contributor("Audit ledger", "audit_ledger")

@@ -18,6 +18,7 @@ matched by the statement's stable ``ref`` (within the worker's own framework).
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -41,7 +42,7 @@ from ..models import (
 )
 
 
-class CompetenceStatus(str, enum.Enum):
+class CompetenceStatus(enum.StrEnum):
     NOT_STARTED = "not-started"
     IN_PROGRESS = "in-progress"
     MET = "met"
@@ -126,7 +127,7 @@ def linked_counts(worker_ids: list[int]) -> dict[tuple[int, str], dict[EvidenceS
 # --- Tiers and readiness --------------------------------------------------------------------
 
 
-def required_for(tier: Tier, tiers: list[Tier], competences: list[Competence]) -> list[Competence]:
+def required_for(tier: Tier, tiers: Sequence[Tier], competences: Sequence[Competence]) -> list[Competence]:
     """Everything a worker must meet to hold ``tier``: its competences and those of every tier before it.
 
     For a role profile (one tier) that is every core, role-specific and
@@ -142,7 +143,7 @@ def required_for(tier: Tier, tiers: list[Tier], competences: list[Competence]) -
     ]
 
 
-def next_tier(worker: User, tiers: list[Tier]) -> Tier | None:
+def next_tier(worker: User, tiers: Sequence[Tier]) -> Tier | None:
     """The tier after the worker's current one; their own tier on a single-tier profile; None at the top."""
     if worker.tier is None:
         return None
@@ -238,7 +239,7 @@ class TierProgress:
     required: int
 
 
-def next_tier_progress(workers: list[User]) -> dict[int, TierProgress]:
+def next_tier_progress(workers: Sequence[User]) -> dict[int, TierProgress]:
     """For each worker, how many competences of their next tier are met (three queries in all)."""
     framework_ids = {w.framework_id for w in workers if w.framework_id}
     if not framework_ids:

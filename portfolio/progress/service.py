@@ -12,7 +12,7 @@ from sqlalchemy import exists, func, select
 from .. import duties, idempotency
 from ..audit import ledger
 from ..clock import today
-from ..database import begin_write, lock
+from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..evidence import anonymity
 from ..extensions import db
@@ -85,7 +85,7 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
     """
     if worker.framework_id is None:
         abort(404)
-    framework = db.session.get(Framework, worker.framework_id)
+    framework = db.session.get_one(Framework, worker.framework_id)
     framework_tree = tree.framework_tree(framework, worker)
     if with_items:
         rows = framework_tree.by_ref()
@@ -131,7 +131,7 @@ def readiness_for(target: Tier | None, framework_tree: tree.FrameworkTree, state
 class NotReady(FieldError):
     """A promotion asked for before the worker is ready; ``readiness`` says what is missing."""
 
-    def __init__(self, readiness: Readiness):
+    def __init__(self, readiness: Readiness, tier: Tier):
         parts = []
         if readiness.missing_count:
             n = readiness.missing_count
@@ -141,7 +141,7 @@ class NotReady(FieldError):
             parts.append(
                 f"{len(problems)} {'requirement is' if len(problems) == 1 else 'requirements are'} not verified or in date"
             )
-        super().__init__("request", f"You are not ready for {readiness.tier.name} yet: " + " and ".join(parts))
+        super().__init__("request", f"You are not ready for {tier.name} yet: " + " and ".join(parts))
         self.readiness = readiness
 
 
@@ -157,7 +157,7 @@ def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionR
     if progress.open_request is not None:
         raise FieldError("request", "You already have a promotion request waiting for a decision")
     if not progress.readiness.ready:
-        raise NotReady(progress.readiness)
+        raise NotReady(progress.readiness, progress.next_tier)
     begin_write()
     idempotency.check(PromotionRequest, form_key, actor)
     if db.session.scalar(
@@ -267,7 +267,7 @@ def recommend(
         raise FieldError("supports", "Choose whether you support the request")
     reasons = _reasons(reasons, "reasons", "Give your reasons")
     begin_write()
-    request = lock(PromotionRequest, request.id)
+    request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     if request.decision is not None:
         db.session.rollback()
@@ -318,7 +318,7 @@ def decide_promotion(
         raise FieldError("effective_on", "Enter the date the new tier takes effect")
     reasons = _reasons(reasons, "reasons", None if approved else "Give the reasons for declining")
     begin_write()
-    request = lock(PromotionRequest, request.id)
+    request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     if request.decision is not None:
         db.session.rollback()
@@ -326,18 +326,21 @@ def decide_promotion(
     if not request.recommendations:
         db.session.rollback()
         raise FieldError("approved", "Wait for a supervisor’s recommendation before deciding")
-    worker = lock(User, request.worker_id)
+    worker = lock_or_404(User, request.worker_id)
     # The same tier in the worker's current framework version (a new version may have loaded since).
     target = db.session.scalar(
         select(Tier).where(Tier.framework_id == worker.framework_id, Tier.slug == request.target_tier.slug)
     )
+    new_tier = None  # the tier the worker moves to, when approved
     if approved:
         progress = worker_progress(worker)
-        if target is None or not progress.readiness.ready or progress.readiness.tier.id != target.id:
+        ready_for = progress.readiness.tier
+        if target is None or not progress.readiness.ready or ready_for is None or ready_for.id != target.id:
             db.session.rollback()
             raise FieldError(
                 "approved", f"{worker.name} is no longer ready for {request.target_tier.name}: see what is missing"
             )
+        new_tier = target
     decision = PromotionDecision(
         request_id=request.id,
         manager_id=actor.id,
@@ -347,17 +350,17 @@ def decide_promotion(
     )
     db.session.add(decision)
     db.session.flush()
-    if approved:
+    if new_tier is not None:
         db.session.add(
             TierChange(
                 worker_id=worker.id,
                 from_tier_id=worker.tier_id,
-                to_tier_id=target.id,
+                to_tier_id=new_tier.id,
                 effective_on=effective_on,
                 decision_id=decision.id,
             )
         )
-        worker.tier_id = target.id
+        worker.tier_id = new_tier.id
     ledger.record(
         actor,
         "promotion.approved" if approved else "promotion.declined",
@@ -442,7 +445,7 @@ def verify_requirement(
     anonymity.require_anonymous("note", "The note", note)
     begin_write()
     idempotency.check(RequirementVerification, form_key, actor)
-    worker = lock(User, worker.id)
+    worker = lock_or_404(User, worker.id)
     duties.refuse_own(actor, worker.id, OWN_REQUIREMENTS)
     verification = RequirementVerification(
         worker_id=worker.id,

@@ -49,7 +49,7 @@ def _outcomes_from(form: DecisionForm, evidence) -> dict[int, service.Competence
     """Row ``n`` of the form decides the item's ``n``-th link (rows beyond the links are ignored)."""
     return {
         link.competence_id: service.CompetenceOutcome(row.form.choice, row.form.comment.data or "")
-        for link, row in zip(evidence.links, form.decisions)
+        for link, row in zip(evidence.links, form.decisions, strict=False)
     }
 
 
@@ -64,7 +64,7 @@ def decide(submission_id: int):
     if form.validate_on_submit():
         outcome = DecisionOutcome(form.outcome.data) if form.outcome.data else None
         try:
-            service.decide(
+            decision = service.decide(
                 current_user,
                 submission,
                 outcome=outcome,
@@ -76,7 +76,7 @@ def decide(submission_id: int):
         except FieldError as error:
             show_on_form(form, error)
         else:
-            flash(f"{outcome.label}: {evidence.title}", "success")
+            flash(f"{decision.outcome.label}: {evidence.title}", "success")
             following = service.next_submission(current_user)
             if following is not None:
                 return redirect(url_for(".decide", submission_id=following.id), code=303)
@@ -114,11 +114,11 @@ def note(evidence_id: int):
     if form.validate_on_submit():
         outcome = NoteOutcome(form.outcome.data) if form.outcome.data else None
         try:
-            service.review_note(current_user, evidence, outcome, form.comment.data or "")
+            review = service.review_note(current_user, evidence, outcome, form.comment.data or "")
         except FieldError as error:
             show_on_form(form, error)
         else:
-            flash(f"{outcome.label}: {evidence.title}", "success")
+            flash(f"{review.outcome.label}: {evidence.title}", "success")
             return redirect(url_for(".queue"), code=303)
     return render(
         "review/note.html",

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import duties
 from ..audit import ledger
 from ..clock import today
-from ..database import begin_write, lock
+from ..database import begin_write, lock_first, lock_or_404
 from ..errors import FieldError
 from ..evidence import anonymity, kinds
 from ..extensions import db
@@ -169,13 +169,8 @@ def withdraw(actor: User, evidence: Evidence) -> Submission:
     if evidence.owner_id != actor.id:
         abort(404)
     begin_write()
-    evidence = lock(Evidence, evidence.id)
-    submission = db.session.scalar(
-        select(Submission)
-        .where(Submission.evidence_id == evidence.id, _open())
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    evidence = lock_or_404(Evidence, evidence.id)
+    submission = lock_first(select(Submission).where(Submission.evidence_id == evidence.id, _open()))
     if submission is None:
         db.session.rollback()
         raise Conflict("This item is not waiting for review any more, so it cannot be withdrawn")
@@ -328,9 +323,9 @@ def decide(
     begin_write()
     # Every use case locks the item first, then its submission: one order, so
     # a withdrawal and a decision cannot deadlock on PostgreSQL.
-    evidence = lock(Evidence, evidence_id)
+    evidence = lock_or_404(Evidence, evidence_id)
     duties.refuse_own(actor, evidence.owner_id, OWN_EVIDENCE)
-    submission = lock(Submission, submission_id)
+    submission = lock_or_404(Submission, submission_id)
     existing = db.session.scalar(select(Decision).where(Decision.submission_id == submission_id))
     if existing is not None:
         who = "you" if existing.supervisor_id == actor.id else existing.supervisor.name
@@ -368,7 +363,7 @@ def decide(
         raise Conflict("This item was already decided by another supervisor") from None
     ledger.record(
         actor,
-        f"evidence.{outcome.value}",
+        f"evidence.{decision.outcome.value}",
         f"evidence:{evidence.id}",
         binds=decision,
         submission_id=submission.id,
@@ -505,7 +500,7 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
         raise FieldError("comment", f"The comment must be {COMMENT_MAX:,} characters or fewer")
     anonymity.require_anonymous("comment", "The comment", comment)
     begin_write()
-    evidence = lock(Evidence, evidence.id)
+    evidence = lock_or_404(Evidence, evidence.id)
     duties.refuse_own(actor, evidence.owner_id, OWN_NOTE)
     if db.session.scalar(
         select(exists().where(NoteReview.evidence_id == evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 from flask import abort
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, or_, select, true
 
 from .. import duties, idempotency
 from ..audit import ledger
-from ..database import begin_write, lock
+from ..database import begin_write, lock, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Role, SupervisionAssignment, User
@@ -185,7 +185,7 @@ def add_assignment(
             SupervisionAssignment.worker_id == worker.id,
             SupervisionAssignment.supervisor_id == supervisor.id,
             or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= starts_on),
-            True if ends_on is None else SupervisionAssignment.starts_on <= ends_on,
+            true() if ends_on is None else SupervisionAssignment.starts_on <= ends_on,
         )
     )
     if overlapping is not None:
@@ -222,7 +222,7 @@ def end_assignment(actor: User, assignment: SupervisionAssignment, ends_on: date
     if ends_on < assignment.starts_on:
         raise FieldError("ends_on", "The end date must be the same as or after the start date")
     begin_write()
-    assignment = lock(SupervisionAssignment, assignment.id)
+    assignment = lock_or_404(SupervisionAssignment, assignment.id)
     duties.refuse_own(actor, assignment.worker_id, OWN_ASSIGNMENT)
     clash = db.session.scalar(
         select(SupervisionAssignment).where(

@@ -33,15 +33,20 @@ def _tier_choices(form: TrainingItemForm, framework) -> None:
 def _save(form: TrainingItemForm, framework, item=None):
     try:
         months = service.parse_renewal(form.renews.data, form.renewal_months.data)
-        values = dict(
-            title=form.title.data or "",
-            statutory=bool(form.statutory.data),
-            renewal_months=months,
-            tier_slugs=form.tiers.data or [],
-        )
+        title, statutory, tier_slugs = form.title.data or "", bool(form.statutory.data), form.tiers.data or []
         if item is None:
-            return service.add_item(current_user, framework, **values, form_key=form.form_key.data)
-        return service.update_item(current_user, item, **values)
+            return service.add_item(
+                current_user,
+                framework,
+                title=title,
+                statutory=statutory,
+                renewal_months=months,
+                tier_slugs=tier_slugs,
+                form_key=form.form_key.data,
+            )
+        return service.update_item(
+            current_user, item, title=title, statutory=statutory, renewal_months=months, tier_slugs=tier_slugs
+        )
     except FieldError as error:
         show_on_form(form, error)
         return None
@@ -55,7 +60,7 @@ def catalogue(key: str):
     form = TrainingItemForm()
     _tier_choices(form, framework)
     if form.validate_on_submit() and _save(form, framework):
-        flash(f"Added: {form.title.data.strip()}", "success")
+        flash(f"Added: {(form.title.data or '').strip()}", "success")
         return redirect(url_for(".catalogue", key=key), code=303)
     return render(
         "training/catalogue.html",

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from .. import idempotency
 from ..audit import ledger
 from ..clock import today
-from ..database import begin_write, lock
+from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
@@ -29,7 +29,7 @@ DUE_WITHIN_DAYS = 60
 TITLE_MAX = 200
 
 
-class TrainingStatus(str, enum.Enum):
+class TrainingStatus(enum.StrEnum):
     EXPIRED = "expired"
     DUE = "due"
     MISSING = "missing"
@@ -179,7 +179,7 @@ def update_item(
     framework = current_framework_or_404(item.framework_key)
     title, tiers = _check(framework, title, tier_slugs, exclude_id=item.id)
     begin_write()
-    item = lock(TrainingItem, item.id)
+    item = lock_or_404(TrainingItem, item.id)
     item.title, item.statutory, item.renewal_months, item.tier_slugs = title, statutory, renewal_months, tiers
     ledger.record(actor, "training.changed", f"training:{item.id}", title=title, renewal_months=renewal_months)
     db.session.commit()
@@ -191,7 +191,7 @@ def retire_item(actor: User, item: TrainingItem) -> None:
     if not actor.has_role(Role.MANAGER):
         abort(403)
     begin_write()
-    item = lock(TrainingItem, item.id)
+    item = lock_or_404(TrainingItem, item.id)
     if item.retired_at is not None:  # a second click, or another manager, got there first
         db.session.rollback()
         return
@@ -218,9 +218,9 @@ class TrainingRow:
     certificate: Evidence | None
 
 
-def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int], Evidence]:
-    """(worker, course) -> the newest matched certificate (one query)."""
-    newest: dict[tuple[int, int], Evidence] = {}
+def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], Evidence]:
+    """(worker, course) -> the newest matched certificate (one query; a course id is never None here)."""
+    newest: dict[tuple[int, int | None], Evidence] = {}
     rows = db.session.scalars(
         select(Evidence)
         .where(

@@ -23,6 +23,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...models import Evidence, User
     from ..forms import EvidenceForm
 
+
+def message_of(rule: object) -> str:
+    """The message a kind's form gives with ``rule`` (a validator): the service repeats it word for word.
+
+    :raises LookupError: when the form gives the rule no message of its own (a mistake in the kind's module).
+    """
+    message = getattr(rule, "message", None)
+    if not isinstance(message, str):
+        raise LookupError(f"{rule!r} on an evidence form has no message of its own")
+    return message
+
+
 #: Checks a form cannot make (the database, other columns): (actor, input, cleaned values, current item) -> more values.
 Clean = Callable[["User", Any, dict[str, Any], "Evidence | None"], dict[str, Any]]
 
@@ -102,10 +114,13 @@ class Kind:
         label = field.args[0] if field.args else field.kwargs.get("label", name)
         return label.removesuffix(" (optional)")
 
+    def required_rule(self, name: str) -> DataRequired | InputRequired | None:
+        return self._validator(name, (DataRequired, InputRequired))
+
     def required_message(self, name: str) -> str | None:
         """The form's message for an empty required field; None when the field is optional."""
-        validator = self._validator(name, (DataRequired, InputRequired))
-        return validator.message if validator else None
+        rule = self.required_rule(name)
+        return message_of(rule) if rule else None
 
     def length_rule(self, name: str) -> Length | None:
         return self._validator(name, Length)

@@ -12,7 +12,7 @@ from ...errors import FieldError
 from ...fields import DateInputField
 from ...models import EvidenceKind
 from ..forms import TITLE_MAX, DateRequired, EvidenceForm
-from . import Kind
+from . import Kind, message_of
 
 
 class CertificateForm(EvidenceForm):
@@ -50,8 +50,8 @@ def clean(actor, data, values: dict[str, Any], current) -> dict[str, Any]:
     if data.expires_on is not None and data.expires_on < values["occurred_on"]:
         raise FieldError("expires_on", "The expiry date must be the same as or after the date completed")
     hours = KIND.range_rule("cpd_hours")
-    if data.cpd_hours is not None and not (hours.min <= data.cpd_hours <= hours.max):
-        raise FieldError("cpd_hours", hours.message)
+    if hours is not None and data.cpd_hours is not None and not (hours.min <= data.cpd_hours <= hours.max):
+        raise FieldError("cpd_hours", message_of(hours))
     training_item_id = data.training_item_id or None
     if training_item_id:
         from ...training import service as training
@@ -62,7 +62,7 @@ def clean(actor, data, values: dict[str, Any], current) -> dict[str, Any]:
     return {"expires_on": data.expires_on, "cpd_hours": data.cpd_hours, "training_item_id": training_item_id}
 
 
-KIND = Kind(
+KIND: Kind = Kind(
     kind=EvidenceKind.CERTIFICATE,
     label="Training certificate",
     add_heading="Add a training certificate",

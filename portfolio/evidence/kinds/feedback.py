@@ -11,7 +11,7 @@ from ...errors import FieldError
 from ...fields import choices
 from ...models import EvidenceKind, FeedbackSource
 from ..forms import EvidenceForm, text_field
-from . import Kind
+from . import Kind, message_of
 
 
 class FeedbackForm(EvidenceForm):
@@ -33,11 +33,11 @@ class FeedbackForm(EvidenceForm):
 def clean(actor, data, values: dict[str, Any], current) -> dict[str, Any]:
     """Who gave it must be one of the sources (a direct caller may send anything)."""
     if data.feedback_source not in {s.value for s in FeedbackSource}:
-        raise FieldError("feedback_source", KIND.required_message("feedback_source"))
+        raise FieldError("feedback_source", message_of(KIND.required_rule("feedback_source")))
     return {"feedback_source": FeedbackSource(data.feedback_source)}
 
 
-KIND = Kind(
+KIND: Kind = Kind(
     kind=EvidenceKind.FEEDBACK,
     label="Feedback",
     add_heading="Add feedback",

@@ -11,7 +11,7 @@ class ObservationForm(EvidenceForm):
     description = text_field("What was observed", "Describe what was observed")
 
 
-KIND = Kind(
+KIND: Kind = Kind(
     kind=EvidenceKind.OBSERVATION,
     label="Observation of practice",
     add_heading="Add an observation of practice",

@@ -11,7 +11,7 @@ class OtherForm(EvidenceForm):
     description = text_field("Description", "Describe this evidence")
 
 
-KIND = Kind(
+KIND: Kind = Kind(
     kind=EvidenceKind.OTHER,
     label="Other evidence",
     add_heading="Add other evidence",

@@ -30,7 +30,7 @@ class ReflectionForm(EvidenceForm):
     confirm_anonymous = BooleanField("The highlighted details are not about a person I support")
 
 
-KIND = Kind(
+KIND: Kind = Kind(
     kind=EvidenceKind.REFLECTION,
     label="Reflective account",
     add_heading="Add a reflective account",

@@ -59,7 +59,7 @@ def _edit_values(evidence) -> dict[str, Any]:
     return {"actions": rows + [{}] * max(0, 3 - len(rows))}
 
 
-KIND = Kind(
+KIND: Kind = Kind(
     kind=EvidenceKind.SUPERVISION_NOTE,
     label="Supervision note",
     add_heading="Add a supervision note",
