@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemLoader, PackageLoader
+from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemBytecodeCache, FileSystemLoader, PackageLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import build_config
@@ -41,6 +41,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.jinja_env.loader = ChoiceLoader(
         [FileSystemLoader(str(PROJECT_ROOT / "templates")), PackageLoader("nhsuk_frontend_jinja")]
     )
+    # Compiling a page with the NHS.UK macros it imports costs each server
+    # process about 0.3 s of CPU on the page's first request (against 5 to
+    # 40 ms to render it afterwards); the compiled code on disk brings that to
+    # about 0.03 s after every restart. Templates are not re-read on each
+    # request unless debugging (Flask's TEMPLATES_AUTO_RELOAD follows debug).
+    if app.config["TEMPLATE_CACHE_FOLDER"]:
+        Path(app.config["TEMPLATE_CACHE_FOLDER"]).mkdir(parents=True, exist_ok=True)
+        app.jinja_env.bytecode_cache = FileSystemBytecodeCache(app.config["TEMPLATE_CACHE_FOLDER"])
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)

@@ -68,6 +68,10 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": os.environ.get("PORTFOLIO_DATABASE_URL") or f"sqlite:///{instance / 'portfolio.db'}",
         "UPLOAD_FOLDER": os.environ.get("PORTFOLIO_UPLOAD_FOLDER") or str(instance / "uploads"),
+        # Compiled templates kept between restarts (none in tests, which share one in memory).
+        "TEMPLATE_CACHE_FOLDER": None
+        if env == "testing"
+        else os.environ.get("PORTFOLIO_TEMPLATE_CACHE_FOLDER") or str(instance / "template-cache"),
         "MAX_UPLOAD_MB": _int("PORTFOLIO_MAX_UPLOAD_MB", 20),
         # Sessions: short idle timeout (refreshed on every request), hard limit
         # on a sign-in's total age, cookies that scripts and other sites can't use.

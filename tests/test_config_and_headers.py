@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from jinja2 import FileSystemBytecodeCache
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +28,7 @@ ENV_VARS = (
     "PORTFOLIO_MFA_KEY",
     "PORTFOLIO_DATABASE_URL",
     "PORTFOLIO_UPLOAD_FOLDER",
+    "PORTFOLIO_TEMPLATE_CACHE_FOLDER",
 )
 # A valid Fernet key (32 bytes, URL-safe base64) for production settings.
 MFA_KEY = "cHJvZHVjdGlvbi10ZXN0LW1mYS1rZXktMzItYnl0ZXM="
@@ -126,6 +128,24 @@ def test_default_database_is_a_sqlite_file_in_the_instance_folder(clean_env, tmp
     assert config["UPLOAD_FOLDER"] == str(tmp_path / "uploads")
     # Uploads never live where the web server serves static files.
     assert "static" not in Path(config["UPLOAD_FOLDER"]).parts
+
+
+def test_a_served_app_keeps_compiled_templates_on_disk_and_does_not_reload_them(clean_env, tmp_path):
+    clean_env.setenv("PORTFOLIO_TEMPLATE_CACHE_FOLDER", str(tmp_path / "compiled"))
+    app = create_app({"PORTFOLIO_ENV": "development", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db'}"})
+
+    assert app.jinja_env.auto_reload is False
+    app.jinja_env.get_template("auth/sign_in.html")  # compiled once, written for the next process
+    assert isinstance(app.jinja_env.bytecode_cache, FileSystemBytecodeCache)
+    assert list((tmp_path / "compiled").iterdir()), "no compiled template was written"
+    # Tests build an app per test and share one cache in memory instead.
+    assert build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing"})["TEMPLATE_CACHE_FOLDER"] is None
+    clean_env.delenv("PORTFOLIO_TEMPLATE_CACHE_FOLDER")
+    clean_env.setenv("SECRET_KEY", "a" * 64)
+    clean_env.setenv("PORTFOLIO_AUDIT_KEY", "b" * 64)
+    clean_env.setenv("PORTFOLIO_MFA_KEY", MFA_KEY)
+    config = build_config(str(tmp_path), {"PORTFOLIO_ENV": "production"})
+    assert config["TEMPLATE_CACHE_FOLDER"] == str(tmp_path / "template-cache")
 
 
 def test_an_unknown_environment_is_refused(clean_env, tmp_path):

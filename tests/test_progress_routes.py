@@ -1378,3 +1378,37 @@ def test_the_overview_runs_a_fixed_number_of_queries(client, auth, people, count
     ]
     assert "32 workers." in words(text_of(client.get("/progress/team")))
     assert many == few
+
+
+def test_the_portfolio_pdf_runs_a_fixed_number_of_queries(client, auth, people, count_queries, portfolio):
+    worker, supervisor, manager, *_ = people
+    add_items(worker, supervisor, 5)
+    auth.login_as(worker)
+    few = measure(client, count_queries, "/progress/portfolio.pdf")
+
+    add_items(worker, supervisor, 55)
+    upload_item(worker, "Second walking group report", {"second-report.pdf": pdf_file("second report")})
+    decide_on(worker, competences("link-worker", "link-worker")[:2], supervisor=supervisor, title="Two at once")
+    with count_queries:
+        response = client.get("/progress/portfolio.pdf")
+    assert count_queries.count == few, count_queries.statements
+    text = pdf_text(response.data)
+    assert "Signed off 54 (Other evidence" in text and "Two at once (Other evidence" in text
+    assert "Waiting 52" not in text and "Draft 53" not in text  # not accepted, and a draft is never shown
+    assert "second-report.pdf" not in text  # a draft's file
+
+
+def test_the_missing_page_shows_the_newest_items_of_a_statement_and_links_to_all(client, auth, people):
+    worker, *_ = people
+    left = competences("link-worker", "link-worker")[0]
+    for day in range(1, 8):
+        draft = link_draft(worker, [left], title=f"Attempt {day}")
+        draft.occurred_on = date(2026, 1, day)
+    db.session.commit()
+    auth.login_as(worker)
+
+    page = text_of(client.get("/progress/missing"))
+    item = next(i for i in page.split('class="missing-item"')[1:] if left.statement in i)
+    assert re.findall(r">(Attempt \d)</a>", item) == [f"Attempt {day}" for day in (7, 6, 5, 4, 3)]
+    assert f'href="/portfolio/competences/{left.id}"' in item
+    assert f"See all 7 items linked to {left.statement}" in words(item)

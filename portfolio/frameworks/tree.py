@@ -31,7 +31,7 @@ class Row:
     status: CompetenceStatus = CompetenceStatus.NOT_STARTED
     accepted: int = 0
     counts: dict[EvidenceStatus, int] = field(default_factory=dict)
-    # Filled only by pages that list the items (what is missing): (id, title, status) rows.
+    # Filled only by the page that lists items (what is missing): the newest few (id, title, status) rows.
     items: list = field(default_factory=list)
 
     @property

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import render_template
+from markupsafe import Markup, escape
 from sqlalchemy import String, cast, literal, or_, select
 from sqlalchemy.orm import QueryableAttribute, aliased
 
@@ -592,6 +593,31 @@ def _readable(value: Any) -> Any:
     return _plain(value)
 
 
+def _html(value: Any) -> Markup:
+    """A readable value as nested lists for index.html, every text escaped (the template's recursion, in Python).
+
+    A 2,000-item export holds about 100,000 values: a Jinja macro call for each
+    took longer than everything else in the export.
+    """
+    return Markup(_html_of(value))
+
+
+def _html_of(value: Any) -> str:
+    if isinstance(value, Mapping):
+        entries = "".join(
+            f"<dt>{escape(str(key).replace('_', ' ').capitalize())}</dt><dd>{_html_of(item)}</dd>"
+            for key, item in value.items()
+        )
+        return f"<dl>{entries}</dl>"
+    if isinstance(value, (list, tuple)):
+        return f"<ol>{''.join(f'<li>{_html_of(item)}</li>' for item in value)}</ol>" if value else "None"
+    if value is None:
+        return "-"
+    if value is True or value is False:
+        return "yes" if value else "no"
+    return f'<span class="text">{escape(value)}</span>'
+
+
 def _zip_name(f: EvidenceFile) -> str:
     return f"files/{f.evidence_id}-{f.id}-{Path(f.original_name).name}"
 
@@ -609,7 +635,13 @@ def export_zip(user: User) -> tempfile.SpooledTemporaryFile:
         person=user,
         exported_at=exported_at,
         parts=[
-            (title, {name.replace("_", " ").capitalize(): _readable(rows) for name, rows in sections.items()})
+            (
+                title,
+                {
+                    name.replace("_", " ").capitalize(): (_html(_readable(rows)) if rows else "")
+                    for name, rows in sections.items()
+                },
+            )
             for title, sections in parts
         ],
     )

@@ -98,7 +98,7 @@ def _pdf(worker, tier_id: int | None):
     name = secure_filename(f"portfolio-{worker.name.lower().replace(' ', '-')}-{target.slug}.pdf") or "portfolio.pdf"
     # send_file writes the name safely for any alphabet (filename*=UTF-8'').
     response = send_file(
-        io.BytesIO(documents.portfolio_pdf(worker, target)),
+        io.BytesIO(documents.portfolio_pdf(progress, target)),
         mimetype="application/pdf",
         as_attachment=True,
         download_name=name,

@@ -249,13 +249,16 @@ def next_tier_progress(workers: Sequence[User]) -> dict[int, TierProgress]:
         select(Competence).where(Competence.framework_id.in_(framework_ids), Competence.retired_at.is_(None))
     ).all()
     accepted = accepted_counts([w.id for w in workers])
+    required_by_tier: dict[int, list[Competence]] = {}  # workers share a few target tiers
     result: dict[int, TierProgress] = {}
     for worker in workers:
         target = next_tier(worker, tiers)
         if target is None:
             result[worker.id] = TierProgress(None, 0, 0)
             continue
-        required = required_for(target, tiers, competences)
+        if target.id not in required_by_tier:
+            required_by_tier[target.id] = required_for(target, tiers, competences)
+        required = required_by_tier[target.id]
         met = sum(1 for c in required if is_met(accepted.get((worker.id, c.ref), 0), c.required_count))
         result[worker.id] = TierProgress(target, met, len(required))
     return result

@@ -80,8 +80,9 @@ class WorkerProgress:
 def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress:
     """Everything the progress pages show for one worker, in a fixed number of queries.
 
-    ``with_items`` also lists the worker's items per statement (id, title and
-    status only), for the page of what is missing.
+    ``with_items`` also lists, for each statement, the worker's newest
+    :data:`ITEMS_SHOWN` items linked to it (id, title and status only), for the
+    page of what is missing: the work stays the same however many there are.
     """
     if worker.framework_id is None:
         abort(404)
@@ -89,12 +90,7 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
     framework_tree = tree.framework_tree(framework, worker)
     if with_items:
         rows = framework_tree.by_ref()
-        for item in db.session.execute(
-            rules.linked_query(Evidence.id, Evidence.title, Evidence.status, Evidence.occurred_on, Competence.ref)
-            .where(Evidence.owner_id == worker.id)
-            .distinct()
-            .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
-        ):
+        for item in _newest_items_per_statement(worker):
             if item.ref in rows:
                 rows[item.ref].items.append(item)
     states = rules.requirement_states(worker, framework_tree.requirements, today())
@@ -113,6 +109,28 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
     readiness = readiness_for(target, framework_tree, states)
     return WorkerProgress(
         worker, framework, framework_tree.parts, target, readiness, states, open_request, list(history), framework_tree
+    )
+
+
+ITEMS_SHOWN = 5  # per statement on the page of what is missing; the statement's own page lists them all
+
+
+def _newest_items_per_statement(worker: User):
+    """(id, title, status, occurred_on, ref) of the newest ITEMS_SHOWN items linked to each statement (one query)."""
+    linked = (
+        rules.linked_query(Evidence.id, Evidence.title, Evidence.status, Evidence.occurred_on, Competence.ref)
+        .where(Evidence.owner_id == worker.id)
+        .distinct()
+        .subquery()
+    )
+    newest_first = (linked.c.occurred_on.desc(), linked.c.id.desc())
+    ranked = select(
+        linked, func.row_number().over(partition_by=linked.c.ref, order_by=newest_first).label("rank")
+    ).subquery()
+    return db.session.execute(
+        select(ranked.c.id, ranked.c.title, ranked.c.status, ranked.c.occurred_on, ranked.c.ref)
+        .where(ranked.c.rank <= ITEMS_SHOWN)
+        .order_by(ranked.c.occurred_on.desc(), ranked.c.id.desc())
     )
 
 
