@@ -109,9 +109,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from . import assets
     from .audit.routes import bp as audit_bp
+    from .credentials.routes import bp as credentials_bp
     from .portability.routes import bp as case_api_bp
     from .portability.routes import imports_bp as framework_import_bp
-    from .credentials.routes import bp as credentials_bp
 
     app.register_blueprint(audit_bp)
     app.register_blueprint(case_api_bp)
@@ -121,10 +121,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from .audit.cli import audit_cli
     from .auth.cli import users_cli
+    from .credentials.cli import credentials_cli
     from .demo import demo_command
     from .evidence.cli import files_cli
     from .frameworks.cli import frameworks_cli
-    from .credentials.cli import credentials_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(frameworks_cli)

@@ -1065,7 +1065,7 @@ class MfaAttempt(Model):
     )
 
 
-class FrameworkImport(db.Model):
+class FrameworkImport(Model):
     """A framework file a manager uploaded, held for the preview until they confirm (or leave it)."""
 
     __tablename__ = "framework_imports"
@@ -1082,7 +1082,7 @@ class FrameworkImport(db.Model):
     imported_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class IssuedCredential(db.Model):
+class IssuedCredential(Model):
     """An Open Badges 3.0 credential issued to a worker for a met tier, as signed."""
 
     __tablename__ = "issued_credentials"

@@ -52,7 +52,7 @@ def show(public_id: UUID):
     form = EmailCheckForm(request.args, meta={"csrf": False})
     matches = None
     if "email" in request.args and form.validate():
-        matches = service.email_matches(credential.document, form.email.data)
+        matches = service.email_matches(credential.document, form.email.data or "")
     return render(
         "credentials/show.html",
         "email_check",
@@ -116,7 +116,7 @@ def revoke(public_id: UUID):
     form = RevokeForm()
     if form.validate_on_submit():
         try:
-            service.revoke(current_user, credential, form.reason.data)
+            service.revoke(current_user, credential, form.reason.data or "")
         except FieldError as error:
             show_on_form(form, error)
         else:

@@ -23,7 +23,7 @@ from flask import abort, current_app
 from sqlalchemy import func, select, text
 
 from ..audit import ledger
-from ..database import begin_write, lock
+from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks.tree import framework_tree
@@ -191,7 +191,7 @@ def issue(worker: User, tier: Tier) -> IssuedCredential | None:
     if not can_issue():
         current_app.logger.warning("No credential issued to user %s: PORTFOLIO_ISSUER_KEY is not set", worker.id)
         return None
-    framework = db.session.get(Framework, tier.framework_id)
+    framework = db.session.get_one(Framework, tier.framework_id)
     existing = db.session.scalar(
         select(IssuedCredential)
         .join(Tier, Tier.id == IssuedCredential.tier_id)
@@ -245,7 +245,7 @@ def issue_if_profile_complete(worker: User) -> IssuedCredential | None:
     tree = framework_tree(framework, worker)
     if not tree.rows or any(row.status != rules.CompetenceStatus.MET for row in tree.rows):
         return None
-    return issue(worker, db.session.get(Tier, worker.tier_id))
+    return issue(worker, db.session.get_one(Tier, worker.tier_id))
 
 
 # --- Revoking ----------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ def revoke(actor: User, credential: IssuedCredential, reason: str) -> IssuedCred
     from .. import duties
 
     begin_write()
-    credential = lock(IssuedCredential, credential.id)
+    credential = lock_or_404(IssuedCredential, credential.id)
     duties.refuse_own(actor, credential.worker_id, "You cannot revoke your own credential", field="reason")
     if credential.revoked_at is not None:
         db.session.rollback()
@@ -395,7 +395,7 @@ def verify(document: dict[str, Any]) -> Verdict:
     issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
     if issuer_id != issuer_did():
         return Verdict(FOREIGN, [f"Its issuer is {issuer_id or 'missing'}, not this service ({issuer_did()})."])
-    proof = document.get("proof") if isinstance(document.get("proof"), dict) else {}
+    proof: dict[str, Any] = document["proof"] if isinstance(document.get("proof"), dict) else {}
     if proof.get("verificationMethod") != key_id():
         return Verdict(TAMPERED, ["Its proof names a key that is not this service's."], document=document)
     try:
@@ -418,7 +418,8 @@ def verify(document: dict[str, Any]) -> Verdict:
 
 def email_matches(document: dict[str, Any], email: str) -> bool:
     """Whether ``email`` is the one hashed into the credential's subject."""
-    for identity in (document.get("credentialSubject") or {}).get("identifier") or []:
+    subject = document.get("credentialSubject")
+    for identity in (subject.get("identifier") if isinstance(subject, dict) else None) or []:
         expected = str(identity.get("identityHash", ""))
         salt = str(identity.get("salt", ""))
         if expected == "sha256$" + hashlib.sha256((email.strip().lower() + salt).encode()).hexdigest():

@@ -211,7 +211,7 @@ def parse_matrix(framework: dict[str, Any]) -> ImportedTree:
             raise ImportProblem(f"The element {_element_label(element)} names a standard the matrix does not have.")
         parent = f"element-{parent_id}" if parent_id else standard
         nodes.append(_element(element, f"element-{element.get('elementid')}", parent))
-    items = {}
+    items: dict[str, Node] = {}
     for node in nodes:
         items.setdefault(node.id, node)
     known = set(items)
@@ -250,7 +250,7 @@ def _matrix_elements(elements: list[dict[str, Any]], standard: str, prefix: str)
     for position, element in enumerate(elements, start=1):
         node_id = f"{prefix}{position}"
         is_sub = bool(element.get("parent")) and last_top is not None
-        nodes.append(_element(element, node_id, last_top if is_sub else standard))
+        nodes.append(_element(element, node_id, last_top if is_sub and last_top else standard))
         if not is_sub:
             last_top = node_id
     return nodes

@@ -6,7 +6,7 @@ from flask import abort
 from sqlalchemy import select
 
 from ..audit import ledger
-from ..database import begin_write, lock
+from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks import loader
@@ -90,9 +90,9 @@ def confirm(
     """
     _require_manager(actor)
     begin_write()
-    held = lock(FrameworkImport, held.id)
+    held = lock_or_404(FrameworkImport, held.id)
     if held.framework_id is not None:  # confirmed already (a double click, or another manager)
-        framework = db.session.get(Framework, held.framework_id)
+        framework = db.session.get_one(Framework, held.framework_id)
         db.session.rollback()
         return framework
     tree = ImportedTree.from_json(held.tree)

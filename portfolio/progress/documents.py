@@ -114,7 +114,7 @@ def portfolio_pdf(progress: WorkerProgress, target: Tier) -> bytes:
     # Accepted evidence per statement: item, who signed it off and when (one query).
     supervisor = aliased(User)
     accepted: dict[str, list[Row]] = {}
-    for row in db.session.execute(
+    for item_row in db.session.execute(
         rules.accepted_query(
             Evidence.title,
             Evidence.kind,
@@ -127,7 +127,7 @@ def portfolio_pdf(progress: WorkerProgress, target: Tier) -> bytes:
         .where(Evidence.owner_id == worker.id, visible_to(None))
         .order_by(Evidence.occurred_on, Evidence.id)
     ):
-        accepted.setdefault(row.ref, []).append(row)
+        accepted.setdefault(item_row.ref, []).append(item_row)
     stored = db.session.execute(
         select(EvidenceFile.original_name, EvidenceFile.size, EvidenceFile.sha256, Evidence.title)
         .join(Evidence, Evidence.id == EvidenceFile.evidence_id)

@@ -395,7 +395,7 @@ def decide_promotion(
         notifications.path_for("progress.index"),
         email_subject=f"Your promotion request was {'approved' if approved else 'declined'}",
     )
-    if approved:
+    if approved and target is not None:
         from ..credentials import service as credentials  # the met tier travels with the worker
 
         credentials.issue(worker, target)
