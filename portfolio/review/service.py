@@ -289,7 +289,8 @@ def check_decision(
             errors[decision_field(row, "comment")] = f"The comment must be {COMMENT_MAX:,} characters or fewer"
     if outcome is None:
         errors.setdefault("outcome", "Choose whether to sign off the item or return it for changes")
-    elif outcome == DecisionOutcome.SIGNED_OFF and not any(o.accepted for o in outcomes.values()):
+    elif outcome == DecisionOutcome.SIGNED_OFF and not errors and not any(o.accepted for o in outcomes.values()):
+        # Only once every competence has its choice: "Sign off" with none chosen needs the choices, not this.
         errors.setdefault("outcome", "Accept at least one competence to sign off, or return the item for changes")
     if outcome == DecisionOutcome.RETURNED and not comment:
         errors["comment"] = "Say what needs to change before it is submitted again"
