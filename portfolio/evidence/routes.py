@@ -312,7 +312,9 @@ def remove_file(evidence_id: int, file_id: int):
 def links(evidence_id: int):
     """Link an item to competences: the picker, and the links already made."""
     evidence = service.get_evidence_or_404(evidence_id, current_user)
-    return _links_page(evidence, LinkForm(formdata=None))
+    # ?change=<link>: "Change note" opens that link's note box (a link, so it works with JavaScript off).
+    change = request.args.get("change", type=parse_id)
+    return _links_page(evidence, LinkForm(formdata=None), note_link_id=change)
 
 
 def _links_page(
