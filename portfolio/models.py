@@ -520,6 +520,18 @@ class Evidence(Model):
         )
 
     @property
+    def note_state(self) -> NoteState | None:
+        """A supervision note's one state: confirmed once confirmed, else disputed if disputed, else waiting.
+
+        None for every other kind of evidence.
+        """
+        if self.kind != EvidenceKind.SUPERVISION_NOTE:
+            return None
+        if self.note_confirmed:
+            return NoteState.CONFIRMED
+        return NoteState.DISPUTED if self.note_reviews else NoteState.WAITING
+
+    @property
     def is_editable(self) -> bool:
         return self.status in (EvidenceStatus.DRAFT, EvidenceStatus.RETURNED) and not self.note_confirmed
 
@@ -686,6 +698,18 @@ class NoteOutcome(enum.StrEnum):
     @property
     def label(self) -> str:
         return {"confirmed": "Confirmed as an accurate record", "disputed": "Disputed"}[self.value]
+
+
+class NoteState(enum.StrEnum):
+    """Where a supervision note stands with its supervisor, the same words on both sides."""
+
+    WAITING = "waiting"
+    CONFIRMED = "confirmed"
+    DISPUTED = "disputed"
+
+    @property
+    def label(self) -> str:
+        return {"waiting": "Waiting for confirmation", "confirmed": "Confirmed", "disputed": "Disputed"}[self.value]
 
 
 class NoteReview(Model):

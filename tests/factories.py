@@ -16,12 +16,16 @@ from portfolio.models import (
     Evidence,
     EvidenceKind,
     Framework,
+    Passkey,
     PromotionRecommendation,
     PromotionRequest,
+    Requirement,
+    RequirementVerification,
     Role,
     Submission,
     SupervisionAssignment,
     Tier,
+    TrainingItem,
     User,
 )
 
@@ -206,3 +210,70 @@ def make_passkey(user: User, name: str = "Work laptop") -> Passkey:
     db.session.add(key)
     db.session.commit()
     return key
+
+
+# --- Training and requirements ------------------------------------------------------------
+
+
+def course(
+    title: str,
+    months: int | None = 36,
+    *,
+    key: str = "link-worker",
+    tiers: list[str] | None = None,
+    statutory: bool = True,
+    position: int = 0,
+) -> TrainingItem:
+    item = TrainingItem(
+        framework_key=key,
+        title=title,
+        statutory=statutory,
+        renewal_months=months,
+        tier_slugs=tiers or [],
+        position=position,
+    )
+    db.session.add(item)
+    db.session.commit()
+    return item
+
+
+def certificate(
+    owner: User,
+    item: TrainingItem | None,
+    completed_on: date,
+    expires_on: date | None = None,
+    *,
+    title: str | None = None,
+) -> Evidence:
+    """A training certificate matched to ``item`` (written directly)."""
+    evidence = Evidence(
+        owner_id=owner.id,
+        kind=EvidenceKind.CERTIFICATE,
+        title=title or (item.title if item else "A course"),
+        occurred_on=completed_on,
+        expires_on=expires_on,
+        provider="NHS Learning Hub",
+        training_item_id=item.id if item else None,
+    )
+    db.session.add(evidence)
+    db.session.commit()
+    return evidence
+
+
+def verification(
+    worker: User, by: User, ref: str, verified_on: date, expires_on: date | None
+) -> RequirementVerification:
+    """A verification of the worker's requirement ``ref`` (say REQ-DBS), written directly."""
+    requirement = db.session.scalar(
+        select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == ref)
+    )
+    row = RequirementVerification(
+        worker_id=worker.id,
+        requirement_id=requirement.id,
+        verified_by_id=by.id,
+        verified_on=verified_on,
+        expires_on=expires_on,
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row

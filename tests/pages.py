@@ -30,6 +30,13 @@ def options(page: str, name: str) -> list[tuple[str, str]]:
     return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', found.group(1))]
 
 
+def selected(page: str, name: str) -> list[str]:
+    """The values of the options chosen in the <select> named ``name``."""
+    found = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert found, f"no select named {name}"
+    return re.findall(r'<option value="([^"]*)"[^>]*\bselected\b[^>]*>', found.group(1))
+
+
 def summary_links(page: str) -> dict[str, str]:
     """The NHS.UK error summary's messages and the ids they link to."""
     assert "There is a problem" in page, "no error summary"

@@ -224,17 +224,22 @@ def post_decision(client, auth, submission: Submission, choices, **kwargs):
     )
 
 
+def accept_first_not_second(client, auth, s: Scene, *, reason: str, **kwargs):
+    """Decide on the scene's item: the first competence accepted, the second not (for ``reason``)."""
+    choices = {s.first.id: "accepted", s.second.id: "not-accepted"}
+    return post_decision(client, auth, s.submission, choices, reasons={s.second.id: reason}, **kwargs)
+
+
+SIGN_OFF = {"reason": "The plan has no review points.", "outcome": "signed-off", "comment": "Good, thorough work."}
+RETURN = {"reason": "Say how you listened.", "outcome": "returned", "comment": "Add the dates of each session."}
+
+
 def sign_off(client, auth, s: Scene, **kwargs):
-    return post_decision(
-        client,
-        auth,
-        s.submission,
-        {s.first.id: "accepted", s.second.id: "not-accepted"},
-        reasons={s.second.id: "The plan has no review points."},
-        outcome="signed-off",
-        comment="Good, thorough work.",
-        **kwargs,
-    )
+    return accept_first_not_second(client, auth, s, **SIGN_OFF, **kwargs)
+
+
+def return_for_changes(client, auth, s: Scene, **kwargs):
+    return accept_first_not_second(client, auth, s, **RETURN, **kwargs)
 
 
 def queue_rows(page: str) -> list[list[str]]:
@@ -519,6 +524,114 @@ def test_after_deciding_the_supervisor_goes_to_the_next_item(client, auth, frame
     assert response.headers["Location"] == "/review/"
 
 
+def decision_controls(page: str) -> str:
+    """The decision form's words and buttons, from its one heading to the end of the form."""
+    return page.split('id="decision-form"', 1)[1].split("</form>", 1)[0]
+
+
+def test_one_heading_and_two_buttons_decide_no_outcome_choice(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    page = text_of(client.get(f"/review/{s.submission.id}"))
+    assert page.count("Your decision") == 1
+    form = decision_controls(page)
+    assert 'type="radio" value="signed-off"' not in form and 'type="radio" value="returned"' not in form
+    buttons = re.findall(r'<button[^>]*name="outcome" value="([\w-]+)"[^>]*>([^<]+)</button>', form)
+    # Sign off comes first: Enter in a field signs off, never returns.
+    assert buttons == [("signed-off", "Sign off"), ("returned", "Return for changes")]
+
+
+def test_when_everything_is_accepted_sign_off_is_the_one_action(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    response = post_decision(
+        client, auth, s.submission, {s.first.id: "accepted", s.second.id: "accepted"}, outcome="signed-off"
+    )
+    assert response.status_code == 303
+    [decision] = db.session.scalars(select(Decision)).all()
+    assert decision.outcome == DecisionOutcome.SIGNED_OFF
+    assert sorted(o.accepted for o in decision.outcomes) == [True, True]
+    assert reload(s.evidence).status == EvidenceStatus.SIGNED_OFF
+
+
+def test_accept_all_ticks_every_competence_and_decides_nothing(client, auth, frameworks):
+    s = scene(refs=("PS-LW-01", "PS-LW-02", "PS-LW-03"))
+    auth.login_as(s.supervisor)
+    page = text_of(client.get(f"/review/{s.submission.id}"))
+    link = re.search(r'<p id="accept-all"><a href="([^"]+)">([^<]+)</a>', page)
+    assert link.group(2) == "Accept all 3 competences"
+    assert not re.search(r'value="accepted"[^>]*checked', page)
+
+    before = row_counts()
+    response = client.get(html.unescape(link.group(1)))
+    assert response.status_code == 200
+    page = text_of(response)
+    for competence_id in rows_of(s.submission):
+        assert re.search(rf'id="competence-{competence_id}-accepted"[^>]*checked', page)
+    assert row_counts() == before  # a link only fills the form in
+    assert reload(s.evidence).status == EvidenceStatus.SUBMITTED
+
+    # The supervisor can still change one, then signs off.
+    rows = rows_of(s.submission)
+    response = post_decision(
+        client,
+        auth,
+        s.submission,
+        {rows[0]: "accepted", rows[1]: "accepted", rows[2]: "not-accepted"},
+        reasons={rows[2]: "Not shown here."},
+        outcome="signed-off",
+    )
+    assert response.status_code == 303
+    decision = db.session.scalar(select(Decision))
+    assert sorted((o.competence_id, o.accepted) for o in decision.outcomes) == sorted(
+        [(rows[0], True), (rows[1], True), (rows[2], False)]
+    )
+
+
+def test_accept_all_is_not_offered_for_a_single_competence(client, auth, frameworks):
+    s = scene(refs=("PS-LW-01",))
+    auth.login_as(s.supervisor)
+    page = text_of(client.get(f"/review/{s.submission.id}"))
+    assert 'id="accept-all"' not in page
+    assert "Your decision" in page
+
+
+def worker_page_after(client, auth, decide) -> tuple[Scene, str]:
+    """The scene's item decided by ``decide``, then its page as the worker sees it."""
+    s = scene()
+    auth.login_as(s.supervisor)
+    assert decide(client, auth, s).status_code == 303
+    auth.login_as(s.worker)
+    return s, text_of(client.get(f"/portfolio/{s.evidence.id}"))
+
+
+def test_a_returned_item_shows_why_at_the_top_with_change_and_resubmit(client, auth, frameworks):
+    s, page = worker_page_after(client, auth, return_for_changes)
+    top = page.split('id="returned"', 1)[1].split("</div>", 1)[0]
+    # Above the item itself, not only in the history at the bottom.
+    assert page.index('id="returned"') < page.index(DESCRIPTION) < page.index('id="history"')
+    assert f"Sam Supervisor returned this item on {long_date(TODAY)}:" in words(top)
+    assert "Add the dates of each session." in words(top)
+    [not_accepted] = re.findall(
+        r"<li>(.*?)</li>", top.split('class="nhsuk-list nhsuk-list--bullet not-accepted"', 1)[1], re.S
+    )
+    assert re.sub(r"<[^>]+>", "", not_accepted).strip() == f"{s.second.statement}: Say how you listened."
+    assert s.first.statement not in top  # accepted ones are not listed as a problem
+    assert f'href="/portfolio/competences/{s.second.id}"' in top
+    assert re.search(rf'href="/portfolio/{s.evidence.id}/edit"[^>]*>\s*Change and resubmit', top)
+
+    # Once it is submitted again the box goes: the history keeps the story.
+    evidence_service.submit(s.worker, reload(s.evidence))
+    page = text_of(client.get(f"/portfolio/{s.evidence.id}"))
+    assert 'id="returned"' not in page
+    assert "Add the dates of each session." in page.split('id="history"', 1)[1]
+
+
+def test_a_signed_off_item_has_no_returned_box(client, auth, frameworks):
+    _, page = worker_page_after(client, auth, sign_off)
+    assert 'id="returned"' not in page and "Change and resubmit" not in page
+
+
 def test_return_for_changes_needs_a_comment(client, auth, frameworks):
     s = scene()
     auth.login_as(s.supervisor)
@@ -801,16 +914,7 @@ def test_a_signed_off_item_cannot_be_edited_or_deleted(client, auth, frameworks)
 def test_a_returned_item_is_changed_resubmitted_and_shows_its_history(client, auth, frameworks):
     s = scene()
     auth.login_as(s.supervisor)
-    response = post_decision(
-        client,
-        auth,
-        s.submission,
-        {s.first.id: "accepted", s.second.id: "not-accepted"},
-        reasons={s.second.id: "Say how you listened."},
-        outcome="returned",
-        comment="Add the dates of each session.",
-    )
-    assert response.status_code == 303
+    assert return_for_changes(client, auth, s).status_code == 303
     first_hash = db.session.scalar(select(Decision.content_hash))
 
     auth.login_as(s.worker)

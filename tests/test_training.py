@@ -17,7 +17,7 @@ from portfolio.models import AuditEntry, Evidence, EvidenceFile, EvidenceKind, R
 from portfolio.progress.service import add_months
 from portfolio.training import service
 from portfolio.training.service import TrainingStatus
-from tests.factories import PASSWORD_HASH, make_user, tier
+from tests.factories import PASSWORD_HASH, certificate, course, make_user, tier
 
 FIXED = date(2026, 6, 15)  # "today" for every test that computes a status
 PDF = (
@@ -80,51 +80,6 @@ def count(model) -> int:
 
 def written() -> dict[str, int]:
     return {m.__name__: count(m) for m in (TrainingItem, AuditEntry, Evidence, EvidenceFile)}
-
-
-def course(
-    title: str,
-    months: int | None = 36,
-    *,
-    key: str = "link-worker",
-    tiers: list[str] | None = None,
-    statutory: bool = True,
-    position: int = 0,
-) -> TrainingItem:
-    item = TrainingItem(
-        framework_key=key,
-        title=title,
-        statutory=statutory,
-        renewal_months=months,
-        tier_slugs=tiers or [],
-        position=position,
-    )
-    db.session.add(item)
-    db.session.commit()
-    return item
-
-
-def certificate(
-    owner: User,
-    item: TrainingItem | None,
-    completed_on: date,
-    expires_on: date | None = None,
-    *,
-    title: str | None = None,
-) -> Evidence:
-    """A training certificate matched to ``item`` (written directly)."""
-    evidence = Evidence(
-        owner_id=owner.id,
-        kind=EvidenceKind.CERTIFICATE,
-        title=title or (item.title if item else "A course"),
-        occurred_on=completed_on,
-        expires_on=expires_on,
-        provider="NHS Learning Hub",
-        training_item_id=item.id if item else None,
-    )
-    db.session.add(evidence)
-    db.session.commit()
-    return evidence
 
 
 def tag_words(fragment: str) -> list[tuple[str, str]]:

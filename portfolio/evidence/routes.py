@@ -119,9 +119,10 @@ def _supervisor_choices(form, evidence=None) -> None:
             options.append((current.id, f"{current.title} (retired)"))  # keep the match on saving
         form.training_item_id.choices = choices([(0, "Not in the catalogue")] + options)
     if "supervisor_id" in form:
-        form.supervisor_id.choices = choices(
-            [(0, "Choose a supervisor")] + [(s.id, s.label) for s in service.supervisors_of(current_user)]
-        )
+        supervisors = service.supervisors_of(current_user)
+        form.supervisor_id.choices = choices([(0, "Choose a supervisor")] + [(s.id, s.label) for s in supervisors])
+        if len(supervisors) == 1 and not form.supervisor_id.data and not form.is_submitted():
+            form.supervisor_id.data = supervisors[0].id  # the only supervisor there is: already chosen
 
 
 def _show_error(form, error: FieldError):
@@ -311,7 +312,9 @@ def remove_file(evidence_id: int, file_id: int):
 def links(evidence_id: int):
     """Link an item to competences: the picker, and the links already made."""
     evidence = service.get_evidence_or_404(evidence_id, current_user)
-    return _links_page(evidence, LinkForm(formdata=None))
+    # ?change=<link>: "Change note" opens that link's note box (a link, so it works with JavaScript off).
+    change = request.args.get("change", type=parse_id)
+    return _links_page(evidence, LinkForm(formdata=None), note_link_id=change)
 
 
 def _links_page(

@@ -672,6 +672,7 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
     items = list(
         db.session.scalars(
             query.order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
+            .options(db.selectinload(Evidence.note_reviews))  # a note's state, in one query for the page
             .limit(PAGE_SIZE)
             .offset((page - 1) * PAGE_SIZE)
         )

@@ -16,10 +16,10 @@ def index():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.sign_in"))
     from ..cpd import service as cpd
-    from ..training import service as training
+    from . import service
 
     return render(
         "home/index.html",
-        training=training.worker_training(current_user) if current_user.is_worker else [],
         appraisals_to_sign=cpd.appraisals_to_sign(current_user),
+        **service.home_for(current_user),
     )

@@ -28,6 +28,14 @@ class CompetenceDecisionForm(Form):
 class DecisionForm(FlaskForm):
     # No validators on the rows: the service checks every rule and names the row it is about.
     decisions = FieldList(FormField(CompetenceDecisionForm), max_entries=200)
+    comment = TextAreaField(
+        "Comment for the worker",
+        validators=[
+            Optional(),
+            Length(max=COMMENT_MAX, message=f"The comment must be {COMMENT_MAX:,} characters or fewer"),
+        ],
+    )
+    # Posted by the button pressed ("Sign off" or "Return for changes"), so signing off is one action.
     outcome = RadioField(
         "Your decision",
         choices=choices(
@@ -37,13 +45,6 @@ class DecisionForm(FlaskForm):
             ]
         ),
         validators=[Optional()],
-    )
-    comment = TextAreaField(
-        "Comment for the worker",
-        validators=[
-            Optional(),
-            Length(max=COMMENT_MAX, message=f"The comment must be {COMMENT_MAX:,} characters or fewer"),
-        ],
     )
 
 

@@ -102,9 +102,12 @@ def _open():
     return and_(Submission.withdrawn_at.is_(None), ~exists().where(Decision.submission_id == Submission.id))
 
 
-def reviewers_for(evidence: Evidence, on: date) -> list[User]:
-    """Who an item goes to: its owner's current supervisors (only the named one for a note)."""
-    people = supervision.supervisors_of(evidence.owner_id, on)
+def reviewers_for(evidence: Evidence, on: date, supervisors: list[User] | None = None) -> list[User]:
+    """Who an item goes to: its owner's current supervisors (only the named one for a note).
+
+    ``supervisors``: the owner's supervisors on ``on``, when the caller has them already (a list of items).
+    """
+    people = supervision.supervisors_of(evidence.owner_id, on) if supervisors is None else supervisors
     if evidence.kind == EvidenceKind.SUPERVISION_NOTE:
         people = [p for p in people if p.id == evidence.supervisor_id]
     return [p for p in people if p.id != evidence.owner_id]
@@ -223,6 +226,62 @@ def queue_count(actor: User) -> int:
     )
 
 
+def queue_summary(actor: User) -> tuple[int, int | None]:
+    """How many submissions wait for the actor, and for how many days the oldest has waited (one query)."""
+    if not actor.has_role(Role.SUPERVISOR):
+        return 0, None
+    now = today()
+    count, oldest = db.session.execute(
+        select(func.count(Submission.id), func.min(Submission.submitted_at))
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .where(_open(), _reviewable_by(actor, now))
+    ).one()
+    return count or 0, (now - oldest.date()).days if oldest is not None else None
+
+
+@dataclass
+class WaitingItem:
+    submission: Submission
+    evidence: Evidence
+    reviewers: list[User]
+    days_waiting: int
+
+
+def waiting_items_of(worker: User) -> list[WaitingItem]:
+    """The worker's own items waiting for a decision, oldest first, with who reviews them (two queries)."""
+    now = today()
+    rows = db.session.execute(
+        select(Submission, Evidence)
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .where(Evidence.owner_id == worker.id, _open())
+        .order_by(Submission.submitted_at, Submission.id)
+    ).all()
+    if not rows:
+        return []
+    supervisors = supervision.supervisors_of(worker.id, now)
+    return [WaitingItem(s, e, reviewers_for(e, now, supervisors), (now - s.submitted_at.date()).days) for s, e in rows]
+
+
+def returned_items_of(worker: User) -> list[tuple[Evidence, Decision | None]]:
+    """The worker's returned items, each with the newest decision on it (why it came back), in two queries."""
+    items = db.session.scalars(
+        select(Evidence)
+        .where(Evidence.owner_id == worker.id, Evidence.status == EvidenceStatus.RETURNED)
+        .order_by(Evidence.id)
+    ).all()
+    if not items:
+        return []
+    newest: dict[int, Decision] = {}
+    for decision in db.session.scalars(
+        select(Decision)
+        .where(Decision.evidence_id.in_([e.id for e in items]))
+        .options(db.joinedload(Decision.supervisor))
+        .order_by(Decision.decided_at, Decision.id)
+    ):
+        newest[decision.evidence_id] = decision  # ordered: the newest wins
+    return [(e, newest.get(e.id)) for e in items]
+
+
 def next_submission(actor: User) -> Submission | None:
     """The oldest submission still waiting for the actor."""
     return db.session.scalar(
@@ -284,7 +343,8 @@ def check_decision(
             errors[decision_field(row, "comment")] = f"The comment must be {COMMENT_MAX:,} characters or fewer"
     if outcome is None:
         errors.setdefault("outcome", "Choose whether to sign off the item or return it for changes")
-    elif outcome == DecisionOutcome.SIGNED_OFF and not any(o.accepted for o in outcomes.values()):
+    elif outcome == DecisionOutcome.SIGNED_OFF and not errors and not any(o.accepted for o in outcomes.values()):
+        # Only once every competence has its choice: "Sign off" with none chosen needs the choices, not this.
         errors.setdefault("outcome", "Accept at least one competence to sign off, or return the item for changes")
     if outcome == DecisionOutcome.RETURNED and not comment:
         errors["comment"] = "Say what needs to change before it is submitted again"

@@ -62,6 +62,7 @@ def supervisees_of(supervisor_id: int, on: date) -> list[User]:
                     active_on(on),
                 )
             )
+            .options(db.joinedload(User.tier), db.joinedload(User.framework))
             .order_by(User.name)
         )
     )

@@ -237,18 +237,34 @@ def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], 
 
 def worker_training(worker: User) -> list[TrainingRow]:
     """The courses the worker's tier needs, most urgent first (expired, due, missing, valid)."""
-    if worker.framework is None:
-        return []
-    tier_slug = worker.tier.slug if worker.tier else None
-    items = [i for i in catalogue(worker.framework.key) if i.required_for(tier_slug)]
-    newest = _newest_certificates([worker.id])
+    return training_of([worker])[worker.id]
+
+
+def training_of(workers: list[User]) -> dict[int, list[TrainingRow]]:
+    """For each worker, the courses their tier needs, most urgent first (two queries, whatever the number)."""
+    keys = {w.framework.key for w in workers if w.framework is not None}
+    result: dict[int, list[TrainingRow]] = {w.id: [] for w in workers}
+    if not keys:
+        return result
+    items = db.session.scalars(
+        select(TrainingItem)
+        .where(TrainingItem.framework_key.in_(keys), TrainingItem.retired_at.is_(None))
+        .order_by(TrainingItem.position, TrainingItem.title)
+    ).all()
+    newest = _newest_certificates([w.id for w in workers])
     on = today()
-    rows = []
-    for item in items:
-        certificate = newest.get((worker.id, item.id))
-        status, due = status_of(item, certificate, on)
-        rows.append(TrainingRow(item, status, due, certificate))
-    return sorted(rows, key=lambda r: (r.status.urgency, r.due_on or date.max, r.item.position))
+    for worker in workers:
+        if worker.framework is None:
+            continue
+        tier_slug = worker.tier.slug if worker.tier else None
+        rows = []
+        for item in items:
+            if item.framework_key == worker.framework.key and item.required_for(tier_slug):
+                certificate = newest.get((worker.id, item.id))
+                status, due = status_of(item, certificate, on)
+                rows.append(TrainingRow(item, status, due, certificate))
+        result[worker.id] = sorted(rows, key=lambda r: (r.status.urgency, r.due_on or date.max, r.item.position))
+    return result
 
 
 @dataclass

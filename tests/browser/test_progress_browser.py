@@ -362,8 +362,7 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     expect(lead.get_by_role("heading", level=1)).to_have_text("Finding a way into the housing service")
     assert_accessible(lead)
     lead.get_by_role("group", name=last_statement).get_by_label("Accepted", exact=True).check()
-    lead.get_by_label("Sign off the accepted competences").check()
-    lead.get_by_role("button", name="Save decision").click()
+    lead.get_by_role("button", name="Sign off", exact=True).click()
     lead.wait_for_url("**/review/")
     expect(lead.get_by_role("alert", name="Success")).to_contain_text(
         "Signed off: Finding a way into the housing service"

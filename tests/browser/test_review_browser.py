@@ -131,16 +131,14 @@ def test_worker_submits_supervisor_decides_per_competence_and_worker_sees_the_ou
     # Meanwhile another item arrives, so there is a next one to go to.
     following = _submitted(app, worker, "Community cafe poster", competences[:1])
 
-    # Saving with nothing chosen: every competence shows its error at once, listed in the summary.
-    reviewer.get_by_role("button", name="Save decision").click()
+    # One "Your decision" heading; signing off with nothing chosen: every competence shows its error at once.
+    expect(reviewer.get_by_role("heading", name="Your decision")).to_have_count(1)
+    reviewer.get_by_role("button", name="Sign off", exact=True).click()
     summary = reviewer.locator(".nhsuk-error-summary")
     expect(summary).to_be_visible()
     expect(summary).to_contain_text("There is a problem")
-    expect(summary.locator("li")).to_have_count(3)
+    expect(summary.locator("li")).to_have_count(2)
     expect(summary.get_by_role("link", name="Choose accepted or not accepted")).to_have_count(2)
-    expect(
-        summary.get_by_role("link", name="Choose whether to sign off the item or return it for changes")
-    ).to_be_visible()
     for competence in competences:
         error = reviewer.locator(f"#competence-{competence.id}-error")
         expect(error).to_be_visible()
@@ -154,8 +152,7 @@ def test_worker_submits_supervisor_decides_per_competence_and_worker_sees_the_ou
     reviewer.get_by_role("group", name=accepted.statement).get_by_label("Accepted", exact=True).check()
     reviewer.get_by_role("group", name=not_accepted.statement).get_by_label("Not accepted", exact=True).check()
     reviewer.locator(f"#reason-{not_accepted.id}").fill(REASON)
-    reviewer.get_by_label("Sign off the accepted competences").check()
-    reviewer.get_by_role("button", name="Save decision").click()
+    reviewer.get_by_role("button", name="Sign off", exact=True).click()
 
     # Straight on to the next item in the queue.
     reviewer.wait_for_url(f"**/review/{following.id}")
@@ -188,3 +185,71 @@ def test_worker_submits_supervisor_decides_per_competence_and_worker_sees_the_ou
     expect(page.get_by_role("button", name="Withdraw submission")).to_have_count(0)
     expect(page.get_by_role("button", name="Change")).to_have_count(0)
     assert_accessible(page)
+
+
+class Interactions:
+    """Counts what a person does (a click or a choice), the way the issue counts them."""
+
+    def __init__(self, page):
+        self.page = page
+        self.count = 0
+
+    def check(self, locator) -> None:
+        locator.check()
+        self.count += 1
+
+    def click(self, locator) -> None:
+        locator.click()
+        self.count += 1
+
+
+def test_ten_items_with_one_competence_each_take_two_interactions_each(app, page, frameworks):
+    worker, supervisor = _people()
+    competence = _two_competences(worker)[0]
+    submissions = [_submitted(app, worker, f"Group session {n}", [competence]) for n in range(1, 11)]
+    ids = [s.id for s in submissions]
+    sign_in(page, "supervisor@example.org", PASSWORD)
+    page.goto(f"/review/{ids[0]}")
+    me = Interactions(page)
+    for n in range(1, len(ids) + 1):
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Group session {n}")
+        me.check(page.get_by_role("group", name=competence.statement).get_by_label("Accepted", exact=True))
+        me.click(page.get_by_role("button", name="Sign off", exact=True))
+        # Straight on to the next item, with nothing in between.
+        page.wait_for_url(f"**/review/{ids[n]}" if n < len(ids) else "**/review/")
+    expect(page.get_by_role("alert", name="Success")).to_contain_text("Signed off: Group session 10")
+    assert me.count <= 2 * len(ids)
+
+    db.session.commit()
+    decisions = db.session.scalars(select(Decision).order_by(Decision.id)).all()
+    assert [d.submission_id for d in decisions] == ids
+    assert all(d.outcome == DecisionOutcome.SIGNED_OFF and d.supervisor_id == supervisor.id for d in decisions)
+    assert all([(o.competence_id, o.accepted) for o in d.outcomes] == [(competence.id, True)] for d in decisions)
+
+
+def test_accepting_every_competence_of_a_tier_takes_two_interactions(app, page, frameworks):
+    worker, supervisor = _people()
+    everything = list(
+        db.session.scalars(
+            select(Competence)
+            .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
+            .where(Competence.tier_id == worker.tier_id)
+            .order_by(Competence.position, Competence.id)
+        )
+    )
+    assert len(everything) > 10
+    submission = _submitted(app, worker, "A year of community work", everything)
+    sign_in(page, "supervisor@example.org", PASSWORD)
+    page.goto(f"/review/{submission.id}")
+    assert_accessible(page)
+    me = Interactions(page)
+    me.click(page.get_by_role("link", name=f"Accept all {len(everything)} competences"))
+    expect(page.locator("input[value=accepted]:checked")).to_have_count(len(everything))
+    me.click(page.get_by_role("button", name="Sign off", exact=True))
+    page.wait_for_url("**/review/")
+    expect(page.get_by_role("alert", name="Success")).to_contain_text("Signed off: A year of community work")
+    assert me.count == 2
+
+    db.session.commit()
+    decision = db.session.scalar(select(Decision).where(Decision.submission_id == submission.id))
+    assert sorted(o.competence_id for o in decision.outcomes if o.accepted) == sorted(c.id for c in everything)

@@ -8,51 +8,21 @@ from datetime import date, timedelta
 import pytest
 from playwright.sync_api import expect
 
-from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceKind, Role, TrainingItem, User
+from portfolio.models import Role, User
 from tests.browser.conftest import assert_accessible
-from tests.factories import make_user, tier
+from tests.factories import certificate, course, make_user, tier
 
 pytestmark = pytest.mark.browser
 
 TODAY = date.today()
 
 
-def _course(title: str, months: int | None, position: int, tiers: list[str] | None = None) -> TrainingItem:
-    item = TrainingItem(
-        framework_key="link-worker",
-        title=title,
-        statutory=True,
-        renewal_months=months,
-        tier_slugs=tiers or [],
-        position=position,
-    )
-    db.session.add(item)
-    db.session.commit()
-    return item
-
-
-def _certificate(owner: User, item: TrainingItem, completed_on: date, expires_on: date | None = None) -> None:
-    db.session.add(
-        Evidence(
-            owner_id=owner.id,
-            kind=EvidenceKind.CERTIFICATE,
-            title=item.title,
-            occurred_on=completed_on,
-            expires_on=expires_on,
-            provider="NHS Learning Hub",
-            training_item_id=item.id,
-        )
-    )
-    db.session.commit()
-
-
 @pytest.fixture
 def team(frameworks):
     """Alice and Dan have something expired, Wendy something due soon, Ben is up to date, Cara is missing a course."""
-    safeguarding = _course("Safeguarding adults", 36, 1)
-    lone = _course("Lone working", 12, 2)
-    _course("Coaching supervision", None, 3, tiers=["link-worker-coach"])
+    safeguarding = course("Safeguarding adults", 36, position=1)
+    lone = course("Lone working", 12, position=2)
+    course("Coaching supervision", None, position=3, tiers=["link-worker-coach"])
     lw = tier("link-worker", "link-worker")
     manager = make_user(Role.MANAGER, email="manager@example.org", name="Mo Manager")
     people = {
@@ -62,13 +32,13 @@ def team(frameworks):
     recent = TODAY - timedelta(days=30)
     for name, person in people.items():
         if name in ("Alice Able", "Dan Dale"):
-            _certificate(person, safeguarding, TODAY - timedelta(days=3 * 365 + 40), TODAY - timedelta(days=40))
+            certificate(person, safeguarding, TODAY - timedelta(days=3 * 365 + 40), TODAY - timedelta(days=40))
         elif name == "Wendy Worker":
-            _certificate(person, safeguarding, TODAY - timedelta(days=3 * 365 - 20), TODAY + timedelta(days=20))
+            certificate(person, safeguarding, TODAY - timedelta(days=3 * 365 - 20), TODAY + timedelta(days=20))
         else:
-            _certificate(person, safeguarding, recent, recent + timedelta(days=3 * 365))
+            certificate(person, safeguarding, recent, recent + timedelta(days=3 * 365))
         if name != "Cara Cole":
-            _certificate(person, lone, recent)
+            certificate(person, lone, recent)
     return manager, people
 
 

@@ -1,0 +1,263 @@
+"""Homes that say what's next: the worker's, the supervisor's and the manager's, and their fixed query counts."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+
+from portfolio.extensions import db
+from portfolio.home import service as home
+from portfolio.models import Decision, DecisionOutcome, Evidence, Role, Submission, User
+from portfolio.people import service as people
+from portfolio.progress import rules
+from portfolio.review import service as review
+from portfolio.review.service import CompetenceOutcome
+from tests.factories import (
+    assign,
+    certificate,
+    course,
+    make_user,
+    promotion_request,
+    submitted_item,
+    supervision_note,
+    tier,
+    verification,
+)
+from tests.pages import text_of
+
+TODAY = date.today()
+DBS = "Meet DBS reference standards and have a clear criminal record, in line with the law on spent convictions"
+
+
+def words(fragment: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split()).replace(" :", ":").replace(" ,", ",")
+
+
+def long_date(day: date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def items_of(page: str, css_class: str) -> list[str]:
+    """The words of each item of the list with class ``css_class``."""
+    marker = f'class="nhsuk-list {css_class}"'
+    assert marker in page, f"no list {css_class}"
+    body = page.split(marker, 1)[1].split("</ul>", 1)[0]
+    return [words(li) for li in re.findall(r"<li\b[^>]*>(.*?)</li>", body, re.S)]
+
+
+def new_worker(name: str) -> User:
+    return make_user(Role.WORKER, name=name, tier=tier("link-worker", "link-worker"))
+
+
+def waited(submission: Submission, days: int) -> Submission:
+    submission.submitted_at = datetime.now(UTC) - timedelta(days=days)
+    db.session.commit()
+    return submission
+
+
+def returned(supervisor: User, submission: Submission, comment: str) -> Decision:
+    linked = {link.competence_id: CompetenceOutcome(True) for link in submission.evidence.links}
+    return review.decide(supervisor, submission, outcome=DecisionOutcome.RETURNED, comment=comment, outcomes=linked)
+
+
+# --- the worker -------------------------------------------------------------------------
+
+
+def test_a_worker_home_says_what_is_next(client, auth, frameworks):
+    worker = new_worker("Wendy Worker")
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(sam, worker)
+    waiting = waited(submitted_item(worker, "Walking group"), 3)
+    back = submitted_item(worker, "Cafe poster", ref="PS-LW-02")
+    returned(sam, back, "Add the dates of each session.")
+    auth.login_as(worker)
+
+    page = text_of(client.get("/"))
+    assert re.search(r'href="/portfolio/new"[^>]*>\s*Add evidence', page)
+    progress = rules.next_tier_progress([worker])[worker.id]
+    assert words(page.split('id="next-tier"', 1)[1].split("</p>", 1)[0]).endswith(
+        f"Link Worker Coach: {progress.met} of {progress.required} competences met"
+    )
+    assert "Waiting for review (1)" in page
+    assert items_of(page, "waiting-items") == ["Walking group: with Sam Supervisor, waiting 3 days"]
+    assert f'href="/portfolio/{waiting.evidence_id}"' in page
+    assert items_of(page, "returned-items") == ["Cafe poster: Sam Supervisor says “Add the dates of each session.”"]
+    assert f'href="/portfolio/{back.evidence_id}#returned"' in page
+    # Workers see no supervisor's or manager's part.
+    assert 'id="to-review"' not in page and 'id="service-next"' not in page
+
+
+def test_a_worker_home_with_nothing_waiting_and_no_supervisor(client, auth, frameworks):
+    worker = new_worker("Wendy Worker")
+    auth.login_as(worker)
+    page = text_of(client.get("/"))
+    assert "Nothing of yours is waiting for review." in page
+    assert "Returned to you" not in page
+
+    submitted_item(worker, "Walking group")
+    page = text_of(client.get("/"))
+    assert items_of(page, "waiting-items") == [
+        "Walking group: nobody can review it yet: ask your manager to assign you a supervisor, sent today"
+    ]
+
+
+def test_the_home_is_a_whole_page_for_boosted_navigation(client, auth, frameworks):
+    auth.login_as(new_worker("Wendy Worker"))
+    page = text_of(client.get("/", headers={"HX-Request": "true", "HX-Boosted": "true"}))
+    assert "<html" in page and "Add evidence" in page
+
+
+# --- the supervisor ---------------------------------------------------------------------
+
+
+def supervisor_scene():
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    wendy, walter = new_worker("Wendy Worker"), new_worker("Walter Worker")
+    for worker in (wendy, walter):
+        assign(sam, worker)
+    return sam, wendy, walter
+
+
+def test_a_supervisor_home_says_who_is_waiting(client, auth, frameworks):
+    sam, wendy, walter = supervisor_scene()
+    manager = make_user(Role.MANAGER)
+    waited(submitted_item(wendy, "Walking group"), 5)
+    submitted_item(walter, "Cafe poster")
+    supervision_note(wendy, sam)
+    promotion_request(wendy)
+    promotion_request(walter, recommended_by=sam)  # already recommended: not waiting for Sam
+    verification(wendy, manager, "REQ-DBS", TODAY - timedelta(days=1000), TODAY + timedelta(days=30))
+    safeguarding = course("Safeguarding adults", 12)
+    certificate(walter, safeguarding, TODAY - timedelta(days=400), TODAY - timedelta(days=2))
+    certificate(wendy, safeguarding, TODAY - timedelta(days=10), TODAY + timedelta(days=200))  # not soon
+    # Someone else's worker lapses too: not Sam's business.
+    stranger = new_worker("Sid Stranger")
+    verification(stranger, manager, "REQ-DBS", TODAY - timedelta(days=1000), TODAY + timedelta(days=5))
+    auth.login_as(sam)
+
+    page = text_of(client.get("/"))
+    assert words(page.split('id="items-waiting"', 1)[1].split("</li>", 1)[0]).startswith(
+        "> 2 items waiting for your decision, the oldest for 5 days"
+    )
+    assert '<a href="/review/">2 items waiting for your decision</a>' in page
+    assert "1 supervision note to confirm" in page
+    assert items_of(page, "to-recommend") == [f"Wendy Worker asked to become Link Worker Coach on {long_date(TODAY)}"]
+    assert f'href="/progress/workers/{wendy.id}"' in page
+    assert items_of(page, "lapsing") == [
+        f"Walter Worker: Safeguarding adults lapsed on {long_date(TODAY - timedelta(days=2))}",
+        f"Wendy Worker: {DBS} lapses on {long_date(TODAY + timedelta(days=30))}",
+    ]
+    assert "Sid Stranger" not in page
+    assert 'id="next-tier"' not in page  # not a worker
+
+
+def test_a_supervisor_home_with_nothing_to_do(client, auth, frameworks):
+    sam, _, _ = supervisor_scene()
+    auth.login_as(sam)
+    page = text_of(client.get("/"))
+    assert "No items are waiting for your decision." in page
+    assert "No supervision notes to confirm." in page
+    assert "to-recommend" not in page and "lapsing" not in page
+
+
+# --- the manager ------------------------------------------------------------------------
+
+
+def test_a_manager_home_says_what_needs_deciding(client, auth, frameworks):
+    maya = make_user(Role.MANAGER, name="Maya Manager")
+    wendy, walter = new_worker("Wendy Worker"), new_worker("Walter Worker")
+    request = promotion_request(wendy)
+    verification(wendy, maya, "REQ-DBS", TODAY - timedelta(days=1100), TODAY - timedelta(days=3))
+    verification(walter, maya, "REQ-DBS", TODAY - timedelta(days=1000), TODAY + timedelta(days=20))  # only soon
+    certificate(walter, course("Safeguarding adults", 12), TODAY - timedelta(days=400), TODAY - timedelta(days=1))
+    people.invite(
+        maya,
+        name="Ian Invited",
+        email="ian@example.org",
+        roles={Role.WORKER},
+        tier_id=tier("link-worker", "link-worker").id,
+    )
+    auth.login_as(maya)
+
+    page = text_of(client.get("/"))
+    assert "1 promotion request is waiting for your decision" in page
+    assert items_of(page, "promotions") == [
+        f"Wendy Worker to Link Worker Coach, asked on {long_date(request.requested_at)} (0 recommendations)"
+    ]
+    assert items_of(page, "lapsed") == [
+        f"Wendy Worker: {DBS} lapsed on {long_date(TODAY - timedelta(days=3))}",
+        f"Walter Worker: Safeguarding adults lapsed on {long_date(TODAY - timedelta(days=1))}",
+    ]
+    assert '<a href="/people/?status=invited">1 invitation has not been accepted yet</a>' in page
+    assert 'id="to-review"' not in page  # not a supervisor
+
+
+def test_a_worker_who_supervises_sees_both_parts(client, auth, frameworks):
+    willa = make_user(Role.WORKER, Role.SUPERVISOR, name="Willa", tier=tier("link-worker", "link-worker"))
+    auth.login_as(willa)
+    page = text_of(client.get("/"))
+    assert 'id="next-tier"' in page and 'id="to-review"' in page and 'id="service-next"' not in page
+
+
+# --- fixed query counts -------------------------------------------------------------------
+
+
+def queries_for_home(client, count_queries) -> int:
+    with count_queries:
+        assert client.get("/").status_code == 200
+    return count_queries.count
+
+
+def test_every_home_runs_a_fixed_number_of_queries(client, auth, frameworks, count_queries):
+    boss = make_user(
+        Role.WORKER, Role.SUPERVISOR, Role.MANAGER, name="Bo Boss", tier=tier("link-worker", "link-worker")
+    )
+    other = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(other, boss)
+    safeguarding = course("Safeguarding adults", 12)
+
+    def grow(start: int, count: int) -> None:
+        for n in range(start, start + count):
+            worker = new_worker(f"Worker {n:02}")
+            assign(boss, worker)
+            waited(submitted_item(worker, f"Item {n}"), n)
+            back = submitted_item(worker, f"Returned {n}", ref="PS-LW-02")
+            returned(boss, back, "Add the dates.")
+            supervision_note(worker, boss, title=f"Note {n}")
+            promotion_request(worker)
+            verification(worker, boss, "REQ-DBS", TODAY - timedelta(days=1100), TODAY - timedelta(days=n))
+            certificate(worker, safeguarding, TODAY - timedelta(days=400), TODAY - timedelta(days=n))
+        # The boss's own items grow too.
+        waited(submitted_item(boss, f"Mine {start}"), start)
+        returned(other, submitted_item(boss, f"Mine back {start}", ref="PS-LW-02"), "Say more.")
+        people.invite(
+            boss,
+            name=f"Invitee {start}",
+            email=f"invitee{start}@example.org",
+            roles={Role.WORKER},
+            tier_id=tier("link-worker", "link-worker").id,
+        )
+
+    grow(1, 2)
+    auth.login_as(boss)
+    client.get("/")  # warm up
+    before = queries_for_home(client, count_queries)
+
+    grow(3, 12)
+    after = queries_for_home(client, count_queries)
+    page = text_of(client.get("/"))
+    assert "14 items waiting for your decision" in page
+    assert len(items_of(page, "waiting-items")) == 2 and len(items_of(page, "returned-items")) == 2
+    assert len(items_of(page, "to-recommend")) == 14 and len(items_of(page, "lapsed")) == 28
+    assert after == before, count_queries.statements
+
+
+def test_the_home_services_gather_without_writing(app, frameworks):
+    sam, wendy, _ = supervisor_scene()
+    submitted_item(wendy, "Walking group")
+    before = db.session.scalar(select(db.func.count(Evidence.id)))
+    assert home.supervisor_home(sam).waiting == 1
+    assert home.worker_home(wendy).waiting[0].reviewers == [sam]
+    assert db.session.scalar(select(db.func.count(Evidence.id))) == before

@@ -1,0 +1,131 @@
+"""The links page reads as a summary list (Change note, Remove), and the submit page offers no sending without a
+competence: it says what to do instead."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+
+from portfolio.evidence import service as evidence_service
+from portfolio.evidence.service import EvidenceInput
+from portfolio.extensions import db
+from portfolio.models import Evidence, EvidenceKind, EvidenceLink, EvidenceStatus, Role
+from tests.factories import link_worker_competence, make_user, tier
+from tests.pages import text_of
+
+
+@pytest.fixture
+def worker(app, frameworks):
+    return make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+
+
+def draft(worker, *refs: str) -> Evidence:
+    evidence = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Walking group leaflet", occurred_on=date(2026, 3, 10), description="A leaflet."),
+    )
+    for n, ref in enumerate(refs):
+        evidence_service.link_competence(worker, evidence, link_worker_competence(ref).id, "Wrote it" if n else "")
+    db.session.expire_all()
+    return db.session.get(Evidence, evidence.id)
+
+
+def rows_of(page: str) -> list[dict]:
+    """The linked competences' summary list: each row's key, value and action texts."""
+    body = page.split('class="nhsuk-summary-list linked-competences"', 1)[1].split("</dl>", 1)[0]
+    rows = []
+    for row in re.findall(
+        r'<div class="nhsuk-summary-list__row linked-competence"[^>]*>(.*?)</div>\s*(?=<div|$)', body, re.S
+    ):
+        key = re.search(r'<dt class="nhsuk-summary-list__key">(.*?)</dt>', row, re.S).group(1)
+        value = re.search(r'<dd class="nhsuk-summary-list__value">(.*?)</dd>', row, re.S).group(1)
+        actions = re.findall(r"<(?:a|button)\b[^>]*>(.*?)<span", row, re.S)
+        rows.append({"key": " ".join(key.split()), "value": value, "actions": [a.strip() for a in actions]})
+    return rows
+
+
+def test_linked_competences_are_a_summary_list_with_change_note_and_remove(client, auth, worker):
+    evidence = draft(worker, "PS-LW-01", "PS-LW-02")
+    auth.login_as(worker)
+    page = text_of(client.get(f"/portfolio/{evidence.id}/links"))
+    rows = rows_of(page)
+    assert [r["key"] for r in rows] == [link_worker_competence(r).statement for r in ("PS-LW-01", "PS-LW-02")]
+    assert [" ".join(r["value"].split()) for r in rows] == ["No note", "Wrote it"]
+    assert all(r["actions"] == ["Change note", "Remove"] for r in rows)
+    # No note boxes and no warning buttons until a note is to be changed.
+    linked = page.split('class="nhsuk-summary-list linked-competences"', 1)[1].split("</dl>", 1)[0]
+    assert 'name="note"' not in linked and "nhsuk-button--warning" not in linked
+
+
+def test_change_note_opens_that_one_note_and_saves_it(client, auth, worker):
+    evidence = draft(worker, "PS-LW-01", "PS-LW-02")
+    first, second = evidence.links
+    auth.login_as(worker)
+    page = text_of(client.get(f"/portfolio/{evidence.id}/links"))
+    change = re.search(r'<a href="([^"]+)">Change note<span class="nhsuk-u-visually-hidden"> for ', page).group(1)
+    page = text_of(client.get(change.replace("&amp;", "&")))
+    rows = rows_of(page)
+    assert f'id="note-{first.id}"' in rows[0]["value"] and rows[0]["actions"] == ["Save note", "Remove"]
+    assert 'name="note"' not in rows[1]["value"]
+
+    token = auth.token(f"/portfolio/{evidence.id}/links")
+    response = client.post(f"/portfolio/{evidence.id}/links/{first.id}", data={"csrf_token": token, "note": "Ran it"})
+    assert response.status_code == 303
+    assert db.session.get(EvidenceLink, first.id).note == "Ran it"
+    assert "Ran it" in rows_of(text_of(client.get(response.headers["Location"])))[0]["value"]
+
+
+def test_remove_is_a_form_that_reads_as_a_link(client, auth, worker):
+    evidence = draft(worker, "PS-LW-01", "PS-LW-02")
+    first = evidence.links[0]
+    auth.login_as(worker)
+    page = text_of(client.get(f"/portfolio/{evidence.id}/links"))
+    assert re.search(
+        rf'<form method="post" action="/portfolio/{evidence.id}/links/{first.id}/delete" class="inline-form">\s*'
+        r'<input[^>]*name="csrf_token"[^>]*>\s*<button class="link-button" type="submit">Remove',
+        page,
+    )
+    token = auth.token(f"/portfolio/{evidence.id}/links")
+    response = client.post(f"/portfolio/{evidence.id}/links/{first.id}/delete", data={"csrf_token": token})
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert [link.competence.ref for link in db.session.get(Evidence, evidence.id).links] == ["PS-LW-02"]
+
+
+def test_a_submitted_items_links_have_no_actions(client, auth, worker):
+    evidence = draft(worker, "PS-LW-01")
+    evidence_service.submit(worker, evidence)
+    auth.login_as(worker)
+    page = text_of(client.get(f"/portfolio/{evidence.id}/links"))
+    assert rows_of(page)[0]["actions"] == []
+
+
+def test_the_submit_page_without_a_competence_says_what_to_do_instead(client, auth, worker):
+    evidence = draft(worker)
+    auth.login_as(worker)
+    path = f"/portfolio/{evidence.id}/submit"
+    response = client.get(path)
+    assert response.status_code == 200
+    page = text_of(response)
+    assert 'id="submit"' not in page  # the form with the Submit button
+    assert "This item is not linked to any competence yet, so there is nothing for a supervisor to sign off." in page
+    assert re.search(rf'href="/portfolio/{evidence.id}/links"[^>]*>\s*Link competences', page)
+
+    # A post anyway (an old tab) is refused with the reason, and still offers no button.
+    response = client.post(path, data={"csrf_token": auth.token(path)})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "Link the item to at least one competence before you submit it" in page
+    assert 'id="submit"' not in page
+    assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.DRAFT
+
+
+def test_the_submit_page_with_a_competence_offers_sending(client, auth, worker):
+    evidence = draft(worker, "PS-LW-01")
+    auth.login_as(worker)
+    page = text_of(client.get(f"/portfolio/{evidence.id}/submit"))
+    assert 'id="submit"' in page and "the 1 competence you linked it to" in page
+    assert "not linked to any competence" not in page
