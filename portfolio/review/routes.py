@@ -36,8 +36,8 @@ def _decision_form(evidence) -> DecisionForm:
     """The decision form with one row per linked competence: row ``n`` is the item's ``n``-th link."""
     if request.method != "POST":
         # "Accept all" is a plain link: it only fills the choices in, and the supervisor still signs off.
-        row = {"accepted": "accepted"} if request.args.get("accept") == "all" else {}
-        return DecisionForm(data={"decisions": [dict(row) for _ in evidence.links]})
+        choice = {"accepted": "accepted"} if request.args.get("accept") == "all" else {}
+        return DecisionForm(data={"decisions": [dict(choice) for _ in evidence.links]})
     # A FieldList numbers its entries by the rows posted: a post that left a row
     # out would shift the rows after it onto the wrong competence, so give every
     # row a (blank) comment and entry n is row n again.
