@@ -14,7 +14,7 @@ from ..models import EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
 from ..rendering import render
 from ..review import service as review
-from . import files, kinds, service
+from . import files, kinds, service, suggest
 from .forms import (
     ChooseKindForm,
     ConfirmForm,
@@ -347,6 +347,11 @@ def _links_page(
         note_link_id=note_link_id,
         refusal=refusal,
         confirm_form=ConfirmForm(),
+        suggestions=suggest.suggest(
+            current_user, evidence.search_text, linked_ids={link.competence_id for link in evidence.links}
+        )
+        if evidence.is_editable
+        else [],
     )
 
 
