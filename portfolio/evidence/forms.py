@@ -12,6 +12,7 @@ from wtforms import (
     RadioField,
     SearchField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
@@ -81,6 +82,20 @@ def kind_choices():
     from .kinds import KINDS
 
     return choices([(k.value, k.label) for k in KINDS.values()])
+
+
+class CompetenceChoiceForm(FlaskForm):
+    """The competences ticked on a new item's form (read alongside the kind's own form)."""
+
+    class Meta:
+        csrf = False  # the kind's form on the same page carries the token
+
+    competence_ids = SelectMultipleField(
+        "Competences this evidence shows", coerce=int, validate_choice=False, validators=[Optional()]
+    )
+
+    def ids(self) -> list[int]:
+        return [i for i in (self.competence_ids.data or []) if isinstance(i, int) and i > 0]
 
 
 class ChooseKindForm(FlaskForm):

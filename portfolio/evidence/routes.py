@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
+from .. import clock
 from ..access import role_required
 from ..errors import FieldError, Refusal, show_on_form
 from ..fields import choices
@@ -14,9 +15,10 @@ from ..models import EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
 from ..rendering import render
 from ..review import service as review
-from . import files, kinds, service
+from . import files, kinds, service, suggest
 from .forms import (
     ChooseKindForm,
+    CompetenceChoiceForm,
     ConfirmForm,
     FilterForm,
     LinkForm,
@@ -134,39 +136,80 @@ def _show_error(form, error: FieldError):
 @bp.route("/new/<kind>", methods=["GET", "POST"])
 @worker_required
 def new(kind: str):
-    """Step 2: the form for that kind of evidence."""
+    """Step 2: the form for that kind of evidence, with suggested competences to tick, then save or send."""
     evidence_kind = _kind_or_404(kind)
     competence_id = request.args.get("competence", type=parse_id)
     competence = (
         service.get_competence_for_worker_or_404(current_user, competence_id, active=True) if competence_id else None
     )
-    form = kinds.get(evidence_kind).form()
+    entry = kinds.get(evidence_kind)
+    form = entry.form()
+    if not form.is_submitted() and "occurred_on" in form:
+        form.occurred_on.process(None, clock.today())  # most evidence is written the day it happens
+    ticked = CompetenceChoiceForm()
     _supervisor_choices(form)
     findings = None
-    if form.validate_on_submit():
+    action = request.form.get("action", "draft")
+    if form.is_submitted() and action == "suggest":
+        pass  # nothing saved or checked: the page comes back with suggestions (JavaScript off)
+    elif form.validate_on_submit() and ticked.validate():
         try:
+            if action == "send" and not (ticked.ids() or competence):
+                raise FieldError(
+                    "competence_ids",
+                    "Tick at least one competence this evidence shows, or save it as a draft and link competences later",
+                )
             evidence = service.create_evidence(
                 current_user,
                 evidence_kind,
                 _input_from(form),
                 request.files.getlist("files"),
                 link_competence_id=competence.id if competence else None,
+                link_competence_ids=ticked.ids(),
                 form_key=form.form_key.data,
             )
         except FieldError as error:
-            findings = _show_error(form, error)
+            findings = _show_error(ticked if error.field == "competence_ids" else form, error)
         else:
+            if action == "send":  # check your answers, then send
+                return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
             flash(f"{evidence_kind.label} saved as a draft", "success")
             return redirect(url_for(".links", evidence_id=evidence.id), code=303)
     return render(
         "evidence/form.html",
-        status=422 if form.errors else 200,
+        status=422 if form.errors or ticked.errors else 200,
         form=form,
+        ticked=ticked,
         kind=evidence_kind,
         evidence=None,
         competence=competence,
         findings=findings,
+        **_suggestions_for(entry, request.form, ticked.ids()),
     )
+
+
+@bp.get("/new/<kind>/suggestions")
+@worker_required
+def suggestions(kind: str):
+    """The suggested competences for what the new item's form holds so far (htmx, as the worker types)."""
+    entry = kinds.get(_kind_or_404(kind))
+    ticked = CompetenceChoiceForm(request.args)
+    ticked.validate()
+    return render(
+        "evidence/form.html",
+        "suggested_competences",
+        kind=entry.kind,
+        ticked=ticked,
+        **_suggestions_for(entry, request.args, ticked.ids()),
+    )
+
+
+def _suggestions_for(entry, values, ticked_ids: list[int]) -> dict:
+    """The ticked competences (kept ticked) and up to five more suggested from the typed title and text."""
+    text = " ".join(str(values.get(name, "")) for name in ("title", *entry.text_columns))
+    chosen = service.competences_by_id(current_user, ticked_ids)
+    suggested = suggest.suggest(current_user, text, linked_ids={c.id for c in chosen})
+    return {"chosen": chosen, "suggested": suggested}
 
 
 @bp.get("/<id:evidence_id>")
@@ -350,6 +393,11 @@ def _links_page(
         note_link_id=note_link_id,
         refusal=refusal,
         confirm_form=ConfirmForm(),
+        suggestions=suggest.suggest(
+            current_user, evidence.search_text, linked_ids={link.competence_id for link in evidence.links}
+        )
+        if evidence.is_editable
+        else [],
     )
 
 

@@ -323,6 +323,45 @@ def _file_rows(staged: list[files.StagedFile]) -> list[EvidenceFile]:
     ]
 
 
+MAX_LINKS_AT_ONCE = 100
+
+
+def competences_by_id(actor: User, competence_ids: list[int]) -> list[Competence]:
+    """The active competences of the actor's framework among ``competence_ids`` (others ignored), in order."""
+    if not competence_ids or actor.framework_id is None:
+        return []
+    return list(
+        db.session.scalars(
+            select(Competence)
+            .where(
+                Competence.id.in_(competence_ids[:MAX_LINKS_AT_ONCE]),
+                Competence.framework_id == actor.framework_id,
+                Competence.retired_at.is_(None),
+            )
+            .order_by(Competence.position)
+        )
+    )
+
+
+def _competences_of_framework(actor: User, competence_ids: list[int], field_name: str) -> list[Competence]:
+    """The chosen competences, in one query.
+
+    :raises FieldError: unless every one is an active competence of the actor's framework.
+    """
+    if len(competence_ids) > MAX_LINKS_AT_ONCE:
+        raise FieldError(field_name, f"Choose at most {MAX_LINKS_AT_ONCE} competences at once")
+    found = db.session.scalars(
+        select(Competence).where(
+            Competence.id.in_(competence_ids),
+            Competence.framework_id == actor.framework_id,
+            Competence.retired_at.is_(None),
+        )
+    ).all()
+    if len(found) != len(set(competence_ids)):
+        raise FieldError(field_name, "Choose competences from your framework")
+    return list(found)
+
+
 def _competence_of_framework(actor: User, competence_id: int, field_name: str = "competence_id") -> Competence:
     """:raises FieldError: unless it is an active competence of the actor's framework."""
     competence = db.session.get(Competence, competence_id)
@@ -339,10 +378,13 @@ def create_evidence(
     uploads: Iterable[FileStorage] = (),
     *,
     link_competence_id: int | None = None,
+    link_competence_ids: Iterable[int] = (),
     today: date | None = None,
     form_key: str | None = None,
 ) -> Evidence:
-    """Add a draft item to the actor's portfolio, with its files (and a first link).
+    """Add a draft item to the actor's portfolio, with its files and its first links.
+
+    ``link_competence_id`` is the competence the worker started from; ``link_competence_ids`` the ones ticked.
 
     A repeated submission of the same form (``form_key``) returns the item the
     first one created, and writes nothing.
@@ -356,6 +398,8 @@ def create_evidence(
     actions = _clean_actions(data) if entry.has_actions else []
     _check_anonymity(kind, values, actions, data.confirm_anonymous, today)
     competence = _competence_of_framework(actor, link_competence_id, "title") if link_competence_id else None
+    ticked = [i for i in dict.fromkeys(link_competence_ids) if i != link_competence_id]
+    chosen = _competences_of_framework(actor, ticked, "competence_ids") if ticked else []
     staged = _stage_all(uploads)
     if entry.file_required and not staged:
         raise FieldError("files", entry.file_required)
@@ -371,8 +415,8 @@ def create_evidence(
         evidence.anonymity_confirmed_at = datetime.now(UTC)
     evidence.files = _file_rows(staged)
     evidence.actions = actions
-    if competence is not None:
-        evidence.links = [EvidenceLink(competence_id=competence.id)]
+    first = [competence] if competence is not None else []
+    evidence.links = [EvidenceLink(competence_id=c.id) for c in first + chosen]
     db.session.add(evidence)
     try:
         idempotency.remember(form_key, actor, evidence)

@@ -93,7 +93,7 @@ def test_add_a_reflective_account_and_link_it_to_three_competences_with_the_pick
     page.get_by_label("What happened").fill("I ran a group session on healthy eating for eight people.")
     page.get_by_label("What I learned").fill("Shorter sessions keep people engaged.")
     page.get_by_label("Me and my supervisors when I submit it").check()
-    page.get_by_role("button", name="Save and continue").click()
+    page.get_by_role("button", name="Save as draft").click()
 
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
     evidence_id = _evidence_id_from(page.url)
@@ -156,7 +156,7 @@ def test_upload_a_training_certificate(page, frameworks, app, tmp_path):
     _fill_date(page, "Expiry or renewal date (optional)", _days_ago(80) + timedelta(days=3 * 365))
     page.get_by_label("CPD hours (optional)").fill("3.5")
     page.locator("#files").set_input_files(str(certificate))
-    page.get_by_role("button", name="Save and continue").click()
+    page.get_by_role("button", name="Save as draft").click()
 
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
     evidence_id = _evidence_id_from(page.url)
@@ -260,7 +260,7 @@ def test_the_anonymity_check_highlights_an_nhs_number_until_confirmed(page, fram
         f"The referral quoted NHS number {NHS_NUMBER} and I checked it with the practice."
     )
     page.get_by_label("What I learned").fill("Check referral details before the first call.")
-    page.get_by_role("button", name="Save and continue").click()
+    page.get_by_role("button", name="Save as draft").click()
 
     check = page.locator("#anonymity-check")
     check.wait_for()
@@ -277,7 +277,7 @@ def test_the_anonymity_check_highlights_an_nhs_number_until_confirmed(page, fram
     assert db.session.scalars(select(Evidence)).all() == []
 
     confirm.check()
-    page.get_by_role("button", name="Save and continue").click()
+    page.get_by_role("button", name="Save as draft").click()
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
     assert page.get_by_text("Reflective account saved as a draft").is_visible()
     assert_accessible(page)
@@ -384,7 +384,7 @@ def test_an_upload_over_the_request_limit_shows_the_file_is_too_large_page(page,
     page.get_by_label("Training provider").fill("County Council Learning")
     _fill_date(page, "Date completed", _days_ago(80))
     page.locator("#files").set_input_files(str(certificate))
-    page.get_by_role("button", name="Save and continue").click()
+    page.get_by_role("button", name="Save as draft").click()
 
     try:
         expect(page.get_by_role("heading", level=1, name="The file is too large")).to_be_visible(timeout=5000)
@@ -399,3 +399,53 @@ def test_an_upload_over_the_request_limit_shows_the_file_is_too_large_page(page,
     assert db.session.scalars(select(Evidence)).all() == []
     folder = Path(app.config["UPLOAD_FOLDER"])
     assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_a_reflection_linked_to_three_competences_is_sent_for_review_in_five_interactions(page, frameworks):
+    """Issue 13's target: at most 6 interactions after opening the form, typing into its text boxes aside."""
+    worker = _worker()
+    supervisor = make_user(Role.SUPERVISOR, email="sam@example.org")
+    from tests.factories import assign
+
+    assign(supervisor, worker, starts_on=date(2026, 1, 1), audited=True)
+    sign_in(page, "worker@example.org", PASSWORD)
+    page.goto("/portfolio/new/reflection")
+    interactions = 0
+
+    # Typing (not counted): the title and the reflection's own boxes. The date is already today.
+    page.get_by_label("Title").fill("Home visit with Mr A")
+    page.get_by_label("What happened").fill(
+        "Mr A was anxious and tearful. I listened and empathised, stayed calm and sensitive, "
+        "and we co-developed a support plan with realistic goals and a review point."
+    )
+    page.get_by_label("What I learned").fill("Slowing down helped him say what mattered to him.")
+    suggestions = page.locator("#suggested-competences")
+    wanted = [
+        "Ability to engage an individual by listening",
+        "Co-develop a personalised support plan",
+        "Maintain a calm",
+    ]
+    for start in wanted:  # suggested as the worker types, without a click
+        expect(suggestions.get_by_label(re.compile("^" + re.escape(start)))).to_be_visible()
+    assert_accessible(page)
+
+    for start in wanted:
+        suggestions.get_by_label(re.compile("^" + re.escape(start))).check()
+        interactions += 1
+    page.wait_for_function("() => document.querySelector('.htmx-request') === null")
+    page.get_by_role("button", name="Save and send for review").click()
+    interactions += 1
+
+    page.wait_for_url(re.compile(r"/portfolio/\d+/submit$"))
+    evidence_id = _evidence_id_from(page.url)
+    expect(page.get_by_text("3 competences")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_role("button", name="Submit for review").click()
+    interactions += 1
+    page.wait_for_url(re.compile(rf"/portfolio/{evidence_id}$"))
+
+    assert interactions <= 6
+    db.session.commit()
+    evidence = db.session.get(Evidence, evidence_id)
+    assert evidence.status.value == "submitted" and len(evidence.links) == 3
+    assert evidence.occurred_on == date.today()

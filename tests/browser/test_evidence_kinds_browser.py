@@ -38,7 +38,7 @@ def test_every_kind_is_offered_with_its_hint_and_feedback_gets_its_own_form_and_
     page.get_by_label("A partner agency").check()
     page.get_by_label("Their name or role").fill("Housing officer")
     page.get_by_label("The feedback").fill("Thank you for the joined-up referral.")
-    page.get_by_role("button", name="Save and continue").click()
+    page.get_by_role("button", name="Save as draft").click()
 
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
     evidence_id = _evidence_id_from(page.url)

@@ -332,7 +332,7 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
         "Three referrals were refused; I kept going until the service agreed a route in."
     )
     assert_accessible(page)
-    page.get_by_role("button", name="Save and continue").click()
+    page.get_by_role("button", name="Save as draft").click()
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
     evidence_id = int(re.search(r"/portfolio/(\d+)/links", page.url).group(1))
     expect(page.get_by_role("heading", name="Linked competences (1)")).to_be_visible()

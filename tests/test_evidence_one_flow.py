@@ -1,0 +1,149 @@
+"""Adding evidence in one flow: the form suggests competences as you write; tick, then save or send."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from portfolio import clock
+from portfolio.extensions import db
+from portfolio.models import Competence, Evidence, EvidenceLink, EvidenceStatus, Framework, Role
+from tests.factories import make_user, tier
+
+from .conftest import csrf_token
+
+TEXT = "I listened and empathised with an anxious man, stayed calm, and we wrote a support plan with goals."
+
+
+@pytest.fixture
+def worker(app, frameworks):
+    return make_user(Role.WORKER, email="wren@example.org", tier=tier("link-worker", "link-worker"))
+
+
+def ref(code: str, key: str = "link-worker") -> Competence:
+    return db.session.scalar(
+        select(Competence).join(Framework).where(Framework.key == key, Framework.is_current, Competence.ref == code)
+    )
+
+
+def form_data(page: str, **extra) -> dict:
+    today = clock.today()
+    return {
+        "csrf_token": csrf_token(page),
+        "form_key": page.split('name="form_key" type="hidden" value="')[1].split('"')[0],
+        "title": "Home visit with Mr A",
+        "occurred_on-day": str(today.day),
+        "occurred_on-month": str(today.month),
+        "occurred_on-year": str(today.year),
+        "what_happened": TEXT,
+        "what_learned": "Slowing down helped him say what mattered.",
+        "visibility": "shareable",
+        **extra,
+    }
+
+
+def items() -> int:
+    return db.session.scalar(select(func.count(Evidence.id)))
+
+
+def test_the_new_form_has_todays_date_and_a_place_for_suggestions(client, auth, worker):
+    auth.login_as(worker)
+    page = client.get("/portfolio/new/reflection").get_data(as_text=True)
+    today = clock.today()
+    assert f'name="occurred_on-day" type="text" value="{today.day}"' in page or f'value="{today.day}"' in page
+    assert "Competences this evidence shows" in page
+    assert "Save and send for review" in page and "Save as draft" in page
+
+
+def test_suggestions_follow_what_is_typed_and_keep_ticked_ones(client, auth, worker):
+    auth.login_as(worker)
+    plan = ref("PS-LW-05")
+    answer = client.get(
+        "/portfolio/new/reflection/suggestions",
+        query_string={"title": "Support plan", "what_happened": TEXT, "competence_ids": [plan.id]},
+        headers={"HX-Request": "true"},
+    )
+    fragment = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and "<html" not in fragment
+    assert f'id="competence-{plan.id}" name="competence_ids" type="checkbox" value="{plan.id}" checked' in fragment
+    assert f'value="{ref("PS-LW-02").id}"' in fragment  # listening and empathising, suggested
+    assert fragment.count('name="competence_ids"') <= 6  # the ticked one and five suggestions
+
+
+def test_save_and_send_links_the_ticked_competences_and_goes_to_check_your_answers(client, auth, worker):
+    auth.login_as(worker)
+    page = client.get("/portfolio/new/reflection").get_data(as_text=True)
+    chosen = [ref("PS-LW-02").id, ref("PS-LW-05").id, ref("PS-LW-07").id]
+
+    answer = client.post("/portfolio/new/reflection", data=form_data(page, competence_ids=chosen, action="send"))
+
+    item = db.session.scalar(select(Evidence))
+    assert answer.status_code == 303 and answer.headers["Location"].endswith(f"/portfolio/{item.id}/submit")
+    assert item.status == EvidenceStatus.DRAFT and item.occurred_on == clock.today()
+    assert sorted(link.competence_id for link in item.links) == sorted(chosen)
+    check = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Home visit with Mr A" in check and "3 competences" in check
+
+
+def test_sending_with_nothing_ticked_says_so_next_to_the_competences_and_saves_nothing(client, auth, worker):
+    auth.login_as(worker)
+    page = client.get("/portfolio/new/reflection").get_data(as_text=True)
+
+    answer = client.post("/portfolio/new/reflection", data=form_data(page, action="send"))
+
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert 'id="competence_ids-error"' in html and "Tick at least one competence" in html
+    assert 'href="#competence_ids"' in html  # the error summary points at it
+    assert items() == 0
+    # What was typed is kept, and the suggestions are there to tick.
+    assert "Home visit with Mr A" in html and f'value="{ref("PS-LW-02").id}"' in html
+
+
+def test_without_javascript_the_suggest_button_shows_suggestions_and_saves_nothing(client, auth, worker):
+    auth.login_as(worker)
+    page = client.get("/portfolio/new/reflection").get_data(as_text=True)
+
+    answer = client.post("/portfolio/new/reflection", data=form_data(page, action="suggest"))
+
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 200 and items() == 0
+    assert f'value="{ref("PS-LW-02").id}"' in html and "Home visit with Mr A" in html
+    assert "There is a problem" not in html
+
+
+def test_a_competence_of_another_framework_is_refused_and_nothing_is_written(client, auth, worker):
+    auth.login_as(worker)
+    page = client.get("/portfolio/new/reflection").get_data(as_text=True)
+    other = db.session.scalar(
+        select(Competence).join(Framework).where(Framework.key == "sfh-senior-engagement-worker").limit(1)
+    )
+
+    answer = client.post("/portfolio/new/reflection", data=form_data(page, competence_ids=[other.id], action="send"))
+
+    assert answer.status_code == 422 and "Choose competences from your framework" in answer.get_data(as_text=True)
+    assert items() == 0 and db.session.scalar(select(func.count(EvidenceLink.id))) == 0
+
+
+def test_save_as_draft_still_goes_to_the_links_page_with_the_ticked_links(client, auth, worker):
+    auth.login_as(worker)
+    page = client.get("/portfolio/new/reflection").get_data(as_text=True)
+    plan = ref("PS-LW-05")
+
+    answer = client.post("/portfolio/new/reflection", data=form_data(page, competence_ids=[plan.id], action="draft"))
+
+    item = db.session.scalar(select(Evidence))
+    assert answer.headers["Location"].endswith(f"/portfolio/{item.id}/links")
+    assert [link.competence_id for link in item.links] == [plan.id]
+
+
+def test_a_double_click_on_send_makes_one_item(client, auth, worker):
+    auth.login_as(worker)
+    page = client.get("/portfolio/new/reflection").get_data(as_text=True)
+    data = form_data(page, competence_ids=[ref("PS-LW-05").id], action="send")
+
+    first = client.post("/portfolio/new/reflection", data=data)
+    second = client.post("/portfolio/new/reflection", data=data)
+
+    assert items() == 1
+    assert first.status_code == 303 and second.status_code in (303, 200)
