@@ -115,7 +115,7 @@ def suggest(
     """Up to ``limit`` competences of the worker's framework that ``text`` seems to show, best first."""
     if worker.framework_id is None or not text.strip():
         return []
-    framework = db.session.get(Framework, worker.framework_id)
+    framework = db.session.get_one(Framework, worker.framework_id)
     tree = framework_tree(framework)
     rows = {row.competence.ref: row.competence for row in tree.rows}
     index = _index(framework.id, framework.content_hash, tuple((ref, c.statement) for ref, c in rows.items()))
