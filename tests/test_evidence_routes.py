@@ -798,7 +798,7 @@ def test_my_portfolio_filters_are_applied_and_kept(client, worker, portfolio):
     query = "q=GARDEN&kind=reflection&status=draft&date_from-day=1&date_from-month=3&date_from-year=2026&date_to-day=31&date_to-month=3&date_to-year=2026"
     page = text_of(client.get(f"/portfolio/?{query}"))
     assert listed_titles(page) == ["Walking group"]
-    assert "1 item match your filters" in page
+    assert "1 item matches your filters" in page
     assert 'value="GARDEN"' in page
     assert selected_options(page, "kind") == ["reflection"]
     assert selected_options(page, "status") == ["draft"]

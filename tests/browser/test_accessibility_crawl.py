@@ -65,10 +65,25 @@ def page_findings(page) -> dict:
     return found
 
 
-def crawl(page, ids: dict, role: str) -> tuple[dict, int]:
+def more_pages(frameworks, role: str) -> list[str]:
+    """Pages the matrix reaches with other data than the ones a wide table or a long list sits on."""
+    if role == "anonymous":
+        return []
+    pages = [f"/frameworks/{frameworks['link-worker'].id}"]  # the tiers table
+    if role == "manager":
+        pages.append(f"/training/{frameworks['sfh-senior-engagement-worker'].key}/")  # the role profile's catalogue
+    return pages
+
+
+def crawl(page, ids: dict, role: str, extra: list[str]) -> tuple[dict, int]:
     """Visit every state ``role`` can reach; the findings by state, and how many states were checked."""
     findings: dict = {}
     checked = 0
+    for path in extra:
+        assert page.goto(path).status == 200, path
+        checked += 1
+        if found := page_findings(page):
+            findings[f"{role} GET {path} (200)"] = found
     for case in (case for case in CASES if case.endpoint not in FILES):
         expected = case.expected[role]
         path = case.path(ids)
@@ -100,7 +115,7 @@ def test_every_page_and_error_state_is_accessible_at_320_px(app, browser, live_s
     try:
         if role != "anonymous":
             sign_in_by_cookie(context, app, live_server, people[role])
-        findings, checked = crawl(context.new_page(), ids, role)
+        findings, checked = crawl(context.new_page(), ids, role, more_pages(frameworks, role))
     finally:
         context.close()
     assert checked > (5 if role == "anonymous" else 30)
@@ -138,5 +153,40 @@ def test_after_boosted_navigation_and_a_422_answer_the_page_reflows_and_focus_is
         assert page.title().startswith("Error:")
         assert header_is_set_up(page) and horizontal_overflow(page) == 0
         assert page_findings(page) == {}
+    finally:
+        context.close()
+
+
+SWAPS = {
+    # role: [(page, search box label, words, status line id, what it then says)]
+    "worker": [
+        ("/portfolio/", "Search titles and text", "Asset", "evidence-count", "1 item matches your filters"),
+        ("/frameworks/{sfh}", "Find a competence", "Quality", "search-summary", "4 competences match “Quality”"),
+        ("/portfolio/{evidence}/links", "Search competences", "safeguarding", "picker-count", "1 competence"),
+    ],
+    "manager": [("/people/", "Name or email", "worker@", "people-count", "1 person matches your search")],
+}
+
+
+@pytest.mark.parametrize("role", SWAPS)
+def test_htmx_searches_update_a_lasting_status_line_and_stay_accessible(app, browser, live_server, frameworks, role):
+    ids, people = make_world(frameworks)
+    context = browser.new_context(base_url=live_server, viewport=PHONE)
+    context.add_init_script(path=str(AXE))
+    sign_in_by_cookie(context, app, live_server, people[role])
+    page = context.new_page()
+    try:
+        for path, label, words, status_id, said in SWAPS[role]:
+            page.goto(path.format(**ids))
+            title = page.title()
+            page.evaluate("(id) => { window.statusLine = document.getElementById(id); }", status_id)
+            page.get_by_label(label, exact=True).press_sequentially(words, delay=20)
+            expect(page.locator(f"#{status_id}")).to_have_text(said)
+            # The same element, updated inside: a screen reader hears the new count once.
+            assert page.evaluate("(id) => window.statusLine === document.getElementById(id)", status_id), path
+            assert page.get_by_role("status").filter(has_text=said).count() == 1
+            assert page.locator("[aria-live]:has(table, ul, li)").count() == 0  # no live region round a list
+            assert page.title() != title and said in page.title()
+            assert page_findings(page) == {}, path
     finally:
         context.close()
