@@ -54,3 +54,10 @@ def status_line(page: str, element_id: str) -> tuple[str, bool]:
     found = re.search(rf'<p id="{element_id}"[^>]*role="status"([^>]*)>(.*?)</p>', page, re.S)
     assert found, f"no status line {element_id}"
     return " ".join(re.sub(r"<[^>]+>", " ", found.group(2)).split()), 'hx-swap-oob="innerHTML"' in found.group(1)
+
+
+def page_title(page: str) -> str:
+    """The page's <title>, as a browser tab shows it."""
+    found = re.search(r"<title>(.*?)</title>", page, re.S)
+    assert found, "no <title>"
+    return " ".join(found.group(1).split())

@@ -33,7 +33,7 @@ from portfolio.models import (
     SupervisionAction,
 )
 from tests.factories import assign, make_user, tier
-from tests.pages import status_line
+from tests.pages import page_title, status_line
 
 NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
 WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
@@ -1028,6 +1028,7 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
 
     page = text_of(client.get(f"/portfolio/competences/{target.id}"))
     assert target.statement in page
+    assert page_title(page).startswith(f"Evidence for: {target.statement[:40]}")  # the tab names the competence
     assert "Evidence linked (1)" in page
     assert "Boundaries reflection" in page and "Held a boundary" in page
     assert "Their boundaries reflection" not in page
@@ -1035,6 +1036,8 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
     assert add and add.group(1) == f"/portfolio/new?competence={target.id}"
 
     choose = text_of(client.get(add.group(1)))
+    assert page_title(choose).startswith(f"Add evidence for: {target.statement[:40]}")
+    assert page_title(text_of(client.get("/portfolio/new"))) == "Add evidence – Evidence portfolio"
     assert f'name="competence" type="hidden" value="{target.id}"' in choose or re.search(
         rf'name="competence"[^>]*value="{target.id}"', choose
     )
@@ -1046,6 +1049,7 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
 
     form = text_of(client.get(response.headers["Location"]))
     assert f"This evidence will be linked to: {target.statement}" in form
+    assert f"for: {target.statement[:40]}" in page_title(form)
     assert f'action="/portfolio/new/other?competence={target.id}"' in form
     response = post_form(client, auth, f"/portfolio/new/other?competence={target.id}", valid_post("other"))
     assert response.status_code == 303
@@ -1056,6 +1060,7 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
     foreign = competence("CORE-01", "sfh-senior-engagement-worker")
     assert client.get(f"/portfolio/competences/{foreign.id}").status_code == 404
     assert client.get(f"/portfolio/new/other?competence={foreign.id}").status_code == 404
+    assert client.get(f"/portfolio/new?competence={foreign.id}").status_code == 404
 
 
 def test_a_retired_competence_is_not_offered_for_new_evidence(client, auth, worker):
