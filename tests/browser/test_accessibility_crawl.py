@@ -190,3 +190,28 @@ def test_htmx_searches_update_a_lasting_status_line_and_stay_accessible(app, bro
             assert page_findings(page) == {}, path
     finally:
         context.close()
+
+
+SELECTS_OVERFLOWING = """() => Array.from(document.querySelectorAll('main select'))
+  .filter(select => select.getBoundingClientRect().right > select.closest('[class*="nhsuk-grid-column"], form')
+    .getBoundingClientRect().right + 1)
+  .map(select => select.id)"""
+
+
+@pytest.mark.parametrize(
+    "role, paths", [("manager", ["/people/"]), ("worker", ["/portfolio/", "/portfolio/{evidence}/links"])]
+)
+def test_filter_selects_stay_in_their_column_with_text_at_200_percent(
+    app, browser, live_server, frameworks, role, paths
+):
+    ids, people = make_world(frameworks)
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
+    sign_in_by_cookie(context, app, live_server, people[role])
+    page = context.new_page()
+    try:
+        for path in paths:
+            page.goto(path.format(**ids))
+            page.evaluate("() => { document.documentElement.style.fontSize = '200%'; }")
+            assert page.evaluate(SELECTS_OVERFLOWING) == [], path
+    finally:
+        context.close()
