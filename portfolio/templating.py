@@ -40,7 +40,7 @@ def summarise_findings(findings) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from . import richtext
+    from . import rendering, richtext
     from .evidence import files
 
     app.jinja_env.filters.update(long_date=long_date, filesize=filesize, user_html=richtext.from_user)
@@ -49,4 +49,5 @@ def init_app(app: Flask) -> None:
         summarise_findings=summarise_findings,
         upload_accept=files.ACCEPT,
         upload_types=files.ACCEPTED_DESCRIPTION,
+        htmx_fragment=rendering.wants_fragment,
     )

@@ -53,3 +53,18 @@ def row_counts() -> dict[str, int]:
     return {
         table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
     }
+
+
+def status_line(page: str, element_id: str) -> tuple[str, bool]:
+    """The text of a page's lasting ``role="status"`` line, and whether it comes out of band (an htmx answer
+    that updates the text inside the line the page already has: templates/_live.html)."""
+    found = re.search(rf'<p id="{element_id}"[^>]*role="status"([^>]*)>(.*?)</p>', page, re.S)
+    assert found, f"no status line {element_id}"
+    return " ".join(re.sub(r"<[^>]+>", " ", found.group(2)).split()), 'hx-swap-oob="innerHTML"' in found.group(1)
+
+
+def page_title(page: str) -> str:
+    """The page's <title>, as a browser tab shows it."""
+    found = re.search(r"<title>(.*?)</title>", page, re.S)
+    assert found, "no <title>"
+    return " ".join(found.group(1).split())

@@ -505,9 +505,11 @@ def test_every_route_is_in_the_matrix(app):
     assert routes == covered
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.endpoint}")
-def test_access(client, auth, frameworks, role, case):
+def make_world(frameworks) -> tuple[dict, dict]:
+    """One of everything the routes' ids point at: the ids by name, and the signed-in people by role.
+
+    Also used by the accessibility crawl (tests/browser/test_accessibility_crawl.py).
+    """
     manager = make_user(Role.MANAGER, email="manager@example.org")
     local = service.add_locality_competence(
         manager, frameworks["sfh-senior-engagement-worker"], statement="Local", principle="P", function="F"
@@ -595,15 +597,17 @@ def test_access(client, auth, frameworks, role, case):
         "import": held_import(manager).id,
         "credential": credentials_service.issue(worker, worker.tier).public_id,
     }
-    users = {
-        "worker": lambda: worker,
-        "supervisor": lambda: supervisor,
-        "manager": lambda: manager,
-    }
+    return ids, {"worker": worker, "supervisor": supervisor, "manager": manager}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.endpoint}")
+def test_access(client, auth, frameworks, role, case):
+    ids, users = make_world(frameworks)
     if role == "anonymous":
         token = auth.token("/auth/sign-in")  # anyone can have a session with a token
     else:
-        auth.login_as(users[role]())
+        auth.login_as(users[role])
         token = auth.token()
 
     path = case.path(ids)

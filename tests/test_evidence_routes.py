@@ -33,6 +33,7 @@ from portfolio.models import (
     SupervisionAction,
 )
 from tests.factories import assign, make_user, tier
+from tests.pages import page_title, status_line
 
 NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
 WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
@@ -222,7 +223,7 @@ def test_each_kind_has_its_form(client, worker, supervisor, kind, label, fields)
     assert response.status_code == 200
     page = text_of(response)
     assert f'<span class="nhsuk-caption-l">{label}</span>' in page
-    assert re.search(r"<h1>Add .*%s</h1>" % label.lower(), page)
+    assert re.search(rf"<h1>Add .*{label.lower()}</h1>", page)
     assert 'enctype="multipart/form-data"' in page
     for name in fields:
         assert f'name="{name}"' in page, name
@@ -510,7 +511,7 @@ def test_invalid_post_shows_the_error_keeps_the_values_and_writes_nothing(
         assert 'value="Read the lone-working policy"' in page
         assert 'value="Book safeguarding training"' in page
     elif field != "title":
-        assert 'value="%s"' % data["title"] in page
+        assert f'value="{data["title"]}"' in page
     if kind == "reflection":
         assert "Quiet members need an invitation." in page
     if kind == "certificate":
@@ -778,24 +779,26 @@ def test_my_portfolio_fragment_for_htmx(client, worker, portfolio):
     response = client.get("/portfolio/?kind=reflection", headers={"HX-Request": "true"})
     assert response.status_code == 200
     page = text_of(response)
-    assert page.lstrip().startswith('<div id="evidence-list"')
+    assert '<div id="evidence-list">' in page
     assert "<html" not in page
     assert 'class="portfolio-filters"' not in page
     assert listed_titles(page) == ["Community garden visit", "Walking group"]
-    assert "2 items match your filters" in page
+    # The count goes inside the page's lasting status line (htmx swaps it in out of band), and the tab's title says it.
+    assert status_line(page, "evidence-count") == ("2 items match your filters", True)
+    assert "<title>My portfolio: 2 items match your filters – Evidence portfolio</title>" in page
     assert "HX-Request" in response.headers["Vary"]
-    # Boosted navigation and history restores get the whole page.
+    # Boosted navigation and history restores get the whole page, the status line in place.
     for extra in ({"HX-Boosted": "true"}, {"HX-History-Restore-Request": "true"}):
-        assert "<html" in client.get("/portfolio/?kind=reflection", headers={"HX-Request": "true", **extra}).get_data(
-            as_text=True
-        )
+        whole = text_of(client.get("/portfolio/?kind=reflection", headers={"HX-Request": "true", **extra}))
+        assert "<html" in whole
+        assert status_line(whole, "evidence-count") == ("2 items match your filters", False)
 
 
 def test_my_portfolio_filters_are_applied_and_kept(client, worker, portfolio):
     query = "q=GARDEN&kind=reflection&status=draft&date_from-day=1&date_from-month=3&date_from-year=2026&date_to-day=31&date_to-month=3&date_to-year=2026"
     page = text_of(client.get(f"/portfolio/?{query}"))
     assert listed_titles(page) == ["Walking group"]
-    assert "1 item match your filters" in page
+    assert "1 item matches your filters" in page
     assert 'value="GARDEN"' in page
     assert selected_options(page, "kind") == ["reflection"]
     assert selected_options(page, "status") == ["draft"]
@@ -894,7 +897,8 @@ def test_links_page_picker_filters(client, worker):
         f"{path}?q=safeguarding&tier={tier('link-worker', 'link-worker').id}", headers={"HX-Request": "true"}
     )
     text = text_of(fragment)
-    assert text.lstrip().startswith('<div id="picker-results"')
+    assert '<div id="picker-results">' in text
+    assert status_line(text, "picker-count")[1] is True  # the count, out of band into the lasting status line
     assert "<html" not in text
     assert "1 competence" in text
     assert "HX-Request" in fragment.headers["Vary"]
@@ -1024,6 +1028,7 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
 
     page = text_of(client.get(f"/portfolio/competences/{target.id}"))
     assert target.statement in page
+    assert page_title(page).startswith(f"Evidence for: {target.statement[:40]}")  # the tab names the competence
     assert "Evidence linked (1)" in page
     assert "Boundaries reflection" in page and "Held a boundary" in page
     assert "Their boundaries reflection" not in page
@@ -1031,6 +1036,8 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
     assert add and add.group(1) == f"/portfolio/new?competence={target.id}"
 
     choose = text_of(client.get(add.group(1)))
+    assert page_title(choose).startswith(f"Add evidence for: {target.statement[:40]}")
+    assert page_title(text_of(client.get("/portfolio/new"))) == "Add evidence – Evidence portfolio"
     assert f'name="competence" type="hidden" value="{target.id}"' in choose or re.search(
         rf'name="competence"[^>]*value="{target.id}"', choose
     )
@@ -1042,6 +1049,7 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
 
     form = text_of(client.get(response.headers["Location"]))
     assert f"This evidence will be linked to: {target.statement}" in form
+    assert f"for: {target.statement[:40]}" in page_title(form)
     assert f'action="/portfolio/new/other?competence={target.id}"' in form
     response = post_form(client, auth, f"/portfolio/new/other?competence={target.id}", valid_post("other"))
     assert response.status_code == 303
@@ -1052,6 +1060,7 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
     foreign = competence("CORE-01", "sfh-senior-engagement-worker")
     assert client.get(f"/portfolio/competences/{foreign.id}").status_code == 404
     assert client.get(f"/portfolio/new/other?competence={foreign.id}").status_code == 404
+    assert client.get(f"/portfolio/new?competence={foreign.id}").status_code == 404
 
 
 def test_a_retired_competence_is_not_offered_for_new_evidence(client, auth, worker):

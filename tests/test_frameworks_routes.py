@@ -11,6 +11,7 @@ from portfolio.extensions import db
 from portfolio.frameworks import service
 from portfolio.models import Competence, CompetenceGroup, Requirement, Role, Section
 from tests.factories import make_user, tier
+from tests.pages import status_line
 
 
 def text_of(response) -> str:
@@ -115,7 +116,10 @@ def test_search_answers_htmx_with_the_fragment_only(client, worker, frameworks):
     response = client.get(f"/frameworks/{framework.id}?q=Quality", headers={"HX-Request": "true"})
     page = text_of(response)
     assert "<html" not in page
-    assert page.lstrip().startswith('<div id="competences"')
+    assert '<div id="competences">' in page
+    # The count goes inside the page's lasting status line, and the tab's title says it.
+    assert status_line(page, "search-summary") == ("4 competences match “Quality”", True)
+    assert f"<title>{framework.title}: 4 competences match “Quality” – Evidence portfolio</title>" in page
     assert "Act within the limits of your competence and authority" in page  # group name matches
     assert "Communicate effectively in a health care environment" not in page
     assert "HX-Request" in response.headers["Vary"]
@@ -299,7 +303,7 @@ def test_manager_retires_a_locality_competence(client, manager, auth, frameworks
     assert retired.retired_by_id == manager.id
     page = text_of(client.get(f"/frameworks/{framework.id}"))
     assert "Retired: Soon retired" in page  # the notice
-    assert 'id="competence-%d"' % competence.id not in page
+    assert f'id="competence-{competence.id}"' not in page
     # Gone from the forms too.
     assert client.get(f"/frameworks/{framework.id}/locality/{competence.id}/edit").status_code == 404
     # A retired statement may be added again.

@@ -48,6 +48,7 @@ from portfolio.models import (
 )
 from portfolio.progress import service
 from tests.factories import assign, make_user, tier
+from tests.pages import page_title
 
 TODAY = date.today()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -790,7 +791,8 @@ def test_bad_verification_dates_are_shown_next_to_the_field(
     )
     assert response.status_code == 422
     page = text_of(response)
-    assert "<title>Error: Verify a requirement for Wren Worker" in page
+    assert "<title>Error: Verify a requirement for Wren Worker: " in page  # and names the requirement
+    assert requirement(worker, "REQ-DBS").statement[:30] in page_title(page)
     assert error_next_to(page, field) == f"Error: {message}"
     assert written() == before
 

@@ -90,7 +90,26 @@ def choose_kind():
         # url_for leaves out a None value, so no competence means no ?competence=
         return redirect(url_for(".new", kind=form.kind.data, competence=form.competence.data or None), code=303)
     hints = {k.value: k.hint for k in kinds.KINDS.values()}
-    return render("evidence/choose_kind.html", form=form, kind_hints=hints, status=422 if form.errors else 200)
+    competence = _preselected_competence(form.competence.data)
+    return render(
+        "evidence/choose_kind.html",
+        form=form,
+        kind_hints=hints,
+        competence=competence,
+        status=422 if form.errors else 200,
+    )
+
+
+def _preselected_competence(value):
+    """The competence new evidence will be linked to (from "Add evidence for this"), if any.
+
+    :raises NotFound: for a competence of another framework or a retired one, as step 2 does.
+    """
+    try:
+        competence_id = parse_id(value) if value else None
+    except ValueError:
+        return None
+    return service.get_competence_for_worker_or_404(current_user, competence_id, active=True) if competence_id else None
 
 
 def _input_from(form) -> service.EvidenceInput:
@@ -138,10 +157,7 @@ def _show_error(form, error: FieldError):
 def new(kind: str):
     """Step 2: the form for that kind of evidence, with suggested competences to tick, then save or send."""
     evidence_kind = _kind_or_404(kind)
-    competence_id = request.args.get("competence", type=parse_id)
-    competence = (
-        service.get_competence_for_worker_or_404(current_user, competence_id, active=True) if competence_id else None
-    )
+    competence = _preselected_competence(request.args.get("competence"))
     entry = kinds.get(evidence_kind)
     form = entry.form()
     if not form.is_submitted() and "occurred_on" in form:

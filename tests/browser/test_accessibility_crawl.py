@@ -1,0 +1,217 @@
+"""Every page of the access matrix, for every role, in a 320 px wide Chromium: axe-core finds nothing
+(WCAG 2.2 A and AA and best practice), the page does not scroll sideways and has exactly one h1.
+
+Pages are the matrix's GET routes a role may open (200), is refused (403) or finds missing (404),
+and the error state of every form it may post (an empty or invalid form answered 422). One browser
+context per role; the findings of all pages are reported together.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from portfolio.models import Role
+from tests.browser.conftest import AXE, axe_violations, horizontal_overflow, sign_in_by_cookie
+from tests.factories import make_user
+from tests.test_access_matrix import CASES, ROLES, make_world
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 320, "height": 720}
+SHOWN = (200, 403, 404)  # answers that are a page to read
+FILES = {
+    "static",
+    "assets.nhsuk_asset",
+    "evidence.download",
+    "review.download",
+    "review.note_download",
+    "progress.export",
+    "progress.pdf",
+    "progress.worker_pdf",
+    "mfa.totp_qr",
+}  # a browser downloads these: no page to check (a refusal of them is the same page as any other)
+
+POST_FORM = """([path, fields]) => {
+  const form = document.createElement('form');
+  form.method = 'post';
+  form.action = path;
+  const token = document.querySelector('meta[name="csrf-token"]').content;
+  for (const [name, value] of Object.entries({csrf_token: token, ...fields})) {
+    const input = document.createElement('input');
+    input.type = 'hidden';
+    input.name = name;
+    input.value = value;
+    form.append(input);
+  }
+  document.body.append(form);
+  form.submit();  // a plain browser post: no htmx, as with JavaScript off
+}"""
+
+
+def page_findings(page) -> dict:
+    """What is wrong with the page in view: axe violations, sideways scrolling, h1 count."""
+    found: dict = {}
+    for violation in axe_violations(page):
+        found[violation["id"]] = [" ".join(target) for target in violation["nodes"]]
+    overflow = horizontal_overflow(page)
+    if overflow > 0:
+        found["scrolls sideways by px"] = overflow
+    h1s = page.locator("h1").count()
+    if h1s != 1:
+        found["h1 count"] = h1s
+    return found
+
+
+def more_pages(frameworks, role: str) -> list[str]:
+    """Pages the matrix reaches with other data than the ones a wide table or a long list sits on."""
+    if role == "anonymous":
+        return []
+    pages = [f"/frameworks/{frameworks['link-worker'].id}"]  # the tiers table
+    if role == "manager":
+        pages.append(f"/training/{frameworks['sfh-senior-engagement-worker'].key}/")  # the role profile's catalogue
+    return pages
+
+
+def crawl(page, ids: dict, role: str, extra: list[str]) -> tuple[dict, int]:
+    """Visit every state ``role`` can reach; the findings by state, and how many states were checked."""
+    findings: dict = {}
+    checked = 0
+    for path in extra:
+        assert page.goto(path).status == 200, path
+        checked += 1
+        if found := page_findings(page):
+            findings[f"{role} GET {path} (200)"] = found
+    for case in (case for case in CASES if case.endpoint not in FILES):
+        expected = case.expected[role]
+        path = case.path(ids)
+        if case.method == "GET" and expected in SHOWN:
+            response = page.goto(path)
+        elif case.method == "POST" and expected == 422:
+            page.goto("/auth/sign-in" if role == "anonymous" else "/account/")
+            data = {key: str(ids.get(value, value)) for key, value in (case.data or {}).items()}
+            with page.expect_navigation() as navigation:
+                page.evaluate(POST_FORM, [path, data])
+            response = navigation.value
+        else:
+            continue
+        if "text/html" not in (response.headers.get("content-type") or ""):
+            continue  # a file, a PDF, a zip or JSON
+        assert response.status == expected, f"{role} {case.method} {path}: {response.status}"
+        checked += 1
+        found = page_findings(page)
+        if found:
+            findings[f"{role} {case.method} {path} ({expected})"] = found
+    return findings, checked
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_page_and_error_state_is_accessible_at_320_px(app, browser, live_server, frameworks, role):
+    ids, people = make_world(frameworks)
+    context = browser.new_context(base_url=live_server, viewport=PHONE)
+    context.add_init_script(path=str(AXE))
+    try:
+        if role != "anonymous":
+            sign_in_by_cookie(context, app, live_server, people[role])
+        findings, checked = crawl(context.new_page(), ids, role, more_pages(frameworks, role))
+    finally:
+        context.close()
+    assert checked > (5 if role == "anonymous" else 30)
+    assert findings == {}, "\n".join(f"{state}: {json.dumps(found)}" for state, found in findings.items())
+
+
+def header_is_set_up(page) -> bool:
+    """The NHS.UK header's script ran: at 320 px the items that do not fit are under its menu button."""
+    return page.locator(".nhsuk-header__menu-toggle").is_visible()
+
+
+def test_after_boosted_navigation_and_a_422_answer_the_page_reflows_and_focus_is_on_the_page(
+    app, browser, live_server, frameworks
+):
+    manager = make_user(Role.MANAGER, email="manager@example.org")
+    context = browser.new_context(base_url=live_server, viewport=PHONE)
+    context.add_init_script(path=str(AXE))
+    sign_in_by_cookie(context, app, live_server, manager)
+    page = context.new_page()
+    try:
+        page.goto("/people/")
+        assert header_is_set_up(page) and horizontal_overflow(page) == 0
+        page.evaluate("() => { window.sameDocument = true; }")  # gone if the browser loads a new document
+
+        page.get_by_role("button", name="Invite a person").click()  # a boosted link: htmx swaps the body
+        page.wait_for_url("**/people/invite")
+        assert page.evaluate("() => window.sameDocument") is True  # htmx swapped the page in
+        assert header_is_set_up(page) and horizontal_overflow(page) == 0
+        expect(page.get_by_role("heading", level=1)).to_be_focused()
+        assert page_findings(page) == {}
+
+        page.get_by_role("button", name="Send invitation").click()  # empty: answered 422, swapped in by htmx
+        expect(page.locator(".nhsuk-error-summary")).to_be_focused()
+        assert page.evaluate("() => window.sameDocument") is True
+        assert page.title().startswith("Error:")
+        assert header_is_set_up(page) and horizontal_overflow(page) == 0
+        assert page_findings(page) == {}
+    finally:
+        context.close()
+
+
+SWAPS = {
+    # role: [(page, search box label, words, status line id, what it then says)]
+    "worker": [
+        ("/portfolio/", "Search titles and text", "Asset", "evidence-count", "1 item matches your filters"),
+        ("/frameworks/{sfh}", "Find a competence", "Quality", "search-summary", "4 competences match “Quality”"),
+        ("/portfolio/{evidence}/links", "Search competences", "safeguarding", "picker-count", "1 competence"),
+    ],
+    "manager": [("/people/", "Name or email", "worker@", "people-count", "1 person matches your search")],
+}
+
+
+@pytest.mark.parametrize("role", SWAPS)
+def test_htmx_searches_update_a_lasting_status_line_and_stay_accessible(app, browser, live_server, frameworks, role):
+    ids, people = make_world(frameworks)
+    context = browser.new_context(base_url=live_server, viewport=PHONE)
+    context.add_init_script(path=str(AXE))
+    sign_in_by_cookie(context, app, live_server, people[role])
+    page = context.new_page()
+    try:
+        for path, label, words, status_id, said in SWAPS[role]:
+            page.goto(path.format(**ids))
+            title = page.title()
+            page.evaluate("(id) => { window.statusLine = document.getElementById(id); }", status_id)
+            page.get_by_label(label, exact=True).press_sequentially(words, delay=20)
+            expect(page.locator(f"#{status_id}")).to_have_text(said)
+            # The same element, updated inside: a screen reader hears the new count once.
+            assert page.evaluate("(id) => window.statusLine === document.getElementById(id)", status_id), path
+            assert page.get_by_role("status").filter(has_text=said).count() == 1
+            assert page.locator("[aria-live]:has(table, ul, li)").count() == 0  # no live region round a list
+            assert page.title() != title and said in page.title()
+            assert page_findings(page) == {}, path
+    finally:
+        context.close()
+
+
+SELECTS_OVERFLOWING = """() => Array.from(document.querySelectorAll('main select'))
+  .filter(select => select.getBoundingClientRect().right > select.closest('[class*="nhsuk-grid-column"], form')
+    .getBoundingClientRect().right + 1)
+  .map(select => select.id)"""
+
+
+@pytest.mark.parametrize(
+    "role, paths", [("manager", ["/people/"]), ("worker", ["/portfolio/", "/portfolio/{evidence}/links"])]
+)
+def test_filter_selects_stay_in_their_column_with_text_at_200_percent(
+    app, browser, live_server, frameworks, role, paths
+):
+    ids, people = make_world(frameworks)
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
+    sign_in_by_cookie(context, app, live_server, people[role])
+    page = context.new_page()
+    try:
+        for path in paths:
+            page.goto(path.format(**ids))
+            page.evaluate("() => { document.documentElement.style.fontSize = '200%'; }")
+            assert page.evaluate(SELECTS_OVERFLOWING) == [], path
+    finally:
+        context.close()
