@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 import pytest
 from sqlalchemy import select
 
 from portfolio import paging
 from portfolio.extensions import db
-from portfolio.models import Role, TrainingItem, User
+from portfolio.models import Evidence, EvidenceKind, Role, TrainingItem, User
 from tests.factories import LONG_NAME, LONG_TITLE, make_user, many_users, tier, waiting_items
 from tests.pages import status_of, swapped_parts
 
@@ -307,28 +308,26 @@ def test_a_filter_answers_with_its_matches_and_keeps_its_filters_in_the_page_lin
     assert f'href="{spec.path}?q=worthington&amp;page=3"' in links["next"]
 
 
+def _query_counts(client, count_queries, paths: list[str]) -> list[int]:
+    """The queries of each path as a whole page, then of the last one as an htmx fragment."""
+    _get(client, paths[0])  # warm up (first-use queries)
+    counts = []
+    for path, headers in [*((p, {}) for p in paths), (paths[-1], {"HX-Request": "true"})]:
+        with count_queries:
+            _get(client, path, **headers)
+        counts.append(count_queries.count)
+    return counts
+
+
 def test_a_page_stays_small_and_a_filter_answer_is_a_tenth_of_it_with_a_fixed_number_of_queries(
     client, paged, count_queries
 ):
     spec, viewer = paged
     spec.fill(viewer, 30)
     paths = [spec.path, spec.path + "?page=2", f"{spec.path}?{_search_for_one_row(spec, 7)}"]
-    _get(client, spec.path)  # warm up
-
-    def measure() -> list[int]:
-        counts = []
-        for path in paths:
-            with count_queries:
-                _get(client, path)
-            counts.append(count_queries.count)
-        with count_queries:
-            _get(client, paths[-1], **{"HX-Request": "true"})
-        return [*counts, count_queries.count]
-
-    few = measure()
+    few = _query_counts(client, count_queries, paths)
     spec.fill(viewer, 300)
-    many = measure()
-    assert many == few
+    assert _query_counts(client, count_queries, paths) == few
 
     full = _get(client, spec.path)
     assert status_of(full, spec.status).startswith(f"{330 + _base_count(spec)} {spec.many}, showing 1 to 25")
@@ -340,3 +339,45 @@ def test_a_page_stays_small_and_a_filter_answer_is_a_tenth_of_it_with_a_fixed_nu
     # A whole page of rows swapped in place is still only the region: no header, filters or footer.
     page_two, _ = swapped_parts(_get(client, spec.path + "?page=2", **{"HX-Request": "true"}), spec.region)
     assert "nhsuk-header" not in page_two and "nhsuk-footer" not in page_two and "<form" not in page_two
+
+
+# --- My portfolio: paged by the same helper, 20 items a page --------------------------------------
+
+
+def _add_items(worker: User, count: int, first: int = 1) -> None:
+    """``count`` items of ``worker``'s, written directly, searchable by their titles."""
+    db.session.add_all(
+        Evidence(
+            owner_id=worker.id,
+            kind=EvidenceKind.OTHER,
+            title=f"{LONG_TITLE} {n:03d}",
+            search_text=f"{LONG_TITLE} {n:03d}".lower(),
+            occurred_on=date(2026, 3, 10),
+        )
+        for n in range(first, first + count)
+    )
+    db.session.commit()
+
+
+def test_my_portfolio_pages_with_the_count_out_of_band_and_stays_small(client, auth, frameworks, count_queries):
+    worker = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
+    auth.login_as(worker)
+    _add_items(worker, 30)
+    paths = ["/portfolio/", "/portfolio/?page=2", "/portfolio/?q=group+007"]
+    few = _query_counts(client, count_queries, paths)
+    _add_items(worker, 300, first=31)
+    assert _query_counts(client, count_queries, paths) == few
+
+    full = _get(client, "/portfolio/")
+    assert "hx-swap-oob" not in full
+    assert status_of(full, "evidence-count") == "330 items, showing 1 to 20 (page 1 of 17)"
+    assert len(full.encode()) < FULL_PAGE_LIMIT
+    answer = _get(client, "/portfolio/?q=group+007", **{"HX-Request": "true"})
+    body, oob = swapped_parts(answer, "evidence-list")
+    assert oob == ['<p class="nhsuk-body paged-status" id="evidence-count" role="status" hx-swap-oob="innerHTML">']
+    assert status_of(body, "evidence-count") == "1 item matches your filters"
+    assert len(answer.encode()) <= len(full.encode()) / 10
+    last = _get(client, "/portfolio/?page=99", **{"HX-Request": "true"})
+    assert status_of(last, "evidence-count") == "330 items, showing 321 to 330 (page 17 of 17)"
+    assert list(_pagination_links(last)) == ["prev"]
+    assert 'href="/portfolio/?page=16"' in _pagination_links(last)["prev"]
