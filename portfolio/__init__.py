@@ -67,7 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_security_headers(app)
     tasks.init_app(app)
 
-    from . import errors, navigation, params, templating
+    from . import errors, navigation, paging, params, templating
     from .account.routes import bp as account_bp
     from .auth import sessions
     from .auth.routes import bp as auth_bp
@@ -90,6 +90,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     navigation.init_app(app)
     templating.init_app(app)
+    paging.init_app(app)
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(account_bp)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import make_response, render_template
 from flask.typing import ResponseReturnValue
 from htmx_flask import request
-from jinja2_fragments.flask import render_block
+from jinja2_fragments.flask import render_block, render_blocks
 
 
 def wants_fragment() -> bool:
@@ -19,10 +19,26 @@ def wants_fragment() -> bool:
     return bool(request.htmx) and not request.htmx.boosted and not request.htmx.history_restore_request
 
 
-def render(template: str, block: str | None = None, *, status: int = 200, **context: Any) -> ResponseReturnValue:
-    """Render ``template``, or only its ``block`` when htmx asks for a fragment."""
+def render(
+    template: str,
+    block: str | None = None,
+    *,
+    status: int = 200,
+    oob: tuple[str, ...] = (),
+    **context: Any,
+) -> ResponseReturnValue:
+    """Render ``template``, or only its ``block`` when htmx asks for a fragment.
+
+    ``oob``: further blocks sent with the fragment for htmx to swap out of band
+    (a lasting ``role="status"`` element outside the swapped region, say). They
+    render with ``hx_oob`` true, so the element carries ``hx-swap-oob`` only
+    there: in a whole page (boosted navigation included) it is an ordinary element.
+    """
     if block is not None and wants_fragment():
-        body = render_block(template, block, **context)
+        if oob:
+            body = render_blocks(template, [block, *oob], hx_oob=True, **context)
+        else:
+            body = render_block(template, block, **context)
     else:
         body = render_template(template, **context)
     response = make_response(body, status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portfolio.auth.passwords import hash_password
 from portfolio.extensions import db
@@ -48,19 +48,12 @@ def tier(framework_key: str, slug: str) -> Tier:
     )
 
 
-def make_user(
-    *roles: Role,
-    email: str | None = None,
-    name: str | None = None,
-    tier: Tier | None = None,
-    active: bool = True,
-) -> User:
-    """A user with the given roles (a worker by default) and the test password."""
+def _user(roles: tuple[Role, ...], email: str, name: str, tier: Tier | None, *, active: bool = True) -> User:
+    """A user with ``roles`` (a worker when none) and the test password, not yet added."""
     roles = roles or (Role.WORKER,)
-    number = next(_numbers)
-    user = User(
-        email=email or f"person{number}@example.org",
-        name=name or f"Person {number}",
+    return User(
+        email=email,
+        name=name,
         password_hash=PASSWORD_HASH,
         is_worker=Role.WORKER in roles,
         is_supervisor=Role.SUPERVISOR in roles,
@@ -69,6 +62,18 @@ def make_user(
         framework_id=tier.framework_id if tier else None,
         tier_id=tier.id if tier else None,
     )
+
+
+def make_user(
+    *roles: Role,
+    email: str | None = None,
+    name: str | None = None,
+    tier: Tier | None = None,
+    active: bool = True,
+) -> User:
+    """A user with the given roles (a worker by default) and the test password."""
+    number = next(_numbers)
+    user = _user(roles, email or f"person{number}@example.org", name or f"Person {number}", tier, active=active)
     db.session.add(user)
     db.session.commit()
     return user
@@ -277,3 +282,48 @@ def verification(
     db.session.add(row)
     db.session.commit()
     return row
+# --- Many rows at once, for the size and query-count tests of long lists -----------------------
+
+# Names, emails and titles as long as real ones, so that page sizes measured on them mean something.
+LONG_NAME = "Alexandra Worthington-Smythe"
+LONG_TITLE = "Observed holistic assessment with a community walking group"
+
+
+def many_users(count: int, *roles: Role, tier: Tier | None = None, name: str = LONG_NAME) -> list[User]:
+    """``count`` users named ``"<name> 001"`` onwards, numbered after those already so named; one commit."""
+    first = (db.session.scalar(select(func.count()).where(User.name.startswith(name + " "))) or 0) + 1
+    users = [
+        _user(roles, f"{name.lower().replace(' ', '.')}.{n:03d}@example.org", f"{name} {n:03d}", tier)
+        for n in range(first, first + count)
+    ]
+    db.session.add_all(users)
+    db.session.commit()
+    return users
+
+
+def waiting_items(supervisor: User, workers: list[User], per_worker: int, title: str = LONG_TITLE) -> None:
+    """``per_worker`` items of each worker waiting in ``supervisor``'s queue, written directly in one commit.
+
+    No competence links or ledger rows: for the queue's pages, not for deciding.
+    """
+    from portfolio.models import EvidenceStatus, utcnow
+
+    db.session.add_all(
+        SupervisionAssignment(supervisor_id=supervisor.id, worker_id=w.id, starts_on=date(2026, 1, 1)) for w in workers
+    )
+    items = [
+        Evidence(
+            owner_id=w.id,
+            kind=EvidenceKind.OTHER,
+            status=EvidenceStatus.SUBMITTED,
+            title=f"{title} {n}",
+            occurred_on=EVENT_DAY,
+            submitted_at=utcnow(),
+        )
+        for w in workers
+        for n in range(1, per_worker + 1)
+    ]
+    db.session.add_all(items)
+    db.session.flush()
+    db.session.add_all(Submission(evidence_id=e.id, submitted_at=e.submitted_at, content_hash="0" * 64) for e in items)
+    db.session.commit()

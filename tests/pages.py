@@ -68,3 +68,21 @@ def page_title(page: str) -> str:
     found = re.search(r"<title>(.*?)</title>", page, re.S)
     assert found, "no <title>"
     return " ".join(found.group(1).split())
+def status_of(page: str, element_id: str) -> str:
+    """The words of the lasting ``role="status"`` element ``element_id`` (a paged list's result count)."""
+    found = re.search(rf'<p[^>]*\bid="{element_id}"[^>]*>(.*?)</p>', page, re.S)
+    assert found, f"no element {element_id}"
+    assert 'role="status"' in found.group(0), f"{element_id} is not a status element"
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", found.group(1))).split())
+
+
+def swapped_parts(fragment: str, region_id: str) -> tuple[str, list[str]]:
+    """An htmx answer split into the region it swaps and its out-of-band elements (their opening tags).
+
+    :raises AssertionError: when the answer does not start with the region, or carries a whole page.
+    """
+    body = fragment.strip()
+    assert "<html" not in body and "<h1" not in body, "a whole page, not a fragment"
+    assert body.startswith(f'<div id="{region_id}"'), f"the answer does not start with #{region_id}"
+    oob = re.findall(r"<[a-z]+[^>]*\bhx-swap-oob=[^>]*>", body)
+    return body, oob

@@ -18,6 +18,7 @@ from portfolio.progress.service import add_months
 from portfolio.training import service
 from portfolio.training.service import TrainingStatus
 from tests.factories import PASSWORD_HASH, certificate, course, make_user, tier
+from tests.pages import status_of, swapped_parts
 
 FIXED = date(2026, 6, 15)  # "today" for every test that computes a status
 PDF = (
@@ -753,7 +754,8 @@ def test_the_compliance_matrix_shows_each_cell_as_a_tag_with_words_and_totals(cl
     assert "HX-Request" in response.headers["Vary"]
     page = text_of(response)
     assert "<h1>Team compliance</h1>" in page
-    assert "5 workers, 3 courses." in page
+    assert status_of(page, "compliance-status") == "5 workers"
+    assert "3 courses." in page
     assert header_cells(page, "compliance-matrix") == [
         "Worker",
         "Safeguarding adults",
@@ -795,10 +797,10 @@ def test_the_htmx_request_gets_only_the_table(client, auth, manager, team):
     response = client.get("/training/link-worker/compliance?status=expired", headers={"HX-Request": "true"})
     assert response.status_code == 200
     assert "HX-Request" in response.headers["Vary"]
-    body = text_of(response).strip()
-    assert body.startswith('<div id="compliance-table"')
-    assert body.endswith("</div>")
-    assert "<html" not in body and "<h1>" not in body and "compliance-filters" not in body
+    body, oob = swapped_parts(text_of(response), "compliance-table")
+    assert "compliance-filters" not in body
+    assert oob == ['<p class="nhsuk-body paged-status" id="compliance-status" role="status" hx-swap-oob="innerHTML">']
+    assert status_of(body, "compliance-status") == "1 worker matches your filters"
     assert [row[0] for row in matrix_rows(body)] == ["Alice Able", "Totals"]
     assert 'href="/training/link-worker/compliance?status=expired&format=csv"' in body
 
@@ -827,7 +829,12 @@ def test_filters_by_status_and_name(client, auth, manager, team, query, names):
         assert [row[0] for row in rows] == names + ["Totals"]
     else:
         assert [row[0] for row in rows] == ["No workers match.", "Totals"]
-    assert f"{len(names)} {'worker' if len(names) == 1 else 'workers'}, 3 courses." in page
+    filtered = "status=&" not in query + "&" and "status=nonsense" not in query
+    if not names:
+        assert status_of(page, "compliance-status") == "No workers match your filters"
+    else:
+        count = f"{len(names)} {'worker matches' if len(names) == 1 else 'workers match'} your filters"
+        assert status_of(page, "compliance-status") == (count if filtered else f"{len(names)} workers")
 
 
 def test_totals_count_the_workers_shown(client, auth, manager, team):
@@ -952,14 +959,15 @@ def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_cour
         return page_count, csv_queries.count, text_of(page), exported.get_data(as_text=True)
 
     small_page, small_csv, page, exported = measure()
-    assert "3 workers, 3 courses." in page
+    assert status_of(page, "compliance-status") == "3 workers" and "3 courses." in page
     assert len(exported.splitlines()) == 4
 
     _grow(200, 25)
     large_page, large_csv, page, exported = measure()
-    assert "200 workers, 25 courses." in page
-    assert len(exported.splitlines()) == 201
-    assert len(matrix_rows(page)) == 201  # and the totals row
+    assert status_of(page, "compliance-status") == "200 workers, showing 1 to 8 (page 1 of 25)"  # 200 cells a page
+    assert "25 courses." in page
+    assert len(exported.splitlines()) == 201  # every worker, not only the page
+    assert len(matrix_rows(page)) == 9  # a page of them, and the totals row
     statuses = {
         label
         for row in matrix_rows(page)[:-1]

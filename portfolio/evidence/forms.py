@@ -8,7 +8,6 @@ from wtforms import (
     BooleanField,
     Form,
     HiddenField,
-    IntegerField,
     RadioField,
     SearchField,
     SelectField,
@@ -16,7 +15,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from ..fields import DateInputField, choices
 from ..idempotency import OnceForm
@@ -128,7 +127,6 @@ class FilterForm(FlaskForm):
     competence = IdField("Competence", validators=[Optional()], message="Choose a competence from the map")
     date_from = DateInputField("From", description_name="The from date")
     date_to = DateInputField("To", description_name="The to date")
-    page = IntegerField("Page", validators=[Optional(), NumberRange(min=1, max=100_000)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

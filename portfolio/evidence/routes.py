@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import clock
+from .. import clock, paging
 from ..access import role_required
 from ..errors import FieldError, Refusal, show_on_form
 from ..fields import choices
@@ -63,7 +61,7 @@ def _filters_from(form: FilterForm) -> service.PortfolioFilters:
         competence_id=form.competence.data if ok("competence") else None,
         date_from=form.date_from.data if ok("date_from") and ok("date_to") else None,
         date_to=form.date_to.data if ok("date_from") and ok("date_to") else None,
-        page=(form.page.data or 1) if ok("page") else 1,
+        page=paging.requested_page(),
     )
 
 
@@ -73,11 +71,14 @@ def index():
     """My portfolio: every item, newest first, filtered and paginated."""
     form = FilterForm(request.args)
     filters = _filters_from(form)
-    result = service.portfolio_page(current_user, filters)
-    params = {k: v for k, v in request.args.items() if k != "page" and v}
-    page_url = lambda n: url_for(".index") + "?" + urlencode({**params, "page": n})  # noqa: E731
+    filtered = any(value for key, value in request.args.items() if key != "page")
     return render(
-        "evidence/index.html", "evidence_list", form=form, result=result, page_url=page_url, filtered=bool(params)
+        "evidence/index.html",
+        "evidence_list",
+        oob=("evidence_status",),
+        form=form,
+        result=service.portfolio_page(current_user, filters),
+        filtered=filtered,
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -13,7 +12,7 @@ from flask import abort
 from sqlalchemy import Select, func, inspect, or_, select
 from werkzeug.datastructures import FileStorage
 
-from .. import clock, idempotency, richtext
+from .. import clock, idempotency, paging, richtext
 from ..audit import ledger
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError
@@ -672,15 +671,17 @@ class PortfolioFilters:
     page: int = 1
 
 
-@dataclass
-class PortfolioPage:
-    items: list[Evidence]
-    total: int
-    page: int
-    pages: int
-    link_counts: dict[int, int]
-    file_counts: dict[int, int]
-    competence: Competence | None
+@dataclass(frozen=True)
+class PortfolioPage(paging.Page[Evidence]):
+    """A page of the portfolio, with each item's number of links and files, and the competence filtered on."""
+
+    link_counts: dict[int, int] = field(default_factory=dict)
+    file_counts: dict[int, int] = field(default_factory=dict)
+    competence: Competence | None = None
+
+    @property
+    def page(self) -> int:
+        return self.number
 
 
 def _search(query: Select, q: str) -> Select:
@@ -710,18 +711,14 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
     if filters.q:
         query = _search(query, filters.q)
 
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    page = min(max(filters.page, 1), pages)
-    items = list(
-        db.session.scalars(
-            query.order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
-            .options(db.selectinload(Evidence.note_reviews))  # a note's state, in one query for the page
-            .limit(PAGE_SIZE)
-            .offset((page - 1) * PAGE_SIZE)
-        )
+    page = paging.paginate(
+        query.order_by(Evidence.occurred_on.desc(), Evidence.id.desc()).options(
+            db.selectinload(Evidence.note_reviews)  # a note's state, in one query for the page
+        ),
+        filters.page,
+        per_page=PAGE_SIZE,
     )
-    ids = [e.id for e in items]
+    ids = [e.id for e in page.items]
     link_counts: dict[int, int] = {}
     file_counts: dict[int, int] = {}
     if ids:
@@ -739,7 +736,7 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
                 .group_by(EvidenceFile.evidence_id)
             ).all()
         )
-    return PortfolioPage(items, total, page, pages, link_counts, file_counts, competence)
+    return PortfolioPage(page.items, page.total, page.number, PAGE_SIZE, link_counts, file_counts, competence)
 
 
 # --- Reading: competences and the map ---------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user
 
-from .. import idempotency
+from .. import idempotency, paging
 from ..access import manager_required
 from ..auth.sessions import start_session
 from ..errors import FieldError, show_on_form
@@ -33,13 +33,14 @@ def index():
     form = PeopleFilterForm(request.args)
     form.validate()
     q = form.q.data if not form.q.errors else ""
-    rows = service.people(q or "", form.status.data or "", form.role.data or "")
+    page = service.people_page(paging.requested_page(), q or "", form.status.data or "", form.role.data or "")
     filtered = bool(q or form.status.data or form.role.data)
     return render(
         "people/index.html",
         "people_list",
+        oob=("people_status",),
         form=form,
-        rows=rows,
+        page=page,
         filtered=filtered,
         invitations=service.pending_invitations(),
     )

@@ -9,7 +9,7 @@ cannot both pass the check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -19,7 +19,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from .. import clock, idempotency
+from .. import clock, idempotency, paging
 from ..audit import ledger
 from ..auth import passwords, tokens
 from ..database import begin_write, lock_all, lock_first, lock_or_404
@@ -75,23 +75,23 @@ def _status_condition(status: str):
     }[status]
 
 
-def people(q: str = "", status: str = "", role: str = "") -> list[PersonRow]:
-    """Everyone matching the search and filters, with their current supervisors.
-
-    Two queries whatever the number of people: the people (with framework
-    and tier joined), then every current supervision assignment among them.
-    """
+def _people_query(q: str, status: str, role: str):
     query = (
         select(User)
         .options(joinedload(User.framework), joinedload(User.tier))
-        .order_by(func.lower(User.name), User.email)
+        .order_by(func.lower(User.name), User.email, User.id)
     )
     query = query.where(*name_or_email_matches(q))
     if status in STATUSES:
         query = query.where(_status_condition(status))
     if role in {r.value for r in Role}:
         query = query.where(ROLE_COLUMNS[Role(role)].is_(True))
-    rows = [PersonRow(user) for user in db.session.scalars(query).unique()]
+    return query
+
+
+def _with_supervisors(people) -> list[PersonRow]:
+    """Rows for ``people`` with their current supervisors (one query for them all)."""
+    rows = [PersonRow(user) for user in people]
     by_id = {row.user.id: row for row in rows}
     if by_id:
         assignments = db.session.scalars(
@@ -103,6 +103,21 @@ def people(q: str = "", status: str = "", role: str = "") -> list[PersonRow]:
         for assignment in assignments:
             by_id[assignment.worker_id].supervisors.append(assignment.supervisor)
     return rows
+
+
+def people(q: str = "", status: str = "", role: str = "") -> list[PersonRow]:
+    """Everyone matching the search and filters, with their current supervisors.
+
+    Two queries whatever the number of people: the people (with framework
+    and tier joined), then every current supervision assignment among them.
+    """
+    return _with_supervisors(db.session.scalars(_people_query(q, status, role)).unique())
+
+
+def people_page(number: int, q: str = "", status: str = "", role: str = "") -> paging.Page[PersonRow]:
+    """One page of :func:`people` (three queries: the count, the page, its supervisors)."""
+    page = paging.paginate(_people_query(q, status, role), number)
+    return replace(page, items=_with_supervisors(page.items))
 
 
 def get_person_or_404(person_id: int) -> User:

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, flash, redirect, request, send_fil
 from flask_login import current_user, login_required
 from werkzeug.utils import secure_filename
 
-from .. import duties
+from .. import duties, paging
 from ..access import manager_required, role_required
 from ..csvexport import csv_response
 from ..errors import FieldError, show_on_form
@@ -217,21 +217,21 @@ def team():
         [("", "All frameworks")] + [(str(fw.id), fw.short_title) for fw, _ in frameworks_service.current_frameworks()]
     )
     form.validate()
-    rows = service.overview(
-        actor=current_user,
-        q=(form.q.data or "") if not form.q.errors else "",
-        framework_id=optional_id(form.framework.data or ""),
-        only=form.only.data or "",
-    )
+    q = (form.q.data or "") if not form.q.errors else ""
+    framework_id = optional_id(form.framework.data or "")
+    only = (form.only.data or "") if not form.only.errors else ""
+    rows = service.overview(actor=current_user, q=q, framework_id=framework_id, only=only)
     if request.args.get("format") == "csv":
         return _csv(rows)
-    query = request.query_string.decode()
+    # Paged after the overview is computed: "ready" and "lapsed" are worked out in Python, not held in a column.
     return render(
         "progress/team.html",
         "team_table",
+        oob=("team_status",),
         form=form,
-        rows=rows,
-        csv_url=url_for(".team") + "?" + (query + "&" if query else "") + "format=csv",
+        page=paging.paginate_list(rows, paging.requested_page()),
+        filtered=bool(q or framework_id or only),
+        csv_url=paging.list_url(format="csv"),  # every page, with the same filters
     )
 
 

@@ -1,9 +1,10 @@
 """The decision form (one row per linked competence) and the note review form."""
 
 from flask_wtf import FlaskForm
-from wtforms import FieldList, Form, FormField, RadioField, TextAreaField
+from wtforms import FieldList, Form, FormField, RadioField, SearchField, SelectField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from ..evidence.forms import kind_choices
 from ..fields import choices
 from ..models import DecisionOutcome, NoteOutcome
 from .service import COMMENT_MAX
@@ -63,3 +64,20 @@ class NoteReviewForm(FlaskForm):
             Length(max=COMMENT_MAX, message=f"The comment must be {COMMENT_MAX:,} characters or fewer"),
         ],
     )
+
+
+class QueueFilterForm(FlaskForm):
+    """The queue's filters, read from the address so links and the back button keep them."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(
+        "Title or worker's name",
+        validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")],
+    )
+    kind = SelectField("Kind", validators=[Optional()])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = choices([("", "All kinds")]) + kind_choices()

@@ -5,14 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
+from .. import paging
 from ..access import role_required
 from ..errors import FieldError, show_on_form
 from ..evidence import files
 from ..evidence import service as evidence_service
-from ..models import DecisionOutcome, NoteOutcome, Role
+from ..models import DecisionOutcome, EvidenceKind, NoteOutcome, Role
 from ..rendering import render
 from . import service
-from .forms import DecisionForm, NoteReviewForm
+from .forms import DecisionForm, NoteReviewForm, QueueFilterForm
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 supervisor_required = role_required(Role.SUPERVISOR)
@@ -21,12 +22,20 @@ supervisor_required = role_required(Role.SUPERVISOR)
 @bp.get("/")
 @supervisor_required
 def queue():
-    """Items waiting for my decision, oldest first, and notes to confirm."""
+    """Items waiting for my decision, oldest first, a page at a time and filtered; and notes to confirm."""
     from ..cpd import service as cpd
 
+    form = QueueFilterForm(request.args)
+    form.validate()  # a bad value is reported next to its field and ignored
+    q = (form.q.data or "") if not form.q.errors else ""
+    kind = EvidenceKind(form.kind.data) if form.kind.data and not form.kind.errors else None
     return render(
         "review/queue.html",
-        items=service.queue(current_user),
+        "review_queue",
+        oob=("queue_status",),
+        form=form,
+        page=service.queue_page(current_user, paging.requested_page(), q=q, kind=kind),
+        filtered=bool(q or kind),
         notes=service.notes_to_confirm(current_user),
         appraisals=cpd.appraisals_to_sign(current_user),
     )

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 from flask import abort
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import duties
+from .. import duties, paging
 from ..audit import ledger
 from ..clock import today
 from ..database import begin_write, lock_first, lock_or_404
@@ -196,20 +196,52 @@ class QueueItem:
     days_waiting: int
 
 
-def queue(actor: User) -> list[QueueItem]:
-    """Submissions waiting for the actor's decision, oldest first (one query)."""
-    if not actor.has_role(Role.SUPERVISOR):
-        return []
-    now = today()
+def _queue_query(actor: User, now: date, *, q: str = "", kind: EvidenceKind | None = None):
+    """Submissions waiting for the actor, oldest first, with their item and worker.
+
+    ``q``: every word (five at most) is in the item's title or the worker's name;
+    ``kind``: only items of that kind.
+    """
     owner = db.aliased(User)
-    rows = db.session.execute(
+    query = (
         select(Submission, Evidence, owner)
         .join(Evidence, Evidence.id == Submission.evidence_id)
         .join(owner, owner.id == Evidence.owner_id)
         .where(_open(), _reviewable_by(actor, now))
         .order_by(Submission.submitted_at, Submission.id)
-    ).all()
-    return [QueueItem(s, e, w, (now - s.submitted_at.date()).days) for s, e, w in rows]
+    )
+    for word in q.lower().split()[:5]:
+        query = query.where(
+            or_(
+                func.lower(Evidence.title).contains(word, autoescape=True),
+                func.lower(owner.name).contains(word, autoescape=True),
+            )
+        )
+    if kind is not None:
+        query = query.where(Evidence.kind == kind)
+    return query
+
+
+def _queue_item(row, now: date) -> QueueItem:
+    submission, evidence, worker = row
+    return QueueItem(submission, evidence, worker, (now - submission.submitted_at.date()).days)
+
+
+def queue(actor: User) -> list[QueueItem]:
+    """Submissions waiting for the actor's decision, oldest first (one query)."""
+    if not actor.has_role(Role.SUPERVISOR):
+        return []
+    now = today()
+    return [_queue_item(row, now) for row in db.session.execute(_queue_query(actor, now)).all()]
+
+
+def queue_page(actor: User, number: int, *, q: str = "", kind: EvidenceKind | None = None) -> paging.Page[QueueItem]:
+    """One page of the actor's queue, filtered, oldest first (two queries: the count and the page)."""
+    if not actor.has_role(Role.SUPERVISOR):
+        return paging.Page([], 0, 1)
+    now = today()
+    page = paging.paginate(_queue_query(actor, now, q=q, kind=kind), number, scalars=False)
+    return replace(page, items=[_queue_item(row, now) for row in page.items])
 
 
 def queue_count(actor: User) -> int:

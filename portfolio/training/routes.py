@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask_login import current_user
 
+from .. import paging
 from ..access import manager_required
 from ..csvexport import csv_response
 from ..errors import FieldError, show_on_form
@@ -16,6 +17,8 @@ from . import service
 from .forms import ComplianceFilterForm, TrainingItemForm
 
 bp = Blueprint("training", __name__, url_prefix="/training")
+# A row has a cell per course: a page holds about this many cells, so a long catalogue means fewer rows a page.
+CELLS_PER_PAGE = 200
 
 
 @bp.get("/")
@@ -119,21 +122,29 @@ def compliance(key: str):
     """Workers by required training: valid, due soon, expired or missing."""
     framework = service.current_framework_or_404(key)
     form = ComplianceFilterForm(request.args)
-    form.validate()
-    matrix = service.compliance(
-        framework, status=form.status.data or "", q=(form.q.data or "") if not form.q.errors else ""
-    )
+    form.validate()  # a bad value is reported next to its field and ignored
+    status = (form.status.data or "") if not form.status.errors else ""
+    q = (form.q.data or "") if not form.q.errors else ""
+    matrix = service.compliance(framework, status=status, q=q)
     if request.args.get("format") == "csv":
         return _csv(matrix)
-    query = request.query_string.decode()
+    # Paged after the matrix is built: the totals count every worker who matches, not only this page's.
     return render(
         "training/compliance.html",
         "compliance_table",
+        oob=("compliance_status",),
         form=form,
         matrix=matrix,
+        page=paging.paginate_list(matrix.workers, paging.requested_page(), per_page=_rows_per_page(len(matrix.items))),
+        filtered=bool(q or status),
         frameworks=[fw for fw, _ in frameworks_service.current_frameworks()],
-        csv_url=url_for(".compliance", key=key) + "?" + (query + "&" if query else "") + "format=csv",
+        csv_url=paging.list_url(format="csv"),
     )
+
+
+def _rows_per_page(courses: int) -> int:
+    """Workers a page: a page of the usual size, fewer for a long catalogue, never fewer than 5."""
+    return max(5, min(paging.PER_PAGE, CELLS_PER_PAGE // max(courses, 1)))
 
 
 def _csv(matrix) -> Response:

@@ -1,0 +1,130 @@
+"""Long lists a page at a time: the page asked for, one COUNT plus LIMIT/OFFSET, and the links to other pages.
+
+Every paged list (the review queue, the workers list, the compliance matrix,
+People, My portfolio) uses this module and the ``paging`` macros in
+``templates/_paging.html``, so a page of any list stays small whatever the
+data size, and its links work with JavaScript off and swap only the list with htmx.
+
+The page number comes from the address (``?page=3``). Anything that is not a
+whole number from 1 (missing, text, zero, negative, absurdly long) reads as
+page 1, and a page past the end shows the last page: a person following an old
+link still sees the list, never an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+from urllib.parse import urlencode
+
+from flask import Flask, request, url_for
+from sqlalchemy import Select, func, select
+
+from .extensions import db
+
+PER_PAGE = 25
+# Six digits: more pages than any list will have, and an OFFSET the database handles.
+_MAX_DIGITS = 6
+
+T = TypeVar("T")
+
+
+def page_number(value: object) -> int:
+    """The page asked for: a whole number from 1; anything else is page 1."""
+    text = str(value if value is not None else "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > _MAX_DIGITS:
+        return 1
+    return max(int(text), 1)
+
+
+def requested_page() -> int:
+    """The ``page`` of the current request's address (see :func:`page_number`)."""
+    return page_number(request.args.get("page"))
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: its rows, how many rows the whole list has, and where this page sits."""
+
+    items: list[T]
+    total: int
+    number: int
+    per_page: int = PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return _pages(self.total, self.per_page)
+
+    @property
+    def first(self) -> int:
+        """The position of this page's first row in the whole list (0 for an empty list)."""
+        return (self.number - 1) * self.per_page + 1 if self.items else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.items) - 1 if self.items else 0
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def _pages(total: int, per_page: int) -> int:
+    return max(1, math.ceil(total / per_page))
+
+
+def _within(number: int, total: int, per_page: int) -> int:
+    """A page past the end is the last page."""
+    return min(max(number, 1), _pages(total, per_page))
+
+
+def paginate(query: Select, number: int, *, per_page: int = PER_PAGE, scalars: bool = True) -> Page:
+    """One page of ``query`` (which must be ordered) in two queries: one COUNT, then LIMIT/OFFSET.
+
+    ``scalars``: rows are the first column's objects (``select(User)``); otherwise whole rows (tuples).
+    """
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    number = _within(number, total, per_page)
+    if total == 0:
+        return Page([], 0, 1, per_page)
+    result = db.session.execute(query.limit(per_page).offset((number - 1) * per_page))
+    items = list(result.scalars().unique() if scalars else result.all())
+    return Page(items, total, number, per_page)
+
+
+def paginate_list(rows: Sequence[T], number: int, *, per_page: int = PER_PAGE) -> Page[T]:
+    """One page of rows already computed (for lists filtered on values the database does not hold)."""
+    number = _within(number, len(rows), per_page)
+    start = (number - 1) * per_page
+    return Page(list(rows[start : start + per_page]), len(rows), number, per_page)
+
+
+def list_url(**changes: str | None) -> str:
+    """The current address without its page number, the filters kept, with ``changes`` (None removes a value).
+
+    For links that show the same list another way: another page, or the whole list as CSV.
+    """
+    params = [
+        (key, value)
+        for key, value in request.args.items(multi=True)
+        if key != "page" and key not in changes and value != ""
+    ]
+    params += [(key, value) for key, value in changes.items() if value is not None]
+    base = url_for(request.endpoint, **(request.view_args or {})) if request.endpoint else request.path
+    return base + ("?" + urlencode(params) if params else "")
+
+
+def page_url(number: int) -> str:
+    """The current address at page ``number`` (page 1 has no ``page``)."""
+    return list_url(page=str(number) if number > 1 else None)
+
+
+def init_app(app: Flask) -> None:
+    """Let templates build page links (``page_url(n)``)."""
+    app.add_template_global(page_url, "page_url")

@@ -1,0 +1,67 @@
+"""Paged lists in headless Chromium: a supervisor pages through a long review queue and filters it in place;
+the result count is one lasting status element that htmx updates out of band, and Back returns to the page before."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from portfolio.models import Role
+from tests.browser.conftest import assert_accessible, sign_in
+from tests.factories import LONG_NAME, PASSWORD, make_user, many_users, tier, waiting_items
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_supervisor_pages_through_the_queue_and_filters_it_in_place(page, live_server, frameworks):
+    supervisor = make_user(Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor")
+    waiting_items(supervisor, many_users(20, tier=tier("link-worker", "link-worker")), 3)
+    sign_in(page, "sam@example.org", PASSWORD)
+    page.goto("/review/")
+    status = page.locator("#queue-status")
+    expect(status).to_have_text("60 submissions, showing 1 to 25 (page 1 of 3)")
+    assert_accessible(page)
+    # Marks that survive only if nothing reloads and the status element is never replaced.
+    page.evaluate("window.notReloaded = true; document.getElementById('queue-status').dataset.lasting = 'yes'")
+
+    page.get_by_role("link", name="Next page").click()
+    expect(status).to_have_text("60 submissions, showing 26 to 50 (page 2 of 3)")
+    page.wait_for_url("**/review/?page=2")
+    expect(page.locator("table.review-queue tbody tr")).to_have_count(25)
+    expect(page.get_by_role("link", name="Previous page")).to_be_visible()
+    assert page.evaluate("window.notReloaded") is True
+    assert page.evaluate("document.getElementById('queue-status').dataset.lasting") == "yes"
+    assert page.locator("[role=status]#queue-status").count() == 1
+
+    page.get_by_label("Title or worker's name").press_sequentially(f"{LONG_NAME.split()[0]} 007", delay=20)
+    expect(status).to_have_text("3 submissions match your filters")
+    expect(page.locator("table.review-queue tbody tr")).to_have_count(3)
+    assert "page=" not in page.url and "q=" in page.url  # a new filter starts at page 1
+    assert page.evaluate("window.notReloaded") is True
+    assert page.evaluate("document.getElementById('queue-status').dataset.lasting") == "yes"
+    assert_accessible(page)
+
+    page.go_back()
+    page.wait_for_url("**/review/?page=2")
+    expect(page.locator("table.review-queue tbody tr")).to_have_count(25)
+
+
+def test_the_queue_pages_with_javascript_off(browser, live_server, frameworks):
+    supervisor = make_user(Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor")
+    waiting_items(supervisor, many_users(10, tier=tier("link-worker", "link-worker")), 3)
+    context = browser.new_context(base_url=live_server, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, "sam@example.org", PASSWORD)
+        page.goto("/review/")
+        page.get_by_role("link", name="Next page").click()
+        page.wait_for_url("**/review/?page=2")
+        expect(page.locator("#queue-status")).to_have_text("30 submissions, showing 26 to 30 (page 2 of 2)")
+        page.get_by_label("Kind").select_option(label="Other evidence")
+        page.get_by_role("button", name="Apply filters").click()
+        page.wait_for_url("**/review/?q=&kind=other")
+        expect(page.locator("#queue-status")).to_have_text(
+            "30 submissions match your filters, showing 1 to 25 (page 1 of 2)"
+        )
+    finally:
+        context.close()
