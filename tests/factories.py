@@ -14,12 +14,16 @@ from portfolio.models import (
     Appraisal,
     Competence,
     Evidence,
+    EvidenceFile,
     EvidenceKind,
+    EvidenceLink,
     Framework,
+    Passkey,
     PromotionRecommendation,
     PromotionRequest,
     Role,
     Submission,
+    SupervisionAction,
     SupervisionAssignment,
     Tier,
     User,
@@ -29,6 +33,10 @@ PASSWORD = "correct horse battery staple"
 # Hashed once: argon2id is slow on purpose, and tests create many users.
 PASSWORD_HASH = hash_password(PASSWORD)
 _numbers = itertools.count(1)
+
+# What the evidence use cases write: ``row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE`` after a refused one.
+EVIDENCE_MODELS = (Evidence, EvidenceFile, EvidenceLink, SupervisionAction)
+NO_EVIDENCE = {model.__tablename__: 0 for model in EVIDENCE_MODELS}
 
 
 def load_frameworks() -> dict[str, Framework]:
@@ -197,8 +205,6 @@ def give_totp(user: User) -> str:
 def make_passkey(user: User, name: str = "Work laptop") -> Passkey:
     """A stored passkey row for ``user`` (its key is not usable: for pages and access, not ceremonies)."""
     import secrets
-
-    from portfolio.models import Passkey
 
     key = Passkey(
         user_id=user.id, credential_id=secrets.token_urlsafe(16), public_key=b"not a real key", sign_count=0, name=name

@@ -23,11 +23,12 @@ from portfolio.auth.tokens import digest
 from portfolio.errors import FieldError
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, PasswordReset, PasswordResetRequest, Role, SignInAttempt, User
+from tests.pages import error_summary, field_error, is_signed_in
 
 from . import factories
 from .conftest import AuthActions, csrf_token
 from .factories import make_user
-from .test_auth import TOO_MANY, error_summary, field_error, is_signed_in, sign_in
+from .test_auth import TOO_MANY, sign_in
 from .test_notifications import Collector, body_of, free_port
 
 NEW = "amber kettle orbit seventy lantern"

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portfolio.cpd import service as cpd_service
 from portfolio.errors import FieldError
@@ -28,6 +27,7 @@ from portfolio.models import (
 from portfolio.progress import service as progress_service
 from portfolio.review import service as review_service
 from tests.factories import assign, make_user, tier
+from tests.pages import row_counts, text_of
 from tests.privacy_support import EVENT_DAY, TODAY, competences
 
 IDENTIFYING = "Visited Mr D, NHS number 943 476 5919, SW1A 1AA"
@@ -36,13 +36,6 @@ FOUND = "contains 1 possible NHS number and 1 possible postcode (“943 476 5919
 
 def message(label: str) -> str:
     return f"{label} {FOUND}: remove details that could identify a person you support"
-
-
-def row_counts() -> dict[str, int]:
-    """Rows in every table: a refused write leaves every one unchanged."""
-    return {
-        name: db.session.scalar(select(func.count()).select_from(table)) for name, table in db.metadata.tables.items()
-    }
 
 
 @pytest.fixture
@@ -414,13 +407,9 @@ def test_plurals_read_as_people_write_them():
 # --- Through the pages: 422, the error summary, the message next to the field, nothing saved ------------------
 
 
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
 def assert_shown_next_to(response, field: str, expected: str) -> None:
     assert response.status_code == 422
-    page = page_text(response)
+    page = text_of(response)
     assert "There is a problem" in page
     summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
     links = {
@@ -551,5 +540,5 @@ def test_a_refused_title_does_not_offer_the_confirm_box_that_cannot_clear_it(cli
     }
     response = client.post(url, data={"csrf_token": auth.token(url), **data}, content_type="multipart/form-data")
     assert_shown_next_to(response, "title", message("Title"))
-    page = page_text(response)
+    page = text_of(response)
     assert 'id="anonymity-check"' not in page and 'name="confirm_anonymous"' not in page

@@ -6,7 +6,6 @@ managers' Audit page, and records from before content binding adopted once.
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -44,6 +43,7 @@ from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
 from portfolio.supervision import service as supervision
 from tests.factories import audit, make_user, tier
+from tests.pages import text_of
 
 TODAY = date.today()
 HASH = "a" * 64
@@ -695,13 +695,9 @@ def test_a_checkpoint_of_an_empty_ledger(app, runner):
 # --- the managers' Audit page -----------------------------------------------------------------------
 
 
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
 def test_the_audit_page_before_any_check(client, auth, chain):
     auth.login_as(chain)
-    page = page_text(client.get("/audit/"))
+    page = text_of(client.get("/audit/"))
     assert "<h1>Audit ledger</h1>" in page
     assert "The ledger has not been verified yet." in page
     assert "No checkpoint yet" in page and "The ledger has 5 rows." in page
@@ -714,7 +710,7 @@ def test_verify_now_keeps_the_result_and_shows_it(client, auth, chain):
     assert response.status_code == 303 and response.headers["Location"] == "/audit/"
     check = db.session.scalar(select(AuditCheck))
     assert (check.ok, check.rows_checked, check.run_by_id, check.first_problem) == (True, 5, chain.id, "")
-    page = page_text(client.get("/audit/"))
+    page = text_of(client.get("/audit/"))
     assert "The audit ledger held: 5 rows and 0 records checked" in page
     assert "Held" in page and "Maya Manager" in page and "Last verified" in page
 
@@ -724,7 +720,7 @@ def test_the_page_shows_a_failed_scheduled_check(client, auth, runner, chain):
     execute("DELETE FROM audit_ledger WHERE seq = 5")
     assert verify_cli(runner).exit_code == 1
     auth.login_as(chain)
-    page = page_text(client.get("/audit/"))
+    page = text_of(client.get("/audit/"))
     assert "Did not hold" in page
     assert "Audit ledger does not match: the ledger ends at row 4, but the checkpoint of" in page
     assert "The scheduled check (flask audit verify)" in page
@@ -735,7 +731,7 @@ def test_verify_now_reports_a_problem(client, auth, world):
     execute("UPDATE decisions SET outcome = 'returned' WHERE id = :id", id=world.decision_id)
     auth.login_as(world.manager)
     assert client.post("/audit/verify", data={"csrf_token": auth.token("/audit/")}).status_code == 303
-    page = page_text(client.get("/audit/"))
+    page = text_of(client.get("/audit/"))
     problem = f"decision {world.decision_id} on submission {world.submission_id}: outcome differs from the ledger"
     assert f"The audit ledger did not hold: Audit ledger does not match: {problem}." in page
     assert db.session.scalar(select(AuditCheck.ok)) is False
@@ -754,7 +750,7 @@ def test_the_audit_page_is_for_managers_only(client, auth, app, chain):
     assert client.get("/audit/").status_code == 403
     assert client.post("/audit/verify", data={"csrf_token": auth.token("/")}).status_code == 403
     assert db.session.scalar(select(func.count()).select_from(AuditCheck)) == 0
-    assert 'href="/audit/"' not in page_text(client.get("/"))
+    assert 'href="/audit/"' not in text_of(client.get("/"))
 
 
 # --- records a use case deletes ------------------------------------------------------------------

@@ -7,7 +7,6 @@ database holds afterwards.
 
 from __future__ import annotations
 
-import html
 import re
 import sys
 import time
@@ -22,6 +21,7 @@ from sqlalchemy import func, select
 from portfolio.auth import sessions as sessions_module
 from portfolio.extensions import db
 from portfolio.models import Role, SignInAttempt, User
+from tests.pages import error_summary, field_error, is_signed_in
 
 from . import factories
 from .conftest import AuthActions, csrf_token
@@ -33,28 +33,6 @@ OTHER_ADDRESS = "10.0.0.2"
 
 
 # --- helpers ---------------------------------------------------------------
-
-
-def field_error(page: str, field_id: str) -> str | None:
-    """The text of the NHS.UK error message shown next to ``field_id``, or None."""
-    match = re.search(
-        rf'<span class="nhsuk-error-message" id="{re.escape(field_id)}-error"[^>]*>\s*'
-        r'<span class="nhsuk-u-visually-hidden">Error: </span>(.*?)\s*</span>',
-        page,
-        re.S,
-    )
-    return html.unescape(match.group(1).strip()) if match else None
-
-
-def error_summary(page: str) -> list[tuple[str, str]]:
-    """The (link target, message) pairs listed in the NHS.UK error summary."""
-    match = re.search(r'class="nhsuk-error-summary".*?<ul[^>]*nhsuk-error-summary__list[^>]*>(.*?)</ul>', page, re.S)
-    if not match:
-        return []
-    return [
-        (href, html.unescape(re.sub(r"\s+", " ", text).strip()))
-        for href, text in re.findall(r'<a href="([^"]+)"\s*>(.*?)</a>', match.group(1), re.S)
-    ]
 
 
 def sign_in(
@@ -75,15 +53,6 @@ def sign_in(
     if remember:
         data["remember"] = "y"
     return client.post(path, query_string=query, data=data, **extra)
-
-
-def is_signed_in(client) -> bool:
-    response = client.get("/")
-    if response.status_code == 200:
-        return True
-    assert response.status_code == 302
-    assert urlsplit(response.location).path == "/auth/sign-in"
-    return False
 
 
 def attempts(**match) -> list[SignInAttempt]:

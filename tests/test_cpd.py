@@ -3,9 +3,8 @@ and the Senior Engagement Worker's required experience and formal learning as ve
 
 from __future__ import annotations
 
-import html
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -40,7 +39,15 @@ from portfolio.models import (
 )
 from portfolio.progress import service as progress
 from tests.factories import assign, make_user, tier
-from tests.pages import error_next_to, options, text_of
+from tests.pages import (
+    assert_error_shown,
+    date_fields,
+    long_date,
+    options,
+    summary_links,
+    text_of,
+    words,
+)
 
 TODAY = date.today()
 LAST_YEAR = date(TODAY.year - 1, 3, 2)  # last year's appraisal
@@ -66,41 +73,6 @@ SFH_REQUIREMENTS = [
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def words(fragment: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
-def summary_links(page: str) -> dict[str, str]:
-    """The NHS.UK error summary's messages and the ids they link to."""
-    assert "There is a problem" in page, "no error summary"
-    summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
-    return {words(m): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
-
-
-def assert_error_shown(response, field: str, message: str, *, anchor: str | None = None) -> str:
-    """422, the error summary linking to the field (which is on the page), and the message next to it."""
-    assert response.status_code == 422
-    page = text_of(response)
-    assert "<title>Error: " in page
-    links = summary_links(page)
-    hrefs = [href for text, href in links.items() if message in text]
-    assert hrefs, f"{message!r} is not in the error summary: {links}"
-    assert hrefs[0] == (anchor or field)
-    assert f'id="{hrefs[0]}"' in page, f"the error summary links to #{hrefs[0]}, which is not on the page"
-    assert error_next_to(page, field) == f"Error: {message}"
-    return page
-
-
-def date_fields(name: str, day: date | None) -> dict[str, str]:
-    if day is None:
-        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
-
-
-def long_date(day: date | datetime) -> str:
-    return f"{day.day} {day:%B %Y}"
 
 
 def count(model) -> int:

@@ -53,7 +53,7 @@ from tests.factories import (
     supervision_note,
     tier,
 )
-from tests.pages import error_next_to, options, text_of
+from tests.pages import date_fields, error_next_to, options, text_of
 
 TODAY = date.today()
 STARTED = date(2026, 1, 1)
@@ -97,10 +97,6 @@ def requirement_of(worker: User, ref: str = "REQ-DBS") -> Requirement:
     return db.session.scalar(
         select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == ref)
     )
-
-
-def date_fields(name: str, day: date) -> dict[str, str]:
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
 
 
 @dataclass

@@ -6,7 +6,6 @@ here without a new test; SAMPLES must hold an item of it (the first test says so
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from datetime import date
@@ -25,6 +24,7 @@ from portfolio.models import Evidence, EvidenceKind, Role
 from portfolio.privacy import export
 from portfolio.review.service import content_hash
 from tests.factories import assign, make_user, tier
+from tests.pages import text_of
 
 TODAY = date(2026, 6, 30)
 EVENT_DAY = date(2026, 3, 10)
@@ -62,10 +62,6 @@ SAMPLES: dict[EvidenceKind, dict] = {
     ),
     EvidenceKind.OTHER: dict(title="Asset map zephyr", description="Local groups quokka."),
 }
-
-
-def text_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def visible_text(page: str) -> str:

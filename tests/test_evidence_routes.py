@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import html
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -30,9 +29,18 @@ from portfolio.models import (
     FeedbackSource,
     Framework,
     Role,
-    SupervisionAction,
 )
-from tests.factories import assign, make_user, tier
+from tests.factories import EVIDENCE_MODELS, NO_EVIDENCE, assign, make_user, tier
+from tests.pages import (
+    assert_error_shown,
+    date_fields,
+    error_next_to,
+    options,
+    row_counts,
+    selected_options,
+    summary_links,
+    text_of,
+)
 
 NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
 WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
@@ -46,55 +54,6 @@ EVENT_DAY = date(2026, 3, 10)  # after the supervisor's assignment starts, befor
 # --- helpers --------------------------------------------------------------------
 
 
-def text_of(response) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def error_next_to(page: str, field: str) -> str:
-    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
-    assert f'id="{field}-error"' in page, f"no error message next to {field}"
-    after = page.split(f'id="{field}-error"', 1)[1]
-    message = "</span>".join(after.split("</span>", 2)[:2])
-    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
-
-
-def summary_links(page: str) -> dict[str, str]:
-    """The NHS.UK error summary's messages and the ids they link to."""
-    assert "There is a problem" in page, "no error summary"
-    summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
-    return {" ".join(m.split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
-
-
-def assert_error_shown(response, field: str, message: str, *, anchor: str | None = None) -> str:
-    """422, the error summary linking to the field, and the message next to it."""
-    assert response.status_code == 422
-    page = text_of(response)
-    assert "<title>Error: " in page
-    links = summary_links(page)
-    [href] = [href for text, href in links.items() if message in text] or [None]
-    assert href, f"{message!r} is not in the error summary: {links}"
-    assert f'id="{href}"' in page, f"the error summary links to #{href}, which is not on the page"
-    assert href == (anchor or field)
-    assert message in error_next_to(page, field)
-    return page
-
-
-def selected_options(page: str, name: str) -> list[str]:
-    """The values of the selected options of the <select> named ``name``."""
-    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
-    assert select_html, f"no select named {name}"
-    return re.findall(r'<option value="([^"]*)"\s*selected\s*>', select_html.group(1))
-
-
-def options(page: str, name: str) -> list[tuple[str, str]]:
-    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
-    assert select_html, f"no select named {name}"
-    return [
-        (v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html.group(1))
-    ]
-
-
 def competence(ref: str, framework_key: str = "link-worker") -> Competence:
     return db.session.scalar(
         select(Competence)
@@ -103,25 +62,9 @@ def competence(ref: str, framework_key: str = "link-worker") -> Competence:
     )
 
 
-def row_counts() -> dict[str, int]:
-    return {
-        model.__name__: db.session.scalar(select(func.count()).select_from(model))
-        for model in (Evidence, EvidenceFile, EvidenceLink, SupervisionAction)
-    }
-
-
-NOTHING = {"Evidence": 0, "EvidenceFile": 0, "EvidenceLink": 0, "SupervisionAction": 0}
-
-
 def files_on_disk(app) -> list[str]:
     folder = Path(app.config["UPLOAD_FOLDER"])
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-def date_fields(name: str, day: date | None) -> dict[str, str]:
-    if day is None:
-        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
 
 
 def only_evidence() -> Evidence:
@@ -394,7 +337,7 @@ def test_script_and_htmx_attributes_are_refused_and_never_echoed_as_markup(clien
     # What was typed comes back inside the textarea as text, never as live markup.
     assert typed not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 INVALID = [
@@ -515,7 +458,7 @@ def test_invalid_post_shows_the_error_keeps_the_values_and_writes_nothing(
         assert "Quiet members need an invitation." in page
     if kind == "certificate":
         assert 'value="NHS Learning Hub"' in page
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -526,7 +469,7 @@ def test_a_wrong_kind_of_file_among_good_ones_leaves_nothing(app, client, auth, 
     }
     response = post_form(client, auth, "/portfolio/new/observation", data)
     assert_error_shown(response, "files", WRONG_KIND)
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -546,14 +489,14 @@ def test_supervisor_not_assigned_on_the_session_date(client, auth, worker):
         response, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session"
     )
     assert selected_options(page, "supervisor_id") == [str(later.id)]
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 def test_missing_csrf_token_is_refused(client, worker):
     response = client.post("/portfolio/new/other", data=valid_post("other"))
     assert response.status_code == 400
     assert "Your form has expired" in text_of(response)
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 # --- the anonymity check ----------------------------------------------------------------
@@ -569,7 +512,7 @@ def test_anonymity_check_highlights_then_confirming_saves(client, auth, worker):
     assert 'name="confirm_anonymous"' in page
     assert "The highlighted details are not about a person I support" in page
     assert f"Her NHS number was {NHS_NUMBER}, which I noted." in page  # the typed text is kept
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
     response = post_form(client, auth, "/portfolio/new/reflection", {**data, "confirm_anonymous": "y"})
     assert response.status_code == 303
@@ -1066,7 +1009,7 @@ def test_a_retired_competence_is_not_offered_for_new_evidence(client, auth, work
     assert response.status_code == 404
     response = post_form(client, auth, f"/portfolio/new/other?competence={retired.id}", valid_post("other"))
     assert response.status_code == 404
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 def test_choose_kind_needs_a_kind(client, auth, worker):
@@ -1166,7 +1109,7 @@ def test_delete_a_draft_through_the_routes(app, client, auth, worker):
     response = client.post(path, data={"csrf_token": auth.token(path)})
     assert response.status_code == 303
     assert "Deleted: Safeguarding adults level 2" in text_of(client.get(response.headers["Location"]))
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -1279,4 +1222,4 @@ def test_code_in_a_reflection_gets_a_message_next_to_the_field(app, client, auth
     assert error_next_to(page, "what_happened") == (
         "Error: Remove the code from this text: scripts, event handlers and hx- attributes are not allowed"
     )
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE

@@ -34,9 +34,9 @@ from portfolio.models import (
     FeedbackSource,
     Framework,
     Role,
-    SupervisionAction,
 )
-from tests.factories import assign, make_user, tier
+from tests.factories import EVIDENCE_MODELS, NO_EVIDENCE, assign, make_user, tier
+from tests.pages import row_counts
 
 TODAY = date(2026, 6, 30)
 SESSION_DAY = date(2026, 3, 10)
@@ -80,16 +80,6 @@ def competence(ref: str, framework_key: str = "link-worker") -> Competence:
         .join(Framework)
         .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
     )
-
-
-def row_counts() -> dict[str, int]:
-    return {
-        model.__name__: db.session.scalar(select(func.count()).select_from(model))
-        for model in (Evidence, EvidenceFile, EvidenceLink, SupervisionAction)
-    }
-
-
-NOTHING = {"Evidence": 0, "EvidenceFile": 0, "EvidenceLink": 0, "SupervisionAction": 0}
 
 
 def upload_folder(app) -> Path:
@@ -375,7 +365,7 @@ def test_create_with_a_first_link(app, worker):
 def assert_refused(app, error: pytest.ExceptionInfo, field: str, message: str) -> None:
     assert error.value.field == field
     assert error.value.message == message
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -614,7 +604,7 @@ def test_create_with_a_link_to_another_framework_writes_nothing(app, worker):
             worker, EvidenceKind.CERTIFICATE, certificate_input(), [upload()], link_competence_id=other.id, today=TODAY
         )
     assert error.value.message == "Choose a competence from your framework"
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -629,7 +619,7 @@ def test_nothing_is_written_when_the_commit_fails(app, worker, monkeypatch):
         make_certificate(worker)
     monkeypatch.undo()
     db.session.rollback()
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -798,7 +788,7 @@ def test_deleting_a_draft_removes_its_files_links_and_actions(app, worker, super
     service.delete_evidence(worker, reload(certificate))
     service.delete_evidence(worker, reload(note))
 
-    assert row_counts() == {"Evidence": 1, "EvidenceFile": 1, "EvidenceLink": 0, "SupervisionAction": 0}
+    assert row_counts(*EVIDENCE_MODELS) == {**NO_EVIDENCE, "evidence": 1, "evidence_files": 1}
     assert files_on_disk(app) == [kept_name]
 
 
@@ -861,7 +851,7 @@ def test_shareable_reflection_with_an_nhs_number_needs_confirmation(app, worker)
     assert error.value.field == "confirm_anonymous"
     assert error.value.message.startswith("Check the highlighted details (1 possible NHS number)")
     assert [(f.kind, f.text) for f in error.value.findings] == [("NHS number", NHS_NUMBER)]
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 def test_confirmed_reflection_is_saved_with_the_confirmation(app, worker):
@@ -984,7 +974,7 @@ def test_only_workers_with_a_framework_keep_a_portfolio(app, frameworks):
             service.create_evidence(
                 user, EvidenceKind.OTHER, EvidenceInput(title="T", occurred_on=TODAY, description="D"), today=TODAY
             )
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 # --- my portfolio -----------------------------------------------------------------

@@ -8,10 +8,8 @@ framework page, the panel PDF and the data export.
 
 from __future__ import annotations
 
-import html
 import io
 import json
-import re
 import zipfile
 from datetime import date, timedelta
 
@@ -35,20 +33,12 @@ from portfolio.progress import rules, service
 from portfolio.progress.rules import CompetenceStatus
 from tests.factories import assign, make_user
 from tests.factories import tier as tier_of
+from tests.pages import text_of, words
 from tests.test_progress_routes import pdf_text
 from tests.test_progress_service import LINK_WORKER_FILE, link_draft, meet
 
 TODAY = date.today()
 NEW_WORDING = "Demonstrate conversation skills that follow an evidence-based framework"
-
-
-def text_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(fragment: str) -> str:
-    """A piece of HTML as a person reads it: tags gone, whitespace collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
 
 
 def current_competence(ref: str) -> Competence:

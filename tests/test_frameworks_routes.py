@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 import pytest
 from sqlalchemy import func, select
 
@@ -11,11 +9,7 @@ from portfolio.extensions import db
 from portfolio.frameworks import service
 from portfolio.models import Competence, CompetenceGroup, Requirement, Role, Section
 from tests.factories import make_user, tier
-
-
-def text_of(response) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.text)
+from tests.pages import text_of
 
 
 @pytest.fixture

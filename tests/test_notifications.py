@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import html
 import logging
 import re
 import socket
@@ -33,6 +32,7 @@ from portfolio.models import (
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
 from tests.factories import assign, make_user, tier
+from tests.pages import text_of, words
 
 TODAY = date.today()
 TITLE = "Allotment walking group"
@@ -40,14 +40,6 @@ SECRET_TEXT = "Mrs Example told me about her late husband during the walk."
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def text_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(fragment: str) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
 
 
 def competence(ref: str) -> Competence:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import re
 import zipfile
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
-from pypdf import PdfReader
 from sqlalchemy import func, select, update
 from werkzeug.datastructures import FileStorage
 
@@ -48,6 +46,7 @@ from portfolio.models import (
 )
 from portfolio.progress import service
 from tests.factories import assign, make_user, tier
+from tests.pages import date_fields, error_next_to, long_date, pdf_text, text_of, words
 
 TODAY = date.today()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -59,34 +58,6 @@ PDF_TAIL = b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< 
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def text_of(response) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(fragment: str) -> str:
-    """HTML as plain words."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
-def error_next_to(page: str, field: str) -> str:
-    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
-    assert f'id="{field}-error"' in page, f"no error message next to {field}"
-    after = page.split(f'id="{field}-error"', 1)[1]
-    message = "</span>".join(after.split("</span>", 2)[:2])
-    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
-
-
-def date_fields(name: str, day: date | None) -> dict[str, str]:
-    if day is None:
-        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
-
-
-def long_date(day: date | datetime) -> str:
-    return f"{day.day} {day:%B %Y}"
 
 
 def pdf_file(marker: str) -> bytes:
@@ -284,12 +255,6 @@ def written() -> tuple[int, ...]:
             Notification,
         )
     )
-
-
-def pdf_text(data: bytes) -> str:
-    """The text of a PDF, whitespace collapsed (lines wrap where the page ends)."""
-    reader = PdfReader(io.BytesIO(data))
-    return " ".join(" ".join(page.extract_text() or "" for page in reader.pages).split())
 
 
 @pytest.fixture
@@ -837,7 +802,7 @@ def team(people):
     return worker, other, ezra, formula
 
 
-def table_rows(page: str) -> list[str]:
+def team_rows(page: str) -> list[str]:
     body = page.split('<div id="team-table"', 1)[1].split("<tbody", 1)[1].split("</tbody>", 1)[0]
     return [
         words(re.sub(r'<span class="nhsuk-table-responsive__heading"[^>]*>.*?</span>', "", row, flags=re.S))
@@ -854,7 +819,7 @@ def test_the_overview_as_a_full_page(client, auth, people, team):
     page = text_of(response)
     assert "<html" in page and "<h1>Workers</h1>" in page
     assert "4 workers." in words(page)
-    rows = table_rows(page)
+    rows = team_rows(page)
     dbs = requirement(other, "REQ-DBS").statement
     # Each name has the person's email beside it: two people can share a name.
     assert sorted(rows) == sorted(
@@ -889,7 +854,7 @@ def test_the_overview_as_a_full_page(client, auth, people, team):
 def test_the_overview_filters(client, auth, people, team, query, names):
     auth.login_as(people[2])
     page = text_of(client.get(f"/progress/team?{query}"))
-    rows = table_rows(page)
+    rows = team_rows(page)
     if names:
         assert [
             r.split(" Link Worker:")[0].split(" Senior")[0].rsplit(" ", 1)[0] for r in rows
@@ -902,7 +867,7 @@ def test_the_overview_filters(client, auth, people, team, query, names):
 def test_the_overview_filters_by_framework(client, auth, people, team, frameworks):
     auth.login_as(people[2])
     page = text_of(client.get(f"/progress/team?framework={frameworks['sfh-senior-engagement-worker'].id}"))
-    assert [r.split(" Senior")[0].rsplit(" ", 1)[0] for r in table_rows(page)] == ["Ezra Engagement"]
+    assert [r.split(" Senior")[0].rsplit(" ", 1)[0] for r in team_rows(page)] == ["Ezra Engagement"]
     assert f'<option selected value="{frameworks["sfh-senior-engagement-worker"].id}">' in page or re.search(
         rf'<option[^>]*value="{frameworks["sfh-senior-engagement-worker"].id}"[^>]*selected', page
     )
@@ -916,7 +881,7 @@ def test_the_overview_answers_htmx_with_the_table_only(client, auth, people, tea
     assert "<html" not in page
     assert page.lstrip().startswith('<div id="team-table"')
     assert "1 worker." in words(page)
-    assert [r.split(" Link Worker:")[0].rsplit(" ", 1)[0] for r in table_rows(page)] == ["Wren Worker"]
+    assert [r.split(" Link Worker:")[0].rsplit(" ", 1)[0] for r in team_rows(page)] == ["Wren Worker"]
     assert "HX-Request" in response.headers["Vary"]
 
 

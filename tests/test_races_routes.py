@@ -8,7 +8,6 @@ that says so; out-of-range filter values are ignored with a message.
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import date
 
@@ -32,13 +31,10 @@ from portfolio.models import (
 )
 from portfolio.params import ID_MAX
 from tests.factories import assign, make_user, tier
+from tests.pages import text_of
 
 DAY = date(2026, 3, 10)
 KEY_RE = re.compile(r'name="form_key" type="hidden" value="([^"]+)"|name="form_key" value="([^"]+)"')
-
-
-def text_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def form_key(page: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +19,6 @@ from portfolio.extensions import db
 from portfolio.models import (
     AuditEntry,
     Competence,
-    CompetenceDecision,
     Decision,
     DecisionOutcome,
     Evidence,
@@ -40,6 +38,7 @@ from portfolio.models import (
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
 from tests.factories import assign, make_user, tier
+from tests.pages import error_next_to, long_date, row_counts, text_of, words
 
 TODAY = date.today()
 EVENT_DAY = date(2026, 3, 10)
@@ -50,32 +49,10 @@ DESCRIPTION = "I set up a weekly walking group with the local allotment society.
 # --- helpers --------------------------------------------------------------------
 
 
-def text_of(response) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(fragment: str) -> str:
-    """HTML as plain words."""
-    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
-
-
-def error_next_to(page: str, field: str) -> str:
-    """The inline error message with id ``<field>-error``, as read."""
-    assert f'id="{field}-error"' in page, f"no error message next to {field}"
-    after = page.split(f'id="{field}-error"', 1)[1]
-    message = "</span>".join(after.split("</span>", 2)[:2])
-    return words(message.split(">", 1)[1])
-
-
 def summary_of(page: str) -> str:
     """The NHS.UK error summary's words."""
     assert "nhsuk-error-summary" in page, "no error summary"
     return words(page.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0])
-
-
-def long_date(day: date | datetime) -> str:
-    return f"{day.day} {day:%B %Y}"
 
 
 def competence(ref: str) -> Competence:
@@ -105,14 +82,6 @@ def backdate(evidence: Evidence, days: int) -> Submission:
     submission.submitted_at = datetime.now(UTC) - timedelta(days=days)
     db.session.commit()
     return submission
-
-
-def row_counts() -> dict[str, int]:
-    """What the review use cases write."""
-    return {
-        model.__name__: db.session.scalar(select(func.count()).select_from(model))
-        for model in (Submission, Decision, CompetenceDecision, NoteReview, Notification, AuditEntry)
-    }
 
 
 def audit_rows(action: str) -> list[AuditEntry]:

@@ -15,22 +15,12 @@ from portfolio.extensions import db
 from portfolio.models import AuditEntry, Role, SupervisionAssignment
 from portfolio.supervision import service
 from tests.factories import assign, make_user, tier
-from tests.pages import error_next_to, options, text_of
+from tests.pages import date_fields, error_next_to, long_date, options, text_of
 
 TODAY = date.today()
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def date_fields(name: str, day: date | None) -> dict[str, str]:
-    if day is None:
-        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
-
-
-def long_date(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"
 
 
 def assignment_rows(page: str) -> list[str]:

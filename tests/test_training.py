@@ -4,7 +4,6 @@ and team compliance (page, htmx fragment, filters, totals, CSV, query count)."""
 from __future__ import annotations
 
 import csv
-import html
 import io
 import re
 from datetime import date, timedelta
@@ -18,6 +17,7 @@ from portfolio.progress.service import add_months
 from portfolio.training import service
 from portfolio.training.service import TrainingStatus
 from tests.factories import PASSWORD_HASH, make_user, tier
+from tests.pages import date_fields, error_next_to, long_date, options, summary_links, table_rows, text_of, words
 
 FIXED = date(2026, 6, 15)  # "today" for every test that computes a status
 PDF = (
@@ -27,51 +27,6 @@ PDF = (
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def text_of(response) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(fragment: str) -> str:
-    """HTML as plain words."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
-def error_next_to(page: str, field: str) -> str:
-    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
-    assert f'id="{field}-error"' in page, f"no error message next to {field}"
-    after = page.split(f'id="{field}-error"', 1)[1]
-    message = "</span>".join(after.split("</span>", 2)[:2])
-    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
-
-
-def summary_links(page: str) -> dict[str, str]:
-    """The NHS.UK error summary's messages and the ids they link to."""
-    assert "There is a problem" in page, "no error summary"
-    summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
-    return {
-        " ".join(words(m).split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)
-    }
-
-
-def options(page: str, name: str) -> list[tuple[str, str]]:
-    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
-    assert select_html, f"no select named {name}"
-    return [
-        (v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html.group(1))
-    ]
-
-
-def date_fields(name: str, day: date | None) -> dict[str, str]:
-    if day is None:
-        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
-
-
-def long_date(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"
 
 
 def count(model) -> int:
@@ -132,16 +87,6 @@ def tag_words(fragment: str) -> list[tuple[str, str]]:
     return [
         (colour, " ".join(text.split()))
         for colour, text in re.findall(r'<strong class="nhsuk-tag nhsuk-tag--(\w+)"\s*>(.*?)</strong>', fragment, re.S)
-    ]
-
-
-def table_rows(fragment: str, table_class: str) -> list[list[str]]:
-    """The body rows of the table with ``table_class``, each cell as its words."""
-    table = fragment.split(f'class="nhsuk-table {table_class}"', 1)[1].split("</table>", 1)[0]
-    body = table.split("<tbody", 1)[1].split("</tbody>", 1)[0]
-    return [
-        [words(re.sub(r"<br\s*/?>", " ", cell)) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
-        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
     ]
 
 
