@@ -9,18 +9,29 @@ is emptied after each test.
 from __future__ import annotations
 
 import contextvars
+import email
+import email.policy
 import os
 import re
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from jinja2 import BytecodeCache
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
+from werkzeug.serving import make_server
 
 from portfolio import create_app
 from portfolio.extensions import db
+from portfolio.models import Competence, Role, User
 
 from . import factories
 
@@ -224,3 +235,127 @@ def seeds_folder() -> Path:
             pytest.fail(f"The source documents are missing: expected {SEEDS}")
         pytest.skip(f"The source documents are not beside this checkout ({SEEDS})")
     return SEEDS
+
+
+# --- mail: a local SMTP server the app sends to --------------------------------------------
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Collector:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.recipients: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)
+            self.recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        """The messages sent to ``address``."""
+        return [m for m in self.messages if m["To"] == address]
+
+
+@contextmanager
+def mail_server(app, handler: Collector):
+    """A local SMTP server the app is configured to use, giving its messages to ``handler``."""
+    from portfolio.account import service
+
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    app.config.update(
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=controller.port,
+        SMTP_STARTTLS=False,
+        PUBLIC_URL="https://portfolio.example.org",
+    )
+    try:
+        yield handler
+    finally:
+        service.wait_for_emails()  # reset links go out on a background thread
+        controller.stop()
+
+
+@pytest.fixture
+def smtp(app):
+    """A local SMTP server the app is configured to use (a ``Collector``); stopped after the test."""
+    with mail_server(app, Collector()) as handler:
+        yield handler
+
+
+def body_of(message) -> str:
+    """The plain-text body of an email."""
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def wait_for_mail(smtp, count: int, timeout: float = 15.0) -> None:
+    """Wait until ``smtp`` holds ``count`` messages (mail goes out on a background thread)."""
+    from portfolio.account import service
+
+    service.wait_for_emails(timeout)
+    deadline = time.monotonic() + timeout
+    while len(smtp.messages) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(smtp.messages) >= count, f"{len(smtp.messages)} emails arrived, expected {count}"
+
+
+# --- a real threaded server, for requests that race (see tests/racing.py) ----------------
+
+
+@pytest.fixture
+def server(app):
+    """The test app on a free loopback port, one thread per request; its port."""
+    from tests import racing
+
+    server = make_server(racing.HOST, 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="live-server")
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(racing.TIMEOUT)
+
+
+# --- people -------------------------------------------------------------------------------
+
+
+@dataclass
+class TwoSupervisors:
+    """A worker, both their supervisors, and a competence of the worker's framework."""
+
+    worker: User
+    first: User
+    second: User
+    competence_id: int
+
+
+@pytest.fixture
+def two_supervisors(app, frameworks) -> TwoSupervisors:
+    """A worker with two supervisors, both assigned to them now."""
+    worker = factories.make_user(
+        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=factories.tier("link-worker", "link-worker")
+    )
+    first = factories.make_user(Role.SUPERVISOR, email="first@example.org", name="Fatima First")
+    second = factories.make_user(Role.SUPERVISOR, email="second@example.org", name="Sam Second")
+    factories.assign(first, worker, starts_on=date(2026, 1, 1), audited=True)
+    factories.assign(second, worker, starts_on=date(2026, 1, 1), audited=True)
+    competence_id = db.session.scalar(
+        select(Competence.id)
+        .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
+        .order_by(Competence.position, Competence.id)
+        .limit(1)
+    )
+    return TwoSupervisors(worker, first, second, competence_id)

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from portfolio import clock
 from portfolio.auth.passwords import hash_password
 from portfolio.extensions import db
 from portfolio.frameworks import loader
 from portfolio.models import (
     Appraisal,
     Competence,
+    CompetenceDecision,
+    Decision,
+    DecisionOutcome,
     Evidence,
     EvidenceFile,
     EvidenceKind,
     EvidenceLink,
+    EvidenceStatus,
     Framework,
     Passkey,
     PromotionRecommendation,
     PromotionRequest,
+    Requirement,
     Role,
     Submission,
     SupervisionAction,
@@ -30,6 +36,23 @@ from portfolio.models import (
 )
 
 PASSWORD = "correct horse battery staple"
+
+# Days the tests share. TODAY comes from the app's one clock; the rest are relative to it or pinned.
+TODAY = clock.today()
+YESTERDAY = TODAY - timedelta(days=1)
+RECENT_DAY = TODAY - timedelta(days=20)  # when recent evidence happened
+SUPERVISED_SINCE = TODAY - timedelta(days=90)  # when a current supervisor's assignment began
+ASSIGNED_ON = date(2026, 1, 1)  # a pinned assignment start, before EVENT_DAY
+EVENT_DAY = date(2026, 3, 10)  # a pinned day evidence happened, after ASSIGNED_ON
+PINNED_TODAY = date(2026, 6, 30)  # "today" for use cases that take it as an argument
+
+# Test content.
+HASH = "0" * 64  # a content hash (what was submitted is not the point)
+NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
+PDF = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+)
 # Hashed once: argon2id is slow on purpose, and tests create many users.
 PASSWORD_HASH = hash_password(PASSWORD)
 _numbers = itertools.count(1)
@@ -83,7 +106,7 @@ def assign(
 ) -> SupervisionAssignment:
     """``audited``: with its ledger row, as supervision.assign writes (for tests that verify the ledger)."""
     assignment = SupervisionAssignment(
-        supervisor_id=supervisor.id, worker_id=worker.id, starts_on=starts_on or date(2026, 1, 1)
+        supervisor_id=supervisor.id, worker_id=worker.id, starts_on=starts_on or ASSIGNED_ON
     )
     db.session.add(assignment)
     if audited:
@@ -93,8 +116,6 @@ def assign(
 
 
 # --- People with two roles, and the items they decide on (separation of duties) -----------
-
-EVENT_DAY = date(2026, 3, 10)
 
 
 def make_worker_with(role: Role, name: str, slug: str = "link-worker") -> User:
@@ -110,11 +131,12 @@ def make_worker_manager(name: str = "Mel Worker-Manager") -> User:
     return make_worker_with(Role.MANAGER, name)
 
 
-def link_worker_competence(ref: str) -> Competence:
+def competence(ref: str, framework_key: str = "link-worker") -> Competence:
+    """The competence ``ref`` of the current version of a framework (the Link Worker one by default)."""
     return db.session.scalar(
         select(Competence)
         .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
+        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
     )
 
 
@@ -127,7 +149,7 @@ def submitted_item(worker: User, title: str = "Community walking group", ref: st
         worker,
         EvidenceKind.OTHER,
         EvidenceInput(title=title, occurred_on=EVENT_DAY, description="I set up a weekly walking group."),
-        link_competence_id=link_worker_competence(ref).id,
+        link_competence_id=competence(ref).id,
     )
     evidence_service.submit(worker, db.session.get(Evidence, evidence.id))
     db.session.expire_all()
@@ -212,3 +234,156 @@ def make_passkey(user: User, name: str = "Work laptop") -> Passkey:
     db.session.add(key)
     db.session.commit()
     return key
+
+
+# --- Signed-off competences: an item decided on, written directly -------------------------
+# ``meet(worker, competences("link-worker", "link-worker"), supervisor=sam)`` makes competences met;
+# ``not_accept`` and ``link_draft`` make the states short of it; ``make_ready`` makes a worker ready
+# for promotion. Dates are relative to today, so that nothing expires while the suite runs.
+
+
+def competences(
+    framework_key: str = "link-worker", *tier_slugs: str, refs: list[str] | None = None
+) -> list[Competence]:
+    """The current version's active competences, of some tiers or with some refs, in framework order."""
+    query = (
+        select(Competence)
+        .join(Framework, Framework.id == Competence.framework_id)
+        .join(Tier, Tier.id == Competence.tier_id)
+        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.retired_at.is_(None))
+        .order_by(Competence.position)
+    )
+    if tier_slugs:
+        query = query.where(Tier.slug.in_(tier_slugs))
+    if refs is not None:
+        query = query.where(Competence.ref.in_(refs))
+    return list(db.session.scalars(query))
+
+
+def decide_on(
+    worker: User,
+    items: list[Competence],
+    *,
+    supervisor: User,
+    accepted: bool = True,
+    outcome: DecisionOutcome = DecisionOutcome.SIGNED_OFF,
+    title: str | None = None,
+    evidence: Evidence | None = None,
+    occurred_on: date | None = None,
+    comment: str = "",
+) -> Evidence:
+    """An item of the worker's (new, or ``evidence``) linked to ``items`` and decided on by ``supervisor``.
+
+    Written directly: a submission, a decision with ``outcome`` and one
+    competence decision per competence, ``accepted`` as given, and the
+    ledger row review.decide writes.
+    """
+    if evidence is None:
+        evidence = Evidence(
+            owner_id=worker.id,
+            kind=EvidenceKind.OTHER,
+            title=title or f"Evidence for {', '.join(c.ref for c in items)}"[:200],
+            occurred_on=occurred_on or RECENT_DAY,
+            description="<p>What I did.</p>",
+        )
+        db.session.add(evidence)
+        db.session.flush()
+    linked = {
+        link.competence_id
+        for link in db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))
+    }
+    for c in items:
+        if c.id not in linked:
+            db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
+    evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
+    submission = Submission(evidence_id=evidence.id, content_hash=HASH)
+    db.session.add(submission)
+    db.session.flush()
+    decision = Decision(
+        submission_id=submission.id,
+        evidence_id=evidence.id,
+        supervisor_id=supervisor.id,
+        outcome=outcome,
+        content_hash=HASH,
+        comment=comment,
+    )
+    decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=accepted) for c in items]
+    db.session.add(decision)
+    db.session.flush()
+    audit(supervisor, f"evidence.{outcome.value}", f"evidence:{evidence.id}", decision)  # as review.decide does
+    db.session.commit()
+    return evidence
+
+
+def meet(worker: User, items: list[Competence], *, supervisor: User, title: str | None = None) -> Evidence:
+    """Make ``items`` met for the worker: accepted in one signed-off decision."""
+    return decide_on(worker, items, supervisor=supervisor, title=title)
+
+
+def not_accept(worker: User, items: list[Competence], *, supervisor: User, returned: bool = False) -> Evidence:
+    """Decided but not accepted: accepted=False in a sign-off, or (``returned``) accepted in a returned decision."""
+    if returned:
+        return decide_on(worker, items, supervisor=supervisor, accepted=True, outcome=DecisionOutcome.RETURNED)
+    return decide_on(worker, items, supervisor=supervisor, accepted=False)
+
+
+def link_draft(
+    worker: User,
+    items: list[Competence],
+    title: str = "Draft in progress",
+    status: EvidenceStatus = EvidenceStatus.DRAFT,
+) -> Evidence:
+    """An item (a draft unless ``status`` says otherwise) linked to ``items``: evidence in progress, nothing decided."""
+    evidence = Evidence(
+        owner_id=worker.id,
+        kind=EvidenceKind.OTHER,
+        title=title,
+        occurred_on=RECENT_DAY,
+        description="<p>Draft</p>",
+        status=status,
+    )
+    evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
+    db.session.add(evidence)
+    db.session.commit()
+    return evidence
+
+
+def requirements_of(worker: User) -> list[Requirement]:
+    """The requirements of the worker's framework, in order."""
+    return list(
+        db.session.scalars(
+            select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)
+        )
+    )
+
+
+def requirement(worker: User, ref: str) -> Requirement:
+    """The requirement ``ref`` of the worker's framework."""
+    return next(r for r in requirements_of(worker) if r.ref == ref)
+
+
+def verify_all(worker: User, manager: User, *, skip: tuple[str, ...] = (), verified_on: date | None = None) -> None:
+    """Verify every requirement of the worker's framework (but ``skip``) through the service."""
+    from portfolio.progress import service
+
+    for each in requirements_of(worker):
+        if each.ref not in skip:
+            service.verify_requirement(
+                manager,
+                worker,
+                each,
+                verified_on=verified_on or TODAY - timedelta(days=7),
+                expires_on=None,
+                note="",
+            )
+
+
+def make_ready(worker: User, supervisor: User, manager: User) -> None:
+    """Every Link Worker and Link Worker Coach competence met, every requirement verified."""
+    meet(
+        worker,
+        competences("link-worker", "link-worker", "link-worker-coach"),
+        supervisor=supervisor,
+        title="Year of practice",
+    )
+    verify_all(worker, manager)

@@ -7,7 +7,8 @@ The kit's page half (domain data is made by ``tests/factories.py``, fixtures liv
   the NHS.UK error message and error summary; ``field_error`` / ``error_summary`` read the same, tolerating absence.
 - ``options(page, name)``, ``selected_options(page, name)``, ``table_rows(page, table_class)``: what a form or table offers.
 - ``date_fields(name, day)``: the day/month/year fields of a date input; ``long_date(day)``: "5 March 2026".
-- ``row_counts(*models)``: rows per table, to prove a refusal wrote nothing; ``pdf_text(data)``: a PDF's words.
+- ``row_counts(*models)``: rows per table, to prove a refusal wrote nothing; ``count(model, *where)``: one count;
+  ``reload(row)`` / ``reload(Model, id)``: a row as the database holds it now; ``pdf_text(data)``: a PDF's words.
 - ``is_signed_in(client)``: whether the client's session reaches the home page.
 """
 
@@ -94,7 +95,9 @@ def _select(page: str, name: str) -> str:
 
 def options(page: str, name: str) -> list[tuple[str, str]]:
     """The (value, text) options of the <select> named ``name``."""
-    return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', _select(page, name))]
+    return [
+        (v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', _select(page, name))
+    ]
 
 
 def selected_options(page: str, name: str) -> list[str]:
@@ -145,3 +148,17 @@ def is_signed_in(client) -> bool:
     assert response.status_code == 302
     assert urlsplit(response.location).path == "/auth/sign-in"
     return False
+
+
+def count(model, *where) -> int:
+    """How many rows of ``model`` (matching ``where``) the database holds, as a fresh snapshot sees it."""
+    db.session.commit()  # a new snapshot: see what the app (or another connection) wrote
+    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def reload(row_or_model, row_id=None):
+    """The row as the database holds it now: ``reload(row)`` or ``reload(Model, id)``; None once deleted."""
+    db.session.expire_all()
+    if row_id is None:
+        return db.session.get(type(row_or_model), row_or_model.id)
+    return db.session.get(row_or_model, row_id)

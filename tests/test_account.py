@@ -9,12 +9,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from portfolio.account import service
@@ -23,13 +21,13 @@ from portfolio.auth.tokens import digest
 from portfolio.errors import FieldError
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, PasswordReset, PasswordResetRequest, Role, SignInAttempt, User
-from tests.pages import error_summary, field_error, is_signed_in
+from tests.conftest import mail_server, wait_for_mail
+from tests.pages import error_summary, field_error, is_signed_in, reload
 
 from . import factories
-from .conftest import AuthActions, csrf_token
+from .conftest import AuthActions, Collector, body_of, csrf_token
 from .factories import make_user
 from .test_auth import TOO_MANY, sign_in
-from .test_notifications import Collector, body_of, free_port
 
 NEW = "amber kettle orbit seventy lantern"
 OTHER_NEW = "quiet meadow saxophone ninety"
@@ -38,11 +36,6 @@ UNUSABLE = "This link no longer works"
 
 
 # --- helpers ---------------------------------------------------------------
-
-
-def fresh(user: User) -> User:
-    db.session.expire_all()
-    return db.session.get(User, user.id)
 
 
 def resets(user: User | None = None) -> list[PasswordReset]:
@@ -101,14 +94,6 @@ def link_in(message) -> str:
     return url.group(1)
 
 
-def wait_for_mail(smtp, count: int, timeout: float = 15.0) -> None:
-    service.wait_for_emails(timeout)
-    deadline = time.monotonic() + timeout
-    while len(smtp.messages) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(smtp.messages) >= count, f"{len(smtp.messages)} emails arrived, expected {count}"
-
-
 def a_link_for(user: User, *, minutes_left: int = 30, created_minutes_ago: int = 0) -> str:
     """A reset link made directly in the database (its token, for the URL)."""
     from portfolio.auth.tokens import new_token
@@ -130,30 +115,6 @@ def a_link_for(user: User, *, minutes_left: int = 30, created_minutes_ago: int =
 @pytest.fixture
 def maya(app):
     return make_user(Role.MANAGER, Role.SUPERVISOR, email="maya@example.org", name="Maya Manager")
-
-
-@contextmanager
-def mail_server(app, handler: Collector):
-    """A local SMTP server the app is configured to use, giving its messages to ``handler``."""
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    app.config.update(
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=controller.port,
-        SMTP_STARTTLS=False,
-        PUBLIC_URL="https://portfolio.example.org",
-    )
-    try:
-        yield handler
-    finally:
-        service.wait_for_emails()  # reset links go out on a background thread
-        controller.stop()
-
-
-@pytest.fixture
-def smtp(app):
-    with mail_server(app, Collector()) as handler:
-        yield handler
 
 
 # --- your account ------------------------------------------------------------
@@ -199,7 +160,7 @@ def test_changing_the_password_ends_other_sessions_and_keeps_this_one(app, clien
     assert "Your password has been changed. You have been signed out on every other device." in page.text
     assert is_signed_in(client)
     assert not is_signed_in(other_device)
-    user = fresh(maya)
+    user = reload(maya)
     assert user.session_version == version + 1
     assert passwords.verify_password(user.password_hash, NEW)
     [entry] = audit("password.changed")
@@ -233,7 +194,7 @@ def test_a_wrong_current_password_is_shown_next_to_it_and_counted(client, auth, 
     assert field_error(response.text, "current_password") == service.WRONG_CURRENT
     assert error_summary(response.text) == [("#current_password", service.WRONG_CURRENT)]
     assert "<title>Error: Change your password" in response.text
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
     [attempt] = db.session.scalars(select(SignInAttempt)).all()
     assert (attempt.email, attempt.address, attempt.succeeded) == ("maya@example.org", "127.0.0.1", False)
     assert audit("password.changed") == []
@@ -251,7 +212,7 @@ def test_wrong_current_passwords_count_towards_the_sign_in_throttle(app, client,
     assert field_error(response.text, "current_password") == (
         "Too many failed attempts with a wrong password. Wait 15 minutes, then try again"
     )
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
     elsewhere = app.test_client()
     refused = sign_in(elsewhere, "maya@example.org")
     assert refused.status_code == 422 and TOO_MANY in field_error(refused.text, "email")
@@ -280,8 +241,8 @@ def test_a_new_password_the_policy_refuses_says_why(client, auth, maya, new, mes
     assert response.status_code == 422
     assert field_error(response.text, "new_password") == message
     assert error_summary(response.text) == [("#new_password", message)]
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
-    assert fresh(maya).session_version == version
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).session_version == version
 
 
 def test_the_policy_is_checked_by_the_service_too(app, maya):
@@ -305,7 +266,7 @@ def test_missing_and_mismatched_fields(client, auth, maya):
     ]
     assert mismatch.status_code == 422
     assert field_error(mismatch.text, "confirm_password") == "The passwords do not match"
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
     assert db.session.scalar(select(func.count(SignInAttempt.id))) == 0
 
 
@@ -503,7 +464,7 @@ def test_the_link_sets_a_new_password_ends_every_session_and_asks_to_sign_in(app
     page = client.get("/auth/sign-in")
     assert "Your password has been changed. Sign in with your new password." in page.text
     assert not is_signed_in(signed_in_elsewhere)
-    user = fresh(maya)
+    user = reload(maya)
     assert passwords.verify_password(user.password_hash, NEW)
     assert user.session_version == version + 1
     [reset] = resets(maya)
@@ -527,7 +488,7 @@ def test_a_used_link_cannot_be_used_again(client, maya):
 
     assert again.status_code == 410 and UNUSABLE in main_text(again.text)
     assert 'href="/account/forgotten-password">Ask for a new link</a>' in again.text
-    assert passwords.verify_password(fresh(maya).password_hash, NEW)
+    assert passwords.verify_password(reload(maya).password_hash, NEW)
     assert len(audit("password.reset")) == 1
 
 
@@ -546,7 +507,7 @@ def test_an_expired_link_shows_a_clear_page(client, maya):
     for response in (shown, posted):
         assert response.status_code == 410
         assert "A link to reset your password works once, for 30 minutes" in main_text(response.text)
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
     assert resets(maya)[0].used_at is None
 
 
@@ -580,7 +541,7 @@ def test_a_weak_or_mismatched_new_password_leaves_the_link_usable(client, maya):
         ("#confirm_password", "Enter your new password again"),
     ]
     assert resets(maya)[0].used_at is None
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
     assert set_password_by_link(client, path, NEW).status_code == 303
 
 
@@ -590,7 +551,7 @@ def test_the_service_refuses_a_link_used_in_the_meantime(app, maya):
 
     with pytest.raises(service.ResetLinkUnusable):
         service.reset_password(token, OTHER_NEW)
-    assert passwords.verify_password(fresh(maya).password_hash, NEW)
+    assert passwords.verify_password(reload(maya).password_hash, NEW)
 
 
 def test_changing_the_password_renews_this_devices_remember_me_cookie_only(app, client, maya):

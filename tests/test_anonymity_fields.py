@@ -26,9 +26,9 @@ from portfolio.models import (
 )
 from portfolio.progress import service as progress_service
 from portfolio.review import service as review_service
-from tests.factories import assign, make_user, tier
+from tests.factories import RECENT_DAY, TODAY, assign, make_user, tier
 from tests.pages import row_counts, text_of
-from tests.privacy_support import EVENT_DAY, TODAY, competences
+from tests.privacy_support import competences
 
 IDENTIFYING = "Visited Mr D, NHS number 943 476 5919, SW1A 1AA"
 FOUND = "contains 1 possible NHS number and 1 possible postcode (“943 476 5919”, “SW1A 1AA”)"
@@ -49,7 +49,7 @@ def s(app, frameworks):
     item = evidence_service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        EvidenceInput(title="Group report", occurred_on=EVENT_DAY, description="<p>Ran it.</p>"),
+        EvidenceInput(title="Group report", occurred_on=RECENT_DAY, description="<p>Ran it.</p>"),
         link_competence_id=first.id,
     )
     evidence_service.submit(worker, item)
@@ -57,7 +57,7 @@ def s(app, frameworks):
         worker,
         EvidenceKind.SUPERVISION_NOTE,
         EvidenceInput(
-            title="Supervision", occurred_on=EVENT_DAY, description="<p>Caseload.</p>", supervisor_id=supervisor.id
+            title="Supervision", occurred_on=RECENT_DAY, description="<p>Caseload.</p>", supervisor_id=supervisor.id
         ),
     )
     request = PromotionRequest(
@@ -81,7 +81,7 @@ def s(app, frameworks):
 
 
 def evidence(kind: EvidenceKind, **values) -> EvidenceInput:
-    defaults = {"title": "A title", "occurred_on": EVENT_DAY}
+    defaults = {"title": "A title", "occurred_on": RECENT_DAY}
     if kind == EvidenceKind.REFLECTION:
         defaults |= {"what_happened": "<p>Ran a group.</p>", "what_learned": "<p>Listen more.</p>"}
     elif kind == EvidenceKind.CERTIFICATE:
@@ -307,7 +307,7 @@ SERVICE_CASES = [
         "CPD activity title",
         lambda s: cpd_service.log_activity(
             s["worker"],
-            done_on=EVENT_DAY,
+            done_on=RECENT_DAY,
             title=IDENTIFYING,
             hours="1",
             learned="Much",
@@ -322,7 +322,7 @@ SERVICE_CASES = [
         "CPD activity learned",
         lambda s: cpd_service.log_activity(
             s["worker"],
-            done_on=EVENT_DAY,
+            done_on=RECENT_DAY,
             title="Course",
             hours="1",
             learned=IDENTIFYING,
@@ -337,7 +337,7 @@ SERVICE_CASES = [
         "CPD activity impact",
         lambda s: cpd_service.log_activity(
             s["worker"],
-            done_on=EVENT_DAY,
+            done_on=RECENT_DAY,
             title="Course",
             hours="1",
             learned="Much",
@@ -434,7 +434,7 @@ ROUTE_CASES = [
         lambda s: "/portfolio/new/reflection",
         lambda s: {
             "title": IDENTIFYING,
-            **day("occurred_on", EVENT_DAY),
+            **day("occurred_on", RECENT_DAY),
             "what_happened": "Ran a group.",
             "what_learned": "Listen.",
             "visibility": "shareable",
@@ -446,7 +446,7 @@ ROUTE_CASES = [
         "observation text",
         "worker",
         lambda s: "/portfolio/new/observation",
-        lambda s: {"title": "Observed", **day("occurred_on", EVENT_DAY), "description": IDENTIFYING},
+        lambda s: {"title": "Observed", **day("occurred_on", RECENT_DAY), "description": IDENTIFYING},
         "description",
         "What was observed",
     ),
@@ -503,7 +503,7 @@ ROUTE_CASES = [
         "worker",
         lambda s: "/cpd/activities/new",
         lambda s: {
-            **day("done_on", EVENT_DAY),
+            **day("done_on", RECENT_DAY),
             "title": IDENTIFYING,
             "hours": "1",
             "learned": "Much",
@@ -533,7 +533,7 @@ def test_a_refused_title_does_not_offer_the_confirm_box_that_cannot_clear_it(cli
     url = "/portfolio/new/reflection"
     data = {
         "title": IDENTIFYING,
-        **day("occurred_on", EVENT_DAY),
+        **day("occurred_on", RECENT_DAY),
         "what_happened": "Ran a group.",
         "what_learned": "Listen.",
         "visibility": "shareable",

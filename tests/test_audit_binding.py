@@ -22,13 +22,11 @@ from portfolio.extensions import db
 from portfolio.models import (
     AuditCheck,
     AuditEntry,
-    Competence,
     Decision,
     DecisionOutcome,
     Evidence,
     EvidenceKind,
     EvidenceStatus,
-    Framework,
     NoteOutcome,
     PromotionDecision,
     PromotionRequest,
@@ -42,22 +40,10 @@ from portfolio.progress import service as progress
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
 from portfolio.supervision import service as supervision
-from tests.factories import audit, make_user, tier
+from tests.factories import HASH, TODAY, audit, competence, make_user, tier
 from tests.pages import text_of
 
-TODAY = date.today()
-HASH = "a" * 64
-
-
 # --- a world made by the real use cases ---------------------------------------------------------
-
-
-def competence(ref: str) -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
-    )
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -13,14 +14,11 @@ from portfolio.errors import FieldError
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
-from portfolio.models import AuditEntry, Competence, DecisionOutcome, EvidenceKind, Framework, Role
+from portfolio.models import AuditEntry, DecisionOutcome, EvidenceKind, Role
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
 from portfolio.supervision import service as supervision
-from tests.factories import make_user, tier
-
-TODAY = date.today()
-
+from tests.factories import TODAY, competence, make_user, tier
 
 # --- helpers --------------------------------------------------------------------
 
@@ -53,14 +51,6 @@ def verify_cli(runner):
     return runner.invoke(args=["audit", "verify"])
 
 
-def competence(ref: str) -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
-    )
-
-
 @pytest.fixture
 def manager(app):
     return make_user(Role.MANAGER, name="Maya Manager")
@@ -79,7 +69,7 @@ def test_record_appends_a_contiguous_chain(app, manager):
     rows = record_rows(manager, 4)
     assert [r.seq for r in rows] == [1, 2, 3, 4]
     assert rows[0].prev_hash == ledger.GENESIS == "0" * 64
-    for before, after in zip(rows, rows[1:]):
+    for before, after in itertools.pairwise(rows):
         assert after.prev_hash == before.hash
     assert len({r.hash for r in rows}) == 4
     assert all(len(r.hash) == 64 for r in rows)

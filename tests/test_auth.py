@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from portfolio.auth import sessions as sessions_module
 from portfolio.extensions import db
 from portfolio.models import Role, SignInAttempt, User
-from tests.pages import error_summary, field_error, is_signed_in
+from tests.pages import error_summary, field_error, is_signed_in, reload
 
 from . import factories
 from .conftest import AuthActions, csrf_token
@@ -63,11 +63,6 @@ def attempts(**match) -> list[SignInAttempt]:
     return list(db.session.scalars(query))
 
 
-def fresh(user: User) -> User:
-    db.session.expire_all()
-    return db.session.get(User, user.id)
-
-
 @pytest.fixture
 def maya(app):
     return make_user(Role.MANAGER, email="maya@example.org", name="Maya Manager")
@@ -87,7 +82,7 @@ def test_sign_in_sends_you_home_and_greets_you(client, maya):
     [attempt] = attempts()
     assert attempt.succeeded is True
     assert attempt.email == "maya@example.org"
-    assert fresh(maya).last_signed_in_at is not None
+    assert reload(maya).last_signed_in_at is not None
 
 
 def test_email_is_case_insensitive_and_trimmed(client, maya):
@@ -322,7 +317,7 @@ def test_sign_in_starts_a_new_session(client, maya):
     with client.session_transaction() as session:
         assert "planted" not in session
         assert session.get("csrf_token") != token_before
-        assert session["_user_id"].split(":")[:2] == [str(maya.id), str(fresh(maya).session_version)]
+        assert session["_user_id"].split(":")[:2] == [str(maya.id), str(reload(maya).session_version)]
 
 
 # --- signing out -----------------------------------------------------------
@@ -340,14 +335,14 @@ def test_sign_out_by_get_is_refused(client, maya):
 
 def test_sign_out_needs_the_csrf_token(client, maya):
     sign_in(client, "maya@example.org")
-    version = fresh(maya).session_version
+    version = reload(maya).session_version
 
     response = client.post("/auth/sign-out")
 
     assert response.status_code == 400
     assert "Your form has expired" in response.text
     assert is_signed_in(client)
-    assert fresh(maya).session_version == version
+    assert reload(maya).session_version == version
 
 
 def test_sign_out_ends_every_session_of_the_user(app, client, maya):
@@ -355,7 +350,7 @@ def test_sign_out_ends_every_session_of_the_user(app, client, maya):
     other_device = app.test_client()
     sign_in(other_device, "maya@example.org")
     assert is_signed_in(other_device)
-    version = fresh(maya).session_version
+    version = reload(maya).session_version
 
     response = AuthActions(client).sign_out()
 
@@ -365,7 +360,7 @@ def test_sign_out_ends_every_session_of_the_user(app, client, maya):
     assert "You have signed out on every device." in page.text
     assert not is_signed_in(client)
     assert not is_signed_in(other_device)
-    assert fresh(maya).session_version == version + 1
+    assert reload(maya).session_version == version + 1
 
 
 def test_remember_me_keeps_you_signed_in_until_you_sign_out(app, client, maya):
@@ -568,7 +563,7 @@ def test_a_weaker_hash_is_replaced_at_sign_in(client, maya):
 
     assert sign_in(client, "maya@example.org").status_code == 303
 
-    new_hash = fresh(maya).password_hash
+    new_hash = reload(maya).password_hash
     current = PasswordHasher()
     assert new_hash != weak
     assert new_hash.startswith("$argon2id$")
@@ -583,7 +578,7 @@ def test_a_wrong_password_does_not_rehash(client, maya):
 
     sign_in(client, "maya@example.org", "not the right password")
 
-    assert fresh(maya).password_hash == weak
+    assert reload(maya).password_hash == weak
 
 
 # --- pages need sign-in ----------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portfolio.cpd import service
 from portfolio.errors import FieldError
@@ -20,7 +20,6 @@ from portfolio.models import (
     Competence,
     CompetenceDecision,
     CpdActivity,
-    CpdGoal,
     Decision,
     DecisionOutcome,
     Evidence,
@@ -35,26 +34,26 @@ from portfolio.models import (
     Submission,
     SupervisionAssignment,
     User,
-    cpd_activity_competences,
 )
 from portfolio.progress import service as progress
-from tests.factories import assign, make_user, tier
+from tests.factories import HASH, TODAY, assign, make_user, tier
 from tests.pages import (
     assert_error_shown,
+    count,
     date_fields,
     long_date,
     options,
+    reload,
+    row_counts,
     summary_links,
     text_of,
     words,
 )
 
-TODAY = date.today()
 LAST_YEAR = date(TODAY.year - 1, 3, 2)  # last year's appraisal
 THIS_YEAR = date(
     TODAY.year, 1, 5
 )  # this year's (never after today... unless today is 1-4 January, which is allowed too)
-HASH = "0" * 64
 SFH_YAML = (
     Path(__file__).resolve().parents[1]
     / "portfolio"
@@ -75,23 +74,8 @@ SFH_REQUIREMENTS = [
 # --- helpers --------------------------------------------------------------------
 
 
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
-def written() -> dict[str, int]:
-    counts = {m.__name__: count(m) for m in (Appraisal, CpdGoal, CpdActivity, AuditEntry, RequirementVerification)}
-    counts["activity_competences"] = db.session.scalar(select(func.count()).select_from(cpd_activity_competences))
-    return counts
-
-
 def audit_actions() -> list[tuple[str, dict]]:
     return [(e.action, e.details) for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
-
-
-def fresh(model, id_):
-    db.session.expire_all()
-    return db.session.get(model, id_)
 
 
 @pytest.fixture
@@ -159,7 +143,7 @@ def appraisal_form(
 
 
 def plan(appraisal_id: int) -> list[tuple[str, str, date, GoalStatus, int | None]]:
-    appraisal = fresh(Appraisal, appraisal_id)
+    appraisal = reload(Appraisal, appraisal_id)
     return [(g.description, g.method, g.target_on, g.status, g.carried_from_id) for g in appraisal.goals]
 
 
@@ -232,7 +216,7 @@ def test_anyone_else_as_appraiser_is_refused_next_to_the_field(client, auth, peo
         "missing-person": 9999,
     }[who]
     auth.login_as(worker)
-    before = written()
+    before = row_counts()
     response = post(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(appraiser_id)}
     )
@@ -242,14 +226,14 @@ def test_anyone_else_as_appraiser_is_refused_next_to_the_field(client, auth, peo
         )
     else:
         assert_error_shown(response, "appraiser_id", "Choose the appraiser: one of your supervisors or a manager")
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_one_appraisal_a_year(client, auth, people):
     worker, supervisor, manager, *_ = people
     start(worker, supervisor)
     auth.login_as(worker)
-    before = written()
+    before = row_counts()
     response = post(
         client,
         auth,
@@ -257,7 +241,7 @@ def test_one_appraisal_a_year(client, auth, people):
         {**date_fields("held_on", date(THIS_YEAR.year, 1, 1)), "appraiser_id": str(manager.id)},
     )
     assert_error_shown(response, "held_on", f"There is already an appraisal for {THIS_YEAR.year}", anchor="held_on-day")
-    assert written() == before
+    assert row_counts() == before
     with pytest.raises(FieldError) as error:
         service.start_appraisal(worker, worker, held_on=date(THIS_YEAR.year, 12, 31), appraiser_id=manager.id)
     assert error.value.field == "held_on"
@@ -266,7 +250,7 @@ def test_one_appraisal_a_year(client, auth, people):
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", None), "appraiser_id": str(manager.id)}
     )
     assert_error_shown(response, "held_on", "Enter the date of the appraisal", anchor="held_on-day")
-    assert written() == before
+    assert row_counts() == before
 
 
 # --- The plan: goals ------------------------------------------------------------------------
@@ -290,7 +274,7 @@ def test_the_review_objectives_and_goals_are_saved(client, auth, people):
         ),
     )
     assert response.status_code == 303 and response.headers["Location"] == path
-    saved = fresh(Appraisal, appraisal.id)
+    saved = reload(Appraisal, appraisal.id)
     assert (saved.review, saved.objectives, saved.learning_needs) == (
         "A good year of groups.",
         "Run a walking group.",
@@ -322,7 +306,7 @@ def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, au
     appraisal = start(worker, supervisor)
     auth.login_as(worker)
     path = f"/cpd/appraisals/{appraisal.id}"
-    before = written()
+    before = row_counts()
     response = post(
         client,
         auth,
@@ -341,8 +325,8 @@ def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, au
     assert 'id="goals-0-target_on-error"' not in page
     # What was typed is kept.
     assert 'value="Trauma-informed practice"' in page
-    assert written() == before
-    saved = fresh(Appraisal, appraisal.id)
+    assert row_counts() == before
+    saved = reload(Appraisal, appraisal.id)
     assert (saved.review, saved.goals) == ("", [])
 
 
@@ -379,10 +363,10 @@ def test_half_filled_goal_rows_are_refused(client, auth, people, row, field, mes
     worker, supervisor, *_ = people
     appraisal = start(worker, supervisor)
     auth.login_as(worker)
-    before = written()
+    before = row_counts()
     response = post(client, auth, f"/cpd/appraisals/{appraisal.id}", appraisal_form(row))
     assert_error_shown(response, field, message, anchor=field + ("-day" if field.endswith("target_on") else ""))
-    assert written() == before
+    assert row_counts() == before
     assert plan(appraisal.id) == []
 
 
@@ -410,7 +394,7 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
 
     response = sign(client, auth, appraisal.id)
     assert response.status_code == 303 and response.headers["Location"] == path
-    signed = fresh(Appraisal, appraisal.id)
+    signed = reload(Appraisal, appraisal.id)
     assert signed.worker_signed_at is not None and signed.appraiser_signed_at is None and not signed.is_locked
     page = text_of(client.get(path))
     assert "Signed" in page and "Sign the appraisal" not in page  # no second signature offered
@@ -420,7 +404,7 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
     page = text_of(client.get(path))
     assert "Sign the appraisal" in page
     assert sign(client, auth, appraisal.id).status_code == 303
-    locked = fresh(Appraisal, appraisal.id)
+    locked = reload(Appraisal, appraisal.id)
     assert locked.is_locked
     page = text_of(client.get(path))
     assert "Signed: the appraisal is now locked" in page
@@ -434,18 +418,18 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
     assert all(d["appraisal_id"] == appraisal.id for a, d in audit_actions())
 
     # Changes are refused by the service, and nothing is written.
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as error:
         service.update_appraisal(
-            fresh(User, worker.id),
-            fresh(Appraisal, appraisal.id),
+            reload(User, worker.id),
+            reload(Appraisal, appraisal.id),
             review="Rewritten",
             objectives="",
             learning_needs="",
             goals=[],
         )
     assert error.value.message == "This appraisal is signed by both of you and locked"
-    assert written() == before
+    assert row_counts() == before
     auth.login_as(worker)
     assert "Signed and locked" in text_of(client.get("/cpd/"))
 
@@ -460,10 +444,10 @@ def locked_appraisal(worker: User, supervisor: User) -> Appraisal:
         learning_needs="",
         goals=[service.GoalInput("Lead a walking group", "Shadow", THIS_YEAR + timedelta(days=60), "open")],
     )
-    service.sign(worker, fresh(Appraisal, appraisal.id))
-    service.sign(supervisor, fresh(Appraisal, appraisal.id))
-    assert fresh(Appraisal, appraisal.id).is_locked
-    return fresh(Appraisal, appraisal.id)
+    service.sign(worker, reload(Appraisal, appraisal.id))
+    service.sign(supervisor, reload(Appraisal, appraisal.id))
+    assert reload(Appraisal, appraisal.id).is_locked
+    return reload(Appraisal, appraisal.id)
 
 
 def test_a_change_posted_to_a_locked_appraisal_is_refused_with_a_message_that_works(client, auth, people):
@@ -472,7 +456,7 @@ def test_a_change_posted_to_a_locked_appraisal_is_refused_with_a_message_that_wo
     worker, supervisor, *_ = people
     appraisal = locked_appraisal(worker, supervisor)
     path = f"/cpd/appraisals/{appraisal.id}"
-    before = written()
+    before = row_counts()
     for person in (worker, supervisor):
         auth.login_as(person)
         response = post(
@@ -490,8 +474,8 @@ def test_a_change_posted_to_a_locked_appraisal_is_refused_with_a_message_that_wo
                 assert f'id="{href}"' in page, (
                     f"the error summary links {text!r} to #{href}, which is not on the locked page"
                 )
-    assert written() == before
-    after = fresh(Appraisal, appraisal.id)
+    assert row_counts() == before
+    after = reload(Appraisal, appraisal.id)
     assert (after.review, [g.description for g in after.goals], after.is_locked) == (
         "A good year of groups.",
         ["Lead a walking group"],
@@ -505,7 +489,7 @@ def test_changing_the_appraisal_clears_signatures_already_given(client, auth, pe
     path = f"/cpd/appraisals/{appraisal.id}"
     auth.login_as(worker)
     assert sign(client, auth, appraisal.id).status_code == 303
-    assert fresh(Appraisal, appraisal.id).worker_signed_at is not None
+    assert reload(Appraisal, appraisal.id).worker_signed_at is not None
     auth.login_as(supervisor)
     assert (
         post(
@@ -518,7 +502,7 @@ def test_changing_the_appraisal_clears_signatures_already_given(client, auth, pe
         ).status_code
         == 303
     )
-    changed = fresh(Appraisal, appraisal.id)
+    changed = reload(Appraisal, appraisal.id)
     assert (changed.review, changed.worker_signed_at, changed.appraiser_signed_at) == (
         "Edited by the appraiser",
         None,
@@ -535,15 +519,15 @@ def test_signing_twice_is_refused(client, auth, people):
     appraisal = start(worker, supervisor)
     auth.login_as(worker)
     assert sign(client, auth, appraisal.id).status_code == 303
-    first = fresh(Appraisal, appraisal.id).worker_signed_at
-    before = written()
+    first = reload(Appraisal, appraisal.id).worker_signed_at
+    before = row_counts()
     response = sign(client, auth, appraisal.id)
     assert response.status_code == 422  # the appraisal's page, saying why in its error summary
     assert summary_links(text_of(response)) == {"You have already signed this appraisal": "signatures"}
-    assert written() == before
-    assert fresh(Appraisal, appraisal.id).worker_signed_at == first
+    assert row_counts() == before
+    assert reload(Appraisal, appraisal.id).worker_signed_at == first
     with pytest.raises(FieldError) as error:
-        service.sign(fresh(User, worker.id), fresh(Appraisal, appraisal.id))
+        service.sign(reload(User, worker.id), reload(Appraisal, appraisal.id))
     assert (error.value.field, error.value.message) == ("sign", "You have already signed this appraisal")
     assert [a for a, _ in audit_actions()].count("appraisal.signed") == 1
 
@@ -552,7 +536,7 @@ def test_only_the_worker_the_appraiser_and_managers_open_it_and_only_the_first_t
     worker, supervisor, manager, other, past, stranger = people
     appraisal = start(worker, supervisor)
     path = f"/cpd/appraisals/{appraisal.id}"
-    before = written()
+    before = row_counts()
     for person in (other, past, stranger):
         auth.login_as(person)
         assert client.get(path).status_code == 404
@@ -573,10 +557,10 @@ def test_only_the_worker_the_appraiser_and_managers_open_it_and_only_the_first_t
         == 404
     )
     with pytest.raises(Exception) as error:
-        service.sign(fresh(User, manager.id), fresh(Appraisal, appraisal.id))
+        service.sign(reload(User, manager.id), reload(Appraisal, appraisal.id))
     assert getattr(error.value, "code", None) == 404
-    assert written() == before
-    unchanged = fresh(Appraisal, appraisal.id)
+    assert row_counts() == before
+    unchanged = reload(Appraisal, appraisal.id)
     assert (unchanged.worker_signed_at, unchanged.appraiser_signed_at, unchanged.goals) == (None, None, [])
 
 
@@ -601,9 +585,9 @@ def test_next_years_appraisal_starts_with_this_years_open_goals(client, auth, pe
         ],
     )
     service.sign(worker, first)
-    service.sign(supervisor, fresh(Appraisal, first.id))
-    assert fresh(Appraisal, first.id).is_locked
-    originals = {g.description: g.id for g in fresh(Appraisal, first.id).goals}
+    service.sign(supervisor, reload(Appraisal, first.id))
+    assert reload(Appraisal, first.id).is_locked
+    originals = {g.description: g.id for g in reload(Appraisal, first.id).goals}
 
     auth.login_as(worker)
     response = post(
@@ -617,7 +601,7 @@ def test_next_years_appraisal_starts_with_this_years_open_goals(client, auth, pe
         ("Trauma-informed practice", "E-learning", late, GoalStatus.IN_PROGRESS, originals["Trauma-informed practice"]),
     ]
     # Last year's record is untouched.
-    assert [(g.description, g.status) for g in fresh(Appraisal, first.id).goals] == [
+    assert [(g.description, g.status) for g in reload(Appraisal, first.id).goals] == [
         ("Lead a walking group", GoalStatus.OPEN),
         ("Trauma-informed practice", GoalStatus.IN_PROGRESS),
         ("Safeguarding level 3", GoalStatus.ACHIEVED),
@@ -708,8 +692,8 @@ def goals(people):
         learning_needs="",
         goals=[service.GoalInput("Olive's goal", "", THIS_YEAR, "open")],
     )
-    mine = {g.description: g for g in fresh(Appraisal, appraisal.id).goals}
-    return mine["Trauma-informed practice"], mine["Safeguarding level 3"], fresh(Appraisal, theirs.id).goals[0]
+    mine = {g.description: g for g in reload(Appraisal, appraisal.id).goals}
+    return mine["Trauma-informed practice"], mine["Safeguarding level 3"], reload(Appraisal, theirs.id).goals[0]
 
 
 def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people, goals):
@@ -838,10 +822,10 @@ def test_bad_activities_are_refused_next_to_the_field_and_nothing_is_written(
             ]
         }
     auth.login_as(worker)
-    before = written()
+    before = row_counts()
     response = post(client, auth, "/cpd/activities/new", activity_form(**changes))
     assert_error_shown(response, field, message, anchor=field + ("-day" if field == "done_on" else ""))
-    assert written() == before
+    assert row_counts() == before
     assert count(CpdActivity) == 0
 
 
@@ -927,7 +911,7 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
         select(Requirement).where(Requirement.framework_id == sew.framework_id).order_by(Requirement.position)
     ).all()
 
-    readiness = progress.worker_progress(fresh(User, sew.id)).readiness
+    readiness = progress.worker_progress(reload(User, sew.id)).readiness
     assert (readiness.tier.slug, readiness.missing_count, len(readiness.requirement_problems), readiness.ready) == (
         "senior-engagement-worker",
         0,
@@ -963,7 +947,7 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
         "DBS 001234567",
         "BSc Psychology, certificate seen",
     ]
-    for number, (requirement, note) in enumerate(zip(requirements, notes)):
+    for number, (requirement, note) in enumerate(zip(requirements, notes, strict=True)):
         path = f"/progress/workers/{sew.id}/requirements/{requirement.id}"
         form = text_of(client.get(path))
         assert requirement.statement in form
@@ -976,13 +960,13 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
         assert (
             response.status_code == 303 and response.headers["Location"] == f"/progress/workers/{sew.id}#requirements"
         )
-        still_missing = len(progress.worker_progress(fresh(User, sew.id)).readiness.requirement_problems)
+        still_missing = len(progress.worker_progress(reload(User, sew.id)).readiness.requirement_problems)
         assert still_missing == 4 - number
-        assert progress.worker_progress(fresh(User, sew.id)).readiness.ready is (number == 4)
+        assert progress.worker_progress(reload(User, sew.id)).readiness.ready is (number == 4)
 
     stored = db.session.scalars(select(RequirementVerification).order_by(RequirementVerification.id)).all()
     assert [(v.worker_id, v.requirement_id, v.verified_by_id, v.verified_on, v.note) for v in stored] == [
-        (sew.id, r.id, manager.id, verified_on, note) for r, note in zip(requirements, notes)
+        (sew.id, r.id, manager.id, verified_on, note) for r, note in zip(requirements, notes, strict=True)
     ]
     assert [v.expires_on for v in stored] == [None, None, None, progress.add_months(verified_on, 36), None]
     page = text_of(client.get(f"/progress/workers/{sew.id}"))

@@ -30,6 +30,7 @@ from portfolio.evidence.files import (
     stage_upload,
     stored_path,
 )
+from tests.factories import PDF
 
 WRONG_KIND = f"The selected file must be a {ACCEPTED_DESCRIPTION}"
 MACROS = "The selected file must be a DOCX without macros"
@@ -37,10 +38,6 @@ DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.docu
 MIB = 1024 * 1024
 NAME = "0123456789abcdef0123456789abcdef"  # a stored-name stem in our format
 
-PDF = (
-    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-)
 CONTENT_TYPES_XML = (
     b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'

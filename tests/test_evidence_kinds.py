@@ -23,16 +23,9 @@ from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceKind, Role
 from portfolio.privacy import export
 from portfolio.review.service import content_hash
-from tests.factories import assign, make_user, tier
+from tests.factories import EVENT_DAY, NHS_NUMBER, PDF, PINNED_TODAY, assign, make_user, tier
 from tests.pages import text_of
 
-TODAY = date(2026, 6, 30)
-EVENT_DAY = date(2026, 3, 10)
-NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
-PDF = (
-    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-)
 ENTRIES = list(kinds.KINDS.values())
 # Rendered by the page itself, not by a kind's partial.
 PAGE_FIELDS = {"csrf_token", "form_key", "files", "confirm_anonymous"}
@@ -97,7 +90,9 @@ def sample_input(entry: kinds.Kind, supervisor, **changes) -> EvidenceInput:
 
 def create_sample(entry: kinds.Kind, worker, supervisor, **changes) -> Evidence:
     uploads = [FileStorage(stream=io.BytesIO(PDF), filename="certificate.pdf")] if entry.file_required else []
-    return service.create_evidence(worker, entry.kind, sample_input(entry, supervisor, **changes), uploads, today=TODAY)
+    return service.create_evidence(
+        worker, entry.kind, sample_input(entry, supervisor, **changes), uploads, today=PINNED_TODAY
+    )
 
 
 # --- every kind has every piece -----------------------------------------------------------

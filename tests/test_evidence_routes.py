@@ -27,39 +27,35 @@ from portfolio.models import (
     EvidenceLink,
     EvidenceStatus,
     FeedbackSource,
-    Framework,
     Role,
 )
-from tests.factories import EVIDENCE_MODELS, NO_EVIDENCE, assign, make_user, tier
+from tests.factories import (
+    EVENT_DAY,
+    EVIDENCE_MODELS,
+    NHS_NUMBER,
+    NO_EVIDENCE,
+    PDF,
+    assign,
+    competence,
+    make_user,
+    tier,
+)
 from tests.pages import (
     assert_error_shown,
     date_fields,
     error_next_to,
     options,
+    reload,
     row_counts,
     selected_options,
     summary_links,
     text_of,
 )
 
-NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
 WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
-PDF = (
-    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-)
-EVENT_DAY = date(2026, 3, 10)  # after the supervisor's assignment starts, before today
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def competence(ref: str, framework_key: str = "link-worker") -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
-    )
 
 
 def files_on_disk(app) -> list[str]:
@@ -70,11 +66,6 @@ def files_on_disk(app) -> list[str]:
 def only_evidence() -> Evidence:
     [evidence] = db.session.scalars(select(Evidence)).all()
     return evidence
-
-
-def reload(evidence: Evidence) -> Evidence:
-    db.session.expire_all()
-    return db.session.get(Evidence, evidence.id)
 
 
 @pytest.fixture
@@ -165,7 +156,7 @@ def test_each_kind_has_its_form(client, worker, supervisor, kind, label, fields)
     assert response.status_code == 200
     page = text_of(response)
     assert f'<span class="nhsuk-caption-l">{label}</span>' in page
-    assert re.search(r"<h1>Add .*%s</h1>" % label.lower(), page)
+    assert re.search(rf"<h1>Add .*{label.lower()}</h1>", page)
     assert 'enctype="multipart/form-data"' in page
     for name in fields:
         assert f'name="{name}"' in page, name
@@ -453,7 +444,7 @@ def test_invalid_post_shows_the_error_keeps_the_values_and_writes_nothing(
         assert 'value="Read the lone-working policy"' in page
         assert 'value="Book safeguarding training"' in page
     elif field != "title":
-        assert 'value="%s"' % data["title"] in page
+        assert f'value="{data["title"]}"' in page
     if kind == "reflection":
         assert "Quiet members need an invitation." in page
     if kind == "certificate":

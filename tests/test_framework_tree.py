@@ -31,13 +31,11 @@ from portfolio.models import (
 )
 from portfolio.progress import rules, service
 from portfolio.progress.rules import CompetenceStatus
-from tests.factories import assign, make_user
+from tests.factories import TODAY, assign, link_draft, make_user, meet
 from tests.factories import tier as tier_of
-from tests.pages import text_of, words
-from tests.test_progress_routes import pdf_text
-from tests.test_progress_service import LINK_WORKER_FILE, link_draft, meet
+from tests.pages import pdf_text, text_of, words
+from tests.test_progress_service import LINK_WORKER_FILE
 
-TODAY = date.today()
 NEW_WORDING = "Demonstrate conversation skills that follow an evidence-based framework"
 
 

@@ -293,7 +293,7 @@ def test_manager_retires_a_locality_competence(client, manager, auth, frameworks
     assert retired.retired_by_id == manager.id
     page = text_of(client.get(f"/frameworks/{framework.id}"))
     assert "Retired: Soon retired" in page  # the notice
-    assert 'id="competence-%d"' % competence.id not in page
+    assert f'id="competence-{competence.id}"' not in page
     # Gone from the forms too.
     assert client.get(f"/frameworks/{framework.id}/locality/{competence.id}/edit").status_code == 404
     # A retired statement may be added again.

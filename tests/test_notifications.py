@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
 import re
-import socket
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import (
-    Competence,
     DecisionOutcome,
     EvidenceKind,
     EvidenceStatus,
-    Framework,
     NoteOutcome,
     Notification,
     Role,
@@ -31,23 +24,15 @@ from portfolio.models import (
 )
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
-from tests.factories import assign, make_user, tier
+from tests.conftest import body_of, free_port
+from tests.factories import TODAY, assign, competence, make_user, tier
 from tests.pages import text_of, words
 
-TODAY = date.today()
 TITLE = "Allotment walking group"
 SECRET_TEXT = "Mrs Example told me about her late husband during the walk."
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def competence(ref: str) -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
-    )
 
 
 def notices(user) -> list[Notification]:
@@ -213,51 +198,6 @@ def test_notices_come_from_the_use_cases(client, auth, worker, supervisor):
 
 
 # --- email ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Collector:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.recipients: list[list[str]] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
-        with self._lock:
-            self.messages.append(message)
-            self.recipients.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
-
-
-@pytest.fixture
-def smtp(app):
-    """A local SMTP server the app is configured to use; stopped after the test."""
-    port = free_port()
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config.update(
-        SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False, PUBLIC_URL="https://portfolio.example.org"
-    )
-    try:
-        yield handler
-    finally:
-        controller.stop()
-
-
-def body_of(message) -> str:
-    return message.get_body(preferencelist=("plain",)).get_content()
 
 
 def test_submitting_emails_each_current_supervisor_without_the_items_text(client, auth, worker, supervisor, smtp):

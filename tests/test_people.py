@@ -639,9 +639,6 @@ def test_a_deactivated_workers_portfolio_stays_readable_to_managers(client, auth
     assert page.status_code == 200 and "Wendy Worker" in page.text
 
 
-from .test_notifications import smtp  # noqa: E402,F401  - the local SMTP server fixture
-
-
 def test_the_same_invite_form_sent_twice_invites_once_and_the_second_answer_shows_the_person(
     client, auth, manager, link_worker_tier
 ):

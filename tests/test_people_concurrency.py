@@ -14,12 +14,12 @@ from portfolio.models import AuditEntry, Role, User
 
 from . import factories
 from .conftest import csrf_token
-from .test_review_concurrency import HttpClient, overlapped, race, server  # noqa: F401 - server is a fixture
+from .racing import HttpClient, overlapped, race
 
 ROUNDS = 3
 
 
-def test_two_managers_deactivating_each_other_leave_one_active(app, server):  # noqa: F811
+def test_two_managers_deactivating_each_other_leave_one_active(app, server):
     outcomes = []
     for round_ in range(ROUNDS):
         first = factories.make_user(Role.MANAGER, email=f"ann{round_}@example.org", name=f"Ann {round_}")

@@ -43,8 +43,8 @@ from portfolio.models import (
     User,
 )
 from portfolio.privacy import export
-from tests.factories import assign, make_user, tier
-from tests.privacy_support import EVENT_DAY, HASH, TODAY, competences, pdf_bytes
+from tests.factories import HASH, RECENT_DAY, TODAY, assign, make_user, tier
+from tests.privacy_support import competences, pdf_bytes
 
 
 def person_tables(metadata: MetaData) -> set[str]:
@@ -93,7 +93,7 @@ def add_items(worker: User, supervisor: User, n: int, start: int = 0) -> None:
                 EvidenceKind.SUPERVISION_NOTE,
                 EvidenceInput(
                     title=f"Supervision {i}",
-                    occurred_on=EVENT_DAY,
+                    occurred_on=RECENT_DAY,
                     description=f"<p>Discussed {i}.</p>",
                     supervisor_id=supervisor.id,
                     actions=[ActionInput(description=f"Action {i}", owner="worker", due_on=TODAY)],
@@ -103,7 +103,7 @@ def add_items(worker: User, supervisor: User, n: int, start: int = 0) -> None:
             item = evidence_service.create_evidence(
                 worker,
                 EvidenceKind.OTHER,
-                EvidenceInput(title=f"Item {i}", occurred_on=EVENT_DAY, description=f"<p>Did {i}.</p>"),
+                EvidenceInput(title=f"Item {i}", occurred_on=RECENT_DAY, description=f"<p>Did {i}.</p>"),
                 [FileStorage(io.BytesIO(pdf_bytes(f"item {i}")), filename=f"item-{i}.pdf")],
             )
         evidence_service.link_competence(worker, db.session.get(Evidence, item.id), c.id, note=f"Note {i}")
@@ -155,7 +155,7 @@ def fill_every_area(person: User, supervisor: User, manager: User, word: str) ->
             worker_id=person.id,
             requirement_id=requirement.id,
             verified_by_id=manager.id,
-            verified_on=EVENT_DAY,
+            verified_on=RECENT_DAY,
             note=f"{word} DBS seen",
         )
     )
@@ -194,7 +194,7 @@ def fill_every_area(person: User, supervisor: User, manager: User, word: str) ->
     db.session.flush()
     activity = CpdActivity(
         worker_id=person.id,
-        done_on=EVENT_DAY,
+        done_on=RECENT_DAY,
         title=f"{word} course",
         hours=Decimal("2.5"),
         learned=f"{word} learned",
@@ -254,7 +254,7 @@ def test_the_export_holds_every_area_of_the_workers_data_and_nothing_of_anyone_e
     assert (activity["title"], activity["hours"], len(activity["competences"])) == ("Wrenword course", "2.50", 2)
     assert [n["message"] for n in data["notifications"]] == ["Wrenword notified"]
     assert "Wrenword audit" in json.dumps(data["audit"])
-    assert {"user:%d" % worker.id} <= {row["subject"] for row in data["audit"]}
+    assert {f"user:{worker.id}"} <= {row["subject"] for row in data["audit"]}
 
     files = [n for n in archive.namelist() if n.startswith("files/")]
     assert sorted(n.rsplit("-", 1)[-1] for n in files) == ["1.pdf", "2.pdf"]
@@ -272,7 +272,7 @@ def test_index_html_is_readable_plain_text_and_escaped(client, auth, people):
         EvidenceKind.REFLECTION,
         EvidenceInput(
             title='Group <b>"walk" & talk</b>',
-            occurred_on=EVENT_DAY,
+            occurred_on=RECENT_DAY,
             what_happened="<p>We walked <strong>far</strong>.</p>",
             what_learned="<p>Pace matters.</p>",
         ),

@@ -12,7 +12,7 @@ import re
 from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portfolio.evidence import service
 from portfolio.evidence.service import EvidenceInput
@@ -31,7 +31,7 @@ from portfolio.models import (
 )
 from portfolio.params import ID_MAX
 from tests.factories import assign, make_user, tier
-from tests.pages import text_of
+from tests.pages import count, text_of
 
 DAY = date(2026, 3, 10)
 KEY_RE = re.compile(r'name="form_key" type="hidden" value="([^"]+)"|name="form_key" value="([^"]+)"')
@@ -41,11 +41,6 @@ def form_key(page: str) -> str:
     match = KEY_RE.search(page)
     assert match, "no one-time form key on the page"
     return match.group(1) or match.group(2)
-
-
-def count(model, *where) -> int:
-    db.session.commit()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ record; the second call answers with the first record.
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -47,16 +47,10 @@ from portfolio.models import (
 from portfolio.progress import service as progress
 from portfolio.supervision import service as supervision
 from portfolio.training import service as training
-from tests.factories import assign, make_user, tier
-from tests.test_progress_service import make_ready, people  # noqa: F401 - a fixture
+from tests.factories import PDF, assign, competences, make_ready, make_user, tier
+from tests.pages import count
 
-PDF = b"%PDF-1.4\n%%EOF\n"
 DAY = date(2026, 3, 10)
-
-
-def count(model) -> int:
-    db.session.commit()  # a fresh snapshot
-    return db.session.scalar(select(func.count()).select_from(model)) or 0
 
 
 def pdf(name: str = "plan.pdf") -> FileStorage:
@@ -71,19 +65,8 @@ def worker(app, frameworks):
     return person
 
 
-def competences(worker: User, n: int = 2) -> list[Competence]:
-    return list(
-        db.session.scalars(
-            select(Competence)
-            .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
-            .order_by(Competence.position)
-            .limit(n)
-        )
-    )
-
-
 def draft(worker: User, *, files=(), linked: bool = True) -> Evidence:
-    with_link = competences(worker, 1)[0].id if linked else None
+    with_link = competences()[0].id if linked else None
     evidence = service.create_evidence(
         worker,
         EvidenceKind.OTHER,
@@ -135,7 +118,7 @@ def _update(worker, evidence):
 
 
 def _link(worker, evidence):
-    service.link_competence(worker, evidence, competences(worker)[1].id)
+    service.link_competence(worker, evidence, competences()[1].id)
 
 
 def _note(worker, evidence):
@@ -161,7 +144,7 @@ def test_a_use_case_refuses_an_item_submitted_after_the_page_loaded_it(app, work
     evidence = draft(worker, files=[pdf()])
     evidence = db.session.get(Evidence, evidence.id)
     before = {
-        "links": [(l.competence_id, l.note) for l in evidence.links],
+        "links": [(link.competence_id, link.note) for link in evidence.links],
         "files": len(evidence.files),
         "title": evidence.title,
     }
@@ -176,7 +159,7 @@ def test_a_use_case_refuses_an_item_submitted_after_the_page_loaded_it(app, work
     item = db.session.get(Evidence, evidence.id)
     assert item.status == EvidenceStatus.SUBMITTED
     assert {
-        "links": [(l.competence_id, l.note) for l in item.links],
+        "links": [(link.competence_id, link.note) for link in item.links],
         "files": len(item.files),
         "title": item.title,
     } == before
@@ -289,8 +272,11 @@ def _again(create):
     return first_id, second.id
 
 
-def test_creating_use_cases_across_the_app_create_once(app, frameworks, people):  # noqa: F811
-    worker, supervisor, manager, *_ = people
+def test_creating_use_cases_across_the_app_create_once(app, frameworks):
+    worker = make_user(Role.WORKER, name="Wren Worker", tier=tier("link-worker", "link-worker"))
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    manager = make_user(Role.MANAGER, name="Mo Manager")
+    assign(supervisor, worker, date.today() - timedelta(days=90), audited=True)
     with app.test_request_context():
         item = _again(
             lambda k: training.add_item(

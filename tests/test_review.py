@@ -37,12 +37,9 @@ from portfolio.models import (
 )
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
-from tests.factories import assign, make_user, tier
-from tests.pages import error_next_to, long_date, row_counts, text_of, words
+from tests.factories import ASSIGNED_ON, EVENT_DAY, TODAY, assign, competence, make_user, tier
+from tests.pages import error_next_to, long_date, reload, row_counts, text_of, words
 
-TODAY = date.today()
-EVENT_DAY = date(2026, 3, 10)
-STARTED = date(2026, 1, 1)
 DESCRIPTION = "I set up a weekly walking group with the local allotment society."
 
 
@@ -53,19 +50,6 @@ def summary_of(page: str) -> str:
     """The NHS.UK error summary's words."""
     assert "nhsuk-error-summary" in page, "no error summary"
     return words(page.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0])
-
-
-def competence(ref: str) -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
-    )
-
-
-def reload(evidence: Evidence) -> Evidence:
-    db.session.expire_all()
-    return db.session.get(Evidence, evidence.id)
 
 
 def submission_of(evidence: Evidence) -> Submission:
@@ -149,7 +133,7 @@ def scene(title: str = "Community walking group", **kwargs) -> Scene:
     """A worker with a submitted item linked to two competences, and a supervisor assigned."""
     worker = new_worker("Wendy Worker")
     supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(supervisor, worker, starts_on=STARTED, audited=True)
+    assign(supervisor, worker, starts_on=ASSIGNED_ON, audited=True)
     evidence = submitted_item(worker, title=title, **kwargs)
     return Scene(worker, supervisor, evidence, submission_of(evidence), competence("PS-LW-01"), competence("PS-LW-02"))
 
@@ -246,7 +230,7 @@ def nav_texts(page: str) -> list[str]:
 def test_queue_lists_submissions_oldest_first_with_days_waiting(client, auth, frameworks):
     s = scene("Newest item", days_ago=1)
     walter = new_worker("Walter Worker")
-    assign(s.supervisor, walter, starts_on=STARTED)
+    assign(s.supervisor, walter, starts_on=ASSIGNED_ON)
     submitted_item(walter, title="Oldest item", days_ago=10)
     submitted_item(s.worker, title="Middle item", days_ago=3)
     auth.login_as(s.supervisor)
@@ -287,7 +271,7 @@ def test_queue_is_empty_without_items(client, auth, frameworks):
 @pytest.mark.parametrize(
     ("starts_on", "ends_on"),
     [
-        pytest.param(STARTED, TODAY - timedelta(days=1), id="ended-yesterday"),
+        pytest.param(ASSIGNED_ON, TODAY - timedelta(days=1), id="ended-yesterday"),
         pytest.param(TODAY + timedelta(days=1), None, id="starts-tomorrow"),
     ],
 )
@@ -325,7 +309,7 @@ def test_an_item_submitted_goes_only_to_current_supervisors(app, frameworks):
     former = make_user(Role.SUPERVISOR, name="Fred Former")
     db.session.add(
         SupervisionAssignment(
-            supervisor_id=former.id, worker_id=s.worker.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=1)
+            supervisor_id=former.id, worker_id=s.worker.id, starts_on=ASSIGNED_ON, ends_on=TODAY - timedelta(days=1)
         )
     )
     db.session.commit()
@@ -339,9 +323,9 @@ def test_an_item_submitted_goes_only_to_current_supervisors(app, frameworks):
 def test_nobody_reviews_their_own_items(client, auth, frameworks):
     both = new_worker("Bo Both", "link-worker", Role.SUPERVISOR)
     their_supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(their_supervisor, both, starts_on=STARTED)
+    assign(their_supervisor, both, starts_on=ASSIGNED_ON)
     walter = new_worker("Walter Worker")
-    assign(both, walter, starts_on=STARTED)
+    assign(both, walter, starts_on=ASSIGNED_ON)
     own = submitted_item(both, title="My own item")
     theirs = submitted_item(walter, title="Walter's item")
     auth.login_as(both)
@@ -385,8 +369,8 @@ def test_a_supervision_note_goes_only_to_the_supervisor_it_names(client, auth, f
     worker = new_worker("Wendy Worker")
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     sue = make_user(Role.SUPERVISOR, name="Sue Supervisor")
-    assign(sam, worker, starts_on=STARTED)
-    assign(sue, worker, starts_on=STARTED)
+    assign(sam, worker, starts_on=ASSIGNED_ON)
+    assign(sue, worker, starts_on=ASSIGNED_ON)
     note = supervision_note(worker, sam)
     evidence_service.link_competence(worker, note, competence("PS-LW-06").id)
     evidence_service.submit(worker, reload(note))
@@ -603,7 +587,7 @@ def test_deciding_on_a_non_supervisees_item_is_404(client, auth, frameworks):
 def test_deciding_on_an_item_already_decided_is_a_conflict(client, auth, frameworks):
     s = scene()
     colleague = make_user(Role.SUPERVISOR, name="Sue Supervisor")
-    assign(colleague, s.worker, starts_on=STARTED)
+    assign(colleague, s.worker, starts_on=ASSIGNED_ON)
     auth.login_as(s.supervisor)
     assert sign_off(client, auth, s).status_code == 303
     before = row_counts()
@@ -905,8 +889,8 @@ def note_scene(app, frameworks):
     worker = new_worker("Wendy Worker")
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     sue = make_user(Role.SUPERVISOR, name="Sue Supervisor")
-    assign(sam, worker, starts_on=STARTED)
-    assign(sue, worker, starts_on=STARTED)
+    assign(sam, worker, starts_on=ASSIGNED_ON)
+    assign(sue, worker, starts_on=ASSIGNED_ON)
     return worker, sam, sue, supervision_note(worker, sam)
 
 
@@ -1061,11 +1045,11 @@ def test_the_team_page(client, auth, frameworks):
     supervision_note(s.worker, s.supervisor, title="March supervision", on=EVENT_DAY)
     supervision_note(s.worker, s.supervisor, title="April supervision", on=date(2026, 4, 2))
     top = new_worker("Tom Top", "psychosocial-link-worker")
-    assign(s.supervisor, top, starts_on=STARTED)
+    assign(s.supervisor, top, starts_on=ASSIGNED_ON)
     gone = new_worker("Gina Gone")
     db.session.add(
         SupervisionAssignment(
-            supervisor_id=s.supervisor.id, worker_id=gone.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=1)
+            supervisor_id=s.supervisor.id, worker_id=gone.id, starts_on=ASSIGNED_ON, ends_on=TODAY - timedelta(days=1)
         )
     )
     db.session.commit()
@@ -1100,7 +1084,7 @@ def test_the_team_page_without_supervisees(client, auth, frameworks):
 def add_supervisees(supervisor: User, start: int, count: int, *, items: int = 2, notes: bool = False) -> None:
     for number in range(start, start + count):
         worker = new_worker(f"Worker {number:02d}")
-        assign(supervisor, worker, starts_on=STARTED)
+        assign(supervisor, worker, starts_on=ASSIGNED_ON)
         for item in range(items):
             submitted_item(worker, title=f"Item {item} of worker {number}")
         if notes:

@@ -9,32 +9,31 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portfolio.extensions import db
-from portfolio.models import AuditEntry, Evidence, EvidenceFile, EvidenceKind, Role, TrainingItem, User
+from portfolio.models import AuditEntry, Evidence, EvidenceKind, Role, TrainingItem, User
 from portfolio.progress.service import add_months
 from portfolio.training import service
 from portfolio.training.service import TrainingStatus
-from tests.factories import PASSWORD_HASH, make_user, tier
-from tests.pages import date_fields, error_next_to, long_date, options, summary_links, table_rows, text_of, words
+from tests.factories import PASSWORD_HASH, PDF, make_user, tier
+from tests.pages import (
+    count,
+    date_fields,
+    error_next_to,
+    long_date,
+    options,
+    row_counts,
+    summary_links,
+    table_rows,
+    text_of,
+    words,
+)
 
 FIXED = date(2026, 6, 15)  # "today" for every test that computes a status
-PDF = (
-    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-)
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
-def written() -> dict[str, int]:
-    return {m.__name__: count(m) for m in (TrainingItem, AuditEntry, Evidence, EvidenceFile)}
 
 
 def course(
@@ -425,7 +424,7 @@ def test_bad_course_details_are_shown_next_to_the_field_and_nothing_is_written(
 ):
     course("Lone working", 36)
     auth.login_as(manager)
-    before = written()
+    before = row_counts()
     data = course_form("Safeguarding adults")
     data.update(changes)
     if data.get("renews") is None:
@@ -439,7 +438,7 @@ def test_bad_course_details_are_shown_next_to_the_field_and_nothing_is_written(
     assert any(message in text for text in links), links
     href = next(h for text, h in links.items() if message in text)
     assert f'id="{href}"' in page, f"the error summary links to #{href}, which is not on the page"
-    assert written() == before
+    assert row_counts() == before
     assert [i.title for i in db.session.scalars(select(TrainingItem))] == ["Lone working"]
 
 
@@ -447,7 +446,7 @@ def test_changing_a_course_to_a_bad_value_changes_nothing(client, auth, manager)
     course("Lone working", 36, position=1)
     safeguarding = course("Safeguarding adults", 36, position=2)
     auth.login_as(manager)
-    before = written()
+    before = row_counts()
     path = f"/training/items/{safeguarding.id}/edit"
     for data, field, message in [
         (course_form("lone working"), "title", "This training is already in the catalogue"),
@@ -457,7 +456,7 @@ def test_changing_a_course_to_a_bad_value_changes_nothing(client, auth, manager)
         response = post(client, auth, path, data)
         assert response.status_code == 422
         assert message in error_next_to(text_of(response), field)
-    assert written() == before
+    assert row_counts() == before
     db.session.expire_all()
     assert [
         (i.title, i.renewal_months, i.tier_slugs)
@@ -485,7 +484,7 @@ def test_only_managers_manage_the_catalogue_and_see_compliance(client, auth, fra
     supervisor = make_user(
         Role.SUPERVISOR, Role.WORKER, name="Sam Supervisor", tier=tier("link-worker", "psychosocial-link-worker")
     )
-    before = written()
+    before = row_counts()
     for person in (worker, supervisor):
         auth.login_as(person)
         token = auth.token("/")
@@ -510,7 +509,7 @@ def test_only_managers_manage_the_catalogue_and_see_compliance(client, auth, fra
             == 403
         )
         assert client.post(f"/training/items/{item.id}/retire", data={"csrf_token": token}).status_code == 403
-    assert written() == before
+    assert row_counts() == before
     db.session.expire_all()
     assert (db.session.get(TrainingItem, item.id).title, db.session.get(TrainingItem, item.id).retired_at) == (
         "Lone working",
@@ -559,7 +558,7 @@ def test_a_certificate_is_matched_to_a_course_of_the_workers_framework(client, a
         (str(lone.id), "Lone working"),
     ]
 
-    before = written()
+    before = row_counts()
     for refused in (theirs, retired):
         response = post(
             client,
@@ -574,7 +573,7 @@ def test_a_certificate_is_matched_to_a_course_of_the_workers_framework(client, a
             error_next_to(page, "training_item_id") == "Error: Choose a course from your framework’s training catalogue"
         )
         assert any("Choose a course from your framework’s training catalogue" in text for text in summary_links(page))
-    assert written() == before
+    assert row_counts() == before
 
     response = post(
         client,

@@ -16,22 +16,16 @@ from portfolio.evidence import service
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceFile, EvidenceKind, EvidenceLink, Role
 from tests.browser.conftest import assert_accessible, sign_in
-from tests.factories import PASSWORD, make_user, tier
+from tests.factories import NHS_NUMBER, PASSWORD, PDF, make_user, tier
 
 pytestmark = pytest.mark.browser
 
-# A valid NHS number (modulus 11), as used in NHS examples.
-NHS_NUMBER = "943 476 5919"
 # Three searches of the Link Worker framework that each find exactly one competence.
 SEARCHES = {
     "safeguarding": "Demonstrate an understanding of safeguarding vulnerable adults",
     "active listening": "Demonstrate active listening with individuals to enable the building of trust and therapeutic relationship",
     "close a professional": "Be able to close a professional relationship with individuals",
 }
-PDF = (
-    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-)
 
 
 def _days_ago(days: int) -> date:

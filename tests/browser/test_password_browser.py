@@ -13,8 +13,9 @@ from portfolio.auth import passwords
 from portfolio.extensions import db
 from portfolio.models import PasswordReset, Role, User
 from tests.browser.conftest import assert_accessible, sign_in
+from tests.conftest import wait_for_mail
 from tests.factories import PASSWORD, make_user
-from tests.test_account import NEW, OTHER_NEW, link_in, smtp, wait_for_mail  # noqa: F401 - smtp is a fixture
+from tests.test_account import NEW, OTHER_NEW, link_in
 
 pytestmark = pytest.mark.browser
 

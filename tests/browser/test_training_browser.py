@@ -11,11 +11,9 @@ from playwright.sync_api import expect
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceKind, Role, TrainingItem, User
 from tests.browser.conftest import assert_accessible
-from tests.factories import make_user, tier
+from tests.factories import TODAY, make_user, tier
 
 pytestmark = pytest.mark.browser
-
-TODAY = date.today()
 
 
 def _course(title: str, months: int | None, position: int, tiers: list[str] | None = None) -> TrainingItem:
