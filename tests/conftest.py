@@ -36,6 +36,7 @@ from portfolio.models import Competence, Role, User
 from . import factories
 
 PG_ENV = "PORTFOLIO_TEST_DATABASE_URL"
+PROJECT = Path(__file__).resolve().parents[1]  # the checkout
 
 
 def _reset_postgres(url: str) -> None:
@@ -157,20 +158,35 @@ def csrf_token(html: str) -> str:
     return match.group(1) or match.group(2)
 
 
+def post_sign_in(
+    client,
+    email: str,
+    password: str = factories.PASSWORD,
+    *,
+    address: str | None = None,
+    next_url: str | None = None,
+    remember: bool = False,
+):
+    """Post the real sign-in form, from ``address`` when given."""
+    extra = {"environ_base": {"REMOTE_ADDR": address}} if address else {}
+    path = "/auth/sign-in"
+    query = {"next": next_url} if next_url is not None else None
+    page = client.get(path, query_string=query, **extra)
+    data = {"csrf_token": csrf_token(page.text), "email": email, "password": password}
+    if remember:
+        data["remember"] = "y"
+    return client.post(path, query_string=query, data=data, **extra)
+
+
 class AuthActions:
     """Sign in and out through the real forms, CSRF token included."""
 
     def __init__(self, client):
         self._client = client
 
-    def sign_in(
-        self, email: str, password: str = factories.PASSWORD, *, remember: bool = False, follow_redirects: bool = False
-    ):
-        page = self._client.get("/auth/sign-in")
-        data = {"csrf_token": csrf_token(page.text), "email": email, "password": password}
-        if remember:
-            data["remember"] = "y"
-        return self._client.post("/auth/sign-in", data=data, follow_redirects=follow_redirects)
+    def sign_in(self, email: str, password: str = factories.PASSWORD, *, remember: bool = False):
+        """Post the real sign-in form."""
+        return post_sign_in(self._client, email, password, remember=remember)
 
     def sign_out(self):
         page = self._client.get("/")
@@ -224,7 +240,7 @@ def count_queries(app):
     return QueryCounter(db.engine)
 
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = PROJECT.parent / "shared" / "seeds"
 
 
 @pytest.fixture(scope="session")
@@ -330,6 +346,29 @@ def server(app):
 
 
 # --- people -------------------------------------------------------------------------------
+# A file that needs one of these signed in extends it under the same name:
+#     @pytest.fixture
+#     def worker(worker, auth):
+#         auth.login_as(worker)
+#         return worker
+
+
+@pytest.fixture
+def worker(app, frameworks) -> User:
+    """Wendy Worker <worker@example.org>, a Link Worker (not signed in)."""
+    return factories.make_worker()
+
+
+@pytest.fixture
+def supervisor(worker) -> User:
+    """Sam Supervisor <supervisor@example.org>, supervising the worker since ASSIGNED_ON."""
+    return factories.make_supervisor_of(worker)
+
+
+@pytest.fixture
+def manager(app) -> User:
+    """Maya Manager <manager@example.org>."""
+    return factories.make_user(Role.MANAGER, email="manager@example.org", name="Maya Manager")
 
 
 @dataclass
@@ -359,3 +398,10 @@ def two_supervisors(app, frameworks) -> TwoSupervisors:
         .limit(1)
     )
     return TwoSupervisors(worker, first, second, competence_id)
+
+
+def link_in(message) -> str:
+    """The path of the reset link in an email."""
+    url = re.search(r"https://portfolio\.example\.org(/account/reset-password/\S+)", body_of(message))
+    assert url, body_of(message)
+    return url.group(1)

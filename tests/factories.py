@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
 from portfolio import clock
 from portfolio.auth.passwords import hash_password
+from portfolio.auth.tokens import new_token
 from portfolio.extensions import db
 from portfolio.frameworks import loader
 from portfolio.models import (
@@ -24,6 +26,7 @@ from portfolio.models import (
     EvidenceStatus,
     Framework,
     Passkey,
+    PasswordReset,
     PromotionRecommendation,
     PromotionRequest,
     Requirement,
@@ -47,6 +50,9 @@ EVENT_DAY = date(2026, 3, 10)  # a pinned day evidence happened, after ASSIGNED_
 PINNED_TODAY = date(2026, 6, 30)  # "today" for use cases that take it as an argument
 
 # Test content.
+NEW_PASSWORD = "amber kettle orbit seventy lantern"  # passwords the policy accepts, to change to
+OTHER_NEW_PASSWORD = "quiet meadow saxophone ninety"
+LINK_WORKER_FILE = Path(loader.DATA_FOLDER) / "link-worker.yaml"
 HASH = "0" * 64  # a content hash (what was submitted is not the point)
 NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
 PDF = (
@@ -99,6 +105,25 @@ def make_user(
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def make_worker(name: str = "Wendy Worker", email: str = "worker@example.org", slug: str = "link-worker") -> User:
+    """A worker on the Link Worker framework at tier ``slug`` (Wendy Worker, a Link Worker, by default)."""
+    return make_user(Role.WORKER, email=email, name=name, tier=tier("link-worker", slug))
+
+
+def make_supervisor_of(
+    worker: User, name: str = "Sam Supervisor", email: str = "supervisor@example.org", since: date = ASSIGNED_ON
+) -> User:
+    """A supervisor assigned to ``worker`` from ``since``."""
+    supervisor = make_user(Role.SUPERVISOR, email=email, name=name)
+    assign(supervisor, worker, starts_on=since)
+    return supervisor
+
+
+def days_ago(days: int) -> date:
+    """A day in the past, so that "today or in the past" rules hold whenever the tests run."""
+    return TODAY - timedelta(days=days)
 
 
 def assign(
@@ -387,3 +412,19 @@ def make_ready(worker: User, supervisor: User, manager: User) -> None:
         title="Year of practice",
     )
     verify_all(worker, manager)
+
+
+def a_link_for(user: User, *, minutes_left: int = 30, created_minutes_ago: int = 0) -> str:
+    """A reset link made directly in the database (its token, for the URL)."""
+    token, token_digest = new_token()
+    now = datetime.now(UTC)
+    db.session.add(
+        PasswordReset(
+            user_id=user.id,
+            token_digest=token_digest,
+            created_at=now - timedelta(minutes=created_minutes_ago),
+            expires_at=now + timedelta(minutes=minutes_left),
+        )
+    )
+    db.session.commit()
+    return token

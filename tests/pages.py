@@ -9,6 +9,7 @@ The kit's page half (domain data is made by ``tests/factories.py``, fixtures liv
 - ``date_fields(name, day)``: the day/month/year fields of a date input; ``long_date(day)``: "5 March 2026".
 - ``row_counts(*models)``: rows per table, to prove a refusal wrote nothing; ``count(model, *where)``: one count;
   ``reload(row)`` / ``reload(Model, id)``: a row as the database holds it now; ``pdf_text(data)``: a PDF's words.
+- ``audit_rows(action, **details)``: the ledger's rows; ``form_key(page)``: a form's one-time key.
 - ``is_signed_in(client)``: whether the client's session reaches the home page.
 """
 
@@ -24,6 +25,11 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from portfolio.extensions import db
+from portfolio.models import AuditEntry
+
+# Messages the app shows that several test files look for.
+TOO_MANY = "Too many failed attempts to sign in"
+UNUSABLE = "This link no longer works"
 
 
 def text_of(response) -> str:
@@ -162,3 +168,23 @@ def reload(row_or_model, row_id=None):
     if row_id is None:
         return db.session.get(type(row_or_model), row_or_model.id)
     return db.session.get(row_or_model, row_id)
+
+
+KEY_RE = re.compile(r'name="form_key" type="hidden" value="([^"]+)"|name="form_key" value="([^"]+)"')
+
+
+def form_key(page: str) -> str:
+    """The one-time form key of the form on ``page`` (it makes a double submission land once)."""
+    match = KEY_RE.search(page)
+    assert match, "no one-time form key on the page"
+    return match.group(1) or match.group(2)
+
+
+def audit_rows(action: str | None = None, **details) -> list[AuditEntry]:
+    """The ledger's rows in order, of ``action`` if given, whose details hold ``details`` (``submission_id=3``)."""
+    db.session.expire_all()
+    query = select(AuditEntry).order_by(AuditEntry.seq)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    rows = db.session.scalars(query).all()
+    return [row for row in rows if all((row.details or {}).get(key) == value for key, value in details.items())]

@@ -19,13 +19,9 @@ from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
 from portfolio.supervision import service as supervision
 from tests.factories import TODAY, competence, make_user, tier
+from tests.pages import audit_rows
 
 # --- helpers --------------------------------------------------------------------
-
-
-def entries() -> list[AuditEntry]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
 
 
 def ledger_size() -> int:
@@ -38,7 +34,7 @@ def record_rows(actor, n: int) -> list[AuditEntry]:
         begin_write()
         ledger.record(actor, "test.event", f"thing:{number}", number=number, note="Überprüfung – ok")
         db.session.commit()
-    return entries()
+    return audit_rows()
 
 
 def execute(sql: str, **params) -> None:
@@ -49,11 +45,6 @@ def execute(sql: str, **params) -> None:
 
 def verify_cli(runner):
     return runner.invoke(args=["audit", "verify"])
-
-
-@pytest.fixture
-def manager(app):
-    return make_user(Role.MANAGER, name="Maya Manager")
 
 
 @pytest.fixture
@@ -164,7 +155,7 @@ def test_the_real_use_cases_write_a_chain_that_verifies(app, runner, frameworks,
     assignment = supervision.all_assignments()[0]
     supervision.end_assignment(manager, assignment, TODAY)
 
-    assert [e.action for e in entries()] == [
+    assert [e.action for e in audit_rows()] == [
         "supervision.assigned",
         "evidence.submitted",
         "evidence.withdrawn",
@@ -193,7 +184,7 @@ def assert_broken_at(runner, seq: int, reason: str) -> None:
 
 def test_changed_details_are_found(app, runner, chain):
     execute("""UPDATE audit_ledger SET details = '{"number": 99, "note": "Überprüfung – ok"}' WHERE seq = 3""")
-    assert entries()[2].details["number"] == 99
+    assert audit_rows()[2].details["number"] == 99
     assert_broken_at(runner, 3, "changed")
     assert ledger.verify().checked == 2
 
@@ -212,13 +203,13 @@ def test_a_changed_action_is_found(app, runner, chain):
     ],
 )
 def test_any_changed_field_is_found(app, runner, chain, sql):
-    execute(sql, at=entries()[3].at - timedelta(days=1))
+    execute(sql, at=audit_rows()[3].at - timedelta(days=1))
     assert_broken_at(runner, 4, "changed")
 
 
 def test_a_recomputed_hash_without_the_key_breaks_the_next_row(app, runner, chain):
     """Changing a row and re-hashing it with a guessed key still breaks it."""
-    row = entries()[1]
+    row = audit_rows()[1]
     forged = ledger._digest(
         b"guessed",
         seq=row.seq,

@@ -21,38 +21,18 @@ from sqlalchemy import func, select
 from portfolio.auth import sessions as sessions_module
 from portfolio.extensions import db
 from portfolio.models import Role, SignInAttempt, User
-from tests.pages import error_summary, field_error, is_signed_in, reload
+from tests.conftest import post_sign_in
+from tests.pages import TOO_MANY, error_summary, field_error, is_signed_in, reload
 
 from . import factories
 from .conftest import AuthActions, csrf_token
 from .factories import make_user
 
 WRONG_DETAILS = "Enter a correct email address and password"
-TOO_MANY = "Too many failed attempts to sign in"
 OTHER_ADDRESS = "10.0.0.2"
 
 
 # --- helpers ---------------------------------------------------------------
-
-
-def sign_in(
-    client,
-    email: str,
-    password: str = factories.PASSWORD,
-    *,
-    address: str | None = None,
-    next_url: str | None = None,
-    remember: bool = False,
-):
-    """Post the real sign-in form, from ``address`` when given."""
-    extra = {"environ_base": {"REMOTE_ADDR": address}} if address else {}
-    path = "/auth/sign-in"
-    query = {"next": next_url} if next_url is not None else None
-    page = client.get(path, query_string=query, **extra)
-    data = {"csrf_token": csrf_token(page.text), "email": email, "password": password}
-    if remember:
-        data["remember"] = "y"
-    return client.post(path, query_string=query, data=data, **extra)
 
 
 def attempts(**match) -> list[SignInAttempt]:
@@ -72,7 +52,7 @@ def maya(app):
 
 
 def test_sign_in_sends_you_home_and_greets_you(client, maya):
-    response = sign_in(client, "maya@example.org")
+    response = post_sign_in(client, "maya@example.org")
 
     assert response.status_code == 303
     assert urlsplit(response.location).path == "/"
@@ -86,7 +66,7 @@ def test_sign_in_sends_you_home_and_greets_you(client, maya):
 
 
 def test_email_is_case_insensitive_and_trimmed(client, maya):
-    response = sign_in(client, "  Maya@Example.ORG  ")
+    response = post_sign_in(client, "  Maya@Example.ORG  ")
 
     assert response.status_code == 303
     assert "Hello, Maya Manager" in client.get("/").text
@@ -95,7 +75,7 @@ def test_email_is_case_insensitive_and_trimmed(client, maya):
 
 
 def test_next_is_honoured_for_a_local_path(client, maya):
-    response = sign_in(client, "maya@example.org", next_url="/frameworks/")
+    response = post_sign_in(client, "maya@example.org", next_url="/frameworks/")
 
     assert response.status_code == 303
     assert response.location == "/frameworks/"
@@ -114,7 +94,7 @@ def test_next_is_honoured_for_a_local_path(client, maya):
     ],
 )
 def test_next_to_another_site_sends_you_home(client, maya, target):
-    response = sign_in(client, "maya@example.org", next_url=target)
+    response = post_sign_in(client, "maya@example.org", next_url=target)
 
     assert response.status_code == 303
     location = urlsplit(response.location)
@@ -124,7 +104,7 @@ def test_next_to_another_site_sends_you_home(client, maya, target):
 
 
 def test_signed_in_user_visiting_sign_in_goes_home(client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
 
     response = client.get("/auth/sign-in")
 
@@ -140,7 +120,7 @@ def test_wrong_details_give_one_message_next_to_the_email(client, maya, case):
         else ("nobody@example.org", factories.PASSWORD)
     )
 
-    response = sign_in(client, email, password)
+    response = post_sign_in(client, email, password)
 
     assert response.status_code == 422
     assert field_error(response.text, "email") == WRONG_DETAILS
@@ -162,15 +142,15 @@ def test_wrong_password_and_unknown_email_pages_are_the_same(client, maya):
         body = re.sub(r'name="csrf_token" type="hidden" value="[^"]+"', "", body)
         return body.replace("maya@example.org", "EMAIL").replace("nobody@example.org", "EMAIL")
 
-    wrong_password = sign_in(client, "maya@example.org", "not the right password")
-    unknown_email = sign_in(client, "nobody@example.org", "not the right password")
+    wrong_password = post_sign_in(client, "maya@example.org", "not the right password")
+    unknown_email = post_sign_in(client, "nobody@example.org", "not the right password")
 
     assert wrong_password.status_code == unknown_email.status_code == 422
     assert main(wrong_password.text) == main(unknown_email.text)
 
 
 def test_empty_fields_are_named(client, maya):
-    response = sign_in(client, "", "")
+    response = post_sign_in(client, "", "")
 
     assert response.status_code == 422
     assert field_error(response.text, "email") == "Enter your email address"
@@ -185,7 +165,7 @@ def test_empty_fields_are_named(client, maya):
 def test_a_disabled_user_cannot_sign_in(client, app):
     make_user(email="gone@example.org", active=False)
 
-    response = sign_in(client, "gone@example.org")
+    response = post_sign_in(client, "gone@example.org")
 
     assert response.status_code == 422
     assert field_error(response.text, "email") == WRONG_DETAILS
@@ -195,7 +175,7 @@ def test_a_disabled_user_cannot_sign_in(client, app):
 
 
 def test_disabling_a_user_ends_their_session(client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
     assert is_signed_in(client)
 
     db.session.execute(User.__table__.update().where(User.id == maya.id).values(active=False))
@@ -209,7 +189,7 @@ def test_disabling_a_user_ends_their_session(client, maya):
 
 def fail(client, email: str, times: int, address: str | None = None) -> None:
     for _ in range(times):
-        response = sign_in(client, email, "not the right password", address=address)
+        response = post_sign_in(client, email, "not the right password", address=address)
         assert response.status_code == 422
         assert field_error(response.text, "email") == WRONG_DETAILS
 
@@ -218,7 +198,7 @@ def test_too_many_failures_refuse_even_the_right_password(client, app, maya):
     limit = app.config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
     fail(client, "maya@example.org", limit)
 
-    response = sign_in(client, "maya@example.org")
+    response = post_sign_in(client, "maya@example.org")
 
     assert response.status_code == 422
     message = field_error(response.text, "email")
@@ -235,9 +215,9 @@ def test_changing_the_case_of_the_email_does_not_dodge_the_limit(client, app, ma
     limit = app.config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
     for number in range(limit):
         variant = "maya@example.org" if number % 2 else " MAYA@example.org"
-        sign_in(client, variant, "not the right password")
+        post_sign_in(client, variant, "not the right password")
 
-    response = sign_in(client, "Maya@Example.org")
+    response = post_sign_in(client, "Maya@Example.org")
 
     assert field_error(response.text, "email").startswith(TOO_MANY)
 
@@ -246,7 +226,7 @@ def test_the_real_user_elsewhere_is_not_locked_out(client, app, maya):
     limit = app.config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
     fail(client, "maya@example.org", limit)  # an attacker at 127.0.0.1
 
-    response = sign_in(client, "maya@example.org", address=OTHER_ADDRESS)
+    response = post_sign_in(client, "maya@example.org", address=OTHER_ADDRESS)
 
     assert response.status_code == 303
     assert "Hello, Maya Manager" in client.get("/", environ_base={"REMOTE_ADDR": OTHER_ADDRESS}).text
@@ -259,13 +239,13 @@ def test_per_address_limit_blocks_every_account_from_that_address(client, app, m
     for number in range(3):
         fail(client, f"guess{number}@example.org", 1)
 
-    blocked = sign_in(client, "maya@example.org")
+    blocked = post_sign_in(client, "maya@example.org")
 
     assert blocked.status_code == 422
     assert field_error(blocked.text, "email").startswith(TOO_MANY)
     assert attempts(succeeded=True) == []
 
-    elsewhere = sign_in(client, "maya@example.org", address=OTHER_ADDRESS)
+    elsewhere = post_sign_in(client, "maya@example.org", address=OTHER_ADDRESS)
     assert elsewhere.status_code == 303
 
 
@@ -281,7 +261,7 @@ def test_failures_older_than_the_window_do_not_count(client, app, maya):
     )
     db.session.commit()
 
-    assert sign_in(client, "maya@example.org").status_code == 303
+    assert post_sign_in(client, "maya@example.org").status_code == 303
 
 
 def test_failures_inside_the_window_do_count(client, app, maya):
@@ -296,7 +276,7 @@ def test_failures_inside_the_window_do_count(client, app, maya):
     )
     db.session.commit()
 
-    response = sign_in(client, "maya@example.org")
+    response = post_sign_in(client, "maya@example.org")
 
     assert response.status_code == 422
     assert field_error(response.text, "email").startswith(TOO_MANY)
@@ -312,7 +292,7 @@ def test_sign_in_starts_a_new_session(client, maya):
         token_before = session.get("csrf_token")
     assert token_before
 
-    assert sign_in(client, "maya@example.org").status_code == 303
+    assert post_sign_in(client, "maya@example.org").status_code == 303
 
     with client.session_transaction() as session:
         assert "planted" not in session
@@ -324,7 +304,7 @@ def test_sign_in_starts_a_new_session(client, maya):
 
 
 def test_sign_out_by_get_is_refused(client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
 
     response = client.get("/auth/sign-out")
 
@@ -334,7 +314,7 @@ def test_sign_out_by_get_is_refused(client, maya):
 
 
 def test_sign_out_needs_the_csrf_token(client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
     version = reload(maya).session_version
 
     response = client.post("/auth/sign-out")
@@ -346,9 +326,9 @@ def test_sign_out_needs_the_csrf_token(client, maya):
 
 
 def test_sign_out_ends_every_session_of_the_user(app, client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
     other_device = app.test_client()
-    sign_in(other_device, "maya@example.org")
+    post_sign_in(other_device, "maya@example.org")
     assert is_signed_in(other_device)
     version = reload(maya).session_version
 
@@ -364,7 +344,7 @@ def test_sign_out_ends_every_session_of_the_user(app, client, maya):
 
 
 def test_remember_me_keeps_you_signed_in_until_you_sign_out(app, client, maya):
-    response = sign_in(client, "maya@example.org", remember=True)
+    response = post_sign_in(client, "maya@example.org", remember=True)
     assert response.status_code == 303
     remember = client.get_cookie("remember_token")
     assert remember is not None
@@ -400,7 +380,7 @@ def _cookie_header(response, name: str) -> str:
 
 
 def test_idle_timeout_is_set_on_the_session_cookie(app, client, maya):
-    response = sign_in(client, "maya@example.org")
+    response = post_sign_in(client, "maya@example.org")
 
     with client.session_transaction() as session:
         assert session.permanent
@@ -416,7 +396,7 @@ def test_idle_timeout_is_set_on_the_session_cookie(app, client, maya):
 
 def test_an_idle_session_is_refused_by_the_server(app, client, maya):
     """The cookie's own expiry is up to the browser: the server checks the signature's age too."""
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
     with client.session_transaction() as session:
         data = dict(session)
     serializer = app.session_interface.get_signing_serializer(app)
@@ -446,7 +426,7 @@ def signed_in_long_ago(client, user, absolute: timedelta) -> None:
 
 
 def test_absolute_timeout_signs_you_out(app, client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
     assert is_signed_in(client)
     absolute = app.config["SESSION_ABSOLUTE_LIFETIME"]
 
@@ -459,7 +439,7 @@ def test_absolute_timeout_signs_you_out(app, client, maya):
 
 
 def test_absolute_timeout_also_ends_remember_me(app, client, maya, monkeypatch):
-    sign_in(client, "maya@example.org", remember=True)
+    post_sign_in(client, "maya@example.org", remember=True)
     absolute = app.config["SESSION_ABSOLUTE_LIFETIME"]
     later = sessions_module.now() + int(absolute.total_seconds()) + 60
     monkeypatch.setattr(sessions_module, "now", lambda: later)
@@ -498,7 +478,7 @@ def test_remember_me_does_not_stretch_the_absolute_lifetime(app, client, maya, m
 
     # Signed in with the password at T0, which the app's clock puts 9 hours ago.
     clock(-(absolute - timedelta(hours=1)))
-    assert sign_in(client, "maya@example.org", remember=True).status_code == 303
+    assert post_sign_in(client, "maya@example.org", remember=True).status_code == 303
 
     # T0 + 9h: the session cookie went idle; the remember-me cookie (valid until T0 + 10h) restores it.
     monkeypatch.undo()
@@ -561,7 +541,7 @@ def test_a_weaker_hash_is_replaced_at_sign_in(client, maya):
     maya.password_hash = weak
     db.session.commit()
 
-    assert sign_in(client, "maya@example.org").status_code == 303
+    assert post_sign_in(client, "maya@example.org").status_code == 303
 
     new_hash = reload(maya).password_hash
     current = PasswordHasher()
@@ -576,7 +556,7 @@ def test_a_wrong_password_does_not_rehash(client, maya):
     maya.password_hash = weak
     db.session.commit()
 
-    sign_in(client, "maya@example.org", "not the right password")
+    post_sign_in(client, "maya@example.org", "not the right password")
 
     assert reload(maya).password_hash == weak
 
@@ -614,8 +594,8 @@ def test_frameworks_send_anonymous_users_to_sign_in_and_back(client, maya):
 
 
 def test_sign_in_attempt_count_is_one_row_per_try(client, maya):
-    sign_in(client, "maya@example.org", "not the right password")
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org", "not the right password")
+    post_sign_in(client, "maya@example.org")
 
     assert db.session.scalar(select(func.count(SignInAttempt.id))) == 2
     assert [a.succeeded for a in attempts()] == [False, True]

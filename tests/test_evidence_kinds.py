@@ -20,10 +20,10 @@ from portfolio.evidence import kinds, service
 from portfolio.evidence.forms import EvidenceForm
 from portfolio.evidence.service import AnonymityCheckNeeded, EvidenceInput
 from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceKind, Role
+from portfolio.models import Evidence, EvidenceKind
 from portfolio.privacy import export
 from portfolio.review.service import content_hash
-from tests.factories import EVENT_DAY, NHS_NUMBER, PDF, PINNED_TODAY, assign, make_user, tier
+from tests.factories import EVENT_DAY, NHS_NUMBER, PDF, PINNED_TODAY
 from tests.pages import text_of
 
 ENTRIES = list(kinds.KINDS.values())
@@ -66,19 +66,10 @@ def evidence_count() -> int:
 
 
 @pytest.fixture
-def worker(app, frameworks, auth):
-    user = make_user(
-        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
-    )
-    auth.login_as(user)
-    return user
-
-
-@pytest.fixture
-def supervisor(worker):
-    person = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(person, worker, starts_on=date(2026, 1, 1))
-    return person
+def worker(worker, auth):
+    """The kit's worker, signed in."""
+    auth.login_as(worker)
+    return worker
 
 
 def sample_input(entry: kinds.Kind, supervisor, **changes) -> EvidenceInput:

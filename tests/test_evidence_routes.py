@@ -69,19 +69,10 @@ def only_evidence() -> Evidence:
 
 
 @pytest.fixture
-def worker(app, frameworks, auth):
-    user = make_user(
-        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
-    )
-    auth.login_as(user)
-    return user
-
-
-@pytest.fixture
-def supervisor(worker):
-    person = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(person, worker, starts_on=date(2026, 1, 1))
-    return person
+def worker(worker, auth):
+    """The kit's worker, signed in."""
+    auth.login_as(worker)
+    return worker
 
 
 @pytest.fixture

@@ -64,18 +64,6 @@ def upload(data: bytes = PDF, name: str = "certificate.pdf") -> FileStorage:
 # --- helpers --------------------------------------------------------------------
 
 
-@pytest.fixture
-def worker(app, frameworks):
-    return make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
-
-
-@pytest.fixture
-def supervisor(worker):
-    person = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(person, worker, starts_on=date(2026, 1, 1))
-    return person
-
-
 def upload_folder(app) -> Path:
     return Path(app.config["UPLOAD_FOLDER"])
 

@@ -31,10 +31,9 @@ from portfolio.models import (
 )
 from portfolio.progress import rules, service
 from portfolio.progress.rules import CompetenceStatus
-from tests.factories import TODAY, assign, link_draft, make_user, meet
+from tests.factories import LINK_WORKER_FILE, TODAY, assign, link_draft, make_user, meet
 from tests.factories import tier as tier_of
 from tests.pages import pdf_text, text_of, words
-from tests.test_progress_service import LINK_WORKER_FILE
 
 NEW_WORDING = "Demonstrate conversation skills that follow an evidence-based framework"
 

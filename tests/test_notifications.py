@@ -25,7 +25,7 @@ from portfolio.models import (
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
 from tests.conftest import body_of, free_port
-from tests.factories import TODAY, assign, competence, make_user, tier
+from tests.factories import TODAY, assign, competence, make_user
 from tests.pages import text_of, words
 
 TITLE = "Allotment walking group"
@@ -72,20 +72,6 @@ def draft_item(worker):
     evidence_service.link_competence(worker, evidence, competence("PS-LW-02").id, "I listened first.")
     db.session.expire_all()
     return db.session.get(type(evidence), evidence.id)
-
-
-@pytest.fixture
-def worker(app, frameworks):
-    return make_user(
-        Role.WORKER, name="Wendy Worker", email="wendy@example.org", tier=tier("link-worker", "link-worker")
-    )
-
-
-@pytest.fixture
-def supervisor(worker):
-    person = make_user(Role.SUPERVISOR, name="Sam Supervisor", email="sam@example.org")
-    assign(person, worker, starts_on=date(2026, 1, 1))
-    return person
 
 
 # --- the list ------------------------------------------------------------------------
@@ -216,8 +202,8 @@ def test_submitting_emails_each_current_supervisor_without_the_items_text(client
     response = client.post(f"/portfolio/{evidence.id}/submit", data={"csrf_token": auth.token("/")})
     assert response.status_code == 303
     submission = db.session.scalar(select(Submission))
-    assert sorted(m["To"] for m in smtp.messages) == ["sam@example.org", "sue@example.org"]
-    assert sorted(r for rs in smtp.recipients for r in rs) == ["sam@example.org", "sue@example.org"]
+    assert sorted(m["To"] for m in smtp.messages) == ["sue@example.org", "supervisor@example.org"]
+    assert sorted(r for rs in smtp.recipients for r in rs) == ["sue@example.org", "supervisor@example.org"]
     link = f"https://portfolio.example.org/review/{submission.id}"
     for message in smtp.messages:
         body = body_of(message)
@@ -251,7 +237,7 @@ def test_a_decision_emails_the_worker(client, auth, worker, supervisor, smtp):
     response = client.post(f"/review/{submission.id}", data=data)
     assert response.status_code == 303
     [message] = smtp.messages
-    assert message["To"] == "wendy@example.org"
+    assert message["To"] == "worker@example.org"
     assert message["Subject"] == "Sam Supervisor has signed off your evidence"
     body = body_of(message)
     assert f"https://portfolio.example.org/portfolio/{evidence.id}" in body
@@ -285,8 +271,8 @@ def test_a_returned_item_and_a_note_confirmation_email_the_worker(app, worker, s
     )
     review.review_note(supervisor, note, NoteOutcome.CONFIRMED, "")
     assert [(m["To"], m["Subject"]) for m in smtp.messages] == [
-        ("wendy@example.org", "Sam Supervisor has returned your evidence"),
-        ("wendy@example.org", "Sam Supervisor has confirmed your supervision note"),
+        ("worker@example.org", "Sam Supervisor has returned your evidence"),
+        ("worker@example.org", "Sam Supervisor has confirmed your supervision note"),
     ]
     for message in smtp.messages:
         assert SECRET_TEXT not in body_of(message) and "Supervision in March" not in body_of(message)
@@ -334,7 +320,7 @@ def test_with_the_smtp_server_down_the_action_still_succeeds(client, auth, app, 
     [notice] = notices(supervisor)
     assert notice.url.startswith("/review/")
     assert "Could not send a notification email: ConnectionRefusedError" in caplog.text
-    assert TITLE not in caplog.text and "sam@example.org" not in caplog.text
+    assert TITLE not in caplog.text and "supervisor@example.org" not in caplog.text
 
     # A decision too.
     submission = review.open_submission_of(evidence)

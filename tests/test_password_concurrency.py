@@ -19,9 +19,9 @@ from portfolio.models import AuditEntry, PasswordReset, SignInAttempt, User
 
 from . import factories, racing
 from .conftest import csrf_token
+from .factories import NEW_PASSWORD, OTHER_NEW_PASSWORD, a_link_for
+from .pages import TOO_MANY, UNUSABLE
 from .racing import HttpClient, PendingPost, race
-from .test_account import NEW, OTHER_NEW, UNUSABLE, a_link_for
-from .test_auth import TOO_MANY
 
 # argon2id is slow on purpose, and this machine may be busy: generous bounds.
 LOAD_TIMEOUT = 240.0
@@ -104,7 +104,7 @@ def test_two_tabs_submitting_one_reset_link_at_once_exactly_one_sets_the_passwor
         path = f"/account/reset-password/{a_link_for(maya)}"
         tabs = [HttpClient(server, "first"), HttpClient(server, "second")]
         pending = []
-        for tab, password in zip(tabs, (NEW, OTHER_NEW), strict=True):
+        for tab, password in zip(tabs, (NEW_PASSWORD, OTHER_NEW_PASSWORD), strict=True):
             page = tab.get(path)
             assert page.status == 200, page.describe()
             data = {"csrf_token": csrf_token(page.text), "password": password, "confirm_password": password}
@@ -118,8 +118,8 @@ def test_two_tabs_submitting_one_reset_link_at_once_exactly_one_sets_the_passwor
         assert winner.headers["location"].endswith("/auth/sign-in"), described
         assert UNUSABLE in loser.text, described
         db.session.commit()  # a new snapshot: see what the server wrote
-        won_with = NEW if winner is first else OTHER_NEW
-        lost_with = OTHER_NEW if won_with == NEW else NEW
+        won_with = NEW_PASSWORD if winner is first else OTHER_NEW_PASSWORD
+        lost_with = OTHER_NEW_PASSWORD if won_with == NEW_PASSWORD else NEW_PASSWORD
         hash_now = db.session.get(User, maya.id).password_hash
         assert passwords.verify_password(hash_now, won_with) and not passwords.verify_password(hash_now, lost_with)
         used = db.session.scalars(select(PasswordReset).where(PasswordReset.used_at.is_not(None))).all()
@@ -132,7 +132,7 @@ def test_a_password_changed_while_a_sign_in_checks_it_is_checked_again(app, monk
     from portfolio.auth import service as auth_service
 
     person = factories.make_user(email="maya@example.org")
-    new_hash = passwords.hash_password(NEW)
+    new_hash = passwords.hash_password(NEW_PASSWORD)
     real_verify = passwords.verify_password
     checked: list[str] = []
 

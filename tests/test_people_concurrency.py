@@ -11,12 +11,11 @@ from sqlalchemy import func, select
 
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, Role, User
+from tests.racing import ROUNDS
 
 from . import factories
 from .conftest import csrf_token
 from .racing import HttpClient, overlapped, race
-
-ROUNDS = 3
 
 
 def test_two_managers_deactivating_each_other_leave_one_active(app, server):

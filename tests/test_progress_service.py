@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -41,6 +40,7 @@ from portfolio.progress.rules import CompetenceStatus
 from portfolio.progress.service import NotReady
 from tests.factories import (
     HASH,
+    LINK_WORKER_FILE,
     RECENT_DAY,
     SUPERVISED_SINCE,
     TODAY,
@@ -59,9 +59,6 @@ from tests.factories import (
     verify_all,
 )
 from tests.pages import count, row_counts
-
-LINK_WORKER_FILE = Path(loader.DATA_FOLDER) / "link-worker.yaml"
-
 
 # --- helpers --------------------------------------------------------------------
 

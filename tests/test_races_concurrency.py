@@ -20,8 +20,8 @@ from portfolio.models import AuditEntry, Evidence, EvidenceKind, EvidenceStatus,
 from portfolio.review import service as review
 
 from .conftest import TwoSupervisors, csrf_token
+from .pages import form_key
 from .racing import ROUNDS, no_server_errors, overlapped, race, signed_in
-from .test_races_routes import form_key
 
 ITEM_TEXT = "A leaflet for the walking group."
 SUCCESS = "nhsuk-notification-banner--success"  # a flash message that says it worked

@@ -30,26 +30,17 @@ from portfolio.models import (
     TrainingItem,
 )
 from portfolio.params import ID_MAX
-from tests.factories import assign, make_user, tier
-from tests.pages import count, text_of
+from tests.factories import make_user, tier
+from tests.pages import count, form_key, text_of
 
 DAY = date(2026, 3, 10)
-KEY_RE = re.compile(r'name="form_key" type="hidden" value="([^"]+)"|name="form_key" value="([^"]+)"')
-
-
-def form_key(page: str) -> str:
-    match = KEY_RE.search(page)
-    assert match, "no one-time form key on the page"
-    return match.group(1) or match.group(2)
 
 
 @pytest.fixture
-def worker(app, frameworks, auth):
-    person = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
-    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(supervisor, person, starts_on=date(2026, 1, 1))
-    auth.login_as(person)
-    return person
+def worker(worker, supervisor, auth):
+    """The kit's worker, with a supervisor, signed in."""
+    auth.login_as(worker)
+    return worker
 
 
 def first_competences(worker, n=2) -> list[Competence]:
@@ -63,7 +54,7 @@ def first_competences(worker, n=2) -> list[Competence]:
     )
 
 
-def submitted_item(app, worker) -> Evidence:
+def submitted_asset_map(app, worker) -> Evidence:
     evidence = service.create_evidence(
         worker,
         EvidenceKind.OTHER,
@@ -130,7 +121,7 @@ def test_adding_a_training_item_twice_creates_one(client, auth, frameworks):
 
 
 def test_linking_a_submitted_item_shows_the_item_and_why(client, auth, worker, app):
-    evidence = submitted_item(app, worker)
+    evidence = submitted_asset_map(app, worker)
     other = first_competences(worker)[1]
     response = client.post(
         f"/portfolio/{evidence.id}/links", data={"csrf_token": auth.token(), "competence_id": other.id}
@@ -143,7 +134,7 @@ def test_linking_a_submitted_item_shows_the_item_and_why(client, auth, worker, a
 
 
 def test_submitting_a_submitted_item_again_shows_the_item_and_opens_nothing(client, auth, worker, app):
-    evidence = submitted_item(app, worker)
+    evidence = submitted_asset_map(app, worker)
     response = client.post(f"/portfolio/{evidence.id}/submit", data={"csrf_token": auth.token()})
     assert response.status_code == 422
     page = text_of(response)
@@ -153,7 +144,7 @@ def test_submitting_a_submitted_item_again_shows_the_item_and_opens_nothing(clie
 
 
 def test_editing_a_submitted_item_shows_the_item_and_why(client, auth, worker, app):
-    evidence = submitted_item(app, worker)
+    evidence = submitted_asset_map(app, worker)
     response = client.post(
         f"/portfolio/{evidence.id}/edit",
         data={
@@ -219,7 +210,7 @@ def test_a_nul_byte_in_a_form_answers_400_and_writes_nothing(client, auth, worke
 
 
 def test_an_out_of_range_competence_filter_is_ignored_with_a_message(client, worker, app):
-    submitted_item(app, worker)
+    submitted_asset_map(app, worker)
     for headers in ({}, {"HX-Request": "true"}):
         response = client.get("/portfolio/?competence=99999999999999999999", headers=headers)
         assert response.status_code == 200
@@ -230,7 +221,7 @@ def test_an_out_of_range_competence_filter_is_ignored_with_a_message(client, wor
 
 
 def test_out_of_range_picker_filters_are_ignored(client, worker, app):
-    evidence = submitted_item(app, worker)
+    evidence = submitted_asset_map(app, worker)
     for query in ("group=99999999999999999999&tier=2147483648", "group=&tier=", "group=abc&tier=-5"):
         response = client.get(f"/portfolio/{evidence.id}/links?{query}", headers={"HX-Request": "true"})
         assert response.status_code == 200, query

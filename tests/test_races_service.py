@@ -58,11 +58,9 @@ def pdf(name: str = "plan.pdf") -> FileStorage:
 
 
 @pytest.fixture
-def worker(app, frameworks):
-    person = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
-    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(supervisor, person, starts_on=date(2026, 1, 1))
-    return person
+def worker(worker, supervisor):
+    """The kit's worker, with a supervisor."""
+    return worker
 
 
 def draft(worker: User, *, files=(), linked: bool = True) -> Evidence:

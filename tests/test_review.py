@@ -17,7 +17,6 @@ from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import (
-    AuditEntry,
     Competence,
     Decision,
     DecisionOutcome,
@@ -38,7 +37,7 @@ from portfolio.models import (
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
 from tests.factories import ASSIGNED_ON, EVENT_DAY, TODAY, assign, competence, make_user, tier
-from tests.pages import error_next_to, long_date, reload, row_counts, text_of, words
+from tests.pages import audit_rows, error_next_to, long_date, reload, row_counts, text_of, words
 
 DESCRIPTION = "I set up a weekly walking group with the local allotment society."
 
@@ -68,11 +67,6 @@ def backdate(evidence: Evidence, days: int) -> Submission:
     return submission
 
 
-def audit_rows(action: str) -> list[AuditEntry]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)))
-
-
 def notices_of(user: User) -> list[Notification]:
     db.session.expire_all()
     return list(
@@ -84,7 +78,7 @@ def new_worker(name: str, slug: str = "link-worker", *also: Role) -> User:
     return make_user(Role.WORKER, *also, name=name, tier=tier("link-worker", slug))
 
 
-def submitted_item(
+def submitted_evidence(
     worker: User,
     *,
     title: str = "Community walking group",
@@ -107,7 +101,7 @@ def submitted_item(
     return reload(evidence)
 
 
-def supervision_note(
+def note_through_service(
     worker: User, supervisor: User, *, title: str = "Supervision in March", on: date = EVENT_DAY
 ) -> Evidence:
     return evidence_service.create_evidence(
@@ -134,7 +128,7 @@ def scene(title: str = "Community walking group", **kwargs) -> Scene:
     worker = new_worker("Wendy Worker")
     supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     assign(supervisor, worker, starts_on=ASSIGNED_ON, audited=True)
-    evidence = submitted_item(worker, title=title, **kwargs)
+    evidence = submitted_evidence(worker, title=title, **kwargs)
     return Scene(worker, supervisor, evidence, submission_of(evidence), competence("PS-LW-01"), competence("PS-LW-02"))
 
 
@@ -231,8 +225,8 @@ def test_queue_lists_submissions_oldest_first_with_days_waiting(client, auth, fr
     s = scene("Newest item", days_ago=1)
     walter = new_worker("Walter Worker")
     assign(s.supervisor, walter, starts_on=ASSIGNED_ON)
-    submitted_item(walter, title="Oldest item", days_ago=10)
-    submitted_item(s.worker, title="Middle item", days_ago=3)
+    submitted_evidence(walter, title="Oldest item", days_ago=10)
+    submitted_evidence(s.worker, title="Middle item", days_ago=3)
     auth.login_as(s.supervisor)
 
     response = client.get("/review/")
@@ -313,7 +307,7 @@ def test_an_item_submitted_goes_only_to_current_supervisors(app, frameworks):
         )
     )
     db.session.commit()
-    submitted_item(s.worker, title="Second item")
+    submitted_evidence(s.worker, title="Second item")
     assert notices_of(former) == []
     assert len(notices_of(s.supervisor)) == 2
     [entry, _] = audit_rows("evidence.submitted")[::-1]
@@ -326,8 +320,8 @@ def test_nobody_reviews_their_own_items(client, auth, frameworks):
     assign(their_supervisor, both, starts_on=ASSIGNED_ON)
     walter = new_worker("Walter Worker")
     assign(both, walter, starts_on=ASSIGNED_ON)
-    own = submitted_item(both, title="My own item")
-    theirs = submitted_item(walter, title="Walter's item")
+    own = submitted_evidence(both, title="My own item")
+    theirs = submitted_evidence(walter, title="Walter's item")
     auth.login_as(both)
     before = row_counts()
 
@@ -371,7 +365,7 @@ def test_a_supervision_note_goes_only_to_the_supervisor_it_names(client, auth, f
     sue = make_user(Role.SUPERVISOR, name="Sue Supervisor")
     assign(sam, worker, starts_on=ASSIGNED_ON)
     assign(sue, worker, starts_on=ASSIGNED_ON)
-    note = supervision_note(worker, sam)
+    note = note_through_service(worker, sam)
     evidence_service.link_competence(worker, note, competence("PS-LW-06").id)
     evidence_service.submit(worker, reload(note))
     submission = submission_of(note)
@@ -455,7 +449,7 @@ def test_sign_off_per_competence(client, auth, frameworks):
 
 def test_after_deciding_the_supervisor_goes_to_the_next_item(client, auth, frameworks):
     s = scene("First item", days_ago=5)
-    later = submitted_item(s.worker, title="Second item", days_ago=2)
+    later = submitted_evidence(s.worker, title="Second item", days_ago=2)
     auth.login_as(s.supervisor)
     response = sign_off(client, auth, s)
     assert response.status_code == 303
@@ -709,7 +703,7 @@ def test_the_service_reports_every_broken_rule(app, frameworks):
             outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)},
         )
     assert error.value.errors == {"comment": "The comment must be 5,000 characters or fewer"}
-    assert row_counts()["Decision"] == 0
+    assert row_counts()["decisions"] == 0
 
 
 # --- locked and returned items ---------------------------------------------------------------
@@ -891,7 +885,7 @@ def note_scene(app, frameworks):
     sue = make_user(Role.SUPERVISOR, name="Sue Supervisor")
     assign(sam, worker, starts_on=ASSIGNED_ON)
     assign(sue, worker, starts_on=ASSIGNED_ON)
-    return worker, sam, sue, supervision_note(worker, sam)
+    return worker, sam, sue, note_through_service(worker, sam)
 
 
 def post_note(client, auth, note, **data):
@@ -1041,9 +1035,9 @@ def required_for_next_tier() -> int:
 
 def test_the_team_page(client, auth, frameworks):
     s = scene()
-    submitted_item(s.worker, title="Second item")
-    supervision_note(s.worker, s.supervisor, title="March supervision", on=EVENT_DAY)
-    supervision_note(s.worker, s.supervisor, title="April supervision", on=date(2026, 4, 2))
+    submitted_evidence(s.worker, title="Second item")
+    note_through_service(s.worker, s.supervisor, title="March supervision", on=EVENT_DAY)
+    note_through_service(s.worker, s.supervisor, title="April supervision", on=date(2026, 4, 2))
     top = new_worker("Tom Top", "psychosocial-link-worker")
     assign(s.supervisor, top, starts_on=ASSIGNED_ON)
     gone = new_worker("Gina Gone")
@@ -1086,9 +1080,9 @@ def add_supervisees(supervisor: User, start: int, count: int, *, items: int = 2,
         worker = new_worker(f"Worker {number:02d}")
         assign(supervisor, worker, starts_on=ASSIGNED_ON)
         for item in range(items):
-            submitted_item(worker, title=f"Item {item} of worker {number}")
+            submitted_evidence(worker, title=f"Item {item} of worker {number}")
         if notes:
-            supervision_note(worker, supervisor, title=f"Supervision of worker {number}")
+            note_through_service(worker, supervisor, title=f"Supervision of worker {number}")
 
 
 def test_team_and_queue_pages_run_a_fixed_number_of_queries(client, auth, frameworks, count_queries):

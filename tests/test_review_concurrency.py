@@ -22,7 +22,6 @@ from portfolio.audit import ledger
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.models import (
-    AuditEntry,
     Decision,
     DecisionOutcome,
     Evidence,
@@ -33,6 +32,7 @@ from portfolio.models import (
 )
 from portfolio.review import service as review
 from tests.conftest import TwoSupervisors
+from tests.pages import audit_rows
 from tests.racing import ROUNDS, TIMEOUT, htmx_headers, no_server_errors, overlapped, race, signed_in
 
 from .conftest import csrf_token
@@ -40,7 +40,7 @@ from .conftest import csrf_token
 # --- Fixtures and data ----------------------------------------------------------------
 
 
-def submitted_item(app, two_supervisors: TwoSupervisors, title: str) -> tuple[int, int]:
+def submit_to_both(app, two_supervisors: TwoSupervisors, title: str) -> tuple[int, int]:
     """A fresh item of the worker's, submitted to both supervisors: (evidence id, submission id).
 
     Submitting tells the reviewers with a link to the decision page, and
@@ -72,11 +72,6 @@ def sign_off_form(token: str, competence_id: int) -> dict[str, str]:
     }
 
 
-def audit_rows(action: str, submission_id: int) -> list[AuditEntry]:
-    rows = db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)).all()
-    return [row for row in rows if (row.details or {}).get("submission_id") == submission_id]
-
-
 def decisions_for(submission_id: int) -> list[Decision]:
     return db.session.scalars(select(Decision).where(Decision.submission_id == submission_id)).all()
 
@@ -90,7 +85,7 @@ def test_two_supervisors_signing_off_at_once_exactly_one_decision_lands(app, ser
     supervisor_ids = {first.name: two_supervisors.first.id, second.name: two_supervisors.second.id}
     fragments_seen = overlapping = 0
     for number in range(ROUNDS):
-        _, submission_id = submitted_item(app, two_supervisors, f"Walking group leaflet {number}")
+        _, submission_id = submit_to_both(app, two_supervisors, f"Walking group leaflet {number}")
         path = f"/review/{submission_id}"
         tokens = []
         for client in clients:
@@ -133,7 +128,7 @@ def test_two_supervisors_signing_off_at_once_exactly_one_decision_lands(app, ser
         decisions = decisions_for(submission_id)
         assert len(decisions) == 1, f"round {number}: {len(decisions)} decisions landed"
         assert decisions[0].supervisor_id == supervisor_ids[clients[winner].name]
-        assert len(audit_rows("evidence.signed-off", submission_id)) == 1
+        assert len(audit_rows("evidence.signed-off", submission_id=submission_id)) == 1
         evidence = db.session.get(Submission, submission_id).evidence
         assert evidence.status == EvidenceStatus.SIGNED_OFF
 
@@ -164,7 +159,7 @@ def test_a_withdrawal_and_a_decision_at_once_exactly_one_lands(app, server, two_
     # other, and the window between those locks is short.
     rounds = ROUNDS * 4
     for number in range(rounds):
-        evidence_id, submission_id = submitted_item(app, two_supervisors, f"Community cafe poster {number}")
+        evidence_id, submission_id = submit_to_both(app, two_supervisors, f"Community cafe poster {number}")
         item_path, decide_path = f"/portfolio/{evidence_id}", f"/review/{submission_id}"
         item_page = worker.get(item_path)
         assert item_page.status == 200 and "Withdraw submission" in item_page.text, item_page.describe()
@@ -198,8 +193,8 @@ def test_a_withdrawal_and_a_decision_at_once_exactly_one_lands(app, server, two_
         submission = db.session.get(Submission, submission_id)
         evidence = db.session.get(Evidence, evidence_id)
         decisions = decisions_for(submission_id)
-        withdrawn_rows = audit_rows("evidence.withdrawn", submission_id)
-        decided_rows = audit_rows("evidence.signed-off", submission_id)
+        withdrawn_rows = audit_rows("evidence.withdrawn", submission_id=submission_id)
+        decided_rows = audit_rows("evidence.signed-off", submission_id=submission_id)
         if decision.status == 303:
             outcomes["decided"] += 1
             # The refusal is on the item's page, in its error summary, not a banner after a redirect.
@@ -264,7 +259,7 @@ def _decide_in_own_context(
 
 def test_two_threads_calling_decide_at_once_exactly_one_decision(app, two_supervisors):
     for number in range(ROUNDS):
-        _, submission_id = submitted_item(app, two_supervisors, f"Referral checklist {number}")
+        _, submission_id = submit_to_both(app, two_supervisors, f"Referral checklist {number}")
         db.session.commit()  # the test's session holds nothing while the threads work
         barrier = threading.Barrier(2, timeout=TIMEOUT)
         results: list[tuple[str, object] | None] = [None, None]
@@ -290,7 +285,7 @@ def test_two_threads_calling_decide_at_once_exactly_one_decision(app, two_superv
         decided_id = next(r[1] for r in results if r[0] == "decided")
         db.session.commit()  # a new snapshot: see what the threads wrote
         assert [d.id for d in decisions_for(submission_id)] == [decided_id]
-        assert len(audit_rows("evidence.signed-off", submission_id)) == 1
+        assert len(audit_rows("evidence.signed-off", submission_id=submission_id)) == 1
 
     verification = ledger.verify()
     assert verification.ok, verification.describe()

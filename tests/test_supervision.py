@@ -15,7 +15,7 @@ from portfolio.extensions import db
 from portfolio.models import AuditEntry, Role, SupervisionAssignment
 from portfolio.supervision import service
 from tests.factories import TODAY, assign, make_user, tier
-from tests.pages import date_fields, error_next_to, long_date, options, reload, text_of
+from tests.pages import audit_rows, date_fields, error_next_to, long_date, options, reload, text_of
 
 # --- helpers --------------------------------------------------------------------
 
@@ -50,18 +50,11 @@ def counts() -> tuple[int, int]:
     )
 
 
-def audit_rows(action: str | None = None) -> list[AuditEntry]:
-    query = select(AuditEntry).order_by(AuditEntry.seq)
-    if action:
-        query = query.where(AuditEntry.action == action)
-    return list(db.session.scalars(query))
-
-
 @pytest.fixture
-def manager(app, frameworks, auth):
-    user = make_user(Role.MANAGER, name="Maya Manager")
-    auth.login_as(user)
-    return user
+def manager(manager, frameworks, auth):
+    """The kit's manager, signed in, with the frameworks loaded."""
+    auth.login_as(manager)
+    return manager
 
 
 @pytest.fixture

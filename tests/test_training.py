@@ -101,18 +101,6 @@ def fixed_today(monkeypatch):
     return FIXED
 
 
-@pytest.fixture
-def manager(app, frameworks):
-    return make_user(Role.MANAGER, email="manager@example.org", name="Mo Manager")
-
-
-@pytest.fixture
-def worker(app, frameworks):
-    return make_user(
-        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
-    )
-
-
 def status_by_title(worker: User) -> dict[str, tuple[TrainingStatus, date | None]]:
     return {
         row.item.title: (row.status, row.due_on) for row in service.worker_training(db.session.get(User, worker.id))
@@ -766,7 +754,7 @@ def test_the_compliance_matrix_shows_each_cell_as_a_tag_with_words_and_totals(cl
     assert tag_words(cara_row) == [("green", "Valid"), ("grey", "Missing")]
     eve_row = re.search(r"<tr[^>]*>\s*<th[^>]*>=Eve Formula</th>(.*?)</tr>", table, re.S).group(1)
     assert tag_words(eve_row) == [("yellow", "Due soon"), ("green", "Valid")]
-    for name in ("Sol Engagement", "Ivy Inactive", "Mo Manager"):
+    for name in ("Sol Engagement", "Ivy Inactive", "Maya Manager"):
         assert name not in table
     assert 'href="/training/link-worker/compliance?format=csv"' in page
 

@@ -28,12 +28,12 @@ from sqlalchemy import func, select
 
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceFile, Role
+from tests.conftest import PROJECT
+from tests.racing import HOST, Answer
 
 from . import factories
 from .conftest import csrf_token
 
-PROJECT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 MIB = 1024 * 1024
 START_TIMEOUT = 15.0
 WORKER_EMAIL = "uploader@example.org"
@@ -61,13 +61,6 @@ def _multipart(fields: dict[str, str], file_field: str, filename: str, content: 
     )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    text: str
 
 
 @dataclass
@@ -217,7 +210,7 @@ class Gunicorn:
 
 
 @pytest.fixture
-def server(app, database_url, frameworks, tmp_path):
+def gunicorn(app, database_url, frameworks, tmp_path):
     """gunicorn on the test database and upload folder, with a 1 MB per-file limit; a worker to sign in."""
     factories.make_user(Role.WORKER, email=WORKER_EMAIL, tier=factories.tier("link-worker", "link-worker"))
     db.session.commit()
@@ -287,8 +280,8 @@ def _visible_text(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
-def test_a_request_over_the_limit_gets_the_413_page_and_leaves_nothing(app, server):
-    browser = _signed_in(server)
+def test_a_request_over_the_limit_gets_the_413_page_and_leaves_nothing(app, gunicorn):
+    browser = _signed_in(gunicorn)
     fields = _certificate_form(browser)
     body, content_type = _multipart(fields, "files", "certificate.pdf", _pdf_of_size(6 * MIB))
     request_limit = 1 * 5 * MIB + MIB  # MAX_CONTENT_LENGTH for MAX_UPLOAD_MB=1, as config.py sets it
@@ -296,7 +289,7 @@ def test_a_request_over_the_limit_gets_the_413_page_and_leaves_nothing(app, serv
 
     answer = browser.post_multipart("/portfolio/new/certificate", body, content_type)
 
-    assert answer.status == 413, f"{answer.status}: {answer.text[:500]}\n{server.log()}"
+    assert answer.status == 413, f"{answer.status}: {answer.text[:500]}\n{gunicorn.log()}"
     text = _visible_text(answer.text)
     assert "The file is too large" in text
     assert "Each file must be smaller than 1 MB" in text
@@ -306,15 +299,15 @@ def test_a_request_over_the_limit_gets_the_413_page_and_leaves_nothing(app, serv
     assert browser.get("/portfolio/").status == 200
 
 
-def test_a_file_over_the_per_file_limit_is_refused_next_to_the_field_and_leaves_nothing(app, server):
-    browser = _signed_in(server)
+def test_a_file_over_the_per_file_limit_is_refused_next_to_the_field_and_leaves_nothing(app, gunicorn):
+    browser = _signed_in(gunicorn)
     fields = _certificate_form(browser)
     body, content_type = _multipart(fields, "files", "certificate.pdf", _pdf_of_size(MIB + MIB // 2))
     assert len(body) < 1 * 5 * MIB + MIB  # inside the request limit: the app itself must refuse it
 
     answer = browser.post_multipart("/portfolio/new/certificate", body, content_type)
 
-    assert answer.status == 422, f"{answer.status}: {answer.text[:500]}\n{server.log()}"
+    assert answer.status == 422, f"{answer.status}: {answer.text[:500]}\n{gunicorn.log()}"
     error = re.search(r'<span class="nhsuk-error-message" id="files-error">(.*?)</span>\s*<input', answer.text, re.S)
     assert error, "no error message next to the file field"
     assert "The selected file must be smaller than 1 MB" in _visible_text(error.group(1))

@@ -16,11 +16,9 @@ from portfolio.extensions import db
 from portfolio.models import Role, TotpSecret, User
 from tests.browser.conftest import assert_accessible
 from tests.conftest import body_of
-from tests.factories import PASSWORD, give_totp, make_user
+from tests.factories import NEW_PASSWORD, PASSWORD, give_totp, make_user
 
 pytestmark = pytest.mark.browser
-
-NEW_PASSWORD = "harbour lantern quietly marmalade"
 
 
 def test_invited_supervisor_sets_a_password_and_a_one_time_code_then_signs_in_with_both(

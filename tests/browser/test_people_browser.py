@@ -15,11 +15,9 @@ from portfolio.models import Invitation, Role, User
 from portfolio.people import service as people_service
 from tests.browser.conftest import assert_accessible, sign_in
 from tests.conftest import body_of
-from tests.factories import PASSWORD, assign, make_user, tier
+from tests.factories import NEW_PASSWORD, PASSWORD, assign, make_user, tier
 
 pytestmark = pytest.mark.browser
-
-NEW_PASSWORD = "lantern orchard sideways pebble"
 
 
 def test_manager_invites_a_worker_who_sets_a_password_from_the_email(page, browser, live_server, frameworks, smtp):
