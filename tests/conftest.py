@@ -142,6 +142,11 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def verify_cli(runner):
+    """Run ``flask audit verify``."""
+    return runner.invoke(args=["audit", "verify"])
+
+
 @pytest.fixture
 def frameworks(app):
     """Both shipped frameworks, loaded: ``frameworks["link-worker"]``."""

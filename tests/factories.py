@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from PIL import Image
+from sqlalchemy import select, text
 
 from portfolio import clock
 from portfolio.auth.passwords import hash_password
@@ -52,6 +54,7 @@ PINNED_TODAY = date(2026, 6, 30)  # "today" for use cases that take it as an arg
 # Test content.
 NEW_PASSWORD = "amber kettle orbit seventy lantern"  # passwords the policy accepts, to change to
 OTHER_NEW_PASSWORD = "quiet meadow saxophone ninety"
+MIB = 1024 * 1024
 LINK_WORKER_FILE = Path(loader.DATA_FOLDER) / "link-worker.yaml"
 HASH = "0" * 64  # a content hash (what was submitted is not the point)
 NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
@@ -428,3 +431,17 @@ def a_link_for(user: User, *, minutes_left: int = 30, created_minutes_ago: int =
     )
     db.session.commit()
     return token
+
+
+def png_bytes(size=(12, 8), mode="RGB", colour="teal", **save) -> bytes:
+    """A small PNG image (Pillow's ``save`` options passed on)."""
+    buffer = io.BytesIO()
+    Image.new(mode, size, colour).save(buffer, "PNG", **save)
+    return buffer.getvalue()
+
+
+def execute(sql: str, **params) -> None:
+    """Change a table behind the application's back, as someone with database access could."""
+    db.session.execute(text(sql), params)
+    db.session.commit()
+    db.session.expire_all()

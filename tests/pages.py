@@ -10,6 +10,7 @@ The kit's page half (domain data is made by ``tests/factories.py``, fixtures liv
 - ``row_counts(*models)``: rows per table, to prove a refusal wrote nothing; ``count(model, *where)``: one count;
   ``reload(row)`` / ``reload(Model, id)``: a row as the database holds it now; ``pdf_text(data)``: a PDF's words.
 - ``audit_rows(action, **details)``: the ledger's rows; ``form_key(page)``: a form's one-time key.
+- ``files_on_disk(app)``, ``upload_folder(app)``: what the upload folder holds.
 - ``is_signed_in(client)``: whether the client's session reaches the home page.
 """
 
@@ -19,6 +20,7 @@ import html
 import io
 import re
 from datetime import date, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pypdf import PdfReader
@@ -30,6 +32,7 @@ from portfolio.models import AuditEntry
 # Messages the app shows that several test files look for.
 TOO_MANY = "Too many failed attempts to sign in"
 UNUSABLE = "This link no longer works"
+WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
 
 
 def text_of(response) -> str:
@@ -188,3 +191,14 @@ def audit_rows(action: str | None = None, **details) -> list[AuditEntry]:
         query = query.where(AuditEntry.action == action)
     rows = db.session.scalars(query).all()
     return [row for row in rows if all((row.details or {}).get(key) == value for key, value in details.items())]
+
+
+def upload_folder(app) -> Path:
+    """Where the app keeps uploaded files."""
+    return Path(app.config["UPLOAD_FOLDER"])
+
+
+def files_on_disk(app) -> list[str]:
+    """Every path in the upload folder, finished or staged, relative to it."""
+    folder = upload_folder(app)
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*")) if folder.exists() else []

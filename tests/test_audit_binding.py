@@ -40,7 +40,8 @@ from portfolio.progress import service as progress
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
 from portfolio.supervision import service as supervision
-from tests.factories import HASH, TODAY, audit, competence, make_user, tier
+from tests.conftest import verify_cli
+from tests.factories import HASH, TODAY, audit, competence, execute, make_user, tier
 from tests.pages import text_of
 
 # --- a world made by the real use cases ---------------------------------------------------------
@@ -173,17 +174,6 @@ def world(app, frameworks) -> World:
         appraisal_id=appraisal.id,
         assignment_id=assignment.id,
     )
-
-
-def execute(sql: str, **params) -> None:
-    """Change a table behind the application's back, as someone with database access could."""
-    db.session.execute(text(sql), params)
-    db.session.commit()
-    db.session.expire_all()
-
-
-def verify_cli(runner):
-    return runner.invoke(args=["audit", "verify"])
 
 
 def bound_seq(record_type: str, record_id: int) -> int:

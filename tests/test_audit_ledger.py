@@ -6,7 +6,7 @@ import itertools
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from portfolio.audit import ledger
 from portfolio.database import begin_write
@@ -18,7 +18,8 @@ from portfolio.models import AuditEntry, DecisionOutcome, EvidenceKind, Role
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
 from portfolio.supervision import service as supervision
-from tests.factories import TODAY, competence, make_user, tier
+from tests.conftest import verify_cli
+from tests.factories import TODAY, competence, execute, make_user, tier
 from tests.pages import audit_rows
 
 # --- helpers --------------------------------------------------------------------
@@ -35,16 +36,6 @@ def record_rows(actor, n: int) -> list[AuditEntry]:
         ledger.record(actor, "test.event", f"thing:{number}", number=number, note="Überprüfung – ok")
         db.session.commit()
     return audit_rows()
-
-
-def execute(sql: str, **params) -> None:
-    """Change the table behind the application's back, as someone with database access could."""
-    db.session.execute(text(sql), params)
-    db.session.commit()
-
-
-def verify_cli(runner):
-    return runner.invoke(args=["audit", "verify"])
 
 
 @pytest.fixture

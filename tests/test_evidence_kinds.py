@@ -261,14 +261,14 @@ def test_the_export_holds_every_kinds_own_columns(app, worker, supervisor, entry
         assert str(export._plain(SAMPLES[entry.kind][name])) in str(export._plain(row[name])), name
 
 
-FIXED = [
+FIXED_FIELDS = [
     pytest.param(entry, name, id=f"{entry.value}-{name}")
     for entry in ENTRIES
     for name in entry.plain_columns + (() if entry.confirmable else entry.text_columns)
 ]
 
 
-@pytest.mark.parametrize(("entry", "name"), FIXED)
+@pytest.mark.parametrize(("entry", "name"), FIXED_FIELDS)
 def test_identifying_details_are_refused_in_every_field_that_cannot_be_confirmed(app, worker, supervisor, entry, name):
     with pytest.raises(FieldError) as error:
         create_sample(entry, worker, supervisor, **{name: f"Mr D, NHS number {NHS_NUMBER}"})

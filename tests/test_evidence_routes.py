@@ -41,9 +41,11 @@ from tests.factories import (
     tier,
 )
 from tests.pages import (
+    WRONG_KIND,
     assert_error_shown,
     date_fields,
     error_next_to,
+    files_on_disk,
     options,
     reload,
     row_counts,
@@ -52,15 +54,7 @@ from tests.pages import (
     text_of,
 )
 
-WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
-
-
 # --- helpers --------------------------------------------------------------------
-
-
-def files_on_disk(app) -> list[str]:
-    folder = Path(app.config["UPLOAD_FOLDER"])
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 def only_evidence() -> Evidence:

@@ -6,10 +6,8 @@ import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from PIL import Image
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import NotFound
@@ -43,18 +41,12 @@ from tests.factories import (
     assign,
     competence,
     make_user,
+    png_bytes,
     tier,
 )
-from tests.pages import reload, row_counts
+from tests.pages import WRONG_KIND, files_on_disk, reload, row_counts, upload_folder
 
 SESSION_DAY = date(2026, 3, 10)
-WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
-
-
-def png_bytes() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (12, 8), "teal").save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def upload(data: bytes = PDF, name: str = "certificate.pdf") -> FileStorage:
@@ -62,16 +54,6 @@ def upload(data: bytes = PDF, name: str = "certificate.pdf") -> FileStorage:
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def upload_folder(app) -> Path:
-    return Path(app.config["UPLOAD_FOLDER"])
-
-
-def files_on_disk(app) -> list[str]:
-    """Every name in the upload folder, finished or staged."""
-    folder = upload_folder(app)
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 def reflection_input(**changes) -> EvidenceInput:

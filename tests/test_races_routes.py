@@ -9,7 +9,6 @@ that says so; out-of-range filter values are ignored with a message.
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import pytest
 from sqlalchemy import select
@@ -30,10 +29,8 @@ from portfolio.models import (
     TrainingItem,
 )
 from portfolio.params import ID_MAX
-from tests.factories import make_user, tier
+from tests.factories import EVENT_DAY, make_user, tier
 from tests.pages import count, form_key, text_of
-
-DAY = date(2026, 3, 10)
 
 
 @pytest.fixture
@@ -58,7 +55,7 @@ def submitted_asset_map(app, worker) -> Evidence:
     evidence = service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        EvidenceInput(title="Asset map", occurred_on=DAY, description="Mapped the local groups."),
+        EvidenceInput(title="Asset map", occurred_on=EVENT_DAY, description="Mapped the local groups."),
         link_competence_id=first_competences(worker, 1)[0].id,
     )
     with app.test_request_context():

@@ -47,10 +47,8 @@ from portfolio.models import (
 from portfolio.progress import service as progress
 from portfolio.supervision import service as supervision
 from portfolio.training import service as training
-from tests.factories import PDF, assign, competences, make_ready, make_user, tier
+from tests.factories import EVENT_DAY, PDF, assign, competences, make_ready, make_user, tier
 from tests.pages import count
-
-DAY = date(2026, 3, 10)
 
 
 def pdf(name: str = "plan.pdf") -> FileStorage:
@@ -68,7 +66,7 @@ def draft(worker: User, *, files=(), linked: bool = True) -> Evidence:
     evidence = service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        EvidenceInput(title="Asset map", occurred_on=DAY, description="Mapped the local groups."),
+        EvidenceInput(title="Asset map", occurred_on=EVENT_DAY, description="Mapped the local groups."),
         list(files),
         link_competence_id=with_link,
     )
@@ -111,7 +109,7 @@ def test_lock_of_a_missing_row_is_none(app, worker):
 
 def _update(worker, evidence):
     service.update_evidence(
-        worker, evidence, EvidenceInput(title="Changed", occurred_on=DAY, description="Changed text.")
+        worker, evidence, EvidenceInput(title="Changed", occurred_on=EVENT_DAY, description="Changed text.")
     )
 
 
@@ -206,7 +204,7 @@ def test_a_second_submit_with_a_stale_copy_opens_no_second_submission(app, worke
 
 def test_the_same_form_key_creates_one_item_and_returns_it_again(app, worker):
     key = idempotency.new_key()
-    data = EvidenceInput(title="Walking group", occurred_on=DAY, description="Led the walk.")
+    data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     first = service.create_evidence(worker, EvidenceKind.OTHER, data, [pdf()], form_key=key)
     first_id = first.id
     second = service.create_evidence(worker, EvidenceKind.OTHER, data, [pdf()], form_key=key)
@@ -222,7 +220,7 @@ def test_the_same_form_key_creates_one_item_and_returns_it_again(app, worker):
 
 
 def test_different_form_keys_create_different_items(app, worker):
-    data = EvidenceInput(title="Walking group", occurred_on=DAY, description="Led the walk.")
+    data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     service.create_evidence(worker, EvidenceKind.OTHER, data, form_key=idempotency.new_key())
     service.create_evidence(worker, EvidenceKind.OTHER, data, form_key=idempotency.new_key())
     service.create_evidence(worker, EvidenceKind.OTHER, data)  # no key: no protection, no error
@@ -232,14 +230,14 @@ def test_different_form_keys_create_different_items(app, worker):
 
 def test_someone_elses_key_never_returns_their_record(app, worker):
     key = idempotency.new_key()
-    data = EvidenceInput(title="Walking group", occurred_on=DAY, description="Led the walk.")
+    data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     service.create_evidence(worker, EvidenceKind.OTHER, data, form_key=key)
     other = make_user(Role.WORKER, name="Olu Other", tier=tier("link-worker", "link-worker"))
     assert idempotency.created_before(Evidence, key, other) is None
 
 
 def test_a_malformed_key_gives_no_protection_and_no_error(app, worker):
-    data = EvidenceInput(title="Walking group", occurred_on=DAY, description="Led the walk.")
+    data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     for _ in range(2):
         service.create_evidence(worker, EvidenceKind.OTHER, data, form_key="short")
     assert count(Evidence) == 2 and count(FormSubmission) == 0
@@ -248,12 +246,16 @@ def test_a_malformed_key_gives_no_protection_and_no_error(app, worker):
 def test_a_key_remembered_by_a_concurrent_submission_returns_its_record(app, worker):
     """The unique key decides when two submissions both found no earlier record."""
     key = idempotency.new_key()
-    data = EvidenceInput(title="Walking group", occurred_on=DAY, description="Led the walk.")
+    data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     first = service.create_evidence(worker, EvidenceKind.OTHER, data, form_key=key)
     first_id = first.id
     begin_write()
     late = Evidence(
-        owner_id=worker.id, kind=EvidenceKind.OTHER, status=EvidenceStatus.DRAFT, title="Walking group", occurred_on=DAY
+        owner_id=worker.id,
+        kind=EvidenceKind.OTHER,
+        status=EvidenceStatus.DRAFT,
+        title="Walking group",
+        occurred_on=EVENT_DAY,
     )
     db.session.add(late)
     with pytest.raises(idempotency.AlreadyCreated) as found:
@@ -296,7 +298,12 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks):
         newcomer = make_user(Role.WORKER, name="Nia New", tier=tier("link-worker", "link-worker"))
         assignment = _again(
             lambda k: supervision.assign(
-                manager, worker_id=newcomer.id, supervisor_id=supervisor.id, starts_on=DAY, ends_on=None, form_key=k
+                manager,
+                worker_id=newcomer.id,
+                supervisor_id=supervisor.id,
+                starts_on=EVENT_DAY,
+                ends_on=None,
+                form_key=k,
             )
         )
         assert assignment[0] == assignment[1]
@@ -311,7 +318,7 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks):
         activity = _again(
             lambda k: cpd.log_activity(
                 db.session.get(User, worker.id),
-                done_on=DAY,
+                done_on=EVENT_DAY,
                 title="Webinar",
                 hours="1.5",
                 learned="How to run a group online",
@@ -332,7 +339,7 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks):
                 db.session.get(User, manager.id),
                 db.session.get(User, worker.id),
                 db.session.get(Requirement, requirement.id),
-                verified_on=DAY,
+                verified_on=EVENT_DAY,
                 expires_on=None,
                 note="",
                 form_key=k,

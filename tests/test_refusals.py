@@ -56,7 +56,7 @@ def send(client, auth, method: str, path: str, data: dict | None = None, headers
     return client.post(path, data={"csrf_token": auth.token("/"), **(data or {})}, headers=headers)
 
 
-def assert_refused(response, summary: dict[str, str]) -> str:
+def assert_422_with_summary(response, summary: dict[str, str]) -> str:
     """A 422 page whose error summary says ``summary`` (message: id), each id on the page, and no banner."""
     assert response.status_code == 422
     page = text_of(response)
@@ -131,7 +131,7 @@ def test_an_action_on_a_submitted_item_is_refused_on_the_page_that_has_it(client
     auth.login_as(people.worker)
     before = row_counts()
 
-    page = assert_refused(send(client, auth, method, path, data, HTMX if htmx else None), summary)
+    page = assert_422_with_summary(send(client, auth, method, path, data, HTMX if htmx else None), summary)
 
     assert heading in page
     assert "<html" in page  # these pages have no fragment: htmx (boosted or not) swaps the whole page in
@@ -151,7 +151,7 @@ def test_removing_a_certificates_only_file_is_refused_on_the_items_page(client, 
     auth.login_as(people.worker)
     before = row_counts()
     response = send(client, auth, "post", f"/portfolio/{item.id}/files/{item.files[0].id}/delete", headers=headers)
-    page = assert_refused(
+    page = assert_422_with_summary(
         response,
         {"A training certificate needs its certificate file: add the new file before removing this one": "files"},
     )
@@ -203,7 +203,7 @@ def test_the_note_of_a_link_removed_meanwhile_is_refused_in_the_summary(client, 
 
     monkeypatch.setattr(evidence_service, "update_link_note", removed_first)
     response = client.post(f"/portfolio/{item.id}/links/{link_id}", data={"csrf_token": token, "note": "Ran it"})
-    assert_refused(response, {"That link has already been removed": "linked"})
+    assert_422_with_summary(response, {"That link has already been removed": "linked"})
     assert reload(Evidence, item.id).links == []
 
 
@@ -222,7 +222,7 @@ def test_withdrawing_a_decided_submission_is_refused_on_the_items_page(client, a
     )
     auth.login_as(people.worker)
     before = row_counts()
-    page = assert_refused(
+    page = assert_422_with_summary(
         send(client, auth, "post", f"/portfolio/{s.evidence_id}/withdraw", headers=headers),
         {"This item is not waiting for review any more, so it cannot be withdrawn": "status"},
     )
@@ -241,7 +241,7 @@ def test_signing_twice_is_refused_on_the_appraisal_page_with_the_form_as_saved(c
     cpd.sign(people.worker, appraisal)
     auth.login_as(people.worker)
     before = row_counts()
-    page = assert_refused(
+    page = assert_422_with_summary(
         send(client, auth, "post", f"/cpd/appraisals/{appraisal.id}/sign", headers=headers),
         {"You have already signed this appraisal": "signatures"},
     )
@@ -264,7 +264,7 @@ def test_changing_a_locked_appraisal_is_refused_on_its_page(client, auth, people
         {"review": "Rewritten", "objectives": "", "learning_needs": ""},
         headers,
     )
-    page = assert_refused(
+    page = assert_422_with_summary(
         response, {"This appraisal is signed by both of you and locked: your changes were not saved": "signatures"}
     )
     assert "Signed and locked" in page

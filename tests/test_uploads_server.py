@@ -29,12 +29,12 @@ from sqlalchemy import func, select
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceFile, Role
 from tests.conftest import PROJECT
+from tests.factories import MIB
 from tests.racing import HOST, Answer
 
 from . import factories
 from .conftest import csrf_token
 
-MIB = 1024 * 1024
 START_TIMEOUT = 15.0
 WORKER_EMAIL = "uploader@example.org"
 
