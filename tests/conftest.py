@@ -183,6 +183,11 @@ def post_sign_in(
     return client.post(path, query_string=query, data=data, **extra)
 
 
+def post_with_token(client, auth, path: str, data: dict, **kwargs):
+    """POST ``data`` to ``path`` with a CSRF token, as the page's form would."""
+    return client.post(path, data={"csrf_token": auth.token("/"), **data}, **kwargs)
+
+
 class AuthActions:
     """Sign in and out through the real forms, CSRF token included."""
 

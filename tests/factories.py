@@ -1,4 +1,23 @@
-"""Plain helper functions that make test data (no shared mutable fixtures)."""
+"""Plain helper functions that make test data (no shared mutable fixtures).
+
+The kit's data half (reading pages is ``tests/pages.py``, fixtures such as ``worker``, ``supervisor``, ``manager``,
+``smtp`` and ``server`` are in ``tests/conftest.py``):
+
+- People: ``make_user(*roles, email=, name=, tier=)``, ``make_worker()``, ``make_supervisor_of(worker)``,
+  ``assign(supervisor, worker)``, ``make_worker_supervisor()`` / ``make_worker_manager()`` (two roles), ``give_totp``,
+  ``make_passkey``, ``a_link_for(user)`` (a password-reset link); ``PASSWORD`` signs any of them in.
+- Frameworks: ``load_frameworks()``, ``tier(key, slug)``, ``competence(ref)``, ``competences(key, *tiers, refs=)``,
+  ``requirement(worker, ref)``, ``requirements_of(worker)``.
+- A worker with items: ``add_items(worker, supervisor, n)`` (a third signed off, a third waiting, the rest drafts),
+  ``link_draft``, ``waiting_item``, ``submitted_item`` and ``supervisors_queue(worker, *titles)`` (through the use
+  cases), ``supervision_note``.
+- Signed-off competences: ``meet(worker, competences, supervisor=)``, ``decide_on`` (any outcome), ``not_accept``,
+  ``verify_all(worker, manager)``, ``make_ready(worker, supervisor, manager)`` (ready for promotion),
+  ``promotion_request``, ``appraisal``; ``audit(...)`` writes the ledger row a use case would.
+- Days and content: ``TODAY`` (the app's clock), ``YESTERDAY``, ``RECENT_DAY``, ``SUPERVISED_SINCE``, ``ASSIGNED_ON``,
+  ``EVENT_DAY``, ``PINNED_TODAY``, ``days_ago(n)``; ``PDF``, ``png_bytes()``, ``NHS_NUMBER``, ``HASH``, ``MIB``;
+  ``EVIDENCE_MODELS`` / ``NO_EVIDENCE`` for ``row_counts``; ``execute(sql)`` changes a table behind the app's back.
+"""
 
 from __future__ import annotations
 
@@ -374,6 +393,37 @@ def link_draft(
     db.session.add(evidence)
     db.session.commit()
     return evidence
+
+
+def waiting_item(worker: User, title: str = "Waiting for review") -> Evidence:
+    """An item submitted and not yet decided."""
+    item = link_draft(
+        worker, competences("link-worker", "link-worker")[:1], title=title, status=EvidenceStatus.SUBMITTED
+    )
+    db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
+    db.session.commit()
+    return item
+
+
+def add_items(
+    worker: User, supervisor: User, n: int, tiers: tuple[str, ...] = ("link-worker", "link-worker-coach")
+) -> None:
+    """``n`` items spread over the worker's competences, a third signed off, a third submitted, the rest drafts."""
+    pool = competences("link-worker", *tiers)
+    for i in range(n):
+        c = pool[i % len(pool)]
+        kind = i % 3
+        if kind == 0:
+            decide_on(worker, [c], supervisor=supervisor, title=f"Signed off {i}")
+        elif kind == 1:
+            waiting_item(worker, title=f"Waiting {i}")
+        else:
+            link_draft(worker, [c], title=f"Draft {i}")
+
+
+def supervisors_queue(worker: User, *titles: str) -> list[Submission]:
+    """Items of ``worker``'s submitted through the use cases, one per title: their supervisors' review queue."""
+    return [submitted_item(worker, title) for title in titles]
 
 
 def requirements_of(worker: User) -> list[Requirement]:

@@ -36,6 +36,7 @@ from portfolio.models import (
     User,
 )
 from portfolio.progress import service as progress
+from tests.conftest import post_with_token
 from tests.factories import HASH, TODAY, assign, make_user, tier
 from tests.pages import (
     assert_error_shown,
@@ -104,10 +105,6 @@ def people(app, frameworks):
     return worker, supervisor, manager, other, past, stranger
 
 
-def post(client, auth, path: str, data: dict, **kwargs):
-    return client.post(path, data={"csrf_token": auth.token("/"), **data}, **kwargs)
-
-
 def start(worker: User, appraiser: User, held_on: date = THIS_YEAR) -> Appraisal:
     return service.start_appraisal(worker, worker, held_on=held_on, appraiser_id=appraiser.id)
 
@@ -163,7 +160,7 @@ def test_the_worker_starts_this_years_appraisal_with_a_current_supervisor(client
     ]  # with emails: names can be shared
     assert f'value="{TODAY.day}"' in form  # today by default
 
-    response = post(
+    response = post_with_token(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(supervisor.id)}
     )
     assert response.status_code == 303
@@ -195,7 +192,7 @@ def test_the_worker_starts_this_years_appraisal_with_a_current_supervisor(client
 def test_a_manager_can_be_the_appraiser(client, auth, people):
     worker, supervisor, manager, *_ = people
     auth.login_as(worker)
-    response = post(
+    response = post_with_token(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(manager.id)}
     )
     assert response.status_code == 303
@@ -217,7 +214,7 @@ def test_anyone_else_as_appraiser_is_refused_next_to_the_field(client, auth, peo
     }[who]
     auth.login_as(worker)
     before = row_counts()
-    response = post(
+    response = post_with_token(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(appraiser_id)}
     )
     if who == "self":  # separation of duties: a clearer message
@@ -234,7 +231,7 @@ def test_one_appraisal_a_year(client, auth, people):
     start(worker, supervisor)
     auth.login_as(worker)
     before = row_counts()
-    response = post(
+    response = post_with_token(
         client,
         auth,
         "/cpd/appraisals/new",
@@ -246,7 +243,7 @@ def test_one_appraisal_a_year(client, auth, people):
         service.start_appraisal(worker, worker, held_on=date(THIS_YEAR.year, 12, 31), appraiser_id=manager.id)
     assert error.value.field == "held_on"
     # A date is needed.
-    response = post(
+    response = post_with_token(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", None), "appraiser_id": str(manager.id)}
     )
     assert_error_shown(response, "held_on", "Enter the date of the appraisal", anchor="held_on-day")
@@ -263,7 +260,7 @@ def test_the_review_objectives_and_goals_are_saved(client, auth, people):
     path = f"/cpd/appraisals/{appraisal.id}"
     form = text_of(client.get(path))
     assert all(f'name="goals-{n}-description"' in form for n in range(3))
-    response = post(
+    response = post_with_token(
         client,
         auth,
         path,
@@ -289,7 +286,7 @@ def test_the_review_objectives_and_goals_are_saved(client, auth, people):
     assert 'value="Lead a walking group"' in page and 'value="Trauma-informed practice"' in page
     # The appraiser can change it too.
     auth.login_as(supervisor)
-    response = post(
+    response = post_with_token(
         client,
         auth,
         path,
@@ -307,7 +304,7 @@ def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, au
     auth.login_as(worker)
     path = f"/cpd/appraisals/{appraisal.id}"
     before = row_counts()
-    response = post(
+    response = post_with_token(
         client,
         auth,
         path,
@@ -364,7 +361,7 @@ def test_half_filled_goal_rows_are_refused(client, auth, people, row, field, mes
     appraisal = start(worker, supervisor)
     auth.login_as(worker)
     before = row_counts()
-    response = post(client, auth, f"/cpd/appraisals/{appraisal.id}", appraisal_form(row))
+    response = post_with_token(client, auth, f"/cpd/appraisals/{appraisal.id}", appraisal_form(row))
     assert_error_shown(response, field, message, anchor=field + ("-day" if field.endswith("target_on") else ""))
     assert row_counts() == before
     assert plan(appraisal.id) == []
@@ -374,7 +371,7 @@ def test_half_filled_goal_rows_are_refused(client, auth, people, row, field, mes
 
 
 def sign(client, auth, appraisal_id: int):
-    return post(client, auth, f"/cpd/appraisals/{appraisal_id}/sign", {})
+    return post_with_token(client, auth, f"/cpd/appraisals/{appraisal_id}/sign", {})
 
 
 def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
@@ -383,7 +380,7 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
     path = f"/cpd/appraisals/{appraisal.id}"
     auth.login_as(worker)
     assert (
-        post(
+        post_with_token(
             client,
             auth,
             path,
@@ -459,7 +456,7 @@ def test_a_change_posted_to_a_locked_appraisal_is_refused_with_a_message_that_wo
     before = row_counts()
     for person in (worker, supervisor):
         auth.login_as(person)
-        response = post(
+        response = post_with_token(
             client,
             auth,
             path,
@@ -492,7 +489,7 @@ def test_changing_the_appraisal_clears_signatures_already_given(client, auth, pe
     assert reload(Appraisal, appraisal.id).worker_signed_at is not None
     auth.login_as(supervisor)
     assert (
-        post(
+        post_with_token(
             client,
             auth,
             path,
@@ -542,7 +539,9 @@ def test_only_the_worker_the_appraiser_and_managers_open_it_and_only_the_first_t
         assert client.get(path).status_code == 404
         assert sign(client, auth, appraisal.id).status_code == 404
         assert (
-            post(client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))).status_code
+            post_with_token(
+                client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))
+            ).status_code
             == 404
         )
     assert client.get("/cpd/appraisals/9999").status_code == 404
@@ -553,7 +552,9 @@ def test_only_the_worker_the_appraiser_and_managers_open_it_and_only_the_first_t
     assert 'name="review"' not in page and "Sign the appraisal" not in page
     assert sign(client, auth, appraisal.id).status_code == 404
     assert (
-        post(client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))).status_code
+        post_with_token(
+            client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))
+        ).status_code
         == 404
     )
     with pytest.raises(Exception) as error:
@@ -590,7 +591,7 @@ def test_next_years_appraisal_starts_with_this_years_open_goals(client, auth, pe
     originals = {g.description: g.id for g in reload(Appraisal, first.id).goals}
 
     auth.login_as(worker)
-    response = post(
+    response = post_with_token(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(manager.id)}
     )
     assert response.status_code == 303
@@ -612,7 +613,7 @@ def test_next_years_appraisal_starts_with_this_years_open_goals(client, auth, pe
     assert "Safeguarding level 3" not in page and "Learn Welsh" not in page
     # Saving the carried goals keeps where they came from.
     assert (
-        post(
+        post_with_token(
             client,
             auth,
             response.headers["Location"],
@@ -710,7 +711,7 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
     assert offered[:2] == [(str(c.id), c.statement) for c in chosen]
     assert len(offered) == len(link_worker_competences(1000))
 
-    response = post(
+    response = post_with_token(
         client,
         auth,
         "/cpd/activities/new",
@@ -743,7 +744,7 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
         (date(TODAY.year - 1, 1, 1), "100"),
     ):
         assert (
-            post(
+            post_with_token(
                 client,
                 auth,
                 "/cpd/activities/new",
@@ -823,7 +824,7 @@ def test_bad_activities_are_refused_next_to_the_field_and_nothing_is_written(
         }
     auth.login_as(worker)
     before = row_counts()
-    response = post(client, auth, "/cpd/activities/new", activity_form(**changes))
+    response = post_with_token(client, auth, "/cpd/activities/new", activity_form(**changes))
     assert_error_shown(response, field, message, anchor=field + ("-day" if field == "done_on" else ""))
     assert row_counts() == before
     assert count(CpdActivity) == 0
@@ -833,7 +834,9 @@ def test_hours_at_the_limits_are_accepted(client, auth, people):
     worker, *_ = people
     auth.login_as(worker)
     for hours in ("0.01", "100", "100.00", " 7.5 "):
-        assert post(client, auth, "/cpd/activities/new", activity_form(hours=hours)).status_code == 303, hours
+        assert post_with_token(client, auth, "/cpd/activities/new", activity_form(hours=hours)).status_code == 303, (
+            hours
+        )
     assert sorted(str(h) for h in db.session.scalars(select(CpdActivity.hours))) == ["0.01", "100.00", "100.00", "7.50"]
 
 
@@ -843,7 +846,7 @@ def test_only_workers_keep_a_cpd_log(client, auth, people):
         auth.login_as(person)
         assert client.get("/cpd/").status_code == 403
         assert client.get("/cpd/activities/new").status_code == 403
-        assert post(client, auth, "/cpd/activities/new", activity_form()).status_code == 403
+        assert post_with_token(client, auth, "/cpd/activities/new", activity_form()).status_code == 403
         assert client.get("/cpd/appraisals/new").status_code == 403
     assert count(CpdActivity) == 0
 
@@ -931,7 +934,7 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
     auth.login_as(supervisor)
     path = f"/progress/workers/{sew.id}/requirements/{requirements[0].id}"
     assert (
-        post(
+        post_with_token(
             client, auth, path, {**date_fields("verified_on", TODAY), **date_fields("expires_on", None), "note": "x"}
         ).status_code
         == 403
@@ -951,7 +954,7 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
         path = f"/progress/workers/{sew.id}/requirements/{requirement.id}"
         form = text_of(client.get(path))
         assert requirement.statement in form
-        response = post(
+        response = post_with_token(
             client,
             auth,
             path,

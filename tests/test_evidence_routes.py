@@ -623,7 +623,7 @@ def test_portfolio_needs_a_worker_with_a_framework(client, auth, app, frameworks
 # --- my portfolio ----------------------------------------------------------------------
 
 
-def add_items(owner, specs) -> list[Evidence]:
+def add_rows(owner, specs) -> list[Evidence]:
     items = [Evidence(owner_id=owner.id, **spec) for spec in specs]
     db.session.add_all(items)
     db.session.commit()
@@ -632,7 +632,7 @@ def add_items(owner, specs) -> list[Evidence]:
 
 @pytest.fixture
 def portfolio(worker, other_worker):
-    items = add_items(
+    items = add_rows(
         worker,
         [
             dict(
@@ -662,7 +662,7 @@ def portfolio(worker, other_worker):
             ),
         ],
     )
-    add_items(
+    add_rows(
         other_worker, [dict(kind=EvidenceKind.REFLECTION, title="Their garden secret", occurred_on=date(2026, 5, 11))]
     )
     db.session.add(EvidenceLink(evidence_id=items[1].id, competence_id=competence("PS-LW-01").id))
@@ -752,7 +752,7 @@ def test_my_portfolio_bad_values_are_ignored(client, worker, portfolio):
 
 
 def test_my_portfolio_pages(client, worker):
-    add_items(
+    add_rows(
         worker,
         [
             dict(kind=EvidenceKind.OTHER, title=f"Item {n:02d}", occurred_on=date(2025, 1, 1) + timedelta(days=n))
@@ -1117,7 +1117,7 @@ def test_edit_a_draft_through_the_routes(app, client, auth, worker):
 def add_bulk(owner, count: int, start: int = 0) -> list[Evidence]:
     kinds = list(EvidenceKind)
     statuses = [EvidenceStatus.DRAFT, EvidenceStatus.SUBMITTED]
-    return add_items(
+    return add_rows(
         owner,
         [
             dict(

@@ -82,7 +82,7 @@ def test_the_coverage_check_catches_a_new_table(app):
     assert uncovered(metadata) == {"mfa_factors"}
 
 
-def add_items(worker: User, supervisor: User, n: int, start: int = 0) -> None:
+def add_items_of_every_sort(worker: User, supervisor: User, n: int, start: int = 0) -> None:
     """``n`` items of every sort: files, links with notes, agreed actions, decisions, note reviews."""
     pool = competences()
     for i in range(start, start + n):
@@ -217,9 +217,9 @@ def download(client) -> zipfile.ZipFile:
 
 def test_the_export_holds_every_area_of_the_workers_data_and_nothing_of_anyone_elses(client, auth, people):
     worker, supervisor, manager, other = people
-    add_items(worker, supervisor, 3)
+    add_items_of_every_sort(worker, supervisor, 3)
     fill_every_area(worker, supervisor, manager, "Wrenword")
-    add_items(other, supervisor, 3, start=100)
+    add_items_of_every_sort(other, supervisor, 3, start=100)
     fill_every_area(other, supervisor, manager, "Olivesecret")
     auth.login_as(worker)
     archive = download(client)
@@ -315,7 +315,7 @@ def test_index_html_is_readable_plain_text_and_escaped(client, auth, people):
 
 def test_a_supervisors_export_holds_what_they_wrote_not_the_workers_items(client, auth, people):
     worker, supervisor, manager, _ = people
-    add_items(worker, supervisor, 3)
+    add_items_of_every_sort(worker, supervisor, 3)
     fill_every_area(worker, supervisor, manager, "Wrenword")
     supervisor.is_worker = True
     db.session.commit()
@@ -333,12 +333,12 @@ def test_a_supervisors_export_holds_what_they_wrote_not_the_workers_items(client
 def test_the_export_runs_a_fixed_number_of_queries_whatever_the_portfolio_size(client, auth, people, count_queries):
     worker, supervisor, manager, _ = people
     fill_every_area(worker, supervisor, manager, "Wrenword")
-    add_items(worker, supervisor, 5)
+    add_items_of_every_sort(worker, supervisor, 5)
     auth.login_as(worker)
     with count_queries:
         few_archive = download(client)
     few = count_queries.count
-    add_items(worker, supervisor, 55, start=5)
+    add_items_of_every_sort(worker, supervisor, 55, start=5)
     with count_queries:
         many_archive = download(client)
     assert count_queries.count == few, f"{few} queries for 5 items, {count_queries.count} for 60"

@@ -23,7 +23,6 @@ from portfolio.models import (
     EvidenceFile,
     EvidenceKind,
     EvidenceLink,
-    EvidenceStatus,
     NoteOutcome,
     NoteReview,
     Notification,
@@ -44,6 +43,7 @@ from tests.factories import (
     SUPERVISED_SINCE,
     TODAY,
     YESTERDAY,
+    add_items,
     assign,
     competences,
     decide_on,
@@ -54,6 +54,7 @@ from tests.factories import (
     requirement,
     tier,
     verify_all,
+    waiting_item,
 )
 from tests.pages import count, date_fields, error_next_to, long_date, pdf_text, row_counts, text_of, words
 
@@ -67,16 +68,6 @@ PDF_TAIL = b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< 
 def pdf_file(marker: str) -> bytes:
     """A small PDF (accepted by its first bytes) whose bytes are unique to ``marker``."""
     return PDF_HEAD + f"% {marker}\n".encode() + PDF_TAIL
-
-
-def waiting_item(worker: User, title: str = "Waiting for review") -> Evidence:
-    """An item submitted and not yet decided."""
-    item = link_draft(
-        worker, competences("link-worker", "link-worker")[:1], title=title, status=EvidenceStatus.SUBMITTED
-    )
-    db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
-    db.session.commit()
-    return item
 
 
 def lapse_dbs(worker: User, manager: User) -> RequirementVerification:
@@ -414,6 +405,7 @@ def test_recommending_for_a_non_supervisee_is_404_and_writes_nothing(client, aut
     assert client.get(f"/progress/workers/{worker.id}").status_code == 404
     # A manager who also supervises others, but not this worker: still 404.
     both = make_user(Role.MANAGER, Role.SUPERVISOR, name="Bo Both")
+    before = row_counts()
     auth.login_as(both)
     response = client.post(
         recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Sure"}
@@ -1095,22 +1087,6 @@ def test_downloads_of_personal_data_are_never_cached(client, auth, people, portf
 
 
 # --- Query counts ------------------------------------------------------------------------
-
-
-def add_items(
-    worker: User, supervisor: User, n: int, tiers: tuple[str, ...] = ("link-worker", "link-worker-coach")
-) -> None:
-    """``n`` items spread over the worker's competences, a third signed off, a third submitted, the rest drafts."""
-    pool = competences("link-worker", *tiers)
-    for i in range(n):
-        c = pool[i % len(pool)]
-        kind = i % 3
-        if kind == 0:
-            decide_on(worker, [c], supervisor=supervisor, title=f"Signed off {i}")
-        elif kind == 1:
-            waiting_item(worker, title=f"Waiting {i}")
-        else:
-            link_draft(worker, [c], title=f"Draft {i}")
 
 
 def measure(client, count_queries, path: str) -> int:

@@ -998,6 +998,7 @@ def test_a_former_supervisor_can_no_longer_see_or_confirm_a_note(client, auth, n
 
 def test_another_supervisor_cannot_confirm_a_note(client, auth, note_scene):
     worker, sam, sue, note = note_scene
+    manager = make_user(Role.MANAGER, Role.SUPERVISOR, name="Maya Manager")
     auth.login_as(sue)
     before = row_counts()
     assert client.get(f"/review/notes/{note.id}").status_code == 404
@@ -1005,7 +1006,6 @@ def test_another_supervisor_cannot_confirm_a_note(client, auth, note_scene):
     with pytest.raises(NotFound):
         review.review_note(sue, note, NoteOutcome.CONFIRMED, "")
     # Nor a manager, nor the worker.
-    manager = make_user(Role.MANAGER, Role.SUPERVISOR, name="Maya Manager")
     auth.login_as(manager)
     assert post_note(client, auth, note, outcome="confirmed").status_code == 404
     auth.login_as(worker)

@@ -16,6 +16,7 @@ from portfolio.models import AuditEntry, Evidence, EvidenceKind, Role, TrainingI
 from portfolio.progress.service import add_months
 from portfolio.training import service
 from portfolio.training.service import TrainingStatus
+from tests.conftest import post_with_token
 from tests.factories import PASSWORD_HASH, PDF, make_user, tier
 from tests.pages import (
     count,
@@ -228,10 +229,6 @@ def course_form(
     return data
 
 
-def post(client, auth, path: str, data: dict, **kwargs):
-    return client.post(path, data={"csrf_token": auth.token("/"), **data}, **kwargs)
-
-
 def catalogue_rows(page: str) -> list[list[str]]:
     rows = table_rows(
         page.replace("nhsuk-table-responsive training-catalogue", "nhsuk-table training-catalogue"),
@@ -249,9 +246,11 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     assert "<h1>Training catalogue</h1>" in page
     assert "No training in the catalogue yet." in page
 
-    response = post(client, auth, "/training/link-worker/", course_form("  Safeguarding   adults ", months=" 36 "))
+    response = post_with_token(
+        client, auth, "/training/link-worker/", course_form("  Safeguarding   adults ", months=" 36 ")
+    )
     assert response.status_code == 303 and response.headers["Location"] == "/training/link-worker/"
-    response = post(
+    response = post_with_token(
         client,
         auth,
         "/training/link-worker/",
@@ -265,7 +264,7 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     )
     assert response.status_code == 303
     # Every tier ticked means the same as none.
-    response = post(
+    response = post_with_token(
         client,
         auth,
         "/training/link-worker/",
@@ -303,7 +302,7 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     edit_path = f"/training/items/{safeguarding.id}/edit"
     form = text_of(client.get(edit_path))
     assert 'value="Safeguarding adults"' in form and 'value="36"' in form
-    response = post(
+    response = post_with_token(
         client,
         auth,
         edit_path,
@@ -324,7 +323,7 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     lone = db.session.scalar(select(TrainingItem).where(TrainingItem.title == "Lone working"))
     matched = certificate(worker, lone, FIXED - timedelta(days=30), FIXED + timedelta(days=300))
     assert "Lone working" in header_cells(text_of(client.get("/training/link-worker/compliance")), "compliance-matrix")
-    response = post(client, auth, f"/training/items/{lone.id}/retire", {})
+    response = post_with_token(client, auth, f"/training/items/{lone.id}/retire", {})
     assert response.status_code == 303 and response.headers["Location"] == "/training/link-worker/"
     db.session.expire_all()
     assert db.session.get(TrainingItem, lone.id).retired_at is not None
@@ -417,7 +416,7 @@ def test_bad_course_details_are_shown_next_to_the_field_and_nothing_is_written(
     data.update(changes)
     if data.get("renews") is None:
         data.pop("renews")
-    response = post(client, auth, "/training/link-worker/", data)
+    response = post_with_token(client, auth, "/training/link-worker/", data)
     assert response.status_code == 422
     page = text_of(response)
     assert "<title>Error: Training catalogue" in page
@@ -441,7 +440,7 @@ def test_changing_a_course_to_a_bad_value_changes_nothing(client, auth, manager)
         (course_form(months="1.5"), "renewal_months", "Enter the renewal period as a whole number of months, like 12"),
         (course_form(tiers=("senior-engagement-worker",)), "tiers", "Choose tiers of this framework"),
     ]:
-        response = post(client, auth, path, data)
+        response = post_with_token(client, auth, path, data)
         assert response.status_code == 422
         assert message in error_next_to(text_of(response), field)
     assert row_counts() == before
@@ -454,16 +453,16 @@ def test_changing_a_course_to_a_bad_value_changes_nothing(client, auth, manager)
         ("Safeguarding adults", 36, []),
     ]
     # Its own title, in another case, is not a duplicate of itself.
-    assert post(client, auth, path, course_form("SAFEGUARDING adults")).status_code == 303
+    assert post_with_token(client, auth, path, course_form("SAFEGUARDING adults")).status_code == 303
 
 
 def test_a_title_is_unique_per_framework_only_and_a_retired_title_can_come_back(client, auth, manager):
     course("Lone working", 36, key="sfh-senior-engagement-worker")
     retired = course("Data protection", 12)
     auth.login_as(manager)
-    assert post(client, auth, f"/training/items/{retired.id}/retire", {}).status_code == 303
-    assert post(client, auth, "/training/link-worker/", course_form("Lone working")).status_code == 303
-    assert post(client, auth, "/training/link-worker/", course_form("Data protection")).status_code == 303
+    assert post_with_token(client, auth, f"/training/items/{retired.id}/retire", {}).status_code == 303
+    assert post_with_token(client, auth, "/training/link-worker/", course_form("Lone working")).status_code == 303
+    assert post_with_token(client, auth, "/training/link-worker/", course_form("Data protection")).status_code == 303
     assert count(TrainingItem) == 4
 
 
@@ -535,7 +534,7 @@ def test_a_certificate_is_matched_to_a_course_of_the_workers_framework(client, a
     theirs = course("PREVENT training or WRAP", 36, key="sfh-senior-engagement-worker")
     manager = make_user(Role.MANAGER)
     auth.login_as(manager)
-    assert post(client, auth, f"/training/items/{retired.id}/retire", {}).status_code == 303
+    assert post_with_token(client, auth, f"/training/items/{retired.id}/retire", {}).status_code == 303
 
     auth.login_as(worker)
     page = text_of(client.get("/portfolio/new/certificate"))
@@ -548,7 +547,7 @@ def test_a_certificate_is_matched_to_a_course_of_the_workers_framework(client, a
 
     before = row_counts()
     for refused in (theirs, retired):
-        response = post(
+        response = post_with_token(
             client,
             auth,
             "/portfolio/new/certificate",
@@ -563,7 +562,7 @@ def test_a_certificate_is_matched_to_a_course_of_the_workers_framework(client, a
         assert any("Choose a course from your framework’s training catalogue" in text for text in summary_links(page))
     assert row_counts() == before
 
-    response = post(
+    response = post_with_token(
         client,
         auth,
         "/portfolio/new/certificate",
@@ -574,7 +573,7 @@ def test_a_certificate_is_matched_to_a_course_of_the_workers_framework(client, a
     [stored] = db.session.scalars(select(Evidence)).all()
     assert (stored.kind, stored.training_item_id, stored.owner_id) == (EvidenceKind.CERTIFICATE, lone.id, worker.id)
     # "Not in the catalogue" stores no match.
-    response = post(
+    response = post_with_token(
         client,
         auth,
         "/portfolio/new/certificate",
@@ -597,7 +596,7 @@ def test_editing_a_certificate_matched_to_a_retired_course_keeps_its_match(clien
     item = course("Old induction", 12)
     draft = certificate(worker, item, date.today() - timedelta(days=20), title="Old induction")
     auth.login_as(manager)
-    assert post(client, auth, f"/training/items/{item.id}/retire", {}).status_code == 303
+    assert post_with_token(client, auth, f"/training/items/{item.id}/retire", {}).status_code == 303
 
     auth.login_as(worker)
     form = text_of(client.get(f"/portfolio/{draft.id}/edit"))
@@ -609,7 +608,7 @@ def test_editing_a_certificate_matched_to_a_retired_course_keeps_its_match(clien
         "cpd_hours": "",
         "training_item_id": browser_choice(form, "training_item_id"),
     }
-    response = post(client, auth, f"/portfolio/{draft.id}/edit", data, content_type="multipart/form-data")
+    response = post_with_token(client, auth, f"/portfolio/{draft.id}/edit", data, content_type="multipart/form-data")
     assert response.status_code == 303
     saved = fresh_evidence(draft.id)
     assert saved.provider == "NHS Learning Hub (corrected)"
