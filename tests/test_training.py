@@ -37,6 +37,12 @@ FIXED = date(2026, 6, 15)  # "today" for every test that computes a status
 # --- helpers --------------------------------------------------------------------
 
 
+@pytest.fixture
+def manager(manager, frameworks):
+    """The kit's manager, with the frameworks loaded (the catalogue belongs to one)."""
+    return manager
+
+
 def course(
     title: str,
     months: int | None = 36,
