@@ -10,25 +10,37 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import email
+import email.policy
 import os
 import re
+import socket
+import threading
+import time
 import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from jinja2 import BytecodeCache
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
+from werkzeug.serving import make_server
 
 from portfolio import create_app
 from portfolio.database import is_query
 from portfolio.extensions import db
+from portfolio.models import Competence, Role, User
 
 from . import factories
 from .serving import csrf_token  # noqa: F401 - tests import it from here
 
 PG_ENV = "PORTFOLIO_TEST_DATABASE_URL"
+PROJECT = Path(__file__).resolve().parents[1]  # the checkout
 
 
 def _reset_postgres(url: str) -> None:
@@ -170,10 +182,40 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def verify_cli(runner):
+    """Run ``flask audit verify``."""
+    return runner.invoke(args=["audit", "verify"])
+
+
 @pytest.fixture
 def frameworks(app):
     """Both shipped frameworks, loaded: ``frameworks["link-worker"]``."""
     return factories.load_frameworks()
+
+
+def post_sign_in(
+    client,
+    email: str,
+    password: str = factories.PASSWORD,
+    *,
+    address: str | None = None,
+    next_url: str | None = None,
+    remember: bool = False,
+):
+    """Post the real sign-in form, from ``address`` when given."""
+    extra = {"environ_base": {"REMOTE_ADDR": address}} if address else {}
+    path = "/auth/sign-in"
+    query = {"next": next_url} if next_url is not None else None
+    page = client.get(path, query_string=query, **extra)
+    data = {"csrf_token": csrf_token(page.text), "email": email, "password": password}
+    if remember:
+        data["remember"] = "y"
+    return client.post(path, query_string=query, data=data, **extra)
+
+
+def post_with_token(client, auth, path: str, data: dict, **kwargs):
+    """POST ``data`` to ``path`` with a CSRF token, as the page's form would."""
+    return client.post(path, data={"csrf_token": auth.token("/"), **data}, **kwargs)
 
 
 class AuthActions:
@@ -182,14 +224,9 @@ class AuthActions:
     def __init__(self, client):
         self._client = client
 
-    def sign_in(
-        self, email: str, password: str = factories.PASSWORD, *, remember: bool = False, follow_redirects: bool = False
-    ):
-        page = self._client.get("/auth/sign-in")
-        data = {"csrf_token": csrf_token(page.text), "email": email, "password": password}
-        if remember:
-            data["remember"] = "y"
-        return self._client.post("/auth/sign-in", data=data, follow_redirects=follow_redirects)
+    def sign_in(self, email: str, password: str = factories.PASSWORD, *, remember: bool = False):
+        """Post the real sign-in form."""
+        return post_sign_in(self._client, email, password, remember=remember)
 
     def sign_out(self):
         page = self._client.get("/")
@@ -243,7 +280,7 @@ def count_queries(app):
     return QueryCounter(db.engine)
 
 
-SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS = PROJECT.parent / "shared" / "seeds"
 
 
 @pytest.fixture(scope="session")
@@ -254,3 +291,157 @@ def seeds_folder() -> Path:
             pytest.fail(f"The source documents are missing: expected {SEEDS}")
         pytest.skip(f"The source documents are not beside this checkout ({SEEDS})")
     return SEEDS
+
+
+# --- mail: a local SMTP server the app sends to --------------------------------------------
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Collector:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+        self.recipients: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)
+            self.recipients.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        """The messages sent to ``address``."""
+        return [m for m in self.messages if m["To"] == address]
+
+
+@contextmanager
+def mail_server(app, handler: Collector):
+    """A local SMTP server the app is configured to use, giving its messages to ``handler``."""
+    from portfolio.account import service
+
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    app.config.update(
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=controller.port,
+        SMTP_STARTTLS=False,
+        PUBLIC_URL="https://portfolio.example.org",
+    )
+    try:
+        yield handler
+    finally:
+        service.wait_for_emails()  # reset links go out on a background thread
+        controller.stop()
+
+
+@pytest.fixture
+def smtp(app):
+    """A local SMTP server the app is configured to use (a ``Collector``); stopped after the test."""
+    with mail_server(app, Collector()) as handler:
+        yield handler
+
+
+def body_of(message) -> str:
+    """The plain-text body of an email."""
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def wait_for_mail(smtp, count: int, timeout: float = 15.0) -> None:
+    """Wait until ``smtp`` holds ``count`` messages (mail goes out on a background thread)."""
+    from portfolio.account import service
+
+    service.wait_for_emails(timeout)
+    deadline = time.monotonic() + timeout
+    while len(smtp.messages) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(smtp.messages) >= count, f"{len(smtp.messages)} emails arrived, expected {count}"
+
+
+# --- a real threaded server, for requests that race (see tests/racing.py) ----------------
+
+
+@pytest.fixture
+def server(app):
+    """The test app on a free loopback port, one thread per request; its port."""
+    from tests import racing
+
+    server = make_server(racing.HOST, 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="live-server")
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(racing.TIMEOUT)
+
+
+# --- people -------------------------------------------------------------------------------
+# A file that needs one of these signed in extends it under the same name:
+#     @pytest.fixture
+#     def worker(worker, auth):
+#         auth.login_as(worker)
+#         return worker
+
+
+@pytest.fixture
+def worker(app, frameworks) -> User:
+    """Wendy Worker <worker@example.org>, a Link Worker (not signed in)."""
+    return factories.make_worker()
+
+
+@pytest.fixture
+def supervisor(worker) -> User:
+    """Sam Supervisor <supervisor@example.org>, supervising the worker since ASSIGNED_ON."""
+    return factories.make_supervisor_of(worker)
+
+
+@pytest.fixture
+def manager(app) -> User:
+    """Maya Manager <manager@example.org>."""
+    return factories.make_user(Role.MANAGER, email="manager@example.org", name="Maya Manager")
+
+
+@dataclass
+class TwoSupervisors:
+    """A worker, both their supervisors, and a competence of the worker's framework."""
+
+    worker: User
+    first: User
+    second: User
+    competence_id: int
+
+
+@pytest.fixture
+def two_supervisors(app, frameworks) -> TwoSupervisors:
+    """A worker with two supervisors, both assigned to them now."""
+    worker = factories.make_user(
+        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=factories.tier("link-worker", "link-worker")
+    )
+    first = factories.make_user(Role.SUPERVISOR, email="first@example.org", name="Fatima First")
+    second = factories.make_user(Role.SUPERVISOR, email="second@example.org", name="Sam Second")
+    factories.assign(first, worker, starts_on=date(2026, 1, 1), audited=True)
+    factories.assign(second, worker, starts_on=date(2026, 1, 1), audited=True)
+    competence_id = db.session.scalar(
+        select(Competence.id)
+        .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
+        .order_by(Competence.position, Competence.id)
+        .limit(1)
+    )
+    return TwoSupervisors(worker, first, second, competence_id)
+
+
+def link_in(message) -> str:
+    """The path of the reset link in an email."""
+    url = re.search(r"https://portfolio\.example\.org(/account/reset-password/\S+)", body_of(message))
+    assert url, body_of(message)
+    return url.group(1)

@@ -1,28 +1,60 @@
-"""Plain helper functions that make test data (no shared mutable fixtures)."""
+"""Plain helper functions that make test data (no shared mutable fixtures).
+
+The kit's data half (reading pages is ``tests/pages.py``, fixtures such as ``worker``, ``supervisor``, ``manager``,
+``smtp`` and ``server`` are in ``tests/conftest.py``):
+
+- People: ``make_user(*roles, email=, name=, tier=)``, ``make_worker()``, ``make_supervisor_of(worker)``,
+  ``assign(supervisor, worker)``, ``make_worker_supervisor()`` / ``make_worker_manager()`` (two roles), ``give_totp``,
+  ``make_passkey``, ``a_link_for(user)`` (a password-reset link); ``PASSWORD`` signs any of them in.
+- Frameworks: ``load_frameworks()``, ``tier(key, slug)``, ``competence(ref)``, ``competences(key, *tiers, refs=)``,
+  ``requirement(worker, ref)``, ``requirements_of(worker)``.
+- A worker with items: ``add_items(worker, supervisor, n)`` (a third signed off, a third waiting, the rest drafts),
+  ``link_draft``, ``waiting_item``, ``submitted_item`` and ``supervisors_queue(worker, *titles)`` (through the use
+  cases), ``supervision_note``.
+- Signed-off competences: ``meet(worker, competences, supervisor=)``, ``decide_on`` (any outcome), ``not_accept``,
+  ``verify_all(worker, manager)``, ``make_ready(worker, supervisor, manager)`` (ready for promotion),
+  ``promotion_request``, ``appraisal``; ``audit(...)`` writes the ledger row a use case would.
+- Days and content: ``TODAY`` (the app's clock), ``YESTERDAY``, ``RECENT_DAY``, ``SUPERVISED_SINCE``, ``ASSIGNED_ON``,
+  ``EVENT_DAY``, ``PINNED_TODAY``, ``days_ago(n)``; ``PDF``, ``png_bytes()``, ``NHS_NUMBER``, ``HASH``, ``MIB``;
+  ``EVIDENCE_MODELS`` / ``NO_EVIDENCE`` for ``row_counts``; ``execute(sql)`` changes a table behind the app's back.
+"""
 
 from __future__ import annotations
 
+import io
 import itertools
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import func, select
+from PIL import Image
+from sqlalchemy import func, select, text
 
+from portfolio import clock
 from portfolio.auth.passwords import hash_password
+from portfolio.auth.tokens import new_token
 from portfolio.extensions import db
 from portfolio.frameworks import loader
 from portfolio.models import (
     Appraisal,
     Competence,
+    CompetenceDecision,
+    Decision,
+    DecisionOutcome,
     Evidence,
+    EvidenceFile,
     EvidenceKind,
+    EvidenceLink,
+    EvidenceStatus,
     Framework,
     Passkey,
+    PasswordReset,
     PromotionRecommendation,
     PromotionRequest,
     Requirement,
     RequirementVerification,
     Role,
     Submission,
+    SupervisionAction,
     SupervisionAssignment,
     Tier,
     TrainingItem,
@@ -30,9 +62,34 @@ from portfolio.models import (
 )
 
 PASSWORD = "correct horse battery staple"
+
+# Days the tests share. TODAY comes from the app's one clock; the rest are relative to it or pinned.
+TODAY = clock.today()
+YESTERDAY = TODAY - timedelta(days=1)
+RECENT_DAY = TODAY - timedelta(days=20)  # when recent evidence happened
+SUPERVISED_SINCE = TODAY - timedelta(days=90)  # when a current supervisor's assignment began
+ASSIGNED_ON = date(2026, 1, 1)  # a pinned assignment start, before EVENT_DAY
+EVENT_DAY = date(2026, 3, 10)  # a pinned day evidence happened, after ASSIGNED_ON
+PINNED_TODAY = date(2026, 6, 30)  # "today" for use cases that take it as an argument
+
+# Test content.
+NEW_PASSWORD = "amber kettle orbit seventy lantern"  # passwords the policy accepts, to change to
+OTHER_NEW_PASSWORD = "quiet meadow saxophone ninety"
+MIB = 1024 * 1024
+LINK_WORKER_FILE = Path(loader.DATA_FOLDER) / "link-worker.yaml"
+HASH = "0" * 64  # a content hash (what was submitted is not the point)
+NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
+PDF = (
+    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
+    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+)
 # Hashed once: argon2id is slow on purpose, and tests create many users.
 PASSWORD_HASH = hash_password(PASSWORD)
 _numbers = itertools.count(1)
+
+# What the evidence use cases write: ``row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE`` after a refused one.
+EVIDENCE_MODELS = (Evidence, EvidenceFile, EvidenceLink, SupervisionAction)
+NO_EVIDENCE = {model.__tablename__: 0 for model in EVIDENCE_MODELS}
 
 
 def load_frameworks() -> dict[str, Framework]:
@@ -79,12 +136,31 @@ def make_user(
     return user
 
 
+def make_worker(name: str = "Wendy Worker", email: str = "worker@example.org", slug: str = "link-worker") -> User:
+    """A worker on the Link Worker framework at tier ``slug`` (Wendy Worker, a Link Worker, by default)."""
+    return make_user(Role.WORKER, email=email, name=name, tier=tier("link-worker", slug))
+
+
+def make_supervisor_of(
+    worker: User, name: str = "Sam Supervisor", email: str = "supervisor@example.org", since: date = ASSIGNED_ON
+) -> User:
+    """A supervisor assigned to ``worker`` from ``since``."""
+    supervisor = make_user(Role.SUPERVISOR, email=email, name=name)
+    assign(supervisor, worker, starts_on=since)
+    return supervisor
+
+
+def days_ago(days: int) -> date:
+    """A day in the past, so that "today or in the past" rules hold whenever the tests run."""
+    return TODAY - timedelta(days=days)
+
+
 def assign(
     supervisor: User, worker: User, starts_on: date | None = None, *, audited: bool = False
 ) -> SupervisionAssignment:
     """``audited``: with its ledger row, as supervision.assign writes (for tests that verify the ledger)."""
     assignment = SupervisionAssignment(
-        supervisor_id=supervisor.id, worker_id=worker.id, starts_on=starts_on or date(2026, 1, 1)
+        supervisor_id=supervisor.id, worker_id=worker.id, starts_on=starts_on or ASSIGNED_ON
     )
     db.session.add(assignment)
     if audited:
@@ -94,8 +170,6 @@ def assign(
 
 
 # --- People with two roles, and the items they decide on (separation of duties) -----------
-
-EVENT_DAY = date(2026, 3, 10)
 
 
 def make_worker_with(role: Role, name: str, slug: str = "link-worker") -> User:
@@ -111,11 +185,12 @@ def make_worker_manager(name: str = "Mel Worker-Manager") -> User:
     return make_worker_with(Role.MANAGER, name)
 
 
-def link_worker_competence(ref: str) -> Competence:
+def competence(ref: str, framework_key: str = "link-worker") -> Competence:
+    """The competence ``ref`` of the current version of a framework (the Link Worker one by default)."""
     return db.session.scalar(
         select(Competence)
         .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
+        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
     )
 
 
@@ -128,7 +203,7 @@ def submitted_item(worker: User, title: str = "Community walking group", ref: st
         worker,
         EvidenceKind.OTHER,
         EvidenceInput(title=title, occurred_on=EVENT_DAY, description="I set up a weekly walking group."),
-        link_competence_id=link_worker_competence(ref).id,
+        link_competence_id=competence(ref).id,
     )
     evidence_service.submit(worker, db.session.get(Evidence, evidence.id))
     db.session.expire_all()
@@ -207,8 +282,6 @@ def make_passkey(user: User, name: str = "Work laptop") -> Passkey:
     """A stored passkey row for ``user`` (its key is not usable: for pages and access, not ceremonies)."""
     import secrets
 
-    from portfolio.models import Passkey
-
     key = Passkey(
         user_id=user.id, credential_id=secrets.token_urlsafe(16), public_key=b"not a real key", sign_count=0, name=name
     )
@@ -265,6 +338,118 @@ def certificate(
     return evidence
 
 
+# --- Signed-off competences: an item decided on, written directly -------------------------
+# ``meet(worker, competences("link-worker", "link-worker"), supervisor=sam)`` makes competences met;
+# ``not_accept`` and ``link_draft`` make the states short of it; ``make_ready`` makes a worker ready
+# for promotion. Dates are relative to today, so that nothing expires while the suite runs.
+
+
+def competences(
+    framework_key: str = "link-worker", *tier_slugs: str, refs: list[str] | None = None
+) -> list[Competence]:
+    """The current version's active competences, of some tiers or with some refs, in framework order."""
+    query = (
+        select(Competence)
+        .join(Framework, Framework.id == Competence.framework_id)
+        .join(Tier, Tier.id == Competence.tier_id)
+        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.retired_at.is_(None))
+        .order_by(Competence.position)
+    )
+    if tier_slugs:
+        query = query.where(Tier.slug.in_(tier_slugs))
+    if refs is not None:
+        query = query.where(Competence.ref.in_(refs))
+    return list(db.session.scalars(query))
+
+
+def decide_on(
+    worker: User,
+    items: list[Competence],
+    *,
+    supervisor: User,
+    accepted: bool = True,
+    outcome: DecisionOutcome = DecisionOutcome.SIGNED_OFF,
+    title: str | None = None,
+    evidence: Evidence | None = None,
+    occurred_on: date | None = None,
+    comment: str = "",
+) -> Evidence:
+    """An item of the worker's (new, or ``evidence``) linked to ``items`` and decided on by ``supervisor``.
+
+    Written directly: a submission, a decision with ``outcome`` and one
+    competence decision per competence, ``accepted`` as given, and the
+    ledger row review.decide writes.
+    """
+    if evidence is None:
+        evidence = Evidence(
+            owner_id=worker.id,
+            kind=EvidenceKind.OTHER,
+            title=title or f"Evidence for {', '.join(c.ref for c in items)}"[:200],
+            occurred_on=occurred_on or RECENT_DAY,
+            description="<p>What I did.</p>",
+        )
+        db.session.add(evidence)
+        db.session.flush()
+    linked = {
+        link.competence_id
+        for link in db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))
+    }
+    for c in items:
+        if c.id not in linked:
+            db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
+    evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
+    submission = Submission(evidence_id=evidence.id, content_hash=HASH)
+    db.session.add(submission)
+    db.session.flush()
+    decision = Decision(
+        submission_id=submission.id,
+        evidence_id=evidence.id,
+        supervisor_id=supervisor.id,
+        outcome=outcome,
+        content_hash=HASH,
+        comment=comment,
+    )
+    decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=accepted) for c in items]
+    db.session.add(decision)
+    db.session.flush()
+    audit(supervisor, f"evidence.{outcome.value}", f"evidence:{evidence.id}", decision)  # as review.decide does
+    db.session.commit()
+    return evidence
+
+
+def meet(worker: User, items: list[Competence], *, supervisor: User, title: str | None = None) -> Evidence:
+    """Make ``items`` met for the worker: accepted in one signed-off decision."""
+    return decide_on(worker, items, supervisor=supervisor, title=title)
+
+
+def not_accept(worker: User, items: list[Competence], *, supervisor: User, returned: bool = False) -> Evidence:
+    """Decided but not accepted: accepted=False in a sign-off, or (``returned``) accepted in a returned decision."""
+    if returned:
+        return decide_on(worker, items, supervisor=supervisor, accepted=True, outcome=DecisionOutcome.RETURNED)
+    return decide_on(worker, items, supervisor=supervisor, accepted=False)
+
+
+def link_draft(
+    worker: User,
+    items: list[Competence],
+    title: str = "Draft in progress",
+    status: EvidenceStatus = EvidenceStatus.DRAFT,
+) -> Evidence:
+    """An item (a draft unless ``status`` says otherwise) linked to ``items``: evidence in progress, nothing decided."""
+    evidence = Evidence(
+        owner_id=worker.id,
+        kind=EvidenceKind.OTHER,
+        title=title,
+        occurred_on=RECENT_DAY,
+        description="<p>Draft</p>",
+        status=status,
+    )
+    evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
+    db.session.add(evidence)
+    db.session.commit()
+    return evidence
+
+
 def verification(
     worker: User, by: User, ref: str, verified_on: date, expires_on: date | None
 ) -> RequirementVerification:
@@ -282,6 +467,8 @@ def verification(
     db.session.add(row)
     db.session.commit()
     return row
+
+
 # --- Many rows at once, for the size and query-count tests of long lists -----------------------
 
 # Names, emails and titles as long as real ones, so that page sizes measured on them mean something.
@@ -327,3 +514,105 @@ def waiting_items(supervisor: User, workers: list[User], per_worker: int, title:
     db.session.flush()
     db.session.add_all(Submission(evidence_id=e.id, submitted_at=e.submitted_at, content_hash="0" * 64) for e in items)
     db.session.commit()
+
+
+def waiting_item(worker: User, title: str = "Waiting for review") -> Evidence:
+    """An item submitted and not yet decided."""
+    item = link_draft(
+        worker, competences("link-worker", "link-worker")[:1], title=title, status=EvidenceStatus.SUBMITTED
+    )
+    db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
+    db.session.commit()
+    return item
+
+
+def add_items(
+    worker: User, supervisor: User, n: int, tiers: tuple[str, ...] = ("link-worker", "link-worker-coach")
+) -> None:
+    """``n`` items spread over the worker's competences, a third signed off, a third submitted, the rest drafts."""
+    pool = competences("link-worker", *tiers)
+    for i in range(n):
+        c = pool[i % len(pool)]
+        kind = i % 3
+        if kind == 0:
+            decide_on(worker, [c], supervisor=supervisor, title=f"Signed off {i}")
+        elif kind == 1:
+            waiting_item(worker, title=f"Waiting {i}")
+        else:
+            link_draft(worker, [c], title=f"Draft {i}")
+
+
+def supervisors_queue(worker: User, *titles: str) -> list[Submission]:
+    """Items of ``worker``'s submitted through the use cases, one per title: their supervisors' review queue."""
+    return [submitted_item(worker, title) for title in titles]
+
+
+def requirements_of(worker: User) -> list[Requirement]:
+    """The requirements of the worker's framework, in order."""
+    return list(
+        db.session.scalars(
+            select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)
+        )
+    )
+
+
+def requirement(worker: User, ref: str) -> Requirement:
+    """The requirement ``ref`` of the worker's framework."""
+    return next(r for r in requirements_of(worker) if r.ref == ref)
+
+
+def verify_all(worker: User, manager: User, *, skip: tuple[str, ...] = (), verified_on: date | None = None) -> None:
+    """Verify every requirement of the worker's framework (but ``skip``) through the service."""
+    from portfolio.progress import service
+
+    for each in requirements_of(worker):
+        if each.ref not in skip:
+            service.verify_requirement(
+                manager,
+                worker,
+                each,
+                verified_on=verified_on or TODAY - timedelta(days=7),
+                expires_on=None,
+                note="",
+            )
+
+
+def make_ready(worker: User, supervisor: User, manager: User) -> None:
+    """Every Link Worker and Link Worker Coach competence met, every requirement verified."""
+    meet(
+        worker,
+        competences("link-worker", "link-worker", "link-worker-coach"),
+        supervisor=supervisor,
+        title="Year of practice",
+    )
+    verify_all(worker, manager)
+
+
+def a_link_for(user: User, *, minutes_left: int = 30, created_minutes_ago: int = 0) -> str:
+    """A reset link made directly in the database (its token, for the URL)."""
+    token, token_digest = new_token()
+    now = datetime.now(UTC)
+    db.session.add(
+        PasswordReset(
+            user_id=user.id,
+            token_digest=token_digest,
+            created_at=now - timedelta(minutes=created_minutes_ago),
+            expires_at=now + timedelta(minutes=minutes_left),
+        )
+    )
+    db.session.commit()
+    return token
+
+
+def png_bytes(size=(12, 8), mode="RGB", colour="teal", **save) -> bytes:
+    """A small PNG image (Pillow's ``save`` options passed on)."""
+    buffer = io.BytesIO()
+    Image.new(mode, size, colour).save(buffer, "PNG", **save)
+    return buffer.getvalue()
+
+
+def execute(sql: str, **params) -> None:
+    """Change a table behind the application's back, as someone with database access could."""
+    db.session.execute(text(sql), params)
+    db.session.commit()
+    db.session.expire_all()

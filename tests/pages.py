@@ -1,13 +1,38 @@
-"""Reading a response as a person does: the page text, the message next to a field, a list's options, the error summary."""
+"""Reading a response as a person does: the page text, the message next to a field, a list's options, the error summary.
+
+The kit's page half (domain data is made by ``tests/factories.py``, fixtures live in ``tests/conftest.py``):
+
+- ``text_of(response)``: the page with entities decoded; ``words(html)``: a piece of HTML as plain words.
+- ``error_next_to(page, field)``, ``summary_links(page)``, ``assert_error_shown(response, field, message)``:
+  the NHS.UK error message and error summary; ``field_error`` / ``error_summary`` read the same, tolerating absence.
+- ``options(page, name)``, ``selected_options(page, name)``, ``table_rows(page, table_class)``: what a form or table offers.
+- ``date_fields(name, day)``: the day/month/year fields of a date input; ``long_date(day)``: "5 March 2026".
+- ``row_counts(*models)``: rows per table, to prove a refusal wrote nothing; ``count(model, *where)``: one count;
+  ``reload(row)`` / ``reload(Model, id)``: a row as the database holds it now; ``pdf_text(data)``: a PDF's words.
+- ``audit_rows(action, **details)``: the ledger's rows; ``form_key(page)``: a form's one-time key.
+- ``files_on_disk(app)``, ``upload_folder(app)``: what the upload folder holds.
+- ``is_signed_in(client)``: whether the client's session reaches the home page.
+"""
 
 from __future__ import annotations
 
 import html
+import io
 import re
+from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
 
+from pypdf import PdfReader
 from sqlalchemy import func, select
 
 from portfolio.extensions import db
+from portfolio.models import AuditEntry
+
+# Messages the app shows that several test files look for.
+TOO_MANY = "Too many failed attempts to sign in"
+UNUSABLE = "This link no longer works"
+WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
 
 
 def text_of(response) -> str:
@@ -15,19 +40,17 @@ def text_of(response) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
+def words(fragment: str) -> str:
+    """A piece of HTML as a person reads it: tags gone, entities decoded, whitespace collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
 def error_next_to(page: str, field: str) -> str:
     """The inline error message of a field (the NHS.UK error-message pattern), as read."""
     assert f'id="{field}-error"' in page, f"no error message next to {field}"
     after = page.split(f'id="{field}-error"', 1)[1]
     message = "</span>".join(after.split("</span>", 2)[:2])
-    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
-
-
-def options(page: str, name: str) -> list[tuple[str, str]]:
-    """The (value, text) options of the <select> named ``name``."""
-    found = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
-    assert found, f"no select named {name}"
-    return [(v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', found.group(1))]
+    return words(message.split(">", 1)[1])
 
 
 def selected(page: str, name: str) -> list[str]:
@@ -41,18 +64,96 @@ def summary_links(page: str) -> dict[str, str]:
     """The NHS.UK error summary's messages and the ids they link to."""
     assert "There is a problem" in page, "no error summary"
     summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
-    return {
-        " ".join(re.sub(r"<[^>]+>", " ", m).split()): href
-        for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)
-    }
+    return {words(m): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
 
 
-def row_counts() -> dict[str, int]:
-    """How many rows every table holds: the same before and after means nothing was written."""
+def assert_error_shown(response, field: str, message: str, *, anchor: str | None = None) -> str:
+    """422, the error summary linking to the field (which is on the page), and the message next to it; the page."""
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<title>Error: " in page
+    links = summary_links(page)
+    hrefs = [href for text, href in links.items() if message in text]
+    assert hrefs, f"{message!r} is not in the error summary: {links}"
+    assert hrefs[0] == (anchor or field)
+    assert f'id="{hrefs[0]}"' in page, f"the error summary links to #{hrefs[0]}, which is not on the page"
+    assert message in error_next_to(page, field)
+    return page
+
+
+def field_error(page: str, field_id: str) -> str | None:
+    """The text of the NHS.UK error message shown next to ``field_id``, or None."""
+    match = re.search(
+        rf'<span class="nhsuk-error-message" id="{re.escape(field_id)}-error"[^>]*>\s*'
+        r'<span class="nhsuk-u-visually-hidden">Error: </span>(.*?)\s*</span>',
+        page,
+        re.S,
+    )
+    return html.unescape(match.group(1).strip()) if match else None
+
+
+def error_summary(page: str) -> list[tuple[str, str]]:
+    """The (link target, message) pairs listed in the NHS.UK error summary; empty when there is none."""
+    match = re.search(r'class="nhsuk-error-summary".*?<ul[^>]*nhsuk-error-summary__list[^>]*>(.*?)</ul>', page, re.S)
+    if not match:
+        return []
+    return [
+        (href, html.unescape(re.sub(r"\s+", " ", text).strip()))
+        for href, text in re.findall(r'<a href="([^"]+)"\s*>(.*?)</a>', match.group(1), re.S)
+    ]
+
+
+def _select(page: str, name: str) -> str:
+    found = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert found, f"no select named {name}"
+    return found.group(1)
+
+
+def options(page: str, name: str) -> list[tuple[str, str]]:
+    """The (value, text) options of the <select> named ``name``."""
+    return [
+        (v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', _select(page, name))
+    ]
+
+
+def selected_options(page: str, name: str) -> list[str]:
+    """The values of the selected options of the <select> named ``name``."""
+    return re.findall(r'<option value="([^"]*)"\s*selected\s*>', _select(page, name))
+
+
+def table_rows(fragment: str, table_class: str) -> list[list[str]]:
+    """The body rows of the table with ``table_class``, each cell as its words."""
+    table = fragment.split(f'class="nhsuk-table {table_class}"', 1)[1].split("</table>", 1)[0]
+    body = table.split("<tbody", 1)[1].split("</tbody>", 1)[0]
+    return [
+        [words(re.sub(r"<br\s*/?>", " ", cell)) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    ]
+
+
+def date_fields(name: str, day: date | None) -> dict[str, str]:
+    """The day, month and year fields of the NHS.UK date input ``name`` (all empty for None)."""
+    if day is None:
+        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
+    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
+
+
+def long_date(day: date | datetime) -> str:
+    """A date as pages show it: "5 March 2026"."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF, whitespace collapsed (lines wrap where the page ends)."""
+    reader = PdfReader(io.BytesIO(data))
+    return " ".join(" ".join(page.extract_text() or "" for page in reader.pages).split())
+
+
+def row_counts(*models) -> dict[str, int]:
+    """Rows per table (every table, or those of ``models``): the same before and after means nothing was written."""
     db.session.expire_all()
-    return {
-        table.name: db.session.scalar(select(func.count()).select_from(table)) for table in db.metadata.sorted_tables
-    }
+    tables = [model.__table__ for model in models] or db.metadata.sorted_tables
+    return {table.name: db.session.scalar(select(func.count()).select_from(table)) for table in tables}
 
 
 def status_line(page: str, element_id: str) -> tuple[str, bool]:
@@ -68,6 +169,8 @@ def page_title(page: str) -> str:
     found = re.search(r"<title>(.*?)</title>", page, re.S)
     assert found, "no <title>"
     return " ".join(found.group(1).split())
+
+
 def status_of(page: str, element_id: str) -> str:
     """The words of the lasting ``role="status"`` element ``element_id`` (a paged list's result count)."""
     found = re.search(rf'<p[^>]*\bid="{element_id}"[^>]*>(.*?)</p>', page, re.S)
@@ -86,3 +189,58 @@ def swapped_parts(fragment: str, region_id: str) -> tuple[str, list[str]]:
     assert body.startswith(f'<div id="{region_id}"'), f"the answer does not start with #{region_id}"
     oob = re.findall(r"<[a-z]+[^>]*\bhx-swap-oob=[^>]*>", body)
     return body, oob
+
+
+def is_signed_in(client) -> bool:
+    """Whether ``client``'s session reaches the home page (else it is sent to sign in)."""
+    response = client.get("/")
+    if response.status_code == 200:
+        return True
+    assert response.status_code == 302
+    assert urlsplit(response.location).path == "/auth/sign-in"
+    return False
+
+
+def count(model, *where) -> int:
+    """How many rows of ``model`` (matching ``where``) the database holds, as a fresh snapshot sees it."""
+    db.session.commit()  # a new snapshot: see what the app (or another connection) wrote
+    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def reload(row_or_model, row_id=None):
+    """The row as the database holds it now: ``reload(row)`` or ``reload(Model, id)``; None once deleted."""
+    db.session.expire_all()
+    if row_id is None:
+        return db.session.get(type(row_or_model), row_or_model.id)
+    return db.session.get(row_or_model, row_id)
+
+
+KEY_RE = re.compile(r'name="form_key" type="hidden" value="([^"]+)"|name="form_key" value="([^"]+)"')
+
+
+def form_key(page: str) -> str:
+    """The one-time form key of the form on ``page`` (it makes a double submission land once)."""
+    match = KEY_RE.search(page)
+    assert match, "no one-time form key on the page"
+    return match.group(1) or match.group(2)
+
+
+def audit_rows(action: str | None = None, **details) -> list[AuditEntry]:
+    """The ledger's rows in order, of ``action`` if given, whose details hold ``details`` (``submission_id=3``)."""
+    db.session.expire_all()
+    query = select(AuditEntry).order_by(AuditEntry.seq)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    rows = db.session.scalars(query).all()
+    return [row for row in rows if all((row.details or {}).get(key) == value for key, value in details.items())]
+
+
+def upload_folder(app) -> Path:
+    """Where the app keeps uploaded files."""
+    return Path(app.config["UPLOAD_FOLDER"])
+
+
+def files_on_disk(app) -> list[str]:
+    """Every path in the upload folder, finished or staged, relative to it."""
+    folder = upload_folder(app)
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*")) if folder.exists() else []

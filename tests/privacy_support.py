@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from sqlalchemy import select
 
 from portfolio.extensions import db
 from portfolio.models import Competence, Framework
 from tests.factories import tier
-
-TODAY = date.today()
-EVENT_DAY = TODAY - timedelta(days=20)
-HASH = "0" * 64
 
 
 def competences(slug: str = "link-worker") -> list[Competence]:

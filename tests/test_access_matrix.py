@@ -73,7 +73,7 @@ def supervisors_only(status: int) -> dict[str, int | str]:
     return {"anonymous": SIGN_IN, "worker": 403, "supervisor": status, "manager": 403}
 
 
-def signed_in(status: int) -> dict[str, int | str]:
+def everyone_signed_in_gets(status: int) -> dict[str, int | str]:
     return {"anonymous": SIGN_IN, "worker": status, "supervisor": status, "manager": status}
 
 
@@ -231,7 +231,7 @@ CASES = [
     ),
     Case("audit.index", "GET", lambda ids: "/audit/", managers_only(200)),
     Case("audit.verify", "POST", lambda ids: "/audit/verify", managers_only(303), data={}),
-    Case("notifications.index", "GET", lambda ids: "/notifications/", signed_in(200)),
+    Case("notifications.index", "GET", lambda ids: "/notifications/", everyone_signed_in_gets(200)),
     Case(
         "notifications.open_notice",
         "POST",
@@ -239,14 +239,21 @@ CASES = [
         {"anonymous": SIGN_IN, "worker": 404, "supervisor": 303, "manager": 404},
         data={},
     ),
-    Case("notifications.mark_all_read", "POST", lambda ids: "/notifications/read", signed_in(303), data={}),
+    Case(
+        "notifications.mark_all_read", "POST", lambda ids: "/notifications/read", everyone_signed_in_gets(303), data={}
+    ),
     Case("progress.index", "GET", lambda ids: "/progress/", workers(200)),
     Case("progress.missing", "GET", lambda ids: "/progress/missing", workers(200)),
     Case("progress.request_promotion", "POST", lambda ids: "/progress/request", workers(422), data={}),
     Case("progress.export", "GET", lambda ids: "/progress/export.zip", workers(200)),
     Case("progress.pdf", "GET", lambda ids: "/progress/portfolio.pdf", workers(200)),
-    Case("progress.worker", "GET", lambda ids: f"/progress/workers/{ids['worker']}", signed_in(200)),
-    Case("progress.worker_pdf", "GET", lambda ids: f"/progress/workers/{ids['worker']}/portfolio.pdf", signed_in(200)),
+    Case("progress.worker", "GET", lambda ids: f"/progress/workers/{ids['worker']}", everyone_signed_in_gets(200)),
+    Case(
+        "progress.worker_pdf",
+        "GET",
+        lambda ids: f"/progress/workers/{ids['worker']}/portfolio.pdf",
+        everyone_signed_in_gets(200),
+    ),
     Case(
         "progress.recommend",
         "POST",
@@ -299,7 +306,7 @@ CASES = [
     Case("cpd.new_activity", "POST", lambda ids: "/cpd/activities/new", workers(422), data={}),
     Case("cpd.new_appraisal", "GET", lambda ids: "/cpd/appraisals/new", workers(200)),
     Case("cpd.new_appraisal", "POST", lambda ids: "/cpd/appraisals/new", workers(422), data={}),
-    Case("cpd.appraisal", "GET", lambda ids: f"/cpd/appraisals/{ids['appraisal']}", signed_in(200)),
+    Case("cpd.appraisal", "GET", lambda ids: f"/cpd/appraisals/{ids['appraisal']}", everyone_signed_in_gets(200)),
     Case(
         "cpd.appraisal",
         "POST",
@@ -334,9 +341,9 @@ CASES = [
     # Public: anyone holding the link; an unknown token gets the same page as a used one.
     Case("invitations.accept", "GET", lambda ids: "/invitation/not-a-token", {role: 404 for role in ROLES}),
     Case("invitations.accept", "POST", lambda ids: "/invitation/not-a-token", {role: 404 for role in ROLES}, data={}),
-    Case("account.index", "GET", lambda ids: "/account/", signed_in(200)),
-    Case("account.change_password", "GET", lambda ids: "/account/password", signed_in(200)),
-    Case("account.change_password", "POST", lambda ids: "/account/password", signed_in(422), data={}),
+    Case("account.index", "GET", lambda ids: "/account/", everyone_signed_in_gets(200)),
+    Case("account.change_password", "GET", lambda ids: "/account/password", everyone_signed_in_gets(200)),
+    Case("account.change_password", "POST", lambda ids: "/account/password", everyone_signed_in_gets(422), data={}),
     Case("account.forgotten_password", "GET", lambda ids: "/account/forgotten-password", {role: 200 for role in ROLES}),
     Case(
         "account.forgotten_password",
@@ -362,7 +369,7 @@ CASES = [
         data={},
     ),
     # Second factors (portfolio/mfa): the security section, the sign-in second step, a manager's reset.
-    Case("mfa.security", "GET", lambda ids: "/account/security", signed_in(200)),
+    Case("mfa.security", "GET", lambda ids: "/account/security", everyone_signed_in_gets(200)),
     Case(
         "mfa.totp_start",
         "POST",
@@ -389,8 +396,8 @@ CASES = [
         lambda ids: "/account/security/totp/qr.svg",
         {"anonymous": SIGN_IN, "worker": 404, "supervisor": 200, "manager": 200},
     ),
-    Case("mfa.totp_off", "GET", lambda ids: "/account/security/totp/off", signed_in(200)),
-    Case("mfa.totp_off", "POST", lambda ids: "/account/security/totp/off", signed_in(422), data={}),
+    Case("mfa.totp_off", "GET", lambda ids: "/account/security/totp/off", everyone_signed_in_gets(200)),
+    Case("mfa.totp_off", "POST", lambda ids: "/account/security/totp/off", everyone_signed_in_gets(422), data={}),
     Case(
         "mfa.recovery_codes",
         "POST",
@@ -398,8 +405,16 @@ CASES = [
         {"anonymous": SIGN_IN, "worker": 200, "supervisor": 422, "manager": 422},
         data={},
     ),
-    Case("mfa.passkey_options", "POST", lambda ids: "/account/security/passkeys/options", signed_in(422), data={}),
-    Case("mfa.passkey_register", "POST", lambda ids: "/account/security/passkeys", signed_in(422), data={}),
+    Case(
+        "mfa.passkey_options",
+        "POST",
+        lambda ids: "/account/security/passkeys/options",
+        everyone_signed_in_gets(422),
+        data={},
+    ),
+    Case(
+        "mfa.passkey_register", "POST", lambda ids: "/account/security/passkeys", everyone_signed_in_gets(422), data={}
+    ),
     Case(
         "mfa.passkey_rename",
         "GET",

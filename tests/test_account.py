@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import re
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
 
 from portfolio.account import service
@@ -21,26 +19,20 @@ from portfolio.auth import passwords
 from portfolio.auth.tokens import digest
 from portfolio.errors import FieldError
 from portfolio.extensions import db
-from portfolio.models import AuditEntry, PasswordReset, PasswordResetRequest, Role, SignInAttempt, User
+from portfolio.models import PasswordReset, PasswordResetRequest, Role, SignInAttempt, User
+from tests.conftest import link_in, mail_server, wait_for_mail
+from tests.factories import NEW_PASSWORD, OTHER_NEW_PASSWORD, a_link_for
+from tests.pages import UNUSABLE, audit_rows, error_summary, field_error, is_signed_in, reload
 
 from . import factories
-from .conftest import AuthActions, csrf_token
+from .conftest import AuthActions, Collector, body_of, csrf_token, post_sign_in
 from .factories import make_user
-from .test_auth import TOO_MANY, error_summary, field_error, is_signed_in, sign_in
-from .test_notifications import Collector, body_of, free_port
+from .pages import TOO_MANY
 
-NEW = "amber kettle orbit seventy lantern"
-OTHER_NEW = "quiet meadow saxophone ninety"
 NEUTRAL = "If the address you entered belongs to an account, we have sent it a link to choose a new password."
-UNUSABLE = "This link no longer works"
 
 
 # --- helpers ---------------------------------------------------------------
-
-
-def fresh(user: User) -> User:
-    db.session.expire_all()
-    return db.session.get(User, user.id)
 
 
 def resets(user: User | None = None) -> list[PasswordReset]:
@@ -49,11 +41,6 @@ def resets(user: User | None = None) -> list[PasswordReset]:
     if user is not None:
         query = query.where(PasswordReset.user_id == user.id)
     return list(db.session.scalars(query))
-
-
-def audit(action: str) -> list[AuditEntry]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action)))
 
 
 def main_text(page: str) -> str:
@@ -92,64 +79,9 @@ def set_password_by_link(client, path: str, password: str, confirm: str | None =
     return client.post(path, data=data)
 
 
-def link_in(message) -> str:
-    """The path of the reset link in an email."""
-    url = re.search(r"https://portfolio\.example\.org(/account/reset-password/\S+)", body_of(message))
-    assert url, body_of(message)
-    return url.group(1)
-
-
-def wait_for_mail(smtp, count: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(smtp.messages) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(smtp.messages) >= count, f"{len(smtp.messages)} emails arrived, expected {count}"
-
-
-def a_link_for(user: User, *, minutes_left: int = 30, created_minutes_ago: int = 0) -> str:
-    """A reset link made directly in the database (its token, for the URL)."""
-    from portfolio.auth.tokens import new_token
-
-    token, token_digest = new_token()
-    now = datetime.now(UTC)
-    db.session.add(
-        PasswordReset(
-            user_id=user.id,
-            token_digest=token_digest,
-            created_at=now - timedelta(minutes=created_minutes_ago),
-            expires_at=now + timedelta(minutes=minutes_left),
-        )
-    )
-    db.session.commit()
-    return token
-
-
 @pytest.fixture
 def maya(app):
     return make_user(Role.MANAGER, Role.SUPERVISOR, email="maya@example.org", name="Maya Manager")
-
-
-@contextmanager
-def mail_server(app, handler: Collector):
-    """A local SMTP server the app is configured to use, giving its messages to ``handler``."""
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    app.config.update(
-        SMTP_HOST="127.0.0.1",
-        SMTP_PORT=controller.port,
-        SMTP_STARTTLS=False,
-        PUBLIC_URL="https://portfolio.example.org",
-    )
-    try:
-        yield handler
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def smtp(app):
-    with mail_server(app, Collector()) as handler:
-        yield handler
 
 
 # --- your account ------------------------------------------------------------
@@ -188,19 +120,19 @@ def test_changing_the_password_ends_other_sessions_and_keeps_this_one(app, clien
     assert is_signed_in(other_device)
     version = maya.session_version
 
-    response = change(client, factories.PASSWORD, NEW)
+    response = change(client, factories.PASSWORD, NEW_PASSWORD)
 
     assert response.status_code == 303 and response.location == "/account/"
     page = client.get("/account/")
     assert "Your password has been changed. You have been signed out on every other device." in page.text
     assert is_signed_in(client)
     assert not is_signed_in(other_device)
-    user = fresh(maya)
+    user = reload(maya)
     assert user.session_version == version + 1
-    assert passwords.verify_password(user.password_hash, NEW)
-    [entry] = audit("password.changed")
+    assert passwords.verify_password(user.password_hash, NEW_PASSWORD)
+    [entry] = audit_rows("password.changed")
     assert entry.actor_id == maya.id and entry.subject == f"user:{maya.id}"
-    assert NEW not in str(entry.details) and factories.PASSWORD not in str(entry.details)
+    assert NEW_PASSWORD not in str(entry.details) and factories.PASSWORD not in str(entry.details)
     # A notice by email, without either password.
     wait_for_mail(smtp, 1)
     [message] = smtp.messages
@@ -208,48 +140,48 @@ def test_changing_the_password_ends_other_sessions_and_keeps_this_one(app, clien
     body = body_of(message)
     assert "every other session of your account was signed out" in body
     assert "https://portfolio.example.org/account/forgotten-password" in body
-    assert NEW not in body and factories.PASSWORD not in body
+    assert NEW_PASSWORD not in body and factories.PASSWORD not in body
 
 
 def test_the_new_password_signs_in_and_the_old_one_does_not(client, auth, maya):
     auth.login_as(maya)
-    assert change(client, factories.PASSWORD, NEW).status_code == 303
+    assert change(client, factories.PASSWORD, NEW_PASSWORD).status_code == 303
     client.post("/auth/sign-out", data={"csrf_token": auth.token("/")})
 
-    assert sign_in(client, "maya@example.org", factories.PASSWORD).status_code == 422
-    assert sign_in(client, "maya@example.org", NEW).status_code == 303
+    assert post_sign_in(client, "maya@example.org", factories.PASSWORD).status_code == 422
+    assert post_sign_in(client, "maya@example.org", NEW_PASSWORD).status_code == 303
 
 
 def test_a_wrong_current_password_is_shown_next_to_it_and_counted(client, auth, maya):
     auth.login_as(maya)
 
-    response = change(client, "not my password at all", NEW)
+    response = change(client, "not my password at all", NEW_PASSWORD)
 
     assert response.status_code == 422
     assert field_error(response.text, "current_password") == service.WRONG_CURRENT
     assert error_summary(response.text) == [("#current_password", service.WRONG_CURRENT)]
     assert "<title>Error: Change your password" in response.text
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
     [attempt] = db.session.scalars(select(SignInAttempt)).all()
     assert (attempt.email, attempt.address, attempt.succeeded) == ("maya@example.org", "127.0.0.1", False)
-    assert audit("password.changed") == []
+    assert audit_rows("password.changed") == []
 
 
 def test_wrong_current_passwords_count_towards_the_sign_in_throttle(app, client, auth, maya):
     app.config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"] = 2
     auth.login_as(maya)
     for _ in range(2):
-        assert change(client, "not my password at all", NEW).status_code == 422
+        assert change(client, "not my password at all", NEW_PASSWORD).status_code == 422
 
     # Now even the right current password is refused, and so is signing in from here.
-    response = change(client, factories.PASSWORD, NEW)
+    response = change(client, factories.PASSWORD, NEW_PASSWORD)
     assert response.status_code == 422
     assert field_error(response.text, "current_password") == (
         "Too many failed attempts with a wrong password. Wait 15 minutes, then try again"
     )
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
     elsewhere = app.test_client()
-    refused = sign_in(elsewhere, "maya@example.org")
+    refused = post_sign_in(elsewhere, "maya@example.org")
     assert refused.status_code == 422 and TOO_MANY in field_error(refused.text, "email")
     assert db.session.scalar(select(func.count(SignInAttempt.id)).where(SignInAttempt.succeeded.is_(False))) == 2
 
@@ -276,8 +208,8 @@ def test_a_new_password_the_policy_refuses_says_why(client, auth, maya, new, mes
     assert response.status_code == 422
     assert field_error(response.text, "new_password") == message
     assert error_summary(response.text) == [("#new_password", message)]
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
-    assert fresh(maya).session_version == version
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).session_version == version
 
 
 def test_the_policy_is_checked_by_the_service_too(app, maya):
@@ -291,7 +223,7 @@ def test_missing_and_mismatched_fields(client, auth, maya):
     auth.login_as(maya)
 
     empty = change(client, "", "", "")
-    mismatch = change(client, factories.PASSWORD, NEW, OTHER_NEW)
+    mismatch = change(client, factories.PASSWORD, NEW_PASSWORD, OTHER_NEW_PASSWORD)
 
     assert empty.status_code == 422
     assert error_summary(empty.text) == [
@@ -301,7 +233,7 @@ def test_missing_and_mismatched_fields(client, auth, maya):
     ]
     assert mismatch.status_code == 422
     assert field_error(mismatch.text, "confirm_password") == "The passwords do not match"
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
     assert db.session.scalar(select(func.count(SignInAttempt.id))) == 0
 
 
@@ -321,7 +253,7 @@ def test_changing_the_password_cancels_outstanding_reset_links(client, auth, may
     token = a_link_for(maya)
     auth.login_as(maya)
 
-    assert change(client, factories.PASSWORD, NEW).status_code == 303
+    assert change(client, factories.PASSWORD, NEW_PASSWORD).status_code == 303
 
     [reset] = resets(maya)
     assert reset.cancelled_at is not None and reset.used_at is None
@@ -489,38 +421,43 @@ def test_the_link_sets_a_new_password_ends_every_session_and_asks_to_sign_in(app
 
     form = client.get(path)
     assert "Choose a new password" in main_text(form.text)
-    response = set_password_by_link(client, path, NEW)
+    response = set_password_by_link(client, path, NEW_PASSWORD)
 
     assert response.status_code == 303 and response.location == "/auth/sign-in"
     page = client.get("/auth/sign-in")
     assert "Your password has been changed. Sign in with your new password." in page.text
     assert not is_signed_in(signed_in_elsewhere)
-    user = fresh(maya)
-    assert passwords.verify_password(user.password_hash, NEW)
+    user = reload(maya)
+    assert passwords.verify_password(user.password_hash, NEW_PASSWORD)
     assert user.session_version == version + 1
     [reset] = resets(maya)
     assert reset.used_at is not None
-    [entry] = audit("password.reset")
+    [entry] = audit_rows("password.reset")
     assert entry.actor_id == maya.id and entry.details == {"reset_id": reset.id}
     wait_for_mail(smtp, 2)
     assert smtp.messages[1]["Subject"] == "Your password was changed"
-    assert sign_in(client, "maya@example.org", NEW).status_code == 303
+    assert post_sign_in(client, "maya@example.org", NEW_PASSWORD).status_code == 303
 
 
 def test_a_used_link_cannot_be_used_again(client, maya):
     token = a_link_for(maya)
     path = f"/account/reset-password/{token}"
     page = client.get(path)
-    assert set_password_by_link(client, path, NEW).status_code == 303
+    assert set_password_by_link(client, path, NEW_PASSWORD).status_code == 303
 
     again = client.post(
-        path, data={"csrf_token": csrf_token(page.text), "password": OTHER_NEW, "confirm_password": OTHER_NEW}
+        path,
+        data={
+            "csrf_token": csrf_token(page.text),
+            "password": OTHER_NEW_PASSWORD,
+            "confirm_password": OTHER_NEW_PASSWORD,
+        },
     )
 
     assert again.status_code == 410 and UNUSABLE in main_text(again.text)
     assert 'href="/account/forgotten-password">Ask for a new link</a>' in again.text
-    assert passwords.verify_password(fresh(maya).password_hash, NEW)
-    assert len(audit("password.reset")) == 1
+    assert passwords.verify_password(reload(maya).password_hash, NEW_PASSWORD)
+    assert len(audit_rows("password.reset")) == 1
 
 
 def test_an_expired_link_shows_a_clear_page(client, maya):
@@ -533,12 +470,14 @@ def test_an_expired_link_shows_a_clear_page(client, maya):
     db.session.commit()
 
     shown = client.get(path)
-    posted = client.post(path, data={"csrf_token": csrf_token(page.text), "password": NEW, "confirm_password": NEW})
+    posted = client.post(
+        path, data={"csrf_token": csrf_token(page.text), "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
+    )
 
     for response in (shown, posted):
         assert response.status_code == 410
         assert "A link to reset your password works once, for 30 minutes" in main_text(response.text)
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
     assert resets(maya)[0].used_at is None
 
 
@@ -558,7 +497,7 @@ def test_a_weak_or_mismatched_new_password_leaves_the_link_usable(client, maya):
     path = f"/account/reset-password/{token}"
 
     weak = set_password_by_link(client, path, "password1234")
-    mismatch = set_password_by_link(client, path, NEW, OTHER_NEW)
+    mismatch = set_password_by_link(client, path, NEW_PASSWORD, OTHER_NEW_PASSWORD)
     empty = set_password_by_link(client, path, "", "")
 
     assert weak.status_code == 422
@@ -572,24 +511,24 @@ def test_a_weak_or_mismatched_new_password_leaves_the_link_usable(client, maya):
         ("#confirm_password", "Enter your new password again"),
     ]
     assert resets(maya)[0].used_at is None
-    assert fresh(maya).password_hash == factories.PASSWORD_HASH
-    assert set_password_by_link(client, path, NEW).status_code == 303
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
+    assert set_password_by_link(client, path, NEW_PASSWORD).status_code == 303
 
 
 def test_the_service_refuses_a_link_used_in_the_meantime(app, maya):
     token = a_link_for(maya)
-    service.reset_password(token, NEW)
+    service.reset_password(token, NEW_PASSWORD)
 
     with pytest.raises(service.ResetLinkUnusable):
-        service.reset_password(token, OTHER_NEW)
-    assert passwords.verify_password(fresh(maya).password_hash, NEW)
+        service.reset_password(token, OTHER_NEW_PASSWORD)
+    assert passwords.verify_password(reload(maya).password_hash, NEW_PASSWORD)
 
 
 def test_changing_the_password_renews_this_devices_remember_me_cookie_only(app, client, maya):
-    assert sign_in(client, "maya@example.org", remember=True).status_code == 303
+    assert post_sign_in(client, "maya@example.org", remember=True).status_code == 303
     old_cookie = client.get_cookie("remember_token").value
 
-    assert change(client, factories.PASSWORD, NEW).status_code == 303
+    assert change(client, factories.PASSWORD, NEW_PASSWORD).status_code == 303
 
     new_cookie = client.get_cookie("remember_token").value
     assert new_cookie != old_cookie

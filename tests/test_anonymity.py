@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import random
 
 import pytest
@@ -24,7 +25,7 @@ from portfolio.evidence.anonymity import (
     summary,
 )
 
-TODAY = datetime.date(2026, 11, 23)
+SCAN_DAY = datetime.date(2026, 11, 23)
 
 
 def mod11_check_digit(nine_digits: str) -> int | None:
@@ -45,7 +46,7 @@ def reference_valid(number: str) -> bool:
 
 def found(text: str, **kwargs) -> list[tuple[str, str]]:
     """(kind, text) pairs, after checking every finding's offsets point at its text."""
-    findings = find_identifiers(text, **{"today": TODAY, **kwargs})
+    findings = find_identifiers(text, **{"today": SCAN_DAY, **kwargs})
     for finding in findings:
         assert text[finding.start : finding.end] == finding.text
     return [(f.kind, f.text) for f in findings]
@@ -57,7 +58,7 @@ def found(text: str, **kwargs) -> list[tuple[str, str]]:
 
 def test_reference_check_digits_worked_by_hand():
     # 9434765919: 9*10+4*9+3*8+4*7+7*6+6*5+5*4+9*3+1*2 = 299; 299 % 11 = 2; 11 - 2 = 9
-    assert sum(int(d) * w for d, w in zip("943476591", range(10, 1, -1))) == 299
+    assert sum(int(d) * w for d, w in zip("943476591", range(10, 1, -1), strict=True)) == 299
     assert mod11_check_digit("943476591") == 9
     # 4010232137: total 92; 92 % 11 = 4; 11 - 4 = 7
     assert mod11_check_digit("401023213") == 7
@@ -85,7 +86,7 @@ def test_modulus_11_agrees_with_the_reference_on_many_numbers():
 def test_remainder_zero_gives_check_digit_zero_and_ten_is_never_valid():
     rng = random.Random(7)
     nines = (f"{rng.randrange(10**9):09d}" for _ in range(10000))
-    zero = next(n for n in nines if sum(int(d) * w for d, w in zip(n, range(10, 1, -1))) % 11 == 0)
+    zero = next(n for n in nines if sum(int(d) * w for d, w in zip(n, range(10, 1, -1), strict=True)) % 11 == 0)
     never = next(n for n in nines if mod11_check_digit(n) is None)
     assert nhs_number_is_valid(zero + "0")
     assert not any(nhs_number_is_valid(never + str(last)) for last in range(10))
@@ -120,7 +121,7 @@ def test_nhs_numbers_are_found(sentence, number):
 
 def test_nhs_number_offsets():
     text = "Referral for 943 476 5919 received."
-    [finding] = find_identifiers(text, today=TODAY)
+    [finding] = find_identifiers(text, today=SCAN_DAY)
     assert finding == Finding(NHS_NUMBER, "943 476 5919", 13, 25)
 
 
@@ -176,7 +177,7 @@ def test_cued_dates_of_birth_are_found(sentence, date):
         ("We met; he mentioned 12/03/1985 as the date.", "12/03/1985"),
         ("On 3 January 1962 something happened", "3 January 1962"),
         ("Back in 1990-07-01 it started", "1990-07-01"),
-        ("Since 23/11/2016 exactly", "23/11/2016"),  # exactly ten years before TODAY
+        ("Since 23/11/2016 exactly", "23/11/2016"),  # exactly ten years before SCAN_DAY
     ],
 )
 def test_old_dates_without_a_cue_are_found(sentence, date):
@@ -246,7 +247,7 @@ def test_postcodes_are_found(postcode):
     sentence = f"She lives near {postcode}, by the park."
     assert found(sentence) == [(POSTCODE, postcode)]
     start = sentence.index(postcode)
-    assert find_identifiers(sentence, today=TODAY)[0] == Finding(POSTCODE, postcode, start, start + len(postcode))
+    assert find_identifiers(sentence, today=SCAN_DAY)[0] == Finding(POSTCODE, postcode, start, start + len(postcode))
 
 
 @pytest.mark.parametrize("text", ["ABC 123", "Postcode SW1A 1AAB", "XSW1A 1AA", "SW1A 1A", "Flat 1 12 AB", "ABC1 1AA"])
@@ -279,7 +280,7 @@ def test_postcode_near_misses(text):
 )
 def test_phone_numbers_are_found(number):
     sentence = f"Call her on {number} after 5."
-    [finding] = find_identifiers(sentence, today=TODAY)
+    [finding] = find_identifiers(sentence, today=SCAN_DAY)
     start = sentence.index(number)
     assert finding == Finding(PHONE_NUMBER, number, start, start + len(number))
 
@@ -321,7 +322,7 @@ def test_phone_number_is_made_of_whole_groups():
 )
 def test_email_addresses_are_found(sentence, address):
     start = sentence.index(address)
-    assert find_identifiers(sentence, today=TODAY) == [Finding(EMAIL_ADDRESS, address, start, start + len(address))]
+    assert find_identifiers(sentence, today=SCAN_DAY) == [Finding(EMAIL_ADDRESS, address, start, start + len(address))]
 
 
 @pytest.mark.parametrize(
@@ -354,7 +355,7 @@ def test_mixed_text_is_sorted_without_overlaps():
         "Her daughter's mobile is 07700 900123; email jo@example.org.\n"
         "Room 12 at 3pm, £1,234.56, version 1.2.3."
     )
-    findings = find_identifiers(text, today=TODAY)
+    findings = find_identifiers(text, today=SCAN_DAY)
     assert [(f.kind, f.text) for f in findings] == [
         (DATE_OF_BIRTH, "12/03/1985"),
         (NHS_NUMBER, "943 476 5919"),
@@ -362,13 +363,13 @@ def test_mixed_text_is_sorted_without_overlaps():
         (PHONE_NUMBER, "07700 900123"),
         (EMAIL_ADDRESS, "jo@example.org"),
     ]
-    for earlier, later in zip(findings, findings[1:]):
+    for earlier, later in itertools.pairwise(findings):
         assert earlier.end <= later.start
     assert all(text[f.start : f.end] == f.text for f in findings)
 
 
 def test_plain_prose_has_no_findings():
-    assert find_identifiers("", today=TODAY) == []
+    assert find_identifiers("", today=SCAN_DAY) == []
     assert found("We talked about walking groups and the allotment at 10am on Tuesday.") == []
 
 
@@ -384,7 +385,7 @@ def test_finding_is_frozen():
 
 def test_highlight_wraps_exactly_the_findings_and_escapes_the_rest():
     text = 'Said <script>alert("x")</script> & gave 9434765919 and M1 1AE.'
-    result = highlight(text, find_identifiers(text, today=TODAY))
+    result = highlight(text, find_identifiers(text, today=SCAN_DAY))
     assert isinstance(result, Markup)
     assert str(result) == (
         "Said &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; gave "
@@ -400,7 +401,7 @@ def test_highlight_wraps_exactly_the_findings_and_escapes_the_rest():
 
 def test_highlight_turns_line_breaks_into_br():
     text = "First line\nSecond 07700 900123\r\nThird\rFourth"
-    result = str(highlight(text, find_identifiers(text, today=TODAY)))
+    result = str(highlight(text, find_identifiers(text, today=SCAN_DAY)))
     assert result.startswith("First line<br>Second <mark")
     assert result.endswith("</span><br>Third<br>Fourth")
     assert "\n" not in result and "\r" not in result
@@ -412,7 +413,7 @@ def test_highlight_without_findings_is_the_escaped_text():
 
 def test_highlight_accepts_findings_in_any_order():
     text = "M1 1AE then B33 8TH"
-    findings = find_identifiers(text, today=TODAY)
+    findings = find_identifiers(text, today=SCAN_DAY)
     assert highlight(text, list(reversed(findings))) == highlight(text, findings)
     assert str(highlight(text, findings)).count("<mark ") == 2
 
@@ -493,7 +494,7 @@ def test_plain_text_then_find_then_highlight():
     html = "<p>Spoke to R (NHS&nbsp;943&nbsp;476&nbsp;5919).</p><ul><li>Mobile: 07700&nbsp;900123</li></ul>"
     text = plain_text(html)
     assert text == "Spoke to R (NHS 943 476 5919).\n\nMobile: 07700 900123"
-    findings = find_identifiers(text, today=TODAY)
+    findings = find_identifiers(text, today=SCAN_DAY)
     assert [(f.kind, f.text) for f in findings] == [(NHS_NUMBER, "943 476 5919"), (PHONE_NUMBER, "07700 900123")]
     assert "<br><br>Mobile: <mark" in str(highlight(text, findings))
 
@@ -511,7 +512,7 @@ def test_non_breaking_spaces_are_allowed_inside_identifiers():
 
 def test_summary_counts_in_a_stable_order():
     text = "jo@example.org, M1 1AE, 9434765919, B33 8TH, 4010232137, 07700 900123"
-    assert summary(find_identifiers(text, today=TODAY)) == [
+    assert summary(find_identifiers(text, today=SCAN_DAY)) == [
         (NHS_NUMBER, 2),
         (POSTCODE, 2),
         (PHONE_NUMBER, 1),

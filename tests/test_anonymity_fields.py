@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
 import re
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portfolio.cpd import service as cpd_service
 from portfolio.errors import FieldError
@@ -27,8 +26,9 @@ from portfolio.models import (
 )
 from portfolio.progress import service as progress_service
 from portfolio.review import service as review_service
-from tests.factories import assign, make_user, tier
-from tests.privacy_support import EVENT_DAY, TODAY, competences
+from tests.factories import RECENT_DAY, TODAY, assign, make_user, tier
+from tests.pages import row_counts, text_of
+from tests.privacy_support import competences
 
 IDENTIFYING = "Visited Mr D, NHS number 943 476 5919, SW1A 1AA"
 FOUND = "contains 1 possible NHS number and 1 possible postcode (“943 476 5919”, “SW1A 1AA”)"
@@ -36,13 +36,6 @@ FOUND = "contains 1 possible NHS number and 1 possible postcode (“943 476 5919
 
 def message(label: str) -> str:
     return f"{label} {FOUND}: remove details that could identify a person you support"
-
-
-def row_counts() -> dict[str, int]:
-    """Rows in every table: a refused write leaves every one unchanged."""
-    return {
-        name: db.session.scalar(select(func.count()).select_from(table)) for name, table in db.metadata.tables.items()
-    }
 
 
 @pytest.fixture
@@ -56,7 +49,7 @@ def s(app, frameworks):
     item = evidence_service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        EvidenceInput(title="Group report", occurred_on=EVENT_DAY, description="<p>Ran it.</p>"),
+        EvidenceInput(title="Group report", occurred_on=RECENT_DAY, description="<p>Ran it.</p>"),
         link_competence_id=first.id,
     )
     evidence_service.submit(worker, item)
@@ -64,7 +57,7 @@ def s(app, frameworks):
         worker,
         EvidenceKind.SUPERVISION_NOTE,
         EvidenceInput(
-            title="Supervision", occurred_on=EVENT_DAY, description="<p>Caseload.</p>", supervisor_id=supervisor.id
+            title="Supervision", occurred_on=RECENT_DAY, description="<p>Caseload.</p>", supervisor_id=supervisor.id
         ),
     )
     request = PromotionRequest(
@@ -88,7 +81,7 @@ def s(app, frameworks):
 
 
 def evidence(kind: EvidenceKind, **values) -> EvidenceInput:
-    defaults = {"title": "A title", "occurred_on": EVENT_DAY}
+    defaults = {"title": "A title", "occurred_on": RECENT_DAY}
     if kind == EvidenceKind.REFLECTION:
         defaults |= {"what_happened": "<p>Ran a group.</p>", "what_learned": "<p>Listen more.</p>"}
     elif kind == EvidenceKind.CERTIFICATE:
@@ -314,7 +307,7 @@ SERVICE_CASES = [
         "CPD activity title",
         lambda s: cpd_service.log_activity(
             s["worker"],
-            done_on=EVENT_DAY,
+            done_on=RECENT_DAY,
             title=IDENTIFYING,
             hours="1",
             learned="Much",
@@ -329,7 +322,7 @@ SERVICE_CASES = [
         "CPD activity learned",
         lambda s: cpd_service.log_activity(
             s["worker"],
-            done_on=EVENT_DAY,
+            done_on=RECENT_DAY,
             title="Course",
             hours="1",
             learned=IDENTIFYING,
@@ -344,7 +337,7 @@ SERVICE_CASES = [
         "CPD activity impact",
         lambda s: cpd_service.log_activity(
             s["worker"],
-            done_on=EVENT_DAY,
+            done_on=RECENT_DAY,
             title="Course",
             hours="1",
             learned="Much",
@@ -414,13 +407,9 @@ def test_plurals_read_as_people_write_them():
 # --- Through the pages: 422, the error summary, the message next to the field, nothing saved ------------------
 
 
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
 def assert_shown_next_to(response, field: str, expected: str) -> None:
     assert response.status_code == 422
-    page = page_text(response)
+    page = text_of(response)
     assert "There is a problem" in page
     summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
     links = {
@@ -445,7 +434,7 @@ ROUTE_CASES = [
         lambda s: "/portfolio/new/reflection",
         lambda s: {
             "title": IDENTIFYING,
-            **day("occurred_on", EVENT_DAY),
+            **day("occurred_on", RECENT_DAY),
             "what_happened": "Ran a group.",
             "what_learned": "Listen.",
             "visibility": "shareable",
@@ -457,7 +446,7 @@ ROUTE_CASES = [
         "observation text",
         "worker",
         lambda s: "/portfolio/new/observation",
-        lambda s: {"title": "Observed", **day("occurred_on", EVENT_DAY), "description": IDENTIFYING},
+        lambda s: {"title": "Observed", **day("occurred_on", RECENT_DAY), "description": IDENTIFYING},
         "description",
         "What was observed",
     ),
@@ -514,7 +503,7 @@ ROUTE_CASES = [
         "worker",
         lambda s: "/cpd/activities/new",
         lambda s: {
-            **day("done_on", EVENT_DAY),
+            **day("done_on", RECENT_DAY),
             "title": IDENTIFYING,
             "hours": "1",
             "learned": "Much",
@@ -544,12 +533,12 @@ def test_a_refused_title_does_not_offer_the_confirm_box_that_cannot_clear_it(cli
     url = "/portfolio/new/reflection"
     data = {
         "title": IDENTIFYING,
-        **day("occurred_on", EVENT_DAY),
+        **day("occurred_on", RECENT_DAY),
         "what_happened": "Ran a group.",
         "what_learned": "Listen.",
         "visibility": "shareable",
     }
     response = client.post(url, data={"csrf_token": auth.token(url), **data}, content_type="multipart/form-data")
     assert_shown_next_to(response, "title", message("Title"))
-    page = page_text(response)
+    page = text_of(response)
     assert 'id="anonymity-check"' not in page and 'name="confirm_anonymous"' not in page

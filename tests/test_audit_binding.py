@@ -6,7 +6,6 @@ managers' Audit page, and records from before content binding adopted once.
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -23,13 +22,11 @@ from portfolio.extensions import db
 from portfolio.models import (
     AuditCheck,
     AuditEntry,
-    Competence,
     Decision,
     DecisionOutcome,
     Evidence,
     EvidenceKind,
     EvidenceStatus,
-    Framework,
     NoteOutcome,
     PromotionDecision,
     PromotionRequest,
@@ -43,21 +40,11 @@ from portfolio.progress import service as progress
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
 from portfolio.supervision import service as supervision
-from tests.factories import audit, make_user, tier
-
-TODAY = date.today()
-HASH = "a" * 64
-
+from tests.conftest import verify_cli
+from tests.factories import HASH, TODAY, audit, competence, execute, make_user, tier
+from tests.pages import text_of
 
 # --- a world made by the real use cases ---------------------------------------------------------
-
-
-def competence(ref: str) -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
-    )
 
 
 @dataclass
@@ -187,17 +174,6 @@ def world(app, frameworks) -> World:
         appraisal_id=appraisal.id,
         assignment_id=assignment.id,
     )
-
-
-def execute(sql: str, **params) -> None:
-    """Change a table behind the application's back, as someone with database access could."""
-    db.session.execute(text(sql), params)
-    db.session.commit()
-    db.session.expire_all()
-
-
-def verify_cli(runner):
-    return runner.invoke(args=["audit", "verify"])
 
 
 def bound_seq(record_type: str, record_id: int) -> int:
@@ -695,13 +671,9 @@ def test_a_checkpoint_of_an_empty_ledger(app, runner):
 # --- the managers' Audit page -----------------------------------------------------------------------
 
 
-def page_text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
 def test_the_audit_page_before_any_check(client, auth, chain):
     auth.login_as(chain)
-    page = page_text(client.get("/audit/"))
+    page = text_of(client.get("/audit/"))
     assert "<h1>Audit ledger</h1>" in page
     assert "The ledger has not been verified yet." in page
     assert "No checkpoint yet" in page and "The ledger has 5 rows." in page
@@ -714,7 +686,7 @@ def test_verify_now_keeps_the_result_and_shows_it(client, auth, chain):
     assert response.status_code == 303 and response.headers["Location"] == "/audit/"
     check = db.session.scalar(select(AuditCheck))
     assert (check.ok, check.rows_checked, check.run_by_id, check.first_problem) == (True, 5, chain.id, "")
-    page = page_text(client.get("/audit/"))
+    page = text_of(client.get("/audit/"))
     assert "The audit ledger held: 5 rows and 0 records checked" in page
     assert "Held" in page and "Maya Manager" in page and "Last verified" in page
 
@@ -724,7 +696,7 @@ def test_the_page_shows_a_failed_scheduled_check(client, auth, runner, chain):
     execute("DELETE FROM audit_ledger WHERE seq = 5")
     assert verify_cli(runner).exit_code == 1
     auth.login_as(chain)
-    page = page_text(client.get("/audit/"))
+    page = text_of(client.get("/audit/"))
     assert "Did not hold" in page
     assert "Audit ledger does not match: the ledger ends at row 4, but the checkpoint of" in page
     assert "The scheduled check (flask audit verify)" in page
@@ -735,7 +707,7 @@ def test_verify_now_reports_a_problem(client, auth, world):
     execute("UPDATE decisions SET outcome = 'returned' WHERE id = :id", id=world.decision_id)
     auth.login_as(world.manager)
     assert client.post("/audit/verify", data={"csrf_token": auth.token("/audit/")}).status_code == 303
-    page = page_text(client.get("/audit/"))
+    page = text_of(client.get("/audit/"))
     problem = f"decision {world.decision_id} on submission {world.submission_id}: outcome differs from the ledger"
     assert f"The audit ledger did not hold: Audit ledger does not match: {problem}." in page
     assert db.session.scalar(select(AuditCheck.ok)) is False
@@ -754,7 +726,7 @@ def test_the_audit_page_is_for_managers_only(client, auth, app, chain):
     assert client.get("/audit/").status_code == 403
     assert client.post("/audit/verify", data={"csrf_token": auth.token("/")}).status_code == 403
     assert db.session.scalar(select(func.count()).select_from(AuditCheck)) == 0
-    assert 'href="/audit/"' not in page_text(client.get("/"))
+    assert 'href="/audit/"' not in text_of(client.get("/"))
 
 
 # --- records a use case deletes ------------------------------------------------------------------

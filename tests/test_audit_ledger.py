@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from portfolio.audit import ledger
 from portfolio.database import begin_write
@@ -13,21 +14,15 @@ from portfolio.errors import FieldError
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
-from portfolio.models import AuditEntry, Competence, DecisionOutcome, EvidenceKind, Framework, Role
+from portfolio.models import AuditEntry, DecisionOutcome, EvidenceKind, Role
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
 from portfolio.supervision import service as supervision
-from tests.factories import make_user, tier
-
-TODAY = date.today()
-
+from tests.conftest import verify_cli
+from tests.factories import TODAY, competence, execute, make_user, tier
+from tests.pages import audit_rows
 
 # --- helpers --------------------------------------------------------------------
-
-
-def entries() -> list[AuditEntry]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
 
 
 def ledger_size() -> int:
@@ -40,30 +35,7 @@ def record_rows(actor, n: int) -> list[AuditEntry]:
         begin_write()
         ledger.record(actor, "test.event", f"thing:{number}", number=number, note="Überprüfung – ok")
         db.session.commit()
-    return entries()
-
-
-def execute(sql: str, **params) -> None:
-    """Change the table behind the application's back, as someone with database access could."""
-    db.session.execute(text(sql), params)
-    db.session.commit()
-
-
-def verify_cli(runner):
-    return runner.invoke(args=["audit", "verify"])
-
-
-def competence(ref: str) -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
-    )
-
-
-@pytest.fixture
-def manager(app):
-    return make_user(Role.MANAGER, name="Maya Manager")
+    return audit_rows()
 
 
 @pytest.fixture
@@ -79,7 +51,7 @@ def test_record_appends_a_contiguous_chain(app, manager):
     rows = record_rows(manager, 4)
     assert [r.seq for r in rows] == [1, 2, 3, 4]
     assert rows[0].prev_hash == ledger.GENESIS == "0" * 64
-    for before, after in zip(rows, rows[1:]):
+    for before, after in itertools.pairwise(rows):
         assert after.prev_hash == before.hash
     assert len({r.hash for r in rows}) == 4
     assert all(len(r.hash) == 64 for r in rows)
@@ -174,7 +146,7 @@ def test_the_real_use_cases_write_a_chain_that_verifies(app, runner, frameworks,
     assignment = supervision.all_assignments()[0]
     supervision.end_assignment(manager, assignment, TODAY)
 
-    assert [e.action for e in entries()] == [
+    assert [e.action for e in audit_rows()] == [
         "supervision.assigned",
         "evidence.submitted",
         "evidence.withdrawn",
@@ -203,7 +175,7 @@ def assert_broken_at(runner, seq: int, reason: str) -> None:
 
 def test_changed_details_are_found(app, runner, chain):
     execute("""UPDATE audit_ledger SET details = '{"number": 99, "note": "Überprüfung – ok"}' WHERE seq = 3""")
-    assert entries()[2].details["number"] == 99
+    assert audit_rows()[2].details["number"] == 99
     assert_broken_at(runner, 3, "changed")
     assert ledger.verify().checked == 2
 
@@ -222,13 +194,13 @@ def test_a_changed_action_is_found(app, runner, chain):
     ],
 )
 def test_any_changed_field_is_found(app, runner, chain, sql):
-    execute(sql, at=entries()[3].at - timedelta(days=1))
+    execute(sql, at=audit_rows()[3].at - timedelta(days=1))
     assert_broken_at(runner, 4, "changed")
 
 
 def test_a_recomputed_hash_without_the_key_breaks_the_next_row(app, runner, chain):
     """Changing a row and re-hashing it with a guessed key still breaks it."""
-    row = entries()[1]
+    row = audit_rows()[1]
     forged = ledger._digest(
         b"guessed",
         seq=row.seq,

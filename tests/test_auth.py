@@ -7,7 +7,6 @@ database holds afterwards.
 
 from __future__ import annotations
 
-import html
 import re
 import sys
 import time
@@ -22,68 +21,18 @@ from sqlalchemy import func, select
 from portfolio.auth import sessions as sessions_module
 from portfolio.extensions import db
 from portfolio.models import Role, SignInAttempt, User
+from tests.conftest import post_sign_in
+from tests.pages import TOO_MANY, error_summary, field_error, is_signed_in, reload
 
 from . import factories
 from .conftest import AuthActions, csrf_token
 from .factories import make_user
 
 WRONG_DETAILS = "Enter a correct email address and password"
-TOO_MANY = "Too many failed attempts to sign in"
 OTHER_ADDRESS = "10.0.0.2"
 
 
 # --- helpers ---------------------------------------------------------------
-
-
-def field_error(page: str, field_id: str) -> str | None:
-    """The text of the NHS.UK error message shown next to ``field_id``, or None."""
-    match = re.search(
-        rf'<span class="nhsuk-error-message" id="{re.escape(field_id)}-error"[^>]*>\s*'
-        r'<span class="nhsuk-u-visually-hidden">Error: </span>(.*?)\s*</span>',
-        page,
-        re.S,
-    )
-    return html.unescape(match.group(1).strip()) if match else None
-
-
-def error_summary(page: str) -> list[tuple[str, str]]:
-    """The (link target, message) pairs listed in the NHS.UK error summary."""
-    match = re.search(r'class="nhsuk-error-summary".*?<ul[^>]*nhsuk-error-summary__list[^>]*>(.*?)</ul>', page, re.S)
-    if not match:
-        return []
-    return [
-        (href, html.unescape(re.sub(r"\s+", " ", text).strip()))
-        for href, text in re.findall(r'<a href="([^"]+)"\s*>(.*?)</a>', match.group(1), re.S)
-    ]
-
-
-def sign_in(
-    client,
-    email: str,
-    password: str = factories.PASSWORD,
-    *,
-    address: str | None = None,
-    next_url: str | None = None,
-    remember: bool = False,
-):
-    """Post the real sign-in form, from ``address`` when given."""
-    extra = {"environ_base": {"REMOTE_ADDR": address}} if address else {}
-    path = "/auth/sign-in"
-    query = {"next": next_url} if next_url is not None else None
-    page = client.get(path, query_string=query, **extra)
-    data = {"csrf_token": csrf_token(page.text), "email": email, "password": password}
-    if remember:
-        data["remember"] = "y"
-    return client.post(path, query_string=query, data=data, **extra)
-
-
-def is_signed_in(client) -> bool:
-    response = client.get("/")
-    if response.status_code == 200:
-        return True
-    assert response.status_code == 302
-    assert urlsplit(response.location).path == "/auth/sign-in"
-    return False
 
 
 def attempts(**match) -> list[SignInAttempt]:
@@ -92,11 +41,6 @@ def attempts(**match) -> list[SignInAttempt]:
     for column, value in match.items():
         query = query.where(getattr(SignInAttempt, column) == value)
     return list(db.session.scalars(query))
-
-
-def fresh(user: User) -> User:
-    db.session.expire_all()
-    return db.session.get(User, user.id)
 
 
 @pytest.fixture
@@ -108,7 +52,7 @@ def maya(app):
 
 
 def test_sign_in_sends_you_home_and_greets_you(client, maya):
-    response = sign_in(client, "maya@example.org")
+    response = post_sign_in(client, "maya@example.org")
 
     assert response.status_code == 303
     assert urlsplit(response.location).path == "/"
@@ -118,11 +62,11 @@ def test_sign_in_sends_you_home_and_greets_you(client, maya):
     [attempt] = attempts()
     assert attempt.succeeded is True
     assert attempt.email == "maya@example.org"
-    assert fresh(maya).last_signed_in_at is not None
+    assert reload(maya).last_signed_in_at is not None
 
 
 def test_email_is_case_insensitive_and_trimmed(client, maya):
-    response = sign_in(client, "  Maya@Example.ORG  ")
+    response = post_sign_in(client, "  Maya@Example.ORG  ")
 
     assert response.status_code == 303
     assert "Hello, Maya Manager" in client.get("/").text
@@ -131,7 +75,7 @@ def test_email_is_case_insensitive_and_trimmed(client, maya):
 
 
 def test_next_is_honoured_for_a_local_path(client, maya):
-    response = sign_in(client, "maya@example.org", next_url="/frameworks/")
+    response = post_sign_in(client, "maya@example.org", next_url="/frameworks/")
 
     assert response.status_code == 303
     assert response.location == "/frameworks/"
@@ -150,7 +94,7 @@ def test_next_is_honoured_for_a_local_path(client, maya):
     ],
 )
 def test_next_to_another_site_sends_you_home(client, maya, target):
-    response = sign_in(client, "maya@example.org", next_url=target)
+    response = post_sign_in(client, "maya@example.org", next_url=target)
 
     assert response.status_code == 303
     location = urlsplit(response.location)
@@ -160,7 +104,7 @@ def test_next_to_another_site_sends_you_home(client, maya, target):
 
 
 def test_signed_in_user_visiting_sign_in_goes_home(client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
 
     response = client.get("/auth/sign-in")
 
@@ -176,7 +120,7 @@ def test_wrong_details_give_one_message_next_to_the_email(client, maya, case):
         else ("nobody@example.org", factories.PASSWORD)
     )
 
-    response = sign_in(client, email, password)
+    response = post_sign_in(client, email, password)
 
     assert response.status_code == 422
     assert field_error(response.text, "email") == WRONG_DETAILS
@@ -198,15 +142,15 @@ def test_wrong_password_and_unknown_email_pages_are_the_same(client, maya):
         body = re.sub(r'name="csrf_token" type="hidden" value="[^"]+"', "", body)
         return body.replace("maya@example.org", "EMAIL").replace("nobody@example.org", "EMAIL")
 
-    wrong_password = sign_in(client, "maya@example.org", "not the right password")
-    unknown_email = sign_in(client, "nobody@example.org", "not the right password")
+    wrong_password = post_sign_in(client, "maya@example.org", "not the right password")
+    unknown_email = post_sign_in(client, "nobody@example.org", "not the right password")
 
     assert wrong_password.status_code == unknown_email.status_code == 422
     assert main(wrong_password.text) == main(unknown_email.text)
 
 
 def test_empty_fields_are_named(client, maya):
-    response = sign_in(client, "", "")
+    response = post_sign_in(client, "", "")
 
     assert response.status_code == 422
     assert field_error(response.text, "email") == "Enter your email address"
@@ -221,7 +165,7 @@ def test_empty_fields_are_named(client, maya):
 def test_a_disabled_user_cannot_sign_in(client, app):
     make_user(email="gone@example.org", active=False)
 
-    response = sign_in(client, "gone@example.org")
+    response = post_sign_in(client, "gone@example.org")
 
     assert response.status_code == 422
     assert field_error(response.text, "email") == WRONG_DETAILS
@@ -231,7 +175,7 @@ def test_a_disabled_user_cannot_sign_in(client, app):
 
 
 def test_disabling_a_user_ends_their_session(client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
     assert is_signed_in(client)
 
     db.session.execute(User.__table__.update().where(User.id == maya.id).values(active=False))
@@ -245,7 +189,7 @@ def test_disabling_a_user_ends_their_session(client, maya):
 
 def fail(client, email: str, times: int, address: str | None = None) -> None:
     for _ in range(times):
-        response = sign_in(client, email, "not the right password", address=address)
+        response = post_sign_in(client, email, "not the right password", address=address)
         assert response.status_code == 422
         assert field_error(response.text, "email") == WRONG_DETAILS
 
@@ -254,7 +198,7 @@ def test_too_many_failures_refuse_even_the_right_password(client, app, maya):
     limit = app.config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
     fail(client, "maya@example.org", limit)
 
-    response = sign_in(client, "maya@example.org")
+    response = post_sign_in(client, "maya@example.org")
 
     assert response.status_code == 422
     message = field_error(response.text, "email")
@@ -271,9 +215,9 @@ def test_changing_the_case_of_the_email_does_not_dodge_the_limit(client, app, ma
     limit = app.config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
     for number in range(limit):
         variant = "maya@example.org" if number % 2 else " MAYA@example.org"
-        sign_in(client, variant, "not the right password")
+        post_sign_in(client, variant, "not the right password")
 
-    response = sign_in(client, "Maya@Example.org")
+    response = post_sign_in(client, "Maya@Example.org")
 
     assert field_error(response.text, "email").startswith(TOO_MANY)
 
@@ -282,7 +226,7 @@ def test_the_real_user_elsewhere_is_not_locked_out(client, app, maya):
     limit = app.config["SIGN_IN_MAX_FAILURES_PER_ACCOUNT"]
     fail(client, "maya@example.org", limit)  # an attacker at 127.0.0.1
 
-    response = sign_in(client, "maya@example.org", address=OTHER_ADDRESS)
+    response = post_sign_in(client, "maya@example.org", address=OTHER_ADDRESS)
 
     assert response.status_code == 303
     assert "Hello, Maya Manager" in client.get("/", environ_base={"REMOTE_ADDR": OTHER_ADDRESS}).text
@@ -295,13 +239,13 @@ def test_per_address_limit_blocks_every_account_from_that_address(client, app, m
     for number in range(3):
         fail(client, f"guess{number}@example.org", 1)
 
-    blocked = sign_in(client, "maya@example.org")
+    blocked = post_sign_in(client, "maya@example.org")
 
     assert blocked.status_code == 422
     assert field_error(blocked.text, "email").startswith(TOO_MANY)
     assert attempts(succeeded=True) == []
 
-    elsewhere = sign_in(client, "maya@example.org", address=OTHER_ADDRESS)
+    elsewhere = post_sign_in(client, "maya@example.org", address=OTHER_ADDRESS)
     assert elsewhere.status_code == 303
 
 
@@ -317,7 +261,7 @@ def test_failures_older_than_the_window_do_not_count(client, app, maya):
     )
     db.session.commit()
 
-    assert sign_in(client, "maya@example.org").status_code == 303
+    assert post_sign_in(client, "maya@example.org").status_code == 303
 
 
 def test_failures_inside_the_window_do_count(client, app, maya):
@@ -332,7 +276,7 @@ def test_failures_inside_the_window_do_count(client, app, maya):
     )
     db.session.commit()
 
-    response = sign_in(client, "maya@example.org")
+    response = post_sign_in(client, "maya@example.org")
 
     assert response.status_code == 422
     assert field_error(response.text, "email").startswith(TOO_MANY)
@@ -348,19 +292,19 @@ def test_sign_in_starts_a_new_session(client, maya):
         token_before = session.get("csrf_token")
     assert token_before
 
-    assert sign_in(client, "maya@example.org").status_code == 303
+    assert post_sign_in(client, "maya@example.org").status_code == 303
 
     with client.session_transaction() as session:
         assert "planted" not in session
         assert session.get("csrf_token") != token_before
-        assert session["_user_id"].split(":")[:2] == [str(maya.id), str(fresh(maya).session_version)]
+        assert session["_user_id"].split(":")[:2] == [str(maya.id), str(reload(maya).session_version)]
 
 
 # --- signing out -----------------------------------------------------------
 
 
 def test_sign_out_by_get_is_refused(client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
 
     response = client.get("/auth/sign-out")
 
@@ -370,23 +314,23 @@ def test_sign_out_by_get_is_refused(client, maya):
 
 
 def test_sign_out_needs_the_csrf_token(client, maya):
-    sign_in(client, "maya@example.org")
-    version = fresh(maya).session_version
+    post_sign_in(client, "maya@example.org")
+    version = reload(maya).session_version
 
     response = client.post("/auth/sign-out")
 
     assert response.status_code == 400
     assert "Your form has expired" in response.text
     assert is_signed_in(client)
-    assert fresh(maya).session_version == version
+    assert reload(maya).session_version == version
 
 
 def test_sign_out_ends_every_session_of_the_user(app, client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
     other_device = app.test_client()
-    sign_in(other_device, "maya@example.org")
+    post_sign_in(other_device, "maya@example.org")
     assert is_signed_in(other_device)
-    version = fresh(maya).session_version
+    version = reload(maya).session_version
 
     response = AuthActions(client).sign_out()
 
@@ -396,11 +340,11 @@ def test_sign_out_ends_every_session_of_the_user(app, client, maya):
     assert "You have signed out on every device." in page.text
     assert not is_signed_in(client)
     assert not is_signed_in(other_device)
-    assert fresh(maya).session_version == version + 1
+    assert reload(maya).session_version == version + 1
 
 
 def test_remember_me_keeps_you_signed_in_until_you_sign_out(app, client, maya):
-    response = sign_in(client, "maya@example.org", remember=True)
+    response = post_sign_in(client, "maya@example.org", remember=True)
     assert response.status_code == 303
     remember = client.get_cookie("remember_token")
     assert remember is not None
@@ -436,7 +380,7 @@ def _cookie_header(response, name: str) -> str:
 
 
 def test_idle_timeout_is_set_on_the_session_cookie(app, client, maya):
-    response = sign_in(client, "maya@example.org")
+    response = post_sign_in(client, "maya@example.org")
 
     with client.session_transaction() as session:
         assert session.permanent
@@ -452,7 +396,7 @@ def test_idle_timeout_is_set_on_the_session_cookie(app, client, maya):
 
 def test_an_idle_session_is_refused_by_the_server(app, client, maya):
     """The cookie's own expiry is up to the browser: the server checks the signature's age too."""
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
     with client.session_transaction() as session:
         data = dict(session)
     serializer = app.session_interface.get_signing_serializer(app)
@@ -482,7 +426,7 @@ def signed_in_long_ago(client, user, absolute: timedelta) -> None:
 
 
 def test_absolute_timeout_signs_you_out(app, client, maya):
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org")
     assert is_signed_in(client)
     absolute = app.config["SESSION_ABSOLUTE_LIFETIME"]
 
@@ -495,7 +439,7 @@ def test_absolute_timeout_signs_you_out(app, client, maya):
 
 
 def test_absolute_timeout_also_ends_remember_me(app, client, maya, monkeypatch):
-    sign_in(client, "maya@example.org", remember=True)
+    post_sign_in(client, "maya@example.org", remember=True)
     absolute = app.config["SESSION_ABSOLUTE_LIFETIME"]
     later = sessions_module.now() + int(absolute.total_seconds()) + 60
     monkeypatch.setattr(sessions_module, "now", lambda: later)
@@ -534,7 +478,7 @@ def test_remember_me_does_not_stretch_the_absolute_lifetime(app, client, maya, m
 
     # Signed in with the password at T0, which the app's clock puts 9 hours ago.
     clock(-(absolute - timedelta(hours=1)))
-    assert sign_in(client, "maya@example.org", remember=True).status_code == 303
+    assert post_sign_in(client, "maya@example.org", remember=True).status_code == 303
 
     # T0 + 9h: the session cookie went idle; the remember-me cookie (valid until T0 + 10h) restores it.
     monkeypatch.undo()
@@ -597,9 +541,9 @@ def test_a_weaker_hash_is_replaced_at_sign_in(client, maya):
     maya.password_hash = weak
     db.session.commit()
 
-    assert sign_in(client, "maya@example.org").status_code == 303
+    assert post_sign_in(client, "maya@example.org").status_code == 303
 
-    new_hash = fresh(maya).password_hash
+    new_hash = reload(maya).password_hash
     current = PasswordHasher()
     assert new_hash != weak
     assert new_hash.startswith("$argon2id$")
@@ -612,9 +556,9 @@ def test_a_wrong_password_does_not_rehash(client, maya):
     maya.password_hash = weak
     db.session.commit()
 
-    sign_in(client, "maya@example.org", "not the right password")
+    post_sign_in(client, "maya@example.org", "not the right password")
 
-    assert fresh(maya).password_hash == weak
+    assert reload(maya).password_hash == weak
 
 
 # --- pages need sign-in ----------------------------------------------------
@@ -650,8 +594,8 @@ def test_frameworks_send_anonymous_users_to_sign_in_and_back(client, maya):
 
 
 def test_sign_in_attempt_count_is_one_row_per_try(client, maya):
-    sign_in(client, "maya@example.org", "not the right password")
-    sign_in(client, "maya@example.org")
+    post_sign_in(client, "maya@example.org", "not the right password")
+    post_sign_in(client, "maya@example.org")
 
     assert db.session.scalar(select(func.count(SignInAttempt.id))) == 2
     assert [a.succeeded for a in attempts()] == [False, True]

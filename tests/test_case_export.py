@@ -15,15 +15,14 @@ from portfolio.frameworks import service as frameworks_service
 from portfolio.frameworks.tree import framework_tree
 from portfolio.models import Competence, Framework, Role
 from portfolio.portability import case
-from tests.factories import make_user
+from tests.factories import LINK_WORKER_FILE, make_user
 
 # 1EdTech's JSON schema binding of the CASE 1.1 getCFPackage response, as kept by OpenSALT.
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "case-v1p1-cfpackage-schema.json").read_text("utf-8"))
 VALIDATOR = Draft202012Validator(SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
 API = "/ims/case/v1p1"
-LINK_WORKER_FILE = loader.DATA_FOLDER / "link-worker.yaml"
 OLD_WORDING = "Demonstrate conversations skills adhering to an evidence-based framework"
-NEW_WORDING = "Demonstrate conversation skills that follow an evidence-based framework"
+REWORDED = "Demonstrate conversation skills that follow an evidence-based framework"
 
 
 def schema_errors(document: dict) -> list[str]:
@@ -139,7 +138,7 @@ def test_identifiers_stay_the_same_between_exports_and_across_versions(app, fram
     assert case.package_for(frameworks["link-worker"]).as_json() == first
 
     changed = tmp_path / "link-worker.yaml"
-    changed.write_text(LINK_WORKER_FILE.read_text("utf-8").replace(OLD_WORDING, NEW_WORDING), "utf-8")
+    changed.write_text(LINK_WORKER_FILE.read_text("utf-8").replace(OLD_WORDING, REWORDED), "utf-8")
     result = loader.load_file(changed)
     assert result.created and result.framework.version == 2
     second = case.package_for(result.framework).as_json()
@@ -151,7 +150,7 @@ def test_identifiers_stay_the_same_between_exports_and_across_versions(app, fram
     after = {i["humanCodingScheme"]: i for i in second["CFItems"] if i["CFItemType"] == "Competence"}
     assert {ref: i["identifier"] for ref, i in after.items()} == {ref: i["identifier"] for ref, i in before.items()}
     reworded = [ref for ref in after if after[ref]["fullStatement"] != before[ref]["fullStatement"]]
-    assert len(reworded) == 1 and after[reworded[0]]["fullStatement"] == NEW_WORDING
+    assert len(reworded) == 1 and after[reworded[0]]["fullStatement"] == REWORDED
 
 
 def test_the_package_costs_the_same_queries_whatever_the_framework_size(app, frameworks, count_queries):

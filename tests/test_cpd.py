@@ -3,14 +3,13 @@ and the Senior Engagement Worker's required experience and formal learning as ve
 
 from __future__ import annotations
 
-import html
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portfolio.cpd import service
 from portfolio.errors import FieldError
@@ -21,7 +20,6 @@ from portfolio.models import (
     Competence,
     CompetenceDecision,
     CpdActivity,
-    CpdGoal,
     Decision,
     DecisionOutcome,
     Evidence,
@@ -36,18 +34,27 @@ from portfolio.models import (
     Submission,
     SupervisionAssignment,
     User,
-    cpd_activity_competences,
 )
 from portfolio.progress import service as progress
-from tests.factories import assign, make_user, tier
-from tests.pages import error_next_to, options, text_of
+from tests.conftest import post_with_token
+from tests.factories import HASH, TODAY, assign, make_user, tier
+from tests.pages import (
+    assert_error_shown,
+    count,
+    date_fields,
+    long_date,
+    options,
+    reload,
+    row_counts,
+    summary_links,
+    text_of,
+    words,
+)
 
-TODAY = date.today()
 LAST_YEAR = date(TODAY.year - 1, 3, 2)  # last year's appraisal
 THIS_YEAR = date(
     TODAY.year, 1, 5
 )  # this year's (never after today... unless today is 1-4 January, which is allowed too)
-HASH = "0" * 64
 SFH_YAML = (
     Path(__file__).resolve().parents[1]
     / "portfolio"
@@ -68,58 +75,8 @@ SFH_REQUIREMENTS = [
 # --- helpers --------------------------------------------------------------------
 
 
-def words(fragment: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
-def summary_links(page: str) -> dict[str, str]:
-    """The NHS.UK error summary's messages and the ids they link to."""
-    assert "There is a problem" in page, "no error summary"
-    summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
-    return {words(m): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
-
-
-def assert_error_shown(response, field: str, message: str, *, anchor: str | None = None) -> str:
-    """422, the error summary linking to the field (which is on the page), and the message next to it."""
-    assert response.status_code == 422
-    page = text_of(response)
-    assert "<title>Error: " in page
-    links = summary_links(page)
-    hrefs = [href for text, href in links.items() if message in text]
-    assert hrefs, f"{message!r} is not in the error summary: {links}"
-    assert hrefs[0] == (anchor or field)
-    assert f'id="{hrefs[0]}"' in page, f"the error summary links to #{hrefs[0]}, which is not on the page"
-    assert error_next_to(page, field) == f"Error: {message}"
-    return page
-
-
-def date_fields(name: str, day: date | None) -> dict[str, str]:
-    if day is None:
-        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
-
-
-def long_date(day: date | datetime) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
-def written() -> dict[str, int]:
-    counts = {m.__name__: count(m) for m in (Appraisal, CpdGoal, CpdActivity, AuditEntry, RequirementVerification)}
-    counts["activity_competences"] = db.session.scalar(select(func.count()).select_from(cpd_activity_competences))
-    return counts
-
-
 def audit_actions() -> list[tuple[str, dict]]:
     return [(e.action, e.details) for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
-
-
-def fresh(model, id_):
-    db.session.expire_all()
-    return db.session.get(model, id_)
 
 
 @pytest.fixture
@@ -146,10 +103,6 @@ def people(app, frameworks):
     assign(stranger, other, starts_on=TODAY - timedelta(days=400))
     db.session.commit()
     return worker, supervisor, manager, other, past, stranger
-
-
-def post(client, auth, path: str, data: dict, **kwargs):
-    return client.post(path, data={"csrf_token": auth.token("/"), **data}, **kwargs)
 
 
 def start(worker: User, appraiser: User, held_on: date = THIS_YEAR) -> Appraisal:
@@ -187,7 +140,7 @@ def appraisal_form(
 
 
 def plan(appraisal_id: int) -> list[tuple[str, str, date, GoalStatus, int | None]]:
-    appraisal = fresh(Appraisal, appraisal_id)
+    appraisal = reload(Appraisal, appraisal_id)
     return [(g.description, g.method, g.target_on, g.status, g.carried_from_id) for g in appraisal.goals]
 
 
@@ -207,7 +160,7 @@ def test_the_worker_starts_this_years_appraisal_with_a_current_supervisor(client
     ]  # with emails: names can be shared
     assert f'value="{TODAY.day}"' in form  # today by default
 
-    response = post(
+    response = post_with_token(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(supervisor.id)}
     )
     assert response.status_code == 303
@@ -239,7 +192,7 @@ def test_the_worker_starts_this_years_appraisal_with_a_current_supervisor(client
 def test_a_manager_can_be_the_appraiser(client, auth, people):
     worker, supervisor, manager, *_ = people
     auth.login_as(worker)
-    response = post(
+    response = post_with_token(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(manager.id)}
     )
     assert response.status_code == 303
@@ -260,8 +213,8 @@ def test_anyone_else_as_appraiser_is_refused_next_to_the_field(client, auth, peo
         "missing-person": 9999,
     }[who]
     auth.login_as(worker)
-    before = written()
-    response = post(
+    before = row_counts()
+    response = post_with_token(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(appraiser_id)}
     )
     if who == "self":  # separation of duties: a clearer message
@@ -270,31 +223,31 @@ def test_anyone_else_as_appraiser_is_refused_next_to_the_field(client, auth, peo
         )
     else:
         assert_error_shown(response, "appraiser_id", "Choose the appraiser: one of your supervisors or a manager")
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_one_appraisal_a_year(client, auth, people):
     worker, supervisor, manager, *_ = people
     start(worker, supervisor)
     auth.login_as(worker)
-    before = written()
-    response = post(
+    before = row_counts()
+    response = post_with_token(
         client,
         auth,
         "/cpd/appraisals/new",
         {**date_fields("held_on", date(THIS_YEAR.year, 1, 1)), "appraiser_id": str(manager.id)},
     )
     assert_error_shown(response, "held_on", f"There is already an appraisal for {THIS_YEAR.year}", anchor="held_on-day")
-    assert written() == before
+    assert row_counts() == before
     with pytest.raises(FieldError) as error:
         service.start_appraisal(worker, worker, held_on=date(THIS_YEAR.year, 12, 31), appraiser_id=manager.id)
     assert error.value.field == "held_on"
     # A date is needed.
-    response = post(
+    response = post_with_token(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", None), "appraiser_id": str(manager.id)}
     )
     assert_error_shown(response, "held_on", "Enter the date of the appraisal", anchor="held_on-day")
-    assert written() == before
+    assert row_counts() == before
 
 
 # --- The plan: goals ------------------------------------------------------------------------
@@ -307,7 +260,7 @@ def test_the_review_objectives_and_goals_are_saved(client, auth, people):
     path = f"/cpd/appraisals/{appraisal.id}"
     form = text_of(client.get(path))
     assert all(f'name="goals-{n}-description"' in form for n in range(3))
-    response = post(
+    response = post_with_token(
         client,
         auth,
         path,
@@ -318,7 +271,7 @@ def test_the_review_objectives_and_goals_are_saved(client, auth, people):
         ),
     )
     assert response.status_code == 303 and response.headers["Location"] == path
-    saved = fresh(Appraisal, appraisal.id)
+    saved = reload(Appraisal, appraisal.id)
     assert (saved.review, saved.objectives, saved.learning_needs) == (
         "A good year of groups.",
         "Run a walking group.",
@@ -333,7 +286,7 @@ def test_the_review_objectives_and_goals_are_saved(client, auth, people):
     assert 'value="Lead a walking group"' in page and 'value="Trauma-informed practice"' in page
     # The appraiser can change it too.
     auth.login_as(supervisor)
-    response = post(
+    response = post_with_token(
         client,
         auth,
         path,
@@ -350,8 +303,8 @@ def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, au
     appraisal = start(worker, supervisor)
     auth.login_as(worker)
     path = f"/cpd/appraisals/{appraisal.id}"
-    before = written()
-    response = post(
+    before = row_counts()
+    response = post_with_token(
         client,
         auth,
         path,
@@ -369,8 +322,8 @@ def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, au
     assert 'id="goals-0-target_on-error"' not in page
     # What was typed is kept.
     assert 'value="Trauma-informed practice"' in page
-    assert written() == before
-    saved = fresh(Appraisal, appraisal.id)
+    assert row_counts() == before
+    saved = reload(Appraisal, appraisal.id)
     assert (saved.review, saved.goals) == ("", [])
 
 
@@ -407,10 +360,10 @@ def test_half_filled_goal_rows_are_refused(client, auth, people, row, field, mes
     worker, supervisor, *_ = people
     appraisal = start(worker, supervisor)
     auth.login_as(worker)
-    before = written()
-    response = post(client, auth, f"/cpd/appraisals/{appraisal.id}", appraisal_form(row))
+    before = row_counts()
+    response = post_with_token(client, auth, f"/cpd/appraisals/{appraisal.id}", appraisal_form(row))
     assert_error_shown(response, field, message, anchor=field + ("-day" if field.endswith("target_on") else ""))
-    assert written() == before
+    assert row_counts() == before
     assert plan(appraisal.id) == []
 
 
@@ -418,7 +371,7 @@ def test_half_filled_goal_rows_are_refused(client, auth, people, row, field, mes
 
 
 def sign(client, auth, appraisal_id: int):
-    return post(client, auth, f"/cpd/appraisals/{appraisal_id}/sign", {})
+    return post_with_token(client, auth, f"/cpd/appraisals/{appraisal_id}/sign", {})
 
 
 def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
@@ -427,7 +380,7 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
     path = f"/cpd/appraisals/{appraisal.id}"
     auth.login_as(worker)
     assert (
-        post(
+        post_with_token(
             client,
             auth,
             path,
@@ -438,7 +391,7 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
 
     response = sign(client, auth, appraisal.id)
     assert response.status_code == 303 and response.headers["Location"] == path
-    signed = fresh(Appraisal, appraisal.id)
+    signed = reload(Appraisal, appraisal.id)
     assert signed.worker_signed_at is not None and signed.appraiser_signed_at is None and not signed.is_locked
     page = text_of(client.get(path))
     assert "Signed" in page and "Sign the appraisal" not in page  # no second signature offered
@@ -448,7 +401,7 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
     page = text_of(client.get(path))
     assert "Sign the appraisal" in page
     assert sign(client, auth, appraisal.id).status_code == 303
-    locked = fresh(Appraisal, appraisal.id)
+    locked = reload(Appraisal, appraisal.id)
     assert locked.is_locked
     page = text_of(client.get(path))
     assert "Signed: the appraisal is now locked" in page
@@ -462,18 +415,18 @@ def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
     assert all(d["appraisal_id"] == appraisal.id for a, d in audit_actions())
 
     # Changes are refused by the service, and nothing is written.
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as error:
         service.update_appraisal(
-            fresh(User, worker.id),
-            fresh(Appraisal, appraisal.id),
+            reload(User, worker.id),
+            reload(Appraisal, appraisal.id),
             review="Rewritten",
             objectives="",
             learning_needs="",
             goals=[],
         )
     assert error.value.message == "This appraisal is signed by both of you and locked"
-    assert written() == before
+    assert row_counts() == before
     auth.login_as(worker)
     assert "Signed and locked" in text_of(client.get("/cpd/"))
 
@@ -488,10 +441,10 @@ def locked_appraisal(worker: User, supervisor: User) -> Appraisal:
         learning_needs="",
         goals=[service.GoalInput("Lead a walking group", "Shadow", THIS_YEAR + timedelta(days=60), "open")],
     )
-    service.sign(worker, fresh(Appraisal, appraisal.id))
-    service.sign(supervisor, fresh(Appraisal, appraisal.id))
-    assert fresh(Appraisal, appraisal.id).is_locked
-    return fresh(Appraisal, appraisal.id)
+    service.sign(worker, reload(Appraisal, appraisal.id))
+    service.sign(supervisor, reload(Appraisal, appraisal.id))
+    assert reload(Appraisal, appraisal.id).is_locked
+    return reload(Appraisal, appraisal.id)
 
 
 def test_a_change_posted_to_a_locked_appraisal_is_refused_with_a_message_that_works(client, auth, people):
@@ -500,10 +453,10 @@ def test_a_change_posted_to_a_locked_appraisal_is_refused_with_a_message_that_wo
     worker, supervisor, *_ = people
     appraisal = locked_appraisal(worker, supervisor)
     path = f"/cpd/appraisals/{appraisal.id}"
-    before = written()
+    before = row_counts()
     for person in (worker, supervisor):
         auth.login_as(person)
-        response = post(
+        response = post_with_token(
             client,
             auth,
             path,
@@ -518,8 +471,8 @@ def test_a_change_posted_to_a_locked_appraisal_is_refused_with_a_message_that_wo
                 assert f'id="{href}"' in page, (
                     f"the error summary links {text!r} to #{href}, which is not on the locked page"
                 )
-    assert written() == before
-    after = fresh(Appraisal, appraisal.id)
+    assert row_counts() == before
+    after = reload(Appraisal, appraisal.id)
     assert (after.review, [g.description for g in after.goals], after.is_locked) == (
         "A good year of groups.",
         ["Lead a walking group"],
@@ -533,10 +486,10 @@ def test_changing_the_appraisal_clears_signatures_already_given(client, auth, pe
     path = f"/cpd/appraisals/{appraisal.id}"
     auth.login_as(worker)
     assert sign(client, auth, appraisal.id).status_code == 303
-    assert fresh(Appraisal, appraisal.id).worker_signed_at is not None
+    assert reload(Appraisal, appraisal.id).worker_signed_at is not None
     auth.login_as(supervisor)
     assert (
-        post(
+        post_with_token(
             client,
             auth,
             path,
@@ -546,7 +499,7 @@ def test_changing_the_appraisal_clears_signatures_already_given(client, auth, pe
         ).status_code
         == 303
     )
-    changed = fresh(Appraisal, appraisal.id)
+    changed = reload(Appraisal, appraisal.id)
     assert (changed.review, changed.worker_signed_at, changed.appraiser_signed_at) == (
         "Edited by the appraiser",
         None,
@@ -563,15 +516,15 @@ def test_signing_twice_is_refused(client, auth, people):
     appraisal = start(worker, supervisor)
     auth.login_as(worker)
     assert sign(client, auth, appraisal.id).status_code == 303
-    first = fresh(Appraisal, appraisal.id).worker_signed_at
-    before = written()
+    first = reload(Appraisal, appraisal.id).worker_signed_at
+    before = row_counts()
     response = sign(client, auth, appraisal.id)
     assert response.status_code == 422  # the appraisal's page, saying why in its error summary
     assert summary_links(text_of(response)) == {"You have already signed this appraisal": "signatures"}
-    assert written() == before
-    assert fresh(Appraisal, appraisal.id).worker_signed_at == first
+    assert row_counts() == before
+    assert reload(Appraisal, appraisal.id).worker_signed_at == first
     with pytest.raises(FieldError) as error:
-        service.sign(fresh(User, worker.id), fresh(Appraisal, appraisal.id))
+        service.sign(reload(User, worker.id), reload(Appraisal, appraisal.id))
     assert (error.value.field, error.value.message) == ("sign", "You have already signed this appraisal")
     assert [a for a, _ in audit_actions()].count("appraisal.signed") == 1
 
@@ -580,13 +533,15 @@ def test_only_the_worker_the_appraiser_and_managers_open_it_and_only_the_first_t
     worker, supervisor, manager, other, past, stranger = people
     appraisal = start(worker, supervisor)
     path = f"/cpd/appraisals/{appraisal.id}"
-    before = written()
+    before = row_counts()
     for person in (other, past, stranger):
         auth.login_as(person)
         assert client.get(path).status_code == 404
         assert sign(client, auth, appraisal.id).status_code == 404
         assert (
-            post(client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))).status_code
+            post_with_token(
+                client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))
+            ).status_code
             == 404
         )
     assert client.get("/cpd/appraisals/9999").status_code == 404
@@ -597,14 +552,16 @@ def test_only_the_worker_the_appraiser_and_managers_open_it_and_only_the_first_t
     assert 'name="review"' not in page and "Sign the appraisal" not in page
     assert sign(client, auth, appraisal.id).status_code == 404
     assert (
-        post(client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))).status_code
+        post_with_token(
+            client, auth, path, appraisal_form(("Hijack", "", THIS_YEAR + timedelta(days=5), "open"))
+        ).status_code
         == 404
     )
     with pytest.raises(Exception) as error:
-        service.sign(fresh(User, manager.id), fresh(Appraisal, appraisal.id))
+        service.sign(reload(User, manager.id), reload(Appraisal, appraisal.id))
     assert getattr(error.value, "code", None) == 404
-    assert written() == before
-    unchanged = fresh(Appraisal, appraisal.id)
+    assert row_counts() == before
+    unchanged = reload(Appraisal, appraisal.id)
     assert (unchanged.worker_signed_at, unchanged.appraiser_signed_at, unchanged.goals) == (None, None, [])
 
 
@@ -629,12 +586,12 @@ def test_next_years_appraisal_starts_with_this_years_open_goals(client, auth, pe
         ],
     )
     service.sign(worker, first)
-    service.sign(supervisor, fresh(Appraisal, first.id))
-    assert fresh(Appraisal, first.id).is_locked
-    originals = {g.description: g.id for g in fresh(Appraisal, first.id).goals}
+    service.sign(supervisor, reload(Appraisal, first.id))
+    assert reload(Appraisal, first.id).is_locked
+    originals = {g.description: g.id for g in reload(Appraisal, first.id).goals}
 
     auth.login_as(worker)
-    response = post(
+    response = post_with_token(
         client, auth, "/cpd/appraisals/new", {**date_fields("held_on", THIS_YEAR), "appraiser_id": str(manager.id)}
     )
     assert response.status_code == 303
@@ -645,7 +602,7 @@ def test_next_years_appraisal_starts_with_this_years_open_goals(client, auth, pe
         ("Trauma-informed practice", "E-learning", late, GoalStatus.IN_PROGRESS, originals["Trauma-informed practice"]),
     ]
     # Last year's record is untouched.
-    assert [(g.description, g.status) for g in fresh(Appraisal, first.id).goals] == [
+    assert [(g.description, g.status) for g in reload(Appraisal, first.id).goals] == [
         ("Lead a walking group", GoalStatus.OPEN),
         ("Trauma-informed practice", GoalStatus.IN_PROGRESS),
         ("Safeguarding level 3", GoalStatus.ACHIEVED),
@@ -656,7 +613,7 @@ def test_next_years_appraisal_starts_with_this_years_open_goals(client, auth, pe
     assert "Safeguarding level 3" not in page and "Learn Welsh" not in page
     # Saving the carried goals keeps where they came from.
     assert (
-        post(
+        post_with_token(
             client,
             auth,
             response.headers["Location"],
@@ -736,8 +693,8 @@ def goals(people):
         learning_needs="",
         goals=[service.GoalInput("Olive's goal", "", THIS_YEAR, "open")],
     )
-    mine = {g.description: g for g in fresh(Appraisal, appraisal.id).goals}
-    return mine["Trauma-informed practice"], mine["Safeguarding level 3"], fresh(Appraisal, theirs.id).goals[0]
+    mine = {g.description: g for g in reload(Appraisal, appraisal.id).goals}
+    return mine["Trauma-informed practice"], mine["Safeguarding level 3"], reload(Appraisal, theirs.id).goals[0]
 
 
 def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people, goals):
@@ -754,7 +711,7 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
     assert offered[:2] == [(str(c.id), c.statement) for c in chosen]
     assert len(offered) == len(link_worker_competences(1000))
 
-    response = post(
+    response = post_with_token(
         client,
         auth,
         "/cpd/activities/new",
@@ -787,7 +744,7 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
         (date(TODAY.year - 1, 1, 1), "100"),
     ):
         assert (
-            post(
+            post_with_token(
                 client,
                 auth,
                 "/cpd/activities/new",
@@ -866,10 +823,10 @@ def test_bad_activities_are_refused_next_to_the_field_and_nothing_is_written(
             ]
         }
     auth.login_as(worker)
-    before = written()
-    response = post(client, auth, "/cpd/activities/new", activity_form(**changes))
+    before = row_counts()
+    response = post_with_token(client, auth, "/cpd/activities/new", activity_form(**changes))
     assert_error_shown(response, field, message, anchor=field + ("-day" if field == "done_on" else ""))
-    assert written() == before
+    assert row_counts() == before
     assert count(CpdActivity) == 0
 
 
@@ -877,7 +834,9 @@ def test_hours_at_the_limits_are_accepted(client, auth, people):
     worker, *_ = people
     auth.login_as(worker)
     for hours in ("0.01", "100", "100.00", " 7.5 "):
-        assert post(client, auth, "/cpd/activities/new", activity_form(hours=hours)).status_code == 303, hours
+        assert post_with_token(client, auth, "/cpd/activities/new", activity_form(hours=hours)).status_code == 303, (
+            hours
+        )
     assert sorted(str(h) for h in db.session.scalars(select(CpdActivity.hours))) == ["0.01", "100.00", "100.00", "7.50"]
 
 
@@ -887,7 +846,7 @@ def test_only_workers_keep_a_cpd_log(client, auth, people):
         auth.login_as(person)
         assert client.get("/cpd/").status_code == 403
         assert client.get("/cpd/activities/new").status_code == 403
-        assert post(client, auth, "/cpd/activities/new", activity_form()).status_code == 403
+        assert post_with_token(client, auth, "/cpd/activities/new", activity_form()).status_code == 403
         assert client.get("/cpd/appraisals/new").status_code == 403
     assert count(CpdActivity) == 0
 
@@ -955,7 +914,7 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
         select(Requirement).where(Requirement.framework_id == sew.framework_id).order_by(Requirement.position)
     ).all()
 
-    readiness = progress.worker_progress(fresh(User, sew.id)).readiness
+    readiness = progress.worker_progress(reload(User, sew.id)).readiness
     assert (readiness.tier.slug, readiness.missing_count, len(readiness.requirement_problems), readiness.ready) == (
         "senior-engagement-worker",
         0,
@@ -975,7 +934,7 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
     auth.login_as(supervisor)
     path = f"/progress/workers/{sew.id}/requirements/{requirements[0].id}"
     assert (
-        post(
+        post_with_token(
             client, auth, path, {**date_fields("verified_on", TODAY), **date_fields("expires_on", None), "note": "x"}
         ).status_code
         == 403
@@ -991,11 +950,11 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
         "DBS 001234567",
         "BSc Psychology, certificate seen",
     ]
-    for number, (requirement, note) in enumerate(zip(requirements, notes)):
+    for number, (requirement, note) in enumerate(zip(requirements, notes, strict=True)):
         path = f"/progress/workers/{sew.id}/requirements/{requirement.id}"
         form = text_of(client.get(path))
         assert requirement.statement in form
-        response = post(
+        response = post_with_token(
             client,
             auth,
             path,
@@ -1004,13 +963,13 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
         assert (
             response.status_code == 303 and response.headers["Location"] == f"/progress/workers/{sew.id}#requirements"
         )
-        still_missing = len(progress.worker_progress(fresh(User, sew.id)).readiness.requirement_problems)
+        still_missing = len(progress.worker_progress(reload(User, sew.id)).readiness.requirement_problems)
         assert still_missing == 4 - number
-        assert progress.worker_progress(fresh(User, sew.id)).readiness.ready is (number == 4)
+        assert progress.worker_progress(reload(User, sew.id)).readiness.ready is (number == 4)
 
     stored = db.session.scalars(select(RequirementVerification).order_by(RequirementVerification.id)).all()
     assert [(v.worker_id, v.requirement_id, v.verified_by_id, v.verified_on, v.note) for v in stored] == [
-        (sew.id, r.id, manager.id, verified_on, note) for r, note in zip(requirements, notes)
+        (sew.id, r.id, manager.id, verified_on, note) for r, note in zip(requirements, notes, strict=True)
     ]
     assert [v.expires_on for v in stored] == [None, None, None, progress.add_months(verified_on, 36), None]
     page = text_of(client.get(f"/progress/workers/{sew.id}"))

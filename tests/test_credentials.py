@@ -19,8 +19,14 @@ from portfolio.extensions import db
 from portfolio.models import AuditEntry, DecisionOutcome, IssuedCredential, Notification, Role, Submission, Tier, User
 from portfolio.progress import service as progress
 from portfolio.review import service as review
-from tests.factories import make_user, tier
-from tests.test_progress_service import competences, make_ready, meet, people  # noqa: F401
+from tests.factories import competences, make_ready, make_user, meet, tier
+
+
+@pytest.fixture
+def people(worker, supervisor, manager):
+    """The kit's worker, her supervisor and a manager."""
+    return worker, supervisor, manager
+
 
 VECTORS = Path(__file__).parent / "vectors" / "eddsa-rdfc-2022"
 EXAMPLES_V2 = {"https://www.w3.org/ns/credentials/examples/v2": VECTORS / "credentials-examples-v2.jsonld"}
@@ -100,7 +106,7 @@ def issued_to(worker: User, slug: str = "link-worker-coach") -> IssuedCredential
     return credential
 
 
-def test_an_approved_promotion_issues_a_signed_open_badges_credential(app, people):  # noqa: F811
+def test_an_approved_promotion_issues_a_signed_open_badges_credential(app, people):
     worker, supervisor, manager, *_ = people
     make_ready(worker, supervisor, manager)
     request = progress.request_promotion(worker)
@@ -179,7 +185,7 @@ def test_review_decide_issues_the_role_profile_credential(app, frameworks):
     )
 
 
-def test_production_without_an_issuer_key_issues_nothing(app, people):  # noqa: F811
+def test_production_without_an_issuer_key_issues_nothing(app, people):
     worker, *_ = people
     app.config["ISSUER_KEY"] = None
 
@@ -202,7 +208,7 @@ def test_production_without_an_issuer_key_issues_nothing(app, people):  # noqa: 
         lambda d: d["proof"].update(created="2020-01-01T00:00:00Z"),
     ],
 )
-def test_changing_any_field_breaks_the_proof(app, people, change):  # noqa: F811
+def test_changing_any_field_breaks_the_proof(app, people, change):
     worker, *_ = people
     document = copy.deepcopy(issued_to(worker).document)
     change(document)
@@ -213,7 +219,7 @@ def test_changing_any_field_breaks_the_proof(app, people, change):  # noqa: F811
     assert "changed after it was signed" in verdict.reasons[0]
 
 
-def test_a_foreign_issuer_and_a_foreign_key_are_said_so(app, people):  # noqa: F811
+def test_a_foreign_issuer_and_a_foreign_key_are_said_so(app, people):
     worker, *_ = people
     document = copy.deepcopy(issued_to(worker).document)
     other = copy.deepcopy(document)
@@ -223,7 +229,7 @@ def test_a_foreign_issuer_and_a_foreign_key_are_said_so(app, people):  # noqa: F
     assert service.verify(document).status == service.TAMPERED
 
 
-def test_revocation_is_published_in_the_status_list_and_seen_by_verifiers(app, people):  # noqa: F811
+def test_revocation_is_published_in_the_status_list_and_seen_by_verifiers(app, people):
     worker, supervisor, manager, *_ = people
     credential = issued_to(worker)
     index = int(credential.document["credentialStatus"]["statusListIndex"])
@@ -241,7 +247,7 @@ def test_revocation_is_published_in_the_status_list_and_seen_by_verifiers(app, p
     assert entry.subject == f"user:{worker.id}"
 
 
-def test_a_revocation_needs_a_reason_and_happens_once_and_never_by_the_holder(app, people):  # noqa: F811
+def test_a_revocation_needs_a_reason_and_happens_once_and_never_by_the_holder(app, people):
     worker, supervisor, manager, *_ = people
     from portfolio.errors import FieldError
 
@@ -261,7 +267,7 @@ def test_a_revocation_needs_a_reason_and_happens_once_and_never_by_the_holder(ap
 # --- Pages ----------------------------------------------------------------------------------------
 
 
-def test_the_did_document_and_status_list_are_public(client, app, people):  # noqa: F811
+def test_the_did_document_and_status_list_are_public(client, app, people):
     worker, *_ = people
     issued_to(worker)
     did = client.get("/.well-known/did.json").get_json()
@@ -273,7 +279,7 @@ def test_the_did_document_and_status_list_are_public(client, app, people):  # no
     assert client.get("/credentials/status/2").status_code == 404
 
 
-def test_a_worker_downloads_their_credential_and_shares_its_page(client, auth, app, people):  # noqa: F811
+def test_a_worker_downloads_their_credential_and_shares_its_page(client, auth, app, people):
     worker, *_ = people
     credential = issued_to(worker)
     auth.login_as(worker)
@@ -291,7 +297,7 @@ def test_a_worker_downloads_their_credential_and_shares_its_page(client, auth, a
     assert client.get(f"/credentials/{credential.public_id}.json").status_code == 404
 
 
-def test_the_shared_page_says_valid_and_checks_an_email_without_sign_in(client, app, people):  # noqa: F811
+def test_the_shared_page_says_valid_and_checks_an_email_without_sign_in(client, app, people):
     worker, *_ = people
     credential = issued_to(worker)
 
@@ -307,7 +313,7 @@ def test_the_shared_page_says_valid_and_checks_an_email_without_sign_in(client, 
     assert empty.status_code == 422 and "Enter the email address to check" in empty.get_data(as_text=True)
 
 
-def test_anyone_can_check_a_pasted_credential(client, auth, app, people):  # noqa: F811
+def test_anyone_can_check_a_pasted_credential(client, auth, app, people):
     worker, supervisor, manager, *_ = people
     credential = issued_to(worker)
     token = auth.token("/credentials/verify")
@@ -336,7 +342,7 @@ def test_anyone_can_check_a_pasted_credential(client, auth, app, people):  # noq
     assert empty.status_code == 422 and "Paste the credential, or choose its file" in empty.get_data(as_text=True)
 
 
-def test_a_manager_revokes_from_the_list_with_a_reason_next_to_the_field(client, auth, app, people):  # noqa: F811
+def test_a_manager_revokes_from_the_list_with_a_reason_next_to_the_field(client, auth, app, people):
     worker, supervisor, manager, *_ = people
     credential = issued_to(worker)
     auth.login_as(manager)
@@ -353,7 +359,7 @@ def test_a_manager_revokes_from_the_list_with_a_reason_next_to_the_field(client,
     assert client.get(path).status_code == 403
 
 
-def test_one_credential_per_tier_and_distinct_status_indexes(app, people):  # noqa: F811
+def test_one_credential_per_tier_and_distinct_status_indexes(app, people):
     worker, *_ = people
     first = issued_to(worker)
     assert issued_to(worker).id == first.id
@@ -389,7 +395,7 @@ def node_verdict(tmp_path: Path, document: dict) -> dict:
 
 def test_the_reference_javascript_verifier_accepts_our_credential_and_sees_changes_and_revocations(
     app,
-    people,  # noqa: F811
+    people,
     tmp_path,
 ):
     worker, supervisor, manager, *_ = people

@@ -10,14 +10,11 @@ from sqlalchemy import func, select
 
 from portfolio.extensions import db
 from portfolio.models import Framework, Role, SupervisionAssignment, Tier, User
+from tests.pages import count
 
 from .conftest import AuthActions
 
 DEMO_EMAILS = {"worker@example.org", "supervisor@example.org", "manager@example.org", "sew@example.org"}
-
-
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
 
 
 def user(email: str) -> User:

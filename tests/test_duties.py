@@ -9,10 +9,9 @@ page that says why.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portfolio.cpd import service as cpd
 from portfolio.duties import OwnDecision
@@ -21,18 +20,13 @@ from portfolio.extensions import db
 from portfolio.models import (
     Appraisal,
     AuditEntry,
-    Decision,
     DecisionOutcome,
     Evidence,
     EvidenceStatus,
     NoteOutcome,
-    NoteReview,
     Notification,
-    PromotionDecision,
-    PromotionRecommendation,
     PromotionRequest,
     Requirement,
-    RequirementVerification,
     Role,
     Submission,
     SupervisionAssignment,
@@ -43,6 +37,8 @@ from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
 from portfolio.supervision import service as supervision
 from tests.factories import (
+    ASSIGNED_ON,
+    TODAY,
     appraisal,
     assign,
     make_user,
@@ -53,32 +49,9 @@ from tests.factories import (
     supervision_note,
     tier,
 )
-from tests.pages import error_next_to, options, text_of
-
-TODAY = date.today()
-STARTED = date(2026, 1, 1)
-
+from tests.pages import date_fields, error_next_to, options, row_counts, text_of
 
 # --- helpers --------------------------------------------------------------------
-
-
-def written() -> dict[str, int]:
-    """Row counts of everything a decision could write."""
-    db.session.expire_all()
-    return {
-        model.__name__: db.session.scalar(select(func.count()).select_from(model))
-        for model in (
-            Decision,
-            NoteReview,
-            RequirementVerification,
-            PromotionRecommendation,
-            PromotionDecision,
-            Appraisal,
-            SupervisionAssignment,
-            Notification,
-            AuditEntry,
-        )
-    }
 
 
 def assert_refused_page(response, message: str) -> None:
@@ -99,10 +72,6 @@ def requirement_of(worker: User, ref: str = "REQ-DBS") -> Requirement:
     )
 
 
-def date_fields(name: str, day: date) -> dict[str, str]:
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
-
-
 @dataclass
 class People:
     willa: User  # worker and supervisor: supervises Olly, supervised by Sam
@@ -121,7 +90,7 @@ def people(app, frameworks) -> People:
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     nia = make_user(Role.MANAGER, name="Nia Manager")
     for supervisor, worker in ((willa, olly), (mel, olly), (sam, willa), (sam, mel)):
-        assign(supervisor, worker, STARTED)
+        assign(supervisor, worker, ASSIGNED_ON)
     return People(willa, mel, olly, sam, nia)
 
 
@@ -130,13 +99,13 @@ def people(app, frameworks) -> People:
 
 def test_deciding_on_ones_own_evidence_is_refused_and_nothing_is_written(people):
     own = submitted_item(people.willa, "My own walking group")
-    before = written()
+    before = row_counts()
     with pytest.raises(OwnDecision) as error:
         review.get_submission_for_review_or_404(people.willa, own.id)
     assert error.value.message == review.OWN_EVIDENCE
     with pytest.raises(OwnDecision):
         review.decide(people.willa, own, outcome=DecisionOutcome.SIGNED_OFF, comment="", outcomes=accept_all(own))
-    assert written() == before
+    assert row_counts() == before
     assert db.session.get(Evidence, own.evidence_id).status == EvidenceStatus.SUBMITTED
 
 
@@ -169,8 +138,7 @@ def test_opening_or_posting_a_decision_on_ones_own_item_is_refused_with_the_reas
     own = submitted_item(people.willa, "My own walking group")
     auth.login_as(people.willa)
     assert_refused_page(client.get(f"/review/{own.id}"), review.OWN_EVIDENCE)
-    before = written()
-    link = own.evidence.links[0]
+    before = row_counts()
     response = client.post(
         f"/review/{own.id}",
         data={
@@ -181,7 +149,7 @@ def test_opening_or_posting_a_decision_on_ones_own_item_is_refused_with_the_reas
         },
     )
     assert_refused_page(response, "This is your own evidence: another supervisor must decide on it.")
-    assert written() == before
+    assert row_counts() == before
     assert db.session.get(Evidence, own.evidence_id).status == EvidenceStatus.SUBMITTED
 
 
@@ -190,13 +158,13 @@ def test_opening_or_posting_a_decision_on_ones_own_item_is_refused_with_the_reas
 
 def test_confirming_ones_own_supervision_note_is_refused_and_nothing_is_written(people):
     own = supervision_note(people.willa, people.willa, "My own supervision")
-    before = written()
+    before = row_counts()
     with pytest.raises(OwnDecision):
         review.get_note_for_supervisor_or_404(people.willa, own.id)
     with pytest.raises(OwnDecision) as error:
         review.review_note(people.willa, own, NoteOutcome.CONFIRMED, "")
     assert error.value.message == review.OWN_NOTE
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_notes_to_confirm_leave_out_ones_own_and_show_others(client, auth, people):
@@ -213,12 +181,12 @@ def test_posting_a_confirmation_of_ones_own_note_is_refused_with_the_reason(clie
     own = supervision_note(people.willa, people.sam, "My own supervision")
     auth.login_as(people.willa)
     assert_refused_page(client.get(f"/review/notes/{own.id}"), review.OWN_NOTE)
-    before = written()
+    before = row_counts()
     response = client.post(
         f"/review/notes/{own.id}", data={"csrf_token": auth.token("/review/"), "outcome": "confirmed"}
     )
     assert_refused_page(response, "This is your own supervision note")
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_a_worker_supervisor_still_confirms_others_notes(people):
@@ -231,13 +199,13 @@ def test_a_worker_supervisor_still_confirms_others_notes(people):
 
 
 def test_verifying_ones_own_requirement_is_refused_and_nothing_is_written(people):
-    before = written()
+    before = row_counts()
     with pytest.raises(OwnDecision) as error:
         progress.verify_requirement(
             people.mel, people.mel, requirement_of(people.mel), verified_on=TODAY, expires_on=None, note=""
         )
     assert error.value.message == progress.OWN_REQUIREMENTS
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_a_worker_manager_still_verifies_others_requirements(people):
@@ -252,10 +220,10 @@ def test_the_verify_page_for_oneself_is_refused_and_ones_own_progress_page_offer
     auth.login_as(people.mel)
     url = f"/progress/workers/{people.mel.id}/requirements/{requirement.id}"
     assert_refused_page(client.get(url), progress.OWN_REQUIREMENTS)
-    before = written()
+    before = row_counts()
     response = client.post(url, data={"csrf_token": auth.token("/"), **date_fields("verified_on", TODAY), "note": ""})
     assert_refused_page(response, "These are your own mandatory requirements: another manager must verify them.")
-    assert written() == before
+    assert row_counts() == before
 
     for own in (text_of(client.get(f"/progress/workers/{people.mel.id}")), text_of(client.get("/progress/"))):
         assert "Requirement" in own  # the requirements table is there
@@ -270,20 +238,20 @@ def test_the_verify_page_for_oneself_is_refused_and_ones_own_progress_page_offer
 
 def test_recommending_on_ones_own_promotion_is_refused_and_nothing_is_written(people):
     own = promotion_request(people.willa)
-    before = written()
+    before = row_counts()
     with pytest.raises(OwnDecision) as error:
         progress.recommend(people.willa, own, supports=True, reasons="I am ready.")
     assert error.value.message == progress.OWN_PROMOTION
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_deciding_ones_own_promotion_is_refused_and_nothing_is_written(people):
     own = promotion_request(people.mel, recommended_by=people.sam)
     tier_before = people.mel.tier_id
-    before = written()
+    before = row_counts()
     with pytest.raises(OwnDecision):
         progress.decide_promotion(people.mel, own, approved=False, effective_on=None, reasons="Not yet.")
-    assert written() == before
+    assert row_counts() == before
     db.session.expire_all()
     assert db.session.get(User, people.mel.id).tier_id == tier_before
 
@@ -318,7 +286,7 @@ def test_posting_a_recommendation_or_decision_on_ones_own_request_is_refused_wit
         assert (
             f"/progress/requests/{own.id}/decide" not in page and f"/progress/requests/{own.id}/recommend" not in page
         )
-    before = written()
+    before = row_counts()
     token = auth.token("/")
     response = client.post(
         f"/progress/requests/{own.id}/decide", data={"csrf_token": token, "approved": "no", "reasons": "Not yet."}
@@ -328,7 +296,7 @@ def test_posting_a_recommendation_or_decision_on_ones_own_request_is_refused_wit
         f"/progress/requests/{own.id}/recommend", data={"csrf_token": token, "supports": "yes", "reasons": "Ready."}
     )
     assert_refused_page(response, "This is your own promotion request")
-    assert written() == before
+    assert row_counts() == before
 
     theirs = promotion_request(people.olly, recommended_by=people.sam)
     page = text_of(client.get(f"/progress/workers/{people.olly.id}"))
@@ -339,18 +307,18 @@ def test_posting_a_recommendation_or_decision_on_ones_own_request_is_refused_wit
 
 
 def test_being_ones_own_appraiser_is_refused_next_to_the_field_and_nothing_is_written(people):
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as error:
         cpd.start_appraisal(people.willa, people.willa, held_on=TODAY, appraiser_id=people.willa.id)
     assert (error.value.field, error.value.message) == ("appraiser_id", cpd.OWN_APPRAISER)
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_choosing_oneself_as_appraiser_on_the_form_shows_the_message_next_to_the_field(client, auth, people):
     auth.login_as(people.mel)
     form = text_of(client.get("/cpd/appraisals/new"))
     assert str(people.mel.id) not in dict(options(form, "appraiser_id"))  # not offered
-    before = written()
+    before = row_counts()
     response = client.post(
         "/cpd/appraisals/new",
         data={
@@ -366,7 +334,7 @@ def test_choosing_oneself_as_appraiser_on_the_form_shows_the_message_next_to_the
         error_next_to(page, "appraiser_id")
         == "Error: You cannot be your own appraiser: choose one of your supervisors or a manager"
     )
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_appraisals_to_sign_leave_out_ones_own(client, auth, people):
@@ -393,23 +361,23 @@ def test_a_supervisor_still_signs_others_appraisals(people):
 
 
 def test_supervising_oneself_is_refused_next_to_the_supervisor(people):
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as error:
         supervision.assign(
             people.nia, worker_id=people.willa.id, supervisor_id=people.willa.id, starts_on=TODAY, ends_on=None
         )
     assert (error.value.field, error.value.message) == ("supervisor_id", supervision.SELF_SUPERVISION)
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_a_manager_cannot_choose_their_own_supervisor_but_can_for_others(people):
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as error:
         supervision.assign(
             people.mel, worker_id=people.mel.id, supervisor_id=people.willa.id, starts_on=TODAY, ends_on=None
         )
     assert (error.value.field, error.value.message) == ("worker_id", supervision.OWN_SUPERVISION)
-    assert written() == before
+    assert row_counts() == before
     made = supervision.assign(
         people.mel, worker_id=people.willa.id, supervisor_id=people.mel.id, starts_on=TODAY, ends_on=None
     )
@@ -426,7 +394,7 @@ def test_the_assignment_form_refuses_ones_own_supervision_next_to_the_worker(cli
     assert (str(people.olly.id), f"Olly Other ({people.olly.email})") in workers and str(people.mel.id) not in dict(
         workers
     )  # but not choose their own
-    before = written()
+    before = row_counts()
     response = client.post(
         "/supervision/",
         data={
@@ -444,15 +412,15 @@ def test_the_assignment_form_refuses_ones_own_supervision_next_to_the_worker(cli
         error_next_to(text_of(response), "worker_id")
         == "Error: You cannot choose your own supervisor: another manager must"
     )
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_ending_ones_own_supervision_is_refused_and_nothing_is_written(client, auth, people):
     own = db.session.scalar(select(SupervisionAssignment).where(SupervisionAssignment.worker_id == people.mel.id))
-    before = written()
+    before = row_counts()
     with pytest.raises(OwnDecision):
         supervision.end_assignment(people.mel, own, TODAY)
-    assert written() == before
+    assert row_counts() == before
 
     auth.login_as(people.mel)
     index = text_of(client.get("/supervision/"))
@@ -465,7 +433,7 @@ def test_ending_ones_own_supervision_is_refused_and_nothing_is_written(client, a
     assert_refused_page(response, "This is your own supervision: another manager must change it.")
     db.session.expire_all()
     assert db.session.get(SupervisionAssignment, own.id).ends_on is None
-    assert written() == before
+    assert row_counts() == before
 
 
 # --- Team pages -------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from werkzeug.exceptions import NotFound
 from portfolio.errors import FieldError
 from portfolio.evidence import files
 from portfolio.evidence.files import (
-    ACCEPTED_DESCRIPTION,
     CleanReport,
     StagedFile,
     clean_orphans,
@@ -30,17 +29,13 @@ from portfolio.evidence.files import (
     stage_upload,
     stored_path,
 )
+from tests.factories import MIB, PDF, png_bytes
+from tests.pages import WRONG_KIND, files_on_disk, upload_folder
 
-WRONG_KIND = f"The selected file must be a {ACCEPTED_DESCRIPTION}"
 MACROS = "The selected file must be a DOCX without macros"
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-MIB = 1024 * 1024
 NAME = "0123456789abcdef0123456789abcdef"  # a stored-name stem in our format
 
-PDF = (
-    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-)
 CONTENT_TYPES_XML = (
     b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
     b'<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -57,12 +52,6 @@ DOCUMENT_XML = (
 
 
 # --- sample files ------------------------------------------------------------
-
-
-def png_bytes(size=(12, 8), mode="RGB", colour="teal", **save) -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, size, colour).save(buffer, "PNG", **save)
-    return buffer.getvalue()
 
 
 def jpeg_bytes(size=(12, 8), mode="RGB", colour="teal", **save) -> bytes:
@@ -100,20 +89,11 @@ def upload(data: bytes, filename="evidence.pdf", content_type="application/pdf")
     return FileStorage(stream=io.BytesIO(data), filename=filename, content_type=content_type)
 
 
-def upload_folder(app) -> Path:
-    return Path(app.config["UPLOAD_FOLDER"])
-
-
-def files_on_disk(app) -> list[str]:
-    folder = upload_folder(app)
-    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*")) if folder.exists() else []
-
-
 def staged_bytes(staged: StagedFile) -> bytes:
     return staged.temp_path.read_bytes()
 
 
-def assert_refused(app, storage: FileStorage, message: str, field: str = "evidence_file") -> None:
+def assert_upload_refused(app, storage: FileStorage, message: str, field: str = "evidence_file") -> None:
     with pytest.raises(FieldError) as refused:
         stage_upload(storage, field=field)
     assert refused.value.field == field
@@ -386,11 +366,11 @@ def test_no_file_selected(app, data):
     # Browsers send an empty part with filename="" when no file was chosen.
     storage = None if data is None else FileStorage(io.BytesIO(data), filename="")
 
-    assert_refused(app, storage, "Select a file")
+    assert_upload_refused(app, storage, "Select a file")
 
 
 def test_an_empty_file_is_refused(app):
-    assert_refused(app, upload(b"", "blank.pdf"), "The selected file is empty")
+    assert_upload_refused(app, upload(b"", "blank.pdf"), "The selected file is empty")
 
 
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
@@ -475,13 +455,13 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(
     ],
 )
 def test_files_that_are_not_accepted_kinds_are_refused(app, data, filename, content_type, message):
-    assert_refused(app, upload(data, filename, content_type), message)
+    assert_upload_refused(app, upload(data, filename, content_type), message)
 
 
 def test_a_docx_with_more_than_1000_entries_is_refused(app):
     data = docx_bytes({f"word/media/part{i}.xml": b"<x/>" for i in range(999)})
 
-    assert_refused(app, upload(data, "big.docx"), WRONG_KIND)
+    assert_upload_refused(app, upload(data, "big.docx"), WRONG_KIND)
 
 
 def test_a_docx_that_unpacks_to_more_than_100_mb_is_refused(app):
@@ -497,7 +477,7 @@ def test_a_docx_that_unpacks_to_more_than_100_mb_is_refused(app):
     data = buffer.getvalue()
     assert len(data) < MIB  # a small upload, a big unpacking
 
-    assert_refused(app, upload(data, "bomb.docx"), WRONG_KIND)
+    assert_upload_refused(app, upload(data, "bomb.docx"), WRONG_KIND)
 
 
 def test_a_docx_with_a_huge_central_directory_is_refused_before_it_is_parsed(app, monkeypatch):
@@ -513,14 +493,14 @@ def test_a_docx_with_a_huge_central_directory_is_refused_before_it_is_parsed(app
 
     monkeypatch.setattr(zipfile.ZipInfo, "__init__", counting_init)
 
-    assert_refused(app, upload(data, "dir.docx"), WRONG_KIND)
+    assert_upload_refused(app, upload(data, "dir.docx"), WRONG_KIND)
     assert listed == []
 
 
 def test_a_file_over_the_limit_is_refused(app):
     app.config["MAX_UPLOAD_MB"] = 1
 
-    assert_refused(app, upload(PDF + b"0" * (MIB + 1 - len(PDF))), "The selected file must be smaller than 1 MB")
+    assert_upload_refused(app, upload(PDF + b"0" * (MIB + 1 - len(PDF))), "The selected file must be smaller than 1 MB")
 
 
 def test_a_file_of_exactly_the_limit_is_accepted(app):
@@ -535,7 +515,7 @@ def test_reading_stops_as_soon_as_the_limit_is_passed(app):
     app.config["MAX_UPLOAD_MB"] = 1
     stream = StrictStream(b"%PDF-1.7\n", total=50 * MIB)
 
-    assert_refused(app, FileStorage(stream, filename="huge.pdf"), "The selected file must be smaller than 1 MB")
+    assert_upload_refused(app, FileStorage(stream, filename="huge.pdf"), "The selected file must be smaller than 1 MB")
     assert stream.served <= MIB + files.CHUNK_SIZE
 
 
@@ -543,7 +523,7 @@ def test_the_limit_defaults_to_the_configured_20_mb(app):
     assert app.config["MAX_UPLOAD_MB"] == 20
     stream = StrictStream(b"%PDF-1.7\n", total=20 * MIB + 1)
 
-    assert_refused(app, FileStorage(stream, filename="huge.pdf"), "The selected file must be smaller than 20 MB")
+    assert_upload_refused(app, FileStorage(stream, filename="huge.pdf"), "The selected file must be smaller than 20 MB")
 
 
 @pytest.mark.parametrize("data", [PDF, docx_bytes(), png_bytes(), jpeg_bytes()], ids=["pdf", "docx", "png", "jpeg"])
@@ -559,7 +539,7 @@ def test_the_upload_is_read_in_chunks_never_all_at_once(app, data):
 def test_a_refused_kind_is_known_from_the_first_chunk(app):
     stream = StrictStream(b"<html>", total=10 * MIB)
 
-    assert_refused(app, FileStorage(stream, filename="x.pdf"), WRONG_KIND)
+    assert_upload_refused(app, FileStorage(stream, filename="x.pdf"), WRONG_KIND)
     assert stream.read_sizes == [files.CHUNK_SIZE]
 
 
@@ -595,7 +575,7 @@ def test_images_with_too_many_pixels_are_refused_without_a_warning(app, monkeypa
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # as pytest is configured: any warning that escapes fails here
-        assert_refused(
+        assert_upload_refused(
             app,
             upload(data, "big", "image/" + pillow_format.lower()),
             "The selected image must be smaller than 2 million pixels",

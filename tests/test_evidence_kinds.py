@@ -6,7 +6,6 @@ here without a new test; SAMPLES must hold an item of it (the first test says so
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from datetime import date
@@ -21,18 +20,12 @@ from portfolio.evidence import kinds, service
 from portfolio.evidence.forms import EvidenceForm
 from portfolio.evidence.service import AnonymityCheckNeeded, EvidenceInput
 from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceKind, Role
+from portfolio.models import Evidence, EvidenceKind
 from portfolio.privacy import export
 from portfolio.review.service import content_hash
-from tests.factories import assign, make_user, tier
+from tests.factories import EVENT_DAY, NHS_NUMBER, PDF, PINNED_TODAY
+from tests.pages import text_of
 
-TODAY = date(2026, 6, 30)
-EVENT_DAY = date(2026, 3, 10)
-NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
-PDF = (
-    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-)
 ENTRIES = list(kinds.KINDS.values())
 # Rendered by the page itself, not by a kind's partial.
 PAGE_FIELDS = {"csrf_token", "form_key", "files", "confirm_anonymous"}
@@ -64,10 +57,6 @@ SAMPLES: dict[EvidenceKind, dict] = {
 }
 
 
-def text_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
 def visible_text(page: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", page).split())
 
@@ -77,19 +66,10 @@ def evidence_count() -> int:
 
 
 @pytest.fixture
-def worker(app, frameworks, auth):
-    user = make_user(
-        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
-    )
-    auth.login_as(user)
-    return user
-
-
-@pytest.fixture
-def supervisor(worker):
-    person = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(person, worker, starts_on=date(2026, 1, 1))
-    return person
+def worker(worker, auth):
+    """The kit's worker, signed in."""
+    auth.login_as(worker)
+    return worker
 
 
 def sample_input(entry: kinds.Kind, supervisor, **changes) -> EvidenceInput:
@@ -101,7 +81,9 @@ def sample_input(entry: kinds.Kind, supervisor, **changes) -> EvidenceInput:
 
 def create_sample(entry: kinds.Kind, worker, supervisor, **changes) -> Evidence:
     uploads = [FileStorage(stream=io.BytesIO(PDF), filename="certificate.pdf")] if entry.file_required else []
-    return service.create_evidence(worker, entry.kind, sample_input(entry, supervisor, **changes), uploads, today=TODAY)
+    return service.create_evidence(
+        worker, entry.kind, sample_input(entry, supervisor, **changes), uploads, today=PINNED_TODAY
+    )
 
 
 # --- every kind has every piece -----------------------------------------------------------
@@ -279,14 +261,14 @@ def test_the_export_holds_every_kinds_own_columns(app, worker, supervisor, entry
         assert str(export._plain(SAMPLES[entry.kind][name])) in str(export._plain(row[name])), name
 
 
-FIXED = [
+FIXED_FIELDS = [
     pytest.param(entry, name, id=f"{entry.value}-{name}")
     for entry in ENTRIES
     for name in entry.plain_columns + (() if entry.confirmable else entry.text_columns)
 ]
 
 
-@pytest.mark.parametrize(("entry", "name"), FIXED)
+@pytest.mark.parametrize(("entry", "name"), FIXED_FIELDS)
 def test_identifying_details_are_refused_in_every_field_that_cannot_be_confirmed(app, worker, supervisor, entry, name):
     with pytest.raises(FieldError) as error:
         create_sample(entry, worker, supervisor, **{name: f"Mr D, NHS number {NHS_NUMBER}"})

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
 from portfolio import clock
 from portfolio.extensions import db
-from portfolio.models import Competence, Evidence, EvidenceLink, EvidenceStatus, Framework, Role
-from tests.factories import make_user, tier
+from portfolio.models import Competence, Evidence, EvidenceLink, EvidenceStatus, Framework
 
 from .conftest import csrf_token
 
 TEXT = "I listened and empathised with an anxious man, stayed calm, and we wrote a support plan with goals."
-
-
-@pytest.fixture
-def worker(app, frameworks):
-    return make_user(Role.WORKER, email="wren@example.org", tier=tier("link-worker", "link-worker"))
 
 
 def ref(code: str, key: str = "link-worker") -> Competence:

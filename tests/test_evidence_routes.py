@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import html
 import io
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -28,101 +27,37 @@ from portfolio.models import (
     EvidenceLink,
     EvidenceStatus,
     FeedbackSource,
-    Framework,
     Role,
-    SupervisionAction,
 )
-from tests.factories import assign, make_user, tier
-from tests.pages import page_title, status_line, status_of
-
-NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
-WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
-PDF = (
-    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+from tests.factories import (
+    EVENT_DAY,
+    EVIDENCE_MODELS,
+    NHS_NUMBER,
+    NO_EVIDENCE,
+    PDF,
+    assign,
+    competence,
+    make_user,
+    tier,
 )
-EVENT_DAY = date(2026, 3, 10)  # after the supervisor's assignment starts, before today
-
+from tests.pages import (
+    WRONG_KIND,
+    assert_error_shown,
+    date_fields,
+    error_next_to,
+    files_on_disk,
+    options,
+    page_title,
+    reload,
+    row_counts,
+    selected_options,
+    status_line,
+    status_of,
+    summary_links,
+    text_of,
+)
 
 # --- helpers --------------------------------------------------------------------
-
-
-def text_of(response) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def error_next_to(page: str, field: str) -> str:
-    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
-    assert f'id="{field}-error"' in page, f"no error message next to {field}"
-    after = page.split(f'id="{field}-error"', 1)[1]
-    message = "</span>".join(after.split("</span>", 2)[:2])
-    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
-
-
-def summary_links(page: str) -> dict[str, str]:
-    """The NHS.UK error summary's messages and the ids they link to."""
-    assert "There is a problem" in page, "no error summary"
-    summary = page.split('class="nhsuk-error-summary', 1)[1].split("</ul>", 1)[0]
-    return {" ".join(m.split()): href for href, m in re.findall(r'<a href="#([^"]+)"[^>]*>(.*?)</a>', summary, re.S)}
-
-
-def assert_error_shown(response, field: str, message: str, *, anchor: str | None = None) -> str:
-    """422, the error summary linking to the field, and the message next to it."""
-    assert response.status_code == 422
-    page = text_of(response)
-    assert "<title>Error: " in page
-    links = summary_links(page)
-    [href] = [href for text, href in links.items() if message in text] or [None]
-    assert href, f"{message!r} is not in the error summary: {links}"
-    assert f'id="{href}"' in page, f"the error summary links to #{href}, which is not on the page"
-    assert href == (anchor or field)
-    assert message in error_next_to(page, field)
-    return page
-
-
-def selected_options(page: str, name: str) -> list[str]:
-    """The values of the selected options of the <select> named ``name``."""
-    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
-    assert select_html, f"no select named {name}"
-    return re.findall(r'<option value="([^"]*)"\s*selected\s*>', select_html.group(1))
-
-
-def options(page: str, name: str) -> list[tuple[str, str]]:
-    select_html = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)
-    assert select_html, f"no select named {name}"
-    return [
-        (v, t.strip()) for v, t in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select_html.group(1))
-    ]
-
-
-def competence(ref: str, framework_key: str = "link-worker") -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
-    )
-
-
-def row_counts() -> dict[str, int]:
-    return {
-        model.__name__: db.session.scalar(select(func.count()).select_from(model))
-        for model in (Evidence, EvidenceFile, EvidenceLink, SupervisionAction)
-    }
-
-
-NOTHING = {"Evidence": 0, "EvidenceFile": 0, "EvidenceLink": 0, "SupervisionAction": 0}
-
-
-def files_on_disk(app) -> list[str]:
-    folder = Path(app.config["UPLOAD_FOLDER"])
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-def date_fields(name: str, day: date | None) -> dict[str, str]:
-    if day is None:
-        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
 
 
 def only_evidence() -> Evidence:
@@ -130,25 +65,11 @@ def only_evidence() -> Evidence:
     return evidence
 
 
-def reload(evidence: Evidence) -> Evidence:
-    db.session.expire_all()
-    return db.session.get(Evidence, evidence.id)
-
-
 @pytest.fixture
-def worker(app, frameworks, auth):
-    user = make_user(
-        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
-    )
-    auth.login_as(user)
-    return user
-
-
-@pytest.fixture
-def supervisor(worker):
-    person = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(person, worker, starts_on=date(2026, 1, 1))
-    return person
+def worker(worker, auth):
+    """The kit's worker, signed in."""
+    auth.login_as(worker)
+    return worker
 
 
 @pytest.fixture
@@ -395,7 +316,7 @@ def test_script_and_htmx_attributes_are_refused_and_never_echoed_as_markup(clien
     # What was typed comes back inside the textarea as text, never as live markup.
     assert typed not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 INVALID = [
@@ -516,7 +437,7 @@ def test_invalid_post_shows_the_error_keeps_the_values_and_writes_nothing(
         assert "Quiet members need an invitation." in page
     if kind == "certificate":
         assert 'value="NHS Learning Hub"' in page
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -527,7 +448,7 @@ def test_a_wrong_kind_of_file_among_good_ones_leaves_nothing(app, client, auth, 
     }
     response = post_form(client, auth, "/portfolio/new/observation", data)
     assert_error_shown(response, "files", WRONG_KIND)
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -547,14 +468,14 @@ def test_supervisor_not_assigned_on_the_session_date(client, auth, worker):
         response, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session"
     )
     assert selected_options(page, "supervisor_id") == [str(later.id)]
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 def test_missing_csrf_token_is_refused(client, worker):
     response = client.post("/portfolio/new/other", data=valid_post("other"))
     assert response.status_code == 400
     assert "Your form has expired" in text_of(response)
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 # --- the anonymity check ----------------------------------------------------------------
@@ -570,7 +491,7 @@ def test_anonymity_check_highlights_then_confirming_saves(client, auth, worker):
     assert 'name="confirm_anonymous"' in page
     assert "The highlighted details are not about a person I support" in page
     assert f"Her NHS number was {NHS_NUMBER}, which I noted." in page  # the typed text is kept
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
     response = post_form(client, auth, "/portfolio/new/reflection", {**data, "confirm_anonymous": "y"})
     assert response.status_code == 303
@@ -705,7 +626,7 @@ def test_portfolio_needs_a_worker_with_a_framework(client, auth, app, frameworks
 # --- my portfolio ----------------------------------------------------------------------
 
 
-def add_items(owner, specs) -> list[Evidence]:
+def add_rows(owner, specs) -> list[Evidence]:
     items = [Evidence(owner_id=owner.id, **spec) for spec in specs]
     db.session.add_all(items)
     db.session.commit()
@@ -714,7 +635,7 @@ def add_items(owner, specs) -> list[Evidence]:
 
 @pytest.fixture
 def portfolio(worker, other_worker):
-    items = add_items(
+    items = add_rows(
         worker,
         [
             dict(
@@ -744,7 +665,7 @@ def portfolio(worker, other_worker):
             ),
         ],
     )
-    add_items(
+    add_rows(
         other_worker, [dict(kind=EvidenceKind.REFLECTION, title="Their garden secret", occurred_on=date(2026, 5, 11))]
     )
     db.session.add(EvidenceLink(evidence_id=items[1].id, competence_id=competence("PS-LW-01").id))
@@ -836,7 +757,7 @@ def test_my_portfolio_bad_values_are_ignored(client, worker, portfolio):
 
 
 def test_my_portfolio_pages(client, worker):
-    add_items(
+    add_rows(
         worker,
         [
             dict(kind=EvidenceKind.OTHER, title=f"Item {n:02d}", occurred_on=date(2025, 1, 1) + timedelta(days=n))
@@ -1075,7 +996,7 @@ def test_a_retired_competence_is_not_offered_for_new_evidence(client, auth, work
     assert response.status_code == 404
     response = post_form(client, auth, f"/portfolio/new/other?competence={retired.id}", valid_post("other"))
     assert response.status_code == 404
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 def test_choose_kind_needs_a_kind(client, auth, worker):
@@ -1175,7 +1096,7 @@ def test_delete_a_draft_through_the_routes(app, client, auth, worker):
     response = client.post(path, data={"csrf_token": auth.token(path)})
     assert response.status_code == 303
     assert "Deleted: Safeguarding adults level 2" in text_of(client.get(response.headers["Location"]))
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -1207,7 +1128,7 @@ def test_edit_a_draft_through_the_routes(app, client, auth, worker):
 def add_bulk(owner, count: int, start: int = 0) -> list[Evidence]:
     kinds = list(EvidenceKind)
     statuses = [EvidenceStatus.DRAFT, EvidenceStatus.SUBMITTED]
-    return add_items(
+    return add_rows(
         owner,
         [
             dict(
@@ -1288,4 +1209,4 @@ def test_code_in_a_reflection_gets_a_message_next_to_the_field(app, client, auth
     assert error_next_to(page, "what_happened") == (
         "Error: Remove the code from this text: scripts, event handlers and hx- attributes are not allowed"
     )
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE

@@ -6,10 +6,8 @@ import hashlib
 import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from PIL import Image
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import NotFound
@@ -32,27 +30,23 @@ from portfolio.models import (
     EvidenceLink,
     EvidenceStatus,
     FeedbackSource,
-    Framework,
     Role,
-    SupervisionAction,
 )
-from tests.factories import assign, make_user, tier
+from tests.factories import (
+    EVIDENCE_MODELS,
+    NHS_NUMBER,
+    NO_EVIDENCE,
+    PDF,
+    PINNED_TODAY,
+    assign,
+    competence,
+    make_user,
+    png_bytes,
+    tier,
+)
+from tests.pages import WRONG_KIND, files_on_disk, reload, row_counts, upload_folder
 
-TODAY = date(2026, 6, 30)
 SESSION_DAY = date(2026, 3, 10)
-NHS_NUMBER = "943 476 5919"  # valid by the modulus 11 check
-WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
-
-PDF = (
-    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-)
-
-
-def png_bytes() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (12, 8), "teal").save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def upload(data: bytes = PDF, name: str = "certificate.pdf") -> FileStorage:
@@ -60,46 +54,6 @@ def upload(data: bytes = PDF, name: str = "certificate.pdf") -> FileStorage:
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-@pytest.fixture
-def worker(app, frameworks):
-    return make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
-
-
-@pytest.fixture
-def supervisor(worker):
-    person = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(person, worker, starts_on=date(2026, 1, 1))
-    return person
-
-
-def competence(ref: str, framework_key: str = "link-worker") -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.ref == ref)
-    )
-
-
-def row_counts() -> dict[str, int]:
-    return {
-        model.__name__: db.session.scalar(select(func.count()).select_from(model))
-        for model in (Evidence, EvidenceFile, EvidenceLink, SupervisionAction)
-    }
-
-
-NOTHING = {"Evidence": 0, "EvidenceFile": 0, "EvidenceLink": 0, "SupervisionAction": 0}
-
-
-def upload_folder(app) -> Path:
-    return Path(app.config["UPLOAD_FOLDER"])
-
-
-def files_on_disk(app) -> list[str]:
-    """Every name in the upload folder, finished or staged."""
-    folder = upload_folder(app)
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
 def reflection_input(**changes) -> EvidenceInput:
@@ -128,7 +82,7 @@ def certificate_input(**changes) -> EvidenceInput:
 
 
 def make_reflection(worker, **changes) -> Evidence:
-    return service.create_evidence(worker, EvidenceKind.REFLECTION, reflection_input(**changes), today=TODAY)
+    return service.create_evidence(worker, EvidenceKind.REFLECTION, reflection_input(**changes), today=PINNED_TODAY)
 
 
 def make_certificate(worker, uploads=None, **changes) -> Evidence:
@@ -137,7 +91,7 @@ def make_certificate(worker, uploads=None, **changes) -> Evidence:
         EvidenceKind.CERTIFICATE,
         certificate_input(**changes),
         uploads if uploads is not None else [upload()],
-        today=TODAY,
+        today=PINNED_TODAY,
     )
 
 
@@ -147,11 +101,6 @@ def make_linked(worker, refs=("PS-LW-01",), **changes) -> Evidence:
         service.link_competence(worker, evidence, competence(ref).id)
     db.session.refresh(evidence)
     return evidence
-
-
-def reload(evidence: Evidence) -> Evidence | None:
-    db.session.expire_all()
-    return db.session.get(Evidence, evidence.id)
 
 
 def assert_kind_columns_empty(evidence: Evidence, *, keep: tuple[str, ...] = ()) -> None:
@@ -193,7 +142,7 @@ def test_create_reflection_cleans_the_text(app, worker):
         practice_change='<p><a href="https://example.org/guide">a link</a> and <span style="color:red">text</span></p>',
         next_steps="   ",
     )
-    evidence = service.create_evidence(worker, EvidenceKind.REFLECTION, data, today=TODAY)
+    evidence = service.create_evidence(worker, EvidenceKind.REFLECTION, data, today=PINNED_TODAY)
 
     stored = reload(evidence)
     assert_new_draft(stored, worker, EvidenceKind.REFLECTION)
@@ -225,7 +174,9 @@ def test_create_reflection_cleans_the_text(app, worker):
 )
 def test_code_in_the_text_is_refused_next_to_the_field(app, worker, text):
     with pytest.raises(FieldError) as error:
-        service.create_evidence(worker, EvidenceKind.REFLECTION, reflection_input(what_happened=text), today=TODAY)
+        service.create_evidence(
+            worker, EvidenceKind.REFLECTION, reflection_input(what_happened=text), today=PINNED_TODAY
+        )
     assert_refused(
         app,
         error,
@@ -281,7 +232,7 @@ def test_create_supervision_note_with_actions_and_default_title(app, worker, sup
             ActionInput("  Book   the   safeguarding course ", "supervisor", date(2026, 5, 1)),
         ],
     )
-    evidence = service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=TODAY)
+    evidence = service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=PINNED_TODAY)
 
     stored = reload(evidence)
     assert_new_draft(stored, worker, EvidenceKind.SUPERVISION_NOTE)
@@ -300,7 +251,7 @@ def test_supervision_note_keeps_a_given_title(app, worker, supervisor):
     data = EvidenceInput(
         title="Monthly supervision", occurred_on=SESSION_DAY, supervisor_id=supervisor.id, description="Caseload"
     )
-    evidence = service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=TODAY)
+    evidence = service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=PINNED_TODAY)
     assert reload(evidence).title == "Monthly supervision"
     assert reload(evidence).actions == []
 
@@ -314,7 +265,7 @@ def test_create_observation_with_files(app, worker):
         EvidenceKind.OBSERVATION,
         data,
         [upload(PDF, "notes.pdf"), upload(png_bytes(), "photo.png")],
-        today=TODAY,
+        today=PINNED_TODAY,
     )
 
     stored = reload(evidence)
@@ -339,7 +290,7 @@ def test_create_feedback(app, worker):
         feedback_from="  A person I   supported ",
         description="Thank you for helping me join the walking group.",
     )
-    evidence = service.create_evidence(worker, EvidenceKind.FEEDBACK, data, today=TODAY)
+    evidence = service.create_evidence(worker, EvidenceKind.FEEDBACK, data, today=PINNED_TODAY)
 
     stored = reload(evidence)
     assert_new_draft(stored, worker, EvidenceKind.FEEDBACK)
@@ -351,12 +302,12 @@ def test_create_feedback(app, worker):
 
 
 def test_create_other(app, worker):
-    data = EvidenceInput(title="Community asset map", occurred_on=TODAY, description="A map of local groups.")
-    evidence = service.create_evidence(worker, EvidenceKind.OTHER, data, today=TODAY)  # today itself is allowed
+    data = EvidenceInput(title="Community asset map", occurred_on=PINNED_TODAY, description="A map of local groups.")
+    evidence = service.create_evidence(worker, EvidenceKind.OTHER, data, today=PINNED_TODAY)  # today itself is allowed
 
     stored = reload(evidence)
     assert_new_draft(stored, worker, EvidenceKind.OTHER)
-    assert stored.occurred_on == TODAY
+    assert stored.occurred_on == PINNED_TODAY
     assert stored.description == "<p>A map of local groups.</p>"
     assert_kind_columns_empty(stored, keep=("description",))
 
@@ -364,7 +315,7 @@ def test_create_other(app, worker):
 def test_create_with_a_first_link(app, worker):
     target = competence("PS-LW-05")
     evidence = service.create_evidence(
-        worker, EvidenceKind.REFLECTION, reflection_input(), link_competence_id=target.id, today=TODAY
+        worker, EvidenceKind.REFLECTION, reflection_input(), link_competence_id=target.id, today=PINNED_TODAY
     )
     assert [(link.competence_id, link.note) for link in reload(evidence).links] == [(target.id, "")]
 
@@ -375,7 +326,7 @@ def test_create_with_a_first_link(app, worker):
 def assert_refused(app, error: pytest.ExceptionInfo, field: str, message: str) -> None:
     assert error.value.field == field
     assert error.value.message == message
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -388,7 +339,7 @@ BAD_INPUT = [
     pytest.param(EvidenceKind.REFLECTION, {"occurred_on": None}, "occurred_on", "Enter the date", id="missing-date"),
     pytest.param(
         EvidenceKind.REFLECTION,
-        {"occurred_on": TODAY + timedelta(days=1)},
+        {"occurred_on": PINNED_TODAY + timedelta(days=1)},
         "occurred_on",
         "The date must be today or in the past",
         id="future-date",
@@ -475,7 +426,7 @@ def test_bad_input_is_refused_on_its_field_and_writes_nothing(app, worker, kind,
     }[kind]
     uploads = [upload()] if kind == EvidenceKind.CERTIFICATE else []
     with pytest.raises(FieldError) as error:
-        service.create_evidence(worker, kind, EvidenceInput(**{**base, **changes}), uploads, today=TODAY)
+        service.create_evidence(worker, kind, EvidenceInput(**{**base, **changes}), uploads, today=PINNED_TODAY)
     assert_refused(app, error, field, message)
 
 
@@ -497,7 +448,7 @@ def test_a_wrong_kind_of_file_among_good_ones_leaves_nothing(app, worker):
         upload(b"<html><script>x</script></html>", "three.pdf"),
     ]
     with pytest.raises(FieldError) as error:
-        service.create_evidence(worker, EvidenceKind.OBSERVATION, data, uploads, today=TODAY)
+        service.create_evidence(worker, EvidenceKind.OBSERVATION, data, uploads, today=PINNED_TODAY)
     assert_refused(app, error, "files", WRONG_KIND)
 
 
@@ -523,7 +474,7 @@ def supervision_input(supervisor_id, **changes) -> EvidenceInput:
 def test_supervisor_must_be_chosen(app, worker, supervisor):
     with pytest.raises(FieldError) as error:
         service.create_evidence(
-            worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(None, title="Supervision"), today=TODAY
+            worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(None, title="Supervision"), today=PINNED_TODAY
         )
     assert_refused(app, error, "supervisor_id", "Choose the supervisor the session was with")
 
@@ -531,7 +482,7 @@ def test_supervisor_must_be_chosen(app, worker, supervisor):
 def test_supervision_note_without_supervisor_or_title_asks_for_the_supervisor(app, worker, supervisor):
     """The title of a supervision note is optional: with neither, the missing supervisor is the problem."""
     with pytest.raises(FieldError) as error:
-        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(None), today=TODAY)
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(None), today=PINNED_TODAY)
     assert_refused(app, error, "supervisor_id", "Choose the supervisor the session was with")
 
 
@@ -548,7 +499,7 @@ def test_supervisor_not_assigned_on_the_session_date_is_refused(app, worker, sta
     assignment.ends_on = ends_on
     db.session.commit()
     with pytest.raises(FieldError) as error:
-        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=TODAY)
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=PINNED_TODAY)
     assert_refused(
         app, error, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session"
     )
@@ -559,7 +510,7 @@ def test_someone_elses_supervisor_is_refused(app, worker):
     person = make_user(Role.SUPERVISOR)
     assign(person, other)
     with pytest.raises(FieldError) as error:
-        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=TODAY)
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=PINNED_TODAY)
     assert_refused(
         app, error, "supervisor_id", "Choose a supervisor who was supervising you on the date of the session"
     )
@@ -570,7 +521,9 @@ def test_assignment_boundaries_are_inclusive(app, worker):
     assignment = assign(person, worker, starts_on=SESSION_DAY)
     assignment.ends_on = SESSION_DAY
     db.session.commit()
-    evidence = service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=TODAY)
+    evidence = service.create_evidence(
+        worker, EvidenceKind.SUPERVISION_NOTE, supervision_input(person.id), today=PINNED_TODAY
+    )
     assert reload(evidence).supervisor_id == person.id
 
 
@@ -603,7 +556,7 @@ def test_assignment_boundaries_are_inclusive(app, worker):
 def test_half_filled_action_row_is_refused(app, worker, supervisor, row, field, message):
     data = supervision_input(supervisor.id, actions=[ActionInput("Complete", "worker", date(2026, 4, 1)), row])
     with pytest.raises(FieldError) as error:
-        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=TODAY)
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=PINNED_TODAY)
     assert_refused(app, error, field, message)
 
 
@@ -611,10 +564,15 @@ def test_create_with_a_link_to_another_framework_writes_nothing(app, worker):
     other = competence("CORE-01", "sfh-senior-engagement-worker")
     with pytest.raises(FieldError) as error:
         service.create_evidence(
-            worker, EvidenceKind.CERTIFICATE, certificate_input(), [upload()], link_competence_id=other.id, today=TODAY
+            worker,
+            EvidenceKind.CERTIFICATE,
+            certificate_input(),
+            [upload()],
+            link_competence_id=other.id,
+            today=PINNED_TODAY,
         )
     assert error.value.message == "Choose a competence from your framework"
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -629,7 +587,7 @@ def test_nothing_is_written_when_the_commit_fails(app, worker, monkeypatch):
         make_certificate(worker)
     monkeypatch.undo()
     db.session.rollback()
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
 
@@ -720,7 +678,7 @@ def test_update_note_and_unlink(app, worker):
 def test_submit_a_draft(app, worker):
     evidence = make_linked(worker)
     before = datetime.now(UTC)
-    service.submit(worker, evidence, today=TODAY)
+    service.submit(worker, evidence, today=PINNED_TODAY)
     stored = reload(evidence)
     assert stored.status == EvidenceStatus.SUBMITTED
     assert stored.submitted_at is not None
@@ -733,13 +691,15 @@ def test_a_submitted_item_cannot_change(app, worker):
     evidence = make_certificate(worker, uploads=[upload(PDF, "a.pdf"), upload(PDF, "b.pdf")])
     link = service.link_competence(worker, evidence, competence("PS-LW-01").id, "note")
     evidence = reload(evidence)
-    service.submit(worker, evidence, today=TODAY)
+    service.submit(worker, evidence, today=PINNED_TODAY)
     evidence = reload(evidence)
     names = files_on_disk(app)
     message = "This item is submitted for review and cannot be changed"
 
     attempts = {
-        "update": lambda: service.update_evidence(worker, evidence, certificate_input(title="Changed"), today=TODAY),
+        "update": lambda: service.update_evidence(
+            worker, evidence, certificate_input(title="Changed"), today=PINNED_TODAY
+        ),
         "remove file": lambda: service.remove_file(worker, evidence, evidence.files[0]),
         "link": lambda: service.link_competence(worker, evidence, competence("PS-LW-02").id),
         "update note": lambda: service.update_link_note(worker, evidence, link, "changed"),
@@ -764,7 +724,7 @@ def test_a_submitted_item_cannot_change(app, worker):
 def test_a_private_reflection_cannot_be_submitted(app, worker):
     evidence = make_linked(worker, is_private=True)
     with pytest.raises(FieldError) as error:
-        service.submit(worker, evidence, today=TODAY)
+        service.submit(worker, evidence, today=PINNED_TODAY)
     assert (error.value.field, error.value.message) == (
         "item",
         "A private reflection cannot be submitted: make it shareable first",
@@ -775,7 +735,7 @@ def test_a_private_reflection_cannot_be_submitted(app, worker):
 def test_an_item_without_links_cannot_be_submitted(app, worker):
     evidence = make_certificate(worker)
     with pytest.raises(FieldError) as error:
-        service.submit(worker, evidence, today=TODAY)
+        service.submit(worker, evidence, today=PINNED_TODAY)
     assert error.value.message == "Link the item to at least one competence before you submit it"
     stored = reload(evidence)
     assert stored.status == EvidenceStatus.DRAFT and stored.submitted_at is None
@@ -788,7 +748,7 @@ def test_deleting_a_draft_removes_its_files_links_and_actions(app, worker, super
         worker,
         EvidenceKind.SUPERVISION_NOTE,
         supervision_input(supervisor.id, actions=[ActionInput("Read", "worker", date(2026, 4, 1))]),
-        today=TODAY,
+        today=PINNED_TODAY,
     )
     service.link_competence(worker, note, competence("PS-LW-02").id)
     kept = make_certificate(worker, uploads=[upload(PDF, "kept.pdf")])
@@ -798,7 +758,7 @@ def test_deleting_a_draft_removes_its_files_links_and_actions(app, worker, super
     service.delete_evidence(worker, reload(certificate))
     service.delete_evidence(worker, reload(note))
 
-    assert row_counts() == {"Evidence": 1, "EvidenceFile": 1, "EvidenceLink": 0, "SupervisionAction": 0}
+    assert row_counts(*EVIDENCE_MODELS) == {**NO_EVIDENCE, "evidence": 1, "evidence_files": 1}
     assert files_on_disk(app) == [kept_name]
 
 
@@ -825,7 +785,7 @@ def test_update_changes_a_draft_and_adds_files(app, worker):
         reload(evidence),
         certificate_input(title="Safeguarding adults level 3", cpd_hours=Decimal("6")),
         [upload(PDF, "page2.pdf")],
-        today=TODAY,
+        today=PINNED_TODAY,
     )
     stored = reload(evidence)
     assert stored.title == "Safeguarding adults level 3"
@@ -843,7 +803,7 @@ def test_refused_update_writes_nothing(app, worker):
             reload(evidence),
             certificate_input(title="Changed", expires_on=date(2020, 1, 1)),
             [upload(PDF, "new.pdf")],
-            today=TODAY,
+            today=PINNED_TODAY,
         )
     assert error.value.field == "expires_on"
     stored = reload(evidence)
@@ -861,7 +821,7 @@ def test_shareable_reflection_with_an_nhs_number_needs_confirmation(app, worker)
     assert error.value.field == "confirm_anonymous"
     assert error.value.message.startswith("Check the highlighted details (1 possible NHS number)")
     assert [(f.kind, f.text) for f in error.value.findings] == [("NHS number", NHS_NUMBER)]
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 def test_confirmed_reflection_is_saved_with_the_confirmation(app, worker):
@@ -882,7 +842,7 @@ def test_other_kinds_are_checked_too(app, worker):
     # Every free-text field is checked, not only a reflection's: an observation's description is refused outright.
     data = EvidenceInput(title="Observed", occurred_on=date(2026, 5, 1), description=f"NHS number {NHS_NUMBER}")
     with pytest.raises(FieldError) as error:
-        service.create_evidence(worker, EvidenceKind.OBSERVATION, data, today=TODAY)
+        service.create_evidence(worker, EvidenceKind.OBSERVATION, data, today=PINNED_TODAY)
     assert error.value.field == "description"
     assert "What was observed contains 1 possible NHS number" in error.value.message
     assert db.session.scalar(select(func.count()).select_from(Evidence)) == 0
@@ -895,18 +855,18 @@ def test_editing_the_text_clears_the_confirmation(app, worker):
         worker,
         reload(evidence),
         reflection_input(title="Renamed", what_happened=f"Team line {NHS_NUMBER}."),
-        today=TODAY,
+        today=PINNED_TODAY,
     )
     assert reload(evidence).anonymity_confirmed_at is not None
     # Changed text that still holds the number is checked again.
     with pytest.raises(AnonymityCheckNeeded):
         service.update_evidence(
-            worker, reload(evidence), reflection_input(what_happened=f"Call {NHS_NUMBER} again."), today=TODAY
+            worker, reload(evidence), reflection_input(what_happened=f"Call {NHS_NUMBER} again."), today=PINNED_TODAY
         )
     assert reload(evidence).what_happened == f"<p>Team line {NHS_NUMBER}.</p>"
     # Changed text without it is saved, and the old confirmation no longer counts.
     service.update_evidence(
-        worker, reload(evidence), reflection_input(what_happened="Nothing identifying."), today=TODAY
+        worker, reload(evidence), reflection_input(what_happened="Nothing identifying."), today=PINNED_TODAY
     )
     stored = reload(evidence)
     assert stored.what_happened == "<p>Nothing identifying.</p>"
@@ -919,7 +879,7 @@ def test_making_a_reflection_private_clears_the_confirmation(app, worker):
         worker,
         reload(evidence),
         reflection_input(what_happened=f"Team line {NHS_NUMBER}.", is_private=True),
-        today=TODAY,
+        today=PINNED_TODAY,
     )
     stored = reload(evidence)
     assert stored.is_private is True and stored.anonymity_confirmed_at is None
@@ -932,14 +892,14 @@ def test_submit_checks_anonymity(app, worker):
     db.session.commit()
 
     with pytest.raises(AnonymityCheckNeeded) as error:
-        service.submit(worker, reload(evidence), today=TODAY)
+        service.submit(worker, reload(evidence), today=PINNED_TODAY)
     assert error.value.field == "confirm_anonymous"
     assert [f.kind for f in error.value.findings] == ["NHS number"]
     stored = reload(evidence)
     assert stored.status == EvidenceStatus.DRAFT
     assert stored.submitted_at is None and stored.anonymity_confirmed_at is None
 
-    service.submit(worker, stored, confirm_anonymous=True, today=TODAY)
+    service.submit(worker, stored, confirm_anonymous=True, today=PINNED_TODAY)
     stored = reload(evidence)
     assert stored.status == EvidenceStatus.SUBMITTED
     assert stored.anonymity_confirmed_at is not None
@@ -947,7 +907,7 @@ def test_submit_checks_anonymity(app, worker):
 
 def test_submit_does_not_ask_again_after_confirmation(app, worker):
     evidence = make_linked(worker, what_happened=f"Team line {NHS_NUMBER}.", confirm_anonymous=True)
-    service.submit(worker, evidence, today=TODAY)
+    service.submit(worker, evidence, today=PINNED_TODAY)
     assert reload(evidence).status == EvidenceStatus.SUBMITTED
 
 
@@ -982,9 +942,12 @@ def test_only_workers_with_a_framework_keep_a_portfolio(app, frameworks):
     for user in (make_user(Role.SUPERVISOR), make_user(Role.WORKER)):
         with pytest.raises(Forbidden):
             service.create_evidence(
-                user, EvidenceKind.OTHER, EvidenceInput(title="T", occurred_on=TODAY, description="D"), today=TODAY
+                user,
+                EvidenceKind.OTHER,
+                EvidenceInput(title="T", occurred_on=PINNED_TODAY, description="D"),
+                today=PINNED_TODAY,
             )
-    assert row_counts() == NOTHING
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 # --- my portfolio -----------------------------------------------------------------
@@ -1165,7 +1128,7 @@ def test_competence_map_for_a_link_worker(app, worker):
     target = competence("PS-LW-01")
     make_linked(worker)  # a draft
     submitted = make_linked(worker, refs=("PS-LW-01", "PS-LW-02"))
-    service.submit(worker, submitted, today=TODAY)
+    service.submit(worker, submitted, today=PINNED_TODAY)
     other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
     make_linked(other)  # not counted for this worker
     retired = competence("PS-LW-13")
@@ -1268,7 +1231,7 @@ def test_picker_leaves_out_other_frameworks_and_retired_competences(app, worker)
 def test_picker_shows_evidence_counts_and_linked_flag(app, worker):
     make_linked(worker, refs=("PS-LW-01", "PS-LW-02"))
     second = make_linked(worker, refs=("PS-LW-01",))
-    service.submit(worker, second, today=TODAY)
+    service.submit(worker, second, today=PINNED_TODAY)
     other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
     make_linked(other, refs=("PS-LW-01", "PS-LW-03"))
     current = make_reflection(worker)

@@ -16,9 +16,9 @@ from portfolio.models import AuditEntry, Competence, Evidence, EvidenceKind, Fra
 from portfolio.portability import case, importing
 from portfolio.portability import service as import_service
 from tests.factories import make_user, tier
+from tests.racing import ROUNDS, no_server_errors, overlapped, race, signed_in
 
 from .conftest import csrf_token
-from .test_review_concurrency import ROUNDS, no_server_errors, overlapped, race, server, signed_in  # noqa: F401
 
 MATRIX_MAORI = {
     "framework": {
@@ -393,7 +393,7 @@ def test_people_other_than_managers_cannot_import(client, auth, frameworks):
     assert "Import a framework" not in client.get("/frameworks/").get_data(as_text=True)
 
 
-def test_two_confirms_at_once_create_one_framework(app, server, frameworks):  # noqa: F811 (the fixture)
+def test_two_confirms_at_once_create_one_framework(app, server, frameworks):
     with app.test_request_context():
         manager = make_user(Role.MANAGER, email="maya@example.org")
         manager_id = manager.id

@@ -8,10 +8,8 @@ framework page, the panel PDF and the data export.
 
 from __future__ import annotations
 
-import html
 import io
 import json
-import re
 import zipfile
 from datetime import date, timedelta
 
@@ -33,22 +31,11 @@ from portfolio.models import (
 )
 from portfolio.progress import rules, service
 from portfolio.progress.rules import CompetenceStatus
-from tests.factories import assign, make_user
+from tests.factories import LINK_WORKER_FILE, TODAY, assign, link_draft, make_user, meet
 from tests.factories import tier as tier_of
-from tests.test_progress_routes import pdf_text
-from tests.test_progress_service import LINK_WORKER_FILE, link_draft, meet
+from tests.pages import pdf_text, text_of, words
 
-TODAY = date.today()
-NEW_WORDING = "Demonstrate conversation skills that follow an evidence-based framework"
-
-
-def text_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(fragment: str) -> str:
-    """A piece of HTML as a person reads it: tags gone, whitespace collapsed."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+NEW_STATEMENT = "Demonstrate conversation skills that follow an evidence-based framework"
 
 
 def current_competence(ref: str) -> Competence:
@@ -62,7 +49,7 @@ def current_competence(ref: str) -> Competence:
 def load_new_version(tmp_path) -> Framework:
     """A changed copy of the Link Worker file: one statement reworded (same ref)."""
     text = LINK_WORKER_FILE.read_text(encoding="utf-8").replace(
-        "Demonstrate conversations skills adhering to an evidence-based framework", NEW_WORDING
+        "Demonstrate conversations skills adhering to an evidence-based framework", NEW_STATEMENT
     )
     changed = tmp_path / "link-worker.yaml"
     changed.write_text(text, encoding="utf-8")
@@ -95,7 +82,7 @@ def upgraded(people, tmp_path):
     draft = link_draft(worker, [old["PS-LW-01"], old["PS-LW-03"]], title="Draft on version 1")
     new = load_new_version(tmp_path)
     new_01, new_03 = current_competence("PS-LW-01"), current_competence("PS-LW-03")
-    assert new_01.framework_id == new.id and new_01.statement == NEW_WORDING
+    assert new_01.framework_id == new.id and new_01.statement == NEW_STATEMENT
     db.session.add(EvidenceLink(evidence_id=draft.id, competence_id=new_01.id))
     db.session.commit()
     link_draft(worker, [new_03], title="Draft on version 2")
@@ -168,7 +155,7 @@ def test_every_view_agrees_after_a_new_framework_version(client, auth, upgraded)
 
     # The competence map: items per statement by status, and the statement's status.
     page = text_of(client.get("/portfolio/map"))
-    assert map_row(page, NEW_WORDING) == f"{NEW_WORDING} 2 1 draft 1 signed off Met"
+    assert map_row(page, NEW_STATEMENT) == f"{NEW_STATEMENT} 2 1 draft 1 signed off Met"
     assert map_row(page, three.statement) == f"{three.statement} 2 2 draft In progress"
     assert map_row(page, two.statement) == f"{two.statement} 0 No evidence Not started"
 
@@ -188,7 +175,7 @@ def test_every_view_agrees_after_a_new_framework_version(client, auth, upgraded)
     # What is missing: PS-LW-03 in progress with both drafts; PS-LW-01 (met) not there.
     missing = words(text_of(client.get("/progress/missing")))
     assert f"{three.statement} Link Worker · In progress Draft on version 2 Draft Draft on version 1 Draft" in missing
-    assert NEW_WORDING not in missing
+    assert NEW_STATEMENT not in missing
 
     # The framework page, for the worker: the same numbers next to each statement.
     page = text_of(client.get(f"/frameworks/{new.id}"))
@@ -196,14 +183,14 @@ def test_every_view_agrees_after_a_new_framework_version(client, auth, upgraded)
     def listed(competence: Competence) -> str:
         return words(page.split(f'id="competence-{competence.id}">')[1].split("</li>")[0])
 
-    assert listed(one) == f"{NEW_WORDING} 2 items linked · Met"
+    assert listed(one) == f"{NEW_STATEMENT} 2 items linked · Met"
     assert listed(three) == f"{three.statement} 2 items linked · In progress"
     assert listed(two) == f"{two.statement} 0 items linked · Not started"
 
     # The panel PDF.
     text = pdf_text(client.get("/progress/portfolio.pdf").data)
     assert "Link Worker: 1 of 48 competences met" in text
-    assert f"{NEW_WORDING} [Met] Accepted on version 1 (Other evidence," in text
+    assert f"{NEW_STATEMENT} [Met] Accepted on version 1 (Other evidence," in text
     assert f"{three.statement} [In progress] No accepted evidence yet" in text
     assert f"{two.statement} [Not started] No accepted evidence yet" in text
 
@@ -213,7 +200,7 @@ def test_every_view_agrees_after_a_new_framework_version(client, auth, upgraded)
     exported = {p["ref"]: p for p in json.loads(archive.read("portfolio.json"))["progress"]}
     assert exported["PS-LW-01"] == {
         "ref": "PS-LW-01",
-        "statement": NEW_WORDING,
+        "statement": NEW_STATEMENT,
         "status": "met",
         "linked": 2,
         "accepted": 1,
@@ -232,7 +219,7 @@ def test_the_framework_page_shows_no_counts_to_others(client, auth, upgraded):
     manager = make_user(Role.MANAGER)
     auth.login_as(manager)
     page = text_of(client.get(f"/frameworks/{new.id}"))
-    assert NEW_WORDING in page and "items linked" not in page
+    assert NEW_STATEMENT in page and "items linked" not in page
 
 
 def test_the_htmx_search_on_the_framework_page_keeps_the_workers_counts(client, auth, upgraded):
@@ -241,7 +228,7 @@ def test_the_htmx_search_on_the_framework_page_keeps_the_workers_counts(client, 
     response = client.get(f"/frameworks/{new.id}?q=evidence-based", headers={"HX-Request": "true"})
     fragment = text_of(response)
     assert "<html" not in fragment and 'id="competences"' in fragment
-    assert f"{NEW_WORDING} 2 items linked · Met" in words(fragment)
+    assert f"{NEW_STATEMENT} 2 items linked · Met" in words(fragment)
 
 
 def test_the_picker_counts_items_by_ref(client, auth, upgraded):

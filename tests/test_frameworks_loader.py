@@ -18,6 +18,7 @@ from portfolio.extensions import db
 from portfolio.frameworks import loader, service
 from portfolio.frameworks.loader import FrameworkDataError
 from portfolio.models import Competence, CompetenceGroup, Framework, Requirement, Role, Section, Tier, User
+from tests.pages import row_counts
 
 from . import factories
 
@@ -95,15 +96,6 @@ def group_path(competence: Competence) -> list[tuple[str, str]]:
         path.insert(0, (group.kind, group.name))
         group = db.session.get(CompetenceGroup, group.parent_id) if group.parent_id else None
     return path
-
-
-def row_counts() -> dict[str, int]:
-    """The number of rows in every table of the model."""
-    counts = {}
-    for table in db.metadata.sorted_tables:
-        counts[table.name] = db.session.scalar(select(func.count()).select_from(table))
-    db.session.rollback()
-    return counts
 
 
 def write_copy(source: Path, folder: Path, change) -> Path:

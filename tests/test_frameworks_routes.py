@@ -2,35 +2,28 @@
 
 from __future__ import annotations
 
-import html
-
 import pytest
 from sqlalchemy import func, select
 
 from portfolio.extensions import db
 from portfolio.frameworks import service
 from portfolio.models import Competence, CompetenceGroup, Requirement, Role, Section
-from tests.factories import make_user, tier
-from tests.pages import status_line
-
-
-def text_of(response) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.text)
+from tests.factories import make_user
+from tests.pages import status_line, text_of
 
 
 @pytest.fixture
-def manager(app, frameworks, auth):
-    user = make_user(Role.MANAGER, email="manager@example.org", name="Maya Manager")
-    auth.sign_in(user.email)
-    return user
+def manager(manager, frameworks, auth):
+    """The kit's manager, signed in through the form, with the frameworks loaded."""
+    auth.sign_in(manager.email)
+    return manager
 
 
 @pytest.fixture
-def worker(app, frameworks, auth):
-    user = make_user(Role.WORKER, email="worker@example.org", tier=tier("link-worker", "link-worker"))
-    auth.sign_in(user.email)
-    return user
+def worker(worker, auth):
+    """The kit's worker, signed in through the form."""
+    auth.sign_in(worker.email)
+    return worker
 
 
 def locality_count(framework) -> int:

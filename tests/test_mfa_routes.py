@@ -15,8 +15,8 @@ from portfolio.mfa.routes import SET_UP_ENDPOINTS
 from portfolio.models import AuditEntry, MfaAttempt, Passkey, RecoveryCode, Role, TotpSecret
 from tests.conftest import AuthActions, csrf_token
 from tests.factories import PASSWORD, give_totp, make_passkey, make_user
+from tests.pages import error_summary, field_error
 from tests.soft_authenticator import SoftAuthenticator
-from tests.test_auth import error_summary, field_error
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 
 from portfolio import PROJECT_ROOT, create_app
 from portfolio.extensions import db
+from tests.conftest import PG_ENV
 
-PG_ENV = "PORTFOLIO_TEST_DATABASE_URL"
 MIGRATIONS = PROJECT_ROOT / "migrations"
 
 

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import html
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from portfolio import tasks
@@ -25,11 +19,9 @@ from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import (
-    Competence,
     DecisionOutcome,
     EvidenceKind,
     EvidenceStatus,
-    Framework,
     NoteOutcome,
     Notification,
     Role,
@@ -38,31 +30,15 @@ from portfolio.models import (
 )
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
-from tests.conftest import queue_at
-from tests.factories import assign, make_user, tier
+from tests.conftest import body_of, free_port, queue_at
+from tests.factories import TODAY, assign, competence, make_user
+from tests.pages import text_of, words
 
-TODAY = date.today()
 TITLE = "Allotment walking group"
 SECRET_TEXT = "Mrs Example told me about her late husband during the walk."
 
 
 # --- helpers --------------------------------------------------------------------
-
-
-def text_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(fragment: str) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
-
-
-def competence(ref: str) -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
-    )
 
 
 def notices(user) -> list[Notification]:
@@ -102,20 +78,6 @@ def draft_item(worker):
     evidence_service.link_competence(worker, evidence, competence("PS-LW-02").id, "I listened first.")
     db.session.expire_all()
     return db.session.get(type(evidence), evidence.id)
-
-
-@pytest.fixture
-def worker(app, frameworks):
-    return make_user(
-        Role.WORKER, name="Wendy Worker", email="wendy@example.org", tier=tier("link-worker", "link-worker")
-    )
-
-
-@pytest.fixture
-def supervisor(worker):
-    person = make_user(Role.SUPERVISOR, name="Sam Supervisor", email="sam@example.org")
-    assign(person, worker, starts_on=date(2026, 1, 1))
-    return person
 
 
 # --- the list ------------------------------------------------------------------------
@@ -230,51 +192,6 @@ def test_notices_come_from_the_use_cases(client, auth, worker, supervisor):
 # --- email ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Collector:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self):
-        self.messages: list[email.message.EmailMessage] = []
-        self.recipients: list[list[str]] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
-        with self._lock:
-            self.messages.append(message)
-            self.recipients.append(list(envelope.rcpt_tos))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[email.message.EmailMessage]:
-        return [m for m in self.messages if m["To"] == address]
-
-
-@pytest.fixture
-def smtp(app):
-    """A local SMTP server the app is configured to use; stopped after the test."""
-    port = free_port()
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config.update(
-        SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_STARTTLS=False, PUBLIC_URL="https://portfolio.example.org"
-    )
-    try:
-        yield handler
-    finally:
-        controller.stop()
-
-
-def body_of(message) -> str:
-    return message.get_body(preferencelist=("plain",)).get_content()
-
-
 def test_submitting_emails_each_current_supervisor_without_the_items_text(client, auth, worker, supervisor, smtp):
     sue = make_user(Role.SUPERVISOR, name="Sue Supervisor", email="sue@example.org")
     assign(sue, worker, starts_on=date(2026, 1, 1))
@@ -291,8 +208,8 @@ def test_submitting_emails_each_current_supervisor_without_the_items_text(client
     response = client.post(f"/portfolio/{evidence.id}/submit", data={"csrf_token": auth.token("/")})
     assert response.status_code == 303
     submission = db.session.scalar(select(Submission))
-    assert sorted(m["To"] for m in smtp.messages) == ["sam@example.org", "sue@example.org"]
-    assert sorted(r for rs in smtp.recipients for r in rs) == ["sam@example.org", "sue@example.org"]
+    assert sorted(m["To"] for m in smtp.messages) == ["sue@example.org", "supervisor@example.org"]
+    assert sorted(r for rs in smtp.recipients for r in rs) == ["sue@example.org", "supervisor@example.org"]
     link = f"https://portfolio.example.org/review/{submission.id}"
     for message in smtp.messages:
         body = body_of(message)
@@ -326,7 +243,7 @@ def test_a_decision_emails_the_worker(client, auth, worker, supervisor, smtp):
     response = client.post(f"/review/{submission.id}", data=data)
     assert response.status_code == 303
     [message] = smtp.messages
-    assert message["To"] == "wendy@example.org"
+    assert message["To"] == "worker@example.org"
     assert message["Subject"] == "Sam Supervisor has signed off your evidence"
     body = body_of(message)
     assert f"https://portfolio.example.org/portfolio/{evidence.id}" in body
@@ -360,8 +277,8 @@ def test_a_returned_item_and_a_note_confirmation_email_the_worker(app, worker, s
     )
     review.review_note(supervisor, note, NoteOutcome.CONFIRMED, "")
     assert [(m["To"], m["Subject"]) for m in smtp.messages] == [
-        ("wendy@example.org", "Sam Supervisor has returned your evidence"),
-        ("wendy@example.org", "Sam Supervisor has confirmed your supervision note"),
+        ("worker@example.org", "Sam Supervisor has returned your evidence"),
+        ("worker@example.org", "Sam Supervisor has confirmed your supervision note"),
     ]
     for message in smtp.messages:
         assert SECRET_TEXT not in body_of(message) and "Supervision in March" not in body_of(message)
@@ -409,7 +326,7 @@ def test_with_the_smtp_server_down_the_action_still_succeeds(client, auth, app, 
     [notice] = notices(supervisor)
     assert notice.url.startswith("/review/")
     assert "Could not send a notification email: ConnectionRefusedError" in caplog.text
-    assert TITLE not in caplog.text and "sam@example.org" not in caplog.text
+    assert TITLE not in caplog.text and "supervisor@example.org" not in caplog.text
 
     # A decision too.
     submission = review.open_submission_of(evidence)

@@ -17,12 +17,11 @@ from portfolio.auth import passwords
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, PasswordReset, SignInAttempt, User
 
-from . import factories
-from . import test_review_concurrency as review_concurrency
+from . import factories, racing
 from .conftest import csrf_token
-from .test_account import NEW, OTHER_NEW, UNUSABLE, a_link_for
-from .test_auth import TOO_MANY
-from .test_review_concurrency import HttpClient, PendingPost, race, server  # noqa: F401 - server is a fixture
+from .factories import NEW_PASSWORD, OTHER_NEW_PASSWORD, a_link_for
+from .pages import TOO_MANY, UNUSABLE
+from .racing import HttpClient, PendingPost, race
 
 # argon2id is slow on purpose, and this machine may be busy: generous bounds.
 LOAD_TIMEOUT = 240.0
@@ -33,7 +32,7 @@ SESSIONS_EACH = 3
 @pytest.fixture(autouse=True)
 def patient(monkeypatch):
     """The shared race helpers wait as long as sixty argon2 checks on a busy machine can take."""
-    monkeypatch.setattr(review_concurrency, "TIMEOUT", LOAD_TIMEOUT)
+    monkeypatch.setattr(racing, "TIMEOUT", LOAD_TIMEOUT)
 
 
 def sign_in_posts(port: int, logins: list[tuple[str, str]]) -> tuple[list[HttpClient], list[PendingPost]]:
@@ -66,7 +65,7 @@ def test_sixty_simultaneous_sign_ins_all_succeed(app, server):
     clients, pending = sign_in_posts(server, logins)
     answers = race(pending)
 
-    described = [f"{c.name}: {a.describe()}" for c, a in zip(clients, answers) if a.status != 303]
+    described = [f"{c.name}: {a.describe()}" for c, a in zip(clients, answers, strict=True) if a.status != 303]
     assert described == [], f"{len(described)} of {len(answers)} sign-ins failed"
     assert all(a.headers["location"].endswith("/") for a in answers)
     for client in clients:
@@ -105,7 +104,7 @@ def test_two_tabs_submitting_one_reset_link_at_once_exactly_one_sets_the_passwor
         path = f"/account/reset-password/{a_link_for(maya)}"
         tabs = [HttpClient(server, "first"), HttpClient(server, "second")]
         pending = []
-        for tab, password in zip(tabs, (NEW, OTHER_NEW)):
+        for tab, password in zip(tabs, (NEW_PASSWORD, OTHER_NEW_PASSWORD), strict=True):
             page = tab.get(path)
             assert page.status == 200, page.describe()
             data = {"csrf_token": csrf_token(page.text), "password": password, "confirm_password": password}
@@ -119,8 +118,8 @@ def test_two_tabs_submitting_one_reset_link_at_once_exactly_one_sets_the_passwor
         assert winner.headers["location"].endswith("/auth/sign-in"), described
         assert UNUSABLE in loser.text, described
         db.session.commit()  # a new snapshot: see what the server wrote
-        won_with = NEW if winner is first else OTHER_NEW
-        lost_with = OTHER_NEW if won_with == NEW else NEW
+        won_with = NEW_PASSWORD if winner is first else OTHER_NEW_PASSWORD
+        lost_with = OTHER_NEW_PASSWORD if won_with == NEW_PASSWORD else NEW_PASSWORD
         hash_now = db.session.get(User, maya.id).password_hash
         assert passwords.verify_password(hash_now, won_with) and not passwords.verify_password(hash_now, lost_with)
         used = db.session.scalars(select(PasswordReset).where(PasswordReset.used_at.is_not(None))).all()
@@ -133,7 +132,7 @@ def test_a_password_changed_while_a_sign_in_checks_it_is_checked_again(app, monk
     from portfolio.auth import service as auth_service
 
     person = factories.make_user(email="maya@example.org")
-    new_hash = passwords.hash_password(NEW)
+    new_hash = passwords.hash_password(NEW_PASSWORD)
     real_verify = passwords.verify_password
     checked: list[str] = []
 

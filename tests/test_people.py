@@ -25,17 +25,12 @@ from portfolio.models import (
 )
 from portfolio.people import service
 from portfolio.review import service as review_service
+from tests.factories import NEW_PASSWORD
+from tests.pages import audit_rows
 
 from .conftest import QueryCounter, csrf_token
 from .factories import PASSWORD, assign, make_user, tier
 from .pages import status_of
-
-NEW_PASSWORD = "lantern orchard sideways pebble"
-
-
-@pytest.fixture
-def manager(app):
-    return make_user(Role.MANAGER, email="maya@example.org", name="Maya Manager")
 
 
 @pytest.fixture
@@ -49,7 +44,8 @@ def link_worker_tier(frameworks):
 
 
 @pytest.fixture
-def supervisor(app, frameworks):
+def sam(app, frameworks):
+    """Sam Supervisor, a Psychosocial Link Worker who also supervises."""
     return make_user(
         Role.WORKER,
         Role.SUPERVISOR,
@@ -73,15 +69,11 @@ def invite_worker(manager, link_worker_tier, **overrides):
         return service.invite(manager, **values)
 
 
-def entries(action: str) -> list[AuditEntry]:
-    return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)))
-
-
 # --- Service: inviting -------------------------------------------------------------------
 
 
-def test_invite_creates_an_invited_person_an_invitation_digest_and_assignments(manager, link_worker_tier, supervisor):
-    invited = invite_worker(manager, link_worker_tier, supervisor_ids=[supervisor.id])
+def test_invite_creates_an_invited_person_an_invitation_digest_and_assignments(manager, link_worker_tier, sam):
+    invited = invite_worker(manager, link_worker_tier, supervisor_ids=[sam.id])
     person = db.session.get(User, invited.person.id)
     assert person.email == "wendy@example.org" and person.status == "invited"
     assert person.active is False and person.invited is True
@@ -93,14 +85,10 @@ def test_invite_creates_an_invited_person_an_invitation_digest_and_assignments(m
     )
     assert timedelta(days=6, hours=23) < expires - datetime.now(UTC) <= timedelta(days=7)
     assignment = db.session.scalar(select(SupervisionAssignment).where(SupervisionAssignment.worker_id == person.id))
-    assert (
-        assignment.supervisor_id == supervisor.id
-        and assignment.starts_on == date.today()
-        and assignment.ends_on is None
-    )
-    [entry] = entries("person.invited")
+    assert assignment.supervisor_id == sam.id and assignment.starts_on == date.today() and assignment.ends_on is None
+    [entry] = audit_rows("person.invited")
     assert entry.actor_id == manager.id and entry.subject == f"user:{person.id}"
-    assert entry.details["roles"] == ["worker"] and entry.details["supervisor_ids"] == [supervisor.id]
+    assert entry.details["roles"] == ["worker"] and entry.details["supervisor_ids"] == [sam.id]
     assert ledger.verify().ok
 
 
@@ -132,7 +120,7 @@ def test_invite_refuses_bad_input_and_writes_nothing(manager, link_worker_tier, 
     assert error.value.field == field and message in error.value.message
     assert db.session.scalar(select(func.count(User.id))) == 1
     assert db.session.scalar(select(func.count(Invitation.id))) == 0
-    assert entries("person.invited") == []
+    assert audit_rows("person.invited") == []
 
 
 def test_invite_refuses_a_taken_email_whatever_its_case(manager, link_worker_tier):
@@ -191,7 +179,7 @@ def test_accepting_sets_the_password_uses_up_the_link_and_activates(manager, lin
     assert db.session.scalar(select(Invitation.used_at)) is not None
     with pytest.raises(service.InvitationUnusable):
         service.accept_invitation(invited.token, NEW_PASSWORD, NEW_PASSWORD)
-    assert entries("person.invitation_accepted")[0].actor_id == person.id
+    assert audit_rows("person.invitation_accepted")[0].actor_id == person.id
 
 
 @pytest.mark.parametrize(
@@ -238,7 +226,7 @@ def test_change_records_before_and_after_in_the_ledger(manager, other_manager, l
     }
     person = db.session.get(User, person.id)
     assert (person.name, person.is_supervisor, person.tier_id) == ("Pat Jones", True, coach.id)
-    [entry] = entries("person.changed")
+    [entry] = audit_rows("person.changed")
     assert entry.actor_id == manager.id and entry.details == changed
     assert (
         service.describe(entry)
@@ -248,7 +236,7 @@ def test_change_records_before_and_after_in_the_ledger(manager, other_manager, l
     assert (
         service.change(manager, person, name="Pat Jones", roles={Role.WORKER, Role.SUPERVISOR}, tier_id=coach.id) == {}
     )
-    assert len(entries("person.changed")) == 1
+    assert len(audit_rows("person.changed")) == 1
 
 
 def test_a_manager_cannot_change_their_own_roles(manager, other_manager):
@@ -264,7 +252,7 @@ def test_a_manager_cannot_change_their_own_roles(manager, other_manager):
 def test_taking_the_manager_role_from_another_manager_is_audited(manager, other_manager):
     service.change(manager, other_manager, name=other_manager.name, roles={Role.SUPERVISOR}, tier_id=None)
     assert db.session.get(User, other_manager.id).roles == {Role.SUPERVISOR}
-    [entry] = entries("person.changed")
+    [entry] = audit_rows("person.changed")
     assert entry.details == {"roles": {"before": ["manager"], "after": ["supervisor"]}}
 
 
@@ -279,11 +267,11 @@ def test_change_refuses_a_worker_without_a_tier(manager, link_worker_tier):
 # --- Service: deactivating -----------------------------------------------------------------
 
 
-def test_deactivating_ends_sessions_and_supervision_and_is_audited(app, manager, link_worker_tier, supervisor):
+def test_deactivating_ends_sessions_and_supervision_and_is_audited(app, manager, link_worker_tier, sam):
     worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
-    assign(supervisor, worker, starts_on=date.today() - timedelta(days=30))
+    assign(sam, worker, starts_on=date.today() - timedelta(days=30))
     future = SupervisionAssignment(
-        supervisor_id=supervisor.id, worker_id=worker.id, starts_on=date.today() + timedelta(days=5)
+        supervisor_id=sam.id, worker_id=worker.id, starts_on=date.today() + timedelta(days=5)
     )
     db.session.add(future)
     db.session.commit()
@@ -294,17 +282,17 @@ def test_deactivating_ends_sessions_and_supervision_and_is_audited(app, manager,
     [kept] = db.session.scalars(select(SupervisionAssignment)).all()
     assert kept.ends_on == date.today() - timedelta(days=1)
     assert all(not row.supervisors for row in service.people())
-    [entry] = entries("person.deactivated")
+    [entry] = audit_rows("person.deactivated")
     assert entry.actor_id == manager.id and len(entry.details["ended_assignments"]) == 2
-    assert [e.action for e in entries("supervision.ended")] == ["supervision.ended"]
-    assert [e.action for e in entries("supervision.cancelled")] == ["supervision.cancelled"]
+    assert [e.action for e in audit_rows("supervision.ended")] == ["supervision.ended"]
+    assert [e.action for e in audit_rows("supervision.cancelled")] == ["supervision.cancelled"]
     with pytest.raises(auth_service.AuthError):
         auth_service.sign_in("w@example.org", PASSWORD, "127.0.0.1")
 
 
-def test_a_deactivated_workers_items_leave_the_review_queue(app, manager, link_worker_tier, supervisor):
+def test_a_deactivated_workers_items_leave_the_review_queue(app, manager, link_worker_tier, sam):
     worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
-    assign(supervisor, worker, starts_on=date.today() - timedelta(days=30))
+    assign(sam, worker, starts_on=date.today() - timedelta(days=30))
     evidence = Evidence(
         owner_id=worker.id, kind="other", status=EvidenceStatus.SUBMITTED, title="Leaflet", occurred_on=date.today()
     )
@@ -312,9 +300,9 @@ def test_a_deactivated_workers_items_leave_the_review_queue(app, manager, link_w
     db.session.flush()
     db.session.add(Submission(evidence_id=evidence.id, content_hash="x"))
     db.session.commit()
-    assert review_service.queue_count(supervisor) == 1
+    assert review_service.queue_count(sam) == 1
     service.deactivate(manager, worker)
-    assert review_service.queue_count(db.session.get(User, supervisor.id)) == 0
+    assert review_service.queue_count(db.session.get(User, sam.id)) == 0
 
 
 @pytest.mark.parametrize("who", ["self", "already"])
@@ -357,27 +345,27 @@ def test_reactivating_restores_sign_in(manager, link_worker_tier):
 # --- Reading -------------------------------------------------------------------------------
 
 
-def test_people_search_and_filters(manager, link_worker_tier, supervisor):
+def test_people_search_and_filters(manager, link_worker_tier, sam):
     worker = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=link_worker_tier)
-    assign(supervisor, worker, starts_on=date.today() - timedelta(days=1))
+    assign(sam, worker, starts_on=date.today() - timedelta(days=1))
     make_user(Role.WORKER, email="gone@example.org", name="Gone Person", active=False, tier=link_worker_tier)
     assert [r.user.email for r in service.people("WENDY")] == ["wendy@example.org"]
     assert [r.user.email for r in service.people("example.org", status="deactivated")] == ["gone@example.org"]
     assert [r.user.email for r in service.people(role="supervisor")] == ["sam@example.org"]
     assert [r.user.email for r in service.people("100%_")] == []
     [row] = service.people("wendy")
-    assert row.supervisors == [supervisor]
+    assert row.supervisors == [sam]
 
 
 def test_the_list_takes_the_same_number_of_queries_for_5_and_100_people(
-    app, client, auth, manager, link_worker_tier, supervisor
+    app, client, auth, manager, link_worker_tier, sam
 ):
     auth.login_as(manager)
 
     def add(n):
         for _ in range(n):
             w = make_user(Role.WORKER, tier=link_worker_tier)
-            assign(supervisor, w, starts_on=date.today() - timedelta(days=1))
+            assign(sam, w, starts_on=date.today() - timedelta(days=1))
 
     add(3)
     with QueryCounter(db.engine) as small:
@@ -394,9 +382,9 @@ def test_the_list_takes_the_same_number_of_queries_for_5_and_100_people(
 # --- Routes ----------------------------------------------------------------------------------
 
 
-def test_people_page_lists_everyone_and_htmx_gets_only_the_list(client, auth, manager, link_worker_tier, supervisor):
+def test_people_page_lists_everyone_and_htmx_gets_only_the_list(client, auth, manager, link_worker_tier, sam):
     worker = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=link_worker_tier)
-    assign(supervisor, worker, starts_on=date.today() - timedelta(days=1))
+    assign(sam, worker, starts_on=date.today() - timedelta(days=1))
     auth.login_as(manager)
     page = client.get("/people/")
     assert page.status_code == 200 and "<h1>People</h1>" in page.text
@@ -404,11 +392,11 @@ def test_people_page_lists_everyone_and_htmx_gets_only_the_list(client, auth, ma
     assert "Sam Supervisor (sam@example.org)" in page.text and "Wendy Worker" in page.text
     fragment = client.get("/people/?q=wendy", headers={"HX-Request": "true"})
     assert "<html" not in fragment.text and 'id="people-list"' in fragment.text
-    assert "wendy@example.org" in fragment.text and "maya@example.org" not in fragment.text
+    assert "wendy@example.org" in fragment.text and "manager@example.org" not in fragment.text
     assert "1 person matches your search" in fragment.text
     assert "HX-Request" in fragment.headers["Vary"]
     plain = client.get("/people/?status=active&role=manager")
-    assert "<html" in plain.text and "maya@example.org" in plain.text and "wendy@example.org" not in plain.text
+    assert "<html" in plain.text and "manager@example.org" in plain.text and "wendy@example.org" not in plain.text
 
 
 def test_people_is_in_the_managers_header_only(client, auth, manager, link_worker_tier):
@@ -424,7 +412,7 @@ def post_invite(client, auth, **data):
     return client.post("/people/invite", data={"csrf_token": token, **data})
 
 
-def test_invite_without_smtp_shows_the_link_once(app, client, auth, manager, link_worker_tier, supervisor):
+def test_invite_without_smtp_shows_the_link_once(app, client, auth, manager, link_worker_tier, sam):
     auth.login_as(manager)
     form = client.get("/people/invite")
     assert "Sam Supervisor (sam@example.org)" in form.text
@@ -435,7 +423,7 @@ def test_invite_without_smtp_shows_the_link_once(app, client, auth, manager, lin
         email="wendy@example.org",
         roles=["worker"],
         tier_id=str(link_worker_tier.id),
-        supervisor_ids=[str(supervisor.id)],
+        supervisor_ids=[str(sam.id)],
     )
     assert answer.status_code == 200 and "Wendy Worker is invited" in answer.text
     link = re.search(r'<code id="invitation-link">([^<]+)</code>', answer.text).group(1)
@@ -639,9 +627,6 @@ def test_a_deactivated_workers_portfolio_stays_readable_to_managers(client, auth
     auth.login_as(manager)
     page = client.get(f"/progress/workers/{worker.id}")
     assert page.status_code == 200 and "Wendy Worker" in page.text
-
-
-from .test_notifications import smtp  # noqa: E402,F401  - the local SMTP server fixture
 
 
 def test_the_same_invite_form_sent_twice_invites_once_and_the_second_answer_shows_the_person(

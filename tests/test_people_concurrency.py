@@ -14,14 +14,14 @@ from portfolio.models import AuditEntry, Role, User
 
 from . import factories
 from .conftest import csrf_token
-from .test_review_concurrency import HttpClient, overlapped, race, server  # noqa: F401 - server is a fixture
+from .racing import HttpClient, overlapped, race
 
-ROUNDS = 3
+DEACTIVATION_ROUNDS = 3  # fewer than racing.ROUNDS: each round makes two more managers
 
 
-def test_two_managers_deactivating_each_other_leave_one_active(app, server):  # noqa: F811
+def test_two_managers_deactivating_each_other_leave_one_active(app, server):
     outcomes = []
-    for round_ in range(ROUNDS):
+    for round_ in range(DEACTIVATION_ROUNDS):
         first = factories.make_user(Role.MANAGER, email=f"ann{round_}@example.org", name=f"Ann {round_}")
         second = factories.make_user(Role.MANAGER, email=f"bob{round_}@example.org", name=f"Bob {round_}")
         # Earlier rounds' winners stay managers: make them plain workers so these two are the only managers.

@@ -37,8 +37,8 @@ from portfolio.models import (
     Submission,
 )
 from portfolio.privacy.visibility import can_see, visible_to
-from tests.factories import assign, make_user, tier
-from tests.privacy_support import EVENT_DAY, HASH, TODAY, competences, pdf_bytes
+from tests.factories import HASH, RECENT_DAY, TODAY, assign, make_user, tier
+from tests.privacy_support import competences, pdf_bytes
 
 MARKER = "quokkamarker"
 
@@ -70,7 +70,7 @@ def scene(app, frameworks):
     shared = evidence_service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        EvidenceInput(title="Walking group report", occurred_on=EVENT_DAY, description="<p>Ran the group.</p>"),
+        EvidenceInput(title="Walking group report", occurred_on=RECENT_DAY, description="<p>Ran the group.</p>"),
         [FileStorage(io.BytesIO(pdf_bytes("shared")), filename="walking-group.pdf")],
         link_competence_id=first.id,
     )
@@ -91,7 +91,7 @@ def scene(app, frameworks):
     waiting = evidence_service.create_evidence(
         worker,
         EvidenceKind.OBSERVATION,
-        EvidenceInput(title="Observed group session", occurred_on=EVENT_DAY, description="<p>Observed.</p>"),
+        EvidenceInput(title="Observed group session", occurred_on=RECENT_DAY, description="<p>Observed.</p>"),
         link_competence_id=second.id,
     )
     evidence_service.submit(worker, waiting)
@@ -102,7 +102,7 @@ def scene(app, frameworks):
         EvidenceKind.REFLECTION,
         EvidenceInput(
             title=f"Private {MARKER} reflection",
-            occurred_on=EVENT_DAY,
+            occurred_on=RECENT_DAY,
             what_happened=f"<p>About {MARKER} happened.</p>",
             what_learned=f"<p>Learned {MARKER}.</p>",
             is_private=True,
@@ -112,7 +112,7 @@ def scene(app, frameworks):
     draft = evidence_service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        EvidenceInput(title=f"Draft {MARKER} item", occurred_on=EVENT_DAY, description=f"<p>Draft {MARKER} text.</p>"),
+        EvidenceInput(title=f"Draft {MARKER} item", occurred_on=RECENT_DAY, description=f"<p>Draft {MARKER} text.</p>"),
         [FileStorage(io.BytesIO(pdf_bytes("draft")), filename=f"{MARKER}-draft.pdf")],
     )
     for item in (private, draft):
@@ -240,7 +240,7 @@ def test_a_draft_supervision_note_is_seen_by_the_supervisor_it_names_only(scene)
         EvidenceKind.SUPERVISION_NOTE,
         EvidenceInput(
             title="Supervision",
-            occurred_on=EVENT_DAY,
+            occurred_on=RECENT_DAY,
             description="<p>Discussed caseload.</p>",
             supervisor_id=supervisor.id,
         ),

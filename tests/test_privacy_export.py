@@ -43,8 +43,8 @@ from portfolio.models import (
     User,
 )
 from portfolio.privacy import export
-from tests.factories import assign, make_user, tier
-from tests.privacy_support import EVENT_DAY, HASH, TODAY, competences, pdf_bytes
+from tests.factories import HASH, RECENT_DAY, TODAY, assign, make_user, tier
+from tests.privacy_support import competences, pdf_bytes
 
 
 def person_tables(metadata: MetaData) -> set[str]:
@@ -82,7 +82,7 @@ def test_the_coverage_check_catches_a_new_table(app):
     assert uncovered(metadata) == {"mfa_factors"}
 
 
-def add_items(worker: User, supervisor: User, n: int, start: int = 0) -> None:
+def add_items_of_every_sort(worker: User, supervisor: User, n: int, start: int = 0) -> None:
     """``n`` items of every sort: files, links with notes, agreed actions, decisions, note reviews."""
     pool = competences()
     for i in range(start, start + n):
@@ -93,7 +93,7 @@ def add_items(worker: User, supervisor: User, n: int, start: int = 0) -> None:
                 EvidenceKind.SUPERVISION_NOTE,
                 EvidenceInput(
                     title=f"Supervision {i}",
-                    occurred_on=EVENT_DAY,
+                    occurred_on=RECENT_DAY,
                     description=f"<p>Discussed {i}.</p>",
                     supervisor_id=supervisor.id,
                     actions=[ActionInput(description=f"Action {i}", owner="worker", due_on=TODAY)],
@@ -103,7 +103,7 @@ def add_items(worker: User, supervisor: User, n: int, start: int = 0) -> None:
             item = evidence_service.create_evidence(
                 worker,
                 EvidenceKind.OTHER,
-                EvidenceInput(title=f"Item {i}", occurred_on=EVENT_DAY, description=f"<p>Did {i}.</p>"),
+                EvidenceInput(title=f"Item {i}", occurred_on=RECENT_DAY, description=f"<p>Did {i}.</p>"),
                 [FileStorage(io.BytesIO(pdf_bytes(f"item {i}")), filename=f"item-{i}.pdf")],
             )
         evidence_service.link_competence(worker, db.session.get(Evidence, item.id), c.id, note=f"Note {i}")
@@ -155,7 +155,7 @@ def fill_every_area(person: User, supervisor: User, manager: User, word: str) ->
             worker_id=person.id,
             requirement_id=requirement.id,
             verified_by_id=manager.id,
-            verified_on=EVENT_DAY,
+            verified_on=RECENT_DAY,
             note=f"{word} DBS seen",
         )
     )
@@ -194,7 +194,7 @@ def fill_every_area(person: User, supervisor: User, manager: User, word: str) ->
     db.session.flush()
     activity = CpdActivity(
         worker_id=person.id,
-        done_on=EVENT_DAY,
+        done_on=RECENT_DAY,
         title=f"{word} course",
         hours=Decimal("2.5"),
         learned=f"{word} learned",
@@ -217,9 +217,9 @@ def download(client) -> zipfile.ZipFile:
 
 def test_the_export_holds_every_area_of_the_workers_data_and_nothing_of_anyone_elses(client, auth, people):
     worker, supervisor, manager, other = people
-    add_items(worker, supervisor, 3)
+    add_items_of_every_sort(worker, supervisor, 3)
     fill_every_area(worker, supervisor, manager, "Wrenword")
-    add_items(other, supervisor, 3, start=100)
+    add_items_of_every_sort(other, supervisor, 3, start=100)
     fill_every_area(other, supervisor, manager, "Olivesecret")
     auth.login_as(worker)
     archive = download(client)
@@ -254,7 +254,7 @@ def test_the_export_holds_every_area_of_the_workers_data_and_nothing_of_anyone_e
     assert (activity["title"], activity["hours"], len(activity["competences"])) == ("Wrenword course", "2.50", 2)
     assert [n["message"] for n in data["notifications"]] == ["Wrenword notified"]
     assert "Wrenword audit" in json.dumps(data["audit"])
-    assert {"user:%d" % worker.id} <= {row["subject"] for row in data["audit"]}
+    assert {f"user:{worker.id}"} <= {row["subject"] for row in data["audit"]}
 
     files = [n for n in archive.namelist() if n.startswith("files/")]
     assert sorted(n.rsplit("-", 1)[-1] for n in files) == ["1.pdf", "2.pdf"]
@@ -272,7 +272,7 @@ def test_index_html_is_readable_plain_text_and_escaped(client, auth, people):
         EvidenceKind.REFLECTION,
         EvidenceInput(
             title='Group <b>"walk" & talk</b>',
-            occurred_on=EVENT_DAY,
+            occurred_on=RECENT_DAY,
             what_happened="<p>We walked <strong>far</strong>.</p>",
             what_learned="<p>Pace matters.</p>",
         ),
@@ -315,7 +315,7 @@ def test_index_html_is_readable_plain_text_and_escaped(client, auth, people):
 
 def test_a_supervisors_export_holds_what_they_wrote_not_the_workers_items(client, auth, people):
     worker, supervisor, manager, _ = people
-    add_items(worker, supervisor, 3)
+    add_items_of_every_sort(worker, supervisor, 3)
     fill_every_area(worker, supervisor, manager, "Wrenword")
     supervisor.is_worker = True
     db.session.commit()
@@ -333,12 +333,12 @@ def test_a_supervisors_export_holds_what_they_wrote_not_the_workers_items(client
 def test_the_export_runs_a_fixed_number_of_queries_whatever_the_portfolio_size(client, auth, people, count_queries):
     worker, supervisor, manager, _ = people
     fill_every_area(worker, supervisor, manager, "Wrenword")
-    add_items(worker, supervisor, 5)
+    add_items_of_every_sort(worker, supervisor, 5)
     auth.login_as(worker)
     with count_queries:
         few_archive = download(client)
     few = count_queries.count
-    add_items(worker, supervisor, 55, start=5)
+    add_items_of_every_sort(worker, supervisor, 55, start=5)
     with count_queries:
         many_archive = download(client)
     assert count_queries.count == few, f"{few} queries for 5 items, {count_queries.count} for 60"

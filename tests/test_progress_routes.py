@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import re
 import zipfile
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
-from pypdf import PdfReader
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from werkzeug.datastructures import FileStorage
 
 from portfolio.evidence import service as evidence_service
@@ -20,41 +18,58 @@ from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.frameworks import service as frameworks_service
 from portfolio.models import (
-    AuditEntry,
-    Competence,
-    CompetenceDecision,
     Decision,
-    DecisionOutcome,
     Evidence,
     EvidenceFile,
     EvidenceKind,
     EvidenceLink,
-    EvidenceStatus,
-    Framework,
     NoteOutcome,
     NoteReview,
     Notification,
     PromotionDecision,
     PromotionRecommendation,
     PromotionRequest,
-    Requirement,
     RequirementVerification,
     Role,
     Submission,
     SupervisionAssignment,
-    Tier,
     TierChange,
     User,
 )
 from portfolio.progress import service
-from tests.factories import assign, make_user, tier
-from tests.pages import page_title, status_of, swapped_parts
+from tests.factories import (
+    HASH,
+    RECENT_DAY,
+    SUPERVISED_SINCE,
+    TODAY,
+    YESTERDAY,
+    add_items,
+    assign,
+    competences,
+    decide_on,
+    link_draft,
+    make_ready,
+    make_user,
+    meet,
+    requirement,
+    tier,
+    verify_all,
+    waiting_item,
+)
+from tests.pages import (
+    count,
+    date_fields,
+    error_next_to,
+    long_date,
+    page_title,
+    pdf_text,
+    row_counts,
+    status_of,
+    swapped_parts,
+    text_of,
+    words,
+)
 
-TODAY = date.today()
-YESTERDAY = TODAY - timedelta(days=1)
-EVENT_DAY = TODAY - timedelta(days=20)
-STARTED = TODAY - timedelta(days=90)
-HASH = "0" * 64
 PDF_HEAD = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
 PDF_TAIL = b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 
@@ -62,168 +77,9 @@ PDF_TAIL = b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< 
 # --- helpers --------------------------------------------------------------------
 
 
-def text_of(response) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(fragment: str) -> str:
-    """HTML as plain words."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
-
-def error_next_to(page: str, field: str) -> str:
-    """The inline error message of a field (the NHS.UK error-message pattern), as read."""
-    assert f'id="{field}-error"' in page, f"no error message next to {field}"
-    after = page.split(f'id="{field}-error"', 1)[1]
-    message = "</span>".join(after.split("</span>", 2)[:2])
-    return " ".join(re.sub(r"<[^>]+>", " ", message.split(">", 1)[1]).split())
-
-
-def date_fields(name: str, day: date | None) -> dict[str, str]:
-    if day is None:
-        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
-
-
-def long_date(day: date | datetime) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
 def pdf_file(marker: str) -> bytes:
     """A small PDF (accepted by its first bytes) whose bytes are unique to ``marker``."""
     return PDF_HEAD + f"% {marker}\n".encode() + PDF_TAIL
-
-
-def competences(
-    framework_key: str = "link-worker", *tier_slugs: str, refs: list[str] | None = None
-) -> list[Competence]:
-    """The current version's active competences, of some tiers or with some refs, in framework order."""
-    query = (
-        select(Competence)
-        .join(Framework, Framework.id == Competence.framework_id)
-        .join(Tier, Tier.id == Competence.tier_id)
-        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.retired_at.is_(None))
-        .order_by(Competence.position)
-    )
-    if tier_slugs:
-        query = query.where(Tier.slug.in_(tier_slugs))
-    if refs is not None:
-        query = query.where(Competence.ref.in_(refs))
-    return list(db.session.scalars(query))
-
-
-def decide_on(
-    worker: User,
-    items: list[Competence],
-    *,
-    supervisor: User,
-    accepted: bool = True,
-    outcome: DecisionOutcome = DecisionOutcome.SIGNED_OFF,
-    title: str | None = None,
-    evidence: Evidence | None = None,
-    comment: str = "",
-) -> Evidence:
-    """An item of the worker's (new, or ``evidence``) linked to ``items`` and decided on by ``supervisor``.
-
-    Written directly: a submission, a decision with ``outcome`` and one
-    competence decision per competence, ``accepted`` as given.
-    """
-    if evidence is None:
-        evidence = Evidence(
-            owner_id=worker.id,
-            kind=EvidenceKind.OTHER,
-            title=title or f"Evidence for {', '.join(c.ref for c in items)}"[:200],
-            occurred_on=EVENT_DAY,
-            description="<p>What I did.</p>",
-        )
-        db.session.add(evidence)
-        db.session.flush()
-    linked = {
-        link.competence_id
-        for link in db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))
-    }
-    for c in items:
-        if c.id not in linked:
-            db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
-    evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
-    submission = Submission(evidence_id=evidence.id, content_hash=HASH)
-    db.session.add(submission)
-    db.session.flush()
-    decision = Decision(
-        submission_id=submission.id,
-        evidence_id=evidence.id,
-        supervisor_id=supervisor.id,
-        outcome=outcome,
-        content_hash=HASH,
-        comment=comment,
-    )
-    decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=accepted) for c in items]
-    db.session.add(decision)
-    db.session.commit()
-    return evidence
-
-
-def meet(worker: User, items: list[Competence], *, supervisor: User, title: str | None = None) -> Evidence:
-    """Make ``items`` met for the worker: accepted in one signed-off decision."""
-    return decide_on(worker, items, supervisor=supervisor, title=title)
-
-
-def not_accept(worker: User, items: list[Competence], *, supervisor: User, returned: bool = False) -> Evidence:
-    """Decided but not accepted: accepted=False in a sign-off, or (``returned``) accepted in a returned decision."""
-    if returned:
-        return decide_on(worker, items, supervisor=supervisor, outcome=DecisionOutcome.RETURNED)
-    return decide_on(worker, items, supervisor=supervisor, accepted=False)
-
-
-def link_draft(
-    worker: User,
-    items: list[Competence],
-    title: str = "Draft in progress",
-    status: EvidenceStatus = EvidenceStatus.DRAFT,
-) -> Evidence:
-    evidence = Evidence(
-        owner_id=worker.id,
-        kind=EvidenceKind.OTHER,
-        title=title,
-        occurred_on=EVENT_DAY,
-        description="<p>Draft</p>",
-        status=status,
-    )
-    evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
-    db.session.add(evidence)
-    db.session.commit()
-    return evidence
-
-
-def waiting_item(worker: User, title: str = "Waiting for review") -> Evidence:
-    """An item submitted and not yet decided."""
-    item = link_draft(
-        worker, competences("link-worker", "link-worker")[:1], title=title, status=EvidenceStatus.SUBMITTED
-    )
-    db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
-    db.session.commit()
-    return item
-
-
-def requirements_of(worker: User) -> list[Requirement]:
-    return list(
-        db.session.scalars(
-            select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)
-        )
-    )
-
-
-def requirement(worker: User, ref: str) -> Requirement:
-    return next(r for r in requirements_of(worker) if r.ref == ref)
-
-
-def verify_all(worker: User, manager: User, *, skip: tuple[str, ...] = (), verified_on: date | None = None) -> None:
-    for r in requirements_of(worker):
-        if r.ref not in skip:
-            service.verify_requirement(
-                manager, worker, r, verified_on=verified_on or TODAY - timedelta(days=7), expires_on=None, note=""
-            )
 
 
 def lapse_dbs(worker: User, manager: User) -> RequirementVerification:
@@ -245,17 +101,6 @@ def lapsed_tag(fragment: str) -> bool:
     return bool(re.search(r'<strong class="nhsuk-tag[^"]*nhsuk-tag--red"\s*>\s*Lapsed\s*</strong>', fragment))
 
 
-def make_ready(worker: User, supervisor: User, manager: User) -> None:
-    """Every Link Worker and Link Worker Coach competence met, every requirement verified."""
-    meet(
-        worker,
-        competences("link-worker", "link-worker", "link-worker-coach"),
-        supervisor=supervisor,
-        title="Year of practice",
-    )
-    verify_all(worker, manager)
-
-
 def upload_item(
     worker: User, title: str, files: dict[str, bytes], description: str = "<p>Details of the work.</p>"
 ) -> Evidence:
@@ -263,34 +108,9 @@ def upload_item(
     return evidence_service.create_evidence(
         db.session.get(User, worker.id),
         EvidenceKind.OTHER,
-        EvidenceInput(title=title, occurred_on=EVENT_DAY, description=description),
+        EvidenceInput(title=title, occurred_on=RECENT_DAY, description=description),
         [FileStorage(io.BytesIO(data), filename=name) for name, data in files.items()],
     )
-
-
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
-def written() -> tuple[int, ...]:
-    return tuple(
-        count(m)
-        for m in (
-            PromotionRequest,
-            PromotionRecommendation,
-            PromotionDecision,
-            TierChange,
-            RequirementVerification,
-            AuditEntry,
-            Notification,
-        )
-    )
-
-
-def pdf_text(data: bytes) -> str:
-    """The text of a PDF, whitespace collapsed (lines wrap where the page ends)."""
-    reader = PdfReader(io.BytesIO(data))
-    return " ".join(" ".join(page.extract_text() or "" for page in reader.pages).split())
 
 
 @pytest.fixture
@@ -305,8 +125,8 @@ def people(app, frameworks):
         Role.WORKER, name="Olive Other", email="olive@example.org", tier=tier("link-worker", "link-worker")
     )
     stranger = make_user(Role.SUPERVISOR, name="Sol Stranger")
-    assign(supervisor, worker, STARTED)
-    assign(stranger, other, STARTED)
+    assign(supervisor, worker, SUPERVISED_SINCE)
+    assign(stranger, other, SUPERVISED_SINCE)
     return worker, supervisor, manager, other, stranger
 
 
@@ -480,11 +300,11 @@ def test_a_ready_worker_requests_promotion(client, auth, people):
     assert "Waiting for a supervisor’s recommendation." in page
 
     # A second request while this one is open.
-    before = written()
+    before = row_counts()
     response = client.post("/progress/request", data={"csrf_token": auth.token("/progress/")})
     assert response.status_code == 422
     assert "You already have a promotion request waiting for a decision" in text_of(response)
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_a_request_when_not_ready_is_422_with_the_list_of_missing(client, auth, people):
@@ -493,7 +313,7 @@ def test_a_request_when_not_ready_is_422_with_the_list_of_missing(client, auth, 
     meet(worker, needed[2:], supervisor=supervisor)
     verify_all(worker, manager, skip=("REQ-HOME-VISITS",))
     auth.login_as(worker)
-    before = written()
+    before = row_counts()
 
     response = client.post("/progress/request", data={"csrf_token": auth.token("/progress/")})
     assert response.status_code == 422
@@ -509,7 +329,7 @@ def test_a_request_when_not_ready_is_422_with_the_list_of_missing(client, auth, 
         f"{needed[1].statement} (not started)",
         f"{requirement(worker, 'REQ-HOME-VISITS').statement} (not verified)",
     ]
-    assert written() == before
+    assert row_counts() == before
 
 
 # --- Recommending --------------------------------------------------------------------
@@ -563,46 +383,47 @@ def test_the_supervisor_sees_the_recommend_form_and_recommends(client, auth, peo
 def test_recommend_errors_are_shown_next_to_the_field(client, auth, people, open_request, data, field, message):
     worker, supervisor, *_ = people
     auth.login_as(supervisor)
-    before = written()
+    before = row_counts()
     response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), **data})
     assert response.status_code == 422, f"expected the form back with {message!r}, got {response.status_code}"
     page = text_of(response)
     assert "There is a problem" in page and f'href="#{field}"' in page
     assert error_next_to(page, field) == f"Error: {message}"
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_recommending_twice_is_refused(client, auth, people, open_request):
     worker, supervisor, *_ = people
     service.recommend(supervisor, open_request, supports=True, reasons="Ready")
     auth.login_as(supervisor)
-    before = written()
+    before = row_counts()
     response = client.post(
         recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "no", "reasons": "Hmm"}
     )
     assert response.status_code == 422
     assert "You have already recommended on this request" in text_of(response)
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_recommending_for_a_non_supervisee_is_404_and_writes_nothing(client, auth, people, open_request):
     worker, supervisor, manager, other, stranger = people
     auth.login_as(stranger)
-    before = written()
+    before = row_counts()
     response = client.post(
         recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Sure"}
     )
     assert response.status_code == 404
-    assert written() == before
+    assert row_counts() == before
     assert client.get(f"/progress/workers/{worker.id}").status_code == 404
     # A manager who also supervises others, but not this worker: still 404.
     both = make_user(Role.MANAGER, Role.SUPERVISOR, name="Bo Both")
+    before = row_counts()
     auth.login_as(both)
     response = client.post(
         recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "yes", "reasons": "Sure"}
     )
     assert response.status_code == 404
-    assert written() == before
+    assert row_counts() == before
     # A missing request is 404 too.
     auth.login_as(supervisor)
     assert (
@@ -653,13 +474,13 @@ def test_the_manager_approves_through_the_form(client, auth, people, recommended
     assert "Next tier: Psychosocial Link Worker" in page
 
     # Deciding again is refused with a message, and nothing is written.
-    before = written()
+    before = row_counts()
     response = client.post(
         decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "no", "reasons": "Oops"}
     )
     assert response.status_code == 422
     assert "This request has already been decided" in text_of(response)
-    assert written() == before
+    assert row_counts() == before
 
 
 @pytest.mark.parametrize(
@@ -683,13 +504,13 @@ def test_the_manager_approves_through_the_form(client, auth, people, recommended
 def test_decide_errors_are_shown_next_to_the_field(client, auth, people, recommended, data, field, message):
     worker, supervisor, manager, *_ = people
     auth.login_as(manager)
-    before = written()
+    before = row_counts()
     response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), **data})
     assert response.status_code == 422
     page = text_of(response)
     assert "There is a problem" in page
     assert error_next_to(page, field) == f"Error: {message}"
-    assert written() == before
+    assert row_counts() == before
     assert db.session.get(User, worker.id).tier.slug == "link-worker"
 
 
@@ -698,14 +519,14 @@ def test_deciding_before_a_recommendation_is_refused(client, auth, people, open_
     auth.login_as(manager)
     page = text_of(client.get(f"/progress/workers/{worker.id}"))
     assert "You can decide once a supervisor has recommended." in page
-    before = written()
+    before = row_counts()
     response = client.post(
         decide_url(open_request),
         data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)},
     )
     assert response.status_code == 422
     assert "Wait for a supervisor’s recommendation before deciding" in text_of(response)
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_only_managers_decide(client, auth, people, recommended):
@@ -779,7 +600,7 @@ def test_bad_verification_dates_are_shown_next_to_the_field(
 ):
     worker, supervisor, manager, *_ = people
     auth.login_as(manager)
-    before = written()
+    before = row_counts()
     response = client.post(
         verify_url(worker, "REQ-DBS"),
         data={
@@ -794,7 +615,7 @@ def test_bad_verification_dates_are_shown_next_to_the_field(
     assert "<title>Error: Verify a requirement for Wren Worker: " in page  # and names the requirement
     assert requirement(worker, "REQ-DBS").statement[:30] in page_title(page)
     assert error_next_to(page, field) == f"Error: {message}"
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_verification_by_a_non_manager_is_403(client, auth, people):
@@ -839,7 +660,7 @@ def team(people):
     return worker, other, ezra, formula
 
 
-def table_rows(page: str) -> list[str]:
+def team_rows(page: str) -> list[str]:
     body = page.split('<div id="team-table"', 1)[1].split("<tbody", 1)[1].split("</tbody>", 1)[0]
     return [
         words(re.sub(r'<span class="nhsuk-table-responsive__heading"[^>]*>.*?</span>', "", row, flags=re.S))
@@ -856,7 +677,7 @@ def test_the_overview_as_a_full_page(client, auth, people, team):
     page = text_of(response)
     assert "<html" in page and "<h1>Workers</h1>" in page
     assert status_of(page, "team-status") == "4 workers"
-    rows = table_rows(page)
+    rows = team_rows(page)
     dbs = requirement(other, "REQ-DBS").statement
     # Each name has the person's email beside it: two people can share a name.
     assert sorted(rows) == sorted(
@@ -891,7 +712,7 @@ def test_the_overview_as_a_full_page(client, auth, people, team):
 def test_the_overview_filters(client, auth, people, team, query, names):
     auth.login_as(people[2])
     page = text_of(client.get(f"/progress/team?{query}"))
-    rows = table_rows(page)
+    rows = team_rows(page)
     if names:
         assert [
             r.split(" Link Worker:")[0].split(" Senior")[0].rsplit(" ", 1)[0] for r in rows
@@ -904,7 +725,7 @@ def test_the_overview_filters(client, auth, people, team, query, names):
 def test_the_overview_filters_by_framework(client, auth, people, team, frameworks):
     auth.login_as(people[2])
     page = text_of(client.get(f"/progress/team?framework={frameworks['sfh-senior-engagement-worker'].id}"))
-    assert [r.split(" Senior")[0].rsplit(" ", 1)[0] for r in table_rows(page)] == ["Ezra Engagement"]
+    assert [r.split(" Senior")[0].rsplit(" ", 1)[0] for r in team_rows(page)] == ["Ezra Engagement"]
     assert f'<option selected value="{frameworks["sfh-senior-engagement-worker"].id}">' in page or re.search(
         rf'<option[^>]*value="{frameworks["sfh-senior-engagement-worker"].id}"[^>]*selected', page
     )
@@ -918,7 +739,7 @@ def test_the_overview_answers_htmx_with_the_table_only(client, auth, people, tea
     _, oob = swapped_parts(page, "team-table")
     assert oob == ['<p class="nhsuk-body paged-status" id="team-status" role="status" hx-swap-oob="innerHTML">']
     assert status_of(page, "team-status") == "1 worker matches your filters"
-    assert [r.split(" Link Worker:")[0].rsplit(" ", 1)[0] for r in table_rows(page)] == ["Wren Worker"]
+    assert [r.split(" Link Worker:")[0].rsplit(" ", 1)[0] for r in team_rows(page)] == ["Wren Worker"]
     assert "HX-Request" in response.headers["Vary"]
 
 
@@ -1064,7 +885,7 @@ def test_the_worker_downloads_their_portfolio_pdf(client, auth, people, portfoli
         "Psychosocial Link Worker: 0 of 17 competences met",
         "Ready for Link Worker Coach: not yet",
         f"{first.statement} [Met]",
-        f"Walking group report (Other evidence, {long_date(EVENT_DAY)}): signed off by Sam Supervisor on {long_date(decision.decided_at)}",
+        f"Walking group report (Other evidence, {long_date(RECENT_DAY)}): signed off by Sam Supervisor on {long_date(decision.decided_at)}",
         "No accepted evidence yet",
         "Requirement verifications",
         f"{requirement(worker, 'REQ-DRIVING').statement}: verified (verified by Mo Manager on 6 May 2025)",
@@ -1142,7 +963,7 @@ def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(
         owner_id=worker.id,
         kind=EvidenceKind.REFLECTION,
         title="Reflection on a hard week",
-        occurred_on=EVENT_DAY,
+        occurred_on=RECENT_DAY,
         what_happened="<p>Wren wrote about a hard week.</p>",
         what_learned="<p>Wren learned patience.</p>",
     )
@@ -1166,7 +987,7 @@ def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(
             owner_id=other.id,
             kind=EvidenceKind.REFLECTION,
             title="Olive reflection",
-            occurred_on=EVENT_DAY,
+            occurred_on=RECENT_DAY,
             what_happened=f"<p>{secrets['reflection']}</p>",
         )
     )
@@ -1174,7 +995,7 @@ def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(
         owner_id=other.id,
         kind=EvidenceKind.SUPERVISION_NOTE,
         title="Olive supervision",
-        occurred_on=EVENT_DAY,
+        occurred_on=RECENT_DAY,
         description=f"<p>{secrets['note']}</p>",
         supervisor_id=stranger.id,
     )
@@ -1197,7 +1018,7 @@ def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(
             worker_id=other.id,
             requirement_id=requirement(other, "REQ-DRIVING").id,
             verified_by_id=manager.id,
-            verified_on=EVENT_DAY,
+            verified_on=RECENT_DAY,
             note=secrets["verification"],
         )
     )
@@ -1279,22 +1100,6 @@ def test_downloads_of_personal_data_are_never_cached(client, auth, people, portf
 
 
 # --- Query counts ------------------------------------------------------------------------
-
-
-def add_items(
-    worker: User, supervisor: User, n: int, tiers: tuple[str, ...] = ("link-worker", "link-worker-coach")
-) -> None:
-    """``n`` items spread over the worker's competences, a third signed off, a third submitted, the rest drafts."""
-    pool = competences("link-worker", *tiers)
-    for i in range(n):
-        c = pool[i % len(pool)]
-        kind = i % 3
-        if kind == 0:
-            decide_on(worker, [c], supervisor=supervisor, title=f"Signed off {i}")
-        elif kind == 1:
-            waiting_item(worker, title=f"Waiting {i}")
-        else:
-            link_draft(worker, [c], title=f"Draft {i}")
 
 
 def measure(client, count_queries, path: str) -> int:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import Forbidden, NotFound
 
@@ -23,159 +22,49 @@ from portfolio.models import (
     AuditEntry,
     Competence,
     CompetenceDecision,
-    Decision,
-    DecisionOutcome,
-    Evidence,
     EvidenceKind,
-    EvidenceLink,
     EvidenceStatus,
-    Framework,
     Notification,
     PromotionDecision,
     PromotionRecommendation,
     PromotionRequest,
-    Requirement,
     RequirementVerification,
     Role,
     Submission,
     SupervisionAssignment,
-    Tier,
     TierChange,
     User,
 )
 from portfolio.progress import rules, service
 from portfolio.progress.rules import CompetenceStatus
 from portfolio.progress.service import NotReady
-from tests.factories import assign, audit, make_user, tier
-
-TODAY = date.today()
-YESTERDAY = TODAY - timedelta(days=1)
-EVENT_DAY = TODAY - timedelta(days=20)
-STARTED = TODAY - timedelta(days=90)
-HASH = "0" * 64
-LINK_WORKER_FILE = Path(loader.DATA_FOLDER) / "link-worker.yaml"
-
+from tests.factories import (
+    HASH,
+    LINK_WORKER_FILE,
+    RECENT_DAY,
+    SUPERVISED_SINCE,
+    TODAY,
+    YESTERDAY,
+    assign,
+    competences,
+    decide_on,
+    link_draft,
+    make_ready,
+    make_user,
+    meet,
+    not_accept,
+    requirement,
+    requirements_of,
+    tier,
+    verify_all,
+)
+from tests.pages import count, row_counts
 
 # --- helpers --------------------------------------------------------------------
 
 
-def competences(
-    framework_key: str = "link-worker", *tier_slugs: str, refs: list[str] | None = None
-) -> list[Competence]:
-    """The current version's active competences, of some tiers or with some refs, in framework order."""
-    query = (
-        select(Competence)
-        .join(Framework, Framework.id == Competence.framework_id)
-        .join(Tier, Tier.id == Competence.tier_id)
-        .where(Framework.key == framework_key, Framework.is_current.is_(True), Competence.retired_at.is_(None))
-        .order_by(Competence.position)
-    )
-    if tier_slugs:
-        query = query.where(Tier.slug.in_(tier_slugs))
-    if refs is not None:
-        query = query.where(Competence.ref.in_(refs))
-    return list(db.session.scalars(query))
-
-
 def by_ref(ref: str, framework_key: str = "link-worker") -> Competence:
     return competences(framework_key, refs=[ref])[0]
-
-
-def decide_on(
-    worker: User,
-    items: list[Competence],
-    *,
-    supervisor: User,
-    accepted: bool = True,
-    outcome: DecisionOutcome = DecisionOutcome.SIGNED_OFF,
-    title: str | None = None,
-    evidence: Evidence | None = None,
-    occurred_on: date = EVENT_DAY,
-) -> Evidence:
-    """An item of the worker's (new, or ``evidence``) linked to ``items`` and decided on by ``supervisor``.
-
-    Written directly: a submission, a decision with ``outcome`` and one
-    competence decision per competence, ``accepted`` as given.
-    """
-    if evidence is None:
-        evidence = Evidence(
-            owner_id=worker.id,
-            kind=EvidenceKind.OTHER,
-            title=title or f"Evidence for {', '.join(c.ref for c in items)}"[:200],
-            occurred_on=occurred_on,
-            description="<p>What I did.</p>",
-        )
-        db.session.add(evidence)
-        db.session.flush()
-    linked = {
-        link.competence_id
-        for link in db.session.scalars(select(EvidenceLink).where(EvidenceLink.evidence_id == evidence.id))
-    }
-    for c in items:
-        if c.id not in linked:
-            db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
-    evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
-    submission = Submission(evidence_id=evidence.id, content_hash=HASH)
-    db.session.add(submission)
-    db.session.flush()
-    decision = Decision(
-        submission_id=submission.id,
-        evidence_id=evidence.id,
-        supervisor_id=supervisor.id,
-        outcome=outcome,
-        content_hash=HASH,
-    )
-    decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=accepted) for c in items]
-    db.session.add(decision)
-    db.session.flush()
-    audit(supervisor, f"evidence.{outcome.value}", f"evidence:{evidence.id}", decision)  # as review.decide does
-    db.session.commit()
-    return evidence
-
-
-def meet(worker: User, items: list[Competence], *, supervisor: User, title: str | None = None) -> Evidence:
-    """Make ``items`` met for the worker: accepted in one signed-off decision."""
-    return decide_on(worker, items, supervisor=supervisor, title=title)
-
-
-def not_accept(worker: User, items: list[Competence], *, supervisor: User, returned: bool = False) -> Evidence:
-    """Decided but not accepted: accepted=False in a sign-off, or (``returned``) accepted in a returned decision."""
-    if returned:
-        return decide_on(worker, items, supervisor=supervisor, accepted=True, outcome=DecisionOutcome.RETURNED)
-    return decide_on(worker, items, supervisor=supervisor, accepted=False)
-
-
-def link_draft(worker: User, items: list[Competence], title: str = "Draft in progress") -> Evidence:
-    """A draft linked to ``items``: evidence in progress, nothing decided."""
-    evidence = Evidence(
-        owner_id=worker.id, kind=EvidenceKind.OTHER, title=title, occurred_on=EVENT_DAY, description="<p>Draft</p>"
-    )
-    evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
-    db.session.add(evidence)
-    db.session.commit()
-    return evidence
-
-
-def requirements_of(worker: User) -> list[Requirement]:
-    return list(
-        db.session.scalars(
-            select(Requirement).where(Requirement.framework_id == worker.framework_id).order_by(Requirement.position)
-        )
-    )
-
-
-def verify_all(worker: User, manager: User, *, skip: tuple[str, ...] = (), verified_on: date | None = None) -> None:
-    """Verify every requirement of the worker's framework (but ``skip``) through the service."""
-    for requirement in requirements_of(worker):
-        if requirement.ref not in skip:
-            service.verify_requirement(
-                manager,
-                worker,
-                requirement,
-                verified_on=verified_on or TODAY - timedelta(days=7),
-                expires_on=None,
-                note="",
-            )
 
 
 def add_verification(
@@ -208,10 +97,6 @@ def progress_of(worker: User) -> service.WorkerProgress:
     return service.worker_progress(db.session.get(User, worker.id), with_items=True)
 
 
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
 def actions() -> list[str]:
     return list(db.session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
 
@@ -230,19 +115,8 @@ def people(app, frameworks):
     manager = make_user(Role.MANAGER, name="Mo Manager")
     other_manager = make_user(Role.MANAGER, name="Nia Manager")
     stranger = make_user(Role.SUPERVISOR, name="Sol Stranger")
-    assign(supervisor, worker, STARTED, audited=True)
+    assign(supervisor, worker, SUPERVISED_SINCE, audited=True)
     return worker, supervisor, manager, other_manager, stranger
-
-
-def make_ready(worker: User, supervisor: User, manager: User) -> None:
-    """Every Link Worker and Link Worker Coach competence met, every requirement verified."""
-    meet(
-        worker,
-        competences("link-worker", "link-worker", "link-worker-coach"),
-        supervisor=supervisor,
-        title="Year of practice",
-    )
-    verify_all(worker, manager)
 
 
 # --- The status rule ------------------------------------------------------------
@@ -471,7 +345,7 @@ def profile_worker(app, frameworks):
     )
     supervisor = make_user(Role.SUPERVISOR, name="Sky Supervisor")
     manager = make_user(Role.MANAGER, name="Max Manager")
-    assign(supervisor, worker, STARTED)
+    assign(supervisor, worker, SUPERVISED_SINCE)
     # Whatever requirements the profile's data file lists are verified, so that
     # these tests are about its competences.
     verify_all(worker, manager)
@@ -651,7 +525,7 @@ def test_a_request_notifies_current_supervisors_only(people):
     former = make_user(Role.SUPERVISOR, name="Flo Former")
     db.session.add(
         SupervisionAssignment(
-            supervisor_id=former.id, worker_id=worker.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=5)
+            supervisor_id=former.id, worker_id=worker.id, starts_on=SUPERVISED_SINCE, ends_on=TODAY - timedelta(days=5)
         )
     )
     db.session.commit()
@@ -755,16 +629,6 @@ def open_request(people):
     return service.request_promotion(db.session.get(User, worker.id))
 
 
-def written() -> tuple[int, int, int, int, int]:
-    return (
-        count(PromotionRecommendation),
-        count(PromotionDecision),
-        count(TierChange),
-        count(AuditEntry),
-        count(Notification),
-    )
-
-
 @pytest.mark.parametrize(
     ("supports", "reasons", "field", "message"),
     [
@@ -776,27 +640,27 @@ def written() -> tuple[int, int, int, int, int]:
 )
 def test_a_recommendation_needs_a_choice_and_reasons(people, open_request, supports, reasons, field, message):
     _, supervisor, *_ = people
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as refused:
         service.recommend(supervisor, open_request, supports=supports, reasons=reasons)
     assert (refused.value.field, refused.value.message) == (field, message)
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_a_supervisor_recommends_only_once(people, open_request):
     _, supervisor, *_ = people
     service.recommend(supervisor, open_request, supports=True, reasons="Ready")
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as refused:
         service.recommend(supervisor, open_request, supports=False, reasons="Changed my mind")
     assert refused.value.message == "You have already recommended on this request"
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_two_current_supervisors_may_each_recommend(people, open_request):
     worker, supervisor, *_ = people
     second = make_user(Role.SUPERVISOR, name="Tay Second")
-    assign(second, worker, STARTED)
+    assign(second, worker, SUPERVISED_SINCE)
     service.recommend(supervisor, open_request, supports=True, reasons="Ready")
     service.recommend(second, open_request, supports=True, reasons="Agreed")
     assert count(PromotionRecommendation) == 2
@@ -806,30 +670,32 @@ def test_recommending_for_someone_who_is_not_a_supervisee_is_404_and_writes_noth
     worker, supervisor, manager, other_manager, stranger = people
     former = make_user(Role.SUPERVISOR, name="Flo Former")
     db.session.add(
-        SupervisionAssignment(supervisor_id=former.id, worker_id=worker.id, starts_on=STARTED, ends_on=YESTERDAY)
+        SupervisionAssignment(
+            supervisor_id=former.id, worker_id=worker.id, starts_on=SUPERVISED_SINCE, ends_on=YESTERDAY
+        )
     )
     db.session.commit()
-    before = written()
+    before = row_counts()
     for actor in (stranger, former, manager):
         with pytest.raises(NotFound):
             service.recommend(actor, open_request, supports=True, reasons="Ready")
     # The worker themself is told why (separation of duties, tests/test_duties.py).
     with pytest.raises(OwnDecision):
         service.recommend(db.session.get(User, worker.id), open_request, supports=True, reasons="Ready")
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_no_recommendation_after_the_decision(people, open_request):
     _, supervisor, manager, *_ = people
     second = make_user(Role.SUPERVISOR, name="Tay Second")
-    assign(second, open_request.worker, STARTED)
+    assign(second, open_request.worker, SUPERVISED_SINCE)
     service.recommend(supervisor, open_request, supports=True, reasons="Ready")
     service.decide_promotion(manager, open_request, approved=True, effective_on=TODAY, reasons="")
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as refused:
         service.recommend(second, db.session.get(PromotionRequest, open_request.id), supports=True, reasons="Late")
     assert refused.value.message == "A manager has already decided this request"
-    assert written() == before
+    assert row_counts() == before
 
 
 # --- Promotion: deciding -------------------------------------------------------------
@@ -853,27 +719,27 @@ def recommended(people, open_request):
 )
 def test_a_decision_needs_its_fields(people, recommended, approved, effective_on, reasons, field, message):
     worker, _, manager, *_ = people
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as refused:
         service.decide_promotion(manager, recommended, approved=approved, effective_on=effective_on, reasons=reasons)
     assert (refused.value.field, refused.value.message) == (field, message)
-    assert written() == before
+    assert row_counts() == before
     assert db.session.get(User, worker.id).tier.slug == "link-worker"
 
 
 def test_deciding_needs_a_recommendation_first(people, open_request):
     _, _, manager, *_ = people
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as refused:
         service.decide_promotion(manager, open_request, approved=True, effective_on=TODAY, reasons="")
     assert refused.value.message == "Wait for a supervisor’s recommendation before deciding"
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_deciding_twice_is_refused(people, recommended):
     worker, _, manager, other_manager, _ = people
     service.decide_promotion(manager, recommended, approved=True, effective_on=TODAY, reasons="")
-    before = written()
+    before = row_counts()
     for approved in (True, False):
         with pytest.raises(FieldError) as refused:
             service.decide_promotion(
@@ -884,17 +750,17 @@ def test_deciding_twice_is_refused(people, recommended):
                 reasons="No",
             )
         assert refused.value.message == "This request has already been decided"
-    assert written() == before
+    assert row_counts() == before
     assert count(TierChange) == 1
 
 
 def test_only_a_manager_decides(people, recommended):
     worker, supervisor, *_ = people
-    before = written()
+    before = row_counts()
     for actor in (supervisor, db.session.get(User, worker.id)):
         with pytest.raises(Forbidden):
             service.decide_promotion(actor, recommended, approved=True, effective_on=TODAY, reasons="")
-    assert written() == before
+    assert row_counts() == before
 
 
 def test_approval_is_refused_when_the_worker_is_no_longer_ready(people, recommended):
@@ -902,11 +768,11 @@ def test_approval_is_refused_when_the_worker_is_no_longer_ready(people, recommen
     # Since the request, the framework data says one statement needs two items.
     by_ref("PS-LW-01").required_count = 2
     db.session.commit()
-    before = written()
+    before = row_counts()
     with pytest.raises(FieldError) as refused:
         service.decide_promotion(manager, recommended, approved=True, effective_on=TODAY, reasons="")
     assert refused.value.message == "Wren Worker is no longer ready for Link Worker Coach: see what is missing"
-    assert written() == before
+    assert row_counts() == before
     # Declining is still possible.
     service.decide_promotion(
         manager,
@@ -926,10 +792,6 @@ def test_open_requests_for_managers_and_supervisors(people, open_request):
 
 
 # --- Requirement verification ----------------------------------------------------------
-
-
-def requirement(worker: User, ref: str) -> Requirement:
-    return next(r for r in requirements_of(worker) if r.ref == ref)
 
 
 def test_a_verification_is_recorded_with_who_and_when_and_audited(people):
@@ -1129,7 +991,7 @@ def test_an_uploaded_file_item_can_be_accepted(people):
     item = evidence_service.create_evidence(
         db.session.get(User, worker.id),
         EvidenceKind.OTHER,
-        EvidenceInput(title="Course notes", occurred_on=EVENT_DAY, description="<p>Notes</p>"),
+        EvidenceInput(title="Course notes", occurred_on=RECENT_DAY, description="<p>Notes</p>"),
         [FileStorage(io.BytesIO(pdf), filename="notes.pdf")],
     )
     target = competences("link-worker", "link-worker")[0]

@@ -19,33 +19,23 @@ from portfolio.extensions import db
 from portfolio.models import AuditEntry, Evidence, EvidenceKind, EvidenceStatus, FormSubmission, Submission, User
 from portfolio.review import service as review
 
-from .conftest import csrf_token
-from .test_races_routes import form_key
-from .test_review_concurrency import (  # noqa: F401
-    ROUNDS,
-    HttpClient,
-    People,
-    no_server_errors,
-    overlapped,
-    people,
-    race,
-    server,
-    signed_in,
-)
+from .conftest import TwoSupervisors, csrf_token
+from .pages import form_key
+from .racing import ROUNDS, no_server_errors, overlapped, race, signed_in
 
 ITEM_TEXT = "A leaflet for the walking group."
 SUCCESS = "nhsuk-notification-banner--success"  # a flash message that says it worked
 
 
-def draft_item(app, people: People, title: str) -> int:
+def draft_item(app, two_supervisors: TwoSupervisors, title: str) -> int:
     """A fresh draft of the worker's, linked to a competence (so it can be submitted)."""
     with app.test_request_context():
-        worker = db.session.get(User, people.worker.id)
+        worker = db.session.get(User, two_supervisors.worker.id)
         evidence = evidence_service.create_evidence(
             worker,
             EvidenceKind.OTHER,
             evidence_service.EvidenceInput(title=title, occurred_on=date(2026, 10, 1), description=ITEM_TEXT),
-            link_competence_id=people.competence_id,
+            link_competence_id=two_supervisors.competence_id,
         )
         db.session.commit()
         return evidence.id
@@ -75,25 +65,31 @@ def fire(*starts) -> list:
     return race(pending)
 
 
-def fresh(model, evidence_id: int):
+def rows_for(model, evidence_id: int):
     db.session.commit()  # a new snapshot: see what the server wrote
     return db.session.scalars(select(model).where(model.evidence_id == evidence_id)).all()
 
 
-def test_an_edit_racing_submit_never_changes_what_was_submitted(app, server, people):
-    editor, submitter = signed_in(server, ("editor", people.worker.email), ("submitter", people.worker.email))
+def test_an_edit_racing_submit_never_changes_what_was_submitted(app, server, two_supervisors):
+    editor, submitter = signed_in(
+        server, ("editor", two_supervisors.worker.email), ("submitter", two_supervisors.worker.email)
+    )
     outcomes = {"edited then submitted": 0, "submitted, edit refused": 0}
     overlapping = 0
     rounds = ROUNDS * 2
     for number in range(rounds):
-        evidence_id = draft_item(app, people, f"Walking group leaflet {number}")
+        evidence_id = draft_item(app, two_supervisors, f"Walking group leaflet {number}")
         path = f"/portfolio/{evidence_id}"
         edit_page, submit_page = editor.get(f"{path}/edit"), submitter.get(f"{path}/submit")
         assert edit_page.status == submit_page.status == 200, (edit_page.describe(), submit_page.describe())
         new_title = f"Walking group leaflet {number}, second version"
         edit, submit = fire(
-            lambda: editor.start_post(f"{path}/edit", edit_form(csrf_token(edit_page.text), new_title)),
-            lambda: submitter.start_post(f"{path}/submit", {"csrf_token": csrf_token(submit_page.text)}),
+            lambda path=path, page=edit_page, title=new_title: editor.start_post(
+                f"{path}/edit", edit_form(csrf_token(page.text), title)
+            ),
+            lambda path=path, page=submit_page: submitter.start_post(
+                f"{path}/submit", {"csrf_token": csrf_token(page.text)}
+            ),
         )
         no_server_errors({"edit": edit, "submit": submit}, number)
         described = f"round {number}: edit {edit.describe()}; submit {submit.describe()}"
@@ -102,7 +98,7 @@ def test_an_edit_racing_submit_never_changes_what_was_submitted(app, server, peo
         assert submit.status == 303 and submit.headers["location"].endswith(path), described
         overlapping += overlapped([edit, submit])
 
-        [submission] = fresh(Submission, evidence_id)
+        [submission] = rows_for(Submission, evidence_id)
         evidence = db.session.get(Evidence, evidence_id)
         assert evidence.status == EvidenceStatus.SUBMITTED, described
         # What the supervisor will decide on is exactly what was recorded at submission.
@@ -125,17 +121,17 @@ def test_an_edit_racing_submit_never_changes_what_was_submitted(app, server, peo
     assert verification.ok, verification.describe()
 
 
-def test_a_double_click_on_submit_opens_one_submission(app, server, people):
-    first, second = signed_in(server, ("first", people.worker.email), ("second", people.worker.email))
+def test_a_double_click_on_submit_opens_one_submission(app, server, two_supervisors):
+    first, second = signed_in(server, ("first", two_supervisors.worker.email), ("second", two_supervisors.worker.email))
     overlapping = 0
     for number in range(ROUNDS):
-        evidence_id = draft_item(app, people, f"Community cafe poster {number}")
+        evidence_id = draft_item(app, two_supervisors, f"Community cafe poster {number}")
         path = f"/portfolio/{evidence_id}"
         tokens = [csrf_token(client.get(f"{path}/submit").text) for client in (first, second)]
         answers = fire(
             *[
-                lambda c=c, t=t: c.start_post(f"{path}/submit", {"csrf_token": t})
-                for c, t in zip((first, second), tokens)
+                lambda c=c, t=t, path=path: c.start_post(f"{path}/submit", {"csrf_token": t})
+                for c, t in zip((first, second), tokens, strict=True)
             ]
         )
         no_server_errors({"first": answers[0], "second": answers[1]}, number)
@@ -148,7 +144,7 @@ def test_a_double_click_on_submit_opens_one_submission(app, server, people):
             assert "This item is submitted for review" in refused.text, described
         overlapping += overlapped(answers)
 
-        submissions = fresh(Submission, evidence_id)
+        submissions = rows_for(Submission, evidence_id)
         assert len(submissions) == 1, described
         audit = db.session.scalars(
             select(AuditEntry).where(
@@ -167,8 +163,8 @@ def test_a_double_click_on_submit_opens_one_submission(app, server, people):
     assert verification.ok, verification.describe()
 
 
-def test_a_double_click_on_save_creates_one_draft(app, server, people):
-    [browser] = signed_in(server, ("browser", people.worker.email))
+def test_a_double_click_on_save_creates_one_draft(app, server, two_supervisors):
+    [browser] = signed_in(server, ("browser", two_supervisors.worker.email))
     overlapping = 0
     for number in range(ROUNDS):
         page = browser.get("/portfolio/new/other")
@@ -176,7 +172,7 @@ def test_a_double_click_on_save_creates_one_draft(app, server, people):
         title = f"Befriending visit notes {number}"
         data = {**edit_form(csrf_token(page.text), title), "form_key": form_key(page.text)}
         # One browser, one form, two clicks: the same cookies and the same key, on two connections.
-        answers = fire(*[lambda: browser.start_post("/portfolio/new/other", data) for _ in range(2)])
+        answers = fire(*[lambda data=data: browser.start_post("/portfolio/new/other", data) for _ in range(2)])
         no_server_errors({"first": answers[0], "second": answers[1]}, number)
         described = f"round {number}: " + "; ".join(a.describe() for a in answers)
         assert [a.status for a in answers] == [303, 303], described

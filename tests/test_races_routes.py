@@ -8,12 +8,10 @@ that says so; out-of-range filter values are ignored with a message.
 
 from __future__ import annotations
 
-import html
 import re
-from datetime import date
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portfolio.evidence import service
 from portfolio.evidence.service import EvidenceInput
@@ -31,34 +29,15 @@ from portfolio.models import (
     TrainingItem,
 )
 from portfolio.params import ID_MAX
-from tests.factories import assign, make_user, tier
-
-DAY = date(2026, 3, 10)
-KEY_RE = re.compile(r'name="form_key" type="hidden" value="([^"]+)"|name="form_key" value="([^"]+)"')
-
-
-def text_of(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def form_key(page: str) -> str:
-    match = KEY_RE.search(page)
-    assert match, "no one-time form key on the page"
-    return match.group(1) or match.group(2)
-
-
-def count(model, *where) -> int:
-    db.session.commit()
-    return db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+from tests.factories import EVENT_DAY, make_user, tier
+from tests.pages import count, form_key, text_of
 
 
 @pytest.fixture
-def worker(app, frameworks, auth):
-    person = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
-    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(supervisor, person, starts_on=date(2026, 1, 1))
-    auth.login_as(person)
-    return person
+def worker(worker, supervisor, auth):
+    """The kit's worker, with a supervisor, signed in."""
+    auth.login_as(worker)
+    return worker
 
 
 def first_competences(worker, n=2) -> list[Competence]:
@@ -72,11 +51,11 @@ def first_competences(worker, n=2) -> list[Competence]:
     )
 
 
-def submitted_item(app, worker) -> Evidence:
+def submitted_asset_map(app, worker) -> Evidence:
     evidence = service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        EvidenceInput(title="Asset map", occurred_on=DAY, description="Mapped the local groups."),
+        EvidenceInput(title="Asset map", occurred_on=EVENT_DAY, description="Mapped the local groups."),
         link_competence_id=first_competences(worker, 1)[0].id,
     )
     with app.test_request_context():
@@ -139,7 +118,7 @@ def test_adding_a_training_item_twice_creates_one(client, auth, frameworks):
 
 
 def test_linking_a_submitted_item_shows_the_item_and_why(client, auth, worker, app):
-    evidence = submitted_item(app, worker)
+    evidence = submitted_asset_map(app, worker)
     other = first_competences(worker)[1]
     response = client.post(
         f"/portfolio/{evidence.id}/links", data={"csrf_token": auth.token(), "competence_id": other.id}
@@ -152,7 +131,7 @@ def test_linking_a_submitted_item_shows_the_item_and_why(client, auth, worker, a
 
 
 def test_submitting_a_submitted_item_again_shows_the_item_and_opens_nothing(client, auth, worker, app):
-    evidence = submitted_item(app, worker)
+    evidence = submitted_asset_map(app, worker)
     response = client.post(f"/portfolio/{evidence.id}/submit", data={"csrf_token": auth.token()})
     assert response.status_code == 422
     page = text_of(response)
@@ -162,7 +141,7 @@ def test_submitting_a_submitted_item_again_shows_the_item_and_opens_nothing(clie
 
 
 def test_editing_a_submitted_item_shows_the_item_and_why(client, auth, worker, app):
-    evidence = submitted_item(app, worker)
+    evidence = submitted_asset_map(app, worker)
     response = client.post(
         f"/portfolio/{evidence.id}/edit",
         data={
@@ -228,7 +207,7 @@ def test_a_nul_byte_in_a_form_answers_400_and_writes_nothing(client, auth, worke
 
 
 def test_an_out_of_range_competence_filter_is_ignored_with_a_message(client, worker, app):
-    submitted_item(app, worker)
+    submitted_asset_map(app, worker)
     for headers in ({}, {"HX-Request": "true"}):
         response = client.get("/portfolio/?competence=99999999999999999999", headers=headers)
         assert response.status_code == 200
@@ -239,7 +218,7 @@ def test_an_out_of_range_competence_filter_is_ignored_with_a_message(client, wor
 
 
 def test_out_of_range_picker_filters_are_ignored(client, worker, app):
-    evidence = submitted_item(app, worker)
+    evidence = submitted_asset_map(app, worker)
     for query in ("group=99999999999999999999&tier=2147483648", "group=&tier=", "group=abc&tier=-5"):
         response = client.get(f"/portfolio/{evidence.id}/links?{query}", headers={"HX-Request": "true"})
         assert response.status_code == 200, query

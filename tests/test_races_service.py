@@ -9,7 +9,7 @@ record; the second call answers with the first record.
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -47,16 +47,8 @@ from portfolio.models import (
 from portfolio.progress import service as progress
 from portfolio.supervision import service as supervision
 from portfolio.training import service as training
-from tests.factories import assign, make_user, tier
-from tests.test_progress_service import make_ready, people  # noqa: F401 - a fixture
-
-PDF = b"%PDF-1.4\n%%EOF\n"
-DAY = date(2026, 3, 10)
-
-
-def count(model) -> int:
-    db.session.commit()  # a fresh snapshot
-    return db.session.scalar(select(func.count()).select_from(model)) or 0
+from tests.factories import EVENT_DAY, PDF, assign, competences, make_ready, make_user, tier
+from tests.pages import count
 
 
 def pdf(name: str = "plan.pdf") -> FileStorage:
@@ -64,30 +56,17 @@ def pdf(name: str = "plan.pdf") -> FileStorage:
 
 
 @pytest.fixture
-def worker(app, frameworks):
-    person = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
-    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(supervisor, person, starts_on=date(2026, 1, 1))
-    return person
-
-
-def competences(worker: User, n: int = 2) -> list[Competence]:
-    return list(
-        db.session.scalars(
-            select(Competence)
-            .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
-            .order_by(Competence.position)
-            .limit(n)
-        )
-    )
+def worker(worker, supervisor):
+    """The kit's worker, with a supervisor."""
+    return worker
 
 
 def draft(worker: User, *, files=(), linked: bool = True) -> Evidence:
-    with_link = competences(worker, 1)[0].id if linked else None
+    with_link = competences()[0].id if linked else None
     evidence = service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        EvidenceInput(title="Asset map", occurred_on=DAY, description="Mapped the local groups."),
+        EvidenceInput(title="Asset map", occurred_on=EVENT_DAY, description="Mapped the local groups."),
         list(files),
         link_competence_id=with_link,
     )
@@ -130,12 +109,12 @@ def test_lock_of_a_missing_row_is_none(app, worker):
 
 def _update(worker, evidence):
     service.update_evidence(
-        worker, evidence, EvidenceInput(title="Changed", occurred_on=DAY, description="Changed text.")
+        worker, evidence, EvidenceInput(title="Changed", occurred_on=EVENT_DAY, description="Changed text.")
     )
 
 
 def _link(worker, evidence):
-    service.link_competence(worker, evidence, competences(worker)[1].id)
+    service.link_competence(worker, evidence, competences()[1].id)
 
 
 def _note(worker, evidence):
@@ -161,7 +140,7 @@ def test_a_use_case_refuses_an_item_submitted_after_the_page_loaded_it(app, work
     evidence = draft(worker, files=[pdf()])
     evidence = db.session.get(Evidence, evidence.id)
     before = {
-        "links": [(l.competence_id, l.note) for l in evidence.links],
+        "links": [(link.competence_id, link.note) for link in evidence.links],
         "files": len(evidence.files),
         "title": evidence.title,
     }
@@ -176,7 +155,7 @@ def test_a_use_case_refuses_an_item_submitted_after_the_page_loaded_it(app, work
     item = db.session.get(Evidence, evidence.id)
     assert item.status == EvidenceStatus.SUBMITTED
     assert {
-        "links": [(l.competence_id, l.note) for l in item.links],
+        "links": [(link.competence_id, link.note) for link in item.links],
         "files": len(item.files),
         "title": item.title,
     } == before
@@ -225,7 +204,7 @@ def test_a_second_submit_with_a_stale_copy_opens_no_second_submission(app, worke
 
 def test_the_same_form_key_creates_one_item_and_returns_it_again(app, worker):
     key = idempotency.new_key()
-    data = EvidenceInput(title="Walking group", occurred_on=DAY, description="Led the walk.")
+    data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     first = service.create_evidence(worker, EvidenceKind.OTHER, data, [pdf()], form_key=key)
     first_id = first.id
     second = service.create_evidence(worker, EvidenceKind.OTHER, data, [pdf()], form_key=key)
@@ -241,7 +220,7 @@ def test_the_same_form_key_creates_one_item_and_returns_it_again(app, worker):
 
 
 def test_different_form_keys_create_different_items(app, worker):
-    data = EvidenceInput(title="Walking group", occurred_on=DAY, description="Led the walk.")
+    data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     service.create_evidence(worker, EvidenceKind.OTHER, data, form_key=idempotency.new_key())
     service.create_evidence(worker, EvidenceKind.OTHER, data, form_key=idempotency.new_key())
     service.create_evidence(worker, EvidenceKind.OTHER, data)  # no key: no protection, no error
@@ -251,14 +230,14 @@ def test_different_form_keys_create_different_items(app, worker):
 
 def test_someone_elses_key_never_returns_their_record(app, worker):
     key = idempotency.new_key()
-    data = EvidenceInput(title="Walking group", occurred_on=DAY, description="Led the walk.")
+    data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     service.create_evidence(worker, EvidenceKind.OTHER, data, form_key=key)
     other = make_user(Role.WORKER, name="Olu Other", tier=tier("link-worker", "link-worker"))
     assert idempotency.created_before(Evidence, key, other) is None
 
 
 def test_a_malformed_key_gives_no_protection_and_no_error(app, worker):
-    data = EvidenceInput(title="Walking group", occurred_on=DAY, description="Led the walk.")
+    data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     for _ in range(2):
         service.create_evidence(worker, EvidenceKind.OTHER, data, form_key="short")
     assert count(Evidence) == 2 and count(FormSubmission) == 0
@@ -267,12 +246,16 @@ def test_a_malformed_key_gives_no_protection_and_no_error(app, worker):
 def test_a_key_remembered_by_a_concurrent_submission_returns_its_record(app, worker):
     """The unique key decides when two submissions both found no earlier record."""
     key = idempotency.new_key()
-    data = EvidenceInput(title="Walking group", occurred_on=DAY, description="Led the walk.")
+    data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     first = service.create_evidence(worker, EvidenceKind.OTHER, data, form_key=key)
     first_id = first.id
     begin_write()
     late = Evidence(
-        owner_id=worker.id, kind=EvidenceKind.OTHER, status=EvidenceStatus.DRAFT, title="Walking group", occurred_on=DAY
+        owner_id=worker.id,
+        kind=EvidenceKind.OTHER,
+        status=EvidenceStatus.DRAFT,
+        title="Walking group",
+        occurred_on=EVENT_DAY,
     )
     db.session.add(late)
     with pytest.raises(idempotency.AlreadyCreated) as found:
@@ -289,8 +272,11 @@ def _again(create):
     return first_id, second.id
 
 
-def test_creating_use_cases_across_the_app_create_once(app, frameworks, people):  # noqa: F811
-    worker, supervisor, manager, *_ = people
+def test_creating_use_cases_across_the_app_create_once(app, frameworks):
+    worker = make_user(Role.WORKER, name="Wren Worker", tier=tier("link-worker", "link-worker"))
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    manager = make_user(Role.MANAGER, name="Mo Manager")
+    assign(supervisor, worker, date.today() - timedelta(days=90), audited=True)
     with app.test_request_context():
         item = _again(
             lambda k: training.add_item(
@@ -312,7 +298,12 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks, people):
         newcomer = make_user(Role.WORKER, name="Nia New", tier=tier("link-worker", "link-worker"))
         assignment = _again(
             lambda k: supervision.assign(
-                manager, worker_id=newcomer.id, supervisor_id=supervisor.id, starts_on=DAY, ends_on=None, form_key=k
+                manager,
+                worker_id=newcomer.id,
+                supervisor_id=supervisor.id,
+                starts_on=EVENT_DAY,
+                ends_on=None,
+                form_key=k,
             )
         )
         assert assignment[0] == assignment[1]
@@ -327,7 +318,7 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks, people):
         activity = _again(
             lambda k: cpd.log_activity(
                 db.session.get(User, worker.id),
-                done_on=DAY,
+                done_on=EVENT_DAY,
                 title="Webinar",
                 hours="1.5",
                 learned="How to run a group online",
@@ -348,7 +339,7 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks, people):
                 db.session.get(User, manager.id),
                 db.session.get(User, worker.id),
                 db.session.get(Requirement, requirement.id),
-                verified_on=DAY,
+                verified_on=EVENT_DAY,
                 expires_on=None,
                 note="",
                 form_key=k,

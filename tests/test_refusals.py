@@ -29,12 +29,9 @@ from portfolio.models import (
 )
 from portfolio.review import service as review
 from tests import factories
-from tests.factories import assign, link_worker_competence, make_user, tier
-from tests.pages import error_next_to, row_counts, summary_links, text_of
+from tests.factories import EVENT_DAY, NHS_NUMBER, PDF, assign, competence, make_user, tier
+from tests.pages import error_next_to, reload, row_counts, summary_links, text_of
 
-EVENT_DAY = date(2026, 3, 10)
-PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-NHS_NUMBER = "943 476 5919"
 HTMX = {"HX-Request": "true"}
 NOT_EDITABLE = "This item is submitted for review and cannot be changed"
 
@@ -53,18 +50,13 @@ def people(app, frameworks):
     return People(worker, supervisor)
 
 
-def fresh(model, row_id):
-    db.session.expire_all()
-    return db.session.get(model, row_id)
-
-
 def send(client, auth, method: str, path: str, data: dict | None = None, headers: dict | None = None):
     if method == "get":
         return client.get(path, headers=headers)
     return client.post(path, data={"csrf_token": auth.token("/"), **(data or {})}, headers=headers)
 
 
-def assert_refused(response, summary: dict[str, str]) -> str:
+def assert_422_with_summary(response, summary: dict[str, str]) -> str:
     """A 422 page whose error summary says ``summary`` (message: id), each id on the page, and no banner."""
     assert response.status_code == 422
     page = text_of(response)
@@ -81,16 +73,16 @@ def certificate_with_one_file(worker) -> Evidence:
     upload = FileStorage(stream=io.BytesIO(PDF), filename="certificate.pdf")
     data = EvidenceInput(title="Safeguarding adults level 2", provider="NHS Learning Hub", occurred_on=EVENT_DAY)
     item = evidence_service.create_evidence(
-        worker, EvidenceKind.CERTIFICATE, data, [upload], link_competence_id=link_worker_competence("PS-LW-01").id
+        worker, EvidenceKind.CERTIFICATE, data, [upload], link_competence_id=competence("PS-LW-01").id
     )
-    return fresh(Evidence, item.id)
+    return reload(Evidence, item.id)
 
 
 # --- a submitted item: every action on it is refused on the page where it was taken ---------------------------
 
 
 def _submitted_cases(s: Submission, link: EvidenceLink, file: EvidenceFile):
-    other = link_worker_competence("PS-LW-02")
+    other = competence("PS-LW-02")
     base = f"/portfolio/{s.evidence_id}"
     return [
         ("change", "get", f"{base}/edit", {}, {NOT_EDITABLE: "status"}, f"<h1>{s.evidence.title}</h1>"),
@@ -139,14 +131,14 @@ def test_an_action_on_a_submitted_item_is_refused_on_the_page_that_has_it(client
     auth.login_as(people.worker)
     before = row_counts()
 
-    page = assert_refused(send(client, auth, method, path, data, HTMX if htmx else None), summary)
+    page = assert_422_with_summary(send(client, auth, method, path, data, HTMX if htmx else None), summary)
 
     assert heading in page
     assert "<html" in page  # these pages have no fragment: htmx (boosted or not) swaps the whole page in
     assert row_counts() == before
-    stored = fresh(Evidence, item.id)
+    stored = reload(Evidence, item.id)
     assert stored.status == EvidenceStatus.SUBMITTED
-    assert [(link.competence_id, link.note) for link in stored.links] == [(link_worker_competence("PS-LW-01").id, "")]
+    assert [(link.competence_id, link.note) for link in stored.links] == [(competence("PS-LW-01").id, "")]
     assert [f.original_name for f in stored.files] == ["certificate.pdf"]
 
 
@@ -159,13 +151,13 @@ def test_removing_a_certificates_only_file_is_refused_on_the_items_page(client, 
     auth.login_as(people.worker)
     before = row_counts()
     response = send(client, auth, "post", f"/portfolio/{item.id}/files/{item.files[0].id}/delete", headers=headers)
-    page = assert_refused(
+    page = assert_422_with_summary(
         response,
         {"A training certificate needs its certificate file: add the new file before removing this one": "files"},
     )
     assert "<h1>Safeguarding adults level 2</h1>" in page
     assert row_counts() == before
-    assert [f.original_name for f in fresh(Evidence, item.id).files] == ["certificate.pdf"]
+    assert [f.original_name for f in reload(Evidence, item.id).files] == ["certificate.pdf"]
 
 
 @pytest.mark.parametrize("headers", [None, HTMX], ids=["page", "htmx"])
@@ -195,7 +187,7 @@ def test_a_refused_link_note_is_shown_next_to_that_links_note(client, auth, peop
     assert f'value="{note}"' in page  # what was typed is still there to correct
     assert "<title>Error: " in page and "<h1>Link competences</h1>" in page
     assert row_counts() == before
-    assert fresh(EvidenceLink, link.id).note == ""
+    assert reload(EvidenceLink, link.id).note == ""
 
 
 def test_the_note_of_a_link_removed_meanwhile_is_refused_in_the_summary(client, auth, people, monkeypatch):
@@ -211,8 +203,8 @@ def test_the_note_of_a_link_removed_meanwhile_is_refused_in_the_summary(client, 
 
     monkeypatch.setattr(evidence_service, "update_link_note", removed_first)
     response = client.post(f"/portfolio/{item.id}/links/{link_id}", data={"csrf_token": token, "note": "Ran it"})
-    assert_refused(response, {"That link has already been removed": "linked"})
-    assert fresh(Evidence, item.id).links == []
+    assert_422_with_summary(response, {"That link has already been removed": "linked"})
+    assert reload(Evidence, item.id).links == []
 
 
 # --- withdrawing a decided submission ---------------------------------------------------------------------
@@ -226,18 +218,18 @@ def test_withdrawing_a_decided_submission_is_refused_on_the_items_page(client, a
         s,
         outcome=DecisionOutcome.SIGNED_OFF,
         comment="",
-        outcomes={link_worker_competence("PS-LW-01").id: review.CompetenceOutcome(True)},
+        outcomes={competence("PS-LW-01").id: review.CompetenceOutcome(True)},
     )
     auth.login_as(people.worker)
     before = row_counts()
-    page = assert_refused(
+    page = assert_422_with_summary(
         send(client, auth, "post", f"/portfolio/{s.evidence_id}/withdraw", headers=headers),
         {"This item is not waiting for review any more, so it cannot be withdrawn": "status"},
     )
     assert "Signed off" in page
     assert row_counts() == before
-    assert fresh(Submission, s.id).withdrawn_at is None
-    assert fresh(Evidence, s.evidence_id).status == EvidenceStatus.SIGNED_OFF
+    assert reload(Submission, s.id).withdrawn_at is None
+    assert reload(Evidence, s.evidence_id).status == EvidenceStatus.SIGNED_OFF
 
 
 # --- appraisals ----------------------------------------------------------------------------------------
@@ -249,7 +241,7 @@ def test_signing_twice_is_refused_on_the_appraisal_page_with_the_form_as_saved(c
     cpd.sign(people.worker, appraisal)
     auth.login_as(people.worker)
     before = row_counts()
-    page = assert_refused(
+    page = assert_422_with_summary(
         send(client, auth, "post", f"/cpd/appraisals/{appraisal.id}/sign", headers=headers),
         {"You have already signed this appraisal": "signatures"},
     )
@@ -261,7 +253,7 @@ def test_signing_twice_is_refused_on_the_appraisal_page_with_the_form_as_saved(c
 def test_changing_a_locked_appraisal_is_refused_on_its_page(client, auth, people, headers):
     appraisal = factories.appraisal(people.worker, people.supervisor)
     cpd.sign(people.worker, appraisal)
-    cpd.sign(people.supervisor, fresh(Appraisal, appraisal.id))
+    cpd.sign(people.supervisor, reload(Appraisal, appraisal.id))
     auth.login_as(people.worker)
     before = row_counts()
     response = send(
@@ -272,12 +264,12 @@ def test_changing_a_locked_appraisal_is_refused_on_its_page(client, auth, people
         {"review": "Rewritten", "objectives": "", "learning_needs": ""},
         headers,
     )
-    page = assert_refused(
+    page = assert_422_with_summary(
         response, {"This appraisal is signed by both of you and locked: your changes were not saved": "signatures"}
     )
     assert "Signed and locked" in page
     assert row_counts() == before
-    assert fresh(Appraisal, appraisal.id).review == "A good year."
+    assert reload(Appraisal, appraisal.id).review == "A good year."
 
 
 # --- the decision form -----------------------------------------------------------------------------------
@@ -286,15 +278,15 @@ def test_changing_a_locked_appraisal_is_refused_on_its_page(client, auth, people
 @pytest.fixture
 def two_links(people):
     """A submitted item linked to PS-LW-01 (row 0) then PS-LW-02 (row 1), for the supervisor to decide."""
-    first, second = link_worker_competence("PS-LW-01"), link_worker_competence("PS-LW-02")
+    first, second = competence("PS-LW-01"), competence("PS-LW-02")
     item = evidence_service.create_evidence(
         people.worker,
         EvidenceKind.OTHER,
         EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="A weekly walk."),
         link_competence_id=first.id,
     )
-    evidence_service.link_competence(people.worker, fresh(Evidence, item.id), second.id)
-    evidence_service.submit(people.worker, fresh(Evidence, item.id))
+    evidence_service.link_competence(people.worker, reload(Evidence, item.id), second.id)
+    evidence_service.submit(people.worker, reload(Evidence, item.id))
     submission = db.session.scalar(select(Submission).where(Submission.evidence_id == item.id))
     return submission, first, second
 
@@ -319,7 +311,7 @@ def test_a_decision_that_leaves_a_row_out_shows_every_row_and_the_missing_choice
         in page
     )
     assert row_counts() == before
-    assert fresh(Submission, submission.id).decision is None
+    assert reload(Submission, submission.id).decision is None
 
 
 def test_rows_beyond_the_items_links_decide_nothing(client, auth, people, two_links):
@@ -357,7 +349,7 @@ def test_an_incomplete_decision_on_an_item_decided_meanwhile_says_it_was_decided
     assert "This item was already decided by Sam Supervisor: returned for changes." in fragment
     assert "Choose accepted or not accepted" not in fragment
     assert row_counts() == before
-    assert fresh(Evidence, submission.evidence_id).status == EvidenceStatus.RETURNED
+    assert reload(Evidence, submission.evidence_id).status == EvidenceStatus.RETURNED
 
 
 def test_changes_to_an_item_submitted_meanwhile_are_refused_next_to_the_title_and_kept_in_the_form(
@@ -367,15 +359,15 @@ def test_changes_to_an_item_submitted_meanwhile_are_refused_next_to_the_title_an
         people.worker,
         EvidenceKind.OTHER,
         EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="A weekly walk."),
-        link_competence_id=link_worker_competence("PS-LW-01").id,
+        link_competence_id=competence("PS-LW-01").id,
     )
     auth.login_as(people.worker)
     token = auth.token("/")
     real = evidence_service.update_evidence
 
     def submitted_first(actor, evidence, *args, **kwargs):
-        evidence_service.submit(actor, fresh(Evidence, evidence.id))  # from another tab, a moment earlier
-        return real(actor, fresh(Evidence, evidence.id), *args, **kwargs)
+        evidence_service.submit(actor, reload(Evidence, evidence.id))  # from another tab, a moment earlier
+        return real(actor, reload(Evidence, evidence.id), *args, **kwargs)
 
     monkeypatch.setattr(evidence_service, "update_evidence", submitted_first)
     data = {
@@ -392,5 +384,5 @@ def test_changes_to_an_item_submitted_meanwhile_are_refused_next_to_the_title_an
     assert summary_links(page) == {NOT_EDITABLE: "title"}
     assert error_next_to(page, "title") == f"Error: {NOT_EDITABLE}"
     assert 'value="Walking group, changed"' in page
-    stored = fresh(Evidence, item.id)
+    stored = reload(Evidence, item.id)
     assert (stored.title, stored.status) == ("Walking group", EvidenceStatus.SUBMITTED)

@@ -18,9 +18,7 @@ from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import (
-    AuditEntry,
     Competence,
-    CompetenceDecision,
     Decision,
     DecisionOutcome,
     Evidence,
@@ -39,57 +37,19 @@ from portfolio.models import (
 )
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
-from tests.factories import assign, make_user, tier
-from tests.pages import status_of
+from tests.factories import ASSIGNED_ON, EVENT_DAY, TODAY, assign, competence, make_user, tier
+from tests.pages import audit_rows, error_next_to, long_date, reload, row_counts, status_of, text_of, words
 
-TODAY = date.today()
-EVENT_DAY = date(2026, 3, 10)
-STARTED = date(2026, 1, 1)
 DESCRIPTION = "I set up a weekly walking group with the local allotment society."
 
 
 # --- helpers --------------------------------------------------------------------
 
 
-def text_of(response) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(fragment: str) -> str:
-    """HTML as plain words."""
-    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
-
-
-def error_next_to(page: str, field: str) -> str:
-    """The inline error message with id ``<field>-error``, as read."""
-    assert f'id="{field}-error"' in page, f"no error message next to {field}"
-    after = page.split(f'id="{field}-error"', 1)[1]
-    message = "</span>".join(after.split("</span>", 2)[:2])
-    return words(message.split(">", 1)[1])
-
-
 def summary_of(page: str) -> str:
     """The NHS.UK error summary's words."""
     assert "nhsuk-error-summary" in page, "no error summary"
     return words(page.split('class="nhsuk-error-summary"', 1)[1].split("</ul>", 1)[0])
-
-
-def long_date(day: date | datetime) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
-def competence(ref: str) -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current.is_(True), Competence.ref == ref)
-    )
-
-
-def reload(evidence: Evidence) -> Evidence:
-    db.session.expire_all()
-    return db.session.get(Evidence, evidence.id)
 
 
 def submission_of(evidence: Evidence) -> Submission:
@@ -108,19 +68,6 @@ def backdate(evidence: Evidence, days: int) -> Submission:
     return submission
 
 
-def row_counts() -> dict[str, int]:
-    """What the review use cases write."""
-    return {
-        model.__name__: db.session.scalar(select(func.count()).select_from(model))
-        for model in (Submission, Decision, CompetenceDecision, NoteReview, Notification, AuditEntry)
-    }
-
-
-def audit_rows(action: str) -> list[AuditEntry]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.seq)))
-
-
 def notices_of(user: User) -> list[Notification]:
     db.session.expire_all()
     return list(
@@ -132,7 +79,7 @@ def new_worker(name: str, slug: str = "link-worker", *also: Role) -> User:
     return make_user(Role.WORKER, *also, name=name, tier=tier("link-worker", slug))
 
 
-def submitted_item(
+def submitted_evidence(
     worker: User,
     *,
     title: str = "Community walking group",
@@ -155,7 +102,7 @@ def submitted_item(
     return reload(evidence)
 
 
-def supervision_note(
+def note_through_service(
     worker: User, supervisor: User, *, title: str = "Supervision in March", on: date = EVENT_DAY
 ) -> Evidence:
     return evidence_service.create_evidence(
@@ -181,8 +128,8 @@ def scene(title: str = "Community walking group", **kwargs) -> Scene:
     """A worker with a submitted item linked to two competences, and a supervisor assigned."""
     worker = new_worker("Wendy Worker")
     supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(supervisor, worker, starts_on=STARTED, audited=True)
-    evidence = submitted_item(worker, title=title, **kwargs)
+    assign(supervisor, worker, starts_on=ASSIGNED_ON, audited=True)
+    evidence = submitted_evidence(worker, title=title, **kwargs)
     return Scene(worker, supervisor, evidence, submission_of(evidence), competence("PS-LW-01"), competence("PS-LW-02"))
 
 
@@ -283,9 +230,9 @@ def nav_texts(page: str) -> list[str]:
 def test_queue_lists_submissions_oldest_first_with_days_waiting(client, auth, frameworks):
     s = scene("Newest item", days_ago=1)
     walter = new_worker("Walter Worker")
-    assign(s.supervisor, walter, starts_on=STARTED)
-    submitted_item(walter, title="Oldest item", days_ago=10)
-    submitted_item(s.worker, title="Middle item", days_ago=3)
+    assign(s.supervisor, walter, starts_on=ASSIGNED_ON)
+    submitted_evidence(walter, title="Oldest item", days_ago=10)
+    submitted_evidence(s.worker, title="Middle item", days_ago=3)
     auth.login_as(s.supervisor)
 
     response = client.get("/review/")
@@ -324,7 +271,7 @@ def test_queue_is_empty_without_items(client, auth, frameworks):
 @pytest.mark.parametrize(
     ("starts_on", "ends_on"),
     [
-        pytest.param(STARTED, TODAY - timedelta(days=1), id="ended-yesterday"),
+        pytest.param(ASSIGNED_ON, TODAY - timedelta(days=1), id="ended-yesterday"),
         pytest.param(TODAY + timedelta(days=1), None, id="starts-tomorrow"),
     ],
 )
@@ -362,11 +309,11 @@ def test_an_item_submitted_goes_only_to_current_supervisors(app, frameworks):
     former = make_user(Role.SUPERVISOR, name="Fred Former")
     db.session.add(
         SupervisionAssignment(
-            supervisor_id=former.id, worker_id=s.worker.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=1)
+            supervisor_id=former.id, worker_id=s.worker.id, starts_on=ASSIGNED_ON, ends_on=TODAY - timedelta(days=1)
         )
     )
     db.session.commit()
-    submitted_item(s.worker, title="Second item")
+    submitted_evidence(s.worker, title="Second item")
     assert notices_of(former) == []
     assert len(notices_of(s.supervisor)) == 2
     [entry, _] = audit_rows("evidence.submitted")[::-1]
@@ -376,11 +323,11 @@ def test_an_item_submitted_goes_only_to_current_supervisors(app, frameworks):
 def test_nobody_reviews_their_own_items(client, auth, frameworks):
     both = new_worker("Bo Both", "link-worker", Role.SUPERVISOR)
     their_supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(their_supervisor, both, starts_on=STARTED)
+    assign(their_supervisor, both, starts_on=ASSIGNED_ON)
     walter = new_worker("Walter Worker")
-    assign(both, walter, starts_on=STARTED)
-    own = submitted_item(both, title="My own item")
-    theirs = submitted_item(walter, title="Walter's item")
+    assign(both, walter, starts_on=ASSIGNED_ON)
+    own = submitted_evidence(both, title="My own item")
+    theirs = submitted_evidence(walter, title="Walter's item")
     auth.login_as(both)
     before = row_counts()
 
@@ -422,9 +369,9 @@ def test_a_supervision_note_goes_only_to_the_supervisor_it_names(client, auth, f
     worker = new_worker("Wendy Worker")
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     sue = make_user(Role.SUPERVISOR, name="Sue Supervisor")
-    assign(sam, worker, starts_on=STARTED)
-    assign(sue, worker, starts_on=STARTED)
-    note = supervision_note(worker, sam)
+    assign(sam, worker, starts_on=ASSIGNED_ON)
+    assign(sue, worker, starts_on=ASSIGNED_ON)
+    note = note_through_service(worker, sam)
     evidence_service.link_competence(worker, note, competence("PS-LW-06").id)
     evidence_service.submit(worker, reload(note))
     submission = submission_of(note)
@@ -508,7 +455,7 @@ def test_sign_off_per_competence(client, auth, frameworks):
 
 def test_after_deciding_the_supervisor_goes_to_the_next_item(client, auth, frameworks):
     s = scene("First item", days_ago=5)
-    later = submitted_item(s.worker, title="Second item", days_ago=2)
+    later = submitted_evidence(s.worker, title="Second item", days_ago=2)
     auth.login_as(s.supervisor)
     response = sign_off(client, auth, s)
     assert response.status_code == 303
@@ -748,7 +695,7 @@ def test_deciding_on_a_non_supervisees_item_is_404(client, auth, frameworks):
 def test_deciding_on_an_item_already_decided_is_a_conflict(client, auth, frameworks):
     s = scene()
     colleague = make_user(Role.SUPERVISOR, name="Sue Supervisor")
-    assign(colleague, s.worker, starts_on=STARTED)
+    assign(colleague, s.worker, starts_on=ASSIGNED_ON)
     auth.login_as(s.supervisor)
     assert sign_off(client, auth, s).status_code == 303
     before = row_counts()
@@ -870,7 +817,7 @@ def test_the_service_reports_every_broken_rule(app, frameworks):
             outcomes={s.first.id: CompetenceOutcome(True), s.second.id: CompetenceOutcome(True)},
         )
     assert error.value.errors == {"comment": "The comment must be 5,000 characters or fewer"}
-    assert row_counts()["Decision"] == 0
+    assert row_counts()["decisions"] == 0
 
 
 # --- locked and returned items ---------------------------------------------------------------
@@ -1041,9 +988,9 @@ def note_scene(app, frameworks):
     worker = new_worker("Wendy Worker")
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     sue = make_user(Role.SUPERVISOR, name="Sue Supervisor")
-    assign(sam, worker, starts_on=STARTED)
-    assign(sue, worker, starts_on=STARTED)
-    return worker, sam, sue, supervision_note(worker, sam)
+    assign(sam, worker, starts_on=ASSIGNED_ON)
+    assign(sue, worker, starts_on=ASSIGNED_ON)
+    return worker, sam, sue, note_through_service(worker, sam)
 
 
 def post_note(client, auth, note, **data):
@@ -1156,6 +1103,7 @@ def test_a_former_supervisor_can_no_longer_see_or_confirm_a_note(client, auth, n
 
 def test_another_supervisor_cannot_confirm_a_note(client, auth, note_scene):
     worker, sam, sue, note = note_scene
+    manager = make_user(Role.MANAGER, Role.SUPERVISOR, name="Maya Manager")
     auth.login_as(sue)
     before = row_counts()
     assert client.get(f"/review/notes/{note.id}").status_code == 404
@@ -1163,7 +1111,6 @@ def test_another_supervisor_cannot_confirm_a_note(client, auth, note_scene):
     with pytest.raises(NotFound):
         review.review_note(sue, note, NoteOutcome.CONFIRMED, "")
     # Nor a manager, nor the worker.
-    manager = make_user(Role.MANAGER, Role.SUPERVISOR, name="Maya Manager")
     auth.login_as(manager)
     assert post_note(client, auth, note, outcome="confirmed").status_code == 404
     auth.login_as(worker)
@@ -1193,15 +1140,15 @@ def required_for_next_tier() -> int:
 
 def test_the_team_page(client, auth, frameworks):
     s = scene()
-    submitted_item(s.worker, title="Second item")
-    supervision_note(s.worker, s.supervisor, title="March supervision", on=EVENT_DAY)
-    supervision_note(s.worker, s.supervisor, title="April supervision", on=date(2026, 4, 2))
+    submitted_evidence(s.worker, title="Second item")
+    note_through_service(s.worker, s.supervisor, title="March supervision", on=EVENT_DAY)
+    note_through_service(s.worker, s.supervisor, title="April supervision", on=date(2026, 4, 2))
     top = new_worker("Tom Top", "psychosocial-link-worker")
-    assign(s.supervisor, top, starts_on=STARTED)
+    assign(s.supervisor, top, starts_on=ASSIGNED_ON)
     gone = new_worker("Gina Gone")
     db.session.add(
         SupervisionAssignment(
-            supervisor_id=s.supervisor.id, worker_id=gone.id, starts_on=STARTED, ends_on=TODAY - timedelta(days=1)
+            supervisor_id=s.supervisor.id, worker_id=gone.id, starts_on=ASSIGNED_ON, ends_on=TODAY - timedelta(days=1)
         )
     )
     db.session.commit()
@@ -1236,11 +1183,11 @@ def test_the_team_page_without_supervisees(client, auth, frameworks):
 def add_supervisees(supervisor: User, start: int, count: int, *, items: int = 2, notes: bool = False) -> None:
     for number in range(start, start + count):
         worker = new_worker(f"Worker {number:02d}")
-        assign(supervisor, worker, starts_on=STARTED)
+        assign(supervisor, worker, starts_on=ASSIGNED_ON)
         for item in range(items):
-            submitted_item(worker, title=f"Item {item} of worker {number}")
+            submitted_evidence(worker, title=f"Item {item} of worker {number}")
         if notes:
-            supervision_note(worker, supervisor, title=f"Supervision of worker {number}")
+            note_through_service(worker, supervisor, title=f"Supervision of worker {number}")
 
 
 def test_team_and_queue_pages_run_a_fixed_number_of_queries(client, auth, frameworks, count_queries):

@@ -5,30 +5,16 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import pytest
 import yaml
 from sqlalchemy import select
 
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence import suggest
 from portfolio.extensions import db
-from portfolio.models import Competence, EvidenceKind, EvidenceLink, Framework, Role
-from tests.factories import make_user, tier
+from portfolio.models import EvidenceKind, EvidenceLink, Role
+from tests.factories import competence, make_user, tier
 
 LABELLED = yaml.safe_load((Path(__file__).parent / "data" / "suggestions.yaml").read_text("utf-8"))
-
-
-@pytest.fixture
-def worker(app, frameworks):
-    return make_user(Role.WORKER, email="wren@example.org", tier=tier("link-worker", "link-worker"))
-
-
-def by_ref(ref: str) -> Competence:
-    return db.session.scalar(
-        select(Competence)
-        .join(Framework)
-        .where(Framework.key == "link-worker", Framework.is_current, Competence.ref == ref)
-    )
 
 
 def test_the_labelled_reflections_find_their_competences_among_the_five(worker):
@@ -81,7 +67,7 @@ def test_the_links_page_suggests_and_one_click_links(client, auth, worker):
     item = new_item(worker, "She was anxious and tearful; I stayed calm and kept a sensitive approach.")
     auth.login_as(worker)
     page = client.get(f"/portfolio/{item.id}/links").get_data(as_text=True)
-    calm = by_ref("PS-LW-07")
+    calm = competence("PS-LW-07")
     assert "Suggested from what you wrote" in page and f'id="suggest-{calm.id}"' in page
 
     answer = client.post(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -14,23 +14,10 @@ from portfolio.errors import FieldError
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, Role, SupervisionAssignment
 from portfolio.supervision import service
-from tests.factories import assign, make_user, tier
-from tests.pages import error_next_to, options, text_of
-
-TODAY = date.today()
-
+from tests.factories import TODAY, assign, make_user, tier
+from tests.pages import audit_rows, date_fields, error_next_to, long_date, options, reload, text_of
 
 # --- helpers --------------------------------------------------------------------
-
-
-def date_fields(name: str, day: date | None) -> dict[str, str]:
-    if day is None:
-        return {f"{name}-day": "", f"{name}-month": "", f"{name}-year": ""}
-    return {f"{name}-day": str(day.day), f"{name}-month": str(day.month), f"{name}-year": str(day.year)}
-
-
-def long_date(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"
 
 
 def assignment_rows(page: str) -> list[str]:
@@ -63,23 +50,11 @@ def counts() -> tuple[int, int]:
     )
 
 
-def audit_rows(action: str | None = None) -> list[AuditEntry]:
-    query = select(AuditEntry).order_by(AuditEntry.seq)
-    if action:
-        query = query.where(AuditEntry.action == action)
-    return list(db.session.scalars(query))
-
-
-def reload(assignment: SupervisionAssignment) -> SupervisionAssignment:
-    db.session.expire_all()
-    return db.session.get(SupervisionAssignment, assignment.id)
-
-
 @pytest.fixture
-def manager(app, frameworks, auth):
-    user = make_user(Role.MANAGER, name="Maya Manager")
-    auth.login_as(user)
-    return user
+def manager(manager, frameworks, auth):
+    """The kit's manager, signed in, with the frameworks loaded."""
+    auth.login_as(manager)
+    return manager
 
 
 @pytest.fixture
@@ -121,7 +96,7 @@ def test_the_form_lists_workers_and_supervisors(client, manager, people):
     # Each is named with their email: two people can share a name.
     assert sorted(t for _, t in workers[1:]) == sorted(people[k].label for k in ("both", "walter", "wendy"))
     assert sorted(t for _, t in supervisors[1:]) == sorted(people[k].label for k in ("both", "sam", "sue"))
-    assert ("%d" % people["sam"].id, f"Sam Supervisor ({people['sam'].email})") in supervisors
+    assert (str(people["sam"].id), f"Sam Supervisor ({people['sam'].email})") in supervisors
     # The manager is neither, and no assignment exists yet.
     assert not any(t.startswith("Maya Manager") for _, t in workers + supervisors)
     assert "No assignments yet." in page

@@ -20,16 +20,16 @@ from sqlalchemy import func, select
 
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceFile, Role
+from tests.factories import MIB
 
 from . import factories
 from .serving import Browser, Gunicorn, ServerError, csrf_token, multipart, pdf_of_size
 
-MIB = 1024 * 1024
 WORKER_EMAIL = "uploader@example.org"
 
 
 @pytest.fixture
-def server(app, database_url, frameworks, tmp_path):
+def gunicorn(app, database_url, frameworks, tmp_path):
     """gunicorn on the test database and upload folder, with a 1 MB per-file limit; a worker to sign in."""
     factories.make_user(Role.WORKER, email=WORKER_EMAIL, tier=factories.tier("link-worker", "link-worker"))
     db.session.commit()
@@ -102,8 +102,8 @@ def _visible_text(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
-def test_a_request_over_the_limit_gets_the_413_page_and_leaves_nothing(app, server):
-    browser = _signed_in(server)
+def test_a_request_over_the_limit_gets_the_413_page_and_leaves_nothing(app, gunicorn):
+    browser = _signed_in(gunicorn)
     fields = _certificate_form(browser)
     body, content_type = multipart(fields, "files", "certificate.pdf", pdf_of_size(6 * MIB))
     request_limit = 1 * 5 * MIB + MIB  # MAX_CONTENT_LENGTH for MAX_UPLOAD_MB=1, as config.py sets it
@@ -111,7 +111,7 @@ def test_a_request_over_the_limit_gets_the_413_page_and_leaves_nothing(app, serv
 
     answer = browser.post_multipart("/portfolio/new/certificate", body, content_type)
 
-    assert answer.status == 413, f"{answer.status}: {answer.text[:500]}\n{server.log()}"
+    assert answer.status == 413, f"{answer.status}: {answer.text[:500]}\n{gunicorn.log()}"
     text = _visible_text(answer.text)
     assert "The file is too large" in text
     assert "Each file must be smaller than 1 MB" in text
@@ -121,15 +121,15 @@ def test_a_request_over_the_limit_gets_the_413_page_and_leaves_nothing(app, serv
     assert browser.get("/portfolio/").status == 200
 
 
-def test_a_file_over_the_per_file_limit_is_refused_next_to_the_field_and_leaves_nothing(app, server):
-    browser = _signed_in(server)
+def test_a_file_over_the_per_file_limit_is_refused_next_to_the_field_and_leaves_nothing(app, gunicorn):
+    browser = _signed_in(gunicorn)
     fields = _certificate_form(browser)
     body, content_type = multipart(fields, "files", "certificate.pdf", pdf_of_size(MIB + MIB // 2))
     assert len(body) < 1 * 5 * MIB + MIB  # inside the request limit: the app itself must refuse it
 
     answer = browser.post_multipart("/portfolio/new/certificate", body, content_type)
 
-    assert answer.status == 422, f"{answer.status}: {answer.text[:500]}\n{server.log()}"
+    assert answer.status == 422, f"{answer.status}: {answer.text[:500]}\n{gunicorn.log()}"
     error = re.search(r'<span class="nhsuk-error-message" id="files-error">(.*?)</span>\s*<input', answer.text, re.S)
     assert error, "no error message next to the file field"
     assert "The selected file must be smaller than 1 MB" in _visible_text(error.group(1))

@@ -9,11 +9,10 @@ from sqlalchemy import func, select
 from portfolio.auth import cli
 from portfolio.extensions import db
 from portfolio.models import Role, User
+from tests.factories import PASSWORD
 
 from . import factories
 from .factories import make_user
-
-PASSWORD = "a long enough passphrase"
 
 
 def create(runner, *args: str, password: str = PASSWORD):

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
-from pathlib import Path
+from datetime import date
 
 import pytest
 from werkzeug.serving import make_server
 
-PROJECT = Path(__file__).resolve().parents[2]
+from tests.conftest import PROJECT
+
 AXE = PROJECT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -158,3 +160,18 @@ def sign_in(page, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url("**/")
+
+
+def fill_date(page, legend: str, when: date) -> None:
+    """Type a date into the NHS.UK date input (day, month, year boxes) whose fieldset has ``legend``."""
+    group = page.get_by_role("group", name=legend)
+    group.get_by_label("Day").fill(str(when.day))
+    group.get_by_label("Month").fill(str(when.month))
+    group.get_by_label("Year").fill(str(when.year))
+
+
+def evidence_id_from(url: str) -> int:
+    """The id of the evidence item a portfolio URL points at."""
+    match = re.search(r"/portfolio/(\d+)", url)
+    assert match, url
+    return int(match.group(1))

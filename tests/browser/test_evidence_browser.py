@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,47 +12,21 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from portfolio import clock
 from portfolio.evidence import service
 from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceFile, EvidenceKind, EvidenceLink, Role
-from tests.browser.conftest import assert_accessible, sign_in
-from tests.factories import PASSWORD, make_user, tier
+from portfolio.models import Evidence, EvidenceFile, EvidenceKind, EvidenceLink
+from tests.browser.conftest import assert_accessible, evidence_id_from, fill_date, sign_in
+from tests.factories import NHS_NUMBER, PASSWORD, PDF, days_ago, make_supervisor_of, make_worker
 
 pytestmark = pytest.mark.browser
 
-# A valid NHS number (modulus 11), as used in NHS examples.
-NHS_NUMBER = "943 476 5919"
 # Three searches of the Link Worker framework that each find exactly one competence.
 SEARCHES = {
     "safeguarding": "Demonstrate an understanding of safeguarding vulnerable adults",
     "active listening": "Demonstrate active listening with individuals to enable the building of trust and therapeutic relationship",
     "close a professional": "Be able to close a professional relationship with individuals",
 }
-PDF = (
-    b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
-    b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
-)
-
-
-def _days_ago(days: int) -> date:
-    """A date in the past, so the forms' "today or in the past" rule holds whenever the tests run."""
-    return date.today() - timedelta(days=days)
-
-
-def _worker():
-    user = make_user(
-        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
-    )
-    db.session.commit()
-    return user
-
-
-def _fill_date(page, legend: str, when: date) -> None:
-    """Type a date into the NHS.UK date input (day, month, year boxes) whose fieldset has ``legend``."""
-    group = page.get_by_role("group", name=legend)
-    group.get_by_label("Day").fill(str(when.day))
-    group.get_by_label("Month").fill(str(when.month))
-    group.get_by_label("Year").fill(str(when.year))
 
 
 def _choose_kind(page, label: str) -> None:
@@ -76,27 +50,21 @@ def _query(url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(url).query)
 
 
-def _evidence_id_from(url: str) -> int:
-    match = re.search(r"/portfolio/(\d+)", url)
-    assert match, url
-    return int(match.group(1))
-
-
 def test_add_a_reflective_account_and_link_it_to_three_competences_with_the_picker(page, frameworks):
-    _worker()
+    make_worker()
     sign_in(page, "worker@example.org", PASSWORD)
     _choose_kind(page, "Reflective account")
     assert_accessible(page)
 
     page.get_by_label("Title").fill("First group session on healthy eating")
-    _fill_date(page, "Date of the event", _days_ago(40))
+    fill_date(page, "Date of the event", days_ago(40))
     page.get_by_label("What happened").fill("I ran a group session on healthy eating for eight people.")
     page.get_by_label("What I learned").fill("Shorter sessions keep people engaged.")
     page.get_by_label("Me and my supervisors when I submit it").check()
     page.get_by_role("button", name="Save as draft").click()
 
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
-    evidence_id = _evidence_id_from(page.url)
+    evidence_id = evidence_id_from(page.url)
     assert page.get_by_text("Reflective account saved as a draft").is_visible()
     assert page.get_by_role("heading", name="Linked competences (0)").is_visible()
     assert_accessible(page)
@@ -143,7 +111,7 @@ def test_add_a_reflective_account_and_link_it_to_three_competences_with_the_pick
 
 
 def test_upload_a_training_certificate(page, frameworks, app, tmp_path):
-    _worker()
+    make_worker()
     certificate = tmp_path / "safeguarding-level-2.pdf"
     certificate.write_bytes(PDF)
     sign_in(page, "worker@example.org", PASSWORD)
@@ -152,14 +120,14 @@ def test_upload_a_training_certificate(page, frameworks, app, tmp_path):
 
     page.get_by_label("Course title").fill("Safeguarding adults level 2")
     page.get_by_label("Training provider").fill("County Council Learning")
-    _fill_date(page, "Date completed", _days_ago(80))
-    _fill_date(page, "Expiry or renewal date (optional)", _days_ago(80) + timedelta(days=3 * 365))
+    fill_date(page, "Date completed", days_ago(80))
+    fill_date(page, "Expiry or renewal date (optional)", days_ago(80) + timedelta(days=3 * 365))
     page.get_by_label("CPD hours (optional)").fill("3.5")
     page.locator("#files").set_input_files(str(certificate))
     page.get_by_role("button", name="Save as draft").click()
 
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
-    evidence_id = _evidence_id_from(page.url)
+    evidence_id = evidence_id_from(page.url)
     assert page.get_by_text("Training certificate saved as a draft").is_visible()
     page.get_by_role("button", name="Done").click()
     page.wait_for_url(re.compile(rf"/portfolio/{evidence_id}$"))
@@ -194,12 +162,12 @@ def test_upload_a_training_certificate(page, frameworks, app, tmp_path):
 
 
 def test_filter_the_portfolio_in_place_and_go_back(page, frameworks):
-    worker = _worker()
+    worker = make_worker()
     items = [
-        (EvidenceKind.REFLECTION, "Group session on healthy eating", _days_ago(50)),
-        (EvidenceKind.REFLECTION, "First home visit", _days_ago(40)),
-        (EvidenceKind.OBSERVATION, "Observed at the community cafe", _days_ago(30)),
-        (EvidenceKind.OTHER, "Leaflet for the walking group", _days_ago(20)),
+        (EvidenceKind.REFLECTION, "Group session on healthy eating", days_ago(50)),
+        (EvidenceKind.REFLECTION, "First home visit", days_ago(40)),
+        (EvidenceKind.OBSERVATION, "Observed at the community cafe", days_ago(30)),
+        (EvidenceKind.OTHER, "Leaflet for the walking group", days_ago(20)),
     ]
     for kind, title, on in items:
         service.create_evidence(
@@ -250,12 +218,12 @@ def test_filter_the_portfolio_in_place_and_go_back(page, frameworks):
 
 
 def test_the_anonymity_check_highlights_an_nhs_number_until_confirmed(page, frameworks):
-    _worker()
+    make_worker()
     sign_in(page, "worker@example.org", PASSWORD)
     _choose_kind(page, "Reflective account")
 
     page.get_by_label("Title").fill("A call about a referral")
-    _fill_date(page, "Date of the event", _days_ago(20))
+    fill_date(page, "Date of the event", days_ago(20))
     page.get_by_label("What happened").fill(
         f"The referral quoted NHS number {NHS_NUMBER} and I checked it with the practice."
     )
@@ -283,7 +251,7 @@ def test_the_anonymity_check_highlights_an_nhs_number_until_confirmed(page, fram
     assert_accessible(page)
 
     db.session.commit()  # end this test's snapshot: see what the server wrote
-    evidence = db.session.get(Evidence, _evidence_id_from(page.url))
+    evidence = db.session.get(Evidence, evidence_id_from(page.url))
     assert evidence.title == "A call about a referral"
     assert NHS_NUMBER in evidence.what_happened
     assert evidence.anonymity_confirmed_at is not None
@@ -309,11 +277,11 @@ def test_a_link_clicked_right_after_typing_is_not_lost(page, frameworks):
     lands on a replaced node and nothing is linked. Fix in templates/evidence/links.html:
     ``hx-trigger="change from:#group, change from:#tier, search from:#q, input changed delay:250ms from:#q"``.
     """
-    worker = _worker()
+    worker = make_worker()
     evidence = service.create_evidence(
         worker,
         EvidenceKind.OTHER,
-        service.EvidenceInput(title="Walking group leaflet", occurred_on=_days_ago(50), description="A leaflet."),
+        service.EvidenceInput(title="Walking group leaflet", occurred_on=days_ago(50), description="A leaflet."),
     )
     db.session.commit()
     sign_in(page, "worker@example.org", PASSWORD)
@@ -336,7 +304,7 @@ def test_back_after_a_search_returns_to_the_previous_filters_even_after_leaving_
     trigger ``change`` only from the selects and date inputs, for example
     ``hx-trigger="change from:#kind, change from:#status, change from:#date_from, change from:#date_to, search from:#q, input changed delay:300ms from:#q"``.
     """
-    worker = _worker()
+    worker = make_worker()
     for kind, title in (
         (EvidenceKind.REFLECTION, "Group session on healthy eating"),
         (EvidenceKind.REFLECTION, "First home visit"),
@@ -345,7 +313,7 @@ def test_back_after_a_search_returns_to_the_previous_filters_even_after_leaving_
             worker,
             kind,
             service.EvidenceInput(
-                title=title, occurred_on=_days_ago(50), what_happened="What happened.", what_learned="What I learned."
+                title=title, occurred_on=days_ago(50), what_happened="What happened.", what_learned="What I learned."
             ),
         )
     db.session.commit()
@@ -375,14 +343,14 @@ def test_an_upload_over_the_request_limit_shows_the_file_is_too_large_page(page,
     """
     app.config["MAX_UPLOAD_MB"] = 1
     app.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024  # the live server reads it per request
-    _worker()
+    make_worker()
     certificate = tmp_path / "scanned-certificate.pdf"
     certificate.write_bytes(PDF[:-6] + b"0" * (3 * 1024 * 1024) + PDF[-6:])
     sign_in(page, "worker@example.org", PASSWORD)
     page.goto("/portfolio/new/certificate")
     page.get_by_label("Course title").fill("Safeguarding adults level 2")
     page.get_by_label("Training provider").fill("County Council Learning")
-    _fill_date(page, "Date completed", _days_ago(80))
+    fill_date(page, "Date completed", days_ago(80))
     page.locator("#files").set_input_files(str(certificate))
     page.get_by_role("button", name="Save as draft").click()
 
@@ -403,11 +371,8 @@ def test_an_upload_over_the_request_limit_shows_the_file_is_too_large_page(page,
 
 def test_a_reflection_linked_to_three_competences_is_sent_for_review_in_five_interactions(page, frameworks):
     """Issue 13's target: at most 6 interactions after opening the form, typing into its text boxes aside."""
-    worker = _worker()
-    supervisor = make_user(Role.SUPERVISOR, email="sam@example.org")
-    from tests.factories import assign
-
-    assign(supervisor, worker, starts_on=date(2026, 1, 1), audited=True)
+    worker = make_worker()
+    make_supervisor_of(worker)
     sign_in(page, "worker@example.org", PASSWORD)
     page.goto("/portfolio/new/reflection")
     interactions = 0
@@ -437,7 +402,7 @@ def test_a_reflection_linked_to_three_competences_is_sent_for_review_in_five_int
     interactions += 1
 
     page.wait_for_url(re.compile(r"/portfolio/\d+/submit$"))
-    evidence_id = _evidence_id_from(page.url)
+    evidence_id = evidence_id_from(page.url)
     expect(page.get_by_text("3 competences")).to_be_visible()
     assert_accessible(page)
     page.get_by_role("button", name="Submit for review").click()
@@ -448,4 +413,4 @@ def test_a_reflection_linked_to_three_competences_is_sent_for_review_in_five_int
     db.session.commit()
     evidence = db.session.get(Evidence, evidence_id)
     assert evidence.status.value == "submitted" and len(evidence.links) == 3
-    assert evidence.occurred_on == date.today()
+    assert evidence.occurred_on == clock.today()

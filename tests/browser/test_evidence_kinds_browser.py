@@ -10,15 +10,14 @@ from sqlalchemy import select
 from portfolio.evidence import kinds
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceKind, FeedbackSource
-from tests.browser.conftest import assert_accessible, sign_in
-from tests.browser.test_evidence_browser import _days_ago, _evidence_id_from, _fill_date, _worker
-from tests.factories import PASSWORD
+from tests.browser.conftest import assert_accessible, evidence_id_from, fill_date, sign_in
+from tests.factories import PASSWORD, days_ago, make_worker
 
 pytestmark = pytest.mark.browser
 
 
 def test_every_kind_is_offered_with_its_hint_and_feedback_gets_its_own_form_and_rows(page, frameworks):
-    _worker()
+    make_worker()
     sign_in(page, "worker@example.org", PASSWORD)
     page.goto("/portfolio/")
     page.get_by_role("button", name="Add evidence").click()  # a boosted link: htmx swaps the page in
@@ -34,14 +33,14 @@ def test_every_kind_is_offered_with_its_hint_and_feedback_gets_its_own_form_and_
     page.get_by_role("heading", level=1, name=entry.add_heading).wait_for()
     assert_accessible(page)
     page.get_by_label("Title").fill("Card from the housing team")
-    _fill_date(page, "Date of the event", _days_ago(12))
+    fill_date(page, "Date of the event", days_ago(12))
     page.get_by_label("A partner agency").check()
     page.get_by_label("Their name or role").fill("Housing officer")
     page.get_by_label("The feedback").fill("Thank you for the joined-up referral.")
     page.get_by_role("button", name="Save as draft").click()
 
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
-    evidence_id = _evidence_id_from(page.url)
+    evidence_id = evidence_id_from(page.url)
     assert page.get_by_text("Feedback saved as a draft").is_visible()
     page.goto(f"/portfolio/{evidence_id}")
     assert_accessible(page)

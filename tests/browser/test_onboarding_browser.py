@@ -15,17 +15,15 @@ from sqlalchemy import select
 from portfolio.extensions import db
 from portfolio.models import Role, TotpSecret, User
 from tests.browser.conftest import assert_accessible
-from tests.factories import PASSWORD, give_totp, make_user
-from tests.test_notifications import body_of, smtp  # noqa: F401 - smtp is the local SMTP server fixture
+from tests.conftest import body_of
+from tests.factories import NEW_PASSWORD, PASSWORD, give_totp, make_user
 
 pytestmark = pytest.mark.browser
-
-NEW_PASSWORD = "harbour lantern quietly marmalade"
 
 
 def test_invited_supervisor_sets_a_password_and_a_one_time_code_then_signs_in_with_both(
     app, page, browser, live_server, frameworks, smtp
-):  # noqa: F811
+):
     app.config["MFA_REQUIRED_ROLES"] = frozenset({"supervisor", "manager"})
     manager = make_user(Role.MANAGER, email="maya@example.org", name="Maya Manager")
     manager_secret = give_totp(manager)

@@ -13,8 +13,8 @@ from portfolio.auth import passwords
 from portfolio.extensions import db
 from portfolio.models import PasswordReset, Role, User
 from tests.browser.conftest import assert_accessible, sign_in
-from tests.factories import PASSWORD, make_user
-from tests.test_account import NEW, OTHER_NEW, link_in, smtp, wait_for_mail  # noqa: F401 - smtp is a fixture
+from tests.conftest import link_in, wait_for_mail
+from tests.factories import NEW_PASSWORD, OTHER_NEW_PASSWORD, PASSWORD, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -47,19 +47,19 @@ def test_forgotten_password_email_new_password_then_sign_in(page, smtp):
     page.get_by_role("button", name="Set new password").click()
     expect(page.locator("#password-error")).to_contain_text("This is a very common password", timeout=SLOW)
     assert_accessible(page)
-    page.get_by_label("New password", exact=True).fill(NEW)
-    page.get_by_label("Confirm your new password").fill(NEW)
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Confirm your new password").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Set new password").click()
 
     page.wait_for_url("**/auth/sign-in", timeout=SLOW)
     expect(page.locator(".nhsuk-notification-banner")).to_contain_text(
         "Your password has been changed. Sign in with your new password."
     )
-    sign_in(page, "maya@example.org", NEW)
+    sign_in(page, "maya@example.org", NEW_PASSWORD)
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Maya Manager")
 
     db.session.expire_all()
-    assert passwords.verify_password(db.session.get(User, maya.id).password_hash, NEW)
+    assert passwords.verify_password(db.session.get(User, maya.id).password_hash, NEW_PASSWORD)
     assert db.session.query(PasswordReset).one().used_at is not None
     # The link is used up: opening it again says so.
     page.goto(path)
@@ -79,16 +79,16 @@ def test_changing_the_password_from_your_account(page):
     assert_accessible(page)
     page.get_by_role("link", name="Change your password").click()
     page.get_by_label("Current password").fill("not my password")
-    page.get_by_label("New password", exact=True).fill(OTHER_NEW)
-    page.get_by_label("Confirm your new password").fill(OTHER_NEW)
+    page.get_by_label("New password", exact=True).fill(OTHER_NEW_PASSWORD)
+    page.get_by_label("Confirm your new password").fill(OTHER_NEW_PASSWORD)
     page.get_by_role("button", name="Change password").click()
     expect(page.locator("#current_password-error")).to_contain_text(
         "Your current password is not correct", timeout=SLOW
     )
     assert_accessible(page)
     page.get_by_label("Current password").fill(PASSWORD)
-    page.get_by_label("New password", exact=True).fill(OTHER_NEW)
-    page.get_by_label("Confirm your new password").fill(OTHER_NEW)
+    page.get_by_label("New password", exact=True).fill(OTHER_NEW_PASSWORD)
+    page.get_by_label("Confirm your new password").fill(OTHER_NEW_PASSWORD)
     page.get_by_role("button", name="Change password").click()
 
     expect(page).to_have_url(re.compile(r"/account/$"), timeout=SLOW)
@@ -96,4 +96,4 @@ def test_changing_the_password_from_your_account(page):
     page.goto("/")  # still signed in here
     expect(page.get_by_role("heading", level=1)).to_have_text("Hello, Maya Manager")
     db.session.expire_all()
-    assert passwords.verify_password(db.session.get(User, maya.id).password_hash, OTHER_NEW)
+    assert passwords.verify_password(db.session.get(User, maya.id).password_hash, OTHER_NEW_PASSWORD)

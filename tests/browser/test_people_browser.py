@@ -14,17 +14,15 @@ from portfolio.extensions import db
 from portfolio.models import Invitation, Role, User
 from portfolio.people import service as people_service
 from tests.browser.conftest import assert_accessible, sign_in
-from tests.factories import PASSWORD, assign, make_user, tier
-from tests.test_notifications import body_of, smtp  # noqa: F401 - smtp is the local SMTP server fixture
+from tests.conftest import body_of
+from tests.factories import NEW_PASSWORD, PASSWORD, assign, make_user, tier
 
 pytestmark = pytest.mark.browser
 
-NEW_PASSWORD = "lantern orchard sideways pebble"
 
-
-def test_manager_invites_a_worker_who_sets_a_password_from_the_email(page, browser, live_server, frameworks, smtp):  # noqa: F811
+def test_manager_invites_a_worker_who_sets_a_password_from_the_email(page, browser, live_server, frameworks, smtp):
     make_user(Role.MANAGER, email="maya@example.org", name="Maya Manager")
-    supervisor = make_user(Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor")
+    make_user(Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor")
     level = tier("link-worker", "link-worker")
 
     sign_in(page, "maya@example.org", PASSWORD)

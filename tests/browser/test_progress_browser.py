@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portfolio.extensions import db
 from portfolio.models import (
@@ -30,7 +30,6 @@ from portfolio.models import (
     PromotionDecision,
     PromotionRecommendation,
     PromotionRequest,
-    Requirement,
     RequirementVerification,
     Role,
     Submission,
@@ -40,8 +39,17 @@ from portfolio.models import (
 )
 from portfolio.progress import service as progress
 from portfolio.review import service as review
-from tests.browser.conftest import PageErrors, assert_accessible, sign_in
-from tests.factories import PASSWORD, assign, make_user, tier
+from tests.browser.conftest import PageErrors, assert_accessible, fill_date, sign_in
+from tests.factories import (
+    PASSWORD,
+    SUPERVISED_SINCE,
+    make_supervisor_of,
+    make_user,
+    make_worker,
+    requirement,
+    tier,
+)
+from tests.pages import count, long_date
 
 pytestmark = pytest.mark.browser
 
@@ -74,14 +82,11 @@ def other_page(browser, live_server):
 # --- Data --------------------------------------------------------------------------------
 
 
-def _people():
-    worker = make_user(
-        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
-    )
-    supervisor = make_user(Role.SUPERVISOR, email="supervisor@example.org", name="Fatima First")
-    manager = make_user(Role.MANAGER, email="manager@example.org", name="Mo Manager")
-    assign(supervisor, worker, starts_on=date.today() - timedelta(days=90))
-    return worker, supervisor, manager
+def _worker_supervisor_and_manager():
+    """Wendy, Fatima supervising her for the last 90 days, and Mo, a manager."""
+    worker = make_worker()
+    supervisor = make_supervisor_of(worker, name="Fatima First", since=SUPERVISED_SINCE)
+    return worker, supervisor, make_user(Role.MANAGER, email="manager@example.org", name="Mo Manager")
 
 
 def _competences_up_to(worker: User, slug: str) -> list[Competence]:
@@ -145,24 +150,6 @@ def _accepted(worker: User, supervisor: User, competences: list[Competence]) -> 
     db.session.commit()
 
 
-def _requirement(worker: User, ref: str) -> Requirement:
-    return db.session.scalar(
-        select(Requirement).where(Requirement.framework_id == worker.framework_id, Requirement.ref == ref)
-    )
-
-
-def _count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
-
-
-def _fill_date(page, legend: str, when: date) -> None:
-    """Type a date into the NHS.UK date input (day, month, year boxes) whose fieldset has ``legend``."""
-    group = page.get_by_role("group", name=legend)
-    group.get_by_label("Day").fill(str(when.day))
-    group.get_by_label("Month").fill(str(when.month))
-    group.get_by_label("Year").fill(str(when.year))
-
-
 def _add_evidence_name(statement: str) -> re.Pattern:
     """The link's name ends with the statement in a visually hidden span (Chromium puts a space before its colon)."""
     return re.compile(rf"^Add evidence for this\s*: {re.escape(statement)}$")
@@ -176,15 +163,11 @@ def _error_summary_links_work(page) -> None:
         assert href.startswith("#") and page.locator(href).count() == 1, href
 
 
-def _long(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"
-
-
 # --- The journey ---------------------------------------------------------------------------
 
 
 def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_page, frameworks):
-    worker, supervisor, manager = _people()
+    worker, supervisor, manager = _worker_supervisor_and_manager()
     required = _competences_up_to(worker, "link-worker-coach")
     last = next(c for c in required if c.ref == LAST_REF)
     assert last.tier.slug == "link-worker-coach"
@@ -193,9 +176,9 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     verified_on = date.today() - timedelta(days=20)
     for ref in ("REQ-DRIVING", "REQ-HOME-VISITS"):
         progress.verify_requirement(
-            manager, worker, _requirement(worker, ref), verified_on=verified_on, expires_on=None, note="Seen"
+            manager, worker, requirement(worker, ref), verified_on=verified_on, expires_on=None, note="Seen"
         )
-    dbs = _requirement(worker, "REQ-DBS")
+    dbs = requirement(worker, "REQ-DBS")
     worker_id, dbs_id, dbs_statement, last_id, last_statement, area_name = (
         worker.id,
         dbs.id,
@@ -271,7 +254,7 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     expect(page).to_have_title(re.compile(r"^Error: My progress"))
     assert_accessible(page)
     db.session.commit()  # end this test's snapshot: see what the server wrote
-    assert _count(PromotionRequest) == 0
+    assert count(PromotionRequest) == 0
     assert db.session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("promotion.%"))).all() == []
 
     # --- The manager verifies the DBS check, after a date in the future is refused.
@@ -294,7 +277,7 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     expect(boss.locator("#maincontent")).to_contain_text("This is renewed every 36 months")
     assert_accessible(boss)
 
-    _fill_date(boss, "Date verified", date.today() + timedelta(days=3))
+    fill_date(boss, "Date verified", date.today() + timedelta(days=3))
     boss.get_by_label("Note (optional)").fill("DBS certificate 001234567890")
     boss.get_by_role("button", name="Save verification").click()
     expect(boss.locator(".nhsuk-error-summary")).to_contain_text("The date verified must be today or in the past")
@@ -302,17 +285,17 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     _error_summary_links_work(boss)
     assert_accessible(boss)
     db.session.commit()
-    assert _count(RequirementVerification) == 2
+    assert count(RequirementVerification) == 2
 
     dbs_on = date.today() - timedelta(days=2)
-    _fill_date(boss, "Date verified", dbs_on)
+    fill_date(boss, "Date verified", dbs_on)
     boss.get_by_role("button", name="Save verification").click()
     boss.wait_for_url(re.compile(rf"/progress/workers/{worker_id}(#requirements)?$"))
     expect(boss.get_by_role("alert", name="Success")).to_contain_text(f"Verified: {dbs_statement}")
     dbs_row = boss.locator("table.requirements-table tr", has_text=dbs_statement)
     expect(dbs_row).to_contain_text("Verified")
     expect(dbs_row).to_contain_text(
-        f"by Mo Manager on {_long(dbs_on)}; renew by {_long(progress.add_months(dbs_on, 36))}"
+        f"by Mo Manager on {long_date(dbs_on)}; renew by {long_date(progress.add_months(dbs_on, 36))}"
     )
     assert_accessible(boss)
 
@@ -327,7 +310,7 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     page.wait_for_url(f"**/portfolio/new/other?competence={last_id}")
     expect(page.get_by_text(f"This evidence will be linked to: {last_statement}")).to_be_visible()
     page.get_by_label("Title").fill("Finding a way into the housing service")
-    _fill_date(page, "Date of the event", date.today() - timedelta(days=10))
+    fill_date(page, "Date of the event", date.today() - timedelta(days=10))
     page.get_by_label("Description").fill(
         "Three referrals were refused; I kept going until the service agreed a route in."
     )
@@ -390,13 +373,13 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
         "Promotion requested: your supervisors have been asked for their recommendation"
     )
     expect(page.locator("#maincontent")).to_contain_text(
-        f"You asked to become Link Worker Coach on {_long(date.today())}."
+        f"You asked to become Link Worker Coach on {long_date(date.today())}."
     )
     expect(page.get_by_text("Waiting for a supervisor’s recommendation.")).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("Request promotion"))).to_have_count(0)
     assert_accessible(page)
     db.session.commit()
-    assert _count(PromotionRequest) == 1
+    assert count(PromotionRequest) == 1
 
     # --- The supervisor supports it (after saving with nothing chosen is refused).
     lead.goto("/notifications/")
@@ -433,7 +416,7 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     expect(boss.locator("#maincontent")).to_contain_text(f"Supports Fatima First: {REASONS}")
     assert_accessible(boss)
     boss.get_by_label("Approve the promotion").check()
-    _fill_date(boss, "Date the new tier takes effect (if approved)", effective_on)
+    fill_date(boss, "Date the new tier takes effect (if approved)", effective_on)
     boss.get_by_role("button", name="Save decision").click()
     expect(boss.get_by_role("alert", name="Success")).to_contain_text("Promotion approved for Wendy Worker")
     expect(boss.locator("#maincontent")).to_contain_text("Current tier: Link Worker Coach")
@@ -445,7 +428,7 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     expect(page.locator(".readiness")).to_contain_text("Next tier: Psychosocial Link Worker")
     expect(page.get_by_role("heading", name="Tier history")).to_be_visible()
     expect(page.locator("#maincontent")).to_contain_text(
-        f"Link Worker Coach from {_long(effective_on)} (was Link Worker)"
+        f"Link Worker Coach from {long_date(effective_on)} (was Link Worker)"
     )
     expect(page.get_by_text("No promotion request is open.")).to_have_count(0)  # the form for the next tier instead
     assert_accessible(page)

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
-from portfolio.models import Competence, Decision, DecisionOutcome, EvidenceKind, Role, Submission, User
+from portfolio.models import Competence, Decision, DecisionOutcome, EvidenceKind, Submission, User
 from portfolio.review import service as review
 from tests.browser.conftest import PageErrors, assert_accessible, sign_in
-from tests.factories import PASSWORD, assign, make_user, tier
+from tests.factories import PASSWORD, make_supervisor_of, make_worker
 
 pytestmark = pytest.mark.browser
 
@@ -36,13 +36,10 @@ def supervisor_page(browser, live_server):
     assert errors.messages == [], f"the supervisor's page logged errors: {errors.messages}"
 
 
-def _people():
-    worker = make_user(
-        Role.WORKER, email="worker@example.org", name="Wendy Worker", tier=tier("link-worker", "link-worker")
-    )
-    supervisor = make_user(Role.SUPERVISOR, email="supervisor@example.org", name="Fatima First")
-    assign(supervisor, worker, starts_on=date(2026, 1, 1))
-    return worker, supervisor
+def _worker_and_supervisor():
+    """Wendy and Fatima, her supervisor."""
+    worker = make_worker()
+    return worker, make_supervisor_of(worker, name="Fatima First")
 
 
 def _two_competences(worker: User) -> list[Competence]:
@@ -87,7 +84,7 @@ def _submitted(app, worker: User, title: str, competences: list[Competence]) -> 
 def test_worker_submits_supervisor_decides_per_competence_and_worker_sees_the_outcome(
     app, page, supervisor_page, frameworks
 ):
-    worker, supervisor = _people()
+    worker, supervisor = _worker_and_supervisor()
     competences = _two_competences(worker)
     accepted, not_accepted = competences
     evidence = _draft(worker, "Walking group leaflet", competences)
@@ -205,7 +202,7 @@ class Interactions:
 
 
 def test_ten_items_with_one_competence_each_take_two_interactions_each(app, page, frameworks):
-    worker, supervisor = _people()
+    worker, supervisor = _worker_and_supervisor()
     competence = _two_competences(worker)[0]
     submissions = [_submitted(app, worker, f"Group session {n}", [competence]) for n in range(1, 11)]
     ids = [s.id for s in submissions]
@@ -229,7 +226,7 @@ def test_ten_items_with_one_competence_each_take_two_interactions_each(app, page
 
 
 def test_accepting_every_competence_of_a_tier_takes_two_interactions(app, page, frameworks):
-    worker, supervisor = _people()
+    worker, supervisor = _worker_and_supervisor()
     everything = list(
         db.session.scalars(
             select(Competence)

@@ -3,18 +3,16 @@ in place; the catalogue, the compliance page and a worker's home page with train
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
 
 from portfolio.models import Role, User
 from tests.browser.conftest import assert_accessible
-from tests.factories import certificate, course, make_user, tier
+from tests.factories import TODAY, certificate, course, make_user, tier
 
 pytestmark = pytest.mark.browser
-
-TODAY = date.today()
 
 
 @pytest.fixture
