@@ -612,6 +612,7 @@ def make_world(frameworks) -> tuple[dict, dict]:
         "import": held_import(manager).id,
         "credential": credentials_service.issue(worker, worker.tier).public_id,
     }
+    db.session.commit()  # the issued credential, for a server on another thread (the crawl)
     return ids, {"worker": worker, "supervisor": supervisor, "manager": manager}
 
 
