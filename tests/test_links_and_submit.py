@@ -12,7 +12,7 @@ from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceKind, EvidenceLink, EvidenceStatus, Role
-from tests.factories import link_worker_competence, make_user, tier
+from tests.factories import competence, make_user, tier
 from tests.pages import text_of
 
 
@@ -28,7 +28,7 @@ def draft(worker, *refs: str) -> Evidence:
         EvidenceInput(title="Walking group leaflet", occurred_on=date(2026, 3, 10), description="A leaflet."),
     )
     for n, ref in enumerate(refs):
-        evidence_service.link_competence(worker, evidence, link_worker_competence(ref).id, "Wrote it" if n else "")
+        evidence_service.link_competence(worker, evidence, competence(ref).id, "Wrote it" if n else "")
     db.session.expire_all()
     return db.session.get(Evidence, evidence.id)
 
@@ -52,7 +52,7 @@ def test_linked_competences_are_a_summary_list_with_change_note_and_remove(clien
     auth.login_as(worker)
     page = text_of(client.get(f"/portfolio/{evidence.id}/links"))
     rows = rows_of(page)
-    assert [r["key"] for r in rows] == [link_worker_competence(r).statement for r in ("PS-LW-01", "PS-LW-02")]
+    assert [r["key"] for r in rows] == [competence(r).statement for r in ("PS-LW-01", "PS-LW-02")]
     assert [" ".join(r["value"].split()) for r in rows] == ["No note", "Wrote it"]
     assert all(r["actions"] == ["Change note", "Remove"] for r in rows)
     # No note boxes and no warning buttons until a note is to be changed.

@@ -19,7 +19,7 @@ from tests.browser.conftest import assert_accessible, sign_in
 from tests.factories import (
     PASSWORD,
     assign,
-    link_worker_competence,
+    competence,
     make_user,
     promotion_request,
     submitted_item,
@@ -54,7 +54,7 @@ def world(app, frameworks):
             EvidenceKind.OTHER,
             evidence_service.EvidenceInput(title="Untagged leaflet", occurred_on=date(2026, 3, 1), description="A."),
         )
-        evidence_service.link_competence(wendy, back.evidence, link_worker_competence("PS-LW-03").id, "Ran it")
+        evidence_service.link_competence(wendy, back.evidence, competence("PS-LW-03").id, "Ran it")
         note = supervision_note(wendy, sam)
         promotion_request(wendy)
         db.session.commit()
