@@ -369,7 +369,7 @@ def test_the_request_queues_the_email_and_the_consumer_sends_it(
 
         queue.run_all()
         [message] = smtp.messages
-        assert message["To"] == "sam@example.org"
+        assert message["To"] == "supervisor@example.org"
         assert message["Subject"] == "Wendy Worker has submitted evidence for you to review"
         assert queue.pending() == 0
 
@@ -403,7 +403,7 @@ def test_a_consumer_process_delivers_what_the_request_queued_through_redis(clien
         finally:
             consumer.terminate()
             _, errors = consumer.communicate(timeout=30)
-        assert [m["To"] for m in smtp.messages] == ["sam@example.org"], errors.decode(errors="replace")[-2000:]
+        assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"], errors.decode(errors="replace")[-2000:]
         assert queue.pending() == 0
 
 
@@ -415,7 +415,7 @@ def test_with_the_smtp_server_down_the_consumer_tries_again_later(client, auth, 
             queue.run_all()
 
         assert "Could not send a notification email: ConnectionRefusedError" in caplog.text
-        assert "sam@example.org" not in caplog.text and TITLE not in caplog.text
+        assert "supervisor@example.org" not in caplog.text and TITLE not in caplog.text
         assert queue.pending() == 0
         assert queue.huey.scheduled_count() == 1  # the retry, a minute later
 
