@@ -159,8 +159,8 @@ def row_counts(*models) -> dict[str, int]:
 def status_line(page: str, element_id: str) -> tuple[str, bool]:
     """The text of a page's lasting ``role="status"`` line, and whether it comes out of band (an htmx answer
     that updates the text inside the line the page already has: templates/_live.html)."""
-    found = re.search(rf'<p id="{element_id}"[^>]*role="status"([^>]*)>(.*?)</p>', page, re.S)
-    assert found, f"no status line {element_id}"
+    found = re.search(rf'(<p[^>]*\bid="{element_id}"[^>]*>)(.*?)</p>', page, re.S)
+    assert found and 'role="status"' in found.group(1), f"no status line {element_id}"
     return " ".join(re.sub(r"<[^>]+>", " ", found.group(2)).split()), 'hx-swap-oob="innerHTML"' in found.group(1)
 
 
