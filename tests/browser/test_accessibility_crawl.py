@@ -32,6 +32,7 @@ FILES = {
     "progress.pdf",
     "progress.worker_pdf",
     "mfa.totp_qr",
+    "credentials.download",
 }  # a browser downloads these: no page to check (a refusal of them is the same page as any other)
 
 POST_FORM = """([path, fields]) => {
