@@ -161,6 +161,11 @@ def urls_for(app, s: dict) -> list[str]:
         "user_id": [worker.id],
         "passkey_id": [1],
         "token": ["not-a-token"],
+        # Frameworks in and out, and credentials: public documents, an upload held for preview, none of the worker's.
+        "sourced_id": ["00000000-0000-4000-8000-000000000000"],
+        "import_id": [1],
+        "public_id": ["00000000-0000-4000-8000-000000000000"],
+        "number": [1],
     }
     urls = []
     for rule in app.url_map.iter_rules():
