@@ -166,6 +166,9 @@ CASES = [
     Case("evidence.choose_kind", "POST", lambda ids: "/portfolio/new", workers(422), data={}),
     Case("evidence.new", "GET", lambda ids: "/portfolio/new/reflection", workers(200)),
     Case("evidence.new", "POST", lambda ids: "/portfolio/new/other", workers(422), data={}),
+    Case(
+        "evidence.suggestions", "GET", lambda ids: "/portfolio/new/reflection/suggestions?title=listening", workers(200)
+    ),
     Case("evidence.show", "GET", item(), owner_only(200)),
     Case("evidence.edit", "GET", item("/edit"), owner_only(200)),
     Case("evidence.edit", "POST", item("/edit"), owner_only(422), data={"title": ""}),
