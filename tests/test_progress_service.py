@@ -56,6 +56,7 @@ from tests.factories import (
     requirement,
     requirements_of,
     tier,
+    verification,
     verify_all,
 )
 from tests.pages import count, row_counts
@@ -65,23 +66,6 @@ from tests.pages import count, row_counts
 
 def by_ref(ref: str, framework_key: str = "link-worker") -> Competence:
     return competences(framework_key, refs=[ref])[0]
-
-
-def add_verification(
-    worker: User, manager: User, ref: str, *, verified_on: date, expires_on: date | None
-) -> RequirementVerification:
-    """A verification row written directly (for dates the service refuses, such as one already lapsed)."""
-    requirement = next(r for r in requirements_of(worker) if r.ref == ref)
-    verification = RequirementVerification(
-        worker_id=worker.id,
-        requirement_id=requirement.id,
-        verified_by_id=manager.id,
-        verified_on=verified_on,
-        expires_on=expires_on,
-    )
-    db.session.add(verification)
-    db.session.commit()
-    return verification
 
 
 def status_by_ref(progress: service.WorkerProgress) -> dict[str, service.CompetenceRow]:
@@ -283,7 +267,7 @@ def test_a_lapsed_dbs_makes_the_worker_not_ready_until_renewed(people):
     worker, supervisor, manager, *_ = people
     meet(worker, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=supervisor)
     verify_all(worker, manager, skip=("REQ-DBS",))
-    add_verification(worker, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=3 * 365), expires_on=YESTERDAY)
+    verification(worker, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=3 * 365), expires_on=YESTERDAY)
 
     readiness = progress_of(worker).readiness
     assert not readiness.ready
@@ -292,7 +276,7 @@ def test_a_lapsed_dbs_makes_the_worker_not_ready_until_renewed(people):
     assert service.overview()[0].ready is False
 
     # Expiring today is still in date; a renewal (the newest verification) makes them ready again.
-    add_verification(worker, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=3 * 365), expires_on=TODAY)
+    verification(worker, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=3 * 365), expires_on=TODAY)
     assert progress_of(worker).readiness.ready
     service.verify_requirement(
         manager, worker, requirements_of(worker)[2], verified_on=TODAY, expires_on=None, note="Renewed"
@@ -934,7 +918,7 @@ def test_the_overview_shows_progress_readiness_lapses_and_waiting_items(people, 
     lapsed = make_user(Role.WORKER, name="Lee Lapsed", tier=tier("link-worker", "link-worker"))
     meet(lapsed, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=supervisor)
     verify_all(lapsed, manager, skip=("REQ-DBS",))
-    add_verification(lapsed, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=1000), expires_on=YESTERDAY)
+    verification(lapsed, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=1000), expires_on=YESTERDAY)
     waiting = make_user(Role.WORKER, name="Wai Waiting", tier=tier("link-worker", "link-worker"))
     item = link_draft(waiting, competences("link-worker", "link-worker")[:1], title="Submitted")
     item.status = EvidenceStatus.SUBMITTED
