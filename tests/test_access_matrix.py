@@ -167,7 +167,7 @@ CASES = [
     Case("evidence.new", "GET", lambda ids: "/portfolio/new/reflection", workers(200)),
     Case("evidence.new", "POST", lambda ids: "/portfolio/new/other", workers(422), data={}),
     Case(
-        "evidence.suggestions", "GET", lambda ids: "/portfolio/new/reflection/suggestions?title=listening", workers(200)
+        "evidence.suggestions", "GET", lambda ids: "/portfolio/new/reflection/suggestions?title=listening", workers(303)
     ),
     Case("evidence.show", "GET", item(), owner_only(200)),
     Case("evidence.edit", "GET", item("/edit"), owner_only(200)),

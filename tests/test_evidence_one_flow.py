@@ -63,6 +63,14 @@ def test_suggestions_follow_what_is_typed_and_keep_ticked_ones(client, auth, wor
     assert fragment.count('name="competence_ids"') <= 6  # the ticked one and five suggestions
 
 
+def test_the_suggestions_address_opened_on_its_own_goes_to_the_form(client, auth, worker):
+    auth.login_as(worker)
+    answer = client.get("/portfolio/new/reflection/suggestions", query_string={"title": "listening"})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/portfolio/new/reflection")
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert 'id="title"' in page and "Competences this evidence shows" in page
+
+
 def test_save_and_send_links_the_ticked_competences_and_goes_to_check_your_answers(client, auth, worker):
     auth.login_as(worker)
     page = client.get("/portfolio/new/reflection").get_data(as_text=True)

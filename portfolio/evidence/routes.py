@@ -11,7 +11,7 @@ from ..errors import FieldError, Refusal, show_on_form
 from ..fields import choices
 from ..models import EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
-from ..rendering import render
+from ..rendering import render, wants_fragment
 from ..review import service as review
 from . import files, kinds, service, suggest
 from .forms import (
@@ -210,6 +210,8 @@ def new(kind: str):
 def suggestions(kind: str):
     """The suggested competences for what the new item's form holds so far (htmx, as the worker types)."""
     entry = kinds.get(_kind_or_404(kind))
+    if not wants_fragment():  # opened on its own (a bookmark, a crawler): the form it belongs to
+        return redirect(url_for(".new", kind=entry.kind.value), code=303)
     ticked = CompetenceChoiceForm(request.args)
     ticked.validate()
     return render(
