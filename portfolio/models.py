@@ -527,9 +527,7 @@ class Evidence(Model):
         """
         if self.kind != EvidenceKind.SUPERVISION_NOTE:
             return None
-        if self.note_confirmed:
-            return NoteState.CONFIRMED
-        return NoteState.DISPUTED if self.note_reviews else NoteState.WAITING
+        return NoteState.of(reviewed=bool(self.note_reviews), confirmed=self.note_confirmed)
 
     @property
     def is_editable(self) -> bool:
@@ -710,6 +708,13 @@ class NoteState(enum.StrEnum):
     @property
     def label(self) -> str:
         return {"waiting": "Waiting for confirmation", "confirmed": "Confirmed", "disputed": "Disputed"}[self.value]
+
+    @classmethod
+    def of(cls, *, reviewed: bool, confirmed: bool) -> NoteState:
+        """The rule: confirmed once confirmed, else disputed if its supervisor has answered, else waiting."""
+        if confirmed:
+            return cls.CONFIRMED
+        return cls.DISPUTED if reviewed else cls.WAITING
 
 
 class NoteReview(Model):

@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 
 from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceKind, NoteOutcome, NoteState, Role
+from portfolio.models import Evidence, EvidenceKind, EvidenceLink, NoteOutcome, NoteState, Role
 from portfolio.review import service as review
-from tests.factories import assign, make_user, supervision_note, tier
+from tests.factories import assign, competence, make_user, supervision_note, tier
 from tests.pages import options, selected, text_of
 
 
@@ -103,3 +103,60 @@ def test_with_two_supervisors_the_worker_chooses(client, auth, people):
     page = text_of(client.get("/portfolio/new/supervision-note"))
     assert selected(page, "supervisor_id") in ([], ["0"])
     assert {v for v, _ in options(page, "supervisor_id")} == {"0", str(sam.id), str(fatima.id)}
+
+
+# --- The competence page and What's missing say the same as the note's own page --------------
+
+
+def linked_note(worker, sam, ref: str = "PS-LW-01") -> Evidence:
+    """A supervision note linked to competence ``ref`` (still a draft as far as review goes)."""
+    note = supervision_note(worker, sam)
+    db.session.add(EvidenceLink(evidence_id=note.id, competence_id=competence(ref).id))
+    db.session.commit()
+    return note
+
+
+def note_line(page: str, note: Evidence) -> str:
+    """The words of the line naming ``note`` in a list of linked items."""
+    return " ".join(page.split(f'href="/portfolio/{note.id}"', 1)[1].split("</li>", 1)[0].split())
+
+
+@pytest.mark.parametrize(
+    ("answers", "state"),
+    [
+        ((), "Waiting for confirmation"),
+        ((NoteOutcome.DISPUTED,), "Disputed"),
+        ((NoteOutcome.DISPUTED, NoteOutcome.CONFIRMED), "Confirmed"),
+    ],
+)
+def test_linked_lists_show_the_notes_one_state_never_draft(client, auth, people, answers, state):
+    worker, sam = people
+    note = linked_note(worker, sam)
+    for outcome in answers:
+        review.review_note(
+            sam, db.session.get(Evidence, note.id), outcome, "Not quite." if outcome.value == "disputed" else ""
+        )
+    db.session.expire_all()
+    auth.login_as(worker)
+    on_competence = note_line(text_of(client.get(f"/portfolio/competences/{competence('PS-LW-01').id}")), note)
+    on_missing = note_line(text_of(client.get("/progress/missing")), note)
+    for line in (on_competence, on_missing):
+        assert state in line
+        assert "Draft" not in line
+
+
+def test_the_competence_page_reads_every_notes_state_in_one_query(client, auth, people, count_queries):
+    worker, sam = people
+    linked_note(worker, sam)
+    auth.login_as(worker)
+    url = f"/portfolio/competences/{competence('PS-LW-01').id}"
+    client.get(url)
+    with count_queries:
+        client.get(url)
+    one = count_queries.count
+    for _ in range(4):
+        review.review_note(sam, db.session.get(Evidence, linked_note(worker, sam).id), NoteOutcome.CONFIRMED, "")
+    with count_queries:
+        page = text_of(client.get(url))
+    assert page.count("Confirmed") == 4
+    assert count_queries.count == one

@@ -781,6 +781,8 @@ def evidence_for_competence(actor: User, competence: Competence) -> list[tuple[E
         rules.linked_query(Evidence, EvidenceLink)
         .where(Evidence.owner_id == actor.id, Competence.ref == competence.ref)
         .order_by(Evidence.occurred_on.desc(), Evidence.id.desc(), EvidenceLink.id)
+        # A supervision note's state (waiting, confirmed, disputed) is read from its reviews: loaded in one query.
+        .options(db.selectinload(Evidence.note_reviews))
     ).all()
     seen: set[int] = set()
     result = []

@@ -21,7 +21,12 @@ from ..models import (
     Competence,
     Decision,
     Evidence,
+    EvidenceKind,
+    EvidenceStatus,
     Framework,
+    NoteOutcome,
+    NoteReview,
+    NoteState,
     PromotionDecision,
     PromotionRecommendation,
     PromotionRequest,
@@ -115,10 +120,33 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
 ITEMS_SHOWN = 5  # per statement on the page of what is missing; the statement's own page lists them all
 
 
-def _newest_items_per_statement(worker: User):
-    """(id, title, status, occurred_on, ref) of the newest ITEMS_SHOWN items linked to each statement (one query)."""
+@dataclass
+class LinkedItem:
+    """An item listed under a statement on the page of what is missing: enough for its link and its one state."""
+
+    id: int
+    title: str
+    status: EvidenceStatus
+    occurred_on: date
+    ref: str
+    note_state: NoteState | None  # a supervision note's state, the same words its supervisor reads
+
+
+def _newest_items_per_statement(worker: User) -> list[LinkedItem]:
+    """The newest ITEMS_SHOWN items linked to each statement, with a note's state (one query)."""
+    reviewed = exists().where(NoteReview.evidence_id == Evidence.id)
+    confirmed = reviewed.where(NoteReview.outcome == NoteOutcome.CONFIRMED)
     linked = (
-        rules.linked_query(Evidence.id, Evidence.title, Evidence.status, Evidence.occurred_on, Competence.ref)
+        rules.linked_query(
+            Evidence.id,
+            Evidence.title,
+            Evidence.status,
+            Evidence.occurred_on,
+            Competence.ref,
+            Evidence.kind,
+            reviewed.label("reviewed"),
+            confirmed.label("confirmed"),
+        )
         .where(Evidence.owner_id == worker.id)
         .distinct()
         .subquery()
@@ -127,11 +155,33 @@ def _newest_items_per_statement(worker: User):
     ranked = select(
         linked, func.row_number().over(partition_by=linked.c.ref, order_by=newest_first).label("rank")
     ).subquery()
-    return db.session.execute(
-        select(ranked.c.id, ranked.c.title, ranked.c.status, ranked.c.occurred_on, ranked.c.ref)
+    rows = db.session.execute(
+        select(
+            ranked.c.id,
+            ranked.c.title,
+            ranked.c.status,
+            ranked.c.occurred_on,
+            ranked.c.ref,
+            ranked.c.kind,
+            ranked.c.reviewed,
+            ranked.c.confirmed,
+        )
         .where(ranked.c.rank <= ITEMS_SHOWN)
         .order_by(ranked.c.occurred_on.desc(), ranked.c.id.desc())
     )
+    return [
+        LinkedItem(
+            row.id,
+            row.title,
+            row.status,
+            row.occurred_on,
+            row.ref,
+            NoteState.of(reviewed=row.reviewed, confirmed=row.confirmed)
+            if row.kind == EvidenceKind.SUPERVISION_NOTE
+            else None,
+        )
+        for row in rows
+    ]
 
 
 def readiness_for(target: Tier | None, framework_tree: tree.FrameworkTree, states: list[RequirementState]) -> Readiness:
