@@ -683,7 +683,7 @@ def test_the_overview_as_a_full_page(client, auth, people, team):
     assert sorted(rows) == sorted(
         [
             f'=HYPERLINK("http://x") {formula.email} Link Worker: Link Worker 0 of 68 for Link Worker Coach Not yet None 0',
-            f"Ezra Engagement {ezra.email} Senior Engagement Worker: Senior Engagement Worker 0 of 60 for Senior Engagement Worker Not yet None 0",
+            f"Ezra Engagement {ezra.email} Senior Engagement Worker: Senior Engagement Worker 0 of 60 for the Senior Engagement Worker role Not yet None 0",
             f"Olive Other {other.email} Link Worker: Link Worker 5 of 68 for Link Worker Coach Not yet Lapsed {dbs} 1",
             f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None 0",
         ]
@@ -729,6 +729,18 @@ def test_the_overview_filters_by_framework(client, auth, people, team, framework
     assert f'<option selected value="{frameworks["sfh-senior-engagement-worker"].id}">' in page or re.search(
         rf'<option[^>]*value="{frameworks["sfh-senior-engagement-worker"].id}"[^>]*selected', page
     )
+
+
+def test_the_overview_says_top_tier_plainly(client, auth, people, team):
+    top = make_user(
+        Role.WORKER, name="Tom Top", email="tom@example.org", tier=tier("link-worker", "psychosocial-link-worker")
+    )
+    auth.login_as(people[2])
+    for headers in ({}, {"HX-Request": "true"}):
+        rows = team_rows(text_of(client.get("/progress/team?q=tom", headers=headers)))
+        assert rows == [
+            f"Tom Top {top.email} Link Worker: Psychosocial Link Worker Top tier Top tier: no promotion to prepare None 0"
+        ]
 
 
 def test_the_overview_answers_htmx_with_the_table_only(client, auth, people, team):

@@ -37,7 +37,16 @@ from portfolio.models import (
 )
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
-from tests.factories import ASSIGNED_ON, EVENT_DAY, TODAY, assign, competence, make_user, tier
+from tests.factories import (
+    ASSIGNED_ON,
+    EVENT_DAY,
+    TODAY,
+    assign,
+    competence,
+    make_user,
+    promotion_request,
+    tier,
+)
 from tests.pages import audit_rows, error_next_to, long_date, reload, row_counts, status_of, text_of, words
 
 DESCRIPTION = "I set up a weekly walking group with the local allotment society."
@@ -1156,11 +1165,21 @@ def test_the_team_page(client, auth, frameworks):
     assert required == 68
 
     auth.login_as(s.supervisor)
-    rows = team_rows(text_of(client.get("/review/team")))
+    page = text_of(client.get("/review/team"))
+    rows = team_rows(page)
     assert rows == {
-        "Tom Top": ["Psychosocial Link Worker", "Top tier", "0", "None"],
-        "Wendy Worker": ["Link Worker", f"0 of {required} for Link Worker Coach", "2", long_date(date(2026, 4, 2))],
+        "Tom Top": ["Psychosocial Link Worker", "Top tier", "0", "None", "None waiting for you"],
+        "Wendy Worker": [
+            "Link Worker",
+            f"0 of {required} for Link Worker Coach",
+            "2",
+            long_date(date(2026, 4, 2)),
+            "None waiting for you",
+        ],
     }
+    # Each worker's name opens their progress.
+    assert f'<a href="/progress/workers/{s.worker.id}">Wendy Worker</a>' in page
+    assert f'<a href="/progress/workers/{top.id}">Tom Top</a>' in page
 
     assert sign_off(client, auth, s).status_code == 303
     rows = team_rows(text_of(client.get("/review/team")))
@@ -1169,7 +1188,35 @@ def test_the_team_page(client, auth, frameworks):
         f"1 of {required} for Link Worker Coach",
         "1",
         long_date(date(2026, 4, 2)),
+        "None waiting for you",
     ]
+
+
+def test_the_team_page_shows_promotion_requests_waiting_for_my_recommendation(client, auth, frameworks):
+    s = scene()
+    waiting = promotion_request(s.worker)
+    recommended = new_worker("Rita Recommended")
+    assign(s.supervisor, recommended, starts_on=ASSIGNED_ON)
+    promotion_request(recommended, recommended_by=s.supervisor)  # already recommended by me: nothing to do
+    auth.login_as(s.supervisor)
+    page = text_of(client.get("/review/team"))
+    rows = team_rows(page)
+    assert rows["Wendy Worker"][-1] == (
+        f"Asked to become Link Worker Coach on {long_date(waiting.requested_at)}: recommend Wendy Worker"
+    )
+    assert f'href="/progress/workers/{s.worker.id}#promotion"' in page
+    assert rows["Rita Recommended"][-1] == "None waiting for you"
+
+
+def test_the_team_page_names_a_role_profile_not_a_next_tier(client, auth, frameworks):
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    sol = make_user(
+        Role.WORKER, name="Sol Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    )
+    assign(supervisor, sol, starts_on=ASSIGNED_ON)
+    auth.login_as(supervisor)
+    [cells] = team_rows(text_of(client.get("/review/team"))).values()
+    assert re.fullmatch(r"0 of \d+ for the Senior Engagement Worker role", cells[1]), cells
 
 
 def test_the_team_page_without_supervisees(client, auth, frameworks):
@@ -1203,8 +1250,11 @@ def test_team_and_queue_pages_run_a_fixed_number_of_queries(client, auth, framew
     queue_before = count_queries.count
 
     add_supervisees(supervisor, 2, 18, items=3)
+    for worker in db.session.scalars(select(User).where(User.name.like("Worker 1%"))):
+        promotion_request(worker)
     with count_queries:
         page = text_of(client.get("/review/team"))
+    assert page.count(">recommend<") == 10
     assert len(team_rows(page)) == 20
     assert count_queries.count == team_before, count_queries.statements
     with count_queries:

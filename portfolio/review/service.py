@@ -31,6 +31,9 @@ from ..models import (
     EvidenceStatus,
     NoteOutcome,
     NoteReview,
+    PromotionDecision,
+    PromotionRecommendation,
+    PromotionRequest,
     Role,
     Submission,
     SupervisionAssignment,
@@ -637,6 +640,8 @@ class TeamRow:
     required: int
     waiting: int
     last_note: date | None
+    # The worker's open promotion request while it waits for this supervisor's recommendation.
+    to_recommend: PromotionRequest | None = None
 
 
 def team(actor: User) -> list[TeamRow]:
@@ -676,6 +681,22 @@ def team(actor: User) -> list[TeamRow]:
             .group_by(Evidence.owner_id)
         ).all()
     )
+    # Open requests this supervisor has not recommended on yet (one query; a worker has one open at most).
+    to_recommend = {
+        r.worker_id: r
+        for r in db.session.scalars(
+            select(PromotionRequest)
+            .where(
+                PromotionRequest.worker_id.in_(ids),
+                ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+                ~exists().where(
+                    PromotionRecommendation.request_id == PromotionRequest.id,
+                    PromotionRecommendation.supervisor_id == actor.id,
+                ),
+            )
+            .options(db.joinedload(PromotionRequest.target_tier))
+        )
+    }
     return [
         TeamRow(
             worker=w,
@@ -684,6 +705,7 @@ def team(actor: User) -> list[TeamRow]:
             required=progress[w.id].required,
             waiting=waiting.get(w.id, 0),
             last_note=last_notes.get(w.id),
+            to_recommend=to_recommend.get(w.id),
         )
         for w in workers
     ]
