@@ -158,6 +158,7 @@ def _demo_evidence(users: dict[str, User]) -> None:
     """A portfolio with something in each state, so every page has something to show."""
     from .evidence import service as evidence
     from .review import service as review
+    from .training import service as training
 
     worker, supervisor, sew = users["worker@example.org"], users["supervisor@example.org"], users["sew@example.org"]
     today = clock.today()
@@ -232,7 +233,7 @@ def _demo_evidence(users: dict[str, User]) -> None:
     certificate = FileStorage(
         io.BytesIO(DEMO_PDF), filename="safeguarding-certificate.pdf", content_type="application/pdf"
     )
-    evidence.create_evidence(
+    safeguarding = evidence.create_evidence(
         sew,
         EvidenceKind.CERTIFICATE,
         evidence.EvidenceInput(
@@ -246,6 +247,8 @@ def _demo_evidence(users: dict[str, User]) -> None:
         [certificate],
         link_competence_id=_competence(sew, "Support the safeguarding of individuals").id,
     )
+    # Checked by Sol's supervisor, so the demo shows a certificate that counts for compliance.
+    training.check_certificate(supervisor, safeguarding)
 
 
 # A one-page PDF that says what it is.

@@ -473,6 +473,10 @@ class Evidence(Model):
     cpd_hours: Mapped[Decimal | None] = mapped_column(db.Numeric(6, 2))
     # Training certificates: the catalogue course it shows (for compliance).
     training_item_id: Mapped[int | None] = mapped_column(ForeignKey("training_items.id"), index=True)
+    # Training certificates: the supervisor or manager who checked it, and when. Until then it is
+    # "uploaded, not checked" and does not count for compliance (training/service.py).
+    checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Supervision notes.
     supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Feedback.
@@ -489,6 +493,7 @@ class Evidence(Model):
 
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
     supervisor: Mapped[User | None] = relationship(foreign_keys=[supervisor_id])
+    checked_by: Mapped[User | None] = relationship(foreign_keys=[checked_by_id])
     training_item: Mapped[TrainingItem | None] = relationship()
     files: Mapped[list[EvidenceFile]] = relationship(
         back_populates="evidence", order_by="EvidenceFile.id", cascade="all, delete-orphan", passive_deletes=True

@@ -322,9 +322,13 @@ def certificate(
     expires_on: date | None = None,
     *,
     title: str | None = None,
+    checked: bool = True,
+    checked_by: User | None = None,
 ) -> Evidence:
-    """A training certificate matched to ``item`` (written directly)."""
+    """A training certificate matched to ``item`` (written directly), checked unless ``checked`` is False."""
     evidence = Evidence(
+        checked_at=datetime.now(UTC) if checked else None,
+        checked_by_id=checked_by.id if checked_by else None,
         owner_id=owner.id,
         kind=EvidenceKind.CERTIFICATE,
         title=title or (item.title if item else "A course"),

@@ -304,6 +304,13 @@ CASES = [
         data={},
     ),
     Case("training.compliance", "GET", lambda ids: "/training/link-worker/compliance", managers_only(200)),
+    Case(
+        "training.check_certificate",
+        "POST",
+        lambda ids: f"/training/certificates/{ids['certificate']}/check",
+        {"anonymous": SIGN_IN, "worker": 403, "supervisor": 303, "manager": 303},
+        data={},
+    ),
     Case("cpd.index", "GET", lambda ids: "/cpd/", workers(200)),
     Case("cpd.new_activity", "GET", lambda ids: "/cpd/activities/new", workers(200)),
     Case("cpd.new_activity", "POST", lambda ids: "/cpd/activities/new", workers(422), data={}),
@@ -577,6 +584,17 @@ def make_world(frameworks) -> tuple[dict, dict]:
     training_item = training_service.add_item(
         manager, frameworks["link-worker"], title="Lone working", statutory=True, renewal_months=36, tier_slugs=[]
     )
+    certificate = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.CERTIFICATE,
+        evidence_service.EvidenceInput(
+            title="Lone working certificate",
+            occurred_on=date(2026, 1, 7),
+            provider="NHS e-learning",
+            training_item_id=training_item.id,
+        ),
+        [FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename="c.pdf", content_type="application/pdf")],
+    )
     appraisal = cpd_service.start_appraisal(worker, worker, held_on=date.today(), appraiser_id=supervisor.id)
     reset_token, reset_digest = new_token()
     db.session.add(
@@ -597,6 +615,7 @@ def make_world(frameworks) -> tuple[dict, dict]:
         "request": promotion.id,
         "requirement": db.session.scalar(select(Requirement.id).where(Requirement.framework_id == worker.framework_id)),
         "training_item": training_item.id,
+        "certificate": certificate.id,
         "appraisal": appraisal.id,
         "submission": db.session.scalar(select(Submission.id).where(Submission.evidence_id == submitted.id)),
         "submitted_file": submitted.files[0].id,

@@ -155,6 +155,14 @@ def test_the_demo_has_evidence_in_every_state(app, runner):
     stored = db.session.scalar(select(EvidenceFile))
     assert stored.original_name == "safeguarding-certificate.pdf"
     assert (Path(app.config["UPLOAD_FOLDER"]) / stored.stored_name).read_bytes().startswith(b"%PDF-")
+    # Sol's certificate is checked by Sam, so the demo shows a course that counts for compliance.
+    from portfolio.training import service as training
+
+    assert stored.evidence.checked_by_id == supervisor.id
+    sol = user("sew@example.org")
+    assert [(r.item.title, r.status.value) for r in training.worker_training(sol) if r.certificate] == [
+        ("Safeguarding training", "valid")
+    ]
     assert ledger.verify().ok
     # Running again adds nothing.
     before = snapshot()

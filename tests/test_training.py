@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -789,6 +789,7 @@ def test_the_filter_offers_the_statuses_in_words(client, auth, manager, team):
         ("expired", "Something expired"),
         ("due", "Something due soon"),
         ("missing", "Something missing"),
+        ("unchecked", "A certificate not checked yet"),
     ]
     assert re.search(r'<option value="due"\s+selected', page)
 
@@ -873,6 +874,7 @@ def _grow(workers: int, items: int) -> None:
             expires_on=FIXED + timedelta(days=(w.id * 11 + i.id * 5) % 200 - 60) if (w.id + i.id) % 2 else None,
             provider="Hub",
             training_item_id=i.id,
+            checked_at=datetime.now(UTC) if (w.id + i.id) % 5 else None,  # some wait for a check
         )
         for w, i in pairs
         if (w.id + i.id) % 7
@@ -910,10 +912,10 @@ def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_cour
         label
         for row in matrix_rows(page)[:-1]
         for cell in row[1:]
-        for label in ("Expired", "Due soon", "Missing", "Valid", "Not required")
+        for label in ("Expired", "Due soon", "Missing", "Uploaded, not checked", "Valid", "Not required")
         if cell.startswith(label)
     }
-    assert statuses == {"Expired", "Due soon", "Missing", "Valid", "Not required"}
+    assert statuses == {"Expired", "Due soon", "Missing", "Uploaded, not checked", "Valid", "Not required"}
     assert (large_page, large_csv) == (small_page, small_csv)
     # And the htmx fragment too.
     with count_queries as fragment_queries:

@@ -464,6 +464,9 @@ def update_evidence(
         for item in staged:
             files.discard(item)
         raise
+    if any(getattr(evidence, name) != value for name, value in values.items()) or staged:
+        # A checked certificate counts for compliance as it was checked: a changed one waits for a new check.
+        evidence.checked_by_id, evidence.checked_at = None, None
     for name, value in values.items():
         setattr(evidence, name, value)
     if entry.confirmable:

@@ -15,11 +15,18 @@ def index():
     """Signed-in users see their home page; everyone else signs in."""
     if not current_user.is_authenticated:
         return redirect(url_for("auth.sign_in"))
+    return home_page()
+
+
+def home_page(*, status: int = 200, conflict: str | None = None):
+    """The signed-in person's home; ``conflict`` says why an action from it did not happen (409)."""
     from ..cpd import service as cpd
     from . import service
 
     return render(
         "home/index.html",
+        status=status,
+        conflict=conflict,
         appraisals_to_sign=cpd.appraisals_to_sign(current_user),
         **service.home_for(current_user),
     )

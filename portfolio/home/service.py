@@ -143,4 +143,6 @@ def home_for(person: User) -> dict:
         "worker_home": worker_home(person) if person.is_worker else None,
         "supervisor_home": supervisor_home(person) if person.has_role(Role.SUPERVISOR) else None,
         "manager_home": manager_home(person) if person.is_manager else None,
+        # One list for a supervisor, a manager, or someone who is both.
+        "certificates_to_check": training.certificates_to_check(person) if training.can_check(person) else None,
     }

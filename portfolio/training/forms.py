@@ -44,6 +44,7 @@ class ComplianceFilterForm(FlaskForm):
                 ("expired", "Something expired"),
                 ("due", "Something due soon"),
                 ("missing", "Something missing"),
+                ("unchecked", "A certificate not checked yet"),
             ]
         ),
         validators=[Optional()],

@@ -6,12 +6,13 @@ from flask import Blueprint, Response, flash, redirect, request, url_for
 from flask_login import current_user
 
 from .. import paging
-from ..access import manager_required
+from ..access import manager_required, role_required
 from ..csvexport import csv_response
 from ..errors import FieldError, show_on_form
 from ..evidence.forms import ConfirmForm
 from ..fields import choices
 from ..frameworks import service as frameworks_service
+from ..models import Role
 from ..rendering import render
 from . import service
 from .forms import ComplianceFilterForm, TrainingItemForm
@@ -159,3 +160,19 @@ def _csv(matrix) -> Response:
         ["Name", "Email", "Tier"] + [i.title for i in matrix.items],
         ([w.name, w.email, w.tier.name if w.tier else ""] + [cell(w, i) for i in matrix.items] for w in matrix.workers),
     )
+
+
+@bp.post("/certificates/<id:evidence_id>/check")
+@role_required(Role.SUPERVISOR, Role.MANAGER)
+def check_certificate(evidence_id: int):
+    """Mark a worker's training certificate as checked, from the home page's list: it then counts."""
+    from ..home.routes import home_page
+
+    evidence = service.get_certificate_to_check_or_404(current_user, evidence_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            service.check_certificate(current_user, evidence)
+        except service.Conflict as error:  # another supervisor or manager got there first
+            return home_page(status=409, conflict=error.message)
+        flash(f"Checked {evidence.owner.name}’s certificate: {evidence.title}", "success")
+    return redirect(url_for("home.index", _anchor="certificates-to-check"), code=303)

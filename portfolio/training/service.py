@@ -1,8 +1,11 @@
 """The training catalogue, each worker's training status, and the team compliance matrix.
 
 A worker's status for a required course comes from their newest training
-certificate matched to it: valid; due (it expires within 60 days, or
-today); expired; or missing (no certificate).
+certificate matched to it that a supervisor or manager has checked: valid;
+due (it expires within 60 days, or today); expired; or missing (no
+certificate). A certificate nobody has checked yet counts for nothing: the
+course shows as "Uploaded, not checked" until it is, unless an older checked
+certificate still keeps it valid.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from flask import abort
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
-from .. import idempotency
+from .. import duties, idempotency
 from ..audit import ledger
 from ..clock import today
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
-from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
+from ..models import Evidence, EvidenceKind, Framework, Role, SupervisionAssignment, Tier, TrainingItem, User
 from ..people.service import name_or_email_matches
 from ..progress.service import add_months
+from ..review.service import Conflict
+from ..supervision.service import active_on
 
 DUE_WITHIN_DAYS = 60
 TITLE_MAX = 200
@@ -33,15 +39,22 @@ class TrainingStatus(enum.StrEnum):
     EXPIRED = "expired"
     DUE = "due"
     MISSING = "missing"
+    UNCHECKED = "unchecked"
     VALID = "valid"
 
     @property
     def label(self) -> str:
-        return {"expired": "Expired", "due": "Due soon", "missing": "Missing", "valid": "Valid"}[self.value]
+        return {
+            "expired": "Expired",
+            "due": "Due soon",
+            "missing": "Missing",
+            "unchecked": "Uploaded, not checked",
+            "valid": "Valid",
+        }[self.value]
 
     @property
     def urgency(self) -> int:
-        return ["expired", "due", "missing", "valid"].index(self.value)
+        return ["expired", "due", "missing", "unchecked", "valid"].index(self.value)
 
 
 def renewal_due(item: TrainingItem, completed_on: date, expires_on: date | None) -> date | None:
@@ -53,18 +66,28 @@ def renewal_due(item: TrainingItem, completed_on: date, expires_on: date | None)
     return None
 
 
-def status_of(item: TrainingItem, certificate: Evidence | None, on: date) -> tuple[TrainingStatus, date | None]:
-    """The rule: the newest matched certificate decides; due within 60 days counts as due (today included)."""
+def status_of(
+    item: TrainingItem, certificate: Evidence | None, on: date, unchecked: Evidence | None = None
+) -> tuple[TrainingStatus, date | None]:
+    """The rule: the newest checked certificate decides; due within 60 days counts as due (today included).
+
+    ``unchecked`` is a newer certificate nobody has checked yet: the course shows as uploaded, not
+    checked, unless the checked one is still valid.
+    """
     if certificate is None:
-        return TrainingStatus.MISSING, None
+        return (TrainingStatus.UNCHECKED if unchecked is not None else TrainingStatus.MISSING), None
     due = renewal_due(item, certificate.occurred_on, certificate.expires_on)
     if due is None:
-        return TrainingStatus.VALID, None
-    if due < on:
-        return TrainingStatus.EXPIRED, due
-    if due <= on + timedelta(days=DUE_WITHIN_DAYS):
-        return TrainingStatus.DUE, due
-    return TrainingStatus.VALID, due
+        status = TrainingStatus.VALID
+    elif due < on:
+        status = TrainingStatus.EXPIRED
+    elif due <= on + timedelta(days=DUE_WITHIN_DAYS):
+        status = TrainingStatus.DUE
+    else:
+        status = TrainingStatus.VALID
+    if unchecked is not None and status != TrainingStatus.VALID:
+        return TrainingStatus.UNCHECKED, due
+    return status, due
 
 
 # --- The catalogue ------------------------------------------------------------------
@@ -215,12 +238,21 @@ class TrainingRow:
     item: TrainingItem
     status: TrainingStatus
     due_on: date | None
-    certificate: Evidence | None
+    certificate: Evidence | None  # the newest checked certificate: the one that counts
+    unchecked: Evidence | None = None  # a newer one waiting for a supervisor's or manager's check
 
 
-def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], Evidence]:
-    """(worker, course) -> the newest matched certificate (one query; a course id is never None here)."""
-    newest: dict[tuple[int, int | None], Evidence] = {}
+@dataclass
+class Certificates:
+    """A worker's certificates for one course: the newest checked one, and a newer one not checked yet."""
+
+    checked: Evidence | None = None
+    unchecked: Evidence | None = None
+
+
+def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], Certificates]:
+    """(worker, course) -> its newest checked certificate and any newer unchecked one (one query)."""
+    newest: dict[tuple[int, int | None], Certificates] = {}
     rows = db.session.scalars(
         select(Evidence)
         .where(
@@ -230,9 +262,19 @@ def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], 
         )
         .order_by(Evidence.occurred_on, Evidence.id)
     )
-    for certificate in rows:
-        newest[(certificate.owner_id, certificate.training_item_id)] = certificate  # ordered: newest wins
+    for certificate in rows:  # ordered: newest wins
+        found = newest.setdefault((certificate.owner_id, certificate.training_item_id), Certificates())
+        if certificate.checked_at is not None:
+            found.checked, found.unchecked = certificate, None
+        else:
+            found.unchecked = certificate
     return newest
+
+
+def _row(item: TrainingItem, found: Certificates | None, on: date) -> TrainingRow:
+    found = found or Certificates()
+    status, due = status_of(item, found.checked, on, found.unchecked)
+    return TrainingRow(item, status, due, found.checked, found.unchecked)
 
 
 def worker_training(worker: User) -> list[TrainingRow]:
@@ -260,9 +302,7 @@ def training_of(workers: list[User]) -> dict[int, list[TrainingRow]]:
         rows = []
         for item in items:
             if item.framework_key == worker.framework.key and item.required_for(tier_slug):
-                certificate = newest.get((worker.id, item.id))
-                status, due = status_of(item, certificate, on)
-                rows.append(TrainingRow(item, status, due, certificate))
+                rows.append(_row(item, newest.get((worker.id, item.id)), on))
         result[worker.id] = sorted(rows, key=lambda r: (r.status.urgency, r.due_on or date.max, r.item.position))
     return result
 
@@ -294,9 +334,7 @@ def compliance(framework: Framework, *, status: str = "", q: str = "") -> Matrix
     for worker in workers:
         for item in items:
             if item.required_for(worker.tier.slug if worker.tier else None):
-                certificate = newest.get((worker.id, item.id))
-                s, due = status_of(item, certificate, on)
-                cells[(worker.id, item.id)] = TrainingRow(item, s, due, certificate)
+                cells[(worker.id, item.id)] = _row(item, newest.get((worker.id, item.id)), on)
     if status in {s.value for s in TrainingStatus}:
         wanted = TrainingStatus(status)
         workers = [
@@ -313,3 +351,94 @@ def compliance(framework: Framework, *, status: str = "", q: str = "") -> Matrix
 
 def framework_tiers(framework: Framework) -> list[Tier]:
     return sorted(framework.tiers, key=lambda t: t.position)
+
+
+# --- Checking certificates --------------------------------------------------------------
+# A certificate counts once a supervisor (of its owner, today) or a manager has checked it. The list to
+# check shows certificates matched to the catalogue whatever their review status: a certificate is shared
+# for compliance when it is matched, as a supervision note is with the supervisor it names.
+
+OWN_CERTIFICATE = "This is your own certificate: another supervisor or a manager must check it."
+
+
+def _checkable_by(actor: User) -> ColumnElement[bool]:
+    """SQL condition on Evidence: an unchecked catalogue certificate of someone else's that ``actor`` may check."""
+    condition = [
+        Evidence.kind == EvidenceKind.CERTIFICATE,
+        Evidence.training_item_id.is_not(None),
+        Evidence.is_private.is_(False),
+        duties.not_own(Evidence.owner_id, actor),
+    ]
+    if not actor.has_role(Role.MANAGER):
+        condition.append(
+            exists().where(
+                SupervisionAssignment.supervisor_id == actor.id,
+                SupervisionAssignment.worker_id == Evidence.owner_id,
+                active_on(today()),
+            )
+        )
+    return db.and_(*condition)
+
+
+def can_check(actor: User) -> bool:
+    return actor.has_role(Role.MANAGER) or actor.has_role(Role.SUPERVISOR)
+
+
+def certificates_to_check(actor: User) -> list[Evidence]:
+    """Certificates waiting for the actor's check, oldest upload first (three queries whatever the number)."""
+    if not can_check(actor):
+        return []
+    return list(
+        db.session.scalars(
+            select(Evidence)
+            .where(_checkable_by(actor), Evidence.checked_at.is_(None))
+            .options(
+                db.joinedload(Evidence.owner), db.joinedload(Evidence.training_item), db.selectinload(Evidence.files)
+            )
+            .order_by(Evidence.created_at, Evidence.id)
+        ).unique()
+    )
+
+
+def get_certificate_to_check_or_404(actor: User, evidence_id: int) -> Evidence:
+    """A catalogue certificate the actor may check (checked already or not).
+
+    :raises OwnDecision: for the actor's own certificate.
+    :raises 404: for anything else they may not check, alike with a missing one.
+    """
+    evidence = db.session.get(Evidence, evidence_id)
+    if evidence is not None and duties.is_own(actor, evidence.owner_id):
+        duties.refuse_own(actor, evidence.owner_id, OWN_CERTIFICATE)
+    if (
+        evidence is None
+        or not can_check(actor)
+        or not db.session.scalar(select(exists().where(Evidence.id == evidence_id, _checkable_by(actor))))
+    ):
+        abort(404)
+    return evidence
+
+
+def check_certificate(actor: User, evidence: Evidence) -> Evidence:
+    """Record that the actor checked a certificate: from then on it counts for compliance.
+
+    :raises Conflict: when someone checked it first (nothing written).
+    :raises OwnDecision: for the actor's own certificate.
+    """
+    begin_write()
+    evidence = lock_or_404(Evidence, evidence.id)
+    duties.refuse_own(actor, evidence.owner_id, OWN_CERTIFICATE)
+    if evidence.checked_at is not None:
+        checked_by = evidence.checked_by.name if evidence.checked_by else "someone"
+        db.session.rollback()
+        raise Conflict(f"{checked_by} has already checked this certificate.")
+    evidence.checked_by_id = actor.id
+    evidence.checked_at = datetime.now(UTC)
+    ledger.record(
+        actor,
+        "certificate.checked",
+        f"evidence:{evidence.id}",
+        owner_id=evidence.owner_id,
+        training_item_id=evidence.training_item_id,
+    )
+    db.session.commit()
+    return evidence

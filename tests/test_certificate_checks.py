@@ -1,0 +1,240 @@
+"""Training certificates count for compliance only once a supervisor or manager has checked them (issue 13).
+
+Until then a certificate shows as "Uploaded, not checked" on the worker's home, the item page and the
+compliance matrix; supervisors and managers check it in one action from their home's list.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+
+import pytest
+from werkzeug.datastructures import FileStorage
+
+from portfolio.duties import OwnDecision
+from portfolio.evidence import service as evidence_service
+from portfolio.extensions import db
+from portfolio.models import Evidence, EvidenceKind, Role, User
+from portfolio.review.service import Conflict
+from portfolio.training import service as training
+from portfolio.training.service import TrainingStatus
+from tests.factories import assign, certificate, course, make_user, make_worker_supervisor, tier
+from tests.pages import audit_rows, long_date, reload, text_of, words
+
+TODAY = date.today()
+PDF = b"%PDF-1.4\n%%EOF\n"
+
+
+def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", **changes) -> Evidence:
+    """A certificate the worker uploads through the use case, matched to ``item``: not checked yet."""
+    data = evidence_service.EvidenceInput(
+        title=title,
+        occurred_on=TODAY - timedelta(days=30),
+        expires_on=TODAY + timedelta(days=3 * 365),
+        provider="NHS e-learning",
+        training_item_id=item.id,
+        **changes,
+    )
+    pdf = FileStorage(io.BytesIO(PDF), filename="safeguarding.pdf", content_type="application/pdf")
+    return evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, [pdf])
+
+
+def status_of(worker: User, item) -> TrainingStatus:
+    [row] = [r for r in training.worker_training(reload(worker)) if r.item.id == item.id]
+    return row.status
+
+
+def to_check(page: str) -> list[str]:
+    """The words of each entry of the home page's list of certificates to check."""
+    if 'class="nhsuk-list certificates-to-check"' not in page:
+        return []
+    body = page.split('class="nhsuk-list certificates-to-check"', 1)[1].split("</ul>", 1)[0]
+    return [words(entry.split(">", 1)[1]) for entry in body.split('class="certificate-to-check"')[1:]]
+
+
+def check(client, auth, certificate_id: int):
+    return client.post(
+        f"/training/certificates/{certificate_id}/check", data={"csrf_token": auth.token()}, follow_redirects=False
+    )
+
+
+# --- The rule ------------------------------------------------------------------------------------
+
+
+def test_an_uploaded_certificate_counts_only_once_checked(worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    assert status_of(worker, item) == TrainingStatus.UNCHECKED
+    assert TrainingStatus.UNCHECKED.label == "Uploaded, not checked"
+
+    training.check_certificate(supervisor, reload(cert))
+
+    assert status_of(worker, item) == TrainingStatus.VALID
+    stored = reload(cert)
+    assert stored.checked_by_id == supervisor.id and stored.checked_at is not None
+    [row] = audit_rows("certificate.checked")
+    assert (row.actor_id, row.subject) == (supervisor.id, f"evidence:{cert.id}")
+    assert row.details == {"owner_id": worker.id, "training_item_id": item.id}
+
+
+def test_a_newer_unchecked_certificate_shows_only_when_the_checked_one_no_longer_counts(worker):
+    still_valid = course("Safeguarding adults", 36, position=1)
+    certificate(worker, still_valid, TODAY - timedelta(days=100), TODAY + timedelta(days=900))
+    uploaded(worker, still_valid, title="Safeguarding renewal")
+    assert status_of(worker, still_valid) == TrainingStatus.VALID  # the checked one still counts
+
+    lapsed = course("Lone working", 12, position=2)
+    certificate(worker, lapsed, TODAY - timedelta(days=500), TODAY - timedelta(days=5))
+    assert status_of(worker, lapsed) == TrainingStatus.EXPIRED
+    uploaded(worker, lapsed, title="Lone working renewal")
+    assert status_of(worker, lapsed) == TrainingStatus.UNCHECKED
+
+
+def test_nobody_checks_their_own_certificate(frameworks):
+    both = make_worker_supervisor()
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(both, item)
+    with pytest.raises(OwnDecision):
+        training.check_certificate(both, reload(cert))
+    assert reload(cert).checked_at is None
+    assert audit_rows("certificate.checked") == []
+    assert training.certificates_to_check(both) == []
+
+
+def test_a_second_check_is_a_conflict_and_keeps_the_first(worker, supervisor, manager):
+    cert = uploaded(worker, course("Safeguarding adults", 36))
+    training.check_certificate(supervisor, reload(cert))
+    with pytest.raises(Conflict, match="Sam Supervisor has already checked this certificate"):
+        training.check_certificate(manager, reload(cert))
+    assert reload(cert).checked_by_id == supervisor.id
+    assert len(audit_rows("certificate.checked")) == 1
+
+
+def test_only_the_workers_supervisor_today_or_a_manager_may_check(worker, supervisor, manager):
+    cert = uploaded(worker, course("Safeguarding adults", 36))
+    stranger = make_user(Role.SUPERVISOR, name="Sol Stranger")
+    assert [c.id for c in training.certificates_to_check(supervisor)] == [cert.id]
+    assert [c.id for c in training.certificates_to_check(manager)] == [cert.id]
+    assert training.certificates_to_check(stranger) == []
+    assert training.certificates_to_check(worker) == []
+    assert training.get_certificate_to_check_or_404(supervisor, cert.id).id == cert.id
+
+
+def test_changing_a_checked_certificate_needs_a_new_check(worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    training.check_certificate(supervisor, reload(cert))
+    evidence_service.update_evidence(
+        worker,
+        reload(cert),
+        evidence_service.EvidenceInput(
+            title="Safeguarding adults level 2",
+            occurred_on=TODAY - timedelta(days=30),
+            expires_on=TODAY + timedelta(days=5 * 365),  # a new expiry date
+            provider="NHS e-learning",
+            training_item_id=item.id,
+        ),
+    )
+    assert reload(cert).checked_at is None and reload(cert).checked_by_id is None
+    assert status_of(worker, item) == TrainingStatus.UNCHECKED
+
+
+# --- The pages ----------------------------------------------------------------------------------
+
+
+def test_unchecked_everywhere_the_certificate_appears(client, auth, worker, manager):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    auth.login_as(worker)
+    home = text_of(client.get("/"))
+    training_table = words(home.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0])
+    assert "Safeguarding adults Uploaded, not checked" in training_table
+    item_page = words(text_of(client.get(f"/portfolio/{cert.id}")))
+    assert "Checked Uploaded, not checked: it counts for your training once" in item_page
+    auth.login_as(manager)
+    matrix = words(text_of(client.get("/training/link-worker/compliance")))
+    assert "Uploaded, not checked" in matrix
+    only_unchecked = words(text_of(client.get("/training/link-worker/compliance?status=unchecked")))
+    assert "Wendy Worker" in only_unchecked
+
+
+def test_a_supervisor_checks_a_certificate_in_one_action_from_home(client, auth, worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    auth.login_as(supervisor)
+    page = text_of(client.get("/"))
+    assert "Certificates to check (1)" in page
+    [entry] = to_check(page)
+    assert entry.startswith("Wendy Worker: Safeguarding adults level 2")
+    assert "Training Safeguarding adults" in entry and "Files safeguarding.pdf" in entry
+    assert f"Completed {long_date(TODAY - timedelta(days=30))}" in entry
+    assert f'action="/training/certificates/{cert.id}/check"' in page
+
+    response = check(client, auth, cert.id)
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/#certificates-to-check")
+    assert reload(cert).checked_by_id == supervisor.id
+    after = text_of(client.get("/"))
+    assert "Checked Wendy Worker’s certificate: Safeguarding adults level 2" in after
+    assert to_check(after) == [] and "No certificates are waiting for your check." in after
+
+    auth.login_as(worker)
+    assert f"Checked By Sam Supervisor on {long_date(TODAY)}" in words(text_of(client.get(f"/portfolio/{cert.id}")))
+    assert status_of(worker, item) == TrainingStatus.VALID
+
+
+def test_a_manager_checks_from_home_and_a_late_second_check_is_told_409(client, auth, worker, supervisor, manager):
+    cert = uploaded(worker, course("Safeguarding adults", 36))
+    auth.login_as(manager)
+    assert len(to_check(text_of(client.get("/")))) == 1
+    training.check_certificate(supervisor, reload(cert))  # Sam got there first
+    response = check(client, auth, cert.id)
+    assert response.status_code == 409
+    page = text_of(response)
+    assert "<h1>" in page  # the home page, whole
+    assert "Sam Supervisor has already checked this certificate." in words(page.split('id="check-conflict"', 1)[1])
+    assert reload(cert).checked_by_id == supervisor.id
+    assert len(audit_rows("certificate.checked")) == 1
+
+
+def test_checking_is_refused_to_the_owner_and_to_others(client, auth, worker, frameworks):
+    both = make_worker_supervisor()
+    own = uploaded(both, course("Safeguarding adults", 36))
+    auth.login_as(both)
+    response = check(client, auth, own.id)
+    assert response.status_code == 403
+    assert "This is your own certificate" in response.text
+    stranger = make_user(Role.SUPERVISOR, name="Sol Stranger")
+    auth.login_as(stranger)
+    assert check(client, auth, own.id).status_code == 404
+    not_a_certificate = Evidence(owner_id=worker.id, kind=EvidenceKind.OTHER, title="Leaflet", occurred_on=TODAY)
+    db.session.add(not_a_certificate)
+    db.session.commit()
+    auth.login_as(make_user(Role.MANAGER, name="Mo Manager"))
+    assert check(client, auth, not_a_certificate.id).status_code == 404
+    assert reload(own).checked_at is None
+
+
+def test_the_home_list_runs_a_fixed_number_of_queries(client, auth, worker, supervisor, manager, count_queries):
+    item = course("Safeguarding adults", 36)
+    others = [make_user(Role.WORKER, name=f"Worker {n}", tier=tier("link-worker", "link-worker")) for n in range(8)]
+    for person in others:
+        assign(supervisor, person)
+    uploaded(worker, item)
+    before = {}
+    for reader in (supervisor, manager):
+        auth.login_as(reader)
+        client.get("/")  # warm up
+        with count_queries:
+            assert len(to_check(text_of(client.get("/")))) == 1
+        before[reader.id] = count_queries.count
+
+    for person in others:
+        uploaded(person, item, title=f"Certificate of {person.name}")
+    for reader in (supervisor, manager):
+        auth.login_as(reader)
+        with count_queries:
+            page = text_of(client.get("/"))
+        assert len(to_check(page)) == 9
+        assert count_queries.count == before[reader.id], count_queries.statements
