@@ -11,9 +11,9 @@ import pytest
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceKind, EvidenceLink, EvidenceStatus, Role
+from portfolio.models import Evidence, EvidenceFile, EvidenceKind, EvidenceLink, EvidenceStatus, Role
 from tests.factories import competence, make_user, tier
-from tests.pages import text_of
+from tests.pages import text_of, words
 
 
 @pytest.fixture
@@ -129,3 +129,58 @@ def test_the_submit_page_with_a_competence_offers_sending(client, auth, worker):
     page = text_of(client.get(f"/portfolio/{evidence.id}/submit"))
     assert 'id="submit"' in page and "the 1 competence you linked it to" in page
     assert "not linked to any competence" not in page
+
+
+def check_answers(page: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """The submit page's check-your-answers list: each row's key, value, and its actions' (words, href)."""
+    body = page.split("nhsuk-summary-list check-answers", 1)[1].split("</dl>", 1)[0]
+    rows = []
+    for row in body.split('<div class="nhsuk-summary-list__row')[1:]:
+        key = re.search(r'<dt class="nhsuk-summary-list__key"\s*>(.*?)</dt>', row, re.S).group(1)
+        value = re.search(r'<dd class="nhsuk-summary-list__value"\s*>(.*?)</dd>', row, re.S).group(1)
+        actions = [
+            (words(text), href) for href, text in re.findall(r'<a\b[^>]*href="([^"]+)"[^>]*>(.*?)</a>', row, re.S)
+        ]
+        rows.append((words(key), words(value), actions))
+    return rows
+
+
+def test_the_submit_page_is_a_check_of_every_answer_with_change_links(client, auth, worker):
+    evidence = draft(worker, "PS-LW-01", "PS-LW-02")
+    db.session.add(
+        EvidenceFile(
+            evidence_id=evidence.id,
+            original_name="leaflet.pdf",
+            stored_name="x" * 32,
+            content_type="application/pdf",
+            size=10,
+            sha256="0" * 64,
+        )
+    )
+    db.session.commit()
+    auth.login_as(worker)
+    path = f"/portfolio/{evidence.id}/submit"
+    edit, links = f"/portfolio/{evidence.id}/edit", f"/portfolio/{evidence.id}/links"
+    for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):  # boosted navigation gets the whole page
+        page = text_of(client.get(path, headers=headers))
+        assert "<html" in page and "Check your answers before sending" in page
+        assert check_answers(page) == [
+            ("Title", "Walking group leaflet", [("Change title", edit)]),
+            ("Date", "10 March 2026", [("Change date", edit)]),
+            ("Files", "leaflet.pdf", [("Change files", edit)]),
+            (
+                "Competence PS-LW-01",
+                words(competence("PS-LW-01").statement),
+                [("Change competence PS-LW-01", links)],
+            ),
+            (
+                "Competence PS-LW-02",
+                words(competence("PS-LW-02").statement),
+                [("Change competence PS-LW-02", links)],
+            ),
+        ]
+        assert re.search(r"<button[^>]*>\s*Send for review\s*</button>", page)
+
+    response = client.post(path, data={"csrf_token": auth.token(path)})
+    assert response.status_code == 303
+    assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.SUBMITTED

@@ -405,7 +405,7 @@ def test_a_reflection_linked_to_three_competences_is_sent_for_review_in_five_int
     evidence_id = evidence_id_from(page.url)
     expect(page.get_by_text("3 competences")).to_be_visible()
     assert_accessible(page)
-    page.get_by_role("button", name="Submit for review").click()
+    page.get_by_role("button", name="Send for review").click()
     interactions += 1
     page.wait_for_url(re.compile(rf"/portfolio/{evidence_id}$"))
 

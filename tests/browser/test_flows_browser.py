@@ -88,7 +88,7 @@ def test_the_workers_pages(page, world):
 
     page.goto(f"/portfolio/{world['bare']}/submit")
     expect(page.get_by_text("This item is not linked to any competence yet")).to_be_visible()
-    expect(page.get_by_role("button", name="Submit for review")).to_have_count(0)
+    expect(page.get_by_role("button", name="Send for review")).to_have_count(0)
     assert_accessible(page)
 
     page.goto(f"/portfolio/{world['note']}")

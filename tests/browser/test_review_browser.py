@@ -97,7 +97,7 @@ def test_worker_submits_supervisor_decides_per_competence_and_worker_sees_the_ou
     page.wait_for_url(f"**/portfolio/{evidence_id}/submit")
     expect(page.get_by_role("heading", level=1)).to_have_text("Submit “Walking group leaflet” for review")
     assert page.get_by_text("the 2 competences you linked it to").is_visible()
-    page.get_by_role("button", name="Submit for review").click()
+    page.get_by_role("button", name="Send for review").click()
     page.wait_for_url(re.compile(rf"/portfolio/{evidence_id}$"))
     expect(page.get_by_role("alert", name="Success")).to_contain_text("Submitted for review")
     expect(page.locator("#maincontent .nhsuk-tag").first).to_have_text("Submitted for review")
