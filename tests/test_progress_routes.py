@@ -170,8 +170,19 @@ def test_the_progress_page_shows_tiers_areas_chart_requirements_and_documents(cl
     # Documents.
     assert f'href="/progress/portfolio.pdf?tier={coach.id}"' in page
     assert 'href="/progress/export.zip"' in page
-    # Not ready: the request button is there, but secondary.
-    assert "Request promotion to Link Worker Coach" in page
+    # Not ready: no request button, but how much is left, each a link to act on.
+    assert "Request promotion" not in page and 'action="/progress/request"' not in page
+    left = page.split('class="promotion-left"', 1)[1]
+    assert (
+        "You can ask to become Link Worker Coach once nothing is left: 66 competences to meet and"
+        " 1 requirement to have verified." in words(left)
+    )
+    competences_left = re.findall(r'<li><a href="/portfolio/competences/(\d+)">', left.split("competences-left", 1)[1])
+    assert len(competences_left) == 66
+    dbs = requirement(worker, "REQ-DBS")
+    requirements_left = left.split("requirements-left", 1)[1].split("</ul>", 1)[0]
+    assert f'href="#requirement-{dbs.id}"' in requirements_left and dbs.statement in requirements_left
+    assert f'id="requirement-{dbs.id}"' in page  # where the link lands
 
 
 def test_a_ready_worker_sees_ready(client, auth, people):
@@ -180,6 +191,7 @@ def test_a_ready_worker_sees_ready(client, auth, people):
     auth.login_as(worker)
     page = words(text_of(client.get("/progress/")))
     assert "Ready Every competence is met and every requirement is verified and in date." in page
+    assert "Request promotion to Link Worker Coach" in page and "nothing is left" not in page
     assert "Link Worker: 48 of 48 met" in page and "Link Worker Coach: 20 of 20 met" in page
 
 

@@ -233,25 +233,15 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     expect(page.locator("#maincontent")).to_contain_text(f"{dbs_statement} (not verified)")
     assert_accessible(page)
 
-    # Asking now is refused, with what is missing, and nothing is written.
+    # Not ready: no request button; what is left instead, each a link to act on, and nothing is written.
     page.get_by_role("link", name="My progress").first.click()
     page.wait_for_url("**/progress/")
-    page.get_by_role("button", name="Request promotion to Link Worker Coach").click()
-    missing = page.locator("#not-ready")
-    expect(missing).to_be_visible()
-    expect(missing.get_by_role("heading")).to_have_text("What is missing for Link Worker Coach")
-    expect(missing.locator("li")).to_have_count(2)
-    expect(missing).to_contain_text(f"{last_statement} (not started)")
-    expect(missing.locator("li", has_text=dbs_statement)).to_have_count(1)
-    expect(page.locator("#request")).to_contain_text(
-        "You are not ready for Link Worker Coach yet: 1 competence is not met and 1 requirement is not verified or in date"
-    )
-    summary = page.locator(".nhsuk-error-summary", has_text="There is a problem")
-    expect(summary.get_by_role("link")).to_have_text(
-        "You are not ready for Link Worker Coach yet: 1 competence is not met and 1 requirement is not verified or in date"
-    )
-    _error_summary_links_work(page)
-    expect(page).to_have_title(re.compile(r"^Error: My progress"))
+    expect(page.get_by_role("button", name=re.compile("Request promotion"))).to_have_count(0)
+    left = page.locator(".promotion-left")
+    expect(left).to_contain_text("1 competence to meet and 1 requirement to have verified")
+    expect(left.locator(".competences-left").get_by_role("link", name=last_statement)).to_have_count(1)
+    left.locator(".requirements-left").get_by_role("link", name=dbs_statement).click()
+    expect(page.locator("tr:target")).to_contain_text(dbs_statement)
     assert_accessible(page)
     db.session.commit()  # end this test's snapshot: see what the server wrote
     assert count(PromotionRequest) == 0
@@ -324,7 +314,7 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     page.wait_for_url(re.compile(rf"/portfolio/{evidence_id}$"))
     page.get_by_role("button", name="Submit for review").click()
     page.wait_for_url(f"**/portfolio/{evidence_id}/submit")
-    page.get_by_role("button", name="Submit for review").click()
+    page.get_by_role("button", name="Send for review").click()
     page.wait_for_url(re.compile(rf"/portfolio/{evidence_id}$"))
     expect(page.get_by_role("alert", name="Success")).to_contain_text("Submitted for review")
 
