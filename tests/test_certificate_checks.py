@@ -19,11 +19,10 @@ from portfolio.models import Evidence, EvidenceKind, Role, User
 from portfolio.review.service import Conflict
 from portfolio.training import service as training
 from portfolio.training.service import TrainingStatus
-from tests.factories import assign, certificate, course, make_user, make_worker_supervisor, tier
+from tests.factories import PDF, assign, certificate, course, make_user, make_worker_supervisor, tier
 from tests.pages import audit_rows, long_date, reload, text_of, words
 
 TODAY = date.today()
-PDF = b"%PDF-1.4\n%%EOF\n"
 
 
 def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", **changes) -> Evidence:
@@ -40,7 +39,7 @@ def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", **c
     return evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, [pdf])
 
 
-def status_of(worker: User, item) -> TrainingStatus:
+def course_status(worker: User, item) -> TrainingStatus:
     [row] = [r for r in training.worker_training(reload(worker)) if r.item.id == item.id]
     return row.status
 
@@ -65,12 +64,12 @@ def check(client, auth, certificate_id: int):
 def test_an_uploaded_certificate_counts_only_once_checked(worker, supervisor):
     item = course("Safeguarding adults", 36)
     cert = uploaded(worker, item)
-    assert status_of(worker, item) == TrainingStatus.UNCHECKED
+    assert course_status(worker, item) == TrainingStatus.UNCHECKED
     assert TrainingStatus.UNCHECKED.label == "Uploaded, not checked"
 
     training.check_certificate(supervisor, reload(cert))
 
-    assert status_of(worker, item) == TrainingStatus.VALID
+    assert course_status(worker, item) == TrainingStatus.VALID
     stored = reload(cert)
     assert stored.checked_by_id == supervisor.id and stored.checked_at is not None
     [row] = audit_rows("certificate.checked")
@@ -82,13 +81,13 @@ def test_a_newer_unchecked_certificate_shows_only_when_the_checked_one_no_longer
     still_valid = course("Safeguarding adults", 36, position=1)
     certificate(worker, still_valid, TODAY - timedelta(days=100), TODAY + timedelta(days=900))
     uploaded(worker, still_valid, title="Safeguarding renewal")
-    assert status_of(worker, still_valid) == TrainingStatus.VALID  # the checked one still counts
+    assert course_status(worker, still_valid) == TrainingStatus.VALID  # the checked one still counts
 
     lapsed = course("Lone working", 12, position=2)
     certificate(worker, lapsed, TODAY - timedelta(days=500), TODAY - timedelta(days=5))
-    assert status_of(worker, lapsed) == TrainingStatus.EXPIRED
+    assert course_status(worker, lapsed) == TrainingStatus.EXPIRED
     uploaded(worker, lapsed, title="Lone working renewal")
-    assert status_of(worker, lapsed) == TrainingStatus.UNCHECKED
+    assert course_status(worker, lapsed) == TrainingStatus.UNCHECKED
 
 
 def test_nobody_checks_their_own_certificate(frameworks):
@@ -137,7 +136,7 @@ def test_changing_a_checked_certificate_needs_a_new_check(worker, supervisor):
         ),
     )
     assert reload(cert).checked_at is None and reload(cert).checked_by_id is None
-    assert status_of(worker, item) == TrainingStatus.UNCHECKED
+    assert course_status(worker, item) == TrainingStatus.UNCHECKED
 
 
 # --- The pages ----------------------------------------------------------------------------------
@@ -181,7 +180,7 @@ def test_a_supervisor_checks_a_certificate_in_one_action_from_home(client, auth,
 
     auth.login_as(worker)
     assert f"Checked By Sam Supervisor on {long_date(TODAY)}" in words(text_of(client.get(f"/portfolio/{cert.id}")))
-    assert status_of(worker, item) == TrainingStatus.VALID
+    assert course_status(worker, item) == TrainingStatus.VALID
 
 
 def test_a_manager_checks_from_home_and_a_late_second_check_is_told_409(client, auth, worker, supervisor, manager):

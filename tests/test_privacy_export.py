@@ -43,7 +43,7 @@ from portfolio.models import (
     User,
 )
 from portfolio.privacy import export
-from tests.factories import HASH, RECENT_DAY, TODAY, assign, make_user, tier
+from tests.factories import HASH, RECENT_DAY, TODAY, assign, certificate, course, make_user, tier
 from tests.privacy_support import competences, pdf_bytes
 
 
@@ -346,3 +346,21 @@ def test_the_export_runs_a_fixed_number_of_queries_whatever_the_portfolio_size(c
     assert len(json.loads(few_archive.read("portfolio.json"))["evidence"]) == 5
     assert len(json.loads(many_archive.read("portfolio.json"))["evidence"]) == 60
     assert len([n for n in many_archive.namelist() if n.startswith("files/")]) == 40
+
+
+def test_a_certificate_check_is_in_the_checkers_export_by_id_and_time_and_in_the_workers_item(client, auth, people):
+    worker, supervisor, _, _ = people
+    checked = certificate(worker, course("Safeguarding adults", 36), RECENT_DAY, title="Wrenword certificate")
+    checked.checked_by_id = supervisor.id
+    db.session.commit()
+    supervisor.is_worker = True
+    db.session.commit()
+    auth.login_as(supervisor)
+    data = json.loads(download(client).read("portfolio.json"))
+    [row] = data["certificates_checked"]
+    assert row["evidence_id"] == checked.id and row["checked_at"]
+    assert "Wrenword certificate" not in json.dumps(data)  # the worker's certificate itself is theirs
+    auth.login_as(worker)
+    data = json.loads(download(client).read("portfolio.json"))
+    [item] = [e for e in data["evidence"] if e["id"] == checked.id]
+    assert item["checked_at"] and data["certificates_checked"] == []

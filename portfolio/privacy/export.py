@@ -277,6 +277,7 @@ def _evidence(person: Person) -> Sections:
                 *kinds.TEXT_COLUMNS,
                 *kinds.EXPORT_COLUMNS,
                 "anonymity_confirmed_at",
+                "checked_at",
                 "created_at",
                 "updated_at",
                 "submitted_at",
@@ -284,6 +285,15 @@ def _evidence(person: Person) -> Sections:
             )
             | {"supervisor": names.get(e.id), "actions": actions.get(e.id, [])}
             for e in items
+        ],
+        # Training certificates of other workers that the person checked: when, not what they say.
+        "certificates_checked": [
+            {"evidence_id": evidence_id, "checked_at": checked_at}
+            for evidence_id, checked_at in db.session.execute(
+                select(Evidence.id, Evidence.checked_at)
+                .where(Evidence.checked_by_id == person.id)
+                .order_by(Evidence.id)
+            )
         ],
         "links": [
             _row(link, "evidence_id", "competence_id", "note", "created_at") | {"competence": statement}
