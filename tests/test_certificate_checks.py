@@ -150,7 +150,7 @@ def test_unchecked_everywhere_the_certificate_appears(client, auth, worker, mana
     training_table = words(home.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0])
     assert "Safeguarding adults Uploaded, not checked" in training_table
     item_page = words(text_of(client.get(f"/portfolio/{cert.id}")))
-    assert "Checked Uploaded, not checked: it counts for your training once" in item_page
+    assert "Checked Uploaded, not checked: it counts for training compliance once a supervisor or manager" in item_page
     auth.login_as(manager)
     matrix = words(text_of(client.get("/training/link-worker/compliance")))
     assert "Uploaded, not checked" in matrix
