@@ -168,8 +168,8 @@ def test_the_progress_page_shows_tiers_areas_chart_requirements_and_documents(cl
     assert "Not verified" in table
     assert "Verify" not in table
     # Documents.
-    assert f'href="/progress/portfolio.pdf?tier={coach.id}"' in page
-    assert 'href="/progress/export.zip"' in page
+    assert f'action="/progress/portfolio.pdf?tier={coach.id}"' in page
+    assert 'action="/progress/export.zip"' in page
     # Not ready: the request button is there, but secondary.
     assert "Request promotion to Link Worker Coach" in page
 
