@@ -21,9 +21,6 @@ from tests.conftest import csrf_token, queue_at, run_consumer
 from tests.pages import count, page_title, pdf_text, status_of, swapped_parts, words
 from tests.racing import HttpClient, no_server_errors, overlapped, race
 
-HTMX = {"HX-Request": "true"}
-BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
-
 
 @pytest.fixture
 def worker(worker, auth):
@@ -195,16 +192,18 @@ def test_the_status_page_refreshes_itself_until_the_document_is_ready(client, au
     assert fetch(client, f"{status_page}/download").status_code == 404
     # JavaScript on: htmx polls the status region, and the status line outside it is updated out of band.
     assert f'hx-get="{status_page}" hx-trigger="every 2s"' in page
-    fragment = client.get(status_page, headers=HTMX).text
+    fragment = client.get(status_page, headers={"HX-Request": "true"}).text
     body, oob = swapped_parts(fragment, "document-status")
     assert 'hx-trigger="every 2s"' in body and oob == [
         '<p id="document-live" class="nhsuk-body" role="status" hx-swap-oob="innerHTML">'
     ]
     # A boosted navigation gets the whole page.
-    assert "<h1>All your data</h1>" in client.get(status_page, headers=BOOSTED).text
+    assert (
+        "<h1>All your data</h1>" in client.get(status_page, headers={"HX-Request": "true", "HX-Boosted": "true"}).text
+    )
 
     task_queue.run_all()
-    fragment = client.get(status_page, headers=HTMX).text
+    fragment = client.get(status_page, headers={"HX-Request": "true"}).text
     body, _ = swapped_parts(fragment, "document-status")
     assert "hx-trigger" not in body  # polling stops
     assert "Download my-portfolio-data.zip" in body
