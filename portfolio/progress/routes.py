@@ -263,16 +263,16 @@ def team():
     q = (form.q.data or "") if not form.q.errors else ""
     framework_id = optional_id(form.framework.data or "")
     only = (form.only.data or "") if not form.only.errors else ""
-    rows = service.overview(actor=current_user, q=q, framework_id=framework_id, only=only)
     if request.args.get("format") == "csv":
-        return _csv(rows)
-    # Paged after the overview is computed: "ready" and "lapsed" are worked out in Python, not held in a column.
+        return _csv(service.overview(actor=current_user, q=q, framework_id=framework_id, only=only))
     return render(
         "progress/team.html",
         "team_table",
         oob=("team_status",),
         form=form,
-        page=paging.paginate_list(rows, paging.requested_page()),
+        page=service.overview_page(
+            paging.requested_page(), actor=current_user, q=q, framework_id=framework_id, only=only
+        ),
         filtered=bool(q or framework_id or only),
         csv_url=paging.list_url(format="csv"),  # every page, with the same filters
     )
