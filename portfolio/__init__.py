@@ -72,6 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .auth import sessions
     from .auth.routes import bp as auth_bp
     from .cpd.routes import bp as cpd_bp
+    from .documents.routes import bp as documents_bp
     from .evidence.routes import bp as evidence_bp
     from .frameworks.routes import bp as frameworks_bp
     from .home.routes import bp as home_bp
@@ -102,6 +103,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(supervision_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(progress_bp)
+    app.register_blueprint(documents_bp)
     app.register_blueprint(training_bp)
     app.register_blueprint(cpd_bp)
     app.register_blueprint(people_bp)

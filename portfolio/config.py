@@ -68,6 +68,9 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "SECRET_KEY": os.environ.get("SECRET_KEY") or None,
         "SQLALCHEMY_DATABASE_URI": os.environ.get("PORTFOLIO_DATABASE_URL") or f"sqlite:///{instance / 'portfolio.db'}",
         "UPLOAD_FOLDER": os.environ.get("PORTFOLIO_UPLOAD_FOLDER") or str(instance / "uploads"),
+        # Built exports and panel PDFs, kept DOCUMENT_HOURS for their download (None: "documents" beside uploads).
+        "DOCUMENT_FOLDER": os.environ.get("PORTFOLIO_DOCUMENT_FOLDER") or None,
+        "DOCUMENT_HOURS": _int("PORTFOLIO_DOCUMENT_HOURS", 24),
         # Compiled templates kept between restarts (none in tests, which share one in memory).
         "TEMPLATE_CACHE_FOLDER": None
         if env == "testing"

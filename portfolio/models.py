@@ -1138,3 +1138,43 @@ class IssuedCredential(Model):
     framework: Mapped[Framework] = relationship()
     tier: Mapped[Tier] = relationship()
     revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
+
+
+class DocumentKind(enum.StrEnum):
+    """A document built in the background rather than during a request."""
+
+    DATA_EXPORT = "data-export"  # a person's own data, as a zip (privacy/export.py)
+    PANEL_PDF = "panel-pdf"  # a worker's portfolio for a promotion panel (progress/documents.py)
+
+
+class DocumentStatus(enum.StrEnum):
+    BUILDING = "building"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Document(Model):
+    """A document a person asked for, built by the task consumer into a stored file that expires.
+
+    Asking again while one is being built finds this row (under a lock on the
+    asker's row) instead of starting another build.
+    """
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # Whose data it holds: the asker for their own export or PDF, else the worker a supervisor or manager views.
+    worker_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[DocumentKind] = mapped_column(_enum(DocumentKind))
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))  # the panel PDF's target tier
+    status: Mapped[DocumentStatus] = mapped_column(_enum(DocumentStatus), default=DocumentStatus.BUILDING)
+    download_name: Mapped[str] = mapped_column(String(200))
+    stored_name: Mapped[str | None] = mapped_column(String(64))  # random, under DOCUMENT_FOLDER, once ready
+    size: Mapped[int | None] = mapped_column(Integer)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    worker: Mapped[User] = relationship(foreign_keys=[worker_id])
+    tier: Mapped[Tier | None] = relationship()

@@ -15,6 +15,8 @@ import email.policy
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -163,6 +165,38 @@ def queue_at(app, url: str):
     finally:
         huey.storage.flush_all()
         tasks.init_app(app)  # back to the app's own queue: immediate, in memory
+
+
+def run_consumer(app, queue: TaskQueue, url: str, done, **env: str) -> str:
+    """Run the real consumer (``huey_consumer portfolio.worker.huey``) on the app's database and the queue at
+    ``url`` until ``done()`` holds (or it exits, or two minutes pass); stop it and return what it wrote to stderr.
+
+    ``env``: further settings for it (SMTP, say). The bound is on waiting, not a measure: the machine may be busy.
+    """
+    settings = dict(
+        os.environ,
+        PORTFOLIO_ENV="testing",
+        PORTFOLIO_TASKS_IMMEDIATE="false",
+        PORTFOLIO_TASK_QUEUE=url,
+        PORTFOLIO_TASK_QUEUE_NAME=queue.huey.name,
+        PORTFOLIO_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        PORTFOLIO_UPLOAD_FOLDER=app.config["UPLOAD_FOLDER"],
+        **env,
+    )
+    consumer = subprocess.Popen(
+        [str(Path(sys.executable).parent / "huey_consumer"), "portfolio.worker.huey", "--workers", "1"],
+        env=settings,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not done() and consumer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        consumer.terminate()
+        _, errors = consumer.communicate(timeout=30)
+    return errors.decode(errors="replace")[-2000:]
 
 
 @pytest.fixture

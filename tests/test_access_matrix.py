@@ -18,12 +18,14 @@ from werkzeug.datastructures import FileStorage
 from portfolio.auth.tokens import new_token
 from portfolio.cpd import service as cpd_service
 from portfolio.credentials import service as credentials_service
+from portfolio.documents import service as documents_service
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.frameworks import service
 from portfolio.mfa import service as mfa_service
 from portfolio.models import (
     Competence,
+    DocumentKind,
     EvidenceKind,
     Framework,
     Notification,
@@ -67,6 +69,11 @@ def workers(status: int) -> dict[str, int | str]:
 def owner_only(status: int) -> dict[str, int | str]:
     """The worker's own item; the supervisor here is another worker, who gets 404 as for a missing item."""
     return {"anonymous": SIGN_IN, "worker": status, "supervisor": 404, "manager": 403}
+
+
+def requester_only(status: int) -> dict[str, int | str]:
+    """A document the worker asked for: anyone else gets 404, as for a missing one."""
+    return {"anonymous": SIGN_IN, "worker": status, "supervisor": 404, "manager": 404}
 
 
 def supervisors_only(status: int) -> dict[str, int | str]:
@@ -250,6 +257,17 @@ CASES = [
     Case("progress.request_promotion", "POST", lambda ids: "/progress/request", workers(422), data={}),
     Case("progress.export", "GET", lambda ids: "/progress/export.zip", workers(200)),
     Case("progress.pdf", "GET", lambda ids: "/progress/portfolio.pdf", workers(200)),
+    Case("progress.request_export", "POST", lambda ids: "/progress/export.zip", workers(303), data={}),
+    Case("progress.request_pdf", "POST", lambda ids: "/progress/portfolio.pdf", workers(303), data={}),
+    Case(
+        "progress.request_worker_pdf",
+        "POST",
+        lambda ids: f"/progress/workers/{ids['worker']}/portfolio.pdf",
+        everyone_signed_in_gets(303),
+        data={},
+    ),
+    Case("documents.show", "GET", lambda ids: f"/documents/{ids['document']}", requester_only(200)),
+    Case("documents.download", "GET", lambda ids: f"/documents/{ids['document']}/download", requester_only(200)),
     Case("progress.worker", "GET", lambda ids: f"/progress/workers/{ids['worker']}", everyone_signed_in_gets(200)),
     Case(
         "progress.worker_pdf",
@@ -635,6 +653,8 @@ def make_world(frameworks) -> tuple[dict, dict]:
         "credential": credentials_service.issue(worker, worker.tier).public_id,
     }
     db.session.commit()  # the issued credential, for a server on another thread (the crawl)
+    # The worker's own data export, built at once (tasks run when queued in tests).
+    ids["document"] = documents_service.request_document(worker, DocumentKind.DATA_EXPORT, worker).id
     return ids, {"worker": worker, "supervisor": supervisor, "manager": manager}
 
 

@@ -5,11 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
-import sys
-import time
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -30,7 +26,7 @@ from portfolio.models import (
 )
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
-from tests.conftest import body_of, free_port, queue_at
+from tests.conftest import body_of, free_port, queue_at, run_consumer
 from tests.factories import TODAY, assign, competence, make_user
 from tests.pages import text_of, words
 
@@ -379,31 +375,16 @@ def test_a_consumer_process_delivers_what_the_request_queued_through_redis(clien
         submit_through_the_page(client, auth, worker)
         assert queue.pending() == 1 and smtp.messages == []
 
-        env = dict(
-            os.environ,
-            PORTFOLIO_ENV="testing",
-            PORTFOLIO_TASKS_IMMEDIATE="false",
-            PORTFOLIO_TASK_QUEUE=REDIS,
-            PORTFOLIO_TASK_QUEUE_NAME=queue.huey.name,
+        errors = run_consumer(
+            app,
+            queue,
+            REDIS,
+            lambda: bool(smtp.messages),
             PORTFOLIO_SMTP_HOST="127.0.0.1",
             PORTFOLIO_SMTP_PORT=str(app.config["SMTP_PORT"]),
             PORTFOLIO_SMTP_STARTTLS="false",
-            PORTFOLIO_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
         )
-        consumer = subprocess.Popen(
-            [str(Path(sys.executable).parent / "huey_consumer"), "portfolio.worker.huey", "--workers", "1"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            deadline = time.monotonic() + 120  # a bound on waiting, not a measure: the machine may be busy
-            while not smtp.messages and consumer.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-        finally:
-            consumer.terminate()
-            _, errors = consumer.communicate(timeout=30)
-        assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"], errors.decode(errors="replace")[-2000:]
+        assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"], errors
         assert queue.pending() == 0
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from portfolio import paging
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceKind, Role, TrainingItem, User
+from portfolio.progress import service as progress_service
 from tests.factories import LONG_NAME, LONG_TITLE, make_user, many_users, tier, waiting_items
 from tests.pages import status_of, swapped_parts
 
@@ -77,6 +78,22 @@ def test_an_empty_list_is_one_empty_page(app, count_queries):
     assert count_queries.count == 1
     assert (page.items, page.total, page.number, page.pages, page.first, page.last) == ([], 0, 1, 1, 0, 0)
     assert not page.has_previous and not page.has_next
+
+
+def test_the_workers_overview_is_paged_in_sql_and_worked_out_for_that_page_only(app, frameworks, count_queries):
+    manager = make_user(Role.MANAGER, name="Sam Viewer")
+    many_users(60, tier=tier("link-worker", "link-worker"))
+    everyone = [r.worker.id for r in progress_service.overview(actor=manager)]
+    with count_queries:
+        page = progress_service.overview_page(2, actor=manager)
+    assert (page.total, page.number, len(page.items)) == (60, 2, 25)
+    assert [r.worker.id for r in page.items] == everyone[25:50]
+    # One COUNT, then 25 workers by LIMIT/OFFSET: nobody else's figures are loaded.
+    [workers_query] = [s for s in count_queries.statements if s.lstrip().startswith("SELECT users.")]
+    assert "LIMIT" in workers_query and "OFFSET" in workers_query
+    # "Waiting for review" is a condition in SQL too; "ready" still pages the computed rows.
+    assert progress_service.overview_page(1, actor=manager, only="waiting").total == 0
+    assert progress_service.overview_page(1, actor=manager, only="ready").total == 0
 
 
 def test_paginate_list_pages_rows_already_computed():

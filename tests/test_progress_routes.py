@@ -168,8 +168,8 @@ def test_the_progress_page_shows_tiers_areas_chart_requirements_and_documents(cl
     assert "Not verified" in table
     assert "Verify" not in table
     # Documents.
-    assert f'href="/progress/portfolio.pdf?tier={coach.id}"' in page
-    assert 'href="/progress/export.zip"' in page
+    assert f'action="/progress/portfolio.pdf?tier={coach.id}"' in page
+    assert 'action="/progress/export.zip"' in page
     # Not ready: no request button, but how much is left, each a link to act on.
     assert "Request promotion" not in page and 'action="/progress/request"' not in page
     left = page.split('class="promotion-left"', 1)[1]

@@ -6,6 +6,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from ..documents import service as documents
 from ..extensions import db
 from ..models import EvidenceFile
 from . import files
@@ -19,7 +20,8 @@ def files_cli() -> None:
 @files_cli.command("clean")
 @with_appcontext
 def clean_command() -> None:
-    """Complete renames a crash interrupted; delete files that have no row (older than an hour)."""
+    """Complete renames a crash interrupted; delete files that have no row (older than an hour), and expired documents."""
     known = set(db.session.scalars(select(EvidenceFile.stored_name)))
     report = files.clean_orphans(known)
     click.echo(f"Completed {report.completed} interrupted uploads; removed {report.removed} orphan files.")
+    click.echo(f"Removed {documents.remove_expired()} expired documents.")

@@ -119,6 +119,8 @@ NOT_EXPORTED: dict[str, str] = {
     "what each form created is exported in its own section",
     "framework_imports": "a public framework file a manager uploaded, held for its preview; "
     "it says nothing about the person beyond who uploaded it",
+    "documents": "copies of this very export and of panel PDFs, built for download and deleted when they expire; "
+    "their content is exported in its own sections",
 }
 
 

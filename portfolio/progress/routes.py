@@ -11,14 +11,15 @@ from werkzeug.utils import secure_filename
 from .. import duties, paging
 from ..access import manager_required, role_required
 from ..csvexport import csv_response
+from ..documents import service as documents_service
 from ..errors import FieldError, show_on_form
 from ..fields import choices
 from ..frameworks import service as frameworks_service
-from ..models import Role
+from ..models import DocumentKind, Role, Tier, User
 from ..params import optional_id, parse_id
 from ..privacy import export as data_export
 from ..rendering import render
-from . import documents, service
+from . import documents, rules, service
 from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
@@ -112,6 +113,48 @@ def _pdf(worker, tier_id: int | None):
 def pdf():
     """My portfolio for a promotion panel, for a target tier (the next one by default)."""
     return _pdf(current_user, request.args.get("tier", type=parse_id))
+
+
+def _pdf_target(worker: User, tier_id: int | None) -> Tier:
+    """The panel PDF's target tier: the one asked for (of the worker's framework), else the next, else their own.
+
+    :raises 404: for a tier of another framework, or when there is none.
+    """
+    tiers = worker.framework.tiers if worker.framework else []
+    target = {t.id: t for t in tiers}.get(tier_id) if tier_id else (rules.next_tier(worker, tiers) or worker.tier)
+    if target is None:
+        abort(404)
+    return target
+
+
+def _document_page(kind: DocumentKind, worker: User, tier: Tier | None = None):
+    document = documents_service.request_document(current_user, kind, worker, tier)
+    return redirect(url_for("documents.show", document_id=document.id), code=303)
+
+
+@bp.post("/export.zip")
+@worker_required
+def request_export():
+    """Ask for all of my data: built in the background; its page offers the download."""
+    return _document_page(DocumentKind.DATA_EXPORT, current_user)
+
+
+@bp.post("/portfolio.pdf")
+@worker_required
+def request_pdf():
+    """Ask for my panel PDF (the next tier by default): built in the background; its page offers the download."""
+    if current_user.framework_id is None:
+        abort(403)
+    worker = current_user._get_current_object()
+    return _document_page(DocumentKind.PANEL_PDF, worker, _pdf_target(worker, request.args.get("tier", type=parse_id)))
+
+
+@bp.post("/workers/<id:worker_id>/portfolio.pdf")
+@login_required
+def request_worker_pdf(worker_id: int):
+    """Ask for a worker's panel PDF, as their supervisor or a manager: built in the background."""
+    person = service.get_worker_for_actor_or_404(current_user, worker_id)
+    return _document_page(DocumentKind.PANEL_PDF, person, _pdf_target(person, request.args.get("tier", type=parse_id)))
 
 
 @bp.get("/workers/<id:worker_id>")
@@ -220,16 +263,16 @@ def team():
     q = (form.q.data or "") if not form.q.errors else ""
     framework_id = optional_id(form.framework.data or "")
     only = (form.only.data or "") if not form.only.errors else ""
-    rows = service.overview(actor=current_user, q=q, framework_id=framework_id, only=only)
     if request.args.get("format") == "csv":
-        return _csv(rows)
-    # Paged after the overview is computed: "ready" and "lapsed" are worked out in Python, not held in a column.
+        return _csv(service.overview(actor=current_user, q=q, framework_id=framework_id, only=only))
     return render(
         "progress/team.html",
         "team_table",
         oob=("team_status",),
         form=form,
-        page=paging.paginate_list(rows, paging.requested_page()),
+        page=service.overview_page(
+            paging.requested_page(), actor=current_user, q=q, framework_id=framework_id, only=only
+        ),
         filtered=bool(q or framework_id or only),
         csv_url=paging.list_url(format="csv"),  # every page, with the same filters
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from flask import abort, current_app
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 
-from .. import duties, idempotency
+from .. import duties, idempotency, paging
 from ..audit import ledger
 from ..clock import today
 from ..database import begin_write, lock_or_404
@@ -567,21 +568,30 @@ class OverviewRow:
     waiting: int
 
 
-def overview(
-    *, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = ""
-) -> list[OverviewRow]:
-    """Every worker but the actor: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
+def _overview_query(actor: User | None, q: str, framework_id: int | None, only: str) -> Select:
     query = select(User).where(User.is_worker.is_(True), User.active.is_(True), User.framework_id.is_not(None))
     if actor is not None:
         query = query.where(duties.not_own(User.id, actor))
     if framework_id:
         query = query.where(User.framework_id == framework_id)
+    if only == "waiting":
+        query = query.where(exists().where(*_waiting_for(User.id)))
     query = query.where(*name_or_email_matches(q))
-    workers = (
-        db.session.scalars(query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name))
-        .unique()
-        .all()
+    return query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name, User.id)
+
+
+def _waiting_for(owner_id) -> tuple:
+    """Conditions on Evidence and Submission: a submission of ``owner_id``'s waiting for a decision."""
+    return (
+        Submission.evidence_id == Evidence.id,
+        Evidence.owner_id == owner_id,
+        Submission.withdrawn_at.is_(None),
+        ~exists().where(Decision.submission_id == Submission.id),
     )
+
+
+def _overview_rows(workers: Sequence[User]) -> list[OverviewRow]:
+    """The overview's figures for ``workers`` (a fixed number of queries however many)."""
     if not workers:
         return []
     ids = [w.id for w in workers]
@@ -616,10 +626,28 @@ def overview(
         p = progress[w.id]
         ready = rules.is_ready(p.tier, p.required - p.met, problems)
         rows.append(OverviewRow(w, p.tier, p.met, p.required, ready, lapsed, waiting.get(w.id, 0)))
+    return rows
+
+
+def overview(
+    *, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = ""
+) -> list[OverviewRow]:
+    """Every worker but the actor: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
+    workers = db.session.scalars(_overview_query(actor, q, framework_id, only)).unique().all()
+    rows = _overview_rows(workers)
     if only == "ready":
         rows = [r for r in rows if r.ready]
     elif only == "lapsed":
         rows = [r for r in rows if r.lapsed]
-    elif only == "waiting":
-        rows = [r for r in rows if r.waiting]
     return rows
+
+
+def overview_page(
+    number: int, *, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = ""
+) -> paging.Page[OverviewRow]:
+    """One page of the overview. Paged in SQL (LIMIT/OFFSET), figures worked out for that page's workers only;
+    "ready" and "lapsed" are decided in Python from several tables, so those two filters page the computed rows."""
+    if only in ("ready", "lapsed"):
+        return paging.paginate_list(overview(actor=actor, q=q, framework_id=framework_id, only=only), number)
+    page = paging.paginate(_overview_query(actor, q, framework_id, only), number)
+    return paging.Page(_overview_rows(page.items), page.total, page.number, page.per_page)
