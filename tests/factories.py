@@ -97,6 +97,20 @@ def load_frameworks() -> dict[str, Framework]:
     return {result.framework.key: result.framework for result in loader.load_all()}
 
 
+def imported(tree, *, key: str, tier_level: int | None, area_level: int) -> Framework:
+    """A framework made from an imported file's tree (``portability.importing.parse``) under ``key``."""
+    from portfolio.database import begin_write
+    from portfolio.portability import importing
+
+    begin_write()
+    data = loader.check_data(
+        importing.framework_data(tree, key=key, tier_level=tier_level, area_level=area_level), "test"
+    )
+    result = loader.load_data(data)
+    db.session.commit()
+    return result.framework
+
+
 def tier(framework_key: str, slug: str) -> Tier:
     return db.session.scalar(
         select(Tier)
