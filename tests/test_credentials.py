@@ -468,3 +468,58 @@ def test_the_proof_is_a_set_of_one_and_credentials_signed_with_a_bare_proof_stil
     verdict = service.verify(doubled)
     assert verdict.status == service.TAMPERED and "more than one proof" in verdict.reasons[0]
 
+
+# --- A sign-off checks the role profile cheaply ---------------------------------------------------
+
+
+def signed_off_queries(count_queries, worker: User, supervisor: User, statement) -> int:
+    """The queries of signing off one item of ``worker``'s that accepts ``statement``."""
+    from portfolio.evidence import service as evidence_service
+    from portfolio.models import EvidenceKind
+
+    item = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        evidence_service.EvidenceInput(title="One more", occurred_on=date(2026, 3, 1), description="What I did"),
+        link_competence_id=statement.id,
+    )
+    evidence_service.submit(worker, item, confirm_anonymous=True)
+    submission = db.session.scalar(select(Submission).where(Submission.evidence_id == item.id))
+    db.session.expire_all()
+    with count_queries:
+        review.decide(
+            supervisor,
+            submission,
+            outcome=DecisionOutcome.SIGNED_OFF,
+            comment="",
+            outcomes={statement.id: review.CompetenceOutcome(accepted=True, comment="")},
+        )
+    return count_queries.count
+
+
+def test_a_sign_off_costs_the_same_queries_whatever_the_size_of_the_profile_and_portfolio(
+    app, frameworks, count_queries
+):
+    from portfolio.frameworks import service as frameworks_service
+    from tests.factories import assign
+
+    profile = tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    supervisor = make_user(Role.SUPERVISOR)
+    manager = make_user(Role.MANAGER, email="m@example.org")
+    small, large = (make_user(Role.WORKER, email=f"{name}@example.org", tier=profile) for name in ("small", "large"))
+    for worker in (small, large):
+        assign(supervisor, worker, starts_on=date(2026, 1, 1), audited=True)
+    statements = competences("sfh-senior-engagement-worker")
+    first = signed_off_queries(count_queries, small, supervisor, statements[0])
+
+    # A bigger profile (ten more statements) and a fuller portfolio (an item for each statement but two).
+    for n in range(10):
+        frameworks_service.add_locality_competence(
+            manager, frameworks["sfh-senior-engagement-worker"], statement=f"Local {n}", principle="Local", function="F"
+        )
+    for statement in statements[:-2]:
+        meet(large, [statement], supervisor=supervisor)
+    later = signed_off_queries(count_queries, large, supervisor, statements[-2])
+
+    assert later == first
+    assert db.session.scalar(select(func.count(IssuedCredential.id))) == 0  # neither completed the profile
