@@ -9,6 +9,7 @@ import re
 import zipfile
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import unquote
 
 import pytest
 from defusedxml import ElementTree
@@ -384,6 +385,7 @@ def test_the_export_offers_the_portfolio_as_leap2a_with_items_files_and_competen
             occurred_on=RECENT_DAY,
             description="<p>Kōrero with the kaumātua, then tea &amp; cake</p>",
         ),
+        [FileStorage(io.BytesIO(pdf_bytes("hui")), filename="hui notes ā.pdf")],
     )
     add_items_of_every_sort(other, supervisor, 3, start=100)
     auth.login_as(worker)
@@ -424,10 +426,11 @@ def test_the_export_offers_the_portfolio_as_leap2a_with_items_files_and_competen
     assert refs == {link["competence_ref"] for link in data["links"]}
 
     # Files: a resource each, its enclosure the file inside this zip, attached both ways to its item.
-    assert len(files) == 2
+    assert len(files) == 3
     for file_id, resource in files.items():
         [enclosure] = [link for link in resource.iterfind("atom:link", NS) if link.get("rel") == "enclosure"]
-        member = archive.getinfo(enclosure.get("href"))
+        assert " " not in enclosure.get("href")  # percent-encoded, as a URI must be
+        member = archive.getinfo(unquote(enclosure.get("href")))
         assert int(enclosure.get("length")) == member.file_size and enclosure.get("type") == "application/pdf"
         [owner] = links(resource, "leap2:is_attachment_of")
         assert links(items[owner], "leap2:has_attachment") == [file_id]

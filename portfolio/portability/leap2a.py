@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
 from flask import current_app
@@ -151,7 +152,7 @@ def document(sections: dict[str, Any], exported_at: datetime) -> bytes:
         _link(
             resource,
             "enclosure",
-            stored["in_zip"],
+            quote(stored["in_zip"], safe="/"),  # a URI reference: names may hold spaces and any letters
             type=stored["content_type"],
             length=str(stored["size"]),
         )
