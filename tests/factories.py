@@ -97,6 +97,17 @@ def load_frameworks() -> dict[str, Framework]:
     return {result.framework.key: result.framework for result in loader.load_all()}
 
 
+def case_child_of(child: str, parent: str, sequence: int) -> dict:
+    """A CASE ``isChildOf`` association between two identifiers, for hand-written CASE packages."""
+    return {
+        "identifier": f"{child}-in-{parent}",
+        "associationType": "isChildOf",
+        "sequenceNumber": sequence,
+        "originNodeURI": {"identifier": child, "title": child, "uri": f"x:{child}"},
+        "destinationNodeURI": {"identifier": parent, "title": parent, "uri": f"x:{parent}"},
+    }
+
+
 def imported(tree, *, key: str, tier_level: int | None, area_level: int) -> Framework:
     """A framework made from an imported file's tree (``portability.importing.parse``) under ``key``."""
     from portfolio.database import begin_write

@@ -15,6 +15,7 @@ from portfolio.frameworks.tree import framework_tree
 from portfolio.models import AuditEntry, Competence, Evidence, EvidenceKind, Framework, FrameworkImport, Role
 from portfolio.portability import case, importing
 from portfolio.portability import service as import_service
+from tests.factories import case_child_of as child_of
 from tests.factories import imported, make_user, tier
 from tests.racing import ROUNDS, no_server_errors, overlapped, race, signed_in
 
@@ -99,16 +100,6 @@ def messy_case() -> dict:
                 {"associationType": "isRelatedTo", "originNodeURI": {"identifier": "s-1"}},
             ],
         }
-    }
-
-
-def child_of(child: str, parent: str, sequence: int) -> dict:
-    return {
-        "identifier": f"{child}-in-{parent}",
-        "associationType": "isChildOf",
-        "sequenceNumber": sequence,
-        "originNodeURI": {"identifier": child, "title": child, "uri": f"x:{child}"},
-        "destinationNodeURI": {"identifier": parent, "title": parent, "uri": f"x:{parent}"},
     }
 
 
