@@ -97,6 +97,31 @@ def load_frameworks() -> dict[str, Framework]:
     return {result.framework.key: result.framework for result in loader.load_all()}
 
 
+def case_child_of(child: str, parent: str, sequence: int) -> dict:
+    """A CASE ``isChildOf`` association between two identifiers, for hand-written CASE packages."""
+    return {
+        "identifier": f"{child}-in-{parent}",
+        "associationType": "isChildOf",
+        "sequenceNumber": sequence,
+        "originNodeURI": {"identifier": child, "title": child, "uri": f"x:{child}"},
+        "destinationNodeURI": {"identifier": parent, "title": parent, "uri": f"x:{parent}"},
+    }
+
+
+def imported(tree, *, key: str, tier_level: int | None, area_level: int) -> Framework:
+    """A framework made from an imported file's tree (``portability.importing.parse``) under ``key``."""
+    from portfolio.database import begin_write
+    from portfolio.portability import importing
+
+    begin_write()
+    data = loader.check_data(
+        importing.framework_data(tree, key=key, tier_level=tier_level, area_level=area_level), "test"
+    )
+    result = loader.load_data(data)
+    db.session.commit()
+    return result.framework
+
+
 def tier(framework_key: str, slug: str) -> Tier:
     return db.session.scalar(
         select(Tier)

@@ -232,3 +232,34 @@ def test_the_framework_page_links_to_its_case_package(client, auth, frameworks, 
     app.config["CASE_API"] = False
     page = client.get(f"/frameworks/{frameworks['link-worker'].id}").get_data(as_text=True)
     assert "CASE 1.1" not in page
+
+
+def test_item_and_association_lookups_cost_the_same_queries_whatever_the_number_of_frameworks(
+    client, frameworks, count_queries
+):
+    from portfolio.portability import importing
+    from tests.factories import imported
+
+    package = case.package_for(frameworks["link-worker"]).as_json()
+    statement = next(i for i in package["CFItems"] if i.get("humanCodingScheme") == "PS-LW-01")
+    association = package["CFAssociations"][-1]
+
+    def lookups() -> list[int]:
+        counts = []
+        for path in (f"{API}/CFItems/{statement['identifier']}", f"{API}/CFAssociations/{association['identifier']}"):
+            with count_queries:
+                answer = client.get(path)
+            assert answer.status_code == 200
+            counts.append(count_queries.count)
+        return counts
+
+    before = lookups()
+    exported = json.dumps(package, ensure_ascii=False).encode()
+    for n in range(3):
+        imported(importing.parse("copy.json", exported), key=f"link-worker-copy-{n}", tier_level=1, area_level=2)
+    db.session.expire_all()
+
+    assert lookups() == before
+    assert (
+        client.get(f"{API}/CFItems/{statement['identifier']}").get_json()["fullStatement"] == statement["fullStatement"]
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nacl.signing
 import pytest
+from jsonschema import Draft201909Validator
 from pyld import jsonld
 from sqlalchemy import func, select
 
@@ -30,6 +31,15 @@ def people(worker, supervisor, manager):
 
 VECTORS = Path(__file__).parent / "vectors" / "eddsa-rdfc-2022"
 EXAMPLES_V2 = {"https://www.w3.org/ns/credentials/examples/v2": VECTORS / "credentials-examples-v2.jsonld"}
+# 1EdTech's Open Badges 3.0 AchievementCredential schema (VCDM 2.0); where it comes from: tests/schemas/README.md.
+OB3_SCHEMA = json.loads(
+    (Path(__file__).parent / "schemas" / "ob_v3p0_achievementcredential_schema.json").read_text("utf-8")
+)
+OB3 = Draft201909Validator(OB3_SCHEMA, format_checker=Draft201909Validator.FORMAT_CHECKER)
+
+
+def ob3_errors(document: dict) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in OB3.iter_errors(document)]
 
 
 # --- The cryptosuite, against the W3C's own test vector -------------------------------------------
@@ -90,7 +100,8 @@ def independently_verified(document: dict) -> None:
 
     import base58
 
-    proof = dict(document["proof"])
+    (proof,) = document["proof"]  # a set of one, as Open Badges 3.0 asks
+    proof = dict(proof)
     value = proof.pop("proofValue")
     config = {**proof, "@context": document["@context"]}
     body = {k: v for k, v in document.items() if k != "proof"}
@@ -128,7 +139,7 @@ def test_an_approved_promotion_issues_a_signed_open_badges_credential(app, peopl
     identity = document["credentialSubject"]["identifier"][0]
     assert identity["hashed"] is True and worker.email not in json.dumps(document)
     assert service.email_matches(document, worker.email.upper())
-    assert document["proof"]["cryptosuite"] == "eddsa-rdfc-2022"
+    assert [proof["cryptosuite"] for proof in document["proof"]] == ["eddsa-rdfc-2022"]
     signing.verify(document, service.public_key())
     independently_verified(document)
     assert service.verify(document).status == service.VALID
@@ -205,7 +216,7 @@ def test_production_without_an_issuer_key_issues_nothing(app, people):
         lambda d: d["credentialSubject"]["achievement"]["alignment"].pop(),
         lambda d: d["issuer"].update(name="Another organisation"),
         lambda d: d["credentialStatus"].update(statusListIndex="999"),
-        lambda d: d["proof"].update(created="2020-01-01T00:00:00Z"),
+        lambda d: d["proof"][0].update(created="2020-01-01T00:00:00Z"),
     ],
 )
 def test_changing_any_field_breaks_the_proof(app, people, change):
@@ -225,7 +236,7 @@ def test_a_foreign_issuer_and_a_foreign_key_are_said_so(app, people):
     other = copy.deepcopy(document)
     other["issuer"]["id"] = "did:web:elsewhere.example"
     assert service.verify(other).status == service.FOREIGN
-    document["proof"]["verificationMethod"] = "did:web:elsewhere.example#key-1"
+    document["proof"][0]["verificationMethod"] = "did:web:elsewhere.example#key-1"
     assert service.verify(document).status == service.TAMPERED
 
 
@@ -410,3 +421,105 @@ def test_the_reference_javascript_verifier_accepts_our_credential_and_sees_chang
     service.revoke(manager, credential, "Issued in error")
     verdict = node_verdict(tmp_path, credential.document)
     assert verdict["verified"] is False and verdict["revoked"] is True
+
+
+# --- The 1EdTech Open Badges 3.0 JSON schema ----------------------------------------------------
+
+
+def test_a_promotion_credential_validates_against_the_open_badges_3_schema(app, people):
+    worker, *_ = people
+    document = issued_to(worker).document
+
+    assert ob3_errors(document) == []
+    # The schema bites: a VCDM 1.1 credential (issuanceDate, no validFrom), a subject with no achievement
+    # and an identity that is not an IdentityObject are each refused.
+    broken = copy.deepcopy(document)
+    broken["issuanceDate"] = broken.pop("validFrom")
+    del broken["credentialSubject"]["achievement"]
+    broken["credentialSubject"]["identifier"][0]["type"] = "Email"
+    errors = ob3_errors(broken)
+    assert any("'validFrom' is a required property" in e for e in errors)
+    assert any("'achievement' is a required property" in e for e in errors)
+    assert any(e.startswith("credentialSubject/identifier/0/type") for e in errors)
+    bad_date = copy.deepcopy(document)
+    bad_date["validFrom"] = "1 December 2026"
+    assert ob3_errors(bad_date) == ["validFrom: '1 December 2026' is not a 'date-time'"]
+
+
+def test_a_role_profile_credential_validates_against_the_open_badges_3_schema(app, frameworks):
+    worker = make_user(Role.WORKER, tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    meet(worker, competences("sfh-senior-engagement-worker"), supervisor=make_user(Role.SUPERVISOR))
+
+    credential = service.issue_if_profile_complete(worker)
+    db.session.commit()
+
+    assert ob3_errors(credential.document) == []
+
+
+def test_the_proof_is_a_set_of_one_and_credentials_signed_with_a_bare_proof_still_verify(app, people):
+    worker, *_ = people
+    document = issued_to(worker).document
+    assert isinstance(document["proof"], list) and len(document["proof"]) == 1
+
+    # Credentials issued before the proof became a set carried it as an object: still ours, still valid.
+    bare = {**document, "proof": document["proof"][0]}
+    assert service.verify(bare).status == service.VALID
+    doubled = {**document, "proof": document["proof"] * 2}
+    verdict = service.verify(doubled)
+    assert verdict.status == service.TAMPERED and "more than one proof" in verdict.reasons[0]
+
+
+# --- A sign-off checks the role profile cheaply ---------------------------------------------------
+
+
+def signed_off_queries(count_queries, worker: User, supervisor: User, statement) -> int:
+    """The queries of signing off one item of ``worker``'s that accepts ``statement``."""
+    from portfolio.evidence import service as evidence_service
+    from portfolio.models import EvidenceKind
+
+    item = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        evidence_service.EvidenceInput(title="One more", occurred_on=date(2026, 3, 1), description="What I did"),
+        link_competence_id=statement.id,
+    )
+    evidence_service.submit(worker, item, confirm_anonymous=True)
+    submission = db.session.scalar(select(Submission).where(Submission.evidence_id == item.id))
+    db.session.expire_all()
+    with count_queries:
+        review.decide(
+            supervisor,
+            submission,
+            outcome=DecisionOutcome.SIGNED_OFF,
+            comment="",
+            outcomes={statement.id: review.CompetenceOutcome(accepted=True, comment="")},
+        )
+    return count_queries.count
+
+
+def test_a_sign_off_costs_the_same_queries_whatever_the_size_of_the_profile_and_portfolio(
+    app, frameworks, count_queries
+):
+    from portfolio.frameworks import service as frameworks_service
+    from tests.factories import assign
+
+    profile = tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    supervisor = make_user(Role.SUPERVISOR)
+    manager = make_user(Role.MANAGER, email="m@example.org")
+    small, large = (make_user(Role.WORKER, email=f"{name}@example.org", tier=profile) for name in ("small", "large"))
+    for worker in (small, large):
+        assign(supervisor, worker, starts_on=date(2026, 1, 1), audited=True)
+    statements = competences("sfh-senior-engagement-worker")
+    first = signed_off_queries(count_queries, small, supervisor, statements[0])
+
+    # A bigger profile (ten more statements) and a fuller portfolio (an item for each statement but two).
+    for n in range(10):
+        frameworks_service.add_locality_competence(
+            manager, frameworks["sfh-senior-engagement-worker"], statement=f"Local {n}", principle="Local", function="F"
+        )
+    for statement in statements[:-2]:
+        meet(large, [statement], supervisor=supervisor)
+    later = signed_off_queries(count_queries, large, supervisor, statements[-2])
+
+    assert later == first
+    assert db.session.scalar(select(func.count(IssuedCredential.id))) == 0  # neither completed the profile

@@ -15,7 +15,8 @@ from portfolio.frameworks.tree import framework_tree
 from portfolio.models import AuditEntry, Competence, Evidence, EvidenceKind, Framework, FrameworkImport, Role
 from portfolio.portability import case, importing
 from portfolio.portability import service as import_service
-from tests.factories import make_user, tier
+from tests.factories import case_child_of as child_of
+from tests.factories import imported, make_user, tier
 from tests.racing import ROUNDS, no_server_errors, overlapped, race, signed_in
 
 from .conftest import csrf_token
@@ -102,31 +103,8 @@ def messy_case() -> dict:
     }
 
 
-def child_of(child: str, parent: str, sequence: int) -> dict:
-    return {
-        "identifier": f"{child}-in-{parent}",
-        "associationType": "isChildOf",
-        "sequenceNumber": sequence,
-        "originNodeURI": {"identifier": child, "title": child, "uri": f"x:{child}"},
-        "destinationNodeURI": {"identifier": parent, "title": parent, "uri": f"x:{parent}"},
-    }
-
-
 def as_file(data: dict) -> bytes:
     return json.dumps(data, ensure_ascii=False).encode()
-
-
-def imported(tree: importing.ImportedTree, *, key: str, tier_level, area_level) -> Framework:
-    from portfolio.database import begin_write
-    from portfolio.frameworks import loader
-
-    begin_write()
-    data = loader.check_data(
-        importing.framework_data(tree, key=key, tier_level=tier_level, area_level=area_level), "test"
-    )
-    result = loader.load_data(data)
-    db.session.commit()
-    return result.framework
 
 
 def shape(framework: Framework) -> dict:

@@ -9,8 +9,10 @@ import re
 import zipfile
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import unquote
 
 import pytest
+from defusedxml import ElementTree
 from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table, select
 from werkzeug.datastructures import FileStorage
 
@@ -42,6 +44,7 @@ from portfolio.models import (
     TierChange,
     User,
 )
+from portfolio.portability import leap2a
 from portfolio.privacy import export
 from tests.factories import HASH, RECENT_DAY, TODAY, assign, certificate, course, make_user, tier
 from tests.privacy_support import competences, pdf_bytes
@@ -345,6 +348,7 @@ def test_the_export_runs_a_fixed_number_of_queries_whatever_the_portfolio_size(c
     assert few < 50, few  # about two per contributor: a new area adds its own, never one per item
     assert len(json.loads(few_archive.read("portfolio.json"))["evidence"]) == 5
     assert len(json.loads(many_archive.read("portfolio.json"))["evidence"]) == 60
+    assert len(leap2a_entries(many_archive)["leap2:entry"]) == 60  # Leap2A reads what was collected: no query
     assert len([n for n in many_archive.namelist() if n.startswith("files/")]) == 40
 
 
@@ -364,3 +368,92 @@ def test_a_certificate_check_is_in_the_checkers_export_by_id_and_time_and_in_the
     data = json.loads(download(client).read("portfolio.json"))
     [item] = [e for e in data["evidence"] if e["id"] == checked.id]
     assert item["checked_at"] and data["certificates_checked"] == []
+
+
+# --- The same portfolio as Leap2A ------------------------------------------------------------------
+
+NS = {"atom": leap2a.ATOM, "rdf": leap2a.RDF, "leap2": leap2a.LEAP2}
+
+
+def leap2a_feed(archive: zipfile.ZipFile):
+    return ElementTree.fromstring(archive.read(leap2a.FILE_NAME))
+
+
+def leap2a_entries(archive: zipfile.ZipFile) -> dict[str, dict[str, object]]:
+    """The feed's entries by Leap2A type, then by id."""
+    found: dict[str, dict[str, object]] = {}
+    for entry in leap2a_feed(archive).iterfind("atom:entry", NS):
+        kind = entry.find("rdf:type", NS).get(f"{{{leap2a.RDF}}}resource")
+        found.setdefault(kind, {})[entry.findtext("atom:id", namespaces=NS)] = entry
+    return found
+
+
+def links(entry, rel: str) -> list[str]:
+    return [link.get("href") for link in entry.iterfind("atom:link", NS) if link.get("rel") == rel]
+
+
+def test_the_export_offers_the_portfolio_as_leap2a_with_items_files_and_competences(client, auth, people):
+    worker, supervisor, manager, other = people
+    add_items_of_every_sort(worker, supervisor, 3)
+    special = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(
+            title='Whānau hui <b>& "R&D"</b>',
+            occurred_on=RECENT_DAY,
+            description="<p>Kōrero with the kaumātua, then tea &amp; cake</p>",
+        ),
+        [FileStorage(io.BytesIO(pdf_bytes("hui")), filename="hui notes ā.pdf")],
+    )
+    add_items_of_every_sort(other, supervisor, 3, start=100)
+    auth.login_as(worker)
+    archive = download(client)
+
+    feed = leap2a_feed(archive)
+    assert feed.tag == f"{{{leap2a.ATOM}}}feed"
+    assert feed.findtext("leap2:version", namespaces=NS) == "http://www.leapspecs.org/2010-07/2A/"
+    assert feed.findtext("atom:author/atom:name", namespaces=NS) == "Wren Worker"
+    entries = leap2a_entries(archive)
+    items, files, abilities = entries["leap2:entry"], entries["leap2:resource"], entries["leap2:ability"]
+    [selection] = entries["leap2:selection"].values()
+    assert sorted(e.findtext("atom:title", namespaces=NS) for e in items.values()) == sorted(
+        ["Supervision 0", "Item 1", "Item 2", 'Whānau hui <b>& "R&D"</b>']
+    )
+
+    # The text, as escaped HTML content, non-ASCII intact.
+    mine = items[f"portfolio:evidence-{special.id}"]
+    content = mine.find("atom:content", NS)
+    assert content.get("type") == "html" and "<p>Kōrero with the kaumātua, then tea &amp; cake</p>" in content.text
+    assert 'Whānau hui &lt;b&gt;&amp; "R&amp;D"&lt;/b&gt;' in archive.read(leap2a.FILE_NAME).decode("utf-8")
+    assert mine.findtext("leap2:date", namespaces=NS) == RECENT_DAY.isoformat()
+
+    # Every item links to its competence, and the competence back; each is part of the framework selection.
+    data = json.loads(archive.read("portfolio.json"))
+    expected = {
+        (f"portfolio:evidence-{link['evidence_id']}", f"portfolio:competence-{link['competence_id']}")
+        for link in data["links"]
+    }
+    assert {(i, c) for i, e in items.items() for c in links(e, "leap2:is_evidence_of")} == expected
+    assert {(i, c) for c, e in abilities.items() for i in links(e, "leap2:has_evidence")} == expected
+    assert {a.findtext("atom:title", namespaces=NS) for a in abilities.values()} == {
+        link["competence"] for link in data["links"]
+    }
+    assert sorted(links(selection, "leap2:has_part")) == sorted(abilities)
+    assert selection.findtext("atom:title", namespaces=NS) == data["person"]["framework"]
+    refs = {c.get("term") for a in abilities.values() for c in a.iterfind("atom:category", NS)}
+    assert refs == {link["competence_ref"] for link in data["links"]}
+
+    # Files: a resource each, its enclosure the file inside this zip, attached both ways to its item.
+    assert len(files) == 3
+    for file_id, resource in files.items():
+        [enclosure] = [link for link in resource.iterfind("atom:link", NS) if link.get("rel") == "enclosure"]
+        assert " " not in enclosure.get("href")  # percent-encoded, as a URI must be
+        member = archive.getinfo(unquote(enclosure.get("href")))
+        assert int(enclosure.get("length")) == member.file_size and enclosure.get("type") == "application/pdf"
+        [owner] = links(resource, "leap2:is_attachment_of")
+        assert links(items[owner], "leap2:has_attachment") == [file_id]
+
+    # Only the worker's own: no other worker, no supervisor, no reviewer's words.
+    text = archive.read(leap2a.FILE_NAME).decode("utf-8")
+    for word in ("Olive", "Item 10", "Sam Supervisor", "Well done", "Accepted 1", supervisor.email):
+        assert word not in text

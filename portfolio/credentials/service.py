@@ -211,11 +211,13 @@ def issue(worker: User, tier: Tier) -> IssuedCredential | None:
     if index >= STATUS_LIST_BITS:
         raise CredentialsUnavailable("The revocation status list is full")
     public_id = str(uuid.uuid4())
-    document = signing.sign(
-        _credential(public_id, worker, framework, tier, index),
-        _private_key(),
-        verification_method=key_id(),
-        created=_now(),
+    document = signing.as_proof_set(
+        signing.sign(
+            _credential(public_id, worker, framework, tier, index),
+            _private_key(),
+            verification_method=key_id(),
+            created=_now(),
+        )
     )
     credential = IssuedCredential(
         public_id=public_id,
@@ -242,8 +244,8 @@ def issue_if_profile_complete(worker: User) -> IssuedCredential | None:
     framework = db.session.get(Framework, worker.framework_id) if worker.framework_id else None
     if framework is None or framework.is_tiered or worker.tier_id is None:
         return None
-    tree = framework_tree(framework, worker)
-    if not tree.rows or any(row.status != rules.CompetenceStatus.MET for row in tree.rows):
+    # Counts per statement in one query, not the tree: this runs on every sign-off.
+    if rules.unmet_count(worker, framework.id) != 0:
         return None
     return issue(worker, db.session.get_one(Tier, worker.tier_id))
 
@@ -395,7 +397,10 @@ def verify(document: dict[str, Any]) -> Verdict:
     issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
     if issuer_id != issuer_did():
         return Verdict(FOREIGN, [f"Its issuer is {issuer_id or 'missing'}, not this service ({issuer_did()})."])
-    proof: dict[str, Any] = document["proof"] if isinstance(document.get("proof"), dict) else {}
+    try:
+        proof = signing.only_proof(document)
+    except signing.ProofError as error:
+        return Verdict(TAMPERED, [str(error)], document=document)
     if proof.get("verificationMethod") != key_id():
         return Verdict(TAMPERED, ["Its proof names a key that is not this service's."], document=document)
     try:

@@ -114,6 +114,26 @@ def sign(
     return signed
 
 
+def only_proof(document: dict[str, Any]) -> dict[str, Any]:
+    """The document's one proof, given as an object or as a set of one (Open Badges 3.0 asks for an array).
+
+    :raises ProofError: for no proof, or more than one.
+    """
+    proof = document.get("proof")
+    if isinstance(proof, list) and len(proof) == 1:
+        proof = proof[0]
+    elif isinstance(proof, list) and proof:
+        raise ProofError("The credential has more than one proof; this service signs with one.")
+    if not isinstance(proof, dict):
+        raise ProofError("The credential has no proof.")
+    return proof
+
+
+def as_proof_set(signed: dict[str, Any]) -> dict[str, Any]:
+    """``signed`` with its proof as a set of one, the form the Open Badges 3.0 schema requires."""
+    return {**signed, "proof": [signed["proof"]]}
+
+
 def verify(
     document: dict[str, Any], public_key: Ed25519PublicKey, extra_contexts: dict[str, Path] | None = None
 ) -> None:
@@ -121,9 +141,7 @@ def verify(
 
     :raises ProofError: saying why it does not verify.
     """
-    proof = document.get("proof")
-    if not isinstance(proof, dict):
-        raise ProofError("The credential has no proof.")
+    proof = only_proof(document)
     if proof.get("type") != "DataIntegrityProof" or proof.get("cryptosuite") != CRYPTOSUITE:
         raise ProofError(f"The proof is not a DataIntegrityProof with the {CRYPTOSUITE} cryptosuite.")
     if proof.get("proofPurpose") != "assertionMethod":

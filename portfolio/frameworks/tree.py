@@ -11,6 +11,7 @@ one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -107,31 +108,57 @@ class FrameworkTree:
 
 def framework_tree(framework: Framework, worker: User | None = None) -> FrameworkTree:
     """The framework's tiers, groups, active statements and requirements, with ``worker``'s counts (six queries)."""
-    tiers = list(db.session.scalars(select(Tier).where(Tier.framework_id == framework.id).order_by(Tier.position)))
-    groups = {
-        g.id: g for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id == framework.id))
-    }
-    competences = db.session.scalars(
-        select(Competence)
-        .where(Competence.framework_id == framework.id, Competence.retired_at.is_(None))
-        .order_by(Competence.position)
-    ).all()
-    requirements = list(
-        db.session.scalars(
-            select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)
-        )
-    )
     linked: dict[tuple[int, str], dict[EvidenceStatus, int]] = {}
     accepted: dict[tuple[int, str], int] = {}
     if worker is not None:
         linked = rules.linked_counts([worker.id])
         accepted = rules.accepted_counts([worker.id])
-    rows = []
-    for c in competences:
-        key = (worker.id if worker else 0, c.ref)
+    return _trees([framework], worker.id if worker else 0, linked, accepted)[0]
+
+
+def framework_trees(frameworks: Sequence[Framework]) -> list[FrameworkTree]:
+    """Several frameworks' trees, without a worker's counts, in four queries whatever their number and size."""
+    return _trees(frameworks, 0, {}, {}) if frameworks else []
+
+
+def _trees(
+    frameworks: Sequence[Framework],
+    worker_id: int,
+    linked: dict[tuple[int, str], dict[EvidenceStatus, int]],
+    accepted: dict[tuple[int, str], int],
+) -> list[FrameworkTree]:
+    ids = [f.id for f in frameworks]
+    tiers: dict[int, list[Tier]] = {i: [] for i in ids}
+    for t in db.session.scalars(select(Tier).where(Tier.framework_id.in_(ids)).order_by(Tier.position)):
+        tiers[t.framework_id].append(t)
+    groups: dict[int, dict[int, CompetenceGroup]] = {i: {} for i in ids}
+    for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id.in_(ids))):
+        groups[g.framework_id][g.id] = g
+    rows: dict[int, list[Row]] = {i: [] for i in ids}
+    for c in db.session.scalars(
+        select(Competence)
+        .where(Competence.framework_id.in_(ids), Competence.retired_at.is_(None))
+        .order_by(Competence.position)
+    ):
+        key = (worker_id, c.ref)
         counts = linked.get(key, {})
         n = accepted.get(key, 0)
-        rows.append(Row(c, rules.status_of(n, sum(counts.values()), c.required_count), n, counts))
+        rows[c.framework_id].append(Row(c, rules.status_of(n, sum(counts.values()), c.required_count), n, counts))
+    requirements: dict[int, list[Requirement]] = {i: [] for i in ids}
+    for r in db.session.scalars(
+        select(Requirement).where(Requirement.framework_id.in_(ids)).order_by(Requirement.position)
+    ):
+        requirements[r.framework_id].append(r)
+    return [_tree(f, tiers[f.id], groups[f.id], requirements[f.id], rows[f.id]) for f in frameworks]
+
+
+def _tree(
+    framework: Framework,
+    tiers: list[Tier],
+    groups: dict[int, CompetenceGroup],
+    requirements: list[Requirement],
+    rows: list[Row],
+) -> FrameworkTree:
     tree = FrameworkTree(framework, tiers, groups, requirements, rows, [])
     tier_by_id = {t.id: t for t in tiers}
     if framework.is_tiered:

@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
-from ..frameworks.tree import FrameworkTree, framework_tree
+from ..frameworks.tree import FrameworkTree, framework_tree, framework_trees
 from ..models import CompetenceGroup, Framework
 
 # The namespace of every identifier this service mints; changing it would
@@ -66,6 +66,10 @@ class Package:
 
     def document_link(self) -> dict[str, str]:
         return _link("CFDocuments", self.document["identifier"], self.document["title"])
+
+    def index(self, kind: str) -> dict[str, dict[str, Any]]:
+        """The package's items (``kind`` "CFItems") or associations ("CFAssociations") by identifier."""
+        return {node["identifier"]: node for node in (self.items if kind == "CFItems" else self.associations)}
 
 
 class _Builder:
@@ -219,6 +223,11 @@ def current_frameworks() -> list[Framework]:
     return list(db.session.scalars(select(Framework).where(Framework.is_current).order_by(Framework.title)))
 
 
+def current_packages() -> list[Package]:
+    """Every current framework's package, in five queries whatever the number of frameworks."""
+    return [_Builder(tree).build() for tree in framework_trees(current_frameworks())]
+
+
 def find_package(document_id: str) -> Package | None:
     """The package whose document has ``document_id``, or None."""
     for framework in current_frameworks():
@@ -228,11 +237,13 @@ def find_package(document_id: str) -> Package | None:
 
 
 def find_node(kind: str, sourced_id: str) -> tuple[dict[str, Any], Package] | None:
-    """The item or association ``sourced_id`` (``kind`` "CFItems" or "CFAssociations") and its package."""
-    for framework in current_frameworks():
-        package = package_for(framework)
-        nodes = package.items if kind == "CFItems" else package.associations
-        for node in nodes:
-            if node["identifier"] == sourced_id:
-                return node, package
+    """The item or association ``sourced_id`` (``kind`` "CFItems" or "CFAssociations") and its package.
+
+    Identifiers are name-based hashes that cannot be read back, so every current
+    package is built (in a fixed number of queries) and looked up by identifier.
+    """
+    for package in current_packages():
+        node = package.index(kind).get(sourced_id)
+        if node is not None:
+            return node, package
     return None

@@ -74,7 +74,7 @@ def _json(body):
 @bp.get("/CFDocuments")
 def documents():
     """Every current framework's CFDocument."""
-    return _json({"CFDocuments": [case.package_for(f).document for f in case.current_frameworks()]})
+    return _json({"CFDocuments": [package.document for package in case.current_packages()]})
 
 
 @bp.get("/CFDocuments/<sourced_id>")

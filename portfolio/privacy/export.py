@@ -75,6 +75,7 @@ from ..models import (
     User,
     cpd_activity_competences,
 )
+from ..portability import leap2a
 
 Row = dict[str, Any]
 
@@ -298,9 +299,10 @@ def _evidence(person: Person) -> Sections:
             )
         ],
         "links": [
-            _row(link, "evidence_id", "competence_id", "note", "created_at") | {"competence": statement}
-            for link, statement in db.session.execute(
-                select(EvidenceLink, Competence.statement)
+            _row(link, "evidence_id", "competence_id", "note", "created_at")
+            | {"competence": statement, "competence_ref": ref}
+            for link, statement, ref in db.session.execute(
+                select(EvidenceLink, Competence.statement, Competence.ref)
                 .join(Competence, Competence.id == EvidenceLink.competence_id)
                 .where(EvidenceLink.evidence_id.in_(person.evidence_ids))
                 .order_by(EvidenceLink.id)
@@ -634,14 +636,22 @@ def _zip_name(f: EvidenceFile) -> str:
     return f"files/{f.evidence_id}-{f.id}-{Path(f.original_name).name}"
 
 
+#: Other formats of the same data, written into the zip beside portfolio.json: file name -> a function of
+#: every contributor's sections (as collected, before they become JSON) and the moment of export.
+#: They read only what the contributors collected, so they add no query and cannot show more.
+DOCUMENTS: dict[str, Callable[[Sections, datetime], bytes]] = {leap2a.FILE_NAME: leap2a.document}
+
+
 def export_zip(user: User) -> tempfile.SpooledTemporaryFile:
-    """All of ``user``'s own data: portfolio.json, a readable index.html, and their files."""
+    """All of ``user``'s own data: portfolio.json, a readable index.html, the other formats, and their files."""
     person = Person(user)
     exported_at = datetime.now(UTC)
     parts = [(c.title, c.export_for(person)) for c in CONTRIBUTORS]
     data: dict[str, Any] = {"exported_at": exported_at.isoformat()}
+    collected: Sections = {}
     for _, sections in parts:
         data |= _jsonable(sections)
+        collected |= sections
     index = render_template(
         "privacy/export_index.html",
         person=user,
@@ -664,6 +674,8 @@ def export_zip(user: User) -> tempfile.SpooledTemporaryFile:
     with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("portfolio.json", json.dumps(data, indent=2, ensure_ascii=False))
         archive.writestr("index.html", index)
+        for name, build in DOCUMENTS.items():
+            archive.writestr(name, build(collected, exported_at))
         for f in stored:
             path = files.stored_path(f.stored_name)
             if path.exists():

@@ -124,6 +124,28 @@ def linked_counts(worker_ids: list[int]) -> dict[tuple[int, str], dict[EvidenceS
     return counts
 
 
+def unmet_count(worker: User, framework_id: int) -> int | None:
+    """How many active statements of the framework ``worker`` has not met; None when it has none (one query).
+
+    A sign-off calls this to see whether it completed a role profile: numbers
+    per statement, never the tree itself.
+    """
+    accepted = (
+        accepted_query(Competence.ref.label("ref"), func.count(distinct(Decision.evidence_id)).label("n"))
+        .where(Evidence.owner_id == worker.id)
+        .group_by(Competence.ref)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Competence.required_count, func.coalesce(accepted.c.n, 0))
+        .outerjoin(accepted, accepted.c.ref == Competence.ref)
+        .where(Competence.framework_id == framework_id, Competence.retired_at.is_(None))
+    ).all()
+    if not rows:
+        return None
+    return sum(1 for required, n in rows if not is_met(n, required))
+
+
 # --- Tiers and readiness --------------------------------------------------------------------
 
 

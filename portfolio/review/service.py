@@ -473,8 +473,9 @@ def decide(
         notifications.path_for("evidence.show", evidence_id=evidence.id),
         email_subject=f"{actor.name} has {'signed off' if outcome == DecisionOutcome.SIGNED_OFF else 'returned'} your evidence",
     )
-    if outcome == DecisionOutcome.SIGNED_OFF:
-        from ..credentials import service as credentials  # a role profile met in full earns its credential
+    if outcome == DecisionOutcome.SIGNED_OFF and any(o.accepted for o in decision.outcomes):
+        # Only a sign-off that accepted a competence can complete a role profile, which earns its credential.
+        from ..credentials import service as credentials
 
         credentials.issue_if_profile_complete(evidence.owner)
     try:
