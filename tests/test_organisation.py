@@ -9,20 +9,22 @@ import re
 
 import pytest
 from PIL import Image, PngImagePlugin
+from sqlalchemy import delete, select
 from werkzeug.datastructures import FileStorage
 
 from portfolio import create_app
 from portfolio.config import ConfigError
 from portfolio.errors import FieldError
 from portfolio.extensions import db
-from portfolio.models import AuditEntry, OrganisationSettings
+from portfolio.models import AuditEntry, OrganisationSettings, Role
 from portfolio.notifications import service as notifications
 from portfolio.organisation import service
 from portfolio.organisation.service import Changes, identity
 
-from .conftest import body_of
-from .factories import SVG, png_bytes
-from .pages import assert_error_shown, audit_rows, count, files_on_disk, page_title, reload, text_of, words
+from .conftest import body_of, csrf_token
+from .factories import SVG, make_user, png_bytes
+from .pages import assert_error_shown, audit_rows, count, files_on_disk, page_title, pdf_text, reload, text_of, words
+from .racing import HttpClient, overlapped, race
 
 NHS_LOGO = 'class="nhsuk-header__logo"'
 VCS = "Anytown Community Action"
@@ -326,3 +328,46 @@ def test_the_identity_falls_back_to_configuration_until_saved(app, manager):
 
     assert identity() == service.Identity("Portfolio", VCS, False, None, None)
     assert identity().name == VCS
+
+
+def test_the_panel_pdf_names_the_service_and_the_organisation(client, auth, worker, manager):
+    service.update_settings(manager, Changes(service_name="Link worker portfolio", organisation_name=VCS, is_nhs=False))
+    auth.login_as(worker)
+
+    response = client.get("/progress/portfolio.pdf")
+
+    assert response.status_code == 200
+    assert f"Link worker portfolio - {VCS}" in pdf_text(response.data)
+
+
+def test_two_managers_saving_the_first_settings_at_once_both_land_in_order(app, server):
+    """The row does not exist yet: both insert it, one wins, the other waits and then updates the locked row."""
+    outcomes = []
+    for round_ in range(3):
+        db.session.execute(delete(OrganisationSettings))
+        db.session.commit()
+        people = [make_user(Role.MANAGER, email=f"m{round_}{n}@example.org", name=f"Manager {n}") for n in "ab"]
+        clients = [HttpClient(server, person.name) for person in people]
+        for person, http in zip(people, clients, strict=True):
+            http.sign_in(person.email)
+        pending = [
+            http.start_post(
+                "/organisation/",
+                {
+                    "csrf_token": csrf_token(http.get("/organisation/").text),
+                    "service_name": "Portfolio",
+                    "organisation_name": f"Organisation {n}",
+                    "is_nhs": "no",
+                },
+            )
+            for n, http in zip("ab", clients, strict=True)
+        ]
+        answers = race(pending)
+
+        assert [a.status for a in answers] == [303, 303], [a.describe() for a in answers]
+        db.session.rollback()  # a fresh snapshot: see what the server committed
+        saved = db.session.scalar(select(OrganisationSettings.organisation_name))
+        entries = audit_rows("organisation.changed")[-2:]
+        assert saved == entries[-1].details["organisation_name"]  # the last write is the one the ledger ends with
+        outcomes.append(overlapped(answers))
+    assert any(outcomes)
