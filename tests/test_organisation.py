@@ -371,3 +371,13 @@ def test_two_managers_saving_the_first_settings_at_once_both_land_in_order(app, 
         assert saved == entries[-1].details["organisation_name"]  # the last write is the one the ledger ends with
         outcomes.append(overlapped(answers))
     assert any(outcomes)
+
+
+def test_an_htmx_fragment_titles_the_tab_with_the_service_name(client, auth, worker, manager):
+    service.update_settings(manager, Changes(service_name="Link worker portfolio", organisation_name=VCS, is_nhs=False))
+    auth.login_as(worker)
+
+    fragment = text_of(client.get("/portfolio/?kind=reflection", headers={"HX-Request": "true"}))
+
+    assert "<html" not in fragment
+    assert "<title>My portfolio: No items match your filters – Link worker portfolio</title>" in fragment

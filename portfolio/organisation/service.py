@@ -224,7 +224,8 @@ def init_app(app: Flask) -> None:
     path = app.config.get("ORGANISATION_LOGO")
     if path:
         app.extensions[_CONFIGURED_LOGO] = _read_configured_logo(Path(path))
-    app.context_processor(lambda: {"organisation": identity})
+    # A global, not a context processor: imported macros (the htmx answers' <title>) see it too.
+    app.jinja_env.globals["organisation"] = identity
     app.add_template_filter(without_nhs_logo)
 
 
