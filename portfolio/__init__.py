@@ -79,6 +79,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .mfa import routes as mfa_routes
     from .notifications import service as notifications_service
     from .notifications.routes import bp as notifications_bp
+    from .organisation import service as organisation_service
+    from .organisation.routes import bp as organisation_bp
     from .people.routes import bp as people_bp
     from .people.routes import invitations_bp
     from .progress.routes import bp as progress_bp
@@ -91,6 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     navigation.init_app(app)
     templating.init_app(app)
+    organisation_service.init_app(app)
     paging.init_app(app)
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
@@ -108,6 +111,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(cpd_bp)
     app.register_blueprint(people_bp)
     app.register_blueprint(invitations_bp)
+    app.register_blueprint(organisation_bp)
     notifications_service.init_app(app)
 
     from . import assets

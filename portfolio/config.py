@@ -114,7 +114,13 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         # The Ed25519 key that signs Open Badges credentials (multibase, from `flask credentials key`),
         # kept outside the database like the audit key; and the issuer's name in them.
         "ISSUER_KEY": os.environ.get("PORTFOLIO_ISSUER_KEY") or None,
-        "ORGANISATION_NAME": os.environ.get("PORTFOLIO_ORGANISATION_NAME") or "Evidence portfolio",
+        # The organisation's identity until a manager saves the Organisation page (organisation/service.py):
+        # the service's name, the employer's name and logo (a PNG or JPEG file), and whether it is an NHS
+        # organisation: only then does the header show the NHS logo.
+        "SERVICE_NAME": os.environ.get("PORTFOLIO_SERVICE_NAME") or "Evidence portfolio",
+        "ORGANISATION_NAME": os.environ.get("PORTFOLIO_ORGANISATION_NAME") or "",
+        "ORGANISATION_IS_NHS": _flag("PORTFOLIO_ORGANISATION_IS_NHS", False),
+        "ORGANISATION_LOGO": os.environ.get("PORTFOLIO_ORGANISATION_LOGO") or None,
         # The read-only CASE 1.1 service publishing the frameworks (public documents).
         "CASE_API": os.environ.get("PORTFOLIO_CASE_API", "on").lower() not in ("0", "off", "false", "no"),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},

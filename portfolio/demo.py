@@ -23,12 +23,14 @@ from .models import (
     Evidence,
     EvidenceKind,
     Framework,
+    OrganisationSettings,
     Role,
     SupervisionAssignment,
     Tier,
     TrainingItem,
     User,
 )
+from .organisation import service as organisation
 
 DEMO_ACCOUNTS = (
     # email, name, roles, (framework key, tier slug)
@@ -92,6 +94,14 @@ def create_demo_data(password: str) -> list[User]:
                 users["manager@example.org"], "supervision.assigned", f"assignment:{assignment.id}", binds=assignment
             )
     db.session.commit()
+    if not db.session.scalar(select(OrganisationSettings.id).limit(1)):
+        # A voluntary and community sector employer, as many link workers' are: no NHS logo in the header.
+        organisation.update_settings(
+            users["manager@example.org"],
+            organisation.Changes(
+                service_name="Evidence portfolio", organisation_name="Anytown Community Action", is_nhs=False
+            ),
+        )
     if not db.session.scalar(select(TrainingItem.id).limit(1)):
         _demo_training(users["manager@example.org"])
     if not db.session.scalar(select(Evidence.id).where(Evidence.owner_id == users["worker@example.org"].id).limit(1)):

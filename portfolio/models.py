@@ -1178,3 +1178,28 @@ class Document(Model):
 
     worker: Mapped[User] = relationship(foreign_keys=[worker_id])
     tier: Mapped[Tier | None] = relationship()
+
+
+class OrganisationSettings(Model):
+    """The organisation's own identity: one row (id 1), written by a manager; without it, configuration.
+
+    The logo lives in the row itself rather than the upload folder: it is small
+    (bounded by the organisation service), so the row and its image are written
+    in one transaction, no file can be orphaned, and every server process sees it.
+    """
+
+    __tablename__ = "organisation_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_name: Mapped[str] = mapped_column(String(80))
+    organisation_name: Mapped[str] = mapped_column(String(120))
+    # Only an NHS organisation may show the NHS logo.
+    is_nhs: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The uploaded logo, re-encoded (PNG or JPEG); None: the configured logo, if any. Deferred: every page
+    # reads the row for the header, only the logo's own route and documents read the image.
+    logo: Mapped[bytes | None] = mapped_column(db.LargeBinary, deferred=True)
+    logo_type: Mapped[str | None] = mapped_column(String(20))
+    logo_sha256: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)

@@ -29,6 +29,7 @@ NAV_ITEMS = (
     NavItem("Workers", "progress.team", frozenset({Role.MANAGER}), prefix="progress.team"),
     NavItem("Training", "training.index", frozenset({Role.MANAGER}), prefix="training."),
     NavItem("Audit", "audit.index", frozenset({Role.MANAGER}), prefix="audit."),
+    NavItem("Organisation", "organisation.index", frozenset({Role.MANAGER}), prefix="organisation."),
     NavItem("My progress", "progress.index", frozenset({Role.WORKER}), prefix="progress."),
     NavItem("CPD", "cpd.index", frozenset({Role.WORKER}), prefix="cpd."),
     NavItem("My portfolio", "evidence.index", frozenset({Role.WORKER}), prefix="evidence."),

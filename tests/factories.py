@@ -633,6 +633,10 @@ def a_link_for(user: User, *, minutes_left: int = 30, created_minutes_ago: int =
     return token
 
 
+# An image that is a script: refused wherever an upload is taken (evidence files, the organisation's logo).
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
+
+
 def png_bytes(size=(12, 8), mode="RGB", colour="teal", **save) -> bytes:
     """A small PNG image (Pillow's ``save`` options passed on)."""
     buffer = io.BytesIO()

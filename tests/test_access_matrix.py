@@ -36,10 +36,11 @@ from portfolio.models import (
     Submission,
     SupervisionAssignment,
 )
+from portfolio.organisation import service as organisation_service
 from portfolio.portability import case as case_format
 from portfolio.portability import service as import_service
 from portfolio.training import service as training_service
-from tests.factories import assign, give_totp, make_passkey, make_user, tier
+from tests.factories import assign, give_totp, make_passkey, make_user, png_bytes, tier
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
 SIGN_IN = "sign-in"  # a redirect to the sign-in page
@@ -241,6 +242,9 @@ CASES = [
     ),
     Case("audit.index", "GET", lambda ids: "/audit/", managers_only(200)),
     Case("audit.verify", "POST", lambda ids: "/audit/verify", managers_only(303), data={}),
+    Case("organisation.index", "GET", lambda ids: "/organisation/", managers_only(200)),
+    Case("organisation.index", "POST", lambda ids: "/organisation/", managers_only(422), data={}),
+    Case("organisation.logo", "GET", lambda ids: f"/organisation/logo/{ids['logo']}", public(200)),
     Case("notifications.index", "GET", lambda ids: "/notifications/", everyone_signed_in_gets(200)),
     Case(
         "notifications.open_notice",
@@ -557,6 +561,16 @@ def make_world(frameworks) -> tuple[dict, dict]:
     local = service.add_locality_competence(
         manager, frameworks["sfh-senior-engagement-worker"], statement="Local", principle="P", function="F"
     )
+    # A voluntary organisation with its own logo: every page's header shows it instead of the NHS logo.
+    organisation = organisation_service.update_settings(
+        manager,
+        organisation_service.Changes(
+            service_name="Evidence portfolio",
+            organisation_name="Anytown Community Action",
+            is_nhs=False,
+            logo=FileStorage(io.BytesIO(png_bytes((120, 40))), filename="logo.png"),
+        ),
+    )
     worker = make_user(Role.WORKER, email="worker@example.org", tier=tier("link-worker", "link-worker"))
     competences = db.session.scalars(
         select(Competence).where(Competence.framework_id == worker.framework_id).order_by(Competence.position).limit(2)
@@ -651,6 +665,7 @@ def make_world(frameworks) -> tuple[dict, dict]:
         "__other__": competences[1].id,
         "import": held_import(manager).id,
         "credential": credentials_service.issue(worker, worker.tier).public_id,
+        "logo": organisation.logo_sha256[:16] if organisation and organisation.logo_sha256 else "",
     }
     db.session.commit()  # the issued credential, for a server on another thread (the crawl)
     # The worker's own data export, built at once (tasks run when queued in tests).

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from portfolio.extensions import db
 from portfolio.models import Framework, Role, SupervisionAssignment, Tier, User
-from tests.pages import count
+from tests.pages import audit_rows, count
 
 from .conftest import AuthActions
 
@@ -169,3 +169,16 @@ def test_the_demo_has_evidence_in_every_state(app, runner):
     assert runner.invoke(args=["demo", "--force"]).exit_code == 0
     assert snapshot() == before
     assert db.session.scalar(select(func.count(Evidence.id)).where(Evidence.status == EvidenceStatus.SIGNED_OFF)) == 1
+
+
+def test_the_demo_organisation_is_a_voluntary_one_without_the_nhs_logo(app, runner, client):
+    assert runner.invoke(args=["demo", "--force"]).exit_code == 0
+
+    page = client.get("/auth/sign-in").text
+
+    assert "Anytown Community Action" in page and 'class="nhsuk-header__logo"' not in page
+    assert [row.details["organisation_name"] for row in audit_rows("organisation.changed")] == [
+        "Anytown Community Action"
+    ]
+    assert runner.invoke(args=["demo", "--force"]).exit_code == 0
+    assert len(audit_rows("organisation.changed")) == 1  # running again changes nothing

@@ -29,7 +29,7 @@ from portfolio.evidence.files import (
     stage_upload,
     stored_path,
 )
-from tests.factories import MIB, PDF, png_bytes
+from tests.factories import MIB, PDF, SVG, png_bytes
 from tests.pages import WRONG_KIND, files_on_disk, upload_folder
 
 MACROS = "The selected file must be a DOCX without macros"
@@ -371,9 +371,6 @@ def test_no_file_selected(app, data):
 
 def test_an_empty_file_is_refused(app):
     assert_upload_refused(app, upload(b"", "blank.pdf"), "The selected file is empty")
-
-
-SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ from ..extensions import db
 from ..frameworks.tree import framework_tree
 from ..models import Framework, IssuedCredential, Role, Tier, User, utcnow
 from ..notifications import service as notifications
+from ..organisation import service as organisation
 from ..portability import case
 from ..progress import rules
 from . import signing
@@ -112,7 +113,7 @@ def _issuer() -> dict[str, Any]:
     return {
         "id": issuer_did(),
         "type": ["Profile"],
-        "name": current_app.config.get("ORGANISATION_NAME") or "Evidence portfolio",
+        "name": organisation.identity().name,
         "url": current_app.config["PUBLIC_URL"],
     }
 

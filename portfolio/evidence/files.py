@@ -489,14 +489,42 @@ def _reencode(source: Path, target: Path, pillow_format: str) -> None:
         with open(source, "rb") as received:
             image, keep = _decode(received, pillow_format)
             with image, _create(target) as out:
-                if pillow_format == "JPEG":
-                    image.save(out, format="JPEG", quality=JPEG_QUALITY, **keep)
-                else:
-                    image.save(out, format="PNG", optimize=True, **keep)
+                _save(image, out, pillow_format, keep)
                 _sync(out)
 
 
-def _decode(received: IO[bytes], pillow_format: str) -> tuple[Image.Image, dict]:
+def _save(image: Image.Image, out: IO[bytes], pillow_format: str, keep: dict) -> None:
+    if pillow_format == "JPEG":
+        image.save(out, format="JPEG", quality=JPEG_QUALITY, **keep)
+    else:
+        image.save(out, format="PNG", optimize=True, **keep)
+
+
+def clean_image(data: bytes, *, field: str, max_side: int) -> tuple[str, bytes]:
+    """A small PNG or JPEG (a logo), accepted by its content and re-encoded in memory as uploads are.
+
+    Returns its content type and new bytes. Nothing but PNG and JPEG is
+    taken: an SVG can carry script, so it is refused like any other kind.
+
+    :raises FieldError: on ``field``, for another kind, a broken image, or one wider or higher than ``max_side``.
+    """
+    wrong_kind = "The selected file must be a PNG or JPEG"
+    kind = _sniff(data[:_SNIFF_BYTES])
+    if kind is None or kind.pillow_format is None:
+        raise FieldError(field, wrong_kind)
+    with _IMAGE_LOCK, warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")  # as in _reencode
+        try:
+            image, keep = _decode(io.BytesIO(data), kind.pillow_format, max_side=max_side)
+        except _Refusal as refusal:
+            raise FieldError(field, wrong_kind if refusal.message == WRONG_KIND else refusal.message) from None
+        with image:
+            out = io.BytesIO()
+            _save(image, out, kind.pillow_format, keep)
+    return kind.content_type, out.getvalue()
+
+
+def _decode(received: IO[bytes], pillow_format: str, *, max_side: int | None = None) -> tuple[Image.Image, dict]:
     """The loaded, upright image and the little of its metadata worth keeping."""
     try:
         image = Image.open(received, formats=[pillow_format])
@@ -510,6 +538,9 @@ def _decode(received: IO[bytes], pillow_format: str) -> tuple[Image.Image, dict]
         limit = Image.MAX_IMAGE_PIXELS
         if limit is not None and image.width * image.height > limit:
             raise _Refusal(_too_many_pixels())
+        # Before load(), so a small file cannot make us decode a huge picture.
+        if max_side is not None and max(image.width, image.height) > max_side:
+            raise _Refusal(f"The selected image must be at most {max_side} pixels wide and {max_side} pixels high")
         image.load()
         ImageOps.exif_transpose(image, in_place=True)
     except _Refusal:

@@ -287,6 +287,7 @@ SET_UP_ENDPOINTS = frozenset(
     {
         "static",
         "assets.nhsuk_asset",
+        "organisation.logo",  # in the header of the set-up pages too
         "auth.sign_out",
         "mfa.security",
         "mfa.totp_start",

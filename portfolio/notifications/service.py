@@ -24,6 +24,7 @@ from .. import tasks
 from ..database import begin_write
 from ..extensions import db
 from ..models import Notification, User
+from ..organisation import service as organisation
 
 log = logging.getLogger(__name__)
 PENDING = "pending_mail"
@@ -67,7 +68,8 @@ def send(mail: Mail) -> None:
     message["From"] = config["MAIL_FROM"]
     message["To"] = mail.to
     message["Subject"] = mail.subject
-    message.set_content(mail.body)
+    # Signed here, where every email passes: whoever runs the service says so in each of them.
+    message.set_content(mail.body.rstrip("\n") + "\n\n" + organisation.email_signature())
     with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=10) as smtp:
         if config["SMTP_STARTTLS"]:
             smtp.starttls()

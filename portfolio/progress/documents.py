@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import Competence, Decision, Evidence, EvidenceFile, Tier, User
+from ..organisation.service import identity
 from ..privacy.visibility import visible_to
 from . import rules
 from .service import WorkerProgress, today
@@ -137,7 +138,7 @@ def portfolio_pdf(progress: WorkerProgress, target: Tier) -> bytes:
 
     pdf = _Document(f"Portfolio of {worker.name} for {target.name}")
     pdf.add_page()
-    pdf.heading("Evidence portfolio", 20)
+    pdf.heading(" - ".join(filter(None, [identity().service_name, identity().organisation_name])), 20)
     pdf.para(f"Worker: {worker.name}", 12)
     pdf.para(f"Framework: {progress.framework.title}", 12)
     pdf.para(f"Current tier: {worker.tier.name if worker.tier else 'None'}", 12)

@@ -118,6 +118,9 @@ def page(browser, live_server):
     assert errors.messages == [], f"the page logged errors: {errors.messages}"
 
 
+# A small phone: pages must reflow into it without scrolling sideways (WCAG 1.4.10).
+PHONE = {"width": 320, "height": 720}
+
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
 

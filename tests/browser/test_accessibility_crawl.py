@@ -14,13 +14,12 @@ import pytest
 from playwright.sync_api import expect
 
 from portfolio.models import Role
-from tests.browser.conftest import AXE, axe_violations, horizontal_overflow, sign_in_by_cookie
+from tests.browser.conftest import AXE, PHONE, axe_violations, horizontal_overflow, sign_in_by_cookie
 from tests.factories import make_user
 from tests.test_access_matrix import CASES, ROLES, make_world
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 320, "height": 720}
 SHOWN = (200, 403, 404)  # answers that are a page to read
 FILES = {
     "static",
