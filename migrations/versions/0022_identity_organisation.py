@@ -1,7 +1,7 @@
 """The organisation's own identity: service name, organisation name, NHS or not, and its logo
 
 Revision ID: 0022_identity_organisation
-Revises: 0021_credentials
+Revises: 0022_speed_documents
 Create Date: 2026-11-28 14:00:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0022_identity_organisation"
-down_revision = "0021_credentials"
+down_revision = "0022_speed_documents"
 branch_labels = None
 depends_on = None
 

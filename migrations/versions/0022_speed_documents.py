@@ -1,7 +1,7 @@
 """Documents built in the background: the data export and the panel PDF
 
 Revision ID: 0022_speed_documents
-Revises: 0021_credentials
+Revises: 0022_steps_certificate_checks
 Create Date: 2026-11-28 14:00:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0022_speed_documents"
-down_revision = "0021_credentials"
+down_revision = "0022_steps_certificate_checks"
 branch_labels = None
 depends_on = None
 
