@@ -86,7 +86,7 @@ def test_a_manager_uploads_a_case_file_chooses_levels_and_sees_the_framework(pag
     assert page.url.endswith(f"/frameworks/{framework.id}")
 
 
-def check(page, document: dict) -> str:
+def verdict_on(page, document: dict) -> str:
     """Paste ``document`` into the public check page; the verdict's text."""
     page.goto("/credentials/verify")
     page.get_by_label("Paste the credential (JSON)").fill(json.dumps(document))
@@ -110,15 +110,15 @@ def test_anyone_pastes_a_credential_and_learns_valid_tampered_or_revoked(page, f
     assert "Paste the credential, or choose its file" in page.locator(".nhsuk-error-message").first.inner_text()
     assert_accessible(page)
 
-    valid = check(page, credential.document)
+    valid = verdict_on(page, credential.document)
     assert "This credential is valid" in valid and "Link Worker Coach: Link Worker" in valid
 
     tampered = copy.deepcopy(credential.document)
     tampered["credentialSubject"]["achievement"]["name"] = "Psychosocial Link Worker"
-    changed = check(page, tampered)
+    changed = verdict_on(page, tampered)
     assert "This credential was changed after it was issued" in changed
     assert "The signature does not match the credential" in changed
 
     credentials.revoke(manager, credential, "Issued to the wrong person")
-    revoked = check(page, credential.document)
+    revoked = verdict_on(page, credential.document)
     assert "This credential was revoked" in revoked and "Issued to the wrong person" in revoked
