@@ -166,6 +166,8 @@ def urls_for(app, s: dict) -> list[str]:
         "import_id": [1],
         "public_id": ["00000000-0000-4000-8000-000000000000"],
         "number": [1],
+        # The organisation's logo (the address of a version that is not there).
+        "version": ["0" * 16],
     }
     urls = []
     for rule in app.url_map.iter_rules():

@@ -127,6 +127,7 @@ def world(app, frameworks):
         "sourced_id": case.identifier("link-worker"),
         "public_id": credentials_service.issue(worker, worker.tier).public_id,
         "number": 1,
+        "version": "0" * 16,  # the organisation's logo: a version that is not there
         "import_id": import_service.upload(
             manager,
             "coach.json",
