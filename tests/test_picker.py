@@ -313,10 +313,12 @@ def test_the_picker_runs_a_fixed_number_of_queries(client, signed_in_worker, cou
 # --- "Link an existing item", from the competence map and What's missing ------------------------
 
 
-def test_the_map_what_is_missing_and_the_competence_page_offer_linking_an_existing_item(client, signed_in_worker):
+def test_what_is_missing_and_the_competence_page_offer_linking_an_existing_item(client, signed_in_worker):
+    """Next to each "Add evidence for this": on What's missing, and on the competence page the map links each row to."""
     target = competence("PS-LW-05")
     href = f"/portfolio/competences/{target.id}/link"
-    for path in ("/portfolio/map", "/progress/missing", f"/portfolio/competences/{target.id}"):
+    assert f'href="/portfolio/competences/{target.id}"' in text_of(client.get("/portfolio/map"))
+    for path in ("/progress/missing", f"/portfolio/competences/{target.id}"):
         page = text_of(client.get(path))
         assert re.search(rf'href="{href}"[^>]*>\s*Link an existing item', page), path
         assert re.search(rf'href="/portfolio/new\?competence={target.id}"[^>]*>\s*Add evidence for this', page), path

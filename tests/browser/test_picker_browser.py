@@ -62,7 +62,8 @@ def test_an_existing_item_is_linked_from_the_competence_map(page, frameworks):
     target = competence("PS-LW-05")
     sign_in(page, "worker@example.org", PASSWORD)
     page.goto("/portfolio/map")
-    page.get_by_role("link", name=f"Link an existing item to: {target.statement}").click()
+    page.get_by_role("link", name=target.statement, exact=True).click()
+    page.get_by_role("button", name="Link an existing item").click()  # beside "Add evidence for this"
     page.get_by_role("heading", level=1, name="Link an existing item").wait_for()
     expect(page.locator("#linkable-status")).to_have_text("1 item can be linked")
     assert_accessible(page)
