@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 from werkzeug.routing import BaseConverter, ValidationError
-from wtforms import IntegerField
+from wtforms import IntegerField, SelectMultipleField
 
 ID_MAX = 2_147_483_647
 
@@ -86,6 +86,21 @@ class IdField(IntegerField):
             self.data = optional_id(valuelist[0])
             if self.data is None:
                 raise ValueError(self.message)
+
+
+class IdsField(SelectMultipleField):
+    """Several ids in a form (one input name, repeated); any bad one is reported on the field and none is read."""
+
+    def __init__(self, label=None, validators=None, *, message: str = "Choose from the list", **kwargs):
+        super().__init__(label, validators, coerce=int, validate_choice=False, **kwargs)
+        self.message = message
+
+    def process_formdata(self, valuelist):
+        ids = [optional_id(value) for value in valuelist]
+        self.data = [i for i in ids if i is not None]
+        if len(self.data) != len(ids):
+            self.data = []
+            raise ValueError(self.message)
 
 
 def _has_nul() -> bool:

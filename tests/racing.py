@@ -112,11 +112,14 @@ class HttpClient:
         finally:
             connection.close()
 
-    def post(self, path: str, data: dict[str, str], headers: dict[str, str] | None = None) -> Answer:
+    def post(self, path: str, data: dict[str, str | list[str]], headers: dict[str, str] | None = None) -> Answer:
         return self.start_post(path, data, headers).finish()
 
-    def start_post(self, path: str, data: dict[str, str], headers: dict[str, str] | None = None) -> PendingPost:
-        body = urlencode(data).encode()
+    def start_post(
+        self, path: str, data: dict[str, str | list[str]], headers: dict[str, str] | None = None
+    ) -> PendingPost:
+        """``data``: a list value sends that field once per item, as repeated inputs of one name do."""
+        body = urlencode(data, doseq=True).encode()
         return PendingPost(self, path, body, {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
 
     def sign_in(self, email: str) -> None:

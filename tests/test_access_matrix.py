@@ -194,6 +194,8 @@ CASES = [
     ),
     Case("evidence.links", "GET", item("/links"), owner_only(200)),
     Case("evidence.add_link", "POST", item("/links"), owner_only(303), data={"competence_id": "__other__"}),
+    Case("evidence.link_all", "POST", item("/links/all"), owner_only(303), data={"competence_ids": "__other__"}),
+    Case("evidence.link_all_results", "GET", item("/links/all"), owner_only(303)),
     Case(
         "evidence.update_link",
         "POST",
@@ -210,6 +212,15 @@ CASES = [
     ),
     Case("evidence.competence_map", "GET", lambda ids: "/portfolio/map", workers(200)),
     Case("evidence.competence", "GET", lambda ids: f"/portfolio/competences/{ids['competence']}", workers(200)),
+    Case("evidence.link_existing", "GET", lambda ids: f"/portfolio/competences/{ids['competence']}/link", workers(200)),
+    # The supervisor here is another worker of the same framework: the competence is theirs too, the item is not.
+    Case(
+        "evidence.link_item",
+        "POST",
+        lambda ids: f"/portfolio/competences/{ids['competence']}/link",
+        owner_only(303),
+        data={"evidence_id": "evidence"},
+    ),
     # A draft has no submission to withdraw: the owner is let in and told so on the item's page (422).
     Case("evidence.withdraw", "POST", item("/withdraw"), owner_only(422), data={}),
     Case("review.queue", "GET", lambda ids: "/review/", supervisors_only(200)),

@@ -37,6 +37,7 @@ from tests.factories import (
     PDF,
     assign,
     competence,
+    competences,
     make_user,
     tier,
 )
@@ -797,11 +798,13 @@ def test_links_page_picker_filters(client, worker):
     page = text_of(client.get(path))
     assert "<html" in page
     assert "Link competences" in page
-    assert "85 competences, showing the first 10" in page
-    assert picker_refs(page) == [f"PS-LW-{n:02d}" for n in range(1, 11)]
+    assert status_of(page, "picker-count") == "85 competences to link, showing 1 to 10 (page 1 of 9)"
+    # A Link Worker aims at Link Worker Coach: its statements come first.
+    coach_refs = [c.ref for c in competences("link-worker", "link-worker-coach")]
+    assert picker_refs(page) == coach_refs[:10]
 
     page = text_of(client.get(f"{path}?q=safeguarding"))
-    assert "1 competence" in page
+    assert status_of(page, "picker-count") == "1 competence to link"
     assert "Demonstrate an understanding of safeguarding vulnerable adults" in page
     assert picker_refs(page) == [competence_ref_of("Demonstrate an understanding of safeguarding vulnerable adults")]
     assert 'value="safeguarding"' in page

@@ -40,6 +40,7 @@ from tests.factories import (
     PINNED_TODAY,
     assign,
     competence,
+    competences,
     make_user,
     png_bytes,
     tier,
@@ -1182,50 +1183,79 @@ def test_competence_map_for_skills_for_health_groups_by_section(app, frameworks)
 
 def test_picker_filters_by_text_area_and_tier(app, worker):
     evidence = make_reflection(worker)
-    results, total = service.picker(worker, evidence, q="SAFEGUARDING vulnerable")
-    assert total == 1
-    assert [r.competence.statement for r in results] == [
+    found = service.picker(worker, evidence, q="SAFEGUARDING vulnerable")
+    assert found.total == 1
+    assert [r.competence.statement for r in found.items] == [
         "Demonstrate an understanding of safeguarding vulnerable adults"
     ]
-    assert results[0].group.name == "Personal Development and Learning, Leadership and Supervision"
-    assert results[0].tier.name == "Link Worker"
+    assert found.items[0].group.name == "Personal Development and Learning, Leadership and Supervision"
+    assert found.items[0].tier.name == "Link Worker"
 
     # Words from the area's name match too.
-    _, by_area_name = service.picker(worker, evidence, q="enabling access")
-    assert by_area_name == 8 + 3
+    assert service.picker(worker, evidence, q="enabling access").total == 8 + 3
 
-    area = results[0].group
-    results, total = service.picker(worker, evidence, group_id=area.id, limit=100)
-    assert total == 10 + 3 + 4
-    assert {r.group.id for r in results} == {area.id}
+    area = found.items[0].group
+    found = service.picker(worker, evidence, group_id=area.id, per_page=100)
+    assert found.total == 10 + 3 + 4
+    assert {r.group.id for r in found.items} == {area.id}
 
     coach = tier("link-worker", "link-worker-coach")
-    results, total = service.picker(worker, evidence, tier_id=coach.id, limit=100)
-    assert total == 20
-    assert {r.tier.id for r in results} == {coach.id}
+    found = service.picker(worker, evidence, tier_id=coach.id, per_page=100)
+    assert found.total == 20
+    assert {r.tier.id for r in found.items} == {coach.id}
 
-    results, total = service.picker(worker, evidence, group_id=area.id, tier_id=coach.id)
-    assert total == 3
-    assert all(r.tier.id == coach.id and r.group.id == area.id for r in results)
+    found = service.picker(worker, evidence, group_id=area.id, tier_id=coach.id)
+    assert found.total == 3
+    assert all(r.tier.id == coach.id and r.group.id == area.id for r in found.items)
 
-    # Default limit: the first ten, in framework order, and the full count.
-    results, total = service.picker(worker, evidence)
-    assert total == 85
-    assert [r.competence.ref for r in results] == [f"PS-LW-{n:02d}" for n in range(1, 11)]
-
-    assert service.picker(worker, evidence, q="zzzz") == ([], 0)
+    found = service.picker(worker, evidence, q="zzzz")
+    assert (found.items, found.total, found.to_link) == ([], 0, 0)
 
 
-def test_picker_leaves_out_other_frameworks_and_retired_competences(app, worker):
+def test_picker_puts_the_next_tier_first_then_the_current_then_the_rest(app, worker):
+    """A Link Worker aims at Link Worker Coach: its statements first, then their own tier's, then the one beyond."""
     evidence = make_reflection(worker)
-    _, total = service.picker(worker, evidence, q="supervision")
-    results, _ = service.picker(worker, evidence, q="supervision", limit=100)
-    assert all(r.competence.framework_id == worker.framework_id for r in results)
-    assert "Make use of supervision" not in [r.competence.statement for r in results]
-    retired = competence("PS-LW-01")
-    retired.retired_at = datetime.now(UTC)
-    db.session.commit()
-    assert service.picker(worker, evidence, q="conversations skills")[1] == 0
+    everything = service.picker(worker, evidence, per_page=100)
+    assert everything.total == 85 and everything.pages == 1
+    tiers = [r.tier.slug for r in everything.items]
+    coach, own = tiers.count("link-worker-coach"), tiers.count("link-worker")
+    assert tiers == ["link-worker-coach"] * coach + ["link-worker"] * own + ["psychosocial-link-worker"] * (
+        85 - coach - own
+    )
+    coach_refs = [c.ref for c in competences("link-worker", "link-worker-coach")]
+    assert [r.competence.ref for r in everything.items[:coach]] == coach_refs  # framework order within a tier
+
+    # A Psychosocial Link Worker is at the top: their own tier first, then the others in framework order.
+    top = make_user(Role.WORKER, tier=tier("link-worker", "psychosocial-link-worker"))
+    theirs = make_reflection(top)
+    first = service.picker(top, theirs, per_page=100).items
+    assert first[0].tier.slug == "psychosocial-link-worker"
+    assert [r.tier.slug for r in first][-1] == "link-worker-coach"
+
+
+def test_picker_pages_ten_at_a_time(app, worker):
+    evidence = make_reflection(worker)
+    first = service.picker(worker, evidence)
+    assert (first.total, first.number, first.pages, len(first.items)) == (85, 1, 9, 10)
+    second = service.picker(worker, evidence, page=2)
+    assert (second.first, second.last) == (11, 20)
+    assert not {r.competence.id for r in first.items} & {r.competence.id for r in second.items}
+    last = service.picker(worker, evidence, page=99)  # past the end: the last page
+    assert (last.number, len(last.items)) == (9, 5)
+    assert first.linkable_ids == [r.competence.id for r in first.items]
+
+
+def test_picker_lists_linked_competences_last_and_does_not_count_them(app, worker):
+    coach = tier("link-worker", "link-worker-coach")
+    evidence = make_reflection(worker)
+    first_two = service.picker(worker, evidence, tier_id=coach.id).items[:2]
+    for r in first_two:
+        service.link_competence(worker, evidence, r.competence.id)
+    found = service.picker(worker, reload(evidence), tier_id=coach.id, per_page=100)
+    assert (found.total, found.linked, found.to_link) == (20, 2, 18)
+    assert [r.competence.id for r in found.items[-2:]] == [r.competence.id for r in first_two]
+    assert [r.linked for r in found.items] == [False] * 18 + [True] * 2
+    assert len(found.linkable_ids) == 18
 
 
 def test_picker_shows_evidence_counts_and_linked_flag(app, worker):
@@ -1237,8 +1267,10 @@ def test_picker_shows_evidence_counts_and_linked_flag(app, worker):
     current = make_reflection(worker)
     service.link_competence(worker, current, competence("PS-LW-02").id)
 
-    results, _ = service.picker(worker, reload(current), limit=4)
-    summary = {r.competence.ref: (r.evidence_count, r.linked) for r in results}
+    own = tier("link-worker", "link-worker")
+    results = service.picker(worker, reload(current), tier_id=own.id, q="", per_page=100).items
+    shown = ("PS-LW-01", "PS-LW-02", "PS-LW-03", "PS-LW-04")
+    summary = {r.competence.ref: (r.evidence_count, r.linked) for r in results if r.competence.ref in shown}
     assert summary == {
         "PS-LW-01": (2, False),
         "PS-LW-02": (2, True),

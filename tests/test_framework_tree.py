@@ -237,7 +237,7 @@ def test_the_picker_counts_items_by_ref(client, auth, upgraded):
 
     worker, _ = upgraded
     item = db.session.scalar(select(Evidence).where(Evidence.title == "Draft on version 2"))
-    results, _ = evidence_service.picker(worker, item, q="conversation skills that follow")
+    results = evidence_service.picker(worker, item, q="conversation skills that follow").items
     assert [(r.competence.ref, r.evidence_count) for r in results] == [("PS-LW-01", 2)]
 
 

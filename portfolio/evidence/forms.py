@@ -20,7 +20,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 from ..fields import DateInputField, choices
 from ..idempotency import OnceForm
 from ..models import ActionOwner, EvidenceStatus
-from ..params import IdField
+from ..params import IdField, IdsField
 
 TITLE_MAX = 200
 TEXT_MAX = 20_000
@@ -158,6 +158,22 @@ class LinkForm(FlaskForm):
         "How this evidence shows the competence (optional)",
         validators=[Optional(), Length(max=NOTE_MAX, message=f"The note must be {NOTE_MAX} characters or fewer")],
     )
+
+
+class LinkAllForm(FlaskForm):
+    """ "Link all shown": the competences shown on a page of the picker's results that are not linked yet."""
+
+    competence_ids = IdsField(
+        "Competences shown",
+        validators=[InputRequired("There are no competences to link on this page")],
+        message="Choose competences from your framework",
+    )
+
+
+class LinkItemForm(FlaskForm):
+    """ "Link an existing item": one of the worker's items, to the competence of the page."""
+
+    evidence_id = IdField("Item", validators=[InputRequired("Choose an item")], message="Choose one of your items")
 
 
 class LinkNoteForm(FlaskForm):

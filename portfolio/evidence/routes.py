@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
@@ -19,7 +21,9 @@ from .forms import (
     CompetenceChoiceForm,
     ConfirmForm,
     FilterForm,
+    LinkAllForm,
     LinkForm,
+    LinkItemForm,
     LinkNoteForm,
     PickerForm,
     SubmitForm,
@@ -387,14 +391,21 @@ def _links_page(
     note_form: LinkNoteForm | None = None,
     note_link_id: int | None = None,
     refusal: Refusal | None = None,
+    link_all_form: LinkAllForm | None = None,
 ):
     """The links page; a refused note shows next to the note of link ``note_link_id``, other refusals in the summary."""
     picker_form = PickerForm(request.args)
     picker_form.validate()
     q = (picker_form.q.data or "") if not picker_form.q.errors else ""
-    results, total = service.picker(
-        current_user, evidence, q=q, group_id=picker_form.group.data or None, tier_id=picker_form.tier.data or None
+    results = service.picker(
+        current_user,
+        evidence,
+        q=q,
+        group_id=picker_form.group.data or None,
+        tier_id=picker_form.tier.data or None,
+        page=paging.requested_page(),
     )
+    service.load_links(evidence)
     groups, tiers = service.picker_choices(current_user)
     return render(
         "evidence/links.html",
@@ -404,10 +415,10 @@ def _links_page(
         evidence=evidence,
         picker_form=picker_form,
         results=results,
-        total=total,
         groups=groups,
         tiers=tiers,
         link_form=link_form,
+        link_all_form=link_all_form or LinkAllForm(formdata=None),
         note_form=note_form or LinkNoteForm(formdata=None),
         note_link_id=note_link_id,
         refusal=refusal,
@@ -418,6 +429,16 @@ def _links_page(
         if evidence.is_editable
         else [],
     )
+
+
+# The picker's search, kept on the forms in its results so the next competence is one click away.
+PICKER_STATE = ("q", "group", "tier", "page")
+
+
+def _back_to_picker(evidence):
+    """303 to the links page, at the search (and page of results) the person linked from."""
+    kept: dict[str, Any] = {name: request.values.get(name) or None for name in PICKER_STATE}  # None: left out
+    return redirect(url_for(".links", evidence_id=evidence.id, _anchor="find", **kept), code=303)
 
 
 @bp.post("/<id:evidence_id>/links")
@@ -435,12 +456,41 @@ def add_link(evidence_id: int):
             show_on_form(form, error)
         else:
             flash(f"Linked to: {link.competence.statement}", "success")
-            # The search the person linked from, kept; url_for leaves out a None (empty) one.
-            q, group, tier = (request.form.get(name) or None for name in ("q", "group", "tier"))
-            return redirect(
-                url_for(".links", evidence_id=evidence.id, q=q, group=group, tier=tier, _anchor="find"), code=303
-            )
+            return _back_to_picker(evidence)
     return _links_page(evidence, form, status=422)
+
+
+@bp.post("/<id:evidence_id>/links/all")
+@worker_required
+def link_all(evidence_id: int):
+    """Link the item to every competence shown on a page of the picker's results ("Link all shown")."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    form = LinkAllForm()
+    if form.validate_on_submit():
+        try:
+            added = service.link_competences(current_user, evidence, form.competence_ids.data or [])
+        except service.NotEditable as error:
+            return _links_page(evidence, LinkForm(formdata=None), 422, refusal=Refusal(error.message, "linked"))
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            n = len(added)
+            flash(
+                f"Linked to {n} {'competence' if n == 1 else 'competences'}"
+                if n
+                else "These competences were already linked",
+                "success",
+            )
+            return _back_to_picker(evidence)
+    return _links_page(evidence, LinkForm(formdata=None), 422, link_all_form=form)
+
+
+@bp.get("/<id:evidence_id>/links/all")
+@worker_required
+def link_all_results(evidence_id: int):
+    """Opened on its own (another page of results after a refused "Link all shown"): the picker, at that search."""
+    evidence = service.get_evidence_or_404(evidence_id, current_user)
+    return _back_to_picker(evidence)
 
 
 @bp.post("/<id:evidence_id>/links/<id:link_id>")
@@ -496,3 +546,42 @@ def competence(competence_id: int):
         progress=service.competence_status(current_user, item) if not item.is_retired else None,
         rows=service.evidence_for_competence(current_user, item),
     )
+
+
+@bp.get("/competences/<id:competence_id>/link")
+@worker_required
+def link_existing(competence_id: int):
+    """Link an existing item to a competence: my items that can still be linked to it, one button each."""
+    item = service.get_competence_for_worker_or_404(current_user, competence_id, active=True)
+    return _link_existing_page(item, LinkItemForm(formdata=None))
+
+
+def _link_existing_page(competence, form: LinkItemForm, status: int = 200, refusal: Refusal | None = None):
+    """The items that can still be linked to ``competence``; a refusal or a bad choice said at the top."""
+    return render(
+        "evidence/link_existing.html",
+        "linkable_items",
+        oob=("linkable_status",),
+        status=status,
+        competence=competence,
+        form=form,
+        refusal=refusal,
+        page=service.linkable_items(current_user, competence, paging.requested_page()),
+    )
+
+
+@bp.post("/competences/<id:competence_id>/link")
+@worker_required
+def link_item(competence_id: int):
+    """Link one of my items to the competence, then back to the list for the next."""
+    item = service.get_competence_for_worker_or_404(current_user, competence_id, active=True)
+    form = LinkItemForm()
+    if form.validate_on_submit() and form.evidence_id.data is not None:  # InputRequired: it is there once valid
+        evidence = service.get_evidence_or_404(form.evidence_id.data, current_user)
+        try:
+            service.link_competences(current_user, evidence, [item.id])  # sent twice: linked once
+        except FieldError as error:  # sent for review (or confirmed) meanwhile
+            return _link_existing_page(item, form, 422, Refusal(error.message, "linkable-items"))
+        flash(f"Linked “{evidence.title}” to this competence", "success")
+        return redirect(url_for(".link_existing", competence_id=item.id), code=303)
+    return _link_existing_page(item, form, 422)

@@ -9,7 +9,9 @@ from decimal import Decimal
 from typing import Any
 
 from flask import abort
-from sqlalchemy import Select, func, inspect, or_, select
+from sqlalchemy import Select, case, func, inspect, or_, select
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.datastructures import FileStorage
 
 from .. import clock, idempotency, paging, richtext
@@ -28,6 +30,8 @@ from ..models import (
     EvidenceLink,
     EvidenceStatus,
     Framework,
+    NoteOutcome,
+    NoteReview,
     Role,
     SupervisionAction,
     Tier,
@@ -593,6 +597,41 @@ def link_competence(actor: User, evidence: Evidence, competence_id: int, note: s
     return link
 
 
+def link_competences(actor: User, evidence: Evidence, competence_ids: list[int]) -> list[EvidenceLink]:
+    """Link an item to every competence in ``competence_ids`` ("Link all shown", "Link an existing item"), at once.
+
+    Competences the item is already linked to (the same form sent twice, another tab) are left as they are, so
+    sending it again links nothing twice. The new links, in framework order.
+
+    :raises FieldError: for none chosen, one that is not an active competence of the actor's framework, or a
+        locked item; nothing is written then.
+    """
+    _require_editable(evidence)
+    wanted = list(dict.fromkeys(competence_ids))
+    if not wanted:
+        raise FieldError("competence_ids", "There are no competences to link on this page")
+    chosen = sorted(_competences_of_framework(actor, wanted, "competence_ids"), key=lambda c: (c.position, c.id))
+    chosen_ids = [c.id for c in chosen]  # before begin_write(), which expires what the session loaded
+    begin_write()
+    evidence = _locked_editable(_key(evidence))  # read the links only once the item is locked: a second send waits
+    already = set(db.session.scalars(select(EvidenceLink.competence_id).where(EvidenceLink.evidence_id == evidence.id)))
+    links = [EvidenceLink(evidence_id=evidence.id, competence_id=i) for i in chosen_ids if i not in already]
+    db.session.add_all(links)
+    db.session.commit()
+    return links
+
+
+def load_links(evidence: Evidence) -> None:
+    """Load the item's links with their competences in one query (the links page lists every one)."""
+    links = db.session.scalars(
+        select(EvidenceLink)
+        .where(EvidenceLink.evidence_id == evidence.id)
+        .order_by(EvidenceLink.id)
+        .options(joinedload(EvidenceLink.competence))
+    ).all()
+    set_committed_value(evidence, "links", list(links))
+
+
 def _locked_link(evidence: Evidence, link: EvidenceLink) -> EvidenceLink:
     """The link, read after locking its item (which may have been submitted, or the link removed, meanwhile).
 
@@ -805,6 +844,28 @@ class PickerResult:
     linked: bool
 
 
+PICKER_PAGE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class PickerPage(paging.Page[PickerResult]):
+    """A page of the picker's results; ``linked``: how many of all the matches the item is linked to already.
+
+    Those are listed after the rest, marked, and not counted as results: ``to_link`` is what is left to link.
+    """
+
+    linked: int = 0
+
+    @property
+    def to_link(self) -> int:
+        return self.total - self.linked
+
+    @property
+    def linkable_ids(self) -> list[int]:
+        """The competences shown on this page that are not linked yet: what "Link all shown" links."""
+        return [r.competence.id for r in self.items if not r.linked]
+
+
 def picker(
     actor: User,
     evidence: Evidence,
@@ -812,11 +873,18 @@ def picker(
     q: str = "",
     group_id: int | None = None,
     tier_id: int | None = None,
-    limit: int = 10,
-) -> tuple[list[PickerResult], int]:
-    """Competences of the actor's framework matching the filters, with how much evidence each has."""
+    page: int = 1,
+    per_page: int = PICKER_PAGE_SIZE,
+) -> PickerPage:
+    """Competences of the actor's framework matching the filters, a page at a time, with how much evidence each has.
+
+    The ones still to link come first, and among them the worker's next tier, then their current one, then the rest
+    in framework order; the ones the item is linked to already come last. A fixed number of queries whatever the
+    data size.
+    """
+    is_linked = Competence.id.in_(select(EvidenceLink.competence_id).where(EvidenceLink.evidence_id == evidence.id))
     query = (
-        select(Competence, Tier, CompetenceGroup)
+        select(Competence, Tier, CompetenceGroup, case((is_linked, True), else_=False))
         .join(Tier, Tier.id == Competence.tier_id)
         .join(CompetenceGroup, CompetenceGroup.id == Competence.group_id)
         .where(Competence.framework_id == actor.framework_id, Competence.retired_at.is_(None))
@@ -830,14 +898,45 @@ def picker(
         query = query.where(
             or_(func.lower(Competence.statement).like(pattern), func.lower(CompetenceGroup.name).like(pattern))
         )
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.session.execute(query.order_by(Tier.position, Competence.position).limit(limit)).all()
-    counts = rules.linked_counts([actor.id]) if rows else {}
-    linked = {link.competence_id for link in evidence.links}
-    return (
-        [PickerResult(c, t, g, sum(counts.get((actor.id, c.ref), {}).values()), c.id in linked) for c, t, g in rows],
-        total,
+    linked = db.session.scalar(select(func.count()).select_from(query.where(is_linked).subquery())) or 0
+    tiers = db.session.scalars(select(Tier).where(Tier.framework_id == actor.framework_id)).all()
+    target = rules.next_tier(actor, tiers)
+    tier_rank = case(
+        (Competence.tier_id == (target.id if target else None), 0),
+        (Competence.tier_id == actor.tier_id, 1),
+        else_=2,
     )
+    ordered = query.order_by(
+        case((is_linked, 1), else_=0), tier_rank, Tier.position, Competence.position, Competence.id
+    )
+    found = paging.paginate(ordered, page, per_page=per_page, scalars=False)
+    counts = rules.linked_counts([actor.id]) if found.items else {}
+    results = [
+        PickerResult(c, t, g, sum(counts.get((actor.id, c.ref), {}).values()), bool(is_on))
+        for c, t, g, is_on in found.items
+    ]
+    return PickerPage(results, found.total, found.number, per_page, linked)
+
+
+def linkable_items(actor: User, competence: Competence, page: int = 1) -> paging.Page[Evidence]:
+    """The actor's items that can still be linked to ``competence``, newest first, a page at a time.
+
+    Drafts and returned items (a confirmed supervision note is locked) not linked to it yet; three queries.
+    """
+    linked = select(EvidenceLink.evidence_id).where(EvidenceLink.competence_id == competence.id)
+    confirmed = select(NoteReview.evidence_id).where(NoteReview.outcome == NoteOutcome.CONFIRMED)
+    query = (
+        select(Evidence)
+        .where(
+            Evidence.owner_id == actor.id,
+            Evidence.status.in_((EvidenceStatus.DRAFT, EvidenceStatus.RETURNED)),
+            Evidence.id.not_in(linked),
+            Evidence.id.not_in(confirmed),
+        )
+        .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
+        .options(db.selectinload(Evidence.note_reviews))  # a note's state, in one query for the page
+    )
+    return paging.paginate(query, page, per_page=PAGE_SIZE)
 
 
 def picker_choices(actor: User) -> tuple[list[CompetenceGroup], list[Tier]]:

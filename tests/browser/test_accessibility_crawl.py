@@ -164,7 +164,7 @@ SWAPS = {
     "worker": [
         ("/portfolio/", "Search titles and text", "Asset", "evidence-count", "1 item matches your filters"),
         ("/frameworks/{sfh}", "Find a competence", "Quality", "search-summary", "4 competences match “Quality”"),
-        ("/portfolio/{evidence}/links", "Search competences", "safeguarding", "picker-count", "1 competence"),
+        ("/portfolio/{evidence}/links", "Search competences", "safeguarding", "picker-count", "1 competence to link"),
     ],
     "manager": [("/people/", "Name or email", "worker@", "people-count", "1 person matches your search")],
 }

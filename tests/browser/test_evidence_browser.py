@@ -77,7 +77,7 @@ def test_add_a_reflective_account_and_link_it_to_three_competences_with_the_pick
         search.press_sequentially(words, delay=20)
         # The picker swaps its results in place once the typing pauses.
         expect(results.locator(".picker-item")).to_have_count(1)
-        expect(page.locator("#picker-count")).to_have_text("1 competence")  # the lasting status line
+        expect(page.locator("#picker-count")).to_have_text("1 competence to link")  # the lasting status line
         expect(results.locator(".picker-item")).to_contain_text(statement)
         assert page.evaluate("window.notReloaded") is True  # no page reload
         assert _query(page.url)["q"] == [words]  # kept in the address
@@ -288,7 +288,7 @@ def test_a_link_clicked_right_after_typing_is_not_lost(page, frameworks):
     page.goto(f"/portfolio/{evidence.id}/links")
     statement = SEARCHES["safeguarding"]
     page.get_by_label("Search competences").press_sequentially("safeguarding", delay=20)
-    expect(page.locator("#picker-count")).to_have_text("1 competence")
+    expect(page.locator("#picker-count")).to_have_text("1 competence to link")
 
     _human_click(page, page.locator("#picker-results").get_by_role("button", name=f"Link {statement}"))
 
