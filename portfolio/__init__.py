@@ -132,6 +132,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .demo import demo_command
     from .evidence.cli import files_cli
     from .frameworks.cli import frameworks_cli
+    from .notifications.cli import notifications_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(frameworks_cli)
@@ -139,4 +140,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(audit_cli)
     app.cli.add_command(files_cli)
     app.cli.add_command(credentials_cli)
+    app.cli.add_command(notifications_cli)
     return app

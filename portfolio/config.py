@@ -110,6 +110,8 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "SMTP_PASSWORD": os.environ.get("PORTFOLIO_SMTP_PASSWORD") or None,
         "SMTP_STARTTLS": os.environ.get("PORTFOLIO_SMTP_STARTTLS", "true").lower() not in ("0", "false", "no"),
         "MAIL_FROM": os.environ.get("PORTFOLIO_MAIL_FROM") or "portfolio@localhost",
+        # The hour (UTC, 0-23) at which the task consumer sends the daily digests of notifications.
+        "DIGEST_HOUR": _int("PORTFOLIO_DIGEST_HOUR", 7),
         "PUBLIC_URL": os.environ.get("PORTFOLIO_PUBLIC_URL") or "http://127.0.0.1:5000",
         # The Ed25519 key that signs Open Badges credentials (multibase, from `flask credentials key`),
         # kept outside the database like the audit key; and the issuer's name in them.
@@ -175,6 +177,8 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         # A fixed key outside production, so demo credentials verify across restarts.
         # Production issues nothing until PORTFOLIO_ISSUER_KEY is set.
         config["ISSUER_KEY"] = DEVELOPMENT_ISSUER_KEY
+    if not 0 <= config["DIGEST_HOUR"] <= 23:
+        raise ConfigError(f"PORTFOLIO_DIGEST_HOUR must be an hour from 0 to 23 (UTC), not {config['DIGEST_HOUR']}")
     _mfa_settings(config)
     return config
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 from flask import Flask, abort, g, has_request_context
 from sqlalchemy import Select, event, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from .extensions import Base, db
 
@@ -127,3 +129,15 @@ def lock_all(statement: Select[M]) -> list[M]:
     Call after ``begin_write()``.
     """
     return list(db.session.scalars(_locked(statement)))
+
+
+def insert_missing(model: type[Base], values: Mapping[str, Any], unique: Sequence[str]) -> None:
+    """Insert a row of ``model`` unless one with the same ``unique`` columns exists (then do nothing).
+
+    Atomic on both databases (``INSERT ... ON CONFLICT DO NOTHING``): a writer racing another waits for it
+    and then finds the row there, so the caller can always ``lock_first`` the row afterwards and change it.
+    ``unique`` must be the columns of a unique constraint.
+    """
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    table = model.__table__
+    db.session.execute(dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(unique)))

@@ -45,6 +45,22 @@ class Role(enum.StrEnum):
     MANAGER = "manager"
 
 
+class EmailFrequency(enum.StrEnum):
+    """How a person's notices reach their mailbox: one digest a day, or each one at once."""
+
+    DAILY = "daily"
+    IMMEDIATE = "immediate"
+
+    @property
+    def label(self) -> str:
+        return {"daily": "Once a day, in one email", "immediate": "Each one at once"}[self.value]
+
+
+def _enum(enum_class: type[enum.Enum]) -> Enum:
+    """Store an enum as its value in a VARCHAR, the same on SQLite and PostgreSQL."""
+    return Enum(enum_class, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])
+
+
 class Section(enum.StrEnum):
     """Where a competence sits in a Skills for Health role profile."""
 
@@ -87,6 +103,11 @@ class User(UserMixin, Model):
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("tiers.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_signed_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Notices by email: a daily digest (the default) or each at once; the day the last digest went out.
+    email_frequency: Mapped[EmailFrequency] = mapped_column(
+        _enum(EmailFrequency), default=EmailFrequency.DAILY, server_default=EmailFrequency.DAILY.value
+    )
+    digest_sent_on: Mapped[date | None] = mapped_column(Date)
 
     framework: Mapped[Framework | None] = relationship(foreign_keys=[framework_id])
     tier: Mapped[Tier | None] = relationship(foreign_keys=[tier_id])
@@ -441,11 +462,6 @@ class FeedbackSource(enum.StrEnum):
         }[self.value]
 
 
-def _enum(enum_class: type[enum.Enum]) -> Enum:
-    """Store an enum as its value in a VARCHAR, the same on SQLite and PostgreSQL."""
-    return Enum(enum_class, native_enum=False, length=40, values_callable=lambda e: [m.value for m in e])
-
-
 class Evidence(Model):
     """One item in a worker's portfolio. Kind-specific fields are empty for other kinds."""
 
@@ -762,8 +778,18 @@ class Notification(Model):
     url: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Notices of one kind about one person on one day share a key and so one row, which counts them
+    # ("Wendy Worker sent 3 items"); other notices have none (NULLs never clash in the unique index).
+    group_key: Mapped[str | None] = mapped_column(String(80))
+    items: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # What an email about it may say (never a title or a reason); when it was emailed, or handed to a digest.
+    email_subject: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    emailed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_notifications_user_read", "user_id", "read_at"),)
+    __table_args__ = (
+        Index("ix_notifications_user_read", "user_id", "read_at"),
+        UniqueConstraint("user_id", "group_key"),
+    )
 
 
 class AuditEntry(Model):

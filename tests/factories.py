@@ -40,6 +40,7 @@ from portfolio.models import (
     CompetenceDecision,
     Decision,
     DecisionOutcome,
+    EmailFrequency,
     Evidence,
     EvidenceFile,
     EvidenceKind,
@@ -173,6 +174,13 @@ def make_supervisor_of(
     supervisor = make_user(Role.SUPERVISOR, email=email, name=name)
     assign(supervisor, worker, starts_on=since)
     return supervisor
+
+
+def emailed_at_once(*people: User) -> None:
+    """These people get each notification emailed as it happens (everyone else gets a daily digest)."""
+    for person in people:
+        person.email_frequency = EmailFrequency.IMMEDIATE
+    db.session.commit()
 
 
 def days_ago(days: int) -> date:

@@ -387,6 +387,7 @@ CASES = [
     Case("account.index", "GET", lambda ids: "/account/", everyone_signed_in_gets(200)),
     Case("account.change_password", "GET", lambda ids: "/account/password", everyone_signed_in_gets(200)),
     Case("account.change_password", "POST", lambda ids: "/account/password", everyone_signed_in_gets(422), data={}),
+    Case("account.email_frequency", "POST", lambda ids: "/account/emails", everyone_signed_in_gets(422), data={}),
     Case("account.forgotten_password", "GET", lambda ids: "/account/forgotten-password", {role: 200 for role in ROLES}),
     Case(
         "account.forgotten_password",

@@ -118,3 +118,39 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path):
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_notices_from_before_the_digest_are_never_emailed_again(tmp_path):
+    """0022_notify_digest: every notice already made counts as emailed; everyone starts on the daily digest."""
+    fresh = create_app(
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.db'}",
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        }
+    )
+    with fresh.app_context():
+        try:
+            upgrade(revision="0021_credentials")
+            with db.engine.begin() as connection:
+                connection.execute(
+                    text(
+                        "INSERT INTO users (id, email, name, password_hash, is_worker, is_supervisor, is_manager,"
+                        " active, invited, session_version, created_at)"
+                        " VALUES (1, 'sam@example.org', 'Sam', 'x', 0, 1, 0, 1, 0, 1, '2026-11-27 09:00:00')"
+                    )
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO notifications (user_id, message, url, created_at)"
+                        " VALUES (1, 'Wendy submitted an item', '/review/1', '2026-11-27 10:00:00')"
+                    )
+                )
+            upgrade()
+            with db.engine.connect() as connection:
+                notice = connection.execute(text("SELECT items, emailed_at, group_key FROM notifications")).one()
+                assert (notice.items, str(notice.emailed_at)[:19], notice.group_key) == (1, "2026-11-27 10:00:00", None)
+                assert connection.execute(text("SELECT email_frequency FROM users")).scalar_one() == "daily"
+        finally:
+            db.session.remove()
+            db.engine.dispose()

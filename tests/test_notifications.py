@@ -5,17 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from portfolio import tasks
+from portfolio.errors import FieldError
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import (
     DecisionOutcome,
+    EmailFrequency,
+    Evidence,
     EvidenceKind,
     EvidenceStatus,
     NoteOutcome,
@@ -24,11 +28,14 @@ from portfolio.models import (
     Submission,
     SupervisionAssignment,
 )
+from portfolio.notifications import service as notifications
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
-from tests.conftest import body_of, free_port, queue_at, run_consumer
-from tests.factories import TODAY, assign, competence, make_user
-from tests.pages import text_of, words
+from portfolio.supervision import service as supervision
+from tests.conftest import body_of, csrf_token, free_port, queue_at, run_consumer
+from tests.factories import TODAY, assign, competence, emailed_at_once, make_user
+from tests.pages import assert_error_shown, swapped_parts, text_of, words
+from tests.racing import ROUNDS, no_server_errors, overlapped, race, signed_in
 
 TITLE = "Allotment walking group"
 SECRET_TEXT = "Mrs Example told me about her late husband during the walk."
@@ -38,7 +45,7 @@ SECRET_TEXT = "Mrs Example told me about her late husband during the walk."
 
 
 def notices(user) -> list[Notification]:
-    db.session.expire_all()
+    db.session.commit()  # a new snapshot: see what the app (or a server thread) wrote
     return list(
         db.session.scalars(select(Notification).where(Notification.user_id == user.id).order_by(Notification.id))
     )
@@ -198,6 +205,7 @@ def test_submitting_emails_each_current_supervisor_without_the_items_text(client
         )
     )
     db.session.commit()
+    emailed_at_once(supervisor, sue, former)
     evidence = draft_item(worker)
     auth.login_as(worker)
 
@@ -224,6 +232,7 @@ def app_config_mail_from(client) -> str:
 
 
 def test_a_decision_emails_the_worker(client, auth, worker, supervisor, smtp):
+    emailed_at_once(worker, supervisor)
     evidence = draft_item(worker)
     evidence_service.submit(worker, evidence)
     submission = review.open_submission_of(evidence)
@@ -248,6 +257,7 @@ def test_a_decision_emails_the_worker(client, auth, worker, supervisor, smtp):
 
 
 def test_a_returned_item_and_a_note_confirmation_email_the_worker(app, worker, supervisor, smtp):
+    emailed_at_once(worker, supervisor)
     evidence = draft_item(worker)
     evidence_service.submit(worker, evidence)
     smtp.messages.clear()
@@ -281,6 +291,7 @@ def test_a_returned_item_and_a_note_confirmation_email_the_worker(app, worker, s
 
 
 def test_a_refused_use_case_sends_no_email(app, worker, supervisor, smtp):
+    emailed_at_once(worker, supervisor)
     evidence = draft_item(worker)
     evidence_service.submit(worker, evidence)
     smtp.messages.clear()
@@ -312,6 +323,7 @@ def test_without_smtp_settings_nothing_is_sent(client, auth, worker, supervisor,
 
 def test_with_the_smtp_server_down_the_action_still_succeeds(client, auth, app, worker, supervisor, caplog):
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_STARTTLS=False)  # nothing listens there
+    emailed_at_once(worker, supervisor)
     evidence = draft_item(worker)
     auth.login_as(worker)
     with caplog.at_level(logging.WARNING, logger="portfolio.notifications.service"):
@@ -346,6 +358,8 @@ if os.environ.get("PORTFOLIO_TEST_DATABASE_URL"):
 
 
 def submit_through_the_page(client, auth, worker) -> None:
+    """The worker submits an item; their supervisor asked for each notice by email at once."""
+    emailed_at_once(*supervision.supervisors_of(worker.id))
     evidence = draft_item(worker)
     auth.login_as(worker)
     response = client.post(f"/portfolio/{evidence.id}/submit", data={"csrf_token": auth.token("/")})
@@ -444,3 +458,377 @@ def test_an_unknown_queue_backend_is_refused_at_start():
 
     with pytest.raises(ConfigError, match="PORTFOLIO_TASK_QUEUE must start with"):
         create_app({"PORTFOLIO_ENV": "testing", "TASK_QUEUE": "amqp://broker/", "TASKS_IMMEDIATE": False})
+
+
+# --- grouped submissions -----------------------------------------------------------------------
+
+
+def submit_items(worker, how_many: int) -> list:
+    """The worker submits ``how_many`` fresh items (through the use case)."""
+    items = []
+    for _ in range(how_many):
+        evidence = draft_item(worker)
+        evidence_service.submit(worker, evidence)
+        items.append(evidence)
+    return items
+
+
+def test_a_workers_submissions_of_one_day_are_one_line_for_each_reviewer(app, worker, supervisor):
+    submit_items(worker, 1)
+    [line] = notices(supervisor)
+    assert (line.items, line.message) == (1, f"Wendy Worker submitted “{TITLE}” for review")
+    assert line.url.startswith("/review/")
+
+    submit_items(worker, 2)
+    [line] = notices(supervisor)
+    assert (line.items, line.message) == (3, "Wendy Worker sent 3 items")
+    assert line.url == f"/review/?worker={worker.id}"
+    assert line.email_subject == "Wendy Worker has submitted 3 items of evidence for you to review"
+    assert notifications.unread_count(supervisor) == 1  # lines, not items
+
+    # Another worker's submissions are a line of their own.
+    olive = make_user(Role.WORKER, name="Olive Other", email="olive@example.org", tier=worker.tier)
+    assign(supervisor, olive)
+    submit_items(olive, 2)
+    assert sorted(n.message for n in notices(supervisor)) == ["Olive Other sent 2 items", "Wendy Worker sent 3 items"]
+    assert notifications.unread_count(supervisor) == 2
+
+
+def test_a_read_line_comes_back_unread_and_on_top_when_another_item_arrives(app, worker, supervisor):
+    submit_items(worker, 2)
+    add_notice(supervisor, "Something newer")
+    notifications.mark_read(supervisor)
+    assert notifications.unread_count(supervisor) == 0
+
+    submit_items(worker, 1)
+    assert notifications.unread_count(supervisor) == 1
+    newest = notifications.for_user(supervisor)[0]
+    assert (newest.message, newest.read_at) == ("Wendy Worker sent 3 items", None)
+
+
+def test_the_next_day_starts_a_new_line(app, worker, supervisor, monkeypatch):
+    submit_items(worker, 2)
+    monkeypatch.setattr(review, "today", lambda: TODAY + timedelta(days=1))
+    submit_items(worker, 1)
+    assert [(n.items, n.message.split("“")[0]) for n in notices(supervisor)] == [
+        (2, "Wendy Worker sent 2 items"),
+        (1, "Wendy Worker submitted "),
+    ]
+
+
+def test_a_grouped_line_opens_the_queue_filtered_to_that_worker(client, auth, worker, supervisor):
+    olive = make_user(Role.WORKER, name="Olive Other", email="olive@example.org", tier=worker.tier)
+    assign(supervisor, olive)
+    submit_items(olive, 1)
+    submit_items(worker, 2)
+    auth.login_as(supervisor)
+
+    page = text_of(client.get("/notifications/"))
+    assert [line.split(" 2")[0] for line in listed(page)] == [
+        "New Wendy Worker sent",
+        f"New Olive Other submitted “{TITLE}” for review",
+    ]
+    assert "Notifications (2 new)" in account_texts(page)
+    wendys = next(n for n in notices(supervisor) if n.items == 2)
+    response = client.post(f"/notifications/{wendys.id}", data={"csrf_token": auth.token("/")})
+    assert response.headers["Location"] == f"/review/?worker={worker.id}"
+
+    queue = text_of(client.get(response.headers["Location"]))
+    assert "Only Wendy Worker’s items." in queue
+    assert queued(queue) == submissions_of(worker)
+    # The same filter as an htmx fragment (the filter form keeps it for the next search).
+    fragment = client.get(f"/review/?worker={worker.id}&q=walking", headers={"HX-Request": "true"}).get_data(True)
+    body, _ = swapped_parts(fragment, "review-queue")
+    assert queued(body) == submissions_of(worker)
+    # Another supervisor's worker filters to nothing, naming nobody.
+    stranger = make_user(Role.WORKER, name="Stella Stranger", email="stella@example.org", tier=worker.tier)
+    other_queue = text_of(client.get(f"/review/?worker={stranger.id}"))
+    assert "Nothing waiting for you matches your filters." in other_queue and "Stella" not in other_queue
+    # A value that is not an id is ignored, with a message.
+    bad = text_of(client.get("/review/?worker=someone"))
+    assert "Worker: Choose a worker" in bad
+    assert queued(bad) == submissions_of(worker) | submissions_of(olive)
+
+
+def queued(page: str) -> set[int]:
+    """The submissions the queue on ``page`` links to."""
+    region = page.split('<div id="review-queue">', 1)[1]
+    return {int(number) for number in re.findall(r'href="/review/(\d+)"', region)}
+
+
+def submissions_of(worker) -> set[int]:
+    return set(
+        db.session.scalars(
+            select(Submission.id)
+            .join(Evidence, Evidence.id == Submission.evidence_id)
+            .where(Evidence.owner_id == worker.id)
+        )
+    )
+
+
+def test_the_list_page_makes_the_same_number_of_queries_for_few_or_many_notices(client, auth, worker, count_queries):
+    auth.login_as(worker)
+    client.get("/notifications/")  # the first request loads templates and settings
+
+    def queries_for_page() -> int:
+        with count_queries:
+            response = client.get("/notifications/")
+        assert response.status_code == 200
+        return count_queries.count
+
+    add_notice(worker, "One notice")
+    few = queries_for_page()
+    for number in range(30):
+        add_notice(worker, f"Notice {number}", minutes_ago=number, read=number % 2 == 0)
+    count_queries.statements.clear()
+    assert queries_for_page() == few
+
+
+def test_a_boosted_request_gets_the_whole_list_page(client, auth, worker):
+    add_notice(worker, "Boosted notice")
+    auth.login_as(worker)
+    page = text_of(client.get("/notifications/", headers={"HX-Request": "true", "HX-Boosted": "true"}))
+    assert "<h1>Notifications</h1>" in page and "<html" in page
+    assert listed(page)[0].startswith("New Boosted notice")
+
+
+# --- the daily digest --------------------------------------------------------------------------
+
+
+def test_by_default_notices_wait_for_the_digest_which_lists_them_once(app, worker, supervisor, smtp):
+    submit_items(worker, 3)
+    assert smtp.messages == []  # nothing one by one
+    [line] = notices(supervisor)
+    assert line.emailed_at is None
+
+    assert notifications.send_digests() == 1
+    [message] = smtp.messages
+    assert message["To"] == "supervisor@example.org"
+    assert message["Subject"] == "1 new notification in your evidence portfolio"
+    body = body_of(message)
+    assert "- Wendy Worker has submitted 3 items of evidence for you to review" in body
+    assert f"https://portfolio.example.org/review/?worker={worker.id}" in body
+    assert "https://portfolio.example.org/notifications/" in body
+    assert "https://portfolio.example.org/account/" in body
+    for secret in (TITLE, SECRET_TEXT, "walking", "I listened first."):
+        assert secret not in body and secret not in message["Subject"]
+    assert notices(supervisor)[0].emailed_at is not None
+    db.session.expire_all()
+    assert db.session.get(type(supervisor), supervisor.id).digest_sent_on == TODAY
+
+    # Run again (cron and the consumer both, say): nothing is sent twice.
+    assert notifications.send_digests() == 0
+    assert len(smtp.messages) == 1
+
+
+def test_a_digest_lists_every_unread_notice_and_skips_read_ones(app, worker, supervisor, smtp):
+    emailed_at_once(supervisor)
+    submit_items(worker, 1)
+    smtp.messages.clear()
+    evidence = db.session.scalar(select(Submission)).evidence
+    review.decide(
+        supervisor,
+        review.open_submission_of(evidence),
+        outcome=DecisionOutcome.RETURNED,
+        comment="Please add dates.",
+        outcomes={
+            competence("PS-LW-01").id: CompetenceOutcome(True),
+            competence("PS-LW-02").id: CompetenceOutcome(True),
+        },
+    )
+    seen = add_notice(worker, "Already seen in the app", url="/portfolio/")
+    notifications.mark_read(worker, seen)
+    assert smtp.messages == []  # Wendy has the daily default
+
+    assert notifications.send_digests() == 1
+    [message] = smtp.to("worker@example.org")
+    assert message["Subject"] == "1 new notification in your evidence portfolio"
+    assert "- Sam Supervisor has returned your evidence" in body_of(message)
+    assert "Already seen" not in body_of(message) and "Please add dates." not in body_of(message)
+    assert all(n.emailed_at is not None for n in notices(worker))  # the read one is claimed, not sent
+
+
+def test_at_most_one_digest_a_day_and_the_next_day_brings_the_rest(app, worker, supervisor, smtp, monkeypatch):
+    submit_items(worker, 1)
+    assert notifications.send_digests() == 1
+    add_notice(supervisor, "Later the same day")
+    assert notifications.send_digests() == 0
+    assert len(smtp.messages) == 1
+
+    monkeypatch.setattr(notifications, "today", lambda: TODAY + timedelta(days=1))
+    assert notifications.send_digests() == 1
+    assert len(smtp.messages) == 2
+
+
+def test_people_who_want_each_notice_at_once_get_no_digest(app, worker, supervisor, smtp):
+    emailed_at_once(supervisor)
+    submit_items(worker, 2)
+    assert [m["Subject"] for m in smtp.messages] == ["Wendy Worker has submitted evidence for you to review"] * 2
+    assert notifications.send_digests() == 0
+    assert len(smtp.messages) == 2
+
+
+def test_switching_to_at_once_still_delivers_what_waited_for_the_digest(app, worker, supervisor, smtp):
+    submit_items(worker, 1)
+    notifications.set_email_frequency(supervisor, "immediate")
+    assert notifications.send_digests() == 1
+    assert smtp.messages[0]["To"] == "supervisor@example.org"
+
+
+def test_deactivated_people_and_no_smtp_get_no_digest(app, worker, supervisor, smtp):
+    submit_items(worker, 1)
+    supervisor.active = False
+    db.session.commit()
+    assert notifications.send_digests() == 0
+    supervisor.active = True
+    db.session.commit()
+    app.config["SMTP_HOST"] = None
+    assert notifications.send_digests() == 0
+    assert smtp.messages == []
+    assert notices(supervisor)[0].emailed_at is None  # still waiting for a digest
+
+
+def test_two_digest_runs_at_once_send_one_email(app, worker, supervisor, smtp):
+    submit_items(worker, 2)
+    supervisor_id = supervisor.id  # read here: the threads must not touch this session's objects
+    barrier = threading.Barrier(2, timeout=30)
+    results: list[int | BaseException] = []
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                barrier.wait()
+                results.append(notifications.send_digest(supervisor_id))
+            except BaseException as error:  # noqa: BLE001 - reported below
+                results.append(error)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(results, key=repr) == [0, 1], [repr(r) for r in results]
+    assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"]
+
+
+def test_the_consumer_sends_the_digests_at_the_configured_hour(app, worker, supervisor, smtp):
+    app.config["DIGEST_HOUR"] = 6
+    digest = notifications.daily_digest.task_class
+
+    def due_at(moment: datetime) -> bool:
+        return any(isinstance(task, digest) for task in tasks.huey.read_periodic(moment))
+
+    assert due_at(datetime(2026, 11, 28, 6, 0))
+    assert not due_at(datetime(2026, 11, 28, 6, 1)) and not due_at(datetime(2026, 11, 28, 7, 0))
+    submit_items(worker, 1)
+    notifications.daily_digest.call_local()
+    assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"]
+
+
+def test_the_digest_hour_must_be_an_hour(monkeypatch, tmp_path):
+    from portfolio.config import ConfigError, build_config
+
+    monkeypatch.setenv("PORTFOLIO_DIGEST_HOUR", "24")
+    with pytest.raises(ConfigError, match="PORTFOLIO_DIGEST_HOUR must be an hour from 0 to 23"):
+        build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing"})
+    monkeypatch.setenv("PORTFOLIO_DIGEST_HOUR", "18")
+    assert build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing"})["DIGEST_HOUR"] == 18
+
+
+def test_the_digest_command(app, runner, worker, supervisor, smtp):
+    submit_items(worker, 1)
+    result = runner.invoke(args=["notifications", "digest"])
+    assert result.exit_code == 0, result.output
+    assert "Sent 1 digest email." in result.output
+    assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"]
+    assert "Sent 0 digest emails." in runner.invoke(args=["notifications", "digest"]).output
+
+    app.config["SMTP_HOST"] = None
+    assert "No SMTP server is set up" in runner.invoke(args=["notifications", "digest"]).output
+
+
+# --- the setting on the account page -----------------------------------------------------------
+
+
+def test_the_account_page_offers_a_daily_digest_by_default(client, auth, worker):
+    auth.login_as(worker)
+    page = text_of(client.get("/account/"))
+    assert "How often should we email you about your notifications?" in page
+    checked = re.findall(r'<input[^>]*name="email_frequency"[^>]*value="([^"]+)"[^>]*checked', page)
+    assert checked == ["daily"]
+    assert "Once a day, in one email" in page and "Each one at once" in page
+
+
+def test_choosing_each_notice_at_once_on_the_account_page(client, auth, worker, supervisor, smtp):
+    auth.login_as(supervisor)
+    response = client.post(
+        "/account/emails", data={"csrf_token": auth.token("/account/"), "email_frequency": "immediate"}
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/account/"
+    page = text_of(client.get("/account/"))
+    assert "Emails about your notifications: each one at once." in page
+    assert re.findall(r'<input[^>]*name="email_frequency"[^>]*value="([^"]+)"[^>]*checked', page) == ["immediate"]
+    db.session.expire_all()
+    assert db.session.get(type(supervisor), supervisor.id).email_frequency == EmailFrequency.IMMEDIATE
+
+    submit_items(worker, 1)
+    assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"]
+
+
+@pytest.mark.parametrize("value", ["", "hourly"])
+@pytest.mark.parametrize("boosted", [False, True])
+def test_a_bad_choice_is_refused_next_to_the_radios(client, auth, worker, value, boosted):
+    auth.login_as(worker)
+    headers = {"HX-Request": "true", "HX-Boosted": "true"} if boosted else {}
+    response = client.post(
+        "/account/emails", data={"csrf_token": auth.token("/account/"), "email_frequency": value}, headers=headers
+    )
+    page = assert_error_shown(response, "email_frequency", "Choose how often you get emails about your notifications")
+    assert "<html" in page  # the whole page, boosted or not
+    db.session.expire_all()
+    assert db.session.get(type(worker), worker.id).email_frequency == EmailFrequency.DAILY
+
+
+def test_the_service_refuses_an_unknown_frequency(app, worker):
+    with pytest.raises(FieldError) as refused:
+        notifications.set_email_frequency(worker, "weekly")
+    assert refused.value.field == "email_frequency"
+
+
+# --- submissions racing ------------------------------------------------------------------------
+
+
+def test_submissions_racing_each_other_still_make_one_line_per_reviewer(app, server, two_supervisors):
+    worker = two_supervisors.worker
+    first, second = signed_in(server, ("first", worker.email), ("second", worker.email))
+    overlapping = 0
+    for number in range(1, ROUNDS + 1):
+        items = [race_item(worker, two_supervisors.competence_id) for _ in range(2)]
+        pending = []
+        for client, item_id in zip((first, second), items, strict=True):
+            token = csrf_token(client.get(f"/portfolio/{item_id}/submit").text)
+            pending.append(client.start_post(f"/portfolio/{item_id}/submit", {"csrf_token": token}))
+        answers = race(pending)
+        no_server_errors(dict(zip(("first", "second"), answers, strict=True)), number)
+        assert [a.status for a in answers] == [303, 303], [a.describe() for a in answers]
+        overlapping += overlapped(answers)
+        for reviewer in (two_supervisors.first, two_supervisors.second):
+            lines = notices(reviewer)
+            assert [(n.items, n.message) for n in lines] == [(2 * number, f"{worker.name} sent {2 * number} items")]
+            assert notifications.unread_count(reviewer) == 1
+    assert overlapping, "the requests never overlapped: the race was not tested"
+
+
+def race_item(worker, competence_id: int) -> int:
+    """A fresh draft of the worker's, linked to a competence, made outside any request."""
+    evidence = evidence_service.create_evidence(
+        db.session.get(type(worker), worker.id),
+        EvidenceKind.OTHER,
+        EvidenceInput(title=TITLE, occurred_on=date(2026, 3, 10), description=SECRET_TEXT),
+        link_competence_id=competence_id,
+    )
+    db.session.commit()
+    return evidence.id

@@ -42,7 +42,7 @@ from tests.factories import assign, make_user, tier
 ROLES = ("anonymous", "worker", "supervisor", "manager")
 TOO_BIG = (str(ID_MAX + 1), "99999999999999999999")
 FILTERS = (
-    "q", "kind", "status", "competence", "page", "group", "tier", "framework", "only", "format", "next",
+    "q", "kind", "status", "competence", "page", "group", "tier", "framework", "only", "format", "next", "worker",
     "date_from-day", "date_from-month", "date_from-year", "date_to-day", "date_to-month", "date_to-year",
 )  # fmt: skip
 BAD_VALUES = ("99999999999999999999", str(ID_MAX + 1), "", "-1", "%ZZ\u202e")

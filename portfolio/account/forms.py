@@ -1,10 +1,12 @@
-"""Forms for changing a password and for resetting a forgotten one."""
+"""Forms for changing a password, resetting a forgotten one, and how often notifications are emailed."""
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+from wtforms import EmailField, PasswordField, RadioField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from ..auth.passwords import MIN_LENGTH
+from ..fields import choices
+from ..models import EmailFrequency
 
 NEW_PASSWORD_HINT = (
     f"At least {MIN_LENGTH} characters. Three or four random words make a good password. "
@@ -53,3 +55,13 @@ class ForgottenPasswordForm(FlaskForm):
 class ResetPasswordForm(FlaskForm):
     password = _new_password()
     confirm_password = _confirmation("password")
+
+
+class EmailFrequencyForm(FlaskForm):
+    # The service refuses anything but the two choices, with a message next to the radios.
+    email_frequency = RadioField(
+        "How often should we email you about your notifications?",
+        choices=choices([(f.value, f.label) for f in EmailFrequency]),
+        validators=[Optional()],
+        validate_choice=False,
+    )

@@ -6,9 +6,10 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ..errors import FieldError, show_on_form
+from ..notifications import service as notifications
 from ..rendering import render
 from . import service
-from .forms import NEW_PASSWORD_HINT, ChangePasswordForm, ForgottenPasswordForm, ResetPasswordForm
+from .forms import NEW_PASSWORD_HINT, ChangePasswordForm, EmailFrequencyForm, ForgottenPasswordForm, ResetPasswordForm
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -20,8 +21,27 @@ def _address() -> str:
 @bp.get("/")
 @login_required
 def index():
-    """Your name, email address and roles, with a link to change your password."""
-    return render("account/index.html")
+    """Your name, email address and roles, how often you get emails, and a link to change your password."""
+    form = EmailFrequencyForm(data={"email_frequency": current_user.email_frequency.value})
+    return render("account/index.html", frequency_form=form)
+
+
+@bp.post("/emails")
+@login_required
+def email_frequency():
+    """Choose a daily digest of your notifications or each one emailed at once."""
+    form = EmailFrequencyForm()
+    if form.validate_on_submit():
+        try:
+            user = notifications.set_email_frequency(
+                current_user._get_current_object(), form.email_frequency.data or ""
+            )
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash(f"Emails about your notifications: {user.email_frequency.label.lower()}.", "success")
+            return redirect(url_for("account.index"), code=303)
+    return render("account/index.html", frequency_form=form, status=422)
 
 
 @bp.route("/password", methods=["GET", "POST"])

@@ -4,6 +4,13 @@ Emails go through the task queue (``portfolio/tasks.py``): the request only
 queues them, and the consumer sends them, retrying a few times when the SMTP
 server is unreachable.
 
+Notices of one kind about one person on one day share a row (a *group*):
+"Wendy Worker sent 3 items" is one line, and one unread notice, however many
+items she sent. By default a person's notices reach their mailbox once a day,
+as one digest (``send_digests``, run by the consumer at ``DIGEST_HOUR`` or by
+``flask notifications digest``); people who choose "immediate" on their account
+page get each notice by email as it happens.
+
 Messages name what happened and link to it; they never carry evidence text,
 and emails say even less (no titles), since mailboxes are less private.
 """
@@ -12,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -21,9 +29,11 @@ from huey.exceptions import CancelExecution
 from sqlalchemy import event, func, select, update
 
 from .. import tasks
-from ..database import begin_write
+from ..clock import today
+from ..database import begin_write, insert_missing, lock, lock_all, lock_first, lock_or_404
+from ..errors import FieldError
 from ..extensions import db
-from ..models import Notification, User
+from ..models import EmailFrequency, Notification, User
 from ..organisation import service as organisation
 
 log = logging.getLogger(__name__)
@@ -44,15 +54,61 @@ def path_for(endpoint: str, **values) -> str:
     return current_app.url_map.bind("localhost").build(endpoint, values)
 
 
-def notify(user: User, message: str, url: str, *, email_subject: str) -> Notification:
-    """Add a notice for ``user`` to the current transaction; email it after the commit."""
-    notice = Notification(user_id=user.id, message=message[:300], url=url[:300])
-    db.session.add(notice)
-    if current_app.config.get("SMTP_HOST"):
-        link = current_app.config["PUBLIC_URL"].rstrip("/") + url
-        body = f"{email_subject}.\n\nSign in to the evidence portfolio to see it:\n{link}\n"
-        email_after_commit(Mail(user.email, email_subject, body))
+@dataclass(frozen=True)
+class Group:
+    """Notices that share ``key`` (for one person) are one row; how that row reads once it counts several."""
+
+    key: str
+    message: Callable[[int], str]
+    url: str
+    email_subject: Callable[[int], str]
+
+
+def notify(user: User, message: str, url: str, *, email_subject: str, group: Group | None = None) -> Notification:
+    """Add a notice for ``user`` to the current transaction (or count it on its group's row).
+
+    Emailed after the commit to people who want each notice at once; the daily digest takes the others.
+    """
+    now = datetime.now(UTC)
+    if group is None:
+        notice = Notification(user_id=user.id, message=message[:300], url=url[:300], email_subject=email_subject[:300])
+        db.session.add(notice)
+    else:
+        notice = _count_in_group(user, group, now, message, url, email_subject)
+    if user.email_frequency == EmailFrequency.IMMEDIATE:
+        # Each notice on its own, as it happens: this one, not the group's total.
+        notice.emailed_at = now
+        email_after_commit(_notice_mail(user, email_subject, url))
     return notice
+
+
+def _count_in_group(user: User, group: Group, now: datetime, message: str, url: str, subject: str) -> Notification:
+    """The group's row, made if missing and locked, counting one more notice: unread, at the top, to email anew."""
+    insert_missing(
+        Notification,
+        {"user_id": user.id, "group_key": group.key, "items": 0, "message": "", "url": "", "created_at": now},
+        ("user_id", "group_key"),
+    )
+    # Locked, so that two notices at once count two (the insert above already waited for any other writer's).
+    notice = lock_first(
+        select(Notification).where(Notification.user_id == user.id, Notification.group_key == group.key)
+    )
+    assert notice is not None  # inserted above, and notices are never deleted while their person exists
+    notice.items += 1
+    if notice.items > 1:
+        message, url, subject = group.message(notice.items), group.url, group.email_subject(notice.items)
+    notice.message, notice.url, notice.email_subject = message[:300], url[:300], subject[:300]
+    notice.created_at, notice.read_at, notice.emailed_at = now, None, None
+    return notice
+
+
+def _link(url: str) -> str:
+    return current_app.config["PUBLIC_URL"].rstrip("/") + url
+
+
+def _notice_mail(user: User, subject: str, url: str) -> Mail:
+    body = f"{subject}.\n\nSign in to the evidence portfolio to see it:\n{_link(url)}\n"
+    return Mail(user.email, subject, body)
 
 
 def email_after_commit(mail: Mail) -> None:
@@ -145,6 +201,115 @@ def mark_read(user: User, notice: Notification | None = None) -> None:
         query = query.where(Notification.id == notice.id)
     db.session.execute(query.values(read_at=datetime.now(UTC)))
     db.session.commit()
+
+
+# --- Email frequency and the daily digest -------------------------------------------------------
+
+FREQUENCY_FIELD = "email_frequency"
+
+
+def set_email_frequency(user: User, choice: str) -> User:
+    """Choose a daily digest or each notice at once.
+
+    :raises FieldError: on ``email_frequency`` for anything but the two choices.
+    """
+    try:
+        frequency = EmailFrequency(choice)
+    except ValueError:
+        raise FieldError(FREQUENCY_FIELD, "Choose how often you get emails about your notifications") from None
+    begin_write()
+    locked = lock_or_404(User, user.id)
+    locked.email_frequency = frequency
+    db.session.commit()
+    return locked
+
+
+def _undelivered():
+    return Notification.emailed_at.is_(None)
+
+
+def people_due_a_digest() -> list[int]:
+    """Ids of the active people with unread notices not yet emailed and no digest today (one query)."""
+    return list(
+        db.session.scalars(
+            select(Notification.user_id)
+            .join(User, User.id == Notification.user_id)
+            .where(
+                _undelivered(),
+                Notification.read_at.is_(None),
+                User.active.is_(True),
+                (User.digest_sent_on.is_(None)) | (User.digest_sent_on != today()),
+            )
+            .group_by(Notification.user_id)
+            .order_by(Notification.user_id)
+        )
+    )
+
+
+def send_digest(user_id: int) -> int:
+    """Email the person ONE message listing their unread notices not emailed yet; how many it listed.
+
+    The notices are claimed (marked emailed) in the transaction that queues the email, under a lock on the
+    person and on the notices, so two runs at once never send the same notices twice; a person gets one
+    digest a day at most. Notices read in the app before the digest are claimed but not listed.
+    """
+    begin_write()
+    user = lock(User, user_id)
+    day = today()
+    if user is None or not user.active or user.digest_sent_on == day:
+        db.session.rollback()
+        return 0
+    claimed = lock_all(
+        select(Notification)
+        .where(Notification.user_id == user.id, _undelivered())
+        .order_by(Notification.created_at, Notification.id)
+    )
+    now = datetime.now(UTC)
+    for notice in claimed:
+        notice.emailed_at = now
+    unread = [n for n in claimed if n.read_at is None]
+    if unread:
+        user.digest_sent_on = day
+        email_after_commit(_digest_mail(user, unread))
+    db.session.commit()
+    return len(unread)
+
+
+def _digest_mail(user: User, notices: list[Notification]) -> Mail:
+    """What a digest says: each notice's email subject and link, as its own email would (never a title)."""
+    count = len(notices)
+    subject = f"{count} new notification{'s' if count != 1 else ''} in your evidence portfolio"
+    lines = [f"- {n.email_subject}\n  {_link(n.url)}" for n in notices]
+    body = (
+        f"You have {subject}:\n\n"
+        + "\n\n".join(lines)
+        + f"\n\nSign in to see all your notifications:\n{_link(path_for('notifications.index'))}\n\n"
+        "You get one email like this a day at most. To have each notification emailed as it happens, "
+        f"change it on your account page:\n{_link(path_for('account.index'))}\n"
+    )
+    return Mail(user.email, subject, body)
+
+
+def send_digests() -> int:
+    """Send every person due one their digest; how many were sent (nothing without SMTP)."""
+    if not current_app.config.get("SMTP_HOST"):
+        return 0
+    return sum(1 for user_id in people_due_a_digest() if send_digest(user_id))
+
+
+def _digest_hour_now(moment: datetime) -> bool:
+    """For the consumer's scheduler (once a minute, in UTC): the first minute of DIGEST_HOUR."""
+    with tasks.app_context():
+        hour = current_app.config["DIGEST_HOUR"]
+    return moment.hour == hour and moment.minute == 0
+
+
+@tasks.huey.periodic_task(_digest_hour_now)
+def daily_digest() -> None:
+    """Send the day's digests (the consumer runs it at DIGEST_HOUR; cron can run the CLI command instead)."""
+    with tasks.app_context():
+        sent = send_digests()
+    log.info("Sent %d digest emails", sent)
 
 
 def init_app(app: Flask) -> None:

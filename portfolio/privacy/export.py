@@ -196,6 +196,8 @@ def _person(person: Person) -> Sections:
             "active",
             "created_at",
             "last_signed_in_at",
+            "email_frequency",
+            "digest_sent_on",
         )
         | {"framework": framework, "tier": tier},
         "sign_in_history": [_row(a, "at", "succeeded", "address") for a in attempts],
@@ -548,7 +550,11 @@ def _competences(person: Person) -> Sections:
 
 @contributor("Notifications", "notifications")
 def _notifications(person: Person) -> Sections:
-    return {"notifications": _own_rows(Notification.user_id, person, "message", "url", "created_at", "read_at")}
+    return {
+        "notifications": _own_rows(
+            Notification.user_id, person, "message", "url", "items", "created_at", "read_at", "emailed_at"
+        )
+    }
 
 
 @contributor("Audit ledger", "audit_ledger")

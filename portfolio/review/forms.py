@@ -3,10 +3,12 @@
 from flask_wtf import FlaskForm
 from wtforms import FieldList, Form, FormField, RadioField, SearchField, SelectField, TextAreaField
 from wtforms.validators import Length, Optional
+from wtforms.widgets import HiddenInput
 
 from ..evidence.forms import kind_choices
 from ..fields import choices
 from ..models import DecisionOutcome, NoteOutcome
+from ..params import IdField
 from .service import COMMENT_MAX
 
 
@@ -77,6 +79,8 @@ class QueueFilterForm(FlaskForm):
         validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")],
     )
     kind = SelectField("Kind", validators=[Optional()])
+    # One worker's items only: where a grouped notification ("Wendy Worker sent 3 items") leads.
+    worker = IdField("Worker", validators=[Optional()], message="Choose a worker", widget=HiddenInput())
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -34,8 +34,8 @@ def queue():
         "review_queue",
         oob=("queue_status",),
         form=form,
-        page=service.queue_page(current_user, paging.requested_page(), q=q, kind=kind),
-        filtered=bool(q or kind),
+        page=service.queue_page(current_user, paging.requested_page(), q=q, kind=kind, worker_id=form.worker.data),
+        filtered=bool(q or kind or form.worker.data),
         notes=service.notes_to_confirm(current_user),
         appraisals=cpd.appraisals_to_sign(current_user),
     )

@@ -152,12 +152,20 @@ def open_submission(actor: User, evidence: Evidence) -> Submission:
         content_hash=submission.content_hash,
         reviewers=[r.id for r in reviewers],
     )
-    for reviewer in reviewers:
+    # A worker's submissions of one day are one line for each reviewer: "Wendy Worker sent 3 items".
+    group = notifications.Group(
+        key=f"submitted:{actor.id}:{today().isoformat()}",
+        message=lambda count: f"{actor.name} sent {count} items",
+        url=notifications.path_for("review.queue", worker=actor.id),
+        email_subject=lambda count: f"{actor.name} has submitted {count} items of evidence for you to review",
+    )
+    for reviewer in sorted(reviewers, key=lambda r: r.id):  # group rows locked in one order: no deadlock
         notifications.notify(
             reviewer,
             f"{actor.name} submitted “{evidence.title}” for review",
             notifications.path_for("review.decide", submission_id=submission.id),
             email_subject=f"{actor.name} has submitted evidence for you to review",
+            group=group,
         )
     return submission
 
@@ -199,11 +207,13 @@ class QueueItem:
     days_waiting: int
 
 
-def _queue_query(actor: User, now: date, *, q: str = "", kind: EvidenceKind | None = None):
+def _queue_query(
+    actor: User, now: date, *, q: str = "", kind: EvidenceKind | None = None, worker_id: int | None = None
+):
     """Submissions waiting for the actor, oldest first, with their item and worker.
 
     ``q``: every word (five at most) is in the item's title or the worker's name;
-    ``kind``: only items of that kind.
+    ``kind``: only items of that kind; ``worker_id``: only that worker's items.
     """
     owner = db.aliased(User)
     query = (
@@ -222,6 +232,8 @@ def _queue_query(actor: User, now: date, *, q: str = "", kind: EvidenceKind | No
         )
     if kind is not None:
         query = query.where(Evidence.kind == kind)
+    if worker_id is not None:
+        query = query.where(Evidence.owner_id == worker_id)
     return query
 
 
@@ -238,12 +250,14 @@ def queue(actor: User) -> list[QueueItem]:
     return [_queue_item(row, now) for row in db.session.execute(_queue_query(actor, now)).all()]
 
 
-def queue_page(actor: User, number: int, *, q: str = "", kind: EvidenceKind | None = None) -> paging.Page[QueueItem]:
+def queue_page(
+    actor: User, number: int, *, q: str = "", kind: EvidenceKind | None = None, worker_id: int | None = None
+) -> paging.Page[QueueItem]:
     """One page of the actor's queue, filtered, oldest first (two queries: the count and the page)."""
     if not actor.has_role(Role.SUPERVISOR):
         return paging.Page([], 0, 1)
     now = today()
-    page = paging.paginate(_queue_query(actor, now, q=q, kind=kind), number, scalars=False)
+    page = paging.paginate(_queue_query(actor, now, q=q, kind=kind, worker_id=worker_id), number, scalars=False)
     return replace(page, items=[_queue_item(row, now) for row in page.items])
 
 
