@@ -261,3 +261,37 @@ def test_the_home_services_gather_without_writing(app, frameworks):
     assert home.supervisor_home(sam).waiting == 1
     assert home.worker_home(wendy).waiting[0].reviewers == [sam]
     assert db.session.scalar(select(db.func.count(Evidence.id))) == before
+
+
+def test_a_worker_with_many_items_waiting_sees_the_oldest_ten_and_a_link_to_all(
+    client, auth, frameworks, count_queries
+):
+    """The home lists at most ten of each kind, so it costs the same whatever the portfolio's size."""
+    worker = new_worker("Wendy Worker")
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(supervisor, worker)
+    for n in range(2):
+        returned(supervisor, submitted_item(worker, f"Back {n}", ref="PS-LW-02"), "Add the dates.")
+    for n in range(3):
+        waited(submitted_item(worker, f"Item {n:02}"), 30 - n)
+    auth.login_as(worker)
+    client.get("/")  # warm up
+    before = queries_for_home(client, count_queries)
+
+    for n in range(3, 12):
+        waited(submitted_item(worker, f"Item {n:02}"), 30 - n)
+    for n in range(2, 13):
+        returned(supervisor, submitted_item(worker, f"Back {n}", ref="PS-LW-02"), "Add the dates.")
+    after = queries_for_home(client, count_queries)
+
+    page = text_of(client.get("/"))
+    assert after == before, count_queries.statements
+    assert "Waiting for review (12)" in words(page)
+    waiting = items_of(page, "waiting-items")
+    assert len(waiting) == 10 and waiting[0].startswith("Item 00") and waiting[-1].startswith("Item 09")
+    assert 'href="/portfolio/?status=submitted"' in page
+    assert "See all 12 items waiting for review (the oldest 10 are above)" in words(page)
+    assert "Returned to you (13)" in words(page) and len(items_of(page, "returned-items")) == 10
+    assert 'href="/portfolio/?status=returned"' in page and "See all 13 returned items" in words(page)
+    shown = client.get("/portfolio/?status=submitted")
+    assert shown.status_code == 200 and "Item 11" in text_of(shown)

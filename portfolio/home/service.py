@@ -14,7 +14,7 @@ from sqlalchemy import select
 from .. import duties
 from ..clock import today
 from ..extensions import db
-from ..models import Decision, Evidence, Invitation, PromotionRequest, Requirement, Role, User
+from ..models import Decision, Evidence, EvidenceStatus, Invitation, PromotionRequest, Requirement, Role, User
 from ..people import service as people
 from ..progress import rules
 from ..progress import service as progress
@@ -27,12 +27,19 @@ from ..training.service import TrainingRow, TrainingStatus
 SOON = timedelta(days=training.DUE_WITHIN_DAYS)
 
 
+# The home lists at most this many items of a kind; "all N" links to My portfolio filtered by that status,
+# so the home costs the same for a portfolio of 20 items or 2,000.
+HOME_LIST_LENGTH = 10
+
+
 @dataclass
 class WorkerHome:
     next_tier: rules.TierProgress
     waiting: list[review.WaitingItem]
     returned: list[tuple[Evidence, Decision | None]]
     training: list[TrainingRow]
+    waiting_count: int = 0
+    returned_count: int = 0
 
     @property
     def training_to_renew(self) -> list[TrainingRow]:
@@ -41,11 +48,14 @@ class WorkerHome:
 
 def worker_home(worker: User) -> WorkerHome:
     """The worker's next tier in one line, items waiting and returned, training to renew."""
+    counts = review.own_item_counts(worker)
     return WorkerHome(
         next_tier=rules.next_tier_progress([worker])[worker.id],
-        waiting=review.waiting_items_of(worker),
-        returned=review.returned_items_of(worker),
+        waiting=review.waiting_items_of(worker, HOME_LIST_LENGTH),
+        returned=review.returned_items_of(worker, HOME_LIST_LENGTH),
         training=training.worker_training(worker),
+        waiting_count=counts.get(EvidenceStatus.SUBMITTED, 0),
+        returned_count=counts.get(EvidenceStatus.RETURNED, 0),
     )
 
 

@@ -296,14 +296,18 @@ class WaitingItem:
     days_waiting: int
 
 
-def waiting_items_of(worker: User) -> list[WaitingItem]:
-    """The worker's own items waiting for a decision, oldest first, with who reviews them (two queries)."""
+def waiting_items_of(worker: User, limit: int | None = None) -> list[WaitingItem]:
+    """The worker's own items waiting for a decision, oldest first (the first ``limit``), with who reviews them.
+
+    Two queries whatever the number of items.
+    """
     now = today()
     rows = db.session.execute(
         select(Submission, Evidence)
         .join(Evidence, Evidence.id == Submission.evidence_id)
         .where(Evidence.owner_id == worker.id, _open())
         .order_by(Submission.submitted_at, Submission.id)
+        .limit(limit)
     ).all()
     if not rows:
         return []
@@ -311,12 +315,16 @@ def waiting_items_of(worker: User) -> list[WaitingItem]:
     return [WaitingItem(s, e, reviewers_for(e, now, supervisors), (now - s.submitted_at.date()).days) for s, e in rows]
 
 
-def returned_items_of(worker: User) -> list[tuple[Evidence, Decision | None]]:
-    """The worker's returned items, each with the newest decision on it (why it came back), in two queries."""
+def returned_items_of(worker: User, limit: int | None = None) -> list[tuple[Evidence, Decision | None]]:
+    """The worker's returned items (the first ``limit``), each with the newest decision on it (why it came back).
+
+    Two queries whatever the number of items.
+    """
     items = db.session.scalars(
         select(Evidence)
         .where(Evidence.owner_id == worker.id, Evidence.status == EvidenceStatus.RETURNED)
         .order_by(Evidence.id)
+        .limit(limit)
     ).all()
     if not items:
         return []
@@ -329,6 +337,14 @@ def returned_items_of(worker: User) -> list[tuple[Evidence, Decision | None]]:
     ):
         newest[decision.evidence_id] = decision  # ordered: the newest wins
     return [(e, newest.get(e.id)) for e in items]
+
+
+def own_item_counts(worker: User) -> dict[EvidenceStatus, int]:
+    """How many of the worker's items are in each review status (one query)."""
+    rows = db.session.execute(
+        select(Evidence.status, func.count()).where(Evidence.owner_id == worker.id).group_by(Evidence.status)
+    ).all()
+    return {status: count for status, count in rows}
 
 
 def next_submission(actor: User) -> Submission | None:
