@@ -21,6 +21,7 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from portfolio.cpd import service as cpd_service
+from portfolio.documents import service as documents
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
@@ -28,6 +29,7 @@ from portfolio.models import (
     CompetenceDecision,
     Decision,
     DecisionOutcome,
+    DocumentKind,
     Evidence,
     EvidenceFile,
     EvidenceKind,
@@ -135,6 +137,12 @@ def scene(app, frameworks):
     }
 
 
+def _built_export(worker):
+    document = documents.request_document(worker, DocumentKind.DATA_EXPORT, worker)
+    documents.build_now(document.id)
+    return document
+
+
 def urls_for(app, s: dict) -> list[str]:
     """Every GET route of the app, with each id it takes filled in (the marked items' ids among them)."""
     worker = s["worker"]
@@ -168,6 +176,8 @@ def urls_for(app, s: dict) -> list[str]:
         "number": [1],
         # The organisation's logo (the address of a version that is not there).
         "version": ["0" * 16],
+        # The worker's own data export, built: its page and file are the worker's alone.
+        "document_id": [_built_export(worker).id],
     }
     urls = []
     for rule in app.url_map.iter_rules():

@@ -20,11 +20,13 @@ from werkzeug.datastructures import FileStorage
 
 from portfolio.cpd import service as cpd_service
 from portfolio.credentials import service as credentials_service
+from portfolio.documents import service as documents
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.frameworks import service as frameworks_service
 from portfolio.models import (
     Competence,
+    DocumentKind,
     EvidenceKind,
     Notification,
     PromotionRequest,
@@ -100,7 +102,10 @@ def world(app, frameworks):
         manager, frameworks["link-worker"], title="Lone working", statutory=True, renewal_months=36, tier_slugs=[]
     )
     appraisal = cpd_service.start_appraisal(worker, worker, held_on=date.today(), appraiser_id=supervisor.id)
+    db.session.commit()
+    document = documents.request_document(worker, DocumentKind.DATA_EXPORT, worker)
     ids = {
+        "document_id": document.id,
         "framework_id": frameworks["sfh-senior-engagement-worker"].id,
         "competence_id": local.id,
         "evidence_id": evidence.id,
