@@ -737,7 +737,7 @@ def test_the_overview_answers_htmx_with_the_table_only(client, auth, people, tea
     assert response.status_code == 200
     page = text_of(response)
     _, oob = swapped_parts(page, "team-table")
-    assert oob == ['<p class="nhsuk-body paged-status" id="team-status" role="status" hx-swap-oob="innerHTML">']
+    assert oob == ['<p id="team-status" class="nhsuk-body portfolio-status" role="status" hx-swap-oob="innerHTML">']
     assert status_of(page, "team-status") == "1 worker matches your filters"
     assert [r.split(" Link Worker:")[0].rsplit(" ", 1)[0] for r in team_rows(page)] == ["Wren Worker"]
     assert "HX-Request" in response.headers["Vary"]
