@@ -21,8 +21,8 @@ from tests.factories import competence, link_draft, meet
 
 pytestmark = pytest.mark.browser
 
-PHONE = {"width": 375, "height": 667}
-SMALL_PHONE = {"width": 320, "height": 640}
+PHONE_375 = {"width": 375, "height": 667}
+PHONE_320 = {"width": 320, "height": 640}
 FONT_SIZES = """(root) => Array.from(root.querySelectorAll('*'))
   .filter(e => e.offsetParent && Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim()))
   .map(e => parseFloat(getComputedStyle(e).fontSize))"""
@@ -33,7 +33,7 @@ def phone(app, browser, live_server, worker):
     """A signed-in worker's page in a phone-sized window, with axe-core ready."""
     contexts = []
 
-    def open_page(viewport=PHONE, javascript=True):
+    def open_page(viewport=PHONE_375, javascript=True):
         context = browser.new_context(base_url=live_server, viewport=viewport, java_script_enabled=javascript)
         context.add_init_script(path=str(AXE))
         contexts.append(context)
@@ -45,7 +45,7 @@ def phone(app, browser, live_server, worker):
         context.close()
 
 
-@pytest.mark.parametrize("viewport", [PHONE, SMALL_PHONE], ids=["375px", "320px"])
+@pytest.mark.parametrize("viewport", [PHONE_375, PHONE_320], ids=["375px", "320px"])
 def test_the_progress_chart_has_readable_words_and_its_values_as_text(phone, worker, supervisor, viewport):
     meet(worker, [competence("PS-LW-01")], supervisor=supervisor)
     page = phone(viewport)
@@ -68,7 +68,7 @@ def test_on_a_phone_the_portfolio_list_is_near_the_top_and_its_filters_open_on_d
     page.goto("/portfolio/")
     expect(page.get_by_label("Search titles and text")).to_be_visible()  # search stays in view
     expect(page.get_by_label("Kind")).to_be_hidden()
-    assert page.locator("#evidence-list").bounding_box()["y"] < PHONE["height"]  # on the first screen
+    assert page.locator("#evidence-list").bounding_box()["y"] < PHONE_375["height"]  # on the first screen
     assert_accessible(page)
 
     page.get_by_text("Filters", exact=True).click()
@@ -112,7 +112,7 @@ def test_the_competence_map_on_a_phone_has_contents_jumps_statuses_and_a_filter(
 
 def test_the_map_filter_works_with_javascript_off(phone, worker, supervisor):
     meet(worker, [competence("PS-LW-01")], supervisor=supervisor)
-    page = phone(SMALL_PHONE, javascript=False)
+    page = phone(PHONE_320, javascript=False)
     page.goto("/portfolio/map")
     page.get_by_text("Filters", exact=True).click()  # the browser's own details element
     page.get_by_label("Show competences").select_option(label="Met")
@@ -124,7 +124,7 @@ def test_the_map_filter_works_with_javascript_off(phone, worker, supervisor):
 
 
 def test_a_wide_table_scrolls_in_a_focusable_region_with_a_cue_and_its_first_column_in_view(phone, worker):
-    page = phone(SMALL_PHONE)
+    page = phone(PHONE_320)
     page.goto(f"/frameworks/{worker.framework_id}")
     region = page.get_by_role("region", name="Competences by tier")
     assert region.evaluate("r => r.scrollWidth > r.clientWidth")  # wider than a 320 px phone
