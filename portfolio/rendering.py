@@ -30,13 +30,14 @@ def render(
     """Render ``template``, or only its ``block`` when htmx asks for a fragment.
 
     ``oob``: further blocks sent with the fragment for htmx to swap out of band
-    (a lasting ``role="status"`` element outside the swapped region, say). They
-    render with ``hx_oob`` true, so the element carries ``hx-swap-oob`` only
-    there: in a whole page (boosted navigation included) it is an ordinary element.
+    (a lasting ``role="status"`` element outside the swapped region, say). The
+    status line's macro (``templates/_live.html``) marks itself ``hx-swap-oob``
+    only in a fragment: in a whole page (boosted navigation included) it is an
+    ordinary element.
     """
     if block is not None and wants_fragment():
         if oob:
-            body = render_blocks(template, [block, *oob], hx_oob=True, **context)
+            body = render_blocks(template, [block, *oob], **context)
         else:
             body = render_block(template, block, **context)
     else:

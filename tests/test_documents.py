@@ -195,7 +195,7 @@ def test_the_status_page_refreshes_itself_until_the_document_is_ready(client, au
     fragment = client.get(status_page, headers={"HX-Request": "true"}).text
     body, oob = swapped_parts(fragment, "document-status")
     assert 'hx-trigger="every 2s"' in body and oob == [
-        '<p id="document-live" class="nhsuk-body" role="status" hx-swap-oob="innerHTML">'
+        '<p id="document-live" class="nhsuk-body portfolio-status" role="status" hx-swap-oob="innerHTML">'
     ]
     # A boosted navigation gets the whole page.
     assert (

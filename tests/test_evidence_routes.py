@@ -55,7 +55,9 @@ from tests.pages import (
     status_line,
     status_of,
     summary_links,
+    swapped_parts,
     text_of,
+    words,
 )
 
 # --- helpers --------------------------------------------------------------------
@@ -1213,3 +1215,96 @@ def test_code_in_a_reflection_gets_a_message_next_to_the_field(app, client, auth
         "Error: Remove the code from this text: scripts, event handlers and hx- attributes are not allowed"
     )
     assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
+
+
+# --- the competence map's filter by status (issue 14, phones) ---------------------------------------
+
+
+@pytest.fixture
+def map_world(worker):
+    """PS-LW-01 in progress (a draft linked), everything else not started."""
+    service.link_competence(worker, make_item(worker), competence("PS-LW-01").id)
+    return worker
+
+
+def map_rows(page: str) -> list[str]:
+    """The statements the map lists, in order."""
+    return [words(m) for m in re.findall(r'<a href="/portfolio/competences/\d+">(.*?)</a>', page, re.S)]
+
+
+def active_competences(worker) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Competence)
+        .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
+    )
+
+
+def test_the_map_has_a_contents_list_jumping_to_each_tier_and_every_competence_by_default(client, map_world):
+    page = text_of(client.get("/portfolio/map"))
+    contents = page.split('id="contents"', 1)[1].split("</nav>", 1)[0]
+    jumps = re.findall(r'href="#(tier-\d)"[^>]*>\s*([^<]*?)\s*</a>', contents)
+    assert [(target, text.split(" (")[0]) for target, text in jumps] == [
+        ("tier-1", "Link Worker"),
+        ("tier-2", "Link Worker Coach"),
+        ("tier-3", "Psychosocial Link Worker"),
+    ]
+    total = active_competences(map_world)
+    counts = [re.fullmatch(r".* \(0 of (\d+) met\)", text) for _, text in jumps]  # nothing met yet
+    assert all(counts) and sum(int(m.group(1)) for m in counts) == total
+    for target, text in jumps:
+        assert f'<h2 id="{target}">{text.split(" (")[0]}</h2>' in page  # each jump lands on its tier
+    assert len(map_rows(page)) == total
+    assert status_line(page, "map-status") == (f"{total} competences", False)
+    assert page_title(page) == "Competence map – Evidence portfolio"
+    assert selected_options(page, "status") == []  # none chosen: the first, All statuses, shows
+    assert [text for _, text in options(page, "status")] == ["All statuses", "Not started", "In progress", "Met"]
+
+
+def test_the_map_filtered_by_status_shows_only_those_competences_with_it(client, map_world):
+    page = text_of(client.get("/portfolio/map?status=in-progress"))
+    assert "<html" in page and "<h1>Competence map</h1>" in page
+    assert map_rows(page) == [competence("PS-LW-01").statement]
+    row = page.split(competence("PS-LW-01").statement, 1)[1].split("</tr>", 1)[0]
+    assert "In progress" in words(row)
+    assert status_line(page, "map-status") == ("1 competence with status In progress", False)
+    assert page_title(page) == "Competence map: 1 competence with status In progress – Evidence portfolio"
+    assert selected_options(page, "status") == ["in-progress"]
+    assert page.count('<h2 id="tier-') == 3  # every tier stays, to be jumped to
+    assert page.count("No competences of this tier with status In progress.") == 2
+
+    page = text_of(client.get("/portfolio/map?status=met"))
+    assert map_rows(page) == [] and status_line(page, "map-status") == ("No competences with status Met", False)
+    not_started = map_rows(text_of(client.get("/portfolio/map?status=not-started")))
+    assert len(not_started) == active_competences(map_world) - 1
+    assert competence("PS-LW-01").statement not in not_started
+
+
+def test_the_map_filter_answers_htmx_with_the_map_and_its_status_line_out_of_band(client, map_world):
+    response = client.get("/portfolio/map?status=in-progress", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and "HX-Request" in response.headers["Vary"]
+    body, oob = swapped_parts(text_of(response), "competence-map")
+    assert oob == ['<p id="map-status" class="nhsuk-body portfolio-status" role="status" hx-swap-oob="innerHTML">']
+    assert status_line(body, "map-status") == ("1 competence with status In progress", True)
+    assert page_title(body) == "Competence map: 1 competence with status In progress – Evidence portfolio"
+    assert map_rows(body) == [competence("PS-LW-01").statement]
+    assert 'id="contents"' not in body  # the contents list and the filter stay as they are
+
+
+def test_a_boosted_request_for_the_filtered_map_gets_the_whole_page(client, map_world):
+    response = client.get("/portfolio/map?status=in-progress", headers={"HX-Request": "true", "HX-Boosted": "true"})
+    page = text_of(response)
+    assert "<html" in page and 'id="contents"' in page
+    assert status_line(page, "map-status") == ("1 competence with status In progress", False)
+    assert map_rows(page) == [competence("PS-LW-01").statement]
+
+
+def test_an_unknown_status_is_ignored_and_said_next_to_the_filter(client, map_world):
+    """A status from a hand-edited address: the whole map, 200 (as My portfolio's filters), the message by the field."""
+    response = client.get("/portfolio/map?status=done")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert error_next_to(page, "status") == "Error: Choose Not started, In progress, Met or All statuses"
+    assert "<details" in page and re.search(r"<details[^>]*\bopen\b", page)  # the filter is open, message in view
+    assert len(map_rows(page)) == active_competences(map_world)
+    assert status_line(page, "map-status") == (f"{active_competences(map_world)} competences", False)

@@ -244,7 +244,7 @@ def test_htmx_gets_the_region_and_the_count_out_of_band(client, paged):
     spec.fill(viewer, 30)
     body, oob = swapped_parts(_get(client, spec.path + "?page=2", **{"HX-Request": "true"}), spec.region)
     assert oob == [
-        f'<p class="nhsuk-body paged-status" id="{spec.status}" role="status" hx-swap-oob="innerHTML">'
+        f'<p id="{spec.status}" class="nhsuk-body portfolio-status" role="status" hx-swap-oob="innerHTML">'
     ]  # the one lasting live region, updated in place
     total = 30 + _base_count(spec)
     assert status_of(body, spec.status) == f"{total} {spec.many}, showing 26 to {total} (page 2 of 2)"
@@ -391,7 +391,7 @@ def test_my_portfolio_pages_with_the_count_out_of_band_and_stays_small(client, a
     assert len(full.encode()) < FULL_PAGE_LIMIT
     answer = _get(client, "/portfolio/?q=group+007", **{"HX-Request": "true"})
     body, oob = swapped_parts(answer, "evidence-list")
-    assert oob == ['<p class="nhsuk-body paged-status" id="evidence-count" role="status" hx-swap-oob="innerHTML">']
+    assert oob == ['<p id="evidence-count" class="nhsuk-body portfolio-status" role="status" hx-swap-oob="innerHTML">']
     assert status_of(body, "evidence-count") == "1 item matches your filters"
     assert len(answer.encode()) <= len(full.encode()) / 10
     last = _get(client, "/portfolio/?page=99", **{"HX-Request": "true"})

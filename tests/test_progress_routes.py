@@ -160,8 +160,8 @@ def test_the_progress_page_shows_tiers_areas_chart_requirements_and_documents(cl
     first_table = words(page.split('class="nhsuk-table progress-table"', 1)[1].split("</table>", 1)[0])
     assert "Practitioner Skills 2 13" in first_table
     assert "Enabling Access to Assets 0 8" in first_table
-    chart = page.split('<svg role="img"', 1)[1].split("</svg>", 1)[0]
-    assert "Link Worker: 2 of 48 met." in chart and ">2 of 48<" in chart
+    chart = words(page.split('<figure class="progress-chart">', 1)[1].split("</figure>", 1)[0])
+    assert chart.startswith("Competences met, by tier Link Worker 2 of 48 met Link Worker Coach 0 of 20 met")
     # Requirements: verified ones name who and when; DBS not verified yet; no Verify links for a worker.
     table = words(page.split('class="nhsuk-table requirements-table"', 1)[1].split("</table>", 1)[0])
     assert f"Verified by Mo Manager on {long_date(TODAY - timedelta(days=7))}" in table
@@ -761,7 +761,7 @@ def test_the_overview_answers_htmx_with_the_table_only(client, auth, people, tea
     assert response.status_code == 200
     page = text_of(response)
     _, oob = swapped_parts(page, "team-table")
-    assert oob == ['<p class="nhsuk-body paged-status" id="team-status" role="status" hx-swap-oob="innerHTML">']
+    assert oob == ['<p id="team-status" class="nhsuk-body portfolio-status" role="status" hx-swap-oob="innerHTML">']
     assert status_of(page, "team-status") == "1 worker matches your filters"
     assert [r.split(" Link Worker:")[0].rsplit(" ", 1)[0] for r in team_rows(page)] == ["Wren Worker"]
     assert "HX-Request" in response.headers["Vary"]

@@ -737,7 +737,9 @@ def test_the_htmx_request_gets_only_the_table(client, auth, manager, team):
     assert "HX-Request" in response.headers["Vary"]
     body, oob = swapped_parts(text_of(response), "compliance-table")
     assert "compliance-filters" not in body
-    assert oob == ['<p class="nhsuk-body paged-status" id="compliance-status" role="status" hx-swap-oob="innerHTML">']
+    assert oob == [
+        '<p id="compliance-status" class="nhsuk-body portfolio-status" role="status" hx-swap-oob="innerHTML">'
+    ]
     assert status_of(body, "compliance-status") == "1 worker matches your filters"
     assert [row[0] for row in matrix_rows(body)] == ["Alice Able", "Totals"]
     assert 'href="/training/link-worker/compliance?status=expired&format=csv"' in body

@@ -15,12 +15,13 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, ValidationError
 
 from ..fields import DateInputField, choices
 from ..idempotency import OnceForm
 from ..models import ActionOwner, EvidenceStatus
 from ..params import IdField, IdsField
+from ..progress.rules import CompetenceStatus
 
 TITLE_MAX = 200
 TEXT_MAX = 20_000
@@ -107,6 +108,26 @@ class ChooseKindForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.kind.choices = kind_choices()
+
+
+class MapFilterForm(FlaskForm):
+    """The competence map's filter by status, in the words My progress uses; read from the query string."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(
+        "Show competences",
+        choices=choices([("", "All statuses")] + [(s.value, s.label) for s in CompetenceStatus]),
+        validators=[
+            Optional(),
+            AnyOf(
+                [s.value for s in CompetenceStatus],
+                message="Choose " + ", ".join(s.label for s in CompetenceStatus) + " or All statuses",
+            ),
+        ],
+        validate_choice=False,  # AnyOf says which words to choose from
+    )
 
 
 class FilterForm(FlaskForm):

@@ -13,6 +13,7 @@ from ..errors import FieldError, Refusal, show_on_form
 from ..fields import choices
 from ..models import EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
+from ..progress.rules import CompetenceStatus
 from ..rendering import render, wants_fragment
 from ..review import service as review
 from . import files, kinds, service, suggest
@@ -25,6 +26,7 @@ from .forms import (
     LinkForm,
     LinkItemForm,
     LinkNoteForm,
+    MapFilterForm,
     PickerForm,
     SubmitForm,
 )
@@ -531,8 +533,22 @@ def remove_link(evidence_id: int, link_id: int):
 @bp.get("/map")
 @worker_required
 def competence_map():
-    """Every competence of my framework with the evidence linked to it."""
-    return render("evidence/map.html", tiers=service.competence_map(current_user))
+    """Every competence of my framework with the evidence linked to it, filtered by status.
+
+    A status that is not one of the choices is ignored (every competence shown) and said next to the filter.
+    """
+    form = MapFilterForm(request.args)
+    status = CompetenceStatus(form.status.data) if form.validate() and form.status.data else None
+    tiers = service.competence_map(current_user)
+    return render(
+        "evidence/map.html",
+        "competence_map",
+        oob=("map_status",),
+        form=form,
+        tiers=tiers,
+        shown=service.with_status(tiers, status),
+        chosen=status,
+    )
 
 
 @bp.get("/competences/<id:competence_id>")

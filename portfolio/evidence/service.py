@@ -801,6 +801,20 @@ def competence_map(actor: User) -> list[tree.Part]:
     return tree.framework_tree(_own_framework(actor), actor).parts
 
 
+def with_status(parts: list[tree.Part], status: rules.CompetenceStatus | None) -> list[tree.Part]:
+    """The map's tiers (every one, so each can be jumped to) holding only the rows with ``status`` (None: all)."""
+    if status is None:
+        return parts
+    return [
+        tree.Part(
+            part.title,
+            part.tier,
+            [a for a in (tree.Area(a.group, [r for r in a.rows if r.status == status]) for a in part.areas) if a.rows],
+        )
+        for part in parts
+    ]
+
+
 def competence_status(actor: User, competence: Competence) -> tree.Row:
     """The actor's counts and status for one competence, as the map and My progress show them."""
     return tree.framework_tree(_own_framework(actor), actor).by_ref()[competence.ref]

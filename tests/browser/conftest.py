@@ -178,3 +178,9 @@ def evidence_id_from(url: str) -> int:
     match = re.search(r"/portfolio/(\d+)", url)
     assert match, url
     return int(match.group(1))
+
+
+def chart_value(chart, label: str):
+    """The value written beside ``label``'s bar in a progress chart (templates/progress/_chart.html)."""
+    row = chart.locator(".progress-chart__row").filter(has=chart.page.locator("dt").get_by_text(label, exact=True))
+    return row.locator(".progress-chart__value")

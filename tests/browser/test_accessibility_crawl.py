@@ -1,5 +1,10 @@
-"""Every page of the access matrix, for every role, in a 320 px wide Chromium: axe-core finds nothing
-(WCAG 2.2 A and AA and best practice), the page does not scroll sideways and has exactly one h1.
+"""Every page of the access matrix, for every role, in a 320 px wide Chromium and again with text at 200% in a
+1280 px window: axe-core finds nothing (WCAG 2.2 A and AA and best practice), the page does not scroll sideways
+(WCAG 1.4.10 reflow, 1.4.4 resize text) and has exactly one h1.
+
+200% text is the browser's own text-size setting, as a person sets it (Chromium's "Font size", through the
+DevTools protocol's Page.setFontSizes), not a style added to the page: it doubles every rem and em, and media
+queries in em see it too, as they do for that person (the NHS.UK layout's 40em breakpoint is then 1282 px).
 
 Pages are the matrix's GET routes a role may open (200), is refused (403) or finds missing (404),
 and the error state of every form it may post (an empty or invalid form answered 422). One browser
@@ -20,6 +25,9 @@ from tests.test_access_matrix import CASES, ROLES, make_world
 
 pytestmark = pytest.mark.browser
 
+WINDOW = {"width": 1280, "height": 900}
+DEFAULT_FONT_PX = 16  # Chromium's default text size: 200% is twice it
+VIEWS = ("320px", "200%-text")
 SHOWN = (200, 403, 404)  # answers that are a page to read
 FILES = {
     "static",
@@ -75,15 +83,15 @@ def more_pages(frameworks, role: str) -> list[str]:
     return pages
 
 
-def crawl(page, ids: dict, role: str, extra: list[str]) -> tuple[dict, int]:
-    """Visit every state ``role`` can reach; the findings by state, and how many states were checked."""
+def crawl(page, ids: dict, label: str, role: str, extra: list[str]) -> tuple[dict, int]:
+    """Visit every state ``role`` can reach; the findings by state (named with ``label``), and how many were checked."""
     findings: dict = {}
     checked = 0
     for path in extra:
         assert page.goto(path).status == 200, path
         checked += 1
         if found := page_findings(page):
-            findings[f"{role} GET {path} (200)"] = found
+            findings[f"{label} GET {path} (200)"] = found
     for case in (case for case in CASES if case.endpoint not in FILES):
         expected = case.expected[role]
         path = case.path(ids)
@@ -103,19 +111,33 @@ def crawl(page, ids: dict, role: str, extra: list[str]) -> tuple[dict, int]:
         checked += 1
         found = page_findings(page)
         if found:
-            findings[f"{role} {case.method} {path} ({expected})"] = found
+            findings[f"{label} {case.method} {path} ({expected})"] = found
     return findings, checked
 
 
+def text_at_200_percent(context, page) -> None:
+    """Set the browser's text size to twice its default for ``page`` (it lasts across its navigations)."""
+    session = context.new_cdp_session(page)
+    session.send("Page.setFontSizes", {"fontSizes": {"standard": 2 * DEFAULT_FONT_PX, "fixed": 2 * 13}})
+
+
+@pytest.mark.parametrize("view", VIEWS)
 @pytest.mark.parametrize("role", ROLES)
-def test_every_page_and_error_state_is_accessible_at_320_px(app, browser, live_server, frameworks, role):
+def test_every_page_and_error_state_is_accessible_at_320_px_and_200_percent_text(
+    app, browser, live_server, frameworks, role, view
+):
     ids, people = make_world(frameworks)
-    context = browser.new_context(base_url=live_server, viewport=PHONE)
+    context = browser.new_context(base_url=live_server, viewport=PHONE if view == "320px" else WINDOW)
     context.add_init_script(path=str(AXE))
     try:
         if role != "anonymous":
             sign_in_by_cookie(context, app, live_server, people[role])
-        findings, checked = crawl(context.new_page(), ids, role, more_pages(frameworks, role))
+        page = context.new_page()
+        if view == "200%-text":
+            text_at_200_percent(context, page)
+            page.goto("/")
+            assert page.evaluate("() => getComputedStyle(document.documentElement).fontSize") == "32px"
+        findings, checked = crawl(page, ids, f"{role} at {view}", role, more_pages(frameworks, role))
     finally:
         context.close()
     assert checked > (5 if role == "anonymous" else 30)
@@ -214,6 +236,7 @@ def test_filter_selects_stay_in_their_column_with_text_at_200_percent(
         for path in paths:
             page.goto(path.format(**ids))
             page.evaluate("() => { document.documentElement.style.fontSize = '200%'; }")
+            page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")  # filters
             assert page.evaluate(SELECTS_OVERFLOWING) == [], path
     finally:
         context.close()

@@ -191,6 +191,7 @@ def test_filter_the_portfolio_in_place_and_go_back(page, frameworks):
     assert_accessible(page)
 
     page.evaluate("window.notReloaded = true")
+    page.get_by_text("Filters", exact=True).click()  # the filters are in a details section, closed at first
     page.get_by_label("Kind").select_option(label="Reflective account")
     expect(page).to_have_url(re.compile(r"kind=reflection"))
     expect(titles).to_have_count(2)
@@ -319,6 +320,7 @@ def test_back_after_a_search_returns_to_the_previous_filters_even_after_leaving_
     db.session.commit()
     sign_in(page, "worker@example.org", PASSWORD)
     page.goto("/portfolio/")
+    page.get_by_text("Filters", exact=True).click()  # the filters are in a details section, closed at first
     page.get_by_label("Kind").select_option(label="Reflective account")
     expect(page).to_have_url(re.compile(r"kind=reflection"))
     search = page.get_by_label("Search titles and text")

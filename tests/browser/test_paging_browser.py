@@ -57,6 +57,7 @@ def test_the_queue_pages_with_javascript_off(browser, live_server, frameworks):
         page.get_by_role("link", name="Next page").click()
         page.wait_for_url("**/review/?page=2")
         expect(page.locator("#queue-status")).to_have_text("30 submissions, showing 26 to 30 (page 2 of 2)")
+        page.get_by_text("Filters", exact=True).click()  # the filters are in a details section, closed at first
         page.get_by_label("Kind").select_option(label="Other evidence")
         page.get_by_role("button", name="Apply filters").click()
         page.wait_for_url("**/review/?q=&kind=other")

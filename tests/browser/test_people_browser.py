@@ -120,6 +120,7 @@ def test_people_search_updates_the_list_in_place(page, live_server, frameworks):
     assert "q=wendy.two" in page.url  # kept in the address
 
     page.get_by_label("Name or email").fill("")
+    page.get_by_text("Filters", exact=True).click()  # the filters are in a details section, closed at first
     page.get_by_label("Role").select_option("supervisor")
     expect(page.locator("#people-count")).to_have_text("1 person matches your search")
     expect(page.locator("#people-list")).to_contain_text("Sam Supervisor")

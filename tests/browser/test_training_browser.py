@@ -72,6 +72,7 @@ def test_manager_filters_the_matrix_to_expired_training_in_place(page, client, a
     assert_accessible(page)
     page.evaluate("window.notReloaded = true")
 
+    page.get_by_text("Filters", exact=True).click()  # the filters are in a details section, closed at first
     page.get_by_label("Show workers with").select_option(label="Something expired")
     expect(page.locator("#compliance-status")).to_have_text("2 workers match your filters")
     assert _worker_names(page) == ["Alice Able", "Dan Dale", "Totals"]

@@ -1,0 +1,141 @@
+"""Phones (issue 14): a link worker between home visits, at 375 and 320 CSS px. The progress chart's words are
+readable, the portfolio's filters fold away so the list is near the top, the competence map has contents, jumps
+and a filter by status (with and without JavaScript), and wide tables scroll on their own with the row's name in view.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import (
+    AXE,
+    assert_accessible,
+    chart_value,
+    horizontal_overflow,
+    sign_in_by_cookie,
+)
+from tests.factories import competence, link_draft, meet
+
+pytestmark = pytest.mark.browser
+
+PHONE_375 = {"width": 375, "height": 667}
+PHONE_320 = {"width": 320, "height": 640}
+FONT_SIZES = """(root) => Array.from(root.querySelectorAll('*'))
+  .filter(e => e.offsetParent && Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim()))
+  .map(e => parseFloat(getComputedStyle(e).fontSize))"""
+
+
+@pytest.fixture
+def phone(app, browser, live_server, worker):
+    """A signed-in worker's page in a phone-sized window, with axe-core ready."""
+    contexts = []
+
+    def open_page(viewport=PHONE_375, javascript=True):
+        context = browser.new_context(base_url=live_server, viewport=viewport, java_script_enabled=javascript)
+        context.add_init_script(path=str(AXE))
+        contexts.append(context)
+        sign_in_by_cookie(context, app, live_server, worker)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", [PHONE_375, PHONE_320], ids=["375px", "320px"])
+def test_the_progress_chart_has_readable_words_and_its_values_as_text(phone, worker, supervisor, viewport):
+    meet(worker, [competence("PS-LW-01")], supervisor=supervisor)
+    page = phone(viewport)
+    page.goto("/progress/")
+    chart = page.get_by_role("figure", name="Competences met, by tier")
+    expect(chart_value(chart, "Link Worker")).to_have_text(re.compile(r"^1 of \d+ met$"))
+    expect(chart_value(chart, "Link Worker Coach")).to_have_text(re.compile(r"^0 of \d+ met$"))
+    sizes = chart.evaluate(FONT_SIZES)
+    assert sizes and min(sizes) >= 14, sizes
+    # Page text, not a scaled picture: the words are as tall as their font says.
+    assert chart_value(chart, "Link Worker").bounding_box()["height"] >= 14
+    assert horizontal_overflow(page) == 0
+    assert_accessible(page)
+
+
+def test_on_a_phone_the_portfolio_list_is_near_the_top_and_its_filters_open_on_demand(phone, worker):
+    for n in range(3):
+        link_draft(worker, [competence("PS-LW-01")], title=f"Home visit notes {n}")
+    page = phone()
+    page.goto("/portfolio/")
+    expect(page.get_by_label("Search titles and text")).to_be_visible()  # search stays in view
+    expect(page.get_by_label("Kind")).to_be_hidden()
+    assert page.locator("#evidence-list").bounding_box()["y"] < PHONE_375["height"]  # on the first screen
+    assert_accessible(page)
+
+    page.get_by_text("Filters", exact=True).click()
+    expect(page.get_by_label("Kind")).to_be_visible()
+    page.get_by_label("Status").select_option(label="Draft")
+    expect(page.locator("#evidence-count")).to_have_text("3 items match your filters")
+    expect(page).to_have_url(re.compile(r"status=draft"))
+    assert horizontal_overflow(page) == 0
+    assert_accessible(page)
+
+
+def test_the_competence_map_on_a_phone_has_contents_jumps_statuses_and_a_filter(phone, worker, supervisor):
+    meet(worker, [competence("PS-LW-01")], supervisor=supervisor)
+    link_draft(worker, [competence("PS-LW-02")])
+    page = phone()
+    page.goto("/portfolio/map")
+    contents = page.get_by_role("navigation", name="Tiers of the competence map")
+    expect(contents.get_by_role("link")).to_have_count(3)
+    contents.get_by_role("link", name=re.compile(r"^Link Worker Coach \(0 of \d+ met\)$")).click()
+    expect(page).to_have_url(re.compile(r"#tier-2$"))
+    expect(page.get_by_role("heading", name="Link Worker Coach", exact=True)).to_be_in_viewport()
+    # Each competence says where it stands, in My progress's words, on the phone's screen.
+    for ref, status in (("PS-LW-01", "Met"), ("PS-LW-02", "In progress"), ("PS-LW-03", "Not started")):
+        row = page.locator("#competence-map tr").filter(has_text=competence(ref).statement)
+        expect(row.locator(".nhsuk-tag").last).to_have_text(status)
+        expect(row.locator(".nhsuk-tag").last).to_be_visible()
+    assert horizontal_overflow(page) == 0
+
+    page.goto("/portfolio/map")
+    page.evaluate("() => { window.notReloaded = true; window.statusLine = document.getElementById('map-status'); }")
+    page.get_by_text("Filters", exact=True).click()
+    page.get_by_label("Show competences").select_option(label="In progress")
+    expect(page.locator("#map-status")).to_have_text("1 competence with status In progress")
+    expect(page.locator("#competence-map tbody tr")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"status=in-progress"))
+    assert page.evaluate("() => window.notReloaded && window.statusLine === document.getElementById('map-status')")
+    assert page.title() == "Competence map: 1 competence with status In progress – Evidence portfolio"
+    assert horizontal_overflow(page) == 0
+    assert_accessible(page)
+
+
+def test_the_map_filter_works_with_javascript_off(phone, worker, supervisor):
+    meet(worker, [competence("PS-LW-01")], supervisor=supervisor)
+    page = phone(PHONE_320, javascript=False)
+    page.goto("/portfolio/map")
+    page.get_by_text("Filters", exact=True).click()  # the browser's own details element
+    page.get_by_label("Show competences").select_option(label="Met")
+    page.get_by_role("button", name="Show", exact=True).click()
+    page.wait_for_url("**/portfolio/map?status=met")
+    expect(page.locator("#map-status")).to_have_text("1 competence with status Met")
+    expect(page.locator("#competence-map tbody tr")).to_have_count(1)
+    assert horizontal_overflow(page) == 0
+
+
+def test_a_wide_table_scrolls_in_a_focusable_region_with_a_cue_and_its_first_column_in_view(phone, worker):
+    page = phone(PHONE_320)
+    page.goto(f"/frameworks/{worker.framework_id}")
+    region = page.get_by_role("region", name="Competences by tier")
+    assert region.evaluate("r => r.scrollWidth > r.clientWidth")  # wider than a 320 px phone
+    assert "gradient" in region.evaluate("r => getComputedStyle(r).backgroundImage")  # the edge shadow
+    first = region.locator("tbody tr").first.locator("th")
+    left = first.bounding_box()["x"]
+    region.focus()
+    expect(region).to_be_focused()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")  # the keyboard scrolls it (smoothly: wait for it to move)
+    page.wait_for_function("(r) => r.scrollLeft > 0", arg=region.element_handle(), timeout=5000)
+    assert first.bounding_box()["x"] == left  # the tier's name stays where it was
+    assert horizontal_overflow(page) == 0
+    assert_accessible(page)
