@@ -56,7 +56,7 @@ browser:
 bench: setup
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
-setup: $(STAMPS)/python $(STAMPS)/vendor $(STAMPS)/static
+setup: $(STAMPS)/python $(STAMPS)/vendor $(STAMPS)/fonts $(STAMPS)/static
 
 database: setup
 	PORTFOLIO_ENV=development $(FLASK) db upgrade
@@ -88,6 +88,23 @@ $(STAMPS)/vendor: $(STAMPS)/node Makefile
 	! grep -q 'https\?://' static/vendor/nhsuk/nhsuk-frontend.min.css
 	@touch $@
 
+# The panel PDF's fonts (SIL Open Font License, with their licences), from the pinned
+# npm packages in package.json: Noto Sans (Latin, Greek, Cyrillic, Vietnamese),
+# Noto Sans Arabic, and Noto Sans Hans (Simplified Chinese, GB2312). Only the
+# weights the PDF uses are copied; fonts/ is git-ignored.
+$(STAMPS)/fonts: $(STAMPS)/node Makefile
+	rm -rf fonts
+	mkdir -p fonts
+	cp node_modules/@expo-google-fonts/noto-sans/400Regular/NotoSans_400Regular.ttf \
+	   node_modules/@expo-google-fonts/noto-sans/700Bold/NotoSans_700Bold.ttf \
+	   node_modules/@expo-google-fonts/noto-sans-arabic/400Regular/NotoSansArabic_400Regular.ttf \
+	   node_modules/@expo-google-fonts/noto-sans-arabic/700Bold/NotoSansArabic_700Bold.ttf \
+	   node_modules/@embedpdf/fonts-sc/fonts/NotoSansHans-Regular.otf fonts/
+	cp node_modules/@expo-google-fonts/noto-sans/LICENSE_FONT fonts/LICENSE-NotoSans.txt
+	cp node_modules/@expo-google-fonts/noto-sans-arabic/LICENSE_FONT fonts/LICENSE-NotoSansArabic.txt
+	cp node_modules/@embedpdf/fonts-sc/LICENSE fonts/LICENSE-NotoSansHans.txt
+	@touch $@
+
 # Content-hashed copies of every static file (served with a year's caching), their
 # gzip and brotli versions, and the manifest url_for('static') reads: rebuilt
 # whenever a source file under static/ changes.
@@ -98,4 +115,4 @@ $(STAMPS)/static: $(STAMPS)/python $(STAMPS)/vendor $(STATIC_SOURCES)
 	@touch $@
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor $(STAMPS) instance
+	rm -rf $(VENV) node_modules static/vendor fonts $(STAMPS) instance

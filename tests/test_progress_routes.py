@@ -897,21 +897,19 @@ def test_the_worker_downloads_their_portfolio_pdf(client, auth, people, portfoli
     assert response.data.startswith(b"%PDF")
     text = pdf_text(response.data)
     for expected in (
-        "Evidence portfolio",
-        "Worker: Wren Worker",
+        "Portfolio for a promotion panel Wren Worker",
         "Framework: Link Worker Competency Framework",
         "Current tier: Link Worker",
-        "Target tier: Link Worker Coach",
-        f"Date: {long_date(TODAY)}",
-        "Progress summary",
+        "Requested tier: Link Worker Coach",
+        f"Prepared on {long_date(TODAY)}",
+        "Competences met",
         "Link Worker: 1 of 48 competences met",
         "Link Worker Coach: 0 of 20 competences met",
-        "Psychosocial Link Worker: 0 of 17 competences met",
         "Ready for Link Worker Coach: not yet",
-        f"{first.statement} [Met]",
+        f"PS-LW-01 {first.statement} [Met]",
         f"Walking group report (Other evidence, {long_date(RECENT_DAY)}): signed off by Sam Supervisor on {long_date(decision.decided_at)}",
         "No accepted evidence yet",
-        "Requirement verifications",
+        "Mandatory requirements",
         f"{requirement(worker, 'REQ-DRIVING').statement}: verified (verified by Mo Manager on 6 May 2025)",
         "verified by Mo Manager on 6 May 2025, renew by 6 May 2028",
         "Attached files",
@@ -933,7 +931,8 @@ def test_the_portfolio_pdf_for_another_target_tier(client, auth, people, portfol
     response = client.get(f"/progress/portfolio.pdf?tier={top.id}")
     assert response.status_code == 200
     text = pdf_text(response.data)
-    assert "Target tier: Psychosocial Link Worker" in text
+    assert "Requested tier: Psychosocial Link Worker" in text
+    assert "Psychosocial Link Worker: 0 of 17 competences met" in text  # on the cover, up to the requested tier
     assert competences("link-worker", "psychosocial-link-worker")[0].statement in text
     other_framework = tier("sfh-senior-engagement-worker", "senior-engagement-worker")
     assert client.get(f"/progress/portfolio.pdf?tier={other_framework.id}").status_code == 404
@@ -946,7 +945,7 @@ def test_supervisor_and_manager_get_the_workers_pdf_and_others_do_not(client, au
         response = client.get(f"/progress/workers/{worker.id}/portfolio.pdf")
         assert response.status_code == 200 and response.mimetype == "application/pdf"
         assert response.headers["Content-Disposition"].startswith("attachment;")
-        assert "Worker: Wren Worker" in pdf_text(response.data)
+        assert "Portfolio for a promotion panel Wren Worker" in pdf_text(response.data)
     for person in (other, stranger):
         auth.login_as(person)
         assert client.get(f"/progress/workers/{worker.id}/portfolio.pdf").status_code == 404
@@ -962,7 +961,7 @@ def test_the_pdf_download_header_is_sendable_for_any_name(client, auth, app, fra
     disposition.encode("latin-1")  # what gunicorn and werkzeug's server do; a UnicodeEncodeError is a failed download
     assert disposition.startswith("attachment;")
     assert disposition.count('"') in (0, 2), f"a quote in the name breaks the header: {disposition}"
-    assert "Worker: ?ucja Nguy?n" in pdf_text(response.data) or "Worker: Łucja" in pdf_text(response.data)
+    assert 'Portfolio for a promotion panel Łucja Nguyễn "Lu"' in pdf_text(response.data)
 
 
 # --- The data export ---------------------------------------------------------------------

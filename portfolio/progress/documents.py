@@ -2,190 +2,218 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from decimal import Decimal
 
-from fpdf import FPDF
 from sqlalchemy import Row, select
 from sqlalchemy.orm import aliased
 
+from ..cpd import service as cpd
+from ..evidence import kinds
+from ..evidence.anonymity import plain_text
 from ..extensions import db
-from ..models import Competence, Decision, Evidence, EvidenceFile, Tier, User
+from ..models import Competence, Decision, Evidence, EvidenceFile, PromotionRecommendation, Tier, User
 from ..organisation.service import identity
 from ..privacy.visibility import visible_to
+from ..training import service as training
 from . import rules
 from .service import WorkerProgress, today
+from .typesetting import NBSP, Document, long_date, on
 
-# The PDF's built-in fonts cover Latin-1 only: typographic punctuation is
-# mapped to its plain equivalent rather than shipping a font file.
-_PLAIN = str.maketrans(
-    {"‘": "'", "’": "'", "“": '"', "”": '"', "–": "-", "—": "-", "…": "...", "•": "-", "\u00a0": " "}
-)
+INDENT = 6  # mm: items under their competence, text under its item
 
 
-def _latin1(text: str) -> str:
-    return (text or "").translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
-
-
-class _Document(FPDF):
-    def __init__(self, title: str):
-        super().__init__(format="A4")
-        self.doc_title = _latin1(title)
-        self.set_auto_page_break(True, margin=15)
-        self.set_title(self.doc_title)
-        self.set_creator("Evidence portfolio")
-        self._char_widths: dict[tuple, dict[str, float]] = {}
-
-    def footer(self):
-        self.set_y(-12)
-        self.set_font("Helvetica", size=8)
-        self.cell(0, 6, f"{self.doc_title} - page {self.page_no()}", align="C")
-
-    def heading(self, text: str, size: int = 14):
-        self.set_font("Helvetica", "B", size)
-        self.multi_cell(0, size * 0.5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-        self.ln(1)
-
-    def para(self, text: str, size: int = 10, style: str = ""):
-        self.set_font("Helvetica", style, size)
-        text = _latin1(text)
-        lines = self._lines(text)
-        if lines is None:
-            self.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
-            return
-        for line in lines:
-            self.cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
-
-    def _lines(self, text: str) -> list[str] | None:
-        """``text`` broken at spaces into lines that fit the page, measuring each word once.
-
-        fpdf2's multi_cell re-measures the whole line for every character it
-        adds (about 2 ms a paragraph, 20 s for a 2,000-item portfolio); its
-        maintainers advise cell() for text known to fit. None when a word is
-        wider than the page or the text has line breaks: multi_cell then
-        breaks it as it always has.
-        """
-        width = self.epw - 2 * self.c_margin
-        if "\n" in text:
-            return None
-        if self._width(text) <= width:
-            return [text]
-        space = self._width(" ")
-        lines: list[str] = []
-        line, line_width, started = "", 0.0, False
-        for word in text.split(" "):
-            word_width = self._width(word)
-            if word_width > width:
-                return None
-            if started and word and line_width + space + word_width > width:
-                lines.append(line)
-                line, line_width = word, word_width
-            elif started:
-                line, line_width = f"{line} {word}", line_width + space + word_width
-            else:
-                line, line_width, started = word, word_width, True
-        lines.append(line)
-        return lines
-
-    def _width(self, text: str) -> float:
-        """get_string_width, one character at a time and remembered: a built-in font has no kerning."""
-        widths = self._char_widths.setdefault((self.font_family, self.font_style, self.font_size_pt), {})
-        total = 0.0
-        for char in text:
-            if char not in widths:
-                widths[char] = self.get_string_width(char)
-            total += widths[char]
-        return total
-
-
-def _long(day: date | datetime | None) -> str:
-    return f"{day.day} {day:%B %Y}" if day else ""
+def organisation_name() -> str:
+    """The organisation named in the running header (the one place the PDF reads it)."""
+    return identity().organisation_name or identity().service_name
 
 
 def portfolio_pdf(progress: WorkerProgress, target: Tier) -> bytes:
-    """The portfolio for a promotion panel: cover, progress, accepted evidence per competence, checks, files.
+    """The portfolio for a promotion panel: a one-page summary, then each competence's accepted evidence in full.
 
     A panel sees what anyone but the worker may see (``visible_to(None)``):
-    never a private reflection or a draft, their titles or their files.
-    Only the columns the document prints are read, in a fixed number of
-    queries whatever the size of the portfolio.
+    never a private reflection or a draft, their titles, text or files.
+    Only what the document prints is read, in a fixed number of queries
+    whatever the size of the portfolio.
     """
     worker = progress.worker
-    framework_tree = progress.tree
-    required = {c.id for c in rules.required_for(target, framework_tree.tiers, framework_tree.competences)}
-    # Accepted evidence per statement: item, who signed it off and when (one query).
+    required = {c.id for c in rules.required_for(target, progress.tree.tiers, progress.tree.competences)}
+    accepted = _accepted(worker)
+    texts = _texts(worker)
+    pdf = Document(
+        f"Portfolio of {worker.name} for {target.name}",
+        f"{worker.name}  ·  {progress.framework.title}  ·  {organisation_name()}",
+    )
+    _cover(pdf, progress, target)
+    pdf.add_page()
+    pdf.heading(f"Competences for {target.name} and the evidence accepted for each", 16, space_before=0)
+    printed: dict[int, str] = {}  # item -> the competence its text is printed under
+    for block in progress.blocks:
+        areas = [(area, [r for r in area.rows if r.competence.id in required]) for area in block.areas]
+        if not any(rows for _, rows in areas):
+            continue
+        pdf.heading(block.title, 14, space_before=6)
+        for area, rows in areas:
+            if not rows:
+                continue
+            pdf.heading(area.group.name, 12)
+            for row in rows:
+                competence = row.competence
+                status = row.status.label.replace(" ", NBSP)
+                pdf.heading(f"{competence.ref} {competence.statement} [{status}]", 10, space_before=2)
+                items = accepted.get(competence.ref, [])
+                with pdf.indented(INDENT):
+                    if not items:
+                        pdf.para("No accepted evidence yet", 9)
+                    for item in items:
+                        _item(pdf, item, texts.get(item.id, []), printed.get(item.id))
+                        printed.setdefault(item.id, competence.ref)
+    _files(pdf, worker)
+    return bytes(pdf.output())
+
+
+def _cover(pdf: Document, progress: WorkerProgress, target: Tier) -> None:
+    """One page: who, which tiers, what is met, requirements, training, CPD and the supervisor's recommendation."""
+    worker = progress.worker
+    pdf.add_page()
+    pdf.heading("Portfolio for a promotion panel", 18, space_before=0)
+    pdf.para(worker.name, 14, "B", after=1)
+    pdf.para(f"Framework: {progress.framework.title}")
+    pdf.para(f"Current tier: {worker.tier.name if worker.tier else 'None'}")
+    pdf.para(f"Requested tier: {target.name}")
+    request = progress.open_request
+    if request is not None:
+        pdf.para(f"Promotion request: {request.target_tier.name}, made {on(request.requested_at)}")
+    else:
+        pdf.para("Promotion request: none open")
+    pdf.para(f"Prepared {on(today())}", after=1)
+    readiness = progress.readiness
+    if readiness.tier and readiness.tier.id == target.id:
+        pdf.para(f"Ready for {target.name}: {'yes' if readiness.ready else 'not yet'}", style="B")
+
+    pdf.heading("Competences met", 12)
+    positions = {t.id: t.position for t in progress.tree.tiers}
+    for block in progress.blocks:
+        if positions.get(block.tier.id, 0) > target.position:
+            continue
+        pdf.para(f"{block.title}: {block.met} of {block.total} competences met", 9, "B")
+        with pdf.indented(INDENT):
+            for area in block.areas:
+                pdf.para(f"{area.group.name}: {area.met} of {area.total}", 9)
+
+    pdf.heading("Mandatory requirements", 12)
+    if not progress.requirements:
+        pdf.para("This framework has no mandatory requirements.", 9)
+    for state in progress.requirements:
+        v = state.verification
+        detail = (
+            f"verified by {v.verified_by.name} {on(v.verified_on)}"
+            + (f", renew by {long_date(v.expires_on)}" if v.expires_on else "")
+            if v
+            else "not verified"
+        )
+        pdf.para(f"{state.requirement.statement}: {state.state} ({detail})", 9)
+
+    pdf.heading("Training", 12)
+    courses = training.worker_training(worker)
+    if not courses:
+        pdf.para("No courses are required for this tier.", 9)
+    for course in courses:
+        due = f" (renew by {long_date(course.due_on)})" if course.due_on else ""
+        pdf.para(f"{course.item.title}: {course.status.label}{due}", 9)
+
+    year = today().year
+    hours = dict(cpd.hours_by_year(worker)).get(year, Decimal(0))
+    pdf.heading("Continuing professional development", 12)
+    pdf.para(f"CPD hours in {year}: {hours.normalize():f}", 9)
+
+    pdf.heading("Supervisor’s recommendation", 12)
+    recommendations = _recommendations(request.id) if request is not None else []
+    if not recommendations:
+        pdf.para("No supervisor has recommended on a promotion request yet.", 9)
+    for recommendation, supervisor in recommendations:
+        verdict = "supports the request" if recommendation.supports else "does not yet support the request"
+        pdf.para(f"{supervisor} {verdict} ({on(recommendation.at)}):", 9, "B")
+        with pdf.indented(INDENT):
+            pdf.para(recommendation.reasons, 9)
+
+
+def _item(pdf: Document, item: Row, written: list[tuple[str, str]], printed_under: str | None) -> None:
+    """One accepted item: what it is, who signed it off and when, then its text (once in the document)."""
+    pdf.para(
+        f"{item.title} ({item.kind.label}, {long_date(item.occurred_on)}): "
+        f"signed off by {item.supervisor} {on(item.decided_at)}",
+        9,
+        "B",
+        keep=1,
+    )
+    with pdf.indented(INDENT):
+        if item.comment:
+            pdf.para(f"Supervisor’s comment: {item.comment}", 9)
+        if printed_under is not None:
+            pdf.para(f"Its text is printed above, under {printed_under}.", 9)
+        else:
+            for label, text in written:
+                pdf.para(label, 9, "B", keep=1)
+                pdf.para(text, 9)
+    pdf.ln(1.5)
+
+
+def _accepted(worker: User) -> dict[str, list[Row]]:
+    """Statement ref -> the items accepted for it that a panel may see, oldest first, with who signed them off."""
     supervisor = aliased(User)
     accepted: dict[str, list[Row]] = {}
-    for item_row in db.session.execute(
+    for row in db.session.execute(
         rules.accepted_query(
+            Evidence.id,
             Evidence.title,
             Evidence.kind,
             Evidence.occurred_on,
             supervisor.name.label("supervisor"),
             Decision.decided_at,
+            Decision.comment,
             Competence.ref,
         )
         .join(supervisor, supervisor.id == Decision.supervisor_id)
         .where(Evidence.owner_id == worker.id, visible_to(None))
         .order_by(Evidence.occurred_on, Evidence.id)
     ):
-        accepted.setdefault(item_row.ref, []).append(item_row)
+        accepted.setdefault(row.ref, []).append(row)
+    return accepted
+
+
+def _texts(worker: User) -> dict[int, list[tuple[str, str]]]:
+    """Item -> its written parts as plain text, labelled as its kind labels them (one query, accepted items only)."""
+    shown = rules.accepted_query(Evidence.id).where(Evidence.owner_id == worker.id, visible_to(None))
+    columns = [getattr(Evidence, name) for name in kinds.TEXT_COLUMNS]
+    texts: dict[int, list[tuple[str, str]]] = {}
+    for row in db.session.execute(select(Evidence.id, Evidence.kind, *columns).where(Evidence.id.in_(shown))):
+        parts = [(label, plain_text(getattr(row, name) or "")) for name, label in kinds.get(row.kind).written]
+        texts[row.id] = [(label, text) for label, text in parts if text]
+    return texts
+
+
+def _recommendations(request_id: int) -> list[Row]:
+    """A request's recommendations with the supervisor's name, oldest first (one query)."""
+    return list(
+        db.session.execute(
+            select(PromotionRecommendation, User.name)
+            .join(User, User.id == PromotionRecommendation.supervisor_id)
+            .where(PromotionRecommendation.request_id == request_id)
+            .order_by(PromotionRecommendation.at, PromotionRecommendation.id)
+        ).all()
+    )
+
+
+def _files(pdf: Document, worker: User) -> None:
+    """The files attached to items a panel may see (names and fingerprints; the files come separately)."""
     stored = db.session.execute(
         select(EvidenceFile.original_name, EvidenceFile.size, EvidenceFile.sha256, Evidence.title)
         .join(Evidence, Evidence.id == EvidenceFile.evidence_id)
         .where(Evidence.owner_id == worker.id, visible_to(None))
         .order_by(Evidence.id, EvidenceFile.id)
     ).all()
-
-    pdf = _Document(f"Portfolio of {worker.name} for {target.name}")
-    pdf.add_page()
-    pdf.heading(" - ".join(filter(None, [identity().service_name, identity().organisation_name])), 20)
-    pdf.para(f"Worker: {worker.name}", 12)
-    pdf.para(f"Framework: {progress.framework.title}", 12)
-    pdf.para(f"Current tier: {worker.tier.name if worker.tier else 'None'}", 12)
-    pdf.para(f"Target tier: {target.name}", 12)
-    pdf.para(f"Date: {_long(today())}", 12)
-    pdf.ln(4)
-    pdf.heading("Progress summary")
-    for block in progress.blocks:
-        pdf.para(f"{block.title}: {block.met} of {block.total} competences met")
-    readiness = progress.readiness
-    if readiness.tier and readiness.tier.id == target.id:
-        pdf.para(f"Ready for {target.name}: {'yes' if readiness.ready else 'not yet'}", style="B")
-    pdf.add_page()
-    pdf.heading(f"Competences for {target.name} and the evidence accepted for each")
-    for block in progress.blocks:
-        for area in block.areas:
-            rows = [r for r in area.rows if r.competence.id in required]
-            if not rows:
-                continue
-            pdf.heading(f"{block.title}: {area.group.name}", 12)
-            for row in rows:
-                pdf.para(f"{row.competence.statement} [{row.status.label}]", style="B")
-                for item in accepted.get(row.competence.ref, []):
-                    pdf.para(
-                        f"    {item.title} ({item.kind.label}, {_long(item.occurred_on)}): "
-                        f"signed off by {item.supervisor} on {_long(item.decided_at)}",
-                        size=9,
-                    )
-                if not accepted.get(row.competence.ref):
-                    pdf.para("    No accepted evidence yet", size=9, style="I")
-    pdf.add_page()
-    pdf.heading("Requirement verifications")
-    if not progress.requirements:
-        pdf.para("This framework has no mandatory requirements.")
-    for state in progress.requirements:
-        v = state.verification
-        detail = (
-            f"verified by {v.verified_by.name} on {_long(v.verified_on)}"
-            + (f", renew by {_long(v.expires_on)}" if v.expires_on else "")
-            if v
-            else "not verified"
-        )
-        pdf.para(f"{state.requirement.statement}: {state.state} ({detail})")
-    pdf.ln(3)
-    pdf.heading("Attached files")
+    pdf.heading("Attached files", 14, space_before=8)
     if not stored:
         pdf.para("No files.")
     for item in stored:
-        pdf.para(f"{item.original_name} ({item.size} bytes, sha256 {item.sha256[:16]}...) - {item.title}", size=9)
-    return bytes(pdf.output())
+        pdf.para(f"{item.original_name} ({item.size} bytes, sha256 {item.sha256[:16]}...) - {item.title}", 9)
