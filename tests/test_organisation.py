@@ -22,7 +22,7 @@ from portfolio.organisation import service
 from portfolio.organisation.service import Changes, identity
 
 from .conftest import body_of, csrf_token
-from .factories import SVG, make_user, png_bytes
+from .factories import SVG, emailed_at_once, make_user, png_bytes
 from .pages import assert_error_shown, audit_rows, count, files_on_disk, page_title, pdf_text, reload, text_of, words
 from .racing import HttpClient, overlapped, race
 
@@ -312,6 +312,7 @@ def test_emails_are_signed_with_the_service_and_organisation(app, manager, worke
     service.update_settings(manager, Changes(service_name="Link worker portfolio", organisation_name=VCS, is_nhs=False))
 
     # Sent as the notice's transaction commits (the task queue runs at once in tests).
+    emailed_at_once(worker)
     notifications.notify(worker, "Something happened", "/", email_subject="Something happened")
     db.session.commit()
 
@@ -337,7 +338,7 @@ def test_the_panel_pdf_names_the_service_and_the_organisation(client, auth, work
     response = client.get("/progress/portfolio.pdf")
 
     assert response.status_code == 200
-    assert f"Link worker portfolio - {VCS}" in pdf_text(response.data)
+    assert f"by Link worker portfolio - {VCS}" in pdf_text(response.data)
 
 
 def test_two_managers_saving_the_first_settings_at_once_both_land_in_order(app, server):

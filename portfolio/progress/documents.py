@@ -85,7 +85,10 @@ def _cover(pdf: Document, progress: WorkerProgress, target: Tier) -> None:
         pdf.para(f"Promotion request: {request.target_tier.name}, made {on(request.requested_at)}")
     else:
         pdf.para("Promotion request: none open")
-    pdf.para(f"Prepared {on(today())}", after=1)
+    pdf.para(
+        f"Prepared {on(today())} by {' - '.join(filter(None, [identity().service_name, identity().organisation_name]))}",
+        after=1,
+    )
     readiness = progress.readiness
     if readiness.tier and readiness.tier.id == target.id:
         pdf.para(f"Ready for {target.name}: {'yes' if readiness.ready else 'not yet'}", style="B")
