@@ -70,6 +70,7 @@ def test_without_settings_the_header_names_the_service_and_has_no_nhs_logo(clien
     assert 'aria-label="Evidence portfolio homepage"' in header  # not "NHS ... homepage"
     assert page_title(page) == "Sign in – Evidence portfolio"
     assert "favicon" not in page and "nhsuk-icon" not in page  # the NHS.UK icons are the NHS logo too
+    assert '<link rel="icon" href="data:,">' in page  # and no request for /favicon.ico that would answer 404
 
 
 def test_an_nhs_organisation_has_the_nhs_logo_beside_its_name(app, client):
