@@ -9,6 +9,7 @@ import re
 
 import pytest
 from PIL import Image, PngImagePlugin
+from pypdf import PdfReader
 from sqlalchemy import delete, select
 from werkzeug.datastructures import FileStorage
 
@@ -340,6 +341,17 @@ def test_the_panel_pdf_names_the_service_and_the_organisation(client, auth, work
 
     assert response.status_code == 200
     assert f"by Link worker portfolio - {VCS}" in pdf_text(response.data)
+
+
+def test_the_panel_pdf_cover_carries_the_organisations_logo(client, auth, worker, manager):
+    logo = FileStorage(io.BytesIO(png_bytes((300, 90))), filename="logo.png", content_type="image/png")
+    service.update_settings(manager, Changes(service_name="Portfolio", organisation_name=VCS, is_nhs=False, logo=logo))
+    auth.login_as(worker)
+
+    cover = PdfReader(io.BytesIO(client.get("/progress/portfolio.pdf").data)).pages[0]
+
+    [image] = cover.images
+    assert image.image.size == (300, 90)
 
 
 def test_two_managers_saving_the_first_settings_at_once_both_land_in_order(app, server):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
 from sqlalchemy import Row, select
@@ -12,7 +13,7 @@ from ..evidence import kinds
 from ..evidence.anonymity import plain_text
 from ..extensions import db
 from ..models import Competence, Decision, Evidence, EvidenceFile, PromotionRecommendation, Tier, User
-from ..organisation.service import identity
+from ..organisation.service import identity, logo
 from ..privacy.visibility import visible_to
 from ..training import service as training
 from . import rules
@@ -71,10 +72,19 @@ def portfolio_pdf(progress: WorkerProgress, target: Tier) -> bytes:
     return bytes(pdf.output())
 
 
+def _logo(pdf: Document) -> None:
+    """The organisation's logo at the top of the cover, 15 mm high (re-encoded PNG or JPEG when it was stored)."""
+    image = logo()
+    if image is not None:
+        pdf.image(io.BytesIO(image.data), x=pdf.l_margin, h=15)
+        pdf.ln(3)
+
+
 def _cover(pdf: Document, progress: WorkerProgress, target: Tier) -> None:
     """One page: who, which tiers, what is met, requirements, training, CPD and the supervisor's recommendation."""
     worker = progress.worker
     pdf.add_page()
+    _logo(pdf)
     pdf.heading("Portfolio for a promotion panel", 18, space_before=0)
     pdf.para(worker.name, 14, "B", after=1)
     pdf.para(f"Framework: {progress.framework.title}")
