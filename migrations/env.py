@@ -89,10 +89,31 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes a table by copying it and dropping the old one (batch mode). With foreign keys
+            # on (the app turns them on for every connection), dropping `evidence` would cascade into its links,
+            # files, submissions and decisions, and dropping `users` would fail. The pragma only takes effect
+            # outside a transaction, so it goes to the driver's connection before the migration begins.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:  # what the copies hold must still agree, or nothing is committed
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"the migration broke foreign keys: {broken[:10]}")
+            if sqlite and connection.in_transaction():
+                connection.commit()  # the transaction the app's BEGIN listener opened, so the pragma below applies
+        except BaseException:
+            if sqlite and connection.in_transaction():
+                connection.rollback()
+            raise
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -154,3 +154,47 @@ def test_notices_from_before_the_digest_are_never_emailed_again(tmp_path):
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_going_down_to_0021_and_up_again_keeps_every_row(tmp_path):
+    """On SQLite, changing a table copies it and drops the old one: with foreign keys on, dropping `evidence`
+    would cascade into its links, files, submissions and decisions. The demo portfolio must survive both ways."""
+    from portfolio.demo import create_demo_data
+    from portfolio.frameworks.loader import data_files, load_file
+
+    fresh = create_app(
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.db'}",
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        }
+    )
+
+    def counts(connection) -> dict[str, int]:
+        tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
+        return {t: connection.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in sorted(tables)}
+
+    with fresh.app_context():
+        try:
+            upgrade()
+            for path in data_files():
+                load_file(path)
+            create_demo_data("portfolio-demo-2026")
+            db.session.remove()
+            with db.engine.connect() as connection:
+                at_head = counts(connection)
+            assert at_head["evidence_links"] > 0 and at_head["decisions"] > 0 and at_head["submissions"] > 0
+
+            downgrade(revision="0021_credentials")
+            with db.engine.connect() as connection:
+                at_0021 = counts(connection)
+            assert at_0021 == {t: n for t, n in at_head.items() if t in at_0021}
+
+            upgrade()
+            with db.engine.connect() as connection:
+                again = counts(connection)
+                assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1  # turned back on
+            assert {t: n for t, n in again.items() if t in at_0021} == at_0021
+        finally:
+            db.session.remove()
+            db.engine.dispose()
