@@ -86,6 +86,12 @@ $(STAMPS)/vendor: $(STAMPS)/node Makefile
 	# the NHS's font host; pages use the design system's fallback stack (Arial).
 	sed -E -i 's/@font-face\{[^}]*\}//g' static/vendor/nhsuk/nhsuk-frontend.min.css
 	! grep -q 'https\?://' static/vendor/nhsuk/nhsuk-frontend.min.css
+	# Its four small icons (url(/assets/images/*.svg)) go inside it as data: URIs, so the stylesheet, served
+	# under its content hash and cached for a year, names no file that could change under an unchanged name.
+	node -e "const fs = require('fs'), css = 'static/vendor/nhsuk/nhsuk-frontend.min.css'; \
+	  fs.writeFileSync(css, fs.readFileSync(css, 'utf8').replace(/url\(\/assets\/images\/([\w.-]+\.svg)\)/g, \
+	    (_, name) => 'url(data:image/svg+xml;base64,' + fs.readFileSync('static/vendor/nhsuk/assets/images/' + name).toString('base64') + ')'))"
+	! grep -q 'url(/' static/vendor/nhsuk/nhsuk-frontend.min.css
 	@touch $@
 
 # The panel PDF's fonts (SIL Open Font License, with their licences), from the pinned

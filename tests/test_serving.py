@@ -42,7 +42,8 @@ def resource_urls(page: str) -> list[str]:
     """What a browser fetches for a page by itself: stylesheets, icons, scripts, images."""
     links = re.findall(r"<link\b[^>]*\bhref=\"([^\"]+)\"", page)
     sources = re.findall(r"<(?:script|img|iframe|source|video|audio)\b[^>]*\bsrc=\"([^\"]+)\"", page)
-    return links + sources
+    imported = re.findall(r"\bdata-nhsuk-frontend=\"([^\"]+)\"", page)  # nhsuk-init.mjs imports it from there
+    return links + sources + imported
 
 
 def css_urls(css: str) -> list[str]:
@@ -85,6 +86,8 @@ def fetch_all(client, start: str) -> dict[str, object]:
         else:
             found = []
         for ref in found:
+            if ref.startswith("data:"):
+                continue  # inside the page itself: nothing is fetched
             target = urljoin("http://localhost" + url, ref)
             assert urlsplit(target).netloc == "localhost", f"{url} makes a request to another host: {ref}"
             queue.append(urlsplit(target).path)
@@ -157,7 +160,26 @@ def test_a_file_by_its_plain_name_is_not_cached_for_ever(client):
     assert "max-age=3600" in response.headers["Cache-Control"]
 
 
-def test_the_nhsuk_images_are_served_where_its_css_expects_them(client):
+def test_what_the_stylesheets_and_scripts_name_is_inside_them_or_hashed_and_cached_for_a_year(client):
+    """A file cached for a year under its hash must not name another by a name whose content can change."""
+    page = client.get("/auth/sign-in").text
+    urls = [url for url in resource_urls(page) if url.startswith("/static/")]
+    named = []
+    for url in urls:
+        body = get(client, url).get_data(as_text=True)
+        if url.endswith(".css"):
+            named += css_urls(body)  # data: URIs left out: they are inside the file
+        elif url.endswith(".mjs"):
+            named += module_imports(body)
+    assert named == []
+    # The one module nhsuk-init.mjs loads is named by the page, by its hash.
+    [frontend] = re.findall(r'data-nhsuk-frontend="([^"]+)"', page)
+    assert frontend == "/static/" + manifest()["vendor/nhsuk/nhsuk-frontend.min.js"]
+    response = get(client, frontend)
+    assert response.status_code == 200 and ONE_YEAR in response.headers["Cache-Control"]
+
+
+def test_the_nhsuk_icons_are_served_under_assets_for_an_nhs_organisations_pages(client):
     response = get(client, "/assets/images/nhsuk-icon-cross.svg", {"Accept-Encoding": "gzip"})
 
     assert response.status_code == 200
@@ -205,7 +227,7 @@ def test_a_first_visit_to_the_workers_home_is_under_150_kb(client, auth, worker)
     home = responses["/"]
     assert "Wendy Worker" in decoded(home)
     kinds = {urlsplit(url).path.rsplit(".", 1)[-1] for url in responses}
-    assert {"css", "js", "mjs", "svg"} <= kinds
+    assert {"css", "js", "mjs"} <= kinds  # the stylesheet's icons are inside it
     total = sum(on_the_wire(response) for response in responses.values())
     assert total < BUDGET, f"{total} bytes for {len(responses)} responses: " + ", ".join(
         f"{url} {on_the_wire(r)}" for url, r in responses.items()
