@@ -7,6 +7,7 @@ compliance matrix; supervisors and managers check it in one action from their ho
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -237,3 +238,76 @@ def test_the_home_list_runs_a_fixed_number_of_queries(client, auth, worker, supe
             page = text_of(client.get("/"))
         assert len(to_check(page)) == 9
         assert count_queries.count == before[reader.id], count_queries.statements
+
+
+def test_a_check_binds_to_the_version_seen_and_a_double_click_is_done_once(worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    seen = training.version_of(reload(cert))
+    evidence_service.update_evidence(
+        worker,
+        reload(cert),
+        evidence_service.EvidenceInput(
+            title="Safeguarding adults level 3",  # changed after the supervisor's page was drawn
+            occurred_on=TODAY - timedelta(days=30),
+            expires_on=TODAY + timedelta(days=3 * 365),
+            provider="NHS e-learning",
+            training_item_id=item.id,
+        ),
+    )
+    with pytest.raises(Conflict, match="changed after your page was shown"):
+        training.check_certificate(supervisor, reload(cert), seen)
+    assert reload(cert).checked_at is None and audit_rows("certificate.checked") == []
+
+    fresh = training.version_of(reload(cert))
+    training.check_certificate(supervisor, reload(cert), fresh)
+    training.check_certificate(supervisor, reload(cert), fresh)  # the same person again: nothing more
+    assert reload(cert).checked_by_id == supervisor.id and len(audit_rows("certificate.checked")) == 1
+
+
+def test_removing_a_file_from_a_checked_certificate_needs_a_new_check(worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    data = evidence_service.EvidenceInput(
+        title="Safeguarding adults level 2",
+        occurred_on=TODAY - timedelta(days=30),
+        provider="NHS e-learning",
+        training_item_id=item.id,
+    )
+    pages = [FileStorage(io.BytesIO(PDF), filename=f"page-{n}.pdf", content_type="application/pdf") for n in (1, 2)]
+    cert = evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, pages)
+    training.check_certificate(supervisor, reload(cert))
+    assert course_status(worker, item) != TrainingStatus.UNCHECKED
+
+    evidence_service.remove_file(worker, reload(cert), reload(cert).files[-1])
+
+    assert reload(cert).checked_at is None and len(reload(cert).files) == 1
+    assert course_status(worker, item) == TrainingStatus.UNCHECKED
+
+
+def test_the_home_lists_the_oldest_ten_and_says_how_many_wait(client, auth, worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    for n in range(12):
+        uploaded(worker, item, title=f"Certificate {n:02}")
+    auth.login_as(supervisor)
+    page = text_of(client.get("/"))
+    listed = to_check(page)
+    assert len(listed) == 10 and "Certificate 00" in listed[0] and "Certificate 09" in listed[-1]
+    assert "Certificates to check (12)" in words(page)
+    assert "These are the oldest 10; 2 more will show here as you check these." in words(page)
+
+
+def test_a_check_from_a_page_drawn_before_a_change_is_told_409_on_home(client, auth, worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    auth.login_as(supervisor)
+    page = text_of(client.get("/"))
+    [seen] = [v for v in re.findall(r'name="version" value="([^"]+)"', page)]
+    assert seen == training.version_of(reload(cert))
+    reload(cert).provider = "Another provider"  # the worker changes it meanwhile
+    db.session.commit()
+
+    answer = client.post(f"/training/certificates/{cert.id}/check", data={"csrf_token": auth.token(), "version": seen})
+
+    assert answer.status_code == 409
+    assert "changed after your page was shown" in words(text_of(answer))
+    assert reload(cert).checked_at is None

@@ -559,6 +559,8 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
         raise
     name = still_there.stored_name
     db.session.delete(still_there)
+    # A checked certificate counts as it was checked: with a file gone it waits for a new check.
+    evidence.checked_by_id, evidence.checked_at = None, None
     db.session.commit()
     files.delete_stored(name)
 

@@ -155,4 +155,5 @@ def home_for(person: User) -> dict:
         "manager_home": manager_home(person) if person.is_manager else None,
         # One list for a supervisor, a manager, or someone who is both.
         "certificates_to_check": training.certificates_to_check(person) if training.can_check(person) else None,
+        "certificates_to_check_count": training.certificates_to_check_count(person),
     }

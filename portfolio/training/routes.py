@@ -171,7 +171,7 @@ def check_certificate(evidence_id: int):
     evidence = service.get_certificate_to_check_or_404(current_user, evidence_id)
     if ConfirmForm().validate_on_submit():
         try:
-            service.check_certificate(current_user, evidence)
+            service.check_certificate(current_user, evidence, request.form.get("version"))
         except service.Conflict as error:  # another supervisor or manager got there first
             return home_page(status=409, conflict=error.message)
         flash(f"Checked {evidence.owner.name}’s certificate: {evidence.title}", "success")

@@ -384,8 +384,12 @@ def can_check(actor: User) -> bool:
     return actor.has_role(Role.MANAGER) or actor.has_role(Role.SUPERVISOR)
 
 
+# The home lists the oldest few; the count says how many more wait.
+CERTIFICATES_LISTED = 10
+
+
 def certificates_to_check(actor: User) -> list[Evidence]:
-    """Certificates waiting for the actor's check, oldest upload first (three queries whatever the number)."""
+    """The oldest certificates waiting for the actor's check (at most ``CERTIFICATES_LISTED``; three queries)."""
     if not can_check(actor):
         return []
     return list(
@@ -396,8 +400,24 @@ def certificates_to_check(actor: User) -> list[Evidence]:
                 db.joinedload(Evidence.owner), db.joinedload(Evidence.training_item), db.selectinload(Evidence.files)
             )
             .order_by(Evidence.created_at, Evidence.id)
+            .limit(CERTIFICATES_LISTED)
         ).unique()
     )
+
+
+def certificates_to_check_count(actor: User) -> int:
+    """How many certificates wait for the actor's check (one query)."""
+    if not can_check(actor):
+        return 0
+    return (
+        db.session.scalar(select(func.count(Evidence.id)).where(_checkable_by(actor), Evidence.checked_at.is_(None)))
+        or 0
+    )
+
+
+def version_of(certificate: Evidence) -> str:
+    """What the checker saw: a check is refused when the certificate changed after their page was drawn."""
+    return certificate.updated_at.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 def get_certificate_to_check_or_404(actor: User, evidence_id: int) -> Evidence:
@@ -418,19 +438,33 @@ def get_certificate_to_check_or_404(actor: User, evidence_id: int) -> Evidence:
     return evidence
 
 
-def check_certificate(actor: User, evidence: Evidence) -> Evidence:
-    """Record that the actor checked a certificate: from then on it counts for compliance.
+CHANGED_SINCE_SEEN = "The certificate changed after your page was shown: look at it again below before you check it."
 
-    :raises Conflict: when someone checked it first (nothing written).
+
+def check_certificate(actor: User, evidence: Evidence, seen_version: str | None = None) -> Evidence:
+    """Record that the actor checked a certificate, as it was when they saw it: from then on it counts.
+
+    Checked on the locked row: still the actor's to check, unchanged since ``seen_version`` (when given), not
+    checked by someone else. The same person checking twice (a double click) is done once.
+
+    :raises Conflict: when it changed, or someone else checked it first (nothing written).
     :raises OwnDecision: for the actor's own certificate.
     """
     begin_write()
     evidence = lock_or_404(Evidence, evidence.id)
     duties.refuse_own(actor, evidence.owner_id, OWN_CERTIFICATE)
-    if evidence.checked_at is not None:
-        checked_by = evidence.checked_by.name if evidence.checked_by else "someone"
+    if not db.session.scalar(select(exists().where(Evidence.id == evidence.id, _checkable_by(actor)))):
         db.session.rollback()
-        raise Conflict(f"{checked_by} has already checked this certificate.")
+        abort(404)  # made private, or no longer theirs to check, meanwhile
+    if evidence.checked_at is not None:
+        checked_by_id, checked_by = evidence.checked_by_id, (evidence.checked_by.name if evidence.checked_by else "")
+        db.session.rollback()
+        if checked_by_id == actor.id:
+            return evidence
+        raise Conflict(f"{checked_by or 'Someone'} has already checked this certificate.")
+    if seen_version is not None and seen_version != version_of(evidence):
+        db.session.rollback()
+        raise Conflict(CHANGED_SINCE_SEEN)
     evidence.checked_by_id = actor.id
     evidence.checked_at = datetime.now(UTC)
     ledger.record(
