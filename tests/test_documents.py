@@ -162,6 +162,20 @@ def test_an_expired_document_is_gone_and_its_file_removed(app, client, auth, wor
     assert documents() == [] and files_in(app) == []
 
 
+def test_a_failed_or_lost_build_is_removed_once_a_ready_one_would_have_expired(app, client, auth, worker):
+    ask(client, auth, "/progress/export.zip")
+    [document] = documents()
+    document.status, document.expires_at, document.stored_name = DocumentStatus.FAILED, None, None
+    db.session.commit()
+    assert service.remove_expired() == 0  # a recent failure stays, so its page can say what happened
+
+    hours = app.config["DOCUMENT_HOURS"]
+    document = documents()[0]
+    document.requested_at = datetime.now(UTC) - timedelta(hours=hours) - service.BUILD_TIMEOUT - timedelta(minutes=1)
+    db.session.commit()
+    assert service.remove_expired() == 1 and documents() == []
+
+
 def test_files_that_no_document_names_are_cleared_once_old(app, client, auth, worker):
     ask(client, auth, "/progress/export.zip")
     [kept] = files_in(app)

@@ -279,8 +279,15 @@ def remove_expired() -> int:
     moment = now()
     db.session.rollback()
     begin_write()
+    # A failed or lost build has no expiry of its own: its row goes once a ready one would have.
+    given_up = moment - timedelta(hours=current_app.config["DOCUMENT_HOURS"])
     expired = db.session.execute(
-        select(Document.id, Document.stored_name).where(Document.expires_at <= moment).with_for_update()
+        select(Document.id, Document.stored_name)
+        .where(
+            (Document.expires_at <= moment)
+            | (Document.expires_at.is_(None) & (Document.requested_at <= given_up - BUILD_TIMEOUT))
+        )
+        .with_for_update()
     ).all()
     db.session.execute(delete(Document).where(Document.id.in_([row.id for row in expired])))
     db.session.commit()
