@@ -40,6 +40,7 @@ FILES = {
     "progress.worker_pdf",
     "mfa.totp_qr",
     "credentials.download",
+    "documents.download",
 }  # a browser downloads these: no page to check (a refusal of them is the same page as any other)
 
 POST_FORM = """([path, fields]) => {
