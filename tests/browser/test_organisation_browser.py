@@ -51,8 +51,9 @@ def test_a_manager_gives_a_voluntary_organisation_its_name_and_logo(app, phone, 
     expect(header.locator("img.nhsuk-header__organisation-logo")).to_be_visible()
     expect(header.locator(".nhsuk-header__logo")).to_have_count(0)  # no NHS logo
     expect(header.locator(".nhsuk-header__organisation-name")).to_have_text(ORGANISATION)
-    logo_loaded = "() => document.querySelector('img.nhsuk-header__organisation-logo').naturalWidth"
-    assert page.evaluate(logo_loaded) == 400
+    logo_width = "() => document.querySelector('img.nhsuk-header__organisation-logo').naturalWidth"
+    page.wait_for_function(f"({logo_width})() > 0")  # visible can come before the image is decoded
+    assert page.evaluate(logo_width) == 400
     assert_accessible(page)
     assert horizontal_overflow(page) == 0
 
