@@ -47,7 +47,7 @@ from tests.factories import (
 )
 from tests.pages import long_date, pdf_text
 
-ORGANISATION = "Riverside Community Links"
+RUNNING_ORGANISATION = "Riverside Community Links"
 ARABIC_NAME = "ليلى حسن"
 CHINESE_NAME = "王秀英"
 SECRET = "zebracrossing"  # in the title or text of everything the panel must not see
@@ -84,7 +84,7 @@ def embedded_fonts(data: bytes) -> set[str]:
 @pytest.fixture
 def panel_scene(app, frameworks):
     """Siân Ōtaki, a Link Worker who asked to become a Coach, with evidence in every state, and the people around her."""
-    app.config["ORGANISATION_NAME"] = ORGANISATION
+    app.config["ORGANISATION_NAME"] = RUNNING_ORGANISATION
     worker = make_user(Role.WORKER, name="Siân Ōtaki", tier=tier("link-worker", "link-worker"))
     supervisor = make_user(Role.SUPERVISOR, name="Łukasz Nguyễn")
     observer = make_user(Role.SUPERVISOR, name=f"Zoë {CHINESE_NAME}")
@@ -224,7 +224,7 @@ def test_every_page_is_numbered_and_carries_the_running_header(client, auth, pan
     pages = pdf_pages(data)
     total = len(pages)
     assert total == len(PdfReader(io.BytesIO(data)).pages) and 3 <= total <= 12
-    header = f"Siân Ōtaki · Link Worker Competency Framework · {ORGANISATION}"
+    header = f"Siân Ōtaki · Link Worker Competency Framework · {RUNNING_ORGANISATION}"
     for number, page in enumerate(pages, start=1):
         assert page.startswith(header), page[:120]
         assert page.endswith(f"Page {number} of {total}"), page[-40:]

@@ -1,9 +1,5 @@
 // Start the NHS.UK components, and again on content htmx swaps in.
-// The frontend's address comes from the page (data-nhsuk-frontend on this script's tag): url_for gives its
-// content-hashed name, cached for a year, which a static import written here could not name. The listeners
-// are in place before it arrives, so a swap that comes first is set up as soon as it does.
-const script = document.querySelector('script[data-nhsuk-frontend]');
-const frontend = import(script.dataset.nhsukFrontend);
+import { initAll } from '../vendor/nhsuk/nhsuk-frontend.min.js';
 
 // initAll only looks inside its scope, never at the scope itself: a swapped-in
 // element that is a component (the header after boosted navigation, which
@@ -15,11 +11,11 @@ function ignoreAlreadyStarted(error) {
   }
 }
 
-frontend.then(({ initAll }) => initAll());
+initAll();
 document.addEventListener('htmx:load', function (event) {
   const element = event.detail.elt;
   if (element !== document.body) {
-    frontend.then(({ initAll }) => initAll({ scope: element.parentElement || element, onError: ignoreAlreadyStarted }));
+    initAll({ scope: element.parentElement || element, onError: ignoreAlreadyStarted });
   }
 });
 

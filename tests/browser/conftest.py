@@ -124,12 +124,21 @@ PHONE = {"width": 320, "height": 720}
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 
 
+COMPONENTS_STARTED = (
+    "() => [...document.querySelectorAll('[data-module]')]"
+    ".every((e) => e.hasAttribute('data-' + e.dataset.module + '-init'))"
+)
+
+
 def axe_violations(page) -> list[dict]:
     """Run axe-core in the page; return its violations (WCAG 2.2 A and AA rules and best practice)."""
     if not AXE.exists():
         pytest.fail(f"axe-core is missing at {AXE}: run `make setup` (npm ci) first")
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.evaluate(AXE.read_text(encoding="utf-8"))
+    # Judge the page once the NHS.UK components are set up (each marks itself data-<module>-init): nhsuk-init.mjs
+    # imports the frontend after the load event may have fired, and a header mid-setup is not what people see.
+    page.wait_for_function(COMPONENTS_STARTED)
     # The pointer stays where the last click was; after a page change it can rest on a link, whose hover style
     # (NHS.UK: another colour, no underline) axe would judge instead of the link as people see it.
     page.mouse.move(0, 0)

@@ -18,15 +18,15 @@ ORGANISATION = "Northtown Wellbeing Network"
 
 
 @pytest.fixture
-def phone(browser, live_server):
+def phone_context(browser, live_server):
     context = browser.new_context(base_url=live_server, viewport=PHONE)
     yield context
     context.close()
 
 
-def test_a_manager_gives_a_voluntary_organisation_its_name_and_logo(app, phone, live_server, manager):
-    sign_in_by_cookie(phone, app, live_server, manager)
-    page = phone.new_page()
+def test_a_manager_gives_a_voluntary_organisation_its_name_and_logo(app, phone_context, live_server, manager):
+    sign_in_by_cookie(phone_context, app, live_server, manager)
+    page = phone_context.new_page()
     page.goto("/organisation/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Organisation")
     assert_accessible(page)
@@ -59,11 +59,11 @@ def test_a_manager_gives_a_voluntary_organisation_its_name_and_logo(app, phone, 
 
 
 @pytest.mark.parametrize("is_nhs", [True, False], ids=["nhs", "not nhs"])
-def test_the_header_reflows_at_320_px_with_and_without_nhs_identity(app, phone, is_nhs):
+def test_the_header_reflows_at_320_px_with_and_without_nhs_identity(app, phone_context, is_nhs):
     app.config.update(
         ORGANISATION_IS_NHS=is_nhs, ORGANISATION_NAME="Anytown NHS Foundation Trust" if is_nhs else ORGANISATION
     )
-    page = phone.new_page()
+    page = phone_context.new_page()
 
     page.goto("/auth/sign-in")
 
