@@ -89,14 +89,19 @@ def test_the_comparison_would_see_a_difference(app):
     assert [(op[0], op[2], op[3].name) for op in diff] == [("add_column", "users", "nickname")]
 
 
-def test_downgrade_to_base_and_upgrade_again(tmp_path):
-    fresh = create_app(
+def sqlite_app(tmp_path, name: str):
+    """An app on its own SQLite file, for migrating up and down without touching the session's database."""
+    return create_app(
         {
             "PORTFOLIO_ENV": "testing",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.db'}",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / name}",
             "UPLOAD_FOLDER": str(tmp_path / "uploads"),
         }
     )
+
+
+def test_downgrade_to_base_and_upgrade_again(tmp_path):
+    fresh = sqlite_app(tmp_path, "fresh.db")
     with fresh.app_context():
         try:
             upgrade()
@@ -122,13 +127,7 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path):
 
 def test_notices_from_before_the_digest_are_never_emailed_again(tmp_path):
     """0022_notify_digest: every notice already made counts as emailed; everyone starts on the daily digest."""
-    fresh = create_app(
-        {
-            "PORTFOLIO_ENV": "testing",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.db'}",
-            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
-        }
-    )
+    fresh = sqlite_app(tmp_path, "fresh.db")
     with fresh.app_context():
         try:
             upgrade(revision="0021_credentials")
@@ -162,13 +161,7 @@ def test_going_down_to_0021_and_up_again_keeps_every_row(tmp_path):
     from portfolio.demo import create_demo_data
     from portfolio.frameworks.loader import data_files, load_file
 
-    fresh = create_app(
-        {
-            "PORTFOLIO_ENV": "testing",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.db'}",
-            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
-        }
-    )
+    fresh = sqlite_app(tmp_path, "demo.db")
 
     def counts(connection) -> dict[str, int]:
         tables = set(inspect(connection).get_table_names()) - {"alembic_version"}

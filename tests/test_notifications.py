@@ -256,11 +256,8 @@ def test_a_decision_emails_the_worker(client, auth, worker, supervisor, smtp):
         assert secret not in body
 
 
-def test_a_returned_item_and_a_note_confirmation_email_the_worker(app, worker, supervisor, smtp):
-    emailed_at_once(worker, supervisor)
-    evidence = draft_item(worker)
-    evidence_service.submit(worker, evidence)
-    smtp.messages.clear()
+def returned_for_dates(supervisor, evidence) -> None:
+    """The supervisor returns the item, both its competences accepted, asking for dates."""
     review.decide(
         supervisor,
         review.open_submission_of(evidence),
@@ -271,6 +268,14 @@ def test_a_returned_item_and_a_note_confirmation_email_the_worker(app, worker, s
             competence("PS-LW-02").id: CompetenceOutcome(True),
         },
     )
+
+
+def test_a_returned_item_and_a_note_confirmation_email_the_worker(app, worker, supervisor, smtp):
+    emailed_at_once(worker, supervisor)
+    evidence = draft_item(worker)
+    evidence_service.submit(worker, evidence)
+    smtp.messages.clear()
+    returned_for_dates(supervisor, evidence)
     note = evidence_service.create_evidence(
         worker,
         EvidenceKind.SUPERVISION_NOTE,
@@ -626,16 +631,7 @@ def test_a_digest_lists_every_unread_notice_and_skips_read_ones(app, worker, sup
     submit_items(worker, 1)
     smtp.messages.clear()
     evidence = db.session.scalar(select(Submission)).evidence
-    review.decide(
-        supervisor,
-        review.open_submission_of(evidence),
-        outcome=DecisionOutcome.RETURNED,
-        comment="Please add dates.",
-        outcomes={
-            competence("PS-LW-01").id: CompetenceOutcome(True),
-            competence("PS-LW-02").id: CompetenceOutcome(True),
-        },
-    )
+    returned_for_dates(supervisor, evidence)
     seen = add_notice(worker, "Already seen in the app", url="/portfolio/")
     notifications.mark_read(worker, seen)
     assert smtp.messages == []  # Wendy has the daily default
