@@ -17,7 +17,7 @@ from portfolio.portability import case, importing
 from portfolio.portability import service as import_service
 from tests.factories import case_child_of as child_of
 from tests.factories import imported, make_user, tier
-from tests.racing import ROUNDS, no_server_errors, overlapped, race, signed_in
+from tests.racing import Rounds, no_server_errors, race, signed_in
 
 from .conftest import csrf_token
 
@@ -376,8 +376,8 @@ def test_two_confirms_at_once_create_one_framework(app, server, frameworks):
         manager = make_user(Role.MANAGER, email="maya@example.org")
         manager_id = manager.id
     first, second = signed_in(server, ("first", "maya@example.org"), ("second", "maya@example.org"))
-    overlapping = 0
-    for number in range(ROUNDS):
+    rounds = Rounds()
+    for number in rounds:
         document = messy_case()
         document["CFPackage"]["CFDocument"]["title"] = f"Coach Standards {number}"
         with app.test_request_context():
@@ -397,5 +397,5 @@ def test_two_confirms_at_once_create_one_framework(app, server, frameworks):
         assert len(made) == 1, [a.describe() for a in answers]
         assert {a.status for a in answers} == {303}
         assert all(a.headers["location"].endswith(f"/frameworks/{made[0].id}") for a in answers)
-        overlapping += overlapped(answers)
-    assert overlapping == ROUNDS
+        rounds.record(answers)
+    rounds.assert_enough()

@@ -38,7 +38,7 @@ from tests.pages import (
     text_of,
     words,
 )
-from tests.racing import ROUNDS, no_server_errors, overlapped, race, signed_in
+from tests.racing import Rounds, no_server_errors, race, signed_in
 
 COACH = ("link-worker", "link-worker-coach")
 
@@ -417,8 +417,8 @@ def test_the_link_existing_page_runs_a_fixed_number_of_queries(client, signed_in
 
 def test_two_link_all_requests_at_once_create_each_link_once(app, server, worker):
     [browser] = signed_in(server, ("browser", worker.email))
-    overlapping = 0
-    for number in range(ROUNDS):
+    rounds = Rounds()
+    for number in rounds:
         db.session.rollback()  # end the read begun before the server wrote (the sign-in), or SQLite refuses the write
         evidence_id = link_draft(worker, [], f"Racing item {number}").id
         path = f"/portfolio/{evidence_id}/links"
@@ -431,9 +431,9 @@ def test_two_link_all_requests_at_once_create_each_link_once(app, server, worker
         no_server_errors({"first": answers[0], "second": answers[1]}, number)
         described = f"round {number}: " + "; ".join(a.describe() for a in answers)
         assert [a.status for a in answers] == [303, 303], described
-        overlapping += overlapped(answers)
+        rounds.record(answers)
 
         db.session.commit()
         rows = db.session.scalars(select(EvidenceLink.competence_id).where(EvidenceLink.evidence_id == evidence_id))
         assert sorted(rows) == sorted(int(i) for i in fields["competence_ids"]), described
-    assert overlapping == ROUNDS
+    rounds.assert_enough()
