@@ -40,7 +40,7 @@ def summarise_findings(findings) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from . import rendering, richtext
+    from . import components, rendering, richtext
     from .evidence import files
 
     app.jinja_env.filters.update(long_date=long_date, filesize=filesize, user_html=richtext.from_user)
@@ -50,4 +50,5 @@ def init_app(app: Flask) -> None:
         upload_accept=files.ACCEPT,
         upload_types=files.ACCEPTED_DESCRIPTION,
         htmx_fragment=rendering.wants_fragment,
+        nhsuk=components.Components(app.jinja_env),
     )

@@ -1,0 +1,141 @@
+"""The NHS.UK components as templates take them (``nhsuk.<macro>``): same output as the macros, cached by parameters."""
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from markupsafe import Markup
+
+from portfolio.components import CACHE_SIZE, Components
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+# Parameter sets the app's templates use, and the awkward cases a cache key must tell apart.
+CASES = [
+    ("tag", {"text": "Met", "classes": "nhsuk-tag--green"}),
+    ("tag", {"text": "<b>Not started</b>"}),
+    ("tag", {"text": Markup("<b>Not started</b>")}),
+    ("tag", {"html": Markup("<span>In progress</span>"), "attributes": {"data-a": "1", "data-b": "2"}}),
+    ("tag", {"text": "Met", "colour": False, "border": False}),
+    ("button", {"text": "Save", "classes": "nhsuk-button--secondary", "attributes": {"name": "action", "value": 1}}),
+    ("backLink", {"href": "/portfolio/", "text": "Back"}),
+    ("insetText", {"html": Markup("<p>Only <em>you</em> see this.</p>")}),
+    (
+        "summaryList",
+        {
+            "rows": [
+                {"key": {"text": "Title"}, "value": {"text": "Walking group"}},
+                {
+                    "key": {"text": "Date"},
+                    "value": {"text": "3 March 2026"},
+                    "actions": {"items": [{"href": "#", "text": "Change", "visuallyHiddenText": "date"}]},
+                },
+            ]
+        },
+    ),
+    (
+        "input",
+        {"id": "title", "name": "title", "label": {"text": "Title"}, "value": "A & B", "errorMessage": {"text": "Say"}},
+    ),
+    (
+        "dateInput",
+        {
+            "id": "occurred_on",
+            "namePrefix": "occurred_on",
+            "fieldset": {"legend": {"text": "Date"}},
+            "items": [{"name": "day", "value": "3"}, {"name": "month", "value": 3}, {"name": "year", "value": 2026}],
+        },
+    ),
+    ("pagination", {"previous": {"href": "?page=1", "text": "Previous"}, "next": {"href": "?page=3", "text": "Next"}}),
+    ("skipLink", {"href": "#maincontent", "text": "Skip to main content"}),
+]
+
+
+@pytest.fixture
+def jinja(app):
+    with app.test_request_context():
+        yield app.jinja_env
+
+
+def original(jinja, name: str, params) -> str:
+    """What the NHS.UK macro itself prints, imported as the package's guide says."""
+    macro = getattr(jinja.globals["nhsuk"], name).macro
+    return str(macro(params))
+
+
+@pytest.mark.parametrize(("name", "params"), CASES)
+def test_a_component_prints_what_its_macro_prints_first_time_and_from_the_cache(jinja, name, params):
+    component = getattr(jinja.globals["nhsuk"], name)
+    expected = original(jinja, name, params)
+    assert str(component(params)) == expected
+    hits = component.cache_info().hits
+    assert str(component(params)) == expected
+    assert component.cache_info().hits == hits + 1
+
+
+def test_markup_and_the_same_text_as_a_string_are_different_keys(jinja):
+    tag = jinja.globals["nhsuk"].tag
+    escaped = str(tag({"text": "<b>Met</b>"}))
+    trusted = str(tag({"text": Markup("<b>Met</b>")}))
+    assert "&lt;b&gt;Met&lt;/b&gt;" in escaped and "<b>Met</b>" not in escaped
+    assert "<b>Met</b>" in trusted
+
+
+def test_true_and_one_are_different_keys(jinja):
+    tag = jinja.globals["nhsuk"].tag
+    assert "nhsuk-tag--no-colour" in tag({"text": "Met", "colour": False})
+    assert "nhsuk-tag--no-colour" not in tag({"text": "Met", "colour": 0})  # 0 is not false for `is false`
+
+
+def test_an_undefined_value_stays_undefined_for_the_macro(jinja):
+    rendered = jinja.from_string('{{ nhsuk.tag({"text": "Met", "classes": missing}) }}').render()
+    assert rendered == original(jinja, "tag", {"text": "Met"})
+
+
+def test_parameters_that_are_not_plain_data_are_rendered_by_the_macro_each_time(jinja):
+    tag = jinja.globals["nhsuk"].tag
+    before = tag.cache_info()
+    params = {"text": date(2026, 3, 3)}
+    assert str(tag(params)) == original(jinja, "tag", params)
+    assert "2026-03-03" in tag(params)
+    after = tag.cache_info()
+    assert (after.hits, after.misses) == (before.hits, before.misses)
+
+
+def test_a_call_with_a_body_renders_the_body_each_time(jinja):
+    template = jinja.from_string(
+        '{% set details = nhsuk.details %}{% call details({"summary": "Filters"}) %}{{ word }}{% endcall %}'
+    )
+    assert "Kind" in template.render(word="Kind") and "Status" in template.render(word="Status")
+    assert "Filters" in template.render(word="Kind")
+
+
+def test_the_table_is_never_cached(jinja):
+    table = jinja.globals["nhsuk"].table
+    params = {"head": [{"text": "Name"}], "rows": [[{"text": "Wendy Worker"}]]}
+    assert "Wendy Worker" in table(params) and "Wendy Worker" in table(params)
+    assert table.cache_info().currsize == 0
+
+
+def test_the_cache_is_bounded(jinja):
+    components = Components(jinja)
+    tag = components.tag
+    for n in range(CACHE_SIZE + 10):
+        tag({"text": f"Tag {n}"})
+    assert tag.cache_info().currsize == CACHE_SIZE
+    assert "Tag 3" in tag({"text": "Tag 3"})  # evicted, rendered again
+
+
+def test_an_unknown_component_is_an_attribute_error(jinja):
+    with pytest.raises(AttributeError, match="no component macro 'tga'"):
+        jinja.globals["nhsuk"].tga  # noqa: B018 - the lookup is what is tested
+
+
+def test_templates_take_components_from_the_cached_global_not_the_macros():
+    """A template importing a component macro would skip the cache: the page would be slower and nobody would see."""
+    importing = [
+        str(path.relative_to(TEMPLATES))
+        for path in TEMPLATES.rglob("*.html")
+        if 'from "nhsuk/components/' in path.read_text()
+    ]
+    assert importing == [], "use {% set name = nhsuk.name %} (portfolio/components.py) in " + ", ".join(importing)
