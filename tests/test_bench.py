@@ -106,3 +106,34 @@ def test_a_run_replaces_only_its_own_database_section_of_the_results(tmp_path):
     assert "first SQLite run" in text and "second PostgreSQL run" in text
     assert "first PostgreSQL run" not in text
     assert text.index("## SQLite") < text.index("## PostgreSQL")
+
+
+def test_cached_data_on_an_older_schema_is_migrated_not_built_again(tmp_path):
+    """A new migration should cost the benchmark an upgrade, not the whole build (minutes on the full data)."""
+    from flask_migrate import downgrade
+    from sqlalchemy import func, select
+
+    from portfolio.models import Evidence
+    from tests.bench import data
+
+    url, instance, uploads = f"sqlite:///{tmp_path / 'bench.db'}", tmp_path / "instance", tmp_path / "uploads"
+    said: list[str] = []
+    cast = data.ensure(url, "tiny", instance, uploads, say=said.append)
+    app = data.app_for(url, uploads)
+    with app.app_context():
+        items = db.session.scalar(select(func.count(Evidence.id)))
+        downgrade(revision="-1")  # as if the data had been built before the newest migration
+        db.session.remove()
+        db.engine.dispose()
+    stamp = next(instance.glob("stamp-*.json"))
+    older = data._database_revision(url)
+    assert older and older != data.head_revision()
+    stamp.write_text(stamp.read_text().replace(data.head_revision(), older))
+
+    said.clear()
+    assert data.ensure(url, "tiny", instance, uploads, say=said.append) == cast
+    assert said[0] == f"Upgrading the tiny data from schema {older} to {data.head_revision()}."
+    assert not any("Built" in line for line in said)
+    assert data._database_revision(url) == data.head_revision()
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Evidence.id))) == items

@@ -140,10 +140,23 @@ def ensure(url: str, scale_name: str, instance: Path, upload_folder: Path, say=p
     wanted = {"scale": scale_name, "revision": head_revision(), "builder": BUILDER_VERSION}
     if stamp_file.exists():
         stamp = json.loads(stamp_file.read_text())
-        if {k: stamp.get(k) for k in wanted} == wanted and _database_revision(url) == wanted["revision"]:
+        same_data = stamp.get("scale") == scale_name and stamp.get("builder") == BUILDER_VERSION
+        revision = _database_revision(url)
+        if same_data and revision == stamp.get("revision") and revision != wanted["revision"]:
+            # Only the schema moved on: migrate the data as a deployment would (minutes saved).
+            say(f"Upgrading the {scale_name} data from schema {revision} to {wanted['revision']}.")
+            app = app_for(url, upload_folder)
+            with app.app_context():
+                upgrade()
+                db.session.remove()
+                db.engine.dispose()
+            stamp["revision"] = wanted["revision"]
+            stamp_file.write_text(json.dumps(stamp, indent=2))
+            revision = wanted["revision"]
+        if same_data and revision == wanted["revision"]:
             say(f"Reusing the {scale_name} data built on {stamp['built']} (schema {wanted['revision']}).")
             return Cast(**stamp["cast"])
-        say("The cached data is for another scale or schema revision: building it again.")
+        say("The cached data is for another scale or builder: building it again.")
     stamp_file.unlink(missing_ok=True)
     _wipe(url, upload_folder)
     app = app_for(url, upload_folder)
