@@ -178,7 +178,9 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         # Production issues nothing until PORTFOLIO_ISSUER_KEY is set.
         config["ISSUER_KEY"] = DEVELOPMENT_ISSUER_KEY
     if not 0 <= config["DIGEST_HOUR"] <= 23:
-        raise ConfigError(f"PORTFOLIO_DIGEST_HOUR must be an hour from 0 to 23 (UTC), not {config['DIGEST_HOUR']}")
+        raise ConfigError(
+            f"PORTFOLIO_DIGEST_HOUR must be an hour from 0 to 23 (the server's local time), not {config['DIGEST_HOUR']}"
+        )
     _mfa_settings(config)
     return config
 

@@ -344,6 +344,12 @@ CASES = [
         {"anonymous": SIGN_IN, "worker": 403, "supervisor": 303, "manager": 303},
         data={},
     ),
+    Case(
+        "training.certificate_file",
+        "GET",
+        lambda ids: f"/training/certificates/{ids['certificate']}/files/{ids['certificate_file']}",
+        {"anonymous": SIGN_IN, "worker": 403, "supervisor": 200, "manager": 200},  # a draft: those who may check it
+    ),
     Case("cpd.index", "GET", lambda ids: "/cpd/", workers(200)),
     Case("cpd.new_activity", "GET", lambda ids: "/cpd/activities/new", workers(200)),
     Case("cpd.new_activity", "POST", lambda ids: "/cpd/activities/new", workers(422), data={}),
@@ -660,6 +666,7 @@ def make_world(frameworks) -> tuple[dict, dict]:
         "requirement": db.session.scalar(select(Requirement.id).where(Requirement.framework_id == worker.framework_id)),
         "training_item": training_item.id,
         "certificate": certificate.id,
+        "certificate_file": certificate.files[0].id,
         "appraisal": appraisal.id,
         "submission": db.session.scalar(select(Submission.id).where(Submission.evidence_id == submitted.id)),
         "submitted_file": submitted.files[0].id,

@@ -16,12 +16,12 @@ from werkzeug.datastructures import FileStorage
 from portfolio.duties import OwnDecision
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceKind, Role, User
+from portfolio.models import Evidence, EvidenceKind, EvidenceStatus, Role, User
 from portfolio.review.service import Conflict
 from portfolio.training import service as training
 from portfolio.training.service import TrainingStatus
 from tests.factories import PDF, assign, certificate, course, make_user, make_worker_supervisor, tier
-from tests.pages import audit_rows, long_date, reload, text_of, words
+from tests.pages import audit_rows, count, long_date, reload, text_of, words
 
 TODAY = date.today()
 
@@ -311,3 +311,122 @@ def test_a_check_from_a_page_drawn_before_a_change_is_told_409_on_home(client, a
     assert answer.status_code == 409
     assert "changed after your page was shown" in words(text_of(answer))
     assert reload(cert).checked_at is None
+
+
+# --- The certificate's file, for those who may check it -------------------------------------------
+
+
+def file_links(page: str) -> dict[str, str]:
+    """The file links of the home page's list of certificates to check: name -> address."""
+    if 'class="nhsuk-list certificates-to-check"' not in page:
+        return {}
+    body = page.split('class="nhsuk-list certificates-to-check"', 1)[1].split("</ul>", 1)[0]
+    return {name: href for href, name in re.findall(r'<a href="([^"]+)" hx-boost="false" download>([^<]+)</a>', body)}
+
+
+def certificate_file(client, cert: Evidence):
+    response = client.get(f"/training/certificates/{cert.id}/files/{cert.files[0].id}")
+    response.get_data()  # read it all (files are streamed), then let go of the file
+    response.close()
+    return response
+
+
+@pytest.mark.parametrize("checker", ["supervisor", "manager"])
+def test_the_checker_downloads_a_draft_certificates_file_from_home(client, auth, worker, supervisor, manager, checker):
+    cert = uploaded(worker, course("Safeguarding adults", 36))
+    assert reload(cert).status == EvidenceStatus.DRAFT  # matched to the catalogue, never submitted
+    auth.login_as({"supervisor": supervisor, "manager": manager}[checker])
+
+    links = file_links(text_of(client.get("/")))
+    assert links == {"safeguarding.pdf": f"/training/certificates/{cert.id}/files/{reload(cert).files[0].id}"}
+    response = client.get(links["safeguarding.pdf"])
+    try:
+        assert response.status_code == 200
+        assert response.get_data() == PDF
+        assert response.headers["Content-Disposition"].startswith("attachment;")
+        assert "safeguarding.pdf" in response.headers["Content-Disposition"]
+        assert response.headers["Content-Security-Policy"] == "sandbox"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        response.close()
+    # Reading it changes nothing: still a draft, still to check (evidence downloads are not in the ledger).
+    stored = reload(cert)
+    assert stored.status == EvidenceStatus.DRAFT and stored.checked_at is None
+    assert audit_rows("certificate.checked") == []
+
+
+def test_a_certificate_with_several_files_links_each_and_one_without_says_none(client, auth, worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    data = evidence_service.EvidenceInput(
+        title="Two pages", occurred_on=TODAY - timedelta(days=30), provider="NHS e-learning", training_item_id=item.id
+    )
+    pages = [FileStorage(io.BytesIO(PDF), filename=f"page-{n}.pdf", content_type="application/pdf") for n in (1, 2)]
+    evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, pages)
+    certificate(worker, item, TODAY - timedelta(days=30), title="No file yet", checked=False)  # written directly
+    auth.login_as(supervisor)
+
+    page = text_of(client.get("/"))
+
+    assert set(file_links(page)) == {"page-1.pdf", "page-2.pdf"}
+    entries = {entry.split(" Training ", 1)[0]: entry for entry in to_check(page)}
+    assert "Files page-1.pdf , page-2.pdf" in entries["Wendy Worker: Two pages"]
+    assert "Files None" in entries["Wendy Worker: No file yet"]
+    for href in file_links(page).values():
+        with client.get(href) as response:
+            assert response.status_code == 200 and response.get_data() == PDF
+
+
+def test_a_certificate_file_stays_refused_to_everyone_else(client, auth, worker, supervisor, frameworks):
+    item = course("Safeguarding adults", 36)
+    cert = reload(uploaded(worker, item))
+
+    # Another supervisor (not Wendy's), and a supervisor whose supervision of her has ended: as for a missing file.
+    auth.login_as(make_user(Role.SUPERVISOR, name="Sol Stranger", email="sol@example.org"))
+    assert certificate_file(client, cert).status_code == 404
+    former = make_user(Role.SUPERVISOR, name="Fay Former", email="fay@example.org")
+    assign(former, worker, TODAY - timedelta(days=400)).ends_on = TODAY - timedelta(days=1)
+    db.session.commit()
+    auth.login_as(former)
+    assert certificate_file(client, cert).status_code == 404
+
+    # Another worker, and the owner herself (she has her own item's download): no checker's route for them.
+    auth.login_as(
+        make_user(Role.WORKER, name="Walt Other", email="walt@example.org", tier=tier("link-worker", "link-worker"))
+    )
+    refused = certificate_file(client, cert)
+    assert refused.status_code == 403 and "You do not have access to this page" in refused.text
+    auth.login_as(worker)
+    assert certificate_file(client, cert).status_code == 403
+
+    # Wendy's supervisor may check the certificate, but nothing else of hers that is a draft or private.
+    other_draft = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        evidence_service.EvidenceInput(title="Leaflet", occurred_on=TODAY, description="Draft leaflet"),
+        [FileStorage(io.BytesIO(PDF), filename="leaflet.pdf", content_type="application/pdf")],
+    )
+    private_cert = uploaded(worker, item, title="Private certificate")
+    unmatched = uploaded(worker, item, title="Certificate of no course")
+    private_cert.is_private = True  # the form offers no privacy for certificates; the rule refuses it still
+    unmatched.training_item_id = None
+    db.session.commit()
+    auth.login_as(supervisor)
+    for refused_item in (other_draft, private_cert, unmatched):
+        assert certificate_file(client, reload(refused_item)).status_code == 404, refused_item.title
+    # Nor a file of another item through the certificate's address.
+    with client.get(f"/training/certificates/{cert.id}/files/{reload(other_draft).files[0].id}") as response:
+        assert response.status_code == 404
+    assert certificate_file(client, cert).status_code == 200  # the certificate itself still opens
+    assert "leaflet.pdf" not in text_of(client.get("/"))
+
+
+def test_nobody_downloads_their_own_certificate_as_its_checker(client, auth, frameworks):
+    both = make_worker_supervisor()
+    own = reload(uploaded(both, course("Safeguarding adults", 36)))
+    auth.login_as(both)
+    refused = certificate_file(client, own)
+    assert refused.status_code == 403 and "This is your own certificate" in refused.text
+    with client.get(f"/portfolio/{own.id}/files/{own.files[0].id}") as response:  # their own item's download
+        assert response.status_code == 200 and response.get_data() == PDF
+    assert count(Evidence) == 1

@@ -13,6 +13,7 @@ from portfolio.extensions import db
 from portfolio.mfa import service
 from portfolio.mfa.routes import SET_UP_ENDPOINTS
 from portfolio.models import AuditEntry, MfaAttempt, Passkey, RecoveryCode, Role, TotpSecret
+from portfolio.organisation import service as organisation
 from tests.conftest import AuthActions, csrf_token
 from tests.factories import PASSWORD, give_totp, make_passkey, make_user
 from tests.pages import error_summary, field_error
@@ -413,6 +414,27 @@ def test_a_passkey_is_added_then_signs_in_without_a_password(app, client, auth, 
     signed_in = post_json(client, "/auth/passkey", token, {"credential": authenticator.get(options.text)})
     assert signed_in.status_code == 200 and signed_in.json == {"redirect": "/"}
     assert "Hello, Maya Manager" in client.get("/").text
+
+
+def test_a_passkey_is_made_for_the_service_by_the_name_its_managers_gave_it(app, client, auth, authenticator):
+    user = make_user(Role.MANAGER, email="boss@example.org", name="Maya Manager")
+    organisation.update_settings(
+        user, organisation.Changes(service_name="Link worker portfolio", organisation_name="", is_nhs=False)
+    )
+    auth.login_as(user)
+    token = csrf_token(client.get("/account/security").text)
+
+    options = post_json(client, "/account/security/passkeys/options", token, {"name": "Laptop"})
+
+    assert options.status_code == 200 and options.json["rp"] == {"id": "localhost", "name": "Link worker portfolio"}
+    added = post_json(
+        client,
+        "/account/security/passkeys",
+        token,
+        {"name": "Laptop", "credential": authenticator.create(options.text)},
+    )
+    assert added.json == {"redirect": "/account/security"}
+    assert db.session.scalar(select(Passkey.name).where(Passkey.user_id == user.id)) == "Laptop"
 
 
 def test_a_passkey_is_the_second_step_after_the_password(app, client, auth, authenticator):

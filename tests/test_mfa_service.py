@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyotp
 import pytest
@@ -17,6 +18,7 @@ from portfolio.errors import FieldError
 from portfolio.extensions import db
 from portfolio.mfa import passkeys, service
 from portfolio.models import AuditEntry, MfaAttempt, Passkey, RecoveryCode, Role, TotpSecret, User
+from portfolio.organisation import service as organisation
 from tests.factories import PASSWORD, give_totp, make_passkey, make_user
 from tests.soft_authenticator import SoftAuthenticator
 
@@ -113,6 +115,27 @@ def test_the_qr_code_is_an_svg_of_the_provisioning_uri(app):
     assert "style=" not in svg and "<script" not in svg
     uri = service.provisioning_uri(user, service.pending_totp_secret(user))
     assert uri.startswith("otpauth://totp/Evidence%20portfolio:qr%40example.org?secret=")
+
+
+def test_the_authenticator_app_lists_the_account_under_the_services_own_name(app):
+    app.config["SERVICE_NAME"] = "Anytown link workers"  # PORTFOLIO_SERVICE_NAME, until a manager saves the page
+    user = make_user(email="qr@example.org")
+    service.start_totp(user)
+    secret = service.pending_totp_secret(user)
+
+    def issuer_and_label() -> tuple[list[str], str]:
+        uri = urlsplit(service.provisioning_uri(user, secret))
+        assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
+        return parse_qs(uri.query)["issuer"], unquote(uri.path)
+
+    assert issuer_and_label() == (["Anytown link workers"], "/Anytown link workers:qr@example.org")
+
+    manager = make_user(Role.MANAGER, email="boss@example.org")
+    organisation.update_settings(
+        manager, organisation.Changes(service_name="Link worker portfolio", organisation_name="", is_nhs=False)
+    )
+    assert issuer_and_label() == (["Link worker portfolio"], "/Link worker portfolio:qr@example.org")
+    assert pyotp.parse_uri(service.provisioning_uri(user, secret)).issuer == "Link worker portfolio"
 
 
 def test_a_wrong_first_code_leaves_codes_off(app):

@@ -6,12 +6,13 @@ import logging
 import os
 import re
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from portfolio import tasks
+from portfolio import clock, tasks
 from portfolio.errors import FieldError
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
@@ -709,18 +710,62 @@ def test_two_digest_runs_at_once_send_one_email(app, worker, supervisor, smtp):
     assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"]
 
 
-def test_the_consumer_sends_the_digests_at_the_configured_hour(app, worker, supervisor, smtp):
-    app.config["DIGEST_HOUR"] = 6
+@pytest.fixture
+def in_london(monkeypatch):
+    """The server's clock in Europe/London (GMT in winter, BST in summer), as ``TZ`` sets it for a deployment."""
+    monkeypatch.setenv("TZ", "Europe/London")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def digest_due_at(moment: datetime) -> bool:
+    """Whether the consumer's scheduler queues the daily digest at ``moment`` (naive UTC, as huey passes it)."""
     digest = notifications.daily_digest.task_class
+    return any(isinstance(task, digest) for task in tasks.huey.read_periodic(moment))
 
-    def due_at(moment: datetime) -> bool:
-        return any(isinstance(task, digest) for task in tasks.huey.read_periodic(moment))
 
-    assert due_at(datetime(2026, 11, 28, 6, 0))
-    assert not due_at(datetime(2026, 11, 28, 6, 1)) and not due_at(datetime(2026, 11, 28, 7, 0))
+def test_the_consumer_sends_the_digests_at_the_configured_hour(app, worker, supervisor, smtp, in_london):
+    app.config["DIGEST_HOUR"] = 6
+    # Winter: London is on UTC.
+    assert digest_due_at(datetime(2026, 11, 28, 6, 0))
+    assert not digest_due_at(datetime(2026, 11, 28, 6, 1)) and not digest_due_at(datetime(2026, 11, 28, 7, 0))
     submit_items(worker, 1)
     notifications.daily_digest.call_local()
     assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"]
+
+
+def test_the_digest_hour_is_on_the_same_clock_as_today(app, in_london):
+    app.config["DIGEST_HOUR"] = 7
+    # Summer: 07:00 in London is 06:00 UTC; 07:00 UTC is 08:00 there.
+    assert digest_due_at(datetime(2026, 7, 1, 6, 0))
+    assert not digest_due_at(datetime(2026, 7, 1, 7, 0))
+    assert clock.on_the_clock(datetime(2026, 7, 1, 6, 0)).isoformat() == "2026-07-01T07:00:00+01:00"
+    # An aware moment means what it says, whatever its zone.
+    assert clock.on_the_clock(datetime(2026, 7, 1, 6, 0, tzinfo=UTC)).hour == 7
+
+
+def test_one_digest_every_day_across_the_change_of_clocks(app, worker, supervisor, smtp, monkeypatch, in_london):
+    """Late in the evening, around the night BST ends (25 October 2026): every day gets its digest, once.
+
+    Read in UTC, 23:00 was midnight BST on the 24th (the 25th by today()) and 23:00 GMT on the 25th (the 25th
+    again): the digest of the 25th's evening was never sent.
+    """
+    app.config["DIGEST_HOUR"] = 23
+    hours = [datetime(2026, 10, 24, 0, 0) + timedelta(hours=n) for n in range(3 * 24)]  # naive UTC, as huey gives
+    due = [moment for moment in hours if digest_due_at(moment)]
+    assert due == [datetime(2026, 10, 24, 22, 0), datetime(2026, 10, 25, 23, 0), datetime(2026, 10, 26, 23, 0)]
+
+    sent_on = []
+    for moment in due:
+        monkeypatch.setattr(clock, "now", lambda moment=moment: clock.on_the_clock(moment))  # a fixed clock
+        add_notice(supervisor, f"Notice of {moment:%d %B}")
+        notifications.daily_digest.call_local()
+        db.session.expire_all()
+        sent_on.append(db.session.get(type(supervisor), supervisor.id).digest_sent_on)
+    assert sent_on == [date(2026, 10, 24), date(2026, 10, 25), date(2026, 10, 26)]
+    assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"] * 3
 
 
 def test_the_digest_hour_must_be_an_hour(monkeypatch, tmp_path):

@@ -34,7 +34,6 @@ from ..auth.sessions import now
 
 SESSION_KEY = "webauthn"
 CHALLENGE_LIFETIME = 300  # seconds: as long as the browser's own timeout, and a little more
-RP_NAME = "Evidence portfolio"
 
 
 class PasskeyError(Exception):
@@ -103,12 +102,15 @@ def take_challenge(purpose: str, user_id: int | None = None) -> bytes:
     return base64url_to_bytes(stored["challenge"])
 
 
-def registration_options(user_id: int, email: str, name: str, existing: list[str]) -> str:
-    """Options (JSON) for ``navigator.credentials.create``: a discoverable credential with user verification."""
+def registration_options(user_id: int, email: str, name: str, existing: list[str], *, rp_name: str) -> str:
+    """Options (JSON) for ``navigator.credentials.create``: a discoverable credential with user verification.
+
+    ``rp_name`` is only shown (the passkey manager lists the passkey under it); ``rp.id`` is what binds it.
+    """
     rp = relying_party()
     options = generate_registration_options(
         rp_id=rp.id,
-        rp_name=RP_NAME,
+        rp_name=rp_name,
         user_id=user_handle(user_id),
         user_name=email,
         user_display_name=name,

@@ -28,9 +28,9 @@ from ..database import begin_write, lock_first, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import MfaAttempt, Passkey, RecoveryCode, TotpSecret, User
+from ..organisation import service as organisation
 from . import passkeys as webauthn
 
-ISSUER = "Evidence portfolio"
 # RFC 6238 section 5.2: accept the previous and next step for clock drift, no more.
 ALLOWED_DRIFT = 1
 RECOVERY_CODE_COUNT = 10
@@ -108,8 +108,13 @@ def pending_totp_secret(user: User) -> str | None:
     return _decrypt(row) if row else None
 
 
+def issuer_name() -> str:
+    """Whose account an authenticator app or passkey manager lists: the service, as its managers name it."""
+    return organisation.identity().service_name
+
+
 def provisioning_uri(user: User, secret: str) -> str:
-    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+    return pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer_name())
 
 
 def totp_qr_svg(user: User) -> bytes | None:
@@ -382,7 +387,7 @@ def passkey_registration_options(user: User, name: str) -> str:
     """
     _check_name(name)
     existing = list(db.session.scalars(select(Passkey.credential_id).where(Passkey.user_id == user.id)))
-    return webauthn.registration_options(user.id, user.email, user.name, existing)
+    return webauthn.registration_options(user.id, user.email, user.name, existing, rp_name=issuer_name())
 
 
 def register_passkey(user: User, name: str, credential: dict) -> Passkey:

@@ -29,7 +29,7 @@ from huey.exceptions import CancelExecution
 from sqlalchemy import event, func, select, update
 
 from .. import tasks
-from ..clock import today
+from ..clock import on_the_clock, today
 from ..database import begin_write, insert_missing, lock, lock_all, lock_first, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
@@ -298,10 +298,16 @@ def send_digests() -> int:
 
 
 def _digest_hour_now(moment: datetime) -> bool:
-    """For the consumer's scheduler (once a minute, in UTC): the first minute of DIGEST_HOUR."""
+    """For the consumer's scheduler (once a minute; huey gives UTC): the first minute of DIGEST_HOUR.
+
+    The hour is on the service's clock, the one ``today()`` reads: "one digest a day" is ``digest_sent_on``
+    against ``today()``, so an hour read in UTC on a server in another zone could fall on the same local day
+    twice when the clocks change (and the second digest would never be sent), or at an hour nobody meant.
+    """
     with tasks.app_context():
         hour = current_app.config["DIGEST_HOUR"]
-    return moment.hour == hour and moment.minute == 0
+    local = on_the_clock(moment)
+    return local.hour == hour and local.minute == 0
 
 
 @tasks.huey.periodic_task(_digest_hour_now)

@@ -2,10 +2,14 @@
 
 A worker sees all of their own items. Anyone else - a supervisor, a manager,
 a promotion panel reading the portfolio PDF - sees only what the worker has
-shared: never a private reflection, never a draft. The one exception is the
-workflow that needs it: a supervision note is written for the supervisor it
+shared: never a private reflection, never a draft. The exceptions are the
+workflows that need them: a supervision note is written for the supervisor it
 names to confirm, so that supervisor sees it while it is a draft (the
-review guards still check they supervise its author).
+review guards still check they supervise its author); and a training
+certificate matched to the catalogue is checked by the worker's supervisor or
+a manager, who see it and download its files while it is a draft (that rule
+is ``training.service._checkable_by``, used by the list, the check and the
+download alike, and by nothing else).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from .. import paging
 from ..access import manager_required, role_required
 from ..csvexport import csv_response
 from ..errors import FieldError, show_on_form
+from ..evidence import files
+from ..evidence import service as evidence_service
 from ..evidence.forms import ConfirmForm
 from ..fields import choices
 from ..frameworks import service as frameworks_service
@@ -176,3 +178,12 @@ def check_certificate(evidence_id: int):
             return home_page(status=409, conflict=error.message)
         flash(f"Checked {evidence.owner.name}’s certificate: {evidence.title}", "success")
     return redirect(url_for("home.index", _anchor="certificates-to-check"), code=303)
+
+
+@bp.get("/certificates/<id:evidence_id>/files/<id:file_id>")
+@role_required(Role.SUPERVISOR, Role.MANAGER)
+def certificate_file(evidence_id: int, file_id: int):
+    """A file of a certificate I may check (a draft's too: checking means reading the document), as a download."""
+    evidence = service.get_certificate_to_check_or_404(current_user, evidence_id)
+    stored = evidence_service.get_file_or_404(evidence, file_id)
+    return files.send_evidence_file(stored)

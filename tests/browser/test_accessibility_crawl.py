@@ -41,6 +41,7 @@ FILES = {
     "mfa.totp_qr",
     "credentials.download",
     "documents.download",
+    "training.certificate_file",
 }  # a browser downloads these: no page to check (a refusal of them is the same page as any other)
 
 POST_FORM = """([path, fields]) => {
