@@ -22,12 +22,16 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SQLColumnExpression,
     String,
     Text,
     UniqueConstraint,
+    and_,
     event,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from .extensions import Model, db
 
@@ -962,7 +966,14 @@ class TrainingItem(Model):
     )
 
     def required_for(self, tier_slug: str | None) -> bool:
+        """The rule: an empty list of tiers means every tier; a worker without a tier needs only those."""
         return not self.tier_slugs or (tier_slug is not None and tier_slug in self.tier_slugs)
+
+    def required_where(self, tier_slug: SQLColumnExpression[str | None]) -> ColumnElement[bool]:
+        """:meth:`required_for` as SQL, on a column holding the worker's tier slug (NULL: no tier)."""
+        if not self.tier_slugs:
+            return true()
+        return and_(tier_slug.is_not(None), tier_slug.in_(self.tier_slugs))
 
 
 class GoalStatus(enum.StrEnum):

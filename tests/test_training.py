@@ -9,7 +9,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Date, event, literal, select
 
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, Evidence, EvidenceKind, Role, TrainingItem, User
@@ -17,7 +17,7 @@ from portfolio.progress.service import add_months
 from portfolio.training import service
 from portfolio.training.service import TrainingStatus
 from tests.conftest import post_with_token
-from tests.factories import PASSWORD_HASH, PDF, certificate, course, make_user, tier
+from tests.factories import PASSWORD_HASH, PDF, certificate, course, make_user, many_users, tier
 from tests.pages import (
     count,
     date_fields,
@@ -834,6 +834,249 @@ def test_csv_export(client, auth, manager, team):
     assert [row[0] for row in filtered] == ["Name", "Alice Able"]
 
 
+# --- The matrix in SQL: the same rules as the Python ones, paged, filtered and totalled -----------------
+
+
+@pytest.mark.parametrize("months", [1, 2, 12, 13, 36, 120])
+def test_completed_before_turns_the_renewal_rule_round_into_a_date_to_compare(months):
+    """c < completed_before(m, b) exactly when add_months(c, m) < b (add_months grows with c), month ends included."""
+    boundary = date(2023, 12, 1)
+    while boundary < date(2025, 4, 1):  # a leap February, and months of 30 and 31 days
+        first = service.completed_before(months, boundary)
+        assert add_months(first, months) >= boundary > add_months(first - timedelta(days=1), months)
+        boundary += timedelta(days=1)
+
+
+def _rule_cases(on: date, months: int | None) -> list[tuple[date | None, date | None, bool]]:
+    """(completed_on, expires_on, a newer unchecked one) around every boundary of the rule on ``on``."""
+    due_by = on + timedelta(days=service.DUE_WITHIN_DAYS)
+    completed: list[date | None] = [date(2001, 1, 31), on - timedelta(days=1), on]
+    for boundary in (on, due_by, due_by + timedelta(days=1)):
+        completed += [add_months(boundary, -(months or 12)) + timedelta(days=d) for d in range(-3, 4)]
+    expiries = [None, on - timedelta(days=1), on, due_by, due_by + timedelta(days=1)]
+    cases = [(c, e, u) for c in completed for e in expiries for u in (False, True)]
+    return cases + [(None, None, False), (None, None, True)]
+
+
+@pytest.mark.parametrize("on", [FIXED, date(2024, 2, 29), date(2025, 3, 31), date(2026, 12, 31)])
+def test_the_sql_status_agrees_with_the_python_rule_on_a_table_of_cases(app, on):
+    """status_sql (filters and totals) and status_of (cells, the worker's home) decide alike, at every boundary."""
+    items = [TrainingItem(id=n, title=f"Course {n}", renewal_months=m) for n, m in enumerate([None, 1, 12, 13], 1)]
+    cases = [(item, *case) for item in items for case in _rule_cases(on, item.renewal_months)]
+    expected = [
+        service.status_of(
+            item,
+            Evidence(occurred_on=completed, expires_on=expires) if completed else None,
+            on,
+            Evidence() if unchecked else None,
+        )[0].value
+        for item, completed, expires, unchecked in cases
+    ]
+    decided: list[str] = []
+    for start in range(0, len(cases), 200):  # a column each, a few hundred to a query
+        decided += db.session.execute(
+            select(
+                *(
+                    service.status_sql(
+                        items,
+                        literal(item.id),
+                        literal(completed, Date),
+                        literal(expires, Date),
+                        literal(unchecked),
+                        on,
+                    )
+                    for item, completed, expires, unchecked in cases[start : start + 200]
+                )
+            )
+        ).one()
+    assert len(cases) > 500 and set(expected) == {s.value for s in TrainingStatus}
+    readable = [(item.renewal_months, completed, expires, unchecked) for item, completed, expires, unchecked in cases]
+    assert list(zip(readable, decided, strict=True)) == list(zip(readable, expected, strict=True))
+
+
+# Each worker's certificates for one course (renewed every 36 months), newest last unless said, and the status.
+# (completed, expires, checked); FIXED is today.
+HISTORIES = {
+    "none": ([], TrainingStatus.MISSING),
+    "only unchecked": ([(date(2026, 1, 1), date(2029, 1, 1), False)], TrainingStatus.UNCHECKED),
+    "valid, a newer one unchecked": (
+        [(date(2025, 1, 1), date(2028, 1, 1), True), (date(2026, 1, 1), date(2029, 1, 1), False)],
+        TrainingStatus.VALID,
+    ),
+    "expired, a newer one unchecked": (
+        [(date(2022, 1, 1), date(2025, 1, 1), True), (date(2026, 1, 1), date(2029, 1, 1), False)],
+        TrainingStatus.UNCHECKED,
+    ),
+    "expired, an older one unchecked": (
+        [(date(2021, 1, 1), date(2024, 1, 1), False), (date(2022, 1, 1), date(2025, 1, 1), True)],
+        TrainingStatus.EXPIRED,
+    ),
+    "expired today": ([(date(2023, 6, 14), FIXED - timedelta(days=1), True)], TrainingStatus.EXPIRED),
+    "expires today": ([(date(2023, 6, 15), FIXED, True)], TrainingStatus.DUE),
+    "due in the warning window": ([(date(2023, 8, 14), None, True)], TrainingStatus.DUE),  # renew by 14 August
+    "just past the warning window": ([(date(2023, 8, 15), None, True)], TrainingStatus.VALID),
+    "renewal period over yesterday": ([(date(2023, 6, 14), None, True)], TrainingStatus.EXPIRED),
+    "a newer certificate replaces an expired one": (
+        [(date(2022, 1, 1), date(2025, 1, 1), True), (date(2026, 5, 1), date(2029, 5, 1), True)],
+        TrainingStatus.VALID,
+    ),
+    "the newer one, added first, decides": (
+        [(date(2026, 5, 1), date(2029, 5, 1), True), (date(2022, 1, 1), date(2025, 1, 1), True)],
+        TrainingStatus.VALID,
+    ),
+    "a newer certificate that has expired decides": (
+        [(date(2025, 1, 1), date(2028, 1, 1), True), (date(2025, 2, 1), date(2026, 2, 1), True)],
+        TrainingStatus.EXPIRED,
+    ),
+    "same day, the unchecked one added last": (
+        [(date(2023, 1, 1), date(2026, 1, 1), True), (date(2023, 1, 1), date(2026, 1, 1), False)],
+        TrainingStatus.UNCHECKED,
+    ),
+    "same day, the checked one added last": (
+        [(date(2023, 1, 1), date(2026, 1, 1), False), (date(2023, 1, 1), date(2026, 1, 1), True)],
+        TrainingStatus.EXPIRED,
+    ),
+}
+
+
+def test_the_matrix_in_sql_and_the_workers_own_training_agree_on_each_history(fixed_today, manager):
+    """The matrix's newest certificate (window function) and status (SQL) are the worker's home page's (Python)."""
+    item = course("Safeguarding adults", 36)
+    other = course("Lone working", 12, position=2)
+    lw = tier("link-worker", "link-worker")
+    workers = {}
+    for n, (name, (history, _)) in enumerate(HISTORIES.items()):
+        workers[name] = make_user(Role.WORKER, name=f"Case {n:02d} {name}", tier=lw)
+        for completed, expires, checked in history:
+            certificate(workers[name], item, completed, expires, checked=checked)
+        certificate(workers[name], None, FIXED - timedelta(days=3), FIXED - timedelta(days=1))  # unmatched: ignored
+    certificate(workers["none"], other, FIXED - timedelta(days=3))  # another course: not this one's
+
+    matrix = service.compliance(service.current_framework_or_404("link-worker"), page=None)
+    own = service.training_of([db.session.get(User, w.id) for w in workers.values()])
+    for name, (_, expected) in HISTORIES.items():
+        worker = workers[name]
+        [python] = [row for row in own[worker.id] if row.item.id == item.id]
+        assert (name, matrix.cells[(worker.id, item.id)]) == (name, service.Cell(python.status, python.due_on))
+        assert (name, python.status) == (name, expected)
+    expected_totals = {s: [e for _, e in HISTORIES.values()].count(s) for s in TrainingStatus}
+    assert matrix.totals[item.id] == expected_totals
+    assert matrix.totals[other.id] == {**{s: 0 for s in TrainingStatus}, "missing": len(HISTORIES) - 1, "valid": 1}
+
+
+@pytest.fixture
+def edge_team(fixed_today, manager):
+    """One course; a worker for each edge of the rule, and one who left with an expired certificate."""
+    item = course("Safeguarding adults", 36)
+    lw = tier("link-worker", "link-worker")
+    people = {
+        name: make_user(Role.WORKER, name=name, tier=lw, active=name != "Lee Left")
+        for name in ("Nia None", "Eli Expired", "Toby Today", "Wyn Window", "Una Unchecked", "Rex Renewed", "Lee Left")
+    }
+    certificate(people["Eli Expired"], item, date(2023, 6, 1), FIXED - timedelta(days=1))
+    certificate(people["Toby Today"], item, date(2023, 6, 15), FIXED)
+    certificate(people["Wyn Window"], item, date(2024, 1, 1), FIXED + timedelta(days=60))
+    certificate(people["Una Unchecked"], item, date(2026, 6, 1), date(2029, 6, 1), checked=False)
+    certificate(people["Rex Renewed"], item, date(2022, 1, 1), date(2025, 1, 1))
+    certificate(people["Rex Renewed"], item, date(2026, 6, 1), date(2029, 6, 1))
+    certificate(people["Lee Left"], item, date(2022, 1, 1), date(2025, 1, 1))
+    return item, people
+
+
+@pytest.mark.parametrize(
+    ("status", "names", "totals"),
+    [
+        (
+            "",
+            ["Eli Expired", "Nia None", "Rex Renewed", "Toby Today", "Una Unchecked", "Wyn Window"],
+            {"expired": 1, "due": 2, "missing": 1, "unchecked": 1, "valid": 1},
+        ),
+        ("expired", ["Eli Expired"], {"expired": 1}),
+        ("due", ["Toby Today", "Wyn Window"], {"due": 2}),
+        ("missing", ["Nia None"], {"missing": 1}),
+        ("unchecked", ["Una Unchecked"], {"unchecked": 1}),
+        ("valid", ["Rex Renewed"], {"valid": 1}),
+        ("nonsense", ["Eli Expired", "Nia None", "Rex Renewed", "Toby Today", "Una Unchecked", "Wyn Window"], None),
+    ],
+)
+def test_the_status_filter_and_totals_are_decided_in_sql(edge_team, status, names, totals):
+    """A worker who left is in neither the rows nor the totals; totals follow the filter."""
+    item, people = edge_team
+    matrix = service.compliance(service.current_framework_or_404("link-worker"), status=status)
+    assert [w.name for w in matrix.workers] == names
+    assert matrix.page.total == len(names)
+    assert {s.value: n for s, n in matrix.totals[item.id].items() if n} == (
+        totals or {"expired": 1, "due": 2, "missing": 1, "unchecked": 1, "valid": 1}
+    )
+    assert {w.name: matrix.cells[(w.id, item.id)] for w in matrix.workers} == {
+        name: cell
+        for name, cell in {
+            "Eli Expired": service.Cell(TrainingStatus.EXPIRED, FIXED - timedelta(days=1)),
+            "Nia None": service.Cell(TrainingStatus.MISSING, None),
+            "Rex Renewed": service.Cell(TrainingStatus.VALID, date(2029, 6, 1)),
+            "Toby Today": service.Cell(TrainingStatus.DUE, FIXED),
+            "Una Unchecked": service.Cell(TrainingStatus.UNCHECKED, None),
+            "Wyn Window": service.Cell(TrainingStatus.DUE, FIXED + timedelta(days=60)),
+        }.items()
+        if name in names
+    }
+
+
+def test_only_the_pages_workers_are_loaded_and_the_totals_count_every_page(fixed_today, manager):
+    item = course("Safeguarding adults", 36)
+    workers = many_users(30, Role.WORKER, tier=tier("link-worker", "link-worker"), name="Paged Worker")
+    for worker in workers[::3]:
+        certificate(worker, item, date(2022, 1, 1), date(2025, 1, 1))  # expired
+    framework, item_id = service.current_framework_or_404("link-worker"), item.id
+    loaded: list[int] = []
+
+    def count_load(target, _context):
+        loaded.append(target.id)
+
+    event.listen(User, "load", count_load)
+    try:
+        db.session.expunge_all()  # every worker read from here on is loaded again
+        matrix = service.compliance(framework, page=2)
+        db.session.expunge_all()
+        expired = service.compliance(framework, status="expired", page=1)
+    finally:
+        event.remove(User, "load", count_load)
+    assert [w.name for w in matrix.workers] == [f"Paged Worker {n:03d}" for n in range(26, 31)]
+    assert (matrix.page.total, matrix.page.number, matrix.page.pages) == (30, 2, 2)
+    assert {worker_id for worker_id, _ in matrix.cells} == {w.id for w in matrix.workers}
+    assert {s.value: n for s, n in matrix.totals[item_id].items() if n} == {"expired": 10, "missing": 20}
+    assert [w.name for w in expired.workers] == [f"Paged Worker {n:03d}" for n in range(1, 31, 3)]
+    assert {s.value: n for s, n in expired.totals[item_id].items() if n} == {"expired": 10}
+    assert sorted(loaded) == sorted([w.id for w in matrix.workers] + [w.id for w in expired.workers])
+
+
+def test_a_later_page_totals_every_matching_worker_and_htmx_gets_it_too(client, auth, fixed_today, manager):
+    item = course("Safeguarding adults", 36)
+    workers = many_users(60, Role.WORKER, tier=tier("link-worker", "link-worker"), name="Paged Worker")
+    for worker in workers[::2]:
+        certificate(worker, item, date(2022, 1, 1), date(2025, 1, 1))  # expired
+    auth.login_as(manager)
+    page = text_of(client.get("/training/link-worker/compliance?status=expired&page=2"))
+    assert status_of(page, "compliance-status") == "30 workers match your filters, showing 26 to 30 (page 2 of 2)"
+    assert [row[0] for row in matrix_rows(page)] == [f"Paged Worker {n:03d}" for n in range(51, 60, 2)] + [
+        "Totals (all 30 workers)"
+    ]
+    assert matrix_rows(page)[-1][1] == "30 expired"
+    body, _ = swapped_parts(
+        text_of(client.get("/training/link-worker/compliance?page=3", headers={"HX-Request": "true"})),
+        "compliance-table",
+    )
+    assert status_of(body, "compliance-status") == "60 workers, showing 51 to 60 (page 3 of 3)"
+    assert matrix_rows(body)[-1] == ["Totals (all 60 workers)", "30 expired 30 missing"]
+
+
+def test_a_catalogue_without_courses_lists_the_workers_and_filters_none(fixed_today, manager, worker):
+    framework = service.current_framework_or_404("link-worker")
+    matrix = service.compliance(framework)
+    assert ([w.name for w in matrix.workers], matrix.cells, matrix.totals) == (["Wendy Worker"], {}, {})
+    assert service.compliance(framework, status="missing").workers == []
+
+
 def _grow(workers: int, items: int) -> None:
     """Bring link-worker up to ``workers`` workers and ``items`` courses, every pair with a certificate
     of some status (some missing), written directly for speed."""
@@ -891,6 +1134,21 @@ def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_cour
     auth.login_as(manager)
     client.get("/training/link-worker/compliance")  # warm up (templates, first-use queries)
 
+    # A course due (it expires today) among the 3 workers too, so that the filtered page shows rows at both sizes.
+    first = db.session.scalar(select(User).where(User.is_worker.is_(True)).order_by(User.id))
+    certificate(
+        first, db.session.scalar(select(TrainingItem).order_by(TrainingItem.id)), FIXED - timedelta(days=300), FIXED
+    )
+    wanted = "due"
+
+    def queries(path: str) -> int:
+        with count_queries as counted:
+            response = client.get(path)
+        assert response.status_code == 200
+        if "format=csv" not in path:
+            assert "No workers match." not in text_of(response)
+        return counted.count
+
     def measure() -> tuple[int, int, str, str]:
         with count_queries as page_queries:
             page = client.get("/training/link-worker/compliance")
@@ -903,6 +1161,11 @@ def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_cour
     small_page, small_csv, page, exported = measure()
     assert status_of(page, "compliance-status") == "3 workers" and "3 courses." in page
     assert len(exported.splitlines()) == 4
+    small_others = [
+        queries(f"/training/link-worker/compliance?status={wanted}"),
+        queries(f"/training/link-worker/compliance?status={wanted}&format=csv"),
+        queries("/training/link-worker/compliance?page=2"),  # page 1 of 1 here, page 2 of 25 below
+    ]
 
     _grow(200, 25)
     large_page, large_csv, page, exported = measure()
@@ -919,6 +1182,12 @@ def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_cour
     }
     assert statuses == {"Expired", "Due soon", "Missing", "Uploaded, not checked", "Valid", "Not required"}
     assert (large_page, large_csv) == (small_page, small_csv)
+    large_others = [
+        queries(f"/training/link-worker/compliance?status={wanted}"),
+        queries(f"/training/link-worker/compliance?status={wanted}&format=csv"),
+        queries("/training/link-worker/compliance?page=2"),
+    ]
+    assert large_others == small_others
     # And the htmx fragment too.
     with count_queries as fragment_queries:
         client.get("/training/link-worker/compliance?status=expired", headers={"HX-Request": "true"})

@@ -20,8 +20,6 @@ from . import service
 from .forms import ComplianceFilterForm, TrainingItemForm
 
 bp = Blueprint("training", __name__, url_prefix="/training")
-# A row has a cell per course: a page holds about this many cells, so a long catalogue means fewer rows a page.
-CELLS_PER_PAGE = 200
 
 
 @bp.get("/")
@@ -128,26 +126,21 @@ def compliance(key: str):
     form.validate()  # a bad value is reported next to its field and ignored
     status = (form.status.data or "") if not form.status.errors else ""
     q = (form.q.data or "") if not form.q.errors else ""
-    matrix = service.compliance(framework, status=status, q=q)
     if request.args.get("format") == "csv":
-        return _csv(matrix)
-    # Paged after the matrix is built: the totals count every worker who matches, not only this page's.
+        return _csv(service.compliance(framework, status=status, q=q, page=None))
+    # Totals count every worker who matches, not only this page's.
+    matrix = service.compliance(framework, status=status, q=q, page=paging.requested_page())
     return render(
         "training/compliance.html",
         "compliance_table",
         oob=("compliance_status",),
         form=form,
         matrix=matrix,
-        page=paging.paginate_list(matrix.workers, paging.requested_page(), per_page=_rows_per_page(len(matrix.items))),
+        page=matrix.page,
         filtered=bool(q or status),
         frameworks=[fw for fw, _ in frameworks_service.current_frameworks()],
         csv_url=paging.list_url(format="csv"),
     )
-
-
-def _rows_per_page(courses: int) -> int:
-    """Workers a page: a page of the usual size, fewer for a long catalogue, never fewer than 5."""
-    return max(5, min(paging.PER_PAGE, CELLS_PER_PAGE // max(courses, 1)))
 
 
 def _csv(matrix) -> Response:

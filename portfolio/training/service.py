@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from flask import abort
-from sqlalchemy import exists, func, select
+from sqlalchemy import Date, Select, SQLColumnExpression, and_, case, exists, false, func, literal, null, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from .. import duties, idempotency
+from .. import duties, idempotency, paging
 from ..audit import ledger
 from ..clock import today
 from ..database import begin_write, lock_or_404
@@ -88,6 +90,79 @@ def status_of(
     if unchecked is not None and status != TrainingStatus.VALID:
         return TrainingStatus.UNCHECKED, due
     return status, due
+
+
+def is_checked(certificate: Evidence) -> bool:
+    """A certificate counts once a supervisor or manager has checked it (their account may since be gone)."""
+    return certificate.checked_at is not None
+
+
+# --- The same rules in SQL (the compliance matrix filters and totals every worker in the database) -------------
+# Each expression below is the Python rule above it, written for a query; tests/test_training.py holds a table of
+# cases on which the two must agree.
+
+
+def is_checked_sql() -> ColumnElement[bool]:
+    """:func:`is_checked` in SQL, on Evidence."""
+    return Evidence.checked_at.is_not(None)
+
+
+def completed_before(renewal_months: int, boundary: date) -> date:
+    """The first completion date whose renewal (``renewal_months`` later) falls on or after ``boundary``.
+
+    The renewal date grows with the completion date, so "renewal due before ``boundary``" is "completed before
+    this date": a comparison both databases make alike, where their month arithmetic differs (SQLite rolls
+    31 January + 1 month over into March; :func:`add_months` stops at the month's end).
+    """
+    # add_months(day, months) is on or before boundary, and every earlier day's is before it: step forward from
+    # there (at most three days, where the month's end clipped the day).
+    day = add_months(boundary, -renewal_months)
+    while add_months(day, renewal_months) < boundary:
+        day += timedelta(days=1)
+    return day
+
+
+def status_sql(
+    items: Sequence[TrainingItem],
+    item_id: SQLColumnExpression[int],
+    completed_on: SQLColumnExpression[date | None],
+    expires_on: SQLColumnExpression[date | None],
+    unchecked: SQLColumnExpression[bool],
+    on: date,
+) -> ColumnElement[str]:
+    """:func:`status_of` in SQL: a :class:`TrainingStatus` value.
+
+    ``completed_on`` and ``expires_on`` are the newest checked certificate's (``completed_on`` NULL: none) for the
+    course ``item_id`` (one of ``items``); ``unchecked`` is true when a newer one waits for a check.
+    """
+    due_by = on + timedelta(days=DUE_WITHIN_DAYS)
+    renewed = [i for i in items if i.renewal_months and i.id is not None]
+
+    def completed_before_sql(boundary: date) -> ColumnElement[Any]:
+        """Per course renewed every few months: completed before this, renewal due before ``boundary``."""
+        if not renewed:
+            return null()
+        dates = {i.id: literal(completed_before(i.renewal_months or 0, boundary), Date) for i in renewed}
+        return case(dates, value=item_id, else_=null())
+
+    expired_before = completed_before_sql(on)
+    due_before = completed_before_sql(due_by + timedelta(days=1))  # due on or before due_by
+    valid = or_(
+        and_(expires_on.is_not(None), expires_on > due_by),
+        and_(expires_on.is_(None), or_(due_before.is_(None), completed_on >= due_before)),
+    )
+    expired = or_(
+        and_(expires_on.is_not(None), expires_on < on),
+        and_(expires_on.is_(None), completed_on < expired_before),
+    )
+    return case(
+        (and_(completed_on.is_(None), unchecked), TrainingStatus.UNCHECKED.value),
+        (completed_on.is_(None), TrainingStatus.MISSING.value),
+        (valid, TrainingStatus.VALID.value),
+        (unchecked, TrainingStatus.UNCHECKED.value),
+        (expired, TrainingStatus.EXPIRED.value),
+        else_=TrainingStatus.DUE.value,
+    )
 
 
 # --- The catalogue ------------------------------------------------------------------
@@ -264,7 +339,7 @@ def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], 
     )
     for certificate in rows:  # ordered: newest wins
         found = newest.setdefault((certificate.owner_id, certificate.training_item_id), Certificates())
-        if certificate.checked_at is not None:
+        if is_checked(certificate):
             found.checked, found.unchecked = certificate, None
         else:
             found.unchecked = certificate
@@ -307,46 +382,170 @@ def training_of(workers: list[User]) -> dict[int, list[TrainingRow]]:
     return result
 
 
+# A row has a cell per course: a page holds about this many cells, so a long catalogue means fewer rows a page.
+CELLS_PER_PAGE = 200
+
+
+def rows_per_page(courses: int) -> int:
+    """Workers a page of the matrix: a page of the usual size, fewer for a long catalogue, never fewer than 5."""
+    return max(5, min(paging.PER_PAGE, CELLS_PER_PAGE // max(courses, 1)))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One worker's standing on one required course."""
+
+    status: TrainingStatus
+    due_on: date | None
+
+
 @dataclass
 class Matrix:
     framework: Framework
     items: list[TrainingItem]
-    workers: list[User]
-    cells: dict[tuple[int, int], TrainingRow]
-    totals: dict[int, dict[TrainingStatus, int]] = field(default_factory=dict)
+    page: paging.Page[User]  # the workers shown (every matching worker when not paged)
+    cells: dict[tuple[int, int], Cell]  # (worker, course) for the workers shown; absent: not required
+    totals: dict[int, dict[TrainingStatus, int]] = field(default_factory=dict)  # per course, every matching worker
+
+    @property
+    def workers(self) -> list[User]:
+        return self.page.items
 
 
-def compliance(framework: Framework, *, status: str = "", q: str = "") -> Matrix:
-    """Workers by required course with each cell's status, and totals per column (fixed queries)."""
-    items = catalogue(framework.key)
-    query = (
-        select(User)
-        .join(Framework, Framework.id == User.framework_id)
-        .where(User.is_worker.is_(True), User.active.is_(True), Framework.key == framework.key)
-        .options(db.joinedload(User.tier))
-        .order_by(User.name)
+def _cells(items: list[TrainingItem], workers: list[ColumnElement[bool]], on: date) -> Select:
+    """Per (worker, required course): worker_id, item_id, status, and the counting certificate's completed_on and
+    expires_on, for the workers meeting ``workers`` (conditions on User). One SELECT, whatever their number.
+
+    ``items`` must not be empty.
+    """
+    item_ids = [i.id for i in items]
+    checked = is_checked_sql()
+    # Each certificate ranked newest first among its worker's checked, or unchecked, certificates for the course.
+    ranked = (
+        select(
+            Evidence.id,
+            Evidence.owner_id,
+            Evidence.training_item_id,
+            Evidence.occurred_on,
+            Evidence.expires_on,
+            checked.label("checked"),
+            func.row_number()
+            .over(
+                partition_by=(Evidence.owner_id, Evidence.training_item_id, checked),
+                order_by=(Evidence.occurred_on.desc(), Evidence.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(
+            Evidence.kind == EvidenceKind.CERTIFICATE,
+            Evidence.training_item_id.in_(item_ids),
+            Evidence.owner_id.in_(select(User.id).where(*workers)),
+        )
+        .subquery()
     )
-    query = query.where(*name_or_email_matches(q))
-    workers = list(db.session.scalars(query).unique())
-    newest = _newest_certificates([w.id for w in workers]) if workers else {}
+
+    def newest(is_checked: ColumnElement[bool], column: ColumnElement[Any]) -> ColumnElement[Any]:
+        return func.max(case((and_(is_checked, ranked.c.rank == 1), column)))
+
+    newest_checked, newest_unchecked = ranked.c.checked.is_(True), ranked.c.checked.is_(False)
+    pairs = (
+        select(
+            ranked.c.owner_id,
+            ranked.c.training_item_id,
+            newest(newest_checked, ranked.c.occurred_on).label("completed_on"),
+            newest(newest_checked, ranked.c.expires_on).label("expires_on"),
+            newest(newest_checked, ranked.c.id).label("checked_id"),
+            newest(newest_unchecked, ranked.c.occurred_on).label("unchecked_on"),
+            newest(newest_unchecked, ranked.c.id).label("unchecked_id"),
+        )
+        .group_by(ranked.c.owner_id, ranked.c.training_item_id)
+        .subquery()
+    )
+    # A certificate waiting for a check counts when it is newer than the newest checked one (the order of
+    # _newest_certificates: completion date, then the order they were added).
+    newer_unchecked = and_(
+        pairs.c.unchecked_id.is_not(None),
+        or_(
+            pairs.c.completed_on.is_(None),
+            pairs.c.unchecked_on > pairs.c.completed_on,
+            and_(pairs.c.unchecked_on == pairs.c.completed_on, pairs.c.unchecked_id > pairs.c.checked_id),
+        ),
+    )
+    required = or_(*(and_(TrainingItem.id == item.id, item.required_where(Tier.slug)) for item in items))
+    return (
+        select(
+            User.id.label("worker_id"),
+            TrainingItem.id.label("item_id"),
+            status_sql(items, TrainingItem.id, pairs.c.completed_on, pairs.c.expires_on, newer_unchecked, on).label(
+                "status"
+            ),
+            pairs.c.completed_on,
+            pairs.c.expires_on,
+        )
+        .select_from(User)
+        .outerjoin(Tier, Tier.id == User.tier_id)
+        .join(TrainingItem, TrainingItem.id.in_(item_ids))
+        .outerjoin(pairs, and_(pairs.c.owner_id == User.id, pairs.c.training_item_id == TrainingItem.id))
+        .where(*workers, required)
+    )
+
+
+def compliance(framework: Framework, *, status: str = "", q: str = "", page: int | None = 1) -> Matrix:
+    """Workers by required course with each cell's status, and totals per course over every matching worker.
+
+    Filtered, counted and totalled in SQL; only the page's workers are loaded (``page`` None: every matching
+    worker, for the CSV). A fixed number of queries, whatever the number of workers.
+    """
+    items = catalogue(framework.key)
     on = today()
-    cells: dict[tuple[int, int], TrainingRow] = {}
-    for worker in workers:
-        for item in items:
-            if item.required_for(worker.tier.slug if worker.tier else None):
-                cells[(worker.id, item.id)] = _row(item, newest.get((worker.id, item.id)), on)
-    if status in {s.value for s in TrainingStatus}:
-        wanted = TrainingStatus(status)
-        workers = [
-            w for w in workers if any(cells.get((w.id, i.id)) and cells[(w.id, i.id)].status == wanted for i in items)
-        ]
+    workers = [
+        User.is_worker.is_(True),
+        User.active.is_(True),
+        User.framework_id.in_(select(Framework.id).where(Framework.key == framework.key)),
+        *name_or_email_matches(q),
+    ]
+    wanted = TrainingStatus(status) if status in {s.value for s in TrainingStatus} else None
+    matching = list(workers)
+    if wanted is not None:
+        if items:
+            cells = _cells(items, workers, on).subquery()
+            matching.append(User.id.in_(select(cells.c.worker_id).where(cells.c.status == wanted.value)))
+        else:
+            matching.append(false())
+    query = select(User).where(*matching).options(db.joinedload(User.tier)).order_by(User.name, User.id)
+    if page is None:
+        everyone = list(db.session.scalars(query).unique())
+        shown = paging.Page(everyone, len(everyone), 1, max(len(everyone), 1))
+    else:
+        shown = paging.paginate(query, page, per_page=rows_per_page(len(items)))
+    by_id = {item.id: item for item in items}
+    result: dict[tuple[int, int], Cell] = {}
+    if shown.items and items:
+        # The page's workers only; they match the filters already.
+        page_cells = _cells(items, [*workers, User.id.in_([w.id for w in shown.items])], on)
+        for row in db.session.execute(page_cells):
+            due = renewal_due(by_id[row.item_id], row.completed_on, row.expires_on) if row.completed_on else None
+            result[(row.worker_id, row.item_id)] = Cell(TrainingStatus(row.status), due)
+    return Matrix(framework, items, shown, result, _totals(items, workers, wanted, on))
+
+
+def _totals(
+    items: list[TrainingItem], workers: list[ColumnElement[bool]], wanted: TrainingStatus | None, on: date
+) -> dict[int, dict[TrainingStatus, int]]:
+    """Per course, how many workers meeting ``workers`` (and with a course ``wanted``) are in each status.
+
+    One query: with a status filter, the cells are computed once (a CTE) and read twice.
+    """
     totals = {item.id: {s: 0 for s in TrainingStatus} for item in items}
-    for worker in workers:
-        for item in items:
-            cell = cells.get((worker.id, item.id))
-            if cell:
-                totals[item.id][cell.status] += 1
-    return Matrix(framework, items, workers, cells, totals)
+    if not items:
+        return totals
+    cells = _cells(items, workers, on).cte("cells")
+    query = select(cells.c.item_id, cells.c.status, func.count()).group_by(cells.c.item_id, cells.c.status)
+    if wanted is not None:
+        query = query.where(cells.c.worker_id.in_(select(cells.c.worker_id).where(cells.c.status == wanted.value)))
+    for item_id, status, n in db.session.execute(query):
+        totals[item_id][TrainingStatus(status)] = n
+    return totals
 
 
 def framework_tiers(framework: Framework) -> list[Tier]:
