@@ -463,7 +463,7 @@ def test_missing_for_the_next_tier_is_grouped_by_area_with_the_evidence_in_progr
 # --- What is missing: the newest items of each statement ------------------------------
 
 
-def items_of(worker: User, ref: str) -> list[service.LinkedItem]:
+def newest_items_of(worker: User, ref: str) -> list[service.LinkedItem]:
     return status_by_ref(progress_of(worker))[ref].items
 
 
@@ -478,7 +478,7 @@ def test_the_newest_items_of_a_statement_break_a_tie_on_the_day_by_the_newer_ite
     older.occurred_on = RECENT_DAY - timedelta(days=1)
     db.session.commit()
 
-    assert [i.title for i in items_of(worker, "PS-LW-01")] == [
+    assert [i.title for i in newest_items_of(worker, "PS-LW-01")] == [
         "Latest, written first",
         "Same day 6",
         "Same day 5",
@@ -486,8 +486,8 @@ def test_the_newest_items_of_a_statement_break_a_tie_on_the_day_by_the_newer_ite
         "Same day 3",
     ]
     # Each statement ranks its own items: the other one has only the six written on the same day.
-    assert [i.title for i in items_of(worker, "PS-LW-02")] == [f"Same day {n}" for n in (6, 5, 4, 3, 2)]
-    assert items_of(worker, "PS-LW-03") == []
+    assert [i.title for i in newest_items_of(worker, "PS-LW-02")] == [f"Same day {n}" for n in (6, 5, 4, 3, 2)]
+    assert newest_items_of(worker, "PS-LW-03") == []
 
 
 def test_the_newest_items_of_a_statement_are_of_every_status_and_only_the_workers_own(people):
@@ -501,7 +501,7 @@ def test_the_newest_items_of_a_statement_are_of_every_status_and_only_the_worker
     decide_on(worker, [target], supervisor=supervisor, title="Not accepted", accepted=False)
     decide_on(worker, [target], supervisor=supervisor, title="Returned", outcome=DecisionOutcome.RETURNED)
 
-    items = items_of(worker, "PS-LW-01")
+    items = newest_items_of(worker, "PS-LW-01")
     assert [(i.title, i.status) for i in items] == [
         ("Returned", EvidenceStatus.RETURNED),
         ("Not accepted", EvidenceStatus.SIGNED_OFF),
@@ -529,7 +529,7 @@ def test_a_supervision_note_among_the_newest_items_shows_its_state(people):
     )
     db.session.commit()
 
-    assert {i.title: i.note_state for i in items_of(worker, "PS-LW-01")} == {
+    assert {i.title: i.note_state for i in newest_items_of(worker, "PS-LW-01")} == {
         "Waiting note": NoteState.WAITING,
         "Disputed note": NoteState.DISPUTED,
         "Confirmed note": NoteState.CONFIRMED,  # disputed first, then confirmed
