@@ -530,8 +530,10 @@ class Evidence(Model):
     note_reviews: Mapped[list[NoteReview]] = relationship(order_by="NoteReview.id", viewonly=True)
 
     __table_args__ = (
-        Index("ix_evidence_owner_occurred", "owner_id", "occurred_on"),
-        Index("ix_evidence_owner_status", "owner_id", "status"),
+        # Progress counts and ranks read a worker's items from these alone: SQLite keeps the id (rowid) in
+        # every index; PostgreSQL is given it (INCLUDE) so that it too needs no visit to the wide rows.
+        Index("ix_evidence_owner_occurred", "owner_id", "occurred_on", postgresql_include=["id"]),
+        Index("ix_evidence_owner_status", "owner_id", "status", postgresql_include=["id"]),
         CheckConstraint("cpd_hours IS NULL OR (cpd_hours >= 0 AND cpd_hours <= 1000)", name="cpd_hours_range"),
         CheckConstraint("expires_on IS NULL OR expires_on >= occurred_on", name="expires_after_completion"),
         CheckConstraint("NOT (is_private AND status <> 'draft')", name="private_stays_draft"),
@@ -682,7 +684,7 @@ class Decision(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     # Unique: two supervisors deciding at once cannot both land.
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), unique=True)
-    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"))
     supervisor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     outcome: Mapped[DecisionOutcome] = mapped_column(_enum(DecisionOutcome))
     comment: Mapped[str] = mapped_column(Text, default="")
@@ -695,6 +697,9 @@ class Decision(Model):
     outcomes: Mapped[list[CompetenceDecision]] = relationship(
         back_populates="decision", order_by="CompetenceDecision.id", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    # An item's decisions by outcome, without reading the rows (the accepted counts ask for sign-offs).
+    __table_args__ = (Index("ix_decisions_evidence_outcome", "evidence_id", "outcome", postgresql_include=["id"]),)
 
 
 class CompetenceDecision(Model):
@@ -711,7 +716,11 @@ class CompetenceDecision(Model):
     decision: Mapped[Decision] = relationship(back_populates="outcomes")
     competence: Mapped[Competence] = relationship()
 
-    __table_args__ = (UniqueConstraint("decision_id", "competence_id"),)
+    __table_args__ = (
+        UniqueConstraint("decision_id", "competence_id"),
+        # What a decision accepted, without reading the rows (the comment can be long).
+        Index("ix_competence_decisions_decision_accepted", "decision_id", "accepted", "competence_id"),
+    )
 
 
 class NoteOutcome(enum.StrEnum):

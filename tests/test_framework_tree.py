@@ -125,6 +125,48 @@ def test_the_tree_without_a_worker_has_no_counts(upgraded):
     assert sum(p.total for p in built.parts) == len(built.rows) == 85
 
 
+def test_linked_and_accepted_counts_come_in_one_query_for_several_workers(upgraded, count_queries):
+    worker, new = upgraded
+    other = make_user(Role.WORKER, name="Olive Other", tier=tier_of("link-worker", "link-worker"))
+    link_draft(other, [current_competence("PS-LW-02")], title="Olive's draft")
+    ids = [worker.id, other.id]
+
+    with count_queries:
+        both = rules.counts(ids)
+    assert count_queries.count == 1, count_queries.statements
+    assert both.linked == {
+        (ids[0], "PS-LW-01"): {EvidenceStatus.SIGNED_OFF: 1, EvidenceStatus.DRAFT: 1},  # the draft counts once
+        (ids[0], "PS-LW-03"): {EvidenceStatus.DRAFT: 2},
+        (ids[1], "PS-LW-02"): {EvidenceStatus.DRAFT: 1},
+    }
+    assert both.accepted == {(ids[0], "PS-LW-01"): 1}
+    # The single-purpose answers are the same numbers.
+    assert rules.linked_counts(ids) == both.linked
+    assert rules.accepted_counts(ids) == both.accepted
+
+
+def test_the_newest_items_follow_the_ref_and_an_item_linked_on_both_versions_takes_one_place(upgraded):
+    """What is missing lists the newest five different items of a statement, whichever version they were linked on."""
+    worker, new = upgraded
+    new_01 = current_competence("PS-LW-01")
+    for days in range(1, 5):
+        older = link_draft(worker, [new_01], title=f"{days} days earlier")
+        older.occurred_on -= timedelta(days=days)
+    db.session.commit()
+
+    rows = service.worker_progress(db.session.get(User, worker.id), with_items=True).tree.by_ref()
+    assert [i.title for i in rows["PS-LW-01"].items] == [
+        "Draft on version 1",  # linked on both versions: listed once, in one of the five places
+        "Accepted on version 1",
+        "1 days earlier",
+        "2 days earlier",
+        "3 days earlier",
+    ]
+    assert [i.title for i in rows["PS-LW-03"].items] == ["Draft on version 2", "Draft on version 1"]
+    assert rows["PS-LW-02"].items == []
+    assert rows["PS-LW-01"].total == 6
+
+
 def test_another_frameworks_statement_with_the_same_ref_does_not_count(people, frameworks):
     """Counts are by ref within the worker's own framework: a worker who moved framework starts afresh."""
     worker, supervisor = people

@@ -22,8 +22,13 @@ from portfolio.models import (
     AuditEntry,
     Competence,
     CompetenceDecision,
+    DecisionOutcome,
     EvidenceKind,
+    EvidenceLink,
     EvidenceStatus,
+    NoteOutcome,
+    NoteReview,
+    NoteState,
     Notification,
     PromotionDecision,
     PromotionRecommendation,
@@ -55,6 +60,7 @@ from tests.factories import (
     not_accept,
     requirement,
     requirements_of,
+    supervision_note,
     tier,
     verification,
     verify_all,
@@ -452,6 +458,82 @@ def test_missing_for_the_next_tier_is_grouped_by_area_with_the_evidence_in_progr
     assert all(r.items == [] for r in practitioner.rows if r.competence.ref != "PS-LWC-02")
     # Psychosocial Link Worker statements are beyond the next tier.
     assert not (set(missing_refs(readiness)) & {c.ref for c in competences("link-worker", "psychosocial-link-worker")})
+
+
+# --- What is missing: the newest items of each statement ------------------------------
+
+
+def newest_items_of(worker: User, ref: str) -> list[service.LinkedItem]:
+    return status_by_ref(progress_of(worker))[ref].items
+
+
+def test_the_newest_items_of_a_statement_break_a_tie_on_the_day_by_the_newer_item(people):
+    worker, *_ = people
+    target, other = by_ref("PS-LW-01"), by_ref("PS-LW-02")
+    latest = link_draft(worker, [target], title="Latest, written first")
+    latest.occurred_on = RECENT_DAY + timedelta(days=1)
+    for n in range(1, 7):
+        link_draft(worker, [target, other], title=f"Same day {n}")  # RECENT_DAY, in the order written
+    older = link_draft(worker, [target], title="A day earlier")
+    older.occurred_on = RECENT_DAY - timedelta(days=1)
+    db.session.commit()
+
+    assert [i.title for i in newest_items_of(worker, "PS-LW-01")] == [
+        "Latest, written first",
+        "Same day 6",
+        "Same day 5",
+        "Same day 4",
+        "Same day 3",
+    ]
+    # Each statement ranks its own items: the other one has only the six written on the same day.
+    assert [i.title for i in newest_items_of(worker, "PS-LW-02")] == [f"Same day {n}" for n in (6, 5, 4, 3, 2)]
+    assert newest_items_of(worker, "PS-LW-03") == []
+
+
+def test_the_newest_items_of_a_statement_are_of_every_status_and_only_the_workers_own(people):
+    worker, supervisor, _, _, stranger = people
+    target = by_ref("PS-LW-01")
+    someone_else = make_user(Role.WORKER, name="Olive Other", tier=tier("link-worker", "link-worker"))
+    link_draft(someone_else, [target], title="Not the worker's")
+    link_draft(worker, [target], title="A draft")
+    link_draft(worker, [target], title="Waiting", status=EvidenceStatus.SUBMITTED)
+    decide_on(worker, [target], supervisor=supervisor, title="Signed off")
+    decide_on(worker, [target], supervisor=supervisor, title="Not accepted", accepted=False)
+    decide_on(worker, [target], supervisor=supervisor, title="Returned", outcome=DecisionOutcome.RETURNED)
+
+    items = newest_items_of(worker, "PS-LW-01")
+    assert [(i.title, i.status) for i in items] == [
+        ("Returned", EvidenceStatus.RETURNED),
+        ("Not accepted", EvidenceStatus.SIGNED_OFF),
+        ("Signed off", EvidenceStatus.SIGNED_OFF),
+        ("Waiting", EvidenceStatus.SUBMITTED),
+        ("A draft", EvidenceStatus.DRAFT),
+    ]
+    assert all(i.note_state is None and i.ref == "PS-LW-01" for i in items)  # no supervision notes here
+
+
+def test_a_supervision_note_among_the_newest_items_shows_its_state(people):
+    worker, supervisor, *_ = people
+    target = by_ref("PS-LW-01")
+    waiting = supervision_note(worker, supervisor, title="Waiting note")
+    disputed = supervision_note(worker, supervisor, title="Disputed note")
+    confirmed = supervision_note(worker, supervisor, title="Confirmed note")
+    for note in (waiting, disputed, confirmed):
+        db.session.add(EvidenceLink(evidence_id=note.id, competence_id=target.id))
+    for note, outcome in ((disputed, NoteOutcome.DISPUTED), (confirmed, NoteOutcome.DISPUTED)):
+        db.session.add(NoteReview(evidence_id=note.id, supervisor_id=supervisor.id, outcome=outcome, content_hash=HASH))
+    db.session.add(
+        NoteReview(
+            evidence_id=confirmed.id, supervisor_id=supervisor.id, outcome=NoteOutcome.CONFIRMED, content_hash=HASH
+        )
+    )
+    db.session.commit()
+
+    assert {i.title: i.note_state for i in newest_items_of(worker, "PS-LW-01")} == {
+        "Waiting note": NoteState.WAITING,
+        "Disputed note": NoteState.DISPUTED,
+        "Confirmed note": NoteState.CONFIRMED,  # disputed first, then confirmed
+    }
 
 
 def test_a_worker_without_a_framework_has_no_progress(app, frameworks):

@@ -107,13 +107,9 @@ class FrameworkTree:
 
 
 def framework_tree(framework: Framework, worker: User | None = None) -> FrameworkTree:
-    """The framework's tiers, groups, active statements and requirements, with ``worker``'s counts (six queries)."""
-    linked: dict[tuple[int, str], dict[EvidenceStatus, int]] = {}
-    accepted: dict[tuple[int, str], int] = {}
-    if worker is not None:
-        linked = rules.linked_counts([worker.id])
-        accepted = rules.accepted_counts([worker.id])
-    return _trees([framework], worker.id if worker else 0, linked, accepted)[0]
+    """The framework's tiers, groups, active statements and requirements, with ``worker``'s counts (five queries)."""
+    counts = rules.counts([worker.id]) if worker is not None else rules.Counts({}, {})
+    return _trees([framework], worker.id if worker else 0, counts.linked, counts.accepted)[0]
 
 
 def framework_trees(frameworks: Sequence[Framework]) -> list[FrameworkTree]:
