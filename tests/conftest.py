@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import email
 import email.policy
+import html
 import os
 import re
 import socket
@@ -39,6 +40,7 @@ from portfolio.extensions import db
 from portfolio.models import Competence, Role, User
 
 from . import factories
+from .pages import status_of
 from .serving import csrf_token  # noqa: F401 - tests import it from here
 
 PG_ENV = "PORTFOLIO_TEST_DATABASE_URL"
@@ -250,6 +252,45 @@ def post_sign_in(
 def post_with_token(client, auth, path: str, data: dict, **kwargs):
     """POST ``data`` to ``path`` with a CSRF token, as the page's form would."""
     return client.post(path, data={"csrf_token": auth.token("/"), **data}, **kwargs)
+
+
+def ask_for_document(client, auth, path: str) -> str:
+    """Press a document's button (a POST to ``path``, as My progress does); the address of its status page."""
+    response = client.post(path, data={"csrf_token": auth.token("/")})
+    assert response.status_code == 303, f"POST {path}: {response.status_code}"
+    assert response.location.startswith("/documents/"), response.location
+    return response.location
+
+
+def read_download(client, path: str):
+    """A download, read and closed (a built document is streamed from its open file)."""
+    with client.get(path) as response:
+        response.get_data()
+    return response
+
+
+DOCUMENT_TYPES = {".pdf": "application/pdf", ".zip": "application/zip"}
+
+
+def built_document(client, auth, path: str, queue: TaskQueue | None = None) -> bytes:
+    """A document fetched the way a person does: press its button (POST ``path``), let the build run, follow to
+    its status page, and download it from the link there. Its bytes.
+
+    ``queue``: a real queue whose tasks wait (the ``task_queue`` fixture), worked through here as the consumer would;
+    without it the build has already run when queued (tasks run at once in tests).
+    """
+    status_page = ask_for_document(client, auth, path)
+    if queue is not None:
+        queue.run_all()
+    page = client.get(status_page)
+    assert page.status_code == 200, f"{status_page}: {page.status_code}"
+    assert status_of(page.text, "document-live") == "Ready to download.", page.text
+    link = re.search(r'<a href="([^"]+)"[^>]*\bdownload>', page.text)
+    assert link, "no download link on the status page"
+    download = read_download(client, html.unescape(link.group(1)))
+    assert download.status_code == 200
+    assert download.mimetype == DOCUMENT_TYPES[Path(path.split("?", 1)[0]).suffix]
+    return download.data
 
 
 class AuthActions:

@@ -25,6 +25,7 @@ from portfolio.frameworks import service
 from portfolio.mfa import service as mfa_service
 from portfolio.models import (
     Competence,
+    Document,
     DocumentKind,
     EvidenceKind,
     Framework,
@@ -41,6 +42,7 @@ from portfolio.portability import case as case_format
 from portfolio.portability import service as import_service
 from portfolio.training import service as training_service
 from tests.factories import assign, give_totp, make_passkey, make_user, png_bytes, tier
+from tests.pages import count, page_title
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
 SIGN_IN = "sign-in"  # a redirect to the sign-in page
@@ -270,8 +272,6 @@ CASES = [
     Case("progress.index", "GET", lambda ids: "/progress/", workers(200)),
     Case("progress.missing", "GET", lambda ids: "/progress/missing", workers(200)),
     Case("progress.request_promotion", "POST", lambda ids: "/progress/request", workers(422), data={}),
-    Case("progress.export", "GET", lambda ids: "/progress/export.zip", workers(200)),
-    Case("progress.pdf", "GET", lambda ids: "/progress/portfolio.pdf", workers(200)),
     Case("progress.request_export", "POST", lambda ids: "/progress/export.zip", workers(303), data={}),
     Case("progress.request_pdf", "POST", lambda ids: "/progress/portfolio.pdf", workers(303), data={}),
     Case(
@@ -284,12 +284,6 @@ CASES = [
     Case("documents.show", "GET", lambda ids: f"/documents/{ids['document']}", requester_only(200)),
     Case("documents.download", "GET", lambda ids: f"/documents/{ids['document']}/download", requester_only(200)),
     Case("progress.worker", "GET", lambda ids: f"/progress/workers/{ids['worker']}", everyone_signed_in_gets(200)),
-    Case(
-        "progress.worker_pdf",
-        "GET",
-        lambda ids: f"/progress/workers/{ids['worker']}/portfolio.pdf",
-        everyone_signed_in_gets(200),
-    ),
     Case(
         "progress.recommend",
         "POST",
@@ -718,3 +712,28 @@ def test_access(client, auth, frameworks, role, case):
         assert response.status_code == expected
         if expected == 403:
             assert "You do not have access to this page" in response.text
+
+
+# The documents are built by the task consumer: their addresses take a POST (the button), never a GET.
+DOCUMENT_ADDRESSES = (
+    lambda ids: "/progress/export.zip",
+    lambda ids: "/progress/portfolio.pdf",
+    lambda ids: f"/progress/workers/{ids['worker']}/portfolio.pdf",
+)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_get_to_a_documents_address_is_refused_on_the_services_own_page(client, auth, frameworks, role):
+    """The old downloads that built the document during the request are gone: 405, with nothing built."""
+    ids, users = make_world(frameworks)
+    if role != "anonymous":
+        auth.login_as(users[role])
+    built = count(Document)
+
+    for address in DOCUMENT_ADDRESSES:
+        response = client.get(address(ids))
+        assert response.status_code == 405, address(ids)
+        assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+        assert page_title(response.text) == "Sorry, there is a problem with the request – Evidence portfolio"
+        assert 'class="nhsuk-header' in response.text and "Go back and try again." in response.text
+    assert count(Document) == built

@@ -20,7 +20,7 @@ from portfolio.auth.tokens import digest
 from portfolio.errors import FieldError
 from portfolio.extensions import db
 from portfolio.models import PasswordReset, PasswordResetRequest, Role, SignInAttempt, User
-from tests.conftest import link_in, mail_server, wait_for_mail
+from tests.conftest import built_document, link_in, mail_server, wait_for_mail
 from tests.factories import NEW_PASSWORD, OTHER_NEW_PASSWORD, a_link_for
 from tests.pages import UNUSABLE, audit_rows, error_summary, field_error, is_signed_in, reload
 
@@ -549,9 +549,7 @@ def test_the_data_export_lists_reset_links_without_their_digests(client, auth, f
     a_link_for(other)
     auth.login_as(worker)
 
-    response = client.get("/progress/export.zip")
-    archive = response.data
-    response.close()  # the export is streamed from a temporary file
+    archive = built_document(client, auth, "/progress/export.zip")
 
     text = zipfile.ZipFile(io.BytesIO(archive)).read("portfolio.json").decode()
     [reset] = json.loads(text)["password_resets"]  # only the worker's own

@@ -17,7 +17,7 @@ from portfolio.documents import service
 from portfolio.extensions import db
 from portfolio.models import Document, DocumentKind, DocumentStatus, SupervisionAssignment
 from tests import factories
-from tests.conftest import csrf_token, queue_at, run_consumer
+from tests.conftest import ask_for_document, built_document, csrf_token, queue_at, read_download, run_consumer
 from tests.pages import count, page_title, pdf_text, status_of, swapped_parts, words
 from tests.racing import HttpClient, no_server_errors, overlapped, race
 
@@ -26,21 +26,6 @@ from tests.racing import HttpClient, no_server_errors, overlapped, race
 def worker(worker, auth):
     auth.login_as(worker)
     return worker
-
-
-def ask(client, auth, path: str) -> str:
-    """Press a document's button on My progress; the address of its status page."""
-    response = client.post(path, data={"csrf_token": auth.token("/progress/")})
-    assert response.status_code == 303
-    assert response.location.startswith("/documents/")
-    return response.location
-
-
-def fetch(client, path: str):
-    """A download, read and closed (a built document is streamed from its open file)."""
-    with client.get(path) as response:
-        response.get_data()
-    return response
 
 
 def documents() -> list[Document]:
@@ -66,7 +51,7 @@ def test_my_progress_offers_both_documents_as_buttons_that_work_without_javascri
 
 
 def test_the_data_export_is_built_and_offered_for_download(app, client, auth, worker):
-    status_page = ask(client, auth, "/progress/export.zip")
+    status_page = ask_for_document(client, auth, "/progress/export.zip")
 
     [document] = documents()
     assert (document.kind, document.status, document.worker_id) == (DocumentKind.DATA_EXPORT, "ready", worker.id)
@@ -78,7 +63,7 @@ def test_the_data_export_is_built_and_offered_for_download(app, client, auth, wo
     assert "http-equiv" not in page.text and "hx-trigger" not in page.text  # nothing polls a finished document
     assert f"Download my-portfolio-data.zip ({document.size // 1024} KB)" in words(page.text)
 
-    download = fetch(client, f"{status_page}/download")
+    download = read_download(client, f"{status_page}/download")
     assert download.status_code == 200
     assert download.headers["Content-Type"] == "application/zip"
     assert download.headers["Cache-Control"] == "no-store"
@@ -87,34 +72,32 @@ def test_the_data_export_is_built_and_offered_for_download(app, client, auth, wo
         assert json.loads(archive.read("portfolio.json"))["person"]["email"] == "worker@example.org"
 
 
-def test_the_panel_pdf_is_built_by_the_same_builder(client, auth, worker, supervisor):
+def test_the_panel_pdf_is_built_by_the_same_builder(client, auth, worker, supervisor, task_queue):
     factories.meet(worker, factories.competences(refs=["PS-LW-01"]), supervisor=supervisor, title="Walking group")
-    status_page = ask(client, auth, "/progress/portfolio.pdf")
+    pdf = built_document(client, auth, "/progress/portfolio.pdf", task_queue)  # through a real queue
 
     [document] = documents()
     assert document.kind == DocumentKind.PANEL_PDF and document.tier.slug == "link-worker-coach"
     assert document.download_name == "portfolio-wendy-worker-link-worker-coach.pdf"
-    download = fetch(client, f"{status_page}/download")
-    assert download.headers["Content-Type"] == "application/pdf"
-    assert "Walking group" in pdf_text(download.data)
+    assert "Walking group" in pdf_text(pdf)
 
 
 def test_a_supervisor_asks_for_their_supervisees_pdf_and_loses_it_with_the_supervision(
     client, auth, worker, supervisor
 ):
     auth.login_as(supervisor)
-    status_page = ask(client, auth, f"/progress/workers/{worker.id}/portfolio.pdf")
+    status_page = ask_for_document(client, auth, f"/progress/workers/{worker.id}/portfolio.pdf")
     page = client.get(status_page)
     assert (
         page_title(page.text)
         == "Portfolio for a promotion panel: Link Worker Coach for Wendy Worker – Evidence portfolio"
     )
-    assert fetch(client, f"{status_page}/download").status_code == 200
+    assert read_download(client, f"{status_page}/download").status_code == 200
 
     # The worker did not ask for it: 404, as for a missing one.
     auth.login_as(worker)
     assert client.get(status_page).status_code == 404
-    assert fetch(client, f"{status_page}/download").status_code == 404
+    assert read_download(client, f"{status_page}/download").status_code == 404
 
     # Supervision ends: today's rule applies to documents built before.
     for assignment in db.session.scalars(select(SupervisionAssignment)):
@@ -122,7 +105,7 @@ def test_a_supervisor_asks_for_their_supervisees_pdf_and_loses_it_with_the_super
     db.session.commit()
     auth.login_as(supervisor)
     assert client.get(status_page).status_code == 404
-    assert fetch(client, f"{status_page}/download").status_code == 404
+    assert read_download(client, f"{status_page}/download").status_code == 404
 
 
 def test_a_tier_of_another_framework_is_refused_and_nothing_is_queued(client, auth, worker):
@@ -138,7 +121,7 @@ def test_a_failed_build_says_so_and_leaves_no_file(app, client, auth, worker, mo
         raise OSError("disk full")
 
     monkeypatch.setitem(service.BUILDERS, DocumentKind.DATA_EXPORT, broken)
-    status_page = ask(client, auth, "/progress/export.zip")
+    status_page = ask_for_document(client, auth, "/progress/export.zip")
 
     [document] = documents()
     assert document.status == DocumentStatus.FAILED and document.stored_name is None
@@ -146,24 +129,24 @@ def test_a_failed_build_says_so_and_leaves_no_file(app, client, auth, worker, mo
     page = client.get(status_page)
     assert status_of(page.text, "document-live") == "It could not be prepared."
     assert "Go back and ask for it again" in words(page.text)
-    assert fetch(client, f"{status_page}/download").status_code == 404
+    assert read_download(client, f"{status_page}/download").status_code == 404
     assert "Could not build document" in caplog.text and "worker@example.org" not in caplog.text
 
 
 def test_an_expired_document_is_gone_and_its_file_removed(app, client, auth, worker):
-    status_page = ask(client, auth, "/progress/export.zip")
+    status_page = ask_for_document(client, auth, "/progress/export.zip")
     [document] = documents()
     document.expires_at = datetime.now(UTC) - timedelta(minutes=1)
     db.session.commit()
 
     assert client.get(status_page).status_code == 404
-    assert fetch(client, f"{status_page}/download").status_code == 404
+    assert read_download(client, f"{status_page}/download").status_code == 404
     assert service.remove_expired() == 1
     assert documents() == [] and files_in(app) == []
 
 
 def test_a_failed_or_lost_build_is_removed_once_a_ready_one_would_have_expired(app, client, auth, worker):
-    ask(client, auth, "/progress/export.zip")
+    ask_for_document(client, auth, "/progress/export.zip")
     [document] = documents()
     document.status, document.expires_at, document.stored_name = DocumentStatus.FAILED, None, None
     db.session.commit()
@@ -177,7 +160,7 @@ def test_a_failed_or_lost_build_is_removed_once_a_ready_one_would_have_expired(a
 
 
 def test_files_that_no_document_names_are_cleared_once_old(app, client, auth, worker):
-    ask(client, auth, "/progress/export.zip")
+    ask_for_document(client, auth, "/progress/export.zip")
     [kept] = files_in(app)
     folder = service.folder()
     stray, fresh = folder / ("a" * 32 + ".zip.part"), folder / ("b" * 32 + ".pdf")
@@ -194,7 +177,7 @@ def test_files_that_no_document_names_are_cleared_once_old(app, client, auth, wo
 
 
 def test_the_status_page_refreshes_itself_until_the_document_is_ready(client, auth, worker, task_queue):
-    status_page = ask(client, auth, "/progress/export.zip")
+    status_page = ask_for_document(client, auth, "/progress/export.zip")
     assert task_queue.pending() == 1
     [document] = documents()
     assert document.status == DocumentStatus.BUILDING
@@ -203,7 +186,7 @@ def test_the_status_page_refreshes_itself_until_the_document_is_ready(client, au
     page = client.get(status_page).text
     assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in page
     assert status_of(page, "document-live") == "Being prepared. This page updates by itself."
-    assert fetch(client, f"{status_page}/download").status_code == 404
+    assert read_download(client, f"{status_page}/download").status_code == 404
     # JavaScript on: htmx polls the status region, and the status line outside it is updated out of band.
     assert f'hx-get="{status_page}" hx-trigger="every 2s"' in page
     fragment = client.get(status_page, headers={"HX-Request": "true"}).text
@@ -222,32 +205,32 @@ def test_the_status_page_refreshes_itself_until_the_document_is_ready(client, au
     assert "hx-trigger" not in body  # polling stops
     assert "Download my-portfolio-data.zip" in body
     assert status_of(fragment, "document-live") == "Ready to download."
-    assert fetch(client, f"{status_page}/download").status_code == 200
+    assert read_download(client, f"{status_page}/download").status_code == 200
 
 
 def test_asking_twice_while_it_is_built_reuses_the_build(client, auth, worker, task_queue):
-    first = ask(client, auth, "/progress/export.zip")
-    second = ask(client, auth, "/progress/export.zip")
+    first = ask_for_document(client, auth, "/progress/export.zip")
+    second = ask_for_document(client, auth, "/progress/export.zip")
     assert first == second
     assert task_queue.pending() == 1 and len(documents()) == 1
     # Another kind, or another tier, is another document.
-    ask(client, auth, "/progress/portfolio.pdf")
+    ask_for_document(client, auth, "/progress/portfolio.pdf")
     assert task_queue.pending() == 2 and len(documents()) == 2
 
     task_queue.run_all()
     # Once built, asking again builds afresh (the portfolio may have changed since).
-    assert ask(client, auth, "/progress/export.zip") != first
+    assert ask_for_document(client, auth, "/progress/export.zip") != first
     assert len(documents()) == 3
 
 
 def test_a_build_whose_consumer_died_is_reported_and_asked_again(client, auth, worker, task_queue):
-    status_page = ask(client, auth, "/progress/export.zip")
+    status_page = ask_for_document(client, auth, "/progress/export.zip")
     [document] = documents()
     document.requested_at = datetime.now(UTC) - service.BUILD_TIMEOUT - timedelta(minutes=1)
     db.session.commit()
 
     assert status_of(client.get(status_page).text, "document-live") == "It could not be prepared."
-    assert ask(client, auth, "/progress/export.zip") != status_page
+    assert ask_for_document(client, auth, "/progress/export.zip") != status_page
 
 
 def test_two_requests_at_once_claim_one_build(app, server, worker, tmp_path):
@@ -271,10 +254,10 @@ def test_two_requests_at_once_claim_one_build(app, server, worker, tmp_path):
 def test_a_consumer_process_builds_the_document(app, client, auth, worker, tmp_path):
     queue_url = f"sqlite:///{tmp_path / 'tasks.db'}"
     with queue_at(app, queue_url) as queue:
-        status_page = ask(client, auth, "/progress/export.zip")
+        status_page = ask_for_document(client, auth, "/progress/export.zip")
         assert queue.pending() == 1
         errors = run_consumer(app, queue, queue_url, lambda: count(Document, Document.status != "building") > 0)
         [document] = documents()
         assert document.status == DocumentStatus.READY, errors
-        download = fetch(client, f"{status_page}/download")
+        download = read_download(client, f"{status_page}/download")
         assert download.status_code == 200 and download.data[:2] == b"PK"

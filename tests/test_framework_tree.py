@@ -32,6 +32,7 @@ from portfolio.models import (
 )
 from portfolio.progress import rules, service
 from portfolio.progress.rules import CompetenceStatus
+from tests.conftest import built_document
 from tests.factories import LINK_WORKER_FILE, TODAY, assign, link_draft, make_user, meet
 from tests.factories import tier as tier_of
 from tests.pages import pdf_text, text_of, words
@@ -232,15 +233,14 @@ def test_every_view_agrees_after_a_new_framework_version(client, auth, upgraded)
     assert listed(two) == f"{two.statement} 0 items linked · Not started"
 
     # The panel PDF.
-    text = pdf_text(client.get("/progress/portfolio.pdf").data)
+    text = pdf_text(built_document(client, auth, "/progress/portfolio.pdf"))
     assert "Link Worker: 1 of 48 competences met" in text
     assert f"{NEW_STATEMENT} [Met] Accepted on version 1 (Other evidence," in text
     assert f"{three.statement} [In progress] No accepted evidence yet" in text
     assert f"{two.statement} [Not started] No accepted evidence yet" in text
 
     # The data export.
-    with client.get("/progress/export.zip") as response:  # closed: it streams a temporary file
-        archive = zipfile.ZipFile(io.BytesIO(response.data))
+    archive = zipfile.ZipFile(io.BytesIO(built_document(client, auth, "/progress/export.zip")))
     exported = {p["ref"]: p for p in json.loads(archive.read("portfolio.json"))["progress"]}
     assert exported["PS-LW-01"] == {
         "ref": "PS-LW-01",

@@ -22,7 +22,7 @@ from portfolio.notifications import service as notifications
 from portfolio.organisation import service
 from portfolio.organisation.service import Changes, identity
 
-from .conftest import body_of, csrf_token
+from .conftest import body_of, built_document, csrf_token
 from .factories import SVG, emailed_at_once, make_user, png_bytes
 from .pages import assert_error_shown, audit_rows, count, files_on_disk, page_title, pdf_text, reload, text_of, words
 from .racing import HttpClient, overlapped, race
@@ -337,10 +337,9 @@ def test_the_panel_pdf_names_the_service_and_the_organisation(client, auth, work
     service.update_settings(manager, Changes(service_name="Link worker portfolio", organisation_name=VCS, is_nhs=False))
     auth.login_as(worker)
 
-    response = client.get("/progress/portfolio.pdf")
+    pdf = built_document(client, auth, "/progress/portfolio.pdf")
 
-    assert response.status_code == 200
-    assert f"by Link worker portfolio - {VCS}" in pdf_text(response.data)
+    assert f"by Link worker portfolio - {VCS}" in pdf_text(pdf)
 
 
 def test_the_panel_pdf_cover_carries_the_organisations_logo(client, auth, worker, manager):
@@ -348,7 +347,7 @@ def test_the_panel_pdf_cover_carries_the_organisations_logo(client, auth, worker
     service.update_settings(manager, Changes(service_name="Portfolio", organisation_name=VCS, is_nhs=False, logo=logo))
     auth.login_as(worker)
 
-    cover = PdfReader(io.BytesIO(client.get("/progress/portfolio.pdf").data)).pages[0]
+    cover = PdfReader(io.BytesIO(built_document(client, auth, "/progress/portfolio.pdf"))).pages[0]
 
     [image] = cover.images
     assert image.image.size == (300, 90)

@@ -28,6 +28,7 @@ from portfolio.models import (
     PromotionRecommendation,
     Role,
 )
+from tests.conftest import built_document
 from tests.factories import (
     RECENT_DAY,
     SUPERVISED_SINCE,
@@ -154,9 +155,7 @@ def panel_scene(app, frameworks):
 def test_the_cover_is_one_page_summing_up_the_worker_for_the_panel(client, auth, panel_scene):
     worker, supervisor = panel_scene["worker"], panel_scene["supervisor"]
     auth.login_as(supervisor)
-    response = client.get(f"/progress/workers/{worker.id}/portfolio.pdf")
-    assert response.status_code == 200 and response.mimetype == "application/pdf"
-    pages = pdf_pages(response.data)
+    pages = pdf_pages(built_document(client, auth, f"/progress/workers/{worker.id}/portfolio.pdf"))
     cover = pages[0]
     for expected in (
         "Portfolio for a promotion panel Siân Ōtaki",
@@ -189,7 +188,7 @@ def test_each_competence_shows_its_accepted_evidence_in_full_with_who_signed_it_
     worker, walk = panel_scene["worker"], panel_scene["walk"]
     decided = long_date(db.session.scalar(select(Decision.decided_at).where(Decision.evidence_id == walk.id)))
     auth.login_as(worker)
-    text = pdf_text(client.get("/progress/portfolio.pdf").data)
+    text = pdf_text(built_document(client, auth, "/progress/portfolio.pdf"))
     walk_line = (
         f"Walking group reflection (Reflective account, {long_date(RECENT_DAY)}): "
         f"signed off by Łukasz Nguyễn on {decided}"
@@ -220,7 +219,7 @@ def test_each_competence_shows_its_accepted_evidence_in_full_with_who_signed_it_
 def test_every_page_is_numbered_and_carries_the_running_header(client, auth, panel_scene):
     worker = panel_scene["worker"]
     auth.login_as(worker)
-    data = client.get("/progress/portfolio.pdf").data
+    data = built_document(client, auth, "/progress/portfolio.pdf")
     pages = pdf_pages(data)
     total = len(pages)
     assert total == len(PdfReader(io.BytesIO(data)).pages) and 3 <= total <= 12
@@ -238,7 +237,7 @@ def test_no_date_stands_alone_on_a_line(client, auth, panel_scene):
     for n in range(40):
         decide_on(worker, [pool[n % 5]], supervisor=supervisor, title="Group " + "walk " * (n % 20) + f"{n}")
     auth.login_as(worker)
-    lines = pdf_lines(client.get("/progress/portfolio.pdf").data)
+    lines = pdf_lines(built_document(client, auth, "/progress/portfolio.pdf"))
     alone = [line for line in lines if re.fullmatch(rf"\(?(on )?{DATE}\)?[.:)]*", line)]
     assert not alone, alone
     broken = [line for line in lines if re.search(r"\b(on|\d{1,2})$", line) and "signed off" in line]
@@ -248,7 +247,7 @@ def test_no_date_stands_alone_on_a_line(client, auth, panel_scene):
 def test_names_in_any_language_come_back_from_the_pdf(client, auth, panel_scene):
     worker = panel_scene["worker"]
     auth.login_as(worker)
-    data = client.get("/progress/portfolio.pdf").data
+    data = built_document(client, auth, "/progress/portfolio.pdf")
     text = pdf_text(data)
     for name in ("Siân Ōtaki", "Łukasz Nguyễn", "Zoë"):
         assert name in text
@@ -264,6 +263,6 @@ def test_names_in_any_language_come_back_from_the_pdf(client, auth, panel_scene)
 def test_a_portfolio_in_latin_letters_embeds_only_noto_sans(client, auth, worker):
     """The Arabic and Chinese fonts are added only when a document needs them (the Chinese one is 8 MB)."""
     auth.login_as(worker)
-    data = client.get("/progress/portfolio.pdf").data
+    data = built_document(client, auth, "/progress/portfolio.pdf")
     assert embedded_fonts(data) == {"NotoSans", "NotoSansBold"}
     assert "Wendy Worker" in pdf_text(data)

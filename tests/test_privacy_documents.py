@@ -1,11 +1,13 @@
 """Private and draft items never reach a supervisor, a manager or a panel: every page, PDF, CSV and zip.
 
 A private reflection and a draft carry a marker word in their title, their
-text, a file name and a link note. The test then fetches every GET route of
-the app as the worker's supervisor and as a manager (with every id the
-routes take filled in, the marked items' ids included), every CSV and the
-panel PDF, reads each as a person would (PDF text through pypdf, zip
-contents), and looks for the marker.
+text, a file name and a link note. The test then has the worker's supervisor
+and a manager ask for every document they can have of the worker (the panel
+PDF for each of the worker's tiers, built as the task consumer builds it),
+fetches every GET route of the app as them (with every id the routes take
+filled in, the marked items' ids and their own documents' included), every
+CSV, reads each as a person would (PDF text through pypdf, zip contents), and
+looks for the marker.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from portfolio.models import (
     CompetenceDecision,
     Decision,
     DecisionOutcome,
+    Document,
     DocumentKind,
     Evidence,
     EvidenceFile,
@@ -39,15 +42,15 @@ from portfolio.models import (
     Submission,
 )
 from portfolio.privacy.visibility import can_see, visible_to
+from tests.conftest import built_document
 from tests.factories import HASH, RECENT_DAY, TODAY, assign, make_user, tier
 from tests.privacy_support import competences, pdf_bytes
 
 MARKER = "quokkamarker"
 
 
-def readable(response) -> str:
-    """What a person would read in the response: page text, PDF text, CSV, or every file in a zip."""
-    data = response.get_data()
+def readable(data: bytes) -> str:
+    """What a person would read in an answer: page text, PDF text, CSV, or every file in a zip."""
     if data.startswith(b"%PDF"):
         reader = PdfReader(io.BytesIO(data))
         return " ".join(page.extract_text() or "" for page in reader.pages) + " " + str(reader.metadata)
@@ -143,8 +146,9 @@ def _built_export(worker):
     return document
 
 
-def urls_for(app, s: dict) -> list[str]:
-    """Every GET route of the app, with each id it takes filled in (the marked items' ids among them)."""
+def urls_for(app, s: dict, own_documents: list[int]) -> list[str]:
+    """Every GET route of the app, with each id it takes filled in (the marked items' ids among them, and the
+    reader's ``own_documents``)."""
     worker = s["worker"]
     marked_files = list(
         db.session.scalars(select(EvidenceFile).where(EvidenceFile.evidence_id.in_([s["private"].id, s["draft"].id])))
@@ -176,8 +180,8 @@ def urls_for(app, s: dict) -> list[str]:
         "number": [1],
         # The organisation's logo (the address of a version that is not there).
         "version": ["0" * 16],
-        # The worker's own data export, built: its page and file are the worker's alone.
-        "document_id": [_built_export(worker).id],
+        # The worker's own data export, built: its page and file are the worker's alone; and the reader's own.
+        "document_id": [_built_export(worker).id, *own_documents],
     }
     urls = []
     for rule in app.url_map.iter_rules():
@@ -196,20 +200,25 @@ def urls_for(app, s: dict) -> list[str]:
 
 @pytest.mark.parametrize("role", ["supervisor", "manager"])
 def test_no_page_or_document_for_a_supervisor_or_manager_shows_a_private_or_draft_item(client, auth, app, scene, role):
-    reader = scene[role]
+    reader, worker = scene[role], scene["worker"]
     auth.login_as(reader)
-    seen = {}
-    for url in urls_for(app, scene):
-        response = client.get(url)
-        assert response.status_code < 500, url
-        text = readable(response)
+    # Every document the reader can have of the worker: the panel PDF for each tier, built and downloaded.
+    asked = [f"/progress/workers/{worker.id}/portfolio.pdf?tier={target.id}" for target in worker.framework.tiers]
+    seen = {path: readable(built_document(client, auth, path)) for path in asked}
+    own_documents = list(db.session.scalars(select(Document.id).where(Document.requested_by_id == reader.id)))
+    assert len(own_documents) == len(worker.framework.tiers) >= 3
+    for url in urls_for(app, scene, own_documents):
+        with client.get(url) as response:
+            assert response.status_code < 500, url
+            seen[url] = readable(response.get_data())
+    for url, text in seen.items():
         assert MARKER not in text.lower(), f"{url} shows a private or draft item to the {role}"
-        seen[url] = text
-    # The sweep read real documents: the worker's page, the panel PDF and its shared file, the CSV.
-    worker = scene["worker"]
+    # The sweep read real documents: the worker's page, each panel PDF (asked for, and from its download link)
+    # and its shared file, the CSV.
     assert "Wren Worker" in seen[f"/progress/workers/{worker.id}"]
-    pdf = " ".join(seen[f"/progress/workers/{worker.id}/portfolio.pdf"].split())
-    assert "Walking group report" in pdf and "walking-group.pdf" in pdf and "Attached files" in pdf
+    for url in [*asked, *(f"/documents/{document_id}/download" for document_id in own_documents)]:
+        pdf = " ".join(seen[url].split())
+        assert "Walking group report" in pdf and "walking-group.pdf" in pdf and "Attached files" in pdf, url
     if role == "manager":
         assert "Wren Worker" in seen["/progress/team?format=csv"]
         assert "Wren Worker" in seen["/training/link-worker/compliance?format=csv"]
@@ -219,13 +228,12 @@ def test_no_page_or_document_for_a_supervisor_or_manager_shows_a_private_or_draf
 
 def test_the_panel_pdf_the_worker_downloads_leaves_out_their_private_and_draft_items(client, auth, scene):
     auth.login_as(scene["worker"])
-    text = " ".join(readable(client.get("/progress/portfolio.pdf")).split())
+    text = " ".join(readable(built_document(client, auth, "/progress/portfolio.pdf")).split())
     assert "Walking group report" in text and "walking-group.pdf" in text
     assert MARKER not in text.lower()
     # ...while the worker's own pages and their own data export do show them (the marker is findable).
-    assert f"Private {MARKER} reflection" in readable(client.get("/portfolio/"))
-    with client.get("/progress/export.zip") as response:
-        own = readable(response)
+    assert f"Private {MARKER} reflection" in readable(client.get("/portfolio/").get_data())
+    own = readable(built_document(client, auth, "/progress/export.zip"))
     assert f"{MARKER}-private.pdf" in own and f"Draft {MARKER} text." in own and f"Shows it by {MARKER}" in own
 
 
@@ -233,9 +241,7 @@ def test_the_supervisors_own_export_holds_nothing_of_the_workers_items(client, a
     auth.login_as(scene["supervisor"])
     scene["supervisor"].is_worker = True  # the export is for workers; Sam also keeps a portfolio
     db.session.commit()
-    with client.get("/progress/export.zip") as response:
-        assert response.status_code == 200
-        text = readable(response)
+    text = readable(built_document(client, auth, "/progress/export.zip"))
     assert MARKER not in text.lower() and "Walking group report" not in text
     assert "Wren Worker" in text  # whom Sam supervises: shown on Sam's own pages
 

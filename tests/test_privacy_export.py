@@ -46,6 +46,7 @@ from portfolio.models import (
 )
 from portfolio.portability import leap2a
 from portfolio.privacy import export
+from tests.conftest import built_document
 from tests.factories import HASH, RECENT_DAY, TODAY, assign, certificate, course, make_user, tier
 from tests.privacy_support import competences, pdf_bytes
 
@@ -212,10 +213,9 @@ def fill_every_area(person: User, supervisor: User, manager: User, word: str) ->
     db.session.commit()
 
 
-def download(client) -> zipfile.ZipFile:
-    with client.get("/progress/export.zip") as response:
-        assert response.status_code == 200 and response.mimetype == "application/zip"
-        return zipfile.ZipFile(io.BytesIO(response.data))
+def download(client, auth) -> zipfile.ZipFile:
+    """The signed-in person's data export: asked for, built and downloaded as its button does."""
+    return zipfile.ZipFile(io.BytesIO(built_document(client, auth, "/progress/export.zip")))
 
 
 def test_the_export_holds_every_area_of_the_workers_data_and_nothing_of_anyone_elses(client, auth, people):
@@ -225,7 +225,7 @@ def test_the_export_holds_every_area_of_the_workers_data_and_nothing_of_anyone_e
     add_items_of_every_sort(other, supervisor, 3, start=100)
     fill_every_area(other, supervisor, manager, "Olivesecret")
     auth.login_as(worker)
-    archive = download(client)
+    archive = download(client, auth)
     data = json.loads(archive.read("portfolio.json"))
 
     assert data["person"]["name"] == "Wren Worker" and data["person"]["email"] == "wren@example.org"
@@ -282,7 +282,7 @@ def test_index_html_is_readable_plain_text_and_escaped(client, auth, people):
     )
     fill_every_area(worker, supervisor, manager, "Wrenword")
     auth.login_as(worker)
-    index = download(client).read("index.html").decode()
+    index = download(client, auth).read("index.html").decode()
 
     assert index.startswith("<!DOCTYPE html>") and "<script" not in index and "style=" not in index
     assert "Group &lt;b&gt;&#34;walk&#34; &amp; talk&lt;/b&gt;" in index  # typed text, escaped
@@ -323,7 +323,7 @@ def test_a_supervisors_export_holds_what_they_wrote_not_the_workers_items(client
     supervisor.is_worker = True
     db.session.commit()
     auth.login_as(supervisor)
-    data = json.loads(download(client).read("portfolio.json"))
+    data = json.loads(download(client, auth).read("portfolio.json"))
     assert data["evidence"] == [] and data["files"] == []
     assert [d["comment"] for d in data["decisions_given"]] == ["Well done 1"]
     assert [r["reasons"] for r in data["promotion_recommendations_given"]] == ["Wrenword is ready"]
@@ -339,13 +339,16 @@ def test_the_export_runs_a_fixed_number_of_queries_whatever_the_portfolio_size(c
     add_items_of_every_sort(worker, supervisor, 5)
     auth.login_as(worker)
     with count_queries:
-        few_archive = download(client)
+        few_archive = download(client, auth)
     few = count_queries.count
     add_items_of_every_sort(worker, supervisor, 55, start=5)
     with count_queries:
-        many_archive = download(client)
+        many_archive = download(client, auth)
     assert count_queries.count == few, f"{few} queries for 5 items, {count_queries.count} for 60"
-    assert few < 50, few  # about two per contributor: a new area adds its own, never one per item
+    # Of those, the build itself (what the task runs): about two per contributor, never one per item.
+    with count_queries:
+        export.export_zip(worker).close()
+    assert count_queries.count < 50, count_queries.count
     assert len(json.loads(few_archive.read("portfolio.json"))["evidence"]) == 5
     assert len(json.loads(many_archive.read("portfolio.json"))["evidence"]) == 60
     assert len(leap2a_entries(many_archive)["leap2:entry"]) == 60  # Leap2A reads what was collected: no query
@@ -360,12 +363,12 @@ def test_a_certificate_check_is_in_the_checkers_export_by_id_and_time_and_in_the
     supervisor.is_worker = True
     db.session.commit()
     auth.login_as(supervisor)
-    data = json.loads(download(client).read("portfolio.json"))
+    data = json.loads(download(client, auth).read("portfolio.json"))
     [row] = data["certificates_checked"]
     assert row["evidence_id"] == checked.id and row["checked_at"]
     assert "Wrenword certificate" not in json.dumps(data)  # the worker's certificate itself is theirs
     auth.login_as(worker)
-    data = json.loads(download(client).read("portfolio.json"))
+    data = json.loads(download(client, auth).read("portfolio.json"))
     [item] = [e for e in data["evidence"] if e["id"] == checked.id]
     assert item["checked_at"] and data["certificates_checked"] == []
 
@@ -407,7 +410,7 @@ def test_the_export_offers_the_portfolio_as_leap2a_with_items_files_and_competen
     )
     add_items_of_every_sort(other, supervisor, 3, start=100)
     auth.login_as(worker)
-    archive = download(client)
+    archive = download(client, auth)
 
     feed = leap2a_feed(archive)
     assert feed.tag == f"{{{leap2a.ATOM}}}feed"

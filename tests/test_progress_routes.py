@@ -19,6 +19,7 @@ from portfolio.extensions import db
 from portfolio.frameworks import service as frameworks_service
 from portfolio.models import (
     Decision,
+    Document,
     Evidence,
     EvidenceFile,
     EvidenceKind,
@@ -37,6 +38,7 @@ from portfolio.models import (
     User,
 )
 from portfolio.progress import service
+from tests.conftest import ask_for_document, built_document, post_with_token, read_download
 from tests.factories import (
     HASH,
     RECENT_DAY,
@@ -835,7 +837,8 @@ def test_a_worker_cannot_open_another_workers_progress(client, auth, people):
     worker, supervisor, manager, other, stranger = people
     auth.login_as(other)
     assert client.get(f"/progress/workers/{worker.id}").status_code == 404
-    assert client.get(f"/progress/workers/{worker.id}/portfolio.pdf").status_code == 404
+    asked = post_with_token(client, auth, f"/progress/workers/{worker.id}/portfolio.pdf", {})
+    assert asked.status_code == 404 and count(Document) == 0
     assert client.get("/progress/workers/9999").status_code == 404
     # Their own page, by id, is theirs.
     assert client.get(f"/progress/workers/{other.id}").status_code == 200
@@ -860,8 +863,9 @@ def test_worker_pages_are_for_workers_with_a_framework(client, auth, people):
     auth.login_as(supervisor)
     assert client.get("/progress/").status_code == 403
     assert client.get("/progress/missing").status_code == 403
-    assert client.get("/progress/portfolio.pdf").status_code == 403
-    assert client.get("/progress/export.zip").status_code == 403
+    assert post_with_token(client, auth, "/progress/portfolio.pdf", {}).status_code == 403
+    assert post_with_token(client, auth, "/progress/export.zip", {}).status_code == 403
+    assert count(Document) == 0
     no_framework = make_user(Role.WORKER)
     auth.login_as(no_framework)
     assert client.get("/progress/").status_code == 403
@@ -890,7 +894,8 @@ def test_the_worker_downloads_their_portfolio_pdf(client, auth, people, portfoli
     first, item = portfolio
     decision = db.session.scalar(select(Decision).where(Decision.evidence_id == item.id))
     auth.login_as(worker)
-    response = client.get("/progress/portfolio.pdf")
+    status_page = ask_for_document(client, auth, "/progress/portfolio.pdf")
+    response = read_download(client, f"{status_page}/download")
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
     assert response.headers["Content-Disposition"] == "attachment; filename=portfolio-wren-worker-link-worker-coach.pdf"
@@ -928,34 +933,36 @@ def test_the_portfolio_pdf_for_another_target_tier(client, auth, people, portfol
     worker, *_ = people
     auth.login_as(worker)
     top = tier("link-worker", "psychosocial-link-worker")
-    response = client.get(f"/progress/portfolio.pdf?tier={top.id}")
-    assert response.status_code == 200
-    text = pdf_text(response.data)
+    text = pdf_text(built_document(client, auth, f"/progress/portfolio.pdf?tier={top.id}"))
     assert "Requested tier: Psychosocial Link Worker" in text
     assert "Psychosocial Link Worker: 0 of 17 competences met" in text  # on the cover, up to the requested tier
     assert competences("link-worker", "psychosocial-link-worker")[0].statement in text
     other_framework = tier("sfh-senior-engagement-worker", "senior-engagement-worker")
-    assert client.get(f"/progress/portfolio.pdf?tier={other_framework.id}").status_code == 404
+    asked = post_with_token(client, auth, f"/progress/portfolio.pdf?tier={other_framework.id}", {})
+    assert asked.status_code == 404 and count(Document) == 1  # the first only
 
 
 def test_supervisor_and_manager_get_the_workers_pdf_and_others_do_not(client, auth, people, portfolio):
     worker, supervisor, manager, other, stranger = people
     for person in (supervisor, manager):
         auth.login_as(person)
-        response = client.get(f"/progress/workers/{worker.id}/portfolio.pdf")
+        status_page = ask_for_document(client, auth, f"/progress/workers/{worker.id}/portfolio.pdf")
+        response = read_download(client, f"{status_page}/download")
         assert response.status_code == 200 and response.mimetype == "application/pdf"
         assert response.headers["Content-Disposition"].startswith("attachment;")
         assert "Portfolio for a promotion panel Wren Worker" in pdf_text(response.data)
     for person in (other, stranger):
         auth.login_as(person)
-        assert client.get(f"/progress/workers/{worker.id}/portfolio.pdf").status_code == 404
+        asked = post_with_token(client, auth, f"/progress/workers/{worker.id}/portfolio.pdf", {})
+        assert asked.status_code == 404
+    assert count(Document) == 2  # the supervisor's and the manager's
 
 
 def test_the_pdf_download_header_is_sendable_for_any_name(client, auth, app, frameworks):
     """A WSGI server sends headers as Latin-1 (PEP 3333): a name outside it must not break the download."""
     worker = make_user(Role.WORKER, name='Łucja Nguyễn "Lu"', tier=tier("link-worker", "link-worker"))
     auth.login_as(worker)
-    response = client.get("/progress/portfolio.pdf")
+    response = read_download(client, ask_for_document(client, auth, "/progress/portfolio.pdf") + "/download")
     assert response.status_code == 200
     disposition = response.headers["Content-Disposition"]
     disposition.encode("latin-1")  # what gunicorn and werkzeug's server do; a UnicodeEncodeError is a failed download
@@ -1065,11 +1072,11 @@ def test_the_export_holds_the_workers_data_and_files_and_nothing_of_anyone_else(
     own_file = db.session.scalar(select(EvidenceFile).where(EvidenceFile.evidence_id == item.id))
 
     auth.login_as(worker)
-    with client.get("/progress/export.zip") as response:  # closed: it streams a temporary file
-        assert response.status_code == 200
-        assert response.mimetype == "application/zip"
-        assert response.headers["Content-Disposition"] == "attachment; filename=my-portfolio-data.zip"
-        archive = zipfile.ZipFile(io.BytesIO(response.data))
+    response = read_download(client, ask_for_document(client, auth, "/progress/export.zip") + "/download")
+    assert response.status_code == 200
+    assert response.mimetype == "application/zip"
+    assert response.headers["Content-Disposition"] == "attachment; filename=my-portfolio-data.zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
     names = archive.namelist()
     assert "portfolio.json" in names
     assert f"files/{item.id}-{own_file.id}-walking-group.pdf" in names
@@ -1113,9 +1120,10 @@ def test_downloads_of_personal_data_are_never_cached(client, auth, people, portf
     """SECURITY.md: Cache-Control: no-store on anything with personal data (shared PCs)."""
     worker, *_ = people
     auth.login_as(worker)
-    pdf = client.get("/progress/portfolio.pdf")
-    assert pdf.headers["Cache-Control"] == "no-store"
-    with client.get("/progress/export.zip") as response:
+    for path in ("/progress/portfolio.pdf", "/progress/export.zip"):
+        status_page = ask_for_document(client, auth, path)
+        assert client.get(status_page).headers["Cache-Control"] == "no-store"  # its page names the document
+        response = read_download(client, f"{status_page}/download")
         assert response.status_code == 200
         assert response.headers["Cache-Control"] == "no-store", (
             f"the whole portfolio may be kept in a browser cache: {response.headers['Cache-Control']!r}"
@@ -1215,15 +1223,18 @@ def test_the_portfolio_pdf_runs_a_fixed_number_of_queries(client, auth, people, 
     worker, supervisor, manager, *_ = people
     add_items(worker, supervisor, 5)
     auth.login_as(worker)
-    few = measure(client, count_queries, "/progress/portfolio.pdf")
+    # Asked for, built (at once, in tests), its page and its download: the whole way, and the build within it.
+    with count_queries:
+        built_document(client, auth, "/progress/portfolio.pdf")
+    few = count_queries.count
 
     add_items(worker, supervisor, 55)
     upload_item(worker, "Second walking group report", {"second-report.pdf": pdf_file("second report")})
     decide_on(worker, competences("link-worker", "link-worker")[:2], supervisor=supervisor, title="Two at once")
     with count_queries:
-        response = client.get("/progress/portfolio.pdf")
+        pdf = built_document(client, auth, "/progress/portfolio.pdf")
     assert count_queries.count == few, count_queries.statements
-    text = pdf_text(response.data)
+    text = pdf_text(pdf)
     assert "Signed off 54 (Other evidence" in text and "Two at once (Other evidence" in text
     assert "Waiting 52" not in text and "Draft 53" not in text  # not accepted, and a draft is never shown
     assert "second-report.pdf" not in text  # a draft's file

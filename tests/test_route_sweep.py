@@ -227,3 +227,33 @@ def test_bad_filter_values_never_fail_a_page(app, client, auth, world, role):
         assert response.status_code == 400, f"{role} GET {path} with NUL filters: {response.status_code}"
         assert "a null character" in response.text
     assert reached, f"{role} reached no page"
+
+
+# Routes that take a POST yet read filter values from their address: the panel PDF's button says ?tier=.
+# (They were swept as pages while the PDF was a GET; now the document is built by the task consumer.)
+POSTS_WITH_FILTERS = {"progress.request_pdf", "progress.request_worker_pdf"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_bad_filter_values_never_fail_a_document_request(app, client, auth, world, role, task_queue):
+    token = sign_in_as(client, auth, world, role)
+    swept = [rule for rule in rules(app) if rule.endpoint in POSTS_WITH_FILTERS]
+    assert {rule.endpoint for rule in swept} == POSTS_WITH_FILTERS
+    for rule in swept:
+        path = path_for(rule, {**world["ids"], **world["overrides"].get(rule.endpoint, {})})
+        plain = send(client, "POST", path, token)
+        assert plain.status_code < 500, f"{role} POST {path}: {plain.status_code}"
+        for value in BAD_VALUES:
+            query = "&".join(f"{name}={quote(value, safe='%')}" for name in FILTERS)
+            response = send(client, "POST", f"{path}?{query}", token)
+            # A tier that cannot be one is no tier: the default document, as without it; or the plain refusal.
+            assert response.status_code == plain.status_code, f"{role} POST {path}?{query}: {response.status_code}"
+        response = send(client, "POST", f"{path}?" + "&".join(f"{name}=%00" for name in FILTERS), token)
+        if plain.status_code == 303:
+            assert response.status_code == 400, f"{role} POST {path} with NUL filters: {response.status_code}"
+            assert "a null character" in response.text
+        else:
+            assert response.status_code < 500, f"{role} POST {path} with NUL filters: {response.status_code}"
+    # Only claimed and queued here (building is the consumer's business), and every ask found the first build:
+    # one document for each signed-in person (the worker's own PDF is the same one by either address).
+    assert task_queue.pending() == (0 if role == "anonymous" else 1)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
-from flask import Blueprint, Response, abort, flash, redirect, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
-from werkzeug.utils import secure_filename
 
 from .. import duties, paging
 from ..access import manager_required, role_required
@@ -17,9 +14,8 @@ from ..fields import choices
 from ..frameworks import service as frameworks_service
 from ..models import DocumentKind, Role, Tier, User
 from ..params import optional_id, parse_id
-from ..privacy import export as data_export
 from ..rendering import render
-from . import documents, rules, service
+from . import rules, service
 from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
@@ -80,41 +76,6 @@ def request_promotion():
     return redirect(url_for(".index"), code=303)
 
 
-@bp.get("/export.zip")
-@worker_required
-def export():
-    """All of my data, as JSON with my files, in a zip."""
-    archive = data_export.export_zip(current_user)
-    response = send_file(archive, mimetype="application/zip", as_attachment=True, download_name="my-portfolio-data.zip")
-    response.headers["Cache-Control"] = "no-store"  # personal data: never kept in a cache
-    return response
-
-
-def _pdf(worker, tier_id: int | None):
-    progress = service.worker_progress(worker)
-    tiers = {t.id: t for t in progress.framework.tiers}
-    target = tiers.get(tier_id) if tier_id else (progress.next_tier or worker.tier)
-    if target is None:
-        abort(404)
-    name = secure_filename(f"portfolio-{worker.name.lower().replace(' ', '-')}-{target.slug}.pdf") or "portfolio.pdf"
-    # send_file writes the name safely for any alphabet (filename*=UTF-8'').
-    response = send_file(
-        io.BytesIO(documents.portfolio_pdf(progress, target)),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=name,
-    )
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-@bp.get("/portfolio.pdf")
-@worker_required
-def pdf():
-    """My portfolio for a promotion panel, for a target tier (the next one by default)."""
-    return _pdf(current_user, request.args.get("tier", type=parse_id))
-
-
 def _pdf_target(worker: User, tier_id: int | None) -> Tier:
     """The panel PDF's target tier: the one asked for (of the worker's framework), else the next, else their own.
 
@@ -163,14 +124,6 @@ def worker(worker_id: int):
     """A supervisee's or (for managers) any worker's progress, with the promotion forms."""
     person = service.get_worker_for_actor_or_404(current_user, worker_id)
     return _progress_page(person)
-
-
-@bp.get("/workers/<id:worker_id>/portfolio.pdf")
-@login_required
-def worker_pdf(worker_id: int):
-    """A worker's portfolio PDF, for their supervisor or a manager."""
-    person = service.get_worker_for_actor_or_404(current_user, worker_id)
-    return _pdf(person, request.args.get("tier", type=parse_id))
 
 
 @bp.post("/requests/<id:request_id>/recommend")
