@@ -137,3 +137,27 @@ def test_cached_data_on_an_older_schema_is_migrated_not_built_again(tmp_path):
     assert data._database_revision(url) == data.head_revision()
     with app.app_context():
         assert db.session.scalar(select(func.count(Evidence.id))) == items
+
+
+def test_the_benchmark_gives_postgresql_its_planner_statistics(app, database_url, frameworks):
+    """PostgreSQL is analysed as autovacuum would in production; SQLite is left as the app leaves it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from tests.bench import data
+
+    db.session.commit()  # the frameworks are written: nothing of the test's holds a lock ANALYZE would wait on
+    data._analyze(database_url)
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            if make_url(database_url).get_backend_name() == "postgresql":
+                analysed = conn.scalar(
+                    text("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'competences'")
+                )
+                assert analysed is True
+            else:
+                stats = conn.scalar(text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"))
+                assert stats == 0
+    finally:
+        engine.dispose()
