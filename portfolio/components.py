@@ -13,8 +13,8 @@ the macros (``{% set tag = nhsuk.tag %}`` where the NHS.UK guide writes
 ``{% from "nhsuk/components/tag/macro.jinja" import tag %}``), and a call whose
 parameters were seen before is answered from a bounded cache. Only plain data is
 used as a key (strings, markup, numbers, booleans, None, lists, dicts, undefined
-values); anything else (a date, an object), a ``{% call %}`` with a body, and the
-components listed in ``UNCACHED`` are rendered by the macro itself every time.
+values); anything else (a date, an object) and a ``{% call %}`` with a body are
+rendered by the macro itself every time.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import Any
 from jinja2 import Environment, Undefined
 from markupsafe import Markup
 
-CACHE_SIZE = 512  # distinct parameter sets kept per component (most outputs are well under 1 KB)
-# Components whose parameters are mostly unique page content: caching them would only hold memory.
-UNCACHED = frozenset({"table"})
+# Distinct parameter sets kept per component: most outputs are well under 1 KB, a table a few KB,
+# so a worker process holds a few MB at most.
+CACHE_SIZE = 512
 
 _COMPONENT = re.compile(r"^nhsuk/components/[a-z-]+/macro\.jinja$")
 _MACRO_NAME = re.compile(r"{%-?\s*macro\s+(\w+)\s*\(")
@@ -51,8 +51,8 @@ class Component:
     def __call__(self, params: Any = None, caller: Callable[[], Any] | None = None) -> Markup:
         if params is None:
             params = {}
-        if caller is not None or self.name in UNCACHED:
-            return self.macro(params, caller=caller) if caller is not None else self.macro(params)
+        if caller is not None:
+            return self.macro(params, caller=caller)
         try:
             key = _freeze(params)
         except _NotPlainData:
