@@ -50,13 +50,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         Path(app.config["TEMPLATE_CACHE_FOLDER"]).mkdir(parents=True, exist_ok=True)
         app.jinja_env.bytecode_cache = FileSystemBytecodeCache(app.config["TEMPLATE_CACHE_FOLDER"])
 
+    from .database import configure_engine, install_query_count_header, is_app_table
+
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+        include_name=is_app_table,  # `flask db migrate` would otherwise drop the task queue's tables
+    )
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
-
-    from .database import configure_engine, install_query_count_header
 
     configure_engine(app)
     install_query_count_header(app)

@@ -141,3 +141,13 @@ def insert_missing(model: type[Base], values: Mapping[str, Any], unique: Sequenc
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     table = model.__table__
     db.session.execute(dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(unique)))
+
+
+# Tables in the app's database that are not the app's: huey keeps its task queue there when
+# PORTFOLIO_TASK_QUEUE names the same PostgreSQL database, in huey_* tables no migration knows of.
+NOT_THE_APPS = ("huey_",)
+
+
+def is_app_table(name: str | None, type_: str, parent_names: object = None) -> bool:
+    """Alembic's ``include_name`` hook: autogenerate and schema checks leave the task queue's tables alone."""
+    return type_ != "table" or not (name or "").startswith(NOT_THE_APPS)

@@ -13,11 +13,12 @@ import os
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from flask import current_app
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import Column, MetaData, String, inspect, text
 from sqlalchemy.engine import make_url
 
-from portfolio import PROJECT_ROOT, create_app
+from portfolio import PROJECT_ROOT, create_app, database
 from portfolio.extensions import db
 from tests.conftest import PG_ENV
 
@@ -34,25 +35,17 @@ def stamped_revisions(connection) -> list[str]:
     return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
-# Tables in the database that are not the app's: huey keeps its task queue in the app's own PostgreSQL database
-# when PORTFOLIO_TASK_QUEUE points there (the task tests do), creating huey_* tables that no migration knows of.
-NOT_OURS = ("huey_",)
-
-
-def is_ours(table_name: str) -> bool:
-    return not table_name.startswith(NOT_OURS)
-
-
 def schema_diff(connection, metadata: MetaData = db.metadata) -> list:
-    def include_name(name, type_, parent_names) -> bool:
-        return type_ != "table" or is_ours(name)
-
-    context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": include_name})
+    """What autogenerate would write, with the hook `flask db migrate` uses (the task queue's tables left out)."""
+    context = MigrationContext.configure(
+        connection,
+        opts={"compare_type": True, "include_name": current_app.extensions["migrate"].configure_args["include_name"]},
+    )
     return compare_metadata(context, metadata)
 
 
 def our_tables(connection) -> set[str]:
-    return {name for name in inspect(connection).get_table_names() if is_ours(name)}
+    return {name for name in inspect(connection).get_table_names() if database.is_app_table(name, "table")}
 
 
 def model_tables() -> set[str]:
