@@ -394,14 +394,8 @@ def test_a_passkey_is_added_then_signs_in_without_a_password(app, client, auth, 
     assert no_name.status_code == 422 and no_name.json == {
         "message": "Enter a name for this passkey, for example ‘Work laptop’"
     }
-    options = post_json(client, "/account/security/passkeys/options", token, {"name": "Laptop"})
+    options, added = register_passkey(client, token, authenticator)
     assert options.status_code == 200 and options.json["rp"] == {"id": "localhost", "name": "Evidence portfolio"}
-    added = post_json(
-        client,
-        "/account/security/passkeys",
-        token,
-        {"name": "Laptop", "credential": authenticator.create(options.text)},
-    )
     assert added.status_code == 200 and added.json == {"redirect": "/account/security"}
     assert db.session.scalar(select(Passkey.name).where(Passkey.user_id == user.id)) == "Laptop"
     assert "Your passkey has been added." in client.get("/account/security").text
@@ -424,15 +418,9 @@ def test_a_passkey_is_made_for_the_service_by_the_name_its_managers_gave_it(app,
     auth.login_as(user)
     token = csrf_token(client.get("/account/security").text)
 
-    options = post_json(client, "/account/security/passkeys/options", token, {"name": "Laptop"})
+    options, added = register_passkey(client, token, authenticator)
 
     assert options.status_code == 200 and options.json["rp"] == {"id": "localhost", "name": "Link worker portfolio"}
-    added = post_json(
-        client,
-        "/account/security/passkeys",
-        token,
-        {"name": "Laptop", "credential": authenticator.create(options.text)},
-    )
     assert added.json == {"redirect": "/account/security"}
     assert db.session.scalar(select(Passkey.name).where(Passkey.user_id == user.id)) == "Laptop"
 
@@ -522,3 +510,12 @@ def test_a_manager_cannot_reset_their_own(client, auth):
 def test_resetting_a_missing_person_answers_404(client, auth):
     auth.login_as(make_user(Role.MANAGER))
     assert client.get("/mfa/reset/99999").status_code == 404
+
+
+def register_passkey(client, token: str, authenticator, name: str = "Laptop"):
+    """Ask for passkey options, let the soft authenticator make one, send it: (options answer, added answer)."""
+    options = post_json(client, "/account/security/passkeys/options", token, {"name": name})
+    added = post_json(
+        client, "/account/security/passkeys", token, {"name": name, "credential": authenticator.create(options.text)}
+    )
+    return options, added
