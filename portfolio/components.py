@@ -15,6 +15,11 @@ parameters were seen before is answered from a bounded cache. Only plain data is
 used as a key (strings, markup, numbers, booleans, None, lists, dicts, undefined
 values); anything else (a date, an object) and a ``{% call %}`` with a body are
 rendered by the macro itself every time.
+
+A per-request secret (the sign-out form's CSRF token in the header) must not be a
+parameter: every request would miss the cache and the cache would hold tokens. The
+template passes ``csrf_token_marker`` instead and puts the token in after the call
+(``| with_csrf_token``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from flask_wtf.csrf import generate_csrf
 from jinja2 import Environment, Undefined
 from markupsafe import Markup
 
@@ -31,8 +37,17 @@ from markupsafe import Markup
 # so a worker process holds a few MB at most.
 CACHE_SIZE = 512
 
+# NUL cannot come from a request (params.py refuses it) nor be stored in PostgreSQL text, so no
+# user's text can hold the marker.
+CSRF_TOKEN_MARKER = "\x00csrf-token\x00"
+
 _COMPONENT = re.compile(r"^nhsuk/components/[a-z-]+/macro\.jinja$")
 _MACRO_NAME = re.compile(r"{%-?\s*macro\s+(\w+)\s*\(")
+
+
+def with_csrf_token(html: str) -> Markup:
+    """``html`` (a cached component's output) with this request's CSRF token where the marker is."""
+    return Markup(str(html).replace(CSRF_TOKEN_MARKER, generate_csrf()))
 
 
 class _NotPlainData(Exception):

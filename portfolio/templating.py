@@ -43,7 +43,12 @@ def init_app(app: Flask) -> None:
     from . import components, rendering, richtext
     from .evidence import files
 
-    app.jinja_env.filters.update(long_date=long_date, filesize=filesize, user_html=richtext.from_user)
+    app.jinja_env.filters.update(
+        long_date=long_date,
+        filesize=filesize,
+        user_html=richtext.from_user,
+        with_csrf_token=components.with_csrf_token,
+    )
     app.jinja_env.globals.update(
         flag_identifiers=flag_identifiers,
         summarise_findings=summarise_findings,
@@ -51,4 +56,5 @@ def init_app(app: Flask) -> None:
         upload_types=files.ACCEPTED_DESCRIPTION,
         htmx_fragment=rendering.wants_fragment,
         nhsuk=components.Components(app.jinja_env),
+        csrf_token_marker=components.CSRF_TOKEN_MARKER,
     )

@@ -3,10 +3,13 @@
 from datetime import date
 from pathlib import Path
 
+import re
+
 import pytest
 from markupsafe import Markup
 
-from portfolio.components import CACHE_SIZE, Components
+from portfolio.components import CACHE_SIZE, CSRF_TOKEN_MARKER, Components
+from tests.conftest import AuthActions
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -142,3 +145,30 @@ def test_templates_take_components_from_the_cached_global_not_the_macros():
         if 'from "nhsuk/components/' in path.read_text()
     ]
     assert importing == [], "use {% set name = nhsuk.name %} (portfolio/components.py) in " + ", ".join(importing)
+
+
+SIGN_OUT_TOKEN = re.compile(r'<form class="nhsuk-header__account-form".*?name="csrf_token" value="([^"]+)"', re.S)
+META_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def test_the_header_is_cached_without_the_csrf_token_which_the_page_puts_in_after(app, worker):
+    # Two sessions of one person: their CSRF tokens differ, their headers' parameters do not.
+    first, second = app.test_client(), app.test_client()
+    for client in (first, second):
+        AuthActions(client).login_as(worker)
+    header = app.jinja_env.globals["nhsuk"].header
+    first_page = first.get("/").text
+    before = header.cache_info()
+    second_page = second.get("/").text
+    after = header.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+
+    tokens = [SIGN_OUT_TOKEN.search(page).group(1) for page in (first_page, second_page)]
+    assert tokens[0] != tokens[1]
+    assert tokens == [META_TOKEN.search(page).group(1) for page in (first_page, second_page)]
+    assert CSRF_TOKEN_MARKER not in first_page + second_page
+    # The sign-out button works with the token put in (a marker or another session's token would be refused).
+    assert second.post("/auth/sign-out", data={"csrf_token": CSRF_TOKEN_MARKER}).status_code == 400
+    assert second.post("/auth/sign-out", data={"csrf_token": tokens[0]}).status_code == 400
+    assert second.post("/auth/sign-out", data={"csrf_token": tokens[1]}).status_code == 303
+    assert second.get("/").status_code == 302
