@@ -108,6 +108,37 @@ def test_the_list_shows_notices_newest_first_with_new_tags(client, auth, worker)
     assert "Mark all as read" in page
 
 
+def test_the_header_count_is_read_with_the_user_in_one_query(client, auth, worker, count_queries):
+    add_notice(worker, "One")
+    add_notice(worker, "Two")
+    add_notice(worker, "Read", read=True)
+    auth.login_as(worker)
+    with count_queries:
+        page = text_of(client.get("/account/"))
+    assert "Notifications (2 new)" in account_texts(page)
+    reads = [s for s in count_queries.statements if "notifications" in s]
+    assert len(reads) == 1 and "FROM users" in reads[0], reads
+
+
+def test_a_count_read_with_the_user_is_forgotten_when_a_notice_is_added_or_read(app, worker):
+    with app.test_request_context():
+        notifications.remember_unread_count(worker, 5)
+        assert notifications.unread_count(worker) == 5
+        notifications.notify(worker, "Signed off", "/portfolio/", email_subject="Signed off")
+        db.session.commit()
+        assert notifications.unread_count(worker) == 1
+        notifications.remember_unread_count(worker, 1)
+        notifications.mark_read(worker)
+        assert notifications.unread_count(worker) == 0
+
+
+def test_a_count_remembered_for_one_person_is_not_anothers(app, worker, supervisor):
+    add_notice(supervisor, "For the supervisor")
+    with app.test_request_context():
+        notifications.remember_unread_count(worker, 0)
+        assert notifications.unread_count(supervisor) == 1
+
+
 def test_no_notifications(client, auth, worker):
     auth.login_as(worker)
     page = text_of(client.get("/notifications/"))

@@ -108,12 +108,23 @@ def test_every_page_reads_the_identity_once(client, auth, manager, count_queries
     auth.login_as(manager)
     with count_queries:
         assert client.get("/organisation/").status_code == 200
-    reads = [s for s in count_queries.statements if "FROM organisation_settings" in s]
-    # The header's identity (one), and the page's own question: is the logo an uploaded one?
+    reads = [s for s in count_queries.statements if "organisation_settings" in s]
+    # The header's identity (one, read with the signed-in user), and the page's own question: is the logo an
+    # uploaded one?
     assert len(reads) == 2, reads
     with count_queries:
         client.get("/")
-    assert len([s for s in count_queries.statements if "FROM organisation_settings" in s]) == 1
+    reads = [s for s in count_queries.statements if "organisation_settings" in s]
+    assert len(reads) == 1, reads
+    assert "FROM users LEFT OUTER JOIN organisation_settings" in reads[0]
+
+
+def test_a_signed_out_page_reads_the_identity_on_its_own(client, count_queries):
+    with count_queries:
+        page = client.get("/auth/sign-in").get_data(as_text=True)
+    reads = [s for s in count_queries.statements if "organisation_settings" in s]
+    assert len(reads) == 1 and "FROM organisation_settings" in reads[0], reads
+    assert page_title(page) == "Sign in – Evidence portfolio"
 
 
 # --- the manager's page --------------------------------------------------------------------------------

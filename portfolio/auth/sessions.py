@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 
 from flask import Flask, current_app, request, session
 from flask_login import current_user, login_user
+from sqlalchemy import select
 
 from ..extensions import db, login_manager
-from ..models import User
+from ..models import OrganisationSettings, User
+from ..notifications import service as notifications
+from ..organisation import service as organisation
 
 
 def now() -> int:
@@ -31,9 +34,20 @@ def load_user(user_id: str) -> User | None:
     raw_id, version, started = (int(part) for part in parts)
     if now() - started > current_app.config["SESSION_ABSOLUTE_LIFETIME"].total_seconds():
         return None
-    user = db.session.get(User, raw_id)
-    if user is None or user.session_version != version or not user.active:
+    # One round trip for what every page's header needs: the user, the organisation's identity and the
+    # unread notices (each was a query of its own, on every page).
+    row = db.session.execute(
+        select(User, notifications.unread_count_of(User.id), *organisation.IDENTITY_COLUMNS)
+        .outerjoin(OrganisationSettings, OrganisationSettings.id == organisation.ROW_ID)
+        .where(User.id == raw_id)
+    ).first()
+    if row is None:
         return None
+    user, unread, *identity = row
+    organisation.remember_identity(identity)
+    if user.session_version != version or not user.active:
+        return None
+    notifications.remember_unread_count(user, unread)
     user.signed_in_at = started
     return user
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from flask import Flask, abort, current_app, has_request_context, url_for
+from flask import Flask, abort, current_app, g, has_request_context, url_for
 from huey.exceptions import CancelExecution
-from sqlalchemy import event, func, select, update
+from sqlalchemy import ScalarSelect, event, func, select, update
 
 from .. import tasks
 from ..clock import on_the_clock, today
@@ -38,6 +38,7 @@ from ..organisation import service as organisation
 
 log = logging.getLogger(__name__)
 PENDING = "pending_mail"
+_UNREAD = "unread_notifications"  # (user id, count) read by the user loader
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def notify(user: User, message: str, url: str, *, email_subject: str, group: Gro
     Emailed after the commit to people who want each notice at once; the daily digest takes the others.
     """
     now = datetime.now(UTC)
+    _forget_unread_count()
     if group is None:
         notice = Notification(user_id=user.id, message=message[:300], url=url[:300], email_subject=email_subject[:300])
         db.session.add(notice)
@@ -164,13 +166,30 @@ def _drop_pending(session) -> None:
     session.info.pop(PENDING, None)
 
 
-def unread_count(user: User) -> int:
+def unread_count_of(user_id) -> ScalarSelect:
+    """How many notices the user ``user_id`` (a value or a column) has not read, as a subquery."""
     return (
-        db.session.scalar(
-            select(func.count(Notification.id)).where(Notification.user_id == user.id, Notification.read_at.is_(None))
-        )
-        or 0
+        select(func.count(Notification.id))
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
     )
+
+
+def unread_count(user: User) -> int:
+    """For the header: the count the user loader read with the user, unless this request changed notices."""
+    remembered = g.get(_UNREAD)
+    if remembered is not None and remembered[0] == user.id:
+        return remembered[1]
+    return db.session.scalar(select(unread_count_of(user.id))) or 0
+
+
+def remember_unread_count(user: User, count: int) -> None:
+    g.setdefault(_UNREAD, (user.id, count))
+
+
+def _forget_unread_count() -> None:
+    """A notice was added or read: the count read with the user no longer holds."""
+    g.pop(_UNREAD, None)
 
 
 def for_user(user: User, limit: int = 50) -> list[Notification]:
@@ -196,6 +215,7 @@ def get_notification_or_404(user: User, notification_id: int) -> Notification:
 def mark_read(user: User, notice: Notification | None = None) -> None:
     """Mark one notice, or all of the user's, as read."""
     begin_write()
+    _forget_unread_count()
     query = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     if notice is not None:
         query = query.where(Notification.id == notice.id)

@@ -62,6 +62,16 @@ class Identity:
         return self.organisation_name or self.service_name
 
 
+# What identity() reads of the settings row; the user loader reads them in its own query too.
+IDENTITY_COLUMNS = (
+    OrganisationSettings.service_name,
+    OrganisationSettings.organisation_name,
+    OrganisationSettings.is_nhs,
+    OrganisationSettings.logo_type,
+    OrganisationSettings.logo_sha256,
+)
+
+
 def identity() -> Identity:
     """The organisation's identity, read once per request (or app context) at most."""
     cached = g.get(_CACHE)
@@ -71,18 +81,23 @@ def identity() -> Identity:
     return cached
 
 
+def remember_identity(row) -> None:
+    """Keep the IDENTITY_COLUMNS of ``row`` (all None: no settings row) as this request's identity.
+
+    The user loader reads them with the signed-in user, saving every page a round trip.
+    """
+    setattr(g, _CACHE, _identity_from(row if row is not None and row[0] is not None else None))
+
+
 def _load() -> Identity:
     # Its own connection, not the session: emails are signed as their transaction commits, when the
     # session can run no SQL; and a reader never joins a use case's write transaction.
-    columns = (
-        OrganisationSettings.service_name,
-        OrganisationSettings.organisation_name,
-        OrganisationSettings.is_nhs,
-        OrganisationSettings.logo_type,
-        OrganisationSettings.logo_sha256,
-    )
     with db.engine.connect() as connection:
-        row = connection.execute(select(*columns).where(OrganisationSettings.id == ROW_ID)).first()
+        row = connection.execute(select(*IDENTITY_COLUMNS).where(OrganisationSettings.id == ROW_ID)).first()
+    return _identity_from(row)
+
+
+def _identity_from(row) -> Identity:
     configured = _configured_logo()
     config = current_app.config
     if row is None:
@@ -93,9 +108,10 @@ def _load() -> Identity:
             logo_type=configured.content_type if configured else None,
             logo_sha256=configured.sha256 if configured else None,
         )
-    if row.logo_sha256 is None and configured is not None:
-        return Identity(row.service_name, row.organisation_name, row.is_nhs, configured.content_type, configured.sha256)
-    return Identity(row.service_name, row.organisation_name, row.is_nhs, row.logo_type, row.logo_sha256)
+    service_name, organisation_name, is_nhs, logo_type, logo_sha256 = row
+    if logo_sha256 is None and configured is not None:
+        return Identity(service_name, organisation_name, is_nhs, configured.content_type, configured.sha256)
+    return Identity(service_name, organisation_name, is_nhs, logo_type, logo_sha256)
 
 
 def logo() -> Logo | None:
