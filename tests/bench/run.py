@@ -40,6 +40,8 @@ class Page:
 
 
 PAGES = [
+    # Not a page: the floor under every signed-in page (tests/bench/floor.py).
+    Page("Floor: signed in, nothing rendered", "worker", lambda c: "/bench/signed-in"),
     Page("Worker home", "worker", lambda c: "/"),
     Page("My portfolio", "worker", lambda c: "/portfolio/"),
     Page("Competence map", "worker", lambda c: "/portfolio/map"),
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     with ProcessPoolExecutor(max_workers=args.clients) as pool:
         list(pool.map(load.ready, range(args.clients)))  # start the client processes before timing anything
         hello_before = hello(args, env, options, pool)
-        app = Gunicorn(env, args.instance / "portfolio.log", options=options)
+        app = Gunicorn(env, args.instance / "portfolio.log", target="tests.bench.floor:app", options=options)
         try:
             app.wait_until_ready()
             browsers = {who: sign_in(app.port, cast, who) for who in ("worker", "supervisor", "manager")}
