@@ -90,6 +90,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .organisation.routes import bp as organisation_bp
     from .people.routes import bp as people_bp
     from .people.routes import invitations_bp
+    from .progress import versions as portfolio_versions
     from .progress.routes import bp as progress_bp
     from .review.routes import bp as review_bp
     from .supervision.routes import bp as supervision_bp
@@ -120,6 +121,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(invitations_bp)
     app.register_blueprint(organisation_bp)
     notifications_service.init_app(app)
+    portfolio_versions.init_app(app)  # what each process counted, kept until a portfolio changes
 
     from . import assets
     from .audit.routes import bp as audit_bp

@@ -1249,3 +1249,18 @@ class OrganisationSettings(Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+
+class PortfolioVersion(Model):
+    """A token that changes, in the same transaction, with anything a worker's progress is counted from.
+
+    Kept by ``portfolio/progress/versions.py`` and nothing else: it lets each server process keep what it
+    counted for a worker until the worker's portfolio changes. ``owner_id`` 0 stands for the frameworks
+    (a change to any framework, tier or competence changes everyone's counts). No foreign key: a row may
+    outlive its worker harmlessly, and nothing but the token is ever read.
+    """
+
+    __tablename__ = "portfolio_versions"
+
+    owner_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(32))

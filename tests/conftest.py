@@ -38,6 +38,7 @@ from portfolio import create_app
 from portfolio.database import is_query
 from portfolio.extensions import db
 from portfolio.models import Competence, Role, User
+from portfolio.progress import versions
 
 from . import factories
 from .pages import status_of
@@ -327,23 +328,35 @@ def auth(client):
 
 
 class QueryCounter:
-    """Counts the SQL statements the app sends, to prove pages don't grow with data."""
+    """Counts the SQL statements the app sends, to prove pages don't grow with data.
+
+    Each count starts with nothing kept between requests (``progress/versions.py``), so it is the
+    worst case: ``with count_queries(keep=True):`` counts with what earlier requests kept.
+    """
 
     def __init__(self, engine):
         self.engine = engine
         self.statements: list[str] = []
+        self._keep = False
+
+    def __call__(self, *, keep: bool) -> QueryCounter:
+        self._keep = keep
+        return self
 
     def _record(self, conn, cursor, statement, parameters, context, executemany):
         if is_query(statement):
             self.statements.append(statement)
 
     def __enter__(self):
+        if not self._keep:
+            versions.forget()
         self.statements.clear()
         event.listen(self.engine, "before_cursor_execute", self._record)
         return self
 
     def __exit__(self, *exc):
         event.remove(self.engine, "before_cursor_execute", self._record)
+        self._keep = False
 
     @property
     def count(self) -> int:

@@ -61,6 +61,7 @@ from portfolio.models import (
     TrainingItem,
     User,
 )
+from portfolio.progress import versions
 
 PASSWORD = "correct horse battery staple"
 
@@ -653,7 +654,11 @@ def png_bytes(size=(12, 8), mode="RGB", colour="teal", **save) -> bytes:
 
 
 def execute(sql: str, **params) -> None:
-    """Change a table behind the application's back, as someone with database access could."""
+    """Change a table behind the application's back, as someone with database access could.
+
+    Every portfolio counts as changed, as after a restart (the README's advice after editing tables by hand).
+    """
     db.session.execute(text(sql), params)
+    versions.changed(db.session(), [versions.FRAMEWORKS])
     db.session.commit()
     db.session.expire_all()

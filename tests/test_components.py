@@ -1,9 +1,8 @@
 """The NHS.UK components as templates take them (``nhsuk.<macro>``): same output as the macros, cached by parameters."""
 
+import re
 from datetime import date
 from pathlib import Path
-
-import re
 
 import pytest
 from markupsafe import Markup

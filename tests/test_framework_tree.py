@@ -134,6 +134,11 @@ def test_linked_and_accepted_counts_come_in_one_query_for_several_workers(upgrad
 
     with count_queries:
         both = rules.counts(ids)
+    # The portfolios' version tokens, then both workers' counts in one query.
+    assert count_queries.count == 2, count_queries.statements
+    # Kept: asked again, only the tokens are read.
+    with count_queries(keep=True):
+        assert rules.counts(ids) == both
     assert count_queries.count == 1, count_queries.statements
     assert both.linked == {
         (ids[0], "PS-LW-01"): {EvidenceStatus.SIGNED_OFF: 1, EvidenceStatus.DRAFT: 1},  # the draft counts once

@@ -22,6 +22,7 @@ from portfolio.audit import ledger
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.models import (
+    Competence,
     Decision,
     DecisionOutcome,
     Evidence,
@@ -30,6 +31,7 @@ from portfolio.models import (
     Submission,
     User,
 )
+from portfolio.progress import rules
 from portfolio.review import service as review
 from tests.conftest import TwoSupervisors
 from tests.pages import audit_rows
@@ -287,3 +289,34 @@ def test_two_threads_calling_decide_at_once_exactly_one_decision(app, two_superv
 
     verification = ledger.verify()
     assert verification.ok, verification.describe()
+
+
+# --- Two supervisors, two submissions of one worker ------------------------------------------
+
+
+def test_two_sign_offs_for_one_worker_at_once_both_land_and_the_kept_counts_follow(app, server, two_supervisors):
+    """Both decisions replace the worker's portfolio version (portfolio/progress/versions.py) in the same
+    moment: neither waits for ever on the other, and counts kept before the race are not served after it."""
+    first, second = signed_in(server, ("first", two_supervisors.first.email), ("second", two_supervisors.second.email))
+    worker_id, ref = two_supervisors.worker.id, db.session.get(Competence, two_supervisors.competence_id).ref
+    rounds = Rounds()
+    for number in rounds:
+        paths = [f"/review/{submit_to_both(app, two_supervisors, f'Leaflet {number}{side}')[1]}" for side in "ab"]
+        before = rules.counts([worker_id]).accepted.get((worker_id, ref), 0)  # kept by this process
+        tokens = [csrf_token(client.get(path).text) for client, path in zip((first, second), paths, strict=True)]
+        pending = []
+        try:
+            for client, path, token in zip((first, second), paths, tokens, strict=True):
+                pending.append(client.start_post(path, sign_off_form(token, two_supervisors.competence_id)))
+        except BaseException:
+            for item in pending:
+                item.close()
+            raise
+        answers = race(pending)
+
+        no_server_errors({"first": answers[0], "second": answers[1]}, number)
+        assert [a.status for a in answers] == [303, 303], [a.describe() for a in answers]
+        db.session.commit()  # a new snapshot: see what the server wrote
+        assert rules.counts([worker_id]).accepted[(worker_id, ref)] == before + 2, f"round {number}"
+        rounds.record(answers)
+    rounds.assert_enough()

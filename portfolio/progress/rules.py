@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import CompoundSelect, Select, distinct, func, null, select, type_coerce
+from sqlalchemy import Select, distinct, func, null, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
@@ -40,6 +40,7 @@ from ..models import (
     Tier,
     User,
 )
+from . import versions
 
 
 class CompetenceStatus(enum.StrEnum):
@@ -124,14 +125,13 @@ def _linked_counts_query(worker_ids: list[int]) -> Select:
 
 
 def accepted_counts(worker_ids: list[int]) -> dict[tuple[int, str], int]:
-    """(worker, competence ref) -> how many different items had it accepted in a sign-off (one query)."""
-    rows = db.session.execute(_accepted_counts_query(worker_ids)).all()
-    return {(owner, ref): n for owner, ref, n in rows}
+    """(worker, competence ref) -> how many different items had it accepted in a sign-off."""
+    return counts(worker_ids).accepted
 
 
 def linked_counts(worker_ids: list[int]) -> dict[tuple[int, str], dict[EvidenceStatus, int]]:
-    """(worker, competence ref) -> how many of their items are linked to it, by the items' status (one query)."""
-    return counts(worker_ids, accepted=False).linked
+    """(worker, competence ref) -> how many of their items are linked to it, by the items' status."""
+    return counts(worker_ids).linked
 
 
 @dataclass
@@ -142,22 +142,43 @@ class Counts:
     accepted: dict[tuple[int, str], int]
 
 
-def counts(worker_ids: list[int], *, accepted: bool = True) -> Counts:
-    """Linked and (unless ``accepted`` is False) accepted counts for ``worker_ids``, in one query.
+@dataclass(frozen=True)
+class _WorkerCounts:
+    """One worker's counts, by competence ref, kept between requests (progress/versions.py): never changed."""
+
+    linked: dict[str, dict[EvidenceStatus, int]]
+    accepted: dict[str, int]
+
+
+def counts(worker_ids: list[int]) -> Counts:
+    """Linked and accepted counts for ``worker_ids``: kept per worker until their portfolio changes.
+
+    Computed for the workers not kept in one query (two queries in all, with the version tokens).
+    """
+    result = Counts({}, {})
+    for owner, kept in versions.cached("counts", worker_ids, _count).items():
+        for ref, by_status in kept.linked.items():
+            result.linked[(owner, ref)] = dict(by_status)
+        for ref, n in kept.accepted.items():
+            result.accepted[(owner, ref)] = n
+    return result
+
+
+def _count(worker_ids: list[int]) -> dict[int, _WorkerCounts]:
+    """The linked and accepted counts of ``worker_ids``, in one query.
 
     The two aggregates travel as one UNION ALL; an accepted row is told apart by its empty status.
     """
-    linked = _linked_counts_query(worker_ids)
-    query: Select | CompoundSelect = linked
-    if accepted:
-        query = linked.union_all(_accepted_counts_query(worker_ids, type_coerce(null(), Evidence.status.type)))
-    result = Counts({}, {})
+    query = _linked_counts_query(worker_ids).union_all(
+        _accepted_counts_query(worker_ids, type_coerce(null(), Evidence.status.type))
+    )
+    found = {owner: _WorkerCounts({}, {}) for owner in worker_ids}
     for owner, ref, status, n in db.session.execute(query):
         if status is None:
-            result.accepted[(owner, ref)] = n
+            found[owner].accepted[ref] = n
         else:
-            result.linked.setdefault((owner, ref), {})[status] = n
-    return result
+            found[owner].linked.setdefault(ref, {})[status] = n
+    return found
 
 
 def unmet_count(worker: User, framework_id: int) -> int | None:

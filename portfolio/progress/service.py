@@ -42,7 +42,7 @@ from ..models import (
 from ..notifications import service as notifications
 from ..people.service import name_or_email_matches
 from ..supervision import service as supervision
-from . import rules
+from . import rules, versions
 from .rules import CompetenceStatus
 
 REASONS_MAX = 5000
@@ -133,7 +133,12 @@ class LinkedItem:
     note_state: NoteState | None  # a supervision note's state, the same words its supervisor reads
 
 
-def _newest_items_per_statement(worker: User) -> list[LinkedItem]:
+def _newest_items_per_statement(worker: User) -> tuple[LinkedItem, ...]:
+    """The newest ITEMS_SHOWN items linked to each statement: kept until the worker's portfolio changes."""
+    return versions.cached("newest-items", [worker.id], lambda ids: {worker.id: _read_newest_items(worker)})[worker.id]
+
+
+def _read_newest_items(worker: User) -> tuple[LinkedItem, ...]:
     """The newest ITEMS_SHOWN items linked to each statement, with a note's state (one query).
 
     Only ids, dates and refs are ranked, straight from the indexes; titles and note states are read for the
@@ -170,7 +175,7 @@ def _newest_items_per_statement(worker: User) -> list[LinkedItem]:
         .distinct()
         .order_by(*newest_first, ranked.c.ref)
     )
-    return [
+    return tuple(
         LinkedItem(
             row.id,
             row.title,
@@ -180,7 +185,7 @@ def _newest_items_per_statement(worker: User) -> list[LinkedItem]:
             NoteState.of(reviewed=bool(row.reviewed), confirmed=bool(row.confirmed)) if row.is_note else None,
         )
         for row in rows
-    ]
+    )
 
 
 def readiness_for(target: Tier | None, framework_tree: tree.FrameworkTree, states: list[RequirementState]) -> Readiness:

@@ -1,0 +1,152 @@
+"""What a process keeps of a worker's counts: served while the portfolio is unchanged, never after it changed.
+
+``portfolio/progress/versions.py``: each change to what progress is counted from writes a new version token in
+its own transaction; the kept answers are looked up by token.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+
+from portfolio.evidence import service as evidence_service
+from portfolio.extensions import db
+from portfolio.models import Competence, DecisionOutcome, Evidence, EvidenceStatus, PortfolioVersion, User
+from portfolio.progress import rules, versions
+from portfolio.review import service as review
+from portfolio.review.service import CompetenceOutcome
+from tests.factories import competence, link_draft, make_worker, submitted_item
+
+ONE, TWO = "PS-LW-01", "PS-LW-02"
+
+
+def linked(worker: User, ref: str) -> dict[EvidenceStatus, int]:
+    return rules.counts([worker.id]).linked.get((worker.id, ref), {})
+
+
+def accepted(worker: User, ref: str) -> int:
+    return rules.counts([worker.id]).accepted.get((worker.id, ref), 0)
+
+
+def tokens() -> dict[int, str]:
+    db.session.commit()  # a new snapshot
+    return {
+        owner: token for owner, token in db.session.execute(select(PortfolioVersion.owner_id, PortfolioVersion.token))
+    }
+
+
+def test_a_kept_answer_is_served_while_the_portfolio_is_unchanged(app, worker, count_queries):
+    link_draft(worker, [competence(ONE)])
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+    with count_queries(keep=True):
+        assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+    assert len(count_queries.statements) == 1 and "portfolio_versions" in count_queries.statements[0]
+
+
+def test_linking_unlinking_and_deleting_through_the_use_cases_change_the_counts_at_once(app, worker):
+    item = link_draft(worker, [competence(ONE)])
+    assert linked(worker, TWO) == {}
+
+    link = evidence_service.link_competence(worker, item, competence(TWO).id)
+    assert linked(worker, TWO) == {EvidenceStatus.DRAFT: 1}
+
+    evidence_service.unlink(worker, item, link)
+    assert linked(worker, TWO) == {}
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+
+    evidence_service.delete_evidence(worker, db.session.get_one(Evidence, item.id))
+    assert linked(worker, ONE) == {}
+
+
+def test_submitting_and_signing_off_change_the_counts_at_once(app, worker, supervisor):
+    submission = submitted_item(worker, ref=ONE)
+    assert linked(worker, ONE) == {EvidenceStatus.SUBMITTED: 1}
+    assert accepted(worker, ONE) == 0
+
+    review.decide(
+        supervisor,
+        submission,
+        outcome=DecisionOutcome.SIGNED_OFF,
+        comment="Well shown.",
+        outcomes={competence(ONE).id: CompetenceOutcome(True)},
+    )
+    assert linked(worker, ONE) == {EvidenceStatus.SIGNED_OFF: 1}
+    assert accepted(worker, ONE) == 1
+
+
+def test_a_change_writes_a_new_token_for_its_owner_only_and_only_when_it_commits(app, worker):
+    other = make_worker("Olive Other", "olive@example.org")
+    link_draft(other, [competence(ONE)])
+    link_draft(worker, [competence(ONE)])
+    before = tokens()
+    assert {worker.id, other.id} <= set(before)
+
+    item = link_draft(worker, [competence(TWO)])
+    after = tokens()
+    assert after[worker.id] != before[worker.id] and after[other.id] == before[other.id]
+
+    item.title = "Renamed, then thought better of"
+    db.session.flush()
+    assert versions.changed_here(db.session()) == {worker.id}
+    db.session.rollback()
+    assert versions.changed_here(db.session()) == set()
+    assert tokens() == after
+
+
+def test_a_session_with_changes_not_yet_committed_counts_afresh_and_keeps_nothing(app, worker):
+    item = link_draft(worker, [competence(ONE)])
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+
+    item.status = EvidenceStatus.SUBMITTED
+    db.session.flush()
+    assert linked(worker, ONE) == {EvidenceStatus.SUBMITTED: 1}  # what this transaction sees
+    db.session.rollback()
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}  # nothing kept from the rolled-back view
+
+
+def test_an_orm_update_statement_changes_every_portfolio(app, worker):
+    item = link_draft(worker, [competence(ONE)])
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+    before = tokens()
+
+    db.session.execute(update(Evidence).where(Evidence.id == item.id).values(status=EvidenceStatus.RETURNED))
+    db.session.commit()
+    assert tokens()[versions.FRAMEWORKS] != before.get(versions.FRAMEWORKS)
+    assert linked(worker, ONE) == {EvidenceStatus.RETURNED: 1}
+
+
+def test_a_new_competence_changes_every_portfolio(app, worker):
+    link_draft(worker, [competence(ONE)])
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+    before = tokens()
+
+    retired = db.session.get_one(Competence, competence(ONE).id)
+    retired.ref = "PS-LW-01-RENAMED"  # no use case renames a statement: any change to one must still count
+    db.session.commit()
+    assert tokens()[versions.FRAMEWORKS] != before.get(versions.FRAMEWORKS)
+    assert linked(worker, ONE) == {}
+    assert linked(worker, "PS-LW-01-RENAMED") == {EvidenceStatus.DRAFT: 1}
+
+
+def test_moving_a_worker_to_another_framework_changes_their_counts(app, frameworks, worker):
+    link_draft(worker, [competence(ONE)])
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+    before = tokens()
+
+    worker.framework_id = frameworks["sfh-senior-engagement-worker"].id
+    db.session.commit()
+    assert tokens()[worker.id] != before[worker.id]
+    assert linked(worker, ONE) == {}  # a link-worker statement no longer counts in another framework
+
+
+def test_a_change_made_by_another_process_is_seen_by_this_one(app, worker):
+    """Each process keeps its own answers; what one kept never hides what another one wrote."""
+    item = link_draft(worker, [competence(ONE)])
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}  # kept by this process
+    this_process = app.extensions["portfolio_versions"]
+
+    app.extensions["portfolio_versions"] = type(this_process)()  # another process, with its own store
+    evidence_service.link_competence(worker, item, competence(TWO).id)
+    app.extensions["portfolio_versions"] = this_process
+
+    assert linked(worker, TWO) == {EvidenceStatus.DRAFT: 1}
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
