@@ -142,6 +142,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .evidence.cli import files_cli
     from .frameworks.cli import frameworks_cli
     from .notifications.cli import notifications_cli
+    from .progress.cli import progress_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(frameworks_cli)
@@ -150,4 +151,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(files_cli)
     app.cli.add_command(credentials_cli)
     app.cli.add_command(notifications_cli)
+    app.cli.add_command(progress_cli)
     return app

@@ -472,7 +472,8 @@ class Evidence(Model):
     __tablename__ = "evidence"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # active_history: a moved item changes its old owner's progress too (progress/versions.py).
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), active_history=True)
     kind: Mapped[EvidenceKind] = mapped_column(_enum(EvidenceKind))
     status: Mapped[EvidenceStatus] = mapped_column(_enum(EvidenceStatus), default=EvidenceStatus.DRAFT)
     title: Mapped[str] = mapped_column(String(200))
@@ -611,7 +612,8 @@ class EvidenceLink(Model):
     __tablename__ = "evidence_links"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"))
+    # active_history: moved to another item, the old one's owner changes too (progress/versions.py).
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), active_history=True)
     competence_id: Mapped[int] = mapped_column(ForeignKey("competences.id"), index=True)
     note: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -684,7 +686,8 @@ class Decision(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     # Unique: two supervisors deciding at once cannot both land.
     submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"), unique=True)
-    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"))
+    # active_history: moved to another item, the old one's owner changes too (progress/versions.py).
+    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), active_history=True)
     supervisor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     outcome: Mapped[DecisionOutcome] = mapped_column(_enum(DecisionOutcome))
     comment: Mapped[str] = mapped_column(Text, default="")
@@ -708,7 +711,8 @@ class CompetenceDecision(Model):
     __tablename__ = "competence_decisions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"))
+    # active_history: moved to another decision, the old one's owner changes too (progress/versions.py).
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"), active_history=True)
     competence_id: Mapped[int] = mapped_column(ForeignKey("competences.id"), index=True)
     accepted: Mapped[bool] = mapped_column(Boolean)
     comment: Mapped[str] = mapped_column(Text, default="")
@@ -757,7 +761,10 @@ class NoteReview(Model):
     __tablename__ = "note_reviews"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    evidence_id: Mapped[int] = mapped_column(ForeignKey("evidence.id", ondelete="CASCADE"), index=True)
+    # active_history: moved to another item, the old one's owner changes too (progress/versions.py).
+    evidence_id: Mapped[int] = mapped_column(
+        ForeignKey("evidence.id", ondelete="CASCADE"), index=True, active_history=True
+    )
     supervisor_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     outcome: Mapped[NoteOutcome] = mapped_column(_enum(NoteOutcome))
     comment: Mapped[str] = mapped_column(Text, default="")

@@ -150,3 +150,76 @@ def test_a_change_made_by_another_process_is_seen_by_this_one(app, worker):
 
     assert linked(worker, TWO) == {EvidenceStatus.DRAFT: 1}
     assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+
+
+def test_a_worker_moved_to_another_framework_through_the_relationship_is_seen(app, frameworks, worker):
+    link_draft(worker, [competence(ONE)])
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+
+    worker.framework = frameworks["sfh-senior-engagement-worker"]  # the id is only set during the flush
+    db.session.commit()
+    assert linked(worker, ONE) == {}
+
+
+def test_an_item_moved_to_another_owner_changes_both_portfolios(app, worker):
+    other = make_worker("Olive Other", "olive@example.org")
+    item = link_draft(worker, [competence(ONE)])
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1} and linked(other, ONE) == {}
+    before = tokens()
+
+    item.owner_id = other.id  # no use case does this: the rule must still hold if one ever does
+    db.session.commit()
+    after = tokens()
+    assert after[worker.id] != before[worker.id] and after[other.id] != before.get(other.id)
+    assert linked(worker, ONE) == {} and linked(other, ONE) == {EvidenceStatus.DRAFT: 1}
+
+
+def test_an_update_statement_on_users_changes_every_portfolio_only_when_it_names_their_framework(app, worker):
+    before = tokens()
+    db.session.execute(update(User).where(User.id == worker.id).values(session_version=User.session_version + 1))
+    db.session.commit()
+    assert tokens() == before  # ending someone's sessions changes nobody's counts
+
+    db.session.execute(
+        update(User)
+        .where(User.id == worker.id)
+        .values(framework_id=select(User.framework_id).where(User.id == worker.id).scalar_subquery())
+    )
+    db.session.commit()
+    assert tokens()[versions.FRAMEWORKS] != before[versions.FRAMEWORKS]
+
+
+def test_a_commit_with_a_savepoint_left_open_still_writes_the_token(app, worker):
+    item = link_draft(worker, [competence(ONE)])
+    assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+    before = tokens()
+
+    db.session.begin_nested()
+    db.session.get_one(Evidence, item.id).status = EvidenceStatus.RETURNED
+    db.session().get_transaction().commit()  # the outer transaction, with the savepoint still open
+    assert tokens()[worker.id] != before[worker.id]
+    assert linked(worker, ONE) == {EvidenceStatus.RETURNED: 1}
+
+
+def test_renew_makes_every_process_count_afresh(app, runner, worker):
+    link_draft(worker, [competence(ONE)])
+    before = tokens()
+    result = runner.invoke(args=["progress", "renew"])
+    assert result.exit_code == 0 and "Every portfolio will be counted afresh." in result.output
+    after = tokens()
+    assert after[versions.FRAMEWORKS] != before[versions.FRAMEWORKS] and after[worker.id] == before[worker.id]
+
+
+def test_one_answer_is_kept_per_worker_and_the_least_recently_used_goes_first(app, worker, count_queries, monkeypatch):
+    other = make_worker("Olive Other", "olive@example.org")
+    link_draft(worker, [competence(ONE)])
+    link_draft(other, [competence(ONE)])
+    monkeypatch.setitem(versions.KEPT, "counts", 1)
+    linked(worker, ONE)
+    linked(other, ONE)  # pushes the worker's answer out
+    with count_queries(keep=True):
+        assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+    assert count_queries.count == 2  # the tokens, then the count again
+    with count_queries(keep=True):
+        assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
+    assert count_queries.count == 1

@@ -121,7 +121,7 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
 ITEMS_SHOWN = 5  # per statement on the page of what is missing; the statement's own page lists them all
 
 
-@dataclass
+@dataclass(frozen=True)  # kept between requests (versions.py): shared, never changed
 class LinkedItem:
     """An item listed under a statement on the page of what is missing: enough for its link and its one state."""
 

@@ -15,7 +15,8 @@ each other's tokens. :func:`cached` reads the tokens first and computes afterwar
 never older than the token it is kept under. A session with changes not yet committed computes afresh.
 
 Only code that writes through the SQLAlchemy session is seen: raw SQL that changes these tables must
-call :func:`changed`.
+call :func:`changed`, and after a deploy (older processes wrote no tokens; data migrations write none)
+``flask progress renew`` makes every process count afresh.
 """
 
 from __future__ import annotations
@@ -24,12 +25,12 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from flask import Flask, current_app
 from sqlalchemy import event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import InstanceState, ORMExecuteState, Session
 
 from ..extensions import db
 from ..models import (
@@ -51,8 +52,9 @@ FRAMEWORKS = 0  # the owner id of the frameworks' own token
 _CHANGED = "portfolio_versions_changed"  # session.info: owner ids changed in this transaction
 _EXTENSION = "portfolio_versions"
 
-# Answers kept per kind in each process: a worker's counts are a few KB, the newest items some tens.
-KEPT = {"counts": 2000, "newest-items": 200}
+# Answers kept per kind in each process (one per worker): a worker's counts are some KB, the newest
+# items per statement up to a few hundred KB for a large portfolio.
+KEPT = {"counts": 1000, "newest-items": 50}
 _FRAMEWORK_MODELS = (Framework, Tier, Competence)
 _BY_ITEM = (EvidenceLink, Decision, NoteReview)  # rows that belong to an item (evidence_id)
 
@@ -72,8 +74,9 @@ def cached(kind: str, owner_ids: Iterable[int], compute: Callable[[list[int]], M
     found: dict[int, V] = {}
     missing: list[int] = []
     for owner in ids:
-        key = (kind, owner, tokens.get(owner), tokens.get(FRAMEWORKS))
-        hit: Any = store.get(key) if FRAMEWORKS not in pending and owner not in pending else _MISS
+        hit: Any = _MISS
+        if FRAMEWORKS not in pending and owner not in pending:
+            hit = store.get(kind, owner, (tokens.get(owner), tokens.get(FRAMEWORKS)))
         if hit is _MISS:
             missing.append(owner)
         else:
@@ -83,7 +86,7 @@ def cached(kind: str, owner_ids: Iterable[int], compute: Callable[[list[int]], M
         for owner in missing:
             found[owner] = computed[owner]
             if FRAMEWORKS not in pending and owner not in pending:
-                store.put((kind, owner, tokens.get(owner), tokens.get(FRAMEWORKS)), computed[owner], KEPT[kind])
+                store.put(kind, owner, (tokens.get(owner), tokens.get(FRAMEWORKS)), computed[owner])
     return found
 
 
@@ -123,17 +126,19 @@ def _before_flush(session: Session, _context, _instances) -> None:
             owners.add(FRAMEWORKS)
         elif isinstance(obj, Evidence):
             owners.add(obj.owner_id if obj.owner_id is not None else obj.owner.id)
+            owners.update(_before_the_change(obj, "owner_id"))  # an item moved: its old owner too
         elif isinstance(obj, _BY_ITEM):
             _item_of(obj, owners, items)
+            items.update(_before_the_change(obj, "evidence_id"))
         elif isinstance(obj, CompetenceDecision):
             decision = obj.__dict__.get("decision")
             if decision is not None:
                 _item_of(decision, owners, items)
             elif obj.decision_id is not None:
                 decisions.add(obj.decision_id)
-        elif isinstance(obj, User) and inspect(obj).attrs.framework_id.history.has_changes():
-            if obj.id is not None:
-                owners.add(obj.id)
+            decisions.update(_before_the_change(obj, "decision_id"))
+        elif isinstance(obj, User) and obj.id is not None and _framework_changed(obj):
+            owners.add(obj.id)
     if items or decisions:
         with session.no_autoflush:
             if decisions:
@@ -141,6 +146,17 @@ def _before_flush(session: Session, _context, _instances) -> None:
             owners.update(session.scalars(select(Evidence.owner_id).where(Evidence.id.in_(items))).all())
     if owners:
         changed(session, owners)
+
+
+def _before_the_change(obj: Any, column: str) -> list[int]:
+    """The values ``column`` had before this flush's change, if it changed."""
+    return [value for value in inspect(obj).attrs[column].history.deleted if value is not None]
+
+
+def _framework_changed(user: User) -> bool:
+    # Set by id, or through the relationship (whose id is only copied over during the flush).
+    state: InstanceState[User] = inspect(user)
+    return state.attrs.framework_id.history.has_changes() or state.attrs.framework.history.has_changes()
 
 
 def _item_of(obj: Any, owners: set[int], items: set[int]) -> None:
@@ -156,31 +172,48 @@ _TRACKED = (*_FRAMEWORK_MODELS, Evidence, *_BY_ITEM, CompetenceDecision)
 
 
 def _do_orm_execute(state: ORMExecuteState) -> None:
-    """An ORM ``update`` or ``delete`` statement names no objects: it changes every portfolio."""
+    """An ORM ``insert``, ``update`` or ``delete`` statement names no objects: it changes every portfolio.
+
+    For users, only one that names their framework (most such statements end sessions).
+    """
     if not (state.is_update or state.is_delete or state.is_insert):
         return
     for mapper in state.all_mappers:
         cls = mapper.class_
-        if issubclass(cls, _TRACKED) or (cls is User and "framework_id" in cast(Any, state.statement).compile().params):
+        if issubclass(cls, _TRACKED) or (
+            cls is User and (not state.is_update or "framework_id" in str(state.statement))
+        ):
             changed(state.session, [FRAMEWORKS])
             return
 
 
 def _before_commit(session: Session) -> None:
-    """Write the new tokens last in the transaction (a savepoint's release waits for the real commit)."""
-    if session.in_nested_transaction():
-        return
+    """Write the new tokens last in the transaction (or in the savepoint being released, which the
+    transaction then commits or rolls back with everything else)."""
     session.flush()  # commit flushes after this event: the last changes are found before the tokens are written
     owners = sorted(session.info.pop(_CHANGED, set()))
-    if not owners:
-        return
+    for statement in _new_tokens(session, owners):
+        session.execute(statement)
+
+
+def _new_tokens(session: Session, owners: list[int]) -> list[Any]:
+    """An upsert of a fresh token per owner, in owner order: two writers lock the same tokens in the same order."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     table = PortfolioVersion.__table__
-    for owner in owners:  # in owner order: two writers lock the same tokens in the same order
+    statements = []
+    for owner in owners:
         statement = dialect.insert(table).values(owner_id=owner, token=secrets.token_hex(16))
-        session.execute(
+        statements.append(
             statement.on_conflict_do_update(index_elements=["owner_id"], set_={"token": statement.excluded.token})
         )
+    return statements
+
+
+def renew_all() -> None:
+    """A new frameworks token: every process counts every portfolio afresh (after a deploy or SQL by hand)."""
+    session = db.session()
+    changed(session, [FRAMEWORKS])
+    session.commit()
 
 
 def _after_transaction_end(session: Session, transaction) -> None:
@@ -194,31 +227,35 @@ _MISS = object()
 
 
 class _Store:
-    """Bounded, least recently used first out, per kind; safe for threaded servers."""
+    """One answer per kind and owner (with the tokens it was computed under), least recently used out first.
+
+    Safe for threaded servers.
+    """
 
     def __init__(self) -> None:
         self._kinds: dict[str, OrderedDict] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> Any:
+    def get(self, kind: str, owner: int, tokens: tuple) -> Any:
         with self._lock:
-            kept = self._kinds.get(key[0])
-            if kept is None or key not in kept:
+            kept = self._kinds.get(kind)
+            entry = kept.get(owner) if kept is not None else None
+            if entry is None or entry[0] != tokens:
                 return _MISS
-            kept.move_to_end(key)
-            return kept[key]
+            kept.move_to_end(owner)  # type: ignore[union-attr]
+            return entry[1]
+
+    def put(self, kind: str, owner: int, tokens: tuple, value: Any) -> None:
+        with self._lock:
+            kept = self._kinds.setdefault(kind, OrderedDict())
+            kept[owner] = (tokens, value)  # replaces the answer of older tokens
+            kept.move_to_end(owner)
+            while len(kept) > KEPT[kind]:
+                kept.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
             self._kinds.clear()
-
-    def put(self, key: tuple, value: Any, limit: int) -> None:
-        with self._lock:
-            kept = self._kinds.setdefault(key[0], OrderedDict())
-            kept[key] = value
-            kept.move_to_end(key)
-            while len(kept) > limit:
-                kept.popitem(last=False)
 
 
 def init_app(app: Flask) -> None:
