@@ -230,6 +230,28 @@ def test_workers_are_not_held(app, client, auth, required):
     assert "Hello, Wendy" in client.get("/").text
 
 
+def test_the_gate_reads_the_second_factor_with_the_user_not_in_a_query_of_its_own(
+    client, auth, required, count_queries
+):
+    manager = make_user(Role.MANAGER, name="Maya Manager")
+    give_totp(manager)
+    auth.login_as(manager)
+    with count_queries:
+        assert client.get("/").status_code == 200
+    reads = [s for s in count_queries.statements if "totp_secrets" in s]
+    assert len(reads) == 1 and "FROM users" in reads[0], reads
+
+
+def test_a_factor_removed_behind_the_gates_back_closes_it_on_the_next_request(client, auth, required):
+    manager = make_user(Role.MANAGER, name="Maya Manager")
+    give_totp(manager)
+    auth.login_as(manager)
+    assert client.get("/").status_code == 200
+    db.session.execute(TotpSecret.__table__.delete().where(TotpSecret.user_id == manager.id))
+    db.session.commit()
+    assert client.get("/").headers["Location"] == "/account/security"
+
+
 def test_setting_up_codes_opens_the_gate_and_shows_recovery_codes_once(app, client, auth, required):
     manager = make_user(Role.MANAGER, name="Maya Manager")
     auth.login_as(manager)

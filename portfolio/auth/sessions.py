@@ -31,23 +31,32 @@ def load_user(user_id: str) -> User | None:
     parts = user_id.split(":")
     if len(parts) != 3 or not all(part.isdigit() for part in parts):
         return None
+    from ..mfa import service as mfa  # here, not at the top: mfa's passkeys import this module
+
     raw_id, version, started = (int(part) for part in parts)
     if now() - started > current_app.config["SESSION_ABSOLUTE_LIFETIME"].total_seconds():
         return None
-    # One round trip for what every page's header needs: the user, the organisation's identity and the
-    # unread notices (each was a query of its own, on every page).
+    # One round trip for what every page needs besides its own: the user, the organisation's identity and
+    # the unread notices for the header, and whether the gate in front of every page (mfa/routes.py) lets
+    # them through. Each was a query of its own, on every page.
     row = db.session.execute(
-        select(User, notifications.unread_count_of(User.id), *organisation.IDENTITY_COLUMNS)
+        select(
+            User,
+            notifications.unread_count_of(User.id),
+            mfa.second_factor_of(User.id),
+            *organisation.IDENTITY_COLUMNS,
+        )
         .outerjoin(OrganisationSettings, OrganisationSettings.id == organisation.ROW_ID)
         .where(User.id == raw_id)
     ).first()
     if row is None:
         return None
-    user, unread, *identity = row
+    user, unread, second_factor, *identity = row
     organisation.remember_identity(identity)
     if user.session_version != version or not user.active:
         return None
     notifications.remember_unread_count(user, unread)
+    mfa.remember_second_factor(user, second_factor)
     user.signed_in_at = started
     return user
 

@@ -308,7 +308,6 @@ def init_app(app: Flask) -> None:
     def _mfa_gate():
         if request.endpoint in SET_UP_ENDPOINTS or not current_user.is_authenticated:
             return None
-        user = _me()
-        if not service.mfa_required(user) or service.has_second_factor(user.id):
+        if service.passes_the_gate(_me()):
             return None
         return redirect(url_for("mfa.security"), code=302 if request.method in ("GET", "HEAD") else 303)

@@ -18,8 +18,8 @@ from typing import NoReturn
 import pyotp
 import segno
 from cryptography.fernet import Fernet, InvalidToken
-from flask import abort, current_app
-from sqlalchemy import delete, exists, func, select, update
+from flask import abort, current_app, g
+from sqlalchemy import ColumnElement, delete, exists, func, select, update
 
 from ..audit import ledger
 from ..auth import passwords
@@ -30,6 +30,8 @@ from ..extensions import db
 from ..models import MfaAttempt, Passkey, RecoveryCode, TotpSecret, User
 from ..organisation import service as organisation
 from . import passkeys as webauthn
+
+_SECOND_FACTOR = "mfa_second_factor"  # (user id, has one) read by the user loader
 
 # RFC 6238 section 5.2: accept the previous and next step for clock drift, no more.
 ALLOWED_DRIFT = 1
@@ -55,11 +57,31 @@ def mfa_required(user: User) -> bool:
     return any(role.value in required for role in user.roles)
 
 
-def has_second_factor(user_id: int) -> bool:
-    """True when the person has a confirmed one-time-code app or a passkey."""
+def second_factor_of(user_id) -> ColumnElement[bool]:
+    """Whether the person ``user_id`` (a value or a column) has a confirmed one-time-code app or a passkey."""
     totp = exists().where(TotpSecret.user_id == user_id, TotpSecret.confirmed_at.is_not(None))
     passkey = exists().where(Passkey.user_id == user_id)
-    return bool(db.session.scalar(select(totp | passkey)))
+    return totp | passkey
+
+
+def has_second_factor(user_id: int) -> bool:
+    """True when the person has a confirmed one-time-code app or a passkey."""
+    return bool(db.session.scalar(select(second_factor_of(user_id))))
+
+
+def remember_second_factor(user: User, has: bool) -> None:
+    """Keep what the user loader read with the user, for this request's gate."""
+    g.setdefault(_SECOND_FACTOR, (user.id, bool(has)))
+
+
+def passes_the_gate(user: User) -> bool:
+    """For the gate in front of every page: no second factor needed, or one set up (as read with the user)."""
+    if not mfa_required(user):
+        return True
+    remembered = g.get(_SECOND_FACTOR)
+    if remembered is not None and remembered[0] == user.id:
+        return remembered[1]
+    return has_second_factor(user.id)
 
 
 @dataclass(frozen=True)
