@@ -71,12 +71,14 @@ def cached(kind: str, owner_ids: Iterable[int], compute: Callable[[list[int]], M
     store: _Store = current_app.extensions[_EXTENSION]
     tokens = _tokens(ids)  # first: its autoflush may find changes
     pending = changed_here(db.session())
+    # The tokens each answer is kept under; none for owners this transaction changed (not yet committed).
+    keys = (
+        {} if FRAMEWORKS in pending else {o: (tokens.get(o), tokens.get(FRAMEWORKS)) for o in ids if o not in pending}
+    )
     found: dict[int, V] = {}
     missing: list[int] = []
     for owner in ids:
-        hit: Any = _MISS
-        if FRAMEWORKS not in pending and owner not in pending:
-            hit = store.get(kind, owner, (tokens.get(owner), tokens.get(FRAMEWORKS)))
+        hit: Any = store.get(kind, owner, keys[owner]) if owner in keys else _MISS
         if hit is _MISS:
             missing.append(owner)
         else:
@@ -85,8 +87,8 @@ def cached(kind: str, owner_ids: Iterable[int], compute: Callable[[list[int]], M
         computed = compute(missing)
         for owner in missing:
             found[owner] = computed[owner]
-            if FRAMEWORKS not in pending and owner not in pending:
-                store.put(kind, owner, (tokens.get(owner), tokens.get(FRAMEWORKS)), computed[owner])
+            if owner in keys:
+                store.put(kind, owner, keys[owner], computed[owner])
     return found
 
 
