@@ -323,6 +323,9 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     # --- The supervisor signs it off.
     lead = other_page("supervisor")
     sign_in(lead, "supervisor@example.org", PASSWORD)
+    # Click once the page's scripts have loaded: in a CI-like run under load, a click made straight after
+    # signing in once sent no request at all.
+    lead.wait_for_load_state("networkidle")
     lead.get_by_role("link", name="Reviews (1)").first.click()
     lead.wait_for_url("**/review/")
     lead.get_by_role("link", name="Finding a way into the housing service").click()
