@@ -65,6 +65,23 @@ def test_sign_in_sends_you_home_and_greets_you(client, maya):
     assert reload(maya).last_signed_in_at is not None
 
 
+def test_each_session_loads_its_own_person_with_the_statement_built_once(app, maya):
+    # The user loader's statement is built once per process and bound per request: two people signed in
+    # side by side must each see themselves, in whichever order their requests come.
+    wren = make_user(Role.WORKER, email="wren@example.org", name="Wren Worker")
+    maya_client, wren_client = app.test_client(), app.test_client()
+    AuthActions(maya_client).login_as(maya)
+    AuthActions(wren_client).login_as(wren)
+
+    for client, name, other in [(maya_client, "Maya Manager", "Wren Worker"), (wren_client, "Wren Worker", "Maya")]:
+        page = client.get("/account/")
+        assert page.status_code == 200
+        assert name in page.text
+        assert other not in page.text
+    assert "Hello, Maya Manager" in maya_client.get("/").text
+    assert sessions_module._signed_in_user_query() is sessions_module._signed_in_user_query()
+
+
 def test_email_is_case_insensitive_and_trimmed(client, maya):
     response = post_sign_in(client, "  Maya@Example.ORG  ")
 

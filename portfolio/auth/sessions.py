@@ -9,11 +9,12 @@ remember-me included, outlives SESSION_ABSOLUTE_LIFETIME.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 from flask import Flask, current_app, request, session
 from flask_login import current_user, login_user
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 
 from ..extensions import db, login_manager
 from ..models import OrganisationSettings, User
@@ -36,19 +37,7 @@ def load_user(user_id: str) -> User | None:
     raw_id, version, started = (int(part) for part in parts)
     if now() - started > current_app.config["SESSION_ABSOLUTE_LIFETIME"].total_seconds():
         return None
-    # One round trip for what every page needs besides its own: the user, the organisation's identity and
-    # the unread notices for the header, and whether the gate in front of every page (mfa/routes.py) lets
-    # them through. Each was a query of its own, on every page.
-    row = db.session.execute(
-        select(
-            User,
-            notifications.unread_count_of(User.id),
-            mfa.second_factor_of(User.id),
-            *organisation.IDENTITY_COLUMNS,
-        )
-        .outerjoin(OrganisationSettings, OrganisationSettings.id == organisation.ROW_ID)
-        .where(User.id == raw_id)
-    ).first()
+    row = db.session.execute(_signed_in_user_query(), {"user_id": raw_id}).first()
     if row is None:
         return None
     user, unread, second_factor, *identity = row
@@ -59,6 +48,28 @@ def load_user(user_id: str) -> User | None:
     mfa.remember_second_factor(user, second_factor)
     user.signed_in_at = started
     return user
+
+
+@functools.cache
+def _signed_in_user_query() -> Select:
+    """The user, the organisation's identity, their unread notices and whether they have a second factor.
+
+    One round trip for what every page needs besides its own (the header, and the gate in front of every
+    page in mfa/routes.py); each was a query of its own. Built once per process: putting the statement
+    together cost more than running it, on every request.
+    """
+    from ..mfa import service as mfa  # here, not at the top: mfa's passkeys import this module
+
+    return (
+        select(
+            User,
+            notifications.unread_count_of(User.id),
+            mfa.second_factor_of(User.id),
+            *organisation.IDENTITY_COLUMNS,
+        )
+        .outerjoin(OrganisationSettings, OrganisationSettings.id == organisation.ROW_ID)
+        .where(User.id == bindparam("user_id"))
+    )
 
 
 def start_session(user: User) -> None:
