@@ -18,9 +18,10 @@ from typing import NoReturn
 import pyotp
 import segno
 from cryptography.fernet import Fernet, InvalidToken
-from flask import abort, current_app, g
+from flask import abort, current_app
 from sqlalchemy import ColumnElement, delete, exists, func, select, update
 
+from .. import remembered
 from ..audit import ledger
 from ..auth import passwords
 from ..auth.tokens import digest
@@ -31,7 +32,7 @@ from ..models import MfaAttempt, Passkey, RecoveryCode, TotpSecret, User
 from ..organisation import service as organisation
 from . import passkeys as webauthn
 
-_SECOND_FACTOR = "mfa_second_factor"  # (user id, has one) read by the user loader
+_SECOND_FACTOR = "second-factor"  # whether the person has one, read by the user loader (remembered.py)
 
 # RFC 6238 section 5.2: accept the previous and next step for clock drift, no more.
 ALLOWED_DRIFT = 1
@@ -71,17 +72,14 @@ def has_second_factor(user_id: int) -> bool:
 
 def remember_second_factor(user: User, has: bool) -> None:
     """Keep what the user loader read with the user, for this request's gate."""
-    g.setdefault(_SECOND_FACTOR, (user.id, bool(has)))
+    remembered.remember(_SECOND_FACTOR, user.id, bool(has))
 
 
 def passes_the_gate(user: User) -> bool:
     """For the gate in front of every page: no second factor needed, or one set up (as read with the user)."""
     if not mfa_required(user):
         return True
-    remembered = g.get(_SECOND_FACTOR)
-    if remembered is not None and remembered[0] == user.id:
-        return remembered[1]
-    return has_second_factor(user.id)
+    return remembered.recall(_SECOND_FACTOR, user.id, lambda: has_second_factor(user.id))
 
 
 @dataclass(frozen=True)

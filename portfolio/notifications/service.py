@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
-from flask import Flask, abort, current_app, g, has_request_context, url_for
+from flask import Flask, abort, current_app, has_request_context, url_for
 from huey.exceptions import CancelExecution
 from sqlalchemy import ScalarSelect, event, func, select, update
 
-from .. import tasks
+from .. import remembered, tasks
 from ..clock import on_the_clock, today
 from ..database import begin_write, insert_missing, lock, lock_all, lock_first, lock_or_404
 from ..errors import FieldError
@@ -38,7 +38,7 @@ from ..organisation import service as organisation
 
 log = logging.getLogger(__name__)
 PENDING = "pending_mail"
-_UNREAD = "unread_notifications"  # (user id, count) read by the user loader
+_UNREAD = "unread-notifications"  # read by the user loader (remembered.py)
 
 
 @dataclass(frozen=True)
@@ -177,19 +177,16 @@ def unread_count_of(user_id) -> ScalarSelect:
 
 def unread_count(user: User) -> int:
     """For the header: the count the user loader read with the user, unless this request changed notices."""
-    remembered = g.get(_UNREAD)
-    if remembered is not None and remembered[0] == user.id:
-        return remembered[1]
-    return db.session.scalar(select(unread_count_of(user.id))) or 0
+    return remembered.recall(_UNREAD, user.id, lambda: db.session.scalar(select(unread_count_of(user.id))) or 0)
 
 
 def remember_unread_count(user: User, count: int) -> None:
-    g.setdefault(_UNREAD, (user.id, count))
+    remembered.remember(_UNREAD, user.id, count)
 
 
 def _forget_unread_count() -> None:
     """A notice was added or read: the count read with the user no longer holds."""
-    g.pop(_UNREAD, None)
+    remembered.forget(_UNREAD)
 
 
 def for_user(user: User, limit: int = 50) -> list[Notification]:
