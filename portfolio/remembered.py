@@ -1,9 +1,11 @@
-"""What the user loader read with the signed-in user, kept for the rest of the request.
+"""Values about the signed-in person read once and kept for the rest of the request.
 
 Every page needs a few values besides its own: the unread count in the header, whether the gate in front
-of every page lets the person through. The user loader (``auth/sessions.py``) reads them in its one query
-and remembers them here, by name and user id; the area that owns a value recalls it, and queries only when
-nothing is remembered for that user (another user, or a value forgotten because this request changed it).
+of every page lets the person through, a supervisor's queue count in the navigation. Whatever reads one
+anyway (the user loader in ``auth/sessions.py`` reads the first two with the user; the review queue's
+page counts the queue) remembers it here, by name and user id; the area that owns the value recalls it,
+and queries only when nothing is remembered for that user (another user, or a value forgotten because
+this request changed it).
 """
 
 from __future__ import annotations

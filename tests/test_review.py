@@ -259,6 +259,26 @@ def test_queue_lists_submissions_oldest_first_with_days_waiting(client, auth, fr
     assert "Reviews (3)" in nav_texts(page)
 
 
+def test_the_whole_queue_is_counted_once_and_a_filter_leaves_the_navigation_count_whole(
+    client, auth, frameworks, count_queries
+):
+    s = scene("A reflection", days_ago=1)
+    submitted_evidence(s.worker, title="Another item", days_ago=3)
+    auth.login_as(s.supervisor)
+    client.get("/review/")
+
+    with count_queries(keep=True):
+        page = text_of(client.get("/review/"))
+    assert "Reviews (2)" in nav_texts(page)
+    # The page's own count is the navigation's: counted once, not twice.
+    counts = [q for q in count_queries.statements if q.lstrip().lower().startswith("select count(")]
+    assert len(counts) == 1, count_queries.statements
+
+    filtered = text_of(client.get("/review/?q=another"))
+    assert [r[0] for r in queue_rows(filtered)] == ["Another item Other evidence"]
+    assert "Reviews (2)" in nav_texts(filtered)  # the navigation still counts the whole queue
+
+
 def test_nav_shows_the_count_only_to_supervisors(client, auth, frameworks):
     s = scene()
     auth.login_as(s.supervisor)

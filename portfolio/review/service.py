@@ -16,13 +16,14 @@ from flask import abort
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import duties, paging
+from .. import duties, paging, remembered
 from ..audit import ledger
 from ..clock import today
 from ..database import begin_write, lock_first, lock_or_404
 from ..errors import FieldError
 from ..evidence import anonymity, kinds
 from ..extensions import db
+from ..frameworks.structure import FrozenTier
 from ..models import (
     Decision,
     DecisionOutcome,
@@ -37,7 +38,6 @@ from ..models import (
     Role,
     Submission,
     SupervisionAssignment,
-    Tier,
     User,
 )
 from ..notifications import service as notifications
@@ -47,6 +47,8 @@ from ..supervision import service as supervision
 COMMENT_MAX = 5000
 OWN_EVIDENCE = "This is your own evidence: another supervisor must decide on it."
 OWN_NOTE = "This is your own supervision note: only another supervisor can confirm or dispute it."
+
+_QUEUE_COUNT = "review-queue-count"  # remembered.py: counted by the queue's page, shown in the navigation
 
 
 class Conflict(Exception):
@@ -258,6 +260,8 @@ def queue_page(
         return paging.Page([], 0, 1)
     now = today()
     page = paging.paginate(_queue_query(actor, now, q=q, kind=kind, worker_id=worker_id), number, scalars=False)
+    if not (q or kind or worker_id):  # the whole queue counted: the navigation's count, without counting again
+        remembered.remember(_QUEUE_COUNT, actor.id, page.total)
     return replace(page, items=[_queue_item(row, now) for row in page.items])
 
 
@@ -265,6 +269,10 @@ def queue_count(actor: User) -> int:
     """How many submissions wait for the actor (for the navigation)."""
     if not actor.has_role(Role.SUPERVISOR):
         return 0
+    return remembered.recall(_QUEUE_COUNT, actor.id, lambda: _count_queue(actor))
+
+
+def _count_queue(actor: User) -> int:
     return (
         db.session.scalar(
             select(func.count(Submission.id))
@@ -666,7 +674,7 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
 @dataclass
 class TeamRow:
     worker: User
-    next_tier: Tier | None
+    next_tier: FrozenTier | None
     met: int
     required: int
     waiting: int
