@@ -136,7 +136,11 @@ def test_linked_and_accepted_counts_come_in_one_query_for_several_workers(upgrad
         both = rules.counts(ids)
     # The portfolios' version tokens, then both workers' counts in one query.
     assert count_queries.count == 2, count_queries.statements
-    # Kept: asked again, only the tokens are read.
+    # Kept: asked again in the same transaction, nothing is read; in the next, only the tokens.
+    with count_queries(keep=True):
+        assert rules.counts(ids) == both
+    assert count_queries.count == 0, count_queries.statements
+    db.session.commit()
     with count_queries(keep=True):
         assert rules.counts(ids) == both
     assert count_queries.count == 1, count_queries.statements

@@ -20,6 +20,7 @@ from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks import tree
+from ..frameworks.structure import structures
 from ..models import (
     ActionOwner,
     Competence,
@@ -915,7 +916,7 @@ def picker(
             or_(func.lower(Competence.statement).like(pattern), func.lower(CompetenceGroup.name).like(pattern))
         )
     linked = db.session.scalar(select(func.count()).select_from(query.where(is_linked).subquery())) or 0
-    tiers = db.session.scalars(select(Tier).where(Tier.framework_id == actor.framework_id)).all()
+    tiers = structures([actor.framework_id])[actor.framework_id].tiers if actor.framework_id else ()
     target = rules.next_tier(actor, tiers)
     tier_rank = case(
         (Competence.tier_id == (target.id if target else None), 0),

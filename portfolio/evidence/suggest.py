@@ -17,8 +17,9 @@ from functools import lru_cache
 import snowballstemmer
 
 from ..extensions import db
+from ..frameworks.structure import FrozenCompetence
 from ..frameworks.tree import framework_tree
-from ..models import Competence, Framework, Tier, User
+from ..models import Framework, Tier, User
 
 LIMIT = 5
 # BM25's usual constants: how fast repeated words stop counting, and how much long statements are discounted.
@@ -111,7 +112,7 @@ def _index(framework_id: int, content_hash: str, statements: tuple[tuple[str, st
 
 def suggest(
     worker: User, text: str, *, linked_ids: set[int] | frozenset[int] = frozenset(), limit: int = LIMIT
-) -> list[Competence]:
+) -> list[FrozenCompetence]:
     """Up to ``limit`` competences of the worker's framework that ``text`` seems to show, best first."""
     if worker.framework_id is None or not text.strip():
         return []

@@ -12,9 +12,10 @@ from .. import idempotency
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
-from ..models import Competence, CompetenceGroup, Framework, Requirement, Role, Section, Tier, User
+from ..models import Competence, CompetenceGroup, Framework, Role, Section, Tier, User
 from . import tree
 from .loader import GroupIndex
+from .structure import FrozenCompetence, FrozenGroup, FrozenRequirement, FrozenTier
 
 STATEMENT_MAX = 500
 GROUP_NAME_MAX = 300
@@ -56,14 +57,14 @@ class Block:
     """A heading and the competences listed under it, in document order."""
 
     title: str
-    competences: list[Competence] = field(default_factory=list)
+    competences: list[FrozenCompetence] = field(default_factory=list)
 
 
 @dataclass
 class GroupOutline:
     """A group (area or principle) with its competences, split into listings."""
 
-    group: CompetenceGroup
+    group: FrozenGroup
     blocks: list[Block] = field(default_factory=list)
 
     @property
@@ -87,7 +88,7 @@ class PartOutline:
 
 @dataclass
 class TierSummary:
-    tier: Tier
+    tier: FrozenTier
     introduced: int
     cumulative: int
 
@@ -97,7 +98,7 @@ class FrameworkOutline:
     framework: Framework
     tiers: list[TierSummary]
     parts: list[PartOutline]
-    requirements: list[Requirement]
+    requirements: list[FrozenRequirement]
     # The viewer's own counts and status per statement ref, when it is their framework.
     progress: dict[str, tree.Row] | None = None
 
@@ -175,10 +176,10 @@ def framework_outline(framework: Framework, query: str = "", viewer: User | None
     )
 
 
-def _matches(needle: str, competence: Competence, groups: dict[int, CompetenceGroup]) -> bool:
+def _matches(needle: str, competence: FrozenCompetence, groups: dict[int, FrozenGroup]) -> bool:
     """True if the statement, or a group it sits in, contains ``needle``."""
     texts = [competence.statement, competence.listed_under]
-    group: CompetenceGroup | None = groups[competence.group_id]
+    group: FrozenGroup | None = groups[competence.group_id]
     while group is not None:
         texts.append(group.name)
         group = groups.get(group.parent_id) if group.parent_id else None

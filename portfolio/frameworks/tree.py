@@ -14,12 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
-from ..extensions import db
-from ..models import Competence, CompetenceGroup, EvidenceStatus, Framework, Requirement, Section, Tier, User
+from ..models import EvidenceStatus, Framework, Section, User
 from ..progress import rules
 from ..progress.rules import CompetenceStatus
+from .structure import FrozenCompetence, FrozenGroup, FrozenRequirement, FrozenTier, structures
 
 SECTION_ORDER = (Section.CORE, Section.ROLE_SPECIFIC, Section.LOCALITY_SPECIFIC)
 
@@ -28,7 +26,7 @@ SECTION_ORDER = (Section.CORE, Section.ROLE_SPECIFIC, Section.LOCALITY_SPECIFIC)
 class Row:
     """One statement and, for a worker, what they have linked and had accepted for it."""
 
-    competence: Competence
+    competence: FrozenCompetence
     status: CompetenceStatus = CompetenceStatus.NOT_STARTED
     accepted: int = 0
     counts: dict[EvidenceStatus, int] = field(default_factory=dict)
@@ -45,7 +43,7 @@ class Row:
 class Area:
     """A top-level group (area or principle) and its statements."""
 
-    group: CompetenceGroup
+    group: FrozenGroup
     rows: list[Row] = field(default_factory=list)
 
     @property
@@ -62,7 +60,7 @@ class Part:
     """The statements a tier introduces (tiered framework), or one section of a role profile."""
 
     title: str
-    tier: Tier
+    tier: FrozenTier
     areas: list[Area] = field(default_factory=list)
 
     @property
@@ -77,20 +75,20 @@ class Part:
 @dataclass
 class FrameworkTree:
     framework: Framework
-    tiers: list[Tier]
-    groups: dict[int, CompetenceGroup]
-    requirements: list[Requirement]
+    tiers: list[FrozenTier]
+    groups: dict[int, FrozenGroup]
+    requirements: list[FrozenRequirement]
     rows: list[Row]  # every active statement, in document order
     parts: list[Part]
 
     @property
-    def competences(self) -> list[Competence]:
+    def competences(self) -> list[FrozenCompetence]:
         return [r.competence for r in self.rows]
 
     def by_ref(self) -> dict[str, Row]:
         return {r.competence.ref: r for r in self.rows}
 
-    def top(self, group_id: int) -> CompetenceGroup:
+    def top(self, group_id: int) -> FrozenGroup:
         """The area (or principle) a group sits in."""
         group = self.groups[group_id]
         while group.parent_id is not None:
@@ -123,36 +121,27 @@ def _trees(
     linked: dict[tuple[int, str], dict[EvidenceStatus, int]],
     accepted: dict[tuple[int, str], int],
 ) -> list[FrameworkTree]:
-    ids = [f.id for f in frameworks]
-    tiers: dict[int, list[Tier]] = {i: [] for i in ids}
-    for t in db.session.scalars(select(Tier).where(Tier.framework_id.in_(ids)).order_by(Tier.position)):
-        tiers[t.framework_id].append(t)
-    groups: dict[int, dict[int, CompetenceGroup]] = {i: {} for i in ids}
-    for g in db.session.scalars(select(CompetenceGroup).where(CompetenceGroup.framework_id.in_(ids))):
-        groups[g.framework_id][g.id] = g
-    rows: dict[int, list[Row]] = {i: [] for i in ids}
-    for c in db.session.scalars(
-        select(Competence)
-        .where(Competence.framework_id.in_(ids), Competence.retired_at.is_(None))
-        .order_by(Competence.position)
-    ):
-        key = (worker_id, c.ref)
-        counts = linked.get(key, {})
-        n = accepted.get(key, 0)
-        rows[c.framework_id].append(Row(c, rules.status_of(n, sum(counts.values()), c.required_count), n, counts))
-    requirements: dict[int, list[Requirement]] = {i: [] for i in ids}
-    for r in db.session.scalars(
-        select(Requirement).where(Requirement.framework_id.in_(ids)).order_by(Requirement.position)
-    ):
-        requirements[r.framework_id].append(r)
-    return [_tree(f, tiers[f.id], groups[f.id], requirements[f.id], rows[f.id]) for f in frameworks]
+    kept = structures([f.id for f in frameworks])
+    trees = []
+    for framework in frameworks:
+        structure = kept[framework.id]
+        rows = []
+        for c in structure.competences:
+            key = (worker_id, c.ref)
+            counts = linked.get(key, {})
+            n = accepted.get(key, 0)
+            rows.append(Row(c, rules.status_of(n, sum(counts.values()), c.required_count), n, counts))
+        trees.append(
+            _tree(framework, list(structure.tiers), dict(structure.groups), list(structure.requirements), rows)
+        )
+    return trees
 
 
 def _tree(
     framework: Framework,
-    tiers: list[Tier],
-    groups: dict[int, CompetenceGroup],
-    requirements: list[Requirement],
+    tiers: list[FrozenTier],
+    groups: dict[int, FrozenGroup],
+    requirements: list[FrozenRequirement],
     rows: list[Row],
 ) -> FrameworkTree:
     tree = FrameworkTree(framework, tiers, groups, requirements, rows, [])

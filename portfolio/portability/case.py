@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..frameworks.tree import FrameworkTree, framework_tree, framework_trees
-from ..models import CompetenceGroup, Framework
+from ..models import Framework
 
 # The namespace of every identifier this service mints; changing it would
 # change every published identifier, so it is fixed here for good.
@@ -196,7 +196,7 @@ class _Builder:
         """The item for a group within a part (made once, with its parents first)."""
         if group_id in made:
             return made[group_id]
-        group: CompetenceGroup = self.tree.groups[group_id]
+        group = self.tree.groups[group_id]
         parent = part_node if group.parent_id is None else self._group_node(part_key, group.parent_id, part_node, made)
         path = [group.name]
         ancestor = group

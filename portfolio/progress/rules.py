@@ -21,11 +21,13 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from sqlalchemy import Select, distinct, func, null, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
+from ..frameworks.structure import FrozenCompetence, FrozenRequirement, FrozenTier, structures
 from ..models import (
     Competence,
     CompetenceDecision,
@@ -41,6 +43,9 @@ from ..models import (
     User,
 )
 from . import versions
+
+# A framework's tiers, as rows (to write with) or as the structure kept between requests (to read).
+TierT = TypeVar("TierT", Tier, FrozenTier)
 
 
 class CompetenceStatus(enum.StrEnum):
@@ -206,7 +211,9 @@ def unmet_count(worker: User, framework_id: int) -> int | None:
 # --- Tiers and readiness --------------------------------------------------------------------
 
 
-def required_for(tier: Tier, tiers: Sequence[Tier], competences: Sequence[Competence]) -> list[Competence]:
+def required_for(
+    tier: Tier | FrozenTier, tiers: Sequence[FrozenTier], competences: Sequence[FrozenCompetence]
+) -> list[FrozenCompetence]:
     """Everything a worker must meet to hold ``tier``: its competences and those of every tier before it.
 
     For a role profile (one tier) that is every core, role-specific and
@@ -222,14 +229,19 @@ def required_for(tier: Tier, tiers: Sequence[Tier], competences: Sequence[Compet
     ]
 
 
-def next_tier(worker: User, tiers: Sequence[Tier]) -> Tier | None:
+def next_tier(worker: User, tiers: Sequence[TierT]) -> TierT | None:
     """The tier after the worker's current one; their own tier on a single-tier profile; None at the top."""
-    if worker.tier is None:
+    if worker.tier_id is None:
         return None
     own = sorted((t for t in tiers if t.framework_id == worker.framework_id), key=lambda t: t.position)
     if len(own) == 1:
         return own[0]
-    later = [t for t in own if t.position > worker.tier.position]
+    current = next((t.position for t in own if t.id == worker.tier_id), None)
+    if current is None:  # the worker's tier belongs to another version of the framework: load it
+        tier = worker.tier
+        assert tier is not None  # tier_id is set
+        current = tier.position
+    later = [t for t in own if t.position > current]
     return later[0] if later else None
 
 
@@ -238,7 +250,7 @@ def next_tier(worker: User, tiers: Sequence[Tier]) -> Tier | None:
 
 @dataclass
 class RequirementState:
-    requirement: Requirement
+    requirement: FrozenRequirement
     verification: RequirementVerification | None
     state: str  # "verified", "lapsed" or "missing"
 
@@ -274,7 +286,7 @@ def newest_verifications(
     return newest
 
 
-def requirement_states(worker: User, requirements: list[Requirement], on: date) -> list[RequirementState]:
+def requirement_states(worker: User, requirements: Sequence[FrozenRequirement], on: date) -> list[RequirementState]:
     """Each requirement's newest verification for the worker, and whether it is in date (one query)."""
     newest = newest_verifications([worker.id], [r.ref for r in requirements]) if requirements else {}
     states = []
@@ -284,14 +296,14 @@ def requirement_states(worker: User, requirements: list[Requirement], on: date) 
     return states
 
 
-def is_ready(tier: Tier | None, competences_missing: int, requirement_problems: int) -> bool:
+def is_ready(tier: FrozenTier | None, competences_missing: int, requirement_problems: int) -> bool:
     """Ready for ``tier``: nothing left to meet and every requirement verified and in date."""
     return tier is not None and competences_missing == 0 and requirement_problems == 0
 
 
 @dataclass
 class Readiness:
-    tier: Tier | None
+    tier: FrozenTier | None
     missing: list  # areas (frameworks.tree.Area) holding the rows not yet met
     requirements: list[RequirementState]
 
@@ -313,22 +325,24 @@ class Readiness:
 
 @dataclass
 class TierProgress:
-    tier: Tier | None
+    tier: FrozenTier | None
     met: int
     required: int
 
 
 def next_tier_progress(workers: Sequence[User]) -> dict[int, TierProgress]:
-    """For each worker, how many competences of their next tier are met (three queries in all)."""
+    """For each worker, how many competences of their next tier are met.
+
+    One query when this process has kept the counts and the frameworks' structure; six at most.
+    """
     framework_ids = {w.framework_id for w in workers if w.framework_id}
     if not framework_ids:
         return {w.id: TierProgress(None, 0, 0) for w in workers}
-    tiers = db.session.scalars(select(Tier).where(Tier.framework_id.in_(framework_ids))).all()
-    competences = db.session.scalars(
-        select(Competence).where(Competence.framework_id.in_(framework_ids), Competence.retired_at.is_(None))
-    ).all()
-    accepted = accepted_counts([w.id for w in workers])
-    required_by_tier: dict[int, list[Competence]] = {}  # workers share a few target tiers
+    accepted = accepted_counts([w.id for w in workers])  # first: it reads the frameworks' token too
+    kept = structures(sorted(framework_ids))
+    tiers = [t for s in kept.values() for t in s.tiers]
+    competences = [c for s in kept.values() for c in s.competences]
+    required_by_tier: dict[int, list[FrozenCompetence]] = {}  # workers share a few target tiers
     result: dict[int, TierProgress] = {}
     for worker in workers:
         target = next_tier(worker, tiers)

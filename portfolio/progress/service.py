@@ -18,6 +18,7 @@ from ..errors import FieldError
 from ..evidence import anonymity
 from ..extensions import db
 from ..frameworks import tree
+from ..frameworks.structure import FrozenTier
 from ..models import (
     Competence,
     Decision,
@@ -75,7 +76,7 @@ class WorkerProgress:
     worker: User
     framework: Framework
     blocks: list[TierBlock]
-    next_tier: Tier | None
+    next_tier: FrozenTier | None
     readiness: Readiness
     requirements: list[RequirementState]
     open_request: PromotionRequest | None
@@ -188,7 +189,9 @@ def _read_newest_items(worker: User) -> tuple[LinkedItem, ...]:
     )
 
 
-def readiness_for(target: Tier | None, framework_tree: tree.FrameworkTree, states: list[RequirementState]) -> Readiness:
+def readiness_for(
+    target: FrozenTier | None, framework_tree: tree.FrameworkTree, states: list[RequirementState]
+) -> Readiness:
     """Ready for a tier: every competence of it and the tiers before it met, every requirement in date."""
     if target is None:
         return Readiness(None, [], states)
@@ -203,7 +206,7 @@ def readiness_for(target: Tier | None, framework_tree: tree.FrameworkTree, state
 class NotReady(FieldError):
     """A promotion asked for before the worker is ready; ``readiness`` says what is missing."""
 
-    def __init__(self, readiness: Readiness, tier: Tier):
+    def __init__(self, readiness: Readiness, tier: FrozenTier):
         parts = []
         if readiness.missing_count:
             n = readiness.missing_count
@@ -563,7 +566,7 @@ def get_requirement_or_404(worker: User, requirement_id: int) -> Requirement:
 @dataclass
 class OverviewRow:
     worker: User
-    next_tier: Tier | None
+    next_tier: FrozenTier | None
     met: int
     required: int
     ready: bool

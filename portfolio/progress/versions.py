@@ -7,7 +7,8 @@ same transaction as any change to what those answers are computed from:
 
 - an item (its owner's), a link, a decision, what a decision accepted, a supervision note's review;
 - a worker's framework;
-- any framework, tier or competence: owner 0, which every answer also depends on.
+- any framework, tier, group, statement or requirement: owner 0, which every answer also depends on
+  (and a framework's structure, kept under it alone).
 
 Session events find the changes (ORM objects flushed, and ORM ``update``/``delete`` statements) and
 write the new tokens as the transaction commits, last, in owner order, so that two writers never wait on
@@ -36,12 +37,14 @@ from ..extensions import db
 from ..models import (
     Competence,
     CompetenceDecision,
+    CompetenceGroup,
     Decision,
     Evidence,
     EvidenceLink,
     Framework,
     NoteReview,
     PortfolioVersion,
+    Requirement,
     Tier,
     User,
 )
@@ -50,45 +53,55 @@ V = TypeVar("V")
 
 FRAMEWORKS = 0  # the owner id of the frameworks' own token
 _CHANGED = "portfolio_versions_changed"  # session.info: owner ids changed in this transaction
+_READ = "portfolio_versions_read"  # session.info: the tokens this transaction has read, by owner
 _EXTENSION = "portfolio_versions"
 
 # Answers kept per kind in each process (one per worker): a worker's counts are some KB, the newest
 # items per statement up to a few hundred KB for a large portfolio.
-KEPT = {"counts": 1000, "newest-items": 50}
-_FRAMEWORK_MODELS = (Framework, Tier, Competence)
+# A framework's structure (tiers, groups, statements, requirements) is one per framework version.
+KEPT = {"counts": 1000, "newest-items": 50, "framework-structure": 50}
+_FRAMEWORK_MODELS = (Framework, Tier, CompetenceGroup, Competence, Requirement)
 _BY_ITEM = (EvidenceLink, Decision, NoteReview)  # rows that belong to an item (evidence_id)
 
 
-def cached(kind: str, owner_ids: Iterable[int], compute: Callable[[list[int]], Mapping[int, V]]) -> dict[int, V]:
-    """``compute(ids)`` for each owner, from what this process kept while their portfolio is unchanged.
+def cached(
+    kind: str, ids: Iterable[int], compute: Callable[[list[int]], Mapping[int, V]], *, by_owner: bool = True
+) -> dict[int, V]:
+    """``compute(ids)`` for each id, from what this process kept while the answer's tokens are unchanged.
 
-    ``compute`` answers for every id it is given (one query for all the misses). Answers are shared
-    between requests: callers must not change them.
+    ``ids`` are portfolio owners, whose answers are kept under their own token and the frameworks'; or,
+    with ``by_owner=False``, ids of something that depends only on the frameworks (a framework's
+    structure), kept under the frameworks' token alone. ``compute`` answers for every id it is given (one
+    query for all the misses). Answers are shared between requests: callers must not change them.
     """
-    ids = sorted(set(owner_ids))
+    ids = sorted(set(ids))
     if not ids:
         return {}
     store: _Store = current_app.extensions[_EXTENSION]
-    tokens = _tokens(ids)  # first: its autoflush may find changes
+    tokens = _tokens(ids if by_owner else [])  # first: its autoflush may find changes
     pending = changed_here(db.session())
-    # The tokens each answer is kept under; none for owners this transaction changed (not yet committed).
-    keys = (
-        {} if FRAMEWORKS in pending else {o: (tokens.get(o), tokens.get(FRAMEWORKS)) for o in ids if o not in pending}
-    )
+    # The tokens each answer is kept under; none for what this transaction changed (not yet committed).
+    keys: dict[int, tuple] = {}
+    if FRAMEWORKS not in pending:
+        frameworks = tokens.get(FRAMEWORKS)
+        if by_owner:
+            keys = {o: (tokens.get(o), frameworks) for o in ids if o not in pending}
+        else:
+            keys = dict.fromkeys(ids, (frameworks,))
     found: dict[int, V] = {}
     missing: list[int] = []
-    for owner in ids:
-        hit: Any = store.get(kind, owner, keys[owner]) if owner in keys else _MISS
+    for key in ids:
+        hit: Any = store.get(kind, key, keys[key]) if key in keys else _MISS
         if hit is _MISS:
-            missing.append(owner)
+            missing.append(key)
         else:
-            found[owner] = hit
+            found[key] = hit
     if missing:
         computed = compute(missing)
-        for owner in missing:
-            found[owner] = computed[owner]
-            if owner in keys:
-                store.put(kind, owner, keys[owner], computed[owner])
+        for key in missing:
+            found[key] = computed[key]
+            if key in keys:
+                store.put(kind, key, keys[key], computed[key])
     return found
 
 
@@ -107,13 +120,25 @@ def changed_here(session: Session) -> set[int]:
     return session.info.get(_CHANGED, set())
 
 
-def _tokens(ids: list[int]) -> dict[int, str]:
-    rows = db.session.execute(
-        select(PortfolioVersion.owner_id, PortfolioVersion.token).where(
-            PortfolioVersion.owner_id.in_([FRAMEWORKS, *ids])
+def _tokens(ids: list[int]) -> dict[int, str | None]:
+    """The tokens of ``ids`` and the frameworks' (None: never written), read once per transaction.
+
+    A token read earlier in the transaction is as good as a newer one: an answer is never older than the
+    token it is kept under, and one computed later is only newer. With changes waiting to be flushed, the
+    query runs anyway, for its autoflush (the changes must be found before anything is looked up).
+    """
+    session = db.session()
+    read: dict[int, str | None] = session.info.setdefault(_READ, {})
+    wanted = [owner for owner in (FRAMEWORKS, *ids) if owner not in read]
+    if wanted or session.new or session.dirty or session.deleted:
+        rows = session.execute(
+            select(PortfolioVersion.owner_id, PortfolioVersion.token).where(
+                PortfolioVersion.owner_id.in_(wanted or [FRAMEWORKS])
+            )
         )
-    )
-    return {owner: token for owner, token in rows}
+        read.update(dict.fromkeys(wanted))
+        read.update({owner: token for owner, token in rows})
+    return read
 
 
 # --- Finding the changes -----------------------------------------------------------------
@@ -221,6 +246,7 @@ def renew_all() -> None:
 def _after_transaction_end(session: Session, transaction) -> None:
     if transaction.parent is None:  # the whole transaction ended (committed or rolled back)
         session.info.pop(_CHANGED, None)
+        session.info.pop(_READ, None)
 
 
 # --- The kept answers --------------------------------------------------------------------
