@@ -23,7 +23,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, event, select, text
 from werkzeug.serving import make_server
 
-from portfolio import create_app
+from portfolio import clock, create_app
 from portfolio.database import is_query
 from portfolio.extensions import db
 from portfolio.models import Competence, Role, User
@@ -58,6 +58,25 @@ def _reset_postgres(url: str) -> None:
         pytest.exit(f"{PG_ENV} is set but PostgreSQL cannot be used at {url}: {exc}", returncode=3)
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_day_for_the_whole_run():
+    """The service's clock stays on the day the run started (``factories.TODAY``), at the real time of day.
+
+    Tests work out their days (TODAY, YESTERDAY, ...) when they are imported; a run that crosses midnight
+    would compare those with the service's next day. The servers of the browser tests run in processes
+    of their own, on the real clock.
+    """
+    real_now = clock.now
+
+    def now_on_the_first_day() -> datetime:
+        moment = real_now()
+        return moment - timedelta(days=(moment.date() - factories.TODAY).days)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(clock, "now", now_on_the_first_day)
+        yield
 
 
 @pytest.fixture(scope="session")
