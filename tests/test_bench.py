@@ -67,6 +67,8 @@ def test_the_benchmark_runs_on_tiny_data_and_prints_every_page(tmp_path):
             "tiny",
             "--seconds",
             "1",
+            "--hello-seconds",
+            "0.5",
             "--clients",
             "1",
             "--documents",
