@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from flask import Flask, current_app, request, session
 from flask_login import current_user, login_user
 from sqlalchemy import Select, bindparam, select
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db, login_manager
 from ..models import OrganisationSettings, User
@@ -52,7 +53,8 @@ def load_user(user_id: str) -> User | None:
 
 @functools.cache
 def _signed_in_user_query() -> Select:
-    """The user, the organisation's identity, their unread notices and whether they have a second factor.
+    """The user with their framework and tier, the organisation's identity, their unread notices and whether
+    they have a second factor.
 
     One round trip for what every page needs besides its own (the header, and the gate in front of every
     page in mfa/routes.py); each was a query of its own. Built once per process: putting the statement
@@ -69,6 +71,9 @@ def _signed_in_user_query() -> Select:
         )
         .outerjoin(OrganisationSettings, OrganisationSettings.id == organisation.ROW_ID)
         .where(User.id == bindparam("user_id"))
+        # A worker's pages show their framework and tier (home, progress, the map): loaded with them, not
+        # one query each when first touched.
+        .options(joinedload(User.framework), joinedload(User.tier))
     )
 
 

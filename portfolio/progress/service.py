@@ -18,7 +18,7 @@ from ..errors import FieldError
 from ..evidence import anonymity
 from ..extensions import db
 from ..frameworks import tree
-from ..frameworks.structure import FrozenTier
+from ..frameworks.structure import FrozenTier, structures
 from ..models import (
     Competence,
     Decision,
@@ -300,7 +300,8 @@ def get_worker_for_actor_or_404(actor: User, worker_id: int) -> User:
 
     :raises 404: for anyone else, as for a missing one.
     """
-    worker = db.session.get(User, worker_id)
+    # With their framework and tier, which every page about a worker's progress shows.
+    worker = db.session.get(User, worker_id, options=[db.joinedload(User.framework), db.joinedload(User.tier)])
     if worker is None or not worker.is_worker or worker.framework_id is None or not can_see_worker(actor, worker):
         abort(404)
     return worker
@@ -602,10 +603,8 @@ def _overview_rows(workers: Sequence[User]) -> list[OverviewRow]:
         return []
     ids = [w.id for w in workers]
     progress = rules.next_tier_progress(list(workers))
-    framework_ids = {w.framework_id for w in workers}
-    requirements = db.session.scalars(
-        select(Requirement).where(Requirement.framework_id.in_(framework_ids)).order_by(Requirement.position)
-    ).all()
+    kept = structures(sorted({w.framework_id for w in workers if w.framework_id}))
+    requirements = [r for s in kept.values() for r in s.requirements]
     newest = rules.newest_verifications(ids)
     waiting = dict(
         db.session.execute(
