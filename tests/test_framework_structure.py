@@ -11,6 +11,7 @@ import dataclasses
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portfolio.extensions import db
 from portfolio.frameworks import service as frameworks_service
@@ -159,3 +160,36 @@ def test_a_new_locality_statement_is_on_every_page_at_once(client, auth, framewo
     assert "Support people with their tenancies" in page
     added = db.session.scalar(select(Competence).where(Competence.statement == "Support people with their tenancies"))
     assert added.ref in [c.ref for c in structure_of(framework).competences]
+
+
+def test_the_structure_is_read_from_the_database_not_from_rows_the_session_holds(app, frameworks):
+    framework = frameworks[LINK_WORKER]
+    competence = db.session.scalars(
+        select(Competence).where(Competence.framework_id == framework.id).order_by(Competence.position)
+    ).first()
+    in_the_database = competence.statement
+    # As if loaded earlier in the request, before another transaction changed the statement: the
+    # session holds an older wording than the database.
+    set_committed_value(competence, "statement", "An older wording")
+
+    kept = structure_of(framework)
+
+    assert kept.competences[0].statement == in_the_database
+    db.session.rollback()
+    assert structure_of(framework).competences[0].statement == in_the_database  # and that is what was kept
+
+
+def test_a_released_savepoint_keeps_nothing_that_its_transaction_may_still_roll_back(app, frameworks):
+    link_worker, role_profile = frameworks[LINK_WORKER], frameworks["sfh-senior-engagement-worker"]
+    structure_of(link_worker), structure_of(role_profile)
+    db.session.commit()
+    original = structure_of(link_worker).competences[0].statement  # the tokens are read: this transaction's memo
+
+    savepoint = db.session.begin_nested()
+    competence = db.session.get_one(Competence, structure_of(link_worker).competences[0].id)
+    competence.statement = "A wording that is rolled back"
+    savepoint.commit()  # the savepoint's tokens are written, not committed
+    assert structure_of(link_worker).competences[0].statement == "A wording that is rolled back"
+    db.session.rollback()
+
+    assert structure_of(link_worker).competences[0].statement == original

@@ -93,42 +93,45 @@ def structures(framework_ids: Sequence[int]) -> dict[int, Structure]:
     return versions.cached("framework-structure", framework_ids, _load_structures, by_owner=False)
 
 
-def _columns(row: object, model: Any) -> dict[str, Any]:
-    """The row's column values, by attribute name (what a frozen copy is made of)."""
-    return {c.key: getattr(row, c.key) for c in model.__mapper__.column_attrs}
+def _rows(model: Any, *where: Any, order_by: Any) -> list[dict[str, Any]]:
+    """``model``'s rows as column values by attribute name, read from the database.
+
+    Columns, not entities: an entity already in the session (loaded earlier in the request, before another
+    transaction committed a change to it) would come back as it was, and be kept for everyone.
+    """
+    columns = [getattr(model, c.key) for c in model.__mapper__.column_attrs]
+    return [dict(row._mapping) for row in db.session.execute(select(*columns).where(*where).order_by(order_by))]
 
 
 def _load_structures(ids: list[int]) -> dict[int, Structure]:
-    tiers: dict[int, FrozenTier] = {}
-    for t in db.session.scalars(select(Tier).where(Tier.framework_id.in_(ids)).order_by(Tier.position)):
-        tiers[t.id] = FrozenTier(**_columns(t, Tier))
-    loaded = db.session.scalars(
-        select(CompetenceGroup).where(CompetenceGroup.framework_id.in_(ids)).order_by(CompetenceGroup.position)
-    ).all()
+    tiers = {t["id"]: FrozenTier(**t) for t in _rows(Tier, Tier.framework_id.in_(ids), order_by=Tier.position)}
+    loaded = {
+        g["id"]: g
+        for g in _rows(CompetenceGroup, CompetenceGroup.framework_id.in_(ids), order_by=CompetenceGroup.position)
+    }
     groups: dict[int, FrozenGroup] = {}
 
-    def frozen_group(g: CompetenceGroup) -> FrozenGroup:
-        if g.id not in groups:
-            parent = frozen_group(by_id[g.parent_id]) if g.parent_id is not None else None
-            groups[g.id] = FrozenGroup(**_columns(g, CompetenceGroup), parent=parent)
-        return groups[g.id]
+    def frozen_group(group_id: int) -> FrozenGroup:
+        if group_id not in groups:
+            g = loaded[group_id]
+            parent = frozen_group(g["parent_id"]) if g["parent_id"] is not None else None
+            groups[group_id] = FrozenGroup(**g, parent=parent)
+        return groups[group_id]
 
-    by_id = {g.id: g for g in loaded}
-    for g in loaded:
-        frozen_group(g)
+    for group_id in loaded:
+        frozen_group(group_id)
     competences = [
-        FrozenCompetence(**_columns(c, Competence), tier=tiers[c.tier_id], group=groups[c.group_id])
-        for c in db.session.scalars(
-            select(Competence)
-            .where(Competence.framework_id.in_(ids), Competence.retired_at.is_(None))
-            .order_by(Competence.position)
+        FrozenCompetence(**c, tier=tiers[c["tier_id"]], group=groups[c["group_id"]])
+        for c in _rows(
+            Competence,
+            Competence.framework_id.in_(ids),
+            Competence.retired_at.is_(None),
+            order_by=Competence.position,
         )
     ]
     requirements = [
-        FrozenRequirement(**_columns(r, Requirement))
-        for r in db.session.scalars(
-            select(Requirement).where(Requirement.framework_id.in_(ids)).order_by(Requirement.position)
-        )
+        FrozenRequirement(**r)
+        for r in _rows(Requirement, Requirement.framework_id.in_(ids), order_by=Requirement.position)
     ]
     return {
         i: Structure(

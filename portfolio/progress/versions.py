@@ -54,6 +54,7 @@ V = TypeVar("V")
 FRAMEWORKS = 0  # the owner id of the frameworks' own token
 _CHANGED = "portfolio_versions_changed"  # session.info: owner ids changed in this transaction
 _READ = "portfolio_versions_read"  # session.info: the tokens this transaction has read, by owner
+_WRITTEN = "portfolio_versions_written"  # session.info: owners whose tokens a released savepoint wrote
 _EXTENSION = "portfolio_versions"
 
 # Answers kept per kind in each process (one per worker): a worker's counts are some KB, the newest
@@ -117,7 +118,7 @@ def changed(session: Session, owner_ids: Iterable[int]) -> None:
 
 def changed_here(session: Session) -> set[int]:
     """The owners whose portfolios this session's transaction has changed (tokens written at commit)."""
-    return session.info.get(_CHANGED, set())
+    return session.info.get(_CHANGED, set()) | session.info.get(_WRITTEN, set())
 
 
 def _tokens(ids: list[int]) -> dict[int, str | None]:
@@ -221,6 +222,11 @@ def _before_commit(session: Session) -> None:
     owners = sorted(session.info.pop(_CHANGED, set()))
     for statement in _new_tokens(session, owners):
         session.execute(statement)
+    if session.in_nested_transaction():
+        # A savepoint released: its tokens are written, but not committed until the whole transaction is.
+        # Until then what it changed stays "changed here" (never kept, and the tokens read before it do
+        # not describe it).
+        session.info.setdefault(_WRITTEN, set()).update(owners)
 
 
 def _new_tokens(session: Session, owners: list[int]) -> list[Any]:
@@ -246,6 +252,7 @@ def renew_all() -> None:
 def _after_transaction_end(session: Session, transaction) -> None:
     if transaction.parent is None:  # the whole transaction ended (committed or rolled back)
         session.info.pop(_CHANGED, None)
+        session.info.pop(_WRITTEN, None)
         session.info.pop(_READ, None)
 
 
