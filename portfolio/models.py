@@ -33,12 +33,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
 
+from . import clock
 from .extensions import Model, db
 
 
 def utcnow() -> datetime:
-    """Timezone-aware now, used as a callable default (never evaluated at import)."""
-    return datetime.now(UTC)
+    """Timezone-aware now in UTC, from the service's one clock: a callable default (never evaluated at import)."""
+    return clock.now().astimezone(UTC)
 
 
 class Role(enum.StrEnum):
