@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -98,7 +99,7 @@ class FrameworkOutline:
     framework: Framework
     tiers: list[TierSummary]
     parts: list[PartOutline]
-    requirements: list[FrozenRequirement]
+    requirements: Sequence[FrozenRequirement]
     # The viewer's own counts and status per statement ref, when it is their framework.
     progress: dict[str, tree.Row] | None = None
 
@@ -176,7 +177,7 @@ def framework_outline(framework: Framework, query: str = "", viewer: User | None
     )
 
 
-def _matches(needle: str, competence: FrozenCompetence, groups: dict[int, FrozenGroup]) -> bool:
+def _matches(needle: str, competence: FrozenCompetence, groups: Mapping[int, FrozenGroup]) -> bool:
     """True if the statement, or a group it sits in, contains ``needle``."""
     texts = [competence.statement, competence.listed_under]
     group: FrozenGroup | None = groups[competence.group_id]

@@ -11,7 +11,7 @@ one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..models import EvidenceStatus, Framework, Section, User
@@ -75,9 +75,10 @@ class Part:
 @dataclass
 class FrameworkTree:
     framework: Framework
-    tiers: list[FrozenTier]
-    groups: dict[int, FrozenGroup]
-    requirements: list[FrozenRequirement]
+    # Shared with every request of this process (frameworks/structure.py): read, never changed.
+    tiers: Sequence[FrozenTier]
+    groups: Mapping[int, FrozenGroup]
+    requirements: Sequence[FrozenRequirement]
     rows: list[Row]  # every active statement, in document order
     parts: list[Part]
 
@@ -105,13 +106,18 @@ class FrameworkTree:
 
 
 def framework_tree(framework: Framework, worker: User | None = None) -> FrameworkTree:
-    """The framework's tiers, groups, active statements and requirements, with ``worker``'s counts (five queries)."""
+    """The framework's tiers, groups, active statements and requirements, with ``worker``'s counts.
+
+    One query (the version tokens) when this process has kept the structure and the worker's counts; six
+    at most.
+    """
     counts = rules.counts([worker.id]) if worker is not None else rules.Counts({}, {})
     return _trees([framework], worker.id if worker else 0, counts.linked, counts.accepted)[0]
 
 
 def framework_trees(frameworks: Sequence[Framework]) -> list[FrameworkTree]:
-    """Several frameworks' trees, without a worker's counts, in four queries whatever their number and size."""
+    """Several frameworks' trees, without a worker's counts: one query when kept, five at most, whatever their
+    number and size."""
     return _trees(frameworks, 0, {}, {}) if frameworks else []
 
 
@@ -131,17 +137,15 @@ def _trees(
             counts = linked.get(key, {})
             n = accepted.get(key, 0)
             rows.append(Row(c, rules.status_of(n, sum(counts.values()), c.required_count), n, counts))
-        trees.append(
-            _tree(framework, list(structure.tiers), dict(structure.groups), list(structure.requirements), rows)
-        )
+        trees.append(_tree(framework, structure.tiers, structure.groups, structure.requirements, rows))
     return trees
 
 
 def _tree(
     framework: Framework,
-    tiers: list[FrozenTier],
-    groups: dict[int, FrozenGroup],
-    requirements: list[FrozenRequirement],
+    tiers: Sequence[FrozenTier],
+    groups: Mapping[int, FrozenGroup],
+    requirements: Sequence[FrozenRequirement],
     rows: list[Row],
 ) -> FrameworkTree:
     tree = FrameworkTree(framework, tiers, groups, requirements, rows, [])

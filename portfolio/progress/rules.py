@@ -158,7 +158,8 @@ class _WorkerCounts:
 def counts(worker_ids: list[int]) -> Counts:
     """Linked and accepted counts for ``worker_ids``: kept per worker until their portfolio changes.
 
-    Computed for the workers not kept in one query (two queries in all, with the version tokens).
+    Computed for the workers not kept in one query (two queries in all, with the version tokens, which a
+    transaction reads once).
     """
     result = Counts({}, {})
     for owner, kept in versions.cached("counts", worker_ids, _count).items():
