@@ -1022,6 +1022,46 @@ def test_the_status_filter_and_totals_are_decided_in_sql(edge_team, status, name
     }
 
 
+def test_the_matrix_builds_its_statements_once_for_each_catalogue_day_and_search(edge_team, manager, monkeypatch):
+    """Kept statements hold values, never rows: a changed course, a new day or another search builds afresh."""
+    item, people = edge_team
+    monkeypatch.setattr(service, "_KEPT_STATEMENTS", {})
+    built = []
+    real_cells = service._cells
+    monkeypatch.setattr(service, "_cells", lambda *args: built.append(args) or real_cells(*args))
+    framework = service.current_framework_or_404("link-worker")
+
+    def shown(**filters) -> tuple[list[str], dict[str, int]]:
+        matrix = service.compliance(framework, **filters)
+        return [w.name for w in matrix.workers], {s.value: n for s, n in matrix.totals[item.id].items() if n}
+
+    everyone = ["Eli Expired", "Nia None", "Rex Renewed", "Toby Today", "Una Unchecked", "Wyn Window"]
+    expected = {"expired": 1, "due": 2, "missing": 1, "unchecked": 1, "valid": 1}
+    assert shown() == (everyone, expected)
+    assert len(built) == 2  # a page's cells and the totals
+    assert shown() == (everyone, expected)
+    assert len(built) == 2  # the same catalogue, day and search: nothing built
+
+    assert shown(status="expired") == (["Eli Expired"], {"expired": 1})
+    assert shown(q="toby") == (["Toby Today"], {"due": 1})
+    assert shown(q="wyn") == (["Wyn Window"], {"due": 1})
+    assert len(built) == 2 + 3 + 2 + 2  # each filter its own statements (a status filter: three)
+
+    # The next day Toby's certificate has expired.
+    monkeypatch.setattr(service, "today", lambda: FIXED + timedelta(days=1))
+    assert shown(q="toby") == (["Toby Today"], {"expired": 1})
+    assert shown() == (everyone, {"expired": 2, "due": 1, "missing": 1, "unchecked": 1, "valid": 1})
+
+    # Only coaches need the course now: the link workers' cells and totals go.
+    service.update_item(
+        manager, item, title=item.title, statutory=True, renewal_months=36, tier_slugs=["link-worker-coach"]
+    )
+    matrix = service.compliance(framework)
+    assert [w.name for w in matrix.workers] == everyone
+    assert matrix.cells == {}
+    assert not any(matrix.totals[item.id].values())
+
+
 def test_only_the_pages_workers_are_loaded_and_the_totals_count_every_page(fixed_today, manager):
     item = course("Safeguarding adults", 36)
     workers = many_users(30, Role.WORKER, tier=tier("link-worker", "link-worker"), name="Paged Worker")

@@ -55,15 +55,20 @@ class PersonRow:
     supervisors: list[User] = field(default_factory=list)
 
 
+def search_words(q: str) -> tuple[str, ...]:
+    """The words of a search that count: lower case, five at most."""
+    return tuple(q.lower().split()[:5])
+
+
 def name_or_email_matches(q: str) -> list:
-    """SQL conditions: every word of ``q`` (five at most) is in the person's name or email.
+    """SQL conditions: every word of ``q`` (:func:`search_words`) is in the person's name or email.
 
     Searching by email too tells apart two people who share a name; ``%``
     and ``_`` are letters to look for, not wildcards.
     """
     return [
         or_(func.lower(User.name).contains(word, autoescape=True), User.email.contains(word, autoescape=True))
-        for word in q.lower().split()[:5]
+        for word in search_words(q)
     ]
 
 

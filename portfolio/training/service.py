@@ -18,7 +18,21 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import abort
-from sqlalchemy import Date, Select, SQLColumnExpression, and_, case, exists, false, func, literal, null, or_, select
+from sqlalchemy import (
+    Date,
+    Select,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency, paging
@@ -28,7 +42,7 @@ from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, SupervisionAssignment, Tier, TrainingItem, User
-from ..people.service import name_or_email_matches
+from ..people.service import name_or_email_matches, search_words
 from ..progress.service import add_months
 from ..review.service import Conflict
 from ..supervision.service import active_on
@@ -490,6 +504,49 @@ def _cells(items: list[TrainingItem], workers: list[ColumnElement[bool]], on: da
     )
 
 
+@dataclass(frozen=True)
+class _MatrixStatements:
+    """The matrix's SQL for one catalogue, day and set of filters (built once: see :func:`_statements`)."""
+
+    filtered: ColumnElement[bool] | None  # on User: has a course in the wanted status (None: no status filter)
+    page_cells: Select  # the cells of the workers in the expanding parameter "page_worker_ids"
+    totals: Select  # item_id, status, count over every matching worker
+
+
+# Built statements by what they are built from. The matrix's statement is large (a ranked subquery, a case per
+# course): building it cost several milliseconds a request, three times over, where running it costs less.
+_KEPT_STATEMENTS: dict[tuple, _MatrixStatements] = {}
+_KEEP_STATEMENTS = 64  # a day's worth of searches; all dropped when full (a new day makes new keys anyway)
+
+
+def _statements(
+    items: list[TrainingItem], workers: list[ColumnElement[bool]], key: tuple, wanted: TrainingStatus | None, on: date
+) -> _MatrixStatements:
+    """The statements for ``items`` and ``workers`` (the conditions ``key`` stands for), kept per process.
+
+    A statement holds values only (ids, renewal periods, tiers, dates, search words), never rows; so the
+    key is those values, and the same key always builds the same SQL.
+    """
+    courses = tuple((i.id, i.renewal_months, tuple(i.tier_slugs or ())) for i in items)
+    memo_key = (courses, key, wanted, on)
+    found = _KEPT_STATEMENTS.get(memo_key)
+    if found is not None:
+        return found
+    filtered = None
+    if wanted is not None:
+        cells = _cells(items, workers, on).subquery()
+        filtered = User.id.in_(select(cells.c.worker_id).where(cells.c.status == wanted.value))
+    built = _MatrixStatements(
+        filtered=filtered,
+        page_cells=_cells(items, [*workers, User.id.in_(bindparam("page_worker_ids", expanding=True))], on),
+        totals=_totals_query(items, workers, wanted, on),
+    )
+    if len(_KEPT_STATEMENTS) >= _KEEP_STATEMENTS:
+        _KEPT_STATEMENTS.clear()
+    _KEPT_STATEMENTS[memo_key] = built
+    return built
+
+
 def compliance(framework: Framework, *, status: str = "", q: str = "", page: int | None = 1) -> Matrix:
     """Workers by required course with each cell's status, and totals per course over every matching worker.
 
@@ -505,13 +562,12 @@ def compliance(framework: Framework, *, status: str = "", q: str = "", page: int
         *name_or_email_matches(q),
     ]
     wanted = TrainingStatus(status) if status in {s.value for s in TrainingStatus} else None
+    # The conditions above are made of the framework's key and the search's words alone.
+    statements = _statements(items, workers, (framework.key, search_words(q)), wanted, on) if items else None
     matching = list(workers)
     if wanted is not None:
-        if items:
-            cells = _cells(items, workers, on).subquery()
-            matching.append(User.id.in_(select(cells.c.worker_id).where(cells.c.status == wanted.value)))
-        else:
-            matching.append(false())
+        # No courses: no worker has one in any status.
+        matching.append(statements.filtered if statements and statements.filtered is not None else false())
     query = select(User).where(*matching).options(db.joinedload(User.tier)).order_by(User.name, User.id)
     if page is None:
         everyone = list(db.session.scalars(query).unique())
@@ -520,32 +576,31 @@ def compliance(framework: Framework, *, status: str = "", q: str = "", page: int
         shown = paging.paginate(query, page, per_page=rows_per_page(len(items)))
     by_id = {item.id: item for item in items}
     result: dict[tuple[int, int], Cell] = {}
-    if shown.items and items:
-        # The page's workers only; they match the filters already.
-        page_cells = _cells(items, [*workers, User.id.in_([w.id for w in shown.items])], on)
-        for row in db.session.execute(page_cells):
-            due = renewal_due(by_id[row.item_id], row.completed_on, row.expires_on) if row.completed_on else None
-            result[(row.worker_id, row.item_id)] = Cell(TrainingStatus(row.status), due)
-    return Matrix(framework, items, shown, result, _totals(items, workers, wanted, on))
+    totals = {item.id: {s: 0 for s in TrainingStatus} for item in items}
+    if statements is not None:
+        if shown.items:
+            # The page's workers only; they match the filters already.
+            ids = [w.id for w in shown.items]
+            for row in db.session.execute(statements.page_cells, {"page_worker_ids": ids}):
+                due = renewal_due(by_id[row.item_id], row.completed_on, row.expires_on) if row.completed_on else None
+                result[(row.worker_id, row.item_id)] = Cell(TrainingStatus(row.status), due)
+        for item_id, state, n in db.session.execute(statements.totals):
+            totals[item_id][TrainingStatus(state)] = n
+    return Matrix(framework, items, shown, result, totals)
 
 
-def _totals(
+def _totals_query(
     items: list[TrainingItem], workers: list[ColumnElement[bool]], wanted: TrainingStatus | None, on: date
-) -> dict[int, dict[TrainingStatus, int]]:
+) -> Select:
     """Per course, how many workers meeting ``workers`` (and with a course ``wanted``) are in each status.
 
     One query: with a status filter, the cells are computed once (a CTE) and read twice.
     """
-    totals = {item.id: {s: 0 for s in TrainingStatus} for item in items}
-    if not items:
-        return totals
     cells = _cells(items, workers, on).cte("cells")
     query = select(cells.c.item_id, cells.c.status, func.count()).group_by(cells.c.item_id, cells.c.status)
     if wanted is not None:
         query = query.where(cells.c.worker_id.in_(select(cells.c.worker_id).where(cells.c.status == wanted.value)))
-    for item_id, status, n in db.session.execute(query):
-        totals[item_id][TrainingStatus(status)] = n
-    return totals
+    return query
 
 
 def framework_tiers(framework: Framework) -> list[Tier]:
