@@ -533,9 +533,10 @@ class Evidence(Model):
 
     __table_args__ = (
         # Progress counts and ranks read a worker's items from these alone: SQLite keeps the id (rowid) in
-        # every index; PostgreSQL is given it (INCLUDE) so that it too needs no visit to the wide rows.
+        # every index; PostgreSQL is given it (INCLUDE) so that it too needs no visit to the wide rows. A
+        # supervisor's queue reads their supervisees' items' kinds and named supervisors from the second.
         Index("ix_evidence_owner_occurred", "owner_id", "occurred_on", postgresql_include=["id"]),
-        Index("ix_evidence_owner_status", "owner_id", "status", postgresql_include=["id"]),
+        Index("ix_evidence_owner_status", "owner_id", "status", postgresql_include=["id", "kind", "supervisor_id"]),
         CheckConstraint("cpd_hours IS NULL OR (cpd_hours >= 0 AND cpd_hours <= 1000)", name="cpd_hours_range"),
         CheckConstraint("expires_on IS NULL OR expires_on >= occurred_on", name="expires_after_completion"),
         CheckConstraint("NOT (is_private AND status <> 'draft')", name="private_stays_draft"),

@@ -48,11 +48,11 @@ def navigation_items() -> list[dict]:
     # The section is the item with the longest prefix that matches the page.
     matching = [item for item in visible if endpoint.startswith(item.prefix)]
     section = max(matching, key=lambda item: len(item.prefix), default=None)
-    counts = {"review.queue": review_service.queue_count(current_user)} if Role.SUPERVISOR in roles else {}
+    counts = {"review.queue": review_service.waiting_label(current_user)} if Role.SUPERVISOR in roles else {}
     return [
         {
             "href": url_for(item.endpoint),
-            "text": f"{item.text} ({counts[item.endpoint]})" if counts.get(item.endpoint) else item.text,
+            "text": f"{item.text} ({counts[item.endpoint]})" if counts.get(item.endpoint, "0") != "0" else item.text,
             "active": item is section,
             "current": endpoint == item.endpoint,
         }

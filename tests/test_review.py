@@ -289,6 +289,40 @@ def test_nav_shows_the_count_only_to_supervisors(client, auth, frameworks):
     assert client.get("/review/").status_code == 403
 
 
+def test_other_pages_count_a_long_queue_no_further_than_they_show_it(
+    client, auth, frameworks, count_queries, monkeypatch
+):
+    """Beyond ``SHOWN_UP_TO`` the navigation and a decision's back link say "99+"; the queue's page says it all."""
+    monkeypatch.setattr(review, "SHOWN_UP_TO", 2)
+    s = scene("A reflection", days_ago=1)
+    submitted_evidence(s.worker, title="Another item", days_ago=3)
+    submitted_evidence(s.worker, title="A third item", days_ago=5)
+    auth.login_as(s.supervisor)
+    client.get(f"/review/{s.submission.id}")
+
+    with count_queries(keep=True):
+        decision = text_of(client.get(f"/review/{s.submission.id}"))
+    assert "Reviews (2+)" in nav_texts(decision)
+    assert "Reviews (2+ waiting)" in decision
+    # Counted once for both, and the database stops at one more than it shows.
+    [count] = [q for q in count_queries.statements if q.lstrip().lower().startswith("select count(")]
+    assert re.search(r"\blimit\b", count, re.I), count
+
+    with count_queries(keep=True):
+        home = text_of(client.get("/"))
+    assert "3 items waiting for your decision" in words(home)  # the home counts all, for its own words
+    counts = [q for q in count_queries.statements if "FROM submissions" in q and "count(" in q]
+    assert len(counts) == 1, counts  # and the navigation takes the home's count
+    assert "Reviews (2+)" in nav_texts(home)
+    queue = text_of(client.get("/review/"))
+    assert status_of(queue, "queue-status") == "3 submissions"
+    assert "Reviews (2+)" in nav_texts(queue)
+
+    assert sign_off(client, auth, s).status_code == 303
+    assert "Reviews (2)" in nav_texts(text_of(client.get("/frameworks/")))
+    assert review.queue_count(s.supervisor) == 2
+
+
 def test_queue_is_empty_without_items(client, auth, frameworks):
     supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     auth.login_as(supervisor)
@@ -782,6 +816,34 @@ def test_deciding_on_a_withdrawn_submission_is_a_conflict(client, auth, framewor
     assert text_of(response).strip().startswith('<div id="decision-form">')
     assert row_counts() == before
     assert reload(s.evidence).status == EvidenceStatus.DRAFT
+
+
+def test_an_items_status_says_it_waits_exactly_while_a_submission_is_open(client, auth, frameworks):
+    """The queue finds waiting items by their status as well as their open submission (``review._waiting``):
+    through submitting, withdrawing, returning and signing off, the two always agree."""
+    s = scene()
+    auth.login_as(s.supervisor)
+
+    def agree(expected_waiting: bool) -> None:
+        item = reload(s.evidence)
+        is_open = review.open_submission_of(item) is not None
+        assert (is_open, item.status == EvidenceStatus.SUBMITTED) == (expected_waiting, expected_waiting)
+        assert review.queue_count(reload(s.supervisor)) == int(expected_waiting)
+
+    agree(True)
+    review.withdraw(s.worker, reload(s.evidence))
+    agree(False)
+    evidence_service.submit(s.worker, reload(s.evidence))
+    agree(True)
+    s.submission = review.open_submission_of(reload(s.evidence))
+    assert return_for_changes(client, auth, s).status_code == 303
+    agree(False)
+    assert reload(s.evidence).status == EvidenceStatus.RETURNED
+    evidence_service.submit(s.worker, reload(s.evidence))
+    agree(True)
+    s.submission = review.open_submission_of(reload(s.evidence))
+    assert sign_off(client, auth, s).status_code == 303
+    agree(False)
 
 
 def test_the_page_of_a_withdrawn_submission_says_so_instead_of_offering_a_form(client, auth, frameworks):

@@ -102,7 +102,7 @@ def decide(submission_id: int):
         conflict=conflict,
         decided=submission.decision,
         history=service.history(evidence),
-        waiting=service.queue_count(current_user),
+        waiting=service.waiting_label(current_user),
         download_url=lambda f: url_for(".download", submission_id=submission.id, file_id=f.id),
     )
 

@@ -48,7 +48,8 @@ COMMENT_MAX = 5000
 OWN_EVIDENCE = "This is your own evidence: another supervisor must decide on it."
 OWN_NOTE = "This is your own supervision note: only another supervisor can confirm or dispute it."
 
-_QUEUE_COUNT = "review-queue-count"  # remembered.py: counted by the queue's page, shown in the navigation
+# remembered.py: the queue's length (or, counted by waiting_label, at least SHOWN_UP_TO + 1), for the navigation.
+_QUEUE_COUNT = "review-queue-count"
 
 
 class Conflict(Exception):
@@ -105,6 +106,16 @@ def _reviewable_by(actor: User, on: date):
 def _open():
     """SQL condition on Submission: neither withdrawn nor decided."""
     return and_(Submission.withdrawn_at.is_(None), ~exists().where(Decision.submission_id == Submission.id))
+
+
+def _waiting():
+    """SQL condition on Submission joined to its Evidence: open (:func:`_open`), as the item's status says too.
+
+    The status is written in the same transaction as the submission, its decision and its withdrawal, so it
+    adds no rule; it lets the database find a supervisor's waiting items through the (owner, status) index
+    instead of reading every item of every supervisee.
+    """
+    return and_(_open(), Evidence.status == EvidenceStatus.SUBMITTED)
 
 
 def reviewers_for(evidence: Evidence, on: date, supervisors: list[User] | None = None) -> list[User]:
@@ -222,7 +233,7 @@ def _queue_query(
         select(Submission, Evidence, owner)
         .join(Evidence, Evidence.id == Submission.evidence_id)
         .join(owner, owner.id == Evidence.owner_id)
-        .where(_open(), _reviewable_by(actor, now))
+        .where(_waiting(), _reviewable_by(actor, now))
         .order_by(Submission.submitted_at, Submission.id)
     )
     for word in q.lower().split()[:5]:
@@ -265,22 +276,37 @@ def queue_page(
     return replace(page, items=[_queue_item(row, now) for row in page.items])
 
 
+# A supervisor's other pages say how long their queue is (the navigation, a decision's back link). Counted
+# in full, a queue of hundreds would make each of those pages cost more the longer it grew; so they count
+# no further than this and say "99+". The queue's own page counts and says it all.
+SHOWN_UP_TO = 99
+
+
+def waiting_label(actor: User) -> str:
+    """How many submissions wait for the actor, as their pages say it: "3", or "99+" beyond ``SHOWN_UP_TO``."""
+    if not actor.has_role(Role.SUPERVISOR):
+        return "0"
+    count = remembered.recall(_QUEUE_COUNT, actor.id, lambda: _count_queue(actor, up_to=SHOWN_UP_TO + 1))
+    remembered.remember(_QUEUE_COUNT, actor.id, count)  # a page that says it twice counts once
+    return f"{SHOWN_UP_TO}+" if count > SHOWN_UP_TO else str(count)
+
+
 def queue_count(actor: User) -> int:
-    """How many submissions wait for the actor (for the navigation)."""
+    """How many submissions wait for the actor, all counted."""
     if not actor.has_role(Role.SUPERVISOR):
         return 0
-    return remembered.recall(_QUEUE_COUNT, actor.id, lambda: _count_queue(actor))
+    return _count_queue(actor)
 
 
-def _count_queue(actor: User) -> int:
-    return (
-        db.session.scalar(
-            select(func.count(Submission.id))
-            .join(Evidence, Evidence.id == Submission.evidence_id)
-            .where(_open(), _reviewable_by(actor, today()))
-        )
-        or 0
+def _count_queue(actor: User, *, up_to: int | None = None) -> int:
+    """The queue's length; with ``up_to``, the database stops counting there."""
+    waiting = (
+        select(Submission.id)
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .where(_waiting(), _reviewable_by(actor, today()))
+        .limit(up_to)
     )
+    return db.session.scalar(select(func.count()).select_from(waiting.subquery())) or 0
 
 
 def queue_summary(actor: User) -> tuple[int, int | None]:
@@ -291,8 +317,9 @@ def queue_summary(actor: User) -> tuple[int, int | None]:
     count, oldest = db.session.execute(
         select(func.count(Submission.id), func.min(Submission.submitted_at))
         .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(_open(), _reviewable_by(actor, now))
+        .where(_waiting(), _reviewable_by(actor, now))
     ).one()
+    remembered.remember(_QUEUE_COUNT, actor.id, count or 0)  # the navigation's, without counting again
     return count or 0, (now - oldest.date()).days if oldest is not None else None
 
 
@@ -313,7 +340,7 @@ def waiting_items_of(worker: User, limit: int | None = None) -> list[WaitingItem
     rows = db.session.execute(
         select(Submission, Evidence)
         .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(Evidence.owner_id == worker.id, _open())
+        .where(Evidence.owner_id == worker.id, _waiting())
         .order_by(Submission.submitted_at, Submission.id)
         .limit(limit)
     ).all()
@@ -360,7 +387,7 @@ def next_submission(actor: User) -> Submission | None:
     return db.session.scalar(
         select(Submission)
         .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(_open(), _reviewable_by(actor, today()))
+        .where(_waiting(), _reviewable_by(actor, today()))
         .order_by(Submission.submitted_at, Submission.id)
         .limit(1)
     )
@@ -709,7 +736,7 @@ def team(actor: User) -> list[TeamRow]:
         db.session.execute(
             select(Evidence.owner_id, func.count(Submission.id))
             .join(Submission, Submission.evidence_id == Evidence.id)
-            .where(Evidence.owner_id.in_(ids), _open())
+            .where(Evidence.owner_id.in_(ids), _waiting())
             .group_by(Evidence.owner_id)
         ).all()
     )
