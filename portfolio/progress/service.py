@@ -21,7 +21,6 @@ from ..frameworks import tree
 from ..frameworks.structure import FrozenTier, structures
 from ..models import (
     Competence,
-    Decision,
     Evidence,
     EvidenceKind,
     EvidenceStatus,
@@ -35,13 +34,13 @@ from ..models import (
     Requirement,
     RequirementVerification,
     Role,
-    Submission,
     Tier,
     TierChange,
     User,
 )
 from ..notifications import service as notifications
 from ..people.service import name_or_email_matches
+from ..review import service as review
 from ..supervision import service as supervision
 from . import rules, versions
 from .rules import CompetenceStatus
@@ -582,19 +581,9 @@ def _overview_query(actor: User | None, q: str, framework_id: int | None, only: 
     if framework_id:
         query = query.where(User.framework_id == framework_id)
     if only == "waiting":
-        query = query.where(exists().where(*_waiting_for(User.id)))
+        query = query.where(review.has_waiting_items(User.id))
     query = query.where(*name_or_email_matches(q))
     return query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name, User.id)
-
-
-def _waiting_for(owner_id) -> tuple:
-    """Conditions on Evidence and Submission: a submission of ``owner_id``'s waiting for a decision."""
-    return (
-        Submission.evidence_id == Evidence.id,
-        Evidence.owner_id == owner_id,
-        Submission.withdrawn_at.is_(None),
-        ~exists().where(Decision.submission_id == Submission.id),
-    )
 
 
 def _overview_rows(workers: Sequence[User]) -> list[OverviewRow]:
@@ -606,18 +595,7 @@ def _overview_rows(workers: Sequence[User]) -> list[OverviewRow]:
     kept = structures(sorted({w.framework_id for w in workers if w.framework_id}))
     requirements = [r for s in kept.values() for r in s.requirements]
     newest = rules.newest_verifications(ids)
-    waiting = dict(
-        db.session.execute(
-            select(Evidence.owner_id, func.count(Submission.id))
-            .join(Submission, Submission.evidence_id == Evidence.id)
-            .where(
-                Evidence.owner_id.in_(ids),
-                Submission.withdrawn_at.is_(None),
-                ~exists().where(Decision.submission_id == Submission.id),
-            )
-            .group_by(Evidence.owner_id)
-        ).all()
-    )
+    waiting = review.waiting_counts(ids)
     now = today()
     rows = []
     for w in workers:

@@ -118,6 +118,25 @@ def _waiting():
     return and_(_open(), Evidence.status == EvidenceStatus.SUBMITTED)
 
 
+def waiting_counts(owner_ids: list[int]) -> dict[int, int]:
+    """How many of each owner's items wait for a decision (one query, from the (owner, status) index alone).
+
+    An item waits exactly while its status is submitted (:func:`_waiting`).
+    """
+    return dict(
+        db.session.execute(
+            select(Evidence.owner_id, func.count())
+            .where(Evidence.owner_id.in_(owner_ids), Evidence.status == EvidenceStatus.SUBMITTED)
+            .group_by(Evidence.owner_id)
+        ).all()
+    )
+
+
+def has_waiting_items(owner_id):
+    """SQL condition: ``owner_id`` (a column) has an item waiting for a decision."""
+    return exists().where(Evidence.owner_id == owner_id, Evidence.status == EvidenceStatus.SUBMITTED)
+
+
 def reviewers_for(evidence: Evidence, on: date, supervisors: list[User] | None = None) -> list[User]:
     """Who an item goes to: its owner's current supervisors (only the named one for a note).
 
@@ -732,14 +751,7 @@ def team(actor: User) -> list[TeamRow]:
         return []
     ids = [w.id for w in workers]
     progress = rules.next_tier_progress(workers)
-    waiting = dict(
-        db.session.execute(
-            select(Evidence.owner_id, func.count(Submission.id))
-            .join(Submission, Submission.evidence_id == Evidence.id)
-            .where(Evidence.owner_id.in_(ids), _waiting())
-            .group_by(Evidence.owner_id)
-        ).all()
-    )
+    waiting = waiting_counts(ids)
     last_notes = dict(
         db.session.execute(
             select(Evidence.owner_id, func.max(Evidence.occurred_on))
