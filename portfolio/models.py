@@ -537,6 +537,8 @@ class Evidence(Model):
         # supervisor's queue reads their supervisees' items' kinds and named supervisors from the second.
         Index("ix_evidence_owner_occurred", "owner_id", "occurred_on", postgresql_include=["id"]),
         Index("ix_evidence_owner_status", "owner_id", "status", postgresql_include=["id", "kind", "supervisor_id"]),
+        # A worker's certificates (their training), and My portfolio filtered by kind.
+        Index("ix_evidence_owner_kind", "owner_id", "kind", "occurred_on", postgresql_include=["id"]),
         CheckConstraint("cpd_hours IS NULL OR (cpd_hours >= 0 AND cpd_hours <= 1000)", name="cpd_hours_range"),
         CheckConstraint("expires_on IS NULL OR expires_on >= occurred_on", name="expires_after_completion"),
         CheckConstraint("NOT (is_private AND status <> 'draft')", name="private_stays_draft"),
