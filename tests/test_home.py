@@ -263,6 +263,28 @@ def test_the_home_services_gather_without_writing(app, frameworks):
     assert db.session.scalar(select(db.func.count(Evidence.id))) == before
 
 
+def test_the_worker_homes_counts_are_kept_until_their_portfolio_changes(client, auth, frameworks, count_queries):
+    """The counts by status are read once, then kept; a withdrawal or a decision is seen on the next view."""
+    worker = new_worker("Wendy Worker")
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(supervisor, worker)
+    first, second = submitted_item(worker, "First item"), submitted_item(worker, "Second item")
+    auth.login_as(worker)
+    client.get("/")
+
+    with count_queries(keep=True):
+        page = text_of(client.get("/"))
+    assert "Waiting for review (2)" in words(page)
+    assert not [q for q in count_queries.statements if "GROUP BY evidence.owner_id, evidence.status" in q]
+
+    review.withdraw(worker, db.session.get(Evidence, first.evidence_id))
+    page = text_of(client.get("/"))
+    assert "Waiting for review (1)" in words(page) and "Returned to you" not in words(page)
+    returned(supervisor, db.session.get(Submission, second.id), "Add the dates.")
+    page = text_of(client.get("/"))
+    assert "Waiting for review (0)" in words(page) and "Returned to you (1)" in words(page)
+
+
 def test_a_worker_with_many_items_waiting_sees_the_oldest_ten_and_a_link_to_all(
     client, auth, frameworks, count_queries
 ):

@@ -57,10 +57,10 @@ _READ = "portfolio_versions_read"  # session.info: the tokens this transaction h
 _WRITTEN = "portfolio_versions_written"  # session.info: owners whose tokens a released savepoint wrote
 _EXTENSION = "portfolio_versions"
 
-# Answers kept per kind in each process (one per worker): a worker's counts are some KB, the newest
-# items per statement up to a few hundred KB for a large portfolio.
+# Answers kept per kind in each process (one per worker): a worker's counts are some KB (their items by
+# status, a few numbers), the newest items per statement up to a few hundred KB for a large portfolio.
 # A framework's structure (tiers, groups, statements, requirements) is one per framework version.
-KEPT = {"counts": 1000, "newest-items": 50, "framework-structure": 50}
+KEPT = {"counts": 1000, "item-counts": 1000, "newest-items": 50, "framework-structure": 50}
 _FRAMEWORK_MODELS = (Framework, Tier, CompetenceGroup, Competence, Requirement)
 _BY_ITEM = (EvidenceLink, Decision, NoteReview)  # rows that belong to an item (evidence_id)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from types import MappingProxyType
 
 from flask import abort
 from sqlalchemy import and_, exists, func, or_, select
@@ -42,6 +44,7 @@ from ..models import (
 )
 from ..notifications import service as notifications
 from ..privacy.visibility import visible_to
+from ..progress import versions
 from ..supervision import service as supervision
 
 COMMENT_MAX = 5000
@@ -393,12 +396,25 @@ def returned_items_of(worker: User, limit: int | None = None) -> list[tuple[Evid
     return [(e, newest.get(e.id)) for e in items]
 
 
-def own_item_counts(worker: User) -> dict[EvidenceStatus, int]:
-    """How many of the worker's items are in each review status (one query)."""
+def own_item_counts(worker: User) -> Mapping[EvidenceStatus, int]:
+    """How many of the worker's items are in each review status: kept until their portfolio changes.
+
+    An item's status is part of the portfolio its owner's version token covers (progress/versions.py), so
+    the answer is read again only after a change (one query then).
+    """
+    return versions.cached("item-counts", [worker.id], _read_item_counts)[worker.id]
+
+
+def _read_item_counts(owner_ids: list[int]) -> dict[int, Mapping[EvidenceStatus, int]]:
+    found: dict[int, dict[EvidenceStatus, int]] = {owner: {} for owner in owner_ids}
     rows = db.session.execute(
-        select(Evidence.status, func.count()).where(Evidence.owner_id == worker.id).group_by(Evidence.status)
-    ).all()
-    return {status: count for status, count in rows}
+        select(Evidence.owner_id, Evidence.status, func.count())
+        .where(Evidence.owner_id.in_(owner_ids))
+        .group_by(Evidence.owner_id, Evidence.status)
+    )
+    for owner, status, count in rows:
+        found[owner][status] = count
+    return {owner: MappingProxyType(counts) for owner, counts in found.items()}  # shared between requests
 
 
 def next_submission(actor: User) -> Submission | None:
