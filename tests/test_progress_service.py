@@ -1005,9 +1005,10 @@ def test_the_overview_shows_progress_readiness_lapses_and_waiting_items(people, 
     item = link_draft(waiting, competences("link-worker", "link-worker")[:1], title="Submitted")
     item.status = EvidenceStatus.SUBMITTED
     db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
+    taken_back = link_draft(waiting, competences("link-worker", "link-worker")[:1], title="Withdrawn")
     db.session.add(
-        Submission(evidence_id=item.id, content_hash=HASH, withdrawn_at=datetime.now(UTC))
-    )  # withdrawn: not waiting
+        Submission(evidence_id=taken_back.id, content_hash=HASH, withdrawn_at=datetime.now(UTC))
+    )  # withdrawn, a draft again: not waiting
     db.session.commit()
     make_user(Role.WORKER, name="Ina Inactive", tier=tier("link-worker", "link-worker"), active=False)
     make_user(Role.WORKER, name="Nof Framework")

@@ -828,7 +828,10 @@ def test_an_items_status_says_it_waits_exactly_while_a_submission_is_open(client
         item = reload(s.evidence)
         is_open = review.open_submission_of(item) is not None
         assert (is_open, item.status == EvidenceStatus.SUBMITTED) == (expected_waiting, expected_waiting)
+        # Every reader of "waiting": the queue (submission and status), the counts and the filter (status).
         assert review.queue_count(reload(s.supervisor)) == int(expected_waiting)
+        assert review.waiting_counts([s.worker.id]).get(s.worker.id, 0) == int(expected_waiting)
+        assert db.session.scalar(select(review.has_waiting_items(s.worker.id))) is expected_waiting
 
     agree(True)
     review.withdraw(s.worker, reload(s.evidence))

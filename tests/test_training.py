@@ -1022,10 +1022,22 @@ def test_the_status_filter_and_totals_are_decided_in_sql(edge_team, status, name
     }
 
 
+def test_a_course_renewed_more_often_shows_at_once_in_the_matrix(team, manager):
+    """The kept statements are keyed by each course's renewal period: a change builds them afresh."""
+    lone = team["items"][1]
+    framework = service.current_framework_or_404("link-worker")
+    alice = team["alice"].id
+    assert service.compliance(framework, q="alice").cells[(alice, lone.id)].status == TrainingStatus.VALID
+    # Completed on 10 January: renewed every 3 months, it was due by 10 April.
+    service.update_item(manager, lone, title=lone.title, statutory=True, renewal_months=3, tier_slugs=[])
+    assert service.compliance(framework, q="alice").cells[(alice, lone.id)] == service.Cell(
+        TrainingStatus.EXPIRED, date(2026, 4, 10)
+    )
+
+
 def test_the_matrix_builds_its_statements_once_for_each_catalogue_day_and_search(edge_team, manager, monkeypatch):
     """Kept statements hold values, never rows: a changed course, a new day or another search builds afresh."""
     item, people = edge_team
-    monkeypatch.setattr(service, "_KEPT_STATEMENTS", {})
     built = []
     real_cells = service._cells
     monkeypatch.setattr(service, "_cells", lambda *args: built.append(args) or real_cells(*args))

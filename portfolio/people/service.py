@@ -61,14 +61,19 @@ def search_words(q: str) -> tuple[str, ...]:
 
 
 def name_or_email_matches(q: str) -> list:
-    """SQL conditions: every word of ``q`` (:func:`search_words`) is in the person's name or email.
+    """SQL conditions: every word of ``q`` (:func:`search_words`) is in the person's name or email."""
+    return words_in_name_or_email(search_words(q))
+
+
+def words_in_name_or_email(words: tuple[str, ...]) -> list:
+    """SQL conditions: every one of ``words`` is in the person's name or email.
 
     Searching by email too tells apart two people who share a name; ``%``
     and ``_`` are letters to look for, not wildcards.
     """
     return [
         or_(func.lower(User.name).contains(word, autoescape=True), User.email.contains(word, autoescape=True))
-        for word in search_words(q)
+        for word in words
     ]
 
 

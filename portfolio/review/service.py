@@ -43,6 +43,7 @@ from ..models import (
     User,
 )
 from ..notifications import service as notifications
+from ..people.service import search_words
 from ..privacy.visibility import visible_to
 from ..progress import versions
 from ..supervision import service as supervision
@@ -51,8 +52,10 @@ COMMENT_MAX = 5000
 OWN_EVIDENCE = "This is your own evidence: another supervisor must decide on it."
 OWN_NOTE = "This is your own supervision note: only another supervisor can confirm or dispute it."
 
-# remembered.py: the queue's length (or, counted by waiting_label, at least SHOWN_UP_TO + 1), for the navigation.
+# remembered.py: the queue's length, counted by the queue's page or the home; and the length counted no
+# further than SHOWN_UP_TO + 1 by the other pages (waiting_label).
 _QUEUE_COUNT = "review-queue-count"
+_QUEUE_COUNT_UP_TO = "review-queue-count-up-to"
 
 
 class Conflict(Exception):
@@ -111,25 +114,28 @@ def _open():
     return and_(Submission.withdrawn_at.is_(None), ~exists().where(Decision.submission_id == Submission.id))
 
 
-def _waiting():
-    """SQL condition on Submission joined to its Evidence: open (:func:`_open`), as the item's status says too.
+def _item_waits():
+    """SQL condition on Evidence: the item waits for a decision (the one place that says how it is known).
 
-    The status is written in the same transaction as the submission, its decision and its withdrawal, so it
-    adds no rule; it lets the database find a supervisor's waiting items through the (owner, status) index
-    instead of reading every item of every supervisee.
+    An item's status is "submitted" exactly while it has an open submission (:func:`_open`): the status is
+    written in the same transaction as the submission, its decision and its withdrawal. So the status
+    alone says it, and the database finds a person's waiting items through the (owner, status) index
+    instead of joining every item of theirs to its submissions and decisions.
     """
-    return and_(_open(), Evidence.status == EvidenceStatus.SUBMITTED)
+    return Evidence.status == EvidenceStatus.SUBMITTED
+
+
+def _waiting():
+    """SQL condition on Submission joined to its Evidence: the open submission of an item that waits."""
+    return and_(_open(), _item_waits())
 
 
 def waiting_counts(owner_ids: list[int]) -> dict[int, int]:
-    """How many of each owner's items wait for a decision (one query, from the (owner, status) index alone).
-
-    An item waits exactly while its status is submitted (:func:`_waiting`).
-    """
+    """How many of each owner's items wait for a decision (one query, from the (owner, status) index alone)."""
     return dict(
         db.session.execute(
             select(Evidence.owner_id, func.count())
-            .where(Evidence.owner_id.in_(owner_ids), Evidence.status == EvidenceStatus.SUBMITTED)
+            .where(Evidence.owner_id.in_(owner_ids), _item_waits())
             .group_by(Evidence.owner_id)
         ).all()
     )
@@ -137,7 +143,7 @@ def waiting_counts(owner_ids: list[int]) -> dict[int, int]:
 
 def has_waiting_items(owner_id):
     """SQL condition: ``owner_id`` (a column) has an item waiting for a decision."""
-    return exists().where(Evidence.owner_id == owner_id, Evidence.status == EvidenceStatus.SUBMITTED)
+    return exists().where(Evidence.owner_id == owner_id, _item_waits())
 
 
 def reviewers_for(evidence: Evidence, on: date, supervisors: list[User] | None = None) -> list[User]:
@@ -258,7 +264,7 @@ def _queue_query(
         .where(_waiting(), _reviewable_by(actor, now))
         .order_by(Submission.submitted_at, Submission.id)
     )
-    for word in q.lower().split()[:5]:
+    for word in search_words(q):
         query = query.where(
             or_(
                 func.lower(Evidence.title).contains(word, autoescape=True),
@@ -308,8 +314,13 @@ def waiting_label(actor: User) -> str:
     """How many submissions wait for the actor, as their pages say it: "3", or "99+" beyond ``SHOWN_UP_TO``."""
     if not actor.has_role(Role.SUPERVISOR):
         return "0"
-    count = remembered.recall(_QUEUE_COUNT, actor.id, lambda: _count_queue(actor, up_to=SHOWN_UP_TO + 1))
-    remembered.remember(_QUEUE_COUNT, actor.id, count)  # a page that says it twice counts once
+
+    def count_up_to() -> int:
+        counted = remembered.recall(_QUEUE_COUNT_UP_TO, actor.id, lambda: _count_queue(actor, up_to=SHOWN_UP_TO + 1))
+        remembered.remember(_QUEUE_COUNT_UP_TO, actor.id, counted)  # a page that says it twice counts once
+        return counted
+
+    count = remembered.recall(_QUEUE_COUNT, actor.id, count_up_to)
     return f"{SHOWN_UP_TO}+" if count > SHOWN_UP_TO else str(count)
 
 

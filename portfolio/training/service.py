@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import enum
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from flask import abort
+from flask import abort, current_app
 from sqlalchemy import (
     Date,
     Select,
@@ -42,7 +44,7 @@ from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, SupervisionAssignment, Tier, TrainingItem, User
-from ..people.service import name_or_email_matches, search_words
+from ..people.service import search_words, words_in_name_or_email
 from ..progress.service import add_months
 from ..review.service import Conflict
 from ..supervision.service import active_on
@@ -508,42 +510,61 @@ def _cells(items: list[TrainingItem], workers: list[ColumnElement[bool]], on: da
 class _MatrixStatements:
     """The matrix's SQL for one catalogue, day and set of filters (built once: see :func:`_statements`)."""
 
+    workers: tuple[ColumnElement[bool], ...]  # on User: the workers the matrix is about (framework, search)
     filtered: ColumnElement[bool] | None  # on User: has a course in the wanted status (None: no status filter)
-    page_cells: Select  # the cells of the workers in the expanding parameter "page_worker_ids"
-    totals: Select  # item_id, status, count over every matching worker
+    page_cells: Select | None  # the cells of the workers in the expanding parameter "page_worker_ids"
+    totals: Select | None  # item_id, status, count over every matching worker (None: no courses)
 
 
-# Built statements by what they are built from. The matrix's statement is large (a ranked subquery, a case per
-# course): building it cost several milliseconds a request, three times over, where running it costs less.
-_KEPT_STATEMENTS: dict[tuple, _MatrixStatements] = {}
-_KEEP_STATEMENTS = 64  # a day's worth of searches; all dropped when full (a new day makes new keys anyway)
+# Built statements by what they are built from, the least recently used dropped first. The matrix's SQL (a
+# ranked subquery, a case per course) cost several milliseconds to build, three times a request: more than
+# running it.
+_KEEP_STATEMENTS = 64
+_KEPT_STATEMENTS = "training_statements"  # app.extensions: per app, as each test builds its own
+_KEPT_STATEMENTS_LOCK = threading.Lock()
 
 
 def _statements(
-    items: list[TrainingItem], workers: list[ColumnElement[bool]], key: tuple, wanted: TrainingStatus | None, on: date
+    items: list[TrainingItem], framework_key: str, words: tuple[str, ...], wanted: TrainingStatus | None, on: date
 ) -> _MatrixStatements:
-    """The statements for ``items`` and ``workers`` (the conditions ``key`` stands for), kept per process.
+    """Every statement of the matrix, built from the key's values alone and kept per process.
 
-    A statement holds values only (ids, renewal periods, tiers, dates, search words), never rows; so the
-    key is those values, and the same key always builds the same SQL.
+    A statement holds values only (course ids, renewal periods, tiers, the framework's key, search words, a
+    status, the day), never rows; so the same key always builds the same SQL.
     """
     courses = tuple((i.id, i.renewal_months, tuple(i.tier_slugs or ())) for i in items)
-    memo_key = (courses, key, wanted, on)
-    found = _KEPT_STATEMENTS.get(memo_key)
-    if found is not None:
-        return found
-    filtered = None
+    key = (courses, framework_key, words, wanted, on)
+    kept: OrderedDict[tuple, _MatrixStatements] = current_app.extensions.setdefault(_KEPT_STATEMENTS, OrderedDict())
+    with _KEPT_STATEMENTS_LOCK:
+        found = kept.get(key)
+        if found is not None:
+            kept.move_to_end(key)
+            return found
+    workers = [
+        User.is_worker.is_(True),
+        User.active.is_(True),
+        User.framework_id.in_(select(Framework.id).where(Framework.key == framework_key)),
+        *words_in_name_or_email(words),
+    ]
+    filtered: ColumnElement[bool] | None = None
     if wanted is not None:
-        cells = _cells(items, workers, on).subquery()
-        filtered = User.id.in_(select(cells.c.worker_id).where(cells.c.status == wanted.value))
+        if items:
+            cells = _cells(items, workers, on).subquery()
+            filtered = User.id.in_(select(cells.c.worker_id).where(cells.c.status == wanted.value))
+        else:
+            filtered = false()  # no courses: no worker has one in any status
     built = _MatrixStatements(
+        workers=tuple(workers),
         filtered=filtered,
-        page_cells=_cells(items, [*workers, User.id.in_(bindparam("page_worker_ids", expanding=True))], on),
-        totals=_totals_query(items, workers, wanted, on),
+        page_cells=_cells(items, [*workers, User.id.in_(bindparam("page_worker_ids", expanding=True))], on)
+        if items
+        else None,
+        totals=_totals_query(items, workers, wanted, on) if items else None,
     )
-    if len(_KEPT_STATEMENTS) >= _KEEP_STATEMENTS:
-        _KEPT_STATEMENTS.clear()
-    _KEPT_STATEMENTS[memo_key] = built
+    with _KEPT_STATEMENTS_LOCK:
+        kept[key] = built
+        while len(kept) > _KEEP_STATEMENTS:
+            kept.popitem(last=False)
     return built
 
 
@@ -554,20 +575,9 @@ def compliance(framework: Framework, *, status: str = "", q: str = "", page: int
     worker, for the CSV). A fixed number of queries, whatever the number of workers.
     """
     items = catalogue(framework.key)
-    on = today()
-    workers = [
-        User.is_worker.is_(True),
-        User.active.is_(True),
-        User.framework_id.in_(select(Framework.id).where(Framework.key == framework.key)),
-        *name_or_email_matches(q),
-    ]
     wanted = TrainingStatus(status) if status in {s.value for s in TrainingStatus} else None
-    # The conditions above are made of the framework's key and the search's words alone.
-    statements = _statements(items, workers, (framework.key, search_words(q)), wanted, on) if items else None
-    matching = list(workers)
-    if wanted is not None:
-        # No courses: no worker has one in any status.
-        matching.append(statements.filtered if statements and statements.filtered is not None else false())
+    statements = _statements(items, framework.key, search_words(q), wanted, today())
+    matching = [*statements.workers, *([statements.filtered] if statements.filtered is not None else [])]
     query = select(User).where(*matching).options(db.joinedload(User.tier)).order_by(User.name, User.id)
     if page is None:
         everyone = list(db.session.scalars(query).unique())
@@ -576,14 +586,14 @@ def compliance(framework: Framework, *, status: str = "", q: str = "", page: int
         shown = paging.paginate(query, page, per_page=rows_per_page(len(items)))
     by_id = {item.id: item for item in items}
     result: dict[tuple[int, int], Cell] = {}
+    if shown.items and statements.page_cells is not None:
+        # The page's workers only; they match the filters already.
+        ids = [w.id for w in shown.items]
+        for row in db.session.execute(statements.page_cells, {"page_worker_ids": ids}):
+            due = renewal_due(by_id[row.item_id], row.completed_on, row.expires_on) if row.completed_on else None
+            result[(row.worker_id, row.item_id)] = Cell(TrainingStatus(row.status), due)
     totals = {item.id: {s: 0 for s in TrainingStatus} for item in items}
-    if statements is not None:
-        if shown.items:
-            # The page's workers only; they match the filters already.
-            ids = [w.id for w in shown.items]
-            for row in db.session.execute(statements.page_cells, {"page_worker_ids": ids}):
-                due = renewal_due(by_id[row.item_id], row.completed_on, row.expires_on) if row.completed_on else None
-                result[(row.worker_id, row.item_id)] = Cell(TrainingStatus(row.status), due)
+    if statements.totals is not None:
         for item_id, state, n in db.session.execute(statements.totals):
             totals[item_id][TrainingStatus(state)] = n
     return Matrix(framework, items, shown, result, totals)
