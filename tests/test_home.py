@@ -284,6 +284,11 @@ def test_the_worker_homes_counts_are_kept_until_their_portfolio_changes(client, 
     page = text_of(client.get("/"))
     assert "Waiting for review (0)" in words(page) and "Returned to you (1)" in words(page)
 
+    # Nothing waiting: the home does not ask for the list of waiting items.
+    with count_queries(keep=True):
+        client.get("/")
+    assert not [q for q in count_queries.statements if "FROM submissions" in q], count_queries.statements
+
 
 def test_a_worker_with_many_items_waiting_sees_the_oldest_ten_and_a_link_to_all(
     client, auth, frameworks, count_queries

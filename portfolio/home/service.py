@@ -48,14 +48,17 @@ class WorkerHome:
 
 def worker_home(worker: User) -> WorkerHome:
     """The worker's next tier in one line, items waiting and returned, training to renew."""
-    counts = review.own_item_counts(worker)
+    counts = review.own_item_counts(worker)  # kept until the portfolio changes
+    waiting_count = counts.get(EvidenceStatus.SUBMITTED, 0)
+    returned_count = counts.get(EvidenceStatus.RETURNED, 0)
     return WorkerHome(
         next_tier=rules.next_tier_progress([worker])[worker.id],
-        waiting=review.waiting_items_of(worker, HOME_LIST_LENGTH),
-        returned=review.returned_items_of(worker, HOME_LIST_LENGTH),
+        # Most homes have nothing waiting or returned: the counts say so without asking for the lists.
+        waiting=review.waiting_items_of(worker, HOME_LIST_LENGTH) if waiting_count else [],
+        returned=review.returned_items_of(worker, HOME_LIST_LENGTH) if returned_count else [],
         training=training.worker_training(worker),
-        waiting_count=counts.get(EvidenceStatus.SUBMITTED, 0),
-        returned_count=counts.get(EvidenceStatus.RETURNED, 0),
+        waiting_count=waiting_count,
+        returned_count=returned_count,
     )
 
 
