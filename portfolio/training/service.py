@@ -534,7 +534,9 @@ def _statements(
     """
     courses = tuple((i.id, i.renewal_months, tuple(i.tier_slugs or ())) for i in items)
     key = (courses, framework_key, words, wanted, on)
-    kept: OrderedDict[tuple, _MatrixStatements] = current_app.extensions.setdefault(_KEPT_STATEMENTS, OrderedDict())
+    kept: OrderedDict[tuple, _MatrixStatements] | None = current_app.extensions.get(_KEPT_STATEMENTS)
+    if kept is None:  # the app's first matrix (no empty store built on every request)
+        kept = current_app.extensions.setdefault(_KEPT_STATEMENTS, OrderedDict())
     with _KEPT_STATEMENTS_LOCK:
         found = kept.get(key)
         if found is not None:
