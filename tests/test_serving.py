@@ -6,6 +6,8 @@ import gzip
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -275,3 +277,24 @@ def test_make_runs_gunicorn_settings_serve_signed_in_pages_and_static_files(app,
     assert log.count("Booting worker") == 3
     assert '"GET /portfolio/ HTTP/1.1" 200' in log  # logged by path: a search stays out of the log
     assert "Mrs" not in log
+
+
+def test_the_served_app_leaves_its_start_up_heap_out_of_garbage_collection(database_url, tmp_path):
+    """portfolio.wsgi (what gunicorn loads) freezes what start-up built and collects young objects less often.
+
+    In a process of its own: frozen objects would outlive this test's app.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTFOLIO_", "GUNICORN", "SECRET_KEY"))}
+    env.update({"PORTFOLIO_ENV": "development", "PORTFOLIO_DATABASE_URL": database_url, "PYTHONDONTWRITEBYTECODE": "1"})
+    probe = (
+        "import gc; before = gc.get_threshold(); import portfolio.wsgi as w; "
+        "print(gc.get_freeze_count(), *before, *gc.get_threshold(), w.app.name)"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    frozen, young_before, older_before, oldest_before, young, older, oldest, name = answer.stdout.split()
+    assert name == "portfolio"
+    assert int(frozen) > 10_000  # the app's modules, mappers and templates' machinery
+    assert int(young_before) == 700  # Python's default, before the app was built
+    assert (int(young), int(older), int(oldest)) == (10_000, int(older_before), int(oldest_before))
