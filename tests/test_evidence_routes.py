@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import template_rendered
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
@@ -1308,3 +1309,74 @@ def test_an_unknown_status_is_ignored_and_said_next_to_the_filter(client, map_wo
     assert "<details" in page and re.search(r"<details[^>]*\bopen\b", page)  # the filter is open, message in view
     assert len(map_rows(page)) == active_competences(map_world)
     assert status_line(page, "map-status") == (f"{active_competences(map_world)} competences", False)
+
+
+# --- the map's rows, kept until the portfolio or a framework changes (issue 12, speed) -------------------
+
+
+@pytest.fixture
+def rendered(app):
+    """The names of the templates rendered while the test runs, in order."""
+    names: list[str] = []
+
+    def record(sender, template, context, **extra):
+        names.append(template.name)
+
+    template_rendered.connect(record, app)
+    yield names
+    template_rendered.disconnect(record, app)
+
+
+def map_row(page: str, ref: str) -> str:
+    """The words of one competence's row on the map."""
+    statement = competence(ref)
+    link = f'<a href="/portfolio/competences/{statement.id}">{statement.statement}</a>'
+    return words(page.split(link, 1)[1].split("</tr>", 1)[0])
+
+
+def test_the_maps_rows_are_rendered_once_per_filter_and_then_kept(client, map_world, rendered):
+    first = text_of(client.get("/portfolio/map"))
+    assert rendered.count("evidence/_map_rows.html") == 1
+    again = text_of(client.get("/portfolio/map"))
+    assert rendered.count("evidence/_map_rows.html") == 1  # the page again, its rows from the kept copy
+    assert again == first
+    assert map_rows(again) == map_rows(first) and len(map_rows(again)) == active_competences(map_world)
+
+    filtered = client.get("/portfolio/map?status=in-progress", headers={"HX-Request": "true"})
+    assert map_rows(text_of(filtered)) == [competence("PS-LW-01").statement]  # another filter: rendered for it
+    assert rendered.count("evidence/_map_rows.html") == 2
+    assert text_of(client.get("/portfolio/map")) == first  # and the whole map is still kept
+    assert rendered.count("evidence/_map_rows.html") == 2
+
+
+def test_a_change_to_the_portfolio_shows_on_the_map_at_once(client, auth, map_world):
+    assert "1 draft" in map_row(text_of(client.get("/portfolio/map")), "PS-LW-01")
+    assert "No evidence" in map_row(text_of(client.get("/portfolio/map")), "PS-LW-02")
+    item = make_item(map_world, title="Second reflection")
+    response = client.post(
+        f"/portfolio/{item.id}/links",
+        data={"csrf_token": auth.token(f"/portfolio/{item.id}/links"), "competence_id": competence("PS-LW-02").id},
+    )
+    assert response.status_code == 303
+    page = text_of(client.get("/portfolio/map"))
+    assert "1 draft" in map_row(page, "PS-LW-02") and "In progress" in map_row(page, "PS-LW-02")
+    assert map_rows(text_of(client.get("/portfolio/map?status=in-progress"))) == [
+        competence("PS-LW-01").statement,
+        competence("PS-LW-02").statement,
+    ]
+
+
+def test_a_statement_reworded_shows_on_the_map_at_once(client, map_world):
+    assert competence("PS-LW-01").statement in map_rows(text_of(client.get("/portfolio/map")))
+    statement = competence("PS-LW-01")
+    statement.statement = "Reworded: works with people to find what matters to them"
+    db.session.commit()  # a framework's change: every portfolio's kept answers are stale
+    rows = map_rows(text_of(client.get("/portfolio/map")))
+    assert "Reworded: works with people to find what matters to them" in rows
+
+
+def test_one_workers_kept_map_is_never_another_workers(client, auth, map_world, other_worker):
+    assert "1 draft" in map_row(text_of(client.get("/portfolio/map")), "PS-LW-01")
+    auth.login_as(other_worker)
+    row = map_row(text_of(client.get("/portfolio/map")), "PS-LW-01")
+    assert "No evidence" in row and "draft" not in row

@@ -6,6 +6,7 @@ its own transaction; the kept answers are looked up by token.
 
 from __future__ import annotations
 
+from markupsafe import Markup
 from sqlalchemy import select, update
 
 from portfolio.evidence import service as evidence_service
@@ -229,3 +230,39 @@ def test_one_answer_is_kept_per_worker_and_the_least_recently_used_goes_first(ap
     with count_queries(keep=True):
         assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
     assert count_queries.count == 0  # kept again
+
+
+def test_a_kept_rendering_is_kept_per_owner_and_variant_until_the_portfolio_changes(app, worker):
+    other = make_worker("Olive Other", "olive@example.org")
+    db.session.commit()
+    made: list[str] = []
+
+    def render(text: str):
+        def rendered() -> Markup:
+            made.append(text)
+            return Markup(text)
+
+        return rendered
+
+    assert versions.kept_rendering("competence-map", worker.id, None, render("all, 1")) == "all, 1"
+    assert versions.kept_rendering("competence-map", worker.id, None, render("all, 2")) == "all, 1"  # kept
+    assert versions.kept_rendering("competence-map", worker.id, "met", render("met, 1")) == "met, 1"  # its own
+    assert versions.kept_rendering("competence-map", other.id, None, render("other's")) == "other's"  # their own
+    assert made == ["all, 1", "met, 1", "other's"]
+
+    link_draft(worker, [competence(ONE)])  # committed: the worker's token changes, not the other's
+    db.session.commit()
+    assert versions.kept_rendering("competence-map", worker.id, None, render("all, 3")) == "all, 3"
+    assert versions.kept_rendering("competence-map", worker.id, "met", render("met, 2")) == "met, 2"
+    assert versions.kept_rendering("competence-map", other.id, None, render("other's again")) == "other's"
+
+
+def test_a_rendering_from_changes_not_yet_committed_is_not_kept(app, worker):
+    db.session.commit()
+    item = link_draft(worker, [competence(ONE)])
+    db.session.commit()
+    item.status = EvidenceStatus.SUBMITTED
+    db.session.flush()
+    assert versions.kept_rendering("competence-map", worker.id, None, lambda: Markup("uncommitted")) == "uncommitted"
+    db.session.rollback()
+    assert versions.kept_rendering("competence-map", worker.id, None, lambda: Markup("committed")) == "committed"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from .. import clock, paging
 from ..access import role_required
@@ -13,6 +14,7 @@ from ..errors import FieldError, Refusal, show_on_form
 from ..fields import choices
 from ..models import EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
+from ..progress import versions
 from ..progress.rules import CompetenceStatus
 from ..rendering import render, wants_fragment
 from ..review import service as review
@@ -540,14 +542,23 @@ def competence_map():
     form = MapFilterForm(request.args)
     status = CompetenceStatus(form.status.data) if form.validate() and form.status.data else None
     tiers = service.competence_map(current_user)
+    shown = service.with_status(tiers, status)
+    # The rows (most of the page's rendering) show only the portfolio and the frameworks: kept until either changes.
+    rows = versions.kept_rendering(
+        "competence-map",
+        current_user.id,
+        status,
+        lambda: Markup(render_template("evidence/_map_rows.html", shown=shown, chosen=status)),
+    )
     return render(
         "evidence/map.html",
         "competence_map",
         oob=("map_status",),
         form=form,
         tiers=tiers,
-        shown=service.with_status(tiers, status),
+        shown=shown,
         chosen=status,
+        map_rows=rows,
     )
 
 

@@ -25,10 +25,11 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
+from markupsafe import Markup
 from sqlalchemy import event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session
@@ -60,7 +61,14 @@ _EXTENSION = "portfolio_versions"
 # Answers kept per kind in each process (one per worker): a worker's counts are some KB (their items by
 # status, a few numbers), the newest items per statement up to a few hundred KB for a large portfolio.
 # A framework's structure (tiers, groups, statements, requirements) is one per framework version.
-KEPT = {"counts": 1000, "item-counts": 1000, "newest-items": 50, "framework-structure": 50}
+# Rendered parts of pages (:func:`kept_rendering`): a worker's competence map is about 120 KB of HTML.
+KEPT = {
+    "counts": 1000,
+    "item-counts": 1000,
+    "newest-items": 50,
+    "framework-structure": 50,
+    "competence-map": 50,
+}
 _FRAMEWORK_MODELS = (Framework, Tier, CompetenceGroup, Competence, Requirement)
 _BY_ITEM = (EvidenceLink, Decision, NoteReview)  # rows that belong to an item (evidence_id)
 
@@ -103,6 +111,22 @@ def cached(
             found[key] = computed[key]
             if key in keys:
                 store.put(kind, key, keys[key], computed[key])
+    return found
+
+
+def kept_rendering(kind: str, owner_id: int, variant: Hashable, render: Callable[[], Markup]) -> Markup:
+    """``render()``, kept for the owner and ``variant`` (a filter, say) until their portfolio or a framework
+    changes.
+
+    For a part of a page that shows nothing but the owner's portfolio and the frameworks (no form, no token,
+    nothing of who is looking). ``render`` must work from answers read in this transaction (the counts):
+    they were read under the same tokens as the kept part, so it is never older than its tokens. Each owner's
+    variants are kept together and dropped together.
+    """
+    variants: dict[Hashable, Markup] = cached(kind, [owner_id], lambda ids: {owner: {} for owner in ids})[owner_id]
+    found = variants.get(variant)
+    if found is None:
+        found = variants[variant] = render()
     return found
 
 
