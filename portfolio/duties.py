@@ -17,7 +17,7 @@ How a refusal shows:
 
 from __future__ import annotations
 
-from sqlalchemy.sql.elements import ColumnElement, SQLCoreOperations
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, SQLCoreOperations
 
 from .errors import FieldError
 from .extensions import db
@@ -52,6 +52,9 @@ def refuse_own(actor: User, subject_id: int | None, message: str, *, field: str 
     raise OwnDecision(message)
 
 
-def not_own(column: SQLCoreOperations[int], actor: User) -> ColumnElement[bool]:
-    """SQL condition for queues and lists: ``column`` (a person's id) is not the actor."""
-    return column != actor.id
+def not_own(column: SQLCoreOperations[int], actor: User | BindParameter[int]) -> ColumnElement[bool]:
+    """SQL condition for queues and lists: ``column`` (a person's id) is not the actor.
+
+    ``actor``: the person, or a bound parameter for their id (in a statement built once and reused).
+    """
+    return column != (actor.id if isinstance(actor, User) else actor)

@@ -14,9 +14,9 @@ link still sees the list, never an error.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from flask import Flask, request, url_for
@@ -84,16 +84,24 @@ def _within(number: int, total: int, per_page: int) -> int:
     return min(max(number, 1), _pages(total, per_page))
 
 
-def paginate(query: Select, number: int, *, per_page: int = PER_PAGE, scalars: bool = True) -> Page:
+def paginate(
+    query: Select,
+    number: int,
+    *,
+    per_page: int = PER_PAGE,
+    scalars: bool = True,
+    parameters: Mapping[str, Any] | None = None,
+) -> Page:
     """One page of ``query`` (which must be ordered) in two queries: one COUNT, then LIMIT/OFFSET.
 
     ``scalars``: rows are the first column's objects (``select(User)``); otherwise whole rows (tuples).
+    ``parameters``: values of the query's bound parameters (a statement built once and reused).
     """
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()), parameters) or 0
     number = _within(number, total, per_page)
     if total == 0:
         return Page([], 0, 1, per_page)
-    result = db.session.execute(query.limit(per_page).offset((number - 1) * per_page))
+    result = db.session.execute(query.limit(per_page).offset((number - 1) * per_page), parameters)
     items = list(result.scalars().unique() if scalars else result.all())
     return Page(items, total, number, per_page)
 

@@ -1369,3 +1369,43 @@ def test_the_queue_with_notes_to_confirm_runs_a_fixed_number_of_queries(client, 
     assert count_queries.count == before, (
         f"{count_queries.count} queries instead of {before}; {len(per_note)} load one note's reviews each"
     )
+
+
+# --- the supervisors' statements, built once per process (issue 12, speed) -----------------------------
+
+
+def test_the_statements_built_once_answer_for_each_supervisor_and_each_day(app, frameworks, monkeypatch):
+    """The queue, its counts and the notes to confirm take the supervisor and the day as parameters: one
+    process serves every supervisor, and a new day, with the statements built on the first."""
+    amy, ben = new_worker("Amy Worker"), new_worker("Ben Worker")
+    sue = make_user(Role.SUPERVISOR, email="sue@example.org", name="Sue Supervisor")
+    tom = make_user(Role.SUPERVISOR, email="tom@example.org", name="Tom Supervisor")
+    assign(sue, amy)
+    assign(tom, ben).ends_on = TODAY  # Tom's supervision of Ben ends today
+    db.session.commit()
+    submitted_evidence(amy, title="Amy's walking group")
+    submitted_evidence(ben, title="Ben's allotment")
+    note_through_service(amy, sue, title="Amy's supervision")
+    note_through_service(ben, tom, title="Ben's supervision")
+
+    def seen_by(supervisor: User) -> tuple:
+        return (
+            [item.evidence.title for item in review.queue(supervisor)],
+            [item.evidence.title for item in review.queue_page(supervisor, 1).items],
+            review.queue_count(supervisor),
+            review.queue_summary(supervisor)[0],
+            review.waiting_label(supervisor),
+            [note.title for note in review.notes_to_confirm(supervisor)],
+        )
+
+    # Each in an app context of its own, as each request is: what a request remembers (remembered.py) stays in it.
+    with app.app_context():
+        assert seen_by(sue) == (["Amy's walking group"], ["Amy's walking group"], 1, 1, "1", ["Amy's supervision"])
+    with app.app_context():
+        assert seen_by(tom) == (["Ben's allotment"], ["Ben's allotment"], 1, 1, "1", ["Ben's supervision"])
+
+    monkeypatch.setattr(review, "today", lambda: TODAY + timedelta(days=1))  # tomorrow: Tom no longer supervises Ben
+    with app.app_context():
+        assert seen_by(tom) == ([], [], 0, 0, "0", [])
+    with app.app_context():
+        assert seen_by(sue) == (["Amy's walking group"], ["Amy's walking group"], 1, 1, "1", ["Amy's supervision"])

@@ -15,14 +15,15 @@ download alike, and by nothing else).
 from __future__ import annotations
 
 from sqlalchemy import and_, exists, or_, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, EvidenceStatus, User
 
 
-def visible_to(reader: User | int | None) -> ColumnElement[bool]:
-    """SQL condition on Evidence: the items ``reader`` (a person or their id) may see. ``None`` is a promotion panel."""
+def visible_to(reader: User | int | BindParameter[int] | None) -> ColumnElement[bool]:
+    """SQL condition on Evidence: the items ``reader`` (a person, their id, or a bound parameter for it) may see.
+    ``None`` is a promotion panel."""
     shared = and_(Evidence.is_private.is_(False), Evidence.status != EvidenceStatus.DRAFT)
     reader_id = reader.id if isinstance(reader, User) else reader
     if reader_id is None:

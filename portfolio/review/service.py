@@ -7,16 +7,19 @@ supervisors deciding at once cannot both land.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from types import MappingProxyType
+from typing import Any
 
 from flask import abort
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import BindParameter
 
 from .. import duties, paging, remembered
 from ..audit import ledger
@@ -91,13 +94,14 @@ def content_hash(evidence: Evidence) -> str:
 # --- Who may review what -------------------------------------------------------------
 
 
-def _reviewable_by(actor: User, on: date):
+def _reviewable_by(actor: User | BindParameter[int], on: date | BindParameter[date]):
     """SQL condition on Evidence: ``actor`` may decide on it on ``on``.
 
     They supervise its owner that day, it is not their own, and a supervision
-    note goes only to the supervisor it names.
+    note goes only to the supervisor it names. ``actor`` and ``on`` may be bound
+    parameters (the person's id, the day), for a statement built once and reused.
     """
-    supervisor_id = actor.id
+    supervisor_id = actor.id if isinstance(actor, User) else actor
     return and_(
         duties.not_own(Evidence.owner_id, actor),
         exists().where(
@@ -128,6 +132,86 @@ def _item_waits():
 def _waiting():
     """SQL condition on Submission joined to its Evidence: the open submission of an item that waits."""
     return and_(_open(), _item_waits())
+
+
+# The statements every supervisor's pages run (the navigation's count, the queue, the notes to confirm),
+# built once per process with the supervisor and the day as parameters: putting them together (and
+# working out their cache keys) cost more than running them, some 0.5 ms each on every page.
+
+
+def _as_supervisor(actor: User) -> dict:
+    """The parameters of the statements below for ``actor`` today."""
+    return {"supervisor_id": actor.id, "on": today()}
+
+
+def _supervisor_parameters() -> tuple[BindParameter[int], BindParameter[date]]:
+    return bindparam("supervisor_id", type_=Integer()), bindparam("on", type_=Date())
+
+
+@functools.cache
+def _waiting_for_statement(up_to: bool) -> Select:
+    """The ids of the submissions waiting for the supervisor (with ``up_to``: no more than that many)."""
+    supervisor, on = _supervisor_parameters()
+    waiting = (
+        select(Submission.id)
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .where(_waiting(), _reviewable_by(supervisor, on))
+    )
+    return waiting.limit(bindparam("up_to", type_=Integer())) if up_to else waiting
+
+
+@functools.cache
+def _queue_count_statement(up_to: bool) -> Select:
+    return select(func.count()).select_from(_waiting_for_statement(up_to).subquery())
+
+
+@functools.cache
+def _queue_summary_statement() -> Select:
+    supervisor, on = _supervisor_parameters()
+    return (
+        select(func.count(Submission.id), func.min(Submission.submitted_at))
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .where(_waiting(), _reviewable_by(supervisor, on))
+    )
+
+
+@functools.cache
+def _queue_statement() -> tuple[Select, Any]:
+    """The whole queue, oldest first, with each item and its worker; and the workers' alias (for filters)."""
+    supervisor, on = _supervisor_parameters()
+    owner = db.aliased(User)
+    statement = (
+        select(Submission, Evidence, owner)
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .join(owner, owner.id == Evidence.owner_id)
+        .where(_waiting(), _reviewable_by(supervisor, on))
+        .order_by(Submission.submitted_at, Submission.id)
+    )
+    return statement, owner
+
+
+@functools.cache
+def _notes_to_confirm_statement() -> Select:
+    supervisor, on = _supervisor_parameters()
+    confirmed = exists().where(NoteReview.evidence_id == Evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED)
+    supervising = exists().where(
+        SupervisionAssignment.supervisor_id == supervisor,
+        SupervisionAssignment.worker_id == Evidence.owner_id,
+        supervision.active_on(on),
+    )
+    return (
+        select(Evidence)
+        .where(
+            Evidence.kind == EvidenceKind.SUPERVISION_NOTE,
+            Evidence.supervisor_id == supervisor,
+            duties.not_own(Evidence.owner_id, supervisor),
+            ~confirmed,
+            supervising,
+            visible_to(supervisor),
+        )
+        .options(db.joinedload(Evidence.owner), db.selectinload(Evidence.note_reviews))
+        .order_by(Evidence.occurred_on)
+    )
 
 
 def waiting_counts(owner_ids: list[int]) -> dict[int, int]:
@@ -248,22 +332,14 @@ class QueueItem:
     days_waiting: int
 
 
-def _queue_query(
-    actor: User, now: date, *, q: str = "", kind: EvidenceKind | None = None, worker_id: int | None = None
-):
-    """Submissions waiting for the actor, oldest first, with their item and worker.
+def _queue_query(*, q: str = "", kind: EvidenceKind | None = None, worker_id: int | None = None):
+    """Submissions waiting for the supervisor (the parameters of :func:`_as_supervisor`), oldest first, with
+    their item and worker.
 
     ``q``: every word (five at most) is in the item's title or the worker's name;
     ``kind``: only items of that kind; ``worker_id``: only that worker's items.
     """
-    owner = db.aliased(User)
-    query = (
-        select(Submission, Evidence, owner)
-        .join(Evidence, Evidence.id == Submission.evidence_id)
-        .join(owner, owner.id == Evidence.owner_id)
-        .where(_waiting(), _reviewable_by(actor, now))
-        .order_by(Submission.submitted_at, Submission.id)
-    )
+    query, owner = _queue_statement()
     for word in search_words(q):
         query = query.where(
             or_(
@@ -287,8 +363,8 @@ def queue(actor: User) -> list[QueueItem]:
     """Submissions waiting for the actor's decision, oldest first (one query)."""
     if not actor.has_role(Role.SUPERVISOR):
         return []
-    now = today()
-    return [_queue_item(row, now) for row in db.session.execute(_queue_query(actor, now)).all()]
+    parameters = _as_supervisor(actor)
+    return [_queue_item(row, parameters["on"]) for row in db.session.execute(_queue_query(), parameters).all()]
 
 
 def queue_page(
@@ -297,11 +373,13 @@ def queue_page(
     """One page of the actor's queue, filtered, oldest first (two queries: the count and the page)."""
     if not actor.has_role(Role.SUPERVISOR):
         return paging.Page([], 0, 1)
-    now = today()
-    page = paging.paginate(_queue_query(actor, now, q=q, kind=kind, worker_id=worker_id), number, scalars=False)
+    parameters = _as_supervisor(actor)
+    page = paging.paginate(
+        _queue_query(q=q, kind=kind, worker_id=worker_id), number, scalars=False, parameters=parameters
+    )
     if not (q or kind or worker_id):  # the whole queue counted: the navigation's count, without counting again
         remembered.remember(_QUEUE_COUNT, actor.id, page.total)
-    return replace(page, items=[_queue_item(row, now) for row in page.items])
+    return replace(page, items=[_queue_item(row, parameters["on"]) for row in page.items])
 
 
 # A supervisor's other pages say how long their queue is (the navigation, a decision's back link). Counted
@@ -333,25 +411,17 @@ def queue_count(actor: User) -> int:
 
 def _count_queue(actor: User, *, up_to: int | None = None) -> int:
     """The queue's length; with ``up_to``, the database stops counting there."""
-    waiting = (
-        select(Submission.id)
-        .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(_waiting(), _reviewable_by(actor, today()))
-        .limit(up_to)
-    )
-    return db.session.scalar(select(func.count()).select_from(waiting.subquery())) or 0
+    parameters = _as_supervisor(actor) | ({"up_to": up_to} if up_to is not None else {})
+    return db.session.scalar(_queue_count_statement(up_to is not None), parameters) or 0
 
 
 def queue_summary(actor: User) -> tuple[int, int | None]:
     """How many submissions wait for the actor, and for how many days the oldest has waited (one query)."""
     if not actor.has_role(Role.SUPERVISOR):
         return 0, None
-    now = today()
-    count, oldest = db.session.execute(
-        select(func.count(Submission.id), func.min(Submission.submitted_at))
-        .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(_waiting(), _reviewable_by(actor, now))
-    ).one()
+    parameters = _as_supervisor(actor)
+    now = parameters["on"]
+    count, oldest = db.session.execute(_queue_summary_statement(), parameters).one()
     remembered.remember(_QUEUE_COUNT, actor.id, count or 0)  # the navigation's, without counting again
     return count or 0, (now - oldest.date()).days if oldest is not None else None
 
@@ -662,27 +732,7 @@ def get_note_for_supervisor_or_404(actor: User, evidence_id: int) -> Evidence:
 
 def notes_to_confirm(actor: User) -> list[Evidence]:
     """Supervision notes naming the actor, of workers they supervise today, not confirmed yet."""
-    confirmed = exists().where(NoteReview.evidence_id == Evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED)
-    supervising = exists().where(
-        SupervisionAssignment.supervisor_id == actor.id,
-        SupervisionAssignment.worker_id == Evidence.owner_id,
-        supervision.active_on(today()),
-    )
-    return list(
-        db.session.scalars(
-            select(Evidence)
-            .where(
-                Evidence.kind == EvidenceKind.SUPERVISION_NOTE,
-                Evidence.supervisor_id == actor.id,
-                duties.not_own(Evidence.owner_id, actor),
-                ~confirmed,
-                supervising,
-                visible_to(actor),
-            )
-            .options(db.joinedload(Evidence.owner), db.selectinload(Evidence.note_reviews))
-            .order_by(Evidence.occurred_on)
-        )
-    )
+    return list(db.session.scalars(_notes_to_confirm_statement(), _as_supervisor(actor)))
 
 
 def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, comment: str) -> NoteReview:

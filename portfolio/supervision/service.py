@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import abort
 from sqlalchemy import and_, exists, or_, select, true
+from sqlalchemy.sql.elements import BindParameter
 
 from .. import duties, idempotency
 from ..audit import ledger
@@ -19,8 +20,8 @@ OWN_ASSIGNMENT = "This is your own supervision: another manager must change it."
 SELF_SUPERVISION = "A worker cannot supervise themselves: choose someone else"
 
 
-def active_on(on: date):
-    """SQL condition: the assignment covers the day ``on``."""
+def active_on(on: date | BindParameter[date]):
+    """SQL condition: the assignment covers the day ``on`` (or a bound parameter for it)."""
     return and_(
         SupervisionAssignment.starts_on <= on,
         or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= on),
