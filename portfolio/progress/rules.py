@@ -59,8 +59,8 @@ class CompetenceStatus(enum.StrEnum):
 
 
 def status_of(accepted: int, linked: int, required: int) -> CompetenceStatus:
-    """The rule itself."""
-    if accepted >= required:
+    """The rule itself: met (:func:`is_met`), else in progress once anything is linked."""
+    if is_met(accepted, required):
         return CompetenceStatus.MET
     if linked > 0:
         return CompetenceStatus.IN_PROGRESS
@@ -68,7 +68,11 @@ def status_of(accepted: int, linked: int, required: int) -> CompetenceStatus:
 
 
 def is_met(accepted: int, required: int) -> bool:
-    return status_of(accepted, 0, required) == CompetenceStatus.MET
+    """Met: at least as many items accepted for the statement as it requires.
+
+    A plain comparison (team pages ask it for every worker and every statement of their next tier).
+    """
+    return accepted >= required
 
 
 # --- Counting, by statement ref -------------------------------------------------------------
