@@ -22,6 +22,7 @@ call :func:`changed`, and after a deploy (older processes wrote no tokens; data 
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from collections import OrderedDict
@@ -30,7 +31,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app
 from markupsafe import Markup
-from sqlalchemy import event, inspect, select
+from sqlalchemy import Select, bindparam, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session
 
@@ -156,14 +157,19 @@ def _tokens(ids: list[int]) -> dict[int, str | None]:
     read: dict[int, str | None] = session.info.setdefault(_READ, {})
     wanted = [owner for owner in (FRAMEWORKS, *ids) if owner not in read]
     if wanted or session.new or session.dirty or session.deleted:
-        rows = session.execute(
-            select(PortfolioVersion.owner_id, PortfolioVersion.token).where(
-                PortfolioVersion.owner_id.in_(wanted or [FRAMEWORKS])
-            )
-        )
+        rows = session.execute(_tokens_statement(), {"owners": wanted or [FRAMEWORKS]})
         read.update(dict.fromkeys(wanted))
         read.update({owner: token for owner, token in rows})
     return read
+
+
+@functools.cache
+def _tokens_statement() -> Select:
+    """Built once per process: nearly every page of a worker's reads tokens, and building the statement
+    cost more than running it."""
+    return select(PortfolioVersion.owner_id, PortfolioVersion.token).where(
+        PortfolioVersion.owner_id.in_(bindparam("owners", expanding=True))
+    )
 
 
 # --- Finding the changes -----------------------------------------------------------------
