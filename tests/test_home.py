@@ -322,3 +322,40 @@ def test_a_worker_with_many_items_waiting_sees_the_oldest_ten_and_a_link_to_all(
     assert 'href="/portfolio/?status=returned"' in page and "See all 13 returned items" in words(page)
     shown = client.get("/portfolio/?status=submitted")
     assert shown.status_code == 200 and "Item 11" in text_of(shown)
+
+
+def test_the_statements_built_once_answer_for_each_worker(app, frameworks):
+    """The home's lists come from statements built once per process with the worker as a parameter: two
+    workers' homes, one after the other, each show their own."""
+    amy, ben = new_worker("Amy Worker"), new_worker("Ben Worker")
+    sue = make_user(Role.SUPERVISOR, email="sue@example.org", name="Sue Supervisor")
+    tom = make_user(Role.SUPERVISOR, email="tom@example.org", name="Tom Supervisor")
+    assign(sue, amy)
+    assign(tom, ben)
+    first_aid, manual_handling = course("First aid"), course("Manual handling")
+    certificate(amy, first_aid, TODAY - timedelta(days=30))
+    certificate(ben, manual_handling, TODAY - timedelta(days=40))
+    db.session.commit()
+    submitted_item(amy, "Amy's walking group")
+    submitted_item(ben, "Ben's allotment")
+    returned(sue, submitted_item(amy, "Amy's poster", ref="PS-LW-02"), "Add the dates.")
+    returned(tom, submitted_item(ben, "Ben's leaflet", ref="PS-LW-02"), "Add the venue.")
+
+    def home_of(worker: User) -> tuple:
+        shown = home.worker_home(worker)
+        return (
+            [(w.evidence.title, [r.name for r in w.reviewers]) for w in shown.waiting],
+            [(e.title, d.comment if d else None) for e, d in shown.returned],
+            {r.item.title: r.certificate.owner_id if r.certificate else None for r in shown.training},
+        )
+
+    assert home_of(amy) == (
+        [("Amy's walking group", ["Sue Supervisor"])],
+        [("Amy's poster", "Add the dates.")],
+        {"First aid": amy.id, "Manual handling": None},
+    )
+    assert home_of(ben) == (
+        [("Ben's allotment", ["Tom Supervisor"])],
+        [("Ben's leaflet", "Add the venue.")],
+        {"First aid": None, "Manual handling": ben.id},
+    )

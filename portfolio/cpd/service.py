@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import abort
-from sqlalchemy import extract, func, select
+from sqlalchemy import Integer, Select, bindparam, extract, func, select
 
 from .. import duties, idempotency
 from ..audit import ledger
@@ -56,16 +57,21 @@ def appraisals_of(worker: User) -> list[Appraisal]:
 
 def appraisals_to_sign(actor: User) -> list[Appraisal]:
     """Appraisals where the actor is the appraiser and has not signed yet."""
-    return list(
-        db.session.scalars(
-            select(Appraisal)
-            .where(
-                Appraisal.appraiser_id == actor.id,
-                Appraisal.appraiser_signed_at.is_(None),
-                duties.not_own(Appraisal.worker_id, actor),
-            )
-            .order_by(Appraisal.held_on)
+    return list(db.session.scalars(_appraisals_to_sign_statement(), {"appraiser_id": actor.id}))
+
+
+@functools.cache
+def _appraisals_to_sign_statement() -> Select:
+    """Built once per process: every home asks for it."""
+    appraiser = bindparam("appraiser_id", type_=Integer())
+    return (
+        select(Appraisal)
+        .where(
+            Appraisal.appraiser_id == appraiser,
+            Appraisal.appraiser_signed_at.is_(None),
+            duties.not_own(Appraisal.worker_id, appraiser),
         )
+        .order_by(Appraisal.held_on)
     )
 
 

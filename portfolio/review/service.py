@@ -434,47 +434,66 @@ class WaitingItem:
     days_waiting: int
 
 
-def waiting_items_of(worker: User, limit: int | None = None) -> list[WaitingItem]:
+def waiting_items_of(worker: User, limit: int) -> list[WaitingItem]:
     """The worker's own items waiting for a decision, oldest first (the first ``limit``), with who reviews them.
 
     Two queries whatever the number of items.
     """
     now = today()
-    rows = db.session.execute(
-        select(Submission, Evidence)
-        .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(Evidence.owner_id == worker.id, _waiting())
-        .order_by(Submission.submitted_at, Submission.id)
-        .limit(limit)
-    ).all()
+    rows = db.session.execute(_waiting_items_statement(), {"owner_id": worker.id, "up_to": limit}).all()
     if not rows:
         return []
     supervisors = supervision.supervisors_of(worker.id, now)
     return [WaitingItem(s, e, reviewers_for(e, now, supervisors), (now - s.submitted_at.date()).days) for s, e in rows]
 
 
-def returned_items_of(worker: User, limit: int | None = None) -> list[tuple[Evidence, Decision | None]]:
+def returned_items_of(worker: User, limit: int) -> list[tuple[Evidence, Decision | None]]:
     """The worker's returned items (the first ``limit``), each with the newest decision on it (why it came back).
 
     Two queries whatever the number of items.
     """
-    items = db.session.scalars(
-        select(Evidence)
-        .where(Evidence.owner_id == worker.id, Evidence.status == EvidenceStatus.RETURNED)
-        .order_by(Evidence.id)
-        .limit(limit)
-    ).all()
+    items = db.session.scalars(_returned_items_statement(), {"owner_id": worker.id, "up_to": limit}).all()
     if not items:
         return []
     newest: dict[int, Decision] = {}
-    for decision in db.session.scalars(
-        select(Decision)
-        .where(Decision.evidence_id.in_([e.id for e in items]))
-        .options(db.joinedload(Decision.supervisor))
-        .order_by(Decision.decided_at, Decision.id)
-    ):
+    for decision in db.session.scalars(_decisions_on_statement(), {"evidence_ids": [e.id for e in items]}):
         newest[decision.evidence_id] = decision  # ordered: the newest wins
     return [(e, newest.get(e.id)) for e in items]
+
+
+# The worker home's lists, built once per process (as the supervisors' statements above).
+
+
+@functools.cache
+def _waiting_items_statement() -> Select:
+    return (
+        select(Submission, Evidence)
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .where(Evidence.owner_id == bindparam("owner_id", type_=Integer()), _waiting())
+        .order_by(Submission.submitted_at, Submission.id)
+        .limit(bindparam("up_to", type_=Integer()))
+    )
+
+
+@functools.cache
+def _returned_items_statement() -> Select:
+    return (
+        select(Evidence)
+        .where(Evidence.owner_id == bindparam("owner_id", type_=Integer()), Evidence.status == EvidenceStatus.RETURNED)
+        .order_by(Evidence.id)
+        .limit(bindparam("up_to", type_=Integer()))
+    )
+
+
+@functools.cache
+def _decisions_on_statement() -> Select:
+    """The decisions on some items, oldest first, with who made them."""
+    return (
+        select(Decision)
+        .where(Decision.evidence_id.in_(bindparam("evidence_ids", expanding=True)))
+        .options(db.joinedload(Decision.supervisor))
+        .order_by(Decision.decided_at, Decision.id)
+    )
 
 
 def own_item_counts(worker: User) -> Mapping[EvidenceStatus, int]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 from flask import abort
-from sqlalchemy import and_, exists, or_, select, true
+from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, or_, select, true
 from sqlalchemy.sql.elements import BindParameter
 
 from .. import duties, idempotency
@@ -45,10 +46,20 @@ def is_supervising(supervisor_id: int, worker_id: int, on: date) -> bool:
 
 def supervisors_of(worker_id: int, on: date | None = None) -> list[User]:
     """The worker's supervisors on ``on``, or at any time when ``on`` is None."""
-    condition = [SupervisionAssignment.worker_id == worker_id, SupervisionAssignment.supervisor_id == User.id]
-    if on is not None:
-        condition.append(active_on(on))
-    return list(db.session.scalars(select(User).where(exists().where(*condition)).order_by(User.name)))
+    parameters = {"worker_id": worker_id} | ({"on": on} if on is not None else {})
+    return list(db.session.scalars(_supervisors_statement(on is not None), parameters))
+
+
+@functools.cache
+def _supervisors_statement(on_a_day: bool) -> Select:
+    """Built once per process (the worker's home and the forms that name a supervisor ask for it)."""
+    condition = [
+        SupervisionAssignment.worker_id == bindparam("worker_id", type_=Integer()),
+        SupervisionAssignment.supervisor_id == User.id,
+    ]
+    if on_a_day:
+        condition.append(active_on(bindparam("on", type_=Date())))
+    return select(User).where(exists().where(*condition)).order_by(User.name)
 
 
 def supervisees_of(supervisor_id: int, on: date) -> list[User]:

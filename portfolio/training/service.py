@@ -11,6 +11,7 @@ certificate still keeps it valid.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 import threading
 from collections import OrderedDict
@@ -344,15 +345,7 @@ class Certificates:
 def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], Certificates]:
     """(worker, course) -> its newest checked certificate and any newer unchecked one (one query)."""
     newest: dict[tuple[int, int | None], Certificates] = {}
-    rows = db.session.scalars(
-        select(Evidence)
-        .where(
-            Evidence.owner_id.in_(worker_ids),
-            Evidence.kind == EvidenceKind.CERTIFICATE,
-            Evidence.training_item_id.is_not(None),
-        )
-        .order_by(Evidence.occurred_on, Evidence.id)
-    )
+    rows = db.session.scalars(_certificates_statement(), {"worker_ids": worker_ids})
     for certificate in rows:  # ordered: newest wins
         found = newest.setdefault((certificate.owner_id, certificate.training_item_id), Certificates())
         if is_checked(certificate):
@@ -360,6 +353,34 @@ def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], 
         else:
             found.unchecked = certificate
     return newest
+
+
+# The two statements of a worker's training (on their home), built once per process: putting them together
+# cost more than running them.
+
+
+@functools.cache
+def _courses_statement() -> Select:
+    """The courses of some frameworks (their keys), in the catalogue's order, retired ones left out."""
+    return (
+        select(TrainingItem)
+        .where(TrainingItem.framework_key.in_(bindparam("keys", expanding=True)), TrainingItem.retired_at.is_(None))
+        .order_by(TrainingItem.position, TrainingItem.title)
+    )
+
+
+@functools.cache
+def _certificates_statement() -> Select:
+    """Some workers' certificates matched to a course, oldest first."""
+    return (
+        select(Evidence)
+        .where(
+            Evidence.owner_id.in_(bindparam("worker_ids", expanding=True)),
+            Evidence.kind == EvidenceKind.CERTIFICATE,
+            Evidence.training_item_id.is_not(None),
+        )
+        .order_by(Evidence.occurred_on, Evidence.id)
+    )
 
 
 def _row(item: TrainingItem, found: Certificates | None, on: date) -> TrainingRow:
@@ -379,11 +400,7 @@ def training_of(workers: list[User]) -> dict[int, list[TrainingRow]]:
     result: dict[int, list[TrainingRow]] = {w.id: [] for w in workers}
     if not keys:
         return result
-    items = db.session.scalars(
-        select(TrainingItem)
-        .where(TrainingItem.framework_key.in_(keys), TrainingItem.retired_at.is_(None))
-        .order_by(TrainingItem.position, TrainingItem.title)
-    ).all()
+    items = db.session.scalars(_courses_statement(), {"keys": sorted(keys)}).all()
     newest = _newest_certificates([w.id for w in workers])
     on = today()
     for worker in workers:
