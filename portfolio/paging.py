@@ -59,12 +59,15 @@ class Page(Generic[T]):
 
     @property
     def first(self) -> int:
-        """The position of this page's first row in the whole list (0 for an empty list)."""
-        return (self.number - 1) * self.per_page + 1 if self.items else 0
+        """The position of this page's first row in the whole list (0 for an empty list).
+
+        From the numbers alone, so that a page's numbers can be kept without its rows (evidence/routes.py).
+        """
+        return (self.number - 1) * self.per_page + 1 if self.total else 0
 
     @property
     def last(self) -> int:
-        return self.first + len(self.items) - 1 if self.items else 0
+        return min(self.number * self.per_page, self.total)
 
     @property
     def has_previous(self) -> bool:

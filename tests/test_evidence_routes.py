@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -1327,6 +1328,11 @@ def rendered(app):
     template_rendered.disconnect(record, app)
 
 
+def without_tokens(page: str) -> str:
+    """The page without its CSRF tokens (signed afresh on every request)."""
+    return re.sub(r'(name="csrf-token" content|name="csrf_token" value)="[^"]*"', r'\1=""', page)
+
+
 def map_row(page: str, ref: str) -> str:
     """The words of one competence's row on the map."""
     statement = competence(ref)
@@ -1339,13 +1345,13 @@ def test_the_maps_rows_are_rendered_once_per_filter_and_then_kept(client, map_wo
     assert rendered.count("evidence/_map_rows.html") == 1
     again = text_of(client.get("/portfolio/map"))
     assert rendered.count("evidence/_map_rows.html") == 1  # the page again, its rows from the kept copy
-    assert again == first
+    assert without_tokens(again) == without_tokens(first)
     assert map_rows(again) == map_rows(first) and len(map_rows(again)) == active_competences(map_world)
 
     filtered = client.get("/portfolio/map?status=in-progress", headers={"HX-Request": "true"})
     assert map_rows(text_of(filtered)) == [competence("PS-LW-01").statement]  # another filter: rendered for it
     assert rendered.count("evidence/_map_rows.html") == 2
-    assert text_of(client.get("/portfolio/map")) == first  # and the whole map is still kept
+    assert without_tokens(text_of(client.get("/portfolio/map"))) == without_tokens(first)  # the map is still kept
     assert rendered.count("evidence/_map_rows.html") == 2
 
 
@@ -1380,3 +1386,84 @@ def test_one_workers_kept_map_is_never_another_workers(client, auth, map_world, 
     auth.login_as(other_worker)
     row = map_row(text_of(client.get("/portfolio/map")), "PS-LW-01")
     assert "No evidence" in row and "draft" not in row
+
+
+# --- My portfolio's list, kept for the whole portfolio until it changes (issue 12, speed) -----------------
+
+
+def test_a_page_of_the_whole_portfolio_is_rendered_once_and_then_kept(client, worker, portfolio, rendered):
+    first = text_of(client.get("/portfolio/"))
+    assert rendered.count("evidence/_list.html") == 1
+    again = text_of(client.get("/portfolio/"))  # the page again, its list from the kept copy
+    assert without_tokens(again) == without_tokens(first)
+    fragment = text_of(client.get("/portfolio/", headers={"HX-Request": "true"}))
+    assert rendered.count("evidence/_list.html") == 1
+    body, _ = swapped_parts(fragment, "evidence-list")
+    assert (
+        listed_titles(body)
+        == listed_titles(first)
+        == [
+            "Community garden visit",
+            "Safeguarding certificate",
+            "Walking group",
+            "Observed assessment",
+        ]
+    )
+    assert status_line(fragment, "evidence-count") == ("4 items", True)  # the numbers kept with it
+
+    for _ in range(2):  # a filtered list is read and rendered every time
+        filtered = text_of(client.get("/portfolio/?kind=reflection"))
+        assert listed_titles(filtered) == ["Community garden visit", "Walking group"]
+    assert rendered.count("evidence/_list.html") == 3
+
+
+def test_each_page_of_the_whole_portfolio_is_kept_with_its_own_numbers(client, worker, rendered):
+    add_rows(
+        worker,
+        [
+            dict(kind=EvidenceKind.OTHER, title=f"Item {n:02d}", occurred_on=date(2025, 1, 1) + timedelta(days=n))
+            for n in range(25)
+        ],
+    )
+    for _ in range(2):
+        first = text_of(client.get("/portfolio/"))
+        second = text_of(client.get("/portfolio/?page=2"))
+        assert listed_titles(first) == [f"Item {n:02d}" for n in range(24, 4, -1)]
+        assert status_of(first, "evidence-count") == "25 items, showing 1 to 20 (page 1 of 2)"
+        assert 'href="/portfolio/?page=2"' in first
+        assert listed_titles(second) == [f"Item {n:02d}" for n in range(4, -1, -1)]
+        assert status_of(second, "evidence-count") == "25 items, showing 21 to 25 (page 2 of 2)"
+    assert rendered.count("evidence/_list.html") == 2
+
+
+def test_a_change_to_the_portfolio_shows_in_the_list_at_once(client, worker):
+    item = make_item(worker, title="First reflection")
+    page = text_of(client.get("/portfolio/"))
+    assert listed_titles(page) == ["First reflection"] and status_of(page, "evidence-count") == "1 item"
+    assert "1 file" not in words(page)
+
+    same = EvidenceInput(
+        title="First reflection",
+        occurred_on=EVENT_DAY,
+        what_happened="I visited a person at home.",
+        what_learned="Listen first.",
+    )
+    service.update_evidence(worker, reload(item), same, [FileStorage(stream=io.BytesIO(PDF), filename="notes.pdf")])
+    assert "Reflective account, 1 file" in words(text_of(client.get("/portfolio/")))  # a file alone, counted at once
+
+    service.remove_file(worker, reload(item), reload(item).files[0])
+    assert "1 file" not in words(text_of(client.get("/portfolio/")))
+
+    service.update_evidence(worker, reload(item), replace(same, title="First reflection, renamed"))
+    make_item(worker, title="Second reflection", occurred_on=EVENT_DAY + timedelta(days=1))
+    page = text_of(client.get("/portfolio/"))
+    assert listed_titles(page) == ["Second reflection", "First reflection, renamed"]
+    assert status_of(page, "evidence-count") == "2 items"
+
+
+def test_one_workers_kept_list_is_never_another_workers(client, auth, worker, other_worker):
+    make_item(worker, title="Wendy's reflection")
+    make_item(other_worker, title="Olive's reflection")
+    assert listed_titles(text_of(client.get("/portfolio/"))) == ["Wendy's reflection"]
+    auth.login_as(other_worker)
+    assert listed_titles(text_of(client.get("/portfolio/"))) == ["Olive's reflection"]

@@ -232,7 +232,7 @@ def test_one_answer_is_kept_per_worker_and_the_least_recently_used_goes_first(ap
     assert count_queries.count == 0  # kept again
 
 
-def test_a_kept_rendering_is_kept_per_owner_and_variant_until_the_portfolio_changes(app, worker):
+def test_a_kept_part_is_kept_per_owner_and_variant_until_the_portfolio_changes(app, worker):
     other = make_worker("Olive Other", "olive@example.org")
     db.session.commit()
     made: list[str] = []
@@ -244,25 +244,47 @@ def test_a_kept_rendering_is_kept_per_owner_and_variant_until_the_portfolio_chan
 
         return rendered
 
-    assert versions.kept_rendering("competence-map", worker.id, None, render("all, 1")) == "all, 1"
-    assert versions.kept_rendering("competence-map", worker.id, None, render("all, 2")) == "all, 1"  # kept
-    assert versions.kept_rendering("competence-map", worker.id, "met", render("met, 1")) == "met, 1"  # its own
-    assert versions.kept_rendering("competence-map", other.id, None, render("other's")) == "other's"  # their own
+    assert versions.kept_for("competence-map", worker.id, None, render("all, 1")) == "all, 1"
+    assert versions.kept_for("competence-map", worker.id, None, render("all, 2")) == "all, 1"  # kept
+    assert versions.kept_for("competence-map", worker.id, "met", render("met, 1")) == "met, 1"  # its own
+    assert versions.kept_for("competence-map", other.id, None, render("other's")) == "other's"  # their own
     assert made == ["all, 1", "met, 1", "other's"]
 
     link_draft(worker, [competence(ONE)])  # committed: the worker's token changes, not the other's
     db.session.commit()
-    assert versions.kept_rendering("competence-map", worker.id, None, render("all, 3")) == "all, 3"
-    assert versions.kept_rendering("competence-map", worker.id, "met", render("met, 2")) == "met, 2"
-    assert versions.kept_rendering("competence-map", other.id, None, render("other's again")) == "other's"
+    assert versions.kept_for("competence-map", worker.id, None, render("all, 3")) == "all, 3"
+    assert versions.kept_for("competence-map", worker.id, "met", render("met, 2")) == "met, 2"
+    assert versions.kept_for("competence-map", other.id, None, render("other's again")) == "other's"
 
 
-def test_a_rendering_from_changes_not_yet_committed_is_not_kept(app, worker):
+def test_a_part_computed_from_changes_not_yet_committed_is_not_kept(app, worker):
     db.session.commit()
     item = link_draft(worker, [competence(ONE)])
     db.session.commit()
     item.status = EvidenceStatus.SUBMITTED
     db.session.flush()
-    assert versions.kept_rendering("competence-map", worker.id, None, lambda: Markup("uncommitted")) == "uncommitted"
+    assert versions.kept_for("competence-map", worker.id, None, lambda: Markup("uncommitted")) == "uncommitted"
     db.session.rollback()
-    assert versions.kept_rendering("competence-map", worker.id, None, lambda: Markup("committed")) == "committed"
+    assert versions.kept_for("competence-map", worker.id, None, lambda: Markup("committed")) == "committed"
+
+
+def test_the_most_recent_variants_of_an_owner_are_kept(app, worker):
+    db.session.commit()
+    made: list[int] = []
+
+    def page(number: int):
+        def compute() -> int:
+            made.append(number)
+            return number
+
+        return compute
+
+    for number in range(1, versions.VARIANTS_KEPT + 2):  # one more than are kept
+        assert versions.kept_for("portfolio-list", worker.id, number, page(number)) == number
+    assert (
+        versions.kept_for("portfolio-list", worker.id, versions.VARIANTS_KEPT + 1, page(0))
+        == versions.VARIANTS_KEPT + 1
+    )
+    assert versions.kept_for("portfolio-list", worker.id, 2, page(2)) == 2  # still kept
+    assert versions.kept_for("portfolio-list", worker.id, 1, page(1)) == 1  # the first was dropped: computed again
+    assert made == [*range(1, versions.VARIANTS_KEPT + 2), 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -80,12 +81,25 @@ def index():
     form = FilterForm(request.args)
     filters = _filters_from(form)
     filtered = any(value for key, value in request.args.items() if key != "page")
+
+    def listing() -> tuple[service.PortfolioPage, Markup]:
+        result = service.portfolio_page(current_user, filters)
+        html = Markup(render_template("evidence/_list.html", form=form, result=result, filtered=filtered))
+        # The page's numbers only (the status line's): no item outlives this request's session.
+        return replace(result, items=[], link_counts={}, file_counts={}), html
+
+    if filtered or form.errors:
+        result, html = listing()
+    else:
+        # A page of the whole portfolio shows nothing but the portfolio: kept, rendered, until it changes.
+        result, html = versions.kept_for("portfolio-list", current_user.id, filters.page, listing)
     return render(
         "evidence/index.html",
         "evidence_list",
         oob=("evidence_status",),
         form=form,
-        result=service.portfolio_page(current_user, filters),
+        result=result,
+        list_html=html,
         filtered=filtered,
     )
 
@@ -544,7 +558,7 @@ def competence_map():
     tiers = service.competence_map(current_user)
     shown = service.with_status(tiers, status)
     # The rows (most of the page's rendering) show only the portfolio and the frameworks: kept until either changes.
-    rows = versions.kept_rendering(
+    rows = versions.kept_for(
         "competence-map",
         current_user.id,
         status,

@@ -5,7 +5,7 @@ The per-competence counts and the newest items per statement are aggregates over
 changes a few times a day. So each worker has a *version token* (``PortfolioVersion``), replaced in the
 same transaction as any change to what those answers are computed from:
 
-- an item (its owner's), a link, a decision, what a decision accepted, a supervision note's review;
+- an item (its owner's), a link, a file, a decision, what a decision accepted, a supervision note's review;
 - a worker's framework;
 - any framework, tier, group, statement or requirement: owner 0, which every answer also depends on
   (and a framework's structure, kept under it alone).
@@ -30,7 +30,6 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
-from markupsafe import Markup
 from sqlalchemy import Select, bindparam, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session
@@ -42,6 +41,7 @@ from ..models import (
     CompetenceGroup,
     Decision,
     Evidence,
+    EvidenceFile,
     EvidenceLink,
     Framework,
     NoteReview,
@@ -62,16 +62,20 @@ _EXTENSION = "portfolio_versions"
 # Answers kept per kind in each process (one per worker): a worker's counts are some KB (their items by
 # status, a few numbers), the newest items per statement up to a few hundred KB for a large portfolio.
 # A framework's structure (tiers, groups, statements, requirements) is one per framework version.
-# Rendered parts of pages (:func:`kept_rendering`): a worker's competence map is about 120 KB of HTML.
+# Rendered parts of pages (:func:`kept_for`): a worker's competence map is about 120 KB of HTML, a page of
+# their portfolio about 25 KB.
 KEPT = {
     "counts": 1000,
     "item-counts": 1000,
     "newest-items": 50,
     "framework-structure": 50,
     "competence-map": 50,
+    "portfolio-list": 100,
 }
+VARIANTS_KEPT = 8  # per owner and kind: filters, page numbers
+_VARIANTS_LOCK = threading.Lock()
 _FRAMEWORK_MODELS = (Framework, Tier, CompetenceGroup, Competence, Requirement)
-_BY_ITEM = (EvidenceLink, Decision, NoteReview)  # rows that belong to an item (evidence_id)
+_BY_ITEM = (EvidenceLink, Decision, NoteReview, EvidenceFile)  # rows that belong to an item (evidence_id)
 
 
 def cached(
@@ -115,19 +119,24 @@ def cached(
     return found
 
 
-def kept_rendering(kind: str, owner_id: int, variant: Hashable, render: Callable[[], Markup]) -> Markup:
-    """``render()``, kept for the owner and ``variant`` (a filter, say) until their portfolio or a framework
-    changes.
+def kept_for(kind: str, owner_id: int, variant: Hashable, compute: Callable[[], V]) -> V:
+    """``compute()``, kept for the owner and ``variant`` (a filter, a page number) until their portfolio or a
+    framework changes.
 
-    For a part of a page that shows nothing but the owner's portfolio and the frameworks (no form, no token,
-    nothing of who is looking). ``render`` must work from answers read in this transaction (the counts):
-    they were read under the same tokens as the kept part, so it is never older than its tokens. Each owner's
-    variants are kept together and dropped together.
+    For a part of a page (rendered HTML, say) that shows nothing but the owner's portfolio and the frameworks:
+    no form, no token, nothing of who is looking. ``compute`` must read only what the tokens cover; what it
+    reads is at least as new as the tokens it is kept under (read first), as for :func:`cached`. An owner's
+    variants are kept together, the most recent ``VARIANTS_KEPT``, and dropped together.
     """
-    variants: dict[Hashable, Markup] = cached(kind, [owner_id], lambda ids: {owner: {} for owner in ids})[owner_id]
-    found = variants.get(variant)
-    if found is None:
-        found = variants[variant] = render()
+    variants: dict[Hashable, Any] = cached(kind, [owner_id], lambda ids: {owner: {} for owner in ids})[owner_id]
+    with _VARIANTS_LOCK:  # an owner's variants are shared by the threads of a threaded server
+        if variant in variants:
+            return variants[variant]
+    found = compute()
+    with _VARIANTS_LOCK:
+        variants[variant] = found
+        while len(variants) > VARIANTS_KEPT:
+            del variants[next(iter(variants))]  # the first kept goes first
     return found
 
 
