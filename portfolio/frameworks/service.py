@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import abort
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from .. import idempotency
 from ..database import begin_write, lock_or_404
@@ -27,19 +28,25 @@ GROUP_NAME_MAX = 300
 
 def current_frameworks() -> list[tuple[Framework, int]]:
     """Every current framework with its number of active competences."""
+    return [(fw, n) for fw, n in db.session.execute(_current_frameworks_statement()).all()]
+
+
+@functools.cache
+def _current_frameworks_statement() -> Select:
+    """Built once per process: the manager's lists ask for it on every view (their framework filter), and
+    putting it together cost more than running it."""
     counts = (
         select(Competence.framework_id, func.count(Competence.id).label("n"))
         .where(Competence.retired_at.is_(None))
         .group_by(Competence.framework_id)
         .subquery()
     )
-    rows = db.session.execute(
+    return (
         select(Framework, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.framework_id == Framework.id)
         .where(Framework.is_current.is_(True))
         .order_by(Framework.title)
-    ).all()
-    return [(fw, n) for fw, n in rows]
+    )
 
 
 def get_framework_or_404(framework_id: int) -> Framework:

@@ -18,12 +18,13 @@ matched by the statement's stable ``ref`` (within the worker's own framework).
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
 
-from sqlalchemy import Select, distinct, func, null, select, type_coerce
+from sqlalchemy import Select, bindparam, distinct, func, null, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
@@ -277,18 +278,23 @@ def newest_verifications(
     worker_ids: list[int], refs: list[str] | None = None
 ) -> dict[tuple[int, str], RequirementVerification]:
     """(worker, requirement ref) -> their newest verification, across framework versions (one query)."""
+    parameters: dict[str, list] = {"worker_ids": worker_ids} | ({"refs": refs} if refs is not None else {})
+    newest: dict[tuple[int, str], RequirementVerification] = {}
+    for verification, ref in db.session.execute(_verifications_statement(refs is not None), parameters):
+        newest[(verification.worker_id, ref)] = verification  # the newest wins (ordered)
+    return newest
+
+
+@functools.cache
+def _verifications_statement(of_some_refs: bool) -> Select:
+    """Built once per process (the progress pages and the manager's lists ask for it on every view)."""
     query = (
         select(RequirementVerification, Requirement.ref)
         .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
-        .where(RequirementVerification.worker_id.in_(worker_ids))
+        .where(RequirementVerification.worker_id.in_(bindparam("worker_ids", expanding=True)))
         .order_by(RequirementVerification.verified_on, RequirementVerification.id)
     )
-    if refs is not None:
-        query = query.where(Requirement.ref.in_(refs))
-    newest: dict[tuple[int, str], RequirementVerification] = {}
-    for verification, ref in db.session.execute(query):
-        newest[(verification.worker_id, ref)] = verification  # the newest wins (ordered)
-    return newest
+    return query.where(Requirement.ref.in_(bindparam("refs", expanding=True))) if of_some_refs else query
 
 
 def requirement_states(worker: User, requirements: Sequence[FrozenRequirement], on: date) -> list[RequirementState]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
 from flask import abort, current_app
-from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy import Integer, Select, and_, bindparam, exists, func, select
 
 from .. import duties, idempotency, paging
 from ..audit import ledger
@@ -100,21 +101,34 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
             if item.ref in rows:
                 rows[item.ref].items.append(item)
     states = rules.requirement_states(worker, framework_tree.requirements, today())
-    open_request = db.session.scalar(
-        select(PromotionRequest).where(
-            PromotionRequest.worker_id == worker.id,
-            ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
-        )
-    )
-    history = db.session.scalars(
-        select(TierChange)
-        .where(TierChange.worker_id == worker.id)
-        .order_by(TierChange.effective_on.desc(), TierChange.id.desc())
-    ).all()
+    open_request = db.session.scalar(_open_request_statement(), {"worker_id": worker.id})
+    history = db.session.scalars(_tier_history_statement(), {"worker_id": worker.id}).all()
     target = rules.next_tier(worker, framework_tree.tiers)
     readiness = readiness_for(target, framework_tree, states)
     return WorkerProgress(
         worker, framework, framework_tree.parts, target, readiness, states, open_request, list(history), framework_tree
+    )
+
+
+# The progress pages' statements, built once per process: putting them together cost more than running them.
+
+
+@functools.cache
+def _open_request_statement() -> Select:
+    """The worker's promotion request not decided yet (a worker has one at most)."""
+    return select(PromotionRequest).where(
+        PromotionRequest.worker_id == bindparam("worker_id", type_=Integer()),
+        ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+    )
+
+
+@functools.cache
+def _tier_history_statement() -> Select:
+    """The worker's tier changes, newest first."""
+    return (
+        select(TierChange)
+        .where(TierChange.worker_id == bindparam("worker_id", type_=Integer()))
+        .order_by(TierChange.effective_on.desc(), TierChange.id.desc())
     )
 
 
@@ -575,15 +589,27 @@ class OverviewRow:
 
 
 def _overview_query(actor: User | None, q: str, framework_id: int | None, only: str) -> Select:
-    query = select(User).where(User.is_worker.is_(True), User.active.is_(True), User.framework_id.is_not(None))
-    if actor is not None:
-        query = query.where(duties.not_own(User.id, actor))
+    """The workers the overview lists (the parameters of :func:`_overview_parameters`), by name."""
+    query = _overview_statement(actor is not None)
     if framework_id:
         query = query.where(User.framework_id == framework_id)
     if only == "waiting":
         query = query.where(review.has_waiting_items(User.id))
-    query = query.where(*name_or_email_matches(q))
+    return query.where(*name_or_email_matches(q))
+
+
+@functools.cache
+def _overview_statement(with_actor: bool) -> Select:
+    """Every active worker with a framework (but the actor), built once per process: the manager's list asks
+    for it on every view, and putting it together cost more than running it."""
+    query = select(User).where(User.is_worker.is_(True), User.active.is_(True), User.framework_id.is_not(None))
+    if with_actor:
+        query = query.where(duties.not_own(User.id, bindparam("actor_id", type_=Integer())))
     return query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name, User.id)
+
+
+def _overview_parameters(actor: User | None) -> dict[str, int]:
+    return {"actor_id": actor.id} if actor is not None else {}
 
 
 def _overview_rows(workers: Sequence[User]) -> list[OverviewRow]:
@@ -616,7 +642,9 @@ def overview(
     *, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = ""
 ) -> list[OverviewRow]:
     """Every worker but the actor: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
-    workers = db.session.scalars(_overview_query(actor, q, framework_id, only)).unique().all()
+    workers = (
+        db.session.scalars(_overview_query(actor, q, framework_id, only), _overview_parameters(actor)).unique().all()
+    )
     rows = _overview_rows(workers)
     if only == "ready":
         rows = [r for r in rows if r.ready]
@@ -632,5 +660,7 @@ def overview_page(
     "ready" and "lapsed" are decided in Python from several tables, so those two filters page the computed rows."""
     if only in ("ready", "lapsed"):
         return paging.paginate_list(overview(actor=actor, q=q, framework_id=framework_id, only=only), number)
-    page = paging.paginate(_overview_query(actor, q, framework_id, only), number)
+    page = paging.paginate(
+        _overview_query(actor, q, framework_id, only), number, parameters=_overview_parameters(actor)
+    )
     return paging.Page(_overview_rows(page.items), page.total, page.number, page.per_page)
