@@ -16,10 +16,9 @@ YOUNG_COLLECTION_THRESHOLD = 10_000
 def settle_heap() -> None:
     """Leave what the app built at start-up out of garbage collection, and collect young objects less often.
 
-    The app's modules, mappers and compiled templates live as long as the process; frozen, a full
-    collection no longer walks them (and, in a server that forks after loading, no longer writes to
-    their pages). Called once per server process, after the app is built: never in tests, where
-    frozen objects would outlive each test's app.
+    The app's modules, mappers and the templates' machinery live as long as the process; frozen, a full
+    collection no longer walks them. Called once per server process (gunicorn loads the app in each
+    worker), after the app is built: never in tests, where frozen objects would outlive each test's app.
     """
     gc.collect()
     gc.freeze()

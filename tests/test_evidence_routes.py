@@ -12,10 +12,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flask import template_rendered
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
+from portfolio.evidence import routes as evidence_routes
 from portfolio.evidence import service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
@@ -1316,16 +1316,20 @@ def test_an_unknown_status_is_ignored_and_said_next_to_the_filter(client, map_wo
 
 
 @pytest.fixture
-def rendered(app):
-    """The names of the templates rendered while the test runs, in order."""
+def rendered(monkeypatch):
+    """The blocks the routes render on their own to keep, as "template:block", in order."""
     names: list[str] = []
+    render_block = evidence_routes.render_block
 
-    def record(sender, template, context, **extra):
-        names.append(template.name)
+    def recording(template: str, block: str, **context):
+        names.append(f"{template}:{block}")
+        return render_block(template, block, **context)
 
-    template_rendered.connect(record, app)
-    yield names
-    template_rendered.disconnect(record, app)
+    monkeypatch.setattr(evidence_routes, "render_block", recording)
+    return names
+
+
+MAP, LIST = "evidence/map.html:competence_map", "evidence/index.html:evidence_list"
 
 
 def without_tokens(page: str) -> str:
@@ -1342,17 +1346,17 @@ def map_row(page: str, ref: str) -> str:
 
 def test_the_maps_rows_are_rendered_once_per_filter_and_then_kept(client, map_world, rendered):
     first = text_of(client.get("/portfolio/map"))
-    assert rendered.count("evidence/_map_rows.html") == 1
+    assert rendered.count(MAP) == 1
     again = text_of(client.get("/portfolio/map"))
-    assert rendered.count("evidence/_map_rows.html") == 1  # the page again, its rows from the kept copy
+    assert rendered.count(MAP) == 1  # the page again, its rows from the kept copy
     assert without_tokens(again) == without_tokens(first)
     assert map_rows(again) == map_rows(first) and len(map_rows(again)) == active_competences(map_world)
 
     filtered = client.get("/portfolio/map?status=in-progress", headers={"HX-Request": "true"})
     assert map_rows(text_of(filtered)) == [competence("PS-LW-01").statement]  # another filter: rendered for it
-    assert rendered.count("evidence/_map_rows.html") == 2
+    assert rendered.count(MAP) == 2
     assert without_tokens(text_of(client.get("/portfolio/map"))) == without_tokens(first)  # the map is still kept
-    assert rendered.count("evidence/_map_rows.html") == 2
+    assert rendered.count(MAP) == 2
 
 
 def test_a_change_to_the_portfolio_shows_on_the_map_at_once(client, auth, map_world):
@@ -1393,11 +1397,11 @@ def test_one_workers_kept_map_is_never_another_workers(client, auth, map_world, 
 
 def test_a_page_of_the_whole_portfolio_is_rendered_once_and_then_kept(client, worker, portfolio, rendered):
     first = text_of(client.get("/portfolio/"))
-    assert rendered.count("evidence/_list.html") == 1
+    assert rendered.count(LIST) == 1
     again = text_of(client.get("/portfolio/"))  # the page again, its list from the kept copy
     assert without_tokens(again) == without_tokens(first)
     fragment = text_of(client.get("/portfolio/", headers={"HX-Request": "true"}))
-    assert rendered.count("evidence/_list.html") == 1
+    assert rendered.count(LIST) == 1
     body, _ = swapped_parts(fragment, "evidence-list")
     assert (
         listed_titles(body)
@@ -1414,7 +1418,7 @@ def test_a_page_of_the_whole_portfolio_is_rendered_once_and_then_kept(client, wo
     for _ in range(2):  # a filtered list is read and rendered every time
         filtered = text_of(client.get("/portfolio/?kind=reflection"))
         assert listed_titles(filtered) == ["Community garden visit", "Walking group"]
-    assert rendered.count("evidence/_list.html") == 3
+    assert rendered.count(LIST) == 3
 
 
 def test_each_page_of_the_whole_portfolio_is_kept_with_its_own_numbers(client, worker, rendered):
@@ -1433,7 +1437,13 @@ def test_each_page_of_the_whole_portfolio_is_kept_with_its_own_numbers(client, w
         assert 'href="/portfolio/?page=2"' in first
         assert listed_titles(second) == [f"Item {n:02d}" for n in range(4, -1, -1)]
         assert status_of(second, "evidence-count") == "25 items, showing 21 to 25 (page 2 of 2)"
-    assert rendered.count("evidence/_list.html") == 2
+    assert rendered.count(LIST) == 2
+
+
+def replace_file_row(stored: EvidenceFile, **changes) -> EvidenceFile:
+    """Another row like ``stored``, for the same item, written without the item changing."""
+    columns = ("evidence_id", "stored_name", "original_name", "content_type", "size", "sha256")
+    return EvidenceFile(**{**{name: getattr(stored, name) for name in columns}, **changes})
 
 
 def test_a_change_to_the_portfolio_shows_in_the_list_at_once(client, worker):
@@ -1449,16 +1459,40 @@ def test_a_change_to_the_portfolio_shows_in_the_list_at_once(client, worker):
         what_learned="Listen first.",
     )
     service.update_evidence(worker, reload(item), same, [FileStorage(stream=io.BytesIO(PDF), filename="notes.pdf")])
-    assert "Reflective account, 1 file" in words(text_of(client.get("/portfolio/")))  # a file alone, counted at once
+    assert "Reflective account, 1 file" in words(text_of(client.get("/portfolio/")))  # a file added with the item
 
-    service.remove_file(worker, reload(item), reload(item).files[0])
-    assert "1 file" not in words(text_of(client.get("/portfolio/")))
+    db.session.add(replace_file_row(reload(item).files[0], stored_name="second.pdf"))  # a file row alone
+    db.session.commit()
+    assert "Reflective account, 2 files" in words(text_of(client.get("/portfolio/")))
+
+    service.remove_file(worker, reload(item), reload(item).files[0])  # a removal alone
+    assert "Reflective account, 1 file" in words(text_of(client.get("/portfolio/")))
 
     service.update_evidence(worker, reload(item), replace(same, title="First reflection, renamed"))
     make_item(worker, title="Second reflection", occurred_on=EVENT_DAY + timedelta(days=1))
     page = text_of(client.get("/portfolio/"))
     assert listed_titles(page) == ["Second reflection", "First reflection, renamed"]
     assert status_of(page, "evidence-count") == "2 items"
+
+
+def test_a_list_with_a_filter_given_twice_is_not_kept_as_the_whole_portfolio(client, worker, portfolio):
+    """An empty value and a real one for the same filter (a hand-made address): the form reads the first, the
+    page links keep both, so the list is not the whole portfolio's and is not kept as it."""
+    add_rows(
+        worker,
+        [
+            dict(kind=EvidenceKind.OTHER, title=f"Item {n:02d}", occurred_on=date(2025, 1, 1) + timedelta(days=n))
+            for n in range(25)
+        ],
+    )
+    twice = text_of(client.get("/portfolio/?kind=&kind=other&page=2"))
+    assert status_of(twice, "evidence-count") == "29 items match your filters, showing 21 to 29 (page 2 of 2)"
+    assert 'href="/portfolio/?kind=other"' in twice
+    whole = text_of(client.get("/portfolio/?page=2"))
+    assert status_of(whole, "evidence-count") == "29 items, showing 21 to 29 (page 2 of 2)"
+    assert 'href="/portfolio/"' in whole and "kind=other" not in whole.split('id="evidence-list"', 1)[1]
+    blank = text_of(client.get("/portfolio/?kind=&status=&page=2"))  # a form sent with no filter chosen
+    assert status_of(blank, "evidence-count") == "29 items, showing 21 to 29 (page 2 of 2)"
 
 
 def test_one_workers_kept_list_is_never_another_workers(client, auth, worker, other_worker):

@@ -268,7 +268,7 @@ def test_a_part_computed_from_changes_not_yet_committed_is_not_kept(app, worker)
     assert versions.kept_for("competence-map", worker.id, None, lambda: Markup("committed")) == "committed"
 
 
-def test_the_most_recent_variants_of_an_owner_are_kept(app, worker):
+def test_the_most_recently_used_variants_of_an_owner_are_kept(app, worker):
     db.session.commit()
     made: list[int] = []
 
@@ -288,3 +288,7 @@ def test_the_most_recent_variants_of_an_owner_are_kept(app, worker):
     assert versions.kept_for("portfolio-list", worker.id, 2, page(2)) == 2  # still kept
     assert versions.kept_for("portfolio-list", worker.id, 1, page(1)) == 1  # the first was dropped: computed again
     assert made == [*range(1, versions.VARIANTS_KEPT + 2), 1]
+    # Page 2, used just now, stayed; page 3, the least recently used, made room for page 1.
+    assert versions.kept_for("portfolio-list", worker.id, 2, page(2)) == 2
+    assert versions.kept_for("portfolio-list", worker.id, 3, page(3)) == 3
+    assert made == [*range(1, versions.VARIANTS_KEPT + 2), 1, 3]

@@ -1388,8 +1388,14 @@ def test_the_statements_built_once_answer_for_each_supervisor_and_each_day(app, 
     note_through_service(amy, sue, title="Amy's supervision")
     note_through_service(ben, tom, title="Ben's supervision")
 
+    def label(supervisor: User) -> str:
+        """The navigation's count, counted by itself (not one another call of this request remembered)."""
+        with app.app_context():
+            return review.waiting_label(supervisor)
+
     def seen_by(supervisor: User) -> tuple:
         return (
+            label(supervisor),
             [item.evidence.title for item in review.queue(supervisor)],
             [item.evidence.title for item in review.queue_page(supervisor, 1).items],
             review.queue_count(supervisor),
@@ -1400,12 +1406,12 @@ def test_the_statements_built_once_answer_for_each_supervisor_and_each_day(app, 
 
     # Each in an app context of its own, as each request is: what a request remembers (remembered.py) stays in it.
     with app.app_context():
-        assert seen_by(sue) == (["Amy's walking group"], ["Amy's walking group"], 1, 1, "1", ["Amy's supervision"])
+        assert seen_by(sue) == ("1", ["Amy's walking group"], ["Amy's walking group"], 1, 1, "1", ["Amy's supervision"])
     with app.app_context():
-        assert seen_by(tom) == (["Ben's allotment"], ["Ben's allotment"], 1, 1, "1", ["Ben's supervision"])
+        assert seen_by(tom) == ("1", ["Ben's allotment"], ["Ben's allotment"], 1, 1, "1", ["Ben's supervision"])
 
     monkeypatch.setattr(review, "today", lambda: TODAY + timedelta(days=1))  # tomorrow: Tom no longer supervises Ben
     with app.app_context():
-        assert seen_by(tom) == ([], [], 0, 0, "0", [])
+        assert seen_by(tom) == ("0", [], [], 0, 0, "0", [])
     with app.app_context():
-        assert seen_by(sue) == (["Amy's walking group"], ["Amy's walking group"], 1, 1, "1", ["Amy's supervision"])
+        assert seen_by(sue) == ("1", ["Amy's walking group"], ["Amy's walking group"], 1, 1, "1", ["Amy's supervision"])

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
 from .. import clock, paging
@@ -80,28 +81,33 @@ def index():
     """My portfolio: every item, newest first, filtered and paginated."""
     form = FilterForm(request.args)
     filters = _filters_from(form)
-    filtered = any(value for key, value in request.args.items() if key != "page")
-
-    def listing() -> tuple[service.PortfolioPage, Markup]:
-        result = service.portfolio_page(current_user, filters)
-        html = Markup(render_template("evidence/_list.html", form=form, result=result, filtered=filtered))
-        # The page's numbers only (the status line's): no item outlives this request's session.
-        return replace(result, items=[], link_counts={}, file_counts={}), html
-
+    # Every value of every parameter: the page links keep them all (paging.list_url).
+    filtered = any(value for key, value in request.args.items(multi=True) if key != "page")
     if filtered or form.errors:
-        result, html = listing()
+        result, kept_list = _portfolio_listing(form, filters, filtered)
     else:
         # A page of the whole portfolio shows nothing but the portfolio: kept, rendered, until it changes.
-        result, html = versions.kept_for("portfolio-list", current_user.id, filters.page, listing)
+        listing = lambda: _portfolio_listing(form, filters, filtered)  # noqa: E731
+        result, kept_list = versions.kept_for("portfolio-list", current_user.id, filters.page, listing)
     return render(
         "evidence/index.html",
         "evidence_list",
         oob=("evidence_status",),
         form=form,
         result=result,
-        list_html=html,
+        kept_list=kept_list,
         filtered=filtered,
     )
+
+
+def _portfolio_listing(
+    form: FilterForm, filters: service.PortfolioFilters, filtered: bool
+) -> tuple[service.PortfolioPage, Markup]:
+    """A page of the portfolio and its list rendered (the page's block); of the page, its numbers only (for the
+    status line), so that no item outlives this request's session."""
+    result = service.portfolio_page(current_user, filters)
+    html = Markup(render_block("evidence/index.html", "evidence_list", form=form, result=result, filtered=filtered))
+    return replace(result, items=[], link_counts={}, file_counts={}), html
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -557,12 +563,13 @@ def competence_map():
     status = CompetenceStatus(form.status.data) if form.validate() and form.status.data else None
     tiers = service.competence_map(current_user)
     shown = service.with_status(tiers, status)
-    # The rows (most of the page's rendering) show only the portfolio and the frameworks: kept until either changes.
-    rows = versions.kept_for(
+    # The map itself (most of the page's rendering) shows only the portfolio and the frameworks: kept, rendered,
+    # until either changes.
+    kept_map = versions.kept_for(
         "competence-map",
         current_user.id,
         status,
-        lambda: Markup(render_template("evidence/_map_rows.html", shown=shown, chosen=status)),
+        lambda: Markup(render_block("evidence/map.html", "competence_map", shown=shown, chosen=status)),
     )
     return render(
         "evidence/map.html",
@@ -572,7 +579,7 @@ def competence_map():
         tiers=tiers,
         shown=shown,
         chosen=status,
-        map_rows=rows,
+        kept_map=kept_map,
     )
 
 

@@ -62,8 +62,9 @@ _EXTENSION = "portfolio_versions"
 # Answers kept per kind in each process (one per worker): a worker's counts are some KB (their items by
 # status, a few numbers), the newest items per statement up to a few hundred KB for a large portfolio.
 # A framework's structure (tiers, groups, statements, requirements) is one per framework version.
-# Rendered parts of pages (:func:`kept_for`): a worker's competence map is about 120 KB of HTML, a page of
-# their portfolio about 25 KB.
+# Rendered parts of pages (:func:`kept_for`), up to VARIANTS_KEPT per worker: a worker's competence map is about
+# 120 KB of HTML (a filtered one less), a page of their portfolio about 25 KB. At worst some 20 MB of each per
+# process; in practice a worker looks at the whole map and the first pages.
 KEPT = {
     "counts": 1000,
     "item-counts": 1000,
@@ -126,17 +127,20 @@ def kept_for(kind: str, owner_id: int, variant: Hashable, compute: Callable[[], 
     For a part of a page (rendered HTML, say) that shows nothing but the owner's portfolio and the frameworks:
     no form, no token, nothing of who is looking. ``compute`` must read only what the tokens cover; what it
     reads is at least as new as the tokens it is kept under (read first), as for :func:`cached`. An owner's
-    variants are kept together, the most recent ``VARIANTS_KEPT``, and dropped together.
+    variants are kept together, the ``VARIANTS_KEPT`` most recently used, and dropped together.
     """
+    if current_app.jinja_env.auto_reload:
+        return compute()  # `make dev`: templates change as they are edited, and a kept rendering would hide it
     variants: dict[Hashable, Any] = cached(kind, [owner_id], lambda ids: {owner: {} for owner in ids})[owner_id]
     with _VARIANTS_LOCK:  # an owner's variants are shared by the threads of a threaded server
         if variant in variants:
-            return variants[variant]
+            found = variants[variant] = variants.pop(variant)  # the most recently used last
+            return found
     found = compute()
     with _VARIANTS_LOCK:
         variants[variant] = found
         while len(variants) > VARIANTS_KEPT:
-            del variants[next(iter(variants))]  # the first kept goes first
+            del variants[next(iter(variants))]  # the least recently used goes first
     return found
 
 

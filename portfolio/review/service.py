@@ -139,21 +139,24 @@ def _waiting():
 # working out their cache keys) cost more than running them, some 0.5 ms each on every page.
 
 
+_SUPERVISOR, _ON = "supervisor_id", "on"  # the parameters' names
+
+
 def _as_supervisor(actor: User) -> dict:
     """The parameters of the statements below for ``actor`` today."""
-    return {"supervisor_id": actor.id, "on": today()}
+    return {_SUPERVISOR: actor.id, _ON: today()}
 
 
 def _supervisor_parameters() -> tuple[BindParameter[int], BindParameter[date]]:
-    return bindparam("supervisor_id", type_=Integer()), bindparam("on", type_=Date())
+    return bindparam(_SUPERVISOR, type_=Integer()), bindparam(_ON, type_=Date())
 
 
 @functools.cache
 def _waiting_for_statement(up_to: bool) -> Select:
-    """The ids of the submissions waiting for the supervisor (with ``up_to``: no more than that many)."""
+    """The submissions waiting for the supervisor, their ids and times (with ``up_to``: no more than that many)."""
     supervisor, on = _supervisor_parameters()
     waiting = (
-        select(Submission.id)
+        select(Submission.id, Submission.submitted_at)
         .join(Evidence, Evidence.id == Submission.evidence_id)
         .where(_waiting(), _reviewable_by(supervisor, on))
     )
@@ -167,12 +170,9 @@ def _queue_count_statement(up_to: bool) -> Select:
 
 @functools.cache
 def _queue_summary_statement() -> Select:
-    supervisor, on = _supervisor_parameters()
-    return (
-        select(func.count(Submission.id), func.min(Submission.submitted_at))
-        .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(_waiting(), _reviewable_by(supervisor, on))
-    )
+    """How many submissions wait for the supervisor, and when the oldest was made."""
+    waiting = _waiting_for_statement(False).subquery()
+    return select(func.count(waiting.c.id), func.min(waiting.c.submitted_at))
 
 
 @functools.cache
@@ -364,7 +364,7 @@ def queue(actor: User) -> list[QueueItem]:
     if not actor.has_role(Role.SUPERVISOR):
         return []
     parameters = _as_supervisor(actor)
-    return [_queue_item(row, parameters["on"]) for row in db.session.execute(_queue_query(), parameters).all()]
+    return [_queue_item(row, parameters[_ON]) for row in db.session.execute(_queue_query(), parameters).all()]
 
 
 def queue_page(
@@ -379,7 +379,7 @@ def queue_page(
     )
     if not (q or kind or worker_id):  # the whole queue counted: the navigation's count, without counting again
         remembered.remember(_QUEUE_COUNT, actor.id, page.total)
-    return replace(page, items=[_queue_item(row, parameters["on"]) for row in page.items])
+    return replace(page, items=[_queue_item(row, parameters[_ON]) for row in page.items])
 
 
 # A supervisor's other pages say how long their queue is (the navigation, a decision's back link). Counted
@@ -420,7 +420,7 @@ def queue_summary(actor: User) -> tuple[int, int | None]:
     if not actor.has_role(Role.SUPERVISOR):
         return 0, None
     parameters = _as_supervisor(actor)
-    now = parameters["on"]
+    now = parameters[_ON]
     count, oldest = db.session.execute(_queue_summary_statement(), parameters).one()
     remembered.remember(_QUEUE_COUNT, actor.id, count or 0)  # the navigation's, without counting again
     return count or 0, (now - oldest.date()).days if oldest is not None else None

@@ -169,6 +169,15 @@ def sign_in_by_cookie(context, app, base_url: str, user) -> None:
     context.add_cookies([{"name": app.config["SESSION_COOKIE_NAME"], "value": cookie, "url": base_url}])
 
 
+def settled(page) -> None:
+    """Wait until htmx has settled its last swap: only then do the new content's triggers listen.
+
+    A boosted page's heading shows at once, but htmx attaches its triggers (a filter's ``change``) when the swap
+    settles, a moment later; a choice made before then is missed.
+    """
+    page.wait_for_function("() => !document.querySelector('.htmx-settling, .htmx-swapping, .htmx-request')")
+
+
 def sign_in(page, email: str, password: str) -> None:
     page.goto("/auth/sign-in")
     page.get_by_label("Email address").fill(email)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from portfolio.extensions import db
 from portfolio.models import EvidenceLink
-from tests.browser.conftest import assert_accessible, sign_in
+from tests.browser.conftest import assert_accessible, settled, sign_in
 from tests.factories import PASSWORD, competence, competences, link_draft, make_worker
 
 pytestmark = pytest.mark.browser
@@ -35,6 +35,7 @@ def test_linking_an_item_to_every_competence_of_a_tier_takes_under_ten_interacti
     page.get_by_role("button", name="Link competences").click()  # a link that looks like a button
     interactions += 1
     page.get_by_role("heading", level=1, name="Link competences").wait_for()
+    settled(page)
     page.get_by_label("Tier").select_option(label="Link Worker")
     interactions += 1
     count = page.locator("#picker-count")
