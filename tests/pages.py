@@ -45,6 +45,13 @@ def words(fragment: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
 
 
+def map_row(page: str, statement: str) -> str:
+    """A row of the competence map as a screen reader reads it (the headings a phone shows in each cell are
+    aria-hidden)."""
+    row = next(r for r in page.split("<tr")[1:] if statement in r)  # [1:]: not a flash message above the map
+    return words(re.sub(r'<span[^>]*aria-hidden="true">[^<]*</span>', "", "<tr" + row.split("</tr>")[0]))
+
+
 def error_next_to(page: str, field: str) -> str:
     """The inline error message of a field (the NHS.UK error-message pattern), as read."""
     assert f'id="{field}-error"' in page, f"no error message next to {field}"

@@ -49,6 +49,7 @@ from tests.pages import (
     date_fields,
     error_next_to,
     files_on_disk,
+    map_row,
     options,
     page_title,
     reload,
@@ -1337,13 +1338,6 @@ def without_tokens(page: str) -> str:
     return re.sub(r'(name="csrf-token" content|name="csrf_token" value)="[^"]*"', r'\1=""', page)
 
 
-def map_row(page: str, ref: str) -> str:
-    """The words of one competence's row on the map."""
-    statement = competence(ref)
-    link = f'<a href="/portfolio/competences/{statement.id}">{statement.statement}</a>'
-    return words(page.split(link, 1)[1].split("</tr>", 1)[0])
-
-
 def test_the_maps_rows_are_rendered_once_per_filter_and_then_kept(client, map_world, rendered):
     first = text_of(client.get("/portfolio/map"))
     assert rendered.count(MAP) == 1
@@ -1360,8 +1354,8 @@ def test_the_maps_rows_are_rendered_once_per_filter_and_then_kept(client, map_wo
 
 
 def test_a_change_to_the_portfolio_shows_on_the_map_at_once(client, auth, map_world):
-    assert "1 draft" in map_row(text_of(client.get("/portfolio/map")), "PS-LW-01")
-    assert "No evidence" in map_row(text_of(client.get("/portfolio/map")), "PS-LW-02")
+    assert "1 draft" in map_row(text_of(client.get("/portfolio/map")), competence("PS-LW-01").statement)
+    assert "No evidence" in map_row(text_of(client.get("/portfolio/map")), competence("PS-LW-02").statement)
     item = make_item(map_world, title="Second reflection")
     response = client.post(
         f"/portfolio/{item.id}/links",
@@ -1369,7 +1363,8 @@ def test_a_change_to_the_portfolio_shows_on_the_map_at_once(client, auth, map_wo
     )
     assert response.status_code == 303
     page = text_of(client.get("/portfolio/map"))
-    assert "1 draft" in map_row(page, "PS-LW-02") and "In progress" in map_row(page, "PS-LW-02")
+    row = map_row(page, competence("PS-LW-02").statement)
+    assert "1 draft" in row and "In progress" in row
     assert map_rows(text_of(client.get("/portfolio/map?status=in-progress"))) == [
         competence("PS-LW-01").statement,
         competence("PS-LW-02").statement,
@@ -1386,9 +1381,9 @@ def test_a_statement_reworded_shows_on_the_map_at_once(client, map_world):
 
 
 def test_one_workers_kept_map_is_never_another_workers(client, auth, map_world, other_worker):
-    assert "1 draft" in map_row(text_of(client.get("/portfolio/map")), "PS-LW-01")
+    assert "1 draft" in map_row(text_of(client.get("/portfolio/map")), competence("PS-LW-01").statement)
     auth.login_as(other_worker)
-    row = map_row(text_of(client.get("/portfolio/map")), "PS-LW-01")
+    row = map_row(text_of(client.get("/portfolio/map")), competence("PS-LW-01").statement)
     assert "No evidence" in row and "draft" not in row
 
 

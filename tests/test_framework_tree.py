@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import zipfile
 from datetime import date, timedelta
 
@@ -35,7 +34,7 @@ from portfolio.progress.rules import CompetenceStatus
 from tests.conftest import built_document
 from tests.factories import LINK_WORKER_FILE, TODAY, assign, link_draft, make_user, meet
 from tests.factories import tier as tier_of
-from tests.pages import pdf_text, text_of, words
+from tests.pages import map_row, pdf_text, text_of, words
 
 NEW_STATEMENT = "Demonstrate conversation skills that follow an evidence-based framework"
 
@@ -194,12 +193,6 @@ def test_another_frameworks_statement_with_the_same_ref_does_not_count(people, f
 
 
 # --- Every view agrees after a new version ----------------------------------------------
-
-
-def map_row(page: str, statement: str) -> str:
-    """A row of the map as a screen reader reads it (the headings a phone shows in each cell are aria-hidden)."""
-    row = next(r for r in page.split("<tr") if statement in r)
-    return words(re.sub(r'<span[^>]*aria-hidden="true">[^<]*</span>', "", "<tr" + row.split("</tr>")[0]))
 
 
 def test_every_view_agrees_after_a_new_framework_version(client, auth, upgraded):
