@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -87,7 +88,7 @@ def index():
         result, kept_list = _portfolio_listing(form, filters, filtered)
     else:
         # A page of the whole portfolio shows nothing but the portfolio: kept, rendered, until it changes.
-        listing = lambda: _portfolio_listing(form, filters, filtered)  # noqa: E731
+        listing = functools.partial(_portfolio_listing, form, filters, filtered)
         result, kept_list = versions.kept_for("portfolio-list", current_user.id, filters.page, listing)
     return render(
         "evidence/index.html",

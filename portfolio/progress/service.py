@@ -588,14 +588,15 @@ class OverviewRow:
     waiting: int
 
 
-def _overview_query(actor: User | None, q: str, framework_id: int | None, only: str) -> Select:
-    """The workers the overview lists (the parameters of :func:`_overview_parameters`), by name."""
+def _overview_query(actor: User | None, q: str, framework_id: int | None, only: str) -> tuple[Select, dict[str, int]]:
+    """The workers the overview lists, by name, and the values of the statement's parameters (given together,
+    so that no caller can run one without the other)."""
     query = _overview_statement(actor is not None)
     if framework_id:
         query = query.where(User.framework_id == framework_id)
     if only == "waiting":
         query = query.where(review.has_waiting_items(User.id))
-    return query.where(*name_or_email_matches(q))
+    return query.where(*name_or_email_matches(q)), ({"actor_id": actor.id} if actor is not None else {})
 
 
 @functools.cache
@@ -606,10 +607,6 @@ def _overview_statement(with_actor: bool) -> Select:
     if with_actor:
         query = query.where(duties.not_own(User.id, bindparam("actor_id", type_=Integer())))
     return query.options(db.joinedload(User.tier), db.joinedload(User.framework)).order_by(User.name, User.id)
-
-
-def _overview_parameters(actor: User | None) -> dict[str, int]:
-    return {"actor_id": actor.id} if actor is not None else {}
 
 
 def _overview_rows(workers: Sequence[User]) -> list[OverviewRow]:
@@ -642,9 +639,8 @@ def overview(
     *, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = ""
 ) -> list[OverviewRow]:
     """Every worker but the actor: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
-    workers = (
-        db.session.scalars(_overview_query(actor, q, framework_id, only), _overview_parameters(actor)).unique().all()
-    )
+    query, parameters = _overview_query(actor, q, framework_id, only)
+    workers = db.session.scalars(query, parameters).unique().all()
     rows = _overview_rows(workers)
     if only == "ready":
         rows = [r for r in rows if r.ready]
@@ -660,7 +656,6 @@ def overview_page(
     "ready" and "lapsed" are decided in Python from several tables, so those two filters page the computed rows."""
     if only in ("ready", "lapsed"):
         return paging.paginate_list(overview(actor=actor, q=q, framework_id=framework_id, only=only), number)
-    page = paging.paginate(
-        _overview_query(actor, q, framework_id, only), number, parameters=_overview_parameters(actor)
-    )
+    query, parameters = _overview_query(actor, q, framework_id, only)
+    page = paging.paginate(query, number, parameters=parameters)
     return paging.Page(_overview_rows(page.items), page.total, page.number, page.per_page)
