@@ -511,6 +511,8 @@ class Evidence(Model):
     anonymity_confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    # When it was last sent for review: the same moment as that submission's ``submitted_at``, so a
+    # worker's waiting items are found in order from the index below, however many they have.
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
@@ -534,9 +536,16 @@ class Evidence(Model):
     __table_args__ = (
         # Progress counts and ranks read a worker's items from these alone: SQLite keeps the id (rowid) in
         # every index; PostgreSQL is given it (INCLUDE) so that it too needs no visit to the wide rows. A
-        # supervisor's queue reads their supervisees' items' kinds and named supervisors from the second.
+        # supervisor's queue reads their supervisees' items' kinds and named supervisors from the second,
+        # and a worker's home their oldest waiting items, in the order they were sent.
         Index("ix_evidence_owner_occurred", "owner_id", "occurred_on", postgresql_include=["id"]),
-        Index("ix_evidence_owner_status", "owner_id", "status", postgresql_include=["id", "kind", "supervisor_id"]),
+        Index(
+            "ix_evidence_owner_status_submitted",
+            "owner_id",
+            "status",
+            "submitted_at",
+            postgresql_include=["id", "kind", "supervisor_id"],
+        ),
         # A worker's certificates (their training), and My portfolio filtered by kind.
         Index("ix_evidence_owner_kind", "owner_id", "kind", "occurred_on", postgresql_include=["id"]),
         CheckConstraint("cpd_hours IS NULL OR (cpd_hours >= 0 AND cpd_hours <= 1000)", name="cpd_hours_range"),

@@ -244,6 +244,16 @@ def submitted_item(worker: User, title: str = "Community walking group", ref: st
     return db.session.scalar(select(Submission).where(Submission.evidence_id == evidence.id))
 
 
+def sent_days_ago(submission: Submission, days: int) -> Submission:
+    """Pretend ``submission`` was sent ``days`` days ago: its time and its item's, which are always the same
+    moment (review.open_submission)."""
+    sent = datetime.now(UTC) - timedelta(days=days)
+    submission.submitted_at = sent
+    db.session.get(Evidence, submission.evidence_id).submitted_at = sent
+    db.session.commit()
+    return submission
+
+
 def supervision_note(worker: User, supervisor: User, title: str = "Supervision in March") -> Evidence:
     """A supervision note of ``worker``'s naming ``supervisor``, written directly (so it may name anyone)."""
     note = Evidence(

@@ -31,6 +31,7 @@ from portfolio.models import (
     EvidenceStatus,
     FeedbackSource,
     Role,
+    Submission,
 )
 from tests.factories import (
     EVIDENCE_MODELS,
@@ -686,6 +687,9 @@ def test_submit_a_draft(app, worker):
     submitted_at = stored.submitted_at if stored.submitted_at.tzinfo else stored.submitted_at.replace(tzinfo=UTC)
     assert submitted_at >= before - timedelta(seconds=1)
     assert stored.is_editable is False
+    # The same moment as its submission's, to the microsecond: the home's waiting list is ordered by it.
+    submission = db.session.scalar(select(Submission).where(Submission.evidence_id == stored.id))
+    assert submission.submitted_at == stored.submitted_at
 
 
 def test_a_submitted_item_cannot_change(app, worker):

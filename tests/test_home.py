@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import select
 
@@ -20,6 +20,7 @@ from tests.factories import (
     course,
     make_user,
     promotion_request,
+    sent_days_ago,
     submitted_item,
     supervision_note,
     tier,
@@ -51,12 +52,6 @@ def new_worker(name: str) -> User:
     return make_user(Role.WORKER, name=name, tier=tier("link-worker", "link-worker"))
 
 
-def waited(submission: Submission, days: int) -> Submission:
-    submission.submitted_at = datetime.now(UTC) - timedelta(days=days)
-    db.session.commit()
-    return submission
-
-
 def returned(supervisor: User, submission: Submission, comment: str) -> Decision:
     linked = {link.competence_id: CompetenceOutcome(True) for link in submission.evidence.links}
     return review.decide(supervisor, submission, outcome=DecisionOutcome.RETURNED, comment=comment, outcomes=linked)
@@ -69,7 +64,7 @@ def test_a_worker_home_says_what_is_next(client, auth, frameworks):
     worker = new_worker("Wendy Worker")
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     assign(sam, worker)
-    waiting = waited(submitted_item(worker, "Walking group"), 3)
+    waiting = sent_days_ago(submitted_item(worker, "Walking group"), 3)
     back = submitted_item(worker, "Cafe poster", ref="PS-LW-02")
     returned(sam, back, "Add the dates of each session.")
     auth.login_as(worker)
@@ -87,6 +82,22 @@ def test_a_worker_home_says_what_is_next(client, auth, frameworks):
     assert f'href="/portfolio/{back.evidence_id}#returned"' in page
     # Workers see no supervisor's or manager's part.
     assert 'id="to-review"' not in page and 'id="service-next"' not in page
+
+
+def test_a_worker_home_lists_what_waits_longest_first(client, auth, frameworks):
+    """Oldest first by when each was sent, not by when it was written: the items here were sent in turn, and
+    then the times changed (as if sent on those days)."""
+    worker = new_worker("Wendy Worker")
+    assign(make_user(Role.SUPERVISOR, name="Sam Supervisor"), worker)
+    for title, days in (("Allotment", 1), ("Bereavement cafe", 9), ("Coffee morning", 4)):
+        sent_days_ago(submitted_item(worker, title), days)
+    auth.login_as(worker)
+    page = text_of(client.get("/"))
+    assert items_of(page, "waiting-items") == [
+        "Bereavement cafe: with Sam Supervisor, waiting 9 days",
+        "Coffee morning: with Sam Supervisor, waiting 4 days",
+        "Allotment: with Sam Supervisor, waiting 1 day",
+    ]
 
 
 def test_a_worker_home_with_nothing_waiting_and_no_supervisor(client, auth, frameworks):
@@ -123,7 +134,7 @@ def supervisor_scene():
 def test_a_supervisor_home_says_who_is_waiting(client, auth, frameworks):
     sam, wendy, walter = supervisor_scene()
     manager = make_user(Role.MANAGER)
-    waited(submitted_item(wendy, "Walking group"), 5)
+    sent_days_ago(submitted_item(wendy, "Walking group"), 5)
     submitted_item(walter, "Cafe poster")
     supervision_note(wendy, sam)
     promotion_request(wendy)
@@ -222,7 +233,7 @@ def test_every_home_runs_a_fixed_number_of_queries(client, auth, frameworks, cou
         for n in range(start, start + count):
             worker = new_worker(f"Worker {n:02}")
             assign(boss, worker)
-            waited(submitted_item(worker, f"Item {n}"), n)
+            sent_days_ago(submitted_item(worker, f"Item {n}"), n)
             back = submitted_item(worker, f"Returned {n}", ref="PS-LW-02")
             returned(boss, back, "Add the dates.")
             supervision_note(worker, boss, title=f"Note {n}")
@@ -230,7 +241,7 @@ def test_every_home_runs_a_fixed_number_of_queries(client, auth, frameworks, cou
             verification(worker, boss, "REQ-DBS", TODAY - timedelta(days=1100), TODAY - timedelta(days=n))
             certificate(worker, safeguarding, TODAY - timedelta(days=400), TODAY - timedelta(days=n))
         # The boss's own items grow too.
-        waited(submitted_item(boss, f"Mine {start}"), start)
+        sent_days_ago(submitted_item(boss, f"Mine {start}"), start)
         returned(other, submitted_item(boss, f"Mine back {start}", ref="PS-LW-02"), "Say more.")
         people.invite(
             boss,
@@ -300,13 +311,13 @@ def test_a_worker_with_many_items_waiting_sees_the_oldest_ten_and_a_link_to_all(
     for n in range(2):
         returned(supervisor, submitted_item(worker, f"Back {n}", ref="PS-LW-02"), "Add the dates.")
     for n in range(3):
-        waited(submitted_item(worker, f"Item {n:02}"), 30 - n)
+        sent_days_ago(submitted_item(worker, f"Item {n:02}"), 30 - n)
     auth.login_as(worker)
     client.get("/")  # warm up
     before = queries_for_home(client, count_queries)
 
     for n in range(3, 12):
-        waited(submitted_item(worker, f"Item {n:02}"), 30 - n)
+        sent_days_ago(submitted_item(worker, f"Item {n:02}"), 30 - n)
     for n in range(2, 13):
         returned(supervisor, submitted_item(worker, f"Back {n}", ref="PS-LW-02"), "Add the dates.")
     after = queries_for_home(client, count_queries)

@@ -151,6 +151,18 @@ def test_downgrade_to_base_and_upgrade_again(tmp_path):
             db.engine.dispose()
 
 
+def insert_user(connection, email: str, name: str, *, worker: bool = False, supervisor: bool = False) -> None:
+    """User 1, written as a migration of its day finds it (no model: the models are at head)."""
+    connection.execute(
+        text(
+            "INSERT INTO users (id, email, name, password_hash, is_worker, is_supervisor, is_manager,"
+            " active, invited, session_version, created_at)"
+            " VALUES (1, :email, :name, 'x', :worker, :supervisor, 0, 1, 0, 1, '2026-11-27 09:00:00')"
+        ),
+        {"email": email, "name": name, "worker": worker, "supervisor": supervisor},
+    )
+
+
 def test_notices_from_before_the_digest_are_never_emailed_again(tmp_path):
     """0022_notify_digest: every notice already made counts as emailed; everyone starts on the daily digest."""
     fresh = sqlite_app(tmp_path, "fresh.db")
@@ -158,13 +170,7 @@ def test_notices_from_before_the_digest_are_never_emailed_again(tmp_path):
         try:
             upgrade(revision="0021_credentials")
             with db.engine.begin() as connection:
-                connection.execute(
-                    text(
-                        "INSERT INTO users (id, email, name, password_hash, is_worker, is_supervisor, is_manager,"
-                        " active, invited, session_version, created_at)"
-                        " VALUES (1, 'sam@example.org', 'Sam', 'x', 0, 1, 0, 1, 0, 1, '2026-11-27 09:00:00')"
-                    )
-                )
+                insert_user(connection, "sam@example.org", "Sam", supervisor=True)
                 connection.execute(
                     text(
                         "INSERT INTO notifications (user_id, message, url, created_at)"
@@ -176,6 +182,53 @@ def test_notices_from_before_the_digest_are_never_emailed_again(tmp_path):
                 notice = connection.execute(text("SELECT items, emailed_at, group_key FROM notifications")).one()
                 assert (notice.items, str(notice.emailed_at)[:19], notice.group_key) == (1, "2026-11-27 10:00:00", None)
                 assert connection.execute(text("SELECT email_frequency FROM users")).scalar_one() == "daily"
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_items_waiting_take_their_open_submissions_time(tmp_path):
+    """0027_evidence_waiting_order: an item waiting now has its open submission's time, to the microsecond, so
+    the home's index order is the submissions' order; items not waiting, or decided, keep theirs."""
+    fresh = sqlite_app(tmp_path, "fresh.db")
+    with fresh.app_context():
+        try:
+            upgrade(revision="0026_evidence_owner_kind")
+            with db.engine.begin() as connection:
+                insert_user(connection, "wendy@example.org", "Wendy", worker=True)
+                for item, status in ((1, "submitted"), (2, "signed-off"), (3, "returned")):
+                    connection.execute(
+                        text(
+                            "INSERT INTO evidence (id, owner_id, kind, status, title, occurred_on, is_private,"
+                            " what_happened, what_learned, practice_change, next_steps, description,"
+                            " search_text, created_at, updated_at, submitted_at)"
+                            " VALUES (:id, 1, 'other', :status, 'Walking group', '2026-11-01', 0, '', '', '', '', '', '',"
+                            " '2026-11-27 09:00:00', '2026-11-27 09:00:00', '2026-11-27 10:00:00.000001')"
+                        ),
+                        {"id": item, "status": status},
+                    )
+                    connection.execute(
+                        text(
+                            "INSERT INTO submissions (id, evidence_id, submitted_at, content_hash)"
+                            " VALUES (:id, :id, '2026-11-27 10:00:00.000250', :hash)"
+                        ),
+                        {"id": item, "hash": "0" * 64},
+                    )
+                connection.execute(
+                    text(
+                        "INSERT INTO decisions (submission_id, evidence_id, supervisor_id, outcome, comment,"
+                        " content_hash, decided_at) VALUES (2, 2, 1, 'signed-off', '', :hash, '2026-11-28 09:00:00')"
+                    ),
+                    {"hash": "0" * 64},
+                )
+            upgrade()
+            with db.engine.connect() as connection:
+                times = dict(connection.execute(text("SELECT id, submitted_at FROM evidence")).all())
+            assert times == {
+                1: "2026-11-27 10:00:00.000250",  # waiting: its open submission's time
+                2: "2026-11-27 10:00:00.000001",  # decided: as it was
+                3: "2026-11-27 10:00:00.000001",  # not waiting: as it was
+            }
         finally:
             db.session.remove()
             db.engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -45,6 +45,7 @@ from tests.factories import (
     competence,
     make_user,
     promotion_request,
+    sent_days_ago,
     tier,
 )
 from tests.pages import audit_rows, error_next_to, long_date, reload, row_counts, status_of, text_of, words
@@ -71,10 +72,7 @@ def submission_of(evidence: Evidence) -> Submission:
 
 def backdate(evidence: Evidence, days: int) -> Submission:
     """Pretend the item's latest submission was made ``days`` days ago."""
-    submission = submission_of(evidence)
-    submission.submitted_at = datetime.now(UTC) - timedelta(days=days)
-    db.session.commit()
-    return submission
+    return sent_days_ago(submission_of(evidence), days)
 
 
 def notices_of(user: User) -> list[Notification]:

@@ -695,9 +695,7 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
     if confirmable and confirm_anonymous and evidence.anonymity_confirmed_at is None:
         evidence.anonymity_confirmed_at = datetime.now(UTC)
     evidence.status = EvidenceStatus.SUBMITTED
-    evidence.submitted_at = datetime.now(UTC)
-    db.session.flush()
-    review.open_submission(actor, evidence)
+    review.open_submission(actor, evidence)  # stamps evidence.submitted_at
     db.session.commit()
     return evidence
 

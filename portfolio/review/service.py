@@ -264,8 +264,15 @@ def get_submission_for_review_or_404(actor: User, submission_id: int) -> Submiss
 
 
 def open_submission(actor: User, evidence: Evidence) -> Submission:
-    """Record a submission inside the caller's write transaction and tell the reviewers."""
-    submission = Submission(evidence_id=evidence.id, content_hash=content_hash(evidence))
+    """Record a submission inside the caller's write transaction and tell the reviewers.
+
+    The item's ``submitted_at`` is the submission's, to the microsecond: the worker's home reads their
+    oldest waiting items in that order from an index of evidence (models.Evidence).
+    """
+    evidence.submitted_at = datetime.now(UTC)
+    submission = Submission(
+        evidence_id=evidence.id, content_hash=content_hash(evidence), submitted_at=evidence.submitted_at
+    )
     db.session.add(submission)
     db.session.flush()
     reviewers = reviewers_for(evidence, today())
@@ -470,7 +477,9 @@ def _waiting_items_statement() -> Select:
         select(Submission, Evidence)
         .join(Evidence, Evidence.id == Submission.evidence_id)
         .where(Evidence.owner_id == bindparam("owner_id", type_=Integer()), _waiting())
-        .order_by(Submission.submitted_at, Submission.id)
+        # The item's submitted_at is its open submission's (open_submission): in this order the database
+        # reads the first few from the owner-status-time index, not every waiting item sorted.
+        .order_by(Evidence.submitted_at, Evidence.id)
         .limit(bindparam("up_to", type_=Integer()))
     )
 
