@@ -1386,6 +1386,18 @@ def test_the_statements_built_once_answer_for_each_supervisor_and_each_day(app, 
     note_through_service(amy, sue, title="Amy's supervision")
     note_through_service(ben, tom, title="Ben's supervision")
 
+    # What Sue sees, on either day: Amy's item and note, and Amy in her team (one item waiting, a note).
+    amy_for_sue = (
+        "1",
+        ["Amy's walking group"],
+        ["Amy's walking group"],
+        1,
+        1,
+        "1",
+        ["Amy's supervision"],
+        [("Amy Worker", 1, True)],
+    )
+
     def label(supervisor: User) -> str:
         """The navigation's count, counted by itself (not one another call of this request remembered)."""
         with app.app_context():
@@ -1400,16 +1412,26 @@ def test_the_statements_built_once_answer_for_each_supervisor_and_each_day(app, 
             review.queue_summary(supervisor)[0],
             review.waiting_label(supervisor),
             [note.title for note in review.notes_to_confirm(supervisor)],
+            [(row.worker.name, row.waiting, row.last_note is not None) for row in review.team(supervisor)],
         )
 
     # Each in an app context of its own, as each request is: what a request remembers (remembered.py) stays in it.
     with app.app_context():
-        assert seen_by(sue) == ("1", ["Amy's walking group"], ["Amy's walking group"], 1, 1, "1", ["Amy's supervision"])
+        assert seen_by(sue) == amy_for_sue
     with app.app_context():
-        assert seen_by(tom) == ("1", ["Ben's allotment"], ["Ben's allotment"], 1, 1, "1", ["Ben's supervision"])
+        assert seen_by(tom) == (
+            "1",
+            ["Ben's allotment"],
+            ["Ben's allotment"],
+            1,
+            1,
+            "1",
+            ["Ben's supervision"],
+            [("Ben Worker", 1, True)],
+        )
 
     monkeypatch.setattr(review, "today", lambda: TODAY + timedelta(days=1))  # tomorrow: Tom no longer supervises Ben
     with app.app_context():
-        assert seen_by(tom) == ("0", [], [], 0, 0, "0", [])
+        assert seen_by(tom) == ("0", [], [], 0, 0, "0", [], [])
     with app.app_context():
-        assert seen_by(sue) == ("1", ["Amy's walking group"], ["Amy's walking group"], 1, 1, "1", ["Amy's supervision"])
+        assert seen_by(sue) == amy_for_sue

@@ -167,12 +167,17 @@ def counts(worker_ids: list[int]) -> Counts:
     transaction reads once).
     """
     result = Counts({}, {})
-    for owner, kept in versions.cached("counts", worker_ids, _count).items():
+    for owner, kept in _kept_counts(worker_ids).items():
         for ref, by_status in kept.linked.items():
             result.linked[(owner, ref)] = dict(by_status)
         for ref, n in kept.accepted.items():
             result.accepted[(owner, ref)] = n
     return result
+
+
+def _kept_counts(worker_ids: list[int]) -> dict[int, _WorkerCounts]:
+    """Each worker's counts as this process keeps them (read-only: shared between requests)."""
+    return versions.cached("counts", worker_ids, _count)
 
 
 def _count(worker_ids: list[int]) -> dict[int, _WorkerCounts]:
@@ -349,20 +354,24 @@ def next_tier_progress(workers: Sequence[User]) -> dict[int, TierProgress]:
     framework_ids = {w.framework_id for w in workers if w.framework_id}
     if not framework_ids:
         return {w.id: TierProgress(None, 0, 0) for w in workers}
-    accepted = accepted_counts([w.id for w in workers])  # first: it reads the frameworks' token too
+    counted = _kept_counts([w.id for w in workers])  # first: it reads the frameworks' token too
     kept = structures(sorted(framework_ids))
     tiers = [t for s in kept.values() for t in s.tiers]
     competences = [c for s in kept.values() for c in s.competences]
-    required_by_tier: dict[int, list[FrozenCompetence]] = {}  # workers share a few target tiers
+    # Workers share a few target tiers: each one's statements, as (ref, items required), worked out once.
+    # A team page asks this for some 20 workers and 80 statements each, so the loop reads plain values.
+    required_by_tier: dict[int, list[tuple[str, int]]] = {}
     result: dict[int, TierProgress] = {}
     for worker in workers:
+        worker_id = worker.id
         target = next_tier(worker, tiers)
         if target is None:
-            result[worker.id] = TierProgress(None, 0, 0)
+            result[worker_id] = TierProgress(None, 0, 0)
             continue
         if target.id not in required_by_tier:
-            required_by_tier[target.id] = required_for(target, tiers, competences)
+            required_by_tier[target.id] = [(c.ref, c.required_count) for c in required_for(target, tiers, competences)]
         required = required_by_tier[target.id]
-        met = sum(1 for c in required if is_met(accepted.get((worker.id, c.ref), 0), c.required_count))
-        result[worker.id] = TierProgress(target, met, len(required))
+        accepted = counted[worker_id].accepted
+        met = sum(1 for ref, needed in required if is_met(accepted.get(ref, 0), needed))
+        result[worker_id] = TierProgress(target, met, len(required))
     return result

@@ -216,12 +216,15 @@ def _notes_to_confirm_statement() -> Select:
 
 def waiting_counts(owner_ids: list[int]) -> dict[int, int]:
     """How many of each owner's items wait for a decision (one query, from the (owner, status) index alone)."""
-    return dict(
-        db.session.execute(
-            select(Evidence.owner_id, func.count())
-            .where(Evidence.owner_id.in_(owner_ids), _item_waits())
-            .group_by(Evidence.owner_id)
-        ).all()
+    return dict(db.session.execute(_waiting_counts_statement(), {"owner_ids": owner_ids}).all())
+
+
+@functools.cache
+def _waiting_counts_statement() -> Select:
+    return (
+        select(Evidence.owner_id, func.count())
+        .where(Evidence.owner_id.in_(bindparam("owner_ids", expanding=True)), _item_waits())
+        .group_by(Evidence.owner_id)
     )
 
 
@@ -838,47 +841,16 @@ def team(actor: User) -> list[TeamRow]:
     """The actor's current supervisees with their progress, in a fixed number of queries."""
     from ..progress import rules
 
-    now = today()
-    workers = db.session.scalars(
-        select(User)
-        .where(
-            duties.not_own(User.id, actor),
-            exists().where(
-                SupervisionAssignment.supervisor_id == actor.id,
-                SupervisionAssignment.worker_id == User.id,
-                supervision.active_on(now),
-            ),
-        )
-        .options(db.joinedload(User.tier), db.joinedload(User.framework))
-        .order_by(User.name)
-    ).all()
+    workers = db.session.scalars(_supervisees_statement(), _as_supervisor(actor)).all()
     if not workers:
         return []
     ids = [w.id for w in workers]
     progress = rules.next_tier_progress(workers)
     waiting = waiting_counts(ids)
-    last_notes = dict(
-        db.session.execute(
-            select(Evidence.owner_id, func.max(Evidence.occurred_on))
-            .where(Evidence.owner_id.in_(ids), Evidence.kind == EvidenceKind.SUPERVISION_NOTE)
-            .group_by(Evidence.owner_id)
-        ).all()
-    )
-    # Open requests this supervisor has not recommended on yet (one query; a worker has one open at most).
+    last_notes = dict(db.session.execute(_last_notes_statement(), {"owner_ids": ids}).all())
     to_recommend = {
         r.worker_id: r
-        for r in db.session.scalars(
-            select(PromotionRequest)
-            .where(
-                PromotionRequest.worker_id.in_(ids),
-                ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
-                ~exists().where(
-                    PromotionRecommendation.request_id == PromotionRequest.id,
-                    PromotionRecommendation.supervisor_id == actor.id,
-                ),
-            )
-            .options(db.joinedload(PromotionRequest.target_tier))
-        )
+        for r in db.session.scalars(_to_recommend_statement(), {"worker_ids": ids, _SUPERVISOR: actor.id})
     }
     return [
         TeamRow(
@@ -892,3 +864,56 @@ def team(actor: User) -> list[TeamRow]:
         )
         for w in workers
     ]
+
+
+# The team's statements, built once per process (as the queue's above).
+
+
+@functools.cache
+def _supervisees_statement() -> Select:
+    """The people the supervisor supervises on the day (never themselves), with their framework and tier."""
+    supervisor, on = _supervisor_parameters()
+    return (
+        select(User)
+        .where(
+            duties.not_own(User.id, supervisor),
+            exists().where(
+                SupervisionAssignment.supervisor_id == supervisor,
+                SupervisionAssignment.worker_id == User.id,
+                supervision.active_on(on),
+            ),
+        )
+        .options(db.joinedload(User.tier), db.joinedload(User.framework))
+        .order_by(User.name)
+    )
+
+
+@functools.cache
+def _last_notes_statement() -> Select:
+    """Each owner's newest supervision note's date."""
+    return (
+        select(Evidence.owner_id, func.max(Evidence.occurred_on))
+        .where(
+            Evidence.owner_id.in_(bindparam("owner_ids", expanding=True)),
+            Evidence.kind == EvidenceKind.SUPERVISION_NOTE,
+        )
+        .group_by(Evidence.owner_id)
+    )
+
+
+@functools.cache
+def _to_recommend_statement() -> Select:
+    """The workers' open promotion requests the supervisor has not recommended on yet (one open at most each)."""
+    supervisor, _on = _supervisor_parameters()
+    return (
+        select(PromotionRequest)
+        .where(
+            PromotionRequest.worker_id.in_(bindparam("worker_ids", expanding=True)),
+            ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+            ~exists().where(
+                PromotionRecommendation.request_id == PromotionRequest.id,
+                PromotionRecommendation.supervisor_id == supervisor,
+            ),
+        )
+        .options(db.joinedload(PromotionRequest.target_tier))
+    )
