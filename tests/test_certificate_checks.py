@@ -143,6 +143,10 @@ def test_changing_a_checked_certificate_needs_a_new_check(worker, supervisor):
 # --- The pages ----------------------------------------------------------------------------------
 
 
+# The tag of a certificate not checked yet, as the NHS.UK tag component draws it.
+BLUE_UNCHECKED_TAG = r'<strong class="nhsuk-tag nhsuk-tag--blue"\s*>\s*Uploaded, not checked\s*</strong>'
+
+
 def test_unchecked_everywhere_the_certificate_appears(client, auth, worker, manager):
     item = course("Safeguarding adults", 36)
     cert = uploaded(worker, item)
@@ -150,10 +154,13 @@ def test_unchecked_everywhere_the_certificate_appears(client, auth, worker, mana
     home = text_of(client.get("/"))
     training_table = words(home.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0])
     assert "Safeguarding adults Uploaded, not checked" in training_table
+    assert re.search(BLUE_UNCHECKED_TAG, home)
     item_page = words(text_of(client.get(f"/portfolio/{cert.id}")))
     assert "Checked Uploaded, not checked: it counts for training compliance once a supervisor or manager" in item_page
     auth.login_as(manager)
-    matrix = words(text_of(client.get("/training/link-worker/compliance")))
+    matrix_page = text_of(client.get("/training/link-worker/compliance"))
+    assert re.search(BLUE_UNCHECKED_TAG, matrix_page)
+    matrix = words(matrix_page)
     assert "Uploaded, not checked" in matrix
     only_unchecked = words(text_of(client.get("/training/link-worker/compliance?status=unchecked")))
     assert "Wendy Worker" in only_unchecked

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, request, url_for
+from typing import cast
+
+from flask import Blueprint, Response, current_app, flash, g, redirect, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from .. import paging
 from ..access import manager_required, role_required
+from ..components import Components
 from ..csvexport import csv_response
 from ..errors import FieldError, show_on_form
 from ..evidence import files
@@ -18,8 +22,29 @@ from ..models import Role
 from ..rendering import render
 from . import service
 from .forms import ComplianceFilterForm, TrainingItemForm
+from .service import TrainingStatus
 
 bp = Blueprint("training", __name__, url_prefix="/training")
+
+# Each training status as an NHS.UK tag: red when expired, yellow when due soon, and so on.
+TAG_CLASSES = {
+    TrainingStatus.EXPIRED: "nhsuk-tag--red",
+    TrainingStatus.DUE: "nhsuk-tag--yellow",
+    TrainingStatus.MISSING: "nhsuk-tag--grey",
+    TrainingStatus.UNCHECKED: "nhsuk-tag--blue",
+    TrainingStatus.VALID: "nhsuk-tag--green",
+}
+
+
+@bp.app_template_global("training_tag")
+def training_tag(status: TrainingStatus) -> Markup:
+    """The status's tag, drawn once per request: the compliance matrix shows one in each of up to 150 cells,
+    and calling the component for each cost more than the rest of the table."""
+    drawn = g.setdefault("training_tags", {})
+    if status not in drawn:
+        components = cast(Components, current_app.jinja_env.globals["nhsuk"])
+        drawn[status] = components.tag({"text": status.label, "classes": TAG_CLASSES[status]})
+    return drawn[status]
 
 
 @bp.get("/")
