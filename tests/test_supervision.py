@@ -251,6 +251,8 @@ def test_ending_an_assignment(client, auth, manager, people):
     }
     assert not service.is_supervising(people["sam"].id, people["wendy"].id, TODAY)
     assert service.is_supervising(people["sam"].id, people["wendy"].id, last_day)
+    # One statement, built once, for every pair and day: the roles reversed are not a supervision.
+    assert not service.is_supervising(people["wendy"].id, people["sam"].id, last_day)
     page = text_of(client.get("/supervision/"))
     assert f"ends on {long_date(last_day)}" in page
     assert ledger.verify().ok

@@ -31,15 +31,19 @@ def active_on(on: date | BindParameter[date]):
 
 def is_supervising(supervisor_id: int, worker_id: int, on: date) -> bool:
     """True if ``supervisor_id`` is assigned to ``worker_id`` on the day ``on``."""
-    return bool(
-        db.session.scalar(
-            select(
-                exists().where(
-                    SupervisionAssignment.supervisor_id == supervisor_id,
-                    SupervisionAssignment.worker_id == worker_id,
-                    active_on(on),
-                )
-            )
+    parameters = {"supervisor_id": supervisor_id, "worker_id": worker_id, "on": on}
+    return bool(db.session.scalar(_supervising_statement(), parameters))
+
+
+@functools.cache
+def _supervising_statement() -> Select:
+    """Built once per process: a supervisor's pages about a worker ask it twice a view (whether they may see
+    the worker, whether they may recommend), and building it cost more than running it."""
+    return select(
+        exists().where(
+            SupervisionAssignment.supervisor_id == bindparam("supervisor_id", type_=Integer()),
+            SupervisionAssignment.worker_id == bindparam("worker_id", type_=Integer()),
+            active_on(bindparam("on", type_=Date())),
         )
     )
 
