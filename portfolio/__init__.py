@@ -50,7 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         Path(app.config["TEMPLATE_CACHE_FOLDER"]).mkdir(parents=True, exist_ok=True)
         app.jinja_env.bytecode_cache = FileSystemBytecodeCache(app.config["TEMPLATE_CACHE_FOLDER"])
 
-    from .database import configure_engine, install_query_count_header, is_app_table
+    from .database import configure_engine, end_read_only_transactions, install_query_count_header, is_app_table
 
     db.init_app(app)
     migrate.init_app(
@@ -66,6 +66,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
 
     configure_engine(app)
+    end_read_only_transactions(app)
     install_query_count_header(app)
 
     from . import tasks

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from flask import Flask, abort, g, has_request_context
-from sqlalchemy import Select, event, select
+from sqlalchemy import CompoundSelect, Select, event, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from .extensions import Base, db
+
+log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Base)
 
@@ -36,6 +40,62 @@ def configure_engine(app: Flask) -> None:
     def _sqlite_begin(connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def end_read_only_transactions(app: Flask) -> None:
+    """End a request's transaction that only read with COMMIT, not ROLLBACK.
+
+    The two are the same for a transaction that changed nothing, but psycopg forgets every prepared
+    statement of its connection at a ROLLBACK; so a page's queries, asked a few times, are prepared and
+    PostgreSQL plans them once instead of at every request. A statement other than a SELECT the app built
+    (a flush, an update, any SQL written out as text) marks the transaction as writing; a writing transaction
+    the request left open is rolled back as before, and so is the transaction of a request that failed.
+    """
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _mark_writing(conn, _cursor, statement, _parameters, context, _executemany) -> None:
+        if not _only_reads(statement, context):
+            conn.info[_WRITING] = True
+
+    @event.listens_for(engine, "begin")
+    def _transaction_began(conn) -> None:
+        conn.info.pop(_WRITING, None)
+
+    # Registered after Flask-SQLAlchemy's teardown (which closes the session, rolling back), so it runs first:
+    # Flask runs teardown functions last registered first.
+    @app.teardown_appcontext
+    def _commit_if_only_read(error: BaseException | None) -> None:
+        if error is not None or not db.session.registry.has():
+            return
+        session = db.session()
+        if not session.in_transaction() or session.new or session.dirty or session.deleted:
+            return
+        if session.info.get(_AWAITS_COMMIT) or _WRITING in session.connection().info:
+            return
+        try:
+            session.commit()
+        except SQLAlchemyError:  # the connection went away: the session's own teardown rolls back and closes
+            log.warning("Could not end a read-only transaction with a commit", exc_info=True)
+
+
+_WRITING = "writing"  # Connection.info: a statement that may write ran in this transaction
+_AWAITS_COMMIT = "awaits_commit"  # Session.info: work is queued for the transaction's commit
+
+
+def awaits_commit(session) -> None:
+    """Say that the session's transaction holds work for after its commit (an email to send): should the
+    request leave it open, it is rolled back, never committed on its behalf."""
+    session.info[_AWAITS_COMMIT] = True
+
+
+def _only_reads(statement: str, context) -> bool:
+    """True for a SELECT built with SQLAlchemy, or a statement that only manages the transaction (BEGIN)."""
+    compiled = getattr(context, "compiled", None)
+    if compiled is not None and isinstance(getattr(compiled, "statement", None), (Select, CompoundSelect)):
+        return True
+    return not is_query(statement)
 
 
 # Statements that only manage the connection or transaction, not queries a page asks for.

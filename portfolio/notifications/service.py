@@ -30,7 +30,7 @@ from sqlalchemy import ScalarSelect, event, func, select, update
 
 from .. import remembered, tasks
 from ..clock import on_the_clock, today
-from ..database import begin_write, insert_missing, lock, lock_all, lock_first, lock_or_404
+from ..database import awaits_commit, begin_write, insert_missing, lock, lock_all, lock_first, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import EmailFrequency, Notification, User
@@ -117,6 +117,7 @@ def email_after_commit(mail: Mail) -> None:
     """Queue ``mail`` once the current transaction commits (nothing if it rolls back, or without SMTP)."""
     if current_app.config.get("SMTP_HOST"):
         db.session.info.setdefault(PENDING, []).append(mail)
+        awaits_commit(db.session())
 
 
 def send(mail: Mail) -> None:
