@@ -10,6 +10,7 @@ from flask import Flask, abort, g, has_request_context
 from sqlalchemy import CompoundSelect, Select, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.dml import UpdateBase
 
 from .extensions import Base, db
 
@@ -70,14 +71,20 @@ def end_read_only_transactions(app: Flask) -> None:
         if error is not None or not db.session.registry.has():
             return
         session = db.session()
-        if not session.in_transaction() or session.new or session.dirty or session.deleted:
-            return
-        if session.info.get(_AWAITS_COMMIT) or _WRITING in session.connection().info:
-            return
         try:
-            session.commit()
-        except SQLAlchemyError:  # the connection went away: the session's own teardown rolls back and closes
+            if _only_read(session):
+                session.commit()
+        except SQLAlchemyError:  # e.g. the connection went away: the session's own teardown rolls back and closes
             log.warning("Could not end a read-only transaction with a commit", exc_info=True)
+
+
+def _only_read(session) -> bool:
+    """The session's transaction is open, healthy, changed nothing and holds nothing for its commit."""
+    if not session.in_transaction() or not session.is_active:  # not active: a failed flush awaits its rollback
+        return False
+    if session.new or session.dirty or session.deleted or session.info.get(_AWAITS_COMMIT):
+        return False
+    return _WRITING not in session.connection().info
 
 
 _WRITING = "writing"  # Connection.info: a statement that may write ran in this transaction
@@ -90,11 +97,19 @@ def awaits_commit(session) -> None:
     session.info[_AWAITS_COMMIT] = True
 
 
+def commit_no_longer_awaited(session) -> None:
+    """The work queued for the transaction's commit was done (it committed) or dropped (it rolled back)."""
+    session.info.pop(_AWAITS_COMMIT, None)
+
+
 def _only_reads(statement: str, context) -> bool:
-    """True for a SELECT built with SQLAlchemy, or a statement that only manages the transaction (BEGIN)."""
+    """True for a SELECT built with SQLAlchemy (with no INSERT, UPDATE or DELETE in a WITH clause), or a
+    statement that only manages the transaction (BEGIN)."""
     compiled = getattr(context, "compiled", None)
     if compiled is not None and isinstance(getattr(compiled, "statement", None), (Select, CompoundSelect)):
-        return True
+        return not any(
+            isinstance(getattr(cte, "element", None), UpdateBase) for cte in getattr(compiled, "ctes", None) or ()
+        )
     return not is_query(statement)
 
 

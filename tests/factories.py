@@ -569,7 +569,9 @@ def waiting_item(worker: User, title: str = "Waiting for review") -> Evidence:
     item = link_draft(
         worker, competences("link-worker", "link-worker")[:1], title=title, status=EvidenceStatus.SUBMITTED
     )
-    db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
+    # The item's time is its open submission's, as review.open_submission writes them.
+    item.submitted_at = datetime.now(UTC)
+    db.session.add(Submission(evidence_id=item.id, submitted_at=item.submitted_at, content_hash=HASH))
     db.session.commit()
     return item
 

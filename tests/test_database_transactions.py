@@ -7,9 +7,15 @@ the request never made end with ROLLBACK, as before: nothing half-written is eve
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import event, func, select, text
+from types import SimpleNamespace
 
+import pytest
+from flask import abort
+from sqlalchemy import event, func, select, text, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import IntegrityError
+
+from portfolio import database
 from portfolio.extensions import db
 from portfolio.models import Role, User
 from portfolio.notifications import service as notifications
@@ -119,3 +125,93 @@ def test_a_read_after_a_committed_write_ends_with_a_commit(app, client, endings)
     assert client.get("/test/writes-then-reads").status_code == 200
     assert endings == ["commit", "commit"]
     assert people_named("Whole") == 1
+
+
+def test_a_request_that_wrote_then_refused_is_rolled_back(app, client, endings):
+    """A refusal the app answers itself (a 404 page) is no failure to Flask: the mark still rolls it back."""
+
+    def writes_then_refuses():
+        db.session.add(User(email="refused@example.org", name="Refused", password_hash="x"))
+        db.session.flush()
+        abort(404)
+
+    add_route(app, "/test/writes-then-refuses", writes_then_refuses)
+    assert client.get("/test/writes-then-refuses").status_code == 404
+    # The error page (signed out) reads the organisation's name on a connection of its own: a rollback too.
+    assert endings == ["rollback", "rollback"]
+    assert people_named("Refused") == 0
+
+
+def test_an_update_statement_left_uncommitted_is_rolled_back(app, client, endings):
+    someone_id = make_user(Role.WORKER, name="Before").id
+    db.session.commit()
+    db.session.close()
+    endings.clear()
+
+    def updates_in_bulk():
+        db.session.execute(update(User).where(User.id == someone_id).values(name="Bulk"))
+        return "done"
+
+    add_route(app, "/test/updates-in-bulk", updates_in_bulk)
+    assert client.get("/test/updates-in-bulk").status_code == 200
+    assert endings == ["rollback"]
+    assert people_named("Bulk") == 0
+
+
+def test_a_failed_flush_left_as_it_is_ends_quietly_with_a_rollback(app, client, endings):
+    """A flush that failed leaves the session waiting for a rollback: the teardown leaves it to the session's
+    own (which rolls back and returns the connection), and raises nothing."""
+    make_user(Role.WORKER, email="taken@example.org")
+    db.session.commit()
+    db.session.close()
+    endings.clear()
+
+    def swallows_a_failed_flush():
+        db.session.add(User(email="taken@example.org", name="Second", password_hash="x"))
+        try:
+            db.session.flush()
+        except IntegrityError:
+            pass  # no rollback: what this test is about
+        return "done"
+
+    add_route(app, "/test/swallows-a-failed-flush", swallows_a_failed_flush)
+    assert client.get("/test/swallows-a-failed-flush").status_code == 200
+    assert endings == ["rollback"]
+    assert people_named("Second") == 0
+    assert client.get("/test/swallows-a-failed-flush").status_code == 200  # the next request has a clean session
+
+
+def test_mail_sent_at_a_commit_lets_later_reads_commit(app, client, endings, monkeypatch):
+    """Once the commit that waited for it has sent the mail, what the request reads next ends with a commit."""
+    app.config["SMTP_HOST"] = "mail.example.org"
+    sent: list[notifications.Mail] = []
+    monkeypatch.setattr(notifications, "queue", sent.append)
+
+    def writes_mails_then_reads():
+        db.session.add(User(email="mailed@example.org", name="Mailed", password_hash="x"))
+        notifications.email_after_commit(notifications.Mail("mailed@example.org", "Subject", "Body"))
+        db.session.commit()
+        db.session.scalar(select(func.count()).select_from(User))
+        return "done"
+
+    add_route(app, "/test/writes-mails-then-reads", writes_mails_then_reads)
+    assert client.get("/test/writes-mails-then-reads").status_code == 200
+    assert endings == ["commit", "commit"]
+    assert [mail.to for mail in sent] == ["mailed@example.org"]
+
+
+def _context_of(statement) -> SimpleNamespace:
+    """What an execution context offers the classification: the statement compiled (for PostgreSQL)."""
+    return SimpleNamespace(compiled=statement.compile(dialect=postgresql.dialect()))
+
+
+def test_what_counts_as_only_reading():
+    """A SELECT built with SQLAlchemy reads; one whose WITH clause updates (PostgreSQL allows it) writes, as do
+    updates and SQL written out; BEGIN manages the transaction."""
+    plain = select(User.id).where(User.name == "Wendy")
+    updating = update(User).where(User.name == "Wendy").values(name="Wanda").returning(User.id).cte("renamed")
+    assert database._only_reads(str(plain), _context_of(plain))
+    assert not database._only_reads("WITH renamed AS (UPDATE ...)", _context_of(select(updating.c.id)))
+    assert not database._only_reads("UPDATE users ...", _context_of(update(User).values(name="Wanda")))
+    assert not database._only_reads("SELECT 1", SimpleNamespace(compiled=None))  # text: it may be anything
+    assert database._only_reads("BEGIN IMMEDIATE", None)

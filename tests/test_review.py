@@ -1435,3 +1435,21 @@ def test_the_statements_built_once_answer_for_each_supervisor_and_each_day(app, 
         assert seen_by(tom) == ("0", [], [], 0, 0, "0", [], [])
     with app.app_context():
         assert seen_by(sue) == amy_for_sue
+
+
+def test_the_request_to_recommend_is_each_supervisors_own(app, frameworks):
+    """Two supervisors of one worker: the one who recommended has nothing left to do, the other has the
+    request; the statement, built for the first, answers for the second."""
+    amy = new_worker("Amy Worker")
+    sue = make_user(Role.SUPERVISOR, email="sue@example.org", name="Sue Supervisor")
+    tom = make_user(Role.SUPERVISOR, email="tom@example.org", name="Tom Supervisor")
+    assign(sue, amy)
+    assign(tom, amy)
+    request = promotion_request(amy, recommended_by=sue)
+
+    with app.app_context():
+        assert [(row.worker.name, row.to_recommend) for row in review.team(sue)] == [("Amy Worker", None)]
+    with app.app_context():
+        [row] = review.team(tom)
+        assert row.worker.name == "Amy Worker" and row.to_recommend is not None
+        assert row.to_recommend.id == request.id

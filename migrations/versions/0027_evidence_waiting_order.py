@@ -34,9 +34,18 @@ def _is_postgresql() -> bool:
 
 def _replace(drop: str, create: str, columns: list[str]) -> None:
     if _is_postgresql():
+        # Each step commits on its own, so a run stopped half-way can be run again. (A build that failed
+        # leaves an INVALID index behind: drop it by hand, DROP INDEX CONCURRENTLY, before running again.)
         with op.get_context().autocommit_block():
-            op.create_index(create, "evidence", columns, postgresql_include=INCLUDE, postgresql_concurrently=True)
-            op.drop_index(drop, table_name="evidence", postgresql_concurrently=True)
+            op.create_index(
+                create,
+                "evidence",
+                columns,
+                postgresql_include=INCLUDE,
+                postgresql_concurrently=True,
+                if_not_exists=True,
+            )
+            op.drop_index(drop, table_name="evidence", postgresql_concurrently=True, if_exists=True)
     else:
         with op.batch_alter_table("evidence") as batch:
             batch.create_index(create, columns)
@@ -44,11 +53,12 @@ def _replace(drop: str, create: str, columns: list[str]) -> None:
 
 
 def upgrade():
-    # The items waiting now take their open submission's time (set a moment apart until this revision).
+    # The items waiting now take their open submission's time (set a moment apart until this revision). An
+    # item has one open submission (submit locks it); max() keeps the statement valid should one have two.
     op.execute(
         sa.text(
             "UPDATE evidence SET submitted_at = ("
-            " SELECT submissions.submitted_at FROM submissions"
+            " SELECT max(submissions.submitted_at) FROM submissions"
             " WHERE submissions.evidence_id = evidence.id AND submissions.withdrawn_at IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM decisions WHERE decisions.submission_id = submissions.id))"
             " WHERE status = 'submitted' AND EXISTS ("

@@ -30,7 +30,16 @@ from sqlalchemy import ScalarSelect, event, func, select, update
 
 from .. import remembered, tasks
 from ..clock import on_the_clock, today
-from ..database import awaits_commit, begin_write, insert_missing, lock, lock_all, lock_first, lock_or_404
+from ..database import (
+    awaits_commit,
+    begin_write,
+    commit_no_longer_awaited,
+    insert_missing,
+    lock,
+    lock_all,
+    lock_first,
+    lock_or_404,
+)
 from ..errors import FieldError
 from ..extensions import db
 from ..models import EmailFrequency, Notification, User
@@ -159,11 +168,13 @@ def queue(mail: Mail, what: str = "notification") -> None:
 
 
 def _send_pending(session) -> None:
+    commit_no_longer_awaited(session)
     for mail in session.info.pop(PENDING, []):
         queue(mail)
 
 
 def _drop_pending(session) -> None:
+    commit_no_longer_awaited(session)
     session.info.pop(PENDING, None)
 
 

@@ -26,7 +26,7 @@ from ..database import begin_write, lock_all, lock_first, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import AuditEntry, Framework, Invitation, Role, SupervisionAssignment, Tier, User
-from ..notifications.service import PENDING, Mail
+from ..notifications.service import Mail, email_after_commit
 from ..supervision import service as supervision
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -319,9 +319,7 @@ def _new_invitation(actor: User, person: User) -> str:
             f"Set your password here (the link works once, for {days} days):\n{invitation_url(token)}\n\n"
             "If you did not expect this email, you can ignore it.\n"
         )
-        db.session.info.setdefault(PENDING, []).append(
-            Mail(person.email, "You are invited to the evidence portfolio", body)
-        )
+        email_after_commit(Mail(person.email, "You are invited to the evidence portfolio", body))
     return token
 
 
