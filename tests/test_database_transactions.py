@@ -41,6 +41,16 @@ def add_route(app, path: str, view) -> None:
     app.add_url_rule(path, path.strip("/").replace("/", "_"), view)
 
 
+def existing_person(endings: list[str], **details: str) -> int:
+    """A person written (and committed) before the request under test; how their transactions ended is not
+    recorded."""
+    person_id = make_user(Role.WORKER, **details).id
+    db.session.commit()
+    db.session.close()
+    endings.clear()
+    return person_id
+
+
 def people_named(name: str) -> int:
     return db.session.scalar(select(func.count()).select_from(User).where(User.name == name)) or 0
 
@@ -69,10 +79,7 @@ def test_a_request_that_wrote_and_did_not_commit_is_rolled_back(app, client, end
 
 def test_sql_written_out_counts_as_writing(app, client, endings):
     """A statement the app did not build as a SELECT may write: the transaction is rolled back."""
-    someone_id = make_user(Role.WORKER, name="Before").id
-    db.session.commit()
-    db.session.close()
-    endings.clear()
+    someone_id = existing_person(endings, name="Before")
 
     def renames_by_hand():
         db.session.execute(text("UPDATE users SET name = 'Renamed' WHERE id = :id"), {"id": someone_id})
@@ -143,10 +150,7 @@ def test_a_request_that_wrote_then_refused_is_rolled_back(app, client, endings):
 
 
 def test_an_update_statement_left_uncommitted_is_rolled_back(app, client, endings):
-    someone_id = make_user(Role.WORKER, name="Before").id
-    db.session.commit()
-    db.session.close()
-    endings.clear()
+    someone_id = existing_person(endings, name="Before")
 
     def updates_in_bulk():
         db.session.execute(update(User).where(User.id == someone_id).values(name="Bulk"))
@@ -161,10 +165,7 @@ def test_an_update_statement_left_uncommitted_is_rolled_back(app, client, ending
 def test_a_failed_flush_left_as_it_is_ends_quietly_with_a_rollback(app, client, endings):
     """A flush that failed leaves the session waiting for a rollback: the teardown leaves it to the session's
     own (which rolls back and returns the connection), and raises nothing."""
-    make_user(Role.WORKER, email="taken@example.org")
-    db.session.commit()
-    db.session.close()
-    endings.clear()
+    existing_person(endings, email="taken@example.org")
 
     def swallows_a_failed_flush():
         db.session.add(User(email="taken@example.org", name="Second", password_hash="x"))
