@@ -6,3 +6,19 @@ document.addEventListener('htmx:configRequest', function (event) {
     event.detail.headers['X-CSRFToken'] = meta.getAttribute('content');
   }
 });
+
+// A list's search box asks for results as you type (templates/_paging.html). Each answer would add a
+// step to the browser's history, so Back would step through every pause in the typing. An answer to
+// typing that follows an answer to typing replaces the step instead: Back returns to the list as it was
+// before the search. (htmx hands this event its own history record, so changing its type is enough.)
+var typedSearchPath = null;
+document.addEventListener('htmx:beforeHistoryUpdate', function (event) {
+  var history = event.detail.history;
+  var config = event.detail.requestConfig;
+  var trigger = config && config.triggeringEvent;
+  var typed = trigger && (trigger.type === 'input' || trigger.type === 'search');
+  if (typed && history.type === 'push' && typedSearchPath === location.pathname + location.search) {
+    history.type = 'replace';
+  }
+  typedSearchPath = typed ? history.path : null;
+});

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portfolio.models import Role
-from tests.browser.conftest import assert_accessible, sign_in
+from tests.browser.conftest import assert_accessible, settled, sign_in
 from tests.factories import LONG_NAME, PASSWORD, make_user, many_users, tier, waiting_items
 
 pytestmark = pytest.mark.browser
@@ -44,6 +44,30 @@ def test_a_supervisor_pages_through_the_queue_and_filters_it_in_place(page, live
     page.go_back()
     page.wait_for_url("**/review/?page=2")
     expect(page.locator("table.review-queue tbody tr")).to_have_count(25)
+
+
+def test_typing_a_search_in_pauses_leaves_one_step_in_the_history(page, live_server, frameworks):
+    """Each pause in the typing brings its answer, but only the first adds a step: Back leaves the search."""
+    supervisor = make_user(Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor")
+    waiting_items(supervisor, many_users(20, tier=tier("link-worker", "link-worker")), 3)
+    sign_in(page, "sam@example.org", PASSWORD)
+    page.goto("/review/")
+    status = page.locator("#queue-status")
+    expect(status).to_have_text("60 submissions, showing 1 to 25 (page 1 of 3)")
+    search = page.get_by_label("Title or worker's name")
+    first_name = LONG_NAME.split()[0]
+
+    search.press_sequentially(first_name, delay=20)
+    expect(status).to_have_text("60 submissions match your filters, showing 1 to 25 (page 1 of 3)")
+    settled(page)
+    search.press_sequentially(" 007", delay=20)  # after a pause: a second answer
+    expect(status).to_have_text("3 submissions match your filters")
+    settled(page)
+    assert "q=" in page.url and "007" in page.url
+
+    page.go_back()
+    page.wait_for_url("**/review/")
+    expect(status).to_have_text("60 submissions, showing 1 to 25 (page 1 of 3)")
 
 
 def test_the_queue_pages_with_javascript_off(browser, live_server, frameworks):
