@@ -13,13 +13,19 @@ from tests.factories import LONG_NAME, PASSWORD, make_user, many_users, tier, wa
 pytestmark = pytest.mark.browser
 
 
-def test_a_supervisor_pages_through_the_queue_and_filters_it_in_place(page, live_server, frameworks):
+def queue_of_sixty(page):
+    """Sam's review queue of 60 submissions (20 workers, 3 each), open at its first page; its status line."""
     supervisor = make_user(Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor")
     waiting_items(supervisor, many_users(20, tier=tier("link-worker", "link-worker")), 3)
     sign_in(page, "sam@example.org", PASSWORD)
     page.goto("/review/")
     status = page.locator("#queue-status")
     expect(status).to_have_text("60 submissions, showing 1 to 25 (page 1 of 3)")
+    return status
+
+
+def test_a_supervisor_pages_through_the_queue_and_filters_it_in_place(page, live_server, frameworks):
+    status = queue_of_sixty(page)
     assert_accessible(page)
     # Marks that survive only if nothing reloads and the status element is never replaced.
     page.evaluate("window.notReloaded = true; document.getElementById('queue-status').dataset.lasting = 'yes'")
@@ -48,12 +54,7 @@ def test_a_supervisor_pages_through_the_queue_and_filters_it_in_place(page, live
 
 def test_typing_a_search_in_pauses_leaves_one_step_in_the_history(page, live_server, frameworks):
     """Each pause in the typing brings its answer, but only the first adds a step: Back leaves the search."""
-    supervisor = make_user(Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor")
-    waiting_items(supervisor, many_users(20, tier=tier("link-worker", "link-worker")), 3)
-    sign_in(page, "sam@example.org", PASSWORD)
-    page.goto("/review/")
-    status = page.locator("#queue-status")
-    expect(status).to_have_text("60 submissions, showing 1 to 25 (page 1 of 3)")
+    status = queue_of_sixty(page)
     search = page.get_by_label("Title or worker's name")
     first_name = LONG_NAME.split()[0]
 
