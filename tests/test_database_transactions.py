@@ -36,9 +36,11 @@ def endings(app):
         event.remove(db.engine, name, listener)
 
 
-def add_route(app, path: str, view) -> None:
-    """A route of the test's own (added before the app's first request)."""
-    app.add_url_rule(path, path.strip("/").replace("/", "_"), view)
+def ask(app, client, view):
+    """GET a route of the test's own serving ``view`` (added on first use, before the app's first request)."""
+    if view.__name__ not in app.view_functions:
+        app.add_url_rule("/test/" + view.__name__, view.__name__, view)
+    return client.get("/test/" + view.__name__)
 
 
 def existing_person(endings: list[str], **details: str) -> int:
@@ -71,8 +73,7 @@ def test_a_request_that_wrote_and_did_not_commit_is_rolled_back(app, client, end
         db.session.flush()  # the INSERT ran: the transaction has written
         return "done"
 
-    add_route(app, "/test/forgets-to-commit", forgets_to_commit)
-    assert client.get("/test/forgets-to-commit").status_code == 200
+    assert ask(app, client, forgets_to_commit).status_code == 200
     assert endings == ["rollback"]
     assert people_named("Half Written") == 0
 
@@ -85,8 +86,7 @@ def test_sql_written_out_counts_as_writing(app, client, endings):
         db.session.execute(text("UPDATE users SET name = 'Renamed' WHERE id = :id"), {"id": someone_id})
         return "done"
 
-    add_route(app, "/test/renames-by-hand", renames_by_hand)
-    assert client.get("/test/renames-by-hand").status_code == 200
+    assert ask(app, client, renames_by_hand).status_code == 200
     assert endings == ["rollback"]
     assert people_named("Renamed") == 0 and people_named("Before") == 1
 
@@ -96,9 +96,8 @@ def test_a_request_that_failed_is_rolled_back(app, client, endings):
         db.session.scalar(select(func.count()).select_from(User))
         raise RuntimeError("something went wrong")
 
-    add_route(app, "/test/fails", fails_after_reading)
     with pytest.raises(RuntimeError):  # testing: Flask hands the error to the test
-        client.get("/test/fails")
+        ask(app, client, fails_after_reading)
     assert endings == ["rollback"]
 
 
@@ -113,8 +112,7 @@ def test_mail_queued_for_a_commit_never_made_is_not_sent(app, client, endings, m
         notifications.email_after_commit(notifications.Mail("sam@example.org", "Subject", "Body"))
         return "done"
 
-    add_route(app, "/test/queues-mail", queues_mail_only)
-    assert client.get("/test/queues-mail").status_code == 200
+    assert ask(app, client, queues_mail_only).status_code == 200
     assert endings == ["rollback"]
     assert sent == []
 
@@ -128,8 +126,7 @@ def test_a_read_after_a_committed_write_ends_with_a_commit(app, client, endings)
         db.session.scalar(select(func.count()).select_from(User))
         return "done"
 
-    add_route(app, "/test/writes-then-reads", writes_then_reads)
-    assert client.get("/test/writes-then-reads").status_code == 200
+    assert ask(app, client, writes_then_reads).status_code == 200
     assert endings == ["commit", "commit"]
     assert people_named("Whole") == 1
 
@@ -142,8 +139,7 @@ def test_a_request_that_wrote_then_refused_is_rolled_back(app, client, endings):
         db.session.flush()
         abort(404)
 
-    add_route(app, "/test/writes-then-refuses", writes_then_refuses)
-    assert client.get("/test/writes-then-refuses").status_code == 404
+    assert ask(app, client, writes_then_refuses).status_code == 404
     # The error page (signed out) reads the organisation's name on a connection of its own: a rollback too.
     assert endings == ["rollback", "rollback"]
     assert people_named("Refused") == 0
@@ -156,8 +152,7 @@ def test_an_update_statement_left_uncommitted_is_rolled_back(app, client, ending
         db.session.execute(update(User).where(User.id == someone_id).values(name="Bulk"))
         return "done"
 
-    add_route(app, "/test/updates-in-bulk", updates_in_bulk)
-    assert client.get("/test/updates-in-bulk").status_code == 200
+    assert ask(app, client, updates_in_bulk).status_code == 200
     assert endings == ["rollback"]
     assert people_named("Bulk") == 0
 
@@ -175,11 +170,10 @@ def test_a_failed_flush_left_as_it_is_ends_quietly_with_a_rollback(app, client, 
             pass  # no rollback: what this test is about
         return "done"
 
-    add_route(app, "/test/swallows-a-failed-flush", swallows_a_failed_flush)
-    assert client.get("/test/swallows-a-failed-flush").status_code == 200
+    assert ask(app, client, swallows_a_failed_flush).status_code == 200
     assert endings == ["rollback"]
     assert people_named("Second") == 0
-    assert client.get("/test/swallows-a-failed-flush").status_code == 200  # the next request has a clean session
+    assert ask(app, client, swallows_a_failed_flush).status_code == 200  # the next request has a clean session
 
 
 def test_mail_sent_at_a_commit_lets_later_reads_commit(app, client, endings, monkeypatch):
@@ -195,8 +189,7 @@ def test_mail_sent_at_a_commit_lets_later_reads_commit(app, client, endings, mon
         db.session.scalar(select(func.count()).select_from(User))
         return "done"
 
-    add_route(app, "/test/writes-mails-then-reads", writes_mails_then_reads)
-    assert client.get("/test/writes-mails-then-reads").status_code == 200
+    assert ask(app, client, writes_mails_then_reads).status_code == 200
     assert endings == ["commit", "commit"]
     assert [mail.to for mail in sent] == ["mailed@example.org"]
 

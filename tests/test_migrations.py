@@ -8,6 +8,7 @@ on a separate SQLite file, because the shared database is in use by every test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from alembic.autogenerate import compare_metadata
@@ -126,29 +127,36 @@ def sqlite_app(tmp_path, name: str):
     )
 
 
-def test_downgrade_to_base_and_upgrade_again(tmp_path):
-    fresh = sqlite_app(tmp_path, "fresh.db")
+@contextlib.contextmanager
+def migrated_app(tmp_path, name: str):
+    """An app on its own SQLite file (see sqlite_app), in an app context, its engine closed afterwards."""
+    fresh = sqlite_app(tmp_path, name)
     with fresh.app_context():
         try:
-            upgrade()
-            with db.engine.connect() as connection:
-                assert stamped_revisions(connection) == [head_revision()]
-                assert set(inspect(connection).get_table_names()) == model_tables() | {"alembic_version"}
-                assert schema_diff(connection) == []
-
-            downgrade(revision="base")
-            with db.engine.connect() as connection:
-                assert stamped_revisions(connection) == []
-                assert set(inspect(connection).get_table_names()) == {"alembic_version"}
-
-            upgrade()
-            with db.engine.connect() as connection:
-                assert stamped_revisions(connection) == [head_revision()]
-                assert set(inspect(connection).get_table_names()) == model_tables() | {"alembic_version"}
-                assert schema_diff(connection) == []
+            yield fresh
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_downgrade_to_base_and_upgrade_again(tmp_path):
+    with migrated_app(tmp_path, "fresh.db"):
+        upgrade()
+        with db.engine.connect() as connection:
+            assert stamped_revisions(connection) == [head_revision()]
+            assert set(inspect(connection).get_table_names()) == model_tables() | {"alembic_version"}
+            assert schema_diff(connection) == []
+
+        downgrade(revision="base")
+        with db.engine.connect() as connection:
+            assert stamped_revisions(connection) == []
+            assert set(inspect(connection).get_table_names()) == {"alembic_version"}
+
+        upgrade()
+        with db.engine.connect() as connection:
+            assert stamped_revisions(connection) == [head_revision()]
+            assert set(inspect(connection).get_table_names()) == model_tables() | {"alembic_version"}
+            assert schema_diff(connection) == []
 
 
 def insert_user(connection, email: str, name: str, *, worker: bool = False, supervisor: bool = False) -> None:
@@ -165,73 +173,63 @@ def insert_user(connection, email: str, name: str, *, worker: bool = False, supe
 
 def test_notices_from_before_the_digest_are_never_emailed_again(tmp_path):
     """0022_notify_digest: every notice already made counts as emailed; everyone starts on the daily digest."""
-    fresh = sqlite_app(tmp_path, "fresh.db")
-    with fresh.app_context():
-        try:
-            upgrade(revision="0021_credentials")
-            with db.engine.begin() as connection:
-                insert_user(connection, "sam@example.org", "Sam", supervisor=True)
-                connection.execute(
-                    text(
-                        "INSERT INTO notifications (user_id, message, url, created_at)"
-                        " VALUES (1, 'Wendy submitted an item', '/review/1', '2026-11-27 10:00:00')"
-                    )
+    with migrated_app(tmp_path, "fresh.db"):
+        upgrade(revision="0021_credentials")
+        with db.engine.begin() as connection:
+            insert_user(connection, "sam@example.org", "Sam", supervisor=True)
+            connection.execute(
+                text(
+                    "INSERT INTO notifications (user_id, message, url, created_at)"
+                    " VALUES (1, 'Wendy submitted an item', '/review/1', '2026-11-27 10:00:00')"
                 )
-            upgrade()
-            with db.engine.connect() as connection:
-                notice = connection.execute(text("SELECT items, emailed_at, group_key FROM notifications")).one()
-                assert (notice.items, str(notice.emailed_at)[:19], notice.group_key) == (1, "2026-11-27 10:00:00", None)
-                assert connection.execute(text("SELECT email_frequency FROM users")).scalar_one() == "daily"
-        finally:
-            db.session.remove()
-            db.engine.dispose()
+            )
+        upgrade()
+        with db.engine.connect() as connection:
+            notice = connection.execute(text("SELECT items, emailed_at, group_key FROM notifications")).one()
+            assert (notice.items, str(notice.emailed_at)[:19], notice.group_key) == (1, "2026-11-27 10:00:00", None)
+            assert connection.execute(text("SELECT email_frequency FROM users")).scalar_one() == "daily"
 
 
 def test_items_waiting_take_their_open_submissions_time(tmp_path):
     """0027_evidence_waiting_order: an item waiting now has its open submission's time, to the microsecond, so
     the home's index order is the submissions' order; items not waiting, or decided, keep theirs."""
-    fresh = sqlite_app(tmp_path, "fresh.db")
-    with fresh.app_context():
-        try:
-            upgrade(revision="0026_evidence_owner_kind")
-            with db.engine.begin() as connection:
-                insert_user(connection, "wendy@example.org", "Wendy", worker=True)
-                for item, status in ((1, "submitted"), (2, "signed-off"), (3, "returned")):
-                    connection.execute(
-                        text(
-                            "INSERT INTO evidence (id, owner_id, kind, status, title, occurred_on, is_private,"
-                            " what_happened, what_learned, practice_change, next_steps, description,"
-                            " search_text, created_at, updated_at, submitted_at)"
-                            " VALUES (:id, 1, 'other', :status, 'Walking group', '2026-11-01', 0, '', '', '', '', '', '',"
-                            " '2026-11-27 09:00:00', '2026-11-27 09:00:00', '2026-11-27 10:00:00.000001')"
-                        ),
-                        {"id": item, "status": status},
-                    )
-                    connection.execute(
-                        text(
-                            "INSERT INTO submissions (id, evidence_id, submitted_at, content_hash)"
-                            " VALUES (:id, :id, '2026-11-27 10:00:00.000250', :hash)"
-                        ),
-                        {"id": item, "hash": "0" * 64},
-                    )
+    with migrated_app(tmp_path, "fresh.db"):
+        upgrade(revision="0026_evidence_owner_kind")
+        with db.engine.begin() as connection:
+            insert_user(connection, "wendy@example.org", "Wendy", worker=True)
+            for item, status in ((1, "submitted"), (2, "signed-off"), (3, "returned")):
                 connection.execute(
                     text(
-                        "INSERT INTO decisions (submission_id, evidence_id, supervisor_id, outcome, comment,"
-                        " content_hash, decided_at) VALUES (2, 2, 1, 'signed-off', '', :hash, '2026-11-28 09:00:00')"
+                        "INSERT INTO evidence (id, owner_id, kind, status, title, occurred_on, is_private,"
+                        " what_happened, what_learned, practice_change, next_steps, description,"
+                        " search_text, created_at, updated_at, submitted_at)"
+                        " VALUES (:id, 1, 'other', :status, 'Walking group', '2026-11-01', 0, '', '', '', '', '', '',"
+                        " '2026-11-27 09:00:00', '2026-11-27 09:00:00', '2026-11-27 10:00:00.000001')"
                     ),
-                    {"hash": "0" * 64},
+                    {"id": item, "status": status},
                 )
-            upgrade()
-            with db.engine.connect() as connection:
-                times = dict(connection.execute(text("SELECT id, submitted_at FROM evidence")).all())
-            assert times == {
-                1: "2026-11-27 10:00:00.000250",  # waiting: its open submission's time
-                2: "2026-11-27 10:00:00.000001",  # decided: as it was
-                3: "2026-11-27 10:00:00.000001",  # not waiting: as it was
-            }
-        finally:
-            db.session.remove()
-            db.engine.dispose()
+                connection.execute(
+                    text(
+                        "INSERT INTO submissions (id, evidence_id, submitted_at, content_hash)"
+                        " VALUES (:id, :id, '2026-11-27 10:00:00.000250', :hash)"
+                    ),
+                    {"id": item, "hash": "0" * 64},
+                )
+            connection.execute(
+                text(
+                    "INSERT INTO decisions (submission_id, evidence_id, supervisor_id, outcome, comment,"
+                    " content_hash, decided_at) VALUES (2, 2, 1, 'signed-off', '', :hash, '2026-11-28 09:00:00')"
+                ),
+                {"hash": "0" * 64},
+            )
+        upgrade()
+        with db.engine.connect() as connection:
+            times = dict(connection.execute(text("SELECT id, submitted_at FROM evidence")).all())
+        assert times == {
+            1: "2026-11-27 10:00:00.000250",  # waiting: its open submission's time
+            2: "2026-11-27 10:00:00.000001",  # decided: as it was
+            3: "2026-11-27 10:00:00.000001",  # not waiting: as it was
+        }
 
 
 def test_going_down_to_0021_and_up_again_keeps_every_row(tmp_path):
