@@ -116,18 +116,21 @@ def _database_revision(url: str) -> str | None:
 
 
 def _analyze(url: str) -> None:
-    """Give PostgreSQL's planner its statistics, as autovacuum does in production.
+    """Vacuum PostgreSQL's tables and give its planner statistics, as autovacuum does in production.
 
-    Without them (a freshly built database, or a server with autovacuum off, as on
+    Without statistics (a freshly built database, or a server with autovacuum off, as on
     the CI machines) PostgreSQL guesses its join orders: the compliance matrix took
-    525 ms a request instead of 75. SQLite is left as the app leaves it in production.
+    525 ms a request instead of 75. Without the vacuum, no page is marked all-visible, so
+    the covering indexes cannot answer alone (index-only scans) and the planner reads the
+    table instead: counting the review queue took 1.5 ms instead of 0.55. SQLite is left
+    as the app leaves it in production.
     """
     if make_url(url).get_backend_name() != "postgresql":
         return
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            conn.execute(text("ANALYZE"))
+            conn.execute(text("VACUUM ANALYZE"))
     finally:
         engine.dispose()
 
