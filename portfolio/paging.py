@@ -14,13 +14,14 @@ link still sees the list, never an error.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from flask import Flask, request, url_for
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy.sql.selectable import Subquery
 
 from .extensions import db
 
@@ -94,17 +95,28 @@ def paginate(
     per_page: int = PER_PAGE,
     scalars: bool = True,
     parameters: Mapping[str, Any] | None = None,
+    rows_of: Callable[[Subquery], Select] | None = None,
 ) -> Page:
     """One page of ``query`` (which must be ordered) in two queries: one COUNT, then LIMIT/OFFSET.
 
     ``scalars``: rows are the first column's objects (``select(User)``); otherwise whole rows (tuples).
     ``parameters``: values of the query's bound parameters (a statement built once and reused).
+    ``rows_of``: for a list of wide rows, a deferred join. ``query`` then selects only what chooses and
+    orders the rows (their ids, from an index), and ``rows_of(page)`` the page's rows (tuples), where
+    ``page`` is the page of ``query`` as a subquery. The database counts and orders narrow index entries,
+    and reads whole only the rows it shows.
     """
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()), parameters) or 0
     number = _within(number, total, per_page)
     if total == 0:
         return Page([], 0, 1, per_page)
-    result = db.session.execute(query.limit(per_page).offset((number - 1) * per_page), parameters)
+    offset = (number - 1) * per_page
+    if rows_of is not None:
+        # The page's size written into the SQL, not sent as a parameter: told only "LIMIT ?", SQLite cannot
+        # know the page is small, and reads every matching row whole before joining the page (2.5 ms, not 0.16).
+        page = query.limit(bindparam("page_size", per_page, literal_execute=True)).offset(offset).subquery()
+        return Page(list(db.session.execute(rows_of(page), parameters).all()), total, number, per_page)
+    result = db.session.execute(query.limit(per_page).offset(offset), parameters)
     items = list(result.scalars().unique() if scalars else result.all())
     return Page(items, total, number, per_page)
 

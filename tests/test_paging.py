@@ -65,6 +65,26 @@ def test_paginate_counts_once_and_fetches_one_page(app, count_queries):
     assert page.has_previous and page.has_next
 
 
+def test_a_deferred_join_orders_narrow_rows_and_reads_whole_only_the_page(app, count_queries):
+    """``rows_of``: the page is chosen from ids alone, then its rows are read whole, in two queries as ever."""
+    people = many_users(7)
+
+    def names_of(page):
+        return select(User.id, User.name).join(page, page.c.id == User.id).order_by(User.id)
+
+    with count_queries(keep=True):
+        page = paging.paginate(select(User.id).order_by(User.id), 3, per_page=3, rows_of=names_of)
+    assert [tuple(row) for row in page.items] == [(people[6].id, people[6].name)]
+    assert (page.total, page.number, page.pages, page.first, page.last) == (7, 3, 3, 7, 7)
+    count, rows = count_queries.statements
+    # The page's size is written into the SQL, so that the database knows the page is small.
+    assert re.search(r"LIMIT 3\b", rows), rows
+    # Past the end, the last page, as without a deferred join.
+    assert [
+        row.id for row in paging.paginate(select(User.id).order_by(User.id), 9, per_page=3, rows_of=names_of).items
+    ] == [people[6].id]
+
+
 def test_a_page_past_the_end_is_the_last_page(app):
     people = many_users(7)
     page = paging.paginate(_users_by_id(), 40, per_page=3)

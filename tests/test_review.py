@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import pytest
@@ -277,6 +277,43 @@ def test_the_whole_queue_is_counted_once_and_a_filter_leaves_the_navigation_coun
     assert "Reviews (2)" in nav_texts(filtered)  # the navigation still counts the whole queue
 
 
+def test_the_queue_counts_the_rows_each_filter_shows(client, auth, frameworks):
+    """The queue's count is a statement of its own, read from the items alone: under every filter it says as
+    many submissions as the rows shown, leaving out what was decided or withdrawn and other people's workers."""
+    s = scene("A reflection", days_ago=1)
+    submitted_evidence(s.worker, title="Another item", days_ago=3)
+    olive = new_worker("Olive Other")
+    assign(s.supervisor, olive)
+    submitted_evidence(olive, title="Olive's walking group", days_ago=2)
+    review.withdraw(olive, submitted_evidence(olive, title="Withdrawn group"))
+    decided = submitted_evidence(olive, title="Decided group")
+    stranger = new_worker("Stella Stranger")
+    submitted_evidence(stranger, title="Stella's walking group")
+    auth.login_as(s.supervisor)
+    assert sign_off(client, auth, replace(s, evidence=decided, submission=submission_of(decided))).status_code == 303
+
+    def counted(address: str) -> tuple[str, list[str]]:
+        page = text_of(client.get(address))
+        return status_of(page, "queue-status"), [row[0] for row in queue_rows(page)]
+
+    assert counted("/review/") == (
+        "3 submissions",
+        ["Another item Other evidence", "Olive's walking group Other evidence", "A reflection Other evidence"],
+    )
+    assert counted("/review/?q=walking") == (
+        "1 submission matches your filters",
+        ["Olive's walking group Other evidence"],
+    )
+    assert counted("/review/?q=wendy") == (
+        "2 submissions match your filters",
+        ["Another item Other evidence", "A reflection Other evidence"],
+    )
+    assert counted(f"/review/?worker={olive.id}")[0] == "1 submission matches your filters"
+    assert counted("/review/?kind=other")[0] == "3 submissions match your filters"
+    assert counted("/review/?kind=reflection") == ("No submissions match your filters", [])
+    assert counted(f"/review/?worker={stranger.id}") == ("No submissions match your filters", [])
+
+
 def test_nav_shows_the_count_only_to_supervisors(client, auth, frameworks):
     s = scene()
     auth.login_as(s.supervisor)
@@ -309,7 +346,8 @@ def test_other_pages_count_a_long_queue_no_further_than_they_show_it(
     with count_queries(keep=True):
         home = text_of(client.get("/"))
     assert "3 items waiting for your decision" in words(home)  # the home counts all, for its own words
-    counts = [q for q in count_queries.statements if "FROM submissions" in q and "count(" in q]
+    # The queue's counts: of the waiting items (their status) of the people the supervisor supervises.
+    counts = [q for q in count_queries.statements if "count(" in q and "evidence.status =" in q and "supervision" in q]
     assert len(counts) == 1, counts  # and the navigation takes the home's count
     assert "Reviews (2+)" in nav_texts(home)
     queue = text_of(client.get("/review/"))

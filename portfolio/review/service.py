@@ -20,6 +20,7 @@ from flask import abort
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.selectable import Subquery
 
 from .. import duties, paging, remembered
 from ..audit import ledger
@@ -42,7 +43,6 @@ from ..models import (
     PromotionRequest,
     Role,
     Submission,
-    SupervisionAssignment,
     User,
 )
 from ..notifications import service as notifications
@@ -104,11 +104,7 @@ def _reviewable_by(actor: User | BindParameter[int], on: date | BindParameter[da
     supervisor_id = actor.id if isinstance(actor, User) else actor
     return and_(
         duties.not_own(Evidence.owner_id, actor),
-        exists().where(
-            SupervisionAssignment.supervisor_id == supervisor_id,
-            SupervisionAssignment.worker_id == Evidence.owner_id,
-            supervision.active_on(on),
-        ),
+        Evidence.owner_id.in_(supervision.supervised_by(supervisor_id, on)),
         or_(Evidence.kind != EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == supervisor_id),
     )
 
@@ -153,13 +149,14 @@ def _supervisor_parameters() -> tuple[BindParameter[int], BindParameter[date]]:
 
 @functools.cache
 def _waiting_for_statement(up_to: bool) -> Select:
-    """The submissions waiting for the supervisor, their ids and times (with ``up_to``: no more than that many)."""
+    """The items waiting for the supervisor, their ids and times sent (with ``up_to``: no more than that many).
+
+    Counted from the items alone (:func:`_item_waits`; an item's ``submitted_at`` is its open submission's):
+    through the submissions, the database visited every submission ever made, decided ones included, to
+    count a queue (2.6 ms for 638 of 2,238 on SQLite, against 0.26).
+    """
     supervisor, on = _supervisor_parameters()
-    waiting = (
-        select(Submission.id, Submission.submitted_at)
-        .join(Evidence, Evidence.id == Submission.evidence_id)
-        .where(_waiting(), _reviewable_by(supervisor, on))
-    )
+    waiting = select(Evidence.id, Evidence.submitted_at).where(_item_waits(), _reviewable_by(supervisor, on))
     return waiting.limit(bindparam("up_to", type_=Integer())) if up_to else waiting
 
 
@@ -175,30 +172,46 @@ def _queue_summary_statement() -> Select:
     return select(func.count(waiting.c.id), func.min(waiting.c.submitted_at))
 
 
+# The queue's order: oldest sent first (an item's ``submitted_at`` is its open submission's).
+_QUEUE_ORDER = (Evidence.submitted_at, Evidence.id)
+
+
 @functools.cache
-def _queue_statement() -> tuple[Select, Any]:
-    """The whole queue, oldest first, with each item and its worker; and the workers' alias (for filters)."""
+def _queue_statements() -> tuple[Select, Any]:
+    """The ids of the items waiting for the supervisor, oldest first, with their workers joined; and the
+    workers' alias (for filters).
+
+    Narrow on purpose, the items alone as :func:`_waiting_for_statement`: counting the queue and choosing a
+    page of it read the (owner, status, time sent) index, and only the page's rows are read whole
+    (:func:`_queue_rows`). Read whole for every waiting item, a page of 638 took 5 ms on PostgreSQL.
+    """
     supervisor, on = _supervisor_parameters()
     owner = db.aliased(User)
-    statement = (
-        select(Submission, Evidence, owner)
-        .join(Evidence, Evidence.id == Submission.evidence_id)
+    ids = (
+        select(Evidence.id)
         .join(owner, owner.id == Evidence.owner_id)
-        .where(_waiting(), _reviewable_by(supervisor, on))
-        .order_by(Submission.submitted_at, Submission.id)
+        .where(_item_waits(), _reviewable_by(supervisor, on))
+        .order_by(*_QUEUE_ORDER)
     )
-    return statement, owner
+    return ids, owner
+
+
+def _queue_rows(ids: Subquery) -> Select:
+    """The open submission of each item in ``ids``, with the item and its worker, oldest first."""
+    return (
+        select(Submission, Evidence, User)
+        .join(Evidence, Evidence.id == Submission.evidence_id)
+        .join(User, User.id == Evidence.owner_id)
+        .join(ids, ids.c.id == Evidence.id)
+        .where(_open())
+        .order_by(*_QUEUE_ORDER)
+    )
 
 
 @functools.cache
 def _notes_to_confirm_statement() -> Select:
     supervisor, on = _supervisor_parameters()
     confirmed = exists().where(NoteReview.evidence_id == Evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED)
-    supervising = exists().where(
-        SupervisionAssignment.supervisor_id == supervisor,
-        SupervisionAssignment.worker_id == Evidence.owner_id,
-        supervision.active_on(on),
-    )
     return (
         select(Evidence)
         .where(
@@ -206,7 +219,7 @@ def _notes_to_confirm_statement() -> Select:
             Evidence.supervisor_id == supervisor,
             duties.not_own(Evidence.owner_id, supervisor),
             ~confirmed,
-            supervising,
+            Evidence.owner_id.in_(supervision.supervised_by(supervisor, on)),
             visible_to(supervisor),
         )
         .options(db.joinedload(Evidence.owner), db.selectinload(Evidence.note_reviews))
@@ -342,26 +355,25 @@ class QueueItem:
     days_waiting: int
 
 
-def _queue_query(*, q: str = "", kind: EvidenceKind | None = None, worker_id: int | None = None):
-    """Submissions waiting for the supervisor (the parameters of :func:`_as_supervisor`), oldest first, with
-    their item and worker.
+def _queue_query(*, q: str = "", kind: EvidenceKind | None = None, worker_id: int | None = None) -> Select:
+    """The ids of the items waiting for the supervisor (the parameters of :func:`_as_supervisor`), oldest first.
 
     ``q``: every word (five at most) is in the item's title or the worker's name;
     ``kind``: only items of that kind; ``worker_id``: only that worker's items.
     """
-    query, owner = _queue_statement()
+    ids, owner = _queue_statements()
     for word in search_words(q):
-        query = query.where(
+        ids = ids.where(
             or_(
                 func.lower(Evidence.title).contains(word, autoescape=True),
                 func.lower(owner.name).contains(word, autoescape=True),
             )
         )
     if kind is not None:
-        query = query.where(Evidence.kind == kind)
+        ids = ids.where(Evidence.kind == kind)
     if worker_id is not None:
-        query = query.where(Evidence.owner_id == worker_id)
-    return query
+        ids = ids.where(Evidence.owner_id == worker_id)
+    return ids
 
 
 def _queue_item(row, now: date) -> QueueItem:
@@ -374,7 +386,8 @@ def queue(actor: User) -> list[QueueItem]:
     if not actor.has_role(Role.SUPERVISOR):
         return []
     parameters = _as_supervisor(actor)
-    return [_queue_item(row, parameters[_ON]) for row in db.session.execute(_queue_query(), parameters).all()]
+    rows = db.session.execute(_queue_rows(_queue_query().subquery()), parameters)
+    return [_queue_item(row, parameters[_ON]) for row in rows]
 
 
 def queue_page(
@@ -385,7 +398,7 @@ def queue_page(
         return paging.Page([], 0, 1)
     parameters = _as_supervisor(actor)
     page = paging.paginate(
-        _queue_query(q=q, kind=kind, worker_id=worker_id), number, scalars=False, parameters=parameters
+        _queue_query(q=q, kind=kind, worker_id=worker_id), number, parameters=parameters, rows_of=_queue_rows
     )
     if not (q or kind or worker_id):  # the whole queue counted: the navigation's count, without counting again
         remembered.remember(_QUEUE_COUNT, actor.id, page.total)
@@ -535,7 +548,7 @@ def next_submission(actor: User) -> Submission | None:
         select(Submission)
         .join(Evidence, Evidence.id == Submission.evidence_id)
         .where(_waiting(), _reviewable_by(actor, today()))
-        .order_by(Submission.submitted_at, Submission.id)
+        .order_by(*_QUEUE_ORDER)
         .limit(1)
     )
 
@@ -877,11 +890,7 @@ def _supervisees_statement() -> Select:
         select(User)
         .where(
             duties.not_own(User.id, supervisor),
-            exists().where(
-                SupervisionAssignment.supervisor_id == supervisor,
-                SupervisionAssignment.worker_id == User.id,
-                supervision.active_on(on),
-            ),
+            User.id.in_(supervision.supervised_by(supervisor, on)),
         )
         .options(db.joinedload(User.tier), db.joinedload(User.framework))
         .order_by(User.name)

@@ -29,6 +29,19 @@ def active_on(on: date | BindParameter[date]):
     )
 
 
+def supervised_by(supervisor: int | BindParameter[int], on: date | BindParameter[date]) -> Select:
+    """The ids of the workers ``supervisor`` (an id, or a bound parameter for one) supervises on ``on``.
+
+    For ``column.in_(supervised_by(...))``: as an IN list, not a correlated EXISTS, the database starts
+    from the supervisor's assignments (their index) and reaches their workers' rows through the workers'
+    indexes. A correlated EXISTS made SQLite visit every item of everyone and test each (the notes to
+    confirm: 0.49 ms, against 0.04), and the visits grew with everyone's portfolios.
+    """
+    return select(SupervisionAssignment.worker_id).where(
+        SupervisionAssignment.supervisor_id == supervisor, active_on(on)
+    )
+
+
 def is_supervising(supervisor_id: int, worker_id: int, on: date) -> bool:
     """True if ``supervisor_id`` is assigned to ``worker_id`` on the day ``on``."""
     parameters = {"supervisor_id": supervisor_id, "worker_id": worker_id, "on": on}
@@ -71,13 +84,7 @@ def supervisees_of(supervisor_id: int, on: date) -> list[User]:
     return list(
         db.session.scalars(
             select(User)
-            .where(
-                exists().where(
-                    SupervisionAssignment.supervisor_id == supervisor_id,
-                    SupervisionAssignment.worker_id == User.id,
-                    active_on(on),
-                )
-            )
+            .where(User.id.in_(supervised_by(supervisor_id, on)))
             .options(db.joinedload(User.tier), db.joinedload(User.framework))
             .order_by(User.name)
         )

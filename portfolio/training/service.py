@@ -44,11 +44,11 @@ from ..clock import today
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
-from ..models import Evidence, EvidenceKind, Framework, Role, SupervisionAssignment, Tier, TrainingItem, User
+from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
 from ..people.service import search_words, words_in_name_or_email
 from ..progress.service import add_months
 from ..review.service import Conflict
-from ..supervision.service import active_on
+from ..supervision.service import supervised_by
 
 DUE_WITHIN_DAYS = 60
 TITLE_MAX = 200
@@ -653,13 +653,7 @@ def _checkable_by(actor: User) -> ColumnElement[bool]:
         duties.not_own(Evidence.owner_id, actor),
     ]
     if not actor.has_role(Role.MANAGER):
-        condition.append(
-            exists().where(
-                SupervisionAssignment.supervisor_id == actor.id,
-                SupervisionAssignment.worker_id == Evidence.owner_id,
-                active_on(today()),
-            )
-        )
+        condition.append(Evidence.owner_id.in_(supervised_by(actor.id, today())))
     return db.and_(*condition)
 
 
