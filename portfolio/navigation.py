@@ -60,11 +60,11 @@ def navigation_items() -> list[dict]:
     ]
 
 
-def unread_notifications() -> int:
-    """How many notifications the signed-in user has not read (for the header)."""
+def unread_notifications() -> str:
+    """How many notifications the signed-in user has not read, for the header ("" for none, or "99+")."""
     if not current_user.is_authenticated:
-        return 0
-    return notifications_service.unread_count(current_user)
+        return ""
+    return notifications_service.unread_label(current_user)
 
 
 def init_app(app: Flask) -> None:

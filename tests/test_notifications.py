@@ -125,6 +125,26 @@ def test_the_header_count_is_read_with_the_user_in_one_query(client, auth, worke
     assert len(reads) == 1 and "FROM users" in reads[0], reads
 
 
+def test_the_header_counts_unread_notices_no_further_than_it_shows_them(client, auth, worker, count_queries):
+    """Up to 99 the header says how many; beyond, "99+", and the database stops counting at 100, so a pile of
+    unread notices does not make every page cost more."""
+    db.session.add_all(Notification(user_id=worker.id, message=f"Notice {n}") for n in range(99))
+    db.session.commit()
+    auth.login_as(worker)
+    assert "Notifications (99 new)" in account_texts(text_of(client.get("/account/")))
+
+    db.session.add_all(Notification(user_id=worker.id, message=f"Later notice {n}") for n in range(2))
+    db.session.commit()
+    with count_queries(keep=True):
+        page = text_of(client.get("/account/"))
+    assert "Notifications (99+ new)" in account_texts(page)
+    [read] = [s for s in count_queries.statements if "notifications" in s]
+    assert re.search(r"\bLIMIT\b", read), read
+    notifications.mark_read(worker)
+    assert "Notifications" in account_texts(text_of(client.get("/account/")))
+    assert not [t for t in account_texts(text_of(client.get("/account/"))) if "new)" in t]
+
+
 def test_a_count_read_with_the_user_is_forgotten_when_a_notice_is_added_or_read(app, worker):
     with app.test_request_context():
         notifications.remember_unread_count(worker, 5)

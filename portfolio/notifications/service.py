@@ -26,7 +26,7 @@ from email.message import EmailMessage
 
 from flask import Flask, abort, current_app, has_request_context, url_for
 from huey.exceptions import CancelExecution
-from sqlalchemy import ScalarSelect, event, func, select, update
+from sqlalchemy import ScalarSelect, event, func, literal, select, update
 
 from .. import remembered, tasks
 from ..clock import on_the_clock, today
@@ -178,18 +178,35 @@ def _drop_pending(session) -> None:
     session.info.pop(PENDING, None)
 
 
+# The header says how many notices are unread up to this many, and "99+" beyond. Every page counts them:
+# counted in full, a person who never reads them would make each page cost more as they piled up (1,000 on
+# the benchmark's worker took 0.96 ms a page on PostgreSQL; counted no further than 100, 0.53).
+UNREAD_SHOWN_UP_TO = 99
+
+
 def unread_count_of(user_id) -> ScalarSelect:
-    """How many notices the user ``user_id`` (a value or a column) has not read, as a subquery."""
-    return (
-        select(func.count(Notification.id))
+    """How many notices the user ``user_id`` (a value or a column) has not read, counted no further than
+    ``UNREAD_SHOWN_UP_TO + 1``, as a subquery."""
+    unread = (
+        select(literal(1))
         .where(Notification.user_id == user_id, Notification.read_at.is_(None))
-        .scalar_subquery()
+        .limit(UNREAD_SHOWN_UP_TO + 1)
+        .correlate_except(Notification)  # ``user_id`` may be a column of the query this goes in
+        .subquery()
     )
+    return select(func.count()).select_from(unread).scalar_subquery()
 
 
 def unread_count(user: User) -> int:
-    """For the header: the count the user loader read with the user, unless this request changed notices."""
+    """The count the user loader read with the user (up to ``UNREAD_SHOWN_UP_TO + 1``), unless this request
+    changed notices."""
     return remembered.recall(_UNREAD, user.id, lambda: db.session.scalar(select(unread_count_of(user.id))) or 0)
+
+
+def unread_label(user: User) -> str:
+    """How many notices the user has not read, as the header says it: "" for none, "3", or "99+"."""
+    count = unread_count(user)
+    return f"{UNREAD_SHOWN_UP_TO}+" if count > UNREAD_SHOWN_UP_TO else str(count) if count else ""
 
 
 def remember_unread_count(user: User, count: int) -> None:
