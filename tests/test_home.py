@@ -335,6 +335,17 @@ def test_a_worker_with_many_items_waiting_sees_the_oldest_ten_and_a_link_to_all(
     assert shown.status_code == 200 and "Item 11" in text_of(shown)
 
 
+def test_returned_items_are_listed_in_the_order_they_were_sent(client, auth, frameworks):
+    worker = new_worker("Wendy Worker")
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(supervisor, worker)
+    for title, days in [("Sent last", 1), ("Sent first", 9), ("Sent second", 5)]:
+        returned(supervisor, sent_days_ago(submitted_item(worker, title), days), "Add the dates.")
+    auth.login_as(worker)
+    listed = items_of(text_of(client.get("/")), "returned-items")
+    assert [item.split(":")[0] for item in listed] == ["Sent first", "Sent second", "Sent last"]
+
+
 def test_the_statements_built_once_answer_for_each_worker(app, frameworks):
     """The home's lists come from statements built once per process with the worker as a parameter: two
     workers' homes, one after the other, each show their own."""
