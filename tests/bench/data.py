@@ -115,7 +115,7 @@ def _database_revision(url: str) -> str | None:
         engine.dispose()
 
 
-def _analyze(url: str) -> None:
+def _vacuum_analyze(url: str) -> None:
     """Vacuum PostgreSQL's tables and give its planner statistics, as autovacuum does in production.
 
     Without statistics (a freshly built database, or a server with autovacuum off, as on
@@ -175,7 +175,7 @@ def ensure(url: str, scale_name: str, instance: Path, upload_folder: Path, say=p
             revision = wanted["revision"]
         if same_data and revision == wanted["revision"]:
             say(f"Reusing the {scale_name} data built on {stamp['built']} (schema {wanted['revision']}).")
-            _analyze(url)
+            _vacuum_analyze(url)
             return Cast(**stamp["cast"])
         say("The cached data is for another scale or builder: building it again.")
     stamp_file.unlink(missing_ok=True)
@@ -188,7 +188,7 @@ def ensure(url: str, scale_name: str, instance: Path, upload_folder: Path, say=p
         db.session.remove()
         db.engine.dispose()
     say(f"Built the {scale_name} data in {seconds:.0f} s.")
-    _analyze(url)
+    _vacuum_analyze(url)
     instance.mkdir(parents=True, exist_ok=True)
     stamp_file.write_text(json.dumps({**wanted, "built": date.today().isoformat(), "cast": asdict(cast)}, indent=2))
     return cast
