@@ -446,7 +446,9 @@ def decide_on(
         if c.id not in linked:
             db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
     evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
-    submission = Submission(evidence_id=evidence.id, content_hash=HASH)
+    # The item's time sent is its submission's, as review.open_submission writes them.
+    evidence.submitted_at = datetime.now(UTC)
+    submission = Submission(evidence_id=evidence.id, content_hash=HASH, submitted_at=evidence.submitted_at)
     db.session.add(submission)
     db.session.flush()
     decision = Decision(
@@ -483,7 +485,10 @@ def link_draft(
     title: str = "Draft in progress",
     status: EvidenceStatus = EvidenceStatus.DRAFT,
 ) -> Evidence:
-    """An item (a draft unless ``status`` says otherwise) linked to ``items``: evidence in progress, nothing decided."""
+    """An item (a draft unless ``status`` says otherwise) linked to ``items``: evidence in progress, nothing decided.
+
+    An item that is not a draft was sent, at a time; a submitted one has its open submission at that time.
+    """
     evidence = Evidence(
         owner_id=worker.id,
         kind=EvidenceKind.OTHER,
@@ -491,9 +496,13 @@ def link_draft(
         occurred_on=RECENT_DAY,
         description="<p>Draft</p>",
         status=status,
+        submitted_at=None if status == EvidenceStatus.DRAFT else datetime.now(UTC),
     )
     evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
     db.session.add(evidence)
+    if status == EvidenceStatus.SUBMITTED:
+        db.session.flush()
+        db.session.add(Submission(evidence_id=evidence.id, content_hash=HASH, submitted_at=evidence.submitted_at))
     db.session.commit()
     return evidence
 

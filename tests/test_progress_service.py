@@ -1002,9 +1002,9 @@ def test_the_overview_shows_progress_readiness_lapses_and_waiting_items(people, 
     verify_all(lapsed, manager, skip=("REQ-DBS",))
     verification(lapsed, manager, "REQ-DBS", verified_on=YESTERDAY - timedelta(days=1000), expires_on=YESTERDAY)
     waiting = make_user(Role.WORKER, name="Wai Waiting", tier=tier("link-worker", "link-worker"))
-    item = link_draft(waiting, competences("link-worker", "link-worker")[:1], title="Submitted")
-    item.status = EvidenceStatus.SUBMITTED
-    db.session.add(Submission(evidence_id=item.id, content_hash=HASH))
+    link_draft(
+        waiting, competences("link-worker", "link-worker")[:1], title="Submitted", status=EvidenceStatus.SUBMITTED
+    )
     taken_back = link_draft(waiting, competences("link-worker", "link-worker")[:1], title="Withdrawn")
     db.session.add(
         Submission(evidence_id=taken_back.id, content_hash=HASH, withdrawn_at=datetime.now(UTC))

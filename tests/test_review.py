@@ -277,9 +277,10 @@ def test_the_whole_queue_is_counted_once_and_a_filter_leaves_the_navigation_coun
     assert "Reviews (2)" in nav_texts(filtered)  # the navigation still counts the whole queue
 
 
-def test_the_queue_counts_the_rows_each_filter_shows(client, auth, frameworks):
-    """The queue's count is a statement of its own, read from the items alone: under every filter it says as
-    many submissions as the rows shown, leaving out what was decided or withdrawn and other people's workers."""
+def test_the_queue_counts_the_rows_each_filter_shows(client, auth, frameworks, count_queries):
+    """The queue is counted and paged from the waiting items alone, and only the page's rows are read with
+    their submissions: under every filter it says as many submissions as the rows shown, leaving out what was
+    decided or withdrawn and other people's workers."""
     s = scene("A reflection", days_ago=1)
     submitted_evidence(s.worker, title="Another item", days_ago=3)
     olive = new_worker("Olive Other")
@@ -296,10 +297,15 @@ def test_the_queue_counts_the_rows_each_filter_shows(client, auth, frameworks):
         page = text_of(client.get(address))
         return status_of(page, "queue-status"), [row[0] for row in queue_rows(page)]
 
-    assert counted("/review/") == (
-        "3 submissions",
-        ["Another item Other evidence", "Olive's walking group Other evidence", "A reflection Other evidence"],
-    )
+    with count_queries(keep=True):
+        assert counted("/review/") == (
+            "3 submissions",
+            ["Another item Other evidence", "Olive's walking group Other evidence", "A reflection Other evidence"],
+        )
+    [count] = [q for q in count_queries.statements if q.lstrip().lower().startswith("select count(")]
+    assert "submissions" not in count, count  # the items' status says they wait
+    [rows] = [q for q in count_queries.statements if "FROM submissions" in q]
+    assert re.search(r"LIMIT 25\b", rows), rows  # only a page of them, chosen before the join
     assert counted("/review/?q=walking") == (
         "1 submission matches your filters",
         ["Olive's walking group Other evidence"],

@@ -167,7 +167,7 @@ def _queue_count_statement(up_to: bool) -> Select:
 
 @functools.cache
 def _queue_summary_statement() -> Select:
-    """How many submissions wait for the supervisor, and when the oldest was made."""
+    """How many submissions wait for the supervisor, and when the oldest was sent."""
     waiting = _waiting_for_statement(False).subquery()
     return select(func.count(waiting.c.id), func.min(waiting.c.submitted_at))
 
