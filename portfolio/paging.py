@@ -103,8 +103,8 @@ def paginate(
     ``parameters``: values of the query's bound parameters (a statement built once and reused).
     ``rows_of``: for a list of wide rows, a deferred join. ``query`` then selects only what chooses and
     orders the rows (their ids, from an index), and ``rows_of(page)`` the page's rows (tuples), where
-    ``page`` is the page of ``query`` as a subquery. The database counts and orders narrow index entries,
-    and reads whole only the rows it shows.
+    ``page`` is the page of ``query`` as a subquery; ``rows_of`` orders its rows again (a join keeps no
+    order). The database counts and orders narrow index entries, and reads whole only the rows it shows.
     """
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()), parameters) or 0
     number = _within(number, total, per_page)
