@@ -15,6 +15,11 @@ def long_date(value: date | datetime | None) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
+def count_up_to(count: int, shown_up_to: int) -> str:
+    """A count the database stopped at ``shown_up_to + 1``, as pages say it: "3", or "99+" beyond."""
+    return f"{shown_up_to}+" if count > shown_up_to else str(count)
+
+
 def filesize(size: int) -> str:
     """A file size people can read: 820 bytes, 14 KB, 3.2 MB."""
     if size < 1024:

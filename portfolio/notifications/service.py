@@ -44,6 +44,7 @@ from ..errors import FieldError
 from ..extensions import db
 from ..models import EmailFrequency, Notification, User
 from ..organisation import service as organisation
+from ..templating import count_up_to
 
 log = logging.getLogger(__name__)
 PENDING = "pending_mail"
@@ -206,7 +207,7 @@ def unread_count(user: User) -> int:
 def unread_label(user: User) -> str:
     """How many notices the user has not read, as the header says it: "" for none, "3", or "99+"."""
     count = unread_count(user)
-    return f"{UNREAD_SHOWN_UP_TO}+" if count > UNREAD_SHOWN_UP_TO else str(count) if count else ""
+    return count_up_to(count, UNREAD_SHOWN_UP_TO) if count else ""
 
 
 def remember_unread_count(user: User, count: int) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import Subquery
 
-from .. import duties, paging, remembered
+from .. import duties, paging, remembered, templating
 from ..audit import ledger
 from ..clock import today
 from ..database import begin_write, lock_first, lock_or_404
@@ -422,7 +422,7 @@ def waiting_label(actor: User) -> str:
         return counted
 
     count = remembered.recall(_QUEUE_COUNT, actor.id, count_up_to)
-    return f"{SHOWN_UP_TO}+" if count > SHOWN_UP_TO else str(count)
+    return templating.count_up_to(count, SHOWN_UP_TO)
 
 
 def queue_count(actor: User) -> int:
