@@ -13,6 +13,7 @@ from sqlalchemy import Date, event, literal, select
 
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, Evidence, EvidenceKind, Role, TrainingItem, User
+from portfolio.people import service as people_service
 from portfolio.progress.service import add_months
 from portfolio.training import service
 from portfolio.training.service import TrainingStatus
@@ -1072,6 +1073,53 @@ def test_the_matrix_builds_its_statements_once_for_each_catalogue_day_and_search
     assert [w.name for w in matrix.workers] == everyone
     assert matrix.cells == {}
     assert not any(matrix.totals[item.id].values())
+
+
+def test_the_totals_are_kept_until_a_certificate_a_worker_or_a_tier_changes(edge_team, manager, count_queries):
+    """Counting the totals ranks every certificate of the team: each process keeps them, and counts them again
+    after any change they are counted from (a certificate, who works here, a worker's tier), whoever made it."""
+    item, people = edge_team
+    coaching = course("Coaching supervision", 24, tiers=["link-worker-coach"], position=2)
+    framework = service.current_framework_or_404("link-worker")
+
+    def totals() -> tuple[dict[str, int], dict[str, int], bool]:
+        db.session.commit()  # each look is a request of its own
+        with count_queries(keep=True):
+            matrix = service.compliance(framework)
+        counted = any(s.lstrip().startswith("WITH cells") for s in count_queries.statements)
+        shown = [{s.value: n for s, n in matrix.totals[i.id].items() if n} for i in (item, coaching)]
+        return shown[0], shown[1], counted
+
+    before = {"expired": 1, "due": 2, "missing": 1, "unchecked": 1, "valid": 1}
+    assert totals() == (before, {}, True)
+    assert totals() == (before, {}, False)  # kept
+
+    def only_certificate(name: str) -> Evidence:
+        return db.session.scalars(select(Evidence).where(Evidence.owner_id == people[name].id)).one()
+
+    service.check_certificate(manager, only_certificate("Una Unchecked"))
+    assert totals() == ({"expired": 1, "due": 2, "missing": 1, "valid": 2}, {}, True)
+    certificate(people["Nia None"], item, date(2026, 1, 5), date(2029, 1, 5))
+    assert totals() == ({"expired": 1, "due": 2, "valid": 3}, {}, True)
+    assert totals()[2] is False
+
+    people_service.deactivate(manager, people["Eli Expired"])
+    assert totals() == ({"due": 2, "valid": 3}, {}, True)
+    people_service.reactivate(manager, people["Lee Left"])
+    assert totals() == ({"expired": 1, "due": 2, "valid": 3}, {}, True)
+
+    toby = people["Toby Today"]
+    coach = tier("link-worker", "link-worker-coach")
+    people_service.change(manager, toby, name=toby.name, roles={Role.WORKER}, tier_id=coach.id)
+    assert totals() == ({"expired": 1, "due": 2, "valid": 3}, {"missing": 1}, True)
+
+    # Changes not yet committed are counted afresh and never kept: after a rollback the kept totals stand.
+    only_certificate("Wyn Window").expires_on = date(2030, 1, 1)
+    with count_queries(keep=True):
+        uncommitted = service.compliance(framework).totals[item.id]
+    assert {s.value: n for s, n in uncommitted.items() if n} == {"expired": 1, "due": 1, "valid": 4}
+    db.session.rollback()
+    assert totals() == ({"expired": 1, "due": 2, "valid": 3}, {"missing": 1}, False)
 
 
 def test_only_the_pages_workers_are_loaded_and_the_totals_count_every_page(fixed_today, manager):

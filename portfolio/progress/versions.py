@@ -10,6 +10,9 @@ same transaction as any change to what those answers are computed from:
 - any framework, tier, group, statement or requirement: owner 0, which every answer also depends on
   (and a framework's structure, kept under it alone).
 
+An answer over many portfolios at once (the compliance matrix's totals for a whole team) is kept with the rows
+of :func:`owners_state`: which owners it covers, what else about them it depends on, and their tokens.
+
 Session events find the changes (ORM objects flushed, and ORM ``update``/``delete`` statements) and
 write the new tokens as the transaction commits, last, in owner order, so that two writers never wait on
 each other's tokens. :func:`cached` reads the tokens first and computes afterwards, so a kept answer is
@@ -72,6 +75,7 @@ KEPT = {
     "framework-structure": 50,
     "competence-map": 50,
     "portfolio-list": 100,
+    "compliance-totals": 64,
 }
 VARIANTS_KEPT = 8  # per owner and kind: filters, page numbers
 _VARIANTS_LOCK = threading.Lock()
@@ -141,6 +145,40 @@ def kept_for(kind: str, owner_id: int, variant: Hashable, compute: Callable[[], 
         variants[variant] = found
         while len(variants) > VARIANTS_KEPT:
             del variants[next(iter(variants))]  # the least recently used goes first
+    return found
+
+
+def owners_state(owners: Select) -> Select:
+    """``owners`` (its first column an owner's id, with whatever else about them an answer depends on) with each
+    row's token and the frameworks' token: what :func:`kept_for_owners` compares. Build it once and keep it."""
+    chosen = owners.subquery()
+    owner_id = chosen.c[0]
+    frameworks = select(PortfolioVersion.token).where(PortfolioVersion.owner_id == FRAMEWORKS).scalar_subquery()
+    return (
+        select(chosen, PortfolioVersion.token, frameworks)
+        .select_from(chosen)
+        .outerjoin(PortfolioVersion, PortfolioVersion.owner_id == owner_id)
+        .order_by(owner_id)
+    )
+
+
+def kept_for_owners(kind: str, variant: Hashable, state: Select, compute: Callable[[], V]) -> V:
+    """``compute()``, an answer over many portfolios at once (a team's totals), kept until any of them changes.
+
+    ``state`` is an :func:`owners_state` statement. Its rows (which owners, what else about them, their tokens
+    and the frameworks') are read first and kept with the answer: while they read the same, so would the answer,
+    provided ``compute`` reads only what they cover. Kept per ``variant`` (the answer's filters, its day), the most
+    recent state only. Answers are shared between requests: callers must not change them.
+    """
+    session = db.session()
+    rows = tuple(map(tuple, session.execute(state)))  # first: its autoflush may find changes
+    if changed_here(session):
+        return compute()  # this transaction's own changes, not yet committed: never kept
+    store: _Store = current_app.extensions[_EXTENSION]
+    found = store.get(kind, variant, rows)
+    if found is _MISS:
+        found = compute()
+        store.put(kind, variant, rows, found)
     return found
 
 
@@ -305,7 +343,8 @@ _MISS = object()
 
 
 class _Store:
-    """One answer per kind and owner (with the tokens it was computed under), least recently used out first.
+    """One answer per kind and owner, or variant of a many-owner answer (with the tokens it was computed under),
+    least recently used out first.
 
     Safe for threaded servers.
     """
@@ -314,7 +353,7 @@ class _Store:
         self._kinds: dict[str, OrderedDict] = {}
         self._lock = threading.Lock()
 
-    def get(self, kind: str, owner: int, tokens: tuple) -> Any:
+    def get(self, kind: str, owner: Hashable, tokens: tuple) -> Any:
         with self._lock:
             kept = self._kinds.get(kind)
             entry = kept.get(owner) if kept is not None else None
@@ -323,7 +362,7 @@ class _Store:
             kept.move_to_end(owner)  # type: ignore[union-attr]
             return entry[1]
 
-    def put(self, kind: str, owner: int, tokens: tuple, value: Any) -> None:
+    def put(self, kind: str, owner: Hashable, tokens: tuple, value: Any) -> None:
         with self._lock:
             kept = self._kinds.setdefault(kind, OrderedDict())
             kept[owner] = (tokens, value)  # replaces the answer of older tokens

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import Blueprint, Response, current_app, flash, g, redirect, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -36,15 +36,24 @@ TAG_CLASSES = {
 }
 
 
+class _DrawnTags(dict[TrainingStatus, Markup]):
+    """Each status's tag, drawn the first time it is asked for. The markup never varies, so an app draws it once:
+    the compliance matrix shows a tag in each of up to 200 cells, and drawing one costs more than a cell."""
+
+    def __missing__(self, status: TrainingStatus) -> Markup:
+        components = cast(Components, current_app.jinja_env.globals["nhsuk"])
+        drawn = self[status] = components.tag({"text": status.label, "classes": TAG_CLASSES[status]})
+        return drawn
+
+
+def training_tags() -> _DrawnTags:
+    """The app's tags by status (a template reads them as ``tags[status]``, without a call per cell)."""
+    return current_app.extensions.setdefault("training_tags", _DrawnTags())
+
+
 @bp.app_template_global("training_tag")
 def training_tag(status: TrainingStatus) -> Markup:
-    """The status's tag, drawn once per request: the compliance matrix shows one in each of up to 150 cells,
-    and calling the component for each cost more than the rest of the table."""
-    drawn = g.setdefault("training_tags", {})
-    if status not in drawn:
-        components = cast(Components, current_app.jinja_env.globals["nhsuk"])
-        drawn[status] = components.tag({"text": status.label, "classes": TAG_CLASSES[status]})
-    return drawn[status]
+    return training_tags()[status]
 
 
 @bp.get("/")
@@ -162,23 +171,23 @@ def compliance(key: str):
         form=form,
         matrix=matrix,
         page=matrix.page,
+        tags=training_tags(),
         filtered=bool(q or status),
         frameworks=[fw for fw, _ in frameworks_service.current_frameworks()],
         csv_url=paging.list_url(format="csv"),
     )
 
 
-def _csv(matrix) -> Response:
-    def cell(worker, item) -> str:
-        row = matrix.cells.get((worker.id, item.id))
-        if row is None:
+def _csv(matrix: service.Matrix) -> Response:
+    def text(cell: service.Cell | None) -> str:
+        if cell is None:
             return "Not required"
-        return row.status.label + (f" ({row.due_on.isoformat()})" if row.due_on else "")
+        return cell.status.label + (f" ({cell.due_on.isoformat()})" if cell.due_on else "")
 
     return csv_response(
         f"training-{matrix.framework.key}.csv",
         ["Name", "Email", "Tier"] + [i.title for i in matrix.items],
-        ([w.name, w.email, w.tier.name if w.tier else ""] + [cell(w, i) for i in matrix.items] for w in matrix.workers),
+        ([w.name, w.email, w.tier.name if w.tier else ""] + [text(c) for c in cells] for w, cells in matrix.rows),
     )
 
 

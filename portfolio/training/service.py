@@ -46,6 +46,7 @@ from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
 from ..people.service import search_words, words_in_name_or_email
+from ..progress import versions
 from ..progress.service import add_months
 from ..review.service import Conflict
 from ..supervision.service import supervised_by
@@ -444,6 +445,11 @@ class Matrix:
     def workers(self) -> list[User]:
         return self.page.items
 
+    @property
+    def rows(self) -> list[tuple[User, list[Cell | None]]]:
+        """Each worker shown with a cell per course, in the courses' order (None: not required of them)."""
+        return [(w, [self.cells.get((w.id, item.id)) for item in self.items]) for w in self.page.items]
+
 
 def _cells(items: list[TrainingItem], workers: list[ColumnElement[bool]], on: date) -> Select:
     """Per (worker, required course): worker_id, item_id, status, and the counting certificate's completed_on and
@@ -527,10 +533,15 @@ def _cells(items: list[TrainingItem], workers: list[ColumnElement[bool]], on: da
 class _MatrixStatements:
     """The matrix's SQL for one catalogue, day and set of filters (built once: see :func:`_statements`)."""
 
+    key: tuple  # what it was built from: courses, framework, search words, status, day
+
     workers: tuple[ColumnElement[bool], ...]  # on User: the workers the matrix is about (framework, search)
     filtered: ColumnElement[bool] | None  # on User: has a course in the wanted status (None: no status filter)
     page_cells: Select | None  # the cells of the workers in the expanding parameter "page_worker_ids"
     totals: Select | None  # item_id, status, count over every matching worker (None: no courses)
+    # The matching workers, their tiers, and the version tokens of their portfolios and of the frameworks: while
+    # these read the same, so do the totals (see versions.kept_for_owners).
+    totals_state: Select
 
 
 # Built statements by what they are built from, the least recently used dropped first. The matrix's SQL (a
@@ -573,12 +584,14 @@ def _statements(
         else:
             filtered = false()  # no courses: no worker has one in any status
     built = _MatrixStatements(
+        key=key,
         workers=tuple(workers),
         filtered=filtered,
         page_cells=_cells(items, [*workers, User.id.in_(bindparam("page_worker_ids", expanding=True))], on)
         if items
         else None,
         totals=_totals_query(items, workers, wanted, on) if items else None,
+        totals_state=versions.owners_state(select(User.id, User.tier_id).where(*workers)),
     )
     with _KEPT_STATEMENTS_LOCK:
         kept[key] = built
@@ -611,11 +624,21 @@ def compliance(framework: Framework, *, status: str = "", q: str = "", page: int
         for row in db.session.execute(statements.page_cells, {"page_worker_ids": ids}):
             due = renewal_due(by_id[row.item_id], row.completed_on, row.expires_on) if row.completed_on else None
             result[(row.worker_id, row.item_id)] = Cell(TrainingStatus(row.status), due)
-    totals = {item.id: {s: 0 for s in TrainingStatus} for item in items}
-    if statements.totals is not None:
-        for item_id, state, n in db.session.execute(statements.totals):
-            totals[item_id][TrainingStatus(state)] = n
-    return Matrix(framework, items, shown, result, totals)
+    return Matrix(framework, items, shown, result, _totals(items, statements))
+
+
+def _totals(items: list[TrainingItem], statements: _MatrixStatements) -> dict[int, dict[TrainingStatus, int]]:
+    """Per course, the matching workers in each status: kept per process until a certificate, a worker or a
+    framework changes (counting them ranks every certificate of the team: the page's costliest statement)."""
+
+    def count() -> dict[int, dict[TrainingStatus, int]]:
+        totals = {item.id: {s: 0 for s in TrainingStatus} for item in items}
+        if statements.totals is not None:
+            for item_id, state, n in db.session.execute(statements.totals):
+                totals[item_id][TrainingStatus(state)] = n
+        return totals
+
+    return versions.kept_for_owners("compliance-totals", statements.key, statements.totals_state, count)
 
 
 def _totals_query(
