@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from portfolio.extensions import db
 from portfolio.frameworks import service
 from portfolio.models import Competence, CompetenceGroup, Requirement, Role, Section
-from tests.factories import make_user
+from tests.factories import competence, link_draft, make_user
 from tests.pages import status_line, text_of
 
 
@@ -160,6 +160,8 @@ def add_url(framework) -> str:
 
 def test_manager_adds_a_locality_competence(client, manager, auth, frameworks):
     framework = frameworks["sfh-senior-engagement-worker"]
+    before = client.get(f"/frameworks/{framework.id}")  # kept, rendered, until the framework changes
+    assert "No locality-specific competences yet" in text_of(before) or "None yet." in text_of(before)
     form = client.get(add_url(framework))
     assert form.status_code == 200
     assert "Add a locality-specific competence" in form.text
@@ -198,6 +200,46 @@ def test_manager_adds_a_locality_competence(client, manager, auth, frameworks):
     locality = page.split('id="locality-specific"', 1)[1]
     assert "Work with housing providers to sustain tenancies" in locality
     assert "Change" in locality
+
+    # Searching with htmx answers the list alone, with the manager's links to change it.
+    found = text_of(client.get(f"/frameworks/{framework.id}?q=housing", headers={"HX-Request": "true"}))
+    assert "<html" not in found
+    assert "Work with housing providers to sustain tenancies" in found
+    assert f"/frameworks/{framework.id}/locality/{competence.id}/edit" in found
+
+
+def own_progress(page: str, competence: Competence) -> str:
+    """What a framework page says of the viewer's progress on ``competence`` ("" when it says nothing)."""
+    item = page.split(f'<li id="competence-{competence.id}">', 1)[1].split("</li>", 1)[0]
+    return item.split('<span class="competence-progress">', 1)[1].split("</span>", 1)[0] if "progress" in item else ""
+
+
+def test_the_whole_framework_page_is_kept_for_each_viewer_until_their_portfolio_or_the_framework_changes(
+    client, worker, auth, frameworks, monkeypatch
+):
+    framework = frameworks["link-worker"]
+    one = competence("PS-LW-01")
+    url = f"/frameworks/{framework.id}"
+    outlined = []
+    real_outline = service.framework_outline
+    monkeypatch.setattr(service, "framework_outline", lambda *a, **k: outlined.append(a) or real_outline(*a, **k))
+    assert own_progress(text_of(client.get(url)), one) == "0 items linked · Not started"
+    assert own_progress(text_of(client.get(url)), one) == "0 items linked · Not started"
+    assert len(outlined) == 1  # the second time, the page kept: nothing worked out again
+
+    link_draft(worker, [one])
+    assert own_progress(text_of(client.get(url)), one) == "1 item linked · In progress"
+
+    # Another viewer has a page of their own: a manager sees no progress, and the worker's page stays theirs.
+    auth.login_as(make_user(Role.MANAGER))
+    assert own_progress(text_of(client.get(url)), one) == ""
+    auth.login_as(worker)
+    assert own_progress(text_of(client.get(url)), one) == "1 item linked · In progress"
+
+    # A change to the framework is seen at once.
+    db.session.execute(update(Competence).where(Competence.id == one.id).values(statement="A reworded statement"))
+    db.session.commit()
+    assert "A reworded statement" in text_of(client.get(url))
 
 
 @pytest.mark.parametrize(

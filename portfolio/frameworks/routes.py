@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from ..access import manager_required
 from ..errors import FieldError, show_on_form
-from ..rendering import render
+from ..progress import versions
+from ..rendering import render, wants_fragment
 from . import service
 from .forms import CompetenceSearchForm, ConfirmForm, LocalityCompetenceForm
 
@@ -28,8 +31,21 @@ def show(framework_id: int):
     framework = service.get_framework_or_404(framework_id)
     form = CompetenceSearchForm(request.args, meta={"csrf": False})
     query = (form.q.data or "") if form.validate() else ""
-    outline = service.framework_outline(framework, query=query, viewer=current_user)
-    return render("frameworks/show.html", "competences", outline=outline, form=form, query=query)
+    if query or form.errors or wants_fragment():
+        outline = service.framework_outline(framework, query=query, viewer=current_user)
+        return render(
+            "frameworks/show.html", "competences", framework=framework, outline=outline, form=form, query=query
+        )
+
+    def whole_framework() -> Markup:
+        outline = service.framework_outline(framework, viewer=current_user)
+        return Markup(render_block("frameworks/show.html", "content", framework=framework, outline=outline, form=form))
+
+    # Unsearched, the page shows the framework and the viewer's own progress on it: kept, rendered, until either
+    # changes. Their roles decide what it shows of their progress and whether it links to changes.
+    variant = (framework.id, current_user.is_worker, current_user.is_manager)
+    kept = versions.kept_for("framework-page", current_user.id, variant, whole_framework)
+    return render("frameworks/show.html", framework=framework, form=form, query="", kept_content=kept)
 
 
 @bp.route("/<id:framework_id>/locality/new", methods=["GET", "POST"])

@@ -66,8 +66,9 @@ _EXTENSION = "portfolio_versions"
 # status, a few numbers), the newest items per statement up to a few hundred KB for a large portfolio.
 # A framework's structure (tiers, groups, statements, requirements) is one per framework version.
 # Rendered parts of pages (:func:`kept_for`), up to VARIANTS_KEPT per worker: a worker's competence map is about
-# 120 KB of HTML (a filtered one less), a page of their portfolio about 25 KB. At worst some 20 MB of each per
-# process; in practice a worker looks at the whole map and the first pages.
+# 120 KB of HTML (a filtered one less), a page of their portfolio about 25 KB, a framework page about 45 KB (a
+# variant per framework, for anyone who signs in). At worst some 20 MB of each per process; in practice a worker
+# looks at the whole map, the first pages and their own framework.
 KEPT = {
     "counts": 1000,
     "item-counts": 1000,
@@ -75,6 +76,7 @@ KEPT = {
     "framework-structure": 50,
     "competence-map": 50,
     "portfolio-list": 100,
+    "framework-page": 100,
     "compliance-totals": 64,
 }
 VARIANTS_KEPT = 8  # per owner and kind: filters, page numbers
