@@ -44,6 +44,7 @@ from tests.factories import (
     competences,
     make_user,
     png_bytes,
+    send_for_review,
     tier,
 )
 from tests.pages import WRONG_KIND, files_on_disk, reload, row_counts, upload_folder
@@ -961,8 +962,13 @@ def test_only_workers_with_a_framework_keep_a_portfolio(app, frameworks):
 def add_item(
     owner, title: str, occurred_on: date, kind=EvidenceKind.OTHER, status=EvidenceStatus.DRAFT, **columns
 ) -> Evidence:
-    evidence = Evidence(owner_id=owner.id, kind=kind, status=status, title=title, occurred_on=occurred_on, **columns)
+    """An item of ``owner``'s, written directly: a draft, or (``status``) waiting for review as the app sends one."""
+    assert status in (EvidenceStatus.DRAFT, EvidenceStatus.SUBMITTED), status
+    evidence = Evidence(owner_id=owner.id, kind=kind, title=title, occurred_on=occurred_on, **columns)
     db.session.add(evidence)
+    db.session.flush()
+    if status == EvidenceStatus.SUBMITTED:
+        send_for_review(evidence)
     db.session.commit()
     return evidence
 
