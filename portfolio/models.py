@@ -551,6 +551,9 @@ class Evidence(Model):
         CheckConstraint("cpd_hours IS NULL OR (cpd_hours >= 0 AND cpd_hours <= 1000)", name="cpd_hours_range"),
         CheckConstraint("expires_on IS NULL OR expires_on >= occurred_on", name="expires_after_completion"),
         CheckConstraint("NOT (is_private AND status <> 'draft')", name="private_stays_draft"),
+        # An item sent has the time it was last sent (review.open_submission): the queue's count and the
+        # worker's home read it alone.
+        CheckConstraint("status = 'draft' OR submitted_at IS NOT NULL", name="sent_has_time"),
     )
 
     @property

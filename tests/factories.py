@@ -9,8 +9,8 @@ The kit's data half (reading pages is ``tests/pages.py``, fixtures such as ``wor
 - Frameworks: ``load_frameworks()``, ``tier(key, slug)``, ``competence(ref)``, ``competences(key, *tiers, refs=)``,
   ``requirement(worker, ref)``, ``requirements_of(worker)``.
 - A worker with items: ``add_items(worker, supervisor, n)`` (a third signed off, a third waiting, the rest drafts),
-  ``link_draft``, ``waiting_item``, ``submitted_item`` and ``supervisors_queue(worker, *titles)`` (through the use
-  cases), ``supervision_note``.
+  ``link_draft``, ``waiting_item``, ``send_for_review`` (in the open transaction), ``submitted_item`` and
+  ``supervisors_queue(worker, *titles)`` (through the use cases), ``supervision_note``.
 - Signed-off competences: ``meet(worker, competences, supervisor=)``, ``decide_on`` (any outcome), ``not_accept``,
   ``verify_all(worker, manager)``, ``make_ready(worker, supervisor, manager)`` (ready for promotion),
   ``promotion_request``, ``appraisal``; ``audit(...)`` writes the ledger row a use case would.
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from PIL import Image
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from portfolio import clock
 from portfolio.auth.passwords import hash_password
@@ -502,9 +503,24 @@ def link_draft(
     db.session.add(evidence)
     if status == EvidenceStatus.SUBMITTED:
         db.session.flush()
-        db.session.add(Submission(evidence_id=evidence.id, content_hash=HASH, submitted_at=evidence.submitted_at))
+        send_for_review(evidence)
     db.session.commit()
     return evidence
+
+
+def send_for_review(evidence: Evidence, session: Session | None = None) -> Submission:
+    """Send ``evidence`` for review in ``session``'s open transaction (the test's own by default), not committed.
+
+    As review.open_submission writes it: the item is submitted, its time sent is now, and it has one open
+    submission at that same moment. The database refuses an item sent without its time (0028).
+    """
+    session = session or db.session()
+    evidence.status = EvidenceStatus.SUBMITTED
+    evidence.submitted_at = datetime.now(UTC)
+    submission = Submission(evidence_id=evidence.id, content_hash=HASH, submitted_at=evidence.submitted_at)
+    session.add(submission)
+    session.flush()
+    return submission
 
 
 def verification(
@@ -574,15 +590,10 @@ def waiting_items(supervisor: User, workers: list[User], per_worker: int, title:
 
 
 def waiting_item(worker: User, title: str = "Waiting for review") -> Evidence:
-    """An item submitted and not yet decided."""
-    item = link_draft(
+    """An item submitted and not yet decided: one open submission, at the item's time sent (link_draft)."""
+    return link_draft(
         worker, competences("link-worker", "link-worker")[:1], title=title, status=EvidenceStatus.SUBMITTED
     )
-    # The item's time is its open submission's, as review.open_submission writes them.
-    item.submitted_at = datetime.now(UTC)
-    db.session.add(Submission(evidence_id=item.id, submitted_at=item.submitted_at, content_hash=HASH))
-    db.session.commit()
-    return item
 
 
 def add_items(

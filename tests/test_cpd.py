@@ -18,26 +18,18 @@ from portfolio.models import (
     Appraisal,
     AuditEntry,
     Competence,
-    CompetenceDecision,
     CpdActivity,
-    Decision,
-    DecisionOutcome,
-    Evidence,
-    EvidenceKind,
-    EvidenceLink,
-    EvidenceStatus,
     Framework,
     GoalStatus,
     Requirement,
     RequirementVerification,
     Role,
-    Submission,
     SupervisionAssignment,
     User,
 )
 from portfolio.progress import service as progress
 from tests.conftest import post_with_token
-from tests.factories import HASH, TODAY, assign, make_user, tier
+from tests.factories import TODAY, assign, decide_on, make_user, tier
 from tests.pages import (
     assert_error_shown,
     count,
@@ -855,7 +847,7 @@ def test_only_workers_keep_a_cpd_log(client, auth, people):
 
 
 def meet_every_competence(worker: User, supervisor: User) -> None:
-    """Every active competence of the worker's framework accepted in one signed-off decision (direct rows)."""
+    """Every active competence of the worker's framework accepted in signed-off decisions (decide_on)."""
     chosen = list(
         db.session.scalars(
             select(Competence).where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
@@ -863,31 +855,13 @@ def meet_every_competence(worker: User, supervisor: User) -> None:
     )
     rounds = max(c.required_count for c in chosen)
     for number in range(rounds):
-        items = [c for c in chosen if c.required_count > number]
-        evidence = Evidence(
-            owner_id=worker.id,
-            kind=EvidenceKind.OTHER,
-            status=EvidenceStatus.SIGNED_OFF,
+        decide_on(
+            worker,
+            [c for c in chosen if c.required_count > number],
+            supervisor=supervisor,
             title=f"A year of practice, part {number + 1}",
             occurred_on=TODAY - timedelta(days=30),
-            description="<p>Cases.</p>",
         )
-        evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
-        db.session.add(evidence)
-        db.session.flush()
-        submission = Submission(evidence_id=evidence.id, content_hash=HASH)
-        db.session.add(submission)
-        db.session.flush()
-        decision = Decision(
-            submission_id=submission.id,
-            evidence_id=evidence.id,
-            supervisor_id=supervisor.id,
-            outcome=DecisionOutcome.SIGNED_OFF,
-            content_hash=HASH,
-        )
-        decision.outcomes = [CompetenceDecision(competence_id=c.id, accepted=True) for c in items]
-        db.session.add(decision)
-    db.session.commit()
 
 
 def test_the_profiles_experience_and_formal_learning_are_requirements_word_for_word(app, frameworks):

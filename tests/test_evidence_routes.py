@@ -41,6 +41,7 @@ from tests.factories import (
     competence,
     competences,
     make_user,
+    send_for_review,
     tier,
 )
 from tests.pages import (
@@ -633,8 +634,15 @@ def test_portfolio_needs_a_worker_with_a_framework(client, auth, app, frameworks
 
 
 def add_rows(owner, specs) -> list[Evidence]:
-    items = [Evidence(owner_id=owner.id, **spec) for spec in specs]
+    """Items of ``owner``'s, written directly: drafts, and those with ``status=SUBMITTED`` sent as the app sends one."""
+    items = [Evidence(owner_id=owner.id, **{k: v for k, v in spec.items() if k != "status"}) for spec in specs]
     db.session.add_all(items)
+    db.session.flush()
+    for item, spec in zip(items, specs, strict=True):
+        status = spec.get("status", EvidenceStatus.DRAFT)
+        assert status in (EvidenceStatus.DRAFT, EvidenceStatus.SUBMITTED), status
+        if status == EvidenceStatus.SUBMITTED:
+            send_for_review(item)
     db.session.commit()
     return items
 

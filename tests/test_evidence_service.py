@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import NotFound
 
@@ -44,6 +45,7 @@ from tests.factories import (
     competences,
     make_user,
     png_bytes,
+    send_for_review,
     tier,
 )
 from tests.pages import WRONG_KIND, files_on_disk, reload, row_counts, upload_folder
@@ -692,6 +694,43 @@ def test_submit_a_draft(app, worker):
     assert submission.submitted_at == stored.submitted_at
 
 
+@pytest.mark.parametrize("status", [EvidenceStatus.SUBMITTED, EvidenceStatus.RETURNED, EvidenceStatus.SIGNED_OFF])
+def test_the_database_refuses_an_item_sent_without_its_time(app, worker, status):
+    """Whatever writes it, an item that is not a draft has its time sent (ck_evidence_sent_has_time): the flush
+    fails, and after the rollback the database holds what it held before."""
+    draft = make_linked(worker)
+    before = row_counts()  # every table
+
+    db.session.add(
+        Evidence(owner_id=worker.id, kind=EvidenceKind.OTHER, status=status, title="Leaflet", occurred_on=SESSION_DAY)
+    )
+    with pytest.raises(IntegrityError, match="ck_evidence_sent_has_time"):
+        db.session.flush()
+    db.session.rollback()
+
+    db.session.get_one(Evidence, draft.id).status = status  # a draft marked sent, and no time given
+    with pytest.raises(IntegrityError, match="ck_evidence_sent_has_time"):
+        db.session.flush()
+    db.session.rollback()
+
+    assert row_counts() == before
+    assert db.session.execute(select(Evidence.id, Evidence.status, Evidence.submitted_at)).all() == [
+        (draft.id, EvidenceStatus.DRAFT, None)
+    ]
+    # With its time it is written: the constraint asks for the time, nothing more.
+    sent = Evidence(
+        owner_id=worker.id,
+        kind=EvidenceKind.OTHER,
+        status=status,
+        title="Leaflet",
+        occurred_on=SESSION_DAY,
+        submitted_at=datetime.now(UTC),
+    )
+    db.session.add(sent)
+    db.session.commit()
+    assert db.session.scalars(select(Evidence.status).order_by(Evidence.id)).all() == [EvidenceStatus.DRAFT, status]
+
+
 def test_a_submitted_item_cannot_change(app, worker):
     evidence = make_certificate(worker, uploads=[upload(PDF, "a.pdf"), upload(PDF, "b.pdf")])
     link = service.link_competence(worker, evidence, competence("PS-LW-01").id, "note")
@@ -961,8 +1000,13 @@ def test_only_workers_with_a_framework_keep_a_portfolio(app, frameworks):
 def add_item(
     owner, title: str, occurred_on: date, kind=EvidenceKind.OTHER, status=EvidenceStatus.DRAFT, **columns
 ) -> Evidence:
-    evidence = Evidence(owner_id=owner.id, kind=kind, status=status, title=title, occurred_on=occurred_on, **columns)
+    """An item of ``owner``'s, written directly: a draft, or (``status``) waiting for review as the app sends one."""
+    assert status in (EvidenceStatus.DRAFT, EvidenceStatus.SUBMITTED), status
+    evidence = Evidence(owner_id=owner.id, kind=kind, title=title, occurred_on=occurred_on, **columns)
     db.session.add(evidence)
+    db.session.flush()
+    if status == EvidenceStatus.SUBMITTED:
+        send_for_review(evidence)
     db.session.commit()
     return evidence
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import Column, MetaData, String, inspect, text
+from sqlalchemy import CheckConstraint, Column, MetaData, String, create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from portfolio import PROJECT_ROOT, create_app, database
 from portfolio.extensions import db
@@ -165,7 +168,7 @@ def insert_user(connection, email: str, name: str, *, worker: bool = False, supe
         text(
             "INSERT INTO users (id, email, name, password_hash, is_worker, is_supervisor, is_manager,"
             " active, invited, session_version, created_at)"
-            " VALUES (1, :email, :name, 'x', :worker, :supervisor, 0, 1, 0, 1, '2026-11-27 09:00:00')"
+            " VALUES (1, :email, :name, 'x', :worker, :supervisor, FALSE, TRUE, FALSE, 1, '2026-11-27 09:00:00')"
         ),
         {"email": email, "name": name, "worker": worker, "supervisor": supervisor},
     )
@@ -230,6 +233,159 @@ def test_items_waiting_take_their_open_submissions_time(tmp_path):
             2: "2026-11-27 10:00:00.000001",  # decided: as it was
             3: "2026-11-27 10:00:00.000001",  # not waiting: as it was
         }
+
+
+@contextlib.contextmanager
+def migrated_app_on_the_suites_database(tmp_path, name: str):
+    """migrated_app, on the kind of database the run is on: with PORTFOLIO_TEST_DATABASE_URL set, an app on a
+    PostgreSQL schema of its own in that database (dropped afterwards), so that a migration's SQL runs there too."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        with migrated_app(tmp_path, name) as fresh:
+            yield fresh
+        return
+    schema = f"migrations_{uuid.uuid4().hex[:12]}"
+    owner = create_engine(url)
+    with owner.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    own_schema = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    fresh = create_app(
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": own_schema.render_as_string(hide_password=False),
+            "UPLOAD_FOLDER": str(tmp_path / "uploads"),
+        }
+    )
+    try:
+        with fresh.app_context():
+            try:
+                yield fresh
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+    finally:
+        with owner.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        owner.dispose()
+
+
+def insert_item(connection, item: int, status: str, submitted_at: str | None) -> None:
+    """Item ``item`` of user 1's, made at 09:00 on 27 November, as 0027 finds it."""
+    connection.execute(
+        text(
+            "INSERT INTO evidence (id, owner_id, kind, status, title, occurred_on, is_private,"
+            " what_happened, what_learned, practice_change, next_steps, description,"
+            " search_text, created_at, updated_at, submitted_at)"
+            " VALUES (:id, 1, 'other', :status, 'Walking group', '2026-11-01', FALSE, '', '', '', '', '', '',"
+            " '2026-11-27 09:00:00.000100', '2026-11-27 09:00:00.000100', :submitted_at)"
+        ),
+        {"id": item, "status": status, "submitted_at": submitted_at},
+    )
+
+
+def insert_submission(connection, submission: int, item: int, at: str, *, withdrawn: bool = False) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO submissions (id, evidence_id, submitted_at, withdrawn_at, content_hash)"
+            " VALUES (:id, :item, :at, :withdrawn_at, :hash)"
+        ),
+        {"id": submission, "item": item, "at": at, "withdrawn_at": at if withdrawn else None, "hash": "0" * 64},
+    )
+
+
+def times_sent(connection) -> dict[int, str | None]:
+    """Each item's submitted_at, as text to the microsecond (SQLite keeps text; PostgreSQL a timestamp)."""
+    rows = connection.execute(text("SELECT id, submitted_at FROM evidence ORDER BY id")).all()
+    return {item: None if at is None else str(at)[:26] for item, at in rows}
+
+
+def test_items_sent_without_their_time_take_their_latest_submissions_or_their_own(tmp_path):
+    """0028_evidence_sent_has_time: a sent item written without its time sent takes its latest submission's (withdrawn
+    or not), or, never submitted, the time it was made; then the database refuses a sent item without one."""
+    with migrated_app_on_the_suites_database(tmp_path, "fresh.db"):
+        assert db.engine.dialect.name == ("postgresql" if os.environ.get(PG_ENV) else "sqlite")
+        upgrade(revision="0027_evidence_waiting_order")
+        with db.engine.begin() as connection:
+            insert_user(connection, "wendy@example.org", "Wendy", worker=True)
+            insert_item(connection, 1, "returned", None)  # sent twice, the second taken back
+            insert_submission(connection, 1, 1, "2026-11-27 10:00:00.000250")
+            insert_submission(connection, 2, 1, "2026-11-28 11:30:00.000500", withdrawn=True)
+            insert_item(connection, 2, "signed-off", None)  # imported by hand: no submission at all
+            insert_item(connection, 3, "submitted", "2026-11-27 12:00:00.000300")  # as the app writes it
+            insert_submission(connection, 3, 3, "2026-11-27 12:00:00.000300")
+            insert_item(connection, 4, "draft", None)  # a draft never sent
+            insert_item(connection, 5, "draft", None)  # a draft whose one submission was taken back
+            insert_submission(connection, 4, 5, "2026-11-27 13:00:00.000400", withdrawn=True)
+        upgrade()
+        with db.engine.connect() as connection:
+            assert stamped_revisions(connection) == ["0028_evidence_sent_has_time"]
+            assert times_sent(connection) == {
+                1: "2026-11-28 11:30:00.000500",  # its latest submission's
+                2: "2026-11-27 09:00:00.000100",  # when it was made
+                3: "2026-11-27 12:00:00.000300",  # as it was
+                4: None,  # drafts: as they were
+                5: None,
+            }
+            assert {c["name"] for c in inspect(connection).get_check_constraints("evidence")} >= {
+                "ck_evidence_sent_has_time"
+            }
+
+        # The constraint holds from now on: a sent item without its time is refused, and nothing is written.
+        for status in ("submitted", "returned", "signed-off"):
+            with pytest.raises(IntegrityError, match="ck_evidence_sent_has_time"):
+                with db.engine.begin() as connection:
+                    insert_item(connection, 6, status, None)
+            with pytest.raises(IntegrityError, match="ck_evidence_sent_has_time"):
+                with db.engine.begin() as connection:
+                    connection.execute(text("UPDATE evidence SET status = :status WHERE id = 4"), {"status": status})
+        with db.engine.begin() as connection:
+            insert_item(connection, 6, "returned", "2026-11-29 09:00:00.000600")  # with its time: allowed
+        with db.engine.connect() as connection:
+            assert times_sent(connection) == {
+                1: "2026-11-28 11:30:00.000500",
+                2: "2026-11-27 09:00:00.000100",
+                3: "2026-11-27 12:00:00.000300",
+                4: None,
+                5: None,
+                6: "2026-11-29 09:00:00.000600",
+            }
+            assert connection.execute(text("SELECT status FROM evidence WHERE id = 4")).scalar_one() == "draft"
+
+        downgrade(revision="0027_evidence_waiting_order")
+        with db.engine.begin() as connection:
+            assert "ck_evidence_sent_has_time" not in {
+                c["name"] for c in inspect(connection).get_check_constraints("evidence")
+            }
+            insert_item(connection, 7, "signed-off", None)  # allowed again below 0028
+        with db.engine.connect() as connection:
+            assert times_sent(connection)[7] is None
+
+
+def test_the_run_database_has_the_models_check_constraints(app):
+    """Autogenerate compares no CHECK constraints (test_models_and_migrations_agree cannot see them): the migrated
+    database has each one the models declare, by name, and no other."""
+    declared = {
+        table.name: {c.name for c in table.constraints if isinstance(c, CheckConstraint)}
+        for table in db.metadata.sorted_tables
+    }
+    with db.engine.connect() as connection:
+        inspector = inspect(connection)
+        migrated = {name: {c["name"] for c in inspector.get_check_constraints(name)} for name in declared}
+    assert migrated == declared
+    assert "ck_evidence_sent_has_time" in migrated["evidence"]
+
+
+def test_the_run_database_refuses_a_sent_item_without_its_time(app):
+    """On the database the run is on (SQLite, or PostgreSQL when PORTFOLIO_TEST_DATABASE_URL is set)."""
+    with db.engine.begin() as connection:
+        insert_user(connection, "wendy@example.org", "Wendy", worker=True)
+    with pytest.raises(IntegrityError, match="ck_evidence_sent_has_time"):
+        with db.engine.begin() as connection:
+            insert_item(connection, 1, "submitted", None)
+    with db.engine.begin() as connection:
+        insert_item(connection, 2, "submitted", "2026-11-29 09:00:00.000600")
+    with db.engine.connect() as connection:
+        assert times_sent(connection) == {2: "2026-11-29 09:00:00.000600"}
 
 
 def test_going_down_to_0021_and_up_again_keeps_every_row(tmp_path):

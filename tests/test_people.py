@@ -15,11 +15,9 @@ from portfolio.errors import FieldError
 from portfolio.extensions import db
 from portfolio.models import (
     AuditEntry,
-    Evidence,
     EvidenceStatus,
     Invitation,
     Role,
-    Submission,
     SupervisionAssignment,
     User,
 )
@@ -29,7 +27,7 @@ from tests.factories import NEW_PASSWORD
 from tests.pages import audit_rows
 
 from .conftest import QueryCounter, csrf_token
-from .factories import PASSWORD, assign, make_user, tier
+from .factories import PASSWORD, assign, link_draft, make_user, tier
 from .pages import status_of
 
 
@@ -293,13 +291,7 @@ def test_deactivating_ends_sessions_and_supervision_and_is_audited(app, manager,
 def test_a_deactivated_workers_items_leave_the_review_queue(app, manager, link_worker_tier, sam):
     worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
     assign(sam, worker, starts_on=date.today() - timedelta(days=30))
-    evidence = Evidence(
-        owner_id=worker.id, kind="other", status=EvidenceStatus.SUBMITTED, title="Leaflet", occurred_on=date.today()
-    )
-    db.session.add(evidence)
-    db.session.flush()
-    db.session.add(Submission(evidence_id=evidence.id, content_hash="x"))
-    db.session.commit()
+    link_draft(worker, [], "Leaflet", status=EvidenceStatus.SUBMITTED)
     assert review_service.queue_count(sam) == 1
     service.deactivate(manager, worker)
     assert review_service.queue_count(db.session.get(User, sam.id)) == 0

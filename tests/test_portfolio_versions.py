@@ -6,6 +6,8 @@ its own transaction; the kept answers are looked up by token.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from markupsafe import Markup
 from sqlalchemy import select, update
 
@@ -15,7 +17,7 @@ from portfolio.models import Competence, DecisionOutcome, Evidence, EvidenceStat
 from portfolio.progress import rules, versions
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
-from tests.factories import competence, link_draft, make_worker, submitted_item
+from tests.factories import competence, link_draft, make_worker, send_for_review, submitted_item
 
 ONE, TWO = "PS-LW-01", "PS-LW-02"
 
@@ -103,8 +105,7 @@ def test_a_session_with_changes_not_yet_committed_counts_afresh_and_keeps_nothin
     item = link_draft(worker, [competence(ONE)])
     assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
 
-    item.status = EvidenceStatus.SUBMITTED
-    db.session.flush()
+    send_for_review(item)  # flushed, not committed
     assert linked(worker, ONE) == {EvidenceStatus.SUBMITTED: 1}  # what this transaction sees
     db.session.rollback()
     assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}  # nothing kept from the rolled-back view
@@ -115,7 +116,11 @@ def test_an_orm_update_statement_changes_every_portfolio(app, worker):
     assert linked(worker, ONE) == {EvidenceStatus.DRAFT: 1}
     before = tokens()
 
-    db.session.execute(update(Evidence).where(Evidence.id == item.id).values(status=EvidenceStatus.RETURNED))
+    db.session.execute(
+        update(Evidence)
+        .where(Evidence.id == item.id)
+        .values(status=EvidenceStatus.RETURNED, submitted_at=datetime.now(UTC))  # a sent item has its time sent
+    )
     db.session.commit()
     assert tokens()[versions.FRAMEWORKS] != before.get(versions.FRAMEWORKS)
     assert linked(worker, ONE) == {EvidenceStatus.RETURNED: 1}
@@ -202,7 +207,8 @@ def test_a_commit_with_a_savepoint_left_open_still_writes_the_token(app, worker)
     before = tokens()
 
     db.session.begin_nested()
-    db.session.get_one(Evidence, item.id).status = EvidenceStatus.RETURNED
+    returned = db.session.get_one(Evidence, item.id)
+    returned.status, returned.submitted_at = EvidenceStatus.RETURNED, datetime.now(UTC)
     db.session().get_transaction().commit()  # the outer transaction, with the savepoint still open
     assert tokens()[worker.id] != before[worker.id]
     assert linked(worker, ONE) == {EvidenceStatus.RETURNED: 1}
@@ -261,8 +267,7 @@ def test_a_part_computed_from_changes_not_yet_committed_is_not_kept(app, worker)
     db.session.commit()
     item = link_draft(worker, [competence(ONE)])
     db.session.commit()
-    item.status = EvidenceStatus.SUBMITTED
-    db.session.flush()
+    send_for_review(item)  # flushed, not committed
     assert versions.kept_for("competence-map", worker.id, None, lambda: Markup("uncommitted")) == "uncommitted"
     db.session.rollback()
     assert versions.kept_for("competence-map", worker.id, None, lambda: Markup("committed")) == "committed"

@@ -28,9 +28,6 @@ from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import (
-    CompetenceDecision,
-    Decision,
-    DecisionOutcome,
     Document,
     DocumentKind,
     Evidence,
@@ -43,7 +40,7 @@ from portfolio.models import (
 )
 from portfolio.privacy.visibility import can_see, visible_to
 from tests.conftest import built_document
-from tests.factories import HASH, RECENT_DAY, TODAY, assign, make_user, tier
+from tests.factories import RECENT_DAY, TODAY, assign, decide_on, make_user, tier
 from tests.privacy_support import competences, pdf_bytes
 
 MARKER = "quokkamarker"
@@ -79,20 +76,7 @@ def scene(app, frameworks):
         [FileStorage(io.BytesIO(pdf_bytes("shared")), filename="walking-group.pdf")],
         link_competence_id=first.id,
     )
-    shared.status = EvidenceStatus.SIGNED_OFF
-    submission = Submission(evidence_id=shared.id, content_hash=HASH)
-    db.session.add(submission)
-    db.session.flush()
-    decision = Decision(
-        submission_id=submission.id,
-        evidence_id=shared.id,
-        supervisor_id=supervisor.id,
-        outcome=DecisionOutcome.SIGNED_OFF,
-        content_hash=HASH,
-    )
-    decision.outcomes = [CompetenceDecision(competence_id=first.id, accepted=True)]
-    db.session.add(decision)
-    db.session.commit()
+    decide_on(worker, [first], supervisor=supervisor, evidence=shared)  # sent, then signed off
     waiting = evidence_service.create_evidence(
         worker,
         EvidenceKind.OBSERVATION,

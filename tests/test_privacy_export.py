@@ -40,14 +40,13 @@ from portfolio.models import (
     RequirementVerification,
     Role,
     SignInAttempt,
-    Submission,
     TierChange,
     User,
 )
 from portfolio.portability import leap2a
 from portfolio.privacy import export
 from tests.conftest import built_document
-from tests.factories import HASH, RECENT_DAY, TODAY, assign, certificate, course, make_user, tier
+from tests.factories import HASH, RECENT_DAY, TODAY, assign, certificate, course, make_user, send_for_review, tier
 from tests.privacy_support import competences, pdf_bytes
 
 
@@ -119,10 +118,8 @@ def add_items_of_every_sort(worker: User, supervisor: User, n: int, start: int =
             )
         if i % 3 == 1:
             item = db.session.get(Evidence, item.id)
-            item.status = EvidenceStatus.SIGNED_OFF
-            submission = Submission(evidence_id=item.id, content_hash=HASH)
-            db.session.add(submission)
-            db.session.flush()
+            submission = send_for_review(item)
+            item.status = EvidenceStatus.SIGNED_OFF  # and signed off, below
             decision = Decision(
                 submission_id=submission.id,
                 evidence_id=item.id,

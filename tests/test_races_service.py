@@ -47,7 +47,7 @@ from portfolio.models import (
 from portfolio.progress import service as progress
 from portfolio.supervision import service as supervision
 from portfolio.training import service as training
-from tests.factories import EVENT_DAY, PDF, assign, competences, make_ready, make_user, tier
+from tests.factories import EVENT_DAY, PDF, assign, competences, make_ready, make_user, send_for_review, tier
 from tests.pages import count
 
 
@@ -77,8 +77,7 @@ def draft(worker: User, *, files=(), linked: bool = True) -> Evidence:
 def submitted_by_someone_else(evidence_id: int) -> None:
     """Another request submits the item and commits, through its own session and connection."""
     with Session(db.engine) as other:
-        item = other.get(Evidence, evidence_id)
-        item.status = EvidenceStatus.SUBMITTED
+        send_for_review(other.get_one(Evidence, evidence_id), other)
         other.commit()
 
 
@@ -159,7 +158,7 @@ def test_a_use_case_refuses_an_item_submitted_after_the_page_loaded_it(app, work
         "files": len(item.files),
         "title": item.title,
     } == before
-    assert count(Submission) == 0  # the item was only marked submitted by the other session
+    assert count(Submission) == 1  # the other session's: the refused use case sent nothing
     assert count(AuditEntry) == 0
 
 
