@@ -160,8 +160,9 @@ def add_url(framework) -> str:
 
 def test_manager_adds_a_locality_competence(client, manager, auth, frameworks):
     framework = frameworks["sfh-senior-engagement-worker"]
-    before = client.get(f"/frameworks/{framework.id}")  # kept, rendered, until the framework changes
-    assert "No locality-specific competences yet" in text_of(before) or "None yet." in text_of(before)
+    before = text_of(client.get(f"/frameworks/{framework.id}"))  # kept, rendered, until the framework changes
+    assert "Add a locality-specific competence" in before
+    assert "Work with housing providers" not in before
     form = client.get(add_url(framework))
     assert form.status_code == 200
     assert "Add a locality-specific competence" in form.text
@@ -235,6 +236,15 @@ def test_the_whole_framework_page_is_kept_for_each_viewer_until_their_portfolio_
     assert own_progress(text_of(client.get(url)), one) == ""
     auth.login_as(worker)
     assert own_progress(text_of(client.get(url)), one) == "1 item linked · In progress"
+
+    # Someone on another framework sees this one without progress, and a manager with the links to change it.
+    other = frameworks["sfh-senior-engagement-worker"]
+    auth.login_as(worker)
+    assert "competence-progress" not in text_of(client.get(f"/frameworks/{other.id}"))
+    assert "Add a locality-specific competence" not in text_of(client.get(f"/frameworks/{other.id}"))
+    auth.login_as(make_user(Role.MANAGER))
+    assert "Add a locality-specific competence" in text_of(client.get(f"/frameworks/{other.id}"))
+    auth.login_as(worker)
 
     # A change to the framework is seen at once.
     db.session.execute(update(Competence).where(Competence.id == one.id).values(statement="A reworded statement"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from markupsafe import Markup
 from sqlalchemy import select, update
 
@@ -148,6 +149,37 @@ def test_moving_a_worker_to_another_framework_changes_their_counts(app, framewor
     db.session.commit()
     assert tokens()[worker.id] != before[worker.id]
     assert linked(worker, ONE) == {}  # a link-worker statement no longer counts in another framework
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("active", False), ("is_worker", False), ("name", "Renamed Worker"), ("email", "renamed@example.org")],
+)
+def test_a_change_to_who_a_worker_is_gives_them_a_new_token(app, worker, field, value):
+    """A team's answers (versions.kept_for_owners) depend on who matches and how: after a change and its undoing
+    the worker's token differs, so the team's never reads as it did."""
+    before = tokens()
+    setattr(worker, field, value)
+    db.session.commit()
+    changed = tokens()
+    assert changed[worker.id] != before.get(worker.id)
+    assert changed[versions.FRAMEWORKS] == before.get(versions.FRAMEWORKS)  # nobody else's counts
+
+    worker.signed_in_at = 1  # not stored: no new token
+    worker.last_signed_in_at = None
+    db.session.commit()
+    assert tokens() == changed
+
+
+def test_an_update_statement_on_users_changes_every_portfolio_when_it_sets_who_they_are(app, worker):
+    before = tokens()
+    db.session.execute(update(User).where(User.active.is_(True)).values(session_version=User.session_version + 1))
+    db.session.commit()
+    assert tokens() == before  # named in the WHERE clause only: nobody's answers change
+
+    db.session.execute(update(User).where(User.id == worker.id).values(active=False))
+    db.session.commit()
+    assert tokens()[versions.FRAMEWORKS] != before.get(versions.FRAMEWORKS)
 
 
 def test_a_change_made_by_another_process_is_seen_by_this_one(app, worker):

@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 from ..access import manager_required
 from ..errors import FieldError, show_on_form
+from ..extensions import db
 from ..progress import versions
 from ..rendering import render, wants_fragment
 from . import service
@@ -37,14 +38,20 @@ def show(framework_id: int):
             "frameworks/show.html", "competences", framework=framework, outline=outline, form=form, query=query
         )
 
+    viewer = current_user._get_current_object()
+
     def whole_framework() -> Markup:
-        outline = service.framework_outline(framework, viewer=current_user)
+        # Read again: both were loaded before the tokens the page is kept under, and must be no older.
+        db.session.refresh(framework)
+        db.session.refresh(viewer)
+        outline = service.framework_outline(framework, viewer=viewer)
         return Markup(render_block("frameworks/show.html", "content", framework=framework, outline=outline, form=form))
 
-    # Unsearched, the page shows the framework and the viewer's own progress on it: kept, rendered, until either
-    # changes. Their roles decide what it shows of their progress and whether it links to changes.
-    variant = (framework.id, current_user.is_worker, current_user.is_manager)
-    kept = versions.kept_for("framework-page", current_user.id, variant, whole_framework)
+    # Unsearched, the page shows the framework, and to a worker on it where they stand: kept, rendered, until
+    # either changes. Everyone else sees the same page (a manager's with links to change it): kept once for all.
+    owner = viewer.id if service.shows_progress(framework, viewer) else versions.FRAMEWORKS
+    variant = (framework.id, owner != versions.FRAMEWORKS, viewer.is_manager)
+    kept = versions.kept_for("framework-page", owner, variant, whole_framework)
     return render("frameworks/show.html", framework=framework, form=form, query="", kept_content=kept)
 
 

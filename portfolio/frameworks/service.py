@@ -115,6 +115,11 @@ class FrameworkOutline:
         return sum(part.count for part in self.parts)
 
 
+def shows_progress(framework: Framework, viewer: User) -> bool:
+    """True when ``viewer`` is a worker on (any version of) ``framework``: its page shows where they stand."""
+    return viewer.is_worker and viewer.framework is not None and viewer.framework.key == framework.key
+
+
 def framework_outline(framework: Framework, query: str = "", viewer: User | None = None) -> FrameworkOutline:
     """Everything a framework page shows, in a fixed number of queries.
 
@@ -122,12 +127,7 @@ def framework_outline(framework: Framework, query: str = "", viewer: User | None
     worker viewing (any version of) their own framework also sees where they
     stand on each statement.
     """
-    own = (
-        viewer is not None
-        and viewer.is_worker
-        and viewer.framework is not None
-        and viewer.framework.key == framework.key
-    )
+    own = viewer is not None and shows_progress(framework, viewer)
     framework_tree = tree.framework_tree(framework, viewer if own else None)
     tiers, groups, competences = framework_tree.tiers, framework_tree.groups, framework_tree.competences
 

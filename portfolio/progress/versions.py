@@ -6,7 +6,8 @@ changes a few times a day. So each worker has a *version token* (``PortfolioVers
 same transaction as any change to what those answers are computed from:
 
 - an item (its owner's), a link, a file, a decision, what a decision accepted, a supervision note's review;
-- a worker's framework;
+- a worker's framework, and who they are in a team's answers (their tier, being a worker, being active, their
+  name and email: what a team's list matches them by);
 - any framework, tier, group, statement or requirement: owner 0, which every answer also depends on
   (and a framework's structure, kept under it alone).
 
@@ -26,6 +27,8 @@ call :func:`changed`, and after a deploy (older processes wrote no tokens; data 
 from __future__ import annotations
 
 import functools
+import hashlib
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -66,9 +69,10 @@ _EXTENSION = "portfolio_versions"
 # status, a few numbers), the newest items per statement up to a few hundred KB for a large portfolio.
 # A framework's structure (tiers, groups, statements, requirements) is one per framework version.
 # Rendered parts of pages (:func:`kept_for`), up to VARIANTS_KEPT per worker: a worker's competence map is about
-# 120 KB of HTML (a filtered one less), a page of their portfolio about 25 KB, a framework page about 45 KB (a
-# variant per framework, for anyone who signs in). At worst some 20 MB of each per process; in practice a worker
-# looks at the whole map, the first pages and their own framework.
+# 120 KB of HTML (a filtered one less), a page of their portfolio about 25 KB, their framework's page about 45 KB
+# (everyone else's view of a framework is kept once, under the frameworks' owner). At worst some 20 to 40 MB of
+# each per process; in practice a worker looks at the whole map, the first pages and their own framework.
+# A team's answers (:func:`kept_for_owners`) are small: the totals per course and status, and a digest.
 KEPT = {
     "counts": 1000,
     "item-counts": 1000,
@@ -168,19 +172,22 @@ def kept_for_owners(kind: str, variant: Hashable, state: Select, compute: Callab
     """``compute()``, an answer over many portfolios at once (a team's totals), kept until any of them changes.
 
     ``state`` is an :func:`owners_state` statement. Its rows (which owners, what else about them, their tokens
-    and the frameworks') are read first and kept with the answer: while they read the same, so would the answer,
-    provided ``compute`` reads only what they cover. Kept per ``variant`` (the answer's filters, its day), the most
+    and the frameworks') are read first and kept with the answer (as a digest): while they read the same, so would
+    the answer, provided ``compute`` reads only what they cover. They never read the same again after a change: a
+    token changes with anything about a worker a team's answer may depend on (see ``_WHO``). Kept per ``variant`` (the answer's filters, its day), the most
     recent state only. Answers are shared between requests: callers must not change them.
     """
     session = db.session()
-    rows = tuple(map(tuple, session.execute(state)))  # first: its autoflush may find changes
+    rows = session.execute(state).all()  # first: its autoflush may find changes
     if changed_here(session):
         return compute()  # this transaction's own changes, not yet committed: never kept
+    # Kept as a digest: a team of thousands is some 270 bytes a worker in rows, for each variant.
+    digest = (hashlib.blake2b(repr([tuple(row) for row in rows]).encode(), digest_size=16).digest(),)
     store: _Store = current_app.extensions[_EXTENSION]
-    found = store.get(kind, variant, rows)
+    found = store.get(kind, variant, digest)
     if found is _MISS:
         found = compute()
-        store.put(kind, variant, rows, found)
+        store.put(kind, variant, digest, found)
     return found
 
 
@@ -248,7 +255,7 @@ def _before_flush(session: Session, _context, _instances) -> None:
             elif obj.decision_id is not None:
                 decisions.add(obj.decision_id)
             decisions.update(_before_the_change(obj, "decision_id"))
-        elif isinstance(obj, User) and obj.id is not None and _framework_changed(obj):
+        elif isinstance(obj, User) and obj.id is not None and _who_changed(obj):
             owners.add(obj.id)
     if items or decisions:
         with session.no_autoflush:
@@ -264,10 +271,16 @@ def _before_the_change(obj: Any, column: str) -> list[int]:
     return [value for value in inspect(obj).attrs[column].history.deleted if value is not None]
 
 
-def _framework_changed(user: User) -> bool:
-    # Set by id, or through the relationship (whose id is only copied over during the flush).
+# What about a user an answer may depend on: a worker's own answers on their framework; a team's (kept with
+# versions.kept_for_owners) on which workers match and their tiers. Relationships too: set through one, the id
+# is only copied over during the flush. A new token for each such change means a team's tokens never read the
+# same again after a change and its undoing (a leaver back, a tier changed back).
+_WHO = ("framework_id", "framework", "tier_id", "tier", "is_worker", "active", "name", "email")
+
+
+def _who_changed(user: User) -> bool:
     state: InstanceState[User] = inspect(user)
-    return state.attrs.framework_id.history.has_changes() or state.attrs.framework.history.has_changes()
+    return any(state.attrs[name].history.has_changes() for name in _WHO)
 
 
 def _item_of(obj: Any, owners: set[int], items: set[int]) -> None:
@@ -282,17 +295,26 @@ def _item_of(obj: Any, owners: set[int], items: set[int]) -> None:
 _TRACKED = (*_FRAMEWORK_MODELS, Evidence, *_BY_ITEM, CompetenceDecision)
 
 
+_SETS_WHO = re.compile(r"(?:^|,)(?:" + "|".join(_WHO) + ")=")
+
+
+def _set_clause(state: ORMExecuteState) -> str:
+    """An UPDATE's SET clause as SQL without spaces (its WHERE clause may name columns it does not change)."""
+    sql = " ".join(str(state.statement).split())
+    return sql.split(" SET ", 1)[-1].split(" WHERE ", 1)[0].replace(" ", "")
+
+
 def _do_orm_execute(state: ORMExecuteState) -> None:
     """An ORM ``insert``, ``update`` or ``delete`` statement names no objects: it changes every portfolio.
 
-    For users, only one that names their framework (most such statements end sessions).
+    For users, only one that names what answers depend on (most such statements end sessions).
     """
     if not (state.is_update or state.is_delete or state.is_insert):
         return
     for mapper in state.all_mappers:
         cls = mapper.class_
         if issubclass(cls, _TRACKED) or (
-            cls is User and (not state.is_update or "framework_id" in str(state.statement))
+            cls is User and (not state.is_update or _SETS_WHO.search(_set_clause(state)) is not None)
         ):
             changed(state.session, [FRAMEWORKS])
             return

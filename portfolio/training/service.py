@@ -631,11 +631,14 @@ def _totals(items: list[TrainingItem], statements: _MatrixStatements) -> dict[in
     """Per course, the matching workers in each status: kept per process until a certificate, a worker or a
     framework changes (counting them ranks every certificate of the team: the page's costliest statement)."""
 
+    totals_query = statements.totals
+    if totals_query is None:
+        return {}  # no courses: nothing to count
+
     def count() -> dict[int, dict[TrainingStatus, int]]:
         totals = {item.id: {s: 0 for s in TrainingStatus} for item in items}
-        if statements.totals is not None:
-            for item_id, state, n in db.session.execute(statements.totals):
-                totals[item_id][TrainingStatus(state)] = n
+        for item_id, state, n in db.session.execute(totals_query):
+            totals[item_id][TrainingStatus(state)] = n
         return totals
 
     return versions.kept_for_owners("compliance-totals", statements.key, statements.totals_state, count)
