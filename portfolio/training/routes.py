@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from flask import Blueprint, Response, current_app, flash, redirect, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -155,7 +155,11 @@ def retire(item_id: int):
 @manager_required
 def compliance(key: str):
     """Workers by required training: valid, due soon, expired or missing."""
-    framework = service.current_framework_or_404(key)
+    # The page links to each current framework's matrix: the one asked for is among them (no query of its own).
+    frameworks = [fw for fw, _ in frameworks_service.current_frameworks()]
+    framework = next((fw for fw in frameworks if fw.key == key), None)
+    if framework is None:
+        abort(404)
     form = ComplianceFilterForm(request.args)
     form.validate()  # a bad value is reported next to its field and ignored
     status = (form.status.data or "") if not form.status.errors else ""
@@ -173,7 +177,7 @@ def compliance(key: str):
         page=matrix.page,
         tags=training_tags(),
         filtered=bool(q or status),
-        frameworks=[fw for fw, _ in frameworks_service.current_frameworks()],
+        frameworks=frameworks,
         csv_url=paging.list_url(format="csv"),
     )
 
