@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
@@ -49,8 +49,9 @@ def show(framework_id: int):
 
     # Unsearched, the page shows the framework, and to a worker on it where they stand: kept, rendered, until
     # either changes. Everyone else sees the same page (a manager's with links to change it): kept once for all.
+    # Whether the CASE service is on decides its download link.
     owner = viewer.id if service.shows_progress(framework, viewer) else versions.FRAMEWORKS
-    variant = (framework.id, owner != versions.FRAMEWORKS, viewer.is_manager)
+    variant = (framework.id, owner != versions.FRAMEWORKS, viewer.is_manager, current_app.config.get("CASE_API", True))
     kept = versions.kept_for("framework-page", owner, variant, whole_framework)
     return render("frameworks/show.html", framework=framework, form=form, query="", kept_content=kept)
 
