@@ -133,10 +133,16 @@ def sqlite_app(tmp_path, name: str):
 @contextlib.contextmanager
 def migrated_app(tmp_path, name: str):
     """An app on its own SQLite file (see sqlite_app), in an app context, its engine closed afterwards."""
-    fresh = sqlite_app(tmp_path, name)
-    with fresh.app_context():
+    with closing_context(sqlite_app(tmp_path, name)) as fresh:
+        yield fresh
+
+
+@contextlib.contextmanager
+def closing_context(app):
+    """``app``'s context, its session removed and its engine closed afterwards."""
+    with app.app_context():
         try:
-            yield fresh
+            yield app
         finally:
             db.session.remove()
             db.engine.dispose()
@@ -257,12 +263,8 @@ def migrated_app_on_the_suites_database(tmp_path, name: str):
         }
     )
     try:
-        with fresh.app_context():
-            try:
-                yield fresh
-            finally:
-                db.session.remove()
-                db.engine.dispose()
+        with closing_context(fresh):
+            yield fresh
     finally:
         with owner.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
