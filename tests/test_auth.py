@@ -411,26 +411,69 @@ def test_idle_timeout_is_set_on_the_session_cookie(app, client, maya):
     assert "SameSite=Lax" in header
 
 
-def test_an_idle_session_is_refused_by_the_server(app, client, maya):
-    """The cookie's own expiry is up to the browser: the server checks the signature's age too."""
-    post_sign_in(client, "maya@example.org")
+def _session_signed_ago(app, client, seconds_ago: int) -> str:
+    """The client's session data in a cookie whose signature is ``seconds_ago`` old."""
     with client.session_transaction() as session:
         data = dict(session)
     serializer = app.session_interface.get_signing_serializer(app)
+    original = TimestampSigner.get_timestamp
+    TimestampSigner.get_timestamp = lambda self: int(time.time()) - seconds_ago
+    try:
+        return serializer.dumps(data)
+    finally:
+        TimestampSigner.get_timestamp = original
+
+
+def test_an_idle_session_is_refused_by_the_server(app, client, maya):
+    """The cookie's own expiry is up to the browser: the server checks the signature's age too."""
+    post_sign_in(client, "maya@example.org")
     idle = int(app.config["PERMANENT_SESSION_LIFETIME"].total_seconds())
 
-    def signed(seconds_ago: int) -> str:
-        original = TimestampSigner.get_timestamp
-        TimestampSigner.get_timestamp = lambda self: int(time.time()) - seconds_ago
-        try:
-            return serializer.dumps(data)
-        finally:
-            TimestampSigner.get_timestamp = original
-
-    client.set_cookie("session", signed(idle - 60))
+    client.set_cookie("session", _session_signed_ago(app, client, idle - 60))
     assert is_signed_in(client)
 
-    client.set_cookie("session", signed(idle + 60))
+    client.set_cookie("session", _session_signed_ago(app, client, idle + 60))
+    assert not is_signed_in(client)
+
+
+def _session_cookies_set(response) -> list[str]:
+    return [h for h in response.headers.getlist("Set-Cookie") if h.startswith("session=")]
+
+
+def test_the_session_cookie_is_signed_again_once_a_minute_not_on_every_page(app, client, maya):
+    """The idle timeout runs from the cookie's signature. Within a minute of it a page leaves the cookie as it is;
+    after a minute a page signs it again, and the idle timeout starts over from then."""
+    post_sign_in(client, "maya@example.org")
+    client.get("/")  # shows (and so takes out of the session) what sign-in flashed
+    serializer = app.session_interface.get_signing_serializer(app)
+    signed_at = serializer.loads(client.get_cookie("session").value, return_timestamp=True)[1]
+
+    response = client.get("/")
+    assert response.status_code == 200
+    assert _session_cookies_set(response) == []
+    assert serializer.loads(client.get_cookie("session").value, return_timestamp=True)[1] == signed_at
+
+    client.set_cookie("session", _session_signed_ago(app, client, 61))
+    response = client.get("/")
+    assert response.status_code == 200
+    [header] = _session_cookies_set(response)
+    assert "HttpOnly" in header and "SameSite=Lax" in header
+    data, signed_at = serializer.loads(client.get_cookie("session").value, return_timestamp=True)
+    assert abs((datetime.now(UTC) - signed_at).total_seconds()) < 5
+    assert data["_user_id"].startswith(f"{maya.id}:")
+    expected_expiry = datetime.now(UTC) + app.config["PERMANENT_SESSION_LIFETIME"]
+    assert abs((client.get_cookie("session").expires - expected_expiry).total_seconds()) < 60
+    # Signed again, the session lasts a whole idle lifetime from now: a page just before it ends still works.
+    assert is_signed_in(client)
+
+
+def test_a_changed_session_is_saved_at_once_whatever_its_age(app, client, maya):
+    """Signing out changes the session within the minute: its cookie is replaced straight away."""
+    post_sign_in(client, "maya@example.org")
+    page = client.get("/")
+    response = client.post("/auth/sign-out", data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert response.status_code in (302, 303)
+    assert _session_cookies_set(response) != []
     assert not is_signed_in(client)
 
 

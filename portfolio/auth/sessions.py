@@ -13,7 +13,9 @@ import functools
 from datetime import UTC, datetime
 
 from flask import Flask, current_app, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import current_user, login_user
+from itsdangerous import BadSignature
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import joinedload
 
@@ -90,8 +92,52 @@ def begin_signed_in_session(user: User, *, remember: bool = False) -> None:
     login_user(user, remember=remember)
 
 
+class IdleTimeoutSession(SecureCookieSession):
+    """A session cookie's data, and when it was signed (None for a new session)."""
+
+    signed_at: datetime | None = None
+
+
+class IdleTimeoutSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, signed again for the idle timeout once a minute rather than on every request.
+
+    The idle timeout is the signature's age (PERMANENT_SESSION_LIFETIME, checked by the server as well as by the
+    cookie's expiry), so a cookie must be signed again as the person keeps using the app. Doing it on every request
+    (Flask's SESSION_REFRESH_EACH_REQUEST) costs every page a serialisation, a signature and a Set-Cookie header;
+    once a minute moves the timeout by at most a minute. A session whose data changed is saved at once, as before.
+    """
+
+    session_class = IdleTimeoutSession
+    RESIGN_AFTER_SECONDS = 60
+
+    def open_session(self, app: Flask, request) -> IdleTimeoutSession | None:
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        cookie = request.cookies.get(self.get_cookie_name(app))
+        if not cookie:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, signed_at = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        opened = self.session_class(data)
+        opened.signed_at = signed_at
+        return opened
+
+    def should_set_cookie(self, app: Flask, session) -> bool:
+        if session.modified:
+            return True
+        if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
+            return False
+        signed_at = getattr(session, "signed_at", None)
+        return signed_at is None or (datetime.now(UTC) - signed_at).total_seconds() >= self.RESIGN_AFTER_SECONDS
+
+
 def init_app(app: Flask) -> None:
-    """Configure the login manager and forget sessions that have ended."""
+    """Configure the login manager and the session cookie, and forget sessions that have ended."""
+    app.session_interface = IdleTimeoutSessionInterface()
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Sign in to continue."
     login_manager.login_message_category = "info"

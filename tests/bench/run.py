@@ -241,7 +241,11 @@ def first_answer(port: int, path: str, headers: dict[str, str]) -> tuple[bytes, 
 
 
 def measure_page(port: int, hello_port: int, page: Page, cast: Cast, browsers, args, pool) -> PageResult:
-    path, headers = page.path(cast), cookie_header(browsers[page.who])
+    path, browser = page.path(cast), browsers[page.who]
+    # As a browser does, the client sends the session cookie the app last set: it is signed again once a
+    # minute (auth/sessions.py), and one kept from the start of the run would be signed again on every request.
+    browser.get(path)
+    headers = cookie_header(browser)
     # Each worker renders the page before it is timed (gunicorn does not deal requests out in turn: a few
     # each). The first time a process shows a page it keeps what it counted (progress/versions.py): the
     # queries column says both, when they differ.
