@@ -12,6 +12,7 @@ from portfolio.home import service as home
 from portfolio.models import Decision, DecisionOutcome, Evidence, Role, Submission, User
 from portfolio.people import service as people
 from portfolio.progress import rules
+from portfolio.progress.service import add_months
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
 from tests.factories import (
@@ -205,6 +206,100 @@ def test_a_manager_home_says_what_needs_deciding(client, auth, frameworks):
     assert 'id="to-review"' not in page  # not a supervisor
 
 
+# Each history: a worker's verifications of REQ-DBS as (days from today it was verified, days from today it
+# expires or None), in the order they were recorded.
+REQUIREMENT_HISTORIES = {
+    "never verified": [],
+    "lapsed yesterday": [(-1000, -1)],
+    "lapses today": [(-1000, 0)],
+    "lapses within the horizon": [(-1000, 30)],
+    "lapses after the horizon": [(-1000, 100)],
+    "never lapses": [(-1000, None)],
+    "renewed after it lapsed": [(-2000, -10), (-5, 1000)],
+    "the newer one lapsed": [(-2000, 1000), (-1000, -10)],
+    "same day, the later record lapsed": [(-1000, 1000), (-1000, -3)],
+}
+
+
+def test_the_home_lapses_are_the_requirement_rule_on_each_history(app, frameworks):
+    """The lapses worked out in SQL are what progress.rules says for each history, as of today and (for a
+    supervisor) up to the horizon; a worker who has left, and the manager's own, are not the manager's list."""
+    manager = make_user(Role.MANAGER, name="Maya Manager")
+    workers = {}
+    for name, history in REQUIREMENT_HISTORIES.items():
+        workers[name] = worker = new_worker(name.capitalize())
+        for verified, expires in history:
+            verification(
+                worker,
+                manager,
+                "REQ-DBS",
+                TODAY + timedelta(days=verified),
+                None if expires is None else TODAY + timedelta(days=expires),
+            )
+    leaver = new_worker("Lou Leaver")
+    verification(leaver, manager, "REQ-DBS", TODAY - timedelta(days=1000), TODAY - timedelta(days=1))
+    leaver.active = False
+    db.session.commit()
+
+    newest = rules.newest_verifications([w.id for w in workers.values()])
+    lapsed, soon = [], []
+    for name, worker in workers.items():
+        found = newest.get((worker.id, "REQ-DBS"))
+        state = rules.requirement_state(found, TODAY)
+        if state == "lapsed":
+            lapsed.append((name.capitalize(), DBS, found.expires_on, True))
+        if state == "lapsed" or (state == "verified" and found.expires_on and found.expires_on <= TODAY + home.SOON):
+            soon.append((name.capitalize(), DBS, found.expires_on, state == "lapsed"))
+    assert [n for n, *_ in lapsed] == ["Lapsed yesterday", "The newer one lapsed", "Same day, the later record lapsed"]
+
+    def as_rows(lapses: home.Lapses) -> list[tuple]:
+        return sorted((lapse.worker_name, lapse.what, lapse.on, lapse.lapsed) for lapse in lapses.shown)
+
+    shown = home.manager_home(manager).lapses
+    assert as_rows(shown) == sorted(lapsed) and shown.total == len(lapsed)
+
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    for worker in workers.values():
+        assign(sam, worker)
+    within = home.supervisor_home(sam).lapses
+    assert within.total == len(soon) == 5
+    assert as_rows(within) == sorted(soon)
+    assert [lapse.worker_name for lapse in within.shown][:3] == [
+        "The newer one lapsed",
+        "Same day, the later record lapsed",
+        "Lapsed yesterday",
+    ]
+
+
+def test_each_worker_lapses_only_on_the_courses_of_their_own_framework_and_tier(app, frameworks):
+    """The courses of every framework are looked at in one statement: each worker is matched with their own
+    framework's, and those their tier needs."""
+    manager = make_user(Role.MANAGER, name="Maya Manager")
+    link_course = course("Safeguarding adults", 12)
+    coach_course = course("Coaching practice", 12, tiers=["link-worker-coach"])
+    sfh_course = course("Lone working", 12, key="sfh-senior-engagement-worker")
+    linda = new_worker("Linda Link")
+    sol = make_user(
+        Role.WORKER, name="Sol Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    )
+    long_ago = TODAY - timedelta(days=400)
+    for worker in (linda, sol):
+        for item in (link_course, coach_course, sfh_course):
+            certificate(worker, item, long_ago)  # every one expired a month ago (renewed yearly)
+
+    lapses = home.manager_home(manager).lapses
+    assert sorted((lapse.worker_name, lapse.what, lapse.lapsed) for lapse in lapses.shown) == [
+        ("Linda Link", "Safeguarding adults", True),
+        ("Sol Engagement", "Lone working", True),
+    ]
+    assert {lapse.on for lapse in lapses.shown} == {add_months(long_ago, 12)}
+    # Renewed (and checked), the course no longer lapses; a newer certificate nobody has checked yet does not
+    # count as renewed, and the course is not shown as expired either (the matrix shows it to check).
+    certificate(linda, link_course, TODAY - timedelta(days=10))
+    certificate(sol, sfh_course, TODAY - timedelta(days=10), checked=False)
+    assert home.manager_home(manager).lapses.total == 0
+
+
 def test_a_worker_who_supervises_sees_both_parts(client, auth, frameworks):
     willa = make_user(Role.WORKER, Role.SUPERVISOR, name="Willa", tier=tier("link-worker", "link-worker"))
     auth.login_as(willa)
@@ -261,7 +356,13 @@ def test_every_home_runs_a_fixed_number_of_queries(client, auth, frameworks, cou
     page = text_of(client.get("/"))
     assert "14 items waiting for your decision" in page
     assert len(items_of(page, "waiting-items")) == 2 and len(items_of(page, "returned-items")) == 2
-    assert len(items_of(page, "to-recommend")) == 14 and len(items_of(page, "lapsed")) == 28
+    assert len(items_of(page, "to-recommend")) == 14
+    # 28 lapses (a requirement and a course each): the 10 that lapsed first, and how many in all.
+    lapsed = items_of(page, "lapsed")
+    assert len(lapsed) == 10 and lapsed[0].startswith("Worker 14: ") and lapsed[-1].startswith("Worker 10: ")
+    assert "These are the 10 that lapsed first, of 28." in words(page)
+    assert len(items_of(page, "lapsing")) == 10 and "These are the 10 soonest, of 28:" in words(page)
+    assert 'href="/progress/team?only=lapsed"' in page and 'href="/training/"' in page and 'href="/review/team"' in page
     assert after == before, count_queries.statements
 
 

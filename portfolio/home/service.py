@@ -6,15 +6,15 @@ status from training/service.py, the review queue from review/service.py. This m
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Date, Integer, Select, bindparam, select
 
 from .. import duties
 from ..clock import today
-from ..extensions import db
-from ..models import Decision, Evidence, EvidenceStatus, Invitation, PromotionRequest, Requirement, Role, User
+from ..models import Decision, Evidence, EvidenceStatus, Invitation, PromotionRequest, Role, User
 from ..people import service as people
 from ..progress import rules
 from ..progress import service as progress
@@ -62,45 +62,63 @@ def worker_home(worker: User) -> WorkerHome:
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Lapse:
     """A requirement or a course of a worker's that has lapsed (or expired), or will within ``SOON``."""
 
-    worker: User
+    worker_id: int
+    worker_name: str
     what: str
     on: date | None
     lapsed: bool
 
 
-def _lapses(workers: list[User], *, soon: bool) -> list[Lapse]:
-    """Requirements lapsed (and, with ``soon``, lapsing soon) and training expired (and due) for ``workers``.
+@dataclass
+class Lapses:
+    """The first ``HOME_LIST_LENGTH`` lapses, soonest first, and how many there are in all."""
 
-    Four queries whatever the number of workers: requirements, newest verifications, courses, certificates.
+    shown: list[Lapse]
+    total: int
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+
+def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> Lapses:
+    """Requirements lapsed (and, with ``soon``, lapsing soon) and training expired (and due) of the workers
+    ``workers`` selects (their ids; a statement built once).
+
+    Worked out in SQL, three queries whatever the number of workers; only what has lapsed is read (the state of
+    a requirement and of a course are progress.rules' and the compliance matrix's own).
     """
-    if not workers:
-        return []
     now = today()
-    requirements = db.session.scalars(
-        select(Requirement)
-        .where(Requirement.framework_id.in_({w.framework_id for w in workers if w.framework_id}))
-        .order_by(Requirement.position)
-    ).all()
-    newest = rules.newest_verifications([w.id for w in workers])
-    courses = training.training_of(workers)
-    found = []
-    for worker in workers:
-        for requirement in requirements:
-            if requirement.framework_id != worker.framework_id:
-                continue
-            verification = newest.get((worker.id, requirement.ref))
-            state = rules.requirement_state(verification, now)
-            expires_on = verification.expires_on if verification else None
-            if state == "lapsed" or (soon and state == "verified" and expires_on and expires_on <= now + SOON):
-                found.append(Lapse(worker, requirement.statement, expires_on, state == "lapsed"))
-        for row in courses[worker.id]:
-            if row.status == TrainingStatus.EXPIRED or (soon and row.status == TrainingStatus.DUE):
-                found.append(Lapse(worker, row.item.title, row.due_on, row.status == TrainingStatus.EXPIRED))
-    return sorted(found, key=lambda lapse: (lapse.on or date.max, lapse.worker.name))
+    found = [
+        Lapse(r.worker_id, r.worker_name, r.statement, r.expires_on, r.lapsed)
+        for r in rules.lapsing_requirements(workers, parameters, now, until=now + SOON if soon else None)
+    ]
+    found += [
+        Lapse(c.worker_id, c.worker_name, c.title, c.due_on, c.expired)
+        for c in training.lapsing_training(workers, parameters, soon=soon)
+    ]
+    found.sort(key=lambda lapse: (lapse.on or date.max, lapse.worker_name, lapse.worker_id))
+    return Lapses(found[:HOME_LIST_LENGTH], len(found))
+
+
+@functools.cache
+def _supervisees() -> Select:
+    """The ids of the workers the bound "actor_id" supervises on the bound "on"."""
+    return supervision.supervised_by(bindparam("actor_id", type_=Integer()), bindparam("on", type_=Date()))
+
+
+@functools.cache
+def _service_workers() -> Select:
+    """The ids of every active worker on a framework but the bound "actor_id"."""
+    return select(User.id).where(
+        User.is_worker.is_(True),
+        User.active.is_(True),
+        User.framework_id.is_not(None),
+        duties.not_own(User.id, bindparam("actor_id", type_=Integer())),
+    )
 
 
 @dataclass
@@ -109,7 +127,7 @@ class SupervisorHome:
     oldest_days: int | None
     notes_to_confirm: list[Evidence]
     to_recommend: list[PromotionRequest]
-    lapses: list[Lapse]
+    lapses: Lapses
 
 
 def supervisor_home(actor: User) -> SupervisorHome:
@@ -123,29 +141,22 @@ def supervisor_home(actor: User) -> SupervisorHome:
         oldest_days=oldest,
         notes_to_confirm=review.notes_to_confirm(actor),
         to_recommend=to_recommend,
-        lapses=_lapses(supervision.supervisees_of(actor.id, today()), soon=True),
+        lapses=_lapses(_supervisees(), {"actor_id": actor.id, "on": today()}, soon=True),
     )
 
 
 @dataclass
 class ManagerHome:
     promotions: list[PromotionRequest]
-    lapses: list[Lapse] = field(default_factory=list)
+    lapses: Lapses = field(default_factory=lambda: Lapses([], 0))
     invitations: list[Invitation] = field(default_factory=list)
 
 
 def manager_home(actor: User) -> ManagerHome:
     """Promotion decisions waiting, lapsed requirements and expired training, pending invitations."""
-    workers = db.session.scalars(
-        select(User)
-        .where(User.is_worker.is_(True), User.active.is_(True), User.framework_id.is_not(None))
-        .where(duties.not_own(User.id, actor))
-        .options(db.joinedload(User.tier), db.joinedload(User.framework))
-        .order_by(User.name)
-    ).all()
     return ManagerHome(
         promotions=progress.open_requests(actor),
-        lapses=_lapses(list(workers), soon=False),
+        lapses=_lapses(_service_workers(), {"actor_id": actor.id}, soon=False),
         invitations=people.pending_invitations(),
     )
 

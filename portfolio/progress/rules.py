@@ -21,10 +21,22 @@ import enum
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import TypeVar
 
-from sqlalchemy import Select, bindparam, distinct, func, null, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    distinct,
+    func,
+    null,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
@@ -300,6 +312,71 @@ def _verifications_statement(of_some_refs: bool) -> Select:
         .order_by(RequirementVerification.verified_on, RequirementVerification.id)
     )
     return query.where(Requirement.ref.in_(bindparam("refs", expanding=True))) if of_some_refs else query
+
+
+def lapsed_sql(expires_on: SQLColumnExpression[date | None], on: SQLColumnExpression[date]) -> ColumnElement[bool]:
+    """:func:`requirement_state`'s "lapsed" in SQL, on the newest verification's ``expires_on``."""
+    return and_(expires_on.is_not(None), expires_on < on)
+
+
+@dataclass(frozen=True)
+class LapsingRequirement:
+    worker_id: int
+    worker_name: str
+    statement: str
+    expires_on: date
+    lapsed: bool  # on the day asked about (else it lapses by the day given as ``until``)
+
+
+def lapsing_requirements(
+    workers: Select, parameters: dict[str, object], on: date, *, until: date | None = None
+) -> list[LapsingRequirement]:
+    """The requirements of the workers ``workers`` selects (their ids) whose newest verification has lapsed on
+    ``on`` or, with ``until``, lapses by then: one query, whatever the number of workers, reading none of the
+    verifications that are in date. The statement is kept per process for each ``workers``."""
+    cutoff = until + timedelta(days=1) if until is not None else on
+    rows = db.session.execute(_lapsing_statement(workers), {**parameters, "as_of": on, "cutoff": cutoff})
+    return [LapsingRequirement(*row) for row in rows]
+
+
+@functools.cache
+def _lapsing_statement(workers: Select) -> Select:
+    """Each worker's newest verification of each requirement ref (across framework versions, as
+    :func:`newest_verifications`), joined to the requirement of their framework, when it has lapsed by the
+    bound "cutoff" (and whether by "as_of"). Built once per ``workers`` (a statement its caller keeps)."""
+    chosen = workers.correlate(None)  # never tied to the users of the query it is put in
+    ranked = (
+        select(
+            RequirementVerification.worker_id,
+            Requirement.ref,
+            RequirementVerification.expires_on,
+            func.row_number()
+            .over(
+                partition_by=(RequirementVerification.worker_id, Requirement.ref),
+                order_by=(RequirementVerification.verified_on.desc(), RequirementVerification.id.desc()),
+            )
+            .label("rank"),
+        )
+        .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
+        .where(RequirementVerification.worker_id.in_(chosen))
+        .subquery()
+    )
+    return (
+        select(
+            User.id,
+            User.name,
+            Requirement.statement,
+            ranked.c.expires_on,
+            lapsed_sql(ranked.c.expires_on, bindparam("as_of", type_=Date())),
+        )
+        .join(Requirement, Requirement.framework_id == User.framework_id)
+        .join(ranked, and_(ranked.c.worker_id == User.id, ranked.c.ref == Requirement.ref, ranked.c.rank == 1))
+        .where(
+            User.id.in_(chosen),
+            lapsed_sql(ranked.c.expires_on, bindparam("cutoff", type_=Date())),
+        )
+        .order_by(ranked.c.expires_on, User.name, User.id, Requirement.position)
+    )
 
 
 def requirement_states(worker: User, requirements: Sequence[FrozenRequirement], on: date) -> list[RequirementState]:

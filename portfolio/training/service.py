@@ -15,10 +15,10 @@ import functools
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import abort, current_app
 from sqlalchemy import (
@@ -36,6 +36,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency, paging
@@ -511,6 +512,7 @@ def _cells(items: list[TrainingItem], workers: list[ColumnElement[bool]], on: da
         ),
     )
     required = or_(*(and_(TrainingItem.id == item.id, item.required_where(Tier.slug)) for item in items))
+    worker_framework = aliased(Framework)  # not Framework itself: ``workers`` may have a subquery on it
     return (
         select(
             User.id.label("worker_id"),
@@ -523,7 +525,9 @@ def _cells(items: list[TrainingItem], workers: list[ColumnElement[bool]], on: da
         )
         .select_from(User)
         .outerjoin(Tier, Tier.id == User.tier_id)
-        .join(TrainingItem, TrainingItem.id.in_(item_ids))
+        # A course is for the workers on its framework (``items`` may be several frameworks' courses).
+        .join(worker_framework, worker_framework.id == User.framework_id)
+        .join(TrainingItem, and_(TrainingItem.id.in_(item_ids), TrainingItem.framework_key == worker_framework.key))
         .outerjoin(pairs, and_(pairs.c.owner_id == User.id, pairs.c.training_item_id == TrainingItem.id))
         .where(*workers, required)
     )
@@ -544,6 +548,8 @@ class _MatrixStatements:
     totals_state: Select
 
 
+S = TypeVar("S")  # a statement, or several, kept by _kept_statements
+
 # Built statements by what they are built from, the least recently used dropped first. The matrix's SQL (a
 # ranked subquery, a case per course) cost several milliseconds to build, three times a request: more than
 # running it.
@@ -560,16 +566,41 @@ def _statements(
     A statement holds values only (course ids, renewal periods, tiers, the framework's key, search words, a
     status, the day), never rows; so the same key always builds the same SQL.
     """
-    courses = tuple((i.id, i.renewal_months, tuple(i.tier_slugs or ())) for i in items)
-    key = (courses, framework_key, words, wanted, on)
-    kept: OrderedDict[tuple, _MatrixStatements] | None = current_app.extensions.get(_KEPT_STATEMENTS)
-    if kept is None:  # the app's first matrix (no empty store built on every request)
+    key = (_courses_key(items), framework_key, words, wanted, on)
+    return _kept_statements(key, lambda: _build_statements(key, items, framework_key, words, wanted, on))
+
+
+def _courses_key(items: Sequence[TrainingItem]) -> tuple:
+    """What a statement takes from each course: its id, renewal period and tiers."""
+    return tuple((i.id, i.renewal_months, tuple(i.tier_slugs or ())) for i in items)
+
+
+def _kept_statements(key: tuple, build: Callable[[], S]) -> S:
+    """``build()``, kept per process under ``key`` (values only, so the same key always builds the same SQL)."""
+    kept: OrderedDict[tuple, Any] | None = current_app.extensions.get(_KEPT_STATEMENTS)
+    if kept is None:  # the app's first statement (no empty store built on every request)
         kept = current_app.extensions.setdefault(_KEPT_STATEMENTS, OrderedDict())
     with _KEPT_STATEMENTS_LOCK:
         found = kept.get(key)
         if found is not None:
             kept.move_to_end(key)
             return found
+    built = build()
+    with _KEPT_STATEMENTS_LOCK:
+        kept[key] = built
+        while len(kept) > _KEEP_STATEMENTS:
+            kept.popitem(last=False)
+    return built
+
+
+def _build_statements(
+    key: tuple,
+    items: list[TrainingItem],
+    framework_key: str,
+    words: tuple[str, ...],
+    wanted: TrainingStatus | None,
+    on: date,
+) -> _MatrixStatements:
     workers = [
         User.is_worker.is_(True),
         User.active.is_(True),
@@ -583,7 +614,7 @@ def _statements(
             filtered = User.id.in_(select(cells.c.worker_id).where(cells.c.status == wanted.value))
         else:
             filtered = false()  # no courses: no worker has one in any status
-    built = _MatrixStatements(
+    return _MatrixStatements(
         key=key,
         workers=tuple(workers),
         filtered=filtered,
@@ -593,11 +624,6 @@ def _statements(
         totals=_totals_query(items, workers, wanted, on) if items else None,
         totals_state=versions.owners_state(select(User.id, User.tier_id).where(*workers)),
     )
-    with _KEPT_STATEMENTS_LOCK:
-        kept[key] = built
-        while len(kept) > _KEEP_STATEMENTS:
-            kept.popitem(last=False)
-    return built
 
 
 def compliance(framework: Framework, *, status: str = "", q: str = "", page: int | None = 1) -> Matrix:
@@ -656,6 +682,56 @@ def _totals_query(
     if wanted is not None:
         query = query.where(cells.c.worker_id.in_(select(cells.c.worker_id).where(cells.c.status == wanted.value)))
     return query
+
+
+@dataclass(frozen=True)
+class LapsingCourse:
+    worker_id: int
+    worker_name: str
+    title: str
+    due_on: date | None
+    expired: bool  # else due (renewal within DUE_WITHIN_DAYS)
+
+
+def lapsing_training(workers: Select, parameters: dict[str, object], *, soon: bool) -> list[LapsingCourse]:
+    """The required courses that have expired (with ``soon``, or are due) for the workers ``workers`` selects (their
+    ids; a statement its caller keeps): two queries, whatever the number of workers, and only those courses come
+    back. The statuses are the compliance matrix's (:func:`_cells`)."""
+    items = list(db.session.scalars(_current_courses_statement()))
+    if not items:
+        return []
+    on = today()
+    key = ("lapsing", _courses_key(items), workers, soon, on)
+    statement = _kept_statements(key, lambda: _lapsing_statement(items, workers, soon, on))
+    by_id = {item.id: item for item in items}
+    return [
+        LapsingCourse(
+            row.worker_id,
+            row.name,
+            by_id[row.item_id].title,
+            renewal_due(by_id[row.item_id], row.completed_on, row.expires_on) if row.completed_on else None,
+            row.status == TrainingStatus.EXPIRED.value,
+        )
+        for row in db.session.execute(statement, parameters)
+    ]
+
+
+@functools.cache
+def _current_courses_statement() -> Select:
+    """Every framework's courses, retired ones left out."""
+    return (
+        select(TrainingItem).where(TrainingItem.retired_at.is_(None)).order_by(TrainingItem.position, TrainingItem.id)
+    )
+
+
+def _lapsing_statement(items: list[TrainingItem], workers: Select, soon: bool, on: date) -> Select:
+    wanted = [TrainingStatus.EXPIRED.value, *([TrainingStatus.DUE.value] if soon else [])]
+    cells = _cells(items, [User.id.in_(workers.correlate(None))], on).subquery()
+    return (
+        select(cells.c.worker_id, User.name, cells.c.item_id, cells.c.status, cells.c.completed_on, cells.c.expires_on)
+        .join(User, User.id == cells.c.worker_id)
+        .where(cells.c.status.in_(wanted))
+    )
 
 
 def framework_tiers(framework: Framework) -> list[Tier]:

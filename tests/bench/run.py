@@ -51,7 +51,9 @@ PAGES = [
     Page("Supervisor's view of the worker", "supervisor", lambda c: f"/progress/workers/{c.worker_id}"),
     Page("Review queue", "supervisor", lambda c: "/review/"),
     Page("Supervisor team", "supervisor", lambda c: "/review/team"),
+    Page("Supervisor home", "supervisor", lambda c: "/"),
     Page("Manager workers list", "manager", lambda c: "/progress/team"),
+    Page("Manager home", "manager", lambda c: "/"),
     Page("Compliance matrix", "manager", lambda c: f"/training/{c.framework_key}/compliance"),
     Page("Framework page", "worker", lambda c: f"/frameworks/{c.framework_id}"),
 ]
