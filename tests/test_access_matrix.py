@@ -244,7 +244,8 @@ CASES = [
         supervisors_only(200),
     ),
     Case("supervision.index", "GET", lambda ids: "/supervision/", managers_only(200)),
-    Case("supervision.index", "POST", lambda ids: "/supervision/", managers_only(422), data={}),
+    Case("supervision.assign", "GET", lambda ids: "/supervision/assign", managers_only(200)),
+    Case("supervision.assign", "POST", lambda ids: "/supervision/assign", managers_only(422), data={}),
     Case("supervision.end", "GET", lambda ids: f"/supervision/{ids['assignment']}/end", managers_only(200)),
     Case(
         "supervision.end",

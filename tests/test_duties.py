@@ -386,7 +386,7 @@ def test_a_manager_cannot_choose_their_own_supervisor_but_can_for_others(people)
 
 def test_the_assignment_form_refuses_ones_own_supervision_next_to_the_worker(client, auth, people):
     auth.login_as(people.mel)
-    page = text_of(client.get("/supervision/"))
+    page = text_of(client.get("/supervision/assign"))
     assert (str(people.mel.id), f"Mel Both ({people.mel.email})") in options(
         page, "supervisor_id"
     )  # may supervise others
@@ -396,9 +396,9 @@ def test_the_assignment_form_refuses_ones_own_supervision_next_to_the_worker(cli
     )  # but not choose their own
     before = row_counts()
     response = client.post(
-        "/supervision/",
+        "/supervision/assign",
         data={
-            "csrf_token": auth.token("/supervision/"),
+            "csrf_token": auth.token("/supervision/assign"),
             "worker_id": str(people.mel.id),
             "supervisor_id": str(people.willa.id),
             **date_fields("starts_on", TODAY),

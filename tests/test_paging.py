@@ -1,4 +1,5 @@
-"""Paged lists (portfolio/paging.py): the review queue, the workers list, the compliance matrix and People.
+"""Paged lists (portfolio/paging.py): the review queue, the workers list, the compliance matrix, People and
+supervision assignments.
 
 Each list shows a page at a time under the NHS.UK pagination; its links and filters work without
 JavaScript and, with htmx, answer with only the list's region plus the result count swapped out of band
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from portfolio import paging
 from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceKind, Role, TrainingItem, User
+from portfolio.models import Evidence, EvidenceKind, Role, SupervisionAssignment, TrainingItem, User
 from portfolio.progress import service as progress_service
 from tests.factories import LONG_NAME, LONG_TITLE, make_user, many_users, tier, waiting_items
 from tests.pages import status_of, swapped_parts
@@ -175,6 +176,16 @@ def _fill_people(_manager: User, n: int) -> None:
     many_users(n, tier=tier("link-worker", "link-worker"))
 
 
+def _fill_assignments(_manager: User, n: int) -> None:
+    """``n`` workers, each supervised by one supervisor (one for every fill), written directly."""
+    supervisor = make_user(Role.SUPERVISOR, name="Sue Supervisor")
+    workers = many_users(n, tier=tier("link-worker", "link-worker"))
+    db.session.add_all(
+        SupervisionAssignment(supervisor_id=supervisor.id, worker_id=w.id, starts_on=date(2026, 1, 1)) for w in workers
+    )
+    db.session.commit()
+
+
 FILTERS = "your filters"
 LISTS = {
     "review queue": PagedList(
@@ -204,6 +215,17 @@ LISTS = {
     ),
     "people": PagedList(
         "/people/", "people-list", "people-count", "person", "people", "your search", _fill_people, LONG_NAME
+    ),
+    # A row names its worker twice (the second time for a screen reader, in its link): its link marks it.
+    "supervision": PagedList(
+        "/supervision/",
+        "assignments-list",
+        "assignments-count",
+        "assignment",
+        "assignments",
+        "your search",
+        _fill_assignments,
+        ">Set end date<",
     ),
 }
 

@@ -15,13 +15,25 @@ from portfolio.extensions import db
 from portfolio.models import AuditEntry, Role, SupervisionAssignment
 from portfolio.supervision import service
 from tests.factories import TODAY, assign, make_user, tier
-from tests.pages import audit_rows, date_fields, error_next_to, long_date, options, reload, text_of
+from tests.pages import (
+    audit_rows,
+    date_fields,
+    error_next_to,
+    long_date,
+    options,
+    reload,
+    status_of,
+    swapped_parts,
+    text_of,
+)
 
 # --- helpers --------------------------------------------------------------------
 
 
 def assignment_rows(page: str) -> list[str]:
-    """The rows of the assignments table, as read (cells joined by " | ")."""
+    """The rows of the assignments table, as read (cells joined by " | "); none when there is no table."""
+    if 'class="nhsuk-table-responsive assignments"' not in page:
+        return []
     table = page.split('class="nhsuk-table-responsive assignments"', 1)[1].split("</table>", 1)[0]
     body = table.split("<tbody", 1)[1]
     rows = []
@@ -72,23 +84,26 @@ def people(app, frameworks):
 
 def post_assign(client, auth, worker_id, supervisor_id, starts_on=TODAY, ends_on=None, **kwargs):
     data = {
-        "csrf_token": auth.token("/supervision/"),
+        "csrf_token": auth.token("/supervision/assign"),
         "worker_id": str(worker_id),
         "supervisor_id": str(supervisor_id),
         **date_fields("starts_on", starts_on),
         **date_fields("ends_on", ends_on),
     }
-    return client.post("/supervision/", data=data, **kwargs)
+    return client.post("/supervision/assign", data=data, **kwargs)
 
 
 # --- assigning -----------------------------------------------------------------------
 
 
 def test_the_form_lists_workers_and_supervisors(client, manager, people):
-    response = client.get("/supervision/")
+    listed = text_of(client.get("/supervision/"))
+    assert "<h1>Supervision</h1>" in listed and "No assignments yet." in listed
+    assert 'href="/supervision/assign"' in listed  # the form has a page of its own
+    response = client.get("/supervision/assign")
     assert response.status_code == 200
     page = text_of(response)
-    assert "<h1>Supervision</h1>" in page
+    assert "<h1>Assign a supervisor</h1>" in page
     workers = options(page, "worker_id")
     supervisors = options(page, "supervisor_id")
     assert workers[0] == ("0", "Choose a worker")
@@ -99,7 +114,6 @@ def test_the_form_lists_workers_and_supervisors(client, manager, people):
     assert (str(people["sam"].id), f"Sam Supervisor ({people['sam'].email})") in supervisors
     # The manager is neither, and no assignment exists yet.
     assert not any(t.startswith("Maya Manager") for _, t in workers + supervisors)
-    assert "No assignments yet." in page
     # Start date defaults to today.
     assert f'value="{TODAY.day}"' in page.split('id="starts_on"', 1)[1].split("</fieldset>", 1)[0]
 
@@ -176,7 +190,7 @@ def test_a_refused_assignment_shows_the_error_next_to_the_field_and_writes_nothi
     response = post_assign(client, auth, **values)
     assert response.status_code == 422
     page = text_of(response)
-    assert "<title>Error: Supervision" in page
+    assert "<title>Error: Assign a supervisor" in page
     assert "There is a problem" in page
     assert message in error_next_to(page, field)
     assert counts() == before
@@ -308,6 +322,88 @@ def test_ending_a_missing_assignment_is_404(client, auth, manager):
     assert client.get("/supervision/999/end").status_code == 404
 
 
+# --- the list: paged (tests/test_paging.py), searched and filtered ----------------------
+
+
+@pytest.fixture
+def history(people):
+    """Four assignments on either side of today: open-ended, ending today, ended yesterday, starting tomorrow."""
+    wendy, walter, sam, sue = people["wendy"], people["walter"], people["sam"], people["sue"]
+    assign(sam, wendy, starts_on=TODAY - timedelta(days=30))
+    assign(sue, wendy, starts_on=TODAY - timedelta(days=30)).ends_on = TODAY
+    assign(sam, walter, starts_on=TODAY - timedelta(days=60)).ends_on = TODAY - timedelta(days=1)
+    assign(sue, walter, starts_on=TODAY + timedelta(days=1))
+    db.session.commit()
+
+
+def listed(client, query: str = "", **headers) -> list[str]:
+    """Worker and supervisor of each row the list shows for ``query``."""
+    page = text_of(client.get(f"/supervision/?{query}", headers=headers))
+    return [" | ".join(row.split(" | ")[:2]) for row in assignment_rows(page)]
+
+
+@pytest.mark.parametrize(
+    ("query", "rows"),
+    [
+        (
+            "",
+            [
+                "Walter Worker | Sue Supervisor",
+                "Wendy Worker | Sam Supervisor",
+                "Wendy Worker | Sue Supervisor",
+                "Walter Worker | Sam Supervisor",
+            ],
+        ),
+        ("state=current", ["Wendy Worker | Sam Supervisor", "Wendy Worker | Sue Supervisor"]),  # the last day counts
+        ("state=upcoming", ["Walter Worker | Sue Supervisor"]),
+        ("state=ended", ["Walter Worker | Sam Supervisor"]),
+        ("q=sue", ["Walter Worker | Sue Supervisor", "Wendy Worker | Sue Supervisor"]),  # the supervisor's name
+        ("q=walter+sue", ["Walter Worker | Sue Supervisor"]),  # each word in the worker's or the supervisor's
+        ("q=wendy&state=ended", []),
+    ],
+)
+def test_the_list_finds_assignments_by_person_and_by_state_on_the_day(client, manager, people, history, query, rows):
+    assert listed(client, query) == rows
+
+
+def test_the_list_finds_a_person_by_email_and_says_what_matched(client, manager, people, history):
+    sam = people["sam"]
+    page = text_of(client.get(f"/supervision/?q={sam.email}"))
+    assert [" | ".join(r.split(" | ")[:2]) for r in assignment_rows(page)] == [
+        "Wendy Worker | Sam Supervisor",
+        "Walter Worker | Sam Supervisor",
+    ]
+    assert status_of(page, "assignments-count") == "2 assignments match your search"
+    assert "<title>Supervision: 2 assignments match your search" in page
+    empty = text_of(client.get("/supervision/?q=nobody+here"))
+    assert status_of(empty, "assignments-count") == "No assignments match your search"
+    assert assignment_rows(empty) == [] and "No assignments yet." not in empty
+
+
+def test_a_filter_answers_htmx_with_the_list_and_its_count(client, manager, people, history):
+    answer = client.get("/supervision/?state=current", headers={"HX-Request": "true"}).get_data(as_text=True)
+    body, oob = swapped_parts(answer, "assignments-list")
+    assert [" | ".join(r.split(" | ")[:2]) for r in assignment_rows(body)] == [
+        "Wendy Worker | Sam Supervisor",
+        "Wendy Worker | Sue Supervisor",
+    ]
+    assert status_of(answer, "assignments-count") == "2 assignments match your search"
+    assert len(oob) == 1 and 'id="assignments-count"' in oob[0]
+    # Boosted navigation gets the whole page.
+    boosted = text_of(client.get("/supervision/?state=current", headers={"HX-Request": "true", "HX-Boosted": "true"}))
+    assert "<h1>Supervision</h1>" in boosted and len(assignment_rows(boosted)) == 2
+
+
+def test_a_bad_filter_is_named_next_to_its_field_and_the_whole_list_shows(client, manager, people, history):
+    response = client.get("/supervision/?state=someday&q=" + "x" * 101)
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "Search for 100 characters or fewer" in error_next_to(page, "q")
+    assert "Not a valid choice" in error_next_to(page, "state")
+    assert len(assignment_rows(page)) == 4
+    assert status_of(page, "assignments-count") == "4 assignments"
+
+
 # --- who may ---------------------------------------------------------------------------
 
 
@@ -319,8 +415,9 @@ def test_non_managers_are_refused(client, auth, people, role):
     token = auth.token("/")
     before = counts()
     assert client.get("/supervision/").status_code == 403
+    assert client.get("/supervision/assign").status_code == 403
     response = client.post(
-        "/supervision/",
+        "/supervision/assign",
         data={
             "csrf_token": token,
             "worker_id": people["wendy"].id,

@@ -28,6 +28,7 @@ from ..extensions import db
 from ..models import AuditEntry, Framework, Invitation, Role, SupervisionAssignment, Tier, User
 from ..notifications.service import Mail, email_after_commit
 from ..supervision import service as supervision
+from .search import name_or_email_matches
 
 INVITATION_LIFETIME = timedelta(days=7)
 # Not an argon2 hash: verify_password() can never match it, so an invited
@@ -53,28 +54,6 @@ class InvitationUnusable(Exception):
 class PersonRow:
     user: User
     supervisors: list[User] = field(default_factory=list)
-
-
-def search_words(q: str) -> tuple[str, ...]:
-    """The words of a search that count: lower case, five at most."""
-    return tuple(q.lower().split()[:5])
-
-
-def name_or_email_matches(q: str) -> list:
-    """SQL conditions: every word of ``q`` (:func:`search_words`) is in the person's name or email."""
-    return words_in_name_or_email(search_words(q))
-
-
-def words_in_name_or_email(words: tuple[str, ...]) -> list:
-    """SQL conditions: every one of ``words`` is in the person's name or email.
-
-    Searching by email too tells apart two people who share a name; ``%``
-    and ``_`` are letters to look for, not wildcards.
-    """
-    return [
-        or_(func.lower(User.name).contains(word, autoescape=True), User.email.contains(word, autoescape=True))
-        for word in words
-    ]
 
 
 def _status_condition(status: str):

@@ -40,7 +40,7 @@ from ..models import (
     User,
 )
 from ..notifications import service as notifications
-from ..people.service import name_or_email_matches
+from ..people.search import name_or_email_matches
 from ..review import service as review
 from ..supervision import service as supervision
 from . import rules, versions

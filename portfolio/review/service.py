@@ -46,7 +46,7 @@ from ..models import (
     User,
 )
 from ..notifications import service as notifications
-from ..people.service import search_words
+from ..people.search import search_words
 from ..privacy.visibility import visible_to
 from ..progress import versions
 from ..supervision import service as supervision

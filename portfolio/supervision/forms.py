@@ -1,10 +1,12 @@
 """Manager's forms for supervision assignments."""
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField
+from wtforms import SearchField, SelectField
+from wtforms.validators import Length, Optional
 
-from ..fields import DateInputField
+from ..fields import DateInputField, choices
 from ..idempotency import OnceForm
+from .service import ASSIGNMENT_STATES
 
 
 class AssignmentForm(OnceForm):
@@ -16,3 +18,21 @@ class AssignmentForm(OnceForm):
 
 class EndAssignmentForm(FlaskForm):
     ends_on = DateInputField("Last day of supervision", description_name="End date")
+
+
+class AssignmentFilterForm(FlaskForm):
+    """Which assignments the list shows (a GET form: no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(
+        "Worker or supervisor",
+        description="Part of a name or email",
+        validators=[Optional(), Length(max=100, message="Search for 100 characters or fewer")],
+    )
+    state = SelectField(
+        "Assignments",
+        choices=choices([("", "Every assignment"), *ASSIGNMENT_STATES.items()]),
+        validators=[Optional()],
+    )

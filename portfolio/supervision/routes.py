@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import clock, duties
+from .. import clock, duties, paging
 from ..access import manager_required
 from ..errors import FieldError, show_on_form
 from ..fields import choices
 from ..models import Role
 from ..rendering import render
 from . import service
-from .forms import AssignmentForm, EndAssignmentForm
+from .forms import AssignmentFilterForm, AssignmentForm, EndAssignmentForm
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
@@ -26,10 +26,29 @@ def _people(form: AssignmentForm) -> None:
     )
 
 
-@bp.route("/", methods=["GET", "POST"])
+@bp.get("/")
 @manager_required
 def index():
-    """Every supervision assignment, and a form to add one."""
+    """The supervision assignments, paged and searchable (the list swaps in place with htmx)."""
+    filters = AssignmentFilterForm(request.args)
+    filters.validate()
+    q = filters.q.data if not filters.q.errors else ""
+    state = filters.state.data if not filters.state.errors else ""
+    return render(
+        "supervision/index.html",
+        "assignments_list",
+        oob=("assignments_status",),
+        filters=filters,
+        filtered=bool(q or state),
+        page=service.assignments_page(paging.requested_page(), on=clock.today(), q=q or "", state=state or ""),
+        today=clock.today(),
+    )
+
+
+@bp.route("/assign", methods=["GET", "POST"])
+@manager_required
+def assign():
+    """Assign a supervisor to a worker (its own page: the lists of people grow with the service)."""
     form = AssignmentForm(data={"starts_on": clock.today()})
     _people(form)
     if form.validate_on_submit():
@@ -47,13 +66,7 @@ def index():
         else:
             flash(f"{assignment.supervisor.name} now supervises {assignment.worker.name}", "success")
             return redirect(url_for(".index"), code=303)
-    return render(
-        "supervision/index.html",
-        status=422 if form.errors else 200,
-        form=form,
-        assignments=service.all_assignments(),
-        today=clock.today(),
-    )
+    return render("supervision/assign.html", status=422 if form.errors else 200, form=form)
 
 
 @bp.route("/<id:assignment_id>/end", methods=["GET", "POST"])

@@ -7,14 +7,16 @@ from datetime import date
 
 from flask import abort
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, or_, select, true
+from sqlalchemy.orm import aliased, contains_eager
 from sqlalchemy.sql.elements import BindParameter
 
-from .. import duties, idempotency
+from .. import duties, idempotency, paging
 from ..audit import ledger
 from ..database import begin_write, lock, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Role, SupervisionAssignment, User
+from ..people.search import search_words, words_in_name_or_email
 
 OWN_SUPERVISION = "You cannot choose your own supervisor: another manager must"
 OWN_ASSIGNMENT = "This is your own supervision: another manager must change it."
@@ -96,16 +98,52 @@ def supervisees_of(supervisor_id: int, on: date) -> list[User]:
 
 
 def all_assignments() -> list[SupervisionAssignment]:
-    """Every assignment, current first, for the manager's page."""
-    return list(
-        db.session.scalars(
-            select(SupervisionAssignment).order_by(
-                SupervisionAssignment.ends_on.is_not(None),
-                SupervisionAssignment.starts_on.desc(),
-                SupervisionAssignment.id.desc(),
+    """Every assignment, current first (the audit tests read them all; the manager's page is paged)."""
+    return list(db.session.scalars(select(SupervisionAssignment).order_by(*_ASSIGNMENT_ORDER)))
+
+
+# Open-ended assignments first, then the latest to start.
+_ASSIGNMENT_ORDER = (
+    SupervisionAssignment.ends_on.is_not(None),
+    SupervisionAssignment.starts_on.desc(),
+    SupervisionAssignment.id.desc(),
+)
+
+# The manager's filter: which assignments, on a given day.
+ASSIGNMENT_STATES = {"current": "Current", "upcoming": "Not started yet", "ended": "Ended"}
+
+
+def assignments_page(number: int, *, on: date, q: str = "", state: str = "") -> paging.Page[SupervisionAssignment]:
+    """One page of the assignments whose worker or supervisor matches every word of ``q`` (name or email), in
+    ``state`` on the day ``on`` (any state when empty), with both people loaded: two queries, whatever the
+    number of assignments."""
+    worker, supervisor = aliased(User), aliased(User)
+    query = (
+        select(SupervisionAssignment)
+        .join(worker, worker.id == SupervisionAssignment.worker_id)
+        .join(supervisor, supervisor.id == SupervisionAssignment.supervisor_id)
+        .options(
+            contains_eager(SupervisionAssignment.worker.of_type(worker)),
+            contains_eager(SupervisionAssignment.supervisor.of_type(supervisor)),
+        )
+        .order_by(*_ASSIGNMENT_ORDER)
+    )
+    words = search_words(q)
+    query = query.where(
+        *(
+            or_(a, b)
+            for a, b in zip(
+                words_in_name_or_email(words, worker), words_in_name_or_email(words, supervisor), strict=True
             )
         )
     )
+    if state == "current":
+        query = query.where(active_on(on))
+    elif state == "upcoming":
+        query = query.where(SupervisionAssignment.starts_on > on)
+    elif state == "ended":
+        query = query.where(SupervisionAssignment.ends_on < on)
+    return paging.paginate(query, number)
 
 
 def people_with_role(role: Role) -> list[User]:

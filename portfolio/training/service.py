@@ -46,7 +46,7 @@ from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
-from ..people.service import search_words, words_in_name_or_email
+from ..people.search import search_words, words_in_name_or_email
 from ..progress import versions
 from ..progress.service import add_months
 from ..review.service import Conflict

@@ -3,12 +3,15 @@ the result count is one lasting status element that htmx updates out of band, an
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import expect
 
+from portfolio.extensions import db
 from portfolio.models import Role
 from tests.browser.conftest import assert_accessible, settled, sign_in
-from tests.factories import LONG_NAME, PASSWORD, make_user, many_users, tier, waiting_items
+from tests.factories import LONG_NAME, PASSWORD, TODAY, assign, make_user, many_users, tier, waiting_items
 
 pytestmark = pytest.mark.browser
 
@@ -91,3 +94,44 @@ def test_the_queue_pages_with_javascript_off(browser, live_server, frameworks):
         )
     finally:
         context.close()
+
+
+def test_a_manager_filters_the_supervision_list_in_place_and_assigns_from_its_own_page(page, live_server, frameworks):
+    """The list narrows as the state is chosen and a name typed, without a reload; the form is a page of its own,
+    and the new assignment is on the list it returns to."""
+    make_user(Role.MANAGER, email="maya@example.org", name="Maya Manager")
+    supervisor = make_user(Role.SUPERVISOR, email="sam@example.org", name="Sam Supervisor")
+    workers = many_users(30, tier=tier("link-worker", "link-worker"))
+    for worker in workers[:28]:
+        assign(supervisor, worker, starts_on=TODAY - timedelta(days=10))
+    ended = assign(supervisor, workers[28], starts_on=TODAY - timedelta(days=100))
+    ended.ends_on = TODAY - timedelta(days=1)
+    db.session.commit()
+    sign_in(page, "maya@example.org", PASSWORD)
+    page.get_by_role("link", name="Supervision", exact=True).click()
+    page.wait_for_url("**/supervision/")
+    status = page.locator("#assignments-count")
+    expect(status).to_have_text("29 assignments, showing 1 to 25 (page 1 of 2)")
+    assert_accessible(page)
+    page.evaluate("window.notReloaded = true")
+
+    page.get_by_text("Filters").click()
+    page.get_by_label("Assignments").select_option("ended")
+    expect(status).to_have_text("1 assignment matches your search")
+    expect(page.locator("table.assignments tbody tr")).to_have_count(1)
+    assert "state=ended" in page.url
+    page.get_by_label("Assignments").select_option("")
+    page.get_by_label("Worker or supervisor").press_sequentially(f"{LONG_NAME.split()[0]} 007", delay=20)
+    expect(status).to_have_text("1 assignment matches your search")
+    assert page.evaluate("window.notReloaded") is True
+    assert_accessible(page)
+
+    page.get_by_role("button", name="Assign a supervisor").click()
+    page.wait_for_url("**/supervision/assign")
+    assert_accessible(page)
+    page.get_by_label("Worker").select_option(str(workers[29].id))
+    page.get_by_label("Supervisor").select_option(str(supervisor.id))
+    page.get_by_role("button", name="Assign supervisor").click()
+    page.wait_for_url("**/supervision/")
+    expect(page.locator("main")).to_contain_text(f"Sam Supervisor now supervises {workers[29].name}")
+    expect(status).to_have_text("30 assignments, showing 1 to 25 (page 1 of 2)")
