@@ -12,6 +12,7 @@ from portfolio.home import service as home
 from portfolio.models import Decision, DecisionOutcome, Evidence, Role, Submission, User
 from portfolio.people import service as people
 from portfolio.progress import rules
+from portfolio.progress import service as progress_service
 from portfolio.progress.service import add_months
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
@@ -257,6 +258,9 @@ def test_the_home_lapses_are_the_requirement_rule_on_each_history(app, framework
 
     shown = home.manager_home(manager).lapses
     assert as_rows(shown) == sorted(lapsed) and shown.total == len(lapsed)
+    # The workers list's "lapsed" filter (in SQL too) finds the same workers, and each row says what lapsed.
+    listed = progress_service.overview_page(1, actor=manager, only="lapsed").items
+    assert [(r.worker.name, r.lapsed) for r in listed] == sorted((n, [DBS]) for n, *_ in lapsed)
 
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     for worker in workers.values():

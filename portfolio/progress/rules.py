@@ -340,11 +340,20 @@ def lapsing_requirements(
 
 
 @functools.cache
-def _lapsing_statement(workers: Select) -> Select:
+def workers_with_a_lapsed_requirement() -> Select:
+    """The ids of the workers with a requirement lapsed on the bound "as_of" (bind "cutoff" to the same day),
+    for ``User.id.in_(...)``: a list filtered and paged in SQL."""
+    lapsing = _lapsing_statement(None).subquery()
+    return select(lapsing.c.id).distinct()
+
+
+@functools.cache
+def _lapsing_statement(workers: Select | None) -> Select:
     """Each worker's newest verification of each requirement ref (across framework versions, as
     :func:`newest_verifications`), joined to the requirement of their framework, when it has lapsed by the
-    bound "cutoff" (and whether by "as_of"). Built once per ``workers`` (a statement its caller keeps)."""
-    chosen = workers.correlate(None)  # never tied to the users of the query it is put in
+    bound "cutoff" (and whether by "as_of"). Built once per ``workers`` (a statement its caller keeps; None: every
+    user)."""
+    chosen = workers.correlate(None) if workers is not None else None  # never tied to an enclosing query's users
     ranked = (
         select(
             RequirementVerification.worker_id,
@@ -358,7 +367,7 @@ def _lapsing_statement(workers: Select) -> Select:
             .label("rank"),
         )
         .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
-        .where(RequirementVerification.worker_id.in_(chosen))
+        .where(*([RequirementVerification.worker_id.in_(chosen)] if chosen is not None else []))
         .subquery()
     )
     return (
@@ -372,7 +381,7 @@ def _lapsing_statement(workers: Select) -> Select:
         .join(Requirement, Requirement.framework_id == User.framework_id)
         .join(ranked, and_(ranked.c.worker_id == User.id, ranked.c.ref == Requirement.ref, ranked.c.rank == 1))
         .where(
-            User.id.in_(chosen),
+            *([User.id.in_(chosen)] if chosen is not None else []),
             lapsed_sql(ranked.c.expires_on, bindparam("cutoff", type_=Date())),
         )
         .order_by(ranked.c.expires_on, User.name, User.id, Requirement.position)

@@ -588,15 +588,21 @@ class OverviewRow:
     waiting: int
 
 
-def _overview_query(actor: User | None, q: str, framework_id: int | None, only: str) -> tuple[Select, dict[str, int]]:
+def _overview_query(
+    actor: User | None, q: str, framework_id: int | None, only: str
+) -> tuple[Select, dict[str, object]]:
     """The workers the overview lists, by name, and the values of the statement's parameters (given together,
     so that no caller can run one without the other)."""
     query = _overview_statement(actor is not None)
     if framework_id:
         query = query.where(User.framework_id == framework_id)
+    parameters: dict[str, object] = {"actor_id": actor.id} if actor is not None else {}
     if only == "waiting":
         query = query.where(review.has_waiting_items(User.id))
-    return query.where(*name_or_email_matches(q)), ({"actor_id": actor.id} if actor is not None else {})
+    elif only == "lapsed":
+        query = query.where(User.id.in_(rules.workers_with_a_lapsed_requirement()))
+        parameters |= {"as_of": today(), "cutoff": today()}
+    return query.where(*name_or_email_matches(q)), parameters
 
 
 @functools.cache
@@ -644,8 +650,6 @@ def overview(
     rows = _overview_rows(workers)
     if only == "ready":
         rows = [r for r in rows if r.ready]
-    elif only == "lapsed":
-        rows = [r for r in rows if r.lapsed]
     return rows
 
 
@@ -653,8 +657,9 @@ def overview_page(
     number: int, *, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = ""
 ) -> paging.Page[OverviewRow]:
     """One page of the overview. Paged in SQL (LIMIT/OFFSET), figures worked out for that page's workers only;
-    "ready" and "lapsed" are decided in Python from several tables, so those two filters page the computed rows."""
-    if only in ("ready", "lapsed"):
+    "ready" is decided in Python from several tables (the met counts are kept per worker), so that filter pages
+    the computed rows."""
+    if only == "ready":
         return paging.paginate_list(overview(actor=actor, q=q, framework_id=framework_id, only=only), number)
     query, parameters = _overview_query(actor, q, framework_id, only)
     page = paging.paginate(query, number, parameters=parameters)
