@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from portfolio.extensions import db
 from portfolio.home import service as home
-from portfolio.models import Decision, DecisionOutcome, Evidence, Role, Submission, User
+from portfolio.models import Decision, DecisionOutcome, Evidence, NoteOutcome, Role, Submission, User
 from portfolio.people import service as people
 from portfolio.progress import rules
 from portfolio.progress import service as progress_service
@@ -377,6 +377,26 @@ def test_the_home_services_gather_without_writing(app, frameworks):
     assert home.supervisor_home(sam).waiting == 1
     assert home.worker_home(wendy).waiting[0].reviewers == [sam]
     assert db.session.scalar(select(db.func.count(Evidence.id))) == before
+
+
+def test_the_homes_count_what_the_queue_and_people_list(app, frameworks):
+    """One condition for each list and its count: a confirmed note is in neither; every pending invitation is in both."""
+    sam, wendy, walter = supervisor_scene()
+    supervision_note(wendy, sam, title="Confirm me")
+    confirmed = supervision_note(walter, sam, title="Confirmed already")
+    review.review_note(sam, confirmed, NoteOutcome.CONFIRMED, "")
+    assert home.supervisor_home(sam).notes_to_confirm == len(review.notes_to_confirm(sam)) == 1
+
+    maya = make_user(Role.MANAGER, name="Maya Manager")
+    for n in range(2):
+        people.invite(
+            maya,
+            name=f"Ian {n}",
+            email=f"ian{n}@example.org",
+            roles={Role.WORKER},
+            tier_id=tier("link-worker", "link-worker").id,
+        )
+    assert home.manager_home(maya).invitations == len(people.pending_invitations()) == 2
 
 
 def test_the_worker_homes_counts_are_kept_until_their_portfolio_changes(client, auth, frameworks, count_queries):

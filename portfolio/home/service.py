@@ -14,7 +14,7 @@ from sqlalchemy import Date, Integer, Select, bindparam, select
 
 from .. import duties
 from ..clock import today
-from ..models import Decision, Evidence, EvidenceStatus, Invitation, PromotionRequest, Role, User
+from ..models import Decision, Evidence, EvidenceStatus, PromotionRequest, Role, User
 from ..people import service as people
 from ..progress import rules
 from ..progress import service as progress
@@ -125,7 +125,7 @@ def _service_workers() -> Select:
 class SupervisorHome:
     waiting: int
     oldest_days: int | None
-    notes_to_confirm: list[Evidence]
+    notes_to_confirm: int
     to_recommend: list[PromotionRequest]
     lapses: Lapses
 
@@ -139,7 +139,7 @@ def supervisor_home(actor: User) -> SupervisorHome:
     return SupervisorHome(
         waiting=waiting,
         oldest_days=oldest,
-        notes_to_confirm=review.notes_to_confirm(actor),
+        notes_to_confirm=review.notes_to_confirm_count(actor),
         to_recommend=to_recommend,
         lapses=_lapses(_supervisees(), {"actor_id": actor.id, "on": today()}, soon=True),
     )
@@ -149,7 +149,7 @@ def supervisor_home(actor: User) -> SupervisorHome:
 class ManagerHome:
     promotions: list[PromotionRequest]
     lapses: Lapses = field(default_factory=lambda: Lapses([], 0))
-    invitations: list[Invitation] = field(default_factory=list)
+    invitations: int = 0  # pending
 
 
 def manager_home(actor: User) -> ManagerHome:
@@ -157,7 +157,7 @@ def manager_home(actor: User) -> ManagerHome:
     return ManagerHome(
         promotions=progress.open_requests(actor),
         lapses=_lapses(_service_workers(), {"actor_id": actor.id}, soon=False),
-        invitations=people.pending_invitations(),
+        invitations=people.pending_invitations_count(),
     )
 
 

@@ -140,10 +140,19 @@ def pending_invitations() -> list[Invitation]:
             select(Invitation)
             .options(joinedload(Invitation.user))
             .join(User, User.id == Invitation.user_id)
-            .where(Invitation.used_at.is_(None), Invitation.revoked_at.is_(None), User.invited.is_(True))
+            .where(*_PENDING)
             .order_by(Invitation.created_at.desc(), Invitation.id.desc())
         )
     )
+
+
+def pending_invitations_count() -> int:
+    """How many invitations :func:`pending_invitations` would list (one query)."""
+    query = select(func.count(Invitation.id)).join(User, User.id == Invitation.user_id).where(*_PENDING)
+    return db.session.scalar(query) or 0
+
+
+_PENDING = (Invitation.used_at.is_(None), Invitation.revoked_at.is_(None), User.invited.is_(True))
 
 
 def tier_choices() -> list[tuple[int, str]]:

@@ -19,7 +19,7 @@ from typing import Any
 from flask import abort
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
 from .. import duties, paging, remembered, templating
@@ -208,23 +208,34 @@ def _queue_rows(ids: Subquery) -> Select:
     )
 
 
-@functools.cache
-def _notes_to_confirm_statement() -> Select:
+def _notes_to_confirm_where() -> list[ColumnElement[bool]]:
+    """On Evidence: a supervision note naming the bound supervisor, of a worker they supervise on the bound day,
+    that they may see and have not confirmed."""
     supervisor, on = _supervisor_parameters()
     confirmed = exists().where(NoteReview.evidence_id == Evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED)
+    return [
+        Evidence.kind == EvidenceKind.SUPERVISION_NOTE,
+        Evidence.supervisor_id == supervisor,
+        duties.not_own(Evidence.owner_id, supervisor),
+        ~confirmed,
+        Evidence.owner_id.in_(supervision.supervised_by(supervisor, on)),
+        visible_to(supervisor),
+    ]
+
+
+@functools.cache
+def _notes_to_confirm_statement() -> Select:
     return (
         select(Evidence)
-        .where(
-            Evidence.kind == EvidenceKind.SUPERVISION_NOTE,
-            Evidence.supervisor_id == supervisor,
-            duties.not_own(Evidence.owner_id, supervisor),
-            ~confirmed,
-            Evidence.owner_id.in_(supervision.supervised_by(supervisor, on)),
-            visible_to(supervisor),
-        )
+        .where(*_notes_to_confirm_where())
         .options(db.joinedload(Evidence.owner), db.selectinload(Evidence.note_reviews))
         .order_by(Evidence.occurred_on)
     )
+
+
+@functools.cache
+def _notes_to_confirm_count_statement() -> Select:
+    return select(func.count(Evidence.id)).where(*_notes_to_confirm_where())
 
 
 def waiting_counts(owner_ids: list[int]) -> dict[int, int]:
@@ -780,6 +791,11 @@ def get_note_for_supervisor_or_404(actor: User, evidence_id: int) -> Evidence:
 def notes_to_confirm(actor: User) -> list[Evidence]:
     """Supervision notes naming the actor, of workers they supervise today, not confirmed yet."""
     return list(db.session.scalars(_notes_to_confirm_statement(), _as_supervisor(actor)))
+
+
+def notes_to_confirm_count(actor: User) -> int:
+    """How many notes :func:`notes_to_confirm` would list (one query, no note read)."""
+    return db.session.scalar(_notes_to_confirm_count_statement(), _as_supervisor(actor)) or 0
 
 
 def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, comment: str) -> NoteReview:
