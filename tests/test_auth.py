@@ -467,6 +467,29 @@ def test_the_session_cookie_is_signed_again_once_a_minute_not_on_every_page(app,
     assert is_signed_in(client)
 
 
+def test_a_short_idle_timeout_is_signed_again_within_a_tenth_of_it(app, client, maya, monkeypatch):
+    """With a two-minute idle timeout the cookie is signed again after 12 seconds, not a minute: someone who
+    keeps working is never signed out (a minute's step would lose half of it)."""
+    monkeypatch.setattr(app, "permanent_session_lifetime", timedelta(minutes=2))
+    post_sign_in(client, "maya@example.org")
+    client.get("/")
+    client.set_cookie("session", _session_signed_ago(app, client, 11))
+    assert _session_cookies_set(client.get("/")) == []
+    client.set_cookie("session", _session_signed_ago(app, client, 13))
+    response = client.get("/")
+    assert response.status_code == 200 and len(_session_cookies_set(response)) == 1
+
+
+def test_without_refreshing_the_session_is_saved_only_when_it_changes(app, client, maya, monkeypatch):
+    """SESSION_REFRESH_EACH_REQUEST off (Flask's setting): an unchanged session is never signed again."""
+    monkeypatch.setitem(app.config, "SESSION_REFRESH_EACH_REQUEST", False)
+    post_sign_in(client, "maya@example.org")
+    client.get("/")
+    client.set_cookie("session", _session_signed_ago(app, client, 600))
+    response = client.get("/")
+    assert response.status_code == 200 and _session_cookies_set(response) == []
+
+
 def test_a_changed_session_is_saved_at_once_whatever_its_age(app, client, maya):
     """Signing out changes the session within the minute: its cookie is replaced straight away."""
     post_sign_in(client, "maya@example.org")

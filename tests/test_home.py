@@ -21,6 +21,7 @@ from tests.factories import (
     certificate,
     course,
     make_user,
+    make_worker_manager,
     promotion_request,
     sent_days_ago,
     submitted_item,
@@ -224,7 +225,7 @@ REQUIREMENT_HISTORIES = {
 
 def test_the_home_lapses_are_the_requirement_rule_on_each_history(app, frameworks):
     """The lapses worked out in SQL are what progress.rules says for each history, as of today and (for a
-    supervisor) up to the horizon; a worker who has left, and the manager's own, are not the manager's list."""
+    supervisor) up to the horizon; a worker who has left, and a manager's own, are not on a manager's list."""
     manager = make_user(Role.MANAGER, name="Maya Manager")
     workers = {}
     for name, history in REQUIREMENT_HISTORIES.items():
@@ -240,6 +241,16 @@ def test_the_home_lapses_are_the_requirement_rule_on_each_history(app, framework
     leaver = new_worker("Lou Leaver")
     verification(leaver, manager, "REQ-DBS", TODAY - timedelta(days=1000), TODAY - timedelta(days=1))
     leaver.active = False
+    db.session.commit()
+    # A manager who is also a worker: their own lapse is for another manager to see, on the home and the list.
+    mel = make_worker_manager()
+    verification(mel, manager, "REQ-DBS", TODAY - timedelta(days=1000), TODAY - timedelta(days=2))
+    assert mel.name not in [lapse.worker_name for lapse in home.manager_home(mel).lapses.shown]
+    assert mel.name not in [
+        row.worker.name for row in progress_service.overview_page(1, actor=mel, only="lapsed").items
+    ]
+    assert mel.name in [lapse.worker_name for lapse in home.manager_home(manager).lapses.shown]
+    mel.active = False  # out of the way of the table below
     db.session.commit()
 
     newest = rules.newest_verifications([w.id for w in workers.values()])
@@ -280,6 +291,7 @@ def test_each_worker_lapses_only_on_the_courses_of_their_own_framework_and_tier(
     framework's, and those their tier needs."""
     manager = make_user(Role.MANAGER, name="Maya Manager")
     link_course = course("Safeguarding adults", 12)
+    first_aid = course("Basic life support", 12, position=5)  # later in the catalogue, first by name
     coach_course = course("Coaching practice", 12, tiers=["link-worker-coach"])
     sfh_course = course("Lone working", 12, key="sfh-senior-engagement-worker")
     linda = new_worker("Linda Link")
@@ -288,11 +300,13 @@ def test_each_worker_lapses_only_on_the_courses_of_their_own_framework_and_tier(
     )
     long_ago = TODAY - timedelta(days=400)
     for worker in (linda, sol):
-        for item in (link_course, coach_course, sfh_course):
+        for item in (link_course, first_aid, coach_course, sfh_course):
             certificate(worker, item, long_ago)  # every one expired a month ago (renewed yearly)
 
     lapses = home.manager_home(manager).lapses
-    assert sorted((lapse.worker_name, lapse.what, lapse.lapsed) for lapse in lapses.shown) == [
+    # In a whole order: by day, worker, then what lapsed (the same ten on every view).
+    assert [(lapse.worker_name, lapse.what, lapse.lapsed) for lapse in lapses.shown] == [
+        ("Linda Link", "Basic life support", True),
         ("Linda Link", "Safeguarding adults", True),
         ("Sol Engagement", "Lone working", True),
     ]
@@ -300,6 +314,7 @@ def test_each_worker_lapses_only_on_the_courses_of_their_own_framework_and_tier(
     # Renewed (and checked), the course no longer lapses; a newer certificate nobody has checked yet does not
     # count as renewed, and the course is not shown as expired either (the matrix shows it to check).
     certificate(linda, link_course, TODAY - timedelta(days=10))
+    certificate(linda, first_aid, TODAY - timedelta(days=10))
     certificate(sol, sfh_course, TODAY - timedelta(days=10), checked=False)
     assert home.manager_home(manager).lapses.total == 0
 

@@ -366,6 +366,15 @@ def test_the_list_finds_assignments_by_person_and_by_state_on_the_day(client, ma
     assert listed(client, query) == rows
 
 
+def test_each_row_says_its_state_as_the_filter_decides_it(client, manager, people, history):
+    """The tags and the filter are one rule (service.state_on, and in SQL): each state's rows carry its tag."""
+    tags = {"current": [], "upcoming": ["Not started yet"], "ended": ["Ended"]}
+    for state, tag in tags.items():
+        page = text_of(client.get(f"/supervision/?state={state}"))
+        for row in assignment_rows(page):
+            assert [t for t in ("Not started yet", "Ended") if t in row] == tag, (state, row)
+
+
 def test_the_list_finds_a_person_by_email_and_says_what_matched(client, manager, people, history):
     sam = people["sam"]
     page = text_of(client.get(f"/supervision/?q={sam.email}"))

@@ -80,7 +80,8 @@ def _signed_in_user_query() -> Select:
 
 
 def start_session(user: User) -> None:
-    """Stamp a new sign-in; the idle timeout (PERMANENT_SESSION_LIFETIME) refreshes per request."""
+    """Stamp a new sign-in; the idle timeout (PERMANENT_SESSION_LIFETIME) starts again as the person uses the app
+    (IdleTimeoutSessionInterface)."""
     user.signed_in_at = now()
     session.permanent = True
 
@@ -104,7 +105,8 @@ class IdleTimeoutSessionInterface(SecureCookieSessionInterface):
     The idle timeout is the signature's age (PERMANENT_SESSION_LIFETIME, checked by the server as well as by the
     cookie's expiry), so a cookie must be signed again as the person keeps using the app. Doing it on every request
     (Flask's SESSION_REFRESH_EACH_REQUEST) costs every page a serialisation, a signature and a Set-Cookie header;
-    once a minute moves the timeout by at most a minute. A session whose data changed is saved at once, as before.
+    once a minute moves the timeout by at most a minute (by a tenth of it for a timeout under ten minutes, so that
+    a short one still starts again as the person works). A session whose data changed is saved at once, as before.
     """
 
     session_class = IdleTimeoutSession
@@ -132,7 +134,10 @@ class IdleTimeoutSessionInterface(SecureCookieSessionInterface):
         if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
             return False
         signed_at = getattr(session, "signed_at", None)
-        return signed_at is None or (datetime.now(UTC) - signed_at).total_seconds() >= self.RESIGN_AFTER_SECONDS
+        if signed_at is None:
+            return True
+        resign_after = min(self.RESIGN_AFTER_SECONDS, app.permanent_session_lifetime.total_seconds() / 10)
+        return (datetime.now(UTC) - signed_at).total_seconds() >= resign_after
 
 
 def init_app(app: Flask) -> None:

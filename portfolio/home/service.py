@@ -100,7 +100,8 @@ def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> La
         Lapse(c.worker_id, c.worker_name, c.title, c.due_on, c.expired)
         for c in training.lapsing_training(workers, parameters, soon=soon)
     ]
-    found.sort(key=lambda lapse: (lapse.on or date.max, lapse.worker_name, lapse.worker_id))
+    # A whole order (the list is cut at HOME_LIST_LENGTH): the same ten on every view.
+    found.sort(key=lambda lapse: (lapse.on or date.max, lapse.worker_name, lapse.worker_id, lapse.what))
     return Lapses(found[:HOME_LIST_LENGTH], len(found))
 
 

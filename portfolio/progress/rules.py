@@ -347,7 +347,7 @@ def workers_with_a_lapsed_requirement() -> Select:
     return select(lapsing.c.id).distinct()
 
 
-@functools.cache
+@functools.lru_cache(maxsize=16)  # a few kept statements; bounded should a caller build one per call
 def _lapsing_statement(workers: Select | None) -> Select:
     """Each worker's newest verification of each requirement ref (across framework versions, as
     :func:`newest_verifications`), joined to the requirement of their framework, when it has lapsed by the

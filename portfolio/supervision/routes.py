@@ -30,6 +30,7 @@ def _people(form: AssignmentForm) -> None:
 @manager_required
 def index():
     """The supervision assignments, paged and searchable (the list swaps in place with htmx)."""
+    today = clock.today()
     filters = AssignmentFilterForm(request.args)
     filters.validate()
     q = filters.q.data if not filters.q.errors else ""
@@ -40,8 +41,8 @@ def index():
         oob=("assignments_status",),
         filters=filters,
         filtered=bool(q or state),
-        page=service.assignments_page(paging.requested_page(), on=clock.today(), q=q or "", state=state or ""),
-        today=clock.today(),
+        page=service.assignments_page(paging.requested_page(), on=today, q=q or "", state=state or ""),
+        state_of=lambda assignment: service.state_on(assignment, today),
     )
 
 

@@ -137,13 +137,27 @@ def assignments_page(number: int, *, on: date, q: str = "", state: str = "") -> 
             )
         )
     )
-    if state == "current":
-        query = query.where(active_on(on))
-    elif state == "upcoming":
-        query = query.where(SupervisionAssignment.starts_on > on)
-    elif state == "ended":
-        query = query.where(SupervisionAssignment.ends_on < on)
+    if state in ASSIGNMENT_STATES:
+        query = query.where(_in_state(state, on))
     return paging.paginate(query, number)
+
+
+def state_on(assignment: SupervisionAssignment, on: date) -> str:
+    """The assignment's state on the day ``on`` (a key of ASSIGNMENT_STATES): its last day is still current."""
+    if assignment.starts_on > on:
+        return "upcoming"
+    if assignment.ends_on is not None and assignment.ends_on < on:
+        return "ended"
+    return "current"
+
+
+def _in_state(state: str, on: date):
+    """:func:`state_on` in SQL, on SupervisionAssignment."""
+    return {
+        "current": active_on(on),
+        "upcoming": SupervisionAssignment.starts_on > on,
+        "ended": SupervisionAssignment.ends_on < on,
+    }[state]
 
 
 def people_with_role(role: Role) -> list[User]:
