@@ -336,7 +336,7 @@ def history(people):
     db.session.commit()
 
 
-def listed(client, query: str = "", **headers) -> list[str]:
+def assignments_listed(client, query: str = "", **headers) -> list[str]:
     """Worker and supervisor of each row the list shows for ``query``."""
     page = text_of(client.get(f"/supervision/?{query}", headers=headers))
     return [" | ".join(row.split(" | ")[:2]) for row in assignment_rows(page)]
@@ -363,7 +363,7 @@ def listed(client, query: str = "", **headers) -> list[str]:
     ],
 )
 def test_the_list_finds_assignments_by_person_and_by_state_on_the_day(client, manager, people, history, query, rows):
-    assert listed(client, query) == rows
+    assert assignments_listed(client, query) == rows
 
 
 def test_each_row_says_its_state_as_the_filter_decides_it(client, manager, people, history):
