@@ -125,7 +125,9 @@ def test_verify_walks_in_batches(app, chain):
 def test_the_real_use_cases_write_a_chain_that_verifies(app, runner, frameworks, manager):
     worker = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    supervision.assign(manager, worker_id=worker.id, supervisor_id=sam.id, starts_on=date(2026, 1, 1), ends_on=None)
+    assignment = supervision.assign(
+        manager, worker_id=worker.id, supervisor_id=sam.id, starts_on=date(2026, 1, 1), ends_on=None
+    )
     evidence = evidence_service.create_evidence(
         worker,
         EvidenceKind.OTHER,
@@ -143,7 +145,6 @@ def test_the_real_use_cases_write_a_chain_that_verifies(app, runner, frameworks,
         comment="",
         outcomes={competence("PS-LW-01").id: CompetenceOutcome(True)},
     )
-    assignment = supervision.all_assignments()[0]
     supervision.end_assignment(manager, assignment, TODAY)
 
     assert [e.action for e in audit_rows()] == [
@@ -267,7 +268,9 @@ def test_a_different_key_fails_at_the_first_row(app, runner, chain):
 def test_a_refused_use_case_writes_no_ledger_row(app, frameworks, manager):
     worker = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    supervision.assign(manager, worker_id=worker.id, supervisor_id=sam.id, starts_on=date(2026, 1, 1), ends_on=None)
+    assignment = supervision.assign(
+        manager, worker_id=worker.id, supervisor_id=sam.id, starts_on=date(2026, 1, 1), ends_on=None
+    )
     evidence = evidence_service.create_evidence(
         worker,
         EvidenceKind.OTHER,
@@ -286,7 +289,7 @@ def test_a_refused_use_case_writes_no_ledger_row(app, frameworks, manager):
     with pytest.raises(FieldError):  # the same pair again
         supervision.assign(manager, worker_id=worker.id, supervisor_id=sam.id, starts_on=TODAY, ends_on=None)
     with pytest.raises(FieldError):
-        supervision.end_assignment(manager, supervision.all_assignments()[0], date(2025, 1, 1))
+        supervision.end_assignment(manager, assignment, date(2025, 1, 1))
     assert ledger_size() == size
 
     review.decide(

@@ -97,11 +97,6 @@ def supervisees_of(supervisor_id: int, on: date) -> list[User]:
     )
 
 
-def all_assignments() -> list[SupervisionAssignment]:
-    """Every assignment, current first (the audit tests read them all; the manager's page is paged)."""
-    return list(db.session.scalars(select(SupervisionAssignment).order_by(*_ASSIGNMENT_ORDER)))
-
-
 # Open-ended assignments first, then the latest to start.
 _ASSIGNMENT_ORDER = (
     SupervisionAssignment.ends_on.is_not(None),
