@@ -55,6 +55,11 @@ def new_worker(name: str) -> User:
     return make_user(Role.WORKER, name=name, tier=tier("link-worker", "link-worker"))
 
 
+def invite_link_worker(manager: User, name: str, email: str) -> None:
+    """An invitation, not yet accepted, for a Link Worker."""
+    people.invite(manager, name=name, email=email, roles={Role.WORKER}, tier_id=tier("link-worker", "link-worker").id)
+
+
 def returned(supervisor: User, submission: Submission, comment: str) -> Decision:
     linked = {link.competence_id: CompetenceOutcome(True) for link in submission.evidence.links}
     return review.decide(supervisor, submission, outcome=DecisionOutcome.RETURNED, comment=comment, outcomes=linked)
@@ -186,13 +191,7 @@ def test_a_manager_home_says_what_needs_deciding(client, auth, frameworks):
     verification(wendy, maya, "REQ-DBS", TODAY - timedelta(days=1100), TODAY - timedelta(days=3))
     verification(walter, maya, "REQ-DBS", TODAY - timedelta(days=1000), TODAY + timedelta(days=20))  # only soon
     certificate(walter, course("Safeguarding adults", 12), TODAY - timedelta(days=400), TODAY - timedelta(days=1))
-    people.invite(
-        maya,
-        name="Ian Invited",
-        email="ian@example.org",
-        roles={Role.WORKER},
-        tier_id=tier("link-worker", "link-worker").id,
-    )
+    invite_link_worker(maya, "Ian Invited", "ian@example.org")
     auth.login_as(maya)
 
     page = text_of(client.get("/"))
@@ -357,13 +356,7 @@ def test_every_home_runs_a_fixed_number_of_queries(client, auth, frameworks, cou
         # The boss's own items grow too.
         sent_days_ago(submitted_item(boss, f"Mine {start}"), start)
         returned(other, submitted_item(boss, f"Mine back {start}", ref="PS-LW-02"), "Say more.")
-        people.invite(
-            boss,
-            name=f"Invitee {start}",
-            email=f"invitee{start}@example.org",
-            roles={Role.WORKER},
-            tier_id=tier("link-worker", "link-worker").id,
-        )
+        invite_link_worker(boss, f"Invitee {start}", f"invitee{start}@example.org")
 
     grow(1, 2)
     auth.login_as(boss)
@@ -404,13 +397,7 @@ def test_the_homes_count_what_the_queue_and_people_list(app, frameworks):
 
     maya = make_user(Role.MANAGER, name="Maya Manager")
     for n in range(2):
-        people.invite(
-            maya,
-            name=f"Ian {n}",
-            email=f"ian{n}@example.org",
-            roles={Role.WORKER},
-            tier_id=tier("link-worker", "link-worker").id,
-        )
+        invite_link_worker(maya, f"Ian {n}", f"ian{n}@example.org")
     assert home.manager_home(maya).invitations == len(people.pending_invitations()) == 2
 
 

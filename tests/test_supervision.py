@@ -14,11 +14,13 @@ from portfolio.errors import FieldError
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, Role, SupervisionAssignment
 from portfolio.supervision import service
+from tests.conftest import csrf_token
 from tests.factories import TODAY, assign, make_user, tier
 from tests.pages import (
     audit_rows,
     date_fields,
     error_next_to,
+    form_key,
     long_date,
     options,
     reload,
@@ -26,6 +28,7 @@ from tests.pages import (
     swapped_parts,
     text_of,
 )
+from tests.racing import no_server_errors, race, signed_in
 
 # --- helpers --------------------------------------------------------------------
 
@@ -144,6 +147,46 @@ def test_a_manager_assigns_a_supervisor(client, auth, manager, people):
         f"Wendy Worker | Sam Supervisor | {long_date(start)} | No end date | Set end date for Sam Supervisor supervising Wendy Worker"
     ]
     assert ledger.verify().ok
+
+
+def test_the_assign_page_is_whole_when_boosted_and_as_a_422(client, auth, manager, people):
+    """Reached by boosted navigation, and refused from a boosted form, the answer is the whole page."""
+    boosted = {"HX-Request": "true", "HX-Boosted": "true"}
+    page = text_of(client.get("/supervision/assign", headers=boosted))
+    assert "<html" in page and "<h1>Assign a supervisor</h1>" in page
+    before = counts()
+    response = post_assign(client, auth, people["wendy"].id, 0, headers=boosted)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<html" in page and "<title>Error: Assign a supervisor" in page
+    assert "Choose a supervisor" in error_next_to(page, "supervisor_id")
+    assert counts() == before
+
+
+def test_a_double_click_on_assign_creates_one_assignment(app, server, manager, people):
+    """One form, two clicks racing over real HTTP (the same key): one assignment, one audit row, and both answers
+    lead to the list."""
+    wendy, sam = people["wendy"], people["sam"]
+    [browser] = signed_in(server, ("maya", manager.email))
+    page = browser.get("/supervision/assign")
+    assert page.status == 200, page.describe()
+    data = {
+        "csrf_token": csrf_token(page.text),
+        "form_key": form_key(page.text),
+        "worker_id": str(wendy.id),
+        "supervisor_id": str(sam.id),
+        **date_fields("starts_on", TODAY),
+        **date_fields("ends_on", None),
+    }
+    answers = race([browser.start_post("/supervision/assign", data) for _ in range(2)])
+    no_server_errors({"first": answers[0], "second": answers[1]}, 1)
+    assert [a.status for a in answers] == [303, 303], [a.describe() for a in answers]
+    assert {a.headers["location"] for a in answers} == {"/supervision/"}
+    db.session.commit()  # a new snapshot: see what the server wrote
+    assert counts() == (1, 1)
+    assert [row.split(" | ")[:2] for row in assignment_rows(browser.get("/supervision/").text)] == [
+        ["Wendy Worker", "Sam Supervisor"]
+    ]
 
 
 def test_an_assignment_with_an_end_date(client, auth, manager, people):
