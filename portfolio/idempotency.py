@@ -4,8 +4,9 @@ Every form that creates a record carries a one-time key (``OnceForm``), made
 when the form is drawn. The use case that creates the record remembers the
 key (hashed) in ``form_submissions``, in the same transaction as the record.
 A second submission with the same key finds that row, before writing or, when
-two arrive together on PostgreSQL, through the key's unique constraint, and
-gets the first record back instead of making another.
+two arrive together, after waiting for the first (a lock on the key on
+PostgreSQL; the unique constraint on the key as the last guard), and gets the
+first record back instead of making another.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import wraps
 from typing import TypeVar
 
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField
 
@@ -69,10 +70,19 @@ def created_before(model: type[Base], key: str | None, actor: User):
 
 
 def check(model: type[Base], key: str | None, actor: User) -> None:
-    """Call inside the write transaction, before creating anything.
+    """Call inside the write transaction, before creating anything (and before the use case's own checks).
+
+    Two submissions of one form take turns from here: on PostgreSQL the transaction holds a lock on the key
+    until it ends (SQLite's write transaction already holds the database). So the second one finds the first's
+    record, rather than passing this check, waiting on a row the first locked, and then refusing its own click
+    as a duplicate of what the first created.
 
     :raises AlreadyCreated: when this form already created its record (the transaction is rolled back).
     """
+    usable_key = usable(key)
+    if usable_key is not None and db.session.get_bind().dialect.name == "postgresql":
+        # A transaction-level advisory lock on the key's first 63 bits: released at commit or rollback.
+        db.session.execute(select(func.pg_advisory_xact_lock(int(_digest(usable_key)[:15], 16))))
     found = created_before(model, key, actor)
     if found is not None:
         db.session.rollback()

@@ -249,9 +249,6 @@ def add_assignment(
     """
     worker = lock(User, worker_id) if worker_id else None
     supervisor = lock(User, supervisor_id) if supervisor_id else None
-    # Again, now that the people are locked: on PostgreSQL a second click waited here for the first, whose
-    # assignment it would otherwise refuse as overlapping, instead of answering with it.
-    idempotency.check(SupervisionAssignment, form_key, actor)
     _check_pair(actor, worker, supervisor)
     assert worker is not None and supervisor is not None
     if starts_on is None:
