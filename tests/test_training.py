@@ -139,6 +139,24 @@ def test_a_course_never_renewed_stays_valid_and_no_certificate_is_missing(fixed_
     }
 
 
+def test_a_catalogue_where_no_course_is_renewed_shows_its_matrix_and_homes(client, auth, fixed_today, manager, worker):
+    """Every course of the catalogue is done once: nothing falls due (the rule in SQL once had no renewal date to
+    compare with, and the matrix and the manager's home failed)."""
+    once = course("Motivational interviewing", None, position=1)
+    course("Lone working", None, position=2)
+    certificate(worker, once, date(2001, 1, 1))
+    auth.login_as(manager)
+    response = client.get("/training/link-worker/compliance")
+    assert response.status_code == 200
+    assert matrix_rows(text_of(response))[-2:] == [
+        [worker.name, "Valid", "Missing"],
+        ["Totals", "1 valid", "1 missing"],
+    ]
+    home = client.get("/")
+    assert home.status_code == 200
+    assert 'class="nhsuk-list lapsed"' not in text_of(home)
+
+
 def test_a_newer_certificate_renews_an_expired_one_whatever_order_they_were_added(fixed_today, worker):
     item = course("Safeguarding adults", 36)
     newer = certificate(worker, item, FIXED - timedelta(days=10), FIXED + timedelta(days=3 * 365))

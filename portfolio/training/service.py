@@ -28,6 +28,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
     exists,
     false,
     func,
@@ -160,7 +161,8 @@ def status_sql(
     def completed_before_sql(boundary: date) -> ColumnElement[Any]:
         """Per course renewed every few months: completed before this, renewal due before ``boundary``."""
         if not renewed:
-            return null()
+            # Typed, so that it can be compared (a bare NULL cannot be, in SQLAlchemy): no course falls due.
+            return cast(null(), Date)
         dates = {i.id: literal(completed_before(i.renewal_months or 0, boundary), Date) for i in renewed}
         return case(dates, value=item_id, else_=null())
 
