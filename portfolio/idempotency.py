@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField
 
+from .errors import FieldError
 from .extensions import Base, db
 from .models import FormSubmission, User
 
@@ -115,8 +116,9 @@ def creates(model: type) -> Callable[[F], F]:
     """Make a creating use case ``f(actor, ..., form_key=None)`` answer a repeated form with its first record.
 
     The earlier record is looked for before anything else (so a check such as
-    "already in the catalogue" does not refuse the second click), and again
-    inside the use case's write transaction through ``check`` and ``remember``.
+    "already in the catalogue" does not refuse the second click), again
+    inside the use case's write transaction through ``check`` and ``remember``,
+    and once more when the use case refuses with a :class:`FieldError`.
     """
 
     def decorator(use_case: F) -> F:
@@ -129,6 +131,15 @@ def creates(model: type) -> Callable[[F], F]:
                 return use_case(actor, *args, form_key=form_key, **kwargs)
             except AlreadyCreated as done:
                 return done.record
+            except FieldError:
+                # A use case checks what it can before its write transaction ("already in the catalogue", "a
+                # request is waiting"). The first click of a double click may commit between the look above and
+                # that check: then its record, not the refusal it caused, is this click's answer. (PostgreSQL
+                # reads what committed since; SQLite's snapshot cannot see it, nor can the check then refuse.)
+                again = created_before(model, form_key, actor) if db.session.is_active else None
+                if again is None:
+                    raise
+                return again
 
         return wrapped  # type: ignore[return-value]
 

@@ -235,6 +235,48 @@ def test_someone_elses_key_never_returns_their_record(app, worker):
     assert idempotency.created_before(Evidence, key, other) is None
 
 
+def test_a_refusal_the_first_click_caused_answers_with_its_record(app, worker, manager, monkeypatch):
+    """The first click of a double click commits after the second looked for its record and before the second's own
+    checks, which then refuse it as a duplicate of the first ("already in the catalogue", "a request is waiting"):
+    the second is answered with the first's record, not with the refusal. (Over HTTP on PostgreSQL, one round in
+    some fifty: test_double_clicks.py. Here the second's first look is made to miss.)"""
+    make_ready(worker, make_user(Role.SUPERVISOR, name="Sam Supervisor"), manager)
+    framework = training.current_framework_or_404("link-worker")
+    course_key, request_key = idempotency.new_key(), idempotency.new_key()
+    course = training.add_item(
+        manager, framework, title="Lone working", statutory=True, renewal_months=12, tier_slugs=[], form_key=course_key
+    )
+    request = progress.request_promotion(worker, form_key=request_key)
+    course_id, request_id = course.id, request.id
+
+    looks = []
+    real_look = idempotency.created_before
+
+    def first_look_misses(model, key, actor):
+        looks.append(model)
+        return None if len(looks) % 2 else real_look(model, key, actor)
+
+    monkeypatch.setattr(idempotency, "created_before", first_look_misses)
+    again = training.add_item(
+        manager, framework, title="Lone working", statutory=True, renewal_months=12, tier_slugs=[], form_key=course_key
+    )
+    assert again.id == course_id
+    assert progress.request_promotion(worker, form_key=request_key).id == request_id
+    assert looks == [TrainingItem, TrainingItem, PromotionRequest, PromotionRequest]
+    assert count(TrainingItem) == 1 and count(PromotionRequest) == 1
+    # Another form's key, refused for the same reason: the refusal stands.
+    with pytest.raises(FieldError, match="already in the catalogue"):
+        training.add_item(
+            manager,
+            framework,
+            title="Lone working",
+            statutory=True,
+            renewal_months=12,
+            tier_slugs=[],
+            form_key=idempotency.new_key(),
+        )
+
+
 def test_a_malformed_key_gives_no_protection_and_no_error(app, worker):
     data = EvidenceInput(title="Walking group", occurred_on=EVENT_DAY, description="Led the walk.")
     for _ in range(2):
