@@ -73,6 +73,9 @@ def end_read_only_transactions(app: Flask) -> None:
         session = db.session()
         try:
             if _only_read(session):
+                # The session is closed next (Flask-SQLAlchemy's teardown): expiring what it loaded, as a commit
+                # does, would be work for nothing.
+                session.expire_on_commit = False
                 session.commit()
         except SQLAlchemyError:  # e.g. the connection went away: the session's own teardown rolls back and closes
             log.warning("Could not end a read-only transaction with a commit", exc_info=True)
