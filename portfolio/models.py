@@ -548,6 +548,17 @@ class Evidence(Model):
         ),
         # A worker's certificates (their training), and My portfolio filtered by kind.
         Index("ix_evidence_owner_kind", "owner_id", "kind", "occurred_on", postgresql_include=["id"]),
+        # The certificates waiting for a check (training/service.py), oldest added first, and how many: the homes
+        # of supervisors and managers count them from this alone.
+        Index(
+            "ix_evidence_certificates_to_check",
+            "kind",
+            "checked_at",
+            "created_at",
+            "training_item_id",
+            "is_private",
+            "owner_id",
+        ),
         CheckConstraint("cpd_hours IS NULL OR (cpd_hours >= 0 AND cpd_hours <= 1000)", name="cpd_hours_range"),
         CheckConstraint("expires_on IS NULL OR expires_on >= occurred_on", name="expires_after_completion"),
         CheckConstraint("NOT (is_private AND status <> 'draft')", name="private_stays_draft"),

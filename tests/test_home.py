@@ -16,6 +16,7 @@ from portfolio.progress import service as progress_service
 from portfolio.progress.service import add_months
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
+from portfolio.training import service as training
 from tests.factories import (
     assign,
     certificate,
@@ -316,6 +317,51 @@ def test_each_worker_lapses_only_on_the_courses_of_their_own_framework_and_tier(
     certificate(linda, first_aid, TODAY - timedelta(days=10))
     certificate(sol, sfh_course, TODAY - timedelta(days=10), checked=False)
     assert home.manager_home(manager).lapses.total == 0
+
+
+def test_the_lapsed_courses_are_kept_until_a_certificate_a_course_or_a_team_changes(app, frameworks, count_queries):
+    """Ranking every certificate of a service is a home's costliest statement: each process keeps what it found,
+    and ranks again after any change it is worked out from, whoever made it (a certificate, a course, who is
+    in the team or the service, the day's rule)."""
+    maya = make_user(Role.MANAGER, name="Maya Manager")
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    wendy, walter = new_worker("Wendy Worker"), new_worker("Walter Worker")
+    assign(sam, wendy)
+    safeguarding = course("Safeguarding adults", 12)
+    old = certificate(wendy, safeguarding, TODAY - timedelta(days=400))  # expired a month ago
+    certificate(walter, safeguarding, TODAY - timedelta(days=380))
+
+    def lapsed(person: User) -> tuple[list[str], bool]:
+        db.session.commit()  # each look is a request of its own
+        with count_queries(keep=True):
+            found = home.supervisor_home(person).lapses if person is sam else home.manager_home(person).lapses
+        ranked = any("row_number" in s.lower() and "training_item_id" in s for s in count_queries.statements)
+        return [f"{lapse.worker_name}: {lapse.what}" for lapse in found.shown], ranked
+
+    assert lapsed(maya) == (["Wendy Worker: Safeguarding adults", "Walter Worker: Safeguarding adults"], True)
+    assert lapsed(maya)[1] is False  # kept
+    assert lapsed(sam) == (["Wendy Worker: Safeguarding adults"], True)  # each team its own answer
+    assert lapsed(sam)[1] is False
+
+    certificate(walter, safeguarding, TODAY - timedelta(days=5))  # renewed
+    assert lapsed(maya) == (["Wendy Worker: Safeguarding adults"], True)
+    # The course's renewal: never (ranked again), then yearly again (what was kept for yearly still holds).
+    for months, found, ranked in ((None, [], True), (12, ["Wendy Worker: Safeguarding adults"], False)):
+        training.update_item(
+            maya, safeguarding, title="Safeguarding adults", statutory=True, renewal_months=months, tier_slugs=[]
+        )
+        assert lapsed(maya) == (found, ranked)
+    people.deactivate(maya, wendy)
+    assert lapsed(maya) == ([], True)
+    people.reactivate(maya, wendy)
+    assert lapsed(maya) == (["Wendy Worker: Safeguarding adults"], True)
+    # Sam's team changed twice: Wendy's supervision ended when she left, and Walter joins it.
+    assign(sam, walter)
+    assert lapsed(sam) == ([], True)
+    assert lapsed(sam)[1] is False
+    old.expires_on = TODAY + timedelta(days=400)  # an edit to the item (written directly, as any writer may)
+    db.session.commit()
+    assert lapsed(maya) == ([], True)
 
 
 def test_a_worker_who_supervises_sees_both_parts(client, auth, frameworks):

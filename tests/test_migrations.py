@@ -318,7 +318,7 @@ def test_items_sent_without_their_time_take_their_latest_submissions_or_their_ow
             insert_item(connection, 4, "draft", None)  # a draft never sent
             insert_item(connection, 5, "draft", None)  # a draft whose one submission was taken back
             insert_submission(connection, 4, 5, "2026-11-27 13:00:00.000400", withdrawn=True)
-        upgrade()
+        upgrade(revision="0028_evidence_sent_has_time")
         with db.engine.connect() as connection:
             assert stamped_revisions(connection) == ["0028_evidence_sent_has_time"]
             assert times_sent(connection) == {
@@ -361,6 +361,29 @@ def test_items_sent_without_their_time_take_their_latest_submissions_or_their_ow
             insert_item(connection, 7, "signed-off", None)  # allowed again below 0028
         with db.engine.connect() as connection:
             assert times_sent(connection)[7] is None
+
+
+def test_the_certificates_to_check_index_comes_and_goes_with_its_revision(tmp_path):
+    """0029_certificates_to_check: the index the homes count unchecked certificates from, by kind and check first."""
+
+    def indexes() -> dict[str, list[str]]:
+        with db.engine.connect() as connection:
+            return {i["name"]: i["column_names"] for i in inspect(connection).get_indexes("evidence")}
+
+    with migrated_app_on_the_suites_database(tmp_path, "fresh.db"):
+        upgrade(revision="0028_evidence_sent_has_time")
+        assert "ix_evidence_certificates_to_check" not in indexes()
+        upgrade(revision="0029_certificates_to_check")
+        assert indexes()["ix_evidence_certificates_to_check"] == [
+            "kind",
+            "checked_at",
+            "created_at",
+            "training_item_id",
+            "is_private",
+            "owner_id",
+        ]
+        downgrade(revision="0028_evidence_sent_has_time")
+        assert "ix_evidence_certificates_to_check" not in indexes()
 
 
 def test_the_run_database_has_the_models_check_constraints(app):

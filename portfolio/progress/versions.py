@@ -72,7 +72,8 @@ _EXTENSION = "portfolio_versions"
 # 120 KB of HTML (a filtered one less), a page of their portfolio about 25 KB, their framework's page about 45 KB
 # (everyone else's view of a framework is kept once, under the frameworks' owner). At worst some 20 to 40 MB of
 # each per process; in practice a worker looks at the whole map, the first pages and their own framework.
-# A team's answers (:func:`kept_for_owners`) are small: the totals per course and status, and a digest.
+# A team's answers (:func:`kept_for_owners`) are small: the totals per course and status, and a digest; the
+# courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager), a few rows.
 KEPT = {
     "counts": 1000,
     "item-counts": 1000,
@@ -82,6 +83,7 @@ KEPT = {
     "portfolio-list": 100,
     "framework-page": 100,
     "compliance-totals": 64,
+    "lapsing-training": 256,
 }
 VARIANTS_KEPT = 8  # per owner and kind: filters, page numbers
 _VARIANTS_LOCK = threading.Lock()
@@ -168,17 +170,20 @@ def owners_state(owners: Select) -> Select:
     )
 
 
-def kept_for_owners(kind: str, variant: Hashable, state: Select, compute: Callable[[], V]) -> V:
+def kept_for_owners(
+    kind: str, variant: Hashable, state: Select, compute: Callable[[], V], parameters: Mapping[str, Any] | None = None
+) -> V:
     """``compute()``, an answer over many portfolios at once (a team's totals), kept until any of them changes.
 
     ``state`` is an :func:`owners_state` statement. Its rows (which owners, what else about them, their tokens
     and the frameworks') are read first and kept with the answer (as a digest): while they read the same, so would
     the answer, provided ``compute`` reads only what they cover. They never read the same again after a change: a
     token changes with anything about a worker a team's answer may depend on (see ``_WHO``). Kept per ``variant`` (the answer's filters, its day), the most
-    recent state only. Answers are shared between requests: callers must not change them.
+    recent state only. ``parameters``: the values of the state's bound parameters (``variant`` must hold them too).
+    Answers are shared between requests: callers must not change them.
     """
     session = db.session()
-    rows = session.execute(state).all()  # first: its autoflush may find changes
+    rows = session.execute(state, parameters).all()  # first: its autoflush may find changes
     if changed_here(session):
         return compute()  # this transaction's own changes, not yet committed: never kept
     # Kept as a digest: a team of thousands is some 270 bytes a worker in rows, for each variant.

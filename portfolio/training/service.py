@@ -697,24 +697,37 @@ class LapsingCourse:
 
 def lapsing_training(workers: Select, parameters: dict[str, object], *, soon: bool) -> list[LapsingCourse]:
     """The required courses that have expired (with ``soon``, or are due) for the workers ``workers`` selects (their
-    ids; a statement its caller keeps): two queries, whatever the number of workers, and only those courses come
-    back. The statuses are the compliance matrix's (:func:`_cells`)."""
+    ids; a statement its caller keeps): three queries, whatever the number of workers, and only those courses come
+    back. The statuses are the compliance matrix's (:func:`_cells`).
+
+    Kept per process while the workers and their portfolios read the same (``versions.kept_for_owners``): ranking
+    every certificate of a service's workers is the costliest statement of a manager's home, and its answer changes
+    a few times a day.
+    """
     items = list(db.session.scalars(_current_courses_statement()))
     if not items:
         return []
     on = today()
     key = ("lapsing", _courses_key(items), workers, soon, on)
     statement = _kept_statements(key, lambda: _lapsing_statement(items, workers, soon, on))
+    state = _kept_statements(("lapsing-state", workers), lambda: versions.owners_state(workers))
+    rows = versions.kept_for_owners(
+        "lapsing-training",
+        (key, tuple(sorted(parameters.items()))),
+        state,
+        lambda: [tuple(row) for row in db.session.execute(statement, parameters)],
+        parameters,
+    )
     by_id = {item.id: item for item in items}
     return [
         LapsingCourse(
-            row.worker_id,
-            row.name,
-            by_id[row.item_id].title,
-            renewal_due(by_id[row.item_id], row.completed_on, row.expires_on) if row.completed_on else None,
-            row.status == TrainingStatus.EXPIRED.value,
+            worker_id,
+            name,
+            by_id[item_id].title,
+            renewal_due(by_id[item_id], completed_on, expires_on) if completed_on else None,
+            status == TrainingStatus.EXPIRED.value,
         )
-        for row in db.session.execute(statement, parameters)
+        for worker_id, name, item_id, status, completed_on, expires_on in rows
     ]
 
 
