@@ -13,9 +13,10 @@ expects them.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request, url_for
 from flask_static_digest import FlaskStaticDigest
 from whitenoise import WhiteNoise
 
@@ -61,3 +62,14 @@ def init_app(app: Flask) -> None:
     def _hashed_static_name(endpoint: str, values: dict) -> None:
         if endpoint == "static" and "filename" in values:
             values["filename"] = manifest.get(values["filename"], values["filename"])
+
+    @lru_cache(maxsize=256)
+    def _static_url(_script_root: str, filename: str) -> str:
+        return url_for("static", filename=filename)
+
+    def static_url(filename: str) -> str:
+        """``url_for('static', filename=filename)``, worked out once per process for each file: every page's
+        layout names seven, and building an address costs more than the rest of a page's head."""
+        return _static_url(request.script_root, filename)
+
+    app.jinja_env.globals["static_url"] = static_url

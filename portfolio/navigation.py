@@ -1,14 +1,18 @@
-"""The header navigation: what each signed-in user sees, by role."""
+"""The page header: the service, the person's account links and the navigation each signed-in user sees, by role."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
-from flask import Flask, request, url_for
+from flask import Flask, current_app, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
+from . import components
 from .models import Role
 from .notifications import service as notifications_service
+from .organisation import service as organisation
 from .review import service as review_service
 
 
@@ -38,26 +42,93 @@ NAV_ITEMS = (
 )
 
 
-def navigation_items() -> list[dict]:
-    """Header navigation items (NHS.UK header macro format) for the current user."""
-    if not current_user.is_authenticated:
-        return []
-    roles = current_user.roles
-    endpoint = request.endpoint or ""
+def _navigation(roles: frozenset[Role], endpoint: str) -> tuple[tuple[str, str, bool, bool], ...]:
+    """The header's navigation for someone with ``roles`` on the page ``endpoint``: each item's text, endpoint,
+    whether it is the page's section, and whether it is the page itself."""
     visible = [item for item in NAV_ITEMS if item.roles is None or roles & item.roles]
     # The section is the item with the longest prefix that matches the page.
     matching = [item for item in visible if endpoint.startswith(item.prefix)]
     section = max(matching, key=lambda item: len(item.prefix), default=None)
     counts = {"review.queue": review_service.waiting_label(current_user)} if Role.SUPERVISOR in roles else {}
-    return [
-        {
-            "href": url_for(item.endpoint),
-            "text": f"{item.text} ({counts[item.endpoint]})" if counts.get(item.endpoint, "0") != "0" else item.text,
-            "active": item is section,
-            "current": endpoint == item.endpoint,
-        }
+    return tuple(
+        (
+            f"{item.text} ({counts[item.endpoint]})" if counts.get(item.endpoint, "0") != "0" else item.text,
+            item.endpoint,
+            item is section,
+            endpoint == item.endpoint,
+        )
         for item in visible
-    ]
+    )
+
+
+def page_header() -> Markup:
+    """The page's NHS.UK header: the service and organisation, the person's account links, the navigation.
+
+    Drawn once per process for each distinct set of what it shows (the organisation, the person's name, the
+    unread count, the section and the counts in the navigation), kept as plain values: building the macro's
+    parameters and their cache key in the template cost every page more than its own content did. The
+    sign-out form's CSRF token goes in after (:func:`components.with_csrf_token`).
+    """
+    org = organisation.identity()
+    if current_user.is_authenticated:
+        account: tuple[str, str] | None = (current_user.name, unread_notifications())
+        navigation = _navigation(current_user.roles, request.endpoint or "")
+    else:
+        account, navigation = None, ()
+    drawn = current_app.extensions[HEADERS](request.script_root, org, account, navigation)
+    return components.with_csrf_token(drawn)
+
+
+def _draw_header(
+    _script_root: str,  # the addresses below start with it: part of the key
+    org: organisation.Identity,
+    account: tuple[str, str] | None,
+    navigation: tuple[tuple[str, str, bool, bool], ...],
+) -> Markup:
+    # The NHS logo only for an NHS organisation (organisation/service.py); otherwise the organisation's own logo
+    # if it has one, else none: the macro always draws one, so the NHS logo is taken out of its markup. The
+    # macro's defaults (alt "NHS") hold only for keys left out, so the logo has only the keys that apply.
+    logo: dict[str, str] = {}
+    if org.has_logo:
+        logo["src"] = url_for("organisation.logo", version=(org.logo_sha256 or "")[:16])
+        logo["alt"] = f"{org.name} logo"
+    if not org.is_nhs:
+        logo["ariaLabel"] = " ".join(part for part in (org.organisation_name, org.service_name, "homepage") if part)
+    account_items = None
+    if account is not None:
+        name, unread = account
+        sign_out = Markup(
+            '<form class="nhsuk-header__account-form" action="{}" method="post" hx-boost="false">'
+            '<input type="hidden" name="csrf_token" value="{}">'
+            '<button class="nhsuk-header__account-button">Sign out</button></form>'
+        ).format(url_for("auth.sign_out"), components.CSRF_TOKEN_MARKER)
+        account_items = {
+            "items": [
+                {"href": url_for("account.index"), "text": name, "icon": True},
+                {
+                    "href": url_for("notifications.index"),
+                    "text": f"Notifications ({unread} new)" if unread else "Notifications",
+                },
+                {"html": sign_out},
+            ]
+        }
+    nhsuk: components.Components = current_app.jinja_env.globals["nhsuk"]  # type: ignore[assignment]
+    header = nhsuk.header
+    drawn = header(
+        {
+            "service": {"text": org.service_name, "href": url_for("home.index")},
+            "organisation": {"name": org.organisation_name} if org.organisation_name else None,
+            "logo": logo,
+            "account": account_items,
+            "navigation": {
+                "items": [
+                    {"href": url_for(endpoint), "text": text, "active": active, "current": current}
+                    for text, endpoint, active, current in navigation
+                ]
+            },
+        }
+    )
+    return drawn if org.is_nhs or org.has_logo else organisation.without_nhs_logo(drawn)
 
 
 def unread_notifications() -> str:
@@ -67,5 +138,11 @@ def unread_notifications() -> str:
     return notifications_service.unread_label(current_user)
 
 
+# Headers kept per app (tests build many, each with its own settings): a few KB each.
+HEADERS = "page_headers"
+HEADERS_KEPT = 512
+
+
 def init_app(app: Flask) -> None:
-    app.context_processor(lambda: {"navigation_items": navigation_items, "unread_notifications": unread_notifications})
+    app.extensions[HEADERS] = lru_cache(maxsize=HEADERS_KEPT)(_draw_header)
+    app.jinja_env.globals["page_header"] = page_header

@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 from markupsafe import Markup
 
+from portfolio import navigation
 from portfolio.components import CACHE_SIZE, CSRF_TOKEN_MARKER, Components
+from portfolio.extensions import db
+from portfolio.notifications import service as notifications
 from tests.conftest import AuthActions
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -155,12 +158,14 @@ def test_the_header_is_cached_without_the_csrf_token_which_the_page_puts_in_afte
     first, second = app.test_client(), app.test_client()
     for client in (first, second):
         AuthActions(client).login_as(worker)
-    header = app.jinja_env.globals["nhsuk"].header
+    headers = app.extensions[navigation.HEADERS]  # the headers drawn, by what they show (navigation.py)
+    component = app.jinja_env.globals["nhsuk"].header
     first_page = first.get("/").text
-    before = header.cache_info()
+    before, drawn = headers.cache_info(), component.cache_info()
     second_page = second.get("/").text
-    after = header.cache_info()
+    after = headers.cache_info()
     assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+    assert component.cache_info() == drawn  # not drawn again
 
     tokens = [SIGN_OUT_TOKEN.search(page).group(1) for page in (first_page, second_page)]
     assert tokens[0] != tokens[1]
@@ -171,3 +176,30 @@ def test_the_header_is_cached_without_the_csrf_token_which_the_page_puts_in_afte
     assert second.post("/auth/sign-out", data={"csrf_token": tokens[0]}).status_code == 400
     assert second.post("/auth/sign-out", data={"csrf_token": tokens[1]}).status_code == 303
     assert second.get("/").status_code == 302
+
+
+def test_the_kept_header_follows_what_it_shows(app, worker):
+    """Each header is drawn once per process for what it shows: another section, an unread notice or a new name
+    draws another, and the page shows it."""
+    client = app.test_client()
+    AuthActions(client).login_as(worker)
+
+    def header(path: str) -> str:
+        page = client.get(path).text
+        return page[page.index('class="nhsuk-header"') : page.index("</header>")]
+
+    def current(html: str) -> list[str]:
+        return re.findall(r'aria-current="(?:page|true)"><strong[^>]*>([^<]+)</strong>', html)
+
+    home, portfolio = header("/"), header("/portfolio/")
+    assert current(home) == ["Home"] and current(portfolio) == ["My portfolio"]
+    assert "Notifications" in home and "new)" not in home and "Wendy Worker" in home
+    notifications.notify(worker, "Sam signed off your item.", "/portfolio/", email_subject="Signed off")
+    db.session.commit()
+    assert "Notifications (1 new)" in header("/")
+    worker.name = "Wendy Walker"
+    db.session.commit()
+    renamed = header("/")
+    assert "Wendy Walker" in renamed and "Wendy Worker" not in renamed
+    assert header("/portfolio/") != portfolio
+    assert app.extensions[navigation.HEADERS].cache_info().currsize == 5
