@@ -400,6 +400,26 @@ def test_a_page_stays_small_and_a_filter_answer_is_a_tenth_of_it_with_a_fixed_nu
     assert "nhsuk-header" not in page_two and "nhsuk-footer" not in page_two and "<form" not in page_two
 
 
+# The lists the benchmark loads keep the statements paging builds from theirs (paging._statements); the others
+# build a statement on each view, and so do searches.
+STATEMENTS_KEPT = {"/review/", "/progress/team", "/training/link-worker/compliance"}
+
+
+def test_an_unfiltered_list_builds_its_page_statements_once_and_each_page_shows_its_rows(client, paged):
+    spec, viewer = paged
+    spec.fill(viewer, 30)
+    total = 30 + _base_count(spec)
+    _get(client, spec.path)  # the first view builds them
+    before = paging._statements.cache_info()
+    first, second = _get(client, spec.path), _get(client, spec.path + "?page=2")
+    after = paging._statements.cache_info()
+    if spec.path in STATEMENTS_KEPT:
+        assert (after.hits, after.misses) == (before.hits + 2, before.misses)
+    assert status_of(first, spec.status).startswith(f"{total} {spec.many}, showing 1 to 25")
+    assert status_of(second, spec.status).startswith(f"{total} {spec.many}, showing 26 to {total}")
+    assert (_rows(first, spec), _rows(second, spec)) == (25, 5)  # the 30 rows made (People also lists the viewer)
+
+
 # --- My portfolio: paged by the same helper, 20 items a page --------------------------------------
 
 

@@ -541,8 +541,7 @@ class _MatrixStatements:
 
     key: tuple  # what it was built from: courses, framework, search words, status, day
 
-    workers: tuple[ColumnElement[bool], ...]  # on User: the workers the matrix is about (framework, search)
-    filtered: ColumnElement[bool] | None  # on User: has a course in the wanted status (None: no status filter)
+    listed: Select  # the matching workers (framework, search, status) with their tiers, by name: the rows, paged
     page_cells: Select | None  # the cells of the workers in the expanding parameter "page_worker_ids"
     totals: Select | None  # item_id, status, count over every matching worker (None: no courses)
     # The matching workers, their tiers, and the version tokens of their portfolios and of the frameworks: while
@@ -616,10 +615,10 @@ def _build_statements(
             filtered = User.id.in_(select(cells.c.worker_id).where(cells.c.status == wanted.value))
         else:
             filtered = false()  # no courses: no worker has one in any status
+    matching = [*workers, *([filtered] if filtered is not None else [])]
     return _MatrixStatements(
         key=key,
-        workers=tuple(workers),
-        filtered=filtered,
+        listed=select(User).where(*matching).options(db.joinedload(User.tier)).order_by(User.name, User.id),
         page_cells=_cells(items, [*workers, User.id.in_(bindparam("page_worker_ids", expanding=True))], on)
         if items
         else None,
@@ -637,8 +636,7 @@ def compliance(framework: Framework, *, status: str = "", q: str = "", page: int
     items = catalogue(framework.key)
     wanted = TrainingStatus(status) if status in {s.value for s in TrainingStatus} else None
     statements = _statements(items, framework.key, search_words(q), wanted, today())
-    matching = [*statements.workers, *([statements.filtered] if statements.filtered is not None else [])]
-    query = select(User).where(*matching).options(db.joinedload(User.tier)).order_by(User.name, User.id)
+    query = statements.listed
     if page is None:
         everyone = list(db.session.scalars(query).unique())
         shown = paging.Page(everyone, len(everyone), 1, max(len(everyone), 1))
