@@ -18,8 +18,8 @@ rendered by the macro itself every time.
 
 A per-request secret (the sign-out form's CSRF token in the header) must not be a
 parameter: every request would miss the cache and the cache would hold tokens. The
-template passes ``csrf_token_marker`` instead and puts the token in after the call
-(``| with_csrf_token``).
+header (``navigation.page_header``) is drawn with ``CSRF_TOKEN_MARKER`` instead and
+the token put in after (:func:`with_csrf_token`).
 """
 
 from __future__ import annotations

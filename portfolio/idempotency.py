@@ -134,9 +134,12 @@ def creates(model: type) -> Callable[[F], F]:
             except FieldError:
                 # A use case checks what it can before its write transaction ("already in the catalogue", "a
                 # request is waiting"). The first click of a double click may commit between the look above and
-                # that check: then its record, not the refusal it caused, is this click's answer. (PostgreSQL
-                # reads what committed since; SQLite's snapshot cannot see it, nor can the check then refuse.)
-                again = created_before(model, form_key, actor) if db.session.is_active else None
+                # that check: then its record, not the refusal it caused, is this click's answer.
+                if usable(form_key) is None:
+                    raise
+                # A fresh look, outside whatever the use case left open (its refusal wrote nothing to keep).
+                db.session.rollback()
+                again = created_before(model, form_key, actor)
                 if again is None:
                     raise
                 return again

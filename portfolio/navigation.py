@@ -113,7 +113,7 @@ def _draw_header(
             ]
         }
     nhsuk: components.Components = current_app.jinja_env.globals["nhsuk"]  # type: ignore[assignment]
-    header = nhsuk.header
+    header = nhsuk.header.macro  # not its own cache too: this one keeps the header
     drawn = header(
         {
             "service": {"text": org.service_name, "href": url_for("home.index")},
@@ -133,8 +133,6 @@ def _draw_header(
 
 def unread_notifications() -> str:
     """How many notifications the signed-in user has not read, for the header ("" for none, or "99+")."""
-    if not current_user.is_authenticated:
-        return ""
     return notifications_service.unread_label(current_user)
 
 

@@ -107,6 +107,8 @@ def paginate(
     ``page`` is the page of ``query`` as a subquery; ``rows_of`` orders its rows again (a join keeps no
     order). The database counts and orders narrow index entries, and reads whole only the rows it shows.
     """
+    if parameters and _OFFSET in parameters:
+        raise ValueError(f"{_OFFSET!r} is paging's own parameter: name the statement's parameter otherwise")
     count, rows = _statements(query, per_page, rows_of)
     total = db.session.scalar(count, parameters) or 0
     number = _within(number, total, per_page)

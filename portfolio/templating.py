@@ -52,7 +52,6 @@ def init_app(app: Flask) -> None:
         long_date=long_date,
         filesize=filesize,
         user_html=richtext.from_user,
-        with_csrf_token=components.with_csrf_token,
     )
     app.jinja_env.globals.update(
         flag_identifiers=flag_identifiers,
@@ -61,5 +60,4 @@ def init_app(app: Flask) -> None:
         upload_types=files.ACCEPTED_DESCRIPTION,
         htmx_fragment=rendering.wants_fragment,
         nhsuk=components.Components(app.jinja_env),
-        csrf_token_marker=components.CSRF_TOKEN_MARKER,
     )

@@ -420,6 +420,11 @@ def test_an_unfiltered_list_builds_its_page_statements_once_and_each_page_shows_
     assert (_rows(first, spec), _rows(second, spec)) == (25, 5)  # the 30 rows made (People also lists the viewer)
 
 
+def test_the_page_offset_is_pagings_own_parameter(app):
+    with pytest.raises(ValueError, match="page_offset"):
+        paging.paginate(select(User).order_by(User.id), 1, parameters={"page_offset": 3})
+
+
 # --- My portfolio: paged by the same helper, 20 items a page --------------------------------------
 
 

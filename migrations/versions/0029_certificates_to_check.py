@@ -27,9 +27,10 @@ COLUMNS = ["kind", "checked_at", "created_at", "training_item_id", "is_private",
 
 def upgrade():
     if op.get_bind().dialect.name == "postgresql":
-        # A build that failed leaves an INVALID index behind: drop it (DROP INDEX CONCURRENTLY) and run again.
+        # A build that failed leaves an INVALID index behind, and running again then stops on its name (no IF NOT
+        # EXISTS, which would take the invalid one for the index): drop it (DROP INDEX CONCURRENTLY) and run again.
         with op.get_context().autocommit_block():
-            op.create_index(NAME, "evidence", COLUMNS, postgresql_concurrently=True, if_not_exists=True)
+            op.create_index(NAME, "evidence", COLUMNS, postgresql_concurrently=True)
     else:
         op.create_index(NAME, "evidence", COLUMNS)
 

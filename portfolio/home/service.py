@@ -88,8 +88,9 @@ def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> La
     """Requirements lapsed (and, with ``soon``, lapsing soon) and training expired (and due) of the workers
     ``workers`` selects (their ids; a statement built once).
 
-    Worked out in SQL, three queries whatever the number of workers; only what has lapsed is read (the state of
-    a requirement and of a course are progress.rules' and the compliance matrix's own).
+    Worked out in SQL, three or four queries whatever the number of workers (the lapsed courses are kept per
+    process: training.lapsing_training); only what has lapsed is read (the state of a requirement and of a course
+    are progress.rules' and the compliance matrix's own).
     """
     now = today()
     found = [

@@ -242,7 +242,6 @@ def init_app(app: Flask) -> None:
         app.extensions[_CONFIGURED_LOGO] = _read_configured_logo(Path(path))
     # A global, not a context processor: imported macros (the htmx answers' <title>) see it too.
     app.jinja_env.globals["organisation"] = identity
-    app.add_template_filter(without_nhs_logo)
 
 
 # The NHS.UK header macro draws the NHS logo whenever it is given no other image.

@@ -695,8 +695,8 @@ class LapsingCourse:
 
 def lapsing_training(workers: Select, parameters: dict[str, object], *, soon: bool) -> list[LapsingCourse]:
     """The required courses that have expired (with ``soon``, or are due) for the workers ``workers`` selects (their
-    ids; a statement its caller keeps): three queries, whatever the number of workers, and only those courses come
-    back. The statuses are the compliance matrix's (:func:`_cells`).
+    ids; a statement its caller keeps): two queries when kept, three when ranked again, whatever the number of
+    workers, and only those courses come back. The statuses are the compliance matrix's (:func:`_cells`).
 
     Kept per process while the workers and their portfolios read the same (``versions.kept_for_owners``): ranking
     every certificate of a service's workers is the costliest statement of a manager's home, and its answer changes
