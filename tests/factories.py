@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from PIL import Image
@@ -61,6 +61,7 @@ from portfolio.models import (
     Tier,
     TrainingItem,
     User,
+    utcnow,  # the service's clock, which the run holds on one day (conftest)
 )
 from portfolio.progress import versions
 
@@ -248,7 +249,7 @@ def submitted_item(worker: User, title: str = "Community walking group", ref: st
 def sent_days_ago(submission: Submission, days: int) -> Submission:
     """Pretend ``submission`` was sent ``days`` days ago: its time and its item's, which are always the same
     moment (review.open_submission)."""
-    sent = datetime.now(UTC) - timedelta(days=days)
+    sent = utcnow() - timedelta(days=days)
     submission.submitted_at = sent
     db.session.get(Evidence, submission.evidence_id).submitted_at = sent
     db.session.commit()
@@ -372,7 +373,7 @@ def certificate(
 ) -> Evidence:
     """A training certificate matched to ``item`` (written directly), checked unless ``checked`` is False."""
     evidence = Evidence(
-        checked_at=datetime.now(UTC) if checked else None,
+        checked_at=utcnow() if checked else None,
         checked_by_id=checked_by.id if checked_by else None,
         owner_id=owner.id,
         kind=EvidenceKind.CERTIFICATE,
@@ -448,7 +449,7 @@ def decide_on(
             db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
     evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
     # The item's time sent is its submission's, as review.open_submission writes them.
-    evidence.submitted_at = datetime.now(UTC)
+    evidence.submitted_at = utcnow()
     submission = Submission(evidence_id=evidence.id, content_hash=HASH, submitted_at=evidence.submitted_at)
     db.session.add(submission)
     db.session.flush()
@@ -497,7 +498,7 @@ def link_draft(
         occurred_on=RECENT_DAY,
         description="<p>Draft</p>",
         status=status,
-        submitted_at=None if status == EvidenceStatus.DRAFT else datetime.now(UTC),
+        submitted_at=None if status == EvidenceStatus.DRAFT else utcnow(),
     )
     evidence.links = [EvidenceLink(competence_id=c.id) for c in items]
     db.session.add(evidence)
@@ -516,7 +517,7 @@ def send_for_review(evidence: Evidence, session: Session | None = None) -> Submi
     """
     session = session or db.session()
     evidence.status = EvidenceStatus.SUBMITTED
-    evidence.submitted_at = datetime.now(UTC)
+    evidence.submitted_at = utcnow()
     submission = Submission(evidence_id=evidence.id, content_hash=HASH, submitted_at=evidence.submitted_at)
     session.add(submission)
     session.flush()
@@ -661,7 +662,7 @@ def make_ready(worker: User, supervisor: User, manager: User) -> None:
 def a_link_for(user: User, *, minutes_left: int = 30, created_minutes_ago: int = 0) -> str:
     """A reset link made directly in the database (its token, for the URL)."""
     token, token_digest = new_token()
-    now = datetime.now(UTC)
+    now = utcnow()
     db.session.add(
         PasswordReset(
             user_id=user.id,

@@ -41,7 +41,7 @@ from portfolio.organisation import service as organisation_service
 from portfolio.portability import case as case_format
 from portfolio.portability import service as import_service
 from portfolio.training import service as training_service
-from tests.factories import assign, give_totp, make_passkey, make_user, png_bytes, tier
+from tests.factories import TODAY, assign, give_totp, make_passkey, make_user, png_bytes, tier
 from tests.pages import count, page_title
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
@@ -640,7 +640,7 @@ def make_world(frameworks) -> tuple[dict, dict]:
         ),
         [FileStorage(io.BytesIO(b"%PDF-1.4\n%%EOF\n"), filename="c.pdf", content_type="application/pdf")],
     )
-    appraisal = cpd_service.start_appraisal(worker, worker, held_on=date.today(), appraiser_id=supervisor.id)
+    appraisal = cpd_service.start_appraisal(worker, worker, held_on=TODAY, appraiser_id=supervisor.id)
     reset_token, reset_digest = new_token()
     db.session.add(
         PasswordReset(

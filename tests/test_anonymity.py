@@ -9,6 +9,7 @@ import random
 import pytest
 from markupsafe import Markup, escape
 
+from portfolio.clock import today
 from portfolio.evidence.anonymity import (
     DATE_OF_BIRTH,
     EMAIL_ADDRESS,
@@ -200,9 +201,9 @@ def test_cue_must_be_a_whole_word():
     assert found("Unborn child due 05/06/2027") == []
 
 
-def test_today_defaults_to_the_real_date():
+def test_today_defaults_to_the_service_clock():
     assert [f.text for f in find_identifiers("On 12/03/1985 it began")] == ["12/03/1985"]
-    recent = datetime.date.today() - datetime.timedelta(days=30)
+    recent = today() - datetime.timedelta(days=30)
     assert find_identifiers(f"On {recent:%d/%m/%Y} it began") == []
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from werkzeug.datastructures import FileStorage
@@ -20,10 +20,8 @@ from portfolio.models import Evidence, EvidenceKind, EvidenceStatus, Role, User
 from portfolio.review.service import Conflict
 from portfolio.training import service as training
 from portfolio.training.service import TrainingStatus
-from tests.factories import PDF, assign, certificate, course, make_user, make_worker_supervisor, tier
+from tests.factories import PDF, TODAY, assign, certificate, course, make_user, make_worker_supervisor, tier
 from tests.pages import audit_rows, count, long_date, reload, text_of, words
-
-TODAY = date.today()
 
 
 def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", **changes) -> Evidence:

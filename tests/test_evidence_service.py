@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -33,6 +33,7 @@ from portfolio.models import (
     FeedbackSource,
     Role,
     Submission,
+    utcnow,
 )
 from tests.factories import (
     EVIDENCE_MODELS,
@@ -630,7 +631,7 @@ def test_link_to_a_competence_of_another_framework_is_refused(app, worker):
 def test_link_to_a_retired_or_missing_competence_is_refused(app, worker):
     evidence = make_reflection(worker)
     retired = competence("PS-LW-03")
-    retired.retired_at = datetime.now(UTC)
+    retired.retired_at = utcnow()
     db.session.commit()
     for competence_id in (retired.id, 999_999):
         with pytest.raises(FieldError) as error:
@@ -681,7 +682,7 @@ def test_update_note_and_unlink(app, worker):
 
 def test_submit_a_draft(app, worker):
     evidence = make_linked(worker)
-    before = datetime.now(UTC)
+    before = utcnow()
     service.submit(worker, evidence, today=PINNED_TODAY)
     stored = reload(evidence)
     assert stored.status == EvidenceStatus.SUBMITTED
@@ -724,7 +725,7 @@ def test_the_database_refuses_an_item_sent_without_its_time(app, worker, status)
         status=status,
         title="Leaflet",
         occurred_on=SESSION_DAY,
-        submitted_at=datetime.now(UTC),
+        submitted_at=utcnow(),
     )
     db.session.add(sent)
     db.session.commit()
@@ -1181,7 +1182,7 @@ def test_competence_map_for_a_link_worker(app, worker):
     other = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
     make_linked(other)  # not counted for this worker
     retired = competence("PS-LW-13")
-    retired.retired_at = datetime.now(UTC)
+    retired.retired_at = utcnow()
     db.session.commit()
 
     tiers = service.competence_map(worker)

@@ -18,6 +18,7 @@ from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome
 from portfolio.training import service as training
 from tests.factories import (
+    TODAY,
     assign,
     certificate,
     course,
@@ -32,7 +33,6 @@ from tests.factories import (
 )
 from tests.pages import text_of
 
-TODAY = date.today()
 DBS = "Meet DBS reference standards and have a clear criminal record, in line with the law on spent convictions"
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -23,7 +23,7 @@ from portfolio.models import (
 )
 from portfolio.people import service
 from portfolio.review import service as review_service
-from tests.factories import NEW_PASSWORD
+from tests.factories import NEW_PASSWORD, TODAY
 from tests.pages import audit_rows
 
 from .conftest import QueryCounter, csrf_token
@@ -83,7 +83,7 @@ def test_invite_creates_an_invited_person_an_invitation_digest_and_assignments(m
     )
     assert timedelta(days=6, hours=23) < expires - datetime.now(UTC) <= timedelta(days=7)
     assignment = db.session.scalar(select(SupervisionAssignment).where(SupervisionAssignment.worker_id == person.id))
-    assert assignment.supervisor_id == sam.id and assignment.starts_on == date.today() and assignment.ends_on is None
+    assert assignment.supervisor_id == sam.id and assignment.starts_on == TODAY and assignment.ends_on is None
     [entry] = audit_rows("person.invited")
     assert entry.actor_id == manager.id and entry.subject == f"user:{person.id}"
     assert entry.details["roles"] == ["worker"] and entry.details["supervisor_ids"] == [sam.id]
@@ -267,10 +267,8 @@ def test_change_refuses_a_worker_without_a_tier(manager, link_worker_tier):
 
 def test_deactivating_ends_sessions_and_supervision_and_is_audited(app, manager, link_worker_tier, sam):
     worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
-    assign(sam, worker, starts_on=date.today() - timedelta(days=30))
-    future = SupervisionAssignment(
-        supervisor_id=sam.id, worker_id=worker.id, starts_on=date.today() + timedelta(days=5)
-    )
+    assign(sam, worker, starts_on=TODAY - timedelta(days=30))
+    future = SupervisionAssignment(supervisor_id=sam.id, worker_id=worker.id, starts_on=TODAY + timedelta(days=5))
     db.session.add(future)
     db.session.commit()
     version = worker.session_version
@@ -278,7 +276,7 @@ def test_deactivating_ends_sessions_and_supervision_and_is_audited(app, manager,
     worker = db.session.get(User, worker.id)
     assert worker.status == "deactivated" and worker.session_version == version + 1
     [kept] = db.session.scalars(select(SupervisionAssignment)).all()
-    assert kept.ends_on == date.today() - timedelta(days=1)
+    assert kept.ends_on == TODAY - timedelta(days=1)
     assert all(not row.supervisors for row in service.people())
     [entry] = audit_rows("person.deactivated")
     assert entry.actor_id == manager.id and len(entry.details["ended_assignments"]) == 2
@@ -290,7 +288,7 @@ def test_deactivating_ends_sessions_and_supervision_and_is_audited(app, manager,
 
 def test_a_deactivated_workers_items_leave_the_review_queue(app, manager, link_worker_tier, sam):
     worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
-    assign(sam, worker, starts_on=date.today() - timedelta(days=30))
+    assign(sam, worker, starts_on=TODAY - timedelta(days=30))
     link_draft(worker, [], "Leaflet", status=EvidenceStatus.SUBMITTED)
     assert review_service.queue_count(sam) == 1
     service.deactivate(manager, worker)
@@ -339,7 +337,7 @@ def test_reactivating_restores_sign_in(manager, link_worker_tier):
 
 def test_people_search_and_filters(manager, link_worker_tier, sam):
     worker = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=link_worker_tier)
-    assign(sam, worker, starts_on=date.today() - timedelta(days=1))
+    assign(sam, worker, starts_on=TODAY - timedelta(days=1))
     make_user(Role.WORKER, email="gone@example.org", name="Gone Person", active=False, tier=link_worker_tier)
     assert [r.user.email for r in service.people("WENDY")] == ["wendy@example.org"]
     assert [r.user.email for r in service.people("example.org", status="deactivated")] == ["gone@example.org"]
@@ -357,7 +355,7 @@ def test_the_list_takes_the_same_number_of_queries_for_5_and_100_people(
     def add(n):
         for _ in range(n):
             w = make_user(Role.WORKER, tier=link_worker_tier)
-            assign(sam, w, starts_on=date.today() - timedelta(days=1))
+            assign(sam, w, starts_on=TODAY - timedelta(days=1))
 
     add(3)
     with QueryCounter(db.engine) as small:
@@ -376,7 +374,7 @@ def test_the_list_takes_the_same_number_of_queries_for_5_and_100_people(
 
 def test_people_page_lists_everyone_and_htmx_gets_only_the_list(client, auth, manager, link_worker_tier, sam):
     worker = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=link_worker_tier)
-    assign(sam, worker, starts_on=date.today() - timedelta(days=1))
+    assign(sam, worker, starts_on=TODAY - timedelta(days=1))
     auth.login_as(manager)
     page = client.get("/people/")
     assert page.status_code == 200 and "<h1>People</h1>" in page.text

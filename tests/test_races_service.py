@@ -9,7 +9,7 @@ record; the second call answers with the first record.
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -47,7 +47,7 @@ from portfolio.models import (
 from portfolio.progress import service as progress
 from portfolio.supervision import service as supervision
 from portfolio.training import service as training
-from tests.factories import EVENT_DAY, PDF, assign, competences, make_ready, make_user, send_for_review, tier
+from tests.factories import EVENT_DAY, PDF, TODAY, assign, competences, make_ready, make_user, send_for_review, tier
 from tests.pages import count
 
 
@@ -317,7 +317,7 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks):
     worker = make_user(Role.WORKER, name="Wren Worker", tier=tier("link-worker", "link-worker"))
     supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
     manager = make_user(Role.MANAGER, name="Mo Manager")
-    assign(supervisor, worker, date.today() - timedelta(days=90), audited=True)
+    assign(supervisor, worker, TODAY - timedelta(days=90), audited=True)
     with app.test_request_context():
         item = _again(
             lambda k: training.add_item(
@@ -351,9 +351,7 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks):
         assert db.session.scalar(select(func.count()).where(SupervisionAssignment.worker_id == newcomer.id)) == 1
 
         w = db.session.get(User, worker.id)
-        appraisal = _again(
-            lambda k: cpd.start_appraisal(w, w, held_on=date.today(), appraiser_id=supervisor.id, form_key=k)
-        )
+        appraisal = _again(lambda k: cpd.start_appraisal(w, w, held_on=TODAY, appraiser_id=supervisor.id, form_key=k))
         assert appraisal[0] == appraisal[1] and count(Appraisal) == 1
 
         activity = _again(

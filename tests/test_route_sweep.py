@@ -39,7 +39,7 @@ from portfolio.params import ID_MAX
 from portfolio.portability import case
 from portfolio.portability import service as import_service
 from portfolio.training import service as training_service
-from tests.factories import assign, make_user, tier
+from tests.factories import TODAY, assign, make_user, tier
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
 TOO_BIG = (str(ID_MAX + 1), "99999999999999999999")
@@ -101,7 +101,7 @@ def world(app, frameworks):
     item = training_service.add_item(
         manager, frameworks["link-worker"], title="Lone working", statutory=True, renewal_months=36, tier_slugs=[]
     )
-    appraisal = cpd_service.start_appraisal(worker, worker, held_on=date.today(), appraiser_id=supervisor.id)
+    appraisal = cpd_service.start_appraisal(worker, worker, held_on=TODAY, appraiser_id=supervisor.id)
     db.session.commit()
     document = documents.request_document(worker, DocumentKind.DATA_EXPORT, worker)
     ids = {

@@ -19,7 +19,7 @@ from portfolio.progress.service import add_months
 from portfolio.training import service
 from portfolio.training.service import TrainingStatus
 from tests.conftest import post_with_token
-from tests.factories import PASSWORD_HASH, PDF, certificate, course, make_user, many_users, tier
+from tests.factories import PASSWORD_HASH, PDF, TODAY, certificate, course, make_user, many_users, tier
 from tests.pages import (
     count,
     date_fields,
@@ -501,7 +501,7 @@ def certificate_form(**changes) -> dict:
     data = {
         "title": "Safeguarding adults level 2",
         "provider": "NHS Learning Hub",
-        **date_fields("occurred_on", date.today() - timedelta(days=10)),
+        **date_fields("occurred_on", TODAY - timedelta(days=10)),
         **date_fields("expires_on", None),
         "cpd_hours": "3",
         "files": (io.BytesIO(PDF), "cert.pdf"),
@@ -577,7 +577,7 @@ def browser_choice(page: str, name: str) -> str:
 def test_editing_a_certificate_matched_to_a_retired_course_keeps_its_match(client, auth, manager, worker):
     """Retiring a course keeps the certificates' matches: fixing a typo in a draft certificate must not drop it."""
     item = course("Old induction", 12)
-    draft = certificate(worker, item, date.today() - timedelta(days=20), title="Old induction")
+    draft = certificate(worker, item, TODAY - timedelta(days=20), title="Old induction")
     auth.login_as(manager)
     assert post_with_token(client, auth, f"/training/items/{item.id}/retire", {}).status_code == 303
 

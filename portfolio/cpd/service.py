@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from flask import abort
@@ -17,7 +17,7 @@ from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..evidence import anonymity
 from ..extensions import db
-from ..models import Appraisal, Competence, CpdActivity, CpdGoal, GoalStatus, Role, User
+from ..models import Appraisal, Competence, CpdActivity, CpdGoal, GoalStatus, Role, User, utcnow
 from ..supervision import service as supervision
 
 TEXT_MAX = 10_000
@@ -221,7 +221,7 @@ def sign(actor: User, appraisal: Appraisal) -> Appraisal:
     if getattr(appraisal, column) is not None:
         db.session.rollback()
         raise FieldError("sign", "You have already signed this appraisal")
-    setattr(appraisal, column, datetime.now(UTC))
+    setattr(appraisal, column, utcnow())
     ledger.record(
         actor,
         "appraisal.signed",

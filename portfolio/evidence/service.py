@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,7 @@ from ..models import (
     SupervisionAction,
     Tier,
     User,
+    utcnow,
 )
 from ..progress import rules
 from ..review import service as review
@@ -416,7 +417,7 @@ def create_evidence(
         raise
     evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **values)
     if entry.confirmable and data.confirm_anonymous and not values["is_private"]:
-        evidence.anonymity_confirmed_at = datetime.now(UTC)
+        evidence.anonymity_confirmed_at = utcnow()
     evidence.files = _file_rows(staged)
     evidence.actions = actions
     first = [competence] if competence is not None else []
@@ -490,7 +491,7 @@ def _confirmed_at(evidence: Evidence, is_private: bool, confirming: bool, alread
     if is_private:
         return None
     if confirming:
-        return datetime.now(UTC)
+        return utcnow()
     return evidence.anonymity_confirmed_at if already_confirmed else None
 
 
@@ -693,7 +694,7 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
     begin_write()
     evidence = _locked_editable(_key(evidence))
     if confirmable and confirm_anonymous and evidence.anonymity_confirmed_at is None:
-        evidence.anonymity_confirmed_at = datetime.now(UTC)
+        evidence.anonymity_confirmed_at = utcnow()
     evidence.status = EvidenceStatus.SUBMITTED
     review.open_submission(actor, evidence)  # stamps evidence.submitted_at
     db.session.commit()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from flask import abort
 from sqlalchemy import Select, func, select
@@ -14,7 +13,7 @@ from .. import idempotency
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
-from ..models import Competence, CompetenceGroup, Framework, Role, Section, Tier, User
+from ..models import Competence, CompetenceGroup, Framework, Role, Section, Tier, User, utcnow
 from . import tree
 from .loader import GroupIndex
 from .structure import FrozenCompetence, FrozenGroup, FrozenRequirement, FrozenTier
@@ -351,7 +350,7 @@ def retire_locality_competence(actor: User, competence: Competence) -> Competenc
     begin_write()
     competence = lock_or_404(Competence, competence.id)
     if competence.retired_at is None:
-        competence.retired_at = datetime.now(UTC)
+        competence.retired_at = utcnow()
         competence.retired_by_id = actor.id
     db.session.commit()
     return competence

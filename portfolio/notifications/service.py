@@ -21,7 +21,7 @@ import logging
 import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
 
 from flask import Flask, abort, current_app, has_request_context, url_for
@@ -42,7 +42,7 @@ from ..database import (
 )
 from ..errors import FieldError
 from ..extensions import db
-from ..models import EmailFrequency, Notification, User
+from ..models import EmailFrequency, Notification, User, utcnow
 from ..organisation import service as organisation
 from ..templating import count_up_to
 
@@ -80,7 +80,7 @@ def notify(user: User, message: str, url: str, *, email_subject: str, group: Gro
 
     Emailed after the commit to people who want each notice at once; the daily digest takes the others.
     """
-    now = datetime.now(UTC)
+    now = utcnow()
     _forget_unread_count()
     if group is None:
         notice = Notification(user_id=user.id, message=message[:300], url=url[:300], email_subject=email_subject[:300])
@@ -246,7 +246,7 @@ def mark_read(user: User, notice: Notification | None = None) -> None:
     query = update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     if notice is not None:
         query = query.where(Notification.id == notice.id)
-    db.session.execute(query.values(read_at=datetime.now(UTC)))
+    db.session.execute(query.values(read_at=utcnow()))
     db.session.commit()
 
 
@@ -311,7 +311,7 @@ def send_digest(user_id: int) -> int:
         .where(Notification.user_id == user.id, _undelivered())
         .order_by(Notification.created_at, Notification.id)
     )
-    now = datetime.now(UTC)
+    now = utcnow()
     for notice in claimed:
         notice.emailed_at = now
     unread = [n for n in claimed if n.read_at is None]

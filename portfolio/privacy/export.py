@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -74,6 +74,7 @@ from ..models import (
     TotpSecret,
     User,
     cpd_activity_competences,
+    utcnow,
 )
 from ..portability import leap2a
 
@@ -651,7 +652,7 @@ DOCUMENTS: dict[str, Callable[[Sections, datetime], bytes]] = {leap2a.FILE_NAME:
 def export_zip(user: User) -> tempfile.SpooledTemporaryFile:
     """All of ``user``'s own data: portfolio.json, a readable index.html, the other formats, and their files."""
     person = Person(user)
-    exported_at = datetime.now(UTC)
+    exported_at = utcnow()
     parts = [(c.title, c.export_for(person)) for c in CONTRIBUTORS]
     data: dict[str, Any] = {"exported_at": exported_at.isoformat()}
     collected: Sections = {}

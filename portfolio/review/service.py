@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date
 from types import MappingProxyType
 from typing import Any
 
@@ -44,6 +44,7 @@ from ..models import (
     Role,
     Submission,
     User,
+    utcnow,
 )
 from ..notifications import service as notifications
 from ..people.search import search_words
@@ -296,7 +297,7 @@ def open_submission(actor: User, evidence: Evidence) -> Submission:
     The item's ``submitted_at`` is the submission's, to the microsecond: the worker's home reads their
     oldest waiting items in that order from an index of evidence (models.Evidence).
     """
-    evidence.submitted_at = datetime.now(UTC)
+    evidence.submitted_at = utcnow()
     submission = Submission(
         evidence_id=evidence.id, content_hash=content_hash(evidence), submitted_at=evidence.submitted_at
     )
@@ -347,7 +348,7 @@ def withdraw(actor: User, evidence: Evidence) -> Submission:
     if submission is None:
         db.session.rollback()
         raise Conflict("This item is not waiting for review any more, so it cannot be withdrawn")
-    submission.withdrawn_at = datetime.now(UTC)
+    submission.withdrawn_at = utcnow()
     decided_before = db.session.scalar(select(exists().where(Decision.evidence_id == evidence.id)))
     evidence.status = EvidenceStatus.RETURNED if decided_before else EvidenceStatus.DRAFT
     ledger.record(actor, "evidence.withdrawn", f"evidence:{evidence.id}", submission_id=submission.id)

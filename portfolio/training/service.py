@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from flask import abort, current_app
@@ -46,7 +46,7 @@ from ..clock import today
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
-from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User
+from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User, utcnow
 from ..people.search import search_words, words_in_name_or_email
 from ..progress import versions
 from ..progress.service import add_months
@@ -314,7 +314,7 @@ def retire_item(actor: User, item: TrainingItem) -> None:
     if item.retired_at is not None:  # a second click, or another manager, got there first
         db.session.rollback()
         return
-    item.retired_at = datetime.now(UTC)
+    item.retired_at = utcnow()
     ledger.record(actor, "training.retired", f"training:{item.id}")
     db.session.commit()
 
@@ -858,7 +858,7 @@ def check_certificate(actor: User, evidence: Evidence, seen_version: str | None 
         db.session.rollback()
         raise Conflict(CHANGED_SINCE_SEEN)
     evidence.checked_by_id = actor.id
-    evidence.checked_at = datetime.now(UTC)
+    evidence.checked_at = utcnow()
     ledger.record(
         actor,
         "certificate.checked",
