@@ -31,6 +31,7 @@ from portfolio.models import (
     TrainingItem,
     User,
 )
+from portfolio.people.routes import LINK_SHOWN_ONCE
 from portfolio.progress import service as progress
 from tests.conftest import csrf_token
 from tests.factories import TODAY, make_ready, make_supervisor_of, requirement, tier
@@ -201,11 +202,13 @@ def test_a_double_click_on_invite_invites_once(app, server, frameworks, manager)
         assert count(Invitation, Invitation.user_id == person_id) == 1
         assert len(audit_rows("person.invited", email=email)) == 1
         # Not the same answer twice: with no email set up, the click that invited them is answered with the
-        # link, shown this once and never again; the other is sent to the person's page, as a form sent again is.
+        # link, shown this once and never again; the other is sent to the person's page, as a form sent again is,
+        # which says where the link went (the browser shows the answer that came last).
         invited, again = sorted(answers, key=lambda a: a.status)
         described = f"round {number}: {invited.describe()}; {again.describe()}"
         assert invited.status == 200 and f"<h1>{name} is invited</h1>" in invited.text, described
         assert re.search(r'<code id="invitation-link">[^<]+/invitation/[^<]+</code>', invited.text), described
         assert (again.status, again.headers.get("location")) == (303, f"/people/{person_id}"), described
         page = browser.get(f"/people/{person_id}").text
+        assert words(LINK_SHOWN_ONCE.format(name=name)) in words(page), described
         assert page.count('<td class="nhsuk-table__cell">Invited</td>') == 1  # the history: invited once

@@ -24,7 +24,7 @@ from portfolio.models import (
 from portfolio.people import service
 from portfolio.review import service as review_service
 from tests.factories import NEW_PASSWORD, TODAY
-from tests.pages import audit_rows
+from tests.pages import audit_rows, words
 
 from .conftest import QueryCounter, csrf_token
 from .factories import PASSWORD, assign, link_draft, make_user, tier
@@ -640,5 +640,33 @@ def test_the_same_invite_form_sent_twice_invites_once_and_the_second_answer_show
     assert again.status_code == 303 and again.headers["Location"] == f"/people/{person.id}"
     shown = client.get(again.headers["Location"]).text
     assert "Wendy Worker" in shown and "wendy@example.org" in shown
+    # No email is set up: the link was in the first answer only, which the browser may have replaced by this one.
+    assert (
+        "Wendy Worker is invited. The sign-up link was shown once, in the answer to your first click: "
+        "if you did not copy it, choose Resend invitation for a new one." in words(shown)
+    )
+    assert "Resend invitation" in shown and 'id="invitation-link"' not in shown  # the link is never shown again
     assert db.session.scalar(select(func.count(User.id)).where(User.email == "wendy@example.org")) == 1
     assert db.session.scalar(select(func.count(Invitation.id)).where(Invitation.user_id == person.id)) == 1
+
+
+def test_the_same_invite_form_sent_twice_with_email_set_up_says_nothing_of_a_link(
+    smtp, client, auth, manager, link_worker_tier
+):
+    auth.login_as(manager)
+    page = client.get("/people/invite").text
+    data = {
+        "csrf_token": auth.token("/people/invite"),
+        "form_key": re.search(r'name="form_key" type="hidden" value="([^"]+)"', page).group(1),
+        "name": "Wendy Worker",
+        "email": "wendy@example.org",
+        "roles": ["worker"],
+        "tier_id": str(link_worker_tier.id),
+    }
+    assert client.post("/people/invite", data=data).status_code == 303
+    again = client.post("/people/invite", data=data)
+    assert again.status_code == 303
+    shown = words(client.get(again.headers["Location"]).text)
+    assert "an email with the link is on its way to wendy@example.org" in shown
+    assert "The sign-up link was shown once" not in shown
+    assert len(smtp.to("wendy@example.org")) == 1  # one invitation, emailed once

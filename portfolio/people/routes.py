@@ -46,6 +46,12 @@ def index():
     )
 
 
+LINK_SHOWN_ONCE = (
+    "{name} is invited. The sign-up link was shown once, in the answer to your first click: "
+    "if you did not copy it, choose Resend invitation for a new one."
+)
+
+
 def _invited_answer(invited: service.Invited, heading: str):
     """Without SMTP the manager is given the link, once, in this answer (never stored or flashed)."""
     if current_app.config.get("SMTP_HOST"):
@@ -75,6 +81,9 @@ def invite():
             )
         except idempotency.AlreadyCreated as done:
             # A double click: the first submission invited them; show that person.
+            if not current_app.config.get("SMTP_HOST"):
+                # The browser shows whichever answer came last, so this one may hide the link the first showed.
+                flash(LINK_SHOWN_ONCE.format(name=done.record.name), "info")
             return redirect(url_for(".show", person_id=done.record.id), code=303)
         except FieldError as error:
             show_on_form(form, error)
