@@ -9,7 +9,16 @@ from sqlalchemy import select
 
 from portfolio.extensions import db
 from portfolio.home import service as home
-from portfolio.models import Decision, DecisionOutcome, Evidence, NoteOutcome, Role, Submission, User
+from portfolio.models import (
+    Decision,
+    DecisionOutcome,
+    Evidence,
+    NoteOutcome,
+    PromotionDecision,
+    Role,
+    Submission,
+    User,
+)
 from portfolio.people import service as people
 from portfolio.progress import rules
 from portfolio.progress import service as progress_service
@@ -171,6 +180,26 @@ def test_a_supervisor_home_says_who_is_waiting(client, auth, frameworks):
     ]
     assert "Sid Stranger" not in page
     assert 'id="next-tier"' not in page  # not a worker
+
+
+def test_a_supervisor_who_manages_too_is_asked_to_recommend_only_for_their_own_workers(client, auth, frameworks):
+    """Recommending is a supervisor's part: a manager's other workers' requests wait for the manager's decision
+    (the manager's part of the home), not for a recommendation; a decided request waits for nobody."""
+    sam = make_user(Role.SUPERVISOR, Role.MANAGER, name="Sam Supervisor")
+    wendy, walter, sid = new_worker("Wendy Worker"), new_worker("Walter Worker"), new_worker("Sid Stranger")
+    assign(sam, wendy)
+    assign(sam, walter)
+    promotion_request(wendy)
+    promotion_request(sid)  # not Sam's supervisee
+    decided = promotion_request(walter)
+    db.session.add(PromotionDecision(request_id=decided.id, manager_id=sam.id, approved=False, reasons="Not yet."))
+    db.session.commit()
+    auth.login_as(sam)
+
+    page = text_of(client.get("/"))
+    assert items_of(page, "to-recommend") == [f"Wendy Worker asked to become Link Worker Coach on {long_date(TODAY)}"]
+    assert [r.worker.name for r in progress_service.open_requests(sam)] == ["Wendy Worker", "Sid Stranger"]
+    assert [r.worker.name for r in progress_service.open_requests(make_user(Role.SUPERVISOR, name="Sue Other"))] == []
 
 
 def test_a_supervisor_home_with_nothing_to_do(client, auth, frameworks):

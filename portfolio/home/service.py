@@ -135,14 +135,11 @@ class SupervisorHome:
 def supervisor_home(actor: User) -> SupervisorHome:
     """Items waiting (count, oldest wait), notes to confirm, requests to recommend, what lapses soon."""
     waiting, oldest = review.queue_summary(actor)
-    to_recommend = [
-        r for r in progress.open_requests(actor) if not any(rec.supervisor_id == actor.id for rec in r.recommendations)
-    ]
     return SupervisorHome(
         waiting=waiting,
         oldest_days=oldest,
         notes_to_confirm=review.notes_to_confirm_count(actor),
-        to_recommend=to_recommend,
+        to_recommend=review.requests_to_recommend(actor),
         lapses=_lapses(_supervisees(), {"actor_id": actor.id, "on": today()}, soon=True),
     )
 
@@ -171,5 +168,4 @@ def home_for(person: User) -> dict:
         "manager_home": manager_home(person) if person.is_manager else None,
         # One list for a supervisor, a manager, or someone who is both.
         "certificates_to_check": training.certificates_to_check(person) if training.can_check(person) else None,
-        "certificates_to_check_count": training.certificates_to_check_count(person),
     }

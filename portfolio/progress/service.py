@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import abort, current_app
-from sqlalchemy import Integer, Select, and_, bindparam, exists, func, select
+from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, select
 
 from .. import duties, idempotency, paging
 from ..audit import ledger
@@ -475,7 +475,18 @@ def decide_promotion(
 
 
 def open_requests(actor: User) -> list[PromotionRequest]:
-    """Undecided requests the actor can act on: all for managers, supervisees' for supervisors."""
+    """Undecided requests the actor can act on, oldest first: all for managers, supervisees' for supervisors
+    (the supervisees chosen in SQL, and the statement kept: a manager's home asks on every visit)."""
+    manager = actor.has_role(Role.MANAGER)
+    if not manager and not actor.has_role(Role.SUPERVISOR):
+        return []
+    parameters = {"actor_id": actor.id} | ({} if manager else {"on": today()})
+    return list(db.session.scalars(_open_requests_statement(manager), parameters).unique())
+
+
+@functools.cache
+def _open_requests_statement(manager: bool) -> Select:
+    actor = bindparam("actor_id", type_=Integer())
     query = (
         select(PromotionRequest)
         .where(
@@ -487,13 +498,11 @@ def open_requests(actor: User) -> list[PromotionRequest]:
             db.joinedload(PromotionRequest.target_tier),
             db.selectinload(PromotionRequest.recommendations),
         )
-        .order_by(PromotionRequest.requested_at)
+        .order_by(PromotionRequest.requested_at, PromotionRequest.id)
     )
-    rows = db.session.scalars(query).unique().all()
-    if actor.has_role(Role.MANAGER):
-        return list(rows)
-    supervised = {w.id for w in supervision.supervisees_of(actor.id, today())}
-    return [r for r in rows if r.worker_id in supervised]
+    if manager:
+        return query
+    return query.where(PromotionRequest.worker_id.in_(supervision.supervised_by(actor, bindparam("on", type_=Date()))))
 
 
 # --- Requirements --------------------------------------------------------------------------

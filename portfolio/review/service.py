@@ -930,6 +930,17 @@ def _last_notes_statement() -> Select:
     )
 
 
+def _waiting_for_recommendation(supervisor: BindParameter[int]) -> ColumnElement[bool]:
+    """SQL condition on PromotionRequest: undecided, and ``supervisor`` has not recommended on it yet."""
+    return and_(
+        ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+        ~exists().where(
+            PromotionRecommendation.request_id == PromotionRequest.id,
+            PromotionRecommendation.supervisor_id == supervisor,
+        ),
+    )
+
+
 @functools.cache
 def _to_recommend_statement() -> Select:
     """The workers' open promotion requests the supervisor has not recommended on yet (one open at most each)."""
@@ -938,11 +949,28 @@ def _to_recommend_statement() -> Select:
         select(PromotionRequest)
         .where(
             PromotionRequest.worker_id.in_(bindparam("worker_ids", expanding=True)),
-            ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
-            ~exists().where(
-                PromotionRecommendation.request_id == PromotionRequest.id,
-                PromotionRecommendation.supervisor_id == supervisor,
-            ),
+            _waiting_for_recommendation(supervisor),
         )
         .options(db.joinedload(PromotionRequest.target_tier))
+    )
+
+
+def requests_to_recommend(actor: User) -> list[PromotionRequest]:
+    """The open promotion requests of the actor's supervisees that wait for the actor's recommendation,
+    oldest first (one query, whatever the size of the service)."""
+    return list(db.session.scalars(_requests_to_recommend_statement(), _as_supervisor(actor)))
+
+
+@functools.cache
+def _requests_to_recommend_statement() -> Select:
+    supervisor, on = _supervisor_parameters()
+    return (
+        select(PromotionRequest)
+        .where(
+            PromotionRequest.worker_id.in_(supervision.supervised_by(supervisor, on)),
+            duties.not_own(PromotionRequest.worker_id, supervisor),
+            _waiting_for_recommendation(supervisor),
+        )
+        .options(db.joinedload(PromotionRequest.worker), db.joinedload(PromotionRequest.target_tier))
+        .order_by(PromotionRequest.requested_at, PromotionRequest.id)
     )

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from flask import abort, current_app
 from sqlalchemy import (
     Date,
+    Integer,
     Select,
     SQLColumnExpression,
     and_,
@@ -38,7 +39,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from .. import duties, idempotency, paging
 from ..audit import ledger
@@ -761,14 +762,24 @@ OWN_CERTIFICATE = "This is your own certificate: another supervisor or a manager
 
 def _checkable_by(actor: User) -> ColumnElement[bool]:
     """SQL condition on Evidence: an unchecked catalogue certificate of someone else's that ``actor`` may check."""
+    return _checkable(actor, None if actor.has_role(Role.MANAGER) else today())
+
+
+def _checkable(
+    actor: User | BindParameter[int], supervising_on: date | BindParameter[date] | None
+) -> ColumnElement[bool]:
+    """:func:`_checkable_by` for a manager (``supervising_on`` None: anyone's) or a supervisor (the workers
+    they supervise on that day). ``actor`` is the person or a bound parameter for their id, and the day may be
+    a bound parameter too, in a statement kept."""
     condition = [
         Evidence.kind == EvidenceKind.CERTIFICATE,
         Evidence.training_item_id.is_not(None),
         Evidence.is_private.is_(False),
         duties.not_own(Evidence.owner_id, actor),
     ]
-    if not actor.has_role(Role.MANAGER):
-        condition.append(Evidence.owner_id.in_(supervised_by(actor.id, today())))
+    if supervising_on is not None:
+        actor_id = actor.id if isinstance(actor, User) else actor
+        condition.append(Evidence.owner_id.in_(supervised_by(actor_id, supervising_on)))
     return db.and_(*condition)
 
 
@@ -780,30 +791,40 @@ def can_check(actor: User) -> bool:
 CERTIFICATES_LISTED = 10
 
 
-def certificates_to_check(actor: User) -> list[Evidence]:
-    """The oldest certificates waiting for the actor's check (at most ``CERTIFICATES_LISTED``; three queries)."""
-    if not can_check(actor):
-        return []
-    return list(
-        db.session.scalars(
-            select(Evidence)
-            .where(_checkable_by(actor), Evidence.checked_at.is_(None))
-            .options(
-                db.joinedload(Evidence.owner), db.joinedload(Evidence.training_item), db.selectinload(Evidence.files)
-            )
-            .order_by(Evidence.created_at, Evidence.id)
-            .limit(CERTIFICATES_LISTED)
-        ).unique()
-    )
+@dataclass(frozen=True)
+class CertificatesToCheck:
+    shown: list[Evidence]  # the oldest waiting, at most CERTIFICATES_LISTED
+    total: int  # all that wait
+
+    def __bool__(self) -> bool:
+        return bool(self.shown)
 
 
-def certificates_to_check_count(actor: User) -> int:
-    """How many certificates wait for the actor's check (one query)."""
+def certificates_to_check(actor: User) -> CertificatesToCheck:
+    """The certificates waiting for the actor's check: the oldest few and how many in all (two queries: the
+    oldest with the count, their files; the statement kept, as every supervisor's and manager's home asks)."""
     if not can_check(actor):
-        return 0
+        return CertificatesToCheck([], 0)
+    manager = actor.has_role(Role.MANAGER)
+    parameters = {"actor_id": actor.id} | ({} if manager else {"on": today()})
+    rows = db.session.execute(_certificates_to_check_statement(manager), parameters).unique().all()
+    return CertificatesToCheck([evidence for evidence, _total in rows], rows[0][1] if rows else 0)
+
+
+@functools.cache
+def _certificates_to_check_statement(manager: bool) -> Select:
+    actor = bindparam("actor_id", type_=Integer())
+    waiting = and_(_checkable(actor, None if manager else bindparam("on", type_=Date())), Evidence.checked_at.is_(None))
+    # How many wait in all, as a column of the oldest few: one query, not two. Not a window count, which
+    # would be worked out over every waiting row joined with its owner; this one the database counts once,
+    # from its index of certificates by whether they are checked.
+    total = select(func.count(Evidence.id)).where(waiting).correlate(None).scalar_subquery()
     return (
-        db.session.scalar(select(func.count(Evidence.id)).where(_checkable_by(actor), Evidence.checked_at.is_(None)))
-        or 0
+        select(Evidence, total)
+        .where(waiting)
+        .options(db.joinedload(Evidence.owner), db.joinedload(Evidence.training_item), db.selectinload(Evidence.files))
+        .order_by(Evidence.created_at, Evidence.id)
+        .limit(CERTIFICATES_LISTED)
     )
 
 
