@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from PIL import Image
@@ -315,11 +315,13 @@ def give_totp(user: User) -> str:
     from cryptography.fernet import Fernet
     from flask import current_app
 
-    from portfolio.models import TotpSecret, utcnow
+    from portfolio.models import TotpSecret
 
     secret = pyotp.random_base32()
     encrypted = Fernet(current_app.config["MFA_KEY"]).encrypt(secret.encode()).decode()
-    db.session.add(TotpSecret(user_id=user.id, secret_encrypted=encrypted, confirmed_at=utcnow()))
+    db.session.add(
+        TotpSecret(user_id=user.id, secret_encrypted=encrypted, confirmed_at=datetime.now(UTC))
+    )  # real time, as mfa reads it
     db.session.commit()
     return secret
 
@@ -660,9 +662,12 @@ def make_ready(worker: User, supervisor: User, manager: User) -> None:
 
 
 def a_link_for(user: User, *, minutes_left: int = 30, created_minutes_ago: int = 0) -> str:
-    """A reset link made directly in the database (its token, for the URL)."""
+    """A reset link made directly in the database (its token, for the URL).
+
+    On the real clock, as the account service reads reset links: their minutes are real minutes.
+    """
     token, token_digest = new_token()
-    now = utcnow()
+    now = datetime.now(UTC)
     db.session.add(
         PasswordReset(
             user_id=user.id,

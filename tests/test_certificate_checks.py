@@ -117,6 +117,14 @@ def test_only_the_workers_supervisor_today_or_a_manager_may_check(worker, superv
     assert training.certificates_to_check(stranger) == training.CertificatesToCheck([], 0)
     assert training.certificates_to_check(worker) == training.CertificatesToCheck([], 0)
     assert training.certificates_to_check(supervisor).total == training.certificates_to_check(manager).total == 1
+    # Another supervisor's worker's certificate: the manager's to check and count, not this supervisor's.
+    walter = make_user(Role.WORKER, name="Walter Worker", tier=tier("link-worker", "link-worker"))
+    assign(stranger, walter)
+    theirs = uploaded(walter, course("Manual handling", 12))
+    assert [c.id for c in training.certificates_to_check(supervisor).shown] == [cert.id]
+    assert training.certificates_to_check(supervisor).total == 1
+    assert [c.id for c in training.certificates_to_check(manager).shown] == [cert.id, theirs.id]
+    assert training.certificates_to_check(manager).total == 2
     assert training.get_certificate_to_check_or_404(supervisor, cert.id).id == cert.id
 
 

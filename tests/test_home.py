@@ -189,7 +189,9 @@ def test_a_supervisor_who_manages_too_is_asked_to_recommend_only_for_their_own_w
     wendy, walter, sid = new_worker("Wendy Worker"), new_worker("Walter Worker"), new_worker("Sid Stranger")
     assign(sam, wendy)
     assign(sam, walter)
-    promotion_request(wendy)
+    sue = make_user(Role.SUPERVISOR, name="Sue Second")
+    assign(sue, wendy)
+    promotion_request(wendy, recommended_by=sue)  # Sue's recommendation is hers: it still waits for Sam's
     promotion_request(sid)  # not Sam's supervisee
     decided = promotion_request(walter)
     db.session.add(PromotionDecision(request_id=decided.id, manager_id=sam.id, approved=False, reasons="Not yet."))
@@ -199,7 +201,8 @@ def test_a_supervisor_who_manages_too_is_asked_to_recommend_only_for_their_own_w
     page = text_of(client.get("/"))
     assert items_of(page, "to-recommend") == [f"Wendy Worker asked to become Link Worker Coach on {long_date(TODAY)}"]
     assert [r.worker.name for r in progress_service.open_requests(sam)] == ["Wendy Worker", "Sid Stranger"]
-    assert [r.worker.name for r in progress_service.open_requests(make_user(Role.SUPERVISOR, name="Sue Other"))] == []
+    assert [r.worker.name for r in home.supervisor_home(sue).to_recommend] == []
+    assert [r.worker.name for r in progress_service.open_requests(make_user(Role.SUPERVISOR, name="Sol Other"))] == []
 
 
 def test_a_supervisor_home_with_nothing_to_do(client, auth, frameworks):

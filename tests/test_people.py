@@ -650,6 +650,29 @@ def test_the_same_invite_form_sent_twice_invites_once_and_the_second_answer_show
     assert db.session.scalar(select(func.count(Invitation.id)).where(Invitation.user_id == person.id)) == 1
 
 
+def test_the_invite_form_sent_again_after_they_signed_up_says_nothing_of_a_link(
+    client, auth, manager, link_worker_tier
+):
+    auth.login_as(manager)
+    page = client.get("/people/invite").text
+    data = {
+        "csrf_token": auth.token("/people/invite"),
+        "form_key": re.search(r'name="form_key" type="hidden" value="([^"]+)"', page).group(1),
+        "name": "Wendy Worker",
+        "email": "wendy@example.org",
+        "roles": ["worker"],
+        "tier_id": str(link_worker_tier.id),
+    }
+    assert client.post("/people/invite", data=data).status_code == 200
+    person = db.session.scalar(select(User).where(User.email == "wendy@example.org"))
+    person.invited = False  # she has signed up since
+    db.session.commit()
+    again = client.post("/people/invite", data=data)  # Back, then Send again
+    assert again.status_code == 303 and again.headers["Location"] == f"/people/{person.id}"
+    shown = words(client.get(again.headers["Location"]).text)
+    assert "Wendy Worker" in shown and "The sign-up link was shown once" not in shown
+
+
 def test_the_same_invite_form_sent_twice_with_email_set_up_says_nothing_of_a_link(
     smtp, client, auth, manager, link_worker_tier
 ):

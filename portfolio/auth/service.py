@@ -95,7 +95,8 @@ def check_password(email: str, password: str, address: str, *, field: str = "ema
             db.session.rollback()
             raise refusal
         ok = ok and user is not None and user.active  # on the locked copy
-        db.session.add(SignInAttempt(email=email, address=address, succeeded=ok))
+        # Stamped on the real clock, as the throttle counts them (the model's default is the service's clock).
+        db.session.add(SignInAttempt(email=email, address=address, succeeded=ok, at=datetime.now(UTC)))
         if not ok:
             db.session.commit()
             return None

@@ -365,7 +365,8 @@ def verify_second_step(user_id: int, code: str, address: str) -> User:
         if recovery is not None:
             recovery.used_at = utcnow()
             ok = True
-    db.session.add(MfaAttempt(user_id=user_id, address=address, succeeded=ok))
+    # Stamped on the real clock, as the throttle counts them (the model's default is the service's clock).
+    db.session.add(MfaAttempt(user_id=user_id, address=address, succeeded=ok, at=utcnow()))
     if ok:
         user.last_signed_in_at = utcnow()
     db.session.commit()

@@ -81,8 +81,9 @@ def invite():
             )
         except idempotency.AlreadyCreated as done:
             # A double click: the first submission invited them; show that person.
-            if not current_app.config.get("SMTP_HOST"):
+            if not current_app.config.get("SMTP_HOST") and done.record.status == "invited":
                 # The browser shows whichever answer came last, so this one may hide the link the first showed.
+                # (Not once they have signed up or left: the form sent again much later, from the history.)
                 flash(LINK_SHOWN_ONCE.format(name=done.record.name), "info")
             return redirect(url_for(".show", person_id=done.record.id), code=303)
         except FieldError as error:

@@ -8,8 +8,9 @@ names to confirm, so that supervisor sees it while it is a draft (the
 review guards still check they supervise its author); and a training
 certificate matched to the catalogue is checked by the worker's supervisor or
 a manager, who see it and download its files while it is a draft (that rule
-is ``training.service._checkable_by``, used by the list, the check and the
-download alike, and by nothing else).
+is ``training.service._checkable``, used by the home's list (with bound
+parameters, in a statement kept), the check and the download alike, through
+``_checkable_by``, and by nothing else).
 """
 
 from __future__ import annotations
