@@ -24,7 +24,7 @@ from portfolio.models import (
 from portfolio.people import service
 from portfolio.review import service as review_service
 from tests.factories import NEW_PASSWORD, TODAY
-from tests.pages import audit_rows, words
+from tests.pages import audit_rows, form_key, words
 
 from .conftest import QueryCounter, csrf_token
 from .factories import PASSWORD, assign, link_draft, make_user, tier
@@ -619,20 +619,24 @@ def test_a_deactivated_workers_portfolio_stays_readable_to_managers(client, auth
     assert page.status_code == 200 and "Wendy Worker" in page.text
 
 
+def wendys_invite_form(client, auth, tier) -> dict:
+    """The invitation form for Wendy Worker as the browser would send it, with its one-time key."""
+    page = client.get("/people/invite").text
+    return {
+        "csrf_token": auth.token("/people/invite"),
+        "form_key": form_key(page),
+        "name": "Wendy Worker",
+        "email": "wendy@example.org",
+        "roles": ["worker"],
+        "tier_id": str(tier.id),
+    }
+
+
 def test_the_same_invite_form_sent_twice_invites_once_and_the_second_answer_shows_the_person(
     client, auth, manager, link_worker_tier
 ):
     auth.login_as(manager)
-    page = client.get("/people/invite").text
-    form_key = re.search(r'name="form_key" type="hidden" value="([^"]+)"', page).group(1)
-    data = {
-        "csrf_token": auth.token("/people/invite"),
-        "form_key": form_key,
-        "name": "Wendy Worker",
-        "email": "wendy@example.org",
-        "roles": ["worker"],
-        "tier_id": str(link_worker_tier.id),
-    }
+    data = wendys_invite_form(client, auth, link_worker_tier)
     first = client.post("/people/invite", data=data)
     assert first.status_code == 200 and "Wendy Worker is invited" in first.text
     person = db.session.scalar(select(User).where(User.email == "wendy@example.org"))
@@ -654,15 +658,7 @@ def test_the_invite_form_sent_again_after_they_signed_up_says_nothing_of_a_link(
     client, auth, manager, link_worker_tier
 ):
     auth.login_as(manager)
-    page = client.get("/people/invite").text
-    data = {
-        "csrf_token": auth.token("/people/invite"),
-        "form_key": re.search(r'name="form_key" type="hidden" value="([^"]+)"', page).group(1),
-        "name": "Wendy Worker",
-        "email": "wendy@example.org",
-        "roles": ["worker"],
-        "tier_id": str(link_worker_tier.id),
-    }
+    data = wendys_invite_form(client, auth, link_worker_tier)
     assert client.post("/people/invite", data=data).status_code == 200
     person = db.session.scalar(select(User).where(User.email == "wendy@example.org"))
     person.invited = False  # she has signed up since
@@ -677,15 +673,7 @@ def test_the_same_invite_form_sent_twice_with_email_set_up_says_nothing_of_a_lin
     smtp, client, auth, manager, link_worker_tier
 ):
     auth.login_as(manager)
-    page = client.get("/people/invite").text
-    data = {
-        "csrf_token": auth.token("/people/invite"),
-        "form_key": re.search(r'name="form_key" type="hidden" value="([^"]+)"', page).group(1),
-        "name": "Wendy Worker",
-        "email": "wendy@example.org",
-        "roles": ["worker"],
-        "tier_id": str(link_worker_tier.id),
-    }
+    data = wendys_invite_form(client, auth, link_worker_tier)
     assert client.post("/people/invite", data=data).status_code == 303
     again = client.post("/people/invite", data=data)
     assert again.status_code == 303
