@@ -52,9 +52,9 @@ def refuse_own(actor: User, subject_id: int | None, message: str, *, field: str 
     raise OwnDecision(message)
 
 
-def not_own(column: SQLCoreOperations[int], actor: User | BindParameter[int]) -> ColumnElement[bool]:
+def not_own(column: SQLCoreOperations[int], actor: User | int | BindParameter[int]) -> ColumnElement[bool]:
     """SQL condition for queues and lists: ``column`` (a person's id) is not the actor.
 
-    ``actor``: the person, or a bound parameter for their id (in a statement built once and reused).
+    ``actor``: the person, their id, or a bound parameter for it (in a statement built once and reused).
     """
     return column != (actor.id if isinstance(actor, User) else actor)

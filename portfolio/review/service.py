@@ -104,8 +104,7 @@ def _reviewable_by(actor: User | BindParameter[int], on: date | BindParameter[da
     """
     supervisor_id = actor.id if isinstance(actor, User) else actor
     return and_(
-        duties.not_own(Evidence.owner_id, actor),
-        Evidence.owner_id.in_(supervision.supervised_by(supervisor_id, on)),
+        supervision.supervisee(Evidence.owner_id, supervisor_id, on),
         or_(Evidence.kind != EvidenceKind.SUPERVISION_NOTE, Evidence.supervisor_id == supervisor_id),
     )
 
@@ -217,9 +216,8 @@ def _notes_to_confirm_where() -> list[ColumnElement[bool]]:
     return [
         Evidence.kind == EvidenceKind.SUPERVISION_NOTE,
         Evidence.supervisor_id == supervisor,
-        duties.not_own(Evidence.owner_id, supervisor),
+        supervision.supervisee(Evidence.owner_id, supervisor, on),
         ~confirmed,
-        Evidence.owner_id.in_(supervision.supervised_by(supervisor, on)),
         visible_to(supervisor),
     ]
 
@@ -909,8 +907,7 @@ def _supervisees_statement() -> Select:
     return (
         select(User)
         .where(
-            duties.not_own(User.id, supervisor),
-            User.id.in_(supervision.supervised_by(supervisor, on)),
+            supervision.supervisee(User.id, supervisor, on),
         )
         .options(db.joinedload(User.tier), db.joinedload(User.framework))
         .order_by(User.name)
@@ -967,8 +964,7 @@ def _requests_to_recommend_statement() -> Select:
     return (
         select(PromotionRequest)
         .where(
-            PromotionRequest.worker_id.in_(supervision.supervised_by(supervisor, on)),
-            duties.not_own(PromotionRequest.worker_id, supervisor),
+            supervision.supervisee(PromotionRequest.worker_id, supervisor, on),
             _waiting_for_recommendation(supervisor),
         )
         .options(db.joinedload(PromotionRequest.worker), db.joinedload(PromotionRequest.target_tier))

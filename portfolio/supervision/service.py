@@ -8,7 +8,7 @@ from datetime import date
 from flask import abort
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, or_, select, true
 from sqlalchemy.orm import aliased, contains_eager
-from sqlalchemy.sql.elements import BindParameter
+from sqlalchemy.sql.elements import BindParameter, ColumnElement, SQLCoreOperations
 
 from .. import duties, idempotency, paging
 from ..audit import ledger
@@ -44,6 +44,14 @@ def supervised_by(supervisor: int | BindParameter[int], on: date | BindParameter
         .where(SupervisionAssignment.supervisor_id == supervisor, active_on(on))
         .correlate(None)  # never tied to an enclosing query's assignments: always the supervisor's own
     )
+
+
+def supervisee(
+    column: SQLCoreOperations[int], supervisor: int | BindParameter[int], on: date | BindParameter[date]
+) -> ColumnElement[bool]:
+    """SQL condition: ``column`` (a person's id) is a worker ``supervisor`` supervises on ``on``, never
+    ``supervisor`` themselves: what a supervisor's queues and lists of things to act on show."""
+    return and_(duties.not_own(column, supervisor), column.in_(supervised_by(supervisor, on)))
 
 
 def is_supervising(supervisor_id: int, worker_id: int, on: date) -> bool:
