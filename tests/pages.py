@@ -12,6 +12,7 @@ The kit's page half (domain data is made by ``tests/factories.py``, fixtures liv
 - ``audit_rows(action, **details)``: the ledger's rows; ``form_key(page)``: a form's one-time key.
 - ``files_on_disk(app)``, ``upload_folder(app)``: what the upload folder holds.
 - ``is_signed_in(client)``: whether the client's session reaches the home page.
+- ``escaped_markup(page)``: our own tags printed as text (escaped twice), which ``text_of`` and ``words`` hide.
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ WRONG_KIND = "The selected file must be a PDF, PNG, JPEG or DOCX"
 def text_of(response) -> str:
     """The page as a person reads it: entities decoded."""
     return html.unescape(response.get_data(as_text=True))
+
+
+# A tag of ours escaped into text ("&lt;span class=..."): people see the markup. No test data holds "<".
+_ESCAPED_TAG = re.compile(r"&lt;/?(?:a|p|span|strong|em|br|div|ul|ol|li|h[1-6]|form|input|button)\b[^&]{0,80}")
+
+
+def escaped_markup(page: str) -> list[str]:
+    """Markup printed as text in ``page``'s raw HTML (a template joined a string to escaped markup, say)."""
+    return _ESCAPED_TAG.findall(page)
 
 
 def words(fragment: str) -> str:

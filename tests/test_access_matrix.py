@@ -42,7 +42,7 @@ from portfolio.portability import case as case_format
 from portfolio.portability import service as import_service
 from portfolio.training import service as training_service
 from tests.factories import TODAY, assign, give_totp, make_passkey, make_user, png_bytes, tier
-from tests.pages import count, page_title
+from tests.pages import count, escaped_markup, page_title
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
 SIGN_IN = "sign-in"  # a redirect to the sign-in page
@@ -713,6 +713,8 @@ def test_access(client, auth, frameworks, role, case):
         assert response.status_code == expected
         if expected == 403:
             assert "You do not have access to this page" in response.text
+    if response.mimetype == "text/html":
+        assert escaped_markup(response.text) == []
 
 
 # The documents are built by the task consumer: their addresses take a POST (the button), never a GET.

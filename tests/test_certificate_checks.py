@@ -21,7 +21,7 @@ from portfolio.review.service import Conflict
 from portfolio.training import service as training
 from portfolio.training.service import TrainingStatus
 from tests.factories import PDF, TODAY, assign, certificate, course, make_user, make_worker_supervisor, tier
-from tests.pages import audit_rows, count, long_date, reload, text_of, words
+from tests.pages import audit_rows, count, escaped_markup, long_date, reload, text_of, words
 
 
 def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", **changes) -> Evidence:
@@ -296,6 +296,22 @@ def test_removing_a_file_from_a_checked_certificate_needs_a_new_check(worker, su
 
     assert reload(cert).checked_at is None and len(reload(cert).files) == 1
     assert course_status(worker, item) == TrainingStatus.UNCHECKED
+
+
+def test_the_check_button_names_the_certificate_to_screen_readers_and_shows_no_markup(client, auth, worker, supervisor):
+    """The button reads "Mark as checked"; its hidden words name whose certificate, escaped once."""
+    worker.name = "Ann O'Brien & <Co>"
+    db.session.commit()
+    uploaded(worker, course("Safeguarding adults", 36))
+    auth.login_as(supervisor)
+    page = client.get("/").get_data(as_text=True)
+
+    [button] = re.findall(r"<button[^>]*>(.*?)</button>", page.split("certificates-to-check", 1)[1], re.S)
+    assert button.strip() == (
+        'Mark as checked<span class="nhsuk-u-visually-hidden">: '
+        "Ann O&#39;Brien &amp; &lt;Co&gt;, Safeguarding adults level 2</span>"
+    )
+    assert escaped_markup(page) == []
 
 
 def test_the_home_lists_the_oldest_ten_and_says_how_many_wait(client, auth, worker, supervisor):
