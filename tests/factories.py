@@ -449,11 +449,20 @@ def decide_on(
     for c in items:
         if c.id not in linked:
             db.session.add(EvidenceLink(evidence_id=evidence.id, competence_id=c.id))
+    # An item sent already is decided on its open submission: an item has one open submission at most.
+    submission = db.session.scalar(
+        select(Submission).where(
+            Submission.evidence_id == evidence.id,
+            Submission.withdrawn_at.is_(None),
+            ~select(Decision.id).where(Decision.submission_id == Submission.id).exists(),
+        )
+    )
+    if submission is None:
+        # The item's time sent is its submission's, as review.open_submission writes them.
+        evidence.submitted_at = utcnow()
+        submission = Submission(evidence_id=evidence.id, content_hash=HASH, submitted_at=evidence.submitted_at)
+        db.session.add(submission)
     evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
-    # The item's time sent is its submission's, as review.open_submission writes them.
-    evidence.submitted_at = utcnow()
-    submission = Submission(evidence_id=evidence.id, content_hash=HASH, submitted_at=evidence.submitted_at)
-    db.session.add(submission)
     db.session.flush()
     decision = Decision(
         submission_id=submission.id,

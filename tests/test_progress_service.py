@@ -22,7 +22,9 @@ from portfolio.models import (
     AuditEntry,
     Competence,
     CompetenceDecision,
+    Decision,
     DecisionOutcome,
+    Evidence,
     EvidenceKind,
     EvidenceLink,
     EvidenceStatus,
@@ -1092,3 +1094,18 @@ def test_an_open_request_survives_a_new_framework_version(people, tmp_path):
     assert promoted.tier.framework_id == promoted.framework_id == new_version.id, (
         "the new tier must be of the worker's current framework version"
     )
+
+
+def test_a_decision_made_by_the_factories_on_a_sent_item_closes_its_one_submission(people):
+    """The kit writes what review.decide would: the open submission decided, never a second one beside it."""
+    worker, supervisor, *_ = people
+    target = by_ref("PS-LW-01")
+    sent = link_draft(worker, [target], title="Waiting", status=EvidenceStatus.SUBMITTED)
+    [submission] = db.session.scalars(select(Submission).where(Submission.evidence_id == sent.id)).all()
+
+    decide_on(worker, [target], supervisor=supervisor, evidence=sent)
+
+    assert db.session.scalars(select(Submission.id).where(Submission.evidence_id == sent.id)).all() == [submission.id]
+    decision = db.session.scalars(select(Decision).where(Decision.evidence_id == sent.id)).one()
+    assert decision.submission_id == submission.id
+    assert db.session.get(Evidence, sent.id).status == EvidenceStatus.SIGNED_OFF
