@@ -179,6 +179,21 @@ def test_a_maori_matrix_keeps_its_macrons_and_loses_its_html(app, frameworks):
     assert shape(framework)["tiers"] == ["Ngā paerewa mō te umanga whakaakoranga"]
 
 
+def test_entities_in_imported_text_are_decoded_once_whatever_they_are(app, frameworks):
+    """A description pasted from Word holds &nbsp;; a statement about HTML may write &amp;lt; for the text "&lt;"."""
+    matrix = json.loads(json.dumps(MATRIX_MAORI))
+    matrix["framework"]["description"] = "<p>Communicate&nbsp;effectively &amp; kindly</p>"
+    matrix["framework"]["standardelements"][1]["name"] = "Writes &amp;lt;br&amp;gt; for a line break"
+    matrix["framework"]["standardelements"][2]["name"] = "Caf\u00e9&nbsp;groups &eacute;t&eacute;"
+
+    tree = importing.parse("standards.matrix", as_file(matrix))
+
+    assert tree.description == "Communicate effectively & kindly"
+    texts = [n.text for n in tree.nodes]
+    assert texts[2] == "Writes &lt;br&gt; for a line break"
+    assert texts[3] == "Café groups été"
+
+
 def test_the_older_matrix_layout_nests_elements_marked_parent(app):
     tree = importing.parse("example.matrix", as_file(MATRIX_NESTED))
     depth = tree.depths()

@@ -11,6 +11,7 @@ framework is loaded, versioned and carried over exactly like a shipped one.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 from collections import Counter
@@ -137,8 +138,8 @@ def _text(value: Any) -> str:
     if not isinstance(value, str):
         return ""
     plain = nh3.clean(value, tags=set()) if "<" in value else value
-    plain = plain.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-    return re.sub(r"\s+", " ", plain).strip()
+    # Entities decoded once, every one of them (a Word paste's &nbsp; too): "&amp;lt;" is the text "&lt;".
+    return re.sub(r"\s+", " ", html.unescape(plain)).strip()
 
 
 def parse_case(package: dict[str, Any]) -> ImportedTree:
