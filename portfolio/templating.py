@@ -37,6 +37,14 @@ def flag_identifiers(html: str) -> Markup:
     return anonymity.highlight(text, anonymity.find_identifiers(text))
 
 
+def user_html(text: str | None) -> Markup:
+    """What a user typed, as the clean HTML the app stores (richtext.from_user): sanitised, so it is markup, and
+    ``{{ text | user_html }}`` shows it formatted rather than its tags as text."""
+    from . import richtext
+
+    return Markup(richtext.from_user(text))
+
+
 def summarise_findings(findings) -> str:
     """ "1 possible NHS number and 2 possible dates of birth"."""
     from .evidence import anonymity
@@ -45,13 +53,13 @@ def summarise_findings(findings) -> str:
 
 
 def init_app(app: Flask) -> None:
-    from . import components, rendering, richtext
+    from . import components, rendering
     from .evidence import files
 
     app.jinja_env.filters.update(
         long_date=long_date,
         filesize=filesize,
-        user_html=richtext.from_user,
+        user_html=user_html,
     )
     app.jinja_env.globals.update(
         flag_identifiers=flag_identifiers,

@@ -64,3 +64,11 @@ def test_plain_paragraphs_go_back_to_plain_text_for_editing():
     assert richtext.to_editable(html) == "Line one\nLine two\n\nSecond & third"
     formatted = "<p>I <strong>listened</strong></p>"
     assert richtext.to_editable(formatted) == formatted
+
+
+def test_the_user_html_filter_prints_clean_html_as_html_once(app):
+    """In a template, what a user typed shows formatted: its tags are not printed as text, nothing runs."""
+    template = app.jinja_env.from_string("{{ typed | user_html }}")
+    with app.test_request_context():
+        assert template.render(typed="Met <b>Ann</b> & Bo") == "<p>Met <b>Ann</b> &amp; Bo</p>"
+        assert template.render(typed='x<script>alert(1)</script><img src="y" onerror="z()">') == "<p>x</p>"
