@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from portfolio.extensions import db
@@ -147,6 +148,27 @@ def supervisor_scene():
     for worker in (wendy, walter):
         assign(sam, worker)
     return sam, wendy, walter
+
+
+@pytest.mark.parametrize(
+    ("sent", "says"),
+    [
+        ([0], "1 item waiting for your decision, sent today"),
+        ([1], "1 item waiting for your decision, for 1 day"),
+        ([0, 0], "2 items waiting for your decision, all sent today"),
+        ([0, 3], "2 items waiting for your decision, the oldest for 3 days"),
+    ],
+)
+def test_the_supervisor_home_says_how_long_the_oldest_item_has_waited_in_plain_words(
+    client, auth, frameworks, sent, says
+):
+    sam, wendy, _ = supervisor_scene()
+    for n, days in enumerate(sent):
+        sent_days_ago(submitted_item(wendy, f"Item {n}"), days)
+    auth.login_as(sam)
+
+    page = text_of(client.get("/"))
+    assert words(page.split('id="items-waiting"', 1)[1].split("</li>", 1)[0]) == "> " + says
 
 
 def test_a_supervisor_home_says_who_is_waiting(client, auth, frameworks):
