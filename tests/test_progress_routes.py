@@ -745,6 +745,41 @@ def test_the_overview_filters_by_framework(client, auth, people, team, framework
     )
 
 
+def test_each_change_to_a_workers_progress_shows_on_the_next_view_of_the_overview(client, auth, people, frameworks):
+    """The figures are kept per worker between views: a sign-off, a new tier and a framework's new statement each
+    show on the very next one, on the whole list and behind the "ready" filter."""
+    worker, supervisor, manager, *_ = people
+    make_user(
+        Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    )
+    auth.login_as(manager)
+
+    def row_of(name: str, query: str = "") -> str:
+        rows = team_rows(text_of(client.get(f"/progress/team?{query}")))
+        return next((r for r in rows if r.startswith(name)), "not listed")
+
+    assert "0 of 68 for Link Worker Coach Not yet" in row_of("Wren")
+    meet(worker, competences("link-worker", "link-worker")[:3], supervisor=supervisor)
+    assert "3 of 68 for Link Worker Coach Not yet" in row_of("Wren")
+    assert row_of("Wren", "only=ready") == "not listed"
+    make_ready(worker, supervisor, manager)
+    assert "68 of 68 for Link Worker Coach Ready" in row_of("Wren", "only=ready")
+
+    worker.tier_id = tier("link-worker", "link-worker-coach").id
+    db.session.commit()
+    assert re.search(r"Link Worker: Link Worker Coach \d+ of \d+ for Psychosocial Link Worker Not yet", row_of("Wren"))
+    assert row_of("Wren", "only=ready") == "not listed"
+    worker.tier_id = tier("link-worker", "psychosocial-link-worker").id
+    db.session.commit()
+    assert "Top tier Top tier: no promotion to prepare" in row_of("Wren")
+
+    assert "0 of 60 for the Senior Engagement Worker role" in row_of("Ezra")
+    frameworks_service.add_locality_competence(
+        manager, frameworks["sfh-senior-engagement-worker"], statement="Local", principle="P", function="F"
+    )
+    assert "0 of 61 for the Senior Engagement Worker role" in row_of("Ezra")
+
+
 def test_the_overview_says_top_tier_plainly(client, auth, people, team):
     top = make_user(
         Role.WORKER, name="Tom Top", email="tom@example.org", tier=tier("link-worker", "psychosocial-link-worker")

@@ -425,7 +425,7 @@ class Readiness:
 # --- Many workers at once (the team and overview pages) --------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class TierProgress:
     tier: FrozenTier | None
     met: int
@@ -435,8 +435,15 @@ class TierProgress:
 def next_tier_progress(workers: Sequence[User]) -> dict[int, TierProgress]:
     """For each worker, how many competences of their next tier are met.
 
-    One query when this process has kept the counts and the frameworks' structure; six at most.
+    Kept per worker until their portfolio, their tier or framework, or a framework changes (progress/versions.py):
+    the workers list's "ready" filter asks it of every worker of the service. One query when this process has
+    kept them all (the tokens); six at most.
     """
+    by_id = {w.id: w for w in workers}
+    return versions.cached("next-tier", by_id, lambda ids: _next_tier_progress([by_id[i] for i in ids]))
+
+
+def _next_tier_progress(workers: Sequence[User]) -> dict[int, TierProgress]:
     framework_ids = {w.framework_id for w in workers if w.framework_id}
     if not framework_ids:
         return {w.id: TierProgress(None, 0, 0) for w in workers}

@@ -67,7 +67,8 @@ _EXTENSION = "portfolio_versions"
 
 # Answers kept per kind in each process (one per worker): a worker's counts are some KB (their items by
 # status, a few numbers), the newest items per statement up to a few hundred KB for a large portfolio.
-# A framework's structure (tiers, groups, statements, requirements) is one per framework version.
+# A worker's progress to their next tier is three values. A framework's structure (tiers, groups, statements,
+# requirements) is one per framework version.
 # Rendered parts of pages (:func:`kept_for`), up to VARIANTS_KEPT per worker: a worker's competence map is about
 # 120 KB of HTML (a filtered one less), a page of their portfolio about 25 KB, their framework's page about 45 KB
 # (everyone else's view of a framework is kept once, under the frameworks' owner). At worst some 20 to 40 MB of
@@ -76,6 +77,7 @@ _EXTENSION = "portfolio_versions"
 # courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager), a few rows.
 KEPT = {
     "counts": 1000,
+    "next-tier": 1000,
     "item-counts": 1000,
     "newest-items": 50,
     "framework-structure": 50,
