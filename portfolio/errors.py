@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import Flask
 from flask_wtf import FlaskForm
@@ -21,6 +23,46 @@ class FieldError(Exception):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class FieldErrors(FieldError):
+    """Several fields refused at once: ``errors`` maps each field to its message, in page order, and
+    :func:`show_on_form` puts each next to its own field (the first is also the error's own)."""
+
+    def __init__(self, errors: dict[str, str]):
+        field, message = next(iter(errors.items()))
+        super().__init__(field, message)
+        self.errors = errors
+
+
+T = TypeVar("T")
+
+
+class Problems:
+    """A form's refusals gathered, so that one answer names every field that is wrong, not only the first.
+
+    ``check(rule, otherwise)`` runs one rule and keeps the field error it raises (answering ``otherwise``);
+    ``add`` keeps one found inline; ``raise_if_any`` raises them together as :class:`FieldErrors`. A field keeps
+    its first message.
+    """
+
+    def __init__(self) -> None:
+        self.errors: dict[str, str] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, message)
+
+    def check(self, rule: Callable[[], T], otherwise: T) -> T:
+        try:
+            return rule()
+        except FieldError as error:
+            for field, message in (getattr(error, "errors", None) or {error.field: error.message}).items():
+                self.add(field, message)
+            return otherwise
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise FieldErrors(dict(self.errors))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from portfolio.models import (
 from portfolio.people import service
 from portfolio.review import service as review_service
 from tests.factories import NEW_PASSWORD, TODAY
-from tests.pages import audit_rows, form_key, words
+from tests.pages import audit_rows, error_next_to, form_key, words
 
 from .conftest import QueryCounter, csrf_token
 from .factories import PASSWORD, assign, link_draft, make_user, tier
@@ -119,6 +119,36 @@ def test_invite_refuses_bad_input_and_writes_nothing(manager, link_worker_tier, 
     assert db.session.scalar(select(func.count(User.id))) == 1
     assert db.session.scalar(select(func.count(Invitation.id))) == 0
     assert audit_rows("person.invited") == []
+
+
+def test_invite_names_every_problem_of_the_form_at_once(manager, link_worker_tier):
+    with pytest.raises(FieldError) as error:
+        invite_worker(manager, link_worker_tier, name="x" * 300, email="not-an-email", roles=set())
+    assert error.value.errors == {
+        "name": "Name must be 120 characters or fewer",
+        "email": "Enter an email address in the correct format, like name@example.org",
+        "roles": "Choose at least one role",
+    }
+    assert db.session.scalar(select(func.count(Invitation.id))) == 0
+
+
+@pytest.mark.parametrize("email", ["a@b", "wendy@nhs", "wendy@nhs.", "wendy@.net", "we ndy@nhs.net"])
+def test_an_address_without_a_proper_domain_is_not_invited(manager, link_worker_tier, email):
+    with pytest.raises(FieldError) as error:
+        invite_worker(manager, link_worker_tier, email=email)
+    assert error.value.field == "email"
+    assert db.session.scalar(select(func.count(Invitation.id))) == 0
+
+
+def test_the_invite_page_shows_each_problem_next_to_its_field(client, auth, manager, link_worker_tier):
+    auth.login_as(manager)
+    data = wendys_invite_form(client, auth, link_worker_tier) | {"name": "x" * 300, "email": "a@b"}
+    response = client.post("/people/invite", data=data)
+    assert response.status_code == 422
+    page = response.text
+    assert "Name must be 120 characters or fewer" in error_next_to(page, "name")
+    assert "Enter an email address in the correct format" in error_next_to(page, "email")
+    assert db.session.scalar(select(func.count(Invitation.id))) == 0
 
 
 def test_invite_refuses_a_taken_email_whatever_its_case(manager, link_worker_tier):

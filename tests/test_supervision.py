@@ -20,6 +20,7 @@ from tests.pages import (
     audit_rows,
     date_fields,
     error_next_to,
+    error_summary,
     form_key,
     long_date,
     options,
@@ -236,6 +237,37 @@ def test_a_refused_assignment_shows_the_error_next_to_the_field_and_writes_nothi
     assert "<title>Error: Assign a supervisor" in page
     assert "There is a problem" in page
     assert message in error_next_to(page, field)
+    assert counts() == before
+
+
+def test_an_empty_assignment_form_names_every_problem_in_one_answer(client, auth, manager, people):
+    before = counts()
+    response = post_assign(client, auth, 0, 0, starts_on=None)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "Choose the worker" in error_next_to(page, "worker_id")
+    assert "Choose a supervisor" in error_next_to(page, "supervisor_id")
+    assert "Enter the start date" in error_next_to(page, "starts_on")
+    assert [message for _, message in error_summary(page)] == [
+        "Choose the worker",
+        "Choose a supervisor",
+        "Enter the start date",
+    ]
+    assert counts() == before
+
+
+def test_choosing_oneself_as_worker_is_said_with_the_other_problems(client, auth, manager, people):
+    """The own-supervision refusal gives back the locks it took; the other fields are still looked at."""
+    manager.is_worker = True
+    db.session.commit()
+    before = counts()
+    response = post_assign(
+        client, auth, manager.id, people["sam"].id, starts_on=TODAY, ends_on=TODAY - timedelta(days=1)
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "You cannot choose your own supervisor" in error_next_to(page, "worker_id")
+    assert "The end date must be the same as or after the start date" in error_next_to(page, "ends_on")
     assert counts() == before
 
 

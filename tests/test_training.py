@@ -24,6 +24,7 @@ from tests.pages import (
     count,
     date_fields,
     error_next_to,
+    error_summary,
     long_date,
     options,
     row_counts,
@@ -410,6 +411,23 @@ def test_bad_course_details_are_shown_next_to_the_field_and_nothing_is_written(
     assert f'id="{href}"' in page, f"the error summary links to #{href}, which is not on the page"
     assert row_counts() == before
     assert [i.title for i in db.session.scalars(select(TrainingItem))] == ["Lone working"]
+
+
+def test_an_empty_course_form_names_every_problem_in_one_answer(client, auth, manager):
+    """Not the renewal choice now and the title on the next try: both at once, each next to its field."""
+    auth.login_as(manager)
+    before = row_counts()
+    data = course_form("   ", renews=None, months="")
+    response = post_with_token(client, auth, "/training/link-worker/", data)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "Enter the title of the training" in error_next_to(page, "title")
+    assert "Choose whether the training must be renewed" in error_next_to(page, "renews")
+    assert [message for _, message in error_summary(page)] == [
+        "Enter the title of the training",
+        "Choose whether the training must be renewed",
+    ]
+    assert row_counts() == before
 
 
 def test_changing_a_course_to_a_bad_value_changes_nothing(client, auth, manager):

@@ -254,8 +254,9 @@ def test_a_role_is_required(runner, app):
     assert user_count() == 0
 
 
-def test_an_email_without_at_is_refused(runner, app):
-    result = create(runner, "--email", "not-an-email", "--name", "X", "--role", "manager")
+@pytest.mark.parametrize("email", ["not-an-email", "x@localhost", "x@example."])
+def test_an_email_without_at_or_a_domain_is_refused(runner, app, email):
+    result = create(runner, "--email", email, "--name", "X", "--role", "manager")
 
     assert result.exit_code == 1
     assert "email: Enter an email address in the correct format" in result.output

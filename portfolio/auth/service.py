@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -23,6 +24,15 @@ WRONG_DETAILS = "Enter a correct email address and password"
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+# Something, an @, and a domain with a dot: "a@b" is a typo, not an address a link could be sent to.
+_EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+
+
+def is_email_address(email: str) -> bool:
+    """Whether ``email`` (normalised) can be an account's address: what a new account or an invitation needs."""
+    return bool(_EMAIL_ADDRESS.fullmatch(email))
 
 
 def _failures_since(since: datetime, **match: str) -> int:
@@ -147,7 +157,7 @@ def create_user(
     :raises AuthError: for a duplicate email, a weak password or a worker without a tier.
     """
     email = normalise_email(email)
-    if not email or "@" not in email:
+    if not is_email_address(email):
         raise AuthError("email", "Enter an email address in the correct format, like name@example.org")
     if not name.strip():
         raise AuthError("name", "Enter the person's name")

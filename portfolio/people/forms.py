@@ -19,9 +19,8 @@ def _roles_field() -> SelectMultipleField:
 class PersonForm(FlaskForm):
     """Name, roles, framework and tier: what a manager can change."""
 
-    name = StringField(
-        "Full name", validators=[Optional(), Length(max=120, message="Name must be 120 characters or fewer")]
-    )
+    # The name's and email's rules are the service's (people/service.py), so that one answer names every problem.
+    name = StringField("Full name", validators=[Optional()])
     roles = _roles_field()
     tier_id = SelectField("Framework and tier (workers only)", coerce=int, validate_choice=False)
 
@@ -33,10 +32,7 @@ class PersonForm(FlaskForm):
 
 
 class InviteForm(PersonForm, OnceForm):
-    email = EmailField(
-        "Email address",
-        validators=[Optional(), Length(max=254, message="Email address must be 254 characters or fewer")],
-    )
+    email = EmailField("Email address", validators=[Optional()])
     supervisor_ids = SelectMultipleField(
         "Supervisors (optional, workers only)", coerce=int, validators=[Optional()], validate_choice=False
     )

@@ -22,8 +22,9 @@ from sqlalchemy.orm import joinedload
 from .. import clock, idempotency, paging
 from ..audit import ledger
 from ..auth import passwords, tokens
+from ..auth import service as auth_service
 from ..database import begin_write, lock_all, lock_first, lock_or_404
-from ..errors import FieldError
+from ..errors import FieldError, Problems
 from ..extensions import db
 from ..models import AuditEntry, Framework, Invitation, Role, SupervisionAssignment, Tier, User
 from ..notifications.service import Mail, email_after_commit
@@ -336,18 +337,18 @@ def invite(
         worker without a tier, or a supervisor who cannot be chosen.
     """
     _require_manager(actor)
-    name = _clean_name(name)
-    email = (email or "").strip().lower()
-    if not email or "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
-        raise FieldError("email", "Enter an email address in the correct format, like name@example.org")
-    if len(email) > 254:
-        raise FieldError("email", "Email address must be 254 characters or fewer")
-    roles = _clean_roles(roles)
+    problems = Problems()  # every field's problem in one answer, in the form's order
+    name = problems.check(lambda: _clean_name(name), "")
+    email = auth_service.normalise_email(email or "")
+    if not auth_service.is_email_address(email):
+        problems.add("email", "Enter an email address in the correct format, like name@example.org")
+    elif len(email) > 254:
+        problems.add("email", "Email address must be 254 characters or fewer")
+    roles = problems.check(lambda: _clean_roles(roles), roles)
     supervisor_ids = [i for i in dict.fromkeys(supervisor_ids or []) if i]
     if supervisor_ids and Role.WORKER not in roles:
-        raise FieldError(
-            "supervisor_ids", "Only workers have supervisors: untick the supervisors or add the worker role"
-        )
+        problems.add("supervisor_ids", "Only workers have supervisors: untick the supervisors or add the worker role")
+    problems.raise_if_any()
     begin_write()
     idempotency.check(User, form_key, actor)
     try:
@@ -519,8 +520,10 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
         the last active manager.
     """
     _require_manager(actor)
-    name = _clean_name(name)
-    roles = _clean_roles(roles)
+    problems = Problems()
+    name = problems.check(lambda: _clean_name(name), "")
+    roles = problems.check(lambda: _clean_roles(roles), roles)
+    problems.raise_if_any()
     begin_write()
     try:
         managers = _locked_active_managers()

@@ -26,7 +26,7 @@ from .. import duties, paging, remembered, templating
 from ..audit import ledger
 from ..clock import today
 from ..database import begin_write, lock_first, lock_or_404
-from ..errors import FieldError
+from ..errors import FieldError, FieldErrors
 from ..evidence import anonymity, kinds
 from ..extensions import db
 from ..frameworks.structure import FrozenTier
@@ -579,13 +579,8 @@ def _clean_comment(text: str | None) -> str:
     return (text or "").strip()
 
 
-class InvalidDecision(FieldError):
+class InvalidDecision(FieldErrors):
     """A decision that breaks one or more rules; ``errors`` maps each field to its message."""
-
-    def __init__(self, errors: dict[str, str]):
-        field, message = next(iter(errors.items()))
-        super().__init__(field, message)
-        self.errors = errors
 
 
 def decision_field(row: int, name: str) -> str:

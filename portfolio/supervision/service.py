@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement, SQLCoreOperati
 from .. import duties, idempotency, paging
 from ..audit import ledger
 from ..database import begin_write, lock, lock_or_404
-from ..errors import FieldError
+from ..errors import FieldError, Problems
 from ..extensions import db
 from ..models import Role, SupervisionAssignment, User
 from ..people.search import search_words, words_in_name_or_email
@@ -187,17 +187,25 @@ def get_assignment_to_change_or_404(actor: User, assignment_id: int) -> Supervis
     return assignment
 
 
-def _check_pair(actor: User, worker: User | None, supervisor: User | None) -> None:
-    """The people of a new assignment: a worker (active, or invited and not yet signed in) other than the actor, and another person as supervisor.
+def _check_worker(actor: User, worker: User | None) -> None:
+    """A new assignment's worker: active, or invited and not yet signed in, and not the actor.
 
-    :raises FieldError: on ``worker_id`` or ``supervisor_id``.
+    :raises FieldError: on ``worker_id``.
     """
     if worker is None or not worker.is_worker or not (worker.active or worker.invited):
         raise FieldError("worker_id", "Choose the worker")
     duties.refuse_own(actor, worker.id, OWN_SUPERVISION, field="worker_id")
+
+
+def _check_supervisor(worker: User | None, supervisor: User | None) -> None:
+    """A new assignment's supervisor: an active supervisor, not the worker.
+
+    :raises FieldError: on ``supervisor_id``.
+    """
     if supervisor is None or not supervisor.is_supervisor or not supervisor.active:
         raise FieldError("supervisor_id", "Choose a supervisor")
-    duties.refuse_own(worker, supervisor.id, SELF_SUPERVISION, field="supervisor_id")
+    if worker is not None:
+        duties.refuse_own(worker, supervisor.id, SELF_SUPERVISION, field="supervisor_id")
 
 
 def _require_manager(actor: User) -> None:
@@ -257,12 +265,16 @@ def add_assignment(
     """
     worker = lock(User, worker_id) if worker_id else None
     supervisor = lock(User, supervisor_id) if supervisor_id else None
-    _check_pair(actor, worker, supervisor)
-    assert worker is not None and supervisor is not None
+    # Every field's problem in one answer (a refusal's rollback only gives back locks: nothing is written).
+    problems = Problems()
+    problems.check(lambda: _check_worker(actor, worker), None)
+    problems.check(lambda: _check_supervisor(worker, supervisor), None)
     if starts_on is None:
-        raise FieldError("starts_on", "Enter the start date")
-    if ends_on is not None and ends_on < starts_on:
-        raise FieldError("ends_on", "The end date must be the same as or after the start date")
+        problems.add("starts_on", "Enter the start date")
+    elif ends_on is not None and ends_on < starts_on:
+        problems.add("ends_on", "The end date must be the same as or after the start date")
+    problems.raise_if_any()
+    assert worker is not None and supervisor is not None and starts_on is not None
     overlapping = db.session.scalar(
         select(SupervisionAssignment).where(
             SupervisionAssignment.worker_id == worker.id,

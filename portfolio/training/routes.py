@@ -12,7 +12,7 @@ from .. import paging
 from ..access import manager_required, role_required
 from ..components import Components
 from ..csvexport import csv_response
-from ..errors import FieldError, show_on_form
+from ..errors import FieldError, Problems, show_on_form
 from ..evidence import files
 from ..evidence import service as evidence_service
 from ..evidence.forms import ConfirmForm
@@ -69,9 +69,13 @@ def _tier_choices(form: TrainingItemForm, framework) -> None:
 
 
 def _save(form: TrainingItemForm, framework, item=None):
+    title, statutory, tier_slugs = form.title.data or "", bool(form.statutory.data), form.tiers.data or []
     try:
-        months = service.parse_renewal(form.renews.data, form.renewal_months.data)
-        title, statutory, tier_slugs = form.title.data or "", bool(form.statutory.data), form.tiers.data or []
+        problems = Problems()
+        months = problems.check(lambda: service.parse_renewal(form.renews.data, form.renewal_months.data), None)
+        if problems.errors:  # say what else is wrong in the same answer
+            problems.check(lambda: service.check_item(framework, title, tier_slugs, item), None)
+        problems.raise_if_any()
         if item is None:
             return service.add_item(
                 current_user,

@@ -229,6 +229,14 @@ def parse_renewal(renews: str | None, months: str | None) -> int | None:
     return value
 
 
+def check_item(framework: Framework, title: str, tier_slugs: list[str], item: TrainingItem | None = None) -> None:
+    """What :func:`add_item` (or :func:`update_item` of ``item``) would refuse in the title and tiers.
+
+    :raises FieldError: as they would.
+    """
+    _check(framework, title, tier_slugs, exclude_id=item.id if item is not None else None)
+
+
 def _check(
     framework: Framework, title: str, tier_slugs: list[str], exclude_id: int | None = None
 ) -> tuple[str, list[str]]:
