@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from wtforms import Field, SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms is at 3.2
+from wtforms import DecimalField, Field, SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms is at 3.2
 from wtforms.utils import unset_value
+from wtforms.validators import StopValidation
 
 PARTS = ("day", "month", "year")
 
@@ -58,6 +59,31 @@ class DateInputField(Field):
 
     def _value(self):
         return self.data.isoformat() if self.data else ""
+
+
+class NumberInputField(DecimalField):
+    """A decimal number typed in a box, with one clear message when what was typed is not a number.
+
+    WTForms says "Not a valid decimal value." and then runs the range rule on the missing value too, so a person
+    read two messages, one about a range they never reached.
+    """
+
+    def __init__(self, label=None, validators=None, *, not_a_number: str, **kwargs):
+        super().__init__(label, validators, **kwargs)
+        self.not_a_number = not_a_number
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not str(valuelist[0]).strip():
+            self.data = None  # left blank: for the field's own rules (Optional, InputRequired) to judge
+            return
+        try:
+            super().process_formdata(valuelist)
+        except ValueError as error:
+            raise ValueError(self.not_a_number) from error
+
+    def pre_validate(self, form):
+        if self.process_errors:
+            raise StopValidation()  # the message above is the only one
 
 
 def choices(pairs) -> list[SelectChoice]:

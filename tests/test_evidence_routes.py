@@ -49,6 +49,7 @@ from tests.pages import (
     assert_error_shown,
     date_fields,
     error_next_to,
+    error_summary,
     files_on_disk,
     map_row,
     options,
@@ -386,6 +387,14 @@ INVALID = [
     ),
     pytest.param(
         "certificate",
+        {"cpd_hours": "abc"},
+        "cpd_hours",
+        "Enter CPD hours as a number, like 7.5",
+        None,
+        id="certificate-hours-not-a-number",
+    ),
+    pytest.param(
+        "certificate",
         {"occurred_on-day": "31", "occurred_on-month": "2"},
         "occurred_on",
         "Date completed must be a real date",
@@ -446,6 +455,14 @@ def test_invalid_post_shows_the_error_keeps_the_values_and_writes_nothing(
         assert 'value="NHS Learning Hub"' in page
     assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
+
+
+def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worker):
+    """Not WTForms' "Not a valid decimal value." followed by a range the person never reached."""
+    response = post_form(client, auth, "/portfolio/new/certificate", {**valid_post("certificate"), "cpd_hours": "abc"})
+    page = text_of(response)
+    assert error_next_to(page, "cpd_hours") == "Error: Enter CPD hours as a number, like 7.5"
+    assert [message for _, message in error_summary(page)] == ["Enter CPD hours as a number, like 7.5"]
 
 
 def test_a_wrong_kind_of_file_among_good_ones_leaves_nothing(app, client, auth, worker):
@@ -1041,6 +1058,7 @@ def test_submit_through_the_routes(client, auth, worker):
     assert response.headers["Location"].endswith(f"/portfolio/{evidence.id}")
     page = text_of(client.get(response.headers["Location"]))
     assert "Submitted for review" in page
+    path = f"/portfolio/{evidence.id}"  # the check page now leads back here: a token from the item's page
     stored = reload(evidence)
     assert stored.status == EvidenceStatus.SUBMITTED and stored.submitted_at is not None
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf.file import MultipleFileField
-from wtforms import DecimalField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ...errors import FieldError
-from ...fields import DateInputField
+from ...fields import DateInputField, NumberInputField
 from ...models import EvidenceKind
 from ..forms import TITLE_MAX, DateRequired, EvidenceForm
 from . import Kind, message_of
@@ -36,9 +36,10 @@ class CertificateForm(EvidenceForm):
         description_name="Date completed",
     )
     expires_on = DateInputField("Expiry or renewal date (optional)", description_name="Expiry date")
-    cpd_hours = DecimalField(
+    cpd_hours = NumberInputField(
         "CPD hours (optional)",
         places=2,
+        not_a_number="Enter CPD hours as a number, like 7.5",
         validators=[Optional(), NumberRange(min=0, max=1000, message="CPD hours must be between 0 and 1,000")],
     )
     training_item_id = SelectField("Which training in the catalogue is this?", coerce=int, validate_choice=False)
