@@ -99,6 +99,7 @@ def test_a_submitted_items_links_have_no_actions(client, auth, worker):
     evidence = draft(worker, "PS-LW-01")
     evidence_service.submit(worker, evidence)
     auth.login_as(worker)
+    auth.login_as(worker)
     page = text_of(client.get(f"/portfolio/{evidence.id}/links"))
     assert rows_of(page)[0]["actions"] == []
 
@@ -183,4 +184,20 @@ def test_the_submit_page_is_a_check_of_every_answer_with_change_links(client, au
 
     response = client.post(path, data={"csrf_token": auth.token(path)})
     assert response.status_code == 303
+    assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.SUBMITTED
+
+
+def test_the_check_page_of_an_item_already_sent_leads_back_to_the_item(client, auth, worker):
+    """The back button after sending, or an old tab: no "Send for review" button that can only be refused."""
+    evidence = draft(worker, "PS-LW-01")
+    evidence_service.submit(worker, evidence)
+    auth.login_as(worker)
+
+    for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):
+        response = client.get(f"/portfolio/{evidence.id}/submit", headers=headers)
+        assert response.status_code == 303, response.headers.get("Location")
+        assert response.headers["Location"].endswith(f"/portfolio/{evidence.id}")
+        page = text_of(client.get(response.headers["Location"]))
+        assert "This item is submitted for review and cannot be changed, so there is nothing to send." in page
+        assert "Send for review" not in page
     assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.SUBMITTED

@@ -353,6 +353,10 @@ def submit(evidence_id: int):
     """Check, then send an item for review."""
     evidence = service.get_evidence_or_404(evidence_id, current_user)
     form = SubmitForm()
+    if not form.is_submitted() and not evidence.is_editable:
+        # Back to the check page after sending (the back button, an old tab): nothing is left to send there.
+        flash(f"{service.NotEditable(evidence).message}, so there is nothing to send.", "info")
+        return redirect(url_for(".show", evidence_id=evidence.id), code=303)
     findings, refusal = None, None
     if kinds.get(evidence.kind).confirmable and evidence.anonymity_confirmed_at is None and not evidence.is_private:
         findings = service.find_identifiers_in(evidence) or None
