@@ -612,7 +612,7 @@ def test_accept_all_ticks_every_competence_and_decides_nothing(client, auth, fra
     s = scene(refs=("PS-LW-01", "PS-LW-02", "PS-LW-03"))
     auth.login_as(s.supervisor)
     page = text_of(client.get(f"/review/{s.submission.id}"))
-    link = re.search(r'<p id="accept-all"><a href="([^"]+)">([^<]+)</a>', page)
+    link = re.search(r'<p id="accept-all"><a href="([^"]+)" data-accept-all>([^<]+)</a>', page)
     assert link.group(2) == "Accept all 3 competences"
     assert not re.search(r'value="accepted"[^>]*checked', page)
 

@@ -22,3 +22,19 @@ document.addEventListener('htmx:beforeHistoryUpdate', function (event) {
   }
   typedSearchPath = typed ? history.path : null;
 });
+
+// "Accept all" on a decision (templates/review/decide.html) is a link, so that it works with JavaScript off, where
+// it draws the form again with every choice ticked. With JavaScript it ticks them in place, so what the supervisor
+// has typed and any choice made stay as they are until they sign off. Listened to before htmx's boost sees the click.
+document.addEventListener('click', function (event) {
+  var link = event.target.closest ? event.target.closest('a[data-accept-all]') : null;
+  var form = link && link.closest('form');
+  if (!form) {
+    return;
+  }
+  event.preventDefault();
+  event.stopPropagation();
+  form.querySelectorAll('input[type="radio"][value="accepted"]').forEach(function (radio) {
+    radio.checked = true;
+  });
+}, true);

@@ -225,6 +225,35 @@ def test_ten_items_with_one_competence_each_take_two_interactions_each(app, page
     assert all([(o.competence_id, o.accepted) for o in d.outcomes] == [(competence.id, True)] for d in decisions)
 
 
+def test_accept_all_keeps_what_the_supervisor_typed(app, page, frameworks):
+    """With JavaScript the link ticks every choice in place: no new page, the comments stay."""
+    worker, supervisor = _worker_and_supervisor()
+    first, second = _two_competences(worker)
+    submission = _submitted(app, worker, "Walking group", [first, second])
+    sign_in(page, "supervisor@example.org", PASSWORD)
+    page.goto(f"/review/{submission.id}")
+    page.locator(f"#reason-{second.id}").fill("Strong on the first part")
+    page.get_by_label("Comment for the worker").fill("Thank you, a clear account")
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+
+    page.get_by_role("link", name="Accept all 2 competences").click()
+
+    expect(page.locator("input[value=accepted]:checked")).to_have_count(2)
+    expect(page.locator(f"#reason-{second.id}")).to_have_value("Strong on the first part")
+    expect(page.get_by_label("Comment for the worker")).to_have_value("Thank you, a clear account")
+    assert requests == [] and "accept=all" not in page.url
+    page.get_by_role("button", name="Sign off", exact=True).click()
+    page.wait_for_url("**/review/")
+    db.session.commit()
+    decision = db.session.scalar(select(Decision).where(Decision.submission_id == submission.id))
+    assert decision.comment == "Thank you, a clear account"
+    assert {(o.competence_id, o.accepted, o.comment) for o in decision.outcomes} == {
+        (first.id, True, ""),
+        (second.id, True, "Strong on the first part"),
+    }
+
+
 def test_accepting_every_competence_of_a_tier_takes_two_interactions(app, page, frameworks):
     worker, supervisor = _worker_and_supervisor()
     everything = list(
