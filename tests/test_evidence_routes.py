@@ -1108,6 +1108,15 @@ def test_picker_fragment_of_a_submitted_item_offers_no_link_forms(client, worker
     assert 'name="competence_id"' not in fragment
 
 
+def test_a_search_that_finds_no_competence_says_so_once_and_what_to_try(client, worker):
+    evidence = make_item(worker)
+    for headers in ({}, {"HX-Request": "true"}):
+        page = text_of(client.get(f"/portfolio/{evidence.id}/links?q=zzqqxx", headers=headers))
+        shown = words(re.sub(r"<title>.*?</title>", "", page))  # the title says it too, as every search's does
+        assert shown.count("No competences match") == 1
+        assert "No competences match Try other words, or fewer of them." in shown
+
+
 def test_a_private_reflection_cannot_be_submitted(client, auth, worker):
     evidence = make_item(worker, is_private=True)
     service.link_competence(worker, evidence, competence("PS-LW-01").id)

@@ -780,6 +780,17 @@ def test_each_change_to_a_workers_progress_shows_on_the_next_view_of_the_overvie
     assert "0 of 61 for the Senior Engagement Worker role" in row_of("Ezra")
 
 
+def test_the_progress_page_of_the_top_tier_speaks_to_whoever_reads_it(client, auth, people):
+    worker, _, manager, *_ = people
+    worker.tier_id = tier("link-worker", "psychosocial-link-worker").id
+    db.session.commit()
+    auth.login_as(worker)
+    assert "You hold the top tier of this framework." in words(text_of(client.get("/progress/")))
+    auth.login_as(manager)
+    page = words(text_of(client.get(f"/progress/workers/{worker.id}")))
+    assert "Wren Worker holds the top tier of this framework." in page
+
+
 def test_the_overview_says_top_tier_plainly(client, auth, people, team):
     top = make_user(
         Role.WORKER, name="Tom Top", email="tom@example.org", tier=tier("link-worker", "psychosocial-link-worker")
