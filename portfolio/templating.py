@@ -55,6 +55,7 @@ def summarise_findings(findings) -> str:
 def init_app(app: Flask) -> None:
     from . import components, rendering
     from .evidence import files
+    from .training.service import certificate_expiry
 
     app.jinja_env.filters.update(
         long_date=long_date,
@@ -67,5 +68,6 @@ def init_app(app: Flask) -> None:
         upload_accept=files.ACCEPT,
         upload_types=files.ACCEPTED_DESCRIPTION,
         htmx_fragment=rendering.wants_fragment,
+        certificate_expiry=certificate_expiry,
         nhsuk=components.Components(app.jinja_env),
     )

@@ -17,6 +17,7 @@ from portfolio.duties import OwnDecision
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceKind, EvidenceStatus, Role, User
+from portfolio.progress.service import add_months
 from portfolio.review.service import Conflict
 from portfolio.training import service as training
 from portfolio.training.service import TrainingStatus
@@ -26,14 +27,8 @@ from tests.pages import audit_rows, count, escaped_markup, long_date, reload, te
 
 def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", **changes) -> Evidence:
     """A certificate the worker uploads through the use case, matched to ``item``: not checked yet."""
-    data = evidence_service.EvidenceInput(
-        title=title,
-        occurred_on=TODAY - timedelta(days=30),
-        expires_on=TODAY + timedelta(days=3 * 365),
-        provider="NHS e-learning",
-        training_item_id=item.id,
-        **changes,
-    )
+    values = {"occurred_on": TODAY - timedelta(days=30), "expires_on": TODAY + timedelta(days=3 * 365)} | changes
+    data = evidence_service.EvidenceInput(title=title, provider="NHS e-learning", training_item_id=item.id, **values)
     pdf = FileStorage(io.BytesIO(PDF), filename="safeguarding.pdf", content_type="application/pdf")
     return evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, [pdf])
 
@@ -312,6 +307,30 @@ def test_the_check_button_names_the_certificate_to_screen_readers_and_shows_no_m
         "Ann O&#39;Brien &amp; &lt;Co&gt;, Safeguarding adults level 2</span>"
     )
     assert escaped_markup(page) == []
+
+
+@pytest.mark.parametrize(
+    ("months", "expires", "said"),
+    [
+        (36, True, "Expires {expiry}"),
+        (36, False, "Expires Not given: renew by {renewal} (this training is renewed every 36 months)"),
+        (None, False, "Expires Does not expire"),
+    ],
+)
+def test_a_certificates_expiry_reads_the_same_to_the_worker_and_the_checker(
+    client, auth, worker, supervisor, months, expires, said
+):
+    """Not "Does not expire" on the item, "Not given" on the checker's list and a renewal date on the home."""
+    item = course("Safeguarding adults", months)
+    completed, expiry = TODAY - timedelta(days=30), TODAY + timedelta(days=3 * 365)
+    cert = uploaded(worker, item, expires_on=expiry if expires else None)
+    expected = said.format(expiry=long_date(expiry), renewal=long_date(add_months(completed, 36)))
+
+    auth.login_as(worker)
+    assert expected in words(text_of(client.get(f"/portfolio/{cert.id}")))
+    auth.login_as(supervisor)
+    [entry] = to_check(text_of(client.get("/")))
+    assert expected in entry
 
 
 def test_the_home_lists_the_oldest_ten_and_says_how_many_wait(client, auth, worker, supervisor):

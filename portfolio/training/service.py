@@ -89,6 +89,22 @@ def renewal_due(item: TrainingItem, completed_on: date, expires_on: date | None)
     return None
 
 
+def certificate_expiry(certificate: Evidence) -> str:
+    """A certificate's expiry as every page says it: its own date; else, matched to a course that is renewed,
+    when :func:`renewal_due` says to renew it; "Does not expire" for a course done once; "Not given" otherwise."""
+    from ..templating import long_date
+
+    if certificate.expires_on is not None:
+        return long_date(certificate.expires_on)
+    item = certificate.training_item
+    if item is None:
+        return "Not given"
+    due = renewal_due(item, certificate.occurred_on, None)
+    if due is None:
+        return "Does not expire"
+    return f"Not given: renew by {long_date(due)} (this training is renewed every {item.renewal_months} months)"
+
+
 def status_of(
     item: TrainingItem, certificate: Evidence | None, on: date, unchecked: Evidence | None = None
 ) -> tuple[TrainingStatus, date | None]:
