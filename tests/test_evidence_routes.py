@@ -465,6 +465,41 @@ def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worke
     assert [message for _, message in error_summary(page)] == ["Enter CPD hours as a number, like 7.5"]
 
 
+def test_a_form_shown_again_says_which_files_to_choose_again(app, client, auth, worker):
+    """A browser never fills a file box in again: the page names the files that were not kept."""
+    data = {**valid_post("other"), "title": "", "files": [(io.BytesIO(PDF), "plan.pdf"), (io.BytesIO(PDF), "map.pdf")]}
+    response = post_form(client, auth, "/portfolio/new/other", data)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "Choose plan.pdf, map.pdf again: files are not kept while something on the form needs changing." in page
+    assert 'aria-describedby="files-hint files-again"' in page
+    assert files_on_disk(app) == [] and row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
+    # A first visit, or a form sent without files, says nothing of the kind.
+    assert "again: files are not kept" not in text_of(client.get("/portfolio/new/other"))
+    data = {**valid_post("other"), "title": ""}
+    assert "again: files are not kept" not in text_of(post_form(client, auth, "/portfolio/new/other", data))
+
+
+def test_a_change_from_the_check_page_comes_back_to_it(client, auth, worker):
+    evidence = make_item(worker, EvidenceKind.OBSERVATION)
+    service.link_competence(worker, evidence, competence("PS-LW-01").id)
+    check = text_of(client.get(f"/portfolio/{evidence.id}/submit"))
+    assert f'href="/portfolio/{evidence.id}/edit?back=check"' in check
+
+    page = text_of(client.get(f"/portfolio/{evidence.id}/edit?back=check"))
+    assert f'action="/portfolio/{evidence.id}/edit?back=check"' in page
+    back = re.search(r'<a\s[^>]*class="nhsuk-back-link"[^>]*>|<a\s[^>]*href="[^"]*"[^>]*class="nhsuk-back-link"', page)
+    assert back and f'href="/portfolio/{evidence.id}/submit"' in back.group(0)
+    data = {**valid_post("observation"), "title": "Observed group session, week 2"}
+    response = post_form(client, auth, f"/portfolio/{evidence.id}/edit?back=check", data)
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/portfolio/{evidence.id}/submit")
+    assert reload(evidence).title == "Observed group session, week 2"
+    # Any other value is not an address to go to: the item's page, as from anywhere else.
+    response = post_form(client, auth, f"/portfolio/{evidence.id}/edit?back=https://example.org", data)
+    assert response.headers["Location"].endswith(f"/portfolio/{evidence.id}")
+
+
 def test_a_wrong_kind_of_file_among_good_ones_leaves_nothing(app, client, auth, worker):
     data = {
         **valid_post("observation"),

@@ -161,7 +161,7 @@ def test_the_submit_page_is_a_check_of_every_answer_with_change_links(client, au
     db.session.commit()
     auth.login_as(worker)
     path = f"/portfolio/{evidence.id}/submit"
-    edit, links = f"/portfolio/{evidence.id}/edit", f"/portfolio/{evidence.id}/links"
+    edit, links = f"/portfolio/{evidence.id}/edit?back=check", f"/portfolio/{evidence.id}/links"
     for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):  # boosted navigation gets the whole page
         page = text_of(client.get(path, headers=headers))
         assert "<html" in page and "Check your answers before sending" in page

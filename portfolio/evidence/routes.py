@@ -306,6 +306,9 @@ def edit(evidence_id: int):
     form = entry.form(data=entry.form_data(evidence))
     _supervisor_choices(form, evidence)
     findings = None
+    # From a Change link of the check-and-send page: back there once saved. One known value, never an address.
+    back = "check" if request.args.get("back") == "check" else None
+    back_url = url_for(".submit" if back else ".show", evidence_id=evidence.id)
     if form.validate_on_submit():
         try:
             service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
@@ -313,11 +316,13 @@ def edit(evidence_id: int):
             findings = _show_error(form, error)
         else:
             flash("Changes saved", "success")
-            return redirect(url_for(".show", evidence_id=evidence.id), code=303)
+            return redirect(back_url, code=303)
     return render(
         "evidence/form.html",
         status=422 if form.errors else 200,
         form=form,
+        back=back,
+        back_url=back_url,
         kind=evidence.kind,
         evidence=evidence,
         competence=None,
