@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from portfolio import clock
@@ -9,6 +11,7 @@ from portfolio.extensions import db
 from portfolio.models import Competence, Evidence, EvidenceLink, EvidenceStatus, Framework
 
 from .conftest import csrf_token
+from .pages import error_next_to, error_summary
 
 TEXT = "I listened and empathised with an anxious man, stayed calm, and we wrote a support plan with goals."
 
@@ -99,6 +102,23 @@ def test_sending_with_nothing_ticked_says_so_next_to_the_competences_and_saves_n
     assert items() == 0
     # What was typed is kept, and the suggestions are there to tick.
     assert "Home visit with Mr A" in html and f'value="{ref("PS-LW-02").id}"' in html
+
+
+def test_sending_with_nothing_ticked_and_a_date_to_come_names_both_problems_at_once(client, auth, worker):
+    """Not the competences now and the date on the next try."""
+    auth.login_as(worker)
+    page = client.get("/portfolio/new/reflection").get_data(as_text=True)
+    later = clock.today() + timedelta(days=400)
+    data = form_data(page, action="send") | {"occurred_on-year": str(later.year)}
+
+    answer = client.post("/portfolio/new/reflection", data=data)
+
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert "Tick at least one competence" in error_next_to(html, "competence_ids")
+    assert "The date must be today or in the past" in error_next_to(html, "occurred_on")
+    assert {href for href, _ in error_summary(html)} >= {"#competence_ids", "#occurred_on-day"}
+    assert items() == 0
 
 
 def test_without_javascript_the_suggest_button_shows_suggestions_and_saves_nothing(client, auth, worker):

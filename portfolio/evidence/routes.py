@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from .. import clock, paging
 from ..access import role_required
-from ..errors import FieldError, Refusal, show_on_form
+from ..errors import FieldError, FieldErrors, Refusal, show_on_form
 from ..fields import choices
 from ..models import EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
@@ -200,11 +200,6 @@ def new(kind: str):
         pass  # nothing saved or checked: the page comes back with suggestions (JavaScript off)
     elif form.validate_on_submit() and ticked.validate():
         try:
-            if action == "send" and not (ticked.ids() or competence):
-                raise FieldError(
-                    "competence_ids",
-                    "Tick at least one competence this evidence shows, or save it as a draft and link competences later",
-                )
             evidence = service.create_evidence(
                 current_user,
                 evidence_kind,
@@ -213,9 +208,15 @@ def new(kind: str):
                 link_competence_id=competence.id if competence else None,
                 link_competence_ids=ticked.ids(),
                 form_key=form.form_key.data,
+                to_send=action == "send",
             )
         except FieldError as error:
-            findings = _show_error(ticked if error.field == "competence_ids" else form, error)
+            errors = dict(getattr(error, "errors", None) or {error.field: error.message})
+            if "competence_ids" in errors:  # the ticked competences are a form of their own
+                show_on_form(ticked, FieldError("competence_ids", errors.pop("competence_ids")))
+            if errors:
+                show_on_form(form, FieldErrors(errors))
+            findings = getattr(error, "findings", None)  # anonymity findings, for the page
         else:
             if action == "send":  # check your answers, then send
                 return redirect(url_for(".submit", evidence_id=evidence.id), code=303)

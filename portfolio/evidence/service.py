@@ -17,7 +17,7 @@ from werkzeug.datastructures import FileStorage
 from .. import clock, idempotency, paging, richtext
 from ..audit import ledger
 from ..database import begin_write, lock_or_404
-from ..errors import FieldError
+from ..errors import FieldError, Problems
 from ..extensions import db
 from ..frameworks import tree
 from ..frameworks.structure import structures
@@ -375,6 +375,11 @@ def _competence_of_framework(actor: User, competence_id: int, field_name: str = 
     return competence
 
 
+NO_COMPETENCE_TO_SEND = (
+    "Tick at least one competence this evidence shows, or save it as a draft and link competences later"
+)
+
+
 @idempotency.creates(Evidence)
 def create_evidence(
     actor: User,
@@ -386,10 +391,13 @@ def create_evidence(
     link_competence_ids: Iterable[int] = (),
     today: date | None = None,
     form_key: str | None = None,
+    to_send: bool = False,
 ) -> Evidence:
     """Add a draft item to the actor's portfolio, with its files and its first links.
 
     ``link_competence_id`` is the competence the worker started from; ``link_competence_ids`` the ones ticked.
+    ``to_send``: the worker sends it next (check, then send), so it needs a competence; said with the values'
+    problems, in one answer.
 
     A repeated submission of the same form (``form_key``) returns the item the
     first one created, and writes nothing.
@@ -399,7 +407,11 @@ def create_evidence(
     require_worker(actor)
     today = today or clock.today()
     entry = kinds.get(kind)
-    values = _clean_input(actor, kind, data, today)
+    problems = Problems()
+    values: dict[str, Any] = problems.check(lambda: _clean_input(actor, kind, data, today), {})
+    if to_send and not (link_competence_id or any(link_competence_ids)):
+        problems.add("competence_ids", NO_COMPETENCE_TO_SEND)
+    problems.raise_if_any()
     actions = _clean_actions(data) if entry.has_actions else []
     _check_anonymity(kind, values, actions, data.confirm_anonymous, today)
     competence = _competence_of_framework(actor, link_competence_id, "title") if link_competence_id else None
