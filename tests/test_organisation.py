@@ -24,7 +24,18 @@ from portfolio.organisation.service import Changes, identity
 
 from .conftest import body_of, built_document, csrf_token
 from .factories import SVG, emailed_at_once, make_user, png_bytes
-from .pages import assert_error_shown, audit_rows, count, files_on_disk, page_title, pdf_text, reload, text_of, words
+from .pages import (
+    assert_error_shown,
+    audit_rows,
+    count,
+    error_next_to,
+    files_on_disk,
+    page_title,
+    pdf_text,
+    reload,
+    text_of,
+    words,
+)
 from .racing import HttpClient, overlapped, race
 
 NHS_LOGO = 'class="nhsuk-header__logo"'
@@ -271,6 +282,17 @@ def test_missing_or_long_names_are_refused_next_to_their_field(client, auth, man
 
     assert_error_shown(save(client, auth, **{field: value}), field, message)
     assert count(OrganisationSettings) == 0
+
+
+def test_an_empty_name_and_a_refused_logo_are_said_in_one_answer(client, auth, manager):
+    auth.login_as(manager)
+
+    response = save(client, auth, service_name="", logo=(b"%PDF-1.4\n%%EOF\n", "logo.pdf"))
+
+    page = assert_error_shown(response, "service_name", "Enter the service name")
+    assert "The selected file must be a PNG or JPEG" in error_next_to(page, "logo")
+    assert "Choose logo.pdf again: files are not kept while something on the form needs changing." in page
+    assert count(OrganisationSettings) == 0 and count(AuditEntry) == 0
 
 
 def test_whether_it_is_an_nhs_organisation_must_be_answered(client, auth, manager):

@@ -43,6 +43,11 @@ def index():
         else:
             flash("The organisation's details have been saved" if saved else "Nothing was changed", "success")
             return redirect(url_for(".index"), code=303)
+    elif form.is_submitted() and form.logo.data:
+        try:  # refused for another field: say what is wrong with the logo too, in the same answer
+            service.check_logo(form.logo.data)
+        except FieldError as error:
+            show_on_form(form, error)
     return render(
         "organisation/index.html",
         form=form,

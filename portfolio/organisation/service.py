@@ -159,6 +159,16 @@ class Changes:
     remove_logo: bool = False
 
 
+def check_logo(upload: FileStorage) -> None:
+    """What :func:`update_settings` would say of this logo file, without saving anything (for a form refused
+    for another field, so that one answer names every problem).
+
+    :raises FieldError: on ``logo`` when the file would be refused.
+    """
+    if upload.filename:
+        _accept_logo(upload.stream.read(LOGO_MAX_BYTES + 1), "logo")
+
+
 def update_settings(actor: User, changes: Changes) -> OrganisationSettings | None:
     """Save the organisation's identity and record it in the audit ledger; None when nothing changed.
 
