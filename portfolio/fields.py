@@ -80,6 +80,9 @@ class NumberInputField(DecimalField):
             super().process_formdata(valuelist)
         except ValueError as error:
             raise ValueError(self.not_a_number) from error
+        if self.data is not None and not self.data.is_finite():  # "NaN", "sNaN", "Infinity": Decimal reads them
+            self.data = None
+            raise ValueError(self.not_a_number)
 
     def pre_validate(self, form):
         if self.process_errors:

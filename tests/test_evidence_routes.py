@@ -457,9 +457,12 @@ def test_invalid_post_shows_the_error_keeps_the_values_and_writes_nothing(
     assert files_on_disk(app) == []
 
 
-def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worker):
-    """Not WTForms' "Not a valid decimal value." followed by a range the person never reached."""
-    response = post_form(client, auth, "/portfolio/new/certificate", {**valid_post("certificate"), "cpd_hours": "abc"})
+@pytest.mark.parametrize("hours", ["abc", "1,5", "NaN", "sNaN", "Infinity", "-Infinity"])
+def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worker, hours):
+    """Not WTForms' "Not a valid decimal value." followed by a range the person never reached; and the words
+    Python's Decimal reads as numbers ("sNaN" made the range rule fail with a 500) are not numbers here."""
+    response = post_form(client, auth, "/portfolio/new/certificate", {**valid_post("certificate"), "cpd_hours": hours})
+    assert response.status_code == 422
     page = text_of(response)
     assert error_next_to(page, "cpd_hours") == "Error: Enter CPD hours as a number, like 7.5"
     assert [message for _, message in error_summary(page)] == ["Enter CPD hours as a number, like 7.5"]
