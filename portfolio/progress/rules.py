@@ -430,6 +430,9 @@ class TierProgress:
     tier: FrozenTier | None
     met: int
     required: int
+    # Who it was worked out for: the worker's tier and framework then (see next_tier_progress).
+    for_tier_id: int | None = None
+    for_framework_id: int | None = None
 
 
 def next_tier_progress(workers: Sequence[User]) -> dict[int, TierProgress]:
@@ -437,16 +440,24 @@ def next_tier_progress(workers: Sequence[User]) -> dict[int, TierProgress]:
 
     Kept per worker until their portfolio, their tier or framework, or a framework changes (progress/versions.py):
     the workers list's "ready" filter asks it of every worker of the service. One query when this process has
-    kept them all (the tokens); six at most.
+    kept them all (the tokens); six at most. The workers' rows were read before the tokens, so an answer kept
+    for another tier or framework than the worker's row now shows is worked out again.
     """
     by_id = {w.id: w for w in workers}
-    return versions.cached("next-tier", by_id, lambda ids: _next_tier_progress([by_id[i] for i in ids]))
+
+    def for_this_row(worker_id: int, kept: TierProgress) -> bool:
+        worker = by_id[worker_id]
+        return (kept.for_tier_id, kept.for_framework_id) == (worker.tier_id, worker.framework_id)
+
+    return versions.cached(
+        "next-tier", by_id, lambda ids: _next_tier_progress([by_id[i] for i in ids]), still_valid=for_this_row
+    )
 
 
 def _next_tier_progress(workers: Sequence[User]) -> dict[int, TierProgress]:
     framework_ids = {w.framework_id for w in workers if w.framework_id}
     if not framework_ids:
-        return {w.id: TierProgress(None, 0, 0) for w in workers}
+        return {w.id: TierProgress(None, 0, 0, w.tier_id, w.framework_id) for w in workers}
     counted = _kept_counts([w.id for w in workers])  # first: it reads the frameworks' token too
     kept = structures(sorted(framework_ids))
     tiers = [t for s in kept.values() for t in s.tiers]
@@ -459,12 +470,12 @@ def _next_tier_progress(workers: Sequence[User]) -> dict[int, TierProgress]:
         worker_id = worker.id
         target = next_tier(worker, tiers)
         if target is None:
-            result[worker_id] = TierProgress(None, 0, 0)
+            result[worker_id] = TierProgress(None, 0, 0, worker.tier_id, worker.framework_id)
             continue
         if target.id not in required_by_tier:
             required_by_tier[target.id] = [(c.ref, c.required_count) for c in required_for(target, tiers, competences)]
         required = required_by_tier[target.id]
         accepted = counted[worker_id].accepted
         met = sum(1 for ref, needed in required if is_met(accepted.get(ref, 0), needed))
-        result[worker_id] = TierProgress(target, met, len(required))
+        result[worker_id] = TierProgress(target, met, len(required), worker.tier_id, worker.framework_id)
     return result

@@ -94,7 +94,12 @@ _BY_ITEM = (EvidenceLink, Decision, NoteReview, EvidenceFile)  # rows that belon
 
 
 def cached(
-    kind: str, ids: Iterable[int], compute: Callable[[list[int]], Mapping[int, V]], *, by_owner: bool = True
+    kind: str,
+    ids: Iterable[int],
+    compute: Callable[[list[int]], Mapping[int, V]],
+    *,
+    by_owner: bool = True,
+    still_valid: Callable[[int, V], bool] | None = None,
 ) -> dict[int, V]:
     """``compute(ids)`` for each id, from what this process kept while the answer's tokens are unchanged.
 
@@ -102,6 +107,10 @@ def cached(
     with ``by_owner=False``, ids of something that depends only on the frameworks (a framework's
     structure), kept under the frameworks' token alone. ``compute`` answers for every id it is given (one
     query for all the misses). Answers are shared between requests: callers must not change them.
+
+    ``still_valid(id, kept)``: for an answer computed from rows the caller read before the tokens (a worker's
+    tier, on the User it holds). On PostgreSQL a change may commit between the two reads, and the answer for the
+    older row would be kept under the newer token; a kept answer that fails the check is computed again.
     """
     ids = sorted(set(ids))
     if not ids:
@@ -121,6 +130,8 @@ def cached(
     missing: list[int] = []
     for key in ids:
         hit: Any = store.get(kind, key, keys[key]) if key in keys else _MISS
+        if hit is not _MISS and still_valid is not None and not still_valid(key, hit):
+            hit = _MISS
         if hit is _MISS:
             missing.append(key)
         else:
