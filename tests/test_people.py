@@ -24,7 +24,7 @@ from portfolio.models import (
 from portfolio.people import service
 from portfolio.review import service as review_service
 from tests.factories import NEW_PASSWORD, TODAY
-from tests.pages import audit_rows, error_next_to, form_key, words
+from tests.pages import audit_rows, error_next_to, error_summary, form_key, words
 
 from .conftest import QueryCounter, csrf_token
 from .factories import PASSWORD, assign, link_draft, make_user, tier
@@ -142,12 +142,14 @@ def test_an_address_without_a_proper_domain_is_not_invited(manager, link_worker_
 
 def test_the_invite_page_shows_each_problem_next_to_its_field(client, auth, manager, link_worker_tier):
     auth.login_as(manager)
-    data = wendys_invite_form(client, auth, link_worker_tier) | {"name": "x" * 300, "email": "a@b"}
+    data = wendys_invite_form(client, auth, link_worker_tier) | {"name": "x" * 300, "email": "a@b", "roles": []}
     response = client.post("/people/invite", data=data)
     assert response.status_code == 422
     page = response.text
     assert "Name must be 120 characters or fewer" in error_next_to(page, "name")
     assert "Enter an email address in the correct format" in error_next_to(page, "email")
+    # The summary in the page's order: name, email, roles.
+    assert [href for href, _ in error_summary(page)] == ["#name", "#email", "#roles"]
     assert db.session.scalar(select(func.count(Invitation.id))) == 0
 
 

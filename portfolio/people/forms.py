@@ -12,17 +12,25 @@ from . import service
 ROLE_CHOICES = [(role.value, service.ROLE_LABELS[role]) for role in Role]
 
 
+# The name's and email's rules are the service's (people/service.py), so that one answer names every problem.
+def _name_field() -> StringField:
+    return StringField("Full name", validators=[Optional()])
+
+
 def _roles_field() -> SelectMultipleField:
     return SelectMultipleField("Roles", choices=choices(ROLE_CHOICES), validators=[Optional()], validate_choice=False)
+
+
+def _tier_field() -> SelectField:
+    return SelectField("Framework and tier (workers only)", coerce=int, validate_choice=False)
 
 
 class PersonForm(FlaskForm):
     """Name, roles, framework and tier: what a manager can change."""
 
-    # The name's and email's rules are the service's (people/service.py), so that one answer names every problem.
-    name = StringField("Full name", validators=[Optional()])
+    name = _name_field()
     roles = _roles_field()
-    tier_id = SelectField("Framework and tier (workers only)", coerce=int, validate_choice=False)
+    tier_id = _tier_field()
 
     def chosen_roles(self) -> set[Role]:
         return {Role(value) for value in (self.roles.data or []) if value in {r.value for r in Role}}
@@ -32,7 +40,11 @@ class PersonForm(FlaskForm):
 
 
 class InviteForm(PersonForm, OnceForm):
+    # Declared again, in the page's order: WTForms (and so the error summary) lists fields in declaration order.
+    name = _name_field()
     email = EmailField("Email address", validators=[Optional()])
+    roles = _roles_field()
+    tier_id = _tier_field()
     supervisor_ids = SelectMultipleField(
         "Supervisors (optional, workers only)", coerce=int, validators=[Optional()], validate_choice=False
     )
