@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -93,11 +94,13 @@ def test_sending_with_nothing_ticked_says_so_next_to_the_competences_and_saves_n
     auth.login_as(worker)
     page = client.get("/portfolio/new/reflection").get_data(as_text=True)
 
-    answer = client.post("/portfolio/new/reflection", data=form_data(page, action="send"))
+    data = form_data(page, action="send") | {"files": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "plan.pdf")}
+    answer = client.post("/portfolio/new/reflection", data=data, content_type="multipart/form-data")
 
     html = answer.get_data(as_text=True)
     assert answer.status_code == 422
     assert 'id="competence_ids-error"' in html and "Tick at least one competence" in html
+    assert "Choose plan.pdf again: files are not kept while something on the form needs changing." in html
     assert 'href="#competence_ids"' in html  # the error summary points at it
     assert items() == 0
     # What was typed is kept, and the suggestions are there to tick.

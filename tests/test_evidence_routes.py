@@ -509,7 +509,8 @@ def test_a_wrong_kind_of_file_among_good_ones_leaves_nothing(app, client, auth, 
         "files": [(io.BytesIO(PDF), "notes.pdf"), (io.BytesIO(b"MZ\x90\x00 executable"), "photo.jpg")],
     }
     response = post_form(client, auth, "/portfolio/new/observation", data)
-    assert_error_shown(response, "files", WRONG_KIND)
+    page = assert_error_shown(response, "files", WRONG_KIND)
+    assert "again: files are not kept" not in page  # the error says what to do with them
     assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
 
