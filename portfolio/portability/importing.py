@@ -133,13 +133,19 @@ def parse(filename: str, raw: bytes) -> ImportedTree:
     )
 
 
+# A whole character reference: "&amp;", "&#233;", "&#xE9;" (never "&notes", which HTML's legacy rules would read).
+_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
 def _text(value: Any) -> str:
     """Plain text of a value that may hold HTML (Mahara descriptions do)."""
     if not isinstance(value, str):
         return ""
     plain = nh3.clean(value, tags=set()) if "<" in value else value
-    # Entities decoded once, every one of them (a Word paste's &nbsp; too): "&amp;lt;" is the text "&lt;".
-    return re.sub(r"\s+", " ", html.unescape(plain)).strip()
+    # Entities decoded once, every one of them (a Word paste's &nbsp; too): "&amp;lt;" is the text "&lt;". Only
+    # whole ones, ending in ";": html.unescape alone also reads "Care &notes" as "Care ¬es".
+    decoded = _ENTITY.sub(lambda entity: html.unescape(entity.group(0)), plain)
+    return re.sub(r"\s+", " ", decoded).strip()
 
 
 def parse_case(package: dict[str, Any]) -> ImportedTree:
