@@ -91,18 +91,18 @@ def renewal_due(item: TrainingItem, completed_on: date, expires_on: date | None)
 
 def certificate_expiry(certificate: Evidence) -> str:
     """A certificate's expiry as every page says it: its own date; else, matched to a course that is renewed,
-    when :func:`renewal_due` says to renew it; "Does not expire" for a course done once; "Not given" otherwise."""
+    when :func:`renewal_due` says to renew it; else "Does not expire" (what leaving the date empty means, the
+    form says)."""
     from ..templating import long_date
 
     if certificate.expires_on is not None:
         return long_date(certificate.expires_on)
     item = certificate.training_item
-    if item is None:
-        return "Not given"
-    due = renewal_due(item, certificate.occurred_on, None)
-    if due is None:
+    due = renewal_due(item, certificate.occurred_on, None) if item is not None else None
+    if item is None or due is None:
         return "Does not expire"
-    return f"Not given: renew by {long_date(due)} (this training is renewed every {item.renewal_months} months)"
+    months = f"{item.renewal_months} month" + ("" if item.renewal_months == 1 else "s")
+    return f"Not given: renew by {long_date(due)} (this training is renewed every {months})"
 
 
 def status_of(
