@@ -99,7 +99,6 @@ def test_a_submitted_items_links_have_no_actions(client, auth, worker):
     evidence = draft(worker, "PS-LW-01")
     evidence_service.submit(worker, evidence)
     auth.login_as(worker)
-    auth.login_as(worker)
     page = text_of(client.get(f"/portfolio/{evidence.id}/links"))
     assert rows_of(page)[0]["actions"] == []
 

@@ -26,15 +26,21 @@ document.addEventListener('htmx:beforeHistoryUpdate', function (event) {
 // "Accept all" on a decision (templates/review/decide.html) is a link, so that it works with JavaScript off, where
 // it draws the form again with every choice ticked. With JavaScript it ticks them in place, so what the supervisor
 // has typed and any choice made stay as they are until they sign off. Listened to before htmx's boost sees the click.
+// A click with a modifier (open in a new tab) is left to the browser. Screen readers hear what changed.
 document.addEventListener('click', function (event) {
   var link = event.target.closest ? event.target.closest('a[data-accept-all]') : null;
   var form = link && link.closest('form');
-  if (!form) {
+  if (!form || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) {
     return;
   }
   event.preventDefault();
   event.stopPropagation();
-  form.querySelectorAll('input[type="radio"][value="accepted"]').forEach(function (radio) {
+  var choices = form.querySelectorAll('input[type="radio"][value="accepted"]');
+  choices.forEach(function (radio) {
     radio.checked = true;
   });
+  var said = form.querySelector('[data-accept-all-status]');
+  if (said) {
+    said.textContent = 'All ' + choices.length + ' competences marked Accepted. Nothing is decided until you sign off.';
+  }
 }, true);

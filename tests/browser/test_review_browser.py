@@ -240,6 +240,7 @@ def test_accept_all_keeps_what_the_supervisor_typed(app, page, frameworks):
     page.get_by_role("link", name="Accept all 2 competences").click()
 
     expect(page.locator("input[value=accepted]:checked")).to_have_count(2)
+    expect(page.get_by_role("status").filter(has_text="All 2 competences marked Accepted")).to_have_count(1)
     expect(page.locator(f"#reason-{second.id}")).to_have_value("Strong on the first part")
     expect(page.get_by_label("Comment for the worker")).to_have_value("Thank you, a clear account")
     assert requests == [] and "accept=all" not in page.url
