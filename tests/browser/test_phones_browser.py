@@ -139,3 +139,18 @@ def test_a_wide_table_scrolls_in_a_focusable_region_with_a_cue_and_its_first_col
     assert first.bounding_box()["x"] == left  # the tier's name stays where it was
     assert horizontal_overflow(page) == 0
     assert_accessible(page)
+
+
+def test_a_name_and_its_email_stack_in_a_table_cell_on_a_phone(app, browser, live_server, worker, manager):
+    """On a phone a cell is a flex row: a <br> between the name and the email broke no line, and they ran together."""
+    context = browser.new_context(base_url=live_server, viewport=PHONE_320)
+    sign_in_by_cookie(context, app, live_server, manager)
+    page = context.new_page()
+    for path in ("/people/", "/progress/team"):
+        page.goto(path)
+        row = page.locator("tbody tr", has_text=worker.email)
+        name = row.get_by_role("link", name="Wendy Worker").bounding_box()
+        email = row.locator(".nhsuk-body-s", has_text=worker.email).bounding_box()
+        assert name and email
+        assert email["y"] >= name["y"] + name["height"] - 1, path  # on the next line, not beside the name
+    context.close()
