@@ -24,6 +24,10 @@ class FieldError(Exception):
         self.field = field
         self.message = message
 
+    def by_field(self) -> dict[str, str]:
+        """Each refused field's message: this one's (:class:`FieldErrors` has several)."""
+        return {self.field: self.message}
+
 
 class FieldErrors(FieldError):
     """Several fields refused at once: ``errors`` maps each field to its message, in page order, and
@@ -33,6 +37,9 @@ class FieldErrors(FieldError):
         field, message = next(iter(errors.items()))
         super().__init__(field, message)
         self.errors = errors
+
+    def by_field(self) -> dict[str, str]:
+        return dict(self.errors)
 
 
 T = TypeVar("T")
@@ -56,7 +63,7 @@ class Problems:
         try:
             return rule()
         except FieldError as error:
-            for field, message in (getattr(error, "errors", None) or {error.field: error.message}).items():
+            for field, message in error.by_field().items():
                 self.add(field, message)
             return otherwise
 
@@ -79,11 +86,11 @@ def show_on_form(form: FlaskForm, error: FieldError) -> None:
     """Put a service's error message next to the field it is about.
 
     ``error.field`` is a field name, or ``<list>-<row>-<field>`` for a row of
-    a FieldList (an agreed action, a plan goal, a competence decision). An
-    error that carries ``errors`` (field name to message, as a decision that
-    breaks several rules does) puts each message next to its own field.
+    a FieldList (an agreed action, a plan goal, a competence decision). A
+    :class:`FieldErrors` (a decision or a form that breaks several rules) puts
+    each message next to its own field.
     """
-    for field_name, message in (getattr(error, "errors", None) or {error.field: error.message}).items():
+    for field_name, message in error.by_field().items():
         target_form, name, entries = form, field_name, None
         row = re.fullmatch(r"(\w+?)-(\d+)-(\w+)", field_name)
         if getattr(form, field_name, None) is None and row and getattr(form, row.group(1), None) is not None:

@@ -211,7 +211,7 @@ def new(kind: str):
                 to_send=action == "send",
             )
         except FieldError as error:
-            errors = dict(getattr(error, "errors", None) or {error.field: error.message})
+            errors = error.by_field()
             if "competence_ids" in errors:  # the ticked competences are a form of their own
                 show_on_form(ticked, FieldError("competence_ids", errors.pop("competence_ids")))
             if errors:

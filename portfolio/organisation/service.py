@@ -165,8 +165,18 @@ def check_logo(upload: FileStorage) -> None:
 
     :raises FieldError: on ``logo`` when the file would be refused.
     """
-    if upload.filename:
-        _accept_logo(upload.stream.read(LOGO_MAX_BYTES + 1), "logo")
+    _checked_logo(upload)
+
+
+def _checked_logo(upload: FileStorage | None) -> Logo | None:
+    """The chosen logo file, checked and re-encoded; None when no file was chosen.
+
+    :raises FieldError: on ``logo`` when the file is refused.
+    """
+    if upload is None or not upload.filename:
+        return None
+    # One byte past the limit is enough to know it is too large; never the whole upload in memory.
+    return _accept_logo(upload.stream.read(LOGO_MAX_BYTES + 1), "logo")
 
 
 def update_settings(actor: User, changes: Changes) -> OrganisationSettings | None:
@@ -177,10 +187,7 @@ def update_settings(actor: User, changes: Changes) -> OrganisationSettings | Non
 
     :raises FieldError: on ``logo`` when the file is refused.
     """
-    new_logo = None
-    if changes.logo is not None and changes.logo.filename:
-        # One byte past the limit is enough to know it is too large; never the whole upload in memory.
-        new_logo = _accept_logo(changes.logo.stream.read(LOGO_MAX_BYTES + 1), "logo")
+    new_logo = _checked_logo(changes.logo)
 
     begin_write()
     settings = _locked_settings()
