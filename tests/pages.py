@@ -140,7 +140,9 @@ def selected_options(page: str, name: str) -> list[str]:
 
 def table_rows(fragment: str, table_class: str) -> list[list[str]]:
     """The body rows of the table with ``table_class``, each cell as its words."""
-    table = fragment.split(f'class="nhsuk-table {table_class}"', 1)[1].split("</table>", 1)[0]
+    opening = re.search(rf'<table class="[^"]*\b{re.escape(table_class)}\b[^"]*"', fragment)
+    assert opening, f"no table {table_class}"
+    table = fragment[opening.end() :].split("</table>", 1)[0]
     body = table.split("<tbody", 1)[1].split("</tbody>", 1)[0]
     return [
         [words(re.sub(r"<br\s*/?>", " ", cell)) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]

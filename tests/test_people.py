@@ -24,7 +24,7 @@ from portfolio.models import (
 from portfolio.people import service
 from portfolio.review import service as review_service
 from tests.factories import NEW_PASSWORD, TODAY
-from tests.pages import audit_rows, error_next_to, error_summary, form_key, words
+from tests.pages import audit_rows, error_next_to, error_summary, form_key, table_rows, words
 
 from .conftest import QueryCounter, csrf_token
 from .factories import PASSWORD, assign, link_draft, make_user, tier
@@ -419,6 +419,20 @@ def test_people_page_lists_everyone_and_htmx_gets_only_the_list(client, auth, ma
     assert "HX-Request" in fragment.headers["Vary"]
     plain = client.get("/people/?status=active&role=manager")
     assert "<html" in plain.text and "manager@example.org" in plain.text and "wendy@example.org" not in plain.text
+
+
+def test_people_say_in_words_what_a_person_has_not(client, auth, manager, link_worker_tier, sam):
+    """A cell never reads "None": a manager is not a worker, a worker may have no supervisor yet."""
+    worker = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=link_worker_tier)
+    auth.login_as(manager)
+    rows = {row[0].split()[1]: row for row in table_rows(client.get("/people/").text, "people-table")}
+    assert rows["Maya"][2:4] == ["Framework and tier Not a worker", "Supervisors Not supervised"]
+    assert rows["Wendy"][2:4] == ["Framework and tier Link Worker: Link Worker", "Supervisors No supervisor"]
+    shown = words(client.get(f"/people/{manager.id}").text)
+    assert "Framework Not a worker Tier Not a worker Supervisors Not supervised" in shown
+    shown = words(client.get(f"/people/{worker.id}").text)
+    assert "Tier Link Worker Supervisors No supervisor" in shown
+    assert not any(cell.endswith(" None") for row in rows.values() for cell in row)
 
 
 def test_people_is_in_the_managers_header_only(client, auth, manager, link_worker_tier):

@@ -226,6 +226,8 @@ def test_a_lapsed_dbs_shows_as_lapsed_on_the_workers_page_and_in_the_overview(cl
     row = next(r for r in page.split("<tbody", 1)[1].split("<tr")[1:] if "Wren Worker" in r).split("</tr>")[0]
     assert lapsed_tag(row) and statement in row
     assert "Not yet" in words(row)
+    lapse_free = [words(r) for r in page.split("<tbody", 1)[1].split("<tr")[1:] if "Wren Worker" not in r]
+    assert lapse_free and all("Lapsed requirements None lapsed" in r for r in lapse_free)
     worker_page = text_of(client.get(f"/progress/workers/{worker.id}"))
     assert lapsed_tag(worker_page.split('id="requirements"', 1)[1])
 

@@ -1296,7 +1296,7 @@ def test_the_team_page(client, auth, frameworks):
     page = text_of(client.get("/review/team"))
     rows = team_rows(page)
     assert rows == {
-        "Tom Top": ["Psychosocial Link Worker", "Top tier", "0", "None", "None waiting for you"],
+        "Tom Top": ["Psychosocial Link Worker", "Top tier", "0", "No notes yet", "None waiting for you"],
         "Wendy Worker": [
             "Link Worker",
             f"0 of {required} for Link Worker Coach",

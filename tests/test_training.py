@@ -807,6 +807,7 @@ def test_filters_by_status_and_name(client, auth, manager, team, query, names):
         assert [row[0] for row in rows] == names + ["Totals"]
     else:
         assert [row[0] for row in rows] == ["No workers match.", "Totals"]
+        assert set(rows[-1][1:]) == {"No workers"}  # a count of nobody, in words
     filtered = "status=&" not in query + "&" and "status=nonsense" not in query
     if not names:
         assert status_of(page, "compliance-status") == "No workers match your filters"
