@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from portfolio import clock
+from portfolio.evidence import kinds
 from portfolio.extensions import db
 from portfolio.models import Competence, Evidence, EvidenceLink, EvidenceStatus, Framework
 
@@ -43,13 +46,31 @@ def items() -> int:
     return db.session.scalar(select(func.count(Evidence.id)))
 
 
+def date_shown(page: str, name: str) -> tuple[str, str, str]:
+    """The day, month and year a date input shows, as typed."""
+    return tuple(  # type: ignore[return-value]
+        re.search(rf'<input[^>]*name="{name}-{part}"[^>]*>', page)[0].partition('value="')[2].partition('"')[0]
+        for part in ("day", "month", "year")
+    )
+
+
 def test_the_new_form_has_todays_date_and_a_place_for_suggestions(client, auth, worker):
     auth.login_as(worker)
     page = client.get("/portfolio/new/reflection").get_data(as_text=True)
     today = clock.today()
-    assert f'name="occurred_on-day" type="text" value="{today.day}"' in page or f'value="{today.day}"' in page
+    assert date_shown(page, "occurred_on") == (str(today.day), str(today.month), str(today.year))
     assert "Competences this evidence shows" in page
     assert "Save and send for review" in page and "Save as draft" in page
+
+
+@pytest.mark.parametrize("kind", [k.value for k in kinds.KINDS])
+def test_only_a_certificate_starts_without_a_date(client, auth, worker, kind):
+    """A course is seldom recorded the day it was done, and its expiry follows from that day."""
+    auth.login_as(worker)
+    page = client.get(f"/portfolio/new/{kind}").get_data(as_text=True)
+    today = clock.today()
+    expected = ("", "", "") if kind == "certificate" else (str(today.day), str(today.month), str(today.year))
+    assert date_shown(page, "occurred_on") == expected
 
 
 def test_suggestions_follow_what_is_typed_and_keep_ticked_ones(client, auth, worker):

@@ -190,8 +190,8 @@ def new(kind: str):
     competence = _preselected_competence(request.args.get("competence"))
     entry = kinds.get(evidence_kind)
     form = entry.form()
-    if not form.is_submitted() and "occurred_on" in form:
-        form.occurred_on.process(None, clock.today())  # most evidence is written the day it happens
+    if not form.is_submitted() and entry.dated_today:
+        form.occurred_on.process(None, clock.today())
     ticked = CompetenceChoiceForm()
     _supervisor_choices(form)
     findings = None

@@ -58,6 +58,9 @@ class Kind:
     confirmable: bool = False
     #: What its date is called on its page.
     date_label: str = "Date"
+    #: A new one starts dated today: most evidence is written the day it happens. Not a certificate, whose
+    #: expiry and compliance follow from the day the course was done, which a default would quietly move.
+    dated_today: bool = True
     #: Rows of agreed actions are recorded with it (a supervision note).
     has_actions: bool = False
     #: The supervisor it names confirms it as an accurate record (a supervision note).

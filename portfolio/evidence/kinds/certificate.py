@@ -71,6 +71,7 @@ KIND: Kind = Kind(
     form=CertificateForm,
     written=(),
     date_label="Date completed",
+    dated_today=False,
     short=("provider",),
     export_columns=("provider", "expires_on", "cpd_hours"),
     file_required="Select the certificate file",
