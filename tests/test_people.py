@@ -132,8 +132,22 @@ def test_invite_names_every_problem_of_the_form_at_once(manager, link_worker_tie
     assert db.session.scalar(select(func.count(Invitation.id))) == 0
 
 
-@pytest.mark.parametrize("email", ["a@b", "wendy@nhs", "wendy@nhs.", "wendy@.net", "we ndy@nhs.net"])
-def test_an_address_without_a_proper_domain_is_not_invited(manager, link_worker_tier, email):
+@pytest.mark.parametrize(
+    "email",
+    [
+        "a@b",
+        "wendy@nhs",
+        "wendy@nhs.",
+        "wendy@.net",
+        "we ndy@nhs.net",
+        "wendy,sam@nhs.net",  # two addresses pasted as one
+        "wendy\u200b@nhs.net",  # a zero-width space copied from a document
+        "w\u00e9ndy@nhs.net",  # not every mail server delivers to letters beyond ASCII
+        "wendy@localhost",
+        "wendy..worker@nhs.net",
+    ],
+)
+def test_an_address_mail_cannot_reach_is_not_invited(manager, link_worker_tier, email):
     with pytest.raises(FieldError) as error:
         invite_worker(manager, link_worker_tier, email=email)
     assert error.value.field == "email"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
+import email_validator
 from flask import current_app
 from sqlalchemy import func, select, update
 
@@ -26,13 +26,18 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-# Something, an @, and a domain with a dot: "a@b" is a typo, not an address a link could be sent to.
-_EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
-
-
 def is_email_address(email: str) -> bool:
-    """Whether ``email`` (normalised) can be an account's address: what a new account or an invitation needs."""
-    return bool(_EMAIL_ADDRESS.fullmatch(email))
+    """Whether ``email`` (normalised) can be an account's address: what a new account or an invitation needs.
+
+    email-validator checks the syntax as mail servers read it: "a@b" (no dot), "a,b@c.org", a zero-width space
+    pasted from a document, or a reserved domain such as "localhost" are typos, not addresses a link could reach.
+    Letters beyond ASCII before the @ are refused too: not every mail server delivers to them.
+    """
+    try:
+        email_validator.validate_email(email, check_deliverability=False, allow_smtputf8=False)
+    except email_validator.EmailNotValidError:
+        return False
+    return True
 
 
 def _failures_since(since: datetime, **match: str) -> int:
