@@ -68,6 +68,7 @@ from tests.pages import (
     row_counts,
     status_of,
     swapped_parts,
+    table_rows,
     text_of,
     words,
 )
@@ -698,14 +699,16 @@ def test_the_overview_as_a_full_page(client, auth, people, team):
     # Each name has the person's email beside it: two people can share a name.
     assert sorted(rows) == sorted(
         [
-            f'=HYPERLINK("http://x") {formula.email} Link Worker: Link Worker 0 of 68 for Link Worker Coach Not yet None 0',
-            f"Ezra Engagement {ezra.email} Senior Engagement Worker: Senior Engagement Worker 0 of 60 for the Senior Engagement Worker role Not yet None 0",
+            f'=HYPERLINK("http://x") {formula.email} Link Worker: Link Worker 0 of 68 for Link Worker Coach Not yet None lapsed 0',
+            f"Ezra Engagement {ezra.email} Senior Engagement Worker: Senior Engagement Worker 0 of 60 for the Senior Engagement Worker role Not yet None lapsed 0",
             f"Olive Other {other.email} Link Worker: Link Worker 5 of 68 for Link Worker Coach Not yet Lapsed {dbs} 1",
-            f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None 0",
+            f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None lapsed 0",
         ]
     )
     assert (
-        rows.index(f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None 0")
+        rows.index(
+            f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None lapsed 0"
+        )
         == 3
     )  # by name
     assert f'href="/progress/workers/{worker.id}"' in page
@@ -818,7 +821,7 @@ def test_the_overview_says_top_tier_plainly(client, auth, people, team):
     for headers in ({}, {"HX-Request": "true"}):
         rows = team_rows(text_of(client.get("/progress/team?q=tom", headers=headers)))
         assert rows == [
-            f"Tom Top {top.email} Link Worker: Psychosocial Link Worker Top tier Top tier: no promotion to prepare None 0"
+            f"Tom Top {top.email} Link Worker: Psychosocial Link Worker Top tier Top tier: no promotion to prepare None lapsed 0"
         ]
 
 
@@ -1284,6 +1287,36 @@ def test_the_overview_runs_a_fixed_number_of_queries(client, auth, people, count
     assert status_of(page, "team-status") == "33 workers, showing 1 to 25 (page 1 of 2)"
     lapsed = text_of(client.get("/progress/team?only=lapsed"))
     assert status_of(lapsed, "team-status") == "29 workers match your filters, showing 1 to 25 (page 1 of 2)"
+    assert many == few
+
+
+def test_the_ready_filter_runs_a_fixed_number_of_queries(client, auth, people, count_queries):
+    """However many workers have every requirement verified (each a candidate), and however many are ready."""
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+
+    def verified_not_met(i: int) -> None:
+        person = make_user(Role.WORKER, name=f"Worker {i:02d}", tier=tier("link-worker", "link-worker"))
+        add_items(person, supervisor, 2)
+        verify_all(person, manager)
+
+    verified_not_met(0)
+    auth.login_as(manager)
+    measure(client, count_queries, "/progress/team?only=ready")  # the counts kept, as on every later view
+    few = measure(client, count_queries, "/progress/team?only=ready")
+
+    for i in range(1, 30):
+        verified_not_met(i)
+    second = make_user(Role.WORKER, name="Zoe Ready", tier=tier("link-worker", "link-worker"))
+    make_ready(second, supervisor, manager)
+    measure(client, count_queries, "/progress/team?only=ready")
+    many = measure(client, count_queries, "/progress/team?only=ready")
+    page = text_of(client.get("/progress/team?only=ready"))
+    assert status_of(page, "team-status") == "2 workers match your filters"
+    assert [row[0].split(" ")[:2] for row in table_rows(page, "nhsuk-table-responsive")] == [
+        ["Worker", "Wren"],
+        ["Worker", "Zoe"],
+    ]
     assert many == few
 
 

@@ -996,6 +996,41 @@ def test_a_requirement_of_another_framework_is_404(people, profile_worker):
 # --- The manager's overview ------------------------------------------------------------
 
 
+def test_the_ready_filter_lists_exactly_the_rows_that_say_ready(people):
+    """The filter leaves out in SQL who has a requirement to verify; the rows decide it in Python: the two agree
+    on every state a requirement's newest verification can be in."""
+    _, supervisor, manager, *_ = people
+    long_ago = TODAY - timedelta(days=1000)
+
+    def worker(name: str, *, all_met: bool = True) -> User:
+        person = make_user(Role.WORKER, name=name, tier=tier("link-worker", "link-worker"))
+        wanted = competences("link-worker", "link-worker", "link-worker-coach")
+        meet(person, wanted if all_met else wanted[1:], supervisor=supervisor)
+        verify_all(person, manager, skip=("REQ-DBS",))
+        return person
+
+    verification(worker("Ann Verified"), manager, "REQ-DBS", verified_on=long_ago, expires_on=None)
+    worker("Bea Missing")
+    newest_lapsed = worker("Cal Newest Lapsed")
+    verification(newest_lapsed, manager, "REQ-DBS", verified_on=long_ago, expires_on=None)
+    verification(newest_lapsed, manager, "REQ-DBS", verified_on=YESTERDAY, expires_on=YESTERDAY)
+    renewed = worker("Dee Renewed")
+    verification(renewed, manager, "REQ-DBS", verified_on=long_ago, expires_on=long_ago + timedelta(days=365))
+    verification(renewed, manager, "REQ-DBS", verified_on=YESTERDAY, expires_on=TODAY + timedelta(days=365))
+    verification(worker("Eve Expires Today"), manager, "REQ-DBS", verified_on=long_ago, expires_on=TODAY)
+    same_day = worker("Fay Same Day")  # two on one day: the later written is the newest
+    verification(same_day, manager, "REQ-DBS", verified_on=YESTERDAY, expires_on=None)
+    verification(same_day, manager, "REQ-DBS", verified_on=YESTERDAY, expires_on=YESTERDAY)
+    verification(worker("Gil One To Go", all_met=False), manager, "REQ-DBS", verified_on=long_ago, expires_on=None)
+
+    expected = ["Ann Verified", "Dee Renewed", "Eve Expires Today"]
+    assert [r.worker.name for r in service.overview() if r.ready] == expected
+    assert [r.worker.name for r in service.overview(only="ready")] == expected
+    page = service.overview_page(1, only="ready")
+    assert ([r.worker.name for r in page.items], page.total) == (expected, 3)
+    assert all(r.ready for r in page.items)
+
+
 def test_the_overview_shows_progress_readiness_lapses_and_waiting_items(people, profile_worker):
     ready, supervisor, manager, *_ = people
     make_ready(ready, supervisor, manager)

@@ -34,6 +34,7 @@ from sqlalchemy import (
     distinct,
     func,
     null,
+    or_,
     select,
     type_coerce,
 )
@@ -347,14 +348,25 @@ def workers_with_a_lapsed_requirement() -> Select:
     return select(lapsing.c.id).distinct()
 
 
-@functools.lru_cache(maxsize=16)  # a few kept statements; bounded should a caller build one per call
-def _lapsing_statement(workers: Select | None) -> Select:
-    """Each worker's newest verification of each requirement ref (across framework versions, as
-    :func:`newest_verifications`), joined to the requirement of their framework, when it has lapsed by the
-    bound "cutoff" (and whether by "as_of"). Built once per ``workers`` (a statement its caller keeps; None: every
-    user)."""
-    chosen = workers.correlate(None) if workers is not None else None  # never tied to an enclosing query's users
-    ranked = (
+@functools.cache
+def workers_with_a_requirement_problem() -> Select:
+    """The ids of the workers with a requirement of their framework not verified, or lapsed, on the bound
+    "as_of": :func:`requirement_state` other than "verified", in SQL. Those are not ready (:func:`is_ready`),
+    so the workers list's "ready" filter leaves them out in the database and works out the rest."""
+    newest = _ranked_verifications(None)
+    return (
+        select(User.id)
+        .join(Requirement, Requirement.framework_id == User.framework_id)
+        .outerjoin(newest, and_(newest.c.worker_id == User.id, newest.c.ref == Requirement.ref, newest.c.rank == 1))
+        .where(or_(newest.c.worker_id.is_(None), lapsed_sql(newest.c.expires_on, bindparam("as_of", type_=Date()))))
+        .distinct()
+    )
+
+
+def _ranked_verifications(chosen: Select | None):
+    """Each worker's verifications of each requirement ref ranked newest first (rank 1: the newest, across
+    framework versions, as :func:`newest_verifications`); of the workers ``chosen`` selects, or everyone's."""
+    return (
         select(
             RequirementVerification.worker_id,
             Requirement.ref,
@@ -370,6 +382,16 @@ def _lapsing_statement(workers: Select | None) -> Select:
         .where(*([RequirementVerification.worker_id.in_(chosen)] if chosen is not None else []))
         .subquery()
     )
+
+
+@functools.lru_cache(maxsize=16)  # a few kept statements; bounded should a caller build one per call
+def _lapsing_statement(workers: Select | None) -> Select:
+    """Each worker's newest verification of each requirement ref (across framework versions, as
+    :func:`newest_verifications`), joined to the requirement of their framework, when it has lapsed by the
+    bound "cutoff" (and whether by "as_of"). Built once per ``workers`` (a statement its caller keeps; None: every
+    user)."""
+    chosen = workers.correlate(None) if workers is not None else None  # never tied to an enclosing query's users
+    ranked = _ranked_verifications(chosen)
     return (
         select(
             User.id,
