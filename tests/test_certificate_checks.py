@@ -247,6 +247,8 @@ def test_the_home_list_runs_a_fixed_number_of_queries(client, auth, worker, supe
             page = text_of(client.get("/"))
         assert len(to_check(page)) == 9
         assert count_queries.count == before[reader.id], count_queries.statements
+        # The list, its count and its files in one query: none of them asked for the files on their own.
+        assert not any(s.lstrip().lower().startswith("select evidence_files") for s in count_queries.statements)
 
 
 def test_a_check_binds_to_the_version_seen_and_a_double_click_is_done_once(worker, supervisor):

@@ -825,8 +825,8 @@ class CertificatesToCheck:
 
 
 def certificates_to_check(actor: User) -> CertificatesToCheck:
-    """The certificates waiting for the actor's check: the oldest few and how many in all (two queries: the
-    oldest with the count, their files; the statement kept, as every supervisor's and manager's home asks)."""
+    """The certificates waiting for the actor's check: the oldest few with their files, and how many in all (one
+    query; the statement kept, as every supervisor's and manager's home asks)."""
     if not can_check(actor):
         return CertificatesToCheck([], 0)
     manager = actor.has_role(Role.MANAGER)
@@ -843,10 +843,11 @@ def _certificates_to_check_statement(manager: bool) -> Select:
     # would be worked out over every waiting row joined with its owner; this one the database counts once,
     # from its index of certificates by whether they are checked.
     total = select(func.count(Evidence.id)).where(waiting).correlate(None).scalar_subquery()
+    # Their files joined too (a certificate has one or two): one round trip for the whole list.
     return (
         select(Evidence, total)
         .where(waiting)
-        .options(db.joinedload(Evidence.owner), db.joinedload(Evidence.training_item), db.selectinload(Evidence.files))
+        .options(db.joinedload(Evidence.owner), db.joinedload(Evidence.training_item), db.joinedload(Evidence.files))
         .order_by(Evidence.created_at, Evidence.id)
         .limit(CERTIFICATES_LISTED)
     )
