@@ -996,9 +996,10 @@ def test_a_requirement_of_another_framework_is_404(people, profile_worker):
 # --- The manager's overview ------------------------------------------------------------
 
 
-def test_the_ready_filter_lists_exactly_the_rows_that_say_ready(people):
+def test_the_ready_filter_lists_exactly_the_rows_that_say_ready(people, tmp_path):
     """The filter leaves out in SQL who has a requirement to verify; the rows decide it in Python: the two agree
-    on every state a requirement's newest verification can be in."""
+    on every state a requirement's newest verification can be in, on either framework, and after a new version
+    of the framework (verifications follow the requirement's ref)."""
     _, supervisor, manager, *_ = people
     long_ago = TODAY - timedelta(days=1000)
 
@@ -1022,13 +1023,30 @@ def test_the_ready_filter_lists_exactly_the_rows_that_say_ready(people):
     verification(same_day, manager, "REQ-DBS", verified_on=YESTERDAY, expires_on=None)
     verification(same_day, manager, "REQ-DBS", verified_on=YESTERDAY, expires_on=YESTERDAY)
     verification(worker("Gil One To Go", all_met=False), manager, "REQ-DBS", verified_on=long_ago, expires_on=None)
+    profile = tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    for name, met in (("Hal Profile Met", True), ("Ida Profile Unmet", False)):
+        person = make_user(Role.WORKER, name=name, tier=profile)
+        if met:
+            meet(person, competences("sfh-senior-engagement-worker"), supervisor=supervisor)
+        verify_all(person, manager)
 
-    expected = ["Ann Verified", "Dee Renewed", "Eve Expires Today"]
-    assert [r.worker.name for r in service.overview() if r.ready] == expected
-    assert [r.worker.name for r in service.overview(only="ready")] == expected
-    page = service.overview_page(1, only="ready")
-    assert ([r.worker.name for r in page.items], page.total) == (expected, 3)
-    assert all(r.ready for r in page.items)
+    def check(expected: list[str]) -> None:
+        assert [r.worker.name for r in service.overview() if r.ready] == expected
+        assert [r.worker.name for r in service.overview(only="ready")] == expected
+        page = service.overview_page(1, only="ready")
+        assert ([r.worker.name for r in page.items], page.total) == (expected, len(expected))
+        assert all(r.ready for r in page.items)
+
+    check(["Ann Verified", "Dee Renewed", "Eve Expires Today", "Hal Profile Met"])
+
+    changed = tmp_path / "link-worker.yaml"
+    changed.write_text(
+        LINK_WORKER_FILE.read_text(encoding="utf-8").replace("summary: Three tiers", "summary: The three tiers"),
+        encoding="utf-8",
+    )
+    assert loader.load_file(changed).created  # everyone moves to version 2; their verifications are of version 1
+    db.session.expire_all()
+    check(["Ann Verified", "Dee Renewed", "Eve Expires Today", "Hal Profile Met"])
 
 
 def test_the_overview_shows_progress_readiness_lapses_and_waiting_items(people, profile_worker):

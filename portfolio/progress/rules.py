@@ -38,7 +38,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, load_only
 
 from ..extensions import db
 from ..frameworks.structure import FrozenCompetence, FrozenRequirement, FrozenTier, structures
@@ -320,6 +320,14 @@ def lapsed_sql(expires_on: SQLColumnExpression[date | None], on: SQLColumnExpres
     return and_(expires_on.is_not(None), expires_on < on)
 
 
+def requirement_problem_sql(
+    verification_id: SQLColumnExpression, expires_on: SQLColumnExpression[date | None], on: SQLColumnExpression[date]
+) -> ColumnElement[bool]:
+    """:func:`requirement_state` other than "verified" in SQL: "missing" (no newest verification: an outer join's
+    NULL ``verification_id``) or "lapsed"."""
+    return or_(verification_id.is_(None), lapsed_sql(expires_on, on))
+
+
 @dataclass(frozen=True)
 class LapsingRequirement:
     worker_id: int
@@ -348,17 +356,32 @@ def workers_with_a_lapsed_requirement() -> Select:
     return select(lapsing.c.id).distinct()
 
 
+def ready_workers(candidates: Select, parameters: dict[str, object], on: date) -> list[User]:
+    """Of the workers ``candidates`` selects (User rows, in order, with no loader options), those ready for their
+    next tier on ``on`` (:func:`is_ready`), in the same order.
+
+    A worker with a requirement not verified or lapsed is left out in SQL; the met counts, kept per worker
+    (:func:`next_tier_progress`), decide the rest. The workers are read in part, only what those counts need
+    (a whole row with its tier and framework costs six times as much): read the ones shown whole.
+    """
+    query = candidates.where(User.id.not_in(_workers_with_a_requirement_problem())).options(
+        load_only(User.id, User.tier_id, User.framework_id)
+    )
+    workers = db.session.scalars(query, {**parameters, "as_of": on}).all()
+    progress = next_tier_progress(workers)
+    return [w for w in workers if is_ready(progress[w.id].tier, progress[w.id].required - progress[w.id].met, 0)]
+
+
 @functools.cache
-def workers_with_a_requirement_problem() -> Select:
-    """The ids of the workers with a requirement of their framework not verified, or lapsed, on the bound
-    "as_of": :func:`requirement_state` other than "verified", in SQL. Those are not ready (:func:`is_ready`),
-    so the workers list's "ready" filter leaves them out in the database and works out the rest."""
-    newest = _ranked_verifications(None)
+def _workers_with_a_requirement_problem() -> Select:
+    """The ids of the active workers with a requirement of their framework in another state than "verified" on
+    the bound "as_of"."""
+    newest = _ranked_verifications(select(User.id).where(User.is_worker.is_(True), User.active.is_(True)))
     return (
         select(User.id)
         .join(Requirement, Requirement.framework_id == User.framework_id)
         .outerjoin(newest, and_(newest.c.worker_id == User.id, newest.c.ref == Requirement.ref, newest.c.rank == 1))
-        .where(or_(newest.c.worker_id.is_(None), lapsed_sql(newest.c.expires_on, bindparam("as_of", type_=Date()))))
+        .where(requirement_problem_sql(newest.c.worker_id, newest.c.expires_on, bindparam("as_of", type_=Date())))
         .distinct()
     )
 

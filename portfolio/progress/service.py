@@ -10,7 +10,6 @@ from datetime import date
 
 from flask import abort, current_app
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, select
-from sqlalchemy.orm import load_only
 
 from .. import duties, idempotency, paging
 from ..audit import ledger
@@ -602,10 +601,9 @@ def _overview_query(
     actor: User | None, q: str, framework_id: int | None, only: str
 ) -> tuple[Select, dict[str, object]]:
     """The workers the overview lists, by name, and the values of the statement's parameters (given together,
-    so that no caller can run one without the other)."""
-    # "Ready" reads every candidate, but only what its counts need: a whole row with its tier and framework
-    # costs six times as much (the rows shown are read whole afterwards: _shown).
-    query = _overview_statement(actor is not None, whole=only != "ready")
+    so that no caller can run one without the other). For "ready", the candidates, without their tier and
+    framework: rules.ready_workers decides and reads them (in part); read whole those shown (_shown)."""
+    query = _overview_statement(actor is not None, with_tier=only != "ready")
     if framework_id:
         query = query.where(User.framework_id == framework_id)
     parameters: dict[str, object] = {"actor_id": actor.id} if actor is not None else {}
@@ -614,27 +612,20 @@ def _overview_query(
     elif only == "lapsed":
         query = query.where(User.id.in_(rules.workers_with_a_lapsed_requirement()))
         parameters |= {"as_of": today(), "cutoff": today()}
-    elif only == "ready":
-        # Who has a requirement to verify is not ready: left out in SQL; the met counts decide the rest.
-        query = query.where(User.id.not_in(rules.workers_with_a_requirement_problem()))
-        parameters |= {"as_of": today()}
     matches = name_or_email_matches(q)
     # No search, no new statement: paging keeps what it builds from the one built once (paging._statements).
     return (query.where(*matches) if matches else query), parameters
 
 
 @functools.cache
-def _overview_statement(with_actor: bool, whole: bool) -> Select:
-    """Every active worker with a framework (but the actor), built once per process: the manager's list asks
-    for it on every view, and putting it together cost more than running it. Whole rows with their tier and
-    framework, or (not ``whole``) only who they are and where they stand."""
+def _overview_statement(with_actor: bool, with_tier: bool) -> Select:
+    """Every active worker with a framework (but the actor), with their tier and framework or not, built once per
+    process: the manager's list asks for it on every view, and putting it together cost more than running it."""
     query = select(User).where(User.is_worker.is_(True), User.active.is_(True), User.framework_id.is_not(None))
     if with_actor:
         query = query.where(duties.not_own(User.id, bindparam("actor_id", type_=Integer())))
-    if whole:
+    if with_tier:
         query = query.options(db.joinedload(User.tier), db.joinedload(User.framework))
-    else:
-        query = query.options(load_only(User.id, User.tier_id, User.framework_id))
     return query.order_by(User.name, User.id)
 
 
@@ -664,26 +655,17 @@ def _overview_rows(workers: Sequence[User]) -> list[OverviewRow]:
     return rows
 
 
-def _ready(query: Select, parameters: dict[str, object]) -> list[User]:
-    """The workers of the "ready" filter's ``query`` (every requirement of theirs verified) who have also met every
-    competence of their next tier (rules.is_ready, from the counts kept per worker), in the list's order: read
-    in part (load the rows shown with :func:`_shown`)."""
-    candidates = db.session.scalars(query, parameters).all()
-    progress = rules.next_tier_progress(candidates)
-    return [
-        w for w in candidates if rules.is_ready(progress[w.id].tier, progress[w.id].required - progress[w.id].met, 0)
-    ]
-
-
 def _shown(workers: Sequence[User]) -> list[User]:
-    """``workers`` read whole, with their tier and framework, in the same order (one query)."""
+    """``workers`` (read in part by rules.ready_workers) read whole, with their tier and framework, in the same
+    order: one query, which fills in the columns not read yet."""
+    if not workers:
+        return []
     by_id = {
         w.id: w
         for w in db.session.scalars(
             select(User)
             .where(User.id.in_([w.id for w in workers]))
             .options(db.joinedload(User.tier), db.joinedload(User.framework))
-            .execution_options(populate_existing=True)
         ).unique()
     }
     return [by_id[w.id] for w in workers]
@@ -695,7 +677,7 @@ def overview(
     """Every worker but the actor: progress to the next tier, readiness, lapsed requirements, items waiting (fixed queries)."""
     query, parameters = _overview_query(actor, q, framework_id, only)
     if only == "ready":
-        return _overview_rows(_shown(_ready(query, parameters)))
+        return _overview_rows(_shown(rules.ready_workers(query, parameters, today())))
     return _overview_rows(db.session.scalars(query, parameters).unique().all())
 
 
@@ -707,7 +689,7 @@ def overview_page(
     are all in date are read (no figures), those ready are paged, and only the page's rows are worked out."""
     query, parameters = _overview_query(actor, q, framework_id, only)
     if only == "ready":
-        page = paging.paginate_list(_ready(query, parameters), number)
+        page = paging.paginate_list(rules.ready_workers(query, parameters, today()), number)
         workers = _shown(page.items)
     else:
         page = paging.paginate(query, number, parameters=parameters)
