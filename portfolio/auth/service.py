@@ -31,8 +31,11 @@ def is_email_address(email: str) -> bool:
 
     email-validator checks the syntax as mail servers read it: "a@b" (no dot), "a,b@c.org", a zero-width space
     pasted from a document, or a reserved domain such as "localhost" are typos, not addresses a link could reach.
-    Letters beyond ASCII before the @ are refused too: not every mail server delivers to them.
+    Letters beyond ASCII are refused anywhere in it: smtplib sends to them only through a server that supports
+    SMTPUTF8, and not every one does.
     """
+    if not email.isascii():
+        return False
     try:
         email_validator.validate_email(email, check_deliverability=False, allow_smtputf8=False)
     except email_validator.EmailNotValidError:

@@ -340,10 +340,10 @@ def invite(
     problems = Problems()  # every field's problem in one answer, in the form's order
     name = problems.check(lambda: _clean_name(name), "")
     email = auth_service.normalise_email(email or "")
-    if not auth_service.is_email_address(email):
-        problems.add("email", "Enter an email address in the correct format, like name@example.org")
-    elif len(email) > 254:
+    if len(email) > 254:
         problems.add("email", "Email address must be 254 characters or fewer")
+    elif not auth_service.is_email_address(email):
+        problems.add("email", "Enter an email address in the correct format, like name@example.org")
     roles = problems.check(lambda: _clean_roles(roles), roles)
     supervisor_ids = [i for i in dict.fromkeys(supervisor_ids or []) if i]
     if supervisor_ids and Role.WORKER not in roles:
