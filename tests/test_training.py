@@ -807,7 +807,7 @@ def test_filters_by_status_and_name(client, auth, manager, team, query, names):
         assert [row[0] for row in rows] == names + ["Totals"]
     else:
         assert [row[0] for row in rows] == ["No workers match.", "Totals"]
-        assert set(rows[-1][1:]) == {"No workers"}  # a count of nobody, in words
+        assert set(rows[-1][1:]) == {"No one listed needs this"}  # a count of nobody, in words
     filtered = "status=&" not in query + "&" and "status=nonsense" not in query
     if not names:
         assert status_of(page, "compliance-status") == "No workers match your filters"
@@ -819,7 +819,7 @@ def test_filters_by_status_and_name(client, auth, manager, team, query, names):
 def test_totals_count_the_workers_shown(client, auth, manager, team):
     auth.login_as(manager)
     rows = matrix_rows(text_of(client.get("/training/link-worker/compliance?status=expired")))
-    assert rows[-1] == ["Totals", "1 expired", "1 valid", "None"]
+    assert rows[-1] == ["Totals", "1 expired", "1 valid", "No one listed needs this"]
 
 
 def test_the_filter_offers_the_statuses_in_words(client, auth, manager, team):
