@@ -605,6 +605,9 @@ def test_deactivate_confirm_then_reactivate(client, auth, manager, link_worker_t
     auth.login_as(manager)
     confirm = client.get(f"/people/{person.id}/deactivate")
     assert "Deactivate Pat Person (pat@example.org)?" in confirm.text
+    # What happens to supervision, said as it is: nothing comes back by itself.
+    assert "one starting today or later is removed (the audit log keeps it)" in words(confirm.text)
+    assert "then assign their supervision again: it is not restored by itself" in words(confirm.text)
     assert db.session.get(User, person.id).active is True  # GET changes nothing
     done = client.post(f"/people/{person.id}/deactivate", data={"csrf_token": csrf_token(confirm.text)})
     assert done.status_code == 303
@@ -614,7 +617,9 @@ def test_deactivate_confirm_then_reactivate(client, auth, manager, link_worker_t
     )
     assert db.session.get(User, person.id).active is False
     again = client.post(f"/people/{person.id}/reactivate", data={"csrf_token": csrf_token(page.text)})
-    assert again.status_code == 303 and "Pat Person can sign in again" in client.get(f"/people/{person.id}").text
+    after = words(client.get(f"/people/{person.id}").text)
+    assert again.status_code == 303
+    assert "Pat Person can sign in again. Assign their supervision again if they need it." in after
     assert db.session.get(User, person.id).active is True
 
 

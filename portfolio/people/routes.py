@@ -174,7 +174,9 @@ def _action(person_id: int, use_case, message: str):
 @manager_required
 def reactivate(person_id: int):
     """Let a deactivated person sign in again."""
-    return _action(person_id, service.reactivate, "{name} can sign in again")
+    return _action(
+        person_id, service.reactivate, "{name} can sign in again. Assign their supervision again if they need it."
+    )
 
 
 @bp.post("/<id:person_id>/invitation/resend")
