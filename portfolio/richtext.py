@@ -18,7 +18,31 @@ from markupsafe import Markup, escape
 # an href would otherwise slip past it.
 ALLOWED_TAGS = {"p", "br", "strong", "b", "em", "i", "u", "ul", "ol", "li", "blockquote", "h3", "h4"}
 
-_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>")
+# What counts as markup: the element names of HTML (ammonia's own list, and what a paste or an attack brings
+# that it removes), and Word's namespaced ones (<o:p>). Any other word in angle brackets ("we agreed steps
+# <together>") is text a person typed, kept as text: nh3 would remove it as an unknown tag, without a word.
+_ELEMENTS = frozenset(nh3.ALLOWED_TAGS) | {
+    *("html", "head", "body", "meta", "link", "title", "base", "main", "section", "template", "font", "label"),
+    *("script", "noscript", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math"),
+    *("form", "input", "button", "select", "option", "textarea", "xml"),
+}
+_TAG = re.compile(r"<\s*/?\s*([a-zA-Z][\w:-]*)[^>]*>")
+_BRACKET = re.compile(r"<(?=\s*/?\s*([a-zA-Z][\w:-]*))|<")
+
+
+def _is_element(name: str | None) -> bool:
+    return name is not None and (name.lower() in _ELEMENTS or ":" in name)
+
+
+def _has_markup(text: str) -> bool:
+    return any(_is_element(match.group(1)) for match in _TAG.finditer(text))
+
+
+def _brackets_as_text(html: str) -> str:
+    """``html`` with each "<" that opens no HTML element written as text (&lt;), so that cleaning keeps it."""
+    return _BRACKET.sub(lambda match: "<" if _is_element(match.group(1)) else "&lt;", html)
+
+
 _BLOCK_TAG = re.compile(r"<\s*/?\s*(p|br|ul|ol|li|h3|h4|blockquote|div)\b", re.I)
 _SIMPLE_PARAGRAPHS = re.compile(r"^(<p>.*?</p>\s*)+$", re.S)
 
@@ -59,10 +83,10 @@ def from_user(text: str | None) -> str:
     if not _BLOCK_TAG.search(text):
         # Typed text (perhaps with <b> or <em>): blank lines make paragraphs.
         # Plain text is escaped; inline HTML is left for nh3 to clean.
-        keep = (lambda line: line) if _TAG.search(text) else escape
+        keep = (lambda line: line) if _has_markup(text) else escape
         paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
         text = "".join(f"<p>{'<br>'.join(str(keep(line)) for line in p.split(chr(10)))}</p>" for p in paragraphs)
-    return clean(text)
+    return clean(_brackets_as_text(text))
 
 
 def to_editable(html: str | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import re
 from dataclasses import replace
@@ -50,6 +51,7 @@ from tests.pages import (
     date_fields,
     error_next_to,
     error_summary,
+    escaped_markup,
     files_on_disk,
     map_row,
     options,
@@ -256,6 +258,18 @@ def post_form(client, auth, path: str, data: dict, **kwargs):
     return client.post(
         path, data={"csrf_token": auth.token(path), **data}, content_type="multipart/form-data", **kwargs
     )
+
+
+def test_words_in_angle_brackets_are_shown_as_typed(app, client, auth, worker):
+    typed = "We agreed the steps <together> & wrote them down."
+    data = valid_post("reflection") | {"what_happened": typed}
+    assert post_form(client, auth, "/portfolio/new/reflection", data).status_code == 303
+    evidence = only_evidence()
+    assert evidence.what_happened == "<p>We agreed the steps &lt;together&gt; &amp; wrote them down.</p>"
+    page = client.get(f"/portfolio/{evidence.id}")
+    assert typed in words(page.text) and escaped_markup(page.text) == []
+    edit = client.get(f"/portfolio/{evidence.id}/edit").text
+    assert f">{html.escape(typed, quote=False)}</textarea>" in edit  # the same words to change
 
 
 @pytest.mark.parametrize("kind", ["reflection", "certificate", "supervision-note", "observation", "feedback", "other"])

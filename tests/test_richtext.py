@@ -53,6 +53,25 @@ def test_inline_formatting_in_typed_text_keeps_its_paragraphs():
     assert richtext.from_user("One <b>bold</b>\n\nTwo") == "<p>One <b>bold</b></p><p>Two</p>"
 
 
+@pytest.mark.parametrize(
+    "typed, stored, edited",
+    [
+        ("we agreed steps <together>.", "<p>we agreed steps &lt;together&gt;.</p>", "we agreed steps <together>."),
+        ("<p>a <together> b</p>", "<p>a &lt;together&gt; b</p>", "a <together> b"),
+        ("<b>Bold</b> and <not a tag>", "<p><b>Bold</b> and &lt;not a tag&gt;</p>", None),
+        ("x<b and y", "<p>x&lt;b and y</p>", "x<b and y"),
+        ("<<together>>", "<p>&lt;&lt;together&gt;&gt;</p>", "<<together>>"),
+        ("<p>Pasted from Word<o:p></o:p></p>", "<p>Pasted from Word</p>", "Pasted from Word"),
+    ],
+)
+def test_words_in_angle_brackets_are_kept_as_text(typed, stored, edited):
+    """Only HTML's own elements are markup: "<together>" is something a person wrote, not a tag to drop."""
+    assert richtext.from_user(typed) == stored
+    if edited is not None:
+        assert richtext.to_editable(stored) == edited
+        assert richtext.from_user(edited) == stored  # saved again unchanged
+
+
 def test_blank_input():
     assert richtext.from_user("   ") == ""
     assert richtext.is_blank(richtext.from_user("<script>alert(1)</script>"))
