@@ -3,6 +3,8 @@
 
 PYTHON ?= python3
 PORT ?= 5000
+# Links in emails and on pages (invitations, resets) name the address the app is served on: the port too.
+PUBLIC_URL := $(or $(PORTFOLIO_PUBLIC_URL),http://127.0.0.1:$(PORT))
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .make
@@ -15,9 +17,9 @@ CHROMIUM ?= $(or $(PORTFOLIO_CHROMIUM),/usr/bin/chromium)
 # the task consumer that sends email, stopped together (Ctrl-C).
 run: setup database
 	@echo "Serving the portfolio on http://127.0.0.1:$(PORT) with gunicorn (demo accounts: see README.md)"
-	PORTFOLIO_ENV=development $(BIN)/huey_consumer portfolio.worker.huey --workers 2 --max-delay 2 & consumer=$$!; \
+	PORTFOLIO_ENV=development PORTFOLIO_PUBLIC_URL=$(PUBLIC_URL) $(BIN)/huey_consumer portfolio.worker.huey --workers 2 --max-delay 2 & consumer=$$!; \
 	trap 'kill $$consumer 2>/dev/null' EXIT INT TERM; \
-	PORTFOLIO_ENV=development PORT=$(PORT) $(BIN)/gunicorn --config portfolio/gunicorn_conf.py
+	PORTFOLIO_ENV=development PORTFOLIO_PUBLIC_URL=$(PUBLIC_URL) PORT=$(PORT) $(BIN)/gunicorn --config portfolio/gunicorn_conf.py
 
 # Flask's development server: reloads on code changes; static files by their
 # plain names, uncompressed, so edits show at once (the built copies are removed,
@@ -26,7 +28,7 @@ run: setup database
 dev: setup database
 	PORTFOLIO_ENV=development $(FLASK) digest clean >/dev/null
 	rm -f $(STAMPS)/static
-	PORTFOLIO_ENV=development PORTFOLIO_TASKS_IMMEDIATE=true $(FLASK) run --debug --host 127.0.0.1 --port $(PORT)
+	PORTFOLIO_ENV=development PORTFOLIO_PUBLIC_URL=$(PUBLIC_URL) PORTFOLIO_TASKS_IMMEDIATE=true $(FLASK) run --debug --host 127.0.0.1 --port $(PORT)
 
 # Lint first: a finding stops the run before the (slow) tests.
 test: lint browser

@@ -298,3 +298,27 @@ def test_the_served_app_leaves_its_start_up_heap_out_of_garbage_collection(datab
     assert int(frozen) > 10_000  # the app's modules, mappers and templates' machinery
     assert int(young_before) != 10_000  # Python's default, before the app was built
     assert (int(young), int(older), int(oldest)) == (10_000, int(older_before), int(oldest_before))
+
+
+@pytest.mark.parametrize("target", ["run", "dev"])
+def test_make_serves_with_links_to_its_own_port(target):
+    """An invitation link shown or emailed names the port `make run` serves on (PORT=8000 make run)."""
+    env = {k: v for k, v in os.environ.items() if k != "PORTFOLIO_PUBLIC_URL"}
+    commands = subprocess.run(
+        ["make", "-n", target, "PORT=8123"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    served = [
+        line
+        for line in commands.splitlines()
+        if "gunicorn --config" in line or "flask --app portfolio run" in line or "huey_consumer" in line
+    ]
+    assert served and all("PORTFOLIO_PUBLIC_URL=http://127.0.0.1:8123 " in line for line in served), served
+    mine = subprocess.run(
+        ["make", "-n", target],
+        cwd=PROJECT_ROOT,
+        env=env | {"PORTFOLIO_PUBLIC_URL": "https://portfolio.example.org"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "PORTFOLIO_PUBLIC_URL=https://portfolio.example.org " in mine  # one set for a deployment is kept
