@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from portfolio import PROJECT_ROOT
 from portfolio.audit import ledger
 from portfolio.auth import service as auth_service
 from portfolio.auth import tokens
@@ -24,10 +25,10 @@ from portfolio.models import (
 from portfolio.people import service
 from portfolio.review import service as review_service
 from tests.factories import NEW_PASSWORD, TODAY
-from tests.pages import audit_rows, error_next_to, error_summary, form_key, table_rows, words
+from tests.pages import audit_rows, error_next_to, error_summary, form_key, long_date, table_rows, words
 
 from .conftest import QueryCounter, csrf_token
-from .factories import PASSWORD, assign, link_draft, make_user, tier
+from .factories import PASSWORD, assign, link_draft, make_user, requirements_of, tier
 from .pages import status_of
 
 
@@ -748,3 +749,50 @@ def test_the_same_invite_form_sent_twice_with_email_set_up_says_nothing_of_a_lin
     assert "an email with the link is on its way to wendy@example.org" in shown
     assert "The sign-up link was shown once" not in shown
     assert len(smtp.to("wendy@example.org")) == 1  # one invitation, emailed once
+
+
+def _actions_recorded_about_a_person() -> set[str]:
+    """Every ledger action the code records with a person as its subject (f"user:..."), read from the source."""
+    found: set[str] = set()
+    for path in (PROJECT_ROOT / "portfolio").rglob("*.py"):
+        for first, second in re.findall(
+            r'"([a-z_]+\.[a-z_]+)"(?:\s+if\s[^,]*?\selse\s+"([a-z_]+\.[a-z_]+)")?,\s*f"user:', path.read_text()
+        ):
+            found |= {first, second} - {""}
+    return found
+
+
+def test_every_action_about_a_person_reads_as_words_in_their_history():
+    actions = _actions_recorded_about_a_person()
+    assert {"person.invited", "promotion.approved", "promotion.declined", "credential.issued"} <= actions
+    for action in actions:
+        assert action in service.ACTIONS, f"{action} has no words in people.service.ACTIONS"
+        assert "." not in service.describe(AuditEntry(action=action, details={})), action
+
+
+def test_the_history_says_what_happened_to_a_worker_in_words(client, auth, manager, link_worker_tier):
+    from portfolio.progress import service as progress
+
+    worker = make_user(Role.WORKER, email="pat@example.org", name="Pat Person", tier=link_worker_tier)
+    coach = tier("link-worker", "link-worker-coach")
+    dbs = next(r for r in requirements_of(worker) if r.ref == "REQ-DBS")
+    progress.verify_requirement(
+        manager, worker, dbs, verified_on=TODAY, expires_on=TODAY + timedelta(days=1095), note=""
+    )
+    entries = [
+        AuditEntry(action="promotion.requested", details={"target_tier_id": coach.id}),
+        AuditEntry(action="promotion.recommended", details={"supports": False}),
+        AuditEntry(action="promotion.approved", details={"target_tier_id": coach.id, "effective_on": "2026-04-01"}),
+        AuditEntry(action="credential.issued", details={"tier": "Link Worker Coach"}),
+    ]
+    assert [service.describe(e) for e in entries] == [
+        "Asked to become Link Worker Coach",
+        "Did not recommend the promotion",
+        "Approved the promotion to Link Worker Coach, from 1 April 2026",
+        "Issued a credential for Link Worker Coach",
+    ]
+    auth.login_as(manager)
+    page = words(client.get(f"/people/{worker.id}").text)
+    until = long_date(TODAY + timedelta(days=1095))
+    assert f"Maya Manager Verified requirement REQ-DBS, in date until {until}" in page
+    assert "requirement.verified" not in page

@@ -10,7 +10,7 @@ cannot both pass the check.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from flask import abort, current_app
@@ -29,6 +29,7 @@ from ..extensions import db
 from ..models import AuditEntry, Framework, Invitation, Role, SupervisionAssignment, Tier, User
 from ..notifications.service import Mail, email_after_commit
 from ..supervision import service as supervision
+from ..templating import long_date
 from .search import name_or_email_matches
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -185,6 +186,8 @@ def person_history(person: User, limit: int = 50) -> list[tuple[AuditEntry, str 
     ]
 
 
+# Every action the ledger records about a person (subject "user:<id>"), as their page says it. A test reads
+# the code for ledger.record(..., f"user:...") calls, so an action added without words here fails it.
 ACTIONS = {
     "person.invited": "Invited",
     "person.invitation_resent": "Sent a new invitation",
@@ -193,6 +196,19 @@ ACTIONS = {
     "person.deactivated": "Deactivated",
     "person.reactivated": "Reactivated",
     "person.changed": "Changed",
+    "password.changed": "Changed their password",
+    "password.reset": "Set a new password from a reset link",
+    "mfa.reset": "Reset their sign-in second factors",
+    "promotion.requested": "Asked for promotion",
+    "promotion.recommended": "Recommended on a promotion request",
+    "promotion.approved": "Approved a promotion",
+    "promotion.declined": "Declined a promotion",
+    "requirement.verified": "Verified a requirement",
+    "credential.issued": "Issued a credential",
+    "credential.revoked": "Revoked a credential",
+    "appraisal.started": "Started an appraisal",
+    "appraisal.changed": "Changed an appraisal",
+    "appraisal.signed": "Signed an appraisal",
 }
 
 
@@ -210,18 +226,38 @@ def _shown(key: str, value) -> str:
     return str(value)
 
 
+def _day(value: object) -> str:
+    return long_date(date.fromisoformat(value)) if isinstance(value, str) else ""
+
+
 def describe(entry: AuditEntry) -> str:
-    """A ledger row about a person, in words: "Changed name from A to B"."""
-    text = ACTIONS.get(entry.action, entry.action)
-    if entry.action == "person.changed":
-        names = {"name": "name", "roles": "roles", "framework_id": "framework", "tier_id": "tier"}
-        parts = [
-            f"{names.get(key, key)} from {_shown(key, change.get('before'))} to {_shown(key, change.get('after'))}"
-            for key, change in entry.details.items()
-            if isinstance(change, dict)
-        ]
-        text = f"Changed {'; '.join(parts)}"
-    return text
+    """A ledger row about a person, in words: "Changed name from A to B", "Asked to become Link Worker Coach"."""
+    details = entry.details or {}
+    tier = _shown("tier_id", details.get("target_tier_id")) if details.get("target_tier_id") else None
+    match entry.action:
+        case "person.changed":
+            names = {"name": "name", "roles": "roles", "framework_id": "framework", "tier_id": "tier"}
+            parts = [
+                f"{names.get(key, key)} from {_shown(key, change.get('before'))} to {_shown(key, change.get('after'))}"
+                for key, change in details.items()
+                if isinstance(change, dict)
+            ]
+            return f"Changed {'; '.join(parts)}"
+        case "promotion.requested" if tier:
+            return f"Asked to become {tier}"
+        case "promotion.recommended":
+            return "Recommended the promotion" if details.get("supports") else "Did not recommend the promotion"
+        case "promotion.approved" if tier:
+            since = _day(details.get("effective_on"))
+            return f"Approved the promotion to {tier}" + (f", from {since}" if since else "")
+        case "promotion.declined" if tier:
+            return f"Declined the promotion to {tier}"
+        case "requirement.verified" if details.get("requirement"):
+            until = _day(details.get("expires_on"))
+            return f"Verified requirement {details['requirement']}" + (f", in date until {until}" if until else "")
+        case "credential.issued" if details.get("tier"):
+            return f"Issued a credential for {details['tier']}"
+    return ACTIONS.get(entry.action, entry.action.replace(".", " ").replace("_", " ").capitalize())
 
 
 # --- Checks shared by invite and change -------------------------------------------------
