@@ -42,7 +42,7 @@ from portfolio.review.service import CompetenceOutcome
 from portfolio.supervision import service as supervision
 from tests.conftest import verify_cli
 from tests.factories import HASH, TODAY, audit, competence, execute, make_user, tier
-from tests.pages import text_of
+from tests.pages import text_of, words
 
 # --- a world made by the real use cases ---------------------------------------------------------
 
@@ -689,6 +689,7 @@ def test_verify_now_keeps_the_result_and_shows_it(client, auth, chain):
     page = text_of(client.get("/audit/"))
     assert "The audit ledger held: 5 rows and 0 records checked" in page
     assert "Held" in page and "Maya Manager" in page and "Last verified" in page
+    assert "First problem None found Problems found 0" in words(page)  # a count of 0 is shown, not left blank
 
 
 def test_the_page_shows_a_failed_scheduled_check(client, auth, runner, chain):

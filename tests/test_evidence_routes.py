@@ -480,6 +480,7 @@ def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worke
     page = text_of(response)
     assert error_next_to(page, "cpd_hours") == "Error: Enter CPD hours as a number, like 7.5"
     assert [message for _, message in error_summary(page)] == ["Enter CPD hours as a number, like 7.5"]
+    assert f'name="cpd_hours" type="text" value="{hours}"' in page  # what was typed, to correct
 
 
 def test_a_form_shown_again_says_which_files_to_choose_again(app, client, auth, worker):
@@ -1194,6 +1195,9 @@ def test_delete_a_draft_through_the_routes(app, client, auth, worker):
     assert "Deleted: Safeguarding adults level 2" in text_of(client.get(response.headers["Location"]))
     assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     assert files_on_disk(app) == []
+    without_files = make_item(worker, EvidenceKind.REFLECTION)
+    page = words(text_of(client.get(f"/portfolio/{without_files.id}/delete")))
+    assert "The draft and its links to competences will be deleted." in page
 
 
 def test_edit_a_draft_through_the_routes(app, client, auth, worker):

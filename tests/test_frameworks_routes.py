@@ -325,6 +325,8 @@ def test_editing_to_a_duplicate_is_refused(client, manager, auth, frameworks):
     assert "This competence is already in the profile" in response.text
     db.session.expire_all()
     assert db.session.get(Competence, competence.id).statement == "Original"
+    locality = text_of(client.get(f"/frameworks/{framework.id}")).split('id="locality-specific"', 1)[1]
+    assert "1 competence." in locality
     # Saving it unchanged is not a duplicate of itself.
     same = client.post(
         url, data={"csrf_token": auth.token(url), "statement": "Original", "principle": "P", "function": "F"}

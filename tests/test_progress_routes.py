@@ -385,7 +385,7 @@ def test_the_supervisor_sees_the_recommend_form_and_recommends(client, auth, peo
     assert (rec.supervisor_id, rec.supports, rec.reasons) == (supervisor.id, True, "Ready and able")
     page = words(text_of(client.get(f"/progress/workers/{worker.id}")))
     assert "Recommendation recorded" in page
-    assert "Supports Sam Supervisor: Ready and able" in page
+    assert "Recommended by Sam Supervisor: Ready and able" in page
     assert "Save recommendation" not in page  # only once
 
 

@@ -337,7 +337,7 @@ def _reasons(text: str | None, field_name: str, required_message: str | None) ->
         raise FieldError(field_name, required_message)
     if len(text) > REASONS_MAX:
         raise FieldError(field_name, f"The reasons must be {REASONS_MAX:,} characters or fewer")
-    anonymity.require_anonymous(field_name, "The reasons", text)
+    anonymity.require_anonymous(field_name, "What you wrote", text)  # one thing: "... contains ..."
     return text
 
 
