@@ -48,7 +48,17 @@ from tests.factories import (
     sent_days_ago,
     tier,
 )
-from tests.pages import audit_rows, error_next_to, long_date, reload, row_counts, status_of, text_of, words
+from tests.pages import (
+    audit_rows,
+    error_next_to,
+    long_date,
+    reload,
+    row_counts,
+    status_of,
+    summary_links,
+    text_of,
+    words,
+)
 
 DESCRIPTION = "I set up a weekly walking group with the local allotment society."
 
@@ -763,6 +773,10 @@ def test_every_missing_choice_is_shown_at_once(client, auth, frameworks):
     assert "Choose whether to sign off the item or return it for changes" in error_next_to(page, "outcome")
     summary = page.split("There is a problem", 1)[1].split("</ul>", 1)[0]
     assert f'href="#competence-{s.first.id}-accepted"' in summary
+    # Each line of the summary names its competence: not the same words twice.
+    named = [m for m in summary_links(page) if m.startswith("Choose accepted or not accepted: ")]
+    assert len(set(named)) == 2
+    assert {m.split(": ", 1)[1][:25] for m in named} == {c.statement[:25] for c in (s.first, s.second)}
     assert f'href="#competence-{s.second.id}-accepted"' in summary
     assert row_counts() == before
 
