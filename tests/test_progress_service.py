@@ -734,6 +734,33 @@ def test_two_current_supervisors_may_each_recommend(people, open_request):
     assert count(PromotionRecommendation) == 2
 
 
+def test_notices_asking_for_a_recommendation_or_a_decision_are_done_with_when_it_is_given(people):
+    """Nobody is left a "New" notice asking for something already done."""
+    worker, supervisor, manager, other_manager, _ = people
+    second = make_user(Role.SUPERVISOR, name="Tay Second")
+    assign(second, worker, SUPERVISED_SINCE)
+    make_ready(worker, supervisor, manager)
+    request = service.request_promotion(db.session.get(User, worker.id))
+
+    def unread(person: User) -> list[str]:
+        return [n.message for n in notices(person) if n.read_at is None]
+
+    assert unread(supervisor) and unread(second)
+    service.recommend(supervisor, request, supports=True, reasons="Ready")
+    assert unread(supervisor) == []  # given
+    assert unread(second) == ["Wren Worker asked to become Link Worker Coach: your recommendation is needed"]
+    assert unread(manager) and unread(other_manager)
+
+    service.decide_promotion(
+        manager, db.session.get(PromotionRequest, request.id), approved=True, effective_on=TODAY, reasons=""
+    )
+    assert unread(second) == [] and unread(manager) == [] and unread(other_manager) == []  # decided
+    assert unread(worker) == [
+        "Your request to become Link Worker Coach was approved",
+        "You have a credential for Link Worker Coach: download it for your wallet",
+    ]
+
+
 def test_recommending_for_someone_who_is_not_a_supervisee_is_404_and_writes_nothing(people, open_request):
     worker, supervisor, manager, other_manager, stranger = people
     former = make_user(Role.SUPERVISOR, name="Flo Former")

@@ -250,6 +250,16 @@ def mark_read(user: User, notice: Notification | None = None) -> None:
     db.session.commit()
 
 
+def settled(url: str, user: User | None = None) -> None:
+    """The unread notices that lead to ``url`` (the user's, or everyone's) asked for something now done:
+    marked read in the caller's transaction, so nobody is left a "New" notice about a matter closed."""
+    _forget_unread_count()
+    query = update(Notification).where(Notification.url == url, Notification.read_at.is_(None))
+    if user is not None:
+        query = query.where(Notification.user_id == user.id)
+    db.session.execute(query.values(read_at=utcnow()))
+
+
 # --- Email frequency and the daily digest -------------------------------------------------------
 
 FREQUENCY_FIELD = "email_frequency"

@@ -377,13 +377,15 @@ def recommend(
         request_id=request.id,
         supports=supports,
     )
+    request_page = notifications.path_for("progress.worker", worker_id=request.worker_id)
+    notifications.settled(request_page, actor)  # "your recommendation is needed": given
     for manager in supervision.people_with_role(Role.MANAGER):
         if duties.is_own(manager, request.worker_id):
             continue  # a worker-manager is not asked to decide their own request
         notifications.notify(
             manager,
             f"{actor.name} {'supports' if supports else 'does not yet support'} {request.worker.name}’s promotion request",
-            notifications.path_for("progress.worker", worker_id=request.worker_id),
+            request_page,
             email_subject="A promotion request is ready for your decision",
         )
     db.session.commit()
@@ -460,6 +462,8 @@ def decide_promotion(
         target_tier_id=request.target_tier_id,
         effective_on=effective_on.isoformat() if approved and effective_on else None,
     )
+    # Decided: every notice still asking someone to recommend or decide on it is done with.
+    notifications.settled(notifications.path_for("progress.worker", worker_id=worker.id))
     notifications.notify(
         worker,
         f"Your request to become {request.target_tier.name} was {'approved' if approved else 'declined'}",
