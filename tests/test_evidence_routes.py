@@ -42,6 +42,8 @@ from tests.factories import (
     competence,
     competences,
     make_user,
+    meet,
+    not_accept,
     send_for_review,
     tier,
 )
@@ -1443,6 +1445,16 @@ def test_the_maps_rows_are_rendered_once_per_filter_and_then_kept(client, map_wo
     assert rendered.count(MAP) == 2
     assert without_tokens(text_of(client.get("/portfolio/map"))) == without_tokens(first)  # the map is still kept
     assert rendered.count(MAP) == 2
+
+
+def test_the_map_says_signed_off_as_what_counts(client, auth, worker, supervisor):
+    """An item signed off without accepting a competence does not count for it, and the map says so."""
+    first, second = competence("PS-LW-01"), competence("PS-LW-02")
+    meet(worker, [first], supervisor=supervisor)
+    not_accept(worker, [second], supervisor=supervisor)
+    page = text_of(client.get("/portfolio/map"))
+    assert map_row(page, first.statement) == f"{first.statement} 1 1 accepted Met"
+    assert map_row(page, second.statement) == f"{second.statement} 1 1 signed off, not accepted for this In progress"
 
 
 def test_a_change_to_the_portfolio_shows_on_the_map_at_once(client, auth, map_world):

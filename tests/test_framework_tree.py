@@ -202,7 +202,7 @@ def test_every_view_agrees_after_a_new_framework_version(client, auth, upgraded)
 
     # The competence map: items per statement by status, and the statement's status.
     page = text_of(client.get("/portfolio/map"))
-    assert map_row(page, NEW_STATEMENT) == f"{NEW_STATEMENT} 2 1 draft 1 signed off Met"
+    assert map_row(page, NEW_STATEMENT) == f"{NEW_STATEMENT} 2 1 draft 1 accepted Met"
     assert map_row(page, three.statement) == f"{three.statement} 2 2 draft In progress"
     assert map_row(page, two.statement) == f"{two.statement} 0 No evidence Not started"
 
