@@ -954,6 +954,25 @@ def test_link_unlink_and_note_through_the_links_page(client, auth, worker):
     assert reload(evidence).links == []
 
 
+def test_a_refused_note_is_shown_under_its_competence_with_what_was_typed(client, auth, worker):
+    """Not above the whole list, and not lost: the person corrects it where they typed it."""
+    evidence = make_item(worker)
+    path = f"/portfolio/{evidence.id}/links"
+    target = competence("PS-LW-09")
+    typed = f"Rang her on NHS number {NHS_NUMBER}"
+    response = client.post(
+        path, data={"csrf_token": auth.token(path), "competence_id": target.id, "note": typed, "q": "crisis"}
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    item = page.split(f'id="pick-{target.id}"', 1)[1].split("</li>", 1)[0]
+    assert "possible NHS number" in error_next_to(item, f"note-new-{target.id}")
+    assert f'value="{typed}"' in item
+    assert summary_links(page) == {words(m): f"note-new-{target.id}" for m in summary_links(page)}
+    assert 'id="note-error"' not in page  # not also above the list
+    assert reload(evidence).links == []
+
+
 def test_bad_links_are_refused_on_the_page(client, auth, worker):
     evidence = make_item(worker)
     path = f"/portfolio/{evidence.id}/links"

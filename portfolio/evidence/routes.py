@@ -428,8 +428,11 @@ def _links_page(
     refusal: Refusal | None = None,
     link_all_form: LinkAllForm | None = None,
 ):
-    """The links page; a refused note shows next to the note of link ``note_link_id``, other refusals in the summary."""
-    picker_form = PickerForm(request.args)
+    """The links page; a refused note shows next to the note of link ``note_link_id``, other refusals in the summary.
+
+    The picker shows the search in the address or, for a form refused, the one it was sent from (its hidden
+    fields: PICKER_STATE), so a refused note is shown again under its own competence."""
+    picker_form = PickerForm(request.values)
     picker_form.validate()
     q = (picker_form.q.data or "") if not picker_form.q.errors else ""
     results = service.picker(
@@ -438,7 +441,7 @@ def _links_page(
         q=q,
         group_id=picker_form.group.data or None,
         tier_id=picker_form.tier.data or None,
-        page=paging.requested_page(),
+        page=paging.page_number(request.values.get("page")),
     )
     service.load_links(evidence)
     groups, tiers = service.picker_choices(current_user)
@@ -489,6 +492,8 @@ def add_link(evidence_id: int):
             return _links_page(evidence, form, status=422, refusal=Refusal(error.message, "linked"))
         except FieldError as error:
             show_on_form(form, error)
+            # The note is shown again in its own box, under its competence: the summary links there.
+            form.note.id = f"note-new-{form.competence_id.data}"
         else:
             flash(f"Linked to: {link.competence.statement}", "success")
             return _back_to_picker(evidence)
