@@ -235,7 +235,7 @@ SERVICE_CASES = [
         "recommendation reasons",
         lambda s: progress_service.recommend(s["supervisor"], s["request"], supports=False, reasons=IDENTIFYING),
         "reasons",
-        "The reasons",
+        "What you wrote",
     ),
     (
         "promotion decision reasons",
@@ -243,7 +243,7 @@ SERVICE_CASES = [
             s["manager"], s["request"], approved=False, effective_on=None, reasons=IDENTIFYING
         ),
         "reasons",
-        "The reasons",
+        "What you wrote",
     ),
     (
         "verification note",
@@ -480,7 +480,7 @@ ROUTE_CASES = [
         lambda s: f"/progress/requests/{s['request'].id}/recommend",
         lambda s: {"supports": "no", "reasons": IDENTIFYING},
         "reasons",
-        "The reasons",
+        "What you wrote",
     ),
     (
         "verification note",
