@@ -91,20 +91,34 @@ def show_on_form(form: FlaskForm, error: FieldError) -> None:
     each message next to its own field.
     """
     for field_name, message in error.by_field().items():
-        target_form, name, entries = form, field_name, None
-        row = re.fullmatch(r"(\w+?)-(\d+)-(\w+)", field_name)
-        if getattr(form, field_name, None) is None and row and getattr(form, row.group(1), None) is not None:
-            entries = getattr(form, row.group(1))
-            if int(row.group(2)) >= len(entries):
-                raise error
-            target_form, name = entries[int(row.group(2))].form, row.group(3)
-        field = getattr(target_form, name, None)
-        if field is None:
+        found = _field_of(form, field_name)
+        if found is None:
             raise error
+        field, entries = found
         field.errors = [*field.errors, message]
         if entries is not None:
             # A FieldList keeps the errors it found when validated: recount them.
             entries.errors = [entry.errors for entry in entries]
+
+
+def has_errors(form: FlaskForm, field_name: str) -> bool:
+    """Whether the form already shows a message next to ``field_name`` (named as :func:`show_on_form` names it)."""
+    found = _field_of(form, field_name)
+    return found is not None and bool(found[0].errors)
+
+
+def _field_of(form: FlaskForm, field_name: str):
+    """The field ``field_name`` names (``<list>-<row>-<field>`` for a row of a FieldList), with that FieldList;
+    None when the form has no such field."""
+    target_form, name, entries = form, field_name, None
+    row = re.fullmatch(r"(\w+?)-(\d+)-(\w+)", field_name)
+    if getattr(form, field_name, None) is None and row and getattr(form, row.group(1), None) is not None:
+        entries = getattr(form, row.group(1))
+        if int(row.group(2)) >= len(entries):
+            return None
+        target_form, name = entries[int(row.group(2))].form, row.group(3)
+    field = getattr(target_form, name, None)
+    return None if field is None else (field, entries)
 
 
 ERROR_PAGES = {

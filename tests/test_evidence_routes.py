@@ -485,6 +485,49 @@ def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worke
     assert f'name="cpd_hours" type="text" value="{hours}"' in page  # what was typed, to correct
 
 
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (  # the form refuses the hours; the service the date, the file and the competences
+            {
+                "cpd_hours": "three",
+                **date_fields("occurred_on", date.today() + timedelta(days=1)),
+                **date_fields("expires_on", None),
+                "files": [],
+                "action": "send",
+            },
+            {
+                "occurred_on-day": "The date must be today or in the past",
+                "cpd_hours": "Enter CPD hours as a number, like 7.5",
+                "files": "Select the certificate file",
+                "competence_ids": service.NO_COMPETENCE_TO_SEND,
+            },
+        ),
+        (  # the form refuses the hours; the service the expiry and the file's type
+            {
+                "cpd_hours": "three",
+                **date_fields("expires_on", EVENT_DAY - timedelta(days=1)),
+                "files": (io.BytesIO(b"not a certificate"), "cert.pdf"),
+            },
+            {
+                "expires_on-day": "The expiry date must be the same as or after the date completed",
+                "cpd_hours": "Enter CPD hours as a number, like 7.5",
+                "files": WRONG_KIND,
+            },
+        ),
+    ],
+)
+def test_a_new_certificate_names_every_problem_in_one_answer(app, client, auth, worker, changes, expected):
+    """Not one batch a submission (the form's own rules first, then the service's): a helper needed six."""
+    response = post_form(client, auth, "/portfolio/new/certificate", {**valid_post("certificate"), **changes})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert {href: message for message, href in summary_links(page).items()} == expected
+    assert 'value="three"' in page  # what was typed, to correct
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
+    assert files_on_disk(app) == []
+
+
 def test_a_form_shown_again_says_which_files_to_choose_again(app, client, auth, worker):
     """A browser never fills a file box in again: the page names the files that were not kept."""
     data = {**valid_post("other"), "title": "", "files": [(io.BytesIO(PDF), "plan.pdf"), (io.BytesIO(PDF), "map.pdf")]}

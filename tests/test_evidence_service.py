@@ -220,6 +220,34 @@ def test_create_certificate_with_its_file(app, worker):
     assert (upload_folder(app) / row.stored_name).read_bytes() == PDF
 
 
+def test_a_new_item_is_refused_with_every_problem_at_once_and_leaves_no_file(app, worker):
+    """The values, the kind's own rules, identifying details, the competences and the files: one answer."""
+    good, bad = upload(), upload(b"not a certificate", "second.pdf")
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(
+            worker,
+            EvidenceKind.CERTIFICATE,
+            certificate_input(provider="", expires_on=date(2026, 3, 1), cpd_hours=Decimal("5000")),
+            [good, bad],
+            link_competence_ids=[],
+            to_send=True,
+            today=PINNED_TODAY,
+        )
+    assert error.value.by_field() == {
+        "provider": "Enter the training provider",
+        "expires_on": "The expiry date must be the same as or after the date completed",
+        "cpd_hours": "CPD hours must be between 0 and 1,000",
+        "competence_ids": service.NO_COMPETENCE_TO_SEND,
+        "files": "The selected file must be a PDF, PNG, JPEG or DOCX",
+    }
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
+    assert files_on_disk(app) == []  # the good file was read and let go too
+
+    problems = service.problems_of_new(worker, EvidenceKind.CERTIFICATE, certificate_input(title=f"For {NHS_NUMBER}"))
+    assert list(problems) == ["title", "files"]  # an identifying detail, and no file
+    assert files_on_disk(app) == [] and row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
+
+
 def test_create_certificate_without_expiry_or_hours(app, worker):
     evidence = make_certificate(worker, expires_on=None, cpd_hours=None)
     stored = reload(evidence)

@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from .. import clock, paging
 from ..access import role_required
-from ..errors import FieldError, FieldErrors, Refusal, show_on_form
+from ..errors import FieldError, FieldErrors, Refusal, has_errors, show_on_form
 from ..fields import choices
 from ..models import EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
@@ -198,30 +198,38 @@ def new(kind: str):
     action = request.form.get("action", "draft")
     if form.is_submitted() and action == "suggest":
         pass  # nothing saved or checked: the page comes back with suggestions (JavaScript off)
-    elif form.validate_on_submit() and ticked.validate():
-        try:
-            evidence = service.create_evidence(
+    elif form.is_submitted():
+        valid = form.validate() & ticked.validate()  # both: each form shows its own messages
+
+        def as_sent(use_case, **more):
+            """``use_case`` (creating, or only checking) on what the form holds."""
+            return use_case(
                 current_user,
                 evidence_kind,
                 _input_from(form),
                 request.files.getlist("files"),
                 link_competence_id=competence.id if competence else None,
                 link_competence_ids=ticked.ids(),
-                form_key=form.form_key.data,
                 to_send=action == "send",
+                **more,
             )
-        except FieldError as error:
-            errors = error.by_field()
-            if "competence_ids" in errors:  # the ticked competences are a form of their own
-                show_on_form(ticked, FieldError("competence_ids", errors.pop("competence_ids")))
-            if errors:
-                show_on_form(form, FieldErrors(errors))
-            findings = getattr(error, "findings", None)  # anonymity findings, for the page
-        else:
-            if action == "send":  # check your answers, then send
-                return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
-            flash(f"{evidence_kind.label} saved as a draft", "success")
-            return redirect(url_for(".links", evidence_id=evidence.id), code=303)
+
+        if not valid and not form.csrf_token.errors:
+            # The service's own rules (a date in the future, the files, the competences...) for the fields the
+            # form let through: the page names every problem at once, not one batch a submission.
+            problems = as_sent(service.problems_of_new)
+            _show_new_problems(form, ticked, {f: m for f, m in problems.items() if not _has_errors(form, ticked, f)})
+        elif valid:
+            try:
+                evidence = as_sent(service.create_evidence, form_key=form.form_key.data)
+            except FieldError as error:
+                _show_new_problems(form, ticked, error.by_field())
+                findings = getattr(error, "findings", None)  # anonymity findings, for the page
+            else:
+                if action == "send":  # check your answers, then send
+                    return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
+                flash(f"{evidence_kind.label} saved as a draft", "success")
+                return redirect(url_for(".links", evidence_id=evidence.id), code=303)
     return render(
         "evidence/form.html",
         status=422 if form.errors or ticked.errors else 200,
@@ -233,6 +241,20 @@ def new(kind: str):
         findings=findings,
         **_suggestions_for(entry, request.form, ticked.ids()),
     )
+
+
+def _has_errors(form, ticked, field: str) -> bool:
+    """Whether the form (or the ticked competences) already says something about ``field``."""
+    return has_errors(ticked if field == "competence_ids" else form, field)
+
+
+def _show_new_problems(form, ticked, errors: dict[str, str]) -> None:
+    """A new item's refusals next to their fields: the ticked competences are a form of their own."""
+    errors = dict(errors)
+    if "competence_ids" in errors:
+        show_on_form(ticked, FieldError("competence_ids", errors.pop("competence_ids")))
+    if errors:
+        show_on_form(form, FieldErrors(errors))
 
 
 @bp.get("/new/<kind>/suggestions")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -161,17 +162,29 @@ def _clean_input(
     The messages are the kind's form's (``kinds.Kind.required_message``): the
     form shows them first, and a caller without a form gets the same ones.
 
-    :raises FieldError: on the first problem, naming its field.
+    :raises FieldErrors: naming every field with a problem, each with its first.
     """
     entry = kinds.get(kind)
     if entry.prepare:
         data = entry.prepare(data)
-    values: dict[str, Any] = {name: _typed(entry, name, getattr(data, name)) for name in entry.plain_columns}
-    values["occurred_on"] = _past_date(data.occurred_on, today)
-    values.update({name: _written(entry, name, getattr(data, name)) for name in entry.text_columns})
+    problems = Problems()
+    values: dict[str, Any] = {
+        name: problems.check(functools.partial(_typed, entry, name, getattr(data, name)), "")
+        for name in entry.plain_columns
+    }
+    values["occurred_on"] = problems.check(lambda: _past_date(data.occurred_on, today), None)
+    values.update(
+        {
+            name: problems.check(functools.partial(_written, entry, name, getattr(data, name)), "")
+            for name in entry.text_columns
+        }
+    )
     values["is_private"] = entry.confirmable and data.is_private
-    if entry.clean:
-        values.update(entry.clean(actor, data, values, current))
+    if entry.clean:  # a kind's own rules read the date as given (None when it is refused above)
+        clean = entry.clean
+        kind_values: dict[str, Any] = problems.check(lambda: clean(actor, data, values, current), {})
+        values.update(kind_values)
+    problems.raise_if_any()
     return values
 
 
@@ -229,25 +242,38 @@ def _clean_actions(data: EvidenceInput) -> list[SupervisionAction]:
     return actions
 
 
-def _check_anonymity(
-    kind: EvidenceKind, values: dict[str, Any], actions: list[SupervisionAction], confirmed: bool, today: date
+def _refuse_identifying(
+    kind: EvidenceKind, values: dict[str, Any], actions: list[SupervisionAction], today: date, problems: Problems
 ) -> None:
-    """No free-text field may identify a person supported.
+    """No free-text field may identify a person supported: every field (and agreed action) that holds such a
+    detail, into ``problems``.
 
-    The title and the short fields are shown in lists, queues, notifications
-    and documents, so what they hold is always refused. A reflection's
-    prompts may keep a flagged detail the author confirms is not about a
-    person they support (their service's phone number); a private
-    reflection's prompts are seen by nobody else and are checked when it is
-    made shareable.
+    The title and the short fields are shown in lists, queues, notifications and documents, so what they hold is
+    always refused. A reflection's prompts may keep a flagged detail the author confirms is not about a person
+    they support (their service's phone number): :func:`_check_confirmable`, asked last. A private reflection's
+    prompts are seen by nobody else and are checked when it is made shareable.
+    """
+    problems.check(lambda: _check_fixed_fields(kind, values, today), None)
+    for index, action in enumerate(actions):
+        problems.check(
+            functools.partial(
+                anonymity.require_anonymous,
+                f"actions-{index}-description",
+                "Action",
+                action.description,
+                today=today,
+            ),
+            None,
+        )
 
-    :raises IdentifyingDetails: naming the first field that holds one.
-    :raises AnonymityCheckNeeded: with the prompts' findings, unless confirmed.
+
+def _check_confirmable(kind: EvidenceKind, values: dict[str, Any], confirmed: bool, today: date) -> None:
+    """A reflection's prompts may keep a flagged detail once its author confirms it is not about a person they
+    support: asked after every other problem is put right.
+
+    :raises AnonymityCheckNeeded: with the prompts' findings, unless confirmed (or private).
     """
     entry = kinds.get(kind)
-    _check_fixed_fields(kind, values, today)
-    for index, action in enumerate(actions):
-        anonymity.require_anonymous(f"actions-{index}-description", "Action", action.description, today=today)
     if not entry.confirmable or values["is_private"] or confirmed:
         return
     findings = find_identifiers_in(values, today=today, kind=kind)
@@ -266,13 +292,25 @@ def _check_fixed_fields(
     """Refuse identifying details in every free-text field that cannot be confirmed (all but a reflection's prompts).
 
     ``field`` puts the message on one form field (the submit page's) instead of each field's own.
+
+    :raises FieldErrors: every field that holds one (with ``field``, the first).
     """
     entry = kinds.get(kind)
+    problems = Problems()
     for name in entry.plain_columns + (() if entry.confirmable else entry.text_columns):
         text = values.get(name) if isinstance(values, dict) else getattr(values, name)
-        anonymity.require_anonymous(
-            field or name, entry.field_label(name), text, html=name in entry.text_columns, today=today
+        problems.check(
+            functools.partial(
+                anonymity.require_anonymous,
+                field or name,
+                entry.field_label(name),
+                text,
+                html=name in entry.text_columns,
+                today=today,
+            ),
+            None,
         )
+    problems.raise_if_any()
 
 
 def find_identifiers_in(
@@ -380,6 +418,83 @@ NO_COMPETENCE_TO_SEND = (
 )
 
 
+@dataclass
+class _NewItem:
+    """A new item's checked parts: its columns, agreed actions, files (staged) and competences to link."""
+
+    values: dict[str, Any]
+    actions: list[SupervisionAction]
+    staged: list[files.StagedFile]
+    competences: list[Competence]
+
+
+def _checked_new(
+    actor: User,
+    kind: EvidenceKind,
+    data: EvidenceInput,
+    uploads: Iterable[FileStorage],
+    link_competence_id: int | None,
+    link_competence_ids: Iterable[int],
+    to_send: bool,
+    today: date,
+) -> _NewItem:
+    """Every rule a new item must meet but the confirmable anonymity check (asked last): the values, the
+    agreed actions, identifying details, the competences and the files, all in one answer.
+
+    :raises FieldErrors: for every field with a problem; no staged file is left then.
+    """
+    entry = kinds.get(kind)
+    problems = Problems()
+    values: dict[str, Any] = problems.check(lambda: _clean_input(actor, kind, data, today), {})
+    actions: list[SupervisionAction] = problems.check(lambda: _clean_actions(data), []) if entry.has_actions else []
+    if values:  # read as typed: identifying details are looked for once the values are good
+        _refuse_identifying(kind, values, actions, today, problems)
+    none: list[Competence] = []
+    first = problems.check(
+        lambda: [_competence_of_framework(actor, link_competence_id, "title")] if link_competence_id else none, none
+    )
+    link_competence_ids = list(link_competence_ids)
+    ticked = [i for i in dict.fromkeys(link_competence_ids) if i != link_competence_id]
+    chosen = problems.check(
+        lambda: _competences_of_framework(actor, ticked, "competence_ids") if ticked else none, none
+    )
+    if to_send and not (link_competence_id or any(link_competence_ids)):
+        problems.add("competence_ids", NO_COMPETENCE_TO_SEND)
+    staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), [])
+    if entry.file_required and not staged and "files" not in problems.errors:
+        problems.add("files", entry.file_required)
+    if problems.errors:
+        for item in staged:
+            files.discard(item)
+        problems.raise_if_any()
+    return _NewItem(values, actions, staged, first + chosen)
+
+
+def problems_of_new(
+    actor: User,
+    kind: EvidenceKind,
+    data: EvidenceInput,
+    uploads: Iterable[FileStorage] = (),
+    *,
+    link_competence_id: int | None = None,
+    link_competence_ids: Iterable[int] = (),
+    to_send: bool = False,
+    today: date | None = None,
+) -> dict[str, str]:
+    """What :func:`create_evidence` would refuse, field by field, writing nothing (the files are read and let
+    go): for a form that refused some values itself, so that its page names every problem at once."""
+    require_worker(actor)
+    try:
+        new = _checked_new(
+            actor, kind, data, uploads, link_competence_id, link_competence_ids, to_send, today or clock.today()
+        )
+    except FieldError as error:
+        return error.by_field()
+    for item in new.staged:
+        files.discard(item)
+    return {}
+
+
 @idempotency.creates(Evidence)
 def create_evidence(
     actor: User,
@@ -407,19 +522,14 @@ def create_evidence(
     require_worker(actor)
     today = today or clock.today()
     entry = kinds.get(kind)
-    problems = Problems()
-    values: dict[str, Any] = problems.check(lambda: _clean_input(actor, kind, data, today), {})
-    if to_send and not (link_competence_id or any(link_competence_ids)):
-        problems.add("competence_ids", NO_COMPETENCE_TO_SEND)
-    problems.raise_if_any()
-    actions = _clean_actions(data) if entry.has_actions else []
-    _check_anonymity(kind, values, actions, data.confirm_anonymous, today)
-    competence = _competence_of_framework(actor, link_competence_id, "title") if link_competence_id else None
-    ticked = [i for i in dict.fromkeys(link_competence_ids) if i != link_competence_id]
-    chosen = _competences_of_framework(actor, ticked, "competence_ids") if ticked else []
-    staged = _stage_all(uploads)
-    if entry.file_required and not staged:
-        raise FieldError("files", entry.file_required)
+    new = _checked_new(actor, kind, data, uploads, link_competence_id, link_competence_ids, to_send, today)
+    staged = new.staged
+    try:
+        _check_confirmable(kind, new.values, data.confirm_anonymous, today)
+    except FieldError:
+        for item in staged:
+            files.discard(item)
+        raise
     begin_write()
     try:
         idempotency.check(Evidence, form_key, actor)
@@ -427,13 +537,12 @@ def create_evidence(
         for item in staged:
             files.discard(item)
         raise
-    evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **values)
-    if entry.confirmable and data.confirm_anonymous and not values["is_private"]:
+    evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **new.values)
+    if entry.confirmable and data.confirm_anonymous and not new.values["is_private"]:
         evidence.anonymity_confirmed_at = utcnow()
     evidence.files = _file_rows(staged)
-    evidence.actions = actions
-    first = [competence] if competence is not None else []
-    evidence.links = [EvidenceLink(competence_id=c.id) for c in first + chosen]
+    evidence.actions = new.actions
+    evidence.links = [EvidenceLink(competence_id=c.id) for c in new.competences]
     db.session.add(evidence)
     try:
         idempotency.remember(form_key, actor, evidence)
@@ -461,22 +570,32 @@ def update_evidence(
     today = today or clock.today()
     kind = evidence.kind
     entry = kinds.get(kind)
-    values = _clean_input(actor, kind, data, today, current=evidence)
-    actions = _clean_actions(data) if entry.has_actions else None
+    problems = Problems()  # every problem of the values, the actions and the files in one answer
+    values: dict[str, Any] = problems.check(lambda: _clean_input(actor, kind, data, today, current=evidence), {})
+    no_actions: list[SupervisionAction] = []
+    actions = problems.check(lambda: _clean_actions(data), no_actions) if entry.has_actions else None
+    if values:
+        _refuse_identifying(kind, values, actions or [], today, problems)
+    staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), [])
 
     def already_confirmed_on(item: Evidence) -> bool:
         return item.anonymity_confirmed_at is not None and all(
             values.get(n) == getattr(item, n) for n in entry.text_columns
         )
 
-    already_confirmed = already_confirmed_on(evidence)
-    _check_anonymity(kind, values, actions or [], data.confirm_anonymous or already_confirmed, today)
-    staged = _stage_all(uploads)
+    try:
+        problems.raise_if_any()
+        already_confirmed = already_confirmed_on(evidence)
+        _check_confirmable(kind, values, data.confirm_anonymous or already_confirmed, today)
+    except FieldError:
+        for item in staged:
+            files.discard(item)
+        raise
     begin_write()
     try:
         evidence = _locked_editable(_key(evidence))  # it may have been submitted (or deleted) meanwhile
         already_confirmed = already_confirmed_on(evidence)  # on the text as it is now
-        _check_anonymity(kind, values, actions or [], data.confirm_anonymous or already_confirmed, today)
+        _check_confirmable(kind, values, data.confirm_anonymous or already_confirmed, today)
     except BaseException:
         db.session.rollback()
         for item in staged:

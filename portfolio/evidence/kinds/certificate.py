@@ -8,7 +8,7 @@ from flask_wtf.file import MultipleFileField
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from ...errors import FieldError
+from ...errors import Problems
 from ...fields import DateInputField, NumberInputField
 from ...models import EvidenceKind
 from ..forms import TITLE_MAX, DateRequired, EvidenceForm
@@ -47,19 +47,23 @@ class CertificateForm(EvidenceForm):
 
 
 def clean(actor, data, values: dict[str, Any], current) -> dict[str, Any]:
-    """The expiry after completion, the hours in range and the course from the worker's own catalogue."""
-    if data.expires_on is not None and data.expires_on < values["occurred_on"]:
-        raise FieldError("expires_on", "The expiry date must be the same as or after the date completed")
+    """The expiry after completion, the hours in range and the course from the worker's own catalogue (every
+    problem at once)."""
+    problems = Problems()
+    completed = values["occurred_on"]  # None when refused: then there is nothing to compare the expiry with
+    if data.expires_on is not None and completed is not None and data.expires_on < completed:
+        problems.add("expires_on", "The expiry date must be the same as or after the date completed")
     hours = KIND.range_rule("cpd_hours")
     if hours is not None and data.cpd_hours is not None and not (hours.min <= data.cpd_hours <= hours.max):
-        raise FieldError("cpd_hours", message_of(hours))
+        problems.add("cpd_hours", message_of(hours))
     training_item_id = data.training_item_id or None
     if training_item_id:
         from ...training import service as training
 
         unchanged = current is not None and training_item_id == current.training_item_id
         if not unchanged and training_item_id not in {i.id for i in training.options_for(actor)}:
-            raise FieldError("training_item_id", "Choose a course from your framework’s training catalogue")
+            problems.add("training_item_id", "Choose a course from your framework’s training catalogue")
+    problems.raise_if_any()
     return {"expires_on": data.expires_on, "cpd_hours": data.cpd_hours, "training_item_id": training_item_id}
 
 

@@ -49,6 +49,8 @@ def clean(actor, data, values: dict[str, Any], current) -> dict[str, Any]:
 
     if not data.supervisor_id:
         raise FieldError("supervisor_id", CHOOSE_SUPERVISOR)
+    if values["occurred_on"] is None:  # the date is refused, with its own message: nothing to check it against
+        return {"supervisor_id": data.supervisor_id}
     if data.supervisor_id not in {s.id for s in supervision.supervisors_of(actor.id, values["occurred_on"])}:
         raise FieldError("supervisor_id", "Choose a supervisor who was supervising you on the date of the session")
     return {"supervisor_id": data.supervisor_id}
