@@ -27,7 +27,8 @@ _ELEMENTS = frozenset(nh3.ALLOWED_TAGS) | {
     *("form", "input", "button", "select", "option", "textarea", "xml"),
 }
 _TAG = re.compile(r"<\s*/?\s*([a-zA-Z][\w:-]*)[^>]*>")
-_BRACKET = re.compile(r"<(?=\s*/?\s*([a-zA-Z][\w:-]*))|<")
+# "<!--", "<!DOCTYPE" and "<?xml" are left to the sanitiser, which removes them (a Word paste has them).
+_BRACKET = re.compile(r"<(?![!?])(?=\s*/?\s*([a-zA-Z][\w:-]*))|<(?![!?])")
 
 
 def _is_element(name: str | None) -> bool:

@@ -455,7 +455,7 @@ ROUTE_CASES = [
         "worker",
         lambda s: f"/portfolio/{s['note'].id}/links",
         lambda s: {"competence_id": str(s["competence"].id), "note": IDENTIFYING},
-        "note",
+        "note-new-{competence}",  # the note's box under its competence
         "The note",
     ),
     (
@@ -524,7 +524,7 @@ def test_the_page_shows_the_message_next_to_the_field_and_saves_nothing(
     url = path(s)
     before = row_counts()
     response = client.post(url, data={"csrf_token": auth.token(url), **data(s)}, content_type="multipart/form-data")
-    assert_shown_next_to(response, field, message(label))
+    assert_shown_next_to(response, field.format(competence=s["competence"].id), message(label))
     assert row_counts() == before
 
 

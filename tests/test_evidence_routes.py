@@ -503,7 +503,7 @@ def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worke
                 "competence_ids": service.NO_COMPETENCE_TO_SEND,
             },
         ),
-        (  # the form refuses the hours; the service the expiry and the file's type
+        (  # the form refuses the hours; the service the expiry. The file is not read: it is chosen again anyway
             {
                 "cpd_hours": "three",
                 **date_fields("expires_on", EVENT_DAY - timedelta(days=1)),
@@ -512,7 +512,6 @@ def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worke
             {
                 "expires_on-day": "The expiry date must be the same as or after the date completed",
                 "cpd_hours": "Enter CPD hours as a number, like 7.5",
-                "files": WRONG_KIND,
             },
         ),
     ],
@@ -1011,9 +1010,29 @@ def test_a_refused_note_is_shown_under_its_competence_with_what_was_typed(client
     item = page.split(f'id="pick-{target.id}"', 1)[1].split("</li>", 1)[0]
     assert "possible NHS number" in error_next_to(item, f"note-new-{target.id}")
     assert f'value="{typed}"' in item
-    assert summary_links(page) == {words(m): f"note-new-{target.id}" for m in summary_links(page)}
+    [(message, href)] = summary_links(page).items()
+    assert message.startswith("The note contains 1 possible NHS number") and href == f"note-new-{target.id}"
     assert 'id="note-error"' not in page  # not also above the list
     assert reload(evidence).links == []
+
+    # The form's own rule (too long) the same way.
+    long_note = "x" * 501
+    page = text_of(
+        client.post(
+            path, data={"csrf_token": auth.token(path), "competence_id": target.id, "note": long_note, "q": "crisis"}
+        )
+    )
+    item = page.split(f'id="pick-{target.id}"', 1)[1].split("</li>", 1)[0]
+    assert error_next_to(item, f"note-new-{target.id}") == "Error: The note must be 500 characters or fewer"
+    assert summary_links(page) == {"The note must be 500 characters or fewer": f"note-new-{target.id}"}
+
+    # A competence no longer among the results shown: the message above the list, where the summary links.
+    page = text_of(
+        client.post(path, data={"csrf_token": auth.token(path), "competence_id": target.id, "note": typed, "q": "zzzz"})
+    )
+    [(message, href)] = summary_links(page).items()
+    assert href == f"note-new-{target.id}" and f'id="note-new-{target.id}"' in page
+    assert "possible NHS number" in error_next_to(page, f"note-new-{target.id}")
 
 
 def test_bad_links_are_refused_on_the_page(client, auth, worker):

@@ -241,7 +241,7 @@ def test_a_new_item_is_refused_with_every_problem_at_once_and_leaves_no_file(app
         "files": "The selected file must be a PDF, PNG, JPEG or DOCX",
     }
     assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
-    assert files_on_disk(app) == []  # the good file was read and let go too
+    assert files_on_disk(app) == []  # neither file is left, the good one included
 
     problems = service.problems_of_new(worker, EvidenceKind.CERTIFICATE, certificate_input(title=f"For {NHS_NUMBER}"))
     assert list(problems) == ["title", "files"]  # an identifying detail, and no file
@@ -1354,3 +1354,22 @@ def test_picker_shows_evidence_counts_and_linked_flag(app, worker):
         "PS-LW-03": (0, False),
         "PS-LW-04": (0, False),
     }
+
+
+def test_a_refused_date_leaves_the_kinds_own_rules_to_say_theirs(app, worker, supervisor):
+    """A kind's rules read the date as given: none (refused) is no 500, and a date in the future is still the
+    one an expiry must follow."""
+    with pytest.raises(FieldError) as error:
+        make_certificate(worker, occurred_on=None, expires_on=date(2026, 3, 1))
+    assert error.value.by_field() == {"occurred_on": "Enter the date"}
+    with pytest.raises(FieldError) as error:
+        make_certificate(worker, occurred_on=PINNED_TODAY + timedelta(days=10), expires_on=PINNED_TODAY)
+    assert error.value.by_field() == {
+        "occurred_on": "The date must be today or in the past",
+        "expires_on": "The expiry date must be the same as or after the date completed",
+    }
+    note = EvidenceInput(title="", occurred_on=None, description="Caseload.", supervisor_id=supervisor.id)
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, note, today=PINNED_TODAY)
+    assert error.value.by_field() == {"occurred_on": "Enter the date"}
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE and files_on_disk(app) == []

@@ -62,6 +62,8 @@ def test_inline_formatting_in_typed_text_keeps_its_paragraphs():
         ("x<b and y", "<p>x&lt;b and y</p>", "x<b and y"),
         ("<<together>>", "<p>&lt;&lt;together&gt;&gt;</p>", "<<together>>"),
         ("<p>Pasted from Word<o:p></o:p></p>", "<p>Pasted from Word</p>", "Pasted from Word"),
+        ("<!-- Word's own note --><p>Text</p>", "<p>Text</p>", "Text"),  # comments still removed
+        ('<?xml version="1.0"?><p>Text</p>', "<p>Text</p>", "Text"),
     ],
 )
 def test_words_in_angle_brackets_are_kept_as_text(typed, stored, edited):

@@ -514,11 +514,12 @@ def add_link(evidence_id: int):
             return _links_page(evidence, form, status=422, refusal=Refusal(error.message, "linked"))
         except FieldError as error:
             show_on_form(form, error)
-            # The note is shown again in its own box, under its competence: the summary links there.
-            form.note.id = f"note-new-{form.competence_id.data}"
         else:
             flash(f"Linked to: {link.competence.statement}", "success")
             return _back_to_picker(evidence)
+    if form.note.errors and form.competence_id.data is not None:
+        # A refused note is shown again in its own box, under its competence: the summary links there.
+        form.note.id = f"note-new-{form.competence_id.data}"
     return _links_page(evidence, form, status=422)
 
 

@@ -165,9 +165,10 @@ def _clean_input(
     :raises FieldErrors: naming every field with a problem, each with its first.
     """
     entry = kinds.get(kind)
-    if entry.prepare:
-        data = entry.prepare(data)
     problems = Problems()
+    if entry.prepare:
+        prepare = entry.prepare
+        data = problems.check(lambda: prepare(data), data)
     values: dict[str, Any] = {
         name: problems.check(functools.partial(_typed, entry, name, getattr(data, name)), "")
         for name in entry.plain_columns
@@ -333,7 +334,7 @@ def _stage_all(uploads: Iterable[FileStorage]) -> list[files.StagedFile]:
             if upload is None or not upload.filename:
                 continue
             staged.append(files.stage_upload(upload, field="files"))
-    except FieldError:
+    except BaseException:  # a refusal, or the disk: no staged file is left either way
         for item in staged:
             files.discard(item)
         raise
@@ -437,9 +438,12 @@ def _checked_new(
     link_competence_ids: Iterable[int],
     to_send: bool,
     today: date,
+    *,
+    stage_files: bool = True,
 ) -> _NewItem:
     """Every rule a new item must meet but the confirmable anonymity check (asked last): the values, the
-    agreed actions, identifying details, the competences and the files, all in one answer.
+    agreed actions, identifying details, the competences and the files, all in one answer. Without
+    ``stage_files`` the files are only counted, not read (nothing staged).
 
     :raises FieldErrors: for every field with a problem; no staged file is left then.
     """
@@ -460,8 +464,9 @@ def _checked_new(
     )
     if to_send and not (link_competence_id or any(link_competence_ids)):
         problems.add("competence_ids", NO_COMPETENCE_TO_SEND)
-    staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), [])
-    if entry.file_required and not staged and "files" not in problems.errors:
+    uploads = [u for u in uploads if u is not None and u.filename]
+    staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), []) if stage_files else []
+    if entry.file_required and not uploads:
         problems.add("files", entry.file_required)
     if problems.errors:
         for item in staged:
@@ -481,17 +486,17 @@ def problems_of_new(
     to_send: bool = False,
     today: date | None = None,
 ) -> dict[str, str]:
-    """What :func:`create_evidence` would refuse, field by field, writing nothing (the files are read and let
-    go): for a form that refused some values itself, so that its page names every problem at once."""
+    """What :func:`create_evidence` would refuse, field by field, writing nothing: for a form that refused some
+    values itself, so that its page names every problem at once. The files are counted, not read: they must be
+    chosen again anyway, and their type is checked when they are."""
     require_worker(actor)
+    today = today or clock.today()
     try:
-        new = _checked_new(
-            actor, kind, data, uploads, link_competence_id, link_competence_ids, to_send, today or clock.today()
+        _checked_new(
+            actor, kind, data, uploads, link_competence_id, link_competence_ids, to_send, today, stage_files=False
         )
     except FieldError as error:
         return error.by_field()
-    for item in new.staged:
-        files.discard(item)
     return {}
 
 
@@ -524,29 +529,19 @@ def create_evidence(
     entry = kinds.get(kind)
     new = _checked_new(actor, kind, data, uploads, link_competence_id, link_competence_ids, to_send, today)
     staged = new.staged
-    try:
+    try:  # whatever stops it before the commit (a refusal, the same form sent before, the database), no file stays
         _check_confirmable(kind, new.values, data.confirm_anonymous, today)
-    except FieldError:
-        for item in staged:
-            files.discard(item)
-        raise
-    begin_write()
-    try:
+        begin_write()
         idempotency.check(Evidence, form_key, actor)
-    except idempotency.AlreadyCreated:
-        for item in staged:
-            files.discard(item)
-        raise
-    evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **new.values)
-    if entry.confirmable and data.confirm_anonymous and not new.values["is_private"]:
-        evidence.anonymity_confirmed_at = utcnow()
-    evidence.files = _file_rows(staged)
-    evidence.actions = new.actions
-    evidence.links = [EvidenceLink(competence_id=c.id) for c in new.competences]
-    db.session.add(evidence)
-    try:
+        evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **new.values)
+        if entry.confirmable and data.confirm_anonymous and not new.values["is_private"]:
+            evidence.anonymity_confirmed_at = utcnow()
+        evidence.files = _file_rows(staged)
+        evidence.actions = new.actions
+        evidence.links = [EvidenceLink(competence_id=c.id) for c in new.competences]
+        db.session.add(evidence)
         idempotency.remember(form_key, actor, evidence)
-    except idempotency.AlreadyCreated:
+    except BaseException:
         for item in staged:
             files.discard(item)
         raise
@@ -587,11 +582,11 @@ def update_evidence(
         problems.raise_if_any()
         already_confirmed = already_confirmed_on(evidence)
         _check_confirmable(kind, values, data.confirm_anonymous or already_confirmed, today)
-    except FieldError:
+        begin_write()
+    except BaseException:
         for item in staged:
             files.discard(item)
         raise
-    begin_write()
     try:
         evidence = _locked_editable(_key(evidence))  # it may have been submitted (or deleted) meanwhile
         already_confirmed = already_confirmed_on(evidence)  # on the text as it is now

@@ -50,7 +50,7 @@ def clean(actor, data, values: dict[str, Any], current) -> dict[str, Any]:
     """The expiry after completion, the hours in range and the course from the worker's own catalogue (every
     problem at once)."""
     problems = Problems()
-    completed = values["occurred_on"]  # None when refused: then there is nothing to compare the expiry with
+    completed = data.occurred_on  # as typed (a date in the future is refused, but still compared with)
     if data.expires_on is not None and completed is not None and data.expires_on < completed:
         problems.add("expires_on", "The expiry date must be the same as or after the date completed")
     hours = KIND.range_rule("cpd_hours")
