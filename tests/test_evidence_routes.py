@@ -1681,3 +1681,30 @@ def test_one_workers_kept_list_is_never_another_workers(client, auth, worker, ot
     assert listed_titles(text_of(client.get("/portfolio/"))) == ["Wendy's reflection"]
     auth.login_as(other_worker)
     assert listed_titles(text_of(client.get("/portfolio/"))) == ["Olive's reflection"]
+
+
+def test_a_change_names_every_problem_in_one_answer(app, client, auth, worker):
+    """As on a new item: the form refuses the hours, the service the expiry before the date completed; both at once."""
+    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
+    data = {
+        **valid_post("certificate"),
+        "cpd_hours": "three",
+        **date_fields("expires_on", EVENT_DAY - timedelta(days=1)),
+        "title": "Safeguarding adults level 3",
+    }
+    response = post_form(client, auth, f"/portfolio/{evidence.id}/edit", data)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert {href: message for message, href in summary_links(page).items()} == {
+        "expires_on-day": "The expiry date must be the same as or after the date completed",
+        "cpd_hours": "Enter CPD hours as a number, like 7.5",
+    }
+    assert 'value="three"' in page
+    stored = reload(evidence)
+    assert (stored.title, stored.expires_on, stored.cpd_hours) == ("Safeguarding adults level 2", None, None)
+    assert [f.original_name for f in stored.files] == ["cert.pdf"] and len(files_on_disk(app)) == 1
+    # Only the form's problem left: the service has nothing more to say, and the page says the one.
+    data = {**data, **date_fields("expires_on", None), "files": []}
+    response = post_form(client, auth, f"/portfolio/{evidence.id}/edit", data)
+    assert list(summary_links(text_of(response)).values()) == ["cpd_hours"]
+    assert reload(evidence).title == "Safeguarding adults level 2"

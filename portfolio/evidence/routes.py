@@ -340,6 +340,11 @@ def edit(evidence_id: int):
         else:
             flash("Changes saved", "success")
             return redirect(back_url, code=303)
+    elif form.is_submitted() and not form.csrf_token.errors:
+        # The service's own rules for the fields the form let through: every problem in one answer, as on a new item.
+        problems = service.problems_of_update(current_user, evidence, _input_from(form))
+        if problems := {f: m for f, m in problems.items() if not has_errors(form, f)}:
+            show_on_form(form, FieldErrors(problems))
     return render(
         "evidence/form.html",
         status=422 if form.errors else 200,

@@ -549,6 +549,50 @@ def create_evidence(
     return evidence
 
 
+def _checked_update(
+    actor: User,
+    evidence: Evidence,
+    data: EvidenceInput,
+    uploads: Iterable[FileStorage],
+    today: date,
+    *,
+    stage_files: bool = True,
+) -> tuple[dict[str, Any], list[SupervisionAction] | None, list[files.StagedFile]]:
+    """Every rule a change must meet but the confirmable anonymity check (asked last): the values, the agreed
+    actions (None for a kind without them), identifying details and the files, all in one answer. Without
+    ``stage_files`` the files are not read (nothing staged).
+
+    :raises FieldErrors: for every field with a problem; no staged file is left then.
+    """
+    kind = evidence.kind
+    entry = kinds.get(kind)
+    problems = Problems()
+    values: dict[str, Any] = problems.check(lambda: _clean_input(actor, kind, data, today, current=evidence), {})
+    no_actions: list[SupervisionAction] = []
+    actions = problems.check(lambda: _clean_actions(data), no_actions) if entry.has_actions else None
+    if values:  # read as typed: identifying details are looked for once the values are good
+        _refuse_identifying(kind, values, actions or [], today, problems)
+    staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), []) if stage_files else []
+    if problems.errors:
+        for item in staged:
+            files.discard(item)
+        problems.raise_if_any()
+    return values, actions, staged
+
+
+def problems_of_update(
+    actor: User, evidence: Evidence, data: EvidenceInput, *, today: date | None = None
+) -> dict[str, str]:
+    """What :func:`update_evidence` would refuse, field by field, writing nothing: for a form that refused some
+    values itself, so that its page names every problem at once (the files are chosen again anyway)."""
+    try:
+        _require_editable(evidence)
+        _checked_update(actor, evidence, data, (), today or clock.today(), stage_files=False)
+    except FieldError as error:
+        return error.by_field()
+    return {}
+
+
 def update_evidence(
     actor: User,
     evidence: Evidence,
@@ -565,13 +609,7 @@ def update_evidence(
     today = today or clock.today()
     kind = evidence.kind
     entry = kinds.get(kind)
-    problems = Problems()  # every problem of the values, the actions and the files in one answer
-    values: dict[str, Any] = problems.check(lambda: _clean_input(actor, kind, data, today, current=evidence), {})
-    no_actions: list[SupervisionAction] = []
-    actions = problems.check(lambda: _clean_actions(data), no_actions) if entry.has_actions else None
-    if values:
-        _refuse_identifying(kind, values, actions or [], today, problems)
-    staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), [])
+    values, actions, staged = _checked_update(actor, evidence, data, uploads, today)
 
     def already_confirmed_on(item: Evidence) -> bool:
         return item.anonymity_confirmed_at is not None and all(
@@ -579,7 +617,6 @@ def update_evidence(
         )
 
     try:
-        problems.raise_if_any()
         already_confirmed = already_confirmed_on(evidence)
         _check_confirmable(kind, values, data.confirm_anonymous or already_confirmed, today)
         begin_write()
