@@ -29,6 +29,7 @@ from portfolio.review.service import CompetenceOutcome
 from portfolio.training import service as training
 from tests.factories import (
     TODAY,
+    appraisal,
     assign,
     certificate,
     course,
@@ -41,7 +42,7 @@ from tests.factories import (
     tier,
     verification,
 )
-from tests.pages import text_of
+from tests.pages import table_rows, text_of
 
 DBS = "Meet DBS reference standards and have a clear criminal record, in line with the law on spent convictions"
 
@@ -499,6 +500,59 @@ def test_the_homes_count_what_the_queue_and_people_list(app, frameworks):
     for n in range(2):
         invite_link_worker(maya, f"Ian {n}", f"ian{n}@example.org")
     assert home.manager_home(maya).invitations == len(people.pending_invitations()) == 2
+
+
+def test_the_counts_are_read_together_and_a_list_only_behind_a_count(client, auth, frameworks, count_queries):
+    """Every role's counts in one query (portfolio/tally.py); a list behind a count (requests to recommend, to
+    decide, appraisals to sign) is asked for only when its count is not 0, and then says the same number."""
+    boss = make_user(Role.SUPERVISOR, Role.MANAGER, name="Bo Boss")
+    wendy = new_worker("Wendy Worker")
+    assign(boss, wendy)
+    auth.login_as(boss)
+    client.get("/")  # warm up
+
+    def home_page() -> tuple[str, int, list[str]]:
+        with count_queries(keep=True):
+            page = text_of(client.get("/"))
+        lists = ("SELECT promotion_requests.id", "SELECT appraisals.id")
+        return page, count_queries.count, [s for s in count_queries.statements if s.startswith(lists)]
+
+    page, nothing_to_do, lists = home_page()
+    assert lists == [] and "Appraisals for you to sign" not in page and "to-recommend" not in page
+    assert "No promotion requests are waiting for a decision." in words(page)
+
+    request = promotion_request(wendy)
+    appraisal(wendy, boss, year=2026)
+    page, queries, lists = home_page()
+    assert items_of(page, "to-recommend") == [
+        f"Wendy Worker asked to become Link Worker Coach on {long_date(request.requested_at)}"
+    ]
+    assert "1 promotion request is waiting for your decision" in page
+    assert "2026 appraisal of Wendy Worker" in page
+    # To recommend, to decide (with its recommendations), to sign.
+    assert len(lists) == 3 and queries == nothing_to_do + 4, count_queries.statements
+
+
+def test_a_worker_who_supervises_reads_the_catalogue_once(client, auth, frameworks, count_queries):
+    """Their own training and their team's lapses come from one read of the courses, each as it was alone."""
+    willa = make_user(Role.WORKER, Role.SUPERVISOR, name="Willa", tier=tier("link-worker", "link-worker"))
+    wendy = new_worker("Wendy Worker")
+    assign(willa, wendy)
+    safeguarding, first_aid = course("Safeguarding adults", 12), course("First aid", 36)
+    certificate(wendy, safeguarding, TODAY - timedelta(days=400), TODAY - timedelta(days=2))
+    certificate(willa, first_aid, TODAY - timedelta(days=10))
+    auth.login_as(willa)
+    client.get("/")  # warm up
+    with count_queries(keep=True):
+        page = text_of(client.get("/"))
+    assert len([s for s in count_queries.statements if s.startswith("SELECT training_items.id")]) == 1
+    assert items_of(page, "lapsing") == [
+        f"Wendy Worker: Safeguarding adults lapsed on {long_date(TODAY - timedelta(days=2))}"
+    ]
+    assert [row[:2] for row in table_rows(page, "my-training")] == [
+        ["Safeguarding adults", "Missing"],
+        ["First aid", "Valid"],
+    ]
 
 
 def test_the_worker_homes_counts_are_kept_until_their_portfolio_changes(client, auth, frameworks, count_queries):

@@ -17,6 +17,7 @@ from portfolio.errors import FieldError
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
+from portfolio.home import service as home
 from portfolio.models import (
     Competence,
     Decision,
@@ -1467,7 +1468,7 @@ def test_the_statements_built_once_answer_for_each_supervisor_and_each_day(app, 
             [item.evidence.title for item in review.queue(supervisor)],
             [item.evidence.title for item in review.queue_page(supervisor, 1).items],
             review.queue_count(supervisor),
-            review.queue_summary(supervisor)[0],
+            home.supervisor_home(supervisor).waiting,
             review.waiting_label(supervisor),
             [note.title for note in review.notes_to_confirm(supervisor)],
             [(row.worker.name, row.waiting, row.last_note is not None) for row in review.team(supervisor)],

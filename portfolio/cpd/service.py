@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask import abort
 from sqlalchemy import Integer, Select, bindparam, extract, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency
 from ..audit import ledger
@@ -57,22 +58,34 @@ def appraisals_of(worker: User) -> list[Appraisal]:
 
 def appraisals_to_sign(actor: User) -> list[Appraisal]:
     """Appraisals where the actor is the appraiser and has not signed yet."""
-    return list(db.session.scalars(_appraisals_to_sign_statement(), {"appraiser_id": actor.id}))
+    return list(db.session.scalars(_appraisals_to_sign_statement(), as_appraiser(actor)))
+
+
+def as_appraiser(actor: User) -> dict[str, object]:
+    """The parameters of :func:`appraisals_to_sign_count` for ``actor``."""
+    return {"appraiser_id": actor.id}
+
+
+def _to_sign_where() -> list[ColumnElement[bool]]:
+    appraiser = bindparam("appraiser_id", type_=Integer())
+    return [
+        Appraisal.appraiser_id == appraiser,
+        Appraisal.appraiser_signed_at.is_(None),
+        duties.not_own(Appraisal.worker_id, appraiser),
+    ]
 
 
 @functools.cache
 def _appraisals_to_sign_statement() -> Select:
     """Built once per process: every home asks for it."""
-    appraiser = bindparam("appraiser_id", type_=Integer())
-    return (
-        select(Appraisal)
-        .where(
-            Appraisal.appraiser_id == appraiser,
-            Appraisal.appraiser_signed_at.is_(None),
-            duties.not_own(Appraisal.worker_id, appraiser),
-        )
-        .order_by(Appraisal.held_on)
-    )
+    return select(Appraisal).where(*_to_sign_where()).order_by(Appraisal.held_on)
+
+
+@functools.cache
+def appraisals_to_sign_count() -> Select:
+    """How many :func:`appraisals_to_sign` lists, as a one-value statement on :func:`as_appraiser`'s parameters
+    (read with other counts: ``tally.read``)."""
+    return select(func.count(Appraisal.id)).where(*_to_sign_where())
 
 
 # --- Appraisals ----------------------------------------------------------------------

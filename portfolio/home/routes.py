@@ -20,7 +20,6 @@ def index():
 
 def home_page(*, status: int = 200, conflict: str | None = None):
     """The signed-in person's home; ``conflict`` says why an action from it did not happen (409)."""
-    from ..cpd import service as cpd
     from ..training.service import version_of
     from . import service
 
@@ -28,7 +27,6 @@ def home_page(*, status: int = 200, conflict: str | None = None):
         "home/index.html",
         status=status,
         conflict=conflict,
-        appraisals_to_sign=cpd.appraisals_to_sign(current_user),
         certificate_version=version_of,
         **service.home_for(current_user),
     )

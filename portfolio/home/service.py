@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import Date, Integer, Select, bindparam, select
 
-from .. import duties
+from .. import duties, tally
 from ..clock import today
-from ..models import Decision, Evidence, EvidenceStatus, PromotionRequest, Role, User
+from ..cpd import service as cpd
+from ..models import Decision, Evidence, EvidenceStatus, PromotionRequest, Role, TrainingItem, User
 from ..people import service as people
 from ..progress import rules
 from ..progress import service as progress
@@ -46,8 +48,11 @@ class WorkerHome:
         return [r for r in self.training if r.status in (TrainingStatus.EXPIRED, TrainingStatus.DUE)]
 
 
-def worker_home(worker: User) -> WorkerHome:
-    """The worker's next tier in one line, items waiting and returned, training to renew."""
+def worker_home(worker: User, courses: list[TrainingItem] | None = None) -> WorkerHome:
+    """The worker's next tier in one line, items waiting and returned, training to renew.
+
+    ``courses``: the training catalogue (``training.current_courses``), when the home has read it already.
+    """
     counts = review.own_item_counts(worker)  # kept until the portfolio changes
     waiting_count = counts.get(EvidenceStatus.SUBMITTED, 0)
     returned_count = counts.get(EvidenceStatus.RETURNED, 0)
@@ -56,7 +61,7 @@ def worker_home(worker: User) -> WorkerHome:
         # Most homes have nothing waiting or returned: the counts say so without asking for the lists.
         waiting=review.waiting_items_of(worker, HOME_LIST_LENGTH) if waiting_count else [],
         returned=review.returned_items_of(worker, HOME_LIST_LENGTH) if returned_count else [],
-        training=training.worker_training(worker),
+        training=training.worker_training(worker, courses),
         waiting_count=waiting_count,
         returned_count=returned_count,
     )
@@ -84,7 +89,9 @@ class Lapses:
         return self.total > 0
 
 
-def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> Lapses:
+def _lapses(
+    workers: Select, parameters: dict[str, object], *, soon: bool, courses: list[TrainingItem] | None
+) -> Lapses:
     """Requirements lapsed (and, with ``soon``, lapsing soon) and training expired (and due) of the workers
     ``workers`` selects (their ids; a statement built once).
 
@@ -99,7 +106,7 @@ def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> La
     ]
     found += [
         Lapse(c.worker_id, c.worker_name, c.title, c.due_on, c.expired)
-        for c in training.lapsing_training(workers, parameters, soon=soon)
+        for c in training.lapsing_training(workers, parameters, soon=soon, courses=courses)
     ]
     # A whole order (the list is cut at HOME_LIST_LENGTH): the same ten on every view.
     found.sort(key=lambda lapse: (lapse.on or date.max, lapse.worker_name, lapse.worker_id, lapse.what))
@@ -132,15 +139,23 @@ class SupervisorHome:
     lapses: Lapses
 
 
-def supervisor_home(actor: User) -> SupervisorHome:
-    """Items waiting (count, oldest wait), notes to confirm, requests to recommend, what lapses soon."""
-    waiting, oldest = review.queue_summary(actor)
+def supervisor_home(
+    actor: User, counts: dict[str, Any] | None = None, courses: list[TrainingItem] | None = None
+) -> SupervisorHome:
+    """Items waiting (count, oldest wait), notes to confirm, requests to recommend, what lapses soon.
+
+    ``counts`` and ``courses``: what :func:`home_for` read for every role (read here when not given).
+    """
+    if counts is None:
+        counts = tally.read(review.supervisor_counts(), review.as_supervisor(actor))
+    waiting, oldest = review.queue_summary(actor, counts["waiting"], counts["oldest_sent"])
     return SupervisorHome(
         waiting=waiting,
         oldest_days=oldest,
-        notes_to_confirm=review.notes_to_confirm_count(actor),
-        to_recommend=review.requests_to_recommend(actor),
-        lapses=_lapses(_supervisees(), {"actor_id": actor.id, "on": today()}, soon=True),
+        notes_to_confirm=counts["notes_to_confirm"] or 0,
+        # Most homes have none waiting: the count says so without asking for the list.
+        to_recommend=review.requests_to_recommend(actor) if counts["to_recommend"] else [],
+        lapses=_lapses(_supervisees(), {"actor_id": actor.id, "on": today()}, soon=True, courses=courses),
     )
 
 
@@ -151,21 +166,54 @@ class ManagerHome:
     invitations: int = 0  # pending
 
 
-def manager_home(actor: User) -> ManagerHome:
-    """Promotion decisions waiting, lapsed requirements and expired training, pending invitations."""
+def manager_home(
+    actor: User, counts: dict[str, Any] | None = None, courses: list[TrainingItem] | None = None
+) -> ManagerHome:
+    """Promotion decisions waiting, lapsed requirements and expired training, pending invitations.
+
+    ``counts`` and ``courses``: what :func:`home_for` read for every role (read here when not given).
+    """
+    if counts is None:
+        counts = tally.read(*_manager_counts(actor))
     return ManagerHome(
-        promotions=progress.open_requests(actor),
-        lapses=_lapses(_service_workers(), {"actor_id": actor.id}, soon=False),
-        invitations=people.pending_invitations_count(),
+        promotions=progress.open_requests(actor) if counts["promotions"] else [],
+        lapses=_lapses(_service_workers(), {"actor_id": actor.id}, soon=False, courses=courses),
+        invitations=counts["invitations"] or 0,
+    )
+
+
+def _manager_counts(actor: User) -> tuple[dict[str, Select], dict[str, object]]:
+    """The manager's counts (``tally``) and their parameters."""
+    return (
+        {"promotions": progress.open_requests_count(manager=True), "invitations": people.pending_invitations_count()},
+        progress.as_decider(actor),
     )
 
 
 def home_for(person: User) -> dict:
-    """Each summary the person's roles call for (a worker-supervisor sees both)."""
+    """Each summary the person's roles call for (a worker-supervisor sees both).
+
+    The counts of every role the person holds are read in one query (``tally``): a list behind a count is read
+    only when the count is not 0.
+    """
+    supervisor, manager = person.has_role(Role.SUPERVISOR), person.is_manager
+    counts: dict[str, Select] = {"appraisals_to_sign": cpd.appraisals_to_sign_count()}
+    parameters = cpd.as_appraiser(person)
+    if supervisor:
+        counts |= review.supervisor_counts()
+        parameters |= review.as_supervisor(person)
+    if manager:
+        manager_counts, manager_parameters = _manager_counts(person)
+        counts |= manager_counts
+        parameters |= manager_parameters
+    found = tally.read(counts, parameters)
+    # A worker who supervises or manages needs the catalogue twice (their own training, the team's lapses).
+    courses = training.current_courses() if person.is_worker and (supervisor or manager) else None
     return {
-        "worker_home": worker_home(person) if person.is_worker else None,
-        "supervisor_home": supervisor_home(person) if person.has_role(Role.SUPERVISOR) else None,
-        "manager_home": manager_home(person) if person.is_manager else None,
+        "worker_home": worker_home(person, courses) if person.is_worker else None,
+        "supervisor_home": supervisor_home(person, found, courses) if supervisor else None,
+        "manager_home": manager_home(person, found, courses) if manager else None,
         # One list for a supervisor, a manager, or someone who is both.
         "certificates_to_check": training.certificates_to_check(person) if training.can_check(person) else None,
+        "appraisals_to_sign": cpd.appraisals_to_sign(person) if found["appraisals_to_sign"] else [],
     }

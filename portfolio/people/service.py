@@ -9,12 +9,13 @@ cannot both pass the check.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from flask import abort, current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -148,10 +149,11 @@ def pending_invitations() -> list[Invitation]:
     )
 
 
-def pending_invitations_count() -> int:
-    """How many invitations :func:`pending_invitations` would list (one query)."""
-    query = select(func.count(Invitation.id)).join(User, User.id == Invitation.user_id).where(*_PENDING)
-    return db.session.scalar(query) or 0
+@functools.cache
+def pending_invitations_count() -> Select:
+    """How many invitations :func:`pending_invitations` lists, as a one-value statement (read with other counts:
+    ``tally.read``)."""
+    return select(func.count(Invitation.id)).join(User, User.id == Invitation.user_id).where(*_PENDING)
 
 
 _PENDING = (Invitation.used_at.is_(None), Invitation.revoked_at.is_(None), User.invited.is_(True))

@@ -10,6 +10,7 @@ from datetime import date
 
 from flask import abort, current_app
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency, paging
 from ..audit import ledger
@@ -484,19 +485,30 @@ def open_requests(actor: User) -> list[PromotionRequest]:
     manager = actor.has_role(Role.MANAGER)
     if not manager and not actor.has_role(Role.SUPERVISOR):
         return []
-    parameters = {"actor_id": actor.id} | ({} if manager else {"on": today()})
-    return list(db.session.scalars(_open_requests_statement(manager), parameters).unique())
+    return list(db.session.scalars(_open_requests_statement(manager), as_decider(actor)).unique())
+
+
+def as_decider(actor: User) -> dict[str, object]:
+    """The parameters of the open requests' statements for ``actor`` (a manager, or a supervisor today)."""
+    return {"actor_id": actor.id} | ({} if actor.has_role(Role.MANAGER) else {"on": today()})
+
+
+def _open_requests_where(manager: bool) -> list[ColumnElement[bool]]:
+    actor = bindparam("actor_id", type_=Integer())
+    where = [
+        ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+        duties.not_own(PromotionRequest.worker_id, actor),
+    ]
+    if not manager:
+        where.append(PromotionRequest.worker_id.in_(supervision.supervised_by(actor, bindparam("on", type_=Date()))))
+    return where
 
 
 @functools.cache
 def _open_requests_statement(manager: bool) -> Select:
-    actor = bindparam("actor_id", type_=Integer())
-    query = (
+    return (
         select(PromotionRequest)
-        .where(
-            ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
-            duties.not_own(PromotionRequest.worker_id, actor),
-        )
+        .where(*_open_requests_where(manager))
         .options(
             db.joinedload(PromotionRequest.worker),
             db.joinedload(PromotionRequest.target_tier),
@@ -504,9 +516,13 @@ def _open_requests_statement(manager: bool) -> Select:
         )
         .order_by(PromotionRequest.requested_at, PromotionRequest.id)
     )
-    if manager:
-        return query
-    return query.where(PromotionRequest.worker_id.in_(supervision.supervised_by(actor, bindparam("on", type_=Date()))))
+
+
+@functools.cache
+def open_requests_count(manager: bool) -> Select:
+    """How many :func:`open_requests` lists, as a one-value statement on :func:`as_decider`'s parameters (read
+    with other counts: ``tally.read``)."""
+    return select(func.count(PromotionRequest.id)).where(*_open_requests_where(manager))
 
 
 # --- Requirements --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -138,8 +138,8 @@ def _waiting():
 _SUPERVISOR, _ON = "supervisor_id", "on"  # the parameters' names
 
 
-def _as_supervisor(actor: User) -> dict:
-    """The parameters of the statements below for ``actor`` today."""
+def as_supervisor(actor: User) -> dict:
+    """The parameters of the statements below (and of :func:`supervisor_counts`) for ``actor`` today."""
     return {_SUPERVISOR: actor.id, _ON: today()}
 
 
@@ -163,13 +163,6 @@ def _waiting_for_statement(up_to: bool) -> Select:
 @functools.cache
 def _queue_count_statement(up_to: bool) -> Select:
     return select(func.count()).select_from(_waiting_for_statement(up_to).subquery())
-
-
-@functools.cache
-def _queue_summary_statement() -> Select:
-    """How many submissions wait for the supervisor, and when the oldest was sent."""
-    waiting = _waiting_for_statement(False).subquery()
-    return select(func.count(waiting.c.id), func.min(waiting.c.submitted_at))
 
 
 # The queue's order: oldest sent first (an item's ``submitted_at`` is its open submission's).
@@ -395,7 +388,7 @@ def queue(actor: User) -> list[QueueItem]:
     """Submissions waiting for the actor's decision, oldest first (one query)."""
     if not actor.has_role(Role.SUPERVISOR):
         return []
-    parameters = _as_supervisor(actor)
+    parameters = as_supervisor(actor)
     rows = db.session.execute(_queue_rows(_queue_query().subquery()), parameters)
     return [_queue_item(row, parameters[_ON]) for row in rows]
 
@@ -406,7 +399,7 @@ def queue_page(
     """One page of the actor's queue, filtered, oldest first (two queries: the count and the page)."""
     if not actor.has_role(Role.SUPERVISOR):
         return paging.Page([], 0, 1)
-    parameters = _as_supervisor(actor)
+    parameters = as_supervisor(actor)
     page = paging.paginate(
         _queue_query(q=q, kind=kind, worker_id=worker_id), number, parameters=parameters, rows_of=_queue_rows
     )
@@ -444,19 +437,30 @@ def queue_count(actor: User) -> int:
 
 def _count_queue(actor: User, *, up_to: int | None = None) -> int:
     """The queue's length; with ``up_to``, the database stops counting there."""
-    parameters = _as_supervisor(actor) | ({"up_to": up_to} if up_to is not None else {})
+    parameters = as_supervisor(actor) | ({"up_to": up_to} if up_to is not None else {})
     return db.session.scalar(_queue_count_statement(up_to is not None), parameters) or 0
 
 
-def queue_summary(actor: User) -> tuple[int, int | None]:
-    """How many submissions wait for the actor, and for how many days the oldest has waited (one query)."""
-    if not actor.has_role(Role.SUPERVISOR):
-        return 0, None
-    parameters = _as_supervisor(actor)
-    now = parameters[_ON]
-    count, oldest = db.session.execute(_queue_summary_statement(), parameters).one()
+def queue_summary(actor: User, count: int | None, oldest_sent: datetime | None) -> tuple[int, int | None]:
+    """How many submissions wait for the actor, and for how many days the oldest has waited, from the count and
+    the oldest time sent that :func:`supervisor_counts` reads."""
     remembered.remember(_QUEUE_COUNT, actor.id, count or 0)  # the navigation's, without counting again
-    return count or 0, (now - oldest.date()).days if oldest is not None else None
+    return count or 0, (today() - oldest_sent.date()).days if oldest_sent is not None else None
+
+
+@functools.cache
+def supervisor_counts() -> dict[str, Select]:
+    """What a supervisor's home counts, each a one-value statement on :func:`as_supervisor`'s parameters, to be
+    read together (``tally.read``): the queue's size and its oldest time sent, the notes to confirm, the
+    promotion requests waiting for a recommendation."""
+    waiting = _waiting_for_statement(False).subquery()
+    supervisor, on = _supervisor_parameters()
+    return {
+        "waiting": select(func.count(waiting.c.id)),
+        "oldest_sent": select(func.min(waiting.c.submitted_at)),
+        "notes_to_confirm": _notes_to_confirm_count_statement(),
+        "to_recommend": select(func.count(PromotionRequest.id)).where(*_requests_to_recommend_where(supervisor, on)),
+    }
 
 
 @dataclass
@@ -784,12 +788,7 @@ def get_note_for_supervisor_or_404(actor: User, evidence_id: int) -> Evidence:
 
 def notes_to_confirm(actor: User) -> list[Evidence]:
     """Supervision notes naming the actor, of workers they supervise today, not confirmed yet."""
-    return list(db.session.scalars(_notes_to_confirm_statement(), _as_supervisor(actor)))
-
-
-def notes_to_confirm_count(actor: User) -> int:
-    """How many notes :func:`notes_to_confirm` would list (one query, no note read)."""
-    return db.session.scalar(_notes_to_confirm_count_statement(), _as_supervisor(actor)) or 0
+    return list(db.session.scalars(_notes_to_confirm_statement(), as_supervisor(actor)))
 
 
 def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, comment: str) -> NoteReview:
@@ -867,7 +866,7 @@ def team(actor: User) -> list[TeamRow]:
     """The actor's current supervisees with their progress, in a fixed number of queries."""
     from ..progress import rules
 
-    workers = db.session.scalars(_supervisees_statement(), _as_supervisor(actor)).all()
+    workers = db.session.scalars(_supervisees_statement(), as_supervisor(actor)).all()
     if not workers:
         return []
     ids = [w.id for w in workers]
@@ -950,18 +949,19 @@ def _to_recommend_statement() -> Select:
 def requests_to_recommend(actor: User) -> list[PromotionRequest]:
     """The open promotion requests of the actor's supervisees that wait for the actor's recommendation,
     oldest first (one query, whatever the size of the service)."""
-    return list(db.session.scalars(_requests_to_recommend_statement(), _as_supervisor(actor)))
+    return list(db.session.scalars(_requests_to_recommend_statement(), as_supervisor(actor)))
+
+
+def _requests_to_recommend_where(supervisor, on) -> list[ColumnElement[bool]]:
+    """On PromotionRequest: a supervisee's open request the supervisor has not recommended on yet."""
+    return [supervision.supervisee(PromotionRequest.worker_id, supervisor, on), _waiting_for_recommendation(supervisor)]
 
 
 @functools.cache
 def _requests_to_recommend_statement() -> Select:
-    supervisor, on = _supervisor_parameters()
     return (
         select(PromotionRequest)
-        .where(
-            supervision.supervisee(PromotionRequest.worker_id, supervisor, on),
-            _waiting_for_recommendation(supervisor),
-        )
+        .where(*_requests_to_recommend_where(*_supervisor_parameters()))
         .options(db.joinedload(PromotionRequest.worker), db.joinedload(PromotionRequest.target_tier))
         .order_by(PromotionRequest.requested_at, PromotionRequest.id)
     )

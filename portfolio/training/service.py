@@ -418,18 +418,31 @@ def _row(item: TrainingItem, found: Certificates | None, on: date) -> TrainingRo
     return TrainingRow(item, status, due, found.checked, found.unchecked)
 
 
-def worker_training(worker: User) -> list[TrainingRow]:
-    """The courses the worker's tier needs, most urgent first (expired, due, missing, valid)."""
-    return training_of([worker])[worker.id]
+def current_courses() -> list[TrainingItem]:
+    """Every framework's courses, retired ones left out (one query): for a page that needs the catalogue twice
+    (a worker who supervises: their own training, and their team's lapses), to give both."""
+    return list(db.session.scalars(_current_courses_statement()))
 
 
-def training_of(workers: list[User]) -> dict[int, list[TrainingRow]]:
-    """For each worker, the courses their tier needs, most urgent first (two queries, whatever the number)."""
+def worker_training(worker: User, courses: list[TrainingItem] | None = None) -> list[TrainingRow]:
+    """The courses the worker's tier needs, most urgent first (expired, due, missing, valid).
+
+    ``courses``: :func:`current_courses`, when the caller has read them already.
+    """
+    return training_of([worker], courses)[worker.id]
+
+
+def training_of(workers: list[User], courses: list[TrainingItem] | None = None) -> dict[int, list[TrainingRow]]:
+    """For each worker, the courses their tier needs, most urgent first (two queries, whatever the number; one
+    when ``courses``, :func:`current_courses`, are given)."""
     keys = {w.framework.key for w in workers if w.framework is not None}
     result: dict[int, list[TrainingRow]] = {w.id: [] for w in workers}
     if not keys:
         return result
-    items = db.session.scalars(_courses_statement(), {"keys": sorted(keys)}).all()
+    if courses is None:
+        items = list(db.session.scalars(_courses_statement(), {"keys": sorted(keys)}))
+    else:  # in the catalogue's order, as _courses_statement reads them
+        items = sorted((c for c in courses if c.framework_key in keys), key=lambda c: (c.position, c.title))
     newest = _newest_certificates([w.id for w in workers])
     on = today()
     for worker in workers:
@@ -718,16 +731,18 @@ class LapsingCourse:
     expired: bool  # else due (renewal within DUE_WITHIN_DAYS)
 
 
-def lapsing_training(workers: Select, parameters: dict[str, object], *, soon: bool) -> list[LapsingCourse]:
+def lapsing_training(
+    workers: Select, parameters: dict[str, object], *, soon: bool, courses: list[TrainingItem] | None = None
+) -> list[LapsingCourse]:
     """The required courses that have expired (with ``soon``, or are due) for the workers ``workers`` selects (their
     ids; a statement its caller keeps): two queries when kept, three when ranked again, whatever the number of
     workers, and only those courses come back. The statuses are the compliance matrix's (:func:`_cells`).
 
     Kept per process while the workers and their portfolios read the same (``versions.kept_for_owners``): ranking
     every certificate of a service's workers is the costliest statement of a manager's home, and its answer changes
-    a few times a day.
+    a few times a day. ``courses``: :func:`current_courses`, when the caller has read them already.
     """
-    items = list(db.session.scalars(_current_courses_statement()))
+    items = current_courses() if courses is None else courses
     if not items:
         return []
     on = today()
