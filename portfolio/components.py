@@ -12,9 +12,9 @@ So templates take the components from the ``nhsuk`` global instead of importing
 the macros (``{% set tag = nhsuk.tag %}`` where the NHS.UK guide writes
 ``{% from "nhsuk/components/tag/macro.jinja" import tag %}``), and a call whose
 parameters were seen before is answered from a bounded cache. Only plain data is
-used as a key (strings, markup, numbers, booleans, None, lists, dicts, undefined
-values); anything else (a date, an object) and a ``{% call %}`` with a body are
-rendered by the macro itself every time.
+used as a key (strings, markup, numbers, booleans, None, lists, tuples, dicts,
+undefined values); anything else (a date, an object) and a ``{% call %}`` with a
+body are rendered by the macro itself every time.
 
 A per-request secret (the sign-out form's CSRF token in the header) must not be a
 parameter: every request would miss the cache and the cache would hold tokens. The
@@ -24,7 +24,10 @@ the token put in after (:func:`with_csrf_token`).
 
 from __future__ import annotations
 
+import io
+import pickle
 import re
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -57,11 +60,13 @@ class _NotPlainData(Exception):
 class Component:
     """One NHS.UK component macro, called like the macro, with its answers cached by parameters."""
 
-    def __init__(self, name: str, macro: Callable[..., Any], undefined: type[Undefined]):
+    def __init__(self, name: str, macro: Callable[..., Any]):
         self.name = name
         self.macro = macro
-        self._undefined = undefined
-        self._render_key = lru_cache(maxsize=CACHE_SIZE)(self._render_key_uncached)
+        # The parameters a key stands for, for the cache to render on a miss (per thread: the development
+        # server and the race tests serve requests in threads).
+        self._asked = threading.local()
+        self._render_key = lru_cache(maxsize=CACHE_SIZE)(self._render_asked)
 
     def __call__(self, params: Any = None, caller: Callable[[], Any] | None = None) -> Markup:
         if params is None:
@@ -69,13 +74,14 @@ class Component:
         if caller is not None:
             return self.macro(params, caller=caller)
         try:
-            key = _freeze(params)
+            key = _key_of(params)
         except _NotPlainData:
             return self.macro(params)
+        self._asked.params = params
         return self._render_key(key)
 
-    def _render_key_uncached(self, key: Any) -> Markup:
-        return self.macro(_thaw(key, self._undefined))
+    def _render_asked(self, key: bytes) -> Markup:
+        return self.macro(self._asked.params)
 
     def cache_info(self):
         return self._render_key.cache_info()
@@ -98,7 +104,7 @@ class Components:
             if path is None:
                 raise AttributeError(f"the NHS.UK frontend has no component macro {name!r}")
             macro = getattr(self._environment.get_template(path).module, name)
-            component = self._loaded[name] = Component(name, macro, self._environment.undefined)
+            component = self._loaded[name] = Component(name, macro)
         return component
 
     def _macro_paths(self) -> dict[str, str]:
@@ -117,42 +123,27 @@ class Components:
 
 
 # --- Parameters as cache keys ----------------------------------------------------------
-# A key keeps each value's type, so that markup and the same text as a string (escaped
-# when printed), True and 1, or "1" and 1 are different keys; dicts keep their order,
-# which the macros' attribute loops follow.
-
-_MARKUP, _DICT, _LIST, _UNDEFINED = "markup", "dict", "list", "undefined"
-
-
-def _freeze(value: Any) -> Any:
-    kind = type(value)
-    if kind is str:
-        return value
-    if kind is Markup:
-        return (_MARKUP, str(value))
-    if value is None or kind in (bool, int, float):
-        return (kind, value)
-    if kind is dict:
-        if not all(type(k) is str for k in value):
-            raise _NotPlainData
-        return (_DICT, tuple((k, _freeze(v)) for k, v in value.items()))
-    if kind in (list, tuple):
-        return (_LIST, tuple(_freeze(v) for v in value))
-    if isinstance(value, Undefined):
-        return (_UNDEFINED,)
-    raise _NotPlainData
+# A key is the parameters pickled, which keeps each value's type (markup and the same text as a string,
+# escaped when printed; True and 1; "1" and 1 are different keys) and dicts' order (the macros' attribute
+# loops follow it). Pickled in C: walking them in Python cost more than the cache saved on a page with a
+# component per row. Anything but plain data (a date, an object) is refused, and rendered by the macro.
 
 
-def _thaw(key: Any, undefined: type[Undefined]) -> Any:
-    if type(key) is str:
-        return key
-    kind = key[0]
-    if kind == _MARKUP:
-        return Markup(key[1])
-    if kind == _DICT:
-        return {k: _thaw(v, undefined) for k, v in key[1]}
-    if kind == _LIST:
-        return [_thaw(v, undefined) for v in key[1]]
-    if kind == _UNDEFINED:
-        return undefined()
-    return key[1]
+class _UndefinedValue:
+    """What an undefined value is in a key: the macro is given the value itself."""
+
+
+class _KeyPickler(pickle.Pickler):
+    # Called for what is not an exact str, bytes, number, bool, None, list, tuple, dict or set.
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is Markup or obj is Markup or obj is _UndefinedValue:
+            return NotImplemented  # pickled as usual: markup as its class and text, the classes by name
+        if isinstance(obj, Undefined):
+            return _UndefinedValue, ()
+        raise _NotPlainData
+
+
+def _key_of(params: Any) -> bytes:
+    buffer = io.BytesIO()
+    _KeyPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(params)
+    return buffer.getvalue()

@@ -1,8 +1,13 @@
 """The NHS.UK components as templates take them (``nhsuk.<macro>``): same output as the macros, cached by parameters."""
 
 import re
+import sys
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from markupsafe import Markup
@@ -105,6 +110,50 @@ def test_parameters_that_are_not_plain_data_are_rendered_by_the_macro_each_time(
     assert "2026-03-03" in tag(params)
     after = tag.cache_info()
     assert (after.hits, after.misses) == (before.hits, before.misses)
+
+
+def test_equal_parameters_built_again_are_the_same_key(jinja):
+    """Keys are the parameters' values, not the objects: a page builds its parameters afresh every time."""
+    tag = jinja.globals["nhsuk"].tag
+    first = tag({"text": "Met", "attributes": {"data-a": "1"}, "classes": None})
+    hits = tag.cache_info().hits
+    assert tag({"text": "Met", "attributes": {"data-a": "1"}, "classes": None}) == first
+    assert tag.cache_info().hits == hits + 1
+    assert tag({"text": "Met", "attributes": {"data-a": 1}, "classes": None}) == first  # same output, its own key
+    assert tag.cache_info().hits == hits + 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [SimpleNamespace(text="Met"), OrderedDict(text="Met"), Decimal("7.5")],
+    ids=["an object", "a dict of another class", "a decimal"],
+)
+def test_values_that_are_not_plain_data_are_never_keys(jinja, value):
+    """An object's pickled form would say nothing of what the macro prints from it: it is rendered each time."""
+    tag = jinja.globals["nhsuk"].tag
+    params = {"text": "Met", "attributes": {"data-value": value}}
+    before = tag.cache_info()
+    assert str(tag(params)) == original(jinja, "tag", params)
+    after = tag.cache_info()
+    assert (after.hits, after.misses, after.currsize) == (before.hits, before.misses, before.currsize)
+
+
+def test_threads_each_get_what_they_asked_for(app):
+    """The development server and the race tests serve in threads: a miss renders its own thread's parameters."""
+    tag = Components(app.jinja_env).tag  # a cache of its own: every call below is a miss or a hit of these
+
+    def ask(word: str) -> list[bool]:
+        with app.test_request_context():
+            return [word in tag({"text": f"{word} {n % 300}"}) for n in range(600)]
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can: a shared slot would be overwritten
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            answers = list(pool.map(ask, ["Alpha", "Bravo", "Charlie", "Delta"]))
+    finally:
+        sys.setswitchinterval(interval)
+    assert all(all(found) for found in answers)
 
 
 def test_a_call_with_a_body_renders_the_body_each_time(jinja):
