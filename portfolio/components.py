@@ -12,9 +12,10 @@ So templates take the components from the ``nhsuk`` global instead of importing
 the macros (``{% set tag = nhsuk.tag %}`` where the NHS.UK guide writes
 ``{% from "nhsuk/components/tag/macro.jinja" import tag %}``), and a call whose
 parameters were seen before is answered from a bounded cache. Only plain data is
-used as a key (strings, markup, numbers, booleans, None, lists, tuples, dicts,
-undefined values); anything else (a date, an object) and a ``{% call %}`` with a
-body are rendered by the macro itself every time.
+used as a key (strings, markup, bytes, ints, floats, booleans, None, lists, tuples,
+sets, dicts, undefined values); anything else (a date, a decimal, an object, a
+subclass of a dict) and a ``{% call %}`` with a body are rendered by the macro
+itself every time.
 
 A per-request secret (the sign-out form's CSRF token in the header) must not be a
 parameter: every request would miss the cache and the cache would hold tokens. The
@@ -134,7 +135,7 @@ class _UndefinedValue:
 
 
 class _KeyPickler(pickle.Pickler):
-    # Called for what is not an exact str, bytes, number, bool, None, list, tuple, dict or set.
+    # Called for what is not an exact str, bytes, int, float, bool, None, list, tuple, dict, set or frozenset.
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is Markup or obj is Markup or obj is _UndefinedValue:
             return NotImplemented  # pickled as usual: markup as its class and text, the classes by name

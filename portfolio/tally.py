@@ -16,10 +16,24 @@ from sqlalchemy import Select, select
 
 from .extensions import db
 
+Counts = tuple[dict[str, Select], dict[str, object]]  # one area's statements by name, and their parameters
 
-def read(counts: dict[str, Select], parameters: dict[str, object]) -> dict[str, Any]:
-    """Each statement's one value by its name, in one query. A parameter's name means the same in every
-    statement (``on`` is today in each), so the areas' parameters can be given together."""
+
+def read(*parts: Counts) -> dict[str, Any]:
+    """Each statement's one value by its name, in one query, from the areas' ``parts``.
+
+    :raises ValueError: for two counts of one name, or a parameter two areas give different values (a name must
+        mean the same in every statement: ``on`` is today in each), which would silently answer the wrong count.
+    """
+    counts: dict[str, Select] = {}
+    parameters: dict[str, object] = {}
+    for area_counts, area_parameters in parts:
+        if clash := counts.keys() & area_counts.keys():
+            raise ValueError(f"two counts named {sorted(clash)}")
+        if clash := {k for k, v in area_parameters.items() if k in parameters and parameters[k] != v}:
+            raise ValueError(f"the parameters {sorted(clash)} have two values")
+        counts |= area_counts
+        parameters |= area_parameters
     if not counts:
         return {}
     row = db.session.execute(_together(tuple(counts.items())), parameters).one()

@@ -555,6 +555,17 @@ def test_a_worker_who_supervises_reads_the_catalogue_once(client, auth, framewor
     ]
 
 
+def test_a_workers_courses_come_in_one_order_whether_or_not_the_catalogue_is_given(app, frameworks):
+    """Two courses at one position: their titles decide, the same way on both paths (not the database's collation)."""
+    wendy = new_worker("Wendy Worker")
+    course("abc course", position=5)
+    course("Abd course", position=5)
+    course("First aid", position=1)
+    alone = [row.item.title for row in training.worker_training(wendy)]
+    given = [row.item.title for row in training.worker_training(wendy, training.current_courses())]
+    assert alone == given == ["First aid", "Abd course", "abc course"]
+
+
 def test_the_worker_homes_counts_are_kept_until_their_portfolio_changes(client, auth, frameworks, count_queries):
     """The counts by status are read once, then kept; a withdrawal or a decision is seen on the next view."""
     worker = new_worker("Wendy Worker")

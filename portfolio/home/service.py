@@ -147,7 +147,7 @@ def supervisor_home(
     ``counts`` and ``courses``: what :func:`home_for` read for every role (read here when not given).
     """
     if counts is None:
-        counts = tally.read(review.supervisor_counts(), review.as_supervisor(actor))
+        counts = tally.read((review.supervisor_counts(), review.as_supervisor(actor)))
     waiting, oldest = review.queue_summary(actor, counts["waiting"], counts["oldest_sent"])
     return SupervisorHome(
         waiting=waiting,
@@ -174,7 +174,7 @@ def manager_home(
     ``counts`` and ``courses``: what :func:`home_for` read for every role (read here when not given).
     """
     if counts is None:
-        counts = tally.read(*_manager_counts(actor))
+        counts = tally.read(_manager_counts(actor))
     return ManagerHome(
         promotions=progress.open_requests(actor) if counts["promotions"] else [],
         lapses=_lapses(_service_workers(), {"actor_id": actor.id}, soon=False, courses=courses),
@@ -182,7 +182,7 @@ def manager_home(
     )
 
 
-def _manager_counts(actor: User) -> tuple[dict[str, Select], dict[str, object]]:
+def _manager_counts(actor: User) -> tally.Counts:
     """The manager's counts (``tally``) and their parameters."""
     return (
         {"promotions": progress.open_requests_count(manager=True), "invitations": people.pending_invitations_count()},
@@ -193,20 +193,17 @@ def _manager_counts(actor: User) -> tuple[dict[str, Select], dict[str, object]]:
 def home_for(person: User) -> dict:
     """Each summary the person's roles call for (a worker-supervisor sees both).
 
-    The counts of every role the person holds are read in one query (``tally``): a list behind a count is read
-    only when the count is not 0.
+    The counts of every role the person holds are read in one query (``tally``), and the lists behind the
+    counts of promotion requests and appraisals only when those are not 0. The certificates to check and
+    the lapses are read as before: each list brings its own count.
     """
     supervisor, manager = person.has_role(Role.SUPERVISOR), person.is_manager
-    counts: dict[str, Select] = {"appraisals_to_sign": cpd.appraisals_to_sign_count()}
-    parameters = cpd.as_appraiser(person)
+    parts: list[tally.Counts] = [({"appraisals_to_sign": cpd.appraisals_to_sign_count()}, cpd.as_appraiser(person))]
     if supervisor:
-        counts |= review.supervisor_counts()
-        parameters |= review.as_supervisor(person)
+        parts.append((review.supervisor_counts(), review.as_supervisor(person)))
     if manager:
-        manager_counts, manager_parameters = _manager_counts(person)
-        counts |= manager_counts
-        parameters |= manager_parameters
-    found = tally.read(counts, parameters)
+        parts.append(_manager_counts(person))
+    found = tally.read(*parts)
     # A worker who supervises or manages needs the catalogue twice (their own training, the team's lapses).
     courses = training.current_courses() if person.is_worker and (supervisor or manager) else None
     return {

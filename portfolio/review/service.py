@@ -359,7 +359,7 @@ class QueueItem:
 
 
 def _queue_query(*, q: str = "", kind: EvidenceKind | None = None, worker_id: int | None = None) -> Select:
-    """The ids of the items waiting for the supervisor (the parameters of :func:`_as_supervisor`), oldest first.
+    """The ids of the items waiting for the supervisor (the parameters of :func:`as_supervisor`), oldest first.
 
     ``q``: every word (five at most) is in the item's title or the worker's name;
     ``kind``: only items of that kind; ``worker_id``: only that worker's items.

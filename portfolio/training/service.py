@@ -390,11 +390,9 @@ def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], 
 
 @functools.cache
 def _courses_statement() -> Select:
-    """The courses of some frameworks (their keys), in the catalogue's order, retired ones left out."""
-    return (
-        select(TrainingItem)
-        .where(TrainingItem.framework_key.in_(bindparam("keys", expanding=True)), TrainingItem.retired_at.is_(None))
-        .order_by(TrainingItem.position, TrainingItem.title)
+    """The courses of some frameworks (their keys), retired ones left out (ordered by :func:`training_of`)."""
+    return select(TrainingItem).where(
+        TrainingItem.framework_key.in_(bindparam("keys", expanding=True)), TrainingItem.retired_at.is_(None)
     )
 
 
@@ -440,9 +438,10 @@ def training_of(workers: list[User], courses: list[TrainingItem] | None = None) 
     if not keys:
         return result
     if courses is None:
-        items = list(db.session.scalars(_courses_statement(), {"keys": sorted(keys)}))
-    else:  # in the catalogue's order, as _courses_statement reads them
-        items = sorted((c for c in courses if c.framework_key in keys), key=lambda c: (c.position, c.title))
+        courses = list(db.session.scalars(_courses_statement(), {"keys": sorted(keys)}))
+    # In the catalogue's order, put in Python on both paths: the database's collation may order two titles at
+    # one position otherwise, and a worker's list would depend on whether the catalogue came with the call.
+    items = sorted((c for c in courses if c.framework_key in keys), key=lambda c: (c.position, c.title, c.id))
     newest = _newest_certificates([w.id for w in workers])
     on = today()
     for worker in workers:
