@@ -95,13 +95,18 @@ def database_url(tmp_path_factory) -> str:
 
 
 def _empty_all_tables() -> None:
+    """Delete every row, children first; ids start again from 1 (SQLite's do by themselves, with no AUTOINCREMENT).
+
+    On PostgreSQL, DELETE rather than TRUNCATE: a test leaves a few rows, and TRUNCATE gives each of some
+    hundred tables and indexes a new file (0.15 s a test, about a fifth of the run).
+    """
     tables = [t.name for t in db.metadata.sorted_tables]
     with db.engine.begin() as conn:
+        for name in reversed(tables):
+            conn.execute(text(f"DELETE FROM {name}"))
         if db.engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in reversed(tables):
-                conn.execute(text(f"DELETE FROM {name}"))
+            sequences = "pg_class WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
+            conn.execute(text(f"SELECT setval(oid::regclass, 1, false) FROM {sequences}"))
 
 
 class MemoryBytecodeCache(BytecodeCache):

@@ -65,6 +65,8 @@ from portfolio.models import (
 )
 from portfolio.progress import versions
 
+from . import snapshots
+
 PASSWORD = "correct horse battery staple"
 
 # Days the tests share. TODAY comes from the app's one clock; the rest are relative to it or pinned.
@@ -97,8 +99,29 @@ NO_EVIDENCE = {model.__tablename__: 0 for model in EVIDENCE_MODELS}
 
 
 def load_frameworks() -> dict[str, Framework]:
-    """Load the shipped framework files; return the current versions by key."""
-    return {result.framework.key: result.framework for result in loader.load_all()}
+    """Load the shipped framework files; return the current versions by key.
+
+    The loader runs once per database in a run (reading, checking and adding several hundred rows a flush at a
+    time takes a quarter of a second on PostgreSQL, and most tests need the frameworks); later, on a database
+    holding none of what it wrote, its rows are put back (``tests/snapshots.py``). ``tests/test_snapshots.py``
+    checks that they are what the loader writes.
+    """
+    url = db.engine.url.render_as_string(hide_password=False)
+    loaded = _LOADED.get(url)
+    if loaded is not None and snapshots.can_restore(loaded):
+        snapshots.restore(loaded)
+    else:
+        before = snapshots.row_counts()
+        loader.load_all()
+        after = snapshots.row_counts()
+        written = [table for table in db.metadata.sorted_tables if after[table.name] != before[table.name]]
+        if loaded is None and written and all(before[table.name] == 0 for table in written):  # only what it wrote
+            _LOADED[url] = snapshots.take(written)
+    return {framework.key: framework for framework in db.session.scalars(select(Framework).where(Framework.is_current))}
+
+
+# The shipped frameworks as the loader first wrote them, by database URL.
+_LOADED: dict[str, snapshots.Snapshot] = {}
 
 
 def case_child_of(child: str, parent: str, sequence: int) -> dict:

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -36,11 +37,13 @@ from portfolio.models import (
     Role,
     Submission,
     SupervisionAssignment,
+    User,
 )
 from portfolio.organisation import service as organisation_service
 from portfolio.portability import case as case_format
 from portfolio.portability import service as import_service
 from portfolio.training import service as training_service
+from tests import factories, snapshots
 from tests.factories import TODAY, assign, give_totp, make_passkey, make_user, png_bytes, tier
 from tests.pages import count, escaped_markup, page_title
 
@@ -687,10 +690,50 @@ def make_world(frameworks) -> tuple[dict, dict]:
     return ids, {"worker": worker, "supervisor": supervisor, "manager": manager}
 
 
+class KeptWorld:
+    """:func:`make_world` built once and put back in each test (``tests/snapshots.py``): building it through the
+    use cases is most of an access test's time, and there are some six hundred of them.
+
+    Built again after ten minutes, long before anything in it with a lifetime (the 30-minute reset link) lapses.
+    """
+
+    LIFETIME = 600.0
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.snapshot: snapshots.Snapshot | None = None
+        self.ids: dict = {}
+        self.people: dict[str, int] = {}
+
+    def enter(self, app) -> tuple[dict, dict]:
+        """The world's ids and its people by role, in the test's (empty) database and upload folder."""
+        data = Path(app.config["UPLOAD_FOLDER"]).parent  # the test's folder: uploads, and documents beside them
+        snapshot = self.snapshot
+        if snapshot is not None and snapshot.age() < self.LIFETIME and snapshots.can_restore(snapshot):
+            snapshots.restore(snapshot, data=data)
+            return self.ids, {role: db.session.get(User, id) for role, id in self.people.items()}
+        ids, people = make_world(factories.load_frameworks())
+        files = self.folder / f"taken-{len(list(self.folder.iterdir()))}"
+        self.snapshot = snapshots.take(db.metadata.sorted_tables, data=data, files=files)
+        self.ids, self.people = ids, {role: person.id for role, person in people.items()}
+        return ids, people
+
+
+@pytest.fixture(scope="session")
+def kept_world(tmp_path_factory) -> KeptWorld:
+    return KeptWorld(tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture
+def world(app, kept_world) -> tuple[dict, dict]:
+    """:func:`make_world`'s ids and people."""
+    return kept_world.enter(app)
+
+
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.method} {c.endpoint}")
-def test_access(client, auth, frameworks, role, case):
-    ids, users = make_world(frameworks)
+def test_access(client, auth, world, role, case):
+    ids, users = world
     if role == "anonymous":
         token = auth.token("/auth/sign-in")  # anyone can have a session with a token
     else:
@@ -726,9 +769,9 @@ DOCUMENT_ADDRESSES = (
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_a_get_to_a_documents_address_is_refused_on_the_services_own_page(client, auth, frameworks, role):
+def test_a_get_to_a_documents_address_is_refused_on_the_services_own_page(client, auth, world, role):
     """The old downloads that built the document during the request are gone: 405, with nothing built."""
-    ids, users = make_world(frameworks)
+    ids, users = world
     if role != "anonymous":
         auth.login_as(users[role])
     built = count(Document)

@@ -1,0 +1,80 @@
+"""Copies of what a slow set-up wrote, put back in later tests for a fraction of its cost.
+
+Loading the shipped frameworks, or building the access matrix's world (people, items, files, a credential, a
+built export), goes through the use cases: hundreds of statements and flushes, a quarter of a second to a
+second a test. Taken once, its rows are inserted again as they were (ids included, every sequence moved past
+them) and its files copied (uploads, and built documents beside them), into a test whose tables are still empty, which is the state the set-up would
+have left. Version tokens are made afresh: a token is never reused.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Table, exists, func, or_, select
+
+from portfolio.extensions import db
+from portfolio.models import PortfolioVersion
+
+
+@dataclass
+class Snapshot:
+    """The rows of ``tables`` (in the order of their foreign keys), and a copy of a test's data folder."""
+
+    rows: list[tuple[Table, list[dict]]]
+    files: Path | None = None
+    taken: float = field(default_factory=time.monotonic)
+
+    def age(self) -> float:
+        """Seconds since it was taken."""
+        return time.monotonic() - self.taken
+
+
+def row_counts() -> dict[str, int]:
+    """Every table's row count, in one query."""
+    tables = db.metadata.sorted_tables
+    counts = db.session.execute(select(*(select(func.count()).select_from(t).scalar_subquery() for t in tables)))
+    return {table.name: count for table, count in zip(tables, counts.one(), strict=True)}
+
+
+def take(tables: list[Table], *, data: Path | None = None, files: Path | None = None) -> Snapshot:
+    """The rows of ``tables`` now, and (with ``files``, a new folder to keep them in) a copy of ``data``, the
+    folder the test's files are written under."""
+    order = {table: position for position, table in enumerate(db.metadata.sorted_tables)}
+    rows = [
+        (table, [dict(row._mapping) for row in db.session.execute(select(table))])
+        for table in sorted(tables, key=order.__getitem__)
+    ]
+    if files is not None and data is not None:
+        shutil.copytree(data, files)
+        return Snapshot(rows, files)
+    return Snapshot(rows)
+
+
+def can_restore(snapshot: Snapshot) -> bool:
+    """Whether every table of ``snapshot`` is empty, so its rows can go back without meeting others."""
+    tables = [table for table, _ in snapshot.rows]
+    return not db.session.scalar(select(or_(*(exists().select_from(table) for table in tables))))
+
+
+def restore(snapshot: Snapshot, *, data: Path | None = None) -> None:
+    """Insert the rows of ``snapshot`` and copy its files into ``data``; committed."""
+    for table, rows in snapshot.rows:
+        if table is PortfolioVersion.__table__:
+            rows = [dict(row, token=secrets.token_hex(16)) for row in rows]
+        if rows:
+            db.session.execute(table.insert(), rows)
+    if db.engine.dialect.name == "postgresql":  # the ids were given: each sequence goes on after them
+        for table, rows in snapshot.rows:
+            column = table.autoincrement_column
+            if column is not None and rows:
+                db.session.execute(
+                    select(func.setval(func.pg_get_serial_sequence(table.name, column.name), func.max(column)))
+                )
+    db.session.commit()
+    if snapshot.files is not None and data is not None:
+        shutil.copytree(snapshot.files, data, dirs_exist_ok=True)
