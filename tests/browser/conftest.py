@@ -142,7 +142,11 @@ def axe_violations(page) -> list[dict]:
     # The pointer stays where the last click was; after a page change it can rest on a link, whose hover style
     # (NHS.UK: another colour, no underline) axe would judge instead of the link as people see it.
     page.mouse.move(0, 0)
-    result = page.evaluate("async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS)
+    # Only violations are wanted: axe then skips building selectors for every passing node, half its time.
+    result = page.evaluate(
+        "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        AXE_TAGS,
+    )
     return [
         {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]]} for v in result["violations"]
     ]

@@ -7,13 +7,15 @@ DevTools protocol's Page.setFontSizes), not a style added to the page: it double
 queries in em see it too, as they do for that person (the NHS.UK layout's 40em breakpoint is then 1282 px).
 
 Pages are the matrix's GET routes a role may open (200), is refused (403) or finds missing (404),
-and the error state of every form it may post (an empty or invalid form answered 422). One browser
-context per role; the findings of all pages are reported together.
+and the error state of every form it may post (an empty or invalid form answered 422); an answer the same
+as one already judged (the refusals) is judged once. One browser context per role; the findings of all pages
+are reported together.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -82,10 +84,19 @@ def more_pages(frameworks, role: str) -> list[str]:
     return pages
 
 
+# A page's CSRF token changes with the second it was made in: two answers that differ only there are one page.
+TOKENS = re.compile(r'(name="csrf[-_]token"(?: type="hidden")? (?:content|value)=")[^"]*"')
+
+
 def crawl(page, ids: dict, label: str, role: str, extra: list[str]) -> tuple[dict, int]:
-    """Visit every state ``role`` can reach; the findings by state (named with ``label``), and how many were checked."""
+    """Visit every state ``role`` can reach; the findings by state (named with ``label``), and how many were checked.
+
+    An answer the same as one already checked (a refusal is one page whatever address was refused, and a role is
+    refused some twenty) is not checked again: the same document gets the same findings.
+    """
     findings: dict = {}
     checked = 0
+    judged: set[str] = set()
     for path in extra:
         assert page.goto(path).status == 200, path
         checked += 1
@@ -107,6 +118,10 @@ def crawl(page, ids: dict, label: str, role: str, extra: list[str]) -> tuple[dic
         if "text/html" not in (response.headers.get("content-type") or ""):
             continue  # a file, a PDF, a zip or JSON
         assert response.status == expected, f"{role} {case.method} {path}: {response.status}"
+        document = TOKENS.sub(r"\1", response.text())
+        if document in judged:
+            continue
+        judged.add(document)
         checked += 1
         found = page_findings(page)
         if found:
@@ -239,3 +254,36 @@ def test_filter_selects_stay_in_their_column_with_text_at_200_percent(
             assert page.evaluate(SELECTS_OVERFLOWING) == [], path
     finally:
         context.close()
+
+
+BROKEN_PAGE = """<!doctype html><html lang="en"><head><title>Broken</title></head><body>
+<main><h1>One</h1><h1>Two</h1>
+<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" id="no-alt">
+<input type="text" id="no-label">
+<div style="width: 2000px">Too wide for a phone</div></main></body></html>"""
+
+
+def test_the_checks_find_what_is_wrong_with_a_page(browser):
+    """The crawl's checks are not silent: missing alt text and label, two h1s, a page wider than a phone."""
+    context = browser.new_context(viewport=PHONE)
+    try:
+        page = context.new_page()
+        page.set_content(BROKEN_PAGE)
+        found = page_findings(page)
+    finally:
+        context.close()
+    assert found["image-alt"] == ["#no-alt"]
+    assert found["label"] == ["#no-label"]
+    assert found["h1 count"] == 2
+    assert found["scrolls sideways by px"] > 1000
+
+
+def test_answers_that_differ_only_in_their_csrf_token_are_one_page():
+    def answer(token: str, heading: str) -> str:
+        return (
+            f'<meta name="csrf-token" content="{token}"><h1>{heading}</h1>'
+            f'<input id="csrf_token" name="csrf_token" type="hidden" value="{token}">'
+        )
+
+    assert TOKENS.sub(r"\1", answer("IjAb.1", "Refused")) == TOKENS.sub(r"\1", answer("IjCd.2", "Refused"))
+    assert TOKENS.sub(r"\1", answer("IjAb.1", "Refused")) != TOKENS.sub(r"\1", answer("IjAb.1", "Not found"))
