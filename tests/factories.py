@@ -66,6 +66,7 @@ from portfolio.models import (
 from portfolio.progress import versions
 
 from . import snapshots
+from .pages import row_counts
 
 PASSWORD = "correct horse battery staple"
 
@@ -111,9 +112,9 @@ def load_frameworks() -> dict[str, Framework]:
     if loaded is not None and snapshots.can_restore(loaded):
         snapshots.restore(loaded)
     else:
-        before = snapshots.row_counts()
+        before = row_counts()
         loader.load_all()
-        after = snapshots.row_counts()
+        after = row_counts()
         written = [table for table in db.metadata.sorted_tables if after[table.name] != before[table.name]]
         if loaded is None and written and all(before[table.name] == 0 for table in written):  # only what it wrote
             _LOADED[url] = snapshots.take(written)

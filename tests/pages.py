@@ -172,7 +172,8 @@ def row_counts(*models) -> dict[str, int]:
     """Rows per table (every table, or those of ``models``): the same before and after means nothing was written."""
     db.session.expire_all()
     tables = [model.__table__ for model in models] or db.metadata.sorted_tables
-    return {table.name: db.session.scalar(select(func.count()).select_from(table)) for table in tables}
+    counts = db.session.execute(select(*(select(func.count()).select_from(t).scalar_subquery() for t in tables)))
+    return {table.name: count for table, count in zip(tables, counts.one(), strict=True)}
 
 
 def status_line(page: str, element_id: str) -> tuple[str, bool]:

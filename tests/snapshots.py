@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Table, exists, func, or_, select
+from sqlalchemy import DateTime, Table, exists, func, or_, select
 
 from portfolio.extensions import db
 from portfolio.models import PortfolioVersion
@@ -32,13 +32,6 @@ class Snapshot:
     def age(self) -> float:
         """Seconds since it was taken."""
         return time.monotonic() - self.taken
-
-
-def row_counts() -> dict[str, int]:
-    """Every table's row count, in one query."""
-    tables = db.metadata.sorted_tables
-    counts = db.session.execute(select(*(select(func.count()).select_from(t).scalar_subquery() for t in tables)))
-    return {table.name: count for table, count in zip(tables, counts.one(), strict=True)}
 
 
 def take(tables: list[Table], *, data: Path | None = None, files: Path | None = None) -> Snapshot:
@@ -78,3 +71,25 @@ def restore(snapshot: Snapshot, *, data: Path | None = None) -> None:
     db.session.commit()
     if snapshot.files is not None and data is not None:
         shutil.copytree(snapshot.files, data, dirs_exist_ok=True)
+
+
+# --- Comparing (tests/test_snapshots.py, tests/test_access_matrix.py) ---------------------------------------
+
+TOKEN = PortfolioVersion.__table__.c.token
+
+
+def contents(*, times: bool = True) -> dict[str, list[dict]]:
+    """Every table's rows in key order, version tokens aside (each write makes new ones); without ``times``,
+    the moments rows were written aside too (a copy keeps those of the set-up it was taken from)."""
+    found = {}
+    for table in db.metadata.sorted_tables:
+        rows = db.session.execute(select(table).order_by(*table.primary_key.columns)).mappings()
+        kept = [c.name for c in table.columns if c is not TOKEN and (times or not isinstance(c.type, DateTime))]
+        found[table.name] = [{name: row[name] for name in kept} for row in rows]
+    db.session.commit()  # the caller's next read sees what is written after this
+    return found
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by its path there, with its bytes."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}

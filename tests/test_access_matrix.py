@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -44,6 +45,7 @@ from portfolio.portability import case as case_format
 from portfolio.portability import service as import_service
 from portfolio.training import service as training_service
 from tests import factories, snapshots
+from tests.conftest import _empty_all_tables
 from tests.factories import TODAY, assign, give_totp, make_passkey, make_user, png_bytes, tier
 from tests.pages import count, escaped_markup, page_title
 
@@ -728,6 +730,25 @@ def kept_world(tmp_path_factory) -> KeptWorld:
 def world(app, kept_world) -> tuple[dict, dict]:
     """:func:`make_world`'s ids and people."""
     return kept_world.enter(app)
+
+
+def test_the_world_put_back_is_the_world_as_built(app, tmp_path_factory):
+    """Every access test but a few gets the world put back: it must be what ``make_world`` writes."""
+    kept = KeptWorld(tmp_path_factory.mktemp("kept"))
+    data = Path(app.config["UPLOAD_FOLDER"]).parent
+    ids, people = kept.enter(app)  # built: make_world, through the use cases
+    built, built_files = snapshots.contents(), snapshots.files_under(data)
+    assert {"uploads", "documents"} <= {name.split("/")[0] for name in built_files}  # its uploads and its export
+    _empty_all_tables()
+    shutil.rmtree(data)
+
+    again, again_people = kept.enter(app)  # put back
+    assert again == ids
+    assert {role: person.id for role, person in again_people.items()} == {
+        role: person.id for role, person in people.items()
+    }
+    assert snapshots.contents() == built
+    assert snapshots.files_under(data) == built_files
 
 
 @pytest.mark.parametrize("role", ROLES)
