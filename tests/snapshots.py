@@ -38,8 +38,10 @@ def take(tables: list[Table], *, data: Path | None = None, files: Path | None = 
     """The rows of ``tables`` now, and (with ``files``, a new folder to keep them in) a copy of ``data``, the
     folder the test's files are written under."""
     order = {table: position for position, table in enumerate(db.metadata.sorted_tables)}
+    # In key order: a row that names another of its table (a group's parent) was written after it, so put back
+    # in that order it never names a row not yet there.
     rows = [
-        (table, [dict(row._mapping) for row in db.session.execute(select(table))])
+        (table, [dict(row._mapping) for row in db.session.execute(select(table).order_by(*table.primary_key))])
         for table in sorted(tables, key=order.__getitem__)
     ]
     if files is not None and data is not None:
