@@ -116,7 +116,7 @@ def load_frameworks() -> dict[str, Framework]:
         loader.load_all()
         after = row_counts()
         written = [table for table in db.metadata.sorted_tables if after[table.name] != before[table.name]]
-        if loaded is None and written and all(before[table.name] == 0 for table in written):  # only what it wrote
+        if loaded is None and written and not any(before.values()):  # the database holds only what it wrote
             _LOADED[url] = snapshots.take(written)
     return {framework.key: framework for framework in db.session.scalars(select(Framework).where(Framework.is_current))}
 

@@ -259,6 +259,7 @@ def test_filter_selects_stay_in_their_column_with_text_at_200_percent(
 BROKEN_PAGE = """<!doctype html><html lang="en"><head><title>Broken</title></head><body>
 <main><h1>One</h1><h1>Two</h1>
 <img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" id="no-alt">
+<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" id="no-alt-either">
 <input type="text" id="no-label">
 <div style="width: 2000px">Too wide for a phone</div></main></body></html>"""
 
@@ -272,7 +273,7 @@ def test_the_checks_find_what_is_wrong_with_a_page(browser):
         found = page_findings(page)
     finally:
         context.close()
-    assert found["image-alt"] == ["#no-alt"]
+    assert found["image-alt"] == ["#no-alt", "#no-alt-either"]  # every node of a violation, not only the first
     assert found["label"] == ["#no-label"]
     assert found["h1 count"] == 2
     assert found["scrolls sideways by px"] > 1000
