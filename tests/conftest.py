@@ -40,7 +40,7 @@ from portfolio.extensions import db
 from portfolio.models import Competence, Role, User
 from portfolio.progress import versions
 
-from . import factories
+from . import factories, snapshots
 from .pages import status_of
 from .serving import csrf_token  # noqa: F401 - tests import it from here
 
@@ -107,16 +107,15 @@ def _empty_all_tables() -> None:
         if db.engine.dialect.name == "postgresql":
             sequences = "pg_class WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace"
             conn.execute(text(f"SELECT setval(oid::regclass, 1, false) FROM {sequences}"))
-    if db.engine.dialect.name == "postgresql" and _rows_left(tables):
+    if db.engine.dialect.name != "postgresql":
+        return
+    rows_left = snapshots.any_rows(db.metadata.sorted_tables)
+    db.session.remove()  # its read would hold off the TRUNCATE below
+    if rows_left:
         # A request still running (a browser test's server thread) committed after a DELETE began: TRUNCATE
         # waits for it, and the next test starts empty all the same.
         with db.engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-
-
-def _rows_left(tables: list[str]) -> bool:
-    with db.engine.connect() as conn:
-        return bool(conn.scalar(text("SELECT " + " OR ".join(f"EXISTS (SELECT 1 FROM {name})" for name in tables))))
 
 
 class MemoryBytecodeCache(BytecodeCache):

@@ -3,8 +3,8 @@
 Loading the shipped frameworks, or building the access matrix's world (people, items, files, a credential, a
 built export), goes through the use cases: hundreds of statements and flushes, a quarter of a second to a
 second a test. Taken once, its rows are inserted again as they were (ids included, every sequence moved past
-them) and its files copied (uploads, and built documents beside them), into a test whose tables are still empty, which is the state the set-up would
-have left. Version tokens are made afresh: a token is never reused.
+them) and its files copied (uploads, and built documents beside them), into a test whose tables are still
+empty: the state the set-up would have left. Version tokens are made afresh: a token is never reused.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from portfolio.models import PortfolioVersion
 
 @dataclass
 class Snapshot:
-    """The rows of ``tables`` (in the order of their foreign keys), and a copy of a test's data folder."""
+    """Tables with their rows (in the order of their foreign keys), and a copy of a test's data folder."""
 
     rows: list[tuple[Table, list[dict]]]
     files: Path | None = None
@@ -41,7 +41,7 @@ def take(tables: list[Table], *, data: Path | None = None, files: Path | None = 
     # In key order: a row that names another of its table (a group's parent) was written after it, so put back
     # in that order it never names a row not yet there.
     rows = [
-        (table, [dict(row._mapping) for row in db.session.execute(select(table).order_by(*table.primary_key))])
+        (table, [dict(row._mapping) for row in db.session.execute(select(table).order_by(*table.primary_key.columns))])
         for table in sorted(tables, key=order.__getitem__)
     ]
     if files is not None and data is not None:
@@ -50,10 +50,14 @@ def take(tables: list[Table], *, data: Path | None = None, files: Path | None = 
     return Snapshot(rows)
 
 
+def any_rows(tables: list[Table]) -> bool:
+    """Whether any of ``tables`` holds a row, in one query."""
+    return bool(db.session.scalar(select(or_(*(exists().select_from(table) for table in tables)))))
+
+
 def can_restore(snapshot: Snapshot) -> bool:
     """Whether every table of ``snapshot`` is empty, so its rows can go back without meeting others."""
-    tables = [table for table, _ in snapshot.rows]
-    return not db.session.scalar(select(or_(*(exists().select_from(table) for table in tables))))
+    return not any_rows([table for table, _ in snapshot.rows])
 
 
 def restore(snapshot: Snapshot, *, data: Path | None = None) -> None:
