@@ -453,11 +453,10 @@ def supervisor_counts() -> dict[str, Select]:
     """What a supervisor's home counts, each a one-value statement on :func:`as_supervisor`'s parameters, to be
     read together (``tally.read``): the queue's size and its oldest time sent, the notes to confirm, the
     promotion requests waiting for a recommendation."""
-    waiting = _waiting_for_statement(False).subquery()
     supervisor, on = _supervisor_parameters()
     return {
-        "waiting": select(func.count(waiting.c.id)),
-        "oldest_sent": select(func.min(waiting.c.submitted_at)),
+        "waiting": _queue_count_statement(False),  # counted as the queue and its navigation badge count it
+        "oldest_sent": select(func.min(_waiting_for_statement(False).subquery().c.submitted_at)),
         "notes_to_confirm": _notes_to_confirm_count_statement(),
         "to_recommend": select(func.count(PromotionRequest.id)).where(*_requests_to_recommend_where(supervisor, on)),
     }
