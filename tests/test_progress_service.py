@@ -6,6 +6,7 @@ import io
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import Forbidden, NotFound
@@ -1074,6 +1075,32 @@ def test_the_ready_filter_lists_exactly_the_rows_that_say_ready(people, tmp_path
     assert loader.load_file(changed).created  # everyone moves to version 2; their verifications are of version 1
     db.session.expire_all()
     check(["Ann Verified", "Dee Renewed", "Eve Expires Today", "Hal Profile Met"])
+
+
+def test_the_newest_verification_is_read_alone_whatever_the_history(people):
+    """The newest verification of each requirement (the latest day, then the last recorded) is the one read:
+    a worker's years of renewals are not loaded to find it."""
+    worker, _, manager, *_ = people
+    for years in range(6, 0, -1):
+        verification(worker, manager, "REQ-DBS", TODAY - timedelta(days=365 * years), TODAY)
+    verification(worker, manager, "REQ-DBS", YESTERDAY, None)
+    newest = verification(worker, manager, "REQ-DBS", YESTERDAY, TODAY + timedelta(days=30))  # same day, later
+    verification(worker, manager, "REQ-DRIVING", YESTERDAY - timedelta(days=9), None)
+    worker_id, newest_id = worker.id, newest.id
+    db.session.expunge_all()  # nothing already in the session: every verification the query reads is loaded
+    loaded: list[int] = []
+
+    def on_load(target: RequirementVerification, _context) -> None:
+        loaded.append(target.id)
+
+    sqlalchemy_event.listen(RequirementVerification, "load", on_load)
+    try:
+        found = rules.newest_verifications([worker_id], ["REQ-DBS"])
+    finally:
+        sqlalchemy_event.remove(RequirementVerification, "load", on_load)
+    assert {key: v.id for key, v in found.items()} == {(worker_id, "REQ-DBS"): newest_id}
+    assert loaded == [newest_id]
+    assert {ref for _, ref in rules.newest_verifications([worker_id])} == {"REQ-DBS", "REQ-DRIVING"}
 
 
 def test_the_overview_shows_progress_readiness_lapses_and_waiting_items(people, profile_worker):

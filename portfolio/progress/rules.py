@@ -25,6 +25,7 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Date,
     Select,
@@ -295,24 +296,25 @@ def requirement_state(verification: RequirementVerification | None, on: date) ->
 def newest_verifications(
     worker_ids: list[int], refs: list[str] | None = None
 ) -> dict[tuple[int, str], RequirementVerification]:
-    """(worker, requirement ref) -> their newest verification, across framework versions (one query)."""
+    """(worker, requirement ref) -> their newest verification, across framework versions (one query, reading
+    only the newest of each: a worker's history of renewals is not loaded)."""
     parameters: dict[str, list] = {"worker_ids": worker_ids} | ({"refs": refs} if refs is not None else {})
-    newest: dict[tuple[int, str], RequirementVerification] = {}
-    for verification, ref in db.session.execute(_verifications_statement(refs is not None), parameters):
-        newest[(verification.worker_id, ref)] = verification  # the newest wins (ordered)
-    return newest
+    return {
+        (verification.worker_id, ref): verification
+        for verification, ref in db.session.execute(_newest_verifications_statement(refs is not None), parameters)
+    }
 
 
 @functools.cache
-def _verifications_statement(of_some_refs: bool) -> Select:
+def _newest_verifications_statement(of_some_refs: bool) -> Select:
     """Built once per process (the progress pages and the manager's lists ask for it on every view)."""
-    query = (
-        select(RequirementVerification, Requirement.ref)
-        .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
-        .where(RequirementVerification.worker_id.in_(bindparam("worker_ids", expanding=True)))
-        .order_by(RequirementVerification.verified_on, RequirementVerification.id)
+    refs: BindParameter | None = bindparam("refs", expanding=True) if of_some_refs else None
+    ranked = _ranked_verifications(bindparam("worker_ids", expanding=True), refs)
+    return (
+        select(RequirementVerification, ranked.c.ref)
+        .join(ranked, ranked.c.id == RequirementVerification.id)
+        .where(ranked.c.rank == 1)
     )
-    return query.where(Requirement.ref.in_(bindparam("refs", expanding=True))) if of_some_refs else query
 
 
 def lapsed_sql(expires_on: SQLColumnExpression[date | None], on: SQLColumnExpression[date]) -> ColumnElement[bool]:
@@ -386,31 +388,38 @@ def _workers_with_a_requirement_problem() -> Select:
     )
 
 
-def _ranked_verifications(chosen: Select | None):
+# Which verification of a requirement counts: the latest verified, and of one day the last recorded. Every
+# reading of "the newest" ranks by this, in SQL.
+_NEWEST_FIRST = (RequirementVerification.verified_on.desc(), RequirementVerification.id.desc())
+
+
+def _ranked_verifications(chosen: Select | BindParameter | None, refs: BindParameter | None = None):
     """Each worker's verifications of each requirement ref ranked newest first (rank 1: the newest, across
-    framework versions, as :func:`newest_verifications`); of the workers ``chosen`` selects, or everyone's."""
+    framework versions, by ``_NEWEST_FIRST``); of the workers ``chosen`` selects (or lists), or everyone's; of the
+    refs ``refs`` lists, or every ref."""
+    where = [RequirementVerification.worker_id.in_(chosen)] if chosen is not None else []
+    if refs is not None:
+        where.append(Requirement.ref.in_(refs))
     return (
         select(
+            RequirementVerification.id,
             RequirementVerification.worker_id,
             Requirement.ref,
             RequirementVerification.expires_on,
             func.row_number()
-            .over(
-                partition_by=(RequirementVerification.worker_id, Requirement.ref),
-                order_by=(RequirementVerification.verified_on.desc(), RequirementVerification.id.desc()),
-            )
+            .over(partition_by=(RequirementVerification.worker_id, Requirement.ref), order_by=_NEWEST_FIRST)
             .label("rank"),
         )
         .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
-        .where(*([RequirementVerification.worker_id.in_(chosen)] if chosen is not None else []))
+        .where(*where)
         .subquery()
     )
 
 
 @functools.lru_cache(maxsize=16)  # a few kept statements; bounded should a caller build one per call
 def _lapsing_statement(workers: Select | None) -> Select:
-    """Each worker's newest verification of each requirement ref (across framework versions, as
-    :func:`newest_verifications`), joined to the requirement of their framework, when it has lapsed by the
+    """Each worker's newest verification of each requirement ref (across framework versions, ranked by
+    ``_NEWEST_FIRST``), joined to the requirement of their framework, when it has lapsed by the
     bound "cutoff" (and whether by "as_of"). Built once per ``workers`` (a statement its caller keeps; None: every
     user)."""
     chosen = workers.correlate(None) if workers is not None else None  # never tied to an enclosing query's users
