@@ -44,3 +44,13 @@ document.addEventListener('click', function (event) {
     said.textContent = 'All ' + choices.length + ' competences marked Accepted. Nothing is decided until you sign off.';
   }
 }, true);
+
+// The competences suggested on an evidence form are asked for again as the worker types (templates/evidence/form.html,
+// on any input in the form). Ticking one is not typing: asked for then, the answer redrew the list a moment later, in
+// a new order under the pointer (a second tick could land on another competence) and with keyboard focus lost. So a
+// tick's input event stops here, before the form hears it; the ticks go with the next request as the worker types.
+document.addEventListener('input', function (event) {
+  if (event.target.closest && event.target.closest('[data-not-typing]')) {
+    event.stopPropagation();
+  }
+}, true);

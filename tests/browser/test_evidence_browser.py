@@ -371,6 +371,47 @@ def test_an_upload_over_the_request_limit_shows_the_file_is_too_large_page(page,
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
+def test_ticking_a_suggested_competence_leaves_the_list_as_it_is(page, frameworks):
+    """A tick is not typing: the list is not asked for again, so it does not redraw in a new order under the
+    pointer, and what the worker ticks is what is saved."""
+    worker = make_worker()
+    make_supervisor_of(worker)
+    sign_in(page, "worker@example.org", PASSWORD)
+    page.goto("/portfolio/new/reflection")
+    page.get_by_label("Title").fill("Home visit with Mr A")
+    page.get_by_label("What happened").fill(
+        "I listened and empathised, stayed calm, and we co-developed a support plan."
+    )
+    boxes = page.locator("#suggested-competences input[name=competence_ids]")
+    expect(boxes.first).to_be_visible()
+    page.wait_for_function("() => document.querySelector('.htmx-request') === null")
+    order = boxes.evaluate_all("inputs => inputs.map(i => i.value)")
+    assert len(order) >= 3
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/suggestions" in request.url else None)
+
+    boxes.nth(2).check()
+    boxes.nth(1).focus()
+    page.keyboard.press("Space")  # the keyboard ticks too
+    page.wait_for_timeout(1500)  # past the list's 600 ms pause after typing: nothing is asked for
+
+    assert asked == []
+    assert boxes.evaluate_all("inputs => inputs.map(i => i.value)") == order
+    expect(boxes.nth(1)).to_be_focused()
+    with page.expect_response(lambda response: "/suggestions" in response.url) as answer:
+        page.get_by_label("What I learned").fill("Slowing down helped.")  # typing still asks, with the ticks
+    # A GET: the form's CSRF token stays out of its address (and so out of access logs).
+    assert "csrf_token" not in _query(answer.value.url) and "what_learned" in _query(answer.value.url)
+    page.wait_for_function("() => document.querySelector('.htmx-request') === null")
+    checked = page.locator("#suggested-competences input[name=competence_ids]:checked")
+    assert sorted(checked.evaluate_all("inputs => inputs.map(i => i.value)")) == sorted([order[1], order[2]])
+    page.get_by_role("button", name="Save as draft").click()
+    page.wait_for_url(re.compile(r"/portfolio/\d+"))
+    db.session.commit()
+    evidence = db.session.scalar(select(Evidence).where(Evidence.owner_id == worker.id))
+    assert sorted(str(link.competence_id) for link in evidence.links) == sorted([order[1], order[2]])
+
+
 def test_a_reflection_linked_to_three_competences_is_sent_for_review_in_five_interactions(page, frameworks):
     """Issue 13's target: at most 6 interactions after opening the form, typing into its text boxes aside."""
     worker = make_worker()
