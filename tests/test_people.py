@@ -24,11 +24,12 @@ from portfolio.models import (
 )
 from portfolio.people import service
 from portfolio.review import service as review_service
+from portfolio.supervision import service as supervision_service
 from tests.factories import NEW_PASSWORD, TODAY
 from tests.pages import audit_rows, error_next_to, error_summary, form_key, long_date, table_rows, words
 
 from .conftest import QueryCounter, csrf_token
-from .factories import PASSWORD, assign, link_draft, make_user, requirements_of, tier
+from .factories import PASSWORD, assign, link_draft, make_user, make_worker_manager, requirements_of, tier
 from .pages import status_of
 
 
@@ -296,6 +297,74 @@ def test_a_manager_cannot_change_their_own_roles(manager, other_manager):
     assert db.session.get(User, manager.id).name == "Maya M. Manager"
 
 
+def test_a_manager_who_works_cannot_change_their_own_tier(manager, link_worker_tier):
+    """A tier is a promotion: a manager who is also a worker cannot move themselves up, only another manager can."""
+    mel = make_worker_manager()
+    coach = tier("link-worker", "link-worker-coach")
+    with pytest.raises(FieldError) as error:
+        service.change(mel, mel, name=mel.name, roles=mel.roles, tier_id=coach.id)
+    assert (error.value.field, error.value.message) == (
+        "tier_id",
+        "You cannot change your own tier: ask another manager",
+    )
+    assert db.session.get(User, mel.id).tier_id == link_worker_tier.id and audit_rows("person.changed") == []
+    service.change(
+        mel, mel, name="Mel W. Manager", roles=mel.roles, tier_id=link_worker_tier.id
+    )  # their name is theirs
+    service.change(manager, mel, name="Mel W. Manager", roles=mel.roles, tier_id=coach.id)
+    assert db.session.get(User, mel.id).tier_id == coach.id
+
+
+def supervised(manager: User, worker: User, supervisor: User, starts_on) -> SupervisionAssignment:
+    """An assignment made as the Supervision page makes it (with its bound ledger row)."""
+    assignment = supervision_service.assign(
+        manager, worker_id=worker.id, supervisor_id=supervisor.id, starts_on=starts_on, ends_on=None
+    )
+    db.session.commit()
+    return assignment
+
+
+@pytest.mark.parametrize("role", [Role.WORKER, Role.SUPERVISOR])
+def test_taking_away_a_role_ends_the_supervision_it_is_part_of_and_the_ledger_holds(
+    manager, link_worker_tier, sam, role
+):
+    xena = make_user(Role.WORKER, Role.SUPERVISOR, email="x@example.org", name="Xena Both", tier=link_worker_tier)
+    sue = make_user(Role.SUPERVISOR, email="sue@example.org", name="Sue Supervisor")
+    sol, tom = (make_user(Role.WORKER, email=f"{n}@example.org", name=n, tier=link_worker_tier) for n in ("sol", "tom"))
+    # Each pair: one begun (it ends yesterday, its history kept), one not begun (removed).
+    as_worker = [supervised(manager, xena, sam, TODAY - timedelta(days=30)), supervised(manager, xena, sue, TODAY)]
+    as_supervisor = [supervised(manager, sol, xena, TODAY - timedelta(days=9)), supervised(manager, tom, xena, TODAY)]
+    ending, staying = (as_worker, as_supervisor) if role == Role.WORKER else (as_supervisor, as_worker)
+    ending_ids, staying_ids = [a.id for a in ending], [a.id for a in staying]
+
+    kept_tier = None if role == Role.WORKER else link_worker_tier.id
+    changed = service.change(
+        manager, xena, name=xena.name, roles={Role.WORKER, Role.SUPERVISOR} - {role}, tier_id=kept_tier
+    )
+
+    assert sorted(changed["ended_assignments"]) == sorted(ending_ids)
+    db.session.expire_all()
+    began, not_begun = (db.session.get(SupervisionAssignment, i) for i in ending_ids)
+    assert began.ends_on == TODAY - timedelta(days=1)
+    assert not_begun is None
+    assert all(db.session.get(SupervisionAssignment, i).ends_on is None for i in staying_ids)
+    assert ledger.verify().ok, ledger.verify().problems
+
+
+def test_deactivating_a_leaver_keeps_the_ledger_holding(manager, link_worker_tier, sam):
+    """Found by a helper: the assignments a leaver's deactivation ended or removed were reported as tampering."""
+    worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
+    begun = supervised(manager, worker, sam, TODAY - timedelta(days=30))
+    starting_today = supervised(manager, worker, make_user(Role.SUPERVISOR, email="s@example.org"), TODAY)
+    begun_id, starting_today_id = begun.id, starting_today.id
+    service.deactivate(manager, worker)
+    db.session.expire_all()
+    assert db.session.get(SupervisionAssignment, begun_id).ends_on == TODAY - timedelta(days=1)
+    assert db.session.get(SupervisionAssignment, starting_today_id) is None
+    result = ledger.verify()
+    assert result.ok, result.problems
+
+
 def test_taking_the_manager_role_from_another_manager_is_audited(manager, other_manager):
     service.change(manager, other_manager, name=other_manager.name, roles={Role.SUPERVISOR}, tier_id=None)
     assert db.session.get(User, other_manager.id).roles == {Role.SUPERVISOR}
@@ -556,6 +625,34 @@ def test_accept_page_sets_the_password_and_signs_in(client, auth, manager, link_
     assert db.session.get(User, invited.person.id).status == "active"
     used = client.get(f"/invitation/{invited.token}")
     assert used.status_code == 404 and "This invitation link does not work" in used.text
+
+
+def test_edit_page_refuses_ones_own_tier_next_to_the_field_and_says_what_supervision_ended(
+    client, auth, manager, link_worker_tier, sam
+):
+    mel = make_worker_manager()
+    coach = tier("link-worker", "link-worker-coach")
+    auth.login_as(mel)
+    form = client.get(f"/people/{mel.id}/edit")
+    assert "Your own tier is for another manager to change" in words(form.text)
+    data = {"csrf_token": csrf_token(form.text), "name": mel.name, "roles": ["manager", "worker"]}
+    for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):  # a full page either way
+        answer = client.post(f"/people/{mel.id}/edit", data=data | {"tier_id": str(coach.id)}, headers=headers)
+        assert answer.status_code == 422 and "<h1>Change Mel Worker-Manager</h1>" in answer.text
+        assert error_next_to(answer.text, "tier_id") == "Error: You cannot change your own tier: ask another manager"
+    assert db.session.get(User, mel.id).tier_id == link_worker_tier.id
+
+    auth.login_as(manager)
+    supervised(manager, mel, sam, TODAY - timedelta(days=3))
+    form = client.get(f"/people/{mel.id}/edit")
+    answer = client.post(
+        f"/people/{mel.id}/edit",
+        data={"csrf_token": csrf_token(form.text), "name": mel.name, "roles": ["manager"], "tier_id": "0"},
+    )
+    assert answer.status_code == 303
+    page = client.get(answer.headers["Location"])
+    assert "Saved the changes to Mel Worker-Manager: 1 supervision assignment ended with the role" in words(page.text)
+    assert db.session.scalar(select(SupervisionAssignment.ends_on)) == TODAY - timedelta(days=1)
 
 
 def test_unknown_expired_and_revoked_links_show_the_same_page(client, manager, link_worker_tier):

@@ -129,7 +129,9 @@ def edit(person_id: int):
         except FieldError as error:
             show_on_form(form, error)
         else:
-            flash(f"Saved the changes to {person.name}" if changed else "Nothing was changed", "success")
+            ended = len(changed.get("ended_assignments", []))
+            ending = f": {ended} supervision assignment{'s' if ended != 1 else ''} ended with the role" if ended else ""
+            flash(f"Saved the changes to {person.name}{ending}" if changed else "Nothing was changed", "success")
             return redirect(url_for(".show", person_id=person.id), code=303)
     return render("people/edit.html", status=422 if form.errors else 200, form=form, person=person)
 

@@ -551,10 +551,12 @@ def accept_invitation(token: str, password: str | None, confirmation: str | None
 
 
 def change(actor: User, person: User, *, name: str | None, roles: set[Role], tier_id: int | None) -> dict:
-    """Change a person's name, roles, framework and tier; returns what changed (before, after).
+    """Change a person's name, roles, framework and tier; returns what changed (before, after), with the ids of
+    the supervision assignments that ended because the role they need was taken away (``ended_assignments``).
 
     :raises FieldError: for a missing name, no role, a worker without a tier,
-        a manager changing their own roles, or taking the manager role from
+        a manager changing their own roles or tier (a tier is a promotion:
+        nobody decides about themselves), or taking the manager role from
         the last active manager.
     """
     _require_manager(actor)
@@ -572,10 +574,19 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
         if person.is_manager and person.active and Role.MANAGER not in roles and len(managers) <= 1:
             raise FieldError("roles", f"{person.name} is the only active manager: make someone else a manager first")
         tier = _tier_for(roles, tier_id)
+        if person.id == actor.id and (tier.id if tier else None) != person.tier_id:
+            raise FieldError("tier_id", "You cannot change your own tier: ask another manager")
     except FieldError:
         db.session.rollback()
         raise
     before = _snapshot(person)
+    # Supervision needs a worker and a supervisor: the assignments a role held end with it, as when a person leaves.
+    ended = _end_assignments(
+        actor,
+        person,
+        as_worker=person.is_worker and Role.WORKER not in roles,
+        as_supervisor=person.is_supervisor and Role.SUPERVISOR not in roles,
+    )
     person.name = name
     person.is_worker = Role.WORKER in roles
     person.is_supervisor = Role.SUPERVISOR in roles
@@ -589,7 +600,7 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
         return {}
     ledger.record(actor, "person.changed", f"user:{person.id}", **changed)
     db.session.commit()
-    return changed
+    return changed | ({"ended_assignments": ended} if ended else {})
 
 
 def _snapshot(person: User) -> dict:
@@ -633,41 +644,27 @@ def deactivate(actor: User, person: User) -> User:
     return person
 
 
-def _end_assignments(actor: User, person: User) -> list[int]:
-    """End every open assignment where ``person`` supervises or is supervised; return their ids."""
+def _end_assignments(actor: User, person: User, *, as_worker: bool = True, as_supervisor: bool = True) -> list[int]:
+    """End every open assignment where ``person`` is supervised (``as_worker``) or supervises (``as_supervisor``):
+    yesterday, or removed when not begun. Returns their ids."""
+    sides = [SupervisionAssignment.worker_id == person.id] if as_worker else []
+    sides += [SupervisionAssignment.supervisor_id == person.id] if as_supervisor else []
+    if not sides:
+        return []
     today = clock.today()
     yesterday = today - timedelta(days=1)
     open_ones = lock_all(
         select(SupervisionAssignment).where(
-            or_(SupervisionAssignment.worker_id == person.id, SupervisionAssignment.supervisor_id == person.id),
-            or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= today),
+            or_(*sides), or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= today)
         )
     )
     ids = []
     for assignment in open_ones:
         ids.append(assignment.id)
-        details = {"worker_id": assignment.worker_id, "supervisor_id": assignment.supervisor_id}
         if assignment.starts_on <= yesterday:
-            previous = assignment.ends_on
-            assignment.ends_on = yesterday
-            ledger.record(
-                actor,
-                "supervision.ended",
-                f"assignment:{assignment.id}",
-                **details,
-                ends_on=yesterday.isoformat(),
-                previous_ends_on=previous.isoformat() if previous else None,
-            )
+            supervision.set_last_day(actor, assignment, yesterday)
         else:
-            # Not begun: there is no history to keep.
-            db.session.delete(assignment)
-            ledger.record(
-                actor,
-                "supervision.cancelled",
-                f"assignment:{assignment.id}",
-                **details,
-                starts_on=assignment.starts_on.isoformat(),
-            )
+            supervision.cancel_unbegun(actor, assignment)
     db.session.flush()
     return ids
 

@@ -334,6 +334,14 @@ def end_assignment(actor: User, assignment: SupervisionAssignment, ends_on: date
             "ends_on",
             f"{assignment.supervisor.name} already supervises {assignment.worker.name} from {clash.starts_on:%-d %B %Y}: end this one before then",
         )
+    set_last_day(actor, assignment, ends_on)
+    db.session.commit()
+    return assignment
+
+
+def set_last_day(actor: User, assignment: SupervisionAssignment, ends_on: date) -> None:
+    """End a locked assignment on ``ends_on``, with the ledger row that binds it as it now is (in the caller's
+    write transaction: ending it here, or because a person leaves)."""
     previous = assignment.ends_on
     assignment.ends_on = ends_on
     ledger.record(
@@ -346,5 +354,18 @@ def end_assignment(actor: User, assignment: SupervisionAssignment, ends_on: date
         ends_on=ends_on.isoformat(),
         previous_ends_on=previous.isoformat() if previous else None,
     )
-    db.session.commit()
-    return assignment
+
+
+def cancel_unbegun(actor: User, assignment: SupervisionAssignment) -> None:
+    """Remove a locked assignment that has not begun (there is no history to keep), with the ledger row that
+    says it is gone on purpose: the ledger's check would otherwise report a bound record deleted."""
+    ledger.record(
+        actor,
+        "supervision.cancelled",
+        f"assignment:{assignment.id}",
+        removes=assignment,
+        worker_id=assignment.worker_id,
+        supervisor_id=assignment.supervisor_id,
+        starts_on=assignment.starts_on.isoformat(),
+    )
+    db.session.delete(assignment)
