@@ -49,6 +49,10 @@ class Role(enum.StrEnum):
     SUPERVISOR = "supervisor"
     MANAGER = "manager"
 
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
 
 class EmailFrequency(enum.StrEnum):
     """How a person's notices reach their mailbox: one digest a day, or each one at once."""
@@ -147,6 +151,11 @@ class User(UserMixin, Model):
 
     def has_role(self, role: Role) -> bool:
         return role in self.roles
+
+    @property
+    def role_names(self) -> str:
+        """The roles held, named as every page names them, in one order: "Worker, Manager"."""
+        return ", ".join(role.label for role in Role if self.has_role(role)) or "None"
 
     @property
     def label(self) -> str:

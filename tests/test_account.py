@@ -96,7 +96,7 @@ def test_the_account_page_shows_who_you_are_and_links_to_change_password(client,
     text = main_text(response.text)
     assert "Your account" in text
     assert "Name Maya Manager" in text and "Email address maya@example.org" in text
-    assert "Roles Manager, supervisor" in text
+    assert "Roles Supervisor, Manager" in text
     assert 'href="/account/password">Change your password</a>' in response.text
     # The header's name is the way to the account page.
     header = response.text.split('class="nhsuk-header__account"', 1)[1].split("</nav>", 1)[0]

@@ -724,6 +724,9 @@ def test_deactivate_confirm_then_reactivate(client, auth, manager, link_worker_t
 def test_deactivating_oneself_is_refused_on_the_page(client, auth, manager, other_manager):
     auth.login_as(manager)
     confirm = client.get(f"/people/{manager.id}/deactivate")
+    # Said before anything is pressed: no button that would only be refused.
+    assert "You cannot deactivate yourself: ask another manager." in words(confirm.text)
+    assert 'id="confirm"' not in confirm.text and "Deactivate Maya Manager</button>" not in confirm.text
     answer = client.post(f"/people/{manager.id}/deactivate", data={"csrf_token": csrf_token(confirm.text)})
     assert answer.status_code == 422 and "You cannot deactivate yourself: ask another manager" in answer.text
     assert db.session.get(User, manager.id).active is True

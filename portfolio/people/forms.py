@@ -9,7 +9,7 @@ from ..idempotency import OnceForm
 from ..models import Role
 from . import service
 
-ROLE_CHOICES = [(role.value, service.ROLE_LABELS[role]) for role in Role]
+ROLE_CHOICES = [(role.value, role.label) for role in Role]
 
 
 # The name's and email's rules are the service's (people/service.py), so that one answer names every problem.

@@ -19,11 +19,7 @@ invitations_bp = Blueprint("invitations", __name__, url_prefix="/invitation")
 
 @bp.context_processor
 def _helpers() -> dict:
-    return {"role_names": role_names, "now": service.now(), "describe": service.describe}
-
-
-def role_names(person) -> str:
-    return ", ".join(service.ROLE_LABELS[role] for role in service.ROLE_LABELS if role in person.roles) or "None"
+    return {"now": service.now(), "describe": service.describe}
 
 
 @bp.get("/")

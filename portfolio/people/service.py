@@ -39,7 +39,6 @@ INVITATION_LIFETIME = timedelta(days=7)
 UNUSABLE_PASSWORD = "!invited"
 STATUSES = ("invited", "active", "deactivated")
 ROLE_COLUMNS = {Role.WORKER: User.is_worker, Role.SUPERVISOR: User.is_supervisor, Role.MANAGER: User.is_manager}
-ROLE_LABELS = {Role.WORKER: "Worker", Role.SUPERVISOR: "Supervisor", Role.MANAGER: "Manager"}
 
 
 def now() -> datetime:
