@@ -15,6 +15,11 @@ def long_date(value: date | datetime | None) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``count`` and the word for it: "1 tier", "3 tiers" (``words``: a plural not made with an "s")."""
+    return f"{count:,} {word if count == 1 else words or word + 's'}"
+
+
 def count_up_to(count: int, shown_up_to: int) -> str:
     """A count the database stopped at ``shown_up_to + 1``, as pages say it: "3", or "99+" beyond."""
     return f"{shown_up_to}+" if count > shown_up_to else str(count)
@@ -58,6 +63,7 @@ def init_app(app: Flask) -> None:
     from .training.service import certificate_expiry
 
     app.jinja_env.filters.update(
+        plural=plural,
         long_date=long_date,
         filesize=filesize,
         user_html=user_html,

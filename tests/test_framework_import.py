@@ -221,7 +221,8 @@ def test_a_messy_case_package_is_accepted_in_sequence_order(app, frameworks):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"\x89PNG not json", "it is not JSON text"),
+        (b"\x89PNG not json", "This is not a framework file: choose a CASE package (a .json file)"),
+        (b'{"framework": \xff', "This is not a framework file"),  # cut short, and not UTF-8
         (b'{"hello": "world"}', "has no CFDocument"),
         (json.dumps({"CFItems": []}).encode(), "has no CFDocument"),
         (json.dumps({"CFDocument": {"identifier": "d"}}).encode(), "has no title"),

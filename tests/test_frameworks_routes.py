@@ -45,6 +45,15 @@ def test_index_lists_current_frameworks_with_counts(client, worker, frameworks):
     assert "60 competences" in page
 
 
+def test_counts_are_said_in_the_singular_for_one(app):
+    """Found by a helper on an imported framework: "61 competences across 1 tiers"."""
+    render = app.jinja_env.from_string(
+        '{{ 1 | plural("tier") }}; {{ 3 | plural("tier") }}; {{ 1200 | plural("item") }}'
+    )
+    assert render.render() == "1 tier; 3 tiers; 1,200 items"
+    assert app.jinja_env.from_string('{{ 2 | plural("person", "people") }}').render() == "2 people"
+
+
 def test_link_worker_page_shows_every_statement_and_the_requirements(client, worker, frameworks):
     framework = frameworks["link-worker"]
     response = client.get(f"/frameworks/{framework.id}")

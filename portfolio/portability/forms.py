@@ -8,6 +8,7 @@ from wtforms import SelectField
 from wtforms.validators import InputRequired, StopValidation
 
 from ..fields import choices
+from ..templating import plural
 
 ONE_TIER = "one"
 
@@ -29,7 +30,7 @@ class ConfirmImportForm(FlaskForm):
 
     def set_choices(self, levels, targets, title: str) -> None:
         numbered = [
-            (str(level.number), f"Level {level.number}: {level.count} items, such as {level.examples[0]}")
+            (str(level.number), f"Level {level.number}: {plural(level.count, 'item')}, such as {level.examples[0]}")
             for level in levels
         ]
         self.tier_level.choices = choices([(ONE_TIER, "There is one tier: the framework itself"), *numbered])

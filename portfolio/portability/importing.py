@@ -120,9 +120,10 @@ def parse(filename: str, raw: bytes) -> ImportedTree:
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        # Said in the manager's words: which parser gave up, and why, means nothing to them.
         raise ImportProblem(
-            "The file is not a CASE package or a SmartEvidence matrix: it is not JSON text "
-            f"({error.__class__.__name__})."
+            "This is not a framework file: choose a CASE package (a .json file) or a SmartEvidence matrix "
+            "(a .matrix file)."
         ) from error
     if isinstance(data, dict) and isinstance(data.get("framework"), dict):
         return parse_matrix(data["framework"])
