@@ -57,6 +57,11 @@ class DateInputField(Field):
         except ValueError:
             self.process_errors.append(f"{self.name_in_messages} must be a real date")
 
+    def pre_validate(self, form) -> None:
+        # A date typed wrong is not also a date left out: its one message is the one that says what to mend.
+        if self.process_errors:
+            raise StopValidation()
+
     def _value(self):
         return self.data.isoformat() if self.data else ""
 

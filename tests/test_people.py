@@ -135,6 +135,17 @@ def test_invite_names_every_problem_of_the_form_at_once(manager, link_worker_tie
     assert db.session.scalar(select(func.count(Invitation.id))) == 0
 
 
+def test_invite_names_a_taken_email_with_a_missing_tier(manager, link_worker_tier):
+    """Found by a helper: the taken email came up only once the tier was chosen."""
+    make_user(Role.WORKER, email="wendy@example.org")
+    with pytest.raises(FieldError) as error:
+        invite_worker(manager, link_worker_tier, tier_id=None)
+    assert set(error.value.errors) == {"email", "tier_id"}
+    assert "already has this email address" in error.value.errors["email"]
+    assert error.value.errors["tier_id"] == "Choose the framework and tier this worker follows"
+    assert db.session.scalar(select(func.count(Invitation.id))) == 0
+
+
 @pytest.mark.parametrize(
     "email",
     [

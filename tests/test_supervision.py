@@ -256,6 +256,32 @@ def test_an_empty_assignment_form_names_every_problem_in_one_answer(client, auth
     assert counts() == before
 
 
+def test_a_date_that_does_not_exist_is_said_with_the_empty_choices(client, auth, manager, people):
+    """Found by a helper: with 31 2 2026 as the start, only the date's problem was said; the empty worker and
+    supervisor came up on the next try."""
+    before = counts()
+    data = {
+        "csrf_token": auth.token("/supervision/assign"),
+        "worker_id": "0",
+        "supervisor_id": "0",
+        "starts_on-day": "31",
+        "starts_on-month": "2",
+        "starts_on-year": "2026",
+    }
+    response = client.post("/supervision/assign", data=data)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert [message for _, message in error_summary(page)] == [
+        "Choose the worker",
+        "Choose a supervisor",
+        "Start date must be a real date",
+    ]
+    assert "Choose the worker" in error_next_to(page, "worker_id")
+    assert "Choose a supervisor" in error_next_to(page, "supervisor_id")
+    assert "Start date must be a real date" in error_next_to(page, "starts_on")
+    assert counts() == before
+
+
 def test_choosing_oneself_as_worker_is_said_with_the_other_problems(client, auth, manager, people):
     """The own-supervision refusal gives back the locks it took; the other fields are still looked at."""
     manager.is_worker = True

@@ -382,9 +382,14 @@ def invite(
     elif not auth_service.is_email_address(email):
         problems.add("email", "Enter an email address in the correct format, like name@example.org")
     roles = problems.check(lambda: _clean_roles(roles), roles)
+    problems.check(lambda: _tier_for(roles, tier_id), None)
     supervisor_ids = [i for i in dict.fromkeys(supervisor_ids or []) if i]
     if supervisor_ids and Role.WORKER not in roles:
         problems.add("supervisor_ids", "Only workers have supervisors: untick the supervisors or add the worker role")
+    if problems.errors and "email" not in problems.errors:
+        # Refused anyway: a taken email is said now too, not on the next try. Otherwise it is asked in the
+        # transaction below, after the same form sent twice has found the person its first sending invited.
+        problems.check(lambda: _refuse_taken_email(email), None)
     problems.raise_if_any()
     begin_write()
     idempotency.check(User, form_key, actor)

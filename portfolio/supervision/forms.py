@@ -2,17 +2,20 @@
 
 from flask_wtf import FlaskForm
 from wtforms import SearchField, SelectField
-from wtforms.validators import Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from ..fields import DateInputField, choices
 from ..idempotency import OnceForm
-from .service import ASSIGNMENT_STATES
+from .service import ASSIGNMENT_STATES, CHOOSE_SUPERVISOR, CHOOSE_WORKER, ENTER_START_DATE
 
 
 class AssignmentForm(OnceForm):
-    worker_id = SelectField("Worker", coerce=int, validate_choice=False)
-    supervisor_id = SelectField("Supervisor", coerce=int, validate_choice=False)
-    starts_on = DateInputField("Start date", description_name="Start date")
+    # Required here too (the service checks them again): an empty field is said with a date the form refuses.
+    worker_id = SelectField("Worker", coerce=int, validate_choice=False, validators=[DataRequired(CHOOSE_WORKER)])
+    supervisor_id = SelectField(
+        "Supervisor", coerce=int, validate_choice=False, validators=[DataRequired(CHOOSE_SUPERVISOR)]
+    )
+    starts_on = DateInputField("Start date", [DataRequired(ENTER_START_DATE)], description_name="Start date")
     ends_on = DateInputField("End date (optional)", description_name="End date")
 
 

@@ -187,13 +187,19 @@ def get_assignment_to_change_or_404(actor: User, assignment_id: int) -> Supervis
     return assignment
 
 
+# Also the form's own messages for an empty choice (forms.py), so they show with a date the form refuses.
+CHOOSE_WORKER = "Choose the worker"
+CHOOSE_SUPERVISOR = "Choose a supervisor"
+ENTER_START_DATE = "Enter the start date"
+
+
 def _check_worker(actor: User, worker: User | None) -> None:
     """A new assignment's worker: active, or invited and not yet signed in, and not the actor.
 
     :raises FieldError: on ``worker_id``.
     """
     if worker is None or not worker.is_worker or not (worker.active or worker.invited):
-        raise FieldError("worker_id", "Choose the worker")
+        raise FieldError("worker_id", CHOOSE_WORKER)
     duties.refuse_own(actor, worker.id, OWN_SUPERVISION, field="worker_id")
 
 
@@ -203,7 +209,7 @@ def _check_supervisor(worker: User | None, supervisor: User | None) -> None:
     :raises FieldError: on ``supervisor_id``.
     """
     if supervisor is None or not supervisor.is_supervisor or not supervisor.active:
-        raise FieldError("supervisor_id", "Choose a supervisor")
+        raise FieldError("supervisor_id", CHOOSE_SUPERVISOR)
     if worker is not None:
         duties.refuse_own(worker, supervisor.id, SELF_SUPERVISION, field="supervisor_id")
 
@@ -270,7 +276,7 @@ def add_assignment(
     problems.check(lambda: _check_worker(actor, worker), None)
     problems.check(lambda: _check_supervisor(worker, supervisor), None)
     if starts_on is None:
-        problems.add("starts_on", "Enter the start date")
+        problems.add("starts_on", ENTER_START_DATE)
     elif ends_on is not None and ends_on < starts_on:
         problems.add("ends_on", "The end date must be the same as or after the start date")
     problems.raise_if_any()
