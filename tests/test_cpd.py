@@ -34,6 +34,8 @@ from tests.pages import (
     assert_error_shown,
     count,
     date_fields,
+    error_next_to,
+    error_summary,
     long_date,
     options,
     reload,
@@ -766,7 +768,8 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
         pytest.param({"hours": "0"}, "hours", "Hours must be more than 0 and no more than 100", id="zero-hours"),
         pytest.param({"hours": "100.01"}, "hours", "Hours must be more than 0 and no more than 100", id="100.01-hours"),
         pytest.param({"hours": "1e9"}, "hours", "Hours must be more than 0 and no more than 100", id="absurd-hours"),
-        pytest.param({"hours": "NaN"}, "hours", "Hours must be more than 0 and no more than 100", id="nan-hours"),
+        pytest.param({"hours": "NaN"}, "hours", "Enter the hours as a number, like 1.5", id="nan-hours"),
+        pytest.param({"hours": "-inf"}, "hours", "Enter the hours as a number, like 1.5", id="infinite-hours"),
         pytest.param({"hours": "abc"}, "hours", "Enter the hours as a number, like 1.5", id="words-for-hours"),
         pytest.param({"hours": ""}, "hours", "Enter the hours as a number, like 1.5", id="no-hours"),
         # More than 0 as typed, but 0.00 once rounded to the column's two places: must be refused, not crash.
@@ -819,6 +822,24 @@ def test_bad_activities_are_refused_next_to_the_field_and_nothing_is_written(
     response = post_with_token(client, auth, "/cpd/activities/new", activity_form(**changes))
     assert_error_shown(response, field, message, anchor=field + ("-day" if field == "done_on" else ""))
     assert row_counts() == before
+    assert count(CpdActivity) == 0
+
+
+def test_an_empty_activity_names_every_problem_in_one_answer(client, auth, people):
+    """Found by a helper: the form said one problem at a time (the date, then the title, then...)."""
+    worker, *_ = people
+    auth.login_as(worker)
+    empty = activity_form(title="", hours="nan", learned="", impact="") | date_fields("done_on", None)
+    response = post_with_token(client, auth, "/cpd/activities/new", empty)
+    assert response.status_code == 422
+    assert [message for _, message in error_summary(response.text)] == [
+        "Enter the date of the activity",
+        "Enter what the activity was",
+        "Enter the hours as a number, like 1.5",
+        "Describe what you learned",
+        "Describe the impact on your practice",
+    ]
+    assert error_next_to(response.text, "hours") == "Error: Enter the hours as a number, like 1.5"
     assert count(CpdActivity) == 0
 
 

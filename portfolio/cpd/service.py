@@ -15,7 +15,7 @@ from .. import duties, idempotency
 from ..audit import ledger
 from ..clock import today
 from ..database import begin_write, lock_or_404
-from ..errors import FieldError
+from ..errors import FieldError, Problems
 from ..evidence import anonymity
 from ..extensions import db
 from ..models import Appraisal, Competence, CpdActivity, CpdGoal, GoalStatus, Role, User, utcnow
@@ -256,8 +256,10 @@ def parse_hours(text: str | None) -> Decimal:
     try:
         hours = Decimal((text or "").strip())
     except InvalidOperation:
-        raise FieldError("hours", "Enter the hours as a number, like 1.5") from None
-    if not hours.is_finite() or hours <= 0 or hours > HOURS_MAX:
+        hours = Decimal("NaN")
+    if not hours.is_finite():  # "nan" and "inf" are Decimals, not numbers of hours
+        raise FieldError("hours", "Enter the hours as a number, like 1.5")
+    if hours <= 0 or hours > HOURS_MAX:
         raise FieldError("hours", "Hours must be more than 0 and no more than 100")
     if hours != hours.quantize(Decimal("0.01")):
         raise FieldError("hours", "Enter the hours to 2 decimal places at most, like 1.25")
@@ -295,25 +297,27 @@ def log_activity(
     """
     if not actor.has_role(Role.WORKER) or actor.framework_id is None:
         abort(403)
+    problems = Problems()  # every field's problem in one answer, in the form's order
     if done_on is None:
-        raise FieldError("done_on", "Enter the date of the activity")
-    if done_on > today():
-        raise FieldError("done_on", "The date must be today or in the past")
+        problems.add("done_on", "Enter the date of the activity")
+    elif done_on > today():
+        problems.add("done_on", "The date must be today or in the past")
     title = " ".join((title or "").split())
     if not title:
-        raise FieldError("title", "Enter what the activity was")
-    if len(title) > 200:
-        raise FieldError("title", "The title must be 200 characters or fewer")
-    anonymity.require_anonymous("title", "The title", title)
-    amount = parse_hours(hours)
-    learned = _text(learned, "learned", "What you learned")
-    impact = _text(impact, "impact", "The impact")
-    if not learned:
-        raise FieldError("learned", "Describe what you learned")
-    if not impact:
-        raise FieldError("impact", "Describe the impact on your practice")
+        problems.add("title", "Enter what the activity was")
+    elif len(title) > 200:
+        problems.add("title", "The title must be 200 characters or fewer")
+    else:
+        problems.check(lambda: anonymity.require_anonymous("title", "The title", title), None)
+    amount = problems.check(lambda: parse_hours(hours), Decimal(0))
+    learned = problems.check(lambda: _text(learned, "learned", "What you learned"), "")
+    if not learned and "learned" not in problems.errors:
+        problems.add("learned", "Describe what you learned")
+    impact = problems.check(lambda: _text(impact, "impact", "The impact"), "")
+    if not impact and "impact" not in problems.errors:
+        problems.add("impact", "Describe the impact on your practice")
     if goal_id and goal_id not in {g.id for g in open_goals(actor)}:
-        raise FieldError("goal_id", "Choose one of your open CPD goals")
+        problems.add("goal_id", "Choose one of your open CPD goals")
     competences = []
     if competence_ids:
         competences = list(
@@ -326,7 +330,8 @@ def log_activity(
             )
         )
         if len(competences) != len(set(competence_ids)):
-            raise FieldError("competence_ids", "Choose competences from your framework")
+            problems.add("competence_ids", "Choose competences from your framework")
+    problems.raise_if_any()
     begin_write()
     idempotency.check(CpdActivity, form_key, actor)
     activity = CpdActivity(
