@@ -677,6 +677,7 @@ def test_the_audit_page_before_any_check(client, auth, chain):
     assert "<h1>Audit ledger</h1>" in page
     assert "The ledger has not been verified yet." in page
     assert "No checkpoint yet" in page and "The ledger has 5 rows." in page
+    assert "flask audit" not in page  # a manager is not asked to type commands on the server
     assert 'href="/audit/"' in page  # in the managers' navigation
 
 
@@ -700,7 +701,7 @@ def test_the_page_shows_a_failed_scheduled_check(client, auth, runner, chain):
     page = text_of(client.get("/audit/"))
     assert "Did not hold" in page
     assert "Audit ledger does not match: the ledger ends at row 4, but the checkpoint of" in page
-    assert "The scheduled check (flask audit verify)" in page
+    assert "The scheduled nightly check" in page
     assert "The newest checkpoint, kept outside the database, recorded row 5" in page
 
 

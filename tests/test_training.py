@@ -368,6 +368,19 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
             "The renewal period must be between 1 and 120 months",
             id="months-121",
         ),
+        # Found by a helper: a whole number, only too big, was told to be "a whole number".
+        pytest.param(
+            {"renewal_months": "100000"},
+            "renewal_months",
+            "The renewal period must be between 1 and 120 months",
+            id="months-100000",
+        ),
+        pytest.param(
+            {"renewal_months": "9" * 5000},
+            "renewal_months",
+            "The renewal period must be between 1 and 120 months",
+            id="months-5000-digits",
+        ),
         # "²".isdigit() is True but int("²") raises ValueError: a superscript two must be refused, not crash.
         pytest.param(
             {"renewal_months": "²"},
