@@ -584,6 +584,13 @@ def test_assignment_boundaries_are_inclusive(app, worker):
             "Choose who owns the action",
             id="bad-owner",
         ),
+        # Found by a helper: an action due years before the session it was agreed at was accepted.
+        pytest.param(
+            ActionInput("Read the policy", "worker", SESSION_DAY - timedelta(days=1)),
+            "actions-1-due_on",
+            "The due date must be the same as or after the date of the session",
+            id="due-before-the-session",
+        ),
     ],
 )
 def test_half_filled_action_row_is_refused(app, worker, supervisor, row, field, message):

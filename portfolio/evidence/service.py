@@ -235,6 +235,8 @@ def _clean_actions(data: EvidenceInput) -> list[SupervisionAction]:
             raise FieldError(prefix + "owner", "Choose who owns the action")
         if row.due_on is None:
             raise FieldError(prefix + "due_on", "Enter the due date")
+        if data.occurred_on is not None and row.due_on < data.occurred_on:  # agreed at the session, due after it
+            raise FieldError(prefix + "due_on", "The due date must be the same as or after the date of the session")
         actions.append(
             SupervisionAction(
                 position=len(actions) + 1, description=description, owner=ActionOwner(row.owner), due_on=row.due_on
