@@ -119,7 +119,7 @@ def test_sending_with_nothing_ticked_says_so_next_to_the_competences_and_saves_n
     html = answer.get_data(as_text=True)
     assert answer.status_code == 422
     assert 'id="competence_ids-error"' in html and "Tick at least one competence" in html
-    assert "Choose plan.pdf again: files are not kept while something on the form needs changing." in html
+    assert "Choose plan.pdf again: files are not kept when this page is shown again." in html
     assert 'href="#competence_ids"' in html  # the error summary points at it
     assert items() == 0
     # What was typed is kept, and the suggestions are there to tick.

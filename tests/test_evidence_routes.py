@@ -533,13 +533,24 @@ def test_a_form_shown_again_says_which_files_to_choose_again(app, client, auth, 
     response = post_form(client, auth, "/portfolio/new/other", data)
     assert response.status_code == 422
     page = text_of(response)
-    assert "Choose plan.pdf, map.pdf again: files are not kept while something on the form needs changing." in page
+    assert "Choose plan.pdf, map.pdf again: files are not kept when this page is shown again." in page
     assert 'aria-describedby="files-hint files-again"' in page
     assert files_on_disk(app) == [] and row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     # A first visit, or a form sent without files, says nothing of the kind.
     assert "again: files are not kept" not in text_of(client.get("/portfolio/new/other"))
     data = {**valid_post("other"), "title": ""}
     assert "again: files are not kept" not in text_of(post_form(client, auth, "/portfolio/new/other", data))
+
+
+def test_suggesting_competences_without_javascript_says_which_files_to_choose_again(app, client, auth, worker):
+    """Found by a helper: with JavaScript off, "Suggest competences" brought the form back without the file
+    chosen and said nothing, so a reflection was then saved with no attachment."""
+    data = {**valid_post("reflection"), "action": "suggest", "files": [(io.BytesIO(PDF), "cert.pdf")]}
+    response = post_form(client, auth, "/portfolio/new/reflection", data)
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "Choose cert.pdf again: files are not kept when this page is shown again." in page
+    assert files_on_disk(app) == [] and row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
 
 
 def test_a_change_from_the_check_page_comes_back_to_it(client, auth, worker):
