@@ -317,7 +317,8 @@ def test_valid_post_creates_a_draft_and_goes_to_its_links(app, client, auth, wor
         assert evidence.description.startswith("<p>")
 
     page = text_of(client.get(response.headers["Location"]))
-    assert "saved as a draft" in page
+    # A supervision note is not a draft: its supervisor is asked to confirm it at once.
+    assert ("is asked to confirm it" if kind == "supervision-note" else "saved as a draft") in page
     assert "Link competences" in page
 
 
@@ -602,6 +603,23 @@ def test_supervisor_not_assigned_on_the_session_date(client, auth, worker):
     )
     assert selected_options(page, "supervisor_id") == [str(later.id)]
     assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
+
+
+def test_a_supervision_note_says_it_goes_to_its_supervisor_not_that_it_is_a_draft(client, auth, worker, supervisor):
+    """Found by a helper: "Save as draft" on a note sent it to the supervisor at once (as designed: they confirm
+    the record), while the page went on offering to "Delete this draft"."""
+    form = text_of(client.get("/portfolio/new/supervision-note"))
+    assert "Saving the note asks the supervisor you chose to confirm it as an accurate record." in form
+    assert ">Save the note</button>" in form and "Save as draft" not in form
+    assert "Saving the note asks" not in text_of(client.get("/portfolio/new/reflection"))  # other kinds: drafts
+
+    response = post_form(client, auth, "/portfolio/new/supervision-note", valid_post("supervision-note", supervisor.id))
+    assert response.status_code == 303
+    note = only_evidence()
+    shown = text_of(client.get(f"/portfolio/{note.id}"))
+    assert "Supervision note saved: Sam Supervisor is asked to confirm it" in shown
+    assert "Delete this note" in shown and "Delete this draft" not in shown
+    assert "saved as a draft" not in shown
 
 
 def test_missing_csrf_token_is_refused(client, worker):

@@ -228,7 +228,7 @@ def new(kind: str):
             else:
                 if action == "send":  # check your answers, then send
                     return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
-                flash(f"{evidence_kind.label} saved as a draft", "success")
+                flash(_saved_message(entry, evidence), "success")
                 return redirect(url_for(".links", evidence_id=evidence.id), code=303)
     return render(
         "evidence/form.html",
@@ -241,6 +241,13 @@ def new(kind: str):
         findings=findings,
         **_suggestions_for(entry, request.form, ticked.ids()),
     )
+
+
+def _saved_message(entry, evidence) -> str:
+    """What saving a new item did: a draft, or (a supervision note) a record its supervisor is asked to confirm."""
+    if entry.supervisor_confirms and evidence.supervisor is not None:
+        return f"{evidence.kind.label} saved: {evidence.supervisor.name} is asked to confirm it"
+    return f"{evidence.kind.label} saved as a draft"
 
 
 def _has_errors(form, ticked, field: str) -> bool:
