@@ -6,7 +6,7 @@ from datetime import date
 
 from wtforms import DecimalField, Field, SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms is at 3.2
 from wtforms.utils import unset_value
-from wtforms.validators import StopValidation
+from wtforms.validators import StopValidation, ValidationError
 
 PARTS = ("day", "month", "year")
 
@@ -57,13 +57,21 @@ class DateInputField(Field):
         except ValueError:
             self.process_errors.append(f"{self.name_in_messages} must be a real date")
 
-    def pre_validate(self, form) -> None:
-        # A date typed wrong is not also a date left out: its one message is the one that says what to mend.
-        if self.process_errors:
-            raise StopValidation()
-
     def _value(self):
         return self.data.isoformat() if self.data else ""
+
+
+class DateRequired:
+    """Like DataRequired, for a DateInputField that reports its own format errors: a date typed wrong is not also
+    a date left out, so its one message is the one that says what to mend."""
+
+    def __init__(self, message: str):
+        self.message = message
+        self.field_flags = {"required": True}
+
+    def __call__(self, form, field):
+        if field.data is None and not field.process_errors:
+            raise ValidationError(self.message)
 
 
 class NumberInputField(DecimalField):

@@ -701,7 +701,7 @@ def test_the_page_shows_a_failed_scheduled_check(client, auth, runner, chain):
     page = text_of(client.get("/audit/"))
     assert "Did not hold" in page
     assert "Audit ledger does not match: the ledger ends at row 4, but the checkpoint of" in page
-    assert "The scheduled nightly check" in page
+    assert "A check run on the server" in page
     assert "The newest checkpoint, kept outside the database, recorded row 5" in page
 
 

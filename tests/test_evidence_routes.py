@@ -620,6 +620,9 @@ def test_a_supervision_note_says_it_goes_to_its_supervisor_not_that_it_is_a_draf
     assert "Supervision note saved: Sam Supervisor is asked to confirm it" in shown
     assert "Delete this note" in shown and "Delete this draft" not in shown
     assert "saved as a draft" not in shown
+    deleting = text_of(client.get(f"/portfolio/{note.id}/delete"))
+    assert "The note and its links to competences will be deleted." in words(deleting), words(deleting)[-900:]
+    assert "Delete note" in words(deleting)
 
 
 def test_missing_csrf_token_is_refused(client, worker):

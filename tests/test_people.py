@@ -14,6 +14,7 @@ from portfolio.auth import service as auth_service
 from portfolio.auth import tokens
 from portfolio.errors import FieldError
 from portfolio.extensions import db
+from portfolio.frameworks import loader
 from portfolio.models import (
     AuditEntry,
     EvidenceStatus,
@@ -29,7 +30,16 @@ from tests.factories import NEW_PASSWORD, TODAY
 from tests.pages import audit_rows, error_next_to, error_summary, form_key, long_date, table_rows, words
 
 from .conftest import QueryCounter, csrf_token
-from .factories import PASSWORD, assign, link_draft, make_user, make_worker_manager, requirements_of, tier
+from .factories import (
+    LINK_WORKER_FILE,
+    PASSWORD,
+    assign,
+    link_draft,
+    make_user,
+    make_worker_manager,
+    requirements_of,
+    tier,
+)
 from .pages import status_of
 
 
@@ -324,6 +334,32 @@ def test_a_manager_who_works_cannot_change_their_own_tier(manager, link_worker_t
     )  # their name is theirs
     service.change(manager, mel, name="Mel W. Manager", roles=mel.roles, tier_id=coach.id)
     assert db.session.get(User, mel.id).tier_id == coach.id
+
+
+def test_a_manager_on_an_old_framework_version_may_move_to_the_same_tier_of_the_new_one(
+    manager, link_worker_tier, tmp_path
+):
+    """The form offers current versions only: keeping one's own tier there is the same tier, not a promotion."""
+    mel = make_worker_manager()
+    old_tier_id = mel.tier_id
+    assert old_tier_id == link_worker_tier.id
+    changed = tmp_path / "link-worker.yaml"
+    changed.write_text(
+        LINK_WORKER_FILE.read_text(encoding="utf-8").replace("summary: Three tiers", "summary: The three tiers"),
+        encoding="utf-8",
+    )
+    assert loader.load_file(changed).created
+    db.session.expire_all()
+    mel = db.session.get(User, mel.id)
+    # The loader moves people to the new version; one left on the old one (an earlier import) is put back there.
+    mel.tier_id, mel.framework_id = old_tier_id, link_worker_tier.framework_id
+    db.session.commit()
+    same_now = tier("link-worker", "link-worker")
+    assert same_now.id != old_tier_id  # the current version's
+    service.change(mel, mel, name="Mel W. Manager", roles=mel.roles, tier_id=same_now.id)
+    assert db.session.get(User, mel.id).tier_id == same_now.id
+    with pytest.raises(FieldError):
+        service.change(mel, mel, name=mel.name, roles=mel.roles, tier_id=tier("link-worker", "link-worker-coach").id)
 
 
 def supervised(manager: User, worker: User, supervisor: User, starts_on) -> SupervisionAssignment:
@@ -737,9 +773,15 @@ def test_deactivating_oneself_is_refused_on_the_page(client, auth, manager, othe
     confirm = client.get(f"/people/{manager.id}/deactivate")
     # Said before anything is pressed: no button that would only be refused.
     assert "You cannot deactivate yourself: ask another manager." in words(confirm.text)
-    assert 'id="confirm"' not in confirm.text and "Deactivate Maya Manager</button>" not in confirm.text
+    assert (
+        'action="/people/' not in confirm.text.split("<h1>", 1)[1]
+        and "Deactivate Maya Manager</button>" not in confirm.text
+    )
     answer = client.post(f"/people/{manager.id}/deactivate", data={"csrf_token": csrf_token(confirm.text)})
     assert answer.status_code == 422 and "You cannot deactivate yourself: ask another manager" in answer.text
+    # A stale page's POST: the summary's link leads to the message (no form to lead to).
+    assert [href for href, _ in error_summary(answer.text)] == ["#confirm"]
+    assert 'id="confirm"><p class="nhsuk-error-message" id="confirm-error">' in answer.text
     assert db.session.get(User, manager.id).active is True
 
 

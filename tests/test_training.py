@@ -381,6 +381,12 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
             "The renewal period must be between 1 and 120 months",
             id="months-5000-digits",
         ),
+        pytest.param(
+            {"renewal_months": "000"},
+            "renewal_months",
+            "The renewal period must be between 1 and 120 months",
+            id="months-000",
+        ),
         # "²".isdigit() is True but int("²") raises ValueError: a superscript two must be refused, not crash.
         pytest.param(
             {"renewal_months": "²"},

@@ -17,7 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, ValidationError
 
-from ..fields import DateInputField, choices
+from ..fields import DateInputField, DateRequired, choices
 from ..idempotency import OnceForm
 from ..models import ActionOwner, EvidenceStatus
 from ..params import IdField, IdsField
@@ -26,18 +26,6 @@ from ..progress.rules import CompetenceStatus
 TITLE_MAX = 200
 TEXT_MAX = 20_000
 NOTE_MAX = 500
-
-
-class DateRequired:
-    """Like DataRequired, for a DateInputField that reports its own format errors."""
-
-    def __init__(self, message: str):
-        self.message = message
-        self.field_flags = {"required": True}
-
-    def __call__(self, form, field):
-        if field.data is None and not field.process_errors:
-            raise ValidationError(self.message)
 
 
 def text_field(label: str, required: str | None = None) -> TextAreaField:

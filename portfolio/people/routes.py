@@ -10,6 +10,7 @@ from ..access import manager_required
 from ..auth.sessions import start_session
 from ..errors import FieldError, show_on_form
 from ..rendering import render
+from ..templating import plural
 from . import service
 from .forms import AcceptForm, ConfirmForm, InviteForm, PeopleFilterForm, PersonForm
 
@@ -126,7 +127,7 @@ def edit(person_id: int):
             show_on_form(form, error)
         else:
             ended = len(changed.get("ended_assignments", []))
-            ending = f": {ended} supervision assignment{'s' if ended != 1 else ''} ended with the role" if ended else ""
+            ending = f": {plural(ended, 'supervision assignment')} ended with the role" if ended else ""
             flash(f"Saved the changes to {person.name}{ending}" if changed else "Nothing was changed", "success")
             return redirect(url_for(".show", person_id=person.id), code=303)
     return render("people/edit.html", status=422 if form.errors else 200, form=form, person=person)

@@ -578,7 +578,7 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
         if person.is_manager and person.active and Role.MANAGER not in roles and len(managers) <= 1:
             raise FieldError("roles", f"{person.name} is the only active manager: make someone else a manager first")
         tier = _tier_for(roles, tier_id)
-        if person.id == actor.id and (tier.id if tier else None) != person.tier_id:
+        if person.id == actor.id and not _same_tier(person.tier, tier):
             raise FieldError("tier_id", "You cannot change your own tier: ask another manager")
     except FieldError:
         db.session.rollback()
@@ -605,6 +605,14 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
     ledger.record(actor, "person.changed", f"user:{person.id}", **changed)
     db.session.commit()
     return changed | ({"ended_assignments": ended} if ended else {})
+
+
+def _same_tier(held: Tier | None, chosen: Tier | None) -> bool:
+    """The same tier of the same framework, on any of its versions (moving to a framework's new version is not a
+    promotion; the form offers current versions only)."""
+    if held is None or chosen is None:
+        return held is chosen
+    return (held.framework.key, held.slug) == (chosen.framework.key, chosen.slug)
 
 
 def _snapshot(person: User) -> dict:

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import SearchField, SelectField
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..fields import DateInputField, choices
+from ..fields import DateInputField, DateRequired, choices
 from ..idempotency import OnceForm
 from .service import ASSIGNMENT_STATES, CHOOSE_SUPERVISOR, CHOOSE_WORKER, ENTER_START_DATE
 
@@ -15,7 +15,7 @@ class AssignmentForm(OnceForm):
     supervisor_id = SelectField(
         "Supervisor", coerce=int, validate_choice=False, validators=[DataRequired(CHOOSE_SUPERVISOR)]
     )
-    starts_on = DateInputField("Start date", [DataRequired(ENTER_START_DATE)], description_name="Start date")
+    starts_on = DateInputField("Start date", [DateRequired(ENTER_START_DATE)], description_name="Start date")
     ends_on = DateInputField("End date (optional)", description_name="End date")
 
 

@@ -237,14 +237,13 @@ def parse_renewal(renews: str | None, months: str | None) -> int | None:
     if renews != "months":
         raise FieldError("renews", "Choose whether the training must be renewed")
     text = (months or "").strip()
-    if re.fullmatch(r"[0-9]{5,}", text):  # a whole number, only too big (not read: "9" * 5000 is costly)
-        raise FieldError("renewal_months", "The renewal period must be between 1 and 120 months")
-    if not re.fullmatch(r"[0-9]{1,4}", text):  # not str.isdigit(): that accepts "²"
+    if not re.fullmatch(r"[0-9]+", text):  # not str.isdigit(): that accepts "²"
         raise FieldError("renewal_months", "Enter the renewal period as a whole number of months, like 12")
-    value = int(text)
-    if not 1 <= value <= 120:
+    digits = text.lstrip("0") or "0"  # "012" is 12
+    # A whole number, only too big, is out of range: not read as an int when long ("9" * 5000 is costly).
+    if len(digits) > 3 or not 1 <= int(digits) <= 120:
         raise FieldError("renewal_months", "The renewal period must be between 1 and 120 months")
-    return value
+    return int(digits)
 
 
 def check_item(framework: Framework, title: str, tier_slugs: list[str], item: TrainingItem | None = None) -> None:

@@ -9,9 +9,9 @@ from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ...errors import Problems
-from ...fields import DateInputField, NumberInputField
+from ...fields import DateInputField, DateRequired, NumberInputField
 from ...models import EvidenceKind
-from ..forms import TITLE_MAX, DateRequired, EvidenceForm
+from ..forms import TITLE_MAX, EvidenceForm
 from . import Kind, message_of
 
 

@@ -10,9 +10,9 @@ from wtforms.validators import Length, Optional
 
 from ...errors import FieldError
 from ...extensions import db
-from ...fields import DateInputField
+from ...fields import DateInputField, DateRequired
 from ...models import EvidenceKind, User
-from ..forms import TITLE_MAX, ActionForm, DateRequired, EvidenceForm, text_field
+from ..forms import TITLE_MAX, ActionForm, EvidenceForm, text_field
 from . import Kind
 
 CHOOSE_SUPERVISOR = "Choose the supervisor the session was with"
