@@ -398,6 +398,38 @@ def test_taking_away_a_role_ends_the_supervision_it_is_part_of_and_the_ledger_ho
     assert ledger.verify().ok, ledger.verify().problems
 
 
+@pytest.mark.parametrize("how", ["deactivate", "take the supervisor role"])
+def test_a_manager_cannot_end_their_own_supervision_by_acting_on_their_supervisor(manager, link_worker_tier, sam, how):
+    """Found by a review: ending an assignment is refused to its worker, but deactivating their supervisor or
+    taking the supervisor role away ended it all the same. Nobody decides about their own supervision."""
+    mel = make_worker_manager()
+    mine = supervised(manager, mel, sam, TODAY - timedelta(days=30))
+    others = supervised(manager, make_user(Role.WORKER, email="w@example.org", tier=link_worker_tier), sam, TODAY)
+    assert service.supervises_actor(mel, sam) and not service.supervises_actor(manager, sam)
+    rows_before = db.session.scalar(select(func.count(AuditEntry.id)))
+    with pytest.raises(FieldError) as error:
+        if how == "deactivate":
+            service.deactivate(mel, sam)
+        else:
+            service.change(mel, sam, name=sam.name, roles={Role.WORKER}, tier_id=sam.tier_id)
+    assert error.value.field == ("confirm" if how == "deactivate" else "roles")
+    assert error.value.message == "Sam Supervisor supervises you: another manager must end that supervision"
+    db.session.expire_all()
+    assert db.session.get(User, sam.id).active and db.session.get(User, sam.id).is_supervisor
+    assert [db.session.get(SupervisionAssignment, a.id).ends_on for a in (mine, others)] == [None, None]
+    assert db.session.scalar(select(func.count(AuditEntry.id))) == rows_before
+    # Another manager may: the leaver leaves, and the ledger says which supervision ended with the role.
+    if how == "deactivate":
+        service.deactivate(manager, sam)
+    else:
+        changed = service.change(manager, sam, name=sam.name, roles={Role.WORKER}, tier_id=sam.tier_id)
+        [entry] = audit_rows("person.changed")
+        assert sorted(entry.details["ended_assignments"]) == sorted(changed["ended_assignments"])
+        assert sorted(changed["ended_assignments"]) == sorted([mine.id, others.id])
+    assert not service.supervises_actor(mel, sam)
+    assert ledger.verify().ok
+
+
 def test_deactivating_a_leaver_keeps_the_ledger_holding(manager, link_worker_tier, sam):
     """Found by a helper: the assignments a leaver's deactivation ended or removed were reported as tampering."""
     worker = make_user(Role.WORKER, email="w@example.org", name="Wendy Worker", tier=link_worker_tier)
@@ -773,16 +805,42 @@ def test_deactivating_oneself_is_refused_on_the_page(client, auth, manager, othe
     confirm = client.get(f"/people/{manager.id}/deactivate")
     # Said before anything is pressed: no button that would only be refused.
     assert "You cannot deactivate yourself: ask another manager." in words(confirm.text)
-    assert (
-        'action="/people/' not in confirm.text.split("<h1>", 1)[1]
-        and "Deactivate Maya Manager</button>" not in confirm.text
-    )
+    assert 'action="/people/' not in confirm.text.split("<h1>", 1)[1] and "nhsuk-button--warning" not in confirm.text
     answer = client.post(f"/people/{manager.id}/deactivate", data={"csrf_token": csrf_token(confirm.text)})
     assert answer.status_code == 422 and "You cannot deactivate yourself: ask another manager" in answer.text
     # A stale page's POST: the summary's link leads to the message (no form to lead to).
     assert [href for href, _ in error_summary(answer.text)] == ["#confirm"]
     assert 'id="confirm"><p class="nhsuk-error-message" id="confirm-error">' in answer.text
     assert db.session.get(User, manager.id).active is True
+
+
+def test_deactivating_ones_own_supervisor_is_refused_on_the_page(client, auth, manager, link_worker_tier, sam):
+    mel = make_worker_manager()
+    supervised(manager, mel, sam, TODAY - timedelta(days=30))
+    auth.login_as(mel)
+    message = "Sam Supervisor supervises you: another manager must end that supervision"
+    for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):
+        confirm = client.get(f"/people/{sam.id}/deactivate", headers=headers)
+        assert confirm.status_code == 200 and f"{message}." in words(confirm.text)
+        assert (
+            f'action="/people/{sam.id}/deactivate"' not in confirm.text and "nhsuk-button--warning" not in confirm.text
+        )
+    answer = client.post(f"/people/{sam.id}/deactivate", data={"csrf_token": csrf_token(confirm.text)})
+    assert answer.status_code == 422 and f"Error: {message}" in words(answer.text)
+    assert [href for href, _ in error_summary(answer.text)] == ["#confirm"]
+    assert 'id="confirm"><p class="nhsuk-error-message" id="confirm-error">' in answer.text
+    assert db.session.get(User, sam.id).active is True
+    # The edit page: taking the supervisor role away is refused next to the roles.
+    form = client.get(f"/people/{sam.id}/edit")
+    data = {"csrf_token": csrf_token(form.text), "name": sam.name, "roles": ["worker"], "tier_id": str(sam.tier_id)}
+    changed = client.post(f"/people/{sam.id}/edit", data=data)
+    assert changed.status_code == 422 and error_next_to(changed.text, "roles") == f"Error: {message}"
+    assert db.session.get(User, sam.id).is_supervisor is True
+    # Another manager sees the button.
+    auth.login_as(manager)
+    page = client.get(f"/people/{sam.id}/deactivate").text
+    assert f'action="/people/{sam.id}/deactivate"' in page and "nhsuk-button--warning" in page
+    assert "supervises you" not in page
 
 
 def test_resend_and_revoke_from_the_page(client, auth, manager, link_worker_tier):

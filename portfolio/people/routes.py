@@ -149,7 +149,22 @@ def deactivate(person_id: int):
                 f"{person.name} is deactivated: they cannot sign in, and every session of theirs has ended", "success"
             )
             return redirect(url_for(".show", person_id=person.id), code=303)
-    return render("people/deactivate.html", status=422 if form.errors else 200, form=form, person=person)
+    return render(
+        "people/deactivate.html",
+        status=422 if form.errors else 200,
+        form=form,
+        person=person,
+        refusal=_deactivate_refusal(person),
+    )
+
+
+def _deactivate_refusal(person) -> str | None:
+    """Why the signed-in manager cannot deactivate ``person``, said before any button (the service decides)."""
+    if person.id == current_user.id:
+        return service.DEACTIVATE_YOURSELF
+    if person.active and service.supervises_actor(current_user, person):
+        return service.own_supervision_message(person)
+    return None
 
 
 def _action(person_id: int, use_case, message: str):

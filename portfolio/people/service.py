@@ -20,7 +20,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from .. import clock, idempotency, paging
+from .. import clock, duties, idempotency, paging
 from ..audit import ledger
 from ..auth import passwords, tokens
 from ..auth import service as auth_service
@@ -588,6 +588,7 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
     ended = _end_assignments(
         actor,
         person,
+        field="roles",
         as_worker=person.is_worker and Role.WORKER not in roles,
         as_supervisor=person.is_supervisor and Role.SUPERVISOR not in roles,
     )
@@ -602,9 +603,10 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
     if not changed:
         db.session.rollback()
         return {}
-    ledger.record(actor, "person.changed", f"user:{person.id}", **changed)
+    ended_part = {"ended_assignments": ended} if ended else {}
+    ledger.record(actor, "person.changed", f"user:{person.id}", **changed, **ended_part)
     db.session.commit()
-    return changed | ({"ended_assignments": ended} if ended else {})
+    return changed | ended_part
 
 
 def _same_tier(held: Tier | None, chosen: Tier | None) -> bool:
@@ -624,6 +626,9 @@ def _snapshot(person: User) -> dict:
     }
 
 
+DEACTIVATE_YOURSELF = "You cannot deactivate yourself: ask another manager"
+
+
 def deactivate(actor: User, person: User) -> User:
     """Stop a person signing in, end all their sessions and their open supervision assignments.
 
@@ -640,7 +645,7 @@ def deactivate(actor: User, person: User) -> User:
         _lock_actor_as_manager(actor)
         person = _lock_person(person.id)
         if person.id == actor.id:
-            raise FieldError("confirm", "You cannot deactivate yourself: ask another manager")
+            raise FieldError("confirm", DEACTIVATE_YOURSELF)
         if not person.active:
             raise FieldError("confirm", f"{person.name} is not active")
         if person.is_manager and len(managers) <= 1:
@@ -650,26 +655,45 @@ def deactivate(actor: User, person: User) -> User:
         raise
     person.active = False
     person.session_version = person.session_version + 1
-    ended = _end_assignments(actor, person)
+    ended = _end_assignments(actor, person, field="confirm")
     ledger.record(actor, "person.deactivated", f"user:{person.id}", ended_assignments=ended)
     db.session.commit()
     return person
 
 
-def _end_assignments(actor: User, person: User, *, as_worker: bool = True, as_supervisor: bool = True) -> list[int]:
+def supervises_actor(actor: User, person: User) -> bool:
+    """True when ``person`` supervises ``actor`` now or from a later day: deactivating them, or taking their
+    supervisor role away, would end the actor's own supervision, which another manager must do."""
+    statement = select(SupervisionAssignment.id).where(
+        SupervisionAssignment.worker_id == actor.id,
+        SupervisionAssignment.supervisor_id == person.id,
+        supervision.not_ended_before(clock.today()),
+    )
+    return db.session.scalar(statement.limit(1)) is not None
+
+
+def own_supervision_message(person: User) -> str:
+    """Why ending ``person``'s supervision of the actor is refused (``duties``: nobody decides about themselves)."""
+    return f"{person.name} supervises you: another manager must end that supervision"
+
+
+def _end_assignments(
+    actor: User, person: User, *, field: str, as_worker: bool = True, as_supervisor: bool = True
+) -> list[int]:
     """End every open assignment where ``person`` is supervised (``as_worker``) or supervises (``as_supervisor``):
-    yesterday, or removed when not begun. Returns their ids."""
+    yesterday, or removed when not begun. Returns their ids.
+
+    :raises FieldError: on ``field`` when one of them is the actor's own supervision (nothing written).
+    """
     sides = [SupervisionAssignment.worker_id == person.id] if as_worker else []
     sides += [SupervisionAssignment.supervisor_id == person.id] if as_supervisor else []
     if not sides:
         return []
     today = clock.today()
     yesterday = today - timedelta(days=1)
-    open_ones = lock_all(
-        select(SupervisionAssignment).where(
-            or_(*sides), or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= today)
-        )
-    )
+    open_ones = lock_all(select(SupervisionAssignment).where(or_(*sides), supervision.not_ended_before(today)))
+    for assignment in open_ones:
+        duties.refuse_own(actor, assignment.worker_id, own_supervision_message(person), field=field)
     ids = []
     for assignment in open_ones:
         ids.append(assignment.id)

@@ -25,10 +25,12 @@ SELF_SUPERVISION = "A worker cannot supervise themselves: choose someone else"
 
 def active_on(on: date | BindParameter[date]):
     """SQL condition: the assignment covers the day ``on`` (or a bound parameter for it)."""
-    return and_(
-        SupervisionAssignment.starts_on <= on,
-        or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= on),
-    )
+    return and_(SupervisionAssignment.starts_on <= on, not_ended_before(on))
+
+
+def not_ended_before(on: date | BindParameter[date]):
+    """SQL condition: the assignment has not ended before ``on``: it covers that day or begins later."""
+    return or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= on)
 
 
 def supervised_by(supervisor: int | BindParameter[int], on: date | BindParameter[date]) -> Select:
@@ -285,7 +287,7 @@ def add_assignment(
         select(SupervisionAssignment).where(
             SupervisionAssignment.worker_id == worker.id,
             SupervisionAssignment.supervisor_id == supervisor.id,
-            or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= starts_on),
+            not_ended_before(starts_on),
             true() if ends_on is None else SupervisionAssignment.starts_on <= ends_on,
         )
     )
@@ -331,7 +333,7 @@ def end_assignment(actor: User, assignment: SupervisionAssignment, ends_on: date
             SupervisionAssignment.worker_id == assignment.worker_id,
             SupervisionAssignment.supervisor_id == assignment.supervisor_id,
             SupervisionAssignment.starts_on <= ends_on,
-            or_(SupervisionAssignment.ends_on.is_(None), SupervisionAssignment.ends_on >= assignment.starts_on),
+            not_ended_before(assignment.starts_on),
         )
     )
     if clash is not None:
