@@ -17,6 +17,7 @@ from portfolio.portability import case, importing
 from portfolio.portability import service as import_service
 from tests.factories import case_child_of as child_of
 from tests.factories import imported, make_user, tier
+from tests.pages import error_next_to
 from tests.racing import Rounds, no_server_errors, race, signed_in
 
 from .conftest import csrf_token
@@ -223,8 +224,8 @@ def test_a_messy_case_package_is_accepted_in_sequence_order(app, frameworks):
     [
         (b"\x89PNG not json", "This is not a framework file: choose a CASE package (a .json file)"),
         (b'{"framework": \xff', "This is not a framework file"),  # cut short, and not UTF-8
-        (b'{"hello": "world"}', "has no CFDocument"),
-        (json.dumps({"CFItems": []}).encode(), "has no CFDocument"),
+        (b'{"hello": "world"}', "This is not a framework file: choose a CASE package"),
+        (json.dumps({"CFItems": []}).encode(), "This is not a framework file: choose a CASE package"),
         (json.dumps({"CFDocument": {"identifier": "d"}}).encode(), "has no title"),
         (
             json.dumps(
@@ -317,7 +318,10 @@ def test_a_bad_file_is_refused_next_to_the_field_and_nothing_is_kept(client, aut
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "<title>Error: Import a framework" in page
-    assert 'id="file-error"' in page and "has no CFDocument" in page
+    assert error_next_to(page, "file") == (
+        "Error: This is not a framework file: choose a CASE package (a .json file) or a SmartEvidence matrix "
+        "(a .matrix file)."
+    )
     assert db.session.scalar(select(func.count(FrameworkImport.id))) == 0
 
     empty = client.post(

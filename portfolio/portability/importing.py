@@ -112,6 +112,12 @@ class Level:
 # --- Reading files ------------------------------------------------------------------------------
 
 
+# Said in the manager's words, whatever the file holds instead: which parser gave up, and why, means nothing to them.
+NOT_A_FRAMEWORK = (
+    "This is not a framework file: choose a CASE package (a .json file) or a SmartEvidence matrix (a .matrix file)."
+)
+
+
 def parse(filename: str, raw: bytes) -> ImportedTree:
     """The tree in an uploaded file, by its content (a ``.matrix`` or a CASE package).
 
@@ -120,18 +126,12 @@ def parse(filename: str, raw: bytes) -> ImportedTree:
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        # Said in the manager's words: which parser gave up, and why, means nothing to them.
-        raise ImportProblem(
-            "This is not a framework file: choose a CASE package (a .json file) or a SmartEvidence matrix "
-            "(a .matrix file)."
-        ) from error
+        raise ImportProblem(NOT_A_FRAMEWORK) from error
     if isinstance(data, dict) and isinstance(data.get("framework"), dict):
         return parse_matrix(data["framework"])
     if isinstance(data, dict) and ("CFDocument" in data or isinstance(data.get("CFPackage"), dict)):
         return parse_case(data.get("CFPackage", data))
-    raise ImportProblem(
-        "The file is not a CASE package (it has no CFDocument) or a SmartEvidence matrix (it has no framework)."
-    )
+    raise ImportProblem(NOT_A_FRAMEWORK)
 
 
 # A whole character reference: "&amp;", "&#233;", "&#xE9;" (never "&notes", which HTML's legacy rules would read).
