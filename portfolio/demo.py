@@ -212,6 +212,7 @@ def _demo_evidence(users: dict[str, User]) -> None:
         evidence.EvidenceInput(
             title="Observed holistic assessment by telephone",
             occurred_on=today - timedelta(days=7),
+            observed_by=f"{supervisor.name}, my supervisor",
             description="My supervisor listened to a telephone assessment and gave feedback on how I explored barriers to change.",
         ),
         link_competence_id=_competence(worker, "basic holistic assessment").id,

@@ -513,6 +513,8 @@ class Evidence(Model):
     # Feedback.
     feedback_source: Mapped[FeedbackSource | None] = mapped_column(_enum(FeedbackSource))
     feedback_from: Mapped[str | None] = mapped_column(String(200))
+    # Observations of practice: who observed, and in what role (None on those saved before it was asked).
+    observed_by: Mapped[str | None] = mapped_column(String(200))
     # Lower-case plain text of the title and every written part, for search:
     # searching the HTML would match tag names and entities.
     search_text: Mapped[str] = mapped_column(Text, default="")

@@ -90,6 +90,8 @@ def evidence(kind: EvidenceKind, **values) -> EvidenceInput:
         defaults |= {"description": "<p>Details.</p>"}
     if kind == EvidenceKind.FEEDBACK:
         defaults |= {"feedback_source": "colleague", "feedback_from": "A colleague"}
+    if kind == EvidenceKind.OBSERVATION:
+        defaults |= {"observed_by": "My supervisor"}
     return EvidenceInput(**(defaults | values))
 
 
@@ -446,7 +448,12 @@ ROUTE_CASES = [
         "observation text",
         "worker",
         lambda s: "/portfolio/new/observation",
-        lambda s: {"title": "Observed", **day("occurred_on", RECENT_DAY), "description": IDENTIFYING},
+        lambda s: {
+            "title": "Observed",
+            **day("occurred_on", RECENT_DAY),
+            "observed_by": "My supervisor",
+            "description": IDENTIFYING,
+        },
         "description",
         "What was observed",
     ),

@@ -46,7 +46,9 @@ SAMPLES: dict[EvidenceKind, dict] = {
         cpd_hours=Decimal("3.5"),
     ),
     EvidenceKind.SUPERVISION_NOTE: dict(title="Supervision zephyr", description="Caseload quokka."),
-    EvidenceKind.OBSERVATION: dict(title="Observed zephyr", description="Observed by my manager quokka."),
+    EvidenceKind.OBSERVATION: dict(
+        title="Observed zephyr", observed_by="Practice lead axolotl", description="What they saw quokka."
+    ),
     EvidenceKind.FEEDBACK: dict(
         title="Card zephyr",
         feedback_source="partner-agency",
@@ -248,6 +250,37 @@ def test_a_change_to_any_part_changes_the_content_hash(app, worker, supervisor, 
         assert content_hash(evidence) != before, name
         setattr(evidence, name, original)
     assert content_hash(evidence) == before
+    db.session.rollback()
+
+
+def test_an_observation_saved_before_its_observer_was_asked_keeps_its_content_hash(app, worker, supervisor):
+    """Migration 0030 added who observed: an observation sent for review before it, without one, must still match
+    the hash its submission holds, or the review would say it changed since it was sent."""
+    import hashlib
+    import json
+
+    entry = kinds.get(EvidenceKind.OBSERVATION)
+    evidence = db.session.get(Evidence, create_sample(entry, worker, supervisor).id)
+    evidence.observed_by = None
+    # What content_hash held before 0030, key for key.
+    before_0030 = {
+        "kind": "observation",
+        "title": evidence.title,
+        "occurred_on": evidence.occurred_on.isoformat(),
+        "text": [getattr(evidence, name) for name in kinds.TEXT_COLUMNS],
+        "provider": None,
+        "expires_on": None,
+        "cpd_hours": None,
+        "supervisor_id": None,
+        "feedback": [None, None],
+        "actions": [],
+        "files": [],
+        "links": [],
+    }
+    expected = hashlib.sha256(json.dumps(before_0030, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    assert content_hash(evidence) == expected
+    evidence.observed_by = "Priya Shah, practice lead"
+    assert content_hash(evidence) != expected
     db.session.rollback()
 
 

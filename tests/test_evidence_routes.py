@@ -96,7 +96,9 @@ def make_item(owner, kind=EvidenceKind.REFLECTION, uploads=(), **values) -> Evid
             title="Home visit reflection", what_happened="I visited a person at home.", what_learned="Listen first."
         ),
         EvidenceKind.CERTIFICATE: dict(title="Safeguarding adults level 2", provider="NHS Learning Hub"),
-        EvidenceKind.OBSERVATION: dict(title="Observed group session", description="Observed by my manager."),
+        EvidenceKind.OBSERVATION: dict(
+            title="Observed group session", observed_by="Priya Shah, practice lead", description="She watched me."
+        ),
     }[kind]
     data = EvidenceInput(**{"occurred_on": EVENT_DAY, **defaults, **values})
     storages = [FileStorage(stream=io.BytesIO(content), filename=name) for name, content in uploads]
@@ -142,7 +144,7 @@ def make_item(owner, kind=EvidenceKind.REFLECTION, uploads=(), **values) -> Evid
                 "files",
             ],
         ),
-        ("observation", "Observation of practice", ["title", "occurred_on-day", "description", "files"]),
+        ("observation", "Observation of practice", ["title", "occurred_on-day", "observed_by", "description", "files"]),
         (
             "feedback",
             "Feedback",
@@ -244,7 +246,12 @@ def valid_post(kind: str, supervisor_id: int | None = None) -> dict:
             "actions-2-owner": "",
             **date_fields("actions-2-due_on", None),
         },
-        "observation": {"title": "Observed group session", **day, "description": "Observed by my manager."},
+        "observation": {
+            "title": "Observed group session",
+            **day,
+            "observed_by": "Priya Shah, practice lead",
+            "description": "She watched me.",
+        },
         "feedback": {
             "title": "Card from a partner",
             **day,
@@ -449,6 +456,14 @@ INVALID = [
         "Describe what was observed",
         None,
         id="observation-missing-text",
+    ),
+    pytest.param(
+        "observation",
+        {"observed_by": "  "},
+        "observed_by",
+        "Enter who observed you",
+        None,
+        id="observation-missing-observer",
     ),
 ]
 
@@ -671,6 +686,7 @@ def test_evidence_page_shows_text_files_and_links(client, worker):
     assert "<h1>Observed group session</h1>" in page
     assert "Observation of practice" in page
     assert "<p>Observed <em>closely</em>.</p>" in page
+    assert "Observed by Priya Shah, practice lead" in words(page)
     assert "10 March 2026" in page
     assert f'href="/portfolio/{evidence.id}/files/{file_id}"' in page
     assert "notes.pdf" in page
@@ -678,6 +694,10 @@ def test_evidence_page_shows_text_files_and_links(client, worker):
     assert "I listened and adapted" in page
     assert "Draft" in page
     assert "no-store" in response.headers["Cache-Control"]  # personal data
+    # One saved before the observer was asked: no row rather than an empty one.
+    evidence.observed_by = None
+    db.session.commit()
+    assert "Observed by" not in words(client.get(f"/portfolio/{evidence.id}").text)
 
 
 def test_certificate_and_supervision_details_are_shown(client, worker, supervisor):
@@ -821,6 +841,7 @@ def portfolio(worker, other_worker):
             dict(
                 kind=EvidenceKind.OBSERVATION,
                 title="Observed assessment",
+                observed_by="Priya Shah, practice lead",
                 occurred_on=date(2026, 2, 1),
                 description="<p>Holistic</p>",
             ),

@@ -117,6 +117,7 @@ def assert_kind_columns_empty(evidence: Evidence, *, keep: tuple[str, ...] = ())
         "next_steps": "",
         "description": "",
         "provider": None,
+        "observed_by": None,
         "expires_on": None,
         "cpd_hours": None,
         "supervisor_id": None,
@@ -291,7 +292,10 @@ def test_supervision_note_keeps_a_given_title(app, worker, supervisor):
 
 def test_create_observation_with_files(app, worker):
     data = EvidenceInput(
-        title="Observed group session", occurred_on=date(2026, 5, 20), description="Observed by my manager."
+        title="Observed group session",
+        occurred_on=date(2026, 5, 20),
+        observed_by="Priya Shah, practice lead",
+        description="She watched me run it.",
     )
     evidence = service.create_evidence(
         worker,
@@ -304,8 +308,9 @@ def test_create_observation_with_files(app, worker):
     stored = reload(evidence)
     assert_new_draft(stored, worker, EvidenceKind.OBSERVATION)
     assert stored.title == "Observed group session"
-    assert stored.description == "<p>Observed by my manager.</p>"
-    assert_kind_columns_empty(stored, keep=("description",))
+    assert stored.description == "<p>She watched me run it.</p>"
+    assert stored.observed_by == "Priya Shah, practice lead"
+    assert_kind_columns_empty(stored, keep=("description", "observed_by"))
     assert [(f.original_name, f.content_type) for f in stored.files] == [
         ("notes.pdf", "application/pdf"),
         ("photo.png", "image/png"),
@@ -423,6 +428,13 @@ BAD_INPUT = [
         id="missing-observation",
     ),
     pytest.param(
+        EvidenceKind.OBSERVATION,
+        {"observed_by": "x" * 201},
+        "observed_by",
+        "Who observed you must be 200 characters or fewer",
+        id="observer-too-long",
+    ),
+    pytest.param(
         EvidenceKind.FEEDBACK,
         {"feedback_source": "a-friend"},
         "feedback_source",
@@ -447,7 +459,12 @@ def test_bad_input_is_refused_on_its_field_and_writes_nothing(app, worker, kind,
     base = {
         EvidenceKind.REFLECTION: reflection_input().__dict__,
         EvidenceKind.CERTIFICATE: certificate_input().__dict__,
-        EvidenceKind.OBSERVATION: {"title": "Observed", "occurred_on": date(2026, 5, 1), "description": "Seen"},
+        EvidenceKind.OBSERVATION: {
+            "title": "Observed",
+            "occurred_on": date(2026, 5, 1),
+            "observed_by": "Team lead",
+            "description": "Seen",
+        },
         EvidenceKind.FEEDBACK: {
             "title": "Card",
             "occurred_on": date(2026, 5, 1),
@@ -474,7 +491,7 @@ def test_certificate_needs_a_file(app, worker):
 
 
 def test_a_wrong_kind_of_file_among_good_ones_leaves_nothing(app, worker):
-    data = EvidenceInput(title="Observed", occurred_on=date(2026, 5, 1), description="Seen")
+    data = EvidenceInput(title="Observed", occurred_on=date(2026, 5, 1), observed_by="Team lead", description="Seen")
     uploads = [
         upload(PDF, "one.pdf"),
         upload(png_bytes(), "two.png"),
@@ -920,7 +937,12 @@ def test_a_private_reflection_is_not_checked(app, worker):
 
 def test_other_kinds_are_checked_too(app, worker):
     # Every free-text field is checked, not only a reflection's: an observation's description is refused outright.
-    data = EvidenceInput(title="Observed", occurred_on=date(2026, 5, 1), description=f"NHS number {NHS_NUMBER}")
+    data = EvidenceInput(
+        title="Observed",
+        occurred_on=date(2026, 5, 1),
+        observed_by="My supervisor",
+        description=f"NHS number {NHS_NUMBER}",
+    )
     with pytest.raises(FieldError) as error:
         service.create_evidence(worker, EvidenceKind.OBSERVATION, data, today=PINNED_TODAY)
     assert error.value.field == "description"

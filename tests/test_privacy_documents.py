@@ -80,7 +80,12 @@ def scene(app, frameworks):
     waiting = evidence_service.create_evidence(
         worker,
         EvidenceKind.OBSERVATION,
-        EvidenceInput(title="Observed group session", occurred_on=RECENT_DAY, description="<p>Observed.</p>"),
+        EvidenceInput(
+            title="Observed group session",
+            occurred_on=RECENT_DAY,
+            observed_by="Priya Shah, practice lead",
+            description="<p>Observed.</p>",
+        ),
         link_competence_id=second.id,
     )
     evidence_service.submit(worker, waiting)

@@ -132,6 +132,7 @@ class EvidenceInput:
     training_item_id: int | None = None
     feedback_source: str = ""
     feedback_from: str = ""
+    observed_by: str = ""
     actions: list[ActionInput] = field(default_factory=list)
     confirm_anonymous: bool = False
 

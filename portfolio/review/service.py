@@ -73,9 +73,13 @@ class Conflict(Exception):
 # --- Content hash -----------------------------------------------------------------
 
 
+# The typed columns content_hash names on its own (those it held before kinds listed their short columns).
+_HASHED_ABOVE = frozenset({"title", "provider", "feedback_from"})
+
+
 def content_hash(evidence: Evidence) -> str:
     """A hash of everything a decision is about: text, dates, files and links."""
-    content = {
+    content: dict[str, Any] = {
         "kind": evidence.kind.value,
         "title": evidence.title,
         "occurred_on": evidence.occurred_on.isoformat(),
@@ -89,6 +93,11 @@ def content_hash(evidence: Evidence) -> str:
         "files": sorted([f.sha256, f.original_name] for f in evidence.files),
         "links": sorted([link.competence_id, link.note] for link in evidence.links),
     }
+    # Short typed columns added since (an observation's observer): keyed only when set, so that the hash of an
+    # item saved before a column existed keeps its shape, and an open submission still matches what was sent.
+    later = {name: getattr(evidence, name) for name in kinds.PLAIN_COLUMNS if name not in _HASHED_ABOVE}
+    if any(later.values()):
+        content["short"] = {name: value for name, value in later.items() if value}
     return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

@@ -45,7 +45,7 @@ from portfolio.supervision import service as supervision
 from portfolio.training import service as training
 
 # Raised when what is built changes, so a cached database built the old way is built again.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 PASSWORD = "harbour-lantern-quietly-2026"
 AUDIT_KEY = "benchmark-only-audit-key"
 DOMAIN = "bench.example.org"
@@ -362,6 +362,7 @@ class Builder:
             description=f"My supervisor observed {activity} and talked it through with me afterwards.",
             feedback_source="colleague",
             feedback_from="A colleague in the team",
+            observed_by="My supervisor",
             is_private=kind == EvidenceKind.REFLECTION and n % 50 == 7,
             confirm_anonymous=True,
         )

@@ -178,6 +178,7 @@ def test_filter_the_portfolio_in_place_and_go_back(page, frameworks):
                 occurred_on=on,
                 what_happened="What happened.",
                 what_learned="What I learned.",
+                observed_by="My supervisor",
                 description="About it.",
             ),
         )
