@@ -51,6 +51,7 @@ from tests.factories import (
 )
 from tests.pages import (
     audit_rows,
+    date_fields,
     error_next_to,
     long_date,
     reload,
@@ -1053,6 +1054,45 @@ def test_a_returned_item_is_changed_resubmitted_and_shows_its_history(client, au
     page = text_of(client.get(f"/review/{submissions[1].id}"))
     assert "Add the dates of each session." in page.split('id="history"', 1)[1]
     assert "Sessions ran on 3, 10 and 17 March." in page
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_change_and_resubmit_is_one_save_then_the_check_page(client, auth, frameworks, headers):
+    """Found by a helper: changing a returned item took Save changes, then Send for review on its page, then
+    Send on the check page. Saving and sending are one button now, as on a new item; the check page stays."""
+    s = scene()
+    auth.login_as(s.supervisor)
+    assert return_for_changes(client, auth, s).status_code == 303
+    auth.login_as(s.worker)
+    item = text_of(client.get(f"/portfolio/{s.evidence.id}"))
+    assert re.search(rf'href="/portfolio/{s.evidence.id}/edit"[^>]*>\s*Change and resubmit', item)
+    edit = client.get(f"/portfolio/{s.evidence.id}/edit", headers=headers)
+    assert ">Save and send for review</button>" in edit.text and ">Save changes</button>" in edit.text
+    changed = DESCRIPTION + " Sessions ran on 3, 10 and 17 March."
+    data = {
+        "csrf_token": auth.token("/"),
+        "title": "Community walking group",
+        **date_fields("occurred_on", EVENT_DAY),
+        "description": changed,
+        "action": "send",
+    }
+    saved = client.post(f"/portfolio/{s.evidence.id}/edit", data=data, headers=headers)
+    assert saved.status_code == 303 and saved.headers["Location"] == f"/portfolio/{s.evidence.id}/submit"
+    check = text_of(client.get(saved.headers["Location"]))
+    assert "Success Changes saved" in words(check) and "Check your answers before sending" in words(check)
+    assert "Sessions ran on 3, 10 and 17 March." in reload(s.evidence).description
+    assert reload(s.evidence).status == EvidenceStatus.RETURNED  # saved, not yet sent: the check page sends
+    sent = client.post(f"/portfolio/{s.evidence.id}/submit", data={"csrf_token": auth.token("/")})
+    assert sent.status_code == 303 and reload(s.evidence).status == EvidenceStatus.SUBMITTED
+
+    # Saving only goes back to the item, as before; from the check page's Change links, back to the check page.
+    draft = submitted_evidence(s.worker, title="Leaflet drop")
+    review.withdraw(s.worker, reload(draft))
+    only_saved = client.post(f"/portfolio/{draft.id}/edit", data=data | {"title": "Leaflet drop", "action": "save"})
+    assert only_saved.headers["Location"] == f"/portfolio/{draft.id}"
+    from_check = client.get(f"/portfolio/{draft.id}/edit?back=check").text
+    assert ">Save and send for review</button>" not in from_check
+    assert reload(draft).status == EvidenceStatus.DRAFT
 
 
 # --- withdrawing ------------------------------------------------------------------------

@@ -346,6 +346,8 @@ def edit(evidence_id: int):
             findings = _show_error(form, error)
         else:
             flash("Changes saved", "success")
+            if request.form.get("action") == "send":  # check your answers, then send (as a new item)
+                return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
             return redirect(back_url, code=303)
     elif form.is_submitted() and not form.csrf_token.errors:
         # The service's own rules for the fields the form let through: every problem in one answer, as on a new item.
