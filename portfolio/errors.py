@@ -107,6 +107,13 @@ def has_errors(form: FlaskForm, field_name: str) -> bool:
     return found is not None and bool(found[0].errors)
 
 
+def show_the_rest(form: FlaskForm, problems: dict[str, str]) -> None:
+    """Next to the fields the form let through, the service's own problems with them (from a dry run): so that
+    a form refusing one value itself (a date that is not a date) still names every problem in one answer."""
+    if rest := {field: message for field, message in problems.items() if not has_errors(form, field)}:
+        show_on_form(form, FieldErrors(rest))
+
+
 def _field_of(form: FlaskForm, field_name: str):
     """The field ``field_name`` names (``<list>-<row>-<field>`` for a row of a FieldList), with that FieldList;
     None when the form has no such field."""

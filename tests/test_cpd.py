@@ -843,6 +843,22 @@ def test_an_empty_activity_names_every_problem_in_one_answer(client, auth, peopl
     assert count(CpdActivity) == 0
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_a_date_that_is_not_a_date_is_named_with_every_other_problem(client, auth, people, headers):
+    """Found by a review: a malformed date was refused by the form alone, which then hid the other fields'."""
+    worker, *_ = people
+    auth.login_as(worker)
+    data = activity_form(title="", hours="lots") | {"done_on-day": "31", "done_on-month": "2", "done_on-year": "2026"}
+    response = post_with_token(client, auth, "/cpd/activities/new", data, headers=headers)
+    assert response.status_code == 422 and "<h1>" in response.text
+    messages = [message for _, message in error_summary(response.text)]
+    assert len(messages) == 3 and "Enter what the activity was" in messages
+    assert "Enter the hours as a number, like 1.5" in messages
+    assert error_next_to(response.text, "title") == "Error: Enter what the activity was"
+    assert "real date" in error_next_to(response.text, "done_on")
+    assert count(CpdActivity) == 0
+
+
 def test_hours_at_the_limits_are_accepted(client, auth, people):
     worker, *_ = people
     auth.login_as(worker)

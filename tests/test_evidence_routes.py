@@ -489,6 +489,27 @@ def test_invalid_post_shows_the_error_keeps_the_values_and_writes_nothing(
     assert files_on_disk(app) == []
 
 
+def test_every_half_filled_action_row_is_named_in_one_answer(app, client, auth, worker, supervisor):
+    """Found by a review: the rows were checked one by one and the first problem stopped the rest."""
+    data = valid_post("supervision-note", supervisor.id) | {
+        "actions-0-owner": "",
+        "actions-1-description": "",
+        **date_fields("actions-1-due_on", EVENT_DAY - timedelta(days=1)),
+    }
+    response = post_form(client, auth, "/portfolio/new/supervision-note", data)
+    assert response.status_code == 422
+    page = text_of(response)
+    expected = {
+        "actions-0-owner": "Choose who owns the action",
+        "actions-1-description": "Enter the action",
+        "actions-1-due_on": "The due date must be the same as or after the date of the session",
+    }
+    for field, message in expected.items():
+        assert error_next_to(page, field) == f"Error: {message}", field
+    assert sorted(message for _, message in error_summary(page)) == sorted(expected.values())
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
+
+
 @pytest.mark.parametrize("hours", ["abc", "1,5", "NaN", "sNaN", "Infinity", "-Infinity"])
 def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worker, hours):
     """Not WTForms' "Not a valid decimal value." followed by a range the person never reached; and the words

@@ -357,13 +357,15 @@ def test_creating_use_cases_across_the_app_create_once(app, frameworks):
         activity = _again(
             lambda k: cpd.log_activity(
                 db.session.get(User, worker.id),
-                done_on=EVENT_DAY,
-                title="Webinar",
-                hours="1.5",
-                learned="How to run a group online",
-                impact="I now run one a month",
-                goal_id=None,
-                competence_ids=[],
+                cpd.ActivityInput(
+                    done_on=EVENT_DAY,
+                    title="Webinar",
+                    hours="1.5",
+                    learned="How to run a group online",
+                    impact="I now run one a month",
+                    goal_id=None,
+                    competence_ids=[],
+                ),
                 form_key=k,
             )
         )

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from ..access import role_required
-from ..errors import FieldError, Refusal, show_on_form
+from ..errors import FieldError, Refusal, show_on_form, show_the_rest
 from ..evidence.forms import ConfirmForm
 from ..fields import choices
 from ..models import Role
@@ -43,24 +43,25 @@ def new_activity():
     form = ActivityForm()
     form.goal_id.choices = choices([(0, "None")] + [(g.id, g.description) for g in service.open_goals(current_user)])
     form.competence_ids.choices = choices([(c.id, c.statement) for c in service.competences_for(current_user)])
+    activity = service.ActivityInput(
+        done_on=form.done_on.data,
+        title=form.title.data or "",
+        hours=form.hours.data or "",
+        learned=form.learned.data or "",
+        impact=form.impact.data or "",
+        goal_id=form.goal_id.data or None,
+        competence_ids=form.competence_ids.data or [],
+    )
     if form.validate_on_submit():
         try:
-            service.log_activity(
-                current_user,
-                done_on=form.done_on.data,
-                title=form.title.data or "",
-                hours=form.hours.data or "",
-                learned=form.learned.data or "",
-                impact=form.impact.data or "",
-                goal_id=form.goal_id.data or None,
-                competence_ids=form.competence_ids.data or [],
-                form_key=form.form_key.data,
-            )
+            service.log_activity(current_user, activity, form_key=form.form_key.data)
         except FieldError as error:
             show_on_form(form, error)
         else:
             flash("CPD activity logged", "success")
             return redirect(url_for(".index"), code=303)
+    elif form.is_submitted() and not form.csrf_token.errors:
+        show_the_rest(form, service.problems_of_activity(current_user, activity))
     return render("cpd/activity.html", status=422 if form.errors else 200, form=form)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
@@ -278,47 +278,85 @@ def open_goals(worker: User) -> list[CpdGoal]:
     )
 
 
+@dataclass
+class ActivityInput:
+    """What the CPD activity form says; the service checks and cleans it."""
+
+    done_on: date | None
+    title: str = ""
+    hours: str = ""
+    learned: str = ""
+    impact: str = ""
+    goal_id: int | None = None
+    competence_ids: list[int] = field(default_factory=list)
+
+
 @idempotency.creates(CpdActivity)
-def log_activity(
-    actor: User,
-    *,
-    done_on: date | None,
-    title: str,
-    hours: str,
-    learned: str,
-    impact: str,
-    goal_id: int | None,
-    competence_ids: list[int],
-    form_key: str | None = None,
-) -> CpdActivity:
+def log_activity(actor: User, data: ActivityInput, *, form_key: str | None = None) -> CpdActivity:
     """Add a CPD activity, linked to competences and to a plan goal.
 
-    :raises FieldError: for a missing or future date, no title, bad hours, or a goal or competence not the actor's.
+    :raises FieldErrors: for a missing or future date, no title, bad hours, or a goal or competence not the
+        actor's: every field with a problem, in one answer.
     """
     if not actor.has_role(Role.WORKER) or actor.framework_id is None:
         abort(403)
-    problems = Problems()  # every field's problem in one answer, in the form's order
+    title, amount, learned, impact, competences = _checked_activity(actor, data)
+    begin_write()
+    idempotency.check(CpdActivity, form_key, actor)
+    activity = CpdActivity(
+        worker_id=actor.id,
+        done_on=data.done_on,
+        title=title,
+        hours=amount,
+        learned=learned,
+        impact=impact,
+        goal_id=data.goal_id or None,
+    )
+    activity.competences = [db.session.merge(c) for c in competences]
+    db.session.add(activity)
+    idempotency.remember(form_key, actor, activity)
+    db.session.commit()
+    return activity
+
+
+def problems_of_activity(actor: User, data: ActivityInput) -> dict[str, str]:
+    """What :func:`log_activity` would refuse, field by field, writing nothing: for a form that refused a value
+    itself (a date that is not a date), so that its page names every problem at once."""
+    try:
+        _checked_activity(actor, data)
+    except FieldError as error:
+        return error.by_field()
+    return {}
+
+
+def _checked_activity(actor: User, data: ActivityInput) -> tuple[str, Decimal, str, str, list[Competence]]:
+    """An activity's values cleaned: its title, hours, what was learned, its impact and its competences.
+
+    :raises FieldErrors: naming every field with a problem, in the form's order.
+    """
+    done_on, goal_id, competence_ids = data.done_on, data.goal_id, data.competence_ids
+    problems = Problems()
     if done_on is None:
         problems.add("done_on", "Enter the date of the activity")
     elif done_on > today():
         problems.add("done_on", "The date must be today or in the past")
-    title = " ".join((title or "").split())
+    title = " ".join((data.title or "").split())
     if not title:
         problems.add("title", "Enter what the activity was")
     elif len(title) > 200:
         problems.add("title", "The title must be 200 characters or fewer")
     else:
         problems.check(lambda: anonymity.require_anonymous("title", "The title", title), None)
-    amount = problems.check(lambda: parse_hours(hours), Decimal(0))
-    learned = problems.check(lambda: _text(learned, "learned", "What you learned"), "")
+    amount = problems.check(lambda: parse_hours(data.hours), Decimal(0))
+    learned = problems.check(lambda: _text(data.learned, "learned", "What you learned"), "")
     if not learned and "learned" not in problems.errors:
         problems.add("learned", "Describe what you learned")
-    impact = problems.check(lambda: _text(impact, "impact", "The impact"), "")
+    impact = problems.check(lambda: _text(data.impact, "impact", "The impact"), "")
     if not impact and "impact" not in problems.errors:
         problems.add("impact", "Describe the impact on your practice")
     if goal_id and goal_id not in {g.id for g in open_goals(actor)}:
         problems.add("goal_id", "Choose one of your open CPD goals")
-    competences = []
+    competences: list[Competence] = []
     if competence_ids:
         competences = list(
             db.session.scalars(
@@ -332,22 +370,7 @@ def log_activity(
         if len(competences) != len(set(competence_ids)):
             problems.add("competence_ids", "Choose competences from your framework")
     problems.raise_if_any()
-    begin_write()
-    idempotency.check(CpdActivity, form_key, actor)
-    activity = CpdActivity(
-        worker_id=actor.id,
-        done_on=done_on,
-        title=title,
-        hours=amount,
-        learned=learned,
-        impact=impact,
-        goal_id=goal_id or None,
-    )
-    activity.competences = [db.session.merge(c) for c in competences]
-    db.session.add(activity)
-    idempotency.remember(form_key, actor, activity)
-    db.session.commit()
-    return activity
+    return title, amount, learned, impact, competences
 
 
 def competences_for(worker: User) -> list[Competence]:

@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from .. import clock, paging
 from ..access import role_required
-from ..errors import FieldError, FieldErrors, Refusal, has_errors, show_on_form
+from ..errors import FieldError, FieldErrors, Refusal, has_errors, show_on_form, show_the_rest
 from ..fields import choices
 from ..models import EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
@@ -351,9 +351,7 @@ def edit(evidence_id: int):
             return redirect(back_url, code=303)
     elif form.is_submitted() and not form.csrf_token.errors:
         # The service's own rules for the fields the form let through: every problem in one answer, as on a new item.
-        problems = service.problems_of_update(current_user, evidence, _input_from(form))
-        if problems := {f: m for f, m in problems.items() if not has_errors(form, f)}:
-            show_on_form(form, FieldErrors(problems))
+        show_the_rest(form, service.problems_of_update(current_user, evidence, _input_from(form)))
     return render(
         "evidence/form.html",
         status=422 if form.errors else 200,

@@ -223,7 +223,11 @@ def _written(entry: kinds.Kind, name: str, raw: str | None) -> str:
 
 
 def _clean_actions(data: EvidenceInput) -> list[SupervisionAction]:
-    """Rows of agreed actions; blank rows are ignored, half-filled ones refused."""
+    """Rows of agreed actions; blank rows are ignored, half-filled ones refused.
+
+    :raises FieldErrors: naming every field of every row with a problem.
+    """
+    problems = Problems()
     actions: list[SupervisionAction] = []
     for index, row in enumerate(data.actions):
         description = " ".join((row.description or "").split())
@@ -231,18 +235,21 @@ def _clean_actions(data: EvidenceInput) -> list[SupervisionAction]:
             continue
         prefix = f"actions-{index}-"
         if not description:
-            raise FieldError(prefix + "description", "Enter the action")
+            problems.add(prefix + "description", "Enter the action")
         if row.owner not in {o.value for o in ActionOwner}:
-            raise FieldError(prefix + "owner", "Choose who owns the action")
+            problems.add(prefix + "owner", "Choose who owns the action")
         if row.due_on is None:
-            raise FieldError(prefix + "due_on", "Enter the due date")
-        if data.occurred_on is not None and row.due_on < data.occurred_on:  # agreed at the session, due after it
-            raise FieldError(prefix + "due_on", "The due date must be the same as or after the date of the session")
+            problems.add(prefix + "due_on", "Enter the due date")
+        elif data.occurred_on is not None and row.due_on < data.occurred_on:  # agreed at the session, due after it
+            problems.add(prefix + "due_on", "The due date must be the same as or after the date of the session")
+        if problems.errors:
+            continue
         actions.append(
             SupervisionAction(
                 position=len(actions) + 1, description=description, owner=ActionOwner(row.owner), due_on=row.due_on
             )
         )
+    problems.raise_if_any()
     return actions
 
 
