@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from portfolio.errors import FieldError
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.frameworks.tree import framework_tree
@@ -17,7 +18,7 @@ from portfolio.portability import case, importing
 from portfolio.portability import service as import_service
 from tests.factories import case_child_of as child_of
 from tests.factories import imported, make_user, tier
-from tests.pages import error_next_to
+from tests.pages import error_next_to, selected_options
 from tests.racing import Rounds, no_server_errors, race, signed_in
 
 from .conftest import csrf_token
@@ -307,6 +308,54 @@ def test_a_manager_uploads_previews_and_imports_a_framework(client, auth, framew
     again = client.post(preview_path, data={"csrf_token": token, "tier_level": "1", "area_level": "2", "target": "new"})
     assert again.status_code == 303 and again.headers["Location"].endswith(f"/frameworks/{framework.id}")
     assert db.session.scalar(select(func.count(Framework.id)).where(Framework.title == framework.title)) == 1
+
+
+@pytest.mark.parametrize("htmx", [{}, {"HX-Request": "true", "HX-Boosted": "true"}])
+def test_a_file_of_a_framework_already_here_is_offered_as_its_new_version_not_a_second_one(
+    client, auth, frameworks, htmx
+):
+    """Found by a helper: importing the same file twice made two frameworks of the same name, told apart nowhere."""
+    auth.login_as(make_user(Role.MANAGER))
+    first = upload(client, auth, as_file(messy_case()))
+    data = {"tier_level": "1", "area_level": "2", "target": "new"}
+    assert client.post(first.headers["Location"], data={"csrf_token": auth.token("/"), **data}).status_code == 303
+    [existing] = db.session.scalars(select(Framework).where(Framework.title == "Wellbeing Coach Standards")).all()
+
+    package = messy_case()
+    package["CFPackage"]["CFDocument"]["title"] = "wellbeing  coach STANDARDS"  # case and spaces aside, the same
+    again = upload(client, auth, as_file(package))
+    page = client.get(again.headers["Location"], headers=htmx).text
+    assert selected_options(page, "target") == [existing.key]  # suggested: a new version of it
+    refused = client.post(again.headers["Location"], data={"csrf_token": auth.token("/"), **data}, headers=htmx)
+    assert refused.status_code == 422 and "<h1>Check the framework to import</h1>" in refused.text
+    assert error_next_to(refused.text, "target") == (
+        "Error: Wellbeing Coach Standards is already here: import this as a new version of it"
+    )
+    assert db.session.scalar(select(func.count(Framework.id))) == db.session.scalar(
+        select(func.count(Framework.id)).where(Framework.id <= existing.id)
+    )
+    as_version = client.post(
+        again.headers["Location"], data={"csrf_token": auth.token("/"), **data, "target": existing.key}
+    )
+    assert as_version.status_code == 303
+    current = db.session.scalar(select(Framework).where(Framework.key == existing.key, Framework.is_current))
+    assert current.version == existing.version + 1
+
+
+def test_a_file_named_as_a_role_profile_cannot_become_its_version_and_is_asked_for_another_title(app, frameworks):
+    """A role profile is not tiered, so an import cannot be its new version: only another title will do."""
+    profile = db.session.scalar(select(Framework).where(Framework.kind == "role-profile", Framework.is_current))
+    package = messy_case()
+    package["CFPackage"]["CFDocument"]["title"] = profile.title
+    manager = make_user(Role.MANAGER)
+    held = import_service.upload(manager, "profile.json", as_file(package))
+    with pytest.raises(FieldError) as error:
+        import_service.confirm(manager, held, tier_level=1, area_level=2, target="new")
+    assert (error.value.field, error.value.message) == (
+        "target",
+        f"{profile.title} is already here: give the framework in the file another title",
+    )
+    assert db.session.scalar(select(func.count(Framework.id)).where(Framework.title == profile.title)) == 1
 
 
 @pytest.mark.parametrize("htmx", [{}, {"HX-Request": "true", "HX-Boosted": "true"}])

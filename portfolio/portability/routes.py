@@ -146,7 +146,7 @@ def preview(import_id: int):
         return redirect(url_for("frameworks.show", framework_id=held.framework_id), code=303)
     tree = service.tree_of(held)
     levels = tree.levels()
-    form = ConfirmImportForm(data=_suggested_levels(levels))
+    form = ConfirmImportForm(data=_suggested_levels(levels) | _suggested_target(tree.title))
     form.set_choices(levels, service.version_targets(), tree.title)
     if form.validate_on_submit():
         try:
@@ -176,4 +176,11 @@ def preview(import_id: int):
 def _suggested_levels(levels) -> dict[str, str]:
     """Tiers on level 1 and areas on level 2 when the tree is deep enough; else one tier, areas on level 1."""
     deep = len(levels) >= 3
-    return {"tier_level": "1" if deep else ONE_TIER, "area_level": "2" if deep else "1", "target": service.NEW}
+    return {"tier_level": "1" if deep else ONE_TIER, "area_level": "2" if deep else "1"}
+
+
+def _suggested_target(title: str) -> dict[str, str]:
+    """A new version of the framework of the same name, if there is one (a new framework of that name is
+    refused); a new framework otherwise."""
+    existing = service.same_titled(title)
+    return {"target": existing.key if existing is not None and existing.kind == "tiered" else service.NEW}

@@ -72,6 +72,32 @@ def version_targets() -> list[Framework]:
     )
 
 
+def same_titled(title: str) -> Framework | None:
+    """The current framework already called ``title`` (letter case and spacing aside), if there is one."""
+    wanted = " ".join(title.split()).casefold()
+    return next(
+        (
+            f
+            for f in db.session.scalars(select(Framework).where(Framework.is_current))
+            if " ".join(f.title.split()).casefold() == wanted
+        ),
+        None,
+    )
+
+
+def _refuse_same_title(title: str) -> None:
+    """A second framework of the same name would be told apart nowhere (lists, forms, documents).
+
+    :raises FieldError: on ``target``.
+    """
+    existing = same_titled(title)
+    if existing is None:
+        return
+    if existing.kind == "tiered":
+        raise FieldError("target", f"{existing.title} is already here: import this as a new version of it")
+    raise FieldError("target", f"{existing.title} is already here: give the framework in the file another title")
+
+
 def _new_key(title: str) -> str:
     base = slug(title)
     taken = set(db.session.scalars(select(Framework.key)))
@@ -97,6 +123,11 @@ def confirm(
         return framework
     tree = ImportedTree.from_json(held.tree)
     if target == NEW:
+        try:
+            _refuse_same_title(tree.title)
+        except FieldError:
+            db.session.rollback()
+            raise
         key = _new_key(tree.title)
     else:
         existing = next((f for f in version_targets() if f.key == target), None)
