@@ -930,6 +930,21 @@ def test_my_portfolio_filters_are_applied_and_kept(client, worker, portfolio):
     assert re.search(r'name="date_to-day"[^>]*value="31"', page)
 
 
+def test_the_draft_filter_lists_what_the_list_calls_a_draft(client, worker, supervisor, portfolio):
+    """Found by a helper: "Draft" listed supervision notes, which the list labels by where they stand with their
+    supervisor ("Waiting for confirmation"), never "Draft". They are found by their kind."""
+    from tests.factories import supervision_note
+
+    supervision_note(worker, supervisor, title="Supervision on lone working")
+    drafts = text_of(client.get("/portfolio/?status=draft"))
+    assert "Supervision on lone working" not in listed_titles(drafts)
+    assert "Walking group" in listed_titles(drafts)
+    assert "Draft" in words(drafts.split('id="evidence-list"', 1)[1])
+    notes = text_of(client.get("/portfolio/?kind=supervision-note", headers={"HX-Request": "true"}))
+    assert listed_titles(notes) == ["Supervision on lone working"]
+    assert "Waiting for confirmation" in words(notes)
+
+
 def test_my_portfolio_competence_filter(client, worker, portfolio):
     target = competence("PS-LW-01")
     page = text_of(client.get(f"/portfolio/?competence={target.id}"))

@@ -916,6 +916,10 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
         query = query.where(Evidence.kind == filters.kind)
     if filters.status:
         query = query.where(Evidence.status == filters.status)
+    if filters.status == EvidenceStatus.DRAFT:
+        # What the list calls a draft: a supervision note is shared with its supervisor once saved, and says where
+        # it stands with them instead (templates/evidence/_status.html).
+        query = query.where(Evidence.kind != EvidenceKind.SUPERVISION_NOTE)
     if filters.date_from:
         query = query.where(Evidence.occurred_on >= filters.date_from)
     if filters.date_to:
