@@ -166,11 +166,21 @@ def begin_write() -> None:
     session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
+# Tables whose rows are never deleted and whose keys never change (people stay, as leavers, for their history):
+# their rows are locked FOR NO KEY UPDATE. That keeps every other writer of the row out as FOR UPDATE does, but
+# not the INSERTs that merely refer to it (an audit entry naming its actor, an assignment naming who made it):
+# under FOR UPDATE their foreign-key check waited for the lock, and two managers deadlocked, one locking the
+# managers then a person, the other that person then writing a row that names itself.
+NEVER_DELETED = frozenset({"users"})
+
+
 def _locked(statement: Select[M]) -> Select[M]:
     # FOR UPDATE makes a concurrent writer wait on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises
     # writers), and populate_existing overwrites any copy the session loaded before the lock, so the caller
     # checks the state the row really has now.
-    return statement.with_for_update().execution_options(populate_existing=True)
+    entity = statement.column_descriptions[0]["entity"]
+    key_share = getattr(entity, "__tablename__", None) in NEVER_DELETED
+    return statement.with_for_update(key_share=key_share).execution_options(populate_existing=True)
 
 
 def lock(model: type[M], row_id: int) -> M | None:

@@ -70,3 +70,19 @@ def test_lock_or_404_of_a_vanished_row_is_a_404_with_the_transaction_ended(app):
     with pytest.raises(NotFound):
         lock_or_404(User, 2_147_483_647)
     assert not db.session().in_transaction()
+
+
+def test_people_are_locked_for_no_key_update_and_other_rows_for_update(app):
+    """A person's row is never deleted: its lock need not hold back the INSERTs that name them (an audit entry's
+    actor), which on PostgreSQL let two managers deadlock (tests/test_people_concurrency.py races it)."""
+    from sqlalchemy.dialects import postgresql
+
+    from portfolio.database import _locked
+    from portfolio.models import Evidence
+
+    def compiled(statement) -> str:
+        return str(_locked(statement).compile(dialect=postgresql.dialect()))
+
+    assert compiled(select(User).where(User.id == 1)).endswith("FOR NO KEY UPDATE")
+    assert compiled(select(Evidence).where(Evidence.id == 1)).endswith("FOR UPDATE")
+    assert "NO KEY" not in compiled(select(Evidence).where(Evidence.id == 1))

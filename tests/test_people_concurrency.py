@@ -1,20 +1,27 @@
-"""Two managers deactivating each other at the same moment over real HTTP: one manager stays active.
+"""Two managers acting on the same people at the same moment, over real HTTP.
 
-The rows are locked (every active manager, in id order) before the rule is
-checked, so the second request sees the first one's change: its actor is no
-longer an active manager, and it is refused instead of leaving no manager.
+- Deactivating each other: one manager stays active. The rows are locked (every
+  active manager, in id order) before the rule is checked, so the second request
+  sees the first one's change: its actor is no longer an active manager, and it
+  is refused instead of leaving no manager.
+- Taking a person's supervisor role while another manager assigns them a worker:
+  both lock the person's row, so either the assignment is refused (no longer a
+  supervisor) or it is made first and ends with the role. Never a supervision
+  by someone who is not a supervisor.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from portfolio import clock
 from portfolio.extensions import db
-from portfolio.models import AuditEntry, Role, User
+from portfolio.models import AuditEntry, Role, SupervisionAssignment, User
 
 from . import factories
 from .conftest import csrf_token
-from .racing import HttpClient, overlapped, race
+from .pages import date_fields, form_key
+from .racing import HttpClient, Rounds, no_server_errors, overlapped, race
 
 DEACTIVATION_ROUNDS = 3  # fewer than racing.ROUNDS: each round makes two more managers
 
@@ -62,3 +69,67 @@ def test_two_managers_deactivating_each_other_leave_one_active(app, server):
         outcomes.append(overlapped(answers))
     # At least one round had both requests in flight together (the lock, not luck, decided).
     assert any(outcomes)
+
+
+def test_taking_the_supervisor_role_while_another_manager_assigns_leaves_no_supervision_without_it(
+    app, server, frameworks
+):
+    ann_user = factories.make_user(Role.MANAGER, email="ann@example.org", name="Ann Manager")
+    bob_user = factories.make_user(Role.MANAGER, email="bob@example.org", name="Bob Manager")
+    tier = factories.tier("link-worker", "link-worker")
+    ann, bob = HttpClient(server, "ann"), HttpClient(server, "bob")
+    ann.sign_in(ann_user.email)
+    bob.sign_in(bob_user.email)
+    db.session.rollback()  # a snapshot newer than the sign-ins' writes (SQLite refuses a write from an older one)
+    outcomes = {"refused": 0, "ended with the role": 0}
+    rounds = Rounds()
+    for number in rounds:
+        sam = factories.make_user(
+            Role.WORKER, Role.SUPERVISOR, email=f"sam{number}@example.org", name=f"Sam {number}", tier=tier
+        )
+        wendy = factories.make_user(Role.WORKER, email=f"wendy{number}@example.org", name=f"Wendy {number}", tier=tier)
+        edit_page, assign_page = ann.get(f"/people/{sam.id}/edit"), bob.get("/supervision/assign")
+        assert edit_page.status == assign_page.status == 200
+        answers = race(
+            [
+                ann.start_post(
+                    f"/people/{sam.id}/edit",
+                    {
+                        "csrf_token": csrf_token(edit_page.text),
+                        "name": sam.name,
+                        "roles": ["worker"],
+                        "tier_id": str(tier.id),
+                    },
+                ),
+                bob.start_post(
+                    "/supervision/assign",
+                    {
+                        "csrf_token": csrf_token(assign_page.text),
+                        "form_key": form_key(assign_page.text),
+                        "worker_id": str(wendy.id),
+                        "supervisor_id": str(sam.id),
+                        **date_fields("starts_on", clock.today()),
+                    },
+                ),
+            ]
+        )
+        no_server_errors({"change": answers[0], "assign": answers[1]}, number)
+        rounds.record(answers)
+        change, assign = answers
+        assert change.status == 303, change.describe()
+        db.session.rollback()  # a fresh snapshot: see what the server committed
+        assert db.session.get(User, sam.id).is_supervisor is False
+        still_open = db.session.scalars(
+            select(SupervisionAssignment).where(
+                SupervisionAssignment.supervisor_id == sam.id,
+                (SupervisionAssignment.ends_on.is_(None)) | (SupervisionAssignment.ends_on >= clock.today()),
+            )
+        ).all()
+        assert still_open == [], [(a.id, a.starts_on, a.ends_on) for a in still_open]
+        if assign.status == 422:
+            assert "Choose a supervisor" in assign.text
+            outcomes["refused"] += 1
+        else:
+            assert assign.status == 303, assign.describe()
+            outcomes["ended with the role"] += 1
+    rounds.assert_enough(outcomes)
