@@ -367,7 +367,8 @@ CASES = [
         "cpd.sign",
         "POST",
         lambda ids: f"/cpd/appraisals/{ids['appraisal']}/sign",
-        {"anonymous": SIGN_IN, "worker": 303, "supervisor": 303, "manager": 404},
+        # Reached by both signers: refused (422) without the page's record of what they read, which a signature binds.
+        {"anonymous": SIGN_IN, "worker": 422, "supervisor": 422, "manager": 404},
         data={},
     ),
     Case("people.index", "GET", lambda ids: "/people/", managers_only(200)),

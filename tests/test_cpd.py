@@ -364,8 +364,50 @@ def test_half_filled_goal_rows_are_refused(client, auth, people, row, field, mes
 # --- Signing and locking ----------------------------------------------------------------------
 
 
-def sign(client, auth, appraisal_id: int):
-    return post_with_token(client, auth, f"/cpd/appraisals/{appraisal_id}/sign", {})
+def seen_on(page: str) -> str:
+    """What the appraisal page's sign button binds (what the page shows); "" when it has none."""
+    found = re.search(r'name="seen" type="hidden" value="([0-9a-f]{64})"', page)
+    return found.group(1) if found else ""
+
+
+def sign(client, auth, appraisal_id: int, seen: str | None = None):
+    """Press Sign on the appraisal's page, as read now (unless ``seen`` says what was read)."""
+    if seen is None:
+        seen = seen_on(client.get(f"/cpd/appraisals/{appraisal_id}").text)
+    return post_with_token(client, auth, f"/cpd/appraisals/{appraisal_id}/sign", {"seen": seen})
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_an_appraisal_changed_after_the_appraiser_opened_it_is_not_signed_unread(client, auth, people, headers):
+    """Found by a helper: the worker changed her objectives and signed while the appraiser's page was open; his
+    Sign then locked words he never read. The page carries what it shows; a signature binds that or nothing."""
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor)
+    path = f"/cpd/appraisals/{appraisal.id}"
+    auth.login_as(supervisor)
+    read = seen_on(client.get(path).text)
+    assert read == service.signed_content_hash(reload(Appraisal, appraisal.id))
+    service.update_appraisal(
+        reload(User, worker.id),
+        reload(Appraisal, appraisal.id),
+        review="",
+        objectives="Also: reduce my caseload by half from January.",
+        learning_needs="",
+        goals=[],
+    )
+    service.sign(reload(User, worker.id), reload(Appraisal, appraisal.id))
+    before = row_counts()
+    response = client.post(f"{path}/sign", data={"csrf_token": auth.token("/"), "seen": read}, headers=headers)
+    assert response.status_code == 422 and "<html" in response.text
+    assert summary_links(response.text) == {service.APPRAISAL_CHANGED: "signatures"}
+    assert "Also: reduce my caseload by half from January." in response.text  # shown as it is now
+    assert row_counts() == before
+    assert reload(Appraisal, appraisal.id).appraiser_signed_at is None
+    # Read again, then signed: locked with what was read.
+    again = seen_on(response.text)
+    assert again != read
+    assert sign(client, auth, appraisal.id, seen=again).status_code == 303
+    assert reload(Appraisal, appraisal.id).is_locked
 
 
 def test_both_sign_and_the_appraisal_is_locked(client, auth, people):

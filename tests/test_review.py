@@ -1185,8 +1185,57 @@ def note_scene(app, frameworks):
     return worker, sam, sue, note_through_service(worker, sam)
 
 
+def seen_on(page: str) -> str:
+    """The note's content hash the page carries (what a confirmation from it binds); "" when it has no form."""
+    found = re.search(r'name="seen" type="hidden" value="([0-9a-f]{64})"', page)
+    return found.group(1) if found else ""
+
+
 def post_note(client, auth, note, **data):
-    return client.post(f"/review/notes/{note.id}", data={"csrf_token": auth.token("/"), **data})
+    """Answer the note from its page, as read now (unless ``seen`` is given)."""
+    page = client.get(f"/review/notes/{note.id}")
+    seen = seen_on(page.text) if page.status_code == 200 else ""
+    return client.post(f"/review/notes/{note.id}", data={"csrf_token": auth.token("/"), "seen": seen, **data})
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_a_note_changed_after_the_supervisor_opened_it_is_not_confirmed_unread(client, auth, note_scene, headers):
+    """Found by a helper: the worker changed the note while its page was open, and 'Yes, confirm it' confirmed and
+    locked the new words, unread. The page carries what was read; a confirmation binds that or nothing."""
+    worker, sam, _, note = note_scene
+    auth.login_as(sam)
+    opened = client.get(f"/review/notes/{note.id}").text
+    read = seen_on(opened)
+    assert read == review.content_hash(reload(note))
+    evidence_service.update_evidence(
+        worker,
+        reload(note),
+        EvidenceInput(
+            title=note.title,
+            occurred_on=EVENT_DAY,
+            description="We agreed that my supervisor takes two of my hardest cases.",
+            supervisor_id=sam.id,
+        ),
+    )
+    before = row_counts()
+    answer = client.post(
+        f"/review/notes/{note.id}",
+        data={"csrf_token": auth.token("/"), "seen": read, "outcome": "confirmed"},
+        headers=headers,
+    )
+    assert answer.status_code == 409 and "<html" in answer.text
+    message = "Wendy Worker changed this note after you opened it: read it again, then confirm or dispute it"
+    assert summary_links(answer.text) == {message: "note-review"}
+    assert "We agreed that my supervisor takes two of my hardest cases." in answer.text  # shown as it is now
+    assert row_counts() == before and not reload(note).note_confirmed
+    # Read again, then confirmed: the confirmation binds the words read.
+    again = seen_on(answer.text)
+    assert again == review.content_hash(reload(note)) != read
+    done = client.post(
+        f"/review/notes/{note.id}", data={"csrf_token": auth.token("/"), "seen": again, "outcome": "confirmed"}
+    )
+    assert done.status_code == 303 and reload(note).note_confirmed
+    assert db.session.scalar(select(NoteReview.content_hash).where(NoteReview.evidence_id == note.id)) == again
 
 
 def test_the_named_supervisor_confirms_a_note(client, auth, note_scene):

@@ -1,7 +1,16 @@
 """Forms for appraisals and the CPD log."""
 
 from flask_wtf import FlaskForm
-from wtforms import FieldList, Form, FormField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Optional
 
 from ..fields import DateInputField, choices
@@ -26,6 +35,11 @@ class AppraisalForm(FlaskForm):
     objectives = TextAreaField("Objectives for the coming year", validators=[Optional()])
     learning_needs = TextAreaField("Learning needs", validators=[Optional()])
     goals = FieldList(FormField(GoalForm), min_entries=3, max_entries=30)
+
+
+class SignAppraisalForm(FlaskForm):
+    # What the page showed (cpd.service.signed_content_hash): a signature binds what its signer read.
+    seen = HiddenField()
 
 
 class ActivityForm(OnceForm):

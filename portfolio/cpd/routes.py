@@ -7,12 +7,11 @@ from flask_login import current_user, login_required
 
 from ..access import role_required
 from ..errors import FieldError, Refusal, show_on_form, show_the_rest
-from ..evidence.forms import ConfirmForm
 from ..fields import choices
 from ..models import Role
 from ..rendering import render
 from . import service
-from .forms import ActivityForm, AppraisalForm, StartAppraisalForm
+from .forms import ActivityForm, AppraisalForm, SignAppraisalForm, StartAppraisalForm
 
 bp = Blueprint("cpd", __name__, url_prefix="/cpd")
 
@@ -156,7 +155,7 @@ def _appraisal_page(item, form: AppraisalForm | None = None, refusal: Refusal | 
         appraisal=item,
         form=form,
         editable=editable,
-        sign_form=ConfirmForm(),
+        sign_form=SignAppraisalForm(formdata=None, data={"seen": service.signed_content_hash(item)}),
         refusal=refusal,
     )
 
@@ -166,10 +165,12 @@ def _appraisal_page(item, form: AppraisalForm | None = None, refusal: Refusal | 
 def sign(appraisal_id: int):
     """Sign the appraisal (worker or appraiser)."""
     item = service.get_appraisal_or_404(current_user, appraisal_id)
-    if ConfirmForm().validate_on_submit():
+    form = SignAppraisalForm()
+    if form.validate_on_submit():
         try:
-            service.sign(current_user, item)
-        except FieldError as error:
+            service.sign(current_user, item, seen=form.seen.data or "")
+        except FieldError as error:  # shown as it is now, to read again
+            item = service.get_appraisal_or_404(current_user, appraisal_id)
             return _appraisal_page(item, refusal=Refusal(error.message, "signatures"))
         flash("Signed" + (": the appraisal is now locked" if item.is_locked else ""), "success")
     return redirect(url_for(".appraisal", appraisal_id=item.id), code=303)

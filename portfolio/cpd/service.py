@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -221,10 +223,33 @@ def update_appraisal(
     return appraisal
 
 
-def sign(actor: User, appraisal: Appraisal) -> Appraisal:
+APPRAISAL_CHANGED = "The appraisal changed after you opened it: read it again, then sign"
+
+
+def signed_content_hash(appraisal: Appraisal) -> str:
+    """What a signature is about: the appraisal's date, review, objectives, learning needs and CPD plan (not the
+    signatures). The page carries it, so a signature binds what its signer read."""
+    content = {
+        "held_on": appraisal.held_on.isoformat(),
+        "review": appraisal.review,
+        "objectives": appraisal.objectives,
+        "learning_needs": appraisal.learning_needs,
+        "goals": [
+            [g.description, g.method, g.target_on.isoformat() if g.target_on else None, g.status.value]
+            for g in appraisal.goals
+        ],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def sign(actor: User, appraisal: Appraisal, *, seen: str | None = None) -> Appraisal:
     """The worker or the appraiser signs; with both signatures the appraisal is locked.
 
-    :raises FieldError: when the actor has already signed; 404 for anyone else.
+    ``seen``: :func:`signed_content_hash` as the signer read it (the page carries it); None only for a caller
+    that read the appraisal itself just now.
+
+    :raises FieldError: when the actor has already signed, or the appraisal changed since ``seen`` (nothing
+        written); 404 for anyone else.
     """
     if actor.id not in (appraisal.worker_id, appraisal.appraiser_id):
         abort(404)
@@ -234,6 +259,9 @@ def sign(actor: User, appraisal: Appraisal) -> Appraisal:
     if getattr(appraisal, column) is not None:
         db.session.rollback()
         raise FieldError("sign", "You have already signed this appraisal")
+    if seen is not None and seen != signed_content_hash(appraisal):  # changed meanwhile, on the locked row
+        db.session.rollback()
+        raise FieldError("sign", APPRAISAL_CHANGED)
     setattr(appraisal, column, utcnow())
     ledger.record(
         actor,

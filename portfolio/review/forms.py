@@ -1,7 +1,7 @@
 """The decision form (one row per linked competence) and the note review form."""
 
 from flask_wtf import FlaskForm
-from wtforms import FieldList, Form, FormField, RadioField, SearchField, SelectField, TextAreaField
+from wtforms import FieldList, Form, FormField, HiddenField, RadioField, SearchField, SelectField, TextAreaField
 from wtforms.validators import Length, Optional
 from wtforms.widgets import HiddenInput
 
@@ -52,6 +52,8 @@ class DecisionForm(FlaskForm):
 
 
 class NoteReviewForm(FlaskForm):
+    # The note's content hash as the supervisor read it: a note its worker changed since is not confirmed unread.
+    seen = HiddenField()
     outcome = RadioField(
         "Is this an accurate record of the session?",
         choices=choices(

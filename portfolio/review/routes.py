@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from .. import paging
 from ..access import role_required
-from ..errors import FieldError, show_on_form
+from ..errors import FieldError, Refusal, show_on_form
 from ..evidence import files
 from ..evidence import service as evidence_service
 from ..models import DecisionOutcome, EvidenceKind, NoteOutcome, Role
@@ -122,20 +122,29 @@ def note(evidence_id: int):
     """Confirm a supervision note that names me, or dispute it."""
     evidence = service.get_note_for_supervisor_or_404(current_user, evidence_id)
     form = NoteReviewForm()
+    refusal = None
     if form.validate_on_submit():
         outcome = NoteOutcome(form.outcome.data) if form.outcome.data else None
         try:
-            review = service.review_note(current_user, evidence, outcome, form.comment.data or "")
+            review = service.review_note(
+                current_user, evidence, outcome, form.comment.data or "", seen=form.seen.data or ""
+            )
+        except service.Conflict as error:  # changed since it was read: shown again as it is now, to read
+            refusal = Refusal(error.message, "note-review")
+            evidence = service.get_note_for_supervisor_or_404(current_user, evidence_id)
         except FieldError as error:
             show_on_form(form, error)
         else:
             flash(f"{review.outcome.label}: {evidence.title}", "success")
             return redirect(url_for(".queue"), code=303)
+    if refusal or not form.is_submitted():
+        form.seen.data = service.content_hash(evidence)  # what this page shows, and so what a confirmation binds
     return render(
         "review/note.html",
-        status=422 if form.errors else 200,
+        status=409 if refusal else 422 if form.errors else 200,
         evidence=evidence,
         form=form,
+        refusal=refusal,
         reviews=service.note_reviews(evidence),
         download_url=lambda f: url_for(".note_download", evidence_id=evidence.id, file_id=f.id),
     )

@@ -799,10 +799,20 @@ def notes_to_confirm(actor: User) -> list[Evidence]:
     return list(db.session.scalars(_notes_to_confirm_statement(), as_supervisor(actor)))
 
 
-def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, comment: str) -> NoteReview:
+def note_changed_message(evidence: Evidence) -> str:
+    return f"{evidence.owner.name} changed this note after you opened it: read it again, then confirm or dispute it"
+
+
+def review_note(
+    actor: User, evidence: Evidence, outcome: NoteOutcome | None, comment: str, *, seen: str | None = None
+) -> NoteReview:
     """Confirm a supervision note as an accurate record, or dispute it with a comment.
 
+    ``seen``: the note's content hash as the supervisor read it (the page carries it); None only for a caller
+    that read the note itself just now. Whatever is confirmed is what was read: the review binds the hash.
+
     :raises FieldError: for no choice, a dispute without a comment, or a note already confirmed.
+    :raises Conflict: when the note changed since ``seen`` (nothing written).
     :raises OwnDecision: for the actor's own note (nothing written).
     """
     duties.refuse_own(actor, evidence.owner_id, OWN_NOTE)
@@ -828,12 +838,17 @@ def review_note(actor: User, evidence: Evidence, outcome: NoteOutcome | None, co
     ):
         db.session.rollback()
         raise FieldError("outcome", "This note is already confirmed")
+    read = content_hash(evidence)
+    if seen is not None and seen != read:  # the worker changed it meanwhile (on the locked row: no later change)
+        message = note_changed_message(evidence)
+        db.session.rollback()
+        raise Conflict(message)
     review = NoteReview(
         evidence_id=evidence.id,
         supervisor_id=actor.id,
         outcome=outcome,
         comment=comment,
-        content_hash=content_hash(evidence),
+        content_hash=read,
     )
     db.session.add(review)
     db.session.flush()
