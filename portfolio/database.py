@@ -153,7 +153,8 @@ def begin_write() -> None:
 
     On SQLite this takes the write lock up front (``BEGIN IMMEDIATE``), so two
     use cases that read-then-write cannot both read stale data; PostgreSQL
-    callers lock the rows they change with ``SELECT ... FOR UPDATE`` instead.
+    callers lock the rows they change with ``lock``/``lock_all`` instead
+    (``SELECT ... FOR UPDATE``, or FOR NO KEY UPDATE: see ``NEVER_DELETED``).
     Any read-only transaction already open (for example from loading
     ``current_user``) is ended first.
     """
@@ -175,7 +176,7 @@ NEVER_DELETED = frozenset({"users"})
 
 
 def _locked(statement: Select[M]) -> Select[M]:
-    # FOR UPDATE makes a concurrent writer wait on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises
+    # The row lock makes a concurrent writer wait on PostgreSQL (SQLite's BEGIN IMMEDIATE already serialises
     # writers), and populate_existing overwrites any copy the session loaded before the lock, so the caller
     # checks the state the row really has now.
     entity = statement.column_descriptions[0]["entity"]

@@ -12,7 +12,11 @@ How a refusal shows:
   supervisor, an appraisal's appraiser): a ``FieldError`` next to that field;
 - the subject is fixed by the address (a submission, a note, a promotion
   request, a worker's requirement, an appraisal to sign, an assignment to
-  end): ``OwnDecision``, a 403 page that says why, for GET and POST alike.
+  end): ``OwnDecision``, a 403 page that says why, for GET and POST alike;
+- one's own supervision would end as a consequence of acting on someone
+  else (deactivating one's supervisor, taking their supervisor role): a
+  ``FieldError`` on that page's field (``confirm``, ``roles``), which the
+  deactivate page also says before offering a button.
 """
 
 from __future__ import annotations

@@ -26,6 +26,20 @@ from .racing import HttpClient, Rounds, no_server_errors, overlapped, race
 DEACTIVATION_ROUNDS = 3  # fewer than racing.ROUNDS: each round makes two more managers
 
 
+def start_assigning(client: HttpClient, page, worker: User, supervisor: User):
+    """Send the Supervision page's form (``page``, as read) assigning ``supervisor`` to ``worker`` from today."""
+    return client.start_post(
+        "/supervision/assign",
+        {
+            "csrf_token": csrf_token(page.text),
+            "form_key": form_key(page.text),
+            "worker_id": str(worker.id),
+            "supervisor_id": str(supervisor.id),
+            **date_fields("starts_on", clock.today()),
+        },
+    )
+
+
 def test_two_managers_deactivating_each_other_leave_one_active(app, server):
     outcomes = []
     for round_ in range(DEACTIVATION_ROUNDS):
@@ -101,16 +115,7 @@ def test_taking_the_supervisor_role_while_another_manager_assigns_leaves_no_supe
                         "tier_id": str(tier.id),
                     },
                 ),
-                bob.start_post(
-                    "/supervision/assign",
-                    {
-                        "csrf_token": csrf_token(assign_page.text),
-                        "form_key": form_key(assign_page.text),
-                        "worker_id": str(wendy.id),
-                        "supervisor_id": str(sam.id),
-                        **date_fields("starts_on", clock.today()),
-                    },
-                ),
+                start_assigning(bob, assign_page, wendy, sam),
             ]
         )
         no_server_errors({"change": answers[0], "assign": answers[1]}, number)
@@ -132,4 +137,49 @@ def test_taking_the_supervisor_role_while_another_manager_assigns_leaves_no_supe
         else:
             assert assign.status == 303, assign.describe()
             outcomes["ended with the role"] += 1
+    rounds.assert_enough(outcomes)
+
+
+def test_deactivating_a_worker_while_another_manager_assigns_them_a_manager_as_supervisor(app, server, frameworks):
+    """Found by a review: deactivation locked the managers, then the worker; the assignment the worker, then
+    their supervisor, who was a manager too: each request waited for the other (a deadlock, a 500, on
+    PostgreSQL). Every transaction now locks people in id order."""
+    ann_user = factories.make_user(Role.MANAGER, email="ann@example.org", name="Ann Manager")
+    bob_user = factories.make_user(Role.MANAGER, email="bob@example.org", name="Bob Manager")
+    tier = factories.tier("link-worker", "link-worker")
+    ann, bob = HttpClient(server, "ann"), HttpClient(server, "bob")
+    ann.sign_in(ann_user.email)
+    bob.sign_in(bob_user.email)
+    db.session.rollback()  # a snapshot newer than the sign-ins' writes (SQLite refuses a write from an older one)
+    outcomes = {"refused": 0, "made, then removed": 0}
+    rounds = Rounds()
+    for number in rounds:
+        # The supervisor first: a lower id than the worker's, the order the deadlock needed.
+        lead = factories.make_user(Role.MANAGER, Role.SUPERVISOR, email=f"lead{number}@example.org", name="Lead")
+        wendy = factories.make_user(Role.WORKER, email=f"wendy{number}@example.org", name=f"Wendy {number}", tier=tier)
+        confirm_page, assign_page = ann.get(f"/people/{wendy.id}/deactivate"), bob.get("/supervision/assign")
+        assert confirm_page.status == assign_page.status == 200
+        answers = race(
+            [
+                ann.start_post(f"/people/{wendy.id}/deactivate", {"csrf_token": csrf_token(confirm_page.text)}),
+                start_assigning(bob, assign_page, wendy, lead),
+            ]
+        )
+        no_server_errors({"deactivate": answers[0], "assign": answers[1]}, number)
+        rounds.record(answers)
+        deactivated, assign = answers
+        assert deactivated.status == 303, deactivated.describe()
+        db.session.rollback()  # a fresh snapshot: see what the server committed
+        assert db.session.get(User, wendy.id).active is False
+        # Begun today: removed by the deactivation if it came first (the ledger keeps it).
+        assert (
+            db.session.scalars(select(SupervisionAssignment).where(SupervisionAssignment.worker_id == wendy.id)).all()
+            == []
+        )
+        if assign.status == 422:
+            assert "Choose the worker" in assign.text
+            outcomes["refused"] += 1
+        else:
+            assert assign.status == 303, assign.describe()
+            outcomes["made, then removed"] += 1
     rounds.assert_enough(outcomes)

@@ -1,7 +1,7 @@
 """Use cases for second factors: one-time codes, recovery codes, passkeys, and a manager's reset.
 
-Every write locks the person's ``users`` row first (``SELECT ... FOR UPDATE``
-after ``begin_write()``), so two requests for the same person take turns and
+Every write locks the person's ``users`` row first (``database.lock`` after
+``begin_write()``: FOR NO KEY UPDATE on PostgreSQL), so two requests for the same person take turns and
 each checks state (the last code step used, a recovery code's use) on the
 locked copy.
 """

@@ -15,10 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 from flask import abort, current_app
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.sql.elements import ColumnElement
 
 from .. import clock, duties, idempotency, paging
 from ..audit import ledger
@@ -297,25 +298,30 @@ def _tier_for(roles: set[Role], tier_id: int | None) -> Tier | None:
     return tier
 
 
-def _locked_active_managers() -> list[User]:
-    """Every active manager, locked in id order (the same order in every transaction, so no deadlock)."""
-    return lock_all(select(User).where(User.is_manager.is_(True), User.active.is_(True)).order_by(User.id))
+def _lock_for_change(actor: User, person: User, *, with_managers: bool = True) -> tuple[list[User], User]:
+    """The person, the actor and (``with_managers``) every active manager, locked in one statement in id order:
+    the order every transaction that locks several people keeps (supervision's too), so none waits for another
+    that waits for it. Returns the active managers and the person.
+
+    :raises 403: when the actor is no longer an active manager (deactivated a moment ago).
+    :raises 404: when the person is gone.
+    """
+    chosen: ColumnElement[bool] = User.id.in_([actor.id, person.id])
+    if with_managers:
+        chosen = or_(chosen, and_(User.is_manager.is_(True), User.active.is_(True)))
+    by_id = {u.id: u for u in lock_all(select(User).where(chosen).order_by(User.id))}
+    locked_actor, locked_person = by_id.get(actor.id), by_id.get(person.id)
+    if locked_actor is None or not (locked_actor.active and locked_actor.is_manager):
+        db.session.rollback()
+        abort(403)
+    if locked_person is None:
+        db.session.rollback()
+        abort(404)
+    return [u for u in by_id.values() if u.is_manager and u.active], locked_person
 
 
 def _lock_person(person_id: int) -> User:
     return lock_or_404(User, person_id)
-
-
-def _lock_actor_as_manager(actor: User) -> User:
-    """The actor, locked and checked again: a manager deactivated a moment ago may no longer act.
-
-    :raises 403: when the actor is no longer an active manager.
-    """
-    locked = _lock_person(actor.id)
-    if not (locked.active and locked.is_manager):
-        db.session.rollback()
-        abort(403)
-    return locked
 
 
 # --- Invitations ----------------------------------------------------------------------
@@ -560,8 +566,9 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
 
     :raises FieldError: for a missing name, no role, a worker without a tier,
         a manager changing their own roles or tier (a tier is a promotion:
-        nobody decides about themselves), or taking the manager role from
-        the last active manager.
+        nobody decides about themselves), taking the manager role from
+        the last active manager, or taking a role whose supervision is the
+        actor's own (on ``roles``).
     """
     _require_manager(actor)
     problems = Problems()
@@ -570,9 +577,7 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
     problems.raise_if_any()
     begin_write()
     try:
-        managers = _locked_active_managers()
-        _lock_actor_as_manager(actor)
-        person = _lock_person(person.id)
+        managers, person = _lock_for_change(actor, person)
         if person.id == actor.id and roles != person.roles:
             raise FieldError("roles", "You cannot change your own roles: ask another manager")
         if person.is_manager and person.active and Role.MANAGER not in roles and len(managers) <= 1:
@@ -636,14 +641,13 @@ def deactivate(actor: User, person: User) -> User:
     they leave supervisors' review queues and the assignment lists at once,
     while the history and their portfolio stay for managers to read.
 
-    :raises FieldError: for oneself, someone not active, or the last active manager.
+    :raises FieldError: for oneself, someone not active, the last active manager, or the actor's own supervisor
+        (their supervision is for another manager to end).
     """
     _require_manager(actor)
     begin_write()
     try:
-        managers = _locked_active_managers()
-        _lock_actor_as_manager(actor)
-        person = _lock_person(person.id)
+        managers, person = _lock_for_change(actor, person)
         if person.id == actor.id:
             raise FieldError("confirm", DEACTIVATE_YOURSELF)
         if not person.active:
@@ -712,8 +716,7 @@ def reactivate(actor: User, person: User) -> User:
     """
     _require_manager(actor)
     begin_write()
-    _lock_actor_as_manager(actor)
-    person = _lock_person(person.id)
+    _, person = _lock_for_change(actor, person, with_managers=False)
     if person.active or person.invited:
         db.session.rollback()
         raise FieldError("confirm", f"{person.name} is not deactivated")

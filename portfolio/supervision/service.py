@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement, SQLCoreOperati
 
 from .. import duties, idempotency, paging
 from ..audit import ledger
-from ..database import begin_write, lock, lock_or_404
+from ..database import begin_write, lock_all, lock_or_404
 from ..errors import FieldError, Problems
 from ..extensions import db
 from ..models import Role, SupervisionAssignment, User
@@ -271,8 +271,12 @@ def add_assignment(
 
     :raises FieldError: as ``assign``; the caller rolls back.
     """
-    worker = lock(User, worker_id) if worker_id else None
-    supervisor = lock(User, supervisor_id) if supervisor_id else None
+    # Both in one statement, in id order: the order every transaction locking several people keeps (people's
+    # changes lock the managers and the person so), or two managers' requests could each wait for the other.
+    chosen = [i for i in (worker_id, supervisor_id) if i]
+    by_id = {u.id: u for u in lock_all(select(User).where(User.id.in_(chosen)).order_by(User.id))} if chosen else {}
+    worker = by_id.get(worker_id) if worker_id else None
+    supervisor = by_id.get(supervisor_id) if supervisor_id else None
     # Every field's problem in one answer (a refusal's rollback only gives back locks: nothing is written).
     problems = Problems()
     problems.check(lambda: _check_worker(actor, worker), None)
