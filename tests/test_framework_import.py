@@ -342,6 +342,27 @@ def test_a_file_of_a_framework_already_here_is_offered_as_its_new_version_not_a_
     assert current.version == existing.version + 1
 
 
+@pytest.mark.parametrize("htmx", [{}, {"HX-Request": "true", "HX-Boosted": "true"}])
+def test_a_new_version_that_lacks_a_tier_people_hold_is_refused_and_nobody_moves(client, auth, frameworks, htmx):
+    """Found by a review: the loader moves people whose tier a new version lacks to its first tier, so importing
+    another source's file as a new version quietly changed tiers, with no promotion. Such a version is refused."""
+    coach = tier("link-worker", "link-worker-coach")
+    worker = make_user(Role.WORKER, email="w@example.org", tier=coach)
+    link_worker = db.session.scalar(select(Framework).where(Framework.key == "link-worker", Framework.is_current))
+    versions_before = db.session.scalar(select(func.count(Framework.id)).where(Framework.key == "link-worker"))
+    auth.login_as(make_user(Role.MANAGER))
+    held = upload(client, auth, as_file(messy_case()))
+    data = {"csrf_token": auth.token("/"), "tier_level": "1", "area_level": "2", "target": "link-worker"}
+    refused = client.post(held.headers["Location"], data=data, headers=htmx)
+    assert refused.status_code == 422 and "<h1>Check the framework to import</h1>" in refused.text
+    message = error_next_to(refused.text, "tier_level")
+    assert message.startswith("Error: These tiers are not in the file: Link Worker Coach (1 person).")
+    assert "nobody's tier changes without a promotion" in message
+    assert db.session.get(type(worker), worker.id).tier_id == coach.id
+    assert db.session.scalar(select(func.count(Framework.id)).where(Framework.key == "link-worker")) == versions_before
+    assert link_worker.is_current and db.session.scalar(select(func.count(AuditEntry.id))) == 0
+
+
 def test_a_file_named_as_a_role_profile_cannot_become_its_version_and_is_asked_for_another_title(app, frameworks):
     """A role profile is not tiered, so an import cannot be its new version: only another title will do."""
     profile = db.session.scalar(select(Framework).where(Framework.kind == "role-profile", Framework.is_current))

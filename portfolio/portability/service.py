@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from flask import abort
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..audit import ledger
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks import loader
-from ..models import Framework, FrameworkImport, Role, User, utcnow
+from ..models import Framework, FrameworkImport, Role, Tier, User, utcnow
+from ..templating import plural
 from .importing import ImportedTree, ImportProblem, framework_data, parse, slug
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -98,6 +99,29 @@ def _refuse_same_title(title: str) -> None:
     raise FieldError("target", f"{existing.title} is already here: give the framework in the file another title")
 
 
+def _refuse_dropping_held_tiers(key: str, slugs: set[str]) -> None:
+    """A new version without a tier that people hold would move them to its first tier (frameworks.loader): a
+    change of tier without a promotion, which nobody may make by importing a file.
+
+    :raises FieldError: on ``tier_level``, naming the tiers the file lacks and how many people hold each.
+    """
+    held = db.session.execute(
+        select(Tier.name, func.count(User.id))
+        .join(User, User.tier_id == Tier.id)
+        .join(Framework, Framework.id == Tier.framework_id)
+        .where(Framework.key == key, Framework.is_current, Tier.slug.not_in(slugs))
+        .group_by(Tier.id, Tier.name, Tier.position)
+        .order_by(Tier.position)
+    ).all()
+    if held:
+        lacking = ", ".join(f"{name} ({plural(count, 'person', 'people')})" for name, count in held)
+        raise FieldError(
+            "tier_level",
+            f"These tiers are not in the file: {lacking}. A new version must keep every tier people hold, so that "
+            "nobody's tier changes without a promotion: choose the level that holds the tiers",
+        )
+
+
 def _new_key(title: str) -> str:
     base = slug(title)
     taken = set(db.session.scalars(select(Framework.key)))
@@ -132,16 +156,22 @@ def confirm(
     else:
         existing = next((f for f in version_targets() if f.key == target), None)
         if existing is None:
+            db.session.rollback()
             raise FieldError("target", "Choose a framework from the list, or a new framework")
         key = existing.key
     try:
         data = loader.check_data(
             framework_data(tree, key=key, tier_level=tier_level, area_level=area_level), held.filename
         )
+        if target != NEW:
+            _refuse_dropping_held_tiers(key, {tier["slug"] for tier in data["tiers"]})
         result = loader.load_data(data)
     except (ImportProblem, loader.FrameworkDataError) as problem:
         db.session.rollback()
         raise FieldError("area_level", str(problem)) from problem
+    except FieldError:
+        db.session.rollback()
+        raise
     held.framework_id = result.framework.id
     held.imported_at = utcnow()
     ledger.record(
