@@ -12,7 +12,7 @@ from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceFile, EvidenceKind, EvidenceLink, EvidenceStatus, Role
-from tests.factories import competence, make_user, tier
+from tests.factories import assign, competence, make_user, tier
 from tests.pages import text_of, words
 
 
@@ -125,10 +125,51 @@ def test_the_submit_page_without_a_competence_says_what_to_do_instead(client, au
 
 def test_the_submit_page_with_a_competence_offers_sending(client, auth, worker):
     evidence = draft(worker, "PS-LW-01")
+    assign(make_user(Role.SUPERVISOR, name="Sam Supervisor"), worker)
     auth.login_as(worker)
     page = text_of(client.get(f"/portfolio/{evidence.id}/submit"))
-    assert 'id="submit"' in page and "the 1 competence you linked it to" in page
-    assert "not linked to any competence" not in page
+    assert 'id="submit"' in page and "Your supervisors will see this item" in page
+    assert "the 1 competence you linked it to" in page
+    assert "not linked to any competence" not in page and "no supervisor yet" not in page
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_submit_page_of_a_worker_without_a_supervisor_says_who_will_see_it(client, auth, worker, headers):
+    """Found by a helper: it said 'Your supervisors will see this item' to a worker who had none."""
+    evidence = draft(worker, "PS-LW-01")
+    auth.login_as(worker)
+    page = text_of(client.get(f"/portfolio/{evidence.id}/submit", headers=headers))
+    assert "Your supervisors will see" not in page
+    assert "You have no supervisor yet: the item waits for review until a manager assigns you one" in words(page)
+    assert 'id="submit"' in page  # it may still be sent: it waits in the queue of whoever is assigned
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_submit_page_of_a_private_reflection_offers_no_send_button(client, auth, worker, headers):
+    """Found by a helper: it said 'Your supervisors will see this item' and offered Send, which was refused."""
+    reflection = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.REFLECTION,
+        EvidenceInput(
+            title="A hard visit",
+            occurred_on=date(2026, 3, 10),
+            what_happened="It was hard.",
+            what_learned="Ask for help.",
+            is_private=True,
+        ),
+        link_competence_id=competence("PS-LW-01").id,
+    )
+    auth.login_as(worker)
+    path = f"/portfolio/{reflection.id}/submit"
+    page = text_of(client.get(path, headers=headers))
+    assert 'id="submit"' not in page and "Your supervisors will see" not in page
+    assert "This reflection is private: only you can see it, so it cannot be sent for review." in words(page)
+    assert re.search(rf'href="/portfolio/{reflection.id}/edit\?back=check"[^>]*>\s*Change who can see it', page)
+    # A post anyway (an old tab) is refused next to the item, and nothing is sent.
+    refused = client.post(path, data={"csrf_token": auth.token(path)})
+    assert refused.status_code == 422
+    assert "A private reflection cannot be submitted: make it shareable first" in text_of(refused)
+    assert db.session.get(Evidence, reflection.id).status == EvidenceStatus.DRAFT
 
 
 def check_answers(page: str) -> list[tuple[str, str, list[tuple[str, str]]]]:

@@ -412,7 +412,13 @@ def submit(evidence_id: int):
             return redirect(url_for(".show", evidence_id=evidence.id), code=303)
     status = 422 if form.errors or refusal else 200
     return render(
-        "evidence/submit.html", status=status, evidence=evidence, form=form, findings=findings, refusal=refusal
+        "evidence/submit.html",
+        status=status,
+        evidence=evidence,
+        form=form,
+        findings=findings,
+        refusal=refusal,
+        supervised=bool(service.supervisors_of(current_user, clock.today())),
     )
 
 
