@@ -531,6 +531,27 @@ def test_decide_errors_are_shown_next_to_the_field(client, auth, people, recomme
     assert db.session.get(User, worker.id).tier.slug == "link-worker"
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_a_manager_who_recommended_is_told_another_manager_decides(client, auth, people, open_request, headers):
+    worker, *_ = people
+    lead = make_user(Role.SUPERVISOR, Role.MANAGER, name="Lee Lead")
+    assign(lead, worker, TODAY - timedelta(days=60))
+    service.recommend(lead, open_request, supports=True, reasons="Ready")
+    auth.login_as(lead)
+    page = text_of(client.get(f"/progress/workers/{worker.id}", headers=headers))
+    assert "You recommended on this request: another manager must decide it." in words(page)
+    assert f'action="{decide_url(open_request)}"' not in page
+    before = row_counts()
+    response = client.post(
+        decide_url(open_request),
+        data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)},
+        headers=headers,
+    )
+    assert response.status_code == 422
+    assert error_next_to(text_of(response), "approved") == f"Error: {service.RECOMMENDED_IT}"
+    assert row_counts() == before
+
+
 def test_deciding_before_a_recommendation_is_refused(client, auth, people, open_request):
     worker, supervisor, manager, *_ = people
     auth.login_as(manager)

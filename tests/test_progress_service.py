@@ -823,6 +823,69 @@ def test_a_decision_needs_its_fields(people, recommended, approved, effective_on
     assert db.session.get(User, worker.id).tier.slug == "link-worker"
 
 
+def test_whoever_recommended_does_not_decide_and_is_not_told_of_their_own_recommendation(people, open_request):
+    """Found by a helper: a supervisor who is also a manager recommended, then was offered the decision on the same
+    request, and was notified of their own recommendation. The supervisor recommends; another person decides."""
+    worker, _, manager, *_ = people
+    lead = make_user(Role.SUPERVISOR, Role.MANAGER, name="Lee Lead")
+    assign(lead, worker, SUPERVISED_SINCE)
+    service.recommend(lead, open_request, supports=True, reasons="Ready")
+    assert not any("Lee Lead supports" in n.message for n in notices(lead))
+    assert any("Lee Lead supports" in n.message for n in notices(manager))
+    before = row_counts()
+    with pytest.raises(FieldError) as refused:
+        service.decide_promotion(
+            db.session.get(User, lead.id),
+            db.session.get(PromotionRequest, open_request.id),
+            approved=True,
+            effective_on=TODAY,
+            reasons="",
+        )
+    assert (refused.value.field, refused.value.message) == ("approved", service.RECOMMENDED_IT)
+    assert row_counts() == before
+    service.decide_promotion(
+        manager, db.session.get(PromotionRequest, open_request.id), approved=True, effective_on=TODAY, reasons=""
+    )
+    assert db.session.get(User, worker.id).tier.slug == "link-worker-coach"
+
+
+def test_a_promotion_takes_effect_no_earlier_than_its_request(people, recommended):
+    """Found by a helper: an approval dated 1 January 2020 was accepted, years before the request and the evidence."""
+    worker, _, manager, *_ = people
+    asked_on = recommended.requested_at.date()
+    before = row_counts()
+    with pytest.raises(FieldError) as refused:
+        service.decide_promotion(
+            manager, recommended, approved=True, effective_on=asked_on - timedelta(days=1), reasons=""
+        )
+    assert refused.value.field == "effective_on"
+    assert refused.value.message.startswith("The date must be on or after the request, ")
+    assert row_counts() == before and db.session.get(User, worker.id).tier.slug == "link-worker"
+
+
+def test_approving_against_a_recommendation_that_does_not_support_it_needs_reasons(people, open_request):
+    """Found by a helper: a manager approved against 'Not yet' with the reasons left empty."""
+    worker, supervisor, manager, *_ = people
+    service.recommend(supervisor, open_request, supports=False, reasons="One more observation first")
+    request = db.session.get(PromotionRequest, open_request.id)
+    before = row_counts()
+    with pytest.raises(FieldError) as refused:
+        service.decide_promotion(manager, request, approved=True, effective_on=TODAY, reasons="  ")
+    assert (refused.value.field, refused.value.message) == (
+        "reasons",
+        "Give the reasons for approving when a supervisor does not yet support it",
+    )
+    assert row_counts() == before
+    service.decide_promotion(
+        manager,
+        db.session.get(PromotionRequest, open_request.id),
+        approved=True,
+        effective_on=TODAY,
+        reasons="The observation was done last week",
+    )
+    assert db.session.get(User, worker.id).tier.slug == "link-worker-coach"
+
+
 def test_deciding_needs_a_recommendation_first(people, open_request):
     _, _, manager, *_ = people
     before = row_counts()

@@ -37,6 +37,10 @@ def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=No
         and current_user.has_role(Role.SUPERVISOR)
         and service.supervision.is_supervising(current_user.id, worker.id, service.today()),
         can_decide=not duties.is_own(current_user, worker.id) and current_user.has_role(Role.MANAGER),
+        # Said before a form that would only be refused: whoever recommended on the request does not decide it.
+        decide_refusal=service.RECOMMENDED_IT
+        if progress.open_request is not None and service.recommended_by(progress.open_request, current_user)
+        else None,
     )
 
 

@@ -16,7 +16,7 @@ from .. import duties, idempotency, paging
 from ..audit import ledger
 from ..clock import today
 from ..database import begin_write, lock_or_404
-from ..errors import FieldError
+from ..errors import FieldError, Problems
 from ..evidence import anonymity
 from ..extensions import db
 from ..frameworks import tree
@@ -44,6 +44,7 @@ from ..notifications import service as notifications
 from ..people.search import name_or_email_matches
 from ..review import service as review
 from ..supervision import service as supervision
+from ..templating import long_date
 from . import rules, versions
 from .rules import CompetenceStatus
 
@@ -381,8 +382,8 @@ def recommend(
     request_page = notifications.path_for("progress.worker", worker_id=request.worker_id)
     notifications.settled(request_page, actor)  # "your recommendation is needed": given
     for manager in supervision.people_with_role(Role.MANAGER):
-        if duties.is_own(manager, request.worker_id):
-            continue  # a worker-manager is not asked to decide their own request
+        if duties.is_own(manager, request.worker_id) or manager.id == actor.id:
+            continue  # a worker-manager is not asked to decide their own request, nor a recommender theirs
         notifications.notify(
             manager,
             f"{actor.name} {'supports' if supports else 'does not yet support'} {request.worker.name}’s promotion request",
@@ -393,13 +394,23 @@ def recommend(
     return recommendation
 
 
+RECOMMENDED_IT = "You recommended on this request: another manager must decide it"
+
+
+def recommended_by(request: PromotionRequest, actor: User) -> bool:
+    """Whether ``actor`` gave a recommendation on ``request`` (then they may not also decide it)."""
+    return any(r.supervisor_id == actor.id for r in request.recommendations)
+
+
 def decide_promotion(
     actor: User, request: PromotionRequest, *, approved: bool | None, effective_on: date | None, reasons: str
 ) -> PromotionDecision:
     """A manager approves (with an effective date) or declines (with reasons); approval changes the tier.
 
     :raises FieldError: for a missing choice, date or reasons, no recommendation
-        yet, a request already decided, or a worker no longer ready.
+        yet, a request already decided, a worker no longer ready, an actor who
+        recommended on it, a date before the request, or an approval against a
+        recommendation that does not yet support it without reasons.
     :raises OwnDecision: for the actor's own request (nothing written).
     """
     if not actor.has_role(Role.MANAGER):
@@ -418,6 +429,16 @@ def decide_promotion(
     if not request.recommendations:
         db.session.rollback()
         raise FieldError("approved", "Wait for a supervisor’s recommendation before deciding")
+    problems = Problems()  # each rule on the locked request, every one named at once
+    if recommended_by(request, actor):  # the supervisor recommends, another person decides
+        problems.add("approved", RECOMMENDED_IT)
+    if approved and effective_on is not None and effective_on < request.requested_at.date():
+        problems.add("effective_on", f"The date must be on or after the request, {long_date(request.requested_at)}")
+    if approved and not reasons and not all(r.supports for r in request.recommendations):
+        problems.add("reasons", "Give the reasons for approving when a supervisor does not yet support it")
+    if problems.errors:
+        db.session.rollback()
+        problems.raise_if_any()
     worker = lock_or_404(User, request.worker_id)
     # The same tier in the worker's current framework version (a new version may have loaded since).
     target = db.session.scalar(
