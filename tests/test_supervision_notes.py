@@ -58,6 +58,24 @@ def test_a_disputed_note_says_so_on_both_sides(client, auth, people):
     assert state_on_both_sides(client, auth, people, note) == ("Disputed", "Disputed")
 
 
+def test_the_data_export_says_each_notes_state_as_its_pages_do(app, people):
+    """Found by a helper: the export said a confirmed note was "draft" (its status) while the app said Confirmed."""
+    from portfolio.privacy import export
+
+    worker, sam = people
+    waiting, disputed, confirmed = (supervision_note(worker, sam, title=t) for t in ("One", "Two", "Three"))
+    review.review_note(sam, disputed, NoteOutcome.DISPUTED, "Not what we agreed.")
+    review.review_note(sam, db.session.get(Evidence, confirmed.id), NoteOutcome.DISPUTED, "First thoughts.")
+    review.review_note(sam, db.session.get(Evidence, confirmed.id), NoteOutcome.CONFIRMED, "")
+    db.session.expire_all()
+    rows = {row["title"]: row for row in export.collect(db.session.get(type(worker), worker.id))["evidence"]}
+    assert {title: (row["status"], row["note_state"]) for title, row in rows.items()} == {
+        "One": ("draft", "waiting"),
+        "Two": ("draft", "disputed"),
+        "Three": ("draft", "confirmed"),
+    }
+
+
 def test_a_confirmed_note_is_confirmed_everywhere_and_offers_nothing_to_do(client, auth, people):
     worker, sam = people
     note = supervision_note(worker, sam)

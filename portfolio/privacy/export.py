@@ -50,12 +50,15 @@ from ..models import (
     Decision,
     Evidence,
     EvidenceFile,
+    EvidenceKind,
     EvidenceLink,
     Framework,
     Invitation,
     IssuedCredential,
     MfaAttempt,
+    NoteOutcome,
     NoteReview,
+    NoteState,
     Notification,
     Passkey,
     PasswordReset,
@@ -262,6 +265,13 @@ def _evidence(person: Person) -> Sections:
         .order_by(SupervisionAction.position)
     ):
         actions.setdefault(a.evidence_id, []).append(_row(a, "description", "owner", "due_on"))
+    # A supervision note's state with its supervisor, as its pages say it: its status alone reads "draft" once
+    # confirmed (a confirmed note is never sent anywhere until its worker sends it for review).
+    answered: dict[int, set[NoteOutcome]] = {}
+    for evidence_id, outcome in db.session.execute(
+        select(NoteReview.evidence_id, NoteReview.outcome).where(NoteReview.evidence_id.in_(person.evidence_ids))
+    ):
+        answered.setdefault(evidence_id, set()).add(outcome)
     supervisor = aliased(User)
     names = dict(
         db.session.execute(
@@ -289,7 +299,15 @@ def _evidence(person: Person) -> Sections:
                 "submitted_at",
                 rich=kinds.TEXT_COLUMNS,
             )
-            | {"supervisor": names.get(e.id), "actions": actions.get(e.id, [])}
+            | {
+                "note_state": NoteState.of(
+                    reviewed=e.id in answered, confirmed=NoteOutcome.CONFIRMED in answered.get(e.id, set())
+                ).value
+                if e.kind == EvidenceKind.SUPERVISION_NOTE
+                else None,
+                "supervisor": names.get(e.id),
+                "actions": actions.get(e.id, []),
+            }
             for e in items
         ],
         # Training certificates of other workers that the person checked: when, not what they say.
