@@ -451,6 +451,26 @@ def test_recommending_for_a_non_supervisee_is_404_and_writes_nothing(client, aut
     )
 
 
+def test_an_item_signed_off_but_not_accepted_for_a_statement_says_so_under_it(client, auth, people):
+    """Found by a helper: under a statement, an item signed off without it read plain "Signed off", while the map
+    said "signed off, not accepted for this"."""
+    worker, supervisor, *_ = people
+    wanted, other = competences("link-worker", "link-worker", refs=["PS-LW-01", "PS-LW-02"])
+    item = decide_on(worker, [other], supervisor=supervisor, title="Walking group session")  # accepted for other
+    link = EvidenceLink(evidence_id=item.id, competence_id=wanted.id)  # and linked to wanted, not decided for it
+    db.session.add(link)
+    db.session.commit()
+    auth.login_as(worker)
+    not_for_it = "Signed off, not accepted for this"
+    missing = text_of(client.get("/progress/missing"))
+    under_wanted = next(i for i in missing.split('class="missing-item"')[1:] if wanted.statement in i)
+    assert "Walking group session" in under_wanted and not_for_it in words(under_wanted)
+    assert not_for_it in words(text_of(client.get(f"/portfolio/competences/{wanted.id}")))
+    # Under the statement it was accepted for: plainly signed off.
+    accepted_page = words(text_of(client.get(f"/portfolio/competences/{other.id}")))
+    assert "Walking group session Signed off" in accepted_page and not_for_it not in accepted_page
+
+
 # --- Deciding --------------------------------------------------------------------------
 
 

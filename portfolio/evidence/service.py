@@ -1010,8 +1010,9 @@ def get_competence_for_worker_or_404(actor: User, competence_id: int, *, active:
     return competence
 
 
-def evidence_for_competence(actor: User, competence: Competence) -> list[tuple[Evidence, EvidenceLink]]:
-    """The actor's items linked to a competence, by its ref on any version of the framework, newest first."""
+def evidence_for_competence(actor: User, competence: Competence) -> list[tuple[Evidence, EvidenceLink, bool]]:
+    """The actor's items linked to a competence, by its ref on any version of the framework, newest first; each
+    with whether a sign-off accepted it for this competence (an item may be signed off, not accepted for it)."""
     rows = db.session.execute(
         rules.linked_query(Evidence, EvidenceLink)
         .where(Evidence.owner_id == actor.id, Competence.ref == competence.ref)
@@ -1019,12 +1020,13 @@ def evidence_for_competence(actor: User, competence: Competence) -> list[tuple[E
         # A supervision note's state (waiting, confirmed, disputed) is read from its reviews: loaded in one query.
         .options(db.selectinload(Evidence.note_reviews))
     ).all()
+    accepted = rules.accepted_pairs(actor, [evidence.id for evidence, _ in rows])
     seen: set[int] = set()
     result = []
     for evidence, link in rows:
         if evidence.id not in seen:  # linked to the statement on two versions: listed once
             seen.add(evidence.id)
-            result.append((evidence, link))
+            result.append((evidence, link, (evidence.id, competence.ref) in accepted))
     return result
 
 

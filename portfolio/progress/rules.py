@@ -122,6 +122,17 @@ def accepted_query(*columns) -> Select:
     )
 
 
+def accepted_pairs(worker: User, evidence_ids: list[int]) -> set[tuple[int, str]]:
+    """(item id, competence ref) for each of ``evidence_ids`` (the worker's) and each competence a sign-off of it
+    accepted: what a list of items under a statement marks as counting for it (one query)."""
+    if not evidence_ids:
+        return set()
+    statement = accepted_query(Decision.evidence_id, Competence.ref).where(
+        Evidence.owner_id == worker.id, Decision.evidence_id.in_(evidence_ids)
+    )
+    return {(evidence_id, ref) for evidence_id, ref in db.session.execute(statement.distinct())}
+
+
 def linked_query(*columns) -> Select:
     """Items linked to competences, joined to the competence."""
     return _in_own_framework(

@@ -147,6 +147,7 @@ class LinkedItem:
     occurred_on: date
     ref: str
     note_state: NoteState | None  # a supervision note's state, the same words its supervisor reads
+    accepted: bool  # accepted for this statement in a sign-off (an item may be signed off, not accepted for it)
 
 
 def _newest_items_per_statement(worker: User) -> tuple[LinkedItem, ...]:
@@ -190,7 +191,8 @@ def _read_newest_items(worker: User) -> tuple[LinkedItem, ...]:
         .where(ranked.c.rank <= ITEMS_SHOWN, Evidence.owner_id == worker.id)
         .distinct()
         .order_by(*newest_first, ranked.c.ref)
-    )
+    ).all()
+    accepted = rules.accepted_pairs(worker, [row.id for row in rows])
     return tuple(
         LinkedItem(
             row.id,
@@ -199,6 +201,7 @@ def _read_newest_items(worker: User) -> tuple[LinkedItem, ...]:
             row.occurred_on,
             row.ref,
             NoteState.of(reviewed=bool(row.reviewed), confirmed=bool(row.confirmed)) if row.is_note else None,
+            (row.id, row.ref) in accepted,
         )
         for row in rows
     )
