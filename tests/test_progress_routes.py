@@ -54,6 +54,7 @@ from tests.factories import (
     make_user,
     meet,
     requirement,
+    requirements_of,
     tier,
     verify_all,
     waiting_item,
@@ -228,7 +229,8 @@ def test_a_lapsed_dbs_shows_as_lapsed_on_the_workers_page_and_in_the_overview(cl
     assert lapsed_tag(row) and statement in row
     assert "Not yet" in words(row)
     lapse_free = [words(r) for r in page.split("<tbody", 1)[1].split("<tr")[1:] if "Wren Worker" not in r]
-    assert lapse_free and all("Lapsed requirements None lapsed" in r for r in lapse_free)
+    # The others have verified nothing: not lapsed, and each requirement said as not verified (as much a gap).
+    assert lapse_free and all(" Lapsed " not in r and "Requirements Not verified" in r for r in lapse_free)
     worker_page = text_of(client.get(f"/progress/workers/{worker.id}"))
     assert lapsed_tag(worker_page.split('id="requirements"', 1)[1])
 
@@ -726,6 +728,11 @@ def team_rows(page: str) -> list[str]:
     ]
 
 
+def none_verified(worker) -> str:
+    """The Requirements cell of a worker who has verified nothing: how many are not verified."""
+    return f"Not verified {len(requirements_of(worker))} requirements"
+
+
 def test_the_overview_as_a_full_page(client, auth, people, team):
     worker, other, ezra, formula = team
     manager = people[2]
@@ -740,15 +747,17 @@ def test_the_overview_as_a_full_page(client, auth, people, team):
     # Each name has the person's email beside it: two people can share a name.
     assert sorted(rows) == sorted(
         [
-            f'=HYPERLINK("http://x") {formula.email} Link Worker: Link Worker 0 of 68 for Link Worker Coach Not yet None lapsed 0',
-            f"Ezra Engagement {ezra.email} Senior Engagement Worker: Senior Engagement Worker 0 of 60 for the Senior Engagement Worker role Not yet None lapsed 0",
+            f'=HYPERLINK("http://x") {formula.email} Link Worker: Link Worker 0 of 68 for Link Worker Coach Not yet '
+            f"{none_verified(formula)} 0",
+            f"Ezra Engagement {ezra.email} Senior Engagement Worker: Senior Engagement Worker 0 of 60 for the Senior "
+            f"Engagement Worker role Not yet {none_verified(ezra)} 0",
             f"Olive Other {other.email} Link Worker: Link Worker 5 of 68 for Link Worker Coach Not yet Lapsed {dbs} 1",
-            f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None lapsed 0",
+            f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready All verified 0",
         ]
     )
     assert (
         rows.index(
-            f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready None lapsed 0"
+            f"Wren Worker {worker.email} Link Worker: Link Worker 68 of 68 for Link Worker Coach Ready All verified 0"
         )
         == 3
     )  # by name
@@ -862,7 +871,8 @@ def test_the_overview_says_top_tier_plainly(client, auth, people, team):
     for headers in ({}, {"HX-Request": "true"}):
         rows = team_rows(text_of(client.get("/progress/team?q=tom", headers=headers)))
         assert rows == [
-            f"Tom Top {top.email} Link Worker: Psychosocial Link Worker Top tier Top tier: no promotion to prepare None lapsed 0"
+            f"Tom Top {top.email} Link Worker: Psychosocial Link Worker Top tier Top tier: no promotion to prepare "
+            f"{none_verified(top)} 0"
         ]
 
 
@@ -896,6 +906,7 @@ def test_the_overview_as_csv(client, auth, people, team):
         "Required",
         "Ready",
         "Lapsed requirements",
+        "Requirements not verified",
         "Waiting for review",
     ]
     by_name = {r[0]: r for r in rows[1:]}
@@ -911,6 +922,7 @@ def test_the_overview_as_csv(client, auth, people, team):
         "68",
         "yes",
         "",
+        "",
         "0",
     ]
     assert by_name["Olive Other"] == [
@@ -923,6 +935,7 @@ def test_the_overview_as_csv(client, auth, people, team):
         "68",
         "no",
         requirement(other, "REQ-DBS").statement,
+        "",
         "1",
     ]
     assert len(rows) == 5

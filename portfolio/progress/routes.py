@@ -248,6 +248,7 @@ def _csv(rows) -> Response:
             "Required",
             "Ready",
             "Lapsed requirements",
+            "Requirements not verified",
             "Waiting for review",
         ],
         (
@@ -261,6 +262,7 @@ def _csv(rows) -> Response:
                 r.required,
                 "yes" if r.ready else "no",
                 "; ".join(r.lapsed),
+                "; ".join(r.not_verified),
                 r.waiting,
             ]
             for r in rows

@@ -638,6 +638,7 @@ class OverviewRow:
     required: int
     ready: bool
     lapsed: list[str]
+    not_verified: list[str]  # never verified: as much a gap as a lapsed one (a DBS check nobody has seen)
     waiting: int
 
 
@@ -692,10 +693,10 @@ def _overview_rows(workers: Sequence[User]) -> list[OverviewRow]:
             if r.framework_id == w.framework_id
         ]
         lapsed = [statement for statement, state in states if state == "lapsed"]
-        problems = sum(1 for _, state in states if state != "verified")
+        not_verified = [statement for statement, state in states if state == "missing"]
         p = progress[w.id]
-        ready = rules.is_ready(p.tier, p.required - p.met, problems)
-        rows.append(OverviewRow(w, p.tier, p.met, p.required, ready, lapsed, waiting.get(w.id, 0)))
+        ready = rules.is_ready(p.tier, p.required - p.met, len(lapsed) + len(not_verified))
+        rows.append(OverviewRow(w, p.tier, p.met, p.required, ready, lapsed, not_verified, waiting.get(w.id, 0)))
     return rows
 
 
