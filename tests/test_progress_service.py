@@ -653,6 +653,7 @@ def test_the_whole_promotion_flow(people):
     assert approved.details["target_tier_id"] == coach.id
     assert ledger.verify().ok
     assert [n.message for n in notices(worker)] == [
+        "Sam Supervisor supports your promotion request",
         "Your request to become Link Worker Coach was approved",
         "You have a credential for Link Worker Coach: download it for your wallet",
     ]
@@ -757,6 +758,7 @@ def test_notices_asking_for_a_recommendation_or_a_decision_are_done_with_when_it
     )
     assert unread(second) == [] and unread(manager) == [] and unread(other_manager) == []  # decided
     assert unread(worker) == [
+        "Sam Supervisor supports your promotion request",
         "Your request to become Link Worker Coach was approved",
         "You have a credential for Link Worker Coach: download it for your wallet",
     ]
@@ -832,6 +834,10 @@ def test_whoever_recommended_does_not_decide_and_is_not_told_of_their_own_recomm
     service.recommend(lead, open_request, supports=True, reasons="Ready")
     assert not any("Lee Lead supports" in n.message for n in notices(lead))
     assert any("Lee Lead supports" in n.message for n in notices(manager))
+    # The worker is told too (found by a helper: after a "not yet" the worker heard nothing).
+    assert [n.message for n in notices(worker) if "Lee Lead" in n.message] == [
+        "Lee Lead supports your promotion request"
+    ]
     before = row_counts()
     with pytest.raises(FieldError) as refused:
         service.decide_promotion(

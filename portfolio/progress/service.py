@@ -384,6 +384,13 @@ def recommend(
     )
     request_page = notifications.path_for("progress.worker", worker_id=request.worker_id)
     notifications.settled(request_page, actor)  # "your recommendation is needed": given
+    # The worker hears it too: a "not yet" with its reasons is what they work on next.
+    notifications.notify(
+        request.worker,
+        f"{actor.name} {'supports' if supports else 'does not yet support'} your promotion request",
+        notifications.path_for("progress.index"),
+        email_subject=f"{actor.name} has recommended on your promotion request",
+    )
     for manager in supervision.people_with_role(Role.MANAGER):
         if duties.is_own(manager, request.worker_id) or manager.id == actor.id:
             continue  # a worker-manager is not asked to decide their own request, nor a recommender theirs
