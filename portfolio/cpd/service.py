@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -279,10 +280,15 @@ def sign(actor: User, appraisal: Appraisal, *, seen: str | None = None) -> Appra
 # --- The CPD log -------------------------------------------------------------------
 
 
+_HOURS = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def parse_hours(text: str | None) -> Decimal:
     """:raises FieldError: unless it is a number of hours above 0 and at most 100."""
+    written = (text or "").strip()
     try:
-        hours = Decimal((text or "").strip())
+        # Digits and a point only: Decimal also reads "1e2" (100 hours) and "nan", which are not how hours are typed.
+        hours = Decimal(written) if _HOURS.fullmatch(written) else Decimal("NaN")
     except InvalidOperation:
         hours = Decimal("NaN")
     if not hours.is_finite():  # "nan" and "inf" are Decimals, not numbers of hours
