@@ -410,6 +410,18 @@ def test_an_appraisal_changed_after_the_appraiser_opened_it_is_not_signed_unread
     assert reload(Appraisal, appraisal.id).is_locked
 
 
+def test_no_sign_button_beside_a_refused_change(client, auth, people):
+    """Found by a review: after a refused change the page shows the unsaved words, while Sign binds the saved
+    ones; it is offered again once the page shows what is saved."""
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor)
+    path = f"/cpd/appraisals/{appraisal.id}"
+    auth.login_as(supervisor)
+    refused = post_with_token(client, auth, path, {"review": "x" * 20001})
+    assert refused.status_code == 422 and "Sign the appraisal" not in text_of(refused)
+    assert "Sign the appraisal" in text_of(client.get(path))
+
+
 def test_both_sign_and_the_appraisal_is_locked(client, auth, people):
     worker, supervisor, *_ = people
     appraisal = start(worker, supervisor)

@@ -169,6 +169,7 @@ def test_the_submit_page_of_a_private_reflection_offers_no_send_button(client, a
     refused = client.post(path, data={"csrf_token": auth.token(path)})
     assert refused.status_code == 422
     assert "A private reflection cannot be submitted: make it shareable first" in text_of(refused)
+    assert 'id="submit"' not in text_of(refused) and "Your supervisors will see" not in text_of(refused)
     assert db.session.get(Evidence, reflection.id).status == EvidenceStatus.DRAFT
 
 

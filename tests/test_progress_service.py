@@ -849,6 +849,9 @@ def test_whoever_recommended_does_not_decide_and_is_not_told_of_their_own_recomm
         )
     assert (refused.value.field, refused.value.message) == ("approved", service.RECOMMENDED_IT)
     assert row_counts() == before
+    # Nothing is left waiting for them on it (their home's count and list); another manager still has it to decide.
+    assert service.open_requests(db.session.get(User, lead.id)) == []
+    assert [r.id for r in service.open_requests(manager)] == [open_request.id]
     service.decide_promotion(
         manager, db.session.get(PromotionRequest, open_request.id), approved=True, effective_on=TODAY, reasons=""
     )

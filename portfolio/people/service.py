@@ -417,6 +417,10 @@ def invite(
         db.session.add(person)
         db.session.flush()
         idempotency.remember(form_key, actor, person)
+        # Every supervisor locked at once, in id order, before any assignment writes to the ledger: one at a time
+        # (in the form's order, by name) each would be locked while holding the ledger's lock, and a request
+        # holding one of them that then writes to the ledger would wait for this one as it waited for that.
+        lock_all(select(User).where(User.id.in_(list(supervisor_ids))).order_by(User.id))
         for supervisor_id in supervisor_ids:
             try:
                 supervision.add_assignment(

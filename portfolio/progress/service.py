@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency, paging
 from ..audit import ledger
-from ..clock import today
+from ..clock import on_the_clock, today
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError, Problems
 from ..evidence import anonymity
@@ -90,7 +90,7 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
     """Everything the progress pages show for one worker, in a fixed number of queries.
 
     ``with_items`` also lists, for each statement, the worker's newest
-    :data:`ITEMS_SHOWN` items linked to it (id, title and status only), for the
+    :data:`ITEMS_SHOWN` items linked to it (id, title, status, a note's state, accepted or not), for the
     page of what is missing: the work stays the same however many there are.
     """
     if worker.framework_id is None:
@@ -156,7 +156,8 @@ def _newest_items_per_statement(worker: User) -> tuple[LinkedItem, ...]:
 
 
 def _read_newest_items(worker: User) -> tuple[LinkedItem, ...]:
-    """The newest ITEMS_SHOWN items linked to each statement, with a note's state (one query).
+    """The newest ITEMS_SHOWN items linked to each statement, with a note's state and whether a sign-off accepted
+    each for its statement (two queries).
 
     Only ids, dates and refs are ranked, straight from the indexes; titles and note states are read for the
     ranked few alone, so a 2,000-item portfolio reads a few hundred rows of text, not thousands.
@@ -391,8 +392,9 @@ def recommend(
         notifications.path_for("progress.index"),
         email_subject=f"{actor.name} has recommended on your promotion request",
     )
+    recommenders = {r.supervisor_id for r in request.recommendations} | {actor.id}
     for manager in supervision.people_with_role(Role.MANAGER):
-        if duties.is_own(manager, request.worker_id) or manager.id == actor.id:
+        if duties.is_own(manager, request.worker_id) or manager.id in recommenders:
             continue  # a worker-manager is not asked to decide their own request, nor a recommender theirs
         notifications.notify(
             manager,
@@ -442,8 +444,9 @@ def decide_promotion(
     problems = Problems()  # each rule on the locked request, every one named at once
     if recommended_by(request, actor):  # the supervisor recommends, another person decides
         problems.add("approved", RECOMMENDED_IT)
-    if approved and effective_on is not None and effective_on < request.requested_at.date():
-        problems.add("effective_on", f"The date must be on or after the request, {long_date(request.requested_at)}")
+    asked_on = on_the_clock(request.requested_at).date()  # the day on the service's clock, as pages say it
+    if approved and effective_on is not None and effective_on < asked_on:
+        problems.add("effective_on", f"The date must be on or after the request, {long_date(asked_on)}")
     if approved and not reasons and not all(r.supports for r in request.recommendations):
         problems.add("reasons", "Give the reasons for approving when a supervisor does not yet support it")
     if problems.errors:
@@ -529,6 +532,10 @@ def _open_requests_where(manager: bool) -> list[ColumnElement[bool]]:
     where = [
         ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
         duties.not_own(PromotionRequest.worker_id, actor),
+        # Nothing left for whoever recommended on it: they neither recommend again nor decide it.
+        ~exists().where(
+            PromotionRecommendation.request_id == PromotionRequest.id, PromotionRecommendation.supervisor_id == actor
+        ),
     ]
     if not manager:
         where.append(PromotionRequest.worker_id.in_(supervision.supervised_by(actor, bindparam("on", type_=Date()))))
