@@ -9,7 +9,8 @@ The kit's page half (domain data is made by ``tests/factories.py``, fixtures liv
 - ``date_fields(name, day)``: the day/month/year fields of a date input; ``long_date(day)``: "5 March 2026".
 - ``row_counts(*models)``: rows per table, to prove a refusal wrote nothing; ``count(model, *where)``: one count;
   ``reload(row)`` / ``reload(Model, id)``: a row as the database holds it now; ``pdf_text(data)``: a PDF's words.
-- ``audit_rows(action, **details)``: the ledger's rows; ``form_key(page)``: a form's one-time key.
+- ``audit_rows(action, **details)``: the ledger's rows; ``form_key(page)``: a form's one-time key;
+  ``seen_on(page)``: the hash of what a confirming page shows (a note's, an appraisal's), which its answer binds.
 - ``files_on_disk(app)``, ``upload_folder(app)``: what the upload folder holds.
 - ``is_signed_in(client)``: whether the client's session reaches the home page.
 - ``escaped_markup(page)``: our own tags printed as text (escaped twice), which ``text_of`` and ``words`` hide.
@@ -236,6 +237,12 @@ def reload(row_or_model, row_id=None):
 
 
 KEY_RE = re.compile(r'name="form_key" type="hidden" value="([^"]+)"|name="form_key" value="([^"]+)"')
+
+
+def seen_on(page: str) -> str:
+    """The hash of what the page shows, which its confirmation or signature binds; "" when it has no such form."""
+    found = re.search(r'name="seen" type="hidden" value="([0-9a-f]{64})"', page)
+    return found.group(1) if found else ""
 
 
 def form_key(page: str) -> str:

@@ -40,6 +40,7 @@ from tests.pages import (
     options,
     reload,
     row_counts,
+    seen_on,
     summary_links,
     text_of,
     words,
@@ -362,12 +363,6 @@ def test_half_filled_goal_rows_are_refused(client, auth, people, row, field, mes
 
 
 # --- Signing and locking ----------------------------------------------------------------------
-
-
-def seen_on(page: str) -> str:
-    """What the appraisal page's sign button binds (what the page shows); "" when it has none."""
-    found = re.search(r'name="seen" type="hidden" value="([0-9a-f]{64})"', page)
-    return found.group(1) if found else ""
 
 
 def sign(client, auth, appraisal_id: int, seen: str | None = None):

@@ -257,10 +257,22 @@ def test_deciding_ones_own_promotion_is_refused_and_nothing_is_written(people):
 
 
 def test_a_worker_manager_still_recommends_and_decides_for_others(people):
-    request = promotion_request(people.olly)
-    progress.recommend(people.mel, request, supports=False, reasons="Needs more home visits.")
+    recommended_by_mel = promotion_request(people.olly)
+    progress.recommend(people.mel, recommended_by_mel, supports=False, reasons="Needs more home visits.")
+    # Mel recommended: another manager decides (the supervisor recommends, someone else decides).
+    with pytest.raises(FieldError) as refused:
+        progress.decide_promotion(
+            people.mel,
+            db.session.get(PromotionRequest, recommended_by_mel.id),
+            approved=False,
+            effective_on=None,
+            reasons="Not yet.",
+        )
+    assert refused.value.message == progress.RECOMMENDED_IT
+    # Willa's request, which Sam recommended: Mel decides it.
+    willas = promotion_request(people.willa, recommended_by=people.sam)
     decision = progress.decide_promotion(
-        people.mel, db.session.get(PromotionRequest, request.id), approved=False, effective_on=None, reasons="Not yet."
+        people.mel, db.session.get(PromotionRequest, willas.id), approved=False, effective_on=None, reasons="Not yet."
     )
     assert (decision.manager_id, decision.approved) == (people.mel.id, False)
 
@@ -270,12 +282,17 @@ def test_open_requests_and_the_managers_notice_leave_out_ones_own(people):
     theirs = promotion_request(people.olly)
     assert [r.id for r in progress.open_requests(people.mel)] == [theirs.id]
     assert [r.id for r in progress.open_requests(people.sam)] == [own.id]
-    # Sam recommends on Mel's request: the managers are told, but not Mel about her own.
+    # Sam recommends on Mel's request: the managers are asked to decide, but not Mel about her own; she is told of
+    # the recommendation as its worker.
     progress.recommend(people.sam, own, supports=True, reasons="Ready.")
-    told = db.session.scalars(
-        select(Notification.user_id).where(Notification.message.contains("promotion request"))
+    asked = db.session.scalars(
+        select(Notification.user_id).where(Notification.message.contains("’s promotion request"))
     ).all()
-    assert told == [people.nia.id]
+    assert asked == [people.nia.id]
+    told = db.session.scalars(
+        select(Notification.user_id).where(Notification.message.contains("your promotion request"))
+    ).all()
+    assert told == [people.mel.id]
 
 
 def test_posting_a_recommendation_or_decision_on_ones_own_request_is_refused_with_the_reason(client, auth, people):

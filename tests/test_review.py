@@ -56,6 +56,7 @@ from tests.pages import (
     long_date,
     reload,
     row_counts,
+    seen_on,
     status_of,
     summary_links,
     text_of,
@@ -1183,12 +1184,6 @@ def note_scene(app, frameworks):
     assign(sam, worker, starts_on=ASSIGNED_ON)
     assign(sue, worker, starts_on=ASSIGNED_ON)
     return worker, sam, sue, note_through_service(worker, sam)
-
-
-def seen_on(page: str) -> str:
-    """The note's content hash the page carries (what a confirmation from it binds); "" when it has no form."""
-    found = re.search(r'name="seen" type="hidden" value="([0-9a-f]{64})"', page)
-    return found.group(1) if found else ""
 
 
 def post_note(client, auth, note, **data):
