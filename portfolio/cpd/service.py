@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -15,7 +13,7 @@ from sqlalchemy import Integer, Select, bindparam, extract, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency
-from ..audit import ledger
+from ..audit import binders, ledger
 from ..clock import today
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError, Problems
@@ -240,7 +238,7 @@ def signed_content_hash(appraisal: Appraisal) -> str:
             for g in appraisal.goals
         ],
     }
-    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return binders.content_hash(content)
 
 
 def sign(actor: User, appraisal: Appraisal, *, seen: str | None = None) -> Appraisal:
