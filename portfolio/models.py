@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     event,
+    exists,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -930,6 +931,8 @@ class PromotionRequest(Model):
     from_tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
     target_tier_id: Mapped[int] = mapped_column(ForeignKey("tiers.id"))
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The worker took it back before a decision: closed, and nobody is asked about it any more.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     worker: Mapped[User] = relationship(foreign_keys=[worker_id])
     from_tier: Mapped[Tier] = relationship(foreign_keys=[from_tier_id])
@@ -938,6 +941,11 @@ class PromotionRequest(Model):
         back_populates="request", order_by="PromotionRecommendation.id"
     )
     decision: Mapped[PromotionDecision | None] = relationship(back_populates="request", uselist=False)
+
+    @classmethod
+    def open_where(cls) -> ColumnElement[bool]:
+        """The one rule of an open request, in SQL: neither decided nor withdrawn (a worker has one at most)."""
+        return and_(cls.withdrawn_at.is_(None), ~exists().where(PromotionDecision.request_id == cls.id))
 
 
 class PromotionRecommendation(Model):

@@ -297,6 +297,14 @@ CASES = [
         supervisors_only(422),
         data={},
     ),
+    Case("progress.withdraw", "GET", lambda ids: f"/progress/requests/{ids['request']}/withdraw", owner_only(200)),
+    Case(
+        "progress.withdraw",
+        "POST",
+        lambda ids: f"/progress/requests/{ids['request']}/withdraw",
+        owner_only(303),
+        data={},
+    ),
     Case(
         "progress.decide",
         "POST",

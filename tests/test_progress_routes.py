@@ -601,6 +601,97 @@ def test_only_managers_decide(client, auth, people, recommended):
     assert count(PromotionDecision) == 0
 
 
+# --- Withdrawing a request ---------------------------------------------------------------
+
+
+def withdraw_url(request) -> str:
+    return f"/progress/requests/{request.id}/withdraw"
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_worker_withdraws_their_request_after_confirming(client, auth, people, open_request, headers):
+    worker, supervisor, manager, *_ = people
+    service.recommend(supervisor, open_request, supports=False, reasons="A few more months")
+    auth.login_as(worker)
+    progress_page = text_of(client.get("/progress/", headers=headers))
+    assert f'href="{withdraw_url(open_request)}"' in progress_page
+    assert ">Withdraw this request</a>" in progress_page
+
+    before = row_counts()
+    confirm = text_of(client.get(withdraw_url(open_request), headers=headers))
+    assert "<html" in confirm and "<title>Withdraw your promotion request" in confirm
+    said = words(confirm)
+    assert "Withdraw your request to become Link Worker Coach?" in said
+    assert "It is withdrawn, not declined: your record says so." in said
+    assert "The recommendation already given stays on your record." in said
+    assert f'action="{withdraw_url(open_request)}"' in confirm
+    assert row_counts() == before  # opening the page writes nothing
+
+    response = client.post(withdraw_url(open_request), data={"csrf_token": auth.token("/progress/")}, headers=headers)
+    assert response.status_code == 303 and response.headers["Location"] == "/progress/"
+    db.session.expire_all()
+    assert db.session.get(PromotionRequest, open_request.id).withdrawn_at is not None
+    assert count(PromotionDecision) == 0
+    page = words(text_of(client.get("/progress/", headers=headers)))
+    assert "Your request to become Link Worker Coach is withdrawn" in page
+    assert "Request promotion to Link Worker Coach" in page  # ready, so asked again in one click
+
+    # The supervisor's page, and the manager's home, no longer ask anything of them.
+    auth.login_as(supervisor)
+    worker_page = text_of(client.get(f"/progress/workers/{worker.id}"))
+    assert "No promotion request is open." in worker_page and recommend_url(open_request) not in worker_page
+    auth.login_as(manager)
+    assert "No promotion requests are waiting for a decision." in words(text_of(client.get("/")))
+
+
+def test_a_decision_refused_because_the_request_was_withdrawn_is_said_next_to_the_form(
+    client, auth, people, recommended
+):
+    worker, supervisor, manager, *_ = people
+    service.withdraw_request(db.session.get(User, worker.id), recommended)
+    auth.login_as(manager)
+    before = row_counts()
+    response = client.post(
+        decide_url(recommended),
+        data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)},
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "There is a problem" in page and 'href="#approved"' in page
+    assert error_next_to(page, "approved") == "Error: Wren Worker withdrew this request: there is nothing to decide"
+    assert row_counts() == before
+    assert db.session.get(User, worker.id).tier.slug == "link-worker"
+
+
+def test_a_decided_request_is_not_withdrawn_and_the_page_says_why(client, auth, people, recommended):
+    worker, supervisor, manager, *_ = people
+    auth.login_as(worker)
+    token = auth.token(withdraw_url(recommended))  # the page opened before the manager decided
+    service.decide_promotion(manager, recommended, approved=False, effective_on=None, reasons="Not yet")
+    before = row_counts()
+    response = client.post(withdraw_url(recommended), data={"csrf_token": token})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<title>Error: Withdraw your promotion request" in page and 'href="#withdraw"' in page
+    assert error_next_to(page, "withdraw") == (
+        "Error: A manager has already decided this request, so it cannot be withdrawn"
+    )
+    assert "Withdraw my request" not in page
+    assert row_counts() == before
+
+
+def test_only_the_worker_may_open_or_withdraw_their_request(client, auth, people, open_request):
+    worker, supervisor, manager, other, _ = people
+    for person in (other, supervisor, manager):
+        auth.login_as(person)
+        assert client.get(withdraw_url(open_request)).status_code in (403, 404)
+        response = client.post(withdraw_url(open_request), data={"csrf_token": auth.token("/")})
+        assert response.status_code in (403, 404)
+    auth.login_as(other)
+    assert client.get(withdraw_url(open_request)).status_code == 404  # another worker: as if it did not exist
+    assert db.session.get(PromotionRequest, open_request.id).withdrawn_at is None
+
+
 # --- Verifying requirements -----------------------------------------------------------
 
 

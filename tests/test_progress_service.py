@@ -43,6 +43,7 @@ from portfolio.models import (
     TierChange,
     User,
 )
+from portfolio.people import service as people_service
 from portfolio.progress import rules, service
 from portfolio.progress.rules import CompetenceStatus
 from portfolio.progress.service import NotReady
@@ -794,6 +795,89 @@ def test_no_recommendation_after_the_decision(people, open_request):
         service.recommend(second, db.session.get(PromotionRequest, open_request.id), supports=True, reasons="Late")
     assert refused.value.message == "A manager has already decided this request"
     assert row_counts() == before
+
+
+# --- Promotion: withdrawing ------------------------------------------------------------
+
+
+def test_a_worker_withdraws_their_request_closed_not_declined_and_may_ask_again(people, open_request):
+    worker, supervisor, manager, other_manager, stranger = people
+    service.recommend(supervisor, open_request, supports=False, reasons="A few more months")
+    withdrawn = service.withdraw_request(db.session.get(User, worker.id), open_request)
+
+    db.session.expire_all()
+    stored = db.session.get(PromotionRequest, withdrawn.id)
+    assert stored.withdrawn_at is not None and stored.decision is None
+    assert count(PromotionDecision) == 0 and count(PromotionRecommendation) == 1  # the recommendation stays
+    assert progress_of(worker).open_request is None
+    assert service.open_requests(manager) == [] and service.open_requests(other_manager) == []
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "promotion.withdrawn"))
+    assert entry.actor_id == worker.id and entry.details["request_id"] == withdrawn.id
+    assert people_service.describe(entry) == "Withdrew the request to become Link Worker Coach"  # a person's history
+    assert ledger.verify().ok  # the withdrawal is bound; the request's first row is superseded, not broken
+    # Nobody is left asked to decide; those asked are told.
+    assert [n.read_at is not None for n in notices(manager)] == [True]
+    assert notices(supervisor)[-1].message == "Wren Worker withdrew their request to become Link Worker Coach"
+    assert notices(stranger) == []
+
+    again = service.request_promotion(db.session.get(User, worker.id))
+    assert again.id != withdrawn.id and progress_of(worker).open_request.id == again.id
+
+
+def test_withdrawing_twice_writes_once(people, open_request):
+    worker, *_ = people
+    service.withdraw_request(db.session.get(User, worker.id), open_request)
+    before = row_counts()
+    service.withdraw_request(db.session.get(User, worker.id), db.session.get(PromotionRequest, open_request.id))
+    assert row_counts() == before
+
+
+def test_a_decided_request_cannot_be_withdrawn(people, recommended):
+    worker, _, manager, *_ = people
+    service.decide_promotion(manager, recommended, approved=False, effective_on=None, reasons="Not yet")
+    before = row_counts()
+    with pytest.raises(FieldError) as refused:
+        service.withdraw_request(db.session.get(User, worker.id), db.session.get(PromotionRequest, recommended.id))
+    assert (refused.value.field, refused.value.message) == (
+        "withdraw",
+        "A manager has already decided this request, so it cannot be withdrawn",
+    )
+    assert row_counts() == before
+    assert db.session.get(PromotionRequest, recommended.id).withdrawn_at is None
+
+
+def test_only_the_worker_withdraws_their_request(people, open_request):
+    _, supervisor, manager, *_ = people
+    before = row_counts()
+    for actor in (supervisor, manager):
+        with pytest.raises(NotFound):
+            service.withdraw_request(actor, open_request)
+    assert row_counts() == before
+
+
+def test_a_withdrawn_request_is_neither_recommended_on_nor_decided(people, open_request):
+    """Checked on the locked request: the supervisor's page, opened before the withdrawal, still shows the form."""
+    worker, supervisor, manager, *_ = people
+    second = make_user(Role.SUPERVISOR, name="Tay Second")
+    assign(second, worker, SUPERVISED_SINCE)
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    stale = db.session.get(PromotionRequest, open_request.id)
+    service.withdraw_request(db.session.get(User, worker.id), open_request)
+    before = row_counts()
+    with pytest.raises(FieldError) as refused:
+        service.recommend(second, stale, supports=True, reasons="Late")
+    assert (refused.value.field, refused.value.message) == (
+        "supports",
+        "Wren Worker withdrew this request: there is nothing to recommend on",
+    )
+    with pytest.raises(FieldError) as refused:
+        service.decide_promotion(manager, stale, approved=True, effective_on=TODAY, reasons="")
+    assert (refused.value.field, refused.value.message) == (
+        "approved",
+        "Wren Worker withdrew this request: there is nothing to decide",
+    )
+    assert row_counts() == before
+    assert db.session.get(User, worker.id).tier.slug == "link-worker"
 
 
 # --- Promotion: deciding -------------------------------------------------------------

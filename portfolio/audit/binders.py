@@ -178,7 +178,10 @@ def requirement_verifications(ids: Iterable[int] | None) -> dict[int, Content]:
 
 
 def promotion_requests(ids: Iterable[int] | None) -> dict[int, Content]:
-    """A worker's request to move to a tier (one query)."""
+    """A worker's request to move to a tier, and its withdrawal (one query).
+
+    The withdrawal is bound only once made, so the requests recorded before it existed keep their content.
+    """
     return {
         row.id: {
             "worker": row.worker_id,
@@ -186,6 +189,7 @@ def promotion_requests(ids: Iterable[int] | None) -> dict[int, Content]:
             "target_tier": row.target_tier_id,
             "requested_at": canonical(row.requested_at),
         }
+        | ({"withdrawn_at": canonical(row.withdrawn_at)} if row.withdrawn_at is not None else {})
         for row in _rows(
             select(
                 PromotionRequest.id,
@@ -193,6 +197,7 @@ def promotion_requests(ids: Iterable[int] | None) -> dict[int, Content]:
                 PromotionRequest.from_tier_id,
                 PromotionRequest.target_tier_id,
                 PromotionRequest.requested_at,
+                PromotionRequest.withdrawn_at,
             ).where(_where_id(PromotionRequest.id, ids))
         )
     }

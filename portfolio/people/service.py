@@ -202,6 +202,7 @@ ACTIONS = {
     "password.reset": "Set a new password from a reset link",
     "mfa.reset": "Reset their sign-in second factors",
     "promotion.requested": "Asked for promotion",
+    "promotion.withdrawn": "Withdrew a promotion request",
     "promotion.recommended": "Recommended on a promotion request",
     "promotion.approved": "Approved a promotion",
     "promotion.declined": "Declined a promotion",
@@ -247,6 +248,8 @@ def describe(entry: AuditEntry) -> str:
             return f"Changed {'; '.join(parts)}"
         case "promotion.requested" if tier:
             return f"Asked to become {tier}"
+        case "promotion.withdrawn" if tier:
+            return f"Withdrew the request to become {tier}"
         case "promotion.recommended":
             return "Recommended the promotion" if details.get("supports") else "Did not recommend the promotion"
         case "promotion.approved" if tier:

@@ -471,7 +471,7 @@ def _progression(person: Person) -> Sections:
             )
         ],
         "promotion_requests": [
-            _row(r, "id", "requested_at")
+            _row(r, "id", "requested_at", "withdrawn_at")
             | {"target_tier": name, "recommendations": recommendations.get(r.id, []), "decision": decisions.get(r.id)}
             for r, name in requests
         ],

@@ -13,6 +13,12 @@ class RequestForm(OnceForm):
     request = HiddenField()
 
 
+class WithdrawForm(FlaskForm):
+    """The button that withdraws a promotion request."""
+
+    withdraw = HiddenField()  # where the service's refusal is shown; nothing is typed here
+
+
 class RecommendForm(FlaskForm):
     supports = RadioField(
         "Do you support this request?",

@@ -16,7 +16,7 @@ from ..models import DocumentKind, Role, Tier, User
 from ..params import optional_id, parse_id
 from ..rendering import render
 from . import rules, service
-from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm
+from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm, WithdrawForm
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
 worker_required = role_required(Role.WORKER)
@@ -78,6 +78,23 @@ def request_promotion():
             return _progress_page(current_user, status=422, request_form=form)
         flash("Promotion requested: your supervisors have been asked for their recommendation", "success")
     return redirect(url_for(".index"), code=303)
+
+
+@bp.route("/requests/<id:request_id>/withdraw", methods=["GET", "POST"])
+@worker_required
+def withdraw(request_id: int):
+    """Confirm, then take back my open promotion request (closed, not declined)."""
+    promotion = service.get_own_request_or_404(current_user, request_id)
+    form = WithdrawForm()
+    if form.validate_on_submit():
+        try:
+            service.withdraw_request(current_user, promotion)
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash(f"Your request to become {promotion.target_tier.name} is withdrawn", "success")
+            return redirect(url_for(".index"), code=303)
+    return render("progress/withdraw.html", status=422 if form.errors else 200, form=form, promotion=promotion)
 
 
 def _pdf_target(worker: User, tier_id: int | None) -> Tier:

@@ -39,6 +39,7 @@ from ..models import (
     Tier,
     TierChange,
     User,
+    utcnow,
 )
 from ..notifications import service as notifications
 from ..people.search import name_or_email_matches
@@ -117,10 +118,10 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
 
 @functools.cache
 def _open_request_statement() -> Select:
-    """The worker's promotion request not decided yet (a worker has one at most)."""
+    """The worker's open promotion request (a worker has one at most)."""
     return select(PromotionRequest).where(
         PromotionRequest.worker_id == bindparam("worker_id", type_=Integer()),
-        ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+        PromotionRequest.open_where(),
     )
 
 
@@ -258,7 +259,7 @@ def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionR
         select(
             exists().where(
                 PromotionRequest.worker_id == actor.id,
-                ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+                PromotionRequest.open_where(),
             )
         )
     ):
@@ -287,9 +288,77 @@ def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionR
     return request
 
 
+WITHDRAWN = "withdrew this request"
+
+
+def withdraw_request(actor: User, request: PromotionRequest) -> PromotionRequest:
+    """The worker takes back their open request: closed, not declined; they may ask again when ready.
+
+    A second withdrawal (a double click) finds the first and writes nothing.
+
+    :raises FieldError: on ``withdraw`` for a request a manager has already decided.
+    :raises 404: for someone else's request.
+    """
+    get_own_request_or_404(actor, request.id)
+    begin_write()
+    request = lock_or_404(PromotionRequest, request.id)
+    if request.withdrawn_at is not None:
+        db.session.rollback()
+        return request
+    if request.decision is not None:
+        db.session.rollback()
+        raise FieldError("withdraw", "A manager has already decided this request, so it cannot be withdrawn")
+    request.withdrawn_at = utcnow()
+    db.session.flush()
+    ledger.record(
+        actor,
+        "promotion.withdrawn",
+        f"user:{actor.id}",
+        binds=request,
+        request_id=request.id,
+        target_tier_id=request.target_tier_id,
+    )
+    request_page = notifications.path_for("progress.worker", worker_id=actor.id)
+    notifications.settled(request_page)  # nobody is asked to recommend or decide on it any more
+    # Those who were asked, or have answered, hear it: no chasing a request that is gone.
+    told = {s.id: s for s in supervision.supervisors_of(actor.id, today())} | {
+        r.supervisor_id: r.supervisor for r in request.recommendations
+    }
+    for person in told.values():
+        notifications.notify(
+            person,
+            f"{actor.name} withdrew their request to become {request.target_tier.name}",
+            request_page,
+            email_subject=f"{actor.name} has withdrawn a promotion request",
+        )
+    db.session.commit()
+    return request
+
+
+def _refuse_withdrawn(request: PromotionRequest, field: str) -> None:
+    """On the locked request: a withdrawn one is neither recommended on nor decided (nothing written)."""
+    if request.withdrawn_at is not None:
+        db.session.rollback()
+        raise FieldError(
+            field,
+            f"{request.worker.name} {WITHDRAWN}: there is nothing to {'decide' if field == 'approved' else 'recommend on'}",
+        )
+
+
 def get_request_or_404(request_id: int) -> PromotionRequest:
     request = db.session.get(PromotionRequest, request_id)
     if request is None:
+        abort(404)
+    return request
+
+
+def get_own_request_or_404(actor: User, request_id: int) -> PromotionRequest:
+    """One of the actor's own promotion requests.
+
+    :raises 404: for someone else's, as for a missing one.
+    """
+    request = get_request_or_404(request_id)
+    if request.worker_id != actor.id:
         abort(404)
     return request
 
@@ -364,6 +433,7 @@ def recommend(
     begin_write()
     request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
+    _refuse_withdrawn(request, "supports")
     if request.decision is not None:
         db.session.rollback()
         raise FieldError("supports", "A manager has already decided this request")
@@ -435,6 +505,7 @@ def decide_promotion(
     begin_write()
     request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
+    _refuse_withdrawn(request, "approved")
     if request.decision is not None:
         db.session.rollback()
         raise FieldError("approved", "This request has already been decided")
@@ -530,7 +601,7 @@ def as_decider(actor: User) -> dict[str, object]:
 def _open_requests_where(manager: bool) -> list[ColumnElement[bool]]:
     actor = bindparam("actor_id", type_=Integer())
     where = [
-        ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+        PromotionRequest.open_where(),
         duties.not_own(PromotionRequest.worker_id, actor),
         # Nothing left for whoever recommended on it: they neither recommend again nor decide it.
         ~exists().where(

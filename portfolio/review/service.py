@@ -38,7 +38,6 @@ from ..models import (
     EvidenceStatus,
     NoteOutcome,
     NoteReview,
-    PromotionDecision,
     PromotionRecommendation,
     PromotionRequest,
     Role,
@@ -945,9 +944,9 @@ def _last_notes_statement() -> Select:
 
 
 def _waiting_for_recommendation(supervisor: BindParameter[int]) -> ColumnElement[bool]:
-    """SQL condition on PromotionRequest: undecided, and ``supervisor`` has not recommended on it yet."""
+    """SQL condition on PromotionRequest: open, and ``supervisor`` has not recommended on it yet."""
     return and_(
-        ~exists().where(PromotionDecision.request_id == PromotionRequest.id),
+        PromotionRequest.open_where(),
         ~exists().where(
             PromotionRecommendation.request_id == PromotionRequest.id,
             PromotionRecommendation.supervisor_id == supervisor,
