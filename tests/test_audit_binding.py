@@ -688,7 +688,7 @@ def test_verify_now_keeps_the_result_and_shows_it(client, auth, chain):
     check = db.session.scalar(select(AuditCheck))
     assert (check.ok, check.rows_checked, check.run_by_id, check.first_problem) == (True, 5, chain.id, "")
     page = text_of(client.get("/audit/"))
-    assert "The audit ledger held: 5 rows and 0 records checked" in page
+    assert "The audit ledger is intact: 5 rows and 0 records checked, and nothing was changed or removed" in page
     assert "Held" in page and "Maya Manager" in page and "Last verified" in page
     assert "First problem None found Problems found 0" in words(page)  # a count of 0 is shown, not left blank
 
@@ -711,7 +711,7 @@ def test_verify_now_reports_a_problem(client, auth, world):
     assert client.post("/audit/verify", data={"csrf_token": auth.token("/audit/")}).status_code == 303
     page = text_of(client.get("/audit/"))
     problem = f"decision {world.decision_id} on submission {world.submission_id}: outcome differs from the ledger"
-    assert f"The audit ledger did not hold: Audit ledger does not match: {problem}." in page
+    assert f"The audit ledger is not intact: Audit ledger does not match: {problem}." in page
     assert db.session.scalar(select(AuditCheck.ok)) is False
 
 

@@ -15,12 +15,16 @@ from jsonschema import Draft201909Validator
 from pyld import jsonld
 from sqlalchemy import func, select
 
+from portfolio.clock import on_the_clock
 from portfolio.credentials import service, signing
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, DecisionOutcome, IssuedCredential, Notification, Role, Submission, Tier, User
+from portfolio.organisation.service import identity
 from portfolio.progress import service as progress
 from portfolio.review import service as review
-from tests.factories import competences, make_ready, make_user, meet, tier
+from portfolio.templating import long_date
+from tests.factories import TODAY, competences, make_ready, make_user, meet, tier
+from tests.pages import text_of, words
 
 
 @pytest.fixture
@@ -109,6 +113,11 @@ def independently_verified(document: dict) -> None:
     did = json.loads(json.dumps(service.did_document()))
     public = base58.b58decode(did["verificationMethod"][0]["publicKeyMultibase"][1:])[2:]
     nacl.signing.VerifyKey(public).verify(hash_data, base58.b58decode(value[1:]))
+
+
+def verdict_card(page: str) -> str:
+    """The verdict's card (the form below it keeps what was pasted)."""
+    return page.split('id="verdict"', 1)[1].split("</div>\n</div>", 1)[0]
 
 
 def issued_to(worker: User, slug: str = "link-worker-coach") -> IssuedCredential:
@@ -235,7 +244,11 @@ def test_a_foreign_issuer_and_a_foreign_key_are_said_so(app, people):
     document = copy.deepcopy(issued_to(worker).document)
     other = copy.deepcopy(document)
     other["issuer"]["id"] = "did:web:elsewhere.example"
-    assert service.verify(other).status == service.FOREIGN
+    foreign = service.verify(other)
+    assert foreign.status == service.FOREIGN
+    assert foreign.reasons == [
+        f"It was issued by did:web:elsewhere.example, not by {identity().name} ({service.issuer_did()})."
+    ]
     document["proof"][0]["verificationMethod"] = "did:web:elsewhere.example#key-1"
     assert service.verify(document).status == service.TAMPERED
 
@@ -296,7 +309,7 @@ def test_a_worker_downloads_their_credential_and_shares_its_page(client, auth, a
     auth.login_as(worker)
 
     page = client.get("/credentials/").get_data(as_text=True)
-    assert "Link Worker Coach: Link Worker" in page
+    assert "Link Worker Coach (Link Worker Competency Framework)" in page
     download = client.get(f"/credentials/{credential.public_id}.json")
     assert download.mimetype == "application/json" and "attachment" in download.headers["Content-Disposition"]
     assert json.loads(download.get_data(as_text=True)) == credential.document
@@ -333,19 +346,32 @@ def test_anyone_can_check_a_pasted_credential(client, auth, app, people):
         "/credentials/verify", data={"csrf_token": token, "credential": json.dumps(credential.document)}
     )
     assert valid.status_code == 200 and "This credential is valid" in valid.get_data(as_text=True)
+    issued_on = long_date(on_the_clock(credential.issued_at))
+    said = words(text_of(valid))
+    # In words a panel reads: the organisation and the day, not a did:web identifier and an ISO time.
+    assert f"Signed by {identity().name} on {issued_on}, and unchanged since." in said
+    claim = "<strong>Link Worker Coach (Link Worker Competency Framework)</strong>"
+    assert f"{claim}, issued by {identity().name} on {issued_on}." in valid.get_data(as_text=True)
+    assert "did:web" not in verdict_card(valid.get_data(as_text=True))
 
     tampered = copy.deepcopy(credential.document)
-    tampered["name"] = "Psychosocial Link Worker: Link Worker"
-    answer = client.post("/credentials/verify", data={"csrf_token": token, "credential": json.dumps(tampered)})
-    assert "This credential was changed after it was issued" in answer.get_data(as_text=True)
+    tampered["name"] = "Psychosocial Link Worker (Link Worker Competency Framework)"
+    answer = text_of(client.post("/credentials/verify", data={"csrf_token": token, "credential": json.dumps(tampered)}))
+    assert "This credential was changed after it was issued" in answer
+    assert "This credential was changed" in verdict_card(answer)
+    assert "Psychosocial Link Worker" not in verdict_card(answer)  # the forged claim is not repeated under it
 
     service.revoke(manager, credential, "Issued in error")
-    revoked = client.post(
-        "/credentials/verify", data={"csrf_token": token, "credential": json.dumps(credential.document)}
+    revoked = words(
+        text_of(
+            client.post(
+                "/credentials/verify", data={"csrf_token": token, "credential": json.dumps(credential.document)}
+            )
+        )
     )
-    assert "This credential was revoked" in revoked.get_data(as_text=True) and "Issued in error" in revoked.get_data(
-        as_text=True
-    )
+    assert "This credential was revoked" in revoked and f"Revoked on {long_date(TODAY)}: Issued in error" in revoked
+    auth.login_as(worker)
+    assert "Revoked Reason: Issued in error" in words(text_of(client.get("/credentials/")))
 
     bad = client.post("/credentials/verify", data={"csrf_token": token, "credential": "{not json"})
     assert bad.status_code == 422 and 'id="credential-error"' in bad.get_data(as_text=True)

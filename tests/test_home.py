@@ -201,8 +201,18 @@ def test_a_supervisor_home_says_who_is_waiting(client, auth, frameworks):
         f"Walter Worker: Safeguarding adults lapsed on {long_date(TODAY - timedelta(days=2))}",
         f"Wendy Worker: {DBS} lapses on {long_date(TODAY + timedelta(days=30))}",
     ]
+    assert ">Lapsed or lapsing soon in your team</h3>" in page
     assert "Sid Stranger" not in page
     assert 'id="next-tier"' not in page  # not a worker
+
+
+def test_a_supervisors_team_with_nothing_lapsed_yet_reads_lapsing_soon(client, auth, frameworks):
+    sam, wendy, _ = supervisor_scene()
+    verification(wendy, make_user(Role.MANAGER), "REQ-DBS", TODAY - timedelta(days=1000), TODAY + timedelta(days=30))
+    auth.login_as(sam)
+    page = text_of(client.get("/"))
+    assert items_of(page, "lapsing") == [f"Wendy Worker: {DBS} lapses on {long_date(TODAY + timedelta(days=30))}"]
+    assert ">Lapsing soon in your team</h3>" in page
 
 
 def test_a_supervisor_who_manages_too_is_asked_to_recommend_only_for_their_own_workers(client, auth, frameworks):

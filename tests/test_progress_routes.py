@@ -708,7 +708,10 @@ def test_the_manager_verifies_a_dbs_check(client, auth, people):
     assert "This is renewed every 36 months: leave the renewal date empty to use that." in form
     assert 'name="expires_on-day"' in form
     assert f'value="{TODAY.day}"' in form  # today by default
-    assert 'name="expires_on-day"' not in text_of(client.get(verify_url(worker, "REQ-DRIVING")))
+    driving = text_of(client.get(verify_url(worker, "REQ-DRIVING")))
+    assert 'name="expires_on-day"' not in driving
+    # A hint that fits every requirement: a driving licence is not asked for a DBS certificate's number.
+    assert "DBS" not in words(driving.split('id="note-hint"', 1)[1].split("</div>", 1)[0])
 
     day = TODAY - timedelta(days=2)
     response = client.post(
@@ -1118,7 +1121,7 @@ def test_the_worker_downloads_their_portfolio_pdf(client, auth, people, portfoli
         "Portfolio for a promotion panel Wren Worker",
         "Framework: Link Worker Competency Framework",
         "Current tier: Link Worker",
-        "Requested tier: Link Worker Coach",
+        "Shown against the tier: Link Worker Coach",
         f"Prepared on {long_date(TODAY)}",
         "Competences met",
         "Link Worker: 1 of 48 competences met",
@@ -1147,7 +1150,7 @@ def test_the_portfolio_pdf_for_another_target_tier(client, auth, people, portfol
     auth.login_as(worker)
     top = tier("link-worker", "psychosocial-link-worker")
     text = pdf_text(built_document(client, auth, f"/progress/portfolio.pdf?tier={top.id}"))
-    assert "Requested tier: Psychosocial Link Worker" in text
+    assert "Shown against the tier: Psychosocial Link Worker" in text
     assert "Psychosocial Link Worker: 0 of 17 competences met" in text  # on the cover, up to the requested tier
     assert competences("link-worker", "psychosocial-link-worker")[0].statement in text
     other_framework = tier("sfh-senior-engagement-worker", "senior-engagement-worker")

@@ -58,8 +58,10 @@ def verify():
         result, _check = ledger.run_check(current_user)
         if result.ok:
             flash(
-                f"The audit ledger held: {result.checked} rows and {result.records_checked} records checked", "success"
+                f"The audit ledger is intact: {result.checked} rows and {result.records_checked} records checked, "
+                "and nothing was changed or removed",
+                "success",
             )
         else:
-            flash(f"The audit ledger did not hold: {result.first_problem}", "warning")
+            flash(f"The audit ledger is not intact: {result.first_problem}", "warning")
     return redirect(url_for(".index"), code=303)

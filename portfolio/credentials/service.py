@@ -23,6 +23,7 @@ from flask import abort, current_app
 from sqlalchemy import func, select, text
 
 from ..audit import ledger
+from ..clock import on_the_clock
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError
 from ..extensions import db
@@ -32,6 +33,7 @@ from ..notifications import service as notifications
 from ..organisation import service as organisation
 from ..portability import case
 from ..progress import rules
+from ..templating import long_date
 from . import signing
 
 STATUS_LIST_BITS = 131_072  # 16 KB: the minimum the Bitstring Status List spec asks for, for herd privacy
@@ -138,6 +140,12 @@ def _alignments(framework: Framework, tier: Tier) -> list[dict[str, Any]]:
     ]
 
 
+def credential_name(framework: Framework, tier: Tier) -> str:
+    """What a reader calls the credential: the tier and its framework ("Link Worker Coach (Link Worker Competency
+    Framework)"), or the framework alone when the tier is the role it profiles."""
+    return framework.title if tier.name == framework.short_title else f"{tier.name} ({framework.title})"
+
+
 def _credential(public_id: str, worker: User, framework: Framework, tier: Tier, index: int) -> dict[str, Any]:
     salt = secrets.token_hex(8)
     tier_item = case.identifier(framework.key, "part", tier.slug)
@@ -145,7 +153,7 @@ def _credential(public_id: str, worker: User, framework: Framework, tier: Tier, 
         "@context": [signing.CREDENTIALS_V2, signing.OPEN_BADGES_V3],
         "id": credential_url(public_id),
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "name": f"{tier.name}: {framework.short_title}",
+        "name": credential_name(framework, tier),
         "description": f"Every competence of {tier.name} in the {framework.title} met, as signed off by supervisors.",
         "issuer": _issuer(),
         "validFrom": _now(),
@@ -369,6 +377,11 @@ class Verdict:
     document: dict[str, Any] | None = None
 
     @property
+    def issued_on(self) -> str:
+        """The day the credential says it was issued, in words."""
+        return _day((self.document or {}).get("validFrom"))
+
+    @property
     def title(self) -> str:
         return {
             VALID: "This credential is valid",
@@ -392,12 +405,24 @@ def parse(raw: str) -> dict[str, Any]:
     return document
 
 
+def _day(stamp: object) -> str:
+    """A credential's ISO 8601 time as a reader says the day ("3 March 2026", on the service's clock); "" if none."""
+    if not isinstance(stamp, str):
+        return ""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return long_date(on_the_clock(moment))
+
+
 def verify(document: dict[str, Any]) -> Verdict:
     """Check a credential: our issuer and key, its proof, then revocation and expiry."""
     issuer = document.get("issuer")
     issuer_id = issuer.get("id") if isinstance(issuer, dict) else issuer
     if issuer_id != issuer_did():
-        return Verdict(FOREIGN, [f"Its issuer is {issuer_id or 'missing'}, not this service ({issuer_did()})."])
+        named = f"It was issued by {issuer_id}" if issuer_id else "It names no issuer"
+        return Verdict(FOREIGN, [f"{named}, not by {organisation.identity().name} ({issuer_did()})."])
     try:
         proof = signing.only_proof(document)
     except signing.ProofError as error:
@@ -412,13 +437,14 @@ def verify(document: dict[str, Any]) -> Verdict:
     credential = db.session.scalar(select(IssuedCredential).where(IssuedCredential.public_id == public_id))
     if credential is None:
         return Verdict(TAMPERED, ["The proof holds, but this service has no record of issuing it."], document=document)
-    reasons = [f"Signed by {issuer_did()} on {proof.get('created')}, and unchanged since."]
+    signed_on = _day(proof.get("created")) or long_date(on_the_clock(credential.issued_at))
+    reasons = [f"Signed by {organisation.identity().name} on {signed_on}, and unchanged since."]
     if credential.revoked_at is not None:
-        when = credential.revoked_at.strftime("%-d %B %Y")
+        when = long_date(on_the_clock(credential.revoked_at))
         return Verdict(REVOKED, [*reasons, f"Revoked on {when}: {credential.revoked_reason}"], credential, document)
     valid_until = document.get("validUntil")
     if isinstance(valid_until, str) and valid_until < _now():
-        return Verdict(EXPIRED, [*reasons, f"It was valid until {valid_until}."], credential, document)
+        return Verdict(EXPIRED, [*reasons, f"It was valid until {_day(valid_until)}."], credential, document)
     return Verdict(VALID, reasons, credential, document)
 
 

@@ -89,7 +89,7 @@ def _cover(pdf: Document, progress: WorkerProgress, target: Tier) -> None:
     pdf.para(worker.name, 14, "B", after=1)
     pdf.para(f"Framework: {progress.framework.title}")
     pdf.para(f"Current tier: {worker.tier.name if worker.tier else 'None'}")
-    pdf.para(f"Requested tier: {target.name}")
+    pdf.para(f"Shown against the tier: {target.name}")  # the tier chosen for this document, asked for or not
     request = progress.open_request
     if request is not None:
         pdf.para(f"Promotion request: {request.target_tier.name}, made {on(request.requested_at)}")
