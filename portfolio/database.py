@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from flask import Flask, abort, g, has_request_context
-from sqlalchemy import CompoundSelect, Select, event, select
+from sqlalchemy import CompoundSelect, Select, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.dml import UpdateBase
@@ -218,6 +218,22 @@ def lock_all(statement: Select[M]) -> list[M]:
     Call after ``begin_write()``.
     """
     return list(db.session.scalars(_locked(statement)))
+
+
+def take_turns(lock_id: int) -> None:
+    """Make the write transaction wait for any other that asked for ``lock_id`` until that one ends.
+
+    For use cases whose rule reads rows that are not there yet (a title no framework has yet, the next free
+    number), so no row lock can serialise them. On PostgreSQL a transaction-level advisory lock, released at
+    commit or rollback; SQLite's ``BEGIN IMMEDIATE`` already lets one writer in at a time. Call after
+    ``begin_write()``, before reading what the rule checks; ids in use are listed in ``TURNS``.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(lock_id)))
+
+
+# The ids take_turns is called with, one per rule (any constants, told apart from each other).
+TURNS = {"audit ledger": 7_270_001, "credential status index": 7_270_002, "framework import": 7_270_003}
 
 
 def insert_missing(model: type[Base], values: Mapping[str, Any], unique: Sequence[str]) -> None:

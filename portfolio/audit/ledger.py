@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from ..database import begin_write
+from ..database import TURNS, begin_write, take_turns
 from ..extensions import db
 from ..models import AuditCheck, AuditEntry, User
 from . import binders
@@ -40,9 +40,8 @@ from .binders import BINDERS, canonical_json, content_hash
 GENESIS = "0" * 64
 FORMAT = 2  # the format record() writes
 ADOPTED = "audit.adopted"
-# Any constant: PostgreSQL transactions that append take this advisory lock
-# so the chain has one writer at a time (SQLite's BEGIN IMMEDIATE already does).
-_LOCK_ID = 7_270_001
+# Transactions that append take turns, so the chain has one writer at a time.
+_TURN = TURNS["audit ledger"]
 
 _timestamp = binders.timestamp
 
@@ -135,8 +134,7 @@ def record(
     its canonical content, read back by its binder, goes into the row.
     ``removes`` is a bound record a use case deletes: the row says it is gone on purpose.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+    take_turns(_TURN)
     record_type = record_id = content = None
     if removes is not None:
         record_type, record_id = binders.record_type_of(removes), removes.id  # type: ignore[attr-defined]
@@ -476,8 +474,7 @@ def adopt() -> list[str]:
     are adopted: a newer record without a ledger row is a problem to look into.
     """
     begin_write()
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+    take_turns(_TURN)
     bound = {
         (kind, record_id)
         for kind, record_id in db.session.execute(

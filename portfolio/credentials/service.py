@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import abort, current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from ..audit import ledger
 from ..clock import on_the_clock
-from ..database import begin_write, lock_or_404
+from ..database import TURNS, begin_write, lock_or_404, take_turns
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks.tree import framework_tree
@@ -38,7 +38,7 @@ from . import signing
 
 STATUS_LIST_BITS = 131_072  # 16 KB: the minimum the Bitstring Status List spec asks for, for herd privacy
 STATUS_LIST_NUMBER = 1
-_LOCK_ID = 7_270_002  # serialises status-index allocation on PostgreSQL
+_TURN = TURNS["credential status index"]  # one allocation of a status index at a time
 REASON_MAX = 500
 
 
@@ -214,8 +214,7 @@ def issue(worker: User, tier: Tier) -> IssuedCredential | None:
     )
     if existing is not None:
         return existing
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+    take_turns(_TURN)
     index = (db.session.scalar(select(func.max(IssuedCredential.status_index))) or 0) + 1
     if index >= STATUS_LIST_BITS:
         raise CredentialsUnavailable("The revocation status list is full")
