@@ -12,13 +12,25 @@ from sqlalchemy import func, select
 from portfolio.errors import FieldError
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
+from portfolio.frameworks import loader
 from portfolio.frameworks.tree import framework_tree
-from portfolio.models import AuditEntry, Competence, Evidence, EvidenceKind, Framework, FrameworkImport, Role
+from portfolio.models import (
+    AuditEntry,
+    Competence,
+    Evidence,
+    EvidenceKind,
+    Framework,
+    FrameworkImport,
+    PromotionDecision,
+    Role,
+    TierChange,
+    User,
+)
 from portfolio.portability import case, importing
 from portfolio.portability import service as import_service
+from tests.factories import TODAY, imported, make_ready, make_user, promotion_request, tier
 from tests.factories import case_child_of as child_of
-from tests.factories import imported, make_user, tier
-from tests.pages import error_next_to, selected_options
+from tests.pages import date_fields, error_next_to, selected_options
 from tests.racing import Rounds, no_server_errors, race, signed_in
 
 from .conftest import csrf_token
@@ -103,6 +115,18 @@ def messy_case() -> dict:
             ],
         }
     }
+
+
+def titled(title: str, statement: str = "Listen without judging", tier_name: str = "Practitioner") -> dict:
+    """``messy_case()`` under another title, its first statement and its one tier renamed."""
+    package = messy_case()
+    package["CFPackage"]["CFDocument"]["title"] = title
+    for item in package["CFPackage"]["CFItems"]:
+        if item["identifier"] == "s-1":
+            item["fullStatement"] = statement
+        if item["identifier"] == "tier-1":
+            item["fullStatement"] = tier_name
+    return package
 
 
 def as_file(data: dict) -> bytes:
@@ -489,3 +513,96 @@ def test_two_confirms_at_once_create_one_framework(app, server, frameworks):
         assert all(a.headers["location"].endswith(f"/frameworks/{made[0].id}") for a in answers)
         rounds.record(answers)
     rounds.assert_enough()
+
+
+def test_a_promotion_decided_while_a_version_without_its_tier_is_imported_is_never_undone(app, server, frameworks):
+    """Found by a review: the import read who holds which tier without locking them, so a promotion to a tier the
+    file lacks, decided between that check and the carry-over, was undone by the carry-over (moved to the new
+    version's first tier: a change of tier without a promotion). The import locks those people before it checks:
+    either the promotion comes first and the import is refused, or the import comes first and the promotion is."""
+    with app.test_request_context():
+        ann_id, _, vera_id, sam_id = (
+            make_user(role, email=f"{name.split()[0].lower()}@example.org", name=name).id
+            for role, name in (
+                (Role.MANAGER, "Ann Manager"),
+                (Role.MANAGER, "Bob Manager"),
+                (Role.MANAGER, "Vera Verifier"),
+                (Role.SUPERVISOR, "Sam Supervisor"),
+            )
+        )
+    importer, decider = signed_in(server, ("ann", "ann@example.org"), ("bob", "bob@example.org"))
+    shipped = loader.content_hash(loader.read_data(loader.DATA_FOLDER / "link-worker.yaml"))
+    outcomes = {"promoted, import refused": 0, "imported, promotion refused": 0}
+    rounds = Rounds()
+    for number in rounds:
+        with app.test_request_context():
+            current = db.session.scalar(select(Framework).where(Framework.key == "link-worker", Framework.is_current))
+            if current.content_hash != shipped:  # the last round imported its one-tier version: back to three tiers
+                loader.load_file(loader.DATA_FOLDER / "link-worker.yaml")
+            # Earlier rounds' workers off the framework, so only this round's worker holds a tier of it.
+            for earlier in db.session.scalars(select(User).where(User.framework_id.is_not(None))):
+                earlier.framework_id = earlier.tier_id = None
+            db.session.commit()
+            worker = make_user(
+                Role.WORKER,
+                email=f"wren{number}@example.org",
+                name=f"Wren {number}",
+                tier=tier("link-worker", "link-worker"),
+            )
+            sam = db.session.get_one(User, sam_id)
+            make_ready(worker, sam, db.session.get_one(User, vera_id))
+            request = promotion_request(worker, recommended_by=sam)
+            held = import_service.upload(
+                db.session.get_one(User, ann_id),
+                "link-worker.json",
+                as_file(titled("Link Worker Competency Framework", tier_name="Link Worker")),
+            )
+            worker_id, request_id, held_path = worker.id, request.id, f"/frameworks/import/{held.id}"
+        import_token = csrf_token(importer.get(held_path).text)
+        decide_token = csrf_token(decider.get(f"/progress/workers/{worker_id}").text)
+        answers = race(
+            [
+                importer.start_post(
+                    held_path,
+                    {"csrf_token": import_token, "tier_level": "1", "area_level": "2", "target": "link-worker"},
+                ),
+                decider.start_post(
+                    f"/progress/requests/{request_id}/decide",
+                    {
+                        "csrf_token": decide_token,
+                        "approved": "yes",
+                        **date_fields("effective_on", TODAY),
+                        "reasons": "",
+                    },
+                ),
+            ]
+        )
+        no_server_errors({"import": answers[0], "decide": answers[1]}, number)
+        imported_answer, decided = answers
+        db.session.commit()  # a fresh snapshot: see what the server committed
+        db.session.expire_all()
+        worker = db.session.get_one(User, worker_id)
+        changes = db.session.scalars(select(TierChange).where(TierChange.worker_id == worker_id)).all()
+        approved = db.session.scalars(
+            select(PromotionDecision).where(PromotionDecision.request_id == request_id, PromotionDecision.approved)
+        ).all()
+        # The worker is on the current version, at the tier their promotions (if any) gave them.
+        assert worker.framework.is_current and worker.framework.key == "link-worker"
+        assert worker.tier.slug == ("link-worker-coach" if changes else "link-worker"), [a.describe() for a in answers]
+        if decided.status == 303:
+            assert len(approved) == len(changes) == 1
+            assert imported_answer.status == 422, imported_answer.describe()
+            assert error_next_to(imported_answer.text, "tier_level").startswith(
+                "Error: These tiers are not in the file: Link Worker Coach (1 person)"
+            )
+            assert worker.framework.content_hash == shipped
+            outcomes["promoted, import refused"] += 1
+        else:
+            assert decided.status == 422, decided.describe()
+            assert f"Wren {number} is no longer ready for Link Worker Coach" in decided.text
+            assert imported_answer.status == 303, imported_answer.describe()
+            assert approved == changes == []
+            assert [t.slug for t in worker.framework.tiers] == ["link-worker"]
+            outcomes["imported, promotion refused"] += 1
+        rounds.record(answers)
+    rounds.assert_enough(outcomes)

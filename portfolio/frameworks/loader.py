@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select, update
 
-from ..database import begin_write
+from ..database import begin_write, lock_all
 from ..extensions import db
 from ..models import Competence, CompetenceGroup, Framework, Requirement, Section, Tier, User
 
@@ -204,6 +204,7 @@ def load_data(data: dict[str, Any]) -> LoadResult:
     The caller has called ``begin_write()`` and commits.
     """
     digest = content_hash(data)
+    lock_people_on(data["key"])
     current = db.session.scalar(select(Framework).where(Framework.key == data["key"], Framework.is_current.is_(True)))
     if current is not None and current.content_hash == digest:
         return LoadResult(current, created=False)
@@ -279,6 +280,18 @@ def load_data(data: dict[str, Any]) -> LoadResult:
     return LoadResult(framework, created=True)
 
 
+def lock_people_on(key: str) -> list[User]:
+    """The people on the current version of framework ``key``, locked (call after ``begin_write()``).
+
+    In id order and in one statement, as every use case that locks several people does, so none deadlocks with
+    another; a promotion (which locks its worker) then either commits first, and an import sees the tier it gave,
+    or waits for the import and finds its worker on the new version: never a tier changed between an import's
+    check and its carry-over.
+    """
+    current = select(Framework.id).where(Framework.key == key, Framework.is_current.is_(True)).scalar_subquery()
+    return lock_all(select(User).where(User.framework_id == current).order_by(User.id))
+
+
 def _details(data: dict[str, Any]) -> dict[str, Any]:
     """The parts of the document that are not competences, kept as written."""
     details = dict(data.get("details") or {})
@@ -295,7 +308,11 @@ def _details(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _carry_over(old: Framework, new: Framework, tiers: dict[str, Tier], groups: GroupIndex, position: int) -> None:
-    """Move workers and locality competences from the old version to the new one."""
+    """Move workers and locality competences from the old version to the new one.
+
+    ``load_data`` locked the workers first (``lock_people_on``): these updates change rows the transaction holds
+    already, so they wait for no one whatever order they reach them in.
+    """
     old_tiers = {t.id: t.slug for t in old.tiers}
     fallback = min(tiers.values(), key=lambda t: t.position)
     for old_tier_id, slug in old_tiers.items():

@@ -103,8 +103,11 @@ def _refuse_dropping_held_tiers(key: str, slugs: set[str]) -> None:
     """A new version without a tier that people hold would move them to its first tier (frameworks.loader): a
     change of tier without a promotion, which nobody may make by importing a file.
 
+    Those people are locked first, so the tiers read here are the ones the carry-over moves.
+
     :raises FieldError: on ``tier_level``, naming the tiers the file lacks and how many people hold each.
     """
+    loader.lock_people_on(key)
     held = db.session.execute(
         select(Tier.name, func.count(User.id))
         .join(User, User.tier_id == Tier.id)
