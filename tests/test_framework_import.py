@@ -30,7 +30,7 @@ from portfolio.portability import case, importing
 from portfolio.portability import service as import_service
 from tests.factories import TODAY, imported, make_ready, make_user, promotion_request, tier
 from tests.factories import case_child_of as child_of
-from tests.pages import date_fields, error_next_to, selected_options
+from tests.pages import audit_rows, date_fields, error_next_to, selected_options
 from tests.racing import Rounds, no_server_errors, race, signed_in
 
 from .conftest import csrf_token
@@ -511,6 +511,61 @@ def test_two_confirms_at_once_create_one_framework(app, server, frameworks):
         assert len(made) == 1, [a.describe() for a in answers]
         assert {a.status for a in answers} == {303}
         assert all(a.headers["location"].endswith(f"/frameworks/{made[0].id}") for a in answers)
+        rounds.record(answers)
+    rounds.assert_enough()
+
+
+def test_two_managers_importing_files_of_one_new_title_at_once_make_one_framework(app, server, frameworks):
+    """Found by a review: both confirms found the title free and the second failed on the unique key (a 500 on
+    PostgreSQL). Confirms take turns, so the second finds the first's framework and is told so."""
+    with app.test_request_context():
+        managers = [
+            make_user(Role.MANAGER, email="ann@example.org", name="Ann Manager"),
+            make_user(Role.MANAGER, email="bob@example.org", name="Bob Manager"),
+        ]
+        manager_ids = [m.id for m in managers]
+    browsers = signed_in(server, ("ann", "ann@example.org"), ("bob", "bob@example.org"))
+    rounds = Rounds()
+    for number in rounds:
+        title = f"Coach Standards {number}"
+        with app.test_request_context():
+            held_ids = [
+                import_service.upload(
+                    db.session.get_one(User, manager_id),
+                    f"{name}.json",
+                    as_file(titled(title, statement=f"Listen as {name} says")),
+                ).id
+                for manager_id, name in zip(manager_ids, ("ann", "bob"), strict=True)
+            ]
+        paths = [f"/frameworks/import/{held_id}" for held_id in held_ids]
+        tokens = [csrf_token(browser.get(path).text) for browser, path in zip(browsers, paths, strict=True)]
+        data = {"tier_level": "1", "area_level": "2", "target": "new"}
+        answers = race(
+            [
+                browser.start_post(path, {**data, "csrf_token": token})
+                for browser, path, token in zip(browsers, paths, tokens, strict=True)
+            ]
+        )
+        no_server_errors({"ann": answers[0], "bob": answers[1]}, number)
+        db.session.commit()  # a fresh snapshot: see what the server committed
+        made = db.session.scalars(select(Framework).where(Framework.title == title)).all()
+        assert len(made) == 1, [a.describe() for a in answers]
+        assert sorted(a.status for a in answers) == [303, 422], [a.describe() for a in answers]
+        [won] = [a for a in answers if a.status == 303]
+        [lost] = [a for a in answers if a.status == 422]
+        assert won.headers["location"].endswith(f"/frameworks/{made[0].id}")
+        assert "<h1>Check the framework to import</h1>" in lost.text
+        assert (
+            error_next_to(lost.text, "target") == f"Error: {title} is already here: import this as a new version of it"
+        )
+        db.session.expire_all()
+        confirmed = [db.session.get_one(FrameworkImport, held_id).framework_id for held_id in held_ids]
+        assert sorted(confirmed, key=lambda x: x is None) == [made[0].id, None]  # the refused upload is still held
+        assert (
+            len(audit_rows("framework.imported", version=1, filename="ann.json"))
+            + len(audit_rows("framework.imported", version=1, filename="bob.json"))
+            == number + 1
+        )
         rounds.record(answers)
     rounds.assert_enough()
 

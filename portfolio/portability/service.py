@@ -6,7 +6,7 @@ from flask import abort
 from sqlalchemy import func, select
 
 from ..audit import ledger
-from ..database import begin_write, lock_or_404
+from ..database import TURNS, begin_write, lock_or_404, take_turns
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks import loader
@@ -16,6 +16,9 @@ from .importing import ImportedTree, ImportProblem, framework_data, parse, slug
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 NEW = "new"
+# Confirms take turns from before their checks: two files of one new title would both find the title free, and
+# two new versions of one framework the same next version number.
+_TURN = TURNS["framework import"]
 
 
 def _require_manager(actor: User) -> None:
@@ -139,7 +142,8 @@ def confirm(
 ) -> Framework:
     """Create the framework (or a new version of ``target``'s) from a held upload; a second confirm finds the first.
 
-    :raises FieldError: on ``area_level`` when the chosen levels give no framework, on ``target`` for an unknown one.
+    :raises FieldError: on ``area_level`` when the chosen levels give no framework, on ``target`` for an unknown one
+        or a title already here, on ``tier_level`` for a new version without a tier people hold.
     """
     _require_manager(actor)
     begin_write()
@@ -148,6 +152,7 @@ def confirm(
         framework = db.session.get_one(Framework, held.framework_id)
         db.session.rollback()
         return framework
+    take_turns(_TURN)
     tree = ImportedTree.from_json(held.tree)
     if target == NEW:
         try:
