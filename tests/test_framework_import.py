@@ -30,7 +30,7 @@ from portfolio.portability import case, importing
 from portfolio.portability import service as import_service
 from tests.factories import TODAY, imported, make_ready, make_user, promotion_request, tier
 from tests.factories import case_child_of as child_of
-from tests.pages import audit_rows, date_fields, error_next_to, selected_options
+from tests.pages import audit_rows, count, date_fields, error_next_to, selected_options
 from tests.racing import Rounds, no_server_errors, race, signed_in
 
 from .conftest import csrf_token
@@ -511,8 +511,45 @@ def test_two_confirms_at_once_create_one_framework(app, server, frameworks):
         assert len(made) == 1, [a.describe() for a in answers]
         assert {a.status for a in answers} == {303}
         assert all(a.headers["location"].endswith(f"/frameworks/{made[0].id}") for a in answers)
+        # One import, said once: the other click is told the file was imported already (or, when it came after,
+        # is simply shown the framework).
+        shown = [client.get(a.headers["location"]).text for client, a in zip((first, second), answers, strict=True)]
+        assert sum(f"Coach Standards {number} imported as version 1" in page for page in shown) == 1, shown
         rounds.record(answers)
     rounds.assert_enough()
+
+
+@pytest.mark.parametrize("htmx", [{}, {"HX-Request": "true", "HX-Boosted": "true"}])
+def test_a_new_version_the_same_as_the_current_one_changes_nothing_and_says_so(client, auth, frameworks, htmx):
+    """Found by a review: the loader makes nothing for a file the same as the current version, yet the page said
+    "imported as version 1" and the ledger "framework.imported"."""
+    auth.login_as(make_user(Role.MANAGER))
+    data = {"tier_level": "1", "area_level": "2"}
+    first = upload(client, auth, as_file(messy_case()))
+    assert client.post(first.headers["Location"], data={"csrf_token": auth.token("/"), **data, "target": "new"})
+    [existing] = db.session.scalars(select(Framework).where(Framework.title == "Wellbeing Coach Standards")).all()
+
+    again = upload(client, auth, as_file(messy_case()), "same.json")
+    answer = client.post(
+        again.headers["Location"],
+        data={"csrf_token": auth.token("/"), **data, "target": existing.key},
+        headers=htmx,
+    )
+
+    assert answer.status_code == 303 and answer.headers["Location"].endswith(f"/frameworks/{existing.id}")
+    shown = client.get(answer.headers["Location"], headers=htmx).text
+    assert "Nothing changed: the file is the same as version 1 of Wellbeing Coach Standards" in shown
+    assert "imported as version" not in shown
+    assert count(Framework, Framework.key == existing.key) == 1
+    [unchanged] = audit_rows("framework.import_unchanged")
+    assert (unchanged.subject, unchanged.details["filename"], unchanged.details["version"]) == (
+        f"framework:{existing.id}",
+        "same.json",
+        1,
+    )
+    assert len(audit_rows("framework.imported")) == 1  # the first import only
+    # The upload is done with: opening it again leads to the framework it matched.
+    assert client.get(again.headers["Location"]).headers["Location"].endswith(f"/frameworks/{existing.id}")
 
 
 def test_two_managers_importing_files_of_one_new_title_at_once_make_one_framework(app, server, frameworks):

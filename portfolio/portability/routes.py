@@ -150,7 +150,7 @@ def preview(import_id: int):
     form.set_choices(levels, service.version_targets(), tree.title)
     if form.validate_on_submit():
         try:
-            framework = service.confirm(
+            confirmed = service.confirm(
                 current_user,
                 held,
                 tier_level=None if form.tier_level.data == ONE_TIER else int(form.tier_level.data),
@@ -160,8 +160,8 @@ def preview(import_id: int):
         except FieldError as error:
             show_on_form(form, error)
         else:
-            flash(f"{framework.title} imported as version {framework.version}", "success")
-            return redirect(url_for("frameworks.show", framework_id=framework.id), code=303)
+            flash(confirmed.describe(), "success")
+            return redirect(url_for("frameworks.show", framework_id=confirmed.framework.id), code=303)
     return render(
         "frameworks/import_preview.html",
         status=422 if form.errors else 200,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import abort
 from sqlalchemy import func, select
 
@@ -137,9 +139,26 @@ def _new_key(title: str) -> str:
     return key
 
 
+@dataclass(frozen=True)
+class Confirmed:
+    """What confirming an upload did to ``framework``."""
+
+    framework: Framework
+    created: bool  # False: the file is the same as this version, so nothing was made
+    earlier: bool = False  # the upload was confirmed already (a double click, or another manager)
+
+    def describe(self) -> str:
+        fw = self.framework
+        if self.earlier:
+            return f"This file was imported already: {fw.title}, version {fw.version}"
+        if not self.created:
+            return f"Nothing changed: the file is the same as version {fw.version} of {fw.title}"
+        return f"{fw.title} imported as version {fw.version}"
+
+
 def confirm(
     actor: User, held: FrameworkImport, *, tier_level: int | None, area_level: int | None, target: str
-) -> Framework:
+) -> Confirmed:
     """Create the framework (or a new version of ``target``'s) from a held upload; a second confirm finds the first.
 
     :raises FieldError: on ``area_level`` when the chosen levels give no framework, on ``target`` for an unknown one
@@ -151,7 +170,7 @@ def confirm(
     if held.framework_id is not None:  # confirmed already (a double click, or another manager)
         framework = db.session.get_one(Framework, held.framework_id)
         db.session.rollback()
-        return framework
+        return Confirmed(framework, created=False, earlier=True)
     take_turns(_TURN)
     tree = ImportedTree.from_json(held.tree)
     if target == NEW:
@@ -184,7 +203,7 @@ def confirm(
     held.imported_at = utcnow()
     ledger.record(
         actor,
-        "framework.imported",
+        "framework.imported" if result.created else "framework.import_unchanged",
         f"framework:{result.framework.id}",
         filename=held.filename,
         file_format=held.file_format,
@@ -192,4 +211,4 @@ def confirm(
         created=result.created,
     )
     db.session.commit()
-    return result.framework
+    return Confirmed(result.framework, created=result.created)
