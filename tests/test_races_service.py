@@ -198,6 +198,61 @@ def test_a_second_submit_with_a_stale_copy_opens_no_second_submission(app, worke
     assert db.session.scalar(select(func.count()).where(AuditEntry.action == "evidence.submitted")) == 1
 
 
+# --- Sending checks the locked row -----------------------------------------------------------
+
+
+def shareable_reflection(worker: User) -> Evidence:
+    evidence = service.create_evidence(
+        worker,
+        EvidenceKind.REFLECTION,
+        EvidenceInput(
+            title="First group session",
+            occurred_on=EVENT_DAY,
+            what_happened="I ran the group on my own.",
+            what_learned="Plan for quiet members.",
+            practice_change="I now start with introductions.",
+            next_steps="Ask for feedback.",
+        ),
+        link_competence_id=competences()[0].id,
+    )
+    db.session.commit()
+    return evidence
+
+
+def _made_private(other: Session, evidence: Evidence) -> None:
+    evidence.is_private = True
+
+
+def _unlinked(other: Session, evidence: Evidence) -> None:
+    for link in list(evidence.links):
+        other.delete(link)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_made_private, "A private reflection cannot be submitted: make it shareable first"),
+        (_unlinked, "Link the item to at least one competence before you submit it"),
+    ],
+    ids=["made-private", "unlinked"],
+)
+def test_submit_refuses_what_another_tab_changed_after_the_page_loaded_the_item(app, worker, change, message):
+    evidence = db.session.get(Evidence, shareable_reflection(worker).id)
+    assert not evidence.is_private and evidence.links  # what the check page showed: it could be sent
+    with Session(db.engine) as other:  # the worker's other tab, committed before this one's Send
+        change(other, other.get_one(Evidence, evidence.id))
+        other.commit()
+
+    with app.test_request_context(), pytest.raises(FieldError) as refused:
+        service.submit(worker, evidence)
+
+    assert (refused.value.field, refused.value.message) == ("item", message)
+    assert not db.session().in_transaction()  # the refusal rolled its write transaction back
+    assert count(Submission) == 0
+    assert count(AuditEntry) == 0
+    assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.DRAFT
+
+
 # --- Creating forms create once -------------------------------------------------------------
 
 

@@ -853,25 +853,39 @@ def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, 
     :raises FieldError: for a private reflection, an item with no competence
         linked, or a locked item; AnonymityCheckNeeded for unconfirmed findings.
     """
-    _require_editable(evidence)
-    if evidence.is_private:
-        raise FieldError("item", "A private reflection cannot be submitted: make it shareable first")
-    if not evidence.links:
-        raise FieldError("item", "Link the item to at least one competence before you submit it")
-    _check_fixed_fields(evidence.kind, evidence, today, field="item")  # items saved before every field was checked
-    confirmable = evidence.kind.entry.confirmable
-    if confirmable and evidence.anonymity_confirmed_at is None and not confirm_anonymous:
-        findings = find_identifiers_in(evidence, today=today)
-        if findings:
-            raise AnonymityCheckNeeded(findings)
     begin_write()
+    # Every check reads the item as it is now, under the lock: another tab may have made it private, unlinked
+    # its competences or changed its text since the page loaded ``evidence``.
     evidence = _locked_editable(_key(evidence))
+    confirmable = evidence.kind.entry.confirmable
+    try:
+        _check_sendable(evidence, confirm_anonymous, today)
+    except FieldError:
+        db.session.rollback()
+        raise
     if confirmable and confirm_anonymous and evidence.anonymity_confirmed_at is None:
         evidence.anonymity_confirmed_at = utcnow()
     evidence.status = EvidenceStatus.SUBMITTED
     review.open_submission(actor, evidence)  # stamps evidence.submitted_at
     db.session.commit()
     return evidence
+
+
+def _check_sendable(evidence: Evidence, confirm_anonymous: bool, today: date | None) -> None:
+    """The rules an item must meet to be sent, read on the locked row.
+
+    :raises FieldError: for a private reflection or an item with no competence linked;
+        AnonymityCheckNeeded for unconfirmed findings.
+    """
+    if evidence.is_private:
+        raise FieldError("item", "A private reflection cannot be submitted: make it shareable first")
+    if not evidence.links:
+        raise FieldError("item", "Link the item to at least one competence before you submit it")
+    _check_fixed_fields(evidence.kind, evidence, today, field="item")  # items saved before every field was checked
+    if evidence.kind.entry.confirmable and evidence.anonymity_confirmed_at is None and not confirm_anonymous:
+        findings = find_identifiers_in(evidence, today=today)
+        if findings:
+            raise AnonymityCheckNeeded(findings)
 
 
 # --- Reading: my portfolio ------------------------------------------------------------
