@@ -694,6 +694,62 @@ def test_a_returned_item_shows_why_at_the_top_with_change_and_resubmit(client, a
     assert "Add the dates of each session." in page.split('id="history"', 1)[1]
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_change_page_of_a_returned_item_shows_why_above_the_form(client, auth, frameworks, headers):
+    """Found by a helper: "Change and resubmit" led to a form without the supervisor's comments, so the worker
+    went back to the item to read them. The change page shows the same box as the item's page, minus its button."""
+    s = scene()
+    auth.login_as(s.supervisor)
+    returned = post_decision(
+        client,
+        auth,
+        s.submission,
+        {s.first.id: "accepted", s.second.id: "not-accepted"},
+        reasons={s.first.id: "Good detail on the route.", s.second.id: "Say how you listened."},
+        outcome="returned",
+        comment="Add the dates of each session.",
+    )
+    assert returned.status_code == 303
+    auth.login_as(s.worker)
+    before = row_counts()
+
+    response = client.get(f"/portfolio/{s.evidence.id}/edit", headers=headers)
+
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<html" in page and "<h1>Change: Community walking group</h1>" in page
+    box = page.split('id="returned"', 1)[1].split("</div>", 1)[0]
+    # At the top, under the heading, before the first field.
+    assert page.index("<h1>") < page.index('id="returned"') < page.index(f'action="/portfolio/{s.evidence.id}/edit')
+    said = " ".join(re.sub(r"<[^>]+>", "", box).split())  # as read: a link's text runs on into its comment
+    assert f"Sam Supervisor returned this item on {long_date(TODAY)}: Add the dates of each session." in said
+    assert f"Not accepted {s.second.statement}: Say how you listened." in said
+    assert f"Fine as it is {s.first.statement}: Good detail on the route." in said
+    assert "Change and resubmit" not in box  # this is the change page
+    assert row_counts() == before  # reading it writes nothing
+
+    # The item's own page shows the same box, with its button.
+    item = text_of(client.get(f"/portfolio/{s.evidence.id}"))
+    assert words(item.split('id="returned"', 1)[1].split("</div>", 1)[0]) == words(box) + " Change and resubmit"
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_change_page_of_a_draft_never_sent_has_no_returned_box(client, auth, frameworks, headers):
+    worker = new_worker("Wendy Worker")
+    draft = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Leaflet drop", occurred_on=EVENT_DAY, description=DESCRIPTION),
+        link_competence_id=competence("PS-LW-01").id,
+    )
+    auth.login_as(worker)
+    response = client.get(f"/portfolio/{draft.id}/edit", headers=headers)
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "<h1>Change: Leaflet drop</h1>" in page
+    assert 'id="returned"' not in page and "Returned for changes" not in page
+
+
 def test_a_signed_off_item_has_no_returned_box(client, auth, frameworks):
     _, page = worker_page_after(client, auth, sign_off)
     assert 'id="returned"' not in page and "Change and resubmit" not in page

@@ -299,13 +299,15 @@ def show(evidence_id: int):
 
 def _show_page(evidence, refusal: Refusal | None = None):
     """The item's page; with a refusal, its message in the error summary (422)."""
+    history = review.history(evidence)
     return render(
         "evidence/show.html",
         status=422 if refusal else 200,
         evidence=evidence,
         refusal=refusal,
         confirm_form=ConfirmForm(),
-        history=review.history(evidence),
+        history=history,
+        returned=review.returned_by(evidence, history),
         open_submission=review.open_submission_of(evidence),
         download_url=lambda f: url_for(".download", evidence_id=evidence.id, file_id=f.id),
     )
@@ -362,6 +364,7 @@ def edit(evidence_id: int):
         evidence=evidence,
         competence=None,
         findings=findings,
+        returned=review.returned_by(evidence),  # the supervisor's comments, read while changing the item
     )
 
 

@@ -765,6 +765,16 @@ def history(evidence: Evidence) -> list[HistoryEntry]:
     return [HistoryEntry(s, decisions.get(s.id)) for s in submissions]
 
 
+def returned_by(evidence: Evidence, entries: list[HistoryEntry] | None = None) -> Decision | None:
+    """The decision that returned the item, while it stands returned: its newest (a later withdrawal has none).
+
+    ``entries``: the item's :func:`history`, when the caller has it already.
+    """
+    if evidence.status != EvidenceStatus.RETURNED:
+        return None
+    return next((e.decision for e in (history(evidence) if entries is None else entries) if e.decision), None)
+
+
 # --- Supervision notes --------------------------------------------------------------
 
 
