@@ -6,6 +6,7 @@ The kit's page half (domain data is made by ``tests/factories.py``, fixtures liv
 - ``error_next_to(page, field)``, ``summary_links(page)``, ``assert_error_shown(response, field, message)``:
   the NHS.UK error message and error summary; ``field_error`` / ``error_summary`` read the same, tolerating absence.
 - ``options(page, name)``, ``selected_options(page, name)``, ``table_rows(page, table_class)``: what a form or table offers.
+- ``form_values(form)``: what a browser would send from a form's fields as the page shows them (no button).
 - ``date_fields(name, day)``: the day/month/year fields of a date input; ``long_date(day)``: "5 March 2026".
 - ``row_counts(*models)``: rows per table, to prove a refusal wrote nothing; ``count(model, *where)``: one count;
   ``reload(row)`` / ``reload(Model, id)``: a row as the database holds it now; ``pdf_text(data)``: a PDF's words.
@@ -234,6 +235,25 @@ def reload(row_or_model, row_id=None):
     if row_id is None:
         return db.session.get(type(row_or_model), row_or_model.id)
     return db.session.get(row_or_model, row_id)
+
+
+def form_values(form: str) -> dict[str, str]:
+    """What a browser sends from the fields of ``form`` (a form's raw HTML) as the page shows them, buttons left out:
+    each input's value (a radio or checkbox only when ticked) and each textarea's text."""
+    values: dict[str, str] = {}
+    for tag in re.findall(r"<input\b[^>]*>", form):
+        name = re.search(r'\sname="([^"]*)"', tag)
+        kind = re.search(r'\stype="([^"]*)"', tag)
+        kind_of = kind.group(1) if kind else "text"
+        if not name or kind_of in ("submit", "button", "file", "image", "reset"):
+            continue
+        if kind_of in ("radio", "checkbox") and not re.search(r"\schecked\b", tag):
+            continue
+        value = re.search(r'\svalue="([^"]*)"', tag)
+        values[html.unescape(name.group(1))] = html.unescape(value.group(1)) if value else ""
+    for name, text in re.findall(r'<textarea\b[^>]*\sname="([^"]*)"[^>]*>(.*?)</textarea>', form, re.S):
+        values[html.unescape(name)] = html.unescape(text.removeprefix("\n"))  # a browser drops one leading newline
+    return values
 
 
 KEY_RE = re.compile(r'name="form_key" type="hidden" value="([^"]+)"|name="form_key" value="([^"]+)"')

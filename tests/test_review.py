@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -53,6 +52,7 @@ from tests.pages import (
     audit_rows,
     date_fields,
     error_next_to,
+    form_values,
     long_date,
     reload,
     row_counts,
@@ -603,9 +603,16 @@ def test_one_heading_and_two_buttons_decide_no_outcome_choice(client, auth, fram
     assert page.count("Your decision") == 1
     form = decision_controls(page)
     assert 'type="radio" value="signed-off"' not in form and 'type="radio" value="returned"' not in form
-    buttons = re.findall(r'<button[^>]*name="outcome" value="([\w-]+)"[^>]*>([^<]+)</button>', form)
-    # Sign off comes first: Enter in a field signs off, never returns.
+    buttons = re.findall(r'<button[^>]*name="outcome" value="([\w-]+)"[^>]*>([^<]+)</button>', visible(form))
     assert buttons == [("signed-off", "Sign off"), ("returned", "Return for changes")]
+    # Enter in a field presses the form's first button: it signs off, never returns (nor accepts all).
+    first = re.search(r"<button\b[^>]*>[^<]*</button>", form).group(0)
+    assert 'type="submit" name="outcome" value="signed-off"' in first and first.endswith(">Sign off</button>")
+
+
+def visible(form: str) -> str:
+    """The form without what is hidden from sight and from screen readers."""
+    return re.sub(r'<button\b[^>]*aria-hidden="true"[^>]*>[^<]*</button>', "", form)
 
 
 def test_when_everything_is_accepted_sign_off_is_the_one_action(client, auth, frameworks):
@@ -621,38 +628,55 @@ def test_when_everything_is_accepted_sign_off_is_the_one_action(client, auth, fr
     assert reload(s.evidence).status == EvidenceStatus.SIGNED_OFF
 
 
-def test_accept_all_ticks_every_competence_and_decides_nothing(client, auth, frameworks):
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_accept_all_without_javascript_keeps_what_was_typed_and_sign_off_saves_it(client, auth, frameworks, headers):
+    """Found by a helper: with JavaScript off, "Accept all" was a link to a new copy of the page, and the comments
+    the supervisor had typed were lost. It is a button of the form now: the form comes back ticked, as typed."""
     s = scene(refs=("PS-LW-01", "PS-LW-02", "PS-LW-03"))
+    rows = rows_of(s.submission)
     auth.login_as(s.supervisor)
     page = text_of(client.get(f"/review/{s.submission.id}"))
-    link = re.search(r'<p id="accept-all"><a href="([^"]+)" data-accept-all>([^<]+)</a>', page)
-    assert link.group(2) == "Accept all 3 competences"
+    button = re.search(r'<p id="accept-all"><button ([^>]*)>([^<]+)</button>', page)
+    assert button.group(2) == "Accept all 3 competences"
+    assert f'type="submit" name="accept" value="all" formaction="/review/{s.submission.id}#decision-form"' in (
+        button.group(1)
+    )
     assert not re.search(r'value="accepted"[^>]*checked', page)
 
     before = row_counts()
-    response = client.get(html.unescape(link.group(1)))
+    typed = {
+        "csrf_token": auth.token("/"),
+        "comment": "Thank you, a clear account",
+        "decisions-0-accepted": "not-accepted",  # a choice made before: accepting all ticks it Accepted too
+        "decisions-1-comment": "Strong on the first part",
+        "accept": "all",
+    }
+    response = client.post(f"/review/{s.submission.id}", data=typed, headers=headers)
+
     assert response.status_code == 200
-    page = text_of(response)
-    for competence_id in rows_of(s.submission):
-        assert re.search(rf'id="competence-{competence_id}-accepted"[^>]*checked', page)
-    assert row_counts() == before  # a link only fills the form in
+    page = response.get_data(as_text=True)
+    assert "<html" in page
+    form = decision_controls(page)
+    for competence_id in rows:
+        assert re.search(rf'id="competence-{competence_id}-accepted"[^>]*checked', form)
+    assert not re.search(r'value="not-accepted"[^>]*checked', form)
+    assert re.search(r'<textarea[^>]*name="comment"[^>]*>Thank you, a clear account</textarea>', form)
+    assert re.search(rf'<textarea[^>]*id="reason-{rows[1]}"[^>]*>Strong on the first part</textarea>', form)
+    assert "All 3 competences marked Accepted. Nothing is decided until you sign off." in words(form)
+    assert "nhsuk-error-summary" not in page
+    assert row_counts() == before  # nothing is decided until Sign off
     assert reload(s.evidence).status == EvidenceStatus.SUBMITTED
 
-    # The supervisor can still change one, then signs off.
-    rows = rows_of(s.submission)
-    response = post_decision(
-        client,
-        auth,
-        s.submission,
-        {rows[0]: "accepted", rows[1]: "accepted", rows[2]: "not-accepted"},
-        reasons={rows[2]: "Not shown here."},
-        outcome="signed-off",
+    # Sign off sends the form as it came back: the comments typed before "Accept all" are saved.
+    signed = client.post(f"/review/{s.submission.id}", data=form_values(form) | {"outcome": "signed-off"})
+    assert signed.status_code == 303
+    decision = db.session.scalar(select(Decision).where(Decision.submission_id == s.submission.id))
+    assert decision.outcome == DecisionOutcome.SIGNED_OFF
+    assert decision.comment == "Thank you, a clear account"
+    assert sorted((o.competence_id, o.accepted, o.comment) for o in decision.outcomes) == sorted(
+        [(rows[0], True, ""), (rows[1], True, "Strong on the first part"), (rows[2], True, "")]
     )
-    assert response.status_code == 303
-    decision = db.session.scalar(select(Decision))
-    assert sorted((o.competence_id, o.accepted) for o in decision.outcomes) == sorted(
-        [(rows[0], True), (rows[1], True), (rows[2], False)]
-    )
+    assert reload(s.evidence).status == EvidenceStatus.SIGNED_OFF
 
 
 def test_accept_all_is_not_offered_for_a_single_competence(client, auth, frameworks):

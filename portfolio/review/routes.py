@@ -41,18 +41,23 @@ def queue():
     )
 
 
+def _accepting_all() -> bool:
+    """The "Accept all" button was pressed (JavaScript off: with it, the page ticks them itself)."""
+    return request.method == "POST" and request.form.get("accept") == "all"
+
+
 def _decision_form(evidence) -> DecisionForm:
     """The decision form with one row per linked competence: row ``n`` is the item's ``n``-th link."""
     if request.method != "POST":
-        # "Accept all" is a plain link: it only fills the choices in, and the supervisor still signs off.
-        choice = {"accepted": "accepted"} if request.args.get("accept") == "all" else {}
-        return DecisionForm(data={"decisions": [dict(choice) for _ in evidence.links]})
+        return DecisionForm(data={"decisions": [{} for _ in evidence.links]})
     # A FieldList numbers its entries by the rows posted: a post that left a row
     # out would shift the rows after it onto the wrong competence, so give every
     # row a (blank) comment and entry n is row n again.
     formdata = request.form.copy()
     for row in range(len(evidence.links)):
         formdata.setdefault(service.decision_field(row, "comment"), "")
+        if _accepting_all():  # every choice ticked; the comments typed are posted, and so kept
+            formdata[service.decision_field(row, "accepted")] = "accepted"
     return DecisionForm(formdata=formdata)
 
 
@@ -72,7 +77,9 @@ def decide(submission_id: int):
     evidence = submission.evidence
     form = _decision_form(evidence)
     conflict = None
-    if form.validate_on_submit():
+    accepting_all = _accepting_all()
+    # "Accept all" only fills the choices in: the form comes back as typed, and the supervisor still signs off.
+    if form.validate_on_submit() and not accepting_all:
         outcome = DecisionOutcome(form.outcome.data) if form.outcome.data else None
         try:
             decision = service.decide(
@@ -100,6 +107,7 @@ def decide(submission_id: int):
         evidence=evidence,
         form=form,
         conflict=conflict,
+        accepted_all=accepting_all,
         decided=submission.decision,
         history=service.history(evidence),
         waiting=service.waiting_label(current_user),

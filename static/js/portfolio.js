@@ -23,14 +23,15 @@ document.addEventListener('htmx:beforeHistoryUpdate', function (event) {
   typedSearchPath = typed ? history.path : null;
 });
 
-// "Accept all" on a decision (templates/review/decide.html) is a link, so that it works with JavaScript off, where
-// it draws the form again with every choice ticked. With JavaScript it ticks them in place, so what the supervisor
-// has typed and any choice made stay as they are until they sign off. Listened to before htmx's boost sees the click.
-// A click with a modifier (open in a new tab) is left to the browser. Screen readers hear what changed.
+// "Accept all" on a decision (templates/review/decide.html) is a button of the decision form, so that with
+// JavaScript off it sends what was typed and the form comes back with every choice ticked and the typing kept.
+// With JavaScript it ticks them in place, so what the supervisor has typed and any choice made stay as they are
+// until they sign off, without a request. Listened to before htmx's boost sees the click. Screen readers hear what
+// changed.
 document.addEventListener('click', function (event) {
-  var link = event.target.closest ? event.target.closest('a[data-accept-all]') : null;
-  var form = link && link.closest('form');
-  if (!form || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) {
+  var button = event.target.closest ? event.target.closest('button[data-accept-all]') : null;
+  var form = button && button.form;
+  if (!form) {
     return;
   }
   event.preventDefault();

@@ -226,7 +226,7 @@ def test_ten_items_with_one_competence_each_take_two_interactions_each(app, page
 
 
 def test_accept_all_keeps_what_the_supervisor_typed(app, page, frameworks):
-    """With JavaScript the link ticks every choice in place: no new page, the comments stay."""
+    """With JavaScript the button ticks every choice in place: no request, the comments stay."""
     worker, supervisor = _worker_and_supervisor()
     first, second = _two_competences(worker)
     submission = _submitted(app, worker, "Walking group", [first, second])
@@ -237,17 +237,53 @@ def test_accept_all_keeps_what_the_supervisor_typed(app, page, frameworks):
     requests = []
     page.on("request", lambda request: requests.append(request.url))
 
-    page.get_by_role("link", name="Accept all 2 competences").click()
+    page.get_by_role("button", name="Accept all 2 competences").click()
 
     expect(page.locator("input[value=accepted]:checked")).to_have_count(2)
     expect(page.get_by_role("status").filter(has_text="All 2 competences marked Accepted")).to_have_count(1)
     expect(page.locator(f"#reason-{second.id}")).to_have_value("Strong on the first part")
     expect(page.get_by_label("Comment for the worker")).to_have_value("Thank you, a clear account")
-    assert requests == [] and "accept=all" not in page.url
+    assert requests == []
     page.get_by_role("button", name="Sign off", exact=True).click()
     page.wait_for_url("**/review/")
     db.session.commit()
     decision = db.session.scalar(select(Decision).where(Decision.submission_id == submission.id))
+    assert decision.comment == "Thank you, a clear account"
+    assert {(o.competence_id, o.accepted, o.comment) for o in decision.outcomes} == {
+        (first.id, True, ""),
+        (second.id, True, "Strong on the first part"),
+    }
+
+
+def test_accept_all_with_javascript_off_keeps_what_the_supervisor_typed(app, browser, live_server, frameworks):
+    """Without JavaScript the button sends the form: it comes back with every choice ticked and the typing kept.
+    Enter in a choice still signs off (the form's first button), never accepts all."""
+    worker, supervisor = _worker_and_supervisor()
+    first, second = _two_competences(worker)
+    submission = _submitted(app, worker, "Walking group", [first, second])
+    context = browser.new_context(base_url=live_server, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, "supervisor@example.org", PASSWORD)
+        page.goto(f"/review/{submission.id}")
+        page.locator(f"#competence-{first.id}-not-accepted").check()
+        page.locator(f"#reason-{second.id}").fill("Strong on the first part")
+        page.get_by_label("Comment for the worker").fill("Thank you, a clear account")
+
+        page.get_by_role("button", name="Accept all 2 competences").click()
+
+        page.wait_for_url(f"**/review/{submission.id}#decision-form")
+        expect(page.locator("input[value=accepted]:checked")).to_have_count(2)
+        expect(page.locator(f"#reason-{second.id}")).to_have_value("Strong on the first part")
+        expect(page.get_by_label("Comment for the worker")).to_have_value("Thank you, a clear account")
+        assert db.session.scalar(select(Decision).where(Decision.submission_id == submission.id)) is None
+        page.locator(f"#competence-{first.id}-accepted").press("Enter")
+        page.wait_for_url("**/review/")
+    finally:
+        context.close()
+    db.session.commit()
+    decision = db.session.scalar(select(Decision).where(Decision.submission_id == submission.id))
+    assert decision.outcome == DecisionOutcome.SIGNED_OFF
     assert decision.comment == "Thank you, a clear account"
     assert {(o.competence_id, o.accepted, o.comment) for o in decision.outcomes} == {
         (first.id, True, ""),
@@ -271,7 +307,7 @@ def test_accepting_every_competence_of_a_tier_takes_two_interactions(app, page, 
     page.goto(f"/review/{submission.id}")
     assert_accessible(page)
     me = Interactions(page)
-    me.click(page.get_by_role("link", name=f"Accept all {len(everything)} competences"))
+    me.click(page.get_by_role("button", name=f"Accept all {len(everything)} competences"))
     expect(page.locator("input[value=accepted]:checked")).to_have_count(len(everything))
     me.click(page.get_by_role("button", name="Sign off", exact=True))
     page.wait_for_url("**/review/")
