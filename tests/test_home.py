@@ -41,6 +41,7 @@ from tests.factories import (
     supervision_note,
     tier,
     verification,
+    verify_all,
 )
 from tests.pages import table_rows, text_of
 
@@ -270,7 +271,22 @@ def test_a_manager_home_says_what_needs_deciding(client, auth, frameworks):
         f"Walter Worker: Safeguarding adults lapsed on {long_date(TODAY - timedelta(days=1))}",
     ]
     assert '<a href="/people/?status=invited">1 invitation has not been accepted yet</a>' in page
+    # Both have requirements nobody has verified (a driving licence, home visits): a gap as a lapse is.
+    assert '<a href="/progress/team?only=unverified">2 workers have a requirement nobody has verified yet</a>' in page
     assert 'id="to-review"' not in page  # not a supervisor
+
+
+def test_a_manager_home_says_when_every_requirement_was_verified_once(client, auth, frameworks):
+    maya = make_user(Role.MANAGER, name="Maya Manager")
+    wendy = new_worker("Wendy Worker")
+    verify_all(wendy, maya)
+    auth.login_as(maya)
+    page = text_of(client.get("/"))
+    assert "Every worker’s requirements have been verified at least once." in page
+    walter = new_worker("Walter Worker")
+    verify_all(walter, maya, skip=("REQ-DBS",))
+    page = text_of(client.get("/"))
+    assert '<a href="/progress/team?only=unverified">1 worker has a requirement nobody has verified yet</a>' in page
 
 
 # Each history: a worker's verifications of REQ-DBS as (days from today it was verified, days from today it

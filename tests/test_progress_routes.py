@@ -865,6 +865,7 @@ def test_the_overview_as_a_full_page(client, auth, people, team):
         ("only=ready", ["Wren Worker"]),
         ("only=lapsed", ["Olive Other"]),
         ("only=waiting", ["Olive Other"]),
+        ("only=unverified", ['=HYPERLINK("http://x")', "Ezra Engagement"]),  # Olive's DBS lapsed: verified once
         ("q=wren", ["Wren Worker"]),
         ("q=OTHER+olive", ["Olive Other"]),
         ("q=nobody", []),

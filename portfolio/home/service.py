@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, bindparam, select
+from sqlalchemy import Date, Integer, Select, bindparam, func, select
 
 from .. import duties, tally
 from ..clock import today
@@ -164,6 +164,7 @@ class ManagerHome:
     promotions: list[PromotionRequest]
     lapses: Lapses = field(default_factory=lambda: Lapses([], 0))
     invitations: int = 0  # pending
+    never_verified: int = 0  # workers with a requirement nobody has verified yet (a new starter's DBS check)
 
 
 def manager_home(
@@ -179,13 +180,24 @@ def manager_home(
         promotions=progress.open_requests(actor) if counts["promotions"] else [],
         lapses=_lapses(_service_workers(), {"actor_id": actor.id}, soon=False, courses=courses),
         invitations=counts["invitations"] or 0,
+        never_verified=counts["never_verified"] or 0,
     )
+
+
+@functools.cache
+def _never_verified_count() -> Select:
+    """How many of the service's workers (``_service_workers``) have a requirement never verified."""
+    return select(func.count()).where(User.id.in_(_service_workers()), User.id.in_(rules.workers_never_verified()))
 
 
 def _manager_counts(actor: User) -> tally.Counts:
     """The manager's counts (``tally``) and their parameters."""
     return (
-        {"promotions": progress.open_requests_count(manager=True), "invitations": people.pending_invitations_count()},
+        {
+            "promotions": progress.open_requests_count(manager=True),
+            "invitations": people.pending_invitations_count(),
+            "never_verified": _never_verified_count(),
+        },
         progress.as_decider(actor),
     )
 

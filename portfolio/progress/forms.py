@@ -75,6 +75,7 @@ class OverviewFilterForm(FlaskForm):
                 ("", "Everyone"),
                 ("ready", "Ready for their next tier"),
                 ("lapsed", "With lapsed requirements"),
+                ("unverified", "With requirements never verified"),
                 ("waiting", "With items waiting for review"),
             ]
         ),

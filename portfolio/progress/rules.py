@@ -369,6 +369,24 @@ def workers_with_a_lapsed_requirement() -> Select:
     return select(lapsing.c.id).distinct()
 
 
+@functools.cache
+def workers_never_verified() -> Select:
+    """The ids of the workers with a requirement of their framework that nobody has ever verified (by its ref, in
+    any framework version: :func:`requirement_state`'s "missing"), for ``User.id.in_(...)``. No parameters."""
+    verified = aliased(Requirement)
+    return (
+        select(User.id)
+        .join(Requirement, Requirement.framework_id == User.framework_id)
+        .where(
+            ~select(RequirementVerification.id)
+            .join(verified, verified.id == RequirementVerification.requirement_id)
+            .where(RequirementVerification.worker_id == User.id, verified.ref == Requirement.ref)
+            .exists()
+        )
+        .distinct()
+    )
+
+
 def ready_workers(candidates: Select, parameters: dict[str, object], on: date) -> list[User]:
     """Of the workers ``candidates`` selects (User rows, in order, with no loader options), those ready for their
     next tier on ``on`` (:func:`is_ready`), in the same order.

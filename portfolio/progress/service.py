@@ -742,6 +742,8 @@ def _overview_query(
     elif only == "lapsed":
         query = query.where(User.id.in_(rules.workers_with_a_lapsed_requirement()))
         parameters |= {"as_of": today(), "cutoff": today()}
+    elif only == "unverified":
+        query = query.where(User.id.in_(rules.workers_never_verified()))
     matches = name_or_email_matches(q)
     # No search, no new statement: paging keeps what it builds from the one built once (paging._statements).
     return (query.where(*matches) if matches else query), parameters
