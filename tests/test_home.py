@@ -32,9 +32,11 @@ from tests.factories import (
     appraisal,
     assign,
     certificate,
+    competences,
     course,
     make_user,
     make_worker_manager,
+    meet,
     promotion_request,
     sent_days_ago,
     submitted_item,
@@ -79,6 +81,21 @@ def returned(supervisor: User, submission: Submission, comment: str) -> Decision
 
 
 # --- the worker -------------------------------------------------------------------------
+
+
+def test_a_worker_who_met_every_competence_of_her_next_tier_is_told_she_can_ask(client, auth, frameworks):
+    worker = new_worker("Wendy Worker")
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(sam, worker)
+    meet(worker, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=sam)
+    auth.login_as(worker)
+    page = text_of(client.get("/"))
+    said = words(page.split('id="next-tier"', 1)[1].split("</p>", 1)[0])
+    assert said == (
+        "> Link Worker Coach: all 68 competences met . You can ask for promotion on My progress once every "
+        "requirement is verified."
+    )
+    assert 'href="/progress/#promotion"' in page
 
 
 def test_a_worker_home_says_what_is_next(client, auth, frameworks):
