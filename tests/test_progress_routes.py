@@ -411,6 +411,28 @@ def test_recommend_errors_are_shown_next_to_the_field(client, auth, people, open
     assert row_counts() == before
 
 
+def test_a_recommendation_with_no_choice_and_no_reasons_names_both_at_once(client, auth, people, open_request):
+    worker, supervisor, *_ = people
+    auth.login_as(supervisor)
+    before = row_counts()
+    response = client.post(recommend_url(open_request), data={"csrf_token": auth.token("/"), "reasons": " "})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert error_next_to(page, "supports") == "Error: Choose whether you support the request"
+    assert error_next_to(page, "reasons") == "Error: Give your reasons"
+    assert row_counts() == before
+
+
+def test_declining_without_reasons_says_so_next_to_them(client, auth, people, recommended):
+    worker, supervisor, manager, *_ = people
+    auth.login_as(manager)
+    before = row_counts()
+    response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "no"})
+    assert response.status_code == 422
+    assert error_next_to(text_of(response), "reasons") == "Error: Give the reasons for declining"
+    assert row_counts() == before
+
+
 def test_recommending_twice_is_refused(client, auth, people, open_request):
     worker, supervisor, *_ = people
     service.recommend(supervisor, open_request, supports=True, reasons="Ready")

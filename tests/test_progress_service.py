@@ -909,6 +909,24 @@ def test_a_decision_needs_its_fields(people, recommended, approved, effective_on
     assert db.session.get(User, worker.id).tier.slug == "link-worker"
 
 
+def test_a_decision_names_every_field_wrong_at_once(people, recommended):
+    worker, _, manager, *_ = people
+    before = row_counts()
+    with pytest.raises(FieldError) as refused:
+        service.decide_promotion(manager, recommended, approved=True, effective_on=None, reasons="x" * 5001)
+    assert refused.value.by_field() == {
+        "effective_on": "Enter the date the new tier takes effect",
+        "reasons": "The reasons must be 5,000 characters or fewer",
+    }
+    with pytest.raises(FieldError) as refused:
+        service.recommend(people[1], recommended, supports=None, reasons="")
+    assert refused.value.by_field() == {
+        "supports": "Choose whether you support the request",
+        "reasons": "Give your reasons",
+    }
+    assert row_counts() == before
+
+
 def test_whoever_recommended_does_not_decide_and_is_not_told_of_their_own_recommendation(people, open_request):
     """Found by a helper: a supervisor who is also a manager recommended, then was offered the decision on the same
     request, and was notified of their own recommendation. The supervisor recommends; another person decides."""

@@ -427,9 +427,11 @@ def recommend(
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     if not supervision.is_supervising(actor.id, request.worker_id, today()):
         abort(404)
+    problems = Problems()  # the choice and the reasons named together
     if supports is None:
-        raise FieldError("supports", "Choose whether you support the request")
-    reasons = _reasons(reasons, "reasons", "Give your reasons")
+        problems.add("supports", "Choose whether you support the request")
+    reasons = problems.check(lambda: _reasons(reasons, "reasons", "Give your reasons"), "")
+    problems.raise_if_any()
     begin_write()
     request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
@@ -497,11 +499,16 @@ def decide_promotion(
     """
     if not actor.has_role(Role.MANAGER):
         abort(403)
+    problems = Problems()  # every field named in one answer
     if approved is None:
-        raise FieldError("approved", "Choose whether to approve or decline the request")
+        problems.add("approved", "Choose whether to approve or decline the request")
     if approved and effective_on is None:
-        raise FieldError("effective_on", "Enter the date the new tier takes effect")
-    reasons = _reasons(reasons, "reasons", None if approved else "Give the reasons for declining")
+        problems.add("effective_on", "Enter the date the new tier takes effect")
+    # Reasons are needed to decline: with no choice made yet, only their length and content are checked.
+    reasons = problems.check(
+        lambda: _reasons(reasons, "reasons", "Give the reasons for declining" if approved is False else None), ""
+    )
+    problems.raise_if_any()
     begin_write()
     request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
