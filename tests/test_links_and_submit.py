@@ -209,6 +209,7 @@ def test_the_submit_page_is_a_check_of_every_answer_with_change_links(client, au
         assert check_answers(page) == [
             ("Title", "Walking group leaflet", [("Change title", edit)]),
             ("Date", "10 March 2026", [("Change date", edit)]),
+            ("Description", "A leaflet.", [("Change description", edit)]),
             ("Files", "leaflet.pdf", [("Change files", edit)]),
             (
                 "Competence PS-LW-01",
@@ -226,6 +227,36 @@ def test_the_submit_page_is_a_check_of_every_answer_with_change_links(client, au
     response = client.post(path, data={"csrf_token": auth.token(path)})
     assert response.status_code == 303
     assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.SUBMITTED
+
+
+def test_the_check_page_of_feedback_shows_who_gave_it_and_what_they_said(client, auth, worker):
+    """Found by a helper: the check page showed the title, the date and the files, not the answers the supervisor
+    reads (who gave the feedback, and the feedback itself)."""
+    feedback = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.FEEDBACK,
+        EvidenceInput(
+            title="Feedback from the walking group lead",
+            occurred_on=date(2026, 3, 10),
+            feedback_source="partner-agency",
+            feedback_from="Walking group lead",
+            description="<p>Every session was <strong>well planned</strong>.</p>",
+        ),
+    )
+    evidence_service.link_competence(worker, feedback, competence("PS-LW-01").id, "")
+    auth.login_as(worker)
+    path = f"/portfolio/{feedback.id}/submit"
+    edit = f"/portfolio/{feedback.id}/edit?back=check"
+    for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):
+        page = text_of(client.get(path, headers=headers))
+        rows = check_answers(page)
+        assert rows[:4] == [
+            ("Title", "Feedback from the walking group lead", [("Change title", edit)]),
+            ("Date", "10 March 2026", [("Change date", edit)]),
+            ("Feedback from", "A partner agency: Walking group lead", []),
+            ("Description", "Every session was well planned .", [("Change description", edit)]),
+        ]
+        assert "<strong>well planned</strong>" in page  # as written, not escaped
 
 
 def test_the_check_page_of_an_item_already_sent_leads_back_to_the_item(client, auth, worker):
