@@ -698,3 +698,73 @@ def test_a_promotion_decided_while_a_version_without_its_tier_is_imported_is_nev
             outcomes["imported, promotion refused"] += 1
         rounds.record(answers)
     rounds.assert_enough(outcomes)
+
+
+def test_a_person_given_a_tier_while_its_framework_is_imported_ends_on_the_current_version(app, server, frameworks):
+    """Found by a helper: giving a person a tier of a framework's current version while a new version is imported,
+    committed after the import's carry-over, left them on a version no longer current (their progress then counted
+    against an old tree). Changing a worker's tier takes turns with imports: either it comes first and the import
+    carries the person over, or the import does and the change is refused, the tier no longer current."""
+    with app.test_request_context():
+        ann_id, bob_id = (
+            make_user(Role.MANAGER, email=f"{name}@example.org", name=f"{name.title()} Manager").id
+            for name in ("ann", "bob")
+        )
+    importer, changer = signed_in(server, ("ann", "ann@example.org"), ("bob", "bob@example.org"))
+    shipped = loader.content_hash(loader.read_data(loader.DATA_FOLDER / "link-worker.yaml"))
+    outcomes = {"changed, then carried over": 0, "imported, change refused": 0}
+    rounds = Rounds()
+    for number in rounds:
+        with app.test_request_context():
+            current = db.session.scalar(select(Framework).where(Framework.key == "link-worker", Framework.is_current))
+            if current.content_hash != shipped:  # the last round imported its one-tier version: back to three tiers
+                loader.load_file(loader.DATA_FOLDER / "link-worker.yaml")
+            for earlier in db.session.scalars(select(User).where(User.framework_id.is_not(None))):
+                earlier.framework_id = earlier.tier_id = None
+            db.session.commit()
+            person = make_user(Role.SUPERVISOR, email=f"pat{number}@example.org", name=f"Pat {number}")
+            old_tier = tier("link-worker", "link-worker")
+            held = import_service.upload(
+                db.session.get_one(User, ann_id),
+                "link-worker.json",
+                as_file(titled("Link Worker Competency Framework", tier_name="Link Worker")),
+            )
+            person_id, old_tier_id, held_path = person.id, old_tier.id, f"/frameworks/import/{held.id}"
+        edit_path = f"/people/{person_id}/edit"
+        import_token = csrf_token(importer.get(held_path).text)
+        change_token = csrf_token(changer.get(edit_path).text)  # its tier list offers the version current now
+        answers = race(
+            [
+                importer.start_post(
+                    held_path,
+                    {"csrf_token": import_token, "tier_level": "1", "area_level": "2", "target": "link-worker"},
+                ),
+                changer.start_post(
+                    edit_path,
+                    {
+                        "csrf_token": change_token,
+                        "name": f"Pat {number}",
+                        "roles": ["worker", "supervisor"],
+                        "tier_id": str(old_tier_id),
+                    },
+                ),
+            ]
+        )
+        no_server_errors({"import": answers[0], "change": answers[1]}, number)
+        imported_answer, changed = answers
+        assert imported_answer.status == 303, imported_answer.describe()
+        db.session.commit()  # a fresh snapshot: see what the server committed
+        db.session.expire_all()
+        person = db.session.get_one(User, person_id)
+        if changed.status == 303:
+            # On the new version, carried over with the others: never left on the old one.
+            assert person.is_worker and person.framework.is_current and person.framework.key == "link-worker"
+            assert person.tier.slug == "link-worker"
+            outcomes["changed, then carried over"] += 1
+        else:
+            assert changed.status == 422, changed.describe()
+            assert error_next_to(changed.text, "tier_id") == "Error: Choose the framework and tier this worker follows"
+            assert not person.is_worker and person.framework_id is None
+            outcomes["imported, change refused"] += 1
+        rounds.record(answers)
+    rounds.assert_enough(outcomes)

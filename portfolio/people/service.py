@@ -25,7 +25,7 @@ from .. import clock, duties, idempotency, paging
 from ..audit import ledger
 from ..auth import passwords, tokens
 from ..auth import service as auth_service
-from ..database import begin_write, lock_all, lock_first, lock_or_404
+from ..database import TURNS, begin_write, lock_all, lock_first, lock_or_404, take_turns
 from ..errors import FieldError, Problems
 from ..extensions import db
 from ..models import AuditEntry, Framework, Invitation, Role, SupervisionAssignment, Tier, User
@@ -289,16 +289,30 @@ def _clean_roles(roles: set[Role]) -> set[Role]:
 
 
 def _tier_for(roles: set[Role], tier_id: int | None) -> Tier | None:
-    """The chosen tier; required for workers, ignored otherwise.
+    """The chosen tier; required for workers, ignored otherwise. In a write transaction, call
+    :func:`_wait_for_imports` first, so that "current" is still true when the person is written.
 
     :raises FieldError: when a worker has no (current) tier.
     """
     if Role.WORKER not in roles:
         return None
     tier = db.session.get(Tier, tier_id) if tier_id else None
-    if tier is None or not db.session.get_one(Framework, tier.framework_id).is_current:
+    framework = db.session.get(Framework, tier.framework_id, populate_existing=True) if tier else None
+    if framework is None or not framework.is_current:
         raise FieldError("tier_id", "Choose the framework and tier this worker follows")
     return tier
+
+
+def _wait_for_imports(roles: set[Role]) -> None:
+    """Take turns with framework imports (portability.service.confirm), before any person is locked, as they do.
+
+    An import moves the people on a framework's current version to its new one. A person given a tier of that
+    version while an import runs, committed after its carry-over, would stay on a version that is no longer
+    current: waiting here, either the import is done and the tier is refused as not current, or it has not begun
+    and carries the person over with the others.
+    """
+    if Role.WORKER in roles:
+        take_turns(TURNS["framework import"])
 
 
 def _lock_for_change(actor: User, person: User, *, with_managers: bool = True) -> tuple[list[User], User]:
@@ -401,6 +415,7 @@ def invite(
         problems.check(lambda: _refuse_taken_email(email), None)
     problems.raise_if_any()
     begin_write()
+    _wait_for_imports(roles)
     idempotency.check(User, form_key, actor)
     try:
         tier = _tier_for(roles, tier_id)
@@ -583,6 +598,7 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
     roles = problems.check(lambda: _clean_roles(roles), roles)
     problems.raise_if_any()
     begin_write()
+    _wait_for_imports(roles)
     try:
         managers, person = _lock_for_change(actor, person)
         if person.id == actor.id and roles != person.roles:
