@@ -836,6 +836,18 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
             "The date must be today or in the past",
             id="future-date",
         ),
+        pytest.param(
+            date_fields("done_on", date(1900, 1, 1)),
+            "done_on",
+            "The date must be on or after 1 January 1980",
+            id="date-in-1900",
+        ),
+        pytest.param(
+            date_fields("done_on", date(1979, 12, 31)),
+            "done_on",
+            "The date must be on or after 1 January 1980",
+            id="day-before-1980",
+        ),
         pytest.param(date_fields("done_on", None), "done_on", "Enter the date of the activity", id="no-date"),
         pytest.param({"title": "   "}, "title", "Enter what the activity was", id="no-title"),
         pytest.param({"learned": ""}, "learned", "Describe what you learned", id="no-learning"),
@@ -908,6 +920,45 @@ def test_a_date_that_is_not_a_date_is_named_with_every_other_problem(client, aut
     assert error_next_to(response.text, "title") == "Error: Enter what the activity was"
     assert "real date" in error_next_to(response.text, "done_on")
     assert count(CpdActivity) == 0
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_dates_at_the_limits_are_accepted(client, auth, people, headers):
+    """The first of January 1980 and today on the service's clock are the earliest and latest dates allowed."""
+    worker, *_ = people
+    auth.login_as(worker)
+    for day in (date(1980, 1, 1), TODAY):
+        response = post_with_token(
+            client, auth, "/cpd/activities/new", activity_form(**date_fields("done_on", day)), headers=headers
+        )
+        assert response.status_code == 303, day
+    assert sorted(db.session.scalars(select(CpdActivity.done_on))) == [date(1980, 1, 1), TODAY]
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_an_activity_in_1900_is_refused_on_the_whole_page(client, auth, people, headers):
+    worker, *_ = people
+    auth.login_as(worker)
+    before = row_counts()
+    data = activity_form(**date_fields("done_on", date(1900, 3, 4)))
+    response = post_with_token(client, auth, "/cpd/activities/new", data, headers=headers)
+    page = assert_error_shown(response, "done_on", "The date must be on or after 1 January 1980", anchor="done_on-day")
+    assert "<html" in page and "Log a CPD activity" in page
+    assert row_counts() == before and count(CpdActivity) == 0
+
+
+@pytest.mark.parametrize("day", [date(1900, 6, 1), TODAY + timedelta(days=1)], ids=["1900", "tomorrow"])
+def test_the_service_refuses_a_date_out_of_range_and_writes_nothing(people, day):
+    worker, *_ = people
+    before = row_counts()
+    with pytest.raises(FieldError) as error:
+        service.log_activity(worker, service.ActivityInput(day, "Course", "1", "Learned", "Impact"))
+    assert error.value.by_field() == {
+        "done_on": "The date must be on or after 1 January 1980"
+        if day.year == 1900
+        else "The date must be today or in the past"
+    }
+    assert row_counts() == before
 
 
 def test_hours_at_the_limits_are_accepted(client, auth, people):

@@ -21,9 +21,13 @@ from ..evidence import anonymity
 from ..extensions import db
 from ..models import Appraisal, Competence, CpdActivity, CpdGoal, GoalStatus, Role, User, utcnow
 from ..supervision import service as supervision
+from ..templating import long_date
 
 TEXT_MAX = 10_000
 HOURS_MAX = Decimal("100")
+# The earliest date a CPD activity can have. A person has no date of birth or start date here to judge by, so a
+# fixed floor: no one still working has CPD from before 1980, and a year such as 1900 is a slip of the keyboard.
+EARLIEST_ACTIVITY = date(1980, 1, 1)
 OWN_APPRAISER = "You cannot be your own appraiser: choose one of your supervisors or a manager"
 
 
@@ -327,8 +331,8 @@ class ActivityInput:
 def log_activity(actor: User, data: ActivityInput, *, form_key: str | None = None) -> CpdActivity:
     """Add a CPD activity, linked to competences and to a plan goal.
 
-    :raises FieldErrors: for a missing or future date, no title, bad hours, or a goal or competence not the
-        actor's: every field with a problem, in one answer.
+    :raises FieldErrors: for a missing date, a future one or one before :data:`EARLIEST_ACTIVITY`, no title, bad
+        hours, or a goal or competence not the actor's: every field with a problem, in one answer.
     """
     if not actor.has_role(Role.WORKER) or actor.framework_id is None:
         abort(403)
@@ -372,6 +376,8 @@ def _checked_activity(actor: User, data: ActivityInput) -> tuple[str, Decimal, s
         problems.add("done_on", "Enter the date of the activity")
     elif done_on > today():
         problems.add("done_on", "The date must be today or in the past")
+    elif done_on < EARLIEST_ACTIVITY:
+        problems.add("done_on", f"The date must be on or after {long_date(EARLIEST_ACTIVITY)}")
     title = " ".join((data.title or "").split())
     if not title:
         problems.add("title", "Enter what the activity was")
