@@ -79,6 +79,15 @@ def selected(page: str, name: str) -> list[str]:
     return re.findall(r'<option value="([^"]*)"[^>]*\bselected\b[^>]*>', found.group(1))
 
 
+def link_buttons(page: str) -> dict[str, str]:
+    """The links drawn as NHS.UK buttons on ``page``: text -> where each goes."""
+    found = {}
+    for tag, text in re.findall(r'<a\s([^>]*\bclass="nhsuk-button[^"]*"[^>]*)>(.*?)</a>', page, re.S):
+        href = re.search(r'\bhref="([^"]*)"', tag)
+        found[words(text)] = href.group(1) if href else ""
+    return found
+
+
 def summary_links(page: str) -> dict[str, str]:
     """The NHS.UK error summary's messages and the ids they link to."""
     assert "There is a problem" in page, "no error summary"

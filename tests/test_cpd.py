@@ -36,6 +36,7 @@ from tests.pages import (
     date_fields,
     error_next_to,
     error_summary,
+    link_buttons,
     long_date,
     options,
     reload,
@@ -243,6 +244,30 @@ def test_one_appraisal_a_year(client, auth, people):
     )
     assert_error_shown(response, "held_on", "Enter the date of the appraisal", anchor="held_on-day")
     assert row_counts() == before
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_start_this_years_appraisal_is_offered_only_until_it_exists(client, auth, people, headers):
+    """Found by a review: the button to start this year's appraisal stayed once it was started, and led to a
+    form that could only refuse. Now it opens the one there is."""
+    worker, supervisor, *_ = people
+    start(worker, supervisor, held_on=LAST_YEAR)
+    auth.login_as(worker)
+    page = text_of(client.get("/cpd/", headers=headers))
+    assert "<html" in page
+    assert link_buttons(page) == {
+        "Log a CPD activity": "/cpd/activities/new",
+        "Start this year’s appraisal": "/cpd/appraisals/new",
+    }
+
+    appraisal = start(worker, supervisor)
+    page = text_of(client.get("/cpd/", headers=headers))
+    assert link_buttons(page) == {
+        "Log a CPD activity": "/cpd/activities/new",
+        "Open this year’s appraisal": f"/cpd/appraisals/{appraisal.id}",
+    }
+    assert "Start this year’s appraisal" not in page
+    assert count(Appraisal) == 2
 
 
 # --- The plan: goals ------------------------------------------------------------------------

@@ -27,11 +27,13 @@ worker_required = role_required(Role.WORKER)
 @worker_required
 def index():
     """My CPD: hours per year, activities, appraisals."""
+    appraisals = service.appraisals_of(current_user)
     return render(
         "cpd/index.html",
         hours=service.hours_by_year(current_user),
         activities=service.activities_of(current_user),
-        appraisals=service.appraisals_of(current_user),
+        appraisals=appraisals,
+        this_years=service.this_years(appraisals),
     )
 
 

@@ -61,6 +61,12 @@ def appraisals_of(worker: User) -> list[Appraisal]:
     )
 
 
+def this_years(appraisals: list[Appraisal]) -> Appraisal | None:
+    """This year's appraisal (on the service's clock) among ``appraisals``: the one :func:`start_appraisal` would
+    refuse to start again."""
+    return next((a for a in appraisals if a.year == today().year), None)
+
+
 def appraisals_to_sign(actor: User) -> list[Appraisal]:
     """Appraisals where the actor is the appraiser and has not signed yet."""
     return list(db.session.scalars(_appraisals_to_sign_statement(), as_appraiser(actor)))
