@@ -337,10 +337,19 @@ CASES = [
         managers_only(422),
         data={"title": ""},
     ),
+    Case("training.retire", "GET", lambda ids: f"/training/items/{ids['training_item']}/retire", managers_only(200)),
     Case(
         "training.retire",
         "POST",
         lambda ids: f"/training/items/{ids['training_item']}/retire",
+        managers_only(303),
+        data={},
+    ),
+    # A course in the catalogue: restoring it again changes nothing.
+    Case(
+        "training.restore",
+        "POST",
+        lambda ids: f"/training/items/{ids['training_item']}/restore",
         managers_only(303),
         data={},
     ),

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import Date, event, literal, select
 
+from portfolio.errors import FieldError
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, Evidence, EvidenceKind, Role, TrainingItem, User
 from portfolio.people import service as people_service
@@ -25,8 +26,10 @@ from tests.pages import (
     date_fields,
     error_next_to,
     error_summary,
+    link_buttons,
     long_date,
     options,
+    reload,
     row_counts,
     status_of,
     summary_links,
@@ -484,6 +487,121 @@ def test_a_title_is_unique_per_framework_only_and_a_retired_title_can_come_back(
     assert post_with_token(client, auth, "/training/link-worker/", course_form("Lone working")).status_code == 303
     assert post_with_token(client, auth, "/training/link-worker/", course_form("Data protection")).status_code == 303
     assert count(TrainingItem) == 4
+
+
+def audit_trail() -> list[tuple[str, str]]:
+    return [(e.action, e.subject) for e in db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+
+
+def test_whose_certificates_count_towards_a_course_is_people_with_a_checked_one(fixed_today, manager, worker):
+    lone, other_course = course("Lone working", 12), course("Data protection", 12)
+    second = make_user(Role.WORKER, name="Second Worker", tier=tier("link-worker", "link-worker"))
+    waiting = make_user(Role.WORKER, name="Waiting Worker", tier=tier("link-worker", "link-worker"))
+    elsewhere = make_user(Role.WORKER, name="Elsewhere Worker", tier=tier("link-worker", "link-worker"))
+    certificate(worker, lone, FIXED - timedelta(days=400))
+    certificate(worker, lone, FIXED - timedelta(days=30))  # two of one person's: one person
+    certificate(second, lone, FIXED - timedelta(days=30))
+    certificate(waiting, lone, FIXED - timedelta(days=30), checked=False)  # not checked: counts for nothing yet
+    certificate(elsewhere, other_course, FIXED - timedelta(days=30))
+    assert service.certificate_holders(lone) == 2
+    assert service.certificate_holders(other_course) == 1
+    assert service.certificate_holders(course("Nobody's yet", 12)) == 0
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_retiring_a_course_asks_first_and_says_whose_certificates_count(
+    fixed_today, client, auth, manager, worker, headers
+):
+    """Found by a review: one click retired a course, with no word of the certificates that stop counting."""
+    lone = course("Lone working", 12)
+    second = make_user(Role.WORKER, name="Second Worker", tier=tier("link-worker", "link-worker"))
+    for person in (worker, second):
+        certificate(person, lone, FIXED - timedelta(days=30))
+    auth.login_as(manager)
+    edit = text_of(client.get(f"/training/items/{lone.id}/edit", headers=headers))
+    # The edit page links to the question; no button there retires at once.
+    assert f'action="/training/items/{lone.id}/retire"' not in edit
+    assert link_buttons(edit)["Retire training"] == f"/training/items/{lone.id}/retire"
+
+    before = row_counts()
+    page = text_of(client.get(f"/training/items/{lone.id}/retire", headers=headers))
+    assert "<html" in page and "<h1>Retire Lone working?</h1>" in page
+    assert "Checked certificates of 2 people count towards it now. They stop counting while it is retired." in words(
+        page
+    )
+    assert "You can restore it from the catalogue later" in page
+    assert f'<form method="post" action="/training/items/{lone.id}/retire"' in page
+    assert row_counts() == before and reload(TrainingItem, lone.id).retired_at is None
+
+    response = post_with_token(client, auth, f"/training/items/{lone.id}/retire", {}, headers=headers)
+    assert response.status_code == 303 and response.headers["Location"] == "/training/link-worker/"
+    assert reload(TrainingItem, lone.id).retired_at is not None
+    assert audit_trail()[-1] == ("training.retired", f"training:{lone.id}")
+    assert "Lone working" not in status_by_title(worker)
+    page = text_of(client.get("/training/link-worker/", headers=headers))
+    assert "Retired: Lone working" in page
+    retired = page.split('id="retired"', 1)[1]
+    assert f"Lone working, retired {long_date(reload(TrainingItem, lone.id).retired_at)}" in words(retired)
+    assert f'action="/training/items/{lone.id}/restore"' in retired
+
+
+def test_retiring_a_course_nobody_holds_says_so(client, auth, manager):
+    lone = course("Lone working", 12)
+    auth.login_as(manager)
+    page = text_of(client.get(f"/training/items/{lone.id}/retire"))
+    assert "Nobody’s checked certificate counts towards it yet." in page
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_restoring_a_retired_course_makes_its_certificates_count_again(
+    fixed_today, client, auth, manager, worker, headers
+):
+    """Found by a review: a retired course could only be added again, as a new course that no certificate counted
+    towards."""
+    lone = course("Lone working", 12)
+    held = certificate(worker, lone, FIXED - timedelta(days=30))
+    assert status_by_title(worker)["Lone working"] == (TrainingStatus.VALID, FIXED + timedelta(days=335))
+    service.retire_item(manager, lone)
+    assert "Lone working" not in status_by_title(worker)
+
+    auth.login_as(manager)
+    response = post_with_token(client, auth, f"/training/items/{lone.id}/restore", {}, headers=headers)
+    assert response.status_code == 303 and response.headers["Location"] == "/training/link-worker/"
+    assert reload(TrainingItem, lone.id).retired_at is None
+    assert count(TrainingItem) == 1
+    assert status_by_title(worker)["Lone working"] == (TrainingStatus.VALID, FIXED + timedelta(days=335))
+    assert service.worker_training(reload(User, worker.id))[0].certificate.id == held.id
+    assert [a for a, _ in audit_trail()] == ["training.retired", "training.restored"]
+    page = text_of(client.get("/training/link-worker/", headers=headers))
+    assert "Restored: Lone working" in page
+    assert [row[0] for row in catalogue_rows(page)] == ["Lone working Statutory or mandatory"]
+    assert 'id="retired"' not in page
+    # A second click (or another manager first) changes nothing more.
+    assert post_with_token(client, auth, f"/training/items/{lone.id}/restore", {}).status_code == 303
+    assert [a for a, _ in audit_trail()] == ["training.retired", "training.restored"]
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_a_course_added_again_keeps_the_retired_one_from_coming_back(client, auth, manager, headers):
+    lone = course("Lone working", 12)
+    service.retire_item(manager, lone)
+    again = course("lone working", 24)
+    auth.login_as(manager)
+    before = row_counts()
+    response = post_with_token(client, auth, f"/training/items/{lone.id}/restore", {}, headers=headers)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<html" in page and "<title>Error: " in page
+    message = (
+        "“Lone working” is in the catalogue again as a new course: retire or rename that one first, then restore this"
+    )
+    assert summary_links(page) == {message: f"retired-{lone.id}"}
+    assert f'id="retired-{lone.id}"' in page
+    assert row_counts() == before
+    assert reload(TrainingItem, lone.id).retired_at is not None and reload(TrainingItem, again.id).retired_at is None
+    with pytest.raises(FieldError) as error:
+        service.restore_item(manager, lone)
+    assert error.value.message == message
 
 
 def test_only_managers_manage_the_catalogue_and_see_compliance(client, auth, frameworks, worker):

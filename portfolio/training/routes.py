@@ -12,7 +12,7 @@ from .. import paging
 from ..access import manager_required, role_required
 from ..components import Components
 from ..csvexport import csv_response
-from ..errors import FieldError, Problems, show_on_form
+from ..errors import FieldError, Problems, Refusal, show_on_form
 from ..evidence import files
 from ..evidence import service as evidence_service
 from ..evidence.forms import ConfirmForm
@@ -104,14 +104,21 @@ def catalogue(key: str):
     if form.validate_on_submit() and _save(form, framework):
         flash(f"Added: {(form.title.data or '').strip()}", "success")
         return redirect(url_for(".catalogue", key=key), code=303)
+    return _catalogue_page(framework, form)
+
+
+def _catalogue_page(framework, form: TrainingItemForm, refusal: Refusal | None = None):
+    """The catalogue with its retired courses: 422 with the form's errors, or with a refused restore."""
     return render(
         "training/catalogue.html",
-        status=422 if form.errors else 200,
+        status=422 if form.errors or refusal else 200,
         framework=framework,
         frameworks=[fw for fw, _ in frameworks_service.current_frameworks()],
-        items=service.catalogue(key),
+        items=service.catalogue(framework.key),
+        retired=service.retired_courses(framework.key),
         form=form,
-        confirm_form=ConfirmForm(),
+        confirm_form=ConfirmForm(formdata=None),
+        refusal=refusal,
     )
 
 
@@ -140,18 +147,36 @@ def edit(item_id: int):
         framework=framework,
         item=item,
         form=form,
-        confirm_form=ConfirmForm(),
     )
 
 
-@bp.post("/items/<id:item_id>/retire")
+@bp.route("/items/<id:item_id>/retire", methods=["GET", "POST"])
 @manager_required
 def retire(item_id: int):
-    """Take a course out of the catalogue."""
+    """Confirm, then take a course out of the catalogue (it can be restored)."""
     item = service.get_item_or_404(item_id)
-    if ConfirmForm().validate_on_submit():
+    form = ConfirmForm()
+    if form.validate_on_submit():
         service.retire_item(current_user, item)
         flash(f"Retired: {item.title}", "success")
+        return redirect(url_for(".catalogue", key=item.framework_key), code=303)
+    return render("training/retire.html", item=item, form=form, holders=service.certificate_holders(item))
+
+
+@bp.post("/items/<id:item_id>/restore")
+@manager_required
+def restore(item_id: int):
+    """Bring a retired course back into the catalogue: its certificates count again."""
+    item = service.get_item_or_404(item_id, retired=True)
+    if ConfirmForm().validate_on_submit():
+        try:
+            service.restore_item(current_user, item)
+        except FieldError as error:
+            framework = service.current_framework_or_404(item.framework_key)
+            form = TrainingItemForm(formdata=None)
+            _tier_choices(form, framework)
+            return _catalogue_page(framework, form, Refusal(error.message, f"retired-{item.id}"))
+        flash(f"Restored: {item.title}", "success")
     return redirect(url_for(".catalogue", key=item.framework_key), code=303)
 
 

@@ -213,9 +213,24 @@ def catalogue(framework_key: str, include_retired: bool = False) -> list[Trainin
     return list(db.session.scalars(query.order_by(TrainingItem.position, TrainingItem.title)))
 
 
-def get_item_or_404(item_id: int) -> TrainingItem:
+def retired_courses(framework_key: str) -> list[TrainingItem]:
+    """A framework's retired courses, most recently retired first: the ones a manager can restore."""
+    return list(
+        db.session.scalars(
+            select(TrainingItem)
+            .where(TrainingItem.framework_key == framework_key, TrainingItem.retired_at.is_not(None))
+            .order_by(TrainingItem.retired_at.desc(), TrainingItem.title)
+        )
+    )
+
+
+def get_item_or_404(item_id: int, *, retired: bool = False) -> TrainingItem:
+    """A course in the catalogue; with ``retired``, a retired one too (to restore it).
+
+    :raises 404: for a missing course, or a retired one unless ``retired``.
+    """
     item = db.session.get(TrainingItem, item_id)
-    if item is None or item.retired_at is not None:
+    if item is None or (item.retired_at is not None and not retired):
         abort(404)
     return item
 
@@ -265,17 +280,22 @@ def _check(
     known = {t.slug for t in framework.tiers}
     if set(tier_slugs) - known:
         raise FieldError("tiers", "Choose tiers of this framework")
+    if _in_the_catalogue(framework.key, title, exclude_id):
+        raise FieldError("title", "This training is already in the catalogue")
+    # Every tier selected means the same as none: everyone needs it.
+    return title, [] if set(tier_slugs) == known else sorted(tier_slugs, key=[t.slug for t in framework.tiers].index)
+
+
+def _in_the_catalogue(framework_key: str, title: str, exclude_id: int | None = None) -> bool:
+    """Whether a course of the framework's catalogue (not retired) has ``title``, whatever its case."""
     query = select(TrainingItem.id).where(
-        TrainingItem.framework_key == framework.key,
+        TrainingItem.framework_key == framework_key,
         TrainingItem.retired_at.is_(None),
         func.lower(TrainingItem.title) == title.lower(),
     )
     if exclude_id:
         query = query.where(TrainingItem.id != exclude_id)
-    if db.session.scalar(query):
-        raise FieldError("title", "This training is already in the catalogue")
-    # Every tier selected means the same as none: everyone needs it.
-    return title, [] if set(tier_slugs) == known else sorted(tier_slugs, key=[t.slug for t in framework.tiers].index)
+    return db.session.scalar(query.limit(1)) is not None
 
 
 @idempotency.creates(TrainingItem)
@@ -331,8 +351,22 @@ def update_item(
     return item
 
 
+def certificate_holders(item: TrainingItem) -> int:
+    """How many people have a checked certificate matched to ``item``: those whose certificates count towards it
+    (:func:`is_checked_sql`), as the confirmation to retire it says."""
+    return (
+        db.session.scalar(
+            select(func.count(func.distinct(Evidence.owner_id))).where(
+                Evidence.kind == EvidenceKind.CERTIFICATE, Evidence.training_item_id == item.id, is_checked_sql()
+            )
+        )
+        or 0
+    )
+
+
 def retire_item(actor: User, item: TrainingItem) -> None:
-    """Take a course out of the catalogue; certificates matched to it keep the match."""
+    """Take a course out of the catalogue; certificates matched to it keep the match, so :func:`restore_item`
+    makes them count again."""
     if not actor.has_role(Role.MANAGER):
         abort(403)
     begin_write()
@@ -343,6 +377,31 @@ def retire_item(actor: User, item: TrainingItem) -> None:
     item.retired_at = utcnow()
     ledger.record(actor, "training.retired", f"training:{item.id}")
     db.session.commit()
+
+
+def restore_message(title: str) -> str:
+    return f"“{title}” is in the catalogue again as a new course: retire or rename that one first, then restore this"
+
+
+def restore_item(actor: User, item: TrainingItem) -> TrainingItem:
+    """Bring a retired course back into the catalogue: the certificates matched to it count again.
+
+    :raises FieldError: when a course of the same title is in the catalogue now (nothing written).
+    """
+    if not actor.has_role(Role.MANAGER):
+        abort(403)
+    begin_write()
+    item = lock_or_404(TrainingItem, item.id)
+    if item.retired_at is None:  # a second click, or another manager, got there first
+        db.session.rollback()
+        return item
+    if _in_the_catalogue(item.framework_key, item.title, exclude_id=item.id):
+        db.session.rollback()
+        raise FieldError("retired", restore_message(item.title))
+    item.retired_at = None
+    ledger.record(actor, "training.restored", f"training:{item.id}", title=item.title)
+    db.session.commit()
+    return item
 
 
 def options_for(worker: User) -> list[TrainingItem]:
