@@ -370,6 +370,13 @@ CASES = [
     Case("cpd.index", "GET", lambda ids: "/cpd/", workers(200)),
     Case("cpd.new_activity", "GET", lambda ids: "/cpd/activities/new", workers(200)),
     Case("cpd.new_activity", "POST", lambda ids: "/cpd/activities/new", workers(422), data={}),
+    Case("cpd.edit_activity", "GET", lambda ids: f"/cpd/activities/{ids['activity']}/edit", owner_only(200)),
+    # Fields left out of the post keep what the activity holds: saved as it was.
+    Case("cpd.edit_activity", "POST", lambda ids: f"/cpd/activities/{ids['activity']}/edit", owner_only(303), data={}),
+    Case("cpd.delete_activity", "GET", lambda ids: f"/cpd/activities/{ids['activity']}/delete", owner_only(200)),
+    Case(
+        "cpd.delete_activity", "POST", lambda ids: f"/cpd/activities/{ids['activity']}/delete", owner_only(303), data={}
+    ),
     Case("cpd.new_appraisal", "GET", lambda ids: "/cpd/appraisals/new", workers(200)),
     Case("cpd.new_appraisal", "POST", lambda ids: "/cpd/appraisals/new", workers(422), data={}),
     Case("cpd.appraisal", "GET", lambda ids: f"/cpd/appraisals/{ids['appraisal']}", everyone_signed_in_gets(200)),
@@ -686,6 +693,9 @@ def make_world(frameworks) -> tuple[dict, dict]:
         "certificate": certificate.id,
         "certificate_file": certificate.files[0].id,
         "appraisal": appraisal.id,
+        "activity": cpd_service.log_activity(
+            worker, cpd_service.ActivityInput(TODAY, "Workshop", "1.5", "What I learned", "Its impact")
+        ).id,
         "submission": db.session.scalar(select(Submission.id).where(Submission.evidence_id == submitted.id)),
         "submitted_file": submitted.files[0].id,
         "note": note.id,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
+from werkzeug.exceptions import NotFound
 
 from portfolio.cpd import service
 from portfolio.errors import FieldError
@@ -26,6 +27,7 @@ from portfolio.models import (
     Role,
     SupervisionAssignment,
     User,
+    cpd_activity_competences,
 )
 from portfolio.progress import service as progress
 from tests.conftest import post_with_token
@@ -42,6 +44,7 @@ from tests.pages import (
     reload,
     row_counts,
     seen_on,
+    selected,
     summary_links,
     text_of,
     words,
@@ -1005,6 +1008,239 @@ def test_only_workers_keep_a_cpd_log(client, auth, people):
         assert post_with_token(client, auth, "/cpd/activities/new", activity_form()).status_code == 403
         assert client.get("/cpd/appraisals/new").status_code == 403
     assert count(CpdActivity) == 0
+
+
+# --- Changing and deleting an activity ----------------------------------------------------------
+
+
+def logged(worker: User, title: str = "Workshop", day: date = TODAY, **changes) -> CpdActivity:
+    data = service.ActivityInput(day, title, "1.5", "How past trauma shapes a meeting.", "I offer a choice of place.")
+    for name, value in changes.items():
+        setattr(data, name, value)
+    return service.log_activity(worker, data)
+
+
+def changed(**changes) -> service.ActivityInput:
+    data = service.ActivityInput(TODAY, "Workshop, corrected", "2.25", "Something else.", "Another impact.")
+    for name, value in changes.items():
+        setattr(data, name, value)
+    return data
+
+
+def activity_values(activity_id: int) -> tuple:
+    a = reload(CpdActivity, activity_id)
+    return (a.done_on, a.title, str(a.hours), a.learned, a.impact, a.goal_id, [c.id for c in a.competences])
+
+
+def activity_links(page: str) -> dict[str, str]:
+    """The Change and Delete links on My CPD: their words (with the hidden title) -> where each goes."""
+    return {
+        words(text): href
+        for href, text in re.findall(r'<a href="(/cpd/activities/\d+/(?:edit|delete))">(.*?)</a>', page, re.S)
+    }
+
+
+def test_the_worker_changes_and_deletes_their_own_activity_and_the_ledger_says_so(people, goals):
+    worker, supervisor, manager, other, *_ = people
+    open_goal, *_ = goals
+    first, second = link_worker_competences(2)
+    activity = logged(worker, competence_ids=[first.id])
+    service.change_activity(
+        worker, activity, changed(done_on=date(2001, 2, 3), goal_id=open_goal.id, competence_ids=[second.id])
+    )
+    assert activity_values(activity.id) == (
+        date(2001, 2, 3),
+        "Workshop, corrected",
+        "2.25",
+        "Something else.",
+        "Another impact.",
+        open_goal.id,
+        [second.id],
+    )
+    details = {"activity_id": activity.id, "done_on": "2001-02-03", "hours": "2.25"}
+    assert audit_actions()[-1] == ("cpd.activity_changed", details)
+
+    service.delete_activity(worker, reload(CpdActivity, activity.id))
+    assert reload(CpdActivity, activity.id) is None
+    assert row_counts(CpdActivity)["cpd_activities"] == 0
+    assert db.session.scalar(select(func.count()).select_from(cpd_activity_competences)) == 0
+    assert audit_actions()[-1] == ("cpd.activity_deleted", details)
+
+
+def test_only_the_owner_changes_or_deletes_an_activity(people):
+    worker, supervisor, manager, other, *_ = people
+    activity = logged(worker)
+    before, values = row_counts(), activity_values(activity.id)
+    for someone in (other, supervisor, manager):
+        with pytest.raises(NotFound):
+            service.get_activity_or_404(someone, activity.id)
+        with pytest.raises(NotFound):
+            service.change_activity(someone, reload(CpdActivity, activity.id), changed())
+        with pytest.raises(NotFound):
+            service.delete_activity(someone, reload(CpdActivity, activity.id))
+    assert row_counts() == before and activity_values(activity.id) == values
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_worker_corrects_an_activity_on_the_add_form(client, auth, people, goals, headers):
+    worker, *_ = people
+    open_goal, *_ = goals
+    chosen = link_worker_competences(1)
+    activity = logged(worker, goal_id=open_goal.id, competence_ids=[chosen[0].id])
+    auth.login_as(worker)
+    listing = text_of(client.get("/cpd/", headers=headers))
+    assert activity_links(listing) == {
+        "Change Workshop": f"/cpd/activities/{activity.id}/edit",
+        "Delete Workshop": f"/cpd/activities/{activity.id}/delete",
+    }
+    path = f"/cpd/activities/{activity.id}/edit"
+    form = text_of(client.get(path, headers=headers))
+    assert "<html" in form and "<h1>Change a CPD activity</h1>" in form
+    assert f'action="{path}"' in form and 'value="Workshop"' in form and 'value="1.5"' in form
+    assert selected(form, "goal_id") == [str(open_goal.id)] and selected(form, "competence_ids") == [str(chosen[0].id)]
+
+    before = row_counts()
+    response = post_with_token(
+        client,
+        auth,
+        path,
+        activity_form(title="Workshop, corrected", hours="2.25", **date_fields("done_on", date(2024, 1, 2))),
+        headers=headers,
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/cpd/"
+    assert activity_values(activity.id) == (
+        date(2024, 1, 2),
+        "Workshop, corrected",
+        "2.25",
+        "How past trauma shapes the first meeting.",
+        "I now offer a choice of meeting place.",
+        None,
+        [],
+    )
+    after = row_counts()
+    assert after.pop("audit_ledger") == before.pop("audit_ledger") + 1
+    assert after.pop("cpd_activity_competences") == before.pop("cpd_activity_competences") - 1
+    assert after == before
+    page = words(text_of(client.get("/cpd/", headers=headers)))
+    assert "CPD activity changed" in page and f"{long_date(date(2024, 1, 2))} · 2.25 hours" in page
+
+
+def test_a_bad_correction_is_refused_next_to_the_field_and_nothing_is_written(client, auth, people):
+    worker, *_ = people
+    activity = logged(worker)
+    auth.login_as(worker)
+    before, values = row_counts(), activity_values(activity.id)
+    response = post_with_token(
+        client, auth, f"/cpd/activities/{activity.id}/edit", activity_form(**date_fields("done_on", date(1900, 1, 1)))
+    )
+    page = assert_error_shown(response, "done_on", "The date must be on or after 1 January 1980", anchor="done_on-day")
+    assert "<h1>Change a CPD activity</h1>" in page
+    assert row_counts() == before and activity_values(activity.id) == values
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_worker_deletes_an_activity_after_confirming(client, auth, people, headers):
+    worker, *_ = people
+    activity = logged(worker, competence_ids=[link_worker_competences(1)[0].id])
+    auth.login_as(worker)
+    path = f"/cpd/activities/{activity.id}/delete"
+    before = row_counts()
+    page = text_of(client.get(path, headers=headers))
+    assert "<html" in page and "<h1>Delete “Workshop”?</h1>" in page
+    assert f'<form method="post" action="{path}"' in page and "Delete activity" in page
+    assert row_counts() == before  # asking writes nothing
+
+    response = post_with_token(client, auth, path, {}, headers=headers)
+    assert response.status_code == 303 and response.headers["Location"] == "/cpd/"
+    after = row_counts()
+    assert (after["cpd_activities"], after["cpd_activity_competences"]) == (0, 0)
+    assert after["audit_ledger"] == before["audit_ledger"] + 1
+    page = text_of(client.get("/cpd/", headers=headers))
+    assert "CPD activity deleted: Workshop" in page and "No activities yet." in page and "No CPD logged yet." in page
+
+
+def test_someone_elses_activity_answers_404_and_is_left_alone(client, auth, people):
+    worker, supervisor, manager, other, *_ = people
+    activity = logged(worker)
+    auth.login_as(other)
+    before, values = row_counts(), activity_values(activity.id)
+    for path in (f"/cpd/activities/{activity.id}/edit", f"/cpd/activities/{activity.id}/delete"):
+        assert client.get(path).status_code == 404
+        assert post_with_token(client, auth, path, activity_form(title="Mine now")).status_code == 404
+    assert client.get("/cpd/activities/999999/edit").status_code == 404
+    assert row_counts() == before and activity_values(activity.id) == values
+
+
+def test_an_activity_is_part_of_an_appraisal_both_signed_when_it_was_logged_and_dated_before_it(people):
+    worker, supervisor, *_ = people
+    reviewed = logged(worker, "Reviewed", day=LAST_YEAR - timedelta(days=10))
+    on_the_day = logged(worker, "On the day", day=LAST_YEAR)
+    after_it = logged(worker, "After the appraisal", day=LAST_YEAR + timedelta(days=1))
+    appraisal = start(worker, supervisor, held_on=LAST_YEAR)
+    service.sign(worker, reload(Appraisal, appraisal.id))
+    activities = [reviewed, on_the_day, after_it]
+    assert service.signed_appraisals(activities) == {}  # one signature: not locked yet
+    appraisal = locked_appraisal_of(appraisal, supervisor)
+    late = logged(worker, "Logged after the signatures", day=LAST_YEAR - timedelta(days=20))
+    signed = service.signed_appraisals([*activities, late])
+    assert {a_id: a.id for a_id, a in signed.items()} == {reviewed.id: appraisal.id, on_the_day.id: appraisal.id}
+
+    before = row_counts()
+    for activity in (reviewed, on_the_day):
+        with pytest.raises(service.Signed) as error:
+            service.change_activity(worker, reload(CpdActivity, activity.id), changed())
+        assert error.value.message == (
+            f"This activity is part of your {LAST_YEAR.year} appraisal, which you and your appraiser have signed: "
+            "it cannot be changed or deleted"
+        )
+        with pytest.raises(service.Signed):
+            service.delete_activity(worker, reload(CpdActivity, activity.id))
+    assert row_counts() == before
+    # Those the appraisal did not review stay the worker's to mend.
+    service.change_activity(worker, reload(CpdActivity, after_it.id), changed())
+    service.delete_activity(worker, reload(CpdActivity, late.id))
+    assert count(CpdActivity) == 3
+
+
+def locked_appraisal_of(appraisal: Appraisal, appraiser: User) -> Appraisal:
+    service.sign(appraiser, reload(Appraisal, appraisal.id))
+    assert reload(Appraisal, appraisal.id).is_locked
+    return reload(Appraisal, appraisal.id)
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_an_activity_in_a_signed_appraisal_offers_no_change_and_refuses_one(client, auth, people, headers):
+    worker, supervisor, *_ = people
+    reviewed = logged(worker, "Reviewed", day=LAST_YEAR - timedelta(days=10))
+    mendable = logged(worker, "Mendable", day=TODAY)
+    appraisal = start(worker, supervisor, held_on=LAST_YEAR)
+    service.sign(worker, reload(Appraisal, appraisal.id))
+    locked_appraisal_of(appraisal, supervisor)
+    message = (
+        f"This activity is part of your {LAST_YEAR.year} appraisal, which you and your appraiser have signed: "
+        "it cannot be changed or deleted"
+    )
+    auth.login_as(worker)
+    listing = text_of(client.get("/cpd/", headers=headers))
+    assert activity_links(listing) == {
+        "Change Mendable": f"/cpd/activities/{mendable.id}/edit",
+        "Delete Mendable": f"/cpd/activities/{mendable.id}/delete",
+    }
+    card = listing.split("Reviewed</h3>", 1)[1].split('class="nhsuk-card cpd-activity"', 1)[0]
+    assert f"Part of your {LAST_YEAR.year} appraisal, signed by you and your appraiser" in words(card)
+
+    before, values = row_counts(), activity_values(reviewed.id)
+    for action, data in (("edit", activity_form(title="Rewritten")), ("delete", {})):
+        path = f"/cpd/activities/{reviewed.id}/{action}"
+        page = text_of(client.get(path, headers=headers))  # the address typed: it says why, with no button
+        assert message in page and '<form method="post" action="' + path not in page
+        response = post_with_token(client, auth, path, data, headers=headers)  # a page open from before
+        assert response.status_code == 422
+        page = text_of(response)
+        assert "<html" in page and "<title>Error: " in page
+        assert summary_links(page) == {message: "activity"} and 'id="activity"' in page
+        assert f'action="{path}"' not in page
+    assert row_counts() == before and activity_values(reviewed.id) == values
 
 
 # --- The Senior Engagement Worker's experience and formal learning -----------------------------------

@@ -121,6 +121,9 @@ def world(app, frameworks):
         ),
         "item_id": item.id,
         "appraisal_id": appraisal.id,
+        "activity_id": cpd_service.log_activity(
+            worker, cpd_service.ActivityInput(TODAY, "Workshop", "1.5", "What I learned", "Its impact")
+        ).id,
         "key": "link-worker",
         "kind": "other",
         # People, second factors and link pages.

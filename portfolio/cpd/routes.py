@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from ..access import role_required
 from ..errors import FieldError, Refusal, show_on_form, show_the_rest
+from ..evidence.forms import ConfirmForm
 from ..fields import choices
 from ..models import Role
 from ..rendering import render
@@ -28,10 +29,12 @@ worker_required = role_required(Role.WORKER)
 def index():
     """My CPD: hours per year, activities, appraisals."""
     appraisals = service.appraisals_of(current_user)
+    activities = service.activities_of(current_user)
     return render(
         "cpd/index.html",
         hours=service.hours_by_year(current_user),
-        activities=service.activities_of(current_user),
+        activities=activities,
+        signed=service.signed_appraisals(activities),
         appraisals=appraisals,
         this_years=service.this_years(appraisals),
     )
@@ -41,18 +44,8 @@ def index():
 @worker_required
 def new_activity():
     """Log a CPD activity: what, when, hours, what I learned and its impact."""
-    form = ActivityForm()
-    form.goal_id.choices = choices([(0, "None")] + [(g.id, g.description) for g in service.open_goals(current_user)])
-    form.competence_ids.choices = choices([(c.id, c.statement) for c in service.competences_for(current_user)])
-    activity = service.ActivityInput(
-        done_on=form.done_on.data,
-        title=form.title.data or "",
-        hours=form.hours.data or "",
-        learned=form.learned.data or "",
-        impact=form.impact.data or "",
-        goal_id=form.goal_id.data or None,
-        competence_ids=form.competence_ids.data or [],
-    )
+    form = _activity_form()
+    activity = _activity_input(form)
     if form.validate_on_submit():
         try:
             service.log_activity(current_user, activity, form_key=form.form_key.data)
@@ -63,7 +56,108 @@ def new_activity():
             return redirect(url_for(".index"), code=303)
     elif form.is_submitted() and not form.csrf_token.errors:
         show_the_rest(form, service.problems_of_activity(current_user, activity))
-    return render("cpd/activity.html", status=422 if form.errors else 200, form=form)
+    return _activity_page(form)
+
+
+@bp.route("/activities/<id:activity_id>/edit", methods=["GET", "POST"])
+@worker_required
+def edit_activity(activity_id: int):
+    """Correct a CPD activity (not one that is part of an appraisal signed by both)."""
+    activity = service.get_activity_or_404(current_user, activity_id)
+    form = _activity_form(activity)
+    signed = _signed(activity)
+    changes = _activity_input(form)
+    if signed is None and form.validate_on_submit():
+        try:
+            service.change_activity(current_user, activity, changes)
+        except service.Signed as error:  # signed meanwhile
+            signed = error.message
+        except FieldError as error:
+            show_on_form(form, error)
+        else:
+            flash("CPD activity changed", "success")
+            return redirect(url_for(".index"), code=303)
+    elif signed is None and form.is_submitted() and not form.csrf_token.errors:
+        show_the_rest(form, service.problems_of_activity(current_user, changes, activity))
+    return _activity_page(form, activity, signed)
+
+
+@bp.route("/activities/<id:activity_id>/delete", methods=["GET", "POST"])
+@worker_required
+def delete_activity(activity_id: int):
+    """Confirm, then delete a CPD activity (not one that is part of an appraisal signed by both)."""
+    activity = service.get_activity_or_404(current_user, activity_id)
+    title, form, signed = activity.title, ConfirmForm(), _signed(activity)
+    if signed is None and form.validate_on_submit():
+        try:
+            service.delete_activity(current_user, activity)
+        except service.Signed as error:  # signed meanwhile
+            signed = error.message
+        else:
+            flash(f"CPD activity deleted: {title}", "success")
+            return redirect(url_for(".index"), code=303)
+    refusal = Refusal(signed, "activity") if signed and form_posted() else None
+    return render(
+        "cpd/delete_activity.html",
+        status=422 if refusal else 200,
+        activity=activity,
+        form=form,
+        signed=signed,
+        refusal=refusal,
+    )
+
+
+def _signed(activity) -> str | None:
+    """Why the activity cannot be changed or deleted (part of an appraisal signed by both), or None."""
+    appraisal = service.signed_appraisals([activity]).get(activity.id)
+    return service.Signed(appraisal).message if appraisal is not None else None
+
+
+def _activity_form(activity=None) -> ActivityForm:
+    """The activity form, filled with ``activity`` (one being changed) and offering its goal and competences."""
+    data = None
+    if activity is not None:
+        data = {
+            "done_on": activity.done_on,
+            "title": activity.title,
+            "hours": f"{activity.hours.normalize():f}",
+            "learned": activity.learned,
+            "impact": activity.impact,
+            "goal_id": activity.goal_id or 0,
+            "competence_ids": [c.id for c in activity.competences],
+        }
+    form = ActivityForm(data=data)
+    goals = service.open_goals(current_user, activity)
+    form.goal_id.choices = choices([(0, "None")] + [(g.id, g.description) for g in goals])
+    competences = service.competences_for(current_user, activity)
+    form.competence_ids.choices = choices([(c.id, c.statement) for c in competences])
+    return form
+
+
+def _activity_input(form: ActivityForm) -> service.ActivityInput:
+    return service.ActivityInput(
+        done_on=form.done_on.data,
+        title=form.title.data or "",
+        hours=form.hours.data or "",
+        learned=form.learned.data or "",
+        impact=form.impact.data or "",
+        goal_id=form.goal_id.data or None,
+        competence_ids=form.competence_ids.data or [],
+    )
+
+
+def _activity_page(form: ActivityForm, activity=None, signed: str | None = None):
+    """The form to log (or change) an activity: 422 with its errors, or with a change refused because the
+    activity is part of a signed appraisal (said instead of the form)."""
+    refusal = Refusal(signed, "activity") if signed and form_posted() else None
+    return render(
+        "cpd/activity.html",
+        status=422 if form.errors or refusal else 200,
+        form=form,
+        activity=activity,
+        signed=signed,
+        refusal=refusal,
+    )
 
 
 @bp.route("/appraisals/new", methods=["GET", "POST"])

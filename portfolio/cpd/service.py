@@ -9,13 +9,13 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from flask import abort
-from sqlalchemy import Integer, Select, bindparam, extract, func, select
+from sqlalchemy import Integer, Select, and_, bindparam, extract, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency
 from ..audit import binders, ledger
 from ..clock import today
-from ..database import begin_write, lock_or_404
+from ..database import begin_write, lock_all, lock_or_404
 from ..errors import FieldError, Problems
 from ..evidence import anonymity
 from ..extensions import db
@@ -308,13 +308,17 @@ def parse_hours(text: str | None) -> Decimal:
     return hours.quantize(Decimal("0.01"))
 
 
-def open_goals(worker: User) -> list[CpdGoal]:
-    """The worker's goals that a CPD activity can count towards."""
+def open_goals(worker: User, keep: CpdActivity | None = None) -> list[CpdGoal]:
+    """The worker's goals that a CPD activity can count towards; with ``keep`` (an activity being changed), the
+    goal it counts towards already, open or not."""
+    which: ColumnElement[bool] = CpdGoal.status.in_([GoalStatus.OPEN, GoalStatus.IN_PROGRESS])
+    if keep is not None and keep.goal_id:
+        which = or_(which, CpdGoal.id == keep.goal_id)
     return list(
         db.session.scalars(
             select(CpdGoal)
             .join(Appraisal, Appraisal.id == CpdGoal.appraisal_id)
-            .where(Appraisal.worker_id == worker.id, CpdGoal.status.in_([GoalStatus.OPEN, GoalStatus.IN_PROGRESS]))
+            .where(Appraisal.worker_id == worker.id, which)
             .order_by(CpdGoal.target_on)
         )
     )
@@ -361,18 +365,23 @@ def log_activity(actor: User, data: ActivityInput, *, form_key: str | None = Non
     return activity
 
 
-def problems_of_activity(actor: User, data: ActivityInput) -> dict[str, str]:
-    """What :func:`log_activity` would refuse, field by field, writing nothing: for a form that refused a value
-    itself (a date that is not a date), so that its page names every problem at once."""
+def problems_of_activity(actor: User, data: ActivityInput, keep: CpdActivity | None = None) -> dict[str, str]:
+    """What :func:`log_activity` (or :func:`change_activity` of ``keep``) would refuse, field by field, writing
+    nothing: for a form that refused a value itself (a date that is not a date), so that its page names every
+    problem at once."""
     try:
-        _checked_activity(actor, data)
+        _checked_activity(actor, data, keep)
     except FieldError as error:
         return error.by_field()
     return {}
 
 
-def _checked_activity(actor: User, data: ActivityInput) -> tuple[str, Decimal, str, str, list[Competence]]:
+def _checked_activity(
+    actor: User, data: ActivityInput, keep: CpdActivity | None = None
+) -> tuple[str, Decimal, str, str, list[Competence]]:
     """An activity's values cleaned: its title, hours, what was learned, its impact and its competences.
+
+    ``keep``: the activity being changed, whose goal and competences stay allowed though closed or retired since.
 
     :raises FieldErrors: naming every field with a problem, in the form's order.
     """
@@ -398,18 +407,12 @@ def _checked_activity(actor: User, data: ActivityInput) -> tuple[str, Decimal, s
     impact = problems.check(lambda: _text(data.impact, "impact", "The impact"), "")
     if not impact and "impact" not in problems.errors:
         problems.add("impact", "Describe the impact on your practice")
-    if goal_id and goal_id not in {g.id for g in open_goals(actor)}:
+    if goal_id and goal_id not in {g.id for g in open_goals(actor, keep)}:
         problems.add("goal_id", "Choose one of your open CPD goals")
     competences: list[Competence] = []
     if competence_ids:
         competences = list(
-            db.session.scalars(
-                select(Competence).where(
-                    Competence.id.in_(competence_ids),
-                    Competence.framework_id == actor.framework_id,
-                    Competence.retired_at.is_(None),
-                )
-            )
+            db.session.scalars(select(Competence).where(Competence.id.in_(competence_ids), _linkable(actor, keep)))
         )
         if len(competences) != len(set(competence_ids)):
             problems.add("competence_ids", "Choose competences from your framework")
@@ -417,15 +420,17 @@ def _checked_activity(actor: User, data: ActivityInput) -> tuple[str, Decimal, s
     return title, amount, learned, impact, competences
 
 
-def competences_for(worker: User) -> list[Competence]:
-    """The competences of the worker's framework, to link activities to."""
-    return list(
-        db.session.scalars(
-            select(Competence)
-            .where(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
-            .order_by(Competence.position)
-        )
-    )
+def _linkable(worker: User, keep: CpdActivity | None = None) -> ColumnElement[bool]:
+    """The competences an activity can be linked to: its worker's framework's current ones, and with ``keep`` (an
+    activity being changed) those it is linked to already."""
+    current = and_(Competence.framework_id == worker.framework_id, Competence.retired_at.is_(None))
+    kept = [c.id for c in keep.competences] if keep is not None else []
+    return or_(current, Competence.id.in_(kept)) if kept else current
+
+
+def competences_for(worker: User, keep: CpdActivity | None = None) -> list[Competence]:
+    """The competences of the worker's framework, to link activities to (with ``keep``'s own, see :func:`_linkable`)."""
+    return list(db.session.scalars(select(Competence).where(_linkable(worker, keep)).order_by(Competence.position)))
 
 
 def activities_of(worker: User) -> list[CpdActivity]:
@@ -449,3 +454,113 @@ def hours_by_year(worker: User) -> list[tuple[int, Decimal]]:
         .order_by(year.desc())
     ).all()
     return [(int(y), Decimal(h).quantize(Decimal("0.01"))) for y, h in rows]
+
+
+# --- Changing and deleting an activity -----------------------------------------------------
+
+
+class Signed(FieldError):
+    """The activity is part of an appraisal both have signed: it stays as it was."""
+
+    def __init__(self, appraisal: Appraisal):
+        super().__init__(
+            "activity",
+            f"This activity is part of your {appraisal.year} appraisal, which you and your appraiser have signed: "
+            "it cannot be changed or deleted",
+        )
+
+
+def get_activity_or_404(actor: User, activity_id: int) -> CpdActivity:
+    """One of the actor's own CPD activities.
+
+    :raises 404: for anyone else's, as for a missing one.
+    """
+    activity = db.session.get(CpdActivity, activity_id)
+    if activity is None or activity.worker_id != actor.id:
+        abort(404)
+    return activity
+
+
+def signed_appraisals(activities: list[CpdActivity]) -> dict[int, Appraisal]:
+    """Activity id -> the appraisal, signed by both, that each activity is part of (one query).
+
+    No signature binds an activity's own words (:func:`signed_content_hash` and the ledger bind the appraisal's
+    texts and plan); what an appraisal reviews is the CPD log up to its date. So an activity is part of an appraisal
+    signed by both when it was done on or before the appraisal's date and was already in the log when the
+    appraisal was locked (its later signature). Activities logged after that stay the worker's to mend.
+    """
+    if not activities:
+        return {}
+    rows = db.session.execute(
+        select(CpdActivity.id, Appraisal)
+        .join(
+            Appraisal,
+            and_(
+                Appraisal.worker_id == CpdActivity.worker_id,
+                Appraisal.held_on >= CpdActivity.done_on,
+                Appraisal.worker_signed_at.is_not(None),
+                Appraisal.appraiser_signed_at.is_not(None),
+                or_(
+                    Appraisal.worker_signed_at >= CpdActivity.created_at,
+                    Appraisal.appraiser_signed_at >= CpdActivity.created_at,
+                ),
+            ),
+        )
+        .where(CpdActivity.id.in_([a.id for a in activities]))
+        .order_by(Appraisal.held_on.desc())
+    )
+    return {activity_id: appraisal for activity_id, appraisal in rows}  # the earliest appraisal wins
+
+
+def _locked_activity(actor: User, activity: CpdActivity) -> CpdActivity:
+    """The activity under a write lock, with the worker's appraisals that could hold it (so that a signature cannot
+    land between the check and the change).
+
+    :raises Signed: when it is part of an appraisal signed by both (the transaction is rolled back).
+    """
+    begin_write()
+    activity = lock_or_404(CpdActivity, activity.id)
+    if activity.worker_id != actor.id:
+        db.session.rollback()
+        abort(404)
+    lock_all(
+        select(Appraisal)
+        .where(Appraisal.worker_id == activity.worker_id, Appraisal.held_on >= activity.done_on)
+        .order_by(Appraisal.id)
+    )
+    if signed := signed_appraisals([activity]).get(activity.id):
+        db.session.rollback()
+        raise Signed(signed)
+    return activity
+
+
+def change_activity(actor: User, activity: CpdActivity, data: ActivityInput) -> CpdActivity:
+    """Correct one of the actor's CPD activities.
+
+    :raises FieldErrors: as :func:`log_activity` does; :raises Signed: when it is part of a signed appraisal.
+    """
+    title, amount, learned, impact, competences = _checked_activity(actor, data, activity)
+    activity = _locked_activity(actor, activity)
+    assert data.done_on is not None  # checked above
+    activity.done_on, activity.title, activity.hours = data.done_on, title, amount
+    activity.learned, activity.impact, activity.goal_id = learned, impact, data.goal_id or None
+    activity.competences = [db.session.merge(c) for c in competences]
+    ledger.record(actor, "cpd.activity_changed", f"user:{activity.worker_id}", **_ledger_details(activity))
+    db.session.commit()
+    return activity
+
+
+def delete_activity(actor: User, activity: CpdActivity) -> None:
+    """Delete one of the actor's CPD activities with its links to competences.
+
+    :raises Signed: when it is part of a signed appraisal (nothing written).
+    """
+    activity = _locked_activity(actor, activity)
+    ledger.record(actor, "cpd.activity_deleted", f"user:{activity.worker_id}", **_ledger_details(activity))
+    db.session.delete(activity)
+    db.session.commit()
+
+
+def _ledger_details(activity: CpdActivity) -> dict[str, object]:
+    """What the ledger says of an activity: no words of the worker's, only its id, date and hours."""
+    return {"activity_id": activity.id, "done_on": activity.done_on.isoformat(), "hours": str(activity.hours)}
