@@ -4,7 +4,7 @@ competence: it says what to do instead."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -12,8 +12,8 @@ from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceFile, EvidenceKind, EvidenceLink, EvidenceStatus, Role
-from tests.factories import assign, competence, make_user, tier
-from tests.pages import text_of, words
+from tests.factories import TODAY, assign, competence, make_user, tier
+from tests.pages import long_date, text_of, words
 
 
 @pytest.fixture
@@ -142,6 +142,24 @@ def test_the_submit_page_of_a_worker_without_a_supervisor_says_who_will_see_it(c
     assert "Your supervisors will see" not in page
     assert "You have no supervisor yet: the item waits for review until a manager assigns you one" in words(page)
     assert 'id="submit"' in page  # it may still be sent: it waits in the queue of whoever is assigned
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_submit_page_of_a_worker_whose_supervision_starts_later_says_when(client, auth, worker, headers):
+    """Found by a review: a worker assigned a supervisor from next month read 'You have no supervisor yet'."""
+    evidence = draft(worker, "PS-LW-01")
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    later = make_user(Role.SUPERVISOR, name="Lou Later")
+    starts = TODAY + timedelta(days=20)
+    assign(later, worker, starts + timedelta(days=30))
+    assign(sam, worker, starts)  # the sooner of the two
+    auth.login_as(worker)
+    page = words(text_of(client.get(f"/portfolio/{evidence.id}/submit", headers=headers)))
+    assert (
+        f"Your supervision with Sam Supervisor starts on {long_date(starts)}: the item waits for review until then"
+        in page
+    )
+    assert "no supervisor yet" not in page and "Your supervisors will see" not in page
 
 
 @pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])

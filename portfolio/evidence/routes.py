@@ -414,6 +414,7 @@ def submit(evidence_id: int):
             flash("Submitted for review", "success")
             return redirect(url_for(".show", evidence_id=evidence.id), code=303)
     status = 422 if form.errors or refusal else 200
+    supervised, upcoming = service.who_reviews(current_user, clock.today())
     return render(
         "evidence/submit.html",
         status=status,
@@ -421,7 +422,8 @@ def submit(evidence_id: int):
         form=form,
         findings=findings,
         refusal=refusal,
-        supervised=bool(service.supervisors_of(current_user, clock.today())),
+        supervised=supervised,
+        upcoming=upcoming,
     )
 
 

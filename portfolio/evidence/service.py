@@ -36,6 +36,7 @@ from ..models import (
     NoteReview,
     Role,
     SupervisionAction,
+    SupervisionAssignment,
     Tier,
     User,
     utcnow,
@@ -153,6 +154,14 @@ class AnonymityCheckNeeded(FieldError):
 def supervisors_of(worker: User, on: date | None = None) -> list[User]:
     """The worker's supervisors: those assigned on ``on``, or ever if ``on`` is None."""
     return supervision.supervisors_of(worker.id, on)
+
+
+def who_reviews(worker: User, on: date) -> tuple[bool, SupervisionAssignment | None]:
+    """Whether the worker has a supervisor on ``on`` and, when not, the supervision that starts later (if one
+    does): what an item sent today waits for."""
+    if supervision.supervisors_of(worker.id, on):
+        return True, None
+    return False, supervision.next_supervision(worker.id, on)
 
 
 def _clean_input(

@@ -81,6 +81,18 @@ def supervisors_of(worker_id: int, on: date | None = None) -> list[User]:
     return list(db.session.scalars(_supervisors_statement(on is not None), parameters))
 
 
+def next_supervision(worker_id: int, on: date) -> SupervisionAssignment | None:
+    """The worker's supervision that begins soonest after ``on`` (with its supervisor), if any: what a worker with
+    no supervisor today waits for."""
+    return db.session.scalar(
+        select(SupervisionAssignment)
+        .where(SupervisionAssignment.worker_id == worker_id, SupervisionAssignment.starts_on > on)
+        .options(db.joinedload(SupervisionAssignment.supervisor))
+        .order_by(SupervisionAssignment.starts_on, SupervisionAssignment.id)
+        .limit(1)
+    )
+
+
 @functools.cache
 def _supervisors_statement(on_a_day: bool) -> Select:
     """Built once per process (the worker's home and the forms that name a supervisor ask for it).
