@@ -822,6 +822,31 @@ def test_not_accepted_needs_a_comment(client, auth, frameworks):
     assert row_counts() == before
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_an_over_long_comment_does_not_hide_the_rows_problems(client, auth, frameworks, headers):
+    """Found by a helper: the form refused the long comment itself, so the competences' problems came a round
+    later. The service's dry run names them in the same answer."""
+    s = scene()
+    auth.login_as(s.supervisor)
+    before = row_counts()
+    response = post_decision(
+        client,
+        auth,
+        s.submission,
+        {s.first.id: None, s.second.id: "not-accepted"},
+        outcome="returned",
+        comment="x" * 5001,
+        headers=headers,
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<html" in page
+    assert error_next_to(page, "comment") == "Error: The comment must be 5,000 characters or fewer"
+    assert error_next_to(page, f"competence-{s.first.id}") == "Error: Choose accepted or not accepted"
+    assert "Explain why this competence is not accepted" in error_next_to(page, f"reason-{s.second.id}")
+    assert row_counts() == before
+
+
 def test_sign_off_needs_at_least_one_accepted(client, auth, frameworks):
     s = scene()
     auth.login_as(s.supervisor)

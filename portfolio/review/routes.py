@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from .. import paging
 from ..access import role_required
-from ..errors import FieldError, Refusal, show_on_form
+from ..errors import FieldError, Refusal, show_on_form, show_the_rest
 from ..evidence import files
 from ..evidence import service as evidence_service
 from ..models import DecisionOutcome, EvidenceKind, NoteOutcome, Role
@@ -79,8 +79,9 @@ def decide(submission_id: int):
     conflict = None
     accepting_all = _accepting_all()
     # "Accept all" only fills the choices in: the form comes back as typed, and the supervisor still signs off.
-    if form.validate_on_submit() and not accepting_all:
-        outcome = DecisionOutcome(form.outcome.data) if form.outcome.data else None
+    valid = form.validate_on_submit()
+    outcome = next((o for o in DecisionOutcome if o.value == form.outcome.data), None)  # None: not chosen, or junk
+    if valid and not accepting_all:
         try:
             decision = service.decide(
                 current_user,
@@ -99,6 +100,11 @@ def decide(submission_id: int):
             if following is not None:
                 return redirect(url_for(".decide", submission_id=following.id), code=303)
             return redirect(url_for(".queue"), code=303)
+    elif form.errors and not accepting_all:  # the form refused a value itself: the rows' problems too, at once
+        show_the_rest(
+            form,
+            service.problems_of_decision(evidence, outcome, form.comment.data or "", _outcomes_from(form, evidence)),
+        )
     return render(
         "review/decide.html",
         "decision_form" if conflict else None,

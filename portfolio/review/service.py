@@ -599,6 +599,18 @@ def decision_field(row: int, name: str) -> str:
     return f"decisions-{row}-{name}"
 
 
+def problems_of_decision(
+    evidence: Evidence, outcome: DecisionOutcome | None, comment: str, outcomes: dict[int, CompetenceOutcome]
+) -> dict[str, str]:
+    """What :func:`check_decision` would refuse, field by field, writing nothing: for a form that refused a value
+    itself (an over-long comment), so that its page names the rows' problems in the same answer."""
+    try:
+        check_decision(evidence, outcome, _clean_comment(comment), outcomes)
+    except InvalidDecision as error:
+        return error.by_field()
+    return {}
+
+
 def check_decision(
     evidence: Evidence, outcome: DecisionOutcome | None, comment: str, outcomes: dict[int, CompetenceOutcome]
 ) -> None:
