@@ -339,7 +339,7 @@ def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, au
     page = assert_error_shown(
         response,
         "goals-1-target_on",
-        "The target date must be on or after the date of the appraisal",
+        "The target date of goal 2 must be on or after the date of the appraisal",
         anchor="goals-1-target_on-day",
     )
     assert 'id="goals-0-target_on-error"' not in page
@@ -356,25 +356,25 @@ def test_a_goal_dated_before_the_appraisal_is_refused_next_to_its_row(client, au
         pytest.param(
             ("", "Shadow the lead", THIS_YEAR + timedelta(days=9), "open"),
             "goals-0-description",
-            "Enter the goal",
+            "Enter what goal 1 is",
             id="method-without-goal",
         ),
         pytest.param(
             ("", "", THIS_YEAR + timedelta(days=9), "open"),
             "goals-0-description",
-            "Enter the goal",
+            "Enter what goal 1 is",
             id="date-without-goal",
         ),
         pytest.param(
             ("Lead a walking group", "Shadow the lead", None, "open"),
             "goals-0-target_on",
-            "Enter the target date",
+            "Enter the target date of goal 1",
             id="goal-without-date",
         ),
         pytest.param(
             ("x" * 501, "", THIS_YEAR + timedelta(days=9), "open"),
             "goals-0-description",
-            "The goal and its method must be 500 characters or fewer each",
+            "Goal 1 and its method must be 500 characters or fewer each",
             id="goal-too-long",
         ),
     ],
@@ -386,6 +386,36 @@ def test_half_filled_goal_rows_are_refused(client, auth, people, row, field, mes
     before = row_counts()
     response = post_with_token(client, auth, f"/cpd/appraisals/{appraisal.id}", appraisal_form(row))
     assert_error_shown(response, field, message, anchor=field + ("-day" if field.endswith("target_on") else ""))
+    assert row_counts() == before
+    assert plan(appraisal.id) == []
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_every_goal_row_problem_is_named_at_once_with_its_goal(client, auth, people, headers):
+    """Found by a helper: the plan said "Enter the target date" for one goal at a time, without saying which."""
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor)
+    auth.login_as(worker)
+    before = row_counts()
+    response = post_with_token(
+        client,
+        auth,
+        f"/cpd/appraisals/{appraisal.id}",
+        appraisal_form(
+            ("Lead a walking group", "Shadow", None, "open"),
+            ("", "E-learning", THIS_YEAR + timedelta(days=9), "open"),
+            ("Trauma-informed practice", "", THIS_YEAR - timedelta(days=1), "open"),
+        ),
+        headers=headers,
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<html" in page
+    assert error_next_to(page, "goals-0-target_on") == "Error: Enter the target date of goal 1"
+    assert error_next_to(page, "goals-1-description") == "Error: Enter what goal 2 is"
+    assert error_next_to(page, "goals-2-target_on") == (
+        "Error: The target date of goal 3 must be on or after the date of the appraisal"
+    )
     assert row_counts() == before
     assert plan(appraisal.id) == []
 

@@ -118,29 +118,38 @@ def _text(value: str | None, field: str, label: str) -> str:
     return value
 
 
-def _goals(held_on: date, rows: list[GoalInput]) -> list[tuple[str, str, date, GoalStatus]]:
-    """Check the plan's goal rows: blank rows are ignored, half-filled ones refused."""
+def _goals(held_on: date, rows: list[GoalInput], problems: Problems) -> list[tuple[str, str, date, GoalStatus]]:
+    """Check the plan's goal rows: blank rows are ignored, half-filled ones refused. Every row's problems go in
+    ``problems``, each naming its goal ("goal 2"): the error summary lists them together."""
     goals = []
     for index, row in enumerate(rows):
         description, method = " ".join((row.description or "").split()), " ".join((row.method or "").split())
         if not description and not method and row.target_on is None:
             continue
-        prefix = f"goals-{index}-"
+        prefix, goal = f"goals-{index}-", f"goal {index + 1}"
+        found = len(problems.errors)
         if not description:
-            raise FieldError(prefix + "description", "Enter the goal")
-        if len(description) > 500 or len(method) > 500:
-            raise FieldError(prefix + "description", "The goal and its method must be 500 characters or fewer each")
-        anonymity.require_anonymous(prefix + "description", "The goal", description)
-        anonymity.require_anonymous(prefix + "method", "The method", method)
+            problems.add(prefix + "description", f"Enter what {goal} is")
+        elif len(description) > 500 or len(method) > 500:
+            problems.add(
+                prefix + "description", f"{goal.capitalize()} and its method must be 500 characters or fewer each"
+            )
+        for name, label, text in (
+            (prefix + "description", goal.capitalize(), description),
+            (prefix + "method", f"The method of {goal}", method),
+        ):
+            problems.check(functools.partial(anonymity.require_anonymous, name, label, text), None)
         if row.target_on is None:
-            raise FieldError(prefix + "target_on", "Enter the target date")
-        if row.target_on < held_on:
-            raise FieldError(prefix + "target_on", "The target date must be on or after the date of the appraisal")
-        try:
-            status = GoalStatus(row.status or "open")
-        except ValueError:
-            raise FieldError(prefix + "status", "Choose the goal’s status") from None
-        goals.append((description, method, row.target_on, status))
+            problems.add(prefix + "target_on", f"Enter the target date of {goal}")
+        elif row.target_on < held_on:
+            problems.add(
+                prefix + "target_on", f"The target date of {goal} must be on or after the date of the appraisal"
+            )
+        status = next((s for s in GoalStatus if s.value == (row.status or "open")), None)
+        if status is None:
+            problems.add(prefix + "status", f"Choose the status of {goal}")
+        if len(problems.errors) == found and row.target_on is not None and status is not None:
+            goals.append((description, method, row.target_on, status))
     return goals
 
 
@@ -208,12 +217,14 @@ def update_appraisal(
         abort(404)
     if appraisal.is_locked:
         raise FieldError("review", "This appraisal is signed by both of you and locked")
+    problems = Problems()  # every field's and every goal's problem in one answer, in the page's order
     values = {
-        "review": _text(review, "review", "The review"),
-        "objectives": _text(objectives, "objectives", "The objectives"),
-        "learning_needs": _text(learning_needs, "learning_needs", "The learning needs"),
+        "review": problems.check(lambda: _text(review, "review", "The review"), ""),
+        "objectives": problems.check(lambda: _text(objectives, "objectives", "The objectives"), ""),
+        "learning_needs": problems.check(lambda: _text(learning_needs, "learning_needs", "The learning needs"), ""),
     }
-    plan = _goals(appraisal.held_on, goals)
+    plan = _goals(appraisal.held_on, goals, problems)
+    problems.raise_if_any()
     begin_write()
     appraisal = lock_or_404(Appraisal, appraisal.id)
     if appraisal.is_locked:
