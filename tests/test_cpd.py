@@ -20,6 +20,7 @@ from portfolio.models import (
     AuditEntry,
     Competence,
     CpdActivity,
+    CpdGoal,
     Framework,
     GoalStatus,
     Requirement,
@@ -798,6 +799,47 @@ def goals(people):
     return mine["Trauma-informed practice"], mine["Safeguarding level 3"], reload(Appraisal, theirs.id).goals[0]
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_an_appraisal_whose_goal_an_activity_counts_towards_can_still_be_changed(client, auth, people, goals, headers):
+    """Found by a review: saving the appraisal replaced its goals, and an activity pointing at one of them made
+    the save fail (a 500). Goals are changed in place: the activity keeps counting towards the same goal."""
+    worker, supervisor, *_ = people
+    open_goal, achieved, _ = goals
+    service.log_activity(
+        reload(User, worker.id),
+        service.ActivityInput(
+            done_on=TODAY,
+            title="Trauma-informed practice workshop",
+            hours="1.5",
+            learned="How past trauma shapes the first meeting.",
+            impact="I now offer a choice of meeting place.",
+            goal_id=open_goal.id,
+            competence_ids=[],
+        ),
+    )
+    auth.login_as(worker)
+    response = post_with_token(
+        client,
+        auth,
+        f"/cpd/appraisals/{open_goal.appraisal_id}",
+        appraisal_form(
+            ("Trauma-informed practice", "Workshop and reading", THIS_YEAR + timedelta(days=200), "achieved"),
+            ("Safeguarding level 3", "Course", THIS_YEAR + timedelta(days=100), "achieved"),
+            ("Lead a walking group", "Shadow", THIS_YEAR + timedelta(days=90), "open"),
+        ),
+        headers=headers,
+    )
+    assert response.status_code == 303, response.status_code
+    [activity] = db.session.scalars(select(CpdActivity)).all()
+    kept = reload(CpdGoal, activity.goal_id)
+    assert (kept.id, kept.method, kept.status) == (open_goal.id, "Workshop and reading", GoalStatus.ACHIEVED)
+    assert [g.description for g in reload(Appraisal, open_goal.appraisal_id).goals] == [
+        "Trauma-informed practice",
+        "Safeguarding level 3",
+        "Lead a walking group",
+    ]
+
+
 def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people, goals):
     worker, *_ = people
     open_goal, *_ = goals
@@ -1230,6 +1272,33 @@ def test_an_activity_is_part_of_an_appraisal_both_signed_when_it_was_logged_and_
     service.change_activity(worker, reload(CpdActivity, after_it.id), changed())
     service.delete_activity(worker, reload(CpdActivity, late.id))
     assert count(CpdActivity) == 3
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_an_activity_cannot_be_moved_into_a_signed_appraisal(client, auth, people, headers):
+    """Found by a review: an activity logged before the signatures but dated after the appraisal could be re-dated
+    into it, and so become part of a record both had signed without it."""
+    worker, supervisor, *_ = people
+    after_it = logged(worker, "After the appraisal", day=LAST_YEAR + timedelta(days=1))
+    appraisal = start(worker, supervisor, held_on=LAST_YEAR)
+    service.sign(worker, reload(Appraisal, appraisal.id))
+    locked_appraisal_of(appraisal, supervisor)
+    late = logged(worker, "Logged after the signatures", day=TODAY)
+    auth.login_as(worker)
+    before, values = row_counts(), activity_values(after_it.id)
+    path = f"/cpd/activities/{after_it.id}/edit"
+    response = post_with_token(
+        client, auth, path, activity_form(**date_fields("done_on", LAST_YEAR - timedelta(days=3))), headers=headers
+    )
+    assert response.status_code == 422
+    assert error_next_to(text_of(response), "done_on") == (
+        f"Error: Your {LAST_YEAR.year} appraisal, which you and your appraiser have signed, reviewed your CPD up to "
+        f"{long_date(LAST_YEAR)}: the date must be after it"
+    )
+    assert row_counts() == before and activity_values(after_it.id) == values
+    # Logged after the signatures, it was never in what they read: its date is the worker's to mend.
+    service.change_activity(worker, reload(CpdActivity, late.id), changed(done_on=LAST_YEAR - timedelta(days=3)))
+    assert reload(CpdActivity, late.id).done_on == LAST_YEAR - timedelta(days=3)
 
 
 def locked_appraisal_of(appraisal: Appraisal, appraiser: User) -> Appraisal:

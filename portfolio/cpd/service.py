@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from flask import abort
-from sqlalchemy import Integer, Select, and_, bindparam, extract, func, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, extract, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency
@@ -232,15 +232,33 @@ def update_appraisal(
         raise FieldError("review", "This appraisal is signed by both of you and locked")
     for name, value in values.items():
         setattr(appraisal, name, value)
-    carried = {g.description: g.carried_from_id for g in appraisal.goals}
-    appraisal.goals = [
-        CpdGoal(description=d, method=m, target_on=t, status=s, carried_from_id=carried.get(d)) for d, m, t, s in plan
-    ]
+    appraisal.goals = _plan_in_place(appraisal.goals, plan)
     appraisal.worker_signed_at = appraisal.appraiser_signed_at = None
     # Every change to an appraisal is in the ledger, so the signed content can be checked later.
     ledger.record(actor, "appraisal.changed", f"user:{appraisal.worker_id}", binds=appraisal, appraisal_id=appraisal.id)
     db.session.commit()
     return appraisal
+
+
+def _plan_in_place(goals: list[CpdGoal], plan: list[tuple[str, str, date, GoalStatus]]) -> list[CpdGoal]:
+    """The plan's goals, changing the existing ones in place: activities count towards a goal, and next year's
+    goals are carried from it, by its id, so a goal kept (the same words) keeps its id, with its method, date and
+    status as now written. Other words make another goal: one taken out of the plan is deleted, and what counted
+    towards it (or was carried from it) points at nothing rather than at a goal it was never about."""
+    unused = list(goals)
+    result = []
+    for description, method, target_on, status in plan:
+        goal = next((g for g in unused if g.description == description), None)
+        if goal is None:
+            goal = CpdGoal(description=description)
+        else:
+            unused.remove(goal)
+        goal.method, goal.target_on, goal.status = method, target_on, status
+        result.append(goal)
+    if removed := [g.id for g in unused if g.id is not None]:
+        db.session.execute(update(CpdActivity).where(CpdActivity.goal_id.in_(removed)).values(goal_id=None))
+        db.session.execute(update(CpdGoal).where(CpdGoal.carried_from_id.in_(removed)).values(carried_from_id=None))
+    return result
 
 
 APPRAISAL_CHANGED = "The appraisal changed after you opened it: read it again, then sign"
@@ -492,6 +510,18 @@ def get_activity_or_404(actor: User, activity_id: int) -> CpdActivity:
     return activity
 
 
+def _reviews(worker_id, done_on, logged_at) -> ColumnElement[bool]:
+    """On Appraisal: signed by both, of the worker, and reviewing an activity done on ``done_on`` and logged at
+    ``logged_at`` (columns or values): see :func:`signed_appraisals`."""
+    return and_(
+        Appraisal.worker_id == worker_id,
+        Appraisal.held_on >= done_on,
+        Appraisal.worker_signed_at.is_not(None),
+        Appraisal.appraiser_signed_at.is_not(None),
+        or_(Appraisal.worker_signed_at >= logged_at, Appraisal.appraiser_signed_at >= logged_at),
+    )
+
+
 def signed_appraisals(activities: list[CpdActivity]) -> dict[int, Appraisal]:
     """Activity id -> the appraisal, signed by both, that each activity is part of (one query).
 
@@ -504,44 +534,46 @@ def signed_appraisals(activities: list[CpdActivity]) -> dict[int, Appraisal]:
         return {}
     rows = db.session.execute(
         select(CpdActivity.id, Appraisal)
-        .join(
-            Appraisal,
-            and_(
-                Appraisal.worker_id == CpdActivity.worker_id,
-                Appraisal.held_on >= CpdActivity.done_on,
-                Appraisal.worker_signed_at.is_not(None),
-                Appraisal.appraiser_signed_at.is_not(None),
-                or_(
-                    Appraisal.worker_signed_at >= CpdActivity.created_at,
-                    Appraisal.appraiser_signed_at >= CpdActivity.created_at,
-                ),
-            ),
-        )
+        .join(Appraisal, _reviews(CpdActivity.worker_id, CpdActivity.done_on, CpdActivity.created_at))
         .where(CpdActivity.id.in_([a.id for a in activities]))
         .order_by(Appraisal.held_on.desc())
     )
     return {activity_id: appraisal for activity_id, appraisal in rows}  # the earliest appraisal wins
 
 
-def _locked_activity(actor: User, activity: CpdActivity) -> CpdActivity:
-    """The activity under a write lock, with the worker's appraisals that could hold it (so that a signature cannot
-    land between the check and the change).
+def _locked_activity(actor: User, activity: CpdActivity, moved_to: date | None = None) -> CpdActivity:
+    """The activity under a write lock, after the worker's appraisals (so that a signature cannot land between the
+    check and the change).
 
-    :raises Signed: when it is part of an appraisal signed by both (the transaction is rolled back).
+    The appraisals first, in id order, then the activity: :func:`update_appraisal` locks its appraisal before the
+    activities counting towards its goals, so neither waits for the other.
+
+    :raises Signed: when it is part of an appraisal signed by both; :raises FieldError: on ``done_on`` when
+        ``moved_to`` would put it in one (the transaction is rolled back).
     """
     begin_write()
+    lock_all(select(Appraisal).where(Appraisal.worker_id == actor.id).order_by(Appraisal.id))
     activity = lock_or_404(CpdActivity, activity.id)
     if activity.worker_id != actor.id:
         db.session.rollback()
         abort(404)
-    lock_all(
-        select(Appraisal)
-        .where(Appraisal.worker_id == activity.worker_id, Appraisal.held_on >= activity.done_on)
-        .order_by(Appraisal.id)
-    )
     if signed := signed_appraisals([activity]).get(activity.id):
         db.session.rollback()
         raise Signed(signed)
+    if moved_to is not None and (
+        reviewed := db.session.scalar(
+            select(Appraisal)
+            .where(_reviews(actor.id, moved_to, activity.created_at))
+            .order_by(Appraisal.held_on.desc())
+            .limit(1)
+        )
+    ):
+        db.session.rollback()
+        raise FieldError(
+            "done_on",
+            f"Your {reviewed.year} appraisal, which you and your appraiser have signed, reviewed your CPD up to "
+            f"{long_date(reviewed.held_on)}: the date must be after it",
+        )
     return activity
 
 
@@ -551,7 +583,7 @@ def change_activity(actor: User, activity: CpdActivity, data: ActivityInput) -> 
     :raises FieldErrors: as :func:`log_activity` does; :raises Signed: when it is part of a signed appraisal.
     """
     title, amount, learned, impact, competences = _checked_activity(actor, data, activity)
-    activity = _locked_activity(actor, activity)
+    activity = _locked_activity(actor, activity, moved_to=data.done_on)
     assert data.done_on is not None  # checked above
     activity.done_on, activity.title, activity.hours = data.done_on, title, amount
     activity.learned, activity.impact, activity.goal_id = learned, impact, data.goal_id or None
