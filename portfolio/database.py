@@ -233,7 +233,12 @@ def take_turns(lock_id: int) -> None:
 
 
 # The ids take_turns is called with, one per rule (any constants, told apart from each other).
-TURNS = {"audit ledger": 7_270_001, "credential status index": 7_270_002, "framework import": 7_270_003}
+TURNS = {
+    "audit ledger": 7_270_001,
+    "credential status index": 7_270_002,
+    "framework import": 7_270_003,
+    "training catalogue": 7_270_004,
+}
 
 
 def insert_missing(model: type[Base], values: Mapping[str, Any], unique: Sequence[str]) -> None:

@@ -677,3 +677,12 @@ def test_unknown_second_tier_of_a_shared_list_is_rejected(app, tmp_path):
     with pytest.raises(FrameworkDataError, match="unknown tier 'psychosocial'"):
         loader.load_file(path)
     assert set(row_counts().values()) == {0}
+
+
+def test_every_load_takes_the_imports_turn_the_command_lines_too(frameworks, monkeypatch):
+    """Found by a review: a load from the command line did not take the turn a tier change waits for (people
+    service), so on PostgreSQL a worker could be given a tier of a version that load was replacing."""
+    taken: list[int] = []
+    monkeypatch.setattr(loader, "take_turns", taken.append)
+    loader.load_file(loader.DATA_FOLDER / "link-worker.yaml")  # the same file: nothing new, the turn taken still
+    assert taken == [loader.TURNS["framework import"]]

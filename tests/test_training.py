@@ -19,13 +19,14 @@ from portfolio.progress import versions
 from portfolio.progress.service import add_months
 from portfolio.training import service
 from portfolio.training.service import TrainingStatus
-from tests.conftest import post_with_token
+from tests.conftest import csrf_token, post_with_token
 from tests.factories import PASSWORD_HASH, PDF, TODAY, certificate, course, make_user, many_users, tier
 from tests.pages import (
     count,
     date_fields,
     error_next_to,
     error_summary,
+    form_key,
     link_buttons,
     long_date,
     options,
@@ -315,6 +316,11 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     db.session.expire_all()
     assert db.session.get(TrainingItem, lone.id).retired_at is not None
     assert db.session.get(Evidence, matched.id).training_item_id == lone.id
+    # A second click of the button (or another manager's) is told it is done, not "Page not found".
+    ledger_rows = count(AuditEntry)
+    again = post_with_token(client, auth, f"/training/items/{lone.id}/retire", {})
+    assert again.status_code == 303 and again.headers["Location"] == "/training/link-worker/"
+    assert count(AuditEntry) == ledger_rows  # retired once
     page = text_of(client.get("/training/link-worker/"))
     assert "Retired: Lone working" in page
     assert [row[0] for row in catalogue_rows(page)] == ["Safeguarding adults level 3", "Motivational interviewing"]
@@ -1476,3 +1482,37 @@ def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_cour
     with count_queries as fragment_queries:
         client.get("/training/link-worker/compliance?status=expired", headers={"HX-Request": "true"})
     assert fragment_queries.count <= large_page
+
+
+def test_two_managers_adding_one_title_at_once_make_one_course(app, server, frameworks):
+    """Found by a review: the title was checked before the write began, and no row can be locked for a title nobody
+    has yet, so on PostgreSQL two managers could both add "Fire safety". They take the catalogue's turn now: the
+    second is told, next to the title, and nothing of theirs is written."""
+    from tests.racing import Rounds, no_server_errors, race, signed_in
+
+    with app.test_request_context():
+        for name in ("ann", "bob"):
+            make_user(Role.MANAGER, email=f"{name}@example.org", name=f"{name.title()} Manager")
+    ann, bob = signed_in(server, ("ann", "ann@example.org"), ("bob", "bob@example.org"))
+    path = "/training/link-worker/"
+    rounds = Rounds()
+    for number in rounds:
+        title = f"Fire safety {number}"
+        pages = [client.get(path).text for client in (ann, bob)]
+        answers = race(
+            [
+                client.start_post(
+                    path, {**course_form(title), "csrf_token": csrf_token(page), "form_key": form_key(page)}
+                )
+                for client, page in zip((ann, bob), pages, strict=True)
+            ]
+        )
+        no_server_errors({"ann": answers[0], "bob": answers[1]}, number)
+        db.session.commit()  # a fresh snapshot: what the server committed
+        made = db.session.scalars(select(TrainingItem).where(TrainingItem.title == title)).all()
+        assert len(made) == 1, [a.describe() for a in answers]
+        assert sorted(a.status for a in answers) == [303, 422], [a.describe() for a in answers]
+        refused = next(a for a in answers if a.status == 422)
+        assert error_next_to(refused.text, "title") == "Error: This training is already in the catalogue"
+        rounds.record(answers)
+    rounds.assert_enough()

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select, update
 
-from ..database import begin_write, lock_all
+from ..database import TURNS, begin_write, lock_all, take_turns
 from ..extensions import db
 from ..models import Competence, CompetenceGroup, Framework, Requirement, Section, Tier, User
 
@@ -204,6 +204,9 @@ def load_data(data: dict[str, Any]) -> LoadResult:
     The caller has called ``begin_write()`` and commits.
     """
     digest = content_hash(data)
+    # Every load takes the imports' turn, the command line's too: changing a person's tier waits for it (people
+    # service), and two loads of one key would both take the same next version number.
+    take_turns(TURNS["framework import"])
     lock_people_on(data["key"])
     current = db.session.scalar(select(Framework).where(Framework.key == data["key"], Framework.is_current.is_(True)))
     if current is not None and current.content_hash == digest:

@@ -154,13 +154,20 @@ def edit(item_id: int):
 @manager_required
 def retire(item_id: int):
     """Confirm, then take a course out of the catalogue (it can be restored)."""
-    item = service.get_item_or_404(item_id)
+    # A second click (or another manager) finds it retired: told it is done, not "Page not found".
+    item = service.get_item_or_404(item_id, retired=request.method == "POST")
     form = ConfirmForm()
     if form.validate_on_submit():
         service.retire_item(current_user, item)
         flash(f"Retired: {item.title}", "success")
         return redirect(url_for(".catalogue", key=item.framework_key), code=303)
-    return render("training/retire.html", item=item, form=form, holders=service.certificate_holders(item))
+    return render(
+        "training/retire.html",
+        status=422 if form.errors else 200,
+        item=item,
+        form=form,
+        holders=service.certificate_holders(item),
+    )
 
 
 @bp.post("/items/<id:item_id>/restore")

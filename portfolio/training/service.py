@@ -44,7 +44,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from .. import duties, idempotency, paging
 from ..audit import ledger
 from ..clock import today
-from ..database import begin_write, lock_or_404
+from ..database import TURNS, begin_write, lock_or_404, take_turns
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User, utcnow
@@ -298,6 +298,19 @@ def _in_the_catalogue(framework_key: str, title: str, exclude_id: int | None = N
     return db.session.scalar(query.limit(1)) is not None
 
 
+def _refuse_title_taken(framework_key: str, title: str, exclude_id: int | None = None) -> None:
+    """In the write transaction: take the catalogue's turn, then check the title again. No row can be locked for a
+    title nobody has yet, so two managers adding (or renaming, or restoring) one title at once would both find it
+    free; taking turns, the second finds the first's.
+
+    :raises FieldError: on ``title`` (the transaction is rolled back).
+    """
+    take_turns(TURNS["training catalogue"])
+    if _in_the_catalogue(framework_key, title, exclude_id):
+        db.session.rollback()
+        raise FieldError("title", "This training is already in the catalogue")
+
+
 @idempotency.creates(TrainingItem)
 def add_item(
     actor: User,
@@ -315,6 +328,7 @@ def add_item(
     title, tiers = _check(framework, title, tier_slugs)
     begin_write()
     idempotency.check(TrainingItem, form_key, actor)
+    _refuse_title_taken(framework.key, title)
     position = (
         db.session.scalar(select(func.max(TrainingItem.position)).where(TrainingItem.framework_key == framework.key))
         or 0
@@ -344,6 +358,7 @@ def update_item(
     framework = current_framework_or_404(item.framework_key)
     title, tiers = _check(framework, title, tier_slugs, exclude_id=item.id)
     begin_write()
+    _refuse_title_taken(framework.key, title, item.id)
     item = lock_or_404(TrainingItem, item.id)
     item.title, item.statutory, item.renewal_months, item.tier_slugs = title, statutory, renewal_months, tiers
     ledger.record(actor, "training.changed", f"training:{item.id}", title=title, renewal_months=renewal_months)
@@ -391,6 +406,7 @@ def restore_item(actor: User, item: TrainingItem) -> TrainingItem:
     if not actor.has_role(Role.MANAGER):
         abort(403)
     begin_write()
+    take_turns(TURNS["training catalogue"])  # before the title is read: see _refuse_title_taken
     item = lock_or_404(TrainingItem, item.id)
     if item.retired_at is None:  # a second click, or another manager, got there first
         db.session.rollback()
