@@ -666,6 +666,26 @@ def test_the_worker_withdraws_their_request_after_confirming(client, auth, peopl
     assert "No promotion requests are waiting for a decision." in words(text_of(client.get("/")))
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_whoever_decides_a_new_request_sees_what_was_said_on_the_withdrawn_one(
+    client, auth, people, open_request, headers
+):
+    """Found by a review: withdrawing after a "not yet" and asking again put that "not yet" out of the decider's
+    sight. Earlier requests stay on the page, with what was said on them."""
+    worker, supervisor, manager, *_ = people
+    service.recommend(supervisor, open_request, supports=False, reasons="A few more months of groups")
+    service.withdraw_request(db.session.get(User, worker.id), open_request)
+    service.request_promotion(db.session.get(User, worker.id))
+    auth.login_as(manager)
+    page = text_of(client.get(f"/progress/workers/{worker.id}", headers=headers))
+    assert "<html" in page
+    earlier = words(page.split('id="earlier-requests"', 1)[1].split("</ul>\n</li>", 1)[0])
+    asked = long_date(open_request.requested_at)
+    assert f"To become Link Worker Coach, asked on {asked}: withdrawn on {long_date(TODAY)}." in earlier
+    assert "Not yet recommended by Sam Supervisor: A few more months of groups" in earlier
+    assert "Waiting for a supervisor’s recommendation." in words(page)  # the new request, open
+
+
 def test_a_decision_refused_because_the_request_was_withdrawn_is_said_next_to_the_form(
     client, auth, people, recommended
 ):

@@ -824,6 +824,17 @@ def test_a_worker_withdraws_their_request_closed_not_declined_and_may_ask_again(
     assert again.id != withdrawn.id and progress_of(worker).open_request.id == again.id
 
 
+def test_a_former_supervisor_who_recommended_is_not_told_of_the_withdrawal(people, open_request):
+    worker, supervisor, *_ = people
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    assignment = db.session.scalar(select(SupervisionAssignment).where(SupervisionAssignment.worker_id == worker.id))
+    assignment.ends_on = YESTERDAY
+    db.session.commit()
+    before = len(notices(supervisor))
+    service.withdraw_request(db.session.get(User, worker.id), open_request)
+    assert len(notices(supervisor)) == before  # the notice would lead to a page they may no longer see
+
+
 def test_withdrawing_twice_writes_once(people, open_request):
     worker, *_ = people
     service.withdraw_request(db.session.get(User, worker.id), open_request)

@@ -28,6 +28,7 @@ def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=No
         "progress/index.html",
         status=status,
         progress=progress,
+        earlier=service.earlier_requests(worker),
         own=worker.id == current_user.id,
         request_form=request_form or RequestForm(),
         not_ready=not_ready,

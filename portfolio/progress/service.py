@@ -288,6 +288,23 @@ def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionR
     return request
 
 
+def earlier_requests(worker: User) -> list[PromotionRequest]:
+    """The worker's closed promotion requests (decided or withdrawn), newest first, with their recommendations
+    and decision: a "not yet" on a withdrawn request stays in sight of whoever decides the next (three queries)."""
+    return list(
+        db.session.scalars(
+            select(PromotionRequest)
+            .where(PromotionRequest.worker_id == worker.id, ~PromotionRequest.open_where())
+            .options(
+                db.joinedload(PromotionRequest.target_tier),
+                db.joinedload(PromotionRequest.decision).joinedload(PromotionDecision.manager),
+                db.selectinload(PromotionRequest.recommendations).joinedload(PromotionRecommendation.supervisor),
+            )
+            .order_by(PromotionRequest.requested_at.desc(), PromotionRequest.id.desc())
+        ).unique()
+    )
+
+
 WITHDRAWN = "withdrew this request"
 
 
@@ -320,11 +337,9 @@ def withdraw_request(actor: User, request: PromotionRequest) -> PromotionRequest
     )
     request_page = notifications.path_for("progress.worker", worker_id=actor.id)
     notifications.settled(request_page)  # nobody is asked to recommend or decide on it any more
-    # Those who were asked, or have answered, hear it: no chasing a request that is gone.
-    told = {s.id: s for s in supervision.supervisors_of(actor.id, today())} | {
-        r.supervisor_id: r.supervisor for r in request.recommendations
-    }
-    for person in told.values():
+    # Her current supervisors, who were asked, hear it: no chasing a request that is gone. Not a former one: the
+    # notice would lead to a page they may no longer see.
+    for person in supervision.supervisors_of(actor.id, today()):
         notifications.notify(
             person,
             f"{actor.name} withdrew their request to become {request.target_tier.name}",
