@@ -83,19 +83,32 @@ def returned(supervisor: User, submission: Submission, comment: str) -> Decision
 # --- the worker -------------------------------------------------------------------------
 
 
-def test_a_worker_who_met_every_competence_of_her_next_tier_is_told_she_can_ask(client, auth, frameworks):
+def test_a_worker_who_met_every_competence_of_her_next_tier_is_told_her_next_step(client, auth, frameworks):
+    """Her home said "68 of 68 competences met" and nothing more: the request is on My progress, which she had no
+    reason to open. It says what is left, that she is ready, or that her request is waiting, as progress says."""
     worker = new_worker("Wendy Worker")
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    maya = make_user(Role.MANAGER, name="Maya Manager")
     assign(sam, worker)
     meet(worker, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=sam)
     auth.login_as(worker)
-    page = text_of(client.get("/"))
-    said = words(page.split('id="next-tier"', 1)[1].split("</p>", 1)[0])
-    assert said == (
-        "> Link Worker Coach: all 68 competences met . You can ask for promotion on My progress once every "
-        "requirement is verified."
+
+    def next_step() -> str:
+        return words(text_of(client.get("/")).split('id="next-tier"', 1)[1].split("</p>", 1)[0])
+
+    assert next_step() == (
+        "> Link Worker Coach: all 68 competences met . You can ask for promotion once every requirement is "
+        "verified: see what is left ."
     )
-    assert 'href="/progress/#promotion"' in page
+    verify_all(worker, maya)
+    assert next_step() == (
+        "> Link Worker Coach: all 68 competences met . You are ready: ask for promotion on My progress."
+    )
+    assert 'href="/progress/#promotion"' in text_of(client.get("/"))
+    promotion_request(worker)
+    assert next_step() == (
+        "> Link Worker Coach: all 68 competences met . Your request for promotion is waiting for a decision."
+    )
 
 
 def test_a_worker_home_says_what_is_next(client, auth, frameworks):

@@ -42,6 +42,9 @@ class WorkerHome:
     training: list[TrainingRow]
     waiting_count: int = 0
     returned_count: int = 0
+    # Only once every competence of a higher tier is met: "asked" (a request is open), "ready" or "requirements"
+    # (some still to verify), from progress.service (readiness), never worked out here.
+    promotion: str | None = None
 
     @property
     def training_to_renew(self) -> list[TrainingRow]:
@@ -56,8 +59,10 @@ def worker_home(worker: User, courses: list[TrainingItem] | None = None) -> Work
     counts = review.own_item_counts(worker)  # kept until the portfolio changes
     waiting_count = counts.get(EvidenceStatus.SUBMITTED, 0)
     returned_count = counts.get(EvidenceStatus.RETURNED, 0)
+    next_tier = rules.next_tier_progress([worker])[worker.id]
     return WorkerHome(
-        next_tier=rules.next_tier_progress([worker])[worker.id],
+        next_tier=next_tier,
+        promotion=_promotion_step(worker, next_tier),
         # Most homes have nothing waiting or returned: the counts say so without asking for the lists.
         waiting=review.waiting_items_of(worker, HOME_LIST_LENGTH) if waiting_count else [],
         returned=review.returned_items_of(worker, HOME_LIST_LENGTH) if returned_count else [],
@@ -65,6 +70,21 @@ def worker_home(worker: User, courses: list[TrainingItem] | None = None) -> Work
         waiting_count=waiting_count,
         returned_count=returned_count,
     )
+
+
+def _promotion_step(worker: User, next_tier: rules.TierProgress) -> str | None:
+    """Where a worker who has met every competence of a higher tier stands with promotion (see WorkerHome).
+
+    Read only in that state, the rest of the time the home asks nothing more; then the progress service's own
+    readiness and open request say it, so the home never tells her she can ask while she cannot.
+    """
+    tier = next_tier.tier
+    if tier is None or tier.id == worker.tier_id or not next_tier.required or next_tier.met < next_tier.required:
+        return None
+    found = progress.worker_progress(worker)
+    if found.open_request is not None:
+        return "asked"
+    return "ready" if found.readiness.ready else "requirements"
 
 
 @dataclass(frozen=True)
