@@ -602,6 +602,7 @@ def test_a_course_added_again_keeps_the_retired_one_from_coming_back(client, aut
         "“Lone working” is in the catalogue again as a new course: retire or rename that one first, then restore this"
     )
     assert summary_links(page) == {message: f"retired-{lone.id}"}
+    assert error_next_to(page, f"retired-{lone.id}") == f"Error: {message}"  # beside its Restore button too
     assert f'id="retired-{lone.id}"' in page
     assert row_counts() == before
     assert reload(TrainingItem, lone.id).retired_at is not None and reload(TrainingItem, again.id).retired_at is None
