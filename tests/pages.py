@@ -79,6 +79,21 @@ def selected(page: str, name: str) -> list[str]:
     return re.findall(r'<option value="([^"]*)"[^>]*\bselected\b[^>]*>', found.group(1))
 
 
+def checkboxes(page: str, name: str) -> list[tuple[str, str]]:
+    """The (value, label) of each checkbox named ``name``, in page order."""
+    found = re.findall(
+        rf'<input[^>]*id="([^"]*)"[^>]*name="{name}"[^>]*type="checkbox"[^>]*value="([^"]*)"[^>]*>', page
+    )
+    assert found, f"no checkboxes named {name}"
+    labels = dict(re.findall(r'<label[^>]*for="([^"]*)"[^>]*>([^<]*)</label>', page))
+    return [(value, labels.get(box_id, "").strip()) for box_id, value in found]
+
+
+def ticked(page: str, name: str) -> list[str]:
+    """The values of the checkboxes named ``name`` that are ticked."""
+    return re.findall(rf'<input[^>]*name="{name}"[^>]*type="checkbox"[^>]*value="([^"]*)"[^>]*\bchecked\b', page)
+
+
 def link_buttons(page: str) -> dict[str, str]:
     """The links drawn as NHS.UK buttons on ``page``: text -> where each goes."""
     found = {}

@@ -35,6 +35,7 @@ from tests.conftest import post_with_token
 from tests.factories import TODAY, assign, decide_on, make_user, tier
 from tests.pages import (
     assert_error_shown,
+    checkboxes,
     count,
     date_fields,
     error_next_to,
@@ -48,6 +49,7 @@ from tests.pages import (
     selected,
     summary_links,
     text_of,
+    ticked,
     words,
 )
 
@@ -850,9 +852,15 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
         ("0", "None"),
         (str(open_goal.id), "Trauma-informed practice"),
     ]  # open goals of mine only
-    offered = options(form, "competence_ids")
+    offered = checkboxes(form, "competence_ids")
     assert offered[:2] == [(str(c.id), c.statement) for c in chosen]
     assert len(offered) == len(link_worker_competences(1000))
+    # Ticked a tier at a time, folded away: no 85-line list on a phone.
+    assert re.findall(r'<span class="nhsuk-details__summary-text">([^<]*)</span>', form) == [
+        "Link Worker (48)",
+        "Link Worker Coach (20)",
+        "Psychosocial Link Worker (17)",
+    ]
 
     response = post_with_token(
         client,
@@ -1169,7 +1177,7 @@ def test_the_worker_corrects_an_activity_on_the_add_form(client, auth, people, g
     form = text_of(client.get(path, headers=headers))
     assert "<html" in form and "<h1>Change a CPD activity</h1>" in form
     assert f'action="{path}"' in form and 'value="Workshop"' in form and 'value="1.5"' in form
-    assert selected(form, "goal_id") == [str(open_goal.id)] and selected(form, "competence_ids") == [str(chosen[0].id)]
+    assert selected(form, "goal_id") == [str(open_goal.id)] and ticked(form, "competence_ids") == [str(chosen[0].id)]
 
     before = row_counts()
     response = post_with_token(

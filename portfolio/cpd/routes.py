@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
@@ -131,6 +133,11 @@ def _activity_form(activity=None) -> ActivityForm:
     form.goal_id.choices = choices([(0, "None")] + [(g.id, g.description) for g in goals])
     competences = service.competences_for(current_user, activity)
     form.competence_ids.choices = choices([(c.id, c.statement) for c in competences])
+    # Ticked in groups, a tier at a time: a list of 85 long statements is no control for a phone.
+    by_tier = sorted(competences, key=lambda c: (c.tier.position, c.position))
+    form.competence_groups = [
+        (tier_name, list(group)) for tier_name, group in itertools.groupby(by_tier, key=lambda c: c.tier.name)
+    ]
     return form
 
 

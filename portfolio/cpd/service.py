@@ -459,7 +459,14 @@ def _linkable(worker: User, keep: CpdActivity | None = None) -> ColumnElement[bo
 
 def competences_for(worker: User, keep: CpdActivity | None = None) -> list[Competence]:
     """The competences of the worker's framework, to link activities to (with ``keep``'s own, see :func:`_linkable`)."""
-    return list(db.session.scalars(select(Competence).where(_linkable(worker, keep)).order_by(Competence.position)))
+    return list(
+        db.session.scalars(
+            select(Competence)
+            .where(_linkable(worker, keep))
+            .options(db.joinedload(Competence.tier))  # the form groups them by tier
+            .order_by(Competence.position)
+        )
+    )
 
 
 def activities_of(worker: User) -> list[CpdActivity]:
