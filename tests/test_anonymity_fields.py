@@ -290,7 +290,7 @@ SERVICE_CASES = [
             goals=[cpd_service.GoalInput(IDENTIFYING, "", TODAY, "open")],
         ),
         "goals-0-description",
-        "The goal",
+        "Goal 1",  # each goal named: the summary lists them together
     ),
     (
         "CPD goal method",
@@ -303,7 +303,7 @@ SERVICE_CASES = [
             goals=[cpd_service.GoalInput("Learn", IDENTIFYING, TODAY, "open")],
         ),
         "goals-0-method",
-        "The method",
+        "The method of goal 1",
     ),
     (
         "CPD activity title",

@@ -617,6 +617,29 @@ def test_half_filled_action_row_is_refused(app, worker, supervisor, row, field, 
     assert_refused(app, error, field, message)
 
 
+def test_an_identifying_detail_in_one_action_row_is_named_with_another_rows_gap_and_in_its_own_row(
+    app, worker, supervisor
+):
+    """Found by reviews: a half-filled row stopped the identifying-details check of the others (said on the next
+    save only); and the check named rows by their place among the complete ones, so after a blank row the message
+    sat beside the wrong row."""
+    data = supervision_input(
+        supervisor.id,
+        actions=[
+            ActionInput("", "", None),  # blank: ignored
+            ActionInput("Read the policy", "", date(2026, 4, 1)),  # no owner
+            ActionInput("Call back on 07700 900123", "worker", date(2026, 4, 1)),  # a phone number
+        ],
+    )
+    with pytest.raises(FieldError) as error:
+        service.create_evidence(worker, EvidenceKind.SUPERVISION_NOTE, data, today=PINNED_TODAY)
+    found = error.value.by_field()
+    assert found["actions-1-owner"] == "Choose who owns the action"
+    assert set(found) == {"actions-1-owner", "actions-2-description"}, found
+    assert "phone number" in found["actions-2-description"]
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
+
+
 def test_create_with_a_link_to_another_framework_writes_nothing(app, worker):
     other = competence("CORE-01", "sfh-senior-engagement-worker")
     with pytest.raises(FieldError) as error:

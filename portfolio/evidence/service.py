@@ -231,18 +231,17 @@ def _written(entry: kinds.Kind, name: str, raw: str | None) -> str:
     return html
 
 
-def _clean_actions(data: EvidenceInput) -> list[SupervisionAction]:
-    """Rows of agreed actions; blank rows are ignored, half-filled ones refused.
-
-    :raises FieldErrors: naming every field of every row with a problem.
-    """
-    problems = Problems()
-    actions: list[SupervisionAction] = []
+def _clean_actions(data: EvidenceInput, problems: Problems) -> list[tuple[int, SupervisionAction]]:
+    """Rows of agreed actions; blank rows are ignored, half-filled ones refused (every field of every such row,
+    into ``problems``). Returns the complete rows with their place on the form, so that what is wrong in them
+    (identifying details) is said next to the right row, in the same answer as the half-filled rows."""
+    rows: list[tuple[int, SupervisionAction]] = []
     for index, row in enumerate(data.actions):
         description = " ".join((row.description or "").split())
         if not description and not row.owner and row.due_on is None:
             continue
         prefix = f"actions-{index}-"
+        found = len(problems.errors)
         if not description:
             problems.add(prefix + "description", "Enter the action")
         if row.owner not in {o.value for o in ActionOwner}:
@@ -251,19 +250,21 @@ def _clean_actions(data: EvidenceInput) -> list[SupervisionAction]:
             problems.add(prefix + "due_on", "Enter the due date")
         elif data.occurred_on is not None and row.due_on < data.occurred_on:  # agreed at the session, due after it
             problems.add(prefix + "due_on", "The due date must be the same as or after the date of the session")
-        if problems.errors:
+        if len(problems.errors) > found:
             continue
-        actions.append(
-            SupervisionAction(
-                position=len(actions) + 1, description=description, owner=ActionOwner(row.owner), due_on=row.due_on
-            )
+        action = SupervisionAction(
+            position=len(rows) + 1, description=description, owner=ActionOwner(row.owner), due_on=row.due_on
         )
-    problems.raise_if_any()
-    return actions
+        rows.append((index, action))
+    return rows
 
 
 def _refuse_identifying(
-    kind: EvidenceKind, values: dict[str, Any], actions: list[SupervisionAction], today: date, problems: Problems
+    kind: EvidenceKind,
+    values: dict[str, Any],
+    actions: list[tuple[int, SupervisionAction]],
+    today: date,
+    problems: Problems,
 ) -> None:
     """No free-text field may identify a person supported: every field (and agreed action) that holds such a
     detail, into ``problems``.
@@ -274,7 +275,7 @@ def _refuse_identifying(
     prompts are seen by nobody else and are checked when it is made shareable.
     """
     problems.check(lambda: _check_fixed_fields(kind, values, today), None)
-    for index, action in enumerate(actions):
+    for index, action in actions:  # each row where the form shows it
         problems.check(
             functools.partial(
                 anonymity.require_anonymous,
@@ -469,9 +470,10 @@ def _checked_new(
     entry = kinds.get(kind)
     problems = Problems()
     values: dict[str, Any] = problems.check(lambda: _clean_input(actor, kind, data, today), {})
-    actions: list[SupervisionAction] = problems.check(lambda: _clean_actions(data), []) if entry.has_actions else []
+    rows = _clean_actions(data, problems) if entry.has_actions else []
+    actions = [action for _, action in rows]
     if values:  # read as typed: identifying details are looked for once the values are good
-        _refuse_identifying(kind, values, actions, today, problems)
+        _refuse_identifying(kind, values, rows, today, problems)
     none: list[Competence] = []
     first = problems.check(
         lambda: [_competence_of_framework(actor, link_competence_id, "title")] if link_competence_id else none, none
@@ -587,10 +589,10 @@ def _checked_update(
     entry = kinds.get(kind)
     problems = Problems()
     values: dict[str, Any] = problems.check(lambda: _clean_input(actor, kind, data, today, current=evidence), {})
-    no_actions: list[SupervisionAction] = []
-    actions = problems.check(lambda: _clean_actions(data), no_actions) if entry.has_actions else None
+    rows = _clean_actions(data, problems) if entry.has_actions else []
+    actions = [action for _, action in rows] if entry.has_actions else None
     if values:  # read as typed: identifying details are looked for once the values are good
-        _refuse_identifying(kind, values, actions or [], today, problems)
+        _refuse_identifying(kind, values, rows, today, problems)
     staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), []) if stage_files else []
     if problems.errors:
         for item in staged:
