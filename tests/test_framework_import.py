@@ -607,6 +607,17 @@ def test_two_managers_importing_files_of_one_new_title_at_once_make_one_framewor
     rounds.assert_enough()
 
 
+def link_worker_as_shipped(shipped: str) -> None:
+    """A race round's start: the Link Worker framework as shipped (a last round may have imported a one-tier
+    version), and nobody on a framework, so only this round's people hold a tier of it."""
+    current = db.session.scalar(select(Framework).where(Framework.key == "link-worker", Framework.is_current))
+    if current.content_hash != shipped:
+        loader.load_file(loader.DATA_FOLDER / "link-worker.yaml")
+    for earlier in db.session.scalars(select(User).where(User.framework_id.is_not(None))):
+        earlier.framework_id = earlier.tier_id = None
+    db.session.commit()
+
+
 def test_a_promotion_decided_while_a_version_without_its_tier_is_imported_is_never_undone(app, server, frameworks):
     """Found by a review: the import read who holds which tier without locking them, so a promotion to a tier the
     file lacks, decided between that check and the carry-over, was undone by the carry-over (moved to the new
@@ -628,13 +639,7 @@ def test_a_promotion_decided_while_a_version_without_its_tier_is_imported_is_nev
     rounds = Rounds()
     for number in rounds:
         with app.test_request_context():
-            current = db.session.scalar(select(Framework).where(Framework.key == "link-worker", Framework.is_current))
-            if current.content_hash != shipped:  # the last round imported its one-tier version: back to three tiers
-                loader.load_file(loader.DATA_FOLDER / "link-worker.yaml")
-            # Earlier rounds' workers off the framework, so only this round's worker holds a tier of it.
-            for earlier in db.session.scalars(select(User).where(User.framework_id.is_not(None))):
-                earlier.framework_id = earlier.tier_id = None
-            db.session.commit()
+            link_worker_as_shipped(shipped)
             worker = make_user(
                 Role.WORKER,
                 email=f"wren{number}@example.org",
@@ -716,12 +721,7 @@ def test_a_person_given_a_tier_while_its_framework_is_imported_ends_on_the_curre
     rounds = Rounds()
     for number in rounds:
         with app.test_request_context():
-            current = db.session.scalar(select(Framework).where(Framework.key == "link-worker", Framework.is_current))
-            if current.content_hash != shipped:  # the last round imported its one-tier version: back to three tiers
-                loader.load_file(loader.DATA_FOLDER / "link-worker.yaml")
-            for earlier in db.session.scalars(select(User).where(User.framework_id.is_not(None))):
-                earlier.framework_id = earlier.tier_id = None
-            db.session.commit()
+            link_worker_as_shipped(shipped)
             person = make_user(Role.SUPERVISOR, email=f"pat{number}@example.org", name=f"Pat {number}")
             old_tier = tier("link-worker", "link-worker")
             held = import_service.upload(
