@@ -323,6 +323,7 @@ def test_a_ready_worker_requests_promotion(client, auth, people):
     response = client.post("/progress/request", data={"csrf_token": auth.token("/progress/")})
     assert response.status_code == 422
     assert "You already have a promotion request waiting for a decision" in text_of(response)
+    assert 'id="request"' in text_of(response)  # where the error summary's link leads (a helper found it missing)
     assert row_counts() == before
 
 
@@ -420,6 +421,41 @@ def test_a_recommendation_with_no_choice_and_no_reasons_names_both_at_once(clien
     page = text_of(response)
     assert error_next_to(page, "supports") == "Error: Choose whether you support the request"
     assert error_next_to(page, "reasons") == "Error: Give your reasons"
+    assert row_counts() == before
+
+
+def test_over_long_reasons_do_not_hide_the_missing_choice(client, auth, people, recommended):
+    """Found by a helper: the form refused the long reasons itself, so "Choose whether..." came a round later."""
+    worker, supervisor, manager, *_ = people
+    second = make_user(Role.SUPERVISOR, name="Tay Second")
+    assign(second, worker, SUPERVISED_SINCE)
+    before = row_counts()
+    auth.login_as(second)
+    page = text_of(client.post(recommend_url(recommended), data={"csrf_token": auth.token("/"), "reasons": "x" * 6000}))
+    assert error_next_to(page, "supports") == "Error: Choose whether you support the request"
+    assert error_next_to(page, "reasons") == "Error: The reasons must be 5,000 characters or fewer"
+    auth.login_as(manager)
+    response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), "reasons": "x" * 6000})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert error_next_to(page, "approved") == "Error: Choose whether to approve or decline the request"
+    assert error_next_to(page, "reasons") == "Error: The reasons must be 5,000 characters or fewer"
+    assert row_counts() == before
+
+
+def test_a_half_filled_decision_on_a_withdrawn_request_is_told_it_was_withdrawn(client, auth, people, recommended):
+    """Found by a helper: the page opened before the withdrawal answered "Enter the date the new tier takes
+    effect", linking to a field no longer on the page."""
+    worker, supervisor, manager, *_ = people
+    auth.login_as(manager)
+    token = auth.token(f"/progress/workers/{worker.id}")
+    service.withdraw_request(db.session.get(User, worker.id), recommended)
+    before = row_counts()
+    response = client.post(decide_url(recommended), data={"csrf_token": token, "approved": "yes"})
+    assert response.status_code == 422
+    page = text_of(response)
+    assert error_next_to(page, "approved") == "Error: Wren Worker withdrew this request: there is nothing to decide"
+    assert 'href="#effective_on-day"' not in page
     assert row_counts() == before
 
 
@@ -656,6 +692,10 @@ def test_the_worker_withdraws_their_request_after_confirming(client, auth, peopl
     assert count(PromotionDecision) == 0
     page = words(text_of(client.get("/progress/", headers=headers)))
     assert "Your request to become Link Worker Coach is withdrawn" in page
+    # Back to the confirmation page (the browser's Back): it says so, and asks nothing.
+    again = text_of(client.get(withdraw_url(open_request), headers=headers))
+    assert "<h1>Your request to become Link Worker Coach is withdrawn</h1>" in again
+    assert "Withdraw my request" not in again and "Keep my request" not in again
     assert "Request promotion to Link Worker Coach" in page  # ready, so asked again in one click
 
     # The supervisor's page, and the manager's home, no longer ask anything of them.

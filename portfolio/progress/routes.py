@@ -9,7 +9,7 @@ from .. import duties, paging
 from ..access import manager_required, role_required
 from ..csvexport import csv_response
 from ..documents import service as documents_service
-from ..errors import FieldError, show_on_form
+from ..errors import FieldError, show_on_form, show_the_rest
 from ..fields import choices
 from ..frameworks import service as frameworks_service
 from ..models import DocumentKind, Role, Tier, User
@@ -163,7 +163,9 @@ def recommend(request_id: int):
             show_on_form(form, error)
             return _progress_page(person, status=422, recommend_form=form)
         flash("Recommendation recorded", "success")
-    elif form.errors:
+    elif form.errors:  # the form refused a value itself: the rest of what is wrong, at once
+        supports = {"yes": True, "no": False}.get(form.supports.data)
+        show_the_rest(form, service.problems_of_recommendation(promotion, supports, form.reasons.data))
         return _progress_page(person, status=422, recommend_form=form)
     return redirect(url_for(".worker", worker_id=person.id), code=303)
 
@@ -188,7 +190,12 @@ def decide(request_id: int):
             show_on_form(form, error)
             return _progress_page(promotion.worker, status=422, decision_form=form)
         flash(f"Promotion {'approved' if approved else 'declined'} for {promotion.worker.name}", "success")
-    elif form.errors:
+    elif form.errors:  # the form refused a value itself: the rest of what is wrong, at once
+        approved = {"yes": True, "no": False}.get(form.approved.data)
+        show_the_rest(
+            form,
+            service.problems_of_decision(promotion, approved, form.effective_on.data, form.reasons.data),
+        )
         return _progress_page(promotion.worker, status=422, decision_form=form)
     return redirect(url_for(".worker", worker_id=promotion.worker_id), code=303)
 

@@ -350,6 +350,64 @@ def withdraw_request(actor: User, request: PromotionRequest) -> PromotionRequest
     return request
 
 
+def _recommendation_input(problems: Problems, supports: bool | None, reasons: str | None) -> str:
+    """The recommendation form's own rules, each problem into ``problems``; the reasons cleaned."""
+    if supports is None:
+        problems.add("supports", "Choose whether you support the request")
+    return problems.check(lambda: _reasons(reasons, "reasons", "Give your reasons"), "")
+
+
+def _decision_input(problems: Problems, approved: bool | None, effective_on: date | None, reasons: str | None) -> str:
+    """The decision form's own rules, each problem into ``problems``; the reasons cleaned."""
+    if approved is None:
+        problems.add("approved", "Choose whether to approve or decline the request")
+    if approved and effective_on is None:
+        problems.add("effective_on", "Enter the date the new tier takes effect")
+    # Reasons are needed to decline: with no choice made yet, only their length and content are checked.
+    return problems.check(
+        lambda: _reasons(reasons, "reasons", "Give the reasons for declining" if approved is False else None), ""
+    )
+
+
+def problems_of_recommendation(request: PromotionRequest, supports: bool | None, reasons: str | None) -> dict:
+    """What :func:`recommend` would refuse in what was typed, writing nothing: for a form that refused a value
+    itself (over-long reasons), so that its page names every problem at once (or that the request closed)."""
+    return _problems_of(request, "supports", lambda problems: _recommendation_input(problems, supports, reasons))
+
+
+def problems_of_decision(
+    request: PromotionRequest, approved: bool | None, effective_on: date | None, reasons: str | None
+) -> dict:
+    """What :func:`decide_promotion` would refuse in what was typed, writing nothing (see
+    :func:`problems_of_recommendation`)."""
+    return _problems_of(
+        request, "approved", lambda problems: _decision_input(problems, approved, effective_on, reasons)
+    )
+
+
+def _problems_of(request: PromotionRequest, field: str, rules_of_the_form) -> dict[str, str]:
+    try:
+        _refuse_closed(request, field)
+    except FieldError as error:
+        return error.by_field()
+    problems = Problems()
+    rules_of_the_form(problems)
+    return dict(problems.errors)
+
+
+def _refuse_closed(request: PromotionRequest, field: str) -> None:
+    """A withdrawn or decided request, as read (the use case asks again on the locked row): its page may have
+    been opened before, and what was typed on it no longer matters."""
+    _refuse_withdrawn(request, field)
+    if request.decision is not None:
+        raise FieldError(
+            field,
+            "This request has already been decided"
+            if field == "approved"
+            else "A manager has already decided this request",
+        )
+
+
 def _refuse_withdrawn(request: PromotionRequest, field: str) -> None:
     """On the locked request: a withdrawn one is neither recommended on nor decided (nothing written)."""
     if request.withdrawn_at is not None:
@@ -442,10 +500,9 @@ def recommend(
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     if not supervision.is_supervising(actor.id, request.worker_id, today()):
         abort(404)
-    problems = Problems()  # the choice and the reasons named together
-    if supports is None:
-        problems.add("supports", "Choose whether you support the request")
-    reasons = problems.check(lambda: _reasons(reasons, "reasons", "Give your reasons"), "")
+    _refuse_closed(request, "supports")  # as the page read it: said before what was typed
+    problems = Problems()
+    reasons = _recommendation_input(problems, supports, reasons)
     problems.raise_if_any()
     begin_write()
     request = lock_or_404(PromotionRequest, request.id)
@@ -514,15 +571,9 @@ def decide_promotion(
     """
     if not actor.has_role(Role.MANAGER):
         abort(403)
-    problems = Problems()  # every field named in one answer
-    if approved is None:
-        problems.add("approved", "Choose whether to approve or decline the request")
-    if approved and effective_on is None:
-        problems.add("effective_on", "Enter the date the new tier takes effect")
-    # Reasons are needed to decline: with no choice made yet, only their length and content are checked.
-    reasons = problems.check(
-        lambda: _reasons(reasons, "reasons", "Give the reasons for declining" if approved is False else None), ""
-    )
+    _refuse_closed(request, "approved")  # as the page read it: said before what was typed
+    problems = Problems()
+    reasons = _decision_input(problems, approved, effective_on, reasons)
     problems.raise_if_any()
     begin_write()
     request = lock_or_404(PromotionRequest, request.id)
