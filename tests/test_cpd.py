@@ -423,6 +423,27 @@ def test_every_goal_row_problem_is_named_at_once_with_its_goal(client, auth, peo
     assert plan(appraisal.id) == []
 
 
+def test_a_target_date_that_is_not_a_date_does_not_hide_the_other_goals_problems(client, auth, people):
+    """Found by a helper: the form refused 31 February itself, so the other goals' problems came a round later,
+    and its message did not say which goal."""
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor)
+    auth.login_as(worker)
+    data = appraisal_form(
+        ("Lead a walking group", "", None, "open"),
+        ("", "E-learning", None, "open"),
+        ("", "", None, "open"),
+    ) | {"goals-2-target_on-day": "31", "goals-2-target_on-month": "2", "goals-2-target_on-year": "2027"}
+    before = row_counts()
+    response = post_with_token(client, auth, f"/cpd/appraisals/{appraisal.id}", data)
+    assert response.status_code == 422
+    page = text_of(response)
+    assert error_next_to(page, "goals-0-target_on") == "Error: Enter the target date of goal 1"
+    assert error_next_to(page, "goals-1-description") == "Error: Enter what goal 2 is"
+    assert error_next_to(page, "goals-2-target_on") == "Error: The target date of goal 3 must be a real date"
+    assert row_counts() == before
+
+
 # --- Signing and locking ----------------------------------------------------------------------
 
 
@@ -1003,9 +1024,9 @@ def test_an_empty_activity_names_every_problem_in_one_answer(client, auth, peopl
     empty = activity_form(title="", hours="nan", learned="", impact="") | date_fields("done_on", None)
     response = post_with_token(client, auth, "/cpd/activities/new", empty)
     assert response.status_code == 422
-    assert [message for _, message in error_summary(response.text)] == [
-        "Enter the date of the activity",
+    assert [message for _, message in error_summary(response.text)] == [  # the page's order (found by a helper)
         "Enter what the activity was",
+        "Enter the date of the activity",
         "Enter the hours as a number, like 1.5",
         "Describe what you learned",
         "Describe the impact on your practice",

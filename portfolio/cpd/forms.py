@@ -43,8 +43,9 @@ class SignAppraisalForm(FlaskForm):
 
 
 class ActivityForm(OnceForm):
-    done_on = DateInputField("Date", description_name="The date")
+    # In the page's order: the error summary lists the fields' problems in this order.
     title = StringField("What was the activity?", validators=[Optional()])
+    done_on = DateInputField("Date", description_name="The date")
     hours = StringField("Hours", validators=[Optional()])
     learned = TextAreaField("What I learned", validators=[Optional()])
     impact = TextAreaField("Impact on my practice", validators=[Optional()])

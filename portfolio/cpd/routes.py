@@ -205,13 +205,21 @@ def appraisal(appraisal_id: int):
             ),
         )
     form = _appraisal_form(item)
-    if form.validate_on_submit():
-        goals = [
-            service.GoalInput(
-                r.form.description.data or "", r.form.method.data or "", r.form.target_on.data, r.form.status.data
-            )
-            for r in form.goals
-        ]
+    valid = form.validate_on_submit()
+    goals = [
+        service.GoalInput(
+            r.form.description.data or "", r.form.method.data or "", r.form.target_on.data, r.form.status.data
+        )
+        for r in form.goals
+    ]
+    if not valid and form.errors:  # the form refused a value itself (a date): every goal's problem too, at once
+        show_the_rest(
+            form,
+            service.problems_of_appraisal(
+                item, form.review.data, form.objectives.data, form.learning_needs.data, goals
+            ),
+        )
+    if valid:
         try:
             service.update_appraisal(
                 current_user,
@@ -235,7 +243,7 @@ def _appraisal_form(item, **kwargs) -> AppraisalForm:
         {"description": g.description, "method": g.method, "target_on": g.target_on, "status": g.status.value}
         for g in item.goals
     ]
-    return AppraisalForm(
+    form = AppraisalForm(
         data={
             "review": item.review,
             "objectives": item.objectives,
@@ -244,6 +252,14 @@ def _appraisal_form(item, **kwargs) -> AppraisalForm:
         },
         **kwargs,
     )
+    for number, row in enumerate(form.goals, start=1):  # a date that is not one is said of its goal
+        target_on = row.form.target_on
+        target_on.description_name = f"The target date of goal {number}"
+        # Read from the post as the form was made, under the field's general name: said again of its goal.
+        target_on.process_errors = [
+            message.replace("The target date", target_on.description_name, 1) for message in target_on.process_errors
+        ]
+    return form
 
 
 def _appraisal_page(item, form: AppraisalForm | None = None, refusal: Refusal | None = None):

@@ -206,6 +206,33 @@ def start_appraisal(
     return appraisal
 
 
+def _appraisal_input(
+    problems: Problems,
+    appraisal: Appraisal,
+    review: str | None,
+    objectives: str | None,
+    learning_needs: str | None,
+    goals: list[GoalInput],
+) -> tuple[dict[str, str], list[tuple[str, str, date, GoalStatus]]]:
+    """The appraisal form's own rules, each problem into ``problems``: its texts and its plan, cleaned."""
+    values = {
+        "review": problems.check(lambda: _text(review, "review", "The review"), ""),
+        "objectives": problems.check(lambda: _text(objectives, "objectives", "The objectives"), ""),
+        "learning_needs": problems.check(lambda: _text(learning_needs, "learning_needs", "The learning needs"), ""),
+    }
+    return values, _goals(appraisal.held_on, goals, problems)
+
+
+def problems_of_appraisal(
+    appraisal: Appraisal, review: str | None, objectives: str | None, learning_needs: str | None, goals: list[GoalInput]
+) -> dict[str, str]:
+    """What :func:`update_appraisal` would refuse in what was typed, writing nothing: for a form that refused a
+    value itself (a target date that is not a date), so that its page names every goal's problem at once."""
+    problems = Problems()
+    _appraisal_input(problems, appraisal, review, objectives, learning_needs, goals)
+    return dict(problems.errors)
+
+
 def update_appraisal(
     actor: User, appraisal: Appraisal, *, review: str, objectives: str, learning_needs: str, goals: list[GoalInput]
 ) -> Appraisal:
@@ -218,12 +245,7 @@ def update_appraisal(
     if appraisal.is_locked:
         raise FieldError("review", "This appraisal is signed by both of you and locked")
     problems = Problems()  # every field's and every goal's problem in one answer, in the page's order
-    values = {
-        "review": problems.check(lambda: _text(review, "review", "The review"), ""),
-        "objectives": problems.check(lambda: _text(objectives, "objectives", "The objectives"), ""),
-        "learning_needs": problems.check(lambda: _text(learning_needs, "learning_needs", "The learning needs"), ""),
-    }
-    plan = _goals(appraisal.held_on, goals, problems)
+    values, plan = _appraisal_input(problems, appraisal, review, objectives, learning_needs, goals)
     problems.raise_if_any()
     begin_write()
     appraisal = lock_or_404(Appraisal, appraisal.id)
@@ -415,13 +437,7 @@ def _checked_activity(
     :raises FieldErrors: naming every field with a problem, in the form's order.
     """
     done_on, goal_id, competence_ids = data.done_on, data.goal_id, data.competence_ids
-    problems = Problems()
-    if done_on is None:
-        problems.add("done_on", "Enter the date of the activity")
-    elif done_on > today():
-        problems.add("done_on", "The date must be today or in the past")
-    elif done_on < EARLIEST_ACTIVITY:
-        problems.add("done_on", f"The date must be on or after {long_date(EARLIEST_ACTIVITY)}")
+    problems = Problems()  # in the form's order: the error summary lists them as the page does
     title = " ".join((data.title or "").split())
     if not title:
         problems.add("title", "Enter what the activity was")
@@ -429,6 +445,12 @@ def _checked_activity(
         problems.add("title", "The title must be 200 characters or fewer")
     else:
         problems.check(lambda: anonymity.require_anonymous("title", "The title", title), None)
+    if done_on is None:
+        problems.add("done_on", "Enter the date of the activity")
+    elif done_on > today():
+        problems.add("done_on", "The date must be today or in the past")
+    elif done_on < EARLIEST_ACTIVITY:
+        problems.add("done_on", f"The date must be on or after {long_date(EARLIEST_ACTIVITY)}")
     amount = problems.check(lambda: parse_hours(data.hours), Decimal(0))
     learned = problems.check(lambda: _text(data.learned, "learned", "What you learned"), "")
     if not learned and "learned" not in problems.errors:
