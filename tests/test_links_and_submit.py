@@ -236,7 +236,7 @@ def test_the_submit_page_is_a_check_of_every_answer_with_change_links(client, au
             ),
             (
                 "Competence PS-LW-02",
-                words(competence("PS-LW-02").statement),
+                words(competence("PS-LW-02").statement) + " Your note: Wrote it",  # as the supervisor reads it
                 [("Change competence PS-LW-02", links)],
             ),
         ]
@@ -271,10 +271,32 @@ def test_the_check_page_of_feedback_shows_who_gave_it_and_what_they_said(client,
         assert rows[:4] == [
             ("Title", "Feedback from the walking group lead", [("Change title", edit)]),
             ("Date", "10 March 2026", [("Change date", edit)]),
-            ("Feedback from", "A partner agency: Walking group lead", []),
-            ("Description", "Every session was well planned .", [("Change description", edit)]),
+            ("Feedback from", "A partner agency: Walking group lead", [("Change feedback from", edit)]),
+            # Under the words the form asked it with, not "Description".
+            ("The feedback", "Every session was well planned .", [("Change the feedback", edit)]),
         ]
         assert "<strong>well planned</strong>" in page  # as written, not escaped
+
+
+def test_the_check_page_keeps_a_capital_i_in_what_screen_readers_hear(client, auth, worker):
+    """Found by a helper: "Change what i learned" (the label lower-cased whole)."""
+    reflection = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.REFLECTION,
+        EvidenceInput(
+            title="First group",
+            occurred_on=date(2026, 3, 10),
+            what_happened="<p>We walked.</p>",
+            what_learned="<p>Pace matters.</p>",
+            practice_change="<p>Slower start.</p>",
+        ),
+    )
+    evidence_service.link_competence(worker, reflection, competence("PS-LW-01").id, "")
+    auth.login_as(worker)
+    rows = check_answers(text_of(client.get(f"/portfolio/{reflection.id}/submit")))
+    changes = {key: [text for text, _ in actions] for key, _, actions in rows}
+    assert changes["What I learned"] == ["Change what I learned"]
+    assert changes["What happened"] == ["Change what happened"]
 
 
 def test_the_check_page_of_an_item_already_sent_leads_back_to_the_item(client, auth, worker):
