@@ -968,6 +968,20 @@ def test_the_overview_filters(client, auth, people, team, query, names):
     assert f'href="/progress/team?{query}&format=csv"' in page.replace("&amp;", "&")
 
 
+def test_the_status_line_names_the_show_filter_a_home_link_applied(client, auth, people, team, frameworks):
+    """Found by a helper: the manager's home links to the list filtered, its filters folded away, and the status
+    line said only "3 workers match your filters"."""
+    auth.login_as(people[2])
+    page = text_of(client.get("/progress/team?only=unverified"))
+    assert status_of(page, "team-status") == "2 workers match “With requirements never verified”"
+    framework = frameworks["link-worker"].id
+    page = text_of(client.get(f"/progress/team?only=unverified&framework={framework}"))
+    assert status_of(page, "team-status") == (
+        "1 worker matches “With requirements never verified” and your other filters"
+    )
+    assert status_of(text_of(client.get("/progress/team?q=wren")), "team-status") == "1 worker matches your filters"
+
+
 def test_the_overview_filters_by_framework(client, auth, people, team, frameworks):
     auth.login_as(people[2])
     page = text_of(client.get(f"/progress/team?framework={frameworks['sfh-senior-engagement-worker'].id}"))
@@ -1060,7 +1074,7 @@ def test_the_overview_answers_htmx_with_the_table_only(client, auth, people, tea
     page = text_of(response)
     _, oob = swapped_parts(page, "team-table")
     assert oob == ['<p id="team-status" class="nhsuk-body portfolio-status" role="status" hx-swap-oob="innerHTML">']
-    assert status_of(page, "team-status") == "1 worker matches your filters"
+    assert status_of(page, "team-status") == "1 worker matches “Ready for their next tier”"  # the filter named
     assert [r.split(" Link Worker:")[0].rsplit(" ", 1)[0] for r in team_rows(page)] == ["Wren Worker"]
     assert "HX-Request" in response.headers["Vary"]
 
@@ -1517,7 +1531,9 @@ def test_the_overview_runs_a_fixed_number_of_queries(client, auth, people, count
     page = text_of(client.get("/progress/team"))
     assert status_of(page, "team-status") == "33 workers, showing 1 to 25 (page 1 of 2)"
     lapsed = text_of(client.get("/progress/team?only=lapsed"))
-    assert status_of(lapsed, "team-status") == "29 workers match your filters, showing 1 to 25 (page 1 of 2)"
+    assert (
+        status_of(lapsed, "team-status") == "29 workers match “With lapsed requirements”, showing 1 to 25 (page 1 of 2)"
+    )
     assert many == few
 
 
@@ -1543,7 +1559,7 @@ def test_the_ready_filter_runs_a_fixed_number_of_queries(client, auth, people, c
     measure(client, count_queries, "/progress/team?only=ready")
     many = measure(client, count_queries, "/progress/team?only=ready")
     page = text_of(client.get("/progress/team?only=ready"))
-    assert status_of(page, "team-status") == "2 workers match your filters"
+    assert status_of(page, "team-status") == "2 workers match “Ready for their next tier”"
     assert [row[0].split(" ")[:2] for row in table_rows(page, "nhsuk-table-responsive")] == [
         ["Worker", "Wren"],
         ["Worker", "Zoe"],
