@@ -17,7 +17,7 @@ from tests.browser.conftest import (
     horizontal_overflow,
     sign_in_by_cookie,
 )
-from tests.factories import competence, link_draft, meet
+from tests.factories import competence, course, link_draft, meet
 
 pytestmark = pytest.mark.browser
 
@@ -153,4 +153,18 @@ def test_a_name_and_its_email_stack_in_a_table_cell_on_a_phone(app, browser, liv
         email = row.locator(".nhsuk-body-s", has_text=worker.email).bounding_box()
         assert name and email
         assert email["y"] >= name["y"] + name["height"] - 1, path  # on the next line, not beside the name
+    context.close()
+
+
+def test_the_training_catalogue_fits_a_320px_phone(app, browser, live_server, manager, frameworks):
+    """Found by a helper: a long title beside its "Statutory or mandatory" tag made the row 330px wide at 320px,
+    cutting off "Every 12 months" and "Every tier" at the screen's edge."""
+    course("Statutory/Mandatory training within the service", 12, key="sfh-senior-engagement-worker")
+    course("Prevention and management of violence and aggression", 12, key="sfh-senior-engagement-worker")
+    context = browser.new_context(base_url=live_server, viewport=PHONE_320)
+    sign_in_by_cookie(context, app, live_server, manager)
+    page = context.new_page()
+    page.goto("/training/sfh-senior-engagement-worker/")
+    expect(page.get_by_text("Every 12 months").first).to_be_visible()
+    assert horizontal_overflow(page) == 0
     context.close()
