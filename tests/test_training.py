@@ -323,6 +323,8 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     assert count(AuditEntry) == ledger_rows  # retired once
     page = text_of(client.get("/training/link-worker/"))
     assert "Retired: Lone working" in page
+    back = text_of(client.get(f"/training/items/{lone.id}/retire"))  # the browser's Back: said, nothing asked
+    assert "<h1>Lone working is retired</h1>" in back and 'id="confirm"' not in back
     assert [row[0] for row in catalogue_rows(page)] == ["Safeguarding adults level 3", "Motivational interviewing"]
     assert "Lone working" not in header_cells(
         text_of(client.get("/training/link-worker/compliance")), "compliance-matrix"

@@ -154,8 +154,8 @@ def edit(item_id: int):
 @manager_required
 def retire(item_id: int):
     """Confirm, then take a course out of the catalogue (it can be restored)."""
-    # A second click (or another manager) finds it retired: told it is done, not "Page not found".
-    item = service.get_item_or_404(item_id, retired=request.method == "POST")
+    # A second click, Back, or another manager finds it retired: told it is done, not "Page not found".
+    item = service.get_item_or_404(item_id, retired=True)
     form = ConfirmForm()
     if form.validate_on_submit():
         service.retire_item(current_user, item)
