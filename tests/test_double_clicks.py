@@ -181,7 +181,7 @@ def test_a_double_click_on_add_training_adds_one_course(app, server, frameworks,
         assert count(TrainingItem, TrainingItem.title == title) == 1
         assert len(audit_rows("training.added", title=title)) == 1
         page = browser.get("/training/link-worker/").text
-        assert page.count(f'aria-hidden="true">Training </span>{title}') == 1
+        assert page.count(f'aria-hidden="true">Training </span><span>{title}') == 1
 
 
 def test_a_double_click_on_invite_invites_once(app, server, frameworks, manager):

@@ -154,6 +154,8 @@ def urls_for(app, s: dict, own_documents: list[int]) -> list[str]:
         ],
         "assignment_id": [s["assignment"].id],
         "appraisal_id": [s["appraisal"].id],
+        "request_id": [1],  # a promotion request's withdrawal page: the worker's own, 404 to anyone else
+        "activity_id": [1],  # a CPD activity's pages: the worker's own, 404 to anyone else
         "key": ["link-worker"],
         "kind": ["reflection"],
         "item_id": [1],
