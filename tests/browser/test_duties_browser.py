@@ -38,7 +38,7 @@ def test_a_worker_manager_filters_the_workers_page_without_ever_seeing_themself(
     page.get_by_text("Filters", exact=True).click()  # the filters are in a details section, closed at first
     page.get_by_label("Show").select_option("waiting")
     page.wait_for_url("**/progress/team?*only=waiting*")
-    expect(page.locator("#team-status")).to_have_text("1 worker matches your filters")
+    expect(page.locator("#team-status")).to_have_text("1 worker matches “With items waiting for review”")
     expect(table).to_contain_text("Olly Other")
     expect(table).not_to_contain_text("Quinn Quiet")
     expect(table).not_to_contain_text("Mel Both")
