@@ -891,6 +891,11 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
     )
     assert response.status_code == 303 and response.headers["Location"] == "/cpd/"
     [activity] = db.session.scalars(select(CpdActivity)).all()
+    # The ledger says when it entered the log, with its date and hours and none of its words.
+    assert audit_actions()[-1] == (
+        "cpd.activity_logged",
+        {"activity_id": activity.id, "done_on": TODAY.isoformat(), "hours": "1.50"},
+    )
     assert (
         activity.worker_id,
         activity.done_on,

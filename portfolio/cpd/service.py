@@ -412,6 +412,10 @@ def log_activity(actor: User, data: ActivityInput, *, form_key: str | None = Non
     activity.competences = [db.session.merge(c) for c in competences]
     db.session.add(activity)
     idempotency.remember(form_key, actor, activity)
+    db.session.flush()
+    # Logged, changed and deleted alike: the ledger says when each activity entered the log (an appraisal signed
+    # after that reviewed it: signed_appraisals).
+    ledger.record(actor, "cpd.activity_logged", f"user:{actor.id}", **_ledger_details(activity))
     db.session.commit()
     return activity
 

@@ -212,6 +212,7 @@ ACTIONS = {
     "appraisal.started": "Started an appraisal",
     "appraisal.changed": "Changed an appraisal",
     "appraisal.signed": "Signed an appraisal",
+    "cpd.activity_logged": "Logged a CPD activity",
     "cpd.activity_changed": "Changed a CPD activity",
     "cpd.activity_deleted": "Deleted a CPD activity",
 }
