@@ -33,6 +33,13 @@ def draft(worker, *refs: str) -> Evidence:
     return db.session.get(Evidence, evidence.id)
 
 
+def linked_item(worker, kind: EvidenceKind, data: EvidenceInput) -> Evidence:
+    """An item of ``kind`` linked to PS-LW-01: ready for its check page."""
+    item = evidence_service.create_evidence(worker, kind, data)
+    evidence_service.link_competence(worker, item, competence("PS-LW-01").id, "")
+    return item
+
+
 def rows_of(page: str) -> list[dict]:
     """The linked competences' summary list: each row's key, value and action texts."""
     body = page.split('class="nhsuk-summary-list linked-competences"', 1)[1].split("</dl>", 1)[0]
@@ -250,7 +257,7 @@ def test_the_submit_page_is_a_check_of_every_answer_with_change_links(client, au
 def test_the_check_page_of_feedback_shows_who_gave_it_and_what_they_said(client, auth, worker):
     """Found by a helper: the check page showed the title, the date and the files, not the answers the supervisor
     reads (who gave the feedback, and the feedback itself)."""
-    feedback = evidence_service.create_evidence(
+    feedback = linked_item(
         worker,
         EvidenceKind.FEEDBACK,
         EvidenceInput(
@@ -261,7 +268,6 @@ def test_the_check_page_of_feedback_shows_who_gave_it_and_what_they_said(client,
             description="<p>Every session was <strong>well planned</strong>.</p>",
         ),
     )
-    evidence_service.link_competence(worker, feedback, competence("PS-LW-01").id, "")
     auth.login_as(worker)
     path = f"/portfolio/{feedback.id}/submit"
     edit = f"/portfolio/{feedback.id}/edit?back=check"
@@ -280,7 +286,7 @@ def test_the_check_page_of_feedback_shows_who_gave_it_and_what_they_said(client,
 
 def test_the_check_page_keeps_a_capital_i_in_what_screen_readers_hear(client, auth, worker):
     """Found by a helper: "Change what i learned" (the label lower-cased whole)."""
-    reflection = evidence_service.create_evidence(
+    reflection = linked_item(
         worker,
         EvidenceKind.REFLECTION,
         EvidenceInput(
@@ -291,7 +297,6 @@ def test_the_check_page_keeps_a_capital_i_in_what_screen_readers_hear(client, au
             practice_change="<p>Slower start.</p>",
         ),
     )
-    evidence_service.link_competence(worker, reflection, competence("PS-LW-01").id, "")
     auth.login_as(worker)
     rows = check_answers(text_of(client.get(f"/portfolio/{reflection.id}/submit")))
     changes = {key: [text for text, _ in actions] for key, _, actions in rows}

@@ -396,10 +396,12 @@ def _problems_of(request: PromotionRequest, field: str, rules_of_the_form) -> di
 
 
 def _refuse_closed(request: PromotionRequest, field: str) -> None:
-    """A withdrawn or decided request, as read (the use case asks again on the locked row): its page may have
-    been opened before, and what was typed on it no longer matters."""
+    """A withdrawn or decided request is neither recommended on nor decided (nothing written). Asked as the page
+    read it, before what was typed (that page may be old, and what was typed on it no longer matters), then again
+    on the locked row."""
     _refuse_withdrawn(request, field)
     if request.decision is not None:
+        db.session.rollback()
         raise FieldError(
             field,
             "This request has already been decided"
@@ -507,10 +509,7 @@ def recommend(
     begin_write()
     request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
-    _refuse_withdrawn(request, "supports")
-    if request.decision is not None:
-        db.session.rollback()
-        raise FieldError("supports", "A manager has already decided this request")
+    _refuse_closed(request, "supports")  # again, on the locked row
     if any(r.supervisor_id == actor.id for r in request.recommendations):
         db.session.rollback()
         raise FieldError("supports", "You have already recommended on this request")
@@ -578,10 +577,7 @@ def decide_promotion(
     begin_write()
     request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
-    _refuse_withdrawn(request, "approved")
-    if request.decision is not None:
-        db.session.rollback()
-        raise FieldError("approved", "This request has already been decided")
+    _refuse_closed(request, "approved")  # again, on the locked row
     if not request.recommendations:
         db.session.rollback()
         raise FieldError("approved", "Wait for a supervisor’s recommendation before deciding")
