@@ -95,6 +95,16 @@ def test_the_benchmark_runs_on_tiny_data_and_prints_every_page(tmp_path):
     assert all(f"| {page.name} |" in written for page in PAGES)
 
 
+def test_the_load_sends_the_session_cookie_the_app_last_set_as_a_browser_does():
+    from tests.bench.load import keep_cookies
+
+    sent = "session=old.signature; other=kept"
+    answer = "session=new.signature; Expires=Tue, 01 Dec 2026 07:57:22 GMT; Secure; HttpOnly; Path=/; SameSite=Lax"
+
+    assert keep_cookies(sent, answer) == "session=new.signature; other=kept"
+    assert keep_cookies("", answer) == "session=new.signature"
+
+
 def test_a_run_replaces_only_its_own_database_section_of_the_results(tmp_path):
     from tests.bench.run import write_results
 

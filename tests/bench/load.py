@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import time
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 
 HOST = "127.0.0.1"
 
@@ -40,12 +41,26 @@ def hammer(port: int, path: str, headers: dict[str, str], start_at: float, stop_
     time.sleep(max(0.0, start_at - time.time()))
     latencies: list[float] = []
     failed = 0
+    headers = dict(headers)
     while time.time() < stop_at:
         began = time.perf_counter()
-        status, _, _ = fetch(port, path, headers)
+        status, _, answer_headers = fetch(port, path, headers)
         latencies.append(time.perf_counter() - began)
         failed += status != 200
+        if "set-cookie" in answer_headers:
+            headers["Cookie"] = keep_cookies(headers.get("Cookie", ""), answer_headers["set-cookie"])
     return Sample(latencies, failed, time.time())
+
+
+def keep_cookies(sent: str, set_cookie: str) -> str:
+    """The Cookie header a browser sends next: ``sent`` with what ``set_cookie`` set.
+
+    The session cookie is signed again once a minute (auth/sessions.py): a client that kept sending the one it
+    started with would have it signed again on every request, which no browser costs the app.
+    """
+    cookies = {name: morsel.value for name, morsel in SimpleCookie(sent).items()}
+    cookies.update({name: morsel.value for name, morsel in SimpleCookie(set_cookie).items()})
+    return "; ".join(f"{name}={value}" for name, value in cookies.items())
 
 
 def ready(_: int = 0) -> bool:
