@@ -111,6 +111,25 @@ def test_a_worker_who_met_every_competence_of_her_next_tier_is_told_her_next_ste
     )
 
 
+def test_the_next_step_costs_the_home_two_queries_however_much_she_has_shown(client, auth, frameworks, count_queries):
+    """Her requirements and whether she has asked: not her whole tree and tier history, as My progress reads."""
+    worker = new_worker("Wendy Worker")
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(sam, worker)
+    coach = competences("link-worker", "link-worker", "link-worker-coach")
+    meet(worker, coach[:-1], supervisor=sam)
+    auth.login_as(worker)
+    client.get("/")  # warm up: what this process keeps
+    short_of_one = queries_for_home(client, count_queries)
+
+    meet(worker, coach[-1:], supervisor=sam)
+    for n in range(3):
+        meet(worker, coach[:10], supervisor=sam, title=f"More {n}")
+    client.get("/")
+    assert queries_for_home(client, count_queries) == short_of_one + 2, count_queries.statements
+    assert "You can ask for promotion once every requirement is verified" in words(text_of(client.get("/")))
+
+
 def test_a_worker_home_says_what_is_next(client, auth, frameworks):
     worker = new_worker("Wendy Worker")
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")

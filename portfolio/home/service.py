@@ -62,7 +62,7 @@ def worker_home(worker: User, courses: list[TrainingItem] | None = None) -> Work
     next_tier = rules.next_tier_progress([worker])[worker.id]
     return WorkerHome(
         next_tier=next_tier,
-        promotion=_promotion_step(worker, next_tier),
+        promotion=progress.promotion_step(worker, next_tier),
         # Most homes have nothing waiting or returned: the counts say so without asking for the lists.
         waiting=review.waiting_items_of(worker, HOME_LIST_LENGTH) if waiting_count else [],
         returned=review.returned_items_of(worker, HOME_LIST_LENGTH) if returned_count else [],
@@ -70,21 +70,6 @@ def worker_home(worker: User, courses: list[TrainingItem] | None = None) -> Work
         waiting_count=waiting_count,
         returned_count=returned_count,
     )
-
-
-def _promotion_step(worker: User, next_tier: rules.TierProgress) -> str | None:
-    """Where a worker who has met every competence of a higher tier stands with promotion (see WorkerHome).
-
-    Read only in that state, the rest of the time the home asks nothing more; then the progress service's own
-    readiness and open request say it, so the home never tells her she can ask while she cannot.
-    """
-    tier = next_tier.tier
-    if tier is None or tier.id == worker.tier_id or not next_tier.required or next_tier.met < next_tier.required:
-        return None
-    found = progress.worker_progress(worker)
-    if found.open_request is not None:
-        return "asked"
-    return "ready" if found.readiness.ready else "requirements"
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,24 @@ def readiness_for(
     return Readiness(target, framework_tree.areas_of(missing), states)
 
 
+def promotion_step(worker: User, next_tier: rules.TierProgress) -> str | None:
+    """Where a worker who has met every competence of a higher tier stands with promotion: "asked" (a request
+    is open), "ready" or "requirements" (some still to verify or renew); None before then.
+
+    The progress pages' readiness (every competence met, every requirement in date) without the worker's whole
+    tree, for a page that asks on every visit (the home): ``next_tier`` (rules.next_tier_progress) already counts
+    the competences, and the rest is two queries, only in that state.
+    """
+    tier = next_tier.tier
+    if tier is None or tier.id == worker.tier_id or not next_tier.required or next_tier.met < next_tier.required:
+        return None
+    if db.session.scalar(_open_request_statement(), {"worker_id": worker.id}) is not None:
+        return "asked"
+    requirements = structures([tier.framework_id])[tier.framework_id].requirements
+    unmet = sum(not state.in_date for state in rules.requirement_states(worker, requirements, today()))
+    return "ready" if rules.is_ready(tier, 0, unmet) else "requirements"
+
+
 # --- Promotion -------------------------------------------------------------------------
 
 
