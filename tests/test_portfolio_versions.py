@@ -52,6 +52,22 @@ def test_a_kept_answer_is_served_while_the_portfolio_is_unchanged(app, worker, c
     assert len(count_queries.statements) == 1 and "portfolio_versions" in count_queries.statements[0]
 
 
+def test_the_signed_in_worker_brings_her_tokens_and_her_pages_see_a_change_at_once(client, auth, worker, count_queries):
+    """Read with who she is (one query a request in any case), not by a query of their own on each page."""
+    link_draft(worker, [competence(ONE)])
+    auth.login_as(worker)
+    assert client.get("/portfolio/map").status_code == 200  # kept by this process
+    with count_queries(keep=True):
+        page = client.get("/portfolio/map").get_data(as_text=True)
+    assert [s for s in count_queries.statements if "portfolio_versions" in s] == [count_queries.statements[0]]
+    assert "FROM users" in count_queries.statements[0]
+    assert "1 draft" in page and "2 draft" not in page
+
+    link_draft(worker, [competence(ONE)], title="Walking group")  # committed, as another request would
+    page = client.get("/portfolio/map").get_data(as_text=True)
+    assert "2 draft" in page and "1 draft" not in page
+
+
 def test_linking_unlinking_and_deleting_through_the_use_cases_change_the_counts_at_once(app, worker):
     item = link_draft(worker, [competence(ONE)])
     assert linked(worker, TWO) == {}

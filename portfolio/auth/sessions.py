@@ -23,6 +23,7 @@ from ..extensions import db, login_manager
 from ..models import OrganisationSettings, User
 from ..notifications import service as notifications
 from ..organisation import service as organisation
+from ..progress import versions
 
 
 def now() -> int:
@@ -43,11 +44,12 @@ def load_user(user_id: str) -> User | None:
     row = db.session.execute(_signed_in_user_query(), {"user_id": raw_id}).first()
     if row is None:
         return None
-    user, unread, second_factor, *identity = row
+    user, unread, second_factor, own_token, frameworks_token, *identity = row
     organisation.remember_identity(identity)
     if user.session_version != version or not user.active:
         return None
     notifications.remember_unread_count(user, unread)
+    versions.remember_tokens(user.id, own_token, frameworks_token)
     mfa.remember_second_factor(user, second_factor)
     user.signed_in_at = started
     return user
@@ -55,8 +57,8 @@ def load_user(user_id: str) -> User | None:
 
 @functools.cache
 def _signed_in_user_query() -> Select:
-    """The user with their framework and tier, the organisation's identity, their unread notices and whether
-    they have a second factor.
+    """The user with their framework and tier, the organisation's identity, their unread notices, whether
+    they have a second factor, and the version tokens of their portfolio and of the frameworks.
 
     One round trip for what every page needs besides its own (the header, and the gate in front of every
     page in mfa/routes.py); each was a query of its own. Built once per process: putting the statement
@@ -69,6 +71,7 @@ def _signed_in_user_query() -> Select:
             User,
             notifications.unread_count_of(User.id),
             mfa.second_factor_of(User.id),
+            *versions.tokens_of(User.id),
             *organisation.IDENTITY_COLUMNS,
         )
         .outerjoin(OrganisationSettings, OrganisationSettings.id == organisation.ROW_ID)

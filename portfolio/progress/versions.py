@@ -36,7 +36,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
-from sqlalchemy import Select, bindparam, event, inspect, select
+from sqlalchemy import Label, Select, bindparam, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session
 
@@ -239,6 +239,27 @@ def _tokens(ids: list[int]) -> dict[int, str | None]:
         read.update(dict.fromkeys(wanted))
         read.update({owner: token for owner, token in rows})
     return read
+
+
+def tokens_of(owner_id: Any) -> tuple[Label, Label]:
+    """The token of ``owner_id`` (a column) and the frameworks', as two columns of a statement that reads the owner
+    anyway.
+
+    The signed-in user is read at the start of every request (auth/sessions.py): with these, the answers kept
+    for them and the frameworks' structure cost no query of their own (:func:`remember_tokens`).
+    """
+
+    def token(owner: Any) -> Any:
+        return select(PortfolioVersion.token).where(PortfolioVersion.owner_id == owner).scalar_subquery()
+
+    return token(owner_id).label("own_token"), token(FRAMEWORKS).label("frameworks_token")
+
+
+def remember_tokens(owner_id: int, own: str | None, frameworks: str | None) -> None:
+    """Tokens a statement of :func:`tokens_of` read in this transaction: :func:`cached` uses them as its own."""
+    read: dict[int, str | None] = db.session().info.setdefault(_READ, {})
+    read.setdefault(owner_id, own)
+    read.setdefault(FRAMEWORKS, frameworks)
 
 
 @functools.cache
