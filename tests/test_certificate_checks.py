@@ -249,6 +249,9 @@ def test_the_home_list_runs_a_fixed_number_of_queries(client, auth, worker, supe
         assert count_queries.count == before[reader.id], count_queries.statements
         # The list, its count and its files in one query: none of them asked for the files on their own.
         assert not any(s.lstrip().lower().startswith("select evidence_files") for s in count_queries.statements)
+        # Only what the list shows: not the owners' password hashes, nor the text of what they wrote.
+        listed = next(s for s in count_queries.statements if "evidence_files" in s)
+        assert "password_hash" not in listed and "what_happened" not in listed and "search_text" not in listed
 
 
 def test_a_check_binds_to_the_version_seen_and_a_double_click_is_done_once(worker, supervisor):

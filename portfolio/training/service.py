@@ -38,7 +38,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, joinedload, load_only
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from .. import duties, idempotency, paging
@@ -47,7 +47,7 @@ from ..clock import today
 from ..database import TURNS, begin_write, lock_or_404, take_turns
 from ..errors import FieldError
 from ..extensions import db
-from ..models import Evidence, EvidenceKind, Framework, Role, Tier, TrainingItem, User, utcnow
+from ..models import Evidence, EvidenceFile, EvidenceKind, Framework, Role, Tier, TrainingItem, User, utcnow
 from ..people.search import search_words, words_in_name_or_email
 from ..progress import versions
 from ..progress.service import add_months
@@ -925,6 +925,20 @@ def certificates_to_check(actor: User) -> CertificatesToCheck:
     return CertificatesToCheck([evidence for evidence, _total in rows], rows[0][1] if rows else 0)
 
 
+# What the certificates to check show: title, owner, course, dates, provider, files; updated_at for version_of.
+_CERTIFICATE_LISTED = (
+    Evidence.owner_id,
+    Evidence.kind,
+    Evidence.title,
+    Evidence.occurred_on,
+    Evidence.provider,
+    Evidence.expires_on,
+    Evidence.training_item_id,
+    Evidence.created_at,
+    Evidence.updated_at,
+)
+
+
 @functools.cache
 def _certificates_to_check_statement(manager: bool) -> Select:
     actor = bindparam("actor_id", type_=Integer())
@@ -933,11 +947,17 @@ def _certificates_to_check_statement(manager: bool) -> Select:
     # would be worked out over every waiting row joined with its owner; this one the database counts once,
     # from its index of certificates by whether they are checked.
     total = select(func.count(Evidence.id)).where(waiting).correlate(None).scalar_subquery()
-    # Their files joined too (a certificate has one or two): one round trip for the whole list.
+    # Their files joined too (a certificate has one or two): one round trip for the whole list. Only the columns
+    # the list shows (and the version the check is bound to): not a reflection's text, nor the owner's password.
     return (
         select(Evidence, total)
         .where(waiting)
-        .options(db.joinedload(Evidence.owner), db.joinedload(Evidence.training_item), db.joinedload(Evidence.files))
+        .options(
+            load_only(*_CERTIFICATE_LISTED),
+            joinedload(Evidence.owner).load_only(User.name),
+            joinedload(Evidence.training_item),
+            joinedload(Evidence.files).load_only(EvidenceFile.original_name),
+        )
         .order_by(Evidence.created_at, Evidence.id)
         .limit(CERTIFICATES_LISTED)
     )
