@@ -1594,6 +1594,9 @@ def test_team_and_queue_pages_run_a_fixed_number_of_queries(client, auth, framew
     assert len(queue_rows(page)) == 25  # a page of them
     assert status_of(page, "queue-status") == "56 submissions, showing 1 to 25 (page 1 of 3)"
     assert count_queries.count == queue_before, count_queries.statements
+    # A row shows when it was sent, the kind, title and worker: the page reads no item's text, nor a password hash.
+    rows = next(s for s in count_queries.statements if s.lstrip().startswith("SELECT submissions."))
+    assert "what_happened" not in rows and "search_text" not in rows and "password_hash" not in rows
 
 
 def test_the_queue_with_notes_to_confirm_runs_a_fixed_number_of_queries(client, auth, frameworks, count_queries):

@@ -19,6 +19,7 @@ from typing import Any
 from flask import abort
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import load_only
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
@@ -198,7 +199,8 @@ def _queue_statements() -> tuple[Select, Any]:
 
 
 def _queue_rows(ids: Subquery) -> Select:
-    """The open submission of each item in ``ids``, with the item and its worker, oldest first."""
+    """The open submission of each item in ``ids``, with the item and its worker, oldest first: only what a row
+    of the queue shows (when it was sent, the item's kind and title, the worker's name), not the item's text."""
     return (
         select(Submission, Evidence, User)
         .join(Evidence, Evidence.id == Submission.evidence_id)
@@ -206,6 +208,11 @@ def _queue_rows(ids: Subquery) -> Select:
         .join(ids, ids.c.id == Evidence.id)
         .where(_open())
         .order_by(*_QUEUE_ORDER)
+        .options(
+            load_only(Submission.evidence_id, Submission.submitted_at),
+            load_only(Evidence.owner_id, Evidence.kind, Evidence.title),
+            load_only(User.name),
+        )
     )
 
 
