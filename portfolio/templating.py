@@ -7,12 +7,33 @@ from datetime import date, datetime
 from flask import Flask
 from markupsafe import Markup
 
+from .clock import on_the_clock
+
 
 def long_date(value: date | datetime | None) -> str:
-    """15 March 2026, as the NHS.UK style guide writes dates."""
+    """15 March 2026, as the NHS.UK style guide writes dates.
+
+    A moment (a datetime; naive ones are UTC, as SQLite gives them back) is shown on the service's clock: 00:30
+    on 1 June in London is stored as 23:30 on 31 May UTC, and the person did it on 1 June.
+    """
     if value is None:
         return ""
+    if isinstance(value, datetime):
+        value = on_the_clock(value)
     return f"{value.day} {value:%B %Y}"
+
+
+def date_and_time(value: datetime | None) -> str:
+    """15 March 2026 at 9:05am, on the service's clock (the NHS.UK style guide's times: midday and midnight by
+    name), for moments that may fall on the same day and must read apart."""
+    if value is None:
+        return ""
+    moment = on_the_clock(value)
+    if moment.minute == 0 and moment.hour in (0, 12):
+        time_of_day = "midnight" if moment.hour == 0 else "midday"
+    else:
+        time_of_day = f"{(moment.hour - 1) % 12 + 1}:{moment:%M}{'am' if moment.hour < 12 else 'pm'}"
+    return f"{long_date(moment)} at {time_of_day}"
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:
@@ -65,6 +86,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         plural=plural,
         long_date=long_date,
+        date_and_time=date_and_time,
         filesize=filesize,
         user_html=user_html,
     )

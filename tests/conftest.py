@@ -560,3 +560,13 @@ def link_in(message) -> str:
     url = re.search(r"https://portfolio\.example\.org(/account/reset-password/\S+)", body_of(message))
     assert url, body_of(message)
     return url.group(1)
+
+
+@pytest.fixture
+def in_london(monkeypatch):
+    """The server's clock in Europe/London (GMT in winter, BST in summer), as ``TZ`` sets it for a deployment."""
+    monkeypatch.setenv("TZ", "Europe/London")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

@@ -6,7 +6,6 @@ import logging
 import os
 import re
 import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -765,16 +764,6 @@ def test_two_digest_runs_at_once_send_one_email(app, worker, supervisor, smtp):
         thread.join(60)
     assert sorted(results, key=repr) == [0, 1], [repr(r) for r in results]
     assert [m["To"] for m in smtp.messages] == ["supervisor@example.org"]
-
-
-@pytest.fixture
-def in_london(monkeypatch):
-    """The server's clock in Europe/London (GMT in winter, BST in summer), as ``TZ`` sets it for a deployment."""
-    monkeypatch.setenv("TZ", "Europe/London")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def digest_due_at(moment: datetime) -> bool:

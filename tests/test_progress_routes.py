@@ -7,7 +7,7 @@ import io
 import json
 import re
 import zipfile
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, text, update
@@ -720,10 +720,42 @@ def test_whoever_decides_a_new_request_sees_what_was_said_on_the_withdrawn_one(
     page = text_of(client.get(f"/progress/workers/{worker.id}", headers=headers))
     assert "<html" in page
     earlier = words(page.split('id="earlier-requests"', 1)[1].split("</ul>\n</li>", 1)[0])
-    asked = long_date(open_request.requested_at)
-    assert f"To become Link Worker Coach, asked on {asked}: withdrawn on {long_date(TODAY)}." in earlier
+    assert re.search(rf"To become Link Worker Coach, asked on {long_date(TODAY)} at {TIME}: withdrawn on ", earlier)
     assert "Not yet recommended by Sam Supervisor: A few more months of groups" in earlier
     assert "Waiting for a supervisor’s recommendation." in words(page)  # the new request, open
+
+
+TIME = r"(\d{1,2}:\d\d[ap]m|midday|midnight)"
+
+
+def test_requests_withdrawn_on_one_day_read_apart_by_their_time_on_the_services_clock(
+    client, auth, people, open_request, in_london
+):
+    """Two withdrawals of one day read as the same line without the time; a summer evening's is the next day."""
+    worker, *_ = people
+    service.withdraw_request(db.session.get(User, worker.id), open_request)
+    second = service.request_promotion(db.session.get(User, worker.id))
+    service.withdraw_request(db.session.get(User, worker.id), second)
+    service.request_promotion(db.session.get(User, worker.id))
+    times = {
+        open_request.id: (datetime(2026, 7, 1, 8, 5, tzinfo=UTC), datetime(2026, 7, 1, 8, 20, tzinfo=UTC)),
+        second.id: (datetime(2026, 7, 1, 13, 30, tzinfo=UTC), datetime(2026, 7, 1, 23, 0, tzinfo=UTC)),
+    }
+    for request_id, (asked, withdrawn) in times.items():
+        db.session.execute(
+            update(PromotionRequest)
+            .where(PromotionRequest.id == request_id)
+            .values(requested_at=asked, withdrawn_at=withdrawn)
+        )
+    db.session.commit()
+    auth.login_as(worker)
+    page = text_of(client.get("/progress/"))
+    earlier = words(page.split('id="earlier-requests">', 1)[1].split("</ul>", 1)[0])
+    assert earlier == (
+        "Earlier requests "
+        "To become Link Worker Coach, asked on 1 July 2026 at 2:30pm: withdrawn on 2 July 2026 at midnight. "
+        "To become Link Worker Coach, asked on 1 July 2026 at 9:05am: withdrawn on 1 July 2026 at 9:20am."
+    )
 
 
 def test_a_decision_refused_because_the_request_was_withdrawn_is_said_next_to_the_form(

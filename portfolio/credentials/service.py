@@ -23,7 +23,6 @@ from flask import abort, current_app
 from sqlalchemy import func, select
 
 from ..audit import ledger
-from ..clock import on_the_clock
 from ..database import TURNS, begin_write, lock_or_404, take_turns
 from ..errors import FieldError
 from ..extensions import db
@@ -412,7 +411,7 @@ def _day(stamp: object) -> str:
         moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
     except ValueError:
         return ""
-    return long_date(on_the_clock(moment))
+    return long_date(moment)
 
 
 def verify(document: dict[str, Any]) -> Verdict:
@@ -436,10 +435,10 @@ def verify(document: dict[str, Any]) -> Verdict:
     credential = db.session.scalar(select(IssuedCredential).where(IssuedCredential.public_id == public_id))
     if credential is None:
         return Verdict(TAMPERED, ["The proof holds, but this service has no record of issuing it."], document=document)
-    signed_on = _day(proof.get("created")) or long_date(on_the_clock(credential.issued_at))
+    signed_on = _day(proof.get("created")) or long_date(credential.issued_at)
     reasons = [f"Signed by {organisation.identity().name} on {signed_on}, and unchanged since."]
     if credential.revoked_at is not None:
-        when = long_date(on_the_clock(credential.revoked_at))
+        when = long_date(credential.revoked_at)
         return Verdict(REVOKED, [*reasons, f"Revoked on {when}: {credential.revoked_reason}"], credential, document)
     valid_until = document.get("validUntil")
     if isinstance(valid_until, str) and valid_until < _now():

@@ -1,0 +1,25 @@
+"""Dates and times as pages say them: on the service's clock (``TZ``), in the NHS.UK style guide's words."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from portfolio.templating import date_and_time, long_date
+
+
+def test_a_moment_is_shown_on_the_day_of_the_services_clock(in_london):
+    """00:30 on 1 June in London is 23:30 on 31 May UTC: the person did it on 1 June."""
+    assert long_date(datetime(2026, 5, 31, 23, 30, tzinfo=UTC)) == "1 June 2026"
+    assert long_date(datetime(2026, 5, 31, 23, 30)) == "1 June 2026"  # naive, as SQLite gives it back: UTC
+    assert long_date(datetime(2026, 12, 31, 23, 30, tzinfo=UTC)) == "31 December 2026"  # winter: GMT is UTC
+    assert long_date(date(2026, 5, 31)) == "31 May 2026"  # a day is a day
+    assert long_date(None) == ""
+
+
+def test_a_time_of_day_reads_as_the_style_guide_writes_it(in_london):
+    assert date_and_time(datetime(2026, 12, 1, 9, 5, tzinfo=UTC)) == "1 December 2026 at 9:05am"
+    assert date_and_time(datetime(2026, 12, 1, 13, 45, tzinfo=UTC)) == "1 December 2026 at 1:45pm"
+    assert date_and_time(datetime(2026, 7, 1, 11, 0, tzinfo=UTC)) == "1 July 2026 at midday"  # BST
+    assert date_and_time(datetime(2026, 7, 1, 23, 0, tzinfo=UTC)) == "2 July 2026 at midnight"
+    assert date_and_time(datetime(2026, 7, 1, 23, 1)) == "2 July 2026 at 12:01am"
+    assert date_and_time(None) == ""
