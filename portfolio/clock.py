@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+# The earliest day a portfolio records something done (an event, a course, a CPD activity). A person has no date
+# of birth or start date here to judge by, so a fixed floor: nobody still working did any of it before 1980, and
+# a year such as 1900 is a slip of the keyboard.
+EARLIEST_DAY = date(1980, 1, 1)
+
 
 def now() -> datetime:
     """The time on the service's clock: the server's local time zone (aware)."""
@@ -23,3 +28,13 @@ def today() -> date:
 def on_the_clock(moment: datetime) -> datetime:
     """``moment`` as the service's clock shows it; a naive ``moment`` is UTC (as the task queue passes it)."""
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone()
+
+
+def done_on_problem(day: date, on: date | None = None) -> str | None:
+    """Why ``day`` cannot be when something was done, seen ``on`` a day (today): in the future, or before
+    :data:`EARLIEST_DAY`."""
+    if day > (on or today()):
+        return "The date must be today or in the past"
+    if day < EARLIEST_DAY:
+        return f"The date must be on or after {EARLIEST_DAY.day} {EARLIEST_DAY:%B %Y}"
+    return None

@@ -363,6 +363,22 @@ INVALID = [
     ),
     pytest.param(
         "reflection",
+        date_fields("occurred_on", date(1975, 6, 1)),
+        "occurred_on",
+        "The date must be on or after 1 January 1980",
+        "occurred_on-day",
+        id="reflection-date-before-1980",
+    ),
+    pytest.param(
+        "certificate",
+        date_fields("occurred_on", date(1979, 12, 31)),
+        "occurred_on",
+        "The date must be on or after 1 January 1980",
+        "occurred_on-day",
+        id="certificate-completed-before-1980",
+    ),
+    pytest.param(
+        "reflection",
         {"what_happened": "<p>  </p>"},
         "what_happened",
         "Describe what happened",

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency
 from ..audit import binders, ledger
-from ..clock import today
+from ..clock import done_on_problem, today
 from ..database import begin_write, lock_all, lock_or_404
 from ..errors import FieldError, Problems
 from ..evidence import anonymity
@@ -25,9 +25,6 @@ from ..templating import long_date
 
 TEXT_MAX = 10_000
 HOURS_MAX = Decimal("100")
-# The earliest date a CPD activity can have. A person has no date of birth or start date here to judge by, so a
-# fixed floor: no one still working has CPD from before 1980, and a year such as 1900 is a slip of the keyboard.
-EARLIEST_ACTIVITY = date(1980, 1, 1)
 OWN_APPRAISER = "You cannot be your own appraiser: choose one of your supervisors or a manager"
 
 
@@ -392,7 +389,7 @@ class ActivityInput:
 def log_activity(actor: User, data: ActivityInput, *, form_key: str | None = None) -> CpdActivity:
     """Add a CPD activity, linked to competences and to a plan goal.
 
-    :raises FieldErrors: for a missing date, a future one or one before :data:`EARLIEST_ACTIVITY`, no title, bad
+    :raises FieldErrors: for a missing date, a future one or one before :data:`clock.EARLIEST_DAY`, no title, bad
         hours, or a goal or competence not the actor's: every field with a problem, in one answer.
     """
     if not actor.has_role(Role.WORKER) or actor.framework_id is None:
@@ -451,10 +448,8 @@ def _checked_activity(
         problems.check(lambda: anonymity.require_anonymous("title", "The title", title), None)
     if done_on is None:
         problems.add("done_on", "Enter the date of the activity")
-    elif done_on > today():
-        problems.add("done_on", "The date must be today or in the past")
-    elif done_on < EARLIEST_ACTIVITY:
-        problems.add("done_on", f"The date must be on or after {long_date(EARLIEST_ACTIVITY)}")
+    elif (wrong := done_on_problem(done_on)) is not None:
+        problems.add("done_on", wrong)
     amount = problems.check(lambda: parse_hours(data.hours), Decimal(0))
     learned = problems.check(lambda: _text(data.learned, "learned", "What you learned"), "")
     if not learned and "learned" not in problems.errors:

@@ -214,8 +214,8 @@ def _typed(entry: kinds.Kind, name: str, raw: str | None) -> str:
 def _past_date(value: date | None, today: date) -> date:
     if value is None:
         raise FieldError("occurred_on", "Enter the date")
-    if value > today:
-        raise FieldError("occurred_on", "The date must be today or in the past")
+    if (wrong := clock.done_on_problem(value, today)) is not None:
+        raise FieldError("occurred_on", wrong)
     return value
 
 
