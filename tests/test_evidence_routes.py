@@ -41,10 +41,12 @@ from tests.factories import (
     assign,
     competence,
     competences,
+    link_draft,
     make_user,
     meet,
     not_accept,
     send_for_review,
+    supervision_note,
     tier,
 )
 from tests.pages import (
@@ -1641,6 +1643,21 @@ def test_the_map_says_signed_off_as_what_counts(client, auth, worker, supervisor
     page = text_of(client.get("/portfolio/map"))
     assert map_row(page, first.statement) == f"{first.statement} 1 1 accepted Met"
     assert map_row(page, second.statement) == f"{second.statement} 1 1 signed off, not accepted for this In progress"
+
+
+def test_the_map_counts_a_supervision_note_as_a_note_not_a_draft(client, auth, worker, supervisor):
+    """Found by a review: a note is never sent for review, so it kept its first status and the map said "1 draft"
+    for the record of a supervision; as My portfolio does, the map calls it a supervision note."""
+    first, second = competence("PS-LW-01"), competence("PS-LW-02")
+    for title, to in (("March", [first, second]), ("April", [first])):
+        note = supervision_note(worker, supervisor, title=f"Supervision in {title}")
+        note.links = [EvidenceLink(competence_id=c.id) for c in to]
+    link_draft(worker, [first])
+    db.session.commit()
+    auth.login_as(worker)
+    page = text_of(client.get("/portfolio/map"))
+    assert map_row(page, first.statement) == f"{first.statement} 3 1 draft 2 supervision notes In progress"
+    assert map_row(page, second.statement) == f"{second.statement} 1 1 supervision note In progress"
 
 
 def test_a_change_to_the_portfolio_shows_on_the_map_at_once(client, auth, map_world):

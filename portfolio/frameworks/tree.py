@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..models import EvidenceStatus, Framework, Section, User
+from ..models import Framework, Section, User
 from ..progress import rules
 from ..progress.rules import CompetenceStatus
 from .structure import FrozenCompetence, FrozenGroup, FrozenRequirement, FrozenTier, structures
@@ -29,7 +29,7 @@ class Row:
     competence: FrozenCompetence
     status: CompetenceStatus = CompetenceStatus.NOT_STARTED
     accepted: int = 0
-    counts: dict[EvidenceStatus, int] = field(default_factory=dict)
+    counts: dict[rules.LinkedBy, int] = field(default_factory=dict)  # items linked, by status, notes apart
     # Filled only by the page that lists items (what is missing): the newest few (id, title, status) rows.
     items: list = field(default_factory=list)
 
@@ -124,7 +124,7 @@ def framework_trees(frameworks: Sequence[Framework]) -> list[FrameworkTree]:
 def _trees(
     frameworks: Sequence[Framework],
     worker_id: int,
-    linked: dict[tuple[int, str], dict[EvidenceStatus, int]],
+    linked: dict[tuple[int, str], dict[rules.LinkedBy, int]],
     accepted: dict[tuple[int, str], int],
 ) -> list[FrameworkTree]:
     kept = structures([f.id for f in frameworks])

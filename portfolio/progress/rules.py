@@ -22,7 +22,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from sqlalchemy import (
     BindParameter,
@@ -33,6 +33,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     distinct,
+    false,
     func,
     null,
     or_,
@@ -49,6 +50,7 @@ from ..models import (
     Decision,
     DecisionOutcome,
     Evidence,
+    EvidenceKind,
     EvidenceLink,
     EvidenceStatus,
     Framework,
@@ -152,10 +154,11 @@ def _accepted_counts_query(worker_ids: list[int], *columns) -> Select:
 
 
 def _linked_counts_query(worker_ids: list[int]) -> Select:
+    is_note = (Evidence.kind == EvidenceKind.SUPERVISION_NOTE).label("is_note")
     return (
-        linked_query(Evidence.owner_id, Competence.ref, Evidence.status, func.count(distinct(Evidence.id)))
+        linked_query(Evidence.owner_id, Competence.ref, Evidence.status, is_note, func.count(distinct(Evidence.id)))
         .where(Evidence.owner_id.in_(worker_ids))
-        .group_by(Evidence.owner_id, Competence.ref, Evidence.status)
+        .group_by(Evidence.owner_id, Competence.ref, Evidence.status, is_note)
     )
 
 
@@ -164,16 +167,23 @@ def accepted_counts(worker_ids: list[int]) -> dict[tuple[int, str], int]:
     return counts(worker_ids).accepted
 
 
-def linked_counts(worker_ids: list[int]) -> dict[tuple[int, str], dict[EvidenceStatus, int]]:
-    """(worker, competence ref) -> how many of their items are linked to it, by the items' status."""
+# Where a statement's linked counts put supervision notes: a note is never sent for review, so its status stays
+# the one it was written with ("draft") and would be counted as a draft; pages call them supervision notes.
+SUPERVISION_NOTES: Literal["supervision-notes"] = "supervision-notes"
+LinkedBy = EvidenceStatus | Literal["supervision-notes"]
+
+
+def linked_counts(worker_ids: list[int]) -> dict[tuple[int, str], dict[LinkedBy, int]]:
+    """(worker, competence ref) -> how many of their items are linked to it, by the items' status (supervision
+    notes by themselves, under :data:`SUPERVISION_NOTES`)."""
     return counts(worker_ids).linked
 
 
 @dataclass
 class Counts:
-    """Per (worker, competence ref): items linked, by status, and items accepted in a sign-off."""
+    """Per (worker, competence ref): items linked, by status (notes apart), and items accepted in a sign-off."""
 
-    linked: dict[tuple[int, str], dict[EvidenceStatus, int]]
+    linked: dict[tuple[int, str], dict[LinkedBy, int]]
     accepted: dict[tuple[int, str], int]
 
 
@@ -181,7 +191,7 @@ class Counts:
 class _WorkerCounts:
     """One worker's counts, by competence ref, kept between requests (progress/versions.py): never changed."""
 
-    linked: dict[str, dict[EvidenceStatus, int]]
+    linked: dict[str, dict[LinkedBy, int]]
     accepted: dict[str, int]
 
 
@@ -211,14 +221,16 @@ def _count(worker_ids: list[int]) -> dict[int, _WorkerCounts]:
     The two aggregates travel as one UNION ALL; an accepted row is told apart by its empty status.
     """
     query = _linked_counts_query(worker_ids).union_all(
-        _accepted_counts_query(worker_ids, type_coerce(null(), Evidence.status.type))
+        _accepted_counts_query(worker_ids, type_coerce(null(), Evidence.status.type), false())
     )
     found = {owner: _WorkerCounts({}, {}) for owner in worker_ids}
-    for owner, ref, status, n in db.session.execute(query):
+    for owner, ref, status, is_note, n in db.session.execute(query):
         if status is None:
             found[owner].accepted[ref] = n
         else:
-            found[owner].linked.setdefault(ref, {})[status] = n
+            by = found[owner].linked.setdefault(ref, {})
+            key: LinkedBy = SUPERVISION_NOTES if is_note else EvidenceStatus(status)
+            by[key] = by.get(key, 0) + n  # notes of any status: one count
     return found
 
 
