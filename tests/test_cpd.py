@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -688,6 +689,79 @@ def test_only_the_worker_the_appraiser_and_managers_open_it_and_only_the_first_t
     assert row_counts() == before
     unchanged = reload(Appraisal, appraisal.id)
     assert (unchanged.worker_signed_at, unchanged.appraiser_signed_at, unchanged.goals) == (None, None, [])
+
+
+# --- The CPD an appraisal reviews ------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_appraisals(people):
+    """Wendy's appraisals of 1 June two years ago and last year, and her CPD around them (and Olive's)."""
+    worker, supervisor, _manager, other, *_ = people
+    first_day, second_day = date(TODAY.year - 2, 6, 1), date(TODAY.year - 1, 6, 1)
+    start(worker, supervisor, held_on=first_day)
+    second = start(worker, supervisor, held_on=second_day)
+    logged(worker, "Before the first appraisal", day=first_day)
+    logged(worker, "Trauma-informed practice", day=date(TODAY.year - 2, 9, 14), hours="2")
+    logged(worker, "Motivational interviewing", day=second_day)
+    logged(worker, "After the second appraisal", day=second_day + timedelta(days=1))
+    logged(other, "Olive's own course", day=date(TODAY.year - 2, 9, 14))
+    return second
+
+
+def reviewed_titles(page: str) -> list[str]:
+    part = page.split('id="reviewed-cpd"', 1)[1].split("</details>", 1)[0]
+    return re.findall(r'<h3 class="nhsuk-heading-s[^"]*">([^<]+)</h3>', part)
+
+
+def test_an_appraisal_reviews_the_cpd_done_since_the_one_before(people, two_appraisals):
+    reviewed = service.reviewed_activities(two_appraisals)
+    assert [a.title for a in reviewed.activities] == ["Motivational interviewing", "Trauma-informed practice"]
+    assert reviewed.since == date(TODAY.year - 2, 6, 1) and reviewed.hours == Decimal("3.50")
+    first = db.session.scalar(select(Appraisal).where(Appraisal.held_on == date(TODAY.year - 2, 6, 1)))
+    assert [a.title for a in service.reviewed_activities(first).activities] == ["Before the first appraisal"]
+    assert service.reviewed_activities(first).since is None
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_appraiser_and_a_manager_read_the_cpd_the_appraisal_reviews(client, auth, people, two_appraisals, headers):
+    """Noticed before: the appraiser saw the plan, never what the worker did; the review of the year is of that."""
+    worker, supervisor, manager, *_ = people
+    for reader in (supervisor, manager, worker):
+        auth.login_as(reader)
+        page = text_of(client.get(f"/cpd/appraisals/{two_appraisals.id}", headers=headers))
+        assert "<html" in page
+        assert reviewed_titles(page) == ["Motivational interviewing", "Trauma-informed practice"]
+        summary = words(page.split('id="reviewed-cpd"', 1)[1].split("</summary>", 1)[0])
+        assert summary.endswith("CPD logged for this appraisal: 2 activities, 3.50 hours")
+        assert f"Done after the appraisal of 1 June {TODAY.year - 2}, up to 1 June {TODAY.year - 1}." in words(page)
+
+
+def test_the_cpd_an_appraisal_reviews_costs_the_same_queries_however_long_the_log(
+    client, auth, people, two_appraisals, count_queries
+):
+    worker, supervisor, *_ = people
+    auth.login_as(supervisor)
+    path = f"/cpd/appraisals/{two_appraisals.id}"
+    client.get(path)
+    with count_queries:
+        client.get(path)
+    before = count_queries.count
+    for n in range(8):
+        logged(reload(User, worker.id), f"Reading group {n}", day=date(TODAY.year - 2, 10, n + 1))
+    with count_queries:
+        page = text_of(client.get(path))
+    assert len(reviewed_titles(page)) == 10
+    assert count_queries.count == before, count_queries.statements
+
+
+def test_an_appraisal_with_no_cpd_in_its_period_says_so(client, auth, people):
+    worker, supervisor, *_ = people
+    appraisal = start(worker, supervisor, held_on=date(TODAY.year - 1, 6, 1))
+    auth.login_as(supervisor)
+    page = text_of(client.get(f"/cpd/appraisals/{appraisal.id}"))
+    assert "CPD logged for this appraisal: 0 activities, 0 hours" in words(page)
+    assert "No CPD activities are logged for this period." in page
 
 
 # --- Next year -----------------------------------------------------------------------------------

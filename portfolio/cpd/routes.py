@@ -276,6 +276,7 @@ def _appraisal_page(item, form: AppraisalForm | None = None, refusal: Refusal | 
         editable=editable,
         sign_form=SignAppraisalForm(formdata=None, data={"seen": service.signed_content_hash(item)}),
         refusal=refusal,
+        reviewed=service.reviewed_activities(item),
     )
 
 

@@ -501,6 +501,43 @@ def activities_of(worker: User) -> list[CpdActivity]:
     )
 
 
+@dataclass(frozen=True)
+class Reviewed:
+    """The CPD an appraisal reviews: the activities done since the worker's previous appraisal (``since``, None
+    for the first) up to its date, newest first, and their hours."""
+
+    activities: list[CpdActivity]
+    since: date | None
+
+    @property
+    def hours(self) -> Decimal:
+        return sum((a.hours for a in self.activities), Decimal(0))
+
+
+def reviewed_activities(appraisal: Appraisal) -> Reviewed:
+    """What the appraisal reviews of the worker's CPD log, for whoever may read the appraisal (two queries).
+
+    The log up to the appraisal's date, since the one before (as :func:`signed_appraisals` places an activity in
+    the earliest appraisal on or after it): the appraiser reads what the worker did, not only the plan.
+    """
+    since = db.session.scalar(
+        select(func.max(Appraisal.held_on)).where(
+            Appraisal.worker_id == appraisal.worker_id, Appraisal.held_on < appraisal.held_on
+        )
+    )
+    activities = db.session.scalars(
+        select(CpdActivity)
+        .where(
+            CpdActivity.worker_id == appraisal.worker_id,
+            CpdActivity.done_on <= appraisal.held_on,
+            *([CpdActivity.done_on > since] if since is not None else []),
+        )
+        .options(db.selectinload(CpdActivity.competences), db.joinedload(CpdActivity.goal))
+        .order_by(CpdActivity.done_on.desc(), CpdActivity.id.desc())
+    ).unique()
+    return Reviewed(list(activities), since)
+
+
 def hours_by_year(worker: User) -> list[tuple[int, Decimal]]:
     """Total CPD hours per calendar year, newest first (one query)."""
     year = extract("year", CpdActivity.done_on)
