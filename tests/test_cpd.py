@@ -735,6 +735,8 @@ def test_the_appraiser_and_a_manager_read_the_cpd_the_appraisal_reviews(client, 
         summary = words(page.split('id="reviewed-cpd"', 1)[1].split("</summary>", 1)[0])
         assert summary.endswith("CPD logged for this appraisal: 2 activities, 3.50 hours")
         assert f"Done after the appraisal of 1 June {TODAY.year - 2}, up to 1 June {TODAY.year - 1}." in words(page)
+        learned = "What I learned:" if reader is worker else "What was learned:"
+        assert f"{learned} How past trauma shapes a meeting." in words(page)
 
 
 def test_the_cpd_an_appraisal_reviews_costs_the_same_queries_however_long_the_log(
