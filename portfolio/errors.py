@@ -10,7 +10,7 @@ from typing import TypeVar
 from flask import Flask
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from .extensions import db
 from .rendering import render
@@ -70,6 +70,17 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.errors:
             raise FieldErrors(dict(self.errors))
+
+
+class NotFoundHere(NotFound):
+    """A 404 that says what was looked for, for a record its owner may have deleted in another tab.
+
+    The same words for one that never existed or is someone else's, so nothing is told about whose it was.
+    """
+
+    def __init__(self, title: str, body: str):
+        super().__init__()
+        self.title, self.body = title, body
 
 
 @dataclass(frozen=True)
@@ -170,6 +181,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
+        if isinstance(error, NotFoundHere):
+            return _page(404, error.title, error.body)
         if error.code not in ERROR_PAGES:
             return error
         response = _page(error.code or 500)

@@ -1351,6 +1351,35 @@ def test_someone_elses_activity_answers_404_and_is_left_alone(client, auth, peop
         assert post_with_token(client, auth, path, activity_form(title="Mine now")).status_code == 404
     assert client.get("/cpd/activities/999999/edit").status_code == 404
     assert row_counts() == before and activity_values(activity.id) == values
+    # The same words as for the worker's own activity deleted in another tab: nothing says whose it is.
+    assert gone_page(client.get(f"/cpd/activities/{activity.id}/edit")) == gone_page(
+        client.get("/cpd/activities/999999/delete")
+    )
+
+
+def gone_page(response) -> str:
+    assert response.status_code == 404
+    return words(text_of(response).split('id="maincontent">', 1)[1].split("</main>", 1)[0])
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_an_activity_deleted_in_another_tab_says_so_on_the_stale_tab(client, auth, people, headers):
+    """Noticed before: the tab still open on the change form answered "Page not found"."""
+    worker, *_ = people
+    activity = logged(worker)
+    auth.login_as(worker)
+    assert client.get(f"/cpd/activities/{activity.id}/edit").status_code == 200  # the form, open in one tab
+    service.delete_activity(reload(User, worker.id), reload(CpdActivity, activity.id))  # deleted in another
+    before = row_counts()
+    response = post_with_token(
+        client, auth, f"/cpd/activities/{activity.id}/edit", activity_form(title="Workshop, corrected"), headers=headers
+    )
+    assert gone_page(response) == (
+        "This CPD activity is not in your log It may have been deleted, perhaps in another tab or window. "
+        "Your CPD log lists the activities in it. Go to your home page"
+    )
+    assert "<title>This CPD activity is not in your log" in text_of(response)
+    assert row_counts() == before
 
 
 def test_an_activity_is_part_of_an_appraisal_both_signed_when_it_was_logged_and_dated_before_it(people):

@@ -16,7 +16,7 @@ from .. import duties, idempotency
 from ..audit import binders, ledger
 from ..clock import done_on_problem, today
 from ..database import begin_write, lock_all, lock_or_404
-from ..errors import FieldError, Problems
+from ..errors import FieldError, NotFoundHere, Problems
 from ..evidence import anonymity
 from ..extensions import db
 from ..models import Appraisal, Competence, CpdActivity, CpdGoal, GoalStatus, Role, User, utcnow
@@ -571,7 +571,10 @@ def get_activity_or_404(actor: User, activity_id: int) -> CpdActivity:
     """
     activity = db.session.get(CpdActivity, activity_id)
     if activity is None or activity.worker_id != actor.id:
-        abort(404)
+        raise NotFoundHere(
+            "This CPD activity is not in your log",
+            "It may have been deleted, perhaps in another tab or window. Your CPD log lists the activities in it.",
+        )
     return activity
 
 
