@@ -30,11 +30,17 @@ def on_the_clock(moment: datetime) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone()
 
 
-def done_on_problem(day: date, on: date | None = None) -> str | None:
+def day_of(moment: datetime) -> date:
+    """The day of ``moment`` on the service's clock, the day pages say (templating.long_date): 00:30 in London in
+    summer is the day after its UTC day."""
+    return on_the_clock(moment).date()
+
+
+def done_on_problem(day: date, on: date | None = None, name: str = "The date") -> str | None:
     """Why ``day`` cannot be when something was done, seen ``on`` a day (today): in the future, or before
-    :data:`EARLIEST_DAY`."""
+    :data:`EARLIEST_DAY`. ``name``: the date's name in the message ("The date of the appraisal")."""
     if day > (on or today()):
-        return "The date must be today or in the past"
+        return f"{name} must be today or in the past"
     if day < EARLIEST_DAY:
-        return f"The date must be on or after {EARLIEST_DAY.day} {EARLIEST_DAY:%B %Y}"
+        return f"{name} must be on or after {EARLIEST_DAY.day} {EARLIEST_DAY:%B %Y}"
     return None

@@ -562,11 +562,21 @@ def link_in(message) -> str:
     return url.group(1)
 
 
-@pytest.fixture
-def in_london(monkeypatch):
-    """The server's clock in Europe/London (GMT in winter, BST in summer), as ``TZ`` sets it for a deployment."""
-    monkeypatch.setenv("TZ", "Europe/London")
+def _server_clock_in(monkeypatch, zone: str):
+    monkeypatch.setenv("TZ", zone)
     time.tzset()
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture
+def in_london(monkeypatch):
+    """The server's clock in Europe/London (GMT in winter, BST in summer), as ``TZ`` sets it for a deployment."""
+    yield from _server_clock_in(monkeypatch, "Europe/London")
+
+
+@pytest.fixture
+def in_tokyo(monkeypatch):
+    """The server's clock nine hours ahead of UTC all year: its day differs from UTC's every evening (UTC)."""
+    yield from _server_clock_in(monkeypatch, "Asia/Tokyo")

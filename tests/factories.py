@@ -271,11 +271,15 @@ def submitted_item(worker: User, title: str = "Community walking group", ref: st
 
 
 def sent_days_ago(submission: Submission, days: int) -> Submission:
-    """Pretend ``submission`` was sent ``days`` days ago: its time and its item's, which are always the same
-    moment (review.open_submission)."""
-    sent = utcnow() - timedelta(days=days)
-    submission.submitted_at = sent
-    db.session.get(Evidence, submission.evidence_id).submitted_at = sent
+    """Pretend ``submission`` was sent ``days`` days ago."""
+    return sent_at(submission, utcnow() - timedelta(days=days))
+
+
+def sent_at(submission: Submission, moment: datetime) -> Submission:
+    """Pretend ``submission`` was sent at ``moment``: its time and its item's, which are always the same moment
+    (review.open_submission)."""
+    submission.submitted_at = moment
+    db.session.get(Evidence, submission.evidence_id).submitted_at = moment
     db.session.commit()
     return submission
 

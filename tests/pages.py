@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from portfolio import clock
 from portfolio.extensions import db
 from portfolio.models import AuditEntry
 
@@ -184,7 +185,9 @@ def date_fields(name: str, day: date | None) -> dict[str, str]:
 
 
 def long_date(day: date | datetime) -> str:
-    """A date as pages show it: "5 March 2026"."""
+    """A date as pages show it: "5 March 2026"; a moment's day on the service's clock (``TZ``)."""
+    if isinstance(day, datetime):
+        day = clock.day_of(day)
     return f"{day.day} {day:%B %Y}"
 
 

@@ -229,6 +229,25 @@ def test_anyone_else_as_appraiser_is_refused_next_to_the_field(client, auth, peo
     assert row_counts() == before
 
 
+@pytest.mark.parametrize(
+    ("held_on", "message"),
+    [
+        (TODAY + timedelta(days=1), "The date of the appraisal must be today or in the past"),
+        (date(1975, 6, 1), "The date of the appraisal must be on or after 1 January 1980"),
+    ],
+    ids=["tomorrow", "1975"],
+)
+def test_an_appraisal_date_out_of_range_is_refused_next_to_the_field(client, auth, people, held_on, message):
+    worker, supervisor, *_ = people
+    auth.login_as(worker)
+    before = row_counts()
+    response = post_with_token(
+        client, auth, "/cpd/appraisals/new", {**date_fields("held_on", held_on), "appraiser_id": str(supervisor.id)}
+    )
+    assert_error_shown(response, "held_on", message, anchor="held_on-day")
+    assert row_counts() == before
+
+
 def test_one_appraisal_a_year(client, auth, people):
     worker, supervisor, manager, *_ = people
     start(worker, supervisor)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -45,17 +45,13 @@ from tests.factories import (
     verification,
     verify_all,
 )
-from tests.pages import table_rows, text_of
+from tests.pages import long_date, table_rows, text_of
 
 DBS = "Meet DBS reference standards and have a clear criminal record, in line with the law on spent convictions"
 
 
 def words(fragment: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", fragment).split()).replace(" :", ":").replace(" ,", ",")
-
-
-def long_date(day: date) -> str:
-    return f"{day.day} {day:%B %Y}"
 
 
 def items_of(page: str, css_class: str) -> list[str]:

@@ -854,6 +854,7 @@ def test_the_manager_verifies_a_dbs_check(client, auth, people):
     ("verified_on", "expires_on", "field", "message"),
     [
         (TODAY + timedelta(days=1), None, "verified_on", "The date verified must be today or in the past"),
+        (date(1975, 6, 1), None, "verified_on", "The date verified must be on or after 1 January 1980"),
         (None, None, "verified_on", "Enter the date you verified it"),
         (
             TODAY - timedelta(days=5),

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 
+from portfolio import clock
 from portfolio.audit import ledger
 from portfolio.duties import OwnDecision
 from portfolio.errors import FieldError
@@ -45,6 +46,7 @@ from tests.factories import (
     competence,
     make_user,
     promotion_request,
+    sent_at,
     sent_days_ago,
     tier,
 )
@@ -268,6 +270,27 @@ def test_queue_lists_submissions_oldest_first_with_days_waiting(client, auth, fr
     assert rows[0][2] == long_date(TODAY - timedelta(days=10))
     assert f'href="/review/{s.submission.id}"' in page
     assert "Reviews (3)" in nav_texts(page)
+
+
+def test_an_item_sent_after_midnight_on_the_services_clock_was_sent_today(client, auth, frameworks, in_tokyo):
+    """Found by a review: "Submitted" said the day on the service's clock, "days waiting" counted from the UTC
+    day, so an item sent at 00:30 read "Submitted" today and waiting 1 day. Both are the clock's now: on the
+    queue, the supervisor's home and the worker's."""
+    s = scene("Sent after midnight")
+    today = clock.today()
+    sent_at(s.submission, datetime.combine(today, time(0, 30)).astimezone().astimezone(UTC))  # 15:30 UTC the day before
+    auth.login_as(s.supervisor)
+    [row] = queue_rows(text_of(client.get("/review/")))
+    assert (row[2], row[3]) == (long_date(today), "0")
+    home = text_of(client.get("/"))
+    assert words(home.split('id="items-waiting">', 1)[1].split("</li>", 1)[0]) == (
+        "1 item waiting for your decision , sent today"
+    )
+    auth.login_as(s.worker)
+    home = text_of(client.get("/"))
+    assert " ".join(words(home.split('class="nhsuk-list waiting-items">', 1)[1].split("</ul>", 1)[0]).split()) == (
+        "Sent after midnight : with Sam Supervisor, sent today"
+    )
 
 
 def test_the_whole_queue_is_counted_once_and_a_filter_leaves_the_navigation_count_whole(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from portfolio.progress import typesetting
 from portfolio.templating import date_and_time, long_date
 
 
@@ -23,3 +24,11 @@ def test_a_time_of_day_reads_as_the_style_guide_writes_it(in_london):
     assert date_and_time(datetime(2026, 7, 1, 23, 0, tzinfo=UTC)) == "2 July 2026 at midnight"
     assert date_and_time(datetime(2026, 7, 1, 23, 1)) == "2 July 2026 at 12:01am"
     assert date_and_time(None) == ""
+
+
+def test_the_panel_pdf_says_the_same_day_as_the_pages(in_tokyo):
+    """Found by a review: the PDF's own date helper took the UTC day."""
+    evening = datetime(2026, 5, 31, 20, 0, tzinfo=UTC)  # 5am on 1 June in Tokyo
+    assert long_date(evening) == "1 June 2026"
+    assert typesetting.long_date(evening) == "1\u00a0June\u00a02026"
+    assert typesetting.on(evening) == "on\u00a01\u00a0June\u00a02026"

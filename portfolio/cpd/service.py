@@ -156,14 +156,15 @@ def start_appraisal(
 ) -> Appraisal:
     """Start the appraisal of a year, carrying over the open goals of the year before.
 
-    :raises FieldError: for a missing or future date, a wrong appraiser (the worker included), or a year that has one.
+    :raises FieldError: for a missing or future date or one before 1980, a wrong appraiser (the worker included),
+        or a year that has one.
     """
     if actor.id != worker.id and actor.id != appraiser_id and not actor.has_role(Role.MANAGER):
         abort(404)
     if held_on is None:
         raise FieldError("held_on", "Enter the date of the appraisal")
-    if held_on > today():
-        raise FieldError("held_on", "The date of the appraisal must be today or in the past")
+    if (wrong := done_on_problem(held_on, name="The date of the appraisal")) is not None:
+        raise FieldError("held_on", wrong)
     # Before the general check, for a clearer message (the table's CHECK backs it).
     duties.refuse_own(worker, appraiser_id, OWN_APPRAISER, field="appraiser_id")
     allowed = {u.id for u in appraisers_for(worker)}

@@ -14,7 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency, paging
 from ..audit import ledger
-from ..clock import on_the_clock, today
+from ..clock import day_of, done_on_problem, today
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError, Problems
 from ..evidence import anonymity
@@ -602,7 +602,7 @@ def decide_promotion(
     problems = Problems()  # each rule on the locked request, every one named at once
     if recommended_by(request, actor):  # the supervisor recommends, another person decides
         problems.add("approved", RECOMMENDED_IT)
-    asked_on = on_the_clock(request.requested_at).date()  # the day on the service's clock, as pages say it
+    asked_on = day_of(request.requested_at)  # the day on the service's clock, as pages say it
     if approved and effective_on is not None and effective_on < asked_on:
         problems.add("effective_on", f"The date must be on or after the request, {long_date(asked_on)}")
     if approved and not reasons and not all(r.supports for r in request.recommendations):
@@ -737,7 +737,7 @@ def verify_requirement(
 ) -> RequirementVerification:
     """A manager records that a worker meets a requirement (and, for DBS, until when).
 
-    :raises FieldError: for a missing or future date, or a renewal date before it.
+    :raises FieldError: for a missing or future date or one before 1980, or a renewal date before it.
     :raises OwnDecision: for the actor's own requirements (nothing written).
     """
     if not actor.has_role(Role.MANAGER):
@@ -746,8 +746,8 @@ def verify_requirement(
         abort(404)
     if verified_on is None:
         raise FieldError("verified_on", "Enter the date you verified it")
-    if verified_on > today():
-        raise FieldError("verified_on", "The date verified must be today or in the past")
+    if (wrong := done_on_problem(verified_on, name="The date verified")) is not None:
+        raise FieldError("verified_on", wrong)
     months = renewal_months(requirement)
     if expires_on is None and months:
         expires_on = add_months(verified_on, months)

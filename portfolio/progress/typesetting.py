@@ -24,6 +24,7 @@ from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
 from .. import PROJECT_ROOT
+from ..templating import long_date as pages_long_date
 
 FAMILY = "noto"
 # family -> {style: file}: the text font first, then its fallbacks in the order they are tried.
@@ -58,8 +59,9 @@ def _coverage(path: Path) -> frozenset[str]:
 
 
 def long_date(day: date | datetime | None) -> str:
-    """ "6 May 2025", held together on one line."""
-    return f"{day.day}{NBSP}{day:%B}{NBSP}{day.year}" if day else ""
+    """ "6 May 2025" as pages say it (a moment on the service's clock: templating.long_date), held together on one
+    line."""
+    return pages_long_date(day).replace(" ", NBSP)
 
 
 def on(day: date | datetime | None) -> str:

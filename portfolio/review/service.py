@@ -25,7 +25,7 @@ from sqlalchemy.sql.selectable import Subquery
 
 from .. import duties, paging, remembered, templating
 from ..audit import ledger
-from ..clock import today
+from ..clock import day_of, today
 from ..database import begin_write, lock_first, lock_or_404
 from ..errors import FieldError, FieldErrors
 from ..evidence import anonymity, kinds
@@ -396,7 +396,7 @@ def _queue_query(*, q: str = "", kind: EvidenceKind | None = None, worker_id: in
 
 def _queue_item(row, now: date) -> QueueItem:
     submission, evidence, worker = row
-    return QueueItem(submission, evidence, worker, (now - submission.submitted_at.date()).days)
+    return QueueItem(submission, evidence, worker, (now - day_of(submission.submitted_at)).days)
 
 
 def queue(actor: User) -> list[QueueItem]:
@@ -460,7 +460,7 @@ def queue_summary(actor: User, count: int | None, oldest_sent: datetime | None) 
     """How many submissions wait for the actor, and for how many days the oldest has waited, from the count and
     the oldest time sent that :func:`supervisor_counts` reads."""
     remembered.remember(_QUEUE_COUNT, actor.id, count or 0)  # the navigation's, without counting again
-    return count or 0, (today() - oldest_sent.date()).days if oldest_sent is not None else None
+    return count or 0, (today() - day_of(oldest_sent)).days if oldest_sent is not None else None
 
 
 @functools.cache
@@ -495,7 +495,7 @@ def waiting_items_of(worker: User, limit: int) -> list[WaitingItem]:
     if not rows:
         return []
     supervisors = supervision.supervisors_of(worker.id, now)
-    return [WaitingItem(s, e, reviewers_for(e, now, supervisors), (now - s.submitted_at.date()).days) for s, e in rows]
+    return [WaitingItem(s, e, reviewers_for(e, now, supervisors), (now - day_of(s.submitted_at)).days) for s, e in rows]
 
 
 def returned_items_of(worker: User, limit: int) -> list[tuple[Evidence, Decision | None]]:
