@@ -44,7 +44,6 @@ NOT_YET_IN_THE_KIT = {
     "HOST",
     "FILTERS",
     "PROJECT",
-    "long_date",
     "words",
     "new_worker",
     "draft",
