@@ -516,7 +516,8 @@ class Reviewed:
 
 
 def reviewed_activities(appraisal: Appraisal) -> Reviewed:
-    """What the appraisal reviews of the worker's CPD log, for whoever may read the appraisal (two queries).
+    """What the appraisal reviews of the worker's CPD log, for whoever may read the appraisal (three queries:
+    the appraisal before, the activities, their competences; the same however long the log).
 
     The log up to the appraisal's date, since the one before (as :func:`signed_appraisals` places an activity in
     the earliest appraisal on or after it): the appraiser reads what the worker did, not only the plan.
