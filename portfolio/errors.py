@@ -78,9 +78,9 @@ class NotFoundHere(NotFound):
     The same words for one that never existed or is someone else's, so nothing is told about whose it was.
     """
 
-    def __init__(self, title: str, body: str):
+    def __init__(self, title: str, body: str, link: tuple[str, str] | None = None):
         super().__init__()
-        self.title, self.body = title, body
+        self.title, self.body, self.link = title, body, link  # link: (endpoint, words) of where to look instead
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,9 @@ ERROR_PAGES = {
 }
 
 
-def _page(status: int, title: str | None = None, body: str | None = None):
+def _page(status: int, title: str | None = None, body: str | None = None, link: tuple[str, str] | None = None):
     default_title, default_body = ERROR_PAGES.get(status, ERROR_PAGES[500])
-    return render("error.html", status=status, title=title or default_title, body=body or default_body)
+    return render("error.html", status=status, title=title or default_title, body=body or default_body, link=link)
 
 
 def init_app(app: Flask) -> None:
@@ -182,7 +182,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException):
         if isinstance(error, NotFoundHere):
-            return _page(404, error.title, error.body)
+            return _page(404, error.title, error.body, error.link)
         if error.code not in ERROR_PAGES:
             return error
         response = _page(error.code or 500)

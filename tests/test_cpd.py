@@ -753,7 +753,10 @@ def test_the_appraiser_and_a_manager_read_the_cpd_the_appraisal_reviews(client, 
         assert reviewed_titles(page) == ["Motivational interviewing", "Trauma-informed practice"]
         summary = words(page.split('id="reviewed-cpd"', 1)[1].split("</summary>", 1)[0])
         assert summary.endswith("CPD logged for this appraisal: 2 activities, 3.50 hours")
-        assert f"Done after the appraisal of 1 June {TODAY.year - 2}, up to 1 June {TODAY.year - 1}." in words(page)
+        assert (
+            f"Activities done after the appraisal of 1 June {TODAY.year - 2}, up to 1 June {TODAY.year - 1}."
+            in words(page)
+        )
         learned = "What I learned:" if reader is worker else "What was learned:"
         assert f"{learned} How past trauma shapes a meeting." in words(page)
 
@@ -781,7 +784,8 @@ def test_an_appraisal_with_no_cpd_in_its_period_says_so(client, auth, people):
     appraisal = start(worker, supervisor, held_on=date(TODAY.year - 1, 6, 1))
     auth.login_as(supervisor)
     page = text_of(client.get(f"/cpd/appraisals/{appraisal.id}"))
-    assert "CPD logged for this appraisal: 0 activities, 0 hours" in words(page)
+    assert "CPD logged for this appraisal: 0 activities, 0.00 hours" in words(page)
+    assert f"Activities done up to 1 June {TODAY.year - 1}: this is the first appraisal." in words(page)
     assert "No CPD activities are logged for this period." in page
 
 
@@ -1395,8 +1399,9 @@ def test_an_activity_deleted_in_another_tab_says_so_on_the_stale_tab(client, aut
     )
     assert gone_page(response) == (
         "This CPD activity is not in your log It may have been deleted, perhaps in another tab or window. "
-        "Your CPD log lists the activities in it. Go to your home page"
+        "See the activities in your CPD log Go to your home page"
     )
+    assert '<a href="/cpd/">See the activities in your CPD log</a>' in text_of(response)
     assert "<title>This CPD activity is not in your log" in text_of(response)
     assert row_counts() == before
 

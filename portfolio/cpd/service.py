@@ -512,7 +512,7 @@ class Reviewed:
 
     @property
     def hours(self) -> Decimal:
-        return sum((a.hours for a in self.activities), Decimal(0))
+        return sum((a.hours for a in self.activities), Decimal("0.00"))  # "0.00 hours", as "3.50 hours"
 
 
 def reviewed_activities(appraisal: Appraisal) -> Reviewed:
@@ -575,7 +575,8 @@ def get_activity_or_404(actor: User, activity_id: int) -> CpdActivity:
     if activity is None or activity.worker_id != actor.id:
         raise NotFoundHere(
             "This CPD activity is not in your log",
-            "It may have been deleted, perhaps in another tab or window. Your CPD log lists the activities in it.",
+            "It may have been deleted, perhaps in another tab or window.",
+            ("cpd.index", "See the activities in your CPD log"),
         )
     return activity
 
