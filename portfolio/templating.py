@@ -81,6 +81,7 @@ def summarise_findings(findings) -> str:
 def init_app(app: Flask) -> None:
     from . import components, rendering
     from .evidence import files
+    from .progress.rules import SUPERVISION_NOTES
     from .training.service import certificate_expiry
 
     app.jinja_env.filters.update(
@@ -97,5 +98,6 @@ def init_app(app: Flask) -> None:
         upload_types=files.ACCEPTED_DESCRIPTION,
         htmx_fragment=rendering.wants_fragment,
         certificate_expiry=certificate_expiry,
+        SUPERVISION_NOTES=SUPERVISION_NOTES,  # the key of notes in a statement's linked counts (the map)
         nhsuk=components.Components(app.jinja_env),
     )
