@@ -509,6 +509,11 @@ class Evidence(Model):
     # "uploaded, not checked" and does not count for compliance (training/service.py).
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     checked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Or sent back by the checker, saying what is wrong (another course's certificate, an unreadable file): it
+    # leaves the list to check and counts for nothing until the worker changes it (training/service.py).
+    sent_back_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    sent_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_back_reason: Mapped[str | None] = mapped_column(Text)
     # Supervision notes.
     supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Feedback.
@@ -530,6 +535,7 @@ class Evidence(Model):
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
     supervisor: Mapped[User | None] = relationship(foreign_keys=[supervisor_id])
     checked_by: Mapped[User | None] = relationship(foreign_keys=[checked_by_id])
+    sent_back_by: Mapped[User | None] = relationship(foreign_keys=[sent_back_by_id])
     training_item: Mapped[TrainingItem | None] = relationship()
     files: Mapped[list[EvidenceFile]] = relationship(
         back_populates="evidence", order_by="EvidenceFile.id", cascade="all, delete-orphan", passive_deletes=True
@@ -566,6 +572,7 @@ class Evidence(Model):
             "ix_evidence_certificates_to_check",
             "kind",
             "checked_at",
+            "sent_back_at",
             "created_at",
             "training_item_id",
             "is_private",
@@ -574,6 +581,8 @@ class Evidence(Model):
         CheckConstraint("cpd_hours IS NULL OR (cpd_hours >= 0 AND cpd_hours <= 1000)", name="cpd_hours_range"),
         CheckConstraint("expires_on IS NULL OR expires_on >= occurred_on", name="expires_after_completion"),
         CheckConstraint("NOT (is_private AND status <> 'draft')", name="private_stays_draft"),
+        # A certificate is checked or sent back, never both.
+        CheckConstraint("checked_at IS NULL OR sent_back_at IS NULL", name="checked_or_sent_back"),
         # An item sent has the time it was last sent (review.open_submission): the queue's count and the
         # worker's home read it alone.
         CheckConstraint("status = 'draft' OR submitted_at IS NOT NULL", name="sent_has_time"),
@@ -599,6 +608,12 @@ class Evidence(Model):
     @property
     def is_editable(self) -> bool:
         return self.status in (EvidenceStatus.DRAFT, EvidenceStatus.RETURNED) and not self.note_confirmed
+
+    def forget_check(self) -> None:
+        """A certificate changed: whatever its checker said (checked, or sent back) was about what it was, and it
+        waits for a new check."""
+        self.checked_by_id, self.checked_at = None, None
+        self.sent_back_by_id, self.sent_back_at, self.sent_back_reason = None, None, None
 
     @property
     def text_fields(self) -> list[tuple[str, str]]:

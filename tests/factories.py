@@ -400,11 +400,15 @@ def certificate(
     title: str | None = None,
     checked: bool = True,
     checked_by: User | None = None,
+    sent_back: str | None = None,
 ) -> Evidence:
-    """A training certificate matched to ``item`` (written directly), checked unless ``checked`` is False."""
+    """A training certificate matched to ``item`` (written directly), checked unless ``checked`` is False or it
+    was sent back (``sent_back``: why)."""
     evidence = Evidence(
-        checked_at=utcnow() if checked else None,
+        checked_at=utcnow() if checked and not sent_back else None,
         checked_by_id=checked_by.id if checked_by else None,
+        sent_back_at=utcnow() if sent_back else None,
+        sent_back_reason=sent_back,
         owner_id=owner.id,
         kind=EvidenceKind.CERTIFICATE,
         title=title or (item.title if item else "A course"),

@@ -362,6 +362,19 @@ CASES = [
         data={},
     ),
     Case(
+        "training.send_back_certificate",
+        "GET",
+        lambda ids: f"/training/certificates/{ids['certificate']}/send-back",
+        {"anonymous": SIGN_IN, "worker": 403, "supervisor": 200, "manager": 200},
+    ),
+    Case(
+        "training.send_back_certificate",
+        "POST",
+        lambda ids: f"/training/certificates/{ids['certificate']}/send-back",
+        {"anonymous": SIGN_IN, "worker": 403, "supervisor": 422, "manager": 422},  # no reason given
+        data={},
+    ),
+    Case(
         "training.certificate_file",
         "GET",
         lambda ids: f"/training/certificates/{ids['certificate']}/files/{ids['certificate_file']}",

@@ -1,7 +1,8 @@
 """Training certificates count for compliance only once a supervisor or manager has checked them (issue 13).
 
 Until then a certificate shows as "Uploaded, not checked" on the worker's home, the item page and the
-compliance matrix; supervisors and managers check it in one action from their home's list.
+compliance matrix; supervisors and managers check it in one action from their home's list, or send it back
+saying what is wrong, and then it counts for nothing until the worker changes it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from portfolio.duties import OwnDecision
@@ -21,8 +23,19 @@ from portfolio.progress.service import add_months
 from portfolio.review.service import Conflict
 from portfolio.training import service as training
 from portfolio.training.service import TrainingStatus
+from tests.conftest import csrf_token
 from tests.factories import PDF, TODAY, assign, certificate, course, make_user, make_worker_supervisor, tier
-from tests.pages import audit_rows, count, escaped_markup, long_date, reload, text_of, words
+from tests.pages import (
+    audit_rows,
+    count,
+    error_next_to,
+    error_summary,
+    escaped_markup,
+    long_date,
+    reload,
+    text_of,
+    words,
+)
 
 
 def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", **changes) -> Evidence:
@@ -31,6 +44,18 @@ def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", **c
     data = evidence_service.EvidenceInput(title=title, provider="NHS e-learning", training_item_id=item.id, **values)
     pdf = FileStorage(io.BytesIO(PDF), filename="safeguarding.pdf", content_type="application/pdf")
     return evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, [pdf])
+
+
+def changed_certificate(worker: User, cert: Evidence, item, **changes) -> Evidence:
+    """The worker changes the certificate through the use case (``uploaded``'s values, with ``changes``)."""
+    values = {
+        "title": "Safeguarding adults level 2",
+        "occurred_on": TODAY - timedelta(days=30),
+        "expires_on": TODAY + timedelta(days=3 * 365),
+        "provider": "NHS e-learning",
+        "training_item_id": item.id,
+    } | changes
+    return evidence_service.update_evidence(worker, reload(cert), evidence_service.EvidenceInput(**values))
 
 
 def course_status(worker: User, item) -> TrainingStatus:
@@ -127,17 +152,7 @@ def test_changing_a_checked_certificate_needs_a_new_check(worker, supervisor):
     item = course("Safeguarding adults", 36)
     cert = uploaded(worker, item)
     training.check_certificate(supervisor, reload(cert))
-    evidence_service.update_evidence(
-        worker,
-        reload(cert),
-        evidence_service.EvidenceInput(
-            title="Safeguarding adults level 2",
-            occurred_on=TODAY - timedelta(days=30),
-            expires_on=TODAY + timedelta(days=5 * 365),  # a new expiry date
-            provider="NHS e-learning",
-            training_item_id=item.id,
-        ),
-    )
+    changed_certificate(worker, cert, item, expires_on=TODAY + timedelta(days=5 * 365))  # a new expiry date
     assert reload(cert).checked_at is None and reload(cert).checked_by_id is None
     assert course_status(worker, item) == TrainingStatus.UNCHECKED
 
@@ -258,17 +273,7 @@ def test_a_check_binds_to_the_version_seen_and_a_double_click_is_done_once(worke
     item = course("Safeguarding adults", 36)
     cert = uploaded(worker, item)
     seen = training.version_of(reload(cert))
-    evidence_service.update_evidence(
-        worker,
-        reload(cert),
-        evidence_service.EvidenceInput(
-            title="Safeguarding adults level 3",  # changed after the supervisor's page was drawn
-            occurred_on=TODAY - timedelta(days=30),
-            expires_on=TODAY + timedelta(days=3 * 365),
-            provider="NHS e-learning",
-            training_item_id=item.id,
-        ),
-    )
+    changed_certificate(worker, cert, item, title="Safeguarding adults level 3")  # after the supervisor's page was drawn
     with pytest.raises(Conflict, match="changed after your page was shown"):
         training.check_certificate(supervisor, reload(cert), seen)
     assert reload(cert).checked_at is None and audit_rows("certificate.checked") == []
@@ -299,7 +304,8 @@ def test_removing_a_file_from_a_checked_certificate_needs_a_new_check(worker, su
 
 
 def test_the_check_button_names_the_certificate_to_screen_readers_and_shows_no_markup(client, auth, worker, supervisor):
-    """The button reads "Mark as checked"; its hidden words name whose certificate, escaped once."""
+    """The button reads "Mark as checked", the link "Send back"; their hidden words name whose certificate, escaped
+    once."""
     worker.name = "Ann O'Brien & <Co>"
     db.session.commit()
     uploaded(worker, course("Safeguarding adults", 36))
@@ -309,6 +315,11 @@ def test_the_check_button_names_the_certificate_to_screen_readers_and_shows_no_m
     [button] = re.findall(r"<button[^>]*>(.*?)</button>", page.split("certificates-to-check", 1)[1], re.S)
     assert button.strip() == (
         'Mark as checked<span class="nhsuk-u-visually-hidden">: '
+        "Ann O&#39;Brien &amp; &lt;Co&gt;, Safeguarding adults level 2</span>"
+    )
+    [link] = re.findall(r'<a class="nhsuk-link" href="/training/certificates/\d+/send-back">(.*?)</a>', page, re.S)
+    assert link == (
+        'Send back<span class="nhsuk-u-visually-hidden">: '
         "Ann O&#39;Brien &amp; &lt;Co&gt;, Safeguarding adults level 2</span>"
     )
     assert escaped_markup(page) == []
@@ -484,3 +495,276 @@ def test_nobody_downloads_their_own_certificate_as_its_checker(client, auth, fra
     with client.get(f"/portfolio/{own.id}/files/{own.files[0].id}") as response:  # their own item's download
         assert response.status_code == 200 and response.get_data() == PDF
     assert count(Evidence) == 1
+
+
+# --- Sending a certificate back ---------------------------------------------------------------------
+
+WRONG_COURSE = "This is the fire safety certificate, not safeguarding"
+
+
+def send_back_page(client, cert: Evidence, **headers):
+    return client.get(f"/training/certificates/{cert.id}/send-back", headers=headers)
+
+
+def send_back(client, auth, cert: Evidence, reason: str = WRONG_COURSE, version: str | None = None):
+    data = {"csrf_token": auth.token(), "reason": reason}
+    if version is not None:
+        data["version"] = version
+    return client.post(f"/training/certificates/{cert.id}/send-back", data=data, follow_redirects=False)
+
+
+def worker_notices(worker: User) -> list[str]:
+    from portfolio.models import Notification
+
+    return list(
+        db.session.scalars(
+            select(Notification.message).where(Notification.user_id == worker.id).order_by(Notification.id)
+        )
+    )
+
+
+def test_a_certificate_sent_back_counts_for_nothing_leaves_the_list_and_tells_the_worker(worker, supervisor, manager):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+
+    training.send_back_certificate(
+        supervisor, reload(cert), f"  This is the fire   safety certificate,\n{' '}not safeguarding "
+    )
+
+    stored = reload(cert)
+    assert (stored.sent_back_by_id, stored.sent_back_reason) == (supervisor.id, WRONG_COURSE)
+    assert stored.sent_back_at is not None and stored.checked_at is None
+    assert course_status(worker, item) == TrainingStatus.MISSING  # not "uploaded, not checked": nobody is to check it
+    [row] = [r for r in training.worker_training(reload(worker)) if r.item.id == item.id]
+    assert row.sent_back.id == cert.id and row.unchecked is None and row.certificate is None
+    assert training.certificates_to_check(supervisor) == training.CertificatesToCheck([], 0)
+    assert training.certificates_to_check(manager) == training.CertificatesToCheck([], 0)
+    matrix = training.compliance(training.current_framework_or_404("link-worker"))
+    assert matrix.cells[(worker.id, item.id)].status == TrainingStatus.MISSING
+    [audit] = audit_rows("certificate.sent_back")
+    assert (audit.actor_id, audit.subject) == (supervisor.id, f"evidence:{cert.id}")
+    assert audit.details == {"owner_id": worker.id, "training_item_id": item.id, "reason": WRONG_COURSE}
+    assert worker_notices(worker) == [
+        f"Sam Supervisor sent back your certificate “Safeguarding adults level 2”: {WRONG_COURSE}"
+    ]
+
+
+def test_changing_a_certificate_sent_back_puts_it_back_in_the_list_and_a_newer_one_replaces_the_notice(
+    worker, supervisor
+):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    training.send_back_certificate(supervisor, reload(cert), WRONG_COURSE)
+    changed_certificate(worker, cert, item, provider="NHS e-learning (the right one)")
+    stored = reload(cert)
+    assert (stored.sent_back_at, stored.sent_back_by_id, stored.sent_back_reason) == (None, None, None)
+    assert course_status(worker, item) == TrainingStatus.UNCHECKED
+    assert [c.id for c in training.certificates_to_check(supervisor).shown] == [cert.id]
+
+    # Sent back again, then a new certificate added instead: the newer one waits, the old notice goes.
+    training.send_back_certificate(supervisor, reload(cert), "Still the wrong course")
+    newer = uploaded(worker, item, title="Safeguarding adults level 2 (again)", occurred_on=TODAY - timedelta(days=2))
+    [row] = [r for r in training.worker_training(reload(worker)) if r.item.id == item.id]
+    assert (row.status, row.sent_back, row.unchecked.id) == (TrainingStatus.UNCHECKED, None, newer.id)
+    assert [c.id for c in training.certificates_to_check(supervisor).shown] == [newer.id]
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        ("", "Say what is wrong with the certificate"),
+        ("   \n ", "Say what is wrong with the certificate"),
+        ("x" * 501, "What is wrong must be 500 characters or fewer"),
+    ],
+    ids=["empty", "blank", "too long"],
+)
+def test_sending_back_needs_a_reason_and_writes_nothing_without_one(worker, supervisor, reason, message):
+    from portfolio.errors import FieldError
+
+    cert = uploaded(worker, course("Safeguarding adults", 36))
+    with pytest.raises(FieldError) as refused:
+        training.send_back_certificate(supervisor, reload(cert), reason)
+    assert (refused.value.field, refused.value.message) == ("reason", message)
+    assert reload(cert).sent_back_at is None and audit_rows("certificate.sent_back") == []
+    assert worker_notices(worker) == []
+
+
+def test_a_certificate_is_checked_or_sent_back_once_by_one_person(worker, supervisor, manager):
+    checked = uploaded(worker, course("Safeguarding adults", 36))
+    training.check_certificate(supervisor, reload(checked))
+    with pytest.raises(Conflict, match="^Sam Supervisor has already checked this certificate.$"):
+        training.send_back_certificate(manager, reload(checked), WRONG_COURSE)
+    assert reload(checked).sent_back_at is None
+
+    sent = uploaded(worker, course("Lone working", 12, position=2), title="Lone working")
+    training.send_back_certificate(supervisor, reload(sent), WRONG_COURSE)
+    with pytest.raises(Conflict, match="^Sam Supervisor has already sent this certificate back.$"):
+        training.check_certificate(manager, reload(sent))
+    with pytest.raises(Conflict, match="^Sam Supervisor has already sent this certificate back.$"):
+        training.send_back_certificate(manager, reload(sent), "Another reason")
+    training.send_back_certificate(supervisor, reload(sent), "A second click")  # the same person: done once
+    assert reload(sent).sent_back_reason == WRONG_COURSE and reload(sent).checked_at is None
+    assert len(audit_rows("certificate.sent_back")) == 1 and len(audit_rows("certificate.checked")) == 1
+    assert len(worker_notices(worker)) == 1
+
+
+def test_nobody_sends_back_their_own_certificate_nor_one_changed_since_they_saw_it(frameworks, worker, supervisor):
+    both = make_worker_supervisor()
+    own = uploaded(both, course("Safeguarding adults", 36))
+    with pytest.raises(OwnDecision):
+        training.send_back_certificate(both, reload(own), WRONG_COURSE)
+    assert reload(own).sent_back_at is None
+
+    cert = uploaded(worker, course("Lone working", 12, position=2))
+    seen = training.version_of(reload(cert))
+    reload(cert).provider = "Another provider"  # the worker changes it meanwhile
+    db.session.commit()
+    with pytest.raises(Conflict, match="changed after your page was shown: look at it again below before you send"):
+        training.send_back_certificate(supervisor, reload(cert), WRONG_COURSE, seen)
+    assert reload(cert).sent_back_at is None and audit_rows("certificate.sent_back") == []
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_a_supervisor_sends_a_certificate_back_from_home_and_the_worker_sees_why(
+    client, auth, worker, supervisor, headers
+):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    auth.login_as(supervisor)
+    home = text_of(client.get("/"))
+    assert f'href="/training/certificates/{cert.id}/send-back"' in home
+
+    page = send_back_page(client, cert, **headers)
+    assert page.status_code == 200
+    text = text_of(page)
+    assert "<h1>Send back Wendy Worker’s certificate</h1>" in text and "</html>" in text
+    assert "Training Safeguarding adults" in words(text) and "safeguarding.pdf" in text
+    assert re.search(rf'name="version"[^>]*value="{re.escape(training.version_of(reload(cert)))}"', text)
+    assert error_summary(text) == []
+
+    response = send_back(client, auth, cert)
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("/#certificates-to-check")
+    after = text_of(client.get("/"))
+    assert "Sent back Wendy Worker’s certificate: Safeguarding adults level 2" in after
+    assert to_check(after) == [] and "Certificates to check (0)" in after
+
+    auth.login_as(worker)
+    home = text_of(client.get("/"))
+    training_table = words(home.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0])
+    assert f"Safeguarding adults Missing Your certificate was sent back : “{WRONG_COURSE}”" in training_table
+    assert f'href="/portfolio/{cert.id}"' in home.split('class="nhsuk-table my-training"', 1)[1]
+    item_page = words(text_of(client.get(f"/portfolio/{cert.id}")))
+    assert (
+        f"Checked No: sent back by Sam Supervisor on {long_date(TODAY)}: “{WRONG_COURSE}”. It counts for nothing"
+        in item_page
+    )
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_sending_back_without_a_reason_is_a_422_with_the_message_by_the_field(
+    client, auth, worker, supervisor, headers
+):
+    cert = uploaded(worker, course("Safeguarding adults", 36))
+    auth.login_as(supervisor)
+    answer = client.post(
+        f"/training/certificates/{cert.id}/send-back",
+        data={"csrf_token": auth.token(), "reason": "  ", "version": training.version_of(reload(cert))},
+        headers=headers,
+    )
+    assert answer.status_code == 422
+    page = text_of(answer)
+    assert "</html>" in page and "<title>Error: Send back Wendy Worker’s certificate" in page
+    assert error_next_to(page, "reason") == "Error: Say what is wrong with the certificate"
+    assert error_summary(page) == [("#reason", "Say what is wrong with the certificate")]
+    assert reload(cert).sent_back_at is None and audit_rows("certificate.sent_back") == []
+    assert [c.id for c in training.certificates_to_check(supervisor).shown] == [cert.id]
+
+
+def test_back_a_second_click_and_another_checkers_old_tab_are_told_what_happened(
+    client, auth, worker, supervisor, manager
+):
+    cert = uploaded(worker, course("Safeguarding adults", 36))
+    auth.login_as(manager)
+    seen = re.search(r'name="version"[^>]*value="([^"]+)"', text_of(send_back_page(client, cert))).group(1)
+    training.send_back_certificate(supervisor, reload(cert), WRONG_COURSE)  # Sam got there first
+
+    late = send_back(client, auth, cert, "The file is blank", version=seen)
+    assert late.status_code == 409
+    page = text_of(late)
+    assert "Sam Supervisor has already sent this certificate back." in words(
+        page.split('id="send-back-conflict"', 1)[1]
+    )
+    assert f"Sam Supervisor sent it back on {long_date(TODAY)}: “{WRONG_COURSE}”" in words(page)
+    assert 'name="reason"' not in page  # nothing more to do here
+    assert reload(cert).sent_back_reason == WRONG_COURSE and reload(cert).sent_back_by_id == supervisor.id
+
+    auth.login_as(supervisor)
+    again = send_back(client, auth, cert, WRONG_COURSE)  # a second click
+    assert again.status_code == 303 and len(audit_rows("certificate.sent_back")) == 1
+    back = send_back_page(client, cert)  # Back to the form
+    assert back.status_code == 200 and "<h1>Wendy Worker’s certificate</h1>" in text_of(back)
+    assert 'name="reason"' not in text_of(back)
+
+    checked = uploaded(worker, course("Lone working", 12, position=2), title="Lone working")
+    training.check_certificate(manager, reload(checked))
+    answer = send_back(client, auth, checked)
+    assert answer.status_code == 409
+    assert "Maya Manager has already checked this certificate." in words(text_of(answer))
+    assert f"Maya Manager checked it on {long_date(TODAY)}" in words(text_of(answer))
+    assert reload(checked).sent_back_at is None
+
+
+def test_sending_back_is_refused_to_the_owner_to_workers_and_to_other_supervisors(client, auth, worker, frameworks):
+    both = make_worker_supervisor()
+    own = uploaded(both, course("Safeguarding adults", 36))
+    auth.login_as(both)
+    for answer in (send_back_page(client, own), send_back(client, auth, own)):
+        assert answer.status_code == 403 and "This is your own certificate" in answer.text
+    auth.login_as(make_user(Role.SUPERVISOR, name="Sol Stranger"))
+    assert send_back_page(client, own).status_code == 404
+    assert send_back(client, auth, own).status_code == 404
+    auth.login_as(worker)
+    assert send_back(client, auth, own).status_code == 403
+    assert reload(own).sent_back_at is None and audit_rows("certificate.sent_back") == []
+
+
+def test_checking_and_sending_back_at_once_leave_one_decision(app, server, worker, supervisor, manager):
+    """A supervisor checks as a manager sends the same certificate back, over HTTP at the same moment: the locked row
+    decides; the other is told 409 and nothing of theirs is written (on SQLite and PostgreSQL alike)."""
+    from tests.racing import Rounds, no_server_errors, race, signed_in
+
+    emails = supervisor.email, manager.email
+    item = course("Safeguarding adults", 36)
+    db.session.commit()  # no read left open on SQLite while the server writes
+    sam, maya = signed_in(server, ("sam", emails[0]), ("maya", emails[1]))
+    rounds = Rounds()
+    for number in rounds:
+        cert = uploaded(worker, item, title=f"Safeguarding certificate {number}")
+        version = training.version_of(reload(cert))
+        db.session.commit()
+        home, form = sam.get("/").text, maya.get(f"/training/certificates/{cert.id}/send-back").text
+        answers = race(
+            [
+                sam.start_post(
+                    f"/training/certificates/{cert.id}/check", {"csrf_token": csrf_token(home), "version": version}
+                ),
+                maya.start_post(
+                    f"/training/certificates/{cert.id}/send-back",
+                    {"csrf_token": csrf_token(form), "version": version, "reason": WRONG_COURSE},
+                ),
+            ]
+        )
+        no_server_errors({"sam": answers[0], "maya": answers[1]}, number)
+        db.session.commit()  # a fresh snapshot: what the server committed
+        stored = reload(cert)
+        assert sorted(a.status for a in answers) == [303, 409], [a.describe() for a in answers]
+        if answers[0].status == 303:
+            assert (stored.checked_by_id, stored.sent_back_at) == (supervisor.id, None)
+        else:
+            assert (stored.sent_back_by_id, stored.checked_at) == (manager.id, None)
+        subject = f"evidence:{cert.id}"
+        decided = [r for r in audit_rows() if r.subject == subject and r.action.startswith("certificate.")]
+        assert len(decided) == 1, [r.action for r in decided]
+        rounds.record(answers)
+    rounds.assert_enough()

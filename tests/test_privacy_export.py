@@ -370,6 +370,28 @@ def test_a_certificate_check_is_in_the_checkers_export_by_id_and_time_and_in_the
     assert item["checked_at"] and data["certificates_checked"] == []
 
 
+def test_a_certificate_sent_back_is_in_the_checkers_export_with_their_reason_and_in_the_workers_item(
+    client, auth, people
+):
+    worker, supervisor, _, _ = people
+    sent = certificate(
+        worker, course("Safeguarding adults", 36), RECENT_DAY, title="Wrenword certificate", sent_back="Blank page"
+    )
+    sent.sent_back_by_id = supervisor.id
+    supervisor.is_worker = True
+    db.session.commit()
+    auth.login_as(supervisor)
+    data = json.loads(download(client, auth).read("portfolio.json"))
+    [row] = data["certificates_sent_back"]
+    assert (row["evidence_id"], row["reason"]) == (sent.id, "Blank page") and row["sent_back_at"]
+    assert "Wrenword certificate" not in json.dumps(data)
+    auth.login_as(worker)
+    data = json.loads(download(client, auth).read("portfolio.json"))
+    [item] = [e for e in data["evidence"] if e["id"] == sent.id]
+    assert item["sent_back_reason"] == "Blank page" and item["sent_back_at"] and item["checked_at"] is None
+    assert data["certificates_sent_back"] == []
+
+
 # --- The same portfolio as Leap2A ------------------------------------------------------------------
 
 NS = {"atom": leap2a.ATOM, "rdf": leap2a.RDF, "leap2": leap2a.LEAP2}

@@ -1081,8 +1081,23 @@ def test_the_sql_status_agrees_with_the_python_rule_on_a_table_of_cases(app, on)
 
 # Each worker's certificates for one course (renewed every 36 months), newest last unless said, and the status.
 # (completed, expires, checked); FIXED is today.
+SENT_BACK = "It is another course's certificate"  # a history's third value: sent back by its checker
+
 HISTORIES = {
     "none": ([], TrainingStatus.MISSING),
+    "only one, sent back": ([(date(2026, 1, 1), date(2029, 1, 1), SENT_BACK)], TrainingStatus.MISSING),
+    "valid, a newer one sent back": (
+        [(date(2025, 1, 1), date(2028, 1, 1), True), (date(2026, 1, 1), date(2029, 1, 1), SENT_BACK)],
+        TrainingStatus.VALID,
+    ),
+    "expired, a newer one sent back": (
+        [(date(2022, 1, 1), date(2025, 1, 1), True), (date(2026, 1, 1), date(2029, 1, 1), SENT_BACK)],
+        TrainingStatus.EXPIRED,
+    ),
+    "one sent back, a newer one unchecked": (
+        [(date(2026, 1, 1), date(2029, 1, 1), SENT_BACK), (date(2026, 2, 1), date(2029, 2, 1), False)],
+        TrainingStatus.UNCHECKED,
+    ),
     "only unchecked": ([(date(2026, 1, 1), date(2029, 1, 1), False)], TrainingStatus.UNCHECKED),
     "valid, a newer one unchecked": (
         [(date(2025, 1, 1), date(2028, 1, 1), True), (date(2026, 1, 1), date(2029, 1, 1), False)],
@@ -1133,7 +1148,8 @@ def test_the_matrix_in_sql_and_the_workers_own_training_agree_on_each_history(fi
     for n, (name, (history, _)) in enumerate(HISTORIES.items()):
         workers[name] = make_user(Role.WORKER, name=f"Case {n:02d} {name}", tier=lw)
         for completed, expires, checked in history:
-            certificate(workers[name], item, completed, expires, checked=checked)
+            sent_back = checked if isinstance(checked, str) else None
+            certificate(workers[name], item, completed, expires, checked=checked is True, sent_back=sent_back)
         certificate(workers[name], None, FIXED - timedelta(days=3), FIXED - timedelta(days=1))  # unmatched: ignored
     certificate(workers["none"], other, FIXED - timedelta(days=3))  # another course: not this one's
 

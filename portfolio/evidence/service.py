@@ -655,8 +655,9 @@ def update_evidence(
             files.discard(item)
         raise
     if any(getattr(evidence, name) != value for name, value in values.items()) or staged:
-        # A checked certificate counts for compliance as it was checked: a changed one waits for a new check.
-        evidence.checked_by_id, evidence.checked_at = None, None
+        # A checked certificate counts for compliance as it was checked: a changed one waits for a new check
+        # (and one sent back goes back to the list to check).
+        evidence.forget_check()
     for name, value in values.items():
         setattr(evidence, name, value)
     if entry.confirmable:
@@ -746,7 +747,7 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
     name = still_there.stored_name
     db.session.delete(still_there)
     # A checked certificate counts as it was checked: with a file gone it waits for a new check.
-    evidence.checked_by_id, evidence.checked_at = None, None
+    evidence.forget_check()
     db.session.commit()
     files.delete_stored(name)
 

@@ -294,6 +294,8 @@ def _evidence(person: Person) -> Sections:
                 *kinds.EXPORT_COLUMNS,
                 "anonymity_confirmed_at",
                 "checked_at",
+                "sent_back_at",
+                "sent_back_reason",
                 "created_at",
                 "updated_at",
                 "submitted_at",
@@ -316,6 +318,15 @@ def _evidence(person: Person) -> Sections:
             for evidence_id, checked_at in db.session.execute(
                 select(Evidence.id, Evidence.checked_at)
                 .where(Evidence.checked_by_id == person.id)
+                .order_by(Evidence.id)
+            )
+        ],
+        # And those they sent back: when and why (their own words), not what the certificate says.
+        "certificates_sent_back": [
+            {"evidence_id": evidence_id, "sent_back_at": sent_back_at, "reason": reason}
+            for evidence_id, sent_back_at, reason in db.session.execute(
+                select(Evidence.id, Evidence.sent_back_at, Evidence.sent_back_reason)
+                .where(Evidence.sent_back_by_id == person.id)
                 .order_by(Evidence.id)
             )
         ],

@@ -1,7 +1,16 @@
 """Managers' forms for the training catalogue, and the compliance filters."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, SearchField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SearchField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -49,3 +58,10 @@ class ComplianceFilterForm(FlaskForm):
         ),
         validators=[Optional()],
     )
+
+
+class SendBackForm(FlaskForm):
+    """What is wrong with a certificate, for its worker to put right (the service checks it: one message)."""
+
+    reason = TextAreaField("What is wrong with the certificate?", validators=[Optional()])
+    version = HiddenField()  # the certificate as the page showed it (service.version_of)

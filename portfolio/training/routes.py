@@ -21,7 +21,7 @@ from ..frameworks import service as frameworks_service
 from ..models import Role
 from ..rendering import render
 from . import service
-from .forms import ComplianceFilterForm, TrainingItemForm
+from .forms import ComplianceFilterForm, SendBackForm, TrainingItemForm
 from .service import TrainingStatus
 
 bp = Blueprint("training", __name__, url_prefix="/training")
@@ -245,6 +245,37 @@ def check_certificate(evidence_id: int):
             return home_page(status=409, conflict=error.message)
         flash(f"Checked {evidence.owner.name}’s certificate: {evidence.title}", "success")
     return redirect(url_for("home.index", _anchor="certificates-to-check"), code=303)
+
+
+@bp.route("/certificates/<id:evidence_id>/send-back", methods=["GET", "POST"])
+@role_required(Role.SUPERVISOR, Role.MANAGER)
+def send_back_certificate(evidence_id: int):
+    """Send a worker's certificate back, saying what is wrong, instead of checking it.
+
+    Back, a second click or another checker's old tab finds the page saying who checked it or sent it back.
+    """
+    evidence = service.get_certificate_to_check_or_404(current_user, evidence_id)
+    form = SendBackForm()
+    conflict = None
+    if form.validate_on_submit():
+        try:
+            service.send_back_certificate(current_user, evidence, form.reason.data or "", form.version.data or None)
+        except FieldError as error:
+            show_on_form(form, error)
+        except service.Conflict as error:
+            conflict = error.message
+        else:
+            flash(f"Sent back {evidence.owner.name}’s certificate: {evidence.title}", "success")
+            return redirect(url_for("home.index", _anchor="certificates-to-check"), code=303)
+    if conflict or not form.errors:
+        form.version.data = service.version_of(evidence)  # what this page shows now
+    return render(
+        "training/send_back.html",
+        status=409 if conflict else 422 if form.errors else 200,
+        certificate=evidence,
+        form=form,
+        conflict=conflict,
+    )
 
 
 @bp.get("/certificates/<id:evidence_id>/files/<id:file_id>")

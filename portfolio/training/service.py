@@ -5,7 +5,8 @@ certificate matched to it that a supervisor or manager has checked: valid;
 due (it expires within 60 days, or today); expired; or missing (no
 certificate). A certificate nobody has checked yet counts for nothing: the
 course shows as "Uploaded, not checked" until it is, unless an older checked
-certificate still keeps it valid.
+certificate still keeps it valid. One its checker sent back (saying what is
+wrong) counts for nothing either, and waits for nobody until the worker changes it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ..database import TURNS, begin_write, lock_or_404, take_turns
 from ..errors import FieldError
 from ..extensions import db
 from ..models import Evidence, EvidenceFile, EvidenceKind, Framework, Role, Tier, TrainingItem, User, utcnow
+from ..notifications import service as notifications
 from ..people.search import search_words, words_in_name_or_email
 from ..progress import versions
 from ..progress.service import add_months
@@ -134,6 +136,11 @@ def is_checked(certificate: Evidence) -> bool:
     return certificate.checked_at is not None
 
 
+def is_sent_back(certificate: Evidence) -> bool:
+    """Sent back by its checker, saying what is wrong: it counts for nothing, checked or not, until it changes."""
+    return certificate.sent_back_at is not None
+
+
 # --- The same rules in SQL (the compliance matrix filters and totals every worker in the database) -------------
 # Each expression below is the Python rule above it, written for a query; tests/test_training.py holds a table of
 # cases on which the two must agree.
@@ -142,6 +149,11 @@ def is_checked(certificate: Evidence) -> bool:
 def is_checked_sql() -> ColumnElement[bool]:
     """:func:`is_checked` in SQL, on Evidence."""
     return Evidence.checked_at.is_not(None)
+
+
+def is_sent_back_sql() -> ColumnElement[bool]:
+    """:func:`is_sent_back` in SQL, on Evidence."""
+    return Evidence.sent_back_at.is_not(None)
 
 
 def completed_before(renewal_months: int, boundary: date) -> date:
@@ -437,14 +449,17 @@ class TrainingRow:
     due_on: date | None
     certificate: Evidence | None  # the newest checked certificate: the one that counts
     unchecked: Evidence | None = None  # a newer one waiting for a supervisor's or manager's check
+    sent_back: Evidence | None = None  # the newest of all, sent back by its checker: the worker has to act
 
 
 @dataclass
 class Certificates:
-    """A worker's certificates for one course: the newest checked one, and a newer one not checked yet."""
+    """A worker's certificates for one course: the newest checked one, a newer one not checked yet, and the newest
+    of all when its checker sent it back."""
 
     checked: Evidence | None = None
     unchecked: Evidence | None = None
+    sent_back: Evidence | None = None
 
 
 def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], Certificates]:
@@ -453,6 +468,10 @@ def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], 
     rows = db.session.scalars(_certificates_statement(), {"worker_ids": worker_ids})
     for certificate in rows:  # ordered: newest wins
         found = newest.setdefault((certificate.owner_id, certificate.training_item_id), Certificates())
+        if is_sent_back(certificate):
+            found.sent_back = certificate  # counts for nothing; said until a newer one is added
+            continue
+        found.sent_back = None
         if is_checked(certificate):
             found.checked, found.unchecked = certificate, None
         else:
@@ -489,7 +508,7 @@ def _certificates_statement() -> Select:
 def _row(item: TrainingItem, found: Certificates | None, on: date) -> TrainingRow:
     found = found or Certificates()
     status, due = status_of(item, found.checked, on, found.unchecked)
-    return TrainingRow(item, status, due, found.checked, found.unchecked)
+    return TrainingRow(item, status, due, found.checked, found.unchecked, found.sent_back)
 
 
 def current_courses() -> list[TrainingItem]:
@@ -594,6 +613,7 @@ def _cells(items: list[TrainingItem], workers: list[ColumnElement[bool]], on: da
         .where(
             Evidence.kind == EvidenceKind.CERTIFICATE,
             Evidence.training_item_id.in_(item_ids),
+            ~is_sent_back_sql(),  # counts for nothing
             Evidence.owner_id.in_(select(User.id).where(*workers)),
         )
         .subquery()
@@ -942,7 +962,11 @@ _CERTIFICATE_LISTED = (
 @functools.cache
 def _certificates_to_check_statement(manager: bool) -> Select:
     actor = bindparam("actor_id", type_=Integer())
-    waiting = and_(_checkable(actor, None if manager else bindparam("on", type_=Date())), Evidence.checked_at.is_(None))
+    waiting = and_(
+        _checkable(actor, None if manager else bindparam("on", type_=Date())),
+        Evidence.checked_at.is_(None),
+        Evidence.sent_back_at.is_(None),  # the worker's to change first
+    )
     # How many wait in all, as a column of the oldest few: one query, not two. Not a window count, which
     # would be worked out over every waiting row joined with its owner; this one the database counts once,
     # from its index of certificates by whether they are checked.
@@ -989,6 +1013,42 @@ def get_certificate_to_check_or_404(actor: User, evidence_id: int) -> Evidence:
 CHANGED_SINCE_SEEN = "The certificate changed after your page was shown: look at it again below before you check it."
 
 
+def _locked_to_decide(actor: User, evidence: Evidence) -> Evidence:
+    """The certificate, locked for the actor to check or send back: still theirs to decide (in a write begun here).
+
+    :raises OwnDecision: for the actor's own certificate.
+    :raises 404: when it was made private, or is no longer theirs to check, meanwhile.
+    """
+    begin_write()
+    evidence = lock_or_404(Evidence, evidence.id)
+    duties.refuse_own(actor, evidence.owner_id, OWN_CERTIFICATE)
+    if not db.session.scalar(select(exists().where(Evidence.id == evidence.id, _checkable_by(actor)))):
+        db.session.rollback()
+        abort(404)
+    return evidence
+
+
+def _refuse_if_decided(evidence: Evidence, seen_version: str | None, changed: str) -> None:
+    """On the locked row: refuse to decide a certificate someone has checked or sent back, or one changed since
+    ``seen_version``.
+
+    :raises Conflict: with nothing written (the transaction is rolled back).
+    """
+    if evidence.checked_at is not None:
+        problem = (
+            f"{evidence.checked_by.name if evidence.checked_by else 'Someone'} has already checked this certificate."
+        )
+    elif evidence.sent_back_at is not None:
+        by = evidence.sent_back_by.name if evidence.sent_back_by else "Someone"
+        problem = f"{by} has already sent this certificate back."
+    elif seen_version is not None and seen_version != version_of(evidence):
+        problem = changed
+    else:
+        return
+    db.session.rollback()
+    raise Conflict(problem)
+
+
 def check_certificate(actor: User, evidence: Evidence, seen_version: str | None = None) -> Evidence:
     """Record that the actor checked a certificate, as it was when they saw it: from then on it counts.
 
@@ -998,21 +1058,11 @@ def check_certificate(actor: User, evidence: Evidence, seen_version: str | None 
     :raises Conflict: when it changed, or someone else checked it first (nothing written).
     :raises OwnDecision: for the actor's own certificate.
     """
-    begin_write()
-    evidence = lock_or_404(Evidence, evidence.id)
-    duties.refuse_own(actor, evidence.owner_id, OWN_CERTIFICATE)
-    if not db.session.scalar(select(exists().where(Evidence.id == evidence.id, _checkable_by(actor)))):
+    evidence = _locked_to_decide(actor, evidence)
+    if evidence.checked_at is not None and evidence.checked_by_id == actor.id:
         db.session.rollback()
-        abort(404)  # made private, or no longer theirs to check, meanwhile
-    if evidence.checked_at is not None:
-        checked_by_id, checked_by = evidence.checked_by_id, (evidence.checked_by.name if evidence.checked_by else "")
-        db.session.rollback()
-        if checked_by_id == actor.id:
-            return evidence
-        raise Conflict(f"{checked_by or 'Someone'} has already checked this certificate.")
-    if seen_version is not None and seen_version != version_of(evidence):
-        db.session.rollback()
-        raise Conflict(CHANGED_SINCE_SEEN)
+        return evidence  # a second click
+    _refuse_if_decided(evidence, seen_version, CHANGED_SINCE_SEEN)
     evidence.checked_by_id = actor.id
     evidence.checked_at = utcnow()
     ledger.record(
@@ -1021,6 +1071,56 @@ def check_certificate(actor: User, evidence: Evidence, seen_version: str | None 
         f"evidence:{evidence.id}",
         owner_id=evidence.owner_id,
         training_item_id=evidence.training_item_id,
+    )
+    db.session.commit()
+    return evidence
+
+
+SEND_BACK_REASON_MAX = 500
+CHANGED_BEFORE_SENDING_BACK = (
+    "The certificate changed after your page was shown: look at it again below before you send it back."
+)
+
+
+def send_back_certificate(actor: User, evidence: Evidence, reason: str, seen_version: str | None = None) -> Evidence:
+    """Send a certificate back to its worker instead of checking it, saying what is wrong (another course's
+    certificate, a file that cannot be read): it leaves the list to check and counts for nothing until the worker
+    changes it, which puts it back in the list (``Evidence.forget_check``). The worker is told.
+
+    Decided on the locked row, as :func:`check_certificate`: still the actor's to check, neither checked nor sent
+    back by someone else, unchanged since ``seen_version``. The same person sending it back twice (a double click)
+    is done once.
+
+    :raises FieldError: on ``reason`` when it is missing or too long (nothing written).
+    :raises Conflict: when it changed, or someone else checked it or sent it back first (nothing written).
+    :raises OwnDecision: for the actor's own certificate.
+    """
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise FieldError("reason", "Say what is wrong with the certificate")
+    if len(reason) > SEND_BACK_REASON_MAX:
+        raise FieldError("reason", f"What is wrong must be {SEND_BACK_REASON_MAX} characters or fewer")
+    evidence = _locked_to_decide(actor, evidence)
+    if evidence.sent_back_at is not None and evidence.sent_back_by_id == actor.id:
+        db.session.rollback()
+        return evidence  # a second click: the first one's reason stands
+    _refuse_if_decided(evidence, seen_version, CHANGED_BEFORE_SENDING_BACK)
+    evidence.sent_back_by_id = actor.id
+    evidence.sent_back_at = utcnow()
+    evidence.sent_back_reason = reason
+    ledger.record(
+        actor,
+        "certificate.sent_back",
+        f"evidence:{evidence.id}",
+        owner_id=evidence.owner_id,
+        training_item_id=evidence.training_item_id,
+        reason=reason,
+    )
+    notifications.notify(
+        evidence.owner,
+        f"{actor.name} sent back your certificate “{evidence.title}”: {reason}",
+        notifications.path_for("evidence.show", evidence_id=evidence.id),
+        email_subject=f"{actor.name} has sent back a training certificate of yours",
     )
     db.session.commit()
     return evidence
