@@ -151,8 +151,11 @@ def _demo_training(manager: User) -> None:
             )
 
 
-def _training_item(title: str) -> TrainingItem:
-    return db.session.scalars(select(TrainingItem).where(TrainingItem.title == title)).one()
+def _training_item(title: str, framework_key: str | None = None) -> TrainingItem:
+    found = select(TrainingItem).where(TrainingItem.title == title)
+    if framework_key is not None:
+        found = found.where(TrainingItem.framework_key == framework_key)
+    return db.session.scalars(found).one()
 
 
 def _competence(user: User, words: str) -> Competence:
@@ -260,6 +263,28 @@ def _demo_evidence(users: dict[str, User]) -> None:
     )
     # Checked by Sol's supervisor, so the demo shows a certificate that counts for compliance.
     training.check_certificate(supervisor, safeguarding)
+    # Two of Wendy's: one waiting in Sam's list of certificates to check, one he sent back saying why.
+    for title, course, days_ago, reason in (
+        ("Lone working awareness", "Lone working", 20, None),
+        ("Information governance", "Data protection and information governance", 60, DEMO_SENT_BACK),
+    ):
+        upload = FileStorage(io.BytesIO(DEMO_PDF), filename=f"{course.lower()}.pdf", content_type="application/pdf")
+        uploaded = evidence.create_evidence(
+            worker,
+            EvidenceKind.CERTIFICATE,
+            evidence.EvidenceInput(
+                title=title,
+                provider="NHS e-learning",
+                occurred_on=today - timedelta(days=days_ago),
+                training_item_id=_training_item(course, "link-worker").id,
+            ),
+            [upload],
+        )
+        if reason:
+            training.send_back_certificate(supervisor, uploaded, reason)
+
+
+DEMO_SENT_BACK = "The file is a fire safety certificate: please add your information governance one."
 
 
 # A one-page PDF that says what it is.

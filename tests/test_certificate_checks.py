@@ -273,7 +273,9 @@ def test_a_check_binds_to_the_version_seen_and_a_double_click_is_done_once(worke
     item = course("Safeguarding adults", 36)
     cert = uploaded(worker, item)
     seen = training.version_of(reload(cert))
-    changed_certificate(worker, cert, item, title="Safeguarding adults level 3")  # after the supervisor's page was drawn
+    changed_certificate(
+        worker, cert, item, title="Safeguarding adults level 3"
+    )  # after the supervisor's page was drawn
     with pytest.raises(Conflict, match="changed after your page was shown"):
         training.check_certificate(supervisor, reload(cert), seen)
     assert reload(cert).checked_at is None and audit_rows("certificate.checked") == []

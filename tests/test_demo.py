@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from portfolio import demo
 from portfolio.extensions import db
 from portfolio.models import Framework, Role, SupervisionAssignment, Tier, User
 from tests.pages import audit_rows, count
@@ -149,10 +150,10 @@ def test_the_demo_has_evidence_in_every_state(app, runner):
     statuses = sorted(
         s.value for s in db.session.scalars(select(Evidence.status).where(Evidence.owner_id == worker.id))
     )
-    assert statuses == ["draft", "draft", "signed-off", "submitted"]
+    assert statuses == ["draft", "draft", "draft", "draft", "signed-off", "submitted"]
     assert db.session.scalar(select(func.count(Decision.id))) == 1
     assert [item.evidence.title for item in review.queue(supervisor)] == ["Observed holistic assessment by telephone"]
-    stored = db.session.scalar(select(EvidenceFile))
+    stored = db.session.scalar(select(EvidenceFile).order_by(EvidenceFile.id))
     assert stored.original_name == "safeguarding-certificate.pdf"
     assert (Path(app.config["UPLOAD_FOLDER"]) / stored.stored_name).read_bytes().startswith(b"%PDF-")
     # Sol's certificate is checked by Sam, so the demo shows a course that counts for compliance.
@@ -163,6 +164,12 @@ def test_the_demo_has_evidence_in_every_state(app, runner):
     assert [(r.item.title, r.status.value) for r in training.worker_training(sol) if r.certificate] == [
         ("Safeguarding training", "valid")
     ]
+    # Wendy has one certificate waiting in Sam's list and one he sent back, saying why.
+    assert [c.title for c in training.certificates_to_check(supervisor).shown] == ["Lone working awareness"]
+    rows = {r.item.title: r for r in training.worker_training(worker)}
+    assert rows["Lone working"].status.value == "unchecked"
+    sent_back = rows["Data protection and information governance"]
+    assert (sent_back.status.value, sent_back.sent_back.sent_back_reason) == ("missing", demo.DEMO_SENT_BACK)
     assert ledger.verify().ok
     # Running again adds nothing.
     before = snapshot()
