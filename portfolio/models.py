@@ -566,10 +566,10 @@ class Evidence(Model):
         ),
         # A worker's certificates (their training), and My portfolio filtered by kind.
         Index("ix_evidence_owner_kind", "owner_id", "kind", "occurred_on", postgresql_include=["id"]),
-        # The certificates waiting for a check (training/service.py), oldest added first, and how many: the homes
-        # of supervisors and managers count them from this alone.
+        # The certificates waiting for a check (training/service.py): neither checked nor sent back, oldest added
+        # first, and how many. The homes of supervisors and managers count them from this alone.
         Index(
-            "ix_evidence_certificates_to_check",
+            "ix_evidence_certificates_to_decide",
             "kind",
             "checked_at",
             "sent_back_at",
@@ -611,9 +611,14 @@ class Evidence(Model):
 
     def forget_check(self) -> None:
         """A certificate changed: whatever its checker said (checked, or sent back) was about what it was, and it
-        waits for a new check."""
+        waits for a new check.
+
+        Its time of change moves too, even when only a file came or went (no column of its own changed): a checker's
+        page drawn before is then out of date (training.service.version_of).
+        """
         self.checked_by_id, self.checked_at = None, None
         self.sent_back_by_id, self.sent_back_at, self.sent_back_reason = None, None, None
+        self.updated_at = utcnow()
 
     @property
     def text_fields(self) -> list[tuple[str, str]]:

@@ -71,6 +71,12 @@ def user_html(text: str | None) -> Markup:
     return Markup(richtext.from_user(text))
 
 
+def quoted(words: str) -> str:
+    """Someone's words ending a sentence: “The file is blank”. The full stop outside, unless their words end one
+    already: “The file is blank.” (not “…blank.”.)."""
+    return f"“{words}”" if words.rstrip().endswith((".", "!", "?")) else f"“{words}”."
+
+
 def summarise_findings(findings) -> str:
     """ "1 possible NHS number and 2 possible dates of birth"."""
     from .evidence import anonymity
@@ -90,6 +96,7 @@ def init_app(app: Flask) -> None:
         date_and_time=date_and_time,
         filesize=filesize,
         user_html=user_html,
+        quoted=quoted,
     )
     app.jinja_env.globals.update(
         flag_identifiers=flag_identifiers,

@@ -24,7 +24,7 @@ from portfolio.review.service import Conflict
 from portfolio.training import service as training
 from portfolio.training.service import TrainingStatus
 from tests.conftest import csrf_token
-from tests.factories import PDF, TODAY, assign, certificate, course, make_user, make_worker_supervisor, tier
+from tests.factories import PDF, TODAY, assign, certificate, competence, course, make_user, make_worker_supervisor, tier
 from tests.pages import (
     audit_rows,
     count,
@@ -38,16 +38,19 @@ from tests.pages import (
 )
 
 
-def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", **changes) -> Evidence:
-    """A certificate the worker uploads through the use case, matched to ``item``: not checked yet."""
+def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", *, pages: int = 1, **changes) -> Evidence:
+    """A certificate the worker uploads through the use case, matched to ``item``: not checked yet. One file,
+    safeguarding.pdf, or ``pages`` of them (page-1.pdf, page-2.pdf...)."""
     values = {"occurred_on": TODAY - timedelta(days=30), "expires_on": TODAY + timedelta(days=3 * 365)} | changes
     data = evidence_service.EvidenceInput(title=title, provider="NHS e-learning", training_item_id=item.id, **values)
-    pdf = FileStorage(io.BytesIO(PDF), filename="safeguarding.pdf", content_type="application/pdf")
-    return evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, [pdf])
+    names = ["safeguarding.pdf"] if pages == 1 else [f"page-{n}.pdf" for n in range(1, pages + 1)]
+    files = [FileStorage(io.BytesIO(PDF), filename=name, content_type="application/pdf") for name in names]
+    return evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, files)
 
 
-def changed_certificate(worker: User, cert: Evidence, item, **changes) -> Evidence:
-    """The worker changes the certificate through the use case (``uploaded``'s values, with ``changes``)."""
+def changed_certificate(worker: User, cert: Evidence, item, files=(), **changes) -> Evidence:
+    """The worker changes the certificate through the use case (``uploaded``'s values, with ``changes``), adding
+    ``files``."""
     values = {
         "title": "Safeguarding adults level 2",
         "occurred_on": TODAY - timedelta(days=30),
@@ -55,7 +58,7 @@ def changed_certificate(worker: User, cert: Evidence, item, **changes) -> Eviden
         "provider": "NHS e-learning",
         "training_item_id": item.id,
     } | changes
-    return evidence_service.update_evidence(worker, reload(cert), evidence_service.EvidenceInput(**values))
+    return evidence_service.update_evidence(worker, reload(cert), evidence_service.EvidenceInput(**values), list(files))
 
 
 def course_status(worker: User, item) -> TrainingStatus:
@@ -288,14 +291,7 @@ def test_a_check_binds_to_the_version_seen_and_a_double_click_is_done_once(worke
 
 def test_removing_a_file_from_a_checked_certificate_needs_a_new_check(worker, supervisor):
     item = course("Safeguarding adults", 36)
-    data = evidence_service.EvidenceInput(
-        title="Safeguarding adults level 2",
-        occurred_on=TODAY - timedelta(days=30),
-        provider="NHS e-learning",
-        training_item_id=item.id,
-    )
-    pages = [FileStorage(io.BytesIO(PDF), filename=f"page-{n}.pdf", content_type="application/pdf") for n in (1, 2)]
-    cert = evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, pages)
+    cert = uploaded(worker, item, pages=2)
     training.check_certificate(supervisor, reload(cert))
     assert course_status(worker, item) != TrainingStatus.UNCHECKED
 
@@ -360,7 +356,7 @@ def test_the_home_lists_the_oldest_ten_and_says_how_many_wait(client, auth, work
     listed = to_check(page)
     assert len(listed) == 10 and "Certificate 00" in listed[0] and "Certificate 09" in listed[-1]
     assert "Certificates to check (12)" in words(page)
-    assert "These are the oldest 10; 2 more will show here as you check these." in words(page)
+    assert "These are the oldest 10; 2 more will show here as you check these or send them back." in words(page)
 
 
 def test_a_check_from_a_page_drawn_before_a_change_is_told_409_on_home(client, auth, worker, supervisor):
@@ -604,7 +600,11 @@ def test_a_certificate_is_checked_or_sent_back_once_by_one_person(worker, superv
         training.check_certificate(manager, reload(sent))
     with pytest.raises(Conflict, match="^Sam Supervisor has already sent this certificate back.$"):
         training.send_back_certificate(manager, reload(sent), "Another reason")
-    training.send_back_certificate(supervisor, reload(sent), "A second click")  # the same person: done once
+    training.send_back_certificate(supervisor, reload(sent), WRONG_COURSE)  # a second click: done once
+    with pytest.raises(Conflict, match="^You have already sent this certificate back.$"):
+        training.send_back_certificate(supervisor, reload(sent), "Another tab, another reason")
+    with pytest.raises(Conflict, match="^You have already sent this certificate back.$"):
+        training.check_certificate(supervisor, reload(sent))  # the check button of a home page drawn before
     assert reload(sent).sent_back_reason == WRONG_COURSE and reload(sent).checked_at is None
     assert len(audit_rows("certificate.sent_back")) == 1 and len(audit_rows("certificate.checked")) == 1
     assert len(worker_notices(worker)) == 1
@@ -654,12 +654,15 @@ def test_a_supervisor_sends_a_certificate_back_from_home_and_the_worker_sees_why
     auth.login_as(worker)
     home = text_of(client.get("/"))
     training_table = words(home.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0])
-    assert f"Safeguarding adults Missing Your certificate was sent back : “{WRONG_COURSE}”" in training_table
+    assert (
+        f"Safeguarding adults Missing Your certificate was sent back for Safeguarding adults : “{WRONG_COURSE}”"
+        in training_table
+    )
     assert f'href="/portfolio/{cert.id}"' in home.split('class="nhsuk-table my-training"', 1)[1]
     item_page = words(text_of(client.get(f"/portfolio/{cert.id}")))
     assert (
-        f"Checked No: sent back by Sam Supervisor on {long_date(TODAY)}: “{WRONG_COURSE}”. It counts for nothing"
-        in item_page
+        f"Checked No, sent back by Sam Supervisor on {long_date(TODAY)}, saying: “{WRONG_COURSE}”. It does not count"
+        " towards your training until you change it or add a new certificate for the course." in item_page
     )
 
 
@@ -697,7 +700,7 @@ def test_back_a_second_click_and_another_checkers_old_tab_are_told_what_happened
     assert "Sam Supervisor has already sent this certificate back." in words(
         page.split('id="send-back-conflict"', 1)[1]
     )
-    assert f"Sam Supervisor sent it back on {long_date(TODAY)}: “{WRONG_COURSE}”" in words(page)
+    assert f"Sam Supervisor sent it back on {long_date(TODAY)}, saying: “{WRONG_COURSE}”. It comes back" in words(page)
     assert 'name="reason"' not in page  # nothing more to do here
     assert reload(cert).sent_back_reason == WRONG_COURSE and reload(cert).sent_back_by_id == supervisor.id
 
@@ -770,3 +773,80 @@ def test_checking_and_sending_back_at_once_leave_one_decision(app, server, worke
         assert len(decided) == 1, [r.action for r in decided]
         rounds.record(answers)
     rounds.assert_enough()
+
+
+def test_a_certificate_under_review_sent_back_is_answered_by_a_new_one_whatever_its_date(
+    client, auth, worker, supervisor
+):
+    """One sent for review cannot be changed: the worker is told to add a new certificate, her reviewer what she has
+    to do, and the notice goes once she adds one after it was sent back (even one completed earlier)."""
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item, occurred_on=TODAY - timedelta(days=10))
+    evidence_service.link_competence(worker, reload(cert), competence("PS-LW-01").id)
+    evidence_service.submit(worker, reload(cert))
+    training.send_back_certificate(supervisor, reload(cert), "The dates do not match the document")
+    auth.login_as(worker)
+    own_page = words(text_of(client.get(f"/portfolio/{cert.id}")))
+    assert "your training until you withdraw it from review and change it, or add a new certificate" in own_page
+    auth.login_as(supervisor)
+    from portfolio.review import service as review
+
+    reviewed = words(text_of(client.get(f"/review/{review.open_submission_of(reload(cert)).id}")))
+    assert "towards Wendy Worker’s training until they withdraw it from review and change it, or add a new" in reviewed
+    assert "your training" not in reviewed
+
+    newer = uploaded(worker, item, title="Safeguarding adults (the right one)", occurred_on=TODAY - timedelta(days=40))
+    training.check_certificate(supervisor, reload(newer))
+    [row] = [r for r in training.worker_training(reload(worker)) if r.item.id == item.id]
+    assert (row.status, row.certificate.id, row.sent_back) == (TrainingStatus.VALID, newer.id, None)
+    auth.login_as(worker)
+    assert "was sent back" not in text_of(client.get("/"))
+
+
+def test_a_file_added_or_removed_puts_a_sent_back_certificate_back_and_outdates_a_checkers_page(worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item, pages=2)
+    training.send_back_certificate(supervisor, reload(cert), "Page two cannot be read")
+
+    evidence_service.remove_file(worker, reload(cert), reload(cert).files[-1])
+    assert reload(cert).sent_back_at is None and reload(cert).sent_back_reason is None
+    assert [c.id for c in training.certificates_to_check(supervisor).shown] == [cert.id]
+
+    seen = training.version_of(reload(cert))  # the checker's page, drawn now
+    readable = FileStorage(io.BytesIO(PDF), filename="page-2-rescanned.pdf", content_type="application/pdf")
+    changed_certificate(worker, cert, item, [readable])  # only a file added
+    with pytest.raises(Conflict, match="changed after your page was shown"):
+        training.send_back_certificate(supervisor, reload(cert), "Page two cannot be read", seen)
+    with pytest.raises(Conflict, match="changed after your page was shown"):
+        training.check_certificate(supervisor, reload(cert), seen)
+    assert reload(cert).sent_back_at is None and reload(cert).checked_at is None
+
+
+def test_a_stale_tab_with_no_reason_is_told_who_decided_not_asked_for_a_reason(
+    client, auth, worker, supervisor, manager
+):
+    cert = uploaded(worker, course("Safeguarding adults", 36))
+    auth.login_as(manager)
+    seen = re.search(r'name="version"[^>]*value="([^"]+)"', text_of(send_back_page(client, cert))).group(1)
+    training.check_certificate(supervisor, reload(cert))  # Sam checks it meanwhile
+
+    answer = send_back(client, auth, cert, "", version=seen)
+
+    assert answer.status_code == 409
+    page = text_of(answer)
+    assert "<title>Error: Wendy Worker’s certificate" in page
+    assert "Sam Supervisor has already checked this certificate." in words(page.split('id="send-back-conflict"', 1)[1])
+    assert error_summary(page) == [] and 'name="reason"' not in page
+    assert reload(cert).sent_back_at is None and reload(cert).checked_by_id == supervisor.id
+
+
+def test_the_matrix_counts_a_sent_back_certificate_as_missing_in_its_totals_and_filters(worker, supervisor, manager):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    framework = training.current_framework_or_404("link-worker")
+    assert training.compliance(framework).totals[item.id][TrainingStatus.UNCHECKED] == 1
+    training.send_back_certificate(supervisor, reload(cert), WRONG_COURSE)
+    matrix = training.compliance(framework)
+    assert {s: n for s, n in matrix.totals[item.id].items() if n} == {TrainingStatus.MISSING: 1}
+    assert training.compliance(framework, status="unchecked").workers == []
+    assert [w.id for w in training.compliance(framework, status="missing").workers] == [worker.id]

@@ -386,6 +386,39 @@ def test_the_certificates_to_check_index_comes_and_goes_with_its_revision(tmp_pa
         assert "ix_evidence_certificates_to_check" not in indexes()
 
 
+def test_sending_back_comes_with_its_columns_and_the_list_index_moves_to_its_new_name_and_back(tmp_path):
+    """0032 adds who sent a certificate back, when and why (never with a check); 0033 builds the list's index with
+    the new column under a new name before dropping the old one, and the downgrades undo both."""
+
+    def indexes() -> dict[str, list[str]]:
+        with db.engine.connect() as connection:
+            return {i["name"]: i["column_names"] for i in inspect(connection).get_indexes("evidence")}
+
+    def columns() -> set[str]:
+        with db.engine.connect() as connection:
+            return {c["name"] for c in inspect(connection).get_columns("evidence")}
+
+    old = ["kind", "checked_at", "created_at", "training_item_id", "is_private", "owner_id"]
+    sent = {"sent_back_by_id", "sent_back_at", "sent_back_reason"}
+    with migrated_app_on_the_suites_database(tmp_path, "fresh.db"):
+        upgrade(revision="0031_promotion_withdrawn")
+        assert not sent & columns()
+        upgrade(revision="0032_certificate_sent_back")
+        assert sent <= columns() and indexes()["ix_evidence_certificates_to_check"] == old
+        with db.engine.connect() as connection:
+            assert "ck_evidence_checked_or_sent_back" in {
+                c["name"] for c in inspect(connection).get_check_constraints("evidence")
+            }
+        upgrade(revision="0033_certificates_to_decide")
+        assert "ix_evidence_certificates_to_check" not in indexes()
+        assert indexes()["ix_evidence_certificates_to_decide"] == [*old[:2], "sent_back_at", *old[2:]]
+        downgrade(revision="0032_certificate_sent_back")
+        assert indexes()["ix_evidence_certificates_to_check"] == old
+        assert "ix_evidence_certificates_to_decide" not in indexes()
+        downgrade(revision="0031_promotion_withdrawn")
+        assert not sent & columns()
+
+
 def test_the_run_database_has_the_models_check_constraints(app):
     """Autogenerate compares no CHECK constraints (test_models_and_migrations_agree cannot see them): the migrated
     database has each one the models declare, by name, and no other."""

@@ -919,3 +919,30 @@ def race_item(worker, competence_id: int) -> int:
     )
     db.session.commit()
     return evidence.id
+
+
+def test_a_sent_back_certificate_emails_its_worker_at_once_but_never_a_leaver(app, worker, supervisor, manager, smtp):
+    from portfolio.training import service as training
+    from tests.factories import certificate, course
+
+    emailed_at_once(worker)
+    item = course("Safeguarding adults", 36)
+    first = certificate(worker, item, TODAY - timedelta(days=10), checked=False)
+    training.send_back_certificate(supervisor, first, "The file is blank")
+    assert [(m["To"], m["Subject"]) for m in smtp.messages] == [
+        ("worker@example.org", "Sam Supervisor has sent back a training certificate of yours")
+    ]
+    smtp.messages.clear()
+    second = certificate(worker, item, TODAY - timedelta(days=5), checked=False)
+    worker.active = False  # she left; a manager still goes through the list
+    db.session.commit()
+    training.send_back_certificate(manager, second, "The file is blank again")
+    assert smtp.messages == []
+    assert notices(worker)[-1].emailed_at is None  # waiting in the app, should she come back
+
+
+def test_a_long_notice_is_cut_at_a_word_with_an_ellipsis(app, worker):
+    notice = notifications.notify(worker, "word " * 100, "/", email_subject="Long")
+    assert len(notice.message) <= notifications.MESSAGE_MAX and notice.message.endswith("word…")
+    assert notifications.shortened("short enough", 300) == "short enough"
+    assert notifications.shortened("one two three", 8) == "one two…"

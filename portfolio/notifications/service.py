@@ -75,6 +75,19 @@ class Group:
     email_subject: Callable[[int], str]
 
 
+MESSAGE_MAX = 300  # the column's length
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text``, or as many of its words as fit in ``limit`` characters followed by "…": never cut mid-word."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if not text[limit - 1].isspace() and " " in cut:  # the cut fell inside a word: leave that word out
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
+
+
 def notify(user: User, message: str, url: str, *, email_subject: str, group: Group | None = None) -> Notification:
     """Add a notice for ``user`` to the current transaction (or count it on its group's row).
 
@@ -83,11 +96,14 @@ def notify(user: User, message: str, url: str, *, email_subject: str, group: Gro
     now = utcnow()
     _forget_unread_count()
     if group is None:
-        notice = Notification(user_id=user.id, message=message[:300], url=url[:300], email_subject=email_subject[:300])
+        notice = Notification(
+            user_id=user.id, message=shortened(message, MESSAGE_MAX), url=url[:300], email_subject=email_subject[:300]
+        )
         db.session.add(notice)
     else:
         notice = _count_in_group(user, group, now, message, url, email_subject)
-    if user.email_frequency == EmailFrequency.IMMEDIATE:
+    # Not a leaver (the digest leaves them out too): their notices wait in the app, should they come back.
+    if user.email_frequency == EmailFrequency.IMMEDIATE and user.active:
         # Each notice on its own, as it happens: this one, not the group's total.
         notice.emailed_at = now
         email_after_commit(_notice_mail(user, email_subject, url))

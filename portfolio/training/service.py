@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import abort, current_app
@@ -466,16 +466,26 @@ def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], 
     """(worker, course) -> its newest checked certificate and any newer unchecked one (one query)."""
     newest: dict[tuple[int, int | None], Certificates] = {}
     rows = db.session.scalars(_certificates_statement(), {"worker_ids": worker_ids})
+    # When the newest was sent back, and when a certificate that may count was last added.
+    sent_back_at: dict[tuple[int, int | None], datetime] = {}
+    added_at: dict[tuple[int, int | None], datetime] = {}
     for certificate in rows:  # ordered: newest wins
-        found = newest.setdefault((certificate.owner_id, certificate.training_item_id), Certificates())
-        if is_sent_back(certificate):
-            found.sent_back = certificate  # counts for nothing; said until a newer one is added
+        key = (certificate.owner_id, certificate.training_item_id)
+        found = newest.setdefault(key, Certificates())
+        if certificate.sent_back_at is not None:  # is_sent_back
+            # Counts for nothing; the worker is told until she adds a certificate for the course after it was
+            # sent back (one under review or signed off cannot be changed, so a new one is her answer).
+            if key not in sent_back_at or certificate.sent_back_at > sent_back_at[key]:
+                found.sent_back, sent_back_at[key] = certificate, certificate.sent_back_at
             continue
-        found.sent_back = None
+        added_at[key] = max(added_at.get(key, certificate.created_at), certificate.created_at)
         if is_checked(certificate):
             found.checked, found.unchecked = certificate, None
         else:
             found.unchecked = certificate
+    for key, found in newest.items():
+        if key in sent_back_at and key in added_at and added_at[key] > sent_back_at[key]:
+            found.sent_back = None
     return newest
 
 
@@ -1028,19 +1038,20 @@ def _locked_to_decide(actor: User, evidence: Evidence) -> Evidence:
     return evidence
 
 
-def _refuse_if_decided(evidence: Evidence, seen_version: str | None, changed: str) -> None:
-    """On the locked row: refuse to decide a certificate someone has checked or sent back, or one changed since
-    ``seen_version``.
+def _refuse_if_decided(actor: User, evidence: Evidence, seen_version: str | None, changed: str) -> None:
+    """On the locked row: refuse to decide a certificate that has been checked or sent back (by someone else, or by
+    the actor in another tab), or one changed since ``seen_version``.
 
     :raises Conflict: with nothing written (the transaction is rolled back).
     """
+
+    def who_has(person_id: int | None, person: User | None) -> str:
+        return "You have" if person_id == actor.id else f"{person.name if person else 'Someone'} has"
+
     if evidence.checked_at is not None:
-        problem = (
-            f"{evidence.checked_by.name if evidence.checked_by else 'Someone'} has already checked this certificate."
-        )
+        problem = f"{who_has(evidence.checked_by_id, evidence.checked_by)} already checked this certificate."
     elif evidence.sent_back_at is not None:
-        by = evidence.sent_back_by.name if evidence.sent_back_by else "Someone"
-        problem = f"{by} has already sent this certificate back."
+        problem = f"{who_has(evidence.sent_back_by_id, evidence.sent_back_by)} already sent this certificate back."
     elif seen_version is not None and seen_version != version_of(evidence):
         problem = changed
     else:
@@ -1062,7 +1073,7 @@ def check_certificate(actor: User, evidence: Evidence, seen_version: str | None 
     if evidence.checked_at is not None and evidence.checked_by_id == actor.id:
         db.session.rollback()
         return evidence  # a second click
-    _refuse_if_decided(evidence, seen_version, CHANGED_SINCE_SEEN)
+    _refuse_if_decided(actor, evidence, seen_version, CHANGED_SINCE_SEEN)
     evidence.checked_by_id = actor.id
     evidence.checked_at = utcnow()
     ledger.record(
@@ -1088,23 +1099,31 @@ def send_back_certificate(actor: User, evidence: Evidence, reason: str, seen_ver
     changes it, which puts it back in the list (``Evidence.forget_check``). The worker is told.
 
     Decided on the locked row, as :func:`check_certificate`: still the actor's to check, neither checked nor sent
-    back by someone else, unchanged since ``seen_version``. The same person sending it back twice (a double click)
-    is done once.
+    back yet, unchanged since ``seen_version``. The same person sending it back again for the same reason (a double
+    click) is done once; with another reason (another tab) they are told it was sent back already.
 
     :raises FieldError: on ``reason`` when it is missing or too long (nothing written).
-    :raises Conflict: when it changed, or someone else checked it or sent it back first (nothing written).
+    :raises Conflict: when it changed, or was checked or sent back first (nothing written).
     :raises OwnDecision: for the actor's own certificate.
     """
     reason = " ".join((reason or "").split())
-    if not reason:
-        raise FieldError("reason", "Say what is wrong with the certificate")
-    if len(reason) > SEND_BACK_REASON_MAX:
-        raise FieldError("reason", f"What is wrong must be {SEND_BACK_REASON_MAX} characters or fewer")
     evidence = _locked_to_decide(actor, evidence)
-    if evidence.sent_back_at is not None and evidence.sent_back_by_id == actor.id:
+    if evidence.sent_back_by_id == actor.id and evidence.sent_back_reason == reason:
         db.session.rollback()
-        return evidence  # a second click: the first one's reason stands
-    _refuse_if_decided(evidence, seen_version, CHANGED_BEFORE_SENDING_BACK)
+        return evidence  # a second click
+    # Decided already (another tab of theirs with another reason included), then the reason: a checker whose page is
+    # stale is told what happened, not asked to write a reason in a form that is no longer there.
+    _refuse_if_decided(actor, evidence, seen_version, CHANGED_BEFORE_SENDING_BACK)
+    problem = (
+        "Say what is wrong with the certificate"
+        if not reason
+        else f"What is wrong must be {SEND_BACK_REASON_MAX} characters or fewer"
+        if len(reason) > SEND_BACK_REASON_MAX
+        else None
+    )
+    if problem:
+        db.session.rollback()
+        raise FieldError("reason", problem)
     evidence.sent_back_by_id = actor.id
     evidence.sent_back_at = utcnow()
     evidence.sent_back_reason = reason

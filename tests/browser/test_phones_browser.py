@@ -6,6 +6,7 @@ and a filter by status (with and without JavaScript), and wide tables scroll on 
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from playwright.sync_api import expect
@@ -167,4 +168,24 @@ def test_the_training_catalogue_fits_a_320px_phone(app, browser, live_server, ma
     page.goto("/training/sfh-senior-engagement-worker/")
     expect(page.get_by_text("Every 12 months").first).to_be_visible()
     assert horizontal_overflow(page) == 0
+    context.close()
+
+
+def test_a_long_reason_for_sending_a_certificate_back_fits_a_320px_phone(app, browser, live_server, worker, frameworks):
+    """Found by a helper: a reason holding a long link widened the worker's training table to 556 px and her
+    notices to 401 px at 320 px."""
+    from portfolio.training import service as training
+    from tests.factories import certificate, make_supervisor_of
+
+    sam = make_supervisor_of(worker)
+    cert = certificate(worker, course("Safeguarding adults", 36), date(2026, 11, 1), checked=False)
+    link = "https://www.example.org/" + "a-very-long-address-without-a-break" * 3
+    training.send_back_certificate(sam, cert, f"The file is another course's certificate: see {link}")
+    context = browser.new_context(base_url=live_server, viewport=PHONE_320)
+    sign_in_by_cookie(context, app, live_server, worker)
+    page = context.new_page()
+    for path in ("/", "/notifications/", f"/portfolio/{cert.id}"):
+        page.goto(path)
+        expect(page.get_by_text("a-very-long-address").first).to_be_visible()
+        assert horizontal_overflow(page) == 0, path
     context.close()
