@@ -7,9 +7,10 @@ early breeds circular imports.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -957,15 +958,44 @@ class PromotionRequest(Model):
     worker: Mapped[User] = relationship(foreign_keys=[worker_id])
     from_tier: Mapped[Tier] = relationship(foreign_keys=[from_tier_id])
     target_tier: Mapped[Tier] = relationship(foreign_keys=[target_tier_id])
+    # Every recommendation given, oldest first: a supervisor who changes theirs adds one, and the earlier stays on
+    # the record. What counts is each supervisor's newest (current_recommendations).
     recommendations: Mapped[list[PromotionRecommendation]] = relationship(
         back_populates="request", order_by="PromotionRecommendation.id"
     )
     decision: Mapped[PromotionDecision | None] = relationship(back_populates="request", uselist=False)
 
+    @property
+    def current_recommendations(self) -> list[PromotionRecommendation]:
+        """Each supervisor's newest recommendation, the one that counts, in the order they were given."""
+        return newest_per_supervisor(self.recommendations)
+
+    def earlier_recommendations(self, current: PromotionRecommendation) -> list[PromotionRecommendation]:
+        """What the same supervisor recommended before ``current``, newest first (changed since)."""
+        return [
+            r for r in reversed(self.recommendations) if r.supervisor_id == current.supervisor_id and r.id < current.id
+        ]
+
     @classmethod
     def open_where(cls) -> ColumnElement[bool]:
         """The one rule of an open request, in SQL: neither decided nor withdrawn (a worker has one at most)."""
         return and_(cls.withdrawn_at.is_(None), ~exists().where(PromotionDecision.request_id == cls.id))
+
+
+R = TypeVar("R")
+
+
+def newest_per_supervisor(
+    recommendations: Iterable[R], of: Callable[[R], PromotionRecommendation] | None = None
+) -> list[R]:
+    """The recommendations that count: each supervisor's newest (a change is a new row), in the order given.
+    ``of``: the recommendation in each item, for rows that carry more (a name)."""
+
+    def recommendation(item: R) -> PromotionRecommendation:
+        return of(item) if of is not None else cast(PromotionRecommendation, item)
+
+    newest = {recommendation(r).supervisor_id: r for r in sorted(recommendations, key=lambda r: recommendation(r).id)}
+    return sorted(newest.values(), key=lambda r: recommendation(r).id)
 
 
 class PromotionRecommendation(Model):
@@ -983,7 +1013,8 @@ class PromotionRecommendation(Model):
     request: Mapped[PromotionRequest] = relationship(back_populates="recommendations")
     supervisor: Mapped[User] = relationship()
 
-    __table_args__ = (UniqueConstraint("request_id", "supervisor_id"),)
+    # Not unique: a supervisor may change their recommendation while the request is open (the newest counts).
+    __table_args__ = (Index("ix_promotion_recommendations_request_supervisor", "request_id", "supervisor_id"),)
 
 
 class PromotionDecision(Model):

@@ -66,6 +66,7 @@ from tests.pages import (
     long_date,
     page_title,
     pdf_text,
+    reload,
     row_counts,
     status_of,
     swapped_parts,
@@ -469,17 +470,126 @@ def test_declining_without_reasons_says_so_next_to_them(client, auth, people, re
     assert row_counts() == before
 
 
-def test_recommending_twice_is_refused(client, auth, people, open_request):
-    worker, supervisor, *_ = people
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_a_supervisor_changes_their_recommendation_and_the_earlier_stays_in_sight(
+    client, auth, people, open_request, headers
+):
+    worker, supervisor, manager, *_ = people
     service.recommend(supervisor, open_request, supports=True, reasons="Ready")
     auth.login_as(supervisor)
-    before = row_counts()
-    response = client.post(
-        recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "no", "reasons": "Hmm"}
+    page = text_of(client.get(f"/progress/workers/{worker.id}", headers=headers))
+    assert "</html>" in page
+    details = page.split('class="nhsuk-details change-recommendation"', 1)[1].split("</details>", 1)[0]
+    assert "Change your recommendation" in details and "open" not in details.split(">", 1)[0]
+    assert (
+        re.findall(r'name="supports"[^>]*value="([^"]*)"[^>]*\bchecked\b', details) == ["yes"]
+        and ">Ready</textarea>" in details
     )
-    assert response.status_code == 422
-    assert "You have already recommended on this request" in text_of(response)
-    assert row_counts() == before
+
+    blank = client.post(
+        recommend_url(open_request), data={"csrf_token": auth.token("/"), "supports": "no", "reasons": " "}
+    )
+    assert blank.status_code == 422
+    assert error_next_to(text_of(blank), "reasons") == "Error: Give your reasons"
+    assert 'class="nhsuk-details change-recommendation" open' in text_of(blank)  # the form in sight, with its error
+    assert count(PromotionRecommendation) == 1
+
+    data = {"csrf_token": auth.token("/"), "supports": "no", "reasons": "One more observation first"}
+    assert client.post(recommend_url(open_request), data=data).status_code == 303
+    assert client.post(recommend_url(open_request), data=data).status_code == 303  # Back and send: done once
+    first, changed = db.session.scalars(select(PromotionRecommendation).order_by(PromotionRecommendation.id)).all()
+    assert (first.supports, changed.supports, changed.reasons) == (True, False, "One more observation first")
+    for reader in (supervisor, manager, worker):
+        auth.login_as(reader)
+        path = "/progress/" if reader is worker else f"/progress/workers/{worker.id}"
+        shown = words(text_of(client.get(path)))
+        assert (
+            f"Not yet recommended by Sam Supervisor: One more observation first (changed on {long_date(TODAY)};"
+            " before: recommended, “Ready”)" in shown
+        ), reader.name
+        assert "Recommended by Sam Supervisor" not in shown
+
+
+def test_a_manager_who_read_a_recommendation_since_changed_is_told_before_deciding(client, auth, people, open_request):
+    worker, supervisor, manager, *_ = people
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    auth.login_as(manager)
+    page = text_of(client.get(f"/progress/workers/{worker.id}"))
+    seen = re.search(r'name="recommendations_seen"[^>]*value="([^"]*)"', page).group(1)
+    service.recommend(supervisor, reload(open_request), supports=False, reasons="Not yet after all")  # meanwhile
+
+    decide = {"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY), "reasons": ""}
+    stale = client.post(decide_url(open_request), data={**decide, "recommendations_seen": seen})
+    assert stale.status_code == 422
+    again = text_of(stale)
+    assert error_next_to(again, "approved") == f"Error: {service.RECOMMENDATION_CHANGED}"
+    assert "Not yet recommended by Sam Supervisor: Not yet after all" in words(again)
+    assert count(PromotionDecision) == 0
+    fresh = re.search(r'name="recommendations_seen"[^>]*value="([^"]*)"', again).group(1)
+    assert fresh != seen
+
+    # Read again: approving against "not yet" needs reasons, then it is decided.
+    answer = client.post(decide_url(open_request), data={**decide, "recommendations_seen": fresh})
+    assert answer.status_code == 422 and count(PromotionDecision) == 0
+    answer = client.post(
+        decide_url(open_request), data={**decide, "recommendations_seen": fresh, "reasons": "Observed it myself"}
+    )
+    assert answer.status_code == 303 and count(PromotionDecision) == 1
+
+
+def test_a_supervisor_changing_and_a_manager_deciding_at_once_leave_a_decision_on_what_it_saw(
+    app, server, people, open_request
+):
+    """Over HTTP at the same moment: the request's lock orders them. Either the change comes first and the decision,
+    bound to what its page showed, is refused; or the decision comes first and the request is closed to changes."""
+    from tests.conftest import csrf_token
+    from tests.racing import Rounds, no_server_errors, race, signed_in
+
+    worker, supervisor, manager, *_ = people
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    service.decide_promotion(manager, reload(open_request), approved=False, effective_on=None, reasons="Not this one")
+    emails = supervisor.email, manager.email
+    db.session.commit()
+    sam, mo = signed_in(server, ("sam", emails[0]), ("mo", emails[1]))
+    path = f"/progress/workers/{worker.id}"
+    rounds = Rounds()
+    for number in rounds:
+        promotion = service.request_promotion(reload(worker))  # the last round's request is closed
+        service.recommend(supervisor, promotion, supports=True, reasons="Ready")
+        mine = PromotionRecommendation.request_id == promotion.id
+        db.session.commit()
+        sam_page, mo_page = sam.get(path).text, mo.get(path).text
+        seen = re.search(r'name="recommendations_seen"[^>]*value="([^"]*)"', mo_page).group(1)
+        answers = race(
+            [
+                sam.start_post(
+                    recommend_url(promotion),
+                    {"csrf_token": csrf_token(sam_page), "supports": "no", "reasons": "Not yet"},
+                ),
+                mo.start_post(
+                    decide_url(promotion),
+                    {
+                        "csrf_token": csrf_token(mo_page),
+                        "approved": "no",
+                        "reasons": "Declined on what I read",
+                        "recommendations_seen": seen,
+                    },
+                ),
+            ]
+        )
+        no_server_errors({"sam": answers[0], "mo": answers[1]}, number)
+        assert sorted(a.status for a in answers) == [303, 422], [a.describe() for a in answers]
+        outcome = (
+            count(PromotionRecommendation, mine),
+            count(PromotionDecision, PromotionDecision.request_id == promotion.id),
+        )
+        if answers[0].status == 303:  # the change first: the decision on the old page refused
+            assert outcome == (2, 0)
+            service.decide_promotion(manager, reload(promotion), approved=False, effective_on=None, reasons="Closed")
+        else:  # the decision first: on the recommendation it showed, and the request closed to changes
+            assert outcome == (1, 1)
+        rounds.record(answers)
+    rounds.assert_enough()
 
 
 def test_recommending_for_a_non_supervisee_is_404_and_writes_nothing(client, auth, people, open_request):

@@ -13,7 +13,7 @@ from werkzeug.exceptions import Forbidden, NotFound
 
 from portfolio.audit import ledger
 from portfolio.duties import OwnDecision
-from portfolio.errors import FieldError
+from portfolio.errors import FieldError, FieldErrors
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
@@ -69,7 +69,7 @@ from tests.factories import (
     verification,
     verify_all,
 )
-from tests.pages import count, row_counts
+from tests.pages import audit_rows, count, reload, row_counts
 
 # --- helpers --------------------------------------------------------------------
 
@@ -718,13 +718,46 @@ def test_a_recommendation_needs_a_choice_and_reasons(people, open_request, suppo
     assert row_counts() == before
 
 
-def test_a_supervisor_recommends_only_once(people, open_request):
-    _, supervisor, *_ = people
+def test_a_supervisor_may_change_their_recommendation_until_it_is_decided(people, open_request):
+    """A wrong click, or a change of mind: a new row, the earlier kept; the newest counts, for the decision too."""
+    worker, supervisor, manager, *_ = people
+    first = service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    before = row_counts()
+    again = service.recommend(supervisor, open_request, supports=True, reasons="Ready")  # a double click
+    assert again.id == first.id and row_counts() == before
+
+    changed = service.recommend(supervisor, open_request, supports=False, reasons="One more observation first")
+    request = reload(open_request)
+    assert [r.id for r in request.recommendations] == [first.id, changed.id]
+    assert request.current_recommendations == [changed]
+    assert request.earlier_recommendations(changed) == [first]
+    [audit] = audit_rows("promotion.recommended", changes=first.id)
+    assert audit.details["supports"] is False
+    assert notices(worker)[-1].message == "Sam Supervisor now does not yet support your promotion request"
+
+    # The decision reads the newest: approving against "not yet" needs reasons, whatever was said before.
+    with pytest.raises(FieldErrors) as refused:
+        service.decide_promotion(manager, reload(open_request), approved=True, effective_on=TODAY, reasons="")
+    assert refused.value.by_field() == {
+        "reasons": "Give the reasons for approving when a supervisor does not yet support it"
+    }
+    service.decide_promotion(manager, reload(open_request), approved=True, effective_on=TODAY, reasons="Seen it")
+    with pytest.raises(FieldError):
+        service.recommend(supervisor, reload(open_request), supports=True, reasons="Ready after all")
+    assert count(PromotionRecommendation) == 2
+
+
+def test_a_decision_is_bound_to_the_recommendations_its_page_showed(people, open_request):
+    _, supervisor, manager, *_ = people
     service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    seen = service.recommendations_seen(reload(open_request))
+    service.recommend(supervisor, reload(open_request), supports=False, reasons="Not yet after all")
     before = row_counts()
     with pytest.raises(FieldError) as refused:
-        service.recommend(supervisor, open_request, supports=False, reasons="Changed my mind")
-    assert refused.value.message == "You have already recommended on this request"
+        service.decide_promotion(
+            manager, reload(open_request), approved=False, effective_on=None, reasons="No", seen_recommendations=seen
+        )
+    assert (refused.value.field, refused.value.message) == ("approved", service.RECOMMENDATION_CHANGED)
     assert row_counts() == before
 
 

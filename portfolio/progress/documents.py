@@ -12,7 +12,16 @@ from ..cpd import service as cpd
 from ..evidence import kinds
 from ..evidence.anonymity import plain_text
 from ..extensions import db
-from ..models import Competence, Decision, Evidence, EvidenceFile, PromotionRecommendation, Tier, User
+from ..models import (
+    Competence,
+    Decision,
+    Evidence,
+    EvidenceFile,
+    PromotionRecommendation,
+    Tier,
+    User,
+    newest_per_supervisor,
+)
 from ..organisation.service import identity, logo
 from ..privacy.visibility import visible_to
 from ..training import service as training
@@ -206,15 +215,14 @@ def _texts(worker: User) -> dict[int, list[tuple[str, str]]]:
 
 
 def _recommendations(request_id: int) -> list[Row]:
-    """A request's recommendations with the supervisor's name, oldest first (one query)."""
-    return list(
-        db.session.execute(
-            select(PromotionRecommendation, User.name)
-            .join(User, User.id == PromotionRecommendation.supervisor_id)
-            .where(PromotionRecommendation.request_id == request_id)
-            .order_by(PromotionRecommendation.at, PromotionRecommendation.id)
-        ).all()
-    )
+    """A request's recommendations that count (each supervisor's newest: PromotionRequest.current_recommendations)
+    with the supervisor's name, in the order given (one query)."""
+    rows = db.session.execute(
+        select(PromotionRecommendation, User.name)
+        .join(User, User.id == PromotionRecommendation.supervisor_id)
+        .where(PromotionRecommendation.request_id == request_id)
+    ).all()
+    return newest_per_supervisor(rows, of=lambda row: row[0])
 
 
 def _files(pdf: Document, worker: User) -> None:

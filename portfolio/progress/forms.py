@@ -48,6 +48,8 @@ class PromotionDecisionForm(FlaskForm):
             Length(max=REASONS_MAX, message=f"The reasons must be {REASONS_MAX:,} characters or fewer"),
         ],
     )
+    # The recommendations the page showed (service.recommendations_seen): the decision is bound to them.
+    recommendations_seen = HiddenField()
 
 
 class VerifyForm(OnceForm):

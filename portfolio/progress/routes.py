@@ -24,6 +24,12 @@ worker_required = role_required(Role.WORKER)
 
 def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=None, **forms):
     progress = service.worker_progress(worker)
+    decision_form = forms.get("decision_form") or PromotionDecisionForm(formdata=None)
+    recommend_form = forms.get("recommend_form")
+    if progress.open_request is not None:  # what this page shows, whatever an earlier page showed
+        decision_form.recommendations_seen.data = service.recommendations_seen(progress.open_request)
+        if recommend_form is None:  # a supervisor who recommended already changes it from what they said
+            recommend_form = _recommend_form_of(progress.open_request, current_user)
     return render(
         "progress/index.html",
         status=status,
@@ -32,8 +38,8 @@ def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=No
         own=worker.id == current_user.id,
         request_form=request_form or RequestForm(),
         not_ready=not_ready,
-        recommend_form=forms.get("recommend_form") or RecommendForm(formdata=None),
-        decision_form=forms.get("decision_form") or PromotionDecisionForm(formdata=None),
+        recommend_form=recommend_form or RecommendForm(formdata=None),
+        decision_form=decision_form,
         can_recommend=not duties.is_own(current_user, worker.id)
         and current_user.has_role(Role.SUPERVISOR)
         and service.supervision.is_supervising(current_user.id, worker.id, service.today()),
@@ -43,6 +49,14 @@ def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=No
         if progress.open_request is not None and service.recommended_by(progress.open_request, current_user)
         else None,
     )
+
+
+def _recommend_form_of(request, actor) -> RecommendForm:
+    """The recommendation form, holding what ``actor`` recommends on ``request`` now (empty when nothing yet)."""
+    mine = next((r for r in request.current_recommendations if r.supervisor_id == actor.id), None)
+    if mine is None:
+        return RecommendForm(formdata=None)
+    return RecommendForm(formdata=None, data={"supports": "yes" if mine.supports else "no", "reasons": mine.reasons})
 
 
 @bp.get("/")
@@ -162,7 +176,7 @@ def recommend(request_id: int):
         except FieldError as error:
             show_on_form(form, error)
             return _progress_page(person, status=422, recommend_form=form)
-        flash("Recommendation recorded", "success")
+        flash("Recommendation recorded", "success")  # or changed: the page shows which
     elif form.errors:  # the form refused a value itself: the rest of what is wrong, at once
         supports = {"yes": True, "no": False}.get(form.supports.data)
         show_the_rest(form, service.problems_of_recommendation(promotion, supports, form.reasons.data))
@@ -185,6 +199,7 @@ def decide(request_id: int):
                 approved=approved,
                 effective_on=form.effective_on.data,
                 reasons=form.reasons.data or "",
+                seen_recommendations=form.recommendations_seen.data,
             )
         except FieldError as error:
             show_on_form(form, error)

@@ -512,9 +512,12 @@ def _reasons(text: str | None, field_name: str, required_message: str | None) ->
 def recommend(
     actor: User, request: PromotionRequest, *, supports: bool | None, reasons: str
 ) -> PromotionRecommendation:
-    """A current supervisor records whether they support the request, with reasons.
+    """A current supervisor records whether they support the request, with reasons; or changes what they
+    recommended while the request is open (a new row: the earlier stays on the record, the newest counts).
 
-    :raises FieldError: for no choice, no reasons, a decided request or a second recommendation.
+    Recommending again as they already recommend (a double click, Back and send) writes nothing.
+
+    :raises FieldError: for no choice, no reasons or a decided request.
     :raises OwnDecision: for the actor's own request (nothing written).
     """
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
@@ -528,9 +531,10 @@ def recommend(
     request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     _refuse_closed(request, "supports")  # again, on the locked row
-    if any(r.supervisor_id == actor.id for r in request.recommendations):
+    before = next((r for r in request.current_recommendations if r.supervisor_id == actor.id), None)
+    if before is not None and (before.supports, before.reasons) == (supports, reasons):
         db.session.rollback()
-        raise FieldError("supports", "You have already recommended on this request")
+        return before
     recommendation = PromotionRecommendation(
         request_id=request.id, supervisor_id=actor.id, supports=supports, reasons=reasons
     )
@@ -543,13 +547,15 @@ def recommend(
         binds=recommendation,
         request_id=request.id,
         supports=supports,
+        **({"changes": before.id} if before is not None else {}),
     )
     request_page = notifications.path_for("progress.worker", worker_id=request.worker_id)
     notifications.settled(request_page, actor)  # "your recommendation is needed": given
     # The worker hears it too: a "not yet" with its reasons is what they work on next.
+    changed = " now" if before is not None else ""
     notifications.notify(
         request.worker,
-        f"{actor.name} {'supports' if supports else 'does not yet support'} your promotion request",
+        f"{actor.name}{changed} {'supports' if supports else 'does not yet support'} your promotion request",
         notifications.path_for("progress.index"),
         email_subject=f"{actor.name} has recommended on your promotion request",
     )
@@ -559,7 +565,7 @@ def recommend(
             continue  # a worker-manager is not asked to decide their own request, nor a recommender theirs
         notifications.notify(
             manager,
-            f"{actor.name} {'supports' if supports else 'does not yet support'} {request.worker.name}’s promotion request",
+            f"{actor.name}{changed} {'supports' if supports else 'does not yet support'} {request.worker.name}’s promotion request",
             request_page,
             email_subject="A promotion request is ready for your decision",
         )
@@ -575,10 +581,30 @@ def recommended_by(request: PromotionRequest, actor: User) -> bool:
     return any(r.supervisor_id == actor.id for r in request.recommendations)
 
 
+RECOMMENDATION_CHANGED = (
+    "A supervisor changed their recommendation after your page was shown: read it again below before you decide"
+)
+
+
+def recommendations_seen(request: PromotionRequest) -> str:
+    """The recommendations that count on ``request``, as a manager's page shows them: a decision is bound to them
+    (a supervisor who changes theirs meanwhile makes the page out of date)."""
+    return ",".join(str(r.id) for r in request.current_recommendations)
+
+
 def decide_promotion(
-    actor: User, request: PromotionRequest, *, approved: bool | None, effective_on: date | None, reasons: str
+    actor: User,
+    request: PromotionRequest,
+    *,
+    approved: bool | None,
+    effective_on: date | None,
+    reasons: str,
+    seen_recommendations: str | None = None,
 ) -> PromotionDecision:
     """A manager approves (with an effective date) or declines (with reasons); approval changes the tier.
+
+    ``seen_recommendations`` (:func:`recommendations_seen` of the page the manager read): refused when a
+    supervisor changed their recommendation since.
 
     :raises FieldError: for a missing choice, date or reasons, no recommendation
         yet, a request already decided, a worker no longer ready, an actor who
@@ -596,16 +622,20 @@ def decide_promotion(
     request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
     _refuse_closed(request, "approved")  # again, on the locked row
-    if not request.recommendations:
+    current = request.current_recommendations
+    if not current:
         db.session.rollback()
         raise FieldError("approved", "Wait for a supervisor’s recommendation before deciding")
+    if seen_recommendations is not None and seen_recommendations != recommendations_seen(request):
+        db.session.rollback()
+        raise FieldError("approved", RECOMMENDATION_CHANGED)
     problems = Problems()  # each rule on the locked request, every one named at once
     if recommended_by(request, actor):  # the supervisor recommends, another person decides
         problems.add("approved", RECOMMENDED_IT)
     asked_on = day_of(request.requested_at)  # the day on the service's clock, as pages say it
     if approved and effective_on is not None and effective_on < asked_on:
         problems.add("effective_on", f"The date must be on or after the request, {long_date(asked_on)}")
-    if approved and not reasons and not all(r.supports for r in request.recommendations):
+    if approved and not reasons and not all(r.supports for r in current):
         problems.add("reasons", "Give the reasons for approving when a supervisor does not yet support it")
     if problems.errors:
         db.session.rollback()
