@@ -586,7 +586,8 @@ def test_sign_off_per_competence(client, auth, frameworks):
         "not_accepted": [s.second.id],
     }
     [notice] = notices_of(s.worker)
-    assert notice.message == "Sam Supervisor signed off “Community walking group”"
+    # The competence left open is said, so the worker knows to evidence it again.
+    assert notice.message == "Sam Supervisor signed off “Community walking group”: 1 competence not accepted"
     assert notice.url == f"/portfolio/{s.evidence.id}"
     assert ledger.verify().ok
 
@@ -1727,3 +1728,25 @@ def test_the_request_to_recommend_is_each_supervisors_own(app, frameworks):
         [row] = review.team(tom)
         assert row.worker.name == "Amy Worker" and row.to_recommend is not None
         assert row.to_recommend.id == request.id
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_worker_sees_on_her_item_which_competences_were_accepted_and_why_not_the_others(
+    client, auth, frameworks, headers
+):
+    """Found by a helper trying the app: a sign-off that left a competence open said so only deep in the history."""
+    s = scene()
+
+    def competences_part() -> str:
+        page = text_of(client.get(f"/portfolio/{s.evidence.id}", headers=headers))
+        return words(page.split('id="competences"', 1)[1].split("</ul>", 1)[0])
+
+    auth.login_as(s.worker)
+    assert "Accepted" not in competences_part()  # waiting for a decision: nothing decided to show
+    auth.login_as(s.supervisor)
+    assert sign_off(client, auth, s).status_code == 303  # the second not accepted: "The plan has no review points."
+    auth.login_as(s.worker)
+    shown = competences_part()
+    assert f"Accepted {s.first.statement}" in shown
+    assert f"Not accepted {s.second.statement}" in shown
+    assert "Not accepted: The plan has no review points." in shown

@@ -308,6 +308,7 @@ def _show_page(evidence, refusal: Refusal | None = None):
         confirm_form=ConfirmForm(),
         history=history,
         returned=review.returned_by(evidence, history),
+        signed_off=review.signed_off_outcomes(evidence, history),
         open_submission=review.open_submission_of(evidence),
         download_url=lambda f: url_for(".download", evidence_id=evidence.id, file_id=f.id),
     )

@@ -32,6 +32,7 @@ from ..evidence import anonymity, kinds
 from ..extensions import db
 from ..frameworks.structure import FrozenTier
 from ..models import (
+    CompetenceDecision,
     Decision,
     DecisionOutcome,
     Evidence,
@@ -730,9 +731,13 @@ def decide(
         accepted=[o.competence_id for o in decision.outcomes if o.accepted],
         not_accepted=[o.competence_id for o in decision.outcomes if not o.accepted],
     )
+    not_accepted = sum(1 for o in decision.outcomes if not o.accepted)
+    # A sign-off that left competences open says so: the worker evidences them again, and would not otherwise know.
+    left_open = f": {templating.plural(not_accepted, 'competence')} not accepted" if not_accepted else ""
     notifications.notify(
         evidence.owner,
-        f"{actor.name} {'signed off' if outcome == DecisionOutcome.SIGNED_OFF else 'returned'} “{evidence.title}”",
+        f"{actor.name} {'signed off' if outcome == DecisionOutcome.SIGNED_OFF else 'returned'} “{evidence.title}”"
+        f"{left_open}",
         notifications.path_for("evidence.show", evidence_id=evidence.id),
         email_subject=f"{actor.name} has {'signed off' if outcome == DecisionOutcome.SIGNED_OFF else 'returned'} your evidence",
     )
@@ -749,9 +754,7 @@ def decide(
     return decision
 
 
-def _competence_decision(competence_id: int, choice: CompetenceOutcome):
-    from ..models import CompetenceDecision
-
+def _competence_decision(competence_id: int, choice: CompetenceOutcome) -> CompetenceDecision:
     return CompetenceDecision(
         competence_id=competence_id, accepted=bool(choice.accepted), comment=_clean_comment(choice.comment)
     )
@@ -792,6 +795,15 @@ def returned_by(evidence: Evidence, entries: list[HistoryEntry] | None = None) -
     if evidence.status != EvidenceStatus.RETURNED:
         return None
     return next((e.decision for e in (history(evidence) if entries is None else entries) if e.decision), None)
+
+
+def signed_off_outcomes(evidence: Evidence, entries: list[HistoryEntry]) -> dict[int, CompetenceDecision]:
+    """Each linked competence's outcome in the decision that signed the item off (accepted, or not and why), by
+    competence id; nothing unless it stands signed off. ``entries``: the item's :func:`history`."""
+    if evidence.status != EvidenceStatus.SIGNED_OFF:
+        return {}
+    signing = next((e.decision for e in entries if e.decision), None)
+    return {o.competence_id: o for o in signing.outcomes} if signing is not None else {}
 
 
 # --- Supervision notes --------------------------------------------------------------
