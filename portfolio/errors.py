@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flask import Flask
+from flask import Flask, request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, NotFound
@@ -152,9 +152,45 @@ ERROR_PAGES = {
 }
 
 
-def _page(status: int, title: str | None = None, body: str | None = None, link: tuple[str, str] | None = None):
+def _page(
+    status: int,
+    title: str | None = None,
+    body: str | None = None,
+    link: tuple[str, str] | None = None,
+    written: list[tuple[str, str]] | None = None,
+):
     default_title, default_body = ERROR_PAGES.get(status, ERROR_PAGES[500])
-    return render("error.html", status=status, title=title or default_title, body=body or default_body, link=link)
+    return render(
+        "error.html",
+        status=status,
+        title=title or default_title,
+        body=body or default_body,
+        link=link,
+        written=written or [],
+    )
+
+
+# A form's own machinery and anything secret: never shown back.
+_NOT_WRITTEN = re.compile(r"csrf|token|password|secret|code|otp|form_key|version|seen|key", re.IGNORECASE)
+
+
+def written_in_form() -> list[tuple[str, str]]:
+    """What the person typed into the form that could not be saved, to copy before they start again: its text
+    fields that hold something, labelled from their names ("what_happened": "What happened").
+
+    Only for a form sent from one of our own pages (the browser says so): another site's form posted here must not
+    put its words on a page of ours.
+    """
+    same_origin = request.headers.get("Sec-Fetch-Site") == "same-origin" or request.headers.get(
+        "Origin"
+    ) == request.host_url.rstrip("/")
+    if request.method != "POST" or not same_origin:
+        return []
+    return [
+        (re.sub(r"[-_]+", " ", name).strip().capitalize(), value.strip())
+        for name, value in request.form.items(multi=True)
+        if value.strip() and not value.strip().isdigit() and not _NOT_WRITTEN.search(name)
+    ]
 
 
 def init_app(app: Flask) -> None:
@@ -168,7 +204,18 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError):
-        return _page(400, "Your form has expired", "Go back, reload the page and submit the form again.")
+        # Mostly a form left open past the idle timeout (its token lived with the session): what was typed is
+        # shown back, so that a reflection written over half an hour is not lost with it.
+        from flask_login import current_user
+
+        return _page(
+            400,
+            "Your form has expired",
+            "Nothing was saved: the page was open too long"
+            + ("" if current_user.is_authenticated else ", and you were signed out to keep your portfolio safe")
+            + ". Go back, reload the page and submit the form again.",
+            written=written_in_form(),
+        )
 
     @app.errorhandler(413)
     def _too_large(error: HTTPException):

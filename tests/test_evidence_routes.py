@@ -1830,3 +1830,39 @@ def test_a_change_names_every_problem_in_one_answer(app, client, auth, worker):
     response = post_form(client, auth, f"/portfolio/{evidence.id}/edit", data)
     assert list(summary_links(text_of(response)).values()) == ["cpd_hours"]
     assert reload(evidence).title == "Safeguarding adults level 2"
+
+
+@pytest.mark.parametrize("signed_in", [True, False], ids=["signed-in", "signed-out"])
+def test_a_reflection_sent_after_its_form_expired_is_shown_back_to_copy(client, auth, worker, signed_in):
+    """Found by a helper trying the app: a reflection written over half an hour, sent after the idle timeout (its
+    form's token lived with the session), was lost with the page. Nothing is saved, and what was typed is shown."""
+    if not signed_in:
+        client.delete_cookie("session")  # the idle timeout: the session cookie is gone
+    written = {
+        "title": "Group session on healthy eating",
+        "what_happened": "Six people came.\nTwo brought recipes.",
+        "what_learned": "Asking first keeps everyone talking.",
+        "occurred_on-day": "3",
+        "csrf_token": "a token of a session that has ended",
+        "form_key": "abc",
+    }
+    response = client.post("/portfolio/new/reflection", data=written, headers={"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 400
+    page = text_of(response)
+    assert "Your form has expired" in page and "Nothing was saved" in page
+    assert ("you were signed out" in page) is not signed_in
+    shown = page.split('id="written"', 1)[1]
+    assert re.findall(r'<h3 class="nhsuk-heading-s">([^<]+)</h3>', shown) == ["Title", "What happened", "What learned"]
+    assert "Six people came.\nTwo brought recipes." in shown
+    assert "a token of a session" not in page and ">abc<" not in page and ">3<" not in page
+    assert response.headers["Cache-Control"] == "no-store"
+    assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
+
+
+def test_another_sites_form_posted_here_is_not_shown_back(client, auth, worker):
+    """A page of ours must not carry words another site's form posted (a message to mislead whoever reads it)."""
+    data = {"title": "Your account is locked: call 0800 000 000", "csrf_token": "forged"}
+    for headers in ({"Sec-Fetch-Site": "cross-site", "Origin": "https://elsewhere.example"}, {}):
+        response = client.post("/portfolio/new/reflection", data=data, headers=headers)
+        assert response.status_code == 400
+        assert "Your account is locked" not in text_of(response) and 'id="written"' not in text_of(response)
