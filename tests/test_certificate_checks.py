@@ -850,3 +850,14 @@ def test_the_matrix_counts_a_sent_back_certificate_as_missing_in_its_totals_and_
     assert {s: n for s, n in matrix.totals[item.id].items() if n} == {TrainingStatus.MISSING: 1}
     assert training.compliance(framework, status="unchecked").workers == []
     assert [w.id for w in training.compliance(framework, status="missing").workers] == [worker.id]
+
+
+def test_the_certificate_form_asks_for_the_course_first_and_says_only_a_matched_one_counts(client, auth, worker):
+    """From a helper trying the app: the course came last, under a hint about keeping records up to date, so a
+    certificate left "Not in the catalogue" silently counted for nothing."""
+    course("Safeguarding adults", 36)
+    auth.login_as(worker)
+    page = text_of(client.get("/portfolio/new/certificate"))
+    assert page.index('name="training_item_id"') < page.index('name="title"')
+    hint = words(page.split('id="training_item_id-hint"', 1)[1].split("</div>", 1)[0])
+    assert "Only a certificate matched to a course in the catalogue counts towards your mandatory training" in hint
