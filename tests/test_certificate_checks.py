@@ -861,3 +861,41 @@ def test_the_certificate_form_asks_for_the_course_first_and_says_only_a_matched_
     assert page.index('name="training_item_id"') < page.index('name="title"')
     hint = words(page.split('id="training_item_id-hint"', 1)[1].split("</div>", 1)[0])
     assert "Only a certificate matched to a course in the catalogue counts towards your mandatory training" in hint
+
+
+def test_a_certificate_sent_for_review_is_checked_or_sent_back_from_its_review_page(client, auth, worker, supervisor):
+    """From a helper trying the app: a certificate sent for review waited on the review page as "Uploaded, not
+    checked" with no way to check it there, and its reviewer had to find and open it again on his home."""
+    from portfolio.review import service as review
+
+    def submitted(title: str, ref: str) -> tuple[Evidence, int]:
+        cert = uploaded(worker, course(title, 36, position=len(title)), title=title)
+        evidence_service.link_competence(worker, reload(cert), competence(ref).id)
+        evidence_service.submit(worker, reload(cert))
+        return cert, review.open_submission_of(reload(cert)).id
+
+    checked, checked_review = submitted("Safeguarding adults", "PS-LW-01")
+    sent, sent_review = submitted("Lone working", "PS-LW-02")
+    auth.login_as(supervisor)
+    page = text_of(client.get(f"/review/{checked_review}"))
+    box = page.split('id="certificate-check"', 1)[1].split("</div>", 1)[0]
+    assert "counts towards Wendy Worker’s mandatory training once someone checks it" in words(box)
+    assert f'action="/training/certificates/{checked.id}/check?review={checked_review}"' in box
+    answer = client.post(
+        f"/training/certificates/{checked.id}/check?review={checked_review}",
+        data={"csrf_token": auth.token(), "version": training.version_of(reload(checked))},
+    )
+    assert answer.status_code == 303 and answer.headers["Location"] == f"/review/{checked_review}"
+    assert reload(checked).checked_by_id == supervisor.id
+    after = text_of(client.get(f"/review/{checked_review}"))
+    assert 'id="certificate-check"' not in after and "Checked Wendy Worker’s certificate" in after
+
+    form = text_of(client.get(f"/training/certificates/{sent.id}/send-back?review={sent_review}"))
+    assert f'href="/review/{sent_review}"' in form  # back to the review
+    answer = client.post(
+        f"/training/certificates/{sent.id}/send-back?review={sent_review}",
+        data={"csrf_token": auth.token(), "reason": WRONG_COURSE, "version": training.version_of(reload(sent))},
+    )
+    assert answer.status_code == 303 and answer.headers["Location"] == f"/review/{sent_review}"
+    assert reload(sent).sent_back_reason == WRONG_COURSE
+    assert 'id="certificate-check"' not in text_of(client.get(f"/review/{sent_review}"))

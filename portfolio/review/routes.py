@@ -12,6 +12,7 @@ from ..evidence import files
 from ..evidence import service as evidence_service
 from ..models import DecisionOutcome, EvidenceKind, NoteOutcome, Role
 from ..rendering import render
+from ..training import service as training
 from . import service
 from .forms import DecisionForm, NoteReviewForm, QueueFilterForm
 
@@ -117,6 +118,8 @@ def decide(submission_id: int):
         decided=submission.decision,
         history=service.history(evidence),
         waiting=service.waiting_label(current_user),
+        certificate_to_check=training.waits_for_check_by(current_user, evidence),
+        certificate_version=training.version_of,
         download_url=lambda f: url_for(".download", submission_id=submission.id, file_id=f.id),
     )
 

@@ -19,6 +19,7 @@ from ..evidence.forms import ConfirmForm
 from ..fields import choices
 from ..frameworks import service as frameworks_service
 from ..models import Role
+from ..params import parse_id
 from ..rendering import render
 from . import service
 from .forms import ComplianceFilterForm, SendBackForm, TrainingItemForm
@@ -244,7 +245,16 @@ def check_certificate(evidence_id: int):
         except service.Conflict as error:  # another supervisor or manager got there first
             return home_page(status=409, conflict=error.message)
         flash(f"Checked {evidence.owner.name}’s certificate: {evidence.title}", "success")
-    return redirect(url_for("home.index", _anchor="certificates-to-check"), code=303)
+    return redirect(_back_to_list(), code=303)
+
+
+def _back_to_list() -> str:
+    """Where a check or a sending back returns: the review page it was made from (``?review=`` a submission's id),
+    or the home's list of certificates to check."""
+    review = request.args.get("review", type=parse_id)
+    if review is not None:
+        return url_for("review.decide", submission_id=review)
+    return url_for("home.index", _anchor="certificates-to-check")
 
 
 @bp.route("/certificates/<id:evidence_id>/send-back", methods=["GET", "POST"])
@@ -266,7 +276,7 @@ def send_back_certificate(evidence_id: int):
             conflict = error.message
         else:
             flash(f"Sent back {evidence.owner.name}’s certificate: {evidence.title}", "success")
-            return redirect(url_for("home.index", _anchor="certificates-to-check"), code=303)
+            return redirect(_back_to_list(), code=303)
     if conflict or not form.errors:
         form.version.data = service.version_of(evidence)  # what this page shows now
     return render(
@@ -275,6 +285,8 @@ def send_back_certificate(evidence_id: int):
         certificate=evidence,
         form=form,
         conflict=conflict,
+        back=_back_to_list(),
+        review=request.args.get("review", type=parse_id),
     )
 
 

@@ -1002,6 +1002,16 @@ def version_of(certificate: Evidence) -> str:
     return certificate.updated_at.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
+def waits_for_check_by(actor: User, evidence: Evidence) -> bool:
+    """Whether ``evidence`` is a certificate waiting for a check that ``actor`` may make (one query at most): the
+    review page of a certificate offers the check, so that its reviewer need not find it again on their home."""
+    if evidence.kind != EvidenceKind.CERTIFICATE or evidence.checked_at or evidence.sent_back_at:
+        return False
+    if not can_check(actor) or duties.is_own(actor, evidence.owner_id):
+        return False
+    return bool(db.session.scalar(select(exists().where(Evidence.id == evidence.id, _checkable_by(actor)))))
+
+
 def get_certificate_to_check_or_404(actor: User, evidence_id: int) -> Evidence:
     """A catalogue certificate the actor may check (checked already or not).
 
