@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -1750,3 +1751,30 @@ def test_the_worker_sees_on_her_item_which_competences_were_accepted_and_why_not
     assert f"Accepted {s.first.statement}" in shown
     assert f"Not accepted {s.second.statement}" in shown
     assert "Not accepted: The plan has no review points." in shown
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_a_resubmission_comes_back_with_the_competences_found_fine_ticked_again(client, auth, frameworks, headers):
+    """From a helper trying the app as a supervisor: after a return, every choice had to be made again, the ones
+    he had found fine as they were included. They come ticked Accepted; the one not accepted is his to judge."""
+    s = scene()
+    auth.login_as(s.supervisor)
+    first = text_of(client.get(f"/review/{s.submission.id}", headers=headers))
+    assert 'id="carried-over"' not in first and not re.findall(r'value="accepted"[^>]*\bchecked\b', first)
+    assert return_for_changes(client, auth, s).status_code == 303  # the first fine as it is, the second not
+    evidence_service.update_evidence(
+        s.worker,
+        reload(s.evidence),
+        EvidenceInput(title="Community walking group", occurred_on=EVENT_DAY, description=DESCRIPTION + " 3 March."),
+    )
+    evidence_service.submit(s.worker, reload(s.evidence))
+    again = review.open_submission_of(reload(s.evidence))
+
+    page = text_of(client.get(f"/review/{again.id}", headers=headers))
+    assert "</html>" in page
+    assert re.findall(r'id="competence-(\d+)-accepted"[^>]*value="accepted"[^>]*\bchecked\b', page) == [str(s.first.id)]
+    assert "The 1 competence found fine as it was when the item was returned is ticked Accepted again" in words(page)
+    answer = accept_first_not_second(client, auth, dataclasses.replace(s, submission=again), **SIGN_OFF)
+    assert answer.status_code == 303
+    decision = db.session.scalar(select(Decision).where(Decision.submission_id == again.id))
+    assert {o.competence_id: o.accepted for o in decision.outcomes} == {s.first.id: True, s.second.id: False}

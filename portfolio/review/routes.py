@@ -47,10 +47,15 @@ def _accepting_all() -> bool:
     return request.method == "POST" and request.form.get("accept") == "all"
 
 
-def _decision_form(evidence) -> DecisionForm:
-    """The decision form with one row per linked competence: row ``n`` is the item's ``n``-th link."""
+def _decision_form(evidence, carried_over: set[int]) -> DecisionForm:
+    """The decision form with one row per linked competence: row ``n`` is the item's ``n``-th link.
+
+    ``carried_over``: competences found fine as they were when the item was last returned, ticked Accepted on
+    the page (the rest are for the supervisor to judge again: the worker changed the item for them).
+    """
     if request.method != "POST":
-        return DecisionForm(data={"decisions": [{} for _ in evidence.links]})
+        rows = [{"accepted": "accepted"} if link.competence_id in carried_over else {} for link in evidence.links]
+        return DecisionForm(data={"decisions": rows})
     # A FieldList numbers its entries by the rows posted: a post that left a row
     # out would shift the rows after it onto the wrong competence, so give every
     # row a (blank) comment and entry n is row n again.
@@ -76,7 +81,9 @@ def decide(submission_id: int):
     """Decide competence by competence, then sign off or return; then the next item."""
     submission = service.get_submission_for_review_or_404(current_user, submission_id)
     evidence = submission.evidence
-    form = _decision_form(evidence)
+    history = service.history(evidence)
+    carried_over = service.fine_when_returned(history)
+    form = _decision_form(evidence, carried_over)
     conflict = None
     accepting_all = _accepting_all()
     # "Accept all" only fills the choices in: the form comes back as typed, and the supervisor still signs off.
@@ -116,7 +123,8 @@ def decide(submission_id: int):
         conflict=conflict,
         accepted_all=accepting_all,
         decided=submission.decision,
-        history=service.history(evidence),
+        history=history,
+        carried_over=carried_over if request.method != "POST" else set(),
         waiting=service.waiting_label(current_user),
         certificate_to_check=training.waits_for_check_by(current_user, evidence),
         certificate_version=training.version_of,

@@ -797,6 +797,15 @@ def returned_by(evidence: Evidence, entries: list[HistoryEntry] | None = None) -
     return next((e.decision for e in (history(evidence) if entries is None else entries) if e.decision), None)
 
 
+def fine_when_returned(entries: list[HistoryEntry]) -> set[int]:
+    """The competences the supervisor found fine as they were when the item was last returned (its newest decision,
+    if it returned it): a resubmission's page ticks them Accepted again. ``entries``: the item's :func:`history`."""
+    last = next((e.decision for e in entries if e.decision), None)
+    if last is None or last.outcome != DecisionOutcome.RETURNED:
+        return set()
+    return {o.competence_id for o in last.outcomes if o.accepted}
+
+
 def signed_off_outcomes(evidence: Evidence, entries: list[HistoryEntry]) -> dict[int, CompetenceDecision]:
     """Each linked competence's outcome in the decision that signed the item off (accepted, or not and why), by
     competence id; nothing unless it stands signed off. ``entries``: the item's :func:`history`."""
