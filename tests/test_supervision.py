@@ -18,6 +18,7 @@ from tests.conftest import csrf_token
 from tests.factories import TODAY, assign, make_user, tier
 from tests.pages import (
     audit_rows,
+    count,
     date_fields,
     error_next_to,
     error_summary,
@@ -25,6 +26,7 @@ from tests.pages import (
     long_date,
     options,
     reload,
+    selected_options,
     status_of,
     swapped_parts,
     text_of,
@@ -609,3 +611,22 @@ def test_an_assignment_ending_today_is_not_yet_ended(client, auth, manager, peop
     [row] = assignment_rows(text_of(client.get("/supervision/")))
     assert long_date(TODAY) in row and "Ended" not in row
     assert service.is_supervising(people["sam"].id, people["wendy"].id, TODAY)
+
+
+def test_a_new_starter_invited_but_not_yet_signed_in_is_given_a_supervisor(client, auth, manager, people):
+    """From a helper trying the app as a manager: the service let an invited worker be assigned, but the form
+    listed active people only, so a new starter waited for a supervisor until they had chosen a password."""
+    omar = make_user(Role.WORKER, name="Omar New", tier=tier("link-worker", "link-worker"), active=False)
+    omar.invited = True
+    gone = make_user(Role.WORKER, name="Lee Left", tier=tier("link-worker", "link-worker"), active=False)
+    db.session.commit()
+    person = text_of(client.get(f"/people/{omar.id}"))
+    assert f'href="/supervision/assign?worker_id={omar.id}">Assign a supervisor to Omar New</a>' in person
+    form = text_of(client.get(f"/supervision/assign?worker_id={omar.id}"))
+    assert selected_options(form, "worker_id") == [str(omar.id)]  # named from their page
+    workers = dict(options(form, "worker_id"))
+    assert workers[str(omar.id)] == f"{omar.label} – invited"
+    assert str(gone.id) not in workers  # a leaver is not
+    assert post_assign(client, auth, omar.id, people["sam"].id).status_code == 303
+    assert count(SupervisionAssignment, SupervisionAssignment.worker_id == omar.id) == 1
+    assert post_assign(client, auth, gone.id, people["sam"].id).status_code == 422

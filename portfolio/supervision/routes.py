@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
-from .. import clock, duties, paging
+from .. import clock, paging
 from ..access import manager_required
 from ..errors import FieldError, show_on_form
 from ..fields import choices
 from ..models import Role
+from ..params import parse_id
 from ..rendering import render
 from . import service
 from .forms import AssignmentFilterForm, AssignmentForm, EndAssignmentForm
@@ -18,9 +19,12 @@ bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
 
 def _people(form: AssignmentForm) -> None:
-    # A manager who is also a worker does not choose their own supervisor.
-    workers = [u for u in service.people_with_role(Role.WORKER) if not duties.is_own(current_user, u.id)]
-    form.worker_id.choices = choices([(0, "Choose a worker")] + [(u.id, u.label) for u in workers])
+    # A manager who is also a worker does not choose their own supervisor; a new starter is there before they
+    # have signed in.
+    workers = service.assignable_workers(current_user)
+    form.worker_id.choices = choices(
+        [(0, "Choose a worker")] + [(u.id, u.label + (" – invited" if u.invited else "")) for u in workers]
+    )
     form.supervisor_id.choices = choices(
         [(0, "Choose a supervisor")] + [(u.id, u.label) for u in service.people_with_role(Role.SUPERVISOR)]
     )
@@ -50,7 +54,8 @@ def index():
 @manager_required
 def assign():
     """Assign a supervisor to a worker (its own page: the lists of people grow with the service)."""
-    form = AssignmentForm(data={"starts_on": clock.today()})
+    # From a person's page, "Assign a supervisor" names the worker already.
+    form = AssignmentForm(data={"starts_on": clock.today(), "worker_id": request.args.get("worker_id", type=parse_id)})
     _people(form)
     if form.validate_on_submit():
         try:
