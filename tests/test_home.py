@@ -240,7 +240,9 @@ def test_a_supervisor_home_says_who_is_waiting(client, auth, frameworks):
         "> 2 items waiting for your decision, the oldest for 5 days"
     )
     assert '<a href="/review/">2 items waiting for your decision</a>' in page
-    assert "1 supervision note to confirm" in page
+    # Straight to the notes, not the top of a queue of items to scroll past.
+    assert '<a href="/review/#notes">1 supervision note to confirm</a>' in page
+    assert 'id="notes"' in text_of(client.get("/review/"))
     assert items_of(page, "to-recommend") == [f"Wendy Worker asked to become Link Worker Coach on {long_date(TODAY)}"]
     assert f'href="/progress/workers/{wendy.id}"' in page
     assert items_of(page, "lapsing") == [
