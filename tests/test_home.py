@@ -497,6 +497,8 @@ def test_a_worker_who_supervises_sees_both_parts(client, auth, frameworks):
     auth.login_as(willa)
     page = text_of(client.get("/"))
     assert 'id="next-tier"' in page and 'id="to-review"' in page and 'id="service-next"' not in page
+    # What others wait on first (from a helper trying the app: his own portfolio came above his reviews).
+    assert page.index('id="to-review"') < page.index('id="next-tier"')
 
 
 # --- fixed query counts -------------------------------------------------------------------
