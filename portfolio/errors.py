@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,26 +171,55 @@ def _page(
     )
 
 
-# A form's own machinery and anything secret: never shown back.
+# Anything secret or a form's own machinery, by name: never shown back (a second guard after the field types).
 _NOT_WRITTEN = re.compile(r"csrf|token|password|secret|code|otp|form_key|version|seen|key", re.IGNORECASE)
 
 
+@functools.cache
+def _typed_fields() -> dict[str, str]:
+    """Every form's fields that hold typed text (single- or multi-line, never a password or a hidden value), by
+    name, with their label where every form that has one agrees on it (else one made from the name)."""
+    from wtforms import Form, HiddenField, PasswordField, StringField, TextAreaField
+    from wtforms.fields.core import UnboundField
+
+    labels: dict[str, set[str]] = {}
+    secret: set[str] = set()  # a name any form uses for a password or a hidden value is never shown, in any form
+    classes = [Form]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        for name, field in vars(cls).items():
+            if not isinstance(field, UnboundField):
+                continue
+            kind = field.field_class
+            if issubclass(kind, (PasswordField, HiddenField)):
+                secret.add(name)
+            elif issubclass(kind, (StringField, TextAreaField)):
+                label = field.args[0] if field.args else field.kwargs.get("label")
+                labels.setdefault(name, set()).add(str(label) if label else "")
+    return {
+        name: next(iter(found)) if len(found) == 1 and "" not in found else name.replace("_", " ").capitalize()
+        for name, found in labels.items()
+        if name not in secret and not _NOT_WRITTEN.search(name)
+    }
+
+
 def written_in_form() -> list[tuple[str, str]]:
-    """What the person typed into the form that could not be saved, to copy before they start again: its text
-    fields that hold something, labelled from their names ("what_happened": "What happened").
+    """What the person typed into the form that could not be saved, to copy before they start again: the text
+    fields that held something, with their labels. Choices, dates, ids and anything secret are left out.
 
     Only for a form sent from one of our own pages (the browser says so): another site's form posted here must not
     put its words on a page of ours.
     """
-    same_origin = request.headers.get("Sec-Fetch-Site") == "same-origin" or request.headers.get(
-        "Origin"
-    ) == request.host_url.rstrip("/")
+    origin = request.headers.get("Origin")
+    same_origin = request.headers.get("Sec-Fetch-Site") == "same-origin" or origin == request.host_url.rstrip("/")
     if request.method != "POST" or not same_origin:
         return []
+    fields = _typed_fields()
     return [
-        (re.sub(r"[-_]+", " ", name).strip().capitalize(), value.strip())
+        (fields[name], value.strip())
         for name, value in request.form.items(multi=True)
-        if value.strip() and not value.strip().isdigit() and not _NOT_WRITTEN.search(name)
+        if name in fields and value.strip()
     ]
 
 
@@ -208,14 +238,19 @@ def init_app(app: Flask) -> None:
         # shown back, so that a reflection written over half an hour is not lost with it.
         from flask_login import current_user
 
-        return _page(
-            400,
-            "Your form has expired",
-            "Nothing was saved: the page was open too long"
-            + ("" if current_user.is_authenticated else ", and you were signed out to keep your portfolio safe")
-            + ". Go back, reload the page and submit the form again.",
-            written=written_in_form(),
+        signed_in = current_user.is_authenticated
+        written = written_in_form()
+        why = "the page was open too long" + (
+            "" if signed_in else ", and you were signed out to keep your portfolio safe"
         )
+        then = (
+            "Copy what you wrote, below, then open the form again"
+            + ("" if signed_in else " once you have signed in")
+            + " and paste it in."
+            if written
+            else "Go back, reload the page and submit the form again."
+        )
+        return _page(400, "Your form has expired", f"Nothing was saved: {why}. {then}", written=written)
 
     @app.errorhandler(413)
     def _too_large(error: HTTPException):

@@ -899,3 +899,29 @@ def test_a_certificate_sent_for_review_is_checked_or_sent_back_from_its_review_p
     assert answer.status_code == 303 and answer.headers["Location"] == f"/review/{sent_review}"
     assert reload(sent).sent_back_reason == WRONG_COURSE
     assert 'id="certificate-check"' not in text_of(client.get(f"/review/{sent_review}"))
+
+
+def test_the_certificate_forms_error_summary_follows_the_page_with_the_course_first(client, auth, worker):
+    """Found by a review: the page asked for the course first, the error summary named it fourth."""
+    course("Safeguarding adults", 36)
+    auth.login_as(worker)
+    page = client.get("/portfolio/new/certificate").get_data(as_text=True)
+    answer = client.post(
+        "/portfolio/new/certificate",
+        data={"csrf_token": csrf_token(page), "training_item_id": "999999", "title": "", "provider": ""},
+    )
+    assert answer.status_code == 422
+    anchors = [anchor for anchor, _ in error_summary(text_of(answer))]
+    assert anchors[:3] == ["#training_item_id", "#title", "#provider"], anchors
+
+
+def test_a_review_page_named_for_another_certificate_is_not_where_a_check_returns(client, auth, worker, supervisor):
+    """Found by a review: ``?review=`` was followed whatever submission it named."""
+    cert = uploaded(worker, course("Safeguarding adults", 36))
+    auth.login_as(supervisor)
+    answer = client.post(
+        f"/training/certificates/{cert.id}/check?review=12345",
+        data={"csrf_token": auth.token(), "version": training.version_of(reload(cert))},
+    )
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("/#certificates-to-check")
+    assert reload(cert).checked_by_id == supervisor.id

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
+from wtforms import HiddenField, PasswordField
 
 from portfolio.evidence import routes as evidence_routes
 from portfolio.evidence import service
@@ -1852,11 +1853,47 @@ def test_a_reflection_sent_after_its_form_expired_is_shown_back_to_copy(client, 
     assert "Your form has expired" in page and "Nothing was saved" in page
     assert ("you were signed out" in page) is not signed_in
     shown = page.split('id="written"', 1)[1]
-    assert re.findall(r'<h3 class="nhsuk-heading-s">([^<]+)</h3>', shown) == ["Title", "What happened", "What learned"]
+    assert re.findall(r'<h3 class="nhsuk-heading-s">([^<]+)</h3>', shown) == [
+        "Title",
+        "What happened",
+        "What I learned",
+    ]
     assert "Six people came.\nTwo brought recipes." in shown
     assert "a token of a session" not in page and ">abc<" not in page and ">3<" not in page
     assert response.headers["Cache-Control"] == "no-store"
     assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
+
+
+def test_a_password_is_never_shown_back_on_an_expired_form(client, app):
+    """Found by a review: the invitation form's second password field ("confirm") was shown back in plain text."""
+    from portfolio.errors import _typed_fields
+
+    shown = _typed_fields()
+    for form in (PasswordField, HiddenField):
+        assert not [name for name in shown if name in _field_names_of(form)], form
+    page = text_of(
+        client.post(
+            "/invitation/not-a-token",
+            data={"csrf_token": "stale", "password": "Correct horse battery 42", "confirm": "Correct horse battery 42"},
+            headers={"Sec-Fetch-Site": "same-origin"},
+        )
+    )
+    assert "Correct horse" not in page
+
+
+def _field_names_of(field_class) -> set[str]:
+    """The names every form gives fields of ``field_class`` (a password, a hidden value)."""
+    from wtforms import Form
+    from wtforms.fields.core import UnboundField
+
+    names, classes = set(), [Form]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        names |= {
+            n for n, f in vars(cls).items() if isinstance(f, UnboundField) and issubclass(f.field_class, field_class)
+        }
+    return names
 
 
 def test_another_sites_form_posted_here_is_not_shown_back(client, auth, worker):

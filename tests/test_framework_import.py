@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import date
 
 import pytest
@@ -656,7 +657,9 @@ def test_a_promotion_decided_while_a_version_without_its_tier_is_imported_is_nev
             )
             worker_id, request_id, held_path = worker.id, request.id, f"/frameworks/import/{held.id}"
         import_token = csrf_token(importer.get(held_path).text)
-        decide_token = csrf_token(decider.get(f"/progress/workers/{worker_id}").text)
+        decide_page = decider.get(f"/progress/workers/{worker_id}").text
+        decide_token = csrf_token(decide_page)
+        seen = re.search(r'name="recommendations_seen"[^>]*value="([^"]*)"', decide_page).group(1)
         answers = race(
             [
                 importer.start_post(
@@ -667,6 +670,7 @@ def test_a_promotion_decided_while_a_version_without_its_tier_is_imported_is_nev
                     f"/progress/requests/{request_id}/decide",
                     {
                         "csrf_token": decide_token,
+                        "recommendations_seen": seen,
                         "approved": "yes",
                         **date_fields("effective_on", TODAY),
                         "reasons": "",

@@ -139,7 +139,7 @@ def test_a_worker_home_says_what_is_next(client, auth, frameworks):
     assert re.search(r'href="/portfolio/new"[^>]*>\s*Add evidence', page)
     progress = rules.next_tier_progress([worker])[worker.id]
     assert words(page.split('id="next-tier"', 1)[1].split("</p>", 1)[0]).endswith(
-        f"Link Worker Coach: {progress.met} of {progress.required} competences met (with those of the tiers below it)"
+        f"Link Worker Coach: {progress.met} of {progress.required} competences met (this tier and the tiers below)"
     )  # My progress counts each tier apart: the home says why its number is larger
     assert "Waiting for review (1)" in page
     assert items_of(page, "waiting-items") == ["Walking group: with Sam Supervisor, waiting 3 days"]

@@ -371,6 +371,12 @@ def decide_url(request) -> str:
     return f"/progress/requests/{request.id}/decide"
 
 
+def seen(request) -> dict[str, str]:
+    """The recommendations a manager's page shows, which its decision form posts back (the decision is bound to
+    them)."""
+    return {"recommendations_seen": service.recommendations_seen(request)}
+
+
 def test_the_supervisor_sees_the_recommend_form_and_recommends(client, auth, people, open_request):
     worker, supervisor, manager, *_ = people
     auth.login_as(supervisor)
@@ -436,7 +442,10 @@ def test_over_long_reasons_do_not_hide_the_missing_choice(client, auth, people, 
     assert error_next_to(page, "supports") == "Error: Choose whether you support the request"
     assert error_next_to(page, "reasons") == "Error: The reasons must be 5,000 characters or fewer"
     auth.login_as(manager)
-    response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), "reasons": "x" * 6000})
+    response = client.post(
+        decide_url(recommended),
+        data={**seen(reload(recommended)), "csrf_token": auth.token("/"), "reasons": "x" * 6000},
+    )
     assert response.status_code == 422
     page = text_of(response)
     assert error_next_to(page, "approved") == "Error: Choose whether to approve or decline the request"
@@ -452,7 +461,9 @@ def test_a_half_filled_decision_on_a_withdrawn_request_is_told_it_was_withdrawn(
     token = auth.token(f"/progress/workers/{worker.id}")
     service.withdraw_request(db.session.get(User, worker.id), recommended)
     before = row_counts()
-    response = client.post(decide_url(recommended), data={"csrf_token": token, "approved": "yes"})
+    response = client.post(
+        decide_url(recommended), data={**seen(reload(recommended)), "csrf_token": token, "approved": "yes"}
+    )
     assert response.status_code == 422
     page = text_of(response)
     assert error_next_to(page, "approved") == "Error: Wren Worker withdrew this request: there is nothing to decide"
@@ -464,7 +475,9 @@ def test_declining_without_reasons_says_so_next_to_them(client, auth, people, re
     worker, supervisor, manager, *_ = people
     auth.login_as(manager)
     before = row_counts()
-    response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "no"})
+    response = client.post(
+        decide_url(recommended), data={**seen(reload(recommended)), "csrf_token": auth.token("/"), "approved": "no"}
+    )
     assert response.status_code == 422
     assert error_next_to(text_of(response), "reasons") == "Error: Give the reasons for declining"
     assert row_counts() == before
@@ -662,6 +675,7 @@ def test_the_manager_approves_through_the_form(client, auth, people, recommended
     response = client.post(
         decide_url(recommended),
         data={
+            **seen(reload(recommended)),
             "csrf_token": auth.token("/"),
             "approved": "yes",
             **date_fields("effective_on", effective),
@@ -683,7 +697,8 @@ def test_the_manager_approves_through_the_form(client, auth, people, recommended
     # Deciding again is refused with a message, and nothing is written.
     before = row_counts()
     response = client.post(
-        decide_url(recommended), data={"csrf_token": auth.token("/"), "approved": "no", "reasons": "Oops"}
+        decide_url(recommended),
+        data={**seen(reload(recommended)), "csrf_token": auth.token("/"), "approved": "no", "reasons": "Oops"},
     )
     assert response.status_code == 422
     assert "This request has already been decided" in text_of(response)
@@ -712,7 +727,9 @@ def test_decide_errors_are_shown_next_to_the_field(client, auth, people, recomme
     worker, supervisor, manager, *_ = people
     auth.login_as(manager)
     before = row_counts()
-    response = client.post(decide_url(recommended), data={"csrf_token": auth.token("/"), **data})
+    response = client.post(
+        decide_url(recommended), data={**seen(reload(recommended)), "csrf_token": auth.token("/"), **data}
+    )
     assert response.status_code == 422
     page = text_of(response)
     assert "There is a problem" in page
@@ -734,7 +751,12 @@ def test_a_manager_who_recommended_is_told_another_manager_decides(client, auth,
     before = row_counts()
     response = client.post(
         decide_url(open_request),
-        data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)},
+        data={
+            **seen(reload(open_request)),
+            "csrf_token": auth.token("/"),
+            "approved": "yes",
+            **date_fields("effective_on", TODAY),
+        },
         headers=headers,
     )
     assert response.status_code == 422
@@ -750,7 +772,12 @@ def test_deciding_before_a_recommendation_is_refused(client, auth, people, open_
     before = row_counts()
     response = client.post(
         decide_url(open_request),
-        data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)},
+        data={
+            **seen(reload(open_request)),
+            "csrf_token": auth.token("/"),
+            "approved": "yes",
+            **date_fields("effective_on", TODAY),
+        },
     )
     assert response.status_code == 422
     assert "Wait for a supervisor’s recommendation before deciding" in text_of(response)
@@ -763,7 +790,12 @@ def test_only_managers_decide(client, auth, people, recommended):
         auth.login_as(person)
         response = client.post(
             decide_url(recommended),
-            data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)},
+            data={
+                **seen(reload(recommended)),
+                "csrf_token": auth.token("/"),
+                "approved": "yes",
+                **date_fields("effective_on", TODAY),
+            },
         )
         assert response.status_code == 403
     assert count(PromotionDecision) == 0
@@ -877,7 +909,12 @@ def test_a_decision_refused_because_the_request_was_withdrawn_is_said_next_to_th
     before = row_counts()
     response = client.post(
         decide_url(recommended),
-        data={"csrf_token": auth.token("/"), "approved": "yes", **date_fields("effective_on", TODAY)},
+        data={
+            **seen(reload(recommended)),
+            "csrf_token": auth.token("/"),
+            "approved": "yes",
+            **date_fields("effective_on", TODAY),
+        },
     )
     assert response.status_code == 422
     page = text_of(response)
@@ -1745,3 +1782,27 @@ def test_the_missing_page_shows_the_newest_items_of_a_statement_and_links_to_all
     assert re.findall(r">(Attempt \d)</a>", item) == [f"Attempt {day}" for day in (7, 6, 5, 4, 3)]
     assert f'href="/portfolio/competences/{left.id}"' in item
     assert f"See all 7 items linked to {left.statement}" in words(item)
+
+
+def test_a_decision_without_the_recommendations_it_read_or_with_another_problem_is_still_told_they_changed(
+    client, auth, people, open_request
+):
+    """Found by a review: a post without the field went unchecked, and a 422 for a missing reason quietly moved
+    the page on to the new recommendation, so the next send was decided on one the manager was never shown."""
+    worker, supervisor, manager, *_ = people
+    service.recommend(supervisor, open_request, supports=True, reasons="Ready")
+    auth.login_as(manager)
+    page = text_of(client.get(f"/progress/workers/{worker.id}"))
+    shown = re.search(r'name="recommendations_seen"[^>]*value="([^"]*)"', page).group(1)
+    service.recommend(supervisor, reload(open_request), supports=False, reasons="Not yet after all")
+
+    no_field = client.post(
+        decide_url(open_request), data={"csrf_token": auth.token("/"), "approved": "no", "reasons": "No"}
+    )
+    assert no_field.status_code == 422
+    assert error_next_to(text_of(no_field), "approved") == f"Error: {service.RECOMMENDATION_CHANGED}"
+    declining = {"csrf_token": auth.token("/"), "approved": "no", "reasons": "", "recommendations_seen": shown}
+    no_reason = client.post(decide_url(open_request), data=declining)
+    assert no_reason.status_code == 422
+    assert error_next_to(text_of(no_reason), "approved") == f"Error: {service.RECOMMENDATION_CHANGED}"
+    assert count(PromotionDecision) == 0

@@ -733,7 +733,9 @@ def test_a_supervisor_may_change_their_recommendation_until_it_is_decided(people
     assert request.earlier_recommendations(changed) == [first]
     [audit] = audit_rows("promotion.recommended", changes=first.id)
     assert audit.details["supports"] is False
-    assert notices(worker)[-1].message == "Sam Supervisor now does not yet support your promotion request"
+    assert notices(worker)[-1].message == (
+        "Sam Supervisor changed their recommendation: they now do not yet support your promotion request"
+    )
 
     # The decision reads the newest: approving against "not yet" needs reasons, whatever was said before.
     with pytest.raises(FieldErrors) as refused:

@@ -827,6 +827,7 @@ def test_return_for_changes_needs_a_comment(client, auth, frameworks):
     assert reload(s.evidence).status == EvidenceStatus.RETURNED
     assert len(audit_rows("evidence.returned")) == 1
     [notice] = notices_of(s.worker)
+    # Not "1 competence not accepted": on a returned item every competence is still open.
     assert notice.message == "Sam Supervisor returned “Community walking group”"
 
 
@@ -1773,8 +1774,18 @@ def test_a_resubmission_comes_back_with_the_competences_found_fine_ticked_again(
     page = text_of(client.get(f"/review/{again.id}", headers=headers))
     assert "</html>" in page
     assert re.findall(r'id="competence-(\d+)-accepted"[^>]*value="accepted"[^>]*\bchecked\b', page) == [str(s.first.id)]
-    assert "The 1 competence found fine as it was when the item was returned is ticked Accepted again" in words(page)
+    assert "The 1 competence you found fine when the item was returned is ticked Accepted again" in words(page)
     answer = accept_first_not_second(client, auth, dataclasses.replace(s, submission=again), **SIGN_OFF)
     assert answer.status_code == 303
     decision = db.session.scalar(select(Decision).where(Decision.submission_id == again.id))
     assert {o.competence_id: o.accepted for o in decision.outcomes} == {s.first.id: True, s.second.id: False}
+
+
+def test_a_returned_items_notice_does_not_count_competences_not_accepted(client, auth, frameworks):
+    """Found by a review: a return said "1 competence not accepted", though a returned item's choices count for
+    nothing yet (every competence is still open)."""
+    s = scene()
+    auth.login_as(s.supervisor)
+    assert return_for_changes(client, auth, s).status_code == 303  # the second not accepted
+    [notice] = notices_of(s.worker)
+    assert notice.message == "Sam Supervisor returned “Community walking group”"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user
 
-from .. import idempotency, paging
+from .. import duties, idempotency, paging
 from ..access import manager_required
 from ..auth.sessions import start_session
 from ..errors import FieldError, show_on_form
 from ..rendering import render
+from ..supervision import service as supervision
 from ..templating import plural
 from . import service
 from .forms import AcceptForm, ConfirmForm, InviteForm, PeopleFilterForm, PersonForm
@@ -106,6 +107,8 @@ def _show(person, form: ConfirmForm, status: int = 200):
         invitation=service.open_invitation(person),
         history=service.person_history(person),
         form=form,
+        # Someone else's, who may be given a supervisor (a new starter before they sign in included).
+        can_assign=supervision.assignable(person) and not duties.is_own(current_user, person.id),
     )
 
 

@@ -254,7 +254,8 @@ def describe(entry: AuditEntry) -> str:
         case "promotion.withdrawn" if tier:
             return f"Withdrew the request to become {tier}"
         case "promotion.recommended":
-            return "Recommended the promotion" if details.get("supports") else "Did not recommend the promotion"
+            said = "Recommended the promotion" if details.get("supports") else "Did not recommend the promotion"
+            return f"Changed the recommendation: {said[0].lower()}{said[1:]}" if details.get("changes") else said
         case "promotion.approved" if tier:
             since = _day(details.get("effective_on"))
             return f"Approved the promotion to {tier}" + (f", from {since}" if since else "")

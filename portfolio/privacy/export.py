@@ -77,6 +77,7 @@ from ..models import (
     TotpSecret,
     User,
     cpd_activity_competences,
+    newest_per_supervisor,
     utcnow,
 )
 from ..portability import leap2a
@@ -453,14 +454,22 @@ def _progression(person: Person) -> Sections:
         .order_by(PromotionRequest.id)
     ).all()
     ids = select(PromotionRequest.id).where(PromotionRequest.worker_id == person.id)
-    recommendations: dict[int, list[Row]] = {}
-    for r, name in db.session.execute(
+    given: dict[int, list[Any]] = {}
+    for row in db.session.execute(
         select(PromotionRecommendation, User.name)
         .join(User, User.id == PromotionRecommendation.supervisor_id)
         .where(PromotionRecommendation.request_id.in_(ids))
         .order_by(PromotionRecommendation.id)
     ):
-        recommendations.setdefault(r.request_id, []).append(_row(r, "supports", "reasons", "at") | {"supervisor": name})
+        given.setdefault(row[0].request_id, []).append(row)
+    # Every one given, oldest first; "counts": the supervisor's newest (an earlier one was changed since).
+    recommendations: dict[int, list[dict]] = {}
+    for request_id, rows in given.items():
+        counting = {id(row) for row in newest_per_supervisor(rows, of=lambda row: row[0])}
+        recommendations[request_id] = [
+            _row(row[0], "supports", "reasons", "at") | {"supervisor": row[1], "counts": id(row) in counting}
+            for row in rows
+        ]
     decisions = {
         d.request_id: _row(d, "approved", "effective_on", "reasons", "at") | {"manager": name}
         for d, name in db.session.execute(

@@ -199,7 +199,7 @@ def decide(request_id: int):
                 approved=approved,
                 effective_on=form.effective_on.data,
                 reasons=form.reasons.data or "",
-                seen_recommendations=form.recommendations_seen.data,
+                seen_recommendations=form.recommendations_seen.data or "",  # none posted: a page from before
             )
         except FieldError as error:
             show_on_form(form, error)
@@ -209,7 +209,9 @@ def decide(request_id: int):
         approved = {"yes": True, "no": False}.get(form.approved.data)
         show_the_rest(
             form,
-            service.problems_of_decision(promotion, approved, form.effective_on.data, form.reasons.data),
+            service.problems_of_decision(
+                promotion, approved, form.effective_on.data, form.reasons.data, form.recommendations_seen.data or ""
+            ),
         )
         return _progress_page(promotion.worker, status=422, decision_form=form)
     return redirect(url_for(".worker", worker_id=promotion.worker_id), code=303)

@@ -394,10 +394,18 @@ def problems_of_recommendation(request: PromotionRequest, supports: bool | None,
 
 
 def problems_of_decision(
-    request: PromotionRequest, approved: bool | None, effective_on: date | None, reasons: str | None
+    request: PromotionRequest,
+    approved: bool | None,
+    effective_on: date | None,
+    reasons: str | None,
+    seen_recommendations: str | None = None,
 ) -> dict:
     """What :func:`decide_promotion` would refuse in what was typed, writing nothing (see
     :func:`problems_of_recommendation`)."""
+    try:
+        _refuse_changed_since_seen(request, seen_recommendations)
+    except FieldError as error:
+        return error.by_field()
     return _problems_of(
         request, "approved", lambda problems: _decision_input(problems, approved, effective_on, reasons)
     )
@@ -552,10 +560,13 @@ def recommend(
     request_page = notifications.path_for("progress.worker", worker_id=request.worker_id)
     notifications.settled(request_page, actor)  # "your recommendation is needed": given
     # The worker hears it too: a "not yet" with its reasons is what they work on next.
-    changed = " now" if before is not None else ""
+    view = "supports" if supports else "does not yet support"
     notifications.notify(
         request.worker,
-        f"{actor.name}{changed} {'supports' if supports else 'does not yet support'} your promotion request",
+        f"{actor.name} changed their recommendation: they now {'support' if supports else 'do not yet support'}"
+        " your promotion request"
+        if before is not None
+        else f"{actor.name} {view} your promotion request",
         notifications.path_for("progress.index"),
         email_subject=f"{actor.name} has recommended on your promotion request",
     )
@@ -565,7 +576,8 @@ def recommend(
             continue  # a worker-manager is not asked to decide their own request, nor a recommender theirs
         notifications.notify(
             manager,
-            f"{actor.name}{changed} {'supports' if supports else 'does not yet support'} {request.worker.name}’s promotion request",
+            f"{actor.name} {'changed their recommendation: ' if before is not None else ''}{view}"
+            f" {request.worker.name}’s promotion request",
             request_page,
             email_subject="A promotion request is ready for your decision",
         )
@@ -582,8 +594,16 @@ def recommended_by(request: PromotionRequest, actor: User) -> bool:
 
 
 RECOMMENDATION_CHANGED = (
-    "A supervisor changed their recommendation after your page was shown: read it again below before you decide"
+    "A supervisor gave or changed a recommendation after your page was shown: read it again below before you decide"
 )
+
+
+def _refuse_changed_since_seen(request: PromotionRequest, seen: str | None) -> None:
+    """Refuse a decision made on a page that showed other recommendations than those that count now: asked
+    before anything typed (a 422 for a missing reason must not quietly move the page on to the new ones), then
+    again on the locked row. None: a use case called without a page (a command, a test)."""
+    if seen is not None and seen != recommendations_seen(request):
+        raise FieldError("approved", RECOMMENDATION_CHANGED)
 
 
 def recommendations_seen(request: PromotionRequest) -> str:
@@ -615,6 +635,7 @@ def decide_promotion(
     if not actor.has_role(Role.MANAGER):
         abort(403)
     _refuse_closed(request, "approved")  # as the page read it: said before what was typed
+    _refuse_changed_since_seen(request, seen_recommendations)
     problems = Problems()
     reasons = _decision_input(problems, approved, effective_on, reasons)
     problems.raise_if_any()
@@ -626,9 +647,11 @@ def decide_promotion(
     if not current:
         db.session.rollback()
         raise FieldError("approved", "Wait for a supervisor’s recommendation before deciding")
-    if seen_recommendations is not None and seen_recommendations != recommendations_seen(request):
+    try:
+        _refuse_changed_since_seen(request, seen_recommendations)  # again, on the locked row
+    except FieldError:
         db.session.rollback()
-        raise FieldError("approved", RECOMMENDATION_CHANGED)
+        raise
     problems = Problems()  # each rule on the locked request, every one named at once
     if recommended_by(request, actor):  # the supervisor recommends, another person decides
         problems.add("approved", RECOMMENDED_IT)
@@ -684,6 +707,7 @@ def decide_promotion(
         decision_id=decision.id,
         target_tier_id=request.target_tier_id,
         effective_on=effective_on.isoformat() if approved and effective_on else None,
+        recommendations=[r.id for r in current],  # what it was decided on
     )
     # Decided: every notice still asking someone to recommend or decide on it is done with.
     notifications.settled(notifications.path_for("progress.worker", worker_id=worker.id))

@@ -733,7 +733,9 @@ def decide(
     )
     not_accepted = sum(1 for o in decision.outcomes if not o.accepted)
     # A sign-off that left competences open says so: the worker evidences them again, and would not otherwise know.
-    left_open = f": {templating.plural(not_accepted, 'competence')} not accepted" if not_accepted else ""
+    # (On a returned item every competence is still open: its choices count for nothing yet.)
+    signed_off = outcome == DecisionOutcome.SIGNED_OFF
+    left_open = f": {templating.plural(not_accepted, 'competence')} not accepted" if signed_off and not_accepted else ""
     notifications.notify(
         evidence.owner,
         f"{actor.name} {'signed off' if outcome == DecisionOutcome.SIGNED_OFF else 'returned'} “{evidence.title}”"

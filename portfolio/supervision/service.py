@@ -207,14 +207,14 @@ CHOOSE_SUPERVISOR = "Choose a supervisor"
 ENTER_START_DATE = "Enter the start date"
 
 
-def _assignable(worker: User) -> bool:
+def assignable(worker: User) -> bool:
     """Who may be given a supervisor: a worker who is active, or invited and not yet signed in (a new starter is
     assigned on their first day, not once they have chosen a password)."""
     return worker.is_worker and (worker.active or worker.invited)
 
 
 def assignable_workers(actor: User) -> list[User]:
-    """The workers a new assignment may name (:func:`_assignable`), by name, the actor left out (one query)."""
+    """The workers a new assignment may name (:func:`assignable`), by name, the actor left out (one query)."""
     return [
         worker
         for worker in db.session.scalars(
@@ -222,7 +222,7 @@ def assignable_workers(actor: User) -> list[User]:
             .where(User.is_worker.is_(True), or_(User.active.is_(True), User.invited.is_(True)))
             .order_by(User.name)
         )
-        if _assignable(worker) and not duties.is_own(actor, worker.id)
+        if assignable(worker) and not duties.is_own(actor, worker.id)
     ]
 
 
@@ -231,7 +231,7 @@ def _check_worker(actor: User, worker: User | None) -> None:
 
     :raises FieldError: on ``worker_id``.
     """
-    if worker is None or not _assignable(worker):
+    if worker is None or not assignable(worker):
         raise FieldError("worker_id", CHOOSE_WORKER)
     duties.refuse_own(actor, worker.id, OWN_SUPERVISION, field="worker_id")
 

@@ -16,9 +16,10 @@ from ..errors import FieldError, Problems, Refusal, show_on_form
 from ..evidence import files
 from ..evidence import service as evidence_service
 from ..evidence.forms import ConfirmForm
+from ..extensions import db
 from ..fields import choices
 from ..frameworks import service as frameworks_service
-from ..models import Role
+from ..models import Role, Submission
 from ..params import parse_id
 from ..rendering import render
 from . import service
@@ -245,13 +246,20 @@ def check_certificate(evidence_id: int):
         except service.Conflict as error:  # another supervisor or manager got there first
             return home_page(status=409, conflict=error.message)
         flash(f"Checked {evidence.owner.name}’s certificate: {evidence.title}", "success")
-    return redirect(_back_to_list(), code=303)
+    return redirect(_back_to_list(evidence), code=303)
 
 
-def _back_to_list() -> str:
-    """Where a check or a sending back returns: the review page it was made from (``?review=`` a submission's id),
-    or the home's list of certificates to check."""
+def _review_of(certificate) -> int | None:
+    """The submission whose review page the check or sending back was made from (``?review=``), when it is this
+    certificate's: anything else is ignored."""
     review = request.args.get("review", type=parse_id)
+    submission = db.session.get(Submission, review) if review is not None else None
+    return submission.id if submission is not None and submission.evidence_id == certificate.id else None
+
+
+def _back_to_list(certificate) -> str:
+    """Where a check or a sending back returns: the review page it was made from, or the home's list."""
+    review = _review_of(certificate)
     if review is not None:
         return url_for("review.decide", submission_id=review)
     return url_for("home.index", _anchor="certificates-to-check")
@@ -276,7 +284,7 @@ def send_back_certificate(evidence_id: int):
             conflict = error.message
         else:
             flash(f"Sent back {evidence.owner.name}’s certificate: {evidence.title}", "success")
-            return redirect(_back_to_list(), code=303)
+            return redirect(_back_to_list(evidence), code=303)
     if conflict or not form.errors:
         form.version.data = service.version_of(evidence)  # what this page shows now
     return render(
@@ -285,8 +293,8 @@ def send_back_certificate(evidence_id: int):
         certificate=evidence,
         form=form,
         conflict=conflict,
-        back=_back_to_list(),
-        review=request.args.get("review", type=parse_id),
+        back=_back_to_list(evidence),
+        review=_review_of(evidence),
     )
 
 

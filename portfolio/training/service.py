@@ -972,11 +972,7 @@ _CERTIFICATE_LISTED = (
 @functools.cache
 def _certificates_to_check_statement(manager: bool) -> Select:
     actor = bindparam("actor_id", type_=Integer())
-    waiting = and_(
-        _checkable(actor, None if manager else bindparam("on", type_=Date())),
-        Evidence.checked_at.is_(None),
-        Evidence.sent_back_at.is_(None),  # the worker's to change first
-    )
+    waiting = and_(_checkable(actor, None if manager else bindparam("on", type_=Date())), _waiting_for_check())
     # How many wait in all, as a column of the oldest few: one query, not two. Not a window count, which
     # would be worked out over every waiting row joined with its owner; this one the database counts once,
     # from its index of certificates by whether they are checked.
@@ -1002,14 +998,19 @@ def version_of(certificate: Evidence) -> str:
     return certificate.updated_at.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
+def _waiting_for_check() -> ColumnElement[bool]:
+    """SQL condition on Evidence: neither checked nor sent back (then it is the worker's to change first)."""
+    return and_(Evidence.checked_at.is_(None), Evidence.sent_back_at.is_(None))
+
+
 def waits_for_check_by(actor: User, evidence: Evidence) -> bool:
-    """Whether ``evidence`` is a certificate waiting for a check that ``actor`` may make (one query at most): the
-    review page of a certificate offers the check, so that its reviewer need not find it again on their home."""
-    if evidence.kind != EvidenceKind.CERTIFICATE or evidence.checked_at or evidence.sent_back_at:
+    """Whether ``evidence`` is a certificate waiting for a check that ``actor`` may make (one query, none for
+    another kind): the review page of a certificate offers the check, so that its reviewer need not find it again
+    on their home's list."""
+    if evidence.kind != EvidenceKind.CERTIFICATE or not can_check(actor) or duties.is_own(actor, evidence.owner_id):
         return False
-    if not can_check(actor) or duties.is_own(actor, evidence.owner_id):
-        return False
-    return bool(db.session.scalar(select(exists().where(Evidence.id == evidence.id, _checkable_by(actor)))))
+    waiting = exists().where(Evidence.id == evidence.id, _checkable_by(actor), _waiting_for_check())
+    return bool(db.session.scalar(select(waiting)))
 
 
 def get_certificate_to_check_or_404(actor: User, evidence_id: int) -> Evidence:

@@ -16,6 +16,8 @@ from . import Kind, message_of
 
 
 class CertificateForm(EvidenceForm):
+    # First, as on the page (kinds/certificate_fields.html): the error summary follows the form's order.
+    training_item_id = SelectField("Which training in the catalogue is this?", coerce=int, validate_choice=False)
     title = StringField(
         "Course title",
         validators=[
@@ -42,7 +44,6 @@ class CertificateForm(EvidenceForm):
         not_a_number="Enter CPD hours as a number, like 7.5",
         validators=[Optional(), NumberRange(min=0, max=1000, message="CPD hours must be between 0 and 1,000")],
     )
-    training_item_id = SelectField("Which training in the catalogue is this?", coerce=int, validate_choice=False)
     files = MultipleFileField("Certificate")
 
 
