@@ -29,7 +29,9 @@ def upgrade():
 
 
 def downgrade():
-    # Only the newest of each supervisor's recommendations fits the constraint again: the earlier ones go.
+    # Only the newest of each supervisor's recommendations fits the constraint again: the earlier ones go, and the
+    # audit ledger's rows that bound them no longer verify (`flask audit verify` names each). Run it only to go back
+    # on a deployment, before anyone has changed a recommendation.
     op.execute(
         "DELETE FROM promotion_recommendations WHERE id NOT IN ("
         " SELECT max(id) FROM promotion_recommendations GROUP BY request_id, supervisor_id)"
