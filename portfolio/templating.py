@@ -88,7 +88,7 @@ def init_app(app: Flask) -> None:
     from . import components, rendering
     from .evidence import files
     from .progress.rules import SUPERVISION_NOTES
-    from .training.service import certificate_expiry
+    from .training.service import certificate_expiry, version_of
 
     app.jinja_env.filters.update(
         plural=plural,
@@ -105,6 +105,7 @@ def init_app(app: Flask) -> None:
         upload_types=files.ACCEPTED_DESCRIPTION,
         htmx_fragment=rendering.wants_fragment,
         certificate_expiry=certificate_expiry,
+        certificate_version=version_of,  # what a check or a sending back is bound to (home, review page)
         SUPERVISION_NOTES=SUPERVISION_NOTES,  # the key of notes in a statement's linked counts (the map)
         nhsuk=components.Components(app.jinja_env),
     )

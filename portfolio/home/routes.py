@@ -20,13 +20,11 @@ def index():
 
 def home_page(*, status: int = 200, conflict: str | None = None):
     """The signed-in person's home; ``conflict`` says why an action from it did not happen (409)."""
-    from ..training.service import version_of
     from . import service
 
     return render(
         "home/index.html",
         status=status,
         conflict=conflict,
-        certificate_version=version_of,
         **service.home_for(current_user),
     )

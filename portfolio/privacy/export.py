@@ -465,10 +465,9 @@ def _progression(person: Person) -> Sections:
     # Every one given, oldest first; "counts": the supervisor's newest (an earlier one was changed since).
     recommendations: dict[int, list[dict]] = {}
     for request_id, rows in given.items():
-        counting = {id(row) for row in newest_per_supervisor(rows, of=lambda row: row[0])}
+        counting = {r.id for r, _ in newest_per_supervisor(rows, of=lambda row: row[0])}
         recommendations[request_id] = [
-            _row(row[0], "supports", "reasons", "at") | {"supervisor": row[1], "counts": id(row) in counting}
-            for row in rows
+            _row(r, "supports", "reasons", "at") | {"supervisor": name, "counts": r.id in counting} for r, name in rows
         ]
     decisions = {
         d.request_id: _row(d, "approved", "effective_on", "reasons", "at") | {"manager": name}

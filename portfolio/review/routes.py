@@ -127,7 +127,6 @@ def decide(submission_id: int):
         carried_over=carried_over if request.method != "POST" else set(),
         waiting=service.waiting_label(current_user),
         certificate_to_check=training.waits_for_check_by(current_user, evidence),
-        certificate_version=training.version_of,
         download_url=lambda f: url_for(".download", submission_id=submission.id, file_id=f.id),
     )
 

@@ -246,7 +246,7 @@ def check_certificate(evidence_id: int):
         except service.Conflict as error:  # another supervisor or manager got there first
             return home_page(status=409, conflict=error.message)
         flash(f"Checked {evidence.owner.name}’s certificate: {evidence.title}", "success")
-    return redirect(_back_to_list(evidence), code=303)
+    return redirect(_back_to_list(_review_of(evidence)), code=303)
 
 
 def _review_of(certificate) -> int | None:
@@ -257,9 +257,9 @@ def _review_of(certificate) -> int | None:
     return submission.id if submission is not None and submission.evidence_id == certificate.id else None
 
 
-def _back_to_list(certificate) -> str:
-    """Where a check or a sending back returns: the review page it was made from, or the home's list."""
-    review = _review_of(certificate)
+def _back_to_list(review: int | None) -> str:
+    """Where a check or a sending back returns: the review page it was made from (:func:`_review_of`), or the
+    home's list."""
     if review is not None:
         return url_for("review.decide", submission_id=review)
     return url_for("home.index", _anchor="certificates-to-check")
@@ -284,17 +284,18 @@ def send_back_certificate(evidence_id: int):
             conflict = error.message
         else:
             flash(f"Sent back {evidence.owner.name}’s certificate: {evidence.title}", "success")
-            return redirect(_back_to_list(evidence), code=303)
+            return redirect(_back_to_list(_review_of(evidence)), code=303)
     if conflict or not form.errors:
         form.version.data = service.version_of(evidence)  # what this page shows now
+    review = _review_of(evidence)
     return render(
         "training/send_back.html",
         status=409 if conflict else 422 if form.errors else 200,
         certificate=evidence,
         form=form,
         conflict=conflict,
-        back=_back_to_list(evidence),
-        review=_review_of(evidence),
+        back=_back_to_list(review),
+        review=review,
     )
 
 

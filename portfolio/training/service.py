@@ -472,11 +472,12 @@ def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], 
     for certificate in rows:  # ordered: newest wins
         key = (certificate.owner_id, certificate.training_item_id)
         found = newest.setdefault(key, Certificates())
-        if certificate.sent_back_at is not None:  # is_sent_back
+        sent = certificate.sent_back_at if is_sent_back(certificate) else None
+        if sent is not None:
             # Counts for nothing; the worker is told until she adds a certificate for the course after it was
             # sent back (one under review or signed off cannot be changed, so a new one is her answer).
-            if key not in sent_back_at or certificate.sent_back_at > sent_back_at[key]:
-                found.sent_back, sent_back_at[key] = certificate, certificate.sent_back_at
+            if key not in sent_back_at or sent > sent_back_at[key]:
+                found.sent_back, sent_back_at[key] = certificate, sent
             continue
         added_at[key] = max(added_at.get(key, certificate.created_at), certificate.created_at)
         if is_checked(certificate):
