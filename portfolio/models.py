@@ -607,6 +607,18 @@ class Evidence(Model):
         return NoteState.of(reviewed=bool(self.note_reviews), confirmed=self.note_confirmed)
 
     @property
+    def certificate_state(self) -> CertificateState | None:
+        """A catalogue certificate's one state with its checkers (training/service.py's rules): checked, sent back, or
+        not checked yet. None for a certificate not matched to the catalogue (nobody checks it) and every other
+        kind of evidence.
+        """
+        if self.kind != EvidenceKind.CERTIFICATE or self.training_item_id is None:
+            return None
+        from .training import service as training  # the rules' module imports this one
+
+        return CertificateState.of(checked=training.is_checked(self), sent_back=training.is_sent_back(self))
+
+    @property
     def is_editable(self) -> bool:
         return self.status in (EvidenceStatus.DRAFT, EvidenceStatus.RETURNED) and not self.note_confirmed
 
@@ -813,6 +825,27 @@ class NoteState(enum.StrEnum):
         if confirmed:
             return cls.CONFIRMED
         return cls.DISPUTED if reviewed else cls.WAITING
+
+
+class CertificateState(enum.StrEnum):
+    """Where a catalogue certificate stands with the supervisors and managers who check it, the same words on both
+    sides: it counts for training compliance once checked."""
+
+    UNCHECKED = "unchecked"
+    CHECKED = "checked"
+    SENT_BACK = "sent-back"
+
+    @property
+    def label(self) -> str:
+        # The words of the worker's training table (training.service.TrainingStatus) for a course with only this.
+        return {"unchecked": "Uploaded, not checked", "checked": "Checked", "sent-back": "Sent back"}[self.value]
+
+    @classmethod
+    def of(cls, *, checked: bool, sent_back: bool) -> CertificateState:
+        """Checked or sent back (never both: a check constraint), else not checked yet."""
+        if checked:
+            return cls.CHECKED
+        return cls.SENT_BACK if sent_back else cls.UNCHECKED
 
 
 class NoteReview(Model):

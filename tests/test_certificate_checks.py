@@ -18,13 +18,24 @@ from werkzeug.datastructures import FileStorage
 from portfolio.duties import OwnDecision
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceKind, EvidenceStatus, Role, User
+from portfolio.models import Evidence, EvidenceKind, EvidenceLink, EvidenceStatus, Role, User
 from portfolio.progress.service import add_months
 from portfolio.review.service import Conflict
 from portfolio.training import service as training
 from portfolio.training.service import TrainingStatus
 from tests.conftest import csrf_token
-from tests.factories import PDF, TODAY, assign, certificate, competence, course, make_user, make_worker_supervisor, tier
+from tests.factories import (
+    PDF,
+    TODAY,
+    assign,
+    certificate,
+    competence,
+    course,
+    make_user,
+    make_worker_supervisor,
+    send_for_review,
+    tier,
+)
 from tests.pages import (
     audit_rows,
     count,
@@ -925,3 +936,57 @@ def test_a_review_page_named_for_another_certificate_is_not_where_a_check_return
     )
     assert answer.status_code == 303 and answer.headers["Location"].endswith("/#certificates-to-check")
     assert reload(cert).checked_by_id == supervisor.id
+
+
+def status_cells(page: str) -> dict[str, str]:
+    """My portfolio's list: each item's title and the words of its status cell."""
+    rows = page.split('id="evidence-list"', 1)[1].split('role="row">')[2:]
+    return {
+        re.search(r'<a href="/portfolio/\d+">([^<]+)</a>', row)[1]: words(
+            row.split("Status </span>", 1)[1].split("</td>")[0]
+        )
+        for row in rows
+    }
+
+
+def test_my_portfolio_and_the_statement_pages_say_where_a_certificate_stands_with_its_checkers(
+    client, auth, worker, supervisor
+):
+    """Found by a helper: a checked certificate read "Draft" in My portfolio, as if it were unfinished. A catalogue
+    certificate says where it stands with its checkers, in the training table's words, as a supervision note says
+    where it stands with its supervisor; its review status follows once it is sent for review."""
+    item = course("Safeguarding adults", 36)
+    done = TODAY - timedelta(days=30)
+    waiting = certificate(worker, item, done, title="Waiting one", checked=False)
+    certificate(worker, item, done, title="Checked one", checked_by=supervisor)
+    certificate(worker, item, done, title="Sent back one", sent_back=WRONG_COURSE)
+    certificate(worker, None, done, title="Not in the catalogue", checked=False)
+    under_review = certificate(worker, item, done, title="Checked and sent for review", checked_by=supervisor)
+    statement = competence("PS-LW-01")
+    db.session.add(EvidenceLink(evidence_id=waiting.id, competence_id=statement.id))
+    send_for_review(reload(under_review))
+    db.session.commit()
+    auth.login_as(worker)
+
+    expected = {
+        "Waiting one": "Uploaded, not checked",
+        "Checked one": "Checked",
+        "Sent back one": "Sent back",
+        "Not in the catalogue": "Draft",
+        "Checked and sent for review": "Checked Submitted for review",
+    }
+    for headers in ({}, {"HX-Request": "true"}, {"HX-Boosted": "true", "HX-Request": "true"}):
+        assert status_cells(text_of(client.get("/portfolio/", headers=headers))) == expected
+    page = text_of(client.get("/portfolio/"))
+    assert re.search(BLUE_UNCHECKED_TAG, page)
+    assert re.search(r'nhsuk-tag--green"\s*>\s*Checked\s*<', page)
+    assert re.search(r'nhsuk-tag--orange"\s*>\s*Sent back\s*<', page)
+    # The certificate's own page and the pages of a statement it is linked to use the same words.
+    assert "Uploaded, not checked" in words(text_of(client.get(f"/portfolio/{waiting.id}")).split('id="status"')[1])
+    assert "Waiting one Uploaded, not checked" in words(text_of(client.get(f"/portfolio/competences/{statement.id}")))
+    assert "Waiting one Uploaded, not checked" in words(text_of(client.get("/progress/missing")))
+
+    # Checked by the supervisor: every page the worker had seen says so at once (what was kept was for the old state).
+    training.check_certificate(supervisor, reload(waiting))
+    assert status_cells(text_of(client.get("/portfolio/")))["Waiting one"] == "Checked"
+    assert "Waiting one Checked" in words(text_of(client.get("/progress/missing")))

@@ -22,6 +22,7 @@ from ..extensions import db
 from ..frameworks import tree
 from ..frameworks.structure import FrozenTier, structures
 from ..models import (
+    CertificateState,
     Competence,
     Evidence,
     EvidenceKind,
@@ -148,6 +149,7 @@ class LinkedItem:
     occurred_on: date
     ref: str
     note_state: NoteState | None  # a supervision note's state, the same words its supervisor reads
+    certificate_state: CertificateState | None  # a catalogue certificate's, the same words its checkers read
     accepted: bool  # accepted for this statement in a sign-off (an item may be signed off, not accepted for it)
 
 
@@ -175,6 +177,8 @@ def _read_newest_items(worker: User) -> tuple[LinkedItem, ...]:
         .where(Evidence.owner_id == worker.id)
         .subquery()
     )
+    from ..training import service as training  # which imports this module
+
     is_note = Evidence.kind == EvidenceKind.SUPERVISION_NOTE
     reviewed = exists().where(NoteReview.evidence_id == Evidence.id)
     confirmed = reviewed.where(NoteReview.outcome == NoteOutcome.CONFIRMED)
@@ -188,6 +192,9 @@ def _read_newest_items(worker: User) -> tuple[LinkedItem, ...]:
             and_(is_note, reviewed).label("reviewed"),
             and_(is_note, confirmed).label("confirmed"),
             is_note.label("is_note"),
+            and_(Evidence.kind == EvidenceKind.CERTIFICATE, Evidence.training_item_id.is_not(None)).label("checkable"),
+            training.is_checked_sql().label("checked"),
+            training.is_sent_back_sql().label("sent_back"),
         )
         .join(ranked, ranked.c.id == Evidence.id)
         .where(ranked.c.rank <= ITEMS_SHOWN, Evidence.owner_id == worker.id)
@@ -203,6 +210,7 @@ def _read_newest_items(worker: User) -> tuple[LinkedItem, ...]:
             row.occurred_on,
             row.ref,
             NoteState.of(reviewed=bool(row.reviewed), confirmed=bool(row.confirmed)) if row.is_note else None,
+            CertificateState.of(checked=row.checked, sent_back=row.sent_back) if row.checkable else None,
             (row.id, row.ref) in accepted,
         )
         for row in rows
