@@ -39,6 +39,7 @@ from tests.factories import (
 from tests.pages import (
     audit_rows,
     count,
+    date_fields,
     error_next_to,
     error_summary,
     escaped_markup,
@@ -952,24 +953,27 @@ def status_cells(page: str) -> dict[str, str]:
 def test_my_portfolio_and_the_statement_pages_say_where_a_certificate_stands_with_its_checkers(
     client, auth, worker, supervisor
 ):
-    """Found by a helper: a checked certificate read "Draft" in My portfolio, as if it were unfinished. A catalogue
+    """Found by a helper: a checked certificate read "Draft" in My portfolio, as if unfinished. A catalogue
     certificate says where it stands with its checkers, in the training table's words, as a supervision note says
-    where it stands with its supervisor; its review status follows once it is sent for review."""
+    where it stands with its supervisor. Its review status follows when it matters: once sent for review, or while
+    it is a draft linked to competences (their sign-off waits for it to be sent; a second helper found a linked one
+    reading "Checked" alone, with nothing saying why its competence was not met)."""
     item = course("Safeguarding adults", 36)
     done = TODAY - timedelta(days=30)
-    waiting = certificate(worker, item, done, title="Waiting one", checked=False)
+    linked = certificate(worker, item, done, title="Linked one", checked=False)
     certificate(worker, item, done, title="Checked one", checked_by=supervisor)
     certificate(worker, item, done, title="Sent back one", sent_back=WRONG_COURSE)
     certificate(worker, None, done, title="Not in the catalogue", checked=False)
     under_review = certificate(worker, item, done, title="Checked and sent for review", checked_by=supervisor)
     statement = competence("PS-LW-01")
-    db.session.add(EvidenceLink(evidence_id=waiting.id, competence_id=statement.id))
+    db.session.add(EvidenceLink(evidence_id=linked.id, competence_id=statement.id))
+    db.session.add(EvidenceLink(evidence_id=under_review.id, competence_id=statement.id))
     send_for_review(reload(under_review))
     db.session.commit()
     auth.login_as(worker)
 
     expected = {
-        "Waiting one": "Uploaded, not checked",
+        "Linked one": "Uploaded, not checked Draft",
         "Checked one": "Checked",
         "Sent back one": "Sent back",
         "Not in the catalogue": "Draft",
@@ -981,12 +985,156 @@ def test_my_portfolio_and_the_statement_pages_say_where_a_certificate_stands_wit
     assert re.search(BLUE_UNCHECKED_TAG, page)
     assert re.search(r'nhsuk-tag--green"\s*>\s*Checked\s*<', page)
     assert re.search(r'nhsuk-tag--orange"\s*>\s*Sent back\s*<', page)
+    # The Draft filter lists what the list calls a draft, and nothing else.
+    drafts = status_cells(text_of(client.get("/portfolio/?status=draft", headers={"HX-Request": "true"})))
+    assert drafts == {"Linked one": "Uploaded, not checked Draft", "Not in the catalogue": "Draft"}
+
     # The certificate's own page and the pages of a statement it is linked to use the same words.
-    assert "Uploaded, not checked" in words(text_of(client.get(f"/portfolio/{waiting.id}")).split('id="status"')[1])
-    assert "Waiting one Uploaded, not checked" in words(text_of(client.get(f"/portfolio/competences/{statement.id}")))
-    assert "Waiting one Uploaded, not checked" in words(text_of(client.get("/progress/missing")))
+    def status_line(title: str) -> str:
+        evidence = db.session.scalar(select(Evidence).where(Evidence.title == title))
+        return words(text_of(client.get(f"/portfolio/{evidence.id}")).split('id="status">', 1)[1].split("</p>")[0])
+
+    assert status_line("Linked one") == "Uploaded, not checked Draft"
+    assert status_line("Checked one") == "Checked"
+    assert "Linked one Uploaded, not checked Draft" in words(
+        text_of(client.get(f"/portfolio/competences/{statement.id}"))
+    )
+    assert "Linked one Uploaded, not checked Draft" in words(text_of(client.get("/progress/missing")))
 
     # Checked by the supervisor: every page the worker had seen says so at once (what was kept was for the old state).
-    training.check_certificate(supervisor, reload(waiting))
-    assert status_cells(text_of(client.get("/portfolio/")))["Waiting one"] == "Checked"
-    assert "Waiting one Checked" in words(text_of(client.get("/progress/missing")))
+    training.check_certificate(supervisor, reload(linked))
+    assert status_cells(text_of(client.get("/portfolio/")))["Linked one"] == "Checked Draft"
+    assert "Linked one Checked Draft" in words(text_of(client.get("/progress/missing")))
+
+
+def callout(page: str, element_id: str) -> str:
+    """The words of the warning callout with ``element_id`` ("" when the page has none)."""
+    if f'id="{element_id}"' not in page:
+        return ""
+    return words(page.split(f'id="{element_id}"', 1)[1].split("</div>", 1)[0].split(">", 1)[1])
+
+
+def test_a_certificate_sent_back_says_why_at_the_top_and_leads_to_a_change_or_a_new_one(
+    client, auth, worker, supervisor
+):
+    """Found by a helper: the reason was only in a row of the summary list, the page's main button led to a dead end
+    (sending for review), and "add a new certificate for the course" had no link; the form neither repeated the
+    reason nor said, once saved, that the certificate goes back to be checked."""
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    training.send_back_certificate(supervisor, reload(cert), WRONG_COURSE)
+    auth.login_as(worker)
+
+    for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):
+        page = text_of(client.get(f"/portfolio/{cert.id}", headers=headers))
+        assert callout(page, "sent-back") == (
+            f"Important: Sent back Sam Supervisor sent this certificate back on {long_date(TODAY)}, saying:"
+            f" {WRONG_COURSE} It does not count towards your training until a supervisor or manager has checked it."
+            " Change it (add the right file, then remove the wrong one) and it goes back to be checked, or add a new"
+            " certificate for Safeguarding adults ."
+        )
+        assert f'href="/portfolio/{cert.id}/edit">Change it</a>' in page
+        assert f'href="/portfolio/new/certificate?course={item.id}">add a new certificate' in page
+    form_page = text_of(client.get(f"/portfolio/{cert.id}/edit"))
+    assert "Change what was wrong below and save: it goes back to be checked." in callout(form_page, "sent-back")
+
+    # A new certificate for the course starts with the course chosen and its title written.
+    new_form = text_of(client.get(f"/portfolio/new/certificate?course={item.id}"))
+    assert re.search(rf'<option value="{item.id}" selected\s*>Safeguarding adults</option>', new_form)
+    assert re.search(r'name="title"[^>]*value="Safeguarding adults"', new_form)
+    # Anything else is ignored: no course chosen, nothing written.
+    for other in ("999999", "x", str(course("Another framework's course", 12, key="sfh-senior-engagement-worker").id)):
+        ignored = text_of(client.get(f"/portfolio/new/certificate?course={other}"))
+        assert " selected" not in ignored.split('name="training_item_id"', 1)[1].split("</select>", 1)[0]
+        assert not re.search(r'name="title"[^>]*value="[^"]', ignored)
+
+    # Changed and saved, it waits for a check and the worker is told; the supervisor's list has it again.
+    response = client.post(
+        f"/portfolio/{cert.id}/edit",
+        data={
+            "csrf_token": auth.token(),
+            "training_item_id": str(item.id),
+            "title": "Safeguarding adults level 2",
+            "provider": "NHS e-learning",
+            **date_fields("occurred_on", TODAY - timedelta(days=20)),
+            "action": "save",
+        },
+    )
+    assert response.status_code == 303
+    shown = text_of(client.get(response.headers["Location"]))
+    assert "Changes saved: the certificate waits for a supervisor or manager to check it" in shown
+    assert callout(shown, "sent-back") == ""
+    stored = reload(cert)
+    assert (stored.sent_back_at, stored.checked_at) == (None, None)
+    auth.login_as(supervisor)
+    assert [entry.split(":")[0] for entry in to_check(text_of(client.get("/")))] == ["Wendy Worker"]
+
+
+def test_a_checked_certificates_form_warns_that_a_change_needs_a_new_check(client, auth, worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    training.check_certificate(supervisor, reload(cert))
+    auth.login_as(worker)
+    form_page = words(text_of(client.get(f"/portfolio/{cert.id}/edit")))
+    assert (
+        f"Checked by Sam Supervisor on {long_date(TODAY)}. If you change it, it counts as uploaded, not checked, until"
+        " it is checked again." in form_page
+    )
+    # Saved unchanged, the check stays and nothing says otherwise.
+    unchanged = {
+        "csrf_token": auth.token(),
+        "training_item_id": str(item.id),
+        "title": "Safeguarding adults level 2",
+        "provider": "NHS e-learning",
+        **date_fields("occurred_on", TODAY - timedelta(days=30)),
+        **date_fields("expires_on", TODAY + timedelta(days=3 * 365)),
+        "action": "save",
+    }
+    response = client.post(f"/portfolio/{cert.id}/edit", data=unchanged)
+    assert response.status_code == 303
+    assert "Changes saved" in text_of(client.get(response.headers["Location"]))
+    assert reload(cert).checked_at is not None
+
+
+def test_a_new_catalogue_certificate_says_it_will_be_checked_and_the_home_links_each_course_to_add(
+    client, auth, worker
+):
+    item = course("Safeguarding adults", 36)
+    auth.login_as(worker)
+    home = text_of(client.get("/"))
+    table = home.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0]
+    assert "Safeguarding adults Missing Add a certificate for Safeguarding adults" in words(table)
+    assert f'href="/portfolio/new/certificate?course={item.id}"' in table
+    response = client.post(
+        f"/portfolio/new/certificate?course={item.id}",
+        data={
+            "csrf_token": auth.token(),
+            "training_item_id": str(item.id),
+            "title": "Safeguarding adults",
+            "provider": "NHS e-learning",
+            **date_fields("occurred_on", TODAY - timedelta(days=3)),
+            "files": (io.BytesIO(PDF), "safeguarding.pdf"),
+            "action": "draft",
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    assert (
+        "Training certificate saved: it counts towards your training once a supervisor or manager has checked it"
+        in text_of(client.get(response.headers["Location"]))
+    )
+    # Uploaded, not checked: nothing to add for the course until it lapses.
+    table = text_of(client.get("/")).split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0]
+    assert "Uploaded, not checked" in words(table) and "Add a certificate" not in table
+
+
+def test_the_check_and_send_page_names_each_change_link_as_written(client, auth, worker):
+    """Found by a helper: screen readers heard "Change cPD hours" (every label's first letter was lower-cased)."""
+    cert = uploaded(worker, course("Safeguarding adults", 36))
+    db.session.add(EvidenceLink(evidence_id=cert.id, competence_id=competence("PS-LW-01").id))
+    db.session.commit()
+    auth.login_as(worker)
+    page = text_of(client.get(f"/portfolio/{cert.id}/submit"))
+    hidden = re.findall(r'Change<span class="nhsuk-u-visually-hidden"> ([^<]+)</span>', page)
+    assert "CPD hours" in hidden and "training provider" in hidden
+    assert "cPD hours" not in hidden

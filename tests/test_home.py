@@ -625,7 +625,7 @@ def test_a_worker_who_supervises_reads_the_catalogue_once(client, auth, framewor
         f"Wendy Worker: Safeguarding adults lapsed on {long_date(TODAY - timedelta(days=2))}"
     ]
     assert [row[:2] for row in table_rows(page, "my-training")] == [
-        ["Safeguarding adults", "Missing"],
+        ["Safeguarding adults", "Missing Add a certificate for Safeguarding adults"],
         ["First aid", "Valid"],
     ]
 

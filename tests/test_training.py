@@ -796,10 +796,10 @@ def test_home_page_shows_training_to_renew_first_and_my_training_most_urgent_fir
     # First on the page: before the summary of roles and before the table.
     assert page.index('id="training-due"') < page.index("nhsuk-summary-list") < page.index('id="training"')
     assert table_rows(page, "my-training") == [
-        ["Safeguarding adults", "Expired", "5 June 2026"],
-        ["Mental health awareness", "Due soon", "15 June 2026"],
-        ["Lone working", "Due soon", long_date(FIXED + timedelta(days=45))],
-        ["Data protection", "Missing", ""],
+        ["Safeguarding adults", "Expired Add a certificate for Safeguarding adults", "5 June 2026"],
+        ["Mental health awareness", "Due soon Add a certificate for Mental health awareness", "15 June 2026"],
+        ["Lone working", "Due soon Add a certificate for Lone working", long_date(FIXED + timedelta(days=45))],
+        ["Data protection", "Missing Add a certificate for Data protection", ""],
         ["Equality, Diversity and Inclusion", "Valid", "1 January 2028"],
     ]
     my_training = page.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0]
@@ -822,7 +822,7 @@ def test_home_page_has_no_warning_when_nothing_is_due(fixed_today, client, auth,
     page = text_of(client.get("/"))
     assert "Training to renew" not in page
     assert table_rows(page, "my-training") == [
-        ["Lone working", "Missing", ""],
+        ["Lone working", "Missing Add a certificate for Lone working", ""],
         ["Safeguarding adults", "Valid", long_date(FIXED + timedelta(days=61))],
         ["Motivational interviewing", "Valid", "Not renewed"],
     ]

@@ -15,7 +15,7 @@ from .. import clock, paging
 from ..access import role_required
 from ..errors import FieldError, FieldErrors, Refusal, has_errors, show_on_form, show_the_rest
 from ..fields import choices
-from ..models import EvidenceKind, EvidenceStatus, Role
+from ..models import CertificateState, EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
 from ..progress import versions
 from ..progress.rules import CompetenceStatus
@@ -194,6 +194,8 @@ def new(kind: str):
         form.occurred_on.process(None, clock.today())
     ticked = CompetenceChoiceForm()
     _supervisor_choices(form)
+    if not form.is_submitted():
+        _preselect_course(form)
     findings = None
     action = request.form.get("action", "draft")
     if form.is_submitted() and action == "suggest":
@@ -243,10 +245,24 @@ def new(kind: str):
     )
 
 
+def _preselect_course(form) -> None:
+    """A certificate's form opened for a course (``?course=``, from the course's row on the home page or a certificate
+    sent back) has it chosen and its title written; anything not among the form's courses is ignored."""
+    course = request.args.get("course", type=parse_id)
+    titles = {c.value: c.label for c in form.training_item_id.choices} if "training_item_id" in form else {}
+    if course is not None and course in titles:
+        form.training_item_id.data = course
+        form.title.data = titles[course]  # the course's title, to change if the certificate words it otherwise
+
+
 def _saved_message(entry, evidence) -> str:
     """What saving a new item did: a draft, or (a supervision note) a record its supervisor is asked to confirm."""
     if entry.supervisor_confirms and evidence.supervisor is not None:
         return f"{evidence.kind.label} saved: {evidence.supervisor.name} is asked to confirm it"
+    if evidence.certificate_state is not None:
+        return (
+            f"{evidence.kind.label} saved: it counts towards your training once a supervisor or manager has checked it"
+        )
     return f"{evidence.kind.label} saved as a draft"
 
 
@@ -343,12 +359,19 @@ def edit(evidence_id: int):
     back = "check" if request.args.get("back") == "check" else None
     back_url = url_for(".submit" if back else ".show", evidence_id=evidence.id)
     if form.validate_on_submit():
+        decided = evidence.certificate_state in (CertificateState.CHECKED, CertificateState.SENT_BACK)
         try:
-            service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
+            saved = service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
         except FieldError as error:  # submitted meanwhile too: said next to the title, the changes still in the form
             findings = _show_error(form, error)
         else:
-            flash("Changes saved", "success")
+            waits = decided and saved.certificate_state == CertificateState.UNCHECKED
+            flash(
+                "Changes saved: the certificate waits for a supervisor or manager to check it"
+                if waits
+                else "Changes saved",
+                "success",
+            )
             if request.form.get("action") == "send":  # check your answers, then send (as a new item)
                 return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
             return redirect(back_url, code=303)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import abort
-from sqlalchemy import Select, case, func, inspect, or_, select
+from sqlalchemy import Select, and_, case, exists, func, inspect, or_, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.datastructures import FileStorage
@@ -943,9 +943,15 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
     if filters.status:
         query = query.where(Evidence.status == filters.status)
     if filters.status == EvidenceStatus.DRAFT:
-        # What the list calls a draft: a supervision note is shared with its supervisor once saved, and says where
-        # it stands with them instead (templates/evidence/_status.html).
-        query = query.where(Evidence.kind != EvidenceKind.SUPERVISION_NOTE)
+        # What the list calls a draft (templates/evidence/_status.html): a supervision note is shared with its
+        # supervisor once saved, and says where it stands with them instead; so does a catalogue certificate with
+        # its checkers, when it is linked to no competence (there is nothing to send for review).
+        unlinked_certificate = and_(
+            Evidence.kind == EvidenceKind.CERTIFICATE,
+            Evidence.training_item_id.is_not(None),
+            ~exists().where(EvidenceLink.evidence_id == Evidence.id),
+        )
+        query = query.where(Evidence.kind != EvidenceKind.SUPERVISION_NOTE, ~unlinked_certificate)
     if filters.date_from:
         query = query.where(Evidence.occurred_on >= filters.date_from)
     if filters.date_to:
