@@ -860,7 +860,7 @@ def test_an_over_long_comment_does_not_hide_the_rows_problems(client, auth, fram
         auth,
         s.submission,
         {s.first.id: None, s.second.id: "not-accepted"},
-        outcome="returned",
+        outcome="signed-off",  # a return need not judge every competence: a sign-off must
         comment="x" * 5001,
         headers=headers,
     )
@@ -914,9 +914,15 @@ def test_every_missing_choice_is_shown_at_once(client, auth, frameworks):
     assert f'href="#competence-{s.second.id}-accepted"' in summary
     assert row_counts() == before
 
-    # A missing choice and a missing reason are shown together too.
+    # A missing choice (for a comment: a return need not judge every competence) and a missing reason are shown
+    # together too.
     response = post_decision(
-        client, auth, s.submission, {s.first.id: "not-accepted", s.second.id: None}, outcome="returned"
+        client,
+        auth,
+        s.submission,
+        {s.first.id: "not-accepted", s.second.id: None},
+        reasons={s.second.id: "Good listening."},
+        outcome="returned",
     )
     page = text_of(response)
     assert response.status_code == 422
@@ -1789,3 +1795,59 @@ def test_a_returned_items_notice_does_not_count_competences_not_accepted(client,
     assert return_for_changes(client, auth, s).status_code == 303  # the second not accepted
     [notice] = notices_of(s.worker)
     assert notice.message == "Sam Supervisor returned “Community walking group”"
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_an_item_is_returned_with_a_comment_alone_and_judged_afresh_when_it_comes_back(
+    client, auth, frameworks, headers
+):
+    """Found by a helper: "Return for changes" with only a comment was refused ("Choose accepted or not accepted"),
+    so the supervisor ticked Accepted to get past it, and the worker then read "Fine as it is" on a competence
+    nobody had judged. A return need not judge every competence; one left unjudged is not recorded."""
+    s = scene()
+    auth.login_as(s.supervisor)
+    page = text_of(client.get(f"/review/{s.submission.id}"))
+    assert "To return the item you need not choose for every competence" in words(page)
+    response = post_decision(
+        client,
+        auth,
+        s.submission,
+        {s.first.id: None, s.second.id: "not-accepted"},
+        reasons={s.second.id: "Say how you listened."},
+        outcome="returned",
+        comment="Add the dates of each session.",
+        headers=headers,
+    )
+    assert response.status_code == 303
+    stored = reload(s.evidence)
+    assert stored.status == EvidenceStatus.RETURNED
+    decision = db.session.scalar(select(Decision).where(Decision.evidence_id == s.evidence.id))
+    assert [(o.competence_id, o.accepted) for o in decision.outcomes] == [(s.second.id, False)]
+
+    auth.login_as(s.worker)
+    returned = words(text_of(client.get(f"/portfolio/{s.evidence.id}")).split('id="returned"', 1)[1].split("</div>")[0])
+    assert "Add the dates of each session." in returned
+    assert "Not accepted" in returned and "Say how you listened." in returned
+    assert "Fine as it is" not in returned
+
+
+def test_a_return_with_a_comment_on_an_unjudged_competence_asks_which_it_is(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    before = row_counts()
+    response = post_decision(
+        client,
+        auth,
+        s.submission,
+        {s.first.id: None, s.second.id: None},
+        reasons={s.first.id: "Good listening."},
+        outcome="returned",
+        comment="Add the dates of each session.",
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    assert error_next_to(page, f"competence-{s.first.id}") == (
+        "Error: Choose accepted or not accepted for your comment on this competence, or clear the comment"
+    )
+    assert f'id="competence-{s.second.id}-error"' not in page
+    assert row_counts() == before

@@ -632,10 +632,18 @@ def check_decision(
     linked = [link.competence_id for link in evidence.links]
     if set(outcomes) - set(linked):
         errors["outcome"] = "You can only decide on the competences this item is linked to"
+    returning = outcome == DecisionOutcome.RETURNED
     for row, competence_id in enumerate(linked):
         choice = outcomes.get(competence_id)
         if choice is None or choice.accepted is None:
-            errors[decision_field(row, "accepted")] = "Choose accepted or not accepted"
+            # A return need not judge every competence (the item comes back to be judged afresh), but a comment
+            # says whether the competence is fine or not.
+            if not returning:
+                errors[decision_field(row, "accepted")] = "Choose accepted or not accepted"
+            elif choice is not None and _clean_comment(choice.comment):
+                errors[decision_field(row, "accepted")] = (
+                    "Choose accepted or not accepted for your comment on this competence, or clear the comment"
+                )
         elif not choice.accepted and not _clean_comment(choice.comment):
             errors[decision_field(row, "comment")] = "Explain why this competence is not accepted"
         if choice is not None and len(choice.comment or "") > COMMENT_MAX:
@@ -711,7 +719,9 @@ def decide(
         content_hash=content_hash(evidence),
     )
     decision.outcomes = [
-        _competence_decision(competence_id, choice) for competence_id, choice in sorted(outcomes.items())
+        _competence_decision(competence_id, choice)
+        for competence_id, choice in sorted(outcomes.items())
+        if choice.accepted is not None  # a return may leave competences unjudged (check_decision)
     ]
     db.session.add(decision)
     evidence.status = EvidenceStatus.SIGNED_OFF if outcome == DecisionOutcome.SIGNED_OFF else EvidenceStatus.RETURNED
