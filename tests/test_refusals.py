@@ -30,7 +30,7 @@ from portfolio.models import (
 from portfolio.review import service as review
 from tests import factories
 from tests.factories import EVENT_DAY, NHS_NUMBER, PDF, assign, competence, make_user, tier
-from tests.pages import error_next_to, reload, row_counts, summary_links, text_of
+from tests.pages import error_next_to, reload, row_counts, summary_links, text_of, words
 
 HTMX = {"HX-Request": "true"}
 NOT_EDITABLE = "This item is submitted for review and cannot be changed"
@@ -158,6 +158,26 @@ def test_removing_a_certificates_only_file_is_refused_on_the_items_page(client, 
     assert "<h1>Safeguarding adults level 2</h1>" in page
     assert row_counts() == before
     assert [f.original_name for f in reload(Evidence, item.id).files] == ["certificate.pdf"]
+
+
+def test_a_certificates_only_file_offers_a_replacement_not_a_removal_that_would_be_refused(client, auth, people):
+    """Found by a helper: "Remove" was offered on a certificate's only file, and always refused."""
+    item = certificate_with_one_file(people.worker)
+    auth.login_as(people.worker)
+    page = text_of(client.get(f"/portfolio/{item.id}"))
+    assert f"/files/{item.files[0].id}/delete" not in page
+    assert "To replace it, add the new file for Safeguarding adults level 2 , then remove this one." in words(page)
+    assert f'href="/portfolio/{item.id}/edit">add the new file' in page
+    # With a second file, either can go.
+    evidence_service.update_evidence(
+        people.worker,
+        reload(Evidence, item.id),
+        EvidenceInput(title="Safeguarding adults level 2", provider="NHS Learning Hub", occurred_on=EVENT_DAY),
+        [FileStorage(stream=io.BytesIO(PDF), filename="certificate-2.pdf")],
+    )
+    page = text_of(client.get(f"/portfolio/{item.id}"))
+    assert all(f"/files/{f.id}/delete" in page for f in reload(Evidence, item.id).files)
+    assert "To replace it" not in page
 
 
 @pytest.mark.parametrize("headers", [None, HTMX], ids=["page", "htmx"])

@@ -157,6 +157,24 @@ def test_a_name_and_its_email_stack_in_a_table_cell_on_a_phone(app, browser, liv
     context.close()
 
 
+def test_an_items_title_and_kind_stack_in_my_portfolio_on_a_phone(app, browser, live_server, worker):
+    """Found by a helper: in My portfolio at 320 px the title and the kind of evidence sat side by side, touching."""
+    from tests.factories import link_draft
+
+    link_draft(worker, [], title="Observed holistic assessment")
+    context = browser.new_context(base_url=live_server, viewport=PHONE_320)
+    sign_in_by_cookie(context, app, live_server, worker)
+    page = context.new_page()
+    page.goto("/portfolio/")
+    row = page.locator("tbody tr", has_text="Observed holistic assessment")
+    title = row.get_by_role("link", name="Observed holistic assessment").bounding_box()
+    kind = row.locator(".nhsuk-body-s", has_text="Other evidence").bounding_box()
+    assert title and kind
+    assert kind["y"] >= title["y"] + title["height"] - 1  # on the next line, not beside the title
+    assert horizontal_overflow(page) == 0
+    context.close()
+
+
 def test_the_training_catalogue_fits_a_320px_phone(app, browser, live_server, manager, frameworks):
     """Found by a helper: a long title beside its "Statutory or mandatory" tag made the row 330px wide at 320px,
     cutting off "Every 12 months" and "Every tier" at the screen's edge."""
