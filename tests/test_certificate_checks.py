@@ -673,9 +673,10 @@ def test_a_supervisor_sends_a_certificate_back_from_home_and_the_worker_sees_why
     assert f'href="/portfolio/{cert.id}"' in home.split('class="nhsuk-table my-training"', 1)[1]
     item_page = words(text_of(client.get(f"/portfolio/{cert.id}")))
     assert (
-        f"Checked No, sent back by Sam Supervisor on {long_date(TODAY)}, saying: “{WRONG_COURSE}”. It does not count"
-        " towards your training until you change it or add a new certificate for the course." in item_page
+        f"Sent back Sam Supervisor sent this certificate back on {long_date(TODAY)}, saying: {WRONG_COURSE}"
+        in item_page
     )
+    assert f"Checked No, sent back by Sam Supervisor on {long_date(TODAY)}. " in item_page
 
 
 @pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
@@ -799,7 +800,11 @@ def test_a_certificate_under_review_sent_back_is_answered_by_a_new_one_whatever_
     training.send_back_certificate(supervisor, reload(cert), "The dates do not match the document")
     auth.login_as(worker)
     own_page = words(text_of(client.get(f"/portfolio/{cert.id}")))
-    assert "your training until you withdraw it from review and change it, or add a new certificate" in own_page
+    assert (
+        "It does not count towards your training until a supervisor or manager has checked it. Withdraw it from review"
+        " to change it, or add a new certificate for Safeguarding adults ." in own_page
+    )
+    assert f"Checked No, sent back by Sam Supervisor on {long_date(TODAY)}. " in own_page  # the reason is said above
     auth.login_as(supervisor)
     from portfolio.review import service as review
 
@@ -1030,13 +1035,13 @@ def test_a_certificate_sent_back_says_why_at_the_top_and_leads_to_a_change_or_a_
         assert callout(page, "sent-back") == (
             f"Important: Sent back Sam Supervisor sent this certificate back on {long_date(TODAY)}, saying:"
             f" {WRONG_COURSE} It does not count towards your training until a supervisor or manager has checked it."
-            " Change it (add the right file, then remove the wrong one) and it goes back to be checked, or add a new"
-            " certificate for Safeguarding adults ."
+            " Change it (for example, add the right file and remove the wrong one): once changed, it goes back to be"
+            " checked. Or add a new certificate for Safeguarding adults ."
         )
         assert f'href="/portfolio/{cert.id}/edit">Change it</a>' in page
         assert f'href="/portfolio/new/certificate?course={item.id}">add a new certificate' in page
     form_page = text_of(client.get(f"/portfolio/{cert.id}/edit"))
-    assert "Change what was wrong below and save: it goes back to be checked." in callout(form_page, "sent-back")
+    assert "Change what was wrong below: once changed, it goes back to be checked." in callout(form_page, "sent-back")
 
     # A new certificate for the course starts with the course chosen and its title written.
     new_form = text_of(client.get(f"/portfolio/new/certificate?course={item.id}"))
@@ -1138,3 +1143,61 @@ def test_the_check_and_send_page_names_each_change_link_as_written(client, auth,
     hidden = re.findall(r'Change<span class="nhsuk-u-visually-hidden"> ([^<]+)</span>', page)
     assert "CPD hours" in hidden and "training provider" in hidden
     assert "cPD hours" not in hidden
+
+
+def test_deleting_a_checked_certificate_says_it_counts_now(client, auth, worker, supervisor):
+    """Found by a helper: a checked certificate offered "Delete this draft", and its delete page said nothing of the
+    training it counts for."""
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    training.check_certificate(supervisor, reload(cert))
+    cert_id = cert.id
+    auth.login_as(worker)
+    assert "Delete this certificate" in words(text_of(client.get(f"/portfolio/{cert.id}")))
+    for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):
+        page = text_of(client.get(f"/portfolio/{cert.id}/delete", headers=headers))
+        assert "The certificate, its 1 file and its links to competences will be deleted." in words(page)
+        assert callout(page, "counts-now") == (
+            f"Important: It counts towards your training Sam Supervisor checked it on {long_date(TODAY)}. Once it is"
+            " deleted, Safeguarding adults counts only another certificate of yours, or shows as missing."
+        )
+        assert re.search(r">\s*Delete certificate\s*<", page)
+    response = client.post(f"/portfolio/{cert.id}/delete", data={"csrf_token": auth.token()})
+    assert response.status_code == 303
+    assert db.session.scalar(select(Evidence.id).where(Evidence.id == cert_id)) is None
+    assert course_status(worker, item) == TrainingStatus.MISSING
+    # One not checked yet is a certificate too, without the warning.
+    waiting = uploaded(worker, item)
+    page = text_of(client.get(f"/portfolio/{waiting.id}/delete"))
+    assert "The certificate, its 1 file" in words(page) and 'id="counts-now"' not in page
+
+
+def test_a_file_removed_from_a_checked_certificate_says_it_waits_for_a_check(client, auth, worker, supervisor):
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item, pages=2)
+    training.check_certificate(supervisor, reload(cert))
+    auth.login_as(worker)
+    form = text_of(client.get("/portfolio/new/certificate"))
+    assert re.search(r">\s*Save the certificate\s*<", form) and "Save as draft" not in form
+    page = text_of(client.get(f"/portfolio/{cert.id}"))
+    assert "To replace it" not in page  # two files: either can go
+    file_id = reload(cert).files[0].id
+    response = client.post(f"/portfolio/{cert.id}/files/{file_id}/delete", data={"csrf_token": auth.token()})
+    assert response.status_code == 303
+    shown = words(text_of(client.get(response.headers["Location"])))
+    assert "Removed page-1.pdf: the certificate waits for a supervisor or manager to check it" in shown
+    assert reload(cert).checked_at is None
+
+
+def test_a_certificate_sent_back_for_a_retired_course_offers_a_new_certificate_without_the_course(
+    client, auth, worker, supervisor, manager
+):
+    """Found by a review: the link chose a course the form no longer offers (retired), and so chose nothing."""
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    training.send_back_certificate(supervisor, reload(cert), WRONG_COURSE)
+    training.retire_item(manager, reload(item))
+    auth.login_as(worker)
+    page = text_of(client.get(f"/portfolio/{cert.id}"))
+    assert callout(page, "sent-back").endswith("Or add a new certificate .")
+    assert 'href="/portfolio/new/certificate">add a new certificate</a>' in page

@@ -1829,6 +1829,18 @@ def test_an_item_is_returned_with_a_comment_alone_and_judged_afresh_when_it_come
     assert "Add the dates of each session." in returned
     assert "Not accepted" in returned and "Say how you listened." in returned
     assert "Fine as it is" not in returned
+    # A return that judged no competence at all lists none in the item's history (no empty list).
+    s2 = scene(title="Second walk")
+    auth.login_as(s2.supervisor)
+    assert 'aria-describedby="outcome-hint">Return for changes' in text_of(client.get(f"/review/{s2.submission.id}"))
+    answer = post_decision(
+        client, auth, s2.submission, {s2.first.id: None, s2.second.id: None}, outcome="returned", comment="Add dates."
+    )
+    assert answer.status_code == 303
+    auth.login_as(s2.worker)
+    history = text_of(client.get(f"/portfolio/{s2.evidence.id}")).split('id="history"', 1)[1]
+    assert not re.search(r'<ul class="nhsuk-list nhsuk-list--bullet">\s*</ul>', history)
+    assert "Returned for changes by Sam Supervisor" in words(history)
 
 
 def test_a_return_with_a_comment_on_an_unjudged_competence_asks_which_it_is(client, auth, frameworks):

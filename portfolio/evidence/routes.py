@@ -245,6 +245,18 @@ def new(kind: str):
     )
 
 
+def _has_checkers_word(evidence) -> bool:
+    """Whether a certificate is checked or sent back: a change to it clears that (``Evidence.forget_check``)."""
+    return evidence.certificate_state in (CertificateState.CHECKED, CertificateState.SENT_BACK)
+
+
+def _after_change(done: str, decided: bool, evidence) -> str:
+    """The notice of a change (``done``), saying when it cleared a certificate's check or sending back."""
+    if decided and evidence.certificate_state == CertificateState.UNCHECKED:
+        return f"{done}: the certificate waits for a supervisor or manager to check it"
+    return done
+
+
 def _preselect_course(form) -> None:
     """A certificate's form opened for a course (``?course=``, from the course's row on the home page or a certificate
     sent back) has it chosen and its title written; anything not among the form's courses is ignored."""
@@ -359,19 +371,13 @@ def edit(evidence_id: int):
     back = "check" if request.args.get("back") == "check" else None
     back_url = url_for(".submit" if back else ".show", evidence_id=evidence.id)
     if form.validate_on_submit():
-        decided = evidence.certificate_state in (CertificateState.CHECKED, CertificateState.SENT_BACK)
+        decided = _has_checkers_word(evidence)
         try:
             saved = service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
         except FieldError as error:  # submitted meanwhile too: said next to the title, the changes still in the form
             findings = _show_error(form, error)
         else:
-            waits = decided and saved.certificate_state == CertificateState.UNCHECKED
-            flash(
-                "Changes saved: the certificate waits for a supervisor or manager to check it"
-                if waits
-                else "Changes saved",
-                "success",
-            )
+            flash(_after_change("Changes saved", decided, saved), "success")
             if request.form.get("action") == "send":  # check your answers, then send (as a new item)
                 return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
             return redirect(back_url, code=303)
@@ -467,13 +473,14 @@ def remove_file(evidence_id: int, file_id: int):
     evidence = service.get_evidence_or_404(evidence_id, current_user)
     stored = service.get_file_or_404(evidence, file_id)
     if ConfirmForm().validate_on_submit():
+        decided = _has_checkers_word(evidence)
         try:
             service.remove_file(current_user, evidence, stored)
         except FieldError as error:
             return _show_page(
                 evidence, Refusal(error.message, "status" if isinstance(error, service.NotEditable) else "files")
             )
-        flash(f"Removed {stored.original_name}", "success")
+        flash(_after_change(f"Removed {stored.original_name}", decided, evidence), "success")
     return redirect(url_for(".show", evidence_id=evidence.id), code=303)
 
 

@@ -124,7 +124,7 @@ def test_upload_a_training_certificate(page, frameworks, app, tmp_path):
     fill_date(page, "Expiry or renewal date (optional)", days_ago(80) + timedelta(days=3 * 365))
     page.get_by_label("CPD hours (optional)").fill("3.5")
     page.locator("#files").set_input_files(str(certificate))
-    page.get_by_role("button", name="Save as draft").click()
+    page.get_by_role("button", name="Save the certificate").click()
 
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
     evidence_id = evidence_id_from(page.url)
@@ -355,7 +355,7 @@ def test_an_upload_over_the_request_limit_shows_the_file_is_too_large_page(page,
     page.get_by_label("Training provider").fill("County Council Learning")
     fill_date(page, "Date completed", days_ago(80))
     page.locator("#files").set_input_files(str(certificate))
-    page.get_by_role("button", name="Save as draft").click()
+    page.get_by_role("button", name="Save the certificate").click()
 
     try:
         expect(page.get_by_role("heading", level=1, name="The file is too large")).to_be_visible(timeout=5000)
