@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date
 from pathlib import Path
 
 import yaml
 from sqlalchemy import select
+from werkzeug.datastructures import FileStorage
 
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence import suggest
 from portfolio.extensions import db
 from portfolio.models import EvidenceKind, EvidenceLink, Role
-from tests.factories import competence, make_user, tier
+from tests.factories import PDF, competence, make_user, tier
 
 LABELLED = yaml.safe_load((Path(__file__).parent / "data" / "suggestions.yaml").read_text("utf-8"))
 
@@ -103,3 +105,34 @@ def test_the_links_page_costs_the_same_queries_for_a_long_text(client, auth, wor
     with count_queries:
         client.get(f"/portfolio/{long.id}/links")
     assert count_queries.count == few
+
+
+def test_a_certificates_suggestions_read_its_catalogue_course(client, auth, worker):
+    """Found by a helper: "EDI essentials" suggested nothing, though the course chosen from the catalogue was
+    "Equality, diversity and inclusion"; and the links page suggested unrelated statements."""
+    from tests.factories import course
+
+    edi = course("Equality, diversity and inclusion: respecting lifestyles and backgrounds", 36)
+    diversity = f'name="competence_ids" type="checkbox" value="{competence("PC-LW-05").id}"'
+    auth.login_as(worker)
+    typed = {"title": "EDI essentials", "provider": "County Council"}
+    alone = client.get("/portfolio/new/certificate/suggestions", query_string=typed, headers={"HX-Request": "true"})
+    with_course = client.get(
+        "/portfolio/new/certificate/suggestions",
+        query_string={**typed, "training_item_id": str(edi.id)},
+        headers={"HX-Request": "true"},
+    )
+    assert diversity not in alone.get_data(as_text=True)
+    assert diversity in with_course.get_data(as_text=True)
+    # The form opened for the course suggests for it at once; and so does the saved certificate's links page.
+    assert diversity in client.get(f"/portfolio/new/certificate?course={edi.id}").get_data(as_text=True)
+    item = evidence_service.create_evidence(
+        worker,
+        EvidenceKind.CERTIFICATE,
+        evidence_service.EvidenceInput(
+            title="EDI essentials", provider="County Council", occurred_on=date(2026, 11, 2), training_item_id=edi.id
+        ),
+        [FileStorage(io.BytesIO(PDF), filename="edi.pdf", content_type="application/pdf")],
+    )
+    links_page = client.get(f"/portfolio/{item.id}/links").get_data(as_text=True)
+    assert f'id="suggest-{competence("PC-LW-05").id}"' in links_page

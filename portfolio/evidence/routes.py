@@ -10,6 +10,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
 
 from .. import clock, paging
 from ..access import role_required
@@ -241,7 +242,15 @@ def new(kind: str):
         evidence=None,
         competence=competence,
         findings=findings,
-        **_suggestions_for(entry, request.form, ticked.ids()),
+        **_suggestions_for(entry, request.form if form.is_submitted() else _shown_values(form), ticked.ids()),
+    )
+
+
+def _shown_values(form) -> MultiDict:
+    """What a form not sent yet holds (a course chosen from the address and its title), as a submission would: its
+    suggestions are for what the page shows."""
+    return MultiDict(
+        {field.name: str(field.data) for field in form if field.data and isinstance(field.data, str | int)}
     )
 
 
@@ -311,8 +320,11 @@ def suggestions(kind: str):
 
 
 def _suggestions_for(entry, values, ticked_ids: list[int]) -> dict:
-    """The ticked competences (kept ticked) and up to five more suggested from the typed title and text."""
-    text = " ".join(str(values.get(name, "")) for name in ("title", *entry.text_columns))
+    """The ticked competences (kept ticked) and up to five more suggested from the typed title and text (and a
+    certificate's catalogue course)."""
+    typed = [str(values.get(name, "")) for name in ("title", *entry.text_columns)]
+    course = values.get("training_item_id", type=parse_id) if "training_item_id" in values else None
+    text = " ".join([*typed, service.course_title(course)])
     chosen = service.competences_by_id(current_user, ticked_ids)
     suggested = suggest.suggest(current_user, text, linked_ids={c.id for c in chosen})
     return {"chosen": chosen, "suggested": suggested}
@@ -538,7 +550,9 @@ def _links_page(
         refusal=refusal,
         confirm_form=ConfirmForm(),
         suggestions=suggest.suggest(
-            current_user, evidence.search_text, linked_ids={link.competence_id for link in evidence.links}
+            current_user,
+            f"{evidence.search_text} {service.course_title(evidence.training_item_id)}",
+            linked_ids={link.competence_id for link in evidence.links},
         )
         if evidence.is_editable
         else [],

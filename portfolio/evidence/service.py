@@ -38,6 +38,7 @@ from ..models import (
     SupervisionAction,
     SupervisionAssignment,
     Tier,
+    TrainingItem,
     User,
     utcnow,
 )
@@ -388,6 +389,14 @@ def _file_rows(staged: list[files.StagedFile]) -> list[EvidenceFile]:
 
 
 MAX_LINKS_AT_ONCE = 100
+
+
+def course_title(training_item_id: int | None) -> str:
+    """A catalogue course's title ("" for none): a certificate's suggested competences read it with what the worker
+    wrote, whose own title may be an abbreviation ("EDI essentials" for equality, diversity and inclusion)."""
+    if not training_item_id:
+        return ""
+    return db.session.scalar(select(TrainingItem.title).where(TrainingItem.id == training_item_id)) or ""
 
 
 def competences_by_id(actor: User, competence_ids: list[int]) -> list[Competence]:
