@@ -232,6 +232,12 @@ CASES = [
     Case("evidence.withdraw", "POST", item("/withdraw"), owner_only(422), data={}),
     Case("review.queue", "GET", lambda ids: "/review/", supervisors_only(200)),
     Case("review.team", "GET", lambda ids: "/review/team", supervisors_only(200)),
+    Case(
+        "review.shared_evidence",
+        "GET",
+        lambda ids: f"/review/workers/{ids['worker']}/evidence",
+        supervisors_only(200),
+    ),
     Case("review.decide", "GET", lambda ids: f"/review/{ids['submission']}", supervisors_only(200)),
     Case("review.decide", "POST", lambda ids: f"/review/{ids['submission']}", supervisors_only(422), data={}),
     Case(

@@ -238,7 +238,7 @@ def team_rows(page: str) -> dict[str, list[str]]:
             words(re.sub(r'<span class="nhsuk-table-responsive__heading".*?</span>', "", c, flags=re.S))
             for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
         ]
-        rows[cells[0]] = cells[1:]
+        rows[cells[0].split(" Evidence of ", 1)[0]] = cells[1:]  # the name, without its evidence link's words
     return rows
 
 

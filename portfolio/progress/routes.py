@@ -40,7 +40,8 @@ def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=No
         not_ready=not_ready,
         recommend_form=recommend_form or RecommendForm(formdata=None),
         decision_form=decision_form,
-        can_recommend=not duties.is_own(current_user, worker.id)
+        # Their supervisor today: recommends on a request, and opens the evidence the worker has shared.
+        supervises=not duties.is_own(current_user, worker.id)
         and current_user.has_role(Role.SUPERVISOR)
         and service.supervision.is_supervising(current_user.id, worker.id, service.today()),
         can_decide=not duties.is_own(current_user, worker.id) and current_user.has_role(Role.MANAGER),

@@ -183,6 +183,20 @@ def note_download(evidence_id: int, file_id: int):
     return files.send_evidence_file(stored)
 
 
+@bp.get("/workers/<id:worker_id>/evidence")
+@supervisor_required
+def shared_evidence(worker_id: int):
+    """The evidence a worker I supervise has shared with me, decided or not, each opening on its review page."""
+    worker = service.get_supervisee_or_404(current_user, worker_id)
+    return render(
+        "review/shared.html",
+        "shared_list",
+        oob=("shared_status",),
+        worker=worker,
+        page=service.shared_evidence_page(current_user, worker, paging.requested_page()),
+    )
+
+
 @bp.get("/team")
 @supervisor_required
 def team():

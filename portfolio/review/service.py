@@ -11,7 +11,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
@@ -853,6 +853,59 @@ def get_note_for_supervisor_or_404(actor: User, evidence_id: int) -> Evidence:
     ):
         abort(404)
     return evidence
+
+
+# --- A supervisee's evidence: what they have shared, decided or not ------------------------------------
+
+
+def get_supervisee_or_404(actor: User, worker_id: int) -> User:
+    """A worker the actor supervises today (never the actor: their own evidence is theirs to see in their portfolio).
+
+    :raises 404: for anyone else, as for a missing one.
+    """
+    worker = db.session.get(User, worker_id)
+    if (
+        worker is None
+        or duties.is_own(actor, worker.id)
+        or not supervision.is_supervising(actor.id, worker.id, today())
+    ):
+        abort(404)
+    return worker
+
+
+@dataclass(frozen=True)
+class SharedPage(paging.Page[Evidence]):
+    """A page of a supervisee's shared evidence, with each item's latest submission (its review page opens it)."""
+
+    latest_submission: dict[int, int] = field(default_factory=dict)
+
+
+def shared_evidence_page(actor: User, worker: User, page: int) -> SharedPage:
+    """The evidence ``worker`` has shared that the actor, their supervisor today, may open: what they sent for review
+    (waiting, returned or signed off) and the supervision notes naming the actor, newest first. Never a private item
+    nor a draft (privacy.visibility). Four queries whatever the portfolio's size: the count, the page, the notes'
+    reviews (for their state) and the page's latest submissions.
+    """
+    query = (
+        select(Evidence)
+        .where(Evidence.owner_id == worker.id, _reviewable_by(actor, today()), visible_to(actor))
+        .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
+        .options(db.selectinload(Evidence.note_reviews))
+    )
+    found = paging.paginate(query, page)
+    ids = [e.id for e in found.items]
+    latest = (
+        dict(
+            db.session.execute(
+                select(Submission.evidence_id, func.max(Submission.id))
+                .where(Submission.evidence_id.in_(ids))
+                .group_by(Submission.evidence_id)
+            ).all()
+        )
+        if ids
+        else {}
+    )
+    return SharedPage(found.items, found.total, found.number, found.per_page, latest)
 
 
 def notes_to_confirm(actor: User) -> list[Evidence]:

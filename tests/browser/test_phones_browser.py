@@ -207,3 +207,25 @@ def test_a_long_reason_for_sending_a_certificate_back_fits_a_320px_phone(app, br
         expect(page.get_by_text("a-very-long-address").first).to_be_visible()
         assert horizontal_overflow(page) == 0, path
     context.close()
+
+
+def test_a_supervisees_evidence_and_the_team_fit_a_320px_phone(app, browser, live_server, worker, supervisor):
+    """The new list of what a worker has sent, and the team list whose names now carry a link to it."""
+    from tests.factories import waiting_item
+
+    waiting_item(worker, title="Community garden visit with a long title that has to wrap on a phone")
+    context = browser.new_context(base_url=live_server, viewport=PHONE_320)
+    sign_in_by_cookie(context, app, live_server, supervisor)
+    page = context.new_page()
+    page.goto("/review/team")
+    page.get_by_role("link", name="Evidence of Wendy Worker").click()
+    expect(page.get_by_role("heading", level=1, name="Wendy Worker’s evidence")).to_be_visible()
+    assert_accessible(page)
+    row = page.locator("tbody tr", has_text="Community garden visit")
+    title = row.get_by_role("link", name=re.compile("Community garden visit")).bounding_box()
+    kind = row.locator(".nhsuk-body-s", has_text="Other evidence").bounding_box()
+    assert title and kind and kind["y"] >= title["y"] + title["height"] - 1
+    assert horizontal_overflow(page) == 0
+    page.get_by_role("link", name=re.compile("Community garden visit")).click()
+    expect(page.get_by_role("heading", level=2, name="Your decision")).to_be_visible()
+    context.close()
