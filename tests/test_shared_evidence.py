@@ -17,6 +17,7 @@ from tests.factories import (
     certificate,
     competence,
     course,
+    days_ago,
     decide_on,
     link_draft,
     make_supervisor_of,
@@ -29,7 +30,7 @@ from tests.factories import (
 from tests.pages import reload, status_line, text_of, words
 
 
-def listed(page: str) -> list[tuple[str, str, str | None]]:
+def shared_rows(page: str) -> list[tuple[str, str, str | None]]:
     """Each row of the list: its title, the words of its status, and where its title leads (None: no link)."""
     body = page.split('id="shared-list"', 1)[1]
     rows = body.split('role="row">')[2:]
@@ -40,10 +41,6 @@ def listed(page: str) -> list[tuple[str, str, str | None]]:
         status = words(row.split("Status </span>", 1)[1].split("</td>", 1)[0])
         found.append((title, status, link[1] if link else None))
     return found
-
-
-def days_ago(days: int):
-    return TODAY - timedelta(days=days)
 
 
 def test_a_supervisor_sees_what_the_worker_sent_and_the_notes_naming_them_newest_first(client, auth, worker):
@@ -78,7 +75,7 @@ def test_a_supervisor_sees_what_the_worker_sent_and_the_notes_naming_them_newest
     assert response.status_code == 200
     page = text_of(response)
     assert "<h1>Wendy Worker’s evidence</h1>" in page
-    rows = listed(page)
+    rows = shared_rows(page)
     titles = [title for title, _, _ in rows]
     assert set(titles) == {"Signed off walk", "Returned visit", "Waiting group", "Supervision in November"}
     by_title = {title: (status, href) for title, status, href in rows}
@@ -138,7 +135,7 @@ def test_the_list_pages_in_place_and_asks_a_fixed_number_of_queries(client, auth
     address = f"/review/workers/{worker.id}/evidence"
     client.get(address)  # warm up
     with count_queries:
-        assert len(listed(text_of(client.get(address)))) == 3
+        assert len(shared_rows(text_of(client.get(address)))) == 3
     few = count_queries.count
 
     for n in range(3, 30):
@@ -146,18 +143,18 @@ def test_the_list_pages_in_place_and_asks_a_fixed_number_of_queries(client, auth
     supervision_note(worker, sam, title="A note")
     with count_queries:
         first = text_of(client.get(address))
-    assert len(listed(first)) == 25
+    assert len(shared_rows(first)) == 25
     assert count_queries.count == few, count_queries.statements
     assert status_line(first, "shared-status") == ("31 items, showing 1 to 25 (page 1 of 2)", False)
 
     # Page 2 by htmx: the list alone, its status line out of band; by a boosted link or a fresh load, the page.
     fragment = text_of(client.get(f"{address}?page=2", headers={"HX-Request": "true"}))
     assert "<html" not in fragment and '<div id="shared-list">' in fragment
-    assert len(listed(fragment)) == 6
+    assert len(shared_rows(fragment)) == 6
     assert status_line(fragment, "shared-status") == ("31 items, showing 26 to 31 (page 2 of 2)", True)
     for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):
         whole = text_of(client.get(f"{address}?page=2", headers=headers))
-        assert "<html" in whole and len(listed(whole)) == 6
+        assert "<html" in whole and len(shared_rows(whole)) == 6
 
 
 def test_nothing_sent_yet_says_so(client, auth, worker):
