@@ -1156,10 +1156,11 @@ def test_deleting_a_checked_certificate_says_it_counts_now(client, auth, worker,
     assert "Delete this certificate" in words(text_of(client.get(f"/portfolio/{cert.id}")))
     for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):
         page = text_of(client.get(f"/portfolio/{cert.id}/delete", headers=headers))
-        assert "The certificate, its 1 file and its links to competences will be deleted." in words(page)
+        assert "The certificate and its 1 file will be deleted." in words(page)  # it has no links
         assert callout(page, "counts-now") == (
             f"Important: It counts towards your training Sam Supervisor checked it on {long_date(TODAY)}. Once it is"
-            " deleted, Safeguarding adults counts only another certificate of yours, or shows as missing."
+            " deleted, only another certificate of yours counts for Safeguarding adults; without one, the course shows"
+            " as missing."
         )
         assert re.search(r">\s*Delete certificate\s*<", page)
     response = client.post(f"/portfolio/{cert.id}/delete", data={"csrf_token": auth.token()})
@@ -1169,7 +1170,7 @@ def test_deleting_a_checked_certificate_says_it_counts_now(client, auth, worker,
     # One not checked yet is a certificate too, without the warning.
     waiting = uploaded(worker, item)
     page = text_of(client.get(f"/portfolio/{waiting.id}/delete"))
-    assert "The certificate, its 1 file" in words(page) and 'id="counts-now"' not in page
+    assert "The certificate and its 1 file will be deleted" in words(page) and 'id="counts-now"' not in page
 
 
 def test_a_file_removed_from_a_checked_certificate_says_it_waits_for_a_check(client, auth, worker, supervisor):
@@ -1201,3 +1202,18 @@ def test_a_certificate_sent_back_for_a_retired_course_offers_a_new_certificate_w
     page = text_of(client.get(f"/portfolio/{cert.id}"))
     assert callout(page, "sent-back").endswith("Or add a new certificate .")
     assert 'href="/portfolio/new/certificate">add a new certificate</a>' in page
+
+
+def test_a_certificate_linked_to_nothing_is_saved_not_sent_for_review_from_its_form(client, auth, worker, supervisor):
+    """Found by a helper: the form of a sent-back certificate linked to no competence offered "Save and send for
+    review" first, which led to a page saying there was nothing to send."""
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    training.send_back_certificate(supervisor, reload(cert), WRONG_COURSE)
+    auth.login_as(worker)
+    form = text_of(client.get(f"/portfolio/{cert.id}/edit"))
+    assert "Save and send for review" not in form
+    assert re.search(r">\s*Save changes\s*<", form)
+    db.session.add(EvidenceLink(evidence_id=cert.id, competence_id=competence("PS-LW-01").id))
+    db.session.commit()
+    assert "Save and send for review" in text_of(client.get(f"/portfolio/{cert.id}/edit"))

@@ -164,3 +164,18 @@ def test_nothing_sent_yet_says_so(client, auth, worker):
     page = text_of(client.get(f"/review/workers/{worker.id}/evidence"))
     assert "Wendy Worker has not sent you any evidence yet." in words(page)
     assert "Draft not sent" not in page
+
+
+def test_an_item_opened_from_the_list_shows_what_was_decided(client, auth, worker):
+    """Found by a helper: a decided item's review page said only "This submission has been decided: signed off by
+    Sam Supervisor", without his comment or which competence he did not accept."""
+    sam = make_supervisor_of(worker)
+    statement = competence("PS-LW-01")
+    decide_on(worker, [statement], supervisor=sam, title="Signed off walk", accepted=False, comment="Good start.")
+    auth.login_as(sam)
+    [(_, _, href)] = shared_rows(text_of(client.get(f"/review/workers/{worker.id}/evidence")))
+    page = text_of(client.get(href))
+    assert "This submission has been decided: signed off by Sam Supervisor." in words(page)
+    history = words(page.split('id="history"', 1)[1])
+    assert "Signed off by Sam Supervisor" in history and "Good start." in history
+    assert f"Not accepted: {statement.statement}" in history

@@ -175,6 +175,31 @@ def test_an_items_title_and_kind_stack_in_my_portfolio_on_a_phone(app, browser, 
     context.close()
 
 
+def test_a_certificates_two_tags_sit_together_in_my_portfolio_on_a_phone(app, browser, live_server, worker):
+    """Found by a helper: at 320 px "Checked" sat mid-row and "Draft" at the right edge, as two separate values."""
+    from tests.factories import certificate
+
+    cert = certificate(worker, course("Safeguarding adults", 36), date(2026, 11, 1), title="Safeguarding level 2")
+    link_draft(worker, [], title="Unrelated")  # a second row
+    from portfolio.extensions import db
+    from portfolio.models import EvidenceLink
+
+    db.session.add(EvidenceLink(evidence_id=cert.id, competence_id=competence("PS-LW-01").id))
+    db.session.commit()
+    context = browser.new_context(base_url=live_server, viewport=PHONE_320)
+    sign_in_by_cookie(context, app, live_server, worker)
+    page = context.new_page()
+    page.goto("/portfolio/")
+    row = page.locator("tbody tr", has_text="Safeguarding level 2")
+    checked = row.locator(".nhsuk-tag", has_text="Checked").bounding_box()
+    draft = row.locator(".nhsuk-tag", has_text="Draft").bounding_box()
+    assert checked and draft
+    assert (
+        0 <= draft["x"] - (checked["x"] + checked["width"]) < 16 or draft["y"] >= checked["y"] + checked["height"] - 1
+    )
+    context.close()
+
+
 def test_the_training_catalogue_fits_a_320px_phone(app, browser, live_server, manager, frameworks):
     """Found by a helper: a long title beside its "Statutory or mandatory" tag made the row 330px wide at 320px,
     cutting off "Every 12 months" and "Every tier" at the screen's edge."""
