@@ -81,9 +81,11 @@ def test_a_supervisor_sees_what_the_worker_sent_and_the_notes_naming_them_newest
     by_title = {title: (status, href) for title, status, href in rows}
     assert by_title["Signed off walk"][0] == "Signed off"
     assert by_title["Returned visit"][0] == "Submitted for review"
-    assert by_title["Returned visit"][1] == f"/review/{second.id}"
-    assert by_title["Supervision in November"] == ("Waiting for confirmation", f"/review/notes/{note.id}")
+    assert by_title["Returned visit"][1] == f"/review/{second.id}?back=evidence"
+    assert by_title["Supervision in November"] == ("Waiting for confirmation", f"/review/notes/{note.id}?back=evidence")
     assert by_title["Waiting group"][1].startswith("/review/")
+    note_page = text_of(client.get(f"/review/notes/{note.id}?back=evidence"))
+    assert re.search(rf'class="nhsuk-back-link"\s*href="/review/workers/{worker.id}/evidence"', note_page)
     # Newest first, by the date of the evidence.
     dates = {e.title: e.occurred_on for e in db.session.scalars(db.select(Evidence))}
     assert [dates[t] for t in titles] == sorted((dates[t] for t in titles), reverse=True)
@@ -175,6 +177,10 @@ def test_an_item_opened_from_the_list_shows_what_was_decided(client, auth, worke
     auth.login_as(sam)
     [(_, _, href)] = shared_rows(text_of(client.get(f"/review/workers/{worker.id}/evidence")))
     page = text_of(client.get(href))
+    # It leads back to the list it was opened from (opened from the queue, back to the queue).
+    back = rf'class="nhsuk-back-link"\s*href="/review/workers/{worker.id}/evidence"'
+    assert re.search(back, page)
+    assert not re.search(back, text_of(client.get(href.split("?", 1)[0])))
     assert "This submission has been decided: signed off by Sam Supervisor." in words(page)
     history = words(page.split('id="history"', 1)[1])
     assert "Signed off by Sam Supervisor" in history and "Good start." in history

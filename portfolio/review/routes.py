@@ -42,6 +42,11 @@ def queue():
     )
 
 
+def _from_evidence_list() -> bool:
+    """Opened from a supervisee's evidence list (``?back=evidence``, one known value): the page leads back there."""
+    return request.args.get("back") == "evidence"
+
+
 def _accepting_all() -> bool:
     """The "Accept all" button was pressed (JavaScript off: with it, the page ticks them itself)."""
     return request.method == "POST" and request.form.get("accept") == "all"
@@ -128,6 +133,7 @@ def decide(submission_id: int):
         waiting=service.waiting_label(current_user),
         certificate_to_check=training.waits_for_check_by(current_user, evidence),
         download_url=lambda f: url_for(".download", submission_id=submission.id, file_id=f.id),
+        from_evidence_list=_from_evidence_list(),
     )
 
 
@@ -171,6 +177,7 @@ def note(evidence_id: int):
         refusal=refusal,
         reviews=service.note_reviews(evidence),
         download_url=lambda f: url_for(".note_download", evidence_id=evidence.id, file_id=f.id),
+        from_evidence_list=_from_evidence_list(),
     )
 
 
