@@ -45,6 +45,7 @@ from ..models import (
 from ..progress import rules
 from ..review import service as review
 from ..supervision import service as supervision
+from ..training import service as training
 from . import anonymity, files, kinds
 
 PAGE_SIZE = 20
@@ -956,9 +957,7 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
         # supervisor once saved, and says where it stands with them instead; so does a catalogue certificate with
         # its checkers, when it is linked to no competence (there is nothing to send for review).
         unlinked_certificate = and_(
-            Evidence.kind == EvidenceKind.CERTIFICATE,
-            Evidence.training_item_id.is_not(None),
-            ~exists().where(EvidenceLink.evidence_id == Evidence.id),
+            training.is_catalogue_certificate_sql(), ~exists().where(EvidenceLink.evidence_id == Evidence.id)
         )
         query = query.where(Evidence.kind != EvidenceKind.SUPERVISION_NOTE, ~unlinked_certificate)
     if filters.date_from:

@@ -192,7 +192,7 @@ def _read_newest_items(worker: User) -> tuple[LinkedItem, ...]:
             and_(is_note, reviewed).label("reviewed"),
             and_(is_note, confirmed).label("confirmed"),
             is_note.label("is_note"),
-            and_(Evidence.kind == EvidenceKind.CERTIFICATE, Evidence.training_item_id.is_not(None)).label("checkable"),
+            training.is_catalogue_certificate_sql().label("checkable"),
             training.is_checked_sql().label("checked"),
             training.is_sent_back_sql().label("sent_back"),
         )

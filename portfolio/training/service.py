@@ -146,6 +146,12 @@ def is_sent_back(certificate: Evidence) -> bool:
 # cases on which the two must agree.
 
 
+def is_catalogue_certificate_sql() -> ColumnElement[bool]:
+    """On Evidence: a certificate matched to a catalogue course, the only kind anyone checks (Evidence.certificate_state
+    is the same test on one item)."""
+    return and_(Evidence.kind == EvidenceKind.CERTIFICATE, Evidence.training_item_id.is_not(None))
+
+
 def is_checked_sql() -> ColumnElement[bool]:
     """:func:`is_checked` in SQL, on Evidence."""
     return Evidence.checked_at.is_not(None)
@@ -507,11 +513,7 @@ def _certificates_statement() -> Select:
     """Some workers' certificates matched to a course, oldest first."""
     return (
         select(Evidence)
-        .where(
-            Evidence.owner_id.in_(bindparam("worker_ids", expanding=True)),
-            Evidence.kind == EvidenceKind.CERTIFICATE,
-            Evidence.training_item_id.is_not(None),
-        )
+        .where(Evidence.owner_id.in_(bindparam("worker_ids", expanding=True)), is_catalogue_certificate_sql())
         .order_by(Evidence.occurred_on, Evidence.id)
     )
 
@@ -917,8 +919,7 @@ def _checkable(
     they supervise on that day). ``actor`` is the person or a bound parameter for their id, and the day may be
     a bound parameter too, in a statement kept."""
     condition = [
-        Evidence.kind == EvidenceKind.CERTIFICATE,
-        Evidence.training_item_id.is_not(None),
+        is_catalogue_certificate_sql(),
         Evidence.is_private.is_(False),
         duties.not_own(Evidence.owner_id, actor),
     ]
