@@ -53,6 +53,7 @@ from tests.factories import (
 from tests.pages import (
     WRONG_KIND,
     assert_error_shown,
+    checkboxes,
     date_fields,
     error_next_to,
     error_summary,
@@ -69,6 +70,7 @@ from tests.pages import (
     summary_links,
     swapped_parts,
     text_of,
+    ticked,
     words,
 )
 
@@ -1411,6 +1413,53 @@ def test_edit_a_draft_through_the_routes(app, client, auth, worker):
     assert stored.title == "Safeguarding adults level 3"
     assert [f.original_name for f in stored.files] == ["cert.pdf", "page-2.pdf"]
     assert len(files_on_disk(app)) == 2
+
+
+def certificate_change(**changes) -> dict:
+    return {
+        "title": "Safeguarding adults level 2",
+        "provider": "NHS Learning Hub",
+        **date_fields("occurred_on", EVENT_DAY),
+        **date_fields("expires_on", None),
+        "cpd_hours": "",
+        "action": "save",
+        **changes,
+    }
+
+
+def test_a_certificates_wrong_file_is_replaced_from_its_form_in_one_save(app, client, auth, worker):
+    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("wrong.pdf", PDF)])
+    wrong = reload(evidence).files[0]
+    path = f"/portfolio/{evidence.id}/edit"
+    page = text_of(client.get(path))
+    assert checkboxes(page, "remove_file_ids") == [(str(wrong.id), f"Remove wrong.pdf ({len(PDF)} bytes)")]
+    assert "To replace the certificate's file, tick it and choose the new one below." in words(page)
+    data = certificate_change(remove_file_ids=str(wrong.id), files=(io.BytesIO(PDF), "right.pdf"))
+    response = post_form(client, auth, path, data)
+    assert response.status_code == 303
+    assert "Changes saved; removed wrong.pdf" in words(text_of(client.get(response.headers["Location"])))
+    stored = reload(evidence)
+    assert [f.original_name for f in stored.files] == ["right.pdf"]
+    assert files_on_disk(app) == [stored.files[0].stored_name]
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_removing_a_certificates_only_file_without_a_new_one_is_said_next_to_it(app, client, auth, worker, headers):
+    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
+    only = reload(evidence).files[0]
+    before = files_on_disk(app)
+    path = f"/portfolio/{evidence.id}/edit"
+    response = post_form(
+        client, auth, path, certificate_change(title="Renamed", remove_file_ids=str(only.id)), headers=headers
+    )
+    message = "A training certificate needs its certificate file: choose the new file as well to replace it"
+    page = assert_error_shown(response, "remove_file_ids", message)
+    assert "<html" in page and "<h1>Change: Safeguarding adults level 2</h1>" in page
+    assert ticked(page, "remove_file_ids") == [str(only.id)]  # as it was sent, to choose the file and send again
+    assert 'value="Renamed"' in page
+    stored = reload(evidence)
+    assert stored.title == "Safeguarding adults level 2" and [f.id for f in stored.files] == [only.id]
+    assert files_on_disk(app) == before
 
 
 # --- a fixed number of queries ----------------------------------------------------------

@@ -44,6 +44,7 @@ from tests.factories import (
     assign,
     competence,
     competences,
+    course,
     make_user,
     png_bytes,
     send_for_review,
@@ -912,6 +913,90 @@ def test_update_changes_a_draft_and_adds_files(app, worker):
     assert stored.cpd_hours == Decimal("6.00")
     assert [f.original_name for f in stored.files] == ["certificate.pdf", "page2.pdf"]
     assert len(files_on_disk(app)) == 2
+
+
+def test_a_change_replaces_a_certificates_only_file_in_one_step(app, worker):
+    evidence = make_certificate(worker, uploads=[upload(PDF, "wrong.pdf")])
+    wrong = reload(evidence).files[0]
+    service.update_evidence(
+        worker,
+        reload(evidence),
+        certificate_input(remove_file_ids=[wrong.id]),
+        [upload(PDF, "right.pdf")],
+        today=PINNED_TODAY,
+    )
+    stored = reload(evidence)
+    assert [f.original_name for f in stored.files] == ["right.pdf"]
+    assert files_on_disk(app) == [stored.files[0].stored_name]
+    assert db.session.get(EvidenceFile, wrong.id) is None
+
+
+def test_removing_a_certificates_only_file_without_a_new_one_is_refused_and_writes_nothing(app, worker):
+    evidence = make_certificate(worker)
+    only = reload(evidence).files[0]
+    before = files_on_disk(app)
+    with pytest.raises(FieldError) as error:
+        service.update_evidence(
+            worker,
+            reload(evidence),
+            certificate_input(title="Changed", remove_file_ids=[only.id]),
+            [],
+            today=PINNED_TODAY,
+        )
+    assert error.value.field == "remove_file_ids"
+    assert error.value.message == (
+        "A training certificate needs its certificate file: choose the new file as well to replace it"
+    )
+    stored = reload(evidence)
+    assert stored.title == "Safeguarding adults level 2"
+    assert [f.id for f in stored.files] == [only.id]
+    assert files_on_disk(app) == before
+    # Nor with a new file that is refused: both problems are said.
+    with pytest.raises(FieldError) as error:
+        service.update_evidence(
+            worker,
+            reload(evidence),
+            certificate_input(remove_file_ids=[only.id]),
+            [upload(b"<html><script>x</script></html>", "right.pdf")],
+            today=PINNED_TODAY,
+        )
+    assert set(error.value.by_field()) == {"files", "remove_file_ids"}
+    assert [f.id for f in reload(evidence).files] == [only.id]
+    assert files_on_disk(app) == before
+
+
+def test_a_change_removes_every_file_of_a_kind_that_may_have_none_and_only_its_own(app, worker):
+    other_worker = make_user(Role.WORKER, tier=tier("link-worker", "link-worker"))
+    theirs = make_certificate(other_worker, uploads=[upload(PDF, "theirs.pdf")])
+    their_file = reload(theirs).files[0]
+    observed = dict(title="Observed", occurred_on=date(2026, 5, 20), observed_by="Team lead", description="Seen")
+    evidence = service.create_evidence(
+        worker, EvidenceKind.OBSERVATION, EvidenceInput(**observed), [upload(PDF, "a.pdf"), upload(PDF, "b.pdf")]
+    )
+    ids = [f.id for f in reload(evidence).files]
+    changed = EvidenceInput(**observed, remove_file_ids=[*ids, their_file.id, 999_999])
+    service.update_evidence(worker, reload(evidence), changed, [])
+    assert reload(evidence).files == []
+    # Another item's file, named in the form, is not this change's to remove.
+    assert [f.original_name for f in reload(theirs).files] == ["theirs.pdf"]
+    assert files_on_disk(app) == [their_file.stored_name]
+
+
+def test_replacing_a_checked_certificates_file_needs_a_new_check(app, worker, supervisor):
+    from portfolio.training import service as training
+
+    item = course("Safeguarding adults", 36)
+    evidence = make_certificate(worker, uploads=[upload(PDF, "wrong.pdf")], training_item_id=item.id)
+    training.check_certificate(supervisor, reload(evidence))
+    assert reload(evidence).checked_at is not None
+    service.update_evidence(
+        worker,
+        reload(evidence),
+        certificate_input(remove_file_ids=[reload(evidence).files[0].id], training_item_id=item.id),
+        [upload(PDF, "right.pdf")],
+        today=PINNED_TODAY,
+    )
+    assert reload(evidence).checked_at is None
 
 
 def test_refused_update_writes_nothing(app, worker):

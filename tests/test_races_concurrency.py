@@ -9,18 +9,30 @@ that a lost race is likely to show; every wait is bounded.
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 from sqlalchemy import func, select
+from werkzeug.datastructures import FileStorage
 
 from portfolio.audit import ledger
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
-from portfolio.models import AuditEntry, Evidence, EvidenceKind, EvidenceStatus, FormSubmission, Submission, User
+from portfolio.models import (
+    AuditEntry,
+    Evidence,
+    EvidenceFile,
+    EvidenceKind,
+    EvidenceStatus,
+    FormSubmission,
+    Submission,
+    User,
+)
 from portfolio.review import service as review
 
+from . import factories
 from .conftest import TwoSupervisors, csrf_token
-from .pages import form_key
+from .pages import form_key, upload_folder
 from .racing import ROUNDS, Rounds, no_server_errors, race, signed_in
 
 ITEM_TEXT = "A leaflet for the walking group."
@@ -185,3 +197,55 @@ def test_a_double_click_on_save_creates_one_draft(app, server, two_supervisors):
     rounds.assert_enough()
     db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(FormSubmission)) == rounds.played
+
+
+def test_two_tabs_removing_a_certificates_two_files_leave_it_one(app, server, two_supervisors):
+    """Each tab saw two files and ticks a different one: the second save, checked on the locked item, finds one file
+    left and keeps it (a certificate needs its file), whichever lands first."""
+    first_tab, second_tab = signed_in(
+        server, ("first tab", two_supervisors.worker.email), ("second tab", two_supervisors.worker.email)
+    )
+    rounds = Rounds()
+    for number in rounds:
+        with app.test_request_context():
+            worker = db.session.get(User, two_supervisors.worker.id)
+            data = evidence_service.EvidenceInput(
+                title=f"Safeguarding adults {number}", provider="NHS Learning Hub", occurred_on=date(2026, 10, 1)
+            )
+            pages = [FileStorage(io.BytesIO(factories.PDF), filename=f"page-{n}.pdf") for n in (1, 2)]
+            evidence = evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, pages)
+            evidence_id, file_ids = evidence.id, [f.id for f in evidence.files]
+        path = f"/portfolio/{evidence_id}/edit"
+        forms = [first_tab.get(path), second_tab.get(path)]
+        assert [page.status for page in forms] == [200, 200], [page.describe() for page in forms]
+        fields = {
+            "title": f"Safeguarding adults {number}",
+            "provider": "NHS Learning Hub",
+            "occurred_on-day": "1",
+            "occurred_on-month": "10",
+            "occurred_on-year": "2026",
+        }
+        sent = [
+            {**fields, "csrf_token": csrf_token(page.text), "remove_file_ids": str(file_id)}
+            for page, file_id in zip(forms, file_ids, strict=True)
+        ]
+        answers = fire(
+            *[
+                lambda tab=tab, path=path, data=data: tab.start_post(path, data)
+                for tab, data in zip((first_tab, second_tab), sent, strict=True)
+            ]
+        )
+        no_server_errors({"first tab": answers[0], "second tab": answers[1]}, number)
+        described = f"round {number}: " + "; ".join(a.describe() for a in answers)
+        assert sorted(a.status for a in answers) == [303, 422], described
+        refused = next(a for a in answers if a.status == 422)
+        assert "needs its certificate file: choose the new file as well to replace it" in refused.text, described
+        rounds.record(answers)
+
+        left = rows_for(EvidenceFile, evidence_id)
+        assert len(left) == 1, described
+        kept_by = file_ids.index(left[0].id)  # the refused tab's file stayed
+        assert answers[kept_by].status == 422, described
+        assert (upload_folder(app) / left[0].stored_name).exists(), described
+
+    rounds.assert_enough()

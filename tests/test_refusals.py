@@ -166,8 +166,11 @@ def test_a_certificates_only_file_offers_a_replacement_not_a_removal_that_would_
     auth.login_as(people.worker)
     page = text_of(client.get(f"/portfolio/{item.id}"))
     assert f"/files/{item.files[0].id}/delete" not in page
-    assert "To replace it, add the new file for Safeguarding adults level 2 , then remove this one." in words(page)
-    assert f'href="/portfolio/{item.id}/edit">add the new file' in page
+    assert (
+        "To replace it, change the certificate Safeguarding adults level 2 : choose the new file and tick this one to"
+        " remove it." in words(page)
+    )
+    assert f'href="/portfolio/{item.id}/edit">change the certificate' in page
     # With a second file, either can go.
     evidence_service.update_evidence(
         people.worker,

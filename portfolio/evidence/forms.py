@@ -50,6 +50,8 @@ class EvidenceForm(OnceForm):
         description_name="Date of the event",
     )
     files = MultipleFileField("Attach files (optional)")
+    # On a change only (the files it has are listed to tick): removed as the change is saved.
+    remove_file_ids = IdsField("Files already attached", message="Choose files from the list")
 
 
 class ActionForm(Form):

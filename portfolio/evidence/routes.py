@@ -384,12 +384,14 @@ def edit(evidence_id: int):
     back_url = url_for(".submit" if back else ".show", evidence_id=evidence.id)
     if form.validate_on_submit():
         decided = _has_checkers_word(evidence)
+        removing = [f.original_name for f in evidence.files if f.id in set(form.remove_file_ids.data or ())]
         try:
             saved = service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
         except FieldError as error:  # submitted meanwhile too: said next to the title, the changes still in the form
             findings = _show_error(form, error)
         else:
-            flash(_after_change("Changes saved", decided, saved), "success")
+            done = "Changes saved" + (f"; removed {', '.join(removing)}" if removing else "")
+            flash(_after_change(done, decided, saved), "success")
             if request.form.get("action") == "send":  # check your answers, then send (as a new item)
                 return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
             return redirect(back_url, code=303)

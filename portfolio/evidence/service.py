@@ -138,6 +138,7 @@ class EvidenceInput:
     observed_by: str = ""
     actions: list[ActionInput] = field(default_factory=list)
     confirm_anonymous: bool = False
+    remove_file_ids: list[int] = field(default_factory=list)  # a change only: its files to remove as it is saved
 
 
 class AnonymityCheckNeeded(FieldError):
@@ -604,11 +605,27 @@ def _checked_update(
     if values:  # read as typed: identifying details are looked for once the values are good
         _refuse_identifying(kind, values, rows, today, problems)
     staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), []) if stage_files else []
+    if stage_files:  # unread, the new files cannot be counted (and are chosen again anyway)
+        problems.check(lambda: _check_files_left(evidence, data.remove_file_ids, len(staged)), None)
     if problems.errors:
         for item in staged:
             files.discard(item)
         problems.raise_if_any()
     return values, actions, staged
+
+
+def _files_to_remove(evidence: Evidence, file_ids: list[int]) -> list[EvidenceFile]:
+    """The item's files among ``file_ids``; any other id (a file removed meanwhile, or not this item's) is ignored."""
+    wanted = set(file_ids)
+    return [f for f in evidence.files if f.id in wanted]
+
+
+def _check_files_left(evidence: Evidence, remove_file_ids: list[int], added: int) -> None:
+    """:raises FieldError: when a change would leave a kind that keeps a file (a certificate) with none."""
+    last_file = evidence.kind.entry.last_file
+    removing = _files_to_remove(evidence, remove_file_ids)
+    if last_file and removing and len(evidence.files) - len(removing) + added < 1:
+        raise FieldError("remove_file_ids", f"{last_file}: choose the new file as well to replace it")
 
 
 def problems_of_update(
@@ -632,7 +649,8 @@ def update_evidence(
     *,
     today: date | None = None,
 ) -> Evidence:
-    """Change a draft or returned item; new files are added to its files.
+    """Change a draft or returned item; new files are added to its files, and those in ``data.remove_file_ids``
+    removed (in one transaction: a certificate's file is replaced in one step).
 
     :raises FieldError: for any bad value or file, or an item that is not editable.
     """
@@ -659,12 +677,14 @@ def update_evidence(
         evidence = _locked_editable(_key(evidence))  # it may have been submitted (or deleted) meanwhile
         already_confirmed = already_confirmed_on(evidence)  # on the text as it is now
         _check_confirmable(kind, values, data.confirm_anonymous or already_confirmed, today)
+        _check_files_left(evidence, data.remove_file_ids, len(staged))  # on the files as they are now
     except BaseException:
         db.session.rollback()
         for item in staged:
             files.discard(item)
         raise
-    if any(getattr(evidence, name) != value for name, value in values.items()) or staged:
+    removed = _files_to_remove(evidence, data.remove_file_ids)
+    if any(getattr(evidence, name) != value for name, value in values.items()) or staged or removed:
         # A checked certificate counts for compliance as it was checked: a changed one waits for a new check
         # (and one sent back goes back to the list to check).
         evidence.forget_check()
@@ -676,8 +696,12 @@ def update_evidence(
         )
     if actions is not None:
         evidence.actions = actions
+    for stored in removed:
+        evidence.files.remove(stored)  # delete-orphan: the row goes with the commit
     evidence.files.extend(_file_rows(staged))
     _commit_with_files(staged)
+    for stored in removed:  # after the commit: a failed change keeps its files
+        files.delete_stored(stored.stored_name)
     return evidence
 
 
@@ -741,7 +765,7 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
     _require_editable(evidence)
     last_file = evidence.kind.entry.last_file
     if last_file and len(evidence.files) == 1:
-        raise FieldError("files", last_file)
+        raise FieldError("files", f"{last_file}: add the new file before removing this one")
     begin_write()
     evidence = _locked(_key(evidence))
     try:
@@ -750,7 +774,7 @@ def remove_file(actor: User, evidence: Evidence, stored: EvidenceFile) -> None:
         if still_there is None or still_there.evidence_id != evidence.id:
             raise FieldError("files", "That file has already been removed")
         if last_file and len(evidence.files) == 1:
-            raise FieldError("files", last_file)
+            raise FieldError("files", f"{last_file}: add the new file before removing this one")
     except FieldError:
         db.session.rollback()
         raise

@@ -67,7 +67,7 @@ class Kind:
     supervisor_confirms: bool = False
     #: The message when it is saved without a file; None when files are optional.
     file_required: str | None = None
-    #: The message when its last file would be removed; None when it may have none.
+    #: Why its last file cannot be removed (each page adds what to do instead); None when it may have none.
     last_file: str | None = None
     #: Kind-specific checks the form cannot make; returns the kind's other columns.
     clean: Clean | None = None

@@ -80,7 +80,7 @@ KIND: Kind = Kind(
     short=("provider",),
     export_columns=("provider", "expires_on", "cpd_hours"),
     file_required="Select the certificate file",
-    last_file="A training certificate needs its certificate file: add the new file before removing this one",
+    last_file="A training certificate needs its certificate file",
     clean=clean,
     edit_values=lambda evidence: {"training_item_id": evidence.training_item_id or 0},
 )
