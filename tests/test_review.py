@@ -1233,6 +1233,73 @@ def test_change_and_resubmit_is_one_save_then_the_check_page(client, auth, frame
     assert reload(draft).status == EvidenceStatus.DRAFT
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_an_item_sent_again_unchanged_is_said_to_the_worker_before_and_to_the_supervisor_after(
+    client, auth, frameworks, headers
+):
+    """Noticed in a helper's trial: a returned item could be sent back exactly as it was, and its supervisor read it
+    as new. The check page warns first (not refused: they may have talked it through); the review page says."""
+    s = scene()
+    auth.login_as(s.supervisor)
+    assert return_for_changes(client, auth, s).status_code == 303
+    auth.login_as(s.worker)
+    check = text_of(client.get(f"/portfolio/{s.evidence.id}/submit", headers=headers))
+    assert "</html>" in check
+    warning = words(check.split('id="unchanged">', 1)[1].split("</div>", 1)[0])
+    assert warning == (
+        f"Important: Not changed since it was returned Sam Supervisor returned this item on {long_date(TODAY)}:"
+        " Add the dates of each session. You have not changed it since, so sending it now asks Sam Supervisor to"
+        " decide on the same thing again. Read what they said about Community walking group and change it first,"
+        " unless you have talked it through with them."
+    )
+    assert check.index('id="unchanged"') < check.index("Check your answers before sending")
+    sent = client.post(f"/portfolio/{s.evidence.id}/submit", data={"csrf_token": auth.token("/")}, headers=headers)
+    assert sent.status_code == 303 and reload(s.evidence).status == EvidenceStatus.SUBMITTED
+    again = review.open_submission_of(reload(s.evidence))
+    assert again.content_hash == db.session.scalar(select(Decision.content_hash))
+
+    auth.login_as(s.supervisor)
+    page = text_of(client.get(f"/review/{again.id}", headers=headers))
+    since = words(page.split('id="since-returned">', 1)[1].split("</div>", 1)[0])
+    assert since == (
+        f"Information: Not changed since you returned it on {long_date(TODAY)}: Wendy Worker sent it again as it was."
+    )
+
+
+def test_an_item_changed_after_its_return_says_so_and_no_warning(client, auth, frameworks):
+    s = scene()
+    auth.login_as(s.supervisor)
+    assert return_for_changes(client, auth, s).status_code == 303
+    evidence_service.update_evidence(
+        s.worker,
+        reload(s.evidence),
+        EvidenceInput(title="Community walking group", occurred_on=EVENT_DAY, description=DESCRIPTION + " 3 March."),
+    )
+    auth.login_as(s.worker)
+    check = text_of(client.get(f"/portfolio/{s.evidence.id}/submit"))
+    assert "Check your answers before sending" in check and 'id="unchanged"' not in check
+    evidence_service.submit(s.worker, reload(s.evidence))
+    again = review.open_submission_of(reload(s.evidence))
+    colleague = make_user(Role.SUPERVISOR, name="Cleo Colleague")
+    assign(colleague, s.worker, starts_on=ASSIGNED_ON)
+    auth.login_as(colleague)
+    page = text_of(client.get(f"/review/{again.id}"))
+    since = words(page.split('id="since-returned">', 1)[1].split("</div>", 1)[0])
+    assert since == f"Information: Changed since Sam Supervisor returned it on {long_date(TODAY)}."
+    # A first submission, or one decided since, has nothing to compare.
+    assert 'id="since-returned"' not in text_of(client.get(f"/review/{s.submission.id}"))
+    # A never-returned draft's check page has no warning.
+    auth.login_as(s.worker)
+    draft = evidence_service.create_evidence(
+        s.worker,
+        EvidenceKind.OTHER,
+        EvidenceInput(title="Leaflet drop", occurred_on=EVENT_DAY, description=DESCRIPTION),
+        link_competence_id=s.first.id,
+    )
+    check = text_of(client.get(f"/portfolio/{draft.id}/submit"))
+    assert "Check your answers before sending" in check and 'id="unchanged"' not in check
+
+
 # --- withdrawing ------------------------------------------------------------------------
 
 

@@ -468,7 +468,17 @@ def submit(evidence_id: int):
         refusal=refusal,
         supervised=supervised,
         upcoming=upcoming,
+        unchanged=_returned_unchanged(evidence),
     )
+
+
+def _returned_unchanged(evidence):
+    """The decision that returned the item, if it has not changed since: sending it as it is asks for the same
+    decision again (said before it is sent, not refused: the worker may have talked it through)."""
+    if evidence.status != EvidenceStatus.RETURNED:
+        return None
+    since = review.since_returned(review.history(evidence), review.content_hash(evidence))
+    return since.returned if since is not None and not since.changed else None
 
 
 @bp.get("/<id:evidence_id>/files/<id:file_id>")

@@ -130,6 +130,10 @@ def decide(submission_id: int):
         decided=submission.decision,
         history=history,
         carried_over=carried_over if request.method != "POST" else set(),
+        # Sent again after a return: whether it changed, so an unchanged one is not read as new.
+        since_returned=service.since_returned(history, submission.content_hash)
+        if submission.decision is None and submission.withdrawn_at is None
+        else None,
         waiting=service.waiting_label(current_user),
         certificate_to_check=training.waits_for_check_by(current_user, evidence),
         download_url=lambda f: url_for(".download", submission_id=submission.id, file_id=f.id),

@@ -809,13 +809,33 @@ def returned_by(evidence: Evidence, entries: list[HistoryEntry] | None = None) -
     return next((e.decision for e in (history(evidence) if entries is None else entries) if e.decision), None)
 
 
+def _last_return(entries: list[HistoryEntry]) -> Decision | None:
+    """The item's newest decision, if it returned the item. ``entries``: its :func:`history`."""
+    last = next((e.decision for e in entries if e.decision), None)
+    return last if last is not None and last.outcome == DecisionOutcome.RETURNED else None
+
+
 def fine_when_returned(entries: list[HistoryEntry]) -> set[int]:
     """The competences the supervisor found fine as they were when the item was last returned (its newest decision,
     if it returned it): a resubmission's page ticks them Accepted again. ``entries``: the item's :func:`history`."""
-    last = next((e.decision for e in entries if e.decision), None)
-    if last is None or last.outcome != DecisionOutcome.RETURNED:
-        return set()
-    return {o.competence_id for o in last.outcomes if o.accepted}
+    last = _last_return(entries)
+    return {o.competence_id for o in last.outcomes if o.accepted} if last is not None else set()
+
+
+@dataclass(frozen=True)
+class SinceReturned:
+    """Whether an item changed after it was last returned: a supervisor asked to decide again on what they returned
+    is told, and so is the worker about to send it back unchanged."""
+
+    returned: Decision
+    changed: bool
+
+
+def since_returned(entries: list[HistoryEntry], content: str) -> SinceReturned | None:
+    """``content`` (a :func:`content_hash`: the item as it is, or as it was sent again) against what the item's
+    newest decision returned; None when that decision did not return it. ``entries``: the item's :func:`history`."""
+    last = _last_return(entries)
+    return SinceReturned(last, changed=last.content_hash != content) if last is not None else None
 
 
 def signed_off_outcomes(evidence: Evidence, entries: list[HistoryEntry]) -> dict[int, CompetenceDecision]:
