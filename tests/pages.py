@@ -165,12 +165,16 @@ def selected_options(page: str, name: str) -> list[str]:
     return re.findall(r'<option value="([^"]*)"\s*selected\s*>', _select(page, name))
 
 
+RESPONSIVE_HEADING = re.compile(r'<span class="nhsuk-table-responsive__heading" aria-hidden="true">[^<]*</span>')
+
+
 def table_rows(fragment: str, table_class: str) -> list[list[str]]:
-    """The body rows of the table with ``table_class``, each cell as its words."""
+    """The body rows of the table with ``table_class``, each cell as its words (as read: a responsive table's
+    headings in each cell, shown on a phone, are hidden from screen readers)."""
     opening = re.search(rf'<table class="[^"]*\b{re.escape(table_class)}\b[^"]*"', fragment)
     assert opening, f"no table {table_class}"
     table = fragment[opening.end() :].split("</table>", 1)[0]
-    body = table.split("<tbody", 1)[1].split("</tbody>", 1)[0]
+    body = RESPONSIVE_HEADING.sub("", table.split("<tbody", 1)[1].split("</tbody>", 1)[0])
     return [
         [words(re.sub(r"<br\s*/?>", " ", cell)) for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
         for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)

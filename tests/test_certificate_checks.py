@@ -45,9 +45,15 @@ from tests.pages import (
     escaped_markup,
     long_date,
     reload,
+    table_rows,
     text_of,
     words,
 )
+
+
+def my_training(home: str) -> str:
+    """The worker's training table on her home, row after row, as read."""
+    return " ".join(" ".join(row) for row in table_rows(home, "my-training"))
 
 
 def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", *, pages: int = 1, **changes) -> Evidence:
@@ -184,7 +190,7 @@ def test_unchecked_everywhere_the_certificate_appears(client, auth, worker, mana
     cert = uploaded(worker, item)
     auth.login_as(worker)
     home = text_of(client.get("/"))
-    training_table = words(home.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0])
+    training_table = my_training(home)
     assert "Safeguarding adults Uploaded, not checked" in training_table
     assert re.search(BLUE_UNCHECKED_TAG, home)
     item_page = words(text_of(client.get(f"/portfolio/{cert.id}")))
@@ -665,12 +671,12 @@ def test_a_supervisor_sends_a_certificate_back_from_home_and_the_worker_sees_why
 
     auth.login_as(worker)
     home = text_of(client.get("/"))
-    training_table = words(home.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0])
+    training_table = my_training(home)
     assert (
         f"Safeguarding adults Missing Your certificate was sent back for Safeguarding adults : “{WRONG_COURSE}”"
         in training_table
     )
-    assert f'href="/portfolio/{cert.id}"' in home.split('class="nhsuk-table my-training"', 1)[1]
+    assert f'href="/portfolio/{cert.id}"' in home.split('class="nhsuk-table-responsive my-training"', 1)[1]
     item_page = words(text_of(client.get(f"/portfolio/{cert.id}")))
     assert (
         f"Sent back Sam Supervisor sent this certificate back on {long_date(TODAY)}, saying: {WRONG_COURSE}"
@@ -1107,8 +1113,8 @@ def test_a_new_catalogue_certificate_says_it_will_be_checked_and_the_home_links_
     item = course("Safeguarding adults", 36)
     auth.login_as(worker)
     home = text_of(client.get("/"))
-    table = home.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0]
-    assert "Safeguarding adults Missing Add a certificate for Safeguarding adults" in words(table)
+    table = home.split('class="nhsuk-table-responsive my-training"', 1)[1].split("</table>", 1)[0]
+    assert "Safeguarding adults Missing Add a certificate for Safeguarding adults" in my_training(home)
     assert f'href="/portfolio/new/certificate?course={item.id}"' in table
     response = client.post(
         f"/portfolio/new/certificate?course={item.id}",
@@ -1129,8 +1135,8 @@ def test_a_new_catalogue_certificate_says_it_will_be_checked_and_the_home_links_
         in text_of(client.get(response.headers["Location"]))
     )
     # Uploaded, not checked: nothing to add for the course until it lapses.
-    table = text_of(client.get("/")).split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0]
-    assert "Uploaded, not checked" in words(table) and "Add a certificate" not in table
+    table = my_training(text_of(client.get("/")))
+    assert "Uploaded, not checked" in table and "Add a certificate" not in table
 
 
 def test_the_check_and_send_page_names_each_change_link_as_written(client, auth, worker):

@@ -802,7 +802,7 @@ def test_home_page_shows_training_to_renew_first_and_my_training_most_urgent_fir
         ["Data protection", "Missing Add a certificate for Data protection", ""],
         ["Equality, Diversity and Inclusion", "Valid", "1 January 2028"],
     ]
-    my_training = page.split('class="nhsuk-table my-training"', 1)[1].split("</table>", 1)[0]
+    my_training = page.split('class="nhsuk-table-responsive my-training"', 1)[1].split("</table>", 1)[0]
     assert tag_words(my_training) == [
         ("red", "Expired"),
         ("yellow", "Due soon"),

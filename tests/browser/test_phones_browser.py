@@ -254,3 +254,29 @@ def test_a_supervisees_evidence_and_the_team_fit_a_320px_phone(app, browser, liv
     page.get_by_role("link", name=re.compile("Community garden visit")).click()
     expect(page.get_by_role("heading", level=2, name="Your decision")).to_be_visible()
     context.close()
+
+
+def test_the_homes_training_table_stacks_each_course_on_a_320px_phone(app, browser, live_server, worker, frameworks):
+    """Noticed in a helper's trial: the worker's training table kept three narrow columns at 320 px, a course's
+    title and its "Add a certificate" link squeezed into a third of the screen each. Each course is a block now,
+    each value beside its heading, and the headings stay hidden from screen readers."""
+    from tests.factories import certificate
+
+    course("Prevention and management of violence and aggression", 12)
+    certificate(worker, course("Safeguarding adults", 36), date(2026, 11, 1), checked=False)
+    context = browser.new_context(base_url=live_server, viewport=PHONE_320)
+    context.add_init_script(path=str(AXE))
+    sign_in_by_cookie(context, app, live_server, worker)
+    page = context.new_page()
+    page.goto("/")
+    rows = page.locator(".my-training tbody tr")
+    expect(rows).to_have_count(2)
+    missing = rows.filter(has_text="Prevention and management")
+    title = missing.get_by_text("Prevention and management of violence and aggression", exact=True).bounding_box()
+    add = missing.get_by_role("link", name="Add a certificate for Prevention and management").bounding_box()
+    assert add["y"] >= title["y"] + title["height"]  # the status under the title, not beside it
+    assert add["width"] > 100
+    expect(missing.locator(".nhsuk-table-responsive__heading", has_text="Status")).to_be_visible()
+    assert horizontal_overflow(page) == 0
+    assert_accessible(page)
+    context.close()
