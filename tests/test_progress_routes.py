@@ -47,7 +47,9 @@ from tests.factories import (
     YESTERDAY,
     add_items,
     assign,
+    certificate,
     competences,
+    course,
     decide_on,
     link_draft,
     make_ready,
@@ -662,6 +664,39 @@ def recommended(people, open_request):
     _, supervisor, *_ = people
     service.recommend(supervisor, open_request, supports=True, reasons="Ready")
     return db.session.get(PromotionRequest, open_request.id)
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_whoever_decides_or_recommends_sees_the_workers_training(client, auth, people, recommended, headers):
+    """Found by a helper: a manager approved a promotion while the worker's home listed five of six courses as
+    missing; the decision's page never said "training". It says so before the form, and lists each course."""
+    worker, supervisor, manager, *_ = people
+    course("Safeguarding adults", 36, position=1)
+    certificate(worker, course("Lone working", 36, position=2), RECENT_DAY)
+    certificate(worker, course("Information governance", 12, position=3), RECENT_DAY, sent_back="Another course's")
+    for person in (manager, supervisor):
+        auth.login_as(person)
+        page = text_of(client.get(f"/progress/workers/{worker.id}", headers=headers))
+        assert "</html>" in page
+        summary = words(page.split('id="training-summary">', 1)[1].split("</p>", 1)[0])
+        assert summary == "Training Wren Worker’s tier needs: 2 missing, 1 valid. See each course ."
+        assert page.index('id="training-summary"') < page.index('id="training"')
+        assert [row[:2] for row in table_rows(page, "my-training")] == [
+            ["Safeguarding adults", "Missing"],
+            ["Information governance", "Missing A certificate was sent back: “Another course's”"],
+            ["Lone working", "Valid"],
+        ]
+        assert "Add a certificate" not in page and "Your certificate" not in page
+    # Also on the page a refused decision answers with (422).
+    auth.login_as(manager)
+    refused = client.post(decide_url(recommended), data={**seen(recommended), "csrf_token": auth.token("/")})
+    assert refused.status_code == 422 and 'id="training-summary"' in refused.text
+    # The worker reads hers on her home, not here; without a request to decide there is nothing to read it for.
+    auth.login_as(worker)
+    assert 'id="training"' not in text_of(client.get("/progress/"))
+    service.withdraw_request(worker, reload(recommended))
+    auth.login_as(manager)
+    assert 'id="training"' not in text_of(client.get(f"/progress/workers/{worker.id}"))
 
 
 def test_the_manager_approves_through_the_form(client, auth, people, recommended):

@@ -15,6 +15,7 @@ from ..frameworks import service as frameworks_service
 from ..models import DocumentKind, Role, Tier, User
 from ..params import optional_id, parse_id
 from ..rendering import render
+from ..training import service as training
 from . import rules, service
 from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm, WithdrawForm
 
@@ -45,6 +46,11 @@ def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=No
         and current_user.has_role(Role.SUPERVISOR)
         and service.supervision.is_supervising(current_user.id, worker.id, service.today()),
         can_decide=not duties.is_own(current_user, worker.id) and current_user.has_role(Role.MANAGER),
+        # Read by whoever recommends or decides on an open request: where the worker stands with their training
+        # (not part of readiness, which is the framework's; a panel still asks). Their own home shows it to them.
+        training=training.worker_training(worker)
+        if progress.open_request is not None and not duties.is_own(current_user, worker.id)
+        else [],
         # Said before a form that would only be refused: whoever recommended on the request does not decide it.
         decide_refusal=service.RECOMMENDED_IT
         if progress.open_request is not None and service.recommended_by(progress.open_request, current_user)
