@@ -45,7 +45,7 @@ from tests.factories import (
     verification,
     verify_all,
 )
-from tests.pages import long_date, table_rows, text_of
+from tests.pages import long_date, reload, table_rows, text_of
 
 DBS = "Meet DBS reference standards and have a clear criminal record, in line with the law on spent convictions"
 
@@ -298,7 +298,7 @@ def test_a_supervisor_home_with_nothing_to_do(client, auth, frameworks):
 # --- the manager ------------------------------------------------------------------------
 
 
-def test_a_manager_home_says_what_needs_deciding(client, auth, frameworks):
+def test_a_manager_home_says_what_needs_deciding(client, auth, frameworks, count_queries):
     maya = make_user(Role.MANAGER, name="Maya Manager")
     wendy, walter = new_worker("Wendy Worker"), new_worker("Walter Worker")
     request = promotion_request(wendy)
@@ -308,11 +308,23 @@ def test_a_manager_home_says_what_needs_deciding(client, auth, frameworks):
     invite_link_worker(maya, "Ian Invited", "ian@example.org")
     auth.login_as(maya)
 
-    page = text_of(client.get("/"))
+    with count_queries:
+        page = text_of(client.get("/"))
+    before = count_queries.count
     assert "1 promotion request is waiting for your decision" in page
+    asked = f"Wendy Worker to Link Worker Coach, asked on {long_date(request.requested_at)}"
+    assert items_of(page, "promotions") == [f"{asked} (no recommendation yet)"]
+    # Which way each supervisor leaned, without opening the request (found by a helper); no query more.
+    for name, supports in (("Sam Supervisor", False), ("Sue Second", True)):
+        supervisor = make_user(Role.SUPERVISOR, name=name)
+        assign(supervisor, wendy)
+        progress_service.recommend(supervisor, reload(request), supports=supports, reasons="Seen her work")
+    with count_queries:
+        page = text_of(client.get("/"))
     assert items_of(page, "promotions") == [
-        f"Wendy Worker to Link Worker Coach, asked on {long_date(request.requested_at)} (0 recommendations)"
+        f"{asked} (not yet recommended by Sam Supervisor; recommended by Sue Second)"
     ]
+    assert count_queries.count == before, count_queries.statements
     assert items_of(page, "lapsed") == [
         f"Wendy Worker: {DBS} lapsed on {long_date(TODAY - timedelta(days=3))}",
         f"Walter Worker: Safeguarding adults lapsed on {long_date(TODAY - timedelta(days=1))}",

@@ -770,7 +770,8 @@ def _open_requests_statement(manager: bool) -> Select:
         .options(
             db.joinedload(PromotionRequest.worker),
             db.joinedload(PromotionRequest.target_tier),
-            db.selectinload(PromotionRequest.recommendations),
+            # With who gave them: the manager's home says which way each supervisor leaned.
+            db.selectinload(PromotionRequest.recommendations).joinedload(PromotionRecommendation.supervisor),
         )
         .order_by(PromotionRequest.requested_at, PromotionRequest.id)
     )
