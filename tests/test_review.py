@@ -892,6 +892,37 @@ def test_sign_off_needs_at_least_one_accepted(client, auth, frameworks):
     assert row_counts() == before
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_many_competences_left_unchosen_are_one_line_of_the_summary_pointing_to_accept_all(
+    client, auth, frameworks, headers
+):
+    """Found by a helper: signing off an item linked to 68 competences with none chosen listed 68 lines of the same
+    words, and never the "Accept all" button just above. Each row still says it next to its radios."""
+    refs = ("PS-LW-01", "PS-LW-02", "PS-LW-03", "PS-LW-04", "PS-LW-05")
+    s = scene(refs=refs)
+    auth.login_as(s.supervisor)
+    before = row_counts()
+    unchosen = dict.fromkeys((competence(ref).id for ref in refs), None)
+    response = post_decision(
+        client, auth, s.submission, unchosen | {s.first.id: "not-accepted"}, outcome="signed-off", headers=headers
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "</html>" in page
+    [(summed_up, first_href), (not_explained, second_href)] = summary_links(page).items()
+    assert (summed_up, first_href) == (
+        "Choose accepted or not accepted for each of the 4 competences not chosen yet, or accept them all",
+        "accept-all",
+    )
+    # Any other problem still names its competence.
+    assert not_explained.startswith(f"Explain why this competence is not accepted: {s.first.statement[:30]}")
+    assert second_href == f"reason-{s.first.id}"
+    assert 'id="accept-all"' in page
+    for ref in refs[1:]:
+        assert error_next_to(page, f"competence-{competence(ref).id}") == "Error: Choose accepted or not accepted"
+    assert row_counts() == before
+
+
 def test_every_missing_choice_is_shown_at_once(client, auth, frameworks):
     s = scene()
     auth.login_as(s.supervisor)

@@ -136,6 +136,7 @@ def decide(submission_id: int):
         else None,
         waiting=service.waiting_label(current_user),
         certificate_to_check=training.waits_for_check_by(current_user, evidence),
+        unchosen_message=service.UNCHOSEN,
         download_url=lambda f: url_for(".download", submission_id=submission.id, file_id=f.id),
         from_evidence_list=_from_evidence_list(),
     )

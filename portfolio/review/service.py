@@ -607,6 +607,9 @@ def decision_field(row: int, name: str) -> str:
     return f"decisions-{row}-{name}"
 
 
+UNCHOSEN = "Choose accepted or not accepted"  # a competence left unjudged (the review page sums up many at once)
+
+
 def problems_of_decision(
     evidence: Evidence, outcome: DecisionOutcome | None, comment: str, outcomes: dict[int, CompetenceOutcome]
 ) -> dict[str, str]:
@@ -639,7 +642,7 @@ def check_decision(
             # A return need not judge every competence (the item comes back to be judged afresh), but a comment
             # says whether the competence is fine or not.
             if not returning:
-                errors[decision_field(row, "accepted")] = "Choose accepted or not accepted"
+                errors[decision_field(row, "accepted")] = UNCHOSEN
             elif choice is not None and _clean_comment(choice.comment):
                 errors[decision_field(row, "accepted")] = (
                     "Choose accepted or not accepted for your comment on this competence, or clear the comment"
