@@ -800,6 +800,32 @@ def test_deactivate_confirm_then_reactivate(client, auth, manager, link_worker_t
     assert db.session.get(User, person.id).active is True
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_deactivating_a_supervisor_names_who_would_be_left_without_one(
+    client, auth, manager, link_worker_tier, sam, headers
+):
+    """Found by a helper: the page said only "Their supervision assignments end", not that two workers would be
+    left with nobody to review their work."""
+    wendy = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=link_worker_tier)
+    sol = make_user(Role.WORKER, email="sol@example.org", name="Sol Worker", tier=link_worker_tier)
+    cleo = make_user(Role.SUPERVISOR, email="cleo@example.org", name="Cleo Colleague")
+    assign(sam, wendy)
+    assign(sam, sol, TODAY + timedelta(days=7))  # from next week: ends too (removed)
+    assign(cleo, sol)
+    auth.login_as(manager)
+    page = client.get(f"/people/{sam.id}/deactivate", headers=headers).text
+    assert "</html>" in page
+    part = words(page.split('id="supervisees">', 1)[1].split("</ul>", 1)[0])
+    assert part == (
+        "Who Sam Supervisor supervises Their supervision of 2 workers ends; 1 of them will have no supervisor, so"
+        " their items and promotion requests wait until you assign someone . Sol Worker Wendy Worker : no other"
+        " supervisor"
+    )
+    assert f'href="/people/{wendy.id}"' in page and 'href="/supervision/"' in page
+    # Someone who supervises nobody: nothing to say.
+    assert 'id="supervisees"' not in client.get(f"/people/{wendy.id}/deactivate").text
+
+
 def test_deactivating_oneself_is_refused_on_the_page(client, auth, manager, other_manager):
     auth.login_as(manager)
     confirm = client.get(f"/people/{manager.id}/deactivate")

@@ -158,6 +158,7 @@ def deactivate(person_id: int):
         form=form,
         person=person,
         refusal=_deactivate_refusal(person),
+        supervisees=service.supervisees_of(person) if person.active else [],
     )
 
 

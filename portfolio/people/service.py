@@ -692,6 +692,39 @@ def deactivate(actor: User, person: User) -> User:
     return person
 
 
+@dataclass(frozen=True)
+class Supervisee:
+    """A worker whose supervision by someone would end, and whether anyone else supervises them (now or later)."""
+
+    worker: User
+    others: bool
+
+
+def supervisees_of(person: User) -> list[Supervisee]:
+    """Who ``person`` supervises today or from a later day (the assignments deactivating them ends), by name: said
+    before it is done, so that a manager sees who would be left with nobody to review their work. Two queries."""
+    today = clock.today()
+    workers = db.session.scalars(
+        select(User)
+        .join(SupervisionAssignment, SupervisionAssignment.worker_id == User.id)
+        .where(SupervisionAssignment.supervisor_id == person.id, supervision.not_ended_before(today))
+        .order_by(User.name, User.id)
+        .distinct()
+    ).all()
+    if not workers:
+        return []
+    covered = set(
+        db.session.scalars(
+            select(SupervisionAssignment.worker_id).where(
+                SupervisionAssignment.worker_id.in_([w.id for w in workers]),
+                SupervisionAssignment.supervisor_id != person.id,
+                supervision.not_ended_before(today),
+            )
+        )
+    )
+    return [Supervisee(w, w.id in covered) for w in workers]
+
+
 def supervises_actor(actor: User, person: User) -> bool:
     """True when ``person`` supervises ``actor`` now or from a later day: deactivating them, or taking their
     supervisor role away, would end the actor's own supervision, which another manager must do."""
