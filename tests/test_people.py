@@ -775,6 +775,27 @@ def test_edit_page_changes_and_refuses_own_roles(client, auth, manager, other_ma
     )
     assert mine.status_code == 422 and "You cannot change your own roles: ask another manager" in mine.text
     assert db.session.get(User, manager.id).is_worker is False
+    # Found by a helper: the boxes were offered with no word that they cannot change, and unticking them all was
+    # answered "Choose at least one role".
+    own_form = client.get(f"/people/{manager.id}/edit").text
+    assert "Your own roles are for another manager to change." in own_form
+    none_ticked = client.post(
+        f"/people/{manager.id}/edit",
+        data={"csrf_token": csrf_token(form.text), "name": "Maya Manager", "tier_id": "0"},
+        headers={"HX-Request": "true", "HX-Boosted": "true"},
+    )
+    assert none_ticked.status_code == 422 and "</html>" in none_ticked.text
+    assert error_summary(none_ticked.text) == [("#roles", "You cannot change your own roles: ask another manager")]
+    fieldset = none_ticked.text.split('name="roles"', 1)[0].rsplit("<fieldset", 1)[1]  # up to the first box
+    assert "You cannot change your own roles: ask another manager" in words(fieldset)
+    assert db.session.get(User, manager.id).roles == {Role.MANAGER}
+    # A tier that is not one of the list (a hand-made request) is said in words.
+    junk = client.post(
+        f"/people/{manager.id}/edit",
+        data={"csrf_token": csrf_token(form.text), "name": "Maya Manager", "roles": ["manager"], "tier_id": "x"},
+    )
+    assert junk.status_code == 422
+    assert error_summary(junk.text) == [("#tier_id", "Choose a framework and tier from the list")]
 
 
 def test_deactivate_confirm_then_reactivate(client, auth, manager, link_worker_tier):

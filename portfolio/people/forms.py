@@ -7,6 +7,7 @@ from wtforms.validators import Length, Optional
 from ..fields import choices
 from ..idempotency import OnceForm
 from ..models import Role
+from ..params import optional_id
 from . import service
 
 ROLE_CHOICES = [(role.value, role.label) for role in Role]
@@ -21,8 +22,21 @@ def _roles_field() -> SelectMultipleField:
     return SelectMultipleField("Roles", choices=choices(ROLE_CHOICES), validators=[Optional()], validate_choice=False)
 
 
+class TierField(SelectField):
+    """A tier's id, 0 for "Not a worker"; anything else is said on the field in words (not WTForms' "could not
+    coerce")."""
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            value = str(valuelist[0]).strip()
+            self.data = 0 if value in ("", "0") else optional_id(value)
+            if self.data is None:
+                self.data = 0
+                raise ValueError("Choose a framework and tier from the list")
+
+
 def _tier_field() -> SelectField:
-    return SelectField("Framework and tier (workers only)", coerce=int, validate_choice=False)
+    return TierField("Framework and tier (workers only)", coerce=int, validate_choice=False)
 
 
 class PersonForm(FlaskForm):

@@ -286,6 +286,16 @@ def _clean_name(name: str | None) -> str:
     return name
 
 
+OWN_ROLES = "You cannot change your own roles: ask another manager"
+
+
+def _own_roles_unchanged(actor: User, person: User, roles: set[Role]) -> set[Role]:
+    """:raises FieldError: when a manager would change their own roles (nobody decides about themselves)."""
+    if person.id == actor.id and roles != person.roles:
+        raise FieldError("roles", OWN_ROLES)
+    return roles
+
+
 def _clean_roles(roles: set[Role]) -> set[Role]:
     if not roles:
         raise FieldError("roles", "Choose at least one role")
@@ -599,14 +609,15 @@ def change(actor: User, person: User, *, name: str | None, roles: set[Role], tie
     _require_manager(actor)
     problems = Problems()
     name = problems.check(lambda: _clean_name(name), "")
-    roles = problems.check(lambda: _clean_roles(roles), roles)
+    # Their own roles first: a manager who unticked every box on their own record is told why it cannot change,
+    # not asked to choose a role.
+    roles = problems.check(lambda: _clean_roles(_own_roles_unchanged(actor, person, roles)), roles)
     problems.raise_if_any()
     begin_write()
     _wait_for_imports(roles)
     try:
         managers, person = _lock_for_change(actor, person)
-        if person.id == actor.id and roles != person.roles:
-            raise FieldError("roles", "You cannot change your own roles: ask another manager")
+        _own_roles_unchanged(actor, person, roles)  # on the locked row
         if person.is_manager and person.active and Role.MANAGER not in roles and len(managers) <= 1:
             raise FieldError("roles", f"{person.name} is the only active manager: make someone else a manager first")
         tier = _tier_for(roles, tier_id)
