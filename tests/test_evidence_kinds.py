@@ -28,7 +28,9 @@ from tests.pages import text_of
 
 ENTRIES = list(kinds.KINDS.values())
 # Rendered by the page itself, not by a kind's partial.
-PAGE_FIELDS = {"csrf_token", "form_key", "files", "confirm_anonymous"}
+# Drawn by the page, not a kind's template; remove_file_ids only on a change of an item with files (its own tests in
+# test_evidence_routes).
+PAGE_FIELDS = {"csrf_token", "form_key", "files", "confirm_anonymous", "remove_file_ids"}
 
 #: A valid item of each kind, every typed and written part holding a word found nowhere else.
 SAMPLES: dict[EvidenceKind, dict] = {
