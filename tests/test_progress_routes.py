@@ -190,6 +190,10 @@ def test_the_progress_page_shows_tiers_areas_chart_requirements_and_documents(cl
     requirements_left = left.split("requirements-left", 1)[1].split("</ul>", 1)[0]
     assert f'href="#requirement-{dbs.id}"' in requirements_left and dbs.statement in requirements_left
     assert f'id="requirement-{dbs.id}"' in page  # where the link lands
+    # Only what is left is named: not "0 requirements to have verified" (found by a helper).
+    verify_all(worker, manager)
+    left = words(text_of(client.get("/progress/")).split('class="promotion-left"', 1)[1].split("</p>", 1)[0])
+    assert left.endswith("You can ask to become Link Worker Coach once nothing is left: 66 competences to meet.")
 
 
 def test_a_ready_worker_sees_ready(client, auth, people):
