@@ -69,7 +69,7 @@ from tests.factories import (
     verification,
     verify_all,
 )
-from tests.pages import audit_rows, count, reload, row_counts
+from tests.pages import audit_rows, count, long_date, reload, row_counts
 
 # --- helpers --------------------------------------------------------------------
 
@@ -1065,7 +1065,10 @@ def test_deciding_twice_is_refused(people, recommended):
                 effective_on=TODAY,
                 reasons="No",
             )
-        assert refused.value.message == "This request has already been decided"
+        # Who and how (found by a helper: a stale second tab learned only that it was decided).
+        assert refused.value.message == (
+            f"This request has already been decided: {manager.name} approved it on {long_date(TODAY)}"
+        )
     assert row_counts() == before
     assert count(TierChange) == 1
 

@@ -434,11 +434,16 @@ def _refuse_closed(request: PromotionRequest, field: str) -> None:
     read it, before what was typed (that page may be old, and what was typed on it no longer matters), then again
     on the locked row."""
     _refuse_withdrawn(request, field)
-    if request.decision is not None:
+    decision = request.decision
+    if decision is not None:
+        # Who and how, read before the rollback: a manager whose second tab is stale learns what was decided.
+        done = (
+            f"{decision.manager.name} {'approved' if decision.approved else 'declined'} it on {long_date(decision.at)}"
+        )
         db.session.rollback()
         raise FieldError(
             field,
-            "This request has already been decided"
+            f"This request has already been decided: {done}"
             if field == "approved"
             else "A manager has already decided this request",
         )
