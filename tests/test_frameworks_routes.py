@@ -8,8 +8,8 @@ from sqlalchemy import func, select, update
 from portfolio.extensions import db
 from portfolio.frameworks import service
 from portfolio.models import Competence, CompetenceGroup, Requirement, Role, Section
-from tests.factories import competence, link_draft, make_user
-from tests.pages import status_line, text_of
+from tests.factories import competence, link_draft, make_user, tier
+from tests.pages import status_line, text_of, words
 
 
 @pytest.fixture
@@ -299,6 +299,33 @@ def test_bad_locality_input_is_shown_next_to_the_field_and_writes_nothing(
     assert "<title>Error: Add a locality-specific competence" in page
     assert locality_count(framework) == 0
     assert db.session.scalar(select(func.count(CompetenceGroup.id))) == groups_before
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_locality_form_says_whose_progress_it_changes_before_saving(client, manager, auth, frameworks, headers):
+    """Found by a helper: a competence added to the profile took every Senior Engagement Worker from 0 of 60 to 0 of
+    61, and anyone ready would be ready no more, with no word of it on the form."""
+    framework = frameworks["sfh-senior-engagement-worker"]
+    for n in range(2):
+        make_user(Role.WORKER, name=f"Sol {n}", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    make_user(
+        Role.WORKER, name="Left", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"), active=False
+    )
+    make_user(Role.WORKER, name="Wendy", tier=tier("link-worker", "link-worker"))  # another framework
+    page = text_of(client.get(add_url(framework), headers=headers))
+    assert "</html>" in page
+    warning = words(page.split('id="who-it-changes">', 1)[1].split("</div>", 1)[0])
+    assert warning == (
+        f"Important: This changes every {framework.short_title}’s progress 2 workers on this profile will have it to"
+        " meet as soon as you save it: each one’s progress counts one competence more, and anyone who was ready for"
+        " promotion is not until it is met."
+    )
+    refused = client.post(add_url(framework), data={"csrf_token": auth.token(add_url(framework))}, headers=headers)
+    assert refused.status_code == 422 and 'id="who-it-changes"' in refused.text
+    competence = service.add_locality_competence(manager, framework, statement="Original", principle="P", function="F")
+    page = text_of(client.get(f"/frameworks/{framework.id}/locality/{competence.id}/edit", headers=headers))
+    assert "2 workers on this profile read the changed words at once" in words(page)
+    assert "the 2 workers on it no longer have it to meet" in words(page)
 
 
 def test_manager_edits_a_locality_competence(client, manager, auth, frameworks):

@@ -134,4 +134,5 @@ def _locality_form(framework, form: LocalityCompetenceForm, competence):
         retire_form=ConfirmForm(),
         principles=principles,
         functions=functions,
+        workers=service.workers_on(framework),
     )

@@ -193,6 +193,16 @@ def _matches(needle: str, competence: FrozenCompetence, groups: Mapping[int, Fro
     return any(needle in text.lower() for text in texts)
 
 
+def workers_on(framework: Framework) -> int:
+    """How many active workers are on ``framework``: a locality-specific competence added, changed or retired
+    changes what each of them has to meet, at once (its form says so first)."""
+    return db.session.scalar(
+        select(func.count(User.id)).where(
+            User.framework_id == framework.id, User.is_worker.is_(True), User.active.is_(True)
+        )
+    ) or 0
+
+
 def group_names(framework: Framework) -> tuple[list[str], list[str]]:
     """Existing principle and reference-function names, to suggest in the locality form."""
     rows = db.session.execute(
