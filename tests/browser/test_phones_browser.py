@@ -96,7 +96,20 @@ def test_the_competence_map_on_a_phone_has_contents_jumps_statuses_and_a_filter(
         row = page.locator("#competence-map tr").filter(has_text=competence(ref).statement)
         expect(row.locator(".nhsuk-tag").last).to_have_text(status)
         expect(row.locator(".nhsuk-tag").last).to_be_visible()
+    # One with no evidence is its statement and its status: not "Items 0" and "No evidence" too (found by a helper:
+    # three lines a row made a 61-competence map 17,000 px long). One with evidence keeps its counts.
+    untouched = page.locator("#competence-map tr").filter(has_text=competence("PS-LW-03").statement)
+    expect(untouched.get_by_text("No evidence")).to_be_hidden()
+    expect(untouched.locator("td").nth(1)).to_be_hidden()
+    started = page.locator("#competence-map tr").filter(has_text=competence("PS-LW-02").statement)
+    expect(started.get_by_text("1 draft")).to_be_visible()
+    expect(started.locator("td").nth(1)).to_be_visible()
     assert horizontal_overflow(page) == 0
+    wide = phone(viewport={"width": 1280, "height": 800})  # a table again: every column of every row
+    wide.goto("/portfolio/map")
+    expect(
+        wide.locator("#competence-map tr").filter(has_text=competence("PS-LW-03").statement).get_by_text("No evidence")
+    ).to_be_visible()
 
     page.goto("/portfolio/map")
     page.evaluate("() => { window.notReloaded = true; window.statusLine = document.getElementById('map-status'); }")
