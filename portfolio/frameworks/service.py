@@ -196,11 +196,10 @@ def _matches(needle: str, competence: FrozenCompetence, groups: Mapping[int, Fro
 def workers_on(framework: Framework) -> int:
     """How many active workers are on ``framework``: a locality-specific competence added, changed or retired
     changes what each of them has to meet, at once (its form says so first)."""
-    return db.session.scalar(
-        select(func.count(User.id)).where(
-            User.framework_id == framework.id, User.is_worker.is_(True), User.active.is_(True)
-        )
-    ) or 0
+    on_it = select(func.count(User.id)).where(
+        User.framework_id == framework.id, User.is_worker.is_(True), User.active.is_(True)
+    )
+    return db.session.scalar(on_it) or 0
 
 
 def group_names(framework: Framework) -> tuple[list[str], list[str]]:
