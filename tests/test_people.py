@@ -299,13 +299,18 @@ def test_change_records_before_and_after_in_the_ledger(manager, other_manager, l
     assert entry.actor_id == manager.id and entry.details == changed
     assert (
         service.describe(entry)
-        == "Changed name from Pat Person to Pat Jones; roles from worker to supervisor, worker; tier from Link Worker to Link Worker Coach"
+        == "Changed name from Pat Person to Pat Jones; gave the supervisor role; changed tier from Link Worker to"
+        " Link Worker Coach"
     )
     # Saving again with nothing different records nothing.
     assert (
         service.change(manager, person, name="Pat Jones", roles={Role.WORKER, Role.SUPERVISOR}, tier_id=coach.id) == {}
     )
     assert len(audit_rows("person.changed")) == 1
+    # Found by a helper: roles read "from worker to supervisor, worker"; what was given and taken is said instead.
+    service.change(manager, person, name="Pat Jones", roles={Role.SUPERVISOR, Role.MANAGER}, tier_id=0)
+    [_, taken] = audit_rows("person.changed")
+    assert service.describe(taken).startswith("Gave the manager role; took away the worker role")
 
 
 def test_a_manager_cannot_change_their_own_roles(manager, other_manager):
@@ -1050,7 +1055,7 @@ def test_the_history_says_what_happened_to_a_worker_in_words(client, auth, manag
         "Issued a credential for Link Worker Coach",
     ]
     auth.login_as(manager)
-    page = words(client.get(f"/people/{worker.id}").text)
+    page = " ".join(" ".join(row) for row in table_rows(client.get(f"/people/{worker.id}").text, "person-history"))
     until = long_date(TODAY + timedelta(days=1095))
     assert f"Maya Manager Verified requirement REQ-DBS, in date until {until}" in page
     assert "requirement.verified" not in page

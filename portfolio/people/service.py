@@ -242,13 +242,20 @@ def describe(entry: AuditEntry) -> str:
     tier = _shown("tier_id", details.get("target_tier_id")) if details.get("target_tier_id") else None
     match entry.action:
         case "person.changed":
-            names = {"name": "name", "roles": "roles", "framework_id": "framework", "tier_id": "tier"}
-            parts = [
-                f"{names.get(key, key)} from {_shown(key, change.get('before'))} to {_shown(key, change.get('after'))}"
-                for key, change in details.items()
-                if isinstance(change, dict)
-            ]
-            return f"Changed {'; '.join(parts)}"
+            names = {"name": "name", "framework_id": "framework", "tier_id": "tier"}
+            parts = []
+            for key, change in details.items():
+                if not isinstance(change, dict):
+                    continue
+                before, after = change.get("before"), change.get("after")
+                if key == "roles" and isinstance(before, list) and isinstance(after, list):
+                    # What was given and taken, not two lists to compare ("from worker to supervisor, worker").
+                    parts += [f"gave the {role} role" for role in after if role not in before]
+                    parts += [f"took away the {role} role" for role in before if role not in after]
+                else:
+                    parts.append(f"changed {names.get(key, key)} from {_shown(key, before)} to {_shown(key, after)}")
+            said = "; ".join(parts) or "changed nothing"
+            return said[0].upper() + said[1:]
         case "promotion.requested" if tier:
             return f"Asked to become {tier}"
         case "promotion.withdrawn" if tier:

@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 from playwright.sync_api import expect
 
+from portfolio.models import Role
 from tests.browser.conftest import (
     AXE,
     assert_accessible,
@@ -18,7 +19,7 @@ from tests.browser.conftest import (
     horizontal_overflow,
     sign_in_by_cookie,
 )
-from tests.factories import competence, course, link_draft, meet
+from tests.factories import competence, course, link_draft, make_user, meet
 
 pytestmark = pytest.mark.browser
 
@@ -292,4 +293,21 @@ def test_the_homes_training_table_stacks_each_course_on_a_320px_phone(app, brows
     expect(missing.locator(".nhsuk-table-responsive__heading", has_text="Status")).to_be_visible()
     assert horizontal_overflow(page) == 0
     assert_accessible(page)
+    context.close()
+
+
+def test_a_persons_history_fits_a_320px_phone(app, browser, live_server, manager, worker):
+    """Found by a helper: the three-column history made a worker's page 324 px wide at 320 px."""
+    from portfolio.audit import ledger
+    from portfolio.extensions import db
+
+    supervisor = make_user(Role.SUPERVISOR, name="Bartholomew Featherstonehaugh-Montgomery")
+    ledger.record(supervisor, "promotion.recommended", f"user:{worker.id}", supports=False, changes=True)
+    db.session.commit()
+    context = browser.new_context(base_url=live_server, viewport=PHONE_320)
+    sign_in_by_cookie(context, app, live_server, manager)
+    page = context.new_page()
+    page.goto(f"/people/{worker.id}")
+    expect(page.get_by_text("Changed the recommendation: did not recommend the promotion")).to_be_visible()
+    assert horizontal_overflow(page) == 0
     context.close()
