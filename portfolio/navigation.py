@@ -23,14 +23,26 @@ class NavItem:
     roles: frozenset[Role] | None = None  # None: everyone signed in
     # Endpoints under this prefix mark the item as the current section.
     prefix: str = ""
+    # Endpoints of its section outside its prefix, before any prefix: a worker's progress seen by their supervisor
+    # or a manager is their Reviews or Workers, not their own "My progress".
+    also: tuple[str, ...] = ()
 
+
+# A worker's progress page as their supervisor or a manager reaches it, with the forms that answer on it.
+SOMEONE_ELSES_PROGRESS = (
+    "progress.worker",
+    "progress.recommend",
+    "progress.decide",
+    "progress.verify",
+    "progress.request_worker_pdf",
+)
 
 NAV_ITEMS = (
     NavItem("Home", "home.index", prefix="home."),
-    NavItem("Reviews", "review.queue", frozenset({Role.SUPERVISOR}), prefix="review."),
+    NavItem("Reviews", "review.queue", frozenset({Role.SUPERVISOR}), prefix="review.", also=SOMEONE_ELSES_PROGRESS),
     NavItem("People", "people.index", frozenset({Role.MANAGER}), prefix="people."),
     NavItem("Supervision", "supervision.index", frozenset({Role.MANAGER}), prefix="supervision."),
-    NavItem("Workers", "progress.team", frozenset({Role.MANAGER}), prefix="progress.team"),
+    NavItem("Workers", "progress.team", frozenset({Role.MANAGER}), prefix="progress.team", also=SOMEONE_ELSES_PROGRESS),
     NavItem("Training", "training.index", frozenset({Role.MANAGER}), prefix="training."),
     NavItem("Audit", "audit.index", frozenset({Role.MANAGER}), prefix="audit."),
     NavItem("Organisation", "organisation.index", frozenset({Role.MANAGER}), prefix="organisation."),
@@ -46,9 +58,10 @@ def _navigation(roles: frozenset[Role], endpoint: str) -> tuple[tuple[str, str, 
     """The header's navigation for someone with ``roles`` on the page ``endpoint``: each item's text, endpoint,
     whether it is the page's section, and whether it is the page itself."""
     visible = [item for item in NAV_ITEMS if item.roles is None or roles & item.roles]
-    # The section is the item with the longest prefix that matches the page.
+    # The section is the first item that names the page, else the item with the longest prefix that matches it.
+    named = next((item for item in visible if endpoint in item.also), None)
     matching = [item for item in visible if endpoint.startswith(item.prefix)]
-    section = max(matching, key=lambda item: len(item.prefix), default=None)
+    section = named or max(matching, key=lambda item: len(item.prefix), default=None)
     counts = {"review.queue": review_service.waiting_label(current_user)} if Role.SUPERVISOR in roles else {}
     return tuple(
         (

@@ -252,3 +252,26 @@ def test_the_kept_header_follows_what_it_shows(app, worker):
     assert "Wendy Walker" in renamed and "Wendy Worker" not in renamed
     assert header("/portfolio/") != portfolio
     assert app.extensions[navigation.HEADERS].cache_info().currsize == 5
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_someone_elses_progress_is_in_the_section_that_led_there_not_my_progress(app, frameworks, headers):
+    """Found by a helper: Sam, a link worker who supervises, read Wendy's progress under "My progress"."""
+    from portfolio.models import Role
+    from tests.factories import assign, make_user, tier
+
+    sam = make_user(Role.WORKER, Role.SUPERVISOR, name="Sam Supervisor", tier=tier("link-worker", "link-worker"))
+    wendy = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    maya = make_user(Role.MANAGER, name="Maya Manager")
+    assign(sam, wendy)
+
+    def section(person, path: str) -> list[str]:
+        client = app.test_client()
+        AuthActions(client).login_as(person)
+        page = client.get(path, headers=headers).text
+        header = page[page.index('class="nhsuk-header"') : page.index("</header>")]
+        return re.findall(r'aria-current="(?:page|true)"><strong[^>]*>([^<]+)</strong>', header)
+
+    assert section(sam, f"/progress/workers/{wendy.id}") == ["Reviews"]
+    assert section(sam, "/progress/") == ["My progress"]
+    assert section(maya, f"/progress/workers/{wendy.id}") == ["Workers"]
