@@ -499,6 +499,9 @@ def test_a_manager_resets_someones_factors(app, client, auth, required):
     assert "Hello, Sam Supervisor" in their_device.get("/").text
 
     auth.login_as(manager)
+    # Offered on their page while they have one (found by a helper: offered to people who had none).
+    reset_link = f'href="/mfa/reset/{person.id}">Reset the second factors of Sam Supervisor'
+    assert reset_link in client.get(f"/people/{person.id}").text
     page = client.get(f"/mfa/reset/{person.id}")
     assert "Reset Sam Supervisor’s second factors?" in page.text and "Reset second factors" in page.text
     response = client.post(f"/mfa/reset/{person.id}", data={"csrf_token": csrf_token(page.text)})
@@ -508,6 +511,7 @@ def test_a_manager_resets_someones_factors(app, client, auth, required):
     assert "Sam Supervisor’s second factors have been reset and they have been signed out everywhere." in after
     assert "Sam Supervisor has no second factors." in after
     assert not service.has_second_factor(person.id)
+    assert "Reset the second factors" not in client.get(f"/people/{person.id}").text
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "mfa.reset"))
     assert entry.actor_id == manager.id and entry.subject == f"user:{person.id}"
     gone = their_device.get("/")

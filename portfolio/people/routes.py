@@ -9,6 +9,7 @@ from .. import duties, idempotency, paging
 from ..access import manager_required
 from ..auth.sessions import start_session
 from ..errors import FieldError, show_on_form
+from ..mfa import service as mfa
 from ..rendering import render
 from ..supervision import service as supervision
 from ..templating import plural
@@ -109,6 +110,8 @@ def _show(person, form: ConfirmForm, status: int = 200):
         form=form,
         # Someone else's, who may be given a supervisor (a new starter before they sign in included).
         can_assign=supervision.assignable(person) and not duties.is_own(current_user, person.id),
+        # A reset is offered only for second factors there are (found by a helper: offered to someone invited).
+        has_second_factor=mfa.has_second_factor(person.id),
     )
 
 
