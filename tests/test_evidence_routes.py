@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.datastructures import FileStorage
 from wtforms import HiddenField, PasswordField
 
@@ -24,6 +24,7 @@ from portfolio.extensions import db
 from portfolio.models import (
     ActionOwner,
     Competence,
+    CompetenceDecision,
     CompetenceGroup,
     Evidence,
     EvidenceFile,
@@ -69,6 +70,7 @@ from tests.pages import (
     status_of,
     summary_links,
     swapped_parts,
+    table_rows,
     text_of,
     ticked,
     words,
@@ -1693,6 +1695,26 @@ def test_the_map_says_signed_off_as_what_counts(client, auth, worker, supervisor
     page = text_of(client.get("/portfolio/map"))
     assert map_row(page, first.statement) == f"{first.statement} 1 1 accepted Met"
     assert map_row(page, second.statement) == f"{second.statement} 1 1 signed off, not accepted for this In progress"
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}], ids=["page", "fragment"])
+def test_my_portfolio_says_how_many_competences_a_sign_off_accepted_when_not_all(
+    client, auth, worker, supervisor, headers
+):
+    """Found by a helper: "Signed off 3" read as all three accepted, though one was not."""
+    first, second, third = competence("PS-LW-01"), competence("PS-LW-02"), competence("PS-LW-03")
+    partly = meet(worker, [first, second, third], supervisor=supervisor, title="Partly accepted")
+    db.session.execute(
+        update(CompetenceDecision)
+        .where(CompetenceDecision.competence_id == third.id)
+        .values(accepted=False, comment="Not shown")
+    )
+    db.session.commit()
+    meet(worker, [first, second], supervisor=supervisor, title="All accepted")
+    auth.login_as(worker)
+    rows = {row[0]: row for row in table_rows(text_of(client.get("/portfolio/", headers=headers)), "evidence-table")}
+    assert rows[f"Partly accepted {partly.kind.label}"][-1] == "3 2 accepted"
+    assert rows[f"All accepted {partly.kind.label}"][-1] == "2"
 
 
 def test_the_map_counts_a_supervision_note_as_a_note_not_a_draft(client, auth, worker, supervisor):

@@ -109,7 +109,7 @@ def _portfolio_listing(
     status line), so that no item outlives this request's session."""
     result = service.portfolio_page(current_user, filters)
     html = Markup(render_block("evidence/index.html", "evidence_list", form=form, result=result, filtered=filtered))
-    return replace(result, items=[], link_counts={}, file_counts={}), html
+    return replace(result, items=[], link_counts={}, file_counts={}, accepted_counts={}), html
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -955,6 +956,8 @@ class PortfolioPage(paging.Page[Evidence]):
     link_counts: dict[int, int] = field(default_factory=dict)
     file_counts: dict[int, int] = field(default_factory=dict)
     competence: Competence | None = None
+    # Signed-off items: how many of their competences the sign-off accepted (a list says when it is not all).
+    accepted_counts: dict[int, int] = field(default_factory=dict)
 
     @property
     def page(self) -> int:
@@ -1021,7 +1024,11 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
                 .group_by(EvidenceFile.evidence_id)
             ).all()
         )
-    return PortfolioPage(page.items, page.total, page.number, PAGE_SIZE, link_counts, file_counts, competence)
+    signed_off = [e.id for e in page.items if e.status == EvidenceStatus.SIGNED_OFF]
+    accepted_counts = Counter(item for item, _ in rules.accepted_pairs(actor, signed_off)) if signed_off else {}
+    return PortfolioPage(
+        page.items, page.total, page.number, PAGE_SIZE, link_counts, file_counts, competence, dict(accepted_counts)
+    )
 
 
 # --- Reading: competences and the map ---------------------------------------------
