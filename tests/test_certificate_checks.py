@@ -7,6 +7,7 @@ saying what is wrong, and then it counts for nothing until the worker changes it
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from datetime import timedelta
@@ -1115,7 +1116,14 @@ def test_a_new_catalogue_certificate_says_it_will_be_checked_and_the_home_links_
     home = text_of(client.get("/"))
     table = home.split('class="nhsuk-table-responsive my-training"', 1)[1].split("</table>", 1)[0]
     assert "Safeguarding adults Missing Add a certificate for Safeguarding adults" in my_training(home)
-    assert f'href="/portfolio/new/certificate?course={item.id}"' in table
+    link = f"/portfolio/new/certificate?course={item.id}&back=home"
+    assert f'href="{link}"' in html.unescape(table)
+    # Its form leads back to the home's training, not to the choice of kinds; kept when the form comes back (422).
+    form = text_of(client.get(link))
+    assert 'href="/#training"' in form and 'href="/portfolio/new"' not in form
+    assert 'action="/portfolio/new/certificate?back=home"' in form
+    refused = client.post(link, data={"csrf_token": auth.token()})
+    assert refused.status_code == 422 and 'href="/#training"' in refused.text
     response = client.post(
         f"/portfolio/new/certificate?course={item.id}",
         data={

@@ -242,6 +242,9 @@ def new(kind: str):
         evidence=None,
         competence=competence,
         findings=findings,
+        # From a course's row on the home page: back there. One known value, never an address.
+        back="home" if request.args.get("back") == "home" else None,
+        back_url=url_for("home.index", _anchor="training") if request.args.get("back") == "home" else None,
         **_suggestions_for(entry, request.form if form.is_submitted() else _shown_values(form), ticked.ids()),
     )
 
