@@ -58,8 +58,9 @@ def _navigation(roles: frozenset[Role], endpoint: str) -> tuple[tuple[str, str, 
     """The header's navigation for someone with ``roles`` on the page ``endpoint``: each item's text, endpoint,
     whether it is the page's section, and whether it is the page itself."""
     visible = [item for item in NAV_ITEMS if item.roles is None or roles & item.roles]
-    # The section is the first item that names the page, else the item with the longest prefix that matches it.
-    named = next((item for item in visible if endpoint in item.also), None)
+    # The section is the last item that names the page (a manager who also supervises: Workers, the manager's,
+    # listed after Reviews), else the item with the longest prefix that matches it.
+    named = next((item for item in reversed(visible) if endpoint in item.also), None)
     matching = [item for item in visible if endpoint.startswith(item.prefix)]
     section = named or max(matching, key=lambda item: len(item.prefix), default=None)
     counts = {"review.queue": review_service.waiting_label(current_user)} if Role.SUPERVISOR in roles else {}

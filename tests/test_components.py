@@ -275,3 +275,7 @@ def test_someone_elses_progress_is_in_the_section_that_led_there_not_my_progress
     assert section(sam, f"/progress/workers/{wendy.id}") == ["Reviews"]
     assert section(sam, "/progress/") == ["My progress"]
     assert section(maya, f"/progress/workers/{wendy.id}") == ["Workers"]
+    # A manager who also supervises: the manager's Workers (found by a review).
+    mo = make_user(Role.MANAGER, Role.SUPERVISOR, name="Mo Manager")
+    assign(mo, wendy)
+    assert section(mo, f"/progress/workers/{wendy.id}") == ["Workers"]

@@ -1561,7 +1561,7 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
     auth.login_as(manager)
     page = text_of(client.get(f"/progress/workers/{sew.id}"))
     assert "Meeting the Senior Engagement Worker profile" in page
-    assert "Not ready yet 0 competences to meet, 5 requirements to verify." in words(page)
+    assert "Not ready yet 5 requirements to have verified." in words(page)
     table = page.split('class="nhsuk-table requirements-table"', 1)[1].split("</table>", 1)[0]
     rows = [words(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody", 1)[1], re.S)]
     assert rows == [f"{statement} Not verified Verify {statement}" for statement in SFH_REQUIREMENTS]

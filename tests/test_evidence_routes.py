@@ -1715,6 +1715,17 @@ def test_my_portfolio_says_how_many_competences_a_sign_off_accepted_when_not_all
     rows = {row[0]: row for row in table_rows(text_of(client.get("/portfolio/", headers=headers)), "evidence-table")}
     assert rows[f"Partly accepted {partly.kind.label}"][-1] == "3 2 accepted"
     assert rows[f"All accepted {partly.kind.label}"][-1] == "2"
+    # Counted as the links are, whatever framework the worker is on now (found by a review: a worker moved to
+    # another framework read "2 / 0 accepted").
+    moved = tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    worker.tier_id, worker.framework_id = moved.id, moved.framework_id
+    db.session.commit()
+    rows = {
+        row[0]: row
+        for row in table_rows(text_of(client.get("/portfolio/?q=accepted", headers=headers)), "evidence-table")
+    }
+    assert rows[f"Partly accepted {partly.kind.label}"][-1] == "3 2 accepted"
+    assert rows[f"All accepted {partly.kind.label}"][-1] == "2"
 
 
 def test_the_map_counts_a_supervision_note_as_a_note_not_a_draft(client, auth, worker, supervisor):

@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 
 from portfolio.extensions import db
 from portfolio.frameworks import service
-from portfolio.models import Competence, CompetenceGroup, Requirement, Role, Section
+from portfolio.models import Competence, CompetenceGroup, Requirement, Role, Section, User
 from tests.factories import competence, link_draft, make_user, tier
 from tests.pages import status_line, text_of, words
 
@@ -316,9 +316,9 @@ def test_the_locality_form_says_whose_progress_it_changes_before_saving(client, 
     assert "</html>" in page
     warning = words(page.split('id="who-it-changes">', 1)[1].split("</div>", 1)[0])
     assert warning == (
-        f"Important: This changes every {framework.short_title}’s progress 2 workers on this profile will have it to"
-        " meet as soon as you save it: each one’s progress counts one competence more, and anyone who was ready for"
-        " promotion is not until it is met."
+        "Important: This changes the progress of everyone on this profile 2 workers on this profile will have it to"
+        " meet as soon as you save it, so their progress counts one competence more; anyone ready for promotion is"
+        " not ready until it is met."
     )
     refused = client.post(add_url(framework), data={"csrf_token": auth.token(add_url(framework))}, headers=headers)
     assert refused.status_code == 422 and 'id="who-it-changes"' in refused.text
@@ -326,6 +326,17 @@ def test_the_locality_form_says_whose_progress_it_changes_before_saving(client, 
     page = text_of(client.get(f"/frameworks/{framework.id}/locality/{competence.id}/edit", headers=headers))
     assert "2 workers on this profile read the changed words at once" in words(page)
     assert "the 2 workers on it no longer have it to meet" in words(page)
+    # One, and none: said as such (found by a review: "the 1 worker on it no longer have it").
+    db.session.execute(update(User).where(User.name == "Sol 1").values(active=False))
+    db.session.commit()
+    page = words(text_of(client.get(f"/frameworks/{framework.id}/locality/{competence.id}/edit", headers=headers)))
+    assert "1 worker on this profile reads the changed words" in page
+    assert "the 1 worker on it no longer has it to meet" in page
+    db.session.execute(update(User).where(User.name == "Sol 0").values(active=False))
+    db.session.commit()
+    page = words(text_of(client.get(add_url(framework), headers=headers)))
+    assert "No worker is on this profile yet: whoever joins it will have this competence to meet." in page
+    assert "Important:" not in page
 
 
 def test_manager_edits_a_locality_competence(client, manager, auth, frameworks):

@@ -835,17 +835,20 @@ def test_deactivating_a_supervisor_names_who_would_be_left_without_one(
     wendy = make_user(Role.WORKER, email="wendy@example.org", name="Wendy Worker", tier=link_worker_tier)
     sol = make_user(Role.WORKER, email="sol@example.org", name="Sol Worker", tier=link_worker_tier)
     cleo = make_user(Role.SUPERVISOR, email="cleo@example.org", name="Cleo Colleague")
+    pip = make_user(Role.WORKER, email="pip@example.org", name="Pip Worker", tier=link_worker_tier)
     assign(sam, wendy)
     assign(sam, sol, TODAY + timedelta(days=7))  # from next week: ends too (removed)
     assign(cleo, sol)
+    assign(sam, pip)
+    assign(cleo, pip, TODAY + timedelta(days=14))  # nobody else until then (found by a review)
     auth.login_as(manager)
     page = client.get(f"/people/{sam.id}/deactivate", headers=headers).text
     assert "</html>" in page
     part = words(page.split('id="supervisees">', 1)[1].split("</ul>", 1)[0])
     assert part == (
-        "Who Sam Supervisor supervises Their supervision of 2 workers ends; 1 of them will have no supervisor, so"
-        " their items and promotion requests wait until you assign someone . Sol Worker Wendy Worker : no other"
-        " supervisor"
+        "Who Sam Supervisor supervises Their supervision of 3 workers ends; 2 of them will have no supervisor, so"
+        f" their items and promotion requests wait until you assign someone . Pip Worker : no other supervisor until"
+        f" {long_date(TODAY + timedelta(days=14))} Sol Worker Wendy Worker : no other supervisor"
     )
     assert f'href="/people/{wendy.id}"' in page and 'href="/supervision/"' in page
     # Someone who supervises nobody: nothing to say.

@@ -155,7 +155,7 @@ def test_the_progress_page_shows_tiers_areas_chart_requirements_and_documents(cl
     assert "Link Worker Competency Framework" in page
     assert "Current tier: Link Worker" in words(page)
     assert "Next tier: Link Worker Coach" in words(page)
-    assert "Not ready yet 66 competences to meet, 1 requirement to verify." in words(page)
+    assert "Not ready yet 66 competences to meet, 1 requirement to have verified." in words(page)
     assert 'href="/progress/missing"' in page
     # Met / total per tier as headings, per area in tables, and as a chart with the numbers written.
     for heading in (
@@ -221,7 +221,7 @@ def test_a_lapsed_dbs_shows_as_lapsed_on_the_workers_page_and_in_the_overview(cl
 
     auth.login_as(worker)
     page = text_of(client.get("/progress/"))
-    assert "Not ready yet 0 competences to meet, 1 requirement to verify." in words(page)
+    assert "Not ready yet 1 requirement to have verified." in words(page)
     row = next(
         r for r in page.split('class="nhsuk-table requirements-table"', 1)[1].split("<tr")[1:] if statement in r
     ).split("</tr>")[0]
@@ -683,7 +683,7 @@ def test_whoever_decides_or_recommends_sees_the_workers_training(client, auth, p
         page = text_of(client.get(f"/progress/workers/{worker.id}", headers=headers))
         assert "</html>" in page
         summary = words(page.split('id="training-summary">', 1)[1].split("</p>", 1)[0])
-        assert summary == "Training Wren Worker’s tier needs: 2 missing, 1 valid. See each course ."
+        assert summary == "Training Wren Worker’s tier needs: 2 missing; 1 valid. See each course ."
         assert page.index('id="training-summary"') < page.index('id="training"')
         assert [row[:2] for row in table_rows(page, "my-training")] == [
             ["Safeguarding adults", "Missing"],

@@ -215,6 +215,7 @@ def test_two_tabs_removing_a_certificates_two_files_leave_it_one(app, server, tw
             pages = [FileStorage(io.BytesIO(factories.PDF), filename=f"page-{n}.pdf") for n in (1, 2)]
             evidence = evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, pages)
             evidence_id, file_ids = evidence.id, [f.id for f in evidence.files]
+            stored_names = [f.stored_name for f in evidence.files]
         path = f"/portfolio/{evidence_id}/edit"
         forms = [first_tab.get(path), second_tab.get(path)]
         assert [page.status for page in forms] == [200, 200], [page.describe() for page in forms]
@@ -247,5 +248,6 @@ def test_two_tabs_removing_a_certificates_two_files_leave_it_one(app, server, tw
         kept_by = file_ids.index(left[0].id)  # the refused tab's file stayed
         assert answers[kept_by].status == 422, described
         assert (upload_folder(app) / left[0].stored_name).exists(), described
+        assert not (upload_folder(app) / stored_names[1 - kept_by]).exists(), described  # the winner's file went
 
     rounds.assert_enough()

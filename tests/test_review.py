@@ -893,9 +893,7 @@ def test_sign_off_needs_at_least_one_accepted(client, auth, frameworks):
 
 
 @pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
-def test_many_competences_left_unchosen_are_one_line_of_the_summary_pointing_to_accept_all(
-    client, auth, frameworks, headers
-):
+def test_many_competences_left_unchosen_are_one_line_of_the_summary(client, auth, frameworks, headers):
     """Found by a helper: signing off an item linked to 68 competences with none chosen listed 68 lines of the same
     words, and never the "Accept all" button just above. Each row still says it next to its radios."""
     refs = ("PS-LW-01", "PS-LW-02", "PS-LW-03", "PS-LW-04", "PS-LW-05")
@@ -910,9 +908,10 @@ def test_many_competences_left_unchosen_are_one_line_of_the_summary_pointing_to_
     page = text_of(response)
     assert "</html>" in page
     [(summed_up, first_href), (not_explained, second_href)] = summary_links(page).items()
+    # Not "Accept all" while one is "Not accepted": it would tick Accepted over it (found by a review).
     assert (summed_up, first_href) == (
-        "Choose accepted or not accepted for each of the 4 competences not chosen yet, or accept them all",
-        "accept-all",
+        "Choose accepted or not accepted for each of the 4 competences not chosen yet",
+        f"competence-{competence(refs[1]).id}-accepted",
     )
     # Any other problem still names its competence.
     assert not_explained.startswith(f"Explain why this competence is not accepted: {s.first.statement[:30]}")
@@ -920,6 +919,13 @@ def test_many_competences_left_unchosen_are_one_line_of_the_summary_pointing_to_
     assert 'id="accept-all"' in page
     for ref in refs[1:]:
         assert error_next_to(page, f"competence-{competence(ref).id}") == "Error: Choose accepted or not accepted"
+    assert row_counts() == before
+    # None chosen at all: "Accept all" can undo nothing, and the summary points to it.
+    response = post_decision(client, auth, s.submission, unchosen, outcome="signed-off", headers=headers)
+    assert response.status_code == 422
+    assert summary_links(text_of(response)) == {
+        "Choose accepted or not accepted for each of the 5 competences, or accept them all": "accept-all"
+    }
     assert row_counts() == before
 
 
@@ -1318,7 +1324,8 @@ def test_an_item_changed_after_its_return_says_so_and_no_warning(client, auth, f
     since = words(page.split('id="since-returned">', 1)[1].split("</div>", 1)[0])
     assert since == f"Information: Changed since Sam Supervisor returned it on {long_date(TODAY)}."
     # A first submission, or one decided since, has nothing to compare.
-    assert 'id="since-returned"' not in text_of(client.get(f"/review/{s.submission.id}"))
+    first = client.get(f"/review/{s.submission.id}")
+    assert first.status_code == 200 and 'id="since-returned"' not in text_of(first)
     # A never-returned draft's check page has no warning.
     auth.login_as(s.worker)
     draft = evidence_service.create_evidence(

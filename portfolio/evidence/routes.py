@@ -478,10 +478,8 @@ def submit(evidence_id: int):
 def _returned_unchanged(evidence):
     """The decision that returned the item, if it has not changed since: sending it as it is asks for the same
     decision again (said before it is sent, not refused: the worker may have talked it through)."""
-    if evidence.status != EvidenceStatus.RETURNED:
-        return None
-    since = review.since_returned(review.history(evidence), review.content_hash(evidence))
-    return since.returned if since is not None and not since.changed else None
+    returned = review.returned_by(evidence)  # None unless the item stands returned (its history read only then)
+    return returned if returned is not None and returned.content_hash == review.content_hash(evidence) else None
 
 
 @bp.get("/<id:evidence_id>/files/<id:file_id>")

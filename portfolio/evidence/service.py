@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -1024,11 +1023,8 @@ def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
                 .group_by(EvidenceFile.evidence_id)
             ).all()
         )
-    signed_off = [e.id for e in page.items if e.status == EvidenceStatus.SIGNED_OFF]
-    accepted_counts = Counter(item for item, _ in rules.accepted_pairs(actor, signed_off)) if signed_off else {}
-    return PortfolioPage(
-        page.items, page.total, page.number, PAGE_SIZE, link_counts, file_counts, competence, dict(accepted_counts)
-    )
+    accepted = review.accepted_counts([e.id for e in page.items if e.status == EvidenceStatus.SIGNED_OFF])
+    return PortfolioPage(page.items, page.total, page.number, PAGE_SIZE, link_counts, file_counts, competence, accepted)
 
 
 # --- Reading: competences and the map ---------------------------------------------

@@ -712,10 +712,12 @@ def deactivate(actor: User, person: User) -> User:
 
 @dataclass(frozen=True)
 class Supervisee:
-    """A worker whose supervision by someone would end, and whether anyone else supervises them (now or later)."""
+    """A worker whose supervision by someone would end, and whether anyone else supervises them: today (``others``),
+    or from a later day (``others_from``)."""
 
     worker: User
     others: bool
+    others_from: date | None = None
 
 
 def supervisees_of(person: User) -> list[Supervisee]:
@@ -731,16 +733,25 @@ def supervisees_of(person: User) -> list[Supervisee]:
     ).all()
     if not workers:
         return []
-    covered = set(
-        db.session.scalars(
-            select(SupervisionAssignment.worker_id).where(
+    starts = dict(
+        db.session.execute(
+            select(SupervisionAssignment.worker_id, func.min(SupervisionAssignment.starts_on))
+            .where(
                 SupervisionAssignment.worker_id.in_([w.id for w in workers]),
                 SupervisionAssignment.supervisor_id != person.id,
                 supervision.not_ended_before(today),
             )
-        )
+            .group_by(SupervisionAssignment.worker_id)
+        ).all()
     )
-    return [Supervisee(w, w.id in covered) for w in workers]
+    supervisees = []
+    for worker in workers:
+        start = starts.get(worker.id)  # someone else's earliest assignment that has not ended
+        later = start is not None and start > today
+        supervisees.append(
+            Supervisee(worker, others=start is not None and not later, others_from=start if later else None)
+        )
+    return supervisees
 
 
 def supervises_actor(actor: User, person: User) -> bool:

@@ -841,6 +841,24 @@ def since_returned(entries: list[HistoryEntry], content: str) -> SinceReturned |
     return SinceReturned(last, changed=last.content_hash != content) if last is not None else None
 
 
+def accepted_counts(evidence_ids: list[int]) -> dict[int, int]:
+    """For each signed-off item among ``evidence_ids``, how many of its linked competences its sign-off accepted
+    (one query): a list beside the number linked, so counted as the links are, whatever framework they are in."""
+    if not evidence_ids:
+        return {}
+    statement = (
+        select(Decision.evidence_id, func.count())
+        .join(CompetenceDecision, CompetenceDecision.decision_id == Decision.id)
+        .where(
+            Decision.evidence_id.in_(evidence_ids),
+            Decision.outcome == DecisionOutcome.SIGNED_OFF,
+            CompetenceDecision.accepted.is_(True),
+        )
+        .group_by(Decision.evidence_id)
+    )
+    return {evidence_id: n for evidence_id, n in db.session.execute(statement)}
+
+
 def signed_off_outcomes(evidence: Evidence, entries: list[HistoryEntry]) -> dict[int, CompetenceDecision]:
     """Each linked competence's outcome in the decision that signed the item off (accepted, or not and why), by
     competence id; nothing unless it stands signed off. ``entries``: the item's :func:`history`."""

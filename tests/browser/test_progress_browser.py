@@ -199,7 +199,7 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     readiness = page.locator(".readiness")
     expect(readiness).to_contain_text("Next tier: Link Worker Coach")
     expect(readiness.locator(".nhsuk-tag")).to_have_text("Not ready yet")
-    expect(readiness).to_contain_text("1 competence to meet, 1 requirement to verify.")
+    expect(readiness).to_contain_text("1 competence to meet, 1 requirement to have verified.")
     chart = page.get_by_role("figure", name="Competences met, by tier")
     expect(chart).to_have_count(1)
     expect(chart_value(chart, "Link Worker")).to_have_text(f"{lw_total} of {lw_total} met")
