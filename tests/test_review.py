@@ -672,7 +672,9 @@ def test_accept_all_without_javascript_keeps_what_was_typed_and_sign_off_saves_i
     typed = {
         "csrf_token": auth.token("/"),
         "comment": "Thank you, a clear account",
-        "decisions-0-accepted": "not-accepted",  # a choice made before: accepting all ticks it Accepted too
+        # A choice made before stays (found by two helpers: accepting all ticked Accepted over it).
+        "decisions-0-accepted": "not-accepted",
+        "decisions-0-comment": "No plan is described",
         "decisions-1-comment": "Strong on the first part",
         "accept": "all",
     }
@@ -682,12 +684,16 @@ def test_accept_all_without_javascript_keeps_what_was_typed_and_sign_off_saves_i
     page = response.get_data(as_text=True)
     assert "<html" in page
     form = decision_controls(page)
-    for competence_id in rows:
+    for competence_id in rows[1:]:
         assert re.search(rf'id="competence-{competence_id}-accepted"[^>]*checked', form)
-    assert not re.search(r'value="not-accepted"[^>]*checked', form)
+    assert re.search(rf'id="competence-{rows[0]}-not-accepted"[^>]*checked', form)
+    assert not re.search(rf'id="competence-{rows[0]}-accepted"[^>]*checked', form)
     assert re.search(r'<textarea[^>]*name="comment"[^>]*>Thank you, a clear account</textarea>', form)
     assert re.search(rf'<textarea[^>]*id="reason-{rows[1]}"[^>]*>Strong on the first part</textarea>', form)
-    assert "All 3 competences marked Accepted. Nothing is decided until you sign off." in words(form)
+    assert (
+        "Every competence you had not chosen is marked Accepted; any you chose stay as they were. Nothing is decided"
+        " until you sign off." in words(form)
+    )
     assert "nhsuk-error-summary" not in page
     assert row_counts() == before  # nothing is decided until Sign off
     assert reload(s.evidence).status == EvidenceStatus.SUBMITTED
@@ -699,7 +705,7 @@ def test_accept_all_without_javascript_keeps_what_was_typed_and_sign_off_saves_i
     assert decision.outcome == DecisionOutcome.SIGNED_OFF
     assert decision.comment == "Thank you, a clear account"
     assert sorted((o.competence_id, o.accepted, o.comment) for o in decision.outcomes) == sorted(
-        [(rows[0], True, ""), (rows[1], True, "Strong on the first part"), (rows[2], True, "")]
+        [(rows[0], False, "No plan is described"), (rows[1], True, "Strong on the first part"), (rows[2], True, "")]
     )
     assert reload(s.evidence).status == EvidenceStatus.SIGNED_OFF
 

@@ -67,7 +67,9 @@ def _decision_form(evidence, carried_over: set[int]) -> DecisionForm:
     formdata = request.form.copy()
     for row in range(len(evidence.links)):
         formdata.setdefault(service.decision_field(row, "comment"), "")
-        if _accepting_all():  # every choice ticked; the comments typed are posted, and so kept
+        # "Accept all" ticks Accepted where nothing is chosen yet: never over a "Not accepted" the supervisor chose
+        # (found by two helpers: it signed off a competence rejected a moment before). The comments are kept.
+        if _accepting_all() and not formdata.get(service.decision_field(row, "accepted")):
             formdata[service.decision_field(row, "accepted")] = "accepted"
     return DecisionForm(formdata=formdata)
 

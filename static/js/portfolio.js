@@ -24,7 +24,7 @@ document.addEventListener('htmx:beforeHistoryUpdate', function (event) {
 });
 
 // "Accept all" on a decision (templates/review/decide.html) is a button of the decision form, so that with
-// JavaScript off it sends what was typed and the form comes back with every choice ticked and the typing kept.
+// JavaScript off it sends what was typed and the form comes back with every choice left ticked and the typing kept.
 // With JavaScript it ticks them in place, so what the supervisor has typed and any choice made stay as they are
 // until they sign off, without a request. Listened to before htmx's boost sees the click. Screen readers hear what
 // changed.
@@ -36,13 +36,18 @@ document.addEventListener('click', function (event) {
   }
   event.preventDefault();
   event.stopPropagation();
-  var choices = form.querySelectorAll('input[type="radio"][value="accepted"]');
-  choices.forEach(function (radio) {
-    radio.checked = true;
+  // Only where nothing is chosen yet, as the server does without JavaScript (review/routes.py): never over a
+  // "Not accepted" the supervisor chose.
+  var ticked = 0;
+  form.querySelectorAll('input[type="radio"][value="accepted"]').forEach(function (radio) {
+    if (!form.querySelector('input[type="radio"][name="' + radio.name + '"]:checked')) {
+      radio.checked = true;
+      ticked += 1;
+    }
   });
   var said = form.querySelector('[data-accept-all-status]');
   if (said) {
-    said.textContent = 'All ' + choices.length + ' competences marked Accepted. Nothing is decided until you sign off.';
+    said.textContent = ticked ? said.getAttribute('data-message') : said.getAttribute('data-nothing-left');
   }
 }, true);
 

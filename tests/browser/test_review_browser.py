@@ -240,7 +240,9 @@ def test_accept_all_keeps_what_the_supervisor_typed(app, page, frameworks):
     page.get_by_role("button", name="Accept all 2 competences").click()
 
     expect(page.locator("input[value=accepted]:checked")).to_have_count(2)
-    expect(page.get_by_role("status").filter(has_text="All 2 competences marked Accepted")).to_have_count(1)
+    expect(
+        page.get_by_role("status").filter(has_text="Every competence you had not chosen is marked Accepted")
+    ).to_have_count(1)
     expect(page.locator(f"#reason-{second.id}")).to_have_value("Strong on the first part")
     expect(page.get_by_label("Comment for the worker")).to_have_value("Thank you, a clear account")
     assert requests == []
@@ -255,6 +257,23 @@ def test_accept_all_keeps_what_the_supervisor_typed(app, page, frameworks):
     }
 
 
+def test_accept_all_with_javascript_leaves_a_not_accepted_choice_as_it_is(app, page, frameworks):
+    """Found by two helpers: "Accept all" ticked Accepted over a competence just marked "Not accepted", and the
+    sign-off recorded it accepted. It ticks only those not chosen yet, in place as without JavaScript."""
+    worker, supervisor = _worker_and_supervisor()
+    first, second = _two_competences(worker)
+    submission = _submitted(app, worker, "Walking group", [first, second])
+    sign_in(page, "supervisor@example.org", PASSWORD)
+    page.goto(f"/review/{submission.id}")
+    page.locator(f"#competence-{first.id}-not-accepted").check()
+    page.get_by_role("button", name="Accept all 2 competences").click()
+    expect(page.locator(f"#competence-{first.id}-not-accepted")).to_be_checked()
+    expect(page.locator(f"#competence-{second.id}-accepted")).to_be_checked()
+    page.get_by_role("button", name="Accept all 2 competences").click()  # nothing left to tick: it says so
+    expect(page.get_by_role("status").filter(has_text="Every competence is chosen already")).to_have_count(1)
+    expect(page.locator(f"#competence-{first.id}-not-accepted")).to_be_checked()
+
+
 def test_accept_all_with_javascript_off_keeps_what_the_supervisor_typed(app, browser, live_server, frameworks):
     """Without JavaScript the button sends the form: it comes back with every choice ticked and the typing kept.
     Enter in a choice still signs off (the form's first button), never accepts all."""
@@ -267,13 +286,16 @@ def test_accept_all_with_javascript_off_keeps_what_the_supervisor_typed(app, bro
         sign_in(page, "supervisor@example.org", PASSWORD)
         page.goto(f"/review/{submission.id}")
         page.locator(f"#competence-{first.id}-not-accepted").check()
+        page.locator(f"#reason-{first.id}").fill("No plan is described")
         page.locator(f"#reason-{second.id}").fill("Strong on the first part")
         page.get_by_label("Comment for the worker").fill("Thank you, a clear account")
 
         page.get_by_role("button", name="Accept all 2 competences").click()
 
         page.wait_for_url(f"**/review/{submission.id}#decision-form")
-        expect(page.locator("input[value=accepted]:checked")).to_have_count(2)
+        # The one left unchosen is ticked; the "Not accepted" chosen stays (found by two helpers).
+        expect(page.locator("input[value=accepted]:checked")).to_have_count(1)
+        expect(page.locator(f"#competence-{first.id}-not-accepted")).to_be_checked()
         expect(page.locator(f"#reason-{second.id}")).to_have_value("Strong on the first part")
         expect(page.get_by_label("Comment for the worker")).to_have_value("Thank you, a clear account")
         assert db.session.scalar(select(Decision).where(Decision.submission_id == submission.id)) is None
@@ -286,7 +308,7 @@ def test_accept_all_with_javascript_off_keeps_what_the_supervisor_typed(app, bro
     assert decision.outcome == DecisionOutcome.SIGNED_OFF
     assert decision.comment == "Thank you, a clear account"
     assert {(o.competence_id, o.accepted, o.comment) for o in decision.outcomes} == {
-        (first.id, True, ""),
+        (first.id, False, "No plan is described"),
         (second.id, True, "Strong on the first part"),
     }
 
