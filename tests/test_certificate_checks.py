@@ -1142,9 +1142,13 @@ def test_a_new_catalogue_certificate_says_it_will_be_checked_and_the_home_links_
         "Training certificate saved: it counts towards your training once a supervisor or manager has checked it"
         in text_of(client.get(response.headers["Location"]))
     )
-    # Uploaded, not checked: nothing to add for the course until it lapses.
-    table = my_training(text_of(client.get("/")))
+    # Uploaded, not checked: nothing to add for the course until it lapses; its title opens the certificate (found
+    # by a helper: a wrong file could only be found through My portfolio).
+    home = text_of(client.get("/"))
+    table = my_training(home)
     assert "Uploaded, not checked" in table and "Add a certificate" not in table
+    added = db.session.scalar(select(Evidence).where(Evidence.training_item_id == item.id))
+    assert f'<a href="/portfolio/{added.id}">Safeguarding adults</a>' in home
 
 
 def test_the_check_and_send_page_names_each_change_link_as_written(client, auth, worker):

@@ -951,7 +951,8 @@ def test_removing_a_certificates_only_file_without_a_new_one_is_refused_and_writ
     assert stored.title == "Safeguarding adults level 2"
     assert [f.id for f in stored.files] == [only.id]
     assert files_on_disk(app) == before
-    # Nor with a new file that is refused: both problems are said.
+    # Nor with a new file that is refused: what is wrong with it is said, not "choose the new file" (found by a
+    # helper: one was chosen).
     with pytest.raises(FieldError) as error:
         service.update_evidence(
             worker,
@@ -960,7 +961,7 @@ def test_removing_a_certificates_only_file_without_a_new_one_is_refused_and_writ
             [upload(b"<html><script>x</script></html>", "right.pdf")],
             today=PINNED_TODAY,
         )
-    assert set(error.value.by_field()) == {"files", "remove_file_ids"}
+    assert set(error.value.by_field()) == {"files"}
     assert [f.id for f in reload(evidence).files] == [only.id]
     assert files_on_disk(app) == before
 

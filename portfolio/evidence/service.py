@@ -605,7 +605,9 @@ def _checked_update(
     if values:  # read as typed: identifying details are looked for once the values are good
         _refuse_identifying(kind, values, rows, today, problems)
     staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), []) if stage_files else []
-    if stage_files:  # unread, the new files cannot be counted (and are chosen again anyway)
+    # Unread (or refused: "choose the new file as well" would be wrong when one was chosen), the new files cannot be
+    # counted; they are chosen again anyway.
+    if stage_files and "files" not in problems.errors:
         problems.check(lambda: _check_files_left(evidence, data.remove_file_ids, len(staged)), None)
     if problems.errors:
         for item in staged:
