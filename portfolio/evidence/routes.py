@@ -233,6 +233,8 @@ def new(kind: str):
                     return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
                 flash(_saved_message(entry, evidence), "success")
                 return redirect(url_for(".links", evidence_id=evidence.id), code=303)
+    # From a course's row on the home page: back there. One known value, never an address.
+    from_home = request.args.get("back") == "home"
     return render(
         "evidence/form.html",
         status=422 if form.errors or ticked.errors else 200,
@@ -242,9 +244,8 @@ def new(kind: str):
         evidence=None,
         competence=competence,
         findings=findings,
-        # From a course's row on the home page: back there. One known value, never an address.
-        back="home" if request.args.get("back") == "home" else None,
-        back_url=url_for("home.index", _anchor="training") if request.args.get("back") == "home" else None,
+        back="home" if from_home else None,
+        back_url=url_for("home.index", _anchor="training") if from_home else None,
         **_suggestions_for(entry, request.form if form.is_submitted() else _shown_values(form), ticked.ids()),
     )
 

@@ -827,8 +827,8 @@ def fine_when_returned(entries: list[HistoryEntry]) -> set[int]:
 
 @dataclass(frozen=True)
 class SinceReturned:
-    """Whether an item changed after it was last returned: a supervisor asked to decide again on what they returned
-    is told, and so is the worker about to send it back unchanged."""
+    """Whether an item sent again changed after it was last returned: its supervisor, asked to decide again, is told.
+    (The worker's check page compares the item as it is with :func:`returned_by`'s decision: evidence/routes.py.)"""
 
     returned: Decision
     changed: bool
