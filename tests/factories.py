@@ -90,6 +90,13 @@ PDF = (
     b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"
     b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 )
+
+
+def pdf_page(label: str) -> bytes:
+    """A PDF whose content is its own (``PDF`` with a comment): an item holds one copy of the same content."""
+    return PDF + f"% {label}\n".encode()
+
+
 # Hashed once: argon2id is slow on purpose, and tests create many users.
 PASSWORD_HASH = hash_password(PASSWORD)
 _numbers = itertools.count(1)

@@ -34,6 +34,7 @@ from tests.factories import (
     course,
     make_user,
     make_worker_supervisor,
+    pdf_page,
     send_for_review,
     tier,
 )
@@ -77,7 +78,10 @@ def changed_certificate(worker: User, cert: Evidence, item, files=(), **changes)
         "provider": "NHS e-learning",
         "training_item_id": item.id,
     } | changes
-    return evidence_service.update_evidence(worker, reload(cert), evidence_service.EvidenceInput(**values), list(files))
+    saved = evidence_service.update_evidence(
+        worker, reload(cert), evidence_service.EvidenceInput(**values), list(files)
+    )
+    return saved.evidence
 
 
 def course_status(worker: User, item) -> TrainingStatus:
@@ -837,7 +841,9 @@ def test_a_file_added_or_removed_puts_a_sent_back_certificate_back_and_outdates_
     assert [c.id for c in training.certificates_to_check(supervisor).shown] == [cert.id]
 
     seen = training.version_of(reload(cert))  # the checker's page, drawn now
-    readable = FileStorage(io.BytesIO(PDF), filename="page-2-rescanned.pdf", content_type="application/pdf")
+    readable = FileStorage(
+        io.BytesIO(pdf_page("rescanned")), filename="page-2-rescanned.pdf", content_type="application/pdf"
+    )
     changed_certificate(worker, cert, item, [readable])  # only a file added
     with pytest.raises(Conflict, match="changed after your page was shown"):
         training.send_back_certificate(supervisor, reload(cert), "Page two cannot be read", seen)

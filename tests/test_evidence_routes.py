@@ -47,6 +47,7 @@ from tests.factories import (
     make_user,
     meet,
     not_accept,
+    pdf_page,
     send_for_review,
     supervision_note,
     tier,
@@ -1407,7 +1408,7 @@ def test_edit_a_draft_through_the_routes(app, client, auth, worker):
         **date_fields("occurred_on", EVENT_DAY),
         **date_fields("expires_on", None),
         "cpd_hours": "",
-        "files": (io.BytesIO(PDF), "page-2.pdf"),
+        "files": (io.BytesIO(pdf_page("page two")), "page-2.pdf"),
     }
     response = post_form(client, auth, path, data)
     assert response.status_code == 303
@@ -1443,6 +1444,20 @@ def test_a_certificates_wrong_file_is_replaced_from_its_form_in_one_save(app, cl
     stored = reload(evidence)
     assert [f.original_name for f in stored.files] == ["right.pdf"]
     assert files_on_disk(app) == [stored.files[0].stored_name]
+
+
+def test_a_change_form_sent_twice_attaches_its_file_once_and_says_so(app, client, auth, worker):
+    """A retry of the same POST (the first answer lost on a bad connection) must not attach the file again."""
+    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("front.pdf", PDF)])
+    path = f"/portfolio/{evidence.id}/edit"
+    back = pdf_page("the back page")
+    for _ in range(2):
+        response = post_form(client, auth, path, certificate_change(files=(io.BytesIO(back), "back.pdf")))
+        assert response.status_code == 303
+    page = words(text_of(client.get(response.headers["Location"])))
+    assert "Changes saved; back.pdf already attached, not added again" in page
+    assert [f.original_name for f in reload(evidence).files] == ["front.pdf", "back.pdf"]
+    assert len(files_on_disk(app)) == 2
 
 
 @pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])

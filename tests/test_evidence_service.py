@@ -46,6 +46,7 @@ from tests.factories import (
     competences,
     course,
     make_user,
+    pdf_page,
     png_bytes,
     send_for_review,
     tier,
@@ -905,7 +906,7 @@ def test_update_changes_a_draft_and_adds_files(app, worker):
         worker,
         reload(evidence),
         certificate_input(title="Safeguarding adults level 3", cpd_hours=Decimal("6")),
-        [upload(PDF, "page2.pdf")],
+        [upload(pdf_page("two"), "page2.pdf")],
         today=PINNED_TODAY,
     )
     stored = reload(evidence)
@@ -913,6 +914,51 @@ def test_update_changes_a_draft_and_adds_files(app, worker):
     assert stored.cpd_hours == Decimal("6.00")
     assert [f.original_name for f in stored.files] == ["certificate.pdf", "page2.pdf"]
     assert len(files_on_disk(app)) == 2
+
+
+def test_a_change_sent_again_does_not_attach_its_file_twice(app, worker, supervisor):
+    """A retry of the same change (its answer lost) finds the file attached: nothing is added, and a checked
+    certificate keeps its check; two identical files in one change are attached once."""
+    from portfolio.training import service as training
+
+    item = course("Safeguarding adults", 36)
+    evidence = make_certificate(worker, training_item_id=item.id)
+    change = certificate_input(title="Safeguarding adults level 3", training_item_id=item.id)
+    first = service.update_evidence(worker, reload(evidence), change, [upload(pdf_page("two"), "page2.pdf")])
+    assert (first.removed, first.already_attached) == ([], [])
+    training.check_certificate(supervisor, reload(evidence))
+    disk = files_on_disk(app)
+
+    again = service.update_evidence(worker, reload(evidence), change, [upload(pdf_page("two"), "page2.pdf")])
+    assert again.already_attached == ["page2.pdf"]
+    stored = reload(evidence)
+    assert [f.original_name for f in stored.files] == ["certificate.pdf", "page2.pdf"]
+    assert stored.checked_at is not None  # nothing changed: the check stands
+    assert files_on_disk(app) == disk  # the second copy was not kept on disk either
+
+    # The same content under another name is the same file; two copies in one change are attached once.
+    twice = service.update_evidence(
+        worker,
+        reload(evidence),
+        change,
+        [upload(PDF, "copy.pdf"), upload(pdf_page("three"), "a.pdf"), upload(pdf_page("three"), "b.pdf")],
+    )
+    assert twice.already_attached == ["copy.pdf", "b.pdf"]
+    assert [f.original_name for f in reload(evidence).files] == ["certificate.pdf", "page2.pdf", "a.pdf"]
+    assert len(files_on_disk(app)) == 3
+
+
+def test_a_change_names_only_the_files_it_removed(app, worker):
+    """A file the form ticked but another tab removed first is not this change's to name."""
+    evidence = make_certificate(
+        worker, uploads=[upload(PDF, "a.pdf"), upload(pdf_page("two"), "b.pdf"), upload(pdf_page("three"), "c.pdf")]
+    )
+    a, b, _ = reload(evidence).files
+    form_saw = reload(evidence)
+    service.remove_file(worker, reload(evidence), db.session.get(EvidenceFile, a.id))  # the other tab
+    saved = service.update_evidence(worker, form_saw, certificate_input(remove_file_ids=[a.id, b.id]), [])
+    assert saved.removed == ["b.pdf"]
+    assert [f.original_name for f in reload(evidence).files] == ["c.pdf"]
 
 
 def test_a_change_replaces_a_certificates_only_file_in_one_step(app, worker):

@@ -29,7 +29,7 @@ from portfolio.models import (
 )
 from portfolio.review import service as review
 from tests import factories
-from tests.factories import EVENT_DAY, NHS_NUMBER, PDF, assign, competence, make_user, tier
+from tests.factories import EVENT_DAY, NHS_NUMBER, PDF, assign, competence, make_user, pdf_page, tier
 from tests.pages import error_next_to, reload, row_counts, summary_links, text_of, words
 
 HTMX = {"HX-Request": "true"}
@@ -176,7 +176,7 @@ def test_a_certificates_only_file_offers_a_replacement_not_a_removal_that_would_
         people.worker,
         reload(Evidence, item.id),
         EvidenceInput(title="Safeguarding adults level 2", provider="NHS Learning Hub", occurred_on=EVENT_DAY),
-        [FileStorage(stream=io.BytesIO(PDF), filename="certificate-2.pdf")],
+        [FileStorage(stream=io.BytesIO(pdf_page("second page")), filename="certificate-2.pdf")],
     )
     page = text_of(client.get(f"/portfolio/{item.id}"))
     assert all(f"/files/{f.id}/delete" in page for f in reload(Evidence, item.id).files)

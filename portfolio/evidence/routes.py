@@ -263,6 +263,16 @@ def _has_checkers_word(evidence) -> bool:
     return evidence.certificate_state in (CertificateState.CHECKED, CertificateState.SENT_BACK)
 
 
+def _change_saved(saved: service.SavedChange) -> str:
+    """The notice of a saved change, naming the files it removed and those the item already held."""
+    done = "Changes saved"
+    if saved.removed:
+        done += f"; removed {', '.join(saved.removed)}"
+    if saved.already_attached:
+        done += f"; {', '.join(saved.already_attached)} already attached, not added again"
+    return done
+
+
 def _after_change(done: str, decided: bool, evidence) -> str:
     """The notice of a change (``done``), saying when it cleared a certificate's check or sending back."""
     if decided and evidence.certificate_state == CertificateState.UNCHECKED:
@@ -388,14 +398,12 @@ def edit(evidence_id: int):
     back_url = url_for(".submit" if back else ".show", evidence_id=evidence.id)
     if form.validate_on_submit():
         decided = _has_checkers_word(evidence)
-        removing = [f.original_name for f in evidence.files if f.id in set(form.remove_file_ids.data or ())]
         try:
             saved = service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
         except FieldError as error:  # submitted meanwhile too: said next to the title, the changes still in the form
             findings = _show_error(form, error)
         else:
-            done = "Changes saved" + (f"; removed {', '.join(removing)}" if removing else "")
-            flash(_after_change(done, decided, saved), "success")
+            flash(_after_change(_change_saved(saved), decided, saved.evidence), "success")
             if request.form.get("action") == "send":  # check your answers, then send (as a new item)
                 return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
             return redirect(back_url, code=303)

@@ -643,6 +643,27 @@ def problems_of_update(
     return {}
 
 
+@dataclass(frozen=True)
+class SavedChange:
+    """What :func:`update_evidence` saved: the item, the names of the files it removed, and of those it did not add
+    because the item already holds the same file (a form sent twice, or one file chosen twice)."""
+
+    evidence: Evidence
+    removed: list[str]
+    already_attached: list[str]
+
+
+def _not_attached(staged: list[files.StagedFile], kept: Iterable[EvidenceFile]) -> list[files.StagedFile]:
+    """The uploads whose content the item does not already hold (after the first of two identical ones)."""
+    held = {f.sha256 for f in kept}
+    new = []
+    for item in staged:
+        if item.sha256 not in held:
+            held.add(item.sha256)
+            new.append(item)
+    return new
+
+
 def update_evidence(
     actor: User,
     evidence: Evidence,
@@ -650,9 +671,10 @@ def update_evidence(
     uploads: Iterable[FileStorage] = (),
     *,
     today: date | None = None,
-) -> Evidence:
+) -> SavedChange:
     """Change a draft or returned item; new files are added to its files, and those in ``data.remove_file_ids``
-    removed (in one transaction: a certificate's file is replaced in one step).
+    removed (in one transaction: a certificate's file is replaced in one step). A file the item already holds is
+    not added again: resending the form (a retry after a lost answer) does not attach its file twice.
 
     :raises FieldError: for any bad value or file, or an item that is not editable.
     """
@@ -686,7 +708,11 @@ def update_evidence(
             files.discard(item)
         raise
     removed = _files_to_remove(evidence, data.remove_file_ids)
-    if any(getattr(evidence, name) != value for name, value in values.items()) or staged or removed:
+    adding = _not_attached(staged, [f for f in evidence.files if f not in removed])  # read on the locked row
+    already_attached = [item for item in staged if item not in adding]
+    for item in already_attached:
+        files.discard(item)
+    if any(getattr(evidence, name) != value for name, value in values.items()) or adding or removed:
         # A checked certificate counts for compliance as it was checked: a changed one waits for a new check
         # (and one sent back goes back to the list to check).
         evidence.forget_check()
@@ -700,11 +726,12 @@ def update_evidence(
         evidence.actions = actions
     for stored in removed:
         evidence.files.remove(stored)  # delete-orphan: the row goes with the commit
-    evidence.files.extend(_file_rows(staged))
-    _commit_with_files(staged)
+    evidence.files.extend(_file_rows(adding))
+    removed_names = [stored.original_name for stored in removed]  # read before the commit expires them
+    _commit_with_files(adding)
     for stored in removed:  # after the commit: a failed change keeps its files
         files.delete_stored(stored.stored_name)
-    return evidence
+    return SavedChange(evidence, removed_names, [item.original_name for item in already_attached])
 
 
 def _confirmed_at(evidence: Evidence, is_private: bool, confirming: bool, already_confirmed: bool) -> datetime | None:
