@@ -308,6 +308,17 @@ class Tier(Model):
 
     framework: Mapped[Framework] = relationship(back_populates="tiers")
 
+    @staticmethod
+    def label_for(name: str, framework_short_title: str) -> str:
+        """How lists name a tier: alone when its name says its framework ("Link Worker Coach", not "Link Worker:
+        Link Worker Coach"), else with it ("Level 2 (Community Connectors)")."""
+        return name if framework_short_title in name else f"{name} ({framework_short_title})"
+
+    @property
+    def label(self) -> str:
+        """:meth:`label_for` this tier (its framework is one of a few rows, usually in the session already)."""
+        return self.label_for(self.name, self.framework.short_title)
+
     __table_args__ = (
         UniqueConstraint("framework_id", "slug"),
         UniqueConstraint("framework_id", "position"),

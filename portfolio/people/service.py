@@ -160,14 +160,14 @@ _PENDING = (Invitation.used_at.is_(None), Invitation.revoked_at.is_(None), User.
 
 
 def tier_choices() -> list[tuple[int, str]]:
-    """Every tier of the current frameworks, labelled with its framework."""
+    """Every tier of the current frameworks, as lists name them (``Tier.label_for``)."""
     tiers = db.session.execute(
         select(Tier.id, Tier.name, Framework.short_title)
         .join(Framework, Framework.id == Tier.framework_id)
         .where(Framework.is_current.is_(True))
         .order_by(Framework.short_title, Tier.position)
     )
-    return [(tier_id, f"{framework}: {name}") for tier_id, name, framework in tiers]
+    return [(tier_id, Tier.label_for(name, framework)) for tier_id, name, framework in tiers]
 
 
 def supervisor_choices() -> list[User]:
