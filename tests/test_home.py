@@ -311,7 +311,10 @@ def test_a_manager_home_says_what_needs_deciding(client, auth, frameworks, count
     with count_queries:
         page = text_of(client.get("/"))
     before = count_queries.count
-    assert "1 promotion request is waiting for your decision" in page
+    # A decision waits for a supervisor's recommendation (found by a helper: "waiting for your decision" before
+    # the manager could decide anything).
+    waiting = "1 promotion request is waiting for a supervisor’s recommendation before you decide"
+    assert items_of(page, "manager-next")[0] == waiting
     asked = f"Wendy Worker to Link Worker Coach, asked on {long_date(request.requested_at)}"
     assert items_of(page, "promotions") == [f"{asked} (no recommendation yet)"]
     # Which way each supervisor leaned, without opening the request (found by a helper); no query more.
@@ -325,6 +328,13 @@ def test_a_manager_home_says_what_needs_deciding(client, auth, frameworks, count
         f"{asked} (not yet recommended by Sam Supervisor; recommended by Sue Second)"
     ]
     assert count_queries.count == before, count_queries.statements
+    assert items_of(page, "manager-next")[0] == "1 promotion request is waiting for your decision"
+    walter_asks = promotion_request(walter)
+    page = text_of(client.get("/"))
+    assert items_of(page, "manager-next")[0] == (
+        "1 promotion request is waiting for your decision; 1 more is waiting for a supervisor’s recommendation"
+    )
+    progress_service.withdraw_request(walter, reload(walter_asks))
     assert items_of(page, "lapsed") == [
         f"Wendy Worker: {DBS} lapsed on {long_date(TODAY - timedelta(days=3))}",
         f"Walter Worker: Safeguarding adults lapsed on {long_date(TODAY - timedelta(days=1))}",
@@ -614,7 +624,7 @@ def test_the_counts_are_read_together_and_a_list_only_behind_a_count(client, aut
     assert items_of(page, "to-recommend") == [
         f"Wendy Worker asked to become Link Worker Coach on {long_date(request.requested_at)}"
     ]
-    assert "1 promotion request is waiting for your decision" in page
+    assert "1 promotion request is waiting for a supervisor’s recommendation before you decide" in page
     assert "2026 appraisal of Wendy Worker" in page
     # To recommend, to decide (with its recommendations), to sign.
     assert len(lists) == 3 and queries == nothing_to_do + 4, count_queries.statements

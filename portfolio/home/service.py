@@ -171,6 +171,16 @@ class ManagerHome:
     invitations: int = 0  # pending
     never_verified: int = 0  # workers with a requirement nobody has verified yet (a new starter's DBS check)
 
+    @property
+    def to_decide(self) -> int:
+        """The open requests a supervisor has recommended on: a decision waits for one (``progress.decide``)."""
+        return sum(1 for r in self.promotions if r.current_recommendations)
+
+    @property
+    def to_be_recommended(self) -> int:
+        """The open requests no supervisor has recommended on yet: not the manager's to decide so far."""
+        return len(self.promotions) - self.to_decide
+
 
 def manager_home(
     actor: User, counts: dict[str, Any] | None = None, courses: list[TrainingItem] | None = None

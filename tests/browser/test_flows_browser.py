@@ -108,5 +108,7 @@ def test_the_supervisors_and_the_managers_homes(page, world):
 
     page.context.clear_cookies()
     sign_in(page, "manager@example.org", PASSWORD)
-    expect(page.locator("#promotions-waiting")).to_contain_text("1 promotion request is waiting for your decision")
+    expect(page.locator("#promotions-waiting")).to_contain_text(
+        "1 promotion request is waiting for a supervisor’s recommendation before you decide"
+    )
     assert_accessible(page)
