@@ -1069,6 +1069,12 @@ def test_deciding_twice_is_refused(people, recommended):
         assert refused.value.message == (
             f"This request has already been decided: {manager.name} approved it on {long_date(TODAY)}"
         )
+    # The manager who decided it, from a stale second tab, is told it was them.
+    with pytest.raises(FieldError) as refused:
+        service.decide_promotion(
+            manager, db.session.get(PromotionRequest, recommended.id), approved=False, effective_on=None, reasons="No"
+        )
+    assert refused.value.message == f"This request has already been decided: You approved it on {long_date(TODAY)}"
     assert row_counts() == before
     assert count(TierChange) == 1
 

@@ -217,7 +217,12 @@ def decide(request_id: int):
         show_the_rest(
             form,
             service.problems_of_decision(
-                promotion, approved, form.effective_on.data, form.reasons.data, form.recommendations_seen.data or ""
+                promotion,
+                approved,
+                form.effective_on.data,
+                form.reasons.data,
+                form.recommendations_seen.data or "",
+                current_user,
             ),
         )
         return _progress_page(promotion.worker, status=422, decision_form=form)

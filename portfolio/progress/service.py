@@ -407,6 +407,7 @@ def problems_of_decision(
     effective_on: date | None,
     reasons: str | None,
     seen_recommendations: str | None = None,
+    actor: User | None = None,
 ) -> dict:
     """What :func:`decide_promotion` would refuse in what was typed, writing nothing (see
     :func:`problems_of_recommendation`)."""
@@ -415,13 +416,13 @@ def problems_of_decision(
     except FieldError as error:
         return error.by_field()
     return _problems_of(
-        request, "approved", lambda problems: _decision_input(problems, approved, effective_on, reasons)
+        request, "approved", lambda problems: _decision_input(problems, approved, effective_on, reasons), actor
     )
 
 
-def _problems_of(request: PromotionRequest, field: str, rules_of_the_form) -> dict[str, str]:
+def _problems_of(request: PromotionRequest, field: str, rules_of_the_form, actor: User | None = None) -> dict[str, str]:
     try:
-        _refuse_closed(request, field)
+        _refuse_closed(request, field, actor)
     except FieldError as error:
         return error.by_field()
     problems = Problems()
@@ -429,17 +430,16 @@ def _problems_of(request: PromotionRequest, field: str, rules_of_the_form) -> di
     return dict(problems.errors)
 
 
-def _refuse_closed(request: PromotionRequest, field: str) -> None:
+def _refuse_closed(request: PromotionRequest, field: str, actor: User | None = None) -> None:
     """A withdrawn or decided request is neither recommended on nor decided (nothing written). Asked as the page
     read it, before what was typed (that page may be old, and what was typed on it no longer matters), then again
-    on the locked row."""
+    on the locked row. ``actor``: who is deciding, told "you" when it was their own decision."""
     _refuse_withdrawn(request, field)
     decision = request.decision
     if decision is not None:
         # Who and how, read before the rollback: a manager whose second tab is stale learns what was decided.
-        done = (
-            f"{decision.manager.name} {'approved' if decision.approved else 'declined'} it on {long_date(decision.at)}"
-        )
+        who = "You" if actor is not None and decision.manager_id == actor.id else decision.manager.name
+        done = f"{who} {'approved' if decision.approved else 'declined'} it on {long_date(decision.at)}"
         db.session.rollback()
         raise FieldError(
             field,
@@ -647,7 +647,7 @@ def decide_promotion(
     """
     if not actor.has_role(Role.MANAGER):
         abort(403)
-    _refuse_closed(request, "approved")  # as the page read it: said before what was typed
+    _refuse_closed(request, "approved", actor)  # as the page read it: said before what was typed
     _refuse_changed_since_seen(request, seen_recommendations)
     problems = Problems()
     reasons = _decision_input(problems, approved, effective_on, reasons)
@@ -655,7 +655,7 @@ def decide_promotion(
     begin_write()
     request = lock_or_404(PromotionRequest, request.id)
     duties.refuse_own(actor, request.worker_id, OWN_PROMOTION)
-    _refuse_closed(request, "approved")  # again, on the locked row
+    _refuse_closed(request, "approved", actor)  # again, on the locked row
     current = request.current_recommendations
     if not current:
         db.session.rollback()
