@@ -101,9 +101,18 @@ def test_a_worker_who_met_every_competence_of_her_next_tier_is_told_her_next_ste
         "> Link Worker Coach: all 68 competences met . You are ready: ask for promotion on My progress."
     )
     assert 'href="/progress/#promotion"' in text_of(client.get("/"))
+    # Ready by the framework, with courses missing: she learns it here, not from whoever decides.
+    course("Safeguarding adults", 36)
+    certificate(worker, course("First aid", 36), TODAY - timedelta(days=10))
+    assert next_step() == (
+        "> Link Worker Coach: all 68 competences met . You are ready: ask for promotion on My progress. Whoever "
+        "recommends and decides also reads your training: 1 missing."
+    )
+    assert '<a href="#training">your training</a>' in text_of(client.get("/"))
     promotion_request(worker)
     assert next_step() == (
-        "> Link Worker Coach: all 68 competences met . Your request for promotion is waiting for a decision."
+        "> Link Worker Coach: all 68 competences met . Your request for promotion is waiting for a decision. "
+        "Whoever recommends and decides also reads your training: 1 missing."
     )
 
 
