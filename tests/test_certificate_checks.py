@@ -1228,6 +1228,36 @@ def test_a_certificate_sent_back_for_a_retired_course_offers_a_new_certificate_w
     assert 'href="/portfolio/new/certificate">add a new certificate</a>' in page
 
 
+def buttons(page: str) -> list[str]:
+    """The form's and page's buttons in order, each as its words, "(main)" after the main one."""
+    found = re.findall(r'<(?:button|a)\b[^>]*class="nhsuk-button([^"]*)"[^>]*>(.*?)</(?:button|a)>', page, re.S)
+    return [words(text) + ("" if "secondary" in classes else " (main)") for classes, text in found]
+
+
+def test_a_certificate_is_saved_first_and_sent_for_review_only_for_its_competences(client, auth, worker):
+    """Found by a helper: "Save and send for review" was the main button of a certificate, whose check is apart
+    (from a checker's home), and its page offered "Submit for review" with nothing linked to send."""
+    item = course("Safeguarding adults", 36)
+    auth.login_as(worker)
+    assert buttons(text_of(client.get("/portfolio/new/certificate")))[-2:] == [
+        "Save the certificate (main)",
+        "Save and send for review",
+    ]
+    assert buttons(text_of(client.get("/portfolio/new/reflection")))[-2:] == [
+        "Save and send for review (main)",
+        "Save as draft",
+    ]
+    cert = uploaded(worker, item)
+    assert buttons(text_of(client.get(f"/portfolio/{cert.id}"))) == ["Link competences", "Change"]
+    db.session.add(EvidenceLink(evidence_id=cert.id, competence_id=competence("PS-LW-01").id))
+    db.session.commit()
+    assert buttons(text_of(client.get(f"/portfolio/{cert.id}"))) == [
+        "Link competences",
+        "Change",
+        "Submit for review",
+    ]
+
+
 def test_a_certificate_linked_to_nothing_is_saved_not_sent_for_review_from_its_form(client, auth, worker, supervisor):
     """Found by a helper: the form of a sent-back certificate linked to no competence offered "Save and send for
     review" first, which led to a page saying there was nothing to send."""

@@ -65,6 +65,11 @@ class Kind:
     has_actions: bool = False
     #: The supervisor it names confirms it as an accurate record (a supervision note).
     supervisor_confirms: bool = False
+    #: What its form's button for saving it without sending it for review says.
+    save_label: str = "Save as draft"
+    #: Checked on its own (a certificate, for compliance, from a checker's home): saving is its main step, and
+    #: sending it for review is only for the competences it may show as well.
+    checked_apart: bool = False
     #: The message when it is saved without a file; None when files are optional.
     file_required: str | None = None
     #: Why its last file cannot be removed (each page adds what to do instead); None when it may have none.

@@ -81,6 +81,8 @@ KIND: Kind = Kind(
     export_columns=("provider", "expires_on", "cpd_hours"),
     file_required="Select the certificate file",
     last_file="A training certificate needs its certificate file",
+    save_label="Save the certificate",
+    checked_apart=True,
     clean=clean,
     edit_values=lambda evidence: {"training_item_id": evidence.training_item_id or 0},
 )

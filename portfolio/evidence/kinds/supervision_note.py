@@ -71,6 +71,7 @@ KIND: Kind = Kind(
     date_label="Date of the session",
     has_actions=True,
     supervisor_confirms=True,
+    save_label="Save the note",
     prepare=prepare,
     clean=clean,
     edit_values=_edit_values,
