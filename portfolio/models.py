@@ -526,6 +526,9 @@ class Evidence(Model):
     sent_back_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     sent_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_back_reason: Mapped[str | None] = mapped_column(Text)
+    # What the checker said when they last sent it back, kept once the worker changed it (forget_check) until it is
+    # checked: the next checker reads what was wrong.
+    earlier_sent_back_reason: Mapped[str | None] = mapped_column(Text)
     # Supervision notes.
     supervisor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Feedback.
@@ -641,6 +644,8 @@ class Evidence(Model):
         page drawn before is then out of date (training.service.version_of).
         """
         self.checked_by_id, self.checked_at = None, None
+        if self.sent_back_reason:
+            self.earlier_sent_back_reason = self.sent_back_reason
         self.sent_back_by_id, self.sent_back_at, self.sent_back_reason = None, None, None
         self.updated_at = utcnow()
 

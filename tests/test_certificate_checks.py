@@ -579,6 +579,7 @@ def test_changing_a_certificate_sent_back_puts_it_back_in_the_list_and_a_newer_o
     changed_certificate(worker, cert, item, provider="NHS e-learning (the right one)")
     stored = reload(cert)
     assert (stored.sent_back_at, stored.sent_back_by_id, stored.sent_back_reason) == (None, None, None)
+    assert stored.earlier_sent_back_reason == WRONG_COURSE  # for the next checker
     assert course_status(worker, item) == TrainingStatus.UNCHECKED
     assert [c.id for c in training.certificates_to_check(supervisor).shown] == [cert.id]
 
@@ -588,6 +589,30 @@ def test_changing_a_certificate_sent_back_puts_it_back_in_the_list_and_a_newer_o
     [row] = [r for r in training.worker_training(reload(worker)) if r.item.id == item.id]
     assert (row.status, row.sent_back, row.unchecked.id) == (TrainingStatus.UNCHECKED, None, newer.id)
     assert [c.id for c in training.certificates_to_check(supervisor).shown] == [newer.id]
+
+
+def test_the_next_checker_reads_why_a_changed_certificate_was_sent_back_until_it_is_checked(
+    client, auth, worker, supervisor, manager
+):
+    """Found by a helper: a certificate changed after a send-back came back to the list as if new, without what
+    was wrong with it (what the next checker looks at first)."""
+    item = course("Safeguarding adults", 36)
+    cert = uploaded(worker, item)
+    training.send_back_certificate(supervisor, reload(cert), "The scan is blank")
+    changed_certificate(worker, cert, item, provider="NHS e-learning (the right scan)")
+    auth.login_as(manager)
+    [entry] = to_check(text_of(client.get("/")))
+    assert "Sent back before “The scan is blank”. Changed since." in entry
+    page = text_of(client.get(f"/training/certificates/{cert.id}/send-back"))
+    assert "Sent back before “The scan is blank”. Changed since." in words(page)
+
+    # Checked, it was mended: the reason goes, from the list and the record.
+    training.check_certificate(manager, reload(cert))
+    assert reload(cert).earlier_sent_back_reason is None
+    changed_certificate(worker, cert, item, provider="NHS e-learning, renamed")
+    assert reload(cert).earlier_sent_back_reason is None  # a checked one changed was never sent back
+    [entry] = to_check(text_of(client.get("/")))
+    assert "Sent back before" not in entry
 
 
 @pytest.mark.parametrize(

@@ -389,6 +389,7 @@ def test_a_certificate_sent_back_is_in_the_checkers_export_with_their_reason_and
     data = json.loads(download(client, auth).read("portfolio.json"))
     [item] = [e for e in data["evidence"] if e["id"] == sent.id]
     assert item["sent_back_reason"] == "Blank page" and item["sent_back_at"] and item["checked_at"] is None
+    assert item["earlier_sent_back_reason"] is None  # kept once she changes it: exported then too
     assert data["certificates_sent_back"] == []
 
 

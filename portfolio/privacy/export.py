@@ -297,6 +297,7 @@ def _evidence(person: Person) -> Sections:
                 "checked_at",
                 "sent_back_at",
                 "sent_back_reason",
+                "earlier_sent_back_reason",
                 "created_at",
                 "updated_at",
                 "submitted_at",

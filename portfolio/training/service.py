@@ -957,7 +957,8 @@ def certificates_to_check(actor: User) -> CertificatesToCheck:
     return CertificatesToCheck([evidence for evidence, _total in rows], rows[0][1] if rows else 0)
 
 
-# What the certificates to check show: title, owner, course, dates, provider, files; updated_at for version_of.
+# What the certificates to check show: title, owner, course, dates, provider, files, why it was sent back before;
+# updated_at for version_of.
 _CERTIFICATE_LISTED = (
     Evidence.owner_id,
     Evidence.kind,
@@ -968,6 +969,7 @@ _CERTIFICATE_LISTED = (
     Evidence.training_item_id,
     Evidence.created_at,
     Evidence.updated_at,
+    Evidence.earlier_sent_back_reason,
 )
 
 
@@ -1089,6 +1091,7 @@ def check_certificate(actor: User, evidence: Evidence, seen_version: str | None 
     _refuse_if_decided(actor, evidence, seen_version, CHANGED_SINCE_SEEN)
     evidence.checked_by_id = actor.id
     evidence.checked_at = utcnow()
+    evidence.earlier_sent_back_reason = None  # what was wrong is mended: checked
     ledger.record(
         actor,
         "certificate.checked",
