@@ -64,7 +64,11 @@ def uploaded(worker: User, item, title: str = "Safeguarding adults level 2", *, 
     values = {"occurred_on": TODAY - timedelta(days=30), "expires_on": TODAY + timedelta(days=3 * 365)} | changes
     data = evidence_service.EvidenceInput(title=title, provider="NHS e-learning", training_item_id=item.id, **values)
     names = ["safeguarding.pdf"] if pages == 1 else [f"page-{n}.pdf" for n in range(1, pages + 1)]
-    files = [FileStorage(io.BytesIO(PDF), filename=name, content_type="application/pdf") for name in names]
+    contents = [PDF] if pages == 1 else [pdf_page(name) for name in names]  # an item holds one copy of a file
+    files = [
+        FileStorage(io.BytesIO(content), filename=name, content_type="application/pdf")
+        for name, content in zip(names, contents, strict=True)
+    ]
     return evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, files)
 
 
@@ -447,7 +451,11 @@ def test_a_certificate_with_several_files_links_each_and_one_without_says_none(c
     data = evidence_service.EvidenceInput(
         title="Two pages", occurred_on=TODAY - timedelta(days=30), provider="NHS e-learning", training_item_id=item.id
     )
-    pages = [FileStorage(io.BytesIO(PDF), filename=f"page-{n}.pdf", content_type="application/pdf") for n in (1, 2)]
+    contents = {f"page-{n}.pdf": pdf_page(f"page {n}") for n in (1, 2)}
+    pages = [
+        FileStorage(io.BytesIO(content), filename=name, content_type="application/pdf")
+        for name, content in contents.items()
+    ]
     evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, pages)
     certificate(worker, item, TODAY - timedelta(days=30), title="No file yet", checked=False)  # written directly
     auth.login_as(supervisor)
@@ -458,9 +466,9 @@ def test_a_certificate_with_several_files_links_each_and_one_without_says_none(c
     entries = {entry.split(" Training ", 1)[0]: entry for entry in to_check(page)}
     assert "Files page-1.pdf , page-2.pdf" in entries["Wendy Worker: Two pages"]
     assert "Files None" in entries["Wendy Worker: No file yet"]
-    for href in file_links(page).values():
+    for name, href in file_links(page).items():
         with client.get(href) as response:
-            assert response.status_code == 200 and response.get_data() == PDF
+            assert response.status_code == 200 and response.get_data() == contents[name]
 
 
 def test_a_certificate_file_stays_refused_to_everyone_else(client, auth, worker, supervisor, frameworks):
@@ -1280,6 +1288,10 @@ def test_a_certificate_is_saved_first_and_sent_for_review_only_for_its_competenc
         "Link competences",
         "Change",
         "Submit for review",
+    ]
+    assert buttons(text_of(client.get(f"/portfolio/{cert.id}/edit")))[-2:] == [
+        "Save changes (main)",
+        "Save and send for review",
     ]
 
 

@@ -1437,7 +1437,7 @@ def test_a_certificates_wrong_file_is_replaced_from_its_form_in_one_save(app, cl
     page = text_of(client.get(path))
     assert checkboxes(page, "remove_file_ids") == [(str(wrong.id), f"Remove wrong.pdf ({len(PDF)} bytes)")]
     assert "To replace the certificate's file, tick it and choose the new one below." in words(page)
-    data = certificate_change(remove_file_ids=str(wrong.id), files=(io.BytesIO(PDF), "right.pdf"))
+    data = certificate_change(remove_file_ids=str(wrong.id), files=(io.BytesIO(pdf_page("right")), "right.pdf"))
     response = post_form(client, auth, path, data)
     assert response.status_code == 303
     assert "Changes saved; removed wrong.pdf" in words(text_of(client.get(response.headers["Location"])))
@@ -1458,6 +1458,10 @@ def test_a_change_form_sent_twice_attaches_its_file_once_and_says_so(app, client
     assert "Changes saved; back.pdf already attached, not added again" in page
     assert [f.original_name for f in reload(evidence).files] == ["front.pdf", "back.pdf"]
     assert len(files_on_disk(app)) == 2
+    # Under another name, the file it is the same as is named (the page lists the files by their names).
+    response = post_form(client, auth, path, certificate_change(files=(io.BytesIO(back), "scan 2.pdf")))
+    page = words(text_of(client.get(response.headers["Location"])))
+    assert "Changes saved; scan 2.pdf not added: it is the same file as back.pdf" in page
 
 
 @pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])

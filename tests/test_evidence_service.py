@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import replace
 from datetime import UTC, date, timedelta
 from decimal import Decimal
 
@@ -810,7 +811,7 @@ def test_the_database_refuses_an_item_sent_without_its_time(app, worker, status)
 
 
 def test_a_submitted_item_cannot_change(app, worker):
-    evidence = make_certificate(worker, uploads=[upload(PDF, "a.pdf"), upload(PDF, "b.pdf")])
+    evidence = make_certificate(worker, uploads=[upload(pdf_page("a"), "a.pdf"), upload(pdf_page("b"), "b.pdf")])
     link = service.link_competence(worker, evidence, competence("PS-LW-01").id, "note")
     evidence = reload(evidence)
     service.submit(worker, evidence, today=PINNED_TODAY)
@@ -885,7 +886,7 @@ def test_deleting_a_draft_removes_its_files_links_and_actions(app, worker, super
 
 
 def test_removing_a_file(app, worker):
-    evidence = make_certificate(worker, uploads=[upload(PDF, "a.pdf"), upload(PDF, "b.pdf")])
+    evidence = make_certificate(worker, uploads=[upload(pdf_page("a"), "a.pdf"), upload(pdf_page("b"), "b.pdf")])
     first, second = reload(evidence).files
     service.remove_file(worker, reload(evidence), first)
     assert [f.original_name for f in reload(evidence).files] == ["b.pdf"]
@@ -930,7 +931,7 @@ def test_a_change_sent_again_does_not_attach_its_file_twice(app, worker, supervi
     disk = files_on_disk(app)
 
     again = service.update_evidence(worker, reload(evidence), change, [upload(pdf_page("two"), "page2.pdf")])
-    assert again.already_attached == ["page2.pdf"]
+    assert again.already_attached == [("page2.pdf", "page2.pdf")]
     stored = reload(evidence)
     assert [f.original_name for f in stored.files] == ["certificate.pdf", "page2.pdf"]
     assert stored.checked_at is not None  # nothing changed: the check stands
@@ -943,9 +944,27 @@ def test_a_change_sent_again_does_not_attach_its_file_twice(app, worker, supervi
         change,
         [upload(PDF, "copy.pdf"), upload(pdf_page("three"), "a.pdf"), upload(pdf_page("three"), "b.pdf")],
     )
-    assert twice.already_attached == ["copy.pdf", "b.pdf"]
+    assert twice.already_attached == [("copy.pdf", "certificate.pdf"), ("b.pdf", "a.pdf")]
     assert [f.original_name for f in reload(evidence).files] == ["certificate.pdf", "page2.pdf", "a.pdf"]
     assert len(files_on_disk(app)) == 3
+
+    # A file ticked for removal and chosen again (the same content) stays as it was: nothing changed, the check
+    # stands (found by a review: the file was replaced by its copy, and the check lost).
+    training.check_certificate(supervisor, reload(evidence))
+    first_file = reload(evidence).files[0]
+    same = service.update_evidence(
+        worker, reload(evidence), replace(change, remove_file_ids=[first_file.id]), [upload(PDF, "rescan.pdf")]
+    )
+    assert (same.removed, same.already_attached) == ([], [("rescan.pdf", "certificate.pdf")])
+    stored = reload(evidence)
+    assert [f.id for f in stored.files][0] == first_file.id and stored.checked_at is not None
+    assert len(files_on_disk(app)) == 3
+
+
+def test_a_new_item_holds_one_copy_of_a_file_chosen_twice(app, worker):
+    evidence = make_certificate(worker, uploads=[upload(PDF, "front.pdf"), upload(PDF, "front copy.pdf")])
+    assert [f.original_name for f in reload(evidence).files] == ["front.pdf"]
+    assert files_on_disk(app) == [reload(evidence).files[0].stored_name]
 
 
 def test_a_change_names_only_the_files_it_removed(app, worker):
@@ -968,7 +987,7 @@ def test_a_change_replaces_a_certificates_only_file_in_one_step(app, worker):
         worker,
         reload(evidence),
         certificate_input(remove_file_ids=[wrong.id]),
-        [upload(PDF, "right.pdf")],
+        [upload(pdf_page("right"), "right.pdf")],
         today=PINNED_TODAY,
     )
     stored = reload(evidence)
@@ -1018,7 +1037,10 @@ def test_a_change_removes_every_file_of_a_kind_that_may_have_none_and_only_its_o
     their_file = reload(theirs).files[0]
     observed = dict(title="Observed", occurred_on=date(2026, 5, 20), observed_by="Team lead", description="Seen")
     evidence = service.create_evidence(
-        worker, EvidenceKind.OBSERVATION, EvidenceInput(**observed), [upload(PDF, "a.pdf"), upload(PDF, "b.pdf")]
+        worker,
+        EvidenceKind.OBSERVATION,
+        EvidenceInput(**observed),
+        [upload(pdf_page("a"), "a.pdf"), upload(pdf_page("b"), "b.pdf")],
     )
     ids = [f.id for f in reload(evidence).files]
     changed = EvidenceInput(**observed, remove_file_ids=[*ids, their_file.id, 999_999])
@@ -1040,7 +1062,7 @@ def test_replacing_a_checked_certificates_file_needs_a_new_check(app, worker, su
         worker,
         reload(evidence),
         certificate_input(remove_file_ids=[reload(evidence).files[0].id], training_item_id=item.id),
-        [upload(PDF, "right.pdf")],
+        [upload(pdf_page("right"), "right.pdf")],
         today=PINNED_TODAY,
     )
     assert reload(evidence).checked_at is None

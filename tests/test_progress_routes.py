@@ -742,7 +742,7 @@ def test_the_manager_approves_through_the_form(client, auth, people, recommended
     assert response.status_code == 422
     # Their own decision, from a stale tab: said as theirs.
     decided_on = long_date(reload(recommended).decision.at)
-    assert f"This request has already been decided: You approved it on {decided_on}" in words(text_of(response))
+    assert f"This request has already been decided: you approved it on {decided_on}" in words(text_of(response))
     # So too when the form itself refuses a value (a day that is no date).
     bad_date = {**date_fields("effective_on", effective), "effective_on-day": "40"}
     response = client.post(
@@ -750,7 +750,7 @@ def test_the_manager_approves_through_the_form(client, auth, people, recommended
         data={**seen(reload(recommended)), "csrf_token": auth.token("/"), "approved": "yes", **bad_date},
     )
     assert response.status_code == 422
-    assert f"This request has already been decided: You approved it on {decided_on}" in words(text_of(response))
+    assert f"This request has already been decided: you approved it on {decided_on}" in words(text_of(response))
     assert row_counts() == before
 
 

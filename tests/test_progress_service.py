@@ -1074,7 +1074,7 @@ def test_deciding_twice_is_refused(people, recommended):
         service.decide_promotion(
             manager, db.session.get(PromotionRequest, recommended.id), approved=False, effective_on=None, reasons="No"
         )
-    assert refused.value.message == f"This request has already been decided: You approved it on {long_date(TODAY)}"
+    assert refused.value.message == f"This request has already been decided: you approved it on {long_date(TODAY)}"
     assert row_counts() == before
     assert count(TierChange) == 1
 

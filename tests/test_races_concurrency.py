@@ -212,7 +212,7 @@ def test_two_tabs_removing_a_certificates_two_files_leave_it_one(app, server, tw
             data = evidence_service.EvidenceInput(
                 title=f"Safeguarding adults {number}", provider="NHS Learning Hub", occurred_on=date(2026, 10, 1)
             )
-            pages = [FileStorage(io.BytesIO(factories.PDF), filename=f"page-{n}.pdf") for n in (1, 2)]
+            pages = [FileStorage(io.BytesIO(factories.pdf_page(str(n))), filename=f"page-{n}.pdf") for n in (1, 2)]
             evidence = evidence_service.create_evidence(worker, EvidenceKind.CERTIFICATE, data, pages)
             evidence_id, file_ids = evidence.id, [f.id for f in evidence.files]
             stored_names = [f.stored_name for f in evidence.files]

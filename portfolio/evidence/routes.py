@@ -268,8 +268,10 @@ def _change_saved(saved: service.SavedChange) -> str:
     done = "Changes saved"
     if saved.removed:
         done += f"; removed {', '.join(saved.removed)}"
-    if saved.already_attached:
-        done += f"; {', '.join(saved.already_attached)} already attached, not added again"
+    for upload, held in saved.already_attached:
+        done += f"; {upload} " + (
+            "already attached, not added again" if upload == held else f"not added: it is the same file as {held}"
+        )
     return done
 
 

@@ -568,7 +568,9 @@ def create_evidence(
         evidence = Evidence(owner_id=actor.id, kind=kind, status=EvidenceStatus.DRAFT, **new.values)
         if entry.confirmable and data.confirm_anonymous and not new.values["is_private"]:
             evidence.anonymity_confirmed_at = utcnow()
-        evidence.files = _file_rows(staged)
+        attaching = _sorted_uploads(staged, [])  # one copy of a file chosen twice
+        attaching.discard_repeats()
+        evidence.files = _file_rows(attaching.adding)
         evidence.actions = new.actions
         evidence.links = [EvidenceLink(competence_id=c.id) for c in new.competences]
         db.session.add(evidence)
@@ -577,7 +579,7 @@ def create_evidence(
         for item in staged:
             files.discard(item)
         raise
-    _commit_with_files(staged)
+    _commit_with_files(attaching.adding)
     return evidence
 
 
@@ -645,23 +647,36 @@ def problems_of_update(
 
 @dataclass(frozen=True)
 class SavedChange:
-    """What :func:`update_evidence` saved: the item, the names of the files it removed, and of those it did not add
-    because the item already holds the same file (a form sent twice, or one file chosen twice)."""
+    """What :func:`update_evidence` saved: the item, the names of the files it removed, and the uploads it did not
+    add because the item holds the same file (a form sent again, one file chosen twice): (upload, file held)."""
 
     evidence: Evidence
     removed: list[str]
-    already_attached: list[str]
+    already_attached: list[tuple[str, str]]
 
 
-def _not_attached(staged: list[files.StagedFile], kept: Iterable[EvidenceFile]) -> list[files.StagedFile]:
-    """The uploads whose content the item does not already hold (after the first of two identical ones)."""
-    held = {f.sha256 for f in kept}
-    new = []
+@dataclass(frozen=True)
+class _Uploads:
+    adding: list[files.StagedFile]  # new content, to attach
+    repeats: list[tuple[files.StagedFile, str]]  # content held already, with the name it is held under
+
+    def discard_repeats(self) -> None:
+        for item, _ in self.repeats:
+            files.discard(item)
+
+
+def _sorted_uploads(staged: list[files.StagedFile], held: Iterable[EvidenceFile]) -> _Uploads:
+    """The uploads whose content is new to the item (``held``: its files) and the rest: an item holds one copy of
+    a file, so a change sent twice, or a file chosen twice, attaches it once."""
+    names: dict[str, str] = {f.sha256: f.original_name for f in held}
+    adding, repeats = [], []
     for item in staged:
-        if item.sha256 not in held:
-            held.add(item.sha256)
-            new.append(item)
-    return new
+        if item.sha256 in names:
+            repeats.append((item, names[item.sha256]))
+        else:
+            names[item.sha256] = item.original_name
+            adding.append(item)
+    return _Uploads(adding, repeats)
 
 
 def update_evidence(
@@ -674,7 +689,8 @@ def update_evidence(
 ) -> SavedChange:
     """Change a draft or returned item; new files are added to its files, and those in ``data.remove_file_ids``
     removed (in one transaction: a certificate's file is replaced in one step). A file the item already holds is
-    not added again: resending the form (a retry after a lost answer) does not attach its file twice.
+    not added again (:func:`_sorted_uploads`): resending the form (a retry after a lost answer) does not attach
+    its file twice.
 
     :raises FieldError: for any bad value or file, or an item that is not editable.
     """
@@ -697,41 +713,41 @@ def update_evidence(
         for item in staged:
             files.discard(item)
         raise
-    try:
+    try:  # whatever stops it before the commit, no staged file stays (discarding twice is harmless)
         evidence = _locked_editable(_key(evidence))  # it may have been submitted (or deleted) meanwhile
         already_confirmed = already_confirmed_on(evidence)  # on the text as it is now
         _check_confirmable(kind, values, data.confirm_anonymous or already_confirmed, today)
         _check_files_left(evidence, data.remove_file_ids, len(staged))  # on the files as they are now
+        # On the files as they are now, those ticked for removal too: one ticked and chosen again stays as it was.
+        attaching = _sorted_uploads(staged, evidence.files)
+        attaching.discard_repeats()
+        again = {item.sha256 for item, _ in attaching.repeats}
+        removed = [f for f in _files_to_remove(evidence, data.remove_file_ids) if f.sha256 not in again]
+        if any(getattr(evidence, name) != value for name, value in values.items()) or attaching.adding or removed:
+            # A checked certificate counts for compliance as it was checked: a changed one waits for a new check
+            # (and one sent back goes back to the list to check).
+            evidence.forget_check()
+        for name, value in values.items():
+            setattr(evidence, name, value)
+        if entry.confirmable:
+            evidence.anonymity_confirmed_at = _confirmed_at(
+                evidence, values["is_private"], data.confirm_anonymous, already_confirmed
+            )
+        if actions is not None:
+            evidence.actions = actions
+        for stored in removed:
+            evidence.files.remove(stored)  # delete-orphan: the row goes with the commit
+        evidence.files.extend(_file_rows(attaching.adding))
+        removed_names = [stored.original_name for stored in removed]  # read before the commit expires them
     except BaseException:
         db.session.rollback()
         for item in staged:
             files.discard(item)
         raise
-    removed = _files_to_remove(evidence, data.remove_file_ids)
-    adding = _not_attached(staged, [f for f in evidence.files if f not in removed])  # read on the locked row
-    already_attached = [item for item in staged if item not in adding]
-    for item in already_attached:
-        files.discard(item)
-    if any(getattr(evidence, name) != value for name, value in values.items()) or adding or removed:
-        # A checked certificate counts for compliance as it was checked: a changed one waits for a new check
-        # (and one sent back goes back to the list to check).
-        evidence.forget_check()
-    for name, value in values.items():
-        setattr(evidence, name, value)
-    if entry.confirmable:
-        evidence.anonymity_confirmed_at = _confirmed_at(
-            evidence, values["is_private"], data.confirm_anonymous, already_confirmed
-        )
-    if actions is not None:
-        evidence.actions = actions
-    for stored in removed:
-        evidence.files.remove(stored)  # delete-orphan: the row goes with the commit
-    evidence.files.extend(_file_rows(adding))
-    removed_names = [stored.original_name for stored in removed]  # read before the commit expires them
-    _commit_with_files(adding)
+    _commit_with_files(attaching.adding)
     for stored in removed:  # after the commit: a failed change keeps its files
         files.delete_stored(stored.stored_name)
-    return SavedChange(evidence, removed_names, [item.original_name for item in already_attached])
+    return SavedChange(evidence, removed_names, [(item.original_name, held) for item, held in attaching.repeats])
 
 
 def _confirmed_at(evidence: Evidence, is_private: bool, confirming: bool, already_confirmed: bool) -> datetime | None:

@@ -438,7 +438,7 @@ def _refuse_closed(request: PromotionRequest, field: str, actor: User | None = N
     decision = request.decision
     if decision is not None:
         # Who and how, read before the rollback: a manager whose second tab is stale learns what was decided.
-        who = "You" if actor is not None and decision.manager_id == actor.id else decision.manager.name
+        who = "you" if actor is not None and decision.manager_id == actor.id else decision.manager.name
         done = f"{who} {'approved' if decision.approved else 'declined'} it on {long_date(decision.at)}"
         db.session.rollback()
         raise FieldError(
