@@ -1483,6 +1483,23 @@ def test_removing_a_certificates_only_file_without_a_new_one_is_said_next_to_it(
     assert files_on_disk(app) == before
 
 
+def test_a_change_refused_by_its_form_names_the_missing_file_in_the_same_answer(app, client, auth, worker):
+    """Found by a review: with a field the form refused itself, "needs its certificate file" waited for the next
+    submit. The files chosen are counted (they are chosen again anyway), not read."""
+    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
+    only = reload(evidence).files[0]
+    path = f"/portfolio/{evidence.id}/edit"
+    response = post_form(client, auth, path, certificate_change(title="", remove_file_ids=str(only.id)))
+    message = "A training certificate needs its certificate file: choose the new file as well to replace it"
+    page = assert_error_shown(response, "remove_file_ids", message)
+    assert error_next_to(page, "title") == "Error: Enter the course title"
+    # A new file chosen with it: only the title is wrong.
+    data = certificate_change(title="", remove_file_ids=str(only.id), files=(io.BytesIO(pdf_page("new")), "new.pdf"))
+    page = text_of(post_form(client, auth, path, data))
+    assert list(summary_links(page).values()) == ["title"]
+    assert [f.id for f in reload(evidence).files] == [only.id]
+
+
 # --- a fixed number of queries ----------------------------------------------------------
 
 

@@ -633,16 +633,19 @@ def _check_files_left(evidence: Evidence, remove_file_ids: list[int], added: int
 
 
 def problems_of_update(
-    actor: User, evidence: Evidence, data: EvidenceInput, *, today: date | None = None
+    actor: User, evidence: Evidence, data: EvidenceInput, *, chosen_files: int = 0, today: date | None = None
 ) -> dict[str, str]:
     """What :func:`update_evidence` would refuse, field by field, writing nothing: for a form that refused some
-    values itself, so that its page names every problem at once (the files are chosen again anyway)."""
+    values itself, so that its page names every problem at once (the files are chosen again anyway, and counted
+    only: ``chosen_files``, for "a certificate needs its file")."""
     try:
         _require_editable(evidence)
-        _checked_update(actor, evidence, data, (), today or clock.today(), stage_files=False)
     except FieldError as error:
         return error.by_field()
-    return {}
+    problems = Problems()
+    problems.check(lambda: _checked_update(actor, evidence, data, (), today or clock.today(), stage_files=False), None)
+    problems.check(lambda: _check_files_left(evidence, data.remove_file_ids, chosen_files), None)
+    return dict(problems.errors)
 
 
 @dataclass(frozen=True)
