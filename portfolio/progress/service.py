@@ -316,18 +316,23 @@ def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionR
 
 def earlier_requests(worker: User) -> list[PromotionRequest]:
     """The worker's closed promotion requests (decided or withdrawn), newest first, with their recommendations
-    and decision: a "not yet" on a withdrawn request stays in sight of whoever decides the next (three queries)."""
-    return list(
-        db.session.scalars(
-            select(PromotionRequest)
-            .where(PromotionRequest.worker_id == worker.id, ~PromotionRequest.open_where())
-            .options(
-                db.joinedload(PromotionRequest.target_tier),
-                db.joinedload(PromotionRequest.decision).joinedload(PromotionDecision.manager),
-                db.selectinload(PromotionRequest.recommendations).joinedload(PromotionRecommendation.supervisor),
-            )
-            .order_by(PromotionRequest.requested_at.desc(), PromotionRequest.id.desc())
-        ).unique()
+    and decision: a "not yet" on a withdrawn request stays in sight of whoever decides the next (one query, and
+    one more for the recommendations when there are any)."""
+    return list(db.session.scalars(_earlier_requests_statement(), {"worker_id": worker.id}).unique())
+
+
+@functools.cache
+def _earlier_requests_statement() -> Select:
+    """Built once: every view of someone's progress asks, and building it cost more than running it."""
+    return (
+        select(PromotionRequest)
+        .where(PromotionRequest.worker_id == bindparam("worker_id", type_=Integer()), ~PromotionRequest.open_where())
+        .options(
+            db.joinedload(PromotionRequest.target_tier),
+            db.joinedload(PromotionRequest.decision).joinedload(PromotionDecision.manager),
+            db.selectinload(PromotionRequest.recommendations).joinedload(PromotionRecommendation.supervisor),
+        )
+        .order_by(PromotionRequest.requested_at.desc(), PromotionRequest.id.desc())
     )
 
 
@@ -502,11 +507,21 @@ def get_worker_for_actor_or_404(actor: User, worker_id: int) -> User:
 
     :raises 404: for anyone else, as for a missing one.
     """
-    # With their framework and tier, which every page about a worker's progress shows.
-    worker = db.session.get(User, worker_id, options=[db.joinedload(User.framework), db.joinedload(User.tier)])
+    worker = db.session.scalars(_worker_statement(), {"worker_id": worker_id}).first()
     if worker is None or not worker.is_worker or worker.framework_id is None or not can_see_worker(actor, worker):
         abort(404)
     return worker
+
+
+@functools.cache
+def _worker_statement() -> Select:
+    """A worker with their framework and tier, which every page about a worker's progress shows (built once: a
+    session.get with options built its query on every view)."""
+    return (
+        select(User)
+        .where(User.id == bindparam("worker_id", type_=Integer()))
+        .options(db.joinedload(User.framework), db.joinedload(User.tier))
+    )
 
 
 def get_worker_to_verify_or_404(actor: User, worker_id: int) -> User:
