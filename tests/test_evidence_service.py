@@ -961,6 +961,30 @@ def test_a_change_sent_again_does_not_attach_its_file_twice(app, worker, supervi
     assert len(files_on_disk(app)) == 3
 
 
+def test_a_change_that_fails_after_the_lock_leaves_no_file_and_changes_nothing(app, worker, monkeypatch):
+    """Between the locked row and the commit (the de-duplication of uploads, the new rows), a failure leaves
+    neither a staged file nor a change: the uploads, the repeat among them too, are discarded."""
+    evidence = make_certificate(worker)
+    before = files_on_disk(app)
+
+    def broken(staged):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(service, "_file_rows", broken)
+    with pytest.raises(RuntimeError):
+        service.update_evidence(
+            worker,
+            reload(evidence),
+            certificate_input(title="Changed"),
+            [upload(pdf_page("new"), "new.pdf"), upload(PDF, "again.pdf")],
+        )
+    assert files_on_disk(app) == before
+    stored = reload(evidence)
+    assert stored.title == "Safeguarding adults level 2" and [f.original_name for f in stored.files] == [
+        "certificate.pdf"
+    ]
+
+
 def test_a_new_item_holds_one_copy_of_a_file_chosen_twice(app, worker):
     evidence = make_certificate(worker, uploads=[upload(PDF, "front.pdf"), upload(PDF, "front copy.pdf")])
     assert [f.original_name for f in reload(evidence).files] == ["front.pdf"]

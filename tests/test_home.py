@@ -104,6 +104,8 @@ def test_a_worker_who_met_every_competence_of_her_next_tier_is_told_her_next_ste
     # Ready by the framework, with courses missing: she learns it here, not from whoever decides.
     course("Safeguarding adults", 36)
     certificate(worker, course("First aid", 36), TODAY - timedelta(days=10))
+    # Due soon is still valid: not said here (the home's "Training to renew" says it).
+    certificate(worker, course("Manual handling", 36), TODAY - timedelta(days=300), TODAY + timedelta(days=10))
     assert next_step() == (
         "> Link Worker Coach: all 68 competences met . You are ready: ask for promotion on My progress. Whoever "
         "recommends and decides also reads your training: 1 missing."

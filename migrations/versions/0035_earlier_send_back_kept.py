@@ -6,7 +6,8 @@ Create Date: 2026-12-01 21:40:00
 
 A changed certificate forgets its check (a send-back is about what it was) and comes back to the list to check.
 The next checker saw it as new: not what was wrong with it, so not what to look at first. The reason moves to its
-own column when the certificate changes, and goes once the certificate is checked.
+own column when the certificate changes, and goes once the certificate is checked. A downgrade loses the reasons
+kept (the ledger still holds each send-back).
 """
 
 import sqlalchemy as sa
