@@ -915,6 +915,35 @@ def test_the_matrix_counts_a_sent_back_certificate_as_missing_in_its_totals_and_
     assert [w.id for w in training.compliance(framework, status="missing").workers] == [worker.id]
 
 
+def test_the_matrix_says_which_missing_certificate_was_sent_back_until_she_answers_it(
+    client, auth, worker, supervisor, manager
+):
+    """Noted by helpers: a sent-back certificate read "Missing" like one never uploaded, and a manager chased a
+    worker who had tried. Her cell says so until she changes it or adds a new one."""
+    item = course("Safeguarding adults", 36)
+    framework = training.current_framework_or_404("link-worker")
+    cert = uploaded(worker, item)
+    training.send_back_certificate(supervisor, reload(cert), WRONG_COURSE)
+
+    def cell() -> training.Cell:
+        [(_, [found])] = training.compliance(framework).rows
+        return found
+
+    assert (cell().status, cell().sent_back) == (TrainingStatus.MISSING, True)
+    auth.login_as(manager)
+    page = text_of(client.get("/training/link-worker/compliance"))
+    assert "Missing Certificate sent back" in words(page.split("compliance-matrix", 1)[1])
+    csv_text = client.get("/training/link-worker/compliance?format=csv").get_data(as_text=True)
+    assert "Missing; certificate sent back" in csv_text
+
+    changed_certificate(worker, cert, item, provider="NHS e-learning (the right one)")  # her answer: changed
+    assert (cell().status, cell().sent_back) == (TrainingStatus.UNCHECKED, False)
+    training.send_back_certificate(supervisor, reload(cert), "Still the wrong course")
+    assert cell().sent_back
+    uploaded(worker, item, title="Safeguarding adults (again)")  # or a new one
+    assert (cell().status, cell().sent_back) == (TrainingStatus.UNCHECKED, False)
+
+
 def test_the_certificate_form_asks_for_the_course_first_and_says_only_a_matched_one_counts(client, auth, worker):
     """From a helper trying the app: the course came last, under a hint about keeping records up to date, so a
     certificate left "Not in the catalogue" silently counted for nothing."""

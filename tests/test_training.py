@@ -1158,7 +1158,8 @@ def test_the_matrix_in_sql_and_the_workers_own_training_agree_on_each_history(fi
     for name, (_, expected) in HISTORIES.items():
         worker = workers[name]
         [python] = [row for row in own[worker.id] if row.item.id == item.id]
-        assert (name, matrix.cells[(worker.id, item.id)]) == (name, service.Cell(python.status, python.due_on))
+        cell = service.Cell(python.status, python.due_on, sent_back=python.sent_back is not None)
+        assert (name, matrix.cells[(worker.id, item.id)]) == (name, cell)
         assert (name, python.status) == (name, expected)
     expected_totals = {s: [e for _, e in HISTORIES.values()].count(s) for s in TrainingStatus}
     assert matrix.totals[item.id] == expected_totals

@@ -224,7 +224,8 @@ def _csv(matrix: service.Matrix) -> Response:
     def text(cell: service.Cell | None) -> str:
         if cell is None:
             return "Not required"
-        return cell.status.label + (f" ({cell.due_on.isoformat()})" if cell.due_on else "")
+        due = f" ({cell.due_on.isoformat()})" if cell.due_on else ""
+        return cell.status.label + due + ("; certificate sent back" if cell.sent_back else "")
 
     return csv_response(
         f"training-{matrix.framework.key}.csv",

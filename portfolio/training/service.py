@@ -575,10 +575,12 @@ def rows_per_page(courses: int) -> int:
 
 @dataclass(frozen=True)
 class Cell:
-    """One worker's standing on one required course."""
+    """One worker's standing on one required course, and whether her newest certificate for it was sent back (she
+    has to act: a manager chasing her should know she tried)."""
 
     status: TrainingStatus
     due_on: date | None
+    sent_back: bool = False
 
 
 @dataclass
@@ -793,10 +795,35 @@ def compliance(framework: Framework, *, status: str = "", q: str = "", page: int
     if shown.items and statements.page_cells is not None:
         # The page's workers only; they match the filters already.
         ids = [w.id for w in shown.items]
+        sent_back = {(w, i) for w, i in db.session.execute(_sent_back_statement(), {"worker_ids": ids})}
         for row in db.session.execute(statements.page_cells, {"page_worker_ids": ids}):
             due = renewal_due(by_id[row.item_id], row.completed_on, row.expires_on) if row.completed_on else None
-            result[(row.worker_id, row.item_id)] = Cell(TrainingStatus(row.status), due)
+            pair = (row.worker_id, row.item_id)
+            result[pair] = Cell(TrainingStatus(row.status), due, pair in sent_back)
     return Matrix(framework, items, shown, result, _totals(items, statements))
+
+
+@functools.cache
+def _sent_back_statement() -> Select:
+    """(worker, course) of some workers (``worker_ids``) whose newest certificate was sent back and not answered
+    by one added since: :func:`_newest_certificates`'s ``sent_back``, in SQL, for a page of the matrix."""
+    answer = aliased(Evidence)
+    return (
+        select(Evidence.owner_id, Evidence.training_item_id)
+        .distinct()
+        .where(
+            Evidence.owner_id.in_(bindparam("worker_ids", expanding=True)),
+            is_catalogue_certificate_sql(),
+            is_sent_back_sql(),
+            ~exists().where(
+                answer.owner_id == Evidence.owner_id,
+                answer.training_item_id == Evidence.training_item_id,
+                answer.kind == EvidenceKind.CERTIFICATE,
+                answer.sent_back_at.is_(None),
+                answer.created_at > Evidence.sent_back_at,
+            ),
+        )
+    )
 
 
 def _totals(items: list[TrainingItem], statements: _MatrixStatements) -> dict[int, dict[TrainingStatus, int]]:
