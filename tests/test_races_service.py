@@ -47,12 +47,23 @@ from portfolio.models import (
 from portfolio.progress import service as progress
 from portfolio.supervision import service as supervision
 from portfolio.training import service as training
-from tests.factories import EVENT_DAY, PDF, TODAY, assign, competences, make_ready, make_user, send_for_review, tier
+from tests.factories import (
+    EVENT_DAY,
+    TODAY,
+    assign,
+    competences,
+    make_ready,
+    make_user,
+    pdf_page,
+    send_for_review,
+    tier,
+)
 from tests.pages import count
 
 
 def pdf(name: str = "plan.pdf") -> FileStorage:
-    return FileStorage(io.BytesIO(PDF), filename=name, content_type="application/pdf")
+    """A PDF of its own content by its name (an item holds one copy of the same content)."""
+    return FileStorage(io.BytesIO(pdf_page(name)), filename=name, content_type="application/pdf")
 
 
 @pytest.fixture
