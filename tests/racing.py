@@ -123,6 +123,10 @@ class HttpClient:
         body = urlencode(data, doseq=True).encode()
         return PendingPost(self, path, body, {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
 
+    def start_upload(self, path: str, body: bytes, content_type: str) -> PendingPost:
+        """A form with files: ``body`` and ``content_type`` as ``tests.serving.multipart`` builds them."""
+        return PendingPost(self, path, body, {"Content-Type": content_type})
+
     def sign_in(self, email: str) -> None:
         """Through the real form, CSRF token included."""
         page = self.get("/auth/sign-in")

@@ -32,8 +32,9 @@ from portfolio.review import service as review
 
 from . import factories
 from .conftest import TwoSupervisors, csrf_token
-from .pages import form_key, upload_folder
+from .pages import files_on_disk, form_key, upload_folder
 from .racing import ROUNDS, Rounds, no_server_errors, race, signed_in
+from .serving import multipart
 
 ITEM_TEXT = "A leaflet for the walking group."
 SUCCESS = "nhsuk-notification-banner--success"  # a flash message that says it worked
@@ -250,4 +251,44 @@ def test_two_tabs_removing_a_certificates_two_files_leave_it_one(app, server, tw
         assert (upload_folder(app) / left[0].stored_name).exists(), described
         assert not (upload_folder(app) / stored_names[1 - kept_by]).exists(), described  # the winner's file went
 
+    rounds.assert_enough()
+
+
+def test_a_change_sent_twice_at_once_attaches_its_file_once(app, server, two_supervisors):
+    """A change form sent again (its first answer lost) racing the first, from two tabs: both are saved, the item
+    holds the new file once, one tab is told it was already attached, and no stored file is left without its row."""
+    tabs = signed_in(server, ("first tab", two_supervisors.worker.email), ("second tab", two_supervisors.worker.email))
+    rounds = Rounds()
+    for number in rounds:
+        evidence_id = draft_item(app, two_supervisors, f"Walking group leaflet {number}")
+        path = f"/portfolio/{evidence_id}/edit"
+        forms = [tab.get(path) for tab in tabs]
+        assert [page.status for page in forms] == [200, 200], [page.describe() for page in forms]
+        new_file = factories.pdf_page(f"leaflet {number}")
+        sends = [
+            multipart(
+                edit_form(csrf_token(page.text), f"Walking group leaflet {number}"), "files", "leaflet.pdf", new_file
+            )
+            for page in forms
+        ]
+        answers = fire(
+            *[
+                lambda tab=tab, body=body, kind=kind, path=path: tab.start_upload(path, body, kind)
+                for tab, (body, kind) in zip(tabs, sends, strict=True)
+            ]
+        )
+        no_server_errors({"first tab": answers[0], "second tab": answers[1]}, number)
+        described = f"round {number}: " + "; ".join(a.describe() for a in answers)
+        assert [a.status for a in answers] == [303, 303], described
+        rounds.record(answers)
+
+        held = rows_for(EvidenceFile, evidence_id)
+        assert [f.original_name for f in held] == ["leaflet.pdf"], described
+        assert (upload_folder(app) / held[0].stored_name).exists(), described
+        notices = [tab.get(answer.headers["location"]).text for tab, answer in zip(tabs, answers, strict=True)]
+        told = ["leaflet.pdf already attached, not added again" in page for page in notices]
+        assert sorted(told) == [False, True], described
+
+    stored = set(db.session.scalars(select(EvidenceFile.stored_name)))
+    assert set(files_on_disk(app)) == stored  # nothing staged or finished without its row
     rounds.assert_enough()
