@@ -111,6 +111,16 @@ def test_a_worker_who_met_every_competence_of_her_next_tier_is_told_her_next_ste
         "recommends and decides also reads your training: 1 missing."
     )
     assert '<a href="#training">your training</a>' in text_of(client.get("/"))
+    # My progress, where she asks, says it beside the button, plainly and by boosted navigation.
+    for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):
+        page = text_of(client.get("/progress/", headers=headers))
+        assert "</html>" in page
+        ready = words(page.split("<p>You are ready to ask", 1)[1].split("</p>", 1)[0])
+        assert ready == (
+            "to become Link Worker Coach: your supervisor recommends and a manager decides. Whoever recommends "
+            "and decides also reads your training: 1 missing."
+        )
+        assert '<a href="/#training">your training</a>' in page
     promotion_request(worker)
     assert next_step() == (
         "> Link Worker Coach: all 68 competences met . Your request for promotion is waiting for a decision. "

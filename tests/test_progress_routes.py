@@ -695,12 +695,16 @@ def test_whoever_decides_or_recommends_sees_the_workers_training(client, auth, p
     auth.login_as(manager)
     refused = client.post(decide_url(recommended), data={**seen(recommended), "csrf_token": auth.token("/")})
     assert refused.status_code == 422 and 'id="training-summary"' in refused.text
-    # The worker reads hers on her home, not here; without a request to decide there is nothing to read it for.
+    # The worker reads hers on her home, not here (her request is open: nothing to ask for).
     auth.login_as(worker)
     assert 'id="training"' not in text_of(client.get("/progress/"))
+    # Without a request the table stays for whoever chases it; the summary belonged to the request.
     service.withdraw_request(worker, reload(recommended))
-    auth.login_as(manager)
-    assert 'id="training"' not in text_of(client.get(f"/progress/workers/{worker.id}"))
+    for person in (manager, supervisor):
+        auth.login_as(person)
+        page = text_of(client.get(f"/progress/workers/{worker.id}", headers=headers))
+        assert 'id="training-summary"' not in page
+        assert [row[:2] for row in table_rows(page, "my-training")][0] == ["Safeguarding adults", "Missing"]
 
 
 def test_the_manager_approves_through_the_form(client, auth, people, recommended):

@@ -895,11 +895,11 @@ def test_the_compliance_matrix_shows_each_cell_as_a_tag_with_words_and_totals(cl
     table = re.sub(
         r'<br><span class="nhsuk-body-s person-email">[^<]*</span>', "", page.split('id="compliance-table"', 1)[1]
     )
-    alice_row = re.search(r"<tr[^>]*>\s*<th[^>]*>Alice Able</th>(.*?)</tr>", table, re.S).group(1)
+    alice_row = re.search(r"<tr[^>]*>\s*<th[^>]*><a [^>]*>Alice Able</a></th>(.*?)</tr>", table, re.S).group(1)
     assert tag_words(alice_row) == [("red", "Expired"), ("green", "Valid")]
-    cara_row = re.search(r"<tr[^>]*>\s*<th[^>]*>Cara Cole</th>(.*?)</tr>", table, re.S).group(1)
+    cara_row = re.search(r"<tr[^>]*>\s*<th[^>]*><a [^>]*>Cara Cole</a></th>(.*?)</tr>", table, re.S).group(1)
     assert tag_words(cara_row) == [("green", "Valid"), ("grey", "Missing")]
-    eve_row = re.search(r"<tr[^>]*>\s*<th[^>]*>=Eve Formula</th>(.*?)</tr>", table, re.S).group(1)
+    eve_row = re.search(r"<tr[^>]*>\s*<th[^>]*><a [^>]*>=Eve Formula</a></th>(.*?)</tr>", table, re.S).group(1)
     assert tag_words(eve_row) == [("yellow", "Due soon"), ("green", "Valid")]
     for name in ("Sol Engagement", "Ivy Inactive", "Maya Manager"):
         assert name not in table
@@ -912,6 +912,21 @@ def test_the_matrix_shows_each_workers_email_beside_the_name(client, auth, manag
     rows = table_rows(text_of(client.get("/training/link-worker/compliance")), "compliance-matrix")
     assert rows[1][0] == f"Alice Able {team['alice'].email}"
     assert rows[0][0] == f"=Eve Formula {team['eve'].email}"
+
+
+def test_each_workers_name_opens_her_training(client, auth, manager, team):
+    """A manager chasing the team opens one worker's courses, with what was sent back, from her row (her progress
+    page, which lists her training for whoever supervises or manages her)."""
+    auth.login_as(manager)
+    page = text_of(client.get("/training/link-worker/compliance?status=expired", headers={"HX-Request": "true"}))
+    alice = team["alice"]
+    link = f'href="/progress/workers/{alice.id}#training"'
+    assert f"<a {link}>Alice Able</a>" in page
+    progress = text_of(client.get(f"/progress/workers/{alice.id}"))
+    assert [row[:2] for row in table_rows(progress, "my-training")] == [
+        ["Safeguarding adults", "Expired"],
+        ["Lone working", "Valid"],
+    ]
 
 
 def test_the_htmx_request_gets_only_the_table(client, auth, manager, team):

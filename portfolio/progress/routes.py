@@ -46,15 +46,27 @@ def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=No
         and current_user.has_role(Role.SUPERVISOR)
         and service.supervision.is_supervising(current_user.id, worker.id, service.today()),
         can_decide=not duties.is_own(current_user, worker.id) and current_user.has_role(Role.MANAGER),
-        # Read by whoever recommends or decides on an open request: where the worker stands with their training
-        # (not part of readiness, which is the framework's; a panel still asks). Their own home shows it to them.
-        training=training.worker_training(worker)
-        if progress.open_request is not None and not duties.is_own(current_user, worker.id)
-        else [],
+        # Where the worker stands with their training (not part of readiness, which is the framework's; a panel
+        # still asks): read by her supervisor and managers, who chase it and recommend or decide on her requests.
+        # Her own home lists it; her own page says how it stands once she is ready to ask.
+        training=training.worker_training(worker) if _shows_training(worker, progress) else [],
         # Said before a form that would only be refused: whoever recommended on the request does not decide it.
         decide_refusal=service.RECOMMENDED_IT
         if progress.open_request is not None and service.recommended_by(progress.open_request, current_user)
         else None,
+    )
+
+
+def _shows_training(worker, progress) -> bool:
+    """Someone else's page always shows the worker's training; her own only once she may ask for promotion."""
+    if not duties.is_own(current_user, worker.id):
+        return True
+    readiness = progress.readiness
+    return (
+        progress.open_request is None
+        and readiness.ready
+        and readiness.tier is not None
+        and readiness.tier.id != worker.tier_id
     )
 
 
