@@ -653,6 +653,33 @@ def test_several_files_through_the_form(app, client, auth, worker):
     assert len(files_on_disk(app)) == 2
 
 
+def test_a_file_chosen_twice_on_a_new_item_is_added_once_and_said(app, client, auth, worker):
+    """The same scan chosen under two names: one is attached, and the notice names the other (it was dropped
+    without a word), whether the item is saved or sent next."""
+    scan = pdf_page("the scan")
+    data = {**valid_post("other"), "files": [(io.BytesIO(scan), "scan.pdf"), (io.BytesIO(scan), "scan (1).pdf")]}
+    response = post_form(client, auth, "/portfolio/new/other", data)
+    assert response.status_code == 303
+    assert [f.original_name for f in only_evidence().files] == ["scan.pdf"]
+    assert len(files_on_disk(app)) == 1
+    page = words(text_of(client.get(response.headers["Location"])))
+    assert "Other evidence saved as a draft; scan (1).pdf not added: it is the same file as scan.pdf" in page
+
+    sent = {
+        **valid_post("other"),
+        "title": "Leaflet",
+        "files": [(io.BytesIO(scan), "leaflet.pdf"), (io.BytesIO(scan), "leaflet.pdf")],
+        "competence_ids": str(competence("PS-LW-01").id),
+        "action": "send",
+    }
+    response = post_form(client, auth, "/portfolio/new/other", sent)
+    assert response.status_code == 303 and response.headers["Location"].endswith("/submit")
+    page = words(text_of(client.get(response.headers["Location"])))
+    assert "leaflet.pdf already attached, not added again" in page
+    [leaflet] = db.session.scalars(select(Evidence).where(Evidence.title == "Leaflet")).all()
+    assert [f.original_name for f in leaflet.files] == ["leaflet.pdf"]
+
+
 def test_supervisor_not_assigned_on_the_session_date(client, auth, worker):
     later = make_user(Role.SUPERVISOR, name="Later Supervisor")
     assign(later, worker, starts_on=date(2026, 6, 1))

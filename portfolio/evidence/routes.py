@@ -224,14 +224,17 @@ def new(kind: str):
             _show_new_problems(form, ticked, {f: m for f, m in problems.items() if not _has_errors(form, ticked, f)})
         elif valid:
             try:
-                evidence = as_sent(service.create_evidence, form_key=form.form_key.data)
+                repeats: list[tuple[str, str]] = []
+                evidence = as_sent(service.create_evidence, form_key=form.form_key.data, not_attached=repeats)
             except FieldError as error:
                 _show_new_problems(form, ticked, error.by_field())
                 findings = getattr(error, "findings", None)  # anonymity findings, for the page
             else:
                 if action == "send":  # check your answers, then send
+                    if repeats:
+                        flash("; ".join(_not_added(repeats)), "info")
                     return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
-                flash(_saved_message(entry, evidence), "success")
+                flash("; ".join([_saved_message(entry, evidence), *_not_added(repeats)]), "success")
                 return redirect(url_for(".links", evidence_id=evidence.id), code=303)
     # From a course's row on the home page: back there. One known value, never an address.
     from_home = request.args.get("back") == "home"
@@ -268,11 +271,17 @@ def _change_saved(saved: service.SavedChange) -> str:
     done = "Changes saved"
     if saved.removed:
         done += f"; removed {', '.join(saved.removed)}"
-    for upload, held in saved.already_attached:
-        done += f"; {upload} " + (
-            "already attached, not added again" if upload == held else f"not added: it is the same file as {held}"
-        )
-    return done
+    return "; ".join([done, *_not_added(saved.already_attached)])
+
+
+def _not_added(repeats: list[tuple[str, str]]) -> list[str]:
+    """The files a save did not attach, each with the one the item holds (or took) with the same content."""
+    return [
+        f"{upload} already attached, not added again"
+        if upload == held
+        else f"{upload} not added: it is the same file as {held}"
+        for upload, held in repeats
+    ]
 
 
 def _after_change(done: str, decided: bool, evidence) -> str:

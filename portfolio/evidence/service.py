@@ -544,12 +544,14 @@ def create_evidence(
     today: date | None = None,
     form_key: str | None = None,
     to_send: bool = False,
+    not_attached: list[tuple[str, str]] | None = None,
 ) -> Evidence:
-    """Add a draft item to the actor's portfolio, with its files and its first links.
+    """Add a draft item to the actor's portfolio, with its files (one copy of each) and its first links.
 
     ``link_competence_id`` is the competence the worker started from; ``link_competence_ids`` the ones ticked.
     ``to_send``: the worker sends it next (check, then send), so it needs a competence; said with the values'
-    problems, in one answer.
+    problems, in one answer. ``not_attached``, when given, receives (upload, file attached) for each upload left
+    out because another chosen with it is the same file, for the page to say so.
 
     A repeated submission of the same form (``form_key``) returns the item the
     first one created, and writes nothing.
@@ -580,6 +582,8 @@ def create_evidence(
             files.discard(item)
         raise
     _commit_with_files(attaching.adding)
+    if not_attached is not None:
+        not_attached.extend((item.original_name, held) for item, held in attaching.repeats)
     return evidence
 
 
