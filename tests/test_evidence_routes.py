@@ -675,7 +675,7 @@ def test_a_file_chosen_twice_on_a_new_item_is_added_once_and_said(app, client, a
     response = post_form(client, auth, "/portfolio/new/other", sent)
     assert response.status_code == 303 and response.headers["Location"].endswith("/submit")
     page = words(text_of(client.get(response.headers["Location"])))
-    assert "leaflet.pdf already attached, not added again" in page
+    assert "leaflet.pdf chosen twice, attached once" in page
     [leaflet] = db.session.scalars(select(Evidence).where(Evidence.title == "Leaflet")).all()
     assert [f.original_name for f in leaflet.files] == ["leaflet.pdf"]
 

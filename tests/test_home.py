@@ -121,6 +121,7 @@ def test_a_worker_who_met_every_competence_of_her_next_tier_is_told_her_next_ste
             "and decides also reads your training: 1 missing."
         )
         assert '<a href="/#training">your training</a>' in page
+        assert 'id="training"' not in page and "my-training" not in page  # her table is on her home
     promotion_request(worker)
     assert next_step() == (
         "> Link Worker Coach: all 68 competences met . Your request for promotion is waiting for a decision. "

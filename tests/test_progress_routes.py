@@ -705,6 +705,18 @@ def test_whoever_decides_or_recommends_sees_the_workers_training(client, auth, p
         page = text_of(client.get(f"/progress/workers/{worker.id}", headers=headers))
         assert 'id="training-summary"' not in page
         assert [row[:2] for row in table_rows(page, "my-training")][0] == ["Safeguarding adults", "Missing"]
+    auth.login_as(worker)
+    assert 'id="training"' not in text_of(client.get("/progress/"))
+
+
+def test_a_worker_whose_tier_needs_no_course_is_said_to_need_none(client, auth, people):
+    """The compliance matrix links each name to #training: the heading is there, and says so, with no course."""
+    worker, _, manager, *_ = people
+    auth.login_as(manager)
+    page = text_of(client.get(f"/progress/workers/{worker.id}"))
+    section = words(page.split('id="training">', 1)[1].split("</p>", 1)[0])
+    assert section == "Training No course in the training catalogue is needed for Wren Worker’s tier."
+    assert "my-training" not in page
 
 
 def test_the_manager_approves_through_the_form(client, auth, people, recommended):

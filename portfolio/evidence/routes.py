@@ -232,9 +232,9 @@ def new(kind: str):
             else:
                 if action == "send":  # check your answers, then send
                     if repeats:
-                        flash("; ".join(_not_added(repeats)), "info")
+                        flash("; ".join(_not_added(repeats, new=True)), "info")
                     return redirect(url_for(".submit", evidence_id=evidence.id), code=303)
-                flash("; ".join([_saved_message(entry, evidence), *_not_added(repeats)]), "success")
+                flash("; ".join([_saved_message(entry, evidence), *_not_added(repeats, new=True)]), "success")
                 return redirect(url_for(".links", evidence_id=evidence.id), code=303)
     # From a course's row on the home page: back there. One known value, never an address.
     from_home = request.args.get("back") == "home"
@@ -274,12 +274,11 @@ def _change_saved(saved: service.SavedChange) -> str:
     return "; ".join([done, *_not_added(saved.already_attached)])
 
 
-def _not_added(repeats: list[tuple[str, str]]) -> list[str]:
-    """The files a save did not attach, each with the one the item holds (or took) with the same content."""
+def _not_added(repeats: list[tuple[str, str]], *, new: bool = False) -> list[str]:
+    """The files a save did not attach, each with the one the item holds (or, ``new``, took) with the same content."""
+    same_name = "chosen twice, attached once" if new else "already attached, not added again"
     return [
-        f"{upload} already attached, not added again"
-        if upload == held
-        else f"{upload} not added: it is the same file as {held}"
+        f"{upload} {same_name}" if upload == held else f"{upload} not added: it is the same file as {held}"
         for upload, held in repeats
     ]
 
