@@ -15,6 +15,7 @@ from jsonschema import Draft201909Validator
 from pyld import jsonld
 from sqlalchemy import func, select
 
+from portfolio import clock
 from portfolio.clock import on_the_clock
 from portfolio.credentials import service, signing
 from portfolio.extensions import db
@@ -132,7 +133,8 @@ def test_an_approved_promotion_issues_a_signed_open_badges_credential(app, peopl
     request = progress.request_promotion(worker)
     progress.recommend(supervisor, request, supports=True, reasons="Ready for coaching work")
 
-    progress.decide_promotion(manager, request, approved=True, effective_on=date(2026, 12, 1), reasons="")
+    # Today, read now: a fixed day stopped being on or after the request's once the calendar passed it.
+    progress.decide_promotion(manager, request, approved=True, effective_on=clock.today(), reasons="")
 
     credential = db.session.scalar(select(IssuedCredential).where(IssuedCredential.worker_id == worker.id))
     document = credential.document
