@@ -61,13 +61,7 @@ def _shows_training(worker, progress) -> bool:
     """Someone else's page always shows the worker's training; her own only once she may ask for promotion."""
     if not duties.is_own(current_user, worker.id):
         return True
-    readiness = progress.readiness
-    return (
-        progress.open_request is None
-        and readiness.ready
-        and readiness.tier is not None
-        and readiness.tier.id != worker.tier_id
-    )
+    return progress.higher_tier_to_ask and progress.readiness.ready
 
 
 def _recommend_form_of(request, actor) -> RecommendForm:

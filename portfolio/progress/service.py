@@ -87,6 +87,17 @@ class WorkerProgress:
     history: list[TierChange]
     tree: tree.FrameworkTree
 
+    @property
+    def higher_tier_to_ask(self) -> bool:
+        """No request open and a higher tier to ask for: her page offers the request (once ready) or what is left."""
+        tier = self.readiness.tier
+        return (
+            self.open_request is None
+            and self.framework.is_tiered
+            and tier is not None
+            and tier.id != self.worker.tier_id
+        )
+
 
 def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress:
     """Everything the progress pages show for one worker, in a fixed number of queries.
