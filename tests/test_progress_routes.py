@@ -1724,6 +1724,45 @@ def test_the_workers_page_for_a_manager_runs_a_fixed_number_of_queries(
     assert measure(client, count_queries, f"/progress/workers/{worker.id}") == few
 
 
+def test_a_supervisors_view_of_a_worker_asks_once_whether_she_supervises_her(
+    client, auth, people, count_queries, open_request
+):
+    """May she see the worker, may she recommend, may she open the shared evidence: one answer, read with the
+    worker herself, not a query for each."""
+    worker, supervisor, *_ = people
+    auth.login_as(supervisor)
+    with count_queries:
+        response = client.get(f"/progress/workers/{worker.id}")
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "See the evidence" in page and "Do you support this request?" in page  # what a supervisor is offered
+    # The header's count of what waits for her reads the assignments too: that is about evidence, not the worker.
+    asking = [s for s in count_queries.statements if "supervision_assignments" in s and "FROM evidence" not in s]
+    assert len(asking) == 1, asking
+    assert asking[0].startswith("SELECT users.id") and "JOIN tiers" in asking[0], asking[0]  # read with the worker
+
+
+def test_who_verified_each_requirement_is_read_with_it_not_asked_for_each_verifier(
+    client, auth, people, count_queries, open_request
+):
+    """Two managers verified her requirements: the page names both, and costs what it does with one. The tier she
+    asks for is read with her open request."""
+    worker, supervisor, *_ = people  # the manager verified each of her requirements (open_request)
+    requirements, page_of_worker = requirements_of(worker), f"/progress/workers/{worker.id}"
+    auth.login_as(supervisor)
+    one_verifier = measure(client, count_queries, page_of_worker)
+    verify_all(worker, make_user(Role.MANAGER, name="Vic Verifier"), skip=tuple(r.ref for r in requirements[1:]))
+    with count_queries:
+        response = client.get(page_of_worker)
+    page = text_of(response)
+    assert "by Mo Manager on" in page and "by Vic Verifier on" in page
+    assert "asked to become <strong>Link Worker Coach</strong>" in page
+    assert count_queries.count == one_verifier
+    # What a lazy load of one object sends: one table, no join, one row by its id.
+    one_row_by_id = re.compile(r"^SELECT [^()]*FROM (\w+)\s+WHERE \1\.id = (\?|%\(\w+\)s)\s*$", re.DOTALL)
+    assert not [s for s in count_queries.statements if one_row_by_id.search(s)]
+
+
 def test_a_role_profile_progress_page_does_not_grow_with_competences(client, auth, app, frameworks, count_queries):
     framework = frameworks["sfh-senior-engagement-worker"]
     worker = make_user(Role.WORKER, tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))

@@ -23,7 +23,14 @@ bp = Blueprint("progress", __name__, url_prefix="/progress")
 worker_required = role_required(Role.WORKER)
 
 
-def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=None, **forms):
+def _progress_page(worker, *, supervises=None, status: int = 200, request_form=None, not_ready=None, **forms):
+    """``supervises``: the one looking is her supervisor today, as :func:`service.worker_seen_by_or_404` said
+    (asked again when not given)."""
+    own = duties.is_own(current_user, worker.id)
+    if supervises is None and not own:
+        supervises = current_user.has_role(Role.SUPERVISOR) and service.supervision.is_supervising(
+            current_user.id, worker.id, service.today()
+        )
     progress = service.worker_progress(worker)
     decision_form = forms.get("decision_form") or PromotionDecisionForm(formdata=None)
     recommend_form = forms.get("recommend_form")
@@ -36,16 +43,14 @@ def _progress_page(worker, *, status: int = 200, request_form=None, not_ready=No
         status=status,
         progress=progress,
         earlier=service.earlier_requests(worker),
-        own=worker.id == current_user.id,
+        own=own,
         request_form=request_form or RequestForm(),
         not_ready=not_ready,
         recommend_form=recommend_form or RecommendForm(formdata=None),
         decision_form=decision_form,
         # Their supervisor today: recommends on a request, and opens the evidence the worker has shared.
-        supervises=not duties.is_own(current_user, worker.id)
-        and current_user.has_role(Role.SUPERVISOR)
-        and service.supervision.is_supervising(current_user.id, worker.id, service.today()),
-        can_decide=not duties.is_own(current_user, worker.id) and current_user.has_role(Role.MANAGER),
+        supervises=bool(supervises) and not own,
+        can_decide=not own and current_user.has_role(Role.MANAGER),
         # Where the worker stands with their training (not part of readiness, which is the framework's; a panel
         # still asks): read by her supervisor and managers, who chase it and recommend or decide on her requests.
         # Her own home lists it; her own page says how it stands once she is ready to ask.
@@ -171,8 +176,8 @@ def request_worker_pdf(worker_id: int):
 @login_required
 def worker(worker_id: int):
     """A supervisee's or (for managers) any worker's progress, with the promotion forms."""
-    person = service.get_worker_for_actor_or_404(current_user, worker_id)
-    return _progress_page(person)
+    person, supervises = service.worker_seen_by_or_404(current_user, worker_id)
+    return _progress_page(person, supervises=supervises)
 
 
 @bp.post("/requests/<id:request_id>/recommend")
@@ -180,7 +185,7 @@ def worker(worker_id: int):
 def recommend(request_id: int):
     """A supervisor supports the request, or not yet, with reasons."""
     promotion = service.get_request_to_decide_or_404(current_user, request_id)
-    person = service.get_worker_for_actor_or_404(current_user, promotion.worker_id)
+    person, supervises = service.worker_seen_by_or_404(current_user, promotion.worker_id)
     form = RecommendForm()
     if form.validate_on_submit():
         supports = {"yes": True, "no": False}.get(form.supports.data)
@@ -188,12 +193,12 @@ def recommend(request_id: int):
             service.recommend(current_user, promotion, supports=supports, reasons=form.reasons.data or "")
         except FieldError as error:
             show_on_form(form, error)
-            return _progress_page(person, status=422, recommend_form=form)
+            return _progress_page(person, supervises=supervises, status=422, recommend_form=form)
         flash("Recommendation recorded", "success")  # or changed: the page shows which
     elif form.errors:  # the form refused a value itself: the rest of what is wrong, at once
         supports = {"yes": True, "no": False}.get(form.supports.data)
         show_the_rest(form, service.problems_of_recommendation(promotion, supports, form.reasons.data))
-        return _progress_page(person, status=422, recommend_form=form)
+        return _progress_page(person, supervises=supervises, status=422, recommend_form=form)
     return redirect(url_for(".worker", worker_id=person.id), code=303)
 
 

@@ -40,7 +40,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.orm import aliased, load_only
+from sqlalchemy.orm import aliased, joinedload, load_only
 
 from ..extensions import db
 from ..frameworks.structure import FrozenCompetence, FrozenRequirement, FrozenTier, structures
@@ -317,27 +317,29 @@ def requirement_state(verification: RequirementVerification | None, on: date) ->
 
 
 def newest_verifications(
-    worker_ids: list[int], refs: list[str] | None = None
+    worker_ids: list[int], refs: list[str] | None = None, *, with_verifier: bool = False
 ) -> dict[tuple[int, str], RequirementVerification]:
     """(worker, requirement ref) -> their newest verification, across framework versions (one query, reading
-    only the newest of each: a worker's history of renewals is not loaded)."""
+    only the newest of each: a worker's history of renewals is not loaded). ``with_verifier``: who verified each
+    is read in the same query, for a page that names them."""
     parameters: dict[str, list] = {"worker_ids": worker_ids} | ({"refs": refs} if refs is not None else {})
+    statement = _newest_verifications_statement(refs is not None, with_verifier)
     return {
-        (verification.worker_id, ref): verification
-        for verification, ref in db.session.execute(_newest_verifications_statement(refs is not None), parameters)
+        (verification.worker_id, ref): verification for verification, ref in db.session.execute(statement, parameters)
     }
 
 
 @functools.cache
-def _newest_verifications_statement(of_some_refs: bool) -> Select:
+def _newest_verifications_statement(of_some_refs: bool, with_verifier: bool) -> Select:
     """Built once per process (the progress pages and the manager's lists ask for it on every view)."""
     refs: BindParameter | None = bindparam("refs", expanding=True) if of_some_refs else None
     ranked = _ranked_verifications(bindparam("worker_ids", expanding=True), refs)
-    return (
+    statement = (
         select(RequirementVerification, ranked.c.ref)
         .join(ranked, ranked.c.id == RequirementVerification.id)
         .where(ranked.c.rank == 1)
     )
+    return statement.options(joinedload(RequirementVerification.verified_by)) if with_verifier else statement
 
 
 def lapsed_sql(expires_on: SQLColumnExpression[date | None], on: SQLColumnExpression[date]) -> ColumnElement[bool]:
@@ -485,7 +487,8 @@ def _lapsing_statement(workers: Select | None) -> Select:
 
 def requirement_states(worker: User, requirements: Sequence[FrozenRequirement], on: date) -> list[RequirementState]:
     """Each requirement's newest verification for the worker, and whether it is in date (one query)."""
-    newest = newest_verifications([worker.id], [r.ref for r in requirements]) if requirements else {}
+    refs = [r.ref for r in requirements]
+    newest = newest_verifications([worker.id], refs, with_verifier=True) if requirements else {}
     states = []
     for requirement in requirements:
         verification = newest.get((worker.id, requirement.ref))

@@ -130,10 +130,11 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
 
 @functools.cache
 def _open_request_statement() -> Select:
-    """The worker's open promotion request (a worker has one at most)."""
-    return select(PromotionRequest).where(
-        PromotionRequest.worker_id == bindparam("worker_id", type_=Integer()),
-        PromotionRequest.open_where(),
+    """The worker's open promotion request (a worker has one at most), with the tier it asks for."""
+    return (
+        select(PromotionRequest)
+        .where(PromotionRequest.worker_id == bindparam("worker_id", type_=Integer()), PromotionRequest.open_where())
+        .options(db.joinedload(PromotionRequest.target_tier))
     )
 
 
@@ -504,32 +505,40 @@ def get_request_to_decide_or_404(actor: User, request_id: int) -> PromotionReque
     return request
 
 
-def can_see_worker(actor: User, worker: User) -> bool:
-    """The worker themself, a current supervisor, or a manager."""
-    return (
-        actor.id == worker.id
-        or actor.has_role(Role.MANAGER)
-        or (actor.has_role(Role.SUPERVISOR) and supervision.is_supervising(actor.id, worker.id, today()))
-    )
-
-
 def get_worker_for_actor_or_404(actor: User, worker_id: int) -> User:
     """A worker whose progress the actor may see.
 
     :raises 404: for anyone else, as for a missing one.
     """
-    worker = db.session.scalars(_worker_statement(), {"worker_id": worker_id}).first()
-    if worker is None or not worker.is_worker or worker.framework_id is None or not can_see_worker(actor, worker):
+    return worker_seen_by_or_404(actor, worker_id)[0]
+
+
+def worker_seen_by_or_404(actor: User, worker_id: int) -> tuple[User, bool]:
+    """A worker whose progress the actor may see (herself, her supervisor today, a manager), and whether the actor
+    is her supervisor today: both in one query, as a supervisor's every page about a worker asks both.
+
+    :raises 404: for anyone else, as for a missing one.
+    """
+    parameters = {"worker_id": worker_id, "actor_id": actor.id, "on": today()}
+    row = db.session.execute(_worker_statement(), parameters).first()
+    if row is None:
         abort(404)
-    return worker
+    worker, supervising = row[0], bool(row[1]) and actor.has_role(Role.SUPERVISOR)
+    may_see = actor.id == worker.id or actor.has_role(Role.MANAGER) or supervising
+    if not worker.is_worker or worker.framework_id is None or not may_see:
+        abort(404)
+    return worker, supervising
 
 
 @functools.cache
 def _worker_statement() -> Select:
-    """A worker with their framework and tier, which every page about a worker's progress shows (built once: a
-    session.get with options built its query on every view)."""
+    """A worker with their framework and tier, which every page about a worker's progress shows, and whether the
+    actor supervises her on the day (built once: a session.get with options built its query on every view)."""
+    supervising = supervision.supervising(
+        bindparam("actor_id", type_=Integer()), User.id, bindparam("on", type_=Date())
+    ).label("supervising")
     return (
-        select(User)
+        select(User, supervising)
         .where(User.id == bindparam("worker_id", type_=Integer()))
         .options(db.joinedload(User.framework), db.joinedload(User.tier))
     )

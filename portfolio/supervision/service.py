@@ -67,11 +67,21 @@ def _supervising_statement() -> Select:
     """Built once per process: a supervisor's pages about a worker ask it twice a view (whether they may see
     the worker, whether they may recommend), and building it cost more than running it."""
     return select(
-        exists().where(
-            SupervisionAssignment.supervisor_id == bindparam("supervisor_id", type_=Integer()),
-            SupervisionAssignment.worker_id == bindparam("worker_id", type_=Integer()),
-            active_on(bindparam("on", type_=Date())),
+        supervising(
+            bindparam("supervisor_id", type_=Integer()),
+            bindparam("worker_id", type_=Integer()),
+            bindparam("on", type_=Date()),
         )
+    )
+
+
+def supervising(supervisor: SQLCoreOperations[int], worker: SQLCoreOperations[int], on: BindParameter[date]):
+    """SQL condition: ``supervisor`` is assigned to ``worker`` on the day ``on`` (each a column or a bound
+    parameter): :func:`is_supervising` as part of another query."""
+    return exists().where(
+        SupervisionAssignment.supervisor_id == supervisor,
+        SupervisionAssignment.worker_id == worker,
+        active_on(on),
     )
 
 
