@@ -83,7 +83,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_security_headers(app)
     tasks.init_app(app)
 
-    from . import errors, navigation, paging, params, templating
+    from . import errors, navigation, paging, params, rendering, templating
     from .account.routes import bp as account_bp
     from .auth import sessions
     from .auth.routes import bp as auth_bp
@@ -109,6 +109,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     sessions.init_app(app)
     errors.init_app(app)
     navigation.init_app(app)
+    rendering.init_app(app)
     templating.init_app(app)
     organisation_service.init_app(app)
     paging.init_app(app)

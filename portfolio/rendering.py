@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import make_response, render_template
+from flask import Flask, Response, current_app, make_response, render_template
 from flask.typing import ResponseReturnValue
 from htmx_flask import request
 from jinja2_fragments.flask import render_block, render_blocks
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 
 def wants_fragment() -> bool:
@@ -45,3 +46,32 @@ def render(
     response = make_response(body, status)
     response.vary.add("HX-Request")
     return response
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_keep_the_address_of_a_form_page)
+
+
+def _keep_the_address_of_a_form_page(response: Response) -> Response:
+    """An htmx answer to a form sent to an address that answers no GET (a decision, a recommendation) leaves the
+    address bar on the page the form was on.
+
+    A boosted form's answer would otherwise put the form's own address in the bar and in the history, and a reload
+    or a return to it would ask the server for a page that does not exist there (405). Every such form answers with
+    the page it sits on, refused (422) or not; a form that succeeds redirects, and htmx shows where it went.
+    """
+    if request.method == "POST" and request.htmx and not _answers_get(request.path):
+        response.headers["HX-Push-Url"] = "false"
+    return response
+
+
+def _answers_get(path: str) -> bool:
+    adapter = current_app.create_url_adapter(request)
+    assert adapter is not None  # in a request
+    try:
+        adapter.match(path, method="GET")
+    except MethodNotAllowed:
+        return False
+    except HTTPException:  # no route at all, or a redirect to one: nothing to keep
+        return True
+    return True

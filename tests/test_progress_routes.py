@@ -829,6 +829,37 @@ def test_a_manager_who_recommended_is_told_another_manager_decides(client, auth,
     assert row_counts() == before
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_a_refused_decision_or_request_leaves_the_address_bar_on_the_progress_page(
+    client, auth, people, recommended, headers
+):
+    """Found by a helper trying the app as a manager: a decision saved with nothing chosen showed its errors, but
+    htmx put the form's address (/progress/requests/N/decide, which answers no GET) in the address bar, and a
+    reload gave "Sorry, there is a problem with the request". The answer now tells htmx to keep the page's."""
+    worker, supervisor, manager, *_ = people
+    auth.login_as(manager)
+    before = row_counts()
+    response = client.post(
+        decide_url(recommended),
+        data={**seen(reload(recommended)), "csrf_token": auth.token("/")},
+        headers=headers,
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "<h1>Progress of Wren Worker</h1>" in page
+    assert error_next_to(page, "approved") == "Error: Choose whether to approve or decline the request"
+    assert response.headers.get("HX-Push-Url") == ("false" if headers else None)
+    assert row_counts() == before
+    assert client.get(decide_url(recommended)).status_code == 405  # the address it keeps out of the bar
+
+    auth.login_as(supervisor)
+    response = client.post(
+        recommend_url(recommended), data={"csrf_token": auth.token("/"), "reasons": "x" * 5000}, headers=headers
+    )
+    assert response.status_code == 422
+    assert response.headers.get("HX-Push-Url") == ("false" if headers else None)
+
+
 def test_deciding_before_a_recommendation_is_refused(client, auth, people, open_request):
     worker, supervisor, manager, *_ = people
     auth.login_as(manager)

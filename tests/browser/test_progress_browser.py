@@ -380,6 +380,8 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     lead.get_by_role("button", name="Save recommendation").click()
     expect(lead.locator(".nhsuk-error-summary")).to_contain_text("Choose whether you support the request")
     expect(lead).to_have_title(re.compile(r"^Error: Progress of Wendy Worker"))
+    # The address bar stays on her page (the form's own address answers no GET): a reload shows the page again.
+    expect(lead).to_have_url(re.compile(rf"/progress/workers/{worker_id}$"))
     _error_summary_links_work(lead)
     assert_accessible(lead)
     lead.get_by_label("Yes, I support it").check()
@@ -402,6 +404,11 @@ def test_from_missing_for_the_next_tier_to_an_approved_promotion(page, other_pag
     boss.wait_for_url(f"**/progress/workers/{worker_id}")
     expect(boss.locator("#maincontent")).to_contain_text(f"Recommended by Fatima First: {REASONS}")
     assert_accessible(boss)
+    boss.get_by_role("button", name="Save decision").click()  # nothing chosen: refused, and the page keeps its address
+    expect(boss.locator(".nhsuk-error-summary")).to_contain_text("Choose whether to approve or decline the request")
+    expect(boss).to_have_url(re.compile(rf"/progress/workers/{worker_id}$"))
+    boss.reload()
+    expect(boss.get_by_role("heading", level=1)).to_have_text("Progress of Wendy Worker")
     boss.get_by_label("Approve the promotion").check()
     fill_date(boss, "Date the new tier takes effect (if approved)", effective_on)
     boss.get_by_role("button", name="Save decision").click()
