@@ -184,6 +184,13 @@ CASES = [
     Case(
         "evidence.suggestions", "GET", lambda ids: "/portfolio/new/reflection/suggestions?title=listening", workers(303)
     ),
+    Case(
+        "evidence.suggestions",
+        "POST",
+        lambda ids: "/portfolio/new/reflection/suggestions",
+        workers(303),  # not from htmx: the form it belongs to
+        data={"title": "listening"},
+    ),
     Case("evidence.show", "GET", item(), owner_only(200)),
     Case("evidence.edit", "GET", item("/edit"), owner_only(200)),
     Case("evidence.edit", "POST", item("/edit"), owner_only(422), data={"title": ""}),

@@ -14,7 +14,7 @@ from portfolio.evidence import kinds
 from portfolio.extensions import db
 from portfolio.models import Competence, Evidence, EvidenceLink, EvidenceStatus, Framework
 
-from .conftest import csrf_token
+from .conftest import csrf_token, post_with_token
 from .pages import error_next_to, error_summary
 
 TEXT = "I listened and empathised with an anxious man, stayed calm, and we wrote a support plan with goals."
@@ -74,9 +74,11 @@ def test_only_a_certificate_starts_without_a_date(client, auth, worker, kind):
 def test_suggestions_follow_what_is_typed_and_keep_ticked_ones(client, auth, worker):
     auth.login_as(worker)
     plan = ref("PS-LW-05")
-    answer = client.get(
+    answer = post_with_token(
+        client,
+        auth,
         "/portfolio/new/reflection/suggestions",
-        query_string={"title": "Support plan", "what_happened": TEXT, "competence_ids": [plan.id]},
+        {"title": "Support plan", "what_happened": TEXT, "competence_ids": [plan.id]},
         headers={"HX-Request": "true"},
     )
     fragment = answer.get_data(as_text=True)
@@ -84,6 +86,36 @@ def test_suggestions_follow_what_is_typed_and_keep_ticked_ones(client, auth, wor
     assert f'id="competence-{plan.id}" name="competence_ids" type="checkbox" value="{plan.id}" checked' in fragment
     assert f'value="{ref("PS-LW-02").id}"' in fragment  # listening and empathising, suggested
     assert fragment.count('name="competence_ids"') <= 6  # the ticked one and five suggestions
+
+
+def test_suggestions_for_a_long_reflection_are_posted_not_put_in_an_address(client, auth, worker):
+    """Found by a helper: a reflection of some 500 words made the address of the suggestions' request longer than
+    the server takes (gunicorn refused it, 414), the list became the error's text and the ticks were lost. What she
+    writes is private too, and an address ends up in logs and history: the form posts it (and its CSRF token)."""
+    auth.login_as(worker)
+    page = client.get("/portfolio/new/reflection").get_data(as_text=True)
+    region = re.search(r'<div id="suggested-competences"[^>]*>', page).group(0)
+    assert 'hx-post="/portfolio/new/reflection/suggestions"' in region and "hx-get" not in region
+    assert 'hx-params="not files"' in region  # the chosen files are not sent as she types
+    plan = ref("PS-LW-05")
+    long_text = (TEXT + " ") * 80
+    assert len(long_text) >= 8000  # twice what gunicorn takes in an address
+    answer = post_with_token(
+        client,
+        auth,
+        "/portfolio/new/reflection/suggestions",
+        {"title": "Support plan", "what_happened": long_text, "competence_ids": [plan.id]},
+        headers={"HX-Request": "true"},
+    )
+    fragment = answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert f'value="{plan.id}" checked' in fragment and f'value="{ref("PS-LW-02").id}"' in fragment
+    assert (
+        client.post(
+            "/portfolio/new/reflection/suggestions", data={"title": "x"}, headers={"HX-Request": "true"}
+        ).status_code
+        == 400
+    )  # no CSRF token: refused
 
 
 def test_the_suggestions_address_opened_on_its_own_goes_to_the_form(client, auth, worker):

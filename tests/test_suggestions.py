@@ -14,6 +14,7 @@ from portfolio.evidence import service as evidence_service
 from portfolio.evidence import suggest
 from portfolio.extensions import db
 from portfolio.models import EvidenceKind, EvidenceLink, Role
+from tests.conftest import post_with_token
 from tests.factories import PDF, competence, make_user, tier
 
 LABELLED = yaml.safe_load((Path(__file__).parent / "data" / "suggestions.yaml").read_text("utf-8"))
@@ -116,12 +117,9 @@ def test_a_certificates_suggestions_read_its_catalogue_course(client, auth, work
     diversity = f'name="competence_ids" type="checkbox" value="{competence("PC-LW-05").id}"'
     auth.login_as(worker)
     typed = {"title": "EDI essentials", "provider": "County Council"}
-    alone = client.get("/portfolio/new/certificate/suggestions", query_string=typed, headers={"HX-Request": "true"})
-    with_course = client.get(
-        "/portfolio/new/certificate/suggestions",
-        query_string={**typed, "training_item_id": str(edi.id)},
-        headers={"HX-Request": "true"},
-    )
+    path, htmx = "/portfolio/new/certificate/suggestions", {"HX-Request": "true"}
+    alone = post_with_token(client, auth, path, typed, headers=htmx)
+    with_course = post_with_token(client, auth, path, {**typed, "training_item_id": str(edi.id)}, headers=htmx)
     assert diversity not in alone.get_data(as_text=True)
     assert diversity in with_course.get_data(as_text=True)
     # The form opened for the course suggests for it at once; and so does the saved certificate's links page.

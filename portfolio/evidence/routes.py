@@ -325,21 +325,22 @@ def _show_new_problems(form, ticked, errors: dict[str, str]) -> None:
         show_on_form(form, FieldErrors(errors))
 
 
-@bp.get("/new/<kind>/suggestions")
+@bp.route("/new/<kind>/suggestions", methods=["GET", "POST"])
 @worker_required
 def suggestions(kind: str):
-    """The suggested competences for what the new item's form holds so far (htmx, as the worker types)."""
+    """The suggested competences for what the new item's form holds so far (htmx posts it as the worker types:
+    her text is private, and longer than an address may be)."""
     entry = kinds.get(_kind_or_404(kind))
-    if not wants_fragment():  # opened on its own (a bookmark, a crawler): the form it belongs to
+    if request.method == "GET" or not wants_fragment():  # opened on its own (a bookmark, a crawler): its form
         return redirect(url_for(".new", kind=entry.kind.value), code=303)
-    ticked = CompetenceChoiceForm(request.args)
+    ticked = CompetenceChoiceForm(request.form)
     ticked.validate()
     return render(
         "evidence/form.html",
         "suggested_competences",
         kind=entry.kind,
         ticked=ticked,
-        **_suggestions_for(entry, request.args, ticked.ids()),
+        **_suggestions_for(entry, request.form, ticked.ids()),
     )
 
 

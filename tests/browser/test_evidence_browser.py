@@ -401,8 +401,10 @@ def test_ticking_a_suggested_competence_leaves_the_list_as_it_is(page, framework
     expect(boxes.nth(1)).to_be_focused()
     with page.expect_response(lambda response: "/suggestions" in response.url) as answer:
         page.get_by_label("What I learned").fill("Slowing down helped.")  # typing still asks, with the ticks
-    # A GET: the form's CSRF token stays out of its address (and so out of access logs).
-    assert "csrf_token" not in _query(answer.value.url) and "what_learned" in _query(answer.value.url)
+    # Posted: what she writes stays out of the address (and so out of access logs), however long it is.
+    sent = answer.value.request
+    assert sent.method == "POST" and _query(answer.value.url) == {}
+    assert "what_learned=Slowing" in (sent.post_data or "") and "files=" not in (sent.post_data or "")
     page.wait_for_function("() => document.querySelector('.htmx-request') === null")
     checked = page.locator("#suggested-competences input[name=competence_ids]:checked")
     assert sorted(checked.evaluate_all("inputs => inputs.map(i => i.value)")) == sorted([order[1], order[2]])
