@@ -322,3 +322,11 @@ def files_on_disk(app) -> list[str]:
     """Every path in the upload folder, finished or staged, relative to it."""
     folder = upload_folder(app)
     return sorted(str(path.relative_to(folder)) for path in folder.rglob("*")) if folder.exists() else []
+
+
+def date_shown(page: str, name: str) -> tuple[str, str, str]:
+    """The day, month and year a date input shows, as typed."""
+    return tuple(  # type: ignore[return-value]
+        re.search(rf'<input[^>]*name="{name}-{part}"[^>]*>', page)[0].partition('value="')[2].partition('"')[0]
+        for part in ("day", "month", "year")
+    )

@@ -15,7 +15,7 @@ from portfolio.extensions import db
 from portfolio.models import Competence, Evidence, EvidenceLink, EvidenceStatus, Framework
 
 from .conftest import csrf_token, post_with_token
-from .pages import error_next_to, error_summary
+from .pages import date_shown, error_next_to, error_summary
 
 TEXT = "I listened and empathised with an anxious man, stayed calm, and we wrote a support plan with goals."
 
@@ -44,14 +44,6 @@ def form_data(page: str, **extra) -> dict:
 
 def items() -> int:
     return db.session.scalar(select(func.count(Evidence.id)))
-
-
-def date_shown(page: str, name: str) -> tuple[str, str, str]:
-    """The day, month and year a date input shows, as typed."""
-    return tuple(  # type: ignore[return-value]
-        re.search(rf'<input[^>]*name="{name}-{part}"[^>]*>', page)[0].partition('value="')[2].partition('"')[0]
-        for part in ("day", "month", "year")
-    )
 
 
 def test_the_new_form_has_a_place_for_suggestions(client, auth, worker):

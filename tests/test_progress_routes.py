@@ -64,6 +64,7 @@ from tests.factories import (
 from tests.pages import (
     count,
     date_fields,
+    date_shown,
     error_next_to,
     long_date,
     page_title,
@@ -725,6 +726,8 @@ def test_the_manager_approves_through_the_form(client, auth, people, recommended
     page = text_of(client.get(f"/progress/workers/{worker.id}"))
     assert f'action="{decide_url(recommended)}"' in page
     assert "Save recommendation" not in page  # a manager who does not supervise does not recommend
+    # Found by a helper: the date started empty, and approving without one was refused. Today, unless changed.
+    assert date_shown(page, "effective_on") == (str(TODAY.day), str(TODAY.month), str(TODAY.year))
 
     effective = TODAY + timedelta(days=3)
     response = client.post(
@@ -1091,6 +1094,33 @@ def test_the_manager_verifies_a_dbs_check(client, auth, people):
     )
     page = words(text_of(client.get(f"/progress/workers/{worker.id}")))
     assert f"by Mo Manager on {long_date(day)}; renew by {long_date(service.add_months(day, 36))}" in page
+    assert "has passed" not in page
+
+
+def test_a_verification_whose_renewal_date_has_passed_is_saved_and_said_to_be_lapsed(client, auth, people):
+    """Found by a helper: a DBS check verified in 2023 with its renewal date passed was saved as "Verified" and only
+    the table, further down, said "Lapsed". It is kept (a record of an older check is true), and said at once."""
+    worker, supervisor, manager, *_ = people
+    auth.login_as(manager)
+    verified_on, renew_by = TODAY - timedelta(days=1000), TODAY - timedelta(days=30)
+    dbs = requirement(worker, "REQ-DBS").statement
+    response = client.post(
+        verify_url(worker, "REQ-DBS"),
+        data={
+            "csrf_token": auth.token("/"),
+            **date_fields("verified_on", verified_on),
+            **date_fields("expires_on", renew_by),
+            "note": "",
+        },
+    )
+    assert response.status_code == 303
+    page = words(text_of(client.get(response.headers["Location"])))
+    assert (
+        f"Verified: {dbs} (its renewal date, {long_date(renew_by)}, has passed:"
+        " it shows as lapsed until it is verified again)"
+    ) in page
+    [v] = db.session.scalars(select(RequirementVerification)).all()
+    assert (v.verified_on, v.expires_on) == (verified_on, renew_by)
 
 
 @pytest.mark.parametrize(

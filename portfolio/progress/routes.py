@@ -15,6 +15,7 @@ from ..frameworks import service as frameworks_service
 from ..models import DocumentKind, Role, Tier, User
 from ..params import optional_id, parse_id
 from ..rendering import render
+from ..templating import long_date
 from ..training import service as training
 from . import rules, service
 from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm, WithdrawForm
@@ -32,7 +33,10 @@ def _progress_page(worker, *, supervises=None, status: int = 200, request_form=N
             current_user.id, worker.id, service.today()
         )
     progress = service.worker_progress(worker)
-    decision_form = forms.get("decision_form") or PromotionDecisionForm(formdata=None)
+    # A new tier takes effect today unless the manager says otherwise (it cannot be before the request).
+    decision_form = forms.get("decision_form") or PromotionDecisionForm(
+        formdata=None, data={"effective_on": service.today()}
+    )
     recommend_form = forms.get("recommend_form")
     if progress.open_request is not None:  # what this page shows, whatever an earlier page showed
         decision_form.recommendations_seen.data = service.recommendations_seen(progress.open_request)
@@ -249,7 +253,7 @@ def verify(worker_id: int, requirement_id: int):
     form = VerifyForm(data={"verified_on": service.today()})
     if form.validate_on_submit():
         try:
-            service.verify_requirement(
+            verification = service.verify_requirement(
                 current_user,
                 person,
                 requirement,
@@ -261,7 +265,13 @@ def verify(worker_id: int, requirement_id: int):
         except FieldError as error:
             show_on_form(form, error)
         else:
-            flash(f"Verified: {requirement.statement}", "success")
+            said = f"Verified: {requirement.statement}"
+            if rules.requirement_state(verification, service.today()) == "lapsed":  # a record of an older check, say
+                said += (
+                    f" (its renewal date, {long_date(verification.expires_on)}, has passed:"
+                    " it shows as lapsed until it is verified again)"
+                )
+            flash(said, "success")
             return redirect(url_for(".worker", worker_id=person.id, _anchor="requirements"), code=303)
     return render(
         "progress/verify.html",
