@@ -161,7 +161,10 @@ def test_sending_with_nothing_ticked_and_a_date_to_come_names_both_problems_at_o
 
     html = answer.get_data(as_text=True)
     assert answer.status_code == 422
-    assert "Tick at least one competence" in error_next_to(html, "competence_ids")
+    # The other button by its name on this form (a certificate's is "Save the certificate": test_evidence_routes).
+    assert error_next_to(html, "competence_ids") == (
+        "Error: Tick at least one competence this evidence shows, or choose “Save as draft” and link competences later"
+    )
     assert "The date must be today or in the past" in error_next_to(html, "occurred_on")
     assert {href for href, _ in error_summary(html)} >= {"#competence_ids", "#occurred_on-day"}
     assert items() == 0

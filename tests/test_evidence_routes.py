@@ -561,7 +561,7 @@ def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worke
                 "occurred_on-day": "The date must be today or in the past",
                 "cpd_hours": "Enter CPD hours as a number, like 7.5",
                 "files": "Select the certificate file",
-                "competence_ids": service.NO_COMPETENCE_TO_SEND,
+                "competence_ids": "Tick at least one competence this evidence shows, or choose “Save the certificate” and link competences later",
             },
         ),
         (  # the form refuses the hours; the service the expiry. The file is not read: it is chosen again anyway

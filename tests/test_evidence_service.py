@@ -241,7 +241,7 @@ def test_a_new_item_is_refused_with_every_problem_at_once_and_leaves_no_file(app
         "provider": "Enter the training provider",
         "expires_on": "The expiry date must be the same as or after the date completed",
         "cpd_hours": "CPD hours must be between 0 and 1,000",
-        "competence_ids": service.NO_COMPETENCE_TO_SEND,
+        "competence_ids": "Tick at least one competence this evidence shows, or choose “Save the certificate” and link competences later",
         "files": "The selected file must be a PDF, PNG, JPEG or DOCX",
     }
     assert row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE

@@ -315,6 +315,7 @@ def test_the_check_page_of_an_item_already_sent_leads_back_to_the_item(client, a
         assert response.status_code == 303, response.headers.get("Location")
         assert response.headers["Location"].endswith(f"/portfolio/{evidence.id}")
         page = text_of(client.get(response.headers["Location"]))
-        assert "This item is submitted for review and cannot be changed, so there is nothing to send." in page
+        # Found by a helper: "cannot be changed, so there is nothing to send" read as if something had gone wrong.
+        assert "You have sent this item for review: there is nothing more to do until it is reviewed" in page
         assert "Send for review" not in page
     assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.SUBMITTED

@@ -116,6 +116,7 @@ def test_an_invited_person_cannot_sign_in(manager, link_worker_tier):
     [
         ({"name": "  "}, "name", "Enter the person's name"),
         ({"email": "not-an-email"}, "email", "Enter an email address in the correct format"),
+        ({"email": "  "}, "email", "Enter their email address"),  # found by a helper: "the correct format" for none
         ({"email": "w" * 243 + "@example.org"}, "email", "Email address must be 254 characters or fewer"),
         ({"roles": set()}, "roles", "Choose at least one role"),
         ({"tier_id": None}, "tier_id", "Choose the framework and tier this worker follows"),

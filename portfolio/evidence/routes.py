@@ -466,7 +466,10 @@ def submit(evidence_id: int):
     form = SubmitForm()
     if not form.is_submitted() and not evidence.is_editable:
         # Back to the check page after sending (the back button, an old tab): nothing is left to send there.
-        flash(f"{service.NotEditable(evidence).message}, so there is nothing to send.", "info")
+        if evidence.status == EvidenceStatus.SUBMITTED:  # the usual case: said as done, not as a refusal
+            flash("You have sent this item for review: there is nothing more to do until it is reviewed", "info")
+        else:
+            flash(f"{service.NotEditable(evidence).message}, so there is nothing to send.", "info")
         return redirect(url_for(".show", evidence_id=evidence.id), code=303)
     findings, refusal = None, None
     if kinds.get(evidence.kind).confirmable and evidence.anonymity_confirmed_at is None and not evidence.is_private:

@@ -445,9 +445,11 @@ def _competence_of_framework(actor: User, competence_id: int, field_name: str = 
     return competence
 
 
-NO_COMPETENCE_TO_SEND = (
-    "Tick at least one competence this evidence shows, or save it as a draft and link competences later"
-)
+def no_competence_to_send(entry: kinds.Kind) -> str:
+    """Sending an item linked to nothing is refused: the message names the form's other button, as it is worded."""
+    return (
+        f"Tick at least one competence this evidence shows, or choose “{entry.save_label}” and link competences later"
+    )
 
 
 @dataclass
@@ -495,7 +497,7 @@ def _checked_new(
         lambda: _competences_of_framework(actor, ticked, "competence_ids") if ticked else none, none
     )
     if to_send and not (link_competence_id or any(link_competence_ids)):
-        problems.add("competence_ids", NO_COMPETENCE_TO_SEND)
+        problems.add("competence_ids", no_competence_to_send(entry))
     uploads = [u for u in uploads if u is not None and u.filename]
     staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), []) if stage_files else []
     if entry.file_required and not uploads:

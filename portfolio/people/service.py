@@ -421,7 +421,9 @@ def invite(
     problems = Problems()  # every field's problem in one answer, in the form's order
     name = problems.check(lambda: _clean_name(name), "")
     email = auth_service.normalise_email(email or "")
-    if len(email) > 254:
+    if not email:  # the GOV.UK pattern: "enter" for nothing typed, "the correct format" for something wrong
+        problems.add("email", "Enter their email address")
+    elif len(email) > 254:
         problems.add("email", "Email address must be 254 characters or fewer")
     elif not auth_service.is_email_address(email):
         problems.add("email", "Enter an email address in the correct format, like name@example.org")
