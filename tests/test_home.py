@@ -315,6 +315,8 @@ def test_a_supervisor_home_with_nothing_to_do(client, auth, frameworks):
     assert "No items are waiting for your decision." in page
     assert "No supervision notes to confirm." in page
     assert "to-recommend" not in page and "lapsing" not in page
+    # Their team's page, from the home whatever is waiting (it was reached only from the foot of the review queue).
+    assert '<li id="team-link"><a href="/review/team">The workers you supervise</a>' in page
 
 
 # --- the manager ------------------------------------------------------------------------
