@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Flask, Response, current_app, make_response, render_template
@@ -50,6 +51,7 @@ def render(
 
 def init_app(app: Flask) -> None:
     app.after_request(_keep_the_address_of_a_form_page)
+    app.after_request(_keep_the_anchor_of_a_redirect)
 
 
 def _keep_the_address_of_a_form_page(response: Response) -> Response:
@@ -75,3 +77,22 @@ def _answers_get(path: str) -> bool:
     except HTTPException:  # no route at all, or a redirect to one: nothing to keep
         return True
     return True
+
+
+def _keep_the_anchor_of_a_redirect(response: Response) -> Response:
+    """A boosted form's redirect to a place in a page (``/frameworks/2#locality-specific``) lands there, as it does
+    with JavaScript off.
+
+    The browser's request object follows a redirect without its ``#...`` (it never reaches the client's script), and
+    htmx scrolls a boosted answer to the top: a manager who added a competence was shown the top of a long page, the
+    new competence far below. So htmx is told where to go instead (``HX-Location``), and asks for the page itself as
+    boosted navigation would, keeping the anchor and scrolling to it.
+    """
+    location = response.headers.get("Location", "")
+    if response.status_code in (301, 302, 303, 307, 308) and "#" in location and request.htmx.boosted:
+        response.status_code = 200
+        del response.headers["Location"]
+        response.set_data(b"")
+        target = {"path": location, "target": "body", "headers": {"HX-Boosted": "true"}}
+        response.headers["HX-Location"] = json.dumps(target)
+    return response

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select, update
 
@@ -165,6 +167,41 @@ def test_framework_page_query_count_is_fixed(client, worker, frameworks, count_q
 
 def add_url(framework) -> str:
     return f"/frameworks/{framework.id}/locality/new"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"HX-Request": "true", "HX-Boosted": "true"}, {"HX-Request": "true"}],
+    ids=["plain", "boosted", "htmx-swap"],  # the last: a form swapping a part of its page follows the 303 itself
+)
+def test_a_competence_added_leads_to_its_section_with_javascript_or_without(client, manager, auth, frameworks, headers):
+    """Found by a helper: with JavaScript the redirect's #locality-specific was lost (a browser's script never sees
+    it) and htmx showed the top of a long page. A boosted form is told where to go (HX-Location), anchor and all;
+    without JavaScript the browser follows the 303 to the anchor itself."""
+    framework = frameworks["sfh-senior-engagement-worker"]
+    data = {
+        "csrf_token": auth.token(add_url(framework)),
+        "statement": "Work with housing providers to sustain tenancies",
+        "principle": "C. Health Promotion and Protection",
+        "function": "Work with housing partners",
+    }
+    response = client.post(add_url(framework), data=data, headers=headers)
+    section = f"/frameworks/{framework.id}#locality-specific"
+    if "HX-Boosted" in headers:
+        assert response.status_code == 200 and response.get_data() == b"" and "Location" not in response.headers
+        assert json.loads(response.headers["HX-Location"]) == {
+            "path": section,
+            "target": "body",
+            "headers": {"HX-Boosted": "true"},  # the whole page, as boosted navigation asks for it
+        }
+    else:
+        assert response.status_code == 303 and response.headers["Location"] == section
+        assert "HX-Location" not in response.headers
+    page = text_of(client.get(f"/frameworks/{framework.id}", headers={"HX-Request": "true", "HX-Boosted": "true"}))
+    assert "<html" in page and "Locality-specific competence added" in page  # said once, on the page it leads to
+    assert (
+        db.session.scalar(select(func.count(Competence.id)).where(Competence.section == Section.LOCALITY_SPECIFIC)) == 1
+    )
 
 
 def test_manager_adds_a_locality_competence(client, manager, auth, frameworks):

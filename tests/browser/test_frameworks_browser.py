@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from portfolio.extensions import db
@@ -81,6 +82,9 @@ def test_manager_adds_a_locality_competence_after_fixing_an_error(page, framewor
         .get_by_text("Use British Sign Language interpreters appropriately")
         .is_visible()
     )
+    # At the section that holds it, as with JavaScript off: found by a helper, who landed at the top of a long page.
+    page.wait_for_url(re.compile(rf"/frameworks/{framework.id}#locality-specific$"))
+    expect(page.locator("#locality-specific")).to_be_in_viewport()
     db.session.commit()
     saved = db.session.scalars(select(Competence).where(Competence.section == Section.LOCALITY_SPECIFIC)).all()
     assert [c.statement for c in saved] == ["Use British Sign Language interpreters appropriately"]
