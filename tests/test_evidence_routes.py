@@ -564,7 +564,8 @@ def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worke
                 "competence_ids": "Tick at least one competence this evidence shows, or choose “Save the certificate” and link competences later",
             },
         ),
-        (  # the form refuses the hours; the service the expiry. The file is not read: it is chosen again anyway
+        (  # the form refuses the hours; the service the expiry, and the file by its first bytes (not received:
+            # it is chosen again anyway). Found by a helper: a wrong file was said only once all else was right.
             {
                 "cpd_hours": "three",
                 **date_fields("expires_on", EVENT_DAY - timedelta(days=1)),
@@ -573,7 +574,16 @@ def test_hours_that_are_not_a_number_get_one_message_not_two(client, auth, worke
             {
                 "expires_on-day": "The expiry date must be the same as or after the date completed",
                 "cpd_hours": "Enter CPD hours as a number, like 7.5",
+                "files": "The selected file must be a PDF, PNG, JPEG or DOCX",
             },
+        ),
+        (  # an empty file, the same
+            {"cpd_hours": "three", "files": (io.BytesIO(b""), "cert.pdf")},
+            {"cpd_hours": "Enter CPD hours as a number, like 7.5", "files": "The selected file is empty"},
+        ),
+        (  # a right file among the problems: nothing said of it but that it is to be chosen again
+            {"cpd_hours": "three", "files": (io.BytesIO(PDF), "cert.pdf")},
+            {"cpd_hours": "Enter CPD hours as a number, like 7.5"},
         ),
     ],
 )

@@ -141,6 +141,22 @@ def stage_upload(storage: FileStorage | None, *, field: str) -> StagedFile:
         raise FieldError(field, refusal.message) from None
 
 
+def kind_problem(storage: FileStorage) -> str | None:
+    """What an upload's first bytes already refuse (an empty file, or none of the accepted kinds), read without
+    receiving the rest: for a form shown again with other problems, so that a wrong file is named at once rather
+    than once everything else is right. The stream is left at its start."""
+    stream = storage.stream
+    try:
+        stream.seek(0)
+        head = _head(_chunks(stream))
+        stream.seek(0)
+    except (AttributeError, OSError):
+        return None  # not to be read twice: checked when it is received
+    if not head:
+        return "The selected file is empty"
+    return WRONG_KIND if _sniff(head) is None else None
+
+
 def _stage(storage: FileStorage) -> StagedFile:
     limit_mb = current_app.config.get("MAX_UPLOAD_MB", 20)
     stream = storage.stream

@@ -500,6 +500,8 @@ def _checked_new(
         problems.add("competence_ids", no_competence_to_send(entry))
     uploads = [u for u in uploads if u is not None and u.filename]
     staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), []) if stage_files else []
+    if not stage_files and (wrong := next(filter(None, map(files.kind_problem, uploads)), None)):
+        problems.add("files", wrong)  # only looked at: a wrong file is named with the other problems
     if entry.file_required and not uploads:
         problems.add("files", entry.file_required)
     if problems.errors:
@@ -521,8 +523,8 @@ def problems_of_new(
     today: date | None = None,
 ) -> dict[str, str]:
     """What :func:`create_evidence` would refuse, field by field, writing nothing: for a form that refused some
-    values itself, so that its page names every problem at once. The files are counted, not read: they must be
-    chosen again anyway, and their type is checked when they are."""
+    values itself, so that its page names every problem at once. The files are not received (they must be chosen
+    again anyway), only their first bytes looked at: a file of the wrong kind is said now, not on the next try."""
     require_worker(actor)
     today = today or clock.today()
     try:
