@@ -465,3 +465,37 @@ def test_my_portfolio_pages_with_the_count_out_of_band_and_stays_small(client, a
     assert status_of(last, "evidence-count") == "330 items, showing 321 to 330 (page 17 of 17)"
     assert list(_pagination_links(last)) == ["prev"]
     assert 'href="/portfolio/?page=16"' in _pagination_links(last)["prev"]
+
+
+# --- The filters' section: open when one of its filters is applied -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "applied"),
+    [
+        (Role.MANAGER, "/training/link-worker/compliance", "status=expired"),
+        (Role.MANAGER, "/progress/team", "only=lapsed"),
+        (Role.MANAGER, "/people/", "role=worker"),
+        (Role.MANAGER, "/supervision/", "state=ended"),
+        (Role.SUPERVISOR, "/review/", "kind=reflection"),
+        (Role.WORKER, "/portfolio/", f"date_from-day=1&date_from-month=1&date_from-year={date.today().year}"),
+        (Role.WORKER, "/portfolio/map", "status=met"),
+    ],
+)
+def test_a_filtered_list_shows_its_filters_open_and_an_unfiltered_one_closed(
+    client, auth, frameworks, role, path, applied
+):
+    """Found by a helper with JavaScript off: a filter is applied by loading the page again, which came back with its
+    Filters section closed and only "1 worker matches your filters" to say what was applied. A search alone is in
+    sight above the section, and leaves it closed."""
+    viewer = make_user(role, tier=tier("link-worker", "link-worker") if role == Role.WORKER else None)
+    auth.login_as(viewer)
+
+    def details_tag(address: str) -> str:
+        page = _get(client, address)
+        return re.search(r'<details class="nhsuk-details portfolio-filter-details"[^>]*>', page).group(0)
+
+    assert " open" not in details_tag(path)
+    assert " open" not in details_tag(f"{path}?q=someone")
+    assert " open" in details_tag(f"{path}?{applied}")
+    assert " open" not in details_tag(f"{path}?{applied.split('=')[0]}=")  # chosen back to "any": not applied
