@@ -1057,6 +1057,7 @@ def test_the_history_says_what_happened_to_a_worker_in_words(client, auth, manag
     worker = make_user(Role.WORKER, email="pat@example.org", name="Pat Person", tier=link_worker_tier)
     coach = tier("link-worker", "link-worker-coach")
     dbs = next(r for r in requirements_of(worker) if r.ref == "REQ-DBS")
+    dbs_statement = dbs.statement
     progress.verify_requirement(
         manager, worker, dbs, verified_on=TODAY, expires_on=TODAY + timedelta(days=1095), note=""
     )
@@ -1075,5 +1076,7 @@ def test_the_history_says_what_happened_to_a_worker_in_words(client, auth, manag
     auth.login_as(manager)
     page = " ".join(" ".join(row) for row in table_rows(client.get(f"/people/{worker.id}").text, "person-history"))
     until = long_date(TODAY + timedelta(days=1095))
-    assert f"Maya Manager Verified requirement REQ-DBS, in date until {until}" in page
+    # Found by a helper: the row said "Verified requirement REQ-DBS", the ledger's reference, not its words.
+    assert f"Maya Manager Verified “{dbs_statement}”, in date until {until}" in page
+    assert "REQ-DBS" not in page
     assert "requirement.verified" not in page

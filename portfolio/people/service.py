@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from flask import abort, current_app
+from flask import abort, current_app, g
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +28,7 @@ from ..auth import service as auth_service
 from ..database import TURNS, begin_write, lock_all, lock_first, lock_or_404, take_turns
 from ..errors import FieldError, Problems
 from ..extensions import db
-from ..models import AuditEntry, Framework, Invitation, Role, SupervisionAssignment, Tier, User
+from ..models import AuditEntry, Framework, Invitation, Requirement, Role, SupervisionAssignment, Tier, User
 from ..notifications.service import Mail, email_after_commit
 from ..supervision import service as supervision
 from ..templating import long_date
@@ -236,6 +236,14 @@ def _day(value: object) -> str:
     return long_date(date.fromisoformat(value)) if isinstance(value, str) else ""
 
 
+def _requirement_words(ref: str) -> str:
+    """A requirement's statement, by the reference the ledger keeps ("REQ-DBS" is not what a manager reads): read
+    once a request, however many rows name one."""
+    if "requirement_words" not in g:
+        g.requirement_words = dict(db.session.execute(select(Requirement.ref, Requirement.statement)).all())
+    return g.requirement_words.get(ref, ref)
+
+
 def describe(entry: AuditEntry) -> str:
     """A ledger row about a person, in words: "Changed name from A to B", "Asked to become Link Worker Coach"."""
     details = entry.details or {}
@@ -270,7 +278,8 @@ def describe(entry: AuditEntry) -> str:
             return f"Declined the promotion to {tier}"
         case "requirement.verified" if details.get("requirement"):
             until = _day(details.get("expires_on"))
-            return f"Verified requirement {details['requirement']}" + (f", in date until {until}" if until else "")
+            said = f"Verified “{_requirement_words(details['requirement'])}”"
+            return said + (f", in date until {until}" if until else "")
         case "credential.issued" if details.get("tier"):
             return f"Issued a credential for {details['tier']}"
     return ACTIONS.get(entry.action, entry.action.replace(".", " ").replace("_", " ").capitalize())
