@@ -1225,7 +1225,8 @@ def test_a_returned_item_is_changed_resubmitted_and_shows_its_history(client, au
     assert "Waiting for a decision." in history
     assert f"Returned for changes by Sam Supervisor on {long_date(TODAY)}." in history
     assert "Add the dates of each session." in history
-    assert f"Fine as it is: {s.first.statement}" in history  # returned: nothing counts yet
+    # Returned: nothing counts yet, and the line says so (found by a helper, who read "Fine as it is" as counted).
+    assert f"Fine as it is (it counts once the item is signed off): {s.first.statement}" in history
     assert f"Not accepted: {s.second.statement} – Say how you listened." in history
     # Newest first: the waiting submission before the decided one.
     assert history.index("Waiting for a decision.") < history.index("Returned for changes")
