@@ -8,6 +8,8 @@ from wtforms import DecimalField, Field, SelectChoice  # type: ignore[attr-defin
 from wtforms.utils import unset_value
 from wtforms.validators import StopValidation, ValidationError
 
+from .clock import today
+
 PARTS = ("day", "month", "year")
 
 
@@ -48,6 +50,9 @@ class DateInputField(Field):
         missing = [part for part in PARTS if not self.parts[part]]
         if missing:
             self.process_errors.append(f"{self.name_in_messages} must include a {' and '.join(missing)}")
+            return
+        if self.parts["year"].isdigit() and len(self.parts["year"]) < 4:  # "26": the year, not the date, is wrong
+            self.process_errors.append(f"{self.name_in_messages} must have a year of 4 numbers, like {today().year}")
             return
         try:
             day, month, year = (int(self.parts[p]) for p in PARTS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -281,6 +281,30 @@ def test_a_date_that_does_not_exist_is_said_with_the_empty_choices(client, auth,
     assert "Choose the worker" in error_next_to(page, "worker_id")
     assert "Choose a supervisor" in error_next_to(page, "supervisor_id")
     assert "Start date must be a real date" in error_next_to(page, "starts_on")
+    assert counts() == before
+
+
+@pytest.mark.parametrize(
+    ("year", "message"),
+    [
+        ("26", f"Start date must have a year of 4 numbers, like {date.today().year}"),  # found by a helper
+        ("026", f"Start date must have a year of 4 numbers, like {date.today().year}"),
+        ("1066", "Start date must be a real date"),  # 4 numbers, out of range
+        ("2O26", "Start date must be a real date"),  # a letter O: not numbers at all
+    ],
+)
+def test_a_short_year_is_said_to_be_the_problem(client, auth, manager, people, year, message):
+    auth.login_as(manager)
+    before = counts()
+    data = {
+        "csrf_token": auth.token("/supervision/assign"),
+        "starts_on-day": "1",
+        "starts_on-month": "2",
+        "starts_on-year": year,
+    }
+    page = text_of(client.post("/supervision/assign", data=data))
+    assert error_next_to(page, "starts_on") == f"Error: {message}"
+    assert f'name="starts_on-year" type="text" value="{year}"' in page  # as typed, to mend
     assert counts() == before
 
 
