@@ -277,7 +277,7 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
         ["Safeguarding adults Statutory or mandatory", "Every 36 months", "Every tier", "Change Safeguarding adults"],
         [
             "Motivational interviewing",
-            "Never",
+            "Done once",  # found by a helper: "Renewed: Never" read as if it lapsed unrenewed
             "Link Worker Coach, Psychosocial Link Worker",
             "Change Motivational interviewing",
         ],
@@ -290,6 +290,7 @@ def test_manager_adds_changes_and_retires_a_course(fixed_today, client, auth, ma
     edit_path = f"/training/items/{safeguarding.id}/edit"
     form = text_of(client.get(edit_path))
     assert 'value="Safeguarding adults"' in form and 'value="36"' in form
+    assert "Only for a course that is renewed: a whole number" in form  # the period's hint says when it is asked
     response = post_with_token(
         client,
         auth,
