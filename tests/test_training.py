@@ -933,6 +933,19 @@ def test_each_workers_name_opens_her_training(client, auth, manager, team):
     ]
 
 
+def test_a_manager_who_is_a_worker_too_opens_her_own_training_on_her_home(client, auth, team):
+    """Her own progress page lists no training (her home does): her row's name leads there."""
+    maya = make_user(Role.MANAGER, Role.WORKER, name="Maya Both", tier=tier("link-worker", "link-worker"))
+    auth.login_as(maya)
+    page = text_of(client.get("/training/link-worker/compliance?q=maya"))
+    assert '<a href="/#training">Maya Both</a>' in page
+    assert 'id="training"' in text_of(client.get("/"))
+    alice = team["alice"]
+    assert f'<a href="/progress/workers/{alice.id}#training">Alice Able</a>' in text_of(
+        client.get("/training/link-worker/compliance?q=alice")
+    )
+
+
 def test_the_htmx_request_gets_only_the_table(client, auth, manager, team):
     auth.login_as(manager)
     response = client.get("/training/link-worker/compliance?status=expired", headers={"HX-Request": "true"})
