@@ -1127,6 +1127,17 @@ def test_a_verification_whose_renewal_date_has_passed_is_saved_and_said_to_be_la
     [v] = db.session.scalars(select(RequirementVerification)).all()
     assert (v.verified_on, v.expires_on) == (verified_on, renew_by)
 
+    # Found by a review: a newer check in date, then an older one recorded after it. The page shows the newer (by
+    # the date verified), so nothing is said to have lapsed.
+    for day, until in ((TODAY - timedelta(days=10), TODAY + timedelta(days=1000)), (verified_on, renew_by)):
+        response = client.post(
+            verify_url(worker, "REQ-DBS"),
+            data={"csrf_token": auth.token("/"), **date_fields("verified_on", day), **date_fields("expires_on", until)},
+        )
+        assert response.status_code == 303
+    page = words(text_of(client.get(response.headers["Location"])))
+    assert f"Verified: {dbs}" in page and "has passed" not in page
+
 
 @pytest.mark.parametrize(
     ("verified_on", "expires_on", "field", "message"),

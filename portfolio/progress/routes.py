@@ -253,7 +253,7 @@ def verify(worker_id: int, requirement_id: int):
     form = VerifyForm(data={"verified_on": service.today()})
     if form.validate_on_submit():
         try:
-            verification = service.verify_requirement(
+            service.verify_requirement(
                 current_user,
                 person,
                 requirement,
@@ -266,9 +266,11 @@ def verify(worker_id: int, requirement_id: int):
             show_on_form(form, error)
         else:
             said = f"Verified: {requirement.statement}"
-            if rules.requirement_state(verification, service.today()) == "lapsed":  # a record of an older check, say
+            # What her page shows now: the newest check (an older one recorded later does not replace it).
+            newest = rules.newest_verifications([person.id], [requirement.ref]).get((person.id, requirement.ref))
+            if newest is not None and rules.requirement_state(newest, service.today()) == "lapsed":
                 said += (
-                    f" (its renewal date, {long_date(verification.expires_on)}, has passed:"
+                    f" (its renewal date, {long_date(newest.expires_on)}, has passed:"
                     " it shows as lapsed until it is verified again)"
                 )
             flash(said, "success")
