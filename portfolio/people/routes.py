@@ -22,7 +22,7 @@ invitations_bp = Blueprint("invitations", __name__, url_prefix="/invitation")
 
 @bp.context_processor
 def _helpers() -> dict:
-    return {"now": service.now(), "describe": service.describe}
+    return {"now": service.now()}
 
 
 @bp.get("/")

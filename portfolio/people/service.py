@@ -10,11 +10,12 @@ cannot both pass the check.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
-from flask import abort, current_app, g
+from flask import abort, current_app
 from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +29,17 @@ from ..auth import service as auth_service
 from ..database import TURNS, begin_write, lock_all, lock_first, lock_or_404, take_turns
 from ..errors import FieldError, Problems
 from ..extensions import db
-from ..models import AuditEntry, Framework, Invitation, Requirement, Role, SupervisionAssignment, Tier, User
+from ..models import (
+    AuditEntry,
+    Framework,
+    Invitation,
+    Requirement,
+    RequirementVerification,
+    Role,
+    SupervisionAssignment,
+    Tier,
+    User,
+)
 from ..notifications.service import Mail, email_after_commit
 from ..supervision import service as supervision
 from ..templating import long_date
@@ -174,18 +185,29 @@ def supervisor_choices() -> list[User]:
     return supervision.people_with_role(Role.SUPERVISOR)
 
 
-def person_history(person: User, limit: int = 50) -> list[tuple[AuditEntry, str | None]]:
-    """The ledger rows about this person, newest first, with the name of who acted."""
-    return [
-        (entry, actor_name)
-        for entry, actor_name in db.session.execute(
-            select(AuditEntry, User.name)
-            .outerjoin(User, User.id == AuditEntry.actor_id)
-            .where(AuditEntry.subject == f"user:{person.id}")
-            .order_by(AuditEntry.seq.desc())
-            .limit(limit)
-        )
-    ]
+def person_history(person: User, limit: int = 50) -> list[tuple[AuditEntry, str | None, str]]:
+    """The ledger rows about this person, newest first, with the name of who acted and what happened in words."""
+    rows = db.session.execute(
+        select(AuditEntry, User.name)
+        .outerjoin(User, User.id == AuditEntry.actor_id)
+        .where(AuditEntry.subject == f"user:{person.id}")
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    ).all()
+    # A verification's row keeps the requirement's reference; its words are those of the requirement it verified
+    # (its framework's version, not another's with the same reference), read in one query for the page.
+    verified = [entry.record_id for entry, _ in rows if entry.action == "requirement.verified" and entry.record_id]
+    statements: dict[int, str] = {}
+    if verified:
+        statements = {
+            verification_id: statement
+            for verification_id, statement in db.session.execute(
+                select(RequirementVerification.id, Requirement.statement)
+                .join(Requirement, Requirement.id == RequirementVerification.requirement_id)
+                .where(RequirementVerification.id.in_(verified))
+            )
+        }
+    return [(entry, actor_name, describe(entry, statements)) for entry, actor_name in rows]
 
 
 # Every action the ledger records about a person (subject "user:<id>"), as their page says it. A test reads
@@ -236,16 +258,11 @@ def _day(value: object) -> str:
     return long_date(date.fromisoformat(value)) if isinstance(value, str) else ""
 
 
-def _requirement_words(ref: str) -> str:
-    """A requirement's statement, by the reference the ledger keeps ("REQ-DBS" is not what a manager reads): read
-    once a request, however many rows name one."""
-    if "requirement_words" not in g:
-        g.requirement_words = dict(db.session.execute(select(Requirement.ref, Requirement.statement)).all())
-    return g.requirement_words.get(ref, ref)
+def describe(entry: AuditEntry, statements: Mapping[int, str] | None = None) -> str:
+    """A ledger row about a person, in words: "Changed name from A to B", "Asked to become Link Worker Coach".
 
-
-def describe(entry: AuditEntry) -> str:
-    """A ledger row about a person, in words: "Changed name from A to B", "Asked to become Link Worker Coach"."""
+    ``statements``: the requirement's words for a verification's row, by the verification's id (its reference
+    otherwise)."""
     details = entry.details or {}
     tier = _shown("tier_id", details.get("target_tier_id")) if details.get("target_tier_id") else None
     match entry.action:
@@ -278,7 +295,8 @@ def describe(entry: AuditEntry) -> str:
             return f"Declined the promotion to {tier}"
         case "requirement.verified" if details.get("requirement"):
             until = _day(details.get("expires_on"))
-            said = f"Verified “{_requirement_words(details['requirement'])}”"
+            words = (statements or {}).get(entry.record_id or 0, details["requirement"])
+            said = f"Verified “{words}”"
             return said + (f", in date until {until}" if until else "")
         case "credential.issued" if details.get("tier"):
             return f"Issued a credential for {details['tier']}"
