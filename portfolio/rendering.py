@@ -59,8 +59,10 @@ def _keep_the_address_of_a_form_page(response: Response) -> Response:
     address bar on the page the form was on.
 
     A boosted form's answer would otherwise put the form's own address in the bar and in the history, and a reload
-    or a return to it would ask the server for a page that does not exist there (405). Every such form answers with
-    the page it sits on, refused (422) or not; a form that succeeds redirects, and htmx shows where it went.
+    or a return to it would ask the server for a page that does not exist there (405). Such a form answers with the
+    page it sits on when it is refused (422); a form that succeeds redirects, and htmx shows where it went. (A
+    certificate checked from a review that someone else decided meanwhile answers with the home page, under the
+    review's address: a reload shows the review again, which is what changed.)
     """
     if request.method == "POST" and request.htmx and not _answers_get(request.path):
         response.headers["HX-Push-Url"] = "false"
@@ -89,7 +91,8 @@ def _keep_the_anchor_of_a_redirect(response: Response) -> Response:
     boosted navigation would, keeping the anchor and scrolling to it.
     """
     location = response.headers.get("Location", "")
-    if response.status_code in (301, 302, 303, 307, 308) and "#" in location and request.htmx.boosted:
+    # 302 and 303 only: they become a GET, as HX-Location's request is; a 307 or 308 would repeat the POST.
+    if response.status_code in (302, 303) and "#" in location and request.htmx.boosted:
         response.status_code = 200
         del response.headers["Location"]
         response.set_data(b"")

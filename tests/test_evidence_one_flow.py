@@ -108,6 +108,9 @@ def test_suggestions_for_a_long_reflection_are_posted_not_put_in_an_address(clie
         ).status_code
         == 400
     )  # no CSRF token: refused
+    # A page from before they were posted still asks with GET as she types: it is reloaded, not drawn into the list.
+    old_tab = client.get("/portfolio/new/reflection/suggestions?title=x", headers={"HX-Request": "true"})
+    assert old_tab.status_code == 204 and old_tab.headers["HX-Refresh"] == "true"
 
 
 def test_the_suggestions_address_opened_on_its_own_goes_to_the_form(client, auth, worker):

@@ -152,9 +152,24 @@ def kind_problem(storage: FileStorage) -> str | None:
         stream.seek(0)
     except (AttributeError, OSError):
         return None  # not to be read twice: checked when it is received
+    try:
+        _kind_of(head)
+    except _Refusal as refusal:
+        return refusal.message
+    return None
+
+
+def _kind_of(head: bytes) -> _Kind:
+    """The accepted kind an upload's first bytes show.
+
+    :raises _Refusal: for an empty file, or one of none of the accepted kinds.
+    """
     if not head:
-        return "The selected file is empty"
-    return WRONG_KIND if _sniff(head) is None else None
+        raise _Refusal("The selected file is empty")
+    kind = _sniff(head)
+    if kind is None:
+        raise _Refusal(WRONG_KIND)
+    return kind
 
 
 def _stage(storage: FileStorage) -> StagedFile:
@@ -166,11 +181,7 @@ def _stage(storage: FileStorage) -> StagedFile:
         pass
     chunks = _chunks(stream)
     head = _head(chunks)
-    if not head:
-        raise _Refusal("The selected file is empty")
-    kind = _sniff(head)
-    if kind is None:
-        raise _Refusal(WRONG_KIND)
+    kind = _kind_of(head)
 
     folder = _upload_folder()
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -6,7 +6,7 @@ import functools
 from dataclasses import replace
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
@@ -331,6 +331,10 @@ def suggestions(kind: str):
     """The suggested competences for what the new item's form holds so far (htmx posts it as the worker types:
     her text is private, and longer than an address may be)."""
     entry = kinds.get(_kind_or_404(kind))
+    if request.method == "GET" and wants_fragment():
+        # A form's page from before the suggestions were posted: reloaded, rather than the whole form drawn in place
+        # of its list (htmx would follow a redirect into the region).
+        return Response(status=204, headers={"HX-Refresh": "true"})
     if request.method == "GET" or not wants_fragment():  # opened on its own (a bookmark, a crawler): its form
         return redirect(url_for(".new", kind=entry.kind.value), code=303)
     ticked = CompetenceChoiceForm(request.form)

@@ -476,7 +476,7 @@ def _checked_new(
 ) -> _NewItem:
     """Every rule a new item must meet but the confirmable anonymity check (asked last): the values, the
     agreed actions, identifying details, the competences and the files, all in one answer. Without
-    ``stage_files`` the files are only counted, not read (nothing staged).
+    ``stage_files`` nothing is staged: the files are counted, and only their first bytes read (their kind).
 
     :raises FieldErrors: for every field with a problem; no staged file is left then.
     """

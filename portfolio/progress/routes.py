@@ -24,14 +24,9 @@ bp = Blueprint("progress", __name__, url_prefix="/progress")
 worker_required = role_required(Role.WORKER)
 
 
-def _progress_page(worker, *, supervises=None, status: int = 200, request_form=None, not_ready=None, **forms):
-    """``supervises``: the one looking is her supervisor today, as :func:`service.worker_seen_by_or_404` said
-    (asked again when not given)."""
+def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=None, not_ready=None, **forms):
+    """``supervises``: the one looking is her supervisor today, as :func:`service.worker_seen_by_or_404` said."""
     own = duties.is_own(current_user, worker.id)
-    if supervises is None and not own:
-        supervises = current_user.has_role(Role.SUPERVISOR) and service.supervision.is_supervising(
-            current_user.id, worker.id, service.today()
-        )
     progress = service.worker_progress(worker)
     # A new tier takes effect today unless the manager says otherwise (it cannot be before the request).
     decision_form = forms.get("decision_form") or PromotionDecisionForm(
@@ -53,7 +48,7 @@ def _progress_page(worker, *, supervises=None, status: int = 200, request_form=N
         recommend_form=recommend_form or RecommendForm(formdata=None),
         decision_form=decision_form,
         # Their supervisor today: recommends on a request, and opens the evidence the worker has shared.
-        supervises=bool(supervises) and not own,
+        supervises=supervises and not own,
         can_decide=not own and current_user.has_role(Role.MANAGER),
         # Where the worker stands with their training (not part of readiness, which is the framework's; a panel
         # still asks): read by her supervisor and managers, who chase it and recommend or decide on her requests.
@@ -87,7 +82,7 @@ def index():
     """Where I stand on every tier, what is missing for the next, and promotion."""
     if current_user.framework_id is None:
         abort(403)
-    return _progress_page(current_user)
+    return _progress_page(current_user, supervises=False)
 
 
 @bp.get("/missing")
@@ -109,10 +104,12 @@ def request_promotion():
             service.request_promotion(current_user, form_key=form.form_key.data)
         except service.NotReady as error:
             show_on_form(form, error)
-            return _progress_page(current_user, status=422, request_form=form, not_ready=error.readiness)
+            return _progress_page(
+                current_user, supervises=False, status=422, request_form=form, not_ready=error.readiness
+            )
         except FieldError as error:
             show_on_form(form, error)
-            return _progress_page(current_user, status=422, request_form=form)
+            return _progress_page(current_user, supervises=False, status=422, request_form=form)
         flash("Promotion requested: your supervisors have been asked for their recommendation", "success")
     return redirect(url_for(".index"), code=303)
 
@@ -225,7 +222,7 @@ def decide(request_id: int):
             )
         except FieldError as error:
             show_on_form(form, error)
-            return _progress_page(promotion.worker, status=422, decision_form=form)
+            return _refused_decision(promotion, form)
         flash(f"Promotion {'approved' if approved else 'declined'} for {promotion.worker.name}", "success")
     elif form.errors:  # the form refused a value itself: the rest of what is wrong, at once
         approved = {"yes": True, "no": False}.get(form.approved.data)
@@ -240,8 +237,15 @@ def decide(request_id: int):
                 current_user,
             ),
         )
-        return _progress_page(promotion.worker, status=422, decision_form=form)
+        return _refused_decision(promotion, form)
     return redirect(url_for(".worker", worker_id=promotion.worker_id), code=303)
+
+
+def _refused_decision(promotion, form: PromotionDecisionForm):
+    """The worker's page again, with the decision form's problems (a manager who supervises her too still sees
+    what a supervisor sees)."""
+    person, supervises = service.worker_seen_by_or_404(current_user, promotion.worker_id)
+    return _progress_page(person, supervises=supervises, status=422, decision_form=form)
 
 
 @bp.route("/workers/<id:worker_id>/requirements/<id:requirement_id>", methods=["GET", "POST"])

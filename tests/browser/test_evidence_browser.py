@@ -399,6 +399,10 @@ def test_ticking_a_suggested_competence_leaves_the_list_as_it_is(page, framework
     assert asked == []
     assert boxes.evaluate_all("inputs => inputs.map(i => i.value)") == order
     expect(boxes.nth(1)).to_be_focused()
+    # A file chosen: it is not sent as she types (only when the form is saved).
+    page.locator("input[name=files]").set_input_files(
+        {"name": "plan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 a plan"}
+    )
     with page.expect_response(lambda response: "/suggestions" in response.url) as answer:
         page.get_by_label("What I learned").fill("Slowing down helped.")  # typing still asks, with the ticks
     # Posted: what she writes stays out of the address (and so out of access logs), however long it is.
