@@ -1538,6 +1538,17 @@ def test_a_change_refused_by_its_form_names_the_missing_file_in_the_same_answer(
     assert [f.id for f in reload(evidence).files] == [only.id]
 
 
+def test_a_change_refused_by_its_form_names_a_wrong_file_in_the_same_answer(app, client, auth, worker):
+    """As on a new item (found by a helper there): a file of no accepted kind is said with the other problems."""
+    evidence = make_item(worker)
+    path = f"/portfolio/{evidence.id}/edit"
+    data = {**valid_post("reflection"), "title": "", "files": [(io.BytesIO(b"plain words"), "notes.txt")]}
+    page = text_of(post_form(client, auth, path, data))
+    assert error_next_to(page, "title") == "Error: Enter a title"
+    assert error_next_to(page, "files") == "Error: The selected file must be a PDF, PNG, JPEG or DOCX"
+    assert reload(evidence).files == [] and files_on_disk(app) == []
+
+
 # --- a fixed number of queries ----------------------------------------------------------
 
 

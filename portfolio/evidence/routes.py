@@ -424,8 +424,8 @@ def edit(evidence_id: int):
             return redirect(back_url, code=303)
     elif form.is_submitted() and not form.csrf_token.errors:
         # The service's own rules for the fields the form let through: every problem in one answer, as on a new item.
-        chosen = sum(1 for upload in request.files.getlist("files") if upload.filename)
-        show_the_rest(form, service.problems_of_update(current_user, evidence, _input_from(form), chosen_files=chosen))
+        uploads = request.files.getlist("files")
+        show_the_rest(form, service.problems_of_update(current_user, evidence, _input_from(form), uploads))
     return render(
         "evidence/form.html",
         status=422 if form.errors else 200,

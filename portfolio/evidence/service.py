@@ -364,6 +364,13 @@ def _stage_all(uploads: Iterable[FileStorage]) -> list[files.StagedFile]:
     return staged
 
 
+def _refuse_kinds_at_a_glance(uploads: Iterable[FileStorage], problems: Problems) -> None:
+    """The first upload an empty file or of no accepted kind, by its first bytes, into ``problems``: for a form shown
+    again with other problems (nothing is received), so that a wrong file is named with them, not on the next try."""
+    if wrong := next(filter(None, map(files.kind_problem, uploads)), None):
+        problems.add("files", wrong)
+
+
 def _commit_with_files(staged: list[files.StagedFile]) -> None:
     """Commit the rows, then give the files their final names; on failure, leave neither."""
     try:
@@ -500,8 +507,8 @@ def _checked_new(
         problems.add("competence_ids", no_competence_to_send(entry))
     uploads = [u for u in uploads if u is not None and u.filename]
     staged: list[files.StagedFile] = problems.check(lambda: _stage_all(uploads), []) if stage_files else []
-    if not stage_files and (wrong := next(filter(None, map(files.kind_problem, uploads)), None)):
-        problems.add("files", wrong)  # only looked at: a wrong file is named with the other problems
+    if not stage_files:
+        _refuse_kinds_at_a_glance(uploads, problems)
     if entry.file_required and not uploads:
         problems.add("files", entry.file_required)
     if problems.errors:
@@ -641,18 +648,25 @@ def _check_files_left(evidence: Evidence, remove_file_ids: list[int], added: int
 
 
 def problems_of_update(
-    actor: User, evidence: Evidence, data: EvidenceInput, *, chosen_files: int = 0, today: date | None = None
+    actor: User,
+    evidence: Evidence,
+    data: EvidenceInput,
+    uploads: Iterable[FileStorage] = (),
+    *,
+    today: date | None = None,
 ) -> dict[str, str]:
     """What :func:`update_evidence` would refuse, field by field, writing nothing: for a form that refused some
-    values itself, so that its page names every problem at once (the files are chosen again anyway, and counted
-    only: ``chosen_files``, for "a certificate needs its file")."""
+    values itself, so that its page names every problem at once. The files are chosen again anyway: they are
+    counted (for "a certificate needs its file") and their kind read from their first bytes, not received."""
     try:
         _require_editable(evidence)
     except FieldError as error:
         return error.by_field()
+    uploads = [u for u in uploads if u is not None and u.filename]
     problems = Problems()
     problems.check(lambda: _checked_update(actor, evidence, data, (), today or clock.today(), stage_files=False), None)
-    problems.check(lambda: _check_files_left(evidence, data.remove_file_ids, chosen_files), None)
+    problems.check(lambda: _check_files_left(evidence, data.remove_file_ids, len(uploads)), None)
+    _refuse_kinds_at_a_glance(uploads, problems)
     return dict(problems.errors)
 
 
