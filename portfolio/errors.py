@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flask import Flask, request
+from flask import Flask, make_response, request
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, NotFound
 
 from .extensions import db
-from .rendering import render
+from .rendering import render, wants_fragment
 
 
 class FieldError(Exception):
@@ -161,14 +161,22 @@ def _page(
     written: list[tuple[str, str]] | None = None,
 ):
     default_title, default_body = ERROR_PAGES.get(status, ERROR_PAGES[500])
-    return render(
-        "error.html",
-        status=status,
-        title=title or default_title,
-        body=body or default_body,
-        link=link,
-        written=written or [],
+    response = make_response(
+        render(
+            "error.html",
+            status=status,
+            title=title or default_title,
+            body=body or default_body,
+            link=link,
+            written=written or [],
+        )
     )
+    if wants_fragment():
+        # Asked for a part of a page (a list's filter, the suggestions as she types): the error is a whole page, and
+        # takes the whole window rather than the part's place (an expired form's page inside a list, say).
+        response.headers["HX-Retarget"] = "body"
+        response.headers["HX-Reswap"] = "innerHTML"
+    return response
 
 
 # Anything secret or a form's own machinery, by name: never shown back (a second guard after the field types).

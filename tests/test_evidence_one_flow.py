@@ -15,7 +15,7 @@ from portfolio.extensions import db
 from portfolio.models import Competence, Evidence, EvidenceLink, EvidenceStatus, Framework
 
 from .conftest import csrf_token, post_with_token
-from .pages import date_shown, error_next_to, error_summary
+from .pages import date_shown, error_next_to, error_summary, text_of
 
 TEXT = "I listened and empathised with an anxious man, stayed calm, and we wrote a support plan with goals."
 
@@ -111,6 +111,24 @@ def test_suggestions_for_a_long_reflection_are_posted_not_put_in_an_address(clie
     # A page from before they were posted still asks with GET as she types: it is reloaded, not drawn into the list.
     old_tab = client.get("/portfolio/new/reflection/suggestions?title=x", headers={"HX-Request": "true"})
     assert old_tab.status_code == 204 and old_tab.headers["HX-Refresh"] == "true"
+
+
+def test_an_error_answering_a_part_of_a_page_takes_the_whole_window(client, auth, worker):
+    """Found by a review: the suggestions posted with a token the session no longer knows (a form left open past the
+    idle timeout) were answered with the "Your form has expired" page, which htmx drew inside the list. An error page
+    answering a part of a page replaces the whole page; a whole page's error (boosted, or JavaScript off) is as it
+    was."""
+    auth.login_as(worker)
+    path, data = "/portfolio/new/reflection/suggestions", {"title": "x", "csrf_token": "stale"}
+    answer = client.post(path, data=data, headers={"HX-Request": "true"})
+    assert answer.status_code == 400 and "Your form has expired" in text_of(answer)
+    assert (answer.headers["HX-Retarget"], answer.headers["HX-Reswap"]) == ("body", "innerHTML")
+    boosted = client.post(path, data=data, headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert boosted.status_code == 400 and "HX-Retarget" not in boosted.headers
+    gone = client.get("/portfolio/999999", headers={"HX-Request": "true"})  # any error page, a 404 too
+    assert gone.status_code == 404 and gone.headers["HX-Retarget"] == "body"
+    found = client.get("/portfolio/?page=1", headers={"HX-Request": "true"})  # a part answered: left where it goes
+    assert found.status_code == 200 and "HX-Retarget" not in found.headers
 
 
 def test_the_suggestions_address_opened_on_its_own_goes_to_the_form(client, auth, worker):
