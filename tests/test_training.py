@@ -877,9 +877,8 @@ def test_the_compliance_matrix_shows_each_cell_as_a_tag_with_words_and_totals(cl
     assert "HX-Request" in response.headers["Vary"]
     page = text_of(response)
     assert "<h1>Team compliance</h1>" in page
-    # A column a course: the window's width (found by a helper: 13 courses scrolled in a 960-pixel column).
-    assert '<div class="nhsuk-width-container-fluid">' in page
-    assert '<div class="nhsuk-width-container">' in text_of(client.get("/training/link-worker/"))  # others: not
+    # A column a course: wider than the reading column (found by a helper: 13 courses scrolled in 960 pixels).
+    assert 'class="portfolio-table-scroll portfolio-table-scroll--wide"' in page
     assert status_of(page, "compliance-status") == "5 workers"
     assert "3 courses." in page
     assert header_cells(page, "compliance-matrix") == [
