@@ -71,6 +71,9 @@ def test_manager_filters_the_matrix_to_expired_training_in_place(page, client, a
     box = page.locator(".portfolio-table-scroll").bounding_box()
     assert box["width"] > min(width - 100, 960) and box["x"] > 0 and box["x"] + box["width"] < width
     assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    # The rest of the page keeps the reading column, lined up with the header (the whole page made fluid did not).
+    heading, header = page.locator("h1").bounding_box(), page.locator(".nhsuk-header__container").bounding_box()
+    assert heading["x"] == header["x"], (heading["x"], header["x"])
     # Each status is a tag with words, not a colour alone.
     alice = page.locator(".compliance-matrix tbody tr").filter(has=page.get_by_role("rowheader", name="Alice Able"))
     expect(alice.locator(".nhsuk-tag")).to_have_text(["Expired", "Valid"])
