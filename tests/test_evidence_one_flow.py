@@ -63,15 +63,16 @@ def test_only_a_certificate_starts_without_a_date(client, auth, worker, kind):
     assert date_shown(page, "occurred_on") == expected
 
 
+def ask_for_suggestions(client, auth, typed: dict):
+    """What htmx posts as she types on a new reflection's form (with its CSRF token)."""
+    return post_with_token(client, auth, "/portfolio/new/reflection/suggestions", typed, headers={"HX-Request": "true"})
+
+
 def test_suggestions_follow_what_is_typed_and_keep_ticked_ones(client, auth, worker):
     auth.login_as(worker)
     plan = ref("PS-LW-05")
-    answer = post_with_token(
-        client,
-        auth,
-        "/portfolio/new/reflection/suggestions",
-        {"title": "Support plan", "what_happened": TEXT, "competence_ids": [plan.id]},
-        headers={"HX-Request": "true"},
+    answer = ask_for_suggestions(
+        client, auth, {"title": "Support plan", "what_happened": TEXT, "competence_ids": [plan.id]}
     )
     fragment = answer.get_data(as_text=True)
     assert answer.status_code == 200 and "<html" not in fragment
@@ -92,13 +93,8 @@ def test_suggestions_for_a_long_reflection_are_posted_not_put_in_an_address(clie
     plan = ref("PS-LW-05")
     long_text = (TEXT + " ") * 80
     assert len(long_text) >= 8000  # twice what gunicorn takes in an address
-    answer = post_with_token(
-        client,
-        auth,
-        "/portfolio/new/reflection/suggestions",
-        {"title": "Support plan", "what_happened": long_text, "competence_ids": [plan.id]},
-        headers={"HX-Request": "true"},
-    )
+    typed = {"title": "Support plan", "what_happened": long_text, "competence_ids": [plan.id]}
+    answer = ask_for_suggestions(client, auth, typed)
     fragment = answer.get_data(as_text=True)
     assert answer.status_code == 200
     assert f'value="{plan.id}" checked' in fragment and f'value="{ref("PS-LW-02").id}"' in fragment

@@ -1064,6 +1064,19 @@ def verify_url(worker: User, ref: str) -> str:
     return f"/progress/workers/{worker.id}/requirements/{requirement(worker, ref).id}"
 
 
+def post_dbs_check(client, auth, worker: User, verified_on, expires_on, note: str = ""):
+    """The verify form of the worker's DBS check, sent with these dates (None: the boxes left empty)."""
+    return client.post(
+        verify_url(worker, "REQ-DBS"),
+        data={
+            "csrf_token": auth.token("/"),
+            **date_fields("verified_on", verified_on),
+            **date_fields("expires_on", expires_on),
+            "note": note,
+        },
+    )
+
+
 def test_the_manager_verifies_a_dbs_check(client, auth, people):
     worker, supervisor, manager, *_ = people
     auth.login_as(manager)
@@ -1079,15 +1092,7 @@ def test_the_manager_verifies_a_dbs_check(client, auth, people):
     assert "DBS" not in words(driving.split('id="note-hint"', 1)[1].split("</div>", 1)[0])
 
     day = TODAY - timedelta(days=2)
-    response = client.post(
-        verify_url(worker, "REQ-DBS"),
-        data={
-            "csrf_token": auth.token("/"),
-            **date_fields("verified_on", day),
-            **date_fields("expires_on", None),
-            "note": "Certificate 001234",
-        },
-    )
+    response = post_dbs_check(client, auth, worker, day, None, "Certificate 001234")
     assert response.status_code == 303
     assert response.headers["Location"] == f"/progress/workers/{worker.id}#requirements"
     [v] = db.session.scalars(select(RequirementVerification)).all()
@@ -1109,15 +1114,7 @@ def test_a_verification_whose_renewal_date_has_passed_is_saved_and_said_to_be_la
     auth.login_as(manager)
     verified_on, renew_by = TODAY - timedelta(days=1000), TODAY - timedelta(days=30)
     dbs = requirement(worker, "REQ-DBS").statement
-    response = client.post(
-        verify_url(worker, "REQ-DBS"),
-        data={
-            "csrf_token": auth.token("/"),
-            **date_fields("verified_on", verified_on),
-            **date_fields("expires_on", renew_by),
-            "note": "",
-        },
-    )
+    response = post_dbs_check(client, auth, worker, verified_on, renew_by)
     assert response.status_code == 303
     page = words(text_of(client.get(response.headers["Location"])))
     assert (
@@ -1130,10 +1127,7 @@ def test_a_verification_whose_renewal_date_has_passed_is_saved_and_said_to_be_la
     # Found by a review: a newer check in date, then an older one recorded after it. The page shows the newer (by
     # the date verified), so nothing is said to have lapsed.
     for day, until in ((TODAY - timedelta(days=10), TODAY + timedelta(days=1000)), (verified_on, renew_by)):
-        response = client.post(
-            verify_url(worker, "REQ-DBS"),
-            data={"csrf_token": auth.token("/"), **date_fields("verified_on", day), **date_fields("expires_on", until)},
-        )
+        response = post_dbs_check(client, auth, worker, day, until)
         assert response.status_code == 303
     page = words(text_of(client.get(response.headers["Location"])))
     assert f"Verified: {dbs}" in page and "has passed" not in page
@@ -1159,15 +1153,7 @@ def test_bad_verification_dates_are_shown_next_to_the_field(
     worker, supervisor, manager, *_ = people
     auth.login_as(manager)
     before = row_counts()
-    response = client.post(
-        verify_url(worker, "REQ-DBS"),
-        data={
-            "csrf_token": auth.token("/"),
-            **date_fields("verified_on", verified_on),
-            **date_fields("expires_on", expires_on),
-            "note": "",
-        },
-    )
+    response = post_dbs_check(client, auth, worker, verified_on, expires_on)
     assert response.status_code == 422
     page = text_of(response)
     assert "<title>Error: Verify a requirement for Wren Worker: " in page  # and names the requirement
