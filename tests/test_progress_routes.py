@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select, text, update
 from werkzeug.datastructures import FileStorage
 
+from portfolio import clock
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
@@ -1327,6 +1328,49 @@ def test_each_change_to_a_workers_progress_shows_on_the_next_view_of_the_overvie
         manager, frameworks["sfh-senior-engagement-worker"], statement="Local", principle="P", function="F"
     )
     assert "0 of 61 for the Senior Engagement Worker role" in row_of("Ezra")
+
+
+def test_a_page_of_the_overview_is_kept_rendered_until_something_it_shows_changes(
+    client, auth, people, count_queries, monkeypatch
+):
+    """The page's rows are kept rendered between views, read again only when one of them would read otherwise: a
+    requirement verified, an item sent, a worker renamed or joining, the next day (a check lapses) each show on the
+    very next view, on the whole page and in the filter's answer."""
+    worker, _, manager, *_ = people
+    auth.login_as(manager)
+
+    def wren(query: str = "", headers: dict[str, str] | None = None) -> str:
+        rows = team_rows(text_of(client.get(f"/progress/team?{query}", headers=headers or {})))
+        return next((r for r in rows if r.startswith("Wren")), "not listed")
+
+    first = wren()
+    assert first.endswith(f"{none_verified(worker)} 0")
+    with count_queries(keep=True):
+        assert wren() == first
+    # The signed-in manager, the filter's frameworks and what the page's rows depend on: nobody's items, progress
+    # or verifications are read.
+    assert len(count_queries.statements) == 3
+    assert not any("FROM evidence" in statement for statement in count_queries.statements)
+
+    dbs = requirement(worker, "REQ-DBS")
+    service.verify_requirement(
+        manager, worker, dbs, verified_on=YESTERDAY, expires_on=TODAY + timedelta(days=1), note=""
+    )
+    assert f"Not verified {len(requirements_of(worker)) - 1} requirements 0" in wren()
+    waiting_item(worker)
+    assert wren().endswith(" 1") and wren("only=waiting", {"HX-Request": "true"}).endswith(" 1")
+    worker.name = "Wren Renamed"
+    db.session.commit()
+    assert wren().startswith("Wren Renamed")
+    past_the_end = team_rows(text_of(client.get("/progress/team?page=9")))  # the last page, as page 9 shows it
+    make_user(Role.WORKER, name="Aaron Newcomer", email="aaron@example.org", tier=tier("link-worker", "link-worker"))
+    for address in ("/progress/team", "/progress/team?page=9"):
+        assert team_rows(text_of(client.get(address)))[0].startswith("Aaron Newcomer")
+    assert len(team_rows(text_of(client.get("/progress/team?page=9")))) == len(past_the_end) + 1
+
+    the_day_after_tomorrow = clock.now() + timedelta(days=2)
+    monkeypatch.setattr(clock, "now", lambda: the_day_after_tomorrow)
+    assert "Lapsed" in wren() and dbs.statement in wren()
 
 
 def test_a_progress_kept_for_another_tier_than_the_workers_row_is_worked_out_again(client, auth, people):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from .. import duties, paging
 from ..access import manager_required, role_required
@@ -17,7 +19,7 @@ from ..params import optional_id, parse_id
 from ..rendering import render
 from ..templating import long_date
 from ..training import service as training
-from . import rules, service
+from . import rules, service, versions
 from .forms import OverviewFilterForm, PromotionDecisionForm, RecommendForm, RequestForm, VerifyForm, WithdrawForm
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
@@ -303,16 +305,33 @@ def team():
     only = (form.only.data or "") if not form.only.errors else ""
     if request.args.get("format") == "csv":
         return _csv(service.overview(actor=current_user, q=q, framework_id=framework_id, only=only))
+    number, filtered = paging.requested_page(), bool(q or framework_id or only)
+
+    def table() -> tuple[paging.Page, Markup]:
+        """The page's numbers (for the status line) and its table, rendered."""
+        page = service.overview_page(number, actor=current_user, q=q, framework_id=framework_id, only=only)
+        html = render_block(
+            "progress/team.html", "team_table", page=page, csv_url=paging.list_url(format="csv"), filtered=filtered
+        )
+        return paging.Page([], page.total, page.number, page.per_page), Markup(html)
+
+    # Most of the page's cost is its 25 rows: kept, rendered, while nothing they show has changed. The table's links
+    # keep every parameter of the address (paging.list_url), so the address is part of what it is kept under.
+    state = service.overview_page_state(number, actor=current_user, q=q, framework_id=framework_id, only=only)
+    if state is None:
+        page, kept_table = table()
+    else:
+        statement, parameters = state
+        variant = (current_user.id, service.today(), request.query_string)
+        page, kept_table = versions.kept_for_owners("workers-table", variant, statement, table, parameters)
     return render(
         "progress/team.html",
         "team_table",
         oob=("team_status",),
         form=form,
-        page=service.overview_page(
-            paging.requested_page(), actor=current_user, q=q, framework_id=framework_id, only=only
-        ),
-        filtered=bool(q or framework_id or only),
-        csv_url=paging.list_url(format="csv"),  # every page, with the same filters
+        page=page,
+        filtered=filtered,
+        kept_table=kept_table,
     )
 
 

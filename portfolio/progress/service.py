@@ -1003,6 +1003,40 @@ def overview(
     return _overview_rows(db.session.scalars(query, parameters).unique().all())
 
 
+def overview_page_state(
+    number: int, *, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = ""
+) -> tuple[Select, dict[str, object]] | None:
+    """What a page of the overview shows depends on, for versions.kept_for_owners: a statement and its parameters.
+
+    Its rows are the page's workers, with their tier and framework, how many workers match (the page's numbers and
+    links), their newest verification (verifications are only ever added: a new one is a new id) and their tokens
+    (their portfolio, and who they are), with the frameworks' token. The tier is read as well as its token, as the
+    kept progress to the next tier is checked against it (next_tier_progress). The rows also depend on the day (a
+    requirement lapses): the caller's variant holds it, with these parameters. None for "ready": whether a worker is
+    ready is counted in Python, not in the database.
+    """
+    if only == "ready":
+        return None
+    query, parameters = _overview_query(actor, q, framework_id, only)
+    return _overview_state(query), {**parameters, "state_offset": (number - 1) * paging.PER_PAGE}
+
+
+@functools.lru_cache(maxsize=64)
+def _overview_state(query: Select) -> Select:
+    """Built once for each statement its caller keeps (the unfiltered ones)."""
+    newest_verification = (
+        select(func.max(RequirementVerification.id))
+        .where(RequirementVerification.worker_id == User.id)
+        .scalar_subquery()
+    )
+    page = (
+        query.with_only_columns(User.id, User.tier_id, User.framework_id, func.count().over(), newest_verification)
+        .limit(paging.PER_PAGE)
+        .offset(bindparam("state_offset", type_=Integer()))
+    )
+    return versions.owners_state(page)
+
+
 def overview_page(
     number: int, *, actor: User | None = None, q: str = "", framework_id: int | None = None, only: str = ""
 ) -> paging.Page[OverviewRow]:

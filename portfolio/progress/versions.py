@@ -74,7 +74,8 @@ _EXTENSION = "portfolio_versions"
 # (everyone else's view of a framework is kept once, under the frameworks' owner). At worst some 20 to 40 MB of
 # each per process; in practice a worker looks at the whole map, the first pages and their own framework.
 # A team's answers (:func:`kept_for_owners`) are small: the totals per course and status, and a digest; the
-# courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager), a few rows.
+# courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager), a few rows;
+# a page of the managers' workers list, rendered, is about 30 KB (per manager, filters, page and day).
 KEPT = {
     "counts": 1000,
     "next-tier": 1000,
@@ -85,6 +86,7 @@ KEPT = {
     "portfolio-list": 100,
     "framework-page": 100,
     "compliance-totals": 64,
+    "workers-table": 64,
     "lapsing-training": 256,
 }
 VARIANTS_KEPT = 8  # per owner and kind: filters, page numbers
@@ -197,8 +199,10 @@ def kept_for_owners(
     """
     session = db.session()
     rows = session.execute(state, parameters).all()  # first: its autoflush may find changes
-    if changed_here(session):
-        return compute()  # this transaction's own changes, not yet committed: never kept
+    if changed_here(session) or not rows:
+        # This transaction's own changes, not yet committed, are never kept; nor an answer over nobody, which costs
+        # next to nothing and may stand for more than its rows say (a page past the end shows the last page).
+        return compute()
     # Kept as a digest: a team of thousands is some 270 bytes a worker in rows, for each variant.
     digest = (hashlib.blake2b(repr([tuple(row) for row in rows]).encode(), digest_size=16).digest(),)
     store: _Store = current_app.extensions[_EXTENSION]
