@@ -945,6 +945,50 @@ def test_a_manager_who_is_a_worker_too_opens_her_own_training_on_her_home(client
     )
 
 
+def test_a_page_of_the_matrix_is_kept_rendered_until_something_its_rows_show_changes(
+    client, auth, manager, team, count_queries, monkeypatch
+):
+    """The rows are kept rendered between views, read again only when one of them would read otherwise: a
+    certificate added, a worker renamed or joining, the next day (a course falls due) each show on the very next
+    view; each manager sees her own row link to her home, not another's."""
+    auth.login_as(manager)
+    address = "/training/link-worker/compliance"
+
+    def rows(query: str = "", headers: dict[str, str] | None = None) -> list[list[str]]:
+        return matrix_rows(text_of(client.get(address + query, headers=headers or {})))
+
+    first = rows()
+    assert "Cara Cole" in [row[0] for row in rows("?status=missing", {"HX-Request": "true"})]
+    with count_queries(keep=True):
+        assert rows() == first
+    # The signed-in manager, the frameworks (linked), the catalogue, the rows' and the totals' workers: no certificate
+    # is read.
+    assert len(count_queries.statements) == 5
+    assert not any("FROM evidence" in statement for statement in count_queries.statements)
+
+    _, lone, _ = team["items"]
+    certificate(team["cara"], lone, date(2026, 6, 1))
+    assert ["Cara Cole", "Valid 1 March 2028", "Valid 1 June 2027", "Not required"] in rows()
+    team["alice"].name = "Alice Renamed"
+    db.session.commit()
+    assert rows()[1][0] == "Alice Renamed"
+    make_user(Role.WORKER, name="Aaron Newcomer", tier=tier("link-worker", "link-worker"))
+    assert rows()[1] == ["Aaron Newcomer", "Missing", "Missing", "Not required"]
+    assert rows("?status=missing", {"HX-Request": "true"}) == [  # Cara no longer misses a course
+        ["Aaron Newcomer", "Missing", "Missing", "Not required"],
+        ["Totals", "1 missing", "1 missing", "No one listed needs this"],
+    ]
+
+    monkeypatch.setattr(service, "today", lambda: date(2026, 7, 2))
+    assert rows()[0] == ["=Eve Formula", "Expired 1 July 2026", "Valid 1 February 2027", "Not required"]
+
+    maya = make_user(Role.MANAGER, Role.WORKER, name="Maya Both", tier=tier("link-worker", "link-worker"))
+    auth.login_as(maya)
+    assert '<a href="/#training">Maya Both</a>' in text_of(client.get(address))
+    auth.login_as(manager)
+    assert f'<a href="/progress/workers/{maya.id}#training">Maya Both</a>' in text_of(client.get(address))
+
+
 def test_the_htmx_request_gets_only_the_table(client, auth, manager, team):
     auth.login_as(manager)
     response = client.get("/training/link-worker/compliance?status=expired", headers={"HX-Request": "true"})

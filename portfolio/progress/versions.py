@@ -75,7 +75,8 @@ _EXTENSION = "portfolio_versions"
 # each per process; in practice a worker looks at the whole map, the first pages and their own framework.
 # A team's answers (:func:`kept_for_owners`) are small: the totals per course and status, and a digest; the
 # courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager), a few rows;
-# a page of the managers' workers list, rendered, is about 30 KB (per manager, filters, page and day).
+# a page of the managers' workers list or of a compliance matrix, rendered, is about 30 KB (per manager, filters,
+# page and day).
 KEPT = {
     "counts": 1000,
     "next-tier": 1000,
@@ -86,6 +87,7 @@ KEPT = {
     "portfolio-list": 100,
     "framework-page": 100,
     "compliance-totals": 64,
+    "compliance-rows": 64,
     "workers-table": 64,
     "lapsing-training": 256,
 }

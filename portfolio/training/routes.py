@@ -6,6 +6,7 @@ from typing import cast
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
 from .. import paging
@@ -204,8 +205,17 @@ def compliance(key: str):
     q = (form.q.data or "") if not form.q.errors else ""
     if request.args.get("format") == "csv":
         return _csv(service.compliance(framework, status=status, q=q, page=None))
-    # Totals count every worker who matches, not only this page's.
-    matrix = service.compliance(framework, status=status, q=q, page=paging.requested_page())
+    # Totals count every worker who matches, not only this page's. The rows are most of the page's cost: kept,
+    # rendered, while nothing they show has changed.
+    tags = training_tags()
+    matrix, kept_rows = service.compliance_page(
+        framework,
+        current_user,
+        status=status,
+        q=q,
+        page=paging.requested_page(),
+        draw=lambda shown: Markup(render_block("training/compliance.html", "compliance_rows", matrix=shown, tags=tags)),
+    )
     return render(
         "training/compliance.html",
         "compliance_table",
@@ -213,7 +223,7 @@ def compliance(key: str):
         form=form,
         matrix=matrix,
         page=matrix.page,
-        tags=training_tags(),
+        kept_rows=kept_rows,
         filtered=bool(q or status),
         frameworks=frameworks,
         csv_url=paging.list_url(format="csv"),

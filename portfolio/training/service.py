@@ -17,7 +17,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -695,9 +695,13 @@ class _MatrixStatements:
     # The matching workers, their tiers, and the version tokens of their portfolios and of the frameworks: while
     # these read the same, so do the totals (see versions.kept_for_owners).
     totals_state: Select
+    # The same of one page's workers (its offset the parameter "state_offset"), with how many match: while these read
+    # the same, so do the page's rows.
+    page_state: Select
 
 
 S = TypeVar("S")  # a statement, or several, kept by _kept_statements
+Drawn = TypeVar("Drawn")  # a page of the matrix drawn (compliance_page)
 
 # Built statements by what they are built from, the least recently used dropped first. The matrix's SQL (a
 # ranked subquery, a case per course) cost several milliseconds to build, three times a request: more than
@@ -772,6 +776,13 @@ def _build_statements(
         else None,
         totals=_totals_query(items, workers, wanted, on) if items else None,
         totals_state=versions.owners_state(select(User.id, User.tier_id).where(*workers)),
+        page_state=versions.owners_state(
+            select(User.id, User.tier_id, func.count().over())
+            .where(*matching)
+            .order_by(User.name, User.id)
+            .limit(rows_per_page(len(items)))
+            .offset(bindparam("state_offset", type_=Integer()))
+        ),
     )
 
 
@@ -782,8 +793,44 @@ def compliance(framework: Framework, *, status: str = "", q: str = "", page: int
     worker, for the CSV). A fixed number of queries, whatever the number of workers.
     """
     items = catalogue(framework.key)
+    statements = _matrix_statements(framework, items, status, q)
+    return replace(_matrix(framework, items, statements, page), totals=_totals(items, statements))
+
+
+def compliance_page(
+    framework: Framework, viewer: User, *, status: str = "", q: str = "", page: int, draw: Callable[[Matrix], Drawn]
+) -> tuple[Matrix, Drawn]:
+    """A page of :func:`compliance` and its rows drawn (``draw``), kept while nothing the rows show has changed.
+
+    The matrix returned holds the page's numbers, the courses and the totals, not its rows: those are ``draw``'s
+    answer, which may come from an earlier request (rendered HTML, say, of nothing but the matrix and the viewer).
+    They are kept under the page's workers, their tiers, their tokens (certificates, names) and how many match,
+    read in one query (versions.kept_for_owners), with the courses, filters and day (the statements' key), the
+    page and the viewer (her own row links to her home).
+    """
+    items = catalogue(framework.key)
+    statements = _matrix_statements(framework, items, status, q)
+
+    def drawn() -> tuple[paging.Page[User], Drawn]:
+        # The page's numbers, not its workers: nothing read in this request's session outlives it.
+        matrix = _matrix(framework, items, statements, page)
+        return paging.Page([], matrix.page.total, matrix.page.number, matrix.page.per_page), draw(matrix)
+
+    offset = (page - 1) * rows_per_page(len(items))
+    variant = (statements.key, viewer.id, page)
+    numbers, rows = versions.kept_for_owners(
+        "compliance-rows", variant, statements.page_state, drawn, {"state_offset": offset}
+    )
+    return Matrix(framework, items, numbers, {}, _totals(items, statements)), rows  # the totals are kept on their own
+
+
+def _matrix_statements(framework: Framework, items: list[TrainingItem], status: str, q: str) -> _MatrixStatements:
     wanted = TrainingStatus(status) if status in {s.value for s in TrainingStatus} else None
-    statements = _statements(items, framework.key, search_words(q), wanted, today())
+    return _statements(items, framework.key, search_words(q), wanted, today())
+
+
+def _matrix(framework: Framework, items: list[TrainingItem], statements: _MatrixStatements, page: int | None) -> Matrix:
+    """The matrix's workers and cells, without its totals."""
     query = statements.listed
     if page is None:
         everyone = list(db.session.scalars(query).unique())
@@ -800,7 +847,7 @@ def compliance(framework: Framework, *, status: str = "", q: str = "", page: int
             due = renewal_due(by_id[row.item_id], row.completed_on, row.expires_on) if row.completed_on else None
             pair = (row.worker_id, row.item_id)
             result[pair] = Cell(TrainingStatus(row.status), due, pair in sent_back)
-    return Matrix(framework, items, shown, result, _totals(items, statements))
+    return Matrix(framework, items, shown, result)  # the totals added by the caller
 
 
 @functools.cache
