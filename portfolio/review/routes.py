@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from .. import paging
 from ..access import role_required
@@ -30,13 +32,28 @@ def queue():
     form.validate()  # a bad value is reported next to its field and ignored
     q = (form.q.data or "") if not form.q.errors else ""
     kind = EvidenceKind(form.kind.data) if form.kind.data and not form.kind.errors else None
+    filtered = bool(q or kind or form.worker.data)
+    # The list is most of the page's cost: kept, rendered, while nothing it shows has changed. It says what was
+    # wrong with the address's filters and its links keep them: the address is part of what it is kept under.
+    page, kept_queue = service.queue_page_drawn(
+        current_user,
+        paging.requested_page(),
+        q=q,
+        kind=kind,
+        worker_id=form.worker.data,
+        draw=lambda shown: Markup(
+            render_block("review/queue.html", "review_queue", form=form, page=shown, filtered=filtered)
+        ),
+        variant=request.query_string,
+    )
     return render(
         "review/queue.html",
         "review_queue",
         oob=("queue_status",),
         form=form,
-        page=service.queue_page(current_user, paging.requested_page(), q=q, kind=kind, worker_id=form.worker.data),
-        filtered=bool(q or kind or form.worker.data),
+        page=page,
+        kept_queue=kept_queue,
+        filtered=filtered,
         notes=service.notes_to_confirm(current_user),
         appraisals=cpd.appraisals_to_sign(current_user),
     )

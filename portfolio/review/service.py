@@ -10,11 +10,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import abort
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, or_, select
@@ -60,6 +60,7 @@ OWN_NOTE = "This is your own supervision note: only another supervisor can confi
 # remembered.py: the queue's length, counted by the queue's page or the home; and the length counted no
 # further than SHOWN_UP_TO + 1 by the other pages (waiting_label).
 _QUEUE_COUNT = "review-queue-count"
+Drawn = TypeVar("Drawn")  # a page of the queue drawn (queue_page_drawn)
 _QUEUE_COUNT_UP_TO = "review-queue-count-up-to"
 
 
@@ -422,6 +423,53 @@ def queue_page(
     if not (q or kind or worker_id):  # the whole queue counted: the navigation's count, without counting again
         remembered.remember(_QUEUE_COUNT, actor.id, page.total)
     return replace(page, items=[_queue_item(row, parameters[_ON]) for row in page.items])
+
+
+def queue_page_drawn(
+    actor: User,
+    number: int,
+    *,
+    q: str = "",
+    kind: EvidenceKind | None = None,
+    worker_id: int | None = None,
+    draw: Callable[[paging.Page[QueueItem]], Drawn],
+    variant: Hashable = (),
+) -> tuple[paging.Page[QueueItem], Drawn]:
+    """:func:`queue_page` drawn by ``draw`` (its rows rendered, say), kept while nothing the page shows has changed.
+
+    The page returned holds its numbers, not its rows: they are in ``draw``'s answer, which may come from an earlier
+    request. Kept under the page's items, their owners' tokens (the items, their titles, decisions; the workers'
+    names) and how many wait, read in one query (versions.kept_for_owners), with the supervisor, the day (days
+    waiting), the filters and the page, and ``variant``: whatever else ``draw`` shows (the address's parameters).
+    """
+    if not actor.has_role(Role.SUPERVISOR):
+        empty: paging.Page[QueueItem] = paging.Page([], 0, 1)
+        return empty, draw(empty)
+    parameters = as_supervisor(actor)
+
+    def drawn() -> tuple[paging.Page[QueueItem], Drawn]:
+        page = queue_page(actor, number, q=q, kind=kind, worker_id=worker_id)
+        return paging.Page([], page.total, page.number, page.per_page), draw(page)
+
+    state = _queue_state(_queue_query(q=q, kind=kind, worker_id=worker_id))
+    key = (actor.id, parameters[_ON], number, q, kind, worker_id, variant)
+    offset = {"state_offset": (number - 1) * paging.PER_PAGE}
+    numbers, drawing = versions.kept_for_owners("review-queue", key, state, drawn, parameters | offset)
+    if not (q or kind or worker_id):  # as queue_page does, for a page kept
+        remembered.remember(_QUEUE_COUNT, actor.id, numbers.total)
+    return numbers, drawing
+
+
+@functools.lru_cache(maxsize=64)
+def _queue_state(ids: Select) -> Select:
+    """A page of the queue's items with their owners and how many match, for versions.owners_state. Built once
+    for each statement its caller keeps (the unfiltered one)."""
+    page = (
+        ids.with_only_columns(Evidence.owner_id, Evidence.id, func.count().over())
+        .limit(paging.PER_PAGE)
+        .offset(bindparam("state_offset", type_=Integer()))
+    )
+    return versions.owners_state(page)
 
 
 # A supervisor's other pages say how long their queue is (the navigation, a decision's back link). Counted
