@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.exceptions import NotFound
 
 from portfolio import clock
@@ -37,6 +37,7 @@ from portfolio.models import (
     Tier,
     User,
 )
+from portfolio.progress import service as progress_service
 from portfolio.review import service as review
 from portfolio.review.service import CompetenceOutcome, Conflict, InvalidDecision
 from tests.factories import (
@@ -1744,6 +1745,54 @@ def test_the_team_page_names_a_role_profile_not_a_next_tier(client, auth, framew
 def test_the_team_page_without_supervisees(client, auth, frameworks):
     auth.login_as(make_user(Role.SUPERVISOR))
     assert "Nobody is assigned to you today." in text_of(client.get("/review/team"))
+
+
+def test_the_team_page_is_kept_rendered_until_something_its_rows_show_changes(
+    client, auth, frameworks, count_queries, monkeypatch
+):
+    """The rows are kept rendered between views, read again only when one would read otherwise: an item sent, a
+    supervision note, a promotion request asked and recommended on, a worker assigned or an assignment ended, the
+    next day (an assignment that starts tomorrow) each show on the very next view."""
+    s = scene()
+    auth.login_as(s.supervisor)
+
+    def rows() -> dict[str, list[str]]:
+        return team_rows(text_of(client.get("/review/team")))
+
+    required = required_for_next_tier()
+    wendy = ["Link Worker", f"0 of {required} for Link Worker Coach", "1", "No notes yet", "None waiting for you"]
+    assert rows() == {"Wendy Worker": wendy}
+    with count_queries(keep=True):
+        assert rows() == {"Wendy Worker": wendy}
+    # The signed-in supervisor, the navigation's count of her queue and what the rows depend on: nobody's items,
+    # notes or requests are read.
+    assert len(count_queries.statements) == 3
+
+    submitted_evidence(s.worker, title="Second item")
+    assert rows()["Wendy Worker"][2] == "2"
+    note_through_service(s.worker, s.supervisor, on=EVENT_DAY)
+    assert rows()["Wendy Worker"][3] == long_date(EVENT_DAY)
+    request = promotion_request(s.worker)
+    db.session.commit()
+    assert rows()["Wendy Worker"][4].startswith("Asked to become Link Worker Coach")
+    progress_service.recommend(s.supervisor, request, supports=True, reasons="Ready.")
+    assert rows()["Wendy Worker"][4] == "None waiting for you"
+
+    tom = new_worker("Tom Top", "psychosocial-link-worker")
+    tomorrow = SupervisionAssignment(supervisor_id=s.supervisor.id, worker_id=tom.id, starts_on=TODAY + timedelta(1))
+    db.session.add(tomorrow)
+    db.session.commit()
+    assert set(rows()) == {"Wendy Worker"}
+    the_day_after = clock.now() + timedelta(days=1)
+    monkeypatch.setattr(clock, "now", lambda: the_day_after)
+    assert set(rows()) == {"Wendy Worker", "Tom Top"}
+    db.session.execute(  # written directly: no token is written for an assignment
+        update(SupervisionAssignment)
+        .where(SupervisionAssignment.worker_id == s.worker.id)
+        .values(ends_on=TODAY)  # ended yesterday, as the clock reads now
+    )
+    db.session.commit()
+    assert set(rows()) == {"Tom Top"}
 
 
 # --- fixed query counts --------------------------------------------------------------------

@@ -76,7 +76,7 @@ _EXTENSION = "portfolio_versions"
 # A team's answers (:func:`kept_for_owners`) are small: the totals per course and status, and a digest; the
 # courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager), a few rows;
 # a page of the managers' workers list or of a compliance matrix, rendered, is about 30 KB (per manager, filters,
-# page and day); of a review queue about 15 KB (per supervisor, filters, page and day).
+# page and day); of a review queue about 15 KB (per supervisor, filters, page and day); a supervisor's team some KB.
 KEPT = {
     "counts": 1000,
     "next-tier": 1000,
@@ -89,6 +89,7 @@ KEPT = {
     "compliance-totals": 64,
     "compliance-rows": 64,
     "review-queue": 256,
+    "supervisor-team": 256,
     "workers-table": 64,
     "lapsing-training": 256,
 }

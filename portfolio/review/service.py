@@ -1117,7 +1117,36 @@ def team(actor: User) -> list[TeamRow]:
     ]
 
 
+def team_drawn(actor: User, draw: Callable[[list[TeamRow]], Drawn]) -> Drawn:
+    """:func:`team` drawn by ``draw`` (rendered, say), kept while nothing the rows show has changed.
+
+    Kept under the supervisees today, their tiers, their tokens (progress, items waiting, notes; who they are) and
+    the promotion request each has waiting for this supervisor's recommendation, read in one query
+    (versions.kept_for_owners), with the supervisor and the day.
+    """
+    parameters = as_supervisor(actor)
+    return versions.kept_for_owners(
+        "supervisor-team", (actor.id, parameters[_ON]), _team_state(), lambda: draw(team(actor)), parameters
+    )
+
+
 # The team's statements, built once per process (as the queue's above).
+
+
+@functools.cache
+def _team_state() -> Select:
+    """The supervisees with what their rows show besides their portfolios, for versions.kept_for_owners."""
+    supervisor, on = _supervisor_parameters()
+    waiting_request = (
+        select(func.max(PromotionRequest.id))
+        .where(PromotionRequest.worker_id == User.id, _waiting_for_recommendation(supervisor))
+        .scalar_subquery()
+    )
+    return versions.owners_state(
+        select(User.id, User.tier_id, User.framework_id, waiting_request).where(
+            supervision.supervisee(User.id, supervisor, on)
+        )
+    )
 
 
 @functools.cache
