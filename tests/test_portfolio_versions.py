@@ -345,3 +345,41 @@ def test_the_most_recently_used_variants_of_an_owner_are_kept(app, worker):
     assert versions.kept_for("portfolio-list", worker.id, 2, page(2)) == 2
     assert versions.kept_for("portfolio-list", worker.id, 3, page(3)) == 3
     assert made == [*range(1, versions.VARIANTS_KEPT + 2), 1, 3]
+
+
+def _team_state():
+    """An owners_state over the active workers, with something about them that writes no token."""
+    return versions.owners_state(select(User.id, User.session_version).where(User.is_worker.is_(True)))
+
+
+def test_a_team_answer_is_kept_only_if_the_state_reads_the_same_once_it_is_computed(app, worker):
+    """On PostgreSQL what the state covers may commit while the answer is computed, and the state may later read as
+    it did before (a leaver back): the answer, newer than the state it was read with, would then be served for it.
+    Played here by a change the state covers and no token records, made while computing."""
+    db.session.commit()
+    state = _team_state()
+
+    def changing() -> str:
+        worker.session_version += 1
+        db.session.flush()
+        return "computed while it changed"
+
+    assert versions.kept_for_owners("workers-table", "v", state, changing) == "computed while it changed"
+    db.session.rollback()
+    assert versions.kept_for_owners("workers-table", "v", state, lambda: "computed again") == "computed again"
+    db.session.commit()
+    assert versions.kept_for_owners("workers-table", "v", state, lambda: "never") == "computed again"  # kept
+
+
+def test_a_team_answer_is_kept_only_if_the_tokens_read_before_it_are_the_states_own(app, worker):
+    """The signed-in user brings the frameworks' token (and theirs) at the start of a request, and what is kept
+    under it (a framework's structure) answers for the rest of it: a change that committed before the state was
+    read would leave an answer from the older structure under the newer token."""
+    db.session.commit()
+    state = _team_state()
+    versions.remember_tokens(worker.id, "an older token", "an older frameworks token")
+    assert versions.kept_for_owners("workers-table", "v", state, lambda: "from older tokens") == "from older tokens"
+    db.session.commit()  # the next request
+    assert versions.kept_for_owners("workers-table", "v", state, lambda: "current") == "current"
+    db.session.commit()
+    assert versions.kept_for_owners("workers-table", "v", state, lambda: "never") == "current"  # kept

@@ -1549,7 +1549,6 @@ def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_cour
     small_others = [
         queries(f"/training/link-worker/compliance?status={wanted}"),
         queries(f"/training/link-worker/compliance?status={wanted}&format=csv"),
-        queries("/training/link-worker/compliance?page=2"),  # page 1 of 1 here, page 2 of 25 below
     ]
 
     _grow(200, 25)
@@ -1570,9 +1569,10 @@ def test_the_matrix_runs_the_same_number_of_queries_with_200_workers_and_25_cour
     large_others = [
         queries(f"/training/link-worker/compliance?status={wanted}"),
         queries(f"/training/link-worker/compliance?status={wanted}&format=csv"),
-        queries("/training/link-worker/compliance?page=2"),
     ]
     assert large_others == small_others
+    # A later page costs what the first did (here page 1 of 1 would show for page 2: nothing kept, read at once).
+    assert queries("/training/link-worker/compliance?page=2") == large_page
     # And the htmx fragment too.
     with count_queries as fragment_queries:
         client.get("/training/link-worker/compliance?status=expired", headers={"HX-Request": "true"})

@@ -32,11 +32,11 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
-from sqlalchemy import Label, Select, bindparam, event, inspect, select
+from sqlalchemy import Label, Row, Select, bindparam, event, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session
 
@@ -196,10 +196,15 @@ def kept_for_owners(
 
     ``state`` is an :func:`owners_state` statement. Its rows (which owners, what else about them, their tokens
     and the frameworks') are read first and kept with the answer (as a digest): while they read the same, so would
-    the answer, provided ``compute`` reads only what they cover. They never read the same again after a change: a
-    token changes with anything about a worker a team's answer may depend on (see ``_WHO``). Kept per ``variant`` (the answer's filters, its day), the most
-    recent state only. ``parameters``: the values of the state's bound parameters (``variant`` must hold them too).
-    Answers are shared between requests: callers must not change them.
+    the answer, provided ``compute`` reads only what they cover. Kept per ``variant`` (the answer's filters, its
+    day), the most recent state only. ``parameters``: the values of the state's bound parameters (``variant`` must
+    hold them too). Answers are shared between requests: callers must not change them.
+
+    A state may read as it did before a change (how many match, who is supervised: a leaver back, a worker off the
+    page and on again), so an answer is kept only if it is the state's own. On PostgreSQL each statement sees what
+    had committed when it began: an answer is kept only if the state reads the same once it is computed (nothing
+    it covers committed meanwhile), and if the tokens this transaction read before the state (with the signed-in
+    user, and what was kept under them) are the state's own (nothing committed between those reads either).
     """
     session = db.session()
     rows = session.execute(state, parameters).all()  # first: its autoflush may find changes
@@ -207,14 +212,28 @@ def kept_for_owners(
         # This transaction's own changes, not yet committed, are never kept; nor an answer over nobody, which costs
         # next to nothing and may stand for more than its rows say (a page past the end shows the last page).
         return compute()
-    # Kept as a digest: a team of thousands is some 270 bytes a worker in rows, for each variant.
-    digest = (hashlib.blake2b(repr([tuple(row) for row in rows]).encode(), digest_size=16).digest(),)
+    digest = _digest(rows)
     store: _Store = current_app.extensions[_EXTENSION]
     found = store.get(kind, variant, digest)
     if found is _MISS:
         found = compute()
-        store.put(kind, variant, digest, found)
+        if _read_as(session, rows) and _digest(session.execute(state, parameters).all()) == digest:
+            store.put(kind, variant, digest, found)
     return found
+
+
+def _digest(rows: Sequence[Row]) -> tuple[bytes]:
+    """Rows kept as a digest: a team of thousands is some 270 bytes a worker in rows, for each variant."""
+    return (hashlib.blake2b(repr([tuple(row) for row in rows]).encode(), digest_size=16).digest(),)
+
+
+def _read_as(session: Session, rows: Sequence[Row]) -> bool:
+    """Whether the tokens this transaction has read agree with an :func:`owners_state`'s rows (each an owner's id
+    first, their token and the frameworks' last)."""
+    read: dict[int, str | None] = session.info.get(_READ, {})
+    if FRAMEWORKS in read and read[FRAMEWORKS] != rows[0][-1]:
+        return False
+    return all(read[row[0]] == row[-2] for row in rows if row[0] in read)
 
 
 def forget() -> None:
