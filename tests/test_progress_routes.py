@@ -1373,6 +1373,49 @@ def test_a_page_of_the_overview_is_kept_rendered_until_something_it_shows_change
     assert "Lapsed" in wren() and dbs.statement in wren()
 
 
+def keep_looking(looker, stop, looks: list[int]) -> None:
+    """The workers list asked for again and again until ``stop`` is set; each answer's status in ``looks``."""
+    while not stop.is_set():
+        looks.append(looker.get("/progress/team").status)
+
+
+def test_views_of_the_workers_list_while_requirements_are_verified_end_on_what_was_written(app, server, people):
+    """Over HTTP at the same moment: one manager keeps looking at the list while another verifies the worker's
+    requirements one by one. Whatever a look kept while a verification committed, the next look shows it."""
+    import threading
+
+    from tests.conftest import csrf_token
+    from tests.racing import signed_in
+
+    worker, _, manager, *_ = people
+    meg = make_user(Role.MANAGER, name="Meg Manager")
+    refs = [r.ref for r in requirements_of(worker)]
+    db.session.commit()
+    mo, looker = signed_in(server, ("mo", manager.email), ("meg", meg.email))
+
+    def wren(page: str) -> str:
+        return next(r for r in team_rows(page) if r.startswith("Wren"))
+
+    assert wren(looker.get("/progress/team").text).endswith(f"Not verified {len(refs)} requirements 0")
+    for done, ref in enumerate(refs, start=1):
+        form = mo.get(verify_url(worker, ref))
+        sending = mo.start_post(
+            verify_url(worker, ref),
+            {"csrf_token": csrf_token(form.text), **date_fields("verified_on", YESTERDAY), "note": ""},
+        )
+        stop, looks = threading.Event(), []
+        looking = threading.Thread(target=keep_looking, args=(looker, stop, looks), daemon=True)
+        looking.start()
+        sent = sending.finish()
+        stop.set()
+        looking.join(30)
+        assert sent.status == 303, sent.describe()
+        assert looks and set(looks) == {200}
+        left = len(refs) - done
+        expected = f"Not verified {left} requirement{'s' if left != 1 else ''} 0" if left else "All verified 0"
+        assert wren(looker.get("/progress/team").text).endswith(expected)
+
+
 def test_a_progress_kept_for_another_tier_than_the_workers_row_is_worked_out_again(client, auth, people):
     """On PostgreSQL a promotion can commit between reading the workers and reading their tokens, leaving an answer
     for the old tier under the new token. Played here by a change that writes no token: the row decides."""
