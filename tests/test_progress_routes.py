@@ -1106,6 +1106,15 @@ def test_the_manager_verifies_a_dbs_check(client, auth, people):
     page = words(text_of(client.get(f"/progress/workers/{worker.id}")))
     assert f"by Mo Manager on {long_date(day)}; renew by {long_date(service.add_months(day, 36))}" in page
     assert "has passed" not in page
+    # What she checked is in the table for the managers, and the check on record is renewed from it.
+    dbs = requirement(worker, "REQ-DBS").statement
+    assert f"renew by {long_date(service.add_months(day, 36))} Note: Certificate 001234 Verify again {dbs}" in page
+    assert f"Verify {requirement(worker, 'REQ-DRIVING').statement}" in page  # not verified yet
+    # Not for every reader: her supervisor and she herself see who verified it and when, not the certificate's number.
+    for reader, address in ((supervisor, f"/progress/workers/{worker.id}"), (worker, "/progress/")):
+        auth.login_as(reader)
+        page = words(text_of(client.get(address)))
+        assert f"by Mo Manager on {long_date(day)}" in page and "001234" not in page
 
 
 def test_a_verification_whose_renewal_date_has_passed_is_saved_and_said_to_be_lapsed(client, auth, people):
