@@ -60,8 +60,9 @@ OWN_NOTE = "This is your own supervision note: only another supervisor can confi
 # remembered.py: the queue's length, counted by the queue's page or the home; and the length counted no
 # further than SHOWN_UP_TO + 1 by the other pages (waiting_label).
 _QUEUE_COUNT = "review-queue-count"
-Drawn = TypeVar("Drawn")  # a page of the queue drawn (queue_page_drawn)
 _QUEUE_COUNT_UP_TO = "review-queue-count-up-to"
+
+Drawn = TypeVar("Drawn")  # a list drawn from its rows (queue_page_drawn, team_drawn): rendered HTML, say
 
 
 class Conflict(Exception):
