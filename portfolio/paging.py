@@ -67,6 +67,10 @@ class Page(Generic[T]):
         """
         return (self.number - 1) * self.per_page + 1 if self.total else 0
 
+    def numbers(self) -> Page[T]:
+        """This page without its rows: what a list kept rendered needs of it (the status line, the links)."""
+        return Page([], self.total, self.number, self.per_page)
+
     @property
     def last(self) -> int:
         return min(self.number * self.per_page, self.total)

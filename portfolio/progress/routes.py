@@ -313,7 +313,7 @@ def team():
         html = render_block(
             "progress/team.html", "team_table", page=page, csv_url=paging.list_url(format="csv"), filtered=filtered
         )
-        return paging.Page([], page.total, page.number, page.per_page), Markup(html)
+        return page.numbers(), Markup(html)
 
     # Most of the page's cost is its 25 rows: kept, rendered, while nothing they show has changed. The table's links
     # keep every parameter of the address (paging.list_url), so the address is part of what it is kept under.

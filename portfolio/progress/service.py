@@ -1018,7 +1018,7 @@ def overview_page_state(
     if only == "ready":
         return None
     query, parameters = _overview_query(actor, q, framework_id, only)
-    return _overview_state(query), {**parameters, "state_offset": (number - 1) * paging.PER_PAGE}
+    return _overview_state(query), {**parameters, **versions.page_parameters(number, paging.PER_PAGE)}
 
 
 @functools.lru_cache(maxsize=64)
@@ -1029,12 +1029,8 @@ def _overview_state(query: Select) -> Select:
         .where(RequirementVerification.worker_id == User.id)
         .scalar_subquery()
     )
-    page = (
-        query.with_only_columns(User.id, User.tier_id, User.framework_id, func.count().over(), newest_verification)
-        .limit(paging.PER_PAGE)
-        .offset(bindparam("state_offset", type_=Integer()))
-    )
-    return versions.owners_state(page)
+    columns = query.with_only_columns(User.id, User.tier_id, User.framework_id, newest_verification)
+    return versions.page_state(columns, paging.PER_PAGE)
 
 
 def overview_page(

@@ -36,7 +36,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
-from sqlalchemy import Label, Row, Select, bindparam, event, inspect, select
+from sqlalchemy import Integer, Label, Row, Select, bindparam, event, func, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session
 
@@ -64,6 +64,7 @@ _CHANGED = "portfolio_versions_changed"  # session.info: owner ids changed in th
 _READ = "portfolio_versions_read"  # session.info: the tokens this transaction has read, by owner
 _WRITTEN = "portfolio_versions_written"  # session.info: owners whose tokens a released savepoint wrote
 _EXTENSION = "portfolio_versions"
+_PAGE_OFFSET = "state_offset"  # page_state's parameter
 
 # Answers kept per kind in each process (one per worker): a worker's counts are some KB (their items by
 # status, a few numbers), the newest items per statement up to a few hundred KB for a large portfolio.
@@ -187,6 +188,18 @@ def owners_state(owners: Select) -> Select:
         .outerjoin(PortfolioVersion, PortfolioVersion.owner_id == owner_id)
         .order_by(owner_id)
     )
+
+
+def page_state(owners: Select, per_page: int) -> Select:
+    """:func:`owners_state` of one page of ``owners`` (ordered, its first column an owner's id), each row with how
+    many rows match in all: the state of a paged list kept rendered. Its offset: :func:`page_parameters`."""
+    page = owners.add_columns(func.count().over()).limit(per_page).offset(bindparam(_PAGE_OFFSET, type_=Integer()))
+    return owners_state(page)
+
+
+def page_parameters(number: int, per_page: int) -> dict[str, int]:
+    """The parameters of a :func:`page_state` statement for page ``number``."""
+    return {_PAGE_OFFSET: (number - 1) * per_page}
 
 
 def kept_for_owners(

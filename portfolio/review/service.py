@@ -450,11 +450,11 @@ def queue_page_drawn(
 
     def drawn() -> tuple[paging.Page[QueueItem], Drawn]:
         page = queue_page(actor, number, q=q, kind=kind, worker_id=worker_id)
-        return paging.Page([], page.total, page.number, page.per_page), draw(page)
+        return page.numbers(), draw(page)
 
     state = _queue_state(_queue_query(q=q, kind=kind, worker_id=worker_id))
     key = (actor.id, parameters[_ON], number, q, kind, worker_id, variant)
-    offset = {"state_offset": (number - 1) * paging.PER_PAGE}
+    offset = versions.page_parameters(number, paging.PER_PAGE)
     numbers, drawing = versions.kept_for_owners("review-queue", key, state, drawn, parameters | offset)
     if not (q or kind or worker_id):  # as queue_page does, for a page kept
         remembered.remember(_QUEUE_COUNT, actor.id, numbers.total)
@@ -465,12 +465,7 @@ def queue_page_drawn(
 def _queue_state(ids: Select) -> Select:
     """A page of the queue's items with their owners and how many match, for versions.owners_state. Built once
     for each statement its caller keeps (the unfiltered one)."""
-    page = (
-        ids.with_only_columns(Evidence.owner_id, Evidence.id, func.count().over())
-        .limit(paging.PER_PAGE)
-        .offset(bindparam("state_offset", type_=Integer()))
-    )
-    return versions.owners_state(page)
+    return versions.page_state(ids.with_only_columns(Evidence.owner_id, Evidence.id), paging.PER_PAGE)
 
 
 # A supervisor's other pages say how long their queue is (the navigation, a decision's back link). Counted

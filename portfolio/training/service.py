@@ -695,8 +695,8 @@ class _MatrixStatements:
     # The matching workers, their tiers, and the version tokens of their portfolios and of the frameworks: while
     # these read the same, so do the totals (see versions.kept_for_owners).
     totals_state: Select
-    # The same of one page's workers (its offset the parameter "state_offset"), with how many match: while these read
-    # the same, so do the page's rows.
+    # The same of one page's workers (versions.page_state), with how many match: while these read the same, so do
+    # the page's rows.
     page_state: Select
 
 
@@ -776,12 +776,8 @@ def _build_statements(
         else None,
         totals=_totals_query(items, workers, wanted, on) if items else None,
         totals_state=versions.owners_state(select(User.id, User.tier_id).where(*workers)),
-        page_state=versions.owners_state(
-            select(User.id, User.tier_id, func.count().over())
-            .where(*matching)
-            .order_by(User.name, User.id)
-            .limit(rows_per_page(len(items)))
-            .offset(bindparam("state_offset", type_=Integer()))
+        page_state=versions.page_state(
+            select(User.id, User.tier_id).where(*matching).order_by(User.name, User.id), rows_per_page(len(items))
         ),
     )
 
@@ -814,13 +810,11 @@ def compliance_page(
     def drawn() -> tuple[paging.Page[User], Drawn]:
         # The page's numbers, not its workers: nothing read in this request's session outlives it.
         matrix = _matrix(framework, items, statements, page)
-        return paging.Page([], matrix.page.total, matrix.page.number, matrix.page.per_page), draw(matrix)
+        return matrix.page.numbers(), draw(matrix)
 
-    offset = (page - 1) * rows_per_page(len(items))
+    offset = versions.page_parameters(page, rows_per_page(len(items)))
     variant = (statements.key, viewer.id, page)
-    numbers, rows = versions.kept_for_owners(
-        "compliance-rows", variant, statements.page_state, drawn, {"state_offset": offset}
-    )
+    numbers, rows = versions.kept_for_owners("compliance-rows", variant, statements.page_state, drawn, offset)
     return Matrix(framework, items, numbers, {}, _totals(items, statements)), rows  # the totals are kept on their own
 
 
