@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from portfolio import clock
 from portfolio.extensions import db
 from portfolio.home import service as home
 from portfolio.models import (
@@ -519,8 +520,9 @@ def test_the_lapsed_courses_are_kept_until_a_certificate_a_course_or_a_team_chan
 
     certificate(walter, safeguarding, TODAY - timedelta(days=5))  # renewed
     assert lapsed(maya) == (["Wendy Worker: Safeguarding adults"], True)
-    # The course's renewal: never (ranked again), then yearly again (what was kept for yearly still holds).
-    for months, found, ranked in ((None, [], True), (12, ["Wendy Worker: Safeguarding adults"], False)):
+    # The course's renewal: never, then yearly again. Each change to the catalogue is the frameworks' (versions), so
+    # it is ranked again both times.
+    for months, found, ranked in ((None, [], True), (12, ["Wendy Worker: Safeguarding adults"], True)):
         training.update_item(
             maya, safeguarding, title="Safeguarding adults", statutory=True, renewal_months=months, tier_slugs=[]
         )
@@ -712,6 +714,52 @@ def test_the_worker_homes_counts_are_kept_until_their_portfolio_changes(client, 
     with count_queries(keep=True):
         client.get("/")
     assert not [q for q in count_queries.statements if "FROM submissions" in q], count_queries.statements
+
+
+def test_the_worker_parts_of_her_home_are_kept_until_something_they_show_changes(
+    client, auth, frameworks, count_queries, monkeypatch
+):
+    """Her items waiting and returned and her training are drawn once and kept; each change they show is on the
+    very next view, however it was written: no token is written for an assignment, and a name is its owner's."""
+    wendy = new_worker("Wendy Worker")
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    rita = make_user(Role.SUPERVISOR, email="rita@example.org", name="Rita Reviewer")
+    assign(sam, wendy)
+    rita_supervises = assign(rita, wendy)
+    first_aid = course("First aid", 36)
+    certificate(wendy, first_aid, TODAY - timedelta(days=10))
+    returned(rita, submitted_item(wendy, "Poster", ref="PS-LW-02"), "Add the dates.")
+    submitted_item(wendy, "Walking group")
+    auth.login_as(wendy)
+
+    def home_page() -> str:
+        return words(text_of(client.get("/")))
+
+    def waiting() -> list[str]:
+        return items_of(text_of(client.get("/")), "waiting-items")
+
+    assert waiting() == ["Walking group: with Rita Reviewer or Sam Supervisor, sent today"]
+    with count_queries(keep=True):
+        page = home_page()
+    # The signed-in worker, the counts of every role (an appraisal to sign) and what her parts were kept under.
+    assert len(count_queries.statements) == 3, count_queries.statements
+    assert "Returned to you (1)" in page and "Rita Reviewer says “Add the dates.”" in page
+
+    db.session.delete(rita_supervises)  # Rita no longer reviews her items, and still returned one
+    db.session.commit()
+    assert waiting() == ["Walking group: with Sam Supervisor, sent today"]
+    rita.name = "Rita Jones"
+    db.session.commit()
+    assert "Rita Jones says “Add the dates.”" in home_page()
+    sam.name = "Sam Smith"
+    db.session.commit()
+    assert waiting() == ["Walking group: with Sam Smith, sent today"]
+    first_aid.title = "Emergency first aid"  # the catalogue is the frameworks'
+    db.session.commit()
+    assert "Emergency first aid" in home_page() and "First aid" not in home_page()
+    the_day_after = clock.now() + timedelta(days=1)
+    monkeypatch.setattr(clock, "now", lambda: the_day_after)
+    assert waiting() == ["Walking group: with Sam Smith, waiting 1 day"]
 
 
 def test_a_worker_with_many_items_waiting_sees_the_oldest_ten_and_a_link_to_all(

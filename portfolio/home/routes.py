@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from ..rendering import render
+
+if TYPE_CHECKING:
+    from .service import WorkerHome
 
 bp = Blueprint("home", __name__)
 
@@ -26,5 +33,13 @@ def home_page(*, status: int = 200, conflict: str | None = None):
         "home/index.html",
         status=status,
         conflict=conflict,
-        **service.home_for(current_user),
+        **service.home_for(current_user, _draw_worker_parts),
     )
+
+
+_WORKER_PARTS = ("urgent", "next_steps", "training")
+
+
+def _draw_worker_parts(worker_home: WorkerHome) -> dict[str, Markup]:
+    """The worker's parts of her home, each a block of home/_worker.html (kept between visits)."""
+    return {part: Markup(render_block("home/_worker.html", part, worker_home=worker_home)) for part in _WORKER_PARTS}

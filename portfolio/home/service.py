@@ -7,18 +7,29 @@ status from training/service.py, the review queue from review/service.py. This m
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Date, Integer, Select, bindparam, func, select
+from sqlalchemy import Date, Integer, Select, bindparam, func, or_, select
 
 from .. import duties, tally
 from ..clock import today
 from ..cpd import service as cpd
-from ..models import Decision, Evidence, EvidenceStatus, PromotionRequest, Role, TrainingItem, User
+from ..models import (
+    Decision,
+    Evidence,
+    EvidenceStatus,
+    PromotionRequest,
+    RequirementVerification,
+    Role,
+    SupervisionAssignment,
+    TrainingItem,
+    User,
+)
 from ..people import service as people
-from ..progress import rules
+from ..progress import rules, versions
 from ..progress import service as progress
 from ..review import service as review
 from ..supervision import service as supervision
@@ -70,6 +81,56 @@ def worker_home(worker: User, courses: list[TrainingItem] | None = None) -> Work
         waiting_count=waiting_count,
         returned_count=returned_count,
     )
+
+
+Drawn = TypeVar("Drawn")
+
+
+def worker_home_drawn(
+    worker: User, draw: Callable[[WorkerHome], Drawn], courses: list[TrainingItem] | None = None
+) -> Drawn:
+    """:func:`worker_home` drawn by ``draw`` (its parts rendered), kept while nothing it shows has changed.
+
+    Working it out and drawing it is most of a worker's home, on every visit, while it changes a few times a day.
+    Kept under the worker's token and the frameworks' (her items, decisions and certificates, her tier, the
+    frameworks and the training catalogue), the day (days waiting, training due) and what writes no token, read in
+    one query (versions.kept_for_owners): who reviews her items today and who returned them (the names shown, under
+    their own tokens), her open promotion request and her newest verified requirement (promotion_step's answer).
+    """
+    on = today()
+    return versions.kept_for_owners(
+        "worker-home",
+        (worker.id, on),
+        _worker_home_state(),
+        lambda: draw(worker_home(worker, courses)),
+        {"worker_id": worker.id, "on": on},
+    )
+
+
+@functools.cache
+def _worker_home_state() -> Select:
+    """The worker and the people her home names (her supervisors on the bound "on", whoever returned an item of
+    hers), each with whether they supervise her (a supervisor who returned an item and then stopped is named still,
+    no longer as a reviewer), her open promotion request and her newest verification: for versions.owners_state."""
+    worker = bindparam("worker_id", type_=Integer())
+    supervisors = select(SupervisionAssignment.supervisor_id).where(
+        SupervisionAssignment.worker_id == worker, supervision.active_on(bindparam("on", type_=Date()))
+    )
+    deciders = (
+        select(Decision.supervisor_id)
+        .join(Evidence, Evidence.id == Decision.evidence_id)
+        .where(Evidence.owner_id == worker, Evidence.status == EvidenceStatus.RETURNED)
+    )
+    open_request = select(PromotionRequest.id).where(
+        PromotionRequest.worker_id == worker, PromotionRequest.open_where()
+    )
+    newest_verification = select(func.max(RequirementVerification.id)).where(
+        RequirementVerification.worker_id == worker
+    )
+    named = select(
+        User.id, User.id.in_(supervisors), open_request.scalar_subquery(), newest_verification.scalar_subquery()
+    ).where(or_(User.id == worker, User.id.in_(supervisors), User.id.in_(deciders)))
+    return versions.owners_state(named)
 
 
 @dataclass(frozen=True)
@@ -217,8 +278,9 @@ def _manager_counts(actor: User) -> tally.Counts:
     )
 
 
-def home_for(person: User) -> dict:
-    """Each summary the person's roles call for (a worker-supervisor sees both).
+def home_for(person: User, draw_worker: Callable[[WorkerHome], Drawn]) -> dict:
+    """Each summary the person's roles call for (a worker-supervisor sees both); a worker's drawn by
+    ``draw_worker`` (:func:`worker_home_drawn`).
 
     The counts of every role the person holds are read in one query (``tally``), and the lists behind the
     counts of promotion requests and appraisals only when those are not 0. The certificates to check and
@@ -234,7 +296,7 @@ def home_for(person: User) -> dict:
     # A worker who supervises or manages needs the catalogue twice (their own training, the team's lapses).
     courses = training.current_courses() if person.is_worker and (supervisor or manager) else None
     return {
-        "worker_home": worker_home(person, courses) if person.is_worker else None,
+        "worker_parts": worker_home_drawn(person, draw_worker, courses) if person.is_worker else None,
         "supervisor_home": supervisor_home(person, found, courses) if supervisor else None,
         "manager_home": manager_home(person, found, courses) if manager else None,
         # One list for a supervisor, a manager, or someone who is both.

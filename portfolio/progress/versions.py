@@ -8,8 +8,8 @@ same transaction as any change to what those answers are computed from:
 - an item (its owner's), a link, a file, a decision, what a decision accepted, a supervision note's review;
 - a worker's framework, and who they are in a team's answers (their tier, being a worker, being active, their
   name and email: what a team's list matches them by);
-- any framework, tier, group, statement or requirement: owner 0, which every answer also depends on
-  (and a framework's structure, kept under it alone).
+- any framework, tier, group, statement or requirement, or a course of the training catalogue: owner 0, which
+  every answer also depends on (and a framework's structure, kept under it alone).
 
 An answer over many portfolios at once (the compliance matrix's totals for a whole team) is kept with the rows
 of :func:`owners_state`: which owners it covers, what else about them it depends on, and their tokens.
@@ -54,6 +54,7 @@ from ..models import (
     PortfolioVersion,
     Requirement,
     Tier,
+    TrainingItem,
     User,
 )
 
@@ -77,7 +78,8 @@ _PAGE_OFFSET = "state_offset"  # page_state's parameter
 # A team's answers (:func:`kept_for_owners`) are small: the totals per course and status, and a digest; the
 # courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager), a few rows;
 # a page of the managers' workers list or of a compliance matrix, rendered, is about 30 KB (per manager, filters,
-# page and day); of a review queue about 15 KB (per supervisor, filters, page and day); a supervisor's team some KB.
+# page and day); of a review queue about 15 KB (per supervisor, filters, page and day); a supervisor's team some KB;
+# a worker's parts of her home some KB (per worker and day).
 KEPT = {
     "counts": 1000,
     "next-tier": 1000,
@@ -92,11 +94,13 @@ KEPT = {
     "review-queue": 256,
     "supervisor-team": 256,
     "workers-table": 64,
+    "worker-home": 512,
     "lapsing-training": 256,
 }
 VARIANTS_KEPT = 8  # per owner and kind: filters, page numbers
 _VARIANTS_LOCK = threading.Lock()
-_FRAMEWORK_MODELS = (Framework, Tier, CompetenceGroup, Competence, Requirement)
+# The training catalogue too: what a worker's training rows show (a worker's home, kept) is worked out from it.
+_FRAMEWORK_MODELS = (Framework, Tier, CompetenceGroup, Competence, Requirement, TrainingItem)
 _BY_ITEM = (EvidenceLink, Decision, NoteReview, EvidenceFile)  # rows that belong to an item (evidence_id)
 
 
