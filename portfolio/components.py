@@ -20,7 +20,8 @@ itself every time.
 A per-request secret (the sign-out form's CSRF token in the header) must not be a
 parameter: every request would miss the cache and the cache would hold tokens. The
 header (``navigation.page_header``) is drawn with ``CSRF_TOKEN_MARKER`` instead and
-the token put in after (:func:`with_csrf_token`).
+the token put in after (:func:`with_csrf_token`); so are the parts of a page kept rendered with forms in
+them (drawn with :func:`drawn_with_forms`, filled in by the ``with_csrf_token`` filter).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 
 from flask_wtf.csrf import generate_csrf
 from jinja2 import Environment, Undefined
+from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
 # Distinct parameter sets kept per component: most outputs are well under 1 KB, a table a few KB,
@@ -52,6 +54,11 @@ _MACRO_NAME = re.compile(r"{%-?\s*macro\s+(\w+)\s*\(")
 def with_csrf_token(html: str) -> Markup:
     """``html`` (a cached component's output) with this request's CSRF token where the marker is."""
     return Markup(str(html).replace(CSRF_TOKEN_MARKER, generate_csrf()))
+
+
+def drawn_with_forms(template: str, block: str, **context: Any) -> Markup:
+    """``block`` of ``template`` rendered to be kept between requests: its forms' CSRF tokens are the marker."""
+    return Markup(render_block(template, block, csrf_token=lambda: CSRF_TOKEN_MARKER, **context))
 
 
 class _NotPlainData(Exception):

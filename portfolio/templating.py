@@ -97,6 +97,8 @@ def init_app(app: Flask) -> None:
         filesize=filesize,
         user_html=user_html,
         quoted=quoted,
+        # A part kept rendered with forms in it (the certificates to check on a home): this request's token in.
+        with_csrf_token=components.with_csrf_token,
     )
     app.jinja_env.globals.update(
         flag_identifiers=flag_identifiers,

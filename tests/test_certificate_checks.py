@@ -299,6 +299,57 @@ def test_the_home_list_runs_a_fixed_number_of_queries(client, auth, worker, supe
         assert "password_hash" not in listed and "what_happened" not in listed and "search_text" not in listed
 
 
+def test_the_home_list_is_kept_rendered_with_each_requests_token_until_something_it_shows_changes(
+    client, auth, worker, supervisor, manager, count_queries
+):
+    """The certificates to check are drawn once and kept, each form with the token of the request that shows it:
+    a certificate sent, checked or changed, its owner's name, its course, and whom the supervisor supervises
+    (no token is written for an assignment) show on the very next view."""
+    item = course("Safeguarding adults", 36)
+    first = uploaded(worker, item)
+    walter = make_user(Role.WORKER, name="Walter Worker", tier=tier("link-worker", "link-worker"))
+    walters = assign(supervisor, walter)
+    auth.login_as(supervisor)
+
+    def home() -> str:
+        return text_of(client.get("/"))
+
+    def titles(page: str) -> list[str]:
+        return [entry.split(" Training ")[0] for entry in to_check(page)]
+
+    assert titles(home()) == ["Wendy Worker: Safeguarding adults level 2"]
+    with count_queries(keep=True):
+        page = home()
+    assert titles(page) == ["Wendy Worker: Safeguarding adults level 2"]
+    assert not [s for s in count_queries.statements if "evidence_files" in s], "the list was read again"
+    # One token in the page, the request's (the header's sign-out form has it too), never the kept marker.
+    assert len(set(re.findall(r'name="csrf_token" value="([^"]+)"', page))) == 1 and "\x00" not in page
+
+    uploaded(walter, item, title="Walter's certificate")
+    page = home()
+    assert "Certificates to check (2)" in page
+    assert titles(page) == ["Wendy Worker: Safeguarding adults level 2", "Walter Worker: Walter's certificate"]
+    db.session.delete(walters)
+    db.session.commit()
+    assert titles(home()) == ["Wendy Worker: Safeguarding adults level 2"]
+    worker.name = "Wendy Walker"
+    db.session.commit()
+    assert titles(home()) == ["Wendy Walker: Safeguarding adults level 2"]
+    item.title = "Safeguarding adults and children"
+    db.session.commit()
+    assert "Training Safeguarding adults and children" in to_check(home())[0]
+    changed_certificate(worker, first, item, title="Safeguarding adults level 3")
+    assert titles(home()) == ["Wendy Walker: Safeguarding adults level 3"]
+
+    # The kept page's form, with this request's token, checks it.
+    page = home()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.split("certificates-to-check", 2)[2]).group(1)
+    version = re.search(r'name="version" value="([^"]+)"', page).group(1)
+    answer = client.post(f"/training/certificates/{first.id}/check", data={"csrf_token": token, "version": version})
+    assert answer.status_code == 303 and reload(first).checked_by_id == supervisor.id
+    assert "No certificates are waiting for your check." in home()
+
+
 def test_a_check_binds_to_the_version_seen_and_a_double_click_is_done_once(worker, supervisor):
     item = course("Safeguarding adults", 36)
     cert = uploaded(worker, item)

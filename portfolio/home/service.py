@@ -278,9 +278,14 @@ def _manager_counts(actor: User) -> tally.Counts:
     )
 
 
-def home_for(person: User, draw_worker: Callable[[WorkerHome], Drawn]) -> dict:
+def home_for(
+    person: User,
+    draw_worker: Callable[[WorkerHome], Drawn],
+    draw_certificates: Callable[[training.CertificatesToCheck], Drawn],
+) -> dict:
     """Each summary the person's roles call for (a worker-supervisor sees both); a worker's drawn by
-    ``draw_worker`` (:func:`worker_home_drawn`).
+    ``draw_worker`` (:func:`worker_home_drawn`), the certificates to check by ``draw_certificates``
+    (training.certificates_to_check_drawn).
 
     The counts of every role the person holds are read in one query (``tally``), and the lists behind the
     counts of promotion requests and appraisals only when those are not 0. The certificates to check and
@@ -300,6 +305,6 @@ def home_for(person: User, draw_worker: Callable[[WorkerHome], Drawn]) -> dict:
         "supervisor_home": supervisor_home(person, found, courses) if supervisor else None,
         "manager_home": manager_home(person, found, courses) if manager else None,
         # One list for a supervisor, a manager, or someone who is both.
-        "certificates_to_check": training.certificates_to_check(person) if training.can_check(person) else None,
+        "certificates_waiting": training.certificates_to_check_drawn(person, draw_certificates),
         "appraisals_to_sign": cpd.appraisals_to_sign(person) if found["appraisals_to_sign"] else [],
     }

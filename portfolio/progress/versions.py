@@ -79,7 +79,8 @@ _PAGE_OFFSET = "state_offset"  # page_state's parameter
 # courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager), a few rows;
 # a page of the managers' workers list or of a compliance matrix, rendered, is about 30 KB (per manager, filters,
 # page and day); of a review queue about 15 KB (per supervisor, filters, page and day); a supervisor's team some KB;
-# a worker's parts of her home some KB (per worker and day).
+# a worker's parts of her home some KB (per worker and day); the certificates waiting for a checker's check, up to
+# ten with their forms, about 20 KB (per checker and day).
 KEPT = {
     "counts": 1000,
     "next-tier": 1000,
@@ -95,6 +96,7 @@ KEPT = {
     "supervisor-team": 256,
     "workers-table": 64,
     "worker-home": 512,
+    "certificates-to-check": 256,
     "lapsing-training": 256,
 }
 VARIANTS_KEPT = 8  # per owner and kind: filters, page numbers

@@ -701,7 +701,7 @@ class _MatrixStatements:
 
 
 S = TypeVar("S")  # a statement, or several, kept by _kept_statements
-Drawn = TypeVar("Drawn")  # a page of the matrix drawn (compliance_page)
+Drawn = TypeVar("Drawn")  # a page of the matrix drawn (compliance_page), the certificates to check
 
 # Built statements by what they are built from, the least recently used dropped first. The matrix's SQL (a
 # ranked subquery, a case per course) cost several milliseconds to build, three times a request: more than
@@ -1019,10 +1019,53 @@ def certificates_to_check(actor: User) -> CertificatesToCheck:
     query; the statement kept, as every supervisor's and manager's home asks)."""
     if not can_check(actor):
         return CertificatesToCheck([], 0)
-    manager = actor.has_role(Role.MANAGER)
-    parameters = {"actor_id": actor.id} | ({} if manager else {"on": today()})
+    manager, parameters = _checker_parameters(actor)
     rows = db.session.execute(_certificates_to_check_statement(manager), parameters).unique().all()
     return CertificatesToCheck([evidence for evidence, _total in rows], rows[0][1] if rows else 0)
+
+
+def certificates_to_check_drawn(actor: User, draw: Callable[[CertificatesToCheck], Drawn]) -> tuple[int, Drawn] | None:
+    """How many certificates wait for the actor's check, and :func:`certificates_to_check` drawn by ``draw`` (the
+    list rendered, its forms' CSRF tokens left as markers: components.drawn_with_forms); None for someone who checks
+    none.
+
+    Kept while nothing it shows has changed: under the oldest few, their owners' tokens (the certificate, its files,
+    the owner's name) and the frameworks' (the course), and how many wait, read in one query
+    (versions.kept_for_owners), with the checker and, for a supervisor, the day (whom she supervises).
+    """
+    if not can_check(actor):
+        return None
+    manager, parameters = _checker_parameters(actor)
+
+    def drawn() -> tuple[int, Drawn]:
+        found = certificates_to_check(actor)
+        return found.total, draw(found)
+
+    key = (actor.id, manager, parameters.get("on"))
+    first_page = versions.page_parameters(1, CERTIFICATES_LISTED)
+    state = _certificates_state(manager)
+    return versions.kept_for_owners("certificates-to-check", key, state, drawn, parameters | first_page)
+
+
+def _checker_parameters(actor: User) -> tuple[bool, dict[str, Any]]:
+    """Whether the actor checks as a manager (anyone's) and the parameters of :func:`_waiting_for`."""
+    manager = actor.has_role(Role.MANAGER)
+    return manager, {"actor_id": actor.id} | ({} if manager else {"on": today()})
+
+
+def _waiting_for(manager: bool) -> ColumnElement[bool]:
+    """SQL condition on Evidence: waiting for the check of the bound "actor_id" (a supervisor's on the bound "on")."""
+    actor = bindparam("actor_id", type_=Integer())
+    return and_(_checkable(actor, None if manager else bindparam("on", type_=Date())), _waiting_for_check())
+
+
+@functools.cache
+def _certificates_state(manager: bool) -> Select:
+    """The oldest certificates waiting for the checker, with their owners and how many wait, for versions."""
+    listed = (
+        select(Evidence.owner_id, Evidence.id).where(_waiting_for(manager)).order_by(Evidence.created_at, Evidence.id)
+    )
+    return versions.page_state(listed, CERTIFICATES_LISTED)
 
 
 # What the certificates to check show: title, owner, course, dates, provider, files, why it was sent back before;
@@ -1043,8 +1086,7 @@ _CERTIFICATE_LISTED = (
 
 @functools.cache
 def _certificates_to_check_statement(manager: bool) -> Select:
-    actor = bindparam("actor_id", type_=Integer())
-    waiting = and_(_checkable(actor, None if manager else bindparam("on", type_=Date())), _waiting_for_check())
+    waiting = _waiting_for(manager)
     # How many wait in all, as a column of the oldest few: one query, not two. Not a window count, which
     # would be worked out over every waiting row joined with its owner; this one the database counts once,
     # from its index of certificates by whether they are checked.
