@@ -383,3 +383,18 @@ def test_a_team_answer_is_kept_only_if_the_tokens_read_before_it_are_the_states_
     assert versions.kept_for_owners("workers-table", "v", state, lambda: "current") == "current"
     db.session.commit()
     assert versions.kept_for_owners("workers-table", "v", state, lambda: "never") == "current"  # kept
+
+
+def test_a_team_answer_over_nobody_is_the_callers_known_answer_and_never_kept(app, worker, count_queries):
+    """A list whose state reads no rows has nothing to show: a caller that knows that answer gives it
+    (``when_empty``), and nothing is computed; once the state reads rows, the answer is computed and kept."""
+    db.session.commit()
+    nobody = versions.owners_state(select(User.id).where(User.is_worker.is_(True), User.id < 0))
+    with count_queries(keep=True):
+        found = versions.kept_for_owners("workers-table", "v", nobody, lambda: "computed", when_empty=lambda: "none")
+    assert found == "none" and len(count_queries.statements) == 1  # the state alone
+    assert versions.kept_for_owners("workers-table", "v", nobody, lambda: "computed") == "computed"  # not given
+    state = _team_state()
+    assert versions.kept_for_owners("workers-table", "w", state, lambda: "rows", when_empty=lambda: "none") == "rows"
+    db.session.commit()
+    assert versions.kept_for_owners("workers-table", "w", state, lambda: "never", when_empty=lambda: "none") == "rows"

@@ -209,7 +209,13 @@ def page_parameters(number: int, per_page: int) -> dict[str, int]:
 
 
 def kept_for_owners(
-    kind: str, variant: Hashable, state: Select, compute: Callable[[], V], parameters: Mapping[str, Any] | None = None
+    kind: str,
+    variant: Hashable,
+    state: Select,
+    compute: Callable[[], V],
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    when_empty: Callable[[], V] | None = None,
 ) -> V:
     """``compute()``, an answer over many portfolios at once (a team's totals), kept until any of them changes.
 
@@ -217,7 +223,8 @@ def kept_for_owners(
     and the frameworks') are read first and kept with the answer (as a digest): while they read the same, so would
     the answer, provided ``compute`` reads only what they cover. Kept per ``variant`` (the answer's filters, its
     day), the most recent state only. ``parameters``: the values of the state's bound parameters (``variant`` must
-    hold them too). Answers are shared between requests: callers must not change them.
+    hold them too). ``when_empty``: the answer when the state reads no rows, if it is known without asking (nothing
+    to list); else ``compute`` is asked. Answers are shared between requests: callers must not change them.
 
     A state may read as it did before a change (how many match, who is supervised: a leaver back, a worker off the
     page and on again), so an answer is kept only if it is the state's own. On PostgreSQL each statement sees what
@@ -227,6 +234,8 @@ def kept_for_owners(
     """
     session = db.session()
     rows = session.execute(state, parameters).all()  # first: its autoflush may find changes
+    if not rows and when_empty is not None:
+        return when_empty()
     if changed_here(session) or not rows:
         # This transaction's own changes, not yet committed, are never kept; nor an answer over nobody, which costs
         # next to nothing and may stand for more than its rows say (a page past the end shows the last page).

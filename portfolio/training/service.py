@@ -1031,7 +1031,7 @@ def certificates_to_check_drawn(actor: User, draw: Callable[[CertificatesToCheck
 
     Kept while nothing it shows has changed: under the oldest few, their owners' tokens (the certificate, its files,
     the owner's name) and the frameworks' (the course), and how many wait, read in one query
-    (versions.kept_for_owners), with the checker and, for a supervisor, the day (whom she supervises).
+    (versions.kept_for_owners), with the checker and the day (whom a supervisor supervises).
     """
     if not can_check(actor):
         return None
@@ -1041,10 +1041,14 @@ def certificates_to_check_drawn(actor: User, draw: Callable[[CertificatesToCheck
         found = certificates_to_check(actor)
         return found.total, draw(found)
 
-    key = (actor.id, manager, parameters.get("on"))
+    key = (actor.id, manager, today())  # the day for a manager too: nothing drawn may go stale overnight
     first_page = versions.page_parameters(1, CERTIFICATES_LISTED)
     state = _certificates_state(manager)
-    return versions.kept_for_owners("certificates-to-check", key, state, drawn, parameters | first_page)
+    # None waiting (most days, for most checkers): the list is known without reading it.
+    nothing = lambda: (0, draw(CertificatesToCheck([], 0)))  # noqa: E731
+    return versions.kept_for_owners(
+        "certificates-to-check", key, state, drawn, parameters | first_page, when_empty=nothing
+    )
 
 
 def _checker_parameters(actor: User) -> tuple[bool, dict[str, Any]]:
