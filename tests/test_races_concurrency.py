@@ -25,9 +25,12 @@ from portfolio.models import (
     EvidenceKind,
     EvidenceStatus,
     FormSubmission,
+    PromotionRequest,
+    Role,
     Submission,
     User,
 )
+from portfolio.progress import service as progress
 from portfolio.review import service as review
 
 from . import factories
@@ -291,4 +294,44 @@ def test_a_change_sent_twice_at_once_attaches_its_file_once(app, server, two_sup
 
     stored = set(db.session.scalars(select(EvidenceFile.stored_name)))
     assert set(files_on_disk(app)) == stored  # nothing staged or finished without its row
+    rounds.assert_enough()
+
+
+def test_two_tabs_asking_for_promotion_at_once_open_one_request(app, server, two_supervisors):
+    """Each tab holds its own form key, so the two asks are not one double click: the worker's row is locked
+    before looking for an open request, and the later ask finds the first's (422, saying so) or follows it."""
+    with app.test_request_context():
+        manager = factories.make_user(Role.MANAGER, email="manager@example.org", name="Maya Manager")
+        factories.make_ready(db.session.get(User, two_supervisors.worker.id), two_supervisors.first, manager)
+    first, second = signed_in(server, ("first", two_supervisors.worker.email), ("second", two_supervisors.worker.email))
+    rounds = Rounds()
+    for number in rounds:
+        pages = [client.get("/progress/").text for client in (first, second)]
+        answers = fire(
+            *[
+                lambda c=c, p=p: c.start_post(
+                    "/progress/request", {"csrf_token": csrf_token(p), "form_key": form_key(p)}
+                )
+                for c, p in zip((first, second), pages, strict=True)
+            ]
+        )
+        no_server_errors({"first": answers[0], "second": answers[1]}, number)
+        described = f"round {number}: " + "; ".join(a.describe() for a in answers)
+        assert sorted(a.status for a in answers)[0] == 303 and all(a.status in (303, 422) for a in answers), described
+        for refused in (a for a in answers if a.status == 422):
+            assert "You already have a promotion request waiting for a decision" in refused.text, described
+        rounds.record(answers)
+
+        db.session.commit()  # a new snapshot: see what the server wrote
+        asked = db.session.scalars(
+            select(PromotionRequest).where(
+                PromotionRequest.worker_id == two_supervisors.worker.id, PromotionRequest.open_where()
+            )
+        ).all()
+        assert len(asked) == 1, described
+        requested = select(func.count(AuditEntry.id)).where(AuditEntry.action == "promotion.requested")
+        assert db.session.scalar(requested) == number + 1, described  # one a round
+        with app.test_request_context():
+            progress.withdraw_request(db.session.get(User, two_supervisors.worker.id), asked[0])
+
     rounds.assert_enough()

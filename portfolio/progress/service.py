@@ -293,6 +293,9 @@ def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionR
         raise NotReady(progress.readiness, progress.next_tier)
     begin_write()
     idempotency.check(PromotionRequest, form_key, actor)
+    # Two tabs hold two form keys: on PostgreSQL both could find no open request and each open one. Her row,
+    # locked, makes the later ask wait and then find the first's.
+    lock_or_404(User, actor.id)
     if db.session.scalar(
         select(
             exists().where(
