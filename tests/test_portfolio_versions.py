@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from markupsafe import Markup
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
@@ -398,3 +398,29 @@ def test_a_team_answer_over_nobody_is_the_callers_known_answer_and_never_kept(ap
     assert versions.kept_for_owners("workers-table", "w", state, lambda: "rows", when_empty=lambda: "none") == "rows"
     db.session.commit()
     assert versions.kept_for_owners("workers-table", "w", state, lambda: "never", when_empty=lambda: "none") == "rows"
+
+
+def test_an_answer_to_keep_reads_its_rows_afresh_over_objects_loaded_before(app, worker):
+    """On PostgreSQL a name may change between an object's first load in a request (a worker named by a promotion
+    request) and the state's read: the answer kept under the newer state must not be drawn from the older object.
+    Played by a change the session's objects do not see, written in SQL."""
+    db.session.commit()
+    assert db.session.get(User, worker.id).name == "Wendy Worker"  # held by this transaction
+    db.session.execute(text("UPDATE users SET name = 'Renamed meanwhile' WHERE id = :id"), {"id": worker.id})
+
+    def drawn() -> str:
+        return db.session.scalars(select(User).where(User.id == worker.id)).one().name
+
+    assert versions.kept_for_owners("workers-table", "v", _team_state(), drawn) == "Renamed meanwhile"
+    db.session.rollback()
+
+
+def test_nothing_is_kept_while_templates_reload(app, worker):
+    """`make dev` reloads templates as they are edited: a kept rendering would hide the edit."""
+    db.session.commit()
+    app.jinja_env.auto_reload = True
+    try:
+        assert versions.kept_for_owners("workers-table", "v", _team_state(), lambda: "first") == "first"
+        assert versions.kept_for_owners("workers-table", "v", _team_state(), lambda: "again") == "again"
+    finally:
+        app.jinja_env.auto_reload = False

@@ -121,7 +121,8 @@ def _worker_home_state() -> Select:
         .join(Evidence, Evidence.id == Decision.evidence_id)
         .where(Evidence.owner_id == worker, Evidence.status == EvidenceStatus.RETURNED)
     )
-    open_request = select(PromotionRequest.id).where(
+    # The newest open one: a column holds one value (a worker has one open request at most: progress.service).
+    open_request = select(func.max(PromotionRequest.id)).where(
         PromotionRequest.worker_id == worker, PromotionRequest.open_where()
     )
     newest_verification = select(func.max(RequirementVerification.id)).where(

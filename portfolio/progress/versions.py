@@ -66,6 +66,7 @@ _READ = "portfolio_versions_read"  # session.info: the tokens this transaction h
 _WRITTEN = "portfolio_versions_written"  # session.info: owners whose tokens a released savepoint wrote
 _EXTENSION = "portfolio_versions"
 _PAGE_OFFSET = "state_offset"  # page_state's parameter
+_AFRESH = "portfolio_versions_afresh"  # session.info: computing an answer to keep (_afresh)
 
 # Answers kept per kind in each process (one per worker): a worker's counts are some KB (their items by
 # status, a few numbers), the newest items per statement up to a few hundred KB for a large portfolio.
@@ -232,6 +233,8 @@ def kept_for_owners(
     it covers committed meanwhile), and if the tokens this transaction read before the state (with the signed-in
     user, and what was kept under them) are the state's own (nothing committed between those reads either).
     """
+    if current_app.jinja_env.auto_reload:
+        return compute()  # `make dev`: as for kept_for
     session = db.session()
     rows = session.execute(state, parameters).all()  # first: its autoflush may find changes
     if not rows and when_empty is not None:
@@ -244,10 +247,23 @@ def kept_for_owners(
     store: _Store = current_app.extensions[_EXTENSION]
     found = store.get(kind, variant, digest)
     if found is _MISS:
-        found = compute()
+        found = _afresh(session, compute)
         if _read_as(session, rows) and _digest(session.execute(state, parameters).all()) == digest:
             store.put(kind, variant, digest, found)
     return found
+
+
+def _afresh(session: Session, compute: Callable[[], V]) -> V:
+    """``compute()`` with every ORM query's rows read afresh over the objects this transaction holds already.
+
+    An object loaded earlier in the request (a worker named by a promotion request on the same home) is otherwise
+    drawn as it was then: on PostgreSQL a change committed since would be kept under the newer state.
+    """
+    session.info[_AFRESH] = session.info.get(_AFRESH, 0) + 1
+    try:
+        return compute()
+    finally:
+        session.info[_AFRESH] -= 1
 
 
 def _digest(rows: Sequence[Row]) -> tuple[bytes]:
@@ -401,8 +417,11 @@ def _set_clause(state: ORMExecuteState) -> str:
 def _do_orm_execute(state: ORMExecuteState) -> None:
     """An ORM ``insert``, ``update`` or ``delete`` statement names no objects: it changes every portfolio.
 
-    For users, only one that names what answers depend on (most such statements end sessions).
+    For users, only one that names what answers depend on (most such statements end sessions). A query run while an
+    answer to keep is computed reads its rows afresh (:func:`_afresh`).
     """
+    if state.is_select and state.session.info.get(_AFRESH):
+        state.update_execution_options(populate_existing=True)
     if not (state.is_update or state.is_delete or state.is_insert):
         return
     for mapper in state.all_mappers:
