@@ -59,6 +59,7 @@ from tests.factories import (
     requirement,
     requirements_of,
     tier,
+    verification,
     verify_all,
     waiting_item,
 )
@@ -2061,3 +2062,79 @@ def test_a_decision_without_the_recommendations_it_read_or_with_another_problem_
     assert no_reason.status_code == 422
     assert error_next_to(text_of(no_reason), "approved") == f"Error: {service.RECOMMENDATION_CHANGED}"
     assert count(PromotionDecision) == 0
+
+
+def test_where_she_stands_is_kept_rendered_until_something_it_shows_changes(
+    client, auth, frameworks, count_queries, monkeypatch
+):
+    """The lower half of a progress page (tiers, requirements, training) is drawn once for each kind of viewer and
+    kept: a verification (written directly: no token), the verifier's name, a course, her tier and the day each
+    show on the very next view, and a manager's view is never a supervisor's."""
+    wendy = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    maya = make_user(Role.MANAGER, name="Maya Manager")
+    assign(sam, wendy)
+    first_aid = course("First aid", 12)
+    course("Coaching skills", 36, tiers=["link-worker-coach"])
+    certificate(wendy, first_aid, TODAY - timedelta(days=30))
+    dbs = requirements_of(wendy)[0]
+    path = f"/progress/workers/{wendy.id}"
+    auth.login_as(sam)
+
+    def page() -> str:
+        return text_of(client.get(path))
+
+    def dbs_row(shown: str) -> str:
+        return " ".join(table_rows(shown, "requirements-table")[0])
+
+    def courses(shown: str) -> list[str]:
+        return [row[0] for row in table_rows(shown, "my-training")]
+
+    first = page()
+    assert "Not verified" in dbs_row(first) and courses(first) == ["First aid"]
+    with count_queries(keep=True):
+        again = page()
+    assert "Not verified" in dbs_row(again) and courses(again) == ["First aid"]
+    assert not [q for q in count_queries.statements if "training_items" in q], "her training was read again"
+
+    verification(wendy, maya, dbs.ref, TODAY - timedelta(days=300), TODAY + timedelta(days=1))
+    db.session.commit()
+    assert f"by Maya Manager on {long_date(TODAY - timedelta(days=300))}" in dbs_row(page())
+    maya.name = "Maya Moss"
+    db.session.commit()
+    assert "by Maya Moss on" in dbs_row(page())
+    verification(wendy, maya, dbs.ref, TODAY - timedelta(days=3), TODAY + timedelta(days=1))  # renewed, same manager
+    db.session.commit()
+    assert f"by Maya Moss on {long_date(TODAY - timedelta(days=3))}" in dbs_row(page())
+    first_aid.title = "First aid at work"
+    db.session.commit()
+    assert courses(page()) == ["First aid at work"]
+    wendy.tier = tier("link-worker", "link-worker-coach")
+    db.session.commit()
+    assert courses(page()) == ["Coaching skills", "First aid at work"]  # missing first
+
+    # A manager's view has the links to verify; her supervisor's, kept just before, does not.
+    assert "Verify again" not in page()
+    auth.login_as(maya)
+    assert "Verify again" in dbs_row(page())
+    auth.login_as(sam)
+    assert "Verify again" not in page()
+    # Her own page has no training table (her home has it).
+    auth.login_as(wendy)
+    assert "my-training" not in text_of(client.get("/progress/"))
+    auth.login_as(sam)
+    the_day_after_next = clock.now() + timedelta(days=2)
+    monkeypatch.setattr(clock, "now", lambda: the_day_after_next)
+    assert "Lapsed" in dbs_row(page())
+
+
+def test_where_she_stands_is_drawn_from_her_row_read_again(app, frameworks):
+    """Her tier decides her courses: a copy loaded earlier in the request (a tier changed meanwhile, on PostgreSQL)
+    is read again before drawing what will be kept. Played by a change written in SQL, which the copy does not see."""
+    wendy = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    db.session.commit()
+    held = db.session.get(User, wendy.id)
+    coach = tier("link-worker", "link-worker-coach")
+    db.session.execute(text("UPDATE users SET tier_id = :tier WHERE id = :id"), {"tier": coach.id, "id": wendy.id})
+    assert service.standing_drawn(held, "v", lambda fresh: fresh.worker.tier.slug) == "link-worker-coach"
+    db.session.rollback()

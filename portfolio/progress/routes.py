@@ -35,6 +35,23 @@ def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=
         formdata=None, data={"effective_on": service.today()}
     )
     recommend_form = forms.get("recommend_form")
+    can_decide = not own and current_user.has_role(Role.MANAGER)
+    # Where she stands, the page's lower half, kept between views: the same for everyone who sees it but for her own
+    # (no training table: her home has it) and a manager's (the notes and links to verify).
+    draw_standing = lambda fresh: Markup(  # noqa: E731
+        render_block(
+            "progress/index.html",
+            "standing",
+            progress=fresh,
+            worker=fresh.worker,
+            own=own,
+            can_decide=can_decide,
+            training=[] if own else training.worker_training(fresh.worker),
+        )
+    )
+    # Her training is read above only where the promotion part says how it stands (her own page once she is ready,
+    # anyone else's with a request open).
+    shows_training = _shows_training(worker, progress) and (own or progress.open_request is not None)
     if progress.open_request is not None:  # what this page shows, whatever an earlier page showed
         decision_form.recommendations_seen.data = service.recommendations_seen(progress.open_request)
         if recommend_form is None:  # a supervisor who recommended already changes it from what they said
@@ -51,11 +68,12 @@ def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=
         decision_form=decision_form,
         # Their supervisor today: recommends on a request, and opens the evidence the worker has shared.
         supervises=supervises and not own,
-        can_decide=not own and current_user.has_role(Role.MANAGER),
+        can_decide=can_decide,
         # Where the worker stands with their training (not part of readiness, which is the framework's; a panel
         # still asks): read by her supervisor and managers, who chase it and recommend or decide on her requests.
         # Her own home lists it; her own page says how it stands once she is ready to ask.
-        training=training.worker_training(worker) if _shows_training(worker, progress) else [],
+        training=training.worker_training(worker) if shows_training else [],
+        kept_standing=service.standing_drawn(worker, (own, can_decide), draw_standing),
         # Said before a form that would only be refused: whoever recommended on the request does not decide it.
         decide_refusal=service.RECOMMENDED_IT
         if progress.open_request is not None and service.recommended_by(progress.open_request, current_user)

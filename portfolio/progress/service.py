@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import calendar
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar
 
 from flask import abort, current_app
-from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, select
+from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency, paging
@@ -122,6 +123,48 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
     readiness = readiness_for(target, framework_tree, states)
     return WorkerProgress(
         worker, framework, framework_tree.parts, target, readiness, states, open_request, list(history), framework_tree
+    )
+
+
+Drawn = TypeVar("Drawn")
+
+
+def standing_drawn(worker: User, variant: Hashable, draw: Callable[[WorkerProgress], Drawn]) -> Drawn:
+    """Where the worker stands (each tier's competences met, her requirements, and whatever ``draw`` adds from her
+    portfolio, such as her training) drawn by ``draw`` from her progress, kept while it reads the same.
+
+    The lower half of a progress page, the same on every view of it while nothing changes: kept under her token and
+    the frameworks' (her items and decisions, framework, tier and name; the frameworks and the training catalogue),
+    the day (lapsed requirements, training due), and her verifications and who made them (their names, under their
+    own tokens), read in one query (versions.kept_for_owners), with ``variant``: what else ``draw`` shows (who is
+    looking: her own page, a manager's). Drawn from her progress read again, after that state (her row included: her
+    tier decides her courses).
+    """
+
+    def drawn() -> Drawn:
+        db.session.execute(_worker_again_statement(), {"worker_id": worker.id}).one()  # read afresh (versions)
+        return draw(worker_progress(worker))
+
+    key = (worker.id, today(), variant)
+    return versions.kept_for_owners("progress-standing", key, _standing_state(), drawn, {"worker_id": worker.id})
+
+
+@functools.cache
+def _standing_state() -> Select:
+    """The worker and whoever verified a requirement of hers, each with her newest verification: for versions."""
+    worker = bindparam("worker_id", type_=Integer())
+    verifiers = select(RequirementVerification.verified_by_id).where(RequirementVerification.worker_id == worker)
+    newest = select(func.max(RequirementVerification.id)).where(RequirementVerification.worker_id == worker)
+    named = select(User.id, newest.scalar_subquery()).where(or_(User.id == worker, User.id.in_(verifiers)))
+    return versions.owners_state(named)
+
+
+@functools.cache
+def _worker_again_statement() -> Select:
+    return (
+        select(User)
+        .where(User.id == bindparam("worker_id", type_=Integer()))
+        .options(db.joinedload(User.framework), db.joinedload(User.tier))
     )
 
 
