@@ -45,6 +45,7 @@ from tests.factories import (
     EVENT_DAY,
     TODAY,
     YESTERDAY,
+    appraisal,
     assign,
     competence,
     make_user,
@@ -309,8 +310,14 @@ def test_the_whole_queue_is_counted_once_and_a_filter_leaves_the_navigation_coun
     assert "Reviews (2)" in nav_texts(page)
     # The page's own count is the navigation's: counted once, not twice (with the page kept, by the statement that
     # reads what the page shows).
-    counts = [q for q in count_queries.statements if "FROM notifications" not in q and "count(" in q.lower()]
-    assert len(counts) == 1, count_queries.statements
+    # (The notes to confirm and appraisals to sign beside it are counted together in a query of their own.)
+    beside = [q for q in count_queries.statements if "AS notes_to_confirm" in q]
+    counts = [
+        q
+        for q in count_queries.statements
+        if "FROM notifications" not in q and q not in beside and "count(" in q.lower()
+    ]
+    assert len(counts) == 1 and len(beside) == 1, count_queries.statements
 
     filtered = text_of(client.get("/review/?q=another"))
     assert [r[0] for r in queue_rows(filtered)] == ["Another item Other evidence"]
@@ -1836,6 +1843,34 @@ def test_team_and_queue_pages_run_a_fixed_number_of_queries(client, auth, framew
     # A row shows when it was sent, the kind, title and worker: the page reads no item's text, nor a password hash.
     rows = next(s for s in count_queries.statements if s.lstrip().startswith("SELECT submissions."))
     assert "what_happened" not in rows and "search_text" not in rows and "password_hash" not in rows
+
+
+def test_the_queue_reads_the_notes_and_appraisals_beside_it_only_when_there_are_some(
+    client, auth, frameworks, count_queries
+):
+    """Counted together in one query: most days the supervisor has neither, and neither list is read."""
+    supervisor = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    add_supervisees(supervisor, 0, 1, items=1)
+    auth.login_as(supervisor)
+    client.get("/review/")  # warm up
+
+    def look() -> tuple[str, list[str]]:
+        with count_queries(keep=True):
+            page = text_of(client.get("/review/"))
+        lists = [
+            q for q in count_queries.statements if q.lstrip().startswith(("SELECT evidence.", "SELECT appraisals."))
+        ]
+        return page, lists
+
+    page, lists = look()
+    assert "No notes to confirm." in page and "No appraisals to sign." in page and lists == []
+    worker = db.session.scalar(select(User).where(User.name == "Worker 00"))
+    note_through_service(worker, supervisor, title="Supervision in May")
+    appraisal(worker, supervisor)
+    page, lists = look()
+    assert "Supervision notes to confirm (1)" in page and "Supervision in May" in page
+    assert "Appraisals to sign (1)" in page and "appraisal of Worker 00" in page
+    assert len(lists) == 2, lists
 
 
 def test_the_queue_with_notes_to_confirm_runs_a_fixed_number_of_queries(client, auth, frameworks, count_queries):

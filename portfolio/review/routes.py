@@ -26,8 +26,6 @@ supervisor_required = role_required(Role.SUPERVISOR)
 @supervisor_required
 def queue():
     """Items waiting for my decision, oldest first, a page at a time and filtered; and notes to confirm."""
-    from ..cpd import service as cpd
-
     form = QueueFilterForm(request.args)
     form.validate()  # a bad value is reported next to its field and ignored
     q = (form.q.data or "") if not form.q.errors else ""
@@ -46,6 +44,7 @@ def queue():
         ),
         variant=request.query_string,
     )
+    notes, appraisals = service.beside_the_queue(current_user)
     return render(
         "review/queue.html",
         "review_queue",
@@ -54,8 +53,8 @@ def queue():
         page=page,
         kept_queue=kept_queue,
         filtered=filtered,
-        notes=service.notes_to_confirm(current_user),
-        appraisals=cpd.appraisals_to_sign(current_user),
+        notes=notes,
+        appraisals=appraisals,
     )
 
 

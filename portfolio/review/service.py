@@ -23,9 +23,10 @@ from sqlalchemy.orm import load_only
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-from .. import duties, paging, remembered, templating
+from .. import duties, paging, remembered, tally, templating
 from ..audit import ledger
 from ..clock import day_of, today
+from ..cpd import service as cpd
 from ..database import begin_write, lock_first, lock_or_404
 from ..errors import FieldError, FieldErrors
 from ..evidence import anonymity, kinds
@@ -996,6 +997,18 @@ def shared_evidence_page(actor: User, worker: User, page: int) -> SharedPage:
 def notes_to_confirm(actor: User) -> list[Evidence]:
     """Supervision notes naming the actor, of workers they supervise today, not confirmed yet."""
     return list(db.session.scalars(_notes_to_confirm_statement(), as_supervisor(actor)))
+
+
+def beside_the_queue(actor: User) -> tuple[list[Evidence], list[Any]]:
+    """What the queue's page lists besides it: the supervisor's :func:`notes_to_confirm` and the appraisals she has
+    to sign (cpd.appraisals_to_sign). Both counted in one query, and each list read only when it is not empty:
+    most days neither is."""
+    counts = tally.read(
+        ({"notes_to_confirm": supervisor_counts()["notes_to_confirm"]}, as_supervisor(actor)),
+        ({"appraisals_to_sign": cpd.appraisals_to_sign_count()}, cpd.as_appraiser(actor)),
+    )
+    notes = notes_to_confirm(actor) if counts["notes_to_confirm"] else []
+    return notes, cpd.appraisals_to_sign(actor) if counts["appraisals_to_sign"] else []
 
 
 def note_changed_message(evidence: Evidence) -> str:
