@@ -29,12 +29,6 @@ worker_required = role_required(Role.WORKER)
 def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=None, not_ready=None, **forms):
     """``supervises``: the one looking is her supervisor today, as :func:`service.worker_seen_by_or_404` said."""
     own = duties.is_own(current_user, worker.id)
-    progress = service.worker_progress(worker)
-    # A new tier takes effect today unless the manager says otherwise (it cannot be before the request).
-    decision_form = forms.get("decision_form") or PromotionDecisionForm(
-        formdata=None, data={"effective_on": service.today()}
-    )
-    recommend_form = forms.get("recommend_form")
     can_decide = not own and current_user.has_role(Role.MANAGER)
     # Where she stands, the page's lower half, kept between views: the same for everyone who sees it but for her own
     # (no training table: her home has it) and a manager's (the notes and links to verify).
@@ -49,6 +43,15 @@ def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=
             training=[] if own else training.worker_training(fresh.worker),
         )
     )
+    # First: drawing it reads her progress afresh (versions), and what the upper half reads (the request, its
+    # recommendations, the form bound to them) comes after, never older than what was drawn.
+    kept_standing = service.standing_drawn(worker, (own, can_decide), draw_standing)
+    progress = service.worker_progress(worker)
+    # A new tier takes effect today unless the manager says otherwise (it cannot be before the request).
+    decision_form = forms.get("decision_form") or PromotionDecisionForm(
+        formdata=None, data={"effective_on": service.today()}
+    )
+    recommend_form = forms.get("recommend_form")
     # Her training is read above only where the promotion part says how it stands (her own page once she is ready,
     # anyone else's with a request open).
     shows_training = _shows_training(worker, progress) and (own or progress.open_request is not None)
@@ -73,7 +76,7 @@ def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=
         # still asks): read by her supervisor and managers, who chase it and recommend or decide on her requests.
         # Her own home lists it; her own page says how it stands once she is ready to ask.
         training=training.worker_training(worker) if shows_training else [],
-        kept_standing=service.standing_drawn(worker, (own, can_decide), draw_standing),
+        kept_standing=kept_standing,
         # Said before a form that would only be refused: whoever recommended on the request does not decide it.
         decide_refusal=service.RECOMMENDED_IT
         if progress.open_request is not None and service.recommended_by(progress.open_request, current_user)
