@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Date, Integer, Select, bindparam, func, or_, select
 
@@ -31,6 +31,7 @@ from ..models import (
 from ..people import service as people
 from ..progress import rules, versions
 from ..progress import service as progress
+from ..progress.versions import Drawn
 from ..review import service as review
 from ..supervision import service as supervision
 from ..training import service as training
@@ -81,9 +82,6 @@ def worker_home(worker: User, courses: list[TrainingItem] | None = None) -> Work
         waiting_count=waiting_count,
         returned_count=returned_count,
     )
-
-
-Drawn = TypeVar("Drawn")
 
 
 def worker_home_drawn(

@@ -52,9 +52,6 @@ def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=
         formdata=None, data={"effective_on": service.today()}
     )
     recommend_form = forms.get("recommend_form")
-    # Her training is read above only where the promotion part says how it stands (her own page once she is ready,
-    # anyone else's with a request open).
-    shows_training = _shows_training(worker, progress) and (own or progress.open_request is not None)
     if progress.open_request is not None:  # what this page shows, whatever an earlier page showed
         decision_form.recommendations_seen.data = service.recommendations_seen(progress.open_request)
         if recommend_form is None:  # a supervisor who recommended already changes it from what they said
@@ -75,7 +72,7 @@ def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=
         # Where the worker stands with their training (not part of readiness, which is the framework's; a panel
         # still asks): read by her supervisor and managers, who chase it and recommend or decide on her requests.
         # Her own home lists it; her own page says how it stands once she is ready to ask.
-        training=training.worker_training(worker) if shows_training else [],
+        training=training.worker_training(worker) if _shows_training(worker, progress) else [],
         kept_standing=kept_standing,
         # Said before a form that would only be refused: whoever recommended on the request does not decide it.
         decide_refusal=service.RECOMMENDED_IT
@@ -85,9 +82,10 @@ def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=
 
 
 def _shows_training(worker, progress) -> bool:
-    """Someone else's page always shows the worker's training; her own only once she may ask for promotion."""
+    """Whether the promotion part says how her training stands: on her own page once she may ask for promotion, on
+    anyone else's while a request is open. (The table of her courses is in the kept lower half.)"""
     if not duties.is_own(current_user, worker.id):
-        return True
+        return progress.open_request is not None
     return progress.higher_tier_to_ask and progress.readiness.ready
 
 

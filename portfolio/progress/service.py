@@ -7,7 +7,6 @@ import functools
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TypeVar
 
 from flask import abort, current_app
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, or_, select
@@ -50,6 +49,7 @@ from ..supervision import service as supervision
 from ..templating import long_date
 from . import rules, versions
 from .rules import CompetenceStatus
+from .versions import Drawn
 
 REASONS_MAX = 5000
 OWN_PROMOTION = (
@@ -126,9 +126,6 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
     )
 
 
-Drawn = TypeVar("Drawn")
-
-
 def standing_drawn(worker: User, variant: Hashable, draw: Callable[[WorkerProgress], Drawn]) -> Drawn:
     """Where the worker stands (each tier's competences met, her requirements, and whatever ``draw`` adds from her
     portfolio, such as her training) drawn by ``draw`` from her progress, kept while it reads the same.
@@ -142,7 +139,7 @@ def standing_drawn(worker: User, variant: Hashable, draw: Callable[[WorkerProgre
     """
 
     def drawn() -> Drawn:
-        db.session.execute(_worker_again_statement(), {"worker_id": worker.id}).one()  # read afresh (versions)
+        db.session.refresh(worker)  # her row as it is now: her tier and framework are loaded again from it
         return draw(worker_progress(worker))
 
     key = (worker.id, today(), variant)
@@ -157,15 +154,6 @@ def _standing_state() -> Select:
     newest = select(func.max(RequirementVerification.id)).where(RequirementVerification.worker_id == worker)
     named = select(User.id, newest.scalar_subquery()).where(or_(User.id == worker, User.id.in_(verifiers)))
     return versions.owners_state(named)
-
-
-@functools.cache
-def _worker_again_statement() -> Select:
-    return (
-        select(User)
-        .where(User.id == bindparam("worker_id", type_=Integer()))
-        .options(db.joinedload(User.framework), db.joinedload(User.tier))
-    )
 
 
 # The progress pages' statements, built once per process: putting them together cost more than running them.

@@ -59,6 +59,7 @@ from ..models import (
 )
 
 V = TypeVar("V")
+Drawn = TypeVar("Drawn")  # a part of a page drawn to be kept (rendered HTML, say), by the caller's draw function
 
 FRAMEWORKS = 0  # the owner id of the frameworks' own token
 _CHANGED = "portfolio_versions_changed"  # session.info: owner ids changed in this transaction

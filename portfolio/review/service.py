@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import abort
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, or_, select
@@ -52,6 +52,7 @@ from ..notifications import service as notifications
 from ..people.search import search_words
 from ..privacy.visibility import visible_to
 from ..progress import versions
+from ..progress.versions import Drawn
 from ..supervision import service as supervision
 
 COMMENT_MAX = 5000
@@ -62,8 +63,6 @@ OWN_NOTE = "This is your own supervision note: only another supervisor can confi
 # further than SHOWN_UP_TO + 1 by the other pages (waiting_label).
 _QUEUE_COUNT = "review-queue-count"
 _QUEUE_COUNT_UP_TO = "review-queue-count-up-to"
-
-Drawn = TypeVar("Drawn")  # a list drawn from its rows (queue_page_drawn, team_drawn): rendered HTML, say
 
 
 class Conflict(Exception):

@@ -53,6 +53,7 @@ from ..notifications import service as notifications
 from ..people.search import search_words, words_in_name_or_email
 from ..progress import versions
 from ..progress.service import add_months
+from ..progress.versions import Drawn
 from ..review.service import Conflict
 from ..supervision.service import supervised_by
 
@@ -701,7 +702,6 @@ class _MatrixStatements:
 
 
 S = TypeVar("S")  # a statement, or several, kept by _kept_statements
-Drawn = TypeVar("Drawn")  # a page of the matrix drawn (compliance_page), the certificates to check
 
 # Built statements by what they are built from, the least recently used dropped first. The matrix's SQL (a
 # ranked subquery, a case per course) cost several milliseconds to build, three times a request: more than
