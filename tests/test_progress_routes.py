@@ -2136,5 +2136,51 @@ def test_where_she_stands_is_drawn_from_her_row_read_again(app, frameworks):
     held = db.session.get(User, wendy.id)
     coach = tier("link-worker", "link-worker-coach")
     db.session.execute(text("UPDATE users SET tier_id = :tier WHERE id = :id"), {"tier": coach.id, "id": wendy.id})
-    assert service.standing_drawn(held, "v", lambda fresh: fresh.worker.tier.slug) == "link-worker-coach"
+    assert service.standing_drawn(held, "v", lambda fresh: fresh.progress.worker.tier.slug) == "link-worker-coach"
     db.session.rollback()
+
+
+def test_her_earlier_requests_and_tier_history_are_kept_until_a_request_closes_or_a_name_in_them_changes(
+    client, auth, people, open_request, count_queries
+):
+    """Kept with where she stands: her closed requests and tier history are not read again while they read the same
+    (nor her token, read with the kept half's state); a withdrawal, a decision, and the names of whoever recommended
+    or decided show on the very next view."""
+    worker, supervisor, manager, *_ = people
+    dee = make_user(Role.MANAGER, name="Dee Decider")  # verified nothing of hers: named only by her decisions
+    path = f"/progress/workers/{worker.id}"
+    auth.login_as(supervisor)
+
+    def earlier_and_history() -> str:
+        page = text_of(client.get(path))
+        return words(page.split('id="tiers"', 1)[0].split('id="promotion"', 1)[1])
+
+    def ask_and_decide(approved: bool, reasons: str) -> None:
+        asked = service.request_promotion(db.session.get(User, worker.id))
+        service.recommend(db.session.get(User, supervisor.id), asked, supports=True, reasons="Ready")
+        service.decide_promotion(
+            db.session.get(User, dee.id), asked, approved=approved, effective_on=TODAY, reasons=reasons
+        )
+
+    assert "Earlier requests" not in earlier_and_history() and "Tier history" not in earlier_and_history()
+    with count_queries(keep=True):
+        assert client.get(path).status_code == 200
+    read = " ".join(count_queries.statements)
+    assert "FROM tier_changes WHERE" not in read, "her tier history was read again"
+    assert "ORDER BY promotion_requests.requested_at DESC" not in read, "her earlier requests were read again"
+    assert "portfolio_versions.owner_id IN" not in read, "her token was read apart from the kept half's state"
+
+    service.withdraw_request(db.session.get(User, worker.id), reload(open_request))  # no one else named
+    assert re.search(rf"asked on {long_date(TODAY)} at {TIME}: withdrawn on ", earlier_and_history())
+    ask_and_decide(False, "Not yet")
+    assert re.search(rf"declined by Dee Decider on {long_date(TODAY)} at {TIME} \(Not yet\)", earlier_and_history())
+    ask_and_decide(False, "Still not")  # by the same people, and her tier is the same
+    assert "(Still not)" in earlier_and_history()
+    dee.name = "Dee Dean"  # a decider's name: under their own token
+    db.session.commit()
+    assert "declined by Dee Dean on" in earlier_and_history()
+    supervisor.name = "Sam Smith"  # a recommender's
+    db.session.commit()
+    assert "Recommended by Sam Smith: Ready" in earlier_and_history()
+    ask_and_decide(True, "Well shown")
+    assert f"Tier history Link Worker Coach from {long_date(TODAY)} (was Link Worker)" in earlier_and_history()

@@ -662,7 +662,7 @@ def test_the_whole_promotion_flow(people):
 
     progress = progress_of(worker)
     assert progress.open_request is None
-    assert [h.to_tier.slug for h in progress.history] == ["link-worker-coach"]
+    assert [h.to_tier.slug for h in service.tier_history(worker)] == ["link-worker-coach"]
     assert progress.next_tier.slug == "psychosocial-link-worker" and not progress.readiness.ready
 
 

@@ -36,11 +36,13 @@ def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=
         render_block(
             "progress/index.html",
             "standing",
-            progress=fresh,
-            worker=fresh.worker,
+            progress=fresh.progress,
+            worker=fresh.progress.worker,
+            earlier=fresh.earlier_requests,
+            history=fresh.history,
             own=own,
             can_decide=can_decide,
-            training=[] if own else training.worker_training(fresh.worker),
+            training=[] if own else training.worker_training(fresh.progress.worker),
         )
     )
     # First: drawing it reads her progress afresh (versions), and what the upper half reads (the request, its
@@ -60,7 +62,6 @@ def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=
         "progress/index.html",
         status=status,
         progress=progress,
-        earlier=service.earlier_requests(worker),
         own=own,
         request_form=request_form or RequestForm(),
         not_ready=not_ready,

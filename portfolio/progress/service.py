@@ -85,7 +85,6 @@ class WorkerProgress:
     readiness: Readiness
     requirements: list[RequirementState]
     open_request: PromotionRequest | None
-    history: list[TierChange]
     tree: tree.FrameworkTree
 
     @property
@@ -118,29 +117,40 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
                 rows[item.ref].items.append(item)
     states = rules.requirement_states(worker, framework_tree.requirements, today())
     open_request = db.session.scalar(_open_request_statement(), {"worker_id": worker.id})
-    history = db.session.scalars(_tier_history_statement(), {"worker_id": worker.id}).all()
     target = rules.next_tier(worker, framework_tree.tiers)
     readiness = readiness_for(target, framework_tree, states)
     return WorkerProgress(
-        worker, framework, framework_tree.parts, target, readiness, states, open_request, list(history), framework_tree
+        worker, framework, framework_tree.parts, target, readiness, states, open_request, framework_tree
     )
 
 
-def standing_drawn(worker: User, variant: Hashable, draw: Callable[[WorkerProgress], Drawn]) -> Drawn:
-    """Where the worker stands (each tier's competences met, her requirements, and whatever ``draw`` adds from her
-    portfolio, such as her training) drawn by ``draw`` from her progress, kept while it reads the same.
+@dataclass
+class Standing:
+    """Where a worker stands and how she came there: her progress, her closed promotion requests and her tier
+    history (what the lower half of a progress page shows)."""
+
+    progress: WorkerProgress
+    earlier_requests: list[PromotionRequest]
+    history: list[TierChange]
+
+
+def standing_drawn(worker: User, variant: Hashable, draw: Callable[[Standing], Drawn]) -> Drawn:
+    """Where the worker stands and how she came there (:class:`Standing`: each tier's competences met, her
+    requirements, her earlier requests and tier history, and whatever ``draw`` adds from her portfolio, such as her
+    training) drawn by ``draw``, kept while it reads the same.
 
     The lower half of a progress page, the same on every view of it while nothing changes: kept under her token and
     the frameworks' (her items and decisions, framework, tier and name; the frameworks and the training catalogue),
-    the day (lapsed requirements, training due), and her verifications and who made them (their names, under their
-    own tokens), read in one query (versions.kept_for_owners), with ``variant``: what else ``draw`` shows (who is
-    looking: her own page, a manager's). Drawn from her progress read again, after that state (her row included: her
-    tier decides her courses).
+    the day (lapsed requirements, training due), her verifications and closed requests, and who verified,
+    recommended or decided (their names, under their own tokens), read in one query
+    (versions.kept_for_owners), with ``variant``: what else ``draw`` shows (who is looking: her own page, a
+    manager's). Drawn from her progress read again, after that state (her row included: her tier decides her
+    courses).
     """
 
     def drawn() -> Drawn:
         db.session.refresh(worker)  # her row as it is now: her tier and framework are loaded again from it
-        return draw(worker_progress(worker))
+        return draw(Standing(worker_progress(worker), earlier_requests(worker), tier_history(worker)))
 
     key = (worker.id, today(), variant)
     return versions.kept_for_owners("progress-standing", key, _standing_state(), drawn, {"worker_id": worker.id})
@@ -148,12 +158,47 @@ def standing_drawn(worker: User, variant: Hashable, draw: Callable[[WorkerProgre
 
 @functools.cache
 def _standing_state() -> Select:
-    """The worker and whoever verified a requirement of hers, each with her newest verification: for versions."""
+    """The worker and whoever verified a requirement of hers or recommended or decided on a closed request of hers,
+    each with her newest verification and how many of her requests are closed: for versions.
+
+    Requests close once (withdrawn or decided) and say nothing new after; verifications are only ever added. A tier
+    change changes her tier, and with it her token.
+    """
     worker = bindparam("worker_id", type_=Integer())
+    closed = and_(PromotionRequest.worker_id == worker, ~PromotionRequest.open_where())
     verifiers = select(RequirementVerification.verified_by_id).where(RequirementVerification.worker_id == worker)
-    newest = select(func.max(RequirementVerification.id)).where(RequirementVerification.worker_id == worker)
-    named = select(User.id, newest.scalar_subquery()).where(or_(User.id == worker, User.id.in_(verifiers)))
+    deciders = (  # a decided request is closed
+        select(PromotionDecision.manager_id)
+        .join(PromotionRequest, PromotionDecision.request)
+        .where(PromotionRequest.worker_id == worker)
+    )
+    recommenders = (
+        select(PromotionRecommendation.supervisor_id)
+        .join(PromotionRequest, PromotionRecommendation.request)
+        .where(closed)
+    )
+    newest_verification = select(func.max(RequirementVerification.id)).where(
+        RequirementVerification.worker_id == worker
+    )
+    closed_requests = select(func.count(PromotionRequest.id)).where(closed)
+    named = select(
+        User.id,
+        newest_verification.scalar_subquery(),
+        closed_requests.scalar_subquery(),
+    ).where(
+        or_(
+            User.id == worker,
+            User.id.in_(verifiers),
+            User.id.in_(deciders),
+            User.id.in_(recommenders),
+        )
+    )
     return versions.owners_state(named)
+
+
+def tier_history(worker: User) -> list[TierChange]:
+    """The worker's tier changes, newest first."""
+    return list(db.session.scalars(_tier_history_statement(), {"worker_id": worker.id}))
 
 
 # The progress pages' statements, built once per process: putting them together cost more than running them.

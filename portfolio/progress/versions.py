@@ -246,6 +246,7 @@ def kept_for_owners(
         # This transaction's own changes, not yet committed, are never kept; nor an answer over nobody, which costs
         # next to nothing and may stand for more than its rows say (a page past the end shows the last page).
         return compute()
+    _remember_state_tokens(session, rows)
     digest = _digest(rows)
     store: _Store = current_app.extensions[_EXTENSION]
     found = store.get(kind, variant, digest)
@@ -272,6 +273,16 @@ def _afresh(session: Session, compute: Callable[[], V]) -> V:
 def _digest(rows: Sequence[Row]) -> tuple[bytes]:
     """Rows kept as a digest: a team of thousands is some 270 bytes a worker in rows, for each variant."""
     return (hashlib.blake2b(repr([tuple(row) for row in rows]).encode(), digest_size=16).digest(),)
+
+
+def _remember_state_tokens(session: Session, rows: Sequence[Row]) -> None:
+    """The tokens an :func:`owners_state` read, as this transaction's own (for owners it had not read yet): what is
+    kept under them later in the request (a worker's counts, on the page whose other half is kept under this state)
+    costs no query of its own."""
+    read: dict[int, str | None] = session.info.setdefault(_READ, {})
+    read.setdefault(FRAMEWORKS, rows[0][-1])
+    for row in rows:
+        read.setdefault(row[0], row[-2])
 
 
 def _read_as(session: Session, rows: Sequence[Row]) -> bool:
