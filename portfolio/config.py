@@ -125,7 +125,6 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "ORGANISATION_LOGO": os.environ.get("PORTFOLIO_ORGANISATION_LOGO") or None,
         # The read-only CASE 1.1 service publishing the frameworks (public documents).
         "CASE_API": os.environ.get("PORTFOLIO_CASE_API", "on").lower() not in ("0", "off", "false", "no"),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         # How many reverse proxies in front of the app set X-Forwarded-*: the
         # client's address (for sign-in throttling) and scheme come from them.
         "PROXY_COUNT": _int("PORTFOLIO_PROXY_COUNT", 0),

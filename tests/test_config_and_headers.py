@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from jinja2 import FileSystemBytecodeCache
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import IntegrityError
 
-from portfolio import create_app
+from portfolio import create_app, database
 from portfolio.config import ConfigError, build_config
 from portfolio.extensions import db
 from portfolio.models import Role, Submission, User
@@ -198,6 +198,40 @@ def test_sqlite_connections_are_configured(app):
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar().lower() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
+
+
+def test_a_pooled_connection_is_tested_before_use_only_after_lying_idle(app, monkeypatch):
+    """Tested before every use (SQLAlchemy's pool_pre_ping), a connection cost each request a round trip to
+    PostgreSQL: now one idle for PING_IDLE_AFTER_SECONDS is tested, and replaced if the database ended it meanwhile.
+    A SQLite file never goes away: its connections are never tested."""
+    postgres = db.engine.dialect.name == "postgresql"
+    pings: list[object] = []
+    ping = db.engine.dialect.do_ping
+    monkeypatch.setattr(db.engine.dialect, "do_ping", lambda connection: pings.append(connection) or ping(connection))
+    clock = [database.time.monotonic()]
+    monkeypatch.setattr(database.time, "monotonic", lambda: clock[0])
+    db.session.remove()
+    db.engine.dispose()  # the pool starts empty: a new connection is not tested
+
+    def backend() -> object:
+        with db.engine.connect() as connection:
+            return connection.execute(text("SELECT pg_backend_pid()" if postgres else "SELECT 1")).scalar()
+
+    first = backend()
+    clock[0] += database.PING_IDLE_AFTER_SECONDS - 1
+    assert backend() == first and pings == []  # used a moment ago: taken as it is
+    clock[0] += database.PING_IDLE_AFTER_SECONDS
+    assert backend() == first and len(pings) == (1 if postgres else 0)  # idle: tested, alive
+    if not postgres:
+        return
+    other = create_engine(db.engine.url)
+    try:
+        with other.begin() as connection:  # the database ends the idle connection (a restart, a firewall)
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+    finally:
+        other.dispose()
+    clock[0] += database.PING_IDLE_AFTER_SECONDS
+    assert backend() != first and len(pings) == 2  # tested, found dead, and a new one taken instead
 
 
 def test_foreign_keys_are_enforced(app):
