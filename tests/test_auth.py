@@ -79,7 +79,7 @@ def test_each_session_loads_its_own_person_with_the_statement_built_once(app, ma
         assert name in page.text
         assert other not in page.text
     assert "Hello, Maya Manager" in maya_client.get("/").text
-    assert sessions_module._signed_in_user_query() is sessions_module._signed_in_user_query()
+    assert sessions_module._signed_in_user_query(True) is sessions_module._signed_in_user_query(True)
 
 
 def test_email_is_case_insensitive_and_trimmed(client, maya):

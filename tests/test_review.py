@@ -436,16 +436,17 @@ def test_other_pages_count_a_long_queue_no_further_than_they_show_it(
         decision = text_of(client.get(f"/review/{s.submission.id}"))
     assert "Reviews (2+)" in nav_texts(decision)
     assert "Reviews (2+ waiting)" in decision
-    # Counted once for both, and the database stops at one more than it shows.
-    [count] = [q for q in count_queries.statements if q.lstrip().lower().startswith("select count(")]
-    assert re.search(r"\blimit\b", count, re.I), count
+    # Counted once for both, with the signed-in supervisor, and the database stops at one more than it shows.
+    [count] = [q for q in count_queries.statements if "count(" in q and "evidence.status =" in q]
+    assert count.lstrip().startswith("SELECT users.id") and re.search(r"\blimit\b", count, re.I), count
 
     with count_queries(keep=True):
         home = text_of(client.get("/"))
     assert "3 items waiting for your decision" in words(home)  # the home counts all, for its own words
     # The queue's counts: of the waiting items (their status) of the people the supervisor supervises.
     counts = [q for q in count_queries.statements if "count(" in q and "evidence.status =" in q and "supervision" in q]
-    assert len(counts) == 1, counts  # and the navigation takes the home's count
+    # One for the home's words; the navigation's, no further than it shows, was read with the signed-in supervisor.
+    assert [q.lstrip().startswith("SELECT users.id") for q in counts] == [True, False], counts
     assert "Reviews (2+)" in nav_texts(home)
     queue = text_of(client.get("/review/"))
     assert status_of(queue, "queue-status") == "3 submissions"
@@ -454,6 +455,40 @@ def test_other_pages_count_a_long_queue_no_further_than_they_show_it(
     assert sign_off(client, auth, s).status_code == 303
     assert "Reviews (2)" in nav_texts(text_of(client.get("/frameworks/")))
     assert review.queue_count(s.supervisor) == 2
+
+
+def test_a_page_reads_the_navigations_queue_count_with_the_supervisor_and_a_fragment_or_form_answer_does_not(
+    client, auth, frameworks, count_queries
+):
+    """A page (fresh or boosted) says how long the queue is with no query of its own: counted in the statement that
+    reads the signed-in supervisor. A fragment has no navigation and counts nothing; a form's answer counts after
+    what it did, never before."""
+    s = scene()
+    auth.login_as(s.supervisor)
+
+    def user_statement() -> str:
+        # Read with her unread count; the last request's (a form's helper asks a page for its token first).
+        return [q for q in count_queries.statements if "FROM notifications" in q][-1]
+
+    for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):
+        with count_queries(keep=True):
+            page = text_of(client.get(f"/progress/workers/{s.worker.id}", headers=headers))
+        assert "Reviews (1)" in nav_texts(page)
+        assert "evidence.status =" in user_statement()
+        assert [q for q in count_queries.statements if "evidence.status =" in q] == [user_statement()]
+
+    with count_queries(keep=True):
+        fragment = client.get("/review/?q=walking", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and "<html" not in fragment.text and "Reviews (" not in fragment.text
+    assert "evidence.status =" not in user_statement()
+
+    with count_queries(keep=True):
+        refused = post_decision(client, auth, s.submission, {s.first.id: "accepted"}, outcome="returned", comment="")
+    assert refused.status_code == 422 and "Reviews (1)" in nav_texts(text_of(refused))
+    assert "evidence.status =" not in user_statement()
+    # The navigation's, counted as the page was drawn, after the user's.
+    read = count_queries.statements
+    assert [q for q in read[read.index(user_statement()) :] if "evidence.status =" in q and "LIMIT" in q]
 
 
 def test_queue_is_empty_without_items(client, auth, frameworks):
@@ -1771,9 +1806,9 @@ def test_the_team_page_is_kept_rendered_until_something_its_rows_show_changes(
     assert rows() == {"Wendy Worker": wendy}
     with count_queries(keep=True):
         assert rows() == {"Wendy Worker": wendy}
-    # The signed-in supervisor, the navigation's count of her queue and what the rows depend on: nobody's items,
-    # notes or requests are read.
-    assert len(count_queries.statements) == 3
+    # The signed-in supervisor with the navigation's count of her queue, and what the rows depend on: nobody's
+    # items, notes or requests are read.
+    assert len(count_queries.statements) == 2
 
     submitted_evidence(s.worker, title="Second item")
     assert rows()["Wendy Worker"][2] == "2"

@@ -24,6 +24,8 @@ from ..models import OrganisationSettings, User
 from ..notifications import service as notifications
 from ..organisation import service as organisation
 from ..progress import versions
+from ..rendering import wants_fragment
+from ..review import service as review
 
 
 def now() -> int:
@@ -41,14 +43,22 @@ def load_user(user_id: str) -> User | None:
     raw_id, version, started = (int(part) for part in parts)
     if now() - started > current_app.config["SESSION_ABSOLUTE_LIFETIME"].total_seconds():
         return None
-    row = db.session.execute(_signed_in_user_query(), {"user_id": raw_id}).first()
+    # A page shows a supervisor's queue count in its navigation: read with her. A form's answer is drawn after what it
+    # changed, and a fragment has no navigation: they count it themselves, if at all.
+    with_queue = request.method in ("GET", "HEAD") and not wants_fragment()
+    parameters = {"user_id": raw_id} | (review.waiting_up_to_parameters(raw_id) if with_queue else {})
+    row = db.session.execute(_signed_in_user_query(with_queue), parameters).first()
     if row is None:
         return None
     user, unread, second_factor, own_token, frameworks_token, *identity = row
+    if with_queue:
+        *identity, waiting = identity
     organisation.remember_identity(identity)
     if user.session_version != version or not user.active:
         return None
     notifications.remember_unread_count(user, unread)
+    if with_queue:
+        review.remember_waiting_up_to(user, waiting)
     versions.remember_tokens(user.id, own_token, frameworks_token)
     mfa.remember_second_factor(user, second_factor)
     user.signed_in_at = started
@@ -56,9 +66,10 @@ def load_user(user_id: str) -> User | None:
 
 
 @functools.cache
-def _signed_in_user_query() -> Select:
+def _signed_in_user_query(with_queue: bool) -> Select:
     """The user with their framework and tier, the organisation's identity, their unread notices, whether
-    they have a second factor, and the version tokens of their portfolio and of the frameworks.
+    they have a second factor, and the version tokens of their portfolio and of the frameworks; ``with_queue``,
+    how many items wait for them (a supervisor's, for the navigation).
 
     One round trip for what every page needs besides its own (the header, and the gate in front of every
     page in mfa/routes.py); each was a query of its own. Built once per process: putting the statement
@@ -73,6 +84,7 @@ def _signed_in_user_query() -> Select:
             mfa.second_factor_of(User.id),
             *versions.tokens_of(User.id),
             *organisation.IDENTITY_COLUMNS,
+            *([review.waiting_up_to_column()] if with_queue else []),
         )
         .outerjoin(OrganisationSettings, OrganisationSettings.id == organisation.ROW_ID)
         .where(User.id == bindparam("user_id"))

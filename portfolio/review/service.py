@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from flask import abort
-from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy import Date, Integer, Select, and_, bindparam, case, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import load_only
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
@@ -486,6 +486,24 @@ def waiting_label(actor: User) -> str:
 
     count = remembered.recall(_QUEUE_COUNT, actor.id, count_up_to)
     return templating.count_up_to(count, SHOWN_UP_TO)
+
+
+def waiting_up_to_column() -> ColumnElement[int | None]:
+    """How many items wait for a supervisor, as :func:`waiting_label` counts them, as a column of the statement that
+    reads the signed-in user (auth/sessions.py), on :func:`waiting_up_to_parameters`; None for anyone who does not
+    supervise. A page's navigation then says it without a query of its own (:func:`remember_waiting_up_to`)."""
+    return case((User.is_supervisor, _queue_count_statement(True).scalar_subquery()), else_=None)
+
+
+def waiting_up_to_parameters(user_id: int) -> dict:
+    """The parameters of :func:`waiting_up_to_column` for the user ``user_id`` today."""
+    return {_SUPERVISOR: user_id, _ON: today(), "up_to": SHOWN_UP_TO + 1}
+
+
+def remember_waiting_up_to(user: User, counted: int | None) -> None:
+    """What :func:`waiting_up_to_column` read with the user, for :func:`waiting_label` to say."""
+    if counted is not None:
+        remembered.remember(_QUEUE_COUNT_UP_TO, user.id, counted)
 
 
 def queue_count(actor: User) -> int:
