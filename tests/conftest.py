@@ -395,6 +395,12 @@ class QueryCounter:
     def count(self) -> int:
         return len(self.statements)
 
+    @property
+    def besides_the_signed_in_user(self) -> list[str]:
+        """The statements but the one that reads the signed-in person (auth/sessions.py: with the organisation, her
+        unread notices and, for a page, a supervisor's queue count: which names the evidence table)."""
+        return [q for q in self.statements if not (q.startswith("SELECT users.id") and "organisation_settings" in q)]
+
 
 @pytest.fixture
 def count_queries(app):

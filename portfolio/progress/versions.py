@@ -220,6 +220,7 @@ def kept_for_owners(
     parameters: Mapping[str, Any] | None = None,
     *,
     when_empty: Callable[[], V] | None = None,
+    rows: Sequence[Row] | None = None,
 ) -> V:
     """``compute()``, an answer over many portfolios at once (a team's totals), kept until any of them changes.
 
@@ -228,7 +229,9 @@ def kept_for_owners(
     the answer, provided ``compute`` reads only what they cover. Kept per ``variant`` (the answer's filters, its
     day), the most recent state only. ``parameters``: the values of the state's bound parameters (``variant`` must
     hold them too). ``when_empty``: the answer when the state reads no rows, if it is known without asking (nothing
-    to list); else ``compute`` is asked. Answers are shared between requests: callers must not change them.
+    to list); else ``compute`` is asked. ``rows``: the state as :func:`read_state` read it in this request, for
+    several answers kept under one state (one query). Answers are shared between requests: callers must not change
+    them.
 
     A state may read as it did before a change (how many match, who is supervised: a leaver back, a worker off the
     page and on again), so an answer is kept only if it is the state's own. On PostgreSQL each statement sees what
@@ -239,7 +242,8 @@ def kept_for_owners(
     if current_app.jinja_env.auto_reload:
         return compute()  # `make dev`: as for kept_for
     session = db.session()
-    rows = session.execute(state, parameters).all()  # first: its autoflush may find changes
+    if rows is None:
+        rows = read_state(state, parameters)
     if not rows and when_empty is not None:
         return when_empty()
     if changed_here(session) or not rows:
@@ -255,6 +259,12 @@ def kept_for_owners(
         if _read_as(session, rows) and _digest(session.execute(state, parameters).all()) == digest:
             store.put(kind, variant, digest, found)
     return found
+
+
+def read_state(state: Select, parameters: Mapping[str, Any] | None = None) -> list[Row]:
+    """The rows of an :func:`owners_state` statement, to read before anything kept under it (its autoflush may find
+    changes): :func:`kept_for_owners` reads them, or is given them."""
+    return list(db.session.execute(state, parameters).all())
 
 
 def _afresh(session: Session, compute: Callable[[], V]) -> V:

@@ -25,6 +25,7 @@ from flask import abort, current_app
 from sqlalchemy import (
     Date,
     Integer,
+    Row,
     Select,
     SQLColumnExpression,
     and_,
@@ -693,12 +694,10 @@ class _MatrixStatements:
     listed: Select  # the matching workers (framework, search, status) with their tiers, by name: the rows, paged
     page_cells: Select | None  # the cells of the workers in the expanding parameter "page_worker_ids"
     totals: Select | None  # item_id, status, count over every matching worker (None: no courses)
-    # The matching workers, their tiers, and the version tokens of their portfolios and of the frameworks: while
-    # these read the same, so do the totals (see versions.kept_for_owners).
-    totals_state: Select
-    # The same of one page's workers (versions.page_state), with how many match: while these read the same, so do
-    # the page's rows.
-    page_state: Select
+    # The framework's workers whose name or email matches (whatever their training's status), their tiers, and the
+    # version tokens of their portfolios and of the frameworks: while these read the same, so do the totals and every
+    # page of rows (see versions.kept_for_owners).
+    state: Select
 
 
 S = TypeVar("S")  # a statement, or several, kept by _kept_statements
@@ -775,10 +774,7 @@ def _build_statements(
         if items
         else None,
         totals=_totals_query(items, workers, wanted, on) if items else None,
-        totals_state=versions.owners_state(select(User.id, User.tier_id).where(*workers)),
-        page_state=versions.page_state(
-            select(User.id, User.tier_id).where(*matching).order_by(User.name, User.id), rows_per_page(len(items))
-        ),
+        state=versions.owners_state(select(User.id, User.tier_id).where(*workers)),
     )
 
 
@@ -800,9 +796,10 @@ def compliance_page(
 
     The matrix returned holds the page's numbers, the courses and the totals, not its rows: those are ``draw``'s
     answer, which may come from an earlier request (rendered HTML, say, of nothing but the matrix and the viewer).
-    They are kept under the page's workers, their tiers, their tokens (certificates, names) and how many match,
-    read in one query (versions.kept_for_owners), with the courses, filters and day (the statements' key), the
-    page and the viewer (her own row links to her home).
+    They are kept, as the totals are, under the workers the filters choose from (the framework's, by name or email),
+    their tiers and tokens (certificates, names), read in one query for both (versions.kept_for_owners): how many
+    match a status and which are on the page follow from these, the courses, filters and day (the statements' key).
+    The rows are kept per page and viewer (her own row links to her home).
     """
     items = catalogue(framework.key)
     statements = _matrix_statements(framework, items, status, q)
@@ -812,10 +809,10 @@ def compliance_page(
         matrix = _matrix(framework, items, statements, page)
         return matrix.page.numbers(), draw(matrix)
 
-    offset = versions.page_parameters(page, rows_per_page(len(items)))
+    state = versions.read_state(statements.state)
     variant = (statements.key, viewer.id, page)
-    numbers, rows = versions.kept_for_owners("compliance-rows", variant, statements.page_state, drawn, offset)
-    return Matrix(framework, items, numbers, {}, _totals(items, statements)), rows  # the totals are kept on their own
+    numbers, rows = versions.kept_for_owners("compliance-rows", variant, statements.state, drawn, rows=state)
+    return Matrix(framework, items, numbers, {}, _totals(items, statements, state)), rows
 
 
 def _matrix_statements(framework: Framework, items: list[TrainingItem], status: str, q: str) -> _MatrixStatements:
@@ -867,9 +864,12 @@ def _sent_back_statement() -> Select:
     )
 
 
-def _totals(items: list[TrainingItem], statements: _MatrixStatements) -> dict[int, dict[TrainingStatus, int]]:
+def _totals(
+    items: list[TrainingItem], statements: _MatrixStatements, state: list[Row] | None = None
+) -> dict[int, dict[TrainingStatus, int]]:
     """Per course, the matching workers in each status: kept per process until a certificate, a worker or a
-    framework changes (counting them ranks every certificate of the team: the page's costliest statement)."""
+    framework changes (counting them ranks every certificate of the team: the page's costliest statement).
+    ``state``: the statements' state as read already in this request."""
 
     totals_query = statements.totals
     if totals_query is None:
@@ -881,7 +881,7 @@ def _totals(items: list[TrainingItem], statements: _MatrixStatements) -> dict[in
             totals[item_id][TrainingStatus(state)] = n
         return totals
 
-    return versions.kept_for_owners("compliance-totals", statements.key, statements.totals_state, count)
+    return versions.kept_for_owners("compliance-totals", statements.key, statements.state, count, rows=state)
 
 
 def _totals_query(
