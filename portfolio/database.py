@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
+from time import monotonic
 from typing import Any, TypeVar
 
 from flask import Flask, abort, g, has_request_context
 from sqlalchemy import CompoundSelect, Engine, Select, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.sql.dml import UpdateBase
 
 from .extensions import Base, db
@@ -22,9 +22,9 @@ M = TypeVar("M", bound=Base)
 
 # A pooled connection left unused longer than this is tested before it is used again (a database restarted, or a
 # connection dropped while idle, ends it): one round trip. One used more recently is taken as it is: tested on every
-# request (SQLAlchemy's pool_pre_ping), that round trip was a fifth of what a signed-in page cost on PostgreSQL. If
-# the database went away within these seconds, the request fails as one in flight then would, and the pool replaces
-# every connection it held.
+# request (SQLAlchemy's pool_pre_ping), that round trip was one of the four of the lightest signed-in page on
+# PostgreSQL. If the database went away within these seconds, the request fails as one in flight then would, and
+# the pool replaces every connection it held.
 PING_IDLE_AFTER_SECONDS = 10
 _LAST_USED = "portfolio_last_used"  # a DBAPI connection's info: when it went back to the pool (monotonic)
 
@@ -59,18 +59,20 @@ def _ping_idle_connections(engine: Engine) -> None:
 
     @event.listens_for(engine, "checkin")
     def _used(_dbapi_connection, record) -> None:
-        record.info[_LAST_USED] = time.monotonic()
+        record.info[_LAST_USED] = monotonic()
 
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
         last_used = record.info.get(_LAST_USED)  # none for a connection just made
-        if last_used is None or time.monotonic() - last_used < PING_IDLE_AFTER_SECONDS:
+        if last_used is None or monotonic() - last_used < PING_IDLE_AFTER_SECONDS:
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
             if engine.dialect.is_disconnect(error, dbapi_connection, None):
-                raise DisconnectionError from error  # the pool makes a new connection and checks it out instead
+                # As pool_pre_ping does: every connection the pool holds is replaced, this one at once (a restart
+                # ended them all), and a new one is checked out instead.
+                raise InvalidatePoolError from error
             raise
 
 

@@ -208,8 +208,8 @@ def test_a_pooled_connection_is_tested_before_use_only_after_lying_idle(app, mon
     pings: list[object] = []
     ping = db.engine.dialect.do_ping
     monkeypatch.setattr(db.engine.dialect, "do_ping", lambda connection: pings.append(connection) or ping(connection))
-    clock = [database.time.monotonic()]
-    monkeypatch.setattr(database.time, "monotonic", lambda: clock[0])
+    clock = [database.monotonic()]
+    monkeypatch.setattr(database, "monotonic", lambda: clock[0])
     db.session.remove()
     db.engine.dispose()  # the pool starts empty: a new connection is not tested
 

@@ -60,7 +60,7 @@ OWN_EVIDENCE = "This is your own evidence: another supervisor must decide on it.
 OWN_NOTE = "This is your own supervision note: only another supervisor can confirm or dispute it."
 
 # remembered.py: the queue's length, counted by the queue's page or the home; and the length counted no
-# further than SHOWN_UP_TO + 1 by the other pages (waiting_label).
+# further than SHOWN_UP_TO + 1 with the signed-in supervisor, or by a form's answer (waiting_label).
 _QUEUE_COUNT = "review-queue-count"
 _QUEUE_COUNT_UP_TO = "review-queue-count-up-to"
 

@@ -865,11 +865,11 @@ def _sent_back_statement() -> Select:
 
 
 def _totals(
-    items: list[TrainingItem], statements: _MatrixStatements, state: list[Row] | None = None
+    items: list[TrainingItem], statements: _MatrixStatements, state_rows: list[Row] | None = None
 ) -> dict[int, dict[TrainingStatus, int]]:
     """Per course, the matching workers in each status: kept per process until a certificate, a worker or a
     framework changes (counting them ranks every certificate of the team: the page's costliest statement).
-    ``state``: the statements' state as read already in this request."""
+    ``state_rows``: the statements' state as read already in this request."""
 
     totals_query = statements.totals
     if totals_query is None:
@@ -881,7 +881,7 @@ def _totals(
             totals[item_id][TrainingStatus(state)] = n
         return totals
 
-    return versions.kept_for_owners("compliance-totals", statements.key, statements.state, count, rows=state)
+    return versions.kept_for_owners("compliance-totals", statements.key, statements.state, count, rows=state_rows)
 
 
 def _totals_query(
