@@ -3,9 +3,9 @@
 Every page needs a few values besides its own: the unread count in the header, whether the gate in front
 of every page lets the person through, a supervisor's queue count in the navigation. Whatever reads one
 anyway (the user loader in ``auth/sessions.py`` reads them with the user, the queue's count for a page only;
-the review queue's page and the home count the queue in full) remembers it here, by name and user id; the area that owns the value recalls it,
-and queries only when nothing is remembered for that user (another user, or a value forgotten because
-this request changed it).
+the review queue's page and the home count the queue in full) remembers it here, by name and user id; the
+area that owns the value recalls it, and queries only when nothing is remembered for that user (another
+user, or a value forgotten because this request changed it).
 """
 
 from __future__ import annotations

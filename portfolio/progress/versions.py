@@ -82,8 +82,8 @@ _AFRESH = "portfolio_versions_afresh"  # session.info: computing an answer to ke
 # a page of the managers' workers list or of a compliance matrix, rendered, is about 30 KB (per manager, filters,
 # page and day); of a review queue about 15 KB (per supervisor, filters, page and day); a supervisor's team some KB;
 # a worker's parts of her home some KB (per worker and day); the certificates waiting for a checker's check, up to
-# ten with their forms, about 20 KB (per checker and day); the lower half of a progress page, where a worker stands and her earlier requests,
-# about 8 KB (per worker, day and kind of viewer: herself, a supervisor, a manager).
+# ten with their forms, about 20 KB (per checker and day); the lower half of a progress page, where a worker
+# stands and her earlier requests, about 8 KB (per worker, day and kind of viewer: herself, a supervisor, a manager).
 KEPT = {
     "counts": 1000,
     "next-tier": 1000,
