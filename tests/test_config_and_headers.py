@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from jinja2 import FileSystemBytecodeCache
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from portfolio import create_app, database
 from portfolio.config import ConfigError, build_config
@@ -232,6 +232,90 @@ def test_a_pooled_connection_is_tested_before_use_only_after_lying_idle(app, mon
         other.dispose()
     clock[0] += database.PING_IDLE_AFTER_SECONDS
     assert backend() != first and len(pings) == 2  # tested, found dead, and a new one taken instead
+
+
+def test_a_page_that_only_reads_opens_no_transaction_and_a_use_case_holds_its_locks_until_it_ends(
+    app, client, auth, worker
+):
+    """On PostgreSQL a page that only reads opens no transaction (BEGIN and COMMIT were two of the lightest page's
+    three round trips); a use case's first lock begins one, and what it locks stays locked until it commits. SQLite
+    reads in a transaction, which costs no round trip, and a writer holds the database from ``begin_write``."""
+    postgres = db.engine.dialect.name == "postgresql"
+    auth.login_as(worker)
+    db.session.commit()
+    in_transaction: list[bool] = []
+
+    def _seen(conn, cursor, statement, _parameters, _context, _executemany) -> None:
+        if database.is_query(statement):
+            in_transaction.append(cursor.connection.info.transaction_status != 0 if postgres else conn.in_transaction())
+
+    event.listen(db.engine, "after_cursor_execute", _seen)
+    try:
+        page = client.get("/")
+    finally:
+        event.remove(db.engine, "after_cursor_execute", _seen)
+    assert page.status_code == 200 and "competences met" in page.text
+    assert in_transaction and set(in_transaction) == {not postgres}
+
+    other = create_engine(db.engine.url, connect_args={} if postgres else {"timeout": 0})
+    turn = database.TURNS["audit ledger"]
+
+    def free(what: str) -> bool:
+        """Whether another connection may now lock the worker's row or take the turn (PostgreSQL), or write at
+        all (SQLite)."""
+        with other.connect() as connection:
+            try:
+                if not postgres:
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                    connection.exec_driver_sql("ROLLBACK")
+                    return True
+                with connection.begin():
+                    if what == "row":
+                        connection.execute(
+                            text("SELECT 1 FROM users WHERE id = :id FOR UPDATE NOWAIT"), {"id": worker.id}
+                        )
+                        return True
+                    return bool(
+                        connection.execute(text("SELECT pg_try_advisory_xact_lock(:turn)"), {"turn": turn}).scalar()
+                    )
+            except OperationalError:
+                return False
+
+    try:
+        database.begin_write()
+        database.take_turns(turn)
+        assert not free("turn")  # held though nothing was written
+        db.session.commit()
+        assert free("turn")
+
+        database.begin_write()
+        assert database.lock(User, worker.id) is not None
+        assert not free("row")
+        worker.name = "Renamed while locked"
+        db.session.flush()
+        assert not free("row")
+        db.session.commit()
+        assert free("row")
+    finally:
+        other.dispose()
+    assert db.session.scalar(select(User.name).where(User.id == worker.id)) == "Renamed while locked"
+
+
+def test_a_savepoint_as_the_first_statement_begins_the_transaction_it_belongs_to(app, worker):
+    """Rolling back to a savepoint undoes only what came after it, and the rest commits, on either database
+    (on PostgreSQL a savepoint is the statement that begins the transaction, when nothing came before it)."""
+    db.session.commit()
+    with db.session.begin_nested():
+        worker.name = "Kept"
+    nested = db.session.begin_nested()
+    worker.email = "undone@example.org"
+    db.session.flush()
+    nested.rollback()
+    db.session.commit()
+    assert db.session.execute(select(User.name, User.email).where(User.id == worker.id)).one() == (
+        "Kept",
+        "worker@example.org",
+    )
 
 
 def test_foreign_keys_are_enforced(app):
