@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from time import monotonic
 from typing import Any, TypeVar
@@ -84,13 +86,12 @@ def _read_outside_transactions(engine: Engine) -> None:
     """PostgreSQL: a connection reads in autocommit, and begins a transaction at its first statement that needs one.
 
     In a transaction, a page that only reads paid two round trips more than its queries (psycopg sends BEGIN as a
-    statement of its own, and the COMMIT), two of the lightest signed-in page's three. Read committed, as ours are,
-    each statement sees the data as it is when the statement starts, in a transaction or not: so reads see the same
-    either way. What a transaction adds starts at the first statement that writes, locks rows (``lock``, ``FOR
-    UPDATE``), takes a lock held until commit (``until_commit``) or sets a savepoint: psycopg begins the transaction
-    with that statement, so everything written from there on commits or rolls back as one, and every lock is held
-    to the end, as before. SQLite keeps its transactions: they cost no round trip, and its writers take the lock
-    up front (``begin_write``).
+    statement of its own, and the COMMIT), two of the lightest signed-in page's three. At read committed (set in
+    config.py) each statement sees the data as it is when the statement starts, in a transaction or not: so reads
+    see the same either way. What a transaction adds starts at the first statement that needs one
+    (``_needs_transaction``): psycopg sends BEGIN just before it, so everything written from there on commits or
+    rolls back as one, and every lock is held to the end, as before. SQLite keeps its transactions: they cost no
+    round trip, and its writers take the lock up front (``begin_write``).
     """
 
     @event.listens_for(engine, "checkout")
@@ -101,25 +102,34 @@ def _read_outside_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "before_cursor_execute")
     def _begin_before_needed(conn, cursor, statement, _parameters, context, _executemany) -> None:
         if conn.info.get(_READS_IN_AUTOCOMMIT) and _needs_transaction(statement, context):
-            del conn.info[_READS_IN_AUTOCOMMIT]
             if "isolation_level" not in conn.get_execution_options():  # autocommit asked for by its caller stays
                 cursor.connection.autocommit = False
-
-
-_UNTIL_COMMIT = "portfolio_until_commit"  # execution option: the statement's effect lasts until the transaction ends
-
-
-def until_commit(statement: Select[Any]) -> Select[Any]:
-    """Mark a SELECT whose effect lasts until the transaction ends (an advisory lock): it begins the transaction."""
-    return statement.execution_options(**{_UNTIL_COMMIT: True})
+            del conn.info[_READS_IN_AUTOCOMMIT]
 
 
 def _needs_transaction(statement: str, context) -> bool:
-    """The statement writes, locks rows, holds a lock until commit, or sets a savepoint."""
+    """The statement writes, locks rows, calls a function whose effect lasts until the transaction ends, reads
+    through a server-side cursor (which PostgreSQL keeps only inside a transaction), or sets a savepoint."""
     if not _only_reads(statement, context) or statement.lstrip().upper().startswith("SAVEPOINT"):
         return True
     built = getattr(getattr(context, "compiled", None), "statement", None)
-    return getattr(built, "_for_update_arg", None) is not None or bool(context.execution_options.get(_UNTIL_COMMIT))
+    return (
+        getattr(built, "_for_update_arg", None) is not None
+        or bool(context.execution_options.get("stream_results"))
+        or _has_lasting_effect(statement)
+    )
+
+
+# Functions whose effect outlasts their statement: a lock held until commit (take_turns, the form keys), a sequence
+# moved, a setting for the transaction, a notice sent at commit. A SELECT calling one begins the transaction.
+_LASTING_EFFECT = re.compile(
+    r"\b(pg_(try_)?advisory_xact_lock(_shared)?|nextval|setval|set_config|pg_notify)\s*\(", re.I
+)
+
+
+@functools.lru_cache(maxsize=512)  # SQLAlchemy caches what it compiles: the same few statements come back
+def _has_lasting_effect(statement: str) -> bool:
+    return _LASTING_EFFECT.search(statement) is not None
 
 
 def end_read_only_transactions(app: Flask) -> None:
@@ -127,7 +137,8 @@ def end_read_only_transactions(app: Flask) -> None:
 
     The two are the same for a transaction that changed nothing, but psycopg forgets every prepared
     statement of its connection at a ROLLBACK; so a page's queries, asked a few times, are prepared and
-    PostgreSQL plans them once instead of at every request. A statement other than a SELECT the app built
+    PostgreSQL plans them once instead of at every request. (On PostgreSQL a page that only read began no
+    transaction at all, so this matters there for one that only locked rows.) A statement other than a SELECT the app built
     (a flush, an update, any SQL written out as text) marks the transaction as writing; a writing transaction
     the request left open is rolled back as before, and so is the transaction of a request that failed.
     """
@@ -308,7 +319,7 @@ def take_turns(lock_id: int) -> None:
     ``begin_write()``, before reading what the rule checks; ids in use are listed in ``TURNS``.
     """
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(until_commit(select(func.pg_advisory_xact_lock(lock_id))))
+        db.session.execute(select(func.pg_advisory_xact_lock(lock_id)))
 
 
 # The ids take_turns is called with, one per rule (any constants, told apart from each other).

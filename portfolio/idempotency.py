@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField
 
-from .database import until_commit
 from .errors import FieldError
 from .extensions import Base, db
 from .models import FormSubmission, User
@@ -84,7 +83,7 @@ def check(model: type[Base], key: str | None, actor: User) -> None:
     usable_key = usable(key)
     if usable_key is not None and db.session.get_bind().dialect.name == "postgresql":
         # A transaction-level advisory lock on the key's first 63 bits: released at commit or rollback.
-        db.session.execute(until_commit(select(func.pg_advisory_xact_lock(int(_digest(usable_key)[:15], 16)))))
+        db.session.execute(select(func.pg_advisory_xact_lock(int(_digest(usable_key)[:15], 16))))
     found = created_before(model, key, actor)
     if found is not None:
         db.session.rollback()

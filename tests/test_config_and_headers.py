@@ -247,7 +247,9 @@ def test_a_page_that_only_reads_opens_no_transaction_and_a_use_case_holds_its_lo
 
     def _seen(conn, cursor, statement, _parameters, _context, _executemany) -> None:
         if database.is_query(statement):
-            in_transaction.append(cursor.connection.info.transaction_status != 0 if postgres else conn.in_transaction())
+            # What the driver says, not SQLAlchemy (whose Connection always says it began one).
+            driver = cursor.connection
+            in_transaction.append(driver.info.transaction_status != 0 if postgres else driver.in_transaction)
 
     event.listen(db.engine, "after_cursor_execute", _seen)
     try:
@@ -301,21 +303,50 @@ def test_a_page_that_only_reads_opens_no_transaction_and_a_use_case_holds_its_lo
     assert db.session.scalar(select(User.name).where(User.id == worker.id)) == "Renamed while locked"
 
 
-def test_a_savepoint_as_the_first_statement_begins_the_transaction_it_belongs_to(app, worker):
-    """Rolling back to a savepoint undoes only what came after it, and the rest commits, on either database
-    (on PostgreSQL a savepoint is the statement that begins the transaction, when nothing came before it)."""
+def test_a_savepoint_or_a_server_side_cursor_as_the_first_statement_begins_the_transaction_it_needs(app, worker):
+    """Rolling back to a savepoint undoes only what came after it, and the rest commits, on either database (on
+    PostgreSQL a savepoint is the statement that begins the transaction, when nothing came before it); rows read
+    through a server-side cursor arrive (PostgreSQL keeps such a cursor only inside a transaction)."""
     db.session.commit()
-    with db.session.begin_nested():
-        worker.name = "Kept"
-    nested = db.session.begin_nested()
-    worker.email = "undone@example.org"
-    db.session.flush()
-    nested.rollback()
-    db.session.commit()
+    statements: list[str] = []
+
+    def _sent(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", _sent)
+    try:
+        with db.session.begin_nested():
+            worker.name = "Kept"
+        nested = db.session.begin_nested()
+        worker.email = "undone@example.org"
+        db.session.flush()
+        nested.rollback()
+        db.session.commit()
+        assert next(s for s in statements if not s.startswith("BEGIN")).startswith("SAVEPOINT")  # SQLite: BEGIN first
+        streamed = db.session.execute(
+            select(User.name).where(User.id == worker.id).execution_options(stream_results=True)
+        )
+        assert streamed.scalars().all() == ["Kept"]
+        db.session.commit()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", _sent)
     assert db.session.execute(select(User.name, User.email).where(User.id == worker.id)).one() == (
         "Kept",
         "worker@example.org",
     )
+
+
+def test_postgresql_runs_at_read_committed_whatever_the_servers_default(clean_env, tmp_path):
+    """Every use case is written for read committed, and reads run outside a transaction on it: the app asks for
+    it on PostgreSQL (SQLite has no such setting)."""
+    postgres = build_config(
+        str(tmp_path), {"PORTFOLIO_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://db/portfolio"}
+    )
+    sqlite_ = build_config(
+        str(tmp_path), {"PORTFOLIO_ENV": "testing", "SQLALCHEMY_DATABASE_URI": "sqlite:///portfolio.db"}
+    )
+    assert postgres["SQLALCHEMY_ENGINE_OPTIONS"] == {"isolation_level": "READ COMMITTED"}
+    assert "SQLALCHEMY_ENGINE_OPTIONS" not in sqlite_
 
 
 def test_foreign_keys_are_enforced(app):
