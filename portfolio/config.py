@@ -153,13 +153,13 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         "MAX_CONTENT_LENGTH", config["MAX_UPLOAD_MB"] * 5 * 1024 * 1024 + 1024 * 1024
     )
     config["MAX_FORM_MEMORY_SIZE"] = overrides.get("MAX_FORM_MEMORY_SIZE", 1024 * 1024)
+    config["MAX_FORM_PARTS"] = overrides.get("MAX_FORM_PARTS", 200)
     if str(config["SQLALCHEMY_DATABASE_URI"]).startswith("postgresql"):
         # Every use case is written for read committed (each statement sees what was committed when it started;
         # row locks make writers take turns), and reads run outside a transaction on it (database.py): so it is
         # set here, whatever a server's own default says.
-        engine_options = config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-        engine_options.setdefault("isolation_level", "READ COMMITTED")
-    config["MAX_FORM_PARTS"] = overrides.get("MAX_FORM_PARTS", 200)
+        options = config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"isolation_level": "READ COMMITTED", **options}
 
     if not config["SECRET_KEY"]:
         if config["PORTFOLIO_ENV"] == "production":

@@ -138,9 +138,10 @@ def end_read_only_transactions(app: Flask) -> None:
     The two are the same for a transaction that changed nothing, but psycopg forgets every prepared
     statement of its connection at a ROLLBACK; so a page's queries, asked a few times, are prepared and
     PostgreSQL plans them once instead of at every request. (On PostgreSQL a page that only read began no
-    transaction at all, so this matters there for one that only locked rows.) A statement other than a SELECT the app built
-    (a flush, an update, any SQL written out as text) marks the transaction as writing; a writing transaction
-    the request left open is rolled back as before, and so is the transaction of a request that failed.
+    transaction at all: there this matters for one that only locked rows.) A statement other than a SELECT the
+    app built (a flush, an update, any SQL written out as text) marks the transaction as writing; a writing
+    transaction the request left open is rolled back as before, and so is the transaction of a request that
+    failed.
     """
     with app.app_context():
         engine = db.engine
