@@ -79,9 +79,6 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise
 
 
-_READS_IN_AUTOCOMMIT = "portfolio_reads_in_autocommit"  # a DBAPI connection's info: no statement needed BEGIN yet
-
-
 def _read_outside_transactions(engine: Engine) -> None:
     """PostgreSQL: a connection reads in autocommit, and begins a transaction at its first statement that needs one.
 
@@ -94,17 +91,28 @@ def _read_outside_transactions(engine: Engine) -> None:
     round trip, and its writers take the lock up front (``begin_write``).
     """
 
+    @event.listens_for(engine, "connect")
+    def _made_in_autocommit(dbapi_connection, _record) -> None:
+        # From the start, not only from the first checkout: a setting that a later connect listener makes (the
+        # benchmark's builder turns off waiting for the disk) then lasts for the session, and leaves no transaction
+        # open, which the checkout below could not leave (psycopg refuses to switch in a transaction).
+        dbapi_connection.autocommit = True
+
     @event.listens_for(engine, "checkout")
-    def _read_in_autocommit(dbapi_connection, record, _proxy) -> None:
+    def _read_in_autocommit(dbapi_connection, _record, _proxy) -> None:
         dbapi_connection.autocommit = True  # no round trip: the pool hands out connections outside any transaction
-        record.info[_READS_IN_AUTOCOMMIT] = True
 
     @event.listens_for(engine, "before_cursor_execute")
     def _begin_before_needed(conn, cursor, statement, _parameters, context, _executemany) -> None:
-        if conn.info.get(_READS_IN_AUTOCOMMIT) and _needs_transaction(statement, context):
-            if "isolation_level" not in conn.get_execution_options():  # autocommit asked for by its caller stays
-                cursor.connection.autocommit = False
-            del conn.info[_READS_IN_AUTOCOMMIT]
+        driver = cursor.connection
+        # In autocommit and not asked for by the caller (an isolation level of its own): still reading, until a
+        # statement needs the transaction; from then on psycopg is in one, and nothing here is asked again.
+        if (
+            driver.autocommit
+            and "isolation_level" not in conn.get_execution_options()
+            and _needs_transaction(statement, context)
+        ):
+            driver.autocommit = False
 
 
 def _needs_transaction(statement: str, context) -> bool:

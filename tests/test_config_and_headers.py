@@ -336,6 +336,33 @@ def test_a_savepoint_or_a_server_side_cursor_as_the_first_statement_begins_the_t
     )
 
 
+def test_a_setting_made_as_a_connection_opens_lasts_and_leaves_no_transaction_open(app, client, auth, worker):
+    """A listener that sets something for the session when a connection is made (the benchmark's builder turns off
+    waiting for the disk) leaves the connection outside any transaction on PostgreSQL: the setting lasts, and the
+    pool can hand the connection out to read in autocommit (psycopg refuses to switch inside a transaction)."""
+    postgres = db.engine.dialect.name == "postgresql"
+    auth.login_as(worker)
+    db.session.commit()
+    db.session.remove()
+    db.engine.dispose()  # every connection from here on is a new one
+
+    def _setting(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET work_mem TO '5MB'" if postgres else "PRAGMA cache_size = -5000")
+        cursor.close()
+
+    event.listen(db.engine, "connect", _setting)
+    try:
+        page = client.get("/")
+        setting = db.session.execute(text("SHOW work_mem" if postgres else "PRAGMA cache_size")).scalar()
+    finally:
+        event.remove(db.engine, "connect", _setting)
+        db.session.remove()
+        db.engine.dispose()
+    assert page.status_code == 200 and "competences met" in page.text
+    assert setting == ("5MB" if postgres else -5000)
+
+
 def test_postgresql_runs_at_read_committed_whatever_the_servers_default(clean_env, tmp_path):
     """Every use case is written for read committed, and reads run outside a transaction on it: the app asks for
     it on PostgreSQL (SQLite has no such setting)."""
