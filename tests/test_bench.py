@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
 from portfolio import create_app
 from portfolio.extensions import db
 from portfolio.models import Role
@@ -51,13 +54,32 @@ def test_with_the_benchmark_setting_each_answer_counts_its_queries(app, database
     assert int(response.headers["X-Query-Count"]) == queries.count > 0
 
 
-def test_the_benchmark_runs_on_tiny_data_and_prints_every_page(tmp_path):
-    """A smoke run: it builds, serves, loads each page briefly and prints its table. Timings are not checked."""
+def _bench_database(database_url: str, tmp_path: Path) -> str:
+    """Where the smoke run builds its data: a file on SQLite; on PostgreSQL a database of its own beside the
+    suite's (the builder drops every table of the one it is given)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        return f"sqlite:///{tmp_path / 'bench.db'}"
+    name = f"{url.database}_bench"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")  # CREATE DATABASE runs outside a transaction
+    try:
+        with engine.connect() as conn:
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def test_the_benchmark_runs_on_tiny_data_and_prints_every_page(database_url, tmp_path):
+    """A smoke run on the suite's database: it builds, serves, loads each page briefly and prints its table.
+    Timings are not checked."""
     from tests.bench.run import PAGES
 
     results = tmp_path / "RESULTS.md"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTFOLIO_", "GUNICORN"))}
-    env["PORTFOLIO_BENCH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'bench.db'}"
+    bench_url = _bench_database(database_url, tmp_path)
+    env["PORTFOLIO_BENCH_DATABASE_URL"] = bench_url
     run = subprocess.run(
         [
             sys.executable,
@@ -91,7 +113,7 @@ def test_the_benchmark_runs_on_tiny_data_and_prints_every_page(tmp_path):
     for line in ("hello", "Panel PDF", "Data export", "20 MB upload", "Fragment"):
         assert line in run.stdout
     written = results.read_text()
-    assert "## SQLite" in written
+    assert ("## PostgreSQL" if bench_url.startswith("postgresql") else "## SQLite") in written
     assert all(f"| {page.name} |" in written for page in PAGES)
 
 
@@ -154,9 +176,6 @@ def test_cached_data_on_an_older_schema_is_migrated_not_built_again(tmp_path):
 def test_the_benchmark_vacuums_and_analyses_postgresql(app, database_url, frameworks):
     """PostgreSQL is vacuumed and analysed as autovacuum would in production (the planner's statistics, and
     the pages marked all-visible that index-only scans need); SQLite is left as the app leaves it."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     from tests.bench import data
 
     db.session.commit()  # the frameworks are written: nothing of the test's holds a lock ANALYZE would wait on
