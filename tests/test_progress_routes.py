@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import re
@@ -2128,6 +2129,90 @@ def test_where_she_stands_is_kept_rendered_until_something_it_shows_changes(
     assert "Lapsed" in dbs_row(page())
 
 
+def test_how_ready_she_is_is_kept_with_where_she_stands_and_told_afresh_when_it_changes(
+    client, auth, frameworks, count_queries, monkeypatch
+):
+    """The top of a progress page (ready or not for her next tier, what is left) is worked out with the kept lower
+    half, from the same state, and kept with it: a view while nothing changed reads neither her items nor her
+    verifications, and says the same; a verification (written directly: no token) and the day a check lapses show
+    at the top on the very next view, on her supervisor's view and on her own."""
+    wendy = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    maya = make_user(Role.MANAGER, name="Maya Manager")
+    assign(sam, wendy)
+    requirements = requirements_of(wendy)
+    dbs = requirements[0]
+    db.session.commit()
+
+    def readiness(path: str) -> str:
+        page = text_of(client.get(path))
+        return words(page.split('class="nhsuk-card nhsuk-card--feature readiness"', 1)[1].split('id="promotion"')[0])
+
+    def requirements_left() -> list[str]:
+        page = text_of(client.get("/progress/"))
+        return [words(li) for li in re.findall(r'<li><a href="#requirement-\d+">(.*?)</a>', page)]
+
+    auth.login_as(sam)
+    path = f"/progress/workers/{wendy.id}"
+    first = readiness(path)
+    assert f"{len(requirements)} requirements to have verified" in first
+    with count_queries(keep=True):
+        assert readiness(path) == first
+    read = count_queries.besides_the_signed_in_user
+    assert not [q for q in read if q.startswith("SELECT requirement_verifications.")], "her verifications were read"
+    assert not [q for q in read if "evidence_links" in q], "her items were read again"
+
+    auth.login_as(wendy)
+    assert requirements_left() == [r.statement for r in requirements]
+    with count_queries(keep=True):
+        assert requirements_left() == [r.statement for r in requirements]
+    assert not [q for q in count_queries.statements if q.startswith("SELECT requirement_verifications.")]
+
+    verification(wendy, maya, dbs.ref, TODAY - timedelta(days=300), TODAY + timedelta(days=1))
+    db.session.commit()
+    assert requirements_left() == [r.statement for r in requirements[1:]]
+    auth.login_as(sam)
+    assert f"{len(requirements) - 1} requirements to have verified" in readiness(path)
+
+    the_day_after_next = clock.now() + timedelta(days=2)
+    monkeypatch.setattr(clock, "now", lambda: the_day_after_next)
+    assert f"{len(requirements)} requirements to have verified" in readiness(path)
+    auth.login_as(wendy)
+    assert requirements_left() == [r.statement for r in requirements]
+
+
+def rows_of_a_session(value, seen: set[int] | None = None) -> list:
+    """Every mapped instance (a row a session loaded) reachable from ``value`` through dataclasses and containers."""
+    seen = set() if seen is None else seen
+    if id(value) in seen:
+        return []
+    seen.add(id(value))
+    if isinstance(value, db.Model):
+        return [value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        children = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    elif isinstance(value, dict):
+        children = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        children = list(value)
+    else:
+        return []
+    return [row for child in children for row in rows_of_a_session(child, seen)]
+
+
+def test_the_readiness_kept_between_requests_holds_no_row_of_a_session(app, frameworks):
+    """Kept by the process and shared by later requests, it holds the shared frozen copies and values only: a row
+    would be another session's, read after it closed. (Her verification is on the page's lower half, drawn.)"""
+    wendy = make_user(Role.WORKER, name="Wendy Worker", tier=tier("link-worker", "link-worker"))
+    maya = make_user(Role.MANAGER, name="Maya Manager")
+    verification(wendy, maya, requirements_of(wendy)[0].ref, TODAY - timedelta(days=3), TODAY + timedelta(days=300))
+    db.session.commit()
+    drawn, readiness = service.standing_drawn(wendy, "v", lambda fresh: fresh.progress.requirements[0].state)
+    assert drawn == "verified" and readiness.requirements[0].state == "verified"
+    assert readiness.missing and len(readiness.requirement_problems) == len(readiness.requirements) - 1
+    assert rows_of_a_session(readiness) == []
+
+
 def test_where_she_stands_is_drawn_from_her_row_read_again(app, frameworks):
     """Her tier decides her courses: a copy loaded earlier in the request (a tier changed meanwhile, on PostgreSQL)
     is read again before drawing what will be kept. Played by a change written in SQL, which the copy does not see."""
@@ -2136,7 +2221,9 @@ def test_where_she_stands_is_drawn_from_her_row_read_again(app, frameworks):
     held = db.session.get(User, wendy.id)
     coach = tier("link-worker", "link-worker-coach")
     db.session.execute(text("UPDATE users SET tier_id = :tier WHERE id = :id"), {"tier": coach.id, "id": wendy.id})
-    assert service.standing_drawn(held, "v", lambda fresh: fresh.progress.worker.tier.slug) == "link-worker-coach"
+    drawn, readiness = service.standing_drawn(held, "v", lambda fresh: fresh.progress.worker.tier.slug)
+    assert drawn == "link-worker-coach"
+    assert readiness.tier is not None and readiness.tier.slug == "psychosocial-link-worker"  # the tier after hers
     db.session.rollback()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import functools
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from flask import abort, current_app
@@ -77,15 +77,13 @@ requirement_states = rules.requirement_states
 
 
 @dataclass
-class WorkerProgress:
+class Promotion:
+    """Where a worker stands with promotion: how ready she is for her next tier, and her open request."""
+
     worker: User
     framework: Framework
-    blocks: list[TierBlock]
-    next_tier: FrozenTier | None
     readiness: Readiness
-    requirements: list[RequirementState]
     open_request: PromotionRequest | None
-    tree: tree.FrameworkTree
 
     @property
     def higher_tier_to_ask(self) -> bool:
@@ -97,6 +95,16 @@ class WorkerProgress:
             and tier is not None
             and tier.id != self.worker.tier_id
         )
+
+
+@dataclass
+class WorkerProgress(Promotion):
+    """Everything the progress pages show: her promotion, and each tier's competences and her requirements."""
+
+    blocks: list[TierBlock]
+    next_tier: FrozenTier | None
+    requirements: list[RequirementState]
+    tree: tree.FrameworkTree
 
 
 def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress:
@@ -120,8 +128,25 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
     target = rules.next_tier(worker, framework_tree.tiers)
     readiness = readiness_for(target, framework_tree, states)
     return WorkerProgress(
-        worker, framework, framework_tree.parts, target, readiness, states, open_request, framework_tree
+        worker=worker,
+        framework=framework,
+        readiness=readiness,
+        open_request=open_request,
+        blocks=framework_tree.parts,
+        next_tier=target,
+        requirements=states,
+        tree=framework_tree,
     )
+
+
+def promotion_of(worker: User, readiness: Readiness) -> Promotion:
+    """Her promotion as the top of a progress page shows it: ``readiness`` as :func:`standing_drawn` kept it with the
+    page's lower half (worked out from the same state), and her open request read now (one query)."""
+    if worker.framework_id is None:
+        abort(404)
+    framework = db.session.get_one(Framework, worker.framework_id)
+    open_request = db.session.scalar(_open_request_statement(), {"worker_id": worker.id})
+    return Promotion(worker, framework, readiness, open_request)
 
 
 @dataclass
@@ -134,10 +159,12 @@ class Standing:
     history: list[TierChange]
 
 
-def standing_drawn(worker: User, variant: Hashable, draw: Callable[[Standing], Drawn]) -> Drawn:
+def standing_drawn(worker: User, variant: Hashable, draw: Callable[[Standing], Drawn]) -> tuple[Drawn, Readiness]:
     """Where the worker stands and how she came there (:class:`Standing`: each tier's competences met, her
     requirements, her earlier requests and tier history, and whatever ``draw`` adds from her portfolio, such as her
-    training) drawn by ``draw``, kept while it reads the same.
+    training) drawn by ``draw``, kept while it reads the same; with her readiness for her next tier, which the same
+    state decides (her competences met, her tier, her requirements verified, the day), kept with it for the top of
+    the page (:func:`promotion_of`).
 
     The lower half of a progress page, the same on every view of it while nothing changes: kept under her token and
     the frameworks' (her items and decisions, framework, tier and name; the frameworks and the training catalogue),
@@ -148,12 +175,20 @@ def standing_drawn(worker: User, variant: Hashable, draw: Callable[[Standing], D
     courses).
     """
 
-    def drawn() -> Drawn:
+    def drawn() -> tuple[Drawn, Readiness]:
         db.session.refresh(worker)  # her row as it is now: her tier and framework are loaded again from it
-        return draw(Standing(worker_progress(worker), earlier_requests(worker), tier_history(worker)))
+        progress = worker_progress(worker)
+        return draw(Standing(progress, earlier_requests(worker), tier_history(worker))), _to_keep(progress.readiness)
 
     key = (worker.id, today(), variant)
     return versions.kept_for_owners("progress-standing", key, _standing_state(), drawn, {"worker_id": worker.id})
+
+
+def _to_keep(readiness: Readiness) -> Readiness:
+    """``readiness`` without her verifications' rows: kept between requests, it holds nothing of a session's
+    (what is kept of a requirement's state is the requirement, shared, and the state)."""
+    states = [replace(state, verification=None) for state in readiness.requirements]
+    return Readiness(readiness.tier, readiness.missing, states)
 
 
 @functools.cache
