@@ -7,7 +7,7 @@ early breeds circular imports.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -1103,7 +1103,24 @@ class TierChange(Model):
 # --- Training, CPD and appraisal ----------------------------------------------------
 
 
-class TrainingItem(Model):
+class RequiredByTier:
+    """Which workers a course is for, by their tier: the rule in one place, for the row (:class:`TrainingItem`) and
+    its frozen copy kept between requests (training/courses.py)."""
+
+    tier_slugs: Sequence[str]
+
+    def required_for(self, tier_slug: str | None) -> bool:
+        """The rule: an empty list of tiers means every tier; a worker without a tier needs only those."""
+        return not self.tier_slugs or (tier_slug is not None and tier_slug in self.tier_slugs)
+
+    def required_where(self, tier_slug: SQLColumnExpression[str | None]) -> ColumnElement[bool]:
+        """:meth:`required_for` as SQL, on a column holding the worker's tier slug (NULL: no tier)."""
+        if not self.tier_slugs:
+            return true()
+        return and_(tier_slug.is_not(None), tier_slug.in_(self.tier_slugs))
+
+
+class TrainingItem(RequiredByTier, Model):
     """A course in a framework's training catalogue, with how often it must be renewed."""
 
     __tablename__ = "training_items"
@@ -1126,16 +1143,6 @@ class TrainingItem(Model):
             "renewal_months IS NULL OR (renewal_months >= 1 AND renewal_months <= 120)", name="renewal_range"
         ),
     )
-
-    def required_for(self, tier_slug: str | None) -> bool:
-        """The rule: an empty list of tiers means every tier; a worker without a tier needs only those."""
-        return not self.tier_slugs or (tier_slug is not None and tier_slug in self.tier_slugs)
-
-    def required_where(self, tier_slug: SQLColumnExpression[str | None]) -> ColumnElement[bool]:
-        """:meth:`required_for` as SQL, on a column holding the worker's tier slug (NULL: no tier)."""
-        if not self.tier_slugs:
-            return true()
-        return and_(tier_slug.is_not(None), tier_slug.in_(self.tier_slugs))
 
 
 class GoalStatus(enum.StrEnum):

@@ -93,7 +93,7 @@ def structures(framework_ids: Sequence[int]) -> dict[int, Structure]:
     return versions.cached("framework-structure", framework_ids, _load_structures, by_owner=False)
 
 
-def _rows(model: Any, *where: Any, order_by: Any) -> list[dict[str, Any]]:
+def column_values(model: Any, *where: Any, order_by: Any) -> list[dict[str, Any]]:
     """``model``'s rows as column values by attribute name, read from the database.
 
     Columns, not entities: an entity already in the session (loaded earlier in the request, before another
@@ -104,10 +104,12 @@ def _rows(model: Any, *where: Any, order_by: Any) -> list[dict[str, Any]]:
 
 
 def _load_structures(ids: list[int]) -> dict[int, Structure]:
-    tiers = {t["id"]: FrozenTier(**t) for t in _rows(Tier, Tier.framework_id.in_(ids), order_by=Tier.position)}
+    tiers = {t["id"]: FrozenTier(**t) for t in column_values(Tier, Tier.framework_id.in_(ids), order_by=Tier.position)}
     loaded = {
         g["id"]: g
-        for g in _rows(CompetenceGroup, CompetenceGroup.framework_id.in_(ids), order_by=CompetenceGroup.position)
+        for g in column_values(
+            CompetenceGroup, CompetenceGroup.framework_id.in_(ids), order_by=CompetenceGroup.position
+        )
     }
     groups: dict[int, FrozenGroup] = {}
 
@@ -122,7 +124,7 @@ def _load_structures(ids: list[int]) -> dict[int, Structure]:
         frozen_group(group_id)
     competences = [
         FrozenCompetence(**c, tier=tiers[c["tier_id"]], group=groups[c["group_id"]])
-        for c in _rows(
+        for c in column_values(
             Competence,
             Competence.framework_id.in_(ids),
             Competence.retired_at.is_(None),
@@ -131,7 +133,7 @@ def _load_structures(ids: list[int]) -> dict[int, Structure]:
     ]
     requirements = [
         FrozenRequirement(**r)
-        for r in _rows(Requirement, Requirement.framework_id.in_(ids), order_by=Requirement.position)
+        for r in column_values(Requirement, Requirement.framework_id.in_(ids), order_by=Requirement.position)
     ]
     return {
         i: Structure(

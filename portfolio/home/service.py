@@ -25,7 +25,6 @@ from ..models import (
     RequirementVerification,
     Role,
     SupervisionAssignment,
-    TrainingItem,
     User,
 )
 from ..people import service as people
@@ -63,11 +62,8 @@ class WorkerHome:
         return [r for r in self.training if r.status in (TrainingStatus.EXPIRED, TrainingStatus.DUE)]
 
 
-def worker_home(worker: User, courses: list[TrainingItem] | None = None) -> WorkerHome:
-    """The worker's next tier in one line, items waiting and returned, training to renew.
-
-    ``courses``: the training catalogue (``training.current_courses``), when the home has read it already.
-    """
+def worker_home(worker: User) -> WorkerHome:
+    """The worker's next tier in one line, items waiting and returned, training to renew."""
     counts = review.own_item_counts(worker)  # kept until the portfolio changes
     waiting_count = counts.get(EvidenceStatus.SUBMITTED, 0)
     returned_count = counts.get(EvidenceStatus.RETURNED, 0)
@@ -78,15 +74,13 @@ def worker_home(worker: User, courses: list[TrainingItem] | None = None) -> Work
         # Most homes have nothing waiting or returned: the counts say so without asking for the lists.
         waiting=review.waiting_items_of(worker, HOME_LIST_LENGTH) if waiting_count else [],
         returned=review.returned_items_of(worker, HOME_LIST_LENGTH) if returned_count else [],
-        training=training.worker_training(worker, courses),
+        training=training.worker_training(worker),
         waiting_count=waiting_count,
         returned_count=returned_count,
     )
 
 
-def worker_home_drawn(
-    worker: User, draw: Callable[[WorkerHome], Drawn], courses: list[TrainingItem] | None = None
-) -> Drawn:
+def worker_home_drawn(worker: User, draw: Callable[[WorkerHome], Drawn]) -> Drawn:
     """:func:`worker_home` drawn by ``draw`` (its parts rendered), kept while nothing it shows has changed.
 
     Working it out and drawing it is most of a worker's home, on every visit, while it changes a few times a day.
@@ -100,7 +94,7 @@ def worker_home_drawn(
         "worker-home",
         (worker.id, on),
         _worker_home_state(),
-        lambda: draw(worker_home(worker, courses)),
+        lambda: draw(worker_home(worker)),
         {"worker_id": worker.id, "on": on},
     )
 
@@ -154,9 +148,7 @@ class Lapses:
         return self.total > 0
 
 
-def _lapses(
-    workers: Select, parameters: dict[str, object], *, soon: bool, courses: list[TrainingItem] | None
-) -> Lapses:
+def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> Lapses:
     """Requirements lapsed (and, with ``soon``, lapsing soon) and training expired (and due) of the workers
     ``workers`` selects (their ids; a statement built once).
 
@@ -171,7 +163,7 @@ def _lapses(
     ]
     found += [
         Lapse(c.worker_id, c.worker_name, c.title, c.due_on, c.expired)
-        for c in training.lapsing_training(workers, parameters, soon=soon, courses=courses)
+        for c in training.lapsing_training(workers, parameters, soon=soon)
     ]
     # A whole order (the list is cut at HOME_LIST_LENGTH): the same ten on every view.
     found.sort(key=lambda lapse: (lapse.on or date.max, lapse.worker_name, lapse.worker_id, lapse.what))
@@ -204,12 +196,10 @@ class SupervisorHome:
     lapses: Lapses
 
 
-def supervisor_home(
-    actor: User, counts: dict[str, Any] | None = None, courses: list[TrainingItem] | None = None
-) -> SupervisorHome:
+def supervisor_home(actor: User, counts: dict[str, Any] | None = None) -> SupervisorHome:
     """Items waiting (count, oldest wait), notes to confirm, requests to recommend, what lapses soon.
 
-    ``counts`` and ``courses``: what :func:`home_for` read for every role (read here when not given).
+    ``counts``: what :func:`home_for` read for every role (read here when not given).
     """
     if counts is None:
         counts = tally.read((review.supervisor_counts(), review.as_supervisor(actor)))
@@ -220,7 +210,7 @@ def supervisor_home(
         notes_to_confirm=counts["notes_to_confirm"] or 0,
         # Most homes have none waiting: the count says so without asking for the list.
         to_recommend=review.requests_to_recommend(actor) if counts["to_recommend"] else [],
-        lapses=_lapses(_supervisees(), {"actor_id": actor.id, "on": today()}, soon=True, courses=courses),
+        lapses=_lapses(_supervisees(), {"actor_id": actor.id, "on": today()}, soon=True),
     )
 
 
@@ -242,18 +232,16 @@ class ManagerHome:
         return len(self.promotions) - self.to_decide
 
 
-def manager_home(
-    actor: User, counts: dict[str, Any] | None = None, courses: list[TrainingItem] | None = None
-) -> ManagerHome:
+def manager_home(actor: User, counts: dict[str, Any] | None = None) -> ManagerHome:
     """Promotion decisions waiting, lapsed requirements and expired training, pending invitations.
 
-    ``counts`` and ``courses``: what :func:`home_for` read for every role (read here when not given).
+    ``counts``: what :func:`home_for` read for every role (read here when not given).
     """
     if counts is None:
         counts = tally.read(_manager_counts(actor))
     return ManagerHome(
         promotions=progress.open_requests(actor) if counts["promotions"] else [],
-        lapses=_lapses(_service_workers(), {"actor_id": actor.id}, soon=False, courses=courses),
+        lapses=_lapses(_service_workers(), {"actor_id": actor.id}, soon=False),
         invitations=counts["invitations"] or 0,
         never_verified=counts["never_verified"] or 0,
     )
@@ -297,12 +285,10 @@ def home_for(
     if manager:
         parts.append(_manager_counts(person))
     found = tally.read(*parts)
-    # A worker who supervises or manages needs the catalogue twice (their own training, the team's lapses).
-    courses = training.current_courses() if person.is_worker and (supervisor or manager) else None
     return {
-        "worker_parts": worker_home_drawn(person, draw_worker, courses) if person.is_worker else None,
-        "supervisor_home": supervisor_home(person, found, courses) if supervisor else None,
-        "manager_home": manager_home(person, found, courses) if manager else None,
+        "worker_parts": worker_home_drawn(person, draw_worker) if person.is_worker else None,
+        "supervisor_home": supervisor_home(person, found) if supervisor else None,
+        "manager_home": manager_home(person, found) if manager else None,
         # One list for a supervisor, a manager, or someone who is both.
         "certificates_waiting": training.certificates_to_check_drawn(person, draw_certificates),
         "appraisals_to_sign": cpd.appraisals_to_sign(person) if found["appraisals_to_sign"] else [],

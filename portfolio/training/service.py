@@ -57,6 +57,7 @@ from ..progress.service import add_months
 from ..progress.versions import Drawn
 from ..review.service import Conflict
 from ..supervision.service import supervised_by
+from .courses import Course, FrozenCourse, current_courses
 
 DUE_WITHIN_DAYS = 60
 TITLE_MAX = 200
@@ -84,7 +85,7 @@ class TrainingStatus(enum.StrEnum):
         return ["expired", "due", "missing", "unchecked", "valid"].index(self.value)
 
 
-def renewal_due(item: TrainingItem, completed_on: date, expires_on: date | None) -> date | None:
+def renewal_due(item: Course, completed_on: date, expires_on: date | None) -> date | None:
     """When a certificate must be renewed: its own expiry date, else completion plus the renewal period."""
     if expires_on is not None:
         return expires_on
@@ -110,7 +111,7 @@ def certificate_expiry(certificate: Evidence) -> str:
 
 
 def status_of(
-    item: TrainingItem, certificate: Evidence | None, on: date, unchecked: Evidence | None = None
+    item: Course, certificate: Evidence | None, on: date, unchecked: Evidence | None = None
 ) -> tuple[TrainingStatus, date | None]:
     """The rule: the newest checked certificate decides; due within 60 days counts as due (today included).
 
@@ -180,7 +181,7 @@ def completed_before(renewal_months: int, boundary: date) -> date:
 
 
 def status_sql(
-    items: Sequence[TrainingItem],
+    items: Sequence[Course],
     item_id: SQLColumnExpression[int],
     completed_on: SQLColumnExpression[date | None],
     expires_on: SQLColumnExpression[date | None],
@@ -226,11 +227,9 @@ def status_sql(
 # --- The catalogue ------------------------------------------------------------------
 
 
-def catalogue(framework_key: str, include_retired: bool = False) -> list[TrainingItem]:
-    query = select(TrainingItem).where(TrainingItem.framework_key == framework_key)
-    if not include_retired:
-        query = query.where(TrainingItem.retired_at.is_(None))
-    return list(db.session.scalars(query.order_by(TrainingItem.position, TrainingItem.title)))
+def catalogue(framework_key: str) -> tuple[FrozenCourse, ...]:
+    """A framework's current courses, in the catalogue's order (kept by the process: courses.current_courses)."""
+    return tuple(c for c in current_courses() if c.framework_key == framework_key)
 
 
 def retired_courses(framework_key: str) -> list[TrainingItem]:
@@ -440,10 +439,10 @@ def restore_item(actor: User, item: TrainingItem) -> TrainingItem:
     return item
 
 
-def options_for(worker: User) -> list[TrainingItem]:
+def options_for(worker: User) -> tuple[FrozenCourse, ...]:
     """Courses a worker's certificate can be matched to."""
     if worker.framework is None:
-        return []
+        return ()
     return catalogue(worker.framework.key)
 
 
@@ -452,7 +451,7 @@ def options_for(worker: User) -> list[TrainingItem]:
 
 @dataclass
 class TrainingRow:
-    item: TrainingItem
+    item: Course
     status: TrainingStatus
     due_on: date | None
     certificate: Evidence | None  # the newest checked certificate: the one that counts
@@ -498,19 +497,7 @@ def _newest_certificates(worker_ids: list[int]) -> dict[tuple[int, int | None], 
     return newest
 
 
-# The two statements of a worker's training (on their home), built once per process: putting them together
-# cost more than running them.
-
-
-@functools.cache
-def _courses_statement() -> Select:
-    """The courses of some frameworks (their keys), retired ones left out (ordered by :func:`training_of`)."""
-    return select(TrainingItem).where(
-        TrainingItem.framework_key.in_(bindparam("keys", expanding=True)), TrainingItem.retired_at.is_(None)
-    )
-
-
-@functools.cache
+@functools.cache  # built once per process: putting it together cost more than running it
 def _certificates_statement() -> Select:
     """Some workers' certificates matched to a course, oldest first."""
     return (
@@ -520,38 +507,25 @@ def _certificates_statement() -> Select:
     )
 
 
-def _row(item: TrainingItem, found: Certificates | None, on: date) -> TrainingRow:
+def _row(item: Course, found: Certificates | None, on: date) -> TrainingRow:
     found = found or Certificates()
     status, due = status_of(item, found.checked, on, found.unchecked)
     return TrainingRow(item, status, due, found.checked, found.unchecked, found.sent_back)
 
 
-def current_courses() -> list[TrainingItem]:
-    """Every framework's courses, retired ones left out (one query): for a page that needs the catalogue twice
-    (a worker who supervises: their own training, and their team's lapses), to give both."""
-    return list(db.session.scalars(_current_courses_statement()))
+def worker_training(worker: User) -> list[TrainingRow]:
+    """The courses the worker's tier needs, most urgent first (expired, due, missing, valid)."""
+    return training_of([worker])[worker.id]
 
 
-def worker_training(worker: User, courses: list[TrainingItem] | None = None) -> list[TrainingRow]:
-    """The courses the worker's tier needs, most urgent first (expired, due, missing, valid).
-
-    ``courses``: :func:`current_courses`, when the caller has read them already.
-    """
-    return training_of([worker], courses)[worker.id]
-
-
-def training_of(workers: list[User], courses: list[TrainingItem] | None = None) -> dict[int, list[TrainingRow]]:
-    """For each worker, the courses their tier needs, most urgent first (two queries, whatever the number; one
-    when ``courses``, :func:`current_courses`, are given)."""
+def training_of(workers: list[User]) -> dict[int, list[TrainingRow]]:
+    """For each worker, the courses their tier needs, most urgent first (one query, whatever the number, and the
+    catalogue's when the process has not kept it)."""
     keys = {w.framework.key for w in workers if w.framework is not None}
     result: dict[int, list[TrainingRow]] = {w.id: [] for w in workers}
     if not keys:
         return result
-    if courses is None:
-        courses = list(db.session.scalars(_courses_statement(), {"keys": sorted(keys)}))
-    # In the catalogue's order, put in Python on both paths: the database's collation may order two titles at
-    # one position otherwise, and a worker's list would depend on whether the catalogue came with the call.
-    items = sorted((c for c in courses if c.framework_key in keys), key=lambda c: (c.position, c.title, c.id))
+    items = [c for c in current_courses() if c.framework_key in keys]  # in the catalogue's order
     newest = _newest_certificates([w.id for w in workers])
     on = today()
     for worker in workers:
@@ -588,7 +562,7 @@ class Cell:
 @dataclass
 class Matrix:
     framework: Framework
-    items: list[TrainingItem]
+    items: Sequence[Course]
     page: paging.Page[User]  # the workers shown (every matching worker when not paged)
     cells: dict[tuple[int, int], Cell]  # (worker, course) for the workers shown; absent: not required
     totals: dict[int, dict[TrainingStatus, int]] = field(default_factory=dict)  # per course, every matching worker
@@ -603,7 +577,7 @@ class Matrix:
         return [(w, [self.cells.get((w.id, item.id)) for item in self.items]) for w in self.page.items]
 
 
-def _cells(items: list[TrainingItem], workers: list[ColumnElement[bool]], on: date) -> Select:
+def _cells(items: Sequence[Course], workers: list[ColumnElement[bool]], on: date) -> Select:
     """Per (worker, required course): worker_id, item_id, status, and the counting certificate's completed_on and
     expires_on, for the workers meeting ``workers`` (conditions on User). One SELECT, whatever their number.
 
@@ -711,7 +685,7 @@ _KEPT_STATEMENTS_LOCK = threading.Lock()
 
 
 def _statements(
-    items: list[TrainingItem], framework_key: str, words: tuple[str, ...], wanted: TrainingStatus | None, on: date
+    items: Sequence[Course], framework_key: str, words: tuple[str, ...], wanted: TrainingStatus | None, on: date
 ) -> _MatrixStatements:
     """Every statement of the matrix, built from the key's values alone and kept per process.
 
@@ -722,7 +696,7 @@ def _statements(
     return _kept_statements(key, lambda: _build_statements(key, items, framework_key, words, wanted, on))
 
 
-def _courses_key(items: Sequence[TrainingItem]) -> tuple:
+def _courses_key(items: Sequence[Course]) -> tuple:
     """What a statement takes from each course: its id, renewal period and tiers."""
     return tuple((i.id, i.renewal_months, tuple(i.tier_slugs or ())) for i in items)
 
@@ -747,7 +721,7 @@ def _kept_statements(key: tuple, build: Callable[[], S]) -> S:
 
 def _build_statements(
     key: tuple,
-    items: list[TrainingItem],
+    items: Sequence[Course],
     framework_key: str,
     words: tuple[str, ...],
     wanted: TrainingStatus | None,
@@ -815,12 +789,12 @@ def compliance_page(
     return Matrix(framework, items, numbers, {}, _totals(items, statements, state)), rows
 
 
-def _matrix_statements(framework: Framework, items: list[TrainingItem], status: str, q: str) -> _MatrixStatements:
+def _matrix_statements(framework: Framework, items: Sequence[Course], status: str, q: str) -> _MatrixStatements:
     wanted = TrainingStatus(status) if status in {s.value for s in TrainingStatus} else None
     return _statements(items, framework.key, search_words(q), wanted, today())
 
 
-def _matrix(framework: Framework, items: list[TrainingItem], statements: _MatrixStatements, page: int | None) -> Matrix:
+def _matrix(framework: Framework, items: Sequence[Course], statements: _MatrixStatements, page: int | None) -> Matrix:
     """The matrix's workers and cells, without its totals."""
     query = statements.listed
     if page is None:
@@ -865,7 +839,7 @@ def _sent_back_statement() -> Select:
 
 
 def _totals(
-    items: list[TrainingItem], statements: _MatrixStatements, state_rows: list[Row] | None = None
+    items: Sequence[Course], statements: _MatrixStatements, state_rows: list[Row] | None = None
 ) -> dict[int, dict[TrainingStatus, int]]:
     """Per course, the matching workers in each status: kept per process until a certificate, a worker or a
     framework changes (counting them ranks every certificate of the team: the page's costliest statement).
@@ -885,7 +859,7 @@ def _totals(
 
 
 def _totals_query(
-    items: list[TrainingItem], workers: list[ColumnElement[bool]], wanted: TrainingStatus | None, on: date
+    items: Sequence[Course], workers: list[ColumnElement[bool]], wanted: TrainingStatus | None, on: date
 ) -> Select:
     """Per course, how many workers meeting ``workers`` (and with a course ``wanted``) are in each status.
 
@@ -907,18 +881,16 @@ class LapsingCourse:
     expired: bool  # else due (renewal within DUE_WITHIN_DAYS)
 
 
-def lapsing_training(
-    workers: Select, parameters: dict[str, object], *, soon: bool, courses: list[TrainingItem] | None = None
-) -> list[LapsingCourse]:
+def lapsing_training(workers: Select, parameters: dict[str, object], *, soon: bool) -> list[LapsingCourse]:
     """The required courses that have expired (with ``soon``, or are due) for the workers ``workers`` selects (their
     ids; a statement its caller keeps): two queries when kept, three when ranked again, whatever the number of
     workers, and only those courses come back. The statuses are the compliance matrix's (:func:`_cells`).
 
     Kept per process while the workers and their portfolios read the same (``versions.kept_for_owners``): ranking
     every certificate of a service's workers is the costliest statement of a manager's home, and its answer changes
-    a few times a day. ``courses``: :func:`current_courses`, when the caller has read them already.
+    a few times a day.
     """
-    items = current_courses() if courses is None else courses
+    items = current_courses()
     if not items:
         return []
     on = today()
@@ -945,15 +917,7 @@ def lapsing_training(
     ]
 
 
-@functools.cache
-def _current_courses_statement() -> Select:
-    """Every framework's courses, retired ones left out."""
-    return (
-        select(TrainingItem).where(TrainingItem.retired_at.is_(None)).order_by(TrainingItem.position, TrainingItem.id)
-    )
-
-
-def _lapsing_statement(items: list[TrainingItem], workers: Select, soon: bool, on: date) -> Select:
+def _lapsing_statement(items: Sequence[Course], workers: Select, soon: bool, on: date) -> Select:
     wanted = [TrainingStatus.EXPIRED.value, *([TrainingStatus.DUE.value] if soon else [])]
     cells = _cells(items, [User.id.in_(workers.correlate(None))], on).subquery()
     return (
