@@ -256,7 +256,17 @@ class PasswordReset(Model):
     user: Mapped[User] = relationship()
 
 
-class Framework(Model):
+class FrameworkKind:
+    """What a framework's kind means: for the row (:class:`Framework`) and its frozen copy (frameworks/structure.py)."""
+
+    kind: str
+
+    @property
+    def is_tiered(self) -> bool:
+        return self.kind == "tiered"
+
+
+class Framework(FrameworkKind, Model):
     """One version of a competency framework or role profile, loaded from a data file."""
 
     __tablename__ = "frameworks"
@@ -288,10 +298,6 @@ class Framework(Model):
     )
 
     __table_args__ = (UniqueConstraint("key", "version"),)
-
-    @property
-    def is_tiered(self) -> bool:
-        return self.kind == "tiered"
 
 
 class Tier(Model):

@@ -47,6 +47,28 @@ def test_index_lists_current_frameworks_with_counts(client, worker, frameworks):
     assert "60 competences" in page
 
 
+def test_the_current_frameworks_are_kept_until_a_framework_changes(client, worker, frameworks, count_queries):
+    """Each process keeps the current frameworks (this list, the managers' filters and links): a repeat view reads no
+    framework, and a statement a manager adds, or a framework renamed, shows on the very next view."""
+    assert "60 competences" in text_of(client.get("/frameworks/"))
+    with count_queries(keep=True):
+        assert "60 competences" in text_of(client.get("/frameworks/"))
+    assert not [q for q in count_queries.besides_the_signed_in_user if "FROM frameworks" in q]
+
+    profile = frameworks["sfh-senior-engagement-worker"]
+    service.add_locality_competence(
+        make_user(Role.MANAGER),
+        profile,
+        statement="Run the social prescribing café",
+        principle="Local",
+        function="Cafés",
+    )
+    assert "61 competences" in text_of(client.get("/frameworks/"))
+    db.session.execute(update(type(profile)).where(type(profile).id == profile.id).values(title="A renamed profile"))
+    db.session.commit()  # through the session: the frameworks' token is written as the update commits
+    assert "A renamed profile" in text_of(client.get("/frameworks/"))
+
+
 def test_counts_are_said_in_the_singular_for_one(app):
     """Found by a helper on an imported framework: "61 competences across 1 tiers"."""
     render = app.jinja_env.from_string(

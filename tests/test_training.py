@@ -990,9 +990,9 @@ def test_a_page_of_the_matrix_is_kept_rendered_until_something_its_rows_show_cha
     assert "Cara Cole" in [row[0] for row in rows("?status=missing", {"HX-Request": "true"})]
     with count_queries(keep=True):
         assert rows() == first
-    # The signed-in manager, the frameworks (linked), and the workers the rows and the totals are kept under, read
-    # once for both: no certificate is read, nor the catalogue (kept by the process).
-    assert len(count_queries.statements) == 3
+    # The signed-in manager, and the workers the rows and the totals are kept under, read once for both: no
+    # certificate is read, nor the frameworks linked or the catalogue (kept by the process).
+    assert len(count_queries.statements) == 2
     assert not any("FROM evidence" in statement for statement in count_queries.besides_the_signed_in_user)
 
     _, lone, _ = team["items"]

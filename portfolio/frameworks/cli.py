@@ -32,8 +32,9 @@ def load_command(paths: tuple[Path, ...]) -> None:
 @with_appcontext
 def list_command() -> None:
     """Show the current frameworks, their keys and tiers."""
-    for framework, count in service.current_frameworks():
-        tiers = ", ".join(f"{t.slug}" for t in framework.tiers)
+    for framework, structure in service.current_frameworks():
+        tiers = ", ".join(f"{t.slug}" for t in structure.tiers)
         click.echo(
-            f"{framework.key} (version {framework.version}): {framework.title}; {count} competences; tiers: {tiers}"
+            f"{framework.key} (version {framework.version}): {framework.title}; "
+            f"{len(structure.competences)} competences; tiers: {tiers}"
         )

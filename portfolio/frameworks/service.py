@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flask import abort
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 
 from .. import idempotency
 from ..database import begin_write, lock_or_404
@@ -17,35 +16,13 @@ from ..models import Competence, CompetenceGroup, Framework, Role, Section, Tier
 from . import tree
 from .loader import GroupIndex
 from .structure import FrozenCompetence, FrozenGroup, FrozenRequirement, FrozenTier
+from .structure import current_frameworks as current_frameworks  # kept per process; read by the pages from here
 
 STATEMENT_MAX = 500
 GROUP_NAME_MAX = 300
 
 
 # --- Reading -----------------------------------------------------------------
-
-
-def current_frameworks() -> list[tuple[Framework, int]]:
-    """Every current framework with its number of active competences."""
-    return [(fw, n) for fw, n in db.session.execute(_current_frameworks_statement()).all()]
-
-
-@functools.cache
-def _current_frameworks_statement() -> Select:
-    """Built once per process: the manager's lists ask for it on every view (their framework filter), and
-    putting it together cost more than running it."""
-    counts = (
-        select(Competence.framework_id, func.count(Competence.id).label("n"))
-        .where(Competence.retired_at.is_(None))
-        .group_by(Competence.framework_id)
-        .subquery()
-    )
-    return (
-        select(Framework, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.framework_id == Framework.id)
-        .where(Framework.is_current.is_(True))
-        .order_by(Framework.title)
-    )
 
 
 def get_framework_or_404(framework_id: int) -> Framework:

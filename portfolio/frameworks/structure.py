@@ -9,6 +9,7 @@ group's parent); anything that writes loads the rows themselves.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,8 +18,29 @@ from typing import Any
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Competence, CompetenceGroup, Requirement, Section, Tier
+from ..models import Competence, CompetenceGroup, Framework, FrameworkKind, Requirement, Section, Tier
 from ..progress import versions
+
+
+@dataclass(frozen=True, eq=False)
+class FrozenFramework(FrameworkKind):
+    """A current framework's columns but its details (only its own page reads them, from the row)."""
+
+    id: int
+    key: str
+    version: int
+    is_current: bool
+    kind: str
+    title: str
+    short_title: str
+    publisher: str
+    published: str
+    role: str
+    area_of_work: str
+    source: str
+    summary: str
+    content_hash: str
+    loaded_at: datetime
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +108,20 @@ class Structure:
     groups: Mapping[int, FrozenGroup]
     competences: tuple[FrozenCompetence, ...]
     requirements: tuple[FrozenRequirement, ...]
+
+
+def current_frameworks() -> list[tuple[FrozenFramework, Structure]]:
+    """Every current framework, by title, with its structure: kept by this process until a framework changes."""
+    frameworks = versions.cached("current-frameworks", [versions.FRAMEWORKS], _load_current, by_owner=False)
+    kept = frameworks[versions.FRAMEWORKS]
+    found = structures([f.id for f in kept])
+    return [(framework, found[framework.id]) for framework in kept]
+
+
+def _load_current(ids: list[int]) -> dict[int, tuple[FrozenFramework, ...]]:
+    columns = [getattr(Framework, f.name) for f in dataclasses.fields(FrozenFramework)]
+    rows = db.session.execute(select(*columns).where(Framework.is_current.is_(True)).order_by(Framework.title))
+    return dict.fromkeys(ids, tuple(FrozenFramework(**row._mapping) for row in rows))
 
 
 def structures(framework_ids: Sequence[int]) -> dict[int, Structure]:

@@ -72,7 +72,8 @@ _AFRESH = "portfolio_versions_afresh"  # session.info: computing an answer to ke
 # Answers kept per kind in each process (one per worker): a worker's counts are some KB (their items by
 # status, a few numbers), the newest items per statement up to a few hundred KB for a large portfolio.
 # A worker's progress to their next tier is three values. A framework's structure (tiers, groups, statements,
-# requirements) is one per framework version; the training catalogue's current courses one (a few KB).
+# requirements) is one per framework version; the current frameworks (their columns) and the training catalogue's
+# current courses are one each (a few KB).
 # Rendered parts of pages (:func:`kept_for`), up to VARIANTS_KEPT per worker: a worker's competence map is about
 # 120 KB of HTML (a filtered one less), a page of their portfolio about 25 KB, their framework's page about 45 KB
 # (everyone else's view of a framework is kept once, under the frameworks' owner). At worst some 20 to 40 MB of
@@ -90,6 +91,7 @@ KEPT = {
     "item-counts": 1000,
     "newest-items": 50,
     "framework-structure": 50,
+    "current-frameworks": 4,
     "training-courses": 4,
     "competence-map": 50,
     "portfolio-list": 100,

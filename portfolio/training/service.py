@@ -49,6 +49,7 @@ from ..clock import today
 from ..database import TURNS, begin_write, lock_or_404, take_turns
 from ..errors import FieldError
 from ..extensions import db
+from ..frameworks.structure import FrozenFramework
 from ..models import Evidence, EvidenceFile, EvidenceKind, Framework, Role, Tier, TrainingItem, User, utcnow
 from ..notifications import service as notifications
 from ..people.search import search_words, words_in_name_or_email
@@ -561,7 +562,7 @@ class Cell:
 
 @dataclass
 class Matrix:
-    framework: Framework
+    framework: FrozenFramework
     items: Sequence[Course]
     page: paging.Page[User]  # the workers shown (every matching worker when not paged)
     cells: dict[tuple[int, int], Cell]  # (worker, course) for the workers shown; absent: not required
@@ -752,7 +753,7 @@ def _build_statements(
     )
 
 
-def compliance(framework: Framework, *, status: str = "", q: str = "", page: int | None = 1) -> Matrix:
+def compliance(framework: FrozenFramework, *, status: str = "", q: str = "", page: int | None = 1) -> Matrix:
     """Workers by required course with each cell's status, and totals per course over every matching worker.
 
     Filtered, counted and totalled in SQL; only the page's workers are loaded (``page`` None: every matching
@@ -764,7 +765,13 @@ def compliance(framework: Framework, *, status: str = "", q: str = "", page: int
 
 
 def compliance_page(
-    framework: Framework, viewer: User, *, status: str = "", q: str = "", page: int, draw: Callable[[Matrix], Drawn]
+    framework: FrozenFramework,
+    viewer: User,
+    *,
+    status: str = "",
+    q: str = "",
+    page: int,
+    draw: Callable[[Matrix], Drawn],
 ) -> tuple[Matrix, Drawn]:
     """A page of :func:`compliance` and its rows drawn (``draw``), kept while nothing the rows show has changed.
 
@@ -789,12 +796,14 @@ def compliance_page(
     return Matrix(framework, items, numbers, {}, _totals(items, statements, state)), rows
 
 
-def _matrix_statements(framework: Framework, items: Sequence[Course], status: str, q: str) -> _MatrixStatements:
+def _matrix_statements(framework: FrozenFramework, items: Sequence[Course], status: str, q: str) -> _MatrixStatements:
     wanted = TrainingStatus(status) if status in {s.value for s in TrainingStatus} else None
     return _statements(items, framework.key, search_words(q), wanted, today())
 
 
-def _matrix(framework: Framework, items: Sequence[Course], statements: _MatrixStatements, page: int | None) -> Matrix:
+def _matrix(
+    framework: FrozenFramework, items: Sequence[Course], statements: _MatrixStatements, page: int | None
+) -> Matrix:
     """The matrix's workers and cells, without its totals."""
     query = statements.listed
     if page is None:
