@@ -39,6 +39,7 @@ from tests.factories import (
     make_worker_manager,
     meet,
     promotion_request,
+    requirements_of,
     sent_days_ago,
     submitted_item,
     supervision_note,
@@ -538,6 +539,44 @@ def test_the_lapsed_courses_are_kept_until_a_certificate_a_course_or_a_team_chan
     old.expires_on = TODAY + timedelta(days=400)  # an edit to the item (written directly, as any writer may)
     db.session.commit()
     assert lapsed(maya) == ([], True)
+
+
+def test_the_lapsed_requirements_are_kept_with_the_courses_until_a_verification_the_team_or_the_day_changes(
+    app, frameworks, count_queries, monkeypatch
+):
+    """A home's lapses (requirements and courses together) are kept per process: a verification added (which writes
+    no token: written directly here), who is in the team and the day each make them worked out again."""
+    maya = make_user(Role.MANAGER, name="Maya Manager")
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    wendy, walter = new_worker("Wendy Worker"), new_worker("Walter Worker")
+    assign(sam, wendy)
+    dbs = requirements_of(wendy)[0]
+    verification(wendy, maya, dbs.ref, TODAY - timedelta(days=400), TODAY - timedelta(days=2))  # lapsed
+    verification(walter, maya, dbs.ref, TODAY - timedelta(days=400), TODAY - timedelta(days=5))
+
+    def lapsed(person: User) -> tuple[list[str], bool]:
+        db.session.commit()  # each look is a request of its own
+        with count_queries(keep=True):
+            found = home.supervisor_home(person).lapses if person is sam else home.manager_home(person).lapses
+        worked_out = any(
+            s.startswith("SELECT users.id, users.name, requirements.statement") for s in count_queries.statements
+        )
+        return [f"{lapse.worker_name}: {lapse.what}" for lapse in found.shown], worked_out
+
+    assert lapsed(sam) == ([f"Wendy Worker: {dbs.statement}"], True)
+    assert lapsed(sam) == ([f"Wendy Worker: {dbs.statement}"], False)  # kept
+    assert lapsed(maya) == ([f"Walter Worker: {dbs.statement}", f"Wendy Worker: {dbs.statement}"], True)
+    assert lapsed(maya)[1] is False
+
+    verification(wendy, maya, dbs.ref, TODAY, TODAY + timedelta(days=400))  # renewed
+    assert lapsed(sam) == ([], True)
+    assert lapsed(maya) == ([f"Walter Worker: {dbs.statement}"], True)
+    assign(sam, walter)  # Walter joins Sam's team
+    assert lapsed(sam) == ([f"Walter Worker: {dbs.statement}"], True)
+    assert lapsed(sam)[1] is False
+    tomorrow = clock.now() + timedelta(days=1)
+    monkeypatch.setattr(clock, "now", lambda: tomorrow)
+    assert lapsed(sam) == ([f"Walter Worker: {dbs.statement}"], True)  # a new day: worked out again
 
 
 def test_a_worker_who_supervises_sees_both_parts(client, auth, frameworks):

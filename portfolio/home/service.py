@@ -152,22 +152,42 @@ def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> La
     """Requirements lapsed (and, with ``soon``, lapsing soon) and training expired (and due) of the workers
     ``workers`` selects (their ids; a statement built once).
 
-    Worked out in SQL, three or four queries whatever the number of workers (the lapsed courses are kept per
-    process: training.lapsing_training); only what has lapsed is read (the state of a requirement and of a course
-    are progress.rules' and the compliance matrix's own).
+    Kept per process while the workers read the same (versions.kept_for_owners): their tokens (certificates, names,
+    tiers, frameworks; the frameworks and the catalogue) and newest verifications, read in one query, the day and
+    who is asking (``parameters``). Worked out in SQL when not, three queries whatever the number of workers; only
+    what has lapsed is read (the state of a requirement and of a course are progress.rules' and the compliance
+    matrix's own). Ranking every certificate and verification of a service's workers is the costliest statement of
+    a manager's home, and its answer changes a few times a day.
     """
     now = today()
-    found = [
-        Lapse(r.worker_id, r.worker_name, r.statement, r.expires_on, r.lapsed)
-        for r in rules.lapsing_requirements(workers, parameters, now, until=now + SOON if soon else None)
-    ]
-    found += [
-        Lapse(c.worker_id, c.worker_name, c.title, c.due_on, c.expired)
-        for c in training.lapsing_training(workers, parameters, soon=soon)
-    ]
-    # A whole order (the list is cut at HOME_LIST_LENGTH): the same ten on every view.
-    found.sort(key=lambda lapse: (lapse.on or date.max, lapse.worker_name, lapse.worker_id, lapse.what))
-    return Lapses(found[:HOME_LIST_LENGTH], len(found))
+
+    def lapses() -> Lapses:
+        found = [
+            Lapse(r.worker_id, r.worker_name, r.statement, r.expires_on, r.lapsed)
+            for r in rules.lapsing_requirements(workers, parameters, now, until=now + SOON if soon else None)
+        ]
+        found += [
+            Lapse(c.worker_id, c.worker_name, c.title, c.due_on, c.expired)
+            for c in training.lapsing_training(workers, parameters, soon=soon)
+        ]
+        # A whole order (the list is cut at HOME_LIST_LENGTH): the same ten on every view.
+        found.sort(key=lambda lapse: (lapse.on or date.max, lapse.worker_name, lapse.worker_id, lapse.what))
+        return Lapses(found[:HOME_LIST_LENGTH], len(found))
+
+    variant = (workers, tuple(sorted(parameters.items())), soon, now)
+    return versions.kept_for_owners("home-lapses", variant, _lapses_state(workers), lapses, parameters)
+
+
+@functools.cache
+def _lapses_state(workers: Select) -> Select:
+    """The workers ``workers`` selects, each with her newest verification (verifications write no token: one added
+    changes her row here), with their tokens and the frameworks': what their lapses are kept under."""
+    newest_verification = (
+        select(func.max(RequirementVerification.id))
+        .where(RequirementVerification.worker_id == User.id)
+        .scalar_subquery()
+    )
+    return versions.owners_state(select(User.id, newest_verification).where(User.id.in_(workers)))
 
 
 @functools.cache

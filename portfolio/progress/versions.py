@@ -79,9 +79,9 @@ _AFRESH = "portfolio_versions_afresh"  # session.info: computing an answer to ke
 # (everyone else's view of a framework is kept once, under the frameworks' owner). At worst some 20 to 40 MB of
 # each per process; in practice a worker looks at the whole map, the first pages and their own framework.
 # A team's answers (:func:`kept_for_owners`) are small: the totals per course and status, and a digest; the
-# courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager), a few rows;
-# a page of the managers' workers list or of a compliance matrix, rendered, is about 30 KB (per manager, filters,
-# page and day); of a review queue about 15 KB (per supervisor, filters, page and day); a supervisor's team some KB;
+# requirements and courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager,
+# and day), up to ten and a count; a page of the managers' workers list or of a compliance matrix, rendered, is about
+# 30 KB (per manager, filters, page and day); of a review queue about 15 KB (per supervisor, filters, page and day); a supervisor's team some KB;
 # a worker's parts of her home some KB (per worker and day); the certificates waiting for a checker's check, up to
 # ten with their forms, about 20 KB (per checker and day); the lower half of a progress page, where a worker
 # stands and her earlier requests, about 8 KB (per worker, day and kind of viewer: herself, a supervisor, a manager).
@@ -104,7 +104,7 @@ KEPT = {
     "worker-home": 512,
     "certificates-to-check": 256,
     "progress-standing": 512,
-    "lapsing-training": 256,
+    "home-lapses": 256,
 }
 VARIANTS_KEPT = 8  # per owner and kind: filters, page numbers
 _VARIANTS_LOCK = threading.Lock()

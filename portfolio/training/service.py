@@ -892,12 +892,8 @@ class LapsingCourse:
 
 def lapsing_training(workers: Select, parameters: dict[str, object], *, soon: bool) -> list[LapsingCourse]:
     """The required courses that have expired (with ``soon``, or are due) for the workers ``workers`` selects (their
-    ids; a statement its caller keeps): two queries when kept, three when ranked again, whatever the number of
-    workers, and only those courses come back. The statuses are the compliance matrix's (:func:`_cells`).
-
-    Kept per process while the workers and their portfolios read the same (``versions.kept_for_owners``): ranking
-    every certificate of a service's workers is the costliest statement of a manager's home, and its answer changes
-    a few times a day.
+    ids; a statement its caller keeps): one query whatever the number of workers, and only those courses come back.
+    The statuses are the compliance matrix's (:func:`_cells`). Its caller keeps the answer (the homes' lapses).
     """
     items = current_courses()
     if not items:
@@ -905,14 +901,7 @@ def lapsing_training(workers: Select, parameters: dict[str, object], *, soon: bo
     on = today()
     key = ("lapsing", _courses_key(items), workers, soon, on)
     statement = _kept_statements(key, lambda: _lapsing_statement(items, workers, soon, on))
-    state = _kept_statements(("lapsing-state", workers), lambda: versions.owners_state(workers))
-    rows = versions.kept_for_owners(
-        "lapsing-training",
-        (key, tuple(sorted(parameters.items()))),
-        state,
-        lambda: [tuple(row) for row in db.session.execute(statement, parameters)],
-        parameters,
-    )
+    rows = db.session.execute(statement, parameters)
     by_id = {item.id: item for item in items}
     return [
         LapsingCourse(
