@@ -10,7 +10,7 @@ from time import monotonic
 from typing import Any, TypeVar
 
 from flask import Flask, abort, g, has_request_context
-from sqlalchemy import CompoundSelect, Engine, Select, event, func, select
+from sqlalchemy import CompoundSelect, Engine, Row, Select, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.sql.dml import UpdateBase
@@ -245,6 +245,19 @@ def install_query_count_header(app: Flask) -> None:
     def _header(response):
         response.headers["X-Query-Count"] = str(g.get("query_count", 0))
         return response
+
+
+def read_rows(statement: Select, parameters: Mapping[str, Any] | None = None) -> Sequence[Row]:
+    """The rows of a SELECT of columns (no entities), run on the session's connection.
+
+    Through the session, each such statement also paid the ORM's work for loading objects (its compile state,
+    its events): some tenths of a millisecond, a millisecond a page for the states and counts a home reads. The
+    session's transaction is the same; what it holds unflushed is flushed first, as an ORM query's autoflush would.
+    """
+    session = db.session()
+    if session.autoflush and (session.new or session.dirty or session.deleted):
+        session.flush()
+    return session.connection().execute(statement, parameters).all()
 
 
 def begin_write() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from .extensions import db
+from .database import read_rows
 
 Counts = tuple[dict[str, Select], dict[str, object]]  # one area's statements by name, and their parameters
 
@@ -36,7 +36,7 @@ def read(*parts: Counts) -> dict[str, Any]:
         parameters |= area_parameters
     if not counts:
         return {}
-    row = db.session.execute(_together(tuple(counts.items())), parameters).one()
+    [row] = read_rows(_together(tuple(counts.items())), parameters)
     return row._asdict()
 
 

@@ -19,6 +19,7 @@ from portfolio import database
 from portfolio.extensions import db
 from portfolio.models import Role, User
 from portfolio.notifications import service as notifications
+from tests import factories
 from tests.factories import make_user
 
 
@@ -209,3 +210,20 @@ def test_what_counts_as_only_reading():
     assert not database._only_reads("UPDATE users ...", _context_of(update(User).values(name="Wanda")))
     assert not database._only_reads("SELECT 1", SimpleNamespace(compiled=None))  # text: it may be anything
     assert database._only_reads("BEGIN IMMEDIATE", None)
+
+
+def test_rows_read_on_the_sessions_connection_see_what_the_session_holds_unflushed(app):
+    """``read_rows`` (the states and counts of the kept parts of pages) skips the ORM's work for each statement, not
+    its autoflush: a person added and not flushed yet is counted, as an ORM query would count her; with autoflush
+    off, she is not, as with an ORM query."""
+    make_user(Role.WORKER, email="wren@example.org")
+    db.session.commit()
+    people = select(func.count(User.id))
+    db.session.add(User(email="pending@example.org", name="Pending", password_hash=factories.PASSWORD_HASH))
+    assert database.read_rows(people) == [(2,)] == [tuple(db.session.execute(people).one())]
+    with db.session.no_autoflush:
+        db.session.add(User(email="later@example.org", name="Later", password_hash=factories.PASSWORD_HASH))
+        assert database.read_rows(people) == [(2,)]
+    assert database.read_rows(people) == [(3,)]
+    db.session.rollback()
+    assert database.read_rows(people) == [(1,)]

@@ -40,6 +40,7 @@ from sqlalchemy import Integer, Label, Row, Select, bindparam, event, func, insp
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session
 
+from ..database import read_rows
 from ..extensions import db
 from ..models import (
     Competence,
@@ -259,15 +260,15 @@ def kept_for_owners(
     found = store.get(kind, variant, digest)
     if found is _MISS:
         found = _afresh(session, compute)
-        if _read_as(session, rows) and _digest(session.execute(state, parameters).all()) == digest:
+        if _read_as(session, rows) and _digest(read_state(state, parameters)) == digest:
             store.put(kind, variant, digest, found)
     return found
 
 
-def read_state(state: Select, parameters: Mapping[str, Any] | None = None) -> list[Row]:
+def read_state(state: Select, parameters: Mapping[str, Any] | None = None) -> Sequence[Row]:
     """The rows of an :func:`owners_state` statement, to read before anything kept under it (its autoflush may find
     changes): :func:`kept_for_owners` reads them, or is given them."""
-    return list(db.session.execute(state, parameters).all())
+    return read_rows(state, parameters)
 
 
 def _afresh(session: Session, compute: Callable[[], V]) -> V:

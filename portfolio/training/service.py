@@ -848,7 +848,7 @@ def _sent_back_statement() -> Select:
 
 
 def _totals(
-    items: Sequence[Course], statements: _MatrixStatements, state_rows: list[Row] | None = None
+    items: Sequence[Course], statements: _MatrixStatements, state_rows: Sequence[Row] | None = None
 ) -> dict[int, dict[TrainingStatus, int]]:
     """Per course, the matching workers in each status: kept per process until a certificate, a worker or a
     framework changes (counting them ranks every certificate of the team: the page's costliest statement).
