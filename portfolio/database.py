@@ -248,7 +248,8 @@ def install_query_count_header(app: Flask) -> None:
 
 
 def read_rows(statement: Select, parameters: Mapping[str, Any] | None = None) -> Sequence[Row]:
-    """The rows of a SELECT of columns (no entities), run on the session's connection.
+    """The rows of a SELECT of columns (no entities: an entity would come back as a plain row, and the session's
+    ORM events would not see the statement), run on the session's connection.
 
     Through the session, each such statement also paid the ORM's work for loading objects (its compile state,
     its events): some tenths of a millisecond, a millisecond a page for the states and counts a home reads. The

@@ -579,6 +579,19 @@ def test_the_lapsed_requirements_are_kept_with_the_courses_until_a_verification_
     assert lapsed(sam) == ([f"Walter Worker: {dbs.statement}"], True)  # a new day: worked out again
 
 
+def test_a_supervisor_with_nobody_to_supervise_today_asks_for_no_lapse(app, frameworks, count_queries):
+    """Nobody in her team: the state says so, and neither requirements nor courses are worked out, on any view."""
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    course("Safeguarding adults", 12)
+    db.session.commit()
+    for _ in range(2):
+        with count_queries(keep=True):
+            assert not home.supervisor_home(sam).lapses
+        read = count_queries.statements
+        assert not [s for s in read if s.startswith("SELECT users.id, users.name, requirements.statement")]
+        assert not [s for s in read if "training_item_id" in s], "her team's certificates were ranked"
+
+
 def test_a_worker_who_supervises_sees_both_parts(client, auth, frameworks):
     willa = make_user(Role.WORKER, Role.SUPERVISOR, name="Willa", tier=tier("link-worker", "link-worker"))
     auth.login_as(willa)

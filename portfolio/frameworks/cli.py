@@ -32,7 +32,7 @@ def load_command(paths: tuple[Path, ...]) -> None:
 @with_appcontext
 def list_command() -> None:
     """Show the current frameworks, their keys and tiers."""
-    for framework, structure in service.current_frameworks():
+    for framework, structure in service.current_frameworks_with_structures():
         tiers = ", ".join(f"{t.slug}" for t in structure.tiers)
         click.echo(
             f"{framework.key} (version {framework.version}): {framework.title}; "

@@ -22,7 +22,7 @@ bp = Blueprint("frameworks", __name__, url_prefix="/frameworks")
 @login_required
 def index():
     """List the current frameworks."""
-    return render("frameworks/index.html", frameworks=service.current_frameworks())
+    return render("frameworks/index.html", frameworks=service.current_frameworks_with_structures())
 
 
 @bp.get("/<id:framework_id>")

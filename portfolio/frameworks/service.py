@@ -17,6 +17,7 @@ from . import tree
 from .loader import GroupIndex
 from .structure import FrozenCompetence, FrozenGroup, FrozenRequirement, FrozenTier
 from .structure import current_frameworks as current_frameworks  # kept per process; read by the pages from here
+from .structure import current_frameworks_with_structures as current_frameworks_with_structures
 
 STATEMENT_MAX = 500
 GROUP_NAME_MAX = 300

@@ -1,10 +1,11 @@
-"""A framework's structure: its tiers, groups, active statements and requirements, kept between requests.
+"""The current frameworks and each framework's structure (its tiers, groups, active statements and requirements),
+kept between requests.
 
-Tiers, groups, statements and requirements change when a framework is imported or a manager edits
-its locality-specific statements, and are read on nearly every page: each process keeps them, as
-frozen copies of the rows, until the frameworks' version token changes (progress/versions.py). The
-copies have the rows' columns and the relationships pages follow (a statement's tier and group, a
-group's parent); anything that writes loads the rows themselves.
+They change when a framework is imported or a manager edits its locality-specific statements, and are read on
+nearly every page: each process keeps them, as frozen copies of the rows, until the frameworks' version token
+changes (progress/versions.py). The copies have the rows' columns (a framework's but its details) and the
+relationships pages follow (a statement's tier and group, a group's parent); anything that writes loads the rows
+themselves.
 """
 
 from __future__ import annotations
@@ -110,12 +111,18 @@ class Structure:
     requirements: tuple[FrozenRequirement, ...]
 
 
-def current_frameworks() -> list[tuple[FrozenFramework, Structure]]:
-    """Every current framework, by title, with its structure: kept by this process until a framework changes."""
-    frameworks = versions.cached("current-frameworks", [versions.FRAMEWORKS], _load_current, by_owner=False)
-    kept = frameworks[versions.FRAMEWORKS]
-    found = structures([f.id for f in kept])
-    return [(framework, found[framework.id]) for framework in kept]
+def current_frameworks() -> tuple[FrozenFramework, ...]:
+    """Every current framework, by title: kept by this process until a framework changes."""
+    return versions.cached("current-frameworks", [versions.FRAMEWORKS], _load_current, by_owner=False)[
+        versions.FRAMEWORKS
+    ]
+
+
+def current_frameworks_with_structures() -> list[tuple[FrozenFramework, Structure]]:
+    """Every current framework, by title, with its structure (for their counts of statements and tiers)."""
+    current = current_frameworks()
+    found = structures([f.id for f in current])
+    return [(framework, found[framework.id]) for framework in current]
 
 
 def _load_current(ids: list[int]) -> dict[int, tuple[FrozenFramework, ...]]:
@@ -129,7 +136,7 @@ def structures(framework_ids: Sequence[int]) -> dict[int, Structure]:
     return versions.cached("framework-structure", framework_ids, _load_structures, by_owner=False)
 
 
-def column_values(model: Any, *where: Any, order_by: Any) -> list[dict[str, Any]]:
+def _rows(model: Any, *where: Any, order_by: Any) -> list[dict[str, Any]]:
     """``model``'s rows as column values by attribute name, read from the database.
 
     Columns, not entities: an entity already in the session (loaded earlier in the request, before another
@@ -140,12 +147,10 @@ def column_values(model: Any, *where: Any, order_by: Any) -> list[dict[str, Any]
 
 
 def _load_structures(ids: list[int]) -> dict[int, Structure]:
-    tiers = {t["id"]: FrozenTier(**t) for t in column_values(Tier, Tier.framework_id.in_(ids), order_by=Tier.position)}
+    tiers = {t["id"]: FrozenTier(**t) for t in _rows(Tier, Tier.framework_id.in_(ids), order_by=Tier.position)}
     loaded = {
         g["id"]: g
-        for g in column_values(
-            CompetenceGroup, CompetenceGroup.framework_id.in_(ids), order_by=CompetenceGroup.position
-        )
+        for g in _rows(CompetenceGroup, CompetenceGroup.framework_id.in_(ids), order_by=CompetenceGroup.position)
     }
     groups: dict[int, FrozenGroup] = {}
 
@@ -160,7 +165,7 @@ def _load_structures(ids: list[int]) -> dict[int, Structure]:
         frozen_group(group_id)
     competences = [
         FrozenCompetence(**c, tier=tiers[c["tier_id"]], group=groups[c["group_id"]])
-        for c in column_values(
+        for c in _rows(
             Competence,
             Competence.framework_id.in_(ids),
             Competence.retired_at.is_(None),
@@ -169,7 +174,7 @@ def _load_structures(ids: list[int]) -> dict[int, Structure]:
     ]
     requirements = [
         FrozenRequirement(**r)
-        for r in column_values(Requirement, Requirement.framework_id.in_(ids), order_by=Requirement.position)
+        for r in _rows(Requirement, Requirement.framework_id.in_(ids), order_by=Requirement.position)
     ]
     return {
         i: Structure(

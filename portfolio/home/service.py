@@ -154,8 +154,8 @@ def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> La
 
     Kept per process while the workers read the same (versions.kept_for_owners): their tokens (certificates, names,
     tiers, frameworks; the frameworks and the catalogue) and newest verifications, read in one query, the day and
-    who is asking (``parameters``). Worked out in SQL when not, three queries whatever the number of workers; only
-    what has lapsed is read (the state of a requirement and of a course are progress.rules' and the compliance
+    who is asking (``parameters``). Worked out in SQL when not, three queries whatever the number of workers, and the
+    state read again (versions.kept_for_owners); only what has lapsed is read (the state of a requirement and of a course are progress.rules' and the compliance
     matrix's own). Ranking every certificate and verification of a service's workers is the costliest statement of
     a manager's home, and its answer changes a few times a day.
     """
@@ -168,14 +168,16 @@ def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> La
         ]
         found += [
             Lapse(c.worker_id, c.worker_name, c.title, c.due_on, c.expired)
-            for c in training.lapsing_training(workers, parameters, soon=soon)
+            for c in training.lapsing_training(workers, parameters, soon=soon, on=now)
         ]
         # A whole order (the list is cut at HOME_LIST_LENGTH): the same ten on every view.
         found.sort(key=lambda lapse: (lapse.on or date.max, lapse.worker_name, lapse.worker_id, lapse.what))
         return Lapses(found[:HOME_LIST_LENGTH], len(found))
 
     variant = (workers, tuple(sorted(parameters.items())), soon, now)
-    return versions.kept_for_owners("home-lapses", variant, _lapses_state(workers), lapses, parameters)
+    return versions.kept_for_owners(
+        "home-lapses", variant, _lapses_state(workers), lapses, parameters, when_empty=lambda: Lapses([], 0)
+    )
 
 
 @functools.cache
@@ -296,7 +298,7 @@ def home_for(
 
     The counts of every role the person holds are read in one query (``tally``), and the lists behind the
     counts of promotion requests and appraisals only when those are not 0. The certificates to check and
-    the lapses are read as before: each list brings its own count.
+    the lapses are kept apart, each under its own state: each list brings its own count.
     """
     supervisor, manager = person.has_role(Role.SUPERVISOR), person.is_manager
     parts: list[tally.Counts] = [({"appraisals_to_sign": cpd.appraisals_to_sign_count()}, cpd.as_appraiser(person))]

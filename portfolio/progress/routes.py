@@ -317,7 +317,7 @@ def team():
     """Every worker: framework, tier, progress to the next tier, readiness, lapsed requirements, waiting items."""
     form = OverviewFilterForm(request.args)
     form.framework.choices = choices(
-        [("", "All frameworks")] + [(str(fw.id), fw.short_title) for fw, _ in frameworks_service.current_frameworks()]
+        [("", "All frameworks")] + [(str(fw.id), fw.short_title) for fw in frameworks_service.current_frameworks()]
     )
     form.validate()
     q = (form.q.data or "") if not form.q.errors else ""

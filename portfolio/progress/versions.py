@@ -9,7 +9,8 @@ same transaction as any change to what those answers are computed from:
 - a worker's framework, and who they are in a team's answers (their tier, being a worker, being active, their
   name and email: what a team's list matches them by);
 - any framework, tier, group, statement or requirement, or a course of the training catalogue: owner 0, which
-  every answer also depends on (and a framework's structure, kept under it alone).
+  every answer also depends on (and what depends only on the frameworks, kept under it alone: each framework's
+  structure, the current frameworks, the catalogue's courses).
 
 An answer over many portfolios at once (the compliance matrix's totals for a whole team) is kept with the rows
 of :func:`owners_state`: which owners it covers, what else about them it depends on, and their tokens.
@@ -82,10 +83,11 @@ _AFRESH = "portfolio_versions_afresh"  # session.info: computing an answer to ke
 # A team's answers (:func:`kept_for_owners`) are small: the totals per course and status, and a digest; the
 # requirements and courses that lapsed in a supervisor's team or a manager's service (one per supervisor and manager,
 # and day), up to ten and a count; a page of the managers' workers list or of a compliance matrix, rendered, is about
-# 30 KB (per manager, filters, page and day); of a review queue about 15 KB (per supervisor, filters, page and day); a supervisor's team some KB;
-# a worker's parts of her home some KB (per worker and day); the certificates waiting for a checker's check, up to
-# ten with their forms, about 20 KB (per checker and day); the lower half of a progress page, where a worker
-# stands and her earlier requests, about 8 KB (per worker, day and kind of viewer: herself, a supervisor, a manager).
+# 30 KB (per manager, filters, page and day); of a review queue about 15 KB (per supervisor, filters, page and
+# day); a supervisor's team some KB; a worker's parts of her home some KB (per worker and day); the certificates
+# waiting for a checker's check, up to ten with their forms, about 20 KB (per checker and day); the lower half of
+# a progress page, where a worker stands and her earlier requests, about 8 KB (per worker, day and kind of viewer:
+# herself, a supervisor, a manager).
 KEPT = {
     "counts": 1000,
     "next-tier": 1000,
@@ -126,7 +128,8 @@ def cached(
 
     ``ids`` are portfolio owners, whose answers are kept under their own token and the frameworks'; or,
     with ``by_owner=False``, ids of something that depends only on the frameworks (a framework's
-    structure), kept under the frameworks' token alone. ``compute`` answers for every id it is given (one
+    structure; or ``FRAMEWORKS`` itself, for one answer about them all, such as the current frameworks), kept
+    under the frameworks' token alone. ``compute`` answers for every id it is given (one
     query for all the misses). Answers are shared between requests: callers must not change them.
 
     ``still_valid(id, kept)``: for an answer computed from rows the caller read before the tokens (a worker's

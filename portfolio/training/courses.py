@@ -1,17 +1,21 @@
 """The training catalogue's current courses, kept between requests.
 
-Every team page asks for the catalogue (a supervisor's and a manager's home, for what lapsed; the compliance
-matrix, for its columns), and it changes when a manager edits it: each process keeps the current courses, as
+Many pages read the catalogue (a worker's training on her home and progress page, what lapsed on a supervisor's
+and a manager's home, the compliance matrix's columns, the certificate form's choices), and it changes when a
+manager edits it: each process keeps the current courses, as
 frozen copies of the rows, until the frameworks' version token changes (progress/versions.py: the catalogue
 writes it, as the frameworks do). Anything that writes loads the rows themselves (``TrainingItem``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..frameworks.structure import column_values
+from sqlalchemy import select
+
+from ..extensions import db
 from ..models import RequiredByTier, TrainingItem
 from ..progress import versions
 
@@ -46,6 +50,8 @@ def in_catalogue_order(courses: list[FrozenCourse]) -> tuple[FrozenCourse, ...]:
 
 
 def _load(ids: list[int]) -> dict[int, tuple[FrozenCourse, ...]]:
-    rows = column_values(TrainingItem, TrainingItem.retired_at.is_(None), order_by=TrainingItem.id)
-    courses = [FrozenCourse(**{**row, "tier_slugs": tuple(row["tier_slugs"] or ())}) for row in rows]
+    # The copy's columns, read as columns (an object already in the session could be older than the database).
+    columns = [getattr(TrainingItem, f.name) for f in dataclasses.fields(FrozenCourse)]
+    rows = db.session.execute(select(*columns).where(TrainingItem.retired_at.is_(None)))
+    courses = [FrozenCourse(**{**row._mapping, "tier_slugs": tuple(row.tier_slugs or ())}) for row in rows]
     return dict.fromkeys(ids, in_catalogue_order(courses))

@@ -64,7 +64,7 @@ def training_tag(status: TrainingStatus) -> Markup:
 def index():
     """Start at the first framework's catalogue."""
     frameworks = frameworks_service.current_frameworks()
-    return redirect(url_for(".catalogue", key=frameworks[0][0].key) if frameworks else url_for("frameworks.index"))
+    return redirect(url_for(".catalogue", key=frameworks[0].key) if frameworks else url_for("frameworks.index"))
 
 
 def _tier_choices(form: TrainingItemForm, framework) -> None:
@@ -116,7 +116,7 @@ def _catalogue_page(framework, form: TrainingItemForm, refusal: Refusal | None =
         "training/catalogue.html",
         status=422 if form.errors or refusal else 200,
         framework=framework,
-        frameworks=[fw for fw, _ in frameworks_service.current_frameworks()],
+        frameworks=frameworks_service.current_frameworks(),
         items=service.catalogue(framework.key),
         retired=service.retired_courses(framework.key),
         form=form,
@@ -195,7 +195,7 @@ def restore(item_id: int):
 def compliance(key: str):
     """Workers by required training: valid, due soon, expired or missing."""
     # The page links to each current framework's matrix: the one asked for is among them (no query of its own).
-    frameworks = [fw for fw, _ in frameworks_service.current_frameworks()]
+    frameworks = frameworks_service.current_frameworks()
     framework = next((fw for fw in frameworks if fw.key == key), None)
     if framework is None:
         abort(404)

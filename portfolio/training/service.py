@@ -890,15 +890,15 @@ class LapsingCourse:
     expired: bool  # else due (renewal within DUE_WITHIN_DAYS)
 
 
-def lapsing_training(workers: Select, parameters: dict[str, object], *, soon: bool) -> list[LapsingCourse]:
+def lapsing_training(workers: Select, parameters: dict[str, object], *, soon: bool, on: date) -> list[LapsingCourse]:
     """The required courses that have expired (with ``soon``, or are due) for the workers ``workers`` selects (their
     ids; a statement its caller keeps): one query whatever the number of workers, and only those courses come back.
-    The statuses are the compliance matrix's (:func:`_cells`). Its caller keeps the answer (the homes' lapses).
+    The statuses are the compliance matrix's (:func:`_cells`), on the day ``on``. Its caller keeps the answer (the
+    homes' lapses).
     """
     items = current_courses()
     if not items:
         return []
-    on = today()
     key = ("lapsing", _courses_key(items), workers, soon, on)
     statement = _kept_statements(key, lambda: _lapsing_statement(items, workers, soon, on))
     rows = db.session.execute(statement, parameters)
