@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 from markupsafe import Markup
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
+from portfolio import tally
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
 from portfolio.models import Competence, DecisionOutcome, Evidence, EvidenceStatus, PortfolioVersion, User
@@ -383,6 +384,28 @@ def test_a_team_answer_is_kept_only_if_the_tokens_read_before_it_are_the_states_
     assert versions.kept_for_owners("workers-table", "v", state, lambda: "current") == "current"
     db.session.commit()
     assert versions.kept_for_owners("workers-table", "v", state, lambda: "never") == "current"  # kept
+
+
+def test_a_state_read_beside_counts_finds_the_answer_kept_under_it_and_no_other(app, worker, count_queries):
+    """A page reads its states in the query that reads its counts (state_read): the rows it gets there are the
+    rows read_state reads, so what was kept under the state alone is found without another query, and a change the
+    state covers is not served the older answer."""
+    db.session.commit()
+    state = _team_state()
+    assert versions.kept_for_owners("workers-table", "v", state, lambda: "computed") == "computed"
+    db.session.commit()
+
+    def with_counts() -> str:
+        found = tally.read(({"people": select(func.count(User.id))}, {}), versions.state_read("team", state, {}))
+        rows = versions.state_rows(found["team"])
+        return versions.kept_for_owners("workers-table", "v", state, lambda: "computed again", rows=rows)
+
+    with count_queries(keep=True):
+        assert with_counts() == "computed"
+    assert len(count_queries.statements) == 1  # the counts and the state, and nothing more
+    worker.session_version += 1  # covered by the state, writes no token
+    db.session.commit()
+    assert with_counts() == "computed again"
 
 
 def test_a_team_answer_over_nobody_is_the_callers_known_answer_and_never_kept(app, worker, count_queries):

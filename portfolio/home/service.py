@@ -7,7 +7,7 @@ status from training/service.py, the review queue from review/service.py. This m
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -80,7 +80,9 @@ def worker_home(worker: User) -> WorkerHome:
     )
 
 
-def worker_home_drawn(worker: User, draw: Callable[[WorkerHome], Drawn]) -> Drawn:
+def worker_home_drawn(
+    worker: User, draw: Callable[[WorkerHome], Drawn], state_rows: Sequence[tuple] | None = None, on: date | None = None
+) -> Drawn:
     """:func:`worker_home` drawn by ``draw`` (its parts rendered), kept while nothing it shows has changed.
 
     Working it out and drawing it is most of a worker's home, on every visit, while it changes a few times a day.
@@ -88,15 +90,23 @@ def worker_home_drawn(worker: User, draw: Callable[[WorkerHome], Drawn]) -> Draw
     frameworks and the training catalogue), the day (days waiting, training due) and what writes no token, read in
     one query (versions.kept_for_owners): who reviews her items today and who returned them (the names shown, under
     their own tokens), her open promotion request and her newest verified requirement (promotion_step's answer).
+    ``state_rows``: that state as read already in this request (:func:`_worker_home_read`, with the home's counts)
+    on the day ``on``.
     """
-    on = today()
+    state, parameters = _worker_home_read(worker, on)
     return versions.kept_for_owners(
         "worker-home",
-        (worker.id, on),
-        _worker_home_state(),
+        (worker.id, parameters["on"]),
+        state,
         lambda: draw(worker_home(worker)),
-        {"worker_id": worker.id, "on": on},
+        parameters,
+        rows=state_rows,
     )
+
+
+def _worker_home_read(worker: User, on: date | None = None) -> tuple[Select, dict[str, Any]]:
+    """The state a worker's parts of her home are kept under, and its parameters (today or ``on``)."""
+    return _worker_home_state(), {"worker_id": worker.id, "on": on or today()}
 
 
 @functools.cache
@@ -148,7 +158,9 @@ class Lapses:
         return self.total > 0
 
 
-def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> Lapses:
+def _lapses(
+    workers: Select, parameters: dict[str, object], *, soon: bool, state_rows: Sequence[tuple] | None = None
+) -> Lapses:
     """Requirements lapsed (and, with ``soon``, lapsing soon) and training expired (and due) of the workers
     ``workers`` selects (their ids; a statement built once).
 
@@ -157,7 +169,8 @@ def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> La
     who is asking (``parameters``). Worked out in SQL when not, three queries whatever the number of workers, and the
     state read again (versions.kept_for_owners); only what has lapsed is read (the state of a requirement and of a course are progress.rules' and the compliance
     matrix's own). Ranking every certificate and verification of a service's workers is the costliest statement of
-    a manager's home, and its answer changes a few times a day.
+    a manager's home, and its answer changes a few times a day. ``state_rows``: that state as read already in this
+    request (with the home's counts).
     """
     now = today()
 
@@ -176,7 +189,13 @@ def _lapses(workers: Select, parameters: dict[str, object], *, soon: bool) -> La
 
     variant = (workers, tuple(sorted(parameters.items())), soon, now)
     return versions.kept_for_owners(
-        "home-lapses", variant, _lapses_state(workers), lapses, parameters, when_empty=lambda: Lapses([], 0)
+        "home-lapses",
+        variant,
+        _lapses_state(workers),
+        lapses,
+        parameters,
+        when_empty=lambda: Lapses([], 0),
+        rows=state_rows,
     )
 
 
@@ -218,13 +237,16 @@ class SupervisorHome:
     lapses: Lapses
 
 
-def supervisor_home(actor: User, counts: dict[str, Any] | None = None) -> SupervisorHome:
+def supervisor_home(actor: User, counts: dict[str, Any] | None = None, on: date | None = None) -> SupervisorHome:
     """Items waiting (count, oldest wait), notes to confirm, requests to recommend, what lapses soon.
 
-    ``counts``: what :func:`home_for` read for every role (read here when not given).
+    ``counts``: what :func:`home_for` read for every role on the day ``on``, the state of the team's lapses with them
+    (read here when not given).
     """
     if counts is None:
-        counts = tally.read((review.supervisor_counts(), review.as_supervisor(actor)))
+        parameters = review.as_supervisor(actor)
+        on = parameters["on"]  # the team's lapses on the queue's day
+        counts = tally.read((review.supervisor_counts(), parameters), _team_lapses_read(actor, on))
     waiting, oldest = review.queue_summary(actor, counts["waiting"], counts["oldest_sent"])
     return SupervisorHome(
         waiting=waiting,
@@ -232,8 +254,31 @@ def supervisor_home(actor: User, counts: dict[str, Any] | None = None) -> Superv
         notes_to_confirm=counts["notes_to_confirm"] or 0,
         # Most homes have none waiting: the count says so without asking for the list.
         to_recommend=review.requests_to_recommend(actor) if counts["to_recommend"] else [],
-        lapses=_lapses(_supervisees(), {"actor_id": actor.id, "on": today()}, soon=True),
+        lapses=_lapses(
+            _supervisees(),
+            _team_lapses_parameters(actor, on),
+            soon=True,
+            state_rows=versions.state_rows(counts[_TEAM_LAPSES]),
+        ),
     )
+
+
+_TEAM_LAPSES = "team_lapses_state"  # the names of the lapses' states among a home's counts (tally)
+_SERVICE_LAPSES = "service_lapses_state"
+
+
+def _team_lapses_parameters(actor: User, on: date | None) -> dict[str, object]:
+    return {"actor_id": actor.id, "on": on or today()}
+
+
+def _team_lapses_read(actor: User, on: date) -> tally.Counts:
+    """The state of a supervisor's team's lapses on the day ``on``, to read with the home's counts."""
+    return versions.state_read(_TEAM_LAPSES, _lapses_state(_supervisees()), _team_lapses_parameters(actor, on))
+
+
+def _service_lapses_read(actor: User) -> tally.Counts:
+    """The state of the service's lapses (a manager's home), to read with the home's counts."""
+    return versions.state_read(_SERVICE_LAPSES, _lapses_state(_service_workers()), {"actor_id": actor.id})
 
 
 @dataclass
@@ -257,13 +302,19 @@ class ManagerHome:
 def manager_home(actor: User, counts: dict[str, Any] | None = None) -> ManagerHome:
     """Promotion decisions waiting, lapsed requirements and expired training, pending invitations.
 
-    ``counts``: what :func:`home_for` read for every role (read here when not given).
+    ``counts``: what :func:`home_for` read for every role, the state of the service's lapses with them (read here
+    when not given).
     """
     if counts is None:
-        counts = tally.read(_manager_counts(actor))
+        counts = tally.read(_manager_counts(actor), _service_lapses_read(actor))
     return ManagerHome(
         promotions=progress.open_requests(actor) if counts["promotions"] else [],
-        lapses=_lapses(_service_workers(), {"actor_id": actor.id}, soon=False),
+        lapses=_lapses(
+            _service_workers(),
+            {"actor_id": actor.id},
+            soon=False,
+            state_rows=versions.state_rows(counts[_SERVICE_LAPSES]),
+        ),
         invitations=counts["invitations"] or 0,
         never_verified=counts["never_verified"] or 0,
     )
@@ -297,21 +348,39 @@ def home_for(
     (training.certificates_to_check_drawn).
 
     The counts of every role the person holds are read in one query (``tally``), and the lists behind the
-    counts of promotion requests and appraisals only when those are not 0. The certificates to check and
-    the lapses are kept apart, each under its own state: each list brings its own count.
+    counts of promotion requests and appraisals only when those are not 0. The certificates to check, the
+    lapses and the worker's parts are kept apart, each under its own state: the states are read in that same
+    query (each a round trip of its own otherwise), and each list brings its own count. Every part is read on
+    one day: a request at midnight would otherwise give one query two days.
     """
+    on = today()
     supervisor, manager = person.has_role(Role.SUPERVISOR), person.is_manager
     parts: list[tally.Counts] = [({"appraisals_to_sign": cpd.appraisals_to_sign_count()}, cpd.as_appraiser(person))]
+    if person.is_worker:
+        parts.append(versions.state_read(_WORKER_PARTS, *_worker_home_read(person, on)))
     if supervisor:
-        parts.append((review.supervisor_counts(), review.as_supervisor(person)))
+        parts += [(review.supervisor_counts(), review.as_supervisor(person, on)), _team_lapses_read(person, on)]
     if manager:
-        parts.append(_manager_counts(person))
+        parts += [_manager_counts(person), _service_lapses_read(person)]
+    certificates = training.certificates_to_check_state(person, on)
+    if certificates is not None:
+        parts.append(versions.state_read(_CERTIFICATES, *certificates))
     found = tally.read(*parts)
     return {
-        "worker_parts": worker_home_drawn(person, draw_worker) if person.is_worker else None,
-        "supervisor_home": supervisor_home(person, found) if supervisor else None,
+        "worker_parts": worker_home_drawn(person, draw_worker, versions.state_rows(found[_WORKER_PARTS]), on)
+        if person.is_worker
+        else None,
+        "supervisor_home": supervisor_home(person, found, on) if supervisor else None,
         "manager_home": manager_home(person, found) if manager else None,
         # One list for a supervisor, a manager, or someone who is both.
-        "certificates_waiting": training.certificates_to_check_drawn(person, draw_certificates),
+        "certificates_waiting": training.certificates_to_check_drawn(
+            person, draw_certificates, versions.state_rows(found[_CERTIFICATES]), on
+        )
+        if certificates is not None
+        else None,
         "appraisals_to_sign": cpd.appraisals_to_sign(person) if found["appraisals_to_sign"] else [],
     }
+
+
+_WORKER_PARTS = "worker_parts_state"  # the names of home_for's other states among its counts
+_CERTIFICATES = "certificates_state"

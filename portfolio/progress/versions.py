@@ -37,11 +37,11 @@ from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from flask import Flask, current_app
-from sqlalchemy import Integer, Label, Row, Select, bindparam, event, func, inspect, select
+from sqlalchemy import Integer, Label, Select, bindparam, event, func, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstanceState, ORMExecuteState, Session
 
-from ..database import read_rows
+from ..database import read_rows, rows_as_json, rows_from_json
 from ..extensions import db
 from ..models import (
     Competence,
@@ -227,7 +227,7 @@ def kept_for_owners(
     parameters: Mapping[str, Any] | None = None,
     *,
     when_empty: Callable[[], V] | None = None,
-    rows: Sequence[Row] | None = None,
+    rows: Sequence[tuple] | None = None,
 ) -> V:
     """``compute()``, an answer over many portfolios at once (a team's totals), kept until any of them changes.
 
@@ -268,10 +268,29 @@ def kept_for_owners(
     return found
 
 
-def read_state(state: Select, parameters: Mapping[str, Any] | None = None) -> Sequence[Row]:
+def read_state(state: Select, parameters: Mapping[str, Any] | None = None) -> Sequence[tuple]:
     """The rows of an :func:`owners_state` statement, to read before anything kept under it (its autoflush may find
-    changes): :func:`kept_for_owners` reads them, or is given them."""
-    return read_rows(state, parameters)
+    changes): :func:`kept_for_owners` reads them, or is given them (read with other states and counts in one
+    query: :func:`state_read`)."""
+    [(value,)] = read_rows(_as_json(state), parameters)
+    return rows_from_json(value)
+
+
+def state_read(name: str, state: Select, parameters: Mapping[str, Any]) -> tuple[dict[str, Select], dict[str, Any]]:
+    """An :func:`owners_state` statement and its parameters as a part of ``tally.read``, under ``name``: a page's
+    states read in the query that reads its counts. Its value there: :func:`state_rows`."""
+    return {name: _as_json(state)}, dict(parameters)
+
+
+def state_rows(value: str | None) -> Sequence[tuple]:
+    """A state's rows from its value read by ``tally.read`` (:func:`state_read`), as :func:`read_state` reads them."""
+    return rows_from_json(value)
+
+
+@functools.lru_cache(maxsize=256)  # states are built once per process (a few dozen): so is each one's JSON read
+def _as_json(state: Select) -> Select:
+    """A state's rows read as one value (database.rows_as_json), whether alone or with others: both are compared."""
+    return rows_as_json(state)
 
 
 def _afresh(session: Session, compute: Callable[[], V]) -> V:
@@ -287,12 +306,13 @@ def _afresh(session: Session, compute: Callable[[], V]) -> V:
         session.info[_AFRESH] -= 1
 
 
-def _digest(rows: Sequence[Row]) -> tuple[bytes]:
-    """Rows kept as a digest: a team of thousands is some 270 bytes a worker in rows, for each variant."""
-    return (hashlib.blake2b(repr([tuple(row) for row in rows]).encode(), digest_size=16).digest(),)
+def _digest(rows: Sequence[tuple]) -> tuple[bytes]:
+    """Rows kept as a digest: a team of thousands is some 270 bytes a worker in rows, for each variant. In any
+    order: a state is a set of rows (one JSON aggregate need not keep its subquery's order)."""
+    return (hashlib.blake2b(repr(sorted(repr(row) for row in rows)).encode(), digest_size=16).digest(),)
 
 
-def _remember_state_tokens(session: Session, rows: Sequence[Row]) -> None:
+def _remember_state_tokens(session: Session, rows: Sequence[tuple]) -> None:
     """The tokens an :func:`owners_state` read, as this transaction's own (for owners it had not read yet): what is
     kept under them later in the request (a worker's counts, on the page whose other half is kept under this state)
     costs no query of its own."""
@@ -302,7 +322,7 @@ def _remember_state_tokens(session: Session, rows: Sequence[Row]) -> None:
         read.setdefault(row[0], row[-2])
 
 
-def _read_as(session: Session, rows: Sequence[Row]) -> bool:
+def _read_as(session: Session, rows: Sequence[tuple]) -> bool:
     """Whether the tokens this transaction has read agree with an :func:`owners_state`'s rows (each an owner's id
     first, their token and the frameworks' last)."""
     read: dict[int, str | None] = session.info.get(_READ, {})

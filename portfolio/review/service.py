@@ -150,9 +150,10 @@ def _waiting():
 _SUPERVISOR, _ON = "supervisor_id", "on"  # the parameters' names
 
 
-def as_supervisor(actor: User) -> dict:
-    """The parameters of the statements below (and of :func:`supervisor_counts`) for ``actor`` today."""
-    return {_SUPERVISOR: actor.id, _ON: today()}
+def as_supervisor(actor: User, on: date | None = None) -> dict:
+    """The parameters of the statements below (and of :func:`supervisor_counts`) for ``actor`` today (``on``: the
+    day a page read its other parts on, when read with them)."""
+    return {_SUPERVISOR: actor.id, _ON: on or today()}
 
 
 def _supervisor_parameters() -> tuple[BindParameter[int], BindParameter[date]]:

@@ -25,7 +25,6 @@ from flask import abort, current_app
 from sqlalchemy import (
     Date,
     Integer,
-    Row,
     Select,
     SQLColumnExpression,
     and_,
@@ -848,7 +847,7 @@ def _sent_back_statement() -> Select:
 
 
 def _totals(
-    items: Sequence[Course], statements: _MatrixStatements, state_rows: Sequence[Row] | None = None
+    items: Sequence[Course], statements: _MatrixStatements, state_rows: Sequence[tuple] | None = None
 ) -> dict[int, dict[TrainingStatus, int]]:
     """Per course, the matching workers in each status: kept per process until a certificate, a worker or a
     framework changes (counting them ranks every certificate of the team: the page's costliest statement).
@@ -986,37 +985,55 @@ def certificates_to_check(actor: User) -> CertificatesToCheck:
     return CertificatesToCheck([evidence for evidence, _total in rows], rows[0][1] if rows else 0)
 
 
-def certificates_to_check_drawn(actor: User, draw: Callable[[CertificatesToCheck], Drawn]) -> tuple[int, Drawn] | None:
+def certificates_to_check_drawn(
+    actor: User,
+    draw: Callable[[CertificatesToCheck], Drawn],
+    state_rows: Sequence[tuple] | None = None,
+    on: date | None = None,
+) -> tuple[int, Drawn] | None:
     """How many certificates wait for the actor's check, and :func:`certificates_to_check` drawn by ``draw`` (the
     list rendered, its forms' CSRF tokens left as markers: components.drawn_with_forms); None for someone who checks
     none.
 
     Kept while nothing it shows has changed: under the oldest few, their owners' tokens (the certificate, its files,
     the owner's name) and the frameworks' (the course), and how many wait, read in one query
-    (versions.kept_for_owners), with the checker and the day (whom a supervisor supervises).
+    (versions.kept_for_owners), with the checker and the day (whom a supervisor supervises). ``state_rows``: that
+    state as read already in this request (:func:`certificates_to_check_state`, read with a home's counts) on the
+    day ``on``.
     """
-    if not can_check(actor):
+    found_state = certificates_to_check_state(actor, on)
+    if found_state is None:
         return None
-    manager, parameters = _checker_parameters(actor)
+    state, parameters = found_state
 
     def drawn() -> tuple[int, Drawn]:
         found = certificates_to_check(actor)
         return found.total, draw(found)
 
-    key = (actor.id, manager, today())  # the day for a manager too: nothing drawn may go stale overnight
-    first_page = versions.page_parameters(1, CERTIFICATES_LISTED)
-    state = _certificates_state(manager)
+    # The state says whether she checks as a manager (one statement each); the day for a manager too: nothing drawn
+    # may go stale overnight.
+    key = (actor.id, state, on or today())
     # None waiting (most days, for most checkers): the list is known without reading it.
     nothing = lambda: (0, draw(CertificatesToCheck([], 0)))  # noqa: E731
     return versions.kept_for_owners(
-        "certificates-to-check", key, state, drawn, parameters | first_page, when_empty=nothing
+        "certificates-to-check", key, state, drawn, parameters, when_empty=nothing, rows=state_rows
     )
 
 
-def _checker_parameters(actor: User) -> tuple[bool, dict[str, Any]]:
-    """Whether the actor checks as a manager (anyone's) and the parameters of :func:`_waiting_for`."""
+def certificates_to_check_state(actor: User, on: date | None = None) -> tuple[Select, dict[str, Any]] | None:
+    """The state the certificates waiting for the actor's check are kept under (:func:`certificates_to_check_drawn`)
+    and its parameters, today or ``on``; None for someone who checks none."""
+    if not can_check(actor):
+        return None
+    manager, parameters = _checker_parameters(actor, on)
+    return _certificates_state(manager), parameters | versions.page_parameters(1, CERTIFICATES_LISTED)
+
+
+def _checker_parameters(actor: User, on: date | None = None) -> tuple[bool, dict[str, Any]]:
+    """Whether the actor checks as a manager (anyone's) and the parameters of :func:`_waiting_for` (today or
+    ``on``)."""
     manager = actor.has_role(Role.MANAGER)
-    return manager, {"actor_id": actor.id} | ({} if manager else {"on": today()})
+    return manager, {"actor_id": actor.id} | ({} if manager else {"on": on or today()})
 
 
 def _waiting_for(manager: bool) -> ColumnElement[bool]:
