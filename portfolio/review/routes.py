@@ -33,7 +33,7 @@ def queue():
     filtered = bool(q or kind or form.worker.data)
     # The list is most of the page's cost: kept, rendered, while nothing it shows has changed. It says what was
     # wrong with the address's filters and its links keep them: the address is part of what it is kept under.
-    view = service.queue_view(
+    page, kept_queue = service.queue_page_drawn(
         current_user,
         paging.requested_page(),
         q=q,
@@ -44,16 +44,17 @@ def queue():
         ),
         variant=request.query_string,
     )
+    notes, appraisals = service.beside_the_queue(current_user)
     return render(
         "review/queue.html",
         "review_queue",
         oob=("queue_status",),
         form=form,
-        page=view.page,
-        kept_queue=view.drawn,
+        page=page,
+        kept_queue=kept_queue,
         filtered=filtered,
-        notes=view.notes,
-        appraisals=view.appraisals,
+        notes=notes,
+        appraisals=appraisals,
     )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Any, Generic
+from typing import Any
 
 from flask import abort
 from sqlalchemy import Date, Integer, Select, and_, bindparam, case, exists, func, or_, select
@@ -427,17 +427,7 @@ def queue_page(
     return replace(page, items=[_queue_item(row, parameters[_ON]) for row in page.items])
 
 
-@dataclass
-class QueueView(Generic[Drawn]):
-    """The queue's page: a page of the queue (its numbers) drawn, and the notes and appraisals listed beside it."""
-
-    page: paging.Page[QueueItem]
-    drawn: Drawn
-    notes: list[Evidence]
-    appraisals: list[Any]
-
-
-def queue_view(
+def queue_page_drawn(
     actor: User,
     number: int,
     *,
@@ -446,38 +436,30 @@ def queue_view(
     worker_id: int | None = None,
     draw: Callable[[paging.Page[QueueItem]], Drawn],
     variant: Hashable = (),
-) -> QueueView[Drawn]:
-    """Everything the queue's page shows: :func:`queue_page` drawn by ``draw`` (its rows rendered, say), kept while
-    nothing the page shows has changed, and what is listed beside it (:func:`beside_the_queue`).
+) -> tuple[paging.Page[QueueItem], Drawn]:
+    """:func:`queue_page` drawn by ``draw`` (its rows rendered, say), kept while nothing the page shows has changed.
 
     The page returned holds its numbers, not its rows: they are in ``draw``'s answer, which may come from an earlier
     request. Kept under the page's items, their owners' tokens (the items, their titles, decisions; the workers'
-    names) and how many wait (versions.kept_for_owners), with the supervisor, the day (days waiting), the filters
-    and the page, and ``variant``: whatever else ``draw`` shows (the address's parameters). That state is read with
-    the counts beside the queue, in one query (each is a round trip of its own otherwise: on PostgreSQL, more than
-    most of their work), on one day.
+    names) and how many wait, read in one query (versions.kept_for_owners), with the supervisor, the day (days
+    waiting), the filters and the page, and ``variant``: whatever else ``draw`` shows (the address's parameters).
     """
     if not actor.has_role(Role.SUPERVISOR):
         empty: paging.Page[QueueItem] = paging.Page([], 0, 1)
-        return QueueView(empty, draw(empty), *beside_the_queue(actor))
-    on = today()
-    parameters = as_supervisor(actor, on) | versions.page_parameters(number, paging.PER_PAGE)
-    state = _queue_state(_queue_query(q=q, kind=kind, worker_id=worker_id))
-    found = tally.read(*_beside_counts(actor, on), versions.state_read(_QUEUE_PAGE_STATE, state, parameters))
+        return empty, draw(empty)
+    parameters = as_supervisor(actor)
 
     def drawn() -> tuple[paging.Page[QueueItem], Drawn]:
         page = queue_page(actor, number, q=q, kind=kind, worker_id=worker_id)
         return page.numbers(), draw(page)
 
-    key = (actor.id, on, number, q, kind, worker_id, variant)
-    rows = versions.state_rows(found[_QUEUE_PAGE_STATE])
-    numbers, drawing = versions.kept_for_owners("review-queue", key, state, drawn, parameters, rows=rows)
+    state = _queue_state(_queue_query(q=q, kind=kind, worker_id=worker_id))
+    key = (actor.id, parameters[_ON], number, q, kind, worker_id, variant)
+    offset = versions.page_parameters(number, paging.PER_PAGE)
+    numbers, drawing = versions.kept_for_owners("review-queue", key, state, drawn, parameters | offset)
     if not (q or kind or worker_id):  # as queue_page does, for a page kept
         remembered.remember(_QUEUE_COUNT, actor.id, numbers.total)
-    return QueueView(numbers, drawing, *_beside(actor, found))
-
-
-_QUEUE_PAGE_STATE = "queue_page_state"  # its name among the counts beside the queue (tally)
+    return numbers, drawing
 
 
 @functools.lru_cache(maxsize=64)
@@ -1039,19 +1021,10 @@ def beside_the_queue(actor: User) -> tuple[list[Evidence], list[Any]]:
     """What the queue's page lists besides it: the supervisor's :func:`notes_to_confirm` and the appraisals she has
     to sign (cpd.appraisals_to_sign). Both counted in one query, and each list read only when it is not empty:
     most days neither is."""
-    return _beside(actor, tally.read(*_beside_counts(actor)))
-
-
-def _beside_counts(actor: User, on: date | None = None) -> list[tally.Counts]:
-    """The counts of what is listed beside the queue (``tally``), on the day ``on`` (today)."""
-    return [
-        ({"notes_to_confirm": supervisor_counts()["notes_to_confirm"]}, as_supervisor(actor, on)),
+    counts = tally.read(
+        ({"notes_to_confirm": supervisor_counts()["notes_to_confirm"]}, as_supervisor(actor)),
         ({"appraisals_to_sign": cpd.appraisals_to_sign_count()}, cpd.as_appraiser(actor)),
-    ]
-
-
-def _beside(actor: User, counts: Mapping[str, Any]) -> tuple[list[Evidence], list[Any]]:
-    """The lists beside the queue, each read only when its count (:func:`_beside_counts`) is not 0."""
+    )
     notes = notes_to_confirm(actor) if counts["notes_to_confirm"] else []
     return notes, cpd.appraisals_to_sign(actor) if counts["appraisals_to_sign"] else []
 
