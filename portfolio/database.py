@@ -289,7 +289,8 @@ def rows_as_json(statement: Select) -> Select:
     Each statement is a round trip, and on PostgreSQL a round trip costs a page more than most statements' own work
     (about half a millisecond of the server's time under load, against a tenth on SQLite): a page that needs several
     small sets of rows (the states its kept parts are kept under) and some counts reads them all at once. JSON keeps
-    numbers, text, true/false and NULL; a date comes back as its ISO text.
+    numbers, text and NULL; a boolean comes back as true/false on PostgreSQL and as 1/0 on SQLite (which stores it
+    so), equal in Python either way; a date comes back as its ISO text.
     """
     rows = statement.subquery()
     return select(_RowsAsJson(*rows.c))

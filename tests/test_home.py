@@ -622,6 +622,48 @@ def test_a_home_read_as_the_day_turns_reads_every_part_on_one_day(app, framework
     assert found["certificates_waiting"][0] == 1
 
 
+def test_a_home_works_out_every_part_on_the_day_it_read_them_on(app, frameworks, monkeypatch):
+    """What each part shows (days waiting, training due, what has lapsed) is worked out on the day its state was
+    read on, not on another reading of the clock: a home computed after midnight and kept under yesterday would
+    show tomorrow's answer all day. Played by a clock that leaps 400 days after the home's first reading: every
+    part must still answer as today."""
+    willa = make_user(Role.WORKER, Role.SUPERVISOR, Role.MANAGER, name="Willa", tier=tier("link-worker", "link-worker"))
+    walter = new_worker("Walter Worker")
+    assign(willa, walter)
+    # Sam checks certificates as a supervisor: only while she supervises, which ends before the leap.
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(sam, walter).ends_on = TODAY + timedelta(days=100)
+    db.session.commit()
+    sent_days_ago(submitted_item(walter, "Walking group"), 3)
+    sent_days_ago(submitted_item(willa, "Men's shed"), 2)
+    first_aid = course("First aid", 12)
+    for person in (willa, walter):  # in date today, expired in 400 days
+        certificate(person, first_aid, TODAY - timedelta(days=10), TODAY + timedelta(days=355))
+    verification(walter, willa, "REQ-DBS", TODAY - timedelta(days=10), TODAY + timedelta(days=200))
+    certificate(walter, course("Lone working", 36), TODAY - timedelta(days=5), checked=False)
+    db.session.commit()
+    real_now = clock.now
+
+    def home_of(person: User) -> dict:
+        readings = itertools.count()
+        monkeypatch.setattr(clock, "now", lambda: real_now() + timedelta(days=400 if next(readings) else 0))
+        return home.home_for(person, lambda parts: parts, lambda certificates: certificates)
+
+    found = home_of(willa)
+
+    worker_parts, supervisor, manager = found["worker_parts"], found["supervisor_home"], found["manager_home"]
+    assert [(item.evidence.title, item.days_waiting) for item in worker_parts.waiting] == [("Men's shed", 2)]
+    statuses = {row.item.title: row.status for row in worker_parts.training}
+    assert statuses == {"First aid": training.TrainingStatus.VALID, "Lone working": training.TrainingStatus.MISSING}
+    assert (supervisor.waiting, supervisor.oldest_days) == (1, 3)
+    assert supervisor.lapses.total == 0 and manager.lapses.total == 0
+    assert found["certificates_waiting"][0] == 1
+    sams = home_of(sam)
+    assert (sams["supervisor_home"].waiting, sams["supervisor_home"].oldest_days) == (1, 3)
+    assert sams["certificates_waiting"][0] == 1
+    assert [c.title for c in sams["certificates_waiting"][1].shown] == ["Lone working"]
+
+
 # --- fixed query counts -------------------------------------------------------------------
 
 
@@ -840,6 +882,32 @@ def test_the_worker_parts_of_her_home_are_kept_until_something_they_show_changes
     the_day_after = clock.now() + timedelta(days=1)
     monkeypatch.setattr(clock, "now", lambda: the_day_after)
     assert waiting() == ["Walking group: with Sam Smith, waiting 1 day"]
+
+
+@pytest.mark.parametrize(
+    ("role", "states"),
+    [(Role.SUPERVISOR, ["team_lapses_state", "certificates_state"]), (Role.MANAGER, ["service_lapses_state"])],
+)
+def test_a_supervisor_or_manager_home_seen_again_is_the_user_and_one_query(
+    client, auth, frameworks, count_queries, role, states
+):
+    """Once its kept parts are drawn, a home reads the signed-in person and then one query: the counts of her
+    roles with the states her team's (or the service's) lapses and the certificates she checks are kept under;
+    nothing else while nothing they show has changed."""
+    person = make_user(role, name="Pat Person")
+    walter = new_worker("Walter Worker")
+    if role is Role.SUPERVISOR:
+        assign(person, walter)
+    certificate(walter, course("First aid", 12), TODAY - timedelta(days=400), TODAY - timedelta(days=35))
+    auth.login_as(person)
+    assert "Walter Worker: First aid" in words(text_of(client.get("/")))  # drawn and kept
+
+    with count_queries(keep=True):
+        page = words(text_of(client.get("/")))
+
+    assert "Walter Worker: First aid" in page
+    assert len(count_queries.statements) == 2, count_queries.statements
+    assert all(state in count_queries.statements[1] for state in states), count_queries.statements[1]
 
 
 def test_a_worker_with_many_items_waiting_sees_the_oldest_ten_and_a_link_to_all(

@@ -6,7 +6,7 @@ its own transaction; the kept answers are looked up by token.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from markupsafe import Markup
@@ -389,23 +389,30 @@ def test_a_team_answer_is_kept_only_if_the_tokens_read_before_it_are_the_states_
 def test_a_state_read_beside_counts_finds_the_answer_kept_under_it_and_no_other(app, worker, count_queries):
     """A page reads its states in the query that reads its counts (state_read): the rows it gets there are the
     rows read_state reads, so what was kept under the state alone is found without another query, and a change the
-    state covers is not served the older answer."""
+    state covers is not served the older answer. A number, a boolean, a date and NULL alike."""
+    worker.digest_sent_on = None
     db.session.commit()
-    state = _team_state()
+    columns = (User.id, User.session_version, User.active, User.digest_sent_on)
+    state = versions.owners_state(select(*columns).where(User.is_worker.is_(True)))
     assert versions.kept_for_owners("workers-table", "v", state, lambda: "computed") == "computed"
     db.session.commit()
 
-    def with_counts() -> str:
+    def with_counts(computed: str) -> str:
         found = tally.read(({"people": select(func.count(User.id))}, {}), versions.state_read("team", state, {}))
         rows = versions.state_rows(found["team"])
-        return versions.kept_for_owners("workers-table", "v", state, lambda: "computed again", rows=rows)
+        return versions.kept_for_owners("workers-table", "v", state, lambda: computed, rows=rows)
 
     with count_queries(keep=True):
-        assert with_counts() == "computed"
+        assert with_counts("never") == "computed"
     assert len(count_queries.statements) == 1  # the counts and the state, and nothing more
     worker.session_version += 1  # covered by the state, writes no token
     db.session.commit()
-    assert with_counts() == "computed again"
+    assert with_counts("computed again") == "computed again"
+    assert with_counts("never") == "computed again"
+    worker.digest_sent_on = date(2026, 3, 10)  # a date where NULL was: a new state
+    db.session.commit()
+    assert with_counts("on the day") == "on the day"
+    assert versions.kept_for_owners("workers-table", "v", state, lambda: "never") == "on the day"  # read alone too
 
 
 def test_a_team_answer_over_nobody_is_the_callers_known_answer_and_never_kept(app, worker, count_queries):

@@ -1990,7 +1990,8 @@ def test_the_statements_built_once_answer_for_each_supervisor_and_each_day(app, 
             [("Ben Worker", 1, True)],
         )
 
-    monkeypatch.setattr(review, "today", lambda: TODAY + timedelta(days=1))  # tomorrow: Tom no longer supervises Ben
+    tomorrow = clock.now() + timedelta(days=1)  # the service's clock, which every area reads
+    monkeypatch.setattr(clock, "now", lambda: tomorrow)  # tomorrow: Tom no longer supervises Ben
     with app.app_context():
         assert seen_by(tom) == ("0", [], [], 0, 0, "0", [], [])
     with app.app_context():

@@ -46,8 +46,8 @@ def test_a_parameter_with_two_values_is_refused_and_one_value_given_twice_is_not
 
 def test_rows_read_as_one_value_beside_counts_come_back_as_the_rows_themselves(app, count_queries):
     """database.rows_as_json: a page's small sets of rows (the states its kept parts are kept under) read in the
-    query that reads its counts, one round trip in all. Numbers, text (quotes and all), true/false and NULL come back
-    as they were; a date as its ISO text; no rows as none."""
+    query that reads its counts, one round trip in all. Numbers, text (quotes and all), booleans (1/0 on SQLite,
+    equal to true/false) and NULL come back as they were; a date as its ISO text; no rows as none."""
     make_user(Role.WORKER, name='Wendy "Wren" Worker')
     make_user(Role.SUPERVISOR, name="Sam O'Neil")
     people = select(User.id, User.name, User.is_worker, User.digest_sent_on, User.session_version).order_by(User.id)
@@ -58,9 +58,9 @@ def test_rows_read_as_one_value_beside_counts_come_back_as_the_rows_themselves(a
             ({"nobody": rows_as_json(nobody)}, {}),
         )
     assert count_queries.count == 1 and found["wendys"] == 1
-    expected = [tuple(row) for row in db.session.execute(people)]
-    assert sorted(rows_from_json(found["people"])) == expected
-    assert [(name, bool(worker), day) for _id, name, worker, day, _version in expected] == [
+    read_back = sorted(rows_from_json(found["people"]))
+    assert read_back == [tuple(row) for row in db.session.execute(people)]
+    assert [(name, worker, day) for _id, name, worker, day, _version in read_back] == [
         ('Wendy "Wren" Worker', True, None),
         ("Sam O'Neil", False, None),
     ]

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import Date, event, literal, select
 
+from portfolio import clock
 from portfolio.errors import FieldError
 from portfolio.extensions import db
 from portfolio.models import AuditEntry, Evidence, EvidenceKind, Role, TrainingItem, User
@@ -68,7 +69,9 @@ def header_cells(fragment: str, table_class: str) -> list[str]:
 
 @pytest.fixture
 def fixed_today(monkeypatch):
-    monkeypatch.setattr(service, "today", lambda: FIXED)
+    """The service's clock at noon on FIXED: every area (a home reads its day once, for all its parts) agrees."""
+    noon = datetime(FIXED.year, FIXED.month, FIXED.day, 12).astimezone()
+    monkeypatch.setattr(clock, "now", lambda: noon)
     return FIXED
 
 

@@ -62,19 +62,20 @@ class WorkerHome:
         return [r for r in self.training if r.status in (TrainingStatus.EXPIRED, TrainingStatus.DUE)]
 
 
-def worker_home(worker: User) -> WorkerHome:
-    """The worker's next tier in one line, items waiting and returned, training to renew."""
+def worker_home(worker: User, on: date | None = None) -> WorkerHome:
+    """The worker's next tier in one line, items waiting and returned, training to renew, today or ``on``."""
+    on = on or today()
     counts = review.own_item_counts(worker)  # kept until the portfolio changes
     waiting_count = counts.get(EvidenceStatus.SUBMITTED, 0)
     returned_count = counts.get(EvidenceStatus.RETURNED, 0)
     next_tier = rules.next_tier_progress([worker])[worker.id]
     return WorkerHome(
         next_tier=next_tier,
-        promotion=progress.promotion_step(worker, next_tier),
+        promotion=progress.promotion_step(worker, next_tier, on),
         # Most homes have nothing waiting or returned: the counts say so without asking for the lists.
-        waiting=review.waiting_items_of(worker, HOME_LIST_LENGTH) if waiting_count else [],
+        waiting=review.waiting_items_of(worker, HOME_LIST_LENGTH, on) if waiting_count else [],
         returned=review.returned_items_of(worker, HOME_LIST_LENGTH) if returned_count else [],
-        training=training.worker_training(worker),
+        training=training.worker_training(worker, on),
         waiting_count=waiting_count,
         returned_count=returned_count,
     )
@@ -94,11 +95,12 @@ def worker_home_drawn(
     on the day ``on``.
     """
     state, parameters = _worker_home_read(worker, on)
+    on = parameters["on"]  # one day for the state, the key and the home kept under them
     return versions.kept_for_owners(
         "worker-home",
-        (worker.id, parameters["on"]),
+        (worker.id, on),
         state,
-        lambda: draw(worker_home(worker)),
+        lambda: draw(worker_home(worker, on)),
         parameters,
         rows=state_rows,
     )
@@ -159,35 +161,39 @@ class Lapses:
 
 
 def _lapses(
-    workers: Select, parameters: dict[str, object], *, soon: bool, state_rows: Sequence[tuple] | None = None
+    workers: Select,
+    parameters: dict[str, object],
+    on: date,
+    *,
+    soon: bool,
+    state_rows: Sequence[tuple] | None = None,
 ) -> Lapses:
     """Requirements lapsed (and, with ``soon``, lapsing soon) and training expired (and due) of the workers
     ``workers`` selects (their ids; a statement built once).
 
     Kept per process while the workers read the same (versions.kept_for_owners): their tokens (certificates, names,
     tiers, frameworks; the frameworks and the catalogue) and newest verifications, read in one query, the day and
-    who is asking (``parameters``). Worked out in SQL when not, three queries whatever the number of workers, and the
+    who is asking (``parameters``), on the day ``on``. Worked out in SQL when not, three queries whatever the number of workers, and the
     state read again (versions.kept_for_owners); only what has lapsed is read (the state of a requirement and of a course are progress.rules' and the compliance
     matrix's own). Ranking every certificate and verification of a service's workers is the costliest statement of
     a manager's home, and its answer changes a few times a day. ``state_rows``: that state as read already in this
     request (with the home's counts).
     """
-    now = today()
 
     def lapses() -> Lapses:
         found = [
             Lapse(r.worker_id, r.worker_name, r.statement, r.expires_on, r.lapsed)
-            for r in rules.lapsing_requirements(workers, parameters, now, until=now + SOON if soon else None)
+            for r in rules.lapsing_requirements(workers, parameters, on, until=on + SOON if soon else None)
         ]
         found += [
             Lapse(c.worker_id, c.worker_name, c.title, c.due_on, c.expired)
-            for c in training.lapsing_training(workers, parameters, soon=soon, on=now)
+            for c in training.lapsing_training(workers, parameters, soon=soon, on=on)
         ]
         # A whole order (the list is cut at HOME_LIST_LENGTH): the same ten on every view.
         found.sort(key=lambda lapse: (lapse.on or date.max, lapse.worker_name, lapse.worker_id, lapse.what))
         return Lapses(found[:HOME_LIST_LENGTH], len(found))
 
-    variant = (workers, tuple(sorted(parameters.items())), soon, now)
+    variant = (workers, tuple(sorted(parameters.items())), soon, on)
     return versions.kept_for_owners(
         "home-lapses",
         variant,
@@ -243,11 +249,10 @@ def supervisor_home(actor: User, counts: dict[str, Any] | None = None, on: date 
     ``counts``: what :func:`home_for` read for every role on the day ``on``, the state of the team's lapses with them
     (read here when not given).
     """
+    on = on or today()  # the queue, its days waiting and the team's lapses on one day
     if counts is None:
-        parameters = review.as_supervisor(actor)
-        on = parameters["on"]  # the team's lapses on the queue's day
-        counts = tally.read((review.supervisor_counts(), parameters), _team_lapses_read(actor, on))
-    waiting, oldest = review.queue_summary(actor, counts["waiting"], counts["oldest_sent"])
+        counts = tally.read((review.supervisor_counts(), review.as_supervisor(actor, on)), _team_lapses_read(actor, on))
+    waiting, oldest = review.queue_summary(actor, counts["waiting"], counts["oldest_sent"], on)
     return SupervisorHome(
         waiting=waiting,
         oldest_days=oldest,
@@ -257,6 +262,7 @@ def supervisor_home(actor: User, counts: dict[str, Any] | None = None, on: date 
         lapses=_lapses(
             _supervisees(),
             _team_lapses_parameters(actor, on),
+            on,
             soon=True,
             state_rows=versions.state_rows(counts[_TEAM_LAPSES]),
         ),
@@ -267,8 +273,8 @@ _TEAM_LAPSES = "team_lapses_state"  # the names of the lapses' states among a ho
 _SERVICE_LAPSES = "service_lapses_state"
 
 
-def _team_lapses_parameters(actor: User, on: date | None) -> dict[str, object]:
-    return {"actor_id": actor.id, "on": on or today()}
+def _team_lapses_parameters(actor: User, on: date) -> dict[str, object]:
+    return {"actor_id": actor.id, "on": on}
 
 
 def _team_lapses_read(actor: User, on: date) -> tally.Counts:
@@ -299,11 +305,11 @@ class ManagerHome:
         return len(self.promotions) - self.to_decide
 
 
-def manager_home(actor: User, counts: dict[str, Any] | None = None) -> ManagerHome:
+def manager_home(actor: User, counts: dict[str, Any] | None = None, on: date | None = None) -> ManagerHome:
     """Promotion decisions waiting, lapsed requirements and expired training, pending invitations.
 
-    ``counts``: what :func:`home_for` read for every role, the state of the service's lapses with them (read here
-    when not given).
+    ``counts``: what :func:`home_for` read for every role on the day ``on``, the state of the service's lapses with
+    them (read here when not given).
     """
     if counts is None:
         counts = tally.read(_manager_counts(actor), _service_lapses_read(actor))
@@ -312,6 +318,7 @@ def manager_home(actor: User, counts: dict[str, Any] | None = None) -> ManagerHo
         lapses=_lapses(
             _service_workers(),
             {"actor_id": actor.id},
+            on or today(),
             soon=False,
             state_rows=versions.state_rows(counts[_SERVICE_LAPSES]),
         ),
@@ -371,7 +378,7 @@ def home_for(
         if person.is_worker
         else None,
         "supervisor_home": supervisor_home(person, found, on) if supervisor else None,
-        "manager_home": manager_home(person, found) if manager else None,
+        "manager_home": manager_home(person, found, on) if manager else None,
         # One list for a supervisor, a manager, or someone who is both.
         "certificates_waiting": training.certificates_to_check_drawn(
             person, draw_certificates, versions.state_rows(found[_CERTIFICATES]), on

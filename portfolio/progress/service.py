@@ -351,9 +351,9 @@ def readiness_for(
     return Readiness(target, framework_tree.areas_of(missing), states)
 
 
-def promotion_step(worker: User, next_tier: rules.TierProgress) -> str | None:
+def promotion_step(worker: User, next_tier: rules.TierProgress, on: date | None = None) -> str | None:
     """Where a worker who has met every competence of a higher tier stands with promotion: "asked" (a request
-    is open), "ready" or "requirements" (some still to verify or renew); None before then.
+    is open), "ready" or "requirements" (some still to verify or renew, today or ``on``); None before then.
 
     The progress pages' readiness (every competence met, every requirement in date) without the worker's whole
     tree, for a page that asks on every visit (the home): ``next_tier`` (rules.next_tier_progress) already counts
@@ -365,7 +365,7 @@ def promotion_step(worker: User, next_tier: rules.TierProgress) -> str | None:
     if db.session.scalar(_open_request_statement(), {"worker_id": worker.id}) is not None:
         return "asked"
     requirements = structures([tier.framework_id])[tier.framework_id].requirements
-    unmet = sum(not state.in_date for state in rules.requirement_states(worker, requirements, today()))
+    unmet = sum(not state.in_date for state in rules.requirement_states(worker, requirements, on or today()))
     return "ready" if rules.is_ready(tier, 0, unmet) else "requirements"
 
 

@@ -520,11 +520,13 @@ def _count_queue(actor: User, *, up_to: int | None = None) -> int:
     return db.session.scalar(_queue_count_statement(up_to is not None), parameters) or 0
 
 
-def queue_summary(actor: User, count: int | None, oldest_sent: datetime | None) -> tuple[int, int | None]:
-    """How many submissions wait for the actor, and for how many days the oldest has waited, from the count and
-    the oldest time sent that :func:`supervisor_counts` reads."""
+def queue_summary(
+    actor: User, count: int | None, oldest_sent: datetime | None, on: date | None = None
+) -> tuple[int, int | None]:
+    """How many submissions wait for the actor, and for how many days the oldest has waited by today (or ``on``),
+    from the count and the oldest time sent that :func:`supervisor_counts` reads."""
     remembered.remember(_QUEUE_COUNT, actor.id, count or 0)  # the navigation's, without counting again
-    return count or 0, (today() - day_of(oldest_sent)).days if oldest_sent is not None else None
+    return count or 0, ((on or today()) - day_of(oldest_sent)).days if oldest_sent is not None else None
 
 
 @functools.cache
@@ -549,12 +551,13 @@ class WaitingItem:
     days_waiting: int
 
 
-def waiting_items_of(worker: User, limit: int) -> list[WaitingItem]:
-    """The worker's own items waiting for a decision, oldest first (the first ``limit``), with who reviews them.
+def waiting_items_of(worker: User, limit: int, on: date | None = None) -> list[WaitingItem]:
+    """The worker's own items waiting for a decision, oldest first (the first ``limit``), with who reviews them
+    today (or ``on``) and for how many days they have waited.
 
     Two queries whatever the number of items.
     """
-    now = today()
+    now = on or today()
     rows = db.session.execute(_waiting_items_statement(), {"owner_id": worker.id, "up_to": limit}).all()
     if not rows:
         return []

@@ -513,21 +513,21 @@ def _row(item: Course, found: Certificates | None, on: date) -> TrainingRow:
     return TrainingRow(item, status, due, found.checked, found.unchecked, found.sent_back)
 
 
-def worker_training(worker: User) -> list[TrainingRow]:
-    """The courses the worker's tier needs, most urgent first (expired, due, missing, valid)."""
-    return training_of([worker])[worker.id]
+def worker_training(worker: User, on: date | None = None) -> list[TrainingRow]:
+    """The courses the worker's tier needs, most urgent first (expired, due, missing, valid), today or ``on``."""
+    return training_of([worker], on)[worker.id]
 
 
-def training_of(workers: list[User]) -> dict[int, list[TrainingRow]]:
-    """For each worker, the courses their tier needs, most urgent first (one query, whatever the number, and the
-    catalogue's when the process has not kept it)."""
+def training_of(workers: list[User], on: date | None = None) -> dict[int, list[TrainingRow]]:
+    """For each worker, the courses their tier needs, most urgent first, today or ``on`` (one query, whatever the
+    number, and the catalogue's when the process has not kept it)."""
     keys = {w.framework.key for w in workers if w.framework is not None}
     result: dict[int, list[TrainingRow]] = {w.id: [] for w in workers}
     if not keys:
         return result
     items = [c for c in current_courses() if c.framework_key in keys]  # in the catalogue's order
     newest = _newest_certificates([w.id for w in workers])
-    on = today()
+    on = on or today()
     for worker in workers:
         if worker.framework is None:
             continue
@@ -975,12 +975,12 @@ class CertificatesToCheck:
         return bool(self.shown)
 
 
-def certificates_to_check(actor: User) -> CertificatesToCheck:
-    """The certificates waiting for the actor's check: the oldest few with their files, and how many in all (one
-    query; the statement kept, as every supervisor's and manager's home asks)."""
+def certificates_to_check(actor: User, on: date | None = None) -> CertificatesToCheck:
+    """The certificates waiting for the actor's check today (or ``on``): the oldest few with their files, and how
+    many in all (one query; the statement kept, as every supervisor's and manager's home asks)."""
     if not can_check(actor):
         return CertificatesToCheck([], 0)
-    manager, parameters = _checker_parameters(actor)
+    manager, parameters = _checker_parameters(actor, on)
     rows = db.session.execute(_certificates_to_check_statement(manager), parameters).unique().all()
     return CertificatesToCheck([evidence for evidence, _total in rows], rows[0][1] if rows else 0)
 
@@ -1001,18 +1001,19 @@ def certificates_to_check_drawn(
     state as read already in this request (:func:`certificates_to_check_state`, read with a home's counts) on the
     day ``on``.
     """
+    on = on or today()  # one day for the state, the key and the list kept under them
     found_state = certificates_to_check_state(actor, on)
     if found_state is None:
         return None
     state, parameters = found_state
 
     def drawn() -> tuple[int, Drawn]:
-        found = certificates_to_check(actor)
+        found = certificates_to_check(actor, on)
         return found.total, draw(found)
 
     # The state says whether she checks as a manager (one statement each); the day for a manager too: nothing drawn
     # may go stale overnight.
-    key = (actor.id, state, on or today())
+    key = (actor.id, state, on)
     # None waiting (most days, for most checkers): the list is known without reading it.
     nothing = lambda: (0, draw(CertificatesToCheck([], 0)))  # noqa: E731
     return versions.kept_for_owners(
