@@ -18,6 +18,7 @@ from portfolio.models import (
     Evidence,
     NoteOutcome,
     PromotionDecision,
+    Requirement,
     Role,
     Submission,
     User,
@@ -383,6 +384,41 @@ def test_a_manager_home_says_when_every_requirement_was_verified_once(client, au
     verify_all(walter, maya, skip=("REQ-DBS",))
     page = text_of(client.get("/"))
     assert '<a href="/progress/team?only=unverified">1 worker has a requirement nobody has verified yet</a>' in page
+
+
+def test_who_was_never_verified_is_kept_until_a_verification_a_worker_or_a_requirement_changes(
+    client, auth, frameworks, count_queries
+):
+    """The count of workers with a requirement nobody has verified is kept under the state of the service's
+    lapses (read with the home's counts): seen again it costs no query, and each change it depends on is on the
+    very next view."""
+    maya = make_user(Role.MANAGER, name="Maya Manager")
+    wendy, walter = new_worker("Wendy Worker"), new_worker("Walter Worker")
+    verify_all(wendy, maya)
+    verify_all(walter, maya, skip=("REQ-DBS",))
+    auth.login_as(maya)
+    never_verified = re.compile(r"(\d+) workers? ha(?:s|ve) a requirement nobody has verified yet|(Every worker)")
+
+    def count_shown() -> int:
+        found = never_verified.search(words(text_of(client.get("/"))))
+        return 0 if found.group(2) else int(found.group(1))
+
+    assert count_shown() == 1
+    with count_queries(keep=True):
+        assert count_shown() == 1
+    # The signed-in manager, then her counts with the state: never counted among them.
+    assert len(count_queries.statements) == 2 and "never_verified" not in count_queries.statements[1]
+    verification(walter, maya, "REQ-DBS", TODAY - timedelta(days=1), None)
+    assert count_shown() == 0
+    nina = new_worker("Nina New")
+    assert count_shown() == 1
+    verify_all(nina, maya)
+    assert count_shown() == 0
+    db.session.add(
+        Requirement(framework_id=wendy.framework_id, ref="REQ-NEW", position=99, statement="Hold a new licence")
+    )
+    db.session.commit()
+    assert count_shown() == 3
 
 
 # Each history: a worker's verifications of REQ-DBS as (days from today it was verified, days from today it
