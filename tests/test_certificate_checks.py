@@ -14,12 +14,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 from werkzeug.datastructures import FileStorage
 
 from portfolio.duties import OwnDecision
 from portfolio.evidence import service as evidence_service
 from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceKind, EvidenceLink, EvidenceStatus, Role, User
+from portfolio.models import CERTIFICATES_WAITING, Evidence, EvidenceKind, EvidenceLink, EvidenceStatus, Role, User
 from portfolio.progress.service import add_months
 from portfolio.review.service import Conflict
 from portfolio.training import service as training
@@ -1391,3 +1392,14 @@ def test_a_certificate_linked_to_nothing_is_saved_not_sent_for_review_from_its_f
     db.session.add(EvidenceLink(evidence_id=cert.id, competence_id=competence("PS-LW-01").id))
     db.session.commit()
     assert "Save and send for review" in text_of(client.get(f"/portfolio/{cert.id}/edit"))
+
+
+@pytest.mark.parametrize("manager", [True, False], ids=["manager", "supervisor"])
+def test_the_lists_of_certificates_waiting_say_the_condition_of_their_index_in_its_own_words(app, manager):
+    """PostgreSQL reads the index of certificates waiting (models.CERTIFICATES_WAITING) only for a query whose
+    conditions imply the index's in their own words, kind included, and in a prepared statement's plan too (where
+    a parameter would stand for any kind): each term is written out in what the homes read, none left a parameter."""
+    terms = [f"evidence.{term.strip()}" for term in CERTIFICATES_WAITING.split(" AND ")]
+    for statement in (training._certificates_state(manager), training._certificates_to_check_statement(manager)):
+        sql = " ".join(str(statement.compile(dialect=postgresql.dialect())).split())
+        assert [term for term in terms if term not in sql] == [], sql

@@ -363,18 +363,20 @@ def test_items_sent_without_their_time_take_their_latest_submissions_or_their_ow
             assert times_sent(connection)[7] is None
 
 
+def evidence_indexes() -> dict[str, list[str]]:
+    """The indexes of the evidence table by name, each with its columns."""
+    with db.engine.connect() as connection:
+        return {i["name"]: i["column_names"] for i in inspect(connection).get_indexes("evidence")}
+
+
 def test_the_certificates_to_check_index_comes_and_goes_with_its_revision(tmp_path):
     """0029_certificates_to_check: the index the homes count unchecked certificates from, by kind and check first."""
 
-    def indexes() -> dict[str, list[str]]:
-        with db.engine.connect() as connection:
-            return {i["name"]: i["column_names"] for i in inspect(connection).get_indexes("evidence")}
-
     with migrated_app_on_the_suites_database(tmp_path, "fresh.db"):
         upgrade(revision="0028_evidence_sent_has_time")
-        assert "ix_evidence_certificates_to_check" not in indexes()
+        assert "ix_evidence_certificates_to_check" not in evidence_indexes()
         upgrade(revision="0029_certificates_to_check")
-        assert indexes()["ix_evidence_certificates_to_check"] == [
+        assert evidence_indexes()["ix_evidence_certificates_to_check"] == [
             "kind",
             "checked_at",
             "created_at",
@@ -383,16 +385,12 @@ def test_the_certificates_to_check_index_comes_and_goes_with_its_revision(tmp_pa
             "owner_id",
         ]
         downgrade(revision="0028_evidence_sent_has_time")
-        assert "ix_evidence_certificates_to_check" not in indexes()
+        assert "ix_evidence_certificates_to_check" not in evidence_indexes()
 
 
 def test_sending_back_comes_with_its_columns_and_the_list_index_moves_to_its_new_name_and_back(tmp_path):
     """0032 adds who sent a certificate back, when and why (never with a check); 0033 builds the list's index with
     the new column under a new name before dropping the old one, and the downgrades undo both."""
-
-    def indexes() -> dict[str, list[str]]:
-        with db.engine.connect() as connection:
-            return {i["name"]: i["column_names"] for i in inspect(connection).get_indexes("evidence")}
 
     def columns() -> set[str]:
         with db.engine.connect() as connection:
@@ -404,19 +402,42 @@ def test_sending_back_comes_with_its_columns_and_the_list_index_moves_to_its_new
         upgrade(revision="0031_promotion_withdrawn")
         assert not sent & columns()
         upgrade(revision="0032_certificate_sent_back")
-        assert sent <= columns() and indexes()["ix_evidence_certificates_to_check"] == old
+        assert sent <= columns() and evidence_indexes()["ix_evidence_certificates_to_check"] == old
         with db.engine.connect() as connection:
             assert "ck_evidence_checked_or_sent_back" in {
                 c["name"] for c in inspect(connection).get_check_constraints("evidence")
             }
         upgrade(revision="0033_certificates_to_decide")
-        assert "ix_evidence_certificates_to_check" not in indexes()
-        assert indexes()["ix_evidence_certificates_to_decide"] == [*old[:2], "sent_back_at", *old[2:]]
+        assert "ix_evidence_certificates_to_check" not in evidence_indexes()
+        assert evidence_indexes()["ix_evidence_certificates_to_decide"] == [*old[:2], "sent_back_at", *old[2:]]
         downgrade(revision="0032_certificate_sent_back")
-        assert indexes()["ix_evidence_certificates_to_check"] == old
-        assert "ix_evidence_certificates_to_decide" not in indexes()
+        assert evidence_indexes()["ix_evidence_certificates_to_check"] == old
+        assert "ix_evidence_certificates_to_decide" not in evidence_indexes()
         downgrade(revision="0031_promotion_withdrawn")
         assert not sent & columns()
+
+
+def test_the_index_of_certificates_waiting_comes_and_goes_with_its_revision_and_holds_only_those(tmp_path):
+    """0036 adds an index of the certificates waiting for a check alone, by owner (the homes read it on
+    PostgreSQL); its condition leaves out every other item, a certificate checked or sent back included."""
+
+    with migrated_app_on_the_suites_database(tmp_path, "fresh.db"):
+        upgrade(revision="0035_earlier_send_back_kept")
+        assert "ix_evidence_certificates_waiting" not in evidence_indexes()
+        upgrade(revision="0036_certificates_waiting")
+        assert evidence_indexes()["ix_evidence_certificates_waiting"] == ["owner_id", "created_at"]
+        with db.engine.connect() as connection:
+            [condition] = [
+                i.get("dialect_options", {}).get(f"{connection.dialect.name}_where")
+                for i in inspect(connection).get_indexes("evidence")
+                if i["name"] == "ix_evidence_certificates_waiting"
+            ]
+        # As the database reports it back (PostgreSQL words it its own way).
+        words = " ".join(str(condition).lower().replace("(", " ").replace(")", " ").split())
+        terms = ("checked_at is null", "sent_back_at is null", "training_item_id is not null", "is_private is false")
+        assert all(term in words for term in terms) and "'certificate'" in words, words
+        downgrade(revision="0035_earlier_send_back_kept")
+        assert "ix_evidence_certificates_waiting" not in evidence_indexes()
 
 
 def test_the_run_database_has_the_models_check_constraints(app):

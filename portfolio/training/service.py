@@ -35,6 +35,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -151,8 +152,11 @@ def is_sent_back(certificate: Evidence) -> bool:
 
 def is_catalogue_certificate_sql() -> ColumnElement[bool]:
     """On Evidence: a certificate matched to a catalogue course, the only kind anyone checks (Evidence.certificate_state
-    is the same test on one item)."""
-    return and_(Evidence.kind == EvidenceKind.CERTIFICATE, Evidence.training_item_id.is_not(None))
+    is the same test on one item). The kind written out, not a parameter: the index of certificates waiting for a
+    check holds only these (models.Evidence), and a database uses it only for a query that says so itself."""
+    return and_(
+        Evidence.kind == literal_column(f"'{EvidenceKind.CERTIFICATE.value}'"), Evidence.training_item_id.is_not(None)
+    )
 
 
 def is_checked_sql() -> ColumnElement[bool]:
