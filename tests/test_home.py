@@ -419,6 +419,12 @@ def test_who_was_never_verified_is_kept_until_a_verification_a_worker_or_a_requi
     )
     db.session.commit()
     assert count_shown() == 3
+    walter.active = False  # a leaver is no longer counted
+    db.session.commit()
+    assert count_shown() == 2
+    nina.is_worker = False  # nor someone who is no longer a worker
+    db.session.commit()
+    assert count_shown() == 1
 
 
 # Each history: a worker's verifications of REQ-DBS as (days from today it was verified, days from today it
@@ -666,10 +672,17 @@ def test_a_home_works_out_every_part_on_the_day_it_read_them_on(app, frameworks,
     willa = make_user(Role.WORKER, Role.SUPERVISOR, Role.MANAGER, name="Willa", tier=tier("link-worker", "link-worker"))
     walter = new_worker("Walter Worker")
     assign(willa, walter)
-    # Sam checks certificates as a supervisor: only while she supervises, which ends before the leap.
+    # Sam checks certificates and recommends as a supervisor, and reviews Walter's items, only while she supervises,
+    # which ends before the leap.
     sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
-    assign(sam, walter).ends_on = TODAY + timedelta(days=100)
-    db.session.commit()
+    pia = new_worker("Pia Promoted")
+    for worker in (walter, pia):
+        assign(sam, worker).ends_on = TODAY + timedelta(days=100)
+        db.session.commit()
+    promotion_request(pia)
+    # Walter has met his next tier: ready today, his DBS check lapsed after the leap.
+    meet(walter, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=willa)
+    verify_all(walter, willa, skip=("REQ-DBS",))
     sent_days_ago(submitted_item(walter, "Walking group"), 3)
     sent_days_ago(submitted_item(willa, "Men's shed"), 2)
     first_aid = course("First aid", 12)
@@ -698,6 +711,10 @@ def test_a_home_works_out_every_part_on_the_day_it_read_them_on(app, frameworks,
     assert (sams["supervisor_home"].waiting, sams["supervisor_home"].oldest_days) == (1, 3)
     assert sams["certificates_waiting"][0] == 1
     assert [c.title for c in sams["certificates_waiting"][1].shown] == ["Lone working"]
+    assert [r.worker.name for r in sams["supervisor_home"].to_recommend] == ["Pia Promoted"]
+    walters = home_of(walter)["worker_parts"]
+    assert walters.promotion == "ready"
+    assert [[r.name for r in item.reviewers] for item in walters.waiting] == [["Sam Supervisor", "Willa"]]
 
 
 # --- fixed query counts -------------------------------------------------------------------

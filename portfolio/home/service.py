@@ -173,12 +173,12 @@ def _lapses(
     ``workers`` selects (their ids; a statement built once).
 
     Kept per process while the workers read the same (versions.kept_for_owners): their tokens (certificates, names,
-    tiers, frameworks; the frameworks and the catalogue) and newest verifications, read in one query, the day and
-    who is asking (``parameters``), on the day ``on``. Worked out in SQL when not, three queries whatever the number of workers, and the
-    state read again (versions.kept_for_owners); only what has lapsed is read (the state of a requirement and of a course are progress.rules' and the compliance
-    matrix's own). Ranking every certificate and verification of a service's workers is the costliest statement of
-    a manager's home, and its answer changes a few times a day. ``state_rows``: that state as read already in this
-    request (with the home's counts).
+    tiers, frameworks; the frameworks and the catalogue) and newest verifications, read in one query, the day ``on``
+    and who is asking (``parameters``). Worked out in SQL when not, three queries whatever the number of workers, and
+    the state read again (versions.kept_for_owners); only what has lapsed is read (the state of a requirement and of
+    a course are progress.rules' and the compliance matrix's own). Ranking every certificate and verification of a
+    service's workers is the costliest statement of a manager's home, and its answer changes a few times a day.
+    ``state_rows``: that state as read already in this request (with the home's counts).
     """
 
     def lapses() -> Lapses:
@@ -259,7 +259,7 @@ def supervisor_home(actor: User, counts: dict[str, Any] | None = None, on: date 
         oldest_days=oldest,
         notes_to_confirm=counts["notes_to_confirm"] or 0,
         # Most homes have none waiting: the count says so without asking for the list.
-        to_recommend=review.requests_to_recommend(actor) if counts["to_recommend"] else [],
+        to_recommend=review.requests_to_recommend(actor, on) if counts["to_recommend"] else [],
         lapses=_lapses(
             _supervisees(),
             _team_lapses_parameters(actor, on),
@@ -328,7 +328,7 @@ def _never_verified(actor: User, state_rows: Sequence[tuple]) -> int:
 
     Kept under the state of the service's lapses (``state_rows``, read with the home's counts), which covers all it
     depends on: which workers, their frameworks (their tokens), the frameworks' requirements (the frameworks' token)
-    and each one's newest verification (verifications are only ever added). Counted on every view, it was a third of
+    and each one's newest verification (verifications are only ever added). Counted on every view, it was a quarter of
     the manager's home's query on PostgreSQL (an anti-join of every worker's requirements with their verifications).
     """
     parameters = {"actor_id": actor.id}

@@ -1231,10 +1231,10 @@ def _to_recommend_statement() -> Select:
     )
 
 
-def requests_to_recommend(actor: User) -> list[PromotionRequest]:
-    """The open promotion requests of the actor's supervisees that wait for the actor's recommendation,
-    oldest first (one query, whatever the size of the service)."""
-    return list(db.session.scalars(_requests_to_recommend_statement(), as_supervisor(actor)))
+def requests_to_recommend(actor: User, on: date | None = None) -> list[PromotionRequest]:
+    """The open promotion requests of the actor's supervisees (today, or ``on``: the day a home counted them on)
+    that wait for the actor's recommendation, oldest first (one query, whatever the size of the service)."""
+    return list(db.session.scalars(_requests_to_recommend_statement(), as_supervisor(actor, on)))
 
 
 def _requests_to_recommend_where(supervisor, on) -> list[ColumnElement[bool]]:

@@ -1077,7 +1077,7 @@ def _certificates_to_check_statement(manager: bool) -> Select:
     waiting = _waiting_for(manager)
     # How many wait in all, as a column of the oldest few: one query, not two. Not a window count, which
     # would be worked out over every waiting row joined with its owner; this one the database counts once,
-    # from its index of certificates by whether they are checked.
+    # from an index alone (the certificates waiting on PostgreSQL, the certificates by their check on SQLite).
     total = select(func.count(Evidence.id)).where(waiting).correlate(None).scalar_subquery()
     # Their files joined too (a certificate has one or two): one round trip for the whole list. Only the columns
     # the list shows (and the version the check is bound to): not a reflection's text, nor the owner's password.
