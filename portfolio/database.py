@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import logging
@@ -11,11 +12,12 @@ from time import monotonic
 from typing import Any, TypeVar
 
 from flask import Flask, abort, g, has_request_context
-from sqlalchemy import CompoundSelect, Engine, Row, Select, event, func, select
+from sqlalchemy import CompoundSelect, Engine, Row, Select, event, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import String
 
@@ -263,6 +265,22 @@ def read_rows(statement: Select, parameters: Mapping[str, Any] | None = None) ->
     if session.autoflush and (session.new or session.dirty or session.deleted):
         session.flush()
     return session.connection().execute(statement, parameters).all()
+
+
+def written_out(value: enum.StrEnum) -> ColumnElement[Any]:
+    """One of our enums' values written into a statement's text, not sent as a parameter.
+
+    For a value a statement always compares with the same constant (the kind of item it is about). PostgreSQL plans
+    a statement it runs often once for every value of its parameters (a generic plan): it cannot know that such a
+    parameter always picks out the same few rows, nor use a partial index whose condition names the value, so it
+    may plan again on every run (a custom plan, planning costing many times the work) or read far more than needed.
+    Written out, the value is part of the plan. Only for constants of the code (an enum's values hold no quote),
+    never for what a person typed.
+    """
+    text = value.value
+    if "'" in text or "\\" in text:
+        raise ValueError(f"{text!r} cannot be written out as a constant")
+    return literal_column(f"'{text}'")
 
 
 class _RowsAsJson(FunctionElement[str]):

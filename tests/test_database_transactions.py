@@ -7,6 +7,7 @@ the request never made end with ROLLBACK, as before: nothing half-written is eve
 
 from __future__ import annotations
 
+import enum
 from types import SimpleNamespace
 
 import pytest
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portfolio import database
 from portfolio.extensions import db
-from portfolio.models import Role, User
+from portfolio.models import Evidence, EvidenceKind, Role, User
 from portfolio.notifications import service as notifications
 from tests import factories
 from tests.factories import make_user
@@ -227,3 +228,30 @@ def test_rows_read_on_the_sessions_connection_see_what_the_session_holds_unflush
     assert database.read_rows(people) == [(3,)]
     db.session.rollback()
     assert database.read_rows(people) == [(1,)]
+
+
+def test_a_constant_written_out_is_part_of_the_statements_text_and_selects_as_a_parameter_would(app, frameworks):
+    """``written_out`` puts an enum's value into the SQL itself (a prepared statement's plan then knows it), and the
+    statement picks out the same rows on this database as the value sent as a parameter."""
+    worker = factories.make_worker()
+    supervisor = factories.make_supervisor_of(worker)
+    factories.supervision_note(worker, supervisor)
+    factories.submitted_item(worker)
+    db.session.commit()
+    written = select(func.count(Evidence.id)).where(
+        Evidence.kind == database.written_out(EvidenceKind.SUPERVISION_NOTE)
+    )
+    sent = select(func.count(Evidence.id)).where(Evidence.kind == EvidenceKind.SUPERVISION_NOTE)
+    assert db.session.scalar(written) == db.session.scalar(sent) == 1
+    sql = str(written.compile(dialect=postgresql.dialect()))
+    assert "evidence.kind = 'supervision-note'" in sql and "%(" not in sql
+
+
+def test_only_a_value_that_cannot_end_its_quotes_is_written_out():
+    class Odd(enum.StrEnum):
+        QUOTE = "it's"
+        BACKSLASH = "a\\b"
+
+    for value in Odd:
+        with pytest.raises(ValueError, match="cannot be written out"):
+            database.written_out(value)

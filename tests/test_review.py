@@ -52,6 +52,7 @@ from tests.factories import (
     promotion_request,
     sent_at,
     sent_days_ago,
+    supervision_note,
     tier,
 )
 from tests.pages import (
@@ -322,6 +323,22 @@ def test_the_whole_queue_is_counted_once_and_a_filter_leaves_the_navigation_coun
     filtered = text_of(client.get("/review/?q=another"))
     assert [r[0] for r in queue_rows(filtered)] == ["Another item Other evidence"]
     assert "Reviews (2)" in nav_texts(filtered)  # the navigation still counts the whole queue
+
+
+def test_the_notes_to_confirm_beside_the_queue_are_counted_with_their_kind_written_out(
+    client, auth, frameworks, count_queries
+):
+    """The statement that counts them says the kind itself: as a parameter, PostgreSQL planned it again on every
+    view (a custom plan, its planning several times its work), as it does when a generic plan cannot see a
+    partial index or a value's few rows. The count and the list are right."""
+    s = scene("A reflection")
+    supervision_note(s.worker, s.supervisor, title="Supervision in May")
+    auth.login_as(s.supervisor)
+    with count_queries(keep=True):
+        page = client.get("/review/")
+    assert "Supervision notes to confirm (1)" in text_of(page) and "Supervision in May" in text_of(page)
+    beside = [q for q in count_queries.statements if "AS notes_to_confirm" in q]
+    assert len(beside) == 1 and "evidence.kind = 'supervision-note'" in beside[0], count_queries.statements
 
 
 def test_a_page_of_the_queue_is_kept_rendered_until_something_it_shows_changes(

@@ -27,7 +27,7 @@ from .. import duties, paging, remembered, tally, templating
 from ..audit import ledger
 from ..clock import day_of, today
 from ..cpd import service as cpd
-from ..database import begin_write, lock_first, lock_or_404
+from ..database import begin_write, lock_first, lock_or_404, written_out
 from ..errors import FieldError, FieldErrors
 from ..evidence import anonymity, kinds
 from ..extensions import db
@@ -226,7 +226,8 @@ def _notes_to_confirm_where() -> list[ColumnElement[bool]]:
     supervisor, on = _supervisor_parameters()
     confirmed = exists().where(NoteReview.evidence_id == Evidence.id, NoteReview.outcome == NoteOutcome.CONFIRMED)
     return [
-        Evidence.kind == EvidenceKind.SUPERVISION_NOTE,
+        # Written out: as a parameter, PostgreSQL planned the count of them again on every view of the queue.
+        Evidence.kind == written_out(EvidenceKind.SUPERVISION_NOTE),
         Evidence.supervisor_id == supervisor,
         supervision.supervisee(Evidence.owner_id, supervisor, on),
         ~confirmed,

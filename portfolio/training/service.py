@@ -35,7 +35,6 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    literal_column,
     null,
     or_,
     select,
@@ -46,7 +45,7 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from .. import duties, idempotency, paging
 from ..audit import ledger
 from ..clock import today
-from ..database import TURNS, begin_write, lock_or_404, take_turns
+from ..database import TURNS, begin_write, lock_or_404, take_turns, written_out
 from ..errors import FieldError
 from ..extensions import db
 from ..frameworks.structure import FrozenFramework
@@ -154,9 +153,7 @@ def is_catalogue_certificate_sql() -> ColumnElement[bool]:
     """On Evidence: a certificate matched to a catalogue course, the only kind anyone checks (Evidence.certificate_state
     is the same test on one item). The kind written out, not a parameter: the index of certificates waiting for a
     check holds only these (models.Evidence), and a database uses it only for a query that says so itself."""
-    return and_(
-        Evidence.kind == literal_column(f"'{EvidenceKind.CERTIFICATE.value}'"), Evidence.training_item_id.is_not(None)
-    )
+    return and_(Evidence.kind == written_out(EvidenceKind.CERTIFICATE), Evidence.training_item_id.is_not(None))
 
 
 def is_checked_sql() -> ColumnElement[bool]:
