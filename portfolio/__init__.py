@@ -10,6 +10,7 @@ from flask import Flask
 from jinja2 import ChainableUndefined, ChoiceLoader, FileSystemBytecodeCache, FileSystemLoader, PackageLoader
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import templating
 from .config import build_config
 from .extensions import csrf, db, htmx, login_manager, migrate
 
@@ -25,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     app.config.from_mapping(build_config(app.instance_path, config))
+    app.jinja_environment = templating.Environment  # before anything below makes app.jinja_env
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if app.config["PROXY_COUNT"]:
         # Trust exactly that many proxies' X-Forwarded-* headers, no more.
@@ -83,7 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     install_security_headers(app)
     tasks.init_app(app)
 
-    from . import errors, navigation, paging, params, rendering, templating
+    from . import errors, navigation, paging, params, rendering
     from .account.routes import bp as account_bp
     from .auth import sessions
     from .auth.routes import bp as auth_bp

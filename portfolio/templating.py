@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+from collections import ChainMap
+from collections.abc import MutableMapping
 from datetime import date, datetime
+from typing import Any
 
 from flask import Flask
+from flask.templating import Environment as FlaskEnvironment
 from markupsafe import Markup
 
 from .clock import on_the_clock
+
+
+class _TemplateGlobals(ChainMap):
+    """A template's globals over the environment's, as Jinja keeps them, with their names as a plain set.
+
+    Each ``{% import %}`` and ``{% from ... import %}`` asks which of the importing page's globals the imported
+    template lacks (Jinja's Template._get_default_module): a set less ChainMap.keys(), which looks each of our 30
+    names up in both maps in Python, some 20 µs an import and half a dozen imports a page. The union of the
+    maps' keys is built in C, and is as current as the view it replaces.
+    """
+
+    def keys(self):
+        return set().union(*self.maps)
+
+
+class Environment(FlaskEnvironment):
+    """Flask's Jinja environment, with globals whose names are cheap to compare (:class:`_TemplateGlobals`)."""
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return _TemplateGlobals({} if d is None else d, self.globals)
 
 
 def long_date(value: date | datetime | None) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from jinja2 import DictLoader
+
 from portfolio.progress import typesetting
-from portfolio.templating import date_and_time, long_date
+from portfolio.templating import Environment, date_and_time, long_date
 
 
 def test_a_moment_is_shown_on_the_day_of_the_services_clock(in_london):
@@ -32,3 +34,22 @@ def test_the_panel_pdf_says_the_same_day_as_the_pages(in_tokyo):
     assert long_date(evening) == "1 June 2026"
     assert typesetting.long_date(evening) == "1\u00a0June\u00a02026"
     assert typesetting.on(evening) == "on\u00a01\u00a0June\u00a02026"
+
+
+def test_an_imported_macro_sees_the_globals_of_the_environment_and_of_the_page_that_imports_it(app):
+    """The app's environment keeps each template's globals with their names as a set (templating.Environment): an
+    import still hands the imported template the importing page's own globals, and the environment's."""
+    assert isinstance(app.jinja_env, Environment)
+    env = Environment(
+        app,
+        loader=DictLoader(
+            {
+                "macros.html": "{% macro greet() %}{{ greeting }}, {{ name }}{% endmacro %}",
+                "page.html": "{% from 'macros.html' import greet %}{{ greet() }}",
+            }
+        ),
+    )
+    env.globals["greeting"] = "Hello"
+    assert env.get_template("page.html").render() == "Hello, "
+    assert env.get_template("page.html", globals={"name": "Wendy"}).render() == "Hello, Wendy"
+    assert env.get_template("macros.html").globals.keys() == {"greeting"} | set(env.globals)
