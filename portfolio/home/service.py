@@ -253,7 +253,7 @@ def supervisor_home(actor: User, counts: dict[str, Any] | None = None, on: date 
     on = on or today()  # the queue, its days waiting and the team's lapses on one day
     if counts is None:
         counts = tally.read((review.supervisor_counts(), review.as_supervisor(actor, on)), _team_lapses_read(actor, on))
-    waiting, oldest = review.queue_summary(actor, counts["waiting"], counts["oldest_sent"], on)
+    waiting, oldest = review.queue_summary(actor, counts["queue"], on)
     return SupervisorHome(
         waiting=waiting,
         oldest_days=oldest,

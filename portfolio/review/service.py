@@ -27,7 +27,7 @@ from .. import duties, paging, remembered, tally, templating
 from ..audit import ledger
 from ..clock import day_of, today
 from ..cpd import service as cpd
-from ..database import begin_write, lock_first, lock_or_404, written_out
+from ..database import begin_write, lock_first, lock_or_404, rows_as_json, rows_from_json, written_out
 from ..errors import FieldError, FieldErrors
 from ..evidence import anonymity, kinds
 from ..extensions import db
@@ -521,24 +521,27 @@ def _count_queue(actor: User, *, up_to: int | None = None) -> int:
     return db.session.scalar(_queue_count_statement(up_to is not None), parameters) or 0
 
 
-def queue_summary(
-    actor: User, count: int | None, oldest_sent: datetime | None, on: date | None = None
-) -> tuple[int, int | None]:
+def queue_summary(actor: User, queue: str | None, on: date | None = None) -> tuple[int, int | None]:
     """How many submissions wait for the actor, and for how many days the oldest has waited by today (or ``on``),
-    from the count and the oldest time sent that :func:`supervisor_counts` reads."""
-    remembered.remember(_QUEUE_COUNT, actor.id, count or 0)  # the navigation's, without counting again
-    return count or 0, ((on or today()) - day_of(oldest_sent)).days if oldest_sent is not None else None
+    from what :func:`supervisor_counts` reads of the queue (its ``"queue"``)."""
+    [(count, oldest_sent)] = rows_from_json(queue) or [(0, None)]
+    remembered.remember(_QUEUE_COUNT, actor.id, count)  # the navigation's, without counting again
+    # The time sent comes back as JSON's text: ISO 8601, with its offset on PostgreSQL, without (UTC) on SQLite.
+    oldest = day_of(datetime.fromisoformat(oldest_sent)) if oldest_sent is not None else None
+    return count, ((on or today()) - oldest).days if oldest is not None else None
 
 
 @functools.cache
 def supervisor_counts() -> dict[str, Select]:
     """What a supervisor's home counts, each a one-value statement on :func:`as_supervisor`'s parameters, to be
-    read together (``tally.read``): the queue's size and its oldest time sent, the notes to confirm, the
-    promotion requests waiting for a recommendation."""
+    read together (``tally.read``): the queue's size and its oldest time sent (for :func:`queue_summary`), the
+    notes to confirm, the promotion requests waiting for a recommendation."""
     supervisor, on = _supervisor_parameters()
+    waiting = _waiting_for_statement(False).subquery()
     return {
-        "waiting": _queue_count_statement(False),  # counted as the queue and its navigation badge count it
-        "oldest_sent": select(func.min(_waiting_for_statement(False).subquery().c.submitted_at)),
+        # Counted as the queue and its navigation badge count it; its size and oldest time in one reading of it
+        # (as two values, the database read the queue twice: 0.47 of a home's 1.2 ms on PostgreSQL).
+        "queue": rows_as_json(select(func.count(), func.min(waiting.c.submitted_at))),
         "notes_to_confirm": _notes_to_confirm_count_statement(),
         "to_recommend": select(func.count(PromotionRequest.id)).where(*_requests_to_recommend_where(supervisor, on)),
     }
