@@ -1874,6 +1874,52 @@ def test_the_progress_and_missing_pages_run_a_fixed_number_of_queries(client, au
     assert 5 < progress_few < 40 and 5 < missing_few < 40, (progress_few, missing_few)
 
 
+def test_a_progress_page_seen_again_reads_her_open_request_only_when_she_has_one(client, auth, people, count_queries):
+    """Seen again, My progress reads the signed-in worker, then in one query its kept lower half's state and whether
+    she has a request open: two queries; the request (and its recommendations) are read only when there is one."""
+    worker, supervisor, manager, *_ = people
+    auth.login_as(worker)
+    client.get("/progress/")
+    with count_queries(keep=True):
+        page = text_of(client.get("/progress/"))
+    assert "Your request to become" not in page
+    assert len(count_queries.statements) == 2, count_queries.statements
+    assert not any("FROM promotion_requests" in s and "json" not in s for s in count_queries.statements)
+
+    make_ready(worker, supervisor, manager)
+    service.request_promotion(db.session.get(User, worker.id))
+    db.session.commit()
+    client.get("/progress/")  # her state changed (a request asked for): the lower half is drawn again
+    with count_queries(keep=True):
+        page = text_of(client.get("/progress/"))
+    assert "asked to become <strong>Link Worker Coach</strong>" in page
+    after_the_state = count_queries.statements[2:]
+    assert len(after_the_state) == 2, count_queries.statements
+    assert "FROM promotion_requests" in after_the_state[0] and "FROM promotion_recommendations" in after_the_state[1]
+
+
+def test_the_top_of_a_progress_page_drawn_afresh_is_read_after_its_lower_half(app, people):
+    """Whether she has a request open is read with the lower half's state, before a lower half drawn afresh: then her
+    request is read again after drawing, so that the top is never older than what was drawn (no request form on a
+    page whose request is open). Played by a request asked for while the lower half is drawn."""
+    worker, supervisor, manager, *_ = people
+    make_ready(worker, supervisor, manager)
+    db.session.commit()
+    asked: list[PromotionRequest] = []
+
+    def asked_while_drawn(standing) -> str:
+        asked.append(service.request_promotion(db.session.get(User, worker.id)))
+        return "drawn"
+
+    drawn, promotion = service.standing_and_promotion(worker, "asked while drawn", asked_while_drawn)
+    assert drawn == "drawn" and promotion.open_request is not None and promotion.open_request.id == asked[0].id
+    assert not promotion.higher_tier_to_ask
+
+    drawn, promotion = service.standing_and_promotion(worker, "kept", lambda standing: "drawn")
+    drawn, promotion = service.standing_and_promotion(worker, "kept", lambda standing: "drawn again")
+    assert drawn == "drawn" and promotion.open_request is not None  # kept, with the request read after its state
+
+
 def test_the_workers_page_for_a_manager_runs_a_fixed_number_of_queries(
     client, auth, people, count_queries, open_request
 ):

@@ -47,8 +47,7 @@ def _progress_page(worker, *, supervises: bool, status: int = 200, request_form=
     )
     # First: drawing it reads her progress afresh (versions), and what the upper half reads (the request, its
     # recommendations, the form bound to them) comes after, never older than what was drawn.
-    kept_standing, readiness = service.standing_drawn(worker, (own, can_decide), draw_standing)
-    progress = service.promotion_of(worker, readiness)
+    kept_standing, progress = service.standing_and_promotion(worker, (own, can_decide), draw_standing)
     # A new tier takes effect today unless the manager says otherwise (it cannot be before the request).
     decision_form = forms.get("decision_form") or PromotionDecisionForm(
         formdata=None, data={"effective_on": service.today()}

@@ -12,7 +12,7 @@ from flask import abort, current_app
 from sqlalchemy import Date, Integer, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from .. import duties, idempotency, paging
+from .. import duties, idempotency, paging, tally
 from ..audit import ledger
 from ..clock import day_of, done_on_problem, today
 from ..database import begin_write, lock_or_404
@@ -139,14 +139,37 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
     )
 
 
-def promotion_of(worker: User, readiness: Readiness) -> Promotion:
-    """Her promotion as the top of a progress page shows it: ``readiness`` as :func:`standing_drawn` kept it with the
-    page's lower half (worked out from the same state), and her open request read now (one query)."""
+def standing_and_promotion(
+    worker: User, variant: Hashable, draw: Callable[[Standing], Drawn]
+) -> tuple[Drawn, Promotion]:
+    """The two halves of a progress page: where she stands, drawn by ``draw`` and kept (:func:`standing_drawn`), and
+    her promotion as the top shows it (the readiness kept with the lower half, worked out from the same state, and
+    her open request).
+
+    The lower half's state and whether she has an open request are read in one query; the request itself only when
+    there is one (most of the time there is none), or when the lower half was drawn afresh, after that query: then
+    it is read again after drawing, so that the top is never older than what was drawn.
+    """
     if worker.framework_id is None:
         abort(404)
+    parameters: dict[str, object] = {"worker_id": worker.id}
+    found = tally.read(
+        versions.state_read(_STANDING, _standing_state(), parameters),
+        ({"open_request_id": _open_request_id_statement()}, parameters),
+    )
+    drawn_now = False
+
+    def drawing(standing: Standing) -> Drawn:
+        nonlocal drawn_now
+        drawn_now = True
+        return draw(standing)
+
+    kept, readiness = standing_drawn(worker, variant, drawing, rows=versions.state_rows(found[_STANDING]))
+    open_request = None
+    if drawn_now or found["open_request_id"] is not None:
+        open_request = db.session.scalar(_open_request_statement(), parameters)
     framework = db.session.get_one(Framework, worker.framework_id)
-    open_request = db.session.scalar(_open_request_statement(), {"worker_id": worker.id})
-    return Promotion(worker, framework, readiness, open_request)
+    return kept, Promotion(worker, framework, readiness, open_request)
 
 
 @dataclass
@@ -159,12 +182,14 @@ class Standing:
     history: list[TierChange]
 
 
-def standing_drawn(worker: User, variant: Hashable, draw: Callable[[Standing], Drawn]) -> tuple[Drawn, Readiness]:
+def standing_drawn(
+    worker: User, variant: Hashable, draw: Callable[[Standing], Drawn], *, rows: Sequence[tuple] | None = None
+) -> tuple[Drawn, Readiness]:
     """Where the worker stands and how she came there (:class:`Standing`: each tier's competences met, her
     requirements, her earlier requests and tier history, and whatever ``draw`` adds from her portfolio, such as her
     training) drawn by ``draw``, kept while it reads the same; with her readiness for her next tier, which the same
     state decides (her competences met, her tier, her requirements verified, the day), kept with it for the top of
-    the page (:func:`promotion_of`).
+    the page (:func:`standing_and_promotion`).
 
     The lower half of a progress page, the same on every view of it while nothing changes: kept under her token and
     the frameworks' (her items and decisions, framework, tier and name; the frameworks and the training catalogue),
@@ -172,7 +197,7 @@ def standing_drawn(worker: User, variant: Hashable, draw: Callable[[Standing], D
     recommended or decided (their names, under their own tokens), read in one query
     (versions.kept_for_owners), with ``variant``: what else ``draw`` shows (who is looking: her own page, a
     manager's). Drawn from her progress read again, after that state (her row included: her tier decides her
-    courses).
+    courses). ``rows``: that state as read already, with something else in the same query (versions.state_read).
     """
 
     def drawn() -> tuple[Drawn, Readiness]:
@@ -181,7 +206,9 @@ def standing_drawn(worker: User, variant: Hashable, draw: Callable[[Standing], D
         return draw(Standing(progress, earlier_requests(worker), tier_history(worker))), _to_keep(progress.readiness)
 
     key = (worker.id, today(), variant)
-    return versions.kept_for_owners("progress-standing", key, _standing_state(), drawn, {"worker_id": worker.id})
+    return versions.kept_for_owners(
+        "progress-standing", key, _standing_state(), drawn, {"worker_id": worker.id}, rows=rows
+    )
 
 
 def _to_keep(readiness: Readiness) -> Readiness:
@@ -242,11 +269,20 @@ def tier_history(worker: User) -> list[TierChange]:
 @functools.cache
 def _open_request_statement() -> Select:
     """The worker's open promotion request (a worker has one at most), with the tier it asks for."""
-    return (
-        select(PromotionRequest)
-        .where(PromotionRequest.worker_id == bindparam("worker_id", type_=Integer()), PromotionRequest.open_where())
-        .options(db.joinedload(PromotionRequest.target_tier))
-    )
+    return select(PromotionRequest).where(*_open_request_where()).options(db.joinedload(PromotionRequest.target_tier))
+
+
+@functools.cache
+def _open_request_id_statement() -> Select:
+    """The id of the worker's open promotion request, if she has one (a one-value statement for ``tally``)."""
+    return select(PromotionRequest.id).where(*_open_request_where())
+
+
+def _open_request_where() -> tuple[ColumnElement[bool], ...]:
+    return PromotionRequest.worker_id == bindparam("worker_id", type_=Integer()), PromotionRequest.open_where()
+
+
+_STANDING = "standing_state"  # the name of the lower half's state among what a progress page reads at once (tally)
 
 
 @functools.cache
