@@ -11,7 +11,7 @@ import zipfile
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from werkzeug.datastructures import FileStorage
 
 from portfolio import clock
@@ -1889,13 +1889,31 @@ def test_a_progress_page_seen_again_reads_her_open_request_only_when_she_has_one
     make_ready(worker, supervisor, manager)
     service.request_promotion(db.session.get(User, worker.id))
     db.session.commit()
-    client.get("/progress/")  # her state changed (a request asked for): the lower half is drawn again
+    client.get("/progress/")  # her state changed (made ready): the lower half is drawn again
     with count_queries(keep=True):
         page = text_of(client.get("/progress/"))
     assert "asked to become <strong>Link Worker Coach</strong>" in page
     after_the_state = count_queries.statements[2:]
     assert len(after_the_state) == 2, count_queries.statements
     assert "FROM promotion_requests" in after_the_state[0] and "FROM promotion_recommendations" in after_the_state[1]
+
+
+def test_two_open_requests_written_past_the_rules_leave_her_progress_page_working(client, auth, people, open_request):
+    """She has one request open at most (request_promotion locks her row), but nothing in the database says so: a
+    second one written some other way must not break her page (a column read with the state holds one value)."""
+    worker, *_ = people
+    db.session.execute(
+        insert(PromotionRequest).from_select(
+            [c.name for c in PromotionRequest.__table__.columns if c.name != "id"],
+            select(*[c for c in PromotionRequest.__table__.columns if c.name != "id"]).where(
+                PromotionRequest.id == open_request.id
+            ),
+        )
+    )
+    db.session.commit()
+    auth.login_as(worker)
+    response = client.get("/progress/")
+    assert response.status_code == 200 and "asked to become <strong>Link Worker Coach</strong>" in text_of(response)
 
 
 def test_the_top_of_a_progress_page_drawn_afresh_is_read_after_its_lower_half(app, people):

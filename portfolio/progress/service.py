@@ -274,8 +274,9 @@ def _open_request_statement() -> Select:
 
 @functools.cache
 def _open_request_id_statement() -> Select:
-    """The id of the worker's open promotion request, if she has one (a one-value statement for ``tally``)."""
-    return select(PromotionRequest.id).where(*_open_request_where())
+    """The id of the worker's open promotion request, if she has one (a one-value statement for ``tally``). The
+    newest: she has one at most, but a column holds one value whatever the rows (as on the homes)."""
+    return select(func.max(PromotionRequest.id)).where(*_open_request_where())
 
 
 def _open_request_where() -> tuple[ColumnElement[bool], ...]:
