@@ -314,6 +314,36 @@ def test_the_missing_page_when_ready(client, auth, people):
     assert "Nothing: you are ready for Link Worker Coach." in page and "Request your promotion" in page
 
 
+def test_the_missing_page_of_a_worker_who_asked_already_leads_to_her_request_not_to_a_new_one(
+    client, auth, people, count_queries
+):
+    """Ready and asked already: the page says when she asked, not "Request your promotion" (which would only be
+    refused). Not ready, it lists what is missing and never reads her request: one query less than it did."""
+    worker, supervisor, manager, *_ = people
+    auth.login_as(worker)
+    client.get("/progress/missing")
+    with count_queries(keep=True):
+        page = words(text_of(client.get("/progress/missing")))
+    assert "are not met yet" in page
+    assert not any("FROM promotion_requests" in s for s in count_queries.statements), count_queries.statements
+
+    make_ready(worker, supervisor, manager)
+    service.request_promotion(db.session.get(User, worker.id))
+    db.session.commit()
+    for answer in (
+        client.get("/progress/missing"),
+        client.get("/progress/missing", headers={"HX-Request": "true", "HX-Boosted": "true"}),
+    ):
+        assert answer.status_code == 200
+        page = words(text_of(answer))
+        assert (
+            f"Nothing: you are ready for Link Worker Coach, and you asked to become Link Worker Coach on {long_date(TODAY)}."
+            in page
+        )
+        assert "See your request" in page and "Request your promotion" not in page
+        assert 'href="/progress/#promotion"' in answer.text
+
+
 # --- Requesting promotion -------------------------------------------------------------
 
 

@@ -98,13 +98,24 @@ class Promotion:
 
 
 @dataclass
-class WorkerProgress(Promotion):
-    """Everything the progress pages show: her promotion, and each tier's competences and her requirements."""
+class WorkerProgress:
+    """Everything the progress pages show: how ready she is, each tier's competences and her requirements, and her
+    open promotion request (read when first asked for)."""
 
+    worker: User
+    framework: Framework
+    readiness: Readiness
     blocks: list[TierBlock]
     next_tier: FrozenTier | None
     requirements: list[RequirementState]
     tree: tree.FrameworkTree
+
+    @functools.cached_property
+    def open_request(self) -> PromotionRequest | None:
+        """Her open promotion request, with the tier it asks for; read when first asked for, since most readers never
+        ask (the lower half of a progress page, which :func:`standing_and_promotion` tops with its own reading, and
+        the page of what is missing unless she is ready)."""
+        return db.session.scalar(_open_request_statement(), {"worker_id": self.worker.id})
 
 
 def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress:
@@ -124,14 +135,12 @@ def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress
             if item.ref in rows:
                 rows[item.ref].items.append(item)
     states = rules.requirement_states(worker, framework_tree.requirements, today())
-    open_request = db.session.scalar(_open_request_statement(), {"worker_id": worker.id})
     target = rules.next_tier(worker, framework_tree.tiers)
     readiness = readiness_for(target, framework_tree, states)
     return WorkerProgress(
         worker=worker,
         framework=framework,
         readiness=readiness,
-        open_request=open_request,
         blocks=framework_tree.parts,
         next_tier=target,
         requirements=states,
