@@ -945,6 +945,7 @@ class Notification(Model):
 
     __table_args__ = (
         Index("ix_notifications_user_read", "user_id", "read_at"),
+        Index("ix_notifications_user_newest", "user_id", "created_at", "id"),  # their list, a page at a time
         UniqueConstraint("user_id", "group_key"),
     )
 

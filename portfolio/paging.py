@@ -1,7 +1,7 @@
 """Long lists a page at a time: the page asked for, one COUNT plus LIMIT/OFFSET, and the links to other pages.
 
 Every paged list (the review queue, the workers list, the compliance matrix,
-People, My portfolio) uses this module and the ``paging`` macros in
+People, My portfolio, supervision, notifications) uses this module and the ``paging`` macros in
 ``templates/_paging.html``, so a page of any list stays small whatever the
 data size, and its links work with JavaScript off and swap only the list with htmx.
 

@@ -48,6 +48,12 @@ def text_of(response) -> str:
 _ESCAPED_TAG = re.compile(r"&lt;/?(?:a|p|span|strong|em|br|div|ul|ol|li|h[1-6]|form|input|button)\b[^&]{0,80}")
 
 
+def duplicate_ids(page: str) -> list[str]:
+    """The ids that more than one element of ``page`` carries (a form's field rendered once per row did that)."""
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    return sorted({i for i in ids if ids.count(i) > 1})
+
+
 def escaped_markup(page: str) -> list[str]:
     """Markup printed as text in ``page``'s raw HTML (a template joined a string to escaped markup, say)."""
     return _ESCAPED_TAG.findall(page)

@@ -57,6 +57,7 @@ from tests.pages import (
     assert_error_shown,
     checkboxes,
     date_fields,
+    duplicate_ids,
     error_next_to,
     error_summary,
     escaped_markup,
@@ -1144,6 +1145,26 @@ def test_link_unlink_and_note_through_the_links_page(client, auth, worker):
     assert response.status_code == 303
     assert "Link removed" in text_of(client.get(response.headers["Location"]))
     assert reload(evidence).links == []
+
+
+def test_each_linked_competence_has_its_own_remove_form_and_no_id_twice(client, auth, worker):
+    """Each linked competence's "Remove" form carries the token under the same name; written out once per row, not
+    as the form's field, which gave every row the same id."""
+    evidence = make_item(worker)
+    path = f"/portfolio/{evidence.id}/links"
+    for ref in ("PS-LW-01", "PS-LW-02", "PS-LW-09"):
+        service.link_competence(worker, evidence, competence(ref).id)
+    db.session.commit()
+    page = text_of(client.get(path))
+    assert duplicate_ids(page) == []
+    removes = re.findall(
+        r'<form method="post" action="(/portfolio/\d+/links/\d+/delete)"[^>]*>\s*<input type="hidden" name="csrf_token" value="([^"]+)">',
+        page,
+    )
+    assert len(removes) == 3
+    action, token = removes[1]
+    assert client.post(action, data={"csrf_token": token}).status_code == 303
+    assert sorted(link.competence.ref for link in reload(evidence).links) == ["PS-LW-01", "PS-LW-09"]
 
 
 def test_a_refused_note_is_shown_under_its_competence_with_what_was_typed(client, auth, worker):

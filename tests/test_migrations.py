@@ -503,3 +503,19 @@ def test_going_down_to_0021_and_up_again_keeps_every_row(tmp_path):
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_the_index_of_a_persons_newest_notices_comes_and_goes_with_its_revision(tmp_path):
+    """0037 adds an index of each person's notices by when they came, for their paged list."""
+
+    def notification_indexes() -> dict[str, list[str]]:
+        with db.engine.connect() as connection:
+            return {i["name"]: i["column_names"] for i in inspect(connection).get_indexes("notifications")}
+
+    with migrated_app_on_the_suites_database(tmp_path, "fresh.db"):
+        upgrade(revision="0036_certificates_waiting")
+        assert "ix_notifications_user_newest" not in notification_indexes()
+        upgrade(revision="0037_notifications_newest")
+        assert notification_indexes()["ix_notifications_user_newest"] == ["user_id", "created_at", "id"]
+        downgrade(revision="0036_certificates_waiting")
+        assert "ix_notifications_user_newest" not in notification_indexes()

@@ -35,7 +35,7 @@ from portfolio.review.service import CompetenceOutcome
 from portfolio.supervision import service as supervision
 from tests.conftest import body_of, csrf_token, free_port, queue_at, run_consumer
 from tests.factories import TODAY, assign, competence, emailed_at_once, make_user
-from tests.pages import assert_error_shown, swapped_parts, text_of, words
+from tests.pages import assert_error_shown, duplicate_ids, status_of, swapped_parts, text_of, words
 from tests.racing import ROUNDS, no_server_errors, overlapped, race, signed_in
 
 TITLE = "Allotment walking group"
@@ -564,7 +564,7 @@ def test_a_read_line_comes_back_unread_and_on_top_when_another_item_arrives(app,
 
     submit_items(worker, 1)
     assert notifications.unread_count(supervisor) == 1
-    newest = notifications.for_user(supervisor)[0]
+    newest = notifications.notices_page(supervisor, 1).items[0]
     assert (newest.message, newest.read_at) == ("Wendy Worker sent 3 items", None)
 
 
@@ -652,6 +652,51 @@ def test_a_boosted_request_gets_the_whole_list_page(client, auth, worker):
     page = text_of(client.get("/notifications/", headers={"HX-Request": "true", "HX-Boosted": "true"}))
     assert "<h1>Notifications</h1>" in page and "<html" in page
     assert listed(page)[0].startswith("New Boosted notice")
+
+
+def test_the_list_is_paged_newest_first_and_an_old_page_still_opens_its_notices(client, auth, worker):
+    """Every notice can be reached, a page at a time (paging.PER_PAGE): the first page the newest, the last the
+    oldest; a page past the end shows the last, text shows the first. Each row's form carries the token under the
+    same name, and no two elements share an id."""
+    for number in range(30):
+        add_notice(worker, f"Notice {number}", url=f"/portfolio/?n={number}", minutes_ago=number)
+    auth.login_as(worker)
+
+    first = text_of(client.get("/notifications/"))
+    assert [line.split(" ")[2] for line in listed(first)] == [f"{n}" for n in range(25)]
+    assert status_of(first, "notifications-count") == "30 notifications, showing 1 to 25 (page 1 of 2)"
+    assert 'href="/notifications/?page=2"' in first
+    assert duplicate_ids(first) == []
+    assert first.count('<input type="hidden" name="csrf_token" value="') == 25 + 1  # each row's form, "Mark all"
+
+    last = text_of(client.get("/notifications/?page=2"))
+    assert [line.split(" ")[2] for line in listed(last)] == [f"{n}" for n in range(25, 30)]
+    assert status_of(last, "notifications-count") == "30 notifications, showing 26 to 30 (page 2 of 2)"
+    assert listed(text_of(client.get("/notifications/?page=99"))) == listed(last)
+    assert listed(text_of(client.get("/notifications/?page=two"))) == listed(first)
+
+    oldest = notices(worker)[0]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', last).group(1)
+    response = client.post(f"/notifications/{oldest.id}", data={"csrf_token": token})
+    assert response.status_code == 303 and response.headers["Location"] == "/portfolio/?n=0"
+    assert notices(worker)[0].read_at is not None
+
+
+def test_a_page_link_answers_htmx_with_the_list_and_its_count_and_boosted_with_the_whole_page(client, auth, worker):
+    for number in range(27):
+        add_notice(worker, f"Notice {number}", minutes_ago=number)
+    auth.login_as(worker)
+    answer = client.get("/notifications/?page=2", headers={"HX-Request": "true"}).get_data(as_text=True)
+    body, oob = swapped_parts(answer, "notifications-list")
+    assert [line.split(" ")[2] for line in listed(body)] == ["25", "26"]
+    assert len(oob) == 1 and 'id="notifications-count"' in oob[0]
+    assert status_of(answer, "notifications-count") == "27 notifications, showing 26 to 27 (page 2 of 2)"
+    assert 'hx-get="/notifications/"' in body  # back to the first page, swapping the list again
+
+    boosted = text_of(client.get("/notifications/?page=2", headers={"HX-Request": "true", "HX-Boosted": "true"}))
+    assert "<h1>Notifications</h1>" in boosted and "<html" in boosted
+    assert [line.split(" ")[2] for line in listed(boosted)] == ["25", "26"]
+    assert "Mark all as read" in boosted
 
 
 # --- the daily digest --------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from tests.factories import PASSWORD_HASH, PDF, TODAY, certificate, course, make
 from tests.pages import (
     count,
     date_fields,
+    duplicate_ids,
     error_next_to,
     error_summary,
     form_key,
@@ -591,6 +592,24 @@ def test_restoring_a_retired_course_makes_its_certificates_count_again(
     # A second click (or another manager first) changes nothing more.
     assert post_with_token(client, auth, f"/training/items/{lone.id}/restore", {}).status_code == 303
     assert [a for a, _ in audit_trail()] == ["training.retired", "training.restored"]
+
+
+def test_each_retired_course_has_its_own_restore_form_and_no_id_twice(client, auth, manager):
+    """The token is written out in each retired course's form, not as the form's field (one id on every row)."""
+    lone, manual = course("Lone working", 12), course("Manual handling", 36)
+    service.retire_item(manager, lone)
+    service.retire_item(manager, manual)
+    auth.login_as(manager)
+    page = text_of(client.get("/training/link-worker/"))
+    assert duplicate_ids(page) == []
+    restore = re.search(
+        rf'action="/training/items/{manual.id}/restore"[^>]*>\s*<input type="hidden" name="csrf_token" value="([^"]+)">',
+        page,
+    )
+    assert restore, "no restore form for Manual handling"
+    response = client.post(f"/training/items/{manual.id}/restore", data={"csrf_token": restore.group(1)})
+    assert response.status_code == 303
+    assert reload(TrainingItem, manual.id).retired_at is None and reload(TrainingItem, lone.id).retired_at is not None
 
 
 @pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])

@@ -589,7 +589,6 @@ def _links_page(
         note_form=note_form or LinkNoteForm(formdata=None),
         note_link_id=note_link_id,
         refusal=refusal,
-        confirm_form=ConfirmForm(),
         suggestions=suggest.suggest(
             current_user,
             f"{evidence.search_text} {service.course_title(evidence.training_item_id)}",

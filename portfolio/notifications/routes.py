@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, url_for
 from flask_login import current_user, login_required
 
+from .. import paging
 from ..evidence.forms import ConfirmForm
 from ..rendering import render
 from . import service
@@ -15,8 +16,14 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 @bp.get("/")
 @login_required
 def index():
-    """My newest notifications."""
-    return render("notifications/index.html", notices=service.for_user(current_user), form=ConfirmForm())
+    """My notifications, newest first, a page at a time (the list swaps in place with htmx)."""
+    return render(
+        "notifications/index.html",
+        "notices_list",
+        oob=("notices_status",),
+        page=service.notices_page(current_user, paging.requested_page()),
+        form=ConfirmForm(),
+    )
 
 
 @bp.post("/<id:notification_id>")

@@ -17,6 +17,7 @@ and emails say even less (no titles), since mailboxes are less private.
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 from collections.abc import Callable
@@ -26,9 +27,9 @@ from email.message import EmailMessage
 
 from flask import Flask, abort, current_app, has_request_context, url_for
 from huey.exceptions import CancelExecution
-from sqlalchemy import ScalarSelect, event, func, literal, select, update
+from sqlalchemy import Integer, ScalarSelect, Select, bindparam, event, func, literal, select, update
 
-from .. import remembered, tasks
+from .. import paging, remembered, tasks
 from ..clock import on_the_clock, today
 from ..database import (
     awaits_commit,
@@ -235,15 +236,19 @@ def _forget_unread_count() -> None:
     remembered.forget(_UNREAD)
 
 
-def for_user(user: User, limit: int = 50) -> list[Notification]:
-    """The user's newest notices."""
-    return list(
-        db.session.scalars(
-            select(Notification)
-            .where(Notification.user_id == user.id)
-            .order_by(Notification.created_at.desc(), Notification.id.desc())
-            .limit(limit)
-        )
+def notices_page(user: User, number: int) -> paging.Page[Notification]:
+    """One page of the user's notices, newest first (a page past the end is the last)."""
+    return paging.paginate(_notices_statement(), number, parameters={"user_id": user.id})
+
+
+@functools.cache
+def _notices_statement() -> Select:
+    """A person's notices, newest first: read a page at a time from their index (ix_notifications_user_newest).
+    Built once per process."""
+    return (
+        select(Notification)
+        .where(Notification.user_id == bindparam("user_id", type_=Integer()))
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
     )
 
 

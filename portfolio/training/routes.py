@@ -120,7 +120,6 @@ def _catalogue_page(framework, form: TrainingItemForm, refusal: Refusal | None =
         items=service.catalogue(framework.key),
         retired=service.retired_courses(framework.key),
         form=form,
-        confirm_form=ConfirmForm(formdata=None),
         refusal=refusal,
     )
 

@@ -56,6 +56,8 @@ PAGES = [
     Page("Manager home", "manager", lambda c: "/"),
     Page("Compliance matrix", "manager", lambda c: f"/training/{c.framework_key}/compliance"),
     Page("Framework page", "worker", lambda c: f"/frameworks/{c.framework_id}"),
+    # Beyond the list: the page the header links to, a row and a form per notice (1,000 for the worker).
+    Page("Notifications", "worker", lambda c: "/notifications/"),
 ]
 
 # The htmx filter answers that exist: the same address asked by htmx (a fragment) and by a browser (the page).

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from portfolio.extensions import db
-from portfolio.models import Role
+from portfolio.models import Notification, Role, utcnow
 from tests.browser.conftest import assert_accessible, settled, sign_in
 from tests.factories import LONG_NAME, PASSWORD, TODAY, assign, make_user, many_users, tier, waiting_items
 
@@ -135,3 +136,35 @@ def test_a_manager_filters_the_supervision_list_in_place_and_assigns_from_its_ow
     page.wait_for_url("**/supervision/")
     expect(page.locator("main")).to_contain_text(f"Sam Supervisor now supervises {workers[29].name}")
     expect(status).to_have_text("30 assignments, showing 1 to 25 (page 1 of 2)")
+
+
+def test_a_worker_pages_through_her_notifications_in_place_and_opens_an_old_one(page, live_server, frameworks):
+    """Every notice can be reached: the next page swaps the list in place, and a notice on it opens as on the first."""
+    worker = make_user(
+        Role.WORKER, email="wren@example.org", name="Wren Worker", tier=tier("link-worker", "link-worker")
+    )
+    now = utcnow()
+    db.session.add_all(
+        Notification(user_id=worker.id, message=f"Notice {n}", url="/portfolio/", created_at=now - timedelta(minutes=n))
+        for n in range(30)
+    )
+    db.session.commit()
+    sign_in(page, "wren@example.org", PASSWORD)
+    page.goto("/notifications/")
+    status = page.locator("#notifications-count")
+    expect(status).to_have_text("30 notifications, showing 1 to 25 (page 1 of 2)")
+    assert_accessible(page)
+    page.evaluate("window.notReloaded = true")
+
+    page.get_by_role("link", name="Next page").click()
+    expect(status).to_have_text("30 notifications, showing 26 to 30 (page 2 of 2)")
+    page.wait_for_url("**/notifications/?page=2")
+    expect(page.locator("li.notification")).to_have_count(5)
+    assert page.evaluate("window.notReloaded") is True
+    assert_accessible(page)
+
+    page.get_by_role("button", name="Notice 29").click()
+    page.wait_for_url("**/portfolio/")
+    oldest = db.session.scalar(select(Notification).where(Notification.message == "Notice 29"))
+    db.session.refresh(oldest)
+    assert oldest.read_at is not None
