@@ -336,12 +336,28 @@ def test_the_missing_page_of_a_worker_who_asked_already_leads_to_her_request_not
     ):
         assert answer.status_code == 200
         page = words(text_of(answer))
-        assert (
-            f"Nothing: you are ready for Link Worker Coach, and you asked to become Link Worker Coach on {long_date(TODAY)}."
-            in page
-        )
+        assert f"Nothing: you are ready for Link Worker Coach, and you asked for it on {long_date(TODAY)}." in page
         assert "See your request" in page and "Request your promotion" not in page
         assert 'href="/progress/#promotion"' in answer.text
+
+
+def test_the_missing_page_of_a_role_profile_worker_offers_no_promotion(client, auth, people, frameworks):
+    """On a single-tier role profile the tier she is measured against is her own: met, there is nothing to ask for
+    (My progress offers no request either), and what is missing has no tiers before it."""
+    _, supervisor, manager, *_ = people
+    worker = make_user(
+        Role.WORKER, name="Ezra Engagement", tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    )
+    assign(supervisor, worker)
+    auth.login_as(worker)
+    page = words(text_of(client.get("/progress/missing")))
+    assert "competences of Senior Engagement Worker are not met yet." in page and "tiers before it" not in page
+
+    meet(worker, competences("sfh-senior-engagement-worker"), supervisor=supervisor, title="A year of practice")
+    verify_all(worker, manager)
+    page = words(text_of(client.get("/progress/missing")))
+    assert "Nothing: you meet the Senior Engagement Worker profile." in page
+    assert "Request your promotion" not in page and "See your request" not in page
 
 
 # --- Requesting promotion -------------------------------------------------------------

@@ -88,13 +88,7 @@ class Promotion:
     @property
     def higher_tier_to_ask(self) -> bool:
         """No request open and a higher tier to ask for: her page offers the request (once ready) or what is left."""
-        tier = self.readiness.tier
-        return (
-            self.open_request is None
-            and self.framework.is_tiered
-            and tier is not None
-            and tier.id != self.worker.tier_id
-        )
+        return self.open_request is None and has_higher_tier(self.worker, self.framework, self.readiness)
 
 
 @dataclass
@@ -110,12 +104,26 @@ class WorkerProgress:
     requirements: list[RequirementState]
     tree: tree.FrameworkTree
 
+    @property
+    def higher_tier(self) -> bool:
+        """Her next tier is above hers (not her own, as on a single-tier role profile): one she may ask for."""
+        return has_higher_tier(self.worker, self.framework, self.readiness)
+
     @functools.cached_property
     def open_request(self) -> PromotionRequest | None:
         """Her open promotion request, with the tier it asks for; read when first asked for, since most readers never
         ask (the lower half of a progress page, which :func:`standing_and_promotion` tops with its own reading, and
         the page of what is missing unless she is ready)."""
         return db.session.scalar(_open_request_statement(), {"worker_id": self.worker.id})
+
+
+def has_higher_tier(worker: User, framework: Framework, readiness: Readiness) -> bool:
+    """Her framework has tiers and the one she is measured against is above hers: promotion is possible.
+
+    On a single-tier role profile the tier measured against is her own (rules.next_tier): meeting it asks for
+    nothing."""
+    tier = readiness.tier
+    return framework.is_tiered and tier is not None and tier.id != worker.tier_id
 
 
 def worker_progress(worker: User, *, with_items: bool = False) -> WorkerProgress:
