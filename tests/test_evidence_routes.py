@@ -755,6 +755,23 @@ def test_anonymity_check_highlights_then_confirming_saves(client, auth, worker):
 # --- the evidence page and downloads ------------------------------------------------------
 
 
+def test_each_file_of_an_item_has_its_own_remove_form_and_no_id_twice(client, auth, worker):
+    evidence = make_item(
+        worker, EvidenceKind.OBSERVATION, uploads=[("notes.pdf", PDF), ("more notes.pdf", pdf_page("more"))]
+    )
+    page = text_of(client.get(f"/portfolio/{evidence.id}"))
+    assert duplicate_ids(page) == []
+    removes = re.findall(
+        r'<form method="post" action="(/portfolio/\d+/files/\d+/delete)"[^>]*>\s*'
+        r'<input type="hidden" name="csrf_token" value="([^"]+)">',
+        page,
+    )
+    assert len(removes) == 2
+    action, token = removes[1]
+    assert client.post(action, data={"csrf_token": token}).status_code == 303
+    assert [f.original_name for f in reload(evidence).files] == ["notes.pdf"]
+
+
 def test_evidence_page_shows_text_files_and_links(client, worker):
     evidence = make_item(
         worker, EvidenceKind.OBSERVATION, uploads=[("notes.pdf", PDF)], description="Observed <em>closely</em>."

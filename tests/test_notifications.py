@@ -667,7 +667,9 @@ def test_the_list_is_paged_newest_first_and_an_old_page_still_opens_its_notices(
     assert status_of(first, "notifications-count") == "30 notifications, showing 1 to 25 (page 1 of 2)"
     assert 'href="/notifications/?page=2"' in first
     assert duplicate_ids(first) == []
-    assert first.count('<input type="hidden" name="csrf_token" value="') == 25 + 1  # each row's form, "Mark all"
+    assert (
+        first.count('<input type="hidden" name="csrf_token" value="') == 25 + 1
+    )  # each row's form, the header's sign-out
 
     last = text_of(client.get("/notifications/?page=2"))
     assert [line.split(" ")[2] for line in listed(last)] == [f"{n}" for n in range(25, 30)]

@@ -341,6 +341,21 @@ def test_the_missing_page_of_a_worker_who_asked_already_leads_to_her_request_not
         assert 'href="/progress/#promotion"' in answer.text
 
 
+def test_the_missing_page_with_only_a_requirement_left_says_every_competence_is_met(client, auth, people):
+    worker, supervisor, manager, *_ = people
+    meet(worker, competences("link-worker", "link-worker", "link-worker-coach"), supervisor=supervisor)
+    left = requirements_of(worker)[0]
+    verify_all(worker, manager, skip=(left.ref,))
+    auth.login_as(worker)
+    page = words(text_of(client.get("/progress/missing")))
+    assert (
+        "Every competence of Link Worker Coach and the tiers before it is met: only requirements are left to verify."
+        in page
+    )
+    assert "0 competences" not in page
+    assert f"Ask your manager to verify these: {left.statement} (not verified)" in page
+
+
 def test_the_missing_page_of_a_role_profile_worker_offers_no_promotion(client, auth, people, frameworks):
     """On a single-tier role profile the tier she is measured against is her own: met, there is nothing to ask for
     (My progress offers no request either), and what is missing has no tiers before it."""

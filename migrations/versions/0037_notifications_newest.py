@@ -6,7 +6,7 @@ Create Date: 2026-12-04 11:00:00
 
 The notifications page showed a person's newest 50 notices and no others, and found them by reading every notice
 of theirs and sorting them (1,000 on the benchmark's data). It is now paged like every other long list; with this
-index the database reads the page's rows in order and stops, and counts them from the index alone.
+index the database reads the page's rows in order and stops (it counts them from an index, as before).
 
 Built CONCURRENTLY on PostgreSQL, outside the migration's transaction, as 0033: writes go on meanwhile, and a run
 stopped half-way can be run again. (A build that failed leaves an INVALID index behind: drop it by hand, DROP INDEX

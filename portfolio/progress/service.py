@@ -450,7 +450,7 @@ def request_promotion(actor: User, *, form_key: str | None = None) -> PromotionR
     :raises FieldError: at the top tier or with a request already open; NotReady with what is missing.
     """
     progress = worker_progress(actor)
-    if progress.framework.is_tiered is False or progress.next_tier is None or progress.next_tier.id == actor.tier_id:
+    if progress.next_tier is None or not progress.higher_tier:
         raise FieldError("request", "There is no higher tier to ask for")
     if progress.open_request is not None:
         raise FieldError("request", "You already have a promotion request waiting for a decision")
