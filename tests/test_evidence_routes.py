@@ -1298,6 +1298,34 @@ def test_competence_map_page(client, worker):
     assert f'href="/portfolio/competences/{competence("PS-LW-01").id}"' in page
 
 
+def test_a_competence_with_many_items_lists_them_a_page_at_a_time(client, auth, worker):
+    """Newest first, 25 a page with the NHS.UK pagination; the heading counts them all. With htmx a page link brings
+    only the list and its status line; boosted, the whole page."""
+    target = competence("PS-LW-06")
+    for n in range(30):
+        link_draft(worker, [target], title=f"Item {n:02}")
+    path = f"/portfolio/competences/{target.id}"
+
+    def titles(html: str) -> list[str]:
+        return re.findall(r'<a href="/portfolio/\d+">(Item \d+)</a>', html)
+
+    first = text_of(client.get(path))
+    assert "Evidence linked (30)" in first
+    assert titles(first) == [f"Item {n:02}" for n in range(29, 4, -1)]
+    assert status_of(first, "linked-count") == "30 items, showing 1 to 25 (page 1 of 2)"
+    assert f'href="{path}?page=2"' in first
+
+    answer = client.get(f"{path}?page=2", headers={"HX-Request": "true"}).get_data(as_text=True)
+    body, oob = swapped_parts(answer, "linked-items")
+    assert titles(body) == [f"Item {n:02}" for n in range(4, -1, -1)]
+    assert len(oob) == 1 and 'id="linked-count"' in oob[0]
+    assert status_of(answer, "linked-count") == "30 items, showing 26 to 30 (page 2 of 2)"
+
+    boosted = text_of(client.get(f"{path}?page=2", headers={"HX-Request": "true", "HX-Boosted": "true"}))
+    assert "<html" in boosted and "Evidence linked (30)" in boosted and len(titles(boosted)) == 5
+    assert titles(text_of(client.get(f"{path}?page=9"))) == titles(boosted)  # past the end: the last page
+
+
 def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_worker):
     target = competence("PS-LW-06")
     existing = make_item(worker, title="Boundaries reflection")

@@ -733,13 +733,16 @@ def competence_map():
 @bp.get("/competences/<id:competence_id>")
 @worker_required
 def competence(competence_id: int):
-    """The items linked to one competence, and a way to add more."""
+    """The items linked to one competence, a page at a time (the list swaps in place with htmx), and a way to add
+    more."""
     item = service.get_competence_for_worker_or_404(current_user, competence_id)
     return render(
         "evidence/competence.html",
+        "linked_list",
+        oob=("linked_status",),
         competence=item,
         progress=service.competence_status(current_user, item) if not item.is_retired else None,
-        rows=service.evidence_for_competence(current_user, item),
+        page=service.evidence_for_competence(current_user, item, paging.requested_page()),
     )
 
 

@@ -10,9 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 from flask import abort
-from sqlalchemy import Select, and_, case, exists, func, inspect, or_, select
+from sqlalchemy import Integer, Select, String, and_, bindparam, case, exists, func, inspect, or_, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.selectable import Subquery
 from werkzeug.datastructures import FileStorage
 
 from .. import clock, idempotency, paging, richtext
@@ -1147,24 +1148,54 @@ def get_competence_for_worker_or_404(actor: User, competence_id: int, *, active:
     return competence
 
 
-def evidence_for_competence(actor: User, competence: Competence) -> list[tuple[Evidence, EvidenceLink, bool]]:
-    """The actor's items linked to a competence, by its ref on any version of the framework, newest first; each
-    with whether a sign-off accepted it for this competence (an item may be signed off, not accepted for it)."""
-    rows = db.session.execute(
-        rules.linked_query(Evidence, EvidenceLink)
-        .where(Evidence.owner_id == actor.id, Competence.ref == competence.ref)
-        .order_by(Evidence.occurred_on.desc(), Evidence.id.desc(), EvidenceLink.id)
-        # A supervision note's state (waiting, confirmed, disputed) is read from its reviews: loaded in one query.
+def evidence_for_competence(
+    actor: User, competence: Competence, number: int = 1
+) -> paging.Page[tuple[Evidence, EvidenceLink, bool]]:
+    """One page of the actor's items linked to a competence, by its ref on any version of the framework, newest
+    first; each with its link (the first, if linked to the statement on two versions: listed once) and whether a
+    sign-off accepted it for this competence (an item may be signed off, not accepted for it).
+
+    A page at a time, so a statement with hundreds of items costs what one with 25 does: the database counts and
+    orders the items' ids, and reads whole only the page's rows."""
+    page = paging.paginate(
+        _linked_items_statement(),
+        number,
+        scalars=False,
+        parameters={"owner_id": actor.id, "ref": competence.ref},
+        rows_of=_linked_items_rows,
+    )
+    accepted = rules.accepted_pairs(actor, [evidence.id for evidence, _ in page.items])
+    rows = [(evidence, link, (evidence.id, competence.ref) in accepted) for evidence, link in page.items]
+    return paging.Page(rows, page.total, page.number, page.per_page)
+
+
+@functools.cache
+def _linked_items_statement() -> Select:
+    """The owner's items linked to the statement ``ref`` (any version of her framework), once each, newest first,
+    with the first of their links to it. Built once per process."""
+    return (
+        rules.linked_query(
+            Evidence.id.label("evidence_id"), Evidence.occurred_on, func.min(EvidenceLink.id).label("link_id")
+        )
+        .where(
+            Evidence.owner_id == bindparam("owner_id", type_=Integer()),
+            Competence.ref == bindparam("ref", type_=String()),
+        )
+        .group_by(Evidence.id, Evidence.occurred_on)
+        .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
+    )
+
+
+def _linked_items_rows(page: Subquery) -> Select:
+    """The page's items and links, whole; a supervision note's state (waiting, confirmed, disputed) is read from its
+    reviews, loaded in one query."""
+    return (
+        select(Evidence, EvidenceLink)
+        .join(page, page.c.evidence_id == Evidence.id)
+        .join(EvidenceLink, EvidenceLink.id == page.c.link_id)
+        .order_by(page.c.occurred_on.desc(), page.c.evidence_id.desc())
         .options(db.selectinload(Evidence.note_reviews))
-    ).all()
-    accepted = rules.accepted_pairs(actor, [evidence.id for evidence, _ in rows])
-    seen: set[int] = set()
-    result = []
-    for evidence, link in rows:
-        if evidence.id not in seen:  # linked to the statement on two versions: listed once
-            seen.add(evidence.id)
-            result.append((evidence, link, (evidence.id, competence.ref) in accepted))
-    return result
+    )
 
 
 @dataclass
