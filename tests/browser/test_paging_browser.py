@@ -11,8 +11,19 @@ from sqlalchemy import select
 
 from portfolio.extensions import db
 from portfolio.models import Notification, Role, utcnow
-from tests.browser.conftest import assert_accessible, settled, sign_in
-from tests.factories import LONG_NAME, PASSWORD, TODAY, assign, make_user, many_users, tier, waiting_items
+from tests.browser.conftest import PHONE, assert_accessible, horizontal_overflow, settled, sign_in
+from tests.factories import (
+    LONG_NAME,
+    PASSWORD,
+    TODAY,
+    assign,
+    competences,
+    link_draft,
+    make_user,
+    many_users,
+    tier,
+    waiting_items,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -162,9 +173,39 @@ def test_a_worker_pages_through_her_notifications_in_place_and_opens_an_old_one(
     expect(page.locator("li.notification")).to_have_count(5)
     assert page.evaluate("window.notReloaded") is True
     assert_accessible(page)
+    page.set_viewport_size(PHONE)
+    assert horizontal_overflow(page) == 0
+    assert_accessible(page)
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_role("button", name="Notice 29").click()
     page.wait_for_url("**/portfolio/")
     oldest = db.session.scalar(select(Notification).where(Notification.message == "Notice 29"))
     db.session.refresh(oldest)
     assert oldest.read_at is not None
+
+
+def test_a_competences_items_page_in_place_on_a_phone(page, live_server, frameworks):
+    """At 320 px: the next page of a competence's items swaps in without a reload, reflows, and axe finds nothing."""
+    worker = make_user(
+        Role.WORKER, email="wren@example.org", name="Wren Worker", tier=tier("link-worker", "link-worker")
+    )
+    [target] = competences("link-worker", refs=["PS-LW-06"])
+    for n in range(30):
+        link_draft(worker, [target], title=f"Item {n:02}")
+    page.set_viewport_size(PHONE)
+    sign_in(page, "wren@example.org", PASSWORD)
+    page.goto(f"/portfolio/competences/{target.id}")
+    status = page.locator("#linked-count")
+    expect(status).to_have_text("30 items, showing 1 to 25 (page 1 of 2)")
+    assert horizontal_overflow(page) == 0
+    assert_accessible(page)
+    page.evaluate("window.notReloaded = true")
+
+    page.get_by_role("link", name="Next page").click()
+    expect(status).to_have_text("30 items, showing 26 to 30 (page 2 of 2)")
+    page.wait_for_url(f"**/portfolio/competences/{target.id}?page=2")
+    expect(page.locator("#linked-items > ul > li")).to_have_count(5)
+    assert page.evaluate("window.notReloaded") is True
+    assert horizontal_overflow(page) == 0
+    assert_accessible(page)
