@@ -20,6 +20,7 @@ from portfolio.extensions import db
 from portfolio.frameworks import loader, tree
 from portfolio.models import (
     Competence,
+    Evidence,
     EvidenceLink,
     EvidenceStatus,
     Framework,
@@ -58,6 +59,20 @@ def load_new_version(tmp_path) -> Framework:
     assert result.created and result.framework.version == 2
     db.session.expire_all()
     return result.framework
+
+
+def move_to_a_framework_sharing_the_ref(worker: User, frameworks, ref: str) -> tuple[Framework, Competence]:
+    """Move the worker to the Skills for Health profile, whose first statement is given ``ref`` (the others
+    keep theirs): the profile and that statement."""
+    profile = frameworks["sfh-senior-engagement-worker"]
+    clash = db.session.scalar(
+        select(Competence).where(Competence.framework_id == profile.id).order_by(Competence.position).limit(1)
+    )
+    clash.ref = ref
+    worker.framework_id = profile.id
+    worker.tier_id = tier_of("sfh-senior-engagement-worker", "senior-engagement-worker").id
+    db.session.commit()
+    return profile, clash
 
 
 @pytest.fixture
@@ -180,16 +195,46 @@ def test_another_frameworks_statement_with_the_same_ref_does_not_count(people, f
     """Counts are by ref within the worker's own framework: a worker who moved framework starts afresh."""
     worker, supervisor = people
     meet(worker, [current_competence("PS-LW-01")], supervisor=supervisor)
-    profile = frameworks["sfh-senior-engagement-worker"]
-    clash = db.session.scalar(
-        select(Competence).where(Competence.framework_id == profile.id).order_by(Competence.position).limit(1)
-    )
-    clash.ref = "PS-LW-01"
-    worker.framework_id = profile.id
-    worker.tier_id = tier_of("sfh-senior-engagement-worker", "senior-engagement-worker").id
-    db.session.commit()
+    profile, _ = move_to_a_framework_sharing_the_ref(worker, frameworks, "PS-LW-01")
     row = tree.framework_tree(profile, worker).by_ref()["PS-LW-01"]
     assert (row.status, row.total, row.accepted) == (CompetenceStatus.NOT_STARTED, 0, 0)
+
+
+def test_a_statements_page_finds_its_items_on_every_version_once_each_with_the_first_link(client, auth, upgraded):
+    """The items linked to a statement on either version, each once with its first link's note; an item a sign-off
+    on version 1 accepted counts for the statement of version 2 (no "not accepted for this")."""
+    worker, new = upgraded
+    old_01 = db.session.scalar(
+        select(Competence)
+        .join(Framework)
+        .where(Framework.key == "link-worker", Framework.version == 1, Competence.ref == "PS-LW-01")
+    )
+    draft = db.session.scalar(select(Evidence).where(Evidence.title == "Draft on version 1"))
+    for link in draft.links:
+        link.note = "First, on version 1" if link.competence_id == old_01.id else "Again, on version 2"
+    db.session.commit()
+    accepted = db.session.scalar(select(Evidence).where(Evidence.title == "Accepted on version 1"))
+
+    auth.login_as(worker)
+    page = words(text_of(client.get(f"/portfolio/competences/{current_competence('PS-LW-01').id}")))
+    assert "Evidence linked (2)" in page
+    assert page.count("Draft on version 1") == 1 and "First, on version 1" in page
+    assert "Again, on version 2" not in page
+    assert "Accepted on version 1 Signed off" in page and "not accepted for this" not in page
+    assert rules.accepted_pairs(worker, [accepted.id, draft.id]) == {(accepted.id, "PS-LW-01")}
+
+
+def test_a_statements_page_and_its_accepted_items_keep_to_the_workers_framework(client, auth, people, frameworks):
+    """A worker who moved framework: her items linked and accepted for PS-LW-01 of the Link Worker framework are
+    not listed under, nor accepted for, a statement of her new framework that happens to share the ref."""
+    worker, supervisor = people
+    accepted = meet(worker, [current_competence("PS-LW-01")], supervisor=supervisor, title="Accepted for link work")
+    _, clash = move_to_a_framework_sharing_the_ref(worker, frameworks, "PS-LW-01")
+
+    auth.login_as(worker)
+    page = words(text_of(client.get(f"/portfolio/competences/{clash.id}")))
+    assert "Evidence linked (0)" in page and "Accepted for link work" not in page
+    assert rules.accepted_pairs(db.session.get(User, worker.id), [accepted.id]) == set()
 
 
 # --- Every view agrees after a new version ----------------------------------------------

@@ -1169,30 +1169,46 @@ def evidence_for_competence(
     return paging.Page(rows, page.total, page.number, page.per_page)
 
 
+# The page's statement is built once, its values bound for each request.
+_OWNER_ID = bindparam("owner_id", type_=Integer())
+_REF = bindparam("ref", type_=String())
+
+
 @functools.cache
 def _linked_items_statement() -> Select:
-    """The owner's items linked to the statement ``ref`` (any version of her framework), once each, newest first,
-    with the first of their links to it. Built once per process."""
+    """The owner's items linked to the statement ``ref`` (any version of her framework), once each, newest first.
+    Built once per process.
+
+    Her items are read in date order from an index and kept if their id is among the statement's links (read
+    from the links' index): a page of 25 stops after 25 of them, and the count reads her items' ids alone. A
+    join of her items, their links and their competences walked every link of every item of hers instead (on
+    the benchmark's 2,000 items, 4.6 ms to count and 5.0 for the page against 0.7 and 0.8)."""
+    linked = select(EvidenceLink.evidence_id).where(
+        EvidenceLink.competence_id.in_(rules.statement_versions(_OWNER_ID, _REF))
+    )
     return (
-        rules.linked_query(
-            Evidence.id.label("evidence_id"), Evidence.occurred_on, func.min(EvidenceLink.id).label("link_id")
-        )
-        .where(
-            Evidence.owner_id == bindparam("owner_id", type_=Integer()),
-            Competence.ref == bindparam("ref", type_=String()),
-        )
-        .group_by(Evidence.id, Evidence.occurred_on)
+        select(Evidence.id.label("evidence_id"), Evidence.occurred_on)
+        .where(Evidence.owner_id == _OWNER_ID, Evidence.id.in_(linked))
         .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
     )
 
 
 def _linked_items_rows(page: Subquery) -> Select:
-    """The page's items and links, whole; a supervision note's state (waiting, confirmed, disputed) is read from its
-    reviews, loaded in one query."""
+    """The page's items whole, each with its first link to the statement (the statement's versions may be two);
+    a supervision note's state (waiting, confirmed, disputed) is read from its reviews, loaded in one query."""
+    first_link = (
+        select(func.min(EvidenceLink.id))
+        .where(
+            EvidenceLink.evidence_id == Evidence.id,
+            EvidenceLink.competence_id.in_(rules.statement_versions(_OWNER_ID, _REF)),
+        )
+        .correlate(Evidence)  # not the outer EvidenceLink: this chooses it
+        .scalar_subquery()
+    )
     return (
         select(Evidence, EvidenceLink)
         .join(page, page.c.evidence_id == Evidence.id)
-        .join(EvidenceLink, EvidenceLink.id == page.c.link_id)
+        .join(EvidenceLink, EvidenceLink.id == first_link)
         .order_by(page.c.occurred_on.desc(), page.c.evidence_id.desc())
         .options(db.selectinload(Evidence.note_reviews))
     )
