@@ -153,6 +153,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .demo import demo_command
     from .evidence.cli import files_cli
     from .frameworks.cli import frameworks_cli
+    from .housekeeping import housekeeping_command
     from .notifications.cli import notifications_cli
     from .progress.cli import progress_cli
 
@@ -164,4 +165,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.cli.add_command(credentials_cli)
     app.cli.add_command(notifications_cli)
     app.cli.add_command(progress_cli)
+    app.cli.add_command(housekeeping_command)
     return app

@@ -97,6 +97,10 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         # Forgotten-password requests allowed in the same window, counted for every address typed.
         "PASSWORD_RESET_MAX_PER_EMAIL": _int("PORTFOLIO_PASSWORD_RESET_MAX_PER_EMAIL", 3),
         "PASSWORD_RESET_MAX_PER_ADDRESS": _int("PORTFOLIO_PASSWORD_RESET_MAX_PER_ADDRESS", 20),
+        # How long the throttle's records of attempts (with IP addresses) and notices already read are kept
+        # (portfolio/housekeeping.py).
+        "ATTEMPTS_KEPT": timedelta(days=_int("PORTFOLIO_ATTEMPTS_KEPT_DAYS", 30)),
+        "READ_NOTICES_KEPT": timedelta(days=_int("PORTFOLIO_READ_NOTICES_KEPT_DAYS", 365)),
         "DEMO_PASSWORD": os.environ.get("PORTFOLIO_DEMO_PASSWORD") or "portfolio-demo-2026",
         # The audit ledger's HMAC key: kept out of the database on purpose.
         "AUDIT_KEY": os.environ.get("PORTFOLIO_AUDIT_KEY") or None,
@@ -182,6 +186,12 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         # A fixed key outside production, so demo credentials verify across restarts.
         # Production issues nothing until PORTFOLIO_ISSUER_KEY is set.
         config["ISSUER_KEY"] = DEVELOPMENT_ISSUER_KEY
+    for setting, name in (
+        ("ATTEMPTS_KEPT", "PORTFOLIO_ATTEMPTS_KEPT_DAYS"),
+        ("READ_NOTICES_KEPT", "PORTFOLIO_READ_NOTICES_KEPT_DAYS"),
+    ):
+        if config[setting].days < 1:
+            raise ConfigError(f"{name} must be a number of days, 1 or more, not {config[setting].days}")
     if not 0 <= config["DIGEST_HOUR"] <= 23:
         raise ConfigError(
             f"PORTFOLIO_DIGEST_HOUR must be an hour from 0 to 23 (the server's local time), not {config['DIGEST_HOUR']}"
