@@ -201,8 +201,8 @@ def test_another_frameworks_statement_with_the_same_ref_does_not_count(people, f
 
 
 def test_a_statements_page_finds_its_items_on_every_version_once_each_with_the_first_link(client, auth, upgraded):
-    """The items linked to a statement on either version, each once with its first link's note; an item a sign-off
-    on version 1 accepted counts for the statement of version 2 (no "not accepted for this")."""
+    """The items linked to a statement on either version, each once with its first link's note, whichever version
+    that is on; an item a sign-off on version 1 accepted counts for the statement of version 2 (no "not accepted for this")."""
     worker, new = upgraded
     old_01 = db.session.scalar(
         select(Competence)
@@ -214,12 +214,19 @@ def test_a_statements_page_finds_its_items_on_every_version_once_each_with_the_f
         link.note = "First, on version 1" if link.competence_id == old_01.id else "Again, on version 2"
     db.session.commit()
     accepted = db.session.scalar(select(Evidence).where(Evidence.title == "Accepted on version 1"))
+    # Linked on version 2 first, then on version 1: its first link is the one on version 2.
+    later = link_draft(worker, [current_competence("PS-LW-01")], title="Linked on version 2 first")
+    later.links[0].note = "First, on version 2"
+    db.session.add(EvidenceLink(evidence_id=later.id, competence_id=old_01.id, note="Then, on version 1"))
+    db.session.commit()
 
     auth.login_as(worker)
     page = words(text_of(client.get(f"/portfolio/competences/{current_competence('PS-LW-01').id}")))
-    assert "Evidence linked (2)" in page
+    assert "Evidence linked (3)" in page
     assert page.count("Draft on version 1") == 1 and "First, on version 1" in page
     assert "Again, on version 2" not in page
+    assert page.count("Linked on version 2 first") == 1 and "First, on version 2" in page
+    assert "Then, on version 1" not in page
     assert "Accepted on version 1 Signed off" in page and "not accepted for this" not in page
     assert rules.accepted_pairs(worker, [accepted.id, draft.id]) == {(accepted.id, "PS-LW-01")}
 

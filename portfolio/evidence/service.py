@@ -1182,7 +1182,7 @@ def _linked_items_statement() -> Select:
     Her items are read in date order from an index and kept if their id is among the statement's links (read
     from the links' index): a page of 25 stops after 25 of them, and the count reads her items' ids alone. A
     join of her items, their links and their competences walked every link of every item of hers instead (on
-    the benchmark's 2,000 items, 4.6 ms to count and 5.0 for the page against 0.7 and 0.8)."""
+    the benchmark's 2,000 items, 4.5 ms to count and 5.0 for the page against 0.7 and 0.6)."""
     linked = select(EvidenceLink.evidence_id).where(
         EvidenceLink.competence_id.in_(rules.statement_versions(_OWNER_ID, _REF))
     )
