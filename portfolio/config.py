@@ -25,6 +25,17 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+# A hundred years: "keep for good" in practice, and far from the dates Python can count to.
+MOST_DAYS = 36_500
+
+
+def _days(name: str, default: int, *, minimum: int) -> timedelta:
+    days = _int(name, default)
+    if not minimum <= days <= MOST_DAYS:
+        raise ConfigError(f"{name} must be a number of days from {minimum} to {MOST_DAYS:,}, not {days}")
+    return timedelta(days=days)
+
+
 def _development_secret_key(instance: Path) -> str:
     """A random key made once and kept in the instance folder (the first of racing processes wins)."""
     path = instance / "development-secret-key"
@@ -97,10 +108,11 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         # Forgotten-password requests allowed in the same window, counted for every address typed.
         "PASSWORD_RESET_MAX_PER_EMAIL": _int("PORTFOLIO_PASSWORD_RESET_MAX_PER_EMAIL", 3),
         "PASSWORD_RESET_MAX_PER_ADDRESS": _int("PORTFOLIO_PASSWORD_RESET_MAX_PER_ADDRESS", 20),
-        # How long the throttle's records of attempts (with IP addresses) and notices already read are kept
-        # (portfolio/housekeeping.py).
-        "ATTEMPTS_KEPT": timedelta(days=_int("PORTFOLIO_ATTEMPTS_KEPT_DAYS", 30)),
-        "READ_NOTICES_KEPT": timedelta(days=_int("PORTFOLIO_READ_NOTICES_KEPT_DAYS", 365)),
+        # How long the throttle's records of attempts (with IP addresses) are kept, and notices after they are
+        # read (portfolio/housekeeping.py). A notice counting today's sends is at most a day old (25 hours when
+        # the clocks go back): two days at least, so housekeeping never removes one being counted into.
+        "ATTEMPTS_KEPT": _days("PORTFOLIO_ATTEMPTS_KEPT_DAYS", 30, minimum=1),
+        "READ_NOTICES_KEPT": _days("PORTFOLIO_READ_NOTICES_KEPT_DAYS", 365, minimum=2),
         "DEMO_PASSWORD": os.environ.get("PORTFOLIO_DEMO_PASSWORD") or "portfolio-demo-2026",
         # The audit ledger's HMAC key: kept out of the database on purpose.
         "AUDIT_KEY": os.environ.get("PORTFOLIO_AUDIT_KEY") or None,
@@ -186,12 +198,6 @@ def build_config(instance_path: str, overrides: Mapping[str, Any] | None = None)
         # A fixed key outside production, so demo credentials verify across restarts.
         # Production issues nothing until PORTFOLIO_ISSUER_KEY is set.
         config["ISSUER_KEY"] = DEVELOPMENT_ISSUER_KEY
-    for setting, name in (
-        ("ATTEMPTS_KEPT", "PORTFOLIO_ATTEMPTS_KEPT_DAYS"),
-        ("READ_NOTICES_KEPT", "PORTFOLIO_READ_NOTICES_KEPT_DAYS"),
-    ):
-        if config[setting].days < 1:
-            raise ConfigError(f"{name} must be a number of days, 1 or more, not {config[setting].days}")
     if not 0 <= config["DIGEST_HOUR"] <= 23:
         raise ConfigError(
             f"PORTFOLIO_DIGEST_HOUR must be an hour from 0 to 23 (the server's local time), not {config['DIGEST_HOUR']}"

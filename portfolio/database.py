@@ -9,10 +9,10 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from time import monotonic
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask, abort, g, has_request_context
-from sqlalchemy import CompoundSelect, Engine, Row, Select, event, func, literal_column, select
+from sqlalchemy import CompoundSelect, CursorResult, Engine, Row, Select, event, func, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
@@ -412,6 +412,12 @@ TURNS = {
     "framework import": 7_270_003,
     "training catalogue": 7_270_004,
 }
+
+
+def rows_changed(statement: UpdateBase) -> int:
+    """Run an UPDATE or DELETE in the session's transaction; how many rows it changed."""
+    # Its result is a CursorResult (it has rowcount); Session.execute is typed for any statement.
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount
 
 
 def insert_missing(model: type[Base], values: Mapping[str, Any], unique: Sequence[str]) -> None:

@@ -1,9 +1,12 @@
-"""Housekeeping: throttling records and read notices removed once past their time, by the consumer every night
-or by ``flask housekeeping``; nothing in use is touched."""
+"""Housekeeping: attempts and read notifications removed once past their time, by the consumer every night or by
+``flask housekeeping``; nothing in use is touched."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -18,22 +21,32 @@ from tests.pages import text_of, words
 ADDRESS = "192.0.2.7"
 
 
-def attempts_at(worker, age: timedelta, *, succeeded: bool = False) -> None:
-    """One sign-in, one second-step and one forgotten-password attempt, ``age`` ago."""
-    at = utcnow() - age
+def attempts_at(worker, age: timedelta) -> None:
+    """One failed sign-in, one failed second step and one forgotten-password request, ``age`` ago (on the
+    throttles' clock, as auth/service.py writes them)."""
+    at = datetime.now(UTC) - age
     db.session.add_all(
         [
-            SignInAttempt(email=worker.email, address=ADDRESS, succeeded=succeeded, at=at),
-            MfaAttempt(user_id=worker.id, address=ADDRESS, succeeded=succeeded, at=at),
+            SignInAttempt(email=worker.email, address=ADDRESS, succeeded=False, at=at),
+            MfaAttempt(user_id=worker.id, address=ADDRESS, succeeded=False, at=at),
             PasswordResetRequest(email=worker.email, address=ADDRESS, at=at),
         ]
     )
     db.session.commit()
 
 
-def notice(user, message: str, age: timedelta, *, read: bool) -> None:
-    at = utcnow() - age
-    db.session.add(Notification(user_id=user.id, message=message, url="/", created_at=at, read_at=at if read else None))
+def notification(user, message: str, *, sent: timedelta, read: timedelta | None) -> None:
+    """Sent ``sent`` ago and read ``read`` ago (None: unread)."""
+    now = utcnow()
+    db.session.add(
+        Notification(
+            user_id=user.id,
+            message=message,
+            url="/",
+            created_at=now - sent,
+            read_at=None if read is None else now - read,
+        )
+    )
     db.session.commit()
 
 
@@ -53,11 +66,11 @@ def test_attempts_past_their_time_go_and_recent_ones_still_throttle(app, worker)
 
     removed = housekeeping.remove_what_is_past()
 
-    assert removed == housekeeping.Removed(attempts=3, notices=0)
+    assert removed == housekeeping.Removed(attempts=3, read_notifications=0)
     assert (left(SignInAttempt), left(MfaAttempt), left(PasswordResetRequest)) == (6, 6, 6)
-    oldest = utcnow() - timedelta(days=30)
-    for model in housekeeping.THROTTLE_RECORDS:
-        assert db.session.scalar(select(func.count()).where(model.at < oldest)) == 0
+    oldest_kept = datetime.now(UTC) - timedelta(days=30)
+    for attempt in housekeeping.ATTEMPTS:
+        assert db.session.scalar(select(func.count()).where(attempt.at < oldest_kept)) == 0
     refusal = auth_service.throttled(worker.email, ADDRESS)
     assert refusal is not None and "Too many failed attempts" in refusal.message
 
@@ -73,40 +86,44 @@ def test_attempts_are_never_removed_within_the_throttles_window(app, worker):
     assert (left(SignInAttempt), left(MfaAttempt), left(PasswordResetRequest)) == (1, 1, 1)
 
 
-def test_read_notices_go_after_a_year_and_unread_ones_stay(app, client, auth, worker):
-    notice(worker, "Read long ago", timedelta(days=400), read=True)
-    notice(worker, "Never read", timedelta(days=400), read=False)
-    notice(worker, "Read this spring", timedelta(days=200), read=True)
+def test_notifications_go_a_year_after_they_were_read_and_unread_ones_stay(app, client, auth, worker):
+    notification(worker, "Read long ago", sent=timedelta(days=500), read=timedelta(days=400))
+    notification(worker, "Never read", sent=timedelta(days=500), read=None)
+    notification(worker, "Sent long ago, read this spring", sent=timedelta(days=500), read=timedelta(days=200))
 
-    assert housekeeping.remove_what_is_past() == housekeeping.Removed(attempts=0, notices=1)
+    assert housekeeping.remove_what_is_past() == housekeeping.Removed(attempts=0, read_notifications=1)
 
-    assert messages() == {"Never read", "Read this spring"}
+    assert messages() == {"Never read", "Sent long ago, read this spring"}
     auth.login_as(worker)
-    page = text_of(client.get("/notifications/"))
-    assert "Never read" in page and "Read this spring" in page and "Read long ago" not in page
-    assert "Notifications you have read are removed a year after they were sent. Unread ones stay" in words(page)
-    app.config["READ_NOTICES_KEPT"] = timedelta(days=90)
-    assert "you have read are removed 90 days after they were sent" in words(text_of(client.get("/notifications/")))
+    page = words(text_of(client.get("/notifications/")))
+    assert "Never read" in page and "read this spring" in page and "Read long ago" not in page
+    assert "Notifications are removed 365 days after you read them. Unread ones stay." in page
+    app.config["READ_NOTICES_KEPT"] = timedelta(days=2)
+    assert "are removed 2 days after you read them" in words(text_of(client.get("/notifications/")))
 
 
 def test_a_second_run_removes_nothing_more(app, worker):
     attempts_at(worker, timedelta(days=40))
-    notice(worker, "Read long ago", timedelta(days=400), read=True)
-    assert housekeeping.remove_what_is_past() == housekeeping.Removed(attempts=3, notices=1)
-    assert housekeeping.remove_what_is_past() == housekeeping.Removed(attempts=0, notices=0)
+    notification(worker, "Read long ago", sent=timedelta(days=400), read=timedelta(days=400))
+    assert housekeeping.remove_what_is_past() == housekeeping.Removed(attempts=3, read_notifications=1)
+    assert housekeeping.remove_what_is_past() == housekeeping.Removed(attempts=0, read_notifications=0)
 
 
 def test_the_command_says_what_it_removed(app, runner, worker):
-    attempts_at(worker, timedelta(days=40))
-    notice(worker, "Read long ago", timedelta(days=400), read=True)
-    notice(worker, "Read yesterday", timedelta(days=1), read=True)
+    def run() -> str:
+        result = runner.invoke(args=["housekeeping"])
+        assert result.exit_code == 0, result.output
+        return result.output.strip()
 
-    result = runner.invoke(args=["housekeeping"])
-
-    assert result.exit_code == 0, result.output
-    assert result.output.strip() == (
-        "Removed 3 sign-in, second-step and password-reset attempts and 1 read notification."
+    assert run() == "Removed 0 sign-in, second-step and password-reset attempts and 0 read notifications."
+    notification(worker, "Read long ago", sent=timedelta(days=400), read=timedelta(days=400))
+    notification(worker, "Read yesterday", sent=timedelta(days=1), read=timedelta(days=1))
+    db.session.add(
+        SignInAttempt(email=worker.email, address=ADDRESS, succeeded=True, at=datetime(2020, 1, 1, tzinfo=UTC))
     )
+    db.session.commit()
+
+    assert run() == "Removed 1 sign-in, second-step and password-reset attempt and 1 read notification."
     assert left(SignInAttempt) == 0 and messages() == {"Read yesterday"}
 
 
@@ -118,9 +135,22 @@ def test_the_consumer_runs_it_every_night(app, worker):
 
     assert due(datetime(2026, 12, 4, 2, 40))
     assert not due(datetime(2026, 12, 4, 2, 41)) and not due(datetime(2026, 12, 4, 14, 40))
-    notice(worker, "Read long ago", timedelta(days=400), read=True)
+    notification(worker, "Read long ago", sent=timedelta(days=400), read=timedelta(days=400))
     housekeeping.nightly_housekeeping.call_local()
     assert messages() == set()
+
+
+def test_the_consumer_process_has_the_nightly_task(app):
+    """Registered by building the app, as the consumer's entry point (portfolio/worker.py) does: not only because
+    this test module imports it."""
+    program = (
+        "from datetime import datetime; from portfolio import worker; "
+        "print(sorted(type(t).__name__ for t in worker.huey.read_periodic(datetime(2026, 12, 4, 2, 40))))"
+    )
+    settings = dict(os.environ, PORTFOLIO_ENV="testing", PORTFOLIO_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"])
+    answer = subprocess.run([sys.executable, "-c", program], env=settings, capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    assert answer.stdout.strip() == "['nightly_housekeeping']"
 
 
 @pytest.mark.parametrize(
@@ -129,9 +159,14 @@ def test_the_consumer_runs_it_every_night(app, worker):
         (
             "PORTFOLIO_ATTEMPTS_KEPT_DAYS",
             "0",
-            "PORTFOLIO_ATTEMPTS_KEPT_DAYS must be a number of days, 1 or more, not 0",
+            "PORTFOLIO_ATTEMPTS_KEPT_DAYS must be a number of days from 1 to 36,500, not 0",
         ),
-        ("PORTFOLIO_READ_NOTICES_KEPT_DAYS", "-5", "PORTFOLIO_READ_NOTICES_KEPT_DAYS must be a number of days"),
+        (
+            "PORTFOLIO_READ_NOTICES_KEPT_DAYS",
+            "1",
+            "PORTFOLIO_READ_NOTICES_KEPT_DAYS must be a number of days from 2 to",
+        ),
+        ("PORTFOLIO_READ_NOTICES_KEPT_DAYS", "1000000", "from 2 to 36,500, not 1000000"),
         ("PORTFOLIO_READ_NOTICES_KEPT_DAYS", "a year", "must be a whole number, not 'a year'"),
     ],
 )
@@ -140,6 +175,5 @@ def test_how_long_things_are_kept_must_be_days(monkeypatch, tmp_path, variable, 
     with pytest.raises(ConfigError, match=message):
         build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing"})
     monkeypatch.setenv(variable, "90")
-    assert build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing"})[
-        "ATTEMPTS_KEPT" if "ATTEMPTS" in variable else "READ_NOTICES_KEPT"
-    ] == timedelta(days=90)
+    setting = "ATTEMPTS_KEPT" if "ATTEMPTS" in variable else "READ_NOTICES_KEPT"
+    assert build_config(str(tmp_path), {"PORTFOLIO_ENV": "testing"})[setting] == timedelta(days=90)

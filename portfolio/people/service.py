@@ -13,11 +13,9 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
 
 from flask import abort, current_app
 from sqlalchemy import Select, and_, func, or_, select, update
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.sql.elements import ColumnElement
@@ -26,7 +24,7 @@ from .. import clock, duties, idempotency, paging
 from ..audit import ledger
 from ..auth import passwords, tokens
 from ..auth import service as auth_service
-from ..database import TURNS, begin_write, lock_all, lock_first, lock_or_404, take_turns
+from ..database import TURNS, begin_write, lock_all, lock_first, lock_or_404, rows_changed, take_turns
 from ..errors import FieldError, Problems
 from ..extensions import db
 from ..models import (
@@ -539,16 +537,11 @@ def _refuse_taken_email(email: str, except_id: int | None = None) -> None:
 
 
 def _revoke_open(person: User, at: datetime) -> int:
-    # An UPDATE's result is a CursorResult (it has rowcount); Session.execute is typed for any statement.
-    result = cast(
-        "CursorResult[Any]",
-        db.session.execute(
-            update(Invitation)
-            .where(Invitation.user_id == person.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
-            .values(revoked_at=at)
-        ),
+    return rows_changed(
+        update(Invitation)
+        .where(Invitation.user_id == person.id, Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
+        .values(revoked_at=at)
     )
-    return result.rowcount
 
 
 def resend_invitation(actor: User, person: User) -> Invited:
