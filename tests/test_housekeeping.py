@@ -18,7 +18,7 @@ from portfolio.extensions import db
 from portfolio.models import MfaAttempt, Notification, PasswordResetRequest, SignInAttempt, utcnow
 from tests.pages import text_of, words
 
-ADDRESS = "192.0.2.7"
+ATTACKER_ADDRESS = "192.0.2.7"
 
 
 def attempts_at(worker, age: timedelta) -> None:
@@ -27,9 +27,9 @@ def attempts_at(worker, age: timedelta) -> None:
     at = datetime.now(UTC) - age
     db.session.add_all(
         [
-            SignInAttempt(email=worker.email, address=ADDRESS, succeeded=False, at=at),
-            MfaAttempt(user_id=worker.id, address=ADDRESS, succeeded=False, at=at),
-            PasswordResetRequest(email=worker.email, address=ADDRESS, at=at),
+            SignInAttempt(email=worker.email, address=ATTACKER_ADDRESS, succeeded=False, at=at),
+            MfaAttempt(user_id=worker.id, address=ATTACKER_ADDRESS, succeeded=False, at=at),
+            PasswordResetRequest(email=worker.email, address=ATTACKER_ADDRESS, at=at),
         ]
     )
     db.session.commit()
@@ -71,7 +71,7 @@ def test_attempts_past_their_time_go_and_recent_ones_still_throttle(app, worker)
     oldest_kept = datetime.now(UTC) - timedelta(days=30)
     for attempt in housekeeping.ATTEMPTS:
         assert db.session.scalar(select(func.count()).where(attempt.at < oldest_kept)) == 0
-    refusal = auth_service.throttled(worker.email, ADDRESS)
+    refusal = auth_service.throttled(worker.email, ATTACKER_ADDRESS)
     assert refusal is not None and "Too many failed attempts" in refusal.message
 
 
@@ -119,7 +119,7 @@ def test_the_command_says_what_it_removed(app, runner, worker):
     notification(worker, "Read long ago", sent=timedelta(days=400), read=timedelta(days=400))
     notification(worker, "Read yesterday", sent=timedelta(days=1), read=timedelta(days=1))
     db.session.add(
-        SignInAttempt(email=worker.email, address=ADDRESS, succeeded=True, at=datetime(2020, 1, 1, tzinfo=UTC))
+        SignInAttempt(email=worker.email, address=ATTACKER_ADDRESS, succeeded=True, at=datetime(2020, 1, 1, tzinfo=UTC))
     )
     db.session.commit()
 
