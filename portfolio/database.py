@@ -7,7 +7,8 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from time import monotonic
 from typing import Any, TypeVar, cast
 
@@ -37,10 +38,31 @@ PING_IDLE_AFTER_SECONDS = 10
 _LAST_USED = "portfolio_last_used"  # a DBAPI connection's info: when it went back to the pool (monotonic)
 
 
+def _once_per_engine(install: Callable[[Engine], None]) -> Callable[[Engine], None]:
+    """``install(engine)`` the first time it is asked for an engine, never again for that engine.
+
+    Apps may share an engine (the tests' apps do, so that what SQLAlchemy compiled for one test serves the next),
+    and a listener added twice would run twice: two BEGINs.
+    """
+    done: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+    @functools.wraps(install)
+    def install_once(engine: Engine) -> None:
+        if engine not in done:
+            done.add(engine)
+            install(engine)
+
+    return install_once
+
+
 def configure_engine(app: Flask) -> None:
     """Install the per-connection settings our integrity rules depend on, and test idle connections before use."""
     with app.app_context():
-        engine = db.engine
+        _configure(db.engine)
+
+
+@_once_per_engine
+def _configure(engine: Engine) -> None:
     if engine.dialect.name != "sqlite":
         _ping_idle_connections(engine)
         _read_outside_transactions(engine)
@@ -158,16 +180,7 @@ def end_read_only_transactions(app: Flask) -> None:
     failed.
     """
     with app.app_context():
-        engine = db.engine
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _mark_writing(conn, _cursor, statement, _parameters, context, _executemany) -> None:
-        if not _only_reads(statement, context):
-            conn.info[_WRITING] = True
-
-    @event.listens_for(engine, "begin")
-    def _transaction_began(conn) -> None:
-        conn.info.pop(_WRITING, None)
+        _mark_writing_transactions(db.engine)
 
     # Registered after Flask-SQLAlchemy's teardown (which closes the session, rolling back), so it runs first:
     # Flask runs teardown functions last registered first.
@@ -184,6 +197,20 @@ def end_read_only_transactions(app: Flask) -> None:
                 session.commit()
         except SQLAlchemyError:  # e.g. the connection went away: the session's own teardown rolls back and closes
             log.warning("Could not end a read-only transaction with a commit", exc_info=True)
+
+
+@_once_per_engine
+def _mark_writing_transactions(engine: Engine) -> None:
+    """Mark a connection's transaction as writing (``_WRITING``) at its first statement that may write."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _mark_writing(conn, _cursor, statement, _parameters, context, _executemany) -> None:
+        if not _only_reads(statement, context):
+            conn.info[_WRITING] = True
+
+    @event.listens_for(engine, "begin")
+    def _transaction_began(conn) -> None:
+        conn.info.pop(_WRITING, None)
 
 
 def _only_read(session) -> bool:
@@ -239,18 +266,23 @@ def install_query_count_header(app: Flask) -> None:
     if not app.config["QUERY_COUNT_HEADER"]:
         return
     with app.app_context():
-        engine = db.engine
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _count(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
-        if has_request_context() and is_query(statement):
-            g.query_count = g.get("query_count", 0) + 1
+        _count_queries(db.engine)
 
     # Registered first, so it runs after every other after_request function and counts their queries too.
     @app.after_request
     def _header(response):
         response.headers["X-Query-Count"] = str(g.get("query_count", 0))
         return response
+
+
+@_once_per_engine
+def _count_queries(engine: Engine) -> None:
+    """Count each request's queries in ``g.query_count``."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:
+        if has_request_context() and is_query(statement):
+            g.query_count = g.get("query_count", 0) + 1
 
 
 def read_rows(statement: Select, parameters: Mapping[str, Any] | None = None) -> Sequence[Row]:

@@ -16,7 +16,7 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
-from portfolio import database
+from portfolio import create_app, database
 from portfolio.extensions import db
 from portfolio.models import Evidence, EvidenceKind, Role, User
 from portfolio.notifications import service as notifications
@@ -255,3 +255,50 @@ def test_only_a_value_that_cannot_end_its_quotes_is_written_out():
     for value in Odd:
         with pytest.raises(ValueError, match="cannot be written out"):
             database.written_out(value)
+
+
+POOL_EVENTS = ("connect", "checkout", "checkin")
+ENGINE_EVENTS = ("begin", "before_cursor_execute")
+
+
+def listeners_on(engine) -> dict[str, int]:
+    """How many listeners each event of the engine (and of its pool) has."""
+    counts = {name: len(getattr(engine.pool.dispatch, name)) for name in POOL_EVENTS}
+    return counts | {name: len(getattr(engine.dispatch, name)) for name in ENGINE_EVENTS}
+
+
+def engine_of_another_app(database_url: str, folder) -> object:
+    """The engine of a new app on the test database that sends the query count header."""
+    other = create_app(
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "UPLOAD_FOLDER": str(folder),
+            "SECRET_KEY": "another-secret-key",
+            "QUERY_COUNT_HEADER": True,
+        }
+    )
+    with other.app_context():
+        return db.engine
+
+
+def test_apps_sharing_an_engine_install_its_listeners_once(app, database_url, tmp_path):
+    """The tests' apps share one engine per database (conftest.one_engine_per_database): another app on it adds no
+    listener but the query count's (once), so each transaction still begins once and its end is decided once."""
+    engine = db.engine
+    listeners = listeners_on(engine)
+    assert listeners["begin"] >= 1  # the listeners of the first app on this engine are there
+
+    assert engine_of_another_app(database_url, tmp_path / "second") is engine
+    counted = listeners_on(engine)
+    # The query count's listener is added by the first app of the run that asks for the header.
+    assert counted == {**listeners, "before_cursor_execute": counted["before_cursor_execute"]}
+    assert counted["before_cursor_execute"] - listeners["before_cursor_execute"] in (0, 1)
+
+    assert engine_of_another_app(database_url, tmp_path / "third") is engine
+    assert listeners_on(engine) == counted
+
+    worker = make_user(Role.WORKER, name="Before")
+    worker.name = "After"
+    db.session.commit()  # one BEGIN (SQLite) and one COMMIT: a listener run twice would fail here
+    assert db.session.get(User, worker.id).name == "After"
