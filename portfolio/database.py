@@ -42,15 +42,15 @@ def _once_per_engine(install: Callable[[Engine], None]) -> Callable[[Engine], No
     """``install(engine)`` the first time it is asked for an engine, never again for that engine.
 
     Apps may share an engine (the tests' apps do, so that what SQLAlchemy compiled for one test serves the next),
-    and a listener added twice would run twice: two BEGINs.
+    and a listener added twice would run twice: two BEGINs. Not thread-safe: apps are built at start-up.
     """
     done: weakref.WeakSet[Engine] = weakref.WeakSet()
 
     @functools.wraps(install)
     def install_once(engine: Engine) -> None:
         if engine not in done:
-            done.add(engine)
             install(engine)
+            done.add(engine)  # after: an install that failed is tried again by the next app
 
     return install_once
 
@@ -277,7 +277,8 @@ def install_query_count_header(app: Flask) -> None:
 
 @_once_per_engine
 def _count_queries(engine: Engine) -> None:
-    """Count each request's queries in ``g.query_count``."""
+    """Count each request's queries in ``g.query_count`` (on an engine shared with apps that send no header, theirs
+    are counted too, unread)."""
 
     @event.listens_for(engine, "before_cursor_execute")
     def _count(_conn, _cursor, statement, _parameters, _context, _executemany) -> None:

@@ -13,6 +13,7 @@ import contextvars
 import email
 import email.policy
 import html
+import json
 import os
 import re
 import socket
@@ -31,7 +32,7 @@ from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from jinja2 import BytecodeCache
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, make_url, select, text
 from werkzeug.serving import make_server
 
 from portfolio import clock, create_app
@@ -91,7 +92,9 @@ def one_engine_per_database():
     make_engine = db._make_engine  # Flask-SQLAlchemy's (pinned): how init_app makes an app's engine
 
     def made_once(bind_key, options, app) -> Engine:
-        key = repr((bind_key, sorted(options.items(), key=lambda item: item[0])))
+        key = _engine_key(bind_key, options)
+        if key is None:
+            return make_engine(bind_key, options, app)
         if key not in engines:
             engines[key] = make_engine(bind_key, options, app)
         return engines[key]
@@ -101,6 +104,27 @@ def one_engine_per_database():
         yield
     for engine in engines.values():
         engine.dispose()
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _engine_key(bind_key, options: dict) -> str | None:
+    """What makes two apps' engines the same: the full address (password too: a URL's repr hides it) and the other
+    options; None when an option is not a plain value (a function, an SSL context): such an app gets its own."""
+
+    def plain(value) -> bool:
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return all(plain(v) for v in value)
+        return isinstance(value, _PLAIN)
+
+    rest = {name: value for name, value in options.items() if name != "url"}
+    if not plain(rest):
+        return None
+    url = make_url(options["url"]).render_as_string(hide_password=False)
+    return json.dumps([bind_key, url, rest], sort_keys=True)
 
 
 @pytest.fixture(scope="session")

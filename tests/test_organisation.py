@@ -332,7 +332,7 @@ def test_a_configured_logo_is_checked_at_start_up_and_shown(app, tmp_path, datab
 
     page = text_of(configured.test_client().get("/auth/sign-in"))
     with configured.app_context():
-        db.engine.dispose()  # its own engine: close its connection now, not when collected
+        db.engine.dispose()  # its connection closed now, not when collected (the engine is the run's: conftest)
 
     assert '<img class="nhsuk-header__organisation-logo" src="/organisation/logo/' in header_of(page)
     bad = tmp_path / "logo.svg"
