@@ -302,3 +302,47 @@ def test_apps_sharing_an_engine_install_its_listeners_once(app, database_url, tm
     worker.name = "After"
     db.session.commit()  # one BEGIN (SQLite) and one COMMIT: a listener run twice would fail here
     assert db.session.get(User, worker.id).name == "After"
+
+
+def test_an_app_with_other_engine_options_gets_an_engine_with_listeners_of_its_own(app, database_url, tmp_path):
+    """Sharing is by address and options: an app that asks for other options gets an engine of its own, and the
+    engine-wide listeners are installed on it too (the guard is per engine, not once per process)."""
+    shared = db.engine
+    other = create_app(
+        {
+            "PORTFOLIO_ENV": "testing",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 1234},
+            "UPLOAD_FOLDER": str(tmp_path / "other"),
+            "SECRET_KEY": "another-secret-key",
+        }
+    )
+    with other.app_context():
+        own = db.engine
+        try:
+            assert own is not shared
+            own_listeners, shared_listeners = listeners_on(own), listeners_on(shared)
+            # The same listeners as the shared engine's, but the query count's (only apps that ask for it add it).
+            assert own_listeners | {"before_cursor_execute": 0} == shared_listeners | {"before_cursor_execute": 0}
+            assert own_listeners["begin"] >= 1 and own_listeners["before_cursor_execute"] >= 1
+            worker = make_user(Role.WORKER, name="Own engine")
+            db.session.commit()  # BEGIN (IMMEDIATE on SQLite) from the listeners on this engine, then COMMIT
+            assert db.session.get(User, worker.id).name == "Own engine"
+        finally:
+            db.session.remove()
+            own.dispose()
+
+
+def test_an_option_that_is_not_a_plain_value_is_never_shared():
+    """An engine option such as a function or an SSL context cannot be compared by value: that app's engine is its
+    own (conftest._engine_key)."""
+    from tests.conftest import _engine_key
+
+    url = "postgresql+psycopg://someone:secret@127.0.0.1:5432/test"
+    assert _engine_key(None, {"url": url, "creator": lambda: None}) is None
+    assert _engine_key(None, {"url": url, "connect_args": {"ssl_context": object()}}) is None
+    plain = _engine_key(None, {"url": url, "pool_recycle": 60})
+    assert plain is not None and "secret" in plain  # the password is part of the address compared
+    assert plain != _engine_key(None, {"url": url, "pool_recycle": 61})
+    assert plain != _engine_key(None, {"url": url.replace("secret", "other"), "pool_recycle": 60})
+    assert plain != _engine_key("reports", {"url": url, "pool_recycle": 60})
