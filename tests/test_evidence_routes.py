@@ -1053,6 +1053,25 @@ def test_my_portfolio_bad_values_are_ignored(client, worker, portfolio):
     assert len(listed_titles(page)) == 4
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true"}], ids=["page", "htmx"])
+def test_my_portfolio_says_what_to_choose_and_does_not_count_ignored_filters_as_filters(
+    client, worker, portfolio, headers
+):
+    page = text_of(client.get("/portfolio/?kind=diary&status=bogus&q=" + "x" * 201, headers=headers))
+    assert "Some filters were ignored" in page
+    assert "Choose a kind of evidence from the list, or All kinds" in page
+    assert "Choose Draft, Submitted for review, Returned for changes, Signed off or Any status" in page
+    assert "Search for 200 characters or fewer" in page
+    assert "Not a valid choice" not in page
+    # Every filter was refused: the whole portfolio, and the count does not say it matches filters.
+    assert len(listed_titles(page)) == 4
+    assert status_of(page, "evidence-count") == "4 items"
+    if not headers:
+        assert error_next_to(page, "kind") == "Error: Choose a kind of evidence from the list, or All kinds"
+    kept = text_of(client.get("/portfolio/?kind=reflection&status=bogus", headers=headers))  # one applies
+    assert status_of(kept, "evidence-count").endswith("your filters")
+
+
 def test_my_portfolio_pages(client, worker):
     add_rows(
         worker,
@@ -2022,7 +2041,8 @@ def test_a_list_with_a_filter_given_twice_is_not_kept_as_the_whole_portfolio(cli
         ],
     )
     twice = text_of(client.get("/portfolio/?kind=&kind=other&page=2"))
-    assert status_of(twice, "evidence-count") == "29 items match your filters, showing 21 to 29 (page 2 of 2)"
+    # No filter applies (the form reads the empty value), so the count does not say "match your filters".
+    assert status_of(twice, "evidence-count") == "29 items, showing 21 to 29 (page 2 of 2)"
     assert 'href="/portfolio/?kind=other"' in twice
     whole = text_of(client.get("/portfolio/?page=2"))
     assert status_of(whole, "evidence-count") == "29 items, showing 21 to 29 (page 2 of 2)"

@@ -1398,6 +1398,37 @@ def test_portfolio_search_is_over_the_text_not_the_html(app, worker, query, expe
     assert titles(service.portfolio_page(worker, PortfolioFilters(q=query))) == expected
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param("lone-working", ["Lone-working visit", "Lone working policy"], id="hyphen-finds-both-spellings"),
+        pytest.param("lone working", ["Lone-working visit", "Lone working policy"], id="words-find-both-spellings"),
+        pytest.param("LONE-WORKING policy", ["Lone working policy"], id="every-word-still-counts"),
+        pytest.param("self-care", ["Lone-working visit"], id="hyphen-in-the-text"),
+        pytest.param("-", ["Lone-working visit"], id="a-hyphen-alone-as-typed"),
+    ],
+)
+def test_portfolio_search_finds_a_hyphenated_word_however_it_was_written(app, worker, query, expected):
+    """A link worker remembers the words, not whether she wrote them with a hyphen (searching.py)."""
+    make_reflection(worker, title="Group session", what_happened="We met.", what_learned="Plan ahead.")
+    make_reflection(worker, title="Lone working policy", what_happened="Read it.", what_learned="Call in.")
+    make_reflection(
+        worker, title="Lone-working visit", what_happened="A home visit on self-care.", what_learned="Plan the route."
+    )
+    assert sorted(titles(service.portfolio_page(worker, PortfolioFilters(q=query)))) == sorted(expected)
+
+
+def test_picker_finds_a_hyphenated_statement_by_its_words(app, worker):
+    evidence = make_reflection(worker)
+    # The framework writes "person centred"; people often type it with a hyphen.
+    for query in ("person-centred", "person centred", "Person-Centred strengths"):
+        found = service.picker(worker, evidence, q=query)
+        assert [row.competence.statement.split(",")[0] for row in found.items] == [
+            "Ability to provide person centred support"
+        ], query
+    assert service.picker(worker, evidence, q="person-centred nowhere").total == 0
+
+
 def test_portfolio_paginates_and_clamps_the_page(app, worker):
     start = date(2025, 1, 1)
     db.session.add_all(

@@ -418,6 +418,10 @@ def test_the_queue_counts_the_rows_each_filter_shows(client, auth, frameworks, c
         "1 submission matches your filters",
         ["Olive's walking group Other evidence"],
     )
+    assert counted("/review/?q=walking-group") == (  # searching.py: a hyphenated word as its words too
+        "1 submission matches your filters",
+        ["Olive's walking group Other evidence"],
+    )
     assert counted("/review/?q=wendy") == (
         "2 submissions match your filters",
         ["Another item Other evidence", "A reflection Other evidence"],

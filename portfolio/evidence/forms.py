@@ -129,11 +129,19 @@ class FilterForm(FlaskForm):
     q = SearchField(
         "Search titles and text", validators=[Optional(), Length(max=200, message="Search for 200 characters or fewer")]
     )
-    kind = SelectField("Kind", validators=[Optional()])
+    # Not WTForms' "Not a valid choice.": a filter's message says what to choose (validate_kind, AnyOf).
+    kind = SelectField("Kind", validators=[Optional()], validate_choice=False)
     status = SelectField(
         "Status",
         choices=choices([("", "Any status")] + [(s.value, s.label) for s in EvidenceStatus]),
-        validators=[Optional()],
+        validators=[
+            Optional(),
+            AnyOf(
+                [s.value for s in EvidenceStatus],
+                message="Choose " + ", ".join(s.label for s in EvidenceStatus) + " or Any status",
+            ),
+        ],
+        validate_choice=False,
     )
     competence = IdField("Competence", validators=[Optional()], message="Choose a competence from the map")
     date_from = DateInputField("From", description_name="The from date")
@@ -142,6 +150,10 @@ class FilterForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.kind.choices = choices([("", "All kinds")]) + kind_choices()
+
+    def validate_kind(self, field):
+        if field.data and field.data not in {choice.value for choice in field.choices}:
+            raise ValidationError("Choose a kind of evidence from the list, or All kinds")
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:

@@ -83,9 +83,10 @@ def index():
     """My portfolio: every item, newest first, filtered and paginated."""
     form = FilterForm(request.args)
     filters = _filters_from(form)
-    # Every value of every parameter: the page links keep them all (paging.list_url).
-    filtered = any(value for key, value in request.args.items(multi=True) if key != "page")
-    if filtered or form.errors:
+    # "match your filters" only when a filter applies: a refused one is ignored, and said so above the list.
+    filtered = filters.applied
+    # Kept only for the plain address: the page links keep every value of every parameter (paging.list_url).
+    if filtered or form.errors or any(value for key, value in request.args.items(multi=True) if key != "page"):
         result, kept_list = _portfolio_listing(form, filters, filtered)
     else:
         # A page of the whole portfolio shows nothing but the portfolio: kept, rendered, until it changes.

@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.selectable import Subquery
 from werkzeug.datastructures import FileStorage
 
-from .. import clock, idempotency, paging, richtext
+from .. import clock, idempotency, paging, richtext, searching
 from ..audit import ledger
 from ..database import begin_write, lock_or_404
 from ..errors import FieldError, Problems
@@ -1035,11 +1035,17 @@ class PortfolioPage(paging.Page[Evidence]):
 
 
 def _search(query: Select, q: str) -> Select:
-    """Every word must appear in the title or the text as people read it (case-insensitive)."""
-    for word in q.split()[:10]:
-        pattern = "%" + word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(Evidence.search_text.like(pattern, escape="\\"))
+    """Every word (searching.words_of) must appear in the title or the text as people read it (case-insensitive)."""
+    for word in searching.words_of(q):
+        query = query.where(searching.has_word(word, Evidence.search_text))  # search_text is lower case
     return query
+
+    @property
+    def applied(self) -> bool:
+        """Whether any filter narrows the list (the page number does not)."""
+        return any(
+            (searching.words_of(self.q), self.kind, self.status, self.competence_id, self.date_from, self.date_to)
+        )
 
 
 def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
@@ -1272,10 +1278,9 @@ def picker(
         query = query.where(Competence.tier_id == tier_id)
     if group_id:
         query = query.where(or_(CompetenceGroup.id == group_id, CompetenceGroup.parent_id == group_id))
-    for word in q.split()[:10]:
-        pattern = f"%{word.lower().replace('%', '').replace('_', '')}%"
+    for word in searching.words_of(q):
         query = query.where(
-            or_(func.lower(Competence.statement).like(pattern), func.lower(CompetenceGroup.name).like(pattern))
+            searching.has_word(word, func.lower(Competence.statement), func.lower(CompetenceGroup.name))
         )
     linked = db.session.scalar(select(func.count()).select_from(query.where(is_linked).subquery())) or 0
     tiers = structures([actor.framework_id])[actor.framework_id].tiers if actor.framework_id else ()

@@ -23,7 +23,7 @@ from sqlalchemy.orm import load_only
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
-from .. import duties, paging, remembered, tally, templating
+from .. import duties, paging, remembered, searching, tally, templating
 from ..audit import ledger
 from ..clock import day_of, today
 from ..cpd import service as cpd
@@ -49,7 +49,6 @@ from ..models import (
     utcnow,
 )
 from ..notifications import service as notifications
-from ..people.search import search_words
 from ..privacy.visibility import visible_to
 from ..progress import versions
 from ..progress.versions import Drawn
@@ -381,17 +380,12 @@ class QueueItem:
 def _queue_query(*, q: str = "", kind: EvidenceKind | None = None, worker_id: int | None = None) -> Select:
     """The ids of the items waiting for the supervisor (the parameters of :func:`as_supervisor`), oldest first.
 
-    ``q``: every word (five at most) is in the item's title or the worker's name;
+    ``q``: every word (searching.words_of, five at most) is in the item's title or the worker's name;
     ``kind``: only items of that kind; ``worker_id``: only that worker's items.
     """
     ids, owner = _queue_statements()
-    for word in search_words(q):
-        ids = ids.where(
-            or_(
-                func.lower(Evidence.title).contains(word, autoescape=True),
-                func.lower(owner.name).contains(word, autoescape=True),
-            )
-        )
+    for word in searching.words_of(q, most=5):
+        ids = ids.where(searching.has_word(word, func.lower(Evidence.title), func.lower(owner.name)))
     if kind is not None:
         ids = ids.where(Evidence.kind == kind)
     if worker_id is not None:
