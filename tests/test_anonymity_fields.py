@@ -412,6 +412,15 @@ def test_plurals_read_as_people_write_them():
     )
 
 
+def test_the_quoted_details_follow_the_kinds_as_counted():
+    """The text names the email first, the count the NHS number first: the quotes follow the count."""
+    found = anonymity.find_identifiers("Email me at john@example.com. NHS number 943 476 5919", today=TODAY)
+    assert anonymity.message_for("The feedback", found) == (
+        "The feedback contains 1 possible NHS number and 1 possible email address (“943 476 5919”, “john@example.com”)"
+        ": remove details that could identify a person you support"
+    )
+
+
 # --- Through the pages: 422, the error summary, the message next to the field, nothing saved ------------------
 
 

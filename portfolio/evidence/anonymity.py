@@ -634,8 +634,11 @@ def counted(findings: Iterable[Finding]) -> str:
 
 
 def message_for(label: str, findings: list[Finding]) -> str:
-    """What to tell the person: which field, what was found there (quoted), and what to do."""
-    quoted = ", ".join(dict.fromkeys(f"“{f.text}”" for f in findings))
+    """What to tell the person: which field, what was found there (quoted, in the order the kinds are counted),
+    and what to do."""
+    rank = {kind: position for position, (kind, _count) in enumerate(summary(findings))}
+    in_counted_order = sorted(findings, key=lambda f: rank[f.kind])  # stable: the text's order within a kind
+    quoted = ", ".join(dict.fromkeys(f"“{f.text}”" for f in in_counted_order))
     return f"{label} contains {counted(findings)} ({quoted}): remove details that could identify a person you support"
 
 
