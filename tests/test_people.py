@@ -315,6 +315,19 @@ def test_change_records_before_and_after_in_the_ledger(manager, other_manager, l
     assert service.describe(taken).startswith("Gave the manager role; took away the worker role")
 
 
+def test_moving_a_worker_to_another_framework_names_the_frameworks_not_their_roles(manager, link_worker_tier):
+    """A framework's short title is a role's name: the history names the framework by its title, so that it does
+    not read as a change of tier (found by a new user)."""
+    person = make_user(Role.WORKER, name="Ann Worker", tier=link_worker_tier)
+    senior = tier("sfh-senior-engagement-worker", "senior-engagement-worker")
+    service.change(manager, person, name="Ann Worker", roles={Role.WORKER}, tier_id=senior.id)
+    [entry] = audit_rows("person.changed")
+    assert service.describe(entry) == (
+        "Changed framework from Link Worker Competency Framework to Transferable Role Profile: Senior Engagement"
+        " Worker; changed tier from Link Worker to Senior Engagement Worker"
+    )
+
+
 def test_a_manager_cannot_change_their_own_roles(manager, other_manager):
     with pytest.raises(FieldError) as error:
         service.change(manager, manager, name="Maya Manager", roles={Role.MANAGER, Role.SUPERVISOR}, tier_id=None)

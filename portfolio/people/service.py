@@ -246,7 +246,8 @@ def _shown(key: str, value) -> str:
         return tier.name if tier else str(value)
     if key == "framework_id":
         framework = db.session.get(Framework, value)
-        return framework.short_title if framework else str(value)
+        # Its full title: a framework's short title is a role's name ("Link Worker"), which reads as a tier.
+        return framework.title if framework else str(value)
     if isinstance(value, list):
         return ", ".join(value) or "none"
     return str(value)
