@@ -237,6 +237,25 @@ def test_missing_and_mismatched_fields(client, auth, maya):
     assert db.session.scalar(select(func.count(SignInAttempt.id))) == 0
 
 
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_a_weak_new_password_is_said_with_a_mismatched_confirmation(client, auth, maya, headers):
+    """Found by a new user: "short" then "short2" said only that they did not match; fixing that, she was told the
+    password was too short. Every problem in one answer (the current password is checked once the rest is right)."""
+    auth.login_as(maya)
+
+    response = change(client, "wrong", "short", "short2", headers=headers)
+
+    assert response.status_code == 422
+    assert error_summary(response.text) == [
+        ("#new_password", "Password must be 12 characters or more"),
+        ("#confirm_password", "The passwords do not match"),
+    ]
+    same = change(client, factories.PASSWORD, factories.PASSWORD, "something else", headers=headers)
+    assert field_error(same.text, "new_password") == service.SAME_PASSWORD
+    assert reload(maya).password_hash == factories.PASSWORD_HASH
+    assert db.session.scalar(select(func.count(SignInAttempt.id))) == 0  # the current one was not tried
+
+
 def test_a_boosted_submission_gets_the_whole_page_with_its_errors(client, auth, maya):
     """The form is boosted by htmx: a 422 must come back as a page htmx swaps in (4xx swap per htmx-config)."""
     auth.login_as(maya)
@@ -506,6 +525,12 @@ def test_a_weak_or_mismatched_new_password_leaves_the_link_usable(client, maya):
     assert (
         mismatch.status_code == 422 and field_error(mismatch.text, "confirm_password") == "The passwords do not match"
     )
+    weak_mismatch = set_password_by_link(client, path, "password1234", "password12345")
+    assert weak_mismatch.status_code == 422 and [field for field, _ in error_summary(weak_mismatch.text)] == [
+        "#password",
+        "#confirm_password",
+    ]
+    assert field_error(weak_mismatch.text, "password").startswith("This is a very common password")
     assert empty.status_code == 422 and error_summary(empty.text) == [
         ("#password", "Enter a new password"),
         ("#confirm_password", "Enter your new password again"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
-from ..errors import FieldError, show_on_form
+from ..errors import FieldError, show_on_form, show_the_rest
 from ..notifications import service as notifications
 from ..rendering import render
 from . import service
@@ -68,6 +68,12 @@ def change_password():
             login_user(user, remember=had_remember_me)
             flash("Your password has been changed. You have been signed out on every other device.", "success")
             return redirect(url_for("account.index"), code=303)
+    elif form.is_submitted() and not form.csrf_token.errors:
+        # The policy's word on the new password too, not only the form's (the passwords do not match).
+        current = form.current_password.data or None
+        show_the_rest(
+            form, service.new_password_problems(current_user, form.new_password.data or "", current_password=current)
+        )
     status = 422 if form.errors else 200
     return render("account/change_password.html", form=form, hint=NEW_PASSWORD_HINT, status=status)
 
@@ -97,7 +103,7 @@ def reset_link_sent():
 def reset_password(token: str):
     """Set a new password through the link from the email; then sign in with it."""
     try:
-        service.usable_reset(token)
+        reset = service.usable_reset(token)
     except service.ResetLinkUnusable:
         return _unusable_link()
     form = ResetPasswordForm()
@@ -115,6 +121,8 @@ def reset_password(token: str):
             # passes it on the sign-in page, and the new password is tried once.
             flash("Your password has been changed. Sign in with your new password.", "success")
             return redirect(url_for("auth.sign_in"), code=303)
+    elif form.is_submitted() and not form.csrf_token.errors:
+        show_the_rest(form, service.new_password_problems(reset.user, form.password.data or "", field="password"))
     status = 422 if form.errors else 200
     return render("account/reset_password.html", form=form, token=token, hint=NEW_PASSWORD_HINT, status=status)
 

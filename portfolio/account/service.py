@@ -17,7 +17,7 @@ from ..audit import ledger
 from ..auth import passwords, tokens
 from ..auth.service import check_password, lock_user, normalise_email
 from ..database import begin_write, lock
-from ..errors import FieldError
+from ..errors import FieldError, FieldErrors
 from ..extensions import db
 from ..models import PasswordReset, PasswordResetRequest, User
 from ..notifications import service as notifications
@@ -77,6 +77,17 @@ def _set_password(user: User, new_hash: str, now: datetime) -> None:
 # --- Changing one's password ---------------------------------------------------------------
 
 
+def new_password_problems(
+    user: User, new_password: str, *, field: str = "new_password", current_password: str | None = None
+) -> dict[str, str]:
+    """What the policy says of ``new_password`` for ``user`` (and, when changing it, that it is not the current one),
+    by field, writing nothing: the services refuse it, and a form that refused something else shows it too."""
+    if current_password is not None and new_password == current_password:
+        return {field: SAME_PASSWORD}
+    problem = passwords.password_problem(new_password, name=user.name, email=user.email)
+    return {field: problem} if problem else {}
+
+
 def change_password(user: User, current_password: str, new_password: str, address: str) -> User:
     """Set a new password after checking the current one; every other session ends.
 
@@ -86,11 +97,8 @@ def change_password(user: User, current_password: str, new_password: str, addres
 
     :raises FieldError: on a wrong current password, too many failures, or a new password refused by the policy.
     """
-    if new_password == current_password:
-        raise FieldError("new_password", SAME_PASSWORD)
-    problem = passwords.password_problem(new_password, name=user.name, email=user.email)
-    if problem:
-        raise FieldError("new_password", problem)
+    if problems := new_password_problems(user, new_password, current_password=current_password):
+        raise FieldErrors(problems)
     new_hash = passwords.hash_password(new_password)
 
     locked = check_password(user.email, current_password, address, field="current_password")
@@ -209,9 +217,8 @@ def reset_password(token: str, new_password: str) -> User:
     """
     reset = usable_reset(token)
     user = reset.user
-    problem = passwords.password_problem(new_password, name=user.name, email=user.email)
-    if problem:
-        raise FieldError("password", problem)
+    if problems := new_password_problems(user, new_password, field="password"):
+        raise FieldErrors(problems)
     reset_id, user_id = reset.id, user.id
     db.session.rollback()  # no connection held while hashing
     new_hash = passwords.hash_password(new_password)
