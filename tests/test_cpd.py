@@ -22,6 +22,9 @@ from portfolio.models import (
     Competence,
     CpdActivity,
     CpdGoal,
+    Evidence,
+    EvidenceKind,
+    EvidenceStatus,
     Framework,
     GoalStatus,
     Requirement,
@@ -30,10 +33,11 @@ from portfolio.models import (
     SupervisionAssignment,
     User,
     cpd_activity_competences,
+    utcnow,
 )
 from portfolio.progress import service as progress
 from tests.conftest import post_with_token
-from tests.factories import TODAY, assign, decide_on, make_user, tier
+from tests.factories import TODAY, assign, certificate, decide_on, make_user, tier
 from tests.pages import (
     assert_error_shown,
     checkboxes,
@@ -1032,10 +1036,10 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
     assert "CPD activity logged" in page
     hours = page.split('class="nhsuk-table cpd-hours"', 1)[1].split("</table>", 1)[0].split("<tbody", 1)[1]
     assert [words(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", hours, re.S)] == [
-        f"{TODAY.year} 3.75",
-        f"{TODAY.year - 1} 103.00",
+        f"{TODAY.year} 3.75 0.00",
+        f"{TODAY.year - 1} 103.00 0.00",
     ]
-    assert service.hours_by_year(worker)[0][1] == service.parse_hours("3.75")
+    assert service.hours_by_year(worker)[0].hours == service.parse_hours("3.75")
     text = words(page)
     assert f"{long_date(TODAY)} · 1.50 hours · towards: Trauma-informed practice" in text
     assert "What I learned: How past trauma shapes the first meeting." in text
@@ -1612,3 +1616,195 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
     assert "Ready Every competence is met and every requirement is verified and in date." in words(page)
     assert words(page).count(f"Verified by Mo Manager on {long_date(verified_on)}") == 5
     assert [a for a, _ in audit_actions()].count("requirement.verified") == 5
+
+
+# --- CPD hours from training certificates ----------------------------------------------------------
+
+
+def certified(
+    worker: User,
+    hours: str | None,
+    day: date = TODAY,
+    title: str = "Safeguarding adults level 2",
+    status: EvidenceStatus = EvidenceStatus.DRAFT,
+    **check,
+) -> Evidence:
+    """A training certificate of the worker's with ``hours`` CPD hours (None: not recorded), completed on ``day``."""
+    evidence = certificate(worker, None, day, title=title, **check)
+    evidence.cpd_hours = Decimal(hours) if hours is not None else None
+    if status != EvidenceStatus.DRAFT:
+        evidence.status, evidence.submitted_at = status, utcnow()
+    db.session.commit()
+    return evidence
+
+
+def direct_activity(worker: User, hours: str, day: date = TODAY, title: str = "Reading group") -> CpdActivity:
+    activity = CpdActivity(worker_id=worker.id, done_on=day, title=title, hours=Decimal(hours))
+    db.session.add(activity)
+    db.session.commit()
+    return activity
+
+
+def year_hours(worker: User) -> list[tuple[int, str, str]]:
+    return [(y.year, str(y.hours), str(y.from_certificates)) for y in service.hours_by_year(reload(worker))]
+
+
+THIS, LAST = TODAY.year, TODAY.year - 1
+
+
+def test_cpd_hours_count_the_log_alone(people):
+    worker, *_ = people
+    direct_activity(worker, "1.5")
+    direct_activity(worker, "2.25", day=date(THIS, 1, 1))
+    direct_activity(worker, "3", day=date(LAST, 12, 31))
+    assert year_hours(worker) == [(THIS, "3.75", "0.00"), (LAST, "3.00", "0.00")]
+
+
+def test_cpd_hours_count_training_certificates_alone(people):
+    worker, *_ = people
+    certified(worker, "3.5")
+    certified(worker, "1.25", day=date(THIS, 1, 1), title="Motivational interviewing")
+    assert year_hours(worker) == [(THIS, "4.75", "4.75")]
+
+
+def test_cpd_hours_add_the_log_and_certificates_saying_how_many_came_from_certificates(people):
+    worker, *_ = people
+    direct_activity(worker, "9")
+    certified(worker, "3.5")
+    assert year_hours(worker) == [(THIS, "12.50", "3.50")]
+
+
+def test_a_certificate_counts_in_the_year_it_was_completed(people):
+    worker, *_ = people
+    certified(worker, "3.5", day=date(LAST, 12, 31))
+    certified(worker, "2", day=date(THIS, 1, 1))
+    certified(worker, "6", day=date(LAST - 1, 6, 1))
+    direct_activity(worker, "1", day=date(LAST, 3, 1))
+    assert year_hours(worker) == [(THIS, "2.00", "2.00"), (LAST, "4.50", "3.50"), (LAST - 1, "6.00", "6.00")]
+
+
+def test_another_workers_certificates_and_certificates_without_hours_do_not_count(people):
+    worker, _, _, other, *_ = people
+    certified(other, "7")
+    direct_activity(other, "5")
+    certified(worker, None)  # hours not recorded
+    certified(worker, "0")
+    assert year_hours(worker) == []
+    assert service.certificates_with_hours(reload(worker)) == []
+    direct_activity(worker, "1")
+    assert year_hours(worker) == [(THIS, "1.00", "0.00")]
+    assert year_hours(other) == [(THIS, "12.00", "7.00")]
+
+
+def test_other_kinds_of_evidence_never_count_as_cpd_hours(people):
+    """Only a certificate asks for CPD hours; a value on another kind (never written by its form) is not counted."""
+    worker, *_ = people
+    reflection = Evidence(
+        owner_id=worker.id, kind=EvidenceKind.REFLECTION, title="Walk", occurred_on=TODAY, cpd_hours=Decimal("4")
+    )
+    db.session.add(reflection)
+    db.session.commit()
+    assert year_hours(worker) == []
+
+
+def test_every_certificate_of_hers_counts_whatever_its_review_or_check(people):
+    """Her own record, as the log is: draft, sent for review, returned, signed off, checked, sent back alike."""
+    worker, supervisor, *_ = people
+    certified(worker, "1", checked=False)  # uploaded, not checked
+    certified(worker, "2", checked_by=supervisor)
+    certified(worker, "3", sent_back="Another course's certificate")
+    certified(worker, "4", status=EvidenceStatus.SUBMITTED, checked=False)
+    certified(worker, "5", status=EvidenceStatus.RETURNED)
+    certified(worker, "6", status=EvidenceStatus.SIGNED_OFF)
+    assert year_hours(worker) == [(THIS, "21.00", "21.00")]
+
+
+def test_cpd_hours_per_year_are_one_query(people, count_queries):
+    worker, *_ = people
+    for n in range(3):
+        direct_activity(worker, "1", day=date(THIS - n, 2, 1))
+        certified(worker, "2", day=date(THIS - n, 3, 1))
+    worker = reload(worker)
+    with count_queries:
+        assert len(service.hours_by_year(worker)) == 3
+    assert count_queries.count == 1, count_queries.statements
+
+
+def hours_table(page: str) -> list[str]:
+    table = page.split('class="nhsuk-table cpd-hours"', 1)[1].split("</table>", 1)[0]
+    return [words(r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)]
+
+
+def certificate_links(page: str) -> list[tuple[str, str, str]]:
+    """The certificates the CPD page lists: (address, title, what is said of it)."""
+    listed = page.split('class="nhsuk-list nhsuk-list--border cpd-certificates"', 1)[1].split("</ul>", 1)[0]
+    return [
+        (href, words(title), words(rest))
+        for href, title, rest in re.findall(r'<li><a href="([^"]+)">(.*?)</a>(.*?)</li>', listed, re.S)
+    ]
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_the_cpd_page_shows_hours_from_certificates_within_each_years_total_and_lists_them(
+    client, auth, people, headers
+):
+    worker, _, _, other, *_ = people
+    logged(worker, "Safeguarding adults level 2", hours="9")
+    course = certified(worker, "3.5", title="Safeguarding adults level 2")  # the same course, recorded twice
+    older = certified(worker, "6", day=date(LAST, 6, 1), title="Motivational interviewing")
+    certified(worker, None, title="Fire safety")  # no hours: not counted, not listed
+    certified(other, "7", title="Olive's course")
+    auth.login_as(worker)
+    response = client.get("/cpd/", headers=headers)
+    page = text_of(response)
+    assert response.status_code == 200 and "<html" in page
+    assert "No CPD logged yet" not in page
+    assert hours_table(page) == [
+        "Year Hours in total Of these, from training certificates",
+        f"{THIS} 12.50 3.50",
+        f"{LAST} 6.00 6.00",
+    ]
+    assert (
+        "Each year adds up the hours of the activities in your CPD log and the CPD hours on your training "
+        "certificates. If you recorded the same course both ways, its hours are counted twice" in words(page)
+    )
+    # The course is in both lists, so she can see it was recorded twice.
+    assert "Safeguarding adults level 2" in words(page.split('<h2 class="nhsuk-heading-m">Activities</h2>')[1])
+    assert certificate_links(page) == [
+        (f"/portfolio/{course.id}", "Safeguarding adults level 2", f"Completed {long_date(TODAY)} · 3.50 hours"),
+        (
+            f"/portfolio/{older.id}",
+            "Motivational interviewing",
+            f"Completed {long_date(date(LAST, 6, 1))} · 6.00 hours",
+        ),
+    ]
+    assert "Fire safety" not in page and "Olive" not in page
+
+
+def test_certificate_hours_alone_are_shown_rather_than_no_cpd(client, auth, people):
+    worker, *_ = people
+    auth.login_as(worker)
+    page = text_of(client.get("/cpd/"))
+    assert "No CPD logged yet." in page
+    assert "None of your training certificates has CPD hours." in page
+    certified(worker, "3.5")
+    page = text_of(client.get("/cpd/"))
+    assert "No CPD logged yet." not in page and "No activities yet." in page
+    assert hours_table(page)[1:] == [f"{THIS} 3.50 3.50"]
+
+
+def test_the_cpd_page_costs_the_same_queries_however_many_certificates(client, auth, people, count_queries):
+    worker, *_ = people
+    certified(worker, "1")
+    logged(worker, "Workshop")
+    auth.login_as(worker)
+    client.get("/cpd/")
+    with count_queries:
+        client.get("/cpd/")
+    before = count_queries.count
+    for n in range(8):
+        certified(reload(worker), "2", day=date(THIS - n % 3, 2, n + 1), title=f"Course {n}")
+    with count_queries:
+        page = text_of(client.get("/cpd/"))
+    assert len(certificate_links(page)) == 9
+    assert count_queries.count == before, count_queries.statements

@@ -149,6 +149,7 @@ def panel_scene(app, frameworks):
         "manager": manager,
         "walk": walk,
         "request": request,
+        "other": other,
     }
 
 
@@ -182,6 +183,25 @@ def test_the_cover_is_one_page_summing_up_the_worker_for_the_panel(client, auth,
     # The psychosocial tier is beyond the request: not summed up; the competences start on page 2.
     assert "Psychosocial Link Worker:" not in cover
     assert "Competences for Link Worker Coach" not in cover and "Competences for Link Worker Coach" in pages[1]
+
+
+def test_the_covers_cpd_hours_count_her_training_certificates_and_say_how_many(client, auth, panel_scene):
+    """The year's total is the CPD page's (cpd.service.hours_by_year): the log and her certificates' CPD hours."""
+    worker, supervisor = panel_scene["worker"], panel_scene["supervisor"]
+    for owner, hours, day in (
+        (worker, Decimal("3.5"), TODAY),  # counted, though not checked and never sent for review
+        (worker, Decimal("6"), TODAY.replace(year=TODAY.year - 1)),  # last year's: not counted
+        (worker, None, TODAY),  # no hours recorded
+        (panel_scene["other"], Decimal("7"), TODAY),  # Olive's
+    ):
+        certificate(owner, None, day, title="Motivational interviewing", checked=False).cpd_hours = hours
+    db.session.commit()
+    auth.login_as(supervisor)
+    cover = pdf_pages(built_document(client, auth, f"/progress/workers/{worker.id}/portfolio.pdf"))[0]
+    assert (
+        f"Continuing professional development CPD hours in {TODAY.year}: 9 (3.5 from training certificates) "
+        "Supervisor’s recommendation"
+    ) in cover, cover
 
 
 def test_each_competence_shows_its_accepted_evidence_in_full_with_who_signed_it_off_and_when(client, auth, panel_scene):

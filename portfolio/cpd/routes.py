@@ -29,12 +29,13 @@ worker_required = role_required(Role.WORKER)
 @bp.get("/")
 @worker_required
 def index():
-    """My CPD: hours per year, activities, appraisals."""
+    """My CPD: hours per year (and how many from training certificates), activities, certificates, appraisals."""
     appraisals = service.appraisals_of(current_user)
     activities = service.activities_of(current_user)
     return render(
         "cpd/index.html",
         hours=service.hours_by_year(current_user),
+        certificates=service.certificates_with_hours(current_user),
         activities=activities,
         signed=service.signed_appraisals(activities),
         appraisals=appraisals,

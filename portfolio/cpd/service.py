@@ -9,7 +9,21 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from flask import abort
-from sqlalchemy import Integer, Select, and_, bindparam, extract, func, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    extract,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import duties, idempotency
@@ -19,7 +33,18 @@ from ..database import begin_write, lock_all, lock_or_404
 from ..errors import FieldError, NotFoundHere, Problems
 from ..evidence import anonymity
 from ..extensions import db
-from ..models import Appraisal, Competence, CpdActivity, CpdGoal, GoalStatus, Role, User, utcnow
+from ..models import (
+    Appraisal,
+    Competence,
+    CpdActivity,
+    CpdGoal,
+    Evidence,
+    EvidenceKind,
+    GoalStatus,
+    Role,
+    User,
+    utcnow,
+)
 from ..supervision import service as supervision
 from ..templating import long_date
 
@@ -540,16 +565,61 @@ def reviewed_activities(appraisal: Appraisal) -> Reviewed:
     return Reviewed(list(activities), since)
 
 
-def hours_by_year(worker: User) -> list[tuple[int, Decimal]]:
-    """Total CPD hours per calendar year, newest first (one query)."""
-    year = extract("year", CpdActivity.done_on)
+@dataclass(frozen=True)
+class YearOfCpd:
+    """A calendar year's CPD hours: ``hours`` in all, of which ``from_certificates`` are the CPD hours of training
+    certificates (the rest are activities in the CPD log)."""
+
+    year: int
+    hours: Decimal
+    from_certificates: Decimal
+
+
+def _counted_certificates(worker: User) -> list[ColumnElement[bool]]:
+    """Which evidence items' CPD hours count towards the worker's CPD (:func:`hours_by_year`): her training
+    certificates with hours, whatever their review status or check. A certificate is her own record of training,
+    self-declared as the CPD log is (nobody reviews the log's hours either); an item has no deleted or withdrawn
+    state (only a draft is deleted, and then it is gone; a withdrawn submission is a draft, or returned, again)."""
+    return [Evidence.owner_id == worker.id, Evidence.kind == EvidenceKind.CERTIFICATE, Evidence.cpd_hours > 0]
+
+
+def hours_by_year(worker: User) -> list[YearOfCpd]:
+    """The worker's CPD hours per calendar year, newest first (one query): the single source of every CPD total
+    (the CPD page, the panel PDF).
+
+    A year's hours are those of her CPD log's activities done in it and the CPD hours of her training certificates
+    completed in it (``occurred_on``), whichever :func:`_counted_certificates` says count: draft, sent for review,
+    returned, signed off, checked or sent back alike. The same course logged both as an activity and as a
+    certificate counts twice: the CPD page lists both, for her to see, and says how much came from certificates.
+    """
+    activities = select(
+        extract("year", CpdActivity.done_on).label("year"),
+        CpdActivity.hours.label("hours"),
+        cast(literal_column("0"), CpdActivity.hours.type).label("from_certificates"),
+    ).where(CpdActivity.worker_id == worker.id)
+    certificates = select(extract("year", Evidence.occurred_on), Evidence.cpd_hours, Evidence.cpd_hours).where(
+        *_counted_certificates(worker)
+    )
+    both = union_all(activities, certificates).subquery()
     rows = db.session.execute(
-        select(year, func.sum(CpdActivity.hours))
-        .where(CpdActivity.worker_id == worker.id)
-        .group_by(year)
-        .order_by(year.desc())
+        select(both.c.year, func.sum(both.c.hours), func.sum(both.c.from_certificates))
+        .group_by(both.c.year)
+        .order_by(both.c.year.desc())
     ).all()
-    return [(int(y), Decimal(h).quantize(Decimal("0.01"))) for y, h in rows]
+    cents = Decimal("0.01")
+    return [YearOfCpd(int(y), Decimal(h).quantize(cents), Decimal(c).quantize(cents)) for y, h, c in rows]
+
+
+def certificates_with_hours(worker: User) -> list[Row]:
+    """The training certificates whose CPD hours :func:`hours_by_year` counts, newest first (one query): each
+    one's ``id``, ``title``, ``occurred_on`` and ``cpd_hours``."""
+    return list(
+        db.session.execute(
+            select(Evidence.id, Evidence.title, Evidence.occurred_on, Evidence.cpd_hours)
+            .where(*_counted_certificates(worker))
+            .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
+        )
+    )
 
 
 # --- Changing and deleting an activity -----------------------------------------------------

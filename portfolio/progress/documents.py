@@ -144,9 +144,11 @@ def _cover(pdf: Document, progress: WorkerProgress, target: Tier) -> None:
         pdf.para(f"{course.item.title}: {course.status.label}{due}", 9)
 
     year = today().year
-    hours = dict(cpd.hours_by_year(worker)).get(year, Decimal(0))
+    cpd_year = next((y for y in cpd.hours_by_year(worker) if y.year == year), None)
+    hours, certified = (cpd_year.hours, cpd_year.from_certificates) if cpd_year else (Decimal(0), Decimal(0))
+    from_certificates = f" ({certified.normalize():f} from training certificates)" if certified else ""
     pdf.heading("Continuing professional development", 12)
-    pdf.para(f"CPD hours in {year}: {hours.normalize():f}", 9)
+    pdf.para(f"CPD hours in {year}: {hours.normalize():f}{from_certificates}", 9)
 
     pdf.heading("Supervisor’s recommendation", 12)
     recommendations = _recommendations(request.id) if request is not None else []
