@@ -275,7 +275,17 @@ def init_app(app: Flask) -> None:
             return _page(404, error.title, error.body, error.link)
         if error.code not in ERROR_PAGES:
             return error
-        response = _page(error.code or 500)
+        if error.code == 405 and request.method in ("GET", "HEAD"):
+            # An address that only takes a form: with JavaScript off, a refused form's answer stays in the address
+            # bar under it, and opening that address again lands here.
+            response = _page(
+                405,
+                "This page cannot be opened again",
+                "It was the answer to a form you sent, and nothing was changed by opening it. Go back to the page "
+                "the form is on to see where things stand, and send the form again if you need to.",
+            )
+        else:
+            response = _page(error.code or 500)
         allow = dict(error.get_headers()).get("Allow")
         if allow:  # a 405 must say which methods are allowed
             response.headers["Allow"] = allow

@@ -865,6 +865,6 @@ def test_a_get_to_a_documents_address_is_refused_on_the_services_own_page(client
         response = client.get(address(ids))
         assert response.status_code == 405, address(ids)
         assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
-        assert page_title(response.text) == "Sorry, there is a problem with the request – Evidence portfolio"
-        assert 'class="nhsuk-header' in response.text and "Go back and try again." in response.text
+        assert page_title(response.text) == "This page cannot be opened again – Evidence portfolio"
+        assert 'class="nhsuk-header' in response.text and "It was the answer to a form you sent" in response.text
     assert count(Document) == built

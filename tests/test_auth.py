@@ -326,7 +326,7 @@ def test_sign_out_by_get_is_refused(client, maya):
     response = client.get("/auth/sign-out")
 
     assert response.status_code == 405
-    assert "Sorry, there is a problem with the request" in response.text
+    assert "This page cannot be opened again" in response.text
     assert is_signed_in(client)
 
 

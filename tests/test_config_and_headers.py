@@ -592,12 +592,26 @@ def test_a_manager_page_for_an_anonymous_visitor_asks_to_sign_in(client, framewo
 
 
 def test_wrong_method_is_an_nhs_page_that_names_the_allowed_methods(client):
-    response = client.get("/auth/sign-out")
+    response = client.put("/auth/sign-in")
 
     assert response.status_code == 405
     assert "Sorry, there is a problem with the request" in response.text
     # RFC 9110 15.5.6: a 405 response MUST carry Allow.
     assert "POST" in response.headers.get("Allow", "")
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["page", "boosted"])
+def test_opening_an_address_that_only_takes_a_form_says_what_happened(client, headers):
+    """With JavaScript off, a refused form's answer stays in the address bar under the form's own address (a
+    promotion decision's, say): opening it again is a GET it does not answer. Found by a new user."""
+    response = client.get("/auth/sign-out", headers=headers)
+
+    assert response.status_code == 405
+    assert "POST" in response.headers.get("Allow", "")
+    page = response.text
+    assert "<h1>This page cannot be opened again</h1>" in page
+    assert "It was the answer to a form you sent, and nothing was changed by opening it." in page
+    assert "Go to your home page" in page
 
 
 def test_markup_typed_by_one_user_is_shown_as_text_to_another(app, client, auth, frameworks):
