@@ -284,6 +284,42 @@ def test_the_check_page_of_feedback_shows_who_gave_it_and_what_they_said(client,
         assert "<strong>well planned</strong>" in page  # as written, not escaped
 
 
+def test_the_check_page_of_a_supervision_note_lists_the_actions_agreed(client, auth, worker):
+    """Found by a new user: the actions agreed were on the item's page, not on the page that checks it before
+    sending, though the supervisor confirms them with the note."""
+    sam = make_user(Role.SUPERVISOR, name="Sam Supervisor")
+    assign(sam, worker)
+    due = TODAY + timedelta(days=30)
+    note = linked_item(
+        worker,
+        EvidenceKind.SUPERVISION_NOTE,
+        EvidenceInput(
+            title="Supervision in March",
+            occurred_on=date(2026, 3, 10),
+            supervisor_id=sam.id,
+            description="<p>We discussed lone working.</p>",
+            actions=[
+                evidence_service.ActionInput("Book PREVENT training", "worker", due),
+                evidence_service.ActionInput("Find a shadowing day", "supervisor", due + timedelta(days=1)),
+            ],
+        ),
+    )
+    auth.login_as(worker)
+    edit = f"/portfolio/{note.id}/edit?back=check"
+    for headers in ({}, {"HX-Request": "true", "HX-Boosted": "true"}):
+        rows = check_answers(text_of(client.get(f"/portfolio/{note.id}/submit", headers=headers)))
+        actions = [row for row in rows if row[0].startswith("Action")]
+        assert actions == [
+            ("Action 1", f"Book PREVENT training Owner: Worker, due {long_date(due)}", [("Change action 1", edit)]),
+            (
+                "Action 2",
+                f"Find a shadowing day Owner: Supervisor, due {long_date(due + timedelta(days=1))}",
+                [("Change action 2", edit)],
+            ),
+        ]
+        assert [row[0] for row in rows].index("Action 1") < [row[0] for row in rows].index("Files")
+
+
 def test_the_check_page_keeps_a_capital_i_in_what_screen_readers_hear(client, auth, worker):
     """Found by a helper: "Change what i learned" (the label lower-cased whole)."""
     reflection = linked_item(
