@@ -180,7 +180,10 @@ def test_linking_every_competence_of_a_tier_a_page_at_a_time(client, auth, signe
 
     # The same page of results now shows the next ten to link, the ten linked listed after them and not counted.
     page = text_of(client.get(response.headers["Location"]))
-    assert "Linked to 10 competences" in page
+    assert (
+        "Linked to 10 competences. Linked competences move to the end of the list, so the next ones to link are now"
+        " shown here." in words(page)
+    )
     assert "Linked competences (10)" in page
     assert status_of(page, "picker-count") == "10 competences to link, 10 linked already, showing 1 to 10 (page 1 of 2)"
     first_ten = {int(i) for i in fields["competence_ids"]}

@@ -647,8 +647,11 @@ def link_all(evidence_id: int):
             show_on_form(form, error)
         else:
             n = len(added)
+            # Linked ones move to the end of the results (service.picker): said, so that nobody pages on past the
+            # next ones to link (a new user did, and skipped ten).
             flash(
-                f"Linked to {n} {'competence' if n == 1 else 'competences'}"
+                f"Linked to {n} {'competence' if n == 1 else 'competences'}. Linked competences move to the end of "
+                "the list, so the next ones to link are now shown here."
                 if n
                 else "These competences were already linked",
                 "success",
