@@ -90,8 +90,9 @@ def test_link_worker_page_shows_every_statement_and_the_requirements(client, wor
     assert "<title>Link Worker Competency Framework – Evidence portfolio</title>" in page
     for heading in ("Link Worker Coach and Psychosocial Link Worker", "Practitioner Skills", "Mandatory Requirements"):
         assert heading in page
-    # Tier table: introduced and cumulative totals.
+    # Tier table: introduced and cumulative totals. The tiers below a tier are listed before it, not "above it".
     assert "48 competences" in page and "68 competences" in page and "85 competences" in page
+    assert "a worker meets every competence of that tier and of the tiers listed before it" in words(page)
     requirements = db.session.scalars(
         select(Requirement).where(Requirement.framework_id == framework.id).order_by(Requirement.position)
     ).all()

@@ -363,9 +363,7 @@ def test_a_manager_home_says_what_needs_deciding(client, auth, frameworks, count
         progress_service.recommend(supervisor, reload(request), supports=supports, reasons="Seen her work")
     with count_queries:
         page = text_of(client.get("/"))
-    assert items_of(page, "promotions") == [
-        f"{asked} (not yet recommended by Sam Supervisor; recommended by Sue Second)"
-    ]
+    assert items_of(page, "promotions") == [f"{asked} (Sam Supervisor answered “Not yet”; Sue Second supports it)"]
     assert count_queries.count == before, count_queries.statements
     assert items_of(page, "manager-next")[0] == "1 promotion request is waiting for your decision"
     walter_asks = promotion_request(walter)
