@@ -574,6 +574,12 @@ CASES = [
     Case("mfa.reset", "POST", lambda ids: f"/mfa/reset/{ids['worker']}", managers_only(303), data={}),
     Case(
         "frameworks.retire_locality",
+        "GET",
+        lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/retire",
+        managers_only(200),
+    ),
+    Case(
+        "frameworks.retire_locality",
         "POST",
         lambda ids: f"/frameworks/{ids['sfh']}/locality/{ids['local']}/retire",
         managers_only(303),

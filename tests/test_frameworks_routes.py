@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from portfolio.extensions import db
 from portfolio.frameworks import service
 from portfolio.models import Competence, CompetenceGroup, Requirement, Role, Section, User
+from tests.conftest import csrf_token
 from tests.factories import competence, link_draft, make_user, tier
 from tests.pages import status_line, text_of, words
 
@@ -463,6 +464,43 @@ def test_manager_retires_a_locality_competence(client, manager, auth, frameworks
     # A retired statement may be added again.
     again = service.add_locality_competence(manager, framework, statement="Soon retired", principle="P", function="F")
     assert again.ref == "LOCAL-02"
+
+
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["page", "boosted"])
+def test_retiring_asks_first_on_a_page_of_its_own(client, manager, auth, frameworks, headers):
+    """Retiring cannot be undone and changes every worker's progress at once: the edit page's button leads to a
+    page that says so (found by a new user: it acted at the first click)."""
+    framework = frameworks["sfh-senior-engagement-worker"]
+    competence = service.add_locality_competence(manager, framework, statement="Maybe", principle="P", function="F")
+    make_user(Role.WORKER, tier=tier("sfh-senior-engagement-worker", "senior-engagement-worker"))
+    url = f"/frameworks/{framework.id}/locality/{competence.id}/retire"
+    edit = text_of(client.get(f"/frameworks/{framework.id}/locality/{competence.id}/edit", headers=headers))
+    assert f'href="{url}"' in edit and f'action="{url}"' not in edit  # a link to the question, not the act
+
+    question = client.get(url, headers=headers)
+    assert question.status_code == 200
+    page = text_of(question)
+    assert "<h1>Retire this locality-specific competence?</h1>" in page and "Maybe" in page
+    warning = words(page.split('id="who-it-changes">', 1)[1].split("</div>", 1)[0])
+    assert "You cannot undo this" in warning and "1 worker on this profile will no longer have it to meet" in warning
+    assert f'href="/frameworks/{framework.id}/locality/{competence.id}/edit">Keep it</a>' in page
+    db.session.expire_all()
+    assert db.session.get(Competence, competence.id).retired_at is None  # asking changed nothing
+
+    def went_to(response) -> str:
+        """Where the answer sends the browser: a redirect, or htmx's HX-Location (a boosted form, to an anchor)."""
+        if headers:
+            assert response.status_code == 200
+            return json.loads(response.headers["HX-Location"])["path"]
+        assert response.status_code == 303
+        return response.headers["Location"]
+
+    data = {"csrf_token": csrf_token(page)}
+    assert went_to(client.post(url, data=data, headers=headers)) == f"/frameworks/{framework.id}#locality-specific"
+    again = client.post(url, data=data, headers=headers)  # a double click, or another tab
+    assert "Already retired: Maybe" in text_of(client.get(went_to(again)))
+    db.session.expire_all()
+    assert db.session.get(Competence, competence.id).retired_at is not None
 
 
 def test_retire_needs_the_csrf_token(client, manager, frameworks):

@@ -111,16 +111,29 @@ def edit_locality(framework_id: int, competence_id: int):
     return _locality_form(framework, form, competence=competence)
 
 
-@bp.post("/<id:framework_id>/locality/<id:competence_id>/retire")
+@bp.route("/<id:framework_id>/locality/<id:competence_id>/retire", methods=["GET", "POST"])
 @manager_required
 def retire_locality(framework_id: int, competence_id: int):
-    """Retire a locality-specific competence (it stays in the database)."""
+    """Confirm, then retire a locality-specific competence (it stays in the database, but cannot be brought back):
+    it changes what every worker on the profile has to meet, at once."""
     framework = service.get_role_profile_or_404(framework_id)
-    competence = service.get_locality_competence_or_404(framework, competence_id)
-    if ConfirmForm().validate_on_submit():
+    competence = service.get_locality_competence_or_404(framework, competence_id, retired_too=True)
+    to_profile = redirect(url_for(".show", framework_id=framework.id, _anchor="locality-specific"), code=303)
+    if competence.is_retired:  # the confirmation sent twice, or retired from another tab
+        flash(f"Already retired: {competence.statement}", "info")
+        return to_profile
+    form = ConfirmForm()
+    if form.validate_on_submit():
         service.retire_locality_competence(current_user, competence)
         flash(f"Retired: {competence.statement}", "success")
-    return redirect(url_for(".show", framework_id=framework.id, _anchor="locality-specific"), code=303)
+        return to_profile
+    return render(
+        "frameworks/retire_locality.html",
+        framework=framework,
+        competence=competence,
+        form=form,
+        workers=service.workers_on(framework),
+    )
 
 
 def _locality_form(framework, form: LocalityCompetenceForm, competence):
@@ -131,7 +144,6 @@ def _locality_form(framework, form: LocalityCompetenceForm, competence):
         framework=framework,
         form=form,
         competence=competence,
-        retire_form=ConfirmForm(),
         principles=principles,
         functions=functions,
         workers=service.workers_on(framework),

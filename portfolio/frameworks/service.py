@@ -195,8 +195,10 @@ def group_names(framework: Framework) -> tuple[list[str], list[str]]:
 # --- Locality-specific competences --------------------------------------------
 
 
-def get_locality_competence_or_404(framework: Framework, competence_id: int) -> Competence:
-    """An active locality competence of ``framework``.
+def get_locality_competence_or_404(
+    framework: Framework, competence_id: int, *, retired_too: bool = False
+) -> Competence:
+    """An active locality competence of ``framework`` (``retired_too``: or a retired one).
 
     :raises 404: for a missing or retired one, or one of another framework or section.
     """
@@ -205,7 +207,7 @@ def get_locality_competence_or_404(framework: Framework, competence_id: int) -> 
         competence is None
         or competence.framework_id != framework.id
         or competence.section != Section.LOCALITY_SPECIFIC
-        or competence.is_retired
+        or (competence.is_retired and not retired_too)
     ):
         abort(404)
     return competence
