@@ -1018,6 +1018,13 @@ class PortfolioFilters:
     date_to: date | None = None
     page: int = 1
 
+    @property
+    def applied(self) -> bool:
+        """Whether any filter narrows the list (the page number does not)."""
+        return any(
+            (searching.words_of(self.q), self.kind, self.status, self.competence_id, self.date_from, self.date_to)
+        )
+
 
 @dataclass(frozen=True)
 class PortfolioPage(paging.Page[Evidence]):
@@ -1039,13 +1046,6 @@ def _search(query: Select, q: str) -> Select:
     for word in searching.words_of(q):
         query = query.where(searching.has_word(word, Evidence.search_text))  # search_text is lower case
     return query
-
-    @property
-    def applied(self) -> bool:
-        """Whether any filter narrows the list (the page number does not)."""
-        return any(
-            (searching.words_of(self.q), self.kind, self.status, self.competence_id, self.date_from, self.date_to)
-        )
 
 
 def portfolio_page(actor: User, filters: PortfolioFilters) -> PortfolioPage:
