@@ -30,7 +30,7 @@ ENTRIES = list(kinds.KINDS.values())
 # Rendered by the page itself, not by a kind's partial.
 # Drawn by the page, not a kind's template; remove_file_ids only on a change of an item with files (its own tests in
 # test_evidence_routes).
-PAGE_FIELDS = {"csrf_token", "form_key", "files", "confirm_anonymous", "remove_file_ids"}
+PAGE_FIELDS = {"csrf_token", "form_key", "files", "confirm_anonymous", "remove_file_ids", "seen"}
 
 #: A valid item of each kind, every typed and written part holding a word found nowhere else.
 SAMPLES: dict[EvidenceKind, dict] = {

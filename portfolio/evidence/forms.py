@@ -52,6 +52,9 @@ class EvidenceForm(OnceForm):
     files = MultipleFileField("Attach files (optional)")
     # On a change only (the files it has are listed to tick): removed as the change is saved.
     remove_file_ids = IdsField("Files already attached", message="Choose files from the list")
+    # On a change only: what its page was drawn from (service.drawn_from), so that a change sent from a page drawn
+    # before another change (in another tab) is refused, not saved over it.
+    seen = HiddenField()
 
 
 class ActionForm(Form):

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from .. import clock, paging
 from ..access import role_required
-from ..errors import FieldError, FieldErrors, Refusal, has_errors, show_on_form, show_the_rest
+from ..errors import FieldError, FieldErrors, Refusal, has_errors, show_on_form, show_the_rest, written_in_form
 from ..fields import choices
 from ..models import CertificateState, EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
@@ -412,10 +412,23 @@ def edit(evidence_id: int):
     # From a Change link of the check-and-send page: back there once saved. One known value, never an address.
     back = "check" if request.args.get("back") == "check" else None
     back_url = url_for(".submit" if back else ".show", evidence_id=evidence.id)
+    refusal, written = None, []
     if form.validate_on_submit():
         decided = _has_checkers_word(evidence)
         try:
-            saved = service.update_evidence(current_user, evidence, _input_from(form), request.files.getlist("files"))
+            saved = service.update_evidence(
+                current_user,
+                evidence,
+                _input_from(form),
+                request.files.getlist("files"),
+                seen=form.seen.data or None,  # none from a page drawn before pages carried it: saved as before
+            )
+        except service.ChangedMeanwhile as error:  # from another tab since this page was drawn: shown as it is now
+            refusal = Refusal(error.message, "item-form")
+            written = written_in_form()  # what she typed in this tab, to copy: the form shows the item as it is now
+            evidence = service.get_evidence_or_404(evidence_id, current_user)
+            form = entry.form(formdata=None, data=entry.form_data(evidence))
+            _supervisor_choices(form, evidence)
         except FieldError as error:  # submitted meanwhile too: said next to the title, the changes still in the form
             findings = _show_error(form, error)
         else:
@@ -427,9 +440,11 @@ def edit(evidence_id: int):
         # The service's own rules for the fields the form let through: every problem in one answer, as on a new item.
         uploads = request.files.getlist("files")
         show_the_rest(form, service.problems_of_update(current_user, evidence, _input_from(form), uploads))
+    if refusal or not form.is_submitted():  # what this page shows; a page refused for its errors keeps what it had
+        form.seen.data = service.drawn_from(evidence)
     return render(
         "evidence/form.html",
-        status=422 if form.errors else 200,
+        status=409 if refusal else 422 if form.errors else 200,
         form=form,
         back=back,
         back_url=back_url,
@@ -437,6 +452,8 @@ def edit(evidence_id: int):
         evidence=evidence,
         competence=None,
         findings=findings,
+        refusal=refusal,
+        written=written,
         returned=review.returned_by(evidence),  # the supervisor's comments, read while changing the item
     )
 

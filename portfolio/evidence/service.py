@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -705,6 +706,43 @@ def _sorted_uploads(staged: list[files.StagedFile], held: Iterable[EvidenceFile]
     return _Uploads(adding, repeats)
 
 
+class ChangedMeanwhile(review.Conflict):
+    """The item changed after the page a change was sent from was drawn (in another tab): nothing was written."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This item was changed in another tab or window since you opened this page: your changes were not "
+            "saved. Check the item as it is now, then make your changes again."
+        )
+
+
+def drawn_from(evidence: Evidence) -> str:
+    """What an item's change form is drawn from, as a hash its page carries (:func:`update_evidence`'s ``seen``).
+
+    The review's content hash (text, dates, files, links, actions), and what the form can change that it leaves
+    out: who can see a reflection and a certificate's course.
+    """
+    content = f"{review.content_hash(evidence)} {evidence.is_private} {evidence.training_item_id}"
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def _changes_anything(
+    evidence: Evidence,
+    values: dict[str, Any],
+    actions: list[SupervisionAction] | None,
+    adding: list[files.StagedFile],
+    removing: list[EvidenceFile],
+) -> bool:
+    """Whether saving would change the item as it is: a change already saved, sent again, changes nothing."""
+    if adding or removing or any(getattr(evidence, name) != value for name, value in values.items()):
+        return True
+    return actions is not None and _action_rows(evidence.actions) != _action_rows(actions)
+
+
+def _action_rows(actions: Iterable[SupervisionAction]) -> list[tuple[str, ActionOwner, date]]:
+    return [(action.description, action.owner, action.due_on) for action in actions]
+
+
 def update_evidence(
     actor: User,
     evidence: Evidence,
@@ -712,13 +750,19 @@ def update_evidence(
     uploads: Iterable[FileStorage] = (),
     *,
     today: date | None = None,
+    seen: str | None = None,
 ) -> SavedChange:
     """Change a draft or returned item; new files are added to its files, and those in ``data.remove_file_ids``
     removed (in one transaction: a certificate's file is replaced in one step). A file the item already holds is
     not added again (:func:`_sorted_uploads`): resending the form (a retry after a lost answer) does not attach
     its file twice.
 
+    ``seen``: :func:`drawn_from` of the item as the change's page showed it; None for a caller that read the item
+    just now (or a page drawn before pages carried it), then nothing is compared. A change that would undo a later
+    one is refused; one the item already holds (the same form sent again after a lost answer) is not.
+
     :raises FieldError: for any bad value or file, or an item that is not editable.
+    :raises ChangedMeanwhile: when the item changed since ``seen`` and the change would change it (nothing written).
     """
     _require_editable(evidence)
     today = today or clock.today()
@@ -741,14 +785,18 @@ def update_evidence(
         raise
     try:  # whatever stops it before the commit, no staged file stays (discarding twice is harmless)
         evidence = _locked_editable(_key(evidence))  # it may have been submitted (or deleted) meanwhile
+        # On the files as they are now, those ticked for removal too: one ticked and chosen again stays as it was.
+        attaching = _sorted_uploads(staged, evidence.files)
+        again = {item.sha256 for item, _ in attaching.repeats}
+        removed = [f for f in _files_to_remove(evidence, data.remove_file_ids) if f.sha256 not in again]
+        # Compared on the locked row, so no change lands between the comparison and the commit.
+        changing = _changes_anything(evidence, values, actions, attaching.adding, removed)
+        if seen is not None and changing and seen != drawn_from(evidence):
+            raise ChangedMeanwhile()
         already_confirmed = already_confirmed_on(evidence)  # on the text as it is now
         _check_confirmable(kind, values, data.confirm_anonymous or already_confirmed, today)
         _check_files_left(evidence, data.remove_file_ids, len(staged))  # on the files as they are now
-        # On the files as they are now, those ticked for removal too: one ticked and chosen again stays as it was.
-        attaching = _sorted_uploads(staged, evidence.files)
         attaching.discard_repeats()
-        again = {item.sha256 for item, _ in attaching.repeats}
-        removed = [f for f in _files_to_remove(evidence, data.remove_file_ids) if f.sha256 not in again]
         if any(getattr(evidence, name) != value for name, value in values.items()) or attaching.adding or removed:
             # A checked certificate counts for compliance as it was checked: a changed one waits for a new check
             # (and one sent back goes back to the list to check).
