@@ -231,6 +231,34 @@ def written_in_form() -> list[tuple[str, str]]:
     ]
 
 
+def typed_in(form: FlaskForm, unchanged_from: FlaskForm | None = None) -> list[tuple[str, str]]:
+    """What the person typed into a form that was checked (its CSRF token too) but could not be saved: its text
+    fields that hold something, the rows of its lists too ("Action 2"), with their labels; with ``unchanged_from``
+    (the same form drawn from the record as it is now), only what differs from it. Never a password or hidden value.
+    """
+    now = dict((name, value) for name, _, value in _text_fields(unchanged_from)) if unchanged_from else {}
+    return [
+        (label, value.strip())
+        for name, label, value in _text_fields(form)
+        if value.strip() and value.strip() != now.get(name, "").strip()
+    ]
+
+
+def _text_fields(form) -> list[tuple[str, str, str]]:
+    """(name, label, value) of each typed text field of ``form``, those of its lists' rows numbered."""
+    from wtforms import FieldList, FormField, HiddenField, PasswordField, StringField, TextAreaField
+
+    found: list[tuple[str, str, str]] = []
+    for field in form:
+        if isinstance(field, FieldList):
+            for number, entry in enumerate(field.entries, 1):
+                inner = _text_fields(entry.form) if isinstance(entry, FormField) else _text_fields([entry])
+                found += [(name, f"{label} {number}", value) for name, label, value in inner]
+        elif isinstance(field, (StringField, TextAreaField)) and not isinstance(field, (HiddenField, PasswordField)):
+            found.append((field.name, str(field.label.text), str(field.data or "")))
+    return found
+
+
 def init_app(app: Flask) -> None:
     """Show every error on an NHS.UK-styled page."""
     from .duties import OwnDecision  # duties builds on FieldError from this module

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from .. import clock, paging
 from ..access import role_required
-from ..errors import FieldError, FieldErrors, Refusal, has_errors, show_on_form, show_the_rest, written_in_form
+from ..errors import FieldError, FieldErrors, Refusal, has_errors, show_on_form, show_the_rest, typed_in
 from ..fields import choices
 from ..models import CertificateState, EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
@@ -412,7 +412,7 @@ def edit(evidence_id: int):
     # From a Change link of the check-and-send page: back there once saved. One known value, never an address.
     back = "check" if request.args.get("back") == "check" else None
     back_url = url_for(".submit" if back else ".show", evidence_id=evidence.id)
-    refusal, written = None, []
+    refusal, written, files_dropped = None, [], False
     if form.validate_on_submit():
         decided = _has_checkers_word(evidence)
         try:
@@ -425,10 +425,12 @@ def edit(evidence_id: int):
             )
         except service.ChangedMeanwhile as error:  # from another tab since this page was drawn: shown as it is now
             refusal = Refusal(error.message, "item-form")
-            written = written_in_form()  # what she typed in this tab, to copy: the form shows the item as it is now
             evidence = service.get_evidence_or_404(evidence_id, current_user)
-            form = entry.form(formdata=None, data=entry.form_data(evidence))
+            typed, form = form, entry.form(formdata=None, data=entry.form_data(evidence))
             _supervisor_choices(form, evidence)
+            # What she typed in this tab and the item does not hold, to copy: the form shows the item as it is now.
+            written = typed_in(typed, unchanged_from=form)
+            files_dropped = any(upload.filename for upload in request.files.getlist("files"))
         except FieldError as error:  # submitted meanwhile too: said next to the title, the changes still in the form
             findings = _show_error(form, error)
         else:
@@ -454,6 +456,7 @@ def edit(evidence_id: int):
         findings=findings,
         refusal=refusal,
         written=written,
+        files_dropped=files_dropped,
         returned=review.returned_by(evidence),  # the supervisor's comments, read while changing the item
     )
 

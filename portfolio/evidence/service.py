@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -719,24 +720,22 @@ class ChangedMeanwhile(review.Conflict):
 def drawn_from(evidence: Evidence) -> str:
     """What an item's change form is drawn from, as a hash its page carries (:func:`update_evidence`'s ``seen``).
 
-    The review's content hash (text, dates, files, links, actions), and what the form can change that it leaves
-    out: who can see a reflection and a certificate's course.
+    The values the form shows (its kind's ``form_data``: the registry's one account of them) and the files it
+    lists to tick for removal: what a stale form could undo. Not the links: the form cannot change them, so a
+    competence linked from another tab leaves a change of the text free to save.
     """
-    content = f"{review.content_hash(evidence)} {evidence.is_private} {evidence.training_item_id}"
-    return hashlib.sha256(content.encode()).hexdigest()
+    shown = {
+        "form": kinds.get(evidence.kind).form_data(evidence),
+        "files": [[f.id, f.sha256] for f in evidence.files],
+    }
+    return hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _changes_anything(
-    evidence: Evidence,
-    values: dict[str, Any],
-    actions: list[SupervisionAction] | None,
-    adding: list[files.StagedFile],
-    removing: list[EvidenceFile],
+def _content_changes(
+    evidence: Evidence, values: dict[str, Any], adding: list[files.StagedFile], removing: list[EvidenceFile]
 ) -> bool:
-    """Whether saving would change the item as it is: a change already saved, sent again, changes nothing."""
-    if adding or removing or any(getattr(evidence, name) != value for name, value in values.items()):
-        return True
-    return actions is not None and _action_rows(evidence.actions) != _action_rows(actions)
+    """Whether saving changes the item's columns or files as they are (a certificate's check is about those)."""
+    return bool(adding or removing) or any(getattr(evidence, name) != value for name, value in values.items())
 
 
 def _action_rows(actions: Iterable[SupervisionAction]) -> list[tuple[str, ActionOwner, date]]:
@@ -790,14 +789,16 @@ def update_evidence(
         again = {item.sha256 for item, _ in attaching.repeats}
         removed = [f for f in _files_to_remove(evidence, data.remove_file_ids) if f.sha256 not in again]
         # Compared on the locked row, so no change lands between the comparison and the commit.
-        changing = _changes_anything(evidence, values, actions, attaching.adding, removed)
+        content_changes = _content_changes(evidence, values, attaching.adding, removed)
+        # A change already saved, sent again (a lost answer), changes nothing: never refused.
+        changing = content_changes or (actions is not None and _action_rows(evidence.actions) != _action_rows(actions))
         if seen is not None and changing and seen != drawn_from(evidence):
             raise ChangedMeanwhile()
         already_confirmed = already_confirmed_on(evidence)  # on the text as it is now
         _check_confirmable(kind, values, data.confirm_anonymous or already_confirmed, today)
         _check_files_left(evidence, data.remove_file_ids, len(staged))  # on the files as they are now
         attaching.discard_repeats()
-        if any(getattr(evidence, name) != value for name, value in values.items()) or attaching.adding or removed:
+        if content_changes:
             # A checked certificate counts for compliance as it was checked: a changed one waits for a new check
             # (and one sent back goes back to the list to check).
             evidence.forget_check()
