@@ -1707,16 +1707,17 @@ def test_other_kinds_of_evidence_never_count_as_cpd_hours(people):
     assert year_hours(worker) == []
 
 
-def test_every_certificate_of_hers_counts_whatever_its_review_or_check(people):
-    """Her own record, as the log is: draft, sent for review, returned, signed off, checked, sent back alike."""
+def test_a_certificate_counts_once_someone_else_has_seen_it_and_not_when_sent_back(people):
+    """Checked, or sent for review (and so in what a panel may see), and not sent back by a checker (found by a
+    review: her year's CPD goes into the panel PDF, which holds no draft item)."""
     worker, supervisor, *_ = people
-    certified(worker, "1", checked=False)  # uploaded, not checked
-    certified(worker, "2", checked_by=supervisor)
-    certified(worker, "3", sent_back="Another course's certificate")
-    certified(worker, "4", status=EvidenceStatus.SUBMITTED, checked=False)
+    certified(worker, "1", checked=False)  # a draft nobody has checked: hers alone, not counted yet
+    certified(worker, "2", checked_by=supervisor)  # a draft a supervisor checked: counted
+    certified(worker, "3", sent_back="Another course's certificate")  # not counted
+    certified(worker, "4", status=EvidenceStatus.SUBMITTED, checked=False)  # sent for review: counted
     certified(worker, "5", status=EvidenceStatus.RETURNED)
     certified(worker, "6", status=EvidenceStatus.SIGNED_OFF)
-    assert year_hours(worker) == [(THIS, "21.00", "21.00")]
+    assert year_hours(worker) == [(THIS, "17.00", "17.00")]
 
 
 def test_cpd_hours_per_year_are_one_query(people, count_queries):
@@ -1753,6 +1754,8 @@ def test_the_cpd_page_shows_hours_from_certificates_within_each_years_total_and_
     course = certified(worker, "3.5", title="Safeguarding adults level 2")  # the same course, recorded twice
     older = certified(worker, "6", day=date(LAST, 6, 1), title="Motivational interviewing")
     certified(worker, None, title="Fire safety")  # no hours: not counted, not listed
+    waiting = certified(worker, "2", title="Lone working", checked=False)  # listed, not counted yet
+    refused = certified(worker, "1", title="Manual handling", sent_back="Another person's certificate")
     certified(other, "7", title="Olive's course")
     auth.login_as(worker)
     response = client.get("/cpd/", headers=headers)
@@ -1770,12 +1773,23 @@ def test_the_cpd_page_shows_hours_from_certificates_within_each_years_total_and_
     )
     # The course is in both lists, so she can see it was recorded twice.
     assert "Safeguarding adults level 2" in words(page.split('<h2 class="nhsuk-heading-m">Activities</h2>')[1])
-    assert certificate_links(page) == [
-        (f"/portfolio/{course.id}", "Safeguarding adults level 2", f"Completed {long_date(TODAY)} · 3.50 hours"),
+    today = long_date(TODAY)
+    assert certificate_links(page) == [  # newest first (the same day: the last recorded first)
+        (
+            f"/portfolio/{refused.id}",
+            "Manual handling",
+            f"Completed {today} · 1.00 hours · not counted: it was sent back",
+        ),
+        (
+            f"/portfolio/{waiting.id}",
+            "Lone working",
+            f"Completed {today} · 2.00 hours · not counted yet: waiting for a check, or to be sent for review",
+        ),
+        (f"/portfolio/{course.id}", "Safeguarding adults level 2", f"Completed {today} · 3.50 hours · counted"),
         (
             f"/portfolio/{older.id}",
             "Motivational interviewing",
-            f"Completed {long_date(date(LAST, 6, 1))} · 6.00 hours",
+            f"Completed {long_date(date(LAST, 6, 1))} · 6.00 hours · counted",
         ),
     ]
     assert "Fire safety" not in page and "Olive" not in page

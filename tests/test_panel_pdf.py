@@ -186,15 +186,17 @@ def test_the_cover_is_one_page_summing_up_the_worker_for_the_panel(client, auth,
 
 
 def test_the_covers_cpd_hours_count_her_training_certificates_and_say_how_many(client, auth, panel_scene):
-    """The year's total is the CPD page's (cpd.service.hours_by_year): the log and her certificates' CPD hours."""
+    """The year's total is the CPD page's (cpd.service.hours_by_year): the log and the CPD hours of her certificates
+    that someone other than her has seen (checked, or sent for review), never a draft of hers alone."""
     worker, supervisor = panel_scene["worker"], panel_scene["supervisor"]
-    for owner, hours, day in (
-        (worker, Decimal("3.5"), TODAY),  # counted, though not checked and never sent for review
-        (worker, Decimal("6"), TODAY.replace(year=TODAY.year - 1)),  # last year's: not counted
-        (worker, None, TODAY),  # no hours recorded
-        (panel_scene["other"], Decimal("7"), TODAY),  # Olive's
+    for owner, hours, day, checked in (
+        (worker, Decimal("3.5"), TODAY, True),  # checked: counted
+        (worker, Decimal("2"), TODAY, False),  # a draft nobody has checked: not in a panel's document
+        (worker, Decimal("6"), TODAY.replace(year=TODAY.year - 1), True),  # last year's: not counted
+        (worker, None, TODAY, True),  # no hours recorded
+        (panel_scene["other"], Decimal("7"), TODAY, True),  # Olive's
     ):
-        certificate(owner, None, day, title="Motivational interviewing", checked=False).cpd_hours = hours
+        certificate(owner, None, day, title="Motivational interviewing", checked=checked).cpd_hours = hours
     db.session.commit()
     auth.login_as(supervisor)
     cover = pdf_pages(built_document(client, auth, f"/progress/workers/{worker.id}/portfolio.pdf"))[0]

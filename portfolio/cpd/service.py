@@ -40,6 +40,7 @@ from ..models import (
     CpdGoal,
     Evidence,
     EvidenceKind,
+    EvidenceStatus,
     GoalStatus,
     Role,
     User,
@@ -575,12 +576,22 @@ class YearOfCpd:
     from_certificates: Decimal
 
 
-def _counted_certificates(worker: User) -> list[ColumnElement[bool]]:
-    """Which evidence items' CPD hours count towards the worker's CPD (:func:`hours_by_year`): her training
-    certificates with hours, whatever their review status or check. A certificate is her own record of training,
-    self-declared as the CPD log is (nobody reviews the log's hours either); an item has no deleted or withdrawn
-    state (only a draft is deleted, and then it is gone; a withdrawn submission is a draft, or returned, again)."""
+def _certificates_with_hours(worker: User) -> list[ColumnElement[bool]]:
+    """The worker's training certificates with CPD hours (an item has no deleted or withdrawn state: only a draft is
+    deleted, and then it is gone; a withdrawn submission is a draft, or returned, again)."""
     return [Evidence.owner_id == worker.id, Evidence.kind == EvidenceKind.CERTIFICATE, Evidence.cpd_hours > 0]
+
+
+def _counts_towards_cpd() -> ColumnElement[bool]:
+    """Whether a certificate's CPD hours count (:func:`hours_by_year`): once someone other than her has seen it, as
+    a supervisor or manager who checked it or through a review (any status but draft), and not sent back by a
+    checker. Her year's CPD goes into the panel PDF, which holds no draft item; a draft nobody has checked is hers
+    alone until then."""
+    return and_(
+        Evidence.sent_back_at.is_(None),
+        Evidence.is_private.is_(False),
+        or_(Evidence.checked_at.is_not(None), Evidence.status != EvidenceStatus.DRAFT),
+    )
 
 
 def hours_by_year(worker: User) -> list[YearOfCpd]:
@@ -588,9 +599,9 @@ def hours_by_year(worker: User) -> list[YearOfCpd]:
     (the CPD page, the panel PDF).
 
     A year's hours are those of her CPD log's activities done in it and the CPD hours of her training certificates
-    completed in it (``occurred_on``), whichever :func:`_counted_certificates` says count: draft, sent for review,
-    returned, signed off, checked or sent back alike. The same course logged both as an activity and as a
-    certificate counts twice: the CPD page lists both, for her to see, and says how much came from certificates.
+    completed in it (``occurred_on``), those :func:`_counts_towards_cpd` counts. The same course logged both as an
+    activity and as a certificate counts twice: the CPD page lists both, for her to see, and says how much came from
+    certificates.
     """
     activities = select(
         extract("year", CpdActivity.done_on).label("year"),
@@ -598,7 +609,7 @@ def hours_by_year(worker: User) -> list[YearOfCpd]:
         cast(literal_column("0"), CpdActivity.hours.type).label("from_certificates"),
     ).where(CpdActivity.worker_id == worker.id)
     certificates = select(extract("year", Evidence.occurred_on), Evidence.cpd_hours, Evidence.cpd_hours).where(
-        *_counted_certificates(worker)
+        *_certificates_with_hours(worker), _counts_towards_cpd()
     )
     both = union_all(activities, certificates).subquery()
     rows = db.session.execute(
@@ -611,12 +622,20 @@ def hours_by_year(worker: User) -> list[YearOfCpd]:
 
 
 def certificates_with_hours(worker: User) -> list[Row]:
-    """The training certificates whose CPD hours :func:`hours_by_year` counts, newest first (one query): each
-    one's ``id``, ``title``, ``occurred_on`` and ``cpd_hours``."""
+    """Her training certificates with CPD hours, newest first (one query): each one's ``id``, ``title``,
+    ``occurred_on``, ``cpd_hours``, whether they count (``counts``: :func:`_counts_towards_cpd`) and whether a
+    checker sent it back (``sent_back``)."""
     return list(
         db.session.execute(
-            select(Evidence.id, Evidence.title, Evidence.occurred_on, Evidence.cpd_hours)
-            .where(*_counted_certificates(worker))
+            select(
+                Evidence.id,
+                Evidence.title,
+                Evidence.occurred_on,
+                Evidence.cpd_hours,
+                _counts_towards_cpd().label("counts"),
+                Evidence.sent_back_at.is_not(None).label("sent_back"),
+            )
+            .where(*_certificates_with_hours(worker))
             .order_by(Evidence.occurred_on.desc(), Evidence.id.desc())
         )
     )
