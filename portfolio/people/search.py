@@ -6,12 +6,13 @@ from typing import Any
 
 from sqlalchemy import func, or_
 
+from .. import searching
 from ..models import User
 
 
 def search_words(q: str) -> tuple[str, ...]:
-    """The words of a search that count: lower case, five at most."""
-    return tuple(q.lower().split()[:5])
+    """The words of a search that count (searching.words_of): lower case, five at most."""
+    return searching.words_of(q, most=5)
 
 
 def name_or_email_matches(q: str) -> list:
