@@ -261,6 +261,32 @@ def competence(ref: str, framework_key: str = "link-worker") -> Competence:
     )
 
 
+#: Plain values of each kind, for :func:`service_item`.
+SERVICE_ITEM_VALUES = {
+    EvidenceKind.OTHER: dict(title="Walking group leaflet", description="A leaflet for the walking group."),
+    EvidenceKind.REFLECTION: dict(
+        title="Home visit reflection", what_happened="I visited a person at home.", what_learned="Listen first."
+    ),
+    EvidenceKind.CERTIFICATE: dict(title="Safeguarding adults level 2", provider="NHS Learning Hub"),
+    EvidenceKind.OBSERVATION: dict(
+        title="Observed group session", observed_by="Priya Shah, practice lead", description="She watched me."
+    ),
+}
+
+
+def service_item(owner: User, kind: EvidenceKind = EvidenceKind.REFLECTION, uploads=(), **values) -> Evidence:
+    """An item of ``owner``'s made through the evidence service (its checks run), with plain values of its kind
+    (:data:`SERVICE_ITEM_VALUES`) and ``uploads``, (name, content) pairs."""
+    from werkzeug.datastructures import FileStorage
+
+    from portfolio.evidence import service as evidence_service
+    from portfolio.evidence.service import EvidenceInput
+
+    data = EvidenceInput(**{"occurred_on": EVENT_DAY, **SERVICE_ITEM_VALUES[kind], **values})
+    storages = [FileStorage(stream=io.BytesIO(content), filename=name) for name, content in uploads]
+    return evidence_service.create_evidence(owner, kind, data, storages)
+
+
 def submitted_item(worker: User, title: str = "Community walking group", ref: str = "PS-LW-01") -> Submission:
     """An item of ``worker``'s linked to one competence and submitted through the use cases; its submission."""
     from portfolio.evidence import service as evidence_service

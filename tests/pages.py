@@ -71,6 +71,11 @@ def map_row(page: str, statement: str) -> str:
     return words(re.sub(r'<span[^>]*aria-hidden="true">[^<]*</span>', "", "<tr" + row.split("</tr>")[0]))
 
 
+#: Request headers: htmx asking for a fragment, and htmx's boosted navigation (which gets the whole page).
+HTMX = {"HX-Request": "true"}
+BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
+
+
 def error_next_to(page: str, field: str) -> str:
     """The inline error message of a field (the NHS.UK error-message pattern), as read."""
     assert f'id="{field}-error"' in page, f"no error message next to {field}"

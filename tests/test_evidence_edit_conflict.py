@@ -22,9 +22,12 @@ from tests.factories import (
     course,
     make_supervisor_of,
     pdf_page,
+    service_item,
     supervision_note,
 )
 from tests.pages import (
+    BOOSTED,
+    HTMX,
     date_fields,
     error_summary,
     files_on_disk,
@@ -44,23 +47,6 @@ CHANGED = (
     "This item was changed in another tab or window since you opened this page: your changes were not saved. "
     "Check the item as it is now, then make your changes again."
 )
-HTMX = {"HX-Request": "true"}
-BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
-
-
-def make_item(owner: User, kind: EvidenceKind = EvidenceKind.OTHER, uploads=(), **values) -> Evidence:
-    defaults = {
-        EvidenceKind.OTHER: dict(title="Walking group leaflet", description="A leaflet for the walking group."),
-        EvidenceKind.REFLECTION: dict(
-            title="Home visit reflection", what_happened="I visited a person at home.", what_learned="Listen first."
-        ),
-        EvidenceKind.CERTIFICATE: dict(title="Safeguarding adults level 2", provider="NHS Learning Hub"),
-    }[kind]
-    data = EvidenceInput(**{"occurred_on": EVENT_DAY, **defaults, **values})
-    files = [FileStorage(stream=io.BytesIO(content), filename=name) for name, content in uploads]
-    evidence = service.create_evidence(owner, kind, data, files)
-    db.session.commit()
-    return evidence
 
 
 def as_shown(page: str) -> dict[str, str]:
@@ -96,7 +82,7 @@ def worker(worker, auth):
 # --- the use case ----------------------------------------------------------------------------------------------
 
 
-def change(evidence: Evidence, **values) -> EvidenceInput:
+def as_changed(evidence: Evidence, **values) -> EvidenceInput:
     """The item's values as its form would send them, with ``values`` changed."""
     current = {
         "title": evidence.title,
@@ -112,12 +98,16 @@ def change(evidence: Evidence, **values) -> EvidenceInput:
 
 
 def test_a_change_from_a_page_drawn_before_another_change_writes_nothing(app, worker):
-    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
+    evidence = service_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
     seen = service.drawn_from(evidence)
-    service.update_evidence(worker, reload(evidence), change(evidence, title="Safeguarding adults level 3"), seen=seen)
+    service.update_evidence(
+        worker, reload(evidence), as_changed(evidence, title="Safeguarding adults level 3"), seen=seen
+    )
     before, rows, kept = stored_row(evidence.id), row_counts(*EVIDENCE_MODELS), files_on_disk(app)
 
-    stale = change(reload(evidence), title="Safeguarding adults (refresher)", remove_file_ids=[evidence.files[0].id])
+    stale = as_changed(
+        reload(evidence), title="Safeguarding adults (refresher)", remove_file_ids=[evidence.files[0].id]
+    )
     new_file = FileStorage(io.BytesIO(pdf_page("new")), filename="new.pdf")
     with pytest.raises(ChangedMeanwhile) as refused:
         service.update_evidence(worker, reload(evidence), stale, [new_file], seen=seen)
@@ -137,14 +127,14 @@ def test_a_change_from_a_page_drawn_before_another_change_writes_nothing(app, wo
 
 def test_a_change_saved_already_and_sent_again_from_the_same_page_is_not_refused(app, worker):
     """A retry after a lost answer carries the page's old hash, but changes nothing: saved, the file once."""
-    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("front.pdf", PDF)])
+    evidence = service_item(worker, EvidenceKind.CERTIFICATE, uploads=[("front.pdf", PDF)])
     seen = service.drawn_from(evidence)
     back = pdf_page("the back")
     for _ in range(2):
         saved = service.update_evidence(
             worker,
             reload(evidence),
-            change(evidence, title="Safeguarding adults level 3"),
+            as_changed(evidence, title="Safeguarding adults level 3"),
             [FileStorage(io.BytesIO(back), filename="back.pdf")],
             seen=seen,
         )
@@ -153,24 +143,24 @@ def test_a_change_saved_already_and_sent_again_from_the_same_page_is_not_refused
 
 
 def test_without_what_the_page_was_drawn_from_a_change_is_saved_as_before(app, worker):
-    evidence = make_item(worker)
-    service.update_evidence(worker, reload(evidence), change(evidence, title="First"))
-    service.update_evidence(worker, reload(evidence), change(evidence, title="Second"), seen=None)
+    evidence = service_item(worker, EvidenceKind.OTHER)
+    service.update_evidence(worker, reload(evidence), as_changed(evidence, title="First"))
+    service.update_evidence(worker, reload(evidence), as_changed(evidence, title="Second"), seen=None)
     assert reload(evidence).title == "Second"
 
 
 def test_what_a_page_is_drawn_from_covers_every_field_its_form_changes(app, worker):
     """Who can see a reflection and a certificate's course are on their forms: they count (the review's hash leaves
     them out)."""
-    reflection = make_item(worker, EvidenceKind.REFLECTION)
+    reflection = service_item(worker, EvidenceKind.REFLECTION)
     drawn = service.drawn_from(reflection)
-    service.update_evidence(worker, reload(reflection), change(reload(reflection), is_private=True))
+    service.update_evidence(worker, reload(reflection), as_changed(reload(reflection), is_private=True))
     assert reload(reflection).is_private and service.drawn_from(reload(reflection)) != drawn
 
-    certificate = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
+    certificate = service_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
     drawn = service.drawn_from(certificate)
     chosen = course("Safeguarding adults", 36)
-    service.update_evidence(worker, reload(certificate), change(reload(certificate), training_item_id=chosen.id))
+    service.update_evidence(worker, reload(certificate), as_changed(reload(certificate), training_item_id=chosen.id))
     assert reload(certificate).training_item_id == chosen.id and service.drawn_from(reload(certificate)) != drawn
 
 
@@ -196,7 +186,7 @@ def test_a_supervision_notes_actions_changed_meanwhile_refuse_a_change_of_its_ti
 
 @pytest.mark.parametrize("headers", [{}, HTMX, BOOSTED], ids=["plain", "htmx", "boosted"])
 def test_the_second_tab_is_told_its_change_was_not_saved_and_shown_the_item_as_it_is(app, client, worker, headers):
-    evidence = make_item(worker)
+    evidence = service_item(worker, EvidenceKind.OTHER)
     path = f"/portfolio/{evidence.id}/edit"
     tab_a, tab_b = text_of(client.get(path)), text_of(client.get(path))
     assert seen_on(tab_a) == seen_on(tab_b) == service.drawn_from(reload(evidence))
@@ -234,7 +224,7 @@ def test_the_second_tab_is_told_its_change_was_not_saved_and_shown_the_item_as_i
 
 
 def test_one_tab_changes_as_before(app, client, worker):
-    evidence = make_item(worker)
+    evidence = service_item(worker, EvidenceKind.OTHER)
     path = f"/portfolio/{evidence.id}/edit"
     page = text_of(client.get(path))
     assert re.search(r'<input id="seen" name="seen" type="hidden" value="[0-9a-f]{64}">', page)
@@ -248,7 +238,7 @@ def test_one_tab_changes_as_before(app, client, worker):
 
 
 def test_a_refused_value_then_corrected_keeps_what_the_page_was_drawn_from(app, client, worker):
-    evidence = make_item(worker)
+    evidence = service_item(worker, EvidenceKind.OTHER)
     path = f"/portfolio/{evidence.id}/edit"
     page = text_of(client.get(path))
     drawn = seen_on(page)
@@ -270,7 +260,7 @@ def test_a_refused_value_then_corrected_keeps_what_the_page_was_drawn_from(app, 
 
 def test_a_page_drawn_before_pages_carried_the_hash_is_saved_as_before(app, client, worker):
     """An old page open across a deploy sends no ``seen``: nothing to compare, so saved (as before this check)."""
-    evidence = make_item(worker)
+    evidence = service_item(worker, EvidenceKind.OTHER)
     path = f"/portfolio/{evidence.id}/edit"
     page = text_of(client.get(path))
     assert send(client, path, page, title="From another tab").status_code == 303
@@ -332,7 +322,9 @@ def test_two_tabs_saving_at_once_one_wins_the_other_is_told(app, server, worker)
     first_tab, second_tab = signed_in(server, ("first tab", worker.email), ("second tab", worker.email))
     rounds = Rounds()
     for number in rounds:
-        evidence_id = make_item(reload(User, worker.id), title=f"Walking group leaflet {number}").id
+        evidence_id = service_item(
+            reload(User, worker.id), EvidenceKind.OTHER, title=f"Walking group leaflet {number}"
+        ).id
         path = f"/portfolio/{evidence_id}/edit"
         pages = [tab.get(path) for tab in (first_tab, second_tab)]
         assert [p.status for p in pages] == [200, 200], [p.describe() for p in pages]
@@ -367,7 +359,7 @@ def test_the_hash_stays_while_nothing_changes_and_leaves_out_the_links(app, work
     """Drawn twice with nothing changed, the same (else every change would be refused). A competence linked from
     another tab is not something the form can undo: a change of the text from a page drawn before it is saved
     (found by a review: linking in one tab refused every save in the other)."""
-    evidence = make_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
+    evidence = service_item(worker, EvidenceKind.CERTIFICATE, uploads=[("cert.pdf", PDF)])
     drawn = service.drawn_from(evidence)
     assert service.drawn_from(reload(evidence)) == drawn
     competence_id = db.session.scalar(
@@ -375,7 +367,7 @@ def test_the_hash_stays_while_nothing_changes_and_leaves_out_the_links(app, work
     )
     service.link_competence(worker, reload(evidence), competence_id)
     assert service.drawn_from(reload(evidence)) == drawn
-    service.update_evidence(worker, reload(evidence), change(reload(evidence), title="Renamed"), seen=drawn)
+    service.update_evidence(worker, reload(evidence), as_changed(reload(evidence), title="Renamed"), seen=drawn)
     assert reload(evidence).title == "Renamed" and [link.competence_id for link in reload(evidence).links] == [
         competence_id
     ]

@@ -52,6 +52,7 @@ from tests.factories import (
     supervision_note,
     tier,
 )
+from tests.factories import service_item as make_item  # an item made through the service
 from tests.pages import (
     WRONG_KIND,
     assert_error_shown,
@@ -96,22 +97,6 @@ def worker(worker, auth):
 @pytest.fixture
 def other_worker(app, frameworks):
     return make_user(Role.WORKER, name="Olive Other", tier=tier("link-worker", "link-worker"))
-
-
-def make_item(owner, kind=EvidenceKind.REFLECTION, uploads=(), **values) -> Evidence:
-    """An item made through the service (the routes under test are elsewhere)."""
-    defaults = {
-        EvidenceKind.REFLECTION: dict(
-            title="Home visit reflection", what_happened="I visited a person at home.", what_learned="Listen first."
-        ),
-        EvidenceKind.CERTIFICATE: dict(title="Safeguarding adults level 2", provider="NHS Learning Hub"),
-        EvidenceKind.OBSERVATION: dict(
-            title="Observed group session", observed_by="Priya Shah, practice lead", description="She watched me."
-        ),
-    }[kind]
-    data = EvidenceInput(**{"occurred_on": EVENT_DAY, **defaults, **values})
-    storages = [FileStorage(stream=io.BytesIO(content), filename=name) for name, content in uploads]
-    return service.create_evidence(owner, kind, data, storages)
 
 
 # --- the forms for each kind ------------------------------------------------------------

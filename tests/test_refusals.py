@@ -30,9 +30,8 @@ from portfolio.models import (
 from portfolio.review import service as review
 from tests import factories
 from tests.factories import EVENT_DAY, NHS_NUMBER, PDF, assign, competence, make_user, pdf_page, tier
-from tests.pages import error_next_to, reload, row_counts, summary_links, text_of, words
+from tests.pages import HTMX, error_next_to, reload, row_counts, summary_links, text_of, words
 
-HTMX = {"HX-Request": "true"}
 NOT_EDITABLE = "This item is submitted for review and cannot be changed"
 
 
