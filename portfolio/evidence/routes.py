@@ -85,8 +85,9 @@ def index():
     filters = _filters_from(form)
     # "match your filters" only when a filter applies: a refused one is ignored, and said so above the list.
     filtered = filters.applied
-    # Kept only for the plain address: the page links keep every value of every parameter (paging.list_url).
-    if filtered or form.errors or any(value for key, value in request.args.items(multi=True) if key != "page"):
+    # Kept only for the plain address (no filter given, so none applies): the page links keep every value of every
+    # parameter (paging.list_url).
+    if form.errors or any(value for key, value in request.args.items(multi=True) if key != "page"):
         result, kept_list = _portfolio_listing(form, filters, filtered)
     else:
         # A page of the whole portfolio shows nothing but the portfolio: kept, rendered, until it changes.
