@@ -6,7 +6,7 @@ import copy
 import hashlib
 import json
 import subprocess
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import nacl.signing
@@ -337,6 +337,29 @@ def test_the_shared_page_says_valid_and_checks_an_email_without_sign_in(client, 
     assert "That email address is not the holder" in wrong
     empty = client.get(f"/credentials/{credential.public_id}?email=")
     assert empty.status_code == 422 and "Enter the email address to check" in empty.get_data(as_text=True)
+
+
+def test_a_credential_issued_across_midnight_says_one_day_everywhere(client, auth, app, people, monkeypatch):
+    """The record, the credential and its proof take one moment: signing takes a while, and read apart the record
+    said the day after the proof that a verifier reads (it failed CI at 23:59)."""
+    worker, *_ = people
+    ticks = iter(
+        datetime(2026, 12, 4, 23, 59, 59, 900_000, tzinfo=UTC) + timedelta(milliseconds=50 * n) for n in range(10_000)
+    )
+    monkeypatch.setattr(clock, "now", lambda: next(ticks))
+
+    credential = issued_to(worker)
+
+    assert credential.issued_at.replace(tzinfo=UTC) == datetime(2026, 12, 4, 23, 59, 59, tzinfo=UTC)
+    proof = signing.only_proof(credential.document)
+    assert credential.document["validFrom"] == proof["created"] == "2026-12-04T23:59:59Z"
+    token = auth.token("/credentials/verify")
+    checked = client.post(
+        "/credentials/verify", data={"csrf_token": token, "credential": json.dumps(credential.document)}
+    )
+    said = words(text_of(checked))
+    assert f"Signed by {identity().name} on 4 December 2026, and unchanged since." in said
+    assert "5 December" not in said
 
 
 def test_anyone_can_check_a_pasted_credential(client, auth, app, people):

@@ -94,8 +94,13 @@ def did_document() -> dict[str, Any]:
     }
 
 
+def _stamp(moment: datetime) -> str:
+    """``moment`` as a credential writes it: UTC, to the second."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _stamp(utcnow())
 
 
 def _url(path: str) -> str:
@@ -145,7 +150,9 @@ def credential_name(framework: Framework, tier: Tier) -> str:
     return framework.title if tier.name == framework.short_title else f"{tier.name} ({framework.title})"
 
 
-def _credential(public_id: str, worker: User, framework: Framework, tier: Tier, index: int) -> dict[str, Any]:
+def _credential(
+    public_id: str, worker: User, framework: Framework, tier: Tier, index: int, valid_from: str
+) -> dict[str, Any]:
     salt = secrets.token_hex(8)
     tier_item = case.identifier(framework.key, "part", tier.slug)
     return {
@@ -155,7 +162,7 @@ def _credential(public_id: str, worker: User, framework: Framework, tier: Tier, 
         "name": credential_name(framework, tier),
         "description": f"Every competence of {tier.name} in the {framework.title} met, as signed off by supervisors.",
         "issuer": _issuer(),
-        "validFrom": _now(),
+        "validFrom": valid_from,
         "credentialSubject": {
             "type": ["AchievementSubject"],
             "identifier": [
@@ -218,15 +225,19 @@ def issue(worker: User, tier: Tier) -> IssuedCredential | None:
     if index >= STATUS_LIST_BITS:
         raise CredentialsUnavailable("The revocation status list is full")
     public_id = str(uuid.uuid4())
+    # One moment for the record, the credential and its proof: read apart, signing across midnight gave the
+    # record one day and the proof (which a verifier reads) the next.
+    issued_at = utcnow().replace(microsecond=0)
     document = signing.as_proof_set(
         signing.sign(
-            _credential(public_id, worker, framework, tier, index),
+            _credential(public_id, worker, framework, tier, index, valid_from=_stamp(issued_at)),
             _private_key(),
             verification_method=key_id(),
-            created=_now(),
+            created=_stamp(issued_at),
         )
     )
     credential = IssuedCredential(
+        issued_at=issued_at,
         public_id=public_id,
         worker_id=worker.id,
         framework_id=framework.id,
@@ -344,12 +355,13 @@ def status_list_credential() -> dict[str, Any]:
     revoked = list(
         db.session.scalars(select(IssuedCredential.status_index).where(IssuedCredential.revoked_at.is_not(None)))
     )
+    now = _now()
     document = {
         "@context": [signing.CREDENTIALS_V2],
         "id": status_list_url(),
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
         "issuer": issuer_did(),
-        "validFrom": _now(),
+        "validFrom": now,
         "credentialSubject": {
             "id": f"{status_list_url()}#list",
             "type": "BitstringStatusList",
@@ -357,7 +369,7 @@ def status_list_credential() -> dict[str, Any]:
             "encodedList": encoded_list(revoked),
         },
     }
-    return signing.sign(document, _private_key(), verification_method=key_id(), created=_now())
+    return signing.sign(document, _private_key(), verification_method=key_id(), created=now)
 
 
 # --- Verifying ---------------------------------------------------------------------------------
