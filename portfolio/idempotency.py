@@ -19,7 +19,7 @@ from functools import wraps
 from typing import TypeVar
 
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from wtforms import HiddenField
 
@@ -88,6 +88,14 @@ def check(model: type[Base], key: str | None, actor: User) -> None:
     if found is not None:
         db.session.rollback()
         raise AlreadyCreated(found)
+    if usable_key is not None:
+        # A key spent on a record deleted since (saved, deleted, then Back to the form and saved again): there is
+        # nothing left to duplicate, so it is hers to use again.
+        db.session.execute(
+            delete(FormSubmission).where(
+                FormSubmission.key_hash == _digest(usable_key), FormSubmission.user_id == actor.id
+            )
+        )
 
 
 def remember(key: str | None, actor: User, record) -> None:

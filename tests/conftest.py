@@ -191,9 +191,17 @@ class IsolatedClient(FlaskClient):
     and hide bugs that only show across requests.
     """
 
+    _following = False  # inside a request, following its redirect (outside the test's app context)
+
     def open(self, *args, **kwargs):
+        if self._following:
+            return super().open(*args, **kwargs)
         db.session.commit()  # the request sees what the test wrote
-        response = contextvars.Context().run(super().open, *args, **kwargs)
+        self._following = True
+        try:
+            response = contextvars.Context().run(super().open, *args, **kwargs)
+        finally:
+            self._following = False
         db.session.commit()  # and the test's next read sees what the request wrote
         return response
 
@@ -400,7 +408,8 @@ class AuthActions:
             session["_permanent"] = True
 
     def token(self, path: str = "/") -> str:
-        return csrf_token(self._client.get(path).text)
+        """The CSRF token of the form at ``path`` (or where it redirects: a new item's form adds its key so)."""
+        return csrf_token(self._client.get(path, follow_redirects=True).text)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from tests import factories
 from tests.conftest import csrf_token
+from tests.serving import following_redirects
 
 HOST = "127.0.0.1"
 TIMEOUT = 30.0  # the longest any one wait may take (SQLite's busy_timeout is 10 s)
@@ -102,7 +103,9 @@ class HttpClient:
         finally:
             response.close()
 
-    def get(self, path: str) -> Answer:
+    def get(self, path: str, follow_redirects: bool = False) -> Answer:
+        if follow_redirects:
+            return following_redirects(self.get, path)
         connection = self.connect()
         try:
             connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)

@@ -9,10 +9,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode
+from typing import Protocol, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 PROJECT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -104,7 +106,9 @@ class Browser:
         finally:
             connection.close()
 
-    def get(self, path: str) -> Answer:
+    def get(self, path: str, follow_redirects: bool = False) -> Answer:
+        if follow_redirects:
+            return following_redirects(self.get, path)
         return self.request("GET", path)
 
     def post_form(self, path: str, data: dict[str, str]) -> Answer:
@@ -114,6 +118,25 @@ class Browser:
 
     def post_multipart(self, path: str, body: bytes, content_type: str) -> Answer:
         return self.request("POST", path, body, {"Content-Type": content_type})
+
+
+class _Answered(Protocol):
+    status: int
+    headers: dict[str, str]
+
+
+A = TypeVar("A", bound=_Answered)
+
+
+def following_redirects(get: Callable[[str], A], path: str) -> A:
+    """``get(path)``, then on to where its redirects lead, as a browser goes (a few at most)."""
+    answer = get(path)
+    for _ in range(5):
+        if answer.status not in (301, 302, 303, 307, 308):
+            break
+        location = urlsplit(answer.headers["location"])
+        answer = get(location._replace(scheme="", netloc="").geturl())
+    return answer
 
 
 def csrf_token(html: str) -> str:

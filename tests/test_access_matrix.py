@@ -51,6 +51,7 @@ from tests.pages import count, escaped_markup, page_title
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
 SIGN_IN = "sign-in"  # a redirect to the sign-in page
+FORM_KEY = "k" * 43  # a new item's form key, as its address carries one (without, it redirects to one)
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ CASES = [
     Case("evidence.index", "GET", lambda ids: "/portfolio/", workers(200)),
     Case("evidence.choose_kind", "GET", lambda ids: "/portfolio/new", workers(200)),
     Case("evidence.choose_kind", "POST", lambda ids: "/portfolio/new", workers(422), data={}),
-    Case("evidence.new", "GET", lambda ids: "/portfolio/new/reflection", workers(200)),
+    Case("evidence.new", "GET", lambda ids: f"/portfolio/new/reflection?key={FORM_KEY}", workers(200)),
     Case("evidence.new", "POST", lambda ids: "/portfolio/new/other", workers(422), data={}),
     Case(
         "evidence.suggestions", "GET", lambda ids: "/portfolio/new/reflection/suggestions?title=listening", workers(303)

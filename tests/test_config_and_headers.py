@@ -155,7 +155,7 @@ def test_pages_carry_the_nhs_macros_markup_without_their_template_lines(client, 
     """The NHS.UK macros put each optional attribute's ``{% if %}`` on a line of its own, and every such line reached
     the page: a form's page was half blank lines. Only whitespace beside block tags goes; words and markup stay."""
     auth.login_as(worker)
-    page = client.get("/portfolio/new/reflection").text
+    page = client.get("/portfolio/new/reflection", follow_redirects=True).text
     assert '<label class="nhsuk-label" for="title">' in page
     assert (
         '<input class="nhsuk-input" id="title" name="title" type="text" value="" aria-describedby="title-hint"' in page

@@ -142,7 +142,7 @@ def test_choosing_a_kind_lists_every_registered_kind_with_its_hint(client, worke
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=lambda e: e.value)
 def test_each_kinds_form_page_shows_every_field_of_its_form(client, worker, supervisor, entry):
-    response = client.get(f"/portfolio/new/{entry.value}")
+    response = client.get(f"/portfolio/new/{entry.value}", follow_redirects=True)
     page = text_of(response)
     assert response.status_code == 200
     assert f"<h1>{entry.add_heading}</h1>" in page

@@ -148,7 +148,7 @@ def other_worker(app, frameworks):
     ],
 )
 def test_each_kind_has_its_form(client, worker, supervisor, kind, label, fields):
-    response = client.get(f"/portfolio/new/{kind}")
+    response = client.get(f"/portfolio/new/{kind}", follow_redirects=True)
     assert response.status_code == 200
     page = text_of(response)
     assert f'<span class="nhsuk-caption-l">{label}</span>' in page
@@ -174,13 +174,13 @@ def test_each_kind_has_its_form(client, worker, supervisor, kind, label, fields)
     ],
 )
 def test_form_heading_reads_correctly(client, worker, kind, heading):
-    page = text_of(client.get(f"/portfolio/new/{kind}"))
+    page = text_of(client.get(f"/portfolio/new/{kind}", follow_redirects=True))
     assert f"<h1>{heading}</h1>" in page
     assert f"<title>{heading} – Evidence portfolio</title>" in page
 
 
 def test_form_labels_say_what_each_kind_asks(client, worker, supervisor):
-    certificate = text_of(client.get("/portfolio/new/certificate"))
+    certificate = text_of(client.get("/portfolio/new/certificate", follow_redirects=True))
     for label in (
         "Course title",
         "Training provider",
@@ -190,19 +190,19 @@ def test_form_labels_say_what_each_kind_asks(client, worker, supervisor):
         "Certificate",
     ):
         assert label in certificate
-    note = text_of(client.get("/portfolio/new/supervision-note"))
+    note = text_of(client.get("/portfolio/new/supervision-note", follow_redirects=True))
     assert options(note, "supervisor_id") == [
         ("0", "Choose a supervisor"),
         (str(supervisor.id), f"Sam Supervisor ({supervisor.email})"),
     ]
     assert "Actions agreed" in note and "Action 3" in note
-    feedback = text_of(client.get("/portfolio/new/feedback"))
+    feedback = text_of(client.get("/portfolio/new/feedback", follow_redirects=True))
     for label in ("A colleague", "A partner agency", "A person supported", "Their name or role"):
         assert label in feedback
 
 
 def test_unknown_kind_is_404(client, worker):
-    assert client.get("/portfolio/new/diary").status_code == 404
+    assert client.get("/portfolio/new/diary", follow_redirects=True).status_code == 404
 
 
 def valid_post(kind: str, supervisor_id: int | None = None) -> dict:
@@ -594,7 +594,7 @@ def test_a_form_shown_again_says_which_files_to_choose_again(app, client, auth, 
     assert 'aria-describedby="files-hint files-again"' in page
     assert files_on_disk(app) == [] and row_counts(*EVIDENCE_MODELS) == NO_EVIDENCE
     # A first visit, or a form sent without files, says nothing of the kind.
-    assert "again: files are not kept" not in text_of(client.get("/portfolio/new/other"))
+    assert "again: files are not kept" not in text_of(client.get("/portfolio/new/other", follow_redirects=True))
     data = {**valid_post("other"), "title": ""}
     assert "again: files are not kept" not in text_of(post_form(client, auth, "/portfolio/new/other", data))
 
@@ -691,10 +691,12 @@ def test_supervisor_not_assigned_on_the_session_date(client, auth, worker):
 def test_a_supervision_note_says_it_goes_to_its_supervisor_not_that_it_is_a_draft(client, auth, worker, supervisor):
     """Found by a helper: "Save as draft" on a note sent it to the supervisor at once (as designed: they confirm
     the record), while the page went on offering to "Delete this draft"."""
-    form = text_of(client.get("/portfolio/new/supervision-note"))
+    form = text_of(client.get("/portfolio/new/supervision-note", follow_redirects=True))
     assert "Saving the note asks the supervisor you chose to confirm it as an accurate record." in form
     assert ">Save the note</button>" in form and "Save as draft" not in form
-    assert "Saving the note asks" not in text_of(client.get("/portfolio/new/reflection"))  # other kinds: drafts
+    assert "Saving the note asks" not in text_of(
+        client.get("/portfolio/new/reflection", follow_redirects=True)
+    )  # other kinds: drafts
 
     response = post_form(client, auth, "/portfolio/new/supervision-note", valid_post("supervision-note", supervisor.id))
     assert response.status_code == 303
@@ -1356,12 +1358,13 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
         "/portfolio/new", data={"csrf_token": auth.token(add.group(1)), "kind": "other", "competence": str(target.id)}
     )
     assert response.status_code == 303
-    assert response.headers["Location"] == f"/portfolio/new/other?competence={target.id}"
+    # Straight to the form's address with its one-time key (no second redirect to add one).
+    assert re.fullmatch(rf"/portfolio/new/other\?competence={target.id}&key=[\w-]{{43}}", response.headers["Location"])
 
     form = text_of(client.get(response.headers["Location"]))
     assert f"This evidence will be linked to: {target.statement}" in form
     assert f"for: {target.statement[:40]}" in page_title(form)
-    assert f'action="/portfolio/new/other?competence={target.id}"' in form
+    assert f'action="{response.headers["Location"]}"' in form
     response = post_form(client, auth, f"/portfolio/new/other?competence={target.id}", valid_post("other"))
     assert response.status_code == 303
     created = db.session.scalar(select(Evidence).where(Evidence.title == "Community asset map"))
@@ -1370,7 +1373,7 @@ def test_competence_page_and_adding_evidence_for_it(client, auth, worker, other_
     # A competence of another framework is not offered.
     foreign = competence("CORE-01", "sfh-senior-engagement-worker")
     assert client.get(f"/portfolio/competences/{foreign.id}").status_code == 404
-    assert client.get(f"/portfolio/new/other?competence={foreign.id}").status_code == 404
+    assert client.get(f"/portfolio/new/other?competence={foreign.id}", follow_redirects=True).status_code == 404
     assert client.get(f"/portfolio/new?competence={foreign.id}").status_code == 404
 
 
@@ -1382,7 +1385,7 @@ def test_a_retired_competence_is_not_offered_for_new_evidence(client, auth, work
     page = text_of(client.get(f"/portfolio/competences/{retired.id}"))
     assert retired.statement in page  # evidence already linked to it can still be seen
     assert "Add evidence for this" not in page
-    response = client.get(f"/portfolio/new/other?competence={retired.id}")
+    response = client.get(f"/portfolio/new/other?competence={retired.id}", follow_redirects=True)
     assert response.status_code == 404
     response = post_form(client, auth, f"/portfolio/new/other?competence={retired.id}", valid_post("other"))
     assert response.status_code == 404

@@ -458,8 +458,10 @@ def test_the_upload_field_offers_the_types_the_server_accepts(client, auth, peop
 
     worker, _ = people
     auth.login_as(worker)
-    page = text_of(client.get("/portfolio/new/observation"))
+    page = text_of(client.get("/portfolio/new/observation", follow_redirects=True))
     assert f'accept="{files.ACCEPT}"' in page
     assert files.ACCEPT == ".pdf,.png,.jpg,.jpeg,.docx,application/pdf,image/png,image/jpeg," + files.DOCX
     assert "PDF, PNG, JPEG or DOCX, each smaller than" in page
-    assert "A PDF, PNG, JPEG or DOCX of the certificate" in text_of(client.get("/portfolio/new/certificate"))
+    assert "A PDF, PNG, JPEG or DOCX of the certificate" in text_of(
+        client.get("/portfolio/new/certificate", follow_redirects=True)
+    )

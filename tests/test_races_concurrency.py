@@ -180,7 +180,7 @@ def test_a_double_click_on_save_creates_one_draft(app, server, two_supervisors):
     [browser] = signed_in(server, ("browser", two_supervisors.worker.email))
     rounds = Rounds()
     for number in rounds:
-        page = browser.get("/portfolio/new/other")
+        page = browser.get("/portfolio/new/other", follow_redirects=True)
         assert page.status == 200, page.describe()
         title = f"Befriending visit notes {number}"
         data = {**edit_form(csrf_token(page.text), title), "form_key": form_key(page.text)}

@@ -123,7 +123,9 @@ def test_a_certificates_suggestions_read_its_catalogue_course(client, auth, work
     assert diversity not in alone.get_data(as_text=True)
     assert diversity in with_course.get_data(as_text=True)
     # The form opened for the course suggests for it at once; and so does the saved certificate's links page.
-    assert diversity in client.get(f"/portfolio/new/certificate?course={edi.id}").get_data(as_text=True)
+    assert diversity in client.get(f"/portfolio/new/certificate?course={edi.id}", follow_redirects=True).get_data(
+        as_text=True
+    )
     item = evidence_service.create_evidence(
         worker,
         EvidenceKind.CERTIFICATE,

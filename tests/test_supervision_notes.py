@@ -109,7 +109,7 @@ def test_other_kinds_keep_their_review_status(client, auth, people):
 def test_the_only_supervisor_is_preselected(client, auth, people):
     worker, sam = people
     auth.login_as(worker)
-    page = text_of(client.get("/portfolio/new/supervision-note"))
+    page = text_of(client.get("/portfolio/new/supervision-note", follow_redirects=True))
     assert selected(page, "supervisor_id") == [str(sam.id)]
 
 
@@ -118,7 +118,7 @@ def test_with_two_supervisors_the_worker_chooses(client, auth, people):
     fatima = make_user(Role.SUPERVISOR, name="Fatima First")
     assign(fatima, worker, starts_on=date(2026, 1, 1))
     auth.login_as(worker)
-    page = text_of(client.get("/portfolio/new/supervision-note"))
+    page = text_of(client.get("/portfolio/new/supervision-note", follow_redirects=True))
     assert selected(page, "supervisor_id") in ([], ["0"])
     assert {v for v, _ in options(page, "supervisor_id")} == {"0", str(sam.id), str(fatima.id)}
 

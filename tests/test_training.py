@@ -707,7 +707,7 @@ def test_a_certificate_is_matched_to_a_course_of_the_workers_framework(client, a
     assert post_with_token(client, auth, f"/training/items/{retired.id}/retire", {}).status_code == 303
 
     auth.login_as(worker)
-    page = text_of(client.get("/portfolio/new/certificate"))
+    page = text_of(client.get("/portfolio/new/certificate", follow_redirects=True))
     assert "Which training in the catalogue is this?" in page
     assert options(page, "training_item_id") == [
         ("0", "Not in the catalogue"),

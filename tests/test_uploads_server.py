@@ -72,7 +72,7 @@ def _signed_in(server: Gunicorn) -> Browser:
 
 
 def _certificate_form(browser: Browser) -> dict[str, str]:
-    page = browser.get("/portfolio/new/certificate")
+    page = browser.get("/portfolio/new/certificate", follow_redirects=True)
     assert page.status == 200, page.text
     completed = date.today() - timedelta(days=30)
     return {

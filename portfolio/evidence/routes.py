@@ -16,6 +16,7 @@ from .. import clock, paging
 from ..access import role_required
 from ..errors import FieldError, FieldErrors, Refusal, has_errors, show_on_form, show_the_rest, typed_in
 from ..fields import choices
+from ..idempotency import new_key, usable
 from ..models import CertificateState, EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
 from ..progress import versions
@@ -121,7 +122,9 @@ def choose_kind():
     form = ChooseKindForm(competence=request.args.get("competence", ""))
     if form.validate_on_submit():
         # url_for leaves out a None value, so no competence means no ?competence=
-        return redirect(url_for(".new", kind=form.kind.data, competence=form.competence.data or None), code=303)
+        return redirect(
+            url_for(".new", kind=form.kind.data, competence=form.competence.data or None, key=new_key()), code=303
+        )
     hints = {k.value: k.hint for k in kinds.KINDS.values()}
     competence = _preselected_competence(form.competence.data)
     return render(
@@ -188,11 +191,22 @@ def _show_error(form, error: FieldError):
 @bp.route("/new/<kind>", methods=["GET", "POST"])
 @worker_required
 def new(kind: str):
-    """Step 2: the form for that kind of evidence, with suggested competences to tick, then save or send."""
+    """Step 2: the form for that kind of evidence, with suggested competences to tick, then save or send.
+
+    The form's one-time key is in its address, so that Back after saving returns to the same key: the page then
+    says the item is saved, rather than offering a fresh form that would save it twice.
+    """
     evidence_kind = _kind_or_404(kind)
+    key = usable(request.args.get("key"))
+    if request.method == "GET" and key is None:
+        return redirect(url_for(".new", **_new_item_args(), kind=evidence_kind.value, key=new_key()), code=303)
     competence = _preselected_competence(request.args.get("competence"))
     entry = kinds.get(evidence_kind)
+    if request.method == "GET" and (saved := service.saved_by_form(current_user, key)) is not None:
+        return render("evidence/already_saved.html", evidence=saved, kind=evidence_kind)
     form = entry.form()
+    if not form.is_submitted():
+        form.form_key.data = key
     if not form.is_submitted() and entry.dated_today:
         form.occurred_on.process(None, clock.today())
     ticked = CompetenceChoiceForm()
@@ -253,6 +267,11 @@ def new(kind: str):
         back_url=url_for("home.index", _anchor="training") if from_home else None,
         **_suggestions_for(entry, request.form if form.is_submitted() else _shown_values(form), ticked.ids()),
     )
+
+
+def _new_item_args() -> dict[str, Any]:
+    """What a new item's address says besides its key: the competence to link, the course, where Back goes."""
+    return {name: value for name in ("competence", "course", "back") if (value := request.args.get(name))}
 
 
 def _shown_values(form) -> MultiDict:

@@ -546,6 +546,11 @@ def problems_of_new(
     return {}
 
 
+def saved_by_form(worker: User, form_key: str | None) -> Evidence | None:
+    """The item ``worker`` saved from the new-item form with this one-time key, if she has (and it still exists)."""
+    return idempotency.created_before(Evidence, form_key, worker)
+
+
 @idempotency.creates(Evidence)
 def create_evidence(
     actor: User,

@@ -403,7 +403,7 @@ def measure_upload(server: Gunicorn, cast: Cast) -> UploadResult:
     stays as built.
     """
     browser = sign_in(server.port, cast, "uploader")
-    form = browser.get("/portfolio/new/other")
+    form = browser.get("/portfolio/new/other", follow_redirects=True)
     today = clock.today() - timedelta(days=1)
     fields = {
         "csrf_token": csrf_token(form.text),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portfolio import clock
 from portfolio.evidence import service
@@ -50,18 +50,24 @@ def _query(url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(url).query)
 
 
+def _save_a_reflection(page, title: str, on: date | None = None) -> None:
+    """Write a shareable reflection on the open form (dated ``on``, or the day it offers) and save it as a draft."""
+    page.get_by_label("Title").fill(title)
+    if on is not None:
+        fill_date(page, "Date of the event", on)
+    page.get_by_label("What happened").fill("I ran a group session on healthy eating for eight people.")
+    page.get_by_label("What I learned").fill("Shorter sessions keep people engaged.")
+    page.get_by_label("Me and my supervisors when I submit it").check()
+    page.get_by_role("button", name="Save as draft").click()
+
+
 def test_add_a_reflective_account_and_link_it_to_three_competences_with_the_picker(page, frameworks):
     make_worker()
     sign_in(page, "worker@example.org", PASSWORD)
     _choose_kind(page, "Reflective account")
     assert_accessible(page)
 
-    page.get_by_label("Title").fill("First group session on healthy eating")
-    fill_date(page, "Date of the event", days_ago(40))
-    page.get_by_label("What happened").fill("I ran a group session on healthy eating for eight people.")
-    page.get_by_label("What I learned").fill("Shorter sessions keep people engaged.")
-    page.get_by_label("Me and my supervisors when I submit it").check()
-    page.get_by_role("button", name="Save as draft").click()
+    _save_a_reflection(page, "First group session on healthy eating", days_ago(40))
 
     page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
     evidence_id = evidence_id_from(page.url)
@@ -464,3 +470,41 @@ def test_a_reflection_linked_to_three_competences_is_sent_for_review_in_five_int
     evidence = db.session.get(Evidence, evidence_id)
     assert evidence.status.value == "submitted" and len(evidence.links) == 3
     assert evidence.occurred_on == clock.today()
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
+def test_back_after_saving_a_new_item_says_it_is_saved_and_makes_no_second(
+    browser, live_server, frameworks, javascript
+):
+    """Saved, then Back: the form's address holds its key, so the page says the item is saved and links to it; a
+    new form is one click away. With JavaScript (boosted, Back reloads) and without."""
+    worker = make_worker()
+    context = browser.new_context(base_url=live_server, java_script_enabled=javascript)
+    try:
+        page = context.new_page()
+        sign_in(page, "worker@example.org", PASSWORD)
+        page.goto("/portfolio/new")
+        page.get_by_label("Reflective account", exact=True).check()
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url(re.compile(r"/portfolio/new/reflection\?key=[\w-]{43}$"))
+        form_address = page.url
+        _save_a_reflection(page, "Group session on healthy eating")
+        page.wait_for_url(re.compile(r"/portfolio/\d+/links$"))
+        evidence_id = evidence_id_from(page.url)
+
+        page.go_back()
+        expect(page.get_by_role("heading", level=1)).to_have_text("You have saved this already")
+        assert page.url == form_address
+        if javascript:
+            assert_accessible(page)
+        db.session.commit()
+        assert db.session.scalar(select(func.count(Evidence.id)).where(Evidence.owner_id == worker.id)) == 1
+
+        page.get_by_role("link", name="Group session on healthy eating").click()
+        page.wait_for_url(f"**/portfolio/{evidence_id}")
+        page.go_back()
+        page.get_by_role("button", name="Add a reflective account").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Add a reflective account")
+        assert re.search(r"/portfolio/new/reflection\?key=[\w-]{43}$", page.url) and page.url != form_address
+    finally:
+        context.close()
