@@ -7,6 +7,10 @@ A second submission with the same key finds that row, before writing or, when
 two arrive together, after waiting for the first (a lock on the key on
 PostgreSQL; the unique constraint on the key as the last guard), and gets the
 first record back instead of making another.
+
+A creating page that Back may return to after saving (a new evidence item, a
+CPD activity) carries its key in its address too (``to_a_fresh_key``): pages
+are not cached, and a key drawn anew on Back would save the same thing again.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import TypeVar
 
+from flask import redirect, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
 from wtforms import HiddenField
 
 from .errors import FieldError
@@ -49,6 +55,21 @@ def _digest(key: str) -> str:
 def usable(key: str | None) -> str | None:
     """The key if it has the shape ``new_key`` makes; anything else gives no protection, and no error."""
     return key if key and KEY_RE.fullmatch(key) else None
+
+
+def key_from_address() -> str | None:
+    """The one-time key in a creating page's address (``?key=``), if it has the shape ``new_key`` makes."""
+    return usable(request.args.get("key"))
+
+
+def to_a_fresh_key(endpoint: str, **values) -> Response:
+    """A redirect (303) to a creating page's address with a fresh key in it.
+
+    The page is not cached (it is signed in), so Back after saving fetches it again: with the key in its address
+    it comes back to the same key, finds what that key saved (``created_before``) and says so, where a key drawn
+    anew would save the same thing twice.
+    """
+    return redirect(url_for(endpoint, **values, key=new_key()), code=303)
 
 
 class AlreadyCreated(Exception):

@@ -51,7 +51,7 @@ from tests.pages import count, escaped_markup, page_title
 
 ROLES = ("anonymous", "worker", "supervisor", "manager")
 SIGN_IN = "sign-in"  # a redirect to the sign-in page
-FORM_KEY = "k" * 43  # a new item's form key, as its address carries one (without, it redirects to one)
+FORM_KEY = "k" * 43  # a creating form's one-time key, as its address carries one (without, it redirects to one)
 
 
 @dataclass(frozen=True)
@@ -395,7 +395,7 @@ CASES = [
         {"anonymous": SIGN_IN, "worker": 403, "supervisor": 200, "manager": 200},  # a draft: those who may check it
     ),
     Case("cpd.index", "GET", lambda ids: "/cpd/", workers(200)),
-    Case("cpd.new_activity", "GET", lambda ids: "/cpd/activities/new", workers(200)),
+    Case("cpd.new_activity", "GET", lambda ids: f"/cpd/activities/new?key={FORM_KEY}", workers(200)),
     Case("cpd.new_activity", "POST", lambda ids: "/cpd/activities/new", workers(422), data={}),
     Case("cpd.edit_activity", "GET", lambda ids: f"/cpd/activities/{ids['activity']}/edit", owner_only(200)),
     # Fields left out of the post keep what the activity holds: saved as it was.

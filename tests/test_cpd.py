@@ -39,12 +39,14 @@ from portfolio.progress import service as progress
 from tests.conftest import post_with_token
 from tests.factories import TODAY, assign, certificate, decide_on, make_user, tier
 from tests.pages import (
+    BOOSTED,
     assert_error_shown,
     checkboxes,
     count,
     date_fields,
     error_next_to,
     error_summary,
+    form_key,
     link_buttons,
     long_date,
     options,
@@ -971,7 +973,7 @@ def test_the_worker_logs_activities_and_sees_hours_per_year(client, auth, people
     open_goal, *_ = goals
     chosen = link_worker_competences(2)
     auth.login_as(worker)
-    form = text_of(client.get("/cpd/activities/new"))
+    form = text_of(client.get("/cpd/activities/new", follow_redirects=True))
     assert options(form, "goal_id") == [
         ("0", "None"),
         (str(open_goal.id), "Trauma-informed practice"),
@@ -1213,7 +1215,7 @@ def test_only_workers_keep_a_cpd_log(client, auth, people):
     for person in (supervisor, manager):
         auth.login_as(person)
         assert client.get("/cpd/").status_code == 403
-        assert client.get("/cpd/activities/new").status_code == 403
+        assert client.get("/cpd/activities/new", follow_redirects=True).status_code == 403
         assert post_with_token(client, auth, "/cpd/activities/new", activity_form()).status_code == 403
         assert client.get("/cpd/appraisals/new").status_code == 403
     assert count(CpdActivity) == 0
@@ -1822,3 +1824,29 @@ def test_the_cpd_page_costs_the_same_queries_however_many_certificates(client, a
         page = text_of(client.get("/cpd/"))
     assert len(certificate_links(page)) == 9
     assert count_queries.count == before, count_queries.statements
+
+
+@pytest.mark.parametrize("headers", [{}, BOOSTED], ids=["page", "boosted"])
+def test_back_after_logging_an_activity_says_it_is_logged_and_logs_it_once(client, auth, people, headers):
+    """The log form's key is in its address: Back after logging finds what it logged, not a form that logs twice."""
+    worker, *_ = people
+    auth.login_as(worker)
+    opened = client.get("/cpd/activities/new")
+    assert opened.status_code == 303 and re.fullmatch(r"/cpd/activities/new\?key=[\w-]{43}", opened.headers["Location"])
+    address = opened.headers["Location"]
+    page = client.get(address).get_data(as_text=True)
+    assert form_key(page) == address.rsplit("=", 1)[1] and f'action="{address}"' in text_of(client.get(address))
+    data = {"csrf_token": auth.token(address), "form_key": form_key(page), **activity_form()}
+    assert client.post(address, data=data).status_code == 303
+    [activity] = db.session.scalars(select(CpdActivity)).all()
+
+    back = client.get(address, headers=headers)
+    shown = text_of(back)
+    assert back.status_code == 200 and "<h1>You have saved this already</h1>" in shown
+    assert (
+        f'<a href="/cpd/activities/{activity.id}/edit" id="saved-item">Trauma-informed practice workshop</a>' in shown
+    )
+    assert "It is in your CPD log" in shown and 'href="/cpd/activities/new"' in shown and 'name="form_key"' not in shown
+    # The form sent again (restored by the browser) logs nothing more.
+    assert client.post(address, data=data).status_code == 303
+    assert db.session.scalar(select(func.count(CpdActivity.id))) == 1

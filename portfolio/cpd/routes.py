@@ -11,6 +11,7 @@ from ..access import role_required
 from ..errors import FieldError, Refusal, show_on_form, show_the_rest
 from ..evidence.forms import ConfirmForm
 from ..fields import choices
+from ..idempotency import key_from_address, to_a_fresh_key
 from ..models import Role
 from ..rendering import render
 from . import service
@@ -46,8 +47,26 @@ def index():
 @bp.route("/activities/new", methods=["GET", "POST"])
 @worker_required
 def new_activity():
-    """Log a CPD activity: what, when, hours, what I learned and its impact."""
+    """Log a CPD activity: what, when, hours, what I learned and its impact.
+
+    The form's one-time key is in its address: Back after logging returns to it and says it is logged, rather
+    than a fresh form that would log it twice.
+    """
+    key = key_from_address()
+    if request.method == "GET" and key is None:
+        return to_a_fresh_key(".new_activity")
+    if request.method == "GET" and (logged := service.logged_by_form(current_user, key)) is not None:
+        return render(
+            "already_saved.html",
+            caption="My CPD",
+            saved=(logged.title, url_for(".edit_activity", activity_id=logged.id)),
+            what_next="It is in your CPD log: open it to change it.",
+            again=("Log a CPD activity", url_for(".new_activity")),
+            back=("My CPD", url_for(".index")),
+        )
     form = _activity_form()
+    if not form.is_submitted():
+        form.form_key.data = key
     activity = _activity_input(form)
     if form.validate_on_submit():
         try:

@@ -412,6 +412,11 @@ class ActivityInput:
     competence_ids: list[int] = field(default_factory=list)
 
 
+def logged_by_form(worker: User, form_key: str | None) -> CpdActivity | None:
+    """The activity ``worker`` logged from the form with this one-time key, if she has (and it still exists)."""
+    return idempotency.created_before(CpdActivity, form_key, worker)
+
+
 @idempotency.creates(CpdActivity)
 def log_activity(actor: User, data: ActivityInput, *, form_key: str | None = None) -> CpdActivity:
     """Add a CPD activity, linked to competences and to a plan goal.

@@ -16,7 +16,7 @@ from .. import clock, paging
 from ..access import role_required
 from ..errors import FieldError, FieldErrors, Refusal, has_errors, show_on_form, show_the_rest, typed_in
 from ..fields import choices
-from ..idempotency import new_key, usable
+from ..idempotency import key_from_address, to_a_fresh_key
 from ..models import CertificateState, EvidenceKind, EvidenceStatus, Role
 from ..params import parse_id
 from ..progress import versions
@@ -121,10 +121,9 @@ def choose_kind():
     """Step 1 of adding evidence: what kind is it?"""
     form = ChooseKindForm(competence=request.args.get("competence", ""))
     if form.validate_on_submit():
-        # url_for leaves out a None value, so no competence means no ?competence=
-        return redirect(
-            url_for(".new", kind=form.kind.data, competence=form.competence.data or None, key=new_key()), code=303
-        )
+        # Straight to the form's address with its key (one redirect, not two); url_for leaves out a None value,
+        # so no competence means no ?competence=
+        return to_a_fresh_key(".new", kind=form.kind.data, competence=form.competence.data or None)
     hints = {k.value: k.hint for k in kinds.KINDS.values()}
     competence = _preselected_competence(form.competence.data)
     return render(
@@ -197,13 +196,20 @@ def new(kind: str):
     says the item is saved, rather than offering a fresh form that would save it twice.
     """
     evidence_kind = _kind_or_404(kind)
-    key = usable(request.args.get("key"))
+    key = key_from_address()
     if request.method == "GET" and key is None:
-        return redirect(url_for(".new", **_new_item_args(), kind=evidence_kind.value, key=new_key()), code=303)
+        return to_a_fresh_key(".new", **_new_item_args(), kind=evidence_kind.value)
     competence = _preselected_competence(request.args.get("competence"))
     entry = kinds.get(evidence_kind)
     if request.method == "GET" and (saved := service.saved_by_form(current_user, key)) is not None:
-        return render("evidence/already_saved.html", evidence=saved, kind=evidence_kind)
+        return render(
+            "already_saved.html",
+            caption=evidence_kind.label,
+            saved=(saved.title, url_for(".show", evidence_id=saved.id)),
+            what_next="Open it to change it, link competences or send it for review.",
+            again=(entry.add_heading, url_for(".new", kind=evidence_kind.value)),
+            back=("Back to my portfolio", url_for(".index")),
+        )
     form = entry.form()
     if not form.is_submitted():
         form.form_key.data = key
