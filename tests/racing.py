@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
@@ -215,6 +216,20 @@ class Rounds:
         assert self.overlapping >= self.wanted, (
             f"only {self.overlapping} of {self.played} rounds had every request in flight at once {detail}"
         )
+
+
+def fire(*starts: Callable[[], PendingPost]) -> list[Answer]:
+    """Start every request (``start()``: each sent but for its last byte), then release them together; if one
+    cannot start, close those already started."""
+    pending: list[PendingPost] = []
+    try:
+        for start in starts:
+            pending.append(start())
+    except BaseException:
+        for item in pending:
+            item.close()
+        raise
+    return race(pending)
 
 
 def no_server_errors(answers: dict[str, Answer], round_number: int) -> None:

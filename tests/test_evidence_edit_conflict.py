@@ -3,6 +3,7 @@ with a message and the item as it is now, never saved over the other; a change s
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from datetime import timedelta
@@ -14,7 +15,8 @@ from werkzeug.datastructures import FileStorage
 from portfolio.evidence import service
 from portfolio.evidence.service import ActionInput, ChangedMeanwhile, EvidenceInput
 from portfolio.extensions import db
-from portfolio.models import ActionOwner, Competence, Evidence, EvidenceKind, SupervisionAction, User
+from portfolio.models import ActionOwner, Competence, Evidence, EvidenceKind, Submission, SupervisionAction, User
+from tests.conftest import csrf_token
 from tests.factories import (
     EVENT_DAY,
     EVIDENCE_MODELS,
@@ -41,7 +43,7 @@ from tests.pages import (
 )
 from tests.pages import form_values as values_of
 
-from .racing import Rounds, no_server_errors, race, signed_in
+from .racing import Rounds, fire, no_server_errors, signed_in
 
 CHANGED = (
     "This item was changed in another tab or window since you opened this page: your changes were not saved. "
@@ -333,15 +335,12 @@ def test_two_tabs_saving_at_once_one_wins_the_other_is_told(app, server, worker)
             {**as_shown(page.text), "title": title, "action": "save"} for page, title in zip(pages, titles, strict=True)
         ]
         assert all(len(data["seen"]) == 64 for data in sent)
-        pending = []
-        try:
-            for tab, data, headers in zip((first_tab, second_tab), sent, ({}, BOOSTED), strict=True):
-                pending.append(tab.start_post(path, data, headers))
-        except BaseException:
-            for item in pending:
-                item.close()
-            raise
-        answers = race(pending)
+        answers = fire(
+            *(
+                functools.partial(tab.start_post, path, data, headers)
+                for tab, data, headers in zip((first_tab, second_tab), sent, ({}, BOOSTED), strict=True)
+            )
+        )
         no_server_errors({"first tab": answers[0], "second tab": answers[1]}, number)
         described = f"round {number}: " + "; ".join(a.describe() for a in answers)
         assert sorted(a.status for a in answers) == [303, 409], described
@@ -371,3 +370,42 @@ def test_the_hash_stays_while_nothing_changes_and_leaves_out_the_links(app, work
     assert reload(evidence).title == "Renamed" and [link.competence_id for link in reload(evidence).links] == [
         competence_id
     ]
+
+
+def test_a_change_and_a_send_from_two_tabs_at_once_never_send_what_was_not_checked(app, server, worker):
+    """One tab saves a change while the other sends from its check page, both drawn before: one wins. Sent, the
+    submission binds what the check page showed; changed, nothing is sent and the sending tab is told (409)."""
+    editing, sending = signed_in(server, ("editing tab", worker.email), ("sending tab", worker.email))
+    competence_id = db.session.scalar(
+        select(Competence.id).where(Competence.framework_id == worker.framework_id).order_by(Competence.id).limit(1)
+    )
+    rounds = Rounds()
+    for number in rounds:
+        item = service_item(reload(User, worker.id), EvidenceKind.OTHER, title=f"Walking group leaflet {number}")
+        service.link_competence(reload(User, worker.id), item, competence_id)
+        edit_page = editing.get(f"/portfolio/{item.id}/edit")
+        check_page = sending.get(f"/portfolio/{item.id}/submit")
+        assert (edit_page.status, check_page.status) == (200, 200)
+        checked = seen_on(check_page.text)
+        change = {**as_shown(edit_page.text), "title": f"Leaflet {number}, changed", "action": "save"}
+        send = {"csrf_token": csrf_token(check_page.text), "seen": checked}
+        answers = fire(
+            functools.partial(editing.start_post, f"/portfolio/{item.id}/edit", change, {}),
+            functools.partial(sending.start_post, f"/portfolio/{item.id}/submit", send, BOOSTED),
+        )
+        no_server_errors({"editing tab": answers[0], "sending tab": answers[1]}, number)
+        described = f"round {number}: " + "; ".join(a.describe() for a in answers)
+        db.session.commit()
+        saved = db.session.get(Evidence, item.id)
+        db.session.refresh(saved)
+        sent = db.session.scalars(select(Submission).where(Submission.evidence_id == item.id)).all()
+        if answers[1].status == 303:  # sent first: what was checked, and the change came too late to be saved
+            assert [s.content_hash for s in sent] == [checked] and saved.title == f"Walking group leaflet {number}"
+            assert answers[0].status in (409, 422), described
+        else:  # changed first: nothing sent, and the sending tab was told
+            assert answers[0].status == 303 and answers[1].status == 409, described
+            assert (
+                "so it was not sent" in answers[1].text and sent == [] and saved.title == f"Leaflet {number}, changed"
+            )
+        rounds.record(answers)
+    rounds.assert_enough()

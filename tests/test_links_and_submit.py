@@ -11,9 +11,10 @@ import pytest
 from portfolio.evidence import service as evidence_service
 from portfolio.evidence.service import EvidenceInput
 from portfolio.extensions import db
-from portfolio.models import Evidence, EvidenceFile, EvidenceKind, EvidenceLink, EvidenceStatus, Role
+from portfolio.models import Evidence, EvidenceFile, EvidenceKind, EvidenceLink, EvidenceStatus, Role, Submission
+from portfolio.review import service as review
 from tests.factories import TODAY, assign, competence, make_user, tier
-from tests.pages import long_date, text_of, words
+from tests.pages import count, error_summary, long_date, seen_on, text_of, words
 
 
 @pytest.fixture
@@ -355,3 +356,72 @@ def test_the_check_page_of_an_item_already_sent_leads_back_to_the_item(client, a
         assert "You have sent this item for review: there is nothing more to do until it is reviewed" in page
         assert "Send for review" not in page
     assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.SUBMITTED
+
+
+def _changed_in_another_tab(worker, evidence: Evidence, how: str) -> None:
+    """What another tab does to the item after its check page was drawn."""
+    if how == "text":
+        evidence_service.update_evidence(
+            worker,
+            evidence,
+            EvidenceInput(
+                title="Walking group leaflet, second draft", occurred_on=date(2026, 3, 10), description="A leaflet."
+            ),
+        )
+    else:
+        evidence_service.link_competence(worker, evidence, competence("PS-LW-02").id, "Also this")
+
+
+@pytest.mark.parametrize("how", ["text", "links"])
+@pytest.mark.parametrize("headers", [{}, {"HX-Request": "true", "HX-Boosted": "true"}], ids=["plain", "boosted"])
+def test_an_item_changed_in_another_tab_is_not_sent_unseen(client, auth, worker, how, headers):
+    """Send sends what the check page showed, or nothing: a change made in another tab since (its text, or a
+    competence linked) is shown as the item is now, with a fresh Send."""
+    evidence = draft(worker, "PS-LW-01")
+    assign(make_user(Role.SUPERVISOR, name="Sam Supervisor"), worker)
+    auth.login_as(worker)
+    page = client.get(f"/portfolio/{evidence.id}/submit").get_data(as_text=True)
+    drawn = seen_on(page)
+    assert drawn
+    _changed_in_another_tab(worker, db.session.get(Evidence, evidence.id), how)
+
+    sent = client.post(
+        f"/portfolio/{evidence.id}/submit", data={"csrf_token": auth.token(), "seen": drawn}, headers=headers
+    )
+    shown = text_of(sent)
+    assert sent.status_code == 409
+    assert "This item was changed in another tab or window since you opened this page, so it was not sent." in words(
+        shown
+    )
+    assert error_summary(shown)  # said at the top, as every refusal is
+    if how == "text":
+        assert "Walking group leaflet, second draft" in shown
+    else:
+        assert competence("PS-LW-02").statement in shown and "Also this" in shown
+    db.session.expire_all()
+    assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.DRAFT
+    assert count(Submission) == 0
+
+    # Checked again as it is now: Send sends it.
+    fresh = seen_on(shown)
+    assert fresh and fresh != drawn
+    again = client.post(f"/portfolio/{evidence.id}/submit", data={"csrf_token": auth.token(), "seen": fresh})
+    assert again.status_code == 303
+    assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.SUBMITTED
+
+
+def test_a_check_page_from_before_it_carried_what_it_showed_still_sends(client, auth, worker):
+    evidence = draft(worker, "PS-LW-01")
+    auth.login_as(worker)
+    assert client.post(f"/portfolio/{evidence.id}/submit", data={"csrf_token": auth.token()}).status_code == 303
+    assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.SUBMITTED
+
+
+def test_submit_refuses_what_the_page_did_not_show_and_writes_nothing(worker):
+    evidence = draft(worker, "PS-LW-01")
+    with pytest.raises(evidence_service.ChangedMeanwhile, match="so it was not sent"):
+        evidence_service.submit(worker, evidence, seen="0" * 64)
+    db.session.expire_all()
+    assert db.session.get(Evidence, evidence.id).status == EvidenceStatus.DRAFT and count(Submission) == 0
+    sent = evidence_service.submit(worker, evidence, seen=review.content_hash(evidence))
+    assert sent.status == EvidenceStatus.SUBMITTED

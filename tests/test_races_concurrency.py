@@ -36,7 +36,7 @@ from portfolio.review import service as review
 from . import factories
 from .conftest import TwoSupervisors, csrf_token
 from .pages import files_on_disk, form_key, upload_folder
-from .racing import ROUNDS, Rounds, no_server_errors, race, signed_in
+from .racing import ROUNDS, Rounds, fire, no_server_errors, signed_in
 from .serving import multipart
 
 ITEM_TEXT = "A leaflet for the walking group."
@@ -66,19 +66,6 @@ def edit_form(token: str, title: str) -> dict[str, str]:
         "occurred_on-year": "2026",
         "description": "The leaflet, rewritten after the group's comments.",
     }
-
-
-def fire(*starts) -> list:
-    """Start every request (each sent but for its last byte), then release them together."""
-    pending = []
-    try:
-        for start in starts:
-            pending.append(start())
-    except BaseException:
-        for item in pending:
-            item.close()
-        raise
-    return race(pending)
 
 
 def rows_for(model, evidence_id: int):

@@ -12,6 +12,7 @@ Every wait is bounded: a deadlock fails the test instead of hanging the run.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from datetime import date
@@ -35,7 +36,7 @@ from portfolio.progress import rules
 from portfolio.review import service as review
 from tests.conftest import TwoSupervisors
 from tests.pages import audit_rows
-from tests.racing import ROUNDS, TIMEOUT, Rounds, htmx_headers, no_server_errors, race, signed_in
+from tests.racing import ROUNDS, TIMEOUT, Rounds, fire, htmx_headers, no_server_errors, signed_in
 
 from .conftest import csrf_token
 
@@ -96,18 +97,17 @@ def test_two_supervisors_signing_off_at_once_exactly_one_decision_lands(app, ser
             assert page.status == 200, page.describe()
             tokens.append(csrf_token(page.text))
         htmx_index = number % 2  # each client is the htmx one in turn
-        pending = []
-        try:
-            for index, client in enumerate(clients):
-                headers = htmx_headers(client, path) if index == htmx_index else {}
-                pending.append(
-                    client.start_post(path, sign_off_form(tokens[index], two_supervisors.competence_id), headers)
+        answers = fire(
+            *(
+                functools.partial(
+                    client.start_post,
+                    path,
+                    sign_off_form(tokens[index], two_supervisors.competence_id),
+                    htmx_headers(client, path) if index == htmx_index else {},
                 )
-        except BaseException:
-            for item in pending:
-                item.close()
-            raise
-        answers = race(pending)
+                for index, client in enumerate(clients)
+            )
+        )
 
         no_server_errors({c.name: a for c, a in zip(clients, answers, strict=True)}, number)
         described = [f"{c.name}: {a.describe()}" for c, a in zip(clients, answers, strict=True)]
@@ -168,21 +168,15 @@ def test_a_withdrawal_and_a_decision_at_once_exactly_one_lands(app, server, two_
         decide_page = supervisor.get(decide_path)
         assert decide_page.status == 200, decide_page.describe()
         htmx = number % 2 == 1
-        pending = []
-        try:
-            pending.append(worker.start_post(f"{item_path}/withdraw", {"csrf_token": csrf_token(item_page.text)}))
-            pending.append(
-                supervisor.start_post(
-                    decide_path,
-                    sign_off_form(csrf_token(decide_page.text), two_supervisors.competence_id),
-                    htmx_headers(supervisor, decide_path) if htmx else {},
-                )
-            )
-        except BaseException:
-            for item in pending:
-                item.close()
-            raise
-        answers = race(pending)
+        answers = fire(
+            functools.partial(worker.start_post, f"{item_path}/withdraw", {"csrf_token": csrf_token(item_page.text)}),
+            functools.partial(
+                supervisor.start_post,
+                decide_path,
+                sign_off_form(csrf_token(decide_page.text), two_supervisors.competence_id),
+                htmx_headers(supervisor, decide_path) if htmx else {},
+            ),
+        )
         withdrawal, decision = answers
 
         no_server_errors({"withdrawal": withdrawal, "decision": decision}, number)
@@ -304,15 +298,12 @@ def test_two_sign_offs_for_one_worker_at_once_both_land_and_the_kept_counts_foll
         paths = [f"/review/{submit_to_both(app, two_supervisors, f'Leaflet {number}{side}')[1]}" for side in "ab"]
         before = rules.counts([worker_id]).accepted.get((worker_id, ref), 0)  # kept by this process
         tokens = [csrf_token(client.get(path).text) for client, path in zip((first, second), paths, strict=True)]
-        pending = []
-        try:
-            for client, path, token in zip((first, second), paths, tokens, strict=True):
-                pending.append(client.start_post(path, sign_off_form(token, two_supervisors.competence_id)))
-        except BaseException:
-            for item in pending:
-                item.close()
-            raise
-        answers = race(pending)
+        answers = fire(
+            *(
+                functools.partial(client.start_post, path, sign_off_form(token, two_supervisors.competence_id))
+                for client, path, token in zip((first, second), paths, tokens, strict=True)
+            )
+        )
 
         no_server_errors({"first": answers[0], "second": answers[1]}, number)
         assert [a.status for a in answers] == [303, 303], [a.describe() for a in answers]

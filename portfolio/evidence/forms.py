@@ -212,6 +212,7 @@ class LinkNoteForm(FlaskForm):
 class SubmitForm(FlaskForm):
     confirm_anonymous = BooleanField("The highlighted details are not about a person I support")
     item = HiddenField()  # carries refusals about the item as a whole
+    seen = HiddenField()  # what the check page showed (review.content_hash): sent only if the item still is that
 
 
 class ConfirmForm(FlaskForm):

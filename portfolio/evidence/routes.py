@@ -522,20 +522,28 @@ def submit(evidence_id: int):
         else:
             flash(f"{service.NotEditable(evidence).message}, so there is nothing to send.", "info")
         return redirect(url_for(".show", evidence_id=evidence.id), code=303)
-    findings, refusal = None, None
-    if kinds.get(evidence.kind).confirmable and evidence.anonymity_confirmed_at is None and not evidence.is_private:
-        findings = service.find_identifiers_in(evidence) or None
+    findings, refusal, changed = _findings_to_confirm(evidence), None, False
     if form.validate_on_submit():
         try:
-            service.submit(current_user, evidence, confirm_anonymous=bool(form.confirm_anonymous.data))
+            service.submit(
+                current_user,
+                evidence,
+                confirm_anonymous=bool(form.confirm_anonymous.data),
+                seen=form.seen.data or None,  # none from a page drawn before pages carried it: sent as before
+            )
         except service.NotEditable as error:  # submitted from another tab meanwhile
             refusal = Refusal(error.message, "submit")
+        except service.ChangedMeanwhile as error:  # changed in another tab since: the page shows it as it is now
+            refusal, changed = Refusal(error.message, "submit"), True
+            evidence = service.get_evidence_or_404(evidence_id, current_user)
+            findings = _findings_to_confirm(evidence)
         except FieldError as error:
             show_on_form(form, error)
         else:
             flash("Submitted for review", "success")
             return redirect(url_for(".show", evidence_id=evidence.id), code=303)
-    status = 422 if form.errors or refusal else 200
+    form.seen.data = review.content_hash(evidence)  # what this page shows, sent back with Send
+    status = 409 if changed else 422 if form.errors or refusal else 200
     supervised, upcoming = service.who_reviews(current_user, clock.today())
     return render(
         "evidence/submit.html",
@@ -548,6 +556,13 @@ def submit(evidence_id: int):
         upcoming=upcoming,
         unchanged=_returned_unchanged(evidence),
     )
+
+
+def _findings_to_confirm(evidence):
+    """What the check page asks her to confirm is not about a person she supports, if anything."""
+    if kinds.get(evidence.kind).confirmable and evidence.anonymity_confirmed_at is None and not evidence.is_private:
+        return service.find_identifiers_in(evidence) or None
+    return None
 
 
 def _returned_unchanged(evidence):

@@ -713,13 +713,23 @@ def _sorted_uploads(staged: list[files.StagedFile], held: Iterable[EvidenceFile]
 
 
 class ChangedMeanwhile(review.Conflict):
-    """The item changed after the page a change was sent from was drawn (in another tab): nothing was written."""
+    """The item changed after the page a change (or sending it) was asked from was drawn, in another tab: nothing
+    was written."""
 
-    def __init__(self) -> None:
-        super().__init__(
+    def __init__(
+        self,
+        message: str = (
             "This item was changed in another tab or window since you opened this page: your changes were not "
             "saved. Check the item as it is now, then make your changes again."
-        )
+        ),
+    ) -> None:
+        super().__init__(message)
+
+
+NOT_SENT_UNSEEN = (
+    "This item was changed in another tab or window since you opened this page, so it was not sent. Check it as it "
+    "is now, then send it."
+)
 
 
 def drawn_from(evidence: Evidence) -> str:
@@ -1018,16 +1028,29 @@ def unlink(actor: User, evidence: Evidence, link: EvidenceLink) -> None:
 # --- Submitting -------------------------------------------------------------------
 
 
-def submit(actor: User, evidence: Evidence, *, confirm_anonymous: bool = False, today: date | None = None) -> Evidence:
-    """Send a draft or returned item for review.
+def submit(
+    actor: User,
+    evidence: Evidence,
+    *,
+    confirm_anonymous: bool = False,
+    today: date | None = None,
+    seen: str | None = None,
+) -> Evidence:
+    """Send a draft or returned item for review; ``seen``: what the check page showed (``review.content_hash``).
 
     :raises FieldError: for a private reflection, an item with no competence
         linked, or a locked item; AnonymityCheckNeeded for unconfirmed findings.
+    :raises ChangedMeanwhile: when the item is no longer what the page showed (nothing is sent).
     """
     begin_write()
     # Every check reads the item as it is now, under the lock: another tab may have made it private, unlinked
     # its competences or changed its text since the page loaded ``evidence``.
     evidence = _locked_editable(_key(evidence))
+    if seen is not None and seen != review.content_hash(evidence):
+        # What a supervisor will decide on is what she checked, or nothing: a change from another tab is not sent
+        # unseen under her click.
+        db.session.rollback()
+        raise ChangedMeanwhile(NOT_SENT_UNSEEN)
     confirmable = evidence.kind.entry.confirmable
     try:
         _check_sendable(evidence, confirm_anonymous, today)
