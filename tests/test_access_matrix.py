@@ -329,7 +329,7 @@ CASES = [
     Case(
         "progress.verify",
         "GET",
-        lambda ids: f"/progress/workers/{ids['worker']}/requirements/{ids['requirement']}",
+        lambda ids: f"/progress/workers/{ids['worker']}/requirements/{ids['requirement']}?key={FORM_KEY}",
         managers_only(200),
     ),
     Case(

@@ -1594,7 +1594,7 @@ def test_a_manager_verifies_them_with_a_note_and_readiness_needs_them(client, au
     ]
     for number, (requirement, note) in enumerate(zip(requirements, notes, strict=True)):
         path = f"/progress/workers/{sew.id}/requirements/{requirement.id}"
-        form = text_of(client.get(path))
+        form = text_of(client.get(path, follow_redirects=True))
         assert requirement.statement in form
         response = post_with_token(
             client,

@@ -65,10 +65,12 @@ from tests.factories import (
     waiting_item,
 )
 from tests.pages import (
+    BOOSTED,
     count,
     date_fields,
     date_shown,
     error_next_to,
+    form_key,
     long_date,
     page_title,
     pdf_text,
@@ -1146,11 +1148,11 @@ def test_the_manager_verifies_a_dbs_check(client, auth, people):
     auth.login_as(manager)
     worker_page = text_of(client.get(f"/progress/workers/{worker.id}"))
     assert f'href="{verify_url(worker, "REQ-DBS")}"' in worker_page
-    form = text_of(client.get(verify_url(worker, "REQ-DBS")))
+    form = text_of(client.get(verify_url(worker, "REQ-DBS"), follow_redirects=True))
     assert "This is renewed every 36 months: leave the renewal date empty to use that." in form
     assert 'name="expires_on-day"' in form
     assert f'value="{TODAY.day}"' in form  # today by default
-    driving = text_of(client.get(verify_url(worker, "REQ-DRIVING")))
+    driving = text_of(client.get(verify_url(worker, "REQ-DRIVING"), follow_redirects=True))
     assert 'name="expires_on-day"' not in driving
     # A hint that fits every requirement: a driving licence is not asked for a DBS certificate's number.
     assert "DBS" not in words(driving.split('id="note-hint"', 1)[1].split("</div>", 1)[0])
@@ -1239,7 +1241,7 @@ def test_verification_by_a_non_manager_is_403(client, auth, people):
     worker, supervisor, manager, other, stranger = people
     for person in (worker, supervisor):
         auth.login_as(person)
-        assert client.get(verify_url(worker, "REQ-DBS")).status_code == 403
+        assert client.get(verify_url(worker, "REQ-DBS"), follow_redirects=True).status_code == 403
         response = client.post(
             verify_url(worker, "REQ-DBS"),
             data={"csrf_token": auth.token("/"), **date_fields("verified_on", TODAY), "note": ""},
@@ -1470,7 +1472,7 @@ def test_views_of_the_workers_list_while_requirements_are_verified_end_on_what_w
 
     assert wren(looker.get("/progress/team").text).endswith(f"Not verified {len(refs)} requirements 0")
     for done, ref in enumerate(refs, start=1):
-        form = mo.get(verify_url(worker, ref))
+        form = mo.get(verify_url(worker, ref), follow_redirects=True)
         sending = mo.start_post(
             verify_url(worker, ref),
             {"csrf_token": csrf_token(form.text), **date_fields("verified_on", YESTERDAY), "note": ""},
@@ -2396,3 +2398,35 @@ def test_her_earlier_requests_and_tier_history_are_kept_until_a_request_closes_o
     assert "Recommended by Sam Smith: Ready" in earlier_and_history()
     ask_and_decide(True, "Well shown")
     assert f"Tier history Link Worker Coach from {long_date(TODAY)} (was Link Worker)" in earlier_and_history()
+
+
+@pytest.mark.parametrize("headers", [{}, BOOSTED], ids=["page", "boosted"])
+def test_back_after_verifying_says_the_check_is_recorded_and_records_it_once(client, auth, people, headers):
+    """The verify form's key is in its address: Back after recording finds the check, not a form that records a
+    second one."""
+    worker, supervisor, manager, *_ = people
+    auth.login_as(manager)
+    opened = client.get(verify_url(worker, "REQ-DBS"))
+    assert opened.status_code == 303
+    address = opened.headers["Location"]
+    assert re.fullmatch(rf"{re.escape(verify_url(worker, 'REQ-DBS'))}\?key=[\w-]{{43}}", address)
+    form = client.get(address).get_data(as_text=True)
+    assert form_key(form) == address.rsplit("=", 1)[1] and f'action="{address}"' in text_of(client.get(address))
+    data = {
+        "csrf_token": auth.token(address),
+        "form_key": form_key(form),
+        **date_fields("verified_on", TODAY - timedelta(days=2)),
+        **date_fields("expires_on", None),
+        "note": "Certificate 001234",
+    }
+    assert client.post(address, data=data).status_code == 303
+    assert count(RequirementVerification) == 1
+
+    back = client.get(address, headers=headers)
+    shown = words(text_of(back))
+    assert back.status_code == 200 and "You have saved this already" in shown
+    assert f"This form was saved as the check of {long_date(TODAY - timedelta(days=2))}" in shown
+    assert f'href="/progress/workers/{worker.id}#requirements" id="saved-item"' in text_of(back)
+    assert 'name="form_key"' not in text_of(back)
+    assert client.post(address, data=data).status_code == 303  # the form restored and sent again
+    assert count(RequirementVerification) == 1

@@ -14,6 +14,7 @@ from ..documents import service as documents_service
 from ..errors import FieldError, show_on_form, show_the_rest
 from ..fields import choices
 from ..frameworks import service as frameworks_service
+from ..idempotency import key_from_address, to_a_fresh_key
 from ..models import DocumentKind, Role, Tier, User
 from ..params import optional_id, parse_id
 from ..rendering import render
@@ -272,10 +273,26 @@ def _refused_decision(promotion, form: PromotionDecisionForm):
 @bp.route("/workers/<id:worker_id>/requirements/<id:requirement_id>", methods=["GET", "POST"])
 @manager_required
 def verify(worker_id: int, requirement_id: int):
-    """Record that a worker meets a mandatory requirement."""
+    """Record that a worker meets a mandatory requirement (the form's one-time key in its address, so that Back
+    after recording finds the check recorded rather than a form that records it twice)."""
     person = service.get_worker_to_verify_or_404(current_user, worker_id)
     requirement = service.get_requirement_or_404(person, requirement_id)
-    form = VerifyForm(data={"verified_on": service.today()})
+    key = key_from_address()
+    if request.method == "GET" and key is None:
+        return to_a_fresh_key(".verify", worker_id=person.id, requirement_id=requirement.id)
+    if request.method == "GET" and (recorded := service.verified_by_form(current_user, key)) is not None:
+        return render(
+            "already_saved.html",
+            caption=person.name,
+            saved=(
+                f"the check of {long_date(recorded.verified_on)}",
+                url_for(".worker", worker_id=person.id, _anchor="requirements"),
+            ),
+            what_next=f"It is on {person.name}’s progress page.",
+            again=("Record another check", url_for(".verify", worker_id=person.id, requirement_id=requirement.id)),
+            back=("Back", url_for(".worker", worker_id=person.id, _anchor="requirements")),
+        )
+    form = VerifyForm(data={"verified_on": service.today(), "form_key": key})
     if form.validate_on_submit():
         try:
             service.verify_requirement(

@@ -995,6 +995,11 @@ def open_requests_count(manager: bool) -> Select:
 # --- Requirements --------------------------------------------------------------------------
 
 
+def verified_by_form(manager: User, form_key: str | None) -> RequirementVerification | None:
+    """The check ``manager`` recorded from the form with this one-time key, if she has (and it still exists)."""
+    return idempotency.created_before(RequirementVerification, form_key, manager)
+
+
 @idempotency.creates(RequirementVerification)
 def verify_requirement(
     actor: User,
