@@ -56,6 +56,7 @@ from tests.factories import (
     tier,
 )
 from tests.pages import (
+    BOOSTED,
     audit_rows,
     date_fields,
     error_next_to,
@@ -2162,3 +2163,18 @@ def test_a_return_with_a_comment_on_an_unjudged_competence_asks_which_it_is(clie
     )
     assert f'id="competence-{s.second.id}-error"' not in page
     assert row_counts() == before
+
+
+@pytest.mark.parametrize("headers", [{}, BOOSTED], ids=["page", "boosted"])
+def test_a_refused_decision_says_so_at_the_top_of_the_page(client, auth, frameworks, headers):
+    """The decision form sits below the item, however long it is: its error summary comes first on the page, as on
+    every other page, so that the first thing read (and, with JavaScript, focused) says what is wrong."""
+    s = scene()
+    auth.login_as(s.supervisor)
+    response = post_decision(client, auth, s.submission, {s.first.id: None, s.second.id: None}, headers=headers)
+    page = text_of(response)
+    assert response.status_code == 422
+    main = page.split('id="maincontent"', 1)[1]
+    assert main.index("nhsuk-error-summary") < main.index("<h1>") < main.index("Your decision")
+    assert main.count("nhsuk-error-summary__heading") == 1
+    assert f'href="#competence-{s.first.id}-accepted"' in main.split("<h1>", 1)[0]

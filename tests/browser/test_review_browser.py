@@ -135,6 +135,9 @@ def test_worker_submits_supervisor_decides_per_competence_and_worker_sees_the_ou
     summary = reviewer.locator(".nhsuk-error-summary")
     expect(summary).to_be_visible()
     expect(summary).to_contain_text("There is a problem")
+    # At the top, above the item, and where focus is: the first thing read says what is wrong.
+    assert summary.bounding_box()["y"] < reviewer.get_by_role("heading", level=1).bounding_box()["y"]
+    expect(summary).to_be_focused()
     expect(summary.locator("li")).to_have_count(2)
     expect(summary.get_by_role("link", name="Choose accepted or not accepted")).to_have_count(2)
     for competence in competences:
