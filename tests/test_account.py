@@ -6,6 +6,7 @@ field, the NHS.UK error summary, the email) and what the database holds.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -582,3 +583,26 @@ def test_the_data_export_lists_reset_links_without_their_digests(client, auth, f
     assert reset["used_at"] is None and reset["cancelled_at"] is None
     [mine] = resets(worker)
     assert mine.token_digest not in text
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_without_smtp_only_development_writes_the_reset_link_to_the_log(app, client, maya, caplog, environment):
+    """`make run` has no mail server: in development the email is logged, so that a reset can be tried; anywhere
+    else the link never reaches a log (it is as good as the password)."""
+    app.config["PORTFOLIO_ENV"] = environment
+    with caplog.at_level(logging.WARNING, logger="portfolio.account.service"):
+        ask_for_link(client, "maya@example.org")
+    [reset] = resets(maya)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "portfolio.account.service")
+    links = re.findall(r"http\S+/account/reset-password/(\S+)", logged)
+    if environment == "development":
+        assert "the email to maya@example.org" in logged and len(links) == 1
+        assert digest(links[0]) == reset.token_digest  # the link that works
+        assert (
+            set_password_by_link(
+                client, urlsplit(re.search(r"http\S+", logged).group(0)).path, NEW_PASSWORD
+            ).status_code
+            == 303
+        )
+    else:
+        assert links == [] and "no SMTP server is configured to send it" in logged
