@@ -9,8 +9,9 @@ PostgreSQL; the unique constraint on the key as the last guard), and gets the
 first record back instead of making another.
 
 A creating page that Back may return to after saving (a new evidence item, a
-CPD activity, a requirement's check) carries its key in its address too (``to_a_fresh_key``): pages
-are not cached, and a key drawn anew on Back would save the same thing again.
+CPD activity, a requirement's check) carries its key in its address too
+(``to_a_fresh_key``): pages are not cached, and a key drawn anew on Back
+would save the same thing again.
 """
 
 from __future__ import annotations
